@@ -1,0 +1,24 @@
+//! rvs-core: the Linux Virtual Server director engine, pure and kernel-exact.
+//!
+//! Everything an IPVS director decides about a packet lives here, and nothing else:
+//! no syscalls, no clock, no randomness of its own, no `unsafe`. Time and packets are
+//! arguments; decisions are return values (the sans-IO shape of quinn-proto and smoltcp).
+//! The daemon in the `rvs` crate owns sockets and clocks and drives this engine.
+//!
+//! - [`wire`]: zero-copy packet views and in-place rewrite, RFC 1071/1624 checksums.
+//! - [`model`]: the configuration model every config format maps to.
+//! - [`dest`]: run-time state of real servers (weights, connection counts, overload).
+//! - [`sched`]: the 14 IPVS schedulers, kernel-exact.
+//! - [`conn`]: the connection table, the IPVS TCP state machine, persistence templates.
+//! - [`stats`]: counters and IPVS-style rate estimators.
+//! - [`director`]: the engine: `handle(now, port, frame) -> Verdict`.
+#![forbid(unsafe_code)]
+
+pub mod conn;
+pub mod dest;
+pub mod director;
+pub mod model;
+pub mod sched;
+pub mod stats;
+pub mod time;
+pub mod wire;

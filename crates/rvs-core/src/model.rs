@@ -1,0 +1,495 @@
+//! The configuration model: what a director is told to do.
+//!
+//! Every configuration format (Piranha `lvs.cf`, keepalived.conf, ipvsadm rules, the native
+//! TOML) maps to these types; the engine reads nothing else. Values here are validated
+//! ([`Config::validate`]) but carry no run-time state: connection counts, overload flags and
+//! scheduler positions live in [`crate::dest`], [`crate::sched`] and [`crate::conn`].
+//!
+//! Names follow ipvsadm and the kernel (`include/uapi/linux/ip_vs.h`): a *virtual service*
+//! (`-A`) has *real servers* (`-a`), each with a forwarding method, weight and thresholds.
+
+use core::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Address family of a virtual service or real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (`AF_INET`).
+    V4,
+    /// IPv6 (`AF_INET6`).
+    V6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// Address width in bits (32 or 128): the longest prefix.
+    pub fn max_prefix(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+}
+
+/// Transport protocol of an address-based virtual service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+
+    /// The protocol for an IP protocol number, if it is one a service can carry.
+    pub fn from_number(n: u8) -> Option<Protocol> {
+        match n {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        })
+    }
+}
+
+/// How a virtual service is addressed: `-t|-u addr:port` or `-f mark`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceKey {
+    /// A protocol, virtual IP and port (port 0 = all ports, persistent services only).
+    Addr {
+        /// TCP or UDP.
+        protocol: Protocol,
+        /// The virtual IP (VIP).
+        addr: IpAddr,
+        /// The virtual port.
+        port: u16,
+    },
+    /// A firewall-mark service: matches packets the classifier marked with `mark`.
+    Fwmark {
+        /// The mark (non-zero).
+        mark: u32,
+        /// Which family of packets the mark service takes (`-6`).
+        family: Family,
+    },
+}
+
+impl ServiceKey {
+    /// The address family of the service.
+    pub fn family(&self) -> Family {
+        match self {
+            ServiceKey::Addr { addr, .. } => Family::of(addr),
+            ServiceKey::Fwmark { family, .. } => *family,
+        }
+    }
+}
+
+/// The 14 IPVS schedulers (`-s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SchedulerKind {
+    /// Round robin.
+    Rr,
+    /// Weighted round robin.
+    Wrr,
+    /// Least connection.
+    Lc,
+    /// Weighted least connection (the default).
+    Wlc,
+    /// Locality-based least connection.
+    Lblc,
+    /// Locality-based least connection with replication.
+    Lblcr,
+    /// Destination hashing.
+    Dh,
+    /// Source hashing.
+    Sh,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Weighted failover.
+    Fo,
+    /// Weighted overflow.
+    Ovf,
+    /// Maglev hashing.
+    Mh,
+    /// Weighted random twos choice.
+    Twos,
+}
+
+impl SchedulerKind {
+    /// Every scheduler, in the order above.
+    pub const ALL: [SchedulerKind; 14] = [
+        SchedulerKind::Rr,
+        SchedulerKind::Wrr,
+        SchedulerKind::Lc,
+        SchedulerKind::Wlc,
+        SchedulerKind::Lblc,
+        SchedulerKind::Lblcr,
+        SchedulerKind::Dh,
+        SchedulerKind::Sh,
+        SchedulerKind::Sed,
+        SchedulerKind::Nq,
+        SchedulerKind::Fo,
+        SchedulerKind::Ovf,
+        SchedulerKind::Mh,
+        SchedulerKind::Twos,
+    ];
+
+    /// The kernel's name (`ip_vs_<name>.ko`, ipvsadm's `-s` argument).
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedulerKind::Rr => "rr",
+            SchedulerKind::Wrr => "wrr",
+            SchedulerKind::Lc => "lc",
+            SchedulerKind::Wlc => "wlc",
+            SchedulerKind::Lblc => "lblc",
+            SchedulerKind::Lblcr => "lblcr",
+            SchedulerKind::Dh => "dh",
+            SchedulerKind::Sh => "sh",
+            SchedulerKind::Sed => "sed",
+            SchedulerKind::Nq => "nq",
+            SchedulerKind::Fo => "fo",
+            SchedulerKind::Ovf => "ovf",
+            SchedulerKind::Mh => "mh",
+            SchedulerKind::Twos => "twos",
+        }
+    }
+
+    /// The scheduler of a kernel name.
+    pub fn from_name(name: &str) -> Option<SchedulerKind> {
+        SchedulerKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl Default for SchedulerKind {
+    /// wlc, ipvsadm's and keepalived's default.
+    fn default() -> Self {
+        SchedulerKind::Wlc
+    }
+}
+
+/// Scheduler flags (`-b`): bit values as in `IP_VS_SVC_F_SCHED1..3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SchedFlags(pub u8);
+
+impl SchedFlags {
+    /// flag-1: sh-fallback / mh-fallback.
+    pub const FLAG_1: u8 = 1;
+    /// flag-2: sh-port / mh-port.
+    pub const FLAG_2: u8 = 2;
+    /// flag-3: unused by the kernel's schedulers.
+    pub const FLAG_3: u8 = 4;
+
+    /// sh/mh fallback: look for another server when the hashed one is unavailable.
+    pub fn fallback(self) -> bool {
+        self.0 & Self::FLAG_1 != 0
+    }
+
+    /// sh/mh port: hash the client port as well as its address.
+    pub fn port(self) -> bool {
+        self.0 & Self::FLAG_2 != 0
+    }
+}
+
+/// Persistence (`-p timeout -M netmask`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Persistence {
+    /// Template timeout in seconds (1..=2678400; ipvsadm's default 360).
+    pub timeout: u32,
+    /// Client-address prefix length the template covers (32 / 128 = one client).
+    pub prefix: u8,
+}
+
+impl Persistence {
+    /// The kernel's bounds on the timeout (`IP_VS_MAX_PERSIST`... ipvsadm accepts 1..=2678400).
+    pub const MAX_TIMEOUT: u32 = 2_678_400;
+    /// ipvsadm's default timeout.
+    pub const DEFAULT_TIMEOUT: u32 = 360;
+}
+
+/// Encapsulation used by the tunnelling method (`--tun-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TunnelKind {
+    /// IP in IP (RFC 2003), the default.
+    #[default]
+    Ipip,
+    /// Generic UDP Encapsulation to a UDP port (`--tun-port`).
+    Gue {
+        /// Destination UDP port of the GUE packets.
+        port: u16,
+    },
+    /// Generic Routing Encapsulation (RFC 2784).
+    Gre,
+}
+
+/// Tunnel checksum option (`--tun-nocsum | --tun-csum | --tun-remcsum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TunnelCsum {
+    /// No outer checksum (the default).
+    #[default]
+    NoCsum,
+    /// Outer UDP/GRE checksum.
+    Csum,
+    /// Remote checksum offload (GUE only).
+    RemCsum,
+}
+
+/// How packets reach a real server (`-g | -m | -i`, plus FullNAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ForwardMethod {
+    /// Masquerading (NAT): destination rewritten, replies return through the director.
+    Masq,
+    /// Direct routing (gatewaying): destination MAC rewritten; ipvsadm's default.
+    #[default]
+    DirectRoute,
+    /// IP tunnelling.
+    Tunnel {
+        /// Encapsulation.
+        kind: TunnelKind,
+        /// Outer checksum option.
+        csum: TunnelCsum,
+    },
+    /// Full NAT: destination and source rewritten (source from the local address pool), so
+    /// real servers need no route back through the director.
+    FullNat,
+}
+
+/// A real server of a virtual service (`-a -r addr:port`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RealServerConfig {
+    /// The real server's address.
+    pub addr: IpAddr,
+    /// The real server's port (= the virtual port unless NAT/FullNAT remaps it).
+    pub port: u16,
+    /// Weight 0..=65535; 0 quiesces the server.
+    pub weight: u32,
+    /// Upper connection threshold (`-x`), 0 = none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    pub l_threshold: u32,
+    /// Forwarding method.
+    pub method: ForwardMethod,
+}
+
+impl RealServerConfig {
+    /// The largest weight the kernel accepts.
+    pub const MAX_WEIGHT: u32 = 65_535;
+
+    /// A real server with ipvsadm's defaults: weight 1, no thresholds, direct routing.
+    pub fn new(addr: IpAddr, port: u16) -> Self {
+        RealServerConfig {
+            addr,
+            port,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+            method: ForwardMethod::DirectRoute,
+        }
+    }
+}
+
+/// The Maglev table sizes the kernel offers (`CONFIG_IP_VS_MH_TAB_INDEX`), plus 65537 (the
+/// Maglev paper's choice), all prime.
+pub const MH_TABLE_SIZES: [u32; 11] = [
+    251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071,
+];
+
+/// A virtual service (`-A`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServiceConfig {
+    /// Address or fwmark.
+    pub key: ServiceKey,
+    /// Scheduler.
+    pub scheduler: SchedulerKind,
+    /// Scheduler flags.
+    pub flags: SchedFlags,
+    /// Persistence, if any.
+    pub persistence: Option<Persistence>,
+    /// One-packet scheduling (`-o`, UDP and fwmark only).
+    pub one_packet: bool,
+    /// Maglev table size (a prime, see [`MH_TABLE_SIZES`]); only used by mh.
+    pub mh_table_size: u32,
+    /// Real servers in the order they were added (the kernel puts each new one at the head
+    /// of its list; [`crate::dest`] reproduces that).
+    pub real_servers: Vec<RealServerConfig>,
+}
+
+impl VirtualServiceConfig {
+    /// The kernel's default Maglev table size.
+    pub const DEFAULT_MH_TABLE_SIZE: u32 = 4093;
+
+    /// A service with ipvsadm's defaults (wlc, no persistence) and no real servers.
+    pub fn new(key: ServiceKey) -> Self {
+        VirtualServiceConfig {
+            key,
+            scheduler: SchedulerKind::Wlc,
+            flags: SchedFlags::default(),
+            persistence: None,
+            one_packet: false,
+            mh_table_size: Self::DEFAULT_MH_TABLE_SIZE,
+            real_servers: Vec::new(),
+        }
+    }
+}
+
+/// An IP prefix (`addr/len`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    /// The network address (host bits may be set; [`Prefix::contains`] masks them).
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+}
+
+impl Prefix {
+    /// Whether `a` lies in this prefix (false across families).
+    pub fn contains(&self, a: IpAddr) -> bool {
+        match (self.addr, a) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let m = mask_v4(self.len);
+                u32::from(n) & m == u32::from(a) & m
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let m = mask_v6(self.len);
+                u128::from(n) & m == u128::from(a) & m
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The IPv4 netmask of a prefix length (lengths over 32 clamp to 32).
+pub fn mask_v4(len: u8) -> u32 {
+    match len {
+        0 => 0,
+        l if l >= 32 => u32::MAX,
+        l => u32::MAX << (32 - l),
+    }
+}
+
+/// The IPv6 netmask of a prefix length (lengths over 128 clamp to 128).
+pub fn mask_v6(len: u8) -> u128 {
+    match len {
+        0 => 0,
+        l if l >= 128 => u128::MAX,
+        l => u128::MAX << (128 - l),
+    }
+}
+
+/// `addr` with the host bits beyond `len` cleared.
+pub fn mask_addr(addr: IpAddr, len: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask_v4(len))),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask_v6(len))),
+    }
+}
+
+/// A firewall-mark classifier rule: packets matching it carry `mark` (what `iptables -t
+/// mangle ... -j MARK` does for kernel LVS). Rules are tried in order; the first match wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FwmarkRule {
+    /// Transport protocol, or any.
+    pub protocol: Option<Protocol>,
+    /// Destination prefix.
+    pub dst: Prefix,
+    /// Destination port range (inclusive); `0..=65535` for any.
+    pub ports: (u16, u16),
+    /// The mark to set (non-zero).
+    pub mark: u32,
+}
+
+/// IPVS timeouts in seconds (`--set tcp tcpfin udp` and the per-state defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeouts {
+    /// TCP ESTABLISHED (`--set tcp`), default 900.
+    pub tcp: u32,
+    /// TCP FIN_WAIT (`--set tcpfin`), default 120.
+    pub tcp_fin: u32,
+    /// UDP (`--set udp`), default 300.
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    /// The kernel's defaults (`tcp_timeouts[]`, `udp_timeouts[]`).
+    fn default() -> Self {
+        Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300,
+        }
+    }
+}
+
+/// The sysctl-like switches of `/proc/sys/net/ipv4/vs/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Switches {
+    /// `expire_nodest_conn`: expire a connection whose real server is gone on its next packet
+    /// (0 = drop such packets and keep the entry until it times out).
+    pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template`: stop honouring persistence templates whose real server
+    /// has weight 0.
+    pub expire_quiescent_template: bool,
+    /// `sloppy_tcp`: create TCP connections on any packet, not only SYN.
+    pub sloppy_tcp: bool,
+}
+
+/// What to do when the connection table is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TableFullPolicy {
+    /// Refuse the new connection (count it as dropped); established ones are untouched.
+    #[default]
+    DropNew,
+    /// Evict the entry closest to expiry among non-established ones, else refuse.
+    EvictEmbryonic,
+}
+
+/// FullNAT's local address pool: the source addresses the director uses towards real servers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct LocalPool {
+    /// Local addresses (each gives `port_range` ports per real server address/port).
+    pub addrs: Vec<IpAddr>,
+    /// Inclusive source-port range to allocate from.
+    pub port_range: (u16, u16),
+}
+
+/// The whole configuration of a director's forwarding: one immutable snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// Virtual services, in the order they were added.
+    pub services: Vec<VirtualServiceConfig>,
+    /// Firewall-mark classifier rules, first match wins.
+    pub fwmark_rules: Vec<FwmarkRule>,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+    /// Behaviour switches.
+    pub switches: Switches,
+    /// Connection-table capacity (entries, templates included); 0 = the engine's default.
+    pub conn_table_max: usize,
+    /// Policy when the connection table is full.
+    pub table_full: TableFullPolicy,
+    /// FullNAT local address pool.
+    pub local_pool: LocalPool,
+}
