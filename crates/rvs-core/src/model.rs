@@ -493,3 +493,289 @@ pub struct Config {
     /// FullNAT local address pool.
     pub local_pool: LocalPool,
 }
+
+/// Why a configuration was refused. The config layer maps these to file:line:column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Two virtual services with the same key.
+    DuplicateService(ServiceKey),
+    /// Two real servers with the same address and port in one service.
+    DuplicateRealServer {
+        /// The service.
+        service: ServiceKey,
+        /// The repeated real server.
+        addr: IpAddr,
+        /// Its port.
+        port: u16,
+    },
+    /// Weight above 65535.
+    WeightOutOfRange(u32),
+    /// A lower threshold above the upper one (ipvsadm refuses it).
+    ThresholdOrder {
+        /// Upper threshold.
+        upper: u32,
+        /// Lower threshold.
+        lower: u32,
+    },
+    /// Port 0 on a service that is not persistent ("Zero port specified for non-persistent
+    /// service").
+    ZeroPortNonPersistent(ServiceKey),
+    /// One-packet scheduling on a TCP service ("One-Packet Scheduling is only for UDP virtual
+    /// services").
+    OnePacketTcp(ServiceKey),
+    /// Persistence timeout outside 1..=2678400.
+    PersistenceTimeout(u32),
+    /// Persistence prefix longer than the family allows.
+    PersistencePrefix(u8),
+    /// A firewall mark of 0.
+    ZeroFwmark,
+    /// An mh table size that is not one of [`MH_TABLE_SIZES`].
+    MhTableSize(u32),
+    /// A real server of another family than its service, on a method other than tunnelling.
+    FamilyMismatch {
+        /// The service.
+        service: ServiceKey,
+        /// The real server.
+        addr: IpAddr,
+    },
+    /// FullNAT needs a local address pool of the real server's family and a port range.
+    NoLocalPool(IpAddr),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::DuplicateService(k) => write!(f, "virtual service {k:?} defined twice"),
+            ConfigError::DuplicateRealServer { addr, port, .. } => {
+                write!(
+                    f,
+                    "real server {} defined twice in one service",
+                    sock(*addr, *port)
+                )
+            }
+            ConfigError::WeightOutOfRange(w) => write!(f, "weight {w} out of range 0..=65535"),
+            ConfigError::ThresholdOrder { upper, lower } => write!(
+                f,
+                "lower threshold {lower} is above the upper threshold {upper}"
+            ),
+            ConfigError::ZeroPortNonPersistent(_) => {
+                f.write_str("Zero port specified for non-persistent service")
+            }
+            ConfigError::OnePacketTcp(_) => {
+                f.write_str("One-Packet Scheduling is only for UDP virtual services")
+            }
+            ConfigError::PersistenceTimeout(t) => {
+                write!(f, "persistence timeout {t} out of range 1..=2678400")
+            }
+            ConfigError::PersistencePrefix(p) => write!(f, "persistence netmask /{p} too long"),
+            ConfigError::ZeroFwmark => f.write_str("firewall mark must be non-zero"),
+            ConfigError::MhTableSize(m) => {
+                write!(f, "mh table size {m} is not one of {MH_TABLE_SIZES:?}")
+            }
+            ConfigError::FamilyMismatch { addr, .. } => write!(
+                f,
+                "real server {addr} is of another address family than its service \
+                 (only tunnelling may cross families)"
+            ),
+            ConfigError::NoLocalPool(a) => write!(
+                f,
+                "FullNAT real server {a} needs a local address pool of its family"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `addr:port` as ipvsadm prints it (`[v6]:port` for IPv6).
+pub fn sock(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+impl Config {
+    /// Check the rules ipvsadm and the kernel enforce, and the ones rvs adds.
+    /// Returns every problem found, in configuration order.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for svc in &self.services {
+            if !seen.insert(svc.key) {
+                errs.push(ConfigError::DuplicateService(svc.key));
+            }
+            validate_service(svc, &self.local_pool, &mut errs);
+        }
+        for rule in &self.fwmark_rules {
+            if rule.mark == 0 {
+                errs.push(ConfigError::ZeroFwmark);
+            }
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+}
+
+fn validate_service(svc: &VirtualServiceConfig, pool: &LocalPool, errs: &mut Vec<ConfigError>) {
+    let family = svc.key.family();
+    match svc.key {
+        ServiceKey::Addr { protocol, port, .. } => {
+            if port == 0 && svc.persistence.is_none() {
+                errs.push(ConfigError::ZeroPortNonPersistent(svc.key));
+            }
+            if svc.one_packet && protocol == Protocol::Tcp {
+                errs.push(ConfigError::OnePacketTcp(svc.key));
+            }
+        }
+        ServiceKey::Fwmark { mark, .. } => {
+            if mark == 0 {
+                errs.push(ConfigError::ZeroFwmark);
+            }
+        }
+    }
+    if let Some(p) = svc.persistence {
+        if p.timeout == 0 || p.timeout > Persistence::MAX_TIMEOUT {
+            errs.push(ConfigError::PersistenceTimeout(p.timeout));
+        }
+        if p.prefix > family.max_prefix() {
+            errs.push(ConfigError::PersistencePrefix(p.prefix));
+        }
+    }
+    if svc.scheduler == SchedulerKind::Mh && !MH_TABLE_SIZES.contains(&svc.mh_table_size) {
+        errs.push(ConfigError::MhTableSize(svc.mh_table_size));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for rs in &svc.real_servers {
+        if !seen.insert((rs.addr, rs.port)) {
+            errs.push(ConfigError::DuplicateRealServer {
+                service: svc.key,
+                addr: rs.addr,
+                port: rs.port,
+            });
+        }
+        if rs.weight > RealServerConfig::MAX_WEIGHT {
+            errs.push(ConfigError::WeightOutOfRange(rs.weight));
+        }
+        if rs.l_threshold > rs.u_threshold && rs.u_threshold != 0 {
+            errs.push(ConfigError::ThresholdOrder {
+                upper: rs.u_threshold,
+                lower: rs.l_threshold,
+            });
+        }
+        let tunnel = matches!(rs.method, ForwardMethod::Tunnel { .. });
+        if Family::of(&rs.addr) != family && !tunnel {
+            errs.push(ConfigError::FamilyMismatch {
+                service: svc.key,
+                addr: rs.addr,
+            });
+        }
+        if rs.method == ForwardMethod::FullNat
+            && (pool
+                .addrs
+                .iter()
+                .all(|a| Family::of(a) != Family::of(&rs.addr))
+                || pool.port_range.0 > pool.port_range.1
+                || pool.port_range.0 == 0)
+        {
+            errs.push(ConfigError::NoLocalPool(rs.addr));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn tcp(port: u16) -> ServiceKey {
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: v4("192.168.0.100"),
+            port,
+        }
+    }
+
+    #[test]
+    fn scheduler_names_round_trip() {
+        for k in SchedulerKind::ALL {
+            assert_eq!(SchedulerKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(SchedulerKind::from_name("wlcx"), None);
+    }
+
+    #[test]
+    fn prefix_contains_masks_host_bits() {
+        let p = Prefix {
+            addr: v4("10.1.2.3"),
+            len: 24,
+        };
+        assert!(p.contains(v4("10.1.2.200")));
+        assert!(!p.contains(v4("10.1.3.1")));
+        assert!(!p.contains("::1".parse().unwrap()));
+        assert_eq!(mask_addr(v4("10.1.2.3"), 0), v4("0.0.0.0"));
+        assert_eq!(
+            mask_addr("2001:db8::1".parse().unwrap(), 32),
+            v4_6("2001:db8::")
+        );
+    }
+
+    fn v4_6(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn validate_reports_every_problem_in_order() {
+        let mut svc = VirtualServiceConfig::new(tcp(0));
+        svc.one_packet = true;
+        let mut rs = RealServerConfig::new(v4("10.0.0.2"), 0);
+        rs.weight = 70_000;
+        svc.real_servers = vec![rs, rs];
+        let cfg = Config {
+            services: vec![svc.clone(), svc],
+            ..Config::default()
+        };
+        let errs = cfg.validate().unwrap_err();
+        assert_eq!(
+            errs[..4],
+            [
+                ConfigError::ZeroPortNonPersistent(tcp(0)),
+                ConfigError::OnePacketTcp(tcp(0)),
+                ConfigError::WeightOutOfRange(70_000),
+                ConfigError::DuplicateRealServer {
+                    service: tcp(0),
+                    addr: v4("10.0.0.2"),
+                    port: 0
+                },
+            ]
+        );
+        assert!(errs.contains(&ConfigError::DuplicateService(tcp(0))));
+        assert_eq!(
+            ConfigError::OnePacketTcp(tcp(0)).to_string(),
+            "One-Packet Scheduling is only for UDP virtual services"
+        );
+    }
+
+    #[test]
+    fn fullnat_needs_a_pool_of_the_family() {
+        let mut svc = VirtualServiceConfig::new(tcp(80));
+        let mut rs = RealServerConfig::new(v4("10.0.0.2"), 80);
+        rs.method = ForwardMethod::FullNat;
+        svc.real_servers.push(rs);
+        let mut cfg = Config {
+            services: vec![svc],
+            ..Config::default()
+        };
+        assert_eq!(
+            cfg.validate().unwrap_err(),
+            vec![ConfigError::NoLocalPool(v4("10.0.0.2"))]
+        );
+        cfg.local_pool = LocalPool {
+            addrs: vec![v4("10.0.0.250")],
+            port_range: (1024, 65535),
+        };
+        assert_eq!(cfg.validate(), Ok(()));
+    }
+}
