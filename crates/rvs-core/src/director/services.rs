@@ -1,0 +1,387 @@
+//! Virtual services at run time: lookup by key, each service's real servers in kernel list
+//! order with their scheduler, and the application of a new configuration snapshot.
+//!
+//! A snapshot is applied as the equivalent ipvsadm commands would be: services are created
+//! empty and real servers added one at a time in configuration order (each at the head of
+//! the list, `ip_vs_add_dest()`), so list order and scheduler state match the kernel's.
+//! Removed real servers that still carry connections move to a trash list (the kernel's
+//! `ipvs->dest_trash`) and come back from it, counts intact, if re-added.
+//!
+//! Real servers and services have ids that are never reused within one engine, so a
+//! connection entry that outlives its server can always tell.
+
+use crate::dest::Dest;
+use crate::model::{Config, Family, RealServerConfig, ServiceKey, VirtualServiceConfig};
+use crate::sched::{DestChange, Scheduler};
+use crate::stats::Counters;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// A real server's id: stable for the life of the engine, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestId(pub u32);
+
+/// A virtual service's id: stable for the life of the engine, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceId(pub u32);
+
+/// One virtual service.
+#[derive(Debug)]
+pub struct Service {
+    /// Its configuration (real servers in configuration order).
+    pub cfg: VirtualServiceConfig,
+    /// Real servers in kernel list order (index 0 = most recently added).
+    pub dests: Vec<Dest>,
+    /// The id of each entry of `dests`.
+    pub dest_ids: Vec<DestId>,
+    /// The scheduler and its state.
+    pub sched: Scheduler,
+    /// Counters (`ipvsadm --stats`).
+    pub stats: Counters,
+}
+
+impl Service {
+    fn position(&self, addr: IpAddr, port: u16) -> Option<usize> {
+        self.dests
+            .iter()
+            .position(|d| d.addr == addr && d.port == port)
+    }
+}
+
+/// Where a real server lives now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DestLoc {
+    /// In service `svc` at list position `pos`.
+    Live { svc: u32, pos: u32 },
+    /// Removed from its service, kept while connections refer to it.
+    Trash { idx: u32 },
+    /// Gone.
+    Freed,
+}
+
+/// A removed real server kept for its connections.
+#[derive(Debug)]
+struct Trashed {
+    id: DestId,
+    svc: ServiceId,
+    dest: Dest,
+}
+
+/// What an apply changed, for logs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Services created.
+    pub services_added: usize,
+    /// Services removed.
+    pub services_removed: usize,
+    /// Real servers added (including ones revived from the trash).
+    pub dests_added: usize,
+    /// Real servers removed.
+    pub dests_removed: usize,
+    /// Real servers whose weight, thresholds or method changed.
+    pub dests_edited: usize,
+}
+
+/// All virtual services of a director.
+#[derive(Debug, Default)]
+pub struct Services {
+    slots: Vec<Option<Service>>,
+    by_addr: HashMap<(u8, IpAddr, u16), u32>,
+    by_mark: HashMap<(u32, Family), u32>,
+    dest_loc: Vec<DestLoc>,
+    dest_svc: Vec<ServiceId>,
+    dest_stats: Vec<Counters>,
+    trash: Vec<Trashed>,
+}
+
+impl Services {
+    /// The service for a protocol, destination address and port: the exact service first,
+    /// then a port-0 service of that address (`__ip_vs_service_find()` tries port 0 for
+    /// persistent port-zero services).
+    pub fn find_addr(&self, protocol: u8, addr: IpAddr, port: u16) -> Option<ServiceId> {
+        self.by_addr
+            .get(&(protocol, addr, port))
+            .or_else(|| self.by_addr.get(&(protocol, addr, 0)))
+            .map(|&i| ServiceId(i))
+    }
+
+    /// The fwmark service for a mark.
+    pub fn find_mark(&self, mark: u32, family: Family) -> Option<ServiceId> {
+        self.by_mark.get(&(mark, family)).map(|&i| ServiceId(i))
+    }
+
+    /// Whether any address-based service uses `addr` as its VIP.
+    pub fn is_vip(&self, addr: IpAddr) -> bool {
+        self.by_addr.keys().any(|(_, a, _)| *a == addr)
+    }
+
+    /// A service by id (None once removed).
+    pub fn get(&self, id: ServiceId) -> Option<&Service> {
+        self.slots.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// A service by id, mutable.
+    pub fn get_mut(&mut self, id: ServiceId) -> Option<&mut Service> {
+        self.slots.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// Live services with their ids, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (ServiceId, &Service)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (ServiceId(i as u32), s)))
+    }
+
+    /// A real server by id, live or trashed.
+    pub fn dest(&self, id: DestId) -> Option<&Dest> {
+        match *self.dest_loc.get(id.0 as usize)? {
+            DestLoc::Live { svc, pos } => self.slots[svc as usize]
+                .as_ref()
+                .map(|s| &s.dests[pos as usize]),
+            DestLoc::Trash { idx } => Some(&self.trash[idx as usize].dest),
+            DestLoc::Freed => None,
+        }
+    }
+
+    /// A real server by id, mutable.
+    pub fn dest_mut(&mut self, id: DestId) -> Option<&mut Dest> {
+        match *self.dest_loc.get(id.0 as usize)? {
+            DestLoc::Live { svc, pos } => self.slots[svc as usize]
+                .as_mut()
+                .map(|s| &mut s.dests[pos as usize]),
+            DestLoc::Trash { idx } => Some(&mut self.trash[idx as usize].dest),
+            DestLoc::Freed => None,
+        }
+    }
+
+    /// Whether a real server is still in its service (not removed).
+    pub fn dest_is_live(&self, id: DestId) -> bool {
+        matches!(
+            self.dest_loc.get(id.0 as usize),
+            Some(DestLoc::Live { .. })
+        )
+    }
+
+    /// The service a real server belongs (or belonged) to.
+    pub fn dest_service(&self, id: DestId) -> Option<ServiceId> {
+        self.dest_svc.get(id.0 as usize).copied()
+    }
+
+    /// A real server's counters.
+    pub fn dest_stats(&self, id: DestId) -> Option<&Counters> {
+        self.dest_stats.get(id.0 as usize)
+    }
+
+    /// Counters of a real server and of its service, together, for the packet path.
+    pub fn stats_mut(&mut self, id: DestId) -> (Option<&mut Counters>, Option<&mut Counters>) {
+        let i = id.0 as usize;
+        let svc = self.dest_svc.get(i).copied();
+        let d = self.dest_stats.get_mut(i);
+        let s = svc.and_then(|s| {
+            self.slots
+                .get_mut(s.0 as usize)
+                .and_then(Option::as_mut)
+                .map(|s| &mut s.stats)
+        });
+        (d, s)
+    }
+
+    /// Drop trashed real servers no connection refers to any more
+    /// (`ip_vs_dest_trash_expire()`).
+    pub fn purge_trash(&mut self) {
+        let mut i = 0;
+        while i < self.trash.len() {
+            let d = &self.trash[i].dest;
+            if d.active_conns + d.inact_conns + d.persist_conns == 0 {
+                let gone = self.trash.swap_remove(i);
+                self.dest_loc[gone.id.0 as usize] = DestLoc::Freed;
+                if let Some(moved) = self.trash.get(i) {
+                    self.dest_loc[moved.id.0 as usize] = DestLoc::Trash { idx: i as u32 };
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Apply a configuration snapshot (assumed validated): services and real servers are
+    /// added, edited and removed as the equivalent ipvsadm commands would, in order.
+    pub fn apply(&mut self, cfg: &Config) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        // Removed services first (`ipvsadm -D`), so their VIPs free up.
+        let keep: std::collections::HashSet<ServiceKey> =
+            cfg.services.iter().map(|s| s.key).collect();
+        for i in 0..self.slots.len() {
+            let gone = self.slots[i].as_ref().is_some_and(|s| !keep.contains(&s.cfg.key));
+            if gone {
+                self.remove_service(i);
+                report.services_removed += 1;
+            }
+        }
+        for svc_cfg in &cfg.services {
+            let idx = match self.index_of(&svc_cfg.key) {
+                Some(i) => {
+                    self.edit_service(i, svc_cfg);
+                    i
+                }
+                None => {
+                    report.services_added += 1;
+                    self.add_service(svc_cfg)
+                }
+            };
+            self.sync_dests(idx, &svc_cfg.real_servers, &mut report);
+            if let Some(s) = self.slots[idx].as_mut() {
+                s.cfg = svc_cfg.clone();
+            }
+        }
+        self.purge_trash();
+        report
+    }
+
+    fn index_of(&self, key: &ServiceKey) -> Option<usize> {
+        match *key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => self.by_addr.get(&(protocol.number(), addr, port)),
+            ServiceKey::Fwmark { mark, family } => self.by_mark.get(&(mark, family)),
+        }
+        .map(|&i| i as usize)
+    }
+
+    fn add_service(&mut self, cfg: &VirtualServiceConfig) -> usize {
+        let idx = self.slots.len();
+        let mut empty = cfg.clone();
+        empty.real_servers.clear();
+        self.slots.push(Some(Service {
+            sched: Scheduler::new(cfg.scheduler, cfg.flags, cfg.mh_table_size, &[]),
+            cfg: empty,
+            dests: Vec::new(),
+            dest_ids: Vec::new(),
+            stats: Counters::default(),
+        }));
+        match cfg.key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => self.by_addr.insert((protocol.number(), addr, port), idx as u32),
+            ServiceKey::Fwmark { mark, family } => self.by_mark.insert((mark, family), idx as u32),
+        };
+        idx
+    }
+
+    /// `ipvsadm -E`: a new scheduler (or new flags or table size) starts from the current
+    /// real servers, as `ip_vs_edit_service()` binds the new scheduler to the list.
+    fn edit_service(&mut self, idx: usize, cfg: &VirtualServiceConfig) {
+        let Some(s) = self.slots[idx].as_mut() else {
+            return;
+        };
+        if s.cfg.scheduler != cfg.scheduler
+            || s.cfg.flags != cfg.flags
+            || s.cfg.mh_table_size != cfg.mh_table_size
+        {
+            s.sched = Scheduler::new(cfg.scheduler, cfg.flags, cfg.mh_table_size, &s.dests);
+        }
+    }
+
+    fn remove_service(&mut self, idx: usize) {
+        let Some(s) = self.slots[idx].take() else {
+            return;
+        };
+        match s.cfg.key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => self.by_addr.remove(&(protocol.number(), addr, port)),
+            ServiceKey::Fwmark { mark, family } => self.by_mark.remove(&(mark, family)),
+        };
+        for (dest, id) in s.dests.into_iter().zip(s.dest_ids) {
+            self.trash_dest(id, ServiceId(idx as u32), dest);
+        }
+    }
+
+    fn trash_dest(&mut self, id: DestId, svc: ServiceId, mut dest: Dest) {
+        dest.available = false;
+        self.dest_loc[id.0 as usize] = DestLoc::Trash {
+            idx: self.trash.len() as u32,
+        };
+        self.trash.push(Trashed { id, svc, dest });
+    }
+
+    fn sync_dests(&mut self, idx: usize, want: &[RealServerConfig], report: &mut ApplyReport) {
+        let svc_id = ServiceId(idx as u32);
+        // Removals (`ipvsadm -d`), in list order.
+        loop {
+            let s = self.slots[idx].as_mut().expect("service exists");
+            let Some(pos) = s
+                .dests
+                .iter()
+                .position(|d| !want.iter().any(|w| w.addr == d.addr && w.port == d.port))
+            else {
+                break;
+            };
+            let dest = s.dests.remove(pos);
+            let id = s.dest_ids.remove(pos);
+            s.sched.on_change(&s.dests, DestChange::Removed { index: pos });
+            self.trash_dest(id, svc_id, dest);
+            report.dests_removed += 1;
+        }
+        // Edits (`ipvsadm -e`) and additions (`ipvsadm -a`), in configuration order.
+        for rs in want {
+            let s = self.slots[idx].as_mut().expect("service exists");
+            if let Some(pos) = s.position(rs.addr, rs.port) {
+                let d = &mut s.dests[pos];
+                let changed = d.weight != rs.weight
+                    || d.u_threshold != rs.u_threshold
+                    || d.l_threshold != rs.l_threshold
+                    || d.method != rs.method;
+                if changed {
+                    d.edit(rs);
+                    s.sched.on_change(&s.dests, DestChange::Edited(pos));
+                    report.dests_edited += 1;
+                }
+                continue;
+            }
+            // `ip_vs_trash_get_dest()`: a removed server of this service comes back with its
+            // connections and counters.
+            let revived = self.trash.iter().position(|t| {
+                t.svc == svc_id && t.dest.addr == rs.addr && t.dest.port == rs.port
+            });
+            let (id, dest) = match revived {
+                Some(ti) => {
+                    let t = self.trash.swap_remove(ti);
+                    if let Some(moved) = self.trash.get(ti) {
+                        self.dest_loc[moved.id.0 as usize] = DestLoc::Trash { idx: ti as u32 };
+                    }
+                    let mut d = t.dest;
+                    d.edit(rs);
+                    (t.id, d)
+                }
+                None => {
+                    let id = DestId(self.dest_loc.len() as u32);
+                    self.dest_loc.push(DestLoc::Freed);
+                    self.dest_svc.push(svc_id);
+                    self.dest_stats.push(Counters::default());
+                    (id, Dest::new(rs))
+                }
+            };
+            let s = self.slots[idx].as_mut().expect("service exists");
+            s.dests.insert(0, dest);
+            s.dest_ids.insert(0, id);
+            s.sched.on_change(&s.dests, DestChange::Added(0));
+            report.dests_added += 1;
+        }
+        // Positions shifted: re-point every live real server of this service.
+        let s = self.slots[idx].as_ref().expect("service exists");
+        for (pos, id) in s.dest_ids.iter().enumerate() {
+            self.dest_loc[id.0 as usize] = DestLoc::Live {
+                svc: idx as u32,
+                pos: pos as u32,
+            };
+        }
+    }
+}
