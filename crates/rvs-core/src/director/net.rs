@@ -250,10 +250,9 @@ impl FramePool {
     /// Take one ready frame into `out`: returns its port and length. A frame longer than
     /// `out` is dropped (returned as length 0 is never done: such frames are skipped).
     pub fn pop_ready(&mut self, out: &mut [u8]) -> Option<(PortId, usize)> {
-        let i = self
-            .slots
-            .iter()
-            .position(|s| s.is_some_and(|s| s.waiting_for.is_none() && s.len as usize <= out.len()))?;
+        let i = self.slots.iter().position(|s| {
+            s.is_some_and(|s| s.waiting_for.is_none() && s.len as usize <= out.len())
+        })?;
         let s = self.slots[i].take()?;
         let at = i * self.slot_size;
         let len = s.len as usize;
@@ -263,10 +262,7 @@ impl FramePool {
 
     /// Whether any frame is ready to send.
     pub fn has_ready(&self) -> bool {
-        self.slots
-            .iter()
-            .flatten()
-            .any(|s| s.waiting_for.is_none())
+        self.slots.iter().flatten().any(|s| s.waiting_for.is_none())
     }
 }
 

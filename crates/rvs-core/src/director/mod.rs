@@ -1,0 +1,3 @@
+//! The director engine: `handle(now, port, frame) -> Verdict` (being built).
+
+pub mod net;
