@@ -747,8 +747,186 @@ fn every_scheduler_handles_an_empty_service() {
 }
 
 mod property {
-    use super::{Dest, Instant, Rng, SchedFlags, Scheduler, SchedulerKind, input, rs};
+    use super::super::hash::{dh_hashkey, sh_hashkey};
+    use super::super::mh::mh_hashkey;
+    use super::{
+        Dest, DestChange, Instant, Ipv4Addr, RealServerConfig, Rng, SchedFlags, SchedInput,
+        Scheduler, SchedulerKind, input, rs,
+    };
     use proptest::prelude::*;
+    use std::net::IpAddr;
+
+    /// What the kernel's table lookup gives for dh, sh (no fallback) and mh (no fallback):
+    /// the hashed server if schedulable, else none.
+    fn hashed(s: &Scheduler, dests: &[Dest], inp: &SchedInput, flags: u8) -> Option<Option<usize>> {
+        let slot = match s {
+            Scheduler::Dh(dh) => dh.buckets().nth(dh_hashkey(inp.daddr))?,
+            Scheduler::Sh(sh) if flags & SchedFlags::FLAG_1 == 0 => {
+                let port = if flags & SchedFlags::FLAG_2 != 0 {
+                    inp.cport
+                } else {
+                    0
+                };
+                sh.buckets().nth(sh_hashkey(inp.caddr, port, 0))?
+            }
+            Scheduler::Mh(mh) if flags & SchedFlags::FLAG_1 == 0 => {
+                let port = if flags & SchedFlags::FLAG_2 != 0 {
+                    inp.cport
+                } else {
+                    0
+                };
+                // Key of ip_vs_mh.c: generate_hash_secret(), hash1.
+                let key = [2_654_435_761, 2_654_435_761];
+                let h = mh_hashkey(inp.caddr, port, &key, 0) as usize % mh.table().len();
+                let i = mh.table()[h];
+                (i != u32::MAX).then_some(i as usize)
+            }
+            _ => return None,
+        };
+        Some(slot.filter(|&i| dests[i].schedulable() && dests[i].available))
+    }
+
+    /// Check one pick against the kernel's rules.
+    fn check(
+        kind: SchedulerKind,
+        flags: u8,
+        sched: &Scheduler,
+        dests: &[Dest],
+        inp: &SchedInput,
+        got: Option<usize>,
+    ) -> Result<(), TestCaseError> {
+        if let Some(i) = got {
+            let d = &dests[i];
+            match kind {
+                // A cached lblc server is not checked for the overload flag.
+                SchedulerKind::Lblc => prop_assert!(d.weight > 0),
+                SchedulerKind::Ovf => {
+                    prop_assert!(d.schedulable() && d.active_conns <= d.weight)
+                }
+                _ => prop_assert!(d.schedulable(), "{:?} picked {:?}", kind, d),
+            }
+        }
+        if let Some(want) = hashed(sched, dests, inp, flags) {
+            prop_assert_eq!(got, want, "{:?}", kind);
+            return Ok(());
+        }
+        let any_ok = dests.iter().any(|d| d.schedulable());
+        match kind {
+            // mh-fallback re-probes hashed slots, which need not reach every server.
+            SchedulerKind::Mh => prop_assert!(got.is_none() || any_ok),
+            SchedulerKind::Ovf => prop_assert_eq!(
+                got.is_some(),
+                dests
+                    .iter()
+                    .any(|d| d.schedulable() && d.active_conns <= d.weight)
+            ),
+            // A cached lblc server may be over its threshold (then the only one usable).
+            SchedulerKind::Lblc => prop_assert!(got.is_some() || !any_ok),
+            _ => prop_assert_eq!(got.is_some(), any_ok, "{:?}", kind),
+        }
+        Ok(())
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u32),
+        Remove(usize),
+        Edit(usize, u32),
+        Overload(usize, bool),
+        Conns(usize, u32, u32),
+        Schedule([u8; 4], u16),
+        Tick(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => (0u32..=5).prop_map(Op::Add),
+            1 => any::<usize>().prop_map(Op::Remove),
+            1 => (any::<usize>(), 0u32..=5).prop_map(|(i, w)| Op::Edit(i, w)),
+            1 => (any::<usize>(), any::<bool>()).prop_map(|(i, o)| Op::Overload(i, o)),
+            1 => (any::<usize>(), 0u32..8, 0u32..600).prop_map(|(i, a, n)| Op::Conns(i, a, n)),
+            4 => (any::<[u8; 4]>(), any::<u16>()).prop_map(|(c, p)| Op::Schedule(c, p)),
+            1 => (1u64..4000).prop_map(Op::Tick),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn list_changes_keep_picks_valid(
+            ops in prop::collection::vec(op(), 1..60),
+            flags in 0u8..4,
+            seed in any::<u64>(),
+        ) {
+            let mut dests: Vec<Dest> = Vec::new();
+            let mut scheds: Vec<Scheduler> = SchedulerKind::ALL
+                .iter()
+                .map(|&k| Scheduler::new(k, SchedFlags(flags), 251, &dests))
+                .collect();
+            let mut rng = Rng::new(seed);
+            let mut now = Instant::ZERO;
+            let mut next_addr = 0u32;
+            for op in ops {
+                let change = match op {
+                    Op::Add(w) => {
+                        next_addr += 1;
+                        let mut c = RealServerConfig::new(
+                            IpAddr::V4(Ipv4Addr::from(0x0A02_0000 + next_addr)),
+                            80,
+                        );
+                        c.weight = w;
+                        dests.insert(0, Dest::new(&c));
+                        Some(DestChange::Added(0))
+                    }
+                    Op::Remove(i) if !dests.is_empty() => {
+                        let index = i % dests.len();
+                        dests.remove(index);
+                        Some(DestChange::Removed { index })
+                    }
+                    Op::Edit(i, w) if !dests.is_empty() => {
+                        let i = i % dests.len();
+                        let mut c = RealServerConfig::new(dests[i].addr, dests[i].port);
+                        c.weight = w;
+                        dests[i].edit(&c);
+                        Some(DestChange::Edited(i))
+                    }
+                    Op::Overload(i, o) if !dests.is_empty() => {
+                        let n = dests.len();
+                        dests[i % n].overloaded = o;
+                        None
+                    }
+                    Op::Conns(i, a, n) if !dests.is_empty() => {
+                        let len = dests.len();
+                        dests[i % len].active_conns = a;
+                        dests[i % len].inact_conns = n;
+                        None
+                    }
+                    Op::Schedule(c, port) => {
+                        let mut inp = input(c, [c[3], 7, 1, 1]);
+                        inp.cport = port;
+                        for (k, s) in SchedulerKind::ALL.iter().zip(scheds.iter_mut()) {
+                            let got = s.schedule(&dests, &inp, now, &mut rng);
+                            check(*k, flags, s, &dests, &inp, got)?;
+                        }
+                        None
+                    }
+                    Op::Tick(secs) => {
+                        now = now + core::time::Duration::from_secs(secs);
+                        for s in scheds.iter_mut() {
+                            s.expire(now);
+                        }
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(change) = change {
+                    for s in scheds.iter_mut() {
+                        s.on_change(&dests, change);
+                    }
+                }
+            }
+        }
+    }
 
     fn dest_strategy() -> impl Strategy<Value = (u32, bool, u32, u32)> {
         (0u32..=5, prop::bool::weighted(0.2), 0u32..6, 0u32..600)
