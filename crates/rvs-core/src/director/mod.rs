@@ -1,5 +1,1438 @@
-//! The director engine: `handle(now, port, frame) -> Verdict` (being built).
+//! The director engine: everything an IPVS director decides about a frame.
+//!
+//! [`Director::handle`] takes the time, the port a frame arrived on and the frame, rewrites
+//! the frame in place and says what to do with it ([`Verdict`]). Timers are driven by
+//! [`Director::expire`] / [`Director::poll_timeout`], frames the engine originates (ARP
+//! requests, gratuitous ARP, frames released after neighbour resolution) are taken with
+//! [`Director::poll_transmit`], and a new configuration snapshot is applied with
+//! [`Director::apply`], keeping established connections.
+//!
+//! The path of a packet follows the kernel's `ip_vs_in()` / `ip_vs_out()`: a connection
+//! lookup first (client → VIP by the in key, real server → client by the out key), then, for
+//! a packet that opens a connection, the service lookup, persistence
+//! (`ip_vs_sched_persist()`) or the scheduler, and the entry's creation; then the TCP state
+//! machine, counters, and the forwarding method's rewrite (`ip_vs_nat_xmit()`,
+//! `ip_vs_dr_xmit()`, `ip_vs_tunnel_xmit()`, plus FullNAT's source rewrite).
+//!
+//! What it deliberately does not do: I/O, clocks, logging, allocation per packet. Drops are
+//! counted by [`DropReason`]. GSO super-frames are forwarded as they are (the I/O layer
+//! segments them); IP fragments are not reassembled (non-first fragments follow the first).
 
 pub mod classify;
 pub mod drops;
 pub mod net;
+mod nd;
+mod rewrite;
+pub mod services;
+
+pub use drops::{DropCounters, DropReason};
+pub use net::{NetConfig, OwnedAddr, PortConfig, PortId, Route};
+pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
+
+use crate::conn::state::{Activity, ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
+use crate::conn::table::{ConnAddr, ConnId, ConnTable, InKey, NewConn, OutKey};
+use crate::model::{Config, ConfigError, Family, ForwardMethod, ServiceKey, mask_addr};
+use crate::sched::{Rng, SchedInput};
+use crate::time::Instant;
+use crate::wire::{self, CsumStatus, Frame, L3Kind, Parsed};
+use core::time::Duration;
+use net::{FramePool, Neighbors};
+use rewrite::{Field, L4Csum};
+use std::net::IpAddr;
+
+/// What to do with a frame after [`Director::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) frame on this port.
+    Transmit(PortId),
+    /// Drop it; the reason has been counted.
+    Drop(DropReason),
+    /// Not the director's: let the host's own stack have it.
+    Pass,
+    /// The engine took it (learned from it, or parked it until a neighbour resolves);
+    /// frames may be waiting in [`Director::poll_transmit`].
+    Consumed,
+}
+
+/// Engine settings that are not part of the forwarding configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectorSettings {
+    /// Seed for the connection table's hash and the scheduler's random choices: the daemon
+    /// passes fresh randomness (hash-flooding defence); tests pass a constant.
+    pub seed: u64,
+    /// Connection-table capacity per address family when the config says 0.
+    pub default_table_size: usize,
+    /// The I/O layer can transmit frames whose L4 checksum is still partial
+    /// (`PACKET_VNET_HDR`): then partial checksums are kept partial. Otherwise the engine
+    /// completes them in software before any rewrite.
+    pub offload_partial_csum: bool,
+    /// Frames that can wait for a neighbour (or sit in the transmit queue) at once.
+    pub park_slots: usize,
+    /// Largest frame that can be parked.
+    pub park_slot_size: usize,
+    /// How long a parked frame waits for its neighbour.
+    pub park_timeout: Duration,
+    /// Entries examined per [`Director::expire`] call.
+    pub expire_budget: usize,
+}
+
+impl Default for DirectorSettings {
+    fn default() -> Self {
+        DirectorSettings {
+            seed: 0x5eed,
+            default_table_size: 1 << 16,
+            offload_partial_csum: false,
+            park_slots: 256,
+            park_slot_size: 2048,
+            park_timeout: Duration::from_secs(3),
+            expire_budget: 4096,
+        }
+    }
+}
+
+/// Engine-wide counters (beyond per-service and per-real-server ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Frames handled.
+    pub rx: u64,
+    /// Frames forwarded or answered.
+    pub tx: u64,
+    /// Frames passed to the host stack.
+    pub passed: u64,
+    /// ARP replies and neighbour advertisements sent.
+    pub neighbor_replies: u64,
+    /// ICMP echo replies sent for VIPs.
+    pub echo_replies: u64,
+    /// ICMP errors forwarded for tracked connections.
+    pub icmp_forwarded: u64,
+    /// Connections created.
+    pub conns_created: u64,
+    /// Connections removed (expired, evicted or flushed).
+    pub conns_removed: u64,
+    /// Frames parked for neighbour resolution.
+    pub parked: u64,
+    /// Malformed frames by the parser's reason ([`wire::Malformed::index`]).
+    pub malformed: [u64; 16],
+}
+
+/// A cached next hop of a real server.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hop {
+    generation: u32,
+    port: PortId,
+    mac: [u8; 6],
+}
+
+/// Which way a packet goes through a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// Client → real server.
+    In,
+    /// Real server → client (NAT / FullNAT replies).
+    Out,
+}
+
+/// A connection a fragment belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FragEntry {
+    src: IpAddr,
+    dst: IpAddr,
+    ident: u32,
+    protocol: u8,
+    conn: ConnId,
+    way: Way,
+    seen: Instant,
+}
+
+/// Remembers which connection the first fragment of a datagram went to, so the later
+/// fragments (which carry no ports) follow it. A small fixed ring: old entries are reused.
+#[derive(Debug)]
+struct FragCache {
+    slots: Vec<Option<FragEntry>>,
+    next: usize,
+}
+
+impl FragCache {
+    fn new(n: usize) -> FragCache {
+        FragCache {
+            slots: vec![None; n],
+            next: 0,
+        }
+    }
+
+    fn insert(&mut self, e: FragEntry) {
+        let n = self.slots.len();
+        self.slots[self.next % n] = Some(e);
+        self.next = (self.next + 1) % n;
+    }
+
+    fn find(&self, p: &Parsed, now: Instant) -> Option<(ConnId, Way)> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|e| {
+                e.ident == p.frag.ident
+                    && e.protocol == p.protocol
+                    && e.src == p.src
+                    && e.dst == p.dst
+                    && now.saturating_since(e.seen) < Duration::from_secs(30)
+            })
+            .map(|e| (e.conn, e.way))
+    }
+}
+
+/// The address families' connection-table keys, converted from packet addresses.
+pub trait Af: ConnAddr {
+    /// The address as a table key, if it is of this family.
+    fn from_ip(ip: IpAddr) -> Option<Self>;
+}
+
+impl Af for [u8; 4] {
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V4(a) => Some(a.octets()),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl Af for [u8; 16] {
+    fn from_ip(ip: IpAddr) -> Option<Self> {
+        match ip {
+            IpAddr::V6(a) => Some(a.octets()),
+            IpAddr::V4(_) => None,
+        }
+    }
+}
+
+/// Everything but the connection tables (so a table and the rest can be borrowed apart).
+#[derive(Debug)]
+struct Core {
+    config: Config,
+    settings: DirectorSettings,
+    timeouts: StateTimeouts,
+    services: Services,
+    net: NetConfig,
+    neigh: Neighbors,
+    neigh_generation: u32,
+    pool: FramePool,
+    hops: Vec<Hop>,
+    rng: Rng,
+    drops: DropCounters,
+    counters: EngineCounters,
+    frags: FragCache,
+}
+
+/// The director engine. See the module documentation.
+#[derive(Debug)]
+pub struct Director {
+    v4: ConnTable<[u8; 4]>,
+    v6: ConnTable<[u8; 16]>,
+    core: Core,
+}
+
+impl Director {
+    /// An engine for `net` with configuration `config`.
+    pub fn new(
+        net: NetConfig,
+        config: &Config,
+        settings: DirectorSettings,
+    ) -> Result<Director, Vec<ConfigError>> {
+        config.validate()?;
+        let size = if config.conn_table_max == 0 {
+            settings.default_table_size
+        } else {
+            config.conn_table_max
+        };
+        let mut core = Core {
+            config: Config::default(),
+            timeouts: StateTimeouts::from_model(&config.timeouts),
+            services: Services::default(),
+            net,
+            neigh: Neighbors::with_capacity(256),
+            neigh_generation: 1,
+            pool: FramePool::new(settings.park_slots, settings.park_slot_size),
+            hops: Vec::new(),
+            rng: Rng::new(settings.seed ^ 0x9e37_79b9_7f4a_7c15),
+            drops: DropCounters::default(),
+            counters: EngineCounters::default(),
+            frags: FragCache::new(64),
+            settings,
+        };
+        core.apply(config);
+        let seed = core.settings.seed;
+        Ok(Director {
+            v4: ConnTable::new(size, seed, config.table_full),
+            v6: ConnTable::new(size, seed.rotate_left(17), config.table_full),
+            core,
+        })
+    }
+
+    /// Apply a new configuration snapshot. Validation failure leaves the running
+    /// configuration untouched. Established connections are kept; connections of removed
+    /// real servers follow `expire_nodest_conn` on their next packet.
+    pub fn apply(&mut self, config: &Config) -> Result<ApplyReport, Vec<ConfigError>> {
+        config.validate()?;
+        Ok(self.core.apply(config))
+    }
+
+    /// The running configuration.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// Virtual services, real servers and their counters.
+    pub fn services(&self) -> &Services {
+        &self.core.services
+    }
+
+    /// The IPv4 connection table.
+    pub fn table_v4(&self) -> &ConnTable<[u8; 4]> {
+        &self.v4
+    }
+
+    /// The IPv6 connection table.
+    pub fn table_v6(&self) -> &ConnTable<[u8; 16]> {
+        &self.v6
+    }
+
+    /// Drops by reason.
+    pub fn drops(&self) -> &DropCounters {
+        &self.core.drops
+    }
+
+    /// Engine-wide counters.
+    pub fn counters(&self) -> &EngineCounters {
+        &self.core.counters
+    }
+
+    /// The network view (ports, routes, owned addresses).
+    pub fn net(&self) -> &NetConfig {
+        &self.core.net
+    }
+
+    /// Replace the network view (addresses taken over or released, routes changed).
+    pub fn set_net(&mut self, net: NetConfig) {
+        self.core.net = net;
+        self.core.neigh_generation = self.core.neigh_generation.wrapping_add(1);
+    }
+
+    /// Seed or refresh a neighbour (e.g. from the kernel's table via netlink).
+    pub fn learn_neighbor(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) {
+        self.core.learn(ip, mac, now);
+    }
+
+    /// Queue gratuitous ARP (IPv4) for every owned address: what a director sends when it
+    /// takes the VIPs over. Returns how many frames were queued.
+    pub fn announce(&mut self, now: Instant) -> usize {
+        let owned = self.core.net.owned.clone();
+        let mut n = 0;
+        for o in owned {
+            if let (IpAddr::V4(ip), Some(port)) = (o.addr, self.core.net.port(o.port)) {
+                let repr = wire::ArpRepr::gratuitous(wire::EthernetAddress(port.mac), ip);
+                let mut buf = [0u8; 64];
+                if let Ok(len) = repr.emit_frame(&mut buf)
+                    && self.core.pool.push(o.port, None, &buf[..len], now)
+                {
+                    n += 1;
+                }
+            } else if let IpAddr::V6(ip) = o.addr
+                && let Some(port) = self.core.net.port(o.port)
+            {
+                let mut buf = [0u8; 96];
+                let len = nd::unsolicited_na(&mut buf, port.mac, ip);
+                if self.core.pool.push(o.port, None, &buf[..len], now) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Take one frame the engine wants sent (ARP/ND requests, announcements, frames released
+    /// after resolution) into `out`; returns its port and length.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(PortId, usize)> {
+        let r = self.core.pool.pop_ready(out);
+        if r.is_some() {
+            self.core.counters.tx += 1;
+        }
+        r
+    }
+
+    /// When [`Director::expire`] next has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.v4.next_expiry(), self.v6.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Run the timers: expire connections (unbinding them from their real servers), drop
+    /// parked frames that waited too long, run scheduler garbage collection. Returns the
+    /// number of connections removed.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let budget = self.core.settings.expire_budget;
+        let c = &mut self.core;
+        let mut n = self.v4.expire(now, budget, |_, conn| {
+            unbind(&mut c.services, conn.dest, conn.flags);
+        });
+        n += self.v6.expire(now, budget, |_, conn| {
+            unbind(&mut c.services, conn.dest, conn.flags);
+        });
+        c.counters.conns_removed += n as u64;
+        let dropped = c.pool.expire(now, c.settings.park_timeout);
+        for _ in 0..dropped {
+            c.drops.count(DropReason::NeighborPending);
+        }
+        let ids: Vec<ServiceId> = c.services.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            if let Some(s) = c.services.get_mut(id) {
+                s.sched.expire(now);
+            }
+        }
+        c.services.purge_trash();
+        n
+    }
+
+    /// Handle one frame that arrived on `port` at `now`.
+    pub fn handle(&mut self, now: Instant, port: PortId, frame: &mut Frame<'_>) -> Verdict {
+        let c = &mut self.core;
+        c.counters.rx += 1;
+        let p = match wire::parse(frame.data()) {
+            Ok(p) => p,
+            Err(e) => {
+                c.counters.malformed[e.index() % 16] += 1;
+                return c.drop(DropReason::Malformed);
+            }
+        };
+        let v = match p.l3 {
+            L3Kind::Arp => c.handle_arp(now, port, frame),
+            L3Kind::Ipv4 => c.handle_ip(&mut self.v4, now, port, frame, &p),
+            L3Kind::Ipv6 => {
+                if p.protocol == 58 && matches!(p.icmp, Some((133..=137, _))) {
+                    c.handle_nd(now, port, frame, &p)
+                } else {
+                    c.handle_ip(&mut self.v6, now, port, frame, &p)
+                }
+            }
+            L3Kind::Other => Verdict::Pass,
+        };
+        match v {
+            Verdict::Transmit(_) => c.counters.tx += 1,
+            Verdict::Pass => c.counters.passed += 1,
+            _ => {}
+        }
+        v
+    }
+}
+
+/// A connection left its real server: lower the count that held it (`ip_vs_unbind_dest()`).
+fn unbind(services: &mut Services, dest: u32, flags: ConnFlags) {
+    if let Some(d) = services.dest_mut(DestId(dest)) {
+        if flags.has(ConnFlags::TEMPLATE) {
+            d.persist_conns = d.persist_conns.saturating_sub(1);
+        } else if flags.has(ConnFlags::INACTIVE) {
+            d.inact_conns = d.inact_conns.saturating_sub(1);
+        } else {
+            d.active_conns = d.active_conns.saturating_sub(1);
+        }
+        d.after_unbind();
+    }
+}
+
+/// A connection was created on a real server: raise its count (`ip_vs_bind_dest()`).
+fn bind(services: &mut Services, dest: DestId, flags: ConnFlags) {
+    if let Some(d) = services.dest_mut(dest) {
+        if flags.has(ConnFlags::TEMPLATE) {
+            d.persist_conns += 1;
+        } else if flags.has(ConnFlags::INACTIVE) {
+            d.inact_conns += 1;
+        } else {
+            d.active_conns += 1;
+        }
+        d.after_bind();
+    }
+}
+
+/// What a new connection will be created as.
+struct Scheduled {
+    service: ServiceId,
+    dest: DestId,
+    template: Option<ConnId>,
+}
+
+impl Core {
+    fn drop(&mut self, r: DropReason) -> Verdict {
+        self.drops.count(r);
+        Verdict::Drop(r)
+    }
+
+    fn apply(&mut self, config: &Config) -> ApplyReport {
+        let report = self.services.apply(config);
+        self.timeouts = StateTimeouts::from_model(&config.timeouts);
+        self.config = config.clone();
+        let n = self
+            .services
+            .iter()
+            .flat_map(|(_, s)| s.dest_ids.iter().map(|d| d.0 as usize + 1))
+            .max()
+            .unwrap_or(0);
+        if self.hops.len() < n {
+            self.hops.resize(n, Hop::default());
+        }
+        // Methods or routes may have changed: every cached hop is stale.
+        self.neigh_generation = self.neigh_generation.wrapping_add(1);
+        report
+    }
+
+    fn learn(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) {
+        if self.neigh.learn(ip, mac, now) {
+            self.neigh_generation = self.neigh_generation.wrapping_add(1);
+        }
+        self.pool.resolve(ip, mac);
+    }
+
+    /// ARP: answer who-has for owned addresses, learn from everything addressed to us.
+    fn handle_arp(&mut self, now: Instant, port: PortId, frame: &mut Frame<'_>) -> Verdict {
+        let Some(me) = self.net.port(port).map(|p| p.mac) else {
+            return Verdict::Pass;
+        };
+        let l2 = frame.len().min(14);
+        let Ok(arp) = wire::ArpPacket::new_checked(&frame.data()[l2..]) else {
+            return self.drop(DropReason::Malformed);
+        };
+        let req = wire::ArpRepr::parse(&arp);
+        let sender = IpAddr::V4(req.sender_ip);
+        let target = IpAddr::V4(req.target_ip);
+        if !req.sender_ip.is_unspecified() {
+            self.learn(sender, req.sender_hw.0, now);
+        }
+        if req.operation == wire::ArpOperation::REQUEST && self.net.owns(target, port) {
+            let reply = wire::ArpRepr::reply(wire::EthernetAddress(me), &req);
+            let data = frame.data_mut();
+            if reply.emit(&mut data[l2..]).is_err() {
+                return self.drop(DropReason::Malformed);
+            }
+            rewrite::set_macs(data, req.sender_hw.0, me);
+            self.counters.neighbor_replies += 1;
+            return Verdict::Transmit(port);
+        }
+        // Others' ARP is the host's business too (its own addresses).
+        Verdict::Pass
+    }
+
+    /// IPv6 neighbour discovery: answer solicitations for owned addresses, learn from
+    /// advertisements and solicitations.
+    fn handle_nd(&mut self, now: Instant, port: PortId, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+        let Some(me) = self.net.port(port).map(|p| p.mac) else {
+            return Verdict::Pass;
+        };
+        match nd::inspect(frame.data(), p) {
+            Some(nd::Nd::Solicit { target, source_mac }) => {
+                if let Some(mac) = source_mac {
+                    self.learn(p.src, mac, now);
+                }
+                if self.net.owns(IpAddr::V6(target), port)
+                    && nd::advertise_in_place(frame.data_mut(), p, me, target)
+                {
+                    self.counters.neighbor_replies += 1;
+                    return Verdict::Transmit(port);
+                }
+                Verdict::Pass
+            }
+            Some(nd::Nd::Advert { target, target_mac }) => {
+                if let Some(mac) = target_mac {
+                    self.learn(IpAddr::V6(target), mac, now);
+                }
+                Verdict::Pass
+            }
+            None => Verdict::Pass,
+        }
+    }
+
+    /// Queue a neighbour request for `ip` on `port` (once per waiting neighbour).
+    fn solicit(&mut self, port: PortId, ip: IpAddr, now: Instant) {
+        let Some(cfg) = self.net.port(port) else {
+            return;
+        };
+        let mac = cfg.mac;
+        let mut buf = [0u8; 96];
+        let len = match ip {
+            IpAddr::V4(t) => {
+                let Some(IpAddr::V4(src)) = self.net.source_addr(port, Family::V4) else {
+                    return;
+                };
+                let repr = wire::ArpRepr::request(wire::EthernetAddress(mac), src, t);
+                match repr.emit_frame(&mut buf) {
+                    Ok(n) => n,
+                    Err(_) => return,
+                }
+            }
+            IpAddr::V6(t) => {
+                let Some(IpAddr::V6(src)) = self.net.source_addr(port, Family::V6) else {
+                    return;
+                };
+                nd::solicit(&mut buf, mac, src, t)
+            }
+        };
+        self.pool.push(port, None, &buf[..len], now);
+    }
+
+    /// Send a rewritten frame towards `ip` (the next hop) on `port`: fill in the MACs, or
+    /// park the frame and ask for the neighbour.
+    fn emit_to(&mut self, now: Instant, port: PortId, hop: IpAddr, frame: &mut Frame<'_>) -> Verdict {
+        let Some(src) = self.net.port(port).map(|p| p.mac) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        match self.neigh.lookup(hop) {
+            Some(mac) => {
+                rewrite::set_macs(frame.data_mut(), mac, src);
+                Verdict::Transmit(port)
+            }
+            None => self.park(now, port, hop, frame, src),
+        }
+    }
+
+    fn park(&mut self, now: Instant, port: PortId, hop: IpAddr, frame: &mut Frame<'_>, src: [u8; 6]) -> Verdict {
+        rewrite::set_macs(frame.data_mut(), [0; 6], src);
+        let first = !self.pool.waiting_for(hop);
+        if !self.pool.push(port, Some(hop), frame.data(), now) {
+            return self.drop(DropReason::NeighborPending);
+        }
+        self.counters.parked += 1;
+        if first {
+            self.solicit(port, hop, now);
+        }
+        Verdict::Consumed
+    }
+
+    /// Egress port and MAC of a real server, from the per-server cache.
+    fn dest_hop(&mut self, dest: DestId, addr: IpAddr) -> Result<(PortId, [u8; 6]), Option<(PortId, IpAddr)>> {
+        let i = dest.0 as usize;
+        if let Some(h) = self.hops.get(i)
+            && h.generation == self.neigh_generation
+        {
+            return Ok((h.port, h.mac));
+        }
+        let Some((port, hop)) = self.net.route(addr) else {
+            return Err(None);
+        };
+        match self.neigh.lookup(hop) {
+            Some(mac) => {
+                if i >= self.hops.len() {
+                    self.hops.resize(i + 1, Hop::default());
+                }
+                self.hops[i] = Hop {
+                    generation: self.neigh_generation,
+                    port,
+                    mac,
+                };
+                Ok((port, mac))
+            }
+            None => Err(Some((port, hop))),
+        }
+    }
+
+    /// Send a frame to a real server (after its rewrite).
+    fn emit_to_dest(&mut self, now: Instant, dest: DestId, addr: IpAddr, frame: &mut Frame<'_>) -> Verdict {
+        match self.dest_hop(dest, addr) {
+            Ok((port, mac)) => {
+                let src = self.net.port(port).map(|p| p.mac).unwrap_or_default();
+                rewrite::set_macs(frame.data_mut(), mac, src);
+                Verdict::Transmit(port)
+            }
+            Err(Some((port, hop))) => {
+                let src = self.net.port(port).map(|p| p.mac).unwrap_or_default();
+                self.park(now, port, hop, frame, src)
+            }
+            Err(None) => self.drop(DropReason::NoRoute),
+        }
+    }
+
+    /// How to keep the L4 checksum of this frame; completes a partial one when the I/O
+    /// layer cannot transmit partial checksums.
+    fn csum_mode(&mut self, frame: &mut Frame<'_>, p: &Parsed) -> L4Csum {
+        if p.frag.is_later() {
+            return L4Csum::None;
+        }
+        match frame.csum() {
+            CsumStatus::Partial { .. } if self.settings.offload_partial_csum => L4Csum::Partial,
+            CsumStatus::Partial { .. } => {
+                if frame.finish_checksum().is_err() {
+                    return L4Csum::None;
+                }
+                L4Csum::Full
+            }
+            _ => L4Csum::Full,
+        }
+    }
+
+    /// IPv4 or IPv6, one family's table.
+    fn handle_ip<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        port: PortId,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
+        let icmp = matches!(p.protocol, 1 | 58);
+        if icmp {
+            return self.handle_icmp(t, now, port, frame, p);
+        }
+        if p.protocol != 6 && p.protocol != 17 {
+            return Verdict::Pass;
+        }
+        if p.frag.is_later() {
+            return match self.frags.find(p, now) {
+                Some((id, way)) => self.forward(t, now, id, way, frame, p),
+                None if self.is_ours(p) => self.drop(DropReason::FragmentUnknown),
+                None => Verdict::Pass,
+            };
+        }
+        let (Some(src), Some(dst)) = (A::from_ip(p.src), A::from_ip(p.dst)) else {
+            return Verdict::Pass;
+        };
+        let in_key = InKey {
+            protocol: p.protocol,
+            caddr: src,
+            cport: p.src_port,
+            vaddr: dst,
+            vport: p.dst_port,
+        };
+        let (id, way) = if let Some(id) = t.lookup_in(&in_key, now).filter(|&id| {
+            t.get(id).is_some_and(|c| !c.is_template())
+        }) {
+            (id, Way::In)
+        } else if let Some(id) = t.lookup_out(
+            &OutKey {
+                protocol: p.protocol,
+                saddr: src,
+                sport: p.src_port,
+                daddr: dst,
+                dport: p.dst_port,
+            },
+            now,
+        ) {
+            (id, Way::Out)
+        } else {
+            return self.new_connection(t, now, frame, p, &in_key);
+        };
+        if p.frag.is_first() {
+            self.frags.insert(FragEntry {
+                src: p.src,
+                dst: p.dst,
+                ident: p.frag.ident,
+                protocol: p.protocol,
+                conn: id,
+                way,
+                seen: now,
+            });
+        }
+        self.forward(t, now, id, way, frame, p)
+    }
+
+    /// Whether a packet is addressed to something the director serves (a VIP or an owned
+    /// address).
+    fn is_ours(&self, p: &Parsed) -> bool {
+        self.services.is_vip(p.dst) || self.net.owned.iter().any(|o| o.addr == p.dst)
+    }
+
+    /// A packet without a connection: schedule it if a virtual service takes it.
+    fn new_connection<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+        in_key: &InKey<A>,
+    ) -> Verdict {
+        let mut fwmark = None;
+        let svc_id = match self.services.find_addr(p.protocol, p.dst, p.dst_port) {
+            Some(s) => s,
+            None => {
+                let family = Family::of(&p.dst);
+                let found = classify::classify(&self.config.fwmark_rules, p.protocol, p.dst, p.dst_port)
+                    .and_then(|m| {
+                        fwmark = Some(m);
+                        self.services.find_mark(m, family)
+                    });
+                match found {
+                    Some(s) => s,
+                    None => return Verdict::Pass,
+                }
+            }
+        };
+        // `ip_vs_in()`: only a SYN (without RST) opens a TCP connection, unless sloppy_tcp.
+        if p.protocol == 6 && !self.config.switches.sloppy_tcp {
+            let f = p.tcp_flags;
+            if !f.contains(wire::TcpFlags::SYN) || f.contains(wire::TcpFlags::RST) {
+                return self.drop(DropReason::NotSyn);
+            }
+        }
+        let sched = match self.schedule(t, now, svc_id, p, fwmark) {
+            Ok(s) => s,
+            Err(r) => return self.drop(r),
+        };
+        let Some(svc) = self.services.get(svc_id) else {
+            return self.drop(DropReason::NoService);
+        };
+        let one_packet = svc.cfg.one_packet && (p.protocol == 17 || fwmark.is_some());
+        let Some(dest) = self.services.dest(sched.dest) else {
+            return self.drop(DropReason::NoRealServer);
+        };
+        let (daddr_ip, method) = (dest.addr, dest.method);
+        let dport = if dest.port != 0 { dest.port } else { p.dst_port };
+        let mut flags = ConnFlags::new_connection(&method);
+        if fwmark.is_some() {
+            flags = flags.with(ConnFlags::FWMARK);
+        }
+        if one_packet {
+            flags = flags.with(ConnFlags::ONE_PACKET);
+        }
+        // Tunnelling may cross families: the table is the client's family, so the real
+        // server's address is stored only when it fits; the egress uses the Dest's address.
+        let daddr = A::from_ip(daddr_ip).unwrap_or_default();
+        let local = if method == ForwardMethod::FullNat {
+            match self.alloc_local(t, now, p, daddr_ip, dport) {
+                Some(l) => Some(l),
+                None => return self.drop(DropReason::NoLocalPort),
+            }
+        } else {
+            None
+        };
+        let new = NewConn {
+            protocol: p.protocol,
+            caddr: in_key.caddr,
+            cport: in_key.cport,
+            vaddr: in_key.vaddr,
+            vport: in_key.vport,
+            daddr,
+            dport,
+            local,
+            dest: sched.dest.0,
+            service: sched.service.0,
+            state: if p.protocol == 6 { TcpState::None as u8 } else { UDP_STATE },
+            flags,
+            timeout: if p.protocol == 6 {
+                self.timeouts.tcp(TcpState::None)
+            } else {
+                self.timeouts.udp()
+            },
+            control: sched.template,
+        };
+        if one_packet {
+            // `IP_VS_CONN_F_ONE_PACKET`: scheduled, counted, forwarded, never hashed.
+            self.count_new(sched.service, sched.dest);
+            let l3_len = u64::from(p.l3_len);
+            if let (Some(d), Some(s)) = self.services.stats_mut(sched.dest) {
+                d.inpkts += 1;
+                d.inbytes += l3_len;
+                s.inpkts += 1;
+                s.inbytes += l3_len;
+            }
+            return self.rewrite_in(now, sched.dest, &new_as_view(&new), frame, p);
+        }
+        let inserted = match t.insert(new, now) {
+            Ok(i) => i,
+            Err(_) => return self.drop(DropReason::TableFull),
+        };
+        if let Some(ev) = inserted.evicted {
+            unbind(&mut self.services, ev.dest, ev.flags);
+            self.counters.conns_removed += 1;
+        }
+        bind(&mut self.services, sched.dest, flags);
+        self.count_new(sched.service, sched.dest);
+        if p.frag.is_first() {
+            self.frags.insert(FragEntry {
+                src: p.src,
+                dst: p.dst,
+                ident: p.frag.ident,
+                protocol: p.protocol,
+                conn: inserted.id,
+                way: Way::In,
+                seen: now,
+            });
+        }
+        self.forward(t, now, inserted.id, Way::In, frame, p)
+    }
+
+    fn count_new(&mut self, svc: ServiceId, dest: DestId) {
+        self.counters.conns_created += 1;
+        let (d, _) = self.services.stats_mut(dest);
+        if let Some(d) = d {
+            d.conns += 1;
+        }
+        if let Some(s) = self.services.get_mut(svc) {
+            s.stats.conns += 1;
+        }
+    }
+
+    /// Pick the real server for a new connection: persistence first
+    /// (`ip_vs_sched_persist()`), else the service's scheduler (`ip_vs_schedule()`).
+    fn schedule<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        svc_id: ServiceId,
+        p: &Parsed,
+        fwmark: Option<u32>,
+    ) -> Result<Scheduled, DropReason> {
+        let expire_quiescent = self.config.switches.expire_quiescent_template;
+        let Some(svc) = self.services.get_mut(svc_id) else {
+            return Err(DropReason::NoService);
+        };
+        let input = SchedInput {
+            caddr: p.src,
+            cport: p.src_port,
+            daddr: p.dst,
+            dport: p.dst_port,
+        };
+        let Some(persist) = svc.cfg.persistence else {
+            let pos = svc
+                .sched
+                .schedule(&svc.dests, &input, now, &mut self.rng)
+                .ok_or(DropReason::NoRealServer)?;
+            return Ok(Scheduled {
+                service: svc_id,
+                dest: svc.dest_ids[pos],
+                template: None,
+            });
+        };
+        let svc_port = match svc.cfg.key {
+            ServiceKey::Addr { port, .. } => port,
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        let masked = mask_addr(p.src, persist.prefix);
+        let Some(caddr) = A::from_ip(masked) else {
+            return Err(DropReason::Malformed);
+        };
+        let Some(vaddr) = A::from_ip(p.dst) else {
+            return Err(DropReason::Malformed);
+        };
+        // The template key (`ip_vs_sched_persist()`): <proto, caddr/mask, 0, vaddr, vport>
+        // with vport 0 for FTP (21) and port-zero services; fwmark services key on
+        // <IPPROTO_IP, caddr/mask, 0, mark, 0>.
+        let key = if p.dst_port == svc_port {
+            InKey {
+                protocol: p.protocol,
+                caddr,
+                cport: 0,
+                vaddr,
+                vport: if svc_port != 21 { p.dst_port } else { 0 },
+            }
+        } else if let Some(mark) = fwmark {
+            InKey::fwmark_template(caddr, mark)
+        } else {
+            InKey {
+                protocol: p.protocol,
+                caddr,
+                cport: 0,
+                vaddr,
+                vport: 0,
+            }
+        };
+        let timeout = Duration::from_secs(u64::from(persist.timeout));
+        if let Some(ct) = t.lookup_template(&key, now)
+            && let Some(c) = t.get(ct)
+        {
+            // `ip_vs_check_template()`: reuse while the server is available (and, with
+            // expire_quiescent_template, not quiesced).
+            let id = DestId(c.dest);
+            let ok = self.services.dest_is_live(id)
+                && self
+                    .services
+                    .dest(id)
+                    .is_some_and(|d| d.available && !(expire_quiescent && d.weight == 0));
+            if ok {
+                t.touch(ct, now, timeout);
+                return Ok(Scheduled {
+                    service: svc_id,
+                    dest: id,
+                    template: Some(ct),
+                });
+            }
+            // Invalid: expire it now (its counts go with it).
+            if let Some(old) = t.remove(ct) {
+                unbind(&mut self.services, old.dest, old.flags);
+                self.counters.conns_removed += 1;
+            }
+        }
+        let svc = self.services.get_mut(svc_id).ok_or(DropReason::NoService)?;
+        let pos = svc
+            .sched
+            .schedule(&svc.dests, &input, now, &mut self.rng)
+            .ok_or(DropReason::NoRealServer)?;
+        let dest_id = svc.dest_ids[pos];
+        let dest = &svc.dests[pos];
+        let tdport = if p.dst_port == svc_port { dest.port } else { 0 };
+        let new = NewConn {
+            protocol: key.protocol,
+            caddr: key.caddr,
+            cport: 0,
+            vaddr: key.vaddr,
+            vport: key.vport,
+            daddr: A::from_ip(dest.addr).unwrap_or_default(),
+            dport: tdport,
+            local: None,
+            dest: dest_id.0,
+            service: svc_id.0,
+            state: 0,
+            flags: ConnFlags(ConnFlags::TEMPLATE),
+            timeout,
+            control: None,
+        };
+        let ins = t.insert(new, now).map_err(|_| DropReason::TableFull)?;
+        if let Some(ev) = ins.evicted {
+            unbind(&mut self.services, ev.dest, ev.flags);
+            self.counters.conns_removed += 1;
+        }
+        bind(&mut self.services, dest_id, ConnFlags(ConnFlags::TEMPLATE));
+        Ok(Scheduled {
+            service: svc_id,
+            dest: dest_id,
+            template: Some(ins.id),
+        })
+    }
+
+    /// FullNAT: a local address of the real server's family and a free port, such that the
+    /// reply key <real server, local address:port> is unused.
+    fn alloc_local<A: Af>(
+        &mut self,
+        t: &ConnTable<A>,
+        now: Instant,
+        p: &Parsed,
+        rs: IpAddr,
+        rport: u16,
+    ) -> Option<(A, u16)> {
+        let pool = &self.config.local_pool;
+        let (lo, hi) = pool.port_range;
+        if lo == 0 || lo > hi {
+            return None;
+        }
+        let rs = A::from_ip(rs)?;
+        let span = u32::from(hi - lo) + 1;
+        let candidates = pool.addrs.iter().filter_map(|a| A::from_ip(*a));
+        let n = candidates.clone().count();
+        if n == 0 {
+            return None;
+        }
+        let start = self.rng.next_u32();
+        for attempt in 0..32u32 {
+            let r = start.wrapping_add(attempt.wrapping_mul(0x9e37_79b9));
+            let laddr = candidates.clone().nth((r as usize) % n)?;
+            let lport = lo + ((r >> 8) % span) as u16;
+            let key = OutKey {
+                protocol: p.protocol,
+                saddr: rs,
+                sport: rport,
+                daddr: laddr,
+                dport: lport,
+            };
+            if t.lookup_out(&key, now).is_none() {
+                return Some((laddr, lport));
+            }
+        }
+        None
+    }
+
+    /// A packet of an existing connection: state, counters, rewrite, egress.
+    fn forward<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        id: ConnId,
+        way: Way,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
+        let Some(conn) = t.get(id) else {
+            return self.drop(DropReason::NoDest);
+        };
+        let dest = DestId(conn.dest);
+        if !self.services.dest_is_live(dest) {
+            // The real server was removed (`expire_nodest_conn`).
+            if self.config.switches.expire_nodest_conn
+                && let Some(old) = t.remove(id)
+            {
+                unbind(&mut self.services, old.dest, old.flags);
+                self.counters.conns_removed += 1;
+            }
+            return self.drop(DropReason::NoDest);
+        }
+        if !p.frag.is_later() {
+            if p.protocol == 6 {
+                let dir = if way == Way::In { Direction::Input } else { Direction::Output };
+                let flags = crate::conn::state::TcpFlags(p.tcp_flags.0);
+                if let Some(tr) = t.tcp_transition(id, dir, flags, &self.timeouts, now)
+                    && let Some(a) = tr.activity
+                    && let Some(d) = self.services.dest_mut(dest)
+                {
+                    match a {
+                        Activity::BecameActive => {
+                            d.inact_conns = d.inact_conns.saturating_sub(1);
+                            d.active_conns += 1;
+                        }
+                        Activity::BecameInactive => {
+                            d.active_conns = d.active_conns.saturating_sub(1);
+                            d.inact_conns += 1;
+                        }
+                    }
+                }
+            } else {
+                t.touch(id, now, self.timeouts.udp());
+            }
+        }
+        let bytes = u64::from(p.l3_len);
+        if let (Some(d), s) = self.services.stats_mut(dest) {
+            if way == Way::In {
+                d.inpkts += 1;
+                d.inbytes += bytes;
+            } else {
+                d.outpkts += 1;
+                d.outbytes += bytes;
+            }
+            if let Some(s) = s {
+                if way == Way::In {
+                    s.inpkts += 1;
+                    s.inbytes += bytes;
+                } else {
+                    s.outpkts += 1;
+                    s.outbytes += bytes;
+                }
+            }
+        }
+        let view = ConnView {
+            caddr: conn.caddr.to_ip(),
+            cport: conn.cport,
+            vaddr: conn.vaddr.to_ip(),
+            vport: conn.vport,
+            daddr: conn.daddr.to_ip(),
+            dport: conn.dport,
+            local: conn.local.map(|(a, p)| (a.to_ip(), p)),
+        };
+        match way {
+            Way::In => self.rewrite_in(now, dest, &view, frame, p),
+            Way::Out => self.rewrite_out(now, &view, frame, p),
+        }
+    }
+
+    /// Client → real server, by the real server's forwarding method.
+    fn rewrite_in(&mut self, now: Instant, dest: DestId, c: &ConnView, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+        let Some((method, rs_addr)) = self.services.dest(dest).map(|d| (d.method, d.addr)) else {
+            return self.drop(DropReason::NoDest);
+        };
+        match method {
+            ForwardMethod::DirectRoute => {}
+            ForwardMethod::Masq | ForwardMethod::FullNat => {
+                let csum = self.csum_mode(frame, p);
+                let later = p.frag.is_later();
+                let buf = frame.data_mut();
+                rewrite::set_addr(buf, p, Field::Dst, rs_addr, csum);
+                if !later {
+                    rewrite::set_port(buf, p, Field::Dst, c.dport, csum);
+                }
+                if let Some((laddr, lport)) = c.local {
+                    rewrite::set_addr(buf, p, Field::Src, laddr, csum);
+                    if !later {
+                        rewrite::set_port(buf, p, Field::Src, lport, csum);
+                    }
+                }
+            }
+            ForwardMethod::Tunnel { kind, csum } => {
+                return self.tunnel(now, dest, rs_addr, kind, csum, frame, p);
+            }
+        }
+        self.emit_to_dest(now, dest, rs_addr, frame)
+    }
+
+    /// Real server → client (NAT and FullNAT replies): the VIP becomes the source again.
+    fn rewrite_out(&mut self, now: Instant, c: &ConnView, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+        let csum = self.csum_mode(frame, p);
+        let later = p.frag.is_later();
+        let buf = frame.data_mut();
+        rewrite::set_addr(buf, p, Field::Src, c.vaddr, csum);
+        if !later {
+            rewrite::set_port(buf, p, Field::Src, c.vport, csum);
+        }
+        if c.local.is_some() {
+            rewrite::set_addr(buf, p, Field::Dst, c.caddr, csum);
+            if !later {
+                rewrite::set_port(buf, p, Field::Dst, c.cport, csum);
+            }
+        }
+        let Some((port, hop)) = self.net.route(c.caddr) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        self.emit_to(now, port, hop, frame)
+    }
+
+    /// Tunnelling: encapsulate the IP packet towards the real server.
+    #[allow(clippy::too_many_arguments)]
+    fn tunnel(
+        &mut self,
+        now: Instant,
+        dest: DestId,
+        rs: IpAddr,
+        kind: crate::model::TunnelKind,
+        csum: crate::model::TunnelCsum,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
+        let Some((port, _)) = self.net.route(rs) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let Some(src) = self.net.source_addr(port, Family::of(&rs)) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        // The inner packet's checksum must be final: the real server decapsulates and
+        // delivers it as it is.
+        if matches!(frame.csum(), CsumStatus::Partial { .. }) && frame.finish_checksum().is_err() {
+            return self.drop(DropReason::Malformed);
+        }
+        let spec = wire::encap::Tunnel { kind, csum, src, dst: rs };
+        if wire::encap::encapsulate(frame, usize::from(p.l2_len), usize::from(p.l3_len), &spec).is_err() {
+            return self.drop(DropReason::NoRoom);
+        }
+        self.emit_to_dest(now, dest, rs, frame)
+    }
+
+    /// ICMP: echo replies for VIPs, errors quoting tracked connections forwarded.
+    fn handle_icmp<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        port: PortId,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
+        let Some((ty, _code)) = p.icmp else {
+            return Verdict::Pass;
+        };
+        let v6 = p.protocol == 58;
+        let echo_request = if v6 { ty == 128 } else { ty == 8 };
+        if echo_request {
+            if self.services.is_vip(p.dst) || self.net.owns(p.dst, port) {
+                if icmp_echo_reply(frame.data_mut(), p) {
+                    self.counters.echo_replies += 1;
+                    return Verdict::Transmit(port);
+                }
+                return self.drop(DropReason::Malformed);
+            }
+            return Verdict::Pass;
+        }
+        let is_error = if v6 { wire::is_v6_error(ty) } else { wire::is_v4_error(ty) };
+        if !is_error || p.frag.is_fragment {
+            return Verdict::Pass;
+        }
+        self.icmp_error(t, now, frame, p)
+    }
+
+    /// An ICMP error quoting a packet of a tracked connection (`ip_vs_in_icmp()` /
+    /// `ip_vs_out_icmp()`): from the client side it quotes a reply (VIP → client) and goes to
+    /// the real server; from the real-server side it quotes a forwarded packet (client →
+    /// real server) and goes to the client, rewritten so the client recognises it.
+    fn icmp_error<A: Af>(&mut self, t: &mut ConnTable<A>, now: Instant, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+        let l4 = usize::from(p.l4_offset);
+        let end = usize::from(p.l3_offset) + usize::from(p.l3_len);
+        let q = {
+            let data = frame.data();
+            let Some(inner) = data.get(l4 + 8..end) else {
+                return self.drop(DropReason::Malformed);
+            };
+            match wire::QuotedPacket::new_checked(inner) {
+                Ok(q) => (q.src_addr(), q.dst_addr(), q.protocol(), q.ports()),
+                Err(_) => return self.drop(DropReason::Malformed),
+            }
+        };
+        let (qsrc, qdst, qproto, ports) = q;
+        let Some((qsport, qdport)) = ports else {
+            return Verdict::Pass;
+        };
+        let (Some(qs), Some(qd)) = (A::from_ip(qsrc), A::from_ip(qdst)) else {
+            return Verdict::Pass;
+        };
+        // Quoted reply VIP:vport → client: the connection's in key is its inverse.
+        let in_key = InKey {
+            protocol: qproto,
+            caddr: qd,
+            cport: qdport,
+            vaddr: qs,
+            vport: qsport,
+        };
+        if let Some(id) = t.lookup_in(&in_key, now)
+            && let Some(c) = t.get(id)
+            && !c.is_template()
+        {
+            let dest = DestId(c.dest);
+            let Some((method, rs)) = self.services.dest(dest).map(|d| (d.method, d.addr)) else {
+                return self.drop(DropReason::NoDest);
+            };
+            let view = conn_view(&c);
+            if matches!(method, ForwardMethod::Masq | ForwardMethod::FullNat) {
+                // The real server sent rs:rport → client (or → local for FullNAT).
+                let inner_dst = view.local.map_or((view.caddr, view.cport), |l| l);
+                if !rewrite_icmp(frame, p, (rs, view.dport), inner_dst, Field::Dst, rs) {
+                    return self.drop(DropReason::Malformed);
+                }
+                if let Some((laddr, _)) = view.local {
+                    let csum = L4Csum::None;
+                    rewrite::set_addr(frame.data_mut(), p, Field::Src, laddr, csum);
+                    fix_icmp_checksum(frame.data_mut(), p);
+                }
+            }
+            self.counters.icmp_forwarded += 1;
+            if let ForwardMethod::Tunnel { kind, csum } = method {
+                return self.tunnel(now, dest, rs, kind, csum, frame, p);
+            }
+            return self.emit_to_dest(now, dest, rs, frame);
+        }
+        // Quoted forwarded packet (client or local) → rs:rport: the out key is its inverse.
+        let out_key = OutKey {
+            protocol: qproto,
+            saddr: qd,
+            sport: qdport,
+            daddr: qs,
+            dport: qsport,
+        };
+        if let Some(id) = t.lookup_out(&out_key, now)
+            && let Some(c) = t.get(id)
+        {
+            let view = conn_view(&c);
+            // The client sent caddr:cport → VIP:vport.
+            if !rewrite_icmp(
+                frame,
+                p,
+                (view.caddr, view.cport),
+                (view.vaddr, view.vport),
+                Field::Src,
+                view.vaddr,
+            ) {
+                return self.drop(DropReason::Malformed);
+            }
+            if view.local.is_some() {
+                rewrite::set_addr(frame.data_mut(), p, Field::Dst, view.caddr, L4Csum::None);
+                fix_icmp_checksum(frame.data_mut(), p);
+            }
+            self.counters.icmp_forwarded += 1;
+            let Some((port, hop)) = self.net.route(view.caddr) else {
+                return self.drop(DropReason::NoRoute);
+            };
+            return self.emit_to(now, port, hop, frame);
+        }
+        if self.is_ours(p) {
+            return self.drop(DropReason::IcmpUnrelated);
+        }
+        Verdict::Pass
+    }
+}
+
+/// A connection's addresses as plain IP addresses.
+#[derive(Debug, Clone, Copy)]
+struct ConnView {
+    caddr: IpAddr,
+    cport: u16,
+    vaddr: IpAddr,
+    vport: u16,
+    daddr: IpAddr,
+    dport: u16,
+    local: Option<(IpAddr, u16)>,
+}
+
+fn conn_view<A: Af>(c: &crate::conn::table::Conn<A>) -> ConnView {
+    ConnView {
+        caddr: c.caddr.to_ip(),
+        cport: c.cport,
+        vaddr: c.vaddr.to_ip(),
+        vport: c.vport,
+        daddr: c.daddr.to_ip(),
+        dport: c.dport,
+        local: c.local.map(|(a, p)| (a.to_ip(), p)),
+    }
+}
+
+fn new_as_view<A: Af>(c: &NewConn<A>) -> ConnView {
+    ConnView {
+        caddr: c.caddr.to_ip(),
+        cport: c.cport,
+        vaddr: c.vaddr.to_ip(),
+        vport: c.vport,
+        daddr: c.daddr.to_ip(),
+        dport: c.dport,
+        local: c.local.map(|(a, p)| (a.to_ip(), p)),
+    }
+}
+
+/// Rewrite an ICMP error for forwarding: the quoted packet gets `quoted_src` as its source
+/// and `quoted_dst` as its destination (addresses and ports), the outer header's `outer`
+/// address becomes `outer_addr`; every checksum is recomputed.
+fn rewrite_icmp(
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    quoted_src: (IpAddr, u16),
+    quoted_dst: (IpAddr, u16),
+    outer: Field,
+    outer_addr: IpAddr,
+) -> bool {
+    let l4 = usize::from(p.l4_offset);
+    let end = usize::from(p.l3_offset) + usize::from(p.l3_len);
+    {
+        let data = frame.data_mut();
+        let Some(inner) = data.get_mut(l4 + 8..end) else {
+            return false;
+        };
+        let Ok(mut q) = wire::QuotedPacket::new_checked(inner) else {
+            return false;
+        };
+        if !(q.set_src_addr(quoted_src.0)
+            && q.set_dst_addr(quoted_dst.0)
+            && q.set_src_port(quoted_src.1)
+            && q.set_dst_port(quoted_dst.1))
+        {
+            return false;
+        }
+    }
+    rewrite::set_addr(frame.data_mut(), p, outer, outer_addr, L4Csum::None);
+    fix_icmp_checksum(frame.data_mut(), p);
+    true
+}
+
+/// Recompute the ICMP / ICMPv6 checksum of the frame in full.
+fn fix_icmp_checksum(buf: &mut [u8], p: &Parsed) {
+    let l3 = usize::from(p.l3_offset);
+    let end = l3 + usize::from(p.l3_len);
+    if let Some(pkt) = buf.get_mut(l3..end) {
+        let _ = wire::fill_l4_checksum(pkt);
+    }
+}
+
+/// Turn an echo request into its reply in place: swap addresses and MACs, type 0 / 129,
+/// TTL 64, checksums updated.
+fn icmp_echo_reply(buf: &mut [u8], p: &Parsed) -> bool {
+    let l3 = usize::from(p.l3_offset);
+    let l4 = usize::from(p.l4_offset);
+    let end = l3 + usize::from(p.l3_len);
+    if buf.len() < end || end < l4 + 8 {
+        return false;
+    }
+    rewrite::swap_macs(buf);
+    match (p.src, p.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            buf[l3 + 12..l3 + 16].copy_from_slice(&d.octets());
+            buf[l3 + 16..l3 + 20].copy_from_slice(&s.octets());
+            buf[l3 + 8] = 64;
+            buf[l3 + 10..l3 + 12].fill(0);
+            let c = wire::checksum::checksum(&buf[l3..l4]);
+            buf[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+            buf[l4] = 0;
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            buf[l3 + 8..l3 + 24].copy_from_slice(&d.octets());
+            buf[l3 + 24..l3 + 40].copy_from_slice(&s.octets());
+            buf[l3 + 7] = 64;
+            buf[l4] = 129;
+        }
+        _ => return false,
+    }
+    wire::fill_l4_checksum(&mut buf[l3..end]).is_ok()
+}
