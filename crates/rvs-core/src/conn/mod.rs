@@ -14,6 +14,10 @@ pub mod state;
 pub mod table;
 
 pub use state::{
-    Activity, ConnFlags, Direction, FlagKind, StateTimeouts, TcpFlags, TcpState, Transition,
-    next_state, state_name, transition,
+    Activity, ConnFlags, DestCounter, Direction, FlagKind, StateTimeouts, TcpFlags, TcpState,
+    Transition, next_state, state_name, transition,
+};
+pub use table::{
+    Conn, ConnAddr, ConnId, ConnTable, ConnTableV4, ConnTableV6, InKey, Inserted, NewConn, OutKey,
+    TableFull,
 };

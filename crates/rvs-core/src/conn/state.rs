@@ -359,6 +359,32 @@ impl ConnFlags {
     }
 }
 
+/// Which of its real server's counters an entry is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DestCounter {
+    /// `activeconns`.
+    Active,
+    /// `inactconns`.
+    Inactive,
+    /// `persistconns` (templates).
+    Persistent,
+}
+
+impl ConnFlags {
+    /// The counter `ip_vs_bind_dest()` raises for an entry with these flags and
+    /// `ip_vs_unbind_dest()` lowers when it goes: persistconns for a template, else
+    /// inactconns or activeconns by [`ConnFlags::INACTIVE`].
+    pub const fn dest_counter(self) -> DestCounter {
+        if self.has(ConnFlags::TEMPLATE) {
+            DestCounter::Persistent
+        } else if self.has(ConnFlags::INACTIVE) {
+            DestCounter::Inactive
+        } else {
+            DestCounter::Active
+        }
+    }
+}
+
 /// How a state change moved a connection between its real server's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Activity {
@@ -760,6 +786,19 @@ mod tests {
             FlagKind::Fin.flags(),
         );
         assert_eq!(t.new, TcpState::CloseWait);
+    }
+
+    #[test]
+    fn dest_counters() {
+        assert_eq!(
+            ConnFlags(ConnFlags::TEMPLATE).dest_counter(),
+            DestCounter::Persistent
+        );
+        let tpl = ConnFlags(ConnFlags::TEMPLATE | ConnFlags::INACTIVE);
+        assert_eq!(tpl.dest_counter(), DestCounter::Persistent);
+        let new = ConnFlags::new_connection(&ForwardMethod::FullNat);
+        assert_eq!(new.dest_counter(), DestCounter::Inactive);
+        assert_eq!(ConnFlags(0).dest_counter(), DestCounter::Active);
     }
 
     #[test]

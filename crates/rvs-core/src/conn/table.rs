@@ -60,6 +60,10 @@ pub const TICK: Duration = Duration::from_nanos(1 << TICK_SHIFT);
 /// (`cp->timeout = 60*HZ` at `expire_later` in `ip_vs_conn_expire()`).
 pub const TEMPLATE_REARM: Duration = Duration::from_secs(60);
 
+/// The timeout of a connection just created, before its first state transition sets the
+/// state's own (`cp->timeout = 3*HZ` in `ip_vs_conn_new()`).
+pub const NEW_CONN_TIMEOUT: Duration = Duration::from_secs(3);
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for [u8; 4] {}
