@@ -104,7 +104,7 @@ impl TcpState {
     /// Whether a connection in this state counts in its real server's `activeconns`
     /// (`tcp_state_active_table[]` / `tcp_state_active()` in `ip_vs_proto_tcp.c`).
     ///
-    /// Since Linux 4.8 ("ipvs: count pre-established TCP states as active") the
+    /// Since 2016 (kernel commit "ipvs: count pre-established TCP states as active") the
     /// pre-established states SYN_SENT, SYN_RECV and SYNACK count as active along with
     /// ESTABLISHED; every other state is inactive.
     pub const fn is_active(self) -> bool {
@@ -267,7 +267,8 @@ const LI: TcpState = TcpState::Listen;
 /// the test `kernel_table_cross_check` re-states it in the kernel's own layout.
 ///
 /// Note the `ack` row on NONE: mainline moves NONE to ESTABLISHED on INPUT and INPUT-ONLY
-/// (changed in 2013 for `sloppy_tcp`); older kernels, and rvs's reference notes, had CLOSE.
+/// (the change came with `sloppy_tcp`, around Linux 3.10); older kernels such as 2.6.28, and
+/// rvs's reference notes, have CLOSE there.
 #[rustfmt::skip]
 const TCP_STATES: [[[TcpState; 11]; 4]; 3] = [
     // INPUT     sNO sES sSS sSR sFW sTW sCL sCW sLA sLI sSA
@@ -314,7 +315,8 @@ impl ConnFlags {
     /// Replies bypass the director (DR, TUN): `IP_VS_CONN_F_NOOUTPUT`. Cleared by the
     /// first OUTPUT packet [`transition`] sees.
     pub const NO_OUTPUT: u8 = 0x02;
-    /// One-packet scheduling (`IP_VS_CONN_F_ONE_PACKET`).
+    /// One-packet scheduling (`IP_VS_CONN_F_ONE_PACKET`). The kernel never hashes such
+    /// entries (`ip_vs_conn_hash()` skips them): the director need not insert them at all.
     pub const ONE_PACKET: u8 = 0x04;
     /// Created by a firewall-mark service.
     pub const FWMARK: u8 = 0x08;

@@ -530,6 +530,7 @@ fn listing_shows_state_and_expiry() {
 fn memory_per_entry_at_one_million() {
     const N: usize = 1_000_000;
     let mut t = ConnTableV4::new(N, 42, TableFullPolicy::DropNew);
+    let before = t.memory_bytes();
     for i in 0..N as u32 {
         let b = i.to_be_bytes();
         let c = tcp_conn(
@@ -541,6 +542,8 @@ fn memory_per_entry_at_one_million() {
         t.insert(c, T0).unwrap();
     }
     assert_eq!(t.len(), N);
+    // Filling never grew an allocation.
+    assert_eq!(t.memory_bytes(), before);
     let v4_per = t.memory_bytes() as f64 / N as f64;
     let v6 = ConnTableV6::new(N, 42, TableFullPolicy::DropNew);
     let v6_per = v6.memory_bytes() as f64 / N as f64;
@@ -685,4 +688,57 @@ mod model {
             }
         }
     }
+}
+
+/// Rough wall-clock costs at 1 M entries, for people (run with `--release --ignored
+/// --nocapture`); the instruction-count benchmarks belong in `bench/`.
+#[test]
+#[ignore]
+fn rough_costs_at_one_million() {
+    use std::time::Instant as Clock;
+    const N: u32 = 1_000_000;
+    let mut t = ConnTableV4::new(N as usize, 42, TableFullPolicy::DropNew);
+    let conn = |i: u32| {
+        let b = i.to_be_bytes();
+        tcp_conn(
+            [10, b[1], b[2], b[3]],
+            1024 + (i % 50_000) as u16,
+            v4(10, 0, 0, 2),
+            7,
+        )
+    };
+    let mut ids = Vec::with_capacity(N as usize);
+    let c0 = Clock::now();
+    for i in 0..N {
+        let mut c = conn(i);
+        c.timeout = Duration::from_millis(u64::from(i % 900_000));
+        ids.push(t.insert(c, T0).unwrap().id);
+    }
+    let insert = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    let mut hits = 0;
+    for i in 0..N {
+        hits += usize::from(t.lookup_in(&in_key(&conn(i)), T0).is_some());
+    }
+    let lookup_in = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    for i in 0..N {
+        hits += usize::from(t.lookup_out(&out_key(&conn(i)), T0).is_some());
+    }
+    let lookup_out = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    for (i, id) in ids.iter().enumerate() {
+        t.touch(
+            *id,
+            T0 + Duration::from_millis(i as u64 % 1000),
+            Duration::from_secs(900),
+        );
+    }
+    let touch = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    let n = t.expire(T0 + Duration::from_secs(2000), usize::MAX, |_, _| {});
+    let expire = c0.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    eprintln!(
+        "ns/op at 1M: insert {insert:.0}, lookup_in {lookup_in:.0}, lookup_out {lookup_out:.0}, touch {touch:.0}, expire {expire:.0} (hits {hits}, removed {n})"
+    );
 }
