@@ -1,0 +1,1090 @@
+//! The connection table: IPVS's `ip_vs_conn_tab` as a bounded, preallocated structure.
+//!
+//! One table holds one address family ([`ConnTable<[u8; 4]>`](ConnTableV4) or
+//! [`ConnTable<[u8; 16]>`](ConnTableV6)): the director owns one of each, which keeps an IPv4
+//! entry at 80 bytes instead of paying for four 16-byte addresses. Entries live in a slab
+//! allocated once at construction; two chained hash indexes (heads array + a `u32` link in
+//! each entry) find them by the *in* key (client → virtual) and by the *out* key (real server
+//! → client, or → local address for FullNAT); a coarse timing wheel (doubly linked through
+//! the entries) expires them incrementally. After construction no operation allocates, none
+//! panics, and none takes a lock: a table belongs to one worker.
+//!
+//! Semantics follow `net/netfilter/ipvs/ip_vs_conn.c`: lookups (`ip_vs_conn_in_get()`,
+//! `ip_vs_conn_out_get()`, `ip_vs_ct_in_get()` for templates), control links between a
+//! persistence template and the connections it controls (`ip_vs_control_add()` /
+//! `ip_vs_control_del()`), and `ip_vs_conn_expire()`'s rule that a template still
+//! controlling connections is re-armed for 60 s instead of expiring.
+//!
+//! Deliberately not here: scheduling, real-server counts (the table *reports* what the
+//! director must change: [`Activity`](super::Activity) on state changes, removed entries from
+//! [`ConnTable::expire`]), forwarding, connection sync, the FTP helper's NO_CPORT entries.
+//!
+//! ## Time
+//! An entry expires at `expires = last touch + timeout` exactly: from that instant on,
+//! lookups do not return it (unless it is a template controlling connections) even though
+//! it may still occupy its slot. [`ConnTable::expire`] removes such entries at most one wheel
+//! tick ([`TICK`], about 134 ms) later, in bounded batches; [`ConnTable::next_expiry`] says
+//! when the next batch is due. Insert does not check for an existing entry with the same
+//! key (neither does `ip_vs_conn_new()`): the director looks up first. A dead entry with the
+//! same key may linger until swept; lookups skip it.
+
+use core::fmt;
+use core::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::state::{
+    ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name, transition,
+};
+use crate::model::{Family, TableFullPolicy};
+use crate::time::Instant;
+
+const NIL: u32 = u32::MAX;
+/// Internal flag bit: the slot holds an entry.
+const OCCUPIED: u8 = 0x80;
+const TCP: u8 = 6;
+
+/// log2 of the wheel tick in nanoseconds.
+const TICK_SHIFT: u32 = 27;
+/// Wheel slots (a power of two). Horizon = `WHEEL_SLOTS` ticks, about 1100 s: longer
+/// timeouts are filed at the horizon and re-filed when it comes round.
+const WHEEL_SLOTS: usize = 8192;
+const WHEEL_MASK: u64 = WHEEL_SLOTS as u64 - 1;
+/// Entries examined when looking for one to reclaim on a full table.
+const EVICT_SCAN: usize = 32;
+
+/// The expiry wheel's granularity: [`ConnTable::expire`] removes an entry at most this long
+/// after it expired (2^27 ns, about 134 ms).
+pub const TICK: Duration = Duration::from_nanos(1 << TICK_SHIFT);
+
+/// How long a template that still controls connections lives on when it expires
+/// (`cp->timeout = 60*HZ` at `expire_later` in `ip_vs_conn_expire()`).
+pub const TEMPLATE_REARM: Duration = Duration::from_secs(60);
+
+/// The timeout of a connection just created, before its first state transition sets the
+/// state's own (`cp->timeout = 3*HZ` in `ip_vs_conn_new()`).
+pub const NEW_CONN_TIMEOUT: Duration = Duration::from_secs(3);
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for [u8; 4] {}
+    impl Sealed for [u8; 16] {}
+}
+
+/// An address as stored in a connection table: `[u8; 4]` (IPv4) or `[u8; 16]` (IPv6),
+/// in network byte order as found in the packet.
+pub trait ConnAddr:
+    Copy + Eq + Default + fmt::Debug + Send + Sync + 'static + sealed::Sealed
+{
+    /// The address family.
+    const FAMILY: Family;
+
+    /// The pseudo virtual address of a firewall-mark template: the mark in network byte
+    /// order in the first four bytes, the rest zero (the kernel's
+    /// `union nf_inet_addr fwmark = { .ip = htonl(svc->fwmark) }` in `ip_vs_sched_persist()`).
+    fn from_fwmark(mark: u32) -> Self;
+
+    /// As a standard library address (for listings).
+    fn to_ip(self) -> IpAddr;
+
+    /// Seeded hash of two addresses and 64 more bits of key.
+    #[doc(hidden)]
+    fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64;
+}
+
+impl ConnAddr for [u8; 4] {
+    const FAMILY: Family = Family::V4;
+
+    fn from_fwmark(mark: u32) -> Self {
+        mark.to_be_bytes()
+    }
+
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(self))
+    }
+
+    fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64 {
+        let w = (u64::from(u32::from_ne_bytes(*a)) << 32) | u64::from(u32::from_ne_bytes(*b));
+        fold(w ^ seed.0[0], tail ^ seed.0[1])
+    }
+}
+
+impl ConnAddr for [u8; 16] {
+    const FAMILY: Family = Family::V6;
+
+    fn from_fwmark(mark: u32) -> Self {
+        let mut a = [0; 16];
+        a[..4].copy_from_slice(&mark.to_be_bytes());
+        a
+    }
+
+    fn to_ip(self) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::from(self))
+    }
+
+    fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64 {
+        let x = u128::from_ne_bytes(*a);
+        let y = u128::from_ne_bytes(*b);
+        let h = fold((x as u64) ^ seed.0[0], ((x >> 64) as u64) ^ seed.0[1]);
+        let h = fold(h ^ (y as u64) ^ seed.0[2], ((y >> 64) as u64) ^ seed.0[3]);
+        fold(h ^ tail ^ seed.0[0], seed.0[3])
+    }
+}
+
+/// Folded 64x64→128 multiply (the mixing step of foldhash and wyhash).
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// The table's hash secrets, expanded from the caller's seed. The seed must come from the
+/// daemon's randomness so that a client cannot aim many flows at one bucket (hash flooding);
+/// the hash is a foldhash-style folded multiply, fast but not cryptographic.
+#[derive(Clone, Copy)]
+#[doc(hidden)]
+pub struct Seed([u64; 4]);
+
+impl Seed {
+    fn new(seed: u64) -> Seed {
+        // splitmix64 expansion; the `| 1` keeps every multiplier odd and non-zero.
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) | 1
+        };
+        Seed([next(), next(), next(), next()])
+    }
+}
+
+impl fmt::Debug for Seed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Seed(..)")
+    }
+}
+
+fn ports_tail(protocol: u8, p1: u16, p2: u16) -> u64 {
+    (u64::from(p1) << 32) | (u64::from(p2) << 16) | u64::from(protocol)
+}
+
+/// The handle of an entry. Valid until the entry is removed; afterwards the slot may be
+/// reused, so the director must not keep ids across packets (templates' links to the
+/// connections they control are kept by the table itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u32);
+
+impl ConnId {
+    /// The slot index.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// The key a client→virtual packet is looked up by (`ip_vs_conn_in_get()`): protocol,
+/// client address and port, virtual address and port.
+///
+/// Persistence templates use the same shape with the director's own values
+/// (`ip_vs_sched_persist()`): client address masked by the persistence netmask, client
+/// port 0, virtual port 0 for port-0 and FTP services; firewall-mark templates use
+/// protocol 0 (`IPPROTO_IP`) and [`InKey::fwmark_template`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InKey<A> {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Client address.
+    pub caddr: A,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual address.
+    pub vaddr: A,
+    /// Virtual port.
+    pub vport: u16,
+}
+
+impl<A: ConnAddr> InKey<A> {
+    /// The key of a firewall-mark persistence template: protocol 0, the masked client
+    /// address, port 0, and the mark in the virtual address ([`ConnAddr::from_fwmark`]).
+    pub fn fwmark_template(masked_caddr: A, mark: u32) -> InKey<A> {
+        InKey {
+            protocol: 0,
+            caddr: masked_caddr,
+            cport: 0,
+            vaddr: A::from_fwmark(mark),
+            vport: 0,
+        }
+    }
+}
+
+/// The key a reply (real server → client) is looked up by (`ip_vs_conn_out_get()`): the
+/// reply's own source and destination. For NAT the destination is the client; for FullNAT
+/// it is the director's local address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutKey<A> {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Real-server address (the reply's source).
+    pub saddr: A,
+    /// Real-server port.
+    pub sport: u16,
+    /// The reply's destination: client address, or local address for FullNAT.
+    pub daddr: A,
+    /// The reply's destination port.
+    pub dport: u16,
+}
+
+/// A connection (or persistence template) to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewConn<A> {
+    /// IP protocol number (0 for firewall-mark templates).
+    pub protocol: u8,
+    /// Client address (masked for templates).
+    pub caddr: A,
+    /// Client port (0 for templates).
+    pub cport: u16,
+    /// Virtual address (the mark for firewall-mark templates).
+    pub vaddr: A,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real-server address.
+    pub daddr: A,
+    /// Real-server port.
+    pub dport: u16,
+    /// FullNAT local (source) address and port towards the real server; `Some` sets
+    /// [`ConnFlags::FULLNAT`] and makes the out key use it instead of the client.
+    pub local: Option<(A, u16)>,
+    /// The real server, as the director numbers them (opaque here).
+    pub dest: u32,
+    /// The virtual service, as the director numbers them (opaque here).
+    pub service: u32,
+    /// Initial protocol state: [`TcpState::None`] as `u8` for TCP (the kernel creates
+    /// connections in state 0), [`crate::conn::state::UDP_STATE`] otherwise.
+    pub state: u8,
+    /// Flags; see [`ConnFlags::new_connection`] for a new connection's.
+    pub flags: ConnFlags,
+    /// Time to live from `now` until the next touch.
+    pub timeout: Duration,
+    /// The persistence template controlling this connection, if any. An id that is not a
+    /// live template is ignored.
+    pub control: Option<ConnId>,
+}
+
+/// An entry as the table reports it (listings, removals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn<A> {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Client address.
+    pub caddr: A,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual address.
+    pub vaddr: A,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real-server address.
+    pub daddr: A,
+    /// Real-server port.
+    pub dport: u16,
+    /// FullNAT local address and port.
+    pub local: Option<(A, u16)>,
+    /// Real-server id.
+    pub dest: u32,
+    /// Service id.
+    pub service: u32,
+    /// Protocol state number.
+    pub state: u8,
+    /// Flags.
+    pub flags: ConnFlags,
+    /// Current timeout (re-armed on each touch).
+    pub timeout: Duration,
+    /// When the entry expires.
+    pub expires: Instant,
+    /// The template controlling this connection.
+    pub control: Option<ConnId>,
+    /// For a template: how many connections it controls.
+    pub n_control: u32,
+}
+
+impl<A: ConnAddr> Conn<A> {
+    /// Whether this is a persistence template.
+    pub fn is_template(&self) -> bool {
+        self.flags.has(ConnFlags::TEMPLATE)
+    }
+
+    /// The state name `ipvsadm -L -c` shows.
+    pub fn state_name(&self) -> &'static str {
+        state_name(self.protocol, self.state, self.is_template())
+    }
+
+    /// The TCP state, for TCP connections.
+    pub fn tcp_state(&self) -> Option<TcpState> {
+        if self.protocol == TCP && !self.is_template() {
+            TcpState::from_index(self.state)
+        } else {
+            None
+        }
+    }
+
+    /// Time left until expiry (zero once expired).
+    pub fn remaining(&self, now: Instant) -> Duration {
+        self.expires.saturating_since(now)
+    }
+
+    /// Whole seconds left, as `/proc/net/ip_vs_conn` prints them.
+    pub fn remaining_secs(&self, now: Instant) -> u64 {
+        self.remaining(now).as_secs()
+    }
+
+    /// The entry's in key.
+    pub fn in_key(&self) -> InKey<A> {
+        InKey {
+            protocol: self.protocol,
+            caddr: self.caddr,
+            cport: self.cport,
+            vaddr: self.vaddr,
+            vport: self.vport,
+        }
+    }
+}
+
+/// The table is full and no entry could be reclaimed (see [`TableFullPolicy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFull;
+
+impl fmt::Display for TableFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection table full")
+    }
+}
+
+impl std::error::Error for TableFull {}
+
+/// The result of a successful insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inserted<A> {
+    /// The new entry.
+    pub id: ConnId,
+    /// An entry removed to make room (the table was full): the director must unbind it
+    /// from its real server exactly as for an expired entry.
+    pub evicted: Option<Conn<A>>,
+}
+
+/// One slot. 80 bytes for IPv4, 128 for IPv6 (see the memory test).
+#[derive(Clone, Copy, Default)]
+struct Entry<A> {
+    expires: u64,
+    caddr: A,
+    vaddr: A,
+    daddr: A,
+    laddr: A,
+    dest: u32,
+    service: u32,
+    timeout_ms: u32,
+    control: u32,
+    n_control: u32,
+    next_in: u32,
+    next_out: u32,
+    wheel_prev: u32,
+    wheel_next: u32,
+    cport: u16,
+    vport: u16,
+    dport: u16,
+    lport: u16,
+    wheel_idx: u16,
+    protocol: u8,
+    state: u8,
+    flags: u8,
+}
+
+impl<A: ConnAddr> Entry<A> {
+    fn occupied(&self) -> bool {
+        self.flags & OCCUPIED != 0
+    }
+    fn is_template(&self) -> bool {
+        self.flags & ConnFlags::TEMPLATE != 0
+    }
+    fn fullnat(&self) -> bool {
+        self.flags & ConnFlags::FULLNAT != 0
+    }
+    /// Whether lookups may return it at `now`.
+    fn live(&self, now: u64) -> bool {
+        self.expires > now || (self.is_template() && self.n_control > 0)
+    }
+    fn matches_in(&self, k: &InKey<A>) -> bool {
+        self.protocol == k.protocol
+            && self.cport == k.cport
+            && self.vport == k.vport
+            && self.caddr == k.caddr
+            && self.vaddr == k.vaddr
+    }
+    fn out_pair(&self) -> (A, u16) {
+        if self.fullnat() {
+            (self.laddr, self.lport)
+        } else {
+            (self.caddr, self.cport)
+        }
+    }
+    fn matches_out(&self, k: &OutKey<A>) -> bool {
+        let (a, p) = self.out_pair();
+        self.protocol == k.protocol
+            && self.dport == k.sport
+            && p == k.dport
+            && self.daddr == k.saddr
+            && a == k.daddr
+    }
+    fn snapshot(&self) -> Conn<A> {
+        Conn {
+            protocol: self.protocol,
+            caddr: self.caddr,
+            cport: self.cport,
+            vaddr: self.vaddr,
+            vport: self.vport,
+            daddr: self.daddr,
+            dport: self.dport,
+            local: self.fullnat().then_some((self.laddr, self.lport)),
+            dest: self.dest,
+            service: self.service,
+            state: self.state,
+            flags: ConnFlags(self.flags & ConnFlags::PUBLIC_MASK),
+            timeout: Duration::from_millis(u64::from(self.timeout_ms)),
+            expires: Instant(self.expires),
+            control: (self.control != NIL).then_some(ConnId(self.control)),
+            n_control: self.n_control,
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+fn deadline(now: Instant, timeout: Duration) -> u64 {
+    now.0
+        .saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// An IPv4 connection table.
+pub type ConnTableV4 = ConnTable<[u8; 4]>;
+/// An IPv6 connection table.
+pub type ConnTableV6 = ConnTable<[u8; 16]>;
+
+/// A bounded connection table for one address family. See the module documentation.
+pub struct ConnTable<A> {
+    entries: Vec<Entry<A>>,
+    capacity: u32,
+    free: u32,
+    len: u32,
+    templates: u32,
+    in_heads: Vec<u32>,
+    out_heads: Vec<u32>,
+    bucket_mask: u64,
+    wheel: Vec<u32>,
+    wheel_bits: Vec<u64>,
+    cursor: u64,
+    seed: Seed,
+    policy: TableFullPolicy,
+}
+
+impl<A: ConnAddr> fmt::Debug for ConnTable<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnTable")
+            .field("family", &A::FAMILY)
+            .field("len", &self.len)
+            .field("capacity", &self.capacity)
+            .field("templates", &self.templates)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl<A: ConnAddr> ConnTable<A> {
+    /// A table for at most `capacity` entries (templates included; clamped to 2^32 − 2),
+    /// hashing with secrets derived from `seed`, applying `policy` when full. Everything
+    /// it will ever allocate is allocated here.
+    pub fn new(capacity: usize, seed: u64, policy: TableFullPolicy) -> Self {
+        let capacity = capacity.min(NIL as usize - 1);
+        let buckets = capacity.max(1).next_power_of_two();
+        ConnTable {
+            entries: Vec::with_capacity(capacity),
+            capacity: capacity as u32,
+            free: NIL,
+            len: 0,
+            templates: 0,
+            in_heads: vec![NIL; buckets],
+            out_heads: vec![NIL; buckets],
+            bucket_mask: buckets as u64 - 1,
+            wheel: vec![NIL; WHEEL_SLOTS],
+            wheel_bits: vec![0; WHEEL_SLOTS / 64],
+            cursor: 0,
+            seed: Seed::new(seed),
+            policy,
+        }
+    }
+
+    /// Maximum number of entries.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Entries in the table, templates and not-yet-swept expired ones included.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the table holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Persistence templates among [`ConnTable::len`].
+    pub fn templates(&self) -> usize {
+        self.templates as usize
+    }
+
+    /// The policy applied when full.
+    pub fn policy(&self) -> TableFullPolicy {
+        self.policy
+    }
+
+    /// Bytes the table has allocated: every allocation's capacity times its element size,
+    /// plus the table header.
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.entries.capacity() * size_of::<Entry<A>>()
+            + (self.in_heads.capacity() + self.out_heads.capacity() + self.wheel.capacity())
+                * size_of::<u32>()
+            + self.wheel_bits.capacity() * size_of::<u64>()
+    }
+
+    fn in_bucket(&self, protocol: u8, caddr: &A, cport: u16, vaddr: &A, vport: u16) -> usize {
+        let h = A::hash2(&self.seed, caddr, vaddr, ports_tail(protocol, cport, vport));
+        (h & self.bucket_mask) as usize
+    }
+
+    fn out_bucket(&self, protocol: u8, saddr: &A, sport: u16, daddr: &A, dport: u16) -> usize {
+        // Different argument order from the in hash so that an entry whose in and out
+        // keys coincide does not land in the same bucket twice by construction.
+        let h = A::hash2(
+            &self.seed,
+            daddr,
+            saddr,
+            ports_tail(protocol, dport, sport) << 8,
+        );
+        (h & self.bucket_mask) as usize
+    }
+
+    fn entry(&self, id: ConnId) -> Option<&Entry<A>> {
+        self.entries.get(id.0 as usize).filter(|e| e.occupied())
+    }
+
+    fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry<A>> {
+        self.entries.get_mut(id.0 as usize).filter(|e| e.occupied())
+    }
+
+    /// The live (non-template) connection with this in key (`ip_vs_conn_in_get()`).
+    pub fn lookup_in(&self, key: &InKey<A>, now: Instant) -> Option<ConnId> {
+        self.find_in(key, now, false)
+    }
+
+    /// The live persistence template with this key (`ip_vs_ct_in_get()`). A template
+    /// that still controls connections is live even past its expiry.
+    pub fn lookup_template(&self, key: &InKey<A>, now: Instant) -> Option<ConnId> {
+        self.find_in(key, now, true)
+    }
+
+    fn find_in(&self, key: &InKey<A>, now: Instant, template: bool) -> Option<ConnId> {
+        let b = self.in_bucket(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        let mut i = *self.in_heads.get(b)?;
+        while let Some(e) = self.entries.get(i as usize) {
+            if e.is_template() == template && e.matches_in(key) && e.live(now.0) {
+                return Some(ConnId(i));
+            }
+            i = e.next_in;
+        }
+        None
+    }
+
+    /// The live connection a reply belongs to (`ip_vs_conn_out_get()`). Templates are not
+    /// in the out index.
+    pub fn lookup_out(&self, key: &OutKey<A>, now: Instant) -> Option<ConnId> {
+        let b = self.out_bucket(key.protocol, &key.saddr, key.sport, &key.daddr, key.dport);
+        let mut i = *self.out_heads.get(b)?;
+        while let Some(e) = self.entries.get(i as usize) {
+            if e.matches_out(key) && e.live(now.0) {
+                return Some(ConnId(i));
+            }
+            i = e.next_out;
+        }
+        None
+    }
+
+    /// A copy of the entry, live or not yet swept.
+    pub fn get(&self, id: ConnId) -> Option<Conn<A>> {
+        self.entry(id).map(Entry::snapshot)
+    }
+
+    /// Whether the entry exists and lookups would return it at `now`.
+    pub fn is_live(&self, id: ConnId, now: Instant) -> bool {
+        self.entry(id).is_some_and(|e| e.live(now.0))
+    }
+
+    /// Add an entry expiring at `now + timeout`. On a full table, first tries to reclaim
+    /// an entry from the head of the expiry wheel (see [`TableFullPolicy`]):
+    /// - `DropNew`: only an already-expired entry (not a template controlling connections)
+    ///   may be reclaimed; otherwise `Err(TableFull)`.
+    /// - `EvictEmbryonic`: as `DropNew`, or else the TCP connection closest to expiry that
+    ///   is not ESTABLISHED (and not a template) among the first 32 entries of the wheel,
+    ///   which holds entries roughly in expiry order; `Err(TableFull)` if there is none.
+    pub fn insert(&mut self, new: NewConn<A>, now: Instant) -> Result<Inserted<A>, TableFull> {
+        if self.len == 0 {
+            // Nothing filed: let the wheel start at the present.
+            self.cursor = self.cursor.max(now.0 >> TICK_SHIFT);
+        }
+        let mut evicted = None;
+        let i = match self.alloc() {
+            Some(i) => i,
+            None => {
+                let victim = self.find_victim(now).ok_or(TableFull)?;
+                evicted = self.remove(ConnId(victim));
+                self.alloc().ok_or(TableFull)?
+            }
+        };
+        let control = match new.control {
+            Some(t) if self.entry(t).is_some_and(|e| e.is_template()) => t.0,
+            _ => NIL,
+        };
+        let mut flags = (new.flags.0 & ConnFlags::PUBLIC_MASK) | OCCUPIED;
+        let (laddr, lport) = match new.local {
+            Some(l) => {
+                flags |= ConnFlags::FULLNAT;
+                l
+            }
+            None => {
+                flags &= !ConnFlags::FULLNAT;
+                (A::default(), 0)
+            }
+        };
+        let e = Entry {
+            expires: deadline(now, new.timeout),
+            caddr: new.caddr,
+            vaddr: new.vaddr,
+            daddr: new.daddr,
+            laddr,
+            dest: new.dest,
+            service: new.service,
+            timeout_ms: duration_ms(new.timeout),
+            control,
+            n_control: 0,
+            next_in: NIL,
+            next_out: NIL,
+            wheel_prev: NIL,
+            wheel_next: NIL,
+            cport: new.cport,
+            vport: new.vport,
+            dport: new.dport,
+            lport,
+            wheel_idx: 0,
+            protocol: new.protocol,
+            state: new.state,
+            flags,
+        };
+        let template = e.is_template();
+        let b_in = self.in_bucket(e.protocol, &e.caddr, e.cport, &e.vaddr, e.vport);
+        let (oa, op) = e.out_pair();
+        let b_out = self.out_bucket(e.protocol, &e.daddr, e.dport, &oa, op);
+        let Some(slot) = self.entries.get_mut(i as usize) else {
+            return Err(TableFull);
+        };
+        *slot = e;
+        // Link at the bucket heads (newest first, as `hlist_add_head_rcu()`).
+        slot.next_in = self.in_heads[b_in];
+        self.in_heads[b_in] = i;
+        if !template {
+            slot.next_out = self.out_heads[b_out];
+            self.out_heads[b_out] = i;
+        }
+        // NIL indexes past the slab: no template.
+        if let Some(t) = self.entries.get_mut(control as usize) {
+            t.n_control = t.n_control.saturating_add(1);
+        }
+        self.file(i);
+        self.len += 1;
+        if template {
+            self.templates += 1;
+        }
+        Ok(Inserted {
+            id: ConnId(i),
+            evicted,
+        })
+    }
+
+    fn alloc(&mut self) -> Option<u32> {
+        if self.free != NIL {
+            let i = self.free;
+            self.free = self.entries.get(i as usize).map_or(NIL, |e| e.next_in);
+            return Some(i);
+        }
+        if self.entries.len() < self.capacity as usize {
+            // Within the reserved capacity: never reallocates.
+            self.entries.push(Entry::default());
+            return Some(self.entries.len() as u32 - 1);
+        }
+        None
+    }
+
+    fn find_victim(&self, now: Instant) -> Option<u32> {
+        let evict = self.policy == TableFullPolicy::EvictEmbryonic;
+        let mut best: Option<(bool, u64, u32)> = None; // (not dead, expires, id)
+        let mut seen = 0;
+        let mut tick = self.cursor;
+        while seen < EVICT_SCAN {
+            let Some(t) = self.next_filed_tick(tick) else {
+                break;
+            };
+            if t >= self.cursor + WHEEL_SLOTS as u64 {
+                break;
+            }
+            let mut i = self.wheel[(t & WHEEL_MASK) as usize];
+            while let Some(e) = self.entries.get(i as usize) {
+                if seen >= EVICT_SCAN {
+                    break;
+                }
+                seen += 1;
+                let dead = !e.live(now.0);
+                let embryonic =
+                    !e.is_template() && e.protocol == TCP && e.state != TcpState::Established as u8;
+                if dead || (evict && embryonic) {
+                    let cand = (!dead, e.expires, i);
+                    if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
+                        best = Some(cand);
+                    }
+                }
+                i = e.wheel_next;
+            }
+            tick = t + 1;
+        }
+        best.map(|b| b.2)
+    }
+
+    /// Re-arm an entry: it now expires at `now + timeout` (what `ip_vs_conn_put()` does
+    /// with `cp->timeout` after each packet). Returns false for an unknown id. Touching an
+    /// expired entry that has not been swept yet revives it.
+    pub fn touch(&mut self, id: ConnId, now: Instant, timeout: Duration) -> bool {
+        let Some(e) = self.entry_mut(id) else {
+            return false;
+        };
+        e.expires = deadline(now, timeout);
+        e.timeout_ms = duration_ms(timeout);
+        self.refile_if_earlier(id.0);
+        true
+    }
+
+    /// Feed one TCP segment through the state machine (`set_tcp_state()`): updates the
+    /// state, the NO_OUTPUT and INACTIVE flags, sets the timeout of the new state and
+    /// re-arms the entry. The returned [`Transition::activity`] tells the director to move
+    /// the connection between its real server's active and inactive counts. `None` for an
+    /// unknown id, a template or a non-TCP entry.
+    pub fn tcp_transition(
+        &mut self,
+        id: ConnId,
+        dir: Direction,
+        flags: TcpFlags,
+        timeouts: &StateTimeouts,
+        now: Instant,
+    ) -> Option<Transition> {
+        let e = self.entry_mut(id)?;
+        if e.protocol != TCP || e.is_template() {
+            return None;
+        }
+        let state = TcpState::from_index(e.state)?;
+        let t = transition(
+            state,
+            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+            dir,
+            flags,
+        );
+        e.state = t.new as u8;
+        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
+        let timeout = timeouts.tcp(t.new);
+        e.expires = deadline(now, timeout);
+        e.timeout_ms = duration_ms(timeout);
+        self.refile_if_earlier(id.0);
+        Some(t)
+    }
+
+    /// Replace an entry's flags (the bits of [`ConnFlags::PUBLIC_MASK`] except FULLNAT,
+    /// which follows the entry's local address). Returns false for an unknown id.
+    pub fn set_flags(&mut self, id: ConnId, flags: ConnFlags) -> bool {
+        let Some(e) = self.entry_mut(id) else {
+            return false;
+        };
+        let keep = e.flags & (OCCUPIED | ConnFlags::FULLNAT | ConnFlags::TEMPLATE);
+        let set = flags.0 & ConnFlags::PUBLIC_MASK & !(ConnFlags::FULLNAT | ConnFlags::TEMPLATE);
+        e.flags = keep | set;
+        true
+    }
+
+    /// Remove an entry now, whatever its expiry; returns it. Removing a controlled
+    /// connection releases its template (`ip_vs_control_del()`); removing a template that
+    /// still controls connections detaches them (a linear scan: control-plane use only).
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn<A>> {
+        let e = *self.entry(id)?;
+        let i = id.0;
+        let b_in = self.in_bucket(e.protocol, &e.caddr, e.cport, &e.vaddr, e.vport);
+        Self::unlink_chain(&mut self.in_heads, &mut self.entries, b_in, i, true);
+        if !e.is_template() {
+            let (oa, op) = e.out_pair();
+            let b_out = self.out_bucket(e.protocol, &e.daddr, e.dport, &oa, op);
+            Self::unlink_chain(&mut self.out_heads, &mut self.entries, b_out, i, false);
+        }
+        self.unfile(i);
+        if let Some(t) = self.entries.get_mut(e.control as usize) {
+            t.n_control = t.n_control.saturating_sub(1);
+        }
+        if e.is_template() {
+            self.templates -= 1;
+            if e.n_control > 0 {
+                for c in self.entries.iter_mut() {
+                    if c.occupied() && c.control == i {
+                        c.control = NIL;
+                    }
+                }
+            }
+        }
+        let conn = e.snapshot();
+        if let Some(slot) = self.entries.get_mut(i as usize) {
+            slot.flags = 0;
+            slot.next_in = self.free;
+            self.free = i;
+        }
+        self.len -= 1;
+        Some(conn)
+    }
+
+    fn unlink_chain(heads: &mut [u32], entries: &mut [Entry<A>], b: usize, i: u32, inward: bool) {
+        let link = |e: &Entry<A>| if inward { e.next_in } else { e.next_out };
+        let Some(&head) = heads.get(b) else {
+            return;
+        };
+        let Some(next_of_i) = entries.get(i as usize).map(link) else {
+            return;
+        };
+        if head == i {
+            heads[b] = next_of_i;
+            return;
+        }
+        let mut p = head;
+        while let Some(e) = entries.get_mut(p as usize) {
+            let n = if inward { e.next_in } else { e.next_out };
+            if n == i {
+                if inward {
+                    e.next_in = next_of_i;
+                } else {
+                    e.next_out = next_of_i;
+                }
+                return;
+            }
+            p = n;
+        }
+    }
+
+    // ---- the expiry wheel ----
+
+    fn tick_of(expires: u64) -> u64 {
+        expires >> TICK_SHIFT
+    }
+
+    /// The tick an entry filed in slot `idx` belongs to (within one turn of the cursor).
+    fn filed_tick(&self, idx: u16) -> u64 {
+        self.cursor + ((u64::from(idx).wrapping_sub(self.cursor)) & WHEEL_MASK)
+    }
+
+    fn file(&mut self, i: u32) {
+        let Some(e) = self.entries.get(i as usize) else {
+            return;
+        };
+        let t = Self::tick_of(e.expires).clamp(self.cursor, self.cursor + WHEEL_MASK);
+        let idx = (t & WHEEL_MASK) as usize;
+        let head = self.wheel[idx];
+        if let Some(h) = self.entries.get_mut(head as usize) {
+            h.wheel_prev = i;
+        }
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            e.wheel_prev = NIL;
+            e.wheel_next = head;
+            e.wheel_idx = idx as u16;
+        }
+        self.wheel[idx] = i;
+        self.wheel_bits[idx / 64] |= 1 << (idx % 64);
+    }
+
+    fn unfile(&mut self, i: u32) {
+        let Some(e) = self.entries.get(i as usize) else {
+            return;
+        };
+        let (prev, next, idx) = (e.wheel_prev, e.wheel_next, usize::from(e.wheel_idx));
+        if let Some(p) = self.entries.get_mut(prev as usize) {
+            p.wheel_next = next;
+        } else if self.wheel.get(idx) == Some(&i) {
+            self.wheel[idx] = next;
+            if next == NIL {
+                self.wheel_bits[idx / 64] &= !(1 << (idx % 64));
+            }
+        }
+        if let Some(n) = self.entries.get_mut(next as usize) {
+            n.wheel_prev = prev;
+        }
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            e.wheel_prev = NIL;
+            e.wheel_next = NIL;
+        }
+    }
+
+    /// Entries may sit in a slot earlier than their expiry (they are re-filed when the
+    /// slot comes up), never later: move it if the new expiry is before its slot.
+    fn refile_if_earlier(&mut self, i: u32) {
+        let Some(e) = self.entries.get(i as usize) else {
+            return;
+        };
+        if Self::tick_of(e.expires) < self.filed_tick(e.wheel_idx) {
+            self.unfile(i);
+            self.file(i);
+        }
+    }
+
+    /// The first tick at or after `from` (within one turn of the cursor) whose slot is
+    /// non-empty.
+    fn next_filed_tick(&self, from: u64) -> Option<u64> {
+        let start = from.max(self.cursor);
+        let end = self.cursor + WHEEL_SLOTS as u64;
+        let mut t = start;
+        while t < end {
+            let idx = (t & WHEEL_MASK) as usize;
+            let word = self.wheel_bits[idx / 64] >> (idx % 64);
+            if word != 0 {
+                let found = t + u64::from(word.trailing_zeros());
+                return (found < end).then_some(found);
+            }
+            t += 64 - (idx % 64) as u64;
+        }
+        None
+    }
+
+    /// When [`ConnTable::expire`] next has work: the end of the earliest non-empty wheel
+    /// slot. No entry is removed before this instant; `None` when the table is empty.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.next_filed_tick(self.cursor)
+            .map(|t| Instant((t + 1) << TICK_SHIFT))
+    }
+
+    /// Remove entries that expired before `now`, examining at most `budget` entries
+    /// (removed or re-filed; empty slots are skipped for free), and hand each removed
+    /// entry to `on_removed` so the director can unbind it from its real server (and count
+    /// it out of its service). A template whose expiry comes while it still controls
+    /// connections is re-armed for [`TEMPLATE_REARM`] instead (`ip_vs_conn_expire()`);
+    /// connections it controlled release it as they go. Returns the number removed.
+    ///
+    /// Call it regularly (each poll loop, with a small budget) and at
+    /// [`ConnTable::next_expiry`]; an entry is removed within one [`TICK`] after its
+    /// expiry once `expire` has been called with enough budget.
+    pub fn expire(
+        &mut self,
+        now: Instant,
+        budget: usize,
+        mut on_removed: impl FnMut(ConnId, &Conn<A>),
+    ) -> usize {
+        let now_tick = now.0 >> TICK_SHIFT;
+        let mut examined = 0;
+        let mut removed = 0;
+        while examined < budget && self.cursor < now_tick {
+            let idx = (self.cursor & WHEEL_MASK) as usize;
+            let head = self.wheel[idx];
+            if head == NIL {
+                match self.next_filed_tick(self.cursor) {
+                    Some(t) if t < now_tick => self.cursor = t,
+                    _ => self.cursor = now_tick,
+                }
+                continue;
+            }
+            examined += 1;
+            self.unfile(head);
+            let Some(e) = self.entries.get_mut(head as usize) else {
+                continue;
+            };
+            if Self::tick_of(e.expires) > self.cursor {
+                // Touched since it was filed: not due yet.
+                self.file(head);
+            } else if e.is_template() && e.n_control > 0 {
+                e.timeout_ms = duration_ms(TEMPLATE_REARM);
+                e.expires = deadline(now, TEMPLATE_REARM);
+                self.file(head);
+            } else {
+                if let Some(c) = self.remove(ConnId(head)) {
+                    removed += 1;
+                    on_removed(ConnId(head), &c);
+                }
+            }
+        }
+        removed
+    }
+
+    /// Remove every entry bound to real server `dest` (templates after the connections
+    /// they control), handing each to `on_removed`: the flush of a deleted real server or
+    /// `expire_nodest_conn`. A linear scan: control-plane only. Returns the number removed.
+    pub fn remove_dest(
+        &mut self,
+        dest: u32,
+        mut on_removed: impl FnMut(ConnId, &Conn<A>),
+    ) -> usize {
+        let mut removed = 0;
+        for want_template in [false, true] {
+            for i in 0..self.entries.len() {
+                let e = &self.entries[i];
+                if e.occupied() && e.dest == dest && e.is_template() == want_template {
+                    let id = ConnId(i as u32);
+                    if let Some(c) = self.remove(id) {
+                        removed += 1;
+                        on_removed(id, &c);
+                    }
+                }
+            }
+        }
+        removed
+    }
+
+    /// Every entry, in slot order, for listings (`ipvsadm -L -c`): use
+    /// [`Conn::state_name`] and [`Conn::remaining_secs`]. Expired entries not yet swept
+    /// are included; filter with `expires > now` to hide them.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, Conn<A>)> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.occupied())
+            .map(|(i, e)| (ConnId(i as u32), e.snapshot()))
+    }
+
+    /// Count of live non-template connections by whether their real server counts them as
+    /// active: `(active, inactive)` by the INACTIVE flag (for checks and statistics).
+    pub fn activity_counts(&self, now: Instant) -> (usize, usize) {
+        let mut c = (0, 0);
+        for e in self
+            .entries
+            .iter()
+            .filter(|e| e.occupied() && !e.is_template())
+        {
+            if !e.live(now.0) {
+                continue;
+            }
+            if e.flags & ConnFlags::INACTIVE != 0 {
+                c.1 += 1;
+            } else {
+                c.0 += 1;
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,744 @@
+//! Tests of the connection table: lookups, templates, expiry, capacity, memory, and a
+//! model-based property test.
+
+use super::*;
+use crate::conn::state::{Activity, FlagKind, UDP_STATE};
+use crate::model::ForwardMethod;
+use std::collections::HashMap;
+
+const T0: Instant = Instant::from_secs(1_000);
+
+fn v4(a: u8, b: u8, c: u8, d: u8) -> [u8; 4] {
+    [a, b, c, d]
+}
+
+fn tcp_conn(client: [u8; 4], cport: u16, rs: [u8; 4], dest: u32) -> NewConn<[u8; 4]> {
+    NewConn {
+        protocol: 6,
+        caddr: client,
+        cport,
+        vaddr: v4(192, 168, 0, 100),
+        vport: 80,
+        daddr: rs,
+        dport: 8080,
+        local: None,
+        dest,
+        service: 1,
+        state: TcpState::None as u8,
+        flags: ConnFlags::new_connection(&ForwardMethod::Masq),
+        timeout: Duration::from_secs(2),
+        control: None,
+    }
+}
+
+fn in_key(c: &NewConn<[u8; 4]>) -> InKey<[u8; 4]> {
+    InKey {
+        protocol: c.protocol,
+        caddr: c.caddr,
+        cport: c.cport,
+        vaddr: c.vaddr,
+        vport: c.vport,
+    }
+}
+
+fn out_key(c: &NewConn<[u8; 4]>) -> OutKey<[u8; 4]> {
+    let (daddr, dport) = c.local.unwrap_or((c.caddr, c.cport));
+    OutKey {
+        protocol: c.protocol,
+        saddr: c.daddr,
+        sport: c.dport,
+        daddr,
+        dport,
+    }
+}
+
+fn table(cap: usize) -> ConnTableV4 {
+    ConnTable::new(cap, 0x5eed, TableFullPolicy::DropNew)
+}
+
+#[test]
+fn insert_and_lookup_in_and_out_v4() {
+    let mut t = table(16);
+    let c = tcp_conn(v4(172, 16, 5, 9), 51234, v4(10, 0, 0, 2), 7);
+    let id = t.insert(c, T0).unwrap().id;
+    assert_eq!(t.lookup_in(&in_key(&c), T0), Some(id));
+    assert_eq!(t.lookup_out(&out_key(&c), T0), Some(id));
+    // Not a template: the template lookup does not see it.
+    assert_eq!(t.lookup_template(&in_key(&c), T0), None);
+    // Other ports, other protocol: no match.
+    let mut k = in_key(&c);
+    k.cport += 1;
+    assert_eq!(t.lookup_in(&k, T0), None);
+    let mut k = in_key(&c);
+    k.protocol = 17;
+    assert_eq!(t.lookup_in(&k, T0), None);
+    let mut o = out_key(&c);
+    o.sport = 80;
+    assert_eq!(t.lookup_out(&o, T0), None);
+    let got = t.get(id).unwrap();
+    assert_eq!(got.dest, 7);
+    assert_eq!(got.state_name(), "NONE");
+    assert_eq!(got.remaining_secs(T0), 2);
+    assert_eq!(got.caddr.to_vec(), vec![172, 16, 5, 9]);
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn fullnat_out_key_uses_the_local_address() {
+    let mut t = table(16);
+    let mut c = tcp_conn(v4(172, 16, 5, 9), 51234, v4(10, 0, 0, 2), 7);
+    c.local = Some((v4(10, 0, 0, 250), 40001));
+    let id = t.insert(c, T0).unwrap().id;
+    assert!(t.get(id).unwrap().flags.has(ConnFlags::FULLNAT));
+    assert_eq!(t.lookup_out(&out_key(&c), T0), Some(id));
+    // The NAT-shaped out key (to the client) does not match a FullNAT entry.
+    let nat = OutKey {
+        protocol: 6,
+        saddr: c.daddr,
+        sport: c.dport,
+        daddr: c.caddr,
+        dport: c.cport,
+    };
+    assert_eq!(t.lookup_out(&nat, T0), None);
+    assert_eq!(t.lookup_in(&in_key(&c), T0), Some(id));
+}
+
+#[test]
+fn insert_and_lookup_v6() {
+    let mut t: ConnTableV6 = ConnTable::new(8, 1, TableFullPolicy::DropNew);
+    let client: [u8; 16] = "2001:db8::5".parse::<Ipv6Addr>().unwrap().octets();
+    let vip: [u8; 16] = "2001:db8::100".parse::<Ipv6Addr>().unwrap().octets();
+    let rs: [u8; 16] = "fd00::2".parse::<Ipv6Addr>().unwrap().octets();
+    let c = NewConn {
+        protocol: 17,
+        caddr: client,
+        cport: 5353,
+        vaddr: vip,
+        vport: 53,
+        daddr: rs,
+        dport: 53,
+        local: None,
+        dest: 3,
+        service: 9,
+        state: UDP_STATE,
+        flags: ConnFlags::new_connection(&ForwardMethod::Masq),
+        timeout: Duration::from_secs(300),
+        control: None,
+    };
+    let id = t.insert(c, T0).unwrap().id;
+    let k = InKey {
+        protocol: 17,
+        caddr: client,
+        cport: 5353,
+        vaddr: vip,
+        vport: 53,
+    };
+    assert_eq!(t.lookup_in(&k, T0), Some(id));
+    let o = OutKey {
+        protocol: 17,
+        saddr: rs,
+        sport: 53,
+        daddr: client,
+        dport: 5353,
+    };
+    assert_eq!(t.lookup_out(&o, T0), Some(id));
+    let got = t.get(id).unwrap();
+    assert_eq!(got.state_name(), "UDP");
+    assert_eq!(got.caddr.to_ip(), "2001:db8::5".parse::<IpAddr>().unwrap());
+    assert_eq!(<[u8; 16]>::FAMILY, Family::V6);
+}
+
+#[test]
+fn fwmark_template_keys() {
+    assert_eq!(<[u8; 4]>::from_fwmark(100), [0, 0, 0, 100]);
+    let m6 = <[u8; 16]>::from_fwmark(0x0102_0304);
+    assert_eq!(&m6[..4], &[1, 2, 3, 4]);
+    assert!(m6[4..].iter().all(|&b| b == 0));
+    let k = InKey::fwmark_template(v4(172, 16, 5, 0), 100);
+    assert_eq!(
+        (k.protocol, k.cport, k.vport, k.vaddr),
+        (0, 0, 0, [0, 0, 0, 100])
+    );
+
+    let mut t = table(8);
+    let tpl = NewConn {
+        protocol: 0,
+        caddr: k.caddr,
+        cport: 0,
+        vaddr: k.vaddr,
+        vport: 0,
+        daddr: v4(10, 0, 0, 5),
+        dport: 0,
+        local: None,
+        dest: 1,
+        service: 2,
+        state: 0,
+        flags: ConnFlags(ConnFlags::TEMPLATE | ConnFlags::FWMARK),
+        timeout: Duration::from_secs(360),
+        control: None,
+    };
+    let id = t.insert(tpl, T0).unwrap().id;
+    assert_eq!(t.lookup_template(&k, T0), Some(id));
+    assert_eq!(t.lookup_in(&k, T0), None);
+    assert_eq!(t.get(id).unwrap().state_name(), "NONE");
+    assert_eq!(t.templates(), 1);
+}
+
+fn template_for(c: &NewConn<[u8; 4]>, timeout: u64) -> NewConn<[u8; 4]> {
+    NewConn {
+        cport: 0,
+        caddr: [c.caddr[0], c.caddr[1], c.caddr[2], 0],
+        state: 0,
+        flags: ConnFlags(ConnFlags::TEMPLATE),
+        timeout: Duration::from_secs(timeout),
+        control: None,
+        ..*c
+    }
+}
+
+#[test]
+fn template_does_not_expire_while_controlling() {
+    let mut t = table(16);
+    let c = tcp_conn(v4(172, 16, 5, 9), 51234, v4(10, 0, 0, 2), 7);
+    let tpl = template_for(&c, 360);
+    let tk = in_key(&tpl);
+    let tid = t.insert(tpl, T0).unwrap().id;
+    let mut conn = c;
+    conn.control = Some(tid);
+    conn.timeout = Duration::from_secs(900);
+    let cid = t.insert(conn, T0).unwrap().id;
+    assert_eq!(t.get(tid).unwrap().n_control, 1);
+    assert_eq!(t.get(cid).unwrap().control, Some(tid));
+
+    // Past the template's own 360 s: still found, and expire() re-arms it for 60 s.
+    let t1 = T0 + Duration::from_secs(400);
+    assert_eq!(t.lookup_template(&tk, t1), Some(tid));
+    let mut gone = Vec::new();
+    t.expire(t1, usize::MAX, |id, _| gone.push(id));
+    assert!(gone.is_empty());
+    let tc = t.get(tid).unwrap();
+    assert_eq!(tc.timeout, TEMPLATE_REARM);
+    assert_eq!(tc.expires, t1 + TEMPLATE_REARM);
+
+    // The connection expires at 900 s; it releases the template...
+    let t2 = T0 + Duration::from_secs(901);
+    let mut removed = Vec::new();
+    t.expire(t2, usize::MAX, |id, c| removed.push((id, c.is_template())));
+    assert_eq!(removed, vec![(cid, false)]);
+    assert_eq!(t.get(cid), None);
+    assert_eq!(t.get(tid).unwrap().n_control, 0);
+    // ...which then expires at its last re-arm (it was re-armed again at ~460, 520, ...).
+    let t3 = t2 + Duration::from_secs(61);
+    assert_eq!(t.lookup_template(&tk, t3), None);
+    let n = t.expire(t3, usize::MAX, |_, _| {});
+    assert_eq!(n, 1);
+    assert!(t.is_empty());
+    assert_eq!(t.templates(), 0);
+}
+
+#[test]
+fn removing_a_controlled_connection_releases_its_template() {
+    let mut t = table(16);
+    let c = tcp_conn(v4(172, 16, 5, 9), 1000, v4(10, 0, 0, 2), 7);
+    let tid = t.insert(template_for(&c, 360), T0).unwrap().id;
+    let mut ids = Vec::new();
+    for p in 0..3 {
+        let mut n = c;
+        n.cport = 1000 + p;
+        n.control = Some(tid);
+        ids.push(t.insert(n, T0).unwrap().id);
+    }
+    assert_eq!(t.get(tid).unwrap().n_control, 3);
+    t.remove(ids[1]).unwrap();
+    assert_eq!(t.get(tid).unwrap().n_control, 2);
+    // Removing the template detaches the rest.
+    t.remove(tid).unwrap();
+    assert_eq!(t.get(ids[0]).unwrap().control, None);
+    assert_eq!(t.get(ids[2]).unwrap().control, None);
+    t.remove(ids[0]).unwrap();
+    assert_eq!(t.len(), 1);
+    // A control id that is not a template is ignored.
+    let mut n = c;
+    n.cport = 2000;
+    n.control = Some(ids[2]);
+    let id = t.insert(n, T0).unwrap().id;
+    assert_eq!(t.get(id).unwrap().control, None);
+}
+
+#[test]
+fn entries_expire_exactly_at_their_timeout() {
+    let mut t = table(16);
+    let c = tcp_conn(v4(1, 2, 3, 4), 5, v4(10, 0, 0, 2), 7);
+    let id = t.insert(c, T0).unwrap().id;
+    let exp = T0 + Duration::from_secs(2);
+    assert_eq!(t.get(id).unwrap().expires, exp);
+    let just_before = Instant(exp.0 - 1);
+    assert_eq!(t.lookup_in(&in_key(&c), just_before), Some(id));
+    assert_eq!(t.lookup_out(&out_key(&c), just_before), Some(id));
+    assert_eq!(t.expire(just_before, usize::MAX, |_, _| {}), 0);
+    assert!(t.is_live(id, just_before));
+    // At the expiry instant lookups stop finding it.
+    assert_eq!(t.lookup_in(&in_key(&c), exp), None);
+    assert_eq!(t.lookup_out(&out_key(&c), exp), None);
+    assert!(!t.is_live(id, exp));
+    // It is removed within one tick, and reported.
+    let hint = t.next_expiry().unwrap();
+    assert!(hint > exp && hint <= exp + TICK, "{hint:?}");
+    let mut removed = Vec::new();
+    assert_eq!(
+        t.expire(hint, usize::MAX, |id, c| removed.push((id, c.dest))),
+        1
+    );
+    assert_eq!(removed, vec![(id, 7)]);
+    assert!(t.is_empty());
+    assert_eq!(t.next_expiry(), None);
+}
+
+#[test]
+fn touch_rearms_later_and_earlier() {
+    let mut t = table(16);
+    let c = tcp_conn(v4(1, 2, 3, 4), 5, v4(10, 0, 0, 2), 7);
+    let id = t.insert(c, T0).unwrap().id;
+    // Re-armed for 900 s one second later: survives the original 2 s.
+    let t1 = T0 + Duration::from_secs(1);
+    assert!(t.touch(id, t1, Duration::from_secs(900)));
+    let t2 = T0 + Duration::from_secs(10);
+    assert_eq!(t.expire(t2, usize::MAX, |_, _| {}), 0);
+    assert_eq!(t.lookup_in(&in_key(&c), t2), Some(id));
+    assert_eq!(t.get(id).unwrap().remaining_secs(t2), 891);
+    // Re-armed for 10 s (as CLOSE would): expires 10 s later, not at 900.
+    assert!(t.touch(id, t2, Duration::from_secs(10)));
+    let t3 = t2 + Duration::from_secs(10) + TICK;
+    assert_eq!(t.expire(t3, usize::MAX, |_, _| {}), 1);
+    // Unknown ids are refused without panicking.
+    assert!(!t.touch(id, t3, Duration::from_secs(1)));
+    assert!(!t.touch(ConnId(12345), t3, Duration::from_secs(1)));
+    assert_eq!(t.remove(ConnId(u32::MAX)), None);
+    assert_eq!(t.get(ConnId(3)), None);
+}
+
+#[test]
+fn long_timeouts_survive_wheel_turns() {
+    let mut t = table(4);
+    let c = tcp_conn(v4(1, 2, 3, 4), 5, v4(10, 0, 0, 2), 7);
+    let mut tpl = template_for(&c, 2_678_400);
+    tpl.timeout = Duration::from_secs(2_678_400);
+    let id = t.insert(tpl, T0).unwrap().id;
+    let mut now = T0;
+    for _ in 0..100 {
+        now = now + Duration::from_secs(26_000);
+        assert_eq!(t.expire(now, usize::MAX, |_, _| {}), 0);
+    }
+    assert_eq!(
+        t.get(id).unwrap().remaining_secs(now),
+        2_678_400 - 2_600_000
+    );
+    now = T0 + Duration::from_secs(2_678_400) + TICK;
+    assert_eq!(t.expire(now, usize::MAX, |_, _| {}), 1);
+}
+
+#[test]
+fn expire_respects_its_budget() {
+    let mut t = table(100);
+    for p in 0..100 {
+        t.insert(tcp_conn(v4(1, 2, 3, 4), p, v4(10, 0, 0, 2), 7), T0)
+            .unwrap();
+    }
+    let later = T0 + Duration::from_secs(5);
+    let mut total = 0;
+    let mut calls = 0;
+    while !t.is_empty() {
+        let n = t.expire(later, 8, |_, _| {});
+        assert!(n <= 8);
+        total += n;
+        calls += 1;
+    }
+    assert_eq!((total, calls), (100, 13));
+}
+
+#[test]
+fn tcp_transitions_through_the_table() {
+    let mut t = table(16);
+    let timeouts = StateTimeouts::default();
+    let c = tcp_conn(v4(1, 2, 3, 4), 5, v4(10, 0, 0, 2), 7);
+    let id = t.insert(c, T0).unwrap().id;
+    let tr = t
+        .tcp_transition(id, Direction::Input, FlagKind::Syn.flags(), &timeouts, T0)
+        .unwrap();
+    assert_eq!(
+        (tr.new, tr.activity),
+        (TcpState::SynRecv, Some(Activity::BecameActive))
+    );
+    let got = t.get(id).unwrap();
+    assert_eq!(got.state_name(), "SYN_RECV");
+    assert_eq!(got.timeout, Duration::from_secs(60));
+    assert!(!got.flags.has(ConnFlags::INACTIVE));
+    let t1 = T0 + Duration::from_secs(1);
+    t.tcp_transition(
+        id,
+        Direction::Output,
+        TcpFlags(TcpFlags::SYN | TcpFlags::ACK),
+        &timeouts,
+        t1,
+    );
+    let tr = t
+        .tcp_transition(id, Direction::Input, FlagKind::Ack.flags(), &timeouts, t1)
+        .unwrap();
+    assert_eq!(tr.new, TcpState::Established);
+    assert_eq!(t.get(id).unwrap().expires, t1 + Duration::from_secs(900));
+    assert_eq!(t.activity_counts(t1), (1, 0));
+    let tr = t
+        .tcp_transition(id, Direction::Input, FlagKind::Rst.flags(), &timeouts, t1)
+        .unwrap();
+    assert_eq!(
+        (tr.new, tr.activity),
+        (TcpState::Close, Some(Activity::BecameInactive))
+    );
+    assert_eq!(t.get(id).unwrap().expires, t1 + Duration::from_secs(10));
+    assert_eq!(t.activity_counts(t1), (0, 1));
+    // Non-TCP entries and templates have no TCP transitions.
+    let mut u = tcp_conn(v4(1, 2, 3, 4), 6, v4(10, 0, 0, 2), 7);
+    u.protocol = 17;
+    let uid = t.insert(u, T0).unwrap().id;
+    assert!(
+        t.tcp_transition(uid, Direction::Input, FlagKind::Syn.flags(), &timeouts, T0)
+            .is_none()
+    );
+}
+
+#[test]
+fn full_table_drop_new() {
+    let mut t = table(4);
+    for p in 0..4 {
+        t.insert(tcp_conn(v4(1, 2, 3, 4), p, v4(10, 0, 0, 2), 7), T0)
+            .unwrap();
+    }
+    let extra = tcp_conn(v4(1, 2, 3, 4), 99, v4(10, 0, 0, 2), 7);
+    assert_eq!(t.insert(extra, T0), Err(TableFull));
+    // Once an entry has expired (but is not swept), its slot is reclaimed and reported.
+    let later = T0 + Duration::from_secs(3);
+    let ins = t.insert(extra, later).unwrap();
+    assert!(ins.evicted.is_some());
+    assert_eq!(t.len(), 4);
+    assert_eq!(t.lookup_in(&in_key(&extra), later), Some(ins.id));
+    // Zero capacity: always full, never panics.
+    let mut z = table(0);
+    assert_eq!(z.insert(extra, T0), Err(TableFull));
+}
+
+#[test]
+fn full_table_evict_embryonic() {
+    let mut t: ConnTableV4 = ConnTable::new(3, 9, TableFullPolicy::EvictEmbryonic);
+    let timeouts = StateTimeouts::default();
+    let mut ids = Vec::new();
+    for p in 0..3u16 {
+        let c = tcp_conn(v4(1, 2, 3, 4), p, v4(10, 0, 0, 2), 7);
+        let id = t.insert(c, T0).unwrap().id;
+        ids.push(id);
+    }
+    // 0: ESTABLISHED (900 s). 1: SYN_RECV at T0 (60 s). 2: SYN_RECV a second later.
+    let flow = [FlagKind::Syn, FlagKind::Ack];
+    for k in flow {
+        t.tcp_transition(ids[0], Direction::Input, k.flags(), &timeouts, T0);
+    }
+    t.tcp_transition(
+        ids[1],
+        Direction::Input,
+        FlagKind::Syn.flags(),
+        &timeouts,
+        T0,
+    );
+    let t1 = T0 + Duration::from_secs(1);
+    t.tcp_transition(
+        ids[2],
+        Direction::Input,
+        FlagKind::Syn.flags(),
+        &timeouts,
+        t1,
+    );
+    let extra = tcp_conn(v4(9, 9, 9, 9), 1, v4(10, 0, 0, 2), 7);
+    let ins = t.insert(extra, t1).unwrap();
+    let ev = ins.evicted.unwrap();
+    assert_eq!(
+        (ev.cport, ev.state_name()),
+        (1, "SYN_RECV"),
+        "closest to expiry"
+    );
+    // Make everything established: nothing to evict.
+    for &id in [ins.id, ids[2]].iter() {
+        for k in flow {
+            t.tcp_transition(id, Direction::Input, k.flags(), &timeouts, t1);
+        }
+    }
+    let extra2 = tcp_conn(v4(9, 9, 9, 9), 2, v4(10, 0, 0, 2), 7);
+    assert_eq!(t.insert(extra2, t1), Err(TableFull));
+}
+
+#[test]
+fn remove_by_real_server() {
+    let mut t = table(32);
+    let c = tcp_conn(v4(1, 2, 3, 4), 1, v4(10, 0, 0, 2), 7);
+    let tid = t.insert(template_for(&c, 360), T0).unwrap().id;
+    for p in 0..5u16 {
+        let mut n = tcp_conn(v4(1, 2, 3, 4), 10 + p, v4(10, 0, 0, 2), 7);
+        n.control = Some(tid);
+        t.insert(n, T0).unwrap();
+        t.insert(tcp_conn(v4(1, 2, 3, 4), 20 + p, v4(10, 0, 0, 3), 8), T0)
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let n = t.remove_dest(7, |_, c| seen.push(c.is_template()));
+    assert_eq!(n, 6);
+    assert_eq!(seen.last(), Some(&true), "template after its connections");
+    assert_eq!(t.len(), 5);
+    assert!(t.iter().all(|(_, c)| c.dest == 8));
+    assert_eq!(t.templates(), 0);
+}
+
+#[test]
+fn listing_shows_state_and_expiry() {
+    let mut t = table(8);
+    let c = tcp_conn(v4(172, 16, 5, 9), 51234, v4(10, 0, 0, 2), 7);
+    let id = t.insert(c, T0).unwrap().id;
+    t.tcp_transition(
+        id,
+        Direction::Input,
+        FlagKind::Syn.flags(),
+        &StateTimeouts::default(),
+        T0,
+    );
+    let rows: Vec<String> = t
+        .iter()
+        .map(|(_, c)| {
+            let s = c.remaining_secs(T0 + Duration::from_millis(1500));
+            format!(
+                "{} {:02}:{:02} {} {}:{}",
+                c.protocol,
+                s / 60,
+                s % 60,
+                c.state_name(),
+                c.caddr.to_ip(),
+                c.cport
+            )
+        })
+        .collect();
+    assert_eq!(rows, vec!["6 00:58 SYN_RECV 172.16.5.9:51234"]);
+}
+
+/// Bytes per entry at 1 M entries, index and wheel included.
+#[test]
+fn memory_per_entry_at_one_million() {
+    const N: usize = 1_000_000;
+    let mut t = ConnTableV4::new(N, 42, TableFullPolicy::DropNew);
+    let before = t.memory_bytes();
+    for i in 0..N as u32 {
+        let b = i.to_be_bytes();
+        let c = tcp_conn(
+            [10, b[1], b[2], b[3]],
+            1024 + (i % 50_000) as u16,
+            v4(10, 0, 0, 2),
+            7,
+        );
+        t.insert(c, T0).unwrap();
+    }
+    assert_eq!(t.len(), N);
+    // Filling never grew an allocation.
+    assert_eq!(t.memory_bytes(), before);
+    let v4_per = t.memory_bytes() as f64 / N as f64;
+    let v6 = ConnTableV6::new(N, 42, TableFullPolicy::DropNew);
+    let v6_per = v6.memory_bytes() as f64 / N as f64;
+    eprintln!(
+        "conn table at 1M: IPv4 {v4_per:.1} B/entry (entry {} B), IPv6 {v6_per:.1} B/entry (entry {} B)",
+        size_of::<Entry<[u8; 4]>>(),
+        size_of::<Entry<[u8; 16]>>()
+    );
+    assert!(v4_per <= 96.0, "IPv4 {v4_per} bytes per entry");
+    assert_eq!(size_of::<Entry<[u8; 4]>>(), 80);
+    assert!(v6_per <= 140.0, "IPv6 {v6_per} bytes per entry");
+    // Lookups still work at full load.
+    let c = tcp_conn([10, 0, 0, 5], 1029, v4(10, 0, 0, 2), 7);
+    assert!(t.lookup_in(&in_key(&c), T0).is_some());
+}
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert { key: u8, timeout_ms: u32 },
+        Touch { pick: u8, timeout_ms: u32 },
+        Remove { pick: u8 },
+        Advance { ms: u32 },
+        Expire { budget: u8 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..24, 0u32..5_000).prop_map(|(key, timeout_ms)| Op::Insert { key, timeout_ms }),
+            3 => (any::<u8>(), 0u32..5_000).prop_map(|(pick, timeout_ms)| Op::Touch { pick, timeout_ms }),
+            1 => any::<u8>().prop_map(|pick| Op::Remove { pick }),
+            3 => (0u32..1_500).prop_map(|ms| Op::Advance { ms }),
+            2 => any::<u8>().prop_map(|budget| Op::Expire { budget }),
+        ]
+    }
+
+    fn conn_for(key: u8) -> NewConn<[u8; 4]> {
+        tcp_conn(
+            v4(1, 2, 3, key % 6),
+            1000 + u16::from(key),
+            v4(10, 0, 0, 2),
+            u32::from(key),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn table_matches_a_hashmap_model(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut t = ConnTableV4::new(16, 7, TableFullPolicy::DropNew);
+            // id -> (key, expires)
+            let mut m: HashMap<ConnId, (u8, u64)> = HashMap::new();
+            let mut now = T0;
+            for op in ops {
+                match op {
+                    Op::Insert { key, timeout_ms } => {
+                        let c = conn_for(key);
+                        // The director inserts only when no live entry has the key.
+                        if t.lookup_in(&in_key(&c), now).is_some() {
+                            continue;
+                        }
+                        let mut c = c;
+                        c.timeout = Duration::from_millis(u64::from(timeout_ms));
+                        match t.insert(c, now) {
+                            Ok(ins) => {
+                                if let Some(ev) = ins.evicted {
+                                    // DropNew reclaims only dead entries.
+                                    prop_assert!(ev.expires <= now);
+                                    let victim = m.iter()
+                                        .find(|(_, (k, e))| u32::from(*k) == ev.dest && *e == ev.expires.0)
+                                        .map(|(id, _)| *id);
+                                    prop_assert!(victim.is_some());
+                                    m.remove(&victim.unwrap());
+                                }
+                                prop_assert!(!m.contains_key(&ins.id));
+                                m.insert(ins.id, (key, now.0 + u64::from(timeout_ms) * 1_000_000));
+                            }
+                            Err(TableFull) => {
+                                prop_assert_eq!(m.len(), 16);
+                            }
+                        }
+                    }
+                    Op::Touch { pick, timeout_ms } => {
+                        // The director touches what its lookups return: live entries.
+                        let mut ids: Vec<_> = m.iter().filter(|(_, (_, e))| *e > now.0).map(|(id, _)| *id).collect();
+                        ids.sort();
+                        if ids.is_empty() { continue; }
+                        let id = ids[usize::from(pick) % ids.len()];
+                        prop_assert!(t.touch(id, now, Duration::from_millis(u64::from(timeout_ms))));
+                        m.get_mut(&id).unwrap().1 = now.0 + u64::from(timeout_ms) * 1_000_000;
+                    }
+                    Op::Remove { pick } => {
+                        let mut ids: Vec<_> = m.keys().copied().collect();
+                        ids.sort();
+                        if ids.is_empty() { continue; }
+                        let id = ids[usize::from(pick) % ids.len()];
+                        let c = t.remove(id).unwrap();
+                        let (key, _) = m.remove(&id).unwrap();
+                        prop_assert_eq!(c.dest, u32::from(key));
+                    }
+                    Op::Advance { ms } => now = now + Duration::from_millis(u64::from(ms)),
+                    Op::Expire { budget } => {
+                        let budget = usize::from(budget);
+                        let mut removed = Vec::new();
+                        t.expire(now, budget, |id, c| removed.push((id, *c)));
+                        for (id, c) in &removed {
+                            let (key, exp) = m.remove(id).unwrap();
+                            prop_assert_eq!(c.dest, u32::from(key));
+                            prop_assert_eq!(c.expires.0, exp);
+                            // Never early: removed only once a whole tick has passed.
+                            prop_assert!((exp >> TICK_SHIFT) < (now.0 >> TICK_SHIFT));
+                        }
+                        if budget >= 64 {
+                            // With enough budget, nothing due remains.
+                            prop_assert!(m.values().all(|(_, e)| (e >> TICK_SHIFT) >= (now.0 >> TICK_SHIFT)));
+                        }
+                    }
+                }
+                // Same contents at every step.
+                prop_assert_eq!(t.len(), m.len());
+                for (id, (key, exp)) in &m {
+                    let c = t.get(*id).unwrap();
+                    prop_assert_eq!(c.dest, u32::from(*key));
+                    prop_assert_eq!(c.expires.0, *exp);
+                }
+                for key in 0..24u8 {
+                    let c = conn_for(key);
+                    let live: Vec<_> = m.iter().filter(|(_, (k, e))| *k == key && *e > now.0).map(|(id, _)| *id).collect();
+                    prop_assert!(live.len() <= 1);
+                    prop_assert_eq!(t.lookup_in(&in_key(&c), now), live.first().copied());
+                    prop_assert_eq!(t.lookup_out(&out_key(&c), now), live.first().copied());
+                }
+                if let Some(h) = t.next_expiry() {
+                    let first = m.values().map(|(_, e)| *e).min().unwrap();
+                    prop_assert!(h.0 <= ((first >> TICK_SHIFT) + 1) << TICK_SHIFT);
+                } else {
+                    prop_assert!(m.is_empty());
+                }
+            }
+        }
+    }
+}
+
+/// Rough wall-clock costs at 1 M entries, for people (run with `--release --ignored
+/// --nocapture`); the instruction-count benchmarks belong in `bench/`.
+#[test]
+#[ignore]
+fn rough_costs_at_one_million() {
+    use std::time::Instant as Clock;
+    const N: u32 = 1_000_000;
+    let mut t = ConnTableV4::new(N as usize, 42, TableFullPolicy::DropNew);
+    let conn = |i: u32| {
+        let b = i.to_be_bytes();
+        tcp_conn(
+            [10, b[1], b[2], b[3]],
+            1024 + (i % 50_000) as u16,
+            v4(10, 0, 0, 2),
+            7,
+        )
+    };
+    let mut ids = Vec::with_capacity(N as usize);
+    let c0 = Clock::now();
+    for i in 0..N {
+        let mut c = conn(i);
+        c.timeout = Duration::from_millis(u64::from(i % 900_000));
+        ids.push(t.insert(c, T0).unwrap().id);
+    }
+    let insert = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    let mut hits = 0;
+    for i in 0..N {
+        hits += usize::from(t.lookup_in(&in_key(&conn(i)), T0).is_some());
+    }
+    let lookup_in = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    for i in 0..N {
+        hits += usize::from(t.lookup_out(&out_key(&conn(i)), T0).is_some());
+    }
+    let lookup_out = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    for (i, id) in ids.iter().enumerate() {
+        t.touch(
+            *id,
+            T0 + Duration::from_millis(i as u64 % 1000),
+            Duration::from_secs(900),
+        );
+    }
+    let touch = c0.elapsed().as_nanos() as f64 / f64::from(N);
+    let c0 = Clock::now();
+    let n = t.expire(T0 + Duration::from_secs(2000), usize::MAX, |_, _| {});
+    let expire = c0.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    eprintln!(
+        "ns/op at 1M: insert {insert:.0}, lookup_in {lookup_in:.0}, lookup_out {lookup_out:.0}, touch {touch:.0}, expire {expire:.0} (hits {hits}, removed {n})"
+    );
+}
