@@ -1,0 +1,1 @@
+//! Cross-checks of the wire views against etherparse, an independent parser.
