@@ -1,0 +1,266 @@
+//! The one-pass flow parse the engine runs on every received frame.
+//!
+//! [`parse`] reads Ethernet (with VLAN tags), then ARP, IPv4 or IPv6 (extension headers
+//! walked), then the first bytes of TCP, UDP or ICMP, and returns everything the connection
+//! lookup needs in one `Copy` struct. It validates lengths, not checksums (verify those where
+//! it matters with the views), and it never allocates: a refusal is a [`Malformed`] reason
+//! to count.
+
+use super::ethernet::{self, EtherType};
+use super::tcp::TcpFlags;
+use super::{Malformed, ip_proto, ipv4, ipv6, rd16, rd32, tcp, udp};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The network-layer protocol of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L3Kind {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+    /// ARP (Ethernet/IPv4).
+    Arp,
+    /// Anything else: not the director's business (pass to the kernel or drop).
+    Other,
+}
+
+/// Fragment facts of an IP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FragInfo {
+    /// The packet is a fragment (MF set or offset non-zero; for IPv6, a fragment header).
+    pub is_fragment: bool,
+    /// Offset in bytes.
+    pub offset: u16,
+    /// More fragments follow.
+    pub more: bool,
+    /// Identification (IPv4's 16 bits widened, or IPv6's 32).
+    pub ident: u32,
+}
+
+impl FragInfo {
+    /// True for a fragment with offset 0: the one that carries the L4 header.
+    pub fn is_first(&self) -> bool {
+        self.is_fragment && self.offset == 0
+    }
+
+    /// True for a fragment without the L4 header: hash it on addresses only.
+    pub fn is_later(&self) -> bool {
+        self.is_fragment && self.offset != 0
+    }
+}
+
+/// What the engine needs from a frame. Offsets and lengths count from the frame start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    /// Ethernet header length, tags included (also the L3 offset).
+    pub l2_len: u16,
+    /// VLAN id of the innermost tag.
+    pub vlan: Option<u16>,
+    /// EtherType behind the tags.
+    pub ethertype: EtherType,
+    /// Network-layer kind.
+    pub l3: L3Kind,
+    /// Offset of the L3 header (= `l2_len`).
+    pub l3_offset: u16,
+    /// Length of the L3 packet: IPv4 total length, IPv6 40 + payload length, 28 for ARP,
+    /// the rest of the frame for other kinds. Bytes after it are padding.
+    pub l3_len: u16,
+    /// Source address (unspecified IPv4 for ARP and other kinds).
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Upper-layer protocol (0 for ARP and other kinds).
+    pub protocol: u8,
+    /// TTL or hop limit.
+    pub ttl: u8,
+    /// Offset of the L4 header.
+    pub l4_offset: u16,
+    /// TCP/UDP/SCTP source port, or the ICMP echo identifier; 0 when absent.
+    pub src_port: u16,
+    /// TCP/UDP/SCTP destination port; 0 when absent.
+    pub dst_port: u16,
+    /// TCP flags (empty for other protocols).
+    pub tcp_flags: TcpFlags,
+    /// Fragment facts.
+    pub frag: FragInfo,
+    /// ICMP (or ICMPv6) type and code.
+    pub icmp: Option<(u8, u8)>,
+}
+
+impl Parsed {
+    fn empty(
+        l2_len: u16,
+        vlan: Option<u16>,
+        ethertype: EtherType,
+        l3: L3Kind,
+        l3_len: u16,
+    ) -> Parsed {
+        Parsed {
+            l2_len,
+            vlan,
+            ethertype,
+            l3,
+            l3_offset: l2_len,
+            l3_len,
+            src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            protocol: 0,
+            ttl: 0,
+            l4_offset: l2_len,
+            src_port: 0,
+            dst_port: 0,
+            tcp_flags: TcpFlags(0),
+            frag: FragInfo::default(),
+            icmp: None,
+        }
+    }
+
+    /// The L3 packet's byte range in the frame.
+    pub fn l3_range(&self) -> core::ops::Range<usize> {
+        usize::from(self.l3_offset)..usize::from(self.l3_offset) + usize::from(self.l3_len)
+    }
+
+    /// The L4 bytes' range in the frame (to the end of the L3 packet).
+    pub fn l4_range(&self) -> core::ops::Range<usize> {
+        usize::from(self.l4_offset)..usize::from(self.l3_offset) + usize::from(self.l3_len)
+    }
+}
+
+/// Parse an Ethernet frame in one pass.
+pub fn parse(frame: &[u8]) -> Result<Parsed, Malformed> {
+    let eth = ethernet::EthernetFrame::new_checked(frame)?;
+    let l2 = eth.header_len();
+    let (vlan, ethertype) = (eth.vlan_id(), eth.ethertype());
+    parse_l3(frame, l2, vlan, ethertype)
+}
+
+/// Parse a bare IP packet (a TUN frame, a decapsulated inner packet): as [`parse`] with
+/// `l2_len` 0, the kind taken from the version nibble.
+pub fn parse_ip(packet: &[u8]) -> Result<Parsed, Malformed> {
+    let et = match packet.first().map(|v| v >> 4) {
+        Some(4) => EtherType::IPV4,
+        Some(6) => EtherType::IPV6,
+        Some(_) => return Err(Malformed::BadVersion),
+        None => return Err(Malformed::Truncated),
+    };
+    parse_l3(packet, 0, None, et)
+}
+
+fn clamp16(v: usize) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+fn parse_l3(
+    frame: &[u8],
+    l2: usize,
+    vlan: Option<u16>,
+    et: EtherType,
+) -> Result<Parsed, Malformed> {
+    let l2_16 = clamp16(l2);
+    let l3 = &frame[l2..];
+    match et {
+        EtherType::IPV4 => {
+            let (hl, total) = ipv4::check(l3)?;
+            let mut p = Parsed::empty(l2_16, vlan, et, L3Kind::Ipv4, clamp16(total));
+            p.src = IpAddr::V4(Ipv4Addr::from(rd32(l3, 12)));
+            p.dst = IpAddr::V4(Ipv4Addr::from(rd32(l3, 16)));
+            p.protocol = l3[9];
+            p.ttl = l3[8];
+            let fo = rd16(l3, 6);
+            p.frag = FragInfo {
+                is_fragment: fo & 0x3fff != 0,
+                offset: (fo & 0x1fff) << 3,
+                more: fo & ipv4::FLAG_MF != 0,
+                ident: u32::from(rd16(l3, 4)),
+            };
+            p.l4_offset = clamp16(l2 + hl);
+            parse_l4(&mut p, &l3[hl..total])?;
+            Ok(p)
+        }
+        EtherType::IPV6 => {
+            let total = ipv6::check(l3)?;
+            let mut p = Parsed::empty(l2_16, vlan, et, L3Kind::Ipv6, clamp16(total));
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&l3[8..24]);
+            p.src = IpAddr::V6(Ipv6Addr::from(a));
+            a.copy_from_slice(&l3[24..40]);
+            p.dst = IpAddr::V6(Ipv6Addr::from(a));
+            p.ttl = l3[7];
+            let w = ipv6::walk_ext(l3[6], &l3[ipv6::field::HEADER_LEN..total])?;
+            p.protocol = w.protocol;
+            if let Some(f) = w.fragment {
+                p.frag = FragInfo {
+                    is_fragment: true,
+                    offset: f.offset,
+                    more: f.more,
+                    ident: f.ident,
+                };
+            }
+            p.l4_offset = clamp16(l2 + w.l4_offset);
+            parse_l4(&mut p, &l3[w.l4_offset..total])?;
+            Ok(p)
+        }
+        EtherType::ARP => {
+            super::arp::ArpPacket::new_checked(l3)?;
+            let mut p = Parsed::empty(l2_16, vlan, et, L3Kind::Arp, super::arp::field::LEN as u16);
+            p.src = IpAddr::V4(Ipv4Addr::from(rd32(l3, 14)));
+            p.dst = IpAddr::V4(Ipv4Addr::from(rd32(l3, 24)));
+            Ok(p)
+        }
+        _ => Ok(Parsed::empty(
+            l2_16,
+            vlan,
+            et,
+            L3Kind::Other,
+            clamp16(l3.len()),
+        )),
+    }
+}
+
+fn parse_l4(p: &mut Parsed, l4: &[u8]) -> Result<(), Malformed> {
+    if p.frag.is_later() {
+        return Ok(());
+    }
+    match p.protocol {
+        ip_proto::TCP => {
+            tcp::check(l4)?;
+            p.src_port = rd16(l4, 0);
+            p.dst_port = rd16(l4, 2);
+            p.tcp_flags = TcpFlags(l4[13]);
+        }
+        ip_proto::UDP => {
+            if p.frag.is_fragment {
+                // The length field covers the reassembled datagram.
+                if l4.len() < udp::field::HEADER_LEN {
+                    return Err(Malformed::Truncated);
+                }
+            } else {
+                udp::check(l4)?;
+            }
+            p.src_port = rd16(l4, 0);
+            p.dst_port = rd16(l4, 2);
+        }
+        ip_proto::SCTP => {
+            if l4.len() < 12 {
+                return Err(Malformed::Truncated);
+            }
+            p.src_port = rd16(l4, 0);
+            p.dst_port = rd16(l4, 2);
+        }
+        ip_proto::ICMP | ip_proto::ICMPV6 => {
+            if l4.len() < super::icmp::field::HEADER_LEN {
+                return Err(Malformed::Truncated);
+            }
+            p.icmp = Some((l4[0], l4[1]));
+            let echo = matches!(
+                (p.protocol, l4[0]),
+                (ip_proto::ICMP, 0 | 8) | (ip_proto::ICMPV6, 128 | 129)
+            );
+            if echo {
+                p.src_port = rd16(l4, 4);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
