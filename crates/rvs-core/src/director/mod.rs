@@ -20,8 +20,8 @@
 
 pub mod classify;
 pub mod drops;
-pub mod net;
 mod nd;
+pub mod net;
 mod rewrite;
 pub mod services;
 
@@ -31,7 +31,9 @@ pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
 
 use crate::conn::state::{Activity, ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
 use crate::conn::table::{ConnAddr, ConnId, ConnTable, InKey, NewConn, OutKey};
-use crate::model::{Config, ConfigError, Family, ForwardMethod, ServiceKey, mask_addr};
+use crate::model::{
+    Config, ConfigError, Family, ForwardMethod, ServiceKey, TunnelCsum, TunnelKind, mask_addr,
+};
 use crate::sched::{Rng, SchedInput};
 use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame, L3Kind, Parsed};
@@ -122,6 +124,10 @@ struct Hop {
     port: PortId,
     mac: [u8; 6],
 }
+
+/// Why a real server's next hop is not at hand: no route, or a route whose neighbour
+/// (port, next-hop address) is not resolved yet.
+type HopMiss = Option<(PortId, IpAddr)>;
 
 /// Which way a packet goes through a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,7 +529,13 @@ impl Core {
 
     /// IPv6 neighbour discovery: answer solicitations for owned addresses, learn from
     /// advertisements and solicitations.
-    fn handle_nd(&mut self, now: Instant, port: PortId, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+    fn handle_nd(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
         let Some(me) = self.net.port(port).map(|p| p.mac) else {
             return Verdict::Pass;
         };
@@ -580,7 +592,13 @@ impl Core {
 
     /// Send a rewritten frame towards `ip` (the next hop) on `port`: fill in the MACs, or
     /// park the frame and ask for the neighbour.
-    fn emit_to(&mut self, now: Instant, port: PortId, hop: IpAddr, frame: &mut Frame<'_>) -> Verdict {
+    fn emit_to(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        hop: IpAddr,
+        frame: &mut Frame<'_>,
+    ) -> Verdict {
         let Some(src) = self.net.port(port).map(|p| p.mac) else {
             return self.drop(DropReason::NoRoute);
         };
@@ -593,7 +611,14 @@ impl Core {
         }
     }
 
-    fn park(&mut self, now: Instant, port: PortId, hop: IpAddr, frame: &mut Frame<'_>, src: [u8; 6]) -> Verdict {
+    fn park(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        hop: IpAddr,
+        frame: &mut Frame<'_>,
+        src: [u8; 6],
+    ) -> Verdict {
         rewrite::set_macs(frame.data_mut(), [0; 6], src);
         let first = !self.pool.waiting_for(hop);
         if !self.pool.push(port, Some(hop), frame.data(), now) {
@@ -607,7 +632,11 @@ impl Core {
     }
 
     /// Egress port and MAC of a real server, from the per-server cache.
-    fn dest_hop(&mut self, dest: DestId, addr: IpAddr) -> Result<(PortId, [u8; 6]), Option<(PortId, IpAddr)>> {
+    fn dest_hop(
+        &mut self,
+        dest: DestId,
+        addr: IpAddr,
+    ) -> Result<(PortId, [u8; 6]), HopMiss> {
         let i = dest.0 as usize;
         if let Some(h) = self.hops.get(i)
             && h.generation == self.neigh_generation
@@ -634,7 +663,13 @@ impl Core {
     }
 
     /// Send a frame to a real server (after its rewrite).
-    fn emit_to_dest(&mut self, now: Instant, dest: DestId, addr: IpAddr, frame: &mut Frame<'_>) -> Verdict {
+    fn emit_to_dest(
+        &mut self,
+        now: Instant,
+        dest: DestId,
+        addr: IpAddr,
+        frame: &mut Frame<'_>,
+    ) -> Verdict {
         match self.dest_hop(dest, addr) {
             Ok((port, mac)) => {
                 let src = self.net.port(port).map(|p| p.mac).unwrap_or_default();
@@ -700,9 +735,10 @@ impl Core {
             vaddr: dst,
             vport: p.dst_port,
         };
-        let (id, way) = if let Some(id) = t.lookup_in(&in_key, now).filter(|&id| {
-            t.get(id).is_some_and(|c| !c.is_template())
-        }) {
+        let (id, way) = if let Some(id) = t
+            .lookup_in(&in_key, now)
+            .filter(|&id| t.get(id).is_some_and(|c| !c.is_template()))
+        {
             (id, Way::In)
         } else if let Some(id) = t.lookup_out(
             &OutKey {
@@ -752,11 +788,12 @@ impl Core {
             Some(s) => s,
             None => {
                 let family = Family::of(&p.dst);
-                let found = classify::classify(&self.config.fwmark_rules, p.protocol, p.dst, p.dst_port)
-                    .and_then(|m| {
-                        fwmark = Some(m);
-                        self.services.find_mark(m, family)
-                    });
+                let found =
+                    classify::classify(&self.config.fwmark_rules, p.protocol, p.dst, p.dst_port)
+                        .and_then(|m| {
+                            fwmark = Some(m);
+                            self.services.find_mark(m, family)
+                        });
                 match found {
                     Some(s) => s,
                     None => return Verdict::Pass,
@@ -782,7 +819,11 @@ impl Core {
             return self.drop(DropReason::NoRealServer);
         };
         let (daddr_ip, method) = (dest.addr, dest.method);
-        let dport = if dest.port != 0 { dest.port } else { p.dst_port };
+        let dport = if dest.port != 0 {
+            dest.port
+        } else {
+            p.dst_port
+        };
         let mut flags = ConnFlags::new_connection(&method);
         if fwmark.is_some() {
             flags = flags.with(ConnFlags::FWMARK);
@@ -812,7 +853,11 @@ impl Core {
             local,
             dest: sched.dest.0,
             service: sched.service.0,
-            state: if p.protocol == 6 { TcpState::None as u8 } else { UDP_STATE },
+            state: if p.protocol == 6 {
+                TcpState::None as u8
+            } else {
+                UDP_STATE
+            },
             flags,
             timeout: if p.protocol == 6 {
                 self.timeouts.tcp(TcpState::None)
@@ -1062,7 +1107,11 @@ impl Core {
         }
         if !p.frag.is_later() {
             if p.protocol == 6 {
-                let dir = if way == Way::In { Direction::Input } else { Direction::Output };
+                let dir = if way == Way::In {
+                    Direction::Input
+                } else {
+                    Direction::Output
+                };
                 let flags = crate::conn::state::TcpFlags(p.tcp_flags.0);
                 if let Some(tr) = t.tcp_transition(id, dir, flags, &self.timeouts, now)
                     && let Some(a) = tr.activity
@@ -1107,7 +1156,6 @@ impl Core {
             cport: conn.cport,
             vaddr: conn.vaddr.to_ip(),
             vport: conn.vport,
-            daddr: conn.daddr.to_ip(),
             dport: conn.dport,
             local: conn.local.map(|(a, p)| (a.to_ip(), p)),
         };
@@ -1118,7 +1166,14 @@ impl Core {
     }
 
     /// Client → real server, by the real server's forwarding method.
-    fn rewrite_in(&mut self, now: Instant, dest: DestId, c: &ConnView, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+    fn rewrite_in(
+        &mut self,
+        now: Instant,
+        dest: DestId,
+        c: &ConnView,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
         let Some((method, rs_addr)) = self.services.dest(dest).map(|d| (d.method, d.addr)) else {
             return self.drop(DropReason::NoDest);
         };
@@ -1147,7 +1202,13 @@ impl Core {
     }
 
     /// Real server → client (NAT and FullNAT replies): the VIP becomes the source again.
-    fn rewrite_out(&mut self, now: Instant, c: &ConnView, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+    fn rewrite_out(
+        &mut self,
+        now: Instant,
+        c: &ConnView,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
         let csum = self.csum_mode(frame, p);
         let later = p.frag.is_later();
         let buf = frame.data_mut();
@@ -1174,8 +1235,8 @@ impl Core {
         now: Instant,
         dest: DestId,
         rs: IpAddr,
-        kind: crate::model::TunnelKind,
-        csum: crate::model::TunnelCsum,
+        kind: TunnelKind,
+        csum: TunnelCsum,
         frame: &mut Frame<'_>,
         p: &Parsed,
     ) -> Verdict {
@@ -1185,14 +1246,57 @@ impl Core {
         let Some(src) = self.net.source_addr(port, Family::of(&rs)) else {
             return self.drop(DropReason::NoRoute);
         };
-        // The inner packet's checksum must be final: the real server decapsulates and
-        // delivers it as it is.
-        if matches!(frame.csum(), CsumStatus::Partial { .. }) && frame.finish_checksum().is_err() {
+        // The inner checksum must be final unless GUE's remote checksum offload carries
+        // it: the real server delivers the inner packet as it is.
+        if csum != TunnelCsum::RemCsum
+            && matches!(frame.csum(), CsumStatus::Partial { .. })
+            && frame.finish_checksum().is_err()
+        {
             return self.drop(DropReason::Malformed);
         }
-        let spec = wire::encap::Tunnel { kind, csum, src, dst: rs };
-        if wire::encap::encapsulate(frame, usize::from(p.l2_len), usize::from(p.l3_len), &spec).is_err() {
+        let l2 = usize::from(p.l2_len);
+        if frame.pull_front(l2).is_err() {
+            return self.drop(DropReason::Malformed);
+        }
+        let outer = match (src, rs) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => wire::encap::Outer::V4(wire::encap::OuterV4 {
+                src: s,
+                dst: d,
+                ttl: 64,
+                tos: 0,
+                dont_frag: false,
+                ident: 0,
+            }),
+            (IpAddr::V6(s), IpAddr::V6(d)) => wire::encap::Outer::V6(wire::encap::OuterV6 {
+                src: s,
+                dst: d,
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+            }),
+            _ => return self.drop(DropReason::NoRoute),
+        };
+        let r = match kind {
+            TunnelKind::Ipip => wire::encap::encap_ipip(frame, &outer),
+            TunnelKind::Gre => wire::encap::encap_gre(frame, &outer, csum == TunnelCsum::Csum),
+            TunnelKind::Gue { port } => {
+                let h = flow_hash(p);
+                let opts = wire::encap::GueOptions {
+                    src_port: wire::encap::gue_src_port(h),
+                    dst_port: port,
+                    csum: csum == TunnelCsum::Csum,
+                    remcsum: csum == TunnelCsum::RemCsum,
+                };
+                wire::encap::encap_gue(frame, &outer, &opts)
+            }
+        };
+        if r.is_err() {
             return self.drop(DropReason::NoRoom);
+        }
+        let ethertype: u16 = if rs.is_ipv4() { 0x0800 } else { 0x86dd };
+        match frame.push_front(14) {
+            Ok(h) => h[12..14].copy_from_slice(&ethertype.to_be_bytes()),
+            Err(_) => return self.drop(DropReason::NoRoom),
         }
         self.emit_to_dest(now, dest, rs, frame)
     }
@@ -1221,7 +1325,11 @@ impl Core {
             }
             return Verdict::Pass;
         }
-        let is_error = if v6 { wire::is_v6_error(ty) } else { wire::is_v4_error(ty) };
+        let is_error = if v6 {
+            wire::icmp::is_v6_error(ty)
+        } else {
+            wire::icmp::is_v4_error(ty)
+        };
         if !is_error || p.frag.is_fragment {
             return Verdict::Pass;
         }
@@ -1232,7 +1340,13 @@ impl Core {
     /// `ip_vs_out_icmp()`): from the client side it quotes a reply (VIP → client) and goes to
     /// the real server; from the real-server side it quotes a forwarded packet (client →
     /// real server) and goes to the client, rewritten so the client recognises it.
-    fn icmp_error<A: Af>(&mut self, t: &mut ConnTable<A>, now: Instant, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+    fn icmp_error<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) -> Verdict {
         let l4 = usize::from(p.l4_offset);
         let end = usize::from(p.l3_offset) + usize::from(p.l3_len);
         let q = {
@@ -1334,7 +1448,6 @@ struct ConnView {
     cport: u16,
     vaddr: IpAddr,
     vport: u16,
-    daddr: IpAddr,
     dport: u16,
     local: Option<(IpAddr, u16)>,
 }
@@ -1345,7 +1458,6 @@ fn conn_view<A: Af>(c: &crate::conn::table::Conn<A>) -> ConnView {
         cport: c.cport,
         vaddr: c.vaddr.to_ip(),
         vport: c.vport,
-        daddr: c.daddr.to_ip(),
         dport: c.dport,
         local: c.local.map(|(a, p)| (a.to_ip(), p)),
     }
@@ -1357,7 +1469,6 @@ fn new_as_view<A: Af>(c: &NewConn<A>) -> ConnView {
         cport: c.cport,
         vaddr: c.vaddr.to_ip(),
         vport: c.vport,
-        daddr: c.daddr.to_ip(),
         dport: c.dport,
         local: c.local.map(|(a, p)| (a.to_ip(), p)),
     }
@@ -1435,4 +1546,19 @@ fn icmp_echo_reply(buf: &mut [u8], p: &Parsed) -> bool {
         _ => return false,
     }
     wire::fill_l4_checksum(&mut buf[l3..end]).is_ok()
+}
+
+/// A hash of a packet's flow (for GUE's UDP source port, so paths spread tunnels by flow).
+fn flow_hash(p: &Parsed) -> u32 {
+    let fold = |a: IpAddr| match a {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => {
+            let o = u128::from(a);
+            (o as u32) ^ ((o >> 32) as u32) ^ ((o >> 64) as u32) ^ ((o >> 96) as u32)
+        }
+    };
+    let x = fold(p.src)
+        ^ fold(p.dst).rotate_left(16)
+        ^ (u32::from(p.src_port) << 16 | u32::from(p.dst_port));
+    x.wrapping_mul(0x9e37_79b9) ^ u32::from(p.protocol)
 }

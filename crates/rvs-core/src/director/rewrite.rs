@@ -71,7 +71,9 @@ pub(crate) fn set_addr(buf: &mut [u8], p: &Parsed, which: Field, new: IpAddr, cs
     match new {
         IpAddr::V4(n) => {
             let at = l3 + if which == Field::Src { 12 } else { 16 };
-            let Some(old) = buf.get(at..at + 4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+            let Some(old) = buf
+                .get(at..at + 4)
+                .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
             else {
                 return;
             };
@@ -88,7 +90,10 @@ pub(crate) fn set_addr(buf: &mut [u8], p: &Parsed, which: Field, new: IpAddr, cs
         }
         IpAddr::V6(n) => {
             let at = l3 + if which == Field::Src { 8 } else { 24 };
-            let Some(old) = buf.get(at..at + 16).and_then(|s| <[u8; 16]>::try_from(s).ok()) else {
+            let Some(old) = buf
+                .get(at..at + 16)
+                .and_then(|s| <[u8; 16]>::try_from(s).ok())
+            else {
                 return;
             };
             let (old, new) = (u128::from_be_bytes(old), u128::from(n));

@@ -157,10 +157,7 @@ impl Services {
 
     /// Whether a real server is still in its service (not removed).
     pub fn dest_is_live(&self, id: DestId) -> bool {
-        matches!(
-            self.dest_loc.get(id.0 as usize),
-            Some(DestLoc::Live { .. })
-        )
+        matches!(self.dest_loc.get(id.0 as usize), Some(DestLoc::Live { .. }))
     }
 
     /// The service a real server belongs (or belonged) to.
@@ -213,7 +210,9 @@ impl Services {
         let keep: std::collections::HashSet<ServiceKey> =
             cfg.services.iter().map(|s| s.key).collect();
         for i in 0..self.slots.len() {
-            let gone = self.slots[i].as_ref().is_some_and(|s| !keep.contains(&s.cfg.key));
+            let gone = self.slots[i]
+                .as_ref()
+                .is_some_and(|s| !keep.contains(&s.cfg.key));
             if gone {
                 self.remove_service(i);
                 report.services_removed += 1;
@@ -267,7 +266,9 @@ impl Services {
                 protocol,
                 addr,
                 port,
-            } => self.by_addr.insert((protocol.number(), addr, port), idx as u32),
+            } => self
+                .by_addr
+                .insert((protocol.number(), addr, port), idx as u32),
             ServiceKey::Fwmark { mark, family } => self.by_mark.insert((mark, family), idx as u32),
         };
         idx
@@ -326,7 +327,8 @@ impl Services {
             };
             let dest = s.dests.remove(pos);
             let id = s.dest_ids.remove(pos);
-            s.sched.on_change(&s.dests, DestChange::Removed { index: pos });
+            s.sched
+                .on_change(&s.dests, DestChange::Removed { index: pos });
             self.trash_dest(id, svc_id, dest);
             report.dests_removed += 1;
         }
@@ -348,9 +350,10 @@ impl Services {
             }
             // `ip_vs_trash_get_dest()`: a removed server of this service comes back with its
             // connections and counters.
-            let revived = self.trash.iter().position(|t| {
-                t.svc == svc_id && t.dest.addr == rs.addr && t.dest.port == rs.port
-            });
+            let revived = self
+                .trash
+                .iter()
+                .position(|t| t.svc == svc_id && t.dest.addr == rs.addr && t.dest.port == rs.port);
             let (id, dest) = match revived {
                 Some(ti) => {
                     let t = self.trash.swap_remove(ti);
