@@ -632,11 +632,7 @@ impl Core {
     }
 
     /// Egress port and MAC of a real server, from the per-server cache.
-    fn dest_hop(
-        &mut self,
-        dest: DestId,
-        addr: IpAddr,
-    ) -> Result<(PortId, [u8; 6]), HopMiss> {
+    fn dest_hop(&mut self, dest: DestId, addr: IpAddr) -> Result<(PortId, [u8; 6]), HopMiss> {
         let i = dest.0 as usize;
         if let Some(h) = self.hops.get(i)
             && h.generation == self.neigh_generation
@@ -1562,3 +1558,6 @@ fn flow_hash(p: &Parsed) -> u32 {
         ^ (u32::from(p.src_port) << 16 | u32::from(p.dst_port));
     x.wrapping_mul(0x9e37_79b9) ^ u32::from(p.protocol)
 }
+
+#[cfg(test)]
+mod tests;

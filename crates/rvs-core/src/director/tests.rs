@@ -1,0 +1,898 @@
+//! Round trips through the engine, checked by an independent parser (etherparse): every
+//! forwarding method, IPv4 and IPv6, checksums verified on the way out.
+
+use super::*;
+use crate::model::{
+    FwmarkRule, LocalPool, Persistence, Prefix, Protocol, RealServerConfig, SchedulerKind,
+    Switches, VirtualServiceConfig,
+};
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+const PUB: PortId = PortId(0);
+const PRIV: PortId = PortId(1);
+const DIR_PUB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const DIR_PRIV_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const HEAD: usize = 128;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn rs_mac(i: u8) -> [u8; 6] {
+    [2, 0, 0, 0, 1, i]
+}
+
+fn prefix(s: &str, len: u8) -> Prefix {
+    Prefix { addr: ip(s), len }
+}
+
+fn net() -> NetConfig {
+    NetConfig {
+        ports: vec![
+            PortConfig {
+                id: PUB,
+                mac: DIR_PUB_MAC,
+                addrs: vec![prefix("10.1.0.2", 16), prefix("2001:db8:1::2", 64)],
+            },
+            PortConfig {
+                id: PRIV,
+                mac: DIR_PRIV_MAC,
+                addrs: vec![prefix("10.2.0.1", 24), prefix("2001:db8:2::1", 64)],
+            },
+        ],
+        routes: vec![],
+        owned: vec![
+            OwnedAddr {
+                addr: ip("10.1.0.100"),
+                port: PUB,
+            },
+            OwnedAddr {
+                addr: ip("10.2.0.254"),
+                port: PRIV,
+            },
+            OwnedAddr {
+                addr: ip("2001:db8:1::100"),
+                port: PUB,
+            },
+        ],
+    }
+}
+
+fn tcp_svc(vip: &str, port: u16, method: ForwardMethod, rs: &[&str]) -> VirtualServiceConfig {
+    let mut s = VirtualServiceConfig::new(ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: ip(vip),
+        port,
+    });
+    s.scheduler = SchedulerKind::Rr;
+    for a in rs {
+        let mut r = RealServerConfig::new(ip(a), port);
+        r.method = method;
+        s.real_servers.push(r);
+    }
+    s
+}
+
+fn director(services: Vec<VirtualServiceConfig>) -> Director {
+    director_with(Config {
+        services,
+        local_pool: LocalPool {
+            addrs: vec![ip("10.2.0.250"), ip("2001:db8:2::250")],
+            port_range: (20000, 20999),
+        },
+        ..Config::default()
+    })
+}
+
+fn director_with(cfg: Config) -> Director {
+    let mut d = Director::new(net(), &cfg, DirectorSettings::default()).expect("valid config");
+    let t = Instant::ZERO;
+    d.learn_neighbor(ip("10.1.0.10"), CLIENT_MAC, t);
+    d.learn_neighbor(ip("2001:db8:1::10"), CLIENT_MAC, t);
+    for i in 1..=3u8 {
+        d.learn_neighbor(ip(&format!("10.2.0.1{i}")), rs_mac(i), t);
+        d.learn_neighbor(ip(&format!("2001:db8:2::1{i}")), rs_mac(i), t);
+    }
+    d
+}
+
+/// TCP segment flags for the builder.
+#[derive(Clone, Copy)]
+enum Seg {
+    Syn,
+    SynAck,
+    Ack,
+}
+
+fn tcp_frame(src: &str, sport: u16, dst: &str, dport: u16, seg: Seg, payload: &[u8]) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2(CLIENT_MAC, DIR_PUB_MAC);
+    let b = match (ip(src), ip(dst)) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("mixed families"),
+    };
+    let mut t = b.tcp(sport, dport, 1000, 64240);
+    t = match seg {
+        Seg::Syn => t.syn(),
+        Seg::SynAck => t.syn().ack(1),
+        Seg::Ack => t.ack(1),
+    };
+    let mut v = Vec::new();
+    t.write(&mut v, payload).unwrap();
+    v
+}
+
+fn udp_frame(src: &str, sport: u16, dst: &str, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2(CLIENT_MAC, DIR_PUB_MAC);
+    let b = match (ip(src), ip(dst)) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("mixed families"),
+    };
+    let mut v = Vec::new();
+    b.udp(sport, dport).write(&mut v, payload).unwrap();
+    v
+}
+
+/// Run one frame through the director; returns the verdict and the frame as sent.
+fn run(d: &mut Director, now: Instant, port: PortId, bytes: &[u8]) -> (Verdict, Vec<u8>) {
+    run_csum(d, now, port, bytes, CsumStatus::Complete)
+}
+
+fn run_csum(
+    d: &mut Director,
+    now: Instant,
+    port: PortId,
+    bytes: &[u8],
+    csum: CsumStatus,
+) -> (Verdict, Vec<u8>) {
+    let mut buf = vec![0u8; HEAD + bytes.len() + 64];
+    buf[HEAD..HEAD + bytes.len()].copy_from_slice(bytes);
+    let mut f = Frame::new(&mut buf, HEAD, bytes.len()).unwrap();
+    f.set_csum(csum);
+    let v = d.handle(now, port, &mut f);
+    (v, f.data().to_vec())
+}
+
+/// What etherparse sees in a frame, with every checksum verified.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+}
+
+fn inspect(frame: &[u8]) -> Seen {
+    let s = SlicedPacket::from_ethernet(frame).expect("etherparse parses the output");
+    let eth = match s.link {
+        Some(etherparse::LinkSlice::Ethernet2(e)) => e,
+        other => panic!("not ethernet: {other:?}"),
+    };
+    let (src, dst, ph) = match s.net.as_ref().expect("has IP") {
+        NetSlice::Ipv4(v4) => {
+            let h = v4.header().to_header();
+            assert_eq!(
+                h.header_checksum,
+                h.calc_header_checksum(),
+                "IPv4 header checksum"
+            );
+            (
+                IpAddr::V4(h.source.into()),
+                IpAddr::V4(h.destination.into()),
+                Some(h),
+            )
+        }
+        NetSlice::Ipv6(v6) => {
+            let h = v6.header().to_header();
+            (
+                IpAddr::V6(h.source.into()),
+                IpAddr::V6(h.destination.into()),
+                None,
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let (sport, dport) = match s.transport.as_ref().expect("has L4") {
+        TransportSlice::Tcp(t) => {
+            let h = t.to_header();
+            let want = match (&ph, s.net.as_ref().unwrap()) {
+                (Some(v4), _) => h.calc_checksum_ipv4(v4, t.payload()).unwrap(),
+                (None, NetSlice::Ipv6(v6)) => h
+                    .calc_checksum_ipv6(&v6.header().to_header(), t.payload())
+                    .unwrap(),
+                _ => unreachable!(),
+            };
+            assert_eq!(h.checksum, want, "TCP checksum");
+            (h.source_port, h.destination_port)
+        }
+        TransportSlice::Udp(u) => {
+            let h = u.to_header();
+            let want = match (&ph, s.net.as_ref().unwrap()) {
+                (Some(v4), _) => h.calc_checksum_ipv4(v4, u.payload()).unwrap(),
+                (None, NetSlice::Ipv6(v6)) => h
+                    .calc_checksum_ipv6(&v6.header().to_header(), u.payload())
+                    .unwrap(),
+                _ => unreachable!(),
+            };
+            assert_eq!(h.checksum, want, "UDP checksum");
+            (h.source_port, h.destination_port)
+        }
+        TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_) => (0, 0),
+        #[allow(unreachable_patterns)]
+        other => panic!("unexpected {other:?}"),
+    };
+    Seen {
+        dst_mac: eth.destination(),
+        src_mac: eth.source(),
+        src,
+        dst,
+        sport,
+        dport,
+    }
+}
+
+fn t(s: u64) -> Instant {
+    Instant::from_secs(s)
+}
+
+#[test]
+fn nat_round_trip_v4_rewrites_both_ways_with_valid_checksums() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    let (v, out) = run(&mut d, t(1), PUB, &syn);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let seen = inspect(&out);
+    assert_eq!(
+        seen,
+        Seen {
+            dst_mac: rs_mac(1),
+            src_mac: DIR_PRIV_MAC,
+            src: ip("10.1.0.10"),
+            dst: ip("10.2.0.11"),
+            sport: 40000,
+            dport: 80,
+        }
+    );
+    // The real server answers the client through its gateway, the director.
+    let synack = tcp_frame("10.2.0.11", 80, "10.1.0.10", 40000, Seg::SynAck, b"");
+    let (v, out) = run(&mut d, t(1), PRIV, &synack);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let seen = inspect(&out);
+    assert_eq!((seen.src, seen.sport), (ip("10.1.0.100"), 80));
+    assert_eq!((seen.dst, seen.dport), (ip("10.1.0.10"), 40000));
+    assert_eq!((seen.dst_mac, seen.src_mac), (CLIENT_MAC, DIR_PUB_MAC));
+    // Data from the client establishes the connection: the server counts it active.
+    let data = tcp_frame(
+        "10.1.0.10",
+        40000,
+        "10.1.0.100",
+        80,
+        Seg::Ack,
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
+    let (v, out) = run(&mut d, t(2), PUB, &data);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    assert_eq!(inspect(&out).dst, ip("10.2.0.11"));
+    let svc = d.services().iter().next().unwrap().1;
+    assert_eq!(
+        (svc.dests[0].active_conns, svc.dests[0].inact_conns),
+        (1, 0)
+    );
+    assert_eq!(svc.stats.conns, 1);
+    assert_eq!((svc.stats.inpkts, svc.stats.outpkts), (2, 1));
+    let (_, c) = d.table_v4().iter().next().unwrap();
+    assert_eq!(c.state_name(), "ESTABLISHED");
+}
+
+#[test]
+fn nat_round_trip_v6() {
+    let mut d = director(vec![tcp_svc(
+        "2001:db8:1::100",
+        443,
+        ForwardMethod::Masq,
+        &["2001:db8:2::12"],
+    )]);
+    let syn = tcp_frame(
+        "2001:db8:1::10",
+        5555,
+        "2001:db8:1::100",
+        443,
+        Seg::Syn,
+        b"",
+    );
+    let (v, out) = run(&mut d, t(1), PUB, &syn);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let seen = inspect(&out);
+    assert_eq!(
+        (seen.dst, seen.dport, seen.dst_mac),
+        (ip("2001:db8:2::12"), 443, rs_mac(2))
+    );
+    let reply = tcp_frame(
+        "2001:db8:2::12",
+        443,
+        "2001:db8:1::10",
+        5555,
+        Seg::SynAck,
+        b"hi",
+    );
+    let (v, out) = run(&mut d, t(1), PRIV, &reply);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let seen = inspect(&out);
+    assert_eq!((seen.src, seen.sport), (ip("2001:db8:1::100"), 443));
+}
+
+#[test]
+fn nat_port_remap_rewrites_ports() {
+    let mut svc = tcp_svc("10.1.0.100", 80, ForwardMethod::Masq, &[]);
+    let mut r = RealServerConfig::new(ip("10.2.0.13"), 8080);
+    r.method = ForwardMethod::Masq;
+    svc.real_servers.push(r);
+    let mut d = director(vec![svc]);
+    let syn = tcp_frame("10.1.0.10", 40001, "10.1.0.100", 80, Seg::Syn, b"");
+    let (_, out) = run(&mut d, t(1), PUB, &syn);
+    assert_eq!(inspect(&out).dport, 8080);
+    let reply = tcp_frame("10.2.0.13", 8080, "10.1.0.10", 40001, Seg::SynAck, b"");
+    let (_, out) = run(&mut d, t(1), PRIV, &reply);
+    assert_eq!(inspect(&out).sport, 80);
+}
+
+#[test]
+fn direct_routing_rewrites_only_the_mac() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::DirectRoute,
+        &["10.2.0.11"],
+    )]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"x");
+    let (v, out) = run(&mut d, t(1), PUB, &syn);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    assert_eq!(out[12..], syn[12..], "IP packet untouched");
+    assert_eq!(
+        (&out[..6], &out[6..12]),
+        (&rs_mac(1)[..], &DIR_PRIV_MAC[..])
+    );
+    let (_, c) = d.table_v4().iter().next().unwrap();
+    assert!(c.flags.has(ConnFlags::NO_OUTPUT));
+    // DR sees only the client's half: the INPUT-ONLY table moves it to ESTABLISHED on ACK.
+    let ack = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Ack, b"");
+    run(&mut d, t(1), PUB, &ack);
+    let (_, c) = d.table_v4().iter().next().unwrap();
+    assert_eq!(c.state_name(), "ESTABLISHED");
+}
+
+#[test]
+fn tunnelling_encapsulates_ipip_and_gre_around_the_intact_packet() {
+    for (kind, proto) in [(TunnelKind::Ipip, 4u8), (TunnelKind::Gre, 47)] {
+        let method = ForwardMethod::Tunnel {
+            kind,
+            csum: TunnelCsum::NoCsum,
+        };
+        let mut d = director(vec![tcp_svc("10.1.0.100", 80, method, &["10.2.0.12"])]);
+        let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"abc");
+        let (v, out) = run(&mut d, t(1), PUB, &syn);
+        assert_eq!(v, Verdict::Transmit(PRIV));
+        assert_eq!(&out[..6], &rs_mac(2));
+        let outer = etherparse::Ipv4HeaderSlice::from_slice(&out[14..]).unwrap();
+        assert_eq!(outer.protocol().0, proto);
+        assert_eq!(outer.source_addr(), Ipv4Addr::new(10, 2, 0, 1));
+        assert_eq!(outer.destination_addr(), Ipv4Addr::new(10, 2, 0, 12));
+        let h = outer.to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let inner_at = 14 + 20 + if proto == 47 { 4 } else { 0 };
+        assert_eq!(out[inner_at..], syn[14..], "inner packet intact");
+    }
+}
+
+#[test]
+fn fullnat_rewrites_the_source_to_the_local_pool_and_back() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::FullNat,
+        &["10.2.0.11"],
+    )]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    let (v, out) = run(&mut d, t(1), PUB, &syn);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let seen = inspect(&out);
+    assert_eq!(seen.src, ip("10.2.0.250"));
+    assert!((20000..=20999).contains(&seen.sport));
+    assert_eq!((seen.dst, seen.dport), (ip("10.2.0.11"), 80));
+    let reply = tcp_frame("10.2.0.11", 80, "10.2.0.250", seen.sport, Seg::SynAck, b"");
+    let (v, out) = run(&mut d, t(1), PRIV, &reply);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let back = inspect(&out);
+    assert_eq!((back.src, back.sport), (ip("10.1.0.100"), 80));
+    assert_eq!((back.dst, back.dport), (ip("10.1.0.10"), 40000));
+}
+
+#[test]
+fn partial_checksums_are_completed_before_nat() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    // What a process in another namespace sends over veth: the checksum field holds only
+    // the pseudo-header sum.
+    let mut syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"payload");
+    let l4 = 14 + 20;
+    let seed = wire::l4::partial_seed_v4(
+        Ipv4Addr::new(10, 1, 0, 10),
+        Ipv4Addr::new(10, 1, 0, 100),
+        6,
+        (syn.len() - l4) as u16,
+    );
+    syn[l4 + 16..l4 + 18].copy_from_slice(&seed.to_be_bytes());
+    let partial = CsumStatus::Partial {
+        start: l4 as u16,
+        offset: 16,
+    };
+    let (v, out) = run_csum(&mut d, t(1), PUB, &syn, partial);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    inspect(&out); // asserts the TCP checksum is now complete and right
+}
+
+#[test]
+fn arp_for_owned_addresses_is_answered_and_others_pass() {
+    let mut d = director(vec![]);
+    let req = wire::ArpRepr::request(
+        wire::EthernetAddress(CLIENT_MAC),
+        Ipv4Addr::new(10, 1, 0, 10),
+        Ipv4Addr::new(10, 1, 0, 100),
+    );
+    let mut buf = [0u8; 64];
+    let n = req.emit_frame(&mut buf).unwrap();
+    let (v, out) = run(&mut d, t(1), PUB, &buf[..n]);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let arp = etherparse::ArpPacketSlice::from_slice(&out[14..]).unwrap();
+    assert_eq!(arp.operation(), etherparse::ArpOperation::REPLY);
+    assert_eq!(arp.sender_hw_addr(), DIR_PUB_MAC);
+    assert_eq!(arp.sender_protocol_addr(), [10, 1, 0, 100]);
+    assert_eq!(&out[..6], &CLIENT_MAC);
+    // The floating IP belongs to the private side only; an unknown address is the host's.
+    let req = wire::ArpRepr::request(
+        wire::EthernetAddress(CLIENT_MAC),
+        Ipv4Addr::new(10, 1, 0, 10),
+        Ipv4Addr::new(10, 2, 0, 254),
+    );
+    let n = req.emit_frame(&mut buf).unwrap();
+    assert_eq!(run(&mut d, t(1), PUB, &buf[..n]).0, Verdict::Pass);
+}
+
+#[test]
+fn neighbour_solicitation_for_an_owned_v6_address_is_answered() {
+    let mut d = director(vec![]);
+    let mut buf = [0u8; 96];
+    let n = nd::solicit(
+        &mut buf,
+        CLIENT_MAC,
+        "2001:db8:1::10".parse().unwrap(),
+        "2001:db8:1::100".parse().unwrap(),
+    );
+    let (v, out) = run(&mut d, t(1), PUB, &buf[..n]);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let s = SlicedPacket::from_ethernet(&out).unwrap();
+    match s.transport {
+        Some(TransportSlice::Icmpv6(i)) => {
+            assert_eq!(i.type_u8(), 136);
+            let NetSlice::Ipv6(v6) = s.net.unwrap() else {
+                panic!()
+            };
+            let h = v6.header().to_header();
+            assert_eq!(
+                i.checksum(),
+                i.icmp_type()
+                    .calc_checksum(h.source, h.destination, i.payload())
+                    .unwrap()
+            );
+            assert_eq!(
+                Ipv6Addr::from(h.source),
+                "2001:db8:1::100".parse::<Ipv6Addr>().unwrap()
+            );
+        }
+        other => panic!("not ICMPv6: {other:?}"),
+    }
+}
+
+#[test]
+fn ping_to_a_vip_is_answered() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, DIR_PUB_MAC)
+        .ipv4([10, 1, 0, 10], [10, 1, 0, 100], 64)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut v, b"ping")
+        .unwrap();
+    let (verdict, out) = run(&mut d, t(1), PUB, &v);
+    assert_eq!(verdict, Verdict::Transmit(PUB));
+    let s = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(TransportSlice::Icmpv4(i)) = s.transport else {
+        panic!("not ICMP")
+    };
+    assert_eq!(i.type_u8(), 0);
+    assert_eq!(i.checksum(), i.icmp_type().calc_checksum(i.payload()));
+    assert_eq!(inspect(&out).src, ip("10.1.0.100"));
+}
+
+#[test]
+fn unresolved_real_server_parks_the_frame_and_asks() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.77"],
+    )]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    assert_eq!(run(&mut d, t(1), PUB, &syn).0, Verdict::Consumed);
+    let mut out = [0u8; 2048];
+    let (port, n) = d.poll_transmit(&mut out).expect("an ARP request");
+    assert_eq!(port, PRIV);
+    let arp = etherparse::ArpPacketSlice::from_slice(&out[14..n]).unwrap();
+    assert_eq!(arp.operation(), etherparse::ArpOperation::REQUEST);
+    assert_eq!(arp.target_protocol_addr(), [10, 2, 0, 77]);
+    assert_eq!(arp.sender_protocol_addr(), [10, 2, 0, 1]);
+    assert!(d.poll_transmit(&mut out).is_none(), "the SYN waits");
+    // The answer releases the SYN with the learned MAC.
+    let reply = wire::ArpRepr {
+        operation: wire::ArpOperation::REPLY,
+        sender_hw: wire::EthernetAddress(rs_mac(77)),
+        sender_ip: Ipv4Addr::new(10, 2, 0, 77),
+        target_hw: wire::EthernetAddress(DIR_PRIV_MAC),
+        target_ip: Ipv4Addr::new(10, 2, 0, 1),
+    };
+    let mut buf = [0u8; 64];
+    let m = reply.emit_frame(&mut buf).unwrap();
+    run(&mut d, t(1), PRIV, &buf[..m]);
+    let (port, n) = d.poll_transmit(&mut out).expect("the parked SYN");
+    assert_eq!(port, PRIV);
+    let seen = inspect(&out[..n]);
+    assert_eq!((seen.dst, seen.dst_mac), (ip("10.2.0.77"), rs_mac(77)));
+}
+
+#[test]
+fn only_a_syn_opens_a_tcp_connection() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    let ack = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Ack, b"");
+    assert_eq!(
+        run(&mut d, t(1), PUB, &ack).0,
+        Verdict::Drop(DropReason::NotSyn)
+    );
+    assert_eq!(d.drops().get(DropReason::NotSyn), 1);
+    assert!(d.table_v4().is_empty());
+    // Not a VIP at all: the host's traffic.
+    let other = tcp_frame("10.1.0.10", 40000, "10.1.0.2", 22, Seg::Syn, b"");
+    assert_eq!(run(&mut d, t(1), PUB, &other).0, Verdict::Pass);
+}
+
+#[test]
+fn persistence_keeps_a_client_netmask_on_one_server() {
+    let mut svc = tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11", "10.2.0.12", "10.2.0.13"],
+    );
+    svc.persistence = Some(Persistence {
+        timeout: 360,
+        prefix: 24,
+    });
+    let mut d = director(vec![svc]);
+    let mut servers = Vec::new();
+    for (i, client) in ["10.1.0.10", "10.1.0.11", "10.1.0.200", "10.1.0.10"]
+        .iter()
+        .enumerate()
+    {
+        d.learn_neighbor(ip(client), CLIENT_MAC, t(0));
+        let syn = tcp_frame(client, 41000 + i as u16, "10.1.0.100", 80, Seg::Syn, b"");
+        let (_, out) = run(&mut d, t(1), PUB, &syn);
+        servers.push(inspect(&out).dst);
+    }
+    assert!(servers.iter().all(|s| *s == servers[0]), "{servers:?}");
+    // A client of another /24 is scheduled afresh (rr moves on).
+    d.learn_neighbor(ip("10.1.1.10"), CLIENT_MAC, t(0));
+    let syn = tcp_frame("10.1.1.10", 42000, "10.1.0.100", 80, Seg::Syn, b"");
+    let (_, out) = run(&mut d, t(1), PUB, &syn);
+    assert_ne!(inspect(&out).dst, servers[0]);
+    assert_eq!(d.table_v4().templates(), 2);
+    let persist: u32 = d
+        .services()
+        .iter()
+        .flat_map(|(_, s)| s.dests.iter())
+        .map(|d| d.persist_conns)
+        .sum();
+    assert_eq!(persist, 2);
+}
+
+#[test]
+fn fwmark_service_keeps_ports_80_and_443_on_one_server() {
+    let mut svc = VirtualServiceConfig::new(ServiceKey::Fwmark {
+        mark: 80,
+        family: Family::V4,
+    });
+    svc.scheduler = SchedulerKind::Rr;
+    svc.persistence = Some(Persistence {
+        timeout: 60,
+        prefix: 32,
+    });
+    for a in ["10.2.0.11", "10.2.0.12"] {
+        let mut r = RealServerConfig::new(ip(a), 0);
+        r.method = ForwardMethod::Masq;
+        svc.real_servers.push(r);
+    }
+    let rule = |port| FwmarkRule {
+        protocol: Some(Protocol::Tcp),
+        dst: prefix("10.1.0.100", 32),
+        ports: (port, port),
+        mark: 80,
+    };
+    let mut d = director_with(Config {
+        services: vec![svc],
+        fwmark_rules: vec![rule(80), rule(443)],
+        ..Config::default()
+    });
+    let a = run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b""),
+    )
+    .1;
+    let b = run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame("10.1.0.10", 40001, "10.1.0.100", 443, Seg::Syn, b""),
+    )
+    .1;
+    let (a, b) = (inspect(&a), inspect(&b));
+    assert_eq!(a.dst, b.dst);
+    assert_eq!(
+        (a.dport, b.dport),
+        (80, 443),
+        "port-0 real servers keep the packet's port"
+    );
+}
+
+#[test]
+fn udp_service_and_one_packet_scheduling() {
+    let mut svc = VirtualServiceConfig::new(ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: ip("10.1.0.100"),
+        port: 53,
+    });
+    svc.scheduler = SchedulerKind::Rr;
+    svc.one_packet = true;
+    for a in ["10.2.0.11", "10.2.0.12"] {
+        let mut r = RealServerConfig::new(ip(a), 53);
+        r.method = ForwardMethod::Masq;
+        svc.real_servers.push(r);
+    }
+    let mut d = director(vec![svc]);
+    let mut dsts = Vec::new();
+    for _ in 0..4 {
+        let q = udp_frame("10.1.0.10", 5353, "10.1.0.100", 53, b"query");
+        let (v, out) = run(&mut d, t(1), PUB, &q);
+        assert_eq!(v, Verdict::Transmit(PRIV));
+        dsts.push(inspect(&out).dst);
+    }
+    // One-packet scheduling: every datagram scheduled anew, nothing kept.
+    assert_eq!(dsts[0], dsts[2]);
+    assert_ne!(dsts[0], dsts[1]);
+    assert!(d.table_v4().is_empty());
+    assert_eq!(d.services().iter().next().unwrap().1.stats.conns, 4);
+}
+
+#[test]
+fn connections_expire_and_unbind_their_real_server() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b""),
+    );
+    let dest = |d: &Director| {
+        let s = d.services().iter().next().unwrap().1;
+        (s.dests[0].active_conns, s.dests[0].inact_conns)
+    };
+    // SYN_RECV counts as active in current kernels (tcp_state_active_table).
+    assert_eq!(dest(&d), (1, 0));
+    // SYN_RECV times out after 60 s.
+    d.expire(t(60));
+    assert_eq!(d.table_v4().len(), 1);
+    d.expire(t(62));
+    assert!(d.table_v4().is_empty());
+    assert_eq!(dest(&d), (0, 0));
+    assert_eq!(d.counters().conns_removed, 1);
+}
+
+#[test]
+fn apply_keeps_connections_and_removed_servers_follow_expire_nodest_conn() {
+    let svc = tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11", "10.2.0.12"],
+    );
+    let mut d = director(vec![svc.clone()]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    let first = inspect(&run(&mut d, t(1), PUB, &syn).1).dst;
+    // Reload with the same config plus a third server: the connection carries on.
+    let mut more = svc.clone();
+    let mut r = RealServerConfig::new(ip("10.2.0.13"), 80);
+    r.method = ForwardMethod::Masq;
+    more.real_servers.push(r);
+    let report = d
+        .apply(&Config {
+            services: vec![more.clone()],
+            local_pool: d.config().local_pool.clone(),
+            ..Config::default()
+        })
+        .unwrap();
+    assert_eq!(report.dests_added, 1);
+    let ack = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Ack, b"data");
+    let (v, out) = run(&mut d, t(2), PUB, &ack);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    assert_eq!(inspect(&out).dst, first);
+    // Remove that server with expire_nodest_conn: the next packet expires the entry.
+    let mut fewer = more.clone();
+    fewer.real_servers.retain(|r| r.addr != first);
+    let cfg = Config {
+        services: vec![fewer],
+        switches: Switches {
+            expire_nodest_conn: true,
+            ..Switches::default()
+        },
+        ..Config::default()
+    };
+    d.apply(&cfg).unwrap();
+    assert_eq!(
+        run(&mut d, t(3), PUB, &ack).0,
+        Verdict::Drop(DropReason::NoDest)
+    );
+    assert!(d.table_v4().is_empty());
+    // An invalid config is refused and the running one stays.
+    let mut bad = cfg.clone();
+    bad.services[0].real_servers[0].weight = 70_000;
+    assert!(d.apply(&bad).is_err());
+    assert_eq!(d.config(), &cfg);
+}
+
+#[test]
+fn frag_needed_from_the_real_server_side_reaches_the_client_rewritten() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    let (_, fwd) = run(&mut d, t(1), PUB, &syn);
+    // A router on the private side quotes the forwarded packet (client → real server).
+    let quoted = &fwd[14..14 + 28];
+    let mut icmp = Vec::new();
+    PacketBuilder::ethernet2(rs_mac(9), DIR_PRIV_MAC)
+        .ipv4([10, 2, 0, 9], [10, 1, 0, 10], 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+        ))
+        .write(&mut icmp, quoted)
+        .unwrap();
+    let (v, out) = run(&mut d, t(1), PRIV, &icmp);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let s = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(TransportSlice::Icmpv4(i)) = &s.transport else {
+        panic!("not ICMP")
+    };
+    assert_eq!(i.checksum(), i.icmp_type().calc_checksum(i.payload()));
+    // The quoted packet now reads client → VIP:80, as the client sent it.
+    let q = etherparse::Ipv4HeaderSlice::from_slice(i.payload()).unwrap();
+    assert_eq!(q.source_addr(), Ipv4Addr::new(10, 1, 0, 10));
+    assert_eq!(q.destination_addr(), Ipv4Addr::new(10, 1, 0, 100));
+    let h = q.to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let ports = &i.payload()[20..24];
+    assert_eq!(ports, [0x9c, 0x40, 0, 80]);
+    assert_eq!(d.counters().icmp_forwarded, 1);
+}
+
+#[test]
+fn later_fragments_follow_the_first() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b""),
+    );
+    // A later fragment with no ports: offset 8 (in 8-byte units 1), ident 77.
+    let mut frag = Vec::new();
+    let mut ip4 = etherparse::Ipv4Header::new(
+        16,
+        64,
+        etherparse::IpNumber::TCP,
+        [10, 1, 0, 10],
+        [10, 1, 0, 100],
+    )
+    .unwrap();
+    ip4.identification = 77;
+    ip4.fragment_offset = etherparse::IpFragOffset::try_new(1).unwrap();
+    ip4.header_checksum = ip4.calc_header_checksum();
+    etherparse::Ethernet2Header {
+        source: CLIENT_MAC,
+        destination: DIR_PUB_MAC,
+        ether_type: etherparse::EtherType::IPV4,
+    }
+    .write(&mut frag)
+    .unwrap();
+    ip4.write(&mut frag).unwrap();
+    frag.extend_from_slice(&[0xab; 16]);
+    assert_eq!(
+        run(&mut d, t(1), PUB, &frag).0,
+        Verdict::Drop(DropReason::FragmentUnknown),
+        "no first fragment seen for ident 77"
+    );
+    // First fragment (MF) with the ports, ident 77, on the established connection.
+    let mut first = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Ack, &[0xcd; 8]);
+    first[14 + 4..14 + 6].copy_from_slice(&77u16.to_be_bytes());
+    first[14 + 6] = 0x20; // MF
+    first[14 + 10..14 + 12].fill(0);
+    let c = wire::checksum::checksum(&first[14..34]);
+    first[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(run(&mut d, t(1), PUB, &first).0, Verdict::Transmit(PRIV));
+    let (v, out) = run(&mut d, t(1), PUB, &frag);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let h = etherparse::Ipv4HeaderSlice::from_slice(&out[14..]).unwrap();
+    assert_eq!(h.destination_addr(), Ipv4Addr::new(10, 2, 0, 11));
+    let h = h.to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+}
+
+#[test]
+fn malformed_frames_are_counted_and_dropped() {
+    let mut d = director(vec![]);
+    let mut f = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    f[14] = 0x4f; // IHL 15: longer than the packet
+    assert_eq!(
+        run(&mut d, t(1), PUB, &f).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
+    assert_eq!(
+        run(&mut d, t(1), PUB, &f[..10]).0,
+        Verdict::Drop(DropReason::Malformed)
+    );
+    assert_eq!(d.drops().get(DropReason::Malformed), 2);
+}
