@@ -3,6 +3,7 @@
 //!
 //! One test binary, one module per subject; `lab` builds the two-namespace setup.
 
+mod fanout;
 mod lab;
 mod netns_guard;
 mod offloads;
