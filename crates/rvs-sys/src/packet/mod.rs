@@ -46,7 +46,10 @@ pub struct RxRingConfig {
     /// Nominal frame size (V3 packs frames of any size; this only sets `tp_frame_nr`).
     pub frame_size: u32,
     /// Milliseconds after which the kernel hands over a partly filled block
-    /// (`tp_retire_blk_tov`); bounds the latency of a quiet link.
+    /// (`tp_retire_blk_tov`); bounds the latency of a quiet link. Each retirement uses
+    /// up a whole block, so on a trickle of traffic an undrained ring is full (frozen,
+    /// dropping: see [`RxStats`]) after about `block_count × retire_blk_tov_ms`:
+    /// drain continuously, or raise it. 0 lets the kernel pick from the link speed.
     pub retire_blk_tov_ms: u32,
 }
 

@@ -14,21 +14,22 @@ const FLOWS: u16 = 64;
 const PER_FLOW: u16 = 20;
 const DPORT: u16 = 7777;
 
-fn send_flows(lab: &Lab) {
-    lab.a
-        .run(|| {
-            let socks: Vec<UdpSocket> = (0..FLOWS)
-                .map(|i| UdpSocket::bind(SocketAddr::from((A_IP, 40000 + i))).unwrap())
-                .collect();
-            for seq in 0..PER_FLOW {
-                for (i, s) in socks.iter().enumerate() {
-                    let msg = [i as u8, (seq >> 8) as u8, seq as u8];
-                    s.send_to(&msg, SocketAddr::from((B_IP, DPORT))).unwrap();
-                }
-                std::thread::sleep(Duration::from_millis(1));
+/// Sends PER_FLOW datagrams on each of FLOWS flows from namespace a, on another thread,
+/// so the caller drains the rings meanwhile (a V3 ring retires a block every
+/// `retire_blk_tov` ms, so an undrained ring fills with part-empty blocks and freezes).
+fn send_flows(lab: &Lab) -> std::thread::JoinHandle<std::io::Result<()>> {
+    lab.a.spawn(|| {
+        let socks: Vec<UdpSocket> = (0..FLOWS)
+            .map(|i| UdpSocket::bind(SocketAddr::from((A_IP, 40000 + i))).unwrap())
+            .collect();
+        for seq in 0..PER_FLOW {
+            for (i, s) in socks.iter().enumerate() {
+                let msg = [i as u8, (seq >> 8) as u8, seq as u8];
+                s.send_to(&msg, SocketAddr::from((B_IP, DPORT))).unwrap();
             }
-        })
-        .unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    })
 }
 
 /// Drains every member until all datagrams are accounted for; returns, per member, the
@@ -38,7 +39,11 @@ fn collect(members: &mut [PacketSocket]) -> Vec<Vec<(u16, u16)>> {
     let deadline = Deadline::new(Duration::from_secs(10), "all fanout datagrams");
     let want = usize::from(FLOWS) * usize::from(PER_FLOW);
     while seen.iter().map(Vec::len).sum::<usize>() < want {
-        deadline.check();
+        if deadline.passed() {
+            let per: Vec<usize> = seen.iter().map(Vec::len).collect();
+            let stats: Vec<_> = members.iter().map(|m| m.stats().unwrap()).collect();
+            panic!("fanout: {per:?} of {want} datagrams after 10 s; ring stats {stats:?}");
+        }
         for (m, out) in members.iter_mut().zip(seen.iter_mut()) {
             m.rx()
                 .unwrap()
@@ -105,8 +110,9 @@ fn hash_fanout_shares_flows_without_duplicates() {
             rollover: false,
         },
     );
-    send_flows(&lab);
+    let sender = send_flows(&lab);
     let seen = collect(&mut m);
+    sender.join().unwrap().unwrap();
     assert_partition(&seen);
     let per: Vec<usize> = seen.iter().map(Vec::len).collect();
     eprintln!("HASH fanout over {FLOWS} flows: {per:?} datagrams per member");
@@ -165,8 +171,9 @@ fn cbpf_fanout_steers_by_program() {
             rollover: false,
         },
     );
-    send_flows(&lab);
+    let sender = send_flows(&lab);
     let seen = collect(&mut m);
+    sender.join().unwrap().unwrap();
     assert_partition(&seen);
     for (i, s) in seen.iter().enumerate() {
         assert!(!s.is_empty());

@@ -36,6 +36,32 @@ impl Lab {
             .run(|| rvs_sys::iface::mac_address(B_IF))
             .unwrap()
             .unwrap();
+        // Static neighbours: no test depends on ARP timing.
+        let (am, bm) = (mac_str(a_mac), mac_str(b_mac));
+        a.ip([
+            "neigh",
+            "replace",
+            "10.99.0.2",
+            "lladdr",
+            &bm,
+            "dev",
+            A_IF,
+            "nud",
+            "permanent",
+        ])
+        .expect("neighbour in a");
+        b.ip([
+            "neigh",
+            "replace",
+            "10.99.0.1",
+            "lladdr",
+            &am,
+            "dev",
+            B_IF,
+            "nud",
+            "permanent",
+        ])
+        .expect("neighbour in b");
         Lab { a, b, a_mac, b_mac }
     }
 
@@ -92,6 +118,10 @@ impl Deadline {
         }
     }
 
+    pub(crate) fn passed(&self) -> bool {
+        Instant::now() >= self.end
+    }
+
     pub(crate) fn check(&self) {
         assert!(Instant::now() < self.end, "timed out: {}", self.what);
     }
@@ -121,4 +151,11 @@ pub(crate) fn pseudo_header_sum(frame: &[u8]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     sum as u16
+}
+
+fn mac_str(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

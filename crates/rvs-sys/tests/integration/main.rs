@@ -7,4 +7,5 @@ mod fanout;
 mod lab;
 mod netns_guard;
 mod offloads;
+mod options;
 mod rings;
