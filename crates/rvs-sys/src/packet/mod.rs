@@ -18,6 +18,21 @@
 //! - `PACKET_LOSS` is set, so a malformed TX frame is skipped (its slot becomes
 //!   available again) instead of wedging the ring with `TP_STATUS_WRONG_FORMAT`.
 //!
+//! Observed on veth (6.18; asserted by `tests/integration`):
+//! - UDP/TCP from a socket in the peer namespace arrives checksum-partial:
+//!   `TP_STATUS_CSUMNOTREADY` (status 0x9 with `TP_STATUS_USER`), the checksum field
+//!   holding only the pseudo-header sum; with vnet headers `F_NEEDS_CSUM`, `csum_start`
+//!   = L4 offset, `csum_offset` 6 (UDP) / 16 (TCP). `TP_STATUS_CSUM_VALID` was not seen.
+//! - A TCP bulk transfer arrives as GSO super-frames up to ~64 KiB with `GSO_TCPV4`,
+//!   `gso_size` = MSS (1448), `hdr_len` 66. The TX ring with vnet headers sends such a
+//!   frame whole and the peer receives the same metadata.
+//! - An 802.1Q tag is stripped on receive and reported (`TP_STATUS_VLAN_VALID`,
+//!   `TP_STATUS_VLAN_TPID_VALID`); `tp_len` excludes it.
+//! - With `PACKET_QDISC_BYPASS` a sender's frames skip the outgoing taps: no other packet
+//!   socket on the interface sees them.
+//! - `poll(2)` says "writable" whenever the send buffer has room, not when a TX slot is
+//!   free (see [`TxRing::wait_writable`]).
+//!
 //! This module moves frames; it does not parse them, finish checksums or segment: those
 //! are decisions for the engine, which gets the kernel's checksum and GSO metadata.
 
@@ -523,8 +538,10 @@ impl PacketSocket {
         })
     }
 
-    /// Waits until an RX block is ready or a TX slot is free, or `timeout` passes
-    /// (`None` = no limit). Returns `(rx_ready, tx_ready)` as `poll(2)` reported them.
+    /// Waits until an RX block is ready or the socket is writable, or `timeout` passes
+    /// (`None` = no limit). Returns `(rx_ready, writable)` as `poll(2)` reported them.
+    /// Note: the kernel reports a packet socket writable whenever its send buffer has
+    /// room, not only when a TX slot is free; use [`TxRing::writable`] for the ring.
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
         let ev = sys::poll_fd(
             self.fd.as_raw_fd(),

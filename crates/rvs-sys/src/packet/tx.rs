@@ -5,7 +5,7 @@
 //!
 //! Back-pressure is reported, never waited out blindly: [`TxRing::reserve`] returns
 //! `None` when the next slot is still owned by the kernel, and [`TxRing::wait_writable`]
-//! blocks in `poll(2)` with a timeout. This module does not queue frames of its own.
+//! waits with a timeout. This module does not queue frames of its own.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::vnet::{VNET_HDR_LEN, VirtioNetHdr};
-use crate::sys::{self, with_context};
+use crate::sys::with_context;
 
 /// Where the frame data starts in a TPACKET_V3 TX slot:
 /// `TPACKET3_HDRLEN - sizeof(struct sockaddr_ll)` (af_packet.c, tpacket_parse_header).
@@ -183,19 +183,34 @@ impl TxRing {
         Ok(true)
     }
 
-    /// Blocks in `poll(2)` until the next slot is free or `timeout` passes. Returns
-    /// whether it is free. Flush first: committed frames free their slots only once sent.
+    /// Waits until the next slot is free or `timeout` passes; returns whether it is.
+    /// Flushes first when frames are committed but unsent (they would never free their
+    /// slots otherwise).
+    ///
+    /// Observed on 6.18: `poll(2)` reports a packet socket writable whenever its send
+    /// buffer has room (`datagram_poll`), whether or not a TX slot is free, so it cannot
+    /// be used to sleep until a slot frees. This backs off in short sleeps instead
+    /// (20 µs doubling to 1 ms): bounded, and no busy loop.
     pub fn wait_writable(&mut self, timeout: Duration) -> io::Result<bool> {
         if self.writable() {
             return Ok(true);
         }
-        sys::poll_fd(
-            self.fd,
-            libc::POLLOUT,
-            sys::timeout_ms(Some(timeout)),
-            &self.ifname,
-        )?;
-        Ok(self.writable())
+        if self.unflushed > 0 {
+            self.flush()?;
+        }
+        let end = std::time::Instant::now() + timeout;
+        let mut nap = Duration::from_micros(20);
+        loop {
+            if self.writable() {
+                return Ok(true);
+            }
+            let now = std::time::Instant::now();
+            if now >= end {
+                return Ok(false);
+            }
+            std::thread::sleep(nap.min(end - now));
+            nap = (nap * 2).min(Duration::from_millis(1));
+        }
     }
 }
 
