@@ -1,4 +1,18 @@
 //! rvs-sys: the Linux side of rvs — AF_PACKET rings, AF_XDP, netlink, raw sockets and
 //! namespaces. Every `unsafe` block of the project lives here, each with a `// SAFETY:` line.
 //!
-//! The packet I/O arrives with the data-plane issue.
+//! What is here now:
+//! - [`packet`]: an AF_PACKET socket bound to one interface with a TPACKET_V3 RX ring, a
+//!   TPACKET_V3 (frame-based) TX ring, `PACKET_VNET_HDR`, fanout, qdisc bypass, own-frame
+//!   filtering and promiscuous membership.
+//! - [`iface`]: interface index, name, MAC address and MTU, in the calling thread's
+//!   network namespace.
+//! - [`netns`]: network-namespace helpers for tests and the lab (unique names, veth pairs,
+//!   running code inside a namespace, cleanup on drop).
+//!
+//! Nothing here parses or rewrites packets: that is `rvs-core::wire`'s job.
+
+pub mod iface;
+pub mod netns;
+pub mod packet;
+mod sys;
