@@ -750,17 +750,7 @@ impl Core {
         } else {
             return self.new_connection(t, now, frame, p, &in_key);
         };
-        if p.frag.is_first() {
-            self.frags.insert(FragEntry {
-                src: p.src,
-                dst: p.dst,
-                ident: p.frag.ident,
-                protocol: p.protocol,
-                conn: id,
-                way,
-                seen: now,
-            });
-        }
+        self.remember_fragment(p, id, way, now);
         self.forward(t, now, id, way, frame, p)
     }
 
@@ -865,13 +855,7 @@ impl Core {
         if one_packet {
             // `IP_VS_CONN_F_ONE_PACKET`: scheduled, counted, forwarded, never hashed.
             self.count_new(sched.service, sched.dest);
-            let l3_len = u64::from(p.l3_len);
-            if let (Some(d), Some(s)) = self.services.stats_mut(sched.dest) {
-                d.inpkts += 1;
-                d.inbytes += l3_len;
-                s.inpkts += 1;
-                s.inbytes += l3_len;
-            }
+            self.count_packet(sched.dest, Way::In, p);
             return self.rewrite_in(now, sched.dest, &new_as_view(&new), frame, p);
         }
         let inserted = match t.insert(new, now) {
@@ -884,28 +868,45 @@ impl Core {
         }
         bind(&mut self.services, sched.dest, flags);
         self.count_new(sched.service, sched.dest);
+        self.remember_fragment(p, inserted.id, Way::In, now);
+        self.forward(t, now, inserted.id, Way::In, frame, p)
+    }
+
+    /// Remember where the first fragment of a datagram went, for the later ones.
+    fn remember_fragment(&mut self, p: &Parsed, conn: ConnId, way: Way, now: Instant) {
         if p.frag.is_first() {
             self.frags.insert(FragEntry {
                 src: p.src,
                 dst: p.dst,
                 ident: p.frag.ident,
                 protocol: p.protocol,
-                conn: inserted.id,
-                way: Way::In,
+                conn,
+                way,
                 seen: now,
             });
         }
-        self.forward(t, now, inserted.id, Way::In, frame, p)
+    }
+
+    /// Count a packet on its real server and service (`ip_vs_in_stats()` /
+    /// `ip_vs_out_stats()`: bytes are the IP packet's length).
+    fn count_packet(&mut self, dest: DestId, way: Way, p: &Parsed) {
+        let bytes = u64::from(p.l3_len);
+        let (d, s) = self.services.stats_mut(dest);
+        for c in [d, s].into_iter().flatten() {
+            match way {
+                Way::In => c.count_in(bytes),
+                Way::Out => c.count_out(bytes),
+            }
+        }
     }
 
     fn count_new(&mut self, svc: ServiceId, dest: DestId) {
         self.counters.conns_created += 1;
-        let (d, _) = self.services.stats_mut(dest);
-        if let Some(d) = d {
-            d.conns += 1;
+        if let Some(d) = self.services.stats_mut(dest).0 {
+            d.count_conn();
         }
         if let Some(s) = self.services.get_mut(svc) {
-            s.stats.conns += 1;
+            s.stats.count_conn();
         }
     }
 
@@ -1128,33 +1129,8 @@ impl Core {
                 t.touch(id, now, self.timeouts.udp());
             }
         }
-        let bytes = u64::from(p.l3_len);
-        if let (Some(d), s) = self.services.stats_mut(dest) {
-            if way == Way::In {
-                d.inpkts += 1;
-                d.inbytes += bytes;
-            } else {
-                d.outpkts += 1;
-                d.outbytes += bytes;
-            }
-            if let Some(s) = s {
-                if way == Way::In {
-                    s.inpkts += 1;
-                    s.inbytes += bytes;
-                } else {
-                    s.outpkts += 1;
-                    s.outbytes += bytes;
-                }
-            }
-        }
-        let view = ConnView {
-            caddr: conn.caddr.to_ip(),
-            cport: conn.cport,
-            vaddr: conn.vaddr.to_ip(),
-            vport: conn.vport,
-            dport: conn.dport,
-            local: conn.local.map(|(a, p)| (a.to_ip(), p)),
-        };
+        self.count_packet(dest, way, p);
+        let view = conn_view(&conn);
         match way {
             Way::In => self.rewrite_in(now, dest, &view, frame, p),
             Way::Out => self.rewrite_out(now, &view, frame, p),
