@@ -19,6 +19,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod nat;
 pub mod parse;
 pub mod tcp;
 pub mod udp;
@@ -37,7 +38,8 @@ pub use icmp::{Icmpv4Packet, Icmpv6Packet, QuotedPacket};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6Fragment, Ipv6Packet, Ipv6Walk};
 pub use l4::{fill_l4_checksum, finish_partial};
-pub use parse::{FragInfo, L3Kind, Parsed, parse};
+pub use nat::{NatRewrite, RewriteError, rewrite, rewrite_icmp_error};
+pub use parse::{FragInfo, L3Kind, Parsed, parse, parse_ip};
 pub use tcp::{TcpFlags, TcpPacket};
 pub use udp::UdpPacket;
 

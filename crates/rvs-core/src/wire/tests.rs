@@ -4,6 +4,7 @@
 use super::checksum;
 use super::ethernet::EthernetFrame;
 use super::icmp::{Icmpv4Packet, Icmpv6Packet, QuotedPacket};
+use super::nat::{NatRewrite, RewriteError};
 use super::*;
 use etherparse::{
     IpHeaders, IpNumber, Ipv4Extensions, Ipv4Header, Ipv4HeaderSlice, NetHeaders, PacketBuilder,
@@ -989,5 +990,131 @@ proptest! {
         prop_assert!(fill_l4_checksum(&mut f[p.l3_range()]).unwrap());
         let (a, b) = (UdpPacket::new_checked(&before[p.l4_range()]).unwrap().checksum(), UdpPacket::new_checked(&f[p.l4_range()]).unwrap().checksum());
         prop_assert!(checksum::same(a, b));
+    }
+}
+
+/// Make the L4 checksum of `frame` partial (the pseudo-header sum only), as a sender with
+/// checksum offload leaves it; returns the status the I/O layer would report.
+fn make_partial(frame: &mut [u8]) -> CsumStatus {
+    let p = parse(frame).unwrap();
+    let l4 = p.l4_range();
+    let (at, len) = (
+        if p.protocol == ip_proto::TCP { 16 } else { 6 },
+        l4.end - l4.start,
+    );
+    let seed = match (p.src, p.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => l4::partial_seed_v4(s, d, p.protocol, len as u16),
+        (IpAddr::V6(s), IpAddr::V6(d)) => l4::partial_seed_v6(s, d, p.protocol, len as u32),
+        _ => unreachable!(),
+    };
+    frame[l4.start + at..l4.start + at + 2].copy_from_slice(&seed.to_be_bytes());
+    CsumStatus::Partial {
+        start: l4.start as u16,
+        offset: at as u16,
+    }
+}
+
+/// Rewrite with [`nat::rewrite`] the way the engine would, finishing a partial checksum at
+/// the end (as the transmit path without offload would), and return the frame.
+fn engine_nat(mut f: Vec<u8>, partial: bool, rw: &NatRewrite) -> Vec<u8> {
+    let status = if partial {
+        make_partial(&mut f)
+    } else {
+        CsumStatus::Complete
+    };
+    let p = parse(&f).unwrap();
+    nat::rewrite(&mut f[p.l3_range()], partial, rw).unwrap();
+    let len = f.len();
+    let mut fr = Frame::new(&mut f, 0, len).unwrap();
+    fr.set_csum(status);
+    fr.finish_checksum().unwrap();
+    f
+}
+
+#[test]
+fn nat_rewrite_refuses_family_mismatch_and_non_errors() {
+    let mut f = tcp_v4_frame([1, 2, 3, 4], [5, 6, 7, 8], 1, 2, b"");
+    let orig = f.clone();
+    let p = parse(&f).unwrap();
+    let rw = NatRewrite {
+        dst: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        ..NatRewrite::default()
+    };
+    assert_eq!(
+        nat::rewrite(&mut f[p.l3_range()], false, &rw),
+        Err(RewriteError::FamilyMismatch)
+    );
+    assert_eq!(f, orig);
+    assert_eq!(
+        nat::rewrite_icmp_error(
+            &mut f[p.l3_range()],
+            &NatRewrite::default(),
+            &NatRewrite::default()
+        ),
+        Err(RewriteError::NotIcmpError)
+    );
+}
+
+#[test]
+fn nat_icmp_error_helper_checked_by_etherparse() {
+    let (client, vip, rs) = (
+        [203, 0, 113, 5],
+        [198, 51, 100, 10],
+        Ipv4Addr::new(10, 0, 0, 20),
+    );
+    let inner = tcp_v4_frame(vip, client, 80, 40000, b"response data");
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([192, 0, 2, 254], vip, 64)
+        .icmpv4_raw(11, 0, [0; 4]);
+    let mut f = Vec::new();
+    b.write(&mut f, &inner[18..18 + 24 + 8]).unwrap();
+    let p = parse(&f).unwrap();
+    let outer = NatRewrite {
+        dst: Some(IpAddr::V4(rs)),
+        ..NatRewrite::default()
+    };
+    let quoted = NatRewrite {
+        src: Some(IpAddr::V4(rs)),
+        src_port: Some(8080),
+        ..NatRewrite::default()
+    };
+    nat::rewrite_icmp_error(&mut f[p.l3_range()], &outer, &quoted).unwrap();
+    assert_eq!(ep_checksums_ok(&f, true), (true, true));
+    let h = ep(&f);
+    let qh = Ipv4HeaderSlice::from_slice(h.payload.slice())
+        .unwrap()
+        .to_header();
+    assert_eq!(
+        (qh.source, qh.header_checksum),
+        (rs.octets(), qh.calc_header_checksum())
+    );
+    let q = QuotedPacket::new_checked(h.payload.slice()).unwrap();
+    assert_eq!(q.ports(), Some((8080, 40000)));
+}
+
+proptest! {
+    #[test]
+    fn nat_helper_keeps_checksums(v6_ in any::<bool>(), udp in any::<bool>(), partial in any::<bool>(),
+            a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), c in any::<[u8; 16]>(), d in any::<[u8; 16]>(),
+            ports in any::<[u16; 4]>(), which in 0u8..16, payload in proptest::collection::vec(any::<u8>(), 0..48)) {
+        let f = match (v6_, udp) {
+            (false, false) => tcp_v4_frame(a[..4].try_into().unwrap(), b[..4].try_into().unwrap(), ports[0], ports[1], &payload),
+            (false, true) => udp_v4_frame(a[..4].try_into().unwrap(), b[..4].try_into().unwrap(), ports[0], ports[1], &payload),
+            (true, _) => udp_v6_frame(a, b, ports[0], ports[1], &payload),
+        };
+        let addr = |x: [u8; 16]| if v6_ { IpAddr::V6(v6(x)) } else { IpAddr::V4(v4(x[..4].try_into().unwrap())) };
+        let rw = NatRewrite {
+            src: (which & 1 != 0).then(|| addr(c)),
+            dst: (which & 2 != 0).then(|| addr(d)),
+            src_port: (which & 4 != 0).then_some(ports[2]),
+            dst_port: (which & 8 != 0).then_some(ports[3]),
+        };
+        let out = engine_nat(f, partial, &rw);
+        prop_assert_eq!(ep_checksums_ok(&out, true), (true, true));
+        let p = parse(&out).unwrap();
+        if let Some(s) = rw.src { prop_assert_eq!(p.src, s); }
+        if let Some(s) = rw.dst { prop_assert_eq!(p.dst, s); }
+        if let Some(s) = rw.src_port { prop_assert_eq!(p.src_port, s); }
+        if let Some(s) = rw.dst_port { prop_assert_eq!(p.dst_port, s); }
     }
 }
