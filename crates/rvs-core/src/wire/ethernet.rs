@@ -224,6 +224,21 @@ pub fn emit_header(
     Ok(())
 }
 
+/// Prepend an untagged Ethernet header to a frame (after encapsulation, or to put a
+/// decapsulated packet back on a link).
+pub fn push_header(
+    frame: &mut super::Frame<'_>,
+    dst: EthernetAddress,
+    src: EthernetAddress,
+    ethertype: EtherType,
+) -> Result<(), super::FrameError> {
+    let h = frame.push_front(field::HEADER_LEN)?;
+    h[field::DESTINATION].copy_from_slice(&dst.0);
+    h[field::SOURCE].copy_from_slice(&src.0);
+    wr16(h, 12, ethertype.0);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
