@@ -71,7 +71,7 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 }
 
 /// Number of tags in front of the payload EtherType (0, 1 or 2), or an error.
-fn count_tags(b: &[u8]) -> Result<usize, Malformed> {
+pub(crate) fn count_tags(b: &[u8]) -> Result<usize, Malformed> {
     if b.len() < field::HEADER_LEN {
         return Err(Malformed::Truncated);
     }

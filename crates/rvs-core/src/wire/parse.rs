@@ -128,10 +128,10 @@ impl Parsed {
 
 /// Parse an Ethernet frame in one pass.
 pub fn parse(frame: &[u8]) -> Result<Parsed, Malformed> {
-    let eth = ethernet::EthernetFrame::new_checked(frame)?;
-    let l2 = eth.header_len();
-    let (vlan, ethertype) = (eth.vlan_id(), eth.ethertype());
-    parse_l3(frame, l2, vlan, ethertype)
+    let tags = ethernet::count_tags(frame)?;
+    let l2 = ethernet::field::HEADER_LEN + ethernet::field::TAG_LEN * tags;
+    let vlan = (tags > 0).then(|| rd16(frame, 14 + 4 * (tags - 1)) & 0x0fff);
+    parse_l3(frame, l2, vlan, EtherType(rd16(frame, l2 - 2)))
 }
 
 /// Parse a bare IP packet (a TUN frame, a decapsulated inner packet): as [`parse`] with

@@ -897,6 +897,51 @@ fn exercise_all(data: &[u8]) {
     if let Ok(q) = QuotedPacket::new_checked(data) {
         let _ = (q.src_addr(), q.dst_addr(), q.ports(), q.l4_offset());
     }
+    // Rewrites and encapsulation refuse or succeed, never panic.
+    let rw4 = NatRewrite {
+        src: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        dst: Some(IpAddr::V4(Ipv4Addr::BROADCAST)),
+        src_port: Some(1),
+        dst_port: Some(2),
+    };
+    let rw6 = NatRewrite {
+        src: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        dst: Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        src_port: Some(1),
+        dst_port: None,
+    };
+    for (rw, partial) in [(rw4, false), (rw6, true), (rw4, true), (rw6, false)] {
+        let mut v = data.to_vec();
+        let _ = nat::rewrite(&mut v, partial, &rw);
+        let _ = nat::rewrite_icmp_error(&mut v, &rw, &rw);
+    }
+    for outer in [outer_v4(), outer_v6()] {
+        let opts = GueOptions {
+            src_port: 1,
+            dst_port: 2,
+            csum: true,
+            remcsum: true,
+        };
+        let st = CsumStatus::Partial {
+            start: 20,
+            offset: 16,
+        };
+        let _ = with_frame(data, st, |fr| {
+            let _ = encap_ipip(fr, &outer);
+        });
+        let _ = with_frame(data, st, |fr| {
+            let _ = encap_gre(fr, &outer, true);
+        });
+        let _ = with_frame(data, st, |fr| {
+            let _ = encap_gue(fr, &outer, &opts);
+        });
+        let _ = with_frame(data, st, |fr| {
+            let _ = fr.finish_checksum_ip();
+        });
+        let _ = with_frame(data, st, |fr| {
+            let _ = fr.finish_checksum();
+        });
+    }
 }
 
 /// A valid frame of some kind, to be mutated.
