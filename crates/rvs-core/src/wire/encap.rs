@@ -322,23 +322,60 @@ pub fn encap_gue(
         // The receiver completes the inner checksum; this frame's own checksums are final.
         frame.set_csum(CsumStatus::Complete);
     }
-    let udp_len = frame.len() + 8;
-    let udp_len16 = u16::try_from(udp_len).map_err(|_| EncapError::TooLong)?;
+    push_udp(
+        frame,
+        outer,
+        opts.src_port,
+        opts.dst_port,
+        opts.csum || opts.remcsum,
+    )?;
+    push_outer(frame, outer, ip_proto::UDP)
+}
+
+/// Foo-over-UDP (Linux `fou` with `ipproto 4` / `ipproto 41`, the same bytes as GUE variant
+/// 1): UDP directly followed by the inner IP packet. Not something the kernel's IPVS emits,
+/// but what a real server with a plain `fou` receiver expects. With `csum`, a partial inner
+/// checksum is finished first and the UDP checksum computed; otherwise it is zero.
+pub fn encap_fou(
+    frame: &mut Frame<'_>,
+    outer: &Outer,
+    src_port: u16,
+    dst_port: u16,
+    csum: bool,
+) -> Result<(), EncapError> {
+    prepare_inner(frame)?;
+    if frame.headroom() < outer.header_len() + 8 {
+        return Err(EncapError::NoHeadroom);
+    }
+    if csum {
+        finish_if_partial(frame)?;
+    }
+    push_udp(frame, outer, src_port, dst_port, csum)?;
+    push_outer(frame, outer, ip_proto::UDP)
+}
+
+fn push_udp(
+    frame: &mut Frame<'_>,
+    outer: &Outer,
+    src_port: u16,
+    dst_port: u16,
+    csum: bool,
+) -> Result<(), EncapError> {
+    let udp_len = u16::try_from(frame.len() + 8).map_err(|_| EncapError::TooLong)?;
     let u = frame.push_front(8)?;
-    wr16(u, 0, opts.src_port);
-    wr16(u, 2, opts.dst_port);
-    wr16(u, 4, udp_len16);
+    wr16(u, 0, src_port);
+    wr16(u, 2, dst_port);
+    wr16(u, 4, udp_len);
     wr16(u, 6, 0);
-    if opts.csum || opts.remcsum {
-        let d = frame.data();
+    if csum {
         let seed = match outer {
-            Outer::V4(o) => checksum::pseudo_v4(o.src, o.dst, ip_proto::UDP, udp_len16),
-            Outer::V6(o) => checksum::pseudo_v6(o.src, o.dst, ip_proto::UDP, u32::from(udp_len16)),
+            Outer::V4(o) => checksum::pseudo_v4(o.src, o.dst, ip_proto::UDP, udp_len),
+            Outer::V6(o) => checksum::pseudo_v6(o.src, o.dst, ip_proto::UDP, u32::from(udp_len)),
         };
-        let c = checksum::udp_on_wire(!checksum::fold(checksum::sum_into(seed, d)));
+        let c = checksum::udp_on_wire(!checksum::fold(checksum::sum_into(seed, frame.data())));
         wr16(frame.data_mut(), 6, c);
     }
-    push_outer(frame, outer, ip_proto::UDP)
+    Ok(())
 }
 
 /// The kind of tunnel [`decap`] found.

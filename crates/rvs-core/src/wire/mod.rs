@@ -29,8 +29,8 @@ mod tests;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use encap::{
-    Decap, EncapError, GueOptions, Outer, OuterV4, OuterV6, Tunnel, decap, encap_gre, encap_gue,
-    encap_ipip,
+    Decap, EncapError, GueOptions, Outer, OuterV4, OuterV6, Tunnel, decap, encap_fou, encap_gre,
+    encap_gue, encap_ipip,
 };
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame};
 pub use frame::{CsumStatus, Frame, FrameError};

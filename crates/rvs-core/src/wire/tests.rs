@@ -978,7 +978,9 @@ fn seed_frame() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+    ))]
 
     #[test]
     fn no_panic_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..200)) {
@@ -1227,4 +1229,32 @@ fn outer_like_kernel_and_full_frame() {
     assert_eq!(oh.protocol.0, ip_proto::IPIP);
     assert_eq!(oh.header_checksum, oh.calc_header_checksum());
     assert_eq!(&fr.data()[34..], &inner[..]);
+}
+
+#[test]
+fn fou_checked_by_etherparse() {
+    for (inner, csum) in [(inner_v4(), true), (inner_v6(), false)] {
+        let out = with_frame(&inner, CsumStatus::Complete, |fr| {
+            encap::encap_fou(fr, &outer_v4(), 40000, 5555, csum).unwrap()
+        });
+        let h = ep_ip(&out);
+        let Some(NetHeaders::Ipv4(o, _)) = &h.net else {
+            panic!()
+        };
+        let Some(TransportHeader::Udp(u)) = &h.transport else {
+            panic!()
+        };
+        assert_eq!(o.header_checksum, o.calc_header_checksum());
+        if csum {
+            assert_eq!(
+                u.checksum,
+                u.calc_checksum_ipv4(o, h.payload.slice()).unwrap()
+            );
+        } else {
+            assert_eq!(u.checksum, 0);
+        }
+        assert_eq!(h.payload.slice(), &inner[..]);
+        let d = decap(&out, Some(5555)).unwrap().unwrap();
+        assert_eq!((d.tunnel, &out[d.inner]), (Tunnel::GueDirect, &inner[..]));
+    }
 }
