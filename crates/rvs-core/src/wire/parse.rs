@@ -27,7 +27,8 @@ pub enum L3Kind {
 /// Fragment facts of an IP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FragInfo {
-    /// The packet is a fragment (MF set or offset non-zero; for IPv6, a fragment header).
+    /// The packet is a fragment (MF set or offset non-zero; an IPv6 fragment header saying
+    /// neither is an atomic fragment, which is not one, though its ident is reported).
     pub is_fragment: bool,
     /// Offset in bytes.
     pub offset: u16,
@@ -189,8 +190,9 @@ fn parse_l3(
             let w = ipv6::walk_ext(l3[6], &l3[ipv6::field::HEADER_LEN..total])?;
             p.protocol = w.protocol;
             if let Some(f) = w.fragment {
+                // An atomic fragment (offset 0, no more fragments; RFC 6946) is a whole packet.
                 p.frag = FragInfo {
-                    is_fragment: true,
+                    is_fragment: f.offset != 0 || f.more,
                     offset: f.offset,
                     more: f.more,
                     ident: f.ident,

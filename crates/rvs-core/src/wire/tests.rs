@@ -1258,3 +1258,113 @@ fn fou_checked_by_etherparse() {
         assert_eq!((d.tunnel, &out[d.inner]), (Tunnel::GueDirect, &inner[..]));
     }
 }
+
+#[test]
+fn ipv6_extension_chain_against_etherparse() {
+    use etherparse::{
+        IpAuthHeader, Ipv6Extensions, Ipv6FragmentHeader, Ipv6Header, Ipv6RawExtHeader,
+    };
+    let src: Ipv6Addr = "2001:db8:1::5".parse().unwrap();
+    let dst: Ipv6Addr = "2001:db8::10".parse().unwrap();
+    for more in [false, true] {
+        let hdr = Ipv6Header {
+            hop_limit: 9,
+            source: src.octets(),
+            destination: dst.octets(),
+            ..Default::default()
+        };
+        let exts = Ipv6Extensions {
+            hop_by_hop_options: Some(
+                Ipv6RawExtHeader::new_raw(IpNumber(0), &[1, 4, 0, 0, 0, 0]).unwrap(),
+            ),
+            destination_options: Some(
+                Ipv6RawExtHeader::new_raw(
+                    IpNumber(0),
+                    &[1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                )
+                .unwrap(),
+            ),
+            routing: None,
+            fragment: Some(Ipv6FragmentHeader::new(
+                IpNumber(0),
+                Default::default(),
+                more,
+                0xabcd_0123,
+            )),
+            auth: Some(IpAuthHeader::new(IpNumber(0), 0x100, 7, &[0xaa; 4]).unwrap()),
+        };
+        let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+            .ip(IpHeaders::Ipv6(hdr, exts))
+            .tcp(40000, 443, 5, 100)
+            .syn();
+        let mut f = Vec::new();
+        b.write(&mut f, b"x").unwrap();
+        let p = parse(&f).unwrap();
+        let h = ep(&f);
+        let Some(NetHeaders::Ipv6(_, eexts)) = &h.net else {
+            panic!()
+        };
+        let ext_len = eexts.header_len();
+        assert_eq!(usize::from(p.l4_offset), 14 + 40 + ext_len);
+        assert_eq!(p.protocol, ip_proto::TCP);
+        assert_eq!(p.frag.ident, 0xabcd_0123);
+        assert_eq!((p.frag.is_fragment, p.frag.more), (more, more));
+        assert_eq!(p.ttl, 9);
+        assert_eq!((p.src, p.dst), (IpAddr::V6(src), IpAddr::V6(dst)));
+        assert_eq!((p.src_port, p.dst_port), (40000, 443));
+        let ip = Ipv6Packet::new_checked(&f[p.l3_range()]).unwrap();
+        let w = ip.walk().unwrap();
+        assert_eq!(w.l4_offset, 40 + ext_len);
+        if !more {
+            // A NAT rewrite through the chain, checked by etherparse.
+            let rs: Ipv6Addr = "fd00::20".parse().unwrap();
+            let rw = NatRewrite {
+                dst: Some(IpAddr::V6(rs)),
+                dst_port: Some(8443),
+                ..NatRewrite::default()
+            };
+            nat::rewrite(&mut f[p.l3_range()], false, &rw).unwrap();
+            assert_eq!(ep_checksums_ok(&f, true), (true, true));
+        }
+    }
+}
+
+#[test]
+fn udp_v4_and_icmpv4_echo_fields_match_etherparse() {
+    let f = udp_v4_frame([192, 0, 2, 1], [198, 51, 100, 10], 5353, 53, b"odd");
+    let h = ep(&f);
+    let Some(TransportHeader::Udp(eu)) = &h.transport else {
+        panic!()
+    };
+    let p = parse(&f).unwrap();
+    let u = UdpPacket::new_checked(&f[p.l4_range()]).unwrap();
+    assert_eq!(
+        (u.src_port(), u.dst_port(), u.len(), u.checksum()),
+        (eu.source_port, eu.destination_port, eu.length, eu.checksum)
+    );
+    assert_eq!(u.payload(), b"odd");
+    assert!(u.verify_checksum_v4(v4([192, 0, 2, 1]), v4([198, 51, 100, 10])));
+
+    let b = PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([192, 0, 2, 1], [198, 51, 100, 10], 64)
+        .icmpv4_echo_request(0x4242, 17);
+    let mut f = Vec::new();
+    b.write(&mut f, b"ping").unwrap();
+    let p = parse(&f).unwrap();
+    assert_eq!((p.icmp, p.src_port), (Some((8, 0)), 0x4242));
+    let h = ep(&f);
+    let Some(TransportHeader::Icmpv4(ei)) = &h.transport else {
+        panic!()
+    };
+    let i = Icmpv4Packet::new_checked(&f[p.l4_range()]).unwrap();
+    assert_eq!(
+        (i.msg_type(), i.echo_ident(), i.echo_seq_no(), i.checksum()),
+        (8, 0x4242, 17, ei.checksum)
+    );
+    assert!(i.verify_checksum() && !i.is_error());
+    let mut f2 = f.clone();
+    let mut i = Icmpv4Packet::new_checked(&mut f2[p.l4_range()]).unwrap();
+    i.set_echo_seq_no(18);
+    i.set_echo_ident(1);
+    assert_eq!(ep_checksums_ok(&f2, true), (true, true));
+}
