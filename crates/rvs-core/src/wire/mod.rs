@@ -4,8 +4,15 @@
 //! fields are byte ranges in a `mod field`; `new_checked` validates lengths once, after which
 //! no accessor can panic; setters need `T: AsMut<[u8]>` and rewrite in place. Setters of
 //! fields covered by a checksum update that checksum incrementally (RFC 1624); `fill_*`
-//! recomputes it in full. [`parse`] is the one-pass flow parse the engine runs on every
+//! recomputes it in full. [`parse()`] is the one-pass flow parse the engine runs on every
 //! frame, and [`Frame`] the mutable buffer with headroom it runs on.
+//!
+//! The engine's paths: `parse(frame.data())` → connection lookup on the [`Parsed`] tuple →
+//! NAT / FullNAT: [`rewrite`] (or [`rewrite_icmp_error`] for an ICMP error quoting a tracked
+//! connection), which keeps checksum-partial frames partial; DR: rewrite the MACs with
+//! [`EthernetFrame`]; tunnelling: `pull_front(l2_len)`, [`encap_ipip`] / [`encap_gre`] /
+//! [`encap_gue`], [`ethernet::push_header`]. Before a frame leaves without checksum offload,
+//! [`Frame::finish_checksum`] completes a partial checksum.
 //!
 //! Nothing here allocates, reads a clock or does I/O; nothing here decides what to do with a
 //! packet (that is the director's job), and IP fragments are described, never reassembled.
