@@ -72,7 +72,62 @@ pub enum Outer {
     V6(OuterV6),
 }
 
+/// RFC 6040 / the kernel's `INET_ECN_encapsulate`: the outer TOS keeps the inner DSCP and
+/// copies the inner ECN, except that CE becomes ECT(0).
+pub fn ecn_encapsulate(inner_tos: u8) -> u8 {
+    if inner_tos & 3 == 3 {
+        (inner_tos & !3) | 2
+    } else {
+        inner_tos
+    }
+}
+
 impl Outer {
+    /// The outer header `ip_vs_tunnel_xmit` builds for `inner` (an IP packet): TTL / hop
+    /// limit copied from the inner header, TOS / traffic class with ECN encapsulated, and for
+    /// an IPv4 outer header DF copied from an IPv4 inner header when `pmtu_disc` is on (the
+    /// `pmtu_disc` sysctl, default on) and clear for an IPv6 inner packet. The family of the
+    /// outer header is that of `src` and `dst`.
+    pub fn for_inner(
+        inner: &[u8],
+        src: IpAddr,
+        dst: IpAddr,
+        ident: u16,
+        pmtu_disc: bool,
+    ) -> Result<Outer, EncapError> {
+        let (ttl, tos, df) = match inner.first().map(|v| v >> 4) {
+            Some(4) => {
+                ipv4::check(inner).map_err(EncapError::Inner)?;
+                (inner[8], inner[1], rd16(inner, 6) & ipv4::FLAG_DF != 0)
+            }
+            Some(6) => {
+                ipv6::check(inner).map_err(EncapError::Inner)?;
+                (inner[7], ((rd16(inner, 0) >> 4) & 0xff) as u8, false)
+            }
+            Some(_) => return Err(EncapError::Inner(Malformed::BadVersion)),
+            None => return Err(EncapError::Inner(Malformed::Truncated)),
+        };
+        let tos = ecn_encapsulate(tos);
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => Ok(Outer::V4(OuterV4 {
+                src,
+                dst,
+                ttl,
+                tos,
+                dont_frag: df && pmtu_disc,
+                ident,
+            })),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => Ok(Outer::V6(OuterV6 {
+                src,
+                dst,
+                hop_limit: ttl,
+                traffic_class: tos,
+                flow_label: 0,
+            })),
+            _ => Err(EncapError::FamilyMismatch),
+        }
+    }
+
     /// Outer IP header length.
     pub fn header_len(&self) -> usize {
         match self {
@@ -91,6 +146,8 @@ pub enum EncapError {
     Inner(Malformed),
     /// The encapsulated packet would exceed 65535 bytes.
     TooLong,
+    /// Outer source and destination of different families.
+    FamilyMismatch,
 }
 
 impl core::fmt::Display for EncapError {
@@ -99,6 +156,7 @@ impl core::fmt::Display for EncapError {
             EncapError::NoHeadroom => f.write_str("no headroom for the tunnel headers"),
             EncapError::Inner(m) => write!(f, "inner packet malformed: {m}"),
             EncapError::TooLong => f.write_str("encapsulated packet too long"),
+            EncapError::FamilyMismatch => f.write_str("outer addresses of different families"),
         }
     }
 }
@@ -218,10 +276,11 @@ pub struct GueOptions {
     pub remcsum: bool,
 }
 
-/// The kernel's `udp_flow_src_port` over the default local port range 32768..=60999: map a
-/// flow hash into the range so that ECMP and RSS on the path spread tunnels by inner flow.
+/// The kernel's `udp_flow_src_port` with the default `ip_local_port_range` (32768 60999):
+/// map a flow hash into the range so that ECMP and RSS on the path spread tunnels by inner
+/// flow. Like the kernel, the result never reaches `max` itself.
 pub fn gue_src_port(hash: u32) -> u16 {
-    let (min, max) = (32768u64, 61000u64);
+    let (min, max) = (32768u64, 60999u64);
     let h = hash ^ (hash << 16);
     (((u64::from(h) * (max - min)) >> 32) + min) as u16
 }
@@ -263,23 +322,60 @@ pub fn encap_gue(
         // The receiver completes the inner checksum; this frame's own checksums are final.
         frame.set_csum(CsumStatus::Complete);
     }
-    let udp_len = frame.len() + 8;
-    let udp_len16 = u16::try_from(udp_len).map_err(|_| EncapError::TooLong)?;
+    push_udp(
+        frame,
+        outer,
+        opts.src_port,
+        opts.dst_port,
+        opts.csum || opts.remcsum,
+    )?;
+    push_outer(frame, outer, ip_proto::UDP)
+}
+
+/// Foo-over-UDP (Linux `fou` with `ipproto 4` / `ipproto 41`, the same bytes as GUE variant
+/// 1): UDP directly followed by the inner IP packet. Not something the kernel's IPVS emits,
+/// but what a real server with a plain `fou` receiver expects. With `csum`, a partial inner
+/// checksum is finished first and the UDP checksum computed; otherwise it is zero.
+pub fn encap_fou(
+    frame: &mut Frame<'_>,
+    outer: &Outer,
+    src_port: u16,
+    dst_port: u16,
+    csum: bool,
+) -> Result<(), EncapError> {
+    prepare_inner(frame)?;
+    if frame.headroom() < outer.header_len() + 8 {
+        return Err(EncapError::NoHeadroom);
+    }
+    if csum {
+        finish_if_partial(frame)?;
+    }
+    push_udp(frame, outer, src_port, dst_port, csum)?;
+    push_outer(frame, outer, ip_proto::UDP)
+}
+
+fn push_udp(
+    frame: &mut Frame<'_>,
+    outer: &Outer,
+    src_port: u16,
+    dst_port: u16,
+    csum: bool,
+) -> Result<(), EncapError> {
+    let udp_len = u16::try_from(frame.len() + 8).map_err(|_| EncapError::TooLong)?;
     let u = frame.push_front(8)?;
-    wr16(u, 0, opts.src_port);
-    wr16(u, 2, opts.dst_port);
-    wr16(u, 4, udp_len16);
+    wr16(u, 0, src_port);
+    wr16(u, 2, dst_port);
+    wr16(u, 4, udp_len);
     wr16(u, 6, 0);
-    if opts.csum || opts.remcsum {
-        let d = frame.data();
+    if csum {
         let seed = match outer {
-            Outer::V4(o) => checksum::pseudo_v4(o.src, o.dst, ip_proto::UDP, udp_len16),
-            Outer::V6(o) => checksum::pseudo_v6(o.src, o.dst, ip_proto::UDP, u32::from(udp_len16)),
+            Outer::V4(o) => checksum::pseudo_v4(o.src, o.dst, ip_proto::UDP, udp_len),
+            Outer::V6(o) => checksum::pseudo_v6(o.src, o.dst, ip_proto::UDP, u32::from(udp_len)),
         };
-        let c = checksum::udp_on_wire(!checksum::fold(checksum::sum_into(seed, d)));
+        let c = checksum::udp_on_wire(!checksum::fold(checksum::sum_into(seed, frame.data())));
         wr16(frame.data_mut(), 6, c);
     }
-    push_outer(frame, outer, ip_proto::UDP)
+    Ok(())
 }
 
 /// The kind of tunnel [`decap`] found.

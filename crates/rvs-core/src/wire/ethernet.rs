@@ -71,7 +71,7 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 }
 
 /// Number of tags in front of the payload EtherType (0, 1 or 2), or an error.
-fn count_tags(b: &[u8]) -> Result<usize, Malformed> {
+pub(crate) fn count_tags(b: &[u8]) -> Result<usize, Malformed> {
     if b.len() < field::HEADER_LEN {
         return Err(Malformed::Truncated);
     }
@@ -221,6 +221,21 @@ pub fn emit_header(
     buf[field::DESTINATION].copy_from_slice(&dst.0);
     buf[field::SOURCE].copy_from_slice(&src.0);
     wr16(buf, 12, ethertype.0);
+    Ok(())
+}
+
+/// Prepend an untagged Ethernet header to a frame (after encapsulation, or to put a
+/// decapsulated packet back on a link).
+pub fn push_header(
+    frame: &mut super::Frame<'_>,
+    dst: EthernetAddress,
+    src: EthernetAddress,
+    ethertype: EtherType,
+) -> Result<(), super::FrameError> {
+    let h = frame.push_front(field::HEADER_LEN)?;
+    h[field::DESTINATION].copy_from_slice(&dst.0);
+    h[field::SOURCE].copy_from_slice(&src.0);
+    wr16(h, 12, ethertype.0);
     Ok(())
 }
 

@@ -172,9 +172,23 @@ impl<'a> Frame<'a> {
     /// Complete a [`CsumStatus::Partial`] checksum in software and mark the frame
     /// [`CsumStatus::Complete`]; other statuses are left alone. The checksummed range ends
     /// where the IP packet ends (Ethernet padding is not summed).
+    /// The frame must start with an Ethernet header; see [`Frame::finish_checksum_ip`] for
+    /// frames that start with the IP header (TUN, or after encapsulation).
     pub fn finish_checksum(&mut self) -> Result<(), crate::wire::Malformed> {
+        self.finish_with(crate::wire::parse)
+    }
+
+    /// [`Frame::finish_checksum`] for a frame that starts with its IP header.
+    pub fn finish_checksum_ip(&mut self) -> Result<(), crate::wire::Malformed> {
+        self.finish_with(crate::wire::parse_ip)
+    }
+
+    fn finish_with(
+        &mut self,
+        parse: fn(&[u8]) -> Result<crate::wire::Parsed, crate::wire::Malformed>,
+    ) -> Result<(), crate::wire::Malformed> {
         if let CsumStatus::Partial { start, offset } = self.csum {
-            let p = crate::wire::parse(self.data())?;
+            let p = parse(self.data())?;
             let end = (usize::from(p.l3_offset) + usize::from(p.l3_len)).min(self.len);
             let data = self.data_mut();
             crate::wire::l4::finish_partial(

@@ -48,7 +48,7 @@ pub fn fill_l4_checksum(l3: &mut [u8]) -> Result<bool, Malformed> {
         Some(6) => {
             let total = ipv6::check(l3)?;
             let w = ipv6::walk_ext(l3[6], &l3[ipv6::field::HEADER_LEN..total])?;
-            if w.fragment.is_some() {
+            if w.fragment.is_some_and(|f| f.offset != 0 || f.more) {
                 return Ok(false);
             }
             let mut a = [0u8; 16];

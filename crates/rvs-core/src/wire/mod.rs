@@ -4,8 +4,15 @@
 //! fields are byte ranges in a `mod field`; `new_checked` validates lengths once, after which
 //! no accessor can panic; setters need `T: AsMut<[u8]>` and rewrite in place. Setters of
 //! fields covered by a checksum update that checksum incrementally (RFC 1624); `fill_*`
-//! recomputes it in full. [`parse`] is the one-pass flow parse the engine runs on every
+//! recomputes it in full. [`parse()`] is the one-pass flow parse the engine runs on every
 //! frame, and [`Frame`] the mutable buffer with headroom it runs on.
+//!
+//! The engine's paths: `parse(frame.data())` → connection lookup on the [`Parsed`] tuple →
+//! NAT / FullNAT: [`rewrite`] (or [`rewrite_icmp_error`] for an ICMP error quoting a tracked
+//! connection), which keeps checksum-partial frames partial; DR: rewrite the MACs with
+//! [`EthernetFrame`]; tunnelling: `pull_front(l2_len)`, [`encap_ipip`] / [`encap_gre`] /
+//! [`encap_gue`], [`ethernet::push_header`]. Before a frame leaves without checksum offload,
+//! [`Frame::finish_checksum`] completes a partial checksum.
 //!
 //! Nothing here allocates, reads a clock or does I/O; nothing here decides what to do with a
 //! packet (that is the director's job), and IP fragments are described, never reassembled.
@@ -19,6 +26,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod l4;
+pub mod nat;
 pub mod parse;
 pub mod tcp;
 pub mod udp;
@@ -28,8 +36,8 @@ mod tests;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use encap::{
-    Decap, EncapError, GueOptions, Outer, OuterV4, OuterV6, Tunnel, decap, encap_gre, encap_gue,
-    encap_ipip,
+    Decap, EncapError, GueOptions, Outer, OuterV4, OuterV6, Tunnel, decap, encap_fou, encap_gre,
+    encap_gue, encap_ipip,
 };
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame};
 pub use frame::{CsumStatus, Frame, FrameError};
@@ -37,7 +45,8 @@ pub use icmp::{Icmpv4Packet, Icmpv6Packet, QuotedPacket};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6Fragment, Ipv6Packet, Ipv6Walk};
 pub use l4::{fill_l4_checksum, finish_partial};
-pub use parse::{FragInfo, L3Kind, Parsed, parse};
+pub use nat::{NatRewrite, RewriteError, rewrite, rewrite_icmp_error};
+pub use parse::{FragInfo, L3Kind, Parsed, parse, parse_ip};
 pub use tcp::{TcpFlags, TcpPacket};
 pub use udp::UdpPacket;
 

@@ -27,7 +27,8 @@ pub enum L3Kind {
 /// Fragment facts of an IP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FragInfo {
-    /// The packet is a fragment (MF set or offset non-zero; for IPv6, a fragment header).
+    /// The packet is a fragment (MF set or offset non-zero; an IPv6 fragment header saying
+    /// neither is an atomic fragment, which is not one, though its ident is reported).
     pub is_fragment: bool,
     /// Offset in bytes.
     pub offset: u16,
@@ -128,10 +129,10 @@ impl Parsed {
 
 /// Parse an Ethernet frame in one pass.
 pub fn parse(frame: &[u8]) -> Result<Parsed, Malformed> {
-    let eth = ethernet::EthernetFrame::new_checked(frame)?;
-    let l2 = eth.header_len();
-    let (vlan, ethertype) = (eth.vlan_id(), eth.ethertype());
-    parse_l3(frame, l2, vlan, ethertype)
+    let tags = ethernet::count_tags(frame)?;
+    let l2 = ethernet::field::HEADER_LEN + ethernet::field::TAG_LEN * tags;
+    let vlan = (tags > 0).then(|| rd16(frame, 14 + 4 * (tags - 1)) & 0x0fff);
+    parse_l3(frame, l2, vlan, EtherType(rd16(frame, l2 - 2)))
 }
 
 /// Parse a bare IP packet (a TUN frame, a decapsulated inner packet): as [`parse`] with
@@ -189,8 +190,9 @@ fn parse_l3(
             let w = ipv6::walk_ext(l3[6], &l3[ipv6::field::HEADER_LEN..total])?;
             p.protocol = w.protocol;
             if let Some(f) = w.fragment {
+                // An atomic fragment (offset 0, no more fragments; RFC 6946) is a whole packet.
                 p.frag = FragInfo {
-                    is_fragment: true,
+                    is_fragment: f.offset != 0 || f.more,
                     offset: f.offset,
                     more: f.more,
                     ident: f.ident,

@@ -1,0 +1,222 @@
+//! Address and port rewrite of a whole IP packet, as NAT, FullNAT and ICMP-error forwarding
+//! need it, with the checksums kept right in every case the I/O layer can hand over.
+//!
+//! [`rewrite`] changes addresses in the IP header and ports in TCP/UDP, and carries the change
+//! into the IPv4 header checksum and the L4 checksum incrementally (RFC 1624). If the frame
+//! arrived checksum-partial, the L4 field holds the pseudo-header *sum* rather than a
+//! checksum: the address change is then applied to that sum (as the kernel's
+//! `inet_proto_csum_replace4` does for `CHECKSUM_PARTIAL`) and port changes leave it alone,
+//! so the frame stays partial and can still be offloaded. [`rewrite_icmp_error`] rewrites an
+//! ICMP error and the packet it quotes. Nothing here chooses the new addresses.
+
+use super::checksum;
+use super::icmp::{Icmpv4Packet, Icmpv6Packet};
+use super::{Malformed, ip_proto, rd16, wr16};
+use std::net::IpAddr;
+
+/// The new values; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NatRewrite {
+    /// New source address.
+    pub src: Option<IpAddr>,
+    /// New destination address.
+    pub dst: Option<IpAddr>,
+    /// New source port (TCP, UDP).
+    pub src_port: Option<u16>,
+    /// New destination port (TCP, UDP).
+    pub dst_port: Option<u16>,
+}
+
+/// Why a rewrite was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteError {
+    /// The packet is malformed (the sender's fault).
+    Malformed(Malformed),
+    /// A new address of the other family than the packet's (the caller's fault).
+    FamilyMismatch,
+    /// An ICMP rewrite asked of a packet that is not an ICMP error.
+    NotIcmpError,
+}
+
+impl From<Malformed> for RewriteError {
+    fn from(m: Malformed) -> RewriteError {
+        RewriteError::Malformed(m)
+    }
+}
+
+impl core::fmt::Display for RewriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RewriteError::Malformed(m) => write!(f, "malformed packet: {m}"),
+            RewriteError::FamilyMismatch => f.write_str("new address of the wrong family"),
+            RewriteError::NotIcmpError => f.write_str("not an ICMP error message"),
+        }
+    }
+}
+
+impl std::error::Error for RewriteError {}
+
+/// An address change as (old, new) 128-bit values, for the checksum arithmetic.
+#[derive(Clone, Copy)]
+enum AddrChange {
+    V4(u32, u32),
+    V6(u128, u128),
+}
+
+impl AddrChange {
+    /// Apply to a checksum (`partial`: to a pseudo-header sum).
+    fn apply(self, field: u16, partial: bool) -> u16 {
+        let upd = |hc: u16| match self {
+            AddrChange::V4(o, n) => checksum::update32(hc, o, n),
+            AddrChange::V6(o, n) => checksum::update128(hc, o, n),
+        };
+        if partial { !upd(!field) } else { upd(field) }
+    }
+}
+
+/// Write `new` over the address at `at`, returning the change.
+fn swap_addr(l3: &mut [u8], at: usize, new: IpAddr) -> Result<AddrChange, RewriteError> {
+    let v6 = l3[0] >> 4 == 6;
+    match new {
+        IpAddr::V4(a) if !v6 => {
+            let old = super::rd32(l3, at);
+            l3[at..at + 4].copy_from_slice(&a.octets());
+            Ok(AddrChange::V4(old, u32::from(a)))
+        }
+        IpAddr::V6(a) if v6 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&l3[at..at + 16]);
+            l3[at..at + 16].copy_from_slice(&a.octets());
+            Ok(AddrChange::V6(u128::from_be_bytes(o), u128::from(a)))
+        }
+        _ => Err(RewriteError::FamilyMismatch),
+    }
+}
+
+/// Rewrite addresses and ports of the IP packet `l3` (starting at its IP header). `partial`
+/// says the L4 checksum field holds a pseudo-header sum ([`super::CsumStatus::Partial`]).
+/// Fragments after the first get their addresses rewritten only (their L4 checksum lives in
+/// the first fragment, whose rewrite accounts for the address change).
+pub fn rewrite(l3: &mut [u8], partial: bool, rw: &NatRewrite) -> Result<(), RewriteError> {
+    let p = super::parse::parse_ip(l3)?;
+    let v6 = p.l3 == super::L3Kind::Ipv6;
+    let (src_at, dst_at) = if v6 { (8, 24) } else { (12, 16) };
+    // Check families before writing anything.
+    for a in [rw.src, rw.dst].into_iter().flatten() {
+        if a.is_ipv6() != v6 {
+            return Err(RewriteError::FamilyMismatch);
+        }
+    }
+    let mut changes: [Option<AddrChange>; 2] = [None, None];
+    if let Some(a) = rw.src {
+        changes[0] = Some(swap_addr(l3, src_at, a)?);
+    }
+    if let Some(a) = rw.dst {
+        changes[1] = Some(swap_addr(l3, dst_at, a)?);
+    }
+    if !v6 {
+        let mut hc = rd16(l3, 10);
+        for c in changes.iter().flatten() {
+            hc = c.apply(hc, false);
+        }
+        wr16(l3, 10, hc);
+    }
+    if p.frag.is_later() {
+        return Ok(());
+    }
+    let l4 = &mut l3[usize::from(p.l4_offset)..usize::from(p.l3_len)];
+    let (csum_at, ports) = match p.protocol {
+        ip_proto::TCP => (Some(16), true),
+        ip_proto::UDP => (Some(6), true),
+        ip_proto::ICMPV6 => (Some(2), false),
+        _ => (None, false),
+    };
+    let Some(csum_at) = csum_at else {
+        return Ok(());
+    };
+    let udp_none = p.protocol == ip_proto::UDP && !partial && rd16(l4, 6) == 0;
+    let mut hc = rd16(l4, csum_at);
+    for c in changes.iter().flatten() {
+        hc = c.apply(hc, partial);
+    }
+    if ports {
+        for (at, new) in [(0, rw.src_port), (2, rw.dst_port)] {
+            if let Some(new) = new {
+                let old = rd16(l4, at);
+                wr16(l4, at, new);
+                if !partial {
+                    hc = checksum::update16(hc, old, new);
+                }
+            }
+        }
+    }
+    if udp_none {
+        return Ok(()); // IPv4 UDP without checksum stays without.
+    }
+    if p.protocol == ip_proto::UDP && !partial {
+        hc = checksum::udp_on_wire(hc);
+    }
+    wr16(l4, csum_at, hc);
+    Ok(())
+}
+
+/// Rewrite an ICMP error: the outer header by `outer`, the quoted packet by `quoted` (its
+/// IPv4 header checksum and, where quoted, its L4 checksum follow), then recompute the ICMP
+/// checksum in full. For NAT the quoted packet is the reply direction: a client's error about
+/// a packet from the VIP is rewritten to quote the real server (`quoted.src`,
+/// `quoted.src_port`) while `outer.dst` becomes the real server.
+pub fn rewrite_icmp_error(
+    l3: &mut [u8],
+    outer: &NatRewrite,
+    quoted: &NatRewrite,
+) -> Result<(), RewriteError> {
+    let p = super::parse::parse_ip(l3)?;
+    if p.frag.is_fragment {
+        return Err(RewriteError::NotIcmpError);
+    }
+    let is_err = match (p.protocol, p.icmp) {
+        (ip_proto::ICMP, Some((t, _))) => super::icmp::is_v4_error(t),
+        (ip_proto::ICMPV6, Some((t, _))) => super::icmp::is_v6_error(t),
+        _ => false,
+    };
+    if !is_err {
+        return Err(RewriteError::NotIcmpError);
+    }
+    let ports = NatRewrite {
+        src: outer.src,
+        dst: outer.dst,
+        src_port: None,
+        dst_port: None,
+    };
+    rewrite(l3, false, &ports)?;
+    let p = super::parse::parse_ip(l3)?;
+    let (src, dst) = (p.src, p.dst);
+    let l4 = &mut l3[usize::from(p.l4_offset)..usize::from(p.l3_len)];
+    {
+        let mut q =
+            super::icmp::QuotedPacket::new_checked(&mut l4[super::icmp::field::HEADER_LEN..])?;
+        for (new, set_src) in [(quoted.src, true), (quoted.dst, false)] {
+            if let Some(a) = new {
+                let ok = if set_src {
+                    q.set_src_addr(a)
+                } else {
+                    q.set_dst_addr(a)
+                };
+                if !ok {
+                    return Err(RewriteError::FamilyMismatch);
+                }
+            }
+        }
+        if let Some(port) = quoted.src_port {
+            q.set_src_port(port);
+        }
+        if let Some(port) = quoted.dst_port {
+            q.set_dst_port(port);
+        }
+    }
+    match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => Icmpv6Packet::new_checked(l4)?.fill_checksum(s, d),
+        _ => Icmpv4Packet::new_checked(l4)?.fill_checksum(),
+    }
+    Ok(())
+}
