@@ -39,8 +39,8 @@ use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame, L3Kind, Parsed};
 use core::time::Duration;
 use net::{FramePool, Neighbors};
-use rewrite::{Field, L4Csum};
 use std::net::IpAddr;
+use wire::nat::NatRewrite;
 
 /// What to do with a frame after [`Director::handle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -680,22 +680,35 @@ impl Core {
         }
     }
 
-    /// How to keep the L4 checksum of this frame; completes a partial one when the I/O
-    /// layer cannot transmit partial checksums.
-    fn csum_mode(&mut self, frame: &mut Frame<'_>, p: &Parsed) -> L4Csum {
-        if p.frag.is_later() {
-            return L4Csum::None;
+    /// Whether the L4 checksum stays partial through a rewrite: only when the I/O layer
+    /// can transmit partial checksums; otherwise a partial one is completed first (an
+    /// incremental update of a pseudo-header sum would not be a checksum).
+    fn keep_partial(&mut self, frame: &mut Frame<'_>) -> bool {
+        if !matches!(frame.csum(), CsumStatus::Partial { .. }) {
+            return false;
         }
-        match frame.csum() {
-            CsumStatus::Partial { .. } if self.settings.offload_partial_csum => L4Csum::Partial,
-            CsumStatus::Partial { .. } => {
-                if frame.finish_checksum().is_err() {
-                    return L4Csum::None;
-                }
-                L4Csum::Full
-            }
-            _ => L4Csum::Full,
+        if self.settings.offload_partial_csum {
+            return true;
         }
+        // A frame the parser accepted always finishes; if not, it goes out as it came.
+        let _ = frame.finish_checksum();
+        false
+    }
+
+    /// NAT-rewrite the IP packet of a frame (addresses, ports, checksums).
+    fn nat(
+        &mut self,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+        rw: &NatRewrite,
+    ) -> Result<(), DropReason> {
+        let partial = self.keep_partial(frame);
+        let range = p.l3_range();
+        let l3 = frame
+            .data_mut()
+            .get_mut(range)
+            .ok_or(DropReason::Malformed)?;
+        wire::nat::rewrite(l3, partial, rw).map_err(|_| DropReason::Malformed)
     }
 
     /// IPv4 or IPv6, one family's table.
@@ -1152,18 +1165,14 @@ impl Core {
         match method {
             ForwardMethod::DirectRoute => {}
             ForwardMethod::Masq | ForwardMethod::FullNat => {
-                let csum = self.csum_mode(frame, p);
-                let later = p.frag.is_later();
-                let buf = frame.data_mut();
-                rewrite::set_addr(buf, p, Field::Dst, rs_addr, csum);
-                if !later {
-                    rewrite::set_port(buf, p, Field::Dst, c.dport, csum);
-                }
-                if let Some((laddr, lport)) = c.local {
-                    rewrite::set_addr(buf, p, Field::Src, laddr, csum);
-                    if !later {
-                        rewrite::set_port(buf, p, Field::Src, lport, csum);
-                    }
+                let rw = NatRewrite {
+                    dst: Some(rs_addr),
+                    dst_port: Some(c.dport),
+                    src: c.local.map(|l| l.0),
+                    src_port: c.local.map(|l| l.1),
+                };
+                if let Err(r) = self.nat(frame, p, &rw) {
+                    return self.drop(r);
                 }
             }
             ForwardMethod::Tunnel { kind, csum } => {
@@ -1181,18 +1190,15 @@ impl Core {
         frame: &mut Frame<'_>,
         p: &Parsed,
     ) -> Verdict {
-        let csum = self.csum_mode(frame, p);
-        let later = p.frag.is_later();
-        let buf = frame.data_mut();
-        rewrite::set_addr(buf, p, Field::Src, c.vaddr, csum);
-        if !later {
-            rewrite::set_port(buf, p, Field::Src, c.vport, csum);
-        }
-        if c.local.is_some() {
-            rewrite::set_addr(buf, p, Field::Dst, c.caddr, csum);
-            if !later {
-                rewrite::set_port(buf, p, Field::Dst, c.cport, csum);
-            }
+        let full = c.local.is_some();
+        let rw = NatRewrite {
+            src: Some(c.vaddr),
+            src_port: Some(c.vport),
+            dst: full.then_some(c.caddr),
+            dst_port: full.then_some(c.cport),
+        };
+        if let Err(r) = self.nat(frame, p, &rw) {
+            return self.drop(r);
         }
         let Some((port, hop)) = self.net.route(c.caddr) else {
             return self.drop(DropReason::NoRoute);
@@ -1356,15 +1362,22 @@ impl Core {
             };
             let view = conn_view(&c);
             if matches!(method, ForwardMethod::Masq | ForwardMethod::FullNat) {
-                // The real server sent rs:rport → client (or → local for FullNAT).
-                let inner_dst = view.local.map_or((view.caddr, view.cport), |l| l);
-                if !rewrite_icmp(frame, p, (rs, view.dport), inner_dst, Field::Dst, rs) {
+                // The real server sent rs:rport → client (or → local for FullNAT); the error
+                // goes to the real server (from the local address for FullNAT).
+                let inner_dst = view.local.unwrap_or((view.caddr, view.cport));
+                let outer = NatRewrite {
+                    dst: Some(rs),
+                    src: view.local.map(|l| l.0),
+                    ..NatRewrite::default()
+                };
+                let quoted = NatRewrite {
+                    src: Some(rs),
+                    src_port: Some(view.dport),
+                    dst: Some(inner_dst.0),
+                    dst_port: Some(inner_dst.1),
+                };
+                if !rewrite_icmp(frame, p, &outer, &quoted) {
                     return self.drop(DropReason::Malformed);
-                }
-                if let Some((laddr, _)) = view.local {
-                    let csum = L4Csum::None;
-                    rewrite::set_addr(frame.data_mut(), p, Field::Src, laddr, csum);
-                    fix_icmp_checksum(frame.data_mut(), p);
                 }
             }
             self.counters.icmp_forwarded += 1;
@@ -1385,20 +1398,21 @@ impl Core {
             && let Some(c) = t.get(id)
         {
             let view = conn_view(&c);
-            // The client sent caddr:cport → VIP:vport.
-            if !rewrite_icmp(
-                frame,
-                p,
-                (view.caddr, view.cport),
-                (view.vaddr, view.vport),
-                Field::Src,
-                view.vaddr,
-            ) {
+            // The client sent caddr:cport → VIP:vport; the error goes to the client from the
+            // VIP (to the client, not the local address, for FullNAT).
+            let outer = NatRewrite {
+                src: Some(view.vaddr),
+                dst: view.local.map(|_| view.caddr),
+                ..NatRewrite::default()
+            };
+            let quoted = NatRewrite {
+                src: Some(view.caddr),
+                src_port: Some(view.cport),
+                dst: Some(view.vaddr),
+                dst_port: Some(view.vport),
+            };
+            if !rewrite_icmp(frame, p, &outer, &quoted) {
                 return self.drop(DropReason::Malformed);
-            }
-            if view.local.is_some() {
-                rewrite::set_addr(frame.data_mut(), p, Field::Dst, view.caddr, L4Csum::None);
-                fix_icmp_checksum(frame.data_mut(), p);
             }
             self.counters.icmp_forwarded += 1;
             let Some((port, hop)) = self.net.route(view.caddr) else {
@@ -1446,47 +1460,17 @@ fn new_as_view<A: Af>(c: &NewConn<A>) -> ConnView {
     }
 }
 
-/// Rewrite an ICMP error for forwarding: the quoted packet gets `quoted_src` as its source
-/// and `quoted_dst` as its destination (addresses and ports), the outer header's `outer`
-/// address becomes `outer_addr`; every checksum is recomputed.
+/// Rewrite an ICMP error for forwarding: its outer header and the packet it quotes.
 fn rewrite_icmp(
     frame: &mut Frame<'_>,
     p: &Parsed,
-    quoted_src: (IpAddr, u16),
-    quoted_dst: (IpAddr, u16),
-    outer: Field,
-    outer_addr: IpAddr,
+    outer: &NatRewrite,
+    quoted: &NatRewrite,
 ) -> bool {
-    let l4 = usize::from(p.l4_offset);
-    let end = usize::from(p.l3_offset) + usize::from(p.l3_len);
-    {
-        let data = frame.data_mut();
-        let Some(inner) = data.get_mut(l4 + 8..end) else {
-            return false;
-        };
-        let Ok(mut q) = wire::QuotedPacket::new_checked(inner) else {
-            return false;
-        };
-        if !(q.set_src_addr(quoted_src.0)
-            && q.set_dst_addr(quoted_dst.0)
-            && q.set_src_port(quoted_src.1)
-            && q.set_dst_port(quoted_dst.1))
-        {
-            return false;
-        }
-    }
-    rewrite::set_addr(frame.data_mut(), p, outer, outer_addr, L4Csum::None);
-    fix_icmp_checksum(frame.data_mut(), p);
-    true
-}
-
-/// Recompute the ICMP / ICMPv6 checksum of the frame in full.
-fn fix_icmp_checksum(buf: &mut [u8], p: &Parsed) {
-    let l3 = usize::from(p.l3_offset);
-    let end = l3 + usize::from(p.l3_len);
-    if let Some(pkt) = buf.get_mut(l3..end) {
-        let _ = wire::fill_l4_checksum(pkt);
-    }
+    frame
+        .data_mut()
+        .get_mut(p.l3_range())
+        .is_some_and(|l3| wire::nat::rewrite_icmp_error(l3, outer, quoted).is_ok())
 }
 
 /// Turn an echo request into its reply in place: swap addresses and MACs, type 0 / 129,
