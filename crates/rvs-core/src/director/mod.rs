@@ -390,11 +390,8 @@ impl Director {
         for _ in 0..dropped {
             c.drops.count(DropReason::NeighborPending);
         }
-        let ids: Vec<ServiceId> = c.services.iter().map(|(id, _)| id).collect();
-        for id in ids {
-            if let Some(s) = c.services.get_mut(id) {
-                s.sched.expire(now);
-            }
+        for (_, s) in c.services.iter_mut() {
+            s.sched.expire(now);
         }
         c.services.purge_trash();
         n

@@ -133,6 +133,14 @@ impl Services {
             .filter_map(|(i, s)| s.as_ref().map(|s| (ServiceId(i as u32), s)))
     }
 
+    /// Live services with their ids, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (ServiceId, &mut Service)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_mut().map(|s| (ServiceId(i as u32), s)))
+    }
+
     /// A real server by id, live or trashed.
     pub fn dest(&self, id: DestId) -> Option<&Dest> {
         match *self.dest_loc.get(id.0 as usize)? {
