@@ -45,7 +45,7 @@ pub use icmp::{Icmpv4Packet, Icmpv6Packet, QuotedPacket};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6Fragment, Ipv6Packet, Ipv6Walk};
 pub use l4::{fill_l4_checksum, finish_partial};
-pub use nat::{NatRewrite, RewriteError, rewrite, rewrite_icmp_error};
+pub use nat::{NatRewrite, RewriteError, rewrite, rewrite_icmp_error, rewrite_parsed};
 pub use parse::{FragInfo, L3Kind, Parsed, parse, parse_ip};
 pub use tcp::{TcpFlags, TcpPacket};
 pub use udp::UdpPacket;

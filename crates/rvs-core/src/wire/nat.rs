@@ -99,7 +99,46 @@ fn swap_addr(l3: &mut [u8], at: usize, new: IpAddr) -> Result<AddrChange, Rewrit
 /// the first fragment, whose rewrite accounts for the address change).
 pub fn rewrite(l3: &mut [u8], partial: bool, rw: &NatRewrite) -> Result<(), RewriteError> {
     let p = super::parse::parse_ip(l3)?;
-    let v6 = p.l3 == super::L3Kind::Ipv6;
+    rewrite_at(
+        l3,
+        p.protocol,
+        usize::from(p.l4_offset),
+        p.frag.is_later(),
+        partial,
+        rw,
+    )
+}
+
+/// [`rewrite`] for a frame the engine has already parsed with [`super::parse()`]: no second
+/// parse. `p` must come from these bytes (a `Parsed` of another frame gives an error or a
+/// wrong rewrite, never a panic).
+pub fn rewrite_parsed(
+    frame: &mut [u8],
+    p: &super::Parsed,
+    partial: bool,
+    rw: &NatRewrite,
+) -> Result<(), RewriteError> {
+    let l3 = frame.get_mut(p.l3_range()).ok_or(Malformed::Truncated)?;
+    let l4_offset = usize::from(p.l4_offset)
+        .checked_sub(usize::from(p.l3_offset))
+        .ok_or(Malformed::Truncated)?;
+    rewrite_at(l3, p.protocol, l4_offset, p.frag.is_later(), partial, rw)
+}
+
+fn rewrite_at(
+    l3: &mut [u8],
+    protocol: u8,
+    l4_offset: usize,
+    later_fragment: bool,
+    partial: bool,
+    rw: &NatRewrite,
+) -> Result<(), RewriteError> {
+    let v6 = match l3.first().map(|v| v >> 4) {
+        Some(4) if l3.len() >= 20 => false,
+        Some(6) if l3.len() >= 40 => true,
+        Some(4 | 6) | None => return Err(Malformed::Truncated.into()),
+        Some(_) => return Err(Malformed::BadVersion.into()),
+    };
     let (src_at, dst_at) = if v6 { (8, 24) } else { (12, 16) };
     // Check families before writing anything.
     for a in [rw.src, rw.dst].into_iter().flatten() {
@@ -121,11 +160,10 @@ pub fn rewrite(l3: &mut [u8], partial: bool, rw: &NatRewrite) -> Result<(), Rewr
         }
         wr16(l3, 10, hc);
     }
-    if p.frag.is_later() {
+    if later_fragment {
         return Ok(());
     }
-    let l4 = &mut l3[usize::from(p.l4_offset)..usize::from(p.l3_len)];
-    let (csum_at, ports) = match p.protocol {
+    let (csum_at, ports) = match protocol {
         ip_proto::TCP => (Some(16), true),
         ip_proto::UDP => (Some(6), true),
         ip_proto::ICMPV6 => (Some(2), false),
@@ -134,7 +172,11 @@ pub fn rewrite(l3: &mut [u8], partial: bool, rw: &NatRewrite) -> Result<(), Rewr
     let Some(csum_at) = csum_at else {
         return Ok(());
     };
-    let udp_none = p.protocol == ip_proto::UDP && !partial && rd16(l4, 6) == 0;
+    let l4 = match l3.get_mut(l4_offset..) {
+        Some(l4) if l4.len() >= csum_at + 2 => l4,
+        _ => return Err(Malformed::Truncated.into()),
+    };
+    let udp_none = protocol == ip_proto::UDP && !partial && rd16(l4, 6) == 0;
     let mut hc = rd16(l4, csum_at);
     for c in changes.iter().flatten() {
         hc = c.apply(hc, partial);
@@ -153,7 +195,7 @@ pub fn rewrite(l3: &mut [u8], partial: bool, rw: &NatRewrite) -> Result<(), Rewr
     if udp_none {
         return Ok(()); // IPv4 UDP without checksum stays without.
     }
-    if p.protocol == ip_proto::UDP && !partial {
+    if protocol == ip_proto::UDP && !partial {
         hc = checksum::udp_on_wire(hc);
     }
     wr16(l4, csum_at, hc);

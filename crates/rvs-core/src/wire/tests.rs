@@ -910,9 +910,14 @@ fn exercise_all(data: &[u8]) {
         src_port: Some(1),
         dst_port: None,
     };
+    let wrong = parse(&tcp_v4_frame([1; 4], [2; 4], 3, 4, b""));
     for (rw, partial) in [(rw4, false), (rw6, true), (rw4, true), (rw6, false)] {
         let mut v = data.to_vec();
         let _ = nat::rewrite(&mut v, partial, &rw);
+        if let Ok(p) = parse(data) {
+            let _ = nat::rewrite_parsed(&mut v, &p, partial, &rw);
+        }
+        let _ = nat::rewrite_parsed(&mut v, wrong.as_ref().unwrap(), partial, &rw);
         let _ = nat::rewrite_icmp_error(&mut v, &rw, &rw);
     }
     for outer in [outer_v4(), outer_v6()] {
@@ -1070,7 +1075,11 @@ fn engine_nat(mut f: Vec<u8>, partial: bool, rw: &NatRewrite) -> Vec<u8> {
         CsumStatus::Complete
     };
     let p = parse(&f).unwrap();
-    nat::rewrite(&mut f[p.l3_range()], partial, rw).unwrap();
+    if rw.src_port.is_some() {
+        nat::rewrite(&mut f[p.l3_range()], partial, rw).unwrap();
+    } else {
+        nat::rewrite_parsed(&mut f, &p, partial, rw).unwrap();
+    }
     let len = f.len();
     let mut fr = Frame::new(&mut f, 0, len).unwrap();
     fr.set_csum(status);
