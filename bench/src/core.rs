@@ -159,17 +159,19 @@ fn nat_new_connection_wlc16(n: u64) {
         let v = handle(&mut d, now, black_box(&mut buf), black_box(syn));
         black_box(v);
     }
-    assert_eq!(d.counters().conns_created, n, "every SYN opened a connection");
+    assert_eq!(
+        d.counters().conns_created,
+        n,
+        "every SYN opened a connection"
+    );
 }
 
 /// Maglev table build: 1,000 real servers, 65,537 slots.
 fn mh_table_build(n: u64) {
     let dests: Vec<Dest> = (0..1000u32)
         .map(|i| {
-            let mut r = RealServerConfig::new(
-                v4(10, (i >> 16) as u8 + 3, (i >> 8) as u8, i as u8),
-                80,
-            );
+            let mut r =
+                RealServerConfig::new(v4(10, (i >> 16) as u8 + 3, (i >> 8) as u8, i as u8), 80);
             r.weight = 1 + i % 3;
             Dest::new(&r)
         })

@@ -700,12 +700,8 @@ impl Core {
         rw: &NatRewrite,
     ) -> Result<(), DropReason> {
         let partial = self.keep_partial(frame);
-        let range = p.l3_range();
-        let l3 = frame
-            .data_mut()
-            .get_mut(range)
-            .ok_or(DropReason::Malformed)?;
-        wire::nat::rewrite(l3, partial, rw).map_err(|_| DropReason::Malformed)
+        wire::nat::rewrite_parsed(frame.data_mut(), p, partial, rw)
+            .map_err(|_| DropReason::Malformed)
     }
 
     /// IPv4 or IPv6, one family's table.
