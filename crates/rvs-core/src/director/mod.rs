@@ -42,6 +42,9 @@ use net::{FramePool, Neighbors};
 use std::net::IpAddr;
 use wire::nat::NatRewrite;
 
+/// The rate estimators' period in seconds (`ip_vs_est.c`: every 2 s).
+const ESTIMATOR_PERIOD_SECS: u64 = 2;
+
 /// What to do with a frame after [`Director::handle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -227,6 +230,8 @@ struct Core {
     drops: DropCounters,
     counters: EngineCounters,
     frags: FragCache,
+    /// When the rate estimators last ticked.
+    last_estimate: Option<Instant>,
 }
 
 /// The director engine. See the module documentation.
@@ -263,6 +268,7 @@ impl Director {
             drops: DropCounters::default(),
             counters: EngineCounters::default(),
             frags: FragCache::new(64),
+            last_estimate: None,
             settings,
         };
         core.apply(config);
@@ -365,9 +371,13 @@ impl Director {
         r
     }
 
-    /// When [`Director::expire`] next has work.
+    /// When [`Director::expire`] next has work (connection expiry, the next estimator tick).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.v4.next_expiry(), self.v6.next_expiry()]
+        let est = self
+            .core
+            .last_estimate
+            .map(|t| t + Duration::from_secs(ESTIMATOR_PERIOD_SECS));
+        [self.v4.next_expiry(), self.v6.next_expiry(), est]
             .into_iter()
             .flatten()
             .min()
@@ -392,6 +402,15 @@ impl Director {
         }
         for (_, s) in c.services.iter_mut() {
             s.sched.expire(now);
+        }
+        // The estimators tick every 2 s (`ip_vs_est.c`), catching up missed ticks.
+        let last = *c.last_estimate.get_or_insert(now);
+        let ticks = now.saturating_since(last).as_secs() / ESTIMATOR_PERIOD_SECS;
+        for _ in 0..ticks.min(64) {
+            c.services.estimate();
+        }
+        if ticks > 0 {
+            c.last_estimate = Some(last + Duration::from_secs(ticks * ESTIMATOR_PERIOD_SECS));
         }
         c.services.purge_trash();
         n

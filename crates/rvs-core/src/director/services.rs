@@ -13,7 +13,7 @@
 use crate::dest::Dest;
 use crate::model::{Config, Family, RealServerConfig, ServiceKey, VirtualServiceConfig};
 use crate::sched::{DestChange, Scheduler};
-use crate::stats::Counters;
+use crate::stats::{Counters, Estimator};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -38,6 +38,8 @@ pub struct Service {
     pub sched: Scheduler,
     /// Counters (`ipvsadm --stats`).
     pub stats: Counters,
+    /// Rate estimator over `stats` (`ipvsadm --rate`).
+    pub est: Estimator,
 }
 
 impl Service {
@@ -91,6 +93,7 @@ pub struct Services {
     dest_loc: Vec<DestLoc>,
     dest_svc: Vec<ServiceId>,
     dest_stats: Vec<Counters>,
+    dest_est: Vec<Estimator>,
     trash: Vec<Trashed>,
 }
 
@@ -176,6 +179,22 @@ impl Services {
     /// A real server's counters.
     pub fn dest_stats(&self, id: DestId) -> Option<&Counters> {
         self.dest_stats.get(id.0 as usize)
+    }
+
+    /// A real server's rate estimator.
+    pub fn dest_estimator(&self, id: DestId) -> Option<&Estimator> {
+        self.dest_est.get(id.0 as usize)
+    }
+
+    /// Feed every estimator its counters: the kernel's 2-second estimation tick
+    /// (`ip_vs_est.c`).
+    pub fn estimate(&mut self) {
+        for s in self.slots.iter_mut().flatten() {
+            s.est.tick(&s.stats);
+        }
+        for (e, c) in self.dest_est.iter_mut().zip(&self.dest_stats) {
+            e.tick(c);
+        }
     }
 
     /// Counters of a real server and of its service, together, for the packet path.
@@ -268,6 +287,7 @@ impl Services {
             dests: Vec::new(),
             dest_ids: Vec::new(),
             stats: Counters::default(),
+            est: Estimator::new(&Counters::default()),
         }));
         match cfg.key {
             ServiceKey::Addr {
@@ -377,6 +397,7 @@ impl Services {
                     self.dest_loc.push(DestLoc::Freed);
                     self.dest_svc.push(svc_id);
                     self.dest_stats.push(Counters::default());
+                    self.dest_est.push(Estimator::new(&Counters::default()));
                     (id, Dest::new(rs))
                 }
             };

@@ -896,3 +896,32 @@ fn malformed_frames_are_counted_and_dropped() {
     );
     assert_eq!(d.drops().get(DropReason::Malformed), 2);
 }
+
+#[test]
+fn rate_estimators_tick_every_two_seconds() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    d.expire(t(0));
+    // 100 new connections in each 2-second period.
+    for period in 0..4u64 {
+        for i in 0..100u16 {
+            let port = 10000 + (period as u16) * 100 + i;
+            let syn = tcp_frame("10.1.0.10", port, "10.1.0.100", 80, Seg::Syn, b"");
+            assert_eq!(
+                run(&mut d, t(period * 2 + 1), PUB, &syn).0,
+                Verdict::Transmit(PRIV)
+            );
+        }
+        d.expire(t(period * 2 + 2));
+    }
+    let svc = d.services().iter().next().unwrap().1;
+    // 50 conn/s fed four times into avg += (rate - avg) >> 2 (scaled by 2^10): 12.5, 21.9,
+    // 28.9, 34.2 → (avg + 0x1ff) >> 10 = 34 as ipvsadm --rate shows it.
+    assert_eq!(svc.est.rates().cps, 34);
+    let dest = svc.dest_ids[0];
+    assert_eq!(d.services().dest_estimator(dest).unwrap().rates().cps, 34);
+}
