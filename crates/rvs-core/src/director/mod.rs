@@ -1283,10 +1283,15 @@ impl Core {
         if r.is_err() {
             return self.drop(DropReason::NoRoom);
         }
-        let ethertype: u16 = if rs.is_ipv4() { 0x0800 } else { 0x86dd };
-        match frame.push_front(14) {
-            Ok(h) => h[12..14].copy_from_slice(&ethertype.to_be_bytes()),
-            Err(_) => return self.drop(DropReason::NoRoom),
+        // The MACs are filled in by the egress below.
+        let ethertype = if rs.is_ipv4() {
+            wire::EtherType::IPV4
+        } else {
+            wire::EtherType::IPV6
+        };
+        let zero = wire::EthernetAddress([0; 6]);
+        if wire::ethernet::push_header(frame, zero, zero, ethertype).is_err() {
+            return self.drop(DropReason::NoRoom);
         }
         self.emit_to_dest(now, dest, rs, frame)
     }
