@@ -114,6 +114,10 @@ pub struct EngineCounters {
     pub conns_created: u64,
     /// Connections removed (expired, evicted or flushed).
     pub conns_removed: u64,
+    /// Persistence templates created.
+    pub templates_created: u64,
+    /// Persistence templates removed (expired or invalidated).
+    pub templates_removed: u64,
     /// Frames parked for neighbour resolution.
     pub parked: u64,
     /// Malformed frames by the parser's reason ([`wire::Malformed::index`]).
@@ -385,17 +389,16 @@ impl Director {
 
     /// Run the timers: expire connections (unbinding them from their real servers), drop
     /// parked frames that waited too long, run scheduler garbage collection. Returns the
-    /// number of connections removed.
+    /// number of table entries removed (connections and persistence templates).
     pub fn expire(&mut self, now: Instant) -> usize {
         let budget = self.core.settings.expire_budget;
         let c = &mut self.core;
         let mut n = self.v4.expire(now, budget, |_, conn| {
-            unbind(&mut c.services, conn.dest, conn.flags);
+            release(&mut c.services, &mut c.counters, conn.dest, conn.flags);
         });
         n += self.v6.expire(now, budget, |_, conn| {
-            unbind(&mut c.services, conn.dest, conn.flags);
+            release(&mut c.services, &mut c.counters, conn.dest, conn.flags);
         });
-        c.counters.conns_removed += n as u64;
         let dropped = c.pool.expire(now, c.settings.park_timeout);
         for _ in 0..dropped {
             c.drops.count(DropReason::NeighborPending);
@@ -459,6 +462,16 @@ fn unbind(services: &mut Services, dest: u32, flags: ConnFlags) {
             d.active_conns = d.active_conns.saturating_sub(1);
         }
         d.after_unbind();
+    }
+}
+
+/// An entry left the table: unbind it and count it as a connection or a template.
+fn release(services: &mut Services, counters: &mut EngineCounters, dest: u32, flags: ConnFlags) {
+    unbind(services, dest, flags);
+    if flags.has(ConnFlags::TEMPLATE) {
+        counters.templates_removed += 1;
+    } else {
+        counters.conns_removed += 1;
     }
 }
 
@@ -888,8 +901,7 @@ impl Core {
             Err(_) => return self.drop(DropReason::TableFull),
         };
         if let Some(ev) = inserted.evicted {
-            unbind(&mut self.services, ev.dest, ev.flags);
-            self.counters.conns_removed += 1;
+            release(&mut self.services, &mut self.counters, ev.dest, ev.flags);
         }
         bind(&mut self.services, sched.dest, flags);
         self.count_new(sched.service, sched.dest);
@@ -1021,8 +1033,7 @@ impl Core {
             }
             // Invalid: expire it now (its counts go with it).
             if let Some(old) = t.remove(ct) {
-                unbind(&mut self.services, old.dest, old.flags);
-                self.counters.conns_removed += 1;
+                release(&mut self.services, &mut self.counters, old.dest, old.flags);
             }
         }
         let svc = self.services.get_mut(svc_id).ok_or(DropReason::NoService)?;
@@ -1051,10 +1062,10 @@ impl Core {
         };
         let ins = t.insert(new, now).map_err(|_| DropReason::TableFull)?;
         if let Some(ev) = ins.evicted {
-            unbind(&mut self.services, ev.dest, ev.flags);
-            self.counters.conns_removed += 1;
+            release(&mut self.services, &mut self.counters, ev.dest, ev.flags);
         }
         bind(&mut self.services, dest_id, ConnFlags(ConnFlags::TEMPLATE));
+        self.counters.templates_created += 1;
         Ok(Scheduled {
             service: svc_id,
             dest: dest_id,
@@ -1122,8 +1133,7 @@ impl Core {
             if self.config.switches.expire_nodest_conn
                 && let Some(old) = t.remove(id)
             {
-                unbind(&mut self.services, old.dest, old.flags);
-                self.counters.conns_removed += 1;
+                release(&mut self.services, &mut self.counters, old.dest, old.flags);
             }
             return self.drop(DropReason::NoDest);
         }

@@ -925,3 +925,29 @@ fn rate_estimators_tick_every_two_seconds() {
     let dest = svc.dest_ids[0];
     assert_eq!(d.services().dest_estimator(dest).unwrap().rates().cps, 34);
 }
+
+#[test]
+fn templates_are_counted_apart_from_connections() {
+    let mut svc = tcp_svc("10.1.0.100", 80, ForwardMethod::Masq, &["10.2.0.11"]);
+    svc.persistence = Some(Persistence {
+        timeout: 30,
+        prefix: 32,
+    });
+    let mut d = director(vec![svc]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    assert_eq!(run(&mut d, t(1), PUB, &syn).0, Verdict::Transmit(PRIV));
+    // SYN_RECV lasts 60 s; the template is kept while it controls the connection, then
+    // goes 60 s after (ip_vs_conn_expire's re-arm).
+    for s in 2..=200 {
+        d.expire(t(s));
+    }
+    assert!(d.table_v4().is_empty());
+    let c = d.counters();
+    assert_eq!((c.conns_created, c.conns_removed), (1, 1));
+    assert_eq!((c.templates_created, c.templates_removed), (1, 1));
+    let dest = &d.services().iter().next().unwrap().1.dests[0];
+    assert_eq!(
+        (dest.active_conns, dest.inact_conns, dest.persist_conns),
+        (0, 0, 0)
+    );
+}
