@@ -115,6 +115,87 @@ pub fn mtu(name: &str) -> io::Result<u32> {
     Ok(mtu as u32)
 }
 
+/// The addresses of interface `name` with their prefix lengths (`getifaddrs`), IPv4 and
+/// IPv6, in the order the kernel lists them. An interface without addresses gives an empty
+/// list; an unknown one an error.
+pub fn addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>> {
+    if_index(name)?;
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(last_err("getifaddrs", name));
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let n = unsafe { CStr::from_ptr(ifa.ifa_name) };
+        if n.to_bytes() != name.as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names;
+        // ifa_netmask, when non-null, at one of the same family.
+        let (addr, mask) = unsafe {
+            (
+                sockaddr_ip(ifa.ifa_addr),
+                if ifa.ifa_netmask.is_null() {
+                    None
+                } else {
+                    sockaddr_ip(ifa.ifa_netmask)
+                },
+            )
+        };
+        if let Some(a) = addr {
+            let len = match mask {
+                Some(std::net::IpAddr::V4(m)) => u32::from(m).count_ones() as u8,
+                Some(std::net::IpAddr::V6(m)) => u128::from(m).count_ones() as u8,
+                None => {
+                    if a.is_ipv4() {
+                        32
+                    } else {
+                        128
+                    }
+                }
+            };
+            out.push((a, len));
+        }
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+/// The IP address in a `sockaddr_in` / `sockaddr_in6`.
+///
+/// # Safety
+/// `sa` must point at a valid sockaddr whose `sa_family` tells its real size.
+unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<std::net::IpAddr> {
+    // SAFETY: the caller guarantees `sa` is valid; the family decides the cast.
+    unsafe {
+        match i32::from((*sa).sa_family) {
+            libc::AF_INET => {
+                let sin = &*(sa as *const libc::sockaddr_in);
+                Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                    u32::from_be(sin.sin_addr.s_addr),
+                )))
+            }
+            libc::AF_INET6 => {
+                let sin6 = &*(sa as *const libc::sockaddr_in6);
+                Some(std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                    sin6.sin6_addr.s6_addr,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +207,13 @@ mod tests {
         assert_eq!(mtu("lo").unwrap(), 65536);
         // lo is ARPHRD_LOOPBACK, not Ethernet.
         assert!(mac_address("lo").is_err());
+    }
+
+    #[test]
+    fn loopback_addresses() {
+        let a = addresses("lo").expect("lo has addresses");
+        assert!(a.contains(&("127.0.0.1".parse().unwrap(), 8)), "{a:?}");
+        assert!(addresses("no-such-if0").is_err());
     }
 
     #[test]

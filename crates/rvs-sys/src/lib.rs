@@ -15,4 +15,5 @@
 pub mod iface;
 pub mod netns;
 pub mod packet;
+pub mod poll;
 mod sys;

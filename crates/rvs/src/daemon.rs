@@ -1,0 +1,444 @@
+//! `rvs daemon`: the director on the wire.
+//!
+//! One data-plane worker owns the engine ([`rvs_core::director::Director`]) and one AF_PACKET
+//! socket per interface the configuration names (TPACKET_V3 RX and TX rings, with
+//! `PACKET_VNET_HDR` so checksum-partial frames and GSO super-frames pass through unchanged:
+//! the kernel completes and segments them on transmit). Both directions of every connection
+//! reach this one worker, so its connection table is unshared. The worker blocks in
+//! `poll(2)` between batches, never busy-polls.
+//!
+//! The director's own kernel must stay out of VIP traffic: the VIPs and the NAT router's
+//! floating IP are *not* assigned to kernel interfaces (the engine answers ARP/ND for them),
+//! and the daemon refuses to start while `ip_forward` is on in its namespace — otherwise the
+//! kernel would forward a second copy of every frame the taps see.
+//!
+//! A Unix control socket answers listing requests (`rvsadm -L -n ...`); the control thread
+//! passes them to the worker, which answers between batches.
+
+use crate::listing::{self, Format};
+use rvs_core::director::{
+    Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
+};
+use rvs_core::model::{Config, Prefix};
+use rvs_core::time::Instant;
+use rvs_core::wire::{CsumStatus, Frame};
+use rvs_sys::packet::vnet::{F_NEEDS_CSUM, VirtioNetHdr};
+use rvs_sys::packet::{PacketConfig, PacketSocket, RxRingConfig, TxRingConfig};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Room in front of a frame for tunnel headers (outer IPv6 + UDP + GUE with options).
+const HEADROOM: usize = 128;
+/// The largest frame the worker handles (a GSO super-frame is at most 64 KiB of IP).
+const MAX_FRAME: usize = 65_536 + 64;
+
+/// What the daemon runs: the forwarding configuration and where it lives on the links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Virtual services, real servers, timeouts.
+    pub config: Config,
+    /// Interfaces to attach to, in port order (port 0 = the first).
+    pub interfaces: Vec<String>,
+    /// Addresses the engine owns (VIPs, the NAT router's floating IP) and their interface.
+    pub owned: Vec<(IpAddr, String)>,
+}
+
+/// Options of `rvs daemon`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The configuration file.
+    pub config_path: PathBuf,
+    /// Where to write the PID, if anywhere.
+    pub pid_file: Option<PathBuf>,
+    /// The control socket.
+    pub control: PathBuf,
+}
+
+/// The control socket used when none is given: one per configuration file, so two daemons
+/// with different configurations on one host never collide.
+pub fn default_control_path(config: &Path) -> PathBuf {
+    let stem = config
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rvs".into());
+    PathBuf::from(format!("/run/rvs/{stem}.ctl"))
+}
+
+/// A request from the control thread, answered by the worker.
+struct Request {
+    format: Format,
+    exact: bool,
+    reply: mpsc::Sender<String>,
+}
+
+/// Build the engine's view of the links from the kernel's interfaces and routes.
+fn net_config(plan: &Plan) -> io::Result<NetConfig> {
+    let mut ports = Vec::new();
+    for (i, name) in plan.interfaces.iter().enumerate() {
+        let mac = rvs_sys::iface::mac_address(name)?;
+        let addrs = rvs_sys::iface::addresses(name)?
+            .into_iter()
+            .filter(|(a, _)| !is_link_local(a))
+            .map(|(addr, len)| Prefix { addr, len })
+            .collect();
+        ports.push(PortConfig {
+            id: PortId(i as u8),
+            mac,
+            addrs,
+        });
+    }
+    let mut owned = Vec::new();
+    for (addr, dev) in &plan.owned {
+        let Some(i) = plan.interfaces.iter().position(|n| n == dev) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("address {addr} is on {dev}, which the daemon does not attach to"),
+            ));
+        };
+        owned.push(OwnedAddr {
+            addr: *addr,
+            port: PortId(i as u8),
+        });
+    }
+    Ok(NetConfig {
+        ports,
+        routes: kernel_routes()?,
+        owned,
+    })
+}
+
+fn is_link_local(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
+/// Gateway routes from `/proc/net/route` and `/proc/net/ipv6_route` (the daemon's
+/// namespace): the engine routes replies to clients that are not on a link.
+fn kernel_routes() -> io::Result<Vec<Route>> {
+    let mut routes = Vec::new();
+    if let Ok(text) = std::fs::read_to_string("/proc/net/route") {
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 {
+                continue;
+            }
+            let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::from_be);
+            let (Some(dst), Some(gw), Some(mask)) = (hex(f[1]), hex(f[2]), hex(f[7])) else {
+                continue;
+            };
+            if gw == 0 {
+                continue;
+            }
+            routes.push(Route {
+                dst: Prefix {
+                    addr: IpAddr::V4(dst.into()),
+                    len: mask.count_ones() as u8,
+                },
+                via: IpAddr::V4(gw.into()),
+            });
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string("/proc/net/ipv6_route") {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let v6 = |s: &str| u128::from_str_radix(s, 16).ok();
+            let (Some(dst), Some(len), Some(gw)) =
+                (v6(f[0]), u8::from_str_radix(f[1], 16).ok(), v6(f[4]))
+            else {
+                continue;
+            };
+            if gw == 0 {
+                continue;
+            }
+            routes.push(Route {
+                dst: Prefix {
+                    addr: IpAddr::V6(dst.into()),
+                    len,
+                },
+                via: IpAddr::V6(gw.into()),
+            });
+        }
+    }
+    Ok(routes)
+}
+
+/// Refuse to run while the kernel forwards: it would forward a copy of every frame.
+fn check_forwarding() -> io::Result<()> {
+    let on = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false)
+    };
+    if on("/proc/sys/net/ipv4/ip_forward") {
+        return Err(io::Error::other(
+            "net.ipv4.ip_forward is 1 in this namespace: the kernel would forward a second \
+             copy of the traffic rvs forwards; set it to 0 (sysctl -w net.ipv4.ip_forward=0)",
+        ));
+    }
+    Ok(())
+}
+
+fn socket_config() -> PacketConfig {
+    PacketConfig {
+        rx: Some(RxRingConfig {
+            block_size: 1 << 20,
+            block_count: 32,
+            frame_size: 1 << 11,
+            retire_blk_tov_ms: 1,
+        }),
+        tx: Some(TxRingConfig {
+            frame_size: 1 << 17,
+            frame_count: 128,
+        }),
+        vnet_hdr: true,
+        qdisc_bypass: true,
+        ignore_outgoing: true,
+        promiscuous: false,
+    }
+}
+
+/// Fresh randomness for the connection table's hash seed (hash-flooding defence).
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = io::Read::read_exact(&mut f, &mut b);
+    }
+    u64::from_ne_bytes(b) ^ u64::from(std::process::id())
+}
+
+/// Run the director until SIGTERM / SIGINT.
+pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
+    check_forwarding()?;
+    let net = net_config(&plan)?;
+    let settings = DirectorSettings {
+        seed: random_seed(),
+        offload_partial_csum: true,
+        ..DirectorSettings::default()
+    };
+    let mut director = Director::new(net, &plan.config, settings).map_err(|errs| {
+        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        io::Error::new(io::ErrorKind::InvalidInput, msgs.join("; "))
+    })?;
+    let mut sockets = Vec::new();
+    for name in &plan.interfaces {
+        sockets.push(PacketSocket::open(name, &socket_config())?);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let (tx, rx) = mpsc::channel::<Request>();
+    let _control = start_control(&opts.control, tx, Arc::clone(&stop))?;
+    if let Some(p) = &opts.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))?;
+    }
+    eprintln!(
+        "rvs daemon: {} virtual service(s) on {} (control {})",
+        plan.config.services.len(),
+        plan.interfaces.join(", "),
+        opts.control.display()
+    );
+    let result = worker(&mut director, &mut sockets, &stop, &rx);
+    let _ = std::fs::remove_file(&opts.control);
+    if let Some(p) = &opts.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    let c = director.counters();
+    eprintln!(
+        "rvs daemon: stopped: {} frames in, {} out, {} connections, {} dropped",
+        c.rx,
+        c.tx,
+        c.conns_created,
+        director.drops().total()
+    );
+    result
+}
+
+/// The data-plane loop.
+fn worker(
+    d: &mut Director,
+    sockets: &mut [PacketSocket],
+    stop: &AtomicBool,
+    requests: &mpsc::Receiver<Request>,
+) -> io::Result<()> {
+    let clock = std::time::Instant::now();
+    let now = || Instant(clock.elapsed().as_nanos() as u64);
+    let mut scratch = vec![0u8; HEADROOM + MAX_FRAME];
+    let mut out = vec![0u8; 2048];
+    d.announce(now());
+    while !stop.load(Ordering::Relaxed) {
+        // Wait for traffic on any port (or a timer, or a control request).
+        let t = now();
+        let wait = d
+            .poll_timeout()
+            .map(|at| Duration::from_nanos(at.0.saturating_sub(t.0)))
+            .unwrap_or(Duration::from_millis(100))
+            .min(Duration::from_millis(50));
+        rvs_sys::poll::wait_readable(sockets, wait)?;
+        let (mut rxs, mut txs): (Vec<_>, Vec<_>) = sockets.iter_mut().map(|s| s.rings()).unzip();
+        for (i, rxr) in rxs.iter_mut().enumerate() {
+            let Some(rxr) = rxr.as_mut() else { continue };
+            let port = PortId(i as u8);
+            rxr.drain(|frame| {
+                let n = frame.data.len();
+                if n > MAX_FRAME {
+                    return;
+                }
+                scratch[HEADROOM..HEADROOM + n].copy_from_slice(frame.data);
+                let vnet = frame.meta.vnet.unwrap_or_default();
+                let Ok(mut f) = Frame::new(&mut scratch, HEADROOM, n) else {
+                    return;
+                };
+                if vnet.needs_csum() {
+                    f.set_csum(CsumStatus::Partial {
+                        start: vnet.csum_start,
+                        offset: vnet.csum_offset,
+                    });
+                } else if frame.meta.csum_valid() || vnet.data_valid() {
+                    f.set_csum(CsumStatus::Valid);
+                }
+                if let Verdict::Transmit(p) = d.handle(now(), port, &mut f) {
+                    let mut h = vnet;
+                    match f.csum() {
+                        CsumStatus::Partial { start, offset } => {
+                            h.flags = F_NEEDS_CSUM;
+                            h.csum_start = start;
+                            h.csum_offset = offset;
+                        }
+                        _ => {
+                            h.flags = 0;
+                            h.csum_start = 0;
+                            h.csum_offset = 0;
+                        }
+                    }
+                    if f.len() != n {
+                        // Encapsulated: the GSO type no longer describes the frame.
+                        h.gso_type = 0;
+                        h.gso_size = 0;
+                        h.hdr_len = 0;
+                    }
+                    if let Some(Some(t)) = txs.get_mut(usize::from(p.0)) {
+                        let _ = t.send(f.data(), Some(&h));
+                    }
+                }
+            });
+        }
+        // Frames the engine originated (ARP/ND, released parked frames).
+        while let Some((p, len)) = d.poll_transmit(&mut out) {
+            if let Some(Some(t)) = txs.get_mut(usize::from(p.0)) {
+                let _ = t.send(&out[..len], Some(&VirtioNetHdr::default()));
+            }
+        }
+        for t in txs.iter_mut().flatten() {
+            let _ = t.flush();
+        }
+        d.expire(now());
+        while let Ok(req) = requests.try_recv() {
+            let _ = req
+                .reply
+                .send(listing::render(d, req.format, req.exact, now()));
+        }
+    }
+    Ok(())
+}
+
+/// The control socket: one request line per connection (`list [--stats|--rate|...]`),
+/// answered with the listing text. Root-only permissions.
+fn start_control(
+    path: &Path,
+    requests: mpsc::Sender<Request>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "control socket {} is in use by a running daemon",
+                    path.display()
+                ),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = serve(stream, &requests);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }))
+}
+
+fn serve(stream: UnixStream, requests: &mpsc::Sender<Request>) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let mut words = line.split_whitespace();
+    let mut w = &stream;
+    if words.next() != Some("list") {
+        return writeln!(w, "error: unknown request {:?}", line.trim());
+    }
+    let mut format = Format::Plain;
+    let mut exact = false;
+    for word in words {
+        match word {
+            "--stats" => format = Format::Stats,
+            "--rate" => format = Format::Rate,
+            "--thresholds" => format = Format::Thresholds,
+            "--persistent-conn" => format = Format::PersistentConn,
+            "-c" | "--connection" => format = Format::Connections,
+            "--exact" => exact = true,
+            other => return writeln!(w, "error: unknown list option {other}"),
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    requests
+        .send(Request {
+            format,
+            exact,
+            reply: tx,
+        })
+        .map_err(|_| io::Error::other("worker gone"))?;
+    let text = rx
+        .recv_timeout(Duration::from_secs(2))
+        .map_err(|_| io::Error::other("worker did not answer"))?;
+    w.write_all(text.as_bytes())
+}
+
+/// Ask a running daemon for a listing (`rvsadm -L -n ...`).
+pub fn request_listing(control: &Path, args: &[&str]) -> io::Result<String> {
+    let mut s = UnixStream::connect(control)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    writeln!(s, "list {}", args.join(" "))?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut s, &mut text)?;
+    if let Some(e) = text.strip_prefix("error: ") {
+        return Err(io::Error::other(e.trim().to_string()));
+    }
+    Ok(text)
+}

@@ -1,0 +1,5 @@
+//! The `rvs` binary's library: the daemon, listings, and the commands `main.rs` dispatches.
+#![forbid(unsafe_code)]
+
+pub mod daemon;
+pub mod listing;
