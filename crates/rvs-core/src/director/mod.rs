@@ -20,6 +20,7 @@
 
 pub mod classify;
 pub mod drops;
+pub mod ftp;
 mod nd;
 pub mod net;
 mod rewrite;
