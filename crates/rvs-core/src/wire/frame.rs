@@ -164,6 +164,16 @@ impl<'a> Frame<'a> {
         Ok(())
     }
 
+    /// Grow the frame by `n` bytes at the end, into the tailroom (their content is whatever
+    /// the buffer held): for payload rewrites that lengthen a packet.
+    pub fn extend(&mut self, n: usize) -> Result<(), FrameError> {
+        if n > self.tailroom() {
+            return Err(FrameError::OutOfRange);
+        }
+        self.len += n;
+        Ok(())
+    }
+
     /// Shorten the frame to `len` bytes (no-op if it is already shorter).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
@@ -205,6 +215,17 @@ impl<'a> Frame<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extend_grows_into_the_tailroom_only() {
+        let mut buf = [0u8; 32];
+        let mut f = Frame::new(&mut buf, 8, 16).unwrap();
+        assert_eq!(f.tailroom(), 8);
+        f.extend(8).unwrap();
+        assert_eq!(f.len(), 24);
+        assert_eq!(f.extend(1), Err(FrameError::OutOfRange));
+        assert_eq!(f.len(), 24);
+    }
 
     #[test]
     fn push_pull_truncate() {
