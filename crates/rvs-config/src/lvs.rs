@@ -334,7 +334,7 @@ const VIRTUAL_KEYS: &[(&str, Use)] = &[
     ("scheduler", Use::Applied),
     ("persistent", Use::Applied),
     ("pmask", Use::Applied),
-    ("sorry_server", Use::Pending("the sorry server")),
+    ("sorry_server", Use::Pending("sorry server")),
     ("send", Use::Pending(HEALTH_FEATURE)),
     ("expect", Use::Pending(HEALTH_FEATURE)),
     ("use_regex", Use::Pending(HEALTH_FEATURE)),
@@ -486,7 +486,7 @@ impl Ctx<'_> {
                 Use::Pending(feature) => self.warn(
                     k.key_span.clone(),
                     format!(
-                        "`{}` is kept but not acted on: rvs does not do {feature} yet",
+                        "`{}` is kept but not acted on: rvs has no {feature} yet",
                         k.key
                     ),
                     None,

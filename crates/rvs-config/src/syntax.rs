@@ -390,7 +390,13 @@ impl Parser<'_> {
                     self.errors.push(err(
                         word_span.start..name.span.end,
                         format!("`{word} {}` is neither a key nor a block", name.text),
-                        Some(&format!("`{word} = VALUE` or `{word} {} {{`", name.text)),
+                        Some(
+                            &if ["virtual", "server", "failover"].contains(&word.as_str()) {
+                                format!("`{word} {} {{`", name.text)
+                            } else {
+                                format!("`{word} = {}`", name.text)
+                            },
+                        ),
                     ));
                     self.recover();
                     return None;
