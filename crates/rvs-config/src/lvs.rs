@@ -762,7 +762,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
     }
 
     let mut network = Network::Nat;
-    let mut network_span = None;
     let mut failover = Failover::default();
     let mut timeouts = Timeouts::default();
     let mut nat_router: Option<(IpAddr, String)> = None;
@@ -812,7 +811,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
             }
             "network" => {
                 if let Some(v) = cx.one(k) {
-                    network_span = Some(v.span.clone());
                     match v.text.as_str() {
                         "nat" => network = Network::Nat,
                         "direct" => network = Network::Direct,
@@ -915,7 +913,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
             ),
         );
     }
-    let _ = network_span;
 
     let method = network.method();
     let mut config = Config {
@@ -942,7 +939,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
         } else {
             names.insert(name.text.clone(), name.span.clone());
         }
-        let Some((vs, svc_spans)) = virtual_block(&mut cx, b, method) else {
+        let Some((vs, svc_spans)) = virtual_block(&mut cx, b) else {
             continue;
         };
         let mut vs = vs;
@@ -1034,11 +1031,7 @@ fn failover_block(cx: &mut Ctx<'_>, b: &Block) -> FailoverService {
 
 type VirtualParts = (SvcSpans, (SchedulerKind, Option<Persistence>));
 
-fn virtual_block(
-    cx: &mut Ctx<'_>,
-    b: &Block,
-    _method: ForwardMethod,
-) -> Option<(VirtualServer, VirtualParts)> {
+fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualParts)> {
     let name = b.name.as_ref()?;
     let errors_before = cx.errors.len();
     let header = b.header_span();
