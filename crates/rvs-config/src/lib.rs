@@ -1,5 +1,50 @@
-//! rvs-config: configuration parsers (Piranha `lvs.cf`, keepalived.conf, ipvsadm rules,
-//! native TOML) mapping to [`rvs_core::model::Config`], with file:line:column diagnostics.
+//! rvs-config: configuration parsers mapping to [`rvs_core::model::Config`], with
+//! file:line:column diagnostics.
 //!
-//! The parsers arrive with the configuration issue; this crate is the workspace's place for them.
+//! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]). keepalived.conf, ipvsadm rules
+//! and the native TOML come later. Parsers never touch the network (no name resolution)
+//! and never print: they return values and [`Diagnostic`]s for the caller to show.
 #![forbid(unsafe_code)]
+
+pub mod diag;
+pub mod lvs;
+mod syntax;
+
+pub use diag::{Diagnostic, Severity, render_all};
+pub use lvs::{
+    Failover, FailoverService, HealthCheck, LoadMonitor, LvsCf, Network, RealServer, ServiceType,
+    Vip, VirtualServer, parse_lvs_cf,
+};
+
+use std::path::Path;
+
+/// Read and parse an lvs.cf file. A file that cannot be read or is not UTF-8 gives one
+/// diagnostic (for the unreadable file at 1:1, for bad UTF-8 at the first bad byte).
+pub fn load(path: &Path) -> Result<LvsCf, Vec<Diagnostic>> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![Diagnostic::new(
+            "",
+            &shown,
+            0..0,
+            Severity::Error,
+            format!("cannot read the file: {e}"),
+            None,
+        )]
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_lvs_cf(&text, &shown),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            Err(vec![Diagnostic::new(
+                &text,
+                &shown,
+                at..at + 1,
+                Severity::Error,
+                "the file is not valid UTF-8",
+                Some("UTF-8 text".to_string()),
+            )])
+        }
+    }
+}

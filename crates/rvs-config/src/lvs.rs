@@ -1,0 +1,1478 @@
+//! Piranha `lvs.cf` → rvs configuration: what each key means, its default, and where it
+//! lands ([`Config`], the network facts of [`LvsCf`], or data kept for later).
+//!
+//! Defaults follow Piranha's parser (`lvsconfig.c`): a virtual is inactive unless
+//! `active = 1`, protocol tcp, port 80, scheduler wlc, health-check timeout 10 and reentry
+//! 180; a server's weight is 1 and its port the virtual's port as set when the `server`
+//! block starts; `pmask = 255.255.255.255` means one client (/32).
+//!
+//! Unknown keys: Piranha refuses them, keepalived ignores them; rvs warns and goes on,
+//! except when the key is within two edits of a key valid in that block (`shceduler`):
+//! that is clearly a typo, and ignoring it would silently change behaviour, so it is an
+//! error naming the intended key. A key valid only in another block (`weight` in a
+//! `virtual`) is a warning. Unknown *blocks* are errors: ignoring one would drop services.
+//!
+//! Every key rvs reads but does not act on yet (health checks, failover, sorry server) is
+//! kept as data and reported as a warning at its location; keys rvs never uses are
+//! reported as ignored. This module does no I/O and resolves no host names.
+
+use core::ops::Range;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rvs_core::model::{
+    Config, ConfigError, Family, ForwardMethod, LocalPool, Persistence, Protocol, RealServerConfig,
+    SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
+};
+
+use crate::diag::{Diagnostic, Severity};
+use crate::syntax::{self, Block, KeyStmt, Stmt, Value};
+
+type Span = Range<usize>;
+
+/// The global `network` setting: how packets reach the real servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Network {
+    /// `network = nat` (the default): masquerading through the `nat_router`.
+    #[default]
+    Nat,
+    /// `network = direct`: direct routing.
+    Direct,
+    /// `network = tunnel`: IP-in-IP tunnelling.
+    Tunnel,
+    /// `network = fullnat` (rvs extension): source and destination NAT, local addresses
+    /// from `fullnat_local` and `fullnat_ports`.
+    FullNat,
+}
+
+impl Network {
+    /// The forwarding method every real server gets.
+    pub fn method(self) -> ForwardMethod {
+        match self {
+            Network::Nat => ForwardMethod::Masq,
+            Network::Direct => ForwardMethod::DirectRoute,
+            Network::Tunnel => ForwardMethod::Tunnel {
+                kind: TunnelKind::Ipip,
+                csum: TunnelCsum::NoCsum,
+            },
+            Network::FullNat => ForwardMethod::FullNat,
+        }
+    }
+}
+
+/// A floating address the active director brings up on a device alias.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Vip {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length (`vip_nmask` / `nat_nmask`; /32 or /128 when unset or `0.0.0.0`).
+    pub prefix: u8,
+    /// The device: `eth0` of `eth0:1`.
+    pub device: String,
+    /// The alias label as written: `eth0:1`.
+    pub label: String,
+}
+
+/// `service = lvs | fos`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ServiceType {
+    /// Load balancing with virtual servers (the default).
+    #[default]
+    Lvs,
+    /// Failover services (`failover` blocks).
+    Fos,
+}
+
+/// The redundancy and heartbeat keys (pulse's), with Piranha's defaults. Kept for the
+/// failover issue; rvs does not act on them yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failover {
+    /// `service` [lvs].
+    pub service: ServiceType,
+    /// `serial_no`: the configuration's version number, if given.
+    pub serial_no: Option<u32>,
+    /// `primary`: the primary director's public address.
+    pub primary: Option<IpAddr>,
+    /// `primary_private`: the primary's address on the private (heartbeat) network.
+    pub primary_private: Option<IpAddr>,
+    /// `backup`: the backup director's public address.
+    pub backup: Option<IpAddr>,
+    /// `backup_private`: the backup's private address.
+    pub backup_private: Option<IpAddr>,
+    /// `backup_active` [0]: whether a backup director is configured.
+    pub backup_active: bool,
+    /// `heartbeat` [0]: whether heartbeats are sent.
+    pub heartbeat: bool,
+    /// `heartbeat_port` [539].
+    pub heartbeat_port: u16,
+    /// `keepalive` [2]: seconds between heartbeats.
+    pub keepalive: u32,
+    /// `deadtime` [5]: seconds of silence before failing over.
+    pub deadtime: u32,
+    /// `monitor_links` [0].
+    pub monitor_links: bool,
+    /// `syncdaemon` [0]: run the connection sync daemon.
+    pub syncdaemon: bool,
+    /// `syncd_iface` [eth0].
+    pub syncd_iface: String,
+    /// `syncd_id` [0].
+    pub syncd_id: u32,
+    /// `active_cmd`: run on becoming active.
+    pub active_cmd: Option<String>,
+    /// `inactive_cmd`: run on becoming inactive.
+    pub inactive_cmd: Option<String>,
+    /// `hard_shutdown` [1].
+    pub hard_shutdown: bool,
+}
+
+impl Default for Failover {
+    fn default() -> Self {
+        Failover {
+            service: ServiceType::Lvs,
+            serial_no: None,
+            primary: None,
+            primary_private: None,
+            backup: None,
+            backup_private: None,
+            backup_active: false,
+            heartbeat: false,
+            heartbeat_port: 539,
+            keepalive: 2,
+            deadtime: 5,
+            monitor_links: false,
+            syncdaemon: false,
+            syncd_iface: "eth0".to_string(),
+            syncd_id: 0,
+            active_cmd: None,
+            inactive_cmd: None,
+            hard_shutdown: true,
+        }
+    }
+}
+
+/// `load_monitor`: how nanny reads a real server's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoadMonitor {
+    /// `uptime` over rsh/ssh.
+    Uptime,
+    /// `rup`.
+    Rup,
+    /// `ruptime`.
+    Ruptime,
+}
+
+/// A virtual's health-check keys (nanny's), with Piranha's defaults. Kept for the
+/// health-check issue; rvs does not act on them yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// `send`: the string sent to the server, escapes resolved.
+    pub send: Option<String>,
+    /// `expect`: the reply's expected prefix (`*` = anything).
+    pub expect: Option<String>,
+    /// `use_regex` [0]: `expect` is a regular expression.
+    pub use_regex: bool,
+    /// `send_program`: a program to run instead (`%h` = server address, `%p` = port).
+    pub send_program: Option<String>,
+    /// `expect_program`: the program's expected output.
+    pub expect_program: Option<String>,
+    /// `timeout` [10]: seconds between checks.
+    pub timeout: u32,
+    /// `reentry` [180]: seconds a server must stay healthy to be readmitted.
+    pub reentry: u32,
+    /// `quiesce_server` [0]: set weight 0 instead of removing a failed server.
+    pub quiesce_server: bool,
+    /// `load_monitor` [none].
+    pub load_monitor: Option<LoadMonitor>,
+    /// `client_monitor` [/usr/sbin/nanny].
+    pub client_monitor: String,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            send: None,
+            expect: None,
+            use_regex: false,
+            send_program: None,
+            expect_program: None,
+            timeout: 10,
+            reentry: 180,
+            quiesce_server: false,
+            load_monitor: None,
+            client_monitor: "/usr/sbin/nanny".to_string(),
+        }
+    }
+}
+
+/// A `server NAME { ... }` block as written, active or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServer {
+    /// The block's name.
+    pub name: String,
+    /// `active` [0 in Piranha's parser; see [`LvsCf`]]: inactive servers are not in the
+    /// [`Config`].
+    pub active: bool,
+    /// `address`.
+    pub addr: IpAddr,
+    /// `port` [the virtual's port].
+    pub port: u16,
+    /// `weight` [1].
+    pub weight: u32,
+}
+
+/// A `virtual NAME { ... }` block as written, active or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServer {
+    /// The block's name.
+    pub name: String,
+    /// `active` [0]: inactive virtuals are not in the [`Config`].
+    pub active: bool,
+    /// Index of this virtual's service in [`LvsCf::config`]`.services` (None if inactive).
+    pub service: Option<usize>,
+    /// The service as it would be configured (also for inactive virtuals).
+    pub key: ServiceKey,
+    /// `port` [80]: also the port health checks use for fwmark services.
+    pub port: u16,
+    /// The VIP (`address` + `vip_nmask`).
+    pub vip: Vip,
+    /// `sorry_server`: where to send clients when no real server is up (not acted on yet).
+    pub sorry_server: Option<IpAddr>,
+    /// Health-check keys.
+    pub health: HealthCheck,
+    /// Every `server` block, active or not.
+    pub servers: Vec<RealServer>,
+}
+
+/// A `failover NAME { ... }` block (`service = fos`), kept raw: rvs has no failover
+/// services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverService {
+    /// The block's name.
+    pub name: String,
+    /// Its keys and values (multiple values joined by one space), in file order.
+    pub keys: Vec<(String, String)>,
+}
+
+/// A parsed lvs.cf: the forwarding [`Config`] plus what the daemon needs around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvsCf {
+    /// Every active virtual with its active servers, validated.
+    pub config: Config,
+    /// The global `network` setting.
+    pub network: Network,
+    /// One VIP per distinct address and label of the active virtuals, in file order.
+    pub vips: Vec<Vip>,
+    /// `nat_router = IP dev:n` with `nat_nmask`: the real servers' gateway.
+    pub nat_router: Option<Vip>,
+    /// Redundancy and heartbeat keys.
+    pub failover: Failover,
+    /// Every virtual as written, active or not.
+    pub virtuals: Vec<VirtualServer>,
+    /// `failover` blocks.
+    pub failover_services: Vec<FailoverService>,
+    /// Keys rvs does not act on (yet), unknown keys and other non-fatal findings.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// What rvs does with a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// It shapes the configuration.
+    Applied,
+    /// Kept as data for a feature rvs does not have yet (named).
+    Pending(&'static str),
+    /// Read by Piranha, never by rvs.
+    Ignored,
+}
+
+const FAILOVER_FEATURE: &str = "director failover (pulse)";
+const HEALTH_FEATURE: &str = "health checks (nanny)";
+
+const GLOBAL_KEYS: &[(&str, Use)] = &[
+    ("service", Use::Applied),
+    ("network", Use::Applied),
+    ("nat_router", Use::Applied),
+    ("nat_nmask", Use::Applied),
+    ("tcp_timeout", Use::Applied),
+    ("tcpfin_timeout", Use::Applied),
+    ("udp_timeout", Use::Applied),
+    ("fullnat_local", Use::Applied),
+    ("fullnat_ports", Use::Applied),
+    ("serial_no", Use::Pending(FAILOVER_FEATURE)),
+    ("primary", Use::Pending(FAILOVER_FEATURE)),
+    ("primary_private", Use::Pending(FAILOVER_FEATURE)),
+    ("backup", Use::Pending(FAILOVER_FEATURE)),
+    ("backup_private", Use::Pending(FAILOVER_FEATURE)),
+    ("backup_active", Use::Pending(FAILOVER_FEATURE)),
+    ("heartbeat", Use::Pending(FAILOVER_FEATURE)),
+    ("heartbeat_port", Use::Pending(FAILOVER_FEATURE)),
+    ("keepalive", Use::Pending(FAILOVER_FEATURE)),
+    ("deadtime", Use::Pending(FAILOVER_FEATURE)),
+    ("monitor_links", Use::Pending(FAILOVER_FEATURE)),
+    ("syncdaemon", Use::Pending("connection synchronisation")),
+    ("syncd_iface", Use::Pending("connection synchronisation")),
+    ("syncd_id", Use::Pending("connection synchronisation")),
+    ("active_cmd", Use::Pending(FAILOVER_FEATURE)),
+    ("inactive_cmd", Use::Pending(FAILOVER_FEATURE)),
+    ("hard_shutdown", Use::Pending(FAILOVER_FEATURE)),
+    ("primary_shared", Use::Ignored),
+    ("backup_shared", Use::Ignored),
+    ("rsh_command", Use::Ignored),
+    ("debug_level", Use::Ignored),
+    ("ipvsadm", Use::Ignored),
+    ("sync", Use::Ignored),
+    ("reservation_conflict_action", Use::Ignored),
+];
+
+const VIRTUAL_KEYS: &[(&str, Use)] = &[
+    ("active", Use::Applied),
+    ("address", Use::Applied),
+    ("vip_nmask", Use::Applied),
+    ("fwmark", Use::Applied),
+    ("protocol", Use::Applied),
+    ("port", Use::Applied),
+    ("scheduler", Use::Applied),
+    ("persistent", Use::Applied),
+    ("pmask", Use::Applied),
+    ("sorry_server", Use::Pending("sorry server")),
+    ("send", Use::Pending(HEALTH_FEATURE)),
+    ("expect", Use::Pending(HEALTH_FEATURE)),
+    ("use_regex", Use::Pending(HEALTH_FEATURE)),
+    ("send_program", Use::Pending(HEALTH_FEATURE)),
+    ("expect_program", Use::Pending(HEALTH_FEATURE)),
+    ("timeout", Use::Pending(HEALTH_FEATURE)),
+    ("reentry", Use::Pending(HEALTH_FEATURE)),
+    ("quiesce_server", Use::Pending(HEALTH_FEATURE)),
+    ("load_monitor", Use::Pending(HEALTH_FEATURE)),
+    ("client_monitor", Use::Pending(HEALTH_FEATURE)),
+];
+
+const SERVER_KEYS: &[(&str, Use)] = &[
+    ("address", Use::Applied),
+    ("active", Use::Applied),
+    ("weight", Use::Applied),
+    ("port", Use::Applied),
+    ("nmask", Use::Ignored),
+];
+
+const FAILOVER_KEYS: &[(&str, Use)] = &[
+    ("address", Use::Pending(FAILOVER_FEATURE)),
+    ("active", Use::Pending(FAILOVER_FEATURE)),
+    ("vip_nmask", Use::Pending(FAILOVER_FEATURE)),
+    ("port", Use::Pending(FAILOVER_FEATURE)),
+    ("timeout", Use::Pending(FAILOVER_FEATURE)),
+    ("heartbeat", Use::Pending(FAILOVER_FEATURE)),
+    ("send", Use::Pending(FAILOVER_FEATURE)),
+    ("expect", Use::Pending(FAILOVER_FEATURE)),
+    ("send_program", Use::Pending(FAILOVER_FEATURE)),
+    ("expect_program", Use::Pending(FAILOVER_FEATURE)),
+    ("start_cmd", Use::Pending(FAILOVER_FEATURE)),
+    ("stop_cmd", Use::Pending(FAILOVER_FEATURE)),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Global,
+    Virtual,
+    Server,
+    FailoverBlock,
+}
+
+impl Scope {
+    fn keys(self) -> &'static [(&'static str, Use)] {
+        match self {
+            Scope::Global => GLOBAL_KEYS,
+            Scope::Virtual => VIRTUAL_KEYS,
+            Scope::Server => SERVER_KEYS,
+            Scope::FailoverBlock => FAILOVER_KEYS,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Global => "the global section",
+            Scope::Virtual => "a `virtual` block",
+            Scope::Server => "a `server` block",
+            Scope::FailoverBlock => "a `failover` block",
+        }
+    }
+
+    const ALL: [Scope; 4] = [
+        Scope::Global,
+        Scope::Virtual,
+        Scope::Server,
+        Scope::FailoverBlock,
+    ];
+}
+
+/// The common service names `port` accepts, as in `/etc/services`.
+const SERVICE_NAMES: &[(&str, u16)] = &[
+    ("ftp-data", 20),
+    ("ftp", 21),
+    ("ssh", 22),
+    ("telnet", 23),
+    ("smtp", 25),
+    ("domain", 53),
+    ("http", 80),
+    ("www", 80),
+    ("pop3", 110),
+    ("ntp", 123),
+    ("imap", 143),
+    ("snmp", 161),
+    ("ldap", 389),
+    ("https", 443),
+    ("smtps", 465),
+    ("submission", 587),
+    ("ldaps", 636),
+    ("imaps", 993),
+    ("pop3s", 995),
+    ("mysql", 3306),
+    ("postgresql", 5432),
+];
+
+/// Per-service spans kept while building, to locate `Config::validate` errors.
+struct SvcSpans {
+    header: Span,
+    addr: Span,
+    port: Span,
+    persistent: Span,
+    pmask: Span,
+    fwmark: Span,
+    scheduler: Span,
+    servers: Vec<SrvSpans>,
+}
+
+struct SrvSpans {
+    addr: Span,
+    weight: Span,
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    path: &'a str,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn diag(&self, span: Span, sev: Severity, msg: String, expected: Option<String>) -> Diagnostic {
+        Diagnostic::new(self.text, self.path, span, sev, msg, expected)
+    }
+
+    fn error(&mut self, span: Span, msg: impl Into<String>, expected: impl Into<Option<String>>) {
+        let d = self.diag(span, Severity::Error, msg.into(), expected.into());
+        self.errors.push(d);
+    }
+
+    fn warn(&mut self, span: Span, msg: impl Into<String>, expected: impl Into<Option<String>>) {
+        let d = self.diag(span, Severity::Warning, msg.into(), expected.into());
+        self.warnings.push(d);
+    }
+
+    fn line_of(&self, span: &Span) -> usize {
+        self.text[..span.start.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// Classify a key in a scope, reporting unknown, misplaced, pending and ignored keys.
+    /// Returns whether its value should be read.
+    fn check_key(&mut self, scope: Scope, k: &KeyStmt) -> bool {
+        if let Some((_, u)) = scope.keys().iter().find(|(n, _)| *n == k.key) {
+            match u {
+                Use::Applied => {}
+                Use::Pending(feature) => self.warn(
+                    k.key_span.clone(),
+                    format!(
+                        "`{}` is kept but not acted on: rvs has no {feature} yet",
+                        k.key
+                    ),
+                    None,
+                ),
+                Use::Ignored => self.warn(
+                    k.key_span.clone(),
+                    format!("`{}` is ignored: rvs has no use for it", k.key),
+                    None,
+                ),
+            }
+            return *u != Use::Ignored;
+        }
+        if let Some(near) = scope
+            .keys()
+            .iter()
+            .map(|(n, _)| *n)
+            .find(|n| k.key.len() >= 4 && edit_distance(n, &k.key) <= 2)
+        {
+            self.error(
+                k.key_span.clone(),
+                format!("unknown key `{}` in {}", k.key, scope.name()),
+                Some(format!("`{near}`")),
+            );
+            return false;
+        }
+        if let Some(other) = Scope::ALL
+            .iter()
+            .find(|s| s.keys().iter().any(|(n, _)| *n == k.key))
+        {
+            self.warn(
+                k.key_span.clone(),
+                format!(
+                    "`{}` belongs in {}; it has no effect in {}",
+                    k.key,
+                    other.name(),
+                    scope.name()
+                ),
+                None,
+            );
+            return false;
+        }
+        self.warn(
+            k.key_span.clone(),
+            format!("unknown key `{}` in {}; ignored", k.key, scope.name()),
+            None,
+        );
+        false
+    }
+
+    fn one<'v>(&mut self, k: &'v KeyStmt) -> Option<&'v Value> {
+        if let Some(extra) = k.values.get(1) {
+            let last = k.values.last().map_or(extra.span.end, |v| v.span.end);
+            self.error(
+                extra.span.start..last,
+                format!("`{}` takes one value", k.key),
+                Some("the end of the line".to_string()),
+            );
+            return None;
+        }
+        k.values.first()
+    }
+
+    /// The whole value as one string: a single (possibly quoted) value, or the source text
+    /// from the first to the last word.
+    fn string(&self, k: &KeyStmt) -> String {
+        match k.values.as_slice() {
+            [v] => v.text.clone(),
+            _ => self.text[k.values_span()].to_string(),
+        }
+    }
+
+    fn u32(&mut self, k: &KeyStmt) -> Option<u32> {
+        let v = self.one(k)?;
+        match v.text.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(
+                    v.span.clone(),
+                    format!("`{}` is not a number", v.text),
+                    Some(format!("a non-negative integer for `{}`", k.key)),
+                );
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, k: &KeyStmt) -> Option<bool> {
+        let v = self.one(k)?;
+        match v.text.to_ascii_lowercase().as_str() {
+            "1" | "yes" | "true" | "on" => Some(true),
+            "0" | "no" | "false" | "off" => Some(false),
+            _ => {
+                self.error(
+                    v.span.clone(),
+                    format!("`{}` is not a boolean", v.text),
+                    Some(format!("`0` or `1` for `{}`", k.key)),
+                );
+                None
+            }
+        }
+    }
+
+    fn ip_value(&mut self, v: &Value) -> Option<IpAddr> {
+        match v.text.parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(
+                    v.span.clone(),
+                    format!("`{}` is not an IP address", v.text),
+                    Some("an IPv4 or IPv6 address (rvs does not resolve host names)".to_string()),
+                );
+                None
+            }
+        }
+    }
+
+    fn ip(&mut self, k: &KeyStmt) -> Option<IpAddr> {
+        let v = self.one(k)?;
+        self.ip_value(v)
+    }
+
+    fn port(&mut self, k: &KeyStmt) -> Option<u16> {
+        let v = self.one(k)?;
+        port_value(&v.text).or_else(|| {
+            let msg = if v.text.bytes().all(|b| b.is_ascii_digit()) {
+                format!("port `{}` is out of range", v.text)
+            } else {
+                format!("`{}` is not a port number or a known service name", v.text)
+            };
+            self.error(
+                v.span.clone(),
+                msg,
+                Some("a port in 0..=65535 or a service name such as `http`".to_string()),
+            );
+            None
+        })
+    }
+
+    /// A dotted IPv4 netmask as a prefix length.
+    fn netmask(&mut self, k: &KeyStmt) -> Option<u8> {
+        let v = self.one(k)?;
+        match v.text.parse::<std::net::Ipv4Addr>() {
+            Ok(m) => {
+                let bits = u32::from(m);
+                let len = bits.leading_ones();
+                if bits.checked_shl(len).unwrap_or(0) == 0 {
+                    Some(len as u8)
+                } else {
+                    self.error(
+                        v.span.clone(),
+                        format!(
+                            "`{}` is not a netmask: its one bits are not contiguous",
+                            v.text
+                        ),
+                        Some("a netmask such as `255.255.255.0`".to_string()),
+                    );
+                    None
+                }
+            }
+            Err(_) => {
+                self.error(
+                    v.span.clone(),
+                    format!("`{}` is not a netmask", v.text),
+                    Some("a dotted netmask such as `255.255.255.0`".to_string()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `IP DEVICE[:ALIAS]`.
+    fn address_dev(&mut self, k: &KeyStmt) -> Option<(IpAddr, String)> {
+        let addr = self.ip_value(&k.values[0]);
+        let dev = match k.values.get(1) {
+            Some(d) => Some(d.text.clone()),
+            None => {
+                let end = k.values[0].span.end;
+                self.error(
+                    end..end,
+                    format!("`{}` needs a device after the address", k.key),
+                    Some(format!(
+                        "`{} = IP DEVICE`, e.g. `192.168.26.10 eth0:1`",
+                        k.key
+                    )),
+                );
+                None
+            }
+        };
+        if let Some(extra) = k.values.get(2) {
+            self.error(
+                extra.span.start..k.values_span().end,
+                format!("`{}` takes an address and a device", k.key),
+                Some("the end of the line".to_string()),
+            );
+            return None;
+        }
+        Some((addr?, dev?))
+    }
+
+    fn warn_duplicate(&mut self, seen: &mut HashMap<String, Span>, k: &KeyStmt) {
+        if let Some(first) = seen.insert(k.key.clone(), k.key_span.clone()) {
+            let line = self.line_of(&first);
+            self.warn(
+                k.key_span.clone(),
+                format!(
+                    "`{}` is set again (first on line {line}); this value wins",
+                    k.key
+                ),
+                None,
+            );
+        }
+    }
+
+    fn unexpected_block(&mut self, b: &Block, scope: Scope) {
+        let allowed = match scope {
+            Scope::Global => "`virtual NAME {` or `failover NAME {`",
+            Scope::Virtual => "`server NAME {`",
+            _ => "no block here",
+        };
+        let known = ["virtual", "server", "failover"].contains(&b.kind.as_str());
+        let msg = if known {
+            format!("a `{}` block cannot appear in {}", b.kind, scope.name())
+        } else {
+            format!("unknown block `{}`", b.kind)
+        };
+        self.error(b.kind_span.clone(), msg, Some(allowed.to_string()));
+    }
+}
+
+fn port_value(s: &str) -> Option<u16> {
+    if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
+        return s.parse().ok();
+    }
+    SERVICE_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|&(_, p)| p)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn label_device(label: &str) -> String {
+    label.split(':').next().unwrap_or(label).to_string()
+}
+
+/// Parse lvs.cf `text` (named `path` in diagnostics).
+///
+/// On success the [`LvsCf`] holds a validated [`Config`] and the warnings; on failure every
+/// error found (syntax, values, and [`Config::validate`]'s, each located at the key or
+/// block it blames), in file order.
+pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
+    let mut cx = Ctx {
+        text,
+        path,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let (stmts, syntax_errors) = syntax::parse(text);
+    for e in syntax_errors {
+        cx.error(e.span, e.message, e.expected);
+    }
+
+    let mut network = Network::Nat;
+    let mut failover = Failover::default();
+    let mut timeouts = Timeouts::default();
+    let mut nat_router: Option<(IpAddr, String)> = None;
+    let mut nat_nmask: Option<u8> = None;
+    let mut pool = LocalPool::default();
+    let mut pool_spans: Vec<Span> = Vec::new();
+    let mut fullnat_ports_set = false;
+    let mut seen = HashMap::new();
+    let mut virtual_blocks = Vec::new();
+    let mut failover_services = Vec::new();
+    let mut first_failover: Option<Span> = None;
+
+    for s in &stmts {
+        let k = match s {
+            Stmt::Key(k) => k,
+            Stmt::Block(b) if b.kind == "virtual" => {
+                virtual_blocks.push(b);
+                continue;
+            }
+            Stmt::Block(b) if b.kind == "failover" => {
+                first_failover.get_or_insert_with(|| b.header_span());
+                failover_services.push(failover_block(&mut cx, b));
+                continue;
+            }
+            Stmt::Block(b) => {
+                cx.unexpected_block(b, Scope::Global);
+                continue;
+            }
+        };
+        if !cx.check_key(Scope::Global, k) {
+            continue;
+        }
+        cx.warn_duplicate(&mut seen, k);
+        match k.key.as_str() {
+            "service" => {
+                if let Some(v) = cx.one(k) {
+                    match v.text.as_str() {
+                        "lvs" => failover.service = ServiceType::Lvs,
+                        "fos" => failover.service = ServiceType::Fos,
+                        _ => cx.error(
+                            v.span.clone(),
+                            format!("unknown service type `{}`", v.text),
+                            Some("`lvs` or `fos`".to_string()),
+                        ),
+                    }
+                }
+            }
+            "network" => {
+                if let Some(v) = cx.one(k) {
+                    match v.text.as_str() {
+                        "nat" => network = Network::Nat,
+                        "direct" => network = Network::Direct,
+                        "tunnel" => network = Network::Tunnel,
+                        "fullnat" => network = Network::FullNat,
+                        _ => cx.error(
+                            v.span.clone(),
+                            format!("unknown network type `{}`", v.text),
+                            Some("`nat`, `direct`, `tunnel` or rvs's `fullnat`".to_string()),
+                        ),
+                    }
+                }
+            }
+            "nat_router" => nat_router = cx.address_dev(k),
+            "nat_nmask" => nat_nmask = cx.netmask(k),
+            "tcp_timeout" | "tcpfin_timeout" | "udp_timeout" => {
+                if let Some(n) = cx.u32(k) {
+                    let d = Timeouts::default();
+                    let (slot, default) = match k.key.as_str() {
+                        "tcp_timeout" => (&mut timeouts.tcp, d.tcp),
+                        "tcpfin_timeout" => (&mut timeouts.tcp_fin, d.tcp_fin),
+                        _ => (&mut timeouts.udp, d.udp),
+                    };
+                    // 0 = leave the kernel's value as it is.
+                    *slot = if n == 0 { default } else { n };
+                }
+            }
+            "fullnat_local" => {
+                pool_spans.push(k.key_span.clone());
+                pool.addrs = k.values.iter().filter_map(|v| cx.ip_value(v)).collect();
+            }
+            "fullnat_ports" => {
+                pool_spans.push(k.key_span.clone());
+                if let Some(v) = cx.one(k) {
+                    let range = v.text.split_once('-').and_then(|(lo, hi)| {
+                        Some((lo.parse::<u16>().ok()?, hi.parse::<u16>().ok()?))
+                    });
+                    match range {
+                        Some((lo, hi)) if lo >= 1 && lo <= hi => {
+                            pool.port_range = (lo, hi);
+                            fullnat_ports_set = true;
+                        }
+                        _ => cx.error(
+                            v.span.clone(),
+                            format!("`{}` is not a port range", v.text),
+                            Some(
+                                "`LO-HI` with 1 <= LO <= HI <= 65535, e.g. `1024-65535`"
+                                    .to_string(),
+                            ),
+                        ),
+                    }
+                }
+            }
+            "serial_no" => failover.serial_no = cx.u32(k),
+            "primary" => failover.primary = cx.ip(k),
+            "primary_private" => failover.primary_private = cx.ip(k),
+            "backup" => failover.backup = cx.ip(k),
+            "backup_private" => failover.backup_private = cx.ip(k),
+            "backup_active" => failover.backup_active = cx.bool(k).unwrap_or(false),
+            "heartbeat" => failover.heartbeat = cx.bool(k).unwrap_or(false),
+            "heartbeat_port" => failover.heartbeat_port = cx.port(k).unwrap_or(539),
+            "keepalive" => failover.keepalive = cx.u32(k).unwrap_or(2),
+            "deadtime" => failover.deadtime = cx.u32(k).unwrap_or(5),
+            "monitor_links" => failover.monitor_links = cx.bool(k).unwrap_or(false),
+            "syncdaemon" => failover.syncdaemon = cx.bool(k).unwrap_or(false),
+            "syncd_iface" => {
+                if let Some(v) = cx.one(k) {
+                    failover.syncd_iface = v.text.clone();
+                }
+            }
+            "syncd_id" => failover.syncd_id = cx.u32(k).unwrap_or(0),
+            "active_cmd" => failover.active_cmd = Some(cx.string(k)),
+            "inactive_cmd" => failover.inactive_cmd = Some(cx.string(k)),
+            "hard_shutdown" => failover.hard_shutdown = cx.bool(k).unwrap_or(true),
+            _ => unreachable!("every applied or pending global key is handled"),
+        }
+    }
+
+    if network == Network::FullNat {
+        if !fullnat_ports_set {
+            pool.port_range = (1024, 65535);
+        }
+    } else {
+        for s in pool_spans {
+            cx.warn(
+                s,
+                "FullNAT keys have no effect unless `network = fullnat`",
+                None,
+            );
+        }
+        pool = LocalPool::default();
+    }
+    if let (Some(first), false) = (&first_failover, virtual_blocks.is_empty()) {
+        cx.error(
+            first.clone(),
+            "cannot use both `virtual` and `failover` blocks in one file",
+            Some(
+                "either virtual servers (`service = lvs`) or failover services (`service = fos`)"
+                    .to_string(),
+            ),
+        );
+    }
+
+    let method = network.method();
+    let mut config = Config {
+        timeouts,
+        local_pool: pool,
+        ..Config::default()
+    };
+    let mut spans = Vec::new();
+    let mut virtuals: Vec<VirtualServer> = Vec::new();
+    let mut names: HashMap<String, Span> = HashMap::new();
+    let mut vips: Vec<Vip> = Vec::new();
+    for b in virtual_blocks {
+        let Some(name) = &b.name else { continue };
+        if let Some(first) = names.get(&name.text) {
+            let line = cx.line_of(first);
+            cx.error(
+                name.span.clone(),
+                format!(
+                    "virtual `{}` is defined twice (first on line {line})",
+                    name.text
+                ),
+                Some("a unique name for each virtual".to_string()),
+            );
+        } else {
+            names.insert(name.text.clone(), name.span.clone());
+        }
+        let Some((vs, svc_spans)) = virtual_block(&mut cx, b) else {
+            continue;
+        };
+        let mut vs = vs;
+        if vs.active {
+            vs.service = Some(config.services.len());
+            let mut svc = VirtualServiceConfig::new(vs.key);
+            let (sched, pers) = svc_spans.1;
+            svc.scheduler = sched;
+            svc.persistence = pers;
+            let mut srv_spans = Vec::new();
+            for (rs, sp) in vs.servers.iter().zip(svc_spans.0.servers) {
+                if rs.active {
+                    let mut r = RealServerConfig::new(rs.addr, rs.port);
+                    r.weight = rs.weight;
+                    r.method = method;
+                    svc.real_servers.push(r);
+                    srv_spans.push(sp);
+                }
+            }
+            config.services.push(svc);
+            spans.push(SvcSpans {
+                servers: srv_spans,
+                ..svc_spans.0
+            });
+            if !vips.contains(&vs.vip) {
+                vips.push(vs.vip.clone());
+            }
+        }
+        virtuals.push(vs);
+    }
+
+    let nat_router = nat_router.map(|(addr, label)| Vip {
+        addr,
+        prefix: nat_nmask.unwrap_or(Family::of(&addr).max_prefix()),
+        device: label_device(&label),
+        label,
+    });
+
+    if cx.errors.is_empty()
+        && let Err(errs) = config.validate()
+    {
+        locate_validate_errors(&mut cx, &config, &spans, &errs);
+    }
+    if !cx.errors.is_empty() {
+        let mut errors = cx.errors;
+        errors.sort_by_key(|d| d.span.start);
+        return Err(errors);
+    }
+    let mut warnings = cx.warnings;
+    warnings.sort_by_key(|d| d.span.start);
+    Ok(LvsCf {
+        config,
+        network,
+        vips,
+        nat_router,
+        failover,
+        virtuals,
+        failover_services,
+        warnings,
+    })
+}
+
+fn failover_block(cx: &mut Ctx<'_>, b: &Block) -> FailoverService {
+    cx.warn(
+        b.header_span(),
+        "failover services (`service = fos`) are kept but not acted on: rvs has none yet",
+        None,
+    );
+    let mut keys = Vec::new();
+    for s in &b.body {
+        match s {
+            Stmt::Key(k) => {
+                // Each key is already covered by the block's warning; only unknown ones
+                // are reported individually.
+                if FAILOVER_KEYS.iter().any(|(n, _)| *n == k.key) {
+                    keys.push((k.key.clone(), cx.string(k)));
+                } else {
+                    cx.check_key(Scope::FailoverBlock, k);
+                }
+            }
+            Stmt::Block(inner) => cx.unexpected_block(inner, Scope::FailoverBlock),
+        }
+    }
+    FailoverService {
+        name: b.name.as_ref().map_or(String::new(), |n| n.text.clone()),
+        keys,
+    }
+}
+
+type VirtualParts = (SvcSpans, (SchedulerKind, Option<Persistence>));
+
+fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualParts)> {
+    let name = b.name.as_ref()?;
+    let errors_before = cx.errors.len();
+    let header = b.header_span();
+    let mut seen = HashMap::new();
+    let mut active = false;
+    let mut address: Option<(IpAddr, String, Span)> = None;
+    let mut vip_nmask: Option<u8> = None;
+    let mut fwmark: Option<(u32, Span)> = None;
+    let mut protocol = Protocol::Tcp;
+    let mut port: (u16, Span) = (80, header.clone());
+    let mut scheduler = (SchedulerKind::Wlc, header.clone());
+    let mut persistent: (u32, Span) = (0, header.clone());
+    let mut pmask: Option<(u8, Span)> = None;
+    let mut health = HealthCheck::default();
+    let mut sorry_server = None;
+    let mut servers = Vec::new();
+    let mut server_spans = Vec::new();
+    let mut server_names: HashMap<String, Span> = HashMap::new();
+
+    for s in &b.body {
+        let k = match s {
+            Stmt::Key(k) => k,
+            Stmt::Block(sb) if sb.kind == "server" => {
+                let Some(sn) = &sb.name else { continue };
+                if let Some(first) = server_names.get(&sn.text) {
+                    let line = cx.line_of(first);
+                    cx.error(
+                        sn.span.clone(),
+                        format!(
+                            "server `{}` is defined twice in virtual `{}` (first on line {line})",
+                            sn.text, name.text
+                        ),
+                        Some("a unique name for each server of a virtual".to_string()),
+                    );
+                } else {
+                    server_names.insert(sn.text.clone(), sn.span.clone());
+                }
+                // Piranha: a server's port defaults to the virtual's port as set so far.
+                if let Some((rs, sp)) = server_block(cx, sb, port.0) {
+                    servers.push(rs);
+                    server_spans.push(sp);
+                }
+                continue;
+            }
+            Stmt::Block(sb) => {
+                cx.unexpected_block(sb, Scope::Virtual);
+                continue;
+            }
+        };
+        if !cx.check_key(Scope::Virtual, k) {
+            continue;
+        }
+        cx.warn_duplicate(&mut seen, k);
+        match k.key.as_str() {
+            "active" => active = cx.bool(k).unwrap_or(false),
+            "address" => {
+                address = cx
+                    .address_dev(k)
+                    .map(|(a, d)| (a, d, k.values[0].span.clone()))
+            }
+            "vip_nmask" => vip_nmask = cx.netmask(k),
+            "fwmark" => {
+                if let Some(n) = cx.u32(k) {
+                    fwmark = Some((n, k.values_span()));
+                }
+            }
+            "protocol" => {
+                if let Some(v) = cx.one(k) {
+                    match v.text.to_ascii_lowercase().as_str() {
+                        "tcp" => protocol = Protocol::Tcp,
+                        "udp" => protocol = Protocol::Udp,
+                        _ => cx.error(
+                            v.span.clone(),
+                            format!("unknown protocol `{}`", v.text),
+                            Some("`tcp` or `udp`".to_string()),
+                        ),
+                    }
+                }
+            }
+            "port" => {
+                if let Some(p) = cx.port(k) {
+                    port = (p, k.values_span());
+                }
+            }
+            "scheduler" => {
+                if let Some(v) = cx.one(k) {
+                    match SchedulerKind::from_name(&v.text) {
+                        Some(s) => scheduler = (s, v.span.clone()),
+                        None => cx.error(
+                            v.span.clone(),
+                            format!("unknown scheduler `{}`", v.text),
+                            Some(
+                                "one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh \
+                                 (or the kernel's sed, nq, fo, ovf, mh, twos)"
+                                    .to_string(),
+                            ),
+                        ),
+                    }
+                }
+            }
+            "persistent" => {
+                if let Some(n) = cx.u32(k) {
+                    persistent = (n, k.values_span());
+                }
+            }
+            "pmask" => {
+                if let Some(p) = cx.netmask(k) {
+                    pmask = Some((p, k.values_span()));
+                }
+            }
+            "sorry_server" => sorry_server = cx.ip(k),
+            "send" => health.send = Some(cx.string(k)),
+            "expect" => health.expect = Some(cx.string(k)),
+            "use_regex" => health.use_regex = cx.bool(k).unwrap_or(false),
+            "send_program" => health.send_program = Some(cx.string(k)),
+            "expect_program" => health.expect_program = Some(cx.string(k)),
+            "timeout" => health.timeout = cx.u32(k).unwrap_or(10),
+            "reentry" => health.reentry = cx.u32(k).unwrap_or(180),
+            "quiesce_server" => health.quiesce_server = cx.bool(k).unwrap_or(false),
+            "client_monitor" => health.client_monitor = cx.string(k),
+            "load_monitor" => {
+                if let Some(v) = cx.one(k) {
+                    health.load_monitor = match v.text.as_str() {
+                        "uptime" => Some(LoadMonitor::Uptime),
+                        "rup" => Some(LoadMonitor::Rup),
+                        "ruptime" => Some(LoadMonitor::Ruptime),
+                        "none" => None,
+                        _ => {
+                            cx.error(
+                                v.span.clone(),
+                                format!("unknown load monitor `{}`", v.text),
+                                Some("`uptime`, `rup`, `ruptime` or `none`".to_string()),
+                            );
+                            None
+                        }
+                    }
+                }
+            }
+            _ => unreachable!("every applied or pending virtual key is handled"),
+        }
+    }
+
+    let Some((addr, label, addr_span)) = address else {
+        if cx.errors.len() == errors_before {
+            cx.error(
+                name.span.clone(),
+                format!("virtual `{}` has no `address`", name.text),
+                Some(
+                    "`address = IP DEVICE` in the block, e.g. `address = 192.168.26.10 eth0:1`"
+                        .to_string(),
+                ),
+            );
+        }
+        return None;
+    };
+    if cx.errors.len() != errors_before {
+        return None;
+    }
+    let family = Family::of(&addr);
+    // Piranha: `fwmark = 0` means no firewall mark.
+    let (key, key_span, fwmark_span) = match fwmark {
+        Some((mark, span)) if mark != 0 => {
+            (ServiceKey::Fwmark { mark, family }, span.clone(), span)
+        }
+        _ => (
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port: port.0,
+            },
+            addr_span.clone(),
+            header.clone(),
+        ),
+    };
+    if let (0, Some((_, span))) = (persistent.0, &pmask) {
+        cx.warn(
+            span.clone(),
+            "`pmask` has no effect without `persistent`",
+            None,
+        );
+    }
+    let persistence = (persistent.0 != 0).then(|| Persistence {
+        timeout: persistent.0,
+        // Piranha: 255.255.255.255 (and no pmask) means one client address.
+        prefix: match pmask {
+            Some((p, _)) if p != 0 && p != 32 => p,
+            _ => family.max_prefix(),
+        },
+    });
+    let vip = Vip {
+        addr,
+        // Piranha: an unset or 0.0.0.0 vip_nmask is "unused".
+        prefix: match vip_nmask {
+            Some(p) if p != 0 => p,
+            _ => family.max_prefix(),
+        },
+        device: label_device(&label),
+        label,
+    };
+    let spans = SvcSpans {
+        header,
+        addr: key_span,
+        port: port.1,
+        persistent: persistent.1,
+        pmask: pmask.map_or(addr_span, |(_, s)| s),
+        fwmark: fwmark_span,
+        scheduler: scheduler.1,
+        servers: server_spans,
+    };
+    Some((
+        VirtualServer {
+            name: name.text.clone(),
+            active,
+            service: None,
+            key,
+            port: port.0,
+            vip,
+            sorry_server,
+            health,
+            servers,
+        },
+        (spans, (scheduler.0, persistence)),
+    ))
+}
+
+fn server_block(cx: &mut Ctx<'_>, b: &Block, default_port: u16) -> Option<(RealServer, SrvSpans)> {
+    let name = b.name.as_ref()?;
+    let errors_before = cx.errors.len();
+    let mut seen = HashMap::new();
+    let mut active = false;
+    let mut addr: Option<(IpAddr, Span)> = None;
+    let mut port = default_port;
+    let mut weight = (1u32, b.header_span());
+    for s in &b.body {
+        let k = match s {
+            Stmt::Key(k) => k,
+            Stmt::Block(inner) => {
+                cx.unexpected_block(inner, Scope::Server);
+                continue;
+            }
+        };
+        if !cx.check_key(Scope::Server, k) {
+            continue;
+        }
+        cx.warn_duplicate(&mut seen, k);
+        match k.key.as_str() {
+            "address" => {
+                addr = cx.ip(k).map(|a| (a, k.values_span()));
+            }
+            "active" => active = cx.bool(k).unwrap_or(false),
+            "port" => port = cx.port(k).unwrap_or(port),
+            "weight" => {
+                if let Some(w) = cx.u32(k) {
+                    weight = (w, k.values_span());
+                }
+            }
+            _ => unreachable!("every applied server key is handled"),
+        }
+    }
+    let Some((addr, addr_span)) = addr else {
+        if cx.errors.len() == errors_before {
+            cx.error(
+                name.span.clone(),
+                format!("server `{}` has no `address`", name.text),
+                Some("`address = IP` in the block".to_string()),
+            );
+        }
+        return None;
+    };
+    Some((
+        RealServer {
+            name: name.text.clone(),
+            active,
+            addr,
+            port,
+            weight: weight.0,
+        },
+        SrvSpans {
+            addr: addr_span,
+            weight: weight.1,
+        },
+    ))
+}
+
+fn describe(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => format!("{protocol} {}", rvs_core::model::sock(*addr, *port)),
+        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+    }
+}
+
+/// Map each of `Config::validate`'s errors to the key or block it comes from: the n-th
+/// error of a kind blames the n-th matching place, in configuration order.
+fn locate_validate_errors(
+    cx: &mut Ctx<'_>,
+    config: &Config,
+    spans: &[SvcSpans],
+    errs: &[ConfigError],
+) {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    let svcs = || config.services.iter().zip(spans);
+    let servers = || {
+        svcs().flat_map(|(s, sp)| {
+            s.real_servers
+                .iter()
+                .zip(&sp.servers)
+                .map(move |(r, rsp)| (s, r, rsp))
+        })
+    };
+    for e in errs {
+        let n = count.entry(format!("{e:?}")).or_insert(0);
+        let nth = *n;
+        *n += 1;
+        let (candidates, message, expected): (Vec<Span>, String, &str) = match e {
+            ConfigError::DuplicateService(k) => (
+                svcs()
+                    .filter(|(s, _)| s.key == *k)
+                    .skip(1)
+                    .map(|(_, sp)| sp.addr.clone())
+                    .collect(),
+                format!("virtual service {} is defined twice", describe(k)),
+                "one virtual per protocol, address and port (or firewall mark)",
+            ),
+            ConfigError::DuplicateRealServer {
+                service,
+                addr,
+                port,
+            } => (
+                servers()
+                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr && r.port == *port)
+                    .skip(1)
+                    .map(|(_, _, sp)| sp.addr.clone())
+                    .collect(),
+                e.to_string(),
+                "each real server address and port once per virtual",
+            ),
+            ConfigError::WeightOutOfRange(w) => (
+                servers()
+                    .filter(|(_, r, _)| r.weight == *w)
+                    .map(|(_, _, sp)| sp.weight.clone())
+                    .collect(),
+                e.to_string(),
+                "a weight in 0..=65535",
+            ),
+            ConfigError::ZeroPortNonPersistent(k) => (
+                svcs()
+                    .filter(|(s, _)| s.key == *k)
+                    .map(|(_, sp)| sp.port.clone())
+                    .collect(),
+                "port 0 (all ports) needs a persistent service".to_string(),
+                "a non-zero `port`, or `persistent = SECONDS`",
+            ),
+            ConfigError::OnePacketTcp(k) => (
+                svcs()
+                    .filter(|(s, _)| s.key == *k)
+                    .map(|(_, sp)| sp.header.clone())
+                    .collect(),
+                e.to_string(),
+                "`protocol = udp`",
+            ),
+            ConfigError::PersistenceTimeout(t) => (
+                svcs()
+                    .filter(|(s, _)| s.persistence.is_some_and(|p| p.timeout == *t))
+                    .map(|(_, sp)| sp.persistent.clone())
+                    .collect(),
+                e.to_string(),
+                "seconds in 1..=2678400",
+            ),
+            ConfigError::PersistencePrefix(p) => (
+                svcs()
+                    .filter(|(s, _)| s.persistence.is_some_and(|x| x.prefix == *p))
+                    .map(|(_, sp)| sp.pmask.clone())
+                    .collect(),
+                e.to_string(),
+                "a netmask of the service's address family",
+            ),
+            ConfigError::ZeroFwmark => (
+                svcs()
+                    .filter(|(s, _)| matches!(s.key, ServiceKey::Fwmark { mark: 0, .. }))
+                    .map(|(_, sp)| sp.fwmark.clone())
+                    .collect(),
+                e.to_string(),
+                "a non-zero firewall mark",
+            ),
+            ConfigError::MhTableSize(_) => (
+                svcs()
+                    .filter(|(s, _)| s.scheduler == SchedulerKind::Mh)
+                    .map(|(_, sp)| sp.scheduler.clone())
+                    .collect(),
+                e.to_string(),
+                "a prime table size",
+            ),
+            ConfigError::FamilyMismatch { service, addr } => (
+                servers()
+                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr)
+                    .map(|(_, _, sp)| sp.addr.clone())
+                    .collect(),
+                e.to_string(),
+                "an address of the virtual's family (only `network = tunnel` may cross)",
+            ),
+            ConfigError::NoLocalPool(addr) => (
+                servers()
+                    .filter(|(_, r, _)| r.addr == *addr && r.method == ForwardMethod::FullNat)
+                    .map(|(_, _, sp)| sp.addr.clone())
+                    .collect(),
+                e.to_string(),
+                "`fullnat_local = IP ...` with an address of this family in the global section",
+            ),
+            ConfigError::ThresholdOrder { .. } => (Vec::new(), e.to_string(), "ordered thresholds"),
+        };
+        let span = candidates
+            .get(nth)
+            .or(candidates.first())
+            .cloned()
+            .unwrap_or(0..0);
+        cx.error(span, message, Some(expected.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("scheduler", "shceduler"), 2);
+        assert_eq!(edit_distance("weight", "wieght"), 2);
+        assert_eq!(edit_distance("port", "port"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn ports_and_service_names() {
+        assert_eq!(port_value("http"), Some(80));
+        assert_eq!(port_value("HTTPS"), Some(443));
+        assert_eq!(port_value("65535"), Some(65535));
+        assert_eq!(port_value("65536"), None);
+        assert_eq!(port_value("gopherz"), None);
+    }
+}

@@ -1,0 +1,372 @@
+//! lvs.cf end to end: realistic files map to the expected configuration, broken files give
+//! located diagnostics (insta snapshots under `tests/snapshots`), and no input panics.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use proptest::prelude::*;
+use rvs_config::{LvsCf, Network, Vip, load, parse_lvs_cf, render_all};
+use rvs_core::model::{
+    Config, Family, ForwardMethod, LocalPool, Persistence, Protocol, RealServerConfig,
+    SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
+};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn data(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn parse_ok(name: &str) -> LvsCf {
+    match parse_lvs_cf(&data(name), name) {
+        Ok(c) => c,
+        Err(d) => panic!("{}", render_all(&d)),
+    }
+}
+
+fn rs(addr: &str, port: u16, weight: u32, method: ForwardMethod) -> RealServerConfig {
+    RealServerConfig {
+        weight,
+        method,
+        ..RealServerConfig::new(ip(addr), port)
+    }
+}
+
+fn tcp(addr: &str, port: u16) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: ip(addr),
+        port,
+    }
+}
+
+fn warned_keys(c: &LvsCf, text: &str) -> Vec<String> {
+    c.warnings
+        .iter()
+        .map(|w| text[w.span.clone()].to_string())
+        .collect()
+}
+
+#[test]
+fn nat_two_tier() {
+    let c = parse_ok("nat_two_tier.cf");
+    let m = ForwardMethod::Masq;
+    let expected = Config {
+        services: vec![
+            VirtualServiceConfig {
+                real_servers: vec![rs("10.11.12.1", 80, 1, m), rs("10.11.12.2", 80, 2, m)],
+                ..VirtualServiceConfig::new(tcp("192.168.26.10", 80))
+            },
+            VirtualServiceConfig {
+                scheduler: SchedulerKind::Rr,
+                persistence: Some(Persistence {
+                    timeout: 300,
+                    prefix: 32,
+                }),
+                real_servers: vec![
+                    rs("10.11.12.4", 21, 1, m),
+                    rs("10.11.12.5", 2121, 1, m),
+                    rs("10.11.12.6", 21, 3, m),
+                ],
+                ..VirtualServiceConfig::new(tcp("192.168.26.10", 21))
+            },
+        ],
+        timeouts: Timeouts {
+            tcp: 900,
+            tcp_fin: 60,
+            udp: 300,
+        },
+        ..Config::default()
+    };
+    assert_eq!(c.config, expected);
+    assert_eq!(c.network, Network::Nat);
+    let public = Vip {
+        addr: ip("192.168.26.10"),
+        prefix: 24,
+        device: "eth0".into(),
+        label: "eth0:1".into(),
+    };
+    assert_eq!(c.vips, vec![public]);
+    assert_eq!(
+        c.nat_router,
+        Some(Vip {
+            addr: ip("10.11.12.10"),
+            prefix: 24,
+            device: "eth1".into(),
+            label: "eth1:1".into(),
+        })
+    );
+    // Failover keys are kept with Piranha's defaults filled in.
+    assert_eq!(c.failover.serial_no, Some(14));
+    assert_eq!(c.failover.primary, Some(ip("192.168.26.9")));
+    assert_eq!(c.failover.backup, Some(ip("192.168.26.8")));
+    assert!(c.failover.backup_active && c.failover.heartbeat);
+    assert_eq!(
+        (
+            c.failover.heartbeat_port,
+            c.failover.keepalive,
+            c.failover.deadtime
+        ),
+        (539, 6, 18)
+    );
+    assert_eq!(c.failover.syncd_iface, "eth0");
+    // Every virtual and server is recorded, inactive ones too.
+    assert_eq!(c.virtuals.len(), 2);
+    let http = &c.virtuals[0];
+    assert_eq!(http.service, Some(0));
+    assert_eq!(http.servers.len(), 3);
+    assert!(!http.servers[2].active);
+    assert_eq!(http.health.send.as_deref(), Some("GET / HTTP/1.0\r\n\r\n"));
+    assert_eq!(http.health.expect.as_deref(), Some("HTTP"));
+    assert_eq!((http.health.timeout, http.health.reentry), (6, 15));
+    assert_eq!(c.virtuals[1].health.timeout, 10, "Piranha's default");
+    // Keys rvs does not act on are warnings at their place, never dropped silently.
+    let text = data("nat_two_tier.cf");
+    let keys = warned_keys(&c, &text);
+    for k in [
+        "serial_no",
+        "primary",
+        "heartbeat",
+        "deadtime",
+        "debug_level",
+        "send",
+        "expect",
+        "timeout",
+        "quiesce_server",
+    ] {
+        assert!(keys.iter().any(|w| w == k), "no warning for {k}: {keys:?}");
+    }
+    for k in [
+        "network",
+        "nat_router",
+        "address",
+        "weight",
+        "scheduler",
+        "port",
+    ] {
+        assert!(!keys.iter().any(|w| w == k), "warning for applied key {k}");
+    }
+    let debug = c
+        .warnings
+        .iter()
+        .find(|w| text[w.span.clone()] == *"debug_level")
+        .unwrap();
+    assert_eq!((debug.line, debug.column), (15, 1));
+    assert_eq!(
+        debug.message,
+        "`debug_level` is ignored: rvs has no use for it"
+    );
+}
+
+#[test]
+fn direct_routing() {
+    let c = parse_ok("direct.cf");
+    let m = ForwardMethod::DirectRoute;
+    let expected = Config {
+        services: vec![
+            VirtualServiceConfig {
+                scheduler: SchedulerKind::Wrr,
+                real_servers: vec![rs("172.16.0.5", 80, 10, m), rs("172.16.0.6", 80, 20, m)],
+                ..VirtualServiceConfig::new(tcp("172.16.0.1", 80))
+            },
+            VirtualServiceConfig {
+                scheduler: SchedulerKind::Sh,
+                real_servers: vec![rs("172.16.0.5", 53, 1, m)],
+                ..VirtualServiceConfig::new(ServiceKey::Addr {
+                    protocol: Protocol::Udp,
+                    addr: ip("172.16.0.1"),
+                    port: 53,
+                })
+            },
+        ],
+        timeouts: Timeouts {
+            tcp: 600,
+            ..Timeouts::default()
+        },
+        ..Config::default()
+    };
+    assert_eq!(c.config, expected);
+    assert_eq!(c.network, Network::Direct);
+    // The inactive virtual is recorded but neither configured nor given a VIP.
+    assert_eq!(c.virtuals.len(), 3);
+    assert!(!c.virtuals[2].active && c.virtuals[2].service.is_none());
+    assert_eq!(c.vips.len(), 1);
+    assert_eq!(c.vips[0].prefix, 32, "no vip_nmask: one address");
+    assert_eq!(c.nat_router, None);
+}
+
+#[test]
+fn fwmark_persistent_tunnel() {
+    let c = parse_ok("fwmark_persistent.cf");
+    let m = ForwardMethod::Tunnel {
+        kind: TunnelKind::Ipip,
+        csum: TunnelCsum::NoCsum,
+    };
+    let expected = Config {
+        services: vec![VirtualServiceConfig {
+            scheduler: SchedulerKind::Lblc,
+            persistence: Some(Persistence {
+                timeout: 1800,
+                prefix: 24,
+            }),
+            real_servers: vec![rs("10.0.1.1", 80, 1, m), rs("10.0.2.1", 80, 5, m)],
+            ..VirtualServiceConfig::new(ServiceKey::Fwmark {
+                mark: 80,
+                family: Family::V4,
+            })
+        }],
+        ..Config::default()
+    };
+    assert_eq!(c.config, expected);
+    assert_eq!(c.vips[0].label, "eth0:2");
+    assert_eq!(c.virtuals[0].port, 80);
+}
+
+#[test]
+fn fullnat_extension() {
+    let text = "network = fullnat\nfullnat_local = 10.0.0.250 10.0.0.251\nfullnat_ports = 2000-3000\n\
+                virtual v {\n active = 1\n address = 192.168.1.1 eth0:1\n server a {\n  address = 10.0.1.1\n  active = 1\n }\n}\n";
+    let c = parse_lvs_cf(text, "f.cf").unwrap();
+    assert_eq!(c.network, Network::FullNat);
+    assert_eq!(
+        c.config.local_pool,
+        LocalPool {
+            addrs: vec![ip("10.0.0.250"), ip("10.0.0.251")],
+            port_range: (2000, 3000),
+        }
+    );
+    assert_eq!(
+        c.config.services[0].real_servers[0].method,
+        ForwardMethod::FullNat
+    );
+    // Without fullnat_ports the whole unprivileged range is used.
+    let c = parse_lvs_cf(&text.replace("fullnat_ports = 2000-3000\n", ""), "f.cf").unwrap();
+    assert_eq!(c.config.local_pool.port_range, (1024, 65535));
+}
+
+#[test]
+fn piranha_defaults() {
+    // No `active`: Piranha's parser leaves a virtual (and a server) inactive.
+    let c = parse_lvs_cf("virtual v {\n address = 1.2.3.4 eth0:1\n}\n", "d.cf").unwrap();
+    assert!(c.config.services.is_empty());
+    assert!(!c.virtuals[0].active);
+    assert_eq!(
+        c.virtuals[0].key,
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: ip("1.2.3.4"),
+            port: 80
+        }
+    );
+    // A server's port is the virtual's port as set when the server block starts.
+    let c = parse_lvs_cf(
+        "virtual v {\n active = 1\n address = 1.2.3.4 eth0:1\n server a {\n  address = 10.0.0.1\n  active = 1\n }\n port = 8080\n}\n",
+        "d.cf",
+    )
+    .unwrap();
+    assert_eq!(c.config.services[0].real_servers[0].port, 80);
+}
+
+#[test]
+fn broken_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/broken");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 12);
+    for name in names {
+        let path = format!("broken/{name}");
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+        let rendered = match parse_lvs_cf(&text, &path) {
+            Ok(c) => panic!("{name} parsed: {:?}", c.config),
+            Err(d) => render_all(&d),
+        };
+        insta::assert_snapshot!(name.trim_end_matches(".cf").to_string(), rendered);
+    }
+}
+
+#[test]
+fn load_reports_unreadable_and_non_utf8_files() {
+    let err = load(Path::new("/nonexistent/lvs.cf")).unwrap_err();
+    assert!(err[0].message.starts_with("cannot read the file"));
+    let tmp = std::env::temp_dir().join(format!("rvs-config-{}.cf", std::process::id()));
+    std::fs::write(&tmp, b"network = nat\nprimary = \xff\n").unwrap();
+    let err = load(&tmp).unwrap_err();
+    std::fs::remove_file(&tmp).unwrap();
+    assert_eq!((err[0].line, err[0].column), (2, 11));
+    let ok = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/direct.cf")).unwrap();
+    assert_eq!(ok.config.services.len(), 2);
+}
+
+fn corpus() -> Vec<String> {
+    ["nat_two_tier.cf", "direct.cf", "fwmark_persistent.cf"]
+        .iter()
+        .map(|n| data(n))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn never_panics_on_arbitrary_text(text in "(?s).{0,400}") {
+        let _ = parse_lvs_cf(&text, "p.cf").map_err(|d| render_all(&d));
+    }
+
+    #[test]
+    fn never_panics_on_lvs_cf_shaped_text(
+        text in r#"([a-z_ ]{0,12}(=|\{|\}|"|\\|#| |\n|[0-9.:]{0,16}|eth0:1|virtual|server){0,3}\n?){0,40}"#
+    ) {
+        let _ = parse_lvs_cf(&text, "p.cf").map_err(|d| render_all(&d));
+    }
+
+    #[test]
+    fn never_panics_on_mutated_valid_files(
+        which in 0usize..3,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<char>()), 1..8),
+    ) {
+        let mut text: Vec<char> = corpus()[which].chars().collect();
+        for (at, op, c) in edits {
+            if text.is_empty() { break; }
+            let i = at.index(text.len());
+            match op {
+                0 => { text.remove(i); }
+                1 => text.insert(i, c),
+                2 => text[i] = c,
+                _ => { let j = at.index(text.len().min(i + 40)).max(i); text.drain(i..j); }
+            }
+        }
+        let text: String = text.into_iter().collect();
+        match parse_lvs_cf(&text, "m.cf") {
+            Ok(c) => prop_assert!(c.config.validate().is_ok()),
+            Err(d) => {
+                prop_assert!(d.iter().all(|d| d.line >= 1 && d.column >= 1 && d.span.end <= text.len()));
+                let _ = render_all(&d);
+            }
+        }
+    }
+}
+
+#[test]
+fn warnings_for_keys_rvs_does_not_act_on() {
+    let text = "network = direct\nrsh_command = ssh\nfrobnicate = 1\nweight = 3\n\
+                virtual v {\n active = 1\n address = 1.2.3.4 eth0:1\n port = 80\n port = 81\n \
+                pmask = 255.255.255.0\n sorry_server = 10.0.0.9\n}\nfailover f {\n start_cmd = \"/bin/true\"\n}\n";
+    let err = parse_lvs_cf(text, "w.cf").unwrap_err();
+    // A file with both virtual and failover blocks is refused, as Piranha does.
+    insta::assert_snapshot!("virtual_and_failover", render_all(&err));
+    let text = text.replace("failover f {\n start_cmd = \"/bin/true\"\n}\n", "");
+    let c = parse_lvs_cf(&text, "w.cf").unwrap();
+    assert_eq!(c.virtuals[0].port, 81);
+    assert_eq!(c.virtuals[0].sorry_server, Some(ip("10.0.0.9")));
+    insta::assert_snapshot!("warnings", render_all(&c.warnings));
+}
