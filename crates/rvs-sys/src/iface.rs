@@ -120,10 +120,20 @@ pub fn mtu(name: &str) -> io::Result<u32> {
 /// list; an unknown one an error.
 pub fn addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>> {
     if_index(name)?;
+    Ok(all_addresses()?
+        .into_iter()
+        .filter(|(n, _, _)| n == name)
+        .map(|(_, a, l)| (a, l))
+        .collect())
+}
+
+/// Every address of every interface of the calling thread's namespace:
+/// `(interface, address, prefix length)` (`getifaddrs`).
+pub fn all_addresses() -> io::Result<Vec<(String, std::net::IpAddr, u8)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(last_err("getifaddrs", name));
+        return Err(last_err("getifaddrs", "all interfaces"));
     }
     let mut out = Vec::new();
     let mut cur = head;
@@ -135,10 +145,9 @@ pub fn addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>> {
             continue;
         }
         // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let n = unsafe { CStr::from_ptr(ifa.ifa_name) };
-        if n.to_bytes() != name.as_bytes() {
-            continue;
-        }
+        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
         // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names;
         // ifa_netmask, when non-null, at one of the same family.
         let (addr, mask) = unsafe {
@@ -155,15 +164,10 @@ pub fn addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>> {
             let len = match mask {
                 Some(std::net::IpAddr::V4(m)) => u32::from(m).count_ones() as u8,
                 Some(std::net::IpAddr::V6(m)) => u128::from(m).count_ones() as u8,
-                None => {
-                    if a.is_ipv4() {
-                        32
-                    } else {
-                        128
-                    }
-                }
+                None if a.is_ipv4() => 32,
+                None => 128,
             };
-            out.push((a, len));
+            out.push((name, a, len));
         }
     }
     // SAFETY: `head` came from a successful getifaddrs and is freed once.

@@ -442,3 +442,114 @@ pub fn request_listing(control: &Path, args: &[&str]) -> io::Result<String> {
     }
     Ok(text)
 }
+
+/// Turn a parsed lvs.cf into the daemon's plan: attach to every device a VIP or the NAT
+/// router names, and to every interface on whose link a real server or a FullNAT local
+/// address lies (looked up in the kernel's addresses); own the VIPs, the floating IP and
+/// the local addresses.
+pub fn plan_from_lvs_cf(cf: &rvs_config::LvsCf) -> io::Result<Plan> {
+    let links = rvs_sys::iface::all_addresses()?;
+    plan_with_links(cf, &links)
+}
+
+fn plan_with_links(cf: &rvs_config::LvsCf, links: &[(String, IpAddr, u8)]) -> io::Result<Plan> {
+    let mut interfaces: Vec<String> = Vec::new();
+    let add = |dev: &str, interfaces: &mut Vec<String>| {
+        if !interfaces.iter().any(|d| d == dev) {
+            interfaces.push(dev.to_string());
+        }
+    };
+    let mut owned = Vec::new();
+    for v in cf.vips.iter().chain(cf.nat_router.iter()) {
+        add(&v.device, &mut interfaces);
+        if !owned.iter().any(|(a, _)| *a == v.addr) {
+            owned.push((v.addr, v.device.clone()));
+        }
+    }
+    let on_link = |a: IpAddr| {
+        links
+            .iter()
+            .find(|(_, net, len)| {
+                Prefix {
+                    addr: *net,
+                    len: *len,
+                }
+                .contains(a)
+                    && *net != a
+            })
+            .map(|(dev, _, _)| dev.clone())
+    };
+    for svc in &cf.config.services {
+        for rs in &svc.real_servers {
+            match on_link(rs.addr) {
+                Some(dev) => add(&dev, &mut interfaces),
+                None => {
+                    // Reached through a gateway: the gateway's interface must be attached.
+                    let routes = kernel_routes()?;
+                    let via = routes
+                        .iter()
+                        .filter(|r| r.dst.contains(rs.addr))
+                        .max_by_key(|r| r.dst.len)
+                        .and_then(|r| on_link(r.via));
+                    match via {
+                        Some(dev) => add(&dev, &mut interfaces),
+                        None => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidInput,
+                                format!(
+                                    "real server {} is on no link of this host and no route \
+                                     leads to it",
+                                    rs.addr
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for a in &cf.config.local_pool.addrs {
+        let Some(dev) = on_link(*a) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("FullNAT local address {a} is on no link of this host"),
+            ));
+        };
+        add(&dev, &mut interfaces);
+        owned.push((*a, dev));
+    }
+    if interfaces.len() > usize::from(u8::MAX) {
+        return Err(io::Error::other("more than 255 interfaces"));
+    }
+    Ok(Plan {
+        config: cf.config.clone(),
+        interfaces,
+        owned,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_attaches_vip_devices_and_real_server_links() {
+        let text = "network = nat\nnat_router = 10.2.0.254 eth1:1\n\
+            virtual web {\n active = 1\n address = 10.1.0.100 eth0:1\n port = 80\n\
+            server a { address = 10.2.0.11\n active = 1 }\n}\n";
+        let cf = rvs_config::parse_lvs_cf(text, "t.cf").expect("valid");
+        let links = vec![
+            ("eth0".to_string(), "10.1.0.2".parse().unwrap(), 24),
+            ("eth1".to_string(), "10.2.0.1".parse().unwrap(), 24),
+        ];
+        let plan = plan_with_links(&cf, &links).unwrap();
+        assert_eq!(plan.interfaces, ["eth0", "eth1"]);
+        assert_eq!(
+            plan.owned,
+            [
+                ("10.1.0.100".parse().unwrap(), "eth0".to_string()),
+                ("10.2.0.254".parse().unwrap(), "eth1".to_string())
+            ]
+        );
+    }
+}

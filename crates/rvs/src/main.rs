@@ -1,22 +1,132 @@
 //! rvs: the Linux Virtual Server director in userspace.
 #![forbid(unsafe_code)]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+const USAGE: &str = "\
+rvs — the Linux Virtual Server director in userspace
+
+usage:
+  rvs daemon -c FILE [--control PATH] [--pid-file PATH]
+                          run a director from a Piranha lvs.cf
+  rvs list [--control PATH] [-c|--stats|--rate|--thresholds|--persistent-conn] [--exact]
+                          ipvsadm -L -n style listing of a running daemon
+  rvs --version
+";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]);
     match args.first().map(String::as_str) {
+        Some("daemon") => daemon(rest),
+        Some("list") => list(rest),
         Some("--version" | "-V") => {
             println!("rvs {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!(
-                "rvs {}: the director's commands (demo, daemon, check-config, lab, realserver) \
-                 arrive with the data-plane and configuration work; see README.md",
-                env!("CARGO_PKG_VERSION")
-            );
-            ExitCode::from(2)
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(other) => usage_error(&format!("unknown command {other:?}")),
+        None => usage_error("no command given"),
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("rvs: {msg}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+/// The value after option `name`, or an error message.
+fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> Result<&'a str, String> {
+    *i += 1;
+    args.get(*i)
+        .map(String::as_str)
+        .ok_or_else(|| format!("option {name} needs a value"))
+}
+
+fn daemon(args: &[String]) -> ExitCode {
+    let mut config = None;
+    let mut control = None;
+    let mut pid_file = None;
+    let mut i = 0;
+    while i < args.len() {
+        let r = match args[i].as_str() {
+            "-c" | "--config" => value(args, &mut i, "-c").map(|v| config = Some(PathBuf::from(v))),
+            "--control" => {
+                value(args, &mut i, "--control").map(|v| control = Some(PathBuf::from(v)))
+            }
+            "--pid-file" => {
+                value(args, &mut i, "--pid-file").map(|v| pid_file = Some(PathBuf::from(v)))
+            }
+            other => Err(format!("unknown option {other:?}")),
+        };
+        if let Err(e) = r {
+            return usage_error(&e);
+        }
+        i += 1;
+    }
+    let Some(config) = config else {
+        return usage_error("rvs daemon needs -c FILE");
+    };
+    let cf = match rvs_config::load(&config) {
+        Ok(cf) => cf,
+        Err(diags) => {
+            eprint!("{}", rvs_config::render_all(&diags));
+            return ExitCode::FAILURE;
+        }
+    };
+    if !cf.warnings.is_empty() {
+        eprint!("{}", rvs_config::render_all(&cf.warnings));
+    }
+    let plan = match rvs::daemon::plan_from_lvs_cf(&cf) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rvs daemon: {}: {e}", config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = rvs::daemon::Options {
+        control: control.unwrap_or_else(|| rvs::daemon::default_control_path(&config)),
+        config_path: config,
+        pid_file,
+    };
+    match rvs::daemon::run(plan, &opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rvs daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list(args: &[String]) -> ExitCode {
+    let mut control = PathBuf::from("/run/rvs/lvs.ctl");
+    let mut opts: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--control" => match value(args, &mut i, "--control") {
+                Ok(v) => control = PathBuf::from(v),
+                Err(e) => return usage_error(&e),
+            },
+            "-n" | "--numeric" => {}
+            o @ ("-c" | "--connection" | "--stats" | "--rate" | "--thresholds"
+            | "--persistent-conn" | "--exact") => opts.push(o),
+            other => return usage_error(&format!("unknown list option {other:?}")),
+        }
+        i += 1;
+    }
+    match rvs::daemon::request_listing(&control, &opts) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rvs list: {}: {e}", control.display());
+            ExitCode::FAILURE
         }
     }
 }
