@@ -3,9 +3,16 @@
 
 use std::process::ExitCode;
 
+mod demo;
+mod httpd;
+mod lab;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("lab") => lab::main(&args[1..]),
+        Some("httpd") => httpd::main(&args[1..]),
+        Some("demo") => demo::main(&args[1..]),
         Some("--version" | "-V") => {
             println!("rvs {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
