@@ -221,6 +221,9 @@ pub(crate) struct LabInfo {
     pub(crate) namespaces: Vec<(String, String)>,
     /// Directory holding the state file.
     pub(crate) state_dir: PathBuf,
+    /// Processes the lab started, as recorded in the state file (informational: `down`
+    /// ends everything in the namespaces anyway).
+    pub(crate) pids: Vec<u32>,
 }
 
 impl LabInfo {
@@ -263,6 +266,7 @@ impl LabInfo {
             real_servers: 0,
             namespaces: Vec::new(),
             state_dir: state_dir.to_owned(),
+            pids: Vec::new(),
         };
         for (n, line) in text.lines().enumerate() {
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -275,7 +279,7 @@ impl LabInfo {
                 ["ipv6", v] => info.ipv6 = v.parse().map_err(|_| bad())?,
                 ["real_servers", v] => info.real_servers = v.parse().map_err(|_| bad())?,
                 ["ns", node, ns] => info.namespaces.push(((*node).into(), (*ns).into())),
-                ["pid", ..] => {}
+                ["pid", _node, pid] => info.pids.push(pid.parse().map_err(|_| bad())?),
                 _ => return Err(bad()),
             }
         }
@@ -402,6 +406,7 @@ impl Lab {
                 real_servers: opts.real_servers,
                 namespaces: Vec::new(),
                 state_dir: opts.state_dir.clone(),
+                pids: Vec::new(),
             },
             nodes: Vec::new(),
             children: Mutex::new(Vec::new()),
@@ -708,6 +713,12 @@ impl Lab {
         Ok(pid)
     }
 
+    /// The pids of the processes this lab started and still tracks.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        children.iter().map(|t| t.child.id()).collect()
+    }
+
     /// Whether tracked process `pid` has exited (and how).
     pub(crate) fn try_wait(&self, pid: u32) -> io::Result<Option<ExitStatus>> {
         let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
@@ -748,6 +759,7 @@ impl Lab {
     /// the state file says how to remove them (`rvs lab down --name NAME`).
     pub(crate) fn detach(mut self) -> io::Result<LabInfo> {
         self.write_state()?;
+        self.info.pids = self.pids();
         self.detached = true;
         for ns in std::mem::take(&mut self.nodes) {
             std::mem::forget(ns);
