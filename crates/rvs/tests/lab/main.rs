@@ -18,3 +18,4 @@ mod demo;
 mod harness;
 mod httpd;
 mod lifecycle;
+mod stand_in;
