@@ -224,6 +224,9 @@ pub(crate) struct LabInfo {
     /// Processes the lab started, as recorded in the state file (informational: `down`
     /// ends everything in the namespaces anyway).
     pub(crate) pids: Vec<u32>,
+    /// The process holding the lab's guard; `None` once detached (`rvs lab up`). A lab
+    /// whose owner is gone was left by a killed process: [`sweep_orphans`] removes it.
+    pub(crate) owner: Option<u32>,
 }
 
 impl LabInfo {
@@ -252,6 +255,9 @@ impl LabInfo {
             self.ipv6,
             self.real_servers
         );
+        if let Some(pid) = self.owner {
+            let _ = writeln!(s, "owner {pid}");
+        }
         for (node, ns) in &self.namespaces {
             let _ = writeln!(s, "ns {node} {ns}");
         }
@@ -267,6 +273,7 @@ impl LabInfo {
             namespaces: Vec::new(),
             state_dir: state_dir.to_owned(),
             pids: Vec::new(),
+            owner: None,
         };
         for (n, line) in text.lines().enumerate() {
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -278,6 +285,7 @@ impl LabInfo {
                 ["method", v] => info.method = Method::parse(v).ok_or_else(bad)?,
                 ["ipv6", v] => info.ipv6 = v.parse().map_err(|_| bad())?,
                 ["real_servers", v] => info.real_servers = v.parse().map_err(|_| bad())?,
+                ["owner", v] => info.owner = Some(v.parse().map_err(|_| bad())?),
                 ["ns", node, ns] => info.namespaces.push(((*node).into(), (*ns).into())),
                 ["pid", _node, pid] => info.pids.push(pid.parse().map_err(|_| bad())?),
                 _ => return Err(bad()),
@@ -407,6 +415,7 @@ impl Lab {
                 namespaces: Vec::new(),
                 state_dir: opts.state_dir.clone(),
                 pids: Vec::new(),
+                owner: Some(std::process::id()),
             },
             nodes: Vec::new(),
             children: Mutex::new(Vec::new()),
@@ -758,7 +767,11 @@ impl Lab {
     /// Leaves the lab running after this process exits: namespaces and processes stay,
     /// the state file says how to remove them (`rvs lab down --name NAME`).
     pub(crate) fn detach(mut self) -> io::Result<LabInfo> {
-        self.write_state()?;
+        self.info.owner = None;
+        if let Err(e) = self.write_state() {
+            self.info.owner = Some(std::process::id());
+            return Err(e);
+        }
         self.info.pids = self.pids();
         self.detached = true;
         for ns in std::mem::take(&mut self.nodes) {
@@ -909,6 +922,26 @@ pub(crate) fn list(state_dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Removes the labs whose owning process is gone (killed before its guard could clean
+/// up); detached labs (`rvs lab up`) have no owner and stay. Returns their names.
+pub(crate) fn sweep_orphans(state_dir: &Path) -> io::Result<Vec<String>> {
+    let mut swept = Vec::new();
+    for name in list(state_dir)? {
+        let Ok(info) = load(state_dir, &name) else {
+            continue;
+        };
+        if info.owner.is_some_and(|pid| !owner_alive(pid)) {
+            down_by_name(state_dir, &name)?;
+            swept.push(name);
+        }
+    }
+    Ok(swept)
+}
+
+fn owner_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Removes lab `name` from its state file (for labs left running by `rvs lab up`, or by a
 /// process that died): ends every process in its namespaces (SIGTERM, then SIGKILL),
 /// deletes the namespaces, the work directory and the state file.
@@ -1048,7 +1081,15 @@ fn cli(args: &[String]) -> Result<ExitCode, String> {
         }
         "list" => {
             for name in list(&opts.state_dir).map_err(err)? {
-                println!("{name}");
+                match load(&opts.state_dir, &name).map(|i| i.owner) {
+                    Ok(Some(pid)) if !owner_alive(pid) => {
+                        println!(
+                            "{name} (orphaned: its process {pid} is gone; remove it with `rvs lab down`)"
+                        )
+                    }
+                    Ok(Some(pid)) => println!("{name} (held by process {pid})"),
+                    _ => println!("{name}"),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -45,6 +45,10 @@ fn up_exec_down_round_trip() {
     }
     assert!(out.contains("10.2.0.12/24"));
     assert_eq!(info.pids.len(), 2);
+    assert_eq!(
+        info.owner, None,
+        "a lab left running by `lab up` has no owner"
+    );
     assert!(
         info.pids.iter().all(|&p| alive(p)),
         "httpd runs after `lab up` exits"

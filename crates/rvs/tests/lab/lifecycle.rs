@@ -226,3 +226,25 @@ fn spawned_processes_are_tracked_and_stopped() {
     );
     assert!(!alive(pid));
 }
+
+#[test]
+fn labs_of_killed_processes_are_swept() {
+    let lab = lab(LabOptions {
+        real_servers: 1,
+        ..LabOptions::default()
+    });
+    let info = lab.info().clone();
+    let pids = lab.pids();
+    assert_eq!(info.owner, Some(std::process::id()));
+    // Pretend the owner was SIGKILLed: a pid above any pid_max, and no guard runs.
+    let state = std::fs::read_to_string(info.state_file()).unwrap();
+    let state = state.replace(
+        &format!("owner {}\n", std::process::id()),
+        "owner 4194305\n",
+    );
+    std::fs::write(info.state_file(), state).unwrap();
+    std::mem::forget(lab);
+    let swept = lab::sweep_orphans(&state_dir()).unwrap();
+    assert!(swept.contains(&info.name), "swept {swept:?}");
+    assert_gone(&info, &pids);
+}
