@@ -120,7 +120,7 @@ fn run(method: Method, requests: usize, real_servers: usize, keep: bool) -> io::
         ns(lab.info(), "director")
     );
 
-    wait_for_vip(&lab, daemon)?;
+    wait_for_vip(&lab, daemon, &pid_file)?;
     println!(
         "the VIP {}:80 answers; sending {requests} requests from the client",
         lab::VIP
@@ -218,15 +218,21 @@ pub(crate) fn lvs_cf(method: Method, real_servers: usize) -> String {
 }
 
 /// Waits (bounded) until an HTTP request to the VIP from the client is answered; fails
-/// early, with the daemon's last output, if the daemon exits.
-fn wait_for_vip(lab: &Lab, daemon: u32) -> io::Result<()> {
+/// early, with the daemon's last output, if the daemon exits (unless it exited 0 after
+/// writing its pid file: it went to the background, and the lab ends it with the
+/// director's namespace).
+fn wait_for_vip(lab: &Lab, daemon: u32, pid_file: &std::path::Path) -> io::Result<()> {
     let deadline = Instant::now() + READY_LIMIT;
+    let mut backgrounded = false;
     loop {
-        if let Some(status) = lab.try_wait(daemon)? {
-            return Err(io::Error::other(format!(
-                "rvs daemon exited ({status}) before the VIP answered:\n{}",
-                lab.log_tail(daemon)
-            )));
+        if !backgrounded && let Some(status) = lab.try_wait(daemon)? {
+            if !(status.success() && pid_file.exists()) {
+                return Err(io::Error::other(format!(
+                    "rvs daemon exited ({status}) before the VIP answered:\n{}",
+                    lab.log_tail(daemon)
+                )));
+            }
+            backgrounded = true;
         }
         if lab.run("client", || get(Duration::from_millis(500)).is_ok())? {
             return Ok(());
