@@ -4,10 +4,20 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod demo;
+mod httpd;
+mod lab;
+
 const USAGE: &str = "\
 rvs — the Linux Virtual Server director in userspace
 
 usage:
+  rvs demo [--method nat|dr|tun|fullnat] [--requests N] [--keep]
+                          build a namespace lab, run a director, show it serving
+  rvs lab up|down|exec|show|list ...
+                          the namespace lab of the demo, tests and benchmarks
+  rvs httpd --listen ADDR:PORT --name TEXT
+                          the built-in HTTP responder the lab's real servers run
   rvs daemon -c FILE [--control PATH] [--pid-file PATH]
                           run a director from a Piranha lvs.cf
   rvs list [--control PATH] [-c|--stats|--rate|--thresholds|--persistent-conn] [--exact]
@@ -21,6 +31,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("daemon") => daemon(rest),
         Some("list") => list(rest),
+        Some("lab") => lab::main(rest),
+        Some("httpd") => httpd::main(rest),
+        Some("demo") => demo::main(rest),
         Some("--version" | "-V") => {
             println!("rvs {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -650,6 +650,11 @@ impl Core {
         src: [u8; 6],
     ) -> Verdict {
         rewrite::set_macs(frame.data_mut(), [0; 6], src);
+        // A parked frame leaves through poll_transmit, which carries no checksum offload:
+        // complete a partial checksum now.
+        if matches!(frame.csum(), CsumStatus::Partial { .. }) && frame.finish_checksum().is_err() {
+            return self.drop(DropReason::Malformed);
+        }
         let first = !self.pool.waiting_for(hop);
         if !self.pool.push(port, Some(hop), frame.data(), now) {
             return self.drop(DropReason::NeighborPending);

@@ -951,3 +951,45 @@ fn templates_are_counted_apart_from_connections() {
         (0, 0, 0)
     );
 }
+
+#[test]
+fn a_parked_partial_checksum_frame_is_released_complete() {
+    let cfg = Config {
+        services: vec![tcp_svc(
+            "10.1.0.100",
+            80,
+            ForwardMethod::Masq,
+            &["10.2.0.77"],
+        )],
+        ..Config::default()
+    };
+    let settings = DirectorSettings {
+        offload_partial_csum: true,
+        ..DirectorSettings::default()
+    };
+    let mut d = Director::new(net(), &cfg, settings).unwrap();
+    d.learn_neighbor(ip("10.1.0.10"), CLIENT_MAC, t(0));
+    let mut syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"data");
+    let l4 = 14 + 20;
+    let seed = wire::l4::partial_seed_v4(
+        Ipv4Addr::new(10, 1, 0, 10),
+        Ipv4Addr::new(10, 1, 0, 100),
+        6,
+        (syn.len() - l4) as u16,
+    );
+    syn[l4 + 16..l4 + 18].copy_from_slice(&seed.to_be_bytes());
+    let partial = CsumStatus::Partial {
+        start: l4 as u16,
+        offset: 16,
+    };
+    assert_eq!(
+        run_csum(&mut d, t(1), PUB, &syn, partial).0,
+        Verdict::Consumed
+    );
+    let mut out = [0u8; 2048];
+    d.poll_transmit(&mut out).expect("the ARP request");
+    d.learn_neighbor(ip("10.2.0.77"), rs_mac(77), t(1));
+    let (_, n) = d.poll_transmit(&mut out).expect("the released SYN");
+    let seen = inspect(&out[..n]); // asserts the TCP checksum is complete and right
+    assert_eq!(seen.dst, ip("10.2.0.77"));
+}

@@ -1,0 +1,21 @@
+//! rvs integration tests in network namespaces: one binary, one module per area (hickory's
+//! `bin/tests/integration` layout). Every test builds its own lab with a unique name and
+//! removes it again — also when the test panics — and then checks that nothing (namespace,
+//! process, state file) is left behind.
+//!
+//! These tests need root and iproute2: without them they FAIL, with a message saying so;
+//! they never skip.
+//!
+//! The lab itself is `src/lab.rs`, compiled in here as a module (the `rvs` package has no
+//! library target); everything else — `rvs httpd`, `rvs lab`, `rvs demo` — is exercised
+//! through the built `rvs` binary.
+
+#[path = "../../src/lab.rs"]
+mod lab;
+
+mod cli;
+mod demo;
+mod harness;
+mod httpd;
+mod lifecycle;
+mod stand_in;
