@@ -309,19 +309,4 @@ mod tests {
         assert!(lvs_cf(Method::Tun, 1).contains("network = tunnel\n"));
     }
 
-    #[test]
-    fn listing_shows_every_real_server() {
-        let spread = BTreeMap::from([("rs1".to_owned(), 2), ("rs2".to_owned(), 1)]);
-        let l = listing_from_config(Method::Dr, 3, &spread);
-        assert!(l.contains("TCP  10.1.0.100:80 wlc\n"));
-        assert!(l.contains("  -> 10.2.0.11:80"));
-        assert!(
-            l.lines()
-                .any(|x| x.contains("10.2.0.13:80") && x.ends_with(" 0"))
-        );
-        assert!(
-            l.lines()
-                .any(|x| x.contains("10.2.0.11:80") && x.contains("Route") && x.ends_with(" 2"))
-        );
-    }
 }
