@@ -308,5 +308,4 @@ mod tests {
         assert!(lvs_cf(Method::Dr, 1).contains("network = direct\n"));
         assert!(lvs_cf(Method::Tun, 1).contains("network = tunnel\n"));
     }
-
 }
