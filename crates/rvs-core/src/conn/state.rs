@@ -63,6 +63,7 @@ impl TcpState {
     }
 
     /// The state of a kernel state number, if it is one.
+    #[inline]
     pub fn from_index(i: u8) -> Option<TcpState> {
         TcpState::ALL.get(usize::from(i)).copied()
     }
@@ -107,6 +108,7 @@ impl TcpState {
     /// Since 2016 (kernel commit "ipvs: count pre-established TCP states as active") the
     /// pre-established states SYN_SENT, SYN_RECV and SYNACK count as active along with
     /// ESTABLISHED; every other state is inactive.
+    #[inline]
     pub const fn is_active(self) -> bool {
         matches!(
             self,
@@ -298,6 +300,7 @@ const TCP_STATES: [[[TcpState; 11]; 4]; 3] = [
 /// the table lookup of `set_tcp_state()`. A segment with none of SYN/FIN/ACK/RST moves the
 /// connection to CLOSE, as the kernel does (its `new_state` starts as CLOSE and the table
 /// lookup is skipped when `tcp_state_idx()` returns -1).
+#[inline]
 pub fn next_state(dir: Direction, state: TcpState, flags: TcpFlags) -> TcpState {
     match flags.kind() {
         Some(kind) => TCP_STATES[dir.row()][kind.row()][state.index()],
@@ -416,6 +419,7 @@ pub struct Transition {
 /// The counters move only when the state changes, as in the kernel: a connection in an
 /// active state whose INACTIVE flag is still set (it was created inactive and the first
 /// segment kept it in NONE) is not moved until its next state change.
+#[inline]
 pub fn transition(state: TcpState, flags: ConnFlags, dir: Direction, tcp: TcpFlags) -> Transition {
     let mut flags = flags;
     let mut dir = dir;
@@ -484,6 +488,7 @@ impl StateTimeouts {
     }
 
     /// The timeout of a TCP state in seconds.
+    #[inline]
     pub fn tcp_secs(&self, state: TcpState) -> u32 {
         self.tcp[state.index()]
     }

@@ -102,6 +102,7 @@ impl ConnAddr for [u8; 4] {
         IpAddr::V4(Ipv4Addr::from(self))
     }
 
+    #[inline]
     fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64 {
         let w = (u64::from(u32::from_ne_bytes(*a)) << 32) | u64::from(u32::from_ne_bytes(*b));
         fold(w ^ seed.0[0], tail ^ seed.0[1])
@@ -131,6 +132,7 @@ impl ConnAddr for [u8; 16] {
 }
 
 /// Folded 64x64→128 multiply (the mixing step of foldhash and wyhash).
+#[inline]
 fn fold(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
@@ -164,6 +166,7 @@ impl fmt::Debug for Seed {
     }
 }
 
+#[inline]
 fn ports_tail(protocol: u8, p1: u16, p2: u16) -> u64 {
     (u64::from(p1) << 32) | (u64::from(p2) << 16) | u64::from(protocol)
 }
@@ -308,6 +311,7 @@ pub struct Conn<A> {
 
 impl<A: ConnAddr> Conn<A> {
     /// Whether this is a persistence template.
+    #[inline]
     pub fn is_template(&self) -> bool {
         self.flags.has(ConnFlags::TEMPLATE)
     }
@@ -346,6 +350,29 @@ impl<A: ConnAddr> Conn<A> {
             vport: self.vport,
         }
     }
+}
+
+/// The fields of an entry the packet path needs, read without building a [`Conn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HotConn<A> {
+    /// Client address.
+    pub caddr: A,
+    /// Virtual address.
+    pub vaddr: A,
+    /// FullNAT local address and port.
+    pub local: Option<(A, u16)>,
+    /// Real-server id.
+    pub dest: u32,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real-server port.
+    pub dport: u16,
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Flags.
+    pub flags: ConnFlags,
 }
 
 /// The table is full and no entry could be reclaimed (see [`TableFullPolicy`]).
@@ -398,9 +425,11 @@ struct Entry<A> {
 }
 
 impl<A: ConnAddr> Entry<A> {
+    #[inline]
     fn occupied(&self) -> bool {
         self.flags & OCCUPIED != 0
     }
+    #[inline]
     fn is_template(&self) -> bool {
         self.flags & ConnFlags::TEMPLATE != 0
     }
@@ -408,9 +437,11 @@ impl<A: ConnAddr> Entry<A> {
         self.flags & ConnFlags::FULLNAT != 0
     }
     /// Whether lookups may return it at `now`.
+    #[inline]
     fn live(&self, now: u64) -> bool {
         self.expires > now || (self.is_template() && self.n_control > 0)
     }
+    #[inline]
     fn matches_in(&self, k: &InKey<A>) -> bool {
         self.protocol == k.protocol
             && self.cport == k.cport
@@ -453,6 +484,18 @@ impl<A: ConnAddr> Entry<A> {
             n_control: self.n_control,
         }
     }
+}
+
+/// [`duration_ms`] of a whole number of seconds, without the `u128` arithmetic.
+#[inline]
+fn secs_ms(secs: u32) -> u32 {
+    u32::try_from(u64::from(secs) * 1000).unwrap_or(u32::MAX)
+}
+
+/// [`deadline`] of a whole number of seconds, without the `u128` arithmetic.
+#[inline]
+fn secs_deadline(now: Instant, secs: u32) -> u64 {
+    now.0.saturating_add(u64::from(secs) * 1_000_000_000)
 }
 
 fn duration_ms(d: Duration) -> u32 {
@@ -557,6 +600,7 @@ impl<A: ConnAddr> ConnTable<A> {
             + self.wheel_bits.capacity() * size_of::<u64>()
     }
 
+    #[inline]
     fn in_bucket(&self, protocol: u8, caddr: &A, cport: u16, vaddr: &A, vport: u16) -> usize {
         let h = A::hash2(&self.seed, caddr, vaddr, ports_tail(protocol, cport, vport));
         (h & self.bucket_mask) as usize
@@ -574,15 +618,18 @@ impl<A: ConnAddr> ConnTable<A> {
         (h & self.bucket_mask) as usize
     }
 
+    #[inline]
     fn entry(&self, id: ConnId) -> Option<&Entry<A>> {
         self.entries.get(id.0 as usize).filter(|e| e.occupied())
     }
 
+    #[inline]
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry<A>> {
         self.entries.get_mut(id.0 as usize).filter(|e| e.occupied())
     }
 
     /// The live (non-template) connection with this in key (`ip_vs_conn_in_get()`).
+    #[inline]
     pub fn lookup_in(&self, key: &InKey<A>, now: Instant) -> Option<ConnId> {
         self.find_in(key, now, false)
     }
@@ -593,6 +640,7 @@ impl<A: ConnAddr> ConnTable<A> {
         self.find_in(key, now, true)
     }
 
+    #[inline]
     fn find_in(&self, key: &InKey<A>, now: Instant, template: bool) -> Option<ConnId> {
         let b = self.in_bucket(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
         let mut i = *self.in_heads.get(b)?;
@@ -617,6 +665,23 @@ impl<A: ConnAddr> ConnTable<A> {
             i = e.next_out;
         }
         None
+    }
+
+    /// The fields the packet path needs of an entry, live or not yet swept.
+    #[inline]
+    pub fn hot(&self, id: ConnId) -> Option<HotConn<A>> {
+        let e = self.entry(id)?;
+        Some(HotConn {
+            caddr: e.caddr,
+            vaddr: e.vaddr,
+            local: e.fullnat().then_some((e.laddr, e.lport)),
+            dest: e.dest,
+            cport: e.cport,
+            vport: e.vport,
+            dport: e.dport,
+            protocol: e.protocol,
+            flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+        })
     }
 
     /// A copy of the entry, live or not yet swept.
@@ -780,11 +845,25 @@ impl<A: ConnAddr> ConnTable<A> {
         true
     }
 
+    /// [`ConnTable::touch`] with a timeout of whole seconds (the packet path's: state
+    /// timeouts are seconds), the same result without `u128` arithmetic.
+    #[inline]
+    pub fn touch_secs(&mut self, id: ConnId, now: Instant, secs: u32) -> bool {
+        let Some(e) = self.entry_mut(id) else {
+            return false;
+        };
+        e.expires = secs_deadline(now, secs);
+        e.timeout_ms = secs_ms(secs);
+        self.refile_if_earlier(id.0);
+        true
+    }
+
     /// Feed one TCP segment through the state machine (`set_tcp_state()`): updates the
     /// state, the NO_OUTPUT and INACTIVE flags, sets the timeout of the new state and
     /// re-arms the entry. The returned [`Transition::activity`] tells the director to move
     /// the connection between its real server's active and inactive counts. `None` for an
     /// unknown id, a template or a non-TCP entry.
+    #[inline]
     pub fn tcp_transition(
         &mut self,
         id: ConnId,
@@ -806,9 +885,9 @@ impl<A: ConnAddr> ConnTable<A> {
         );
         e.state = t.new as u8;
         e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
-        let timeout = timeouts.tcp(t.new);
-        e.expires = deadline(now, timeout);
-        e.timeout_ms = duration_ms(timeout);
+        let secs = timeouts.tcp_secs(t.new);
+        e.expires = secs_deadline(now, secs);
+        e.timeout_ms = secs_ms(secs);
         self.refile_if_earlier(id.0);
         Some(t)
     }
@@ -891,11 +970,13 @@ impl<A: ConnAddr> ConnTable<A> {
 
     // ---- the expiry wheel ----
 
+    #[inline]
     fn tick_of(expires: u64) -> u64 {
         expires >> TICK_SHIFT
     }
 
     /// The tick an entry filed in slot `idx` belongs to (within one turn of the cursor).
+    #[inline]
     fn filed_tick(&self, idx: u16) -> u64 {
         self.cursor + ((u64::from(idx).wrapping_sub(self.cursor)) & WHEEL_MASK)
     }
@@ -943,6 +1024,7 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// Entries may sit in a slot earlier than their expiry (they are re-filed when the
     /// slot comes up), never later: move it if the new expiry is before its slot.
+    #[inline]
     fn refile_if_earlier(&mut self, i: u32) {
         let Some(e) = self.entries.get(i as usize) else {
             return;

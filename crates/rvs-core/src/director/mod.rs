@@ -20,6 +20,7 @@
 
 pub mod classify;
 pub mod drops;
+mod fast;
 pub mod ftp;
 mod nd;
 pub mod net;
@@ -30,7 +31,7 @@ pub use drops::{DropCounters, DropReason};
 pub use net::{NetConfig, OwnedAddr, PortConfig, PortId, Route};
 pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
 
-use crate::conn::state::{Activity, ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
+use crate::conn::state::{ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
 use crate::conn::table::{ConnAddr, ConnId, ConnTable, InKey, NewConn, OutKey};
 use crate::model::{
     Config, ConfigError, Family, ForwardMethod, ServiceKey, TunnelCsum, TunnelKind, mask_addr,
@@ -125,12 +126,20 @@ pub struct EngineCounters {
     pub malformed: [u64; 16],
 }
 
-/// A cached next hop of a real server.
+/// A cached next hop of a real server, valid while `generation` is the engine's
+/// `neigh_generation` (bumped by every neighbour change, [`Director::set_net`] and
+/// [`Director::apply`], so also by every change of the real server itself).
 #[derive(Debug, Clone, Copy, Default)]
 struct Hop {
     generation: u32,
     port: PortId,
+    /// The next hop's MAC.
     mac: [u8; 6],
+    /// The egress port's own MAC.
+    src_mac: [u8; 6],
+    /// The real server's IPv4 address when it is live (in its service) and forwards by
+    /// NAT or FullNAT: the packet path's fast case ([`Core::fast_nat_in`]).
+    nat_v4: Option<[u8; 4]>,
 }
 
 /// Why a real server's next hop is not at hand: no route, or a route whose neighbour
@@ -199,6 +208,9 @@ impl FragCache {
 pub trait Af: ConnAddr {
     /// The address as a table key, if it is of this family.
     fn from_ip(ip: IpAddr) -> Option<Self>;
+
+    /// The address as IPv4 octets, if it is IPv4.
+    fn as_v4(self) -> Option<[u8; 4]>;
 }
 
 impl Af for [u8; 4] {
@@ -208,6 +220,11 @@ impl Af for [u8; 4] {
             IpAddr::V6(_) => None,
         }
     }
+
+    #[inline]
+    fn as_v4(self) -> Option<[u8; 4]> {
+        Some(self)
+    }
 }
 
 impl Af for [u8; 16] {
@@ -216,6 +233,11 @@ impl Af for [u8; 16] {
             IpAddr::V6(a) => Some(a.octets()),
             IpAddr::V4(_) => None,
         }
+    }
+
+    #[inline]
+    fn as_v4(self) -> Option<[u8; 4]> {
+        None
     }
 }
 
@@ -237,6 +259,9 @@ struct Core {
     frags: FragCache,
     /// When the rate estimators last ticked.
     last_estimate: Option<Instant>,
+    /// Take the established-connection fast paths (off only in the differential tests,
+    /// which compare them with the general path).
+    fast_path: bool,
 }
 
 /// The director engine. See the module documentation.
@@ -274,6 +299,7 @@ impl Director {
             counters: EngineCounters::default(),
             frags: FragCache::new(64),
             last_estimate: None,
+            fast_path: true,
             settings,
         };
         core.apply(config);
@@ -420,10 +446,31 @@ impl Director {
         n
     }
 
+    /// Turn the fast paths off or on (the differential tests).
+    #[cfg(test)]
+    fn set_fast_path(&mut self, on: bool) {
+        self.core.fast_path = on;
+    }
+
     /// Handle one frame that arrived on `port` at `now`.
     pub fn handle(&mut self, now: Instant, port: PortId, frame: &mut Frame<'_>) -> Verdict {
         let c = &mut self.core;
         c.counters.rx += 1;
+        let fast = if c.fast_path {
+            c.fast_v4(&mut self.v4, now, frame)
+        } else {
+            fast::Fast::General
+        };
+        let in_missed = match fast {
+            fast::Fast::Done(v) => {
+                if let Verdict::Transmit(_) = v {
+                    c.counters.tx += 1;
+                }
+                return v;
+            }
+            fast::Fast::NoInConn => true,
+            fast::Fast::General => false,
+        };
         let p = match wire::parse(frame.data()) {
             Ok(p) => p,
             Err(e) => {
@@ -433,12 +480,12 @@ impl Director {
         };
         let v = match p.l3 {
             L3Kind::Arp => c.handle_arp(now, port, frame),
-            L3Kind::Ipv4 => c.handle_ip(&mut self.v4, now, port, frame, &p),
+            L3Kind::Ipv4 => c.handle_ip(&mut self.v4, now, port, frame, &p, in_missed),
             L3Kind::Ipv6 => {
                 if p.protocol == 58 && matches!(p.icmp, Some((133..=137, _))) {
                     c.handle_nd(now, port, frame, &p)
                 } else {
-                    c.handle_ip(&mut self.v6, now, port, frame, &p)
+                    c.handle_ip(&mut self.v6, now, port, frame, &p, false)
                 }
             }
             L3Kind::Other => Verdict::Pass,
@@ -682,10 +729,25 @@ impl Core {
                 if i >= self.hops.len() {
                     self.hops.resize(i + 1, Hop::default());
                 }
+                let nat_v4 = match self.services.dest(dest) {
+                    Some(d)
+                        if self.services.dest_is_live(dest)
+                            && d.addr == addr
+                            && matches!(d.method, ForwardMethod::Masq | ForwardMethod::FullNat) =>
+                    {
+                        match d.addr {
+                            IpAddr::V4(a) => Some(a.octets()),
+                            IpAddr::V6(_) => None,
+                        }
+                    }
+                    _ => None,
+                };
                 self.hops[i] = Hop {
                     generation: self.neigh_generation,
                     port,
                     mac,
+                    src_mac: self.net.port(port).map(|p| p.mac).unwrap_or_default(),
+                    nat_v4,
                 };
                 Ok((port, mac))
             }
@@ -742,7 +804,8 @@ impl Core {
             .map_err(|_| DropReason::Malformed)
     }
 
-    /// IPv4 or IPv6, one family's table.
+    /// IPv4 or IPv6, one family's table. `in_missed`: the fast path already looked the
+    /// packet's in key up and found no connection.
     fn handle_ip<A: Af>(
         &mut self,
         t: &mut ConnTable<A>,
@@ -750,6 +813,7 @@ impl Core {
         port: PortId,
         frame: &mut Frame<'_>,
         p: &Parsed,
+        in_missed: bool,
     ) -> Verdict {
         let icmp = matches!(p.protocol, 1 | 58);
         if icmp {
@@ -775,9 +839,8 @@ impl Core {
             vaddr: dst,
             vport: p.dst_port,
         };
-        let (id, way) = if let Some(id) = t
-            .lookup_in(&in_key, now)
-            .filter(|&id| t.get(id).is_some_and(|c| !c.is_template()))
+        // `lookup_in` never returns a persistence template.
+        let (id, way) = if let Some(id) = (!in_missed).then(|| t.lookup_in(&in_key, now)).flatten()
         {
             (id, Way::In)
         } else if let Some(id) = t.lookup_out(
@@ -933,7 +996,13 @@ impl Core {
     /// Count a packet on its real server and service (`ip_vs_in_stats()` /
     /// `ip_vs_out_stats()`: bytes are the IP packet's length).
     fn count_packet(&mut self, dest: DestId, way: Way, p: &Parsed) {
-        let bytes = u64::from(p.l3_len);
+        self.count_packet_len(dest, way, p.l3_len);
+    }
+
+    /// [`Core::count_packet`] of an IP packet of `l3_len` bytes.
+    #[inline]
+    fn count_packet_len(&mut self, dest: DestId, way: Way, l3_len: u16) {
+        let bytes = u64::from(l3_len);
         let (d, s) = self.services.stats_mut(dest);
         for c in [d, s].into_iter().flatten() {
             match way {
@@ -1130,11 +1199,13 @@ impl Core {
         frame: &mut Frame<'_>,
         p: &Parsed,
     ) -> Verdict {
-        let Some(conn) = t.get(id) else {
+        let Some(conn) = t.hot(id) else {
             return self.drop(DropReason::NoDest);
         };
         let dest = DestId(conn.dest);
-        if !self.services.dest_is_live(dest) {
+        // A valid fast hop implies a live real server (see `Hop::nat_v4`).
+        let fast = self.fast_hop(dest);
+        if fast.is_none() && !self.services.dest_is_live(dest) {
             // The real server was removed (`expire_nodest_conn`).
             if self.config.switches.expire_nodest_conn
                 && let Some(old) = t.remove(id)
@@ -1153,29 +1224,38 @@ impl Core {
                 let flags = crate::conn::state::TcpFlags(p.tcp_flags.0);
                 if let Some(tr) = t.tcp_transition(id, dir, flags, &self.timeouts, now)
                     && let Some(a) = tr.activity
-                    && let Some(d) = self.services.dest_mut(dest)
                 {
-                    match a {
-                        Activity::BecameActive => {
-                            d.inact_conns = d.inact_conns.saturating_sub(1);
-                            d.active_conns += 1;
-                        }
-                        Activity::BecameInactive => {
-                            d.active_conns = d.active_conns.saturating_sub(1);
-                            d.inact_conns += 1;
-                        }
-                    }
+                    self.activity(dest, a);
                 }
             } else {
-                t.touch(id, now, self.timeouts.udp());
+                t.touch_secs(id, now, self.timeouts.udp_secs());
             }
         }
         self.count_packet(dest, way, p);
-        let view = conn_view(&conn);
+        if way == Way::In
+            && let Some(hop) = fast
+            && let Some(v) = fast_nat_in(&hop, &conn, frame, p)
+        {
+            return v;
+        }
+        let view = hot_view(&conn);
         match way {
             Way::In => self.rewrite_in(now, dest, &view, frame, p),
             Way::Out => self.rewrite_out(now, &view, frame, p),
         }
+    }
+
+    /// The cached hop of a real server if it is valid and the fast case (live, NAT or
+    /// FullNAT, IPv4).
+    #[inline]
+    fn fast_hop(&self, dest: DestId) -> Option<Hop> {
+        if !self.fast_path {
+            return None;
+        }
+        self.hops
+            .get(dest.0 as usize)
+            .filter(|h| h.generation == self.neigh_generation && h.nat_v4.is_some())
+            .copied()
     }
 
     /// Client → real server, by the real server's forwarding method.
@@ -1480,6 +1560,49 @@ fn conn_view<A: Af>(c: &crate::conn::table::Conn<A>) -> ConnView {
         dport: c.dport,
         local: c.local.map(|(a, p)| (a.to_ip(), p)),
     }
+}
+
+fn hot_view<A: Af>(c: &crate::conn::table::HotConn<A>) -> ConnView {
+    ConnView {
+        caddr: c.caddr.to_ip(),
+        cport: c.cport,
+        vaddr: c.vaddr.to_ip(),
+        vport: c.vport,
+        dport: c.dport,
+        local: c.local.map(|(a, p)| (a.to_ip(), p)),
+    }
+}
+
+/// [`Core::rewrite_in`] + [`Core::emit_to_dest`] for the common case, with the real
+/// server's hop cached (`hop.nat_v4` set): an IPv4 TCP/UDP packet, not a later fragment,
+/// with complete checksums, rewritten in one pass. `None` (nothing written) for anything
+/// else: the caller takes the general path, which gives the same frame.
+#[inline]
+fn fast_nat_in<A: Af>(
+    hop: &Hop,
+    c: &crate::conn::table::HotConn<A>,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+) -> Option<Verdict> {
+    let rs = hop.nat_v4?;
+    if p.frag.is_later()
+        || !matches!(p.protocol, 6 | 17)
+        || matches!(frame.csum(), CsumStatus::Partial { .. })
+    {
+        return None;
+    }
+    let src = match c.local {
+        Some((a, port)) => Some((a.as_v4()?, Some(port))),
+        None => None,
+    };
+    let l4_offset = usize::from(p.l4_offset.checked_sub(p.l3_offset)?);
+    let data = frame.data_mut();
+    let l3 = data.get_mut(p.l3_range())?;
+    if !wire::nat::rewrite_v4_l4(l3, l4_offset, p.protocol, src, Some((rs, Some(c.dport)))) {
+        return None;
+    }
+    rewrite::set_macs(data, hop.mac, hop.src_mac);
+    Some(Verdict::Transmit(hop.port))
 }
 
 fn new_as_view<A: Af>(c: &NewConn<A>) -> ConnView {

@@ -15,7 +15,82 @@ use crate::model::{Config, Family, RealServerConfig, ServiceKey, VirtualServiceC
 use crate::sched::{DestChange, Scheduler};
 use crate::stats::{Counters, Estimator};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+
+/// The hasher of the service maps: a multiply-rotate hash (as rustc's FxHash), much cheaper
+/// than SipHash on the new-connection path. Flooding is no concern here: only the
+/// configuration inserts keys, so a packet's lookup can at worst walk the configured
+/// services that collide with it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHash;
+
+impl BuildHasher for KeyHash {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+/// See [`KeyHash`].
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl KeyHasher {
+    #[inline]
+    fn mix(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.mix(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.mix(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.mix(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.mix(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A real server's id: stable for the life of the engine, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,8 +163,8 @@ pub struct ApplyReport {
 #[derive(Debug, Default)]
 pub struct Services {
     slots: Vec<Option<Service>>,
-    by_addr: HashMap<(u8, IpAddr, u16), u32>,
-    by_mark: HashMap<(u32, Family), u32>,
+    by_addr: HashMap<(u8, IpAddr, u16), u32, KeyHash>,
+    by_mark: HashMap<(u32, Family), u32, KeyHash>,
     dest_loc: Vec<DestLoc>,
     dest_svc: Vec<ServiceId>,
     dest_stats: Vec<Counters>,

@@ -993,3 +993,221 @@ fn a_parked_partial_checksum_frame_is_released_complete() {
     let seen = inspect(&out[..n]); // asserts the TCP checksum is complete and right
     assert_eq!(seen.dst, ip("10.2.0.77"));
 }
+
+/// The fast paths (`director/fast.rs`, `Core::fast_nat_in`, `wire::parse::parse_simple_v4`,
+/// `wire::nat::rewrite_v4_l4`) against the general path: two directors, one with the fast
+/// paths off, fed the same random traffic — clients' TCP segments with any flags and UDP
+/// datagrams (with and without checksum) to NAT, FullNAT and DR services, real servers'
+/// replies, partial checksums, corrupted and truncated frames, time passing and expiry —
+/// must send byte-identical frames with the same verdicts and keep the same table, counters
+/// and real-server counts.
+mod differential {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn services() -> Vec<VirtualServiceConfig> {
+        let rs = ["10.2.0.11", "10.2.0.12", "10.2.0.13"];
+        let mut udp = tcp_svc("10.1.0.100", 53, ForwardMethod::Masq, &rs);
+        udp.key = ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr: ip("10.1.0.100"),
+            port: 53,
+        };
+        vec![
+            tcp_svc("10.1.0.100", 80, ForwardMethod::Masq, &rs),
+            tcp_svc("10.1.0.100", 443, ForwardMethod::FullNat, &rs),
+            tcp_svc("10.1.0.100", 22, ForwardMethod::DirectRoute, &rs),
+            udp,
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct Step {
+        /// 0..3: client → VIP; 3: real server → client; 4: real server → local (FullNAT).
+        who: u8,
+        client: u8,
+        sport: u16,
+        vport: u16,
+        udp: bool,
+        udp_csum: bool,
+        flags: u8,
+        payload: u8,
+        partial: bool,
+        /// Byte to corrupt (index, xor) or a length to cut to.
+        corrupt: Option<(u8, u8)>,
+        cut: Option<u8>,
+        advance_ms: u32,
+        expire: bool,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        (
+            (
+                0u8..5,
+                0u8..3,
+                0u16..4,
+                prop::sample::select(vec![80u16, 443, 22, 53, 81]),
+            ),
+            (
+                any::<bool>(),
+                prop::bool::weighted(0.8),
+                prop::sample::select(vec![0x02u8, 0x10, 0x18, 0x11, 0x04, 0x12, 0x00, 0xff]),
+                0u8..40,
+                prop::bool::weighted(0.1),
+            ),
+            (
+                prop::option::weighted(0.1, (0u8..60, 1u8..=255)),
+                prop::option::weighted(0.05, 0u8..70),
+                0u32..3000,
+                prop::bool::weighted(0.1),
+            ),
+        )
+            .prop_map(
+                |(
+                    (who, client, sport, vport),
+                    (udp, udp_csum, flags, payload, partial),
+                    (corrupt, cut, advance_ms, expire),
+                )| Step {
+                    who,
+                    client,
+                    sport,
+                    vport,
+                    udp,
+                    udp_csum,
+                    flags,
+                    payload,
+                    partial,
+                    corrupt,
+                    cut,
+                    advance_ms,
+                    expire,
+                },
+            )
+    }
+
+    fn frame(s: &Step) -> (PortId, Vec<u8>, CsumStatus) {
+        let client = [10, 1, 0, 10 + s.client];
+        let cport = 40000 + s.sport;
+        let rs = [10, 2, 0, 11 + s.client];
+        let (port, smac, dmac, src, sp, dst, dp) = match s.who {
+            0..=2 => (
+                PUB,
+                CLIENT_MAC,
+                DIR_PUB_MAC,
+                client,
+                cport,
+                [10, 1, 0, 100],
+                s.vport,
+            ),
+            3 => (PRIV, rs_mac(1), DIR_PRIV_MAC, rs, s.vport, client, cport),
+            _ => (
+                PRIV,
+                rs_mac(1),
+                DIR_PRIV_MAC,
+                rs,
+                s.vport,
+                [10, 2, 0, 250],
+                20000 + s.sport,
+            ),
+        };
+        let payload = vec![0xa5u8; usize::from(s.payload)];
+        let b = PacketBuilder::ethernet2(smac, dmac).ipv4(src, dst, 64);
+        let mut v = Vec::new();
+        if s.udp {
+            b.udp(sp, dp).write(&mut v, &payload).unwrap();
+            if !s.udp_csum {
+                v[40] = 0;
+                v[41] = 0;
+            }
+        } else {
+            let mut t = b.tcp(sp, dp, 1000, 64240);
+            t = t.ack(5000);
+            t.write(&mut v, &payload).unwrap();
+            // Any flags byte; the checksum follows (the flags share a 16-bit word with the
+            // data offset).
+            let old = u16::from_be_bytes([v[46], v[47]]);
+            v[47] = s.flags;
+            let new = u16::from_be_bytes([v[46], v[47]]);
+            let c = u16::from_be_bytes([v[50], v[51]]);
+            let c = wire::checksum::update16(c, old, new);
+            v[50..52].copy_from_slice(&c.to_be_bytes());
+        }
+        if let Some((at, x)) = s.corrupt {
+            let at = usize::from(at) % v.len();
+            v[at] ^= x;
+        }
+        if let Some(n) = s.cut {
+            v.truncate(usize::from(n).min(v.len()));
+        }
+        let csum = if s.partial && v.len() >= 54 {
+            // A partial checksum: the field holds the pseudo-header sum.
+            let l4 = 34u16;
+            let off = if s.udp { 6 } else { 16 };
+            CsumStatus::Partial {
+                start: l4,
+                offset: off,
+            }
+        } else {
+            CsumStatus::Complete
+        };
+        (port, v, csum)
+    }
+
+    fn state(d: &Director) -> String {
+        let mut out = format!("{:?}\n{:?}\n", d.counters(), d.drops());
+        for (id, c) in d.table_v4().iter() {
+            out += &format!("{id:?} {c:?}\n");
+        }
+        for (id, s) in d.services().iter() {
+            out += &format!("{id:?} {:?} {:?}\n", s.stats, s.dests);
+            for did in &s.dest_ids {
+                out += &format!("  {did:?} {:?}\n", d.services().dest_stats(*did));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn fast_and_general_paths_agree(steps in prop::collection::vec(step(), 1..60)) {
+            let mut fast = director(services());
+            let mut general = director(services());
+            general.set_fast_path(false);
+            let mut now = Instant::from_secs(1);
+            for s in &steps {
+                now = now + Duration::from_millis(u64::from(s.advance_ms));
+                if s.expire {
+                    prop_assert_eq!(fast.expire(now), general.expire(now));
+                }
+                let (port, bytes, csum) = frame(s);
+                let a = run_csum(&mut fast, now, port, &bytes, csum);
+                let b = run_csum(&mut general, now, port, &bytes, csum);
+                prop_assert_eq!(&a, &b, "step {:?}", s);
+                prop_assert_eq!(state(&fast), state(&general));
+                let mut x = [0u8; 256];
+                let mut y = [0u8; 256];
+                prop_assert_eq!(fast.poll_transmit(&mut x), general.poll_transmit(&mut y));
+                prop_assert_eq!(x, y);
+            }
+        }
+    }
+
+    /// The fast path is taken: an established NAT connection's data segment is handled
+    /// without the general parse (its in-lookup is the only one).
+    #[test]
+    fn established_nat_segment_takes_the_fast_path() {
+        let mut d = director(services());
+        let now = Instant::from_secs(1);
+        let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, &[]);
+        assert_eq!(run(&mut d, now, PUB, &syn).0, Verdict::Transmit(PRIV));
+        let ack = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Ack, b"data");
+        let mut buf = ack.clone();
+        let len = buf.len();
+        let mut f = Frame::new(&mut buf, 0, len).unwrap();
+        assert!(matches!(
+            d.core.fast_v4(&mut d.v4, now, &mut f),
+            fast::Fast::Done(Verdict::Transmit(PRIV))
+        ));
+    }
+}

@@ -43,14 +43,16 @@ fn weighted_least(dests: &[Dest], oh: impl Fn(&Dest) -> i64) -> Option<usize> {
     let first = dests.iter().position(|d| !d.overloaded && d.weight > 0)?;
     let mut least = first;
     let mut loh = oh(&dests[first]);
+    let mut lw = i64::from(dests[first].weight);
     for (i, d) in dests.iter().enumerate().skip(first + 1) {
         if d.overloaded {
             continue;
         }
         let doh = oh(d);
-        if loh * i64::from(d.weight) > doh * i64::from(dests[least].weight) {
+        if loh * i64::from(d.weight) > doh * lw {
             least = i;
             loh = doh;
+            lw = i64::from(d.weight);
         }
     }
     Some(least)

@@ -21,6 +21,15 @@ pub fn fold(mut acc: u64) -> u16 {
     acc as u16
 }
 
+/// [`fold`] of an accumulator below 2^32 (a few 16-bit words): the same result in two
+/// steps (after the first the value is at most 0x1fffe, after the second at most 0xffff,
+/// and `fold`'s remaining steps leave such values alone).
+#[inline(always)]
+pub fn fold32(acc: u32) -> u16 {
+    let acc = (acc & 0xffff) + (acc >> 16);
+    ((acc & 0xffff) + (acc >> 16)) as u16
+}
+
 /// Add one 64-bit word to an accumulator with end-around carry.
 #[inline(always)]
 fn add64(acc: u64, w: u64) -> u64 {

@@ -202,6 +202,67 @@ fn rewrite_at(
     Ok(())
 }
 
+/// [`rewrite_parsed`]'s common case in one pass: an IPv4 TCP or UDP packet `l3` (IHL and
+/// L4 header already checked by the parser), not a later fragment, checksums complete (not
+/// partial). All address and port changes are summed into each checksum at once (RFC 1624
+/// eqn. 3 over every changed 16-bit word, which gives the very bytes of applying the
+/// changes one at a time: one's-complement addition is associative). Returns false, having
+/// written nothing, if `l3` is too short for the headers; the caller then takes the general
+/// path.
+#[inline(always)]
+pub fn rewrite_v4_l4(
+    l3: &mut [u8],
+    l4_offset: usize,
+    protocol: u8,
+    src: Option<([u8; 4], Option<u16>)>,
+    dst: Option<([u8; 4], Option<u16>)>,
+) -> bool {
+    let csum_at = match protocol {
+        ip_proto::TCP => 16,
+        ip_proto::UDP => 6,
+        _ => return false,
+    };
+    if l4_offset < 20 || l3.len() < l4_offset + csum_at + 2 {
+        return false;
+    }
+    let (ip, l4) = l3.split_at_mut(l4_offset);
+    // ~m + m' of each changed 16-bit word (RFC 1624 eqn. 3), summed: at most nine 16-bit
+    // terms with the old checksum, well below 2^32.
+    let word = |b: &[u8], at: usize| u32::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    let mut addr_delta = 0u32;
+    if let Some((new, _)) = src {
+        addr_delta += (word(ip, 12) ^ 0xffff) + (word(ip, 14) ^ 0xffff);
+        ip[12..16].copy_from_slice(&new);
+        addr_delta += word(ip, 12) + word(ip, 14);
+    }
+    if let Some((new, _)) = dst {
+        addr_delta += (word(ip, 16) ^ 0xffff) + (word(ip, 18) ^ 0xffff);
+        ip[16..20].copy_from_slice(&new);
+        addr_delta += word(ip, 16) + word(ip, 18);
+    }
+    let hc = word(ip, 10) ^ 0xffff;
+    wr16(ip, 10, !checksum::fold32(hc + addr_delta));
+    let old_csum = word(l4, csum_at);
+    let mut acc = (old_csum ^ 0xffff) + addr_delta;
+    if let Some(new) = src.and_then(|s| s.1) {
+        acc += (word(l4, 0) ^ 0xffff) + u32::from(new);
+        wr16(l4, 0, new);
+    }
+    if let Some(new) = dst.and_then(|d| d.1) {
+        acc += (word(l4, 2) ^ 0xffff) + u32::from(new);
+        wr16(l4, 2, new);
+    }
+    if protocol == ip_proto::UDP {
+        // IPv4 UDP without checksum stays without; a computed 0 goes out as 0xffff.
+        if old_csum != 0 {
+            wr16(l4, csum_at, checksum::udp_on_wire(!checksum::fold32(acc)));
+        }
+    } else {
+        wr16(l4, csum_at, !checksum::fold32(acc));
+    }
+    true
+}
+
 /// Rewrite an ICMP error: the outer header by `outer`, the quoted packet by `quoted` (its
 /// IPv4 header checksum and, where quoted, its L4 checksum follow), then recompute the ICMP
 /// checksum in full. For NAT the quoted packet is the reply direction: a client's error about

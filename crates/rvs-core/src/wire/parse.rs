@@ -128,7 +128,114 @@ impl Parsed {
 }
 
 /// Parse an Ethernet frame in one pass.
+#[inline]
 pub fn parse(frame: &[u8]) -> Result<Parsed, Malformed> {
+    match parse_simple_v4(frame) {
+        Some(p) => Ok(p),
+        None => parse_general(frame),
+    }
+}
+
+/// The common case of [`parse`] in straight-line code: an untagged IPv4 frame without
+/// options, not a fragment, carrying a well-formed TCP or UDP header. `None` for anything
+/// else (the general parse decides). When `Some`, the result is exactly what
+/// [`parse_general`] returns (see the differential test in `wire/tests.rs`).
+#[inline]
+pub fn parse_simple_v4(frame: &[u8]) -> Option<Parsed> {
+    let s = simple_v4(frame)?;
+    let h = &frame[..34];
+    Some(Parsed {
+        l2_len: 14,
+        vlan: None,
+        ethertype: EtherType::IPV4,
+        l3: L3Kind::Ipv4,
+        l3_offset: 14,
+        l3_len: s.total,
+        src: IpAddr::V4(Ipv4Addr::new(h[26], h[27], h[28], h[29])),
+        dst: IpAddr::V4(Ipv4Addr::new(h[30], h[31], h[32], h[33])),
+        protocol: s.protocol,
+        ttl: h[22],
+        l4_offset: 34,
+        src_port: s.src_port,
+        dst_port: s.dst_port,
+        tcp_flags: TcpFlags(s.tcp_flags),
+        frag: FragInfo {
+            is_fragment: false,
+            offset: 0,
+            more: false,
+            ident: u32::from(u16::from_be_bytes([h[18], h[19]])),
+        },
+        icmp: None,
+    })
+}
+
+/// What [`simple_v4`] reads of a frame of the common case: the IPv4 header is at 14, the L4
+/// header at 34, addresses at 26 and 30.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimpleV4 {
+    /// IPv4 total length.
+    pub total: u16,
+    /// TCP or UDP.
+    pub protocol: u8,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// TCP flags (0 for UDP).
+    pub tcp_flags: u8,
+}
+
+/// The checks and reads of [`parse_simple_v4`] without building a [`Parsed`]: the engine's
+/// established-connection path reads the rest straight from the frame.
+#[inline(always)]
+pub fn simple_v4(frame: &[u8]) -> Option<SimpleV4> {
+    let h: &[u8; 34] = frame.get(..34)?.try_into().ok()?;
+    // EtherType IPv4 (no tag), version 4 with IHL 5, flags/offset without MF or an offset.
+    if u32::from_be_bytes([h[12], h[13], h[14], h[20]]) & 0xffff_ff3f != 0x0800_4500 || h[21] != 0 {
+        return None;
+    }
+    let total = u16::from_be_bytes([h[16], h[17]]);
+    let protocol = h[23];
+    let l4 = frame.get(34..14 + usize::from(total))?;
+    let (src_port, dst_port, tcp_flags) = match protocol {
+        ip_proto::TCP => {
+            let b: &[u8; 20] = l4.get(..20)?.try_into().ok()?;
+            let hl = usize::from(b[12] >> 4) * 4;
+            if hl < 20 || l4.len() < hl {
+                return None;
+            }
+            (
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+                b[13],
+            )
+        }
+        ip_proto::UDP => {
+            let b: &[u8; 8] = l4.get(..8)?.try_into().ok()?;
+            let len = usize::from(u16::from_be_bytes([b[4], b[5]]));
+            if len < 8 || len > l4.len() {
+                return None;
+            }
+            (
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+                0,
+            )
+        }
+        _ => return None,
+    };
+    Some(SimpleV4 {
+        total,
+        protocol,
+        src_port,
+        dst_port,
+        tcp_flags,
+    })
+}
+
+/// [`parse`] without its IPv4 fast path: every kind of frame.
+#[inline(never)]
+pub fn parse_general(frame: &[u8]) -> Result<Parsed, Malformed> {
     let tags = ethernet::count_tags(frame)?;
     let l2 = ethernet::field::HEADER_LEN + ethernet::field::TAG_LEN * tags;
     let vlan = (tags > 0).then(|| rd16(frame, 14 + 4 * (tags - 1)) & 0x0fff);

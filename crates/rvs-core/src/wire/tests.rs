@@ -1377,3 +1377,76 @@ fn udp_v4_and_icmpv4_echo_fields_match_etherparse() {
     i.set_echo_ident(1);
     assert_eq!(ep_checksums_ok(&f2, true), (true, true));
 }
+
+/// `parse`'s IPv4 fast case gives exactly what the general parse gives, and `rewrite_v4_l4`
+/// exactly what `rewrite_parsed` gives, on random frames (valid and corrupted).
+mod fast_paths {
+    use crate::wire::nat::{NatRewrite, rewrite_parsed, rewrite_v4_l4};
+    use crate::wire::parse::{parse_general, parse_simple_v4};
+    use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn v4_frame() -> impl Strategy<Value = Vec<u8>> {
+        (
+            any::<[u8; 4]>(),
+            any::<[u8; 4]>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<bool>(),
+            prop::collection::vec(any::<u8>(), 0..40),
+            prop::option::weighted(0.3, (0usize..80, any::<u8>())),
+            prop::option::weighted(0.1, 0usize..80),
+        )
+            .prop_map(|(s, d, sp, dp, udp, payload, corrupt, cut)| {
+                let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4(s, d, 64);
+                let mut v = Vec::new();
+                if udp {
+                    b.udp(sp, dp).write(&mut v, &payload).unwrap();
+                } else {
+                    b.tcp(sp, dp, 7, 1000)
+                        .ack(9)
+                        .write(&mut v, &payload)
+                        .unwrap();
+                }
+                if let Some((at, x)) = corrupt {
+                    let at = at % v.len();
+                    v[at] ^= x;
+                }
+                if let Some(n) = cut {
+                    v.truncate(n.min(v.len()));
+                }
+                v
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        #[test]
+        fn simple_v4_parse_agrees_with_the_general_parse(f in v4_frame()) {
+            if let Some(p) = parse_simple_v4(&f) {
+                prop_assert_eq!(Ok(p), parse_general(&f));
+            }
+        }
+
+        #[test]
+        fn one_pass_rewrite_agrees_with_the_general_rewrite(
+            f in v4_frame(),
+            src in prop::option::of((any::<[u8; 4]>(), prop::option::of(any::<u16>()))),
+            dst in prop::option::of((any::<[u8; 4]>(), prop::option::of(any::<u16>()))),
+        ) {
+            let Some(p) = parse_simple_v4(&f) else { return Ok(()) };
+            let mut a = f.clone();
+            let mut b = f.clone();
+            let rw = NatRewrite {
+                src: src.map(|s| IpAddr::V4(Ipv4Addr::from(s.0))),
+                src_port: src.and_then(|s| s.1),
+                dst: dst.map(|d| IpAddr::V4(Ipv4Addr::from(d.0))),
+                dst_port: dst.and_then(|d| d.1),
+            };
+            let ok = rewrite_v4_l4(&mut a[p.l3_range()], 20, p.protocol, src, dst);
+            prop_assert!(ok);
+            prop_assert!(rewrite_parsed(&mut b, &p, false, &rw).is_ok());
+            prop_assert_eq!(a, b);
+        }
+    }
+}
