@@ -3,9 +3,12 @@
 
 use std::process::ExitCode;
 
+pub mod realserver;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("realserver") => realserver::main(&args[1..]),
         Some("--version" | "-V") => {
             println!("rvs {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
