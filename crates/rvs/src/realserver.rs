@@ -775,6 +775,49 @@ mod tests {
     }
 
     #[test]
+    fn gue_remote_checksum_offload_is_finished_before_delivery() {
+        use rvs_core::wire::frame::CsumStatus;
+        use rvs_core::wire::l4::{fill_l4_checksum, partial_seed_v4};
+        let mut inner = inner_udp(VIP);
+        let seed = partial_seed_v4([192, 0, 2, 1].into(), VIP.into(), ip_proto::UDP, 12);
+        inner[26..28].copy_from_slice(&seed.to_be_bytes());
+        let mut complete = inner.clone();
+        assert!(fill_l4_checksum(&mut complete).unwrap());
+
+        let mut buf = vec![0u8; 64 + inner.len()];
+        buf[64..].copy_from_slice(&inner);
+        let mut f = Frame::new(&mut buf, 64, inner.len()).unwrap();
+        f.set_csum(CsumStatus::Partial {
+            start: 20,
+            offset: 6,
+        });
+        let outer = Outer::for_inner(
+            &inner,
+            Ipv4Addr::new(10, 1, 0, 1).into(),
+            Ipv4Addr::new(10, 1, 0, 2).into(),
+            1,
+            true,
+        )
+        .unwrap();
+        let g = GueOptions {
+            src_port: 40000,
+            dst_port: 6080,
+            csum: true,
+            remcsum: true,
+        };
+        encap_gue(&mut f, &outer, &g).unwrap();
+        let mut pkt = f.data().to_vec();
+        assert_eq!(pkt[28] & 0x1f, 2, "GUE header carries the remcsum option");
+        assert_ne!(
+            &pkt[pkt.len() - 32..],
+            &complete[..],
+            "still partial on the wire"
+        );
+        let r = dec(Some(6080)).inner(&mut pkt).unwrap();
+        assert_eq!(&pkt[r], &complete[..], "inner UDP checksum finished");
+    }
+
+    #[test]
     fn gue_payload_with_headers_put_back_is_delivered() {
         let inner = inner_udp(VIP);
         let pkt = wrap(&inner, |f, o| {
