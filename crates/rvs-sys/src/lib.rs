@@ -9,6 +9,9 @@
 //!   network namespace.
 //! - [`netns`]: network-namespace helpers for tests and the lab (unique names, veth pairs,
 //!   running code inside a namespace, cleanup on drop).
+//! - [`tun`]: TUN devices (open, name, bring up, read/write IP packets).
+//! - [`rawsock`]: raw IPv4 sockets and a UDP socket that receive tunnelled packets whole
+//!   (IPIP, GRE, GUE/FOU), a raw sender, a multi-descriptor poll and a SIGTERM signalfd.
 //!
 //! Nothing here parses or rewrites packets: that is `rvs-core::wire`'s job.
 
@@ -16,4 +19,6 @@ pub mod iface;
 pub mod netns;
 pub mod packet;
 pub mod poll;
+pub mod rawsock;
 mod sys;
+pub mod tun;

@@ -26,6 +26,7 @@ use rvs_sys::packet::vnet::{F_NEEDS_CSUM, VirtioNetHdr};
 use rvs_sys::packet::{PacketConfig, PacketSocket, RxRingConfig, TxRingConfig};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -220,6 +221,16 @@ fn random_seed() -> u64 {
 /// Run the director until SIGTERM / SIGINT.
 pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
     check_forwarding()?;
+    if plan.interfaces.is_empty() || plan.interfaces.len() > rvs_sys::poll::MAX_WAIT_FDS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the configuration puts the director on {} interfaces; rvs attaches to 1..={}",
+                plan.interfaces.len(),
+                rvs_sys::poll::MAX_WAIT_FDS
+            ),
+        ));
+    }
     let net = net_config(&plan)?;
     let settings = DirectorSettings {
         seed: random_seed(),
@@ -285,7 +296,12 @@ fn worker(
             .map(|at| Duration::from_nanos(at.0.saturating_sub(t.0)))
             .unwrap_or(Duration::from_millis(100))
             .min(Duration::from_millis(50));
-        rvs_sys::poll::wait_readable(sockets, wait)?;
+        {
+            let fds: [std::os::fd::BorrowedFd<'_>; 8] =
+                std::array::from_fn(|i| sockets[i.min(sockets.len() - 1)].as_fd());
+            let mut ready = [false; 8];
+            rvs_sys::poll::wait_readable(&fds[..sockets.len()], &mut ready, Some(wait))?;
+        }
         let (mut rxs, mut txs): (Vec<_>, Vec<_>) = sockets.iter_mut().map(|s| s.rings()).unzip();
         for (i, rxr) in rxs.iter_mut().enumerate() {
             let Some(rxr) = rxr.as_mut() else { continue };

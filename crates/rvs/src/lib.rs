@@ -3,3 +3,4 @@
 
 pub mod daemon;
 pub mod listing;
+pub mod realserver;

@@ -18,6 +18,9 @@ usage:
                           the namespace lab of the demo, tests and benchmarks
   rvs httpd --listen ADDR:PORT --name TEXT
                           the built-in HTTP responder the lab's real servers run
+  rvs realserver dr|tun --vip IP ...
+                          real-server companion: DR's VIP on lo and ARP sysctls,
+                          userspace IPIP/GRE/GUE decapsulation through TUN
   rvs daemon -c FILE [--control PATH] [--pid-file PATH]
                           run a director from a Piranha lvs.cf
   rvs list [--control PATH] [-c|--stats|--rate|--thresholds|--persistent-conn] [--exact]
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Some("lab") => lab::main(rest),
         Some("httpd") => httpd::main(rest),
         Some("demo") => demo::main(rest),
+        Some("realserver") => rvs::realserver::main(rest),
         Some("--version" | "-V") => {
             println!("rvs {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

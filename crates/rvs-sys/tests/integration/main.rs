@@ -9,3 +9,4 @@ mod netns_guard;
 mod offloads;
 mod options;
 mod rings;
+mod tunnel;
