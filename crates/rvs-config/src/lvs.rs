@@ -21,8 +21,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use rvs_core::model::{
-    Config, ConfigError, Family, ForwardMethod, LocalPool, Persistence, Protocol, RealServerConfig,
-    SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
+    Config, ConfigError, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence, Prefix,
+    Protocol, RealServerConfig, SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind,
+    VirtualServiceConfig,
 };
 
 use crate::diag::{Diagnostic, Severity};
@@ -241,6 +242,10 @@ pub struct VirtualServer {
     pub health: HealthCheck,
     /// Every `server` block, active or not.
     pub servers: Vec<RealServer>,
+    /// For a fwmark virtual: the classifier rules from `fwmark_ports` (rvs extension) —
+    /// the virtual's protocol, its address, each port or range — that give packets its mark
+    /// (what Piranha leaves to `iptables -t mangle ... -j MARK`).
+    pub fwmark_rules: Vec<FwmarkRule>,
 }
 
 /// A `failover NAME { ... }` block (`service = fos`), kept raw: rvs has no failover
@@ -329,6 +334,7 @@ const VIRTUAL_KEYS: &[(&str, Use)] = &[
     ("address", Use::Applied),
     ("vip_nmask", Use::Applied),
     ("fwmark", Use::Applied),
+    ("fwmark_ports", Use::Applied),
     ("protocol", Use::Applied),
     ("port", Use::Applied),
     ("scheduler", Use::Applied),
@@ -623,6 +629,37 @@ impl Ctx<'_> {
             );
             None
         })
+    }
+
+    /// Ports and port ranges (`80 443 8000-8100`, service names allowed) of every value.
+    fn port_ranges(&mut self, k: &KeyStmt) -> Option<Vec<(u16, u16)>> {
+        let mut out = Vec::new();
+        for v in &k.values {
+            let (lo, hi) = match v.text.split_once('-') {
+                Some((a, b)) => (port_value(a), port_value(b)),
+                None => (port_value(&v.text), port_value(&v.text)),
+            };
+            match (lo, hi) {
+                (Some(lo), Some(hi)) if lo <= hi => out.push((lo, hi)),
+                _ => {
+                    self.error(
+                        v.span.clone(),
+                        format!("`{}` is not a port or a port range", v.text),
+                        Some("ports or ranges such as `80 443 8000-8100`".to_string()),
+                    );
+                    return None;
+                }
+            }
+        }
+        if out.is_empty() {
+            self.error(
+                k.key_span.clone(),
+                "`fwmark_ports` needs at least one port",
+                Some("ports or ranges such as `80 443`".to_string()),
+            );
+            return None;
+        }
+        Some(out)
     }
 
     /// A dotted IPv4 netmask as a prefix length.
@@ -960,6 +997,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                 }
             }
             config.services.push(svc);
+            config.fwmark_rules.extend(vs.fwmark_rules.iter().copied());
             spans.push(SvcSpans {
                 servers: srv_spans,
                 ..svc_spans.0
@@ -1045,6 +1083,7 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
     let mut scheduler = (SchedulerKind::Wlc, header.clone());
     let mut persistent: (u32, Span) = (0, header.clone());
     let mut pmask: Option<(u8, Span)> = None;
+    let mut fwmark_ports: Option<(Vec<(u16, u16)>, Span)> = None;
     let mut health = HealthCheck::default();
     let mut sorry_server = None;
     let mut servers = Vec::new();
@@ -1096,6 +1135,11 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
             "fwmark" => {
                 if let Some(n) = cx.u32(k) {
                     fwmark = Some((n, k.values_span()));
+                }
+            }
+            "fwmark_ports" => {
+                if let Some(ranges) = cx.port_ranges(k) {
+                    fwmark_ports = Some((ranges, k.values_span()));
                 }
             }
             "protocol" => {
@@ -1206,6 +1250,36 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
             header.clone(),
         ),
     };
+    let fwmark_rules: Vec<FwmarkRule> = match (&key, fwmark_ports) {
+        (ServiceKey::Fwmark { mark, .. }, Some((ranges, _))) => ranges
+            .into_iter()
+            .map(|ports| FwmarkRule {
+                protocol: Some(protocol),
+                dst: Prefix {
+                    addr,
+                    len: family.max_prefix(),
+                },
+                ports,
+                mark: *mark,
+            })
+            .collect(),
+        (ServiceKey::Fwmark { .. }, None) => {
+            cx.warn(
+                fwmark_span.clone(),
+                "no `fwmark_ports`: rvs does not see iptables marks, so no packet gets this mark",
+                Some(
+                    "`fwmark_ports = 80 443` (ports or ranges of this virtual's address)"
+                        .to_string(),
+                ),
+            );
+            Vec::new()
+        }
+        (_, Some((_, span))) => {
+            cx.warn(span, "`fwmark_ports` has no effect without `fwmark`", None);
+            Vec::new()
+        }
+        (_, None) => Vec::new(),
+    };
     if let (0, Some((_, span))) = (persistent.0, &pmask) {
         cx.warn(
             span.clone(),
@@ -1252,6 +1326,7 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
             sorry_server,
             health,
             servers,
+            fwmark_rules,
         },
         (spans, (scheduler.0, persistence)),
     ))

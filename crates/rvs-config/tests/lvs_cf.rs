@@ -7,8 +7,9 @@ use std::path::Path;
 use proptest::prelude::*;
 use rvs_config::{LvsCf, Network, Vip, load, parse_lvs_cf, render_all};
 use rvs_core::model::{
-    Config, Family, ForwardMethod, LocalPool, Persistence, Protocol, RealServerConfig,
-    SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
+    Config, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence, Prefix, Protocol,
+    RealServerConfig, SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind,
+    VirtualServiceConfig,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -222,6 +223,18 @@ fn fwmark_persistent_tunnel() {
                 family: Family::V4,
             })
         }],
+        fwmark_rules: [(80, 80), (443, 443), (8000, 8100)]
+            .into_iter()
+            .map(|ports| FwmarkRule {
+                protocol: Some(Protocol::Tcp),
+                dst: Prefix {
+                    addr: ip("192.168.26.20"),
+                    len: 32,
+                },
+                ports,
+                mark: 80,
+            })
+            .collect(),
         ..Config::default()
     };
     assert_eq!(c.config, expected);
@@ -369,4 +382,27 @@ fn warnings_for_keys_rvs_does_not_act_on() {
     assert_eq!(c.virtuals[0].port, 81);
     assert_eq!(c.virtuals[0].sorry_server, Some(ip("10.0.0.9")));
     insta::assert_snapshot!("warnings", render_all(&c.warnings));
+}
+
+#[test]
+fn fwmark_without_ports_is_warned_and_bad_ranges_refused() {
+    let text = "virtual v {\n active = 1\n address = 10.0.0.1 eth0:1\n fwmark = 7\n \
+                server a {\n address = 10.0.1.1\n active = 1\n }\n}\n";
+    let c = parse_lvs_cf(text, "w.cf").expect("valid");
+    assert!(c.config.fwmark_rules.is_empty());
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.message.contains("no `fwmark_ports`") && w.line == 4),
+        "{:?}",
+        c.warnings
+    );
+    let bad = text.replace(" fwmark = 7\n", " fwmark = 7\n fwmark_ports = 90-80\n");
+    let errs = parse_lvs_cf(&bad, "b.cf").unwrap_err();
+    assert_eq!((errs[0].line, errs[0].column), (5, 17));
+    assert!(
+        errs[0]
+            .message
+            .contains("`90-80` is not a port or a port range")
+    );
 }
