@@ -37,7 +37,10 @@ impl Core {
         now: Instant,
         frame: &mut Frame<'_>,
     ) -> Fast {
-        if matches!(frame.csum(), CsumStatus::Partial { .. }) {
+        // A partial checksum stays partial only when the I/O layer offloads it; otherwise
+        // the general path completes it first.
+        let partial = matches!(frame.csum(), CsumStatus::Partial { .. });
+        if partial && !self.settings.offload_partial_csum {
             return Fast::General;
         }
         let data = frame.data_mut();
@@ -58,6 +61,10 @@ impl Core {
         let Some(conn) = t.hot(id) else {
             return Fast::General;
         };
+        // The FTP control channel needs its payload inspected (`director/ftp.rs`).
+        if conn.vport == super::ftp::FTP_PORT {
+            return Fast::General;
+        }
         let dest = DestId(conn.dest);
         // A valid hop with `nat_v4` implies a live real server forwarding by NAT/FullNAT.
         let Some(hop) = self.fast_hop(dest) else {
@@ -81,7 +88,14 @@ impl Core {
         // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`.
         let src = conn.local.map(|(a, p)| (a, Some(p)));
         let l3 = &mut data[14..14 + usize::from(s.total)];
-        if !wire::nat::rewrite_v4_l4(l3, 20, s.protocol, src, Some((rs, Some(conn.dport)))) {
+        if !wire::nat::rewrite_v4_l4(
+            l3,
+            20,
+            s.protocol,
+            src,
+            Some((rs, Some(conn.dport))),
+            partial,
+        ) {
             // Not reached: the header lengths were checked above.
             return Fast::Done(self.drop(super::DropReason::Malformed));
         }

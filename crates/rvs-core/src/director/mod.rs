@@ -1234,7 +1234,7 @@ impl Core {
         self.count_packet(dest, way, p);
         if way == Way::In
             && let Some(hop) = fast
-            && let Some(v) = fast_nat_in(&hop, &conn, frame, p)
+            && let Some(v) = fast_nat_in(self.settings.offload_partial_csum, &hop, &conn, frame, p)
         {
             return v;
         }
@@ -1579,15 +1579,18 @@ fn hot_view<A: Af>(c: &crate::conn::table::HotConn<A>) -> ConnView {
 /// else: the caller takes the general path, which gives the same frame.
 #[inline]
 fn fast_nat_in<A: Af>(
+    offload: bool,
     hop: &Hop,
     c: &crate::conn::table::HotConn<A>,
     frame: &mut Frame<'_>,
     p: &Parsed,
 ) -> Option<Verdict> {
     let rs = hop.nat_v4?;
+    let partial = matches!(frame.csum(), CsumStatus::Partial { .. });
     if p.frag.is_later()
         || !matches!(p.protocol, 6 | 17)
-        || matches!(frame.csum(), CsumStatus::Partial { .. })
+        || (partial && !offload)
+        || c.vport == ftp::FTP_PORT
     {
         return None;
     }
@@ -1598,7 +1601,8 @@ fn fast_nat_in<A: Af>(
     let l4_offset = usize::from(p.l4_offset.checked_sub(p.l3_offset)?);
     let data = frame.data_mut();
     let l3 = data.get_mut(p.l3_range())?;
-    if !wire::nat::rewrite_v4_l4(l3, l4_offset, p.protocol, src, Some((rs, Some(c.dport)))) {
+    let dst = Some((rs, Some(c.dport)));
+    if !wire::nat::rewrite_v4_l4(l3, l4_offset, p.protocol, src, dst, partial) {
         return None;
     }
     rewrite::set_macs(data, hop.mac, hop.src_mac);

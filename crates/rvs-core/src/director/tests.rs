@@ -76,18 +76,29 @@ fn tcp_svc(vip: &str, port: u16, method: ForwardMethod, rs: &[&str]) -> VirtualS
 }
 
 fn director(services: Vec<VirtualServiceConfig>) -> Director {
-    director_with(Config {
-        services,
-        local_pool: LocalPool {
-            addrs: vec![ip("10.2.0.250"), ip("2001:db8:2::250")],
-            port_range: (20000, 20999),
-        },
-        ..Config::default()
-    })
+    director_settings(services, DirectorSettings::default())
 }
 
 fn director_with(cfg: Config) -> Director {
-    let mut d = Director::new(net(), &cfg, DirectorSettings::default()).expect("valid config");
+    director_cfg_settings(cfg, DirectorSettings::default())
+}
+
+fn director_settings(services: Vec<VirtualServiceConfig>, settings: DirectorSettings) -> Director {
+    director_cfg_settings(
+        Config {
+            services,
+            local_pool: LocalPool {
+                addrs: vec![ip("10.2.0.250"), ip("2001:db8:2::250")],
+                port_range: (20000, 20999),
+            },
+            ..Config::default()
+        },
+        settings,
+    )
+}
+
+fn director_cfg_settings(cfg: Config, settings: DirectorSettings) -> Director {
+    let mut d = Director::new(net(), &cfg, settings).expect("valid config");
     let t = Instant::ZERO;
     d.learn_neighbor(ip("10.1.0.10"), CLIENT_MAC, t);
     d.learn_neighbor(ip("2001:db8:1::10"), CLIENT_MAC, t);
@@ -1170,9 +1181,16 @@ mod differential {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
         #[test]
-        fn fast_and_general_paths_agree(steps in prop::collection::vec(step(), 1..60)) {
-            let mut fast = director(services());
-            let mut general = director(services());
+        fn fast_and_general_paths_agree(
+            steps in prop::collection::vec(step(), 1..60),
+            offload in any::<bool>(),
+        ) {
+            let settings = DirectorSettings {
+                offload_partial_csum: offload,
+                ..DirectorSettings::default()
+            };
+            let mut fast = director_settings(services(), settings.clone());
+            let mut general = director_settings(services(), settings);
             general.set_fast_path(false);
             let mut now = Instant::from_secs(1);
             for s in &steps {

@@ -203,12 +203,13 @@ fn rewrite_at(
 }
 
 /// [`rewrite_parsed`]'s common case in one pass: an IPv4 TCP or UDP packet `l3` (IHL and
-/// L4 header already checked by the parser), not a later fragment, checksums complete (not
-/// partial). All address and port changes are summed into each checksum at once (RFC 1624
-/// eqn. 3 over every changed 16-bit word, which gives the very bytes of applying the
-/// changes one at a time: one's-complement addition is associative). Returns false, having
-/// written nothing, if `l3` is too short for the headers; the caller then takes the general
-/// path.
+/// L4 header already checked by the parser), not a later fragment. All address and port
+/// changes are summed into each checksum at once (RFC 1624 eqn. 3 over every changed 16-bit
+/// word, which gives the very bytes of applying the changes one at a time: one's-complement
+/// addition is associative). With `partial` the L4 field holds the uncomplemented
+/// pseudo-header sum (`CHECKSUM_PARTIAL`): only the address changes go into it, as in
+/// [`rewrite`]. Returns false, having written nothing, if `l3` is too short for the
+/// headers; the caller then takes the general path.
 #[inline(always)]
 pub fn rewrite_v4_l4(
     l3: &mut [u8],
@@ -216,6 +217,7 @@ pub fn rewrite_v4_l4(
     protocol: u8,
     src: Option<([u8; 4], Option<u16>)>,
     dst: Option<([u8; 4], Option<u16>)>,
+    partial: bool,
 ) -> bool {
     let csum_at = match protocol {
         ip_proto::TCP => 16,
@@ -243,6 +245,16 @@ pub fn rewrite_v4_l4(
     let hc = word(ip, 10) ^ 0xffff;
     wr16(ip, 10, !checksum::fold32(hc + addr_delta));
     let old_csum = word(l4, csum_at);
+    if partial {
+        // S' = S + the address deltas; ports are summed later, by whoever completes it.
+        for (at, new) in [(0, src.and_then(|s| s.1)), (2, dst.and_then(|d| d.1))] {
+            if let Some(new) = new {
+                wr16(l4, at, new);
+            }
+        }
+        wr16(l4, csum_at, checksum::fold32(old_csum + addr_delta));
+        return true;
+    }
     let mut acc = (old_csum ^ 0xffff) + addr_delta;
     if let Some(new) = src.and_then(|s| s.1) {
         acc += (word(l4, 0) ^ 0xffff) + u32::from(new);

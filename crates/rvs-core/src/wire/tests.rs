@@ -1433,6 +1433,7 @@ mod fast_paths {
             f in v4_frame(),
             src in prop::option::of((any::<[u8; 4]>(), prop::option::of(any::<u16>()))),
             dst in prop::option::of((any::<[u8; 4]>(), prop::option::of(any::<u16>()))),
+            partial in any::<bool>(),
         ) {
             let Some(p) = parse_simple_v4(&f) else { return Ok(()) };
             let mut a = f.clone();
@@ -1443,9 +1444,9 @@ mod fast_paths {
                 dst: dst.map(|d| IpAddr::V4(Ipv4Addr::from(d.0))),
                 dst_port: dst.and_then(|d| d.1),
             };
-            let ok = rewrite_v4_l4(&mut a[p.l3_range()], 20, p.protocol, src, dst);
+            let ok = rewrite_v4_l4(&mut a[p.l3_range()], 20, p.protocol, src, dst, partial);
             prop_assert!(ok);
-            prop_assert!(rewrite_parsed(&mut b, &p, false, &rw).is_ok());
+            prop_assert!(rewrite_parsed(&mut b, &p, partial, &rw).is_ok());
             prop_assert_eq!(a, b);
         }
     }
