@@ -251,6 +251,123 @@ impl SeqAdjust {
     }
 }
 
+/// How long an expected data connection waits for its first packet: the kernel's initial
+/// timeout of a new entry (`cp->timeout = 3*HZ` in `ip_vs_conn_new()`).
+pub const EXPECT_TIMEOUT_SECS: u64 = 3;
+
+/// A passive-mode data connection the director expects (the kernel's `IP_VS_CONN_F_NO_CPORT`
+/// entry from `ip_vs_ftp_out()`): from `caddr` (any port) to `vaddr:vport`, to be sent to
+/// `daddr:dport` on the control connection's real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    /// The client.
+    pub caddr: IpAddr,
+    /// The VIP.
+    pub vaddr: IpAddr,
+    /// The announced port.
+    pub vport: u16,
+    /// The real server's address.
+    pub daddr: IpAddr,
+    /// The real server's port.
+    pub dport: u16,
+    /// The control connection's real server (director id).
+    pub dest: u32,
+    /// The control connection's service (director id).
+    pub service: u32,
+    /// When the expectation lapses (monotonic nanoseconds).
+    pub until: u64,
+}
+
+/// A bounded set of expectations; the oldest is replaced when full.
+#[derive(Debug)]
+pub struct Expectations {
+    slots: Vec<Option<Expect>>,
+    next: usize,
+}
+
+impl Expectations {
+    /// Room for `n` outstanding expectations.
+    pub fn new(n: usize) -> Expectations {
+        Expectations {
+            slots: vec![None; n.max(1)],
+            next: 0,
+        }
+    }
+
+    /// Expect a data connection (replacing an equal one).
+    pub fn add(&mut self, e: Expect) {
+        let same = |x: &Expect| x.caddr == e.caddr && x.vaddr == e.vaddr && x.vport == e.vport;
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.as_ref().is_some_and(same)) {
+            *slot = Some(e);
+            return;
+        }
+        let n = self.slots.len();
+        let free = self.slots.iter().position(Option::is_none);
+        let i = free.unwrap_or(self.next % n);
+        self.slots[i] = Some(e);
+        self.next = (i + 1) % n;
+    }
+
+    /// Take the expectation a SYN from `caddr` to `vaddr:vport` fulfils, if any (live).
+    pub fn take(&mut self, caddr: IpAddr, vaddr: IpAddr, vport: u16, now: u64) -> Option<Expect> {
+        let slot = self.slots.iter_mut().find(|s| {
+            s.as_ref().is_some_and(|x| {
+                x.caddr == caddr && x.vaddr == vaddr && x.vport == vport && x.until > now
+            })
+        })?;
+        slot.take()
+    }
+
+    /// Whether any expectation is outstanding (so the engine can skip the search).
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(Option::is_none)
+    }
+}
+
+/// The sequence state of FTP control connections whose replies were resized, keyed by the
+/// connection (its id plus client address and port, so a reused id never matches).
+#[derive(Debug)]
+pub struct Controls {
+    slots: Vec<Option<(u32, IpAddr, u16, SeqAdjust)>>,
+    next: usize,
+}
+
+impl Controls {
+    /// Room for `n` resized control connections (the oldest is forgotten beyond that).
+    pub fn new(n: usize) -> Controls {
+        Controls {
+            slots: vec![None; n.max(1)],
+            next: 0,
+        }
+    }
+
+    /// The state of a control connection, if it has any.
+    pub fn get(&self, id: u32, caddr: IpAddr, cport: u16) -> Option<SeqAdjust> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|(i, a, p, _)| *i == id && *a == caddr && *p == cport)
+            .map(|(_, _, _, s)| *s)
+    }
+
+    /// Store the state of a control connection.
+    pub fn set(&mut self, id: u32, caddr: IpAddr, cport: u16, seq: SeqAdjust) {
+        let mine = |x: &(u32, IpAddr, u16, SeqAdjust)| x.0 == id && x.1 == caddr && x.2 == cport;
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.as_ref().is_some_and(mine)) {
+            *slot = Some((id, caddr, cport, seq));
+            return;
+        }
+        let n = self.slots.len();
+        let i = self
+            .slots
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.next % n);
+        self.slots[i] = Some((id, caddr, cport, seq));
+        self.next = (i + 1) % n;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

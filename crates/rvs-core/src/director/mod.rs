@@ -259,6 +259,10 @@ struct Core {
     frags: FragCache,
     /// When the rate estimators last ticked.
     last_estimate: Option<Instant>,
+    /// FTP passive-mode data connections expected (`director/ftp.rs`).
+    ftp_expect: ftp::Expectations,
+    /// FTP control connections whose replies were resized.
+    ftp_ctl: ftp::Controls,
     /// Take the established-connection fast paths (off only in the differential tests,
     /// which compare them with the general path).
     fast_path: bool,
@@ -299,6 +303,8 @@ impl Director {
             counters: EngineCounters::default(),
             frags: FragCache::new(64),
             last_estimate: None,
+            ftp_expect: ftp::Expectations::new(256),
+            ftp_ctl: ftp::Controls::new(256),
             fast_path: true,
             settings,
         };
@@ -876,6 +882,13 @@ impl Core {
         p: &Parsed,
         in_key: &InKey<A>,
     ) -> Verdict {
+        if p.protocol == 6
+            && !self.ftp_expect.is_empty()
+            && p.tcp_flags.contains(wire::TcpFlags::SYN)
+            && let Some(e) = self.ftp_expect.take(p.src, p.dst, p.dst_port, now.0)
+        {
+            return self.ftp_data_connection(t, now, frame, p, in_key, &e);
+        }
         let mut fwmark = None;
         let svc_id = match self.services.find_addr(p.protocol, p.dst, p.dst_port) {
             Some(s) => s,
@@ -1239,9 +1252,254 @@ impl Core {
             return v;
         }
         let view = hot_view(&conn);
-        match way {
+        let v = match way {
             Way::In => self.rewrite_in(now, dest, &view, frame, p),
             Way::Out => self.rewrite_out(now, &view, frame, p),
+        };
+        // The FTP helper (`ip_vs_ftp.c`) works on NAT control connections of port 21.
+        if conn.vport == ftp::FTP_PORT
+            && p.protocol == 6
+            && !p.frag.is_fragment
+            && matches!(v, Verdict::Transmit(_))
+            && self
+                .services
+                .dest(dest)
+                .is_some_and(|d| d.method == ForwardMethod::Masq)
+        {
+            self.ftp_control(
+                t,
+                now,
+                id,
+                &view,
+                dest,
+                self.services.dest_service(dest).map_or(0, |s| s.0),
+                way,
+                frame,
+                p,
+            );
+        }
+        v
+    }
+
+    /// A passive-mode FTP data connection the control channel announced: to the control
+    /// connection's real server, whatever the scheduler would say (`IP_VS_CONN_F_NO_CPORT`
+    /// entries of `ip_vs_ftp_out()`).
+    fn ftp_data_connection<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+        in_key: &InKey<A>,
+        e: &ftp::Expect,
+    ) -> Verdict {
+        let Some(daddr) = A::from_ip(e.daddr) else {
+            return self.drop(DropReason::NoDest);
+        };
+        let flags = ConnFlags::new_connection(&ForwardMethod::Masq);
+        let new = NewConn {
+            protocol: 6,
+            caddr: in_key.caddr,
+            cport: in_key.cport,
+            vaddr: in_key.vaddr,
+            vport: in_key.vport,
+            daddr,
+            dport: e.dport,
+            local: None,
+            dest: e.dest,
+            service: e.service,
+            state: TcpState::None as u8,
+            flags,
+            timeout: self.timeouts.tcp(TcpState::None),
+            control: None,
+        };
+        let inserted = match t.insert(new, now) {
+            Ok(i) => i,
+            Err(_) => return self.drop(DropReason::TableFull),
+        };
+        if let Some(ev) = inserted.evicted {
+            release(&mut self.services, &mut self.counters, ev.dest, ev.flags);
+        }
+        bind(&mut self.services, DestId(e.dest), flags);
+        self.count_new(ServiceId(e.service), DestId(e.dest));
+        self.forward(t, now, inserted.id, Way::In, frame, p)
+    }
+
+    /// The FTP helper on a NAT control connection (`ip_vs_ftp_in()` / `ip_vs_ftp_out()`),
+    /// after the NAT rewrite: client → server segments get their acknowledgement shifted
+    /// back and a `PORT`/`EPRT` creates the entry the real server's active data connection
+    /// (from port 20) will match; server → client segments get their sequence shifted, a
+    /// `227` reply its address rewritten to the VIP, and `227`/`229` an expectation for the
+    /// client's passive data connection. Malformed or unexpected text is left alone.
+    #[allow(clippy::too_many_arguments)]
+    fn ftp_control<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        id: ConnId,
+        c: &ConnView,
+        dest: DestId,
+        service: u32,
+        way: Way,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+    ) {
+        let l3 = usize::from(p.l3_offset);
+        let l4 = usize::from(p.l4_offset);
+        let end = l3 + usize::from(p.l3_len);
+        let data = frame.data();
+        if data.len() < end || end < l4 + 20 {
+            return;
+        }
+        let thl = usize::from(data[l4 + 12] >> 4) * 4;
+        if l4 + thl > end {
+            return;
+        }
+        let rd32 =
+            |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let seq = rd32(data, l4 + 4);
+        let ack = rd32(data, l4 + 8);
+        let state = self.ftp_ctl.get(id.index(), c.caddr, c.cport);
+        let payload = &data[l4 + thl..end];
+        let partial = matches!(frame.csum(), CsumStatus::Partial { .. });
+        match way {
+            Way::In => {
+                if let Some(ftp::Announce::Active(f)) = ftp::inspect_command(payload) {
+                    self.ftp_active(t, now, c, dest, service, &f);
+                }
+                if let Some(st) = state
+                    && st.active()
+                {
+                    set_seq_field(frame, l4, 8, st.in_ack(ack), partial);
+                }
+            }
+            Way::Out => {
+                let new_seq = state.map_or(seq, |st| st.out_seq(seq));
+                let announce = ftp::inspect_reply(payload);
+                let mut diff = 0i32;
+                match announce {
+                    Some(ftp::Announce::Passive(f)) => {
+                        if let (IpAddr::V4(vip), Some(addr)) = (c.vaddr, f.addr) {
+                            self.ftp_expect.add(ftp::Expect {
+                                caddr: c.caddr,
+                                vaddr: c.vaddr,
+                                vport: f.port,
+                                daddr: addr,
+                                dport: f.port,
+                                dest: dest.0,
+                                service,
+                                until: now.0 + ftp::EXPECT_TIMEOUT_SECS * 1_000_000_000,
+                            });
+                            let mut text = [0u8; 24];
+                            let n = ftp::tuple_text(vip, f.port, &mut text);
+                            match splice(
+                                frame,
+                                l3,
+                                l4 + thl + f.start,
+                                l4 + thl + f.end,
+                                &text[..n],
+                            ) {
+                                Some(d) => diff = d,
+                                None => return,
+                            }
+                        }
+                    }
+                    Some(ftp::Announce::ExtendedPassive(f)) => {
+                        if let Some(addr) = self.services.dest(dest).map(|d| d.addr) {
+                            self.ftp_expect.add(ftp::Expect {
+                                caddr: c.caddr,
+                                vaddr: c.vaddr,
+                                vport: f.port,
+                                daddr: addr,
+                                dport: f.port,
+                                dest: dest.0,
+                                service,
+                                until: now.0 + ftp::EXPECT_TIMEOUT_SECS * 1_000_000_000,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+                if diff != 0 {
+                    let mut st = state.unwrap_or_default();
+                    st.record(seq, diff);
+                    self.ftp_ctl.set(id.index(), c.caddr, c.cport, st);
+                }
+                if diff != 0 {
+                    // Length and payload changed: write the sequence, recompute the checksums.
+                    let d = frame.data_mut();
+                    d[l4 + 4..l4 + 8].copy_from_slice(&new_seq.to_be_bytes());
+                    let l3_end = (l3 as i64 + i64::from(p.l3_len) + i64::from(diff)) as usize;
+                    if let Some(pkt) = d.get_mut(l3..l3_end) {
+                        let _ = wire::fill_l4_checksum(pkt);
+                    }
+                    frame.set_csum(CsumStatus::Complete);
+                } else if new_seq != seq {
+                    set_seq_field(frame, l4, 4, new_seq, partial);
+                }
+            }
+        }
+    }
+
+    /// A `PORT`/`EPRT` command: the real server will connect from its port 20 (the control
+    /// port − 1) to the announced address and port; create that connection's entry so its
+    /// packets find it by the out key (`ip_vs_ftp_in()`).
+    fn ftp_active<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        c: &ConnView,
+        dest: DestId,
+        service: u32,
+        f: &ftp::Found,
+    ) {
+        let Some(to) = f.addr.and_then(A::from_ip) else {
+            return;
+        };
+        let (Some(vaddr), Some(daddr)) = (
+            A::from_ip(c.vaddr),
+            self.services.dest(dest).and_then(|d| A::from_ip(d.addr)),
+        ) else {
+            return;
+        };
+        let key = InKey {
+            protocol: 6,
+            caddr: to,
+            cport: f.port,
+            vaddr,
+            vport: c.vport.wrapping_sub(1),
+        };
+        if t.lookup_in(&key, now).is_some() {
+            return;
+        }
+        let flags = ConnFlags::new_connection(&ForwardMethod::Masq);
+        let new = NewConn {
+            protocol: 6,
+            caddr: to,
+            cport: f.port,
+            vaddr,
+            vport: c.vport.wrapping_sub(1),
+            daddr,
+            dport: c.dport.wrapping_sub(1),
+            local: None,
+            dest: dest.0,
+            service,
+            state: TcpState::None as u8,
+            flags,
+            timeout: crate::conn::table::NEW_CONN_TIMEOUT,
+            control: None,
+        };
+        match t.insert(new, now) {
+            Ok(ins) => {
+                if let Some(ev) = ins.evicted {
+                    release(&mut self.services, &mut self.counters, ev.dest, ev.flags);
+                }
+                bind(&mut self.services, dest, flags);
+                self.count_new(ServiceId(service), dest);
+            }
+            Err(_) => {
+                self.drops.count(DropReason::TableFull);
+            }
         }
     }
 
@@ -1681,3 +1939,57 @@ fn flow_hash(p: &Parsed) -> u32 {
 
 #[cfg(test)]
 mod tests;
+
+/// Write the TCP sequence (`field` 4) or acknowledgement (`field` 8) number of the TCP
+/// header at `l4`, keeping its checksum: RFC 1624 for a complete one; a partial checksum
+/// does not cover the header yet, so nothing to update.
+fn set_seq_field(frame: &mut Frame<'_>, l4: usize, field: usize, v: u32, partial: bool) {
+    let d = frame.data_mut();
+    if d.len() < l4 + 18 {
+        return;
+    }
+    let at = l4 + field;
+    let old = u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+    d[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    if !partial {
+        let hc = u16::from_be_bytes([d[l4 + 16], d[l4 + 17]]);
+        let c = wire::checksum::update32(hc, old, v);
+        d[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Replace `frame[from..to]` with `text`, moving the rest of the IP packet and fixing the
+/// IP total length and header checksum. Returns the length change, or None when the frame
+/// has no room.
+fn splice(frame: &mut Frame<'_>, l3: usize, from: usize, to: usize, text: &[u8]) -> Option<i32> {
+    let diff = text.len() as i64 - (to - from) as i64;
+    let d = frame.data();
+    if d.len() < l3 + 20 || (d[l3] >> 4) != 4 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([d[l3 + 2], d[l3 + 3]]));
+    let end = l3 + total;
+    if end > d.len() || to > end || from > to {
+        return None;
+    }
+    let new_total = u16::try_from(total as i64 + diff).ok()?;
+    // Drop Ethernet padding, make room, move the tail.
+    frame.truncate(end);
+    if diff > 0 {
+        frame.extend(diff as usize).ok()?;
+    }
+    let d = frame.data_mut();
+    let new_end = (end as i64 + diff) as usize;
+    d.copy_within(to..end, (to as i64 + diff) as usize);
+    d[from..from + text.len()].copy_from_slice(text);
+    if diff < 0 {
+        frame.truncate(new_end);
+    }
+    let d = frame.data_mut();
+    d[l3 + 2..l3 + 4].copy_from_slice(&new_total.to_be_bytes());
+    d[l3 + 10..l3 + 12].fill(0);
+    let ihl = usize::from(d[l3] & 0x0f) * 4;
+    let c = wire::checksum::checksum(&d[l3..l3 + ihl]);
+    d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    Some(diff as i32)
+}

@@ -1229,3 +1229,165 @@ mod differential {
         ));
     }
 }
+
+/// A TCP segment with explicit sequence and acknowledgement numbers (flags: PSH ACK, or SYN).
+fn tcp_seg(
+    src: &str,
+    sport: u16,
+    dst: &str,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    syn: bool,
+    payload: &[u8],
+) -> Vec<u8> {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (ip(src), ip(dst)) else {
+        panic!("IPv4 only")
+    };
+    let mut t = PacketBuilder::ethernet2(CLIENT_MAC, DIR_PUB_MAC)
+        .ipv4(s.octets(), d.octets(), 64)
+        .tcp(sport, dport, seq, 64240);
+    t = if syn { t.syn() } else { t.psh().ack(ack) };
+    let mut v = Vec::new();
+    t.write(&mut v, payload).unwrap();
+    v
+}
+
+fn tcp_fields(frame: &[u8]) -> (u32, u32, Vec<u8>) {
+    let s = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(TransportSlice::Tcp(t)) = s.transport else {
+        panic!("not TCP")
+    };
+    (
+        t.sequence_number(),
+        t.acknowledgment_number(),
+        t.payload().to_vec(),
+    )
+}
+
+#[test]
+fn ftp_passive_mode_rewrites_227_shifts_sequences_and_follows_the_data_connection() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        21,
+        ForwardMethod::Masq,
+        &["10.2.0.11", "10.2.0.12"],
+    )]);
+    let syn = tcp_seg("10.1.0.10", 40000, "10.1.0.100", 21, 100, 0, true, b"");
+    let (_, out) = run(&mut d, t(1), PUB, &syn);
+    let rs = inspect(&out).dst;
+    let rs_s = rs.to_string();
+    let reply = format!(
+        "227 Entering Passive Mode ({},195,80).\r\n",
+        rs_s.replace('.', ",")
+    );
+    let r = tcp_seg(
+        &rs_s,
+        21,
+        "10.1.0.10",
+        40000,
+        5000,
+        101,
+        false,
+        reply.as_bytes(),
+    );
+    let (v, out) = run(&mut d, t(1), PRIV, &r);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let seen = inspect(&out); // checksums verified
+    assert_eq!((seen.src, seen.sport), (ip("10.1.0.100"), 21));
+    let (seq, _, payload) = tcp_fields(&out);
+    assert_eq!(
+        seq, 5000,
+        "the rewritten segment keeps its own sequence number"
+    );
+    assert_eq!(
+        payload,
+        b"227 Entering Passive Mode (10,1,0,100,195,80).\r\n"
+    );
+    let diff = payload.len() as u32 - reply.len() as u32;
+    // The next reply is shifted by the growth; the client's ack is shifted back.
+    let next = tcp_seg(
+        &rs_s,
+        21,
+        "10.1.0.10",
+        40000,
+        5000 + reply.len() as u32,
+        101,
+        false,
+        b"150 ok\r\n",
+    );
+    let (_, out) = run(&mut d, t(1), PRIV, &next);
+    inspect(&out);
+    assert_eq!(tcp_fields(&out).0, 5000 + reply.len() as u32 + diff);
+    let ack = tcp_seg(
+        "10.1.0.10",
+        40000,
+        "10.1.0.100",
+        21,
+        101,
+        5000 + payload.len() as u32,
+        false,
+        b"",
+    );
+    let (_, out) = run(&mut d, t(1), PUB, &ack);
+    inspect(&out);
+    assert_eq!(tcp_fields(&out).1, 5000 + reply.len() as u32);
+    // The client's data connection to VIP:50000 goes to the same real server and port.
+    let data_syn = tcp_seg(
+        "10.1.0.10",
+        40001,
+        "10.1.0.100",
+        195 * 256 + 80,
+        7,
+        0,
+        true,
+        b"",
+    );
+    let (v, out) = run(&mut d, t(2), PUB, &data_syn);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let seen = inspect(&out);
+    assert_eq!((seen.dst, seen.dport), (rs, 50000));
+    // Expectations are used once.
+    let again = tcp_seg("10.1.0.10", 40002, "10.1.0.100", 50000, 7, 0, true, b"");
+    assert_eq!(run(&mut d, t(2), PUB, &again).0, Verdict::Pass);
+}
+
+#[test]
+fn ftp_active_mode_lets_the_real_servers_port_20_connection_through() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        21,
+        ForwardMethod::Masq,
+        &["10.2.0.11"],
+    )]);
+    let syn = tcp_seg("10.1.0.10", 40000, "10.1.0.100", 21, 100, 0, true, b"");
+    run(&mut d, t(1), PUB, &syn);
+    let port = tcp_seg(
+        "10.1.0.10",
+        40000,
+        "10.1.0.100",
+        21,
+        101,
+        1,
+        false,
+        b"PORT 10,1,0,10,156,65\r\n",
+    );
+    let (_, out) = run(&mut d, t(1), PUB, &port);
+    let (_, _, payload) = tcp_fields(&out);
+    assert_eq!(
+        payload, b"PORT 10,1,0,10,156,65\r\n",
+        "the client's own address stays"
+    );
+    // The real server connects from port 20 to the client's announced port (40001).
+    let data = tcp_seg("10.2.0.11", 20, "10.1.0.10", 40001, 9000, 0, true, b"");
+    let (v, out) = run(&mut d, t(1), PRIV, &data);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let seen = inspect(&out);
+    assert_eq!((seen.src, seen.sport), (ip("10.1.0.100"), 20));
+    assert_eq!((seen.dst, seen.dport), (ip("10.1.0.10"), 40001));
+    // The client's answer reaches the real server's port 20.
+    let back = tcp_seg("10.1.0.10", 40001, "10.1.0.100", 20, 1, 9001, false, b"");
+    let (v, out) = run(&mut d, t(1), PUB, &back);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    assert_eq!(inspect(&out).dport, 20);
+}
