@@ -1231,6 +1231,7 @@ mod differential {
 }
 
 /// A TCP segment with explicit sequence and acknowledgement numbers (flags: PSH ACK, or SYN).
+#[allow(clippy::too_many_arguments)]
 fn tcp_seg(
     src: &str,
     sport: u16,
