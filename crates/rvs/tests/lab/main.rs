@@ -15,6 +15,7 @@ mod lab;
 
 mod cli;
 mod demo;
+mod ftp;
 mod harness;
 mod httpd;
 mod lifecycle;
