@@ -16,6 +16,7 @@ mod lab;
 mod cli;
 mod demo;
 mod ftp;
+mod fwmark;
 mod harness;
 mod httpd;
 mod lifecycle;
