@@ -14,7 +14,9 @@
 mod lab;
 
 mod cli;
+mod cluster;
 mod demo;
+mod forwarding;
 mod harness;
 mod httpd;
 mod lifecycle;
