@@ -13,11 +13,15 @@
 #[path = "../../src/lab.rs"]
 mod lab;
 
+mod bulk;
 mod cli;
 mod cluster;
 mod demo;
 mod forwarding;
 mod harness;
 mod httpd;
+mod icmp;
 mod lifecycle;
+mod persistence;
 mod stand_in;
+mod udp;
