@@ -325,6 +325,7 @@ impl LabInfo {
                     v6(DIRECTOR_PUB6, 64),
                     v6(DIRECTOR_PRIV6, 64)
                 ),
+                other if !other.starts_with("rs") => "added by a test".to_owned(),
                 rs => {
                     let i: usize = rs.trim_start_matches("rs").parse().unwrap_or(0);
                     let mut w = format!("eth0 {}/24{}", rs_addr(i), v6(rs_addr6(i), 64));
@@ -586,6 +587,30 @@ impl Lab {
             self.wait_listening(&node, pid, 80, Duration::from_secs(10))?;
         }
         self.write_state()
+    }
+
+    /// Adds node `node` joined to the existing node `to` by its own veth pair (`node_if`
+    /// in the new node, `to_if` in `to`), outside the bridges — e.g. a host behind the
+    /// client, which then routes for it. Addresses and routes are the caller's; the lab
+    /// removes the node with the others.
+    pub(crate) fn add_linked_node(
+        &mut self,
+        node: &str,
+        node_if: &str,
+        to: &str,
+        to_if: &str,
+    ) -> io::Result<()> {
+        if !valid_name(node) || self.info.namespace(node).is_some() {
+            return Err(invalid(format!("bad or taken node name {node:?}")));
+        }
+        let peer = self
+            .info
+            .namespaces
+            .iter()
+            .position(|(n, _)| n == to)
+            .ok_or_else(|| invalid(format!("lab {} has no node {to:?}", self.info.name)))?;
+        let n = self.add_node(node)?;
+        netns::veth_pair(&self.nodes[n], node_if, &self.nodes[peer], to_if)
     }
 
     /// `--vip VIP [--vip VIP6]` for `rvs realserver`.

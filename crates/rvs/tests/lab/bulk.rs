@@ -132,3 +132,8 @@ fn nat_bulk_transfers_both_ways() {
 fn dr_bulk_transfers_both_ways() {
     bulk_both_ways(Method::Dr);
 }
+
+#[test]
+fn fullnat_bulk_transfers_both_ways() {
+    bulk_both_ways(Method::FullNat);
+}
