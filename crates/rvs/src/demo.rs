@@ -89,12 +89,6 @@ fn run(method: Method, requests: usize, real_servers: usize, keep: bool) -> io::
         ..LabOptions::default()
     })?;
     print!("{}", lab.info().describe());
-    if method == Method::Tun {
-        println!(
-            "note: without the ipip module the real servers need `rvs realserver` to \
-             decapsulate IPIP; the lab does not start it yet"
-        );
-    }
 
     let workdir = lab.info().workdir();
     let cf = workdir.join("lvs.cf");

@@ -33,9 +33,11 @@
 //!   (the seeds' "ARP limitation" is real here); `rp_filter` is off because requests from
 //!   the client arrive on eth0 while the route back to it is eth1. Requests and replies
 //!   take different LANs; the configuration (real-server addresses 10.2.0.1x) is the same
-//!   for every method. TUN also needs userspace IPIP decapsulation on the real servers
-//!   (no `ipip` module here): that is `rvs realserver`'s job, not set up by the lab.
-//!   (The lead will switch the DR/TUN loopback setup to `rvs realserver`.)
+//!   for every method. The lab runs `rvs realserver dr --vip VIP --vip VIP6` in each real
+//!   server for the loopback VIPs and ARP sysctls (it sets `rp_filter` itself). TUN also
+//!   needs IPIP decapsulation (no `ipip` module here): the lab starts
+//!   `rvs realserver tun --vip ...` in each real server as a tracked process and waits
+//!   until it decapsulates.
 //!
 //! Namespaces are named `LAB-NODE-PID-N` ([`Netns`] adds the pid and a counter); the lab
 //! name is claimed atomically by creating its state file `/run/rvs-lab/LAB` (default names
@@ -323,6 +325,7 @@ impl LabInfo {
                     v6(DIRECTOR_PUB6, 64),
                     v6(DIRECTOR_PRIV6, 64)
                 ),
+                other if !other.starts_with("rs") => "added by a test".to_owned(),
                 rs => {
                     let i: usize = rs.trim_start_matches("rs").parse().unwrap_or(0);
                     let mut w = format!("eth0 {}/24{}", rs_addr(i), v6(rs_addr6(i), 64));
@@ -367,9 +370,7 @@ impl LabInfo {
         }
         s.push('\n');
         if self.method == Method::Tun {
-            s.push_str(
-                "  note: TUN needs IPIP decapsulation on the real servers (rvs realserver)\n",
-            );
+            s.push_str("  note: each real server decapsulates IPIP with `rvs realserver tun`\n");
         }
         s
     }
@@ -525,17 +526,13 @@ impl Lab {
                     self.port(rs, "eth1", PUB_BRIDGE)?;
                     let ns = &self.nodes[rs];
                     ns.add_addr("eth1", &format!("{}/24", rs_pub_addr(i)))?;
-                    ns.add_addr("lo", &format!("{VIP}/32"))?;
                     if ipv6 {
                         self.addr6(rs, "eth1", rs_pub_addr6(i), 64)?;
-                        self.addr6(rs, "lo", VIP6, 128)?;
                     }
-                    // TODO(lead): `rvs realserver` takes this over.
+                    // Requests arrive on eth0, the route back to the client is eth1.
                     self.sysctl(
                         rs,
                         &[
-                            "net.ipv4.conf.all.arp_ignore=1",
-                            "net.ipv4.conf.all.arp_announce=2",
                             "net.ipv4.conf.all.rp_filter=0",
                             "net.ipv4.conf.default.rp_filter=0",
                             "net.ipv4.conf.eth0.rp_filter=0",
@@ -543,7 +540,29 @@ impl Lab {
                             "net.ipv4.conf.lo.rp_filter=0",
                         ],
                     )?;
+                    // The VIPs on lo and the ARP sysctls: the real-server companion's job.
+                    let vips = self.vip_args(ipv6);
+                    let mut args = vec!["realserver", "dr"];
+                    args.extend(vips.iter().map(String::as_str));
+                    let exe = self.rvs_exe.to_string_lossy().into_owned();
+                    self.nodes[rs].exec(&exe, args)?;
                 }
+            }
+        }
+
+        if opts.method == Method::Tun {
+            // Userspace IPIP decapsulation (no `ipip` module here), one per real server.
+            let vips = self.vip_args(ipv6);
+            let mut args = vec!["realserver", "tun"];
+            args.extend(vips.iter().map(String::as_str));
+            let exe = self.rvs_exe.clone();
+            let mut decaps = Vec::new();
+            for i in 1..=opts.real_servers {
+                let node = format!("rs{i}");
+                decaps.push((node.clone(), self.spawn(&node, &exe, &args)?));
+            }
+            for (node, pid) in decaps {
+                self.wait_log(&node, pid, "decapsulating", Duration::from_secs(10))?;
             }
         }
 
@@ -568,6 +587,72 @@ impl Lab {
             self.wait_listening(&node, pid, 80, Duration::from_secs(10))?;
         }
         self.write_state()
+    }
+
+    /// Adds node `node` joined to the existing node `to` by its own veth pair (`node_if`
+    /// in the new node, `to_if` in `to`), outside the bridges — e.g. a host behind the
+    /// client, which then routes for it. Addresses and routes are the caller's; the lab
+    /// removes the node with the others.
+    pub(crate) fn add_linked_node(
+        &mut self,
+        node: &str,
+        node_if: &str,
+        to: &str,
+        to_if: &str,
+    ) -> io::Result<()> {
+        if !valid_name(node) || self.info.namespace(node).is_some() {
+            return Err(invalid(format!("bad or taken node name {node:?}")));
+        }
+        let peer = self
+            .info
+            .namespaces
+            .iter()
+            .position(|(n, _)| n == to)
+            .ok_or_else(|| invalid(format!("lab {} has no node {to:?}", self.info.name)))?;
+        let n = self.add_node(node)?;
+        netns::veth_pair(&self.nodes[n], node_if, &self.nodes[peer], to_if)
+    }
+
+    /// `--vip VIP [--vip VIP6]` for `rvs realserver`.
+    fn vip_args(&self, ipv6: bool) -> Vec<String> {
+        let mut v = vec!["--vip".to_owned(), VIP.to_string()];
+        if ipv6 {
+            v.extend(["--vip".to_owned(), VIP6.to_string()]);
+        }
+        v
+    }
+
+    /// Waits until tracked process `pid`'s log holds `needle` (bounded); fails early, with
+    /// the log's tail, if the process exits first.
+    pub(crate) fn wait_log(
+        &self,
+        node: &str,
+        pid: u32,
+        needle: &str,
+        limit: Duration,
+    ) -> io::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.log_tail(pid).contains(needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.try_wait(pid)? {
+                return Err(io::Error::other(format!(
+                    "process {pid} in {node} exited ({status}) before logging {needle:?}: {}",
+                    self.log_tail(pid)
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "process {pid} in {node} did not log {needle:?} within {limit:?}: {}",
+                        self.log_tail(pid)
+                    ),
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn nginx_conf(&self, node: &str) -> io::Result<PathBuf> {

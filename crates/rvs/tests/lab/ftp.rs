@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::cluster::Director;
 use crate::harness::lab;
 use crate::lab::{self, Httpd, Lab, LabOptions, Method};
 
@@ -86,32 +87,7 @@ fn ftp_passive_and_active_through_a_nat_vip() {
     for i in 1..=2 {
         vsftpd(&lab, i);
     }
-    let dir = lab.info().workdir();
-    let cf = dir.join("ftp.cf");
-    std::fs::write(&cf, lvs_cf()).unwrap();
-    let control = dir.join("rvs.ctl");
-    let daemon = lab
-        .spawn(
-            "director",
-            crate::harness::rvs_exe(),
-            [
-                "daemon".as_ref(),
-                "-c".as_ref(),
-                cf.as_os_str(),
-                "--control".as_ref(),
-                control.as_os_str(),
-            ],
-        )
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while rvs::daemon::request_listing(&control, &[]).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon's control socket:\n{}",
-            lab.log_tail(daemon)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let director = Director::start(&lab, "ftp", &lvs_cf());
     // Passive: PASV (227) only, EPSV disabled, and curl told to connect to the address the
     // 227 reply names (by default it reuses the control address): the rewrite is tested.
     for _ in 0..2 {
@@ -122,7 +98,7 @@ fn ftp_passive_and_active_through_a_nat_vip() {
         assert!(
             ok,
             "passive (PASV) download through the VIP: {out}\n{}",
-            lab.log_tail(daemon)
+            director.log()
         );
         assert!(out.starts_with("hello from rs"), "{out}");
     }
@@ -135,12 +111,12 @@ fn ftp_passive_and_active_through_a_nat_vip() {
         assert!(
             ok,
             "active (PORT) download through the VIP: {out}\n{}",
-            lab.log_tail(daemon)
+            director.log()
         );
         assert!(out.starts_with("hello from rs"), "{out}");
     }
     // Both real servers served (rr over the control connections).
-    let stats = rvs::daemon::request_listing(&control, &["--stats"]).unwrap();
+    let stats = director.listing(&["--stats"]);
     for i in 1..=2 {
         let line = stats
             .lines()

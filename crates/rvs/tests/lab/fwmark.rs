@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::cluster::Director;
 use crate::harness::{Http, lab};
 use crate::lab::{self, Httpd, LabOptions, Method};
 
@@ -52,32 +53,7 @@ fn fwmark_service_keeps_a_clients_80_and_443_on_one_real_server() {
         lab.wait_listening(&node, pid, 443, Duration::from_secs(10))
             .unwrap();
     }
-    let dir = lab.info().workdir();
-    let cf = dir.join("fwmark.cf");
-    std::fs::write(&cf, lvs_cf()).unwrap();
-    let control = dir.join("rvs.ctl");
-    let daemon = lab
-        .spawn(
-            "director",
-            &exe,
-            [
-                "daemon".as_ref(),
-                "-c".as_ref(),
-                cf.as_os_str(),
-                "--control".as_ref(),
-                control.as_os_str(),
-            ],
-        )
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while rvs::daemon::request_listing(&control, &[]).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon's control socket:\n{}",
-            lab.log_tail(daemon)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let director = Director::start(&lab, "fwmark", &lvs_cf());
     let answers: BTreeSet<String> = lab
         .run("client", || {
             let mut seen = BTreeSet::new();
@@ -95,7 +71,7 @@ fn fwmark_service_keeps_a_clients_80_and_443_on_one_real_server() {
         1,
         "one real server for both ports: {answers:?}"
     );
-    let listing = rvs::daemon::request_listing(&control, &["--persistent-conn"]).unwrap();
+    let listing = director.listing(&["--persistent-conn"]);
     assert!(listing.contains("FWM  80 rr persistent 300"), "{listing}");
     // A port outside the mark is not the service's: nothing answers for the VIP there.
     let other = lab

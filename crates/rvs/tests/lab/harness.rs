@@ -134,8 +134,17 @@ impl Response {
 
 impl Http {
     pub(crate) fn connect(addr: SocketAddr) -> io::Result<Self> {
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Self::open(addr, Duration::from_secs(2), Duration::from_secs(5))
+    }
+
+    /// Connects within `timeout`; each read times out after `timeout` too.
+    pub(crate) fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<Self> {
+        Self::open(addr, timeout, timeout)
+    }
+
+    fn open(addr: SocketAddr, connect: Duration, read: Duration) -> io::Result<Self> {
+        let s = TcpStream::connect_timeout(&addr, connect)?;
+        s.set_read_timeout(Some(read))?;
         Ok(Self {
             reader: BufReader::new(s.try_clone()?),
             writer: s,

@@ -13,11 +13,16 @@
 #[path = "../../src/lab.rs"]
 mod lab;
 
+mod bulk;
 mod cli;
+mod cluster;
 mod demo;
+mod forwarding;
 mod ftp;
 mod fwmark;
 mod harness;
 mod httpd;
+mod icmp;
 mod lifecycle;
-mod stand_in;
+mod persistence;
+mod udp;
