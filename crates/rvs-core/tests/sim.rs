@@ -49,11 +49,13 @@ fn net() -> NetConfig {
                 id: PUB,
                 mac: PUB_MAC,
                 addrs: vec![pfx([10, 1, 0, 2], 16)],
+                mtu: 1500,
             },
             PortConfig {
                 id: PRIV,
                 mac: PRIV_MAC,
                 addrs: vec![pfx([10, 2, 0, 1], 24)],
+                mtu: 1500,
             },
         ],
         routes: vec![],

@@ -92,6 +92,7 @@ fn net_config(plan: &Plan) -> io::Result<NetConfig> {
             id: PortId(i as u8),
             mac,
             addrs,
+            mtu: u16::try_from(rvs_sys::iface::mtu(name)?).unwrap_or(u16::MAX),
         });
     }
     let mut owned = Vec::new();

@@ -34,11 +34,14 @@ pub enum DropReason {
     IcmpUnrelated,
     /// TTL / hop limit would reach zero.
     TtlExceeded,
+    /// Too big for the egress link with the tunnel headers (the sender got ICMP
+    /// "fragmentation needed" / "packet too big" when it set DF or is IPv6).
+    TooBig,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 
     /// Every reason, in order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -56,6 +59,7 @@ impl DropReason {
         DropReason::NoLocalPort,
         DropReason::IcmpUnrelated,
         DropReason::TtlExceeded,
+        DropReason::TooBig,
     ];
 
     /// A short snake_case name for metrics labels.
@@ -75,6 +79,7 @@ impl DropReason {
             DropReason::NoLocalPort => "no_local_port",
             DropReason::IcmpUnrelated => "icmp_unrelated",
             DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::TooBig => "too_big",
         }
     }
 }

@@ -122,6 +122,8 @@ pub struct EngineCounters {
     pub templates_removed: u64,
     /// Frames parked for neighbour resolution.
     pub parked: u64,
+    /// Segments cut from GSO super-frames (tunnelling).
+    pub segmented: u64,
     /// Malformed frames by the parser's reason ([`wire::Malformed::index`]).
     pub malformed: [u64; 16],
 }
@@ -1572,7 +1574,12 @@ impl Core {
         self.emit_to(now, port, hop, frame)
     }
 
-    /// Tunnelling: encapsulate the IP packet towards the real server.
+    /// Tunnelling: encapsulate the IP packet towards the real server (`ip_vs_tunnel_xmit()`).
+    ///
+    /// A packet that would exceed the egress MTU with the tunnel headers is refused with
+    /// ICMP "fragmentation needed" / "packet too big" naming the MTU left for it, as the
+    /// kernel does; a GSO super-frame (which `virtio_net_hdr` cannot describe once
+    /// encapsulated) is cut into its segments here and each sent encapsulated.
     #[allow(clippy::too_many_arguments)]
     fn tunnel(
         &mut self,
@@ -1590,6 +1597,29 @@ impl Core {
         let Some(src) = self.net.source_addr(port, Family::of(&rs)) else {
             return self.drop(DropReason::NoRoute);
         };
+        let mtu = usize::from(self.net.port(port).map_or(1500, |c| c.mtu));
+        let overhead = tunnel_overhead(rs, kind, csum);
+        let room = mtu.saturating_sub(overhead);
+        let gso = usize::from(frame.gso_size());
+        let l3 = usize::from(p.l3_offset);
+        let l4 = usize::from(p.l4_offset);
+        if gso > 0 && p.protocol == 6 {
+            let tcp_hl = frame
+                .data()
+                .get(l4 + 12)
+                .map_or(20, |b| usize::from(b >> 4) * 4);
+            if l4 - l3 + tcp_hl + gso > room {
+                return self.too_big(now, frame, p, room);
+            }
+            return self.tunnel_segments(now, dest, rs, src, kind, csum, frame, p, gso);
+        }
+        if usize::from(p.l3_len) > room {
+            let df = !p.src.is_ipv4() || frame.data().get(l3 + 6).is_some_and(|b| b & 0x40 != 0);
+            if df {
+                return self.too_big(now, frame, p, room);
+            }
+            return self.drop(DropReason::TooBig);
+        }
         // The inner checksum must be final unless GUE's remote checksum offload carries
         // it: the real server delivers the inner packet as it is.
         if csum != TunnelCsum::RemCsum
@@ -1598,56 +1628,94 @@ impl Core {
         {
             return self.drop(DropReason::Malformed);
         }
-        let l2 = usize::from(p.l2_len);
-        if frame.pull_front(l2).is_err() {
+        if frame.pull_front(usize::from(p.l2_len)).is_err() {
             return self.drop(DropReason::Malformed);
         }
-        let outer = match (src, rs) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => wire::encap::Outer::V4(wire::encap::OuterV4 {
-                src: s,
-                dst: d,
-                ttl: 64,
-                tos: 0,
-                dont_frag: false,
-                ident: 0,
-            }),
-            (IpAddr::V6(s), IpAddr::V6(d)) => wire::encap::Outer::V6(wire::encap::OuterV6 {
-                src: s,
-                dst: d,
-                hop_limit: 64,
-                traffic_class: 0,
-                flow_label: 0,
-            }),
-            _ => return self.drop(DropReason::NoRoute),
-        };
-        let r = match kind {
-            TunnelKind::Ipip => wire::encap::encap_ipip(frame, &outer),
-            TunnelKind::Gre => wire::encap::encap_gre(frame, &outer, csum == TunnelCsum::Csum),
-            TunnelKind::Gue { port } => {
-                let h = flow_hash(p);
-                let opts = wire::encap::GueOptions {
-                    src_port: wire::encap::gue_src_port(h),
-                    dst_port: port,
-                    csum: csum == TunnelCsum::Csum,
-                    remcsum: csum == TunnelCsum::RemCsum,
-                };
-                wire::encap::encap_gue(frame, &outer, &opts)
-            }
-        };
-        if r.is_err() {
-            return self.drop(DropReason::NoRoom);
-        }
-        // The MACs are filled in by the egress below.
-        let ethertype = if rs.is_ipv4() {
-            wire::EtherType::IPV4
-        } else {
-            wire::EtherType::IPV6
-        };
-        let zero = wire::EthernetAddress([0; 6]);
-        if wire::ethernet::push_header(frame, zero, zero, ethertype).is_err() {
+        if encapsulate(frame, src, rs, kind, csum, flow_hash(p)).is_err() {
             return self.drop(DropReason::NoRoom);
         }
         self.emit_to_dest(now, dest, rs, frame)
+    }
+
+    /// Cut a GSO super-frame into `mss`-sized TCP segments, encapsulate each and queue it for
+    /// [`Director::poll_transmit`].
+    #[allow(clippy::too_many_arguments)]
+    fn tunnel_segments(
+        &mut self,
+        now: Instant,
+        dest: DestId,
+        rs: IpAddr,
+        src: IpAddr,
+        kind: TunnelKind,
+        csum: TunnelCsum,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+        mss: usize,
+    ) -> Verdict {
+        let (port, mac) = match self.dest_hop(dest, rs) {
+            Ok(h) => h,
+            Err(_) => return self.drop(DropReason::NeighborPending),
+        };
+        let src_mac = self.net.port(port).map(|c| c.mac).unwrap_or_default();
+        let hash = flow_hash(p);
+        let Some(ip) = frame.data().get(p.l3_range()) else {
+            return self.drop(DropReason::Malformed);
+        };
+        // One segment at a time: cut into `seg`, then build the encapsulated frame in `buf`.
+        let mut seg = [0u8; 2048];
+        let mut buf = [0u8; 2048 + 128];
+        let pool = &mut self.pool;
+        let mut queued = 0u64;
+        let mut full = false;
+        let r = wire::gso::segment_tcp(ip, mss, &mut seg, |s| {
+            let head = 128;
+            buf[head..head + s.len()].copy_from_slice(s);
+            let Ok(mut f) = Frame::new(&mut buf, head, s.len()) else {
+                return false;
+            };
+            if encapsulate(&mut f, src, rs, kind, csum, hash).is_err() {
+                return false;
+            }
+            rewrite::set_macs(f.data_mut(), mac, src_mac);
+            if !pool.push(port, None, f.data(), now) {
+                full = true;
+                return false;
+            }
+            queued += 1;
+            true
+        });
+        if r.is_err() {
+            return self.drop(DropReason::Malformed);
+        }
+        if full {
+            return self.drop(DropReason::NoRoom);
+        }
+        self.counters.segmented += queued;
+        Verdict::Consumed
+    }
+
+    /// Refuse a packet too big for the tunnel: ICMP "fragmentation needed" (IPv4) or "packet
+    /// too big" (IPv6) to its sender naming `mtu`, the room left for it
+    /// (`__mtu_check_toobig_v6()` / `ensure_mtu_is_adequate()` in `ip_vs_xmit.c`).
+    fn too_big(&mut self, now: Instant, frame: &Frame<'_>, p: &Parsed, mtu: usize) -> Verdict {
+        let Some((port, hop)) = self.net.route(p.src) else {
+            return self.drop(DropReason::TooBig);
+        };
+        let Some(from) = self.net.source_addr(port, Family::of(&p.src)) else {
+            return self.drop(DropReason::TooBig);
+        };
+        let mut buf = [0u8; 1294];
+        let len = icmp_too_big(&mut buf, frame.data(), p, from, mtu);
+        if len > 0 {
+            let mut f = match Frame::new(&mut buf, 0, len) {
+                Ok(f) => f,
+                Err(_) => return self.drop(DropReason::TooBig),
+            };
+            if let Verdict::Transmit(out) = self.emit_to(now, port, hop, &mut f) {
+                self.pool.push(out, None, f.data(), now);
+            }
+        }
+        self.drop(DropReason::TooBig)
     }
 
     /// ICMP: echo replies for VIPs, errors quoting tracked connections forwarded.
@@ -1992,4 +2060,131 @@ fn splice(frame: &mut Frame<'_>, l3: usize, from: usize, to: usize, text: &[u8])
     let c = wire::checksum::checksum(&d[l3..l3 + ihl]);
     d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
     Some(diff as i32)
+}
+
+/// Bytes the tunnel headers add in front of the inner packet.
+fn tunnel_overhead(rs: IpAddr, kind: TunnelKind, csum: TunnelCsum) -> usize {
+    let outer = if rs.is_ipv4() { 20 } else { 40 };
+    outer
+        + match kind {
+            TunnelKind::Ipip => 0,
+            TunnelKind::Gre if csum == TunnelCsum::Csum => 8,
+            TunnelKind::Gre => 4,
+            TunnelKind::Gue { .. } if csum == TunnelCsum::RemCsum => 8 + 12,
+            TunnelKind::Gue { .. } => 8 + 4,
+        }
+}
+
+/// Encapsulate the IP packet that `frame` holds (no Ethernet header) towards `rs` and put
+/// an Ethernet header (addresses zero: the egress fills them) in front.
+fn encapsulate(
+    frame: &mut Frame<'_>,
+    src: IpAddr,
+    rs: IpAddr,
+    kind: TunnelKind,
+    csum: TunnelCsum,
+    hash: u32,
+) -> Result<(), ()> {
+    let outer = match (src, rs) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => wire::encap::Outer::V4(wire::encap::OuterV4 {
+            src: s,
+            dst: d,
+            ttl: 64,
+            tos: 0,
+            dont_frag: false,
+            ident: 0,
+        }),
+        (IpAddr::V6(s), IpAddr::V6(d)) => wire::encap::Outer::V6(wire::encap::OuterV6 {
+            src: s,
+            dst: d,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        }),
+        _ => return Err(()),
+    };
+    let r = match kind {
+        TunnelKind::Ipip => wire::encap::encap_ipip(frame, &outer),
+        TunnelKind::Gre => wire::encap::encap_gre(frame, &outer, csum == TunnelCsum::Csum),
+        TunnelKind::Gue { port } => {
+            let opts = wire::encap::GueOptions {
+                src_port: wire::encap::gue_src_port(hash),
+                dst_port: port,
+                csum: csum == TunnelCsum::Csum,
+                remcsum: csum == TunnelCsum::RemCsum,
+            };
+            wire::encap::encap_gue(frame, &outer, &opts)
+        }
+    };
+    r.map_err(|_| ())?;
+    let ethertype = if rs.is_ipv4() {
+        wire::EtherType::IPV4
+    } else {
+        wire::EtherType::IPV6
+    };
+    let zero = wire::EthernetAddress([0; 6]);
+    wire::ethernet::push_header(frame, zero, zero, ethertype).map_err(|_| ())
+}
+
+/// Build ICMP "fragmentation needed" (IPv4, type 3 code 4, RFC 1191) or "packet too big"
+/// (IPv6, type 2, RFC 4443 §3.2) for the packet in `frame` into `buf`, from `from` to the
+/// packet's source, quoting as much of the packet as fits (IPv4: its header and 8 bytes;
+/// IPv6: up to a 1280-byte message). Returns the frame length (0 if it cannot be built).
+/// The Ethernet addresses are left for the egress.
+fn icmp_too_big(buf: &mut [u8], frame: &[u8], p: &Parsed, from: IpAddr, mtu: usize) -> usize {
+    let l3 = usize::from(p.l3_offset);
+    let end = (l3 + usize::from(p.l3_len)).min(frame.len());
+    let mtu = mtu.min(usize::from(u16::MAX));
+    match (from, p.src) {
+        (IpAddr::V4(from), IpAddr::V4(to)) => {
+            let ihl = usize::from(frame.get(l3).map_or(5, |b| b & 0x0f)) * 4;
+            let quote = (ihl + 8).min(end.saturating_sub(l3));
+            let total = 20 + 8 + quote;
+            if buf.len() < 14 + total {
+                return 0;
+            }
+            buf[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            let ip = &mut buf[14..14 + total];
+            ip.fill(0);
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+            ip[8] = 64;
+            ip[9] = 1;
+            ip[12..16].copy_from_slice(&from.octets());
+            ip[16..20].copy_from_slice(&to.octets());
+            let c = wire::checksum::checksum(&ip[..20]);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            ip[20] = 3;
+            ip[21] = 4;
+            ip[26..28].copy_from_slice(&(mtu as u16).to_be_bytes());
+            ip[28..28 + quote].copy_from_slice(&frame[l3..l3 + quote]);
+            let c = wire::checksum::checksum(&ip[20..]);
+            ip[22..24].copy_from_slice(&c.to_be_bytes());
+            14 + total
+        }
+        (IpAddr::V6(from), IpAddr::V6(to)) => {
+            let quote = end.saturating_sub(l3).min(1280 - 40 - 8);
+            let total = 40 + 8 + quote;
+            if buf.len() < 14 + total {
+                return 0;
+            }
+            buf[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+            let ip = &mut buf[14..14 + total];
+            ip.fill(0);
+            ip[0] = 0x60;
+            ip[4..6].copy_from_slice(&((8 + quote) as u16).to_be_bytes());
+            ip[6] = 58;
+            ip[7] = 64;
+            ip[8..24].copy_from_slice(&from.octets());
+            ip[24..40].copy_from_slice(&to.octets());
+            ip[40] = 2;
+            ip[44..48].copy_from_slice(&(mtu as u32).to_be_bytes());
+            ip[48..48 + quote].copy_from_slice(&frame[l3..l3 + quote]);
+            if wire::fill_l4_checksum(ip).is_err() {
+                return 0;
+            }
+            14 + total
+        }
+        _ => 0,
+    }
 }

@@ -28,6 +28,9 @@ pub struct PortConfig {
     /// family is the source of the director's own packets there (tunnel outer headers, ARP
     /// requests, ICMP it originates).
     pub addrs: Vec<Prefix>,
+    /// The link's MTU (IP bytes per frame): tunnelled packets that would exceed it are cut
+    /// (GSO) or refused with ICMP "fragmentation needed" / "packet too big".
+    pub mtu: u16,
 }
 
 /// A route: packets to `dst` go via the gateway `via` (which must be on-link somewhere).
@@ -284,6 +287,7 @@ mod tests {
                         addr: ip("10.1.0.2"),
                         len: 24,
                     }],
+                    mtu: 1500,
                 },
                 PortConfig {
                     id: PortId(1),
@@ -292,6 +296,7 @@ mod tests {
                         addr: ip("10.2.0.1"),
                         len: 24,
                     }],
+                    mtu: 1500,
                 },
             ],
             routes: vec![Route {

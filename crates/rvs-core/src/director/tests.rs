@@ -35,11 +35,13 @@ fn net() -> NetConfig {
                 id: PUB,
                 mac: DIR_PUB_MAC,
                 addrs: vec![prefix("10.1.0.2", 16), prefix("2001:db8:1::2", 64)],
+                mtu: 1500,
             },
             PortConfig {
                 id: PRIV,
                 mac: DIR_PRIV_MAC,
                 addrs: vec![prefix("10.2.0.1", 24), prefix("2001:db8:2::1", 64)],
+                mtu: 1500,
             },
         ],
         routes: vec![],
@@ -1391,4 +1393,83 @@ fn ftp_active_mode_lets_the_real_servers_port_20_connection_through() {
     let (v, out) = run(&mut d, t(1), PUB, &back);
     assert_eq!(v, Verdict::Transmit(PRIV));
     assert_eq!(inspect(&out).dport, 20);
+}
+
+#[test]
+fn tunnelled_gso_super_frames_are_cut_and_each_segment_encapsulated() {
+    let method = ForwardMethod::Tunnel {
+        kind: TunnelKind::Ipip,
+        csum: TunnelCsum::NoCsum,
+    };
+    let mut d = director(vec![tcp_svc("10.1.0.100", 80, method, &["10.2.0.11"])]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    assert_eq!(run(&mut d, t(1), PUB, &syn).0, Verdict::Transmit(PRIV));
+    // A 5000-byte TSO frame with MSS 1400 (what a veth peer hands over).
+    let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    let big = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Ack, &payload);
+    let mut buf = vec![0u8; HEAD + big.len() + 64];
+    buf[HEAD..HEAD + big.len()].copy_from_slice(&big);
+    let mut f = Frame::new(&mut buf, HEAD, big.len()).unwrap();
+    f.set_gso_size(1400);
+    assert_eq!(d.handle(t(1), PUB, &mut f), Verdict::Consumed);
+    let mut out = [0u8; 2048];
+    let mut joined = Vec::new();
+    let mut n = 0;
+    while let Some((port, len)) = d.poll_transmit(&mut out) {
+        assert_eq!(port, PRIV);
+        assert!(len - 14 <= 1500, "segment {n} fits the MTU: {len}");
+        assert_eq!(&out[..6], &rs_mac(1));
+        let outer = etherparse::Ipv4HeaderSlice::from_slice(&out[14..len]).unwrap();
+        assert_eq!(outer.protocol().0, 4);
+        let inner = SlicedPacket::from_ip(&out[34..len]).unwrap();
+        let Some(TransportSlice::Tcp(t)) = inner.transport else {
+            panic!("inner TCP")
+        };
+        let Some(NetSlice::Ipv4(v4)) = inner.net else {
+            panic!("inner IPv4")
+        };
+        let h = t.to_header();
+        let ih = v4.header().to_header();
+        assert_eq!(h.checksum, h.calc_checksum_ipv4(&ih, t.payload()).unwrap());
+        joined.extend_from_slice(t.payload());
+        n += 1;
+    }
+    assert_eq!(n, 4);
+    assert_eq!(joined, payload);
+    assert_eq!(d.counters().segmented, 4);
+}
+
+#[test]
+fn a_df_packet_too_big_for_the_tunnel_gets_frag_needed() {
+    let method = ForwardMethod::Tunnel {
+        kind: TunnelKind::Ipip,
+        csum: TunnelCsum::NoCsum,
+    };
+    let mut d = director(vec![tcp_svc("10.1.0.100", 80, method, &["10.2.0.11"])]);
+    let syn = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Syn, b"");
+    run(&mut d, t(1), PUB, &syn);
+    // 1500 bytes of IP with DF (etherparse sets DF): 20 more do not fit a 1500 MTU.
+    let big = tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, Seg::Ack, &[0u8; 1460]);
+    assert_eq!(big.len() - 14, 1500);
+    assert_eq!(
+        run(&mut d, t(1), PUB, &big).0,
+        Verdict::Drop(DropReason::TooBig)
+    );
+    let mut out = [0u8; 2048];
+    let (port, len) = d
+        .poll_transmit(&mut out)
+        .expect("an ICMP error to the client");
+    assert_eq!(port, PUB);
+    let s = SlicedPacket::from_ethernet(&out[..len]).unwrap();
+    let Some(TransportSlice::Icmpv4(i)) = &s.transport else {
+        panic!("not ICMP")
+    };
+    assert_eq!(i.checksum(), i.icmp_type().calc_checksum(i.payload()));
+    match i.icmp_type() {
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu },
+        ) => assert_eq!(next_hop_mtu, 1480),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(inspect(&out[..len]).dst, ip("10.1.0.10"));
 }

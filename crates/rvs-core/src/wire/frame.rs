@@ -58,6 +58,7 @@ pub struct Frame<'a> {
     head: usize,
     len: usize,
     csum: CsumStatus,
+    gso_size: u16,
 }
 
 impl<'a> Frame<'a> {
@@ -69,6 +70,7 @@ impl<'a> Frame<'a> {
                 head,
                 len,
                 csum: CsumStatus::Complete,
+                gso_size: 0,
             }),
             _ => Err(FrameError::OutOfRange),
         }
@@ -162,6 +164,19 @@ impl<'a> Frame<'a> {
         self.head += n;
         self.len -= n;
         Ok(())
+    }
+
+    /// The segment size of a GSO super-frame (the MSS it is to be cut to), 0 for an ordinary
+    /// frame. The I/O layer records it from `virtio_net_hdr.gso_size`.
+    #[inline]
+    pub fn gso_size(&self) -> u16 {
+        self.gso_size
+    }
+
+    /// Record that the frame is a GSO super-frame to be cut into `size`-byte segments.
+    #[inline]
+    pub fn set_gso_size(&mut self, size: u16) {
+        self.gso_size = size;
     }
 
     /// Grow the frame by `n` bytes at the end, into the tailroom (their content is whatever

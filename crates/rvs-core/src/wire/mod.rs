@@ -22,6 +22,7 @@ pub mod checksum;
 pub mod encap;
 pub mod ethernet;
 pub mod frame;
+pub mod gso;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
