@@ -444,7 +444,7 @@ impl Default for Timeouts {
 }
 
 /// The sysctl-like switches of `/proc/sys/net/ipv4/vs/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Switches {
     /// `expire_nodest_conn`: expire a connection whose real server is gone on its next packet
     /// (0 = drop such packets and keep the entry until it times out).
@@ -454,6 +454,22 @@ pub struct Switches {
     pub expire_quiescent_template: bool,
     /// `sloppy_tcp`: create TCP connections on any packet, not only SYN.
     pub sloppy_tcp: bool,
+    /// `conn_reuse_mode` (kernel default 1): bit 0 — a new SYN on an entry in TIME_WAIT or
+    /// CLOSE is scheduled afresh instead of reusing the entry's real server; bit 1 — also
+    /// on a FIN_WAIT entry of a direct-routing or tunnelled connection; 0 — always reuse.
+    pub conn_reuse_mode: u8,
+}
+
+impl Default for Switches {
+    /// The kernel's defaults: everything off, `conn_reuse_mode` 1.
+    fn default() -> Self {
+        Switches {
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            sloppy_tcp: false,
+            conn_reuse_mode: 1,
+        }
+    }
 }
 
 /// What to do when the connection table is full.

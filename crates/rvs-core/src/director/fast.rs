@@ -61,6 +61,10 @@ impl Core {
         let Some(conn) = t.hot(id) else {
             return Fast::General;
         };
+        // A SYN may start a new connection on a closing entry (`conn_reuse_mode`).
+        if s.protocol == 6 && s.tcp_flags & 0x02 != 0 {
+            return Fast::General;
+        }
         // The FTP control channel needs its payload inspected (`director/ftp.rs`).
         if conn.vport == super::ftp::FTP_PORT {
             return Fast::General;

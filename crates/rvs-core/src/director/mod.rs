@@ -848,8 +848,12 @@ impl Core {
             vport: p.dst_port,
         };
         // `lookup_in` never returns a persistence template.
-        let (id, way) = if let Some(id) = (!in_missed).then(|| t.lookup_in(&in_key, now)).flatten()
-        {
+        let hit = (!in_missed).then(|| t.lookup_in(&in_key, now)).flatten();
+        let hit = match hit {
+            Some(id) if self.reuse_for_new_connection(t, id, p) => None,
+            other => other,
+        };
+        let (id, way) = if let Some(id) = hit {
             (id, Way::In)
         } else if let Some(id) = t.lookup_out(
             &OutKey {
@@ -867,6 +871,46 @@ impl Core {
         };
         self.remember_fragment(p, id, way, now);
         self.forward(t, now, id, way, frame, p)
+    }
+
+    /// `conn_reuse_mode` (`ip_vs_in()`, `is_new_conn_expected()`): a SYN (without ACK) on
+    /// an entry in TIME_WAIT or CLOSE that controls nothing and is not controlled starts a
+    /// new connection: the old entry is expired now and the SYN scheduled afresh (mode 1);
+    /// with bit 2, also on a FIN_WAIT entry of a DR/TUN connection. Returns true when the
+    /// entry was expired.
+    fn reuse_for_new_connection<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        id: ConnId,
+        p: &Parsed,
+    ) -> bool {
+        let mode = self.config.switches.conn_reuse_mode;
+        if mode == 0 || p.protocol != 6 || p.frag.is_fragment {
+            return false;
+        }
+        let f = p.tcp_flags;
+        if !f.contains(wire::TcpFlags::SYN)
+            || f.contains(wire::TcpFlags::ACK)
+            || f.contains(wire::TcpFlags::RST)
+        {
+            return false;
+        }
+        let Some(c) = t.get(id) else {
+            return false;
+        };
+        let expected = c.control.is_none()
+            && match c.tcp_state() {
+                Some(TcpState::TimeWait | TcpState::Close) => true,
+                Some(TcpState::FinWait) => mode & 2 != 0 && c.flags.has(ConnFlags::NO_OUTPUT),
+                _ => false,
+            };
+        if !expected {
+            return false;
+        }
+        if let Some(old) = t.remove(id) {
+            release(&mut self.services, &mut self.counters, old.dest, old.flags);
+        }
+        true
     }
 
     /// Whether a packet is addressed to something the director serves (a VIP or an owned

@@ -1473,3 +1473,62 @@ fn a_df_packet_too_big_for_the_tunnel_gets_frag_needed() {
     }
     assert_eq!(inspect(&out[..len]).dst, ip("10.1.0.10"));
 }
+
+#[test]
+fn a_new_syn_on_a_time_wait_entry_is_scheduled_afresh_with_conn_reuse_mode() {
+    for mode in [1u8, 0] {
+        let mut d = director_with(Config {
+            services: vec![tcp_svc(
+                "10.1.0.100",
+                80,
+                ForwardMethod::Masq,
+                &["10.2.0.11", "10.2.0.12"],
+            )],
+            switches: Switches {
+                conn_reuse_mode: mode,
+                ..Switches::default()
+            },
+            ..Config::default()
+        });
+        let c = |seq, ack, syn, payload: &[u8]| {
+            tcp_seg("10.1.0.10", 40000, "10.1.0.100", 80, seq, ack, syn, payload)
+        };
+        let (_, out) = run(&mut d, t(1), PUB, &c(1, 0, true, b""));
+        let first = inspect(&out).dst;
+        let rs = first.to_string();
+        let s = |seq, ack, syn| tcp_seg(&rs, 80, "10.1.0.10", 40000, seq, ack, syn, b"");
+        run(&mut d, t(1), PRIV, &s(9, 2, true));
+        run(&mut d, t(1), PUB, &c(2, 10, false, b"x"));
+        // Client FIN (ES → CLOSE_WAIT), server FIN (CLOSE_WAIT → TIME_WAIT).
+        run(
+            &mut d,
+            t(1),
+            PUB,
+            &with_tcp_flags(c(3, 10, false, b""), 0x11),
+        );
+        run(&mut d, t(1), PRIV, &with_tcp_flags(s(10, 4, false), 0x11));
+        let (_, c0) = d.table_v4().iter().next().unwrap();
+        assert_eq!(c0.state_name(), "TIME_WAIT");
+        // The same client port opens a new connection.
+        let (_, out) = run(&mut d, t(2), PUB, &c(100, 0, true, b""));
+        let second = inspect(&out).dst;
+        if mode == 1 {
+            assert_ne!(second, first, "rescheduled (rr moves on)");
+            assert_eq!(d.counters().conns_created, 2);
+        } else {
+            assert_eq!(second, first, "mode 0 reuses the entry and its real server");
+            assert_eq!(d.counters().conns_created, 1);
+        }
+        assert_eq!(d.table_v4().len(), 1);
+    }
+}
+
+/// An Ethernet/IPv4/TCP frame with its TCP flags byte replaced (checksum kept right).
+fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
+    let old = u16::from_be_bytes([v[46], v[47]]);
+    v[47] = flags;
+    let new = u16::from_be_bytes([v[46], v[47]]);
+    let c = wire::checksum::update16(u16::from_be_bytes([v[50], v[51]]), old, new);
+    v[50..52].copy_from_slice(&c.to_be_bytes());
+    v
+}
