@@ -3,4 +3,5 @@
 
 pub mod daemon;
 pub mod listing;
+pub mod metrics;
 pub mod realserver;

@@ -1,0 +1,372 @@
+//! Prometheus metrics of a running director, in the text exposition format (version 0.0.4).
+//!
+//! Rendered from the engine on request (the daemon's worker answers between batches), so
+//! the packet path only keeps its plain counters. Every metric is documented with `# HELP`
+//! and typed with `# TYPE`; label values are escaped as the format requires. The set is
+//! small and fixed, so it is written directly rather than through a registry.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `rvs_service_connections_total` | counter | service |
+//! | `rvs_service_packets_total`, `rvs_service_bytes_total` | counter | service, direction |
+//! | `rvs_service_connections_per_second`, `rvs_service_packets_per_second`, `rvs_service_bytes_per_second` | gauge | service (direction) |
+//! | `rvs_real_server_connections_total`, `..._packets_total`, `..._bytes_total` | counter | service, real_server (direction) |
+//! | `rvs_real_server_active_connections`, `..._inactive_connections`, `..._persistent_connections` | gauge | service, real_server |
+//! | `rvs_real_server_weight`, `rvs_real_server_overloaded` | gauge | service, real_server |
+//! | `rvs_drops_total` | counter | reason |
+//! | `rvs_malformed_total` | counter | reason |
+//! | `rvs_frames_total` | counter | kind (rx, tx, passed) |
+//! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
+
+use rvs_core::director::Director;
+use rvs_core::model::{ServiceKey, sock};
+use rvs_core::wire::Malformed;
+use std::fmt::Write as _;
+
+/// Escape a label value (`\`, `"` and newline).
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn service_label(k: &ServiceKey) -> String {
+    match *k {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => format!("{protocol} {}", sock(addr, port)),
+        ServiceKey::Fwmark { mark, family } => format!("FWM {mark} {family:?}"),
+    }
+}
+
+/// A metric family being written: its header once, then samples.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
+        let _ = write!(self.out, "{name}");
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, val)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", esc(val));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {v}");
+    }
+}
+
+/// Render every metric of `d`.
+pub fn render(d: &Director) -> String {
+    let mut out = String::new();
+    let svcs: Vec<_> = d.services().iter().collect();
+
+    type Pick = fn(&rvs_core::stats::Counters) -> u64;
+    let service_counters: [(&str, &str, &str, Option<&str>, Pick); 5] = [
+        (
+            "rvs_service_connections_total",
+            "counter",
+            "Connections scheduled to the virtual service.",
+            None,
+            |c| c.conns,
+        ),
+        (
+            "rvs_service_packets_total",
+            "counter",
+            "Packets through the virtual service.",
+            Some("in"),
+            |c| c.inpkts,
+        ),
+        (
+            "rvs_service_packets_total",
+            "counter",
+            "",
+            Some("out"),
+            |c| c.outpkts,
+        ),
+        (
+            "rvs_service_bytes_total",
+            "counter",
+            "Bytes (IP) through the virtual service.",
+            Some("in"),
+            |c| c.inbytes,
+        ),
+        ("rvs_service_bytes_total", "counter", "", Some("out"), |c| {
+            c.outbytes
+        }),
+    ];
+    for (name, kind, help, dir, pick) in service_counters {
+        if !help.is_empty() {
+            Family::header(&mut out, name, kind, help);
+        }
+        let mut f = Family { out: &mut out };
+        for (_, s) in &svcs {
+            let label = service_label(&s.cfg.key);
+            let mut labels = vec![("service", label.as_str())];
+            if let Some(dir) = dir {
+                labels.push(("direction", dir));
+            }
+            f.sample(name, &labels, pick(&s.stats));
+        }
+    }
+    type RatePick = fn(&rvs_core::stats::Rates) -> u64;
+    let rates: [(&str, &str, Option<&str>, RatePick); 5] = [
+        (
+            "rvs_service_connections_per_second",
+            "Connection rate (IPVS estimator, 2 s EWMA).",
+            None,
+            |r| r.cps,
+        ),
+        (
+            "rvs_service_packets_per_second",
+            "Packet rate (IPVS estimator).",
+            Some("in"),
+            |r| r.inpps,
+        ),
+        ("rvs_service_packets_per_second", "", Some("out"), |r| {
+            r.outpps
+        }),
+        (
+            "rvs_service_bytes_per_second",
+            "Byte rate (IPVS estimator).",
+            Some("in"),
+            |r| r.inbps,
+        ),
+        ("rvs_service_bytes_per_second", "", Some("out"), |r| {
+            r.outbps
+        }),
+    ];
+    for (name, help, dir, pick) in rates {
+        if !help.is_empty() {
+            Family::header(&mut out, name, "gauge", help);
+        }
+        let mut f = Family { out: &mut out };
+        for (_, s) in &svcs {
+            let label = service_label(&s.cfg.key);
+            let mut labels = vec![("service", label.as_str())];
+            if let Some(dir) = dir {
+                labels.push(("direction", dir));
+            }
+            f.sample(name, &labels, pick(&s.est.rates()));
+        }
+    }
+
+    let rs_counters: [(&str, &str, Option<&str>, Pick); 5] = [
+        (
+            "rvs_real_server_connections_total",
+            "Connections scheduled to the real server.",
+            None,
+            |c| c.conns,
+        ),
+        (
+            "rvs_real_server_packets_total",
+            "Packets to and from the real server.",
+            Some("in"),
+            |c| c.inpkts,
+        ),
+        ("rvs_real_server_packets_total", "", Some("out"), |c| {
+            c.outpkts
+        }),
+        (
+            "rvs_real_server_bytes_total",
+            "Bytes (IP) to and from the real server.",
+            Some("in"),
+            |c| c.inbytes,
+        ),
+        ("rvs_real_server_bytes_total", "", Some("out"), |c| {
+            c.outbytes
+        }),
+    ];
+    for (name, help, dir, pick) in rs_counters {
+        if !help.is_empty() {
+            Family::header(&mut out, name, "counter", help);
+        }
+        let mut f = Family { out: &mut out };
+        for (_, s) in &svcs {
+            let label = service_label(&s.cfg.key);
+            for (dest, id) in s.dests.iter().zip(&s.dest_ids) {
+                let rs = sock(dest.addr, dest.port);
+                let mut labels = vec![("service", label.as_str()), ("real_server", rs.as_str())];
+                if let Some(dir) = dir {
+                    labels.push(("direction", dir));
+                }
+                let v = d.services().dest_stats(*id).map_or(0, pick);
+                f.sample(name, &labels, v);
+            }
+        }
+    }
+    type DestPick = fn(&rvs_core::dest::Dest) -> u64;
+    let rs_gauges: [(&str, &str, DestPick); 5] = [
+        (
+            "rvs_real_server_active_connections",
+            "Connections counted active (ActiveConn).",
+            |d| u64::from(d.active_conns),
+        ),
+        (
+            "rvs_real_server_inactive_connections",
+            "Connections counted inactive (InActConn).",
+            |d| u64::from(d.inact_conns),
+        ),
+        (
+            "rvs_real_server_persistent_connections",
+            "Persistence templates pointing at the real server.",
+            |d| u64::from(d.persist_conns),
+        ),
+        (
+            "rvs_real_server_weight",
+            "Current weight (0 = quiesced).",
+            |d| u64::from(d.weight),
+        ),
+        (
+            "rvs_real_server_overloaded",
+            "1 while over its upper connection threshold.",
+            |d| u64::from(d.overloaded),
+        ),
+    ];
+    for (name, help, pick) in rs_gauges {
+        Family::header(&mut out, name, "gauge", help);
+        let mut f = Family { out: &mut out };
+        for (_, s) in &svcs {
+            let label = service_label(&s.cfg.key);
+            for dest in &s.dests {
+                let rs = sock(dest.addr, dest.port);
+                f.sample(
+                    name,
+                    &[("service", &label), ("real_server", &rs)],
+                    pick(dest),
+                );
+            }
+        }
+    }
+
+    Family::header(
+        &mut out,
+        "rvs_drops_total",
+        "counter",
+        "Packets dropped, by reason.",
+    );
+    let mut f = Family { out: &mut out };
+    for (r, n) in d.drops().iter() {
+        f.sample("rvs_drops_total", &[("reason", r.name())], n);
+    }
+    Family::header(
+        &mut out,
+        "rvs_malformed_total",
+        "counter",
+        "Malformed frames, by what was wrong.",
+    );
+    let mut f = Family { out: &mut out };
+    for m in Malformed::ALL {
+        f.sample(
+            "rvs_malformed_total",
+            &[("reason", m.as_str())],
+            d.counters().malformed[m.index() % 16],
+        );
+    }
+    let c = d.counters();
+    Family::header(
+        &mut out,
+        "rvs_frames_total",
+        "counter",
+        "Frames handled by the data plane.",
+    );
+    let mut f = Family { out: &mut out };
+    for (kind, v) in [("rx", c.rx), ("tx", c.tx), ("passed", c.passed)] {
+        f.sample("rvs_frames_total", &[("kind", kind)], v);
+    }
+    Family::header(
+        &mut out,
+        "rvs_connection_table_entries",
+        "gauge",
+        "Entries in the connection table (templates included).",
+    );
+    let mut f = Family { out: &mut out };
+    f.sample(
+        "rvs_connection_table_entries",
+        &[("family", "ipv4")],
+        d.table_v4().len() as u64,
+    );
+    f.sample(
+        "rvs_connection_table_entries",
+        &[("family", "ipv6")],
+        d.table_v6().len() as u64,
+    );
+    Family::header(
+        &mut out,
+        "rvs_connection_table_capacity",
+        "gauge",
+        "Capacity of the connection table.",
+    );
+    let mut f = Family { out: &mut out };
+    f.sample(
+        "rvs_connection_table_capacity",
+        &[("family", "ipv4")],
+        d.table_v4().capacity() as u64,
+    );
+    f.sample(
+        "rvs_connection_table_capacity",
+        &[("family", "ipv6")],
+        d.table_v6().capacity() as u64,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::director::{DirectorSettings, NetConfig};
+    use rvs_core::model::{Config, Protocol, RealServerConfig, VirtualServiceConfig};
+
+    #[test]
+    fn every_family_is_documented_and_samples_are_well_formed() {
+        let mut svc = VirtualServiceConfig::new(ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.1.0.100".parse().unwrap(),
+            port: 80,
+        });
+        svc.real_servers
+            .push(RealServerConfig::new("10.2.0.11".parse().unwrap(), 80));
+        let cfg = Config {
+            services: vec![svc],
+            ..Config::default()
+        };
+        let d = Director::new(NetConfig::default(), &cfg, DirectorSettings::default()).unwrap();
+        let text = render(&d);
+        assert!(text.contains(
+            "rvs_real_server_weight{service=\"TCP 10.1.0.100:80\",real_server=\"10.2.0.11:80\"} 1\n"
+        ));
+        assert!(text.contains("rvs_drops_total{reason=\"no_real_server\"} 0\n"));
+        let mut typed = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let name = rest.split(' ').next().unwrap();
+                assert!(typed.insert(name.to_string()), "{name} typed twice");
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert!(
+                    typed.contains(name),
+                    "{name} has a # TYPE before its samples"
+                );
+                let value = line.rsplit(' ').next().unwrap();
+                assert!(value.parse::<u64>().is_ok(), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
