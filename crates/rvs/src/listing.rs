@@ -7,6 +7,7 @@
 //! address, port), real servers by address and port. Host and port names are never looked
 //! up (`-n` is implied).
 
+use rvs_core::conn::table::{Conn, ConnAddr};
 use rvs_core::director::Director;
 use rvs_core::model::{ForwardMethod, SchedFlags, SchedulerKind, ServiceKey, mask_v4};
 use rvs_core::time::Instant;
@@ -242,45 +243,38 @@ pub fn render(d: &Director, f: Format, exact: bool, now: Instant) -> String {
     out
 }
 
+/// One `ipvsadm -L -n -c` row of a live entry, or None once it expired.
+fn conn_row<A: ConnAddr>(c: &Conn<A>, now: Instant) -> Option<String>
+where
+    IpAddr: From<A>,
+{
+    if c.expires <= now {
+        return None;
+    }
+    let pro = match c.protocol {
+        6 => "TCP",
+        17 => "UDP",
+        _ => "IP",
+    };
+    let secs = c.remaining_secs(now);
+    Some(format!(
+        "{pro:<3} {:02}:{:02} {:<11} {:<18} {:<18} {}",
+        secs / 60,
+        secs % 60,
+        c.state_name(),
+        addrport(c.caddr.into(), c.cport),
+        addrport(c.vaddr.into(), c.vport),
+        addrport(c.daddr.into(), c.dport),
+    ))
+}
+
 /// `ipvsadm -L -n -c` rows: `"%-3s %02d:%02d %-11s %-18s %-18s %s"`.
 fn connections(out: &mut String, d: &Director, now: Instant) {
-    let rows4 = d.table_v4().iter().map(|(_, c)| {
-        (
-            c.protocol,
-            c.remaining_secs(now),
-            c.state_name(),
-            addrport(c.caddr.into(), c.cport),
-            addrport(c.vaddr.into(), c.vport),
-            addrport(c.daddr.into(), c.dport),
-            c.expires > now,
-        )
-    });
-    let rows6 = d.table_v6().iter().map(|(_, c)| {
-        (
-            c.protocol,
-            c.remaining_secs(now),
-            c.state_name(),
-            addrport(c.caddr.into(), c.cport),
-            addrport(c.vaddr.into(), c.vport),
-            addrport(c.daddr.into(), c.dport),
-            c.expires > now,
-        )
-    });
-    for (proto, secs, state, src, vip, dst, live) in rows4.chain(rows6) {
-        if !live {
-            continue;
-        }
-        let pro = match proto {
-            6 => "TCP",
-            17 => "UDP",
-            _ => "IP",
-        };
-        let _ = writeln!(
-            out,
-            "{pro:<3} {:02}:{:02} {state:<11} {src:<18} {vip:<18} {dst}",
-            secs / 60,
-            secs % 60
-        );
+    let v4 = d.table_v4().iter().filter_map(|(_, c)| conn_row(&c, now));
+    let v6 = d.table_v6().iter().filter_map(|(_, c)| conn_row(&c, now));
+    for row in v4.chain(v6) {
+        out.push_str(&row);
+        out.push('\n');
     }
 }
 
