@@ -5,8 +5,9 @@
 //! `PACKET_IGNORE_OUTGOING`, `PACKET_FANOUT`, promiscuous membership).
 //!
 //! Kernel facts this module relies on (checked on 6.18, see the crate's tests):
-//! - One `PACKET_VERSION` applies to both rings, so the TX ring is TPACKET_V3 too. V3
-//!   transmit is frame-based: `tp_retire_blk_tov`, `tp_sizeof_priv` and
+//! - One `PACKET_VERSION` applies to both rings ([`RingVersion`]: V3 by default; V2 for
+//!   per-frame RX hand-over, its TX slots start with a `tpacket2_hdr` and the data at
+//!   32 bytes). V3 transmit is frame-based: `tp_retire_blk_tov`, `tp_sizeof_priv` and
 //!   `tp_feature_req_word` must be 0 for it, each frame carries a `tpacket3_hdr` with
 //!   `tp_next_offset == 0`, and the data starts at `TPACKET3_HDRLEN - sizeof(sockaddr_ll)`
 //!   (48 bytes) into the frame.
