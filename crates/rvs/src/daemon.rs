@@ -23,10 +23,12 @@ use rvs_core::model::{Config, Prefix};
 use rvs_core::time::Instant;
 use rvs_core::wire::{CsumStatus, Frame};
 use rvs_sys::packet::vnet::{F_NEEDS_CSUM, VirtioNetHdr};
-use rvs_sys::packet::{PacketConfig, PacketSocket, RxRingConfig, TxRingConfig};
+use rvs_sys::packet::{
+    PacketConfig, PacketSocket, RingVersion, RxFrame, RxRing, RxRingConfig, TxRing, TxRingConfig,
+};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::IpAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,10 +36,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Room in front of a frame for tunnel headers (outer IPv6 + UDP + GUE with options).
-const HEADROOM: usize = 128;
-/// The largest frame the worker handles (a GSO super-frame is at most 64 KiB of IP).
-const MAX_FRAME: usize = 65_536 + 64;
+/// Room in front of a frame for tunnel headers (outer IPv6 + UDP + GUE with options),
+/// reserved in every RX slot (`PACKET_RESERVE`) so frames are rewritten in place.
+const HEADROOM: u32 = 128;
+/// An RX slot: a GSO super-frame (64 KiB of IP + Ethernet) after the slot header, the
+/// headroom and the vnet header; 17 pages.
+const RX_SLOT: u32 = 17 * 4096;
 
 /// What the daemon runs: the forwarding configuration and where it lives on the links.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,13 +195,20 @@ fn check_forwarding() -> io::Result<()> {
     Ok(())
 }
 
+/// TPACKET_V2 rings: every frame is handed over as soon as the kernel wrote it. With V3,
+/// a frame waited in an unretired block for up to `retire_blk_tov` (≥ 1 ms) per hop, which
+/// capped keep-alive request/response traffic (2 hops per round trip) at a fraction of
+/// the kernel's NAT.
 fn socket_config() -> PacketConfig {
     PacketConfig {
+        version: RingVersion::V2,
         rx: Some(RxRingConfig {
+            // 15 slots of RX_SLOT per 1 MiB block, 480 slots.
             block_size: 1 << 20,
             block_count: 32,
-            frame_size: 1 << 11,
-            retire_blk_tov_ms: 1,
+            frame_size: RX_SLOT,
+            retire_blk_tov_ms: 0,
+            reserve: HEADROOM,
         }),
         tx: Some(TxRingConfig {
             frame_size: 1 << 17,
@@ -277,7 +288,66 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
     result
 }
 
-/// The data-plane loop.
+/// Frames taken from one RX ring before the others get a turn (and before the TX rings
+/// are flushed).
+const BATCH: usize = 64;
+/// How often, at most, the worker runs the engine's timers and answers control requests
+/// while traffic keeps it busy (it always does before it sleeps).
+const HOUSEKEEPING: Duration = Duration::from_millis(1);
+
+/// Forward one received frame: rewritten in place in its RX slot (with the slot's
+/// headroom for encapsulation), then copied once into the egress port's TX ring.
+fn forward(
+    d: &mut Director,
+    now: Instant,
+    port: PortId,
+    frame: RxFrame<'_>,
+    txs: &mut [Option<&mut TxRing>],
+) {
+    let n = frame.data.len();
+    let vnet = frame.meta.vnet.unwrap_or_default();
+    let csum_valid = frame.meta.csum_valid();
+    let (buf, head) = frame.into_buf();
+    let Ok(mut f) = Frame::new(buf, head, n) else {
+        return;
+    };
+    if vnet.needs_csum() {
+        f.set_csum(CsumStatus::Partial {
+            start: vnet.csum_start,
+            offset: vnet.csum_offset,
+        });
+    } else if csum_valid || vnet.data_valid() {
+        f.set_csum(CsumStatus::Valid);
+    }
+    if let Verdict::Transmit(p) = d.handle(now, port, &mut f) {
+        let mut h = vnet;
+        match f.csum() {
+            CsumStatus::Partial { start, offset } => {
+                h.flags = F_NEEDS_CSUM;
+                h.csum_start = start;
+                h.csum_offset = offset;
+            }
+            _ => {
+                h.flags = 0;
+                h.csum_start = 0;
+                h.csum_offset = 0;
+            }
+        }
+        if f.len() != n {
+            // Encapsulated: the GSO type no longer describes the frame.
+            h.gso_type = 0;
+            h.gso_size = 0;
+            h.hdr_len = 0;
+        }
+        if let Some(Some(t)) = txs.get_mut(usize::from(p.0)) {
+            let _ = t.send(f.data(), Some(&h));
+        }
+    }
+}
+
+/// The data-plane loop: drain the RX rings (frame rings: each frame is available as soon
+/// as the kernel wrote it), forward, flush the TX rings once per round, and sleep in
+/// `poll(2)` only when a round found nothing.
 fn worker(
     d: &mut Director,
     sockets: &mut [PacketSocket],
@@ -286,86 +356,60 @@ fn worker(
 ) -> io::Result<()> {
     let clock = std::time::Instant::now();
     let now = || Instant(clock.elapsed().as_nanos() as u64);
-    let mut scratch = vec![0u8; HEADROOM + MAX_FRAME];
     let mut out = vec![0u8; 2048];
+    let nports = sockets.len();
+    let mut rxs: [Option<&mut RxRing>; rvs_sys::poll::MAX_WAIT_FDS] = Default::default();
+    let mut txs: [Option<&mut TxRing>; rvs_sys::poll::MAX_WAIT_FDS] = Default::default();
+    for (i, s) in sockets.iter_mut().enumerate() {
+        (rxs[i], txs[i]) = s.rings();
+    }
+    let txs = &mut txs[..nports];
     d.announce(now());
+    let mut housekept = now();
     while !stop.load(Ordering::Relaxed) {
-        // Wait for traffic on any port (or a timer, or a control request).
         let t = now();
-        let wait = d
-            .poll_timeout()
-            .map(|at| Duration::from_nanos(at.0.saturating_sub(t.0)))
-            .unwrap_or(Duration::from_millis(100))
-            .min(Duration::from_millis(50));
-        {
-            let fds: [std::os::fd::BorrowedFd<'_>; 8] =
-                std::array::from_fn(|i| sockets[i.min(sockets.len() - 1)].as_fd());
-            let mut ready = [false; 8];
-            rvs_sys::poll::wait_readable(&fds[..sockets.len()], &mut ready, Some(wait))?;
-        }
-        let (mut rxs, mut txs): (Vec<_>, Vec<_>) = sockets.iter_mut().map(|s| s.rings()).unzip();
-        for (i, rxr) in rxs.iter_mut().enumerate() {
+        let mut got = 0;
+        for (i, rxr) in rxs[..nports].iter_mut().enumerate() {
             let Some(rxr) = rxr.as_mut() else { continue };
             let port = PortId(i as u8);
-            rxr.drain(|frame| {
-                let n = frame.data.len();
-                if n > MAX_FRAME {
-                    return;
-                }
-                scratch[HEADROOM..HEADROOM + n].copy_from_slice(frame.data);
-                let vnet = frame.meta.vnet.unwrap_or_default();
-                let Ok(mut f) = Frame::new(&mut scratch, HEADROOM, n) else {
-                    return;
-                };
-                if vnet.needs_csum() {
-                    f.set_csum(CsumStatus::Partial {
-                        start: vnet.csum_start,
-                        offset: vnet.csum_offset,
-                    });
-                } else if frame.meta.csum_valid() || vnet.data_valid() {
-                    f.set_csum(CsumStatus::Valid);
-                }
-                if let Verdict::Transmit(p) = d.handle(now(), port, &mut f) {
-                    let mut h = vnet;
-                    match f.csum() {
-                        CsumStatus::Partial { start, offset } => {
-                            h.flags = F_NEEDS_CSUM;
-                            h.csum_start = start;
-                            h.csum_offset = offset;
-                        }
-                        _ => {
-                            h.flags = 0;
-                            h.csum_start = 0;
-                            h.csum_offset = 0;
-                        }
-                    }
-                    if f.len() != n {
-                        // Encapsulated: the GSO type no longer describes the frame.
-                        h.gso_type = 0;
-                        h.gso_size = 0;
-                        h.hdr_len = 0;
-                    }
-                    if let Some(Some(t)) = txs.get_mut(usize::from(p.0)) {
-                        let _ = t.send(f.data(), Some(&h));
-                    }
-                }
-            });
+            got += rxr.drain_max(BATCH, |frame| forward(d, t, port, frame, txs));
         }
         // Frames the engine originated (ARP/ND, released parked frames).
         while let Some((p, len)) = d.poll_transmit(&mut out) {
-            if let Some(Some(t)) = txs.get_mut(usize::from(p.0)) {
-                let _ = t.send(&out[..len], Some(&VirtioNetHdr::default()));
+            if let Some(Some(tx)) = txs.get_mut(usize::from(p.0)) {
+                let _ = tx.send(&out[..len], Some(&VirtioNetHdr::default()));
             }
         }
-        for t in txs.iter_mut().flatten() {
-            let _ = t.flush();
+        for tx in txs.iter_mut().flatten() {
+            let _ = tx.flush();
         }
-        d.expire(now());
-        while let Ok(req) = requests.try_recv() {
-            let _ = req
-                .reply
-                .send(listing::render(d, req.format, req.exact, now()));
+        let due = d.poll_timeout().is_some_and(|at| at <= t);
+        if got == 0 || due || t.0.saturating_sub(housekept.0) >= HOUSEKEEPING.as_nanos() as u64 {
+            d.expire(t);
+            while let Ok(req) = requests.try_recv() {
+                let _ = req.reply.send(listing::render(d, req.format, req.exact, t));
+            }
+            housekept = t;
         }
+        if got > 0 {
+            continue;
+        }
+        // Nothing arrived this round: sleep until traffic, a timer or the next stop check.
+        let wait = d
+            .poll_timeout()
+            .map(|at| Duration::from_nanos(at.0.saturating_sub(t.0)))
+            .unwrap_or(Duration::from_millis(50))
+            .min(Duration::from_millis(50));
+        let mut fds: [Option<BorrowedFd<'_>>; rvs_sys::poll::MAX_WAIT_FDS] = [None; 8];
+        let mut n = 0;
+        for r in rxs[..nports].iter().flatten() {
+            fds[n] = Some(r.as_fd());
+            n += 1;
+        }
+        let fds: [BorrowedFd<'_>; rvs_sys::poll::MAX_WAIT_FDS] =
+            std::array::from_fn(|i| fds[i.min(n.saturating_sub(1))].expect("an RX ring"));
+        let mut ready = [false; rvs_sys::poll::MAX_WAIT_FDS];
+        rvs_sys::poll::wait_readable(&fds[..n], &mut ready, Some(wait))?;
     }
     Ok(())
 }

@@ -5,8 +5,9 @@
 //! `PACKET_IGNORE_OUTGOING`, `PACKET_FANOUT`, promiscuous membership).
 //!
 //! Kernel facts this module relies on (checked on 6.18, see the crate's tests):
-//! - One `PACKET_VERSION` applies to both rings, so the TX ring is TPACKET_V3 too. V3
-//!   transmit is frame-based: `tp_retire_blk_tov`, `tp_sizeof_priv` and
+//! - One `PACKET_VERSION` applies to both rings ([`RingVersion`]: V3 by default; V2 for
+//!   per-frame RX hand-over, its TX slots start with a `tpacket2_hdr` and the data at
+//!   32 bytes). V3 transmit is frame-based: `tp_retire_blk_tov`, `tp_sizeof_priv` and
 //!   `tp_feature_req_word` must be 0 for it, each frame carries a `tpacket3_hdr` with
 //!   `tp_next_offset == 0`, and the data starts at `TPACKET3_HDRLEN - sizeof(sockaddr_ll)`
 //!   (48 bytes) into the frame.
@@ -50,7 +51,21 @@ pub use vnet::VirtioNetHdr;
 
 use crate::sys::{self, Mmap, last_err};
 
-/// Geometry of the TPACKET_V3 RX ring.
+/// Which `PACKET_VERSION` a socket's rings use (one for both rings).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingVersion {
+    /// TPACKET_V2: RX in fixed-size frame slots, each handed to userspace (and the reader
+    /// woken) as soon as it is written. Lowest latency; every slot must hold the largest
+    /// frame (`frame_size` ≥ 64 KiB + headers for GRO/GSO super-frames).
+    V2,
+    /// TPACKET_V3: RX in blocks of packed frames, handed over when full or after
+    /// `retire_blk_tov_ms`. Densest, fewest wake-ups under load, but up to
+    /// `retire_blk_tov_ms` of delay per frame on request/response traffic.
+    #[default]
+    V3,
+}
+
+/// Geometry of the RX ring (see [`RingVersion`] for how V2 and V3 use it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxRingConfig {
     /// Bytes per block: a multiple of the page size. A frame larger than a block (minus
@@ -58,14 +73,19 @@ pub struct RxRingConfig {
     pub block_size: u32,
     /// Number of blocks.
     pub block_count: u32,
-    /// Nominal frame size (V3 packs frames of any size; this only sets `tp_frame_nr`).
+    /// V3: nominal frame size (V3 packs frames of any size; this only sets
+    /// `tp_frame_nr`). V2: the slot size, headers included; longer frames are truncated.
     pub frame_size: u32,
     /// Milliseconds after which the kernel hands over a partly filled block
     /// (`tp_retire_blk_tov`); bounds the latency of a quiet link. Each retirement uses
     /// up a whole block, so on a trickle of traffic an undrained ring is full (frozen,
     /// dropping: see [`RxStats`]) after about `block_count × retire_blk_tov_ms`:
     /// drain continuously, or raise it. 0 lets the kernel pick from the link speed.
+    /// Unused by V2.
     pub retire_blk_tov_ms: u32,
+    /// `PACKET_RESERVE`: extra bytes of headroom the kernel leaves in front of every
+    /// received frame (see [`RxFrame::into_buf`]), e.g. to encapsulate in place.
+    pub reserve: u32,
 }
 
 impl Default for RxRingConfig {
@@ -75,6 +95,7 @@ impl Default for RxRingConfig {
             block_count: 16,
             frame_size: 2048,
             retire_blk_tov_ms: 2,
+            reserve: 0,
         }
     }
 }
@@ -101,6 +122,8 @@ impl Default for TxRingConfig {
 /// How a packet socket is set up by [`PacketSocket::open`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketConfig {
+    /// The rings' layout version.
+    pub version: RingVersion,
     /// RX ring, or none for a transmit-only socket.
     pub rx: Option<RxRingConfig>,
     /// TX ring, or none for a receive-only socket.
@@ -118,6 +141,7 @@ pub struct PacketConfig {
 impl Default for PacketConfig {
     fn default() -> Self {
         Self {
+            version: RingVersion::V3,
             rx: Some(RxRingConfig::default()),
             tx: Some(TxRingConfig::default()),
             vnet_hdr: false,
@@ -223,13 +247,18 @@ impl PacketSocket {
         let f = fd.as_raw_fd();
         let sol = libc::SOL_PACKET;
 
-        let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+        let v2 = cfg.version == RingVersion::V2;
+        let version = if v2 {
+            libc::tpacket_versions::TPACKET_V2
+        } else {
+            libc::tpacket_versions::TPACKET_V3
+        } as libc::c_int;
         sys::setsockopt(
             f,
             sol,
             libc::PACKET_VERSION,
             &version,
-            "setsockopt(PACKET_VERSION=V3)",
+            "setsockopt(PACKET_VERSION)",
             ctx,
         )?;
         if cfg.vnet_hdr {
@@ -259,30 +288,61 @@ impl PacketSocket {
                     rc.block_size, rc.block_count
                 )));
             }
-            if rc.frame_size < 128 || rc.frame_size % 16 != 0 || rc.block_size % rc.frame_size != 0
+            if rc.frame_size < 128
+                || rc.frame_size % 16 != 0
+                || (!v2 && rc.block_size % rc.frame_size != 0)
+                || rc.frame_size > rc.block_size
             {
                 return Err(invalid(format!(
                     "RX ring on {ctx}: frame size {} must be a multiple of 16, at least 128, dividing the block size",
                     rc.frame_size
                 )));
             }
-            let req = libc::tpacket_req3 {
-                tp_block_size: rc.block_size,
-                tp_block_nr: rc.block_count,
-                tp_frame_size: rc.frame_size,
-                tp_frame_nr: (rc.block_size / rc.frame_size) * rc.block_count,
-                tp_retire_blk_tov: rc.retire_blk_tov_ms,
-                tp_sizeof_priv: 0,
-                tp_feature_req_word: libc::TP_FT_REQ_FILL_RXHASH,
-            };
-            sys::setsockopt(
-                f,
-                sol,
-                libc::PACKET_RX_RING,
-                &req,
-                "setsockopt(PACKET_RX_RING)",
-                ctx,
-            )?;
+            if rc.reserve > 0 {
+                sys::setsockopt(
+                    f,
+                    sol,
+                    libc::PACKET_RESERVE,
+                    &(rc.reserve as libc::c_uint),
+                    "setsockopt(PACKET_RESERVE)",
+                    ctx,
+                )?;
+            }
+            let frames = (rc.block_size / rc.frame_size) * rc.block_count;
+            if v2 {
+                let req = libc::tpacket_req {
+                    tp_block_size: rc.block_size,
+                    tp_block_nr: rc.block_count,
+                    tp_frame_size: rc.frame_size,
+                    tp_frame_nr: frames,
+                };
+                sys::setsockopt(
+                    f,
+                    sol,
+                    libc::PACKET_RX_RING,
+                    &req,
+                    "setsockopt(PACKET_RX_RING, V2)",
+                    ctx,
+                )?;
+            } else {
+                let req = libc::tpacket_req3 {
+                    tp_block_size: rc.block_size,
+                    tp_block_nr: rc.block_count,
+                    tp_frame_size: rc.frame_size,
+                    tp_frame_nr: frames,
+                    tp_retire_blk_tov: rc.retire_blk_tov_ms,
+                    tp_sizeof_priv: 0,
+                    tp_feature_req_word: libc::TP_FT_REQ_FILL_RXHASH,
+                };
+                sys::setsockopt(
+                    f,
+                    sol,
+                    libc::PACKET_RX_RING,
+                    &req,
+                    "setsockopt(PACKET_RX_RING)",
+                    ctx,
+                )?;
+            }
             rx_len = rc.block_size as usize * rc.block_count as usize;
         }
         let mut tx_geom = None;
@@ -299,6 +359,8 @@ impl PacketSocket {
             let block = lcm(tc.frame_size, PAGE);
             let per_block = block / tc.frame_size;
             let blocks = tc.frame_count.div_ceil(per_block);
+            // tpacket_req is the first four fields of tpacket_req3; the kernel reads only
+            // those for V2 (and needs the V3 extras zero for a V3 TX ring).
             let req = libc::tpacket_req3 {
                 tp_block_size: block,
                 tp_block_nr: blocks,
@@ -333,20 +395,32 @@ impl PacketSocket {
             None => (None, None),
             Some(m) => {
                 let rx = cfg.rx.map(|rc| {
-                    RxRing::new(
-                        f,
-                        m.ptr,
-                        rc.block_size as usize,
-                        rc.block_count as usize,
-                        cfg.vnet_hdr,
-                        ctx,
-                    )
+                    if v2 {
+                        RxRing::new_v2(
+                            f,
+                            m.ptr,
+                            rc.block_size as usize,
+                            rc.block_count as usize,
+                            rc.frame_size as usize,
+                            cfg.vnet_hdr,
+                            ctx,
+                        )
+                    } else {
+                        RxRing::new(
+                            f,
+                            m.ptr,
+                            rc.block_size as usize,
+                            rc.block_count as usize,
+                            cfg.vnet_hdr,
+                            ctx,
+                        )
+                    }
                 });
                 let tx = tx_geom.map(|(fsize, fcount, _)| {
                     // SAFETY: the TX ring is mapped right after the RX ring; `rx_len` is
                     // the RX ring's size, so the pointer stays inside the mapping.
                     let base = unsafe { m.ptr.add(rx_len) };
-                    TxRing::new(f, base, fsize, fcount, cfg.vnet_hdr, ctx)
+                    TxRing::new(f, base, fsize, fcount, cfg.vnet_hdr, v2, ctx)
                 });
                 (rx, tx)
             }

@@ -18,6 +18,8 @@ use crate::sys::with_context;
 /// Where the frame data starts in a TPACKET_V3 TX slot:
 /// `TPACKET3_HDRLEN - sizeof(struct sockaddr_ll)` (af_packet.c, tpacket_parse_header).
 const TX_DATA_OFFSET: usize = libc::TPACKET3_HDRLEN - size_of::<libc::sockaddr_ll>();
+/// The same for a TPACKET_V2 slot (`TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)`).
+const TX_DATA_OFFSET_V2: usize = libc::TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>();
 
 /// The TX ring of a [`super::PacketSocket`].
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub struct TxRing {
     frame_count: usize,
     next: usize,
     vnet: bool,
+    /// TPACKET_V2 slot headers (`tpacket2_hdr`) instead of V3 ones.
+    v2: bool,
     unflushed: usize,
     ifname: String,
     wrong_format: u64,
@@ -43,6 +47,7 @@ impl TxRing {
         frame_size: usize,
         frame_count: usize,
         vnet: bool,
+        v2: bool,
         ifname: &str,
     ) -> Self {
         Self {
@@ -52,6 +57,7 @@ impl TxRing {
             frame_count,
             next: 0,
             vnet,
+            v2,
             unflushed: 0,
             ifname: ifname.to_owned(),
             wrong_format: 0,
@@ -60,7 +66,15 @@ impl TxRing {
 
     /// The largest frame (Ethernet header on, vnet header excluded) a slot holds.
     pub fn capacity(&self) -> usize {
-        self.frame_size - TX_DATA_OFFSET - if self.vnet { VNET_HDR_LEN } else { 0 }
+        self.frame_size - self.data_offset() - if self.vnet { VNET_HDR_LEN } else { 0 }
+    }
+
+    fn data_offset(&self) -> usize {
+        if self.v2 {
+            TX_DATA_OFFSET_V2
+        } else {
+            TX_DATA_OFFSET
+        }
     }
 
     /// Number of slots.
@@ -86,8 +100,15 @@ impl TxRing {
 
     fn status(&self, idx: usize) -> &AtomicU32 {
         // SAFETY: tp_status of slot `idx` is inside the mapping, 4-byte aligned (slots
-        // are 16-byte multiples), and shared with the kernel: accessed atomically.
-        unsafe { AtomicU32::from_ptr(&raw mut (*self.hdr(idx)).tp_status) }
+        // are 16-byte multiples), and shared with the kernel: accessed atomically. In a
+        // V2 slot it is the first field of tpacket2_hdr.
+        unsafe {
+            if self.v2 {
+                AtomicU32::from_ptr(self.hdr(idx).cast::<u32>())
+            } else {
+                AtomicU32::from_ptr(&raw mut (*self.hdr(idx)).tp_status)
+            }
+        }
     }
 
     /// True when the next slot is free.
@@ -111,7 +132,7 @@ impl TxRing {
         let vnet = self.vnet;
         // SAFETY: slot `idx` is free (acquire load above), so the kernel does not touch it
         // until we store SEND_REQUEST; the data area `[TX_DATA_OFFSET, frame_size)` lies in it.
-        let data = unsafe { (self.hdr(idx) as *mut u8).add(TX_DATA_OFFSET) };
+        let data = unsafe { (self.hdr(idx) as *mut u8).add(self.data_offset()) };
         if vnet {
             // SAFETY: the vnet header's 10 bytes are the first of the data area.
             unsafe {
@@ -260,11 +281,18 @@ impl TxSlot<'_> {
         let vnet = if self.ring.vnet { VNET_HDR_LEN } else { 0 };
         let hdr = self.ring.hdr(self.idx);
         // SAFETY: the slot is ours until the release store below; plain writes of its
-        // header fields (V3 TX wants tp_next_offset 0 and tp_len incl. the vnet header).
+        // header fields (V3 TX wants tp_next_offset 0 and tp_len incl. the vnet header;
+        // V2 reads tp_len).
         unsafe {
-            (*hdr).tp_next_offset = 0;
-            (*hdr).tp_len = (len + vnet) as u32;
-            (*hdr).tp_snaplen = (len + vnet) as u32;
+            if self.ring.v2 {
+                let h2 = hdr.cast::<libc::tpacket2_hdr>();
+                (*h2).tp_len = (len + vnet) as u32;
+                (*h2).tp_snaplen = (len + vnet) as u32;
+            } else {
+                (*hdr).tp_next_offset = 0;
+                (*hdr).tp_len = (len + vnet) as u32;
+                (*hdr).tp_snaplen = (len + vnet) as u32;
+            }
         }
         // Release: the frame bytes and header are visible before the kernel sees the request.
         self.ring
