@@ -22,7 +22,7 @@ use rvs_core::director::{
 use rvs_core::model::{Config, Prefix};
 use rvs_core::time::Instant;
 use rvs_core::wire::{CsumStatus, Frame};
-use rvs_sys::packet::vnet::{F_NEEDS_CSUM, VirtioNetHdr};
+use rvs_sys::packet::vnet::{F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, GSO_TCPV6, VirtioNetHdr};
 use rvs_sys::packet::{
     PacketConfig, PacketSocket, RingVersion, RxFrame, RxRing, RxRingConfig, TxRing, TxRingConfig,
 };
@@ -247,6 +247,8 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
     let settings = DirectorSettings {
         seed: random_seed(),
         offload_partial_csum: true,
+        // Room for a few tunnelled GSO super-frames cut into segments per round.
+        park_slots: 1024,
         ..DirectorSettings::default()
     };
     let mut director = Director::new(net, &plan.config, settings).map_err(|errs| {
@@ -318,6 +320,10 @@ fn forward(
         });
     } else if csum_valid || vnet.data_valid() {
         f.set_csum(CsumStatus::Valid);
+    }
+    if matches!(vnet.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6) {
+        // A TSO/GRO super-frame: the engine cuts it itself where the kernel cannot (tunnels).
+        f.set_gso_size(vnet.gso_size);
     }
     if let Verdict::Transmit(p) = d.handle(now, port, &mut f) {
         let mut h = vnet;
