@@ -16,6 +16,7 @@
 //! passes them to the worker, which answers between batches.
 
 use crate::listing::{self, Format};
+use crate::metrics;
 use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
 };
@@ -63,6 +64,8 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     /// The control socket.
     pub control: PathBuf,
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`), if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The control socket used when none is given: one per configuration file, so two daemons
@@ -75,11 +78,22 @@ pub fn default_control_path(config: &Path) -> PathBuf {
     PathBuf::from(format!("/run/rvs/{stem}.ctl"))
 }
 
-/// A request from the control thread, answered by the worker.
+/// What the control socket or the metrics endpoint asks of the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// A listing.
+    List { format: Format, exact: bool },
+    /// Reload the configuration file.
+    Reload,
+    /// The Prometheus metrics text.
+    Metrics,
+}
+
+/// A request from a control thread, answered by the worker between batches.
 struct Request {
-    format: Format,
-    exact: bool,
-    reply: mpsc::Sender<String>,
+    ask: Ask,
+    /// The answer: the text, or an error message.
+    reply: mpsc::Sender<Result<String, String>>,
 }
 
 /// Build the engine's view of the links from the kernel's interfaces and routes.
@@ -263,7 +277,12 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
     let (tx, rx) = mpsc::channel::<Request>();
+    if let Some(addr) = opts.metrics {
+        start_metrics(addr, tx.clone(), Arc::clone(&stop))?;
+    }
     let _control = start_control(&opts.control, tx, Arc::clone(&stop))?;
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
@@ -274,7 +293,12 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
         plan.interfaces.join(", "),
         opts.control.display()
     );
-    let result = worker(&mut director, &mut sockets, &stop, &rx);
+    let mut reloader = Reloader {
+        path: opts.config_path.clone(),
+        interfaces: plan.interfaces.clone(),
+        hup,
+    };
+    let result = worker(&mut director, &mut sockets, &stop, &rx, &mut reloader);
     let _ = std::fs::remove_file(&opts.control);
     if let Some(p) = &opts.pid_file {
         let _ = std::fs::remove_file(p);
@@ -359,6 +383,7 @@ fn worker(
     sockets: &mut [PacketSocket],
     stop: &AtomicBool,
     requests: &mpsc::Receiver<Request>,
+    reloader: &mut Reloader,
 ) -> io::Result<()> {
     let clock = std::time::Instant::now();
     let now = || Instant(clock.elapsed().as_nanos() as u64);
@@ -392,8 +417,31 @@ fn worker(
         let due = d.poll_timeout().is_some_and(|at| at <= t);
         if got == 0 || due || t.0.saturating_sub(housekept.0) >= HOUSEKEEPING.as_nanos() as u64 {
             d.expire(t);
+            if reloader.hup.swap(false, Ordering::Relaxed) {
+                // SIGHUP: the outcome goes to the log only.
+                match reloader.reload(d, t) {
+                    Ok(msg) => eprintln!("rvs daemon: {msg}"),
+                    Err(e) => eprintln!(
+                        "rvs daemon: reload refused, the running configuration stays:\n{e}"
+                    ),
+                }
+            }
             while let Ok(req) = requests.try_recv() {
-                let _ = req.reply.send(listing::render(d, req.format, req.exact, t));
+                let answer = match req.ask {
+                    Ask::List { format, exact } => Ok(listing::render(d, format, exact, t)),
+                    Ask::Metrics => Ok(metrics::render(d)),
+                    Ask::Reload => {
+                        let r = reloader.reload(d, t);
+                        match &r {
+                            Ok(msg) => eprintln!("rvs daemon: {msg}"),
+                            Err(e) => eprintln!(
+                                "rvs daemon: reload refused, the running configuration stays:\n{e}"
+                            ),
+                        }
+                        r
+                    }
+                };
+                let _ = req.reply.send(answer);
             }
             housekept = t;
         }
@@ -460,54 +508,178 @@ fn start_control(
     }))
 }
 
+/// One control request per connection: `list [options]` or `reload`; the answer is the
+/// text, or a line starting `error: `.
 fn serve(stream: UnixStream, requests: &mpsc::Sender<Request>) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line)?;
-    let mut words = line.split_whitespace();
     let mut w = &stream;
-    if words.next() != Some("list") {
-        return writeln!(w, "error: unknown request {:?}", line.trim());
+    let ask = match parse_request(&line) {
+        Ok(a) => a,
+        Err(e) => return writeln!(w, "error: {e}"),
+    };
+    match ask_worker(requests, ask) {
+        Ok(text) => w.write_all(text.as_bytes()),
+        Err(e) => writeln!(w, "error: {e}"),
     }
-    let mut format = Format::Plain;
-    let mut exact = false;
-    for word in words {
-        match word {
-            "--stats" => format = Format::Stats,
-            "--rate" => format = Format::Rate,
-            "--thresholds" => format = Format::Thresholds,
-            "--persistent-conn" => format = Format::PersistentConn,
-            "-c" | "--connection" => format = Format::Connections,
-            "--exact" => exact = true,
-            other => return writeln!(w, "error: unknown list option {other}"),
+}
+
+/// A control request line.
+fn parse_request(line: &str) -> Result<Ask, String> {
+    let mut words = line.split_whitespace();
+    match words.next() {
+        Some("reload") => Ok(Ask::Reload),
+        Some("metrics") => Ok(Ask::Metrics),
+        Some("list") => {
+            let mut format = Format::Plain;
+            let mut exact = false;
+            for word in words {
+                match word {
+                    "--stats" => format = Format::Stats,
+                    "--rate" => format = Format::Rate,
+                    "--thresholds" => format = Format::Thresholds,
+                    "--persistent-conn" => format = Format::PersistentConn,
+                    "-c" | "--connection" => format = Format::Connections,
+                    "--exact" => exact = true,
+                    other => return Err(format!("unknown list option {other}")),
+                }
+            }
+            Ok(Ask::List { format, exact })
         }
+        _ => Err(format!("unknown request {:?}", line.trim())),
     }
+}
+
+/// Hand a request to the worker and wait for its answer.
+fn ask_worker(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
     let (tx, rx) = mpsc::channel();
     requests
-        .send(Request {
-            format,
-            exact,
-            reply: tx,
-        })
-        .map_err(|_| io::Error::other("worker gone"))?;
-    let text = rx
-        .recv_timeout(Duration::from_secs(2))
-        .map_err(|_| io::Error::other("worker did not answer"))?;
-    w.write_all(text.as_bytes())
+        .send(Request { ask, reply: tx })
+        .map_err(|_| "the data-plane worker is gone".to_string())?;
+    rx.recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "the data-plane worker did not answer".to_string())?
+}
+
+/// Send one control request line and read the answer (`error: ...` becomes an error).
+pub fn control_request(control: &Path, line: &str) -> io::Result<String> {
+    let mut s = UnixStream::connect(control)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    writeln!(s, "{line}")?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut s, &mut text)?;
+    if let Some(e) = text.strip_prefix("error: ") {
+        return Err(io::Error::other(e.trim_end().to_string()));
+    }
+    Ok(text)
 }
 
 /// Ask a running daemon for a listing (`rvsadm -L -n ...`).
 pub fn request_listing(control: &Path, args: &[&str]) -> io::Result<String> {
-    let mut s = UnixStream::connect(control)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    writeln!(s, "list {}", args.join(" "))?;
-    let mut text = String::new();
-    io::Read::read_to_string(&mut s, &mut text)?;
-    if let Some(e) = text.strip_prefix("error: ") {
-        return Err(io::Error::other(e.trim().to_string()));
+    control_request(control, &format!("list {}", args.join(" ")))
+}
+
+/// What a reload needs: the file, and the interfaces the running daemon is attached to.
+struct Reloader {
+    path: PathBuf,
+    interfaces: Vec<String>,
+    /// Set by SIGHUP.
+    hup: Arc<AtomicBool>,
+}
+
+impl Reloader {
+    /// Read the file again and apply it atomically: established connections stay; a file
+    /// that does not parse or validate is refused with its diagnostics and the running
+    /// configuration keeps serving. Interfaces cannot change without a restart.
+    fn reload(&mut self, d: &mut Director, now: Instant) -> Result<String, String> {
+        let cf = rvs_config::load(&self.path).map_err(|diags| rvs_config::render_all(&diags))?;
+        if !cf.warnings.is_empty() {
+            eprint!("{}", rvs_config::render_all(&cf.warnings));
+        }
+        let plan = plan_from_lvs_cf(&cf).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        if plan.interfaces != self.interfaces {
+            return Err(format!(
+                "{}: the new configuration needs interfaces {:?}, the daemon runs on {:?}; \
+                 restart it to change interfaces",
+                self.path.display(),
+                plan.interfaces,
+                self.interfaces
+            ));
+        }
+        let net = net_config(&plan).map_err(|e| e.to_string())?;
+        let report = d.apply(&plan.config).map_err(|errs| {
+            let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            format!("{}: {}", self.path.display(), msgs.join("; "))
+        })?;
+        d.set_net(net);
+        d.announce(now);
+        Ok(format!(
+            "reloaded {}: services +{} -{}, real servers +{} -{} ~{}",
+            self.path.display(),
+            report.services_added,
+            report.services_removed,
+            report.dests_added,
+            report.dests_removed,
+            report.dests_edited
+        ))
     }
-    Ok(text)
+}
+
+/// The Prometheus endpoint: `GET /metrics` over plain HTTP/1.x, one request per
+/// connection; anything else gets 404.
+fn start_metrics(
+    addr: std::net::SocketAddr,
+    requests: mpsc::Sender<Request>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<()> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint {addr}: {e}")))?;
+    listener.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = serve_metrics(stream, &requests);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    Ok(())
+}
+
+fn serve_metrics(stream: std::net::TcpStream, requests: &mpsc::Sender<Request>) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut reader = BufReader::new(&stream);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    // Skip the headers.
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let mut w = &stream;
+    let path = first.split_whitespace().nth(1).unwrap_or("");
+    if !first.starts_with("GET ") || (path != "/metrics" && !path.starts_with("/metrics?")) {
+        return w.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n",
+        );
+    }
+    match ask_worker(requests, Ask::Metrics) {
+        Ok(body) => write!(
+            w,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+        Err(e) => write!(
+            w,
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{e}",
+            e.len()
+        ),
+    }
 }
 
 /// Turn a parsed lvs.cf into the daemon's plan: attach to every device a VIP or the NAT

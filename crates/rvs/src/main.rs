@@ -21,8 +21,12 @@ usage:
   rvs realserver dr|tun --vip IP ...
                           real-server companion: DR's VIP on lo and ARP sysctls,
                           userspace IPIP/GRE/GUE decapsulation through TUN
-  rvs daemon -c FILE [--control PATH] [--pid-file PATH]
-                          run a director from a Piranha lvs.cf
+  rvs daemon -c FILE [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
+                          run a director from a Piranha lvs.cf; SIGHUP reloads FILE,
+                          --metrics serves Prometheus metrics at http://ADDR:PORT/metrics
+  rvs reload [--control PATH]
+                          reload a running daemon's configuration file (refused with
+                          file:line:column when invalid; the running one stays)
   rvs list [--control PATH] [-c|--stats|--rate|--thresholds|--persistent-conn] [--exact]
                           ipvsadm -L -n style listing of a running daemon
   rvs --version
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("daemon") => daemon(rest),
         Some("list") => list(rest),
+        Some("reload") => reload(rest),
         Some("lab") => lab::main(rest),
         Some("httpd") => httpd::main(rest),
         Some("demo") => demo::main(rest),
@@ -68,6 +73,7 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut config = None;
     let mut control = None;
     let mut pid_file = None;
+    let mut metrics = None;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
@@ -75,6 +81,11 @@ fn daemon(args: &[String]) -> ExitCode {
             "--control" => {
                 value(args, &mut i, "--control").map(|v| control = Some(PathBuf::from(v)))
             }
+            "--metrics" => value(args, &mut i, "--metrics").and_then(|v| {
+                v.parse::<std::net::SocketAddr>()
+                    .map(|a| metrics = Some(a))
+                    .map_err(|_| format!("--metrics needs ADDR:PORT, not {v:?}"))
+            }),
             "--pid-file" => {
                 value(args, &mut i, "--pid-file").map(|v| pid_file = Some(PathBuf::from(v)))
             }
@@ -109,6 +120,7 @@ fn daemon(args: &[String]) -> ExitCode {
         control: control.unwrap_or_else(|| rvs::daemon::default_control_path(&config)),
         config_path: config,
         pid_file,
+        metrics,
     };
     match rvs::daemon::run(plan, &opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +155,34 @@ fn list(args: &[String]) -> ExitCode {
         }
         Err(e) => {
             eprintln!("rvs list: {}: {e}", control.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn reload(args: &[String]) -> ExitCode {
+    let mut control = PathBuf::from("/run/rvs/lvs.ctl");
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--control" => match value(args, &mut i, "--control") {
+                Ok(v) => control = PathBuf::from(v),
+                Err(e) => return usage_error(&e),
+            },
+            other => return usage_error(&format!("unknown reload option {other:?}")),
+        }
+        i += 1;
+    }
+    match rvs::daemon::control_request(&control, "reload") {
+        Ok(text) => {
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rvs reload: {}: {e}", control.display());
             ExitCode::FAILURE
         }
     }

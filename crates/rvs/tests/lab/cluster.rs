@@ -187,6 +187,11 @@ impl<'a> Director<'a> {
     }
 
     /// The daemon's last lines of output.
+    /// The daemon's control socket.
+    pub(crate) fn control(&self) -> &std::path::Path {
+        &self.control
+    }
+
     pub(crate) fn log(&self) -> String {
         self.lab.log_tail(self.pid)
     }

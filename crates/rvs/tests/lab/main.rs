@@ -24,5 +24,7 @@ mod harness;
 mod httpd;
 mod icmp;
 mod lifecycle;
+mod metrics;
 mod persistence;
+mod reload;
 mod udp;
