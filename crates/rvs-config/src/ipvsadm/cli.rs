@@ -236,6 +236,9 @@ struct Entry {
     timeouts: Timeouts,
     local_pool: LocalPool,
     format: ListFormat,
+    /// The words holding the service and real-server values, for diagnostics.
+    service_word: usize,
+    server_word: usize,
 }
 
 impl Entry {
@@ -284,6 +287,8 @@ impl Entry {
             },
             local_pool: LocalPool::default(),
             format: ListFormat::default(),
+            service_word: 0,
+            server_word: 0,
         }
     }
 
@@ -502,17 +507,20 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             }
         };
         let w = g.word;
+        let aw = g.arg_word;
         let arg = g.arg.as_deref().unwrap_or("");
         match g.tag {
             Tag::Tcp | Tag::Udp | Tag::Sctp => {
                 ce.set_option(optc::SERVICE, w)?;
+                ce.service_word = aw;
                 ce.protocol = match g.tag {
                     Tag::Tcp => PROTO_TCP,
                     Tag::Udp => PROTO_UDP,
                     _ => PROTO_SCTP,
                 };
-                let p = parse_service(arg, ce.protocol)
-                    .ok_or_else(|| fail_at("illegal virtual server address[:port] specified", w))?;
+                let p = parse_service(arg, ce.protocol).ok_or_else(|| {
+                    fail_at("illegal virtual server address[:port] specified", aw)
+                })?;
                 ce.addr = p.addr;
                 ce.af6 = Some(p.addr.is_ipv6());
                 if p.addr.is_ipv6() {
@@ -524,10 +532,11 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             }
             Tag::Fwmark => {
                 ce.set_option(optc::SERVICE, w)?;
+                ce.service_word = aw;
                 // "Set protocol to a sane values, even though it is not used"
                 ce.af6 = Some(false);
                 ce.protocol = PROTO_TCP;
-                ce.fwmark = parse_fwmark(arg, w)?;
+                ce.fwmark = parse_fwmark(arg, aw)?;
             }
             Tag::Scheduler => {
                 ce.set_option(optc::SCHEDULER, w)?;
@@ -536,27 +545,28 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             Tag::Persistent => {
                 ce.set_option(optc::PERSISTENT, w)?;
                 ce.persistent = true;
-                ce.timeout = parse_timeout(g.arg.as_deref(), 1, MAX_TIMEOUT, w)?;
+                ce.timeout = parse_timeout(g.arg.as_deref(), 1, MAX_TIMEOUT, aw)?;
             }
             Tag::Netmask => {
                 ce.set_option(optc::NETMASK, w)?;
                 if ce.af6 != Some(true) {
                     // parse_netmask(): inet_aton(), then a host name (never resolved here).
                     ce.netmask = inet_aton(arg).map(u32::from).ok_or_else(|| {
-                        fail_at("illegal virtual server persistent mask specified", w)
+                        fail_at("illegal virtual server persistent mask specified", aw)
                     })?;
                 } else {
                     let m = atoi(arg);
                     if !(1..=128).contains(&m) {
-                        return Err(fail_at("illegal ipv6 netmask specified", w));
+                        return Err(fail_at("illegal ipv6 netmask specified", aw));
                     }
                     ce.netmask = m as u32;
                 }
             }
             Tag::RealServer => {
                 ce.set_option(optc::SERVER, w)?;
+                ce.server_word = aw;
                 let p = parse_service(arg, ce.protocol)
-                    .ok_or_else(|| fail_at("illegal real server address[:port] specified", w))?;
+                    .ok_or_else(|| fail_at("illegal real server address[:port] specified", aw))?;
                 ce.dest_addr = Some(p.addr);
                 ce.dest_af6 = Some(p.addr.is_ipv6());
                 // "copy vport to dport if not specified"
@@ -574,19 +584,19 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             Tag::Weight => {
                 ce.set_option(optc::WEIGHT, w)?;
                 ce.weight = string_to_number(arg, 0, 65535)
-                    .ok_or_else(|| fail_at("illegal weight specified", w))?
+                    .ok_or_else(|| fail_at("illegal weight specified", aw))?
                     as u32;
             }
             Tag::UThreshold => {
                 ce.set_option(optc::UTHRESHOLD, w)?;
                 ce.u_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
-                    .ok_or_else(|| fail_at("illegal u_threshold specified", w))?
+                    .ok_or_else(|| fail_at("illegal u_threshold specified", aw))?
                     as u32;
             }
             Tag::LThreshold => {
                 ce.set_option(optc::LTHRESHOLD, w)?;
                 ce.l_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
-                    .ok_or_else(|| fail_at("illegal l_threshold specified", w))?
+                    .ok_or_else(|| fail_at("illegal l_threshold specified", aw))?
                     as u32;
             }
             Tag::Connection => ce.set_option(optc::CONNECTION, w)?,
@@ -601,7 +611,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             Tag::Syncid => {
                 ce.set_option(optc::SYNCID, w)?;
                 ce.syncid = string_to_number(arg, 0, 255)
-                    .ok_or_else(|| fail_at("illegal syncid specified", w))?
+                    .ok_or_else(|| fail_at("illegal syncid specified", aw))?
                     as u8;
             }
             Tag::Timeout => ce.set_option(optc::TIMEOUT, w)?,
@@ -638,7 +648,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
                     ce.netmask = 128;
                 } else {
                     // fail(2, "-6 used before -f\n"): the message has its own newline.
-                    return Err(fail_at("-6 used before -f\n", w));
+                    return Err(fail_at("-6 used before -f\n", aw));
                 }
             }
             Tag::Ops => {
@@ -651,7 +661,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             }
             Tag::SchedFlags => {
                 ce.set_option(optc::SCHED_FLAGS, w)?;
-                sched_flags_arg = Some((truncate(arg, 127), w));
+                sched_flags_arg = Some((truncate(arg, 127), aw));
             }
             Tag::McastGroup => {
                 ce.set_option(optc::MCAST_GROUP, w)?;
@@ -659,14 +669,14 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
                     match arg.parse::<Ipv6Addr>() {
                         Ok(a) if a.is_multicast() => ce.mcast_group = Some(IpAddr::V6(a)),
                         _ => {
-                            return Err(fail_at(format!("invalid IPv6 mcast-group `{arg}'"), w));
+                            return Err(fail_at(format!("invalid IPv6 mcast-group `{arg}'"), aw));
                         }
                     }
                 } else {
                     match arg.parse::<Ipv4Addr>() {
                         Ok(a) if a.is_multicast() => ce.mcast_group = Some(IpAddr::V4(a)),
                         _ => {
-                            return Err(fail_at(format!("invalid IPv4 mcast-group `{arg}'"), w));
+                            return Err(fail_at(format!("invalid IPv4 mcast-group `{arg}'"), aw));
                         }
                     }
                 }
@@ -675,7 +685,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
                 ce.set_option(optc::MCAST_PORT, w)?;
                 ce.mcast_port = Some(
                     string_to_number(arg, 1, 65535)
-                        .ok_or_else(|| fail_at("illegal mcast-port specified", w))?
+                        .ok_or_else(|| fail_at("illegal mcast-port specified", aw))?
                         as u16,
                 );
             }
@@ -683,7 +693,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
                 ce.set_option(optc::MCAST_TTL, w)?;
                 ce.mcast_ttl = Some(
                     string_to_number(arg, 1, 255)
-                        .ok_or_else(|| fail_at("illegal mcast-ttl specified", w))?
+                        .ok_or_else(|| fail_at("illegal mcast-ttl specified", aw))?
                         as u8,
                 );
             }
@@ -691,7 +701,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
                 ce.set_option(optc::SYNC_MAXLEN, w)?;
                 ce.sync_maxlen = Some(
                     string_to_number(arg, 1, 65535 - 20 - 8)
-                        .ok_or_else(|| fail_at("illegal sync-maxlen specified", w))?
+                        .ok_or_else(|| fail_at("illegal sync-maxlen specified", aw))?
                         as u16,
                 );
             }
@@ -704,12 +714,12 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
                 ce.tun_type = TUNNAMES
                     .iter()
                     .position(|n| *n == arg)
-                    .ok_or_else(|| fail_at("illegal tunnel type specified", w))?;
+                    .ok_or_else(|| fail_at("illegal tunnel type specified", aw))?;
             }
             Tag::TunPort => {
                 ce.set_option(optc::TUN_PORT, w)?;
                 ce.tun_port = string_to_number(arg, 1, 65535)
-                    .ok_or_else(|| fail_at("illegal tunnel port specified", w))?
+                    .ok_or_else(|| fail_at("illegal tunnel port specified", aw))?
                     as u16;
             }
             Tag::TunNoCsum => ce.set_option(optc::TUN_NOCSUM, w)?,
@@ -763,7 +773,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
         if ce.fwmark == 0 && ce.port == 0 && !ce.persistent {
             return Err(fail_at(
                 "Zero port specified for non-persistent service",
-                ce.opt_word[optc::SERVICE],
+                ce.service_word,
             ));
         }
         if ce.one_packet && ce.fwmark == 0 && ce.protocol != PROTO_UDP {
@@ -789,7 +799,7 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
         if ce.dest_af6 != ce.af6 && ce.fwd != Fwd::Tunnel {
             return Err(fail_at(
                 "Different address family is allowed only for tunneling servers",
-                ce.opt_word[optc::SERVER],
+                ce.server_word,
             ));
         }
         let tun_opts = [
@@ -957,8 +967,8 @@ pub(crate) struct Words {
 fn build(ce: Entry, cmd: Cmd) -> Result<(Command, Words), UsageError> {
     let words = Words {
         command: ce.cmd_word,
-        service: ce.has(optc::SERVICE).then_some(ce.opt_word[optc::SERVICE]),
-        server: ce.has(optc::SERVER).then_some(ce.opt_word[optc::SERVER]),
+        service: ce.has(optc::SERVICE).then_some(ce.service_word),
+        server: ce.has(optc::SERVER).then_some(ce.server_word),
     };
     let key = if ce.has(optc::SERVICE) {
         Some(service_key(&ce)?)
@@ -1097,7 +1107,7 @@ fn build(ce: Entry, cmd: Cmd) -> Result<(Command, Words), UsageError> {
 }
 
 fn service_key(ce: &Entry) -> Result<ServiceKey, UsageError> {
-    let w = ce.opt_word[optc::SERVICE];
+    let w = ce.service_word;
     if ce.fwmark != 0 {
         return Ok(ServiceKey::Fwmark {
             mark: ce.fwmark,

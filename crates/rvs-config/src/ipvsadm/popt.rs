@@ -194,6 +194,8 @@ pub(crate) struct Got {
     pub(crate) tag: Tag,
     pub(crate) arg: Option<String>,
     pub(crate) word: usize,
+    /// The word holding the argument (`word` itself when attached or absent).
+    pub(crate) arg_word: usize,
 }
 
 /// A popt context over `argv` (`argv[0]` is the program name).
@@ -240,18 +242,22 @@ impl<'a> Popt<'a> {
                         tag: def.tag,
                         arg: None,
                         word: w,
+                        arg_word: w,
                     }));
                 }
                 let inline = rest.strip_prefix('=').unwrap_or(rest);
+                let before = self.next;
                 let arg = if !inline.is_empty() {
                     Some(inline.to_string())
                 } else {
                     self.take_arg(def.arg, w)?
                 };
+                let arg_word = if self.next > before { before } else { w };
                 return Ok(Some(Got {
                     tag: def.tag,
                     arg,
                     word: w,
+                    arg_word,
                 }));
             }
             if self.next >= self.argv.len() {
@@ -276,16 +282,19 @@ impl<'a> Popt<'a> {
                 let Some(def) = OPTIONS.iter().find(|o| o.long == name) else {
                     return Err((PoptError::BadOpt, w));
                 };
+                let before = self.next;
                 let arg = match (def.arg, val) {
                     (ArgKind::None, Some(_)) => return Err((PoptError::UnwantedArg, w)),
                     (ArgKind::None, None) => None,
                     (_, Some(v)) => Some(v.to_string()),
                     (k, None) => self.take_arg(k, w)?,
                 };
+                let arg_word = if self.next > before { before } else { w };
                 return Ok(Some(Got {
                     tag: def.tag,
                     arg,
                     word: w,
+                    arg_word,
                 }));
             }
             self.cluster = Some((w, 1));

@@ -441,15 +441,29 @@ pub fn parse_rules(text: &str, path: &str) -> Result<Config, Vec<Diagnostic>> {
         match cli::parse(&args) {
             Err(e) => diags.push(err(span_of(e.arg_index), &e.message)),
             Ok((cmd, w)) => {
-                let blame = match &cmd {
+                let server_cmd = matches!(
+                    &cmd,
                     Command::AddServer { .. }
-                    | Command::EditServer { .. }
-                    | Command::DeleteServer { .. } => w.server.or(w.service),
-                    _ => w.service,
+                        | Command::EditServer { .. }
+                        | Command::DeleteServer { .. }
+                );
+                let on_server = span_of(w.server.or(w.service).or(Some(w.command)));
+                let on_service = span_of(w.service.or(Some(w.command)));
+                let blame = if server_cmd {
+                    on_server
+                } else {
+                    on_service.clone()
                 };
-                let blame = span_of(blame.or(Some(w.command)));
                 match apply(&mut config, &cmd) {
-                    Err(m) => diags.push(err(blame, &m)),
+                    Err(m) => {
+                        // Service errors point at the service, the others at the server.
+                        let at = if m == "Service not defined" {
+                            on_service
+                        } else {
+                            blame
+                        };
+                        diags.push(err(at, &m));
+                    }
                     Ok(()) => match &cmd {
                         Command::AddService { service, .. } => {
                             svc_spans.push((service.key, blame));
@@ -466,49 +480,47 @@ pub fn parse_rules(text: &str, path: &str) -> Result<Config, Vec<Diagnostic>> {
     if diags.is_empty()
         && let Err(errs) = config.validate()
     {
-        {
-            for e in errs {
-                let svc_span = |k: &ServiceKey| {
-                    svc_spans
+        for e in errs {
+            let svc_span = |k: &ServiceKey| {
+                svc_spans
+                    .iter()
+                    .rev()
+                    .find(|(s, _)| s == k)
+                    .map(|(_, r)| r.clone())
+            };
+            let span = match &e {
+                ConfigError::NoLocalPool(a) | ConfigError::FamilyMismatch { addr: a, .. } => {
+                    rs_spans
                         .iter()
                         .rev()
-                        .find(|(s, _)| s == k)
-                        .map(|(_, r)| r.clone())
-                };
-                let span = match &e {
-                    ConfigError::NoLocalPool(a) | ConfigError::FamilyMismatch { addr: a, .. } => {
+                        .find(|r| r.1 == *a)
+                        .map(|r| r.3.clone())
+                }
+                ConfigError::ThresholdOrder { upper, lower } => config
+                    .services
+                    .iter()
+                    .flat_map(|s| s.real_servers.iter().map(move |r| (s.key, r)))
+                    .find(|(_, r)| r.u_threshold == *upper && r.l_threshold == *lower)
+                    .and_then(|(k, r)| {
                         rs_spans
                             .iter()
                             .rev()
-                            .find(|r| r.1 == *a)
-                            .map(|r| r.3.clone())
-                    }
-                    ConfigError::ThresholdOrder { upper, lower } => config
-                        .services
-                        .iter()
-                        .flat_map(|s| s.real_servers.iter().map(move |r| (s.key, r)))
-                        .find(|(_, r)| r.u_threshold == *upper && r.l_threshold == *lower)
-                        .and_then(|(k, r)| {
-                            rs_spans
-                                .iter()
-                                .rev()
-                                .find(|x| x.0 == k && x.1 == r.addr && x.2 == r.port)
-                                .map(|x| x.3.clone())
-                        }),
-                    ConfigError::DuplicateService(k)
-                    | ConfigError::ZeroPortNonPersistent(k)
-                    | ConfigError::OnePacketTcp(k) => svc_span(k),
-                    _ => None,
-                };
-                diags.push(Diagnostic::new(
-                    text,
-                    path,
-                    span.unwrap_or(0..0),
-                    Severity::Error,
-                    e.to_string(),
-                    None,
-                ));
-            }
+                            .find(|x| x.0 == k && x.1 == r.addr && x.2 == r.port)
+                            .map(|x| x.3.clone())
+                    }),
+                ConfigError::DuplicateService(k)
+                | ConfigError::ZeroPortNonPersistent(k)
+                | ConfigError::OnePacketTcp(k) => svc_span(k),
+                _ => None,
+            };
+            diags.push(Diagnostic::new(
+                text,
+                path,
+                span.unwrap_or(0..0),
+                Severity::Error,
+                e.to_string(),
+                None,
+            ));
         }
     }
     if diags.is_empty() {
