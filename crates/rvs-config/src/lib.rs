@@ -2,8 +2,9 @@
 //! file:line:column diagnostics.
 //!
 //! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]) and ipvsadm's command line and
-//! rules format ([`ipvsadm`]). keepalived.conf and the native TOML come later. Parsers never touch the network (no name resolution)
-//! and never print: they return values and [`Diagnostic`]s for the caller to show.
+//! rules format ([`ipvsadm`]). keepalived.conf and the native TOML come later. Parsers
+//! never touch the network (no name resolution) and never print: they return values and
+//! [`Diagnostic`]s for the caller to show.
 #![forbid(unsafe_code)]
 
 pub mod diag;
