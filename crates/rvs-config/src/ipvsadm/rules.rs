@@ -1,0 +1,531 @@
+//! The rules format: `ipvsadm -S -n` output and `ipvsadm -R` input.
+//!
+//! [`save`] follows ipvsadm 1.31 `print_service_entry()` with `FMT_RULE | FMT_NUMERIC`
+//! and `print_tunnel_rule()`, in the order `list_all()` prints: services sorted by
+//! libipvs `ipvs_cmp_services()`, each service's real servers by `ipvs_cmp_dests()`,
+//! both through glibc's `qsort()`. [`parse_rules`] splits lines as `config_stream_read()`
+//! does and runs each through the command-line parser, then applies it to the
+//! configuration as the kernel would.
+
+use core::ops::Range;
+use std::net::IpAddr;
+
+use rvs_core::model::{
+    Config, ConfigError, Family, ForwardMethod, LocalPool, Protocol, RealServerConfig, SchedFlags,
+    SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig, mask_v4,
+};
+
+use super::Command;
+use super::cli;
+use super::libc::{glibc_qsort, inet_ntop6};
+use crate::diag::{Diagnostic, Severity};
+
+/// `addrport_to_anyname()` with `FMT_NUMERIC`: `a.b.c.d:port` or `[v6]:port`.
+fn addrport(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{}]:{port}", inet_ntop6(&a)),
+    }
+}
+
+fn addr_text(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => inet_ntop6(&a),
+    }
+}
+
+/// The service part of both `-A` and `-a` lines (`svc_name` in `print_service_entry()`).
+fn svc_name(key: &ServiceKey) -> String {
+    match *key {
+        ServiceKey::Fwmark { mark, family } => match family {
+            Family::V4 => format!("-f {mark}"),
+            Family::V6 => format!("-f {mark} -6"),
+        },
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            // option_from_protocol()
+            let opt = match protocol {
+                Protocol::Tcp => "-t",
+                Protocol::Udp => "-u",
+            };
+            format!("{opt} {}", addrport(addr, port))
+        }
+    }
+}
+
+/// `print_sched_flags()`: sh and mh name their flags, other schedulers print flag-N.
+/// rvs adds `flag-3` for sh and mh, which ipvsadm silently omits.
+fn sched_flags(sched: SchedulerKind, flags: SchedFlags) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    let f = flags.0;
+    match sched {
+        SchedulerKind::Sh | SchedulerKind::Mh => {
+            let (fb, port) = if sched == SchedulerKind::Sh {
+                ("sh-fallback", "sh-port")
+            } else {
+                ("mh-fallback", "mh-port")
+            };
+            if f & SchedFlags::FLAG_1 != 0 {
+                names.push(fb);
+            }
+            if f & SchedFlags::FLAG_2 != 0 {
+                names.push(port);
+            }
+            if f & SchedFlags::FLAG_3 != 0 {
+                names.push("flag-3");
+            }
+        }
+        _ => {
+            for (bit, n) in [
+                (SchedFlags::FLAG_1, "flag-1"),
+                (SchedFlags::FLAG_2, "flag-2"),
+                (SchedFlags::FLAG_3, "flag-3"),
+            ] {
+                if f & bit != 0 {
+                    names.push(n);
+                }
+            }
+        }
+    }
+    names.join(",")
+}
+
+/// `tun_flags_opts[]`.
+fn csum_opt(c: TunnelCsum) -> &'static str {
+    match c {
+        TunnelCsum::NoCsum => "--tun-nocsum",
+        TunnelCsum::Csum => "--tun-csum",
+        TunnelCsum::RemCsum => "--tun-remcsum",
+    }
+}
+
+fn service_line(out: &mut String, svc: &VirtualServiceConfig) {
+    let name = svc_name(&svc.key);
+    out.push_str(&format!("-A {name} -s {}", svc.scheduler.name()));
+    if let Some(p) = svc.persistence {
+        out.push_str(&format!(" -p {}", p.timeout));
+        match svc.key.family() {
+            Family::V4 if p.prefix != 32 => {
+                let mask = std::net::Ipv4Addr::from(mask_v4(p.prefix));
+                out.push_str(&format!(" -M {mask}"));
+            }
+            Family::V6 if p.prefix != 128 => out.push_str(&format!(" -M {}", p.prefix)),
+            _ => {}
+        }
+    }
+    // (` --pe NAME` would come here: the model has no persistence engine.)
+    if svc.one_packet {
+        out.push_str(" -o");
+    }
+    if svc.flags.0 & (SchedFlags::FLAG_1 | SchedFlags::FLAG_2 | SchedFlags::FLAG_3) != 0 {
+        out.push_str(" -b ");
+        out.push_str(&sched_flags(svc.scheduler, svc.flags));
+    }
+    out.push('\n');
+}
+
+fn server_line(out: &mut String, name: &str, rs: &RealServerConfig) {
+    let d = addrport(rs.addr, rs.port);
+    let w = rs.weight;
+    match rs.method {
+        ForwardMethod::Masq => out.push_str(&format!("-a {name} -r {d} -m -w {w}")),
+        ForwardMethod::DirectRoute => out.push_str(&format!("-a {name} -r {d} -g -w {w}")),
+        ForwardMethod::FullNat => out.push_str(&format!("-a {name} -r {d} --fullnat -w {w}")),
+        ForwardMethod::Tunnel { kind, csum } => match kind {
+            TunnelKind::Ipip => {
+                out.push_str(&format!("-a {name} -r {d} -i -w {w} --tun-type ipip"));
+            }
+            TunnelKind::Gue { port } => out.push_str(&format!(
+                "-a {name} -r {d} -i -w {w} --tun-type gue --tun-port {port} {}",
+                csum_opt(csum)
+            )),
+            TunnelKind::Gre => out.push_str(&format!(
+                "-a {name} -r {d} -i -w {w} --tun-type gre {}",
+                csum_opt(csum)
+            )),
+        },
+    }
+    if rs.u_threshold != 0 {
+        out.push_str(&format!(" -x {}", rs.u_threshold));
+    }
+    if rs.l_threshold != 0 {
+        out.push_str(&format!(" -y {}", rs.l_threshold));
+    }
+    out.push('\n');
+}
+
+/// The address as libipvs compares it: four host-order words (IPv4 in the first).
+fn words(addr: IpAddr) -> [u32; 4] {
+    match addr {
+        IpAddr::V4(a) => [u32::from(a), 0, 0, 0],
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            core::array::from_fn(|i| {
+                u32::from_be_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]])
+            })
+        }
+    }
+}
+
+/// `ntohl(a) - ntohl(b)` as libipvs computes it: unsigned subtraction read as `int`.
+fn addr_cmp(a: IpAddr, b: IpAddr) -> i32 {
+    let (wa, wb) = (words(a), words(b));
+    if a.is_ipv6() {
+        for i in 0..4 {
+            let r = wa[i].wrapping_sub(wb[i]) as i32;
+            if r != 0 {
+                return r;
+            }
+        }
+        0
+    } else {
+        wa[0].wrapping_sub(wb[0]) as i32
+    }
+}
+
+/// libipvs `ipvs_cmp_services()`: fwmark, family (`AF_INET` 2 < `AF_INET6` 10),
+/// protocol (fwmark services carry TCP, as `-f` sets), address, port — each a wrapping
+/// difference, so 200.0.0.1 sorts before 10.0.0.1 (the difference overflows `int`).
+fn cmp_services(a: &VirtualServiceConfig, b: &VirtualServiceConfig) -> i32 {
+    fn fields(k: &ServiceKey) -> (u32, i32, i32, IpAddr, i32) {
+        let af = |f: Family| if f == Family::V4 { 2 } else { 10 };
+        match *k {
+            ServiceKey::Fwmark { mark, family } => {
+                let zero = if family == Family::V4 {
+                    IpAddr::from([0u8; 4])
+                } else {
+                    IpAddr::from([0u8; 16])
+                };
+                (mark, af(family), 6, zero, 0)
+            }
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => (
+                0,
+                af(Family::of(&addr)),
+                i32::from(protocol.number()),
+                addr,
+                i32::from(port),
+            ),
+        }
+    }
+    let (fa, aa, pa, ad_a, po_a) = fields(&a.key);
+    let (fb, ab, pb, ad_b, po_b) = fields(&b.key);
+    let r = fa.wrapping_sub(fb) as i32;
+    if r != 0 {
+        return r;
+    }
+    if aa != ab {
+        return aa - ab;
+    }
+    if pa != pb {
+        return pa - pb;
+    }
+    let r = addr_cmp(ad_a, ad_b);
+    if r != 0 {
+        return r;
+    }
+    po_a - po_b
+}
+
+/// libipvs `ipvs_cmp_dests()`: address (by the first server's family), then port.
+fn cmp_dests(a: &RealServerConfig, b: &RealServerConfig) -> i32 {
+    let r = addr_cmp(a.addr, b.addr);
+    if r != 0 {
+        return r;
+    }
+    i32::from(a.port) - i32::from(b.port)
+}
+
+/// The configuration with services and real servers in the order `ipvsadm -L` and
+/// `ipvsadm -S` print them (what `parse_rules(&save(c), ..)` gives back).
+pub fn ipvsadm_order(config: &Config) -> Config {
+    let mut c = config.clone();
+    glibc_qsort(&mut c.services, &cmp_services);
+    for s in &mut c.services {
+        glibc_qsort(&mut s.real_servers, &cmp_dests);
+    }
+    c
+}
+
+/// `ipvsadm -S -n`, byte for byte, for the configuration as the kernel would hold it
+/// (see the module documentation for rvs's extensions).
+pub fn save(config: &Config) -> String {
+    save_in_order(&ipvsadm_order(config))
+}
+
+/// Like [`save`] but in the configuration's own order of services and real servers, so
+/// that [`parse_rules`] gives the same configuration back (real-server order matters to
+/// schedulers; ipvsadm -S does not keep it).
+pub fn save_in_order(config: &Config) -> String {
+    let mut out = String::new();
+    if config.local_pool != LocalPool::default() {
+        let p = &config.local_pool;
+        out.push_str(&format!(
+            "--local-pool {}-{}",
+            p.port_range.0, p.port_range.1
+        ));
+        for a in &p.addrs {
+            out.push(' ');
+            out.push_str(&addr_text(*a));
+        }
+        out.push('\n');
+    }
+    if config.timeouts != Timeouts::default() {
+        let t = config.timeouts;
+        out.push_str(&format!("--set {} {} {}\n", t.tcp, t.tcp_fin, t.udp));
+    }
+    for svc in &config.services {
+        service_line(&mut out, svc);
+        let name = svc_name(&svc.key);
+        for rs in &svc.real_servers {
+            server_line(&mut out, &name, rs);
+        }
+    }
+    out
+}
+
+/// Apply one command as the kernel would (see [`super::apply`]).
+pub(crate) fn apply(config: &mut Config, command: &Command) -> Result<(), String> {
+    let find = |config: &Config, k: &ServiceKey| config.services.iter().position(|s| s.key == *k);
+    match command {
+        Command::AddService { service, pe } => {
+            if pe.is_some() {
+                return Err("persistence engines (--pe) are not supported by rvs".into());
+            }
+            if find(config, &service.key).is_some() {
+                return Err("Service already exists".into());
+            }
+            config.services.push(service.clone());
+        }
+        Command::EditService { service, pe } => {
+            if pe.is_some() {
+                return Err("persistence engines (--pe) are not supported by rvs".into());
+            }
+            let i = find(config, &service.key).ok_or("No such service")?;
+            let s = &mut config.services[i];
+            s.scheduler = service.scheduler;
+            s.flags = service.flags;
+            s.persistence = service.persistence;
+            s.one_packet = service.one_packet;
+        }
+        Command::DeleteService(k) => {
+            let i = find(config, k).ok_or("No such service")?;
+            config.services.remove(i);
+        }
+        Command::Clear => config.services.clear(),
+        Command::Zero(k) => {
+            if let Some(k) = k {
+                find(config, k).ok_or("No such service")?;
+            }
+        }
+        Command::SetTimeouts(t) => {
+            // ipvs_set_timeout(): 0 leaves a value unchanged.
+            let c = &mut config.timeouts;
+            for (dst, src) in [
+                (&mut c.tcp, t.tcp),
+                (&mut c.tcp_fin, t.tcp_fin),
+                (&mut c.udp, t.udp),
+            ] {
+                if src != 0 {
+                    *dst = src;
+                }
+            }
+        }
+        Command::LocalPool(p) => config.local_pool = p.clone(),
+        Command::AddServer { service, server } => {
+            let i = find(config, service).ok_or("Service not defined")?;
+            let rss = &mut config.services[i].real_servers;
+            if rss
+                .iter()
+                .any(|r| r.addr == server.addr && r.port == server.port)
+            {
+                return Err("Destination already exists".into());
+            }
+            rss.push(*server);
+        }
+        Command::EditServer { service, server } => {
+            let i = find(config, service).ok_or("Service not defined")?;
+            let rs = config.services[i]
+                .real_servers
+                .iter_mut()
+                .find(|r| r.addr == server.addr && r.port == server.port)
+                .ok_or("No such destination")?;
+            *rs = *server;
+        }
+        Command::DeleteServer {
+            service,
+            addr,
+            port,
+        } => {
+            let i = find(config, service).ok_or("Service not defined")?;
+            let rss = &mut config.services[i].real_servers;
+            let j = rss
+                .iter()
+                .position(|r| r.addr == *addr && r.port == *port)
+                .ok_or("No such destination")?;
+            rss.remove(j);
+        }
+        Command::Restore
+        | Command::Save { .. }
+        | Command::List(_)
+        | Command::StartDaemon(_)
+        | Command::StopDaemon { .. }
+        | Command::Help
+        | Command::Version => {
+            return Err("not a configuration command: a rules file holds -A -E -D -C -a -e -d -Z --set and --local-pool".into());
+        }
+    }
+    Ok(())
+}
+
+/// The words of one line, as `config_stream_read()` splits them: separated by space,
+/// tab and CR; the word `ipvsadm` is dropped wherever it stands; rvs ends the line at a
+/// word starting with `#`.
+fn split_words(line: &str, base: usize) -> Vec<(String, Range<usize>)> {
+    let mut out = Vec::new();
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if matches!(b[i], b' ' | b'\t' | b'\r') {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r') {
+            i += 1;
+        }
+        let w = &line[start..i];
+        if w.starts_with('#') {
+            break;
+        }
+        if w != "ipvsadm" {
+            out.push((w.to_string(), base + start..base + i));
+        }
+    }
+    out
+}
+
+/// Read `ipvsadm -R` input: one command per line, each parsed as ipvsadm's command line
+/// and applied in order (services and real servers added in file order). Every problem
+/// is reported, located at the word ipvsadm blames; then the result is validated.
+pub fn parse_rules(text: &str, path: &str) -> Result<Config, Vec<Diagnostic>> {
+    let mut config = Config::default();
+    let mut diags = Vec::new();
+    let mut svc_spans: Vec<(ServiceKey, Range<usize>)> = Vec::new();
+    let mut rs_spans: Vec<(ServiceKey, IpAddr, u16, Range<usize>)> = Vec::new();
+    let mut offset = 0;
+    for line in text.split('\n') {
+        let base = offset;
+        offset += line.len() + 1;
+        let words = split_words(line, base);
+        if words.is_empty() {
+            continue;
+        }
+        let mut args = vec!["ipvsadm".to_string()];
+        args.extend(words.iter().map(|(w, _)| w.clone()));
+        let whole = words[0].1.start..words[words.len() - 1].1.end;
+        let span_of = |i: Option<usize>| match i {
+            Some(i) if i >= 1 && i <= words.len() => words[i - 1].1.clone(),
+            _ => whole.clone(),
+        };
+        let err = |span: Range<usize>, msg: &str| {
+            Diagnostic::new(text, path, span, Severity::Error, msg.trim_end(), None)
+        };
+        match cli::parse(&args) {
+            Err(e) => diags.push(err(span_of(e.arg_index), &e.message)),
+            Ok((cmd, w)) => {
+                let server_cmd = matches!(
+                    &cmd,
+                    Command::AddServer { .. }
+                        | Command::EditServer { .. }
+                        | Command::DeleteServer { .. }
+                );
+                let on_server = span_of(w.server.or(w.service).or(Some(w.command)));
+                let on_service = span_of(w.service.or(Some(w.command)));
+                let blame = if server_cmd {
+                    on_server
+                } else {
+                    on_service.clone()
+                };
+                match apply(&mut config, &cmd) {
+                    Err(m) => {
+                        // Service errors point at the service, the others at the server.
+                        let at = if m == "Service not defined" {
+                            on_service
+                        } else {
+                            blame
+                        };
+                        diags.push(err(at, &m));
+                    }
+                    Ok(()) => match &cmd {
+                        Command::AddService { service, .. } => {
+                            svc_spans.push((service.key, blame));
+                        }
+                        Command::AddServer { service, server } => {
+                            rs_spans.push((*service, server.addr, server.port, blame));
+                        }
+                        _ => {}
+                    },
+                }
+            }
+        }
+    }
+    if diags.is_empty()
+        && let Err(errs) = config.validate()
+    {
+        for e in errs {
+            let svc_span = |k: &ServiceKey| {
+                svc_spans
+                    .iter()
+                    .rev()
+                    .find(|(s, _)| s == k)
+                    .map(|(_, r)| r.clone())
+            };
+            let span = match &e {
+                ConfigError::NoLocalPool(a) | ConfigError::FamilyMismatch { addr: a, .. } => {
+                    rs_spans
+                        .iter()
+                        .rev()
+                        .find(|r| r.1 == *a)
+                        .map(|r| r.3.clone())
+                }
+                ConfigError::ThresholdOrder { upper, lower } => config
+                    .services
+                    .iter()
+                    .flat_map(|s| s.real_servers.iter().map(move |r| (s.key, r)))
+                    .find(|(_, r)| r.u_threshold == *upper && r.l_threshold == *lower)
+                    .and_then(|(k, r)| {
+                        rs_spans
+                            .iter()
+                            .rev()
+                            .find(|x| x.0 == k && x.1 == r.addr && x.2 == r.port)
+                            .map(|x| x.3.clone())
+                    }),
+                ConfigError::DuplicateService(k)
+                | ConfigError::ZeroPortNonPersistent(k)
+                | ConfigError::OnePacketTcp(k) => svc_span(k),
+                _ => None,
+            };
+            diags.push(Diagnostic::new(
+                text,
+                path,
+                span.unwrap_or(0..0),
+                Severity::Error,
+                e.to_string(),
+                None,
+            ));
+        }
+    }
+    if diags.is_empty() {
+        Ok(config)
+    } else {
+        Err(diags)
+    }
+}
