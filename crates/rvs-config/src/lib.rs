@@ -1,19 +1,22 @@
 //! rvs-config: configuration parsers mapping to [`rvs_core::model::Config`], with
 //! file:line:column diagnostics.
 //!
-//! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]) and ipvsadm's command line and
-//! rules format ([`ipvsadm`]). keepalived.conf and the native TOML come later. Parsers
-//! never touch the network (no name resolution) and never print: they return values and
-//! [`Diagnostic`]s for the caller to show.
+//! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]), keepalived.conf
+//! ([`parse_keepalived`], [`load_keepalived`]) and ipvsadm's command line and rules format
+//! ([`ipvsadm`]). The native TOML comes later. Parsers never touch the network (no name
+//! resolution) and never print: they return values and [`Diagnostic`]s for the caller to
+//! show.
 #![forbid(unsafe_code)]
 
 pub mod diag;
 pub mod ipvsadm;
+pub mod keepalived;
 pub mod lvs;
 mod syntax;
 
 pub use diag::{Diagnostic, Severity, render_all};
 pub use ipvsadm::{Command, UsageError, parse_command, parse_rules, save};
+pub use keepalived::{KeepalivedConf, load_keepalived, parse_keepalived};
 pub use lvs::{
     Failover, FailoverService, HealthCheck, LoadMonitor, LvsCf, Network, RealServer, ServiceType,
     Vip, VirtualServer, parse_lvs_cf,

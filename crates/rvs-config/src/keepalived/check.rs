@@ -1,0 +1,722 @@
+//! keepalived's health checkers (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `SMTP_CHECK`,
+//! `DNS_CHECK`, `MISC_CHECK`, `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) parsed into
+//! data for the health-check issue. Nothing here runs a check.
+//!
+//! Timers are resolved when the checker is read: the checker's own value, else its real
+//! server's, else its virtual server's, else keepalived's default (`connect_timeout` 5 s;
+//! `retry` 1, DNS 3, MISC 0; `delay_before_retry` 3 s for HTTP/SSL, 1 s otherwise;
+//! `warmup` 0; `delay_loop` the virtual server's, 60 s).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::syntax::Stmt;
+use super::{Ctx, HEALTH, Scope, Use};
+
+/// Which checker a block is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Http,
+    Ssl,
+    Tcp,
+    Smtp,
+    Dns,
+    Misc,
+    Udp,
+    Ping,
+    File,
+    Bfd,
+}
+
+impl Kind {
+    pub(crate) fn keyword(self) -> &'static str {
+        match self {
+            Kind::Http => "HTTP_GET",
+            Kind::Ssl => "SSL_GET",
+            Kind::Tcp => "TCP_CHECK",
+            Kind::Smtp => "SMTP_CHECK",
+            Kind::Dns => "DNS_CHECK",
+            Kind::Misc => "MISC_CHECK",
+            Kind::Udp => "UDP_CHECK",
+            Kind::Ping => "PING_CHECK",
+            Kind::File => "FILE_CHECK",
+            Kind::Bfd => "BFD_CHECK",
+        }
+    }
+
+    fn of(keyword: &str) -> Option<Kind> {
+        Some(match keyword {
+            "HTTP_GET" => Kind::Http,
+            "SSL_GET" => Kind::Ssl,
+            "TCP_CHECK" => Kind::Tcp,
+            "SMTP_CHECK" => Kind::Smtp,
+            "DNS_CHECK" => Kind::Dns,
+            "MISC_CHECK" => Kind::Misc,
+            "UDP_CHECK" => Kind::Udp,
+            "PING_CHECK" | "ICMP_CHECK" => Kind::Ping,
+            "FILE_CHECK" => Kind::File,
+            "BFD_CHECK" => Kind::Bfd,
+            _ => return None,
+        })
+    }
+}
+
+/// The connection keywords every network checker takes.
+pub(crate) const CONNECT_KEYS: &[&str] = &[
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_port",
+    "bind_if",
+    "connect_timeout",
+    "fwmark",
+];
+
+const COMMON_KEYS: &[&str] = &[
+    "retry",
+    "delay_before_retry",
+    "warmup",
+    "delay_loop",
+    "alpha",
+    "log_all_failures",
+];
+
+/// The keywords of a `url` block.
+pub(crate) const URL_KEYS: &[&str] = &[
+    "path",
+    "digest",
+    "status_code",
+    "virtualhost",
+    "regex",
+    "regex_no_match",
+    "regex_options",
+    "regex_min_offset",
+    "regex_max_offset",
+    "regex_stack",
+    "username",
+    "password",
+    "tls_compliant",
+];
+
+/// The keywords of a checker block.
+pub(crate) fn keys(k: Kind) -> Vec<(&'static str, Use)> {
+    let own: &[&str] = match k {
+        Kind::Http | Kind::Ssl => &[
+            "nb_get_retry",
+            "virtualhost",
+            "http_protocol",
+            "enable_sni",
+            "fast_recovery",
+            "url",
+        ],
+        Kind::Tcp | Kind::Ping => &[],
+        Kind::Smtp => &["helo_name", "host"],
+        Kind::Dns => &["type", "name"],
+        Kind::Misc => &["misc_path", "misc_timeout", "misc_dynamic", "user"],
+        Kind::Udp => &[
+            "payload",
+            "require_reply",
+            "min_reply_length",
+            "max_reply_length",
+        ],
+        Kind::File => &["track_file", "file", "weight"],
+        Kind::Bfd => &["name", "weight"],
+    };
+    let connect: &[&str] = match k {
+        Kind::Misc | Kind::File | Kind::Bfd => &[],
+        _ => CONNECT_KEYS,
+    };
+    let common: &[&str] = match k {
+        Kind::File | Kind::Bfd => &[],
+        _ => COMMON_KEYS,
+    };
+    own.iter()
+        .chain(connect)
+        .chain(common)
+        .map(|&n| (n, Use::Kept))
+        .collect()
+}
+
+/// Timer keywords as written at one level (virtual server, real server or checker).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Timers {
+    connect_timeout: Option<Duration>,
+    retry: Option<u32>,
+    delay_before_retry: Option<Duration>,
+    warmup: Option<Duration>,
+}
+
+impl Timers {
+    /// Read `connect_timeout`, `retry` (`nb_get_retry`), `delay_before_retry` or `warmup`.
+    pub(crate) fn read(&mut self, cx: &mut Ctx, s: &Stmt) {
+        match s.key().text.as_str() {
+            "connect_timeout" => {
+                if let Some(t) = cx.timer(s) {
+                    // keepalived: a 0 timeout is raised to 1 s.
+                    self.connect_timeout = Some(if t.is_zero() {
+                        Duration::from_secs(1)
+                    } else {
+                        t
+                    });
+                }
+            }
+            "retry" | "nb_get_retry" => {
+                if let Some(n) = cx.u32_of(s, u32::MAX) {
+                    self.retry = Some(n);
+                }
+            }
+            "delay_before_retry" => {
+                self.delay_before_retry = cx.timer(s).or(self.delay_before_retry)
+            }
+            "warmup" => self.warmup = cx.timer(s).or(self.warmup),
+            _ => {}
+        }
+    }
+
+    fn over(&self, outer: &Timers) -> Timers {
+        Timers {
+            connect_timeout: self.connect_timeout.or(outer.connect_timeout),
+            retry: self.retry.or(outer.retry),
+            delay_before_retry: self.delay_before_retry.or(outer.delay_before_retry),
+            warmup: self.warmup.or(outer.warmup),
+        }
+    }
+}
+
+/// A checker's timers, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckTimers {
+    /// `connect_timeout` [5 s].
+    pub connect_timeout: Duration,
+    /// `retry` (legacy `nb_get_retry`) [1; DNS 3; MISC 0]: failures before the server is down.
+    pub retry: u32,
+    /// `delay_before_retry` [3 s HTTP/SSL, 1 s otherwise].
+    pub delay_before_retry: Duration,
+    /// `warmup` [0]: random delay before the first check, at most this long.
+    pub warmup: Duration,
+    /// `delay_loop` [the virtual server's, 60 s]: time between checks.
+    pub delay_loop: Duration,
+}
+
+/// Where a checker connects from and to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Connect {
+    /// `connect_ip` [the real server's address].
+    pub connect_ip: Option<IpAddr>,
+    /// `connect_port` [the real server's port].
+    pub connect_port: Option<u16>,
+    /// `bindto`: source address.
+    pub bindto: Option<IpAddr>,
+    /// `bind_port`: source port.
+    pub bind_port: Option<u16>,
+    /// `bind_if`: source interface (IPv6 link-local).
+    pub bind_if: Option<String>,
+    /// `fwmark`: mark put on the checker's packets.
+    pub fwmark: Option<u32>,
+}
+
+/// One `url { ... }` of an HTTP_GET / SSL_GET.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Url {
+    /// `path` (required).
+    pub path: String,
+    /// `digest`: MD5 of the body, lower-case hex.
+    pub digest: Option<String>,
+    /// `status_code`: accepted codes or ranges (empty: keepalived's 200-299).
+    pub status_codes: Vec<(u16, u16)>,
+    /// `virtualhost`: Host header for this URL.
+    pub virtualhost: Option<String>,
+    /// `regex`: a pattern the body must (or, with `regex_no_match`, must not) match.
+    pub regex: Option<String>,
+    /// `regex_no_match`.
+    pub regex_no_match: bool,
+    /// `username` (HTTP basic authentication).
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<String>,
+    /// `tls_compliant`: close the TLS session properly.
+    pub tls_compliant: bool,
+}
+
+/// HTTP_GET / SSL_GET parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpCheck {
+    /// The URLs, all of which must pass.
+    pub urls: Vec<Url>,
+    /// `virtualhost` [the real server's, then the virtual server's].
+    pub virtualhost: Option<String>,
+    /// `http_protocol` [1.0]: `1.0`, `1.0C`, `1.1` or `1.0C`.
+    pub http_protocol: Option<String>,
+    /// `enable_sni` (SSL_GET).
+    pub enable_sni: bool,
+    /// `fast_recovery`.
+    pub fast_recovery: bool,
+}
+
+/// SMTP_CHECK parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SmtpCheck {
+    /// `helo_name` [keepalived: the host name].
+    pub helo_name: Option<String>,
+    /// Legacy `host { ... }` blocks: further addresses to check.
+    pub hosts: Vec<Connect>,
+}
+
+/// DNS_CHECK parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsCheck {
+    /// `type` [SOA].
+    pub query_type: String,
+    /// `name` [`.`].
+    pub name: String,
+}
+
+/// MISC_CHECK parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MiscCheck {
+    /// `misc_path`: the command line.
+    pub path: String,
+    /// `misc_timeout` [the delay loop].
+    pub timeout: Option<Duration>,
+    /// `misc_dynamic`: exit 2..=255 sets weight = exit − 2.
+    pub dynamic: bool,
+    /// `user`: run as this user (and group).
+    pub user: Option<String>,
+}
+
+/// UDP_CHECK parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UdpCheck {
+    /// `payload`: hex bytes to send.
+    pub payload: Option<String>,
+    /// `require_reply [HEX]`: a reply is needed (and must start with these bytes).
+    pub require_reply: Option<String>,
+    /// `min_reply_length`.
+    pub min_reply_length: Option<u32>,
+    /// `max_reply_length`.
+    pub max_reply_length: Option<u32>,
+}
+
+/// FILE_CHECK parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileCheck {
+    /// `track_file`: the `track_file` block it follows.
+    pub track_file: String,
+    /// `weight N [reverse]`.
+    pub weight: Option<i32>,
+    /// `reverse`.
+    pub reverse: bool,
+}
+
+/// BFD_CHECK parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BfdCheck {
+    /// `name`: the `bfd_instance` it follows.
+    pub name: String,
+    /// `weight N [reverse]`.
+    pub weight: Option<i32>,
+    /// `reverse`.
+    pub reverse: bool,
+}
+
+/// What a checker does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// HTTP_GET.
+    Http(HttpCheck),
+    /// SSL_GET.
+    Ssl(HttpCheck),
+    /// TCP_CHECK: connect only.
+    Tcp,
+    /// SMTP_CHECK.
+    Smtp(SmtpCheck),
+    /// DNS_CHECK.
+    Dns(DnsCheck),
+    /// MISC_CHECK.
+    Misc(MiscCheck),
+    /// UDP_CHECK.
+    Udp(UdpCheck),
+    /// PING_CHECK (ICMP echo).
+    Ping,
+    /// FILE_CHECK.
+    File(FileCheck),
+    /// BFD_CHECK.
+    Bfd(BfdCheck),
+}
+
+/// One checker of a real server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checker {
+    /// What it checks.
+    pub kind: CheckKind,
+    /// Connection parameters.
+    pub connect: Connect,
+    /// Timers, resolved.
+    pub timers: CheckTimers,
+    /// `alpha` [the real server's]: start as failed.
+    pub alpha: bool,
+    /// `log_all_failures`.
+    pub log_all_failures: bool,
+}
+
+/// Read a checker block under a real server.
+pub(crate) fn checker(
+    cx: &mut Ctx,
+    s: &Stmt,
+    outer: &Timers,
+    delay_loop: Duration,
+    alpha: bool,
+) -> Option<Checker> {
+    let kind = Kind::of(&s.key().text)?;
+    cx.warn(
+        &s.key().loc,
+        format!(
+            "`{}` is kept but not acted on: rvs has no {HEALTH} yet",
+            s.key().text
+        ),
+    );
+    let errors_before = cx.error_count();
+    let body: &[Stmt] = match &s.block {
+        Some(b) => &b.body,
+        None => &[],
+    };
+    let mut timers = Timers::default();
+    let mut connect = Connect::default();
+    let mut delay = delay_loop;
+    let mut alpha = alpha;
+    let mut log_all_failures = false;
+    let mut http = HttpCheck::default();
+    let mut smtp = SmtpCheck::default();
+    let mut dns = DnsCheck {
+        query_type: "SOA".to_string(),
+        name: ".".to_string(),
+    };
+    let mut misc = MiscCheck::default();
+    let mut misc_path_seen = false;
+    let mut url_seen = false;
+    let mut udp = UdpCheck::default();
+    let mut file = FileCheck::default();
+    let mut bfd = BfdCheck::default();
+    for st in body {
+        if cx.check_key(Scope::Checker(kind), st).is_none() {
+            continue;
+        }
+        let key = st.key().text.as_str();
+        if !matches!(key, "url" | "host") {
+            cx.no_block(st);
+        }
+        if read_connect(cx, st, &mut connect) {
+            if key == "connect_timeout" {
+                timers.read(cx, st);
+            }
+            continue;
+        }
+        match key {
+            "retry" | "nb_get_retry" | "delay_before_retry" | "warmup" => timers.read(cx, st),
+            "delay_loop" => {
+                if let Some(t) = cx.timer(st) {
+                    delay = t.max(Duration::from_secs(1));
+                }
+            }
+            "alpha" => alpha = cx.flag(st),
+            "log_all_failures" => log_all_failures = cx.flag(st),
+            "url" => {
+                url_seen = true;
+                if let Some(u) = url(cx, st) {
+                    http.urls.push(u);
+                }
+            }
+            "virtualhost" => http.virtualhost = cx.string(st, "a host name"),
+            "http_protocol" => {
+                if let Some(w) = cx.one(st, "an HTTP version") {
+                    match w.text.as_str() {
+                        "1.0" | "1.0C" | "1.1" | "1.0c" => {
+                            http.http_protocol = Some(w.text.clone())
+                        }
+                        _ => cx.error(
+                            &w.loc,
+                            format!("unknown HTTP protocol `{}`", w.text),
+                            Some("`1.0`, `1.0C` or `1.1`".to_string()),
+                        ),
+                    }
+                }
+            }
+            "enable_sni" => http.enable_sni = cx.flag(st),
+            "fast_recovery" => http.fast_recovery = cx.flag(st),
+            "helo_name" => smtp.helo_name = cx.string(st, "a HELO name"),
+            "host" => {
+                let mut c = Connect::default();
+                if let Some(b) = cx.need_block(st) {
+                    for h in b {
+                        if cx.check_key(Scope::SmtpHost, h).is_some() {
+                            cx.no_block(h);
+                            read_connect(cx, h, &mut c);
+                        }
+                    }
+                    smtp.hosts.push(c);
+                }
+            }
+            "type" => {
+                if let Some(w) = cx.one(st, "a DNS query type") {
+                    const TYPES: &[&str] =
+                        &["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "PTR", "SRV"];
+                    let up = w.text.to_ascii_uppercase();
+                    if TYPES.contains(&up.as_str()) {
+                        dns.query_type = up;
+                    } else {
+                        cx.error(
+                            &w.loc,
+                            format!("unknown DNS query type `{}`", w.text),
+                            Some(TYPES.join(", ")),
+                        );
+                    }
+                }
+            }
+            "name" if kind == Kind::Dns => {
+                if let Some(w) = cx.one(st, "a domain name") {
+                    dns.name = w.text.clone();
+                }
+            }
+            "name" => {
+                if let Some(w) = cx.one(st, "a bfd_instance name") {
+                    bfd.name = w.text.clone();
+                }
+            }
+            "misc_path" => {
+                misc_path_seen = true;
+                misc.path = cx.string(st, "a command").unwrap_or_default();
+            }
+            "misc_timeout" => misc.timeout = cx.timer(st),
+            "misc_dynamic" => misc.dynamic = cx.flag(st),
+            "user" => misc.user = cx.string(st, "a user [group]"),
+            "payload" => udp.payload = cx.string(st, "hex bytes"),
+            "require_reply" => {
+                udp.require_reply = Some(
+                    st.args()
+                        .iter()
+                        .map(|w| w.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
+            }
+            "min_reply_length" => udp.min_reply_length = cx.u32_of(st, u32::MAX),
+            "max_reply_length" => udp.max_reply_length = cx.u32_of(st, u32::MAX),
+            "track_file" | "file" => {
+                if let Some(w) = cx.one(st, "a track_file name") {
+                    file.track_file = w.text.clone();
+                }
+            }
+            "weight" => {
+                let (w, rev) = weight_reverse(cx, st);
+                if kind == Kind::File {
+                    (file.weight, file.reverse) = (w, rev);
+                } else {
+                    (bfd.weight, bfd.reverse) = (w, rev);
+                }
+            }
+            _ => {}
+        }
+    }
+    let kind_data = match kind {
+        Kind::Http | Kind::Ssl => {
+            if !url_seen {
+                cx.error(
+                    &s.key().loc,
+                    format!("`{}` has no `url`", s.key().text),
+                    Some("`url { path /... }` in the block".to_string()),
+                );
+            }
+            if kind == Kind::Http {
+                CheckKind::Http(http)
+            } else {
+                CheckKind::Ssl(http)
+            }
+        }
+        Kind::Tcp => CheckKind::Tcp,
+        Kind::Smtp => CheckKind::Smtp(smtp),
+        Kind::Dns => CheckKind::Dns(dns),
+        Kind::Misc => {
+            if !misc_path_seen {
+                cx.error(
+                    &s.key().loc,
+                    "`MISC_CHECK` has no `misc_path`",
+                    Some("`misc_path /path/to/script` in the block".to_string()),
+                );
+            }
+            CheckKind::Misc(misc)
+        }
+        Kind::Udp => CheckKind::Udp(udp),
+        Kind::Ping => CheckKind::Ping,
+        Kind::File => {
+            if file.track_file.is_empty() {
+                cx.error(
+                    &s.key().loc,
+                    "`FILE_CHECK` has no `track_file`",
+                    Some("`track_file NAME` in the block".to_string()),
+                );
+            }
+            CheckKind::File(file)
+        }
+        Kind::Bfd => {
+            if bfd.name.is_empty() {
+                cx.error(
+                    &s.key().loc,
+                    "`BFD_CHECK` has no `name`",
+                    Some("`name BFD_INSTANCE` in the block".to_string()),
+                );
+            }
+            CheckKind::Bfd(bfd)
+        }
+    };
+    if cx.error_count() != errors_before {
+        return None;
+    }
+    let t = timers.over(outer);
+    let timers = CheckTimers {
+        connect_timeout: t.connect_timeout.unwrap_or(Duration::from_secs(5)),
+        retry: t.retry.unwrap_or(match kind {
+            Kind::Dns => 3,
+            Kind::Misc => 0,
+            _ => 1,
+        }),
+        delay_before_retry: t.delay_before_retry.unwrap_or(match kind {
+            Kind::Http | Kind::Ssl => Duration::from_secs(3),
+            _ => Duration::from_secs(1),
+        }),
+        warmup: t.warmup.unwrap_or(Duration::ZERO),
+        delay_loop: delay,
+    };
+    Some(Checker {
+        kind: kind_data,
+        connect,
+        timers,
+        alpha,
+        log_all_failures,
+    })
+}
+
+/// Read a connection keyword; whether it was one.
+fn read_connect(cx: &mut Ctx, st: &Stmt, c: &mut Connect) -> bool {
+    match st.key().text.as_str() {
+        "connect_ip" => {
+            if let Some(w) = cx.one(st, "an IP address") {
+                c.connect_ip = cx.ip(w);
+            }
+        }
+        "connect_port" => {
+            if let Some(w) = cx.one(st, "a port") {
+                c.connect_port = cx.port(w);
+            }
+        }
+        "bindto" => {
+            if let Some(w) = cx.one(st, "an IP address") {
+                c.bindto = cx.ip(w);
+            }
+        }
+        "bind_port" => {
+            if let Some(w) = cx.one(st, "a port") {
+                c.bind_port = cx.port(w);
+            }
+        }
+        "bind_if" => c.bind_if = cx.one(st, "an interface").map(|w| w.text.clone()),
+        "fwmark" => c.fwmark = cx.u32_of(st, u32::MAX),
+        "connect_timeout" => {}
+        _ => return false,
+    }
+    true
+}
+
+/// `weight N [reverse]`.
+fn weight_reverse(cx: &mut Ctx, st: &Stmt) -> (Option<i32>, bool) {
+    match st.args() {
+        [w] => (cx.int_of(w, "weight", -253, 253).map(|n| n as i32), false),
+        [w, r] if r.text == "reverse" => {
+            (cx.int_of(w, "weight", -253, 253).map(|n| n as i32), true)
+        }
+        _ => {
+            cx.error(
+                &st.line_loc(),
+                "`weight` takes a number and an optional `reverse`",
+                Some("`weight N [reverse]` with N in -253..=253".to_string()),
+            );
+            (None, false)
+        }
+    }
+}
+
+fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
+    let body = cx.need_block(s)?;
+    let mut u = Url::default();
+    let mut has_path = false;
+    for st in body {
+        if cx.check_key(Scope::Url, st).is_none() {
+            continue;
+        }
+        cx.no_block(st);
+        match st.key().text.as_str() {
+            "path" => {
+                if let Some(p) = cx.string(st, "a URL path") {
+                    u.path = p;
+                    has_path = true;
+                }
+            }
+            "digest" => {
+                if let Some(w) = cx.one(st, "an MD5 digest") {
+                    if w.text.len() == 32 && w.text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        u.digest = Some(w.text.to_ascii_lowercase());
+                    } else {
+                        cx.error(
+                            &w.loc,
+                            format!("`{}` is not an MD5 digest", w.text),
+                            Some("32 hex digits".to_string()),
+                        );
+                    }
+                }
+            }
+            "status_code" => {
+                if st.args().is_empty() {
+                    cx.error(
+                        &st.key().loc.after(),
+                        "`status_code` needs a code",
+                        Some("codes or ranges, e.g. `200 300-399`".to_string()),
+                    );
+                }
+                for w in st.args() {
+                    let r = match w.text.split_once('-') {
+                        Some((a, b)) => a.parse::<u16>().ok().zip(b.parse::<u16>().ok()),
+                        None => w.text.parse::<u16>().ok().map(|c| (c, c)),
+                    };
+                    match r {
+                        Some((a, b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => {
+                            u.status_codes.push((a, b))
+                        }
+                        _ => cx.error(
+                            &w.loc,
+                            format!("`{}` is not an HTTP status code or range", w.text),
+                            Some("codes in 100..=599, or ranges such as `200-299`".to_string()),
+                        ),
+                    }
+                }
+            }
+            "virtualhost" => u.virtualhost = cx.string(st, "a host name"),
+            "regex" => u.regex = cx.string(st, "a regular expression"),
+            "regex_no_match" => u.regex_no_match = cx.flag(st),
+            "username" => u.username = cx.string(st, "a user name"),
+            "password" => u.password = cx.string(st, "a password"),
+            "tls_compliant" => u.tls_compliant = cx.flag(st),
+            other => cx.warn(
+                &st.key().loc,
+                format!("`{other}` is ignored: rvs has no use for it"),
+            ),
+        }
+    }
+    if !has_path {
+        cx.error(
+            &s.key().loc,
+            "`url` has no `path`",
+            Some("`path /...` in the block".to_string()),
+        );
+        return None;
+    }
+    Some(u)
+}

@@ -1,0 +1,2324 @@
+//! keepalived.conf → rvs configuration: the LVS part (`virtual_server`,
+//! `virtual_server_group`, `global_defs`' IPVS keys) becomes a validated [`Config`]; health
+//! checkers and VRRP are parsed into data kept for the features that will act on them
+//! ([`VirtualServerChecks`], [`Vrrp`]); everything else is reported.
+//!
+//! Keywords, legacy aliases and defaults follow keepalived's own parser (`check_parser.c`,
+//! `check_api.c`, `vrrp_parser.c`, `global_parser.c`): `lvs_sched`/`lb_algo` [wlc],
+//! `lvs_method`/`lb_kind` [NAT] with tunnel options, `persistence_timeout` [360 when given
+//! without a value, or when only `persistence_granularity` is set], `weight` [1],
+//! `protocol` [TCP], `delay_loop` [60 s], `connect_timeout` [5 s], `retry`/`nb_get_retry`
+//! [1; DNS 3; MISC 0], `delay_before_retry` [3 s for HTTP/SSL, 1 s otherwise].
+//!
+//! Where keepalived logs and ignores a bad value, rvs refuses the file: a bad address, a port
+//! out of range, an unknown scheduler or forwarding method, a weight out of range, a
+//! duplicate real server, a missing required value are errors located at file:line:column.
+//! Unknown keywords are warnings (keepalived ignores them) unless they are within one or two
+//! edits of a keyword valid at that place (`lb_alog`): that is a typo whose silent loss would
+//! change behaviour, so it is an error naming the intended keyword. Every keyword rvs reads
+//! but does not act on yet is a warning at its location: one per kept block (a checker, a
+//! `vrrp_instance`) and one per key otherwise.
+//!
+//! `virtual_server group NAME` is expanded: the model has no groups, so each member of the
+//! group (`IP PORT`, each address of an `IP-LAST PORT` range, `fwmark N`) becomes a virtual
+//! service of its own with the virtual server's settings and real servers (a real server
+//! without a port takes each service's port). Names are never resolved and nothing is
+//! read from disk except by [`load_keepalived`] for the file and its includes.
+
+mod check;
+mod syntax;
+mod vrrp;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use rvs_core::model::{
+    Config, ConfigError, Family, ForwardMethod, Persistence, Protocol, RealServerConfig,
+    SchedFlags, SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
+};
+
+use crate::diag::{Diagnostic, Severity};
+use syntax::{Finding, Loc, Parser, Source, Stmt, Word};
+
+pub use check::{
+    BfdCheck, CheckKind, CheckTimers, Checker, Connect, DnsCheck, FileCheck, HttpCheck, MiscCheck,
+    SmtpCheck, UdpCheck, Url,
+};
+pub use vrrp::{
+    AuthType, Authentication, Tracked, VirtualIp, Vrrp, VrrpInstance, VrrpScript, VrrpState,
+    VrrpSyncGroup,
+};
+
+/// `lvs_sync_daemon IF [INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]`: the
+/// connection-synchronisation daemon. Kept; rvs has no connection sync yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvsSyncDaemon {
+    /// Interface the sync messages use.
+    pub interface: String,
+    /// The VRRP instance whose state decides master or backup.
+    pub vrrp_instance: Option<String>,
+    /// `id`: sync id [the instance's virtual_router_id].
+    pub sync_id: Option<u8>,
+    /// `maxlen`: largest sync message.
+    pub maxlen: Option<u16>,
+    /// `port`: UDP port [8848].
+    pub port: Option<u16>,
+    /// `ttl`: multicast TTL [1].
+    pub ttl: Option<u8>,
+    /// `group`: multicast group [224.0.0.81].
+    pub group: Option<IpAddr>,
+}
+
+/// The LVS-relevant keys of `global_defs` (the IPVS timeouts go to [`Config::timeouts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GlobalDefs {
+    /// `router_id` (legacy `lvs_id`): this director's name.
+    pub router_id: Option<String>,
+    /// `lvs_sync_daemon`.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+}
+
+/// What a `virtual_server` line names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VirtualTarget {
+    /// `virtual_server IP PORT`.
+    Addr {
+        /// The VIP.
+        addr: IpAddr,
+        /// The port.
+        port: u16,
+    },
+    /// `virtual_server fwmark N`.
+    Fwmark(u32),
+    /// `virtual_server group NAME`.
+    Group(String),
+}
+
+/// `sorry_server IP [PORT]` with `sorry_server_inhibit` and `sorry_server_lvs_method`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SorryServer {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port [the service's].
+    pub port: Option<u16>,
+    /// Forwarding method [the virtual server's].
+    pub method: ForwardMethod,
+    /// `sorry_server_inhibit`: weight 0 instead of removal.
+    pub inhibit: bool,
+}
+
+/// A `real_server` block's health-check side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealServerChecks {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port as written (None: each service's port).
+    pub port: Option<u16>,
+    /// `inhibit_on_failure` [the virtual server's]: weight 0 instead of removal on failure.
+    pub inhibit_on_failure: bool,
+    /// `alpha` [the virtual server's]: start as failed until a check succeeds.
+    pub alpha: bool,
+    /// `notify_up`: script run when the server comes up.
+    pub notify_up: Option<String>,
+    /// `notify_down`: script run when it goes down.
+    pub notify_down: Option<String>,
+    /// Its checkers, timers resolved (checker, then real server, then virtual server, then
+    /// keepalived's default).
+    pub checkers: Vec<Checker>,
+}
+
+/// A `virtual_server` block's health-check, quorum and sorry-server side. Kept for the
+/// health-check issue: rvs does not act on it yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServerChecks {
+    /// What the block names.
+    pub target: VirtualTarget,
+    /// The services it became, as indices into [`KeepalivedConf::config`]`.services` (a
+    /// group gives several).
+    pub services: Vec<usize>,
+    /// `delay_loop` [60 s].
+    pub delay_loop: Duration,
+    /// `inhibit_on_failure`.
+    pub inhibit_on_failure: bool,
+    /// `alpha`: real servers start down.
+    pub alpha: bool,
+    /// `omega`: run `quorum_down` on shutdown.
+    pub omega: bool,
+    /// `quorum` [1]: the live weight needed for the service to be up.
+    pub quorum: u32,
+    /// `hysteresis` [0].
+    pub hysteresis: u32,
+    /// `quorum_up` script.
+    pub quorum_up: Option<String>,
+    /// `quorum_down` script.
+    pub quorum_down: Option<String>,
+    /// `ha_suspend`: suspend checks while the VIP is not on this director.
+    pub ha_suspend: bool,
+    /// `virtualhost`: default Host header for HTTP/SSL checks.
+    pub virtualhost: Option<String>,
+    /// `sorry_server`.
+    pub sorry_server: Option<SorryServer>,
+    /// The real servers.
+    pub real_servers: Vec<RealServerChecks>,
+}
+
+/// A parsed keepalived.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepalivedConf {
+    /// The virtual services (groups expanded), validated.
+    pub config: Config,
+    /// `global_defs`' LVS-relevant keys.
+    pub global: GlobalDefs,
+    /// One per `virtual_server` block, in file order.
+    pub checkers: Vec<VirtualServerChecks>,
+    /// `vrrp_instance`, `vrrp_sync_group`, `vrrp_script`.
+    pub vrrp: Vrrp,
+    /// Keys rvs does not act on (yet), unknown keys and other non-fatal findings, in file
+    /// order (files in the order they were read).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// What rvs does with a keyword.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Use {
+    /// It shapes the [`Config`] (or is structure, like `real_server`).
+    Applied,
+    /// Kept as data inside a block whose warning already covers it.
+    Kept,
+    /// Kept as data for a feature rvs does not have yet (named); warned per key.
+    Pending(&'static str),
+    /// Read by keepalived, not by rvs; warned per key.
+    Ignored,
+}
+
+pub(crate) const HEALTH: &str = "health checks";
+pub(crate) const FAILOVER: &str = "director failover (VRRP)";
+const SYNC: &str = "connection synchronisation";
+const SORRY: &str = "sorry server";
+
+/// Where a keyword is read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Scope {
+    Root,
+    GlobalDefs,
+    VirtualServer,
+    RealServer,
+    Checker(check::Kind),
+    Url,
+    SmtpHost,
+    VrrpInstance,
+    VrrpSyncGroup,
+    VrrpScript,
+    Authentication,
+}
+
+impl Scope {
+    pub(crate) fn name(self) -> String {
+        match self {
+            Scope::Root => "the top level".to_string(),
+            Scope::GlobalDefs => "`global_defs`".to_string(),
+            Scope::VirtualServer => "a `virtual_server` block".to_string(),
+            Scope::RealServer => "a `real_server` block".to_string(),
+            Scope::Checker(k) => format!("a `{}` block", k.keyword()),
+            Scope::Url => "a `url` block".to_string(),
+            Scope::SmtpHost => "an SMTP_CHECK `host` block".to_string(),
+            Scope::VrrpInstance => "a `vrrp_instance` block".to_string(),
+            Scope::VrrpSyncGroup => "a `vrrp_sync_group` block".to_string(),
+            Scope::VrrpScript => "a `vrrp_script` block".to_string(),
+            Scope::Authentication => "an `authentication` block".to_string(),
+        }
+    }
+
+    pub(crate) fn keys(self) -> Vec<(&'static str, Use)> {
+        match self {
+            Scope::Root => ROOT_KEYS.to_vec(),
+            Scope::GlobalDefs => GLOBAL_KEYS
+                .iter()
+                .map(|&(k, u)| (k, u))
+                .chain(GLOBAL_IGNORED.iter().map(|&k| (k, Use::Ignored)))
+                .collect(),
+            Scope::VirtualServer => VS_KEYS.to_vec(),
+            Scope::RealServer => RS_KEYS.to_vec(),
+            Scope::Checker(k) => check::keys(k),
+            Scope::Url => check::URL_KEYS.iter().map(|&k| (k, Use::Kept)).collect(),
+            Scope::SmtpHost => check::CONNECT_KEYS
+                .iter()
+                .map(|&k| (k, Use::Kept))
+                .collect(),
+            Scope::VrrpInstance => vrrp::instance_keys(),
+            Scope::VrrpSyncGroup => vrrp::sync_group_keys(),
+            Scope::VrrpScript => vrrp::script_keys(),
+            Scope::Authentication => vec![("auth_type", Use::Kept), ("auth_pass", Use::Kept)],
+        }
+    }
+
+    const ALL: [Scope; 6] = [
+        Scope::Root,
+        Scope::GlobalDefs,
+        Scope::VirtualServer,
+        Scope::RealServer,
+        Scope::VrrpInstance,
+        Scope::VrrpScript,
+    ];
+}
+
+const ROOT_KEYS: &[(&str, Use)] = &[
+    ("global_defs", Use::Applied),
+    ("virtual_server", Use::Applied),
+    ("virtual_server_group", Use::Applied),
+    ("vrrp_instance", Use::Kept),
+    ("vrrp_sync_group", Use::Kept),
+    ("vrrp_script", Use::Kept),
+    ("vrrp_track_process", Use::Pending(FAILOVER)),
+    ("vrrp_track_file", Use::Pending(FAILOVER)),
+    ("track_file", Use::Pending(HEALTH)),
+    ("static_ipaddress", Use::Ignored),
+    ("static_routes", Use::Ignored),
+    ("static_rules", Use::Ignored),
+    ("linkbeat_interfaces", Use::Ignored),
+    ("linkbeat_use_polling", Use::Ignored),
+    ("bfd_instance", Use::Pending(HEALTH)),
+    ("garp_group", Use::Pending(FAILOVER)),
+    ("SSL", Use::Pending(HEALTH)),
+    ("net_namespace", Use::Ignored),
+    ("net_namespace_ipvs", Use::Ignored),
+    ("namespace_with_ipsets", Use::Ignored),
+    ("instance", Use::Ignored),
+    ("use_pid_dir", Use::Ignored),
+];
+
+/// Keys of `global_defs` rvs reads.
+const GLOBAL_KEYS: &[(&str, Use)] = &[
+    ("lvs_timeouts", Use::Applied),
+    ("lvs_sync_daemon", Use::Pending(SYNC)),
+    ("router_id", Use::Pending(FAILOVER)),
+    ("lvs_id", Use::Pending(FAILOVER)),
+    ("vrrp_mcast_group4", Use::Pending(FAILOVER)),
+    ("vrrp_mcast_group6", Use::Pending(FAILOVER)),
+    ("vrrp_garp_master_delay", Use::Pending(FAILOVER)),
+    ("vrrp_garp_master_repeat", Use::Pending(FAILOVER)),
+    ("vrrp_garp_master_refresh", Use::Pending(FAILOVER)),
+    ("vrrp_garp_master_refresh_repeat", Use::Pending(FAILOVER)),
+    ("vrrp_garp_lower_prio_delay", Use::Pending(FAILOVER)),
+    ("vrrp_garp_lower_prio_repeat", Use::Pending(FAILOVER)),
+    ("vrrp_garp_interval", Use::Pending(FAILOVER)),
+    ("vrrp_gna_interval", Use::Pending(FAILOVER)),
+    ("vrrp_min_garp", Use::Pending(FAILOVER)),
+    ("vrrp_lower_prio_no_advert", Use::Pending(FAILOVER)),
+    ("vrrp_higher_prio_send_advert", Use::Pending(FAILOVER)),
+    ("vrrp_version", Use::Pending(FAILOVER)),
+    ("vrrp_check_unicast_src", Use::Pending(FAILOVER)),
+    ("vrrp_skip_check_adv_addr", Use::Pending(FAILOVER)),
+    ("vrrp_strict", Use::Pending(FAILOVER)),
+    ("vrrp_startup_delay", Use::Pending(FAILOVER)),
+    ("vrrp_garp_extra_if", Use::Pending(FAILOVER)),
+];
+
+/// Keys of `global_defs` rvs knows and has no use for.
+const GLOBAL_IGNORED: &[&str] = &[
+    "notification_email",
+    "notification_email_from",
+    "smtp_server",
+    "smtp_helo_name",
+    "smtp_connect_timeout",
+    "smtp_alert",
+    "smtp_alert_vrrp",
+    "smtp_alert_checker",
+    "no_email_faults",
+    "checker_log_all_failures",
+    "lvs_flush",
+    "lvs_flush_onstop",
+    "vrrp_iptables",
+    "vrrp_ipsets",
+    "nftables",
+    "nftables_priority",
+    "nftables_counters",
+    "nftables_ifindex",
+    "vrrp_priority",
+    "checker_priority",
+    "bfd_priority",
+    "vrrp_no_swap",
+    "checker_no_swap",
+    "bfd_no_swap",
+    "vrrp_rt_priority",
+    "checker_rt_priority",
+    "bfd_rt_priority",
+    "vrrp_rlimit_rttime",
+    "checker_rlimit_rttime",
+    "bfd_rlimit_rttime",
+    "snmp_socket",
+    "enable_traps",
+    "enable_snmp_keepalived",
+    "enable_snmp_vrrp",
+    "enable_snmp_checker",
+    "enable_snmp_rfc",
+    "enable_snmp_rfcv2",
+    "enable_snmp_rfcv3",
+    "enable_dbus",
+    "dynamic_interfaces",
+    "script_user",
+    "enable_script_security",
+    "notify_fifo",
+    "notify_fifo_script",
+    "vrrp_notify_fifo",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo",
+    "lvs_notify_fifo_script",
+    "default_interface",
+    "max_auto_priority",
+    "min_auto_priority_delay",
+    "process_names",
+    "process_name",
+    "vrrp_process_name",
+    "checker_process_name",
+    "bfd_process_name",
+    "net_namespace",
+    "instance",
+    "linkbeat_use_polling",
+    "use_pid_dir",
+    "vrrp_netlink_cmd_rcv_bufs",
+    "vrrp_netlink_cmd_rcv_bufs_force",
+    "vrrp_netlink_monitor_rcv_bufs",
+    "vrrp_netlink_monitor_rcv_bufs_force",
+    "checker_netlink_cmd_rcv_bufs",
+    "checker_netlink_cmd_rcv_bufs_force",
+    "checker_netlink_monitor_rcv_bufs",
+    "checker_netlink_monitor_rcv_bufs_force",
+    "vrrp_rx_bufs_policy",
+    "vrrp_rx_bufs_multiplier",
+    "random_seed",
+    "reload_check_config",
+    "reload_time_file",
+    "reload_repeat",
+    "reload_file",
+    "tmp_config_directory",
+    "umask",
+    "data_use_instance",
+    "startup_script",
+    "startup_script_timeout",
+    "shutdown_script",
+    "shutdown_script_timeout",
+    "vrrp_owner_ignore_adverts",
+    "vrrp_socket_priority",
+    "vrrp_cpu_affinity",
+    "checker_cpu_affinity",
+    "bfd_cpu_affinity",
+    "vrrp_track_process_config",
+    "vrrp_dont_use_vmac_ipv4",
+    "fifo_write_vrrp_states_on_reload",
+    "vrrp_startup_delay",
+];
+
+const VS_KEYS: &[(&str, Use)] = &[
+    ("real_server", Use::Applied),
+    ("lvs_sched", Use::Applied),
+    ("lb_algo", Use::Applied),
+    ("lvs_method", Use::Applied),
+    ("lb_kind", Use::Applied),
+    ("persistence_timeout", Use::Applied),
+    ("persistence_granularity", Use::Applied),
+    ("protocol", Use::Applied),
+    ("ops", Use::Applied),
+    ("flag-1", Use::Applied),
+    ("flag-2", Use::Applied),
+    ("flag-3", Use::Applied),
+    ("sh-port", Use::Applied),
+    ("sh-fallback", Use::Applied),
+    ("mh-port", Use::Applied),
+    ("mh-fallback", Use::Applied),
+    ("ip_family", Use::Applied),
+    ("delay_loop", Use::Pending(HEALTH)),
+    ("connect_timeout", Use::Pending(HEALTH)),
+    ("retry", Use::Pending(HEALTH)),
+    ("delay_before_retry", Use::Pending(HEALTH)),
+    ("warmup", Use::Pending(HEALTH)),
+    ("inhibit_on_failure", Use::Pending(HEALTH)),
+    ("alpha", Use::Pending(HEALTH)),
+    ("omega", Use::Pending(HEALTH)),
+    ("quorum", Use::Pending(HEALTH)),
+    ("quorum_up", Use::Pending(HEALTH)),
+    ("quorum_down", Use::Pending(HEALTH)),
+    ("hysteresis", Use::Pending(HEALTH)),
+    ("ha_suspend", Use::Pending(HEALTH)),
+    ("virtualhost", Use::Pending(HEALTH)),
+    ("sorry_server", Use::Pending(SORRY)),
+    ("sorry_server_inhibit", Use::Pending(SORRY)),
+    ("sorry_server_lvs_method", Use::Pending(SORRY)),
+    (
+        "persistence_engine",
+        Use::Pending("persistence engines (SIP)"),
+    ),
+    ("weight", Use::Ignored),
+    ("hashed", Use::Ignored),
+    ("nat_mask", Use::Ignored),
+    ("smtp_alert", Use::Ignored),
+    ("snmp_name", Use::Ignored),
+];
+
+const RS_KEYS: &[(&str, Use)] = &[
+    ("weight", Use::Applied),
+    ("lvs_method", Use::Applied),
+    ("uthreshold", Use::Applied),
+    ("lthreshold", Use::Applied),
+    ("inhibit_on_failure", Use::Pending(HEALTH)),
+    ("notify_up", Use::Pending(HEALTH)),
+    ("notify_down", Use::Pending(HEALTH)),
+    ("alpha", Use::Pending(HEALTH)),
+    ("retry", Use::Pending(HEALTH)),
+    ("delay_before_retry", Use::Pending(HEALTH)),
+    ("warmup", Use::Pending(HEALTH)),
+    ("connect_timeout", Use::Pending(HEALTH)),
+    ("delay_loop", Use::Pending(HEALTH)),
+    ("virtualhost", Use::Pending(HEALTH)),
+    ("HTTP_GET", Use::Kept),
+    ("SSL_GET", Use::Kept),
+    ("TCP_CHECK", Use::Kept),
+    ("SMTP_CHECK", Use::Kept),
+    ("DNS_CHECK", Use::Kept),
+    ("MISC_CHECK", Use::Kept),
+    ("UDP_CHECK", Use::Kept),
+    ("PING_CHECK", Use::Kept),
+    ("ICMP_CHECK", Use::Kept),
+    ("FILE_CHECK", Use::Kept),
+    ("BFD_CHECK", Use::Kept),
+    ("smtp_alert", Use::Ignored),
+    ("snmp_name", Use::Ignored),
+];
+
+/// The shared state of one parse: the files, the findings, and helpers to read values.
+pub(crate) struct Ctx {
+    pub(crate) sources: Vec<Source>,
+    pub(crate) errors: Vec<(Loc, Diagnostic)>,
+    pub(crate) warnings: Vec<(Loc, Diagnostic)>,
+}
+
+impl Ctx {
+    fn diag(&self, loc: &Loc, sev: Severity, msg: String, expected: Option<String>) -> Diagnostic {
+        let s = &self.sources[loc.src];
+        Diagnostic::new(&s.text, &s.path, loc.span.clone(), sev, msg, expected)
+    }
+
+    pub(crate) fn error(
+        &mut self,
+        loc: &Loc,
+        msg: impl Into<String>,
+        expected: impl Into<Option<String>>,
+    ) {
+        let d = self.diag(loc, Severity::Error, msg.into(), expected.into());
+        self.errors.push((loc.clone(), d));
+    }
+
+    pub(crate) fn warn(&mut self, loc: &Loc, msg: impl Into<String>) {
+        let d = self.diag(loc, Severity::Warning, msg.into(), None);
+        self.warnings.push((loc.clone(), d));
+    }
+
+    pub(crate) fn error_count(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// Classify a statement's keyword in `scope`: its use, or None when it is unknown
+    /// (reported: an error for a likely typo, else a warning; its block is skipped).
+    pub(crate) fn check_key(&mut self, scope: Scope, s: &Stmt) -> Option<Use> {
+        let key = &s.key().text;
+        let keys = scope.keys();
+        if let Some(&(_, u)) = keys.iter().find(|(k, _)| k == key) {
+            match u {
+                Use::Pending(feature) => self.warn(
+                    &s.key().loc,
+                    format!("`{key}` is kept but not acted on: rvs has no {feature} yet"),
+                ),
+                Use::Ignored => self.warn(
+                    &s.key().loc,
+                    format!("`{key}` is ignored: rvs has no use for it"),
+                ),
+                Use::Applied | Use::Kept => {}
+            }
+            return Some(u);
+        }
+        if let Some((near, _)) = keys.iter().find(|(k, _)| is_typo(k, key)) {
+            self.error(
+                &s.key().loc,
+                format!("unknown keyword `{key}` in {}", scope.name()),
+                Some(format!("`{near}`")),
+            );
+            return None;
+        }
+        let what = if s.block.is_some() {
+            "block"
+        } else {
+            "keyword"
+        };
+        if let Some(other) = Scope::ALL
+            .iter()
+            .find(|o| **o != scope && o.keys().iter().any(|(k, _)| k == key))
+        {
+            self.warn(
+                &s.key().loc,
+                format!(
+                    "`{key}` belongs in {}; it has no effect in {} (ignored)",
+                    other.name(),
+                    scope.name()
+                ),
+            );
+            return None;
+        }
+        self.warn(
+            &s.key().loc,
+            format!(
+                "unknown {what} `{key}` in {}; ignored, as keepalived does",
+                scope.name()
+            ),
+        );
+        None
+    }
+
+    /// The only value of a keyword (an error when missing or when there are more).
+    pub(crate) fn one<'s>(&mut self, s: &'s Stmt, what: &str) -> Option<&'s Word> {
+        match s.args() {
+            [v] => Some(v),
+            [] => {
+                self.error(
+                    &s.key().loc.after(),
+                    format!("`{}` needs a value", s.key().text),
+                    Some(what.to_string()),
+                );
+                None
+            }
+            [_, extra @ ..] => {
+                self.error(
+                    &extra[0].loc.to(&extra[extra.len() - 1].loc),
+                    format!("`{}` takes one value", s.key().text),
+                    Some("the end of the line".to_string()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A block's absence is an error for keywords that need one.
+    pub(crate) fn no_block(&mut self, s: &Stmt) {
+        if let Some(b) = &s.block {
+            self.error(
+                &b.open,
+                format!("`{}` takes no block", s.key().text),
+                Some("the end of the line".to_string()),
+            );
+        }
+    }
+
+    /// All values joined by one space (keepalived's `set_value`).
+    pub(crate) fn string(&mut self, s: &Stmt, what: &str) -> Option<String> {
+        if s.args().is_empty() {
+            self.error(
+                &s.key().loc.after(),
+                format!("`{}` needs a value", s.key().text),
+                Some(what.to_string()),
+            );
+            return None;
+        }
+        Some(
+            s.args()
+                .iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+
+    pub(crate) fn uint(&mut self, w: &Word, key: &str, max: u64) -> Option<u64> {
+        match w.text.parse::<u64>() {
+            Ok(n) if n <= max => Some(n),
+            Ok(_) => {
+                self.error(
+                    &w.loc,
+                    format!("`{key}` {} is out of range", w.text),
+                    Some(format!("an integer in 0..={max}")),
+                );
+                None
+            }
+            Err(_) => {
+                self.error(
+                    &w.loc,
+                    format!("`{}` is not a number", w.text),
+                    Some(format!("a non-negative integer for `{key}`")),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn u32_of(&mut self, s: &Stmt, max: u32) -> Option<u32> {
+        let w = self.one(s, "a number")?;
+        self.uint(w, &s.key().text, u64::from(max))
+            .map(|n| n as u32)
+    }
+
+    pub(crate) fn int_of(&mut self, w: &Word, key: &str, lo: i64, hi: i64) -> Option<i64> {
+        match w.text.parse::<i64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Some(n),
+            _ => {
+                self.error(
+                    &w.loc,
+                    format!("`{}` is not a valid `{key}`", w.text),
+                    Some(format!("an integer in {lo}..={hi}")),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn port(&mut self, w: &Word) -> Option<u16> {
+        if !w.text.is_empty() && w.text.bytes().all(|b| b.is_ascii_digit()) {
+            match w.text.parse::<u16>() {
+                Ok(p) => return Some(p),
+                Err(_) => {
+                    self.error(
+                        &w.loc,
+                        format!("port `{}` is out of range", w.text),
+                        Some("a port in 0..=65535".to_string()),
+                    );
+                    return None;
+                }
+            }
+        }
+        self.error(
+            &w.loc,
+            format!("`{}` is not a port number", w.text),
+            Some("a port in 0..=65535".to_string()),
+        );
+        None
+    }
+
+    pub(crate) fn ip(&mut self, w: &Word) -> Option<IpAddr> {
+        match w.text.parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(
+                    &w.loc,
+                    format!("`{}` is not an IP address", w.text),
+                    Some("an IPv4 or IPv6 address (rvs does not resolve host names)".to_string()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A timer in seconds, with up to six decimals (keepalived's `read_timer`).
+    pub(crate) fn timer(&mut self, s: &Stmt) -> Option<Duration> {
+        let w = self.one(s, "seconds")?;
+        let t = parse_seconds(&w.text);
+        if t.is_none() {
+            self.error(
+                &w.loc,
+                format!("`{}` is not a time in seconds", w.text),
+                Some(format!("seconds for `{}`, e.g. `3` or `0.5`", s.key().text)),
+            );
+        }
+        t
+    }
+
+    /// An optional `true|false|yes|no|on|off` after a flag keyword (default true).
+    pub(crate) fn flag(&mut self, s: &Stmt) -> bool {
+        match s.args() {
+            [] => true,
+            [w] => match w.text.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" => true,
+                "false" | "no" | "off" => false,
+                _ => {
+                    self.error(
+                        &w.loc,
+                        format!("`{}` is not a boolean", w.text),
+                        Some("`true` or `false` (or nothing, meaning true)".to_string()),
+                    );
+                    true
+                }
+            },
+            [_, extra @ ..] => {
+                self.error(
+                    &extra[0].loc,
+                    format!("`{}` takes at most one value", s.key().text),
+                    Some("the end of the line".to_string()),
+                );
+                true
+            }
+        }
+    }
+
+    /// Report a block-only keyword that came without a block.
+    pub(crate) fn need_block<'s>(&mut self, s: &'s Stmt) -> Option<&'s [Stmt]> {
+        match &s.block {
+            Some(b) => Some(&b.body),
+            None => {
+                self.error(
+                    &s.line_loc().after(),
+                    format!("`{}` needs a block", s.key().text),
+                    Some(format!(
+                        "`{} ... {{` followed by its contents",
+                        s.key().text
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    /// Warn that a keyword appears again and its last value wins.
+    pub(crate) fn warn_duplicate(&mut self, seen: &mut HashMap<String, Loc>, s: &Stmt) {
+        if let Some(first) = seen.insert(s.key().text.clone(), s.key().loc.clone()) {
+            let line = self.line_of(&first);
+            self.warn(
+                &s.key().loc,
+                format!(
+                    "`{}` is set again (first on line {line}); this value wins",
+                    s.key().text
+                ),
+            );
+        }
+    }
+
+    pub(crate) fn line_of(&self, loc: &Loc) -> usize {
+        let t = &self.sources[loc.src].text;
+        t[..loc.span.start.min(t.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
+    }
+}
+
+fn parse_seconds(s: &str) -> Option<Duration> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 6
+    {
+        return None;
+    }
+    let secs: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let micros: u32 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").parse().ok()?
+    };
+    Some(Duration::from_secs(secs) + Duration::from_micros(u64::from(micros)))
+}
+
+/// A typo: within one edit (transpositions count once) for short keywords, two for long
+/// ones; case differences count as typos too.
+pub(crate) fn is_typo(known: &str, written: &str) -> bool {
+    if written.len() < 4 {
+        return false;
+    }
+    let limit = if known.len() <= 6 { 1 } else { 2 };
+    known.eq_ignore_ascii_case(written) || osa_distance(known, written) <= limit
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+pub(crate) fn osa_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Parse keepalived.conf `text` (named `path` in diagnostics). `include` is refused here
+/// (it needs the file system): use [`load_keepalived`] for files that include others.
+///
+/// On success the [`KeepalivedConf`] holds a validated [`Config`] and the warnings; on
+/// failure every error found (syntax, values, and [`Config::validate`]'s, each located at
+/// the keyword or value it blames), in file order.
+pub fn parse_keepalived(text: &str, path: &str) -> Result<KeepalivedConf, Vec<Diagnostic>> {
+    let mut p = Parser::new(None);
+    let stmts = p.file(path.to_string(), text.to_string(), None);
+    build(p.sources, p.findings, stmts)
+}
+
+/// Read and parse a keepalived.conf file and the files it includes (`include PATTERN`,
+/// globs allowed, relative to the including file's directory, at most
+/// 8 levels deep, cycles refused). Diagnostics point into the file they concern.
+pub fn load_keepalived(path: &Path) -> Result<KeepalivedConf, Vec<Diagnostic>> {
+    let shown = path.display().to_string();
+    let (text, canonical) = match read_utf8(path) {
+        Ok((t, c)) => (t, c),
+        Err((text, at, msg)) => {
+            let span = at.map_or(0..0, |a| a..a + 1);
+            let expected = at.map(|_| "UTF-8 text".to_string());
+            return Err(vec![Diagnostic::new(
+                &text,
+                &shown,
+                span,
+                Severity::Error,
+                msg,
+                expected,
+            )]);
+        }
+    };
+    let mut reader = |p: &Path| -> Result<(String, String, std::path::PathBuf), String> {
+        match read_utf8(p) {
+            Ok((t, c)) => Ok((p.display().to_string(), t, c)),
+            Err((_, _, msg)) => Err(msg),
+        }
+    };
+    let mut p = Parser::new(Some(&mut reader));
+    let stmts = p.file(shown, text, Some(canonical));
+    let (sources, findings) = (
+        std::mem::take(&mut p.sources),
+        std::mem::take(&mut p.findings),
+    );
+    drop(p);
+    build(sources, findings, stmts)
+}
+
+/// A file's text and canonical path, or (lossy text, bad byte offset, message).
+fn read_utf8(path: &Path) -> Result<(String, std::path::PathBuf), (String, Option<usize>, String)> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| (String::new(), None, format!("cannot read the file: {e}")))?;
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok((t, canonical)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            Err((
+                String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                Some(at),
+                "the file is not valid UTF-8".to_string(),
+            ))
+        }
+    }
+}
+
+/// Where each service's parts came from, to locate `Config::validate`'s errors.
+struct SvcLoc {
+    key: Loc,
+    ops: Loc,
+    persistence: Loc,
+    sched: Loc,
+    servers: Vec<RsLoc>,
+}
+
+#[derive(Clone)]
+struct RsLoc {
+    addr: Loc,
+    weight: Loc,
+    thresholds: Loc,
+}
+
+/// A `virtual_server_group` as written.
+struct Group {
+    name: Loc,
+    members: Vec<(Member, Loc)>,
+    used: bool,
+}
+
+#[derive(Clone)]
+enum Member {
+    Addrs(Vec<IpAddr>, u16),
+    Fwmark(u32, Option<Family>),
+}
+
+fn build(
+    sources: Vec<Source>,
+    findings: Vec<Finding>,
+    stmts: Vec<Stmt>,
+) -> Result<KeepalivedConf, Vec<Diagnostic>> {
+    let mut cx = Ctx {
+        sources,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for f in findings {
+        let sev = if f.error {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let d = cx.diag(&f.loc, sev, f.message, f.expected);
+        if f.error {
+            cx.errors.push((f.loc, d));
+        } else {
+            cx.warnings.push((f.loc, d));
+        }
+    }
+
+    let mut global = GlobalDefs::default();
+    let mut timeouts = Timeouts::default();
+    let mut groups: HashMap<String, Group> = HashMap::new();
+    let mut group_order: Vec<String> = Vec::new();
+    let mut vs_stmts = Vec::new();
+    let mut vrrp = Vrrp::default();
+    for s in &stmts {
+        let Some(u) = cx.check_key(Scope::Root, s) else {
+            continue;
+        };
+        match s.key().text.as_str() {
+            "global_defs" => {
+                if !s.args().is_empty() {
+                    cx.error(
+                        &s.args()[0].loc,
+                        "`global_defs` takes no name",
+                        Some("`global_defs {`".to_string()),
+                    );
+                }
+                if let Some(body) = cx.need_block(s) {
+                    global_defs(&mut cx, body, &mut global, &mut timeouts);
+                }
+            }
+            "virtual_server_group" => {
+                if let Some((name, g)) = vs_group(&mut cx, s) {
+                    if let Some(first) = groups.get(&name) {
+                        let line = cx.line_of(&first.name);
+                        cx.error(
+                            &g.name,
+                            format!(
+                                "virtual_server_group `{name}` is defined twice (first on line {line})"
+                            ),
+                            Some("a unique name for each group".to_string()),
+                        );
+                    } else {
+                        group_order.push(name.clone());
+                        groups.insert(name, g);
+                    }
+                }
+            }
+            "virtual_server" => vs_stmts.push(s),
+            "vrrp_instance" | "vrrp_sync_group" | "vrrp_script" => {
+                vrrp::root(&mut cx, s, &mut vrrp)
+            }
+            _ => {
+                // Kept or ignored root blocks: the key warning was given; nothing to read.
+                debug_assert!(u != Use::Applied);
+            }
+        }
+    }
+
+    let mut config = Config {
+        timeouts,
+        ..Config::default()
+    };
+    let mut locs: Vec<SvcLoc> = Vec::new();
+    let mut checkers = Vec::new();
+    for s in vs_stmts {
+        if let Some(vs) = virtual_server(&mut cx, s, &mut groups) {
+            let VsOut {
+                services,
+                svc_locs,
+                mut checks,
+            } = vs;
+            checks.services =
+                (config.services.len()..config.services.len() + services.len()).collect();
+            config.services.extend(services);
+            locs.extend(svc_locs);
+            checkers.push(checks);
+        }
+    }
+    for name in &group_order {
+        let g = &groups[name];
+        if !g.used {
+            let loc = g.name.clone();
+            cx.warn(
+                &loc,
+                format!("virtual_server_group `{name}` is not used by any virtual_server"),
+            );
+        }
+    }
+
+    if cx.errors.is_empty()
+        && let Err(errs) = config.validate()
+    {
+        locate_validate_errors(&mut cx, &config, &locs, &errs);
+    }
+    let order = |sources: &[Source], l: &Loc| (l.src.min(sources.len()), l.span.start);
+    if !cx.errors.is_empty() {
+        let mut errors = cx.errors;
+        errors.sort_by_key(|(l, _)| order(&cx.sources, l));
+        return Err(errors.into_iter().map(|(_, d)| d).collect());
+    }
+    let mut warnings = cx.warnings;
+    warnings.sort_by_key(|(l, _)| order(&cx.sources, l));
+    Ok(KeepalivedConf {
+        config,
+        global,
+        checkers,
+        vrrp,
+        warnings: warnings.into_iter().map(|(_, d)| d).collect(),
+    })
+}
+
+fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &mut Timeouts) {
+    let mut seen = HashMap::new();
+    for s in body {
+        let Some(u) = cx.check_key(Scope::GlobalDefs, s) else {
+            continue;
+        };
+        if u == Use::Ignored {
+            continue;
+        }
+        cx.warn_duplicate(&mut seen, s);
+        cx.no_block(s);
+        match s.key().text.as_str() {
+            "lvs_timeouts" => lvs_timeouts(cx, s, timeouts),
+            "router_id" | "lvs_id" => {
+                if let Some(w) = cx.one(s, "a name for this director") {
+                    global.router_id = Some(w.text.clone());
+                }
+            }
+            "lvs_sync_daemon" => global.lvs_sync_daemon = lvs_sync_daemon(cx, s),
+            _ => {}
+        }
+    }
+}
+
+fn lvs_timeouts(cx: &mut Ctx, s: &Stmt, t: &mut Timeouts) {
+    let args = s.args();
+    if args.is_empty() {
+        cx.error(
+            &s.key().loc.after(),
+            "`lvs_timeouts` needs at least one timeout",
+            Some("`tcp SECONDS`, `tcpfin SECONDS` or `udp SECONDS`".to_string()),
+        );
+    }
+    let d = Timeouts::default();
+    let mut i = 0;
+    while i < args.len() {
+        let name = &args[i];
+        let slot = match name.text.as_str() {
+            "tcp" => (&mut t.tcp, d.tcp),
+            "tcpfin" => (&mut t.tcp_fin, d.tcp_fin),
+            "udp" => (&mut t.udp, d.udp),
+            _ => {
+                cx.error(
+                    &name.loc,
+                    format!("unknown timeout `{}` in `lvs_timeouts`", name.text),
+                    Some("`tcp`, `tcpfin` or `udp`".to_string()),
+                );
+                return;
+            }
+        };
+        let Some(v) = args.get(i + 1) else {
+            cx.error(
+                &name.loc.after(),
+                format!("`{}` needs a number of seconds", name.text),
+                Some("seconds, e.g. `tcp 900`".to_string()),
+            );
+            return;
+        };
+        // keepalived: up to 86400 * 31 s; 0 leaves the kernel's value.
+        if let Some(n) = cx.uint(v, &name.text, 86_400 * 31) {
+            *slot.0 = if n == 0 { slot.1 } else { n as u32 };
+        }
+        i += 2;
+    }
+}
+
+fn lvs_sync_daemon(cx: &mut Ctx, s: &Stmt) -> Option<LvsSyncDaemon> {
+    let args = s.args();
+    let Some(ifname) = args.first() else {
+        cx.error(
+            &s.key().loc.after(),
+            "`lvs_sync_daemon` needs an interface",
+            Some("`lvs_sync_daemon IF [VRRP_INSTANCE] [id N] ...`".to_string()),
+        );
+        return None;
+    };
+    let mut d = LvsSyncDaemon {
+        interface: ifname.text.clone(),
+        vrrp_instance: None,
+        sync_id: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
+    let mut i = 1;
+    if let Some(w) = args.get(1)
+        && !["id", "maxlen", "port", "ttl", "group"].contains(&w.text.as_str())
+    {
+        d.vrrp_instance = Some(w.text.clone());
+        i = 2;
+    }
+    while i < args.len() {
+        let opt = &args[i];
+        let Some(v) = args.get(i + 1) else {
+            cx.error(
+                &opt.loc.after(),
+                format!("`{}` needs a value", opt.text),
+                Some("a value".to_string()),
+            );
+            return None;
+        };
+        match opt.text.as_str() {
+            // Old syntax: a bare sync id after the instance.
+            "id" => d.sync_id = cx.uint(v, "id", 255).map(|n| n as u8),
+            "maxlen" => d.maxlen = cx.uint(v, "maxlen", 65_535).map(|n| n as u16),
+            "port" => d.port = cx.port(v),
+            "ttl" => d.ttl = cx.uint(v, "ttl", 255).map(|n| n as u8),
+            "group" => d.group = cx.ip(v),
+            _ => {
+                if i == 2 && opt.text.bytes().all(|b| b.is_ascii_digit()) {
+                    d.sync_id = cx.uint(opt, "id", 255).map(|n| n as u8);
+                    i += 1;
+                    continue;
+                }
+                cx.error(
+                    &opt.loc,
+                    format!("unknown `lvs_sync_daemon` option `{}`", opt.text),
+                    Some("`id`, `maxlen`, `port`, `ttl` or `group`".to_string()),
+                );
+                return None;
+            }
+        }
+        i += 2;
+    }
+    Some(d)
+}
+
+/// `virtual_server_group NAME { IP PORT | IP-LAST PORT | fwmark N [inet|inet6] ... }`.
+fn vs_group(cx: &mut Ctx, s: &Stmt) -> Option<(String, Group)> {
+    let name = match s.args() {
+        [n] => n,
+        [] => {
+            cx.error(
+                &s.key().loc.after(),
+                "`virtual_server_group` needs a name",
+                Some("`virtual_server_group NAME {`".to_string()),
+            );
+            return None;
+        }
+        [_, extra @ ..] => {
+            cx.error(
+                &extra[0].loc,
+                "`virtual_server_group` takes one name",
+                Some("`{`".to_string()),
+            );
+            return None;
+        }
+    };
+    let body = cx.need_block(s)?;
+    let mut members = Vec::new();
+    for e in body {
+        if let Some(b) = &e.block {
+            cx.error(
+                &b.open,
+                "a virtual_server_group entry takes no block",
+                Some("`IP PORT`, `IP-LAST PORT` or `fwmark N`".to_string()),
+            );
+            continue;
+        }
+        let w = e.words.as_slice();
+        let loc = e.line_loc();
+        if w[0].text == "fwmark" {
+            let Some(m) = w.get(1) else {
+                cx.error(
+                    &w[0].loc.after(),
+                    "`fwmark` needs a mark",
+                    Some("a non-zero mark, e.g. `fwmark 1`".to_string()),
+                );
+                continue;
+            };
+            let Some(mark) = cx.uint(m, "fwmark", u64::from(u32::MAX)) else {
+                continue;
+            };
+            let family = match w.get(2).map(|x| x.text.as_str()) {
+                None => None,
+                Some("inet") => Some(Family::V4),
+                Some("inet6") => Some(Family::V6),
+                Some(_) => {
+                    cx.error(
+                        &w[2].loc,
+                        format!("unknown address family `{}`", w[2].text),
+                        Some("`inet` or `inet6`".to_string()),
+                    );
+                    continue;
+                }
+            };
+            if let Some(x) = w.get(3) {
+                cx.error(
+                    &x.loc,
+                    "unexpected value after the fwmark entry",
+                    Some("the end of the line".to_string()),
+                );
+                continue;
+            }
+            members.push((Member::Fwmark(mark as u32, family), loc));
+            continue;
+        }
+        let Some(addrs) = addr_range(cx, &w[0]) else {
+            continue;
+        };
+        let Some(pw) = w.get(1) else {
+            cx.error(
+                &w[0].loc.after(),
+                format!("group entry `{}` needs a port", w[0].text),
+                Some("`IP PORT`, e.g. `10.0.0.1 80`".to_string()),
+            );
+            continue;
+        };
+        let Some(port) = cx.port(pw) else { continue };
+        if let Some(x) = w.get(2) {
+            cx.error(
+                &x.loc,
+                "unexpected value after the port",
+                Some("the end of the line".to_string()),
+            );
+            continue;
+        }
+        members.push((Member::Addrs(addrs, port), loc));
+    }
+    if members.is_empty() {
+        cx.warn(
+            &name.loc,
+            format!("virtual_server_group `{}` has no entries", name.text),
+        );
+    }
+    Some((
+        name.text.clone(),
+        Group {
+            name: name.loc.clone(),
+            members,
+            used: false,
+        },
+    ))
+}
+
+/// `IP` or `IP-LAST`: the range varies the last byte of an IPv4 address (decimal) or the
+/// last 16-bit group of an IPv6 address (hex), as keepalived does.
+fn addr_range(cx: &mut Ctx, w: &Word) -> Option<Vec<IpAddr>> {
+    let (a, last) = match w.text.rsplit_once('-') {
+        Some((a, l)) => (a, Some(l)),
+        None => (w.text.as_str(), None),
+    };
+    let Ok(addr) = a.parse::<IpAddr>() else {
+        cx.error(
+            &w.loc,
+            format!("`{}` is not an IP address or range", w.text),
+            Some("`IP` or `IP-LAST`, e.g. `192.168.0.3-10`".to_string()),
+        );
+        return None;
+    };
+    let Some(last) = last else {
+        return Some(vec![addr]);
+    };
+    let bad = |cx: &mut Ctx| {
+        cx.error(
+            &w.loc,
+            format!("`{}` is not a valid address range", w.text),
+            Some(
+                "a last byte (IPv4, decimal) or group (IPv6, hex) not below the first".to_string(),
+            ),
+        );
+        None
+    };
+    match addr {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            let Ok(end) = last.parse::<u8>() else {
+                return bad(cx);
+            };
+            if end < o[3] {
+                return bad(cx);
+            }
+            Some(
+                (o[3]..=end)
+                    .map(|x| IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], x)))
+                    .collect(),
+            )
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            let Ok(end) = u16::from_str_radix(last, 16) else {
+                return bad(cx);
+            };
+            if end < seg[7] || end - seg[7] > 1024 {
+                return bad(cx);
+            }
+            Some(
+                (seg[7]..=end)
+                    .map(|x| {
+                        let mut s = seg;
+                        s[7] = x;
+                        IpAddr::V6(Ipv6Addr::from(s))
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+struct VsOut {
+    services: Vec<VirtualServiceConfig>,
+    svc_locs: Vec<SvcLoc>,
+    checks: VirtualServerChecks,
+}
+
+/// A real server as written, before it is copied into each service.
+struct Rs {
+    addr: IpAddr,
+    port: Option<u16>,
+    weight: u32,
+    u_threshold: u32,
+    l_threshold: u32,
+    method: Option<ForwardMethod>,
+    loc: RsLoc,
+}
+
+fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -> Option<VsOut> {
+    let errors_before = cx.error_count();
+    let args = s.args();
+    let header_end = s.line_loc();
+    let target = match args {
+        [] => {
+            cx.error(
+                &s.key().loc.after(),
+                "`virtual_server` needs an address and port, `fwmark N` or `group NAME`",
+                Some("`virtual_server IP PORT {`".to_string()),
+            );
+            None
+        }
+        [k, v] if k.text == "fwmark" => cx
+            .uint(v, "fwmark", u64::from(u32::MAX))
+            .map(|m| VirtualTarget::Fwmark(m as u32)),
+        [k, v] if k.text == "group" => Some(VirtualTarget::Group(v.text.clone())),
+        [k] if k.text == "fwmark" || k.text == "group" => {
+            cx.error(
+                &k.loc.after(),
+                format!("`{}` needs a value", k.text),
+                Some(
+                    if k.text == "fwmark" {
+                        "a mark"
+                    } else {
+                        "a group name"
+                    }
+                    .to_string(),
+                ),
+            );
+            None
+        }
+        [a] => {
+            let addr = cx.ip(a);
+            if addr.is_some() {
+                cx.error(
+                    &a.loc.after(),
+                    "the virtual server needs a port after its address",
+                    Some("`virtual_server IP PORT {`".to_string()),
+                );
+            }
+            None
+        }
+        [a, p] => {
+            let addr = cx.ip(a);
+            let port = cx.port(p);
+            Some(VirtualTarget::Addr {
+                addr: addr?,
+                port: port?,
+            })
+        }
+        [_, _, extra @ ..] => {
+            cx.error(
+                &extra[0].loc.to(&extra[extra.len() - 1].loc),
+                "unexpected values after the virtual server's address and port",
+                Some("`{`".to_string()),
+            );
+            None
+        }
+    };
+    let key_loc = if args.is_empty() {
+        s.key().loc.clone()
+    } else {
+        args[0].loc.to(&args[args.len() - 1].loc)
+    };
+    let body = cx.need_block(s)?;
+
+    let mut seen = HashMap::new();
+    let mut scheduler = (SchedulerKind::Wlc, key_loc.clone());
+    let mut method = ForwardMethod::Masq;
+    let mut protocol = Protocol::Tcp;
+    let mut family: Option<(Family, Loc)> = None;
+    let mut timeout: Option<(u32, Loc)> = None;
+    let mut granularity: Option<(String, Loc)> = None;
+    let mut flags: Vec<(String, Loc)> = Vec::new();
+    let mut ops: Option<Loc> = None;
+    let mut servers: Vec<Rs> = Vec::new();
+    let mut checks = VirtualServerChecks {
+        target: target.clone().unwrap_or(VirtualTarget::Fwmark(0)),
+        services: Vec::new(),
+        delay_loop: Duration::from_secs(60),
+        inhibit_on_failure: false,
+        alpha: false,
+        omega: false,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        ha_suspend: false,
+        virtualhost: None,
+        sorry_server: None,
+        real_servers: Vec::new(),
+    };
+    let mut vs_timers = check::Timers::default();
+    let mut rs_stmts = Vec::new();
+    let mut sorry: Option<(IpAddr, Option<u16>)> = None;
+    let mut sorry_method: Option<ForwardMethod> = None;
+    let mut sorry_inhibit = false;
+
+    for st in body {
+        let Some(_) = cx.check_key(Scope::VirtualServer, st) else {
+            continue;
+        };
+        let key = st.key().text.as_str();
+        if key == "real_server" {
+            rs_stmts.push(st);
+            continue;
+        }
+        cx.no_block(st);
+        if !matches!(key, "real_server") {
+            cx.warn_duplicate(&mut seen, st);
+        }
+        match key {
+            "lvs_sched" | "lb_algo" => {
+                if let Some(w) = cx.one(st, "a scheduler name") {
+                    match SchedulerKind::from_name(&w.text) {
+                        Some(k) => scheduler = (k, w.loc.clone()),
+                        None => cx.error(
+                            &w.loc,
+                            format!("unknown scheduler `{}`", w.text),
+                            Some(
+                                "one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, \
+                                 mh, twos"
+                                    .to_string(),
+                            ),
+                        ),
+                    }
+                }
+            }
+            "lvs_method" | "lb_kind" => {
+                if let Some(m) = forwarding(cx, st) {
+                    method = m;
+                }
+            }
+            "protocol" => {
+                if let Some(w) = cx.one(st, "TCP or UDP") {
+                    match w.text.to_ascii_uppercase().as_str() {
+                        "TCP" => protocol = Protocol::Tcp,
+                        "UDP" => protocol = Protocol::Udp,
+                        "SCTP" => cx.error(
+                            &w.loc,
+                            "SCTP virtual services are not supported by rvs",
+                            Some("`TCP` or `UDP`".to_string()),
+                        ),
+                        _ => cx.error(
+                            &w.loc,
+                            format!("unknown protocol `{}`", w.text),
+                            Some("`TCP`, `UDP` (or keepalived's `SCTP`)".to_string()),
+                        ),
+                    }
+                }
+            }
+            "ip_family" => {
+                if let Some(w) = cx.one(st, "inet or inet6") {
+                    match w.text.as_str() {
+                        "inet" => family = Some((Family::V4, w.loc.clone())),
+                        "inet6" => family = Some((Family::V6, w.loc.clone())),
+                        _ => cx.error(
+                            &w.loc,
+                            format!("unknown address family `{}`", w.text),
+                            Some("`inet` or `inet6`".to_string()),
+                        ),
+                    }
+                }
+            }
+            "persistence_timeout" => match st.args() {
+                [] => timeout = Some((Persistence::DEFAULT_TIMEOUT, st.key().loc.clone())),
+                _ => {
+                    if let Some(w) = cx.one(st, "seconds") {
+                        match w.text.parse::<u32>() {
+                            Ok(n) if (1..=Persistence::MAX_TIMEOUT).contains(&n) => {
+                                timeout = Some((n, w.loc.clone()))
+                            }
+                            _ => cx.error(
+                                &w.loc,
+                                format!("`{}` is not a valid persistence timeout", w.text),
+                                Some("seconds in 1..=2678400".to_string()),
+                            ),
+                        }
+                    }
+                }
+            },
+            "persistence_granularity" => {
+                if let Some(w) = cx.one(st, "a netmask or prefix length") {
+                    granularity = Some((w.text.clone(), w.loc.clone()));
+                }
+            }
+            "ops" => ops = Some(st.key().loc.clone()),
+            "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port"
+            | "mh-fallback" => flags.push((key.to_string(), st.key().loc.clone())),
+            "delay_loop" => {
+                if let Some(t) = cx.timer(st) {
+                    // keepalived: at least one second.
+                    checks.delay_loop = t.max(Duration::from_secs(1));
+                }
+            }
+            "connect_timeout" | "retry" | "delay_before_retry" | "warmup" => {
+                vs_timers.read(cx, st);
+            }
+            "inhibit_on_failure" => checks.inhibit_on_failure = cx.flag(st),
+            "alpha" => checks.alpha = cx.flag(st),
+            "omega" => checks.omega = cx.flag(st),
+            "ha_suspend" => checks.ha_suspend = cx.flag(st),
+            "quorum" => {
+                if let Some(n) = cx.u32_of(st, u32::MAX) {
+                    if n == 0 {
+                        cx.error(
+                            &st.args()[0].loc,
+                            "`quorum` must be at least 1",
+                            Some("a weight sum >= 1".to_string()),
+                        );
+                    } else {
+                        checks.quorum = n;
+                    }
+                }
+            }
+            "hysteresis" => {
+                if let Some(n) = cx.u32_of(st, u32::MAX) {
+                    checks.hysteresis = n;
+                }
+            }
+            "quorum_up" => checks.quorum_up = cx.string(st, "a script"),
+            "quorum_down" => checks.quorum_down = cx.string(st, "a script"),
+            "virtualhost" => checks.virtualhost = cx.string(st, "a host name"),
+            "sorry_server" => match st.args() {
+                [a] => sorry = cx.ip(a).map(|a| (a, None)),
+                [a, p] => {
+                    let (a, p) = (cx.ip(a), cx.port(p));
+                    sorry = a.zip(p).map(|(a, p)| (a, Some(p)));
+                }
+                _ => cx.error(
+                    &st.line_loc(),
+                    "`sorry_server` takes an address and an optional port",
+                    Some("`sorry_server IP [PORT]`".to_string()),
+                ),
+            },
+            "sorry_server_inhibit" => sorry_inhibit = cx.flag(st),
+            "sorry_server_lvs_method" => sorry_method = forwarding(cx, st),
+            _ => {}
+        }
+    }
+
+    // Scheduler flags: sh-* only mean something to sh, mh-* to mh (keepalived ignores them
+    // otherwise, with an error in its log).
+    let mut bits = 0u8;
+    for (f, loc) in &flags {
+        let (bit, needs) = match f.as_str() {
+            "flag-1" => (SchedFlags::FLAG_1, None),
+            "flag-2" => (SchedFlags::FLAG_2, None),
+            "flag-3" => (SchedFlags::FLAG_3, None),
+            "sh-fallback" => (SchedFlags::FLAG_1, Some(SchedulerKind::Sh)),
+            "sh-port" => (SchedFlags::FLAG_2, Some(SchedulerKind::Sh)),
+            "mh-fallback" => (SchedFlags::FLAG_1, Some(SchedulerKind::Mh)),
+            _ => (SchedFlags::FLAG_2, Some(SchedulerKind::Mh)),
+        };
+        match needs {
+            Some(k) if k != scheduler.0 => cx.warn(
+                loc,
+                format!("`{f}` only applies to the {} scheduler; ignored", k.name()),
+            ),
+            _ => bits |= bit,
+        }
+    }
+
+    for st in rs_stmts {
+        if let Some((rs, rc)) = real_server(cx, st, &vs_timers, &checks) {
+            servers.push(rs);
+            checks.real_servers.push(rc);
+        }
+    }
+    if let Some((addr, port)) = sorry {
+        checks.sorry_server = Some(SorryServer {
+            addr,
+            port,
+            method: sorry_method.unwrap_or(method),
+            inhibit: sorry_inhibit,
+        });
+    } else if sorry_method.is_some() || sorry_inhibit {
+        cx.warn(
+            &key_loc,
+            "sorry server options without `sorry_server`; ignored",
+        );
+    }
+
+    let target = target?;
+    // Which family a fwmark service takes: `ip_family`, else its first real server that is
+    // not tunnelled, else IPv4 (keepalived's rule).
+    let fw_family = family.as_ref().map(|(f, _)| *f).unwrap_or_else(|| {
+        servers
+            .iter()
+            .find(|r| !matches!(r.method.unwrap_or(method), ForwardMethod::Tunnel { .. }))
+            .map_or(Family::V4, |r| Family::of(&r.addr))
+    });
+    let keys: Vec<(ServiceKey, Loc)> = match &target {
+        VirtualTarget::Addr { addr, port } => {
+            if let Some((f, floc)) = &family
+                && *f != Family::of(addr)
+            {
+                cx.error(
+                    floc,
+                    "`ip_family` contradicts the virtual server's address",
+                    Some("the family of the virtual address".to_string()),
+                );
+            }
+            vec![(
+                ServiceKey::Addr {
+                    protocol,
+                    addr: *addr,
+                    port: *port,
+                },
+                key_loc.clone(),
+            )]
+        }
+        VirtualTarget::Fwmark(mark) => {
+            if *mark != 0 {
+                cx.warn(
+                    &key_loc,
+                    "firewall-mark service: rvs does not see iptables marks and keepalived.conf \
+                     cannot describe which packets get the mark, so no packet reaches this \
+                     service until classifier rules are configured",
+                );
+            }
+            vec![(
+                ServiceKey::Fwmark {
+                    mark: *mark,
+                    family: fw_family,
+                },
+                key_loc.clone(),
+            )]
+        }
+        VirtualTarget::Group(name) => match groups.get_mut(name) {
+            None => {
+                cx.error(
+                    &args[1].loc,
+                    format!("no virtual_server_group named `{name}`"),
+                    Some("the name of a `virtual_server_group` in this configuration".to_string()),
+                );
+                return None;
+            }
+            Some(g) => {
+                g.used = true;
+                let mut v = Vec::new();
+                for (m, mloc) in g.members.clone() {
+                    match m {
+                        Member::Addrs(addrs, port) => {
+                            for addr in addrs {
+                                v.push((
+                                    ServiceKey::Addr {
+                                        protocol,
+                                        addr,
+                                        port,
+                                    },
+                                    mloc.clone(),
+                                ));
+                            }
+                        }
+                        Member::Fwmark(mark, fam) => {
+                            cx.warn(
+                                &mloc,
+                                "firewall-mark service: rvs does not see iptables marks, so no \
+                                 packet reaches it until classifier rules are configured",
+                            );
+                            v.push((
+                                ServiceKey::Fwmark {
+                                    mark,
+                                    family: fam.unwrap_or(fw_family),
+                                },
+                                mloc.clone(),
+                            ))
+                        }
+                    }
+                }
+                v
+            }
+        },
+    };
+
+    if cx.error_count() != errors_before {
+        return None;
+    }
+
+    let _ = header_end;
+    let mut services = Vec::new();
+    let mut svc_locs = Vec::new();
+    for (key, kloc) in keys {
+        let svc_family = key.family();
+        let persistence = match (&timeout, &granularity) {
+            (None, None) => None,
+            (t, g) => {
+                let prefix = match g {
+                    None => svc_family.max_prefix(),
+                    Some((text, gloc)) => granularity_prefix(cx, text, gloc, svc_family)?,
+                };
+                Some(Persistence {
+                    timeout: t.as_ref().map_or(Persistence::DEFAULT_TIMEOUT, |(n, _)| *n),
+                    prefix,
+                })
+            }
+        };
+        let svc_port = match key {
+            ServiceKey::Addr { port, .. } => port,
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        let mut svc = VirtualServiceConfig::new(key);
+        svc.scheduler = scheduler.0;
+        svc.flags = SchedFlags(bits);
+        svc.persistence = persistence;
+        svc.one_packet = ops.is_some();
+        let mut rs_locs = Vec::new();
+        for r in &servers {
+            svc.real_servers.push(RealServerConfig {
+                addr: r.addr,
+                port: r.port.unwrap_or(svc_port),
+                weight: r.weight,
+                u_threshold: r.u_threshold,
+                l_threshold: r.l_threshold,
+                method: r.method.unwrap_or(method),
+            });
+            rs_locs.push(r.loc.clone());
+        }
+        services.push(svc);
+        svc_locs.push(SvcLoc {
+            key: kloc,
+            ops: ops.clone().unwrap_or_else(|| key_loc.clone()),
+            persistence: timeout
+                .as_ref()
+                .map(|(_, l)| l.clone())
+                .or_else(|| granularity.as_ref().map(|(_, l)| l.clone()))
+                .unwrap_or_else(|| key_loc.clone()),
+            sched: scheduler.1.clone(),
+            servers: rs_locs,
+        });
+    }
+    Some(VsOut {
+        services,
+        svc_locs,
+        checks,
+    })
+}
+
+/// `persistence_granularity`: a dotted netmask (IPv4) or a prefix length (IPv6).
+fn granularity_prefix(cx: &mut Ctx, text: &str, loc: &Loc, family: Family) -> Option<u8> {
+    if family == Family::V6 || !text.contains('.') {
+        return match text.parse::<u8>() {
+            Ok(n) if n >= 1 && n <= family.max_prefix() => Some(n),
+            _ => {
+                cx.error(
+                    loc,
+                    format!("`{text}` is not a valid persistence granularity"),
+                    Some(format!(
+                        "a prefix length in 1..={} (or a dotted netmask for IPv4)",
+                        family.max_prefix()
+                    )),
+                );
+                None
+            }
+        };
+    }
+    match text.parse::<Ipv4Addr>() {
+        Ok(m) => {
+            let bits = u32::from(m);
+            let len = bits.leading_ones();
+            if bits.checked_shl(len).unwrap_or(0) == 0 {
+                Some(len as u8)
+            } else {
+                cx.error(
+                    loc,
+                    format!(
+                        "`{text}` is not a netmask rvs can use: its one bits are not contiguous"
+                    ),
+                    Some("a netmask such as `255.255.255.0`".to_string()),
+                );
+                None
+            }
+        }
+        Err(_) => {
+            cx.error(
+                loc,
+                format!("`{text}` is not a netmask"),
+                Some("a dotted netmask such as `255.255.255.0`".to_string()),
+            );
+            None
+        }
+    }
+}
+
+/// `lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`.
+pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt) -> Option<ForwardMethod> {
+    let args = s.args();
+    let Some(m) = args.first() else {
+        cx.error(
+            &s.key().loc.after(),
+            format!("`{}` needs a forwarding method", s.key().text),
+            Some("`NAT`, `DR` or `TUN`".to_string()),
+        );
+        return None;
+    };
+    let base = match m.text.as_str() {
+        "NAT" => ForwardMethod::Masq,
+        "DR" => ForwardMethod::DirectRoute,
+        "TUN" => ForwardMethod::Tunnel {
+            kind: TunnelKind::Ipip,
+            csum: TunnelCsum::NoCsum,
+        },
+        _ => {
+            cx.error(
+                &m.loc,
+                format!("unknown forwarding method `{}`", m.text),
+                Some("`NAT`, `DR` or `TUN` (upper case)".to_string()),
+            );
+            return None;
+        }
+    };
+    if args.len() == 1 {
+        return Some(base);
+    }
+    if !matches!(base, ForwardMethod::Tunnel { .. }) {
+        cx.error(
+            &args[1].loc,
+            format!("`{}` takes no options", m.text),
+            Some("the end of the line (tunnel options are for `TUN`)".to_string()),
+        );
+        return None;
+    }
+    let mut kind = (0u8, m.loc.clone()); // 0 ipip, 1 gue, 2 gre
+    let mut port: Option<(u16, Loc)> = None;
+    let mut csum = (TunnelCsum::NoCsum, m.loc.clone());
+    let mut i = 1;
+    while i < args.len() {
+        let w = &args[i];
+        match w.text.as_str() {
+            "type" => {
+                let Some(t) = args.get(i + 1) else {
+                    cx.error(
+                        &w.loc.after(),
+                        "`type` needs a tunnel type",
+                        Some("`ipip`, `gue` or `gre`".to_string()),
+                    );
+                    return None;
+                };
+                kind = match t.text.as_str() {
+                    "ipip" => (0, t.loc.clone()),
+                    "gue" => (1, t.loc.clone()),
+                    "gre" => (2, t.loc.clone()),
+                    _ => {
+                        cx.error(
+                            &t.loc,
+                            format!("unknown tunnel type `{}`", t.text),
+                            Some("`ipip`, `gue` or `gre`".to_string()),
+                        );
+                        return None;
+                    }
+                };
+                i += 2;
+            }
+            "port" => {
+                let Some(p) = args.get(i + 1) else {
+                    cx.error(
+                        &w.loc.after(),
+                        "`port` needs a port",
+                        Some("a UDP port in 1..=65535".to_string()),
+                    );
+                    return None;
+                };
+                let n = cx.port(p)?;
+                if n == 0 {
+                    cx.error(
+                        &p.loc,
+                        "the GUE port cannot be 0",
+                        Some("a UDP port in 1..=65535".to_string()),
+                    );
+                    return None;
+                }
+                port = Some((n, p.loc.clone()));
+                i += 2;
+            }
+            "nocsum" => {
+                csum = (TunnelCsum::NoCsum, w.loc.clone());
+                i += 1;
+            }
+            "csum" => {
+                csum = (TunnelCsum::Csum, w.loc.clone());
+                i += 1;
+            }
+            "remcsum" => {
+                csum = (TunnelCsum::RemCsum, w.loc.clone());
+                i += 1;
+            }
+            _ => {
+                cx.error(
+                    &w.loc,
+                    format!("unknown tunnel option `{}`", w.text),
+                    Some(
+                        "`type ipip|gue|gre`, `port N`, `nocsum`, `csum` or `remcsum`".to_string(),
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let kind = match (kind.0, port) {
+        (1, Some((p, _))) => TunnelKind::Gue { port: p },
+        (1, None) => {
+            cx.error(
+                &kind.1,
+                "a GUE tunnel needs a port",
+                Some("`type gue port N`".to_string()),
+            );
+            return None;
+        }
+        (_, Some((_, ploc))) => {
+            cx.error(
+                &ploc,
+                "only GUE tunnels take a port",
+                Some("`type gue port N`".to_string()),
+            );
+            return None;
+        }
+        (0, None) => TunnelKind::Ipip,
+        _ => TunnelKind::Gre,
+    };
+    match (kind, csum.0) {
+        (TunnelKind::Ipip, TunnelCsum::Csum | TunnelCsum::RemCsum) => {
+            cx.error(
+                &csum.1,
+                "IPIP tunnels have no checksum option",
+                Some("`nocsum`, or `type gue`/`type gre`".to_string()),
+            );
+            None
+        }
+        (TunnelKind::Gre, TunnelCsum::RemCsum) => {
+            cx.error(
+                &csum.1,
+                "GRE tunnels do not support remote checksum offload",
+                Some("`nocsum` or `csum`".to_string()),
+            );
+            None
+        }
+        (kind, csum) => Some(ForwardMethod::Tunnel { kind, csum }),
+    }
+}
+
+fn real_server(
+    cx: &mut Ctx,
+    s: &Stmt,
+    vs_timers: &check::Timers,
+    vs: &VirtualServerChecks,
+) -> Option<(Rs, RealServerChecks)> {
+    let errors_before = cx.error_count();
+    let args = s.args();
+    let (addr, port) = match args {
+        [a] => (cx.ip(a), None),
+        [a, p] => (cx.ip(a), cx.port(p).map(Some)),
+        [] => {
+            cx.error(
+                &s.key().loc.after(),
+                "`real_server` needs an address",
+                Some("`real_server IP [PORT] {`".to_string()),
+            );
+            (None, None)
+        }
+        [_, _, extra @ ..] => {
+            cx.error(
+                &extra[0].loc,
+                "unexpected value after the real server's address and port",
+                Some("`{`".to_string()),
+            );
+            (None, None)
+        }
+    };
+    let addr_loc = if args.is_empty() {
+        s.key().loc.clone()
+    } else {
+        args[0].loc.to(&args[args.len() - 1].loc)
+    };
+    let mut rs = Rs {
+        addr: addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        port: port.flatten(),
+        weight: 1,
+        u_threshold: 0,
+        l_threshold: 0,
+        method: None,
+        loc: RsLoc {
+            addr: addr_loc.clone(),
+            weight: addr_loc.clone(),
+            thresholds: addr_loc.clone(),
+        },
+    };
+    let mut rc = RealServerChecks {
+        addr: rs.addr,
+        port: rs.port,
+        inhibit_on_failure: vs.inhibit_on_failure,
+        alpha: vs.alpha,
+        notify_up: None,
+        notify_down: None,
+        checkers: Vec::new(),
+    };
+    let mut timers = vs_timers.clone();
+    let mut delay_loop = vs.delay_loop;
+    let mut checker_stmts = Vec::new();
+    let mut seen = HashMap::new();
+    let body: &[Stmt] = match &s.block {
+        Some(b) => &b.body,
+        // keepalived accepts `real_server IP PORT` without a block.
+        None => &[],
+    };
+    for st in body {
+        let Some(u) = cx.check_key(Scope::RealServer, st) else {
+            continue;
+        };
+        if u == Use::Kept {
+            checker_stmts.push(st);
+            continue;
+        }
+        cx.no_block(st);
+        cx.warn_duplicate(&mut seen, st);
+        match st.key().text.as_str() {
+            "weight" => {
+                if let Some(w) = cx.one(st, "a weight") {
+                    match w.text.parse::<u64>() {
+                        Ok(n) if n <= u64::from(RealServerConfig::MAX_WEIGHT) => {
+                            rs.weight = n as u32;
+                            rs.loc.weight = w.loc.clone();
+                        }
+                        Ok(_) => cx.error(
+                            &w.loc,
+                            format!("weight {} is out of range", w.text),
+                            Some("a weight in 0..=65535".to_string()),
+                        ),
+                        Err(_) => cx.error(
+                            &w.loc,
+                            format!("`{}` is not a weight", w.text),
+                            Some("a weight in 0..=65535".to_string()),
+                        ),
+                    }
+                }
+            }
+            "lvs_method" => rs.method = forwarding(cx, st),
+            "uthreshold" => {
+                if let Some(n) = cx.u32_of(st, u32::MAX) {
+                    rs.u_threshold = n;
+                    rs.loc.thresholds = st.args()[0].loc.clone();
+                }
+            }
+            "lthreshold" => {
+                if let Some(n) = cx.u32_of(st, u32::MAX) {
+                    rs.l_threshold = n;
+                    rs.loc.thresholds = st.args()[0].loc.clone();
+                }
+            }
+            "inhibit_on_failure" => rc.inhibit_on_failure = cx.flag(st),
+            "alpha" => rc.alpha = cx.flag(st),
+            "notify_up" => rc.notify_up = cx.string(st, "a script"),
+            "notify_down" => rc.notify_down = cx.string(st, "a script"),
+            "delay_loop" => {
+                if let Some(t) = cx.timer(st) {
+                    delay_loop = t.max(Duration::from_secs(1));
+                }
+            }
+            "connect_timeout" | "retry" | "delay_before_retry" | "warmup" => timers.read(cx, st),
+            _ => {}
+        }
+    }
+    for st in checker_stmts {
+        if let Some(c) = check::checker(cx, st, &timers, delay_loop, rc.alpha) {
+            rc.checkers.push(c);
+        }
+    }
+    if cx.error_count() != errors_before {
+        return None;
+    }
+    Some((rs, rc))
+}
+
+fn describe(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => format!("{protocol} {}", rvs_core::model::sock(*addr, *port)),
+        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+    }
+}
+
+/// Map each of `Config::validate`'s errors to the place it comes from: the n-th error of a
+/// kind blames the n-th matching place, in configuration order.
+fn locate_validate_errors(cx: &mut Ctx, config: &Config, locs: &[SvcLoc], errs: &[ConfigError]) {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    let svcs = || config.services.iter().zip(locs);
+    let servers = || {
+        svcs().flat_map(|(s, l)| {
+            s.real_servers
+                .iter()
+                .zip(&l.servers)
+                .map(move |(r, rl)| (s, r, rl))
+        })
+    };
+    for e in errs {
+        let n = count.entry(format!("{e:?}")).or_insert(0);
+        let nth = *n;
+        *n += 1;
+        let (candidates, message, expected): (Vec<Loc>, String, &str) = match e {
+            ConfigError::DuplicateService(k) => (
+                svcs()
+                    .filter(|(s, _)| s.key == *k)
+                    .skip(1)
+                    .map(|(_, l)| l.key.clone())
+                    .collect(),
+                format!("virtual service {} is defined twice", describe(k)),
+                "one virtual_server per protocol, address and port (or firewall mark), groups included",
+            ),
+            ConfigError::DuplicateRealServer {
+                service,
+                addr,
+                port,
+            } => (
+                servers()
+                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr && r.port == *port)
+                    .skip(1)
+                    .map(|(_, _, l)| l.addr.clone())
+                    .collect(),
+                e.to_string(),
+                "each real server address and port once per virtual_server",
+            ),
+            ConfigError::WeightOutOfRange(w) => (
+                servers()
+                    .filter(|(_, r, _)| r.weight == *w)
+                    .map(|(_, _, l)| l.weight.clone())
+                    .collect(),
+                e.to_string(),
+                "a weight in 0..=65535",
+            ),
+            ConfigError::ThresholdOrder { upper, lower } => (
+                servers()
+                    .filter(|(_, r, _)| r.u_threshold == *upper && r.l_threshold == *lower)
+                    .map(|(_, _, l)| l.thresholds.clone())
+                    .collect(),
+                e.to_string(),
+                "`lthreshold` at most `uthreshold`",
+            ),
+            ConfigError::ZeroPortNonPersistent(k) => (
+                svcs()
+                    .filter(|(s, _)| s.key == *k)
+                    .map(|(_, l)| l.key.clone())
+                    .collect(),
+                "port 0 (all ports) needs a persistent service".to_string(),
+                "a non-zero port, or `persistence_timeout`",
+            ),
+            ConfigError::OnePacketTcp(k) => (
+                svcs()
+                    .filter(|(s, _)| s.key == *k)
+                    .map(|(_, l)| l.ops.clone())
+                    .collect(),
+                e.to_string(),
+                "`protocol UDP`, or no `ops`",
+            ),
+            ConfigError::PersistenceTimeout(t) => (
+                svcs()
+                    .filter(|(s, _)| s.persistence.is_some_and(|p| p.timeout == *t))
+                    .map(|(_, l)| l.persistence.clone())
+                    .collect(),
+                e.to_string(),
+                "seconds in 1..=2678400",
+            ),
+            ConfigError::PersistencePrefix(p) => (
+                svcs()
+                    .filter(|(s, _)| s.persistence.is_some_and(|x| x.prefix == *p))
+                    .map(|(_, l)| l.persistence.clone())
+                    .collect(),
+                e.to_string(),
+                "a granularity of the service's address family",
+            ),
+            ConfigError::ZeroFwmark => (
+                svcs()
+                    .filter(|(s, _)| matches!(s.key, ServiceKey::Fwmark { mark: 0, .. }))
+                    .map(|(_, l)| l.key.clone())
+                    .collect(),
+                e.to_string(),
+                "a non-zero firewall mark",
+            ),
+            ConfigError::MhTableSize(_) => (
+                svcs()
+                    .filter(|(s, _)| s.scheduler == SchedulerKind::Mh)
+                    .map(|(_, l)| l.sched.clone())
+                    .collect(),
+                e.to_string(),
+                "a prime table size",
+            ),
+            ConfigError::FamilyMismatch { service, addr } => (
+                servers()
+                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr)
+                    .map(|(_, _, l)| l.addr.clone())
+                    .collect(),
+                e.to_string(),
+                "an address of the virtual server's family (only `lvs_method TUN` may cross)",
+            ),
+            ConfigError::NoLocalPool(addr) => (
+                servers()
+                    .filter(|(_, r, _)| r.addr == *addr)
+                    .map(|(_, _, l)| l.addr.clone())
+                    .collect(),
+                e.to_string(),
+                "a local address pool (keepalived.conf cannot describe FullNAT)",
+            ),
+        };
+        let loc = candidates
+            .get(nth)
+            .or(candidates.first())
+            .cloned()
+            .unwrap_or_default();
+        cx.error(&loc, message, Some(expected.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_and_distances() {
+        assert_eq!(osa_distance("lb_algo", "lb_alog"), 1);
+        assert!(is_typo("lb_algo", "lb_alog"));
+        assert!(is_typo("weight", "wieght"));
+        assert!(!is_typo("weight", "height2"));
+        assert!(!is_typo("ops", "opz"));
+        assert!(is_typo("static_routes", "static_route"));
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_seconds("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_seconds(".25"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_seconds("1.0000001"), None);
+        assert_eq!(parse_seconds("x"), None);
+        assert_eq!(parse_seconds("."), None);
+    }
+}

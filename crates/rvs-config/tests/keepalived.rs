@@ -1,0 +1,599 @@
+//! keepalived.conf end to end: every sample configuration of keepalived's sources parses (or
+//! is refused for a reason shown in its snapshot), hand-written files map to the expected
+//! structures, broken files give located diagnostics (insta snapshots under
+//! `tests/snapshots`), includes follow globs and refuse cycles, and no input panics.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rvs_config::keepalived::{
+    CheckKind, CheckTimers, Checker, Connect, DnsCheck, HttpCheck, RealServerChecks,
+    VirtualServerChecks, VirtualTarget, VrrpState,
+};
+use rvs_config::{KeepalivedConf, load_keepalived, parse_keepalived, render_all};
+use rvs_core::model::{
+    Config, Family, ForwardMethod, Persistence, Protocol, RealServerConfig, SchedFlags,
+    SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
+};
+
+const DATA: &str = "tests/data/keepalived";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DATA).join(rel)).unwrap()
+}
+
+fn parse_ok(rel: &str) -> KeepalivedConf {
+    match parse_keepalived(&read(rel), rel) {
+        Ok(c) => c,
+        Err(d) => panic!("{}", render_all(&d)),
+    }
+}
+
+fn tcp(addr: &str, port: u16) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: ip(addr),
+        port,
+    }
+}
+
+fn rs(addr: &str, port: u16, weight: u32, method: ForwardMethod) -> RealServerConfig {
+    RealServerConfig {
+        weight,
+        method,
+        ..RealServerConfig::new(ip(addr), port)
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A compact, stable listing of what a configuration does, in the spirit of `ipvsadm -Ln`.
+fn summary(c: &KeepalivedConf) -> String {
+    let mut out = String::new();
+    let t = c.config.timeouts;
+    if t != Timeouts::default() {
+        writeln!(
+            out,
+            "timeouts tcp {} tcpfin {} udp {}",
+            t.tcp, t.tcp_fin, t.udp
+        )
+        .unwrap();
+    }
+    if let Some(r) = &c.global.router_id {
+        writeln!(out, "router_id {r}").unwrap();
+    }
+    if let Some(s) = &c.global.lvs_sync_daemon {
+        writeln!(out, "lvs_sync_daemon {s:?}").unwrap();
+    }
+    for s in &c.config.services {
+        let key = match s.key {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => format!("{protocol} {}", rvs_core::model::sock(addr, port)),
+            ServiceKey::Fwmark { mark, family } => format!("FWM {mark} {family:?}"),
+        };
+        write!(out, "{key} {}", s.scheduler.name()).unwrap();
+        if let Some(p) = s.persistence {
+            write!(out, " persistent {} /{}", p.timeout, p.prefix).unwrap();
+        }
+        if s.flags.0 != 0 {
+            write!(out, " flags {}", s.flags.0).unwrap();
+        }
+        if s.one_packet {
+            write!(out, " ops").unwrap();
+        }
+        writeln!(out).unwrap();
+        for r in &s.real_servers {
+            write!(
+                out,
+                "  -> {} {:?} w{}",
+                rvs_core::model::sock(r.addr, r.port),
+                r.method,
+                r.weight
+            )
+            .unwrap();
+            if r.u_threshold != 0 || r.l_threshold != 0 {
+                write!(out, " x{} y{}", r.u_threshold, r.l_threshold).unwrap();
+            }
+            writeln!(out).unwrap();
+        }
+    }
+    for v in &c.checkers {
+        write!(
+            out,
+            "checks {:?} services {:?} delay_loop {:?}",
+            v.target, v.services, v.delay_loop
+        )
+        .unwrap();
+        if v.quorum != 1 || v.hysteresis != 0 {
+            write!(out, " quorum {} hysteresis {}", v.quorum, v.hysteresis).unwrap();
+        }
+        if let Some(s) = &v.sorry_server {
+            write!(out, " sorry {}:{:?}", s.addr, s.port).unwrap();
+        }
+        writeln!(out).unwrap();
+        for r in &v.real_servers {
+            let kinds: Vec<String> = r
+                .checkers
+                .iter()
+                .map(|k| {
+                    let name = match &k.kind {
+                        CheckKind::Http(h) => format!("HTTP_GET({} urls)", h.urls.len()),
+                        CheckKind::Ssl(h) => format!("SSL_GET({} urls)", h.urls.len()),
+                        CheckKind::Tcp => "TCP".to_string(),
+                        CheckKind::Smtp(s) => format!("SMTP({} hosts)", s.hosts.len()),
+                        CheckKind::Dns(d) => format!("DNS({} {})", d.query_type, d.name),
+                        CheckKind::Misc(m) => format!("MISC({})", m.path),
+                        CheckKind::Udp(_) => "UDP".to_string(),
+                        CheckKind::Ping => "PING".to_string(),
+                        CheckKind::File(f) => format!("FILE({})", f.track_file),
+                        CheckKind::Bfd(b) => format!("BFD({})", b.name),
+                    };
+                    format!(
+                        "{name} timeout {:?} retry {} dbr {:?}",
+                        k.timers.connect_timeout, k.timers.retry, k.timers.delay_before_retry
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "  rs {} {:?}{} [{}]",
+                r.addr,
+                r.port,
+                if r.inhibit_on_failure { " inhibit" } else { "" },
+                kinds.join("; ")
+            )
+            .unwrap();
+        }
+    }
+    for i in &c.vrrp.instances {
+        let vips: Vec<String> = i
+            .virtual_ipaddresses
+            .iter()
+            .map(|v| match &v.dev {
+                Some(d) => format!("{}/{} dev {d}", v.addr, v.prefix),
+                None => format!("{}/{}", v.addr, v.prefix),
+            })
+            .collect();
+        writeln!(
+            out,
+            "vrrp_instance {} {:?} if {:?} vrid {} prio {} advert {:?} vips [{}]{}{}",
+            i.name,
+            i.state,
+            i.interface,
+            i.virtual_router_id,
+            i.priority,
+            i.advert_int,
+            vips.join(", "),
+            if i.nopreempt { " nopreempt" } else { "" },
+            if i.authentication.is_some() {
+                " auth"
+            } else {
+                ""
+            },
+        )
+        .unwrap();
+        for t in i.track_interfaces.iter().chain(&i.track_scripts) {
+            writeln!(out, "  track {} {:?}", t.name, t.weight).unwrap();
+        }
+    }
+    for g in &c.vrrp.sync_groups {
+        writeln!(out, "vrrp_sync_group {} {:?}", g.name, g.group).unwrap();
+    }
+    for s in &c.vrrp.scripts {
+        writeln!(
+            out,
+            "vrrp_script {} {:?} every {:?} weight {}",
+            s.name, s.script, s.interval, s.weight
+        )
+        .unwrap();
+    }
+    writeln!(out, "--- {} warnings", c.warnings.len()).unwrap();
+    out.push_str(&render_all(&c.warnings));
+    out
+}
+
+/// Samples refused on purpose, with the reason (the snapshot shows the diagnostics).
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "keepalived.conf.conditional_conf",
+        "written for `keepalived -i high|low`: rvs has no configuration id, so the `@high` and \
+         `@low` lines are skipped and the vrrp_script is left without a `script`",
+    ),
+    (
+        "keepalived.conf.track_interface",
+        "`static_route` is a typo of `static_routes` (keepalived silently drops the block)",
+    ),
+    (
+        "keepalived.conf.routes",
+        "`static_route` is a typo of `static_routes` (keepalived silently drops the block)",
+    ),
+];
+
+#[test]
+fn keepalived_samples() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(DATA)
+        .join("samples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 30, "every sample of keepalived's doc/samples");
+    let mut parsed = 0;
+    for name in &names {
+        let rel = format!("samples/{name}");
+        let snap = match parse_keepalived(&read(&rel), &rel) {
+            Ok(c) => {
+                assert!(c.config.validate().is_ok());
+                parsed += 1;
+                assert!(
+                    !REFUSED.iter().any(|(n, _)| n == name),
+                    "{name} is listed as refused but parses"
+                );
+                summary(&c)
+            }
+            Err(d) => {
+                let reason = REFUSED
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, r)| *r)
+                    .unwrap_or_else(|| panic!("{name} refused:\n{}", render_all(&d)));
+                format!("REFUSED: {reason}\n{}", render_all(&d))
+            }
+        };
+        insta::assert_snapshot!(format!("sample_{name}"), snap);
+    }
+    assert_eq!(parsed, names.len() - REFUSED.len());
+}
+
+#[test]
+fn nat_with_http_checks() {
+    let c = parse_ok("nat_http.conf");
+    let m = ForwardMethod::Masq;
+    let expected = Config {
+        services: vec![VirtualServiceConfig {
+            scheduler: SchedulerKind::Wrr,
+            real_servers: vec![
+                rs("10.11.12.1", 8080, 3, m),
+                RealServerConfig {
+                    u_threshold: 100,
+                    l_threshold: 10,
+                    ..rs("10.11.12.2", 8080, 1, m)
+                },
+            ],
+            ..VirtualServiceConfig::new(tcp("192.168.26.10", 80))
+        }],
+        timeouts: Timeouts {
+            tcp: 7200,
+            tcp_fin: 60,
+            udp: 120,
+        },
+        ..Config::default()
+    };
+    assert_eq!(c.config, expected);
+    assert_eq!(c.global.router_id.as_deref(), Some("director1"));
+    let http = |path: &str, digest: Option<&str>, codes: Vec<(u16, u16)>| HttpCheck {
+        urls: vec![rvs_config::keepalived::Url {
+            path: path.to_string(),
+            digest: digest.map(str::to_string),
+            status_codes: codes,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let timers = |connect: u64, retry: u32| CheckTimers {
+        connect_timeout: secs(connect),
+        retry,
+        delay_before_retry: secs(3),
+        warmup: Duration::ZERO,
+        delay_loop: secs(10),
+    };
+    let checks = VirtualServerChecks {
+        target: VirtualTarget::Addr {
+            addr: ip("192.168.26.10"),
+            port: 80,
+        },
+        services: vec![0],
+        delay_loop: secs(10),
+        inhibit_on_failure: false,
+        alpha: false,
+        omega: false,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        ha_suspend: false,
+        virtualhost: None,
+        sorry_server: None,
+        real_servers: vec![
+            RealServerChecks {
+                addr: ip("10.11.12.1"),
+                port: Some(8080),
+                inhibit_on_failure: false,
+                alpha: false,
+                notify_up: None,
+                notify_down: None,
+                checkers: vec![Checker {
+                    kind: CheckKind::Http(http("/health", None, vec![(200, 200), (300, 399)])),
+                    connect: Connect::default(),
+                    timers: timers(2, 1),
+                    alpha: false,
+                    log_all_failures: false,
+                }],
+            },
+            RealServerChecks {
+                addr: ip("10.11.12.2"),
+                port: Some(8080),
+                inhibit_on_failure: true,
+                alpha: false,
+                notify_up: None,
+                notify_down: None,
+                checkers: vec![Checker {
+                    kind: CheckKind::Http(http(
+                        "/",
+                        Some("640205b7b0fc66c1ea91c463fac6334d"),
+                        vec![],
+                    )),
+                    connect: Connect::default(),
+                    timers: timers(5, 2),
+                    alpha: false,
+                    log_all_failures: false,
+                }],
+            },
+        ],
+    };
+    assert_eq!(c.checkers, vec![checks]);
+    assert!(c.vrrp.instances.is_empty());
+    insta::assert_snapshot!("nat_http_warnings", render_all(&c.warnings));
+}
+
+#[test]
+fn dr_fwmark_with_persistence() {
+    let c = parse_ok("dr_fwmark.conf");
+    let expected = Config {
+        services: vec![VirtualServiceConfig {
+            scheduler: SchedulerKind::Sh,
+            flags: SchedFlags(SchedFlags::FLAG_2),
+            persistence: Some(Persistence {
+                timeout: 360,
+                prefix: 24,
+            }),
+            real_servers: vec![
+                rs("10.0.0.1", 0, 2, ForwardMethod::DirectRoute),
+                rs(
+                    "10.0.0.2",
+                    0,
+                    1,
+                    ForwardMethod::Tunnel {
+                        kind: TunnelKind::Gue { port: 6080 },
+                        csum: TunnelCsum::Csum,
+                    },
+                ),
+            ],
+            ..VirtualServiceConfig::new(ServiceKey::Fwmark {
+                mark: 7,
+                family: Family::V4,
+            })
+        }],
+        ..Config::default()
+    };
+    assert_eq!(c.config, expected);
+    assert_eq!(c.checkers[0].target, VirtualTarget::Fwmark(7));
+    let tcp_check = &c.checkers[0].real_servers[0].checkers[0];
+    assert_eq!(tcp_check.kind, CheckKind::Tcp);
+    assert_eq!(tcp_check.connect.connect_port, Some(443));
+    assert_eq!(tcp_check.timers.delay_loop, secs(60));
+    assert_eq!(tcp_check.timers.delay_before_retry, secs(1));
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.line == 2 && w.message.contains("iptables marks")),
+        "{}",
+        render_all(&c.warnings)
+    );
+}
+
+#[test]
+fn virtual_server_group_expands_to_one_service_per_member() {
+    let c = parse_ok("group.conf");
+    let m = ForwardMethod::Masq;
+    let svc = |key: ServiceKey, port: u16| VirtualServiceConfig {
+        scheduler: SchedulerKind::Rr,
+        real_servers: vec![rs("10.0.0.1", port, 1, m), rs("10.0.0.2", 80, 0, m)],
+        ..VirtualServiceConfig::new(key)
+    };
+    let expected = Config {
+        services: vec![
+            svc(tcp("192.168.0.10", 80), 80),
+            svc(tcp("192.168.0.11", 80), 80),
+            svc(tcp("192.168.0.20", 8080), 8080),
+            svc(
+                ServiceKey::Fwmark {
+                    mark: 3,
+                    family: Family::V4,
+                },
+                0,
+            ),
+        ],
+        ..Config::default()
+    };
+    assert_eq!(c.config, expected);
+    assert_eq!(c.checkers.len(), 1);
+    assert_eq!(c.checkers[0].services, vec![0, 1, 2, 3]);
+    assert_eq!(c.checkers[0].target, VirtualTarget::Group("web".into()));
+}
+
+#[test]
+fn includes_with_a_glob() {
+    let c = match load_keepalived(Path::new("tests/data/keepalived/include/main.conf")) {
+        Ok(c) => c,
+        Err(d) => panic!("{}", render_all(&d)),
+    };
+    let keys: Vec<ServiceKey> = c.config.services.iter().map(|s| s.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            tcp("10.0.0.100", 80),
+            ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                addr: ip("10.0.0.53"),
+                port: 53,
+            },
+            tcp("10.0.0.100", 443),
+        ]
+    );
+    assert!(c.config.services[1].one_packet);
+    assert_eq!(
+        c.config.services[2].real_servers,
+        vec![rs("10.0.1.1", 443, 1, ForwardMethod::Masq)]
+    );
+    assert_eq!(
+        c.checkers[1].real_servers[0].checkers[0].kind,
+        CheckKind::Dns(DnsCheck {
+            query_type: "SOA".into(),
+            name: "example.org".into()
+        })
+    );
+    assert_eq!(c.checkers[1].real_servers[0].checkers[0].timers.retry, 3);
+    // Warnings point into the included file.
+    let dns = c
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("DNS_CHECK"))
+        .unwrap();
+    assert_eq!(
+        (dns.path.as_str(), dns.line, dns.column),
+        ("tests/data/keepalived/include/conf.d/20-dns.conf", 5, 9)
+    );
+}
+
+#[test]
+fn include_cycles_and_missing_files_are_errors() {
+    let errs = load_keepalived(Path::new("tests/data/keepalived/cycle/a.conf")).unwrap_err();
+    insta::assert_snapshot!("include_cycle", render_all(&errs));
+    let errs = parse_keepalived("include x.conf\n", "p.conf").unwrap_err();
+    assert!(errs[0].message.contains("needs file access"));
+    let dir = std::env::temp_dir().join(format!("rvs-ka-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let main = dir.join("main.conf");
+    std::fs::write(&main, "include nothere.conf\ninclude none/*.conf\n").unwrap();
+    let errs = load_keepalived(&main).unwrap_err();
+    assert_eq!(errs.len(), 1, "{}", render_all(&errs));
+    assert_eq!((errs[0].line, errs[0].column), (1, 9));
+    assert!(errs[0].message.starts_with("cannot include"));
+    std::fs::write(&main, "include none/*.conf\n").unwrap();
+    let c = load_keepalived(&main).unwrap();
+    assert!(c.warnings[0].message.contains("matches no file"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn broken_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(DATA)
+        .join("broken");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 12);
+    for name in names {
+        let rel = format!("broken/{name}");
+        let errs = match parse_keepalived(&read(&rel), &rel) {
+            Ok(c) => panic!("{name} parsed: {}", render_all(&c.warnings)),
+            Err(e) => e,
+        };
+        insta::assert_snapshot!(
+            format!("broken_{}", name.trim_end_matches(".conf")),
+            render_all(&errs)
+        );
+    }
+}
+
+#[test]
+fn vrrp_instance_data() {
+    let c = parse_ok("samples/keepalived.conf.vrrp.localcheck");
+    let i = &c.vrrp.instances[0];
+    assert_eq!(i.state, Some(VrrpState::Master));
+    assert_eq!(i.virtual_ipaddresses[0].prefix, 25);
+    assert_eq!(i.track_interfaces[1].weight, Some(-2));
+    assert_eq!(c.vrrp.scripts[0].weight, -4);
+    assert_eq!(c.vrrp.scripts[0].script, "killall -0 sshd");
+    let text = "vrrp_instance V { virtual_router_id 9\n virtual_ipaddress {\n 10.0.0.1/24 dev eth1 label eth1:1\n }\n unicast_peer {\n 10.0.0.2\n }\n}\n";
+    let c = parse_keepalived(text, "v.conf").unwrap();
+    let i = &c.vrrp.instances[0];
+    assert_eq!(i.virtual_router_id, 9);
+    assert_eq!(i.virtual_ipaddresses[0].label.as_deref(), Some("eth1:1"));
+    assert_eq!(i.unicast_peers, vec![ip("10.0.0.2")]);
+    assert_eq!(i.garp_master_delay, secs(5));
+}
+
+fn corpus() -> Vec<String> {
+    [
+        "nat_http.conf",
+        "dr_fwmark.conf",
+        "group.conf",
+        "samples/keepalived.conf.SMTP_CHECK",
+        "samples/keepalived.conf.vrrp.localcheck",
+    ]
+    .iter()
+    .map(|n| read(n))
+    .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn never_panics_on_arbitrary_text(text in "(?s).{0,400}") {
+        let _ = parse_keepalived(&text, "p.conf").map_err(|d| render_all(&d));
+    }
+
+    #[test]
+    fn never_panics_on_keepalived_shaped_text(
+        text in r#"([a-zA-Z_@$!#"\- ]{0,12}(\{|\}|"| |\n|[0-9.:/\-]{0,16}|virtual_server|real_server|group|fwmark|url|HTTP_GET|lvs_method TUN type gue|vrrp_instance|include){0,3}\n?){0,40}"#
+    ) {
+        let _ = parse_keepalived(&text, "p.conf").map_err(|d| render_all(&d));
+    }
+
+    #[test]
+    fn never_panics_on_mutated_valid_files(
+        which in 0usize..5,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<char>()), 1..8),
+    ) {
+        let mut text: Vec<char> = corpus()[which].chars().collect();
+        for (at, op, c) in edits {
+            if text.is_empty() { break; }
+            let i = at.index(text.len());
+            match op {
+                0 => { text.remove(i); }
+                1 => text.insert(i, c),
+                2 => text[i] = c,
+                _ => { let j = at.index(text.len().min(i + 40)).max(i); text.drain(i..j); }
+            }
+        }
+        let text: String = text.into_iter().collect();
+        match parse_keepalived(&text, "m.conf") {
+            Ok(c) => prop_assert!(c.config.validate().is_ok()),
+            Err(d) => {
+                prop_assert!(!d.is_empty());
+                prop_assert!(d.iter().all(|d| d.line >= 1 && d.column >= 1 && d.span.end <= text.len()));
+                let _ = render_all(&d);
+            }
+        }
+    }
+}
