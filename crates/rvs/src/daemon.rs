@@ -16,11 +16,12 @@
 //! passes them to the worker, which answers between batches.
 
 use crate::listing::{self, Format};
+use crate::load::{self, Plan};
 use crate::metrics;
 use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
 };
-use rvs_core::model::{Config, Prefix};
+use rvs_core::model::Prefix;
 use rvs_core::time::Instant;
 use rvs_core::wire::{CsumStatus, Frame};
 use rvs_sys::packet::vnet::{F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, GSO_TCPV6, VirtioNetHdr};
@@ -44,22 +45,13 @@ const HEADROOM: u32 = 128;
 /// headroom and the vnet header; 17 pages.
 const RX_SLOT: u32 = 17 * 4096;
 
-/// What the daemon runs: the forwarding configuration and where it lives on the links.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Virtual services, real servers, timeouts.
-    pub config: Config,
-    /// Interfaces to attach to, in port order (port 0 = the first).
-    pub interfaces: Vec<String>,
-    /// Addresses the engine owns (VIPs, the NAT router's floating IP) and their interface.
-    pub owned: Vec<(IpAddr, String)>,
-}
-
 /// Options of `rvs daemon`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The configuration file.
     pub config_path: PathBuf,
+    /// Its format (detected when None).
+    pub format: Option<load::Format>,
     /// Where to write the PID, if anywhere.
     pub pid_file: Option<PathBuf>,
     /// The control socket.
@@ -142,7 +134,7 @@ fn is_link_local(a: &IpAddr) -> bool {
 
 /// Gateway routes from `/proc/net/route` and `/proc/net/ipv6_route` (the daemon's
 /// namespace): the engine routes replies to clients that are not on a link.
-fn kernel_routes() -> io::Result<Vec<Route>> {
+pub(crate) fn kernel_routes() -> io::Result<Vec<Route>> {
     let mut routes = Vec::new();
     if let Ok(text) = std::fs::read_to_string("/proc/net/route") {
         for line in text.lines().skip(1) {
@@ -295,6 +287,7 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
     );
     let mut reloader = Reloader {
         path: opts.config_path.clone(),
+        format: opts.format,
         interfaces: plan.interfaces.clone(),
         hup,
     };
@@ -583,6 +576,7 @@ pub fn request_listing(control: &Path, args: &[&str]) -> io::Result<String> {
 /// What a reload needs: the file, and the interfaces the running daemon is attached to.
 struct Reloader {
     path: PathBuf,
+    format: Option<load::Format>,
     interfaces: Vec<String>,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
@@ -593,11 +587,12 @@ impl Reloader {
     /// that does not parse or validate is refused with its diagnostics and the running
     /// configuration keeps serving. Interfaces cannot change without a restart.
     fn reload(&mut self, d: &mut Director, now: Instant) -> Result<String, String> {
-        let cf = rvs_config::load(&self.path).map_err(|diags| rvs_config::render_all(&diags))?;
-        if !cf.warnings.is_empty() {
-            eprint!("{}", rvs_config::render_all(&cf.warnings));
+        let loaded =
+            load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
+        if !loaded.warnings.is_empty() {
+            eprint!("{}", rvs_config::render_all(&loaded.warnings));
         }
-        let plan = plan_from_lvs_cf(&cf).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
         if plan.interfaces != self.interfaces {
             return Err(format!(
                 "{}: the new configuration needs interfaces {:?}, the daemon runs on {:?}; \
@@ -679,116 +674,5 @@ fn serve_metrics(stream: std::net::TcpStream, requests: &mpsc::Sender<Request>) 
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{e}",
             e.len()
         ),
-    }
-}
-
-/// Turn a parsed lvs.cf into the daemon's plan: attach to every device a VIP or the NAT
-/// router names, and to every interface on whose link a real server or a FullNAT local
-/// address lies (looked up in the kernel's addresses); own the VIPs, the floating IP and
-/// the local addresses.
-pub fn plan_from_lvs_cf(cf: &rvs_config::LvsCf) -> io::Result<Plan> {
-    let links = rvs_sys::iface::all_addresses()?;
-    plan_with_links(cf, &links)
-}
-
-fn plan_with_links(cf: &rvs_config::LvsCf, links: &[(String, IpAddr, u8)]) -> io::Result<Plan> {
-    let mut interfaces: Vec<String> = Vec::new();
-    let add = |dev: &str, interfaces: &mut Vec<String>| {
-        if !interfaces.iter().any(|d| d == dev) {
-            interfaces.push(dev.to_string());
-        }
-    };
-    let mut owned = Vec::new();
-    for v in cf.vips.iter().chain(cf.nat_router.iter()) {
-        add(&v.device, &mut interfaces);
-        if !owned.iter().any(|(a, _)| *a == v.addr) {
-            owned.push((v.addr, v.device.clone()));
-        }
-    }
-    let on_link = |a: IpAddr| {
-        links
-            .iter()
-            .find(|(_, net, len)| {
-                Prefix {
-                    addr: *net,
-                    len: *len,
-                }
-                .contains(a)
-                    && *net != a
-            })
-            .map(|(dev, _, _)| dev.clone())
-    };
-    for svc in &cf.config.services {
-        for rs in &svc.real_servers {
-            match on_link(rs.addr) {
-                Some(dev) => add(&dev, &mut interfaces),
-                None => {
-                    // Reached through a gateway: the gateway's interface must be attached.
-                    let routes = kernel_routes()?;
-                    let via = routes
-                        .iter()
-                        .filter(|r| r.dst.contains(rs.addr))
-                        .max_by_key(|r| r.dst.len)
-                        .and_then(|r| on_link(r.via));
-                    match via {
-                        Some(dev) => add(&dev, &mut interfaces),
-                        None => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::InvalidInput,
-                                format!(
-                                    "real server {} is on no link of this host and no route \
-                                     leads to it",
-                                    rs.addr
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for a in &cf.config.local_pool.addrs {
-        let Some(dev) = on_link(*a) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("FullNAT local address {a} is on no link of this host"),
-            ));
-        };
-        add(&dev, &mut interfaces);
-        owned.push((*a, dev));
-    }
-    if interfaces.len() > usize::from(u8::MAX) {
-        return Err(io::Error::other("more than 255 interfaces"));
-    }
-    Ok(Plan {
-        config: cf.config.clone(),
-        interfaces,
-        owned,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plan_attaches_vip_devices_and_real_server_links() {
-        let text = "network = nat\nnat_router = 10.2.0.254 eth1:1\n\
-            virtual web {\n active = 1\n address = 10.1.0.100 eth0:1\n port = 80\n\
-            server a { address = 10.2.0.11\n active = 1 }\n}\n";
-        let cf = rvs_config::parse_lvs_cf(text, "t.cf").expect("valid");
-        let links = vec![
-            ("eth0".to_string(), "10.1.0.2".parse().unwrap(), 24),
-            ("eth1".to_string(), "10.2.0.1".parse().unwrap(), 24),
-        ];
-        let plan = plan_with_links(&cf, &links).unwrap();
-        assert_eq!(plan.interfaces, ["eth0", "eth1"]);
-        assert_eq!(
-            plan.owned,
-            [
-                ("10.1.0.100".parse().unwrap(), "eth0".to_string()),
-                ("10.2.0.254".parse().unwrap(), "eth1".to_string())
-            ]
-        );
     }
 }

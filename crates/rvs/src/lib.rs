@@ -3,5 +3,6 @@
 
 pub mod daemon;
 pub mod listing;
+pub mod load;
 pub mod metrics;
 pub mod realserver;

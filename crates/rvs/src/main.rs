@@ -24,6 +24,9 @@ usage:
   rvs daemon -c FILE [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
                           run a director from a Piranha lvs.cf; SIGHUP reloads FILE,
                           --metrics serves Prometheus metrics at http://ADDR:PORT/metrics
+  rvs check-config [--format lvs.cf|keepalived|ipvsadm] FILE
+                          validate a configuration: prints the effective configuration in
+                          ipvsadm -S -n form (exit 0), or file:line:column diagnostics (exit 1)
   rvs reload [--control PATH]
                           reload a running daemon's configuration file (refused with
                           file:line:column when invalid; the running one stays)
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Some("daemon") => daemon(rest),
         Some("list") => list(rest),
         Some("reload") => reload(rest),
+        Some("check-config") => check_config(rest),
         Some("lab") => lab::main(rest),
         Some("httpd") => httpd::main(rest),
         Some("demo") => demo::main(rest),
@@ -74,9 +78,13 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut control = None;
     let mut pid_file = None;
     let mut metrics = None;
+    let mut format = None;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
+            "--format" => value(args, &mut i, "--format")
+                .and_then(parse_format)
+                .map(|f| format = Some(f)),
             "-c" | "--config" => value(args, &mut i, "-c").map(|v| config = Some(PathBuf::from(v))),
             "--control" => {
                 value(args, &mut i, "--control").map(|v| control = Some(PathBuf::from(v)))
@@ -99,17 +107,17 @@ fn daemon(args: &[String]) -> ExitCode {
     let Some(config) = config else {
         return usage_error("rvs daemon needs -c FILE");
     };
-    let cf = match rvs_config::load(&config) {
-        Ok(cf) => cf,
+    let loaded = match rvs::load::load(&config, format) {
+        Ok(l) => l,
         Err(diags) => {
             eprint!("{}", rvs_config::render_all(&diags));
             return ExitCode::FAILURE;
         }
     };
-    if !cf.warnings.is_empty() {
-        eprint!("{}", rvs_config::render_all(&cf.warnings));
+    if !loaded.warnings.is_empty() {
+        eprint!("{}", rvs_config::render_all(&loaded.warnings));
     }
-    let plan = match rvs::daemon::plan_from_lvs_cf(&cf) {
+    let plan = match rvs::load::plan(&loaded) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rvs daemon: {}: {e}", config.display());
@@ -119,6 +127,7 @@ fn daemon(args: &[String]) -> ExitCode {
     let opts = rvs::daemon::Options {
         control: control.unwrap_or_else(|| rvs::daemon::default_control_path(&config)),
         config_path: config,
+        format,
         pid_file,
         metrics,
     };
@@ -183,6 +192,52 @@ fn reload(args: &[String]) -> ExitCode {
         }
         Err(e) => {
             eprintln!("rvs reload: {}: {e}", control.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_format(v: &str) -> Result<rvs::load::Format, String> {
+    rvs::load::Format::from_name(v)
+        .ok_or_else(|| format!("unknown format {v:?} (lvs.cf, keepalived or ipvsadm)"))
+}
+
+/// `rvs check-config`: parse and validate; print the effective configuration as ipvsadm
+/// rules, and what ipvsadm cannot express as `#` comments.
+fn check_config(args: &[String]) -> ExitCode {
+    let mut format = None;
+    let mut file = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--format" => match value(args, &mut i, "--format").and_then(parse_format) {
+                Ok(f) => format = Some(f),
+                Err(e) => return usage_error(&e),
+            },
+            other if other.starts_with('-') => {
+                return usage_error(&format!("unknown check-config option {other:?}"));
+            }
+            path => {
+                if file.replace(PathBuf::from(path)).is_some() {
+                    return usage_error("check-config takes one file");
+                }
+            }
+        }
+        i += 1;
+    }
+    let Some(file) = file else {
+        return usage_error("rvs check-config needs a FILE");
+    };
+    match rvs::load::load(&file, format) {
+        Ok(l) => {
+            if !l.warnings.is_empty() {
+                eprint!("{}", rvs_config::render_all(&l.warnings));
+            }
+            print!("{}", rvs::load::effective(&l));
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            eprint!("{}", rvs_config::render_all(&diags));
             ExitCode::FAILURE
         }
     }

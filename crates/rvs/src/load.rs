@@ -1,0 +1,406 @@
+//! Loading a director's configuration from any of the formats operators bring, and turning
+//! it into the daemon's plan (which interfaces to attach to, which addresses to own).
+//!
+//! Formats: Piranha's `lvs.cf`, keepalived.conf (its LVS part; VRRP and checkers are kept
+//! for later), and ipvsadm rules (`ipvsadm -S` output). The format is detected from the
+//! file name and content ([`detect`]) unless given. Everything is parsed into the one
+//! [`rvs_core::model::Config`], plus the addresses the director owns: VIPs (with their
+//! device when the format names one) and the NAT router's floating IP.
+
+use rvs_config::Diagnostic;
+use rvs_core::model::{Config, Prefix, ServiceKey};
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// A configuration format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Piranha's `lvs.cf`.
+    LvsCf,
+    /// keepalived.conf.
+    Keepalived,
+    /// ipvsadm rules (`ipvsadm -S` / `-R`).
+    Ipvsadm,
+}
+
+impl Format {
+    /// The format of a `--format` argument.
+    pub fn from_name(s: &str) -> Option<Format> {
+        match s {
+            "lvs.cf" | "lvscf" | "piranha" => Some(Format::LvsCf),
+            "keepalived" | "keepalived.conf" => Some(Format::Keepalived),
+            "ipvsadm" | "rules" => Some(Format::Ipvsadm),
+            _ => None,
+        }
+    }
+
+    /// Its name as `--format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::LvsCf => "lvs.cf",
+            Format::Keepalived => "keepalived",
+            Format::Ipvsadm => "ipvsadm",
+        }
+    }
+}
+
+/// An address the director owns (answers ARP/ND for, announces on takeover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// The address.
+    pub addr: IpAddr,
+    /// The interface the format names for it, if any (else: the one on whose link it is).
+    pub device: Option<String>,
+}
+
+/// A loaded configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The format it was read as.
+    pub format: Format,
+    /// The forwarding configuration (validated).
+    pub config: Config,
+    /// Addresses the director owns: VIPs and the NAT router's floating IP.
+    pub owned: Vec<Owned>,
+    /// Keys rvs does not act on yet, with their locations.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Guess the format from the file name, then from the first meaningful line.
+pub fn detect(path: &Path, text: &str) -> Format {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.contains("keepalived") {
+        return Format::Keepalived;
+    }
+    if name.ends_with(".cf") {
+        return Format::LvsCf;
+    }
+    if name.ends_with(".rules") || name.contains("ipvsadm") {
+        return Format::Ipvsadm;
+    }
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
+            continue;
+        }
+        let first = l.split_whitespace().next().unwrap_or("");
+        if first.starts_with('-') || first == "ipvsadm" {
+            return Format::Ipvsadm;
+        }
+        if matches!(
+            first,
+            "global_defs"
+                | "virtual_server"
+                | "virtual_server_group"
+                | "vrrp_instance"
+                | "vrrp_sync_group"
+                | "vrrp_script"
+                | "include"
+        ) {
+            return Format::Keepalived;
+        }
+        if l.contains('=') || first == "virtual" {
+            return Format::LvsCf;
+        }
+    }
+    Format::LvsCf
+}
+
+fn read(path: &Path) -> Result<String, Vec<Diagnostic>> {
+    std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::new(
+            "",
+            &path.display().to_string(),
+            0..0,
+            rvs_config::Severity::Error,
+            format!("cannot read the file: {e}"),
+            None,
+        )]
+    })
+}
+
+/// Read and parse `path` in `format` (detected when None).
+pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnostic>> {
+    let text = read(path)?;
+    let format = format.unwrap_or_else(|| detect(path, &text));
+    let shown = path.display().to_string();
+    let mut owned: Vec<Owned> = Vec::new();
+    let (config, warnings) = match format {
+        Format::LvsCf => {
+            let cf = rvs_config::parse_lvs_cf(&text, &shown)?;
+            for v in cf.vips.iter().chain(cf.nat_router.iter()) {
+                owned.push(Owned {
+                    addr: v.addr,
+                    device: Some(v.device.clone()),
+                });
+            }
+            (cf.config, cf.warnings)
+        }
+        Format::Keepalived => {
+            let kc = rvs_config::load_keepalived(path)?;
+            // VRRP's virtual addresses (VIPs and the NAT gateway) carry their device.
+            for inst in &kc.vrrp.instances {
+                for vip in &inst.virtual_ipaddresses {
+                    owned.push(Owned {
+                        addr: vip.addr,
+                        device: vip.dev.clone().or_else(|| inst.interface.clone()),
+                    });
+                }
+            }
+            (kc.config, kc.warnings)
+        }
+        Format::Ipvsadm => (rvs_config::parse_rules(&text, &shown)?, Vec::new()),
+    };
+    // Every address service's VIP is owned (on its link when no device is named).
+    for svc in &config.services {
+        if let ServiceKey::Addr { addr, .. } = svc.key
+            && !owned.iter().any(|o| o.addr == addr)
+        {
+            owned.push(Owned { addr, device: None });
+        }
+    }
+    Ok(Loaded {
+        format,
+        config,
+        owned,
+        warnings,
+    })
+}
+
+/// The effective configuration as `rvs check-config` prints it: the `ipvsadm -S -n`
+/// rules, then what ipvsadm cannot express as `#` comments (the format read, owned
+/// addresses with their devices, fwmark classifier rules, switches, FullNAT pool).
+pub fn effective(l: &Loaded) -> String {
+    use std::fmt::Write as _;
+    let mut out = rvs_config::ipvsadm::save(&l.config);
+    let _ = writeln!(out, "# rvs: read as {}", l.format.name());
+    for o in &l.owned {
+        let _ = writeln!(
+            out,
+            "# rvs: owns {} on {}",
+            o.addr,
+            o.device.as_deref().unwrap_or("its link")
+        );
+    }
+    for r in &l.config.fwmark_rules {
+        let proto = r
+            .protocol
+            .map_or("any".to_string(), |p| p.to_string().to_lowercase());
+        let _ = writeln!(
+            out,
+            "# rvs: fwmark {} <- {proto} {}/{} ports {}-{}",
+            r.mark, r.dst.addr, r.dst.len, r.ports.0, r.ports.1
+        );
+    }
+    let sw = l.config.switches;
+    if sw != rvs_core::model::Switches::default() {
+        let _ = writeln!(
+            out,
+            "# rvs: expire_nodest_conn={} expire_quiescent_template={} sloppy_tcp={} conn_reuse_mode={}",
+            u8::from(sw.expire_nodest_conn),
+            u8::from(sw.expire_quiescent_template),
+            u8::from(sw.sloppy_tcp),
+            sw.conn_reuse_mode
+        );
+    }
+    out
+}
+
+/// What the daemon runs: the forwarding configuration and where it lives on the links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Virtual services, real servers, timeouts.
+    pub config: Config,
+    /// Interfaces to attach to, in port order (port 0 = the first).
+    pub interfaces: Vec<String>,
+    /// Addresses the engine owns (VIPs, the NAT router's floating IP, FullNAT local
+    /// addresses) and their interface.
+    pub owned: Vec<(IpAddr, String)>,
+}
+
+/// The plan for `loaded` on this host's interfaces (the calling thread's namespace).
+pub fn plan(loaded: &Loaded) -> io::Result<Plan> {
+    let links = rvs_sys::iface::all_addresses()?;
+    let routes = crate::daemon::kernel_routes()?;
+    plan_with_links(loaded, &links, &routes)
+}
+
+/// The interface on whose link `a` lies (not one of the host's own addresses).
+fn on_link(links: &[(String, IpAddr, u8)], a: IpAddr) -> Option<String> {
+    links
+        .iter()
+        .find(|(_, net, len)| {
+            *net != a
+                && Prefix {
+                    addr: *net,
+                    len: *len,
+                }
+                .contains(a)
+        })
+        .map(|(dev, _, _)| dev.clone())
+}
+
+/// Attach to every device an owned address names or lies on, and to every interface on
+/// whose link (or towards whose gateway) a real server or a FullNAT local address lies.
+pub fn plan_with_links(
+    loaded: &Loaded,
+    links: &[(String, IpAddr, u8)],
+    routes: &[rvs_core::director::Route],
+) -> io::Result<Plan> {
+    let mut interfaces: Vec<String> = Vec::new();
+    let add = |dev: &str, interfaces: &mut Vec<String>| {
+        if !interfaces.iter().any(|d| d == dev) {
+            interfaces.push(dev.to_string());
+        }
+    };
+    let reach = |a: IpAddr| {
+        on_link(links, a).or_else(|| {
+            routes
+                .iter()
+                .filter(|r| r.dst.contains(a))
+                .max_by_key(|r| r.dst.len)
+                .and_then(|r| on_link(links, r.via))
+        })
+    };
+    let mut owned = Vec::new();
+    for o in &loaded.owned {
+        let dev = match (&o.device, reach(o.addr)) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => d,
+            (None, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} names no device and is on no link of this host: give it one \
+                         (lvs.cf `address = IP DEV`, keepalived `dev DEV`)",
+                        o.addr
+                    ),
+                ));
+            }
+        };
+        add(&dev, &mut interfaces);
+        if !owned.iter().any(|(a, _)| *a == o.addr) {
+            owned.push((o.addr, dev));
+        }
+    }
+    for svc in &loaded.config.services {
+        for rs in &svc.real_servers {
+            match reach(rs.addr) {
+                Some(dev) => add(&dev, &mut interfaces),
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "real server {} is on no link of this host and no route leads to it",
+                            rs.addr
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for a in &loaded.config.local_pool.addrs {
+        let Some(dev) = on_link(links, *a) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("FullNAT local address {a} is on no link of this host"),
+            ));
+        };
+        add(&dev, &mut interfaces);
+        owned.push((*a, dev));
+    }
+    Ok(Plan {
+        config: loaded.config.clone(),
+        interfaces,
+        owned,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links() -> Vec<(String, IpAddr, u8)> {
+        vec![
+            ("eth0".to_string(), "10.1.0.2".parse().unwrap(), 24),
+            ("eth1".to_string(), "10.2.0.1".parse().unwrap(), 24),
+        ]
+    }
+
+    fn loaded_from(name: &str, text: &str) -> Loaded {
+        let dir = std::env::temp_dir().join(format!("rvs-load-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let l = load(&p, None).unwrap_or_else(|d| panic!("{}", rvs_config::render_all(&d)));
+        let _ = std::fs::remove_dir_all(&dir);
+        l
+    }
+
+    #[test]
+    fn lvs_cf_attaches_vip_devices_and_real_server_links() {
+        let l = loaded_from(
+            "t.cf",
+            "network = nat\nnat_router = 10.2.0.254 eth1:1\n\
+             virtual web {\n active = 1\n address = 10.1.0.100 eth0:1\n port = 80\n\
+             server a { address = 10.2.0.11\n active = 1 }\n}\n",
+        );
+        assert_eq!(l.format, Format::LvsCf);
+        let plan = plan_with_links(&l, &links(), &[]).unwrap();
+        assert_eq!(plan.interfaces, ["eth0", "eth1"]);
+        assert_eq!(
+            plan.owned,
+            [
+                ("10.1.0.100".parse().unwrap(), "eth0".to_string()),
+                ("10.2.0.254".parse().unwrap(), "eth1".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn ipvsadm_rules_and_keepalived_find_their_links() {
+        let rules = loaded_from(
+            "rules",
+            "-A -t 10.1.0.100:80 -s rr\n-a -t 10.1.0.100:80 -r 10.2.0.11:80 -m -w 1\n",
+        );
+        assert_eq!(rules.format, Format::Ipvsadm);
+        let plan = plan_with_links(&rules, &links(), &[]).unwrap();
+        assert_eq!(plan.interfaces, ["eth0", "eth1"]);
+        assert_eq!(
+            plan.owned,
+            [("10.1.0.100".parse().unwrap(), "eth0".to_string())]
+        );
+
+        let ka = loaded_from(
+            "ka.conf",
+            "vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n \
+             priority 100\n virtual_ipaddress {\n  10.1.0.100/24\n  10.2.0.254/24 dev eth1\n }\n}\n\
+             virtual_server 10.1.0.100 80 {\n lvs_sched rr\n lvs_method NAT\n \
+             real_server 10.2.0.11 80 {\n  weight 1\n }\n}\n",
+        );
+        assert_eq!(ka.format, Format::Keepalived);
+        let plan = plan_with_links(&ka, &links(), &[]).unwrap();
+        assert_eq!(plan.interfaces, ["eth0", "eth1"]);
+        assert_eq!(
+            plan.owned,
+            [
+                ("10.1.0.100".parse().unwrap(), "eth0".to_string()),
+                ("10.2.0.254".parse().unwrap(), "eth1".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vip_on_no_link_without_a_device_is_refused() {
+        let rules = loaded_from(
+            "far.rules",
+            "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 10.2.0.11:80 -m -w 1\n",
+        );
+        let e = plan_with_links(&rules, &links(), &[]).unwrap_err();
+        assert!(e.to_string().contains("192.0.2.1 names no device"), "{e}");
+    }
+}

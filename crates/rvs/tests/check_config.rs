@@ -1,0 +1,87 @@
+//! `rvs check-config` on every sample configuration in the tree — the keepalived project's
+//! own `doc/samples`, the lvs.cf files in Piranha's style, the ipvsadm rules — with the
+//! output (effective configuration in `ipvsadm -S -n` form, or the diagnostics) and the exit
+//! status checked in as snapshots. Warnings go to stderr and are snapshotted by the parser
+//! tests; here the command's contract is tested: exit 0 with the rules, or exit 1 with
+//! `file:line:column` diagnostics.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rvs-config/tests/data")
+}
+
+fn check(file: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rvs"))
+        .arg("check-config")
+        .arg(file)
+        .current_dir(data())
+        .output()
+        .expect("rvs runs");
+    let shown = file
+        .strip_prefix(data())
+        .unwrap_or(file)
+        .display()
+        .to_string();
+    let mut s = format!(
+        "$ rvs check-config {shown}\nexit {}\n",
+        out.status.code().unwrap_or(-1)
+    );
+    s += &String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        // Diagnostics name the file by the path given: make them relative for the snapshot.
+        let err =
+            String::from_utf8_lossy(&out.stderr).replace(&format!("{}/", data().display()), "");
+        s += &err;
+    }
+    s
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn keepalived_samples() {
+    let dir = data().join("keepalived/samples");
+    let all: Vec<String> = files(&dir).iter().map(|f| check(f)).collect();
+    assert!(all.len() >= 30, "the upstream samples are all here");
+    insta::assert_snapshot!(all.join("\n"));
+}
+
+#[test]
+fn lvs_cf_and_ipvsadm_samples() {
+    let mut all = Vec::new();
+    for f in files(&data())
+        .iter()
+        .chain(files(&data().join("ipvsadm")).iter())
+    {
+        all.push(check(f));
+    }
+    for f in files(&data().join("keepalived")) {
+        all.push(check(&f));
+    }
+    insta::assert_snapshot!(all.join("\n"));
+}
+
+#[test]
+fn broken_files_exit_1_with_locations() {
+    for dir in ["broken", "keepalived/broken"] {
+        for f in files(&data().join(dir)) {
+            let out = check(&f);
+            assert!(out.contains("\nexit 1\n"), "{out}");
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            assert!(
+                out.contains(&format!("{name}:")),
+                "a file:line:column diagnostic for {name}:\n{out}"
+            );
+        }
+    }
+}
