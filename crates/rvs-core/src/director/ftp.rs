@@ -283,6 +283,8 @@ pub struct Expect {
 pub struct Expectations {
     slots: Vec<Option<Expect>>,
     next: usize,
+    /// Occupied slots (so the check on every SYN is one comparison).
+    live: usize,
 }
 
 impl Expectations {
@@ -291,6 +293,7 @@ impl Expectations {
         Expectations {
             slots: vec![None; n.max(1)],
             next: 0,
+            live: 0,
         }
     }
 
@@ -303,6 +306,9 @@ impl Expectations {
         }
         let n = self.slots.len();
         let free = self.slots.iter().position(Option::is_none);
+        if free.is_some() {
+            self.live += 1;
+        }
         let i = free.unwrap_or(self.next % n);
         self.slots[i] = Some(e);
         self.next = (i + 1) % n;
@@ -310,17 +316,25 @@ impl Expectations {
 
     /// Take the expectation a SYN from `caddr` to `vaddr:vport` fulfils, if any (live).
     pub fn take(&mut self, caddr: IpAddr, vaddr: IpAddr, vport: u16, now: u64) -> Option<Expect> {
-        let slot = self.slots.iter_mut().find(|s| {
-            s.as_ref().is_some_and(|x| {
-                x.caddr == caddr && x.vaddr == vaddr && x.vport == vport && x.until > now
-            })
-        })?;
-        slot.take()
+        // Lapsed expectations are cleared on the way (they would otherwise only be
+        // overwritten).
+        let mut found = None;
+        for slot in &mut self.slots {
+            let Some(x) = slot else { continue };
+            if x.until <= now {
+                *slot = None;
+                self.live -= 1;
+            } else if found.is_none() && x.caddr == caddr && x.vaddr == vaddr && x.vport == vport {
+                found = slot.take();
+                self.live -= 1;
+            }
+        }
+        found
     }
 
     /// Whether any expectation is outstanding (so the engine can skip the search).
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(Option::is_none)
+        self.live == 0
     }
 }
 
@@ -451,5 +465,30 @@ mod tests {
         );
         assert_eq!(s.in_ack(2044), 2040);
         assert!(s.active());
+    }
+
+    #[test]
+    fn expectations_are_taken_once_and_lapse() {
+        let e = |vport, until| Expect {
+            caddr: "10.1.0.10".parse().unwrap(),
+            vaddr: "10.1.0.100".parse().unwrap(),
+            vport,
+            daddr: "10.2.0.11".parse().unwrap(),
+            dport: vport,
+            dest: 0,
+            service: 0,
+            until,
+        };
+        let mut x = Expectations::new(4);
+        assert!(x.is_empty());
+        x.add(e(1000, 10));
+        x.add(e(1001, 20));
+        x.add(e(1001, 30)); // replaces the equal one
+        let (c, v) = ("10.1.0.10".parse().unwrap(), "10.1.0.100".parse().unwrap());
+        assert_eq!(x.take(c, v, 1001, 5).map(|e| e.until), Some(30));
+        assert_eq!(x.take(c, v, 1001, 5), None, "taken once");
+        assert!(!x.is_empty());
+        assert_eq!(x.take(c, v, 1000, 10), None, "lapsed at its deadline");
+        assert!(x.is_empty(), "the lapsed one was cleared");
     }
 }
