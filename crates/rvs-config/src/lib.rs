@@ -3,7 +3,7 @@
 //!
 //! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]), keepalived.conf
 //! ([`parse_keepalived`], [`load_keepalived`]) and ipvsadm's command line and rules format
-//! ([`ipvsadm`]). The native TOML comes later. Parsers never touch the network (no name
+//! ([`ipvsadm`]), and rvs's native TOML ([`parse_native`], [`emit_native`]). Parsers never touch the network (no name
 //! resolution) and never print: they return values and [`Diagnostic`]s for the caller to
 //! show.
 #![forbid(unsafe_code)]
@@ -12,6 +12,7 @@ pub mod diag;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod lvs;
+pub mod native;
 mod syntax;
 
 pub use diag::{Diagnostic, Severity, render_all};
@@ -21,6 +22,7 @@ pub use lvs::{
     Failover, FailoverService, HealthCheck, LoadMonitor, LvsCf, Network, RealServer, ServiceType,
     Vip, VirtualServer, parse_lvs_cf,
 };
+pub use native::{NativeConf, emit_native, parse_native};
 
 use std::path::Path;
 
