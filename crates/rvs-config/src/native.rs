@@ -260,7 +260,7 @@ impl Cx<'_> {
             self.error(
                 v.span(),
                 format!("{what} {n} is out of range"),
-                format!("{what} in {lo}..={hi}"),
+                format!("a value in {lo}..={hi}"),
             );
             None
         }
@@ -519,6 +519,13 @@ fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> Diagnostic {
             None => (msg.to_string(), None),
         },
     };
+    // serde names Rust types; say what the file should hold.
+    let expected = expected.map(|x| match x.as_str() {
+        "i64" => "an integer".to_string(),
+        "a boolean" | "bool" => "`true` or `false`".to_string(),
+        "a string" | "String" => "a string in double quotes".to_string(),
+        _ => x,
+    });
     Diagnostic::new(
         text,
         path,
@@ -1263,20 +1270,24 @@ pub fn emit_native(conf: &NativeConf) -> String {
             let _ = writeln!(out, "mh_table_size = {}", svc.mh_table_size);
         }
         for rs in &svc.real_servers {
-            let _ = write!(
-                out,
-                "\n[[service.real_server]]\naddress = {}\nport = {}\nweight = {}\n",
+            // Indented under its service, as people write it.
+            let mut block = format!(
+                "[[service.real_server]]\naddress = {}\nport = {}\nweight = {}\n",
                 quote(&rs.addr.to_string()),
                 rs.port,
                 rs.weight
             );
             if rs.u_threshold != 0 {
-                let _ = writeln!(out, "u_threshold = {}", rs.u_threshold);
+                let _ = writeln!(block, "u_threshold = {}", rs.u_threshold);
             }
             if rs.l_threshold != 0 {
-                let _ = writeln!(out, "l_threshold = {}", rs.l_threshold);
+                let _ = writeln!(block, "l_threshold = {}", rs.l_threshold);
             }
-            out.push_str(&method_lines(rs.method));
+            block.push_str(&method_lines(rs.method));
+            out.push('\n');
+            for line in block.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
         }
     }
     out
