@@ -20,6 +20,7 @@ use rvs_core::model::{
     sock,
 };
 
+use crate::keepalived::KeepalivedConf;
 use crate::lvs::Vip;
 
 /// A configuration that a format cannot express without losing something.
@@ -73,10 +74,33 @@ impl Refusals {
         } else {
             "keepalived.conf"
         };
-        if c.switches != Switches::default() {
+        let (s, d) = (c.switches, Switches::default());
+        let mut changed = Vec::new();
+        for (name, v, dv) in [
+            (
+                "expire_nodest_conn",
+                s.expire_nodest_conn,
+                d.expire_nodest_conn,
+            ),
+            (
+                "expire_quiescent_template",
+                s.expire_quiescent_template,
+                d.expire_quiescent_template,
+            ),
+            ("sloppy_tcp", s.sloppy_tcp, d.sloppy_tcp),
+        ] {
+            if v != dv {
+                changed.push(format!("{name} = {v}"));
+            }
+        }
+        if s.conn_reuse_mode != d.conn_reuse_mode {
+            changed.push(format!("conn_reuse_mode = {}", s.conn_reuse_mode));
+        }
+        if !changed.is_empty() {
             self.push(format!(
-                "IPVS switches {:?}: {what} has no key for them (only the defaults can be written)",
-                c.switches
+                "IPVS switches {}: {what} has no key for them (only the kernel's defaults can be \
+                 written)",
+                changed.join(", ")
             ));
         }
         if c.conn_table_max != 0 {
@@ -172,9 +196,14 @@ pub fn emit_keepalived(
     }
     for r in &config.fwmark_rules {
         no.push(format!(
-            "classifier rule for mark {} ({}/{}): keepalived.conf cannot say which packets get \
-             a mark",
-            r.mark, r.dst.addr, r.dst.len
+            "classifier rule for mark {} ({} {}/{} ports {}-{}): keepalived.conf cannot say \
+             which packets get a mark",
+            r.mark,
+            r.protocol.map_or("any".to_string(), |p| p.to_string()),
+            r.dst.addr,
+            r.dst.len,
+            r.ports.0,
+            r.ports.1
         ));
     }
     let mut out = String::from("# keepalived.conf written by rvs\n");
@@ -442,7 +471,7 @@ pub fn emit_lvs_cf(
             "fullnat_ports = {}-{}",
             pool.port_range.0, pool.port_range.1
         );
-    } else if *pool != LocalPool::default() {
+    } else if *pool != LocalPool::default() && !methods.contains(&ForwardMethod::FullNat) {
         no.push("a FullNAT local address pool without FullNAT real servers");
     }
 
@@ -536,9 +565,12 @@ pub fn emit_lvs_cf(
                         || r.dst.len != family.max_prefix()
                     {
                         no.push(format!(
-                            "{what}: classifier rule {:?} {}/{}: lvs.cf's rules are the \
+                            "{what}: classifier rule for {} {}/{}: lvs.cf's rules are the \
                              virtual's protocol and address",
-                            r.protocol, r.dst.addr, r.dst.len
+                            r.protocol
+                                .map_or("any protocol".to_string(), |p| p.to_string()),
+                            r.dst.addr,
+                            r.dst.len
                         ));
                     }
                 }
@@ -622,4 +654,27 @@ pub fn emit_lvs_cf(
 
 fn first_protocol(rules: &[FwmarkRule]) -> Option<Protocol> {
     rules.first().and_then(|r| r.protocol)
+}
+
+/// The VIPs of a parsed keepalived.conf, for writing it in another format: every
+/// `virtual_ipaddress` of every `vrrp_instance`, in file order, on its `dev` (else the
+/// instance's `interface`; addresses with neither are left out) and with its `label` (else
+/// the device). The inverse of what [`emit_keepalived`] writes (there the NAT router is
+/// the last address).
+pub fn keepalived_vips(conf: &KeepalivedConf) -> Vec<Vip> {
+    let mut out = Vec::new();
+    for i in &conf.vrrp.instances {
+        for v in &i.virtual_ipaddresses {
+            let Some(device) = v.dev.clone().or_else(|| i.interface.clone()) else {
+                continue;
+            };
+            out.push(Vip {
+                addr: v.addr,
+                prefix: v.prefix,
+                label: v.label.clone().unwrap_or_else(|| device.clone()),
+                device,
+            });
+        }
+    }
+    out
 }
