@@ -25,7 +25,7 @@ pub use lvs::{
     Failover, FailoverService, HealthCheck, LoadMonitor, LvsCf, Network, RealServer, ServiceType,
     Vip, VirtualServer, parse_lvs_cf,
 };
-pub use native::{NativeConf, emit_native, parse_native};
+pub use native::{NativeConf, emit_native, load_native, parse_native};
 
 use std::path::Path;
 

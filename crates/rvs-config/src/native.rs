@@ -500,6 +500,37 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
     })
 }
 
+/// Read and parse a native TOML file. A file that cannot be read or is not UTF-8 gives one
+/// diagnostic (at 1:1, or at the first bad byte).
+pub fn load_native(path: &std::path::Path) -> Result<NativeConf, Vec<Diagnostic>> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![Diagnostic::new(
+            "",
+            &shown,
+            0..0,
+            Severity::Error,
+            format!("cannot read the file: {e}"),
+            None,
+        )]
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_native(&text, &shown),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            Err(vec![Diagnostic::new(
+                &text,
+                &shown,
+                at..at + 1,
+                Severity::Error,
+                "the file is not valid UTF-8",
+                Some("UTF-8 text".to_string()),
+            )])
+        }
+    }
+}
+
 fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())]
         .bytes()

@@ -212,6 +212,17 @@ fn broken_files() {
 }
 
 #[test]
+fn load_reads_the_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/native/full.toml");
+    assert_eq!(
+        rvs_config::load_native(&path).unwrap(),
+        parse_native(&data("full.toml"), "x").unwrap()
+    );
+    let err = rvs_config::load_native(Path::new("/nonexistent/rvs.toml")).unwrap_err();
+    assert!(err[0].message.starts_with("cannot read the file"));
+}
+
+#[test]
 fn empty_file_is_the_default_configuration() {
     let c = parse_native("", "empty.toml").unwrap();
     assert_eq!(c, NativeConf::default());
