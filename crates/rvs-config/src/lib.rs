@@ -3,24 +3,29 @@
 //!
 //! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]), keepalived.conf
 //! ([`parse_keepalived`], [`load_keepalived`]) and ipvsadm's command line and rules format
-//! ([`ipvsadm`]). The native TOML comes later. Parsers never touch the network (no name
-//! resolution) and never print: they return values and [`Diagnostic`]s for the caller to
-//! show.
+//! ([`ipvsadm`]), and rvs's native TOML ([`parse_native`], [`emit_native`]); writers for
+//! keepalived.conf and lvs.cf ([`emit`]) refuse what those formats cannot express. Parsers
+//! never touch the network (no name resolution) and never print: they return values and
+//! [`Diagnostic`]s for the caller to show.
 #![forbid(unsafe_code)]
 
 pub mod diag;
+pub mod emit;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod lvs;
+pub mod native;
 mod syntax;
 
 pub use diag::{Diagnostic, Severity, render_all};
+pub use emit::{Lossy, emit_keepalived, emit_lvs_cf, keepalived_vips};
 pub use ipvsadm::{Command, UsageError, parse_command, parse_rules, save};
 pub use keepalived::{KeepalivedConf, load_keepalived, parse_keepalived};
 pub use lvs::{
     Failover, FailoverService, HealthCheck, LoadMonitor, LvsCf, Network, RealServer, ServiceType,
     Vip, VirtualServer, parse_lvs_cf,
 };
+pub use native::{NativeConf, emit_native, load_native, parse_native};
 
 use std::path::Path;
 
