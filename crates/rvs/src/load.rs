@@ -2,7 +2,7 @@
 //! it into the daemon's plan (which interfaces to attach to, which addresses to own).
 //!
 //! Formats: Piranha's `lvs.cf`, keepalived.conf (its LVS part; VRRP and checkers are kept
-//! for later), and ipvsadm rules (`ipvsadm -S` output). The format is detected from the
+//! for later), ipvsadm rules (`ipvsadm -S` output) and rvs's native TOML. The format is detected from the
 //! file name and content ([`detect`]) unless given. Everything is parsed into the one
 //! [`rvs_core::model::Config`], plus the addresses the director owns: VIPs (with their
 //! device when the format names one) and the NAT router's floating IP.
@@ -22,6 +22,8 @@ pub enum Format {
     Keepalived,
     /// ipvsadm rules (`ipvsadm -S` / `-R`).
     Ipvsadm,
+    /// rvs's native TOML.
+    Toml,
 }
 
 impl Format {
@@ -31,6 +33,7 @@ impl Format {
             "lvs.cf" | "lvscf" | "piranha" => Some(Format::LvsCf),
             "keepalived" | "keepalived.conf" => Some(Format::Keepalived),
             "ipvsadm" | "rules" => Some(Format::Ipvsadm),
+            "toml" | "native" => Some(Format::Toml),
             _ => None,
         }
     }
@@ -41,6 +44,7 @@ impl Format {
             Format::LvsCf => "lvs.cf",
             Format::Keepalived => "keepalived",
             Format::Ipvsadm => "ipvsadm",
+            Format::Toml => "toml",
         }
     }
 }
@@ -63,6 +67,11 @@ pub struct Loaded {
     pub config: Config,
     /// Addresses the director owns: VIPs and the NAT router's floating IP.
     pub owned: Vec<Owned>,
+    /// The VIPs with their devices, prefixes and labels, as far as the format says (for
+    /// conversions).
+    pub vips: Vec<rvs_config::Vip>,
+    /// The NAT router's floating IP, if the format names one.
+    pub nat_router: Option<rvs_config::Vip>,
     /// Keys rvs does not act on yet, with their locations.
     pub warnings: Vec<Diagnostic>,
 }
@@ -73,6 +82,9 @@ pub fn detect(path: &Path, text: &str) -> Format {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    if name.ends_with(".toml") {
+        return Format::Toml;
+    }
     if name.contains("keepalived") {
         return Format::Keepalived;
     }
@@ -103,6 +115,9 @@ pub fn detect(path: &Path, text: &str) -> Format {
         ) {
             return Format::Keepalived;
         }
+        if l.starts_with('[') {
+            return Format::Toml;
+        }
         if l.contains('=') || first == "virtual" {
             return Format::LvsCf;
         }
@@ -128,33 +143,36 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
     let shown = path.display().to_string();
-    let mut owned: Vec<Owned> = Vec::new();
-    let (config, warnings) = match format {
+    let (config, warnings, vips, nat_router) = match format {
         Format::LvsCf => {
             let cf = rvs_config::parse_lvs_cf(&text, &shown)?;
-            for v in cf.vips.iter().chain(cf.nat_router.iter()) {
-                owned.push(Owned {
-                    addr: v.addr,
-                    device: Some(v.device.clone()),
-                });
-            }
-            (cf.config, cf.warnings)
+            (cf.config, cf.warnings, cf.vips, cf.nat_router)
         }
         Format::Keepalived => {
             let kc = rvs_config::load_keepalived(path)?;
-            // VRRP's virtual addresses (VIPs and the NAT gateway) carry their device.
-            for inst in &kc.vrrp.instances {
-                for vip in &inst.virtual_ipaddresses {
-                    owned.push(Owned {
-                        addr: vip.addr,
-                        device: vip.dev.clone().or_else(|| inst.interface.clone()),
-                    });
-                }
-            }
-            (kc.config, kc.warnings)
+            // VRRP's virtual addresses (VIPs and the NAT gateway) carry their devices.
+            let vips = rvs_config::keepalived_vips(&kc);
+            (kc.config, kc.warnings, vips, None)
         }
-        Format::Ipvsadm => (rvs_config::parse_rules(&text, &shown)?, Vec::new()),
+        Format::Ipvsadm => (
+            rvs_config::parse_rules(&text, &shown)?,
+            Vec::new(),
+            Vec::new(),
+            None,
+        ),
+        Format::Toml => {
+            let n = rvs_config::parse_native(&text, &shown)?;
+            (n.config, Vec::new(), n.vips, n.nat_router)
+        }
     };
+    let mut owned: Vec<Owned> = vips
+        .iter()
+        .chain(nat_router.iter())
+        .map(|v| Owned {
+            addr: v.addr,
+            device: Some(v.device.clone()),
+        })
+        .collect();
     // Every address service's VIP is owned (on its link when no device is named).
     for svc in &config.services {
         if let ServiceKey::Addr { addr, .. } = svc.key
@@ -167,6 +185,8 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
         format,
         config,
         owned,
+        vips,
+        nat_router,
         warnings,
     })
 }
@@ -208,6 +228,36 @@ pub fn effective(l: &Loaded) -> String {
         );
     }
     out
+}
+
+/// Write a loaded configuration in another format (`rvs convert`). Refuses, naming every
+/// reason, what the target format cannot express.
+pub fn convert(l: &Loaded, to: Format) -> Result<String, String> {
+    let lossy = |e: rvs_config::Lossy| {
+        format!(
+            "{} cannot express:\n{}",
+            e.format,
+            e.reasons
+                .iter()
+                .map(|r| format!("  - {r}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
+    match to {
+        Format::Toml => Ok(rvs_config::emit_native(&rvs_config::NativeConf {
+            config: l.config.clone(),
+            vips: l.vips.clone(),
+            nat_router: l.nat_router.clone(),
+        })),
+        Format::Keepalived => {
+            rvs_config::emit_keepalived(&l.config, &l.vips, l.nat_router.as_ref()).map_err(lossy)
+        }
+        Format::LvsCf => {
+            rvs_config::emit_lvs_cf(&l.config, &l.vips, l.nat_router.as_ref()).map_err(lossy)
+        }
+        Format::Ipvsadm => Ok(rvs_config::ipvsadm::save(&l.config)),
+    }
 }
 
 /// What the daemon runs: the forwarding configuration and where it lives on the links.

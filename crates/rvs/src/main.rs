@@ -24,9 +24,12 @@ usage:
   rvs daemon -c FILE [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
                           run a director from a Piranha lvs.cf; SIGHUP reloads FILE,
                           --metrics serves Prometheus metrics at http://ADDR:PORT/metrics
-  rvs check-config [--format lvs.cf|keepalived|ipvsadm] FILE
+  rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form (exit 0), or file:line:column diagnostics (exit 1)
+  rvs convert --to toml|keepalived|lvs.cf|ipvsadm [--format F] FILE
+                          translate a configuration (refused, with the reasons, where the
+                          target format cannot express it)
   rvs reload [--control PATH]
                           reload a running daemon's configuration file (refused with
                           file:line:column when invalid; the running one stays)
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Some("list") => list(rest),
         Some("reload") => reload(rest),
         Some("check-config") => check_config(rest),
+        Some("convert") => convert(rest),
         Some("lab") => lab::main(rest),
         Some("httpd") => httpd::main(rest),
         Some("demo") => demo::main(rest),
@@ -199,7 +203,7 @@ fn reload(args: &[String]) -> ExitCode {
 
 fn parse_format(v: &str) -> Result<rvs::load::Format, String> {
     rvs::load::Format::from_name(v)
-        .ok_or_else(|| format!("unknown format {v:?} (lvs.cf, keepalived or ipvsadm)"))
+        .ok_or_else(|| format!("unknown format {v:?} (lvs.cf, keepalived, ipvsadm or toml)"))
 }
 
 /// `rvs check-config`: parse and validate; print the effective configuration as ipvsadm
@@ -238,6 +242,55 @@ fn check_config(args: &[String]) -> ExitCode {
         }
         Err(diags) => {
             eprint!("{}", rvs_config::render_all(&diags));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `rvs convert --to FORMAT FILE`.
+fn convert(args: &[String]) -> ExitCode {
+    let mut from = None;
+    let mut to = None;
+    let mut file = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--format" | "--from" => match value(args, &mut i, "--format").and_then(parse_format) {
+                Ok(f) => from = Some(f),
+                Err(e) => return usage_error(&e),
+            },
+            "--to" => match value(args, &mut i, "--to").and_then(parse_format) {
+                Ok(f) => to = Some(f),
+                Err(e) => return usage_error(&e),
+            },
+            other if other.starts_with('-') => {
+                return usage_error(&format!("unknown convert option {other:?}"));
+            }
+            path => {
+                if file.replace(PathBuf::from(path)).is_some() {
+                    return usage_error("convert takes one file");
+                }
+            }
+        }
+        i += 1;
+    }
+    let (Some(to), Some(file)) = (to, file) else {
+        return usage_error("rvs convert needs --to FORMAT and a FILE");
+    };
+    let loaded = match rvs::load::load(&file, from) {
+        Ok(l) => l,
+        Err(diags) => {
+            eprint!("{}", rvs_config::render_all(&diags));
+            return ExitCode::FAILURE;
+        }
+    };
+    match rvs::load::convert(&loaded, to) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rvs convert: {}: {e}", file.display());
             ExitCode::FAILURE
         }
     }

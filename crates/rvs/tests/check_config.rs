@@ -85,3 +85,61 @@ fn broken_files_exit_1_with_locations() {
         }
     }
 }
+
+fn rvs(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rvs"))
+        .args(args)
+        .output()
+        .expect("rvs runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `rvs convert` to each format and back gives the same effective configuration.
+#[test]
+fn convert_round_trips_through_every_format() {
+    let src = data().join("nat_two_tier.cf");
+    let src = src.to_str().unwrap();
+    let (code, original, _) = rvs(&["check-config", src]);
+    assert_eq!(code, 0);
+    let rules = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("# rvs: read as"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let dir = std::env::temp_dir().join(format!("rvs-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (to, name) in [
+        ("toml", "c.toml"),
+        ("keepalived", "keepalived.conf"),
+        ("lvs.cf", "c.cf"),
+    ] {
+        let (code, text, err) = rvs(&["convert", "--to", to, src]);
+        assert_eq!(code, 0, "convert --to {to}: {err}");
+        let out = dir.join(name);
+        std::fs::write(&out, &text).unwrap();
+        let (code, back, err) = rvs(&["check-config", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{to}:\n{text}\n{err}");
+        assert_eq!(rules(&back), rules(&original), "{to}:\n{text}");
+    }
+    // What a format cannot say is refused with the reason.
+    let fullnat = dir.join("fullnat.cf");
+    std::fs::write(
+        &fullnat,
+        "network = fullnat\nfullnat_local = 10.2.0.250\n\
+         virtual v {\n active = 1\n address = 10.1.0.100 eth0:1\n port = 80\n\
+         server a {\n address = 10.2.0.11\n active = 1\n }\n}\n",
+    )
+    .unwrap();
+    let (code, _, err) = rvs(&["convert", "--to", "keepalived", fullnat.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot express") && err.to_lowercase().contains("fullnat"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
