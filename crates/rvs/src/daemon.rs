@@ -12,9 +12,11 @@
 //! and the daemon refuses to start while `ip_forward` is on in its namespace — otherwise the
 //! kernel would forward a second copy of every frame the taps see.
 //!
-//! A Unix control socket answers listing requests (`rvsadm -L -n ...`); the control thread
-//! passes them to the worker, which answers between batches.
+//! A Unix control socket answers listing requests (`rvs list ...`) and ipvsadm command
+//! lines (`rvsadm ...`, see [`crate::admin`]); the control thread parses them and passes
+//! them to the worker, which answers between batches.
 
+use crate::admin;
 use crate::listing::{self, Format};
 use crate::load::{self, Plan};
 use crate::metrics;
@@ -71,7 +73,7 @@ pub fn default_control_path(config: &Path) -> PathBuf {
 }
 
 /// What the control socket or the metrics endpoint asks of the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Ask {
     /// A listing.
     List { format: Format, exact: bool },
@@ -79,6 +81,9 @@ enum Ask {
     Reload,
     /// The Prometheus metrics text.
     Metrics,
+    /// An ipvsadm command line, parsed by the control thread (see [`crate::admin`]); the
+    /// answer is the encoded [`crate::admin::Reply`].
+    Ipvsadm(Box<admin::Prepared>),
 }
 
 /// A request from a control thread, answered by the worker between batches.
@@ -423,6 +428,7 @@ fn worker(
                 let answer = match req.ask {
                     Ask::List { format, exact } => Ok(listing::render(d, format, exact, t)),
                     Ask::Metrics => Ok(metrics::render(d)),
+                    Ask::Ipvsadm(cmd) => Ok(cmd.run(d, t).encode()),
                     Ask::Reload => {
                         let r = reloader.reload(d, t);
                         match &r {
@@ -501,17 +507,32 @@ fn start_control(
     }))
 }
 
-/// One control request per connection: `list [options]` or `reload`; the answer is the
-/// text, or a line starting `error: `.
+/// One control request per connection: `list [options]`, `reload`, `metrics`, or an
+/// ipvsadm command line (`ipvsadm ARGC STDIN_LEN` and its length-prefixed arguments, see
+/// [`crate::admin`]); the answer is the text (for ipvsadm: exit status, stdout and
+/// stderr), or a line starting `error: `.
 fn serve(stream: UnixStream, requests: &mpsc::Sender<Request>) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
+    let mut reader = BufReader::new(&stream);
+    reader.read_line(&mut line)?;
     let mut w = &stream;
-    let ask = match parse_request(&line) {
-        Ok(a) => a,
-        Err(e) => return writeln!(w, "error: {e}"),
+    let ask = if line.starts_with("ipvsadm ") {
+        let (args, stdin) = match admin::read_request(&line, &mut reader) {
+            Ok(r) => r,
+            Err(e) => return writeln!(w, "error: {e}"),
+        };
+        match admin::prepare(&args, &stdin) {
+            Ok(p) => Ask::Ipvsadm(Box::new(p)),
+            // Usage errors and bad rules need no worker.
+            Err(reply) => return w.write_all(reply.encode().as_bytes()),
+        }
+    } else {
+        match parse_request(&line) {
+            Ok(a) => a,
+            Err(e) => return writeln!(w, "error: {e}"),
+        }
     };
     match ask_worker(requests, ask) {
         Ok(text) => w.write_all(text.as_bytes()),

@@ -1,6 +1,7 @@
 //! The `rvs` binary's library: the daemon, listings, and the commands `main.rs` dispatches.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod daemon;
 pub mod listing;
 pub mod load;

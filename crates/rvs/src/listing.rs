@@ -1,20 +1,41 @@
-//! `ipvsadm -L -n`-style listings of a running director: services and real servers, their
-//! counters and rates, and the connection table.
+//! ipvsadm 1.31's listings of a running director, byte for byte: `-L` in every format
+//! (`--stats`, `--rate`, `--thresholds`, `--persistent-conn`, `--tun-info`, `--exact`,
+//! `--nosort`, one service), `-L -c` (connections), `-L --timeout` and `-L --daemon`.
 //!
-//! Layouts follow ipvsadm 1.31's `print_title()` / `print_service_entry()` /
-//! `print_largenum()` and the kernel's `/proc/net/ip_vs_conn` fields. Services are sorted as
-//! ipvsadm sorts them by default (fwmark services after address services, then protocol,
-//! address, port), real servers by address and port. Host and port names are never looked
-//! up (`-n` is implied).
+//! The layouts are ipvsadm's `list_all()` / `list_service()` / `print_title()` /
+//! `print_service_entry()` / `print_largenum()` / `list_conn()` / `print_conn()` /
+//! `list_timeout()` / `list_daemon()` printf formats, rendered here from the engine's
+//! state. Services and real servers are sorted as ipvsadm sorts the kernel's table
+//! (libipvs `ipvs_cmp_services()` / `ipvs_cmp_dests()` through glibc `qsort()`, see
+//! [`rvs_config::ipvsadm::ipvsadm_order`]).
+//!
+//! Where rvs differs from a kernel director, and why:
+//! - `size=N` in `IP Virtual Server version 1.2.1 (size=N)` is the IPv4 connection
+//!   table's capacity (the kernel prints its connection hash table size,
+//!   `ip_vs_conn_tab_size`; rvs has one table per family, equally sized).
+//! - Names are never resolved: every listing is numeric, as with `-n`.
+//! - FullNAT real servers show Forward `FullNat` (the name the FullNAT ipvsadm forks
+//!   print; 7 characters, so the columns stay aligned). `Local` never appears: rvs has no
+//!   local node.
+//! - `--nosort` lists services in configuration order (the kernel lists its hash
+//!   buckets) and real servers most recent first (the kernel's list order).
+//! - `--daemon` prints nothing: rvs runs no connection sync daemon yet, and ipvsadm prints
+//!   nothing when none runs.
+//! - `-c` lists IPv4 entries, then IPv6 ones, in table order (the kernel walks its hash);
+//!   rvs has no persistence engines, so rows never carry pe columns, but
+//!   `--persistent-conn` changes the header as in ipvsadm.
 
+use rvs_config::ipvsadm::{ListFormat, ListOptions, ListWhat, ipvsadm_order};
 use rvs_core::conn::table::{Conn, ConnAddr};
-use rvs_core::director::Director;
-use rvs_core::model::{ForwardMethod, SchedFlags, SchedulerKind, ServiceKey, mask_v4};
+use rvs_core::director::{Director, Service};
+use rvs_core::model::{
+    Family, ForwardMethod, SchedFlags, SchedulerKind, ServiceKey, TunnelCsum, TunnelKind, mask_v4,
+};
 use rvs_core::time::Instant;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// What to list (ipvsadm's list options).
+/// What to list (the list options of `rvs list`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// `-L -n`.
@@ -32,15 +53,28 @@ pub enum Format {
     Connections,
 }
 
-/// `addr:port`, IPv6 in brackets (`addrport_to_anyname()` with `FMT_NUMERIC`).
+/// glibc `inet_ntop(AF_INET6)`: as Rust's `Display` (longest run of at least two zero
+/// groups, first on ties, becomes `::`), except that IPv4-compatible addresses
+/// (`::a.b.c.d`) print their tail dotted.
+fn ntop6(a: &Ipv6Addr) -> String {
+    let s = a.segments();
+    if s[..6].iter().all(|&g| g == 0) && s[6] != 0 {
+        let o = a.octets();
+        return format!("::{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
+    }
+    a.to_string()
+}
+
+/// `addrport_to_anyname()` with `FMT_NUMERIC`: `a.b.c.d:port` or `[v6]:port`.
 fn addrport(addr: IpAddr, port: u16) -> String {
     match addr {
         IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
+        IpAddr::V6(a) => format!("[{}]:{port}", ntop6(&a)),
     }
 }
 
-/// `print_largenum()`: 9 columns, K/M/G/T above 10^8 (`exact` prints it whole).
+/// `print_largenum()`: 9 columns, K/M/G/T from 10^8 up; `--exact` prints the whole number
+/// in at least 9 columns with at least one space before it.
 fn largenum(out: &mut String, n: u64, exact: bool) {
     let _ = if exact {
         write!(out, " {n:>8}")
@@ -57,6 +91,7 @@ fn largenum(out: &mut String, n: u64, exact: bool) {
     };
 }
 
+/// `fwd_name()`.
 fn forward_name(m: ForwardMethod) -> &'static str {
     match m {
         ForwardMethod::Masq => "Masq",
@@ -66,184 +101,330 @@ fn forward_name(m: ForwardMethod) -> &'static str {
     }
 }
 
-fn sched_flags(kind: SchedulerKind, f: SchedFlags) -> Option<String> {
-    let names: [&str; 3] = match kind {
-        SchedulerKind::Sh => ["sh-fallback", "sh-port", "flag-3"],
-        SchedulerKind::Mh => ["mh-fallback", "mh-port", "flag-3"],
-        _ => ["flag-1", "flag-2", "flag-3"],
+/// `fwd_tun_info()`: `ipip`, `gue:PORT:CSUM`, `gre:CSUM`; `n/a` for other methods.
+fn tun_info(m: ForwardMethod) -> String {
+    let csum = |c: TunnelCsum| match c {
+        TunnelCsum::NoCsum => "nocsum",
+        TunnelCsum::Csum => "csum",
+        TunnelCsum::RemCsum => "remcsum",
+    };
+    match m {
+        ForwardMethod::Tunnel { kind, csum: c } => match kind {
+            TunnelKind::Ipip => "ipip".into(),
+            TunnelKind::Gue { port } => format!("gue:{port}:{}", csum(c)),
+            TunnelKind::Gre => format!("gre:{}", csum(c)),
+        },
+        _ => "n/a".into(),
+    }
+}
+
+/// `print_sched_flags()`: sh and mh name their two flags (flag-3 prints nothing for
+/// them), other schedulers print flag-N; comma-separated.
+fn sched_flags(kind: SchedulerKind, f: SchedFlags) -> String {
+    let names: [Option<&str>; 3] = match kind {
+        SchedulerKind::Sh => [Some("sh-fallback"), Some("sh-port"), None],
+        SchedulerKind::Mh => [Some("mh-fallback"), Some("mh-port"), None],
+        _ => [Some("flag-1"), Some("flag-2"), Some("flag-3")],
     };
     let set: Vec<&str> = names
         .iter()
         .enumerate()
         .filter(|(i, _)| f.0 & (1 << i) != 0)
-        .map(|(_, n)| *n)
+        .filter_map(|(_, n)| *n)
         .collect();
-    (!set.is_empty()).then(|| set.join(","))
+    set.join(",")
 }
 
-fn title(f: Format) -> &'static str {
-    match f {
-        Format::Plain => {
-            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
-        }
-        Format::Stats => {
-            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n"
-        }
-        Format::Rate => {
-            "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n  -> RemoteAddress:Port\n"
-        }
-        Format::Thresholds => {
-            "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n  -> RemoteAddress:Port\n"
-        }
-        Format::PersistentConn => {
-            "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn\n  -> RemoteAddress:Port\n"
-        }
-        Format::Connections => {
-            "IPVS connection entries\npro expire state       source             virtual            destination\n"
-        }
+/// `print_title()`.
+fn title(out: &mut String, f: &ListFormat) {
+    let head = |out: &mut String, cols: String| {
+        let _ = write!(
+            out,
+            "{:<33} {cols}\n  -> RemoteAddress:Port\n",
+            "Prot LocalAddress:Port"
+        );
+    };
+    if f.stats {
+        head(
+            out,
+            format!(
+                "{:>8} {:>8} {:>8} {:>8} {:>8}",
+                "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+            ),
+        );
+    } else if f.rate {
+        head(
+            out,
+            format!(
+                "{:>8} {:>8} {:>8} {:>8} {:>8}",
+                "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+            ),
+        );
+    } else if f.thresholds {
+        head(
+            out,
+            format!(
+                "{:<10} {:<10} {:<10} {:<10}",
+                "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+            ),
+        );
+    } else if f.persistent_conn {
+        head(
+            out,
+            format!(
+                "{:<9} {:<11} {:<10} {:<10}",
+                "Weight", "PersistConn", "ActiveConn", "InActConn"
+            ),
+        );
+    } else if f.tun_info {
+        out.push_str(
+            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
+        );
+    } else {
+        out.push_str(
+            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+        );
     }
 }
 
-/// Sort key of a service: address services first, by protocol, address, port; then marks.
-fn service_order(k: &ServiceKey) -> (u8, u8, IpAddr, u32) {
-    match *k {
+/// `svc_name` of `print_service_entry()` outside rules: `TCP  addr:port` (cut to 33
+/// bytes unless IPv6), `FWM  N`, `FWM  N IPv6`.
+fn service_name(key: &ServiceKey) -> String {
+    match *key {
         ServiceKey::Addr {
             protocol,
             addr,
             port,
-        } => (0, protocol.number(), addr, u32::from(port)),
-        ServiceKey::Fwmark { mark, .. } => (1, 0, IpAddr::V4(Ipv4Addr::UNSPECIFIED), mark),
+        } => {
+            let mut n = format!("{protocol}  {}", addrport(addr, port));
+            if addr.is_ipv4() {
+                n.truncate(33);
+            }
+            n
+        }
+        ServiceKey::Fwmark { mark, family } => match family {
+            Family::V4 => format!("FWM  {mark}"),
+            Family::V6 => format!("FWM  {mark} IPv6"),
+        },
     }
 }
 
-/// The listing of `d` in format `f` (`exact`: `--exact` numbers).
-pub fn render(d: &Director, f: Format, exact: bool, now: Instant) -> String {
-    let mut out = String::new();
-    if f == Format::Connections {
-        out.push_str(title(f));
-        connections(&mut out, d, now);
-        return out;
-    }
-    let size = d.table_v4().capacity();
-    let _ = writeln!(out, "IP Virtual Server version 1.2.1 (size={size})");
-    out.push_str(title(f));
-    let mut services: Vec<_> = d.services().iter().collect();
-    services.sort_by_key(|(_, s)| service_order(&s.cfg.key));
-    for (_, svc) in services {
-        let name = match svc.cfg.key {
-            ServiceKey::Addr {
-                protocol,
-                addr,
-                port,
-            } => {
-                let mut n = format!("{protocol}  {}", addrport(addr, port));
-                if addr.is_ipv4() {
-                    n.truncate(33);
+/// `print_service_entry()`: the service line, then its real servers (`order`: indices
+/// into `svc.dests`).
+fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize], f: &ListFormat) {
+    let name = service_name(&svc.cfg.key);
+    let cfg = &svc.cfg;
+    if f.stats {
+        let _ = write!(out, "{name:<33}");
+        let s = &svc.stats;
+        for n in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
+            largenum(out, n, f.exact);
+        }
+    } else if f.rate {
+        let _ = write!(out, "{name:<33}");
+        let r = svc.est.rates();
+        for n in [r.cps, r.inpps, r.outpps, r.inbps, r.outbps] {
+            largenum(out, n, f.exact);
+        }
+    } else {
+        let _ = write!(out, "{name} {}", cfg.scheduler.name());
+        if cfg.flags.0 & (SchedFlags::FLAG_1 | SchedFlags::FLAG_2 | SchedFlags::FLAG_3) != 0 {
+            let _ = write!(out, " ({})", sched_flags(cfg.scheduler, cfg.flags));
+        }
+        if let Some(p) = cfg.persistence {
+            let _ = write!(out, " persistent {}", p.timeout);
+            match cfg.key.family() {
+                Family::V4 if p.prefix != 32 => {
+                    let _ = write!(out, " mask {}", Ipv4Addr::from(mask_v4(p.prefix)));
                 }
-                n
-            }
-            ServiceKey::Fwmark { mark, .. } => format!("FWM  {mark}"),
-        };
-        match f {
-            Format::Stats => {
-                let _ = write!(out, "{name:<33}");
-                let s = &svc.stats;
-                for n in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
-                    largenum(&mut out, n, exact);
+                Family::V6 if p.prefix != 128 => {
+                    let _ = write!(out, " mask {}", p.prefix);
                 }
-            }
-            Format::Rate => {
-                let _ = write!(out, "{name:<33}");
-                let r = svc.est.rates();
-                for n in [r.cps, r.inpps, r.outpps, r.inbps, r.outbps] {
-                    largenum(&mut out, n, exact);
-                }
-            }
-            _ => {
-                let _ = write!(out, "{name} {}", svc.cfg.scheduler.name());
-                if let Some(fl) = sched_flags(svc.cfg.scheduler, svc.cfg.flags) {
-                    let _ = write!(out, " ({fl})");
-                }
-                if let Some(p) = svc.cfg.persistence {
-                    let _ = write!(out, " persistent {}", p.timeout);
-                    match svc.cfg.key.family() {
-                        rvs_core::model::Family::V4 if p.prefix < 32 => {
-                            let _ = write!(out, " mask {}", Ipv4Addr::from(mask_v4(p.prefix)));
-                        }
-                        rvs_core::model::Family::V6 if p.prefix < 128 => {
-                            let _ = write!(out, " mask {}", p.prefix);
-                        }
-                        _ => {}
-                    }
-                }
-                if svc.cfg.one_packet {
-                    out.push_str(" ops");
-                }
+                _ => {}
             }
         }
+        if cfg.one_packet {
+            out.push_str(" ops");
+        }
+    }
+    out.push('\n');
+    let v6_service = cfg.key.family() == Family::V6;
+    for &i in order {
+        let (dest, id) = (&svc.dests[i], svc.dest_ids[i]);
+        let mut dname = addrport(dest.addr, dest.port);
+        if !v6_service {
+            dname.truncate(28);
+        }
+        if f.stats {
+            let _ = write!(out, "  -> {dname:<28}");
+            let s = d.services().dest_stats(id).copied().unwrap_or_default();
+            for n in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
+                largenum(out, n, f.exact);
+            }
+        } else if f.rate {
+            let r = d
+                .services()
+                .dest_estimator(id)
+                .map(|e| e.rates())
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:>8} {:>8} {:>8}",
+                r.cps, r.inpps, r.outpps
+            );
+            largenum(out, r.inbps, f.exact);
+            largenum(out, r.outbps, f.exact);
+        } else if f.thresholds {
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
+                dest.u_threshold, dest.l_threshold, dest.active_conns, dest.inact_conns
+            );
+        } else if f.persistent_conn {
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
+                dest.weight, dest.persist_conns, dest.active_conns, dest.inact_conns
+            );
+        } else if f.tun_info {
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
+                forward_name(dest.method),
+                tun_info(dest.method),
+                dest.weight,
+                dest.active_conns,
+                dest.inact_conns
+            );
+        } else {
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
+                forward_name(dest.method),
+                dest.weight,
+                dest.active_conns,
+                dest.inact_conns
+            );
+        }
         out.push('\n');
-        let mut dests: Vec<_> = svc.dests.iter().zip(&svc.dest_ids).collect();
-        dests.sort_by_key(|(d, _)| (d.addr, d.port));
-        for (dest, id) in dests {
-            let mut dname = addrport(dest.addr, dest.port);
-            if dest.addr.is_ipv4() {
-                dname.truncate(28);
-            }
-            match f {
-                Format::Stats => {
-                    let _ = write!(out, "  -> {dname:<28}");
-                    if let Some(s) = d.services().dest_stats(*id) {
-                        for n in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
-                            largenum(&mut out, n, exact);
-                        }
-                    }
-                }
-                Format::Rate => {
-                    let r = d
-                        .services()
-                        .dest_estimator(*id)
-                        .map(|e| e.rates())
-                        .unwrap_or_default();
-                    let _ = write!(
-                        out,
-                        "  -> {dname:<28} {:>8} {:>8} {:>8}",
-                        r.cps, r.inpps, r.outpps
-                    );
-                    largenum(&mut out, r.inbps, exact);
-                    largenum(&mut out, r.outbps, exact);
-                }
-                Format::Thresholds => {
-                    let _ = write!(
-                        out,
-                        "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
-                        dest.u_threshold, dest.l_threshold, dest.active_conns, dest.inact_conns
-                    );
-                }
-                Format::PersistentConn => {
-                    let _ = write!(
-                        out,
-                        "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
-                        dest.weight, dest.persist_conns, dest.active_conns, dest.inact_conns
-                    );
-                }
-                _ => {
-                    let _ = write!(
-                        out,
-                        "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
-                        forward_name(dest.method),
-                        dest.weight,
-                        dest.active_conns,
-                        dest.inact_conns
-                    );
-                }
-            }
-            out.push('\n');
+    }
+}
+
+/// The running services in listing order, each with the order of its real servers
+/// (indices into `dests`): ipvsadm's sort, or with `--nosort` configuration order and
+/// the kernel's list order (most recently added first).
+fn ordered(d: &Director, nosort: bool) -> Vec<(&Service, Vec<usize>)> {
+    let running: Vec<&Service> = d.services().iter().map(|(_, s)| s).collect();
+    let find = |k: &ServiceKey| running.iter().copied().find(|s| s.cfg.key == *k);
+    let config = if nosort {
+        d.config().clone()
+    } else {
+        ipvsadm_order(d.config())
+    };
+    let mut out = Vec::new();
+    for c in &config.services {
+        let Some(svc) = find(&c.key) else { continue };
+        let order = if nosort {
+            (0..svc.dests.len()).collect()
+        } else {
+            let mut o: Vec<usize> = c
+                .real_servers
+                .iter()
+                .filter_map(|rs| {
+                    svc.dests
+                        .iter()
+                        .position(|d| d.addr == rs.addr && d.port == rs.port)
+                })
+                .collect();
+            // Real servers the configuration does not name (none in practice) go last.
+            let rest: Vec<usize> = (0..svc.dests.len()).filter(|i| !o.contains(i)).collect();
+            o.extend(rest);
+            o
+        };
+        out.push((svc, order));
+    }
+    // Services the configuration does not name (none in practice) go last.
+    for svc in running {
+        if !config.services.iter().any(|c| c.key == svc.cfg.key) {
+            out.push((svc, (0..svc.dests.len()).collect()));
         }
     }
     out
 }
 
-/// One `ipvsadm -L -n -c` row of a live entry, or None once it expired.
+/// ipvsadm's `-L` with `opts`. An error is what ipvsadm prints on stderr before exiting
+/// with status 1 (`-L -t VIP:PORT` of a service that does not exist: "No such service").
+pub fn list(d: &Director, opts: &ListOptions, now: Instant) -> Result<String, String> {
+    let f = &opts.format;
+    let mut out = String::new();
+    match opts.what {
+        ListWhat::Connections => connections(&mut out, d, f, now),
+        ListWhat::Timeout => {
+            let t = &d.config().timeouts;
+            let _ = writeln!(
+                out,
+                "Timeout (tcp tcpfin udp): {} {} {}",
+                t.tcp, t.tcp_fin, t.udp
+            );
+        }
+        ListWhat::Daemon => {}
+        ListWhat::Service(key) => {
+            let (svc, order) = ordered(d, f.nosort)
+                .into_iter()
+                .find(|(s, _)| s.cfg.key == key)
+                .ok_or_else(|| "No such service".to_string())?;
+            title(&mut out, f);
+            service_entry(&mut out, d, svc, &order, f);
+        }
+        ListWhat::All => {
+            let _ = writeln!(
+                out,
+                "IP Virtual Server version 1.2.1 (size={})",
+                d.table_v4().capacity()
+            );
+            title(&mut out, f);
+            for (svc, order) in ordered(d, f.nosort) {
+                service_entry(&mut out, d, svc, &order, f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The listing of `d` in format `f` (`exact`: `--exact` numbers): `rvs list`'s formats.
+pub fn render(d: &Director, f: Format, exact: bool, now: Instant) -> String {
+    let mut format = ListFormat {
+        numeric: true,
+        exact,
+        ..ListFormat::default()
+    };
+    let mut what = ListWhat::All;
+    match f {
+        Format::Plain => {}
+        Format::Stats => format.stats = true,
+        Format::Rate => format.rate = true,
+        Format::Thresholds => format.thresholds = true,
+        Format::PersistentConn => format.persistent_conn = true,
+        Format::Connections => what = ListWhat::Connections,
+    }
+    list(d, &ListOptions { what, format }, now).unwrap_or_default()
+}
+
+/// `ip_vs_proto_name()`: the protocol column of `/proc/net/ip_vs_conn`.
+fn proto_name(p: u8) -> String {
+    match p {
+        0 => "IP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        132 => "SCTP".into(),
+        1 => "ICMP".into(),
+        58 => "ICMPv6".into(),
+        n => format!("IP_{n}"),
+    }
+}
+
+/// One `print_conn()` row of a live entry (`"%-3s %-6s %-11s %-18s %-18s %s"`, expiry
+/// `%02d:%02d` in whole seconds left), or None once it expired.
 fn conn_row<A: ConnAddr>(c: &Conn<A>, now: Instant) -> Option<String>
 where
     IpAddr: From<A>,
@@ -251,16 +432,11 @@ where
     if c.expires <= now {
         return None;
     }
-    let pro = match c.protocol {
-        6 => "TCP",
-        17 => "UDP",
-        _ => "IP",
-    };
     let secs = c.remaining_secs(now);
+    let expire = format!("{:02}:{:02}", secs / 60, secs % 60);
     Some(format!(
-        "{pro:<3} {:02}:{:02} {:<11} {:<18} {:<18} {}",
-        secs / 60,
-        secs % 60,
+        "{:<3} {expire:<6} {:<11} {:<18} {:<18} {}",
+        proto_name(c.protocol),
         c.state_name(),
         addrport(c.caddr.into(), c.cport),
         addrport(c.vaddr.into(), c.vport),
@@ -268,8 +444,22 @@ where
     ))
 }
 
-/// `ipvsadm -L -n -c` rows: `"%-3s %02d:%02d %-11s %-18s %-18s %s"`.
-fn connections(out: &mut String, d: &Director, now: Instant) {
+/// `list_conn()`: the title, then one row per entry, templates included.
+fn connections(out: &mut String, d: &Director, f: &ListFormat, now: Instant) {
+    out.push_str("IPVS connection entries\n");
+    if f.persistent_conn {
+        let _ = writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "pro expire {:<11} {:<18} {:<18} destination",
+            "state", "source", "virtual"
+        );
+    }
     let v4 = d.table_v4().iter().filter_map(|(_, c)| conn_row(&c, now));
     let v6 = d.table_v6().iter().filter_map(|(_, c)| conn_row(&c, now));
     for row in v4.chain(v6) {
@@ -279,21 +469,4 @@ fn connections(out: &mut String, d: &Director, now: Instant) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn largenum_switches_units_like_ipvsadm() {
-        let mut s = String::new();
-        for n in [
-            0,
-            99_999_999,
-            100_000_000,
-            123_456_789_012,
-            5_000_000_000_000_000,
-        ] {
-            largenum(&mut s, n, false);
-        }
-        assert_eq!(s, "        0 99999999  100000K     123G    5000T");
-    }
-}
+mod tests;

@@ -337,6 +337,29 @@ impl Director {
         &self.core.services
     }
 
+    /// `ipvsadm -Z [service]`: zero the counters and rates of one service and its real
+    /// servers, or of every service. Returns false (and changes nothing) when `service`
+    /// names no running service.
+    pub fn zero_counters(&mut self, service: Option<&ServiceKey>) -> bool {
+        let svcs = &mut self.core.services;
+        let id = match service {
+            None => None,
+            Some(k) => match svcs.iter().find(|(_, s)| s.cfg.key == *k) {
+                Some((id, _)) => Some(id),
+                None => return false,
+            },
+        };
+        svcs.zero(id);
+        true
+    }
+
+    /// Virtual services and their counters, mutable: for tools and tests that set
+    /// counters or connection numbers (golden listings). Configuration changes go through
+    /// [`Director::apply`].
+    pub fn services_mut(&mut self) -> &mut Services {
+        &mut self.core.services
+    }
+
     /// The IPv4 connection table.
     pub fn table_v4(&self) -> &ConnTable<[u8; 4]> {
         &self.v4

@@ -272,6 +272,27 @@ impl Services {
         }
     }
 
+    /// `ipvsadm -Z`: zero the counters of one service (and of its real servers) or of all
+    /// services, restarting their rate estimators (`ip_vs_zero_service()`,
+    /// `ip_vs_zero_all()`). Real servers already removed keep their counters.
+    pub fn zero(&mut self, only: Option<ServiceId>) {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(s) = slot.as_mut() else { continue };
+            if only.is_some_and(|o| o.0 as usize != i) {
+                continue;
+            }
+            s.stats = Counters::default();
+            s.est.zero(&s.stats);
+            for id in &s.dest_ids {
+                let j = id.0 as usize;
+                if let (Some(c), Some(e)) = (self.dest_stats.get_mut(j), self.dest_est.get_mut(j)) {
+                    *c = Counters::default();
+                    e.zero(c);
+                }
+            }
+        }
+    }
+
     /// Counters of a real server and of its service, together, for the packet path.
     pub fn stats_mut(&mut self, id: DestId) -> (Option<&mut Counters>, Option<&mut Counters>) {
         let i = id.0 as usize;

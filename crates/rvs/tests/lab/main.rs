@@ -27,4 +27,5 @@ mod lifecycle;
 mod metrics;
 mod persistence;
 mod reload;
+mod rvsadm;
 mod udp;

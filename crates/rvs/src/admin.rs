@@ -1,0 +1,392 @@
+//! `rvsadm`: ipvsadm's command set against a running daemon, over its control socket.
+//!
+//! # Wire format
+//! One request per connection, everything length-prefixed so that arguments may hold any
+//! byte but NUL-free UTF-8 is all `parse_command` takes (the client converts lossily):
+//!
+//! ```text
+//! ipvsadm ARGC STDIN_LEN\n          request line (ARGC ≥ 1: argv[0] is the program name)
+//! LEN\n BYTES\n                     ARGC times: one argument, LEN bytes, then a newline
+//! STDIN                             STDIN_LEN bytes: the rules text of -R, else nothing
+//! ```
+//!
+//! answered with
+//!
+//! ```text
+//! ipvsadm-reply CODE OUT_LEN ERR_LEN\n
+//! OUT ERR                           what ipvsadm would print on stdout, then on stderr
+//! ```
+//!
+//! where CODE is the exit status ipvsadm would give. Limits: 4096 arguments of at most
+//! 64 KiB, 64 MiB of rules. A daemon that does not know the request answers
+//! `error: unknown request ...`.
+//!
+//! # What runs where
+//! The control thread parses the command ([`prepare`]: `parse_command`, and for `-R`
+//! `parse_rules`), so the data-plane worker only executes ([`Prepared::run`]) between
+//! batches:
+//! - list commands → [`crate::listing::list`];
+//! - `-S` → `save` of the running configuration;
+//! - `-A -E -D -C -a -e -d --set -Z --local-pool` → `apply` to a copy of the running
+//!   configuration, then `Director::apply` (atomic; connections kept). Refusals carry
+//!   ipvsadm's kernel-error text ("No such service", ...) and exit status 255, as
+//!   ipvsadm's `main()` returns -1;
+//! - `-R` → the rules replace the running services (and the timeouts and FullNAT pool
+//!   when the rules set them); fwmark classifier rules, switches and table settings of
+//!   the configuration file stay. Unlike ipvsadm, which applies line by line and stops at
+//!   the first bad one, nothing is applied unless every line is valid (exit status 2,
+//!   diagnostics with `<stdin>:line:column`);
+//! - `--start-daemon`, `--stop-daemon` → refused, exit status 1 (no connection sync yet).
+//!
+//! A reload of the daemon's configuration file (SIGHUP, `rvs reload`) replaces what
+//! rvsadm changed, as keepalived does with ipvsadm's changes.
+
+use crate::listing;
+use rvs_config::ipvsadm::{self, Command};
+use rvs_core::director::Director;
+use rvs_core::time::Instant;
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// The control socket `rvsadm` uses without `--control` or `RVS_CONTROL`.
+pub const DEFAULT_CONTROL: &str = "/run/rvs/lvs.ctl";
+
+const MAX_ARGS: usize = 4096;
+const MAX_ARG_LEN: usize = 64 << 10;
+const MAX_STDIN: usize = 64 << 20;
+
+/// What ipvsadm would print and return.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// Exit status.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Reply {
+    fn ok(stdout: String) -> Reply {
+        Reply {
+            code: 0,
+            stdout,
+            stderr: String::new(),
+        }
+    }
+
+    fn fail(code: i32, message: &str) -> Reply {
+        let mut stderr = message.to_string();
+        if !stderr.ends_with('\n') {
+            stderr.push('\n');
+        }
+        Reply {
+            code,
+            stdout: String::new(),
+            stderr,
+        }
+    }
+
+    /// The reply on the wire.
+    pub fn encode(&self) -> String {
+        format!(
+            "ipvsadm-reply {} {} {}\n{}{}",
+            self.code,
+            self.stdout.len(),
+            self.stderr.len(),
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Read a reply from the wire; an `error: ...` answer (a daemon that refused the
+    /// request itself) becomes an error.
+    pub fn decode(text: &str) -> io::Result<Reply> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed reply");
+        if let Some(e) = text.strip_prefix("error: ") {
+            return Err(io::Error::other(e.trim_end().to_string()));
+        }
+        let (head, body) = text.split_once('\n').ok_or_else(bad)?;
+        let mut w = head.split(' ');
+        if w.next() != Some("ipvsadm-reply") {
+            return Err(bad());
+        }
+        let mut num = || w.next().and_then(|n| n.parse::<i64>().ok()).ok_or_else(bad);
+        let (code, out, err) = (num()?, num()?, num()?);
+        let (out, err) = (usize::try_from(out).map_err(|_| bad())?, err as usize);
+        if body.len() != out + err || !body.is_char_boundary(out) {
+            return Err(bad());
+        }
+        Ok(Reply {
+            code: i32::try_from(code).map_err(|_| bad())?,
+            stdout: body[..out].to_string(),
+            stderr: body[out..].to_string(),
+        })
+    }
+}
+
+/// The request on the wire.
+pub fn encode_request(args: &[String], stdin: &str) -> Vec<u8> {
+    let mut b = format!("ipvsadm {} {}\n", args.len(), stdin.len()).into_bytes();
+    for a in args {
+        b.extend_from_slice(format!("{}\n", a.len()).as_bytes());
+        b.extend_from_slice(a.as_bytes());
+        b.push(b'\n');
+    }
+    b.extend_from_slice(stdin.as_bytes());
+    b
+}
+
+/// Read the rest of a request whose first line (`ipvsadm ARGC STDIN_LEN`) was `line`.
+pub fn read_request(line: &str, r: &mut impl BufRead) -> Result<(Vec<String>, String), String> {
+    let mut w = line.split_whitespace();
+    if w.next() != Some("ipvsadm") {
+        return Err("not an ipvsadm request".into());
+    }
+    let argc: usize = w
+        .next()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| (1..=MAX_ARGS).contains(&n))
+        .ok_or("ipvsadm request: bad argument count")?;
+    let stdin_len: usize = w
+        .next()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n <= MAX_STDIN)
+        .ok_or("ipvsadm request: bad stdin length")?;
+    let io = |e: io::Error| format!("ipvsadm request: {e}");
+    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|_| "ipvsadm request: not UTF-8");
+    let mut args = Vec::with_capacity(argc);
+    for _ in 0..argc {
+        let mut n = String::new();
+        r.read_line(&mut n).map_err(io)?;
+        let len: usize = n
+            .trim_end()
+            .parse()
+            .ok()
+            .filter(|&l| l <= MAX_ARG_LEN)
+            .ok_or("ipvsadm request: bad argument length")?;
+        let mut b = vec![0u8; len + 1];
+        r.read_exact(&mut b).map_err(io)?;
+        if b.pop() != Some(b'\n') {
+            return Err("ipvsadm request: argument not followed by a newline".into());
+        }
+        args.push(text(b)?);
+    }
+    let mut b = vec![0u8; stdin_len];
+    r.read_exact(&mut b).map_err(io)?;
+    Ok((args, text(b)?))
+}
+
+/// Send a command line (`args[0]` = program name) and the `-R` rules text to the daemon
+/// at `control`; its answer.
+pub fn request(control: &Path, args: &[String], stdin: &str) -> io::Result<Reply> {
+    let mut s = UnixStream::connect(control)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(&encode_request(args, stdin))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    Reply::decode(&text)
+}
+
+/// ipvsadm's `version()` line, under rvsadm's name: the ipvsadm release whose command
+/// line and output rvsadm reproduces (`rvs --version` tells rvs's own).
+pub fn version(program: &str) -> String {
+    let _ = program;
+    "rvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n".to_string()
+}
+
+/// ipvsadm 1.31's `usage_exit()` text for `program`, after the version line.
+pub fn usage(program: &str) -> String {
+    let p = program;
+    let mut s = version(p);
+    s += &format!(
+        "Usage:\n\
+         \x20 {p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]\n\
+         \x20 {p} -D virtual-service\n\
+         \x20 {p} -C\n\
+         \x20 {p} -R\n\
+         \x20 {p} -S [-n]\n\
+         \x20 {p} -a|e virtual-service -r server-address [options]\n\
+         \x20 {p} -d virtual-service -r server-address\n\
+         \x20 {p} -L|l [virtual-service] [options]\n\
+         \x20 {p} -Z [virtual-service]\n\
+         \x20 {p} --set tcp tcpfin udp\n\
+         \x20 {p} --start-daemon {{master|backup}} [daemon-options]\n\
+         \x20 {p} --stop-daemon {{master|backup}}\n\
+         \x20 {p} -h\n\n"
+    );
+    s += "Commands:\n\
+          Either long or short options are allowed.\n\
+          \x20 --add-service     -A        add virtual service with options\n\
+          \x20 --edit-service    -E        edit virtual service with options\n\
+          \x20 --delete-service  -D        delete virtual service\n\
+          \x20 --clear           -C        clear the whole table\n\
+          \x20 --restore         -R        restore rules from stdin\n\
+          \x20 --save            -S        save rules to stdout\n\
+          \x20 --add-server      -a        add real server with options\n\
+          \x20 --edit-server     -e        edit real server with options\n\
+          \x20 --delete-server   -d        delete real server\n\
+          \x20 --list            -L|-l     list the table\n\
+          \x20 --zero            -Z        zero counters in a service or all services\n\
+          \x20 --set tcp tcpfin udp        set connection timeout values\n\
+          \x20 --start-daemon              start connection sync daemon\n\
+          \x20 --stop-daemon               stop connection sync daemon\n\
+          \x20 --help            -h        display this help message\n\n";
+    s += "virtual-service:\n\
+          \x20 --tcp-service|-t  service-address   service-address is host[:port]\n\
+          \x20 --udp-service|-u  service-address   service-address is host[:port]\n\
+          \x20 --sctp-service    service-address   service-address is host[:port]\n\
+          \x20 --fwmark-service|-f fwmark          fwmark is an integer greater than zero\n\n";
+    s += "Options:\n\
+          \x20 --ipv6         -6                   fwmark entry uses IPv6\n\
+          \x20 --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh,\n\
+          \x20                                     the default scheduler is wlc.\n\
+          \x20 --pe            engine              alternate persistence engine may be sip,\n\
+          \x20                                     not set by default.\n\
+          \x20 --persistent   -p [timeout]         persistent service\n\
+          \x20 --netmask      -M netmask           persistent granularity mask\n\
+          \x20 --real-server  -r server-address    server-address is host (and port)\n\
+          \x20 --gatewaying   -g                   gatewaying (direct routing) (default)\n\
+          \x20 --ipip         -i                   ipip encapsulation (tunneling)\n\
+          \x20 --masquerading -m                   masquerading (NAT)\n\
+          \x20 --tun-type      type                one of ipip|gue|gre,\n\
+          \x20                                     the default tunnel type is ipip.\n\
+          \x20 --tun-port      port                tunnel destination port\n\
+          \x20 --tun-nocsum                        tunnel encapsulation without checksum\n\
+          \x20 --tun-csum                          tunnel encapsulation with checksum\n\
+          \x20 --tun-remcsum                       tunnel encapsulation with remote checksum\n\
+          \x20 --weight       -w weight            capacity of real server\n\
+          \x20 --u-threshold  -x uthreshold        upper threshold of connections\n\
+          \x20 --l-threshold  -y lthreshold        lower threshold of connections\n\
+          \x20 --connection   -c                   output of current IPVS connections\n\
+          \x20 --timeout                           output of timeout (tcp tcpfin udp)\n\
+          \x20 --daemon                            output of daemon information\n\
+          \x20 --stats                             output of statistics information\n\
+          \x20 --rate                              output of rate information\n\
+          \x20 --exact                             expand numbers (display exact values)\n\
+          \x20 --thresholds                        output of thresholds information\n\
+          \x20 --persistent-conn                   output of persistent connection info\n\
+          \x20 --tun-info                          output of tunnel information\n\
+          \x20 --nosort                            disable sorting output of service/server entries\n\
+          \x20 --sort                              does nothing, for backwards compatibility\n\
+          \x20 --ops          -o                   one-packet scheduling\n\
+          \x20 --numeric      -n                   numeric output of addresses and ports\n\
+          \x20 --sched-flags  -b flags             scheduler flags (comma-separated)\n\n";
+    s += "Daemon Options:\n\
+          \x20 --syncid sid                        syncid for connection sync (default=255)\n\
+          \x20 --sync-maxlen length                Max sync message length (default=1472)\n\
+          \x20 --mcast-interface interface         multicast interface for connection sync\n\
+          \x20 --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)\n\
+          \x20 --mcast-port port                   UDP port (default=8848)\n\
+          \x20 --mcast-ttl ttl                     Multicast TTL (default=1)\n";
+    s
+}
+
+/// A parsed command, ready for the worker.
+#[derive(Debug)]
+pub struct Prepared {
+    program: String,
+    command: Command,
+    /// `-R`: the rules' configuration, and whether they set timeouts / a local pool.
+    restore: Option<(rvs_core::model::Config, bool, bool)>,
+}
+
+/// Whether any rules line holds the word `word` (before a comment).
+fn rules_mention(text: &str, word: &str) -> bool {
+    text.lines().any(|l| {
+        l.split([' ', '\t', '\r'])
+            .take_while(|w| !w.starts_with('#'))
+            .any(|w| w == word)
+    })
+}
+
+/// Parse a request's command line (and `-R`'s rules): what the control thread does.
+/// Errors are complete replies (usage errors, rules diagnostics).
+pub fn prepare(args: &[String], stdin: &str) -> Result<Prepared, Reply> {
+    let program = args.first().cloned().unwrap_or_else(|| "rvsadm".into());
+    let command = ipvsadm::parse_command(args).map_err(|e| Reply::fail(e.exit_code, &e.message))?;
+    let restore = if command == Command::Restore {
+        let cfg = ipvsadm::parse_rules(stdin, "<stdin>")
+            .map_err(|d| Reply::fail(2, &rvs_config::render_all(&d)))?;
+        Some((
+            cfg,
+            rules_mention(stdin, "--set"),
+            rules_mention(stdin, "--local-pool"),
+        ))
+    } else {
+        None
+    };
+    Ok(Prepared {
+        program,
+        command,
+        restore,
+    })
+}
+
+/// Install `next` in the engine, or say why not (exit status 255).
+fn install(d: &mut Director, next: &rvs_core::model::Config) -> Reply {
+    match d.apply(next) {
+        Ok(_) => Reply::ok(String::new()),
+        Err(errs) => {
+            let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            Reply::fail(255, &msgs.join("\n"))
+        }
+    }
+}
+
+impl Prepared {
+    /// Execute on the running engine (the worker, between batches).
+    pub fn run(self, d: &mut Director, now: Instant) -> Reply {
+        match &self.command {
+            Command::Help => Reply::ok(usage(&self.program)),
+            Command::Version => Reply::ok(version(&self.program)),
+            Command::List(opts) => match listing::list(d, opts, now) {
+                Ok(text) => Reply::ok(text),
+                Err(e) => Reply::fail(1, &e),
+            },
+            Command::Save { .. } => Reply::ok(ipvsadm::save(d.config())),
+            Command::StartDaemon(_) | Command::StopDaemon { .. } => Reply::fail(
+                1,
+                "connection sync daemons are not supported yet (connection sync arrives with failover)",
+            ),
+            Command::Restore => {
+                let Some((rules, timeouts, pool)) = self.restore else {
+                    return Reply::fail(2, "-R: no rules");
+                };
+                let mut next = d.config().clone();
+                next.services = rules.services;
+                if timeouts {
+                    next.timeouts = rules.timeouts;
+                }
+                if pool {
+                    next.local_pool = rules.local_pool;
+                }
+                install(d, &next)
+            }
+            Command::Zero(key) => {
+                if d.zero_counters(key.as_ref()) {
+                    Reply::ok(String::new())
+                } else {
+                    Reply::fail(255, "No such service")
+                }
+            }
+            change => {
+                let mut next = d.config().clone();
+                if let Err(e) = ipvsadm::apply(&mut next, change) {
+                    return Reply::fail(255, &e);
+                }
+                install(d, &next)
+            }
+        }
+    }
+}
+
+/// Parse and execute at once (tests, and callers holding the engine).
+pub fn execute(d: &mut Director, args: &[String], stdin: &str, now: Instant) -> Reply {
+    match prepare(args, stdin) {
+        Ok(p) => p.run(d, now),
+        Err(r) => r,
+    }
+}

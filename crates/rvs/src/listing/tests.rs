@@ -1,0 +1,502 @@
+//! Golden listings: a director built from ipvsadm rules, counters set by hand, and the
+//! text ipvsadm 1.31 prints for that table (its printf formats, rendered by hand).
+
+use super::*;
+use crate::admin::execute;
+use rvs_core::director::{DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId};
+use rvs_core::model::Prefix;
+use rvs_core::stats::Counters;
+use rvs_core::wire::Frame;
+
+const RULES: &str = "\
+-A -t 192.168.0.100:80 -s wlc -p 360 -M 255.255.255.0
+-a -t 192.168.0.100:80 -r 10.0.0.2:80 -m -w 1
+-a -t 192.168.0.100:80 -r 10.0.0.3:8080 -m -w 3 -x 100 -y 10
+-A -u 192.168.0.100:53 -s rr
+-a -u 192.168.0.100:53 -r 10.0.0.4:53 -g -w 2
+-A -f 100 -s sh -b sh-port
+-a -f 100 -r 10.0.0.5:0 -i -w 1 --tun-type ipip
+-A -f 7 -6 -s rr -p 60 -M 64
+-a -f 7 -6 -r [2001:db8:2::7]:0 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum
+-A -t [2001:db8::100]:443 -s wrr -p 600 -M 64
+-a -t [2001:db8::100]:443 -r [2001:db8:2::11]:443 -m -w 5
+-A -u 10.1.0.100:4500 -s rr -o
+-a -u 10.1.0.100:4500 -r 10.2.0.11:4500 --fullnat -w 0
+--local-pool 20000-60000 10.2.0.250
+";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn net() -> NetConfig {
+    NetConfig {
+        ports: vec![
+            PortConfig {
+                id: PortId(0),
+                mac: [2, 0, 0, 0, 0, 1],
+                addrs: vec![Prefix {
+                    addr: ip("192.168.0.2"),
+                    len: 24,
+                }],
+                mtu: 1500,
+            },
+            PortConfig {
+                id: PortId(1),
+                mac: [2, 0, 0, 0, 0, 2],
+                addrs: vec![
+                    Prefix {
+                        addr: ip("10.0.0.1"),
+                        len: 24,
+                    },
+                    Prefix {
+                        addr: ip("10.2.0.1"),
+                        len: 24,
+                    },
+                ],
+                mtu: 1500,
+            },
+        ],
+        routes: vec![],
+        owned: vec![OwnedAddr {
+            addr: ip("10.2.0.250"),
+            port: PortId(1),
+        }],
+    }
+}
+
+/// The director of [`RULES`] with a 4096-entry table.
+fn director() -> Director {
+    let cfg = rvs_config::parse_rules(RULES, "golden").expect("valid rules");
+    let settings = DirectorSettings {
+        default_table_size: 4096,
+        ..DirectorSettings::default()
+    };
+    Director::new(net(), &cfg, settings).expect("a director")
+}
+
+fn svc_key(s: &str) -> ServiceKey {
+    let (proto, rest) = s.split_once(' ').unwrap();
+    let (addr, port) = rest.rsplit_once(':').unwrap();
+    ServiceKey::Addr {
+        protocol: if proto == "tcp" {
+            rvs_core::model::Protocol::Tcp
+        } else {
+            rvs_core::model::Protocol::Udp
+        },
+        addr: ip(addr.trim_matches(['[', ']'])),
+        port: port.parse().unwrap(),
+    }
+}
+
+/// Set a service's counters, one real server's counters and its connection numbers.
+fn set(d: &mut Director, svc: &str, rs: (&str, u16), c: Counters, conns: (u32, u32, u32)) {
+    let key = svc_key(svc);
+    let services = d.services_mut();
+    let id = services.iter().find(|(_, s)| s.cfg.key == key).unwrap().0;
+    let s = services.get_mut(id).unwrap();
+    s.stats.add(&c);
+    let i = s
+        .dests
+        .iter()
+        .position(|x| x.addr == ip(rs.0) && x.port == rs.1)
+        .unwrap();
+    let dest = s.dest_ids[i];
+    let dst = &mut s.dests[i];
+    (dst.active_conns, dst.inact_conns, dst.persist_conns) = conns;
+    *services.stats_mut(dest).0.unwrap() = c;
+}
+
+fn loaded() -> Director {
+    let mut d = director();
+    let web = Counters {
+        conns: 1523,
+        inpkts: 10234,
+        outpkts: 9876,
+        inbytes: 812345,
+        outbytes: 123_456_789,
+    };
+    set(
+        &mut d,
+        "tcp 192.168.0.100:80",
+        ("10.0.0.2", 80),
+        web,
+        (3, 12, 4),
+    );
+    let big = Counters {
+        conns: 99_999_999,
+        inpkts: 100_000_000,
+        outpkts: 1_234_567_890,
+        inbytes: 123_456_789_012,
+        outbytes: 5_000_000_000_000_000,
+    };
+    set(
+        &mut d,
+        "tcp 192.168.0.100:80",
+        ("10.0.0.3", 8080),
+        big,
+        (0, 1, 0),
+    );
+    let dns = Counters {
+        conns: 7,
+        inpkts: 7,
+        outpkts: 0,
+        inbytes: 420,
+        outbytes: 0,
+    };
+    set(
+        &mut d,
+        "udp 192.168.0.100:53",
+        ("10.0.0.4", 53),
+        dns,
+        (0, 7, 0),
+    );
+    d
+}
+
+fn opts(args: &str) -> ListOptions {
+    let mut v = vec!["ipvsadm".to_string()];
+    v.extend(args.split_whitespace().map(String::from));
+    match rvs_config::parse_command(&v).unwrap() {
+        rvs_config::Command::List(o) => o,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn show(d: &Director, args: &str) -> String {
+    list(d, &opts(args), Instant(0)).unwrap()
+}
+
+#[test]
+fn largenum_switches_units_like_ipvsadm() {
+    let mut s = String::new();
+    for n in [
+        0,
+        99_999_999,
+        100_000_000,
+        123_456_789_012,
+        5_000_000_000_000_000,
+    ] {
+        largenum(&mut s, n, false);
+    }
+    assert_eq!(s, "        0 99999999  100000K     123G    5000T");
+    let mut s = String::new();
+    for n in [0, 12_345_678, 123_456_789, 5_000_000_000_000_000] {
+        largenum(&mut s, n, true);
+    }
+    assert_eq!(s, "        0 12345678 123456789 5000000000000000");
+}
+
+#[test]
+fn plain_listing() {
+    let d = loaded();
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.168.0.100:80 wlc persistent 360 mask 255.255.255.0
+  -> 10.0.0.2:80                  Masq    1      3          12        
+  -> 10.0.0.3:8080                Masq    3      0          1         
+UDP  192.168.0.100:53 rr
+  -> 10.0.0.4:53                  Route   2      0          7         
+UDP  10.1.0.100:4500 rr ops
+  -> 10.2.0.11:4500               FullNat 0      0          0         
+TCP  [2001:db8::100]:443 wrr persistent 600 mask 64
+  -> [2001:db8:2::11]:443         Masq    5      0          0         
+FWM  7 IPv6 rr persistent 60 mask 64
+  -> [2001:db8:2::7]:0            Tunnel  1      0          0         
+FWM  100 sh (sh-port)
+  -> 10.0.0.5:0                   Tunnel  1      0          0         
+";
+    assert_eq!(show(&d, "-L -n"), want);
+    // -l, no -n, --sort: the same text (names are never resolved).
+    assert_eq!(show(&d, "-l --sort"), want);
+}
+
+#[test]
+fn stats_listing_with_suffixes_and_exact() {
+    let d = loaded();
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  192.168.0.100:80              100001K  100010K    1234M     123G    5000T
+  -> 10.0.0.2:80                      1523    10234     9876   812345  123456K
+  -> 10.0.0.3:8080                99999999  100000K    1234M     123G    5000T
+UDP  192.168.0.100:53                    7        7        0      420        0
+  -> 10.0.0.4:53                         7        7        0      420        0
+UDP  10.1.0.100:4500                     0        0        0        0        0
+  -> 10.2.0.11:4500                      0        0        0        0        0
+TCP  [2001:db8::100]:443                 0        0        0        0        0
+  -> [2001:db8:2::11]:443                0        0        0        0        0
+FWM  7 IPv6                              0        0        0        0        0
+  -> [2001:db8:2::7]:0                   0        0        0        0        0
+FWM  100                                 0        0        0        0        0
+  -> 10.0.0.5:0                          0        0        0        0        0
+";
+    assert_eq!(show(&d, "-L -n --stats"), want);
+    let exact = show(&d, "-L -n --stats --exact");
+    let rows: Vec<&str> = exact.lines().skip(3).take(3).collect();
+    assert_eq!(
+        rows,
+        [
+            "TCP  192.168.0.100:80             100001522 100010234 1234577766 123457601357 5000000123456789",
+            "  -> 10.0.0.2:80                      1523    10234     9876   812345 123456789",
+            "  -> 10.0.0.3:8080                99999999 100000000 1234567890 123456789012 5000000000000000",
+        ]
+    );
+}
+
+#[test]
+fn rate_listing() {
+    let mut d = loaded();
+    // One estimator tick from zero: avg = (delta << 9) >> 2 for conns and packets (shown
+    // (avg + 511) >> 10), (delta << 4) >> 2 for bytes (shown (avg + 15) >> 5): e.g.
+    // 9876 packets -> (1264128 + 511) >> 10 = 1234; 123456789 bytes -> 15432099;
+    // 1234567890 packets -> 154320986, 9 digits in ipvsadm's %8llu column.
+    // Before the tick the estimators started from the counters' values at creation (0).
+    d.services_mut().estimate();
+    let text = show(&d, "-L -n --rate");
+    let want_head = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
+  -> RemoteAddress:Port
+TCP  192.168.0.100:80             12500190 12501279  154322K   15432M     625T
+  -> 10.0.0.2:80                       190     1279     1234   101543 15432099
+  -> 10.0.0.3:8080                12500000 12500000 154320986   15432M     625T
+UDP  192.168.0.100:53                    1        1        0       52        0
+";
+    assert!(text.starts_with(want_head), "{text}");
+}
+
+#[test]
+fn thresholds_and_persistent_conn_listings() {
+    let d = loaded();
+    let t = show(&d, "-L -n --thresholds");
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
+  -> RemoteAddress:Port
+TCP  192.168.0.100:80 wlc persistent 360 mask 255.255.255.0
+  -> 10.0.0.2:80                  0          0          3          12        
+  -> 10.0.0.3:8080                100        10         0          1         
+";
+    assert!(t.starts_with(want), "{t}");
+    let p = show(&d, "-L -n --persistent-conn");
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn 
+  -> RemoteAddress:Port
+TCP  192.168.0.100:80 wlc persistent 360 mask 255.255.255.0
+  -> 10.0.0.2:80                  1         4           3          12        
+  -> 10.0.0.3:8080                3         0           0          1         
+";
+    assert!(p.starts_with(want), "{p}");
+}
+
+#[test]
+fn tun_info_listing() {
+    let d = loaded();
+    let t = show(&d, "-L -n --tun-info");
+    assert!(t.contains(
+        "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n"
+    ));
+    assert!(t.contains(
+        "FWM  100 sh (sh-port)\n  -> 10.0.0.5:0                   Tunnel  ipip          1      0          0         \n"
+    ));
+    assert!(t.contains(
+        "  -> [2001:db8:2::7]:0            Tunnel  gue:6080:csum 1      0          0         \n"
+    ));
+    assert!(t.contains(
+        "  -> 10.0.0.2:80                  Masq    n/a           1      3          12        \n"
+    ));
+}
+
+#[test]
+fn one_service_and_other_lists() {
+    let d = loaded();
+    assert_eq!(
+        show(&d, "-L -n -u 192.168.0.100:53"),
+        "\
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+UDP  192.168.0.100:53 rr
+  -> 10.0.0.4:53                  Route   2      0          7         
+"
+    );
+    assert_eq!(
+        list(&d, &opts("-L -n -t 192.168.0.100:53"), Instant(0)),
+        Err("No such service".to_string())
+    );
+    assert_eq!(
+        show(&d, "-L --timeout"),
+        "Timeout (tcp tcpfin udp): 900 120 300\n"
+    );
+    assert_eq!(show(&d, "-L --daemon"), "");
+    // --nosort: configuration order, real servers most recent first.
+    let n = show(&d, "-L -n --nosort");
+    let svcs: Vec<&str> = n.lines().filter(|l| !l.starts_with(' ')).skip(2).collect();
+    assert_eq!(
+        svcs,
+        [
+            "TCP  192.168.0.100:80 wlc persistent 360 mask 255.255.255.0",
+            "UDP  192.168.0.100:53 rr",
+            "FWM  100 sh (sh-port)",
+            "FWM  7 IPv6 rr persistent 60 mask 64",
+            "TCP  [2001:db8::100]:443 wrr persistent 600 mask 64",
+            "UDP  10.1.0.100:4500 rr ops",
+        ]
+    );
+    assert!(n.contains("Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  192.168.0.100:80 wlc persistent 360 mask 255.255.255.0\n  -> 10.0.0.3:8080"));
+}
+
+/// A TCP SYN from a client to 192.168.0.100:80 through the engine: one connection and
+/// one persistence template.
+fn syn(d: &mut Director, now: Instant) {
+    let mut v = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x10], [2, 0, 0, 0, 0, 1])
+        .ipv4([172, 16, 5, 9], [192, 168, 0, 100], 64)
+        .tcp(51234, 80, 1000, 64240)
+        .syn()
+        .write(&mut v, &[])
+        .unwrap();
+    d.learn_neighbor(ip("10.0.0.2"), [2, 0, 0, 0, 1, 2], now);
+    d.learn_neighbor(ip("10.0.0.3"), [2, 0, 0, 0, 1, 3], now);
+    let head = 128;
+    let mut buf = vec![0u8; head + v.len() + 64];
+    buf[head..head + v.len()].copy_from_slice(&v);
+    let mut f = Frame::new(&mut buf, head, v.len()).unwrap();
+    let _ = d.handle(now, PortId(0), &mut f);
+}
+
+#[test]
+fn connection_listing() {
+    let mut d = director();
+    let t0 = Instant(1_000_000_000);
+    syn(&mut d, t0);
+    let later = Instant(t0.0 + 1_500_000_000); // 1.5 s later
+    let text = show_at(&d, "-L -n -c", later);
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "IPVS connection entries");
+    assert_eq!(
+        lines[1],
+        "pro expire state       source             virtual            destination"
+    );
+    lines.drain(..2);
+    lines.sort();
+    // SYN_RECV lasts 60 s (58 whole seconds left); the template 360 s (358 = 05:58).
+    let rs = if text.contains("10.0.0.2:80\n") {
+        "10.0.0.2:80"
+    } else {
+        "10.0.0.3:8080"
+    };
+    assert_eq!(
+        lines,
+        [
+            format!("TCP 00:58  SYN_RECV    172.16.5.9:51234   192.168.0.100:80   {rs}"),
+            format!("TCP 05:58  NONE        172.16.5.0:0       192.168.0.100:80   {rs}"),
+        ]
+    );
+    let p = show_at(&d, "-L -n -c --persistent-conn", later);
+    assert_eq!(
+        p.lines().nth(1).unwrap(),
+        "pro expire state       source             virtual            destination        pe name          pe_data"
+    );
+}
+
+fn show_at(d: &Director, args: &str, now: Instant) -> String {
+    list(d, &opts(args), now).unwrap()
+}
+
+fn args(line: &str) -> Vec<String> {
+    std::iter::once("ipvsadm")
+        .chain(line.split_whitespace())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn commands_change_the_running_director() {
+    let mut d = loaded();
+    let now = Instant(0);
+    let run = |d: &mut Director, line: &str| execute(d, &args(line), "", now);
+    // Add, edit to weight 0, delete; errors with ipvsadm's texts and statuses.
+    let r = run(&mut d, "-a -t 192.168.0.100:80 -r 10.0.0.9:80 -m -w 2");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let r = run(&mut d, "-a -t 192.168.0.100:80 -r 10.0.0.9:80 -m");
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (255, "Destination already exists\n")
+    );
+    let r = run(&mut d, "-e -t 192.168.0.100:80 -r 10.0.0.9:80 -m -w 0");
+    assert_eq!(r.code, 0, "{r:?}");
+    let listing = run(&mut d, "-L -n -t 192.168.0.100:80").stdout;
+    assert!(
+        listing
+            .contains("  -> 10.0.0.9:80                  Masq    0      0          0         \n"),
+        "{listing}"
+    );
+    let r = run(&mut d, "-d -t 192.168.0.100:80 -r 10.0.0.9:81");
+    assert_eq!((r.code, r.stderr.as_str()), (255, "No such destination\n"));
+    // -r without a port: the virtual port.
+    assert_eq!(run(&mut d, "-d -t 192.168.0.100:80 -r 10.0.0.9").code, 0);
+    let r = run(&mut d, "-D -t 1.2.3.4:80");
+    assert_eq!((r.code, r.stderr.as_str()), (255, "No such service\n"));
+    let r = run(&mut d, "-A -t 1.2.3.4:0");
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (2, "Zero port specified for non-persistent service\n")
+    );
+    // The counters of the edited service survive the edits; -Z zeroes one service.
+    assert!(
+        run(&mut d, "-L -n --stats")
+            .stdout
+            .contains("\n  -> 10.0.0.2:80                      1523")
+    );
+    assert_eq!(run(&mut d, "-Z -t 192.168.0.100:80").code, 0);
+    let s = run(&mut d, "-L -n --stats").stdout;
+    assert!(
+        s.contains("\nTCP  192.168.0.100:80                    0        0"),
+        "{s}"
+    );
+    assert!(
+        s.contains("\n  -> 10.0.0.4:53                         7"),
+        "{s}"
+    );
+    assert_eq!(run(&mut d, "-Z -t 9.9.9.9:1").code, 255);
+    assert_eq!(run(&mut d, "-Z").code, 0);
+    assert!(!run(&mut d, "-L -n --stats").stdout.contains("       7"));
+    // --set, then -L --timeout; -S -n carries it.
+    assert_eq!(run(&mut d, "--set 1000 0 0").code, 0);
+    assert_eq!(
+        run(&mut d, "-L --timeout").stdout,
+        "Timeout (tcp tcpfin udp): 1000 120 300\n"
+    );
+    let saved = run(&mut d, "-S -n").stdout;
+    assert!(saved.contains("-A -t 192.168.0.100:80 -s wlc -p 360 -M 255.255.255.0\n"));
+    // -R replaces the services with the rules'.
+    let r = execute(
+        &mut d,
+        &args("-R"),
+        "-A -t 192.168.0.100:80 -s rr\n-a -t 192.168.0.100:80 -r 10.0.0.2:80 -m -w 1\n",
+        now,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        execute(&mut d, &args("-S -n"), "", now).stdout,
+        "--local-pool 20000-60000 10.2.0.250\n--set 1000 120 300\n\
+         -A -t 192.168.0.100:80 -s rr\n-a -t 192.168.0.100:80 -r 10.0.0.2:80 -m -w 1\n",
+        "the rules set no timeouts and no pool: the running ones stay"
+    );
+    // A bad line refuses the whole restore.
+    let r = execute(&mut d, &args("-R"), "-C\n-A -t 1.2.3.4:0\n", now);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("<stdin>:2:"), "{}", r.stderr);
+    assert_eq!(d.config().services.len(), 1);
+    // -C clears; the daemon commands are refused.
+    assert_eq!(execute(&mut d, &args("-C"), "", now).code, 0);
+    assert!(d.config().services.is_empty());
+    let r = execute(&mut d, &args("--start-daemon master"), "", now);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not supported yet"));
+}
