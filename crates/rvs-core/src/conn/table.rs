@@ -373,6 +373,8 @@ pub struct HotConn<A> {
     pub protocol: u8,
     /// Flags.
     pub flags: ConnFlags,
+    /// Protocol state ([`TcpState`] index for TCP).
+    pub state: u8,
 }
 
 /// The table is full and no entry could be reclaimed (see [`TableFullPolicy`]).
@@ -681,7 +683,34 @@ impl<A: ConnAddr> ConnTable<A> {
             dport: e.dport,
             protocol: e.protocol,
             flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+            state: e.state,
         })
+    }
+
+    /// [`ConnTable::lookup_in`] and [`ConnTable::hot`] in one: the packet path's lookup.
+    #[inline]
+    pub fn lookup_in_hot(&self, key: &InKey<A>, now: Instant) -> Option<(ConnId, HotConn<A>)> {
+        let b = self.in_bucket(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        let mut i = *self.in_heads.get(b)?;
+        while let Some(e) = self.entries.get(i as usize) {
+            if !e.is_template() && e.matches_in(key) && e.live(now.0) {
+                let hot = HotConn {
+                    caddr: e.caddr,
+                    vaddr: e.vaddr,
+                    local: e.fullnat().then_some((e.laddr, e.lport)),
+                    dest: e.dest,
+                    cport: e.cport,
+                    vport: e.vport,
+                    dport: e.dport,
+                    protocol: e.protocol,
+                    flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+                    state: e.state,
+                };
+                return Some((ConnId(i), hot));
+            }
+            i = e.next_in;
+        }
+        None
     }
 
     /// A copy of the entry, live or not yet swept.
@@ -847,7 +876,7 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// [`ConnTable::touch`] with a timeout of whole seconds (the packet path's: state
     /// timeouts are seconds), the same result without `u128` arithmetic.
-    #[inline]
+    #[inline(always)]
     pub fn touch_secs(&mut self, id: ConnId, now: Instant, secs: u32) -> bool {
         let Some(e) = self.entry_mut(id) else {
             return false;
@@ -1024,7 +1053,7 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// Entries may sit in a slot earlier than their expiry (they are re-filed when the
     /// slot comes up), never later: move it if the new expiry is before its slot.
-    #[inline]
+    #[inline(always)]
     fn refile_if_earlier(&mut self, i: u32) {
         let Some(e) = self.entries.get(i as usize) else {
             return;

@@ -11,8 +11,8 @@
 //! connections, an uncached real server — is left to the general path, before anything has
 //! been changed.
 
-use super::{Core, DestId, Hop, Verdict, Way, rewrite};
-use crate::conn::state::{Activity, Direction, TcpFlags};
+use super::{Core, DestId, Verdict, Way};
+use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState};
 use crate::conn::table::{ConnTable, InKey};
 use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame};
@@ -30,7 +30,7 @@ pub(super) enum Fast {
 
 impl Core {
     /// See the module documentation.
-    #[inline]
+    #[inline(always)]
     pub(super) fn fast_v4(
         &mut self,
         t: &mut ConnTable<[u8; 4]>,
@@ -44,25 +44,26 @@ impl Core {
             return Fast::General;
         }
         let data = frame.data_mut();
-        let Some(s) = wire::parse::simple_v4(data) else {
+        let len = data.len();
+        // One length check; every header read and write below is within these 54 bytes.
+        let Some(h) = data.first_chunk_mut::<{ wire::parse::SIMPLE_V4_HEAD }>() else {
             return Fast::General;
         };
-        let addr = |at: usize| [data[at], data[at + 1], data[at + 2], data[at + 3]];
+        let Some(s) = wire::parse::simple_v4_head(h, len) else {
+            return Fast::General;
+        };
         let key = InKey {
             protocol: s.protocol,
-            caddr: addr(26),
+            caddr: [h[26], h[27], h[28], h[29]],
             cport: s.src_port,
-            vaddr: addr(30),
+            vaddr: [h[30], h[31], h[32], h[33]],
             vport: s.dst_port,
         };
-        let Some(id) = t.lookup_in(&key, now) else {
+        let Some((id, conn)) = t.lookup_in_hot(&key, now) else {
             return Fast::NoInConn;
         };
-        let Some(conn) = t.hot(id) else {
-            return Fast::General;
-        };
         // A SYN may start a new connection on a closing entry (`conn_reuse_mode`).
-        if s.protocol == 6 && s.tcp_flags & 0x02 != 0 {
+        if s.protocol == 6 && s.tcp_flags & TcpFlags::SYN != 0 {
             return Fast::General;
         }
         // The FTP control channel needs its payload inspected (`director/ftp.rs`).
@@ -79,9 +80,17 @@ impl Core {
         };
         // `Core::forward`: state and timer, then counters.
         if s.protocol == 6 {
-            let flags = TcpFlags(s.tcp_flags);
-            if let Some(tr) = t.tcp_transition(id, Direction::Input, flags, &self.timeouts, now)
-                && let Some(a) = tr.activity
+            if established_data(conn.state, conn.flags, s.tcp_flags) {
+                // What `tcp_transition` would do: the same state and flags, no activity,
+                // the ESTABLISHED timeout from now.
+                t.touch_secs(id, now, self.timeouts.tcp_secs(TcpState::Established));
+            } else if let Some(tr) = t.tcp_transition(
+                id,
+                Direction::Input,
+                TcpFlags(s.tcp_flags),
+                &self.timeouts,
+                now,
+            ) && let Some(a) = tr.activity
             {
                 self.activity(dest, a);
             }
@@ -90,20 +99,10 @@ impl Core {
         }
         self.count_packet_len(dest, Way::In, s.total);
         // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`.
-        let src = conn.local.map(|(a, p)| (a, Some(p)));
-        let l3 = &mut data[14..14 + usize::from(s.total)];
-        if !wire::nat::rewrite_v4_l4(
-            l3,
-            20,
-            s.protocol,
-            src,
-            Some((rs, Some(conn.dport))),
-            partial,
-        ) {
-            // Not reached: the header lengths were checked above.
-            return Fast::Done(self.drop(super::DropReason::Malformed));
-        }
-        emit(data, &hop)
+        wire::nat::rewrite_v4_head(h, s.protocol, conn.local, (rs, conn.dport), partial);
+        h[0..6].copy_from_slice(&hop.mac);
+        h[6..12].copy_from_slice(&hop.src_mac);
+        Fast::Done(Verdict::Transmit(hop.port))
     }
 
     /// Move a connection between its real server's active and inactive counts.
@@ -125,8 +124,45 @@ impl Core {
     }
 }
 
+/// Whether an input segment with TCP flags `tcp` on an entry in `state` with `flags` leaves
+/// state and flags as they are ([`crate::conn::state::transition`] returns them unchanged,
+/// without activity): an ESTABLISHED entry that does not bypass the director's output
+/// (NO_OUTPUT), a segment with ACK and none of SYN, FIN, RST (the table's ACK row keeps
+/// ESTABLISHED). The test `established_data_is_an_identity_transition` checks it against the
+/// state table.
 #[inline(always)]
-fn emit(data: &mut [u8], hop: &Hop) -> Fast {
-    rewrite::set_macs(data, hop.mac, hop.src_mac);
-    Fast::Done(Verdict::Transmit(hop.port))
+pub(super) fn established_data(state: u8, flags: ConnFlags, tcp: u8) -> bool {
+    const NOT_DATA: u8 = TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST;
+    state == TcpState::Established as u8
+        && !flags.has(ConnFlags::NO_OUTPUT)
+        && tcp & (NOT_DATA | TcpFlags::ACK) == TcpFlags::ACK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::established_data;
+    use crate::conn::state::{ConnFlags, Direction, TcpFlags, TcpState, transition};
+
+    /// The shortcut holds exactly where the state table leaves state and flags alone.
+    #[test]
+    fn established_data_is_an_identity_transition() {
+        let mut taken = 0;
+        for state in TcpState::ALL {
+            for flags in 0..=ConnFlags::PUBLIC_MASK {
+                for tcp in 0..=u8::MAX {
+                    if !established_data(state as u8, ConnFlags(flags), tcp) {
+                        continue;
+                    }
+                    taken += 1;
+                    let t = transition(state, ConnFlags(flags), Direction::Input, TcpFlags(tcp));
+                    assert_eq!(
+                        (t.new, t.flags, t.activity),
+                        (state, ConnFlags(flags), None)
+                    );
+                }
+            }
+        }
+        // ESTABLISHED, 32 flag sets without NO_OUTPUT, 16 flag bytes (ACK; no SYN, FIN, RST).
+        assert_eq!(taken, 32 * 16);
+    }
 }

@@ -502,6 +502,20 @@ impl Director {
             fast::Fast::NoInConn => true,
             fast::Fast::General => false,
         };
+        self.handle_general(now, port, frame, in_missed)
+    }
+
+    /// Everything but the fast path's frames: kept out of line so that [`Director::handle`]
+    /// stays small (its values in registers).
+    #[inline(never)]
+    fn handle_general(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        frame: &mut Frame<'_>,
+        in_missed: bool,
+    ) -> Verdict {
+        let c = &mut self.core;
         let p = match wire::parse(frame.data()) {
             Ok(p) => p,
             Err(e) => {
@@ -1082,16 +1096,10 @@ impl Core {
     }
 
     /// [`Core::count_packet`] of an IP packet of `l3_len` bytes.
-    #[inline]
+    #[inline(always)]
     fn count_packet_len(&mut self, dest: DestId, way: Way, l3_len: u16) {
-        let bytes = u64::from(l3_len);
-        let (d, s) = self.services.stats_mut(dest);
-        for c in [d, s].into_iter().flatten() {
-            match way {
-                Way::In => c.count_in(bytes),
-                Way::Out => c.count_out(bytes),
-            }
-        }
+        self.services
+            .count_packet(dest, way == Way::In, u64::from(l3_len));
     }
 
     fn count_new(&mut self, svc: ServiceId, dest: DestId) {

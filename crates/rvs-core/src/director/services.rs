@@ -159,6 +159,13 @@ pub struct ApplyReport {
     pub dests_edited: usize,
 }
 
+/// A real server's counters and the service it belongs (or belonged) to.
+#[derive(Debug)]
+struct DestStats {
+    svc: ServiceId,
+    stats: Counters,
+}
+
 /// All virtual services of a director.
 #[derive(Debug, Default)]
 pub struct Services {
@@ -166,8 +173,9 @@ pub struct Services {
     by_addr: HashMap<(u8, IpAddr, u16), u32, KeyHash>,
     by_mark: HashMap<(u32, Family), u32, KeyHash>,
     dest_loc: Vec<DestLoc>,
-    dest_svc: Vec<ServiceId>,
-    dest_stats: Vec<Counters>,
+    /// By real-server id: its service and its counters (one bounds check on the packet
+    /// path for both).
+    dest_stats: Vec<DestStats>,
     dest_est: Vec<Estimator>,
     trash: Vec<Trashed>,
 }
@@ -248,12 +256,12 @@ impl Services {
 
     /// The service a real server belongs (or belonged) to.
     pub fn dest_service(&self, id: DestId) -> Option<ServiceId> {
-        self.dest_svc.get(id.0 as usize).copied()
+        self.dest_stats.get(id.0 as usize).map(|d| d.svc)
     }
 
     /// A real server's counters.
     pub fn dest_stats(&self, id: DestId) -> Option<&Counters> {
-        self.dest_stats.get(id.0 as usize)
+        self.dest_stats.get(id.0 as usize).map(|d| &d.stats)
     }
 
     /// A real server's rate estimator.
@@ -267,7 +275,11 @@ impl Services {
         for s in self.slots.iter_mut().flatten() {
             s.est.tick(&s.stats);
         }
-        for (e, c) in self.dest_est.iter_mut().zip(&self.dest_stats) {
+        for (e, c) in self
+            .dest_est
+            .iter_mut()
+            .zip(self.dest_stats.iter().map(|d| &d.stats))
+        {
             e.tick(c);
         }
     }
@@ -295,16 +307,39 @@ impl Services {
 
     /// Counters of a real server and of its service, together, for the packet path.
     pub fn stats_mut(&mut self, id: DestId) -> (Option<&mut Counters>, Option<&mut Counters>) {
-        let i = id.0 as usize;
-        let svc = self.dest_svc.get(i).copied();
-        let d = self.dest_stats.get_mut(i);
-        let s = svc.and_then(|s| {
-            self.slots
-                .get_mut(s.0 as usize)
-                .and_then(Option::as_mut)
-                .map(|s| &mut s.stats)
-        });
-        (d, s)
+        let Some(d) = self.dest_stats.get_mut(id.0 as usize) else {
+            return (None, None);
+        };
+        let s = self
+            .slots
+            .get_mut(d.svc.0 as usize)
+            .and_then(Option::as_mut)
+            .map(|s| &mut s.stats);
+        (Some(&mut d.stats), s)
+    }
+
+    /// Count a packet of `bytes` bytes from a client (`inward`) or to one in the counters of
+    /// real server `id` and of its service (`ip_vs_in_stats()`, `ip_vs_out_stats()`).
+    #[inline(always)]
+    pub fn count_packet(&mut self, id: DestId, inward: bool, bytes: u64) {
+        let Some(d) = self.dest_stats.get_mut(id.0 as usize) else {
+            return;
+        };
+        let s = self
+            .slots
+            .get_mut(d.svc.0 as usize)
+            .and_then(Option::as_mut);
+        if inward {
+            d.stats.count_in(bytes);
+            if let Some(s) = s {
+                s.stats.count_in(bytes);
+            }
+        } else {
+            d.stats.count_out(bytes);
+            if let Some(s) = s {
+                s.stats.count_out(bytes);
+            }
+        }
     }
 
     /// Drop trashed real servers no connection refers to any more
@@ -491,8 +526,10 @@ impl Services {
                 None => {
                     let id = DestId(self.dest_loc.len() as u32);
                     self.dest_loc.push(DestLoc::Freed);
-                    self.dest_svc.push(svc_id);
-                    self.dest_stats.push(Counters::default());
+                    self.dest_stats.push(DestStats {
+                        svc: svc_id,
+                        stats: Counters::default(),
+                    });
                     self.dest_est.push(Estimator::new(&Counters::default()));
                     (id, Dest::new(rs))
                 }

@@ -8,6 +8,7 @@ use super::Rng;
 use crate::dest::Dest;
 
 /// `ip_vs_dest_conn_overhead()` as the kernel's `int`.
+#[inline(always)]
 fn overhead(d: &Dest) -> i64 {
     i64::from(d.conn_overhead() as i32)
 }
@@ -39,20 +40,21 @@ pub(crate) fn lc(dests: &[Dest]) -> Option<usize> {
 /// start from the first server with weight > 0 and not overloaded, then switch to any later
 /// non-overloaded `d` with `loh * w(d) > doh * w(least)`. A weight-0 server never wins
 /// (the left side is then 0).
+#[inline(always)]
 fn weighted_least(dests: &[Dest], oh: impl Fn(&Dest) -> i64) -> Option<usize> {
     let first = dests.iter().position(|d| !d.overloaded && d.weight > 0)?;
     let mut least = first;
     let mut loh = oh(&dests[first]);
     let mut lw = i64::from(dests[first].weight);
+    // Branch-free body (the choice becomes conditional moves): an overloaded server is
+    // never better.
     for (i, d) in dests.iter().enumerate().skip(first + 1) {
-        if d.overloaded {
-            continue;
-        }
         let doh = oh(d);
-        if loh * i64::from(d.weight) > doh * lw {
+        let w = i64::from(d.weight);
+        if (loh * w > doh * lw) & !d.overloaded {
             least = i;
             loh = doh;
-            lw = i64::from(d.weight);
+            lw = w;
         }
     }
     Some(least)

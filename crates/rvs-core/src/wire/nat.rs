@@ -275,6 +275,71 @@ pub fn rewrite_v4_l4(
     true
 }
 
+/// [`rewrite_v4_l4`] of a client's packet towards a NAT or FullNAT real server, over the
+/// frame's first 54 bytes as [`super::parse::simple_v4_head`] accepted them: destination
+/// `dst` (address, port), source `src` for FullNAT. The same bytes as `rewrite_v4_l4`
+/// (the same 16-bit terms go into each sum), without its length checks.
+#[inline(always)]
+pub fn rewrite_v4_head(
+    h: &mut [u8; super::parse::SIMPLE_V4_HEAD],
+    protocol: u8,
+    src: Option<([u8; 4], u16)>,
+    dst: ([u8; 4], u16),
+    partial: bool,
+) {
+    // One's-complement sums do not depend on byte order (RFC 1071 section 2 (B)): every
+    // 16-bit word is read and written in the machine's order, the new ports converted once,
+    // and the stored checksum bytes are the same as `rewrite_v4_l4`'s.
+    let words = |a: u32| (a >> 16) + (a & 0xffff);
+    let rd32 =
+        |h: &[u8; 54], at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    let rd = |h: &[u8; 54], at: usize| u32::from(u16::from_ne_bytes([h[at], h[at + 1]]));
+    let wr = |h: &mut [u8; 54], at: usize, v: u16| {
+        let [a, b] = v.to_ne_bytes();
+        h[at] = a;
+        h[at + 1] = b;
+    };
+    let ne = |port: u16| u16::from_ne_bytes(port.to_be_bytes());
+    // ~m + m' of each changed word (RFC 1624 eqn. 3); `!a` complements both words.
+    let mut addr_delta = words(!rd32(h, 30)) + words(u32::from_ne_bytes(dst.0));
+    h[30..34].copy_from_slice(&dst.0);
+    if let Some((new, _)) = src {
+        addr_delta += words(!rd32(h, 26)) + words(u32::from_ne_bytes(new));
+        h[26..30].copy_from_slice(&new);
+    }
+    let hc = rd(h, 24) ^ 0xffff;
+    wr(h, 24, !checksum::fold32(hc + addr_delta));
+    let csum_at = if protocol == ip_proto::TCP {
+        34 + 16
+    } else {
+        34 + 6
+    };
+    let old_csum = rd(h, csum_at);
+    let dport = ne(dst.1);
+    if partial {
+        if let Some((_, port)) = src {
+            wr(h, 34, ne(port));
+        }
+        wr(h, 36, dport);
+        wr(h, csum_at, checksum::fold32(old_csum + addr_delta));
+        return;
+    }
+    let mut acc = (old_csum ^ 0xffff) + addr_delta + (rd(h, 36) ^ 0xffff) + u32::from(dport);
+    wr(h, 36, dport);
+    if let Some((_, port)) = src {
+        let port = ne(port);
+        acc += (rd(h, 34) ^ 0xffff) + u32::from(port);
+        wr(h, 34, port);
+    }
+    if protocol == ip_proto::TCP {
+        wr(h, csum_at, !checksum::fold32(acc));
+    } else if old_csum != 0 {
+        // IPv4 UDP without checksum stays without; a computed 0 goes out as 0xffff (both
+        // the same in either byte order).
+        wr(h, csum_at, checksum::udp_on_wire(!checksum::fold32(acc)));
+    }
+}
+
 /// Rewrite an ICMP error: the outer header by `outer`, the quoted packet by `quoted` (its
 /// IPv4 header checksum and, where quoted, its L4 checksum follow), then recompute the ICMP
 /// checksum in full. For NAT the quoted packet is the reply direction: a client's error about
