@@ -298,8 +298,8 @@ impl Services {
             for id in &s.dest_ids {
                 let j = id.0 as usize;
                 if let (Some(c), Some(e)) = (self.dest_stats.get_mut(j), self.dest_est.get_mut(j)) {
-                    *c = Counters::default();
-                    e.zero(c);
+                    c.stats = Counters::default();
+                    e.zero(&c.stats);
                 }
             }
         }
