@@ -284,11 +284,12 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }
-    eprintln!(
-        "rvs daemon: {} virtual service(s) on {} (control {})",
-        plan.config.services.len(),
-        plan.interfaces.join(", "),
-        opts.control.display()
+    tracing::info!(
+        services = plan.config.services.len(),
+        interfaces = %plan.interfaces.join(","),
+        control = %opts.control.display(),
+        config = %opts.config_path.display(),
+        "director started"
     );
     let mut reloader = Reloader {
         path: opts.config_path.clone(),
@@ -302,12 +303,12 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
         let _ = std::fs::remove_file(p);
     }
     let c = director.counters();
-    eprintln!(
-        "rvs daemon: stopped: {} frames in, {} out, {} connections, {} dropped",
-        c.rx,
-        c.tx,
-        c.conns_created,
-        director.drops().total()
+    tracing::info!(
+        frames_in = c.rx,
+        frames_out = c.tx,
+        connections = c.conns_created,
+        dropped = director.drops().total(),
+        "director stopped"
     );
     result
 }
@@ -417,28 +418,14 @@ fn worker(
             d.expire(t);
             if reloader.hup.swap(false, Ordering::Relaxed) {
                 // SIGHUP: the outcome goes to the log only.
-                match reloader.reload(d, t) {
-                    Ok(msg) => eprintln!("rvs daemon: {msg}"),
-                    Err(e) => eprintln!(
-                        "rvs daemon: reload refused, the running configuration stays:\n{e}"
-                    ),
-                }
+                let _ = reloader.reload_logged(d, t, "SIGHUP");
             }
             while let Ok(req) = requests.try_recv() {
                 let answer = match req.ask {
                     Ask::List { format, exact } => Ok(listing::render(d, format, exact, t)),
                     Ask::Metrics => Ok(metrics::render(d)),
                     Ask::Ipvsadm(cmd) => Ok(cmd.run(d, t).encode()),
-                    Ask::Reload => {
-                        let r = reloader.reload(d, t);
-                        match &r {
-                            Ok(msg) => eprintln!("rvs daemon: {msg}"),
-                            Err(e) => eprintln!(
-                                "rvs daemon: reload refused, the running configuration stays:\n{e}"
-                            ),
-                        }
-                        r
-                    }
+                    Ask::Reload => reloader.reload_logged(d, t, "control socket"),
                 };
                 let _ = req.reply.send(answer);
             }
@@ -604,14 +591,29 @@ struct Reloader {
 }
 
 impl Reloader {
+    /// [`Reloader::reload`], with the outcome logged.
+    fn reload_logged(
+        &mut self,
+        d: &mut Director,
+        now: Instant,
+        by: &str,
+    ) -> Result<String, String> {
+        let r = self.reload(d, now);
+        match &r {
+            Ok(msg) => tracing::info!(by, "{msg}"),
+            Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
+        }
+        r
+    }
+
     /// Read the file again and apply it atomically: established connections stay; a file
     /// that does not parse or validate is refused with its diagnostics and the running
     /// configuration keeps serving. Interfaces cannot change without a restart.
     fn reload(&mut self, d: &mut Director, now: Instant) -> Result<String, String> {
         let loaded =
             load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
-        if !loaded.warnings.is_empty() {
-            eprint!("{}", rvs_config::render_all(&loaded.warnings));
+        for w in &loaded.warnings {
+            tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }
         let plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
         if plan.interfaces != self.interfaces {

@@ -5,5 +5,6 @@ pub mod admin;
 pub mod daemon;
 pub mod listing;
 pub mod load;
+pub mod logging;
 pub mod metrics;
 pub mod realserver;

@@ -21,7 +21,8 @@ usage:
   rvs realserver dr|tun --vip IP ...
                           real-server companion: DR's VIP on lo and ARP sysctls,
                           userspace IPIP/GRE/GUE decapsulation through TUN
-  rvs daemon -c FILE [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
+  rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
+             [--log-format text|json] [--log-level LEVEL]
                           run a director from a Piranha lvs.cf; SIGHUP reloads FILE,
                           --metrics serves Prometheus metrics at http://ADDR:PORT/metrics
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] FILE
@@ -36,6 +37,8 @@ usage:
   rvs list [--control PATH] [-c|--stats|--rate|--thresholds|--persistent-conn] [--exact]
                           ipvsadm -L -n style listing of a running daemon
   rvs --version
+
+rvsadm (installed beside rvs) takes ipvsadm's command line against a running daemon.
 ";
 
 fn main() -> ExitCode {
@@ -83,9 +86,19 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut pid_file = None;
     let mut metrics = None;
     let mut format = None;
+    let mut log_format = rvs::logging::LogFormat::Text;
+    let mut log_level = None;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
+            "--log-format" => value(args, &mut i, "--log-format").and_then(|v| {
+                rvs::logging::LogFormat::from_name(v)
+                    .map(|f| log_format = f)
+                    .ok_or_else(|| format!("--log-format is text or json, not {v:?}"))
+            }),
+            "--log-level" => {
+                value(args, &mut i, "--log-level").map(|v| log_level = Some(v.to_string()))
+            }
             "--format" => value(args, &mut i, "--format")
                 .and_then(parse_format)
                 .map(|f| format = Some(f)),
@@ -111,6 +124,9 @@ fn daemon(args: &[String]) -> ExitCode {
     let Some(config) = config else {
         return usage_error("rvs daemon needs -c FILE");
     };
+    if let Err(e) = rvs::logging::init(log_format, log_level.as_deref()) {
+        return usage_error(&e);
+    }
     let loaded = match rvs::load::load(&config, format) {
         Ok(l) => l,
         Err(diags) => {

@@ -48,6 +48,8 @@ fn metrics_endpoint_counts_connections_per_real_server() {
                 control.as_os_str(),
                 "--metrics".as_ref(),
                 "127.0.0.1:9100".as_ref(),
+                "--log-format".as_ref(),
+                "json".as_ref(),
             ],
         )
         .unwrap();
@@ -84,4 +86,17 @@ fn metrics_endpoint_counts_connections_per_real_server() {
     assert!(page.contains("rvs_service_connections_total{service=\"TCP 10.1.0.100:80\"} 9\n"));
     let missing = lab.run("director", || get("/other")).unwrap().unwrap();
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    // Structured logs on request: one JSON object per line.
+    let log = lab.log_tail(pid);
+    let started = log
+        .lines()
+        .find(|l| l.contains("director started"))
+        .unwrap_or_else(|| panic!("a start line in\n{log}"));
+    assert!(
+        started.starts_with('{')
+            && started.contains("\"message\":\"director started\"")
+            && started.contains("\"services\":1")
+            && started.contains("\"level\":\"INFO\""),
+        "{started}"
+    );
 }
