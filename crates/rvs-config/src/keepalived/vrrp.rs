@@ -821,11 +821,15 @@ fn script(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpScript> {
         }
     }
     if !has_script && cx.error_count() == errors_before {
-        cx.error(
+        // keepalived drops such a script with a log line; so does rvs.
+        cx.warn(
             &name.loc,
-            format!("vrrp_script `{}` has no `script`", name.text),
-            Some("`script \"COMMAND\"` in the block".to_string()),
+            format!(
+                "vrrp_script `{}` has no `script`; dropped, as keepalived does",
+                name.text
+            ),
         );
+        return None;
     }
     (cx.error_count() == errors_before).then_some(sc)
 }
