@@ -13,6 +13,7 @@ pub mod diag;
 pub mod emit;
 pub mod ipvsadm;
 pub mod keepalived;
+mod locate;
 pub mod lvs;
 pub mod native;
 mod syntax;

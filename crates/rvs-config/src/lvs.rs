@@ -27,6 +27,7 @@ use rvs_core::model::{
 };
 
 use crate::diag::{Diagnostic, Severity};
+use crate::locate::{self, RealServerPart, ServicePart, Target};
 use crate::syntax::{self, Block, KeyStmt, Stmt, Value};
 
 type Span = Range<usize>;
@@ -1391,142 +1392,66 @@ fn server_block(cx: &mut Ctx<'_>, b: &Block, default_port: u16) -> Option<(RealS
     ))
 }
 
-fn describe(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => format!("{protocol} {}", rvs_core::model::sock(*addr, *port)),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
-}
-
-/// Map each of `Config::validate`'s errors to the key or block it comes from: the n-th
-/// error of a kind blames the n-th matching place, in configuration order.
+/// Report `Config::validate`'s errors at the key or block each blames (see [`locate`]).
 fn locate_validate_errors(
     cx: &mut Ctx<'_>,
     config: &Config,
     spans: &[SvcSpans],
     errs: &[ConfigError],
 ) {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    let svcs = || config.services.iter().zip(spans);
-    let servers = || {
-        svcs().flat_map(|(s, sp)| {
-            s.real_servers
-                .iter()
-                .zip(&sp.servers)
-                .map(move |(r, rsp)| (s, r, rsp))
-        })
-    };
-    for e in errs {
-        let n = count.entry(format!("{e:?}")).or_insert(0);
-        let nth = *n;
-        *n += 1;
-        let (candidates, message, expected): (Vec<Span>, String, &str) = match e {
-            ConfigError::DuplicateService(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .skip(1)
-                    .map(|(_, sp)| sp.addr.clone())
-                    .collect(),
-                format!("virtual service {} is defined twice", describe(k)),
-                "one virtual per protocol, address and port (or firewall mark)",
-            ),
-            ConfigError::DuplicateRealServer {
-                service,
-                addr,
-                port,
-            } => (
-                servers()
-                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr && r.port == *port)
-                    .skip(1)
-                    .map(|(_, _, sp)| sp.addr.clone())
-                    .collect(),
-                e.to_string(),
-                "each real server address and port once per virtual",
-            ),
-            ConfigError::WeightOutOfRange(w) => (
-                servers()
-                    .filter(|(_, r, _)| r.weight == *w)
-                    .map(|(_, _, sp)| sp.weight.clone())
-                    .collect(),
-                e.to_string(),
-                "a weight in 0..=65535",
-            ),
-            ConfigError::ZeroPortNonPersistent(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .map(|(_, sp)| sp.port.clone())
-                    .collect(),
-                "port 0 (all ports) needs a persistent service".to_string(),
-                "a non-zero `port`, or `persistent = SECONDS`",
-            ),
-            ConfigError::OnePacketTcp(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .map(|(_, sp)| sp.header.clone())
-                    .collect(),
-                e.to_string(),
-                "`protocol = udp`",
-            ),
-            ConfigError::PersistenceTimeout(t) => (
-                svcs()
-                    .filter(|(s, _)| s.persistence.is_some_and(|p| p.timeout == *t))
-                    .map(|(_, sp)| sp.persistent.clone())
-                    .collect(),
-                e.to_string(),
-                "seconds in 1..=2678400",
-            ),
-            ConfigError::PersistencePrefix(p) => (
-                svcs()
-                    .filter(|(s, _)| s.persistence.is_some_and(|x| x.prefix == *p))
-                    .map(|(_, sp)| sp.pmask.clone())
-                    .collect(),
-                e.to_string(),
-                "a netmask of the service's address family",
-            ),
-            ConfigError::ZeroFwmark => (
-                svcs()
-                    .filter(|(s, _)| matches!(s.key, ServiceKey::Fwmark { mark: 0, .. }))
-                    .map(|(_, sp)| sp.fwmark.clone())
-                    .collect(),
-                e.to_string(),
-                "a non-zero firewall mark",
-            ),
-            ConfigError::MhTableSize(_) => (
-                svcs()
-                    .filter(|(s, _)| s.scheduler == SchedulerKind::Mh)
-                    .map(|(_, sp)| sp.scheduler.clone())
-                    .collect(),
-                e.to_string(),
-                "a prime table size",
-            ),
-            ConfigError::FamilyMismatch { service, addr } => (
-                servers()
-                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr)
-                    .map(|(_, _, sp)| sp.addr.clone())
-                    .collect(),
-                e.to_string(),
-                "an address of the virtual's family (only `network = tunnel` may cross)",
-            ),
-            ConfigError::NoLocalPool(addr) => (
-                servers()
-                    .filter(|(_, r, _)| r.addr == *addr && r.method == ForwardMethod::FullNat)
-                    .map(|(_, _, sp)| sp.addr.clone())
-                    .collect(),
-                e.to_string(),
-                "`fullnat_local = IP ...` with an address of this family in the global section",
-            ),
-            ConfigError::ThresholdOrder { .. } => (Vec::new(), e.to_string(), "ordered thresholds"),
+    for l in locate::locate(config, errs) {
+        let expected = match l.error {
+            ConfigError::DuplicateService(_) => {
+                "one virtual per protocol, address and port (or firewall mark)"
+            }
+            ConfigError::DuplicateRealServer { .. } => {
+                "each real server address and port once per virtual"
+            }
+            ConfigError::ZeroPortNonPersistent(_) => "a non-zero `port`, or `persistent = SECONDS`",
+            ConfigError::OnePacketTcp(_) => "`protocol = udp`",
+            ConfigError::PersistencePrefix(_) => "a netmask of the service's address family",
+            ConfigError::FamilyMismatch { .. } => {
+                "an address of the virtual's family (only `network = tunnel` may cross)"
+            }
+            ConfigError::NoLocalPool(_) => {
+                "`fullnat_local = IP ...` with an address of this family in the global section"
+            }
+            _ => l.expected,
         };
-        let span = candidates
-            .get(nth)
-            .or(candidates.first())
-            .cloned()
-            .unwrap_or(0..0);
-        cx.error(span, message, Some(expected.to_string()));
+        cx.error(
+            place(spans, l.target),
+            l.message,
+            Some(expected.to_string()),
+        );
+    }
+}
+
+/// The span of a [`Target`]. A server has no thresholds or method key of its own in lvs.cf:
+/// those blame its address.
+fn place(spans: &[SvcSpans], target: Target) -> Span {
+    match target {
+        Target::Service { svc, part } => spans.get(svc).map_or(0..0, |sp| {
+            match part {
+                ServicePart::Key => &sp.addr,
+                ServicePart::Fwmark => &sp.fwmark,
+                ServicePart::Port => &sp.port,
+                ServicePart::OnePacket => &sp.header,
+                ServicePart::PersistenceTimeout => &sp.persistent,
+                ServicePart::PersistencePrefix => &sp.pmask,
+                ServicePart::MhTableSize => &sp.scheduler,
+            }
+            .clone()
+        }),
+        Target::RealServer { svc, rs, part } => spans
+            .get(svc)
+            .and_then(|sp| sp.servers.get(rs))
+            .map_or(0..0, |sp| match part {
+                RealServerPart::Weight => sp.weight.clone(),
+                RealServerPart::Addr | RealServerPart::Thresholds | RealServerPart::Method => {
+                    sp.addr.clone()
+                }
+            }),
+        Target::FwmarkRule(_) | Target::Unplaced => 0..0,
     }
 }
 

@@ -80,6 +80,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, Severity};
+use crate::locate::{self, RealServerPart, ServicePart, Target};
 use crate::lvs::Vip;
 
 type Span = Range<usize>;
@@ -956,19 +957,7 @@ fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<(VirtualServiceCo
     (cx.errors.len() == errors_before).then_some((svc, spans))
 }
 
-fn describe(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => format!("{protocol} {}", rvs_core::model::sock(*addr, *port)),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
-}
-
-/// Map each of `Config::validate`'s errors to the key it blames: the n-th error of a kind
-/// blames the n-th matching place, in configuration order.
+/// Report `Config::validate`'s errors at the key each blames (see [`locate`]).
 fn locate_validate_errors(
     cx: &mut Cx<'_>,
     config: &Config,
@@ -976,141 +965,73 @@ fn locate_validate_errors(
     spans: &[SvcSpans],
     errs: &[ConfigError],
 ) {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    let svcs = || config.services.iter().zip(spans);
-    let servers = || {
-        svcs().flat_map(|(s, sp)| {
-            s.real_servers
-                .iter()
-                .zip(&sp.servers)
-                .map(move |(r, rsp)| (s, r, rsp))
-        })
-    };
-    for e in errs {
-        let n = count.entry(format!("{e:?}")).or_insert(0);
-        let nth = *n;
-        *n += 1;
-        let (candidates, message, expected): (Vec<Span>, String, &str) = match e {
-            ConfigError::DuplicateService(k) => {
-                let places: Vec<Span> = svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .map(|(_, sp)| sp.key.clone())
-                    .collect();
-                let first = places.first().map_or(1, |s| line_of(cx.text, s.start));
-                (
-                    places.into_iter().skip(1).collect(),
-                    format!(
-                        "virtual service {} is defined twice (first on line {first})",
-                        describe(k)
-                    ),
-                    "one service per protocol, VIP and port (or firewall mark)",
-                )
+    for l in locate::locate(config, errs) {
+        let mut message = l.message;
+        if let ConfigError::DuplicateService(_) = l.error {
+            let line = l
+                .first
+                .map_or(1, |first| line_of(cx.text, place(raw, spans, first).start));
+            message = format!("{message} (first on line {line})");
+        }
+        let expected = match l.error {
+            ConfigError::DuplicateService(_) => {
+                "one service per protocol, VIP and port (or firewall mark)"
             }
-            ConfigError::DuplicateRealServer {
-                service,
-                addr,
-                port,
-            } => (
-                servers()
-                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr && r.port == *port)
-                    .skip(1)
-                    .map(|(_, _, sp)| sp.address.clone())
-                    .collect(),
-                e.to_string(),
-                "each real server address and port once per service",
-            ),
-            ConfigError::WeightOutOfRange(w) => (
-                servers()
-                    .filter(|(_, r, _)| r.weight == *w)
-                    .map(|(_, _, sp)| sp.weight.clone())
-                    .collect(),
-                e.to_string(),
-                "a weight in 0..=65535",
-            ),
-            ConfigError::ThresholdOrder { upper, lower } => (
-                servers()
-                    .filter(|(_, r, _)| r.u_threshold == *upper && r.l_threshold == *lower)
-                    .map(|(_, _, sp)| sp.thresholds.clone())
-                    .collect(),
-                e.to_string(),
-                "`l_threshold` <= `u_threshold`",
-            ),
-            ConfigError::ZeroPortNonPersistent(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .map(|(_, sp)| sp.port.clone())
-                    .collect(),
-                "port 0 (all ports) needs a persistent service".to_string(),
-                "a non-zero `port`, or `persistence = { timeout = SECONDS }`",
-            ),
-            ConfigError::OnePacketTcp(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .map(|(_, sp)| sp.one_packet.clone())
-                    .collect(),
-                e.to_string(),
-                "`protocol = \"udp\"`, or no `one_packet`",
-            ),
-            ConfigError::PersistenceTimeout(t) => (
-                svcs()
-                    .filter(|(s, _)| s.persistence.is_some_and(|p| p.timeout == *t))
-                    .map(|(_, sp)| sp.persistence_timeout.clone())
-                    .collect(),
-                e.to_string(),
-                "a timeout in 1..=2678400 seconds",
-            ),
-            ConfigError::PersistencePrefix(p) => (
-                svcs()
-                    .filter(|(s, _)| s.persistence.is_some_and(|x| x.prefix == *p))
-                    .map(|(_, sp)| sp.persistence_prefix.clone())
-                    .collect(),
-                e.to_string(),
-                "a prefix length of the service's address family (32 or 128 at most)",
-            ),
-            ConfigError::ZeroFwmark => {
-                let mut places: Vec<Span> = svcs()
-                    .filter(|(s, _)| matches!(s.key, ServiceKey::Fwmark { mark: 0, .. }))
-                    .map(|(_, sp)| sp.key.clone())
-                    .collect();
-                places.extend(
-                    raw.fwmark_rule
-                        .iter()
-                        .filter(|r| *r.get_ref().mark.get_ref() == 0)
-                        .map(|r| r.get_ref().mark.span()),
-                );
-                (places, e.to_string(), "a non-zero firewall mark")
+            ConfigError::ThresholdOrder { .. } => "`l_threshold` <= `u_threshold`",
+            ConfigError::ZeroPortNonPersistent(_) => {
+                "a non-zero `port`, or `persistence = { timeout = SECONDS }`"
             }
-            ConfigError::MhTableSize(m) => (
-                svcs()
-                    .filter(|(s, _)| s.scheduler == SchedulerKind::Mh && s.mh_table_size == *m)
-                    .map(|(_, sp)| sp.mh.clone())
-                    .collect(),
-                e.to_string(),
-                "one of the prime Maglev table sizes",
-            ),
-            ConfigError::FamilyMismatch { service, addr } => (
-                servers()
-                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr)
-                    .map(|(_, _, sp)| sp.address.clone())
-                    .collect(),
-                e.to_string(),
-                "an address of the service's family (only `method = \"tun\"` may cross)",
-            ),
-            ConfigError::NoLocalPool(addr) => (
-                servers()
-                    .filter(|(_, r, _)| r.addr == *addr && r.method == ForwardMethod::FullNat)
-                    .map(|(_, _, sp)| sp.method.clone())
-                    .collect(),
-                e.to_string(),
-                "`[fullnat]` with `local_addresses` of this family and `ports`",
-            ),
+            ConfigError::OnePacketTcp(_) => "`protocol = \"udp\"`, or no `one_packet`",
+            ConfigError::PersistenceTimeout(_) => "a timeout in 1..=2678400 seconds",
+            ConfigError::PersistencePrefix(_) => {
+                "a prefix length of the service's address family (32 or 128 at most)"
+            }
+            ConfigError::MhTableSize(_) => "one of the prime Maglev table sizes",
+            ConfigError::FamilyMismatch { .. } => {
+                "an address of the service's family (only `method = \"tun\"` may cross)"
+            }
+            ConfigError::NoLocalPool(_) => {
+                "`[fullnat]` with `local_addresses` of this family and `ports`"
+            }
+            _ => l.expected,
         };
-        let span = candidates
-            .get(nth)
-            .or(candidates.first())
-            .cloned()
-            .unwrap_or(0..0);
-        cx.error(span, message, expected);
+        cx.error(place(raw, spans, l.target), message, expected);
+    }
+}
+
+/// The span of a [`Target`]. A firewall mark is the service's key.
+fn place(raw: &RawFile, spans: &[SvcSpans], target: Target) -> Span {
+    match target {
+        Target::Service { svc, part } => spans.get(svc).map_or(0..0, |sp| {
+            match part {
+                ServicePart::Key | ServicePart::Fwmark => &sp.key,
+                ServicePart::Port => &sp.port,
+                ServicePart::OnePacket => &sp.one_packet,
+                ServicePart::PersistenceTimeout => &sp.persistence_timeout,
+                ServicePart::PersistencePrefix => &sp.persistence_prefix,
+                ServicePart::MhTableSize => &sp.mh,
+            }
+            .clone()
+        }),
+        Target::RealServer { svc, rs, part } => spans
+            .get(svc)
+            .and_then(|sp| sp.servers.get(rs))
+            .map_or(0..0, |sp| {
+                match part {
+                    RealServerPart::Addr => &sp.address,
+                    RealServerPart::Weight => &sp.weight,
+                    RealServerPart::Thresholds => &sp.thresholds,
+                    RealServerPart::Method => &sp.method,
+                }
+                .clone()
+            }),
+        // Every rule made it into the model (validation runs only without earlier errors),
+        // so the model's index is the file's.
+        Target::FwmarkRule(i) => raw
+            .fwmark_rule
+            .get(i)
+            .map_or(0..0, |r| r.get_ref().mark.span()),
+        Target::Unplaced => 0..0,
     }
 }
 

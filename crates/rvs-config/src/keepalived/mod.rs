@@ -40,6 +40,7 @@ use rvs_core::model::{
 };
 
 use crate::diag::{Diagnostic, Severity};
+use crate::locate::{self, RealServerPart, ServicePart, Target};
 use syntax::{Finding, Loc, Parser, Source, Stmt, Word};
 
 pub use check::{
@@ -2168,144 +2169,61 @@ fn real_server(
     Some((rs, rc))
 }
 
-fn describe(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => format!("{protocol} {}", rvs_core::model::sock(*addr, *port)),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+/// Report `Config::validate`'s errors at the place each blames (see [`locate`]).
+fn locate_validate_errors(cx: &mut Ctx, config: &Config, locs: &[SvcLoc], errs: &[ConfigError]) {
+    for l in locate::locate(config, errs) {
+        let expected = match l.error {
+            ConfigError::DuplicateService(_) => {
+                "one virtual_server per protocol, address and port (or firewall mark), groups included"
+            }
+            ConfigError::DuplicateRealServer { .. } => {
+                "each real server address and port once per virtual_server"
+            }
+            ConfigError::ThresholdOrder { .. } => "`lthreshold` at most `uthreshold`",
+            ConfigError::ZeroPortNonPersistent(_) => "a non-zero port, or `persistence_timeout`",
+            ConfigError::OnePacketTcp(_) => "`protocol UDP`, or no `ops`",
+            ConfigError::PersistencePrefix(_) => "a granularity of the service's address family",
+            ConfigError::FamilyMismatch { .. } => {
+                "an address of the virtual server's family (only `lvs_method TUN` may cross)"
+            }
+            ConfigError::NoLocalPool(_) => {
+                "a local address pool (keepalived.conf cannot describe FullNAT)"
+            }
+            _ => l.expected,
+        };
+        cx.error(
+            &place(locs, l.target),
+            l.message,
+            Some(expected.to_string()),
+        );
     }
 }
 
-/// Map each of `Config::validate`'s errors to the place it comes from: the n-th error of a
-/// kind blames the n-th matching place, in configuration order.
-fn locate_validate_errors(cx: &mut Ctx, config: &Config, locs: &[SvcLoc], errs: &[ConfigError]) {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    let svcs = || config.services.iter().zip(locs);
-    let servers = || {
-        svcs().flat_map(|(s, l)| {
-            s.real_servers
-                .iter()
-                .zip(&l.servers)
-                .map(move |(r, rl)| (s, r, rl))
-        })
-    };
-    for e in errs {
-        let n = count.entry(format!("{e:?}")).or_insert(0);
-        let nth = *n;
-        *n += 1;
-        let (candidates, message, expected): (Vec<Loc>, String, &str) = match e {
-            ConfigError::DuplicateService(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .skip(1)
-                    .map(|(_, l)| l.key.clone())
-                    .collect(),
-                format!("virtual service {} is defined twice", describe(k)),
-                "one virtual_server per protocol, address and port (or firewall mark), groups included",
-            ),
-            ConfigError::DuplicateRealServer {
-                service,
-                addr,
-                port,
-            } => (
-                servers()
-                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr && r.port == *port)
-                    .skip(1)
-                    .map(|(_, _, l)| l.addr.clone())
-                    .collect(),
-                e.to_string(),
-                "each real server address and port once per virtual_server",
-            ),
-            ConfigError::WeightOutOfRange(w) => (
-                servers()
-                    .filter(|(_, r, _)| r.weight == *w)
-                    .map(|(_, _, l)| l.weight.clone())
-                    .collect(),
-                e.to_string(),
-                "a weight in 0..=65535",
-            ),
-            ConfigError::ThresholdOrder { upper, lower } => (
-                servers()
-                    .filter(|(_, r, _)| r.u_threshold == *upper && r.l_threshold == *lower)
-                    .map(|(_, _, l)| l.thresholds.clone())
-                    .collect(),
-                e.to_string(),
-                "`lthreshold` at most `uthreshold`",
-            ),
-            ConfigError::ZeroPortNonPersistent(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .map(|(_, l)| l.key.clone())
-                    .collect(),
-                "port 0 (all ports) needs a persistent service".to_string(),
-                "a non-zero port, or `persistence_timeout`",
-            ),
-            ConfigError::OnePacketTcp(k) => (
-                svcs()
-                    .filter(|(s, _)| s.key == *k)
-                    .map(|(_, l)| l.ops.clone())
-                    .collect(),
-                e.to_string(),
-                "`protocol UDP`, or no `ops`",
-            ),
-            ConfigError::PersistenceTimeout(t) => (
-                svcs()
-                    .filter(|(s, _)| s.persistence.is_some_and(|p| p.timeout == *t))
-                    .map(|(_, l)| l.persistence.clone())
-                    .collect(),
-                e.to_string(),
-                "seconds in 1..=2678400",
-            ),
-            ConfigError::PersistencePrefix(p) => (
-                svcs()
-                    .filter(|(s, _)| s.persistence.is_some_and(|x| x.prefix == *p))
-                    .map(|(_, l)| l.persistence.clone())
-                    .collect(),
-                e.to_string(),
-                "a granularity of the service's address family",
-            ),
-            ConfigError::ZeroFwmark => (
-                svcs()
-                    .filter(|(s, _)| matches!(s.key, ServiceKey::Fwmark { mark: 0, .. }))
-                    .map(|(_, l)| l.key.clone())
-                    .collect(),
-                e.to_string(),
-                "a non-zero firewall mark",
-            ),
-            ConfigError::MhTableSize(_) => (
-                svcs()
-                    .filter(|(s, _)| s.scheduler == SchedulerKind::Mh)
-                    .map(|(_, l)| l.sched.clone())
-                    .collect(),
-                e.to_string(),
-                "a prime table size",
-            ),
-            ConfigError::FamilyMismatch { service, addr } => (
-                servers()
-                    .filter(|(s, r, _)| s.key == *service && r.addr == *addr)
-                    .map(|(_, _, l)| l.addr.clone())
-                    .collect(),
-                e.to_string(),
-                "an address of the virtual server's family (only `lvs_method TUN` may cross)",
-            ),
-            ConfigError::NoLocalPool(addr) => (
-                servers()
-                    .filter(|(_, r, _)| r.addr == *addr)
-                    .map(|(_, _, l)| l.addr.clone())
-                    .collect(),
-                e.to_string(),
-                "a local address pool (keepalived.conf cannot describe FullNAT)",
-            ),
-        };
-        let loc = candidates
-            .get(nth)
-            .or(candidates.first())
-            .cloned()
-            .unwrap_or_default();
-        cx.error(&loc, message, Some(expected.to_string()));
+/// The location of a [`Target`]. A service's port and firewall mark are part of its key, its
+/// persistence is one place, and a real server's method blames its address.
+fn place(locs: &[SvcLoc], target: Target) -> Loc {
+    match target {
+        Target::Service { svc, part } => locs.get(svc).map_or_else(Loc::default, |l| {
+            match part {
+                ServicePart::Key | ServicePart::Fwmark | ServicePart::Port => &l.key,
+                ServicePart::OnePacket => &l.ops,
+                ServicePart::PersistenceTimeout | ServicePart::PersistencePrefix => &l.persistence,
+                ServicePart::MhTableSize => &l.sched,
+            }
+            .clone()
+        }),
+        Target::RealServer { svc, rs, part } => locs
+            .get(svc)
+            .and_then(|l| l.servers.get(rs))
+            .map_or_else(Loc::default, |l| {
+                match part {
+                    RealServerPart::Addr | RealServerPart::Method => &l.addr,
+                    RealServerPart::Weight => &l.weight,
+                    RealServerPart::Thresholds => &l.thresholds,
+                }
+                .clone()
+            }),
+        Target::FwmarkRule(_) | Target::Unplaced => Loc::default(),
     }
 }
 
