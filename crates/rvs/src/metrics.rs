@@ -18,8 +18,10 @@
 //! | `rvs_frames_total` | counter | kind (rx, tx, passed) |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
 
-use rvs_core::director::Director;
+use rvs_core::dest::Dest;
+use rvs_core::director::{DestId, Director, Service, ServiceId};
 use rvs_core::model::{ServiceKey, sock};
+use rvs_core::stats::{Counters, Rates};
 use rvs_core::wire::Malformed;
 use std::fmt::Write as _;
 
@@ -68,147 +70,124 @@ impl Family<'_> {
     }
 }
 
+/// One metric family over every service: `value` of each, labelled by service (and
+/// `direction` when given). `help` empty = a further direction of the family above.
+fn per_service(
+    out: &mut String,
+    svcs: &[(ServiceId, &Service)],
+    (name, kind, help, dir): (&str, &str, &str, Option<&str>),
+    value: impl Fn(&Service) -> u64,
+) {
+    if !help.is_empty() {
+        Family::header(out, name, kind, help);
+    }
+    let mut f = Family { out };
+    for (_, s) in svcs {
+        let label = service_label(&s.cfg.key);
+        let mut labels = vec![("service", label.as_str())];
+        if let Some(dir) = dir {
+            labels.push(("direction", dir));
+        }
+        f.sample(name, &labels, value(s));
+    }
+}
+
+/// One metric family over every real server of every service.
+fn per_real_server(
+    out: &mut String,
+    svcs: &[(ServiceId, &Service)],
+    (name, kind, help, dir): (&str, &str, &str, Option<&str>),
+    value: impl Fn(&Dest, DestId) -> u64,
+) {
+    if !help.is_empty() {
+        Family::header(out, name, kind, help);
+    }
+    let mut f = Family { out };
+    for (_, s) in svcs {
+        let label = service_label(&s.cfg.key);
+        for (dest, id) in s.dests.iter().zip(&s.dest_ids) {
+            let rs = sock(dest.addr, dest.port);
+            let mut labels = vec![("service", label.as_str()), ("real_server", rs.as_str())];
+            if let Some(dir) = dir {
+                labels.push(("direction", dir));
+            }
+            f.sample(name, &labels, value(dest, *id));
+        }
+    }
+}
+
 /// Render every metric of `d`.
 pub fn render(d: &Director) -> String {
     let mut out = String::new();
     let svcs: Vec<_> = d.services().iter().collect();
+    let o = &mut out;
 
-    type Pick = fn(&rvs_core::stats::Counters) -> u64;
-    let service_counters: [(&str, &str, &str, Option<&str>, Pick); 5] = [
+    type Pick = fn(&Counters) -> u64;
+    let counters: [(&str, &str, Option<&str>, Pick); 5] = [
         (
-            "rvs_service_connections_total",
-            "counter",
-            "Connections scheduled to the virtual service.",
+            "connections_total",
+            "Connections scheduled to the {}.",
             None,
             |c| c.conns,
         ),
         (
-            "rvs_service_packets_total",
-            "counter",
-            "Packets through the virtual service.",
+            "packets_total",
+            "Packets through the {}.",
             Some("in"),
             |c| c.inpkts,
         ),
+        ("packets_total", "", Some("out"), |c| c.outpkts),
         (
-            "rvs_service_packets_total",
-            "counter",
-            "",
-            Some("out"),
-            |c| c.outpkts,
-        ),
-        (
-            "rvs_service_bytes_total",
-            "counter",
-            "Bytes (IP) through the virtual service.",
+            "bytes_total",
+            "Bytes (IP) through the {}.",
             Some("in"),
             |c| c.inbytes,
         ),
-        ("rvs_service_bytes_total", "counter", "", Some("out"), |c| {
-            c.outbytes
-        }),
+        ("bytes_total", "", Some("out"), |c| c.outbytes),
     ];
-    for (name, kind, help, dir, pick) in service_counters {
-        if !help.is_empty() {
-            Family::header(&mut out, name, kind, help);
-        }
-        let mut f = Family { out: &mut out };
-        for (_, s) in &svcs {
-            let label = service_label(&s.cfg.key);
-            let mut labels = vec![("service", label.as_str())];
-            if let Some(dir) = dir {
-                labels.push(("direction", dir));
-            }
-            f.sample(name, &labels, pick(&s.stats));
-        }
+    for (suffix, help, dir, pick) in counters {
+        let name = format!("rvs_service_{suffix}");
+        let help = help.replace("{}", "virtual service");
+        per_service(o, &svcs, (&name, "counter", &help, dir), |s| pick(&s.stats));
     }
-    type RatePick = fn(&rvs_core::stats::Rates) -> u64;
+    type RatePick = fn(&Rates) -> u64;
     let rates: [(&str, &str, Option<&str>, RatePick); 5] = [
         (
-            "rvs_service_connections_per_second",
+            "connections_per_second",
             "Connection rate (IPVS estimator, 2 s EWMA).",
             None,
             |r| r.cps,
         ),
         (
-            "rvs_service_packets_per_second",
+            "packets_per_second",
             "Packet rate (IPVS estimator).",
             Some("in"),
             |r| r.inpps,
         ),
-        ("rvs_service_packets_per_second", "", Some("out"), |r| {
-            r.outpps
-        }),
+        ("packets_per_second", "", Some("out"), |r| r.outpps),
         (
-            "rvs_service_bytes_per_second",
+            "bytes_per_second",
             "Byte rate (IPVS estimator).",
             Some("in"),
             |r| r.inbps,
         ),
-        ("rvs_service_bytes_per_second", "", Some("out"), |r| {
-            r.outbps
-        }),
+        ("bytes_per_second", "", Some("out"), |r| r.outbps),
     ];
-    for (name, help, dir, pick) in rates {
-        if !help.is_empty() {
-            Family::header(&mut out, name, "gauge", help);
-        }
-        let mut f = Family { out: &mut out };
-        for (_, s) in &svcs {
-            let label = service_label(&s.cfg.key);
-            let mut labels = vec![("service", label.as_str())];
-            if let Some(dir) = dir {
-                labels.push(("direction", dir));
-            }
-            f.sample(name, &labels, pick(&s.est.rates()));
-        }
+    for (suffix, help, dir, pick) in rates {
+        let name = format!("rvs_service_{suffix}");
+        per_service(o, &svcs, (&name, "gauge", help, dir), |s| {
+            pick(&s.est.rates())
+        });
     }
-
-    let rs_counters: [(&str, &str, Option<&str>, Pick); 5] = [
-        (
-            "rvs_real_server_connections_total",
-            "Connections scheduled to the real server.",
-            None,
-            |c| c.conns,
-        ),
-        (
-            "rvs_real_server_packets_total",
-            "Packets to and from the real server.",
-            Some("in"),
-            |c| c.inpkts,
-        ),
-        ("rvs_real_server_packets_total", "", Some("out"), |c| {
-            c.outpkts
-        }),
-        (
-            "rvs_real_server_bytes_total",
-            "Bytes (IP) to and from the real server.",
-            Some("in"),
-            |c| c.inbytes,
-        ),
-        ("rvs_real_server_bytes_total", "", Some("out"), |c| {
-            c.outbytes
-        }),
-    ];
-    for (name, help, dir, pick) in rs_counters {
-        if !help.is_empty() {
-            Family::header(&mut out, name, "counter", help);
-        }
-        let mut f = Family { out: &mut out };
-        for (_, s) in &svcs {
-            let label = service_label(&s.cfg.key);
-            for (dest, id) in s.dests.iter().zip(&s.dest_ids) {
-                let rs = sock(dest.addr, dest.port);
-                let mut labels = vec![("service", label.as_str()), ("real_server", rs.as_str())];
-                if let Some(dir) = dir {
-                    labels.push(("direction", dir));
-                }
-                let v = d.services().dest_stats(*id).map_or(0, pick);
-                f.sample(name, &labels, v);
-            }
-        }
+    for (suffix, help, dir, pick) in counters {
+        let name = format!("rvs_real_server_{suffix}");
+        let help = help.replace("{}", "real server");
+        per_real_server(o, &svcs, (&name, "counter", &help, dir), |_, id| {
+            d.services().dest_stats(id).map_or(0, pick)
+        });
     }
-    type DestPick = fn(&rvs_core::dest::Dest) -> u64;
-    let rs_gauges: [(&str, &str, DestPick); 5] = [
+    type DestPick = fn(&Dest) -> u64;
+    let gauges: [(&str, &str, DestPick); 5] = [
         (
             "rvs_real_server_active_connections",
             "Connections counted active (ActiveConn).",
@@ -235,20 +214,8 @@ pub fn render(d: &Director) -> String {
             |d| u64::from(d.overloaded),
         ),
     ];
-    for (name, help, pick) in rs_gauges {
-        Family::header(&mut out, name, "gauge", help);
-        let mut f = Family { out: &mut out };
-        for (_, s) in &svcs {
-            let label = service_label(&s.cfg.key);
-            for dest in &s.dests {
-                let rs = sock(dest.addr, dest.port);
-                f.sample(
-                    name,
-                    &[("service", &label), ("real_server", &rs)],
-                    pick(dest),
-                );
-            }
-        }
+    for (name, help, pick) in gauges {
+        per_real_server(o, &svcs, (name, "gauge", help, None), |dest, _| pick(dest));
     }
 
     Family::header(
