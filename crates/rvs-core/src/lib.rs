@@ -12,11 +12,13 @@
 //! - [`conn`]: the connection table, the IPVS TCP state machine, persistence templates.
 //! - [`stats`]: counters and IPVS-style rate estimators.
 //! - [`director`]: the engine: `handle(now, port, frame) -> Verdict`.
+//! - [`health`]: health monitoring: check scheduling, rise/fall, quorum, effective weights.
 #![forbid(unsafe_code)]
 
 pub mod conn;
 pub mod dest;
 pub mod director;
+pub mod health;
 pub mod model;
 pub mod sched;
 pub mod stats;
