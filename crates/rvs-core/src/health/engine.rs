@@ -6,12 +6,6 @@
 //! [`Health::poll_timeout`] says when to come back, [`Health::handle_timeout`] steps slow
 //! start; [`Health::poll_event`] yields what to log and which scripts to run; and
 //! [`Health::overlay`] turns the forwarding configuration into the effective one.
-//!
-//! Start-up: [`Health::new`] emits no events. keepalived runs `quorum_down` at start-up
-//! when a service starts with its quorum lost *and* has a sorry server
-//! (`init_service_vs()` → `update_quorum_state(vs, true)`), never `quorum_up`, and
-//! `notify_up` only with `rs_init_notifies`; rvs leaves start-up to the daemon, which can
-//! read the initial state from [`Health::services`] and [`Health::servers`].
 
 use core::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -219,7 +213,25 @@ pub struct ServiceStatus {
 type Due = Reverse<(Instant, u64, usize, usize)>;
 
 /// The health-monitoring engine of a director: check scheduling, rise/fall, quorum, sorry
-/// server and the effective weights. See the [module documentation](self).
+/// server and the effective weights.
+///
+/// The daemon drives it like quinn-proto's `Connection`: [`poll_check`](Health::poll_check)
+/// hands out the checks that are due, the daemon performs them and
+/// [`report`](Health::report)s each outcome; [`poll_load`](Health::poll_load) /
+/// [`report_load`](Health::report_load) do the same for `load_monitor`;
+/// [`poll_timeout`](Health::poll_timeout) says when to come back and
+/// [`handle_timeout`](Health::handle_timeout) steps slow start;
+/// [`poll_event`](Health::poll_event) yields what to log and which scripts to run; and
+/// [`overlay`](Health::overlay) turns the forwarding configuration into the effective one,
+/// whenever [`generation`](Health::generation) has moved.
+///
+/// Start-up: [`new`](Health::new) emits no events. keepalived runs `quorum_down` at
+/// start-up when a service starts with its quorum lost *and* has a sorry server
+/// (`check/ipwrapper.c` `init_service_vs()` → `update_quorum_state(vs, true)`), never
+/// `quorum_up` (`set_quorum_states()` sets the state silently), and `notify_up` only with
+/// `rs_init_notifies`; rvs leaves start-up to the daemon, which can read the initial state
+/// from [`services`](Health::services) and [`servers`](Health::servers) if it wants
+/// keepalived's behaviour.
 #[derive(Debug)]
 pub struct Health {
     rng: Rng,
@@ -418,7 +430,7 @@ impl Health {
         for (slot, was_up) in kept {
             let up = self.servers[slot].all_checks_up();
             if up != was_up {
-                self.set_server_up(slot, up, now, String::new());
+                self.set_server_up(slot, up, now, "checks changed by a reload".into());
             }
         }
 
@@ -592,9 +604,11 @@ impl Health {
     }
 
     /// A load report for `server` (None: the agent was silent, which leaves the weight
-    /// alone). The weight moves to [`load_target`]'s value only when that changes it by at
-    /// least a quarter of the configured weight (piranha.md: nanny's `load_monitor` "applied
-    /// only if the change >= weight/4").
+    /// alone). rvs's reading of nanny's rule: the target is `clamp(round(weight × scale /
+    /// (1 + load1)), weight, scale × weight)` (at most 65535), and the weight moves to it
+    /// only when that changes it by at least a quarter of the configured weight (piranha.md:
+    /// nanny's `load_monitor` "applied only if the change >= weight/4"). Reports for servers
+    /// no longer monitored are ignored.
     pub fn report_load(&mut self, now: Instant, server: ServerId, load: Option<LoadReport>) {
         let _ = now;
         let Some(&slot) = self.by_id.get(&server) else {
