@@ -37,11 +37,15 @@ pub enum DropReason {
     /// Too big for the egress link with the tunnel headers (the sender got ICMP
     /// "fragmentation needed" / "packet too big" when it set DF or is IPv6).
     TooBig,
+    /// A health-check probe for a real server whose forwarding method cannot carry it
+    /// ([`crate::director::Director::forward_probe`]): NAT and FullNAT real servers answer
+    /// from their own address, so a probe through them would prove nothing about the VIP.
+    ProbeMethod,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
 
     /// Every reason, in order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -60,6 +64,7 @@ impl DropReason {
         DropReason::IcmpUnrelated,
         DropReason::TtlExceeded,
         DropReason::TooBig,
+        DropReason::ProbeMethod,
     ];
 
     /// A short snake_case name for metrics labels.
@@ -80,6 +85,7 @@ impl DropReason {
             DropReason::IcmpUnrelated => "icmp_unrelated",
             DropReason::TtlExceeded => "ttl_exceeded",
             DropReason::TooBig => "too_big",
+            DropReason::ProbeMethod => "probe_method",
         }
     }
 }

@@ -5,7 +5,9 @@
 //! [`Director::expire`] / [`Director::poll_timeout`], frames the engine originates (ARP
 //! requests, gratuitous ARP, frames released after neighbour resolution) are taken with
 //! [`Director::poll_transmit`], and a new configuration snapshot is applied with
-//! [`Director::apply`], keeping established connections.
+//! [`Director::apply`], keeping established connections. Health checks that travel the
+//! forwarding path of DR and TUN real servers go out through [`Director::forward_probe`]
+//! (`director/probe.rs`).
 //!
 //! The path of a packet follows the kernel's `ip_vs_in()` / `ip_vs_out()`: a connection
 //! lookup first (client → VIP by the in key, real server → client by the out key), then, for
@@ -24,11 +26,13 @@ mod fast;
 pub mod ftp;
 mod nd;
 pub mod net;
+mod probe;
 mod rewrite;
 pub mod services;
 
 pub use drops::{DropCounters, DropReason};
 pub use net::{NetConfig, OwnedAddr, PortConfig, PortId, Route};
+pub use probe::probe_mtu;
 pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
 
 use crate::conn::state::{ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
@@ -124,6 +128,9 @@ pub struct EngineCounters {
     pub parked: u64,
     /// Segments cut from GSO super-frames (tunnelling).
     pub segmented: u64,
+    /// Health-check probes sent (or parked) along a real server's forwarding path
+    /// ([`Director::forward_probe`]); refused ones are counted as drops.
+    pub probes: u64,
     /// Malformed frames by the parser's reason ([`wire::Malformed::index`]).
     pub malformed: [u64; 16],
 }
@@ -1666,15 +1673,10 @@ impl Core {
         frame: &mut Frame<'_>,
         p: &Parsed,
     ) -> Verdict {
-        let Some((port, _)) = self.net.route(rs) else {
-            return self.drop(DropReason::NoRoute);
+        let (_, _, src, room) = match self.tunnel_egress(rs, kind, csum) {
+            Ok(e) => e,
+            Err(r) => return self.drop(r),
         };
-        let Some(src) = self.net.source_addr(port, Family::of(&rs)) else {
-            return self.drop(DropReason::NoRoute);
-        };
-        let mtu = usize::from(self.net.port(port).map_or(1500, |c| c.mtu));
-        let overhead = tunnel_overhead(rs, kind, csum);
-        let room = mtu.saturating_sub(overhead);
         let gso = usize::from(frame.gso_size());
         let l3 = usize::from(p.l3_offset);
         let l4 = usize::from(p.l4_offset);
@@ -1695,21 +1697,33 @@ impl Core {
             }
             return self.drop(DropReason::TooBig);
         }
-        // The inner checksum must be final unless GUE's remote checksum offload carries
-        // it: the real server delivers the inner packet as it is.
-        if csum != TunnelCsum::RemCsum
-            && matches!(frame.csum(), CsumStatus::Partial { .. })
-            && frame.finish_checksum().is_err()
-        {
-            return self.drop(DropReason::Malformed);
-        }
-        if frame.pull_front(usize::from(p.l2_len)).is_err() {
-            return self.drop(DropReason::Malformed);
-        }
-        if encapsulate(frame, src, rs, kind, csum, flow_hash(p)).is_err() {
-            return self.drop(DropReason::NoRoom);
+        if let Err(r) = encapsulate_frame(frame, p, src, rs, kind, csum) {
+            return self.drop(r);
         }
         self.emit_to_dest(now, dest, rs, frame)
+    }
+
+    /// Where tunnelled packets to `rs` leave: the egress port, the next hop, the director's
+    /// address on that link (the outer source) and the room the port's MTU leaves for the
+    /// inner packet once the tunnel headers are added.
+    fn tunnel_egress(
+        &self,
+        rs: IpAddr,
+        kind: TunnelKind,
+        csum: TunnelCsum,
+    ) -> Result<(PortId, IpAddr, IpAddr, usize), DropReason> {
+        let (port, hop) = self.net.route(rs).ok_or(DropReason::NoRoute)?;
+        let src = self
+            .net
+            .source_addr(port, Family::of(&rs))
+            .ok_or(DropReason::NoRoute)?;
+        let mtu = usize::from(self.net.port(port).map_or(1500, |c| c.mtu));
+        Ok((
+            port,
+            hop,
+            src,
+            mtu.saturating_sub(tunnel_overhead(rs, kind, csum)),
+        ))
     }
 
     /// Cut a GSO super-frame into `mss`-sized TCP segments, encapsulate each and queue it for
@@ -2148,6 +2162,30 @@ fn tunnel_overhead(rs: IpAddr, kind: TunnelKind, csum: TunnelCsum) -> usize {
             TunnelKind::Gue { .. } if csum == TunnelCsum::RemCsum => 8 + 12,
             TunnelKind::Gue { .. } => 8 + 4,
         }
+}
+
+/// Replace the Ethernet header of `frame` (parsed as `p`) by the tunnel headers towards `rs`
+/// from `src`, and a new Ethernet header (addresses zero: the egress fills them). The inner
+/// checksum is completed first unless GUE's remote checksum offload carries it: the real
+/// server delivers the inner packet as it is.
+fn encapsulate_frame(
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    src: IpAddr,
+    rs: IpAddr,
+    kind: TunnelKind,
+    csum: TunnelCsum,
+) -> Result<(), DropReason> {
+    if csum != TunnelCsum::RemCsum
+        && matches!(frame.csum(), CsumStatus::Partial { .. })
+        && frame.finish_checksum().is_err()
+    {
+        return Err(DropReason::Malformed);
+    }
+    frame
+        .pull_front(usize::from(p.l2_len))
+        .map_err(|_| DropReason::Malformed)?;
+    encapsulate(frame, src, rs, kind, csum, flow_hash(p)).map_err(|()| DropReason::NoRoom)
 }
 
 /// Encapsulate the IP packet that `frame` holds (no Ethernet header) towards `rs` and put
