@@ -48,6 +48,46 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// What [`genhash`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Genhash {
+    /// The response's status code.
+    pub status: u16,
+    /// The MD5 of the (decoded) body, as [`md5_hex`] writes it.
+    pub digest: String,
+}
+
+/// keepalived's `genhash`: fetches `path` the way HTTP_GET (SSL_GET with `tls`) would —
+/// the same request, HTTP/1.0, `virtualhost` as the Host header and, over TLS, as the SNI
+/// name — and returns the status and the body's digest, for writing a `digest` into a
+/// configuration or checking one in a test. Bounded by `timeout`; the error is the reason a
+/// check would give.
+pub async fn genhash(
+    target: &Target,
+    tls: bool,
+    path: &str,
+    virtualhost: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Genhash, String> {
+    let budget = Budget::new(timeout);
+    let request = request(path, virtualhost, false, target);
+    let fetch = async {
+        let tcp = net::tcp_connect(target, budget).await?;
+        if tls {
+            let conn =
+                tls::connect(tcp, virtualhost.is_some(), virtualhost, target.addr, budget).await?;
+            exchange(conn, &request, false, budget).await
+        } else {
+            exchange(tcp, &request, false, budget).await
+        }
+    };
+    let response = fetch.await.map_err(Fail::into_reason)?;
+    Ok(Genhash {
+        status: response.status,
+        digest: hex(&response.digest),
+    })
+}
+
 /// The checker-level options of HTTP_GET / SSL_GET.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options<'a> {

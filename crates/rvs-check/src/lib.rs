@@ -32,7 +32,7 @@ use rvs_core::health::{CheckKind, CheckSpec, CheckTarget, Outcome};
 
 use crate::budget::Budget;
 
-pub use crate::http::md5_hex;
+pub use crate::http::{Genhash, genhash, md5_hex};
 
 /// Where a check goes, resolved: `connect_ip`/`connect_port` already applied by
 /// [`Target::resolve`].
