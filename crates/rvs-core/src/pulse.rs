@@ -149,13 +149,13 @@ pub struct PulseConfig {
     /// The partner's address (`backup` on the primary, `primary` on the backup; the private
     /// addresses when heartbeats use the private network).
     pub partner: IpAddr,
-    /// `heartbeat_port` [539].
+    /// `heartbeat_port` \[539\].
     pub port: u16,
-    /// `keepalive` [2 s]: time between heartbeats.
+    /// `keepalive` \[2 s\]: time between heartbeats.
     pub keepalive: Duration,
-    /// `deadtime` [5 s]: silence before the partner is declared dead.
+    /// `deadtime` \[5 s\]: silence before the partner is declared dead.
     pub deadtime: Duration,
-    /// `backup_active` [0]: whether a backup node is configured.
+    /// `backup_active` \[0\]: whether a backup node is configured.
     pub backup_active: bool,
     /// pulse `--forceactive`: start active.
     pub force_active: bool,

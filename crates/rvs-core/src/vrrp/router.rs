@@ -49,18 +49,18 @@ pub enum InitialState {
 /// Gratuitous ARP / unsolicited NA timing (keepalived's `garp_*` keywords).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GarpConfig {
-    /// `garp_master_delay` [5 s]: a second burst this long after becoming master (0: none).
+    /// `garp_master_delay` \[5 s\]: a second burst this long after becoming master (0: none).
     pub master_delay: Duration,
-    /// `garp_master_repeat` [5]: announcements per address in each burst.
+    /// `garp_master_repeat` \[5\]: announcements per address in each burst.
     pub master_repeat: u32,
-    /// `garp_master_refresh` [none]: periodic bursts while master.
+    /// `garp_master_refresh` \[none\]: periodic bursts while master.
     pub master_refresh: Option<Duration>,
-    /// `garp_master_refresh_repeat` [1]: announcements per address in a refresh.
+    /// `garp_master_refresh_repeat` \[1\]: announcements per address in a refresh.
     pub master_refresh_repeat: u32,
-    /// `garp_lower_prio_delay` [5 s]: a second burst this long after a master heard a
+    /// `garp_lower_prio_delay` \[5 s\]: a second burst this long after a master heard a
     /// lower-priority advertisement (0: none).
     pub lower_prio_delay: Duration,
-    /// `garp_lower_prio_repeat` [5]: announcements per address when a master hears a
+    /// `garp_lower_prio_repeat` \[5\]: announcements per address when a master hears a
     /// lower-priority advertisement (0: none).
     pub lower_prio_repeat: u32,
 }
@@ -99,11 +99,11 @@ pub struct Track {
 pub struct RouterConfig {
     /// `virtual_router_id`, 1..=255.
     pub vrid: u8,
-    /// `version` [2 for IPv4, 3 for IPv6].
+    /// `version` \[2 for IPv4, 3 for IPv6\].
     pub version: Version,
-    /// `priority` [100], 1..=255; 255 is the address owner.
+    /// `priority` \[100\], 1..=255; 255 is the address owner.
     pub priority: u8,
-    /// `advert_int` [1 s]: v2 whole seconds 1..=255; v3 centiseconds 1..=4095.
+    /// `advert_int` \[1 s\]: v2 whole seconds 1..=255; v3 centiseconds 1..=4095.
     pub advert_int: Duration,
     /// This router's primary address: the advertisements' source and the tie-breaker
     /// (IPv6: a link-local address).

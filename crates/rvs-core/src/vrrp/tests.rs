@@ -55,6 +55,8 @@ struct Sim {
     now: Instant,
     nodes: Vec<Node>,
     partitioned: bool,
+    /// Drop the adverts of this VRID (a partition of one VLAN only).
+    drop_vrid: Option<u8>,
 }
 
 impl Sim {
@@ -63,6 +65,7 @@ impl Sim {
             now: Instant::ZERO,
             nodes: Vec::new(),
             partitioned: false,
+            drop_vrid: None,
         }
     }
 
@@ -134,6 +137,9 @@ impl Sim {
                         let Some(vrid) = peek_vrid(&tx.payload) else {
                             continue;
                         };
+                        if self.drop_vrid == Some(vrid) {
+                            continue;
+                        }
                         if let Some(id) = n.vrrp.find(Family::of(tx.src), vrid) {
                             let _ = n.vrrp.handle_advert(
                                 self.now,
@@ -587,6 +593,37 @@ fn sync_group_goes_master_only_when_every_member_can() {
             assert_eq!(sim.state(0, 1), State::Master);
         }
     }
+}
+
+#[test]
+fn sync_group_members_reannounce_when_one_heals_a_split_brain() {
+    let mut sim = group_sim(grouped(1, 150, None, true), grouped(2, 100, None, true));
+    sim.partitioned = true;
+    sim.run_until(us(10_500_000));
+    assert_eq!(
+        sim.group_states(1).last().map(|s| s.1),
+        Some(GroupState::Master)
+    );
+    // Only VRID 1's network heals: A's VRID 1 hears B's lower priority at 10.609375 s;
+    // A's VRID 2 hears nothing, but re-announces with it (keepalived sends the lower
+    // priority gratuitous ARPs for every member of the sync group).
+    sim.partitioned = false;
+    sim.drop_vrid = Some(2);
+    sim.run_until(us(11_000_000));
+    let lower = |e: &Event| {
+        matches!(
+            e,
+            Event::Announce {
+                reason: AnnounceReason::LowerPriority,
+                ..
+            }
+        )
+    };
+    assert_eq!(sim.when(0, 0, lower), vec![us(10_609_375)]);
+    assert_eq!(sim.when(0, 1, lower), vec![us(10_609_375)]);
+    // B's VRID 1 steps down and pulls its VRID 2 with it.
+    assert_eq!(sim.state(1, 0), State::Backup);
+    assert_eq!(sim.state(1, 1), State::Backup);
 }
 
 #[test]
