@@ -13,6 +13,9 @@
 //! - [`stats`]: counters and IPVS-style rate estimators.
 //! - [`director`]: the engine: `handle(now, port, frame) -> Verdict`.
 //! - [`health`]: health monitoring: check scheduling, rise/fall, quorum, effective weights.
+//! - [`vrrp`]: VRRP v2/v3 advertisements, the virtual-router state machine, sync groups.
+//! - [`pulse`]: Piranha's pulse heartbeat between the primary and backup directors.
+//! - [`sync`]: the IPVS connection synchronisation message codec (protocol v1, v0 read).
 #![forbid(unsafe_code)]
 
 pub mod conn;
@@ -20,7 +23,10 @@ pub mod dest;
 pub mod director;
 pub mod health;
 pub mod model;
+pub mod pulse;
 pub mod sched;
 pub mod stats;
+pub mod sync;
 pub mod time;
+pub mod vrrp;
 pub mod wire;
