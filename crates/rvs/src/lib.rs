@@ -5,6 +5,7 @@ pub mod admin;
 pub mod daemon;
 pub mod listing;
 pub mod load;
+pub mod loadagent;
 pub mod logging;
 pub mod metrics;
 pub mod realserver;

@@ -12,11 +12,13 @@
 //!   local stack receives it. Replies leave the normal way, from the VIP straight to the
 //!   client (as in direct routing). Userspace decapsulation is used even where the kernel
 //!   has a working `ipip` module: it is explicit, counted and testable.
+//! - `agent`: the load agent for the director's weight feedback (`load_monitor`, the docs'
+//!   "load feedback"): a UDP responder that answers `rvs-load?` with the load averages
+//!   ([`crate::loadagent`]).
 //!
-//! Not here yet: load reporting for the director's weight feedback (the docs' "load
-//! feedback"; the agent will live beside this loop), IPv6 outer headers (IPv6 raw sockets
-//! do not deliver the outer header; an IPv6 underlay needs AF_PACKET), and netlink instead
-//! of the `ip` program for the VIP addresses.
+//! Not here yet: IPv6 outer headers (IPv6 raw sockets do not deliver the outer header; an
+//! IPv6 underlay needs AF_PACKET), and netlink instead of the `ip` program for the VIP
+//! addresses.
 
 use std::io;
 use std::net::IpAddr;
@@ -24,6 +26,7 @@ use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::process::{Command, ExitCode};
 
+use crate::loadagent;
 use rvs_core::wire::checksum;
 use rvs_core::wire::encap::{Tunnel, decap};
 use rvs_core::wire::{finish_partial, ip_proto, parse_ip};
@@ -39,6 +42,9 @@ The real-server companion of an rvs director.
 commands:
   dr     set up a real server for direct routing (VIPs on lo, ARP sysctls)
   tun    the dr setup plus userspace decapsulation of tunnelled traffic through TUN
+  agent  answer the director's load queries (load_monitor weight feedback) over UDP,
+         `rvs-load?` -> `rvs-load <load1> <load5> <load15>` from /proc/loadavg
+         (default 0.0.0.0:5391)
 
 Run `rvs realserver <command> --help` for the options of each.
 ";
@@ -116,6 +122,14 @@ pub fn main(args: &[String]) -> ExitCode {
             }
             Ok(Parsed::Opts(o)) => run_tun(&o),
             Err(e) => return usage_error(&e, TUN_USAGE),
+        },
+        "agent" => match loadagent::parse_args(rest) {
+            Ok(None) => {
+                print!("{}", loadagent::USAGE);
+                return ExitCode::SUCCESS;
+            }
+            Ok(Some(o)) => loadagent::run(&o),
+            Err(e) => return usage_error(&e, loadagent::USAGE),
         },
         other => return usage_error(&format!("unknown command {other:?}"), USAGE),
     };

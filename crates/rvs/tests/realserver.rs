@@ -2,9 +2,11 @@
 //! sends TCP SYNs to a VIP inside IPIP, GRE and GUE to a "real server" namespace running
 //! `rvs realserver tun`, and sees the real server's own kernel answer with a SYN-ACK from
 //! the VIP; `rvs realserver dr` sets the VIP and the ARP sysctls, and `--undo` removes
-//! them. Needs root; fails (never skips) when a namespace cannot be built.
+//! them; `rvs realserver agent` answers load queries over UDP from its load file. Needs
+//! root; fails (never skips) when a namespace cannot be built.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -96,19 +98,24 @@ fn syn_ack_port(pkt: &[u8]) -> Option<u16> {
         .then(|| tcp.destination_port())
 }
 
-/// SIGTERM, wait up to 5 s, and the exit status with the standard error.
-fn stop(daemon: &mut Daemon) -> (std::process::ExitStatus, String) {
+/// SIGTERM, and the exit status within 5 s.
+fn sigterm(daemon: &mut Daemon) -> std::process::ExitStatus {
     let pid = daemon.0.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
+    loop {
         if let Some(s) = daemon.0.try_wait().unwrap() {
-            break s;
+            return s;
         }
         assert!(Instant::now() < deadline, "rvs did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+/// SIGTERM, wait up to 5 s, and the exit status with the standard error.
+fn stop(daemon: &mut Daemon) -> (std::process::ExitStatus, String) {
+    let status = sigterm(daemon);
     let log = std::io::read_to_string(daemon.0.stderr.take().unwrap()).unwrap();
     (status, log)
 }
@@ -293,4 +300,102 @@ fn dr_sets_vips_and_arp_sysctls_idempotently_and_undo_reverses_it() {
     let out = rvs_in(&ns, &["realserver", "dr"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--vip"));
+}
+
+/// One datagram to the agent and its answer, if one comes within `wait`.
+fn ask(agent: SocketAddr, datagram: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(wait)).unwrap();
+    sock.send_to(datagram, agent).unwrap();
+    let mut buf = [0u8; 512];
+    match sock.recv_from(&mut buf) {
+        Ok((n, from)) => {
+            assert_eq!(from, agent, "answered from the agent's address");
+            Some(buf[..n].to_vec())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            None
+        }
+        Err(e) => panic!("receive from the agent: {e}"),
+    }
+}
+
+#[test]
+fn agent_answers_load_queries_from_its_load_file_and_stops_on_sigterm() {
+    use rvs::loadagent::{REQUEST, parse_reply};
+    let dir = std::env::temp_dir().join(format!(
+        "rvs-loadagent-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let load_file = dir.join("loadavg");
+    std::fs::write(&load_file, "0.52 0.58 0.59 2/345 12345\n").unwrap();
+
+    // Port 0: the agent picks a free port and names it on its start-up line, so parallel
+    // test runs never collide.
+    let child = Command::new(env!("CARGO_BIN_EXE_rvs"))
+        .args([
+            "realserver",
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--load-file",
+        ])
+        .arg(&load_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rvs realserver agent");
+    let mut daemon = Daemon(child);
+    let mut log = BufReader::new(daemon.0.stderr.take().unwrap());
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    let agent: SocketAddr = first
+        .split(" on ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no listening address in the start-up line {first:?}"));
+    assert_eq!(agent.ip(), std::net::Ipv4Addr::LOCALHOST);
+    assert_ne!(agent.port(), 0);
+
+    let wait = Duration::from_secs(2);
+    let reply = ask(agent, REQUEST, wait).expect("an answer to rvs-load?");
+    assert_eq!(reply, b"rvs-load 0.52 0.58 0.59\n");
+    assert_eq!(parse_reply(&reply).unwrap().load1, 0.52);
+
+    // The file is read for every request.
+    std::fs::write(&load_file, "3.10 2.20 1.30 1/99 777\n").unwrap();
+    let reply = ask(agent, REQUEST, wait).expect("a second answer");
+    assert_eq!(reply, b"rvs-load 3.10 2.20 1.30\n");
+    assert_eq!(parse_reply(&reply).unwrap().load1, 3.1);
+
+    // Anything but the exact request gets no answer; neither does a request while the
+    // load file is garbage.
+    let short = Duration::from_millis(300);
+    assert_eq!(ask(agent, b"hello", short), None);
+    assert_eq!(ask(agent, b"rvs-load?\n", short), None);
+    std::fs::write(&load_file, "busy\n").unwrap();
+    assert_eq!(ask(agent, REQUEST, short), None);
+
+    let status = sigterm(&mut daemon);
+    let mut rest = String::new();
+    log.read_to_string(&mut rest).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "exit {status}; log:\n{first}{rest}");
+    assert!(
+        rest.contains("answered 2; bad requests 2; load unreadable 1; send errors 0"),
+        "{first}{rest}"
+    );
+    assert!(rest.contains("stopped by signal 15"), "{rest}");
 }
