@@ -11,8 +11,13 @@
 //! keepalived.conf and into each `virtual`'s `address` for lvs.cf. No I/O here.
 
 use core::fmt;
+use core::time::Duration;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
+
+use rvs_core::health::{
+    CheckKind, CheckSpec, DnsType, Expect, HealthConfig, OnFailure, RealServerHealth,
+};
 
 use rvs_core::model::{
     Config, Family, ForwardMethod, FwmarkRule, LocalPool, Protocol, SchedFlags, ServiceKey,
@@ -674,6 +679,326 @@ pub fn keepalived_vips(conf: &KeepalivedConf) -> Vec<Vip> {
                 label: v.label.clone().unwrap_or_else(|| device.clone()),
                 device,
             });
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// A compact description of the health monitoring, for people (`rvs check-config`).
+
+/// A duration as people write it: `10s`, `500ms`, `1.5s`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 && d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.subsec_millis())
+    } else {
+        let s = format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
+        format!("{}s", s.trim_end_matches('0'))
+    }
+}
+
+/// Bytes as a double-quoted C-style string: printable ASCII as is, `\r \n \t \\ \"`, and
+/// `\xHH` for the rest.
+pub(crate) fn c_string(b: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for &c in b {
+        match c {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            0x20..=0x7e => out.push(char::from(c)),
+            _ => {
+                let _ = write!(out, "\\x{c:02x}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// keepalived's name of a DNS query type.
+pub(crate) fn dns_type_name(t: DnsType) -> &'static str {
+    match t {
+        DnsType::A => "A",
+        DnsType::Ns => "NS",
+        DnsType::Cname => "CNAME",
+        DnsType::Soa => "SOA",
+        DnsType::Mx => "MX",
+        DnsType::Txt => "TXT",
+        DnsType::Aaaa => "AAAA",
+    }
+}
+
+/// A service as ipvsadm names it: `-t 10.1.0.100:80`, `-u [2001:db8::1]:53`, `-f 1`.
+fn ipvsadm_service(key: &ServiceKey) -> String {
+    match *key {
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr,
+            port,
+        } => format!("-t {}", sock(addr, port)),
+        ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr,
+            port,
+        } => format!("-u {}", sock(addr, port)),
+        ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
+    }
+}
+
+fn describe_kind(kind: &CheckKind) -> String {
+    match kind {
+        CheckKind::Tcp => "tcp-connect".to_string(),
+        CheckKind::SendExpect { send, expect, udp } => {
+            let mut s = format!("{}send {}", if *udp { "udp " } else { "" }, c_string(send));
+            match expect {
+                None => s.push_str(" expect nothing"),
+                Some(Expect::Any) => s.push_str(" expect any"),
+                Some(Expect::Prefix(p)) => {
+                    let _ = write!(s, " expect {}", c_string(p));
+                }
+                Some(Expect::Regex(r)) => {
+                    let _ = write!(s, " expect regex {}", c_string(r.as_bytes()));
+                }
+            }
+            s
+        }
+        CheckKind::Program { command, expect } => {
+            let mut s = format!("program {}", c_string(command.as_bytes()));
+            if let Some(e) = expect {
+                let _ = write!(s, " expect {}", c_string(e.as_bytes()));
+            }
+            s
+        }
+        CheckKind::Http {
+            tls,
+            urls,
+            virtualhost,
+            http_1_1,
+            sni,
+        } => {
+            let mut s = if *tls { "https" } else { "http" }.to_string();
+            for u in urls {
+                let _ = write!(s, " GET {}", u.path);
+                if !u.status_codes.is_empty() {
+                    let codes: Vec<String> = u
+                        .status_codes
+                        .iter()
+                        .map(|&(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("{a}-{b}")
+                            }
+                        })
+                        .collect();
+                    let _ = write!(s, " status {}", codes.join(","));
+                }
+                if let Some(d) = &u.digest {
+                    let _ = write!(s, " digest {d}");
+                }
+                if let Some(r) = &u.regex {
+                    let not = if u.regex_no_match { "!" } else { "" };
+                    let _ = write!(s, " {not}regex {}", c_string(r.as_bytes()));
+                }
+                if let Some(h) = &u.virtualhost {
+                    let _ = write!(s, " host {h}");
+                }
+            }
+            if let Some(h) = virtualhost {
+                let _ = write!(s, " host {h}");
+            }
+            if *http_1_1 {
+                s.push_str(" http/1.1");
+            }
+            if *sni {
+                s.push_str(" sni");
+            }
+            s
+        }
+        CheckKind::Misc {
+            path,
+            timeout,
+            dynamic,
+        } => {
+            let mut s = format!("misc {}", c_string(path.as_bytes()));
+            if *dynamic {
+                s.push_str(" dynamic");
+            }
+            if let Some(t) = timeout {
+                let _ = write!(s, " misc-timeout {}", human_duration(*t));
+            }
+            s
+        }
+        CheckKind::Udp {
+            payload,
+            require_reply,
+            min_reply_len,
+            max_reply_len,
+        } => {
+            let mut s = "udp-check".to_string();
+            if !payload.is_empty() {
+                let _ = write!(s, " payload {}", hex(payload));
+            }
+            match require_reply {
+                None => {}
+                Some(r) if r.is_empty() => s.push_str(" require-reply"),
+                Some(r) => {
+                    let _ = write!(s, " require-reply {}", hex(r));
+                }
+            }
+            if min_reply_len.is_some() || max_reply_len.is_some() {
+                let _ = write!(
+                    s,
+                    " reply-length {}-{}",
+                    min_reply_len.map_or(String::new(), |n| n.to_string()),
+                    max_reply_len.map_or(String::new(), |n| n.to_string())
+                );
+            }
+            s
+        }
+        CheckKind::Dns { qtype, name } => format!("dns {} {name}", dns_type_name(*qtype)),
+        CheckKind::Ping => "ping".to_string(),
+    }
+}
+
+fn describe_check(c: &CheckSpec) -> String {
+    let mut s = describe_kind(&c.kind);
+    let t = &c.target;
+    match (t.connect_ip, t.connect_port) {
+        (Some(a), Some(p)) => {
+            let _ = write!(s, " connect {}", sock(a, p));
+        }
+        (Some(a), None) => {
+            let _ = write!(s, " connect {a}");
+        }
+        (None, Some(p)) => {
+            let _ = write!(s, " connect-port {p}");
+        }
+        (None, None) => {}
+    }
+    match (t.bindto, t.bind_port) {
+        (Some(a), Some(p)) => {
+            let _ = write!(s, " bind {}", sock(a, p));
+        }
+        (Some(a), None) => {
+            let _ = write!(s, " bind {a}");
+        }
+        (None, Some(p)) => {
+            let _ = write!(s, " bind-port {p}");
+        }
+        (None, None) => {}
+    }
+    if let Some(m) = t.fwmark {
+        let _ = write!(s, " mark {m}");
+    }
+    if t.via_vip {
+        s.push_str(" via-vip");
+    }
+    let tm = &c.timers;
+    let _ = write!(
+        s,
+        " every {} timeout {} retry {}",
+        human_duration(tm.interval),
+        human_duration(tm.timeout),
+        tm.retry
+    );
+    if tm.retry > 0 {
+        let _ = write!(s, " delay {}", human_duration(tm.delay_before_retry));
+    }
+    if !tm.warmup.is_zero() {
+        let _ = write!(s, " warmup {}", human_duration(tm.warmup));
+    }
+    s
+}
+
+/// What [`describe_health`] says about a real server besides its checks.
+fn describe_server(r: &RealServerHealth) -> String {
+    let mut s = String::new();
+    if r.rise != 1 || r.fall != 1 {
+        let _ = write!(s, " rise {} fall {}", r.rise, r.fall);
+    }
+    if r.on_failure == OnFailure::Quiesce {
+        s.push_str(" quiesce");
+    }
+    if r.alpha {
+        s.push_str(" alpha");
+    }
+    if let Some(d) = r.slow_start {
+        let _ = write!(s, " slow-start {}", human_duration(d));
+    }
+    if let Some(l) = &r.load_monitor {
+        let _ = write!(
+            s,
+            " load-monitor every {} scale {}",
+            human_duration(l.interval),
+            l.scale
+        );
+        if let Some((a, p)) = l.agent {
+            let _ = write!(s, " agent {}", sock(a, p));
+        }
+    }
+    if let Some(n) = &r.notify_up {
+        let _ = write!(s, " notify-up {}", c_string(n.as_bytes()));
+    }
+    if let Some(n) = &r.notify_down {
+        let _ = write!(s, " notify-down {}", c_string(n.as_bytes()));
+    }
+    s
+}
+
+/// One line per real-server check (and one per monitored real server without checks, and
+/// one per service with a sorry server or quorum settings), in the `-t VIP:PORT -r RIP:PORT`
+/// style of `ipvsadm -S`: what rvs will check, how often, and what it does with the answer.
+pub fn describe_health(h: &HealthConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for svc in &h.services {
+        let key = ipvsadm_service(&svc.service);
+        let mut line = String::new();
+        if svc.quorum != 1 || svc.hysteresis != 0 {
+            let _ = write!(line, " quorum {} hysteresis {}", svc.quorum, svc.hysteresis);
+        }
+        if let Some(s) = &svc.sorry_server {
+            let _ = write!(line, " sorry-server {}", sock(s.addr, s.port));
+            match keepalived_method(s.method) {
+                Some(m) => {
+                    let _ = write!(line, " {}", m.to_ascii_lowercase());
+                }
+                None => line.push_str(" fullnat"),
+            }
+            if s.inhibit {
+                line.push_str(" inhibit");
+            }
+        }
+        if let Some(c) = &svc.quorum_up {
+            let _ = write!(line, " quorum-up {}", c_string(c.as_bytes()));
+        }
+        if let Some(c) = &svc.quorum_down {
+            let _ = write!(line, " quorum-down {}", c_string(c.as_bytes()));
+        }
+        if svc.omega {
+            line.push_str(" omega");
+        }
+        if !line.is_empty() {
+            out.push(format!("{key}{line}"));
+        }
+        for r in &svc.real_servers {
+            let who = format!("{key} -r {}", sock(r.addr, r.port));
+            let server = describe_server(r);
+            if r.checks.is_empty() {
+                out.push(format!("{who} no checks (always up){server}"));
+            }
+            for c in &r.checks {
+                out.push(format!("{who} {}{server}", describe_check(c)));
+            }
         }
     }
     out

@@ -19,7 +19,7 @@ pub mod native;
 mod syntax;
 
 pub use diag::{Diagnostic, Severity, render_all};
-pub use emit::{Lossy, emit_keepalived, emit_lvs_cf, keepalived_vips};
+pub use emit::{Lossy, describe_health, emit_keepalived, emit_lvs_cf, keepalived_vips};
 pub use ipvsadm::{Command, UsageError, parse_command, parse_rules, save};
 pub use keepalived::{KeepalivedConf, load_keepalived, parse_keepalived};
 pub use lvs::{

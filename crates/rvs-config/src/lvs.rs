@@ -12,14 +12,39 @@
 //! error naming the intended key. A key valid only in another block (`weight` in a
 //! `virtual`) is a warning. Unknown *blocks* are errors: ignoring one would drop services.
 //!
-//! Every key rvs reads but does not act on yet (health checks, failover, sorry server) is
-//! kept as data and reported as a warning at its location; keys rvs never uses are
-//! reported as ignored. This module does no I/O and resolves no host names.
+//! Every key rvs reads but does not act on yet (failover, connection sync) is kept as data
+//! and reported as a warning at its location; keys rvs never uses are reported as ignored.
+//! This module does no I/O and resolves no host names.
+//!
+//! The nanny keys of each active virtual become its health monitoring ([`LvsCf::health`]),
+//! one check per active server, as Piranha's `lvsd` starts one `nanny` per server:
+//! - `send_program` (with `expect_program`, else `expect`, as the expected output) runs a
+//!   program; otherwise `send`/`expect` talk to the server (`expect = "*"`: any reply;
+//!   `use_regex = 1`: a regular expression; else a prefix), over UDP for `protocol = udp`;
+//!   with neither, nanny's default: on port 80, send `GET / HTTP/1.0\r\n\r\n` and expect
+//!   `HTTP`, on other ports connect only (UDP: send nothing, any reply or none);
+//! - every `timeout` seconds, each check allowed `timeout` seconds, no retries; one failure
+//!   takes the server out (`quiesce_server = 1`: weight 0 instead), `reentry / timeout`
+//!   successes in a row bring it back (at least one), with nanny's slow start;
+//! - `load_monitor` (any of uptime, rup, ruptime) feeds the server's load back into its
+//!   weight, read from the rvs real-server agent every 20 s, up to 4 times the weight;
+//! - `sorry_server` comes in (on the virtual's port, by the network's method) while no real
+//!   server is up;
+//! - a fwmark virtual's servers are checked on the virtual's `port`;
+//! - rvs extension: `check_via_vip = 1` (direct routing and tunnelling only) sends each
+//!   check to the VIP through the forwarding path to the server, proving the server answers
+//!   for the VIP, instead of to the server's own address.
 
 use core::ops::Range;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use core::time::Duration;
+
+use rvs_core::health::{
+    CheckKind, CheckSpec, CheckTarget, CheckTimers, Expect, HealthConfig, OnFailure,
+    RealServerHealth, ServiceHealth, SorryServer,
+};
 use rvs_core::model::{
     Config, ConfigError, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence, Prefix,
     Protocol, RealServerConfig, SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind,
@@ -163,8 +188,8 @@ pub enum LoadMonitor {
     Ruptime,
 }
 
-/// A virtual's health-check keys (nanny's), with Piranha's defaults. Kept for the
-/// health-check issue; rvs does not act on them yet.
+/// A virtual's health-check keys (nanny's) as written, with Piranha's defaults. What rvs
+/// does with them is [`LvsCf::health`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
     /// `send`: the string sent to the server, escapes resolved.
@@ -185,8 +210,10 @@ pub struct HealthCheck {
     pub quiesce_server: bool,
     /// `load_monitor` [none].
     pub load_monitor: Option<LoadMonitor>,
-    /// `client_monitor` [/usr/sbin/nanny].
+    /// `client_monitor` [/usr/sbin/nanny] (rvs checks by itself; not acted on).
     pub client_monitor: String,
+    /// `check_via_vip` [0] (rvs extension): check each server through the VIP.
+    pub check_via_vip: bool,
 }
 
 impl Default for HealthCheck {
@@ -202,6 +229,7 @@ impl Default for HealthCheck {
             quiesce_server: false,
             load_monitor: None,
             client_monitor: "/usr/sbin/nanny".to_string(),
+            check_via_vip: false,
         }
     }
 }
@@ -237,7 +265,9 @@ pub struct VirtualServer {
     pub port: u16,
     /// The VIP (`address` + `vip_nmask`).
     pub vip: Vip,
-    /// `sorry_server`: where to send clients when no real server is up (not acted on yet).
+    /// `protocol` [tcp].
+    pub protocol: Protocol,
+    /// `sorry_server`: where to send clients when no real server is up.
     pub sorry_server: Option<IpAddr>,
     /// Health-check keys.
     pub health: HealthCheck,
@@ -272,6 +302,9 @@ pub struct LvsCf {
     pub nat_router: Option<Vip>,
     /// Redundancy and heartbeat keys.
     pub failover: Failover,
+    /// Health monitoring of the active virtuals (nanny's keys, the sorry server), one entry
+    /// per active virtual that has an active server or a sorry server.
+    pub health: HealthConfig,
     /// Every virtual as written, active or not.
     pub virtuals: Vec<VirtualServer>,
     /// `failover` blocks.
@@ -289,10 +322,11 @@ enum Use {
     Pending(&'static str),
     /// Read by Piranha, never by rvs.
     Ignored,
+    /// Read and kept, but rvs does not do what it asks (the reason).
+    NotActed(&'static str),
 }
 
 const FAILOVER_FEATURE: &str = "director failover (pulse)";
-const HEALTH_FEATURE: &str = "health checks (nanny)";
 
 const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("service", Use::Applied),
@@ -341,17 +375,21 @@ const VIRTUAL_KEYS: &[(&str, Use)] = &[
     ("scheduler", Use::Applied),
     ("persistent", Use::Applied),
     ("pmask", Use::Applied),
-    ("sorry_server", Use::Pending("sorry server")),
-    ("send", Use::Pending(HEALTH_FEATURE)),
-    ("expect", Use::Pending(HEALTH_FEATURE)),
-    ("use_regex", Use::Pending(HEALTH_FEATURE)),
-    ("send_program", Use::Pending(HEALTH_FEATURE)),
-    ("expect_program", Use::Pending(HEALTH_FEATURE)),
-    ("timeout", Use::Pending(HEALTH_FEATURE)),
-    ("reentry", Use::Pending(HEALTH_FEATURE)),
-    ("quiesce_server", Use::Pending(HEALTH_FEATURE)),
-    ("load_monitor", Use::Pending(HEALTH_FEATURE)),
-    ("client_monitor", Use::Pending(HEALTH_FEATURE)),
+    ("sorry_server", Use::Applied),
+    ("send", Use::Applied),
+    ("expect", Use::Applied),
+    ("use_regex", Use::Applied),
+    ("send_program", Use::Applied),
+    ("expect_program", Use::Applied),
+    ("timeout", Use::Applied),
+    ("reentry", Use::Applied),
+    ("quiesce_server", Use::Applied),
+    ("load_monitor", Use::Applied),
+    ("check_via_vip", Use::Applied),
+    (
+        "client_monitor",
+        Use::NotActed("rvs performs nanny's checks itself and runs no monitor program"),
+    ),
 ];
 
 const SERVER_KEYS: &[(&str, Use)] = &[
@@ -503,6 +541,11 @@ impl Ctx<'_> {
                     format!("`{}` is ignored: rvs has no use for it", k.key),
                     None,
                 ),
+                Use::NotActed(why) => self.warn(
+                    k.key_span.clone(),
+                    format!("`{}` is not acted on: {why}", k.key),
+                    None,
+                ),
             }
             return *u != Use::Ignored;
         }
@@ -562,6 +605,15 @@ impl Ctx<'_> {
         match k.values.as_slice() {
             [v] => v.text.clone(),
             _ => self.text[k.values_span()].to_string(),
+        }
+    }
+
+    /// The whole value as bytes: a quoted string's escapes are bytes (`\xff` is one byte
+    /// 0xff, as nanny's C reads it), other text is its UTF-8.
+    fn bytes(&self, k: &KeyStmt) -> Vec<u8> {
+        match k.values.as_slice() {
+            [v] if v.quoted => unescape(&self.text[v.span.clone()]),
+            _ => self.string(k).into_bytes(),
         }
     }
 
@@ -778,6 +830,167 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The bytes of a double-quoted string as written (quotes included), C escapes resolved.
+/// The lexer has already refused bad escapes; anything it let through is kept as is.
+fn unescape(quoted: &str) -> Vec<u8> {
+    let inner = quoted.strip_prefix('"').unwrap_or(quoted);
+    let inner = inner.strip_suffix('"').unwrap_or(inner);
+    let b = inner.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' || i + 1 == b.len() {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let c = b[i + 1];
+        i += 2;
+        let simple = match c {
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'v' => Some(0x0b),
+            b'\\' | b'"' | b'\'' | b'?' => Some(c),
+            _ => None,
+        };
+        if let Some(x) = simple {
+            out.push(x);
+            continue;
+        }
+        let (radix, max, start) = match c {
+            b'x' => (16, 2, i),
+            b'0'..=b'7' => (8, 3, i - 1),
+            _ => {
+                out.extend_from_slice(&[b'\\', c]);
+                continue;
+            }
+        };
+        let mut end = start;
+        while end < b.len() && end - start < max && char::from(b[end]).is_digit(radix) {
+            end += 1;
+        }
+        let v = u32::from_str_radix(&inner[start..end], radix).unwrap_or(0);
+        out.push((v & 0xff) as u8);
+        i = end;
+    }
+    out
+}
+
+/// nanny's default request when neither `send` nor `expect` is set and the port is 80.
+const NANNY_HTTP_SEND: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
+/// ... and the reply it expects.
+const NANNY_HTTP_EXPECT: &[u8] = b"HTTP";
+
+/// The health monitoring lvsd and nanny give an active virtual (see the module docs): None
+/// when it has neither an active server nor a sorry server.
+fn nanny_health(
+    vs: &VirtualServer,
+    nanny: &Nanny,
+    svc: &VirtualServiceConfig,
+    method: ForwardMethod,
+) -> Option<ServiceHealth> {
+    if svc.real_servers.is_empty() && vs.sorry_server.is_none() {
+        return None;
+    }
+    let h = &vs.health;
+    let every = Duration::from_secs(u64::from(h.timeout));
+    let udp = vs.protocol == Protocol::Udp;
+    let fwmark = matches!(svc.key, ServiceKey::Fwmark { .. });
+    let real_servers = svc
+        .real_servers
+        .iter()
+        .map(|r| {
+            let connect_port = (fwmark && r.port != vs.port).then_some(vs.port);
+            let port = connect_port.unwrap_or(r.port);
+            let kind = if let Some(command) = &h.send_program {
+                CheckKind::Program {
+                    command: command.clone(),
+                    expect: h.expect_program.clone().or_else(|| h.expect.clone()),
+                }
+            } else if nanny.send.is_some() || nanny.expect.is_some() {
+                CheckKind::SendExpect {
+                    send: nanny.send.clone().unwrap_or_default(),
+                    expect: nanny.expect.as_ref().map(|e| match e.as_slice() {
+                        b"*" => Expect::Any,
+                        _ if h.use_regex => Expect::Regex(String::from_utf8_lossy(e).into()),
+                        _ => Expect::Prefix(e.clone()),
+                    }),
+                    udp,
+                }
+            } else if port == 80 {
+                CheckKind::SendExpect {
+                    send: NANNY_HTTP_SEND.to_vec(),
+                    expect: Some(Expect::Prefix(NANNY_HTTP_EXPECT.to_vec())),
+                    udp,
+                }
+            } else if udp {
+                CheckKind::SendExpect {
+                    send: Vec::new(),
+                    expect: None,
+                    udp: true,
+                }
+            } else {
+                CheckKind::Tcp
+            };
+            RealServerHealth {
+                addr: r.addr,
+                port: r.port,
+                on_failure: if h.quiesce_server {
+                    OnFailure::Quiesce
+                } else {
+                    OnFailure::Remove
+                },
+                alpha: false,
+                // nanny re-admits a server after reentry / timeout good checks in a row.
+                rise: (h.reentry / h.timeout.max(1)).max(1),
+                fall: 1,
+                slow_start: Some(every),
+                notify_up: None,
+                notify_down: None,
+                load_monitor: h.load_monitor.map(|_| rvs_core::health::LoadMonitor {
+                    interval: Duration::from_secs(20),
+                    agent: None,
+                    scale: 4,
+                }),
+                checks: vec![CheckSpec {
+                    kind,
+                    target: CheckTarget {
+                        connect_port,
+                        via_vip: h.check_via_vip,
+                        ..CheckTarget::default()
+                    },
+                    timers: CheckTimers {
+                        interval: every,
+                        timeout: every,
+                        retry: 0,
+                        delay_before_retry: Duration::ZERO,
+                        warmup: Duration::ZERO,
+                    },
+                }],
+            }
+        })
+        .collect();
+    Some(ServiceHealth {
+        service: svc.key,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        omega: false,
+        sorry_server: vs.sorry_server.map(|addr| SorryServer {
+            addr,
+            port: vs.port,
+            method,
+            inhibit: false,
+        }),
+        real_servers,
+    })
+}
+
 fn label_device(label: &str) -> String {
     label.split(':').next().unwrap_or(label).to_string()
 }
@@ -959,6 +1172,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
         ..Config::default()
     };
     let mut spans = Vec::new();
+    let mut health = HealthConfig::default();
     let mut virtuals: Vec<VirtualServer> = Vec::new();
     let mut names: HashMap<String, Span> = HashMap::new();
     let mut vips: Vec<Vip> = Vec::new();
@@ -981,14 +1195,25 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
             continue;
         };
         let mut vs = vs;
+        let (svc_spans, sched_pers, nanny) = svc_spans;
+        if let (true, Some(span), Network::Nat | Network::FullNat) =
+            (vs.health.check_via_vip, &nanny.via_vip, network)
+        {
+            cx.error(
+                span.clone(),
+                "`check_via_vip` needs direct routing or tunnelling: with NAT the real \
+                 servers do not own the VIP",
+                Some("`network = direct` or `network = tunnel`, or no `check_via_vip`".to_string()),
+            );
+        }
         if vs.active {
             vs.service = Some(config.services.len());
             let mut svc = VirtualServiceConfig::new(vs.key);
-            let (sched, pers) = svc_spans.1;
+            let (sched, pers) = sched_pers;
             svc.scheduler = sched;
             svc.persistence = pers;
             let mut srv_spans = Vec::new();
-            for (rs, sp) in vs.servers.iter().zip(svc_spans.0.servers) {
+            for (rs, sp) in vs.servers.iter().zip(svc_spans.servers) {
                 if rs.active {
                     let mut r = RealServerConfig::new(rs.addr, rs.port);
                     r.weight = rs.weight;
@@ -997,11 +1222,14 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                     srv_spans.push(sp);
                 }
             }
+            health
+                .services
+                .extend(nanny_health(&vs, &nanny, &svc, method));
             config.services.push(svc);
             config.fwmark_rules.extend(vs.fwmark_rules.iter().copied());
             spans.push(SvcSpans {
                 servers: srv_spans,
-                ..svc_spans.0
+                ..svc_spans
             });
             if !vips.contains(&vs.vip) {
                 vips.push(vs.vip.clone());
@@ -1035,6 +1263,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
         vips,
         nat_router,
         failover,
+        health,
         virtuals,
         failover_services,
         warnings,
@@ -1068,7 +1297,15 @@ fn failover_block(cx: &mut Ctx<'_>, b: &Block) -> FailoverService {
     }
 }
 
-type VirtualParts = (SvcSpans, (SchedulerKind, Option<Persistence>));
+type VirtualParts = (SvcSpans, (SchedulerKind, Option<Persistence>), Nanny);
+
+/// What a virtual's nanny keys need beyond [`HealthCheck`]: `send` and `expect` as bytes
+/// (escapes such as `\xff` are bytes, not characters) and where `check_via_vip` is.
+struct Nanny {
+    send: Option<Vec<u8>>,
+    expect: Option<Vec<u8>>,
+    via_vip: Option<Span>,
+}
 
 fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualParts)> {
     let name = b.name.as_ref()?;
@@ -1086,6 +1323,11 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
     let mut pmask: Option<(u8, Span)> = None;
     let mut fwmark_ports: Option<(Vec<(u16, u16)>, Span)> = None;
     let mut health = HealthCheck::default();
+    let mut nanny = Nanny {
+        send: None,
+        expect: None,
+        via_vip: None,
+    };
     let mut sorry_server = None;
     let mut servers = Vec::new();
     let mut server_spans = Vec::new();
@@ -1188,12 +1430,30 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
                 }
             }
             "sorry_server" => sorry_server = cx.ip(k),
-            "send" => health.send = Some(cx.string(k)),
-            "expect" => health.expect = Some(cx.string(k)),
+            "send" => {
+                health.send = Some(cx.string(k));
+                nanny.send = Some(cx.bytes(k));
+            }
+            "expect" => {
+                health.expect = Some(cx.string(k));
+                nanny.expect = Some(cx.bytes(k));
+            }
             "use_regex" => health.use_regex = cx.bool(k).unwrap_or(false),
             "send_program" => health.send_program = Some(cx.string(k)),
             "expect_program" => health.expect_program = Some(cx.string(k)),
-            "timeout" => health.timeout = cx.u32(k).unwrap_or(10),
+            "timeout" => match cx.u32(k) {
+                Some(0) => cx.error(
+                    k.values_span(),
+                    "`timeout = 0` would check without a pause",
+                    Some("seconds between checks, at least 1".to_string()),
+                ),
+                Some(t) => health.timeout = t,
+                None => {}
+            },
+            "check_via_vip" => {
+                health.check_via_vip = cx.bool(k).unwrap_or(false);
+                nanny.via_vip = Some(k.key_span.clone());
+            }
             "reentry" => health.reentry = cx.u32(k).unwrap_or(180),
             "quiesce_server" => health.quiesce_server = cx.bool(k).unwrap_or(false),
             "client_monitor" => health.client_monitor = cx.string(k),
@@ -1324,12 +1584,13 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
             key,
             port: port.0,
             vip,
+            protocol,
             sorry_server,
             health,
             servers,
             fwmark_rules,
         },
-        (spans, (scheduler.0, persistence)),
+        (spans, (scheduler.0, persistence), nanny),
     ))
 }
 

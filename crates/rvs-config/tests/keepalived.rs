@@ -13,7 +13,7 @@ use rvs_config::keepalived::{
     CheckKind, CheckTimers, Checker, Connect, DnsCheck, HttpCheck, RealServerChecks,
     VirtualServerChecks, VirtualTarget, VrrpState,
 };
-use rvs_config::{KeepalivedConf, load_keepalived, parse_keepalived, render_all};
+use rvs_config::{KeepalivedConf, describe_health, load_keepalived, parse_keepalived, render_all};
 use rvs_core::model::{
     Config, Family, ForwardMethod, Persistence, Protocol, RealServerConfig, SchedFlags,
     SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
@@ -156,6 +156,9 @@ fn summary(c: &KeepalivedConf) -> String {
             )
             .unwrap();
         }
+    }
+    for l in describe_health(&c.health) {
+        writeln!(out, "health {l}").unwrap();
     }
     for i in &c.vrrp.instances {
         let vips: Vec<String> = i
@@ -315,6 +318,7 @@ fn nat_with_http_checks() {
                 alpha: false,
                 notify_up: None,
                 notify_down: None,
+                virtualhost: None,
                 checkers: vec![Checker {
                     kind: CheckKind::Http(http("/health", None, vec![(200, 200), (300, 399)])),
                     connect: Connect::default(),
@@ -330,6 +334,7 @@ fn nat_with_http_checks() {
                 alpha: false,
                 notify_up: None,
                 notify_down: None,
+                virtualhost: None,
                 checkers: vec![Checker {
                     kind: CheckKind::Http(http(
                         "/",
@@ -461,11 +466,11 @@ fn includes_with_a_glob() {
     let dns = c
         .warnings
         .iter()
-        .find(|w| w.message.contains("DNS_CHECK"))
+        .find(|w| w.message.contains("log_all_failures"))
         .unwrap();
     assert_eq!(
         (dns.path.as_str(), dns.line, dns.column),
-        ("tests/data/keepalived/include/conf.d/20-dns.conf", 5, 9)
+        ("tests/data/keepalived/include/conf.d/20-dns.conf", 7, 13)
     );
 }
 

@@ -3,9 +3,14 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use proptest::prelude::*;
 use rvs_config::{LvsCf, Network, Vip, load, parse_lvs_cf, render_all};
+use rvs_core::health::{
+    CheckKind, CheckSpec, CheckTarget, CheckTimers, Expect, HealthConfig, LoadMonitor, OnFailure,
+    RealServerHealth, SorryServer,
+};
 use rvs_core::model::{
     Config, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence, Prefix, Protocol,
     RealServerConfig, SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind,
@@ -137,14 +142,15 @@ fn nat_two_tier() {
         "heartbeat",
         "deadtime",
         "debug_level",
-        "send",
-        "expect",
-        "timeout",
-        "quiesce_server",
     ] {
         assert!(keys.iter().any(|w| w == k), "no warning for {k}: {keys:?}");
     }
     for k in [
+        "send",
+        "expect",
+        "timeout",
+        "reentry",
+        "quiesce_server",
         "network",
         "nat_router",
         "address",
@@ -405,4 +411,293 @@ fn fwmark_without_ports_is_warned_and_bad_ranges_refused() {
             .message
             .contains("`90-80` is not a port or a port range")
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Health monitoring: nanny's keys mapped to the health model.
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// One virtual in `network`, with `keys` in its block and `servers` (`NAME PORT` pairs, the
+/// port optional) behind it.
+fn one_virtual(network: &str, keys: &str, servers: &[(&str, Option<u16>)]) -> String {
+    let mut s = format!(
+        "network = {network}\nvirtual v {{\n active = 1\n address = 10.0.0.1 eth0:1\n{keys}\n"
+    );
+    for (i, (addr, port)) in servers.iter().enumerate() {
+        s += &format!(" server s{i} {{\n address = {addr}\n active = 1\n");
+        if let Some(p) = port {
+            s += &format!(" port = {p}\n");
+        }
+        s += " }\n";
+    }
+    s + "}\n"
+}
+
+fn health_of(text: &str) -> HealthConfig {
+    match parse_lvs_cf(text, "h.cf") {
+        Ok(c) => c.health,
+        Err(d) => panic!("{}\n{text}", render_all(&d)),
+    }
+}
+
+fn only_check(h: &HealthConfig) -> &CheckSpec {
+    let rs = &h.services[0].real_servers[0];
+    assert_eq!(rs.checks.len(), 1, "nanny runs one check per server");
+    &rs.checks[0]
+}
+
+#[test]
+fn nanny_keys_of_the_two_tier_sample() {
+    let c = parse_ok("nat_two_tier.cf");
+    assert_eq!(c.health.services.len(), 2);
+    let http = &c.health.services[0];
+    assert_eq!(http.service, tcp("192.168.26.10", 80));
+    assert_eq!((http.quorum, http.hysteresis), (1, 0));
+    assert_eq!(http.sorry_server, None);
+    let nanny = |timeout: u64| CheckTimers {
+        interval: secs(timeout),
+        timeout: secs(timeout),
+        retry: 0,
+        delay_before_retry: Duration::ZERO,
+        warmup: Duration::ZERO,
+    };
+    let get = CheckKind::SendExpect {
+        send: b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+        expect: Some(Expect::Prefix(b"HTTP".to_vec())),
+        udp: false,
+    };
+    let web = |addr: &str| RealServerHealth {
+        addr: ip(addr),
+        port: 80,
+        on_failure: OnFailure::Remove,
+        alpha: false,
+        // reentry 15 / timeout 6.
+        rise: 2,
+        fall: 1,
+        slow_start: Some(secs(6)),
+        notify_up: None,
+        notify_down: None,
+        load_monitor: None,
+        checks: vec![CheckSpec {
+            kind: get.clone(),
+            target: CheckTarget::default(),
+            timers: nanny(6),
+        }],
+    };
+    // The inactive web3 is not monitored.
+    assert_eq!(
+        http.real_servers,
+        vec![web("10.11.12.1"), web("10.11.12.2")]
+    );
+    // ftp: nothing set, not port 80: connect only, Piranha's timeout 10 and reentry 180.
+    let ftp = &c.health.services[1];
+    let ports: Vec<u16> = ftp.real_servers.iter().map(|r| r.port).collect();
+    assert_eq!(ports, [21, 2121, 21]);
+    for r in &ftp.real_servers {
+        assert_eq!(r.rise, 18);
+        assert_eq!(r.slow_start, Some(secs(10)));
+        assert_eq!(r.checks[0].kind, CheckKind::Tcp);
+        assert_eq!(r.checks[0].timers, nanny(10));
+    }
+}
+
+#[test]
+fn nanny_default_check_depends_on_the_port_and_protocol() {
+    // Port 80 with nothing set: nanny's HTTP request; the server's own port decides.
+    let h = health_of(&one_virtual(
+        "nat",
+        " port = 8080",
+        &[("10.0.1.1", Some(80)), ("10.0.1.2", None)],
+    ));
+    let kinds: Vec<&CheckKind> = h.services[0]
+        .real_servers
+        .iter()
+        .map(|r| &r.checks[0].kind)
+        .collect();
+    assert!(matches!(kinds[0], CheckKind::SendExpect { send, .. } if send.starts_with(b"GET / ")));
+    assert_eq!(kinds[1], &CheckKind::Tcp);
+    // UDP: send nothing, any reply or none.
+    let h = health_of(&one_virtual(
+        "nat",
+        " port = 53\n protocol = udp",
+        &[("10.0.1.1", None)],
+    ));
+    assert_eq!(
+        only_check(&h).kind,
+        CheckKind::SendExpect {
+            send: vec![],
+            expect: None,
+            udp: true
+        }
+    );
+}
+
+#[test]
+fn send_expect_regex_any_and_bytes() {
+    let check = |keys: &str| {
+        only_check(&health_of(&one_virtual(
+            "nat",
+            &format!(" port = 25\n{keys}"),
+            &[("10.0.1.1", None)],
+        )))
+        .kind
+        .clone()
+    };
+    assert_eq!(
+        check(" send = \"HELO x\\r\\n\"\n expect = \"250\""),
+        CheckKind::SendExpect {
+            send: b"HELO x\r\n".to_vec(),
+            expect: Some(Expect::Prefix(b"250".to_vec())),
+            udp: false
+        }
+    );
+    // Escapes are bytes, as nanny's C reads them, not UTF-8 characters.
+    assert_eq!(
+        check(" send = \"\\xff\\001A\"\n expect = \"*\""),
+        CheckKind::SendExpect {
+            send: vec![0xff, 0x01, b'A'],
+            expect: Some(Expect::Any),
+            udp: false
+        }
+    );
+    assert_eq!(
+        check(" expect = \"^220 .*ESMTP\"\n use_regex = 1"),
+        CheckKind::SendExpect {
+            send: vec![],
+            expect: Some(Expect::Regex("^220 .*ESMTP".into())),
+            udp: false
+        }
+    );
+    // send_program wins over send/expect; its output is compared with expect_program, else
+    // with expect.
+    assert_eq!(
+        check(" send = \"x\"\n send_program = \"/bin/chk %h %p\"\n expect = \"OK\""),
+        CheckKind::Program {
+            command: "/bin/chk %h %p".into(),
+            expect: Some("OK".into())
+        }
+    );
+    assert_eq!(
+        check(" send_program = \"/bin/chk %h\"\n expect = \"a\"\n expect_program = \"b\""),
+        CheckKind::Program {
+            command: "/bin/chk %h".into(),
+            expect: Some("b".into())
+        }
+    );
+}
+
+#[test]
+fn rise_from_reentry_quiesce_and_load_monitor() {
+    let server = |keys: &str| {
+        health_of(&one_virtual("nat", keys, &[("10.0.1.1", None)])).services[0].real_servers[0]
+            .clone()
+    };
+    let r = server(" timeout = 10\n reentry = 30\n quiesce_server = 1\n load_monitor = ruptime");
+    assert_eq!(r.rise, 3);
+    assert_eq!(r.on_failure, OnFailure::Quiesce);
+    assert_eq!(
+        r.load_monitor,
+        Some(LoadMonitor {
+            interval: secs(20),
+            agent: None,
+            scale: 4
+        })
+    );
+    assert_eq!(r.checks[0].timers.interval, secs(10));
+    // reentry shorter than timeout: re-admitted after one good check.
+    let r = server(" timeout = 10\n reentry = 5\n load_monitor = none");
+    assert_eq!(
+        (r.rise, r.on_failure, r.load_monitor),
+        (1, OnFailure::Remove, None)
+    );
+}
+
+#[test]
+fn sorry_server_takes_the_virtuals_port_and_the_networks_method() {
+    let h = health_of(&one_virtual(
+        "direct",
+        " port = 443\n sorry_server = 10.0.9.9",
+        &[("10.0.1.1", None)],
+    ));
+    assert_eq!(
+        h.services[0].sorry_server,
+        Some(SorryServer {
+            addr: ip("10.0.9.9"),
+            port: 443,
+            method: ForwardMethod::DirectRoute,
+            inhibit: false
+        })
+    );
+    assert_eq!((h.services[0].quorum, h.services[0].hysteresis), (1, 0));
+    // A virtual with no server but a sorry server is monitored (the sorry server is in);
+    // one with neither is not.
+    let h = health_of(&one_virtual("nat", " sorry_server = 10.0.9.9", &[]));
+    assert!(h.services[0].real_servers.is_empty());
+    assert!(h.services[0].sorry_server.is_some());
+    assert!(health_of(&one_virtual("nat", "", &[])).services.is_empty());
+    // Inactive virtuals are not monitored.
+    let text = one_virtual("nat", "", &[("10.0.1.1", None)])
+        .replace("active = 1\n address", "active = 0\n address");
+    assert!(health_of(&text).services.is_empty());
+}
+
+#[test]
+fn fwmark_virtuals_check_on_the_virtuals_port() {
+    let h = health_of(&one_virtual(
+        "direct",
+        " fwmark = 3\n fwmark_ports = 80 443\n port = 443",
+        &[("10.0.1.1", Some(0)), ("10.0.1.2", None)],
+    ));
+    let rs = &h.services[0].real_servers;
+    assert_eq!(rs[0].checks[0].target.connect_port, Some(443));
+    // The second server took the virtual's port: no override needed.
+    assert_eq!(
+        (rs[1].port, rs[1].checks[0].target.connect_port),
+        (443, None)
+    );
+}
+
+#[test]
+fn check_via_vip_is_for_direct_routing_and_tunnels() {
+    for network in ["direct", "tunnel"] {
+        let h = health_of(&one_virtual(
+            network,
+            " check_via_vip = 1",
+            &[("10.0.1.1", None)],
+        ));
+        assert!(only_check(&h).target.via_vip);
+    }
+    let text = one_virtual("nat", " check_via_vip = 1", &[("10.0.1.1", None)]);
+    let errs = parse_lvs_cf(&text, "v.cf").unwrap_err();
+    assert_eq!(
+        (errs[0].line, errs[0].column),
+        (5, 2),
+        "{}",
+        render_all(&errs)
+    );
+    assert!(
+        errs[0]
+            .message
+            .contains("`check_via_vip` needs direct routing")
+    );
+}
+
+#[test]
+fn nanny_keys_are_no_longer_pending_and_bad_values_are_located() {
+    let text = one_virtual(
+        "nat",
+        " send = \"x\"\n expect = \"y\"\n timeout = 3\n reentry = 9\n quiesce_server = 1\n \
+         sorry_server = 10.0.9.9\n client_monitor = /usr/sbin/nanny",
+        &[("10.0.1.1", None)],
+    );
+    let c = parse_lvs_cf(&text, "k.cf").unwrap();
+    let keys = warned_keys(&c, &text);
+    assert_eq!(keys, ["client_monitor"], "{}", render_all(&c.warnings));
+    assert!(c.warnings[0].message.contains("runs no monitor program"));
+    let errs = parse_lvs_cf(&one_virtual("nat", " timeout = 0", &[]), "z.cf").unwrap_err();
+    assert_eq!((errs[0].line, errs[0].column), (5, 12));
+    assert!(errs[0].message.contains("`timeout = 0`"));
 }

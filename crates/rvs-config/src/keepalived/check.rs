@@ -1,6 +1,9 @@
 //! keepalived's health checkers (`HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `SMTP_CHECK`,
 //! `DNS_CHECK`, `MISC_CHECK`, `UDP_CHECK`, `PING_CHECK`, `FILE_CHECK`, `BFD_CHECK`) parsed into
-//! data for the health-check issue. Nothing here runs a check.
+//! data as written ([`Checker`]); [`super::health`] maps the ones rvs performs to the health
+//! model. Nothing here runs a check. `SMTP_CHECK`, `FILE_CHECK` and `BFD_CHECK` are read (so
+//! their mistakes are reported) but rvs does not perform them: each gives one warning saying
+//! so, and its real server is not monitored by it.
 //!
 //! Timers are resolved when the checker is read: the checker's own value, else its real
 //! server's, else its virtual server's, else keepalived's default (`connect_timeout` 5 s;
@@ -10,8 +13,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use rvs_core::health::DnsType;
+
 use super::syntax::Stmt;
-use super::{Ctx, HEALTH, Scope, Use};
+use super::{Ctx, Scope, Use};
 
 /// Which checker a block is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -44,6 +49,11 @@ impl Kind {
         }
     }
 
+    /// Whether rvs performs this checker.
+    pub(crate) fn performed(self) -> bool {
+        !matches!(self, Kind::Smtp | Kind::File | Kind::Bfd)
+    }
+
     fn of(keyword: &str) -> Option<Kind> {
         Some(match keyword {
             "HTTP_GET" => Kind::Http,
@@ -61,79 +71,126 @@ impl Kind {
     }
 }
 
-/// The connection keywords every network checker takes.
-pub(crate) const CONNECT_KEYS: &[&str] = &[
-    "connect_ip",
-    "connect_port",
-    "bindto",
-    "bind_port",
-    "bind_if",
-    "connect_timeout",
-    "fwmark",
+/// The connection keywords every network checker takes, with what rvs does with them.
+pub(crate) const CONNECT_KEYS: &[(&str, Use)] = &[
+    ("connect_ip", Use::Applied),
+    ("connect_port", Use::Applied),
+    ("bindto", Use::Applied),
+    ("bind_port", Use::Applied),
+    (
+        "bind_if",
+        Use::NotActed("rvs does not bind a check to an interface (only to `bindto`)"),
+    ),
+    ("connect_timeout", Use::Applied),
+    ("fwmark", Use::Applied),
 ];
 
-const COMMON_KEYS: &[&str] = &[
-    "retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "alpha",
-    "log_all_failures",
+const COMMON_KEYS: &[(&str, Use)] = &[
+    ("retry", Use::Applied),
+    ("delay_before_retry", Use::Applied),
+    ("warmup", Use::Applied),
+    ("delay_loop", Use::Applied),
+    ("alpha", Use::Applied),
+    ("log_all_failures", Use::Ignored),
 ];
 
 /// The keywords of a `url` block.
-pub(crate) const URL_KEYS: &[&str] = &[
-    "path",
-    "digest",
-    "status_code",
-    "virtualhost",
-    "regex",
-    "regex_no_match",
-    "regex_options",
-    "regex_min_offset",
-    "regex_max_offset",
-    "regex_stack",
-    "username",
-    "password",
-    "tls_compliant",
+pub(crate) const URL_KEYS: &[(&str, Use)] = &[
+    ("path", Use::Applied),
+    ("digest", Use::Applied),
+    ("status_code", Use::Applied),
+    ("virtualhost", Use::Applied),
+    ("regex", Use::Applied),
+    ("regex_no_match", Use::Applied),
+    (
+        "regex_options",
+        Use::NotActed("rvs matches `regex` with the regex crate's defaults"),
+    ),
+    (
+        "regex_min_offset",
+        Use::NotActed("rvs matches `regex` anywhere in the body"),
+    ),
+    (
+        "regex_max_offset",
+        Use::NotActed("rvs matches `regex` anywhere in the body"),
+    ),
+    ("regex_stack", Use::Ignored),
+    (
+        "username",
+        Use::NotActed(
+            "rvs sends no HTTP authentication, so a server that requires it answers 401 and \
+             fails the check",
+        ),
+    ),
+    (
+        "password",
+        Use::NotActed(
+            "rvs sends no HTTP authentication, so a server that requires it answers 401 and \
+             fails the check",
+        ),
+    ),
+    ("tls_compliant", Use::Ignored),
 ];
 
-/// The keywords of a checker block.
+/// The keywords of a checker block. Those of checkers rvs does not perform are covered by
+/// the checker's own warning.
 pub(crate) fn keys(k: Kind) -> Vec<(&'static str, Use)> {
-    let own: &[&str] = match k {
+    let own: &[(&str, Use)] = match k {
         Kind::Http | Kind::Ssl => &[
-            "nb_get_retry",
-            "virtualhost",
-            "http_protocol",
-            "enable_sni",
-            "fast_recovery",
-            "url",
+            ("nb_get_retry", Use::Applied),
+            ("virtualhost", Use::Applied),
+            ("http_protocol", Use::Applied),
+            ("enable_sni", Use::Applied),
+            (
+                "fast_recovery",
+                Use::NotActed("rvs checks every `delay_loop`, also after a failure"),
+            ),
+            ("url", Use::Applied),
         ],
         Kind::Tcp | Kind::Ping => &[],
-        Kind::Smtp => &["helo_name", "host"],
-        Kind::Dns => &["type", "name"],
-        Kind::Misc => &["misc_path", "misc_timeout", "misc_dynamic", "user"],
-        Kind::Udp => &[
-            "payload",
-            "require_reply",
-            "min_reply_length",
-            "max_reply_length",
+        Kind::Smtp => &[("helo_name", Use::Kept), ("host", Use::Kept)],
+        Kind::Dns => &[("type", Use::Applied), ("name", Use::Applied)],
+        Kind::Misc => &[
+            ("misc_path", Use::Applied),
+            ("misc_timeout", Use::Applied),
+            ("misc_dynamic", Use::Applied),
+            (
+                "user",
+                Use::NotActed("rvs runs the script as the daemon's own user"),
+            ),
         ],
-        Kind::File => &["track_file", "file", "weight"],
-        Kind::Bfd => &["name", "weight"],
+        Kind::Udp => &[
+            ("payload", Use::Applied),
+            ("require_reply", Use::Applied),
+            ("min_reply_length", Use::Applied),
+            ("max_reply_length", Use::Applied),
+        ],
+        Kind::File => &[
+            ("track_file", Use::Kept),
+            ("file", Use::Kept),
+            ("weight", Use::Kept),
+        ],
+        Kind::Bfd => &[("name", Use::Kept), ("weight", Use::Kept)],
     };
-    let connect: &[&str] = match k {
+    let connect: &[(&str, Use)] = match k {
         Kind::Misc | Kind::File | Kind::Bfd => &[],
         _ => CONNECT_KEYS,
     };
-    let common: &[&str] = match k {
+    let common: &[(&str, Use)] = match k {
         Kind::File | Kind::Bfd => &[],
         _ => COMMON_KEYS,
     };
     own.iter()
         .chain(connect)
         .chain(common)
-        .map(|&n| (n, Use::Kept))
+        .map(|&(n, u)| {
+            // One warning for the whole block of a checker rvs does not perform.
+            if k.performed() {
+                (n, u)
+            } else {
+                (n, Use::Kept)
+            }
+        })
         .collect()
 }
 
@@ -368,13 +425,15 @@ pub(crate) fn checker(
     alpha: bool,
 ) -> Option<Checker> {
     let kind = Kind::of(&s.key().text)?;
-    cx.warn(
-        &s.key().loc,
-        format!(
-            "`{}` is kept but not acted on: rvs has no {HEALTH} yet",
-            s.key().text
-        ),
-    );
+    if !kind.performed() {
+        cx.warn(
+            &s.key().loc,
+            format!(
+                "`{}` is not performed by rvs: this real server is not monitored by it",
+                s.key().text
+            ),
+        );
+    }
     let errors_before = cx.error_count();
     let body: &[Stmt] = match &s.block {
         Some(b) => &b.body,
@@ -458,16 +517,15 @@ pub(crate) fn checker(
             }
             "type" => {
                 if let Some(w) = cx.one(st, "a DNS query type") {
-                    const TYPES: &[&str] =
-                        &["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "PTR", "SRV"];
-                    let up = w.text.to_ascii_uppercase();
-                    if TYPES.contains(&up.as_str()) {
-                        dns.query_type = up;
+                    // check_dns.c: DNS_TYPE[] (keepalived logs an unknown type and uses SOA;
+                    // rvs refuses it).
+                    if DnsType::from_name(&w.text).is_some() {
+                        dns.query_type = w.text.to_ascii_uppercase();
                     } else {
                         cx.error(
                             &w.loc,
                             format!("unknown DNS query type `{}`", w.text),
-                            Some(TYPES.join(", ")),
+                            Some("A, NS, CNAME, SOA, MX, TXT or AAAA".to_string()),
                         );
                     }
                 }
@@ -489,18 +547,31 @@ pub(crate) fn checker(
             "misc_timeout" => misc.timeout = cx.timer(st),
             "misc_dynamic" => misc.dynamic = cx.flag(st),
             "user" => misc.user = cx.string(st, "a user [group]"),
-            "payload" => udp.payload = cx.string(st, "hex bytes"),
-            "require_reply" => {
-                udp.require_reply = Some(
-                    st.args()
-                        .iter()
-                        .map(|w| w.text.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )
+            "payload" => {
+                udp.payload = cx.string(st, "hex bytes, e.g. `0a 1b2c`");
+                if let Some(p) = &udp.payload {
+                    hex_checked(cx, st, p, false);
+                }
             }
-            "min_reply_length" => udp.min_reply_length = cx.u32_of(st, u32::MAX),
-            "max_reply_length" => udp.max_reply_length = cx.u32_of(st, u32::MAX),
+            "require_reply" => {
+                let hex = st
+                    .args()
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if !hex.is_empty() && hex_checked(cx, st, &hex, true) == Some(Hex::Wildcard) {
+                    cx.warn(
+                        &st.key().loc,
+                        "wildcard nibbles (`x`) in `require_reply` are not supported by rvs: \
+                         this UDP_CHECK is not performed",
+                    );
+                }
+                udp.require_reply = Some(hex);
+            }
+            // check_udp.c: lengths in 0..=65535.
+            "min_reply_length" => udp.min_reply_length = cx.u32_of(st, 65_535),
+            "max_reply_length" => udp.max_reply_length = cx.u32_of(st, 65_535),
             "track_file" | "file" => {
                 if let Some(w) = cx.one(st, "a track_file name") {
                     file.track_file = w.text.clone();
@@ -545,7 +616,18 @@ pub(crate) fn checker(
             }
             CheckKind::Misc(misc)
         }
-        Kind::Udp => CheckKind::Udp(udp),
+        Kind::Udp => {
+            if let (Some(lo), Some(hi)) = (udp.min_reply_length, udp.max_reply_length)
+                && lo > hi
+            {
+                cx.error(
+                    &s.key().loc,
+                    format!("`min_reply_length` {lo} is above `max_reply_length` {hi}"),
+                    Some("`min_reply_length` <= `max_reply_length`".to_string()),
+                );
+            }
+            CheckKind::Udp(udp)
+        }
         Kind::Ping => CheckKind::Ping,
         Kind::File => {
             if file.track_file.is_empty() {
@@ -626,6 +708,75 @@ fn read_connect(cx: &mut Ctx, st: &Stmt, c: &mut Connect) -> bool {
     true
 }
 
+/// What a hex string holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hex {
+    /// Plain bytes.
+    Bytes,
+    /// Bytes with wildcard nibbles (`x`), which rvs cannot compare.
+    Wildcard,
+}
+
+/// Check a UDP_CHECK hex string, reporting a bad one at the keyword's values.
+fn hex_checked(cx: &mut Ctx, st: &Stmt, hex: &str, wildcards: bool) -> Option<Hex> {
+    match hex_bytes(hex, wildcards) {
+        Ok((_, w)) => Some(if w { Hex::Wildcard } else { Hex::Bytes }),
+        Err(why) => {
+            let args = st.args();
+            let loc = args[0].loc.to(&args[args.len() - 1].loc);
+            cx.error(
+                &loc,
+                format!("`{hex}` is not a hex string: {why}"),
+                Some("hex digits, in pairs or single digits separated by spaces".to_string()),
+            );
+            None
+        }
+    }
+}
+
+/// keepalived's `read_hex_str` (lib/utils.c): hex digits, spaces and tabs between bytes; two
+/// digits make a byte, a single digit before a space or the end is a byte of its own; with
+/// `wildcards`, `x`/`X` is a nibble that matches anything (read as 0). Returns the bytes and
+/// whether a wildcard was used. Unlike keepalived, a string ending in `ff` is accepted.
+pub(crate) fn hex_bytes(s: &str, wildcards: bool) -> Result<(Vec<u8>, bool), String> {
+    let nibble = |c: u8| -> Result<(u8, bool), String> {
+        match c {
+            b'0'..=b'9' => Ok((c - b'0', false)),
+            b'a'..=b'f' => Ok((c - b'a' + 10, false)),
+            b'A'..=b'F' => Ok((c - b'A' + 10, false)),
+            b'x' | b'X' if wildcards => Ok((0, true)),
+            _ => Err(format!("`{}` is not a hex digit", char::from(c))),
+        }
+    };
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut wild = false;
+    let mut i = 0;
+    loop {
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        if i == b.len() {
+            break;
+        }
+        let (hi, w1) = nibble(b[i])?;
+        i += 1;
+        let mut v = hi;
+        wild |= w1;
+        if i < b.len() && b[i] != b' ' {
+            let (lo, w2) = nibble(b[i])?;
+            i += 1;
+            v = hi << 4 | lo;
+            wild |= w2;
+        }
+        out.push(v);
+    }
+    if out.is_empty() {
+        return Err("no bytes".to_string());
+    }
+    Ok((out, wild))
+}
+
 /// `weight N [reverse]`.
 fn weight_reverse(cx: &mut Ctx, st: &Stmt) -> (Option<i32>, bool) {
     match st.args() {
@@ -704,10 +855,8 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
             "username" => u.username = cx.string(st, "a user name"),
             "password" => u.password = cx.string(st, "a password"),
             "tls_compliant" => u.tls_compliant = cx.flag(st),
-            other => cx.warn(
-                &st.key().loc,
-                format!("`{other}` is ignored: rvs has no use for it"),
-            ),
+            // regex_options & co: warned by check_key, not read.
+            _ => {}
         }
     }
     if !has_path {

@@ -1,7 +1,8 @@
 //! keepalived.conf → rvs configuration: the LVS part (`virtual_server`,
-//! `virtual_server_group`, `global_defs`' IPVS keys) becomes a validated [`Config`]; health
-//! checkers and VRRP are parsed into data kept for the features that will act on them
-//! ([`VirtualServerChecks`], [`Vrrp`]); everything else is reported.
+//! `virtual_server_group`, `global_defs`' IPVS keys) becomes a validated [`Config`]; the
+//! checkers, quorum and sorry server become the health model ([`KeepalivedConf::health`],
+//! mapped by the `health` module from the data as written, [`VirtualServerChecks`]); VRRP is
+//! parsed into data kept for the failover feature ([`Vrrp`]); everything else is reported.
 //!
 //! Keywords, legacy aliases and defaults follow keepalived's own parser (`check_parser.c`,
 //! `check_api.c`, `vrrp_parser.c`, `global_parser.c`): `lvs_sched`/`lb_algo` [wlc],
@@ -16,8 +17,8 @@
 //! Unknown keywords are warnings (keepalived ignores them) unless they are within one or two
 //! edits of a keyword valid at that place (`lb_alog`): that is a typo whose silent loss would
 //! change behaviour, so it is an error naming the intended keyword. Every keyword rvs reads
-//! but does not act on yet is a warning at its location: one per kept block (a checker, a
-//! `vrrp_instance`) and one per key otherwise.
+//! but does not act on (yet) is a warning at its location: one per kept block (a checker rvs
+//! does not perform, a `vrrp_instance`) and one per key otherwise.
 //!
 //! `virtual_server group NAME` is expanded: the model has no groups, so each member of the
 //! group (`IP PORT`, each address of an `IP-LAST PORT` range, `fwmark N`) becomes a virtual
@@ -26,6 +27,7 @@
 //! read from disk except by [`load_keepalived`] for the file and its includes.
 
 mod check;
+mod health;
 mod syntax;
 mod vrrp;
 
@@ -125,13 +127,15 @@ pub struct RealServerChecks {
     pub notify_up: Option<String>,
     /// `notify_down`: script run when it goes down.
     pub notify_down: Option<String>,
+    /// `virtualhost`: Host header of its HTTP/SSL checkers [the virtual server's].
+    pub virtualhost: Option<String>,
     /// Its checkers, timers resolved (checker, then real server, then virtual server, then
     /// keepalived's default).
     pub checkers: Vec<Checker>,
 }
 
-/// A `virtual_server` block's health-check, quorum and sorry-server side. Kept for the
-/// health-check issue: rvs does not act on it yet.
+/// A `virtual_server` block's health-check, quorum and sorry-server side, as written (what
+/// rvs does with it is [`KeepalivedConf::health`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualServerChecks {
     /// What the block names.
@@ -172,8 +176,11 @@ pub struct KeepalivedConf {
     pub config: Config,
     /// `global_defs`' LVS-relevant keys.
     pub global: GlobalDefs,
-    /// One per `virtual_server` block, in file order.
+    /// One per `virtual_server` block, in file order: the health keys as written.
     pub checkers: Vec<VirtualServerChecks>,
+    /// What rvs monitors: the checkers it performs, quorum and sorry servers, per virtual
+    /// service (groups expanded).
+    pub health: rvs_core::health::HealthConfig,
     /// `vrrp_instance`, `vrrp_sync_group`, `vrrp_script`.
     pub vrrp: Vrrp,
     /// Keys rvs does not act on (yet), unknown keys and other non-fatal findings, in file
@@ -190,14 +197,15 @@ pub(crate) enum Use {
     Kept,
     /// Kept as data for a feature rvs does not have yet (named); warned per key.
     Pending(&'static str),
+    /// Read and kept, but rvs does not do what it asks (the reason, a sentence); warned per
+    /// key.
+    NotActed(&'static str),
     /// Read by keepalived, not by rvs; warned per key.
     Ignored,
 }
 
-pub(crate) const HEALTH: &str = "health checks";
 pub(crate) const FAILOVER: &str = "director failover (VRRP)";
 const SYNC: &str = "connection synchronisation";
-const SORRY: &str = "sorry server";
 
 /// Where a keyword is read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -243,10 +251,11 @@ impl Scope {
             Scope::VirtualServer => VS_KEYS.to_vec(),
             Scope::RealServer => RS_KEYS.to_vec(),
             Scope::Checker(k) => check::keys(k),
-            Scope::Url => check::URL_KEYS.iter().map(|&k| (k, Use::Kept)).collect(),
+            Scope::Url => check::URL_KEYS.to_vec(),
+            // SMTP_CHECK is not performed: its warning covers its `host` blocks.
             Scope::SmtpHost => check::CONNECT_KEYS
                 .iter()
-                .map(|&k| (k, Use::Kept))
+                .map(|&(k, _)| (k, Use::Kept))
                 .collect(),
             Scope::VrrpInstance => vrrp::instance_keys(),
             Scope::VrrpSyncGroup => vrrp::sync_group_keys(),
@@ -274,15 +283,24 @@ const ROOT_KEYS: &[(&str, Use)] = &[
     ("vrrp_script", Use::Kept),
     ("vrrp_track_process", Use::Pending(FAILOVER)),
     ("vrrp_track_file", Use::Pending(FAILOVER)),
-    ("track_file", Use::Pending(HEALTH)),
+    (
+        "track_file",
+        Use::NotActed("rvs does not perform FILE_CHECK, which reads it"),
+    ),
     ("static_ipaddress", Use::Ignored),
     ("static_routes", Use::Ignored),
     ("static_rules", Use::Ignored),
     ("linkbeat_interfaces", Use::Ignored),
     ("linkbeat_use_polling", Use::Ignored),
-    ("bfd_instance", Use::Pending(HEALTH)),
+    (
+        "bfd_instance",
+        Use::NotActed("rvs has no BFD (and does not perform BFD_CHECK)"),
+    ),
     ("garp_group", Use::Pending(FAILOVER)),
-    ("SSL", Use::Pending(HEALTH)),
+    (
+        "SSL",
+        Use::NotActed("SSL_GET checks present no client certificate and verify no server one"),
+    ),
     ("net_namespace", Use::Ignored),
     ("net_namespace_ipvs", Use::Ignored),
     ("namespace_with_ipsets", Use::Ignored),
@@ -430,23 +448,23 @@ const VS_KEYS: &[(&str, Use)] = &[
     ("mh-port", Use::Applied),
     ("mh-fallback", Use::Applied),
     ("ip_family", Use::Applied),
-    ("delay_loop", Use::Pending(HEALTH)),
-    ("connect_timeout", Use::Pending(HEALTH)),
-    ("retry", Use::Pending(HEALTH)),
-    ("delay_before_retry", Use::Pending(HEALTH)),
-    ("warmup", Use::Pending(HEALTH)),
-    ("inhibit_on_failure", Use::Pending(HEALTH)),
-    ("alpha", Use::Pending(HEALTH)),
-    ("omega", Use::Pending(HEALTH)),
-    ("quorum", Use::Pending(HEALTH)),
-    ("quorum_up", Use::Pending(HEALTH)),
-    ("quorum_down", Use::Pending(HEALTH)),
-    ("hysteresis", Use::Pending(HEALTH)),
-    ("ha_suspend", Use::Pending(HEALTH)),
-    ("virtualhost", Use::Pending(HEALTH)),
-    ("sorry_server", Use::Pending(SORRY)),
-    ("sorry_server_inhibit", Use::Pending(SORRY)),
-    ("sorry_server_lvs_method", Use::Pending(SORRY)),
+    ("delay_loop", Use::Applied),
+    ("connect_timeout", Use::Applied),
+    ("retry", Use::Applied),
+    ("delay_before_retry", Use::Applied),
+    ("warmup", Use::Applied),
+    ("inhibit_on_failure", Use::Applied),
+    ("alpha", Use::Applied),
+    ("omega", Use::Applied),
+    ("quorum", Use::Applied),
+    ("quorum_up", Use::Applied),
+    ("quorum_down", Use::Applied),
+    ("hysteresis", Use::Applied),
+    ("ha_suspend", Use::Pending(FAILOVER)),
+    ("virtualhost", Use::Applied),
+    ("sorry_server", Use::Applied),
+    ("sorry_server_inhibit", Use::Applied),
+    ("sorry_server_lvs_method", Use::Applied),
     (
         "persistence_engine",
         Use::Pending("persistence engines (SIP)"),
@@ -463,16 +481,16 @@ const RS_KEYS: &[(&str, Use)] = &[
     ("lvs_method", Use::Applied),
     ("uthreshold", Use::Applied),
     ("lthreshold", Use::Applied),
-    ("inhibit_on_failure", Use::Pending(HEALTH)),
-    ("notify_up", Use::Pending(HEALTH)),
-    ("notify_down", Use::Pending(HEALTH)),
-    ("alpha", Use::Pending(HEALTH)),
-    ("retry", Use::Pending(HEALTH)),
-    ("delay_before_retry", Use::Pending(HEALTH)),
-    ("warmup", Use::Pending(HEALTH)),
-    ("connect_timeout", Use::Pending(HEALTH)),
-    ("delay_loop", Use::Pending(HEALTH)),
-    ("virtualhost", Use::Pending(HEALTH)),
+    ("inhibit_on_failure", Use::Applied),
+    ("notify_up", Use::Applied),
+    ("notify_down", Use::Applied),
+    ("alpha", Use::Applied),
+    ("retry", Use::Applied),
+    ("delay_before_retry", Use::Applied),
+    ("warmup", Use::Applied),
+    ("connect_timeout", Use::Applied),
+    ("delay_loop", Use::Applied),
+    ("virtualhost", Use::Applied),
     ("HTTP_GET", Use::Kept),
     ("SSL_GET", Use::Kept),
     ("TCP_CHECK", Use::Kept),
@@ -531,6 +549,9 @@ impl Ctx {
                     &s.key().loc,
                     format!("`{key}` is kept but not acted on: rvs has no {feature} yet"),
                 ),
+                Use::NotActed(why) => {
+                    self.warn(&s.key().loc, format!("`{key}` is not acted on: {why}"))
+                }
                 Use::Ignored => self.warn(
                     &s.key().loc,
                     format!("`{key}` is ignored: rvs has no use for it"),
@@ -1069,9 +1090,11 @@ fn build(
     }
     let mut warnings = cx.warnings;
     warnings.sort_by_key(|(l, _)| order(&cx.sources, l));
+    let health = health::health(&config, &checkers);
     Ok(KeepalivedConf {
         config,
         global,
+        health,
         checkers,
         vrrp,
         warnings: warnings.into_iter().map(|(_, d)| d).collect(),
@@ -2090,6 +2113,7 @@ fn real_server(
         alpha: vs.alpha,
         notify_up: None,
         notify_down: None,
+        virtualhost: None,
         checkers: Vec::new(),
     };
     let mut timers = vs_timers.clone();
@@ -2149,6 +2173,7 @@ fn real_server(
             "alpha" => rc.alpha = cx.flag(st),
             "notify_up" => rc.notify_up = cx.string(st, "a script"),
             "notify_down" => rc.notify_down = cx.string(st, "a script"),
+            "virtualhost" => rc.virtualhost = cx.string(st, "a host name"),
             "delay_loop" => {
                 if let Some(t) = cx.timer(st) {
                     delay_loop = t.max(Duration::from_secs(1));
