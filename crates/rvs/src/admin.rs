@@ -41,6 +41,7 @@
 //! A reload of the daemon's configuration file (SIGHUP, `rvs reload`) replaces what
 //! rvsadm changed, as keepalived does with ipvsadm's changes.
 
+use crate::desired::Desired;
 use crate::listing;
 use rvs_config::ipvsadm::{self, Command};
 use rvs_core::director::Director;
@@ -325,9 +326,10 @@ pub fn prepare(args: &[String], stdin: &str) -> Result<Prepared, Reply> {
     })
 }
 
-/// Install `next` in the engine, or say why not (exit status 255).
-fn install(d: &mut Director, next: &rvs_core::model::Config) -> Reply {
-    match d.apply(next) {
+/// Make `next` the base configuration and install its effective form in the engine, or say
+/// why not (exit status 255).
+fn install(d: &mut Director, desired: &mut Desired, next: rvs_core::model::Config) -> Reply {
+    match desired.install(d, next) {
         Ok(_) => Reply::ok(String::new()),
         Err(errs) => {
             let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -337,8 +339,9 @@ fn install(d: &mut Director, next: &rvs_core::model::Config) -> Reply {
 }
 
 impl Prepared {
-    /// Execute on the running engine (the worker, between batches).
-    pub fn run(self, d: &mut Director, now: Instant) -> Reply {
+    /// Execute on the running engine (the worker, between batches). Changes edit the
+    /// operator's base configuration ([`Desired`]); the engine runs its effective form.
+    pub fn run(self, d: &mut Director, desired: &mut Desired, now: Instant) -> Reply {
         match &self.command {
             Command::Help => Reply::ok(usage(&self.program)),
             Command::Version => Reply::ok(version(&self.program)),
@@ -355,7 +358,7 @@ impl Prepared {
                 let Some((rules, timeouts, pool)) = self.restore else {
                     return Reply::fail(2, "-R: no rules");
                 };
-                let mut next = d.config().clone();
+                let mut next = desired.base().clone();
                 next.services = rules.services;
                 if timeouts {
                     next.timeouts = rules.timeouts;
@@ -363,7 +366,7 @@ impl Prepared {
                 if pool {
                     next.local_pool = rules.local_pool;
                 }
-                install(d, &next)
+                install(d, desired, next)
             }
             Command::Zero(key) => {
                 if d.zero_counters(key.as_ref()) {
@@ -373,20 +376,22 @@ impl Prepared {
                 }
             }
             change => {
-                let mut next = d.config().clone();
+                let mut next = desired.base().clone();
                 if let Err(e) = ipvsadm::apply(&mut next, change) {
                     return Reply::fail(255, &e);
                 }
-                install(d, &next)
+                install(d, desired, next)
             }
         }
     }
 }
 
-/// Parse and execute at once (tests, and callers holding the engine).
+/// Parse and execute at once on an engine without health monitoring (tests, and callers
+/// holding the engine): the engine's configuration is the base.
 pub fn execute(d: &mut Director, args: &[String], stdin: &str, now: Instant) -> Reply {
+    let mut desired = Desired::new(d.config().clone());
     match prepare(args, stdin) {
-        Ok(p) => p.run(d, now),
+        Ok(p) => p.run(d, &mut desired, now),
         Err(r) => r,
     }
 }

@@ -17,12 +17,16 @@
 //! them to the worker, which answers between batches.
 
 use crate::admin;
+use crate::desired::{Desired, lock};
+use crate::health::{Monitor, MonitorThread};
 use crate::listing::{self, Format};
 use crate::load::{self, Plan};
 use crate::metrics;
+use crate::probe::ProbePath;
 use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
 };
+use rvs_core::health::{Health, HealthConfig};
 use rvs_core::model::Prefix;
 use rvs_core::time::Instant;
 use rvs_core::wire::{CsumStatus, Frame};
@@ -35,9 +39,9 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Room in front of a frame for tunnel headers (outer IPv6 + UDP + GUE with options),
@@ -81,6 +85,8 @@ enum Ask {
     Reload,
     /// The Prometheus metrics text.
     Metrics,
+    /// The health monitor's view of each monitored real server (`list --health`).
+    Health,
     /// An ipvsadm command line, parsed by the control thread (see [`crate::admin`]); the
     /// answer is the encoded [`crate::admin::Reply`].
     Ipvsadm(Box<admin::Prepared>),
@@ -241,8 +247,8 @@ fn random_seed() -> u64 {
     u64::from_ne_bytes(b) ^ u64::from(std::process::id())
 }
 
-/// Run the director until SIGTERM / SIGINT.
-pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
+/// Run the director until SIGTERM / SIGINT, with `health` monitoring its real servers.
+pub fn run(plan: Plan, health: HealthConfig, opts: &Options) -> io::Result<()> {
     check_forwarding()?;
     if plan.interfaces.is_empty() || plan.interfaces.len() > rvs_sys::poll::MAX_WAIT_FDS {
         return Err(io::Error::new(
@@ -262,7 +268,18 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
         park_slots: 1024,
         ..DirectorSettings::default()
     };
-    let mut director = Director::new(net, &plan.config, settings).map_err(|errs| {
+    // One clock for the data plane and the health monitor.
+    let clock = std::time::Instant::now();
+    let health_spec = health;
+    let health = Health::new(
+        health_spec.clone(),
+        &plan.config,
+        random_seed(),
+        Instant(clock.elapsed().as_nanos() as u64),
+    );
+    let health = Arc::new(Mutex::new(health));
+    let mut desired = Desired::with_health(plan.config.clone(), Arc::clone(&health));
+    let mut director = Director::new(net, &desired.effective(), settings).map_err(|errs| {
         let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
         io::Error::new(io::ErrorKind::InvalidInput, msgs.join("; "))
     })?;
@@ -281,6 +298,8 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
         start_metrics(addr, tx.clone(), Arc::clone(&stop))?;
     }
     let _control = start_control(&opts.control, tx, Arc::clone(&stop))?;
+    let monitor = MonitorThread::start(health, clock)?;
+    monitor.monitor().set_probe_sources(probe_sources(&plan));
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }
@@ -295,9 +314,18 @@ pub fn run(plan: Plan, opts: &Options) -> io::Result<()> {
         path: opts.config_path.clone(),
         format: opts.format,
         interfaces: plan.interfaces.clone(),
+        health_spec,
         hup,
     };
-    let result = worker(&mut director, &mut sockets, &stop, &rx, &mut reloader);
+    let mut cp = ControlPlane {
+        desired: &mut desired,
+        monitor: monitor.monitor(),
+        reloader: &mut reloader,
+        probe: None,
+    };
+    cp.ensure_probe_path(&director);
+    let result = worker(&mut director, &mut sockets, &stop, &rx, &mut cp, clock);
+    monitor.stop();
     let _ = std::fs::remove_file(&opts.control);
     if let Some(p) = &opts.pid_file {
         let _ = std::fs::remove_file(p);
@@ -382,9 +410,9 @@ fn worker(
     sockets: &mut [PacketSocket],
     stop: &AtomicBool,
     requests: &mpsc::Receiver<Request>,
-    reloader: &mut Reloader,
+    cp: &mut ControlPlane<'_>,
+    clock: std::time::Instant,
 ) -> io::Result<()> {
-    let clock = std::time::Instant::now();
     let now = || Instant(clock.elapsed().as_nanos() as u64);
     let mut out = vec![0u8; 2048];
     let nports = sockets.len();
@@ -416,17 +444,10 @@ fn worker(
         let due = d.poll_timeout().is_some_and(|at| at <= t);
         if got == 0 || due || t.0.saturating_sub(housekept.0) >= HOUSEKEEPING.as_nanos() as u64 {
             d.expire(t);
-            if reloader.hup.swap(false, Ordering::Relaxed) {
-                // SIGHUP: the outcome goes to the log only.
-                let _ = reloader.reload_logged(d, t, "SIGHUP");
-            }
+            cp.housekeeping(d, t);
+            cp.forward_probes(d, t, txs);
             while let Ok(req) = requests.try_recv() {
-                let answer = match req.ask {
-                    Ask::List { format, exact } => Ok(listing::render(d, format, exact, t)),
-                    Ask::Metrics => Ok(metrics::render(d)),
-                    Ask::Ipvsadm(cmd) => Ok(cmd.run(d, t).encode()),
-                    Ask::Reload => reloader.reload_logged(d, t, "control socket"),
-                };
+                let answer = cp.answer(d, req.ask, t);
                 let _ = req.reply.send(answer);
             }
             housekept = t;
@@ -444,6 +465,12 @@ fn worker(
         let mut n = 0;
         for r in rxs[..nports].iter().flatten() {
             fds[n] = Some(r.as_fd());
+            n += 1;
+        }
+        if let Some(p) = &cp.probe
+            && n < fds.len()
+        {
+            fds[n] = Some(p.device().as_fd());
             n += 1;
         }
         let fds: [BorrowedFd<'_>; rvs_sys::poll::MAX_WAIT_FDS] =
@@ -544,6 +571,7 @@ fn parse_request(line: &str) -> Result<Ask, String> {
                     "--persistent-conn" => format = Format::PersistentConn,
                     "-c" | "--connection" => format = Format::Connections,
                     "--exact" => exact = true,
+                    "--health" => return Ok(Ask::Health),
                     other => return Err(format!("unknown list option {other}")),
                 }
             }
@@ -581,11 +609,140 @@ pub fn request_listing(control: &Path, args: &[&str]) -> io::Result<String> {
     control_request(control, &format!("list {}", args.join(" ")))
 }
 
+/// What the worker does between batches besides forwarding: health changes, reloads,
+/// control requests.
+struct ControlPlane<'a> {
+    desired: &'a mut Desired,
+    monitor: &'a Monitor,
+    reloader: &'a mut Reloader,
+    /// The probe path, once a check needs it.
+    probe: Option<ProbePath>,
+}
+
+impl ControlPlane<'_> {
+    /// Open the probe path if a check travels the forwarding path and it is not open yet.
+    /// Without it those checks fail (and say why); the daemon keeps running.
+    fn ensure_probe_path(&mut self, d: &Director) {
+        let wanted = self.reloader.health_spec.services.iter().any(|s| {
+            s.real_servers
+                .iter()
+                .any(|r| r.checks.iter().any(|c| c.target.via_vip))
+        });
+        if wanted && self.probe.is_none() {
+            match ProbePath::open(d.probe_mtu()) {
+                Ok(p) => self.probe = Some(p),
+                Err(e) => tracing::error!(
+                    "checks through the forwarding path (check_via_vip) cannot run: {e}"
+                ),
+            }
+        }
+    }
+
+    /// Forward the `via_vip` checks' packets waiting on the probe device.
+    fn forward_probes(&mut self, d: &mut Director, now: Instant, txs: &mut [Option<&mut TxRing>]) {
+        let Some(p) = self.probe.as_mut() else {
+            return;
+        };
+        let (monitor, base) = (self.monitor, self.desired.base());
+        let who = |sport: u16| {
+            let probes = monitor.probes.lock().unwrap_or_else(|e| e.into_inner());
+            let &(service, addr, port) = probes.lookup(sport)?;
+            let method = base
+                .services
+                .iter()
+                .find(|s| s.key == service)?
+                .real_servers
+                .iter()
+                .find(|r| r.addr == addr && r.port == port)?
+                .method;
+            Some((service, addr, port, method))
+        };
+        let send = |port: PortId, data: &[u8]| {
+            if let Some(Some(t)) = txs.get_mut(usize::from(port.0)) {
+                let _ = t.send(data, Some(&VirtioNetHdr::default()));
+            }
+        };
+        if let Err(e) = p.drain(d, now, who, send) {
+            tracing::warn!("probe device: {e}");
+        }
+    }
+
+    /// Install what the health monitor decided; reload on SIGHUP.
+    fn housekeeping(&mut self, d: &mut Director, now: Instant) {
+        if self.monitor.take_changed()
+            && let Err(errs) = self.desired.refresh(d)
+        {
+            // Cannot happen for a valid base (the overlay only removes, quiesces, re-weights
+            // and adds the sorry server); say so loudly if it does.
+            let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            tracing::error!("health change not installed: {}", msgs.join("; "));
+        }
+        if self.reloader.hup.swap(false, Ordering::Relaxed) {
+            // SIGHUP: the outcome goes to the log only.
+            let _ = self
+                .reloader
+                .reload_logged(d, self.desired, self.monitor, now, "SIGHUP");
+            self.ensure_probe_path(d);
+        }
+    }
+
+    /// Answer a control request.
+    fn answer(&mut self, d: &mut Director, ask: Ask, now: Instant) -> Result<String, String> {
+        match ask {
+            Ask::List { format, exact } => Ok(listing::render(d, format, exact, now)),
+            Ask::Health => {
+                let servers: Vec<_> = lock(&self.monitor.health).servers().collect();
+                Ok(crate::health::render_status(&servers))
+            }
+            Ask::Metrics => {
+                let mut text = metrics::render(d);
+                metrics::render_health(&mut text, self.monitor);
+                Ok(text)
+            }
+            Ask::Ipvsadm(cmd) => Ok(cmd.run(d, self.desired, now).encode()),
+            Ask::Reload => {
+                let r = self.reloader.reload_logged(
+                    d,
+                    self.desired,
+                    self.monitor,
+                    now,
+                    "control socket",
+                );
+                self.ensure_probe_path(d);
+                r
+            }
+        }
+    }
+}
+
+/// The director's own kernel addresses that `via_vip` health checks use as their source: per
+/// family, the first address of the interface that owns a VIP of that family.
+fn probe_sources(plan: &Plan) -> Vec<IpAddr> {
+    let Ok(links) = rvs_sys::iface::all_addresses() else {
+        return Vec::new();
+    };
+    let mut out: Vec<IpAddr> = Vec::new();
+    for (vip, dev) in &plan.owned {
+        if out.iter().any(|a| a.is_ipv4() == vip.is_ipv4()) {
+            continue;
+        }
+        if let Some((_, a, _)) = links
+            .iter()
+            .find(|(n, a, _)| n == dev && a.is_ipv4() == vip.is_ipv4() && !is_link_local(a))
+        {
+            out.push(*a);
+        }
+    }
+    out
+}
+
 /// What a reload needs: the file, and the interfaces the running daemon is attached to.
 struct Reloader {
     path: PathBuf,
     format: Option<load::Format>,
     interfaces: Vec<String>,
+    /// The health configuration running.
+    health_spec: HealthConfig,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
 }
@@ -595,10 +752,12 @@ impl Reloader {
     fn reload_logged(
         &mut self,
         d: &mut Director,
+        desired: &mut Desired,
+        monitor: &Monitor,
         now: Instant,
         by: &str,
     ) -> Result<String, String> {
-        let r = self.reload(d, now);
+        let r = self.reload(d, desired, monitor, now);
         match &r {
             Ok(msg) => tracing::info!(by, "{msg}"),
             Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
@@ -609,7 +768,13 @@ impl Reloader {
     /// Read the file again and apply it atomically: established connections stay; a file
     /// that does not parse or validate is refused with its diagnostics and the running
     /// configuration keeps serving. Interfaces cannot change without a restart.
-    fn reload(&mut self, d: &mut Director, now: Instant) -> Result<String, String> {
+    fn reload(
+        &mut self,
+        d: &mut Director,
+        desired: &mut Desired,
+        monitor: &Monitor,
+        now: Instant,
+    ) -> Result<String, String> {
         let loaded =
             load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
         for w in &loaded.warnings {
@@ -626,10 +791,24 @@ impl Reloader {
             ));
         }
         let net = net_config(&plan).map_err(|e| e.to_string())?;
-        let report = d.apply(&plan.config).map_err(|errs| {
-            let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
-            format!("{}: {}", self.path.display(), msgs.join("; "))
-        })?;
+        // The health monitor learns the new checks first (servers that stay keep their
+        // state), so the engine gets the new configuration already shaped by it.
+        let health_now = monitor.now();
+        lock(&monitor.health).reconfigure(loaded.health.clone(), &plan.config, health_now);
+        let report = match desired.install(d, plan.config.clone()) {
+            Ok(r) => r,
+            Err(errs) => {
+                lock(&monitor.health).reconfigure(
+                    self.health_spec.clone(),
+                    desired.base(),
+                    health_now,
+                );
+                let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                return Err(format!("{}: {}", self.path.display(), msgs.join("; ")));
+            }
+        };
+        self.health_spec = loaded.health;
+        monitor.wake();
         d.set_net(net);
         d.announce(now);
         Ok(format!(

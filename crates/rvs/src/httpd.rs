@@ -1,7 +1,8 @@
 //! `rvs httpd`: a tiny HTTP/1.1 responder for real servers in the lab and the demo, so
 //! they need nothing installed. Every request gets `200 OK` with body `NAME\n` (which real
 //! server answered is then visible to the client); `GET /bytes/N` streams N bytes for bulk
-//! transfers. Keep-alive and pipelining are supported; a thread serves each connection.
+//! transfers (with an `X-Real-Server: NAME` header). Keep-alive and pipelining are
+//! supported; a thread serves each connection.
 //!
 //! Bounded on purpose: request heads up to 16 KiB, request bodies (discarded) up to 1 MiB,
 //! `/bytes/N` up to 16 GiB, connections idle for 60 s are closed, at most
@@ -185,7 +186,14 @@ impl Server {
                 .filter(|_| req.method == "GET" || head_only);
             match bytes.map(str::parse::<u64>) {
                 Some(Ok(n)) if n <= MAX_BYTES => {
-                    out.write_all(&head(200, n, req.keep_alive))?;
+                    // Bulk responses name the real server in a header (the body is
+                    // filler), so a client can tell whose stream it reads.
+                    let mut h = head(200, n, req.keep_alive);
+                    h.truncate(h.len() - 2);
+                    h.extend_from_slice(
+                        format!("X-Real-Server: {}\r\n\r\n", self.body.trim_end()).as_bytes(),
+                    );
+                    out.write_all(&h)?;
                     if !head_only {
                         stream_bytes(&mut out, n)?;
                     }

@@ -69,6 +69,14 @@ pub(crate) const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
 pub(crate) const DIRECTOR_PUB: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
 /// The director's private interface (eth1) address.
 pub(crate) const DIRECTOR_PRIV: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
+/// The backup director's address on the public LAN.
+pub(crate) const DIRECTOR2_PUB: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 3);
+/// The backup director's address on the private LAN.
+pub(crate) const DIRECTOR2_PRIV: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
+/// The backup director's IPv6 address on the public LAN.
+pub(crate) const DIRECTOR2_PUB6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 3);
+/// The backup director's IPv6 address on the private LAN.
+pub(crate) const DIRECTOR2_PRIV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
 /// The virtual IP (owned by the rvs daemon, not by the director's kernel).
 pub(crate) const VIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
 /// The NAT router's floating address on the private LAN (owned by the rvs daemon).
@@ -184,6 +192,9 @@ pub(crate) struct LabOptions {
     pub(crate) ipv6: bool,
     /// Number of real servers, 1..=[`MAX_REAL_SERVERS`].
     pub(crate) real_servers: usize,
+    /// A second director (`director2`, for failover): on both LANs beside the first, with
+    /// its own addresses [`DIRECTOR2_PUB`] and [`DIRECTOR2_PRIV`].
+    pub(crate) backup_director: bool,
     /// The real servers' HTTP server on port 80.
     pub(crate) httpd: Httpd,
     /// The `rvs` executable for [`Httpd::Builtin`]; `None` = the running executable.
@@ -200,6 +211,7 @@ impl Default for LabOptions {
             method: Method::Nat,
             ipv6: true,
             real_servers: 3,
+            backup_director: false,
             httpd: Httpd::Builtin,
             rvs_exe: None,
             state_dir: DEFAULT_STATE_DIR.into(),
@@ -324,6 +336,11 @@ impl LabInfo {
                     "eth0 {DIRECTOR_PUB}/24{}; eth1 {DIRECTOR_PRIV}/24{}; forwarding off",
                     v6(DIRECTOR_PUB6, 64),
                     v6(DIRECTOR_PRIV6, 64)
+                ),
+                "director2" => format!(
+                    "eth0 {DIRECTOR2_PUB}/24{}; eth1 {DIRECTOR2_PRIV}/24{}; forwarding off",
+                    v6(DIRECTOR2_PUB6, 64),
+                    v6(DIRECTOR2_PRIV6, 64)
                 ),
                 other if !other.starts_with("rs") => "added by a test".to_owned(),
                 rs => {
@@ -484,20 +501,34 @@ impl Lab {
             self.addr6(client, "eth0", CLIENT6, 64)?;
         }
 
-        let dir = self.add_node("director")?;
-        self.port(dir, "eth0", PUB_BRIDGE)?;
-        self.port(dir, "eth1", PRIV_BRIDGE)?;
-        self.nodes[dir].add_addr("eth0", &format!("{DIRECTOR_PUB}/24"))?;
-        self.nodes[dir].add_addr("eth1", &format!("{DIRECTOR_PRIV}/24"))?;
-        if ipv6 {
-            self.addr6(dir, "eth0", DIRECTOR_PUB6, 64)?;
-            self.addr6(dir, "eth1", DIRECTOR_PRIV6, 64)?;
+        let mut directors = vec![(
+            "director",
+            (DIRECTOR_PUB, DIRECTOR_PRIV),
+            (DIRECTOR_PUB6, DIRECTOR_PRIV6),
+        )];
+        if opts.backup_director {
+            directors.push((
+                "director2",
+                (DIRECTOR2_PUB, DIRECTOR2_PRIV),
+                (DIRECTOR2_PUB6, DIRECTOR2_PRIV6),
+            ));
         }
-        // The director's kernel must never forward VIP traffic (the daemon does).
-        self.sysctl(
-            dir,
-            &["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"],
-        )?;
+        for (node, (pub4, priv4), (pub6, priv6)) in directors {
+            let dir = self.add_node(node)?;
+            self.port(dir, "eth0", PUB_BRIDGE)?;
+            self.port(dir, "eth1", PRIV_BRIDGE)?;
+            self.nodes[dir].add_addr("eth0", &format!("{pub4}/24"))?;
+            self.nodes[dir].add_addr("eth1", &format!("{priv4}/24"))?;
+            if ipv6 {
+                self.addr6(dir, "eth0", pub6, 64)?;
+                self.addr6(dir, "eth1", priv6, 64)?;
+            }
+            // The director's kernel must never forward VIP traffic (the daemon does).
+            self.sysctl(
+                dir,
+                &["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"],
+            )?;
+        }
 
         for i in 1..=opts.real_servers {
             let rs = self.add_node(&format!("rs{i}"))?;

@@ -3,9 +3,12 @@
 
 pub mod admin;
 pub mod daemon;
+pub mod desired;
+pub mod health;
 pub mod listing;
 pub mod load;
 pub mod loadagent;
 pub mod logging;
 pub mod metrics;
+pub mod probe;
 pub mod realserver;

@@ -189,7 +189,7 @@ fn title(out: &mut String, f: &ListFormat) {
 
 /// `svc_name` of `print_service_entry()` outside rules: `TCP  addr:port` (cut to 33
 /// bytes unless IPv6), `FWM  N`, `FWM  N IPv6`.
-fn service_name(key: &ServiceKey) -> String {
+pub(crate) fn service_name(key: &ServiceKey) -> String {
     match *key {
         ServiceKey::Addr {
             protocol,

@@ -8,6 +8,7 @@
 //! device when the format names one) and the NAT router's floating IP.
 
 use rvs_config::Diagnostic;
+use rvs_core::health::HealthConfig;
 use rvs_core::model::{Config, Prefix, ServiceKey};
 use std::io;
 use std::net::IpAddr;
@@ -74,6 +75,8 @@ pub struct Loaded {
     pub nat_router: Option<rvs_config::Vip>,
     /// Keys rvs does not act on yet, with their locations.
     pub warnings: Vec<Diagnostic>,
+    /// Health monitoring of the real servers.
+    pub health: HealthConfig,
 }
 
 /// Guess the format from the file name, then from the first meaningful line.
@@ -143,26 +146,33 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
     let shown = path.display().to_string();
-    let (config, warnings, vips, nat_router) = match format {
+    let (config, warnings, vips, nat_router, health) = match format {
         Format::LvsCf => {
             let cf = rvs_config::parse_lvs_cf(&text, &shown)?;
-            (cf.config, cf.warnings, cf.vips, cf.nat_router)
+            (cf.config, cf.warnings, cf.vips, cf.nat_router, cf.health)
         }
         Format::Keepalived => {
             let kc = rvs_config::load_keepalived(path)?;
             // VRRP's virtual addresses (VIPs and the NAT gateway) carry their devices.
             let vips = rvs_config::keepalived_vips(&kc);
-            (kc.config, kc.warnings, vips, None)
+            (kc.config, kc.warnings, vips, None, kc.health)
         }
         Format::Ipvsadm => (
             rvs_config::parse_rules(&text, &shown)?,
             Vec::new(),
             Vec::new(),
             None,
+            HealthConfig::default(),
         ),
         Format::Toml => {
             let n = rvs_config::parse_native(&text, &shown)?;
-            (n.config, Vec::new(), n.vips, n.nat_router)
+            (
+                n.config,
+                Vec::new(),
+                n.vips,
+                n.nat_router,
+                HealthConfig::default(),
+            )
         }
     };
     let mut owned: Vec<Owned> = vips
@@ -188,6 +198,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
         vips,
         nat_router,
         warnings,
+        health,
     })
 }
 

@@ -21,10 +21,14 @@ usage:
   rvs realserver dr|tun --vip IP ...
                           real-server companion: DR's VIP on lo and ARP sysctls,
                           userspace IPIP/GRE/GUE decapsulation through TUN
+  rvs realserver agent [--listen ADDR:PORT]
+                          answer the director's load queries (load_monitor)
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL]
-                          run a director from a Piranha lvs.cf; SIGHUP reloads FILE,
-                          --metrics serves Prometheus metrics at http://ADDR:PORT/metrics
+                          run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
+                          health-checking its real servers as the file says; SIGHUP
+                          reloads FILE, --metrics serves Prometheus metrics at
+                          http://ADDR:PORT/metrics
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form (exit 0), or file:line:column diagnostics (exit 1)
@@ -36,6 +40,9 @@ usage:
                           file:line:column when invalid; the running one stays)
   rvs list [--control PATH] [-c|--stats|--rate|--thresholds|--persistent-conn] [--exact]
                           ipvsadm -L -n style listing of a running daemon
+  rvs list --health [--control PATH]
+                          each monitored real server: up or down, effective and configured
+                          weight, checks passed/failed, the last failure
   rvs --version
 
 rvsadm (installed beside rvs) takes ipvsadm's command line against a running daemon.
@@ -151,7 +158,7 @@ fn daemon(args: &[String]) -> ExitCode {
         pid_file,
         metrics,
     };
-    match rvs::daemon::run(plan, &opts) {
+    match rvs::daemon::run(plan, loaded.health.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rvs daemon: {e}");
@@ -172,7 +179,7 @@ fn list(args: &[String]) -> ExitCode {
             },
             "-n" | "--numeric" => {}
             o @ ("-c" | "--connection" | "--stats" | "--rate" | "--thresholds"
-            | "--persistent-conn" | "--exact") => opts.push(o),
+            | "--persistent-conn" | "--exact" | "--health") => opts.push(o),
             other => return usage_error(&format!("unknown list option {other:?}")),
         }
         i += 1;

@@ -32,7 +32,8 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn service_label(k: &ServiceKey) -> String {
+/// A service as a label value: `TCP 10.1.0.100:80`, `FWM 7 V4`.
+pub(crate) fn service_label(k: &ServiceKey) -> String {
     match *k {
         ServiceKey::Addr {
             protocol,
@@ -247,10 +248,15 @@ pub fn render(d: &Director) -> String {
         &mut out,
         "rvs_frames_total",
         "counter",
-        "Frames handled by the data plane.",
+        "Frames handled by the data plane (probe: health checks sent along the forwarding path).",
     );
     let mut f = Family { out: &mut out };
-    for (kind, v) in [("rx", c.rx), ("tx", c.tx), ("passed", c.passed)] {
+    for (kind, v) in [
+        ("rx", c.rx),
+        ("tx", c.tx),
+        ("passed", c.passed),
+        ("probe", c.probes),
+    ] {
         f.sample("rvs_frames_total", &[("kind", kind)], v);
     }
     Family::header(
@@ -288,6 +294,79 @@ pub fn render(d: &Director) -> String {
         d.table_v6().capacity() as u64,
     );
     out
+}
+
+/// The health monitor's metrics, appended to `out`: per monitored real server whether it is
+/// up and its effective weight, the checks run, and how late check rounds start.
+pub fn render_health(out: &mut String, m: &crate::health::Monitor) {
+    let servers: Vec<_> = crate::desired::lock(&m.health).servers().collect();
+    type StatusPick = fn(&rvs_core::health::ServerStatus) -> u64;
+    let families: [(&str, &str, StatusPick); 4] = [
+        (
+            "rvs_health_real_server_up",
+            "1 while the health checks say the real server is up",
+            |s| u64::from(s.up),
+        ),
+        (
+            "rvs_health_effective_weight",
+            "The weight the health monitor gives the real server (0 while quiesced or removed)",
+            |s| u64::from(s.weight),
+        ),
+        (
+            "rvs_health_check_successes_total",
+            "Checks of the real server that passed",
+            |s| s.successes,
+        ),
+        (
+            "rvs_health_check_failures_total",
+            "Checks of the real server that failed",
+            |s| s.failures,
+        ),
+    ];
+    for (name, help, value) in families {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        Family::header(out, name, kind, help);
+        let mut f = Family { out: &mut *out };
+        for s in &servers {
+            let label = service_label(&s.service);
+            let rs = sock(s.addr, s.port);
+            f.sample(
+                name,
+                &[("service", label.as_str()), ("real_server", rs.as_str())],
+                value(s),
+            );
+        }
+    }
+    let (count, sum, max) = m.lag.read();
+    Family::header(
+        out,
+        "rvs_health_check_lag_microseconds",
+        "summary",
+        "How late check rounds started after they were due",
+    );
+    let mut f = Family { out: &mut *out };
+    f.sample("rvs_health_check_lag_microseconds_count", &[], count);
+    f.sample(
+        "rvs_health_check_lag_microseconds_sum",
+        &[],
+        sum.as_micros() as u64,
+    );
+    Family::header(
+        out,
+        "rvs_health_check_lag_max_microseconds",
+        "gauge",
+        "The latest any check round started after it was due",
+    );
+    let mut f = Family { out: &mut *out };
+    f.sample(
+        "rvs_health_check_lag_max_microseconds",
+        &[],
+        max.as_micros() as u64,
+    );
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod forwarding;
 mod ftp;
 mod fwmark;
 mod harness;
+mod health;
 mod httpd;
 mod icmp;
 mod lifecycle;
