@@ -398,6 +398,15 @@ fn quiesced_server_finishes_open_connections() {
     assert_eq!(got, SIZE, "the open download finished intact ({head})");
     let row = &health(&d)[&rs(2, 80)];
     assert!(row.last.contains("maintenance"), "{row:?}");
+    // The same in the metrics and the log.
+    let text = rvs::daemon::control_request(d.control(), "metrics").unwrap();
+    let key = format!(
+        "rvs_health_real_server_up{{service=\"TCP {}:80\",real_server=\"{}\"}} 0",
+        lab::VIP,
+        rs(2, 80)
+    );
+    assert!(text.contains(&key), "{key} in\n{text}");
+    assert!(d.log().contains("real server down"), "{}", d.log());
     // Back in service.
     std::fs::write(state.join(lab::rs_addr(2).to_string()), "ready\n").unwrap();
     wait_health(&d, Duration::from_secs(5), "rs2 back", |r| {
@@ -796,4 +805,56 @@ fn pid_of(_d: &Director<'_>, lab: &Lab) -> u32 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// nanny's `load_monitor`: each real server's agent (`rvs realserver agent`) reports its load
+/// and the director scales the weight within [weight, 4 × weight]: an idle server gets
+/// 4 × weight, a loaded one keeps its weight, a server without an agent is left alone.
+#[test]
+fn load_monitor_weights_follow_the_agents() {
+    let lab = nat_lab(3);
+    for i in 1..=3 {
+        httpd(&lab, &format!("rs{i}"), 80, &format!("rs{i}"));
+    }
+    let wd = lab.info().workdir();
+    for (i, load) in [
+        (1, "0.00 0.00 0.00 1/100 1\n"),
+        (2, "3.00 2.00 1.00 2/100 1\n"),
+    ] {
+        let f = wd.join(format!("rs{i}.loadavg"));
+        std::fs::write(&f, load).unwrap();
+        let node = format!("rs{i}");
+        let pid = lab
+            .spawn(
+                &node,
+                rvs_exe(),
+                [
+                    "realserver".as_ref(),
+                    "agent".as_ref(),
+                    "--listen".as_ref(),
+                    "0.0.0.0:5391".as_ref(),
+                    "--load-file".as_ref(),
+                    f.as_os_str(),
+                ],
+            )
+            .unwrap();
+        lab.wait_log(&node, pid, "5391", Duration::from_secs(5))
+            .unwrap();
+    }
+    let cf = nat_cf(
+        &[(1, 4), (2, 4), (3, 4)],
+        "    scheduler = wrr\n    load_monitor = uptime\n",
+    )
+    .replace("    scheduler = rr\n", "");
+    let d = Director::start(&lab, "health-load", &cf);
+    d.wait_http(lab::VIP.into());
+    wait_for(Duration::from_secs(5), "rs1 idle: weight 16", || {
+        weights(&d).get(&rs(1, 80)) == Some(&16)
+    });
+    let w = weights(&d);
+    assert_eq!(w.get(&rs(2, 80)), Some(&4), "load 3: 16 / 4 = 4, unchanged");
+    assert_eq!(w.get(&rs(3, 80)), Some(&4), "no agent: left alone");
+    let got = spread(&lab, lab::VIP.into(), 48);
+    assert_eq!(got.get("rs1"), Some(&32), "wrr 16:4:4 over 48: {got:?}");
+    assert!(d.log().contains("weight changed"), "{}", d.log());
 }
