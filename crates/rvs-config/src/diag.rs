@@ -83,6 +83,74 @@ impl Diagnostic {
     }
 }
 
+/// Where a value was written, kept inside parsed data so that a check made later, once the
+/// whole file is known (a name that must refer to a block defined elsewhere, a conflict
+/// between two blocks), can still blame file:line:column without the file's text.
+///
+/// Its `Debug` is the short `path:line:column`.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Place {
+    /// The file's path as given to the parser.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// Byte range in the file.
+    pub span: Range<usize>,
+    /// The source line (without its line break).
+    pub source_line: String,
+}
+
+impl Place {
+    /// The place of `span` in `text` (named `path`).
+    pub fn new(text: &str, path: &str, span: Range<usize>) -> Place {
+        let d = Diagnostic::new(text, path, span, Severity::Error, "", None);
+        Place {
+            path: d.path,
+            line: d.line,
+            column: d.column,
+            span: d.span,
+            source_line: d.source_line,
+        }
+    }
+
+    /// A diagnostic blaming this place.
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        message: impl Into<String>,
+        expected: Option<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            path: self.path.clone(),
+            line: self.line,
+            column: self.column,
+            span: self.span.clone(),
+            severity,
+            message: message.into(),
+            expected,
+            source_line: self.source_line.clone(),
+        }
+    }
+
+    /// An error blaming this place.
+    pub fn error(&self, message: impl Into<String>, expected: impl Into<String>) -> Diagnostic {
+        self.diagnostic(Severity::Error, message, Some(expected.into()))
+    }
+
+    /// A warning blaming this place.
+    pub fn warning(&self, message: impl Into<String>) -> Diagnostic {
+        self.diagnostic(Severity::Warning, message, None)
+    }
+}
+
+impl fmt::Debug for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path, self.line, self.column)
+    }
+}
+
 fn floor_char(text: &str, mut i: usize) -> usize {
     while !text.is_char_boundary(i) {
         i -= 1;
@@ -170,6 +238,25 @@ mod tests {
             d.to_string(),
             "x.cf:2:14: error: unknown scheduler `wlcc`\n  |\n2 | \tscheduler = wlcc\n  | \t            ^^^^ expected `wlc`\n"
         );
+    }
+
+    #[test]
+    fn a_place_renders_like_the_diagnostic_made_at_once() {
+        let text = "a = 1\n\tscheduler = wlcc\n";
+        let start = text.find("wlcc").unwrap();
+        let now = Diagnostic::new(
+            text,
+            "x.cf",
+            start..start + 4,
+            Severity::Error,
+            "unknown scheduler `wlcc`",
+            Some("`wlc`".into()),
+        );
+        let place = Place::new(text, "x.cf", start..start + 4);
+        assert_eq!(format!("{place:?}"), "x.cf:2:14");
+        assert_eq!(place.error("unknown scheduler `wlcc`", "`wlc`"), now);
+        let w = place.warning("w");
+        assert_eq!((w.severity, w.line, w.column), (Severity::Warning, 2, 14));
     }
 
     #[test]

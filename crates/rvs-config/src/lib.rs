@@ -4,13 +4,15 @@
 //! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]), keepalived.conf
 //! ([`parse_keepalived`], [`load_keepalived`]) and ipvsadm's command line and rules format
 //! ([`ipvsadm`]), and rvs's native TOML ([`parse_native`], [`emit_native`]); writers for
-//! keepalived.conf and lvs.cf ([`emit`]) refuse what those formats cannot express. Parsers
+//! keepalived.conf and lvs.cf ([`emit`]) refuse what those formats cannot express; what the
+//! daemon runs for failover (VRRP, pulse, connection sync) comes from [`failover`]. Parsers
 //! never touch the network (no name resolution) and never print: they return values and
 //! [`Diagnostic`]s for the caller to show.
 #![forbid(unsafe_code)]
 
 pub mod diag;
 pub mod emit;
+pub mod failover;
 pub mod ipvsadm;
 pub mod keepalived;
 mod locate;
@@ -18,8 +20,13 @@ pub mod lvs;
 pub mod native;
 mod syntax;
 
-pub use diag::{Diagnostic, Severity, render_all};
+pub use diag::{Diagnostic, Place, Severity, render_all};
 pub use emit::{Lossy, describe_health, emit_keepalived, emit_lvs_cf, keepalived_vips};
+pub use failover::{
+    AddressSetup, FailoverConfig, FailoverMode, PulseSetup, SyncGroupSetup, SyncSetup,
+    TrackScriptSetup, VrrpInstanceSetup, VrrpSetup, describe_failover, failover_from_keepalived,
+    failover_from_lvs_cf,
+};
 pub use ipvsadm::{Command, UsageError, parse_command, parse_rules, save};
 pub use keepalived::{KeepalivedConf, load_keepalived, parse_keepalived};
 pub use lvs::{

@@ -36,7 +36,7 @@
 //!   for the VIP, instead of to the server's own address.
 
 use core::ops::Range;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use core::time::Duration;
@@ -51,7 +51,7 @@ use rvs_core::model::{
     VirtualServiceConfig,
 };
 
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Diagnostic, Place, Severity};
 use crate::locate::{self, RealServerPart, ServicePart, Target};
 use crate::syntax::{self, Block, KeyStmt, Stmt, Value};
 
@@ -110,8 +110,8 @@ pub enum ServiceType {
     Fos,
 }
 
-/// The redundancy and heartbeat keys (pulse's), with Piranha's defaults. Kept for the
-/// failover issue; rvs does not act on them yet.
+/// The redundancy, heartbeat and sync keys (pulse's), with Piranha's defaults, as written;
+/// what rvs runs from them is [`crate::failover::failover_from_lvs_cf`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failover {
     /// `service` [lvs].
@@ -150,6 +150,9 @@ pub struct Failover {
     pub inactive_cmd: Option<String>,
     /// `hard_shutdown` [1].
     pub hard_shutdown: bool,
+    /// Where each of these keys was written (its value, or the key when it has none), by
+    /// key name.
+    pub places: BTreeMap<String, Place>,
 }
 
 impl Default for Failover {
@@ -173,6 +176,7 @@ impl Default for Failover {
             active_cmd: None,
             inactive_cmd: None,
             hard_shutdown: true,
+            places: BTreeMap::new(),
         }
     }
 }
@@ -327,6 +331,28 @@ enum Use {
 }
 
 const FAILOVER_FEATURE: &str = "director failover (pulse)";
+
+/// The global keys whose places [`Failover::places`] keeps.
+const FAILOVER_KEYS_GLOBAL: &[&str] = &[
+    "service",
+    "serial_no",
+    "primary",
+    "primary_private",
+    "backup",
+    "backup_private",
+    "backup_active",
+    "heartbeat",
+    "heartbeat_port",
+    "keepalive",
+    "deadtime",
+    "monitor_links",
+    "syncdaemon",
+    "syncd_iface",
+    "syncd_id",
+    "active_cmd",
+    "inactive_cmd",
+    "hard_shutdown",
+];
 
 const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("service", Use::Applied),
@@ -1046,6 +1072,16 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
             continue;
         }
         cx.warn_duplicate(&mut seen, k);
+        if FAILOVER_KEYS_GLOBAL.contains(&k.key.as_str()) {
+            let span = if k.values.is_empty() {
+                k.key_span.clone()
+            } else {
+                k.values_span()
+            };
+            failover
+                .places
+                .insert(k.key.clone(), Place::new(text, path, span));
+        }
         match k.key.as_str() {
             "service" => {
                 if let Some(v) = cx.one(k) {

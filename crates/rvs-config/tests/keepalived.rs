@@ -533,7 +533,7 @@ fn vrrp_instance_data() {
     assert_eq!(i.virtual_router_id, 9);
     assert_eq!(i.virtual_ipaddresses[0].label.as_deref(), Some("eth1:1"));
     assert_eq!(i.unicast_peers, vec![ip("10.0.0.2")]);
-    assert_eq!(i.garp_master_delay, secs(5));
+    assert_eq!(i.garp_master_delay, None, "the global default applies");
 }
 
 fn corpus() -> Vec<String> {

@@ -1,13 +1,14 @@
 //! Loading a director's configuration from any of the formats operators bring, and turning
 //! it into the daemon's plan (which interfaces to attach to, which addresses to own).
 //!
-//! Formats: Piranha's `lvs.cf`, keepalived.conf (its LVS part; VRRP and checkers are kept
-//! for later), ipvsadm rules (`ipvsadm -S` output) and rvs's native TOML. The format is detected from the
-//! file name and content ([`detect`]) unless given. Everything is parsed into the one
+//! Formats: Piranha's `lvs.cf`, keepalived.conf (its LVS, checker and VRRP parts), ipvsadm
+//! rules (`ipvsadm -S` output) and rvs's native TOML. The format is detected from the file
+//! name and content ([`detect`]) unless given. Everything is parsed into the one
 //! [`rvs_core::model::Config`], plus the addresses the director owns: VIPs (with their
-//! device when the format names one) and the NAT router's floating IP.
+//! device when the format names one) and the NAT router's floating IP, the health
+//! monitoring, and the failover setup (VRRP from keepalived.conf, pulse from lvs.cf).
 
-use rvs_config::Diagnostic;
+use rvs_config::{Diagnostic, FailoverConfig};
 use rvs_core::health::HealthConfig;
 use rvs_core::model::{Config, Prefix, ServiceKey};
 use std::io;
@@ -77,6 +78,10 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// Health monitoring of the real servers.
     pub health: HealthConfig,
+    /// How this director fails over (keepalived: VRRP; lvs.cf: pulse; ipvsadm rules and
+    /// TOML: none) and the connection-synchronisation daemon. Its warnings are already in
+    /// [`Self::warnings`].
+    pub failover: FailoverConfig,
 }
 
 /// Guess the format from the file name, then from the first meaningful line.
@@ -146,16 +151,25 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
     let shown = path.display().to_string();
-    let (config, warnings, vips, nat_router, health) = match format {
+    let (config, mut warnings, vips, nat_router, health, mut failover) = match format {
         Format::LvsCf => {
             let cf = rvs_config::parse_lvs_cf(&text, &shown)?;
-            (cf.config, cf.warnings, cf.vips, cf.nat_router, cf.health)
+            let failover = rvs_config::failover_from_lvs_cf(&cf)?;
+            (
+                cf.config,
+                cf.warnings,
+                cf.vips,
+                cf.nat_router,
+                cf.health,
+                failover,
+            )
         }
         Format::Keepalived => {
             let kc = rvs_config::load_keepalived(path)?;
+            let failover = rvs_config::failover_from_keepalived(&kc)?;
             // VRRP's virtual addresses (VIPs and the NAT gateway) carry their devices.
             let vips = rvs_config::keepalived_vips(&kc);
-            (kc.config, kc.warnings, vips, None, kc.health)
+            (kc.config, kc.warnings, vips, None, kc.health, failover)
         }
         Format::Ipvsadm => (
             rvs_config::parse_rules(&text, &shown)?,
@@ -163,6 +177,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
             Vec::new(),
             None,
             HealthConfig::default(),
+            FailoverConfig::default(),
         ),
         Format::Toml => {
             let n = rvs_config::parse_native(&text, &shown)?;
@@ -172,9 +187,12 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
                 n.vips,
                 n.nat_router,
                 HealthConfig::default(),
+                FailoverConfig::default(),
             )
         }
     };
+    // The failover mapping's warnings (findings across blocks) follow the parser's.
+    warnings.append(&mut failover.warnings);
     let mut owned: Vec<Owned> = vips
         .iter()
         .chain(nat_router.iter())
@@ -199,6 +217,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
         nat_router,
         warnings,
         health,
+        failover,
     })
 }
 
@@ -453,6 +472,73 @@ mod tests {
                 ("10.2.0.254".parse().unwrap(), "eth1".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn failover_comes_with_the_format() {
+        let ka = loaded_from(
+            "fo.conf",
+            "vrrp_script chk {\n script /bin/true\n}\n\
+             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n \
+             advert_int 1.4\n track_script {\n  chk\n }\n virtual_ipaddress {\n  10.1.0.100/24\n }\n}\n",
+        );
+        let rvs_config::FailoverMode::Vrrp(v) = &ka.failover.mode else {
+            panic!("{:?}", ka.failover.mode)
+        };
+        assert_eq!(v.instances[0].router.priority, 150);
+        assert_eq!(v.instances[0].track_scripts, ["chk"]);
+        // The mapping's warnings (advert_int rounded) join the parser's.
+        assert!(ka.failover.warnings.is_empty());
+        assert!(
+            ka.warnings
+                .iter()
+                .any(|w| w.line == 8 && w.message.contains("rounded to 1s")),
+            "{}",
+            rvs_config::render_all(&ka.warnings)
+        );
+        assert_eq!(
+            rvs_config::describe_failover(&ka.failover),
+            [
+                "vrrp VI_1 on eth0 vrid 51 v2 priority 150 advert 1s from eth0's address: \
+                 10.1.0.100/24 on eth0",
+                "vrrp VI_1 tracks eth0 (fault), chk (fault)"
+            ]
+        );
+
+        let cf = loaded_from(
+            "fo.cf",
+            "primary = 10.1.0.2\nbackup = 10.1.0.3\nbackup_active = 1\nheartbeat = 1\n\
+             syncdaemon = 1\nsyncd_iface = eth1\n",
+        );
+        let rvs_config::FailoverMode::Pulse(p) = &cf.failover.mode else {
+            panic!("{:?}", cf.failover.mode)
+        };
+        assert_eq!(p.backup, Some("10.1.0.3".parse().unwrap()));
+        assert_eq!(cf.failover.sync.as_ref().unwrap().interface, "eth1");
+        let rules = loaded_from("r.rules", "-A -t 10.1.0.100:80 -s rr\n");
+        assert_eq!(rules.failover, FailoverConfig::default());
+    }
+
+    #[test]
+    fn a_failover_refusal_is_a_located_load_error() {
+        let dir = std::env::temp_dir().join(format!("rvs-load-{}-bad", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.conf");
+        std::fs::write(
+            &p,
+            "vrrp_instance A {\n interface eth0\n virtual_router_id 5\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 5\n}\n",
+        )
+        .unwrap();
+        let e = load(&p, None).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            (e[0].line, e[0].column),
+            (7, 20),
+            "{}",
+            rvs_config::render_all(&e)
+        );
+        assert!(e[0].message.contains("already used on eth0"));
     }
 
     #[test]

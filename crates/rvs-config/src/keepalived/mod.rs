@@ -31,7 +31,7 @@ mod health;
 mod syntax;
 mod vrrp;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
@@ -41,7 +41,7 @@ use rvs_core::model::{
     SchedFlags, SchedulerKind, ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
 };
 
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Diagnostic, Place, Severity};
 use crate::locate::{self, RealServerPart, ServicePart, Target};
 use syntax::{Finding, Loc, Parser, Source, Stmt, Word};
 
@@ -55,7 +55,7 @@ pub use vrrp::{
 };
 
 /// `lvs_sync_daemon IF [INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]`: the
-/// connection-synchronisation daemon. Kept; rvs has no connection sync yet.
+/// connection-synchronisation daemon (what rvs runs: [`crate::failover::SyncSetup`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LvsSyncDaemon {
     /// Interface the sync messages use.
@@ -72,6 +72,36 @@ pub struct LvsSyncDaemon {
     pub ttl: Option<u8>,
     /// `group`: multicast group [224.0.0.81].
     pub group: Option<IpAddr>,
+    /// Where its parts were written: `lvs_sync_daemon` (the keyword), `instance`, `id`.
+    pub places: BTreeMap<String, Place>,
+}
+
+/// The VRRP defaults of `global_defs`, as written (`None`: keepalived's default), which
+/// apply to every `vrrp_instance` that does not set its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VrrpGlobals {
+    /// `vrrp_version 2|3` [2; IPv6 instances always 3].
+    pub version: Option<u8>,
+    /// `vrrp_garp_master_delay` [5 s].
+    pub garp_master_delay: Option<Duration>,
+    /// `vrrp_garp_master_repeat` [5].
+    pub garp_master_repeat: Option<u32>,
+    /// `vrrp_garp_master_refresh` [none; 0 means none].
+    pub garp_master_refresh: Option<Duration>,
+    /// `vrrp_garp_master_refresh_repeat` [1].
+    pub garp_master_refresh_repeat: Option<u32>,
+    /// `vrrp_garp_lower_prio_delay` [`vrrp_garp_master_delay`].
+    pub garp_lower_prio_delay: Option<Duration>,
+    /// `vrrp_garp_lower_prio_repeat` [`vrrp_garp_master_repeat`].
+    pub garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_lower_prio_no_advert [BOOL]` [false].
+    pub lower_prio_no_advert: Option<bool>,
+    /// `vrrp_higher_prio_send_advert [BOOL]` [false].
+    pub higher_prio_send_advert: Option<bool>,
+    /// `vrrp_check_unicast_src` [false].
+    pub check_unicast_src: Option<bool>,
+    /// `vrrp_skip_check_adv_addr [BOOL]` [false].
+    pub skip_check_adv_addr: Option<bool>,
 }
 
 /// The LVS-relevant keys of `global_defs` (the IPVS timeouts go to [`Config::timeouts`]).
@@ -81,6 +111,8 @@ pub struct GlobalDefs {
     pub router_id: Option<String>,
     /// `lvs_sync_daemon`.
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+    /// The `vrrp_*` defaults for every `vrrp_instance`.
+    pub vrrp: VrrpGlobals,
 }
 
 /// What a `virtual_server` line names.
@@ -532,6 +564,12 @@ impl Ctx {
     pub(crate) fn warn(&mut self, loc: &Loc, msg: impl Into<String>) {
         let d = self.diag(loc, Severity::Warning, msg.into(), None);
         self.warnings.push((loc.clone(), d));
+    }
+
+    /// The [`Place`] of a location, for data checked after parsing.
+    pub(crate) fn place(&self, loc: &Loc) -> Place {
+        let s = &self.sources[loc.src.min(self.sources.len().saturating_sub(1))];
+        Place::new(&s.text, &s.path, loc.span.clone())
     }
 
     pub(crate) fn error_count(&self) -> usize {
@@ -1120,6 +1158,29 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
                 }
             }
             "lvs_sync_daemon" => global.lvs_sync_daemon = lvs_sync_daemon(cx, s),
+            "vrrp_version" => {
+                if let Some(w) = cx.one(s, "2 or 3") {
+                    global.vrrp.version = cx.int_of(w, "vrrp_version", 2, 3).map(|n| n as u8);
+                }
+            }
+            "vrrp_garp_master_delay" => global.vrrp.garp_master_delay = cx.timer(s),
+            "vrrp_garp_master_repeat" => {
+                global.vrrp.garp_master_repeat = cx.u32_of(s, u32::MAX).map(|n| n.max(1));
+            }
+            "vrrp_garp_master_refresh" => global.vrrp.garp_master_refresh = cx.timer(s),
+            "vrrp_garp_master_refresh_repeat" => {
+                global.vrrp.garp_master_refresh_repeat = cx.u32_of(s, u32::MAX).map(|n| n.max(1));
+            }
+            "vrrp_garp_lower_prio_delay" => global.vrrp.garp_lower_prio_delay = cx.timer(s),
+            "vrrp_garp_lower_prio_repeat" => {
+                global.vrrp.garp_lower_prio_repeat = cx.u32_of(s, u32::MAX);
+            }
+            "vrrp_lower_prio_no_advert" => global.vrrp.lower_prio_no_advert = Some(cx.flag(s)),
+            "vrrp_higher_prio_send_advert" => {
+                global.vrrp.higher_prio_send_advert = Some(cx.flag(s));
+            }
+            "vrrp_check_unicast_src" => global.vrrp.check_unicast_src = Some(cx.flag(s)),
+            "vrrp_skip_check_adv_addr" => global.vrrp.skip_check_adv_addr = Some(cx.flag(s)),
             _ => {}
         }
     }
@@ -1185,12 +1246,16 @@ fn lvs_sync_daemon(cx: &mut Ctx, s: &Stmt) -> Option<LvsSyncDaemon> {
         port: None,
         ttl: None,
         group: None,
+        places: BTreeMap::new(),
     };
+    d.places
+        .insert("lvs_sync_daemon".to_string(), cx.place(&s.key().loc));
     let mut i = 1;
     if let Some(w) = args.get(1)
         && !["id", "maxlen", "port", "ttl", "group"].contains(&w.text.as_str())
     {
         d.vrrp_instance = Some(w.text.clone());
+        d.places.insert("instance".to_string(), cx.place(&w.loc));
         i = 2;
     }
     while i < args.len() {
@@ -1205,7 +1270,10 @@ fn lvs_sync_daemon(cx: &mut Ctx, s: &Stmt) -> Option<LvsSyncDaemon> {
         };
         match opt.text.as_str() {
             // Old syntax: a bare sync id after the instance.
-            "id" => d.sync_id = cx.uint(v, "id", 255).map(|n| n as u8),
+            "id" => {
+                d.sync_id = cx.uint(v, "id", 255).map(|n| n as u8);
+                d.places.insert("id".to_string(), cx.place(&v.loc));
+            }
             "maxlen" => d.maxlen = cx.uint(v, "maxlen", 65_535).map(|n| n as u16),
             "port" => d.port = cx.port(v),
             "ttl" => d.ttl = cx.uint(v, "ttl", 255).map(|n| n as u8),

@@ -1,14 +1,18 @@
 //! keepalived's VRRP blocks (`vrrp_instance`, `vrrp_sync_group`, `vrrp_script`) parsed into
-//! data for the failover issue, with keepalived's defaults (priority 100, advert_int 1 s,
-//! garp_master_delay 5 s, garp_master_repeat 5, script interval 1 s, rise and fall 1).
-//! Nothing here sends an advertisement.
+//! data, with keepalived's defaults where they do not depend on other blocks (priority 100,
+//! or 255 for `state MASTER` without a priority; advert_int 1 s; script interval 1 s, rise
+//! and fall 1). Values whose default comes from `global_defs` (the `garp_*` timings and
+//! the advertisement switches) stay `None` when not written; [`crate::failover`] resolves
+//! them, checks names across blocks and builds what the daemon runs. Every value keeps the
+//! [`Place`] it was written at, for those later checks. Nothing here sends an advertisement.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use super::syntax::{Loc, Stmt, Word};
 use super::{Ctx, FAILOVER, Scope, Use};
+use crate::diag::Place;
 
 /// `state` of a VRRP instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,8 @@ pub struct Authentication {
     pub auth_type: AuthType,
     /// `auth_pass` (up to 8 characters are used).
     pub auth_pass: Option<String>,
+    /// Where `auth_type` was written.
+    pub place: Place,
 }
 
 /// One address of `virtual_ipaddress`: `IP[/LEN] [dev DEV] [label LABEL] [scope SCOPE] ...`.
@@ -50,6 +56,8 @@ pub struct VirtualIp {
     pub label: Option<String>,
     /// `scope`.
     pub scope: Option<String>,
+    /// Where the address was written.
+    pub place: Place,
 }
 
 /// An entry of `track_interface` or `track_script`: `NAME [weight N [reverse]]`.
@@ -61,6 +69,8 @@ pub struct Tracked {
     pub weight: Option<i32>,
     /// `reverse`.
     pub reverse: bool,
+    /// Where the name was written.
+    pub place: Place,
 }
 
 /// A `vrrp_instance NAME { ... }`.
@@ -74,7 +84,8 @@ pub struct VrrpInstance {
     pub interface: Option<String>,
     /// `virtual_router_id` (required, 1..=255).
     pub virtual_router_id: u8,
-    /// `priority` [100] (255 = address owner).
+    /// `priority` [100, or 255 for `state MASTER` without a priority, as keepalived's
+    /// `vrrp_complete_instance` does] (255 = address owner).
     pub priority: u8,
     /// `advert_int` [1 s].
     pub advert_int: Duration,
@@ -92,6 +103,8 @@ pub struct VrrpInstance {
     pub unicast_src_ip: Option<IpAddr>,
     /// `unicast_peer { ... }`: unicast instead of multicast adverts.
     pub unicast_peers: Vec<IpAddr>,
+    /// Where each unicast peer was written (parallel to `unicast_peers`).
+    pub unicast_peer_places: Vec<Place>,
     /// `mcast_src_ip`.
     pub mcast_src_ip: Option<IpAddr>,
     /// `version` [global `vrrp_version`, 2].
@@ -110,20 +123,51 @@ pub struct VrrpInstance {
     pub notify_stop: Option<String>,
     /// `notify`: called with the new state.
     pub notify: Option<String>,
-    /// `garp_master_delay` [5 s].
-    pub garp_master_delay: Duration,
-    /// `garp_master_repeat` [5].
-    pub garp_master_repeat: u32,
-    /// `garp_master_refresh` [none].
+    /// `garp_master_delay` [global `vrrp_garp_master_delay`, 5 s].
+    pub garp_master_delay: Option<Duration>,
+    /// `garp_master_repeat` [global `vrrp_garp_master_repeat`, 5].
+    pub garp_master_repeat: Option<u32>,
+    /// `garp_master_refresh` [global `vrrp_garp_master_refresh`, none; 0 means none].
     pub garp_master_refresh: Option<Duration>,
-    /// `garp_master_refresh_repeat` [1].
-    pub garp_master_refresh_repeat: u32,
+    /// `garp_master_refresh_repeat` [global `vrrp_garp_master_refresh_repeat`, 1].
+    pub garp_master_refresh_repeat: Option<u32>,
+    /// `garp_lower_prio_delay` [global `vrrp_garp_lower_prio_delay`, else the global
+    /// `vrrp_garp_master_delay`].
+    pub garp_lower_prio_delay: Option<Duration>,
+    /// `garp_lower_prio_repeat` [global `vrrp_garp_lower_prio_repeat`, else the global
+    /// `vrrp_garp_master_repeat`].
+    pub garp_lower_prio_repeat: Option<u32>,
+    /// `lower_prio_no_advert [BOOL]` [global `vrrp_lower_prio_no_advert`, false].
+    pub lower_prio_no_advert: Option<bool>,
+    /// `higher_prio_send_advert [BOOL]` [global `vrrp_higher_prio_send_advert`, false].
+    pub higher_prio_send_advert: Option<bool>,
+    /// `check_unicast_src` [global `vrrp_check_unicast_src`, false].
+    pub check_unicast_src: Option<bool>,
+    /// `skip_check_adv_addr [BOOL]` [global `vrrp_skip_check_adv_addr`, false].
+    pub skip_check_adv_addr: Option<bool>,
+    /// `lvs_sync_daemon_interface IF` (deprecated form of the global `lvs_sync_daemon IF
+    /// THIS_INSTANCE`).
+    pub lvs_sync_daemon_interface: Option<String>,
     /// `use_vmac [NAME]`: the VRRP virtual MAC on a macvlan interface.
     pub use_vmac: Option<Option<String>>,
     /// `accept` / `no_accept`.
     pub accept: Option<bool>,
     /// `dont_track_primary`.
     pub dont_track_primary: bool,
+    /// Where each keyword's value was written (the keyword itself when it has none), by
+    /// keyword; `vrrp_instance` is the instance's name.
+    pub places: BTreeMap<String, Place>,
+}
+
+impl VrrpInstance {
+    /// Where `key`'s value was written, else the instance's name.
+    pub fn place(&self, key: &str) -> Place {
+        self.places
+            .get(key)
+            .or_else(|| self.places.get("vrrp_instance"))
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 /// A `vrrp_sync_group NAME { group { ... } ... }`.
@@ -133,6 +177,10 @@ pub struct VrrpSyncGroup {
     pub name: String,
     /// The instances that change state together.
     pub group: Vec<String>,
+    /// Where each member was written (parallel to `group`).
+    pub group_places: Vec<Place>,
+    /// Where the group's name was written.
+    pub place: Place,
     /// `notify_master`.
     pub notify_master: Option<String>,
     /// `notify_backup`.
@@ -168,6 +216,8 @@ pub struct VrrpScript {
     pub user: Option<String>,
     /// `init_fail`: start in the failed state.
     pub init_fail: bool,
+    /// Where the script's name was written.
+    pub place: Place,
 }
 
 /// The VRRP side of a keepalived.conf. Kept for the failover issue.
@@ -212,32 +262,32 @@ const INSTANCE_KEPT: &[&str] = &[
     "accept",
     "no_accept",
     "dont_track_primary",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
+    "check_unicast_src",
+    "skip_check_adv_addr",
+    "lvs_sync_daemon_interface",
 ];
 
 const INSTANCE_IGNORED: &[&str] = &[
     "virtual_routes",
     "virtual_rules",
     "smtp_alert",
-    "lvs_sync_daemon_interface",
     "track_process",
     "track_file",
     "track_bfd",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
     "garp_interval",
     "gna_interval",
     "vmac_xmit_base",
     "use_ipvlan",
     "debug",
     "strict_mode",
-    "skip_check_adv_addr",
-    "check_unicast_src",
     "unicast_ttl",
     "unicast_fault_no_peer",
     "native_ipv6",
     "kernel_rx_buf_size",
-    "higher_prio_send_advert",
-    "lower_prio_no_advert",
     "notify_master_rx_lower_pri",
     "notify_deleted",
     "old_unicast_checksum",
@@ -372,6 +422,7 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
         authentication: None,
         unicast_src_ip: None,
         unicast_peers: Vec::new(),
+        unicast_peer_places: Vec::new(),
         mcast_src_ip: None,
         version: None,
         track_interfaces: Vec::new(),
@@ -381,14 +432,25 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
         notify_fault: None,
         notify_stop: None,
         notify: None,
-        garp_master_delay: Duration::from_secs(5),
-        garp_master_repeat: 5,
+        garp_master_delay: None,
+        garp_master_repeat: None,
         garp_master_refresh: None,
-        garp_master_refresh_repeat: 1,
+        garp_master_refresh_repeat: None,
+        garp_lower_prio_delay: None,
+        garp_lower_prio_repeat: None,
+        lower_prio_no_advert: None,
+        higher_prio_send_advert: None,
+        check_unicast_src: None,
+        skip_check_adv_addr: None,
+        lvs_sync_daemon_interface: None,
         use_vmac: None,
         accept: None,
         dont_track_primary: false,
+        places: BTreeMap::new(),
     };
+    i.places
+        .insert("vrrp_instance".to_string(), cx.place(&name.loc));
+    let mut priority_written = false;
     let mut vrid_seen = false;
     let mut vrid_written = false;
     let mut seen: HashMap<String, Loc> = HashMap::new();
@@ -398,6 +460,8 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             _ => continue,
         }
         let key = st.key().text.as_str();
+        let at = st.args().first().map_or(&st.key().loc, |w| &w.loc);
+        i.places.insert(key.to_string(), cx.place(at));
         let block_key = matches!(
             key,
             "virtual_ipaddress"
@@ -436,6 +500,7 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
                 }
             }
             "priority" => {
+                priority_written = true;
                 if let Some(w) = cx.one(st, "a priority in 1..=255")
                     && let Some(n) = cx.int_of(w, "priority", 1, 255)
                 {
@@ -490,8 +555,16 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             "unicast_peer" => {
                 if let Some(b) = cx.need_block(st) {
                     for e in b {
+                        // `IP [min_ttl N] [max_ttl N]`: the TTL bounds are not read.
                         if let Some(a) = cx.ip(e.key()) {
                             i.unicast_peers.push(a);
+                            i.unicast_peer_places.push(cx.place(&e.key().loc));
+                        }
+                        if let Some(w) = e.args().first() {
+                            cx.warn(
+                                &w.loc,
+                                format!("unicast peer option `{}` is ignored by rvs", w.text),
+                            );
                         }
                     }
                 }
@@ -518,21 +591,26 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             "notify_fault" => i.notify_fault = cx.string(st, "a script"),
             "notify_stop" => i.notify_stop = cx.string(st, "a script"),
             "notify" => i.notify = cx.string(st, "a script"),
-            "garp_master_delay" => {
-                if let Some(t) = cx.timer(st) {
-                    i.garp_master_delay = t;
-                }
-            }
+            "garp_master_delay" => i.garp_master_delay = cx.timer(st),
             "garp_master_repeat" => {
                 if let Some(n) = cx.u32_of(st, u32::MAX) {
-                    i.garp_master_repeat = n.max(1);
+                    i.garp_master_repeat = Some(n.max(1));
                 }
             }
             "garp_master_refresh" => i.garp_master_refresh = cx.timer(st),
             "garp_master_refresh_repeat" => {
                 if let Some(n) = cx.u32_of(st, u32::MAX) {
-                    i.garp_master_refresh_repeat = n.max(1);
+                    i.garp_master_refresh_repeat = Some(n.max(1));
                 }
+            }
+            "garp_lower_prio_delay" => i.garp_lower_prio_delay = cx.timer(st),
+            "garp_lower_prio_repeat" => i.garp_lower_prio_repeat = cx.u32_of(st, u32::MAX),
+            "lower_prio_no_advert" => i.lower_prio_no_advert = Some(cx.flag(st)),
+            "higher_prio_send_advert" => i.higher_prio_send_advert = Some(cx.flag(st)),
+            "check_unicast_src" => i.check_unicast_src = Some(cx.flag(st)),
+            "skip_check_adv_addr" => i.skip_check_adv_addr = Some(cx.flag(st)),
+            "lvs_sync_daemon_interface" => {
+                i.lvs_sync_daemon_interface = cx.one(st, "an interface").map(|w| w.text.clone());
             }
             "use_vmac" => {
                 i.use_vmac = Some(st.args().first().map(|w| w.text.clone()));
@@ -542,6 +620,11 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             "dont_track_primary" => i.dont_track_primary = true,
             _ => {}
         }
+    }
+    // keepalived vrrp.c, vrrp_complete_instance: "If no priority has been set, derive it
+    // from the initial state" (MASTER: the address owner's 255).
+    if !priority_written && i.state == Some(VrrpState::Master) {
+        i.priority = 255;
     }
     if !vrid_seen && !vrid_written {
         cx.error(
@@ -555,6 +638,7 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
 
 fn authentication(cx: &mut Ctx, st: &Stmt, body: &[Stmt]) -> Option<Authentication> {
     let mut auth_type = None;
+    let mut place = cx.place(&st.key().loc);
     let mut pass = None;
     for e in body {
         if cx.check_key(Scope::Authentication, e).is_none() {
@@ -564,6 +648,7 @@ fn authentication(cx: &mut Ctx, st: &Stmt, body: &[Stmt]) -> Option<Authenticati
         match e.key().text.as_str() {
             "auth_type" => {
                 if let Some(w) = cx.one(e, "PASS or AH") {
+                    place = cx.place(&w.loc);
                     match w.text.as_str() {
                         "PASS" => auth_type = Some(AuthType::Pass),
                         "AH" => auth_type = Some(AuthType::Ah),
@@ -592,6 +677,7 @@ fn authentication(cx: &mut Ctx, st: &Stmt, body: &[Stmt]) -> Option<Authenticati
         Some(auth_type) => Some(Authentication {
             auth_type,
             auth_pass: pass,
+            place,
         }),
         None => {
             cx.error(
@@ -640,6 +726,7 @@ fn vip(cx: &mut Ctx, e: &Stmt) -> Option<VirtualIp> {
         dev: None,
         label: None,
         scope: None,
+        place: cx.place(&w[0].loc),
     };
     let mut i = 1;
     while i < w.len() {
@@ -702,6 +789,7 @@ fn tracked(cx: &mut Ctx, e: &Stmt) -> Option<Tracked> {
         name: w[0].text.clone(),
         weight: None,
         reverse: false,
+        place: cx.place(&w[0].loc),
     };
     match &w[1..] {
         [] => {}
@@ -727,6 +815,8 @@ fn sync_group(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpSyncGroup>
     let mut g = VrrpSyncGroup {
         name: name.text.clone(),
         group: Vec::new(),
+        group_places: Vec::new(),
+        place: cx.place(&name.loc),
         notify_master: None,
         notify_backup: None,
         notify_fault: None,
@@ -746,7 +836,10 @@ fn sync_group(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpSyncGroup>
             "group" => {
                 if let Some(b) = cx.need_block(st) {
                     for e in b {
-                        g.group.extend(e.words.iter().map(|w| w.text.clone()));
+                        for w in &e.words {
+                            g.group.push(w.text.clone());
+                            g.group_places.push(cx.place(&w.loc));
+                        }
                     }
                 }
             }
@@ -782,6 +875,7 @@ fn script(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpScript> {
         fall: 1,
         user: None,
         init_fail: false,
+        place: cx.place(&name.loc),
     };
     let mut has_script = false;
     for st in body {
