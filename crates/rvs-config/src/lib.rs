@@ -4,7 +4,10 @@
 //! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]), keepalived.conf
 //! ([`parse_keepalived`], [`load_keepalived`]) and ipvsadm's command line and rules format
 //! ([`ipvsadm`]), and rvs's native TOML ([`parse_native`], [`emit_native`]); writers for
-//! keepalived.conf and lvs.cf ([`emit`]) refuse what those formats cannot express. Parsers
+//! keepalived.conf and lvs.cf ([`emit`]) refuse what those formats cannot express. Each
+//! format's health monitoring (nanny's keys, keepalived's checkers, the TOML's
+//! `[service.health]`) maps to [`rvs_core::health::HealthConfig`]; [`describe_health`] says
+//! it in one line per check. Parsers
 //! never touch the network (no name resolution) and never print: they return values and
 //! [`Diagnostic`]s for the caller to show.
 #![forbid(unsafe_code)]

@@ -1,14 +1,13 @@
 //! Loading a director's configuration from any of the formats operators bring, and turning
 //! it into the daemon's plan (which interfaces to attach to, which addresses to own).
 //!
-//! Formats: Piranha's `lvs.cf`, keepalived.conf (its LVS part; VRRP and checkers are kept
+//! Formats: Piranha's `lvs.cf`, keepalived.conf (its LVS part and checkers; VRRP is kept
 //! for later), ipvsadm rules (`ipvsadm -S` output) and rvs's native TOML. The format is detected from the
 //! file name and content ([`detect`]) unless given. Everything is parsed into the one
 //! [`rvs_core::model::Config`], plus the addresses the director owns: VIPs (with their
 //! device when the format names one) and the NAT router's floating IP.
 
 use rvs_config::Diagnostic;
-use rvs_core::health::HealthConfig;
 use rvs_core::model::{Config, Prefix, ServiceKey};
 use std::io;
 use std::net::IpAddr;
@@ -73,10 +72,11 @@ pub struct Loaded {
     pub vips: Vec<rvs_config::Vip>,
     /// The NAT router's floating IP, if the format names one.
     pub nat_router: Option<rvs_config::Vip>,
+    /// Health monitoring (nanny's keys, keepalived's checkers, `[service.health]`; none for
+    /// ipvsadm rules).
+    pub health: rvs_core::health::HealthConfig,
     /// Keys rvs does not act on yet, with their locations.
     pub warnings: Vec<Diagnostic>,
-    /// Health monitoring of the real servers.
-    pub health: HealthConfig,
 }
 
 /// Guess the format from the file name, then from the first meaningful line.
@@ -162,17 +162,11 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
             Vec::new(),
             Vec::new(),
             None,
-            HealthConfig::default(),
+            Default::default(),
         ),
         Format::Toml => {
             let n = rvs_config::parse_native(&text, &shown)?;
-            (
-                n.config,
-                Vec::new(),
-                n.vips,
-                n.nat_router,
-                HealthConfig::default(),
-            )
+            (n.config, Vec::new(), n.vips, n.nat_router, n.health)
         }
     };
     let mut owned: Vec<Owned> = vips
@@ -197,14 +191,15 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
         owned,
         vips,
         nat_router,
-        warnings,
         health,
+        warnings,
     })
 }
 
 /// The effective configuration as `rvs check-config` prints it: the `ipvsadm -S -n`
 /// rules, then what ipvsadm cannot express as `#` comments (the format read, owned
-/// addresses with their devices, fwmark classifier rules, switches, FullNAT pool).
+/// addresses with their devices, fwmark classifier rules, switches, FullNAT pool), then
+/// `# rvs: health ...` lines: what will be checked on each real server.
 pub fn effective(l: &Loaded) -> String {
     use std::fmt::Write as _;
     let mut out = rvs_config::ipvsadm::save(&l.config);
@@ -238,6 +233,9 @@ pub fn effective(l: &Loaded) -> String {
             sw.conn_reuse_mode
         );
     }
+    for line in rvs_config::describe_health(&l.health) {
+        let _ = writeln!(out, "# rvs: health {line}");
+    }
     out
 }
 
@@ -260,13 +258,17 @@ pub fn convert(l: &Loaded, to: Format) -> Result<String, String> {
             config: l.config.clone(),
             vips: l.vips.clone(),
             nat_router: l.nat_router.clone(),
+            health: l.health.clone(),
         })),
         Format::Keepalived => {
-            rvs_config::emit_keepalived(&l.config, &l.vips, l.nat_router.as_ref()).map_err(lossy)
+            rvs_config::emit_keepalived(&l.config, &l.health, &l.vips, l.nat_router.as_ref())
+                .map_err(lossy)
         }
         Format::LvsCf => {
-            rvs_config::emit_lvs_cf(&l.config, &l.vips, l.nat_router.as_ref()).map_err(lossy)
+            rvs_config::emit_lvs_cf(&l.config, &l.health, &l.vips, l.nat_router.as_ref())
+                .map_err(lossy)
         }
+        // ipvsadm has no health checks: the rules alone (as ipvsadm -S would write them).
         Format::Ipvsadm => Ok(rvs_config::ipvsadm::save(&l.config)),
     }
 }
