@@ -6,9 +6,15 @@
 //! naming everything the format cannot say (FullNAT in keepalived.conf, mixed forwarding
 //! methods or scheduler flags in lvs.cf, switches in either). Nothing is dropped silently,
 //! and nothing is invented: a service address needs its VIP (device, prefix) from the
-//! caller where the format asks for one. Health checks, VRRP and failover settings are not
-//! part of [`Config`] and are not written; the VIPs go into a minimal `vrrp_instance` for
+//! caller where the format asks for one. VRRP and failover settings are not part of
+//! [`Config`] and are not written; the VIPs go into a minimal `vrrp_instance` for
 //! keepalived.conf and into each `virtual`'s `address` for lvs.cf. No I/O here.
+//!
+//! Health monitoring ([`HealthConfig`]) is written too: keepalived.conf carries its checkers,
+//! quorum and sorry servers but has no nanny send/expect or program checks, no rise/fall, slow
+//! start or load monitor; lvs.cf carries one nanny check per virtual (the same for every real
+//! server), its sorry server and nothing of keepalived's. A service without monitoring cannot
+//! be written to lvs.cf when it has real servers: nanny checks every one.
 
 use core::fmt;
 use core::time::Duration;
@@ -16,7 +22,8 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
 use rvs_core::health::{
-    CheckKind, CheckSpec, DnsType, Expect, HealthConfig, OnFailure, RealServerHealth,
+    CheckKind, CheckSpec, CheckTarget, DnsType, Expect, HealthConfig, OnFailure, RealServerHealth,
+    ServiceHealth,
 };
 
 use rvs_core::model::{
@@ -185,12 +192,19 @@ fn keepalived_method(m: ForwardMethod) -> Option<String> {
 /// VIP: placeholders for the failover settings [`Config`] does not have), then one
 /// `virtual_server` per service with its `real_server`s.
 ///
+/// Health monitoring: quorum, hysteresis, quorum_up/quorum_down, omega and the sorry server
+/// in the `virtual_server`; `inhibit_on_failure`, `alpha`, notify scripts and one checker
+/// block per check (with all its timers) in each `real_server`.
+///
 /// Refused ([`Lossy`]): FullNAT real servers and the local pool, classifier rules (keepalived
 /// leaves marks to iptables), a non-default mh table size, persistence granularity /0,
 /// timeouts of 0 or above 31 days, tunnel checksum options keepalived refuses, IPVS switches,
-/// table size and table-full policy, and an invalid configuration.
+/// table size and table-full policy, an invalid configuration, and of health monitoring:
+/// nanny's send/expect and program checks, checks through the VIP, rise or fall other than 1,
+/// slow start, load monitoring, timers keepalived would change (under 1 s, finer than 1 µs).
 pub fn emit_keepalived(
     config: &Config,
+    health: &HealthConfig,
     vips: &[Vip],
     nat_router: Option<&Vip>,
 ) -> Result<String, Lossy> {
@@ -245,12 +259,18 @@ pub fn emit_keepalived(
         out.push_str("    }\n}\n");
     }
     for svc in &config.services {
-        keepalived_service(&mut out, &mut no, svc);
+        let h = health.services.iter().find(|h| h.service == svc.key);
+        keepalived_service(&mut out, &mut no, svc, h);
     }
     no.finish(out)
 }
 
-fn keepalived_service(out: &mut String, no: &mut Refusals, svc: &VirtualServiceConfig) {
+fn keepalived_service(
+    out: &mut String,
+    no: &mut Refusals,
+    svc: &VirtualServiceConfig,
+    health: Option<&ServiceHealth>,
+) {
     let what = describe(&svc.key);
     match svc.key {
         ServiceKey::Addr {
@@ -320,8 +340,17 @@ fn keepalived_service(out: &mut String, no: &mut Refusals, svc: &VirtualServiceC
         out.push_str("    ops\n");
     }
     let common = svc.real_servers.first().map(|r| r.method);
-    if let Some(m) = common.and_then(keepalived_method) {
+    let written = common.and_then(keepalived_method);
+    if let Some(m) = &written {
         let _ = writeln!(out, "    lvs_method {m}");
+    }
+    // What the parser takes as the virtual server's method.
+    let vs_method = match written {
+        Some(_) => common.unwrap_or(ForwardMethod::Masq),
+        None => ForwardMethod::Masq,
+    };
+    if let Some(h) = health {
+        keepalived_service_health(out, no, &what, h, vs_method);
     }
     for rs in &svc.real_servers {
         let _ = write!(
@@ -329,6 +358,13 @@ fn keepalived_service(out: &mut String, no: &mut Refusals, svc: &VirtualServiceC
             "    real_server {} {} {{\n        weight {}\n",
             rs.addr, rs.port, rs.weight
         );
+        if let Some(r) = health.and_then(|h| {
+            h.real_servers
+                .iter()
+                .find(|r| r.addr == rs.addr && r.port == rs.port)
+        }) {
+            keepalived_server_health(out, no, &what, r);
+        }
         if rs.u_threshold != 0 {
             let _ = writeln!(out, "        uthreshold {}", rs.u_threshold);
         }
@@ -356,6 +392,352 @@ fn protocol_word(p: Protocol) -> &'static str {
         Protocol::Tcp => "TCP",
         Protocol::Udp => "UDP",
     }
+}
+
+/// A keepalived.conf word: as is when it is one plain word, else double-quoted (its `"` and
+/// `\` escaped). None when it cannot be written (a line break, or empty).
+fn ka_word(s: &str) -> Option<String> {
+    if s.is_empty() || s.contains(['\n', '\r']) {
+        return None;
+    }
+    let plain = !s.contains([' ', '\t', '"', '{', '}', '!', '#', '\\']);
+    Some(if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    })
+}
+
+/// A string value for keyword `key`, or a refusal.
+fn ka_value(no: &mut Refusals, what: &str, key: &str, s: &str) -> String {
+    ka_word(s).unwrap_or_else(|| {
+        no.push(format!(
+            "{what}: `{key}` {s:?} (keepalived.conf values are one non-empty line)"
+        ));
+        String::new()
+    })
+}
+
+/// Seconds for keepalived's `read_timer` (up to 6 decimals), or a refusal for finer times.
+fn ka_secs(no: &mut Refusals, what: &str, d: Duration) -> String {
+    if !d.subsec_nanos().is_multiple_of(1_000) {
+        no.push(format!(
+            "{what}: time {d:?} (keepalived reads whole microseconds)"
+        ));
+    }
+    if d.subsec_micros() == 0 {
+        d.as_secs().to_string()
+    } else {
+        let s = format!("{}.{:06}", d.as_secs(), d.subsec_micros());
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+fn keepalived_service_health(
+    out: &mut String,
+    no: &mut Refusals,
+    what: &str,
+    h: &ServiceHealth,
+    vs_method: ForwardMethod,
+) {
+    // keepalived.conf's parser monitors a virtual server only when it has one of these
+    // (see keepalived/health.rs); anything else would not read back.
+    let acts = h
+        .real_servers
+        .iter()
+        .any(|r| !r.checks.is_empty() || r.notify_up.is_some() || r.notify_down.is_some())
+        || h.sorry_server.is_some()
+        || h.quorum_up.is_some()
+        || h.quorum_down.is_some();
+    if !acts {
+        no.push(format!(
+            "{what}: health settings with nothing to act on (no check, sorry server, quorum or \
+             notify script), which keepalived.conf does not keep"
+        ));
+    }
+    if h.quorum != 1 {
+        if h.quorum == 0 {
+            no.push(format!("{what}: quorum 0 (keepalived's is at least 1)"));
+        }
+        let _ = writeln!(out, "    quorum {}", h.quorum);
+    }
+    if h.hysteresis != 0 {
+        let _ = writeln!(out, "    hysteresis {}", h.hysteresis);
+    }
+    if let Some(c) = &h.quorum_up {
+        let _ = writeln!(out, "    quorum_up {}", ka_value(no, what, "quorum_up", c));
+    }
+    if let Some(c) = &h.quorum_down {
+        let _ = writeln!(
+            out,
+            "    quorum_down {}",
+            ka_value(no, what, "quorum_down", c)
+        );
+    }
+    if h.omega {
+        out.push_str("    omega\n");
+    }
+    if let Some(s) = &h.sorry_server {
+        let _ = writeln!(out, "    sorry_server {} {}", s.addr, s.port);
+        if s.inhibit {
+            out.push_str("    sorry_server_inhibit\n");
+        }
+        if s.method != vs_method {
+            match keepalived_method(s.method) {
+                Some(m) => {
+                    let _ = writeln!(out, "    sorry_server_lvs_method {m}");
+                }
+                None => no.push(format!(
+                    "{what}: sorry server forwards by {:?}, which keepalived cannot configure",
+                    s.method
+                )),
+            }
+        }
+    }
+}
+
+fn keepalived_server_health(out: &mut String, no: &mut Refusals, what: &str, r: &RealServerHealth) {
+    let who = format!("{what}: real server {}", sock(r.addr, r.port));
+    if r.rise != 1 || r.fall != 1 {
+        no.push(format!(
+            "{who}: rise {} fall {} (keepalived changes state on one check round)",
+            r.rise, r.fall
+        ));
+    }
+    if let Some(d) = r.slow_start {
+        no.push(format!(
+            "{who}: slow start every {} (nanny's; keepalived has none)",
+            human_duration(d)
+        ));
+    }
+    if r.load_monitor.is_some() {
+        no.push(format!(
+            "{who}: load monitoring (nanny's load_monitor; keepalived has none)"
+        ));
+    }
+    if r.on_failure == OnFailure::Quiesce {
+        out.push_str("        inhibit_on_failure\n");
+    }
+    if r.alpha {
+        if r.checks.is_empty() {
+            no.push(format!(
+                "{who}: alpha without checks (keepalived starts such a server up)"
+            ));
+        }
+        out.push_str("        alpha\n");
+    }
+    if let Some(c) = &r.notify_up {
+        let _ = writeln!(
+            out,
+            "        notify_up {}",
+            ka_value(no, what, "notify_up", c)
+        );
+    }
+    if let Some(c) = &r.notify_down {
+        let _ = writeln!(
+            out,
+            "        notify_down {}",
+            ka_value(no, what, "notify_down", c)
+        );
+    }
+    for c in &r.checks {
+        keepalived_checker(out, no, &who, c);
+    }
+}
+
+fn keepalived_checker(out: &mut String, no: &mut Refusals, who: &str, c: &CheckSpec) {
+    const I: &str = "            ";
+    let mut body = String::new();
+    let misc = matches!(c.kind, CheckKind::Misc { .. });
+    let t = &c.timers;
+    let keyword = match &c.kind {
+        CheckKind::Tcp => "TCP_CHECK",
+        CheckKind::Ping => "PING_CHECK",
+        CheckKind::SendExpect { .. } => {
+            no.push(format!(
+                "{who}: nanny's send/expect check (keepalived has no such checker)"
+            ));
+            return;
+        }
+        CheckKind::Program { .. } => {
+            no.push(format!(
+                "{who}: nanny's send_program check, whose output is compared (keepalived's \
+                 MISC_CHECK looks at the exit status)"
+            ));
+            return;
+        }
+        CheckKind::Http {
+            tls,
+            urls,
+            virtualhost,
+            http_1_1,
+            sni,
+        } => {
+            for u in urls {
+                let _ = writeln!(body, "{I}url {{");
+                let _ = writeln!(body, "{I}    path {}", ka_value(no, who, "path", &u.path));
+                if let Some(d) = &u.digest {
+                    let _ = writeln!(body, "{I}    digest {d}");
+                }
+                if !u.status_codes.is_empty() {
+                    let codes: Vec<String> = u
+                        .status_codes
+                        .iter()
+                        .map(|&(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("{a}-{b}")
+                            }
+                        })
+                        .collect();
+                    let _ = writeln!(body, "{I}    status_code {}", codes.join(" "));
+                }
+                if let Some(h) = &u.virtualhost {
+                    let _ = writeln!(
+                        body,
+                        "{I}    virtualhost {}",
+                        ka_value(no, who, "virtualhost", h)
+                    );
+                }
+                if let Some(r) = &u.regex {
+                    let _ = writeln!(body, "{I}    regex {}", ka_value(no, who, "regex", r));
+                }
+                if u.regex_no_match {
+                    let _ = writeln!(body, "{I}    regex_no_match");
+                }
+                let _ = writeln!(body, "{I}}}");
+            }
+            if urls.is_empty() {
+                no.push(format!("{who}: an HTTP check without a URL"));
+            }
+            if let Some(h) = virtualhost {
+                let _ = writeln!(
+                    body,
+                    "{I}virtualhost {}",
+                    ka_value(no, who, "virtualhost", h)
+                );
+            }
+            if *http_1_1 {
+                let _ = writeln!(body, "{I}http_protocol 1.1");
+            }
+            if *sni {
+                let _ = writeln!(body, "{I}enable_sni");
+            }
+            if *tls { "SSL_GET" } else { "HTTP_GET" }
+        }
+        CheckKind::Misc {
+            path,
+            timeout,
+            dynamic,
+        } => {
+            let _ = writeln!(
+                body,
+                "{I}misc_path {}",
+                ka_value(no, who, "misc_path", path)
+            );
+            if let Some(d) = timeout {
+                let _ = writeln!(body, "{I}misc_timeout {}", ka_secs(no, who, *d));
+            }
+            if *dynamic {
+                let _ = writeln!(body, "{I}misc_dynamic");
+            }
+            if t.timeout != timeout.unwrap_or(t.interval) {
+                no.push(format!(
+                    "{who}: MISC_CHECK timeout {} (keepalived's is `misc_timeout`, else \
+                     `delay_loop`)",
+                    human_duration(t.timeout)
+                ));
+            }
+            if c.target != CheckTarget::default() {
+                no.push(format!(
+                    "{who}: MISC_CHECK with a connect target (keepalived's has none)"
+                ));
+            }
+            "MISC_CHECK"
+        }
+        CheckKind::Udp {
+            payload,
+            require_reply,
+            min_reply_len,
+            max_reply_len,
+        } => {
+            if !payload.is_empty() {
+                let _ = writeln!(body, "{I}payload {}", hex(payload));
+            }
+            match require_reply {
+                None => {}
+                Some(r) if r.is_empty() => {
+                    let _ = writeln!(body, "{I}require_reply");
+                }
+                Some(r) => {
+                    let _ = writeln!(body, "{I}require_reply {}", hex(r));
+                }
+            }
+            for (key, v) in [
+                ("min_reply_length", min_reply_len),
+                ("max_reply_length", max_reply_len),
+            ] {
+                if let Some(n) = v {
+                    if *n > 65_535 {
+                        no.push(format!("{who}: {key} {n} (keepalived's are 0..=65535)"));
+                    }
+                    let _ = writeln!(body, "{I}{key} {n}");
+                }
+            }
+            "UDP_CHECK"
+        }
+        CheckKind::Dns { qtype, name } => {
+            let _ = writeln!(body, "{I}type {}", dns_type_name(*qtype));
+            let _ = writeln!(body, "{I}name {}", ka_value(no, who, "name", name));
+            "DNS_CHECK"
+        }
+    };
+    let g = &c.target;
+    if g.via_vip {
+        no.push(format!(
+            "{who}: a check through the VIP (rvs's check_via_vip; keepalived has none)"
+        ));
+    }
+    if let Some(a) = g.connect_ip {
+        let _ = writeln!(body, "{I}connect_ip {a}");
+    }
+    if let Some(p) = g.connect_port {
+        let _ = writeln!(body, "{I}connect_port {p}");
+    }
+    if let Some(a) = g.bindto {
+        let _ = writeln!(body, "{I}bindto {a}");
+    }
+    if let Some(p) = g.bind_port {
+        let _ = writeln!(body, "{I}bind_port {p}");
+    }
+    if let Some(m) = g.fwmark {
+        let _ = writeln!(body, "{I}fwmark {m}");
+    }
+    // keepalived raises a delay_loop under 1 s and a connect_timeout of 0 to 1 s.
+    if t.interval < Duration::from_secs(1) {
+        no.push(format!(
+            "{who}: checks every {} (keepalived's delay_loop is at least 1 s)",
+            human_duration(t.interval)
+        ));
+    }
+    let _ = writeln!(body, "{I}delay_loop {}", ka_secs(no, who, t.interval));
+    if !misc {
+        if t.timeout.is_zero() {
+            no.push(format!("{who}: timeout 0 (keepalived makes it 1 s)"));
+        }
+        let _ = writeln!(body, "{I}connect_timeout {}", ka_secs(no, who, t.timeout));
+    }
+    let _ = writeln!(body, "{I}retry {}", t.retry);
+    let _ = writeln!(
+        body,
+        "{I}delay_before_retry {}",
+        ka_secs(no, who, t.delay_before_retry)
+    );
+    if !t.warmup.is_zero() {
+        let _ = writeln!(body, "{I}warmup {}", ka_secs(no, who, t.warmup));
+    }
+    let _ = write!(out, "        {keyword} {{\n{body}        }}\n");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -397,8 +779,18 @@ fn port_ranges(rules: &[FwmarkRule]) -> String {
 /// address with no VIP in `vips`, VIPs no service uses, IPv6 VIP prefixes, a local pool
 /// without FullNAT, timeouts of 0 (lvs.cf's "leave the kernel's value"), IPVS switches,
 /// table size and table-full policy, and an invalid configuration.
+///
+/// Health monitoring becomes each virtual's nanny keys (`timeout`, `reentry` = rise ×
+/// timeout, `quiesce_server`, `load_monitor = uptime`, `send`/`expect`/`use_regex` or
+/// `send_program`/`expect_program`, `check_via_vip`) and `sorry_server`. Refused: a service
+/// with real servers and no monitoring, anything but one nanny check per real server with
+/// nanny's timers (interval = timeout in whole seconds, no retry, fall 1, slow start every
+/// interval) and the same keys for every server of the virtual, alpha, notify scripts,
+/// quorum settings, a sorry server on another port or method or kept at weight 0, and load
+/// monitoring other than nanny's (every 20 s, up to 4 × the weight, the server's own agent).
 pub fn emit_lvs_cf(
     config: &Config,
+    health: &HealthConfig,
     vips: &[Vip],
     nat_router: Option<&Vip>,
 ) -> Result<String, Lossy> {
@@ -614,6 +1006,19 @@ pub fn emit_lvs_cf(
                 svc.mh_table_size
             ));
         }
+        let protocol = match svc.key {
+            ServiceKey::Addr { protocol, .. } => protocol,
+            ServiceKey::Fwmark { .. } => first_protocol(&rules).unwrap_or(Protocol::Tcp),
+        };
+        lvs_cf_health(
+            &mut out,
+            &mut no,
+            &what,
+            svc,
+            health.services.iter().find(|h| h.service == svc.key),
+            method,
+            protocol,
+        );
         for (j, rs) in svc.real_servers.iter().enumerate() {
             let _ = write!(
                 out,
@@ -655,6 +1060,256 @@ pub fn emit_lvs_cf(
         }
     }
     no.finish(out)
+}
+
+/// A virtual's nanny keys for its health monitoring, or refusals; the keys are checked by
+/// reading them back the way the parser does.
+fn lvs_cf_health(
+    out: &mut String,
+    no: &mut Refusals,
+    what: &str,
+    svc: &VirtualServiceConfig,
+    health: Option<&ServiceHealth>,
+    method: ForwardMethod,
+    protocol: Protocol,
+) {
+    let Some(h) = health else {
+        if !svc.real_servers.is_empty() {
+            no.push(format!(
+                "{what}: its real servers are not health-checked, and lvs.cf's nanny checks \
+                 every real server"
+            ));
+        }
+        return;
+    };
+    let before = no.reasons.len();
+    if h.real_servers.is_empty() && h.sorry_server.is_none() {
+        no.push(format!(
+            "{what}: health settings with no real server and no sorry server, which lvs.cf \
+             does not keep"
+        ));
+    }
+    if h.quorum != 1 || h.hysteresis != 0 {
+        no.push(format!(
+            "{what}: quorum {} hysteresis {} (lvs.cf's sorry server comes in when no real \
+             server is up)",
+            h.quorum, h.hysteresis
+        ));
+    }
+    if h.quorum_up.is_some() || h.quorum_down.is_some() || h.omega {
+        no.push(format!(
+            "{what}: quorum_up/quorum_down/omega scripts (lvs.cf has none)"
+        ));
+    }
+    let fwmark = matches!(svc.key, ServiceKey::Fwmark { .. });
+    let first = h.real_servers.first();
+    let first_check = first.and_then(|r| r.checks.first());
+    // The virtual's `port`: the service's, or for a fwmark service the port checks use.
+    let vport = match svc.key {
+        ServiceKey::Addr { port, .. } => port,
+        ServiceKey::Fwmark { .. } => {
+            h.sorry_server
+                .map(|s| s.port)
+                .unwrap_or_else(|| match (first, first_check) {
+                    (Some(r), Some(c)) => c.target.connect_port.unwrap_or(r.port),
+                    _ => 80,
+                })
+        }
+    };
+    if fwmark && vport != 80 {
+        let _ = writeln!(out, "    port = {vport}");
+    }
+    if let Some(s) = &h.sorry_server {
+        if s.port != vport || s.method != method || s.inhibit {
+            no.push(format!(
+                "{what}: sorry server {} by {:?}{} (lvs.cf's is on the virtual's port {vport}, \
+                 by the network's method, removed while real servers are up)",
+                sock(s.addr, s.port),
+                s.method,
+                if s.inhibit { ", kept at weight 0" } else { "" }
+            ));
+        }
+        let _ = writeln!(out, "    sorry_server = {}", s.addr);
+    }
+    let mut keys = crate::lvs::HealthCheck::default();
+    let mut send: Option<Vec<u8>> = None;
+    let mut expect: Option<Vec<u8>> = None;
+    if let (Some(r), Some(c)) = (first, first_check) {
+        let who = format!("{what}: real server {}", sock(r.addr, r.port));
+        let t = &c.timers;
+        let whole = t.interval.subsec_nanos() == 0 && t.interval.as_secs() >= 1;
+        let secs = u32::try_from(t.interval.as_secs()).ok().filter(|_| whole);
+        if secs.is_none()
+            || t.timeout != t.interval
+            || t.retry != 0
+            || !t.delay_before_retry.is_zero()
+            || !t.warmup.is_zero()
+        {
+            no.push(format!(
+                "{who}: check every {} timeout {} retry {} (nanny checks every `timeout` whole \
+                 seconds, allows `timeout`, does not retry)",
+                human_duration(t.interval),
+                human_duration(t.timeout),
+                t.retry
+            ));
+        }
+        let every = secs.unwrap_or(10).max(1);
+        keys.timeout = every;
+        if r.fall != 1 || r.alpha || r.notify_up.is_some() || r.notify_down.is_some() {
+            no.push(format!(
+                "{who}: fall {}, alpha or notify scripts (nanny has none)",
+                r.fall
+            ));
+        }
+        if r.slow_start != Some(t.interval) {
+            no.push(format!(
+                "{who}: slow start {} (nanny's steps every `timeout`)",
+                r.slow_start.map_or("none".to_string(), human_duration)
+            ));
+        }
+        match r.rise.checked_mul(every) {
+            Some(reentry) if r.rise >= 1 => keys.reentry = reentry,
+            _ => no.push(format!(
+                "{who}: rise {} (lvs.cf's is reentry / timeout)",
+                r.rise
+            )),
+        }
+        keys.quiesce_server = r.on_failure == OnFailure::Quiesce;
+        match r.load_monitor {
+            None => {}
+            Some(l)
+                if l.interval == Duration::from_secs(20) && l.scale == 4 && l.agent.is_none() =>
+            {
+                keys.load_monitor = Some(crate::lvs::LoadMonitor::Uptime)
+            }
+            Some(l) => no.push(format!(
+                "{who}: load monitor every {} scale {} (nanny's reads every 20 s, scale 4, \
+                 from the server itself)",
+                human_duration(l.interval),
+                l.scale
+            )),
+        }
+        keys.check_via_vip = c.target.via_vip;
+        if c.target.via_vip
+            && !matches!(
+                method,
+                ForwardMethod::DirectRoute | ForwardMethod::Tunnel { .. }
+            )
+        {
+            no.push(format!(
+                "{who}: a check through the VIP with {method:?} (lvs.cf's check_via_vip is for \
+                 direct routing and tunnelling)"
+            ));
+        }
+        match &c.kind {
+            CheckKind::Tcp => {}
+            CheckKind::SendExpect {
+                send: s,
+                expect: e,
+                udp,
+            } => {
+                if *udp != (protocol == Protocol::Udp) {
+                    no.push(format!(
+                        "{who}: send/expect over {} on a {protocol} virtual (nanny uses the \
+                         virtual's protocol)",
+                        if *udp { "UDP" } else { "TCP" }
+                    ));
+                }
+                send = Some(s.clone());
+                match e {
+                    None => {}
+                    Some(Expect::Any) => expect = Some(b"*".to_vec()),
+                    Some(Expect::Prefix(p)) if p.as_slice() == b"*" => no.push(format!(
+                        "{who}: expect the literal `*` (lvs.cf's `*` means any reply)"
+                    )),
+                    Some(Expect::Regex(re)) if re == "*" => no.push(format!(
+                        "{who}: expect the regular expression `*` (lvs.cf's `*` means any reply)"
+                    )),
+                    Some(Expect::Prefix(p)) => expect = Some(p.clone()),
+                    Some(Expect::Regex(re)) => {
+                        expect = Some(re.clone().into_bytes());
+                        keys.use_regex = true;
+                    }
+                }
+            }
+            CheckKind::Program { command, expect: e } => {
+                keys.send_program = Some(command.clone());
+                keys.expect_program = e.clone();
+            }
+            other => no.push(format!(
+                "{who}: {} (nanny sends and expects, or runs a program)",
+                describe_kind(other)
+            )),
+        }
+    } else if first.is_some() {
+        no.push(format!(
+            "{what}: real servers without checks (nanny checks every real server)"
+        ));
+    }
+    let text_ok = |s: &str| !s.contains(['\n', '\r', '"', '\\']) && !s.is_empty();
+    for (key, v) in [
+        ("send_program", &keys.send_program),
+        ("expect_program", &keys.expect_program),
+    ] {
+        if let Some(v) = v
+            && !text_ok(v)
+        {
+            no.push(format!(
+                "{what}: `{key}` {v:?} (lvs.cf strings are one plain line)"
+            ));
+        }
+    }
+    // Only when nothing else was refused: read the keys back as the parser would, so that
+    // what is written is exactly what was asked.
+    if no.reasons.len() == before {
+        let back = crate::lvs::nanny_health(
+            &crate::lvs::NannyVirtual {
+                health: &keys,
+                send: send.as_deref(),
+                expect: expect.as_deref(),
+                protocol,
+                port: vport,
+                sorry_server: h.sorry_server.map(|s| s.addr),
+            },
+            svc,
+            method,
+        );
+        if back.as_ref() != Some(h) {
+            no.push(format!(
+                "{what}: its real servers' checks differ from one another or from nanny's \
+                 defaults for their ports (lvs.cf has one nanny configuration per virtual)"
+            ));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "    timeout = {}\n    reentry = {}",
+        keys.timeout, keys.reentry
+    );
+    if keys.quiesce_server {
+        out.push_str("    quiesce_server = 1\n");
+    }
+    if keys.load_monitor.is_some() {
+        out.push_str("    load_monitor = uptime\n");
+    }
+    if keys.check_via_vip {
+        out.push_str("    check_via_vip = 1\n");
+    }
+    if let Some(sp) = &keys.send_program {
+        let _ = writeln!(out, "    send_program = \"{sp}\"");
+        if let Some(e) = &keys.expect_program {
+            let _ = writeln!(out, "    expect_program = \"{e}\"");
+        }
+    }
+    if let Some(s) = &send {
+        let _ = writeln!(out, "    send = {}", c_string(s));
+    }
+    if let Some(e) = &expect {
+        let _ = writeln!(out, "    expect = {}", c_string(e));
+    }
+    if keys.use_regex {
+        out.push_str("    use_regex = 1\n");
+    }
 }
 
 fn first_protocol(rules: &[FwmarkRule]) -> Option<Protocol> {

@@ -4,8 +4,11 @@
 //! Today: Piranha's `lvs.cf` ([`parse_lvs_cf`], [`load`]), keepalived.conf
 //! ([`parse_keepalived`], [`load_keepalived`]) and ipvsadm's command line and rules format
 //! ([`ipvsadm`]), and rvs's native TOML ([`parse_native`], [`emit_native`]); writers for
-//! keepalived.conf and lvs.cf ([`emit`]) refuse what those formats cannot express; what the
-//! daemon runs for failover (VRRP, pulse, connection sync) comes from [`failover`]. Parsers
+//! keepalived.conf and lvs.cf ([`emit`]) refuse what those formats cannot express. Each
+//! format's health monitoring (nanny's keys, keepalived's checkers, the TOML's
+//! `[service.health]`) maps to [`rvs_core::health::HealthConfig`]; [`describe_health`] says
+//! it in one line per check. What the daemon runs for failover (VRRP, pulse, connection
+//! sync) comes from [`failover`]; [`describe_failover`] says it for people. Parsers
 //! never touch the network (no name resolution) and never print: they return values and
 //! [`Diagnostic`]s for the caller to show.
 #![forbid(unsafe_code)]

@@ -911,18 +911,35 @@ const NANNY_HTTP_SEND: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
 /// ... and the reply it expects.
 const NANNY_HTTP_EXPECT: &[u8] = b"HTTP";
 
+/// What of a `virtual` block decides its health monitoring.
+pub(crate) struct NannyVirtual<'a> {
+    /// The nanny keys.
+    pub(crate) health: &'a HealthCheck,
+    /// `send` as bytes.
+    pub(crate) send: Option<&'a [u8]>,
+    /// `expect` as bytes.
+    pub(crate) expect: Option<&'a [u8]>,
+    /// `protocol`.
+    pub(crate) protocol: Protocol,
+    /// `port`.
+    pub(crate) port: u16,
+    /// `sorry_server`.
+    pub(crate) sorry_server: Option<IpAddr>,
+}
+
 /// The health monitoring lvsd and nanny give an active virtual (see the module docs): None
-/// when it has neither an active server nor a sorry server.
-fn nanny_health(
-    vs: &VirtualServer,
-    nanny: &Nanny,
+/// when it has neither an active server nor a sorry server. The lvs.cf writer uses it to
+/// check that what it writes reads back the same.
+pub(crate) fn nanny_health(
+    vs: &NannyVirtual<'_>,
     svc: &VirtualServiceConfig,
     method: ForwardMethod,
 ) -> Option<ServiceHealth> {
     if svc.real_servers.is_empty() && vs.sorry_server.is_none() {
         return None;
     }
-    let h = &vs.health;
+    let h = vs.health;
+    let nanny = vs;
     let every = Duration::from_secs(u64::from(h.timeout));
     let udp = vs.protocol == Protocol::Udp;
     let fwmark = matches!(svc.key, ServiceKey::Fwmark { .. });
@@ -939,11 +956,11 @@ fn nanny_health(
                 }
             } else if nanny.send.is_some() || nanny.expect.is_some() {
                 CheckKind::SendExpect {
-                    send: nanny.send.clone().unwrap_or_default(),
-                    expect: nanny.expect.as_ref().map(|e| match e.as_slice() {
+                    send: nanny.send.unwrap_or_default().to_vec(),
+                    expect: nanny.expect.map(|e| match e {
                         b"*" => Expect::Any,
                         _ if h.use_regex => Expect::Regex(String::from_utf8_lossy(e).into()),
-                        _ => Expect::Prefix(e.clone()),
+                        _ => Expect::Prefix(e.to_vec()),
                     }),
                     udp,
                 }
@@ -1258,9 +1275,15 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                     srv_spans.push(sp);
                 }
             }
-            health
-                .services
-                .extend(nanny_health(&vs, &nanny, &svc, method));
+            let keys = NannyVirtual {
+                health: &vs.health,
+                send: nanny.send.as_deref(),
+                expect: nanny.expect.as_deref(),
+                protocol: vs.protocol,
+                port: vs.port,
+                sorry_server: vs.sorry_server,
+            };
+            health.services.extend(nanny_health(&keys, &svc, method));
             config.services.push(svc);
             config.fwmark_rules.extend(vs.fwmark_rules.iter().copied());
             spans.push(SvcSpans {

@@ -62,7 +62,57 @@
 //! tunnel = { type = "gue", port = 6080, csum = "csum" }   # tun only; ipip | gue | gre
 //! ```
 //!
-//! Every table refuses unknown keys. Errors — TOML syntax, unknown keys, values of the wrong
+//! Health monitoring (a service is monitored when it has `[service.health]` or a real server
+//! with `health` or `check`; then every real server of it is, those without checks as
+//! always up). Times are seconds, integer or decimal (to the microsecond):
+//!
+//! ```toml
+//! [service.health]                  # after the service's own keys
+//! quorum = 1                        # live weight needed for the service to be up [1]
+//! hysteresis = 0                    # [0]
+//! quorum_up = "/usr/local/bin/up"   # command when the quorum is gained [none]
+//! quorum_down = "/usr/local/bin/down"
+//! omega = false                     # quorum_down and notify_down at shutdown
+//! sorry_server = { address = "10.2.0.99", port = 80, method = "nat", inhibit = false }
+//!                                   # port [the service's], method [the service's]
+//! # Defaults for every real server (each may override them in its `health`):
+//! on_failure = "remove"             # remove | quiesce (weight 0)
+//! alpha = false                     # start down until a check passes
+//! rise = 1                          # good rounds in a row to come back up
+//! fall = 1                          # failed rounds in a row to go down
+//! slow_start = 10                   # weight ramps up after re-admission [none]
+//! notify_up = "/bin/up"             # [none]
+//! notify_down = "/bin/down"
+//! load_monitor = { interval = 20, scale = 4, agent = "10.2.0.11:5391" }   # [none]
+//!
+//! [[service.health.check]]          # checks of every real server without its own
+//! type = "http"                     # see below
+//!
+//! [[service.real_server]]
+//! address = "10.2.0.11"
+//! health = { on_failure = "quiesce", notify_up = "/bin/up web1" }
+//!
+//! [[service.real_server.check]]     # this server's checks (`check = []`: none)
+//! type = "tcp"
+//! ```
+//!
+//! Every check takes `interval` [60], `timeout` [5], `retry` [1], `delay_before_retry` [1],
+//! `warmup` [0], and where it connects: `connect_ip`, `connect_port`, `bindto`, `bind_port`,
+//! `fwmark` (SO_MARK), `via_vip` (DR/TUN: through the VIP). By `type`:
+//! - `tcp`: connect only; `ping`: ICMP echo;
+//! - `send-expect` (nanny's): `send` (or `send_hex`), then one of `expect` (a prefix),
+//!   `expect_hex`, `expect_regex`, `expect_any = true`; `udp` [the service's protocol];
+//! - `program` (nanny's `send_program`): `command` (`%h`, `%p`), `expect` (its output);
+//! - `http`, `https`: `url = [{ path = "/", status = [200, "300-399"], digest = "MD5",
+//!   virtualhost = "...", regex = "...", regex_no_match = false }]` (or `[[...check.url]]`
+//!   tables), `virtualhost`, `http_version = "1.0" | "1.1"`, `sni` (https);
+//! - `misc`: `command`, `dynamic` (exit 2..=255 sets the weight); killed after `timeout`,
+//!   else after `interval`;
+//! - `udp`: `payload` (hex), `require_reply` (hex; `""` any reply), `min_reply_length`,
+//!   `max_reply_length`;
+//! - `dns`: `query_type` [SOA] (A, NS, CNAME, SOA, MX, TXT, AAAA), `name` ["."].
+//!
+//! Every table refuses unknown keys, and a check refuses the keys of other check types. Errors — TOML syntax, unknown keys, values of the wrong
 //! type or out of range, and [`Config::validate`]'s findings — come back as
 //! [`Diagnostic`]s located at the key or value they blame. This module does no I/O.
 
@@ -71,6 +121,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use rvs_core::health::{
+    CheckKind, CheckSpec, CheckTarget, CheckTimers, DnsType, Expect, HealthConfig, LoadMonitor,
+    OnFailure, RealServerHealth, ServiceHealth, SorryServer, UrlCheck,
+};
 use rvs_core::model::{
     Config, ConfigError, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence, Prefix,
     Protocol, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey, Switches, TableFullPolicy,
@@ -97,6 +151,8 @@ pub struct NativeConf {
     pub vips: Vec<Vip>,
     /// `[nat_router]`: the real servers' gateway address for NAT.
     pub nat_router: Option<Vip>,
+    /// Health monitoring: `[service.health]`, each real server's `health` and `check`s.
+    pub health: HealthConfig,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -182,6 +238,7 @@ struct RawService {
     mh_table_size: Option<Int>,
     method: Option<Str>,
     tunnel: Option<Spanned<RawTunnel>>,
+    health: Option<Spanned<RawServiceHealth>>,
     #[serde(default)]
     real_server: Vec<Spanned<RawReal>>,
 }
@@ -203,6 +260,111 @@ struct RawReal {
     l_threshold: Option<Int>,
     method: Option<Str>,
     tunnel: Option<Spanned<RawTunnel>>,
+    health: Option<Spanned<RawServerHealth>>,
+    check: Option<Vec<Spanned<RawCheck>>>,
+}
+
+type Secs = Spanned<toml::Value>;
+
+/// `[service.health]`: the service's own keys, and defaults for its real servers.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServiceHealth {
+    quorum: Option<Int>,
+    hysteresis: Option<Int>,
+    quorum_up: Option<Str>,
+    quorum_down: Option<Str>,
+    omega: Option<bool>,
+    sorry_server: Option<Spanned<RawSorry>>,
+    on_failure: Option<Str>,
+    alpha: Option<bool>,
+    rise: Option<Int>,
+    fall: Option<Int>,
+    slow_start: Option<Secs>,
+    notify_up: Option<Str>,
+    notify_down: Option<Str>,
+    load_monitor: Option<Spanned<RawLoadMonitor>>,
+    check: Option<Vec<Spanned<RawCheck>>>,
+}
+
+/// A real server's `health = { ... }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServerHealth {
+    on_failure: Option<Str>,
+    alpha: Option<bool>,
+    rise: Option<Int>,
+    fall: Option<Int>,
+    slow_start: Option<Secs>,
+    notify_up: Option<Str>,
+    notify_down: Option<Str>,
+    load_monitor: Option<Spanned<RawLoadMonitor>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSorry {
+    address: Str,
+    port: Option<Int>,
+    method: Option<Str>,
+    tunnel: Option<Spanned<RawTunnel>>,
+    inhibit: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoadMonitor {
+    interval: Option<Secs>,
+    agent: Option<Str>,
+    scale: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    #[serde(rename = "type")]
+    kind: Str,
+    interval: Option<Secs>,
+    timeout: Option<Secs>,
+    retry: Option<Int>,
+    delay_before_retry: Option<Secs>,
+    warmup: Option<Secs>,
+    connect_ip: Option<Str>,
+    connect_port: Option<Int>,
+    bindto: Option<Str>,
+    bind_port: Option<Int>,
+    fwmark: Option<Int>,
+    via_vip: Option<Spanned<bool>>,
+    send: Option<Str>,
+    send_hex: Option<Str>,
+    expect: Option<Str>,
+    expect_hex: Option<Str>,
+    expect_regex: Option<Str>,
+    expect_any: Option<Spanned<bool>>,
+    udp: Option<Spanned<bool>>,
+    command: Option<Str>,
+    dynamic: Option<Spanned<bool>>,
+    url: Option<Spanned<Vec<Spanned<RawUrl>>>>,
+    virtualhost: Option<Str>,
+    http_version: Option<Str>,
+    sni: Option<Spanned<bool>>,
+    payload: Option<Str>,
+    require_reply: Option<Str>,
+    min_reply_length: Option<Int>,
+    max_reply_length: Option<Int>,
+    query_type: Option<Str>,
+    name: Option<Str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUrl {
+    path: Str,
+    digest: Option<Str>,
+    status: Option<Vec<Spanned<toml::Value>>>,
+    virtualhost: Option<Str>,
+    regex: Option<Str>,
+    regex_no_match: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -477,10 +639,12 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
         }
     }
     let mut spans = Vec::new();
+    let mut health = HealthConfig::default();
     for s in &raw.service {
-        if let Some((svc, sp)) = service(&mut cx, s) {
+        if let Some((svc, sp, h)) = service(&mut cx, s) {
             config.services.push(svc);
             spans.push(sp);
+            health.services.extend(h);
         }
     }
 
@@ -498,6 +662,7 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
         config,
         vips,
         nat_router,
+        health,
     })
 }
 
@@ -735,7 +900,9 @@ fn flag_bit(name: &str, scheduler: SchedulerKind) -> Result<u8, Option<Scheduler
     }
 }
 
-fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<(VirtualServiceConfig, SvcSpans)> {
+type ServiceParts = (VirtualServiceConfig, SvcSpans, Option<ServiceHealth>);
+
+fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<ServiceParts> {
     let errors_before = cx.errors.len();
     let r = s.get_ref();
     let table = s.span();
@@ -954,7 +1121,729 @@ fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<(VirtualServiceCo
         svc.real_servers.push(real);
         spans.servers.push(sp);
     }
-    (cx.errors.len() == errors_before).then_some((svc, spans))
+    let sorry_method = default_method.and_then(|(m, _)| m);
+    let health = service_health(cx, r, &svc, sorry_method);
+    (cx.errors.len() == errors_before).then_some((svc, spans, health))
+}
+
+// ---------------------------------------------------------------------------------------
+// Health monitoring.
+
+const ON_FAILURE: &[(&str, OnFailure)] = &[
+    ("remove", OnFailure::Remove),
+    ("quiesce", OnFailure::Quiesce),
+];
+
+/// The check types, and the keys each takes besides the common ones (type, timers, target).
+const CHECK_TYPES: &[(&str, &[&str])] = &[
+    ("tcp", &[]),
+    (
+        "send-expect",
+        &[
+            "send",
+            "send_hex",
+            "expect",
+            "expect_hex",
+            "expect_regex",
+            "expect_any",
+            "udp",
+        ],
+    ),
+    ("program", &["command", "expect"]),
+    ("http", &["url", "virtualhost", "http_version"]),
+    ("https", &["url", "virtualhost", "http_version", "sni"]),
+    ("misc", &["command", "dynamic"]),
+    (
+        "udp",
+        &[
+            "payload",
+            "require_reply",
+            "min_reply_length",
+            "max_reply_length",
+        ],
+    ),
+    ("dns", &["query_type", "name"]),
+    ("ping", &[]),
+];
+
+/// A real server's health settings, before they meet its address and checks.
+#[derive(Clone)]
+struct ServerSettings {
+    on_failure: OnFailure,
+    alpha: bool,
+    rise: u32,
+    fall: u32,
+    slow_start: Option<core::time::Duration>,
+    notify_up: Option<String>,
+    notify_down: Option<String>,
+    load_monitor: Option<LoadMonitor>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            on_failure: OnFailure::Remove,
+            alpha: false,
+            rise: 1,
+            fall: 1,
+            slow_start: None,
+            notify_up: None,
+            notify_down: None,
+            load_monitor: None,
+        }
+    }
+}
+
+impl Cx<'_> {
+    /// Seconds: an integer, or a float with up to microsecond precision.
+    fn seconds(&mut self, v: &Secs, what: &str) -> Option<core::time::Duration> {
+        let d = match v.get_ref() {
+            toml::Value::Integer(n) if *n >= 0 => Some(core::time::Duration::from_secs(*n as u64)),
+            toml::Value::Float(f) if f.is_finite() && *f >= 0.0 && *f < 1e12 => {
+                Some(core::time::Duration::from_micros((f * 1e6).round() as u64))
+            }
+            _ => None,
+        };
+        if d.is_none() {
+            self.error(
+                v.span(),
+                format!("`{}` is not a time in seconds for {what}", v.get_ref()),
+                "seconds, e.g. `5` or `0.5`",
+            );
+        }
+        d
+    }
+
+    fn positive_seconds(&mut self, v: &Secs, what: &str) -> Option<core::time::Duration> {
+        let d = self.seconds(v, what)?;
+        if d.is_zero() {
+            self.error(
+                v.span(),
+                format!("{what} cannot be 0"),
+                "a time above 0 seconds",
+            );
+            return None;
+        }
+        Some(d)
+    }
+
+    fn at_least_one(&mut self, v: &Int, what: &str) -> Option<u32> {
+        self.int(v, 1, i64::from(u32::MAX), what).map(|n| n as u32)
+    }
+
+    fn hex(&mut self, v: &Str) -> Option<Vec<u8>> {
+        match crate::keepalived::hex_bytes(v.get_ref(), false) {
+            Ok((b, _)) => Some(b),
+            Err(why) => {
+                self.error(
+                    v.span(),
+                    format!("`{}` is not a hex string: {why}", v.get_ref()),
+                    "hex digits, e.g. `\"0a1b 2c\"`",
+                );
+                None
+            }
+        }
+    }
+
+    /// Apply a `health` table's settings over `base`.
+    #[allow(clippy::too_many_arguments)]
+    fn settings(
+        &mut self,
+        mut base: ServerSettings,
+        on_failure: &Option<Str>,
+        alpha: Option<bool>,
+        rise: &Option<Int>,
+        fall: &Option<Int>,
+        slow_start: &Option<Secs>,
+        notify: (&Option<Str>, &Option<Str>),
+        load_monitor: &Option<Spanned<RawLoadMonitor>>,
+    ) -> ServerSettings {
+        if let Some(v) = on_failure
+            && let Some(o) = self.choice(v, "on_failure", ON_FAILURE)
+        {
+            base.on_failure = o;
+        }
+        if let Some(a) = alpha {
+            base.alpha = a;
+        }
+        if let Some(v) = rise {
+            base.rise = self.at_least_one(v, "rise").unwrap_or(1);
+        }
+        if let Some(v) = fall {
+            base.fall = self.at_least_one(v, "fall").unwrap_or(1);
+        }
+        if let Some(v) = slow_start {
+            base.slow_start = self.positive_seconds(v, "slow_start");
+        }
+        if let Some(v) = notify.0 {
+            base.notify_up = Some(v.get_ref().clone());
+        }
+        if let Some(v) = notify.1 {
+            base.notify_down = Some(v.get_ref().clone());
+        }
+        if let Some(l) = load_monitor {
+            let r = l.get_ref();
+            let mut m = LoadMonitor {
+                interval: core::time::Duration::from_secs(20),
+                agent: None,
+                scale: 4,
+            };
+            if let Some(v) = &r.interval {
+                m.interval = self
+                    .positive_seconds(v, "the load monitor's interval")
+                    .unwrap_or(m.interval);
+            }
+            if let Some(v) = &r.scale {
+                m.scale = self.at_least_one(v, "scale").unwrap_or(4);
+            }
+            if let Some(v) = &r.agent {
+                let text = v.get_ref();
+                let parsed = text
+                    .parse::<std::net::SocketAddr>()
+                    .map(|a| (a.ip(), a.port()))
+                    .or_else(|_| text.parse::<IpAddr>().map(|a| (a, LoadMonitor::AGENT_PORT)));
+                match parsed {
+                    Ok(a) => m.agent = Some(a),
+                    Err(_) => self.error(
+                        v.span(),
+                        format!("`{text}` is not an address or address:port"),
+                        "the agent's `IP` or `IP:PORT` (`[IPv6]:PORT`)",
+                    ),
+                }
+            }
+            base.load_monitor = Some(m);
+        }
+        base
+    }
+}
+
+/// The health monitoring of a service, if it has any: `[service.health]`, or a real server
+/// with `health` or `check`. Every real server of a monitored service is listed: its own
+/// settings over the service's, its own checks (even `check = []`) or else the service's.
+fn service_health(
+    cx: &mut Cx<'_>,
+    r: &RawService,
+    svc: &VirtualServiceConfig,
+    sorry_method: Option<ForwardMethod>,
+) -> Option<ServiceHealth> {
+    let any_rs = r
+        .real_server
+        .iter()
+        .any(|rs| rs.get_ref().health.is_some() || rs.get_ref().check.is_some());
+    if r.health.is_none() && !any_rs {
+        return None;
+    }
+    let udp = matches!(
+        svc.key,
+        ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            ..
+        }
+    );
+    let mut out = ServiceHealth {
+        service: svc.key,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        omega: false,
+        sorry_server: None,
+        real_servers: Vec::new(),
+    };
+    let mut defaults = ServerSettings::default();
+    let mut default_checks = Vec::new();
+    if let Some(h) = &r.health {
+        let h = h.get_ref();
+        if let Some(v) = &h.quorum {
+            out.quorum = cx.at_least_one(v, "quorum").unwrap_or(1);
+        }
+        if let Some(v) = &h.hysteresis {
+            out.hysteresis = cx.u32(v, "hysteresis").unwrap_or(0);
+        }
+        out.quorum_up = h.quorum_up.as_ref().map(|v| v.get_ref().clone());
+        out.quorum_down = h.quorum_down.as_ref().map(|v| v.get_ref().clone());
+        out.omega = h.omega.unwrap_or(false);
+        if let Some(sp) = &h.sorry_server {
+            out.sorry_server = sorry(cx, sp, svc, sorry_method);
+        }
+        defaults = cx.settings(
+            defaults,
+            &h.on_failure,
+            h.alpha,
+            &h.rise,
+            &h.fall,
+            &h.slow_start,
+            (&h.notify_up, &h.notify_down),
+            &h.load_monitor,
+        );
+        default_checks = h
+            .check
+            .iter()
+            .flatten()
+            .filter_map(|c| check(cx, c, udp))
+            .collect();
+    }
+    for (raw, real) in r.real_server.iter().zip(&svc.real_servers) {
+        let raw = raw.get_ref();
+        let settings = match &raw.health {
+            Some(h) => {
+                let h = h.get_ref();
+                cx.settings(
+                    defaults.clone(),
+                    &h.on_failure,
+                    h.alpha,
+                    &h.rise,
+                    &h.fall,
+                    &h.slow_start,
+                    (&h.notify_up, &h.notify_down),
+                    &h.load_monitor,
+                )
+            }
+            None => defaults.clone(),
+        };
+        let checks = match &raw.check {
+            Some(list) => list.iter().filter_map(|c| check(cx, c, udp)).collect(),
+            None => default_checks.clone(),
+        };
+        out.real_servers.push(RealServerHealth {
+            addr: real.addr,
+            port: real.port,
+            on_failure: settings.on_failure,
+            alpha: settings.alpha,
+            rise: settings.rise,
+            fall: settings.fall,
+            slow_start: settings.slow_start,
+            notify_up: settings.notify_up,
+            notify_down: settings.notify_down,
+            load_monitor: settings.load_monitor,
+            checks,
+        });
+    }
+    Some(out)
+}
+
+fn sorry(
+    cx: &mut Cx<'_>,
+    sp: &Spanned<RawSorry>,
+    svc: &VirtualServiceConfig,
+    service_method: Option<ForwardMethod>,
+) -> Option<SorryServer> {
+    let r = sp.get_ref();
+    let addr = cx.ip(&r.address);
+    let port = match (&r.port, svc.key) {
+        (Some(p), _) => cx.port(p),
+        (None, ServiceKey::Addr { port, .. }) => Some(port),
+        (None, ServiceKey::Fwmark { .. }) => Some(0),
+    };
+    let m = match (&r.method, service_method) {
+        (Some(m), _) => method(cx, m, r.tunnel.as_ref()),
+        (None, Some(m)) => {
+            if let Some(t) = &r.tunnel {
+                cx.error(
+                    t.span(),
+                    "`tunnel` options without `method = \"tun\"` on the sorry server",
+                    "`method = \"tun\"` next to `tunnel`",
+                );
+            }
+            Some(m)
+        }
+        (None, None) => {
+            cx.error(
+                sp.span(),
+                "the sorry server has no forwarding `method`",
+                "`method = \"nat\"`, `\"dr\"`, `\"tun\"` or `\"fullnat\"` here or on the service",
+            );
+            None
+        }
+    };
+    Some(SorryServer {
+        addr: addr?,
+        port: port?,
+        method: m?,
+        inhibit: r.inhibit.unwrap_or(false),
+    })
+}
+
+impl RawCheck {
+    /// Every key set besides `type`, with its span.
+    fn keys(&self) -> Vec<(&'static str, Span)> {
+        let mut v = Vec::new();
+        macro_rules! key {
+            ($($f:ident),*) => {$(
+                if let Some(x) = &self.$f { v.push((stringify!($f), x.span())); }
+            )*};
+        }
+        key!(
+            interval,
+            timeout,
+            retry,
+            delay_before_retry,
+            warmup,
+            connect_ip,
+            connect_port,
+            bindto,
+            bind_port,
+            fwmark,
+            via_vip,
+            send,
+            send_hex,
+            expect,
+            expect_hex,
+            expect_regex,
+            expect_any,
+            udp,
+            command,
+            dynamic,
+            url,
+            virtualhost,
+            http_version,
+            sni,
+            payload,
+            require_reply,
+            min_reply_length,
+            max_reply_length,
+            query_type,
+            name
+        );
+        v
+    }
+}
+
+/// The keys every check takes.
+const COMMON_CHECK_KEYS: &[&str] = &[
+    "interval",
+    "timeout",
+    "retry",
+    "delay_before_retry",
+    "warmup",
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_port",
+    "fwmark",
+    "via_vip",
+];
+
+fn check(cx: &mut Cx<'_>, c: &Spanned<RawCheck>, service_udp: bool) -> Option<CheckSpec> {
+    let errors_before = cx.errors.len();
+    let r = c.get_ref();
+    let types: Vec<(&str, &str)> = CHECK_TYPES.iter().map(|(n, _)| (*n, *n)).collect();
+    let ty = cx.choice(&r.kind, "check type", &types)?;
+    let own = CHECK_TYPES
+        .iter()
+        .find(|(n, _)| *n == ty)
+        .map_or(&[][..], |(_, k)| *k);
+    for (key, span) in r.keys() {
+        if !COMMON_CHECK_KEYS.contains(&key) && !own.contains(&key) {
+            let takers: Vec<String> = CHECK_TYPES
+                .iter()
+                .filter(|(_, k)| k.contains(&key))
+                .map(|(n, _)| format!("`{n}`"))
+                .collect();
+            cx.error(
+                span,
+                format!("`{key}` is not a key of a `{ty}` check"),
+                format!(
+                    "`{key}` only in a check of type {}",
+                    match takers.split_last() {
+                        Some((last, [])) => last.clone(),
+                        Some((last, init)) => format!("{} or {last}", init.join(", ")),
+                        None => String::new(),
+                    }
+                ),
+            );
+        }
+    }
+    let d = CheckTimers::default();
+    let mut timers = d;
+    if let Some(v) = &r.interval {
+        timers.interval = cx.positive_seconds(v, "interval").unwrap_or(d.interval);
+    }
+    let timeout = r
+        .timeout
+        .as_ref()
+        .and_then(|v| cx.positive_seconds(v, "timeout"));
+    timers.timeout = timeout.unwrap_or(d.timeout);
+    if let Some(v) = &r.retry {
+        timers.retry = cx.u32(v, "retry").unwrap_or(d.retry);
+    }
+    if let Some(v) = &r.delay_before_retry {
+        timers.delay_before_retry = cx
+            .seconds(v, "delay_before_retry")
+            .unwrap_or(d.delay_before_retry);
+    }
+    if let Some(v) = &r.warmup {
+        timers.warmup = cx.seconds(v, "warmup").unwrap_or(d.warmup);
+    }
+    let target = CheckTarget {
+        connect_ip: r.connect_ip.as_ref().and_then(|v| cx.ip(v)),
+        connect_port: r.connect_port.as_ref().and_then(|v| cx.port(v)),
+        bindto: r.bindto.as_ref().and_then(|v| cx.ip(v)),
+        bind_port: r.bind_port.as_ref().and_then(|v| cx.port(v)),
+        fwmark: r.fwmark.as_ref().and_then(|v| cx.u32(v, "firewall mark")),
+        via_vip: r.via_vip.as_ref().is_some_and(|v| *v.get_ref()),
+    };
+    let text = |v: &Option<Str>| v.as_ref().map(|s| s.get_ref().clone());
+    let kind = match ty {
+        "tcp" => CheckKind::Tcp,
+        "ping" => CheckKind::Ping,
+        "send-expect" => {
+            if let (Some(_), Some(h)) = (&r.send, &r.send_hex) {
+                cx.error(h.span(), "both `send` and `send_hex`", "one of them");
+            }
+            let send = match (&r.send, &r.send_hex) {
+                (Some(t), _) => t.get_ref().as_bytes().to_vec(),
+                (None, Some(h)) => cx.hex(h).unwrap_or_default(),
+                (None, None) => Vec::new(),
+            };
+            let mut expects = Vec::new();
+            if let Some(e) = &r.expect {
+                expects.push((Expect::Prefix(e.get_ref().as_bytes().to_vec()), e.span()));
+            }
+            if let Some(e) = &r.expect_hex
+                && let Some(b) = cx.hex(e)
+            {
+                expects.push((Expect::Prefix(b), e.span()));
+            }
+            if let Some(e) = &r.expect_regex {
+                if let Err(why) = regex_syntax_ok(e.get_ref()) {
+                    cx.error(
+                        e.span(),
+                        format!("`{}` is not a regular expression: {why}", e.get_ref()),
+                        "a regular expression",
+                    );
+                }
+                expects.push((Expect::Regex(e.get_ref().clone()), e.span()));
+            }
+            if let Some(e) = &r.expect_any
+                && *e.get_ref()
+            {
+                expects.push((Expect::Any, e.span()));
+            }
+            if let Some((_, span)) = expects.get(1) {
+                cx.error(
+                    span.clone(),
+                    "a check has one of `expect`, `expect_hex`, `expect_regex` and `expect_any`",
+                    "one of them",
+                );
+            }
+            CheckKind::SendExpect {
+                send,
+                expect: expects.into_iter().next().map(|(e, _)| e),
+                udp: r.udp.as_ref().map_or(service_udp, |u| *u.get_ref()),
+            }
+        }
+        "program" => CheckKind::Program {
+            command: required(cx, &r.command, c, "command", "program")?,
+            expect: text(&r.expect),
+        },
+        "misc" => {
+            // The program is killed after `timeout`, else after the interval (keepalived's
+            // MISC_CHECK rule).
+            timers.timeout = timeout.unwrap_or(timers.interval);
+            CheckKind::Misc {
+                path: required(cx, &r.command, c, "command", "misc")?,
+                timeout,
+                dynamic: r.dynamic.as_ref().is_some_and(|v| *v.get_ref()),
+            }
+        }
+        "http" | "https" => {
+            let urls: Vec<UrlCheck> = match &r.url {
+                Some(list) if !list.get_ref().is_empty() => list
+                    .get_ref()
+                    .iter()
+                    .filter_map(|u| url_check(cx, u))
+                    .collect(),
+                Some(list) => {
+                    cx.error(list.span(), "no `url` to check", "at least one `url`");
+                    Vec::new()
+                }
+                None => {
+                    cx.error(
+                        r.kind.span(),
+                        format!("the `{ty}` check has no `url`"),
+                        "`url = [{ path = \"/\" }]` or `[[...check.url]]` tables",
+                    );
+                    Vec::new()
+                }
+            };
+            let http_1_1 = match &r.http_version {
+                None => false,
+                Some(v) => cx.choice(v, "HTTP version", &[("1.0", false), ("1.1", true)])?,
+            };
+            CheckKind::Http {
+                tls: ty == "https",
+                urls,
+                virtualhost: text(&r.virtualhost),
+                http_1_1,
+                sni: r.sni.as_ref().is_some_and(|v| *v.get_ref()),
+            }
+        }
+        "udp" => {
+            let payload = match &r.payload {
+                Some(p) => cx.hex(p).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let require_reply = match &r.require_reply {
+                None => None,
+                Some(v) if v.get_ref().trim().is_empty() => Some(Vec::new()),
+                Some(v) => cx.hex(v),
+            };
+            let min = r
+                .min_reply_length
+                .as_ref()
+                .and_then(|v| cx.int(v, 0, 65_535, "reply length"))
+                .map(|n| n as u32);
+            let max = r
+                .max_reply_length
+                .as_ref()
+                .and_then(|v| cx.int(v, 0, 65_535, "reply length"))
+                .map(|n| n as u32);
+            if let (Some(lo), Some(hi), Some(v)) = (min, max, &r.max_reply_length)
+                && lo > hi
+            {
+                cx.error(
+                    v.span(),
+                    format!("`max_reply_length` {hi} is below `min_reply_length` {lo}"),
+                    "`min_reply_length` <= `max_reply_length`",
+                );
+            }
+            CheckKind::Udp {
+                payload,
+                require_reply,
+                min_reply_len: min,
+                max_reply_len: max,
+            }
+        }
+        _ => {
+            let qtype = match &r.query_type {
+                None => DnsType::Soa,
+                Some(v) => match DnsType::from_name(v.get_ref()) {
+                    Some(t) => t,
+                    None => {
+                        cx.error(
+                            v.span(),
+                            format!("unknown DNS query type `{}`", v.get_ref()),
+                            "one of A, NS, CNAME, SOA, MX, TXT or AAAA",
+                        );
+                        DnsType::Soa
+                    }
+                },
+            };
+            CheckKind::Dns {
+                qtype,
+                name: text(&r.name).unwrap_or_else(|| ".".to_string()),
+            }
+        }
+    };
+    (cx.errors.len() == errors_before).then_some(CheckSpec {
+        kind,
+        target,
+        timers,
+    })
+}
+
+/// A key a check type cannot do without.
+fn required(
+    cx: &mut Cx<'_>,
+    v: &Option<Str>,
+    c: &Spanned<RawCheck>,
+    key: &str,
+    ty: &str,
+) -> Option<String> {
+    match v {
+        Some(s) => Some(s.get_ref().clone()),
+        None => {
+            cx.error(
+                c.get_ref().kind.span(),
+                format!("the `{ty}` check has no `{key}`"),
+                format!("`{key} = \"...\"` in the check"),
+            );
+            None
+        }
+    }
+}
+
+/// A cheap syntax check of a regular expression: balanced brackets and parentheses, no
+/// dangling escape. The checker compiles it for good; this catches typos early.
+fn regex_syntax_ok(re: &str) -> Result<(), &'static str> {
+    let mut depth = 0i32;
+    let mut class = false;
+    let mut chars = re.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next().is_none() => return Err("it ends with a lone `\\`"),
+            '[' if !class => class = true,
+            ']' if class => class = false,
+            '(' if !class => depth += 1,
+            ')' if !class => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err("a `)` closes nothing");
+                }
+            }
+            _ => {}
+        }
+    }
+    if class {
+        Err("a `[` is not closed")
+    } else if depth > 0 {
+        Err("a `(` is not closed")
+    } else {
+        Ok(())
+    }
+}
+
+fn url_check(cx: &mut Cx<'_>, u: &Spanned<RawUrl>) -> Option<UrlCheck> {
+    let errors_before = cx.errors.len();
+    let r = u.get_ref();
+    let path = r.path.get_ref().clone();
+    if !path.starts_with('/') {
+        cx.error(
+            r.path.span(),
+            format!("`{path}` is not a URL path"),
+            "a path starting with `/`",
+        );
+    }
+    let digest = r.digest.as_ref().and_then(|d| {
+        let t = d.get_ref();
+        if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Some(t.to_ascii_lowercase())
+        } else {
+            cx.error(
+                d.span(),
+                format!("`{t}` is not an MD5 digest"),
+                "32 hex digits",
+            );
+            None
+        }
+    });
+    let mut status_codes = Vec::new();
+    for v in r.status.iter().flatten() {
+        let range = match v.get_ref() {
+            toml::Value::Integer(n) => u16::try_from(*n).ok().map(|c| (c, c)),
+            toml::Value::String(s) => parse_range(s),
+            _ => None,
+        };
+        match range {
+            Some((a, b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => {
+                status_codes.push((a, b))
+            }
+            _ => cx.error(
+                v.span(),
+                format!("`{}` is not an HTTP status code or range", v.get_ref()),
+                "codes in 100..=599 such as `200`, or ranges such as `\"200-299\"`",
+            ),
+        }
+    }
+    (cx.errors.len() == errors_before).then(|| UrlCheck {
+        path,
+        digest,
+        status_codes,
+        virtualhost: r.virtualhost.as_ref().map(|v| v.get_ref().clone()),
+        regex: r.regex.as_ref().map(|v| v.get_ref().clone()),
+        regex_no_match: r.regex_no_match.unwrap_or(false),
+    })
 }
 
 /// Report `Config::validate`'s errors at the key each blames (see [`locate`]).
@@ -1039,8 +1928,26 @@ fn place(raw: &RawFile, spans: &[SvcSpans], target: Target) -> Span {
 // Writing.
 
 /// A TOML basic string with the escapes TOML needs.
+/// A TOML basic string on one line (the toml crate may choose a multi-line form, whose
+/// whitespace rules are easy to trip over).
 fn quote(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn addr_prefix(addr: IpAddr, len: u8) -> String {
@@ -1221,6 +2128,35 @@ pub fn emit_native(conf: &NativeConf) -> String {
         {
             let _ = writeln!(out, "mh_table_size = {}", svc.mh_table_size);
         }
+        let health = conf.health.services.iter().find(|h| h.service == svc.key);
+        let udp = matches!(
+            svc.key,
+            ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                ..
+            }
+        );
+        // Settings and checks all real servers share are written once for the service.
+        let common = health.and_then(|h| {
+            let first = h.real_servers.first()?;
+            h.real_servers
+                .iter()
+                .all(|r| same_server_health(r, first))
+                .then_some(first)
+        });
+        if let Some(h) = health {
+            out.push_str("\n[service.health]\n");
+            write_service_health(&mut out, h);
+            if let Some(c) = common {
+                for (k, v) in settings_pairs(c) {
+                    let _ = writeln!(out, "{k} = {v}");
+                }
+                for check in &c.checks {
+                    out.push_str("\n[[service.health.check]]\n");
+                    write_check(&mut out, "service.health.check", check, udp);
+                }
+            }
+        }
         for rs in &svc.real_servers {
             // Indented under its service, as people write it.
             let mut block = format!(
@@ -1236,13 +2172,313 @@ pub fn emit_native(conf: &NativeConf) -> String {
                 let _ = writeln!(block, "l_threshold = {}", rs.l_threshold);
             }
             block.push_str(&method_lines(rs.method));
+            let own = match (health, common) {
+                (Some(h), None) => h
+                    .real_servers
+                    .iter()
+                    .find(|r| r.addr == rs.addr && r.port == rs.port),
+                _ => None,
+            };
+            if let Some(r) = own {
+                let pairs = settings_pairs(r);
+                if !pairs.is_empty() {
+                    let inner: Vec<String> =
+                        pairs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                    let _ = writeln!(block, "health = {{ {} }}", inner.join(", "));
+                }
+                for check in &r.checks {
+                    block.push_str("\n[[service.real_server.check]]\n");
+                    write_check(&mut block, "service.real_server.check", check, udp);
+                }
+            }
             out.push('\n');
             for line in block.lines() {
-                let _ = writeln!(out, "  {line}");
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    let _ = writeln!(out, "  {line}");
+                }
             }
         }
     }
     out
+}
+
+/// Whether two real servers have the same health settings and checks (their addresses
+/// aside).
+fn same_server_health(a: &RealServerHealth, b: &RealServerHealth) -> bool {
+    RealServerHealth {
+        addr: b.addr,
+        port: b.port,
+        ..a.clone()
+    } == *b
+}
+
+/// Seconds as the parser reads them: an integer, or a decimal with up to 6 places.
+fn secs(d: core::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        let s = format!("{}.{:06}", d.as_secs(), d.subsec_micros());
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+/// A method (with its tunnel options) as inline `key = value` pairs.
+fn method_pairs(m: ForwardMethod) -> String {
+    method_lines(m).lines().collect::<Vec<_>>().join(", ")
+}
+
+fn write_service_health(out: &mut String, h: &ServiceHealth) {
+    if h.quorum != 1 {
+        let _ = writeln!(out, "quorum = {}", h.quorum);
+    }
+    if h.hysteresis != 0 {
+        let _ = writeln!(out, "hysteresis = {}", h.hysteresis);
+    }
+    if let Some(c) = &h.quorum_up {
+        let _ = writeln!(out, "quorum_up = {}", quote(c));
+    }
+    if let Some(c) = &h.quorum_down {
+        let _ = writeln!(out, "quorum_down = {}", quote(c));
+    }
+    if h.omega {
+        out.push_str("omega = true\n");
+    }
+    if let Some(s) = &h.sorry_server {
+        let _ = write!(
+            out,
+            "sorry_server = {{ address = {}, port = {}, {}",
+            quote(&s.addr.to_string()),
+            s.port,
+            method_pairs(s.method)
+        );
+        if s.inhibit {
+            out.push_str(", inhibit = true");
+        }
+        out.push_str(" }\n");
+    }
+}
+
+/// A real server's health settings that differ from the defaults, as `key = value` pairs.
+fn settings_pairs(r: &RealServerHealth) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    if r.on_failure == OnFailure::Quiesce {
+        v.push(("on_failure", "\"quiesce\"".to_string()));
+    }
+    if r.alpha {
+        v.push(("alpha", "true".to_string()));
+    }
+    if r.rise != 1 {
+        v.push(("rise", r.rise.to_string()));
+    }
+    if r.fall != 1 {
+        v.push(("fall", r.fall.to_string()));
+    }
+    if let Some(d) = r.slow_start {
+        v.push(("slow_start", secs(d)));
+    }
+    if let Some(c) = &r.notify_up {
+        v.push(("notify_up", quote(c)));
+    }
+    if let Some(c) = &r.notify_down {
+        v.push(("notify_down", quote(c)));
+    }
+    if let Some(l) = &r.load_monitor {
+        let mut parts = vec![
+            format!("interval = {}", secs(l.interval)),
+            format!("scale = {}", l.scale),
+        ];
+        if let Some((a, p)) = l.agent {
+            parts.push(format!(
+                "agent = {}",
+                quote(&std::net::SocketAddr::new(a, p).to_string())
+            ));
+        }
+        v.push(("load_monitor", format!("{{ {} }}", parts.join(", "))));
+    }
+    v
+}
+
+/// Bytes as a TOML string when they are UTF-8, else as hex under `hex_key`.
+fn text_or_hex(out: &mut String, key: &str, hex_key: &str, b: &[u8]) {
+    match std::str::from_utf8(b) {
+        Ok(t) => {
+            let _ = writeln!(out, "{key} = {}", quote(t));
+        }
+        Err(_) => {
+            let _ = writeln!(out, "{hex_key} = \"{}\"", hex(b));
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One check's keys, after its `[[TABLE]]` header (`table` names the url sub-tables).
+fn write_check(out: &mut String, table: &str, c: &CheckSpec, service_udp: bool) {
+    let ty = match &c.kind {
+        CheckKind::Tcp => "tcp",
+        CheckKind::SendExpect { .. } => "send-expect",
+        CheckKind::Program { .. } => "program",
+        CheckKind::Http { tls: false, .. } => "http",
+        CheckKind::Http { tls: true, .. } => "https",
+        CheckKind::Misc { .. } => "misc",
+        CheckKind::Udp { .. } => "udp",
+        CheckKind::Dns { .. } => "dns",
+        CheckKind::Ping => "ping",
+    };
+    let _ = writeln!(out, "type = \"{ty}\"");
+    let (t, d) = (c.timers, CheckTimers::default());
+    if t.interval != d.interval {
+        let _ = writeln!(out, "interval = {}", secs(t.interval));
+    }
+    // MISC's timeout is its own key's (None: the interval).
+    let misc = matches!(c.kind, CheckKind::Misc { .. });
+    if !misc && t.timeout != d.timeout {
+        let _ = writeln!(out, "timeout = {}", secs(t.timeout));
+    }
+    if t.retry != d.retry {
+        let _ = writeln!(out, "retry = {}", t.retry);
+    }
+    if t.delay_before_retry != d.delay_before_retry {
+        let _ = writeln!(out, "delay_before_retry = {}", secs(t.delay_before_retry));
+    }
+    if t.warmup != d.warmup {
+        let _ = writeln!(out, "warmup = {}", secs(t.warmup));
+    }
+    let g = &c.target;
+    if let Some(a) = g.connect_ip {
+        let _ = writeln!(out, "connect_ip = {}", quote(&a.to_string()));
+    }
+    if let Some(p) = g.connect_port {
+        let _ = writeln!(out, "connect_port = {p}");
+    }
+    if let Some(a) = g.bindto {
+        let _ = writeln!(out, "bindto = {}", quote(&a.to_string()));
+    }
+    if let Some(p) = g.bind_port {
+        let _ = writeln!(out, "bind_port = {p}");
+    }
+    if let Some(m) = g.fwmark {
+        let _ = writeln!(out, "fwmark = {m}");
+    }
+    if g.via_vip {
+        out.push_str("via_vip = true\n");
+    }
+    match &c.kind {
+        CheckKind::Tcp | CheckKind::Ping => {}
+        CheckKind::SendExpect { send, expect, udp } => {
+            if !send.is_empty() {
+                text_or_hex(out, "send", "send_hex", send);
+            }
+            match expect {
+                None => {}
+                Some(Expect::Any) => out.push_str("expect_any = true\n"),
+                Some(Expect::Prefix(p)) => text_or_hex(out, "expect", "expect_hex", p),
+                Some(Expect::Regex(r)) => {
+                    let _ = writeln!(out, "expect_regex = {}", quote(r));
+                }
+            }
+            if *udp != service_udp {
+                let _ = writeln!(out, "udp = {udp}");
+            }
+        }
+        CheckKind::Program { command, expect } => {
+            let _ = writeln!(out, "command = {}", quote(command));
+            if let Some(e) = expect {
+                let _ = writeln!(out, "expect = {}", quote(e));
+            }
+        }
+        CheckKind::Misc {
+            path,
+            timeout,
+            dynamic,
+        } => {
+            let _ = writeln!(out, "command = {}", quote(path));
+            if let Some(t) = timeout {
+                let _ = writeln!(out, "timeout = {}", secs(*t));
+            }
+            if *dynamic {
+                out.push_str("dynamic = true\n");
+            }
+        }
+        CheckKind::Udp {
+            payload,
+            require_reply,
+            min_reply_len,
+            max_reply_len,
+        } => {
+            if !payload.is_empty() {
+                let _ = writeln!(out, "payload = \"{}\"", hex(payload));
+            }
+            if let Some(r) = require_reply {
+                let _ = writeln!(out, "require_reply = \"{}\"", hex(r));
+            }
+            if let Some(n) = min_reply_len {
+                let _ = writeln!(out, "min_reply_length = {n}");
+            }
+            if let Some(n) = max_reply_len {
+                let _ = writeln!(out, "max_reply_length = {n}");
+            }
+        }
+        CheckKind::Dns { qtype, name } => {
+            let _ = writeln!(
+                out,
+                "query_type = \"{}\"",
+                crate::emit::dns_type_name(*qtype)
+            );
+            let _ = writeln!(out, "name = {}", quote(name));
+        }
+        CheckKind::Http {
+            urls,
+            virtualhost,
+            http_1_1,
+            sni,
+            ..
+        } => {
+            if let Some(h) = virtualhost {
+                let _ = writeln!(out, "virtualhost = {}", quote(h));
+            }
+            if *http_1_1 {
+                out.push_str("http_version = \"1.1\"\n");
+            }
+            if *sni {
+                out.push_str("sni = true\n");
+            }
+            for u in urls {
+                let _ = writeln!(out, "\n[[{table}.url]]");
+                let _ = writeln!(out, "path = {}", quote(&u.path));
+                if let Some(d) = &u.digest {
+                    let _ = writeln!(out, "digest = \"{d}\"");
+                }
+                if !u.status_codes.is_empty() {
+                    let codes: Vec<String> = u
+                        .status_codes
+                        .iter()
+                        .map(|&(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("\"{a}-{b}\"")
+                            }
+                        })
+                        .collect();
+                    let _ = writeln!(out, "status = [{}]", codes.join(", "));
+                }
+                if let Some(h) = &u.virtualhost {
+                    let _ = writeln!(out, "virtualhost = {}", quote(h));
+                }
+                if let Some(r) = &u.regex {
+                    let _ = writeln!(out, "regex = {}", quote(r));
+                }
+                if u.regex_no_match {
+                    out.push_str("regex_no_match = true\n");
+                }
+            }
+        }
+    }
 }
 
 fn protocol_name(p: Protocol) -> &'static str {

@@ -1,6 +1,6 @@
 //! The keepalived.conf and lvs.cf writers: every file they write parses back, with the
-//! existing parsers, to the same `Config` (and VIPs); what a format cannot say is refused
-//! with a `Lossy` naming it, never dropped.
+//! existing parsers, to the same `Config`, health monitoring and VIPs; what a format cannot
+//! say is refused with a `Lossy` naming it, never dropped.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -10,10 +10,16 @@ use rvs_config::{
     Lossy, NativeConf, Vip, emit_keepalived, emit_lvs_cf, emit_native, keepalived_vips,
     parse_keepalived, parse_lvs_cf, parse_native, render_all,
 };
-use rvs_core::model::{
-    Family, ForwardMethod, FwmarkRule, LocalPool, Prefix, Protocol, SchedFlags, SchedulerKind,
-    ServiceKey, Switches, TableFullPolicy, TunnelCsum, TunnelKind, VirtualServiceConfig,
+use rvs_core::health::{
+    CheckKind, CheckSpec, CheckTarget, CheckTimers, Expect, HealthConfig, LoadMonitor, OnFailure,
+    RealServerHealth, ServiceHealth, SorryServer,
 };
+use rvs_core::model::{
+    Config, Family, ForwardMethod, FwmarkRule, LocalPool, Prefix, Protocol, SchedFlags,
+    SchedulerKind, ServiceKey, Switches, TableFullPolicy, TunnelCsum, TunnelKind,
+    VirtualServiceConfig,
+};
+use std::time::Duration;
 
 mod common;
 use common::arb_native;
@@ -38,12 +44,21 @@ fn emitted(r: Result<String, Lossy>) -> String {
     r.unwrap_or_else(|l| panic!("{l}"))
 }
 
-/// lvs.cf → keepalived.conf and → lvs.cf again: the same Config (and VIPs) each time.
+/// lvs.cf → lvs.cf again: the same Config, health and VIPs. → keepalived.conf: refused
+/// for nanny's checks (keepalived has no send/expect, slow start or rise); without the
+/// health monitoring, the same Config.
 #[test]
 fn lvs_cf_files_convert_both_ways() {
+    let none = HealthConfig::default();
     for name in ["direct.cf", "fwmark_persistent.cf", "nat_two_tier.cf"] {
         let text = data(name);
         let cf = ok(parse_lvs_cf(&text, name), &text);
+        assert!(!cf.health.services.is_empty());
+        let refused = emit_keepalived(&cf.config, &cf.health, &cf.vips, None).unwrap_err();
+        assert!(
+            refused.reasons.iter().any(|r| r.contains("slow start")),
+            "{refused}"
+        );
 
         // keepalived.conf cannot carry classifier rules: compare the rest.
         let mut without_rules = cf.config.clone();
@@ -51,6 +66,7 @@ fn lvs_cf_files_convert_both_ways() {
         if cf.config.fwmark_rules.is_empty() {
             let k = emitted(emit_keepalived(
                 &cf.config,
+                &none,
                 &cf.vips,
                 cf.nat_router.as_ref(),
             ));
@@ -60,16 +76,22 @@ fn lvs_cf_files_convert_both_ways() {
             vips.extend(cf.nat_router.clone());
             assert_eq!(keepalived_vips(&kc), vips);
         } else {
-            let l = emit_keepalived(&cf.config, &cf.vips, None).unwrap_err();
+            let l = emit_keepalived(&cf.config, &none, &cf.vips, None).unwrap_err();
             assert!(l.reasons.iter().any(|r| r.contains("classifier rule")));
-            let k = emitted(emit_keepalived(&without_rules, &cf.vips, None));
+            let k = emitted(emit_keepalived(&without_rules, &none, &cf.vips, None));
             let kc = ok(parse_keepalived(&k, "out.conf"), &k);
             assert_eq!(kc.config, without_rules, "{name} via keepalived.conf:\n{k}");
         }
 
-        let l = emitted(emit_lvs_cf(&cf.config, &cf.vips, cf.nat_router.as_ref()));
+        let l = emitted(emit_lvs_cf(
+            &cf.config,
+            &cf.health,
+            &cf.vips,
+            cf.nat_router.as_ref(),
+        ));
         let lc = ok(parse_lvs_cf(&l, "out.cf"), &l);
         assert_eq!(lc.config, cf.config, "{name} via lvs.cf:\n{l}");
+        assert_eq!(lc.health, cf.health, "{name} via lvs.cf:\n{l}");
         assert_eq!(lc.vips, cf.vips);
         assert_eq!(lc.nat_router, cf.nat_router);
         assert_eq!(lc.network, cf.network);
@@ -89,28 +111,43 @@ fn keepalived_files_convert() {
         "keepalived/samples/keepalived.conf.virtual_server_group",
         "keepalived/samples/keepalived.conf.vrrp",
         "keepalived/samples/keepalived.conf.inhibit",
+        "keepalived/samples/keepalived.conf.quorum",
+        "keepalived/samples/keepalived.conf.misc_check_arg",
+        "keepalived/samples/keepalived.conf.UDP_CHECK",
+        "keepalived/samples/keepalived.conf.PING_CHECK",
+        "keepalived/samples/keepalived.conf.SSL_GET",
+        "keepalived/samples/keepalived.conf.virtualhost",
+        "keepalived/health.conf",
     ] {
         let text = data(name);
         let kc = ok(parse_keepalived(&text, name), &text);
         let vips = keepalived_vips(&kc);
-        let k = emitted(emit_keepalived(&kc.config, &vips, None));
+        let k = emitted(emit_keepalived(&kc.config, &kc.health, &vips, None));
         let back = ok(parse_keepalived(&k, "out.conf"), &k);
         assert_eq!(back.config, kc.config, "{name}:\n{k}");
+        assert_eq!(back.health, kc.health, "{name}:\n{k}");
         assert_eq!(keepalived_vips(&back), vips, "{name}");
 
+        // keepalived → native → keepalived: the checks come back the same.
         let native = NativeConf {
             config: kc.config.clone(),
             vips: vips.clone(),
             nat_router: None,
+            health: kc.health.clone(),
         };
         let n = emit_native(&native);
-        assert_eq!(ok(parse_native(&n, "out.toml"), &n), native, "{name}");
+        let nc = ok(parse_native(&n, "out.toml"), &n);
+        assert_eq!(nc, native, "{name}");
+        let k2 = emitted(emit_keepalived(&nc.config, &nc.health, &nc.vips, None));
+        assert_eq!(k2, k, "{name}");
 
         // These samples all use something lvs.cf lacks (thresholds, VRRP addresses no
-        // service uses, services without a VIP, mixed methods); when it fits, it is exact.
-        if let Ok(l) = emit_lvs_cf(&kc.config, &vips, None) {
+        // service uses, services without a VIP, mixed methods, keepalived's checkers); when
+        // it fits, it is exact.
+        if let Ok(l) = emit_lvs_cf(&kc.config, &kc.health, &vips, None) {
             let lc = ok(parse_lvs_cf(&l, "out.cf"), &l);
             assert_eq!(lc.config, kc.config, "{name} via lvs.cf:\n{l}");
+            assert_eq!(lc.health, kc.health, "{name} via lvs.cf:\n{l}");
         }
     }
 }
@@ -158,14 +195,163 @@ virtual_server 2001:db8::100 443 {
 ";
     let kc = ok(parse_keepalived(text, "in.conf"), text);
     let vips = keepalived_vips(&kc);
-    let l = emitted(emit_lvs_cf(&kc.config, &vips, None));
+    // keepalived's HTTP_GET is not nanny's, and nanny checks every server.
+    let r = emit_lvs_cf(&kc.config, &kc.health, &vips, None)
+        .unwrap_err()
+        .reasons
+        .join("\n");
+    assert!(
+        r.contains("nanny sends and expects, or runs a program"),
+        "{r}"
+    );
+    // With nanny's default checks, it fits.
+    let nanny = nanny_defaults(&kc.config);
+    let l = emitted(emit_lvs_cf(&kc.config, &nanny, &vips, None));
     let lc = ok(parse_lvs_cf(&l, "out.cf"), &l);
     assert_eq!(lc.config, kc.config);
+    assert_eq!(lc.health, nanny);
     assert_eq!(lc.vips, vips);
     insta::assert_snapshot!("emit_keepalived_to_lvs_cf", l);
-    let k = emitted(emit_keepalived(&lc.config, &lc.vips, None));
+    let none = HealthConfig::default();
+    let k = emitted(emit_keepalived(&lc.config, &none, &lc.vips, None));
     assert_eq!(ok(parse_keepalived(&k, "back.conf"), &k).config, kc.config);
     insta::assert_snapshot!("emit_lvs_cf_to_keepalived", k);
+}
+
+/// nanny's checks of every service as lvs.cf's parser gives them with no nanny key set
+/// (an independent statement of the rule, to test the writer against).
+fn nanny_defaults(config: &Config) -> HealthConfig {
+    nanny_health(config, |_| None)
+}
+
+/// What a virtual's nanny keys say, for [`nanny_health`].
+#[derive(Clone, Default)]
+struct Nanny {
+    timeout: u64,
+    rise: u32,
+    quiesce: bool,
+    load: bool,
+    via_vip: bool,
+    /// `send`/`expect` (as the check kind, `udp` from the protocol) or `send_program`.
+    kind: Option<CheckKind>,
+    sorry: Option<IpAddr>,
+}
+
+/// The health lvs.cf's parser makes of each service and its nanny keys (None: Piranha's
+/// defaults); fwmark services use port 80.
+fn nanny_health(config: &Config, keys: impl Fn(usize) -> Option<Nanny>) -> HealthConfig {
+    let mut out = HealthConfig::default();
+    for (i, svc) in config.services.iter().enumerate() {
+        let n = keys(i).unwrap_or(Nanny {
+            timeout: 10,
+            rise: 18,
+            ..Nanny::default()
+        });
+        if svc.real_servers.is_empty() && n.sorry.is_none() {
+            continue;
+        }
+        let (udp, vport, fwmark) = match svc.key {
+            ServiceKey::Addr { protocol, port, .. } => (protocol == Protocol::Udp, port, false),
+            // A fwmark virtual's protocol is its classifier rules'.
+            ServiceKey::Fwmark { mark, family } => (
+                config
+                    .fwmark_rules
+                    .iter()
+                    .find(|r| r.mark == mark && Family::of(&r.dst.addr) == family)
+                    .and_then(|r| r.protocol)
+                    == Some(Protocol::Udp),
+                80,
+                true,
+            ),
+        };
+        let every = Duration::from_secs(n.timeout);
+        // lvs.cf's one `network` for all.
+        let method = config
+            .services
+            .iter()
+            .flat_map(|s| &s.real_servers)
+            .next()
+            .map_or(ForwardMethod::Masq, |r| r.method);
+        out.services.push(ServiceHealth {
+            service: svc.key,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            omega: false,
+            sorry_server: n.sorry.map(|addr| SorryServer {
+                addr,
+                port: vport,
+                method,
+                inhibit: false,
+            }),
+            real_servers: svc
+                .real_servers
+                .iter()
+                .map(|r| {
+                    let connect_port = (fwmark && r.port != vport).then_some(vport);
+                    let port = connect_port.unwrap_or(r.port);
+                    let kind = match (&n.kind, port, udp) {
+                        (Some(CheckKind::SendExpect { send, expect, .. }), _, _) => {
+                            CheckKind::SendExpect {
+                                send: send.clone(),
+                                expect: expect.clone(),
+                                udp,
+                            }
+                        }
+                        (Some(k), _, _) => k.clone(),
+                        (None, 80, _) => CheckKind::SendExpect {
+                            send: b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+                            expect: Some(Expect::Prefix(b"HTTP".to_vec())),
+                            udp,
+                        },
+                        (None, _, true) => CheckKind::SendExpect {
+                            send: vec![],
+                            expect: None,
+                            udp,
+                        },
+                        (None, _, false) => CheckKind::Tcp,
+                    };
+                    RealServerHealth {
+                        addr: r.addr,
+                        port: r.port,
+                        on_failure: if n.quiesce {
+                            OnFailure::Quiesce
+                        } else {
+                            OnFailure::Remove
+                        },
+                        alpha: false,
+                        rise: n.rise,
+                        fall: 1,
+                        slow_start: Some(every),
+                        notify_up: None,
+                        notify_down: None,
+                        load_monitor: n.load.then_some(LoadMonitor {
+                            interval: Duration::from_secs(20),
+                            agent: None,
+                            scale: 4,
+                        }),
+                        checks: vec![CheckSpec {
+                            kind,
+                            target: CheckTarget {
+                                connect_port,
+                                via_vip: n.via_vip,
+                                ..CheckTarget::default()
+                            },
+                            timers: CheckTimers {
+                                interval: every,
+                                timeout: every,
+                                retry: 0,
+                                delay_before_retry: Duration::ZERO,
+                                warmup: Duration::ZERO,
+                            },
+                        }],
+                    }
+                })
+                .collect(),
+        });
+    }
+    out
 }
 
 /// The realistic native file uses everything, so both formats refuse it, naming each loss.
@@ -173,8 +359,8 @@ virtual_server 2001:db8::100 443 {
 fn full_native_file_is_refused_with_reasons() {
     let text = data("native/full.toml");
     let n = ok(parse_native(&text, "full.toml"), &text);
-    let k = emit_keepalived(&n.config, &n.vips, n.nat_router.as_ref()).unwrap_err();
-    let l = emit_lvs_cf(&n.config, &n.vips, n.nat_router.as_ref()).unwrap_err();
+    let k = emit_keepalived(&n.config, &n.health, &n.vips, n.nat_router.as_ref()).unwrap_err();
+    let l = emit_lvs_cf(&n.config, &n.health, &n.vips, n.nat_router.as_ref()).unwrap_err();
     insta::assert_snapshot!("emit_full_keepalived_lossy", k.to_string());
     insta::assert_snapshot!("emit_full_lvs_cf_lossy", l.to_string());
 }
@@ -207,6 +393,7 @@ fn one_service(method: ForwardMethod) -> NativeConf {
         device: "eth0".into(),
         label: "eth0:1".into(),
     });
+    c.health = nanny_defaults(&c.config);
     c
 }
 
@@ -216,15 +403,21 @@ fn each_loss_is_named() {
 
     // FullNAT in keepalived.
     let c = one_service(ForwardMethod::FullNat);
-    let r = reasons(emit_keepalived(&c.config, &c.vips, None));
+    let r = reasons(emit_keepalived(
+        &c.config,
+        &HealthConfig::default(),
+        &c.vips,
+        None,
+    ));
     assert!(r.contains("keepalived has no FullNAT"), "{r}");
     assert!(
         r.contains("FullNat, which keepalived cannot configure"),
         "{r}"
     );
     // ... which lvs.cf (rvs's `network = fullnat`) can say.
-    let l = emitted(emit_lvs_cf(&c.config, &c.vips, None));
+    let l = emitted(emit_lvs_cf(&c.config, &c.health, &c.vips, None));
     assert_eq!(parse_lvs_cf(&l, "f.cf").unwrap().config, c.config);
+    assert_eq!(parse_lvs_cf(&l, "f.cf").unwrap().health, c.health);
 
     // Mixed methods in lvs.cf.
     let mut c = one_service(ForwardMethod::Masq);
@@ -232,9 +425,9 @@ fn each_loss_is_named() {
     dr.addr = ip("10.2.0.12");
     dr.method = ForwardMethod::DirectRoute;
     c.config.services[0].real_servers.push(dr);
-    let r = reasons(emit_lvs_cf(&c.config, &c.vips, None));
+    let r = reasons(emit_lvs_cf(&c.config, &c.health, &c.vips, None));
     assert!(r.contains("mixed forwarding methods"), "{r}");
-    assert!(emit_keepalived(&c.config, &c.vips, None).is_ok());
+    assert!(emit_keepalived(&c.config, &HealthConfig::default(), &c.vips, None).is_ok());
 
     // mh flags, table size, one-packet, thresholds in lvs.cf; GUE tunnels in lvs.cf.
     let mut c = one_service(ForwardMethod::Tunnel {
@@ -246,7 +439,7 @@ fn each_loss_is_named() {
     svc.flags = SchedFlags(SchedFlags::FLAG_1 | SchedFlags::FLAG_2);
     svc.mh_table_size = 65_521;
     svc.real_servers[0].u_threshold = 10;
-    let r = reasons(emit_lvs_cf(&c.config, &c.vips, None));
+    let r = reasons(emit_lvs_cf(&c.config, &c.health, &c.vips, None));
     for needle in [
         "scheduler flags 0x3",
         "mh table size 65521",
@@ -255,10 +448,20 @@ fn each_loss_is_named() {
     ] {
         assert!(r.contains(needle), "{needle}: {r}");
     }
-    let r = reasons(emit_keepalived(&c.config, &c.vips, None));
+    let r = reasons(emit_keepalived(
+        &c.config,
+        &HealthConfig::default(),
+        &c.vips,
+        None,
+    ));
     assert!(r.contains("mh table size 65521"), "{r}");
     c.config.services[0].mh_table_size = VirtualServiceConfig::DEFAULT_MH_TABLE_SIZE;
-    let k = emitted(emit_keepalived(&c.config, &c.vips, None));
+    let k = emitted(emit_keepalived(
+        &c.config,
+        &HealthConfig::default(),
+        &c.vips,
+        None,
+    ));
     assert_eq!(parse_keepalived(&k, "k").unwrap().config, c.config, "{k}");
 
     // Director settings in both; a service without a VIP and an unused VIP in lvs.cf.
@@ -271,14 +474,19 @@ fn each_loss_is_named() {
     c.config.table_full = TableFullPolicy::EvictEmbryonic;
     c.vips[0].addr = ip("10.1.0.101");
     for r in [
-        reasons(emit_keepalived(&c.config, &c.vips, None)),
-        reasons(emit_lvs_cf(&c.config, &c.vips, None)),
+        reasons(emit_keepalived(
+            &c.config,
+            &HealthConfig::default(),
+            &c.vips,
+            None,
+        )),
+        reasons(emit_lvs_cf(&c.config, &c.health, &c.vips, None)),
     ] {
         for needle in ["IPVS switches", "table size 10", "table-full policy"] {
             assert!(r.contains(needle), "{needle}: {r}");
         }
     }
-    let r = reasons(emit_lvs_cf(&c.config, &c.vips, None));
+    let r = reasons(emit_lvs_cf(&c.config, &c.health, &c.vips, None));
     assert!(r.contains("no VIP for 10.1.0.100"), "{r}");
     assert!(r.contains("VIP 10.1.0.101 is used by no service"), "{r}");
 }
@@ -314,6 +522,7 @@ fn keepalived_shaped(mut c: NativeConf) -> NativeConf {
             }
         }
     }
+    keepalived_health(&mut c);
     c
 }
 
@@ -423,7 +632,96 @@ fn lvs_cf_shaped(mut c: NativeConf) -> NativeConf {
             IpAddr::V6(_) => 128,
         };
     }
+    lvs_cf_health(&mut c);
     c
+}
+
+/// Shape generated health to what keepalived.conf can say: no nanny checks, rise and fall
+/// 1, no slow start or load monitor, no check through the VIP, timers keepalived keeps, MISC
+/// without a target; and only services that have something for keepalived to act on.
+fn keepalived_health(c: &mut NativeConf) {
+    c.health.services.retain_mut(|h| {
+        if let Some(s) = &mut h.sorry_server
+            && s.method == ForwardMethod::FullNat
+        {
+            s.method = ForwardMethod::Masq;
+        }
+        for r in &mut h.real_servers {
+            r.rise = 1;
+            r.fall = 1;
+            r.slow_start = None;
+            r.load_monitor = None;
+            r.checks.retain(|k| {
+                !matches!(
+                    k.kind,
+                    CheckKind::SendExpect { .. } | CheckKind::Program { .. }
+                )
+            });
+            for k in &mut r.checks {
+                k.target.via_vip = false;
+                k.timers.interval = k.timers.interval.max(Duration::from_secs(1));
+                if let CheckKind::Misc { timeout, .. } = k.kind {
+                    k.target = CheckTarget::default();
+                    k.timers.timeout = timeout.unwrap_or(k.timers.interval);
+                }
+            }
+            r.alpha &= !r.checks.is_empty();
+        }
+        h.real_servers
+            .iter()
+            .any(|r| !r.checks.is_empty() || r.notify_up.is_some() || r.notify_down.is_some())
+            || h.sorry_server.is_some()
+            || h.quorum_up.is_some()
+            || h.quorum_down.is_some()
+    });
+}
+
+/// Nanny-shaped health for every service lvs.cf writes, its keys taken from the generated
+/// health where there is some (so the shapes vary).
+fn lvs_cf_health(c: &mut NativeConf) {
+    let generated = std::mem::take(&mut c.health);
+    let config = &c.config;
+    c.health = nanny_health(config, |i| {
+        let svc = &config.services[i];
+        let h = generated.services.iter().find(|h| h.service == svc.key)?;
+        let method = svc.real_servers.first().map(|r| r.method);
+        let first = h.real_servers.first();
+        let check = first.and_then(|r| r.checks.first());
+        let plain = |t: &str| !t.contains(['"', '\\', '\n', '\r']);
+        let kind = match check.map(|k| &k.kind) {
+            Some(CheckKind::SendExpect { send, expect, .. }) => Some(CheckKind::SendExpect {
+                send: send.clone(),
+                expect: match expect {
+                    Some(Expect::Prefix(p)) if p.as_slice() == b"*" => Some(Expect::Any),
+                    Some(Expect::Regex(r)) if r == "*" => Some(Expect::Any),
+                    e => e.clone(),
+                },
+                udp: false,
+            }),
+            Some(CheckKind::Program { command, expect })
+                if plain(command) && expect.as_deref().is_none_or(plain) =>
+            {
+                Some(CheckKind::Program {
+                    command: command.clone(),
+                    expect: expect.clone(),
+                })
+            }
+            _ => None,
+        };
+        Some(Nanny {
+            timeout: check.map_or(10, |k| k.timers.interval.as_secs().clamp(1, 60)),
+            rise: first.map_or(1, |r| r.rise),
+            quiesce: first.is_some_and(|r| r.on_failure == OnFailure::Quiesce),
+            load: first.is_some_and(|r| r.load_monitor.is_some()),
+            via_vip: check.is_some_and(|k| k.target.via_vip)
+                && matches!(
+                    method,
+                    Some(ForwardMethod::DirectRoute | ForwardMethod::Tunnel { .. })
+                ),
+            kind,
+            sorry: h.sorry_server.map(|s| s.addr),
+        })
+    });
 }
 
 proptest! {
@@ -432,24 +730,33 @@ proptest! {
     #[test]
     fn keepalived_round_trip(c in arb_native().prop_map(keepalived_shaped)) {
         prop_assert_eq!(c.config.validate(), Ok(()));
-        let text = emit_keepalived(&c.config, &c.vips, c.nat_router.as_ref())
+        let text = emit_keepalived(&c.config, &c.health, &c.vips, c.nat_router.as_ref())
             .map_err(|l| TestCaseError::fail(l.to_string()))?;
         let back = parse_keepalived(&text, "gen.conf")
             .map_err(|d| TestCaseError::fail(format!("{}\n{text}", render_all(&d))))?;
         prop_assert_eq!(&back.config, &c.config, "{}", text);
+        prop_assert_eq!(&back.health, &c.health, "{}", text);
         let mut vips = c.vips.clone();
         vips.extend(c.nat_router.clone());
         prop_assert_eq!(keepalived_vips(&back), vips);
+        // And through the native format, the same keepalived.conf again.
+        let n = emit_native(&NativeConf { nat_router: None, ..c.clone() });
+        let nc = parse_native(&n, "gen.toml")
+            .map_err(|d| TestCaseError::fail(format!("{}\n{n}", render_all(&d))))?;
+        let again = emit_keepalived(&nc.config, &nc.health, &nc.vips, c.nat_router.as_ref())
+            .map_err(|l| TestCaseError::fail(l.to_string()))?;
+        prop_assert_eq!(again, text);
     }
 
     #[test]
     fn lvs_cf_round_trip(c in arb_native().prop_map(lvs_cf_shaped)) {
         prop_assert_eq!(c.config.validate(), Ok(()));
-        let text = emit_lvs_cf(&c.config, &c.vips, c.nat_router.as_ref())
+        let text = emit_lvs_cf(&c.config, &c.health, &c.vips, c.nat_router.as_ref())
             .map_err(|l| TestCaseError::fail(l.to_string()))?;
         let back = parse_lvs_cf(&text, "gen.cf")
             .map_err(|d| TestCaseError::fail(format!("{}\n{text}", render_all(&d))))?;
         prop_assert_eq!(&back.config, &c.config, "{}", text);
+        prop_assert_eq!(&back.health, &c.health, "{}", text);
         prop_assert_eq!(&back.vips, &c.vips);
         prop_assert_eq!(&back.nat_router, &c.nat_router);
     }
@@ -457,15 +764,17 @@ proptest! {
     /// Whatever the configuration, a writer that does not refuse is exact.
     #[test]
     fn accepted_means_exact(c in arb_native()) {
-        if let Ok(text) = emit_keepalived(&c.config, &c.vips, None) {
+        if let Ok(text) = emit_keepalived(&c.config, &c.health, &c.vips, None) {
             let back = parse_keepalived(&text, "k")
                 .map_err(|d| TestCaseError::fail(format!("{}\n{text}", render_all(&d))))?;
             prop_assert_eq!(&back.config, &c.config);
+            prop_assert_eq!(&back.health, &c.health, "{}", text);
         }
-        if let Ok(text) = emit_lvs_cf(&c.config, &c.vips, c.nat_router.as_ref()) {
+        if let Ok(text) = emit_lvs_cf(&c.config, &c.health, &c.vips, c.nat_router.as_ref()) {
             let back = parse_lvs_cf(&text, "l")
                 .map_err(|d| TestCaseError::fail(format!("{}\n{text}", render_all(&d))))?;
             prop_assert_eq!(&back.config, &c.config);
+            prop_assert_eq!(&back.health, &c.health, "{}", text);
         }
     }
 }

@@ -591,3 +591,293 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Health monitoring: keepalived's checkers mapped to the health model.
+
+mod health {
+    use super::*;
+    use rvs_core::health::{
+        CheckKind as K, CheckSpec, CheckTarget, CheckTimers as T, DnsType, OnFailure,
+        RealServerHealth, SorryServer, UrlCheck,
+    };
+
+    fn timers(interval: f64, timeout: f64, retry: u32, dbr: f64, warmup: f64) -> T {
+        T {
+            interval: Duration::from_secs_f64(interval),
+            timeout: Duration::from_secs_f64(timeout),
+            retry,
+            delay_before_retry: Duration::from_secs_f64(dbr),
+            warmup: Duration::from_secs_f64(warmup),
+        }
+    }
+
+    fn check(kind: K, timers: T) -> CheckSpec {
+        CheckSpec {
+            kind,
+            target: CheckTarget::default(),
+            timers,
+        }
+    }
+
+    #[test]
+    fn every_checker_kind_timers_group_quorum_and_sorry_server() {
+        let c = parse_ok("health.conf");
+        // The group's two services are monitored alike; the SMTP-only one is not.
+        assert_eq!(c.health.services.len(), 2, "{:#?}", c.health);
+        assert_eq!(c.health.services[0].service, tcp("10.0.0.1", 80));
+        assert_eq!(c.health.services[1].service, tcp("10.0.0.2", 80));
+        assert_eq!(
+            c.health.services[0].real_servers,
+            c.health.services[1].real_servers
+        );
+        let s = &c.health.services[0];
+        assert_eq!((s.quorum, s.hysteresis, s.omega), (3, 1, true));
+        assert_eq!(s.quorum_up.as_deref(), Some("/bin/up arg"));
+        assert_eq!(s.quorum_down.as_deref(), Some("/bin/down"));
+        assert_eq!(
+            s.sorry_server,
+            Some(SorryServer {
+                addr: ip("10.9.9.9"),
+                port: 80,
+                method: ForwardMethod::Masq,
+                inhibit: true
+            })
+        );
+
+        let rs1 = &s.real_servers[0];
+        assert_eq!((rs1.addr, rs1.port), (ip("10.1.0.1"), 8080));
+        assert_eq!(rs1.on_failure, OnFailure::Quiesce);
+        assert!(rs1.alpha, "its TCP_CHECK starts down");
+        assert_eq!((rs1.rise, rs1.fall, rs1.slow_start), (1, 1, None));
+        assert_eq!(rs1.notify_up.as_deref(), Some("/bin/rs-up"));
+        assert_eq!(rs1.notify_down.as_deref(), Some("/bin/rs-down x"));
+        assert_eq!(
+            rs1.checks,
+            vec![
+                check(
+                    K::Http {
+                        tls: false,
+                        urls: vec![
+                            UrlCheck {
+                                path: "/a".into(),
+                                digest: None,
+                                status_codes: vec![(200, 200), (300, 302)],
+                                virtualhost: Some("url.example".into()),
+                                regex: Some("ok|fine".into()),
+                                regex_no_match: true,
+                            },
+                            UrlCheck {
+                                path: "/b".into(),
+                                digest: Some("640205b7b0fc66c1ea91c463fac6334d".into()),
+                                status_codes: vec![],
+                                virtualhost: None,
+                                regex: None,
+                                regex_no_match: false,
+                            },
+                        ],
+                        // The real server's, over the virtual server's.
+                        virtualhost: Some("rs.example".into()),
+                        http_1_1: true,
+                        sni: false,
+                    },
+                    // delay_loop and connect_timeout and retry from the virtual server,
+                    // delay_before_retry from the real server.
+                    timers(20.0, 4.0, 2, 7.0, 0.0),
+                ),
+                CheckSpec {
+                    kind: K::Http {
+                        tls: true,
+                        urls: vec![UrlCheck {
+                            path: "/s".into(),
+                            digest: None,
+                            status_codes: vec![],
+                            virtualhost: None,
+                            regex: None,
+                            regex_no_match: false,
+                        }],
+                        virtualhost: Some("ssl.example".into()),
+                        http_1_1: false,
+                        sni: true,
+                    },
+                    target: CheckTarget {
+                        connect_port: Some(8443),
+                        bindto: Some(ip("10.1.0.254")),
+                        bind_port: Some(4000),
+                        fwmark: Some(9),
+                        ..CheckTarget::default()
+                    },
+                    timers: timers(5.0, 4.0, 2, 7.0, 2.5),
+                },
+                CheckSpec {
+                    kind: K::Tcp,
+                    target: CheckTarget {
+                        connect_ip: Some(ip("10.1.0.9")),
+                        ..CheckTarget::default()
+                    },
+                    timers: timers(20.0, 1.0, 2, 7.0, 0.0),
+                },
+            ]
+        );
+
+        let rs2 = &s.real_servers[1];
+        assert_eq!((rs2.on_failure, rs2.alpha), (OnFailure::Remove, false));
+        assert_eq!(
+            rs2.checks,
+            vec![
+                // The virtual server's retry 2 over DNS_CHECK's own default of 3.
+                check(
+                    K::Dns {
+                        qtype: DnsType::Aaaa,
+                        name: "example.org".into()
+                    },
+                    timers(20.0, 4.0, 2, 1.0, 0.0)
+                ),
+                // MISC_CHECK: killed after the delay loop, or misc_timeout.
+                check(
+                    K::Misc {
+                        path: "/bin/chk -x".into(),
+                        timeout: None,
+                        dynamic: true
+                    },
+                    timers(20.0, 20.0, 2, 1.0, 0.0)
+                ),
+                check(
+                    K::Misc {
+                        path: "/bin/chk2".into(),
+                        timeout: Some(Duration::from_secs(3)),
+                        dynamic: false
+                    },
+                    timers(20.0, 3.0, 2, 1.0, 0.0)
+                ),
+                check(
+                    K::Udp {
+                        payload: vec![0x0a, 0x1b, 0x2c, 0x0d],
+                        require_reply: Some(vec![0x00, 0xff]),
+                        min_reply_len: Some(2),
+                        max_reply_len: Some(512)
+                    },
+                    timers(20.0, 4.0, 2, 1.0, 0.0)
+                ),
+                check(
+                    K::Udp {
+                        payload: vec![],
+                        require_reply: Some(vec![]),
+                        min_reply_len: None,
+                        max_reply_len: None
+                    },
+                    timers(20.0, 4.0, 2, 1.0, 0.0)
+                ),
+                check(K::Ping, timers(20.0, 4.0, 2, 1.0, 0.0)),
+                // SMTP_CHECK is not performed.
+            ]
+        );
+        // The wildcard UDP_CHECK is not performed: the server is listed, always up (it
+        // counts in the quorum).
+        assert_eq!(
+            s.real_servers[2],
+            RealServerHealth {
+                addr: ip("10.1.0.3"),
+                port: 8080,
+                on_failure: OnFailure::Remove,
+                alpha: false,
+                rise: 1,
+                fall: 1,
+                slow_start: None,
+                notify_up: None,
+                notify_down: None,
+                load_monitor: None,
+                checks: vec![],
+            }
+        );
+        let said: Vec<(usize, &str)> = c
+            .warnings
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (
+                    86,
+                    "`SMTP_CHECK` is not performed by rvs: this real server is not monitored by it"
+                ),
+                (
+                    91,
+                    "wildcard nibbles (`x`) in `require_reply` are not supported by rvs: this \
+                     UDP_CHECK is not performed"
+                ),
+                (
+                    98,
+                    "`SMTP_CHECK` is not performed by rvs: this real server is not monitored by it"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn virtual_servers_without_checks_are_not_monitored_unless_they_say_more() {
+        let plain = "virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n }\n}\n";
+        assert!(
+            parse_keepalived(plain, "p")
+                .unwrap()
+                .health
+                .services
+                .is_empty()
+        );
+        // A sorry server needs the quorum: every real server is listed, always up.
+        let sorry = plain.replace(" real_server", " sorry_server 10.9.9.9 8080\n real_server");
+        let h = parse_keepalived(&sorry, "s").unwrap().health;
+        assert_eq!(h.services[0].real_servers.len(), 1);
+        assert!(h.services[0].real_servers[0].checks.is_empty());
+        assert_eq!(h.services[0].sorry_server.unwrap().port, 8080);
+        assert!(!h.services[0].sorry_server.unwrap().inhibit);
+        // So does a notify script.
+        let notify = plain.replace("80 {\n }", "80 {\n notify_down /bin/x\n }");
+        let h = parse_keepalived(&notify, "n").unwrap().health;
+        assert_eq!(
+            h.services[0].real_servers[0].notify_down.as_deref(),
+            Some("/bin/x")
+        );
+    }
+
+    #[test]
+    fn checker_mistakes_are_errors_at_their_place() {
+        let text = |inner: &str| {
+            format!(
+                "virtual_server 10.0.0.1 53 {{\n real_server 10.1.0.1 53 {{\n  {inner}\n }}\n}}\n"
+            )
+        };
+        let err = |inner: &str| {
+            let e = parse_keepalived(&text(inner), "e.conf").unwrap_err();
+            (e[0].line, e[0].column, e[0].message.clone())
+        };
+        assert_eq!(
+            err("DNS_CHECK {\n type PTR\n }"),
+            (4, 7, "unknown DNS query type `PTR`".to_string())
+        );
+        let (line, col, msg) = err("UDP_CHECK {\n payload 0g\n }");
+        assert_eq!((line, col), (4, 10));
+        assert!(msg.contains("`g` is not a hex digit"), "{msg}");
+        let (line, _, msg) = err("UDP_CHECK {\n min_reply_length 9\n max_reply_length 3\n }");
+        assert_eq!(line, 3);
+        assert!(msg.contains("above `max_reply_length`"), "{msg}");
+    }
+
+    #[test]
+    fn keys_acted_on_stop_warning_but_failover_ones_stay_pending() {
+        let text = "virtual_server 10.0.0.1 80 {\n delay_loop 3\n quorum 2\n ha_suspend\n \
+                    real_server 10.1.0.1 80 {\n inhibit_on_failure\n TCP_CHECK {\n \
+                    bind_if eth0\n }\n }\n}\n";
+        let c = parse_keepalived(text, "w").unwrap();
+        let said: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            said,
+            [
+                "`ha_suspend` is kept but not acted on: rvs has no director failover (VRRP) yet",
+                "`bind_if` is not acted on: rvs does not bind a check to an interface (only to \
+                 `bindto`)",
+            ]
+        );
+    }
+}

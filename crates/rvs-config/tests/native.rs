@@ -11,11 +11,16 @@ use proptest::prelude::*;
 mod common;
 use common::arb_native;
 use rvs_config::{NativeConf, Vip, emit_native, parse_native, render_all};
+use rvs_core::health::{
+    CheckKind, CheckSpec, CheckTarget, CheckTimers, DnsType, Expect, HealthConfig, LoadMonitor,
+    OnFailure, RealServerHealth, ServiceHealth, SorryServer, UrlCheck,
+};
 use rvs_core::model::{
     Config, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence, Prefix, Protocol,
     RealServerConfig, SchedFlags, SchedulerKind, ServiceKey, Switches, TableFullPolicy, Timeouts,
     TunnelCsum, TunnelKind, VirtualServiceConfig,
 };
+use std::time::Duration;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -180,6 +185,7 @@ fn full_file_is_the_whole_expected_struct() {
             vip("2001:db8::10", 64, "eth0", "eth0"),
         ],
         nat_router: Some(vip("10.2.0.254", 24, "eth1", "eth1:1")),
+        health: HealthConfig::default(),
     };
     assert_eq!(got, expected);
     // And the canonical form of it reads back the same.
@@ -250,4 +256,257 @@ proptest! {
     fn arbitrary_text_never_panics(text in "([a-z_\\[\\]=\"{}.,0-9 \n]|service|real_server|vip|port|method){0,200}") {
         let _ = parse_native(&text, "x.toml");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Health monitoring.
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn health_file_is_the_whole_expected_health() {
+    let text = data("health.toml");
+    let got = match parse_native(&text, "health.toml") {
+        Ok(c) => c,
+        Err(d) => panic!("{}", render_all(&d)),
+    };
+    let web_http = CheckSpec {
+        kind: CheckKind::Http {
+            tls: false,
+            urls: vec![
+                UrlCheck {
+                    path: "/health".into(),
+                    digest: None,
+                    status_codes: vec![(200, 200), (300, 302)],
+                    virtualhost: None,
+                    regex: Some("ok|fine".into()),
+                    regex_no_match: true,
+                },
+                UrlCheck {
+                    path: "/".into(),
+                    digest: Some("640205b7b0fc66c1ea91c463fac6334d".into()),
+                    status_codes: vec![],
+                    virtualhost: Some("root.example.com".into()),
+                    regex: None,
+                    regex_no_match: false,
+                },
+            ],
+            virtualhost: Some("www.example.com".into()),
+            http_1_1: true,
+            sni: false,
+        },
+        target: CheckTarget::default(),
+        timers: CheckTimers {
+            interval: ms(5000),
+            timeout: ms(2500),
+            retry: 3,
+            delay_before_retry: ms(1500),
+            warmup: Duration::ZERO,
+        },
+    };
+    let d = CheckTimers::default();
+    let defaults = RealServerHealth {
+        addr: ip("10.2.0.11"),
+        port: 80,
+        on_failure: OnFailure::Quiesce,
+        alpha: false,
+        rise: 3,
+        fall: 2,
+        slow_start: Some(ms(10_000)),
+        notify_up: None,
+        notify_down: None,
+        load_monitor: Some(LoadMonitor {
+            interval: ms(30_000),
+            agent: Some((ip("10.2.0.11"), 5391)),
+            scale: 2,
+        }),
+        checks: vec![web_http],
+    };
+    let web = ServiceHealth {
+        service: ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: ip("10.1.0.100"),
+            port: 80,
+        },
+        quorum: 2,
+        hysteresis: 1,
+        quorum_up: Some("/usr/local/bin/up web".into()),
+        quorum_down: Some("/usr/local/bin/down web".into()),
+        omega: true,
+        sorry_server: Some(SorryServer {
+            addr: ip("10.2.0.99"),
+            port: 8080,
+            method: ForwardMethod::Masq,
+            inhibit: true,
+        }),
+        real_servers: vec![
+            defaults.clone(),
+            RealServerHealth {
+                addr: ip("10.2.0.12"),
+                on_failure: OnFailure::Remove,
+                alpha: true,
+                notify_up: Some("/bin/up 12".into()),
+                notify_down: Some("/bin/down 12".into()),
+                checks: vec![
+                    CheckSpec {
+                        kind: CheckKind::Http {
+                            tls: true,
+                            urls: vec![UrlCheck {
+                                path: "/s".into(),
+                                digest: None,
+                                status_codes: vec![],
+                                virtualhost: None,
+                                regex: None,
+                                regex_no_match: false,
+                            }],
+                            virtualhost: None,
+                            http_1_1: false,
+                            sni: true,
+                        },
+                        target: CheckTarget {
+                            connect_ip: None,
+                            connect_port: Some(8443),
+                            bindto: Some(ip("10.2.0.1")),
+                            bind_port: Some(4000),
+                            fwmark: Some(9),
+                            via_vip: true,
+                        },
+                        timers: CheckTimers {
+                            warmup: ms(2000),
+                            ..d
+                        },
+                    },
+                    CheckSpec {
+                        kind: CheckKind::Tcp,
+                        target: CheckTarget {
+                            connect_ip: Some(ip("10.2.0.13")),
+                            connect_port: Some(22),
+                            ..CheckTarget::default()
+                        },
+                        timers: d,
+                    },
+                ],
+                ..defaults.clone()
+            },
+            RealServerHealth {
+                addr: ip("10.2.0.13"),
+                checks: vec![],
+                ..defaults.clone()
+            },
+        ],
+    };
+    let plain = |kind| CheckSpec {
+        kind,
+        target: CheckTarget::default(),
+        timers: d,
+    };
+    let dns_checks = vec![
+        plain(CheckKind::Dns {
+            qtype: DnsType::Aaaa,
+            name: "example.org".into(),
+        }),
+        plain(CheckKind::Udp {
+            payload: vec![0x0a, 0x1b, 0x2c],
+            require_reply: Some(vec![0x00, 0xff]),
+            min_reply_len: Some(2),
+            max_reply_len: Some(512),
+        }),
+        plain(CheckKind::Udp {
+            payload: vec![],
+            require_reply: Some(vec![]),
+            min_reply_len: None,
+            max_reply_len: None,
+        }),
+        // A UDP service's send/expect is UDP unless it says otherwise.
+        plain(CheckKind::SendExpect {
+            send: b"ping\r\n".to_vec(),
+            expect: Some(Expect::Prefix(b"pong".to_vec())),
+            udp: true,
+        }),
+        plain(CheckKind::SendExpect {
+            send: vec![0xff, 0x00],
+            expect: Some(Expect::Prefix(vec![0xfe])),
+            udp: false,
+        }),
+        plain(CheckKind::SendExpect {
+            send: vec![],
+            expect: Some(Expect::Regex("^2[0-9]{2} ".into())),
+            udp: true,
+        }),
+        plain(CheckKind::SendExpect {
+            send: vec![],
+            expect: Some(Expect::Any),
+            udp: true,
+        }),
+        plain(CheckKind::Program {
+            command: "/bin/chk %h %p".into(),
+            expect: Some("OK".into()),
+        }),
+        // MISC: killed after its timeout, else after the interval.
+        CheckSpec {
+            timers: CheckTimers {
+                interval: ms(7000),
+                timeout: ms(7000),
+                ..d
+            },
+            ..plain(CheckKind::Misc {
+                path: "/bin/misc -x".into(),
+                timeout: None,
+                dynamic: true,
+            })
+        },
+        CheckSpec {
+            timers: CheckTimers {
+                timeout: ms(3000),
+                ..d
+            },
+            ..plain(CheckKind::Misc {
+                path: "/bin/misc2".into(),
+                timeout: Some(ms(3000)),
+                dynamic: false,
+            })
+        },
+        CheckSpec {
+            timers: CheckTimers {
+                interval: ms(250),
+                ..d
+            },
+            ..plain(CheckKind::Ping)
+        },
+    ];
+    let dns = ServiceHealth {
+        service: ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr: ip("10.1.0.100"),
+            port: 53,
+        },
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        omega: false,
+        sorry_server: None,
+        real_servers: vec![RealServerHealth {
+            addr: ip("10.2.0.21"),
+            port: 53,
+            on_failure: OnFailure::Remove,
+            alpha: false,
+            rise: 1,
+            fall: 1,
+            slow_start: None,
+            notify_up: None,
+            notify_down: None,
+            load_monitor: None,
+            checks: dns_checks,
+        }],
+    };
+    // The third service says nothing about health: not monitored.
+    assert_eq!(got.health.services.len(), 2);
+    assert_eq!(got.health.services[0], web);
+    assert_eq!(got.health.services[1], dns);
+    let again = emit_native(&got);
+    assert_eq!(parse_native(&again, "again.toml").unwrap(), got);
+    insta::assert_snapshot!("native_health_emitted", again);
 }

@@ -9,7 +9,6 @@
 //! monitoring, and the failover setup (VRRP from keepalived.conf, pulse from lvs.cf).
 
 use rvs_config::{Diagnostic, FailoverConfig};
-use rvs_core::health::HealthConfig;
 use rvs_core::model::{Config, Prefix, ServiceKey};
 use std::io;
 use std::net::IpAddr;
@@ -74,10 +73,11 @@ pub struct Loaded {
     pub vips: Vec<rvs_config::Vip>,
     /// The NAT router's floating IP, if the format names one.
     pub nat_router: Option<rvs_config::Vip>,
+    /// Health monitoring (nanny's keys, keepalived's checkers, `[service.health]`; none for
+    /// ipvsadm rules).
+    pub health: rvs_core::health::HealthConfig,
     /// Keys rvs does not act on yet, with their locations.
     pub warnings: Vec<Diagnostic>,
-    /// Health monitoring of the real servers.
-    pub health: HealthConfig,
     /// How this director fails over (keepalived: VRRP; lvs.cf: pulse; ipvsadm rules and
     /// TOML: none) and the connection-synchronisation daemon. Its warnings are already in
     /// [`Self::warnings`].
@@ -176,7 +176,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
             Vec::new(),
             Vec::new(),
             None,
-            HealthConfig::default(),
+            Default::default(),
             FailoverConfig::default(),
         ),
         Format::Toml => {
@@ -186,7 +186,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
                 Vec::new(),
                 n.vips,
                 n.nat_router,
-                HealthConfig::default(),
+                n.health,
                 FailoverConfig::default(),
             )
         }
@@ -215,15 +215,16 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
         owned,
         vips,
         nat_router,
-        warnings,
         health,
+        warnings,
         failover,
     })
 }
 
 /// The effective configuration as `rvs check-config` prints it: the `ipvsadm -S -n`
 /// rules, then what ipvsadm cannot express as `#` comments (the format read, owned
-/// addresses with their devices, fwmark classifier rules, switches, FullNAT pool).
+/// addresses with their devices, fwmark classifier rules, switches, FullNAT pool), then
+/// `# rvs: health ...` lines: what will be checked on each real server.
 pub fn effective(l: &Loaded) -> String {
     use std::fmt::Write as _;
     let mut out = rvs_config::ipvsadm::save(&l.config);
@@ -257,6 +258,9 @@ pub fn effective(l: &Loaded) -> String {
             sw.conn_reuse_mode
         );
     }
+    for line in rvs_config::describe_health(&l.health) {
+        let _ = writeln!(out, "# rvs: health {line}");
+    }
     out
 }
 
@@ -279,13 +283,17 @@ pub fn convert(l: &Loaded, to: Format) -> Result<String, String> {
             config: l.config.clone(),
             vips: l.vips.clone(),
             nat_router: l.nat_router.clone(),
+            health: l.health.clone(),
         })),
         Format::Keepalived => {
-            rvs_config::emit_keepalived(&l.config, &l.vips, l.nat_router.as_ref()).map_err(lossy)
+            rvs_config::emit_keepalived(&l.config, &l.health, &l.vips, l.nat_router.as_ref())
+                .map_err(lossy)
         }
         Format::LvsCf => {
-            rvs_config::emit_lvs_cf(&l.config, &l.vips, l.nat_router.as_ref()).map_err(lossy)
+            rvs_config::emit_lvs_cf(&l.config, &l.health, &l.vips, l.nat_router.as_ref())
+                .map_err(lossy)
         }
+        // ipvsadm has no health checks: the rules alone (as ipvsadm -S would write them).
         Format::Ipvsadm => Ok(rvs_config::ipvsadm::save(&l.config)),
     }
 }

@@ -98,13 +98,10 @@ fn rvs(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// `rvs convert` to each format and back gives the same effective configuration.
+/// `rvs convert` to each format and back gives the same effective configuration, health
+/// checks included; what a format cannot say is refused.
 #[test]
 fn convert_round_trips_through_every_format() {
-    let src = data().join("nat_two_tier.cf");
-    let src = src.to_str().unwrap();
-    let (code, original, _) = rvs(&["check-config", src]);
-    assert_eq!(code, 0);
     let rules = |s: &str| {
         s.lines()
             .filter(|l| !l.starts_with("# rvs: read as"))
@@ -113,18 +110,52 @@ fn convert_round_trips_through_every_format() {
     };
     let dir = std::env::temp_dir().join(format!("rvs-convert-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (to, name) in [
-        ("toml", "c.toml"),
-        ("keepalived", "keepalived.conf"),
-        ("lvs.cf", "c.cf"),
+    // Each source through the formats that can say everything it says.
+    for (src, targets) in [
+        (
+            "nat_two_tier.cf",
+            &[("toml", "c.toml"), ("lvs.cf", "c.cf")][..],
+        ),
+        (
+            "keepalived/health.conf",
+            &[("toml", "k.toml"), ("keepalived", "keepalived.conf")][..],
+        ),
     ] {
-        let (code, text, err) = rvs(&["convert", "--to", to, src]);
-        assert_eq!(code, 0, "convert --to {to}: {err}");
-        let out = dir.join(name);
-        std::fs::write(&out, &text).unwrap();
-        let (code, back, err) = rvs(&["check-config", out.to_str().unwrap()]);
-        assert_eq!(code, 0, "{to}:\n{text}\n{err}");
-        assert_eq!(rules(&back), rules(&original), "{to}:\n{text}");
+        let src = data().join(src);
+        let src = src.to_str().unwrap();
+        let (code, original, _) = rvs(&["check-config", src]);
+        assert_eq!(code, 0);
+        assert!(original.contains("# rvs: health "), "{original}");
+        for (to, name) in targets {
+            let (code, text, err) = rvs(&["convert", "--to", to, src]);
+            assert_eq!(code, 0, "convert --to {to}: {err}");
+            let out = dir.join(name);
+            std::fs::write(&out, &text).unwrap();
+            let (code, back, err) = rvs(&["check-config", out.to_str().unwrap()]);
+            assert_eq!(code, 0, "{to}:\n{text}\n{err}");
+            assert_eq!(rules(&back), rules(&original), "{to}:\n{text}");
+            // And back again from the converted file: the same text.
+            let (code, again, err) = rvs(&["convert", "--to", to, out.to_str().unwrap()]);
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(again, text, "{to}");
+        }
+    }
+    // nanny's checks are not keepalived's, and keepalived's not nanny's.
+    for (src, to, needle) in [
+        ("nat_two_tier.cf", "keepalived", "slow start"),
+        (
+            "keepalived/health.conf",
+            "lvs.cf",
+            "nanny sends and expects",
+        ),
+    ] {
+        let src = data().join(src);
+        let (code, _, err) = rvs(&["convert", "--to", to, src.to_str().unwrap()]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("cannot express") && err.contains(needle),
+            "{err}"
+        );
     }
     // What a format cannot say is refused with the reason.
     let fullnat = dir.join("fullnat.cf");

@@ -869,3 +869,25 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
     }
     Some(u)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::hex_bytes;
+
+    #[test]
+    fn hex_strings_as_keepalived_reads_them() {
+        // Pairs make bytes; a lone digit before a space or the end is a byte of its own.
+        assert_eq!(
+            hex_bytes("0a 1b2c d", false),
+            Ok((vec![0x0a, 0x1b, 0x2c, 0x0d], false))
+        );
+        assert_eq!(hex_bytes("\tFF ", false), Ok((vec![0xff], false)));
+        // Wildcards only where allowed (require_reply), read as 0.
+        assert_eq!(hex_bytes("0x", true), Ok((vec![0x00], true)));
+        assert!(hex_bytes("0x", false).is_err());
+        assert!(hex_bytes("0g", false).unwrap_err().contains("`g`"));
+        // A tab right after a digit is not a separator in keepalived's reader.
+        assert!(hex_bytes("0\t1", false).is_err());
+        assert!(hex_bytes("  ", false).is_err());
+    }
+}

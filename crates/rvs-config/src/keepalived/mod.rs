@@ -45,6 +45,7 @@ use crate::diag::{Diagnostic, Place, Severity};
 use crate::locate::{self, RealServerPart, ServicePart, Target};
 use syntax::{Finding, Loc, Parser, Source, Stmt, Word};
 
+pub(crate) use check::hex_bytes;
 pub use check::{
     BfdCheck, CheckKind, CheckTimers, Checker, Connect, DnsCheck, FileCheck, HttpCheck, MiscCheck,
     SmtpCheck, UdpCheck, Url,

@@ -2,9 +2,14 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use proptest::prelude::*;
 use rvs_config::{NativeConf, Vip};
+use rvs_core::health::{
+    CheckKind, CheckSpec, CheckTarget, CheckTimers, DnsType, Expect, HealthConfig, LoadMonitor,
+    OnFailure, RealServerHealth, ServiceHealth, SorryServer, UrlCheck,
+};
 use rvs_core::model::{
     Config, Family, ForwardMethod, FwmarkRule, LocalPool, MH_TABLE_SIZES, Persistence, Prefix,
     Protocol, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey, Switches, TableFullPolicy,
@@ -195,6 +200,7 @@ prop_compose! {
         )),
         vips in proptest::collection::vec(arb_vip(), 0..4),
         nat_router in proptest::option::of(arb_vip()),
+        seeds in proptest::collection::vec(arb_health_seed(), 5),
     ) -> NativeConf {
         let mut keys = std::collections::HashSet::new();
         let services: Vec<_> = services.into_iter().filter(|s| keys.insert(s.key)).collect();
@@ -211,6 +217,7 @@ prop_compose! {
         }
         let mut seen = std::collections::HashSet::new();
         let vips = vips.into_iter().filter(|v| seen.insert(v.addr)).collect();
+        let health = health_from_seeds(&services, &seeds);
         NativeConf {
             config: Config {
                 services,
@@ -228,6 +235,320 @@ prop_compose! {
             },
             vips,
             nat_router,
+            health,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Health monitoring.
+
+/// A duration in whole milliseconds (what every format can carry), at least `min_ms`.
+pub fn arb_ms(min_ms: u64, max_ms: u64) -> impl Strategy<Value = Duration> {
+    (min_ms..=max_ms).prop_map(Duration::from_millis)
+}
+
+pub fn arb_timers() -> impl Strategy<Value = CheckTimers> {
+    (
+        prop_oneof![arb_ms(1, 5_000), (1u64..100).prop_map(Duration::from_secs)],
+        arb_ms(1, 20_000),
+        0u32..5,
+        arb_ms(0, 5_000),
+        arb_ms(0, 3_000),
+    )
+        .prop_map(|(interval, timeout, retry, dbr, warmup)| CheckTimers {
+            interval,
+            timeout,
+            retry,
+            delay_before_retry: dbr,
+            warmup,
+        })
+}
+
+pub fn arb_target() -> impl Strategy<Value = CheckTarget> {
+    (
+        proptest::option::of(arb_family().prop_flat_map(arb_addr)),
+        proptest::option::of(any::<u16>()),
+        proptest::option::of(arb_family().prop_flat_map(arb_addr)),
+        proptest::option::of(any::<u16>()),
+        proptest::option::of(any::<u32>()),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(connect_ip, connect_port, bindto, bind_port, fwmark, via_vip)| CheckTarget {
+                connect_ip,
+                connect_port,
+                bindto,
+                bind_port,
+                fwmark,
+                via_vip,
+            },
+        )
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9/._%\\-]{1,12}( [a-z\"\\\\]{1,4}){0,2}"
+}
+
+pub fn arb_url() -> impl Strategy<Value = UrlCheck> {
+    (
+        "/[a-z0-9/._-]{0,10}",
+        proptest::option::of("[0-9a-f]{32}"),
+        proptest::collection::vec((100u16..600, 0u16..50), 0..3),
+        proptest::option::of("[a-z.]{1,10}"),
+        proptest::option::of("[a-z|^$]{1,8}"),
+        any::<bool>(),
+    )
+        .prop_map(|(path, digest, codes, virtualhost, regex, no)| UrlCheck {
+            path,
+            digest,
+            status_codes: codes
+                .into_iter()
+                .map(|(a, w)| (a, (a + w).min(599)))
+                .collect(),
+            virtualhost,
+            regex_no_match: no && regex.is_some(),
+            regex,
+        })
+}
+
+pub fn arb_check_kind() -> impl Strategy<Value = CheckKind> {
+    let bytes = || proptest::collection::vec(any::<u8>(), 0..6);
+    prop_oneof![
+        Just(CheckKind::Tcp),
+        Just(CheckKind::Ping),
+        (
+            bytes(),
+            prop_oneof![
+                Just(None),
+                Just(Some(Expect::Any)),
+                bytes().prop_map(|b| Some(Expect::Prefix(b))),
+                "[a-z^.*]{1,6}".prop_map(|r| Some(Expect::Regex(r))),
+            ],
+            any::<bool>()
+        )
+            .prop_map(|(send, expect, udp)| CheckKind::SendExpect { send, expect, udp }),
+        (arb_text(), proptest::option::of(arb_text()))
+            .prop_map(|(command, expect)| CheckKind::Program { command, expect }),
+        (
+            any::<bool>(),
+            proptest::collection::vec(arb_url(), 1..3),
+            proptest::option::of("[a-z.]{1,10}"),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(tls, urls, virtualhost, http_1_1, sni)| CheckKind::Http {
+                tls,
+                urls,
+                virtualhost,
+                http_1_1,
+                sni: sni && tls,
+            }),
+        (
+            arb_text(),
+            proptest::option::of(arb_ms(1, 9_000)),
+            any::<bool>()
+        )
+            .prop_map(|(path, timeout, dynamic)| CheckKind::Misc {
+                path,
+                timeout,
+                dynamic
+            }),
+        (
+            bytes(),
+            proptest::option::of(bytes()),
+            proptest::option::of(0u32..100),
+            proptest::option::of(100u32..=65_535)
+        )
+            .prop_map(|(payload, require_reply, min, max)| CheckKind::Udp {
+                payload,
+                require_reply,
+                min_reply_len: min,
+                max_reply_len: max,
+            }),
+        (
+            proptest::sample::select(vec![
+                DnsType::A,
+                DnsType::Ns,
+                DnsType::Cname,
+                DnsType::Soa,
+                DnsType::Mx,
+                DnsType::Txt,
+                DnsType::Aaaa
+            ]),
+            "[a-z.]{1,12}"
+        )
+            .prop_map(|(qtype, name)| CheckKind::Dns { qtype, name }),
+    ]
+}
+
+pub fn arb_check() -> impl Strategy<Value = CheckSpec> {
+    (arb_check_kind(), arb_target(), arb_timers()).prop_map(|(kind, target, mut timers)| {
+        // The invariant every format keeps: MISC's timeout is its own, else the interval.
+        if let CheckKind::Misc { timeout, .. } = &kind {
+            timers.timeout = timeout.unwrap_or(timers.interval);
+        }
+        CheckSpec {
+            kind,
+            target,
+            timers,
+        }
+    })
+}
+
+/// A real server's health, its address aside.
+#[derive(Debug, Clone)]
+pub struct ServerSeed {
+    pub on_failure: OnFailure,
+    pub alpha: bool,
+    pub rise: u32,
+    pub fall: u32,
+    pub slow_start: Option<Duration>,
+    pub notify: (Option<String>, Option<String>),
+    pub load_monitor: Option<LoadMonitor>,
+    pub checks: Vec<CheckSpec>,
+}
+
+pub fn arb_server_seed() -> impl Strategy<Value = ServerSeed> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        1u32..6,
+        1u32..4,
+        proptest::option::of(arb_ms(1, 30_000)),
+        (
+            proptest::option::of(arb_text()),
+            proptest::option::of(arb_text()),
+        ),
+        proptest::option::of((
+            arb_ms(1, 60_000),
+            proptest::option::of((arb_family().prop_flat_map(arb_addr), any::<u16>())),
+            1u32..8,
+        )),
+        proptest::collection::vec(arb_check(), 0..3),
+    )
+        .prop_map(
+            |(quiesce, alpha, rise, fall, slow_start, notify, load, checks)| ServerSeed {
+                on_failure: if quiesce {
+                    OnFailure::Quiesce
+                } else {
+                    OnFailure::Remove
+                },
+                alpha,
+                rise,
+                fall,
+                slow_start,
+                notify,
+                load_monitor: load.map(|(interval, agent, scale)| LoadMonitor {
+                    interval,
+                    agent,
+                    scale,
+                }),
+                checks,
+            },
+        )
+}
+
+impl ServerSeed {
+    pub fn at(&self, addr: IpAddr, port: u16) -> RealServerHealth {
+        RealServerHealth {
+            addr,
+            port,
+            on_failure: self.on_failure,
+            alpha: self.alpha,
+            rise: self.rise,
+            fall: self.fall,
+            slow_start: self.slow_start,
+            notify_up: self.notify.0.clone(),
+            notify_down: self.notify.1.clone(),
+            load_monitor: self.load_monitor,
+            checks: self.checks.clone(),
+        }
+    }
+}
+
+/// How one service is monitored, its real servers aside.
+#[derive(Debug, Clone)]
+pub struct HealthSeed {
+    pub monitored: bool,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub commands: (Option<String>, Option<String>),
+    pub omega: bool,
+    pub sorry: Option<(IpAddr, Option<u16>, ForwardMethod, bool)>,
+    /// Per real server (by index, wrapping); all alike when `same`.
+    pub servers: Vec<ServerSeed>,
+    pub same: bool,
+}
+
+pub fn arb_health_seed() -> impl Strategy<Value = HealthSeed> {
+    (
+        any::<bool>(),
+        1u32..10,
+        0u32..3,
+        (
+            proptest::option::of(arb_text()),
+            proptest::option::of(arb_text()),
+        ),
+        any::<bool>(),
+        proptest::option::of((
+            arb_family().prop_flat_map(arb_addr),
+            proptest::option::of(any::<u16>()),
+            arb_method(),
+            any::<bool>(),
+        )),
+        proptest::collection::vec(arb_server_seed(), 1..4),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(monitored, quorum, hysteresis, commands, omega, sorry, servers, same)| HealthSeed {
+                monitored,
+                quorum,
+                hysteresis,
+                commands,
+                omega,
+                sorry,
+                servers,
+                same,
+            },
+        )
+}
+
+/// The canonical health of `services` from `seeds`: a monitored service lists every real
+/// server, in order.
+pub fn health_from_seeds(services: &[VirtualServiceConfig], seeds: &[HealthSeed]) -> HealthConfig {
+    let mut out = HealthConfig::default();
+    for (svc, seed) in services.iter().zip(seeds.iter().cycle()) {
+        if !seed.monitored {
+            continue;
+        }
+        let svc_port = match svc.key {
+            ServiceKey::Addr { port, .. } => port,
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        out.services.push(ServiceHealth {
+            service: svc.key,
+            quorum: seed.quorum,
+            hysteresis: seed.hysteresis,
+            quorum_up: seed.commands.0.clone(),
+            quorum_down: seed.commands.1.clone(),
+            omega: seed.omega,
+            sorry_server: seed.sorry.map(|(addr, port, method, inhibit)| SorryServer {
+                addr,
+                port: port.unwrap_or(svc_port),
+                method,
+                inhibit,
+            }),
+            real_servers: svc
+                .real_servers
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let k = if seed.same { 0 } else { i % seed.servers.len() };
+                    seed.servers[k].at(r.addr, r.port)
+                })
+                .collect(),
+        });
+    }
+    out
 }
