@@ -115,7 +115,7 @@ pub struct VrrpInstanceSetup {
     pub track_scripts: Vec<String>,
     /// `use_vmac`: own the virtual MAC on a macvlan interface.
     pub use_vmac: bool,
-    /// `use_vmac NAME`: the macvlan's name [keepalived: `vrrp.VRID`].
+    /// `use_vmac NAME`: the macvlan's name \[keepalived: `vrrp.VRID`\].
     pub vmac_name: Option<String>,
 }
 
@@ -124,13 +124,13 @@ pub struct VrrpInstanceSetup {
 pub struct AddressSetup {
     /// The address.
     pub addr: IpAddr,
-    /// Prefix length [32 / 128].
+    /// Prefix length \[32 / 128\].
     pub prefix: u8,
-    /// `dev` [the instance's interface].
+    /// `dev` \[the instance's interface\].
     pub device: String,
     /// `label`, e.g. `eth0:1`.
     pub label: Option<String>,
-    /// `scope` (`global`, `link`, `host` ...) [global].
+    /// `scope` (`global`, `link`, `host` ...) \[global\].
     pub scope: Option<String>,
 }
 
@@ -160,19 +160,19 @@ pub struct TrackScriptSetup {
     pub name: String,
     /// `script`: the command line.
     pub script: String,
-    /// `interval` [1 s]: time between runs.
+    /// `interval` \[1 s\]: time between runs.
     pub interval: Duration,
-    /// `timeout` [none: the interval]: a run taking longer has failed.
+    /// `timeout` \[none: the interval\]: a run taking longer has failed.
     pub timeout: Option<Duration>,
-    /// `weight` [0] (the default for instances that track it without a weight).
+    /// `weight` \[0\] (the default for instances that track it without a weight).
     pub weight: i32,
     /// `weight ... reverse`.
     pub reverse: bool,
-    /// `rise` [1]: successes in a row to become up.
+    /// `rise` \[1\]: successes in a row to become up.
     pub rise: u32,
-    /// `fall` [1]: failures in a row to become down.
+    /// `fall` \[1\]: failures in a row to become down.
     pub fall: u32,
-    /// `user USER [GROUP]` to run it as [keepalived's `script_user`].
+    /// `user USER [GROUP]` to run it as \[keepalived's `script_user`\].
     pub user: Option<String>,
     /// `init_fail`: down until it first succeeds.
     pub init_fail: bool,
@@ -190,13 +190,13 @@ pub struct PulseSetup {
     pub primary_private: Option<IpAddr>,
     /// `backup_private`: the backup's address on the private network.
     pub backup_private: Option<IpAddr>,
-    /// `heartbeat_port` [539].
+    /// `heartbeat_port` \[539\].
     pub port: u16,
-    /// `keepalive` [2 s]: time between heartbeats.
+    /// `keepalive` \[2 s\]: time between heartbeats.
     pub keepalive: Duration,
-    /// `deadtime` [5 s]: silence before the partner is declared dead.
+    /// `deadtime` \[5 s\]: silence before the partner is declared dead.
     pub deadtime: Duration,
-    /// `backup_active` [0]: whether a backup director is configured.
+    /// `backup_active` \[0\]: whether a backup director is configured.
     pub backup_active: bool,
     /// `active_cmd`: run on becoming active.
     pub active_cmd: Option<String>,
@@ -254,16 +254,16 @@ impl PulseSetup {
 pub struct SyncSetup {
     /// The interface sync messages use.
     pub interface: String,
-    /// The sync id (keepalived: `id` [the instance's virtual_router_id]; lvs.cf:
-    /// `syncd_id` [0]).
+    /// The sync id (keepalived: `id` \[the instance's virtual_router_id\]; lvs.cf:
+    /// `syncd_id` \[0\]).
     pub syncid: u8,
-    /// The multicast group [224.0.0.81].
+    /// The multicast group \[224.0.0.81\].
     pub group: IpAddr,
-    /// The UDP port [8848].
+    /// The UDP port \[8848\].
     pub port: u16,
-    /// The multicast TTL [1].
+    /// The multicast TTL \[1\].
     pub ttl: u8,
-    /// The largest sync message [1472: a 1500-byte MTU less the IP and UDP headers].
+    /// The largest sync message \[1472: a 1500-byte MTU less the IP and UDP headers\].
     pub maxlen: u16,
     /// The VRRP instance whose state decides sender (master) or receiver (backup); None
     /// with pulse (its active state decides) or without failover (both directions, as

@@ -12,7 +12,8 @@
 //! error naming the intended key. A key valid only in another block (`weight` in a
 //! `virtual`) is a warning. Unknown *blocks* are errors: ignoring one would drop services.
 //!
-//! Every key rvs reads but does not act on yet (failover, connection sync) is kept as data
+//! The redundancy keys (pulse's heartbeat, the sync daemon) are kept in [`Failover`] and
+//! mapped by [`crate::failover`]. Every key rvs reads but does not act on is kept as data
 //! and reported as a warning at its location; keys rvs never uses are reported as ignored.
 //! This module does no I/O and resolves no host names.
 //!
@@ -330,7 +331,8 @@ enum Use {
     NotActed(&'static str),
 }
 
-const FAILOVER_FEATURE: &str = "director failover (pulse)";
+/// What the keys of `failover` blocks are for.
+const FOS_FEATURE: &str = "failover services (`service = fos`)";
 
 /// The global keys whose places [`Failover::places`] keeps.
 const FAILOVER_KEYS_GLOBAL: &[&str] = &[
@@ -364,23 +366,32 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("udp_timeout", Use::Applied),
     ("fullnat_local", Use::Applied),
     ("fullnat_ports", Use::Applied),
-    ("serial_no", Use::Pending(FAILOVER_FEATURE)),
-    ("primary", Use::Pending(FAILOVER_FEATURE)),
-    ("primary_private", Use::Pending(FAILOVER_FEATURE)),
-    ("backup", Use::Pending(FAILOVER_FEATURE)),
-    ("backup_private", Use::Pending(FAILOVER_FEATURE)),
-    ("backup_active", Use::Pending(FAILOVER_FEATURE)),
-    ("heartbeat", Use::Pending(FAILOVER_FEATURE)),
-    ("heartbeat_port", Use::Pending(FAILOVER_FEATURE)),
-    ("keepalive", Use::Pending(FAILOVER_FEATURE)),
-    ("deadtime", Use::Pending(FAILOVER_FEATURE)),
-    ("monitor_links", Use::Pending(FAILOVER_FEATURE)),
-    ("syncdaemon", Use::Pending("connection synchronisation")),
-    ("syncd_iface", Use::Pending("connection synchronisation")),
-    ("syncd_id", Use::Pending("connection synchronisation")),
-    ("active_cmd", Use::Pending(FAILOVER_FEATURE)),
-    ("inactive_cmd", Use::Pending(FAILOVER_FEATURE)),
-    ("hard_shutdown", Use::Pending(FAILOVER_FEATURE)),
+    (
+        "serial_no",
+        Use::NotActed("it only numbers the file's versions (Piranha's tool increments it)"),
+    ),
+    ("primary", Use::Applied),
+    ("primary_private", Use::Applied),
+    ("backup", Use::Applied),
+    ("backup_private", Use::Applied),
+    ("backup_active", Use::Applied),
+    ("heartbeat", Use::Applied),
+    ("heartbeat_port", Use::Applied),
+    ("keepalive", Use::Applied),
+    ("deadtime", Use::Applied),
+    (
+        "monitor_links",
+        Use::NotActed("rvs's pulse does not fail over on a link's carrier"),
+    ),
+    ("syncdaemon", Use::Applied),
+    ("syncd_iface", Use::Applied),
+    ("syncd_id", Use::Applied),
+    ("active_cmd", Use::Applied),
+    ("inactive_cmd", Use::Applied),
+    (
+        "hard_shutdown",
+        Use::NotActed("rvs's pulse does not read it"),
+    ),
     ("primary_shared", Use::Ignored),
     ("backup_shared", Use::Ignored),
     ("rsh_command", Use::Ignored),
@@ -427,18 +438,18 @@ const SERVER_KEYS: &[(&str, Use)] = &[
 ];
 
 const FAILOVER_KEYS: &[(&str, Use)] = &[
-    ("address", Use::Pending(FAILOVER_FEATURE)),
-    ("active", Use::Pending(FAILOVER_FEATURE)),
-    ("vip_nmask", Use::Pending(FAILOVER_FEATURE)),
-    ("port", Use::Pending(FAILOVER_FEATURE)),
-    ("timeout", Use::Pending(FAILOVER_FEATURE)),
-    ("heartbeat", Use::Pending(FAILOVER_FEATURE)),
-    ("send", Use::Pending(FAILOVER_FEATURE)),
-    ("expect", Use::Pending(FAILOVER_FEATURE)),
-    ("send_program", Use::Pending(FAILOVER_FEATURE)),
-    ("expect_program", Use::Pending(FAILOVER_FEATURE)),
-    ("start_cmd", Use::Pending(FAILOVER_FEATURE)),
-    ("stop_cmd", Use::Pending(FAILOVER_FEATURE)),
+    ("address", Use::Pending(FOS_FEATURE)),
+    ("active", Use::Pending(FOS_FEATURE)),
+    ("vip_nmask", Use::Pending(FOS_FEATURE)),
+    ("port", Use::Pending(FOS_FEATURE)),
+    ("timeout", Use::Pending(FOS_FEATURE)),
+    ("heartbeat", Use::Pending(FOS_FEATURE)),
+    ("send", Use::Pending(FOS_FEATURE)),
+    ("expect", Use::Pending(FOS_FEATURE)),
+    ("send_program", Use::Pending(FOS_FEATURE)),
+    ("expect_program", Use::Pending(FOS_FEATURE)),
+    ("start_cmd", Use::Pending(FOS_FEATURE)),
+    ("stop_cmd", Use::Pending(FOS_FEATURE)),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -765,6 +765,44 @@ fn lvs_sync_daemon() {
 }
 
 #[test]
+fn mapped_keys_are_not_warned_and_the_others_still_are() {
+    let text = format!(
+        "global_defs {{\n vrrp_version 2\n vrrp_garp_master_delay 3\n lvs_sync_daemon eth1 V\n \
+         vrrp_strict\n vrrp_mcast_group4 224.0.0.19\n}}\n\
+         vrrp_script s {{\n script /bin/true\n interval 2\n}}\n\
+         vrrp_sync_group G {{\n group {{\n  V\n  W\n }}\n notify /bin/n\n}}\n{}{}",
+        inst(
+            "V",
+            &format!(
+                " state MASTER\n priority 150\n advert_int 1\n nopreempt\n authentication {{\n  auth_type PASS\n  auth_pass x\n }}\n \
+                 track_script {{\n  s\n }}\n garp_master_repeat 2\n use_vmac\n vmac_xmit_base\n{BASIC}"
+            )
+        ),
+        inst("W", &BASIC.replace("51", "52"))
+    );
+    let kc = parse_keepalived(&text, "k.conf").unwrap();
+    let warned: Vec<&str> = kc
+        .warnings
+        .iter()
+        .map(|w| &w.source_line[w.column - 1..])
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "vrrp_strict",
+            "vrrp_mcast_group4 224.0.0.19",
+            "vmac_xmit_base"
+        ],
+        "{}",
+        render_all(&kc.warnings)
+    );
+    assert!(kc.warnings[0].message.contains("non-strict"));
+    let f = failover_from_keepalived(&kc).unwrap();
+    assert!(f.warnings.is_empty(), "{}", render_all(&f.warnings));
+    assert_eq!(f.sync.unwrap().syncid, 51);
+}
+
+#[test]
 fn no_vrrp_means_no_failover() {
     let f = ka("virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n }\n}\n");
     assert_eq!(f, FailoverConfig::default());

@@ -2,7 +2,8 @@
 //! `virtual_server_group`, `global_defs`' IPVS keys) becomes a validated [`Config`]; the
 //! checkers, quorum and sorry server become the health model ([`KeepalivedConf::health`],
 //! mapped by the `health` module from the data as written, [`VirtualServerChecks`]); VRRP is
-//! parsed into data kept for the failover feature ([`Vrrp`]); everything else is reported.
+//! parsed into data ([`Vrrp`], [`GlobalDefs::vrrp`], [`GlobalDefs::lvs_sync_daemon`]) that
+//! [`crate::failover`] maps to what the daemon runs; everything else is reported.
 //!
 //! Keywords, legacy aliases and defaults follow keepalived's own parser (`check_parser.c`,
 //! `check_api.c`, `vrrp_parser.c`, `global_parser.c`): `lvs_sched`/`lb_algo` [wlc],
@@ -81,21 +82,21 @@ pub struct LvsSyncDaemon {
 /// apply to every `vrrp_instance` that does not set its own.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VrrpGlobals {
-    /// `vrrp_version 2|3` [2; IPv6 instances always 3].
+    /// `vrrp_version 2|3` \[2; IPv6 instances always 3\].
     pub version: Option<u8>,
-    /// `vrrp_garp_master_delay` [5 s].
+    /// `vrrp_garp_master_delay` \[5 s\].
     pub garp_master_delay: Option<Duration>,
-    /// `vrrp_garp_master_repeat` [5].
+    /// `vrrp_garp_master_repeat` \[5\].
     pub garp_master_repeat: Option<u32>,
-    /// `vrrp_garp_master_refresh` [none; 0 means none].
+    /// `vrrp_garp_master_refresh` \[none; 0 means none\].
     pub garp_master_refresh: Option<Duration>,
-    /// `vrrp_garp_master_refresh_repeat` [1].
+    /// `vrrp_garp_master_refresh_repeat` \[1\].
     pub garp_master_refresh_repeat: Option<u32>,
-    /// `vrrp_garp_lower_prio_delay` [`vrrp_garp_master_delay`].
+    /// `vrrp_garp_lower_prio_delay` \[`vrrp_garp_master_delay`\].
     pub garp_lower_prio_delay: Option<Duration>,
-    /// `vrrp_garp_lower_prio_repeat` [`vrrp_garp_master_repeat`].
+    /// `vrrp_garp_lower_prio_repeat` \[`vrrp_garp_master_repeat`\].
     pub garp_lower_prio_repeat: Option<u32>,
-    /// `vrrp_lower_prio_no_advert [BOOL]` [false].
+    /// `vrrp_lower_prio_no_advert [BOOL]` \[false\].
     pub lower_prio_no_advert: Option<bool>,
     /// `vrrp_higher_prio_send_advert [BOOL]` [false].
     pub higher_prio_send_advert: Option<bool>,
@@ -238,7 +239,11 @@ pub(crate) enum Use {
 }
 
 pub(crate) const FAILOVER: &str = "director failover (VRRP)";
-const SYNC: &str = "connection synchronisation";
+/// Why the gratuitous ARP / NA keys other than the `garp_master_*` ones do nothing.
+const GARP_TIMING: &str =
+    "rvs's VRRP times its gratuitous ARPs and NAs by the garp_master_* keys only";
+/// Why the tracked objects other than interfaces and scripts do nothing.
+const VRRP_TRACKS: &str = "rvs's VRRP tracks interfaces and scripts only";
 
 /// Where a keyword is read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -293,7 +298,9 @@ impl Scope {
             Scope::VrrpInstance => vrrp::instance_keys(),
             Scope::VrrpSyncGroup => vrrp::sync_group_keys(),
             Scope::VrrpScript => vrrp::script_keys(),
-            Scope::Authentication => vec![("auth_type", Use::Kept), ("auth_pass", Use::Kept)],
+            Scope::Authentication => {
+                vec![("auth_type", Use::Applied), ("auth_pass", Use::Applied)]
+            }
         }
     }
 
@@ -311,11 +318,11 @@ const ROOT_KEYS: &[(&str, Use)] = &[
     ("global_defs", Use::Applied),
     ("virtual_server", Use::Applied),
     ("virtual_server_group", Use::Applied),
-    ("vrrp_instance", Use::Kept),
-    ("vrrp_sync_group", Use::Kept),
-    ("vrrp_script", Use::Kept),
-    ("vrrp_track_process", Use::Pending(FAILOVER)),
-    ("vrrp_track_file", Use::Pending(FAILOVER)),
+    ("vrrp_instance", Use::Applied),
+    ("vrrp_sync_group", Use::Applied),
+    ("vrrp_script", Use::Applied),
+    ("vrrp_track_process", Use::NotActed(VRRP_TRACKS)),
+    ("vrrp_track_file", Use::NotActed(VRRP_TRACKS)),
     (
         "track_file",
         Use::NotActed("rvs does not perform FILE_CHECK, which reads it"),
@@ -329,7 +336,7 @@ const ROOT_KEYS: &[(&str, Use)] = &[
         "bfd_instance",
         Use::NotActed("rvs has no BFD (and does not perform BFD_CHECK)"),
     ),
-    ("garp_group", Use::Pending(FAILOVER)),
+    ("garp_group", Use::NotActed(GARP_TIMING)),
     (
         "SSL",
         Use::NotActed("SSL_GET checks present no client certificate and verify no server one"),
@@ -344,28 +351,46 @@ const ROOT_KEYS: &[(&str, Use)] = &[
 /// Keys of `global_defs` rvs reads.
 const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("lvs_timeouts", Use::Applied),
-    ("lvs_sync_daemon", Use::Pending(SYNC)),
-    ("router_id", Use::Pending(FAILOVER)),
-    ("lvs_id", Use::Pending(FAILOVER)),
-    ("vrrp_mcast_group4", Use::Pending(FAILOVER)),
-    ("vrrp_mcast_group6", Use::Pending(FAILOVER)),
-    ("vrrp_garp_master_delay", Use::Pending(FAILOVER)),
-    ("vrrp_garp_master_repeat", Use::Pending(FAILOVER)),
-    ("vrrp_garp_master_refresh", Use::Pending(FAILOVER)),
-    ("vrrp_garp_master_refresh_repeat", Use::Pending(FAILOVER)),
-    ("vrrp_garp_lower_prio_delay", Use::Pending(FAILOVER)),
-    ("vrrp_garp_lower_prio_repeat", Use::Pending(FAILOVER)),
-    ("vrrp_garp_interval", Use::Pending(FAILOVER)),
-    ("vrrp_gna_interval", Use::Pending(FAILOVER)),
-    ("vrrp_min_garp", Use::Pending(FAILOVER)),
-    ("vrrp_lower_prio_no_advert", Use::Pending(FAILOVER)),
-    ("vrrp_higher_prio_send_advert", Use::Pending(FAILOVER)),
-    ("vrrp_version", Use::Pending(FAILOVER)),
-    ("vrrp_check_unicast_src", Use::Pending(FAILOVER)),
-    ("vrrp_skip_check_adv_addr", Use::Pending(FAILOVER)),
-    ("vrrp_strict", Use::Pending(FAILOVER)),
-    ("vrrp_startup_delay", Use::Pending(FAILOVER)),
-    ("vrrp_garp_extra_if", Use::Pending(FAILOVER)),
+    ("lvs_sync_daemon", Use::Applied),
+    (
+        "router_id",
+        Use::NotActed("it names this director in keepalived's alerts, which rvs does not send"),
+    ),
+    (
+        "lvs_id",
+        Use::NotActed("it names this director in keepalived's alerts, which rvs does not send"),
+    ),
+    (
+        "vrrp_mcast_group4",
+        Use::NotActed("rvs advertises to VRRP's own group, 224.0.0.18"),
+    ),
+    (
+        "vrrp_mcast_group6",
+        Use::NotActed("rvs advertises to VRRP's own group, ff02::12"),
+    ),
+    ("vrrp_garp_master_delay", Use::Applied),
+    ("vrrp_garp_master_repeat", Use::Applied),
+    ("vrrp_garp_master_refresh", Use::Applied),
+    ("vrrp_garp_master_refresh_repeat", Use::Applied),
+    ("vrrp_garp_lower_prio_delay", Use::Applied),
+    ("vrrp_garp_lower_prio_repeat", Use::Applied),
+    ("vrrp_garp_interval", Use::NotActed(GARP_TIMING)),
+    ("vrrp_gna_interval", Use::NotActed(GARP_TIMING)),
+    ("vrrp_min_garp", Use::NotActed(GARP_TIMING)),
+    ("vrrp_lower_prio_no_advert", Use::Applied),
+    ("vrrp_higher_prio_send_advert", Use::Applied),
+    ("vrrp_version", Use::Applied),
+    ("vrrp_check_unicast_src", Use::Applied),
+    ("vrrp_skip_check_adv_addr", Use::Applied),
+    (
+        "vrrp_strict",
+        Use::NotActed("rvs's VRRP keeps keepalived's default (non-strict) behaviour"),
+    ),
+    (
+        "vrrp_startup_delay",
+        Use::NotActed("rvs does not delay VRRP at start-up"),
+    ),
+    ("vrrp_garp_extra_if", Use::NotActed(GARP_TIMING)),
 ];
 
 /// Keys of `global_defs` rvs knows and has no use for.

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::syntax::{Loc, Stmt, Word};
-use super::{Ctx, FAILOVER, Scope, Use};
+use super::{Ctx, Scope, Use};
 use crate::diag::Place;
 
 /// `state` of a VRRP instance.
@@ -300,7 +300,7 @@ const INSTANCE_IGNORED: &[&str] = &[
 pub(crate) fn instance_keys() -> Vec<(&'static str, Use)> {
     INSTANCE_KEPT
         .iter()
-        .map(|&k| (k, Use::Kept))
+        .map(|&k| (k, Use::Applied))
         .chain(INSTANCE_IGNORED.iter().map(|&k| (k, Use::Ignored)))
         .collect()
 }
@@ -326,7 +326,7 @@ pub(crate) fn sync_group_keys() -> Vec<(&'static str, Use)> {
         "notify_priority_changes",
     ];
     kept.iter()
-        .map(|&k| (k, Use::Kept))
+        .map(|&k| (k, Use::Applied))
         .chain(ignored.iter().map(|&k| (k, Use::Ignored)))
         .collect()
 }
@@ -343,7 +343,7 @@ pub(crate) fn script_keys() -> Vec<(&'static str, Use)> {
         "init_fail",
     ]
     .iter()
-    .map(|&k| (k, Use::Kept))
+    .map(|&k| (k, Use::Applied))
     .collect()
 }
 
@@ -369,13 +369,6 @@ pub(crate) fn root(cx: &mut Ctx, s: &Stmt, vrrp: &mut Vrrp) {
             return;
         }
     };
-    cx.warn(
-        &s.key().loc.to(&name.loc),
-        format!(
-            "`{key} {}` is kept but not acted on: rvs has no {FAILOVER} yet",
-            name.text
-        ),
-    );
     let Some(body) = cx.need_block(s) else {
         return;
     };
@@ -456,7 +449,7 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
     let mut seen: HashMap<String, Loc> = HashMap::new();
     for st in body {
         match cx.check_key(Scope::VrrpInstance, st) {
-            Some(Use::Kept) => {}
+            Some(Use::Applied) => {}
             _ => continue,
         }
         let key = st.key().text.as_str();
@@ -825,7 +818,7 @@ fn sync_group(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpSyncGroup>
     };
     for st in body {
         match cx.check_key(Scope::VrrpSyncGroup, st) {
-            Some(Use::Kept) => {}
+            Some(Use::Applied) => {}
             _ => continue,
         }
         let key = st.key().text.as_str();
