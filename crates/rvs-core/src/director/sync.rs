@@ -385,6 +385,9 @@ impl Director {
     /// director's method for that real server, with the record's activity and timeout
     /// (the protocol's default for a record without one). A FullNAT connection takes the
     /// record's local address and port, which are then in use in this director's pool.
+    /// A created entry counts in [`super::EngineCounters`] (`conns_created`,
+    /// `templates_created`) but not in the service's and real server's connection
+    /// statistics: the kernel counts those (`ip_vs_conn_stats()`) only when it schedules.
     ///
     /// Differences from the kernel, on purpose:
     /// - A record whose service or real server is not here is refused
