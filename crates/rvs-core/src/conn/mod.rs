@@ -19,5 +19,5 @@ pub use state::{
 };
 pub use table::{
     Conn, ConnAddr, ConnId, ConnTable, ConnTableV4, ConnTableV6, InKey, Inserted, NewConn, OutKey,
-    TableFull,
+    SyncMeta, TableFull,
 };

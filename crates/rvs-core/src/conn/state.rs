@@ -328,8 +328,10 @@ impl ConnFlags {
     pub const INACTIVE: u8 = 0x10;
     /// FullNAT: the entry has a local (source) address and port towards the real server.
     pub const FULLNAT: u8 = 0x20;
+    /// Created from a connection-sync record of another director (`IP_VS_CONN_F_SYNC`).
+    pub const SYNC: u8 = 0x40;
     /// Bits a caller may set; bit 7 is the table's own.
-    pub const PUBLIC_MASK: u8 = 0x3f;
+    pub const PUBLIC_MASK: u8 = 0x7f;
 
     /// Whether every bit of `mask` is set.
     pub const fn has(self, mask: u8) -> bool {

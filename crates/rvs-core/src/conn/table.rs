@@ -377,6 +377,17 @@ pub struct HotConn<A> {
     pub state: u8,
 }
 
+/// An entry's connection-sync bookkeeping: the kernel's `cp->in_pkts` (input packets, for
+/// `sync_threshold` / `sync_period`) and `cp->old_state` (the state when it was last
+/// synced). Zero and the initial state for a new entry; the director keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncMeta {
+    /// Input packets counted.
+    pub in_pkts: u32,
+    /// The protocol state when the entry was last synced.
+    pub old_state: u8,
+}
+
 /// The table is full and no entry could be reclaimed (see [`TableFullPolicy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableFull;
@@ -416,6 +427,8 @@ struct Entry<A> {
     next_out: u32,
     wheel_prev: u32,
     wheel_next: u32,
+    /// Connection sync: input packets counted (`cp->in_pkts`).
+    in_pkts: u32,
     cport: u16,
     vport: u16,
     dport: u16,
@@ -424,6 +437,8 @@ struct Entry<A> {
     protocol: u8,
     state: u8,
     flags: u8,
+    /// Connection sync: the state last synced (`cp->old_state`).
+    old_state: u8,
 }
 
 impl<A: ConnAddr> Entry<A> {
@@ -774,6 +789,7 @@ impl<A: ConnAddr> ConnTable<A> {
             next_out: NIL,
             wheel_prev: NIL,
             wheel_next: NIL,
+            in_pkts: 0,
             cport: new.cport,
             vport: new.vport,
             dport: new.dport,
@@ -782,6 +798,7 @@ impl<A: ConnAddr> ConnTable<A> {
             protocol: new.protocol,
             state: new.state,
             flags,
+            old_state: new.state,
         };
         let template = e.is_template();
         let b_in = self.in_bucket(e.protocol, &e.caddr, e.cport, &e.vaddr, e.vport);
@@ -919,6 +936,43 @@ impl<A: ConnAddr> ConnTable<A> {
         e.timeout_ms = secs_ms(secs);
         self.refile_if_earlier(id.0);
         Some(t)
+    }
+
+    /// Set an entry's protocol state as it is, without the state machine (a backup taking
+    /// the state a sync record carries). Returns false for an unknown id.
+    pub fn set_state(&mut self, id: ConnId, state: u8) -> bool {
+        let Some(e) = self.entry_mut(id) else {
+            return false;
+        };
+        e.state = state;
+        true
+    }
+
+    /// An entry's connection-sync bookkeeping.
+    pub fn sync_meta(&self, id: ConnId) -> Option<SyncMeta> {
+        self.entry(id).map(|e| SyncMeta {
+            in_pkts: e.in_pkts,
+            old_state: e.old_state,
+        })
+    }
+
+    /// Replace an entry's connection-sync bookkeeping. Returns false for an unknown id.
+    pub fn set_sync_meta(&mut self, id: ConnId, meta: SyncMeta) -> bool {
+        let Some(e) = self.entry_mut(id) else {
+            return false;
+        };
+        e.in_pkts = meta.in_pkts;
+        e.old_state = meta.old_state;
+        true
+    }
+
+    /// Count one input packet of an entry and return the new count
+    /// (`atomic_inc_return(&cp->in_pkts)`, wrapping).
+    #[inline]
+    pub fn count_in_pkt(&mut self, id: ConnId) -> Option<u32> {
+        let e = self.entry_mut(id)?;
+        e.in_pkts = e.in_pkts.wrapping_add(1);
+        Some(e.in_pkts)
     }
 
     /// Replace an entry's flags (the bits of [`ConnFlags::PUBLIC_MASK`] except FULLNAT,

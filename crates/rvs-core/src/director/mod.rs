@@ -7,7 +7,9 @@
 //! [`Director::poll_transmit`], and a new configuration snapshot is applied with
 //! [`Director::apply`], keeping established connections. Health checks that travel the
 //! forwarding path of DR and TUN real servers go out through [`Director::forward_probe`]
-//! (`director/probe.rs`).
+//! (`director/probe.rs`). Connection synchronisation between directors — records of this
+//! one's connections for its backups, and records from a master applied here — is
+//! [`sync`]: [`Director::set_sync`], [`Director::poll_sync`], [`Director::sync_import`].
 //!
 //! The path of a packet follows the kernel's `ip_vs_in()` / `ip_vs_out()`: a connection
 //! lookup first (client → VIP by the in key, real server → client by the out key), then, for
@@ -29,11 +31,13 @@ pub mod net;
 mod probe;
 mod rewrite;
 pub mod services;
+pub mod sync;
 
 pub use drops::{DropCounters, DropReason};
 pub use net::{NetConfig, OwnedAddr, PortConfig, PortId, Route};
 pub use probe::probe_mtu;
 pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
+pub use sync::{SyncCounters, SyncRecord, SyncRefused, SyncSettings, SyncSettingsError};
 
 use crate::conn::state::{ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
 use crate::conn::table::{ConnAddr, ConnId, ConnTable, InKey, NewConn, OutKey};
@@ -275,6 +279,12 @@ struct Core {
     /// Take the established-connection fast paths (off only in the differential tests,
     /// which compare them with the general path).
     fast_path: bool,
+    /// The connection-sync master role, when on (`director/sync.rs`).
+    sync: Option<sync::SyncMaster>,
+    /// `sync_threshold`: what a synced entry's packet count starts from.
+    sync_threshold: u32,
+    /// Connection-sync counters.
+    sync_counters: SyncCounters,
 }
 
 /// The director engine. See the module documentation.
@@ -315,6 +325,9 @@ impl Director {
             ftp_expect: ftp::Expectations::new(256),
             ftp_ctl: ftp::Controls::new(256),
             fast_path: true,
+            sync: None,
+            sync_threshold: sync::DEFAULT_THRESHOLD,
+            sync_counters: SyncCounters::default(),
             settings,
         };
         core.apply(config);
@@ -1063,9 +1076,15 @@ impl Core {
             control: sched.template,
         };
         if one_packet {
-            // `IP_VS_CONN_F_ONE_PACKET`: scheduled, counted, forwarded, never hashed.
+            // `IP_VS_CONN_F_ONE_PACKET`: scheduled, counted, forwarded, never hashed; its
+            // template is synced all the same.
             self.count_new(sched.service, sched.dest);
             self.count_packet(sched.dest, Way::In, p);
+            if self.sync.is_some()
+                && let Some(tpl) = sched.template
+            {
+                self.sync_one_packet(t, tpl);
+            }
             return self.rewrite_in(now, sched.dest, &new_as_view(&new), frame, p);
         }
         let inserted = match t.insert(new, now) {
@@ -1329,6 +1348,10 @@ impl Core {
             }
         }
         self.count_packet(dest, way, p);
+        // `ip_vs_in()`: each client datagram counts towards connection sync.
+        if self.sync.is_some() && way == Way::In && !p.frag.is_later() {
+            self.sync_in(t, id);
+        }
         if way == Way::In
             && let Some(hop) = fast
             && let Some(v) = fast_nat_in(self.settings.offload_partial_csum, &hop, &conn, frame, p)

@@ -191,6 +191,14 @@ impl Services {
             .map(|&i| ServiceId(i))
     }
 
+    /// The service for exactly this protocol, destination address and port (no port-0
+    /// fallback).
+    pub fn find_addr_exact(&self, protocol: u8, addr: IpAddr, port: u16) -> Option<ServiceId> {
+        self.by_addr
+            .get(&(protocol, addr, port))
+            .map(|&i| ServiceId(i))
+    }
+
     /// The fwmark service for a mark.
     pub fn find_mark(&self, mark: u32, family: Family) -> Option<ServiceId> {
         self.by_mark.get(&(mark, family)).map(|&i| ServiceId(i))

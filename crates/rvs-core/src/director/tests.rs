@@ -1173,8 +1173,9 @@ mod differential {
     fn state(d: &Director) -> String {
         let mut out = format!("{:?}\n{:?}\n", d.counters(), d.drops());
         for (id, c) in d.table_v4().iter() {
-            out += &format!("{id:?} {c:?}\n");
+            out += &format!("{id:?} {c:?} {:?}\n", d.table_v4().sync_meta(id));
         }
+        out += &format!("{:?}\n", d.sync_counters());
         for (id, s) in d.services().iter() {
             out += &format!("{id:?} {:?} {:?}\n", s.stats, s.dests);
             for did in &s.dest_ids {
@@ -1252,6 +1253,10 @@ mod differential {
             let mut fast = director_settings(services(), settings.clone());
             let mut general = director_settings(services(), settings);
             general.set_fast_path(false);
+            // With connection sync on: the same records from both paths.
+            let sync = SyncSettings { threshold: 1, period: 4, ..SyncSettings::default() };
+            fast.set_sync(Some(sync)).unwrap();
+            general.set_sync(Some(sync)).unwrap();
             let mut now = Instant::from_secs(1);
             for s in &steps {
                 now = now + Duration::from_millis(u64::from(s.advance_ms));
@@ -1263,6 +1268,9 @@ mod differential {
                 let b = run_csum(&mut general, now, port, &bytes, csum);
                 prop_assert_eq!(&a, &b, "step {:?}", s);
                 prop_assert_eq!(state(&fast), state(&general));
+                let x: Vec<_> = std::iter::from_fn(|| fast.poll_sync()).collect();
+                let y: Vec<_> = std::iter::from_fn(|| general.poll_sync()).collect();
+                prop_assert_eq!(x, y);
             }
         }
     }
@@ -1586,3 +1594,5 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
     v[50..52].copy_from_slice(&c.to_be_bytes());
     v
 }
+
+mod sync;

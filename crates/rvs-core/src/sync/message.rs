@@ -58,11 +58,15 @@ pub enum SyncError {
     /// Persistence-engine data without a name ("Invalid PE parameters"): this record is
     /// dropped.
     PeDataWithoutName,
+    /// The rvs FullNAT option ([`opt::RVS_LOCAL`]) of a length other than the record
+    /// family's address + port, or twice: this record is dropped (a kernel would ignore
+    /// the option; rvs cannot trust the mapping).
+    BadLocalOption,
 }
 
 impl SyncError {
     /// Number of reasons.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 
     /// Every reason, in [`SyncError::index`] order.
     pub const ALL: [SyncError; SyncError::COUNT] = [
@@ -79,6 +83,7 @@ impl SyncError {
         SyncError::BadPeName,
         SyncError::UnknownMandatoryOption,
         SyncError::PeDataWithoutName,
+        SyncError::BadLocalOption,
     ];
 
     /// A dense index for counter arrays.
@@ -90,7 +95,9 @@ impl SyncError {
     pub fn is_fatal(self) -> bool {
         !matches!(
             self,
-            SyncError::UnknownMandatoryOption | SyncError::PeDataWithoutName
+            SyncError::UnknownMandatoryOption
+                | SyncError::PeDataWithoutName
+                | SyncError::BadLocalOption
         )
     }
 
@@ -110,6 +117,7 @@ impl SyncError {
             SyncError::BadPeName => "bad_pe_name",
             SyncError::UnknownMandatoryOption => "unknown_mandatory_option",
             SyncError::PeDataWithoutName => "pe_data_without_name",
+            SyncError::BadLocalOption => "bad_local_option",
         }
     }
 }
@@ -132,7 +140,7 @@ pub enum SyncBuildError {
     Full,
     /// The record does not fit even in an empty message of this size.
     TooLarge,
-    /// The three addresses are not of one family.
+    /// The three addresses (and the FullNAT local address) are not of one family.
     MixedFamilies,
     /// `ONE_PACKET` connections are never synced (the kernel skips them).
     OnePacket,
@@ -368,6 +376,7 @@ impl<'a> ConnIter<'a> {
             seq,
             pe_data: None,
             pe_name: None,
+            local: None,
         })
     }
 }
@@ -389,6 +398,9 @@ fn parse_v1_record(b: &[u8], p: usize, end: usize) -> Result<SyncConn<'_>, SyncE
     let mut seq = None;
     let mut pe_data = None;
     let mut pe_name = None;
+    let mut local = None;
+    let mut bad_local = false;
+    let addr_len = if v6 { 16 } else { 4 };
     let mut q = base;
     while q < r.len() {
         if q + 2 > r.len() {
@@ -420,6 +432,16 @@ fn parse_v1_record(b: &[u8], p: usize, end: usize) -> Result<SyncConn<'_>, SyncE
                 }
                 pe_name = Some(data);
             }
+            // The rvs extension. A bad one spoils this record only, after the options a
+            // kernel would refuse the whole message for have all been checked.
+            opt::RVS_LOCAL => {
+                if plen != addr_len + 2 || local.is_some() {
+                    bad_local = true;
+                } else {
+                    let a = if v6 { v6_at(data, 0) } else { v4_at(data, 0) };
+                    local = Some((a, rd16(data, addr_len)));
+                }
+            }
             _ => {
                 if ptype & opt::F_PARAM == 0 {
                     return Err(SyncError::UnknownMandatoryOption);
@@ -430,6 +452,9 @@ fn parse_v1_record(b: &[u8], p: usize, end: usize) -> Result<SyncConn<'_>, SyncE
     }
     if pe_data.is_some() && pe_name.is_none() {
         return Err(SyncError::PeDataWithoutName);
+    }
+    if bad_local {
+        return Err(SyncError::BadLocalOption);
     }
     let (caddr, vaddr, daddr) = if v6 {
         (v6_at(r, 24), v6_at(r, 40), v6_at(r, 56))
@@ -451,6 +476,7 @@ fn parse_v1_record(b: &[u8], p: usize, end: usize) -> Result<SyncConn<'_>, SyncE
         seq,
         pe_data,
         pe_name,
+        local,
     })
 }
 
@@ -484,6 +510,12 @@ fn validate(conn: &SyncConn<'_>) -> Result<usize, SyncBuildError> {
         }
         (Some(_), None) => return Err(SyncBuildError::BadPeData),
         (None, Some(_)) => return Err(SyncBuildError::BadPeName),
+    }
+    if let Some((a, _)) = conn.local {
+        if a.is_ipv6() != v6 {
+            return Err(SyncBuildError::MixedFamilies);
+        }
+        len += 2 + if v6 { 16 } else { 4 } + 2;
     }
     Ok(len)
 }
@@ -591,6 +623,24 @@ impl<'b> SyncMessageBuilder<'b> {
                 q += 2 + v.len();
             }
         }
+        if let Some((a, port)) = conn.local {
+            let mut octets = [0u8; 16];
+            let n = match a {
+                IpAddr::V4(v) => {
+                    octets[..4].copy_from_slice(&v.octets());
+                    4
+                }
+                IpAddr::V6(v) => {
+                    octets.copy_from_slice(&v.octets());
+                    16
+                }
+            };
+            r[q] = opt::RVS_LOCAL | opt::F_PARAM;
+            r[q + 1] = (n + 2) as u8;
+            r[q + 2..q + 2 + n].copy_from_slice(&octets[..n]);
+            r[q + 2 + n..q + 4 + n].copy_from_slice(&port.to_be_bytes());
+            q += 4 + n;
+        }
         debug_assert_eq!(q, len);
         self.len = start + len;
         self.nr += 1;
@@ -664,6 +714,7 @@ mod tests {
             seq: None,
             pe_data: None,
             pe_name: None,
+            local: None,
         }
     }
 
@@ -728,6 +779,7 @@ mod tests {
             }),
             pe_data: Some(b"call-id-1234@example.net"),
             pe_name: Some(b"sip"),
+            local: None,
         };
         let msgs = pack(&[c], 1, DEFAULT_MAX_LEN).unwrap();
         assert_eq!(msgs.len(), 1);
@@ -979,6 +1031,75 @@ mod tests {
     }
 
     #[test]
+    fn fullnat_local_option_is_an_ignorable_rvs_extension() {
+        let mut c = tcp_dr();
+        c.flags = flags::MASQ;
+        c.local = Some((ip("10.0.0.250"), 20001));
+        assert_eq!(conn_len(&c), Ok(36 + 2 + 6));
+        let m = pack(&[c], 0, DEFAULT_MAX_LEN).unwrap().remove(0);
+        // After the fixed part: type RVS_LOCAL with IPVS_OPT_F_PARAM (0x30 | 0x40), length
+        // 6, the address, the port.
+        assert_eq!(&m[8 + 36..], &[0x70, 6, 10, 0, 0, 250, 0x4e, 0x21]);
+        assert_eq!(rd16(&m, 10), 44);
+        assert_eq!(collect(&m), vec![Ok(c)]);
+        // What a kernel does with it: the type without F_PARAM is unknown to it, and
+        // F_PARAM says it may be skipped. Renumbered to a type rvs does not know either,
+        // the record parses as the same connection without the mapping.
+        let mut k = m.clone();
+        k[8 + 36] = 0x3f | opt::F_PARAM;
+        assert_eq!(collect(&k), vec![Ok(SyncConn { local: None, ..c })]);
+
+        let mut v6 = c;
+        v6.caddr = ip("2001:db8::1");
+        v6.vaddr = ip("2001:db8::100");
+        v6.daddr = ip("fd00::11");
+        assert_eq!(
+            conn_len(&v6),
+            Err(SyncBuildError::MixedFamilies),
+            "an IPv4 local address on an IPv6 record"
+        );
+        v6.local = Some((ip("fd00::250"), 65535));
+        assert_eq!(conn_len(&v6), Ok(72 + 2 + 18));
+        let m = pack(&[v6, c], 0, DEFAULT_MAX_LEN).unwrap().remove(0);
+        assert_eq!(collect(&m), vec![Ok(v6), Ok(c)]);
+    }
+
+    #[test]
+    fn a_bad_local_option_drops_its_record_only() {
+        let good = encoded(&tcp_dr());
+        // A 4-byte local option on an IPv4 record (6 expected).
+        let mut r = good.clone();
+        r.extend_from_slice(&[opt::RVS_LOCAL | opt::F_PARAM, 4, 10, 0, 0, 1]);
+        let len = r.len() as u16;
+        r[2..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            collect(&message(2, &[&r, &good])),
+            vec![Err(SyncError::BadLocalOption), Ok(tcp_dr())]
+        );
+        // Twice.
+        let mut r = good.clone();
+        for _ in 0..2 {
+            r.extend_from_slice(&[opt::RVS_LOCAL, 6, 10, 0, 0, 1, 0, 80]);
+        }
+        let len = r.len() as u16;
+        r[2..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            collect(&message(2, &[&r, &good])),
+            vec![Err(SyncError::BadLocalOption), Ok(tcp_dr())]
+        );
+        assert!(!SyncError::BadLocalOption.is_fatal());
+        // A bad local option does not hide a fatal error after it.
+        let mut r = good.clone();
+        r.extend_from_slice(&[opt::RVS_LOCAL, 1, 0, opt::SEQ_DATA, 2, 0, 0, 0]);
+        let len = r.len() as u16;
+        r[2..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            collect(&message(2, &[&r, &good])),
+            vec![Err(SyncError::BadSeqOption)]
+        );
+    }
+
+    #[test]
     fn version_0_is_read() {
         let mut m = vec![2u8, 5, 0, 0];
         // A plain record: UDP 53, 192.0.2.7:33000 -> 198.51.100.53 -> 10.0.0.53, flags MASQ.
@@ -1027,9 +1148,10 @@ mod tests {
             any::<[u8; 48]>(),
             proptest::option::of(any::<[u32; 6]>()),
             proptest::option::of((1usize..=40, 1usize..=16)),
+            proptest::option::of(any::<u16>()),
         )
             .prop_map(
-                |(proto, fl, (state, cp, vp, dp), (mark, to), v6, a, seq, pe)| {
+                |(proto, fl, (state, cp, vp, dp), (mark, to), v6, a, seq, pe, lport)| {
                     let addr = |i: usize| -> IpAddr {
                         if v6 {
                             let mut o = [0u8; 16];
@@ -1071,6 +1193,7 @@ mod tests {
                         seq,
                         pe_data: pe.map(|(d, _)| &DATA[..d]),
                         pe_name: pe.map(|(_, n)| &DATA[..n]),
+                        local: lport.map(|p| (addr(1), p)),
                     }
                 },
             )

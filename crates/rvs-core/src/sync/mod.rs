@@ -11,11 +11,14 @@
 //! Transport (done by the daemon): UDP to 224.0.0.81 port 8848 ([`MCAST_GROUP`],
 //! [`PORT`]; one more port per extra sync thread), multicast TTL 1, loopback off, a
 //! message at most [`DEFAULT_MAX_LEN`] (1500 − IP − UDP headers). Which connections to
-//! send and when (`sync_threshold`, `sync_period`, `sync_refresh_period`), and what a
-//! backup does with a record (find or create the connection, bind its real server, apply
-//! `IP_VS_CONN_F_BACKUP_MASK`, default timeouts) belong to the connection table and are not
-//! here. Protocol and state numbers are carried as the kernel numbers them
-//! (`IP_VS_TCP_S_*`, …) and not validated: that needs the protocol tables.
+//! send and when (`sync_threshold`, `sync_period`), and what a backup does with a record
+//! (find or create the connection, bind its real server, apply `IP_VS_CONN_F_BACKUP_MASK`,
+//! default timeouts) belong to the engine ([`crate::director::sync`]) and are not here.
+//! Protocol and state numbers are carried as the kernel numbers them (`IP_VS_TCP_S_*`, …)
+//! and not validated: that needs the protocol tables.
+//!
+//! One rvs extension: FullNAT's local address and port travel in an option the kernel
+//! skips ([`opt::RVS_LOCAL`], [`SyncConn::local`]).
 //!
 //! Version 0 (the pre-2.6.39 format, IPv4 only, no timeout or fwmark) is *read*, never
 //! written: the kernel still accepts it, and a v1 header starts with a zero byte that v0
@@ -80,6 +83,14 @@ pub mod opt {
     pub const PE_NAME: u8 = 3;
     /// Flag: the option may be ignored if unknown (`IPVS_OPT_F_PARAM`, bit 6).
     pub const F_PARAM: u8 = 1 << 6;
+    /// **rvs extension**: the FullNAT local (source) address and port of a connection
+    /// towards its real server, which the kernel protocol has no field for. The data is the
+    /// address (4 or 16 bytes, the record's family) then the port (be16). rvs sends it as
+    /// `RVS_LOCAL | F_PARAM`: kernels and keepalived backups skip an unknown option that
+    /// has the `IPVS_OPT_F_PARAM` bit (`ip_vs_proc_sync_conn`: "Param data mandatory ?"),
+    /// so they still take the record, as a NAT connection. The value is far above the
+    /// kernel's own types (1 to 3) to stay clear of the ones it may add.
+    pub const RVS_LOCAL: u8 = 0x30;
 }
 
 /// Connection flags (`IP_VS_CONN_F_*`, include/uapi/linux/ip_vs.h).
@@ -171,4 +182,7 @@ pub struct SyncConn<'a> {
     pub pe_data: Option<&'a [u8]>,
     /// Persistence-engine name (e.g. `sip`).
     pub pe_name: Option<&'a [u8]>,
+    /// FullNAT local address and port towards the real server: the rvs extension option
+    /// [`opt::RVS_LOCAL`]. Of the record's family.
+    pub local: Option<(IpAddr, u16)>,
 }

@@ -689,3 +689,56 @@ mod model {
         }
     }
 }
+
+#[test]
+fn sync_bookkeeping_starts_at_zero_and_the_initial_state() {
+    let mut t = ConnTableV4::new(8, 1, TableFullPolicy::DropNew);
+    let mut c = tcp_conn([10, 0, 0, 5], 1029, v4(10, 0, 0, 2), 7);
+    c.state = TcpState::SynRecv as u8;
+    let id = t.insert(c, T0).unwrap().id;
+    assert_eq!(
+        t.sync_meta(id),
+        Some(SyncMeta {
+            in_pkts: 0,
+            old_state: TcpState::SynRecv as u8
+        })
+    );
+    assert_eq!(t.count_in_pkt(id), Some(1));
+    assert_eq!(t.count_in_pkt(id), Some(2));
+    assert!(t.set_sync_meta(
+        id,
+        SyncMeta {
+            in_pkts: u32::MAX,
+            old_state: 1
+        }
+    ));
+    assert_eq!(t.count_in_pkt(id), Some(0), "wraps");
+    assert_eq!(t.sync_meta(id).unwrap().old_state, 1);
+    // The state as given, nothing else touched.
+    assert!(t.set_state(id, TcpState::TimeWait as u8));
+    let e = t.get(id).unwrap();
+    assert_eq!(e.state_name(), "TIME_WAIT");
+    assert_eq!(e.flags, c.flags);
+    // The SYNC flag is the caller's to set and keep.
+    assert!(t.set_flags(id, e.flags.with(ConnFlags::SYNC)));
+    assert!(t.get(id).unwrap().flags.has(ConnFlags::SYNC));
+    let tr = t
+        .tcp_transition(
+            id,
+            Direction::Input,
+            TcpFlags(TcpFlags::ACK),
+            &StateTimeouts::default(),
+            T0,
+        )
+        .unwrap();
+    assert!(
+        tr.flags.has(ConnFlags::SYNC),
+        "kept through the state machine"
+    );
+    // Unknown ids.
+    t.remove(id);
+    assert_eq!(t.sync_meta(id), None);
+    assert_eq!(t.count_in_pkt(id), None);
+    assert!(!t.set_state(id, 1));
+    assert!(!t.set_sync_meta(id, SyncMeta::default()));
+}
