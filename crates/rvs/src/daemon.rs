@@ -18,11 +18,13 @@
 
 use crate::admin;
 use crate::desired::{Desired, lock};
+use crate::failover::{Failover, RoleChange, RoleChanges};
 use crate::health::{Monitor, MonitorThread};
 use crate::listing::{self, Format};
 use crate::load::{self, Plan};
 use crate::metrics;
 use crate::probe::ProbePath;
+use rvs_config::failover::FailoverConfig;
 use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
 };
@@ -34,6 +36,7 @@ use rvs_sys::packet::vnet::{F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, GSO_TCPV6, VirtioN
 use rvs_sys::packet::{
     PacketConfig, PacketSocket, RingVersion, RxFrame, RxRing, RxRingConfig, TxRing, TxRingConfig,
 };
+use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -247,8 +250,14 @@ fn random_seed() -> u64 {
     u64::from_ne_bytes(b) ^ u64::from(std::process::id())
 }
 
-/// Run the director until SIGTERM / SIGINT, with `health` monitoring its real servers.
-pub fn run(plan: Plan, health: HealthConfig, opts: &Options) -> io::Result<()> {
+/// Run the director until SIGTERM / SIGINT, with `health` monitoring its real servers and
+/// `failover` deciding when it owns its addresses.
+pub fn run(
+    plan: Plan,
+    health: HealthConfig,
+    failover: FailoverConfig,
+    opts: &Options,
+) -> io::Result<()> {
     check_forwarding()?;
     if plan.interfaces.is_empty() || plan.interfaces.len() > rvs_sys::poll::MAX_WAIT_FDS {
         return Err(io::Error::new(
@@ -279,6 +288,15 @@ pub fn run(plan: Plan, health: HealthConfig, opts: &Options) -> io::Result<()> {
     );
     let health = Arc::new(Mutex::new(health));
     let mut desired = Desired::with_health(plan.config.clone(), Arc::clone(&health));
+    // With failover, the director starts owning nothing: the protocol decides.
+    let owned_addrs: Vec<IpAddr> = plan.owned.iter().map(|(a, _)| *a).collect();
+    let failover = Failover::start(&failover, &owned_addrs, clock)?;
+    let ownership = Ownership {
+        all: failover.is_none(),
+        owning: HashSet::new(),
+    };
+    let full_net = net.clone();
+    let net = ownership.filter(net);
     let mut director = Director::new(net, &desired.effective(), settings).map_err(|errs| {
         let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
         io::Error::new(io::ErrorKind::InvalidInput, msgs.join("; "))
@@ -317,14 +335,24 @@ pub fn run(plan: Plan, health: HealthConfig, opts: &Options) -> io::Result<()> {
         health_spec,
         hup,
     };
+    let (failover, roles) = match failover {
+        Some((f, r)) => (Some(f), Some(r)),
+        None => (None, None),
+    };
     let mut cp = ControlPlane {
         desired: &mut desired,
         monitor: monitor.monitor(),
         reloader: &mut reloader,
         probe: None,
+        roles,
+        ownership,
+        net: full_net,
     };
     cp.ensure_probe_path(&director);
     let result = worker(&mut director, &mut sockets, &stop, &rx, &mut cp, clock);
+    if let Some(f) = failover {
+        f.stop();
+    }
     monitor.stop();
     let _ = std::fs::remove_file(&opts.control);
     if let Some(p) = &opts.pid_file {
@@ -473,6 +501,12 @@ fn worker(
             fds[n] = Some(p.device().as_fd());
             n += 1;
         }
+        if let Some(r) = &cp.roles
+            && n < fds.len()
+        {
+            fds[n] = Some(r.wake_fd());
+            n += 1;
+        }
         let fds: [BorrowedFd<'_>; rvs_sys::poll::MAX_WAIT_FDS] =
             std::array::from_fn(|i| fds[i.min(n.saturating_sub(1))].expect("an RX ring"));
         let mut ready = [false; rvs_sys::poll::MAX_WAIT_FDS];
@@ -617,9 +651,49 @@ struct ControlPlane<'a> {
     reloader: &'a mut Reloader,
     /// The probe path, once a check needs it.
     probe: Option<ProbePath>,
+    /// Role changes from the failover thread, if there is one.
+    roles: Option<RoleChanges>,
+    /// Which addresses the director owns now.
+    ownership: Ownership,
+    /// The network with every configured address owned (the engine gets it filtered).
+    net: NetConfig,
 }
 
 impl ControlPlane<'_> {
+    /// Act on the failover thread's decisions: own or disown addresses, announce them.
+    fn apply_roles(&mut self, d: &mut Director, now: Instant) {
+        let Some(roles) = &self.roles else {
+            return;
+        };
+        for change in roles.drain() {
+            match change {
+                RoleChange::Own(addrs) => {
+                    self.ownership.owning.extend(addrs);
+                    d.set_net(self.ownership.filter(self.net.clone()));
+                }
+                RoleChange::Disown(addrs) => {
+                    for a in addrs {
+                        self.ownership.owning.remove(&a);
+                    }
+                    d.set_net(self.ownership.filter(self.net.clone()));
+                }
+                RoleChange::Announce { repeat, .. } => {
+                    for _ in 0..repeat.max(1) {
+                        d.announce(now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reloaded network view: kept whole, given to the engine filtered by ownership, the
+    /// owned addresses announced again.
+    fn install_net(&mut self, d: &mut Director, net: NetConfig, now: Instant) {
+        self.net = net;
+        d.set_net(self.ownership.filter(self.net.clone()));
+        d.announce(now);
+    }
+
     /// Open the probe path if a check travels the forwarding path and it is not open yet.
     /// Without it those checks fail (and say why); the daemon keeps running.
     fn ensure_probe_path(&mut self, d: &Director) {
@@ -669,6 +743,7 @@ impl ControlPlane<'_> {
 
     /// Install what the health monitor decided; reload on SIGHUP.
     fn housekeeping(&mut self, d: &mut Director, now: Instant) {
+        self.apply_roles(d, now);
         if self.monitor.take_changed()
             && let Err(errs) = self.desired.refresh(d)
         {
@@ -679,9 +754,12 @@ impl ControlPlane<'_> {
         }
         if self.reloader.hup.swap(false, Ordering::Relaxed) {
             // SIGHUP: the outcome goes to the log only.
-            let _ = self
-                .reloader
-                .reload_logged(d, self.desired, self.monitor, now, "SIGHUP");
+            if let Ok((_, net)) =
+                self.reloader
+                    .reload_logged(d, self.desired, self.monitor, "SIGHUP")
+            {
+                self.install_net(d, net, now);
+            }
             self.ensure_probe_path(d);
         }
     }
@@ -701,15 +779,14 @@ impl ControlPlane<'_> {
             }
             Ask::Ipvsadm(cmd) => Ok(cmd.run(d, self.desired, now).encode()),
             Ask::Reload => {
-                let r = self.reloader.reload_logged(
-                    d,
-                    self.desired,
-                    self.monitor,
-                    now,
-                    "control socket",
-                );
+                let r =
+                    self.reloader
+                        .reload_logged(d, self.desired, self.monitor, "control socket");
                 self.ensure_probe_path(d);
-                r
+                r.map(|(msg, net)| {
+                    self.install_net(d, net, now);
+                    msg
+                })
             }
         }
     }
@@ -736,6 +813,23 @@ fn probe_sources(plan: &Plan) -> Vec<IpAddr> {
     out
 }
 
+/// Which of the configured addresses (VIPs, the NAT router's floating IP) the director owns
+/// now: all of them without failover, else those of the VRRP instances it is master of (or
+/// all while pulse says it is active).
+struct Ownership {
+    all: bool,
+    owning: HashSet<IpAddr>,
+}
+
+impl Ownership {
+    fn filter(&self, mut net: NetConfig) -> NetConfig {
+        if !self.all {
+            net.owned.retain(|o| self.owning.contains(&o.addr));
+        }
+        net
+    }
+}
+
 /// What a reload needs: the file, and the interfaces the running daemon is attached to.
 struct Reloader {
     path: PathBuf,
@@ -754,12 +848,11 @@ impl Reloader {
         d: &mut Director,
         desired: &mut Desired,
         monitor: &Monitor,
-        now: Instant,
         by: &str,
-    ) -> Result<String, String> {
-        let r = self.reload(d, desired, monitor, now);
+    ) -> Result<(String, NetConfig), String> {
+        let r = self.reload(d, desired, monitor);
         match &r {
-            Ok(msg) => tracing::info!(by, "{msg}"),
+            Ok((msg, _)) => tracing::info!(by, "{msg}"),
             Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
         }
         r
@@ -773,8 +866,7 @@ impl Reloader {
         d: &mut Director,
         desired: &mut Desired,
         monitor: &Monitor,
-        now: Instant,
-    ) -> Result<String, String> {
+    ) -> Result<(String, NetConfig), String> {
         let loaded =
             load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
         for w in &loaded.warnings {
@@ -809,16 +901,17 @@ impl Reloader {
         };
         self.health_spec = loaded.health;
         monitor.wake();
-        d.set_net(net);
-        d.announce(now);
-        Ok(format!(
-            "reloaded {}: services +{} -{}, real servers +{} -{} ~{}",
-            self.path.display(),
-            report.services_added,
-            report.services_removed,
-            report.dests_added,
-            report.dests_removed,
-            report.dests_edited
+        Ok((
+            format!(
+                "reloaded {}: services +{} -{}, real servers +{} -{} ~{}",
+                self.path.display(),
+                report.services_added,
+                report.services_removed,
+                report.dests_added,
+                report.dests_removed,
+                report.dests_edited
+            ),
+            net,
         ))
     }
 }

@@ -866,6 +866,30 @@ impl Lab {
         lines[lines.len().saturating_sub(10)..].join("\n")
     }
 
+    /// Tracked process `pid`'s whole output so far.
+    pub(crate) fn log_text(&self, pid: u32) -> String {
+        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        children
+            .iter()
+            .find(|t| t.child.id() == pid)
+            .and_then(|t| fs::read_to_string(&t.log).ok())
+            .unwrap_or_default()
+    }
+
+    /// Kills tracked process `pid` at once (SIGKILL: a crash, no clean-up) and reaps it.
+    pub(crate) fn kill(&self, pid: u32) -> io::Result<ExitStatus> {
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = children.iter().position(|t| t.child.id() == pid) else {
+            return Err(invalid(format!(
+                "process {pid} was not started by this lab"
+            )));
+        };
+        let mut t = children.remove(i);
+        drop(children);
+        t.child.kill()?;
+        t.child.wait()
+    }
+
     /// Stops tracked process `pid` (SIGTERM, SIGKILL after a second) and reaps it.
     pub(crate) fn stop(&self, pid: u32) -> io::Result<Option<ExitStatus>> {
         let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());

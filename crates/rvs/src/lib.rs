@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod daemon;
 pub mod desired;
+pub mod failover;
 pub mod health;
 pub mod listing;
 pub mod load;

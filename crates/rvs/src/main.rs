@@ -158,7 +158,7 @@ fn daemon(args: &[String]) -> ExitCode {
         pid_file,
         metrics,
     };
-    match rvs::daemon::run(plan, loaded.health.clone(), &opts) {
+    match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rvs daemon: {e}");

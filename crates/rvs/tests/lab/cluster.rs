@@ -122,6 +122,11 @@ impl<'a> Director<'a> {
     /// socket answers (its packet sockets are open by then). Panics with the daemon's
     /// output if it exits or does not come up.
     pub(crate) fn start(lab: &'a Lab, name: &str, config: &str) -> Self {
+        Self::start_in(lab, "director", name, config)
+    }
+
+    /// [`Director::start`] in lab node `node` (`director` or `director2`).
+    pub(crate) fn start_in(lab: &'a Lab, node: &str, name: &str, config: &str) -> Self {
         let wd = lab.info().workdir();
         let cf = wd.join(format!("{name}.cf"));
         std::fs::write(&cf, config).unwrap();
@@ -130,7 +135,7 @@ impl<'a> Director<'a> {
         let exe = crate::harness::rvs_exe();
         let pid = lab
             .spawn(
-                "director",
+                node,
                 &exe,
                 [
                     "daemon".as_ref(),
@@ -186,12 +191,17 @@ impl<'a> Director<'a> {
         }
     }
 
-    /// The daemon's last lines of output.
+    /// The daemon's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The daemon's control socket.
     pub(crate) fn control(&self) -> &std::path::Path {
         &self.control
     }
 
+    /// The daemon's last lines of output.
     pub(crate) fn log(&self) -> String {
         self.lab.log_tail(self.pid)
     }

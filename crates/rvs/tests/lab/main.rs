@@ -17,6 +17,7 @@ mod bulk;
 mod cli;
 mod cluster;
 mod demo;
+mod failover;
 mod forwarding;
 mod ftp;
 mod fwmark;

@@ -1,0 +1,629 @@
+//! Director failover: the daemon's half of [`rvs_core::vrrp`] and [`rvs_core::pulse`].
+//!
+//! One thread owns the protocol engine and its sockets — VRRP's raw IP sockets (protocol
+//! 112, the multicast group joined on each instance's interface, TTL 255), or pulse's UDP
+//! heartbeat socket — and tells the data-plane worker which addresses this director owns
+//! ([`RoleChange`]) through a channel, waking it through a socket pair in its poll set so a
+//! takeover never waits for the worker's idle timeout. The worker answers ARP/ND only for
+//! owned addresses and sends the gratuitous ARPs / unsolicited NAs the engine asks for
+//! ([`RoleChange::Announce`]). Notify scripts (`notify_master`, `notify_backup`,
+//! `notify_fault`, `notify`, pulse's `active_cmd` / `inactive_cmd`) run through `/bin/sh -c`
+//! without being waited for.
+//!
+//! On SIGTERM the engine resigns (VRRP priority 0, pulse STOPPED) so a backup takes over at
+//! once; `kill -9` leaves the backup to notice the silence (Master_Down_Interval, deadtime).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rvs_config::failover::{FailoverConfig, FailoverMode, PulseSetup, VrrpSetup};
+use rvs_core::pulse::{Pulse, PulseEvent};
+use rvs_core::time::Instant;
+use rvs_core::vrrp::group::{GroupState, RouterId, Vrrp, VrrpEvent};
+use rvs_core::vrrp::packet::{Family, IP_PROTO_VRRP, MCAST_V4, MCAST_V6, TTL, peek_vrid};
+use rvs_core::vrrp::router::{Event, State};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// What the failover thread tells the data-plane worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChange {
+    /// Own these addresses (answer ARP/ND, forward for them).
+    Own(Vec<IpAddr>),
+    /// Stop owning these addresses.
+    Disown(Vec<IpAddr>),
+    /// Announce these addresses `repeat` times (gratuitous ARP / unsolicited NA).
+    Announce {
+        /// The addresses.
+        addrs: Vec<IpAddr>,
+        /// Announcements per address.
+        repeat: u32,
+    },
+}
+
+/// The worker's end: role changes and the wake-up socket for its poll set.
+pub struct RoleChanges {
+    rx: mpsc::Receiver<RoleChange>,
+    wake: UnixDatagram,
+}
+
+impl RoleChanges {
+    /// The socket that becomes readable when a change is waiting.
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.wake.as_fd()
+    }
+
+    /// The changes waiting, in order.
+    pub fn drain(&self) -> Vec<RoleChange> {
+        let mut buf = [0u8; 64];
+        while self.wake.recv(&mut buf).is_ok() {}
+        self.rx.try_iter().collect()
+    }
+}
+
+/// The failover thread's end.
+struct Notifier {
+    tx: mpsc::Sender<RoleChange>,
+    wake: UnixDatagram,
+}
+
+impl Notifier {
+    fn send(&self, c: RoleChange) {
+        if self.tx.send(c).is_ok() {
+            let _ = self.wake.send(&[1]);
+        }
+    }
+}
+
+/// The running failover thread.
+pub struct Failover {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Failover {
+    /// Start failover as `cfg` says; `None` when the configuration has none (the director
+    /// then owns its addresses from the start). `clock` is the daemon's clock epoch.
+    pub fn start(
+        cfg: &FailoverConfig,
+        owned: &[IpAddr],
+        clock: std::time::Instant,
+    ) -> io::Result<Option<(Failover, RoleChanges)>> {
+        let (tx, rx) = mpsc::channel();
+        let (a, b) = UnixDatagram::pair()?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        let notifier = Notifier { tx, wake: b };
+        let changes = RoleChanges { rx, wake: a };
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = match &cfg.mode {
+            FailoverMode::None => return Ok(None),
+            FailoverMode::Vrrp(setup) => {
+                let runner = VrrpRunner::new(setup, clock, notifier)?;
+                let stop = Arc::clone(&stop);
+                std::thread::Builder::new()
+                    .name("rvs-vrrp".into())
+                    .spawn(move || runner.run(&stop))?
+            }
+            FailoverMode::Pulse(setup) => {
+                let runner = PulseRunner::new(setup, owned.to_vec(), clock, notifier)?;
+                let stop = Arc::clone(&stop);
+                std::thread::Builder::new()
+                    .name("rvs-pulse".into())
+                    .spawn(move || runner.run(&stop))?
+            }
+        };
+        Ok(Some((
+            Failover {
+                stop,
+                thread: Some(thread),
+            },
+            changes,
+        )))
+    }
+
+    /// Resign (priority-0 adverts, a STOPPED heartbeat) and end the thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn now(clock: std::time::Instant) -> Instant {
+    Instant(clock.elapsed().as_nanos() as u64)
+}
+
+/// Run a notify script without waiting for it; a thread reaps it and logs a failure.
+fn run_script(command: &str, args: &[&str]) {
+    let mut line = command.to_string();
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&line)
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            let _ = std::thread::Builder::new()
+                .name("rvs-script".into())
+                .spawn(move || match c.wait() {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => tracing::warn!(script = %line, status = %s, "notify script failed"),
+                    Err(e) => tracing::warn!(script = %line, "notify script: {e}"),
+                });
+        }
+        Err(e) => tracing::warn!(script = %line, "cannot run notify script: {e}"),
+    }
+}
+
+/// The longest a failover thread sleeps without looking at its stop flag.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A received advertisement: source, destination, TTL, the VRRP bytes.
+type Received<'b> = (IpAddr, IpAddr, u8, &'b [u8]);
+
+/// A raw VRRP socket on one interface. Set up through socket2, then used through std's
+/// datagram calls (`recvfrom` / `sendto` on a raw socket: the port fields are ignored).
+struct VrrpSocket {
+    sock: UdpSocket,
+    family: Family,
+}
+
+impl VrrpSocket {
+    fn open(interface: &str, family: Family, src: IpAddr) -> io::Result<VrrpSocket> {
+        let proto = Protocol::from(i32::from(IP_PROTO_VRRP));
+        let ifindex = rvs_sys::iface::if_index(interface)?;
+        let sock = match family {
+            Family::Ipv4 => {
+                let s = Socket::new(Domain::IPV4, Type::RAW, Some(proto))?;
+                s.bind_device(Some(interface.as_bytes()))?;
+                let IpAddr::V4(src4) = src else {
+                    return Err(io::Error::other("IPv4 instance with an IPv6 source"));
+                };
+                // Not bound to the source address: a raw socket bound to an address only
+                // receives packets sent to it, and adverts go to the group. IP_MULTICAST_IF
+                // makes the interface's address the source.
+                s.join_multicast_v4(&MCAST_V4, &src4)?;
+                s.set_multicast_if_v4(&src4)?;
+                s.set_multicast_ttl_v4(u32::from(TTL))?;
+                s.set_ttl_v4(u32::from(TTL))?;
+                s.set_multicast_loop_v4(false)?;
+                s
+            }
+            Family::Ipv6 => {
+                let s = Socket::new(Domain::IPV6, Type::RAW, Some(proto))?;
+                s.bind_device(Some(interface.as_bytes()))?;
+                s.join_multicast_v6(&MCAST_V6, ifindex)?;
+                s.set_multicast_if_v6(ifindex)?;
+                s.set_multicast_hops_v6(u32::from(TTL))?;
+                s.set_unicast_hops_v6(u32::from(TTL))?;
+                s.set_multicast_loop_v6(false)?;
+                s
+            }
+        };
+        sock.set_nonblocking(true)?;
+        Ok(VrrpSocket {
+            sock: UdpSocket::from(sock),
+            family,
+        })
+    }
+
+    /// One received advertisement: (source, destination, TTL, VRRP bytes), or None when
+    /// nothing is waiting. IPv4 raw sockets deliver the IP header; IPv6 ones do not (the
+    /// hop limit and destination are then taken as the protocol requires them: 255, the
+    /// group — rvs does not yet read IPV6_HOPLIMIT).
+    fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<Received<'b>>> {
+        let (n, from) = match self.sock.recv_from(buf) {
+            Ok(x) => x,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let data = &buf[..n];
+        match self.family {
+            Family::Ipv4 => {
+                if n < 20 {
+                    return Ok(Some((
+                        Ipv4Addr::UNSPECIFIED.into(),
+                        Ipv4Addr::UNSPECIFIED.into(),
+                        0,
+                        &[],
+                    )));
+                }
+                let ihl = usize::from(data[0] & 0x0f) * 4;
+                let ttl = data[8];
+                let src = Ipv4Addr::new(data[12], data[13], data[14], data[15]);
+                let dst = Ipv4Addr::new(data[16], data[17], data[18], data[19]);
+                Ok(Some((
+                    src.into(),
+                    dst.into(),
+                    ttl,
+                    data.get(ihl..).unwrap_or(&[]),
+                )))
+            }
+            Family::Ipv6 => Ok(Some((from.ip(), IpAddr::V6(MCAST_V6), TTL, data))),
+        }
+    }
+
+    fn send(&self, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
+        self.sock
+            .send_to(payload, SocketAddr::new(dst, 0))
+            .map(drop)
+    }
+}
+
+/// The VRRP side: every instance of the configuration in one engine.
+struct VrrpRunner {
+    vrrp: Vrrp,
+    clock: std::time::Instant,
+    notifier: Notifier,
+    /// Per router: its socket (index into `sockets`), name, addresses, scripts.
+    routers: Vec<RouterIo>,
+    sockets: Vec<VrrpSocket>,
+    groups: Vec<GroupIo>,
+}
+
+struct RouterIo {
+    socket: usize,
+    name: String,
+    addresses: Vec<IpAddr>,
+    notify_master: Option<String>,
+    notify_backup: Option<String>,
+    notify_fault: Option<String>,
+    notify: Option<String>,
+}
+
+struct GroupIo {
+    name: String,
+    notify_master: Option<String>,
+    notify_backup: Option<String>,
+    notify_fault: Option<String>,
+    notify: Option<String>,
+}
+
+impl VrrpRunner {
+    fn new(setup: &VrrpSetup, clock: std::time::Instant, notifier: Notifier) -> io::Result<Self> {
+        let mut vrrp = Vrrp::new();
+        let mut sockets: Vec<VrrpSocket> = Vec::new();
+        let mut by_iface: HashMap<(String, Family), usize> = HashMap::new();
+        let mut routers = Vec::new();
+        for inst in &setup.instances {
+            let mut cfg = inst.router.clone();
+            let family = if cfg.primary_ip.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            };
+            if inst.primary_from_interface {
+                cfg.primary_ip = primary_address(&inst.interface, family)?;
+            }
+            let key = (inst.interface.clone(), family);
+            let socket = match by_iface.get(&key) {
+                Some(i) => *i,
+                None => {
+                    let s =
+                        VrrpSocket::open(&inst.interface, family, cfg.primary_ip).map_err(|e| {
+                            io::Error::new(
+                                e.kind(),
+                                format!("vrrp_instance {}: {}: {e}", inst.name, inst.interface),
+                            )
+                        })?;
+                    sockets.push(s);
+                    by_iface.insert(key, sockets.len() - 1);
+                    sockets.len() - 1
+                }
+            };
+            let addresses = inst.addresses.iter().map(|a| a.addr).collect();
+            vrrp.add_router(cfg).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("vrrp_instance {}: {e}", inst.name),
+                )
+            })?;
+            routers.push(RouterIo {
+                socket,
+                name: inst.name.clone(),
+                addresses,
+                notify_master: inst.notify_master.clone(),
+                notify_backup: inst.notify_backup.clone(),
+                notify_fault: inst.notify_fault.clone(),
+                notify: inst.notify.clone(),
+            });
+        }
+        let mut groups = Vec::new();
+        for g in &setup.sync_groups {
+            let members: Vec<RouterId> = g.members.iter().map(|i| RouterId(*i)).collect();
+            vrrp.add_sync_group(&members).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("vrrp_sync_group {}: {e}", g.name),
+                )
+            })?;
+            groups.push(GroupIo {
+                name: g.name.clone(),
+                notify_master: g.notify_master.clone(),
+                notify_backup: g.notify_backup.clone(),
+                notify_fault: g.notify_fault.clone(),
+                notify: g.notify.clone(),
+            });
+        }
+        Ok(VrrpRunner {
+            vrrp,
+            clock,
+            notifier,
+            routers,
+            sockets,
+            groups,
+        })
+    }
+
+    fn run(mut self, stop: &AtomicBool) {
+        self.vrrp.start(now(self.clock));
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let t = now(self.clock);
+            if stop.load(Ordering::Acquire) {
+                self.vrrp.shutdown(t);
+                self.flush(t);
+                return;
+            }
+            self.vrrp.handle_timeout(t);
+            self.flush(t);
+            let wait = self
+                .vrrp
+                .poll_timeout()
+                .map(|at| at.saturating_since(now(self.clock)))
+                .unwrap_or(TICK)
+                .min(TICK);
+            let fds: Vec<BorrowedFd<'_>> = self.sockets.iter().map(|s| s.sock.as_fd()).collect();
+            let mut ready = vec![false; fds.len()];
+            if let Err(e) = rvs_sys::poll::wait_readable(&fds, &mut ready, Some(wait)) {
+                tracing::warn!("vrrp: poll: {e}");
+                std::thread::sleep(TICK);
+                continue;
+            }
+            drop(fds);
+            for (i, _) in ready.iter().enumerate().filter(|(_, r)| **r) {
+                for _ in 0..64 {
+                    let got = match self.sockets[i].recv(&mut buf) {
+                        Ok(Some((src, dst, ttl, bytes))) => Some((src, dst, ttl, bytes.to_vec())),
+                        Ok(None) => None,
+                        Err(e) => {
+                            tracing::warn!("vrrp: receive: {e}");
+                            None
+                        }
+                    };
+                    let Some((src, dst, ttl, bytes)) = got else {
+                        break;
+                    };
+                    let family = self.sockets[i].family;
+                    let Some(id) = peek_vrid(&bytes).and_then(|v| self.vrrp.find(family, v)) else {
+                        continue;
+                    };
+                    if let Err(e) =
+                        self.vrrp
+                            .handle_advert(now(self.clock), id, src, dst, ttl, &bytes)
+                    {
+                        tracing::debug!(instance = %self.routers[id.0].name, %src, "advert refused: {}", e.as_str());
+                    }
+                }
+            }
+            let t = now(self.clock);
+            self.flush(t);
+        }
+    }
+
+    /// Send what the engine wants sent, then act on its events (the master's advert leaves
+    /// before its gratuitous ARPs, as keepalived orders them).
+    fn flush(&mut self, _now: Instant) {
+        while let Some((id, t)) = self.vrrp.poll_transmit() {
+            let r = &self.routers[id.0];
+            if let Err(e) = self.sockets[r.socket].send(t.dst, &t.payload) {
+                tracing::warn!(instance = %r.name, dst = %t.dst, "vrrp: send: {e}");
+            }
+        }
+        while let Some(ev) = self.vrrp.poll_event() {
+            match ev {
+                VrrpEvent::Router(id, ev) => self.router_event(id, ev),
+                VrrpEvent::Group(id, state) => {
+                    let g = &self.groups[id.0];
+                    let (name, script) = match state {
+                        GroupState::Master => ("MASTER", &g.notify_master),
+                        GroupState::Backup => ("BACKUP", &g.notify_backup),
+                        GroupState::Fault => ("FAULT", &g.notify_fault),
+                    };
+                    tracing::info!(group = %g.name, state = %name, "vrrp sync group");
+                    if let Some(s) = script {
+                        run_script(s, &[]);
+                    }
+                    if let Some(s) = &g.notify {
+                        run_script(s, &["GROUP", &g.name, name]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn router_event(&mut self, id: RouterId, ev: Event) {
+        let prio = self.vrrp.router(id).effective_priority().to_string();
+        let r = &self.routers[id.0];
+        let (state, script) = match ev {
+            Event::BecameMaster { .. } => {
+                self.notifier.send(RoleChange::Own(r.addresses.clone()));
+                ("MASTER", &r.notify_master)
+            }
+            Event::BecameBackup { from }
+            | Event::BecameFault { from }
+            | Event::Stopped { from } => {
+                if from == State::Master {
+                    self.notifier.send(RoleChange::Disown(r.addresses.clone()));
+                }
+                match ev {
+                    Event::BecameBackup { .. } => ("BACKUP", &r.notify_backup),
+                    Event::BecameFault { .. } => ("FAULT", &r.notify_fault),
+                    _ => ("STOP", &None),
+                }
+            }
+            Event::Announce { repeat, .. } => {
+                self.notifier.send(RoleChange::Announce {
+                    addrs: r.addresses.clone(),
+                    repeat,
+                });
+                return;
+            }
+        };
+        tracing::info!(instance = %r.name, state = %state, priority = %prio, "vrrp");
+        if let Some(s) = script {
+            run_script(s, &[]);
+        }
+        if let Some(s) = &r.notify {
+            run_script(s, &["INSTANCE", &r.name, state, &prio]);
+        }
+    }
+}
+
+/// The interface's primary address of `family` (IPv6: its link-local address, as VRRPv3
+/// requires).
+fn primary_address(interface: &str, family: Family) -> io::Result<IpAddr> {
+    let addrs = rvs_sys::iface::addresses(interface)?;
+    addrs
+        .iter()
+        .map(|(a, _)| *a)
+        .find(|a| match (family, a) {
+            (Family::Ipv4, IpAddr::V4(_)) => true,
+            (Family::Ipv6, IpAddr::V6(v6)) => v6.segments()[0] & 0xffc0 == 0xfe80,
+            _ => false,
+        })
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{interface} has no {} address to send VRRP advertisements from",
+                if family == Family::Ipv4 {
+                    "IPv4"
+                } else {
+                    "IPv6 link-local"
+                }
+            ))
+        })
+}
+
+/// Piranha's pulse: heartbeats to the partner over UDP.
+struct PulseRunner {
+    pulse: Pulse,
+    sock: UdpSocket,
+    clock: std::time::Instant,
+    notifier: Notifier,
+    addresses: Vec<IpAddr>,
+    active_cmd: Option<String>,
+    inactive_cmd: Option<String>,
+}
+
+impl PulseRunner {
+    fn new(
+        setup: &PulseSetup,
+        addresses: Vec<IpAddr>,
+        clock: std::time::Instant,
+        notifier: Notifier,
+    ) -> io::Result<Self> {
+        let mine: Vec<IpAddr> = rvs_sys::iface::all_addresses()?
+            .into_iter()
+            .map(|(_, a, _)| a)
+            .collect();
+        let cfg = setup.config_for(&mine).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "pulse: none of this host's addresses is the lvs.cf `primary` or `backup`",
+            )
+        })?;
+        let bind: SocketAddr = match cfg.partner {
+            IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), cfg.port),
+            IpAddr::V6(_) => SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), cfg.port),
+        };
+        let sock = UdpSocket::bind(bind)?;
+        sock.set_nonblocking(true)?;
+        let pulse = Pulse::new(cfg, now(clock))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("pulse: {e}")))?;
+        Ok(PulseRunner {
+            pulse,
+            sock,
+            clock,
+            notifier,
+            addresses,
+            active_cmd: setup.active_cmd.clone(),
+            inactive_cmd: setup.inactive_cmd.clone(),
+        })
+    }
+
+    fn run(mut self, stop: &AtomicBool) {
+        let mut buf = [0u8; 64];
+        loop {
+            let t = now(self.clock);
+            if stop.load(Ordering::Acquire) {
+                self.pulse.shutdown(t);
+                self.flush();
+                return;
+            }
+            self.pulse.handle_timeout(t);
+            self.flush();
+            let wait = self
+                .pulse
+                .poll_timeout()
+                .map(|at| at.saturating_since(now(self.clock)))
+                .unwrap_or(TICK)
+                .min(TICK);
+            let mut ready = [false];
+            if rvs_sys::poll::wait_readable(&[self.sock.as_fd()], &mut ready, Some(wait)).is_err() {
+                std::thread::sleep(TICK);
+            }
+            while let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                if let Err(e) = self
+                    .pulse
+                    .handle_heartbeat(now(self.clock), from.ip(), &buf[..n])
+                {
+                    tracing::debug!(%from, "heartbeat refused: {e:?}");
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(t) = self.pulse.poll_transmit() {
+            if let Err(e) = self.sock.send_to(&t.payload, t.dst) {
+                tracing::warn!(dst = %t.dst, "pulse: send: {e}");
+            }
+        }
+        while let Some(ev) = self.pulse.poll_event() {
+            match ev {
+                PulseEvent::Activate(why) => {
+                    tracing::info!(reason = ?why, "pulse: active");
+                    self.notifier.send(RoleChange::Own(self.addresses.clone()));
+                    if let Some(c) = &self.active_cmd {
+                        run_script(c, &[]);
+                    }
+                }
+                PulseEvent::Deactivate(why) => {
+                    tracing::info!(reason = ?why, "pulse: inactive");
+                    self.notifier
+                        .send(RoleChange::Disown(self.addresses.clone()));
+                    if let Some(c) = &self.inactive_cmd {
+                        run_script(c, &[]);
+                    }
+                }
+                PulseEvent::Announce => self.notifier.send(RoleChange::Announce {
+                    addrs: self.addresses.clone(),
+                    repeat: 1,
+                }),
+            }
+        }
+    }
+}
