@@ -24,6 +24,7 @@ use crate::listing::{self, Format};
 use crate::load::{self, Plan};
 use crate::metrics;
 use crate::probe::ProbePath;
+use crate::syncd::SyncDaemon;
 use rvs_config::failover::FailoverConfig;
 use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
@@ -290,6 +291,15 @@ pub fn run(
     let mut desired = Desired::with_health(plan.config.clone(), Arc::clone(&health));
     // With failover, the director starts owning nothing: the protocol decides.
     let owned_addrs: Vec<IpAddr> = plan.owned.iter().map(|(a, _)| *a).collect();
+    let sync = match &failover.sync {
+        Some(setup) => Some(SyncDaemon::open(setup).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("connection sync on {}: {e}", setup.interface),
+            )
+        })?),
+        None => None,
+    };
     let failover = Failover::start(&failover, &owned_addrs, clock)?;
     let ownership = Ownership {
         all: failover.is_none(),
@@ -301,6 +311,14 @@ pub fn run(
         let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
         io::Error::new(io::ErrorKind::InvalidInput, msgs.join("; "))
     })?;
+    if let Some(s) = &sync
+        && ownership.all
+    {
+        // No failover protocol: this director is always the sync master.
+        director
+            .set_sync(Some(s.settings()))
+            .map_err(|e| io::Error::other(format!("connection sync: {e:?}")))?;
+    }
     let mut sockets = Vec::new();
     for name in &plan.interfaces {
         sockets.push(PacketSocket::open(name, &socket_config())?);
@@ -347,6 +365,7 @@ pub fn run(
         roles,
         ownership,
         net: full_net,
+        sync,
     };
     cp.ensure_probe_path(&director);
     let result = worker(&mut director, &mut sockets, &stop, &rx, &mut cp, clock);
@@ -507,6 +526,12 @@ fn worker(
             fds[n] = Some(r.wake_fd());
             n += 1;
         }
+        if let Some(s) = &cp.sync
+            && n < fds.len()
+        {
+            fds[n] = Some(s.fd());
+            n += 1;
+        }
         let fds: [BorrowedFd<'_>; rvs_sys::poll::MAX_WAIT_FDS] =
             std::array::from_fn(|i| fds[i.min(n.saturating_sub(1))].expect("an RX ring"));
         let mut ready = [false; rvs_sys::poll::MAX_WAIT_FDS];
@@ -657,6 +682,8 @@ struct ControlPlane<'a> {
     ownership: Ownership,
     /// The network with every configured address owned (the engine gets it filtered).
     net: NetConfig,
+    /// The connection-sync socket, when the configuration asks for sync.
+    sync: Option<SyncDaemon>,
 }
 
 impl ControlPlane<'_> {
@@ -682,6 +709,14 @@ impl ControlPlane<'_> {
                         d.announce(now);
                     }
                 }
+            }
+        }
+        // The director that owns addresses is the sync master; the others only import.
+        if let Some(s) = &self.sync {
+            let master = !self.ownership.owning.is_empty();
+            if master != d.sync_settings().is_some() {
+                let _ = d.set_sync(master.then(|| s.settings()));
+                tracing::info!(master, "connection sync role");
             }
         }
     }
@@ -744,6 +779,10 @@ impl ControlPlane<'_> {
     /// Install what the health monitor decided; reload on SIGHUP.
     fn housekeeping(&mut self, d: &mut Director, now: Instant) {
         self.apply_roles(d, now);
+        if let Some(s) = self.sync.as_mut() {
+            s.receive(d, now);
+            s.send(d);
+        }
         if self.monitor.take_changed()
             && let Err(errs) = self.desired.refresh(d)
         {
@@ -775,6 +814,9 @@ impl ControlPlane<'_> {
             Ask::Metrics => {
                 let mut text = metrics::render(d);
                 metrics::render_health(&mut text, self.monitor);
+                if let Some(s) = &self.sync {
+                    metrics::render_sync(&mut text, &s.counts, d);
+                }
                 Ok(text)
             }
             Ask::Ipvsadm(cmd) => Ok(cmd.run(d, self.desired, now).encode()),

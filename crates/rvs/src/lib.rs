@@ -13,3 +13,4 @@ pub mod logging;
 pub mod metrics;
 pub mod probe;
 pub mod realserver;
+pub mod syncd;

@@ -369,6 +369,45 @@ pub fn render_health(out: &mut String, m: &crate::health::Monitor) {
     );
 }
 
+/// Connection-sync metrics, appended to `out`.
+pub fn render_sync(out: &mut String, c: &crate::syncd::SyncCounts, d: &Director) {
+    let e = d.sync_counters();
+    Family::header(
+        out,
+        "rvs_sync_messages_total",
+        "counter",
+        "Connection-sync messages sent and received (accepted by sync id).",
+    );
+    let mut f = Family { out: &mut *out };
+    for (dir, v) in [("sent", c.sent_messages), ("received", c.received_messages)] {
+        f.sample("rvs_sync_messages_total", &[("direction", dir)], v);
+    }
+    Family::header(
+        out,
+        "rvs_sync_records_total",
+        "counter",
+        "Connection-sync records: queued by the engine, dropped from a full queue, sent, imported, refused.",
+    );
+    let mut f = Family { out: &mut *out };
+    for (what, v) in [
+        ("queued", e.queued),
+        ("dropped", e.dropped),
+        ("sent", c.sent_records),
+        ("imported", c.imported),
+        ("refused", c.refused),
+    ] {
+        f.sample("rvs_sync_records_total", &[("what", what)], v);
+    }
+    Family::header(
+        out,
+        "rvs_sync_send_errors_total",
+        "counter",
+        "Connection-sync messages the socket refused to send.",
+    );
+    let mut f = Family { out: &mut *out };
+    f.sample("rvs_sync_send_errors_total", &[], c.send_errors);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

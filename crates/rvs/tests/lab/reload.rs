@@ -21,7 +21,7 @@ const RELOADS: usize = 20;
 
 /// An echo server on PORT in a real server's namespace (a thread per connection; it ends
 /// with the namespace).
-fn echo_server(lab: &crate::lab::Lab, node: &str) {
+pub(crate) fn echo_server(lab: &crate::lab::Lab, node: &str) {
     let ns = lab.netns(node).unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let _ = ns.spawn(move || {
