@@ -325,3 +325,274 @@ fn pulse_pair_fails_over_on_deadtime() {
     assert!(!lab.log_text(backup.pid()).contains("pulse: inactive"));
     assert_eq!(seen(&lab), Seen::Rvs);
 }
+
+/// Long-lived connections streaming through the VIP during a takeover.
+const STREAMS: usize = 50;
+
+/// The echo port of the long-lived streams (see [`crate::reload::echo_server`]).
+const ECHO_PORT: u16 = 7000;
+
+/// A keepalived.conf for one of two rvs directors: VRRP version 3 with 100 ms adverts
+/// (Master_Down_Interval for priority 100: 3 × 100 ms + 156/256 × 100 ms = 361 ms), the
+/// web and echo services over the three real servers, and — with `sync` — the
+/// connection-sync daemon on eth0 following VI_1.
+fn sync_pair_conf(priority: u8, sync: bool, extra: &str) -> String {
+    let mut s = format!("global_defs {{\n  router_id rvs-{priority}\n");
+    if sync {
+        s += "  lvs_sync_daemon eth0 VI_1\n";
+    }
+    s += &format!(
+        "}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+         priority {priority}\n  version 3\n  advert_int 0.1\n{extra}  virtual_ipaddress {{\n    \
+         {}/24 dev eth0\n    {}/24 dev eth1\n  }}\n}}\n",
+        lab::VIP,
+        lab::NAT_ROUTER
+    );
+    for port in [80, ECHO_PORT] {
+        s += &format!(
+            "virtual_server {} {port} {{\n  lvs_sched rr\n  lvs_method NAT\n  protocol TCP\n",
+            lab::VIP
+        );
+        for i in 1..=3 {
+            s += &format!(
+                "  real_server {} {port} {{\n    weight 1\n  }}\n",
+                lab::rs_addr(i)
+            );
+        }
+        s += "}\n";
+    }
+    s
+}
+
+/// How one long-lived stream fared.
+#[derive(Debug, Default)]
+struct StreamFate {
+    /// Echo rounds completed (a chunk written and read back intact).
+    rounds: u64,
+    /// Rounds completed after the first takeover.
+    rounds_after_takeover: u64,
+    /// Rounds completed after the old master took the VIP back.
+    rounds_after_return: u64,
+    /// The first error: the connection is lost.
+    error: Option<String>,
+}
+
+/// What a takeover under load measured.
+#[derive(Debug)]
+struct TakeoverReport {
+    /// `kill -9` of the master to the first connection the backup forwarded.
+    takeover: Duration,
+    /// Established port-7000 entries in the backup's table just before the kill.
+    backup_entries: usize,
+    /// Each long-lived stream.
+    streams: Vec<StreamFate>,
+    /// wrk's (completed, failed) requests over the whole run.
+    wrk: (u64, u64),
+    /// The old master's return, when asked for: how long until it owned the VIP again.
+    returned: Option<Duration>,
+}
+
+impl TakeoverReport {
+    fn survived_takeover(&self) -> usize {
+        self.streams
+            .iter()
+            .filter(|s| s.error.is_none() && s.rounds_after_takeover > 0)
+            .count()
+    }
+}
+
+/// Established connections to the echo port in a director's table.
+fn echo_entries(control: &std::path::Path) -> usize {
+    rvs::daemon::request_listing(control, &["-c"])
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!(":{ECHO_PORT} ")))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Two rvs directors (VRRP 150 on `director`, 100 on `director2`), wrk through the VIP and
+/// [`STREAMS`] long-lived echo streams; the master killed with SIGKILL; then, with
+/// `return_conf`, the old master restarted on that configuration. Measures the takeover
+/// from the client (a fresh connection attempt every 20 ms, the first one answered through
+/// the backup) and follows every stream.
+fn takeover_under_load(lab: &Lab, sync: bool, return_conf: Option<&str>) -> TakeoverReport {
+    for i in 1..=3 {
+        crate::reload::echo_server(lab, &format!("rs{i}"));
+    }
+    let tag = if sync { "sync" } else { "nosync" };
+    let master = Director::start_in(
+        lab,
+        "director",
+        &format!("keepalived-{tag}-a"),
+        &sync_pair_conf(150, sync, ""),
+    );
+    let backup = Director::start_in(
+        lab,
+        "director2",
+        &format!("keepalived-{tag}-b"),
+        &sync_pair_conf(100, sync, ""),
+    );
+    wait_seen(lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    wait_log_count(lab, backup.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    assert!(
+        lab.log_text(master.pid()).contains("state=MASTER"),
+        "{}",
+        master.log()
+    );
+    let backup_control = backup.control().to_path_buf();
+    let url = format!("http://{}/", lab::VIP);
+    let phase = std::sync::atomic::AtomicU8::new(0); // 0 before, 1 after takeover, 2 after return
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let vip_web = SocketAddr::new(lab::VIP.into(), 80);
+    let vip_echo = SocketAddr::new(lab::VIP.into(), ECHO_PORT);
+    use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+    lab.run("client", || {
+        let conns: Vec<std::net::TcpStream> = (0..STREAMS)
+            .map(|_| {
+                let s = std::net::TcpStream::connect_timeout(&vip_echo, Duration::from_secs(5))
+                    .expect("a long-lived connection through the VIP");
+                s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+                s.set_nodelay(true).unwrap();
+                s
+            })
+            .collect();
+        thread::scope(|sc| {
+            let streams: Vec<_> = conns
+                .into_iter()
+                .enumerate()
+                .map(|(c, mut s)| {
+                    let (phase, stop) = (&phase, &stop);
+                    sc.spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut fate = StreamFate::default();
+                        let mut k = 0usize;
+                        while !stop.load(Relaxed) {
+                            let at = phase.load(SeqCst);
+                            let chunk: Vec<u8> = (0..512).map(|b| (b + c + k) as u8).collect();
+                            let mut back = vec![0u8; chunk.len()];
+                            let r = s.write_all(&chunk).and_then(|()| s.read_exact(&mut back));
+                            if let Err(e) = r {
+                                fate.error = Some(format!("round {k}: {e}"));
+                                break;
+                            }
+                            if back != chunk {
+                                fate.error = Some(format!("round {k}: corrupted echo"));
+                                break;
+                            }
+                            fate.rounds += 1;
+                            fate.rounds_after_takeover += u64::from(at >= 1);
+                            fate.rounds_after_return += u64::from(at >= 2);
+                            k += 1;
+                            thread::sleep(Duration::from_millis(10));
+                        }
+                        fate
+                    })
+                })
+                .collect();
+            let wrk = sc.spawn(|| {
+                lab.exec(
+                    "client",
+                    "wrk",
+                    ["-t1", "-c4", "-d8s", "--timeout", "2s", url.as_str()],
+                )
+            });
+            // Every stream has sent well over sync_threshold packets: the backup knows
+            // them all (with sync).
+            thread::sleep(Duration::from_millis(2_000));
+            let backup_entries = echo_entries(&backup_control);
+            let killed = Instant::now();
+            lab.kill(master.pid()).unwrap();
+            let takeover = loop {
+                if std::net::TcpStream::connect_timeout(&vip_web, Duration::from_millis(20)).is_ok()
+                {
+                    break killed.elapsed();
+                }
+                assert!(
+                    killed.elapsed() < Duration::from_secs(5),
+                    "no takeover within 5 s"
+                );
+            };
+            phase.store(1, SeqCst);
+            // Retransmissions bring the streams back within a few RTOs.
+            thread::sleep(Duration::from_secs(3));
+            let mut returned = None;
+            if let Some(conf) = return_conf {
+                let back_at = Instant::now();
+                let again =
+                    Director::start_in(lab, "director", &format!("keepalived-{tag}-a2"), conf);
+                wait_log_count(lab, again.pid(), "state=MASTER", 1, Duration::from_secs(10));
+                returned = Some(back_at.elapsed());
+                phase.store(2, SeqCst);
+                wait_log_count(lab, backup.pid(), "state=BACKUP", 2, Duration::from_secs(3));
+                thread::sleep(Duration::from_secs(3));
+                drop(again); // the lab stops it with the rest
+            }
+            stop.store(true, Relaxed);
+            let streams: Vec<StreamFate> = streams.into_iter().map(|h| h.join().unwrap()).collect();
+            let out = wrk.join().unwrap().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            TakeoverReport {
+                takeover,
+                backup_entries,
+                streams,
+                wrk: crate::health::wrk_counts(&text),
+                returned,
+            }
+        })
+    })
+    .unwrap()
+}
+
+/// With connection sync: the master killed under load, the backup forwards within
+/// 3 × advert + skew + 100 ms, and every long-lived stream goes on, on the same real
+/// server with the same NAT mapping; the old master returning (preempt_delay 2 s, so its
+/// table is warm first) takes the VIP back without dropping one.
+#[test]
+fn synced_backup_takes_over_under_load_and_streams_survive() {
+    let lab = pair_lab();
+    let back = sync_pair_conf(150, true, "  preempt_delay 2\n");
+    let r = takeover_under_load(&lab, true, Some(&back));
+    let survived = r.survived_takeover();
+    let after_return = r
+        .streams
+        .iter()
+        .filter(|s| s.error.is_none() && s.rounds_after_return > 0)
+        .count();
+    eprintln!(
+        "failover (sync on): takeover {:?} (kill -9 to first forwarded connection); \
+         backup held {} of {STREAMS} streams before the kill; {survived}/{STREAMS} streams \
+         survived the takeover, {after_return}/{STREAMS} the old master's return (master again \
+         after {:?}); wrk {} requests, {} failed",
+        r.takeover, r.backup_entries, r.returned, r.wrk.0, r.wrk.1
+    );
+    let errors: Vec<_> = r.streams.iter().filter_map(|s| s.error.as_ref()).collect();
+    assert_eq!(r.backup_entries, STREAMS, "the backup's table is warm");
+    assert!(
+        r.takeover <= Duration::from_millis(500),
+        "takeover ≤ 3 × advert + skew + 100 ms, not {:?}",
+        r.takeover
+    );
+    assert_eq!(survived, STREAMS, "{errors:?}");
+    assert_eq!(after_return, STREAMS, "{errors:?}");
+    assert!(r.wrk.0 > 500, "wrk ran: {:?}", r.wrk);
+}
+
+/// Without connection sync the same takeover is as quick, but the backup knows none of the
+/// streams: established connections are lost (the measured contrast to the test above).
+#[test]
+fn unsynced_backup_takes_over_but_streams_are_lost() {
+    let lab = pair_lab();
+    let r = takeover_under_load(&lab, false, None);
+    let survived = r.survived_takeover();
+    eprintln!(
+        "failover (sync off): takeover {:?}; backup held {} of {STREAMS} streams; \
+         {survived}/{STREAMS} streams survived; wrk {} requests, {} failed",
+        r.takeover, r.backup_entries, r.wrk.0, r.wrk.1
+    );
+    assert_eq!(r.backup_entries, 0);
+    assert!(r.takeover <= Duration::from_millis(500), "{:?}", r.takeover);
+    assert!(survived < STREAMS, "{:?}", r.streams);
+}

@@ -198,7 +198,7 @@ fn nat_cf(servers: &[(usize, u32)], extra: &str) -> String {
 }
 
 /// wrk's counts: (requests completed, failed requests: socket errors + non-2xx).
-fn wrk_counts(out: &str) -> (u64, u64) {
+pub(crate) fn wrk_counts(out: &str) -> (u64, u64) {
     let mut done = 0;
     let mut failed = 0;
     for l in out.lines() {
