@@ -596,3 +596,119 @@ fn unsynced_backup_takes_over_but_streams_are_lost() {
     assert!(r.takeover <= Duration::from_millis(500), "{:?}", r.takeover);
     assert!(survived < STREAMS, "{:?}", r.streams);
 }
+
+/// Drop (or stop dropping) VRRP — IP protocol 112 — arriving in `node`'s namespace.
+fn block_vrrp(lab: &Lab, node: &str, block: bool) {
+    let script = if block {
+        "add table inet rvs_split; \
+         add chain inet rvs_split input { type filter hook input priority 0; }; \
+         add rule inet rvs_split input ip protocol 112 drop"
+    } else {
+        "delete table inet rvs_split"
+    };
+    let out = lab.exec(node, "nft", [script]).unwrap();
+    assert!(
+        out.status.success(),
+        "nft in {node}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `node`'s eth0 MAC address.
+fn mac(lab: &Lab, node: &str) -> String {
+    let out = lab
+        .exec(node, "cat", ["/sys/class/net/eth0/address"])
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Waits until the client's neighbour entry for the VIP names `want` (bounded).
+fn wait_vip_mac(lab: &Lab, want: &str, who: &str) {
+    let start = Instant::now();
+    loop {
+        let out = lab
+            .exec("client", "ip", ["neigh", "show", &lab::VIP.to_string()])
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains(want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "the client's ARP entry for the VIP does not name {who} ({want}): {text}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Split brain: VRRP dropped between two rvs directors, both become master (the client's
+/// ARP entry follows the last gratuitous ARP, the backup's). The link heals first towards the
+/// higher priority: hearing a lower-priority master, it re-advertises and re-announces its
+/// addresses at once (keepalived's `vrrp_state_master_rx`, `garp_lower_prio_repeat`), so the
+/// client's ARP entry names it again; then the other hears it and steps down, and its own
+/// pending announcement (garp_master_delay) is cancelled: the entry stays on the survivor.
+///
+/// (If the lower priority hears the other first, it steps down before the survivor hears a
+/// lower-priority advert, and nobody re-announces — as with keepalived; docs/operating.md
+/// says so and recommends `garp_master_refresh` for that case.)
+#[test]
+fn split_brain_heals_with_the_survivor_re_announcing() {
+    let lab = pair_lab();
+    let a = Director::start_in(
+        &lab,
+        "director",
+        "keepalived-split-a",
+        &sync_pair_conf(150, false, ""),
+    );
+    let b = Director::start_in(
+        &lab,
+        "director2",
+        "keepalived-split-b",
+        &sync_pair_conf(100, false, ""),
+    );
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    let (mac_a, mac_b) = (mac(&lab, "director"), mac(&lab, "director2"));
+    assert_ne!(mac_a, mac_b);
+    wait_vip_mac(&lab, &mac_a, "the master");
+
+    block_vrrp(&lab, "director", true);
+    block_vrrp(&lab, "director2", true);
+    wait_log_count(&lab, b.pid(), "state=MASTER", 1, Duration::from_secs(3));
+    wait_vip_mac(&lab, &mac_b, "the second master");
+    // Past the neighbour table's locktime (1 s), so the next announcement counts.
+    thread::sleep(Duration::from_millis(1_500));
+    // Its start in BACKUP, then MASTER: never back to BACKUP.
+    assert_eq!(
+        lab.log_text(a.pid()).matches("state=BACKUP").count(),
+        1,
+        "{}",
+        a.log()
+    );
+
+    block_vrrp(&lab, "director", false);
+    let healed = Instant::now();
+    wait_vip_mac(&lab, &mac_a, "the surviving master");
+    eprintln!(
+        "failover: split brain healed; the client's ARP entry names the survivor after {:?}",
+        healed.elapsed()
+    );
+    block_vrrp(&lab, "director2", false);
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 2, Duration::from_secs(3));
+    // Past the second master's garp_master_delay (5 s after it became master): its delayed
+    // burst was cancelled when it stepped down.
+    thread::sleep(Duration::from_secs(4));
+    wait_vip_mac(&lab, &mac_a, "the surviving master, still");
+    assert_eq!(
+        lab.log_text(a.pid()).matches("state=BACKUP").count(),
+        1,
+        "the higher priority survives: {}",
+        a.log()
+    );
+    wait_seen(
+        &lab,
+        Seen::Rvs,
+        Duration::from_secs(2),
+        "the survivor serves",
+    );
+}
