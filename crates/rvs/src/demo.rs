@@ -24,7 +24,9 @@ const READY_LIMIT: Duration = Duration::from_secs(15);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
 const USAGE: &str =
-    "usage: rvs demo [--method nat|dr|tun|fullnat] [--requests N] [--real-servers N] [--keep]";
+    "usage: rvs demo [--method nat|dr|tun|fullnat] [--requests N] [--real-servers N] [--keep]
+       rvs demo --failover [--real-servers N] [--keep]
+           two directors (VRRP + connection sync); the master is killed under traffic";
 
 /// `rvs demo ...`.
 pub(crate) fn main(args: &[String]) -> ExitCode {
@@ -32,11 +34,17 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
     let mut requests = 100usize;
     let mut real_servers = 3usize;
     let mut keep = false;
+    let mut failover = false;
+    let mut method_given = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let parsed = match a.as_str() {
             "--keep" => {
                 keep = true;
+                Ok(())
+            }
+            "--failover" => {
+                failover = true;
                 Ok(())
             }
             "-h" | "--help" => {
@@ -46,7 +54,10 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             "--method" => it
                 .next()
                 .and_then(|v| Method::parse(v))
-                .map(|m| method = m)
+                .map(|m| {
+                    method = m;
+                    method_given = true;
+                })
                 .ok_or("--method takes nat, dr, tun or fullnat"),
             "--requests" => it
                 .next()
@@ -67,7 +78,16 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match run(method, requests, real_servers, keep) {
+    if failover && method_given && method != Method::Nat {
+        eprintln!("rvs demo: --failover runs a NAT cluster; --method cannot be changed\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    let result = if failover {
+        crate::demo_failover::run(real_servers, keep)
+    } else {
+        run(method, requests, real_servers, keep)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rvs demo: {e}");

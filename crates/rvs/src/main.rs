@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod demo;
+mod demo_failover;
 mod httpd;
 mod lab;
 
@@ -14,6 +15,9 @@ rvs — the Linux Virtual Server director in userspace
 usage:
   rvs demo [--method nat|dr|tun|fullnat] [--requests N] [--keep]
                           build a namespace lab, run a director, show it serving
+  rvs demo --failover [--keep]
+                          two directors (VRRP, connection sync); kill the master
+                          under traffic and show the backup taking over
   rvs lab up|down|exec|show|list ...
                           the namespace lab of the demo, tests and benchmarks
   rvs httpd --listen ADDR:PORT --name TEXT
