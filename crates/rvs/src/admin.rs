@@ -36,7 +36,9 @@
 //!   the configuration file stay. Unlike ipvsadm, which applies line by line and stops at
 //!   the first bad one, nothing is applied unless every line is valid (exit status 2,
 //!   diagnostics with `<stdin>:line:column`);
-//! - `--start-daemon`, `--stop-daemon` → refused, exit status 1 (no connection sync yet).
+//! - `--start-daemon`, `--stop-daemon`, `-L --daemon` → the daemon's connection-sync
+//!   daemons ([`crate::syncd::SyncDaemons`], see [`Prepared::sync_request`]), with
+//!   ipvsadm's "Daemon has already run" / "No daemon is running" (exit status 255).
 //!
 //! A reload of the daemon's configuration file (SIGHUP, `rvs reload`) replaces what
 //! rvsadm changed, as keepalived does with ipvsadm's changes.
@@ -70,7 +72,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(stdout: String) -> Reply {
+    pub(crate) fn ok(stdout: String) -> Reply {
         Reply {
             code: 0,
             stdout,
@@ -78,7 +80,7 @@ impl Reply {
         }
     }
 
-    fn fail(code: i32, message: &str) -> Reply {
+    pub(crate) fn fail(code: i32, message: &str) -> Reply {
         let mut stderr = message.to_string();
         if !stderr.ends_with('\n') {
             stderr.push('\n');
@@ -338,7 +340,29 @@ fn install(d: &mut Director, desired: &mut Desired, next: rvs_core::model::Confi
     }
 }
 
+/// A request for the connection-sync daemons, which the engine alone cannot answer.
+pub enum SyncRequest<'a> {
+    /// `--start-daemon master|backup [options]`.
+    Start(&'a rvs_config::ipvsadm::DaemonOptions),
+    /// `--stop-daemon master|backup`.
+    Stop(rvs_config::ipvsadm::DaemonState),
+    /// `-L --daemon`.
+    List,
+}
+
 impl Prepared {
+    /// The sync-daemon request this command is, if it is one.
+    pub fn sync_request(&self) -> Option<SyncRequest<'_>> {
+        match &self.command {
+            Command::StartDaemon(o) => Some(SyncRequest::Start(o)),
+            Command::StopDaemon { state, .. } => Some(SyncRequest::Stop(*state)),
+            Command::List(o) if o.what == rvs_config::ipvsadm::ListWhat::Daemon => {
+                Some(SyncRequest::List)
+            }
+            _ => None,
+        }
+    }
+
     /// Execute on the running engine (the worker, between batches). Changes edit the
     /// operator's base configuration ([`Desired`]); the engine runs its effective form.
     pub fn run(self, d: &mut Director, desired: &mut Desired, now: Instant) -> Reply {
@@ -350,10 +374,10 @@ impl Prepared {
                 Err(e) => Reply::fail(1, &e),
             },
             Command::Save { .. } => Reply::ok(ipvsadm::save(d.config())),
-            Command::StartDaemon(_) | Command::StopDaemon { .. } => Reply::fail(
-                1,
-                "connection sync daemons are not supported yet (connection sync arrives with failover)",
-            ),
+            // The daemon answers these itself (`sync_request`); without it, nothing runs.
+            Command::StartDaemon(_) | Command::StopDaemon { .. } => {
+                Reply::fail(255, "No daemon is running")
+            }
             Command::Restore => {
                 let Some((rules, timeouts, pool)) = self.restore else {
                     return Reply::fail(2, "-R: no rules");

@@ -16,7 +16,7 @@
 //! lines (`rvsadm ...`, see [`crate::admin`]); the control thread parses them and passes
 //! them to the worker, which answers between batches.
 
-use crate::admin;
+use crate::admin::{self, Reply, SyncRequest};
 use crate::desired::{Desired, lock};
 use crate::failover::{Failover, RoleChange, RoleChanges};
 use crate::health::{Monitor, MonitorThread};
@@ -24,7 +24,7 @@ use crate::listing::{self, Format};
 use crate::load::{self, Plan};
 use crate::metrics;
 use crate::probe::ProbePath;
-use crate::syncd::SyncDaemon;
+use crate::syncd::{self, SyncDaemons};
 use rvs_config::failover::FailoverConfig;
 use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
@@ -291,15 +291,10 @@ pub fn run(
     let mut desired = Desired::with_health(plan.config.clone(), Arc::clone(&health));
     // With failover, the director starts owning nothing: the protocol decides.
     let owned_addrs: Vec<IpAddr> = plan.owned.iter().map(|(a, _)| *a).collect();
-    let sync = match &failover.sync {
-        Some(setup) => Some(SyncDaemon::open(setup).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("connection sync on {}: {e}", setup.interface),
-            )
-        })?),
-        None => None,
-    };
+    let sync = SyncDaemons::new(failover.sync.clone()).map_err(|e| {
+        let iface = failover.sync.as_ref().map_or("", |s| s.interface.as_str());
+        io::Error::new(e.kind(), format!("connection sync on {iface}: {e}"))
+    })?;
     let failover = Failover::start(&failover, &owned_addrs, clock)?;
     let ownership = Ownership {
         all: failover.is_none(),
@@ -311,14 +306,8 @@ pub fn run(
         let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
         io::Error::new(io::ErrorKind::InvalidInput, msgs.join("; "))
     })?;
-    if let Some(s) = &sync
-        && ownership.all
-    {
-        // No failover protocol: this director is always the sync master.
-        director
-            .set_sync(Some(s.settings()))
-            .map_err(|e| io::Error::other(format!("connection sync: {e:?}")))?;
-    }
+    let mut sync = sync;
+    sync.follow(&mut director, false, ownership.all);
     let mut sockets = Vec::new();
     for name in &plan.interfaces {
         sockets.push(PacketSocket::open(name, &socket_config())?);
@@ -526,10 +515,10 @@ fn worker(
             fds[n] = Some(r.wake_fd());
             n += 1;
         }
-        if let Some(s) = &cp.sync
+        if let Some(fd) = cp.sync.fd()
             && n < fds.len()
         {
-            fds[n] = Some(s.fd());
+            fds[n] = Some(fd);
             n += 1;
         }
         let fds: [BorrowedFd<'_>; rvs_sys::poll::MAX_WAIT_FDS] =
@@ -682,8 +671,8 @@ struct ControlPlane<'a> {
     ownership: Ownership,
     /// The network with every configured address owned (the engine gets it filtered).
     net: NetConfig,
-    /// The connection-sync socket, when the configuration asks for sync.
-    sync: Option<SyncDaemon>,
+    /// The connection-sync daemons (configured, or started by rvsadm).
+    sync: SyncDaemons,
 }
 
 impl ControlPlane<'_> {
@@ -711,14 +700,10 @@ impl ControlPlane<'_> {
                 }
             }
         }
-        // The director that owns addresses is the sync master; the others only import.
-        if let Some(s) = &self.sync {
-            let master = !self.ownership.owning.is_empty();
-            if master != d.sync_settings().is_some() {
-                let _ = d.set_sync(master.then(|| s.settings()));
-                tracing::info!(master, "connection sync role");
-            }
-        }
+        // The director that owns addresses runs the master sync daemon, the others the
+        // backup (keepalived's lvs_sync_daemon on VRRP transitions).
+        let owning = !self.ownership.owning.is_empty();
+        self.sync.follow(d, owning, self.ownership.all);
     }
 
     /// A reloaded network view: kept whole, given to the engine filtered by ownership, the
@@ -779,10 +764,7 @@ impl ControlPlane<'_> {
     /// Install what the health monitor decided; reload on SIGHUP.
     fn housekeeping(&mut self, d: &mut Director, now: Instant) {
         self.apply_roles(d, now);
-        if let Some(s) = self.sync.as_mut() {
-            s.receive(d, now);
-            s.send(d);
-        }
+        self.sync.poll(d, now);
         if self.monitor.take_changed()
             && let Err(errs) = self.desired.refresh(d)
         {
@@ -803,6 +785,29 @@ impl ControlPlane<'_> {
         }
     }
 
+    /// `rvsadm --start-daemon`, `--stop-daemon` and `-L --daemon`, with ipvsadm's
+    /// messages (libipvs `ipvs_strerror()`) and exit status 255.
+    fn sync_request(&mut self, d: &mut Director, r: SyncRequest<'_>) -> Reply {
+        let configured = "the connection sync daemons follow the configuration \
+                          (lvs_sync_daemon / syncdaemon): change them there";
+        match r {
+            SyncRequest::List => Reply::ok(self.sync.listing()),
+            _ if self.sync.configured() => Reply::fail(255, configured),
+            SyncRequest::Start(o) => match self.sync.start(d, o.state, &syncd::setup_of(o)) {
+                Ok(()) => Reply::ok(String::new()),
+                Err(syncd::StartError::Running) => Reply::fail(255, "Daemon has already run"),
+                Err(syncd::StartError::Open(e)) => Reply::fail(255, &e.to_string()),
+            },
+            SyncRequest::Stop(state) => {
+                if self.sync.stop(d, state) {
+                    Reply::ok(String::new())
+                } else {
+                    Reply::fail(255, "No daemon is running")
+                }
+            }
+        }
+    }
+
     /// Answer a control request.
     fn answer(&mut self, d: &mut Director, ask: Ask, now: Instant) -> Result<String, String> {
         match ask {
@@ -814,12 +819,13 @@ impl ControlPlane<'_> {
             Ask::Metrics => {
                 let mut text = metrics::render(d);
                 metrics::render_health(&mut text, self.monitor);
-                if let Some(s) = &self.sync {
-                    metrics::render_sync(&mut text, &s.counts, d);
-                }
+                metrics::render_sync(&mut text, &self.sync.counts, d);
                 Ok(text)
             }
-            Ask::Ipvsadm(cmd) => Ok(cmd.run(d, self.desired, now).encode()),
+            Ask::Ipvsadm(cmd) => Ok(match cmd.sync_request() {
+                Some(r) => self.sync_request(d, r).encode(),
+                None => cmd.run(d, self.desired, now).encode(),
+            }),
             Ask::Reload => {
                 let r =
                     self.reloader

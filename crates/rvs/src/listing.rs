@@ -19,8 +19,9 @@
 //!   local node.
 //! - `--nosort` lists services in configuration order (the kernel lists its hash
 //!   buckets) and real servers most recent first (the kernel's list order).
-//! - `--daemon` prints nothing: rvs runs no connection sync daemon yet, and ipvsadm prints
-//!   nothing when none runs.
+//! - `--daemon` is answered by the daemon from its sync daemons
+//!   ([`crate::syncd::SyncDaemons::listing`]); the engine alone lists none, as ipvsadm
+//!   prints nothing when none runs.
 //! - `-c` lists IPv4 entries, then IPv6 ones, in table order (the kernel walks its hash);
 //!   rvs has no persistence engines, so rows never carry pe columns, but
 //!   `--persistent-conn` changes the header as in ipvsadm.

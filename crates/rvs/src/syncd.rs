@@ -1,36 +1,35 @@
-//! The connection-sync daemon's I/O (IPVS sync protocol v1, [`rvs_core::sync`]): the
-//! active director sends the engine's sync records to the group (224.0.0.81:8848 by
-//! default, TTL 1) on the sync interface; every director imports what it hears, so a backup's
-//! connection table is warm when it takes over. Run by the data-plane worker between
-//! batches: the engine and its table are the worker's alone.
+//! The connection-sync daemons' I/O (IPVS sync protocol v1, [`rvs_core::sync`]), as the
+//! kernel runs them (`net/netfilter/ipvs/ip_vs_sync.c`): a *master* daemon sends the
+//! engine's sync records to the group (224.0.0.81:8848 by default, TTL 1) from the sync
+//! interface; a *backup* daemon joins the group there and imports what it hears, so its
+//! director's connection table is warm when it takes over. Either, both or neither run.
+//! They are run by the data-plane worker between batches: the engine and its table are the
+//! worker's alone.
+//!
+//! Who starts them: the configuration (`lvs_sync_daemon` in keepalived.conf, `syncdaemon`
+//! in lvs.cf) makes them follow the failover role — master while this director owns
+//! addresses, backup otherwise (keepalived's `ipvs_syncd_master()` / `ipvs_syncd_backup()`
+//! on VRRP transitions); without a failover protocol both run. Otherwise `rvsadm
+//! --start-daemon` / `--stop-daemon` start and stop them, and `rvsadm -L --daemon` lists
+//! them as ipvsadm does.
 //!
 //! Records are packed into messages up to `maxlen` bytes and sent as soon as the worker
 //! looks (at most about a millisecond after the packet that made them while traffic flows),
 //! rather than after the kernel's 2-second flush: a takeover should find every connection.
 
+use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use rvs_config::failover::SyncSetup;
+use rvs_config::ipvsadm::{DaemonOptions, DaemonState};
 use rvs_core::director::{Director, SyncSettings};
 use rvs_core::sync::{SyncMessage, SyncMessageBuilder};
 use rvs_core::time::Instant;
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The sync socket and what it has done.
-pub struct SyncDaemon {
-    sock: UdpSocket,
-    dst: SocketAddr,
-    syncid: u8,
-    maxlen: usize,
-    buf: Vec<u8>,
-    out: Vec<u8>,
-    /// Messages and records sent, messages and records received, records refused.
-    pub counts: SyncCounts,
-}
-
-/// Sync traffic counters.
+/// Sync traffic counters (both daemons, since the daemon started).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SyncCounts {
     /// Messages sent.
@@ -47,14 +46,28 @@ pub struct SyncCounts {
     pub send_errors: u64,
 }
 
+/// One running sync daemon: its socket and settings.
+pub struct SyncDaemon {
+    state: DaemonState,
+    sock: UdpSocket,
+    setup: SyncSetup,
+    dst: SocketAddr,
+    maxlen: usize,
+    buf: Vec<u8>,
+}
+
 impl SyncDaemon {
-    /// Open the sync socket on `setup.interface` (IPv4 multicast group or unicast peer).
-    pub fn open(setup: &SyncSetup) -> io::Result<SyncDaemon> {
+    /// Open a master (sending) or backup (receiving) socket on `setup.interface`.
+    pub fn open(state: DaemonState, setup: &SyncSetup) -> io::Result<SyncDaemon> {
         let IpAddr::V4(group) = setup.group else {
             return Err(io::Error::other(
                 "connection sync over IPv6 is not supported yet",
             ));
         };
+        if rvs_sys::iface::if_index(&setup.interface).is_err() {
+            // The kernel's ENODEV, as ipvsadm prints it (strerror).
+            return Err(io::Error::new(io::ErrorKind::NotFound, "No such device"));
+        }
         let local = rvs_sys::iface::addresses(&setup.interface)?
             .into_iter()
             .find_map(|(a, _)| match a {
@@ -70,42 +83,66 @@ impl SyncDaemon {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         s.set_reuse_address(true)?;
         s.bind_device(Some(setup.interface.as_bytes()))?;
-        s.bind(&SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), setup.port).into())?;
-        s.join_multicast_v4(&group, &local)?;
-        s.set_multicast_if_v4(&local)?;
-        s.set_multicast_ttl_v4(u32::from(setup.ttl))?;
-        s.set_multicast_loop_v4(false)?;
+        match state {
+            DaemonState::Master => {
+                // ip_vs_sync.c make_send_sock(): bound to the interface's address, sending to
+                // the group with the configured TTL, no loopback.
+                s.bind(&SocketAddr::new(local.into(), 0).into())?;
+                s.set_multicast_if_v4(&local)?;
+                s.set_multicast_ttl_v4(u32::from(setup.ttl))?;
+                s.set_multicast_loop_v4(false)?;
+            }
+            DaemonState::Backup => {
+                // make_receive_sock(): the port, joined to the group on the interface.
+                s.bind(&SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), setup.port).into())?;
+                if group.is_multicast() {
+                    s.join_multicast_v4(&group, &local)?;
+                }
+            }
+        }
         s.set_nonblocking(true)?;
-        let dst = SocketAddr::new(setup.unicast_peer.unwrap_or(setup.group), setup.port);
         Ok(SyncDaemon {
+            state,
             sock: s.into(),
-            dst,
-            syncid: setup.syncid,
+            setup: setup.clone(),
+            dst: SocketAddr::new(setup.unicast_peer.unwrap_or(setup.group), setup.port),
             maxlen: usize::from(setup.maxlen.clamp(64, 65_000)),
             buf: vec![0; 65_536],
-            out: vec![0; 65_536],
-            counts: SyncCounts::default(),
         })
     }
 
-    /// The socket, for the worker's poll set.
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-
     /// The engine's settings for the master role.
-    pub fn settings(&self) -> SyncSettings {
+    fn settings(&self) -> SyncSettings {
         SyncSettings {
-            syncid: self.syncid,
+            syncid: self.setup.syncid,
             ..SyncSettings::default()
         }
     }
 
+    /// `ipvsadm -L --daemon`'s line (ipvsadm 1.31 `list_daemon()`: the kernel reports every
+    /// field of a running daemon).
+    fn describe(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
+            match self.state {
+                DaemonState::Master => "master",
+                DaemonState::Backup => "backup",
+            },
+            self.setup.interface,
+            self.setup.syncid,
+            self.setup.maxlen,
+            self.setup.group,
+            self.setup.port,
+            self.setup.ttl
+        );
+    }
+
     /// Send every record the engine has queued.
-    pub fn send(&mut self, d: &mut Director) {
+    fn send(&mut self, d: &mut Director, counts: &mut SyncCounts, out: &mut [u8]) {
         let mut pending = d.poll_sync();
         while pending.is_some() {
-            let Ok(mut b) = SyncMessageBuilder::new(&mut self.out[..self.maxlen], self.syncid)
+            let Ok(mut b) = SyncMessageBuilder::new(&mut out[..self.maxlen], self.setup.syncid)
             else {
                 return;
             };
@@ -119,21 +156,21 @@ impl SyncDaemon {
             }
             if n == 0 {
                 // A record that cannot fit any message: drop it, count it.
-                self.counts.refused += 1;
+                counts.refused += 1;
                 pending = d.poll_sync();
                 continue;
             }
             let msg = b.finish();
             match self.sock.send_to(msg, self.dst) {
                 Ok(_) => {
-                    self.counts.sent_messages += 1;
-                    self.counts.sent_records += n;
+                    counts.sent_messages += 1;
+                    counts.sent_records += n;
                 }
                 Err(e) => {
                     // Logged at the 1st, 2nd, 4th, 8th… failure: counted, never per packet.
-                    self.counts.send_errors += 1;
-                    if self.counts.send_errors.is_power_of_two() {
-                        let n = self.counts.send_errors;
+                    counts.send_errors += 1;
+                    if counts.send_errors.is_power_of_two() {
+                        let n = counts.send_errors;
                         tracing::warn!(dst = %self.dst, failures = n, "sync: send: {e}");
                     }
                 }
@@ -142,7 +179,7 @@ impl SyncDaemon {
     }
 
     /// Import every message waiting.
-    pub fn receive(&mut self, d: &mut Director, now: Instant) {
+    fn receive(&mut self, d: &mut Director, now: Instant, counts: &mut SyncCounts) {
         for _ in 0..256 {
             let n = match self.sock.recv_from(&mut self.buf) {
                 Ok((n, _)) => n,
@@ -153,28 +190,192 @@ impl SyncDaemon {
                 }
             };
             let msg = match SyncMessage::parse(&self.buf[..n]) {
-                Ok(m) if m.accepted_by(self.syncid) => m,
+                Ok(m) if m.accepted_by(self.setup.syncid) => m,
                 Ok(_) => continue,
                 Err(_) => {
-                    self.counts.refused += 1;
+                    counts.refused += 1;
                     continue;
                 }
             };
-            self.counts.received_messages += 1;
+            counts.received_messages += 1;
             for c in msg.conns() {
                 match c {
                     Ok(c) => match d.sync_import(now, &c) {
-                        Ok(()) => self.counts.imported += 1,
-                        Err(_) => self.counts.refused += 1,
+                        Ok(()) => counts.imported += 1,
+                        Err(_) => counts.refused += 1,
                     },
                     Err(e) => {
-                        self.counts.refused += 1;
+                        counts.refused += 1;
                         if e.is_fatal() {
                             break;
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+/// The master and backup daemons of one director.
+#[derive(Default)]
+pub struct SyncDaemons {
+    master: Option<SyncDaemon>,
+    backup: Option<SyncDaemon>,
+    /// The configuration's sync setup: the daemons follow the failover role.
+    configured: Option<SyncSetup>,
+    /// What they have done.
+    pub counts: SyncCounts,
+    out: Vec<u8>,
+}
+
+impl SyncDaemons {
+    /// Daemons that follow the configuration's `setup` (see [`SyncDaemons::follow`]), or
+    /// none until `rvsadm --start-daemon`. Checks now that the sync interface can be used.
+    pub fn new(setup: Option<SyncSetup>) -> io::Result<SyncDaemons> {
+        if let Some(s) = &setup {
+            // Fail at start, not at the first takeover, on a bad interface.
+            SyncDaemon::open(DaemonState::Backup, s)?;
+            SyncDaemon::open(DaemonState::Master, s)?;
+        }
+        Ok(SyncDaemons {
+            configured: setup,
+            out: vec![0; 65_536],
+            ..SyncDaemons::default()
+        })
+    }
+
+    /// Whether the configuration runs the daemons.
+    pub fn configured(&self) -> bool {
+        self.configured.is_some()
+    }
+
+    /// Configured daemons follow the failover role: master while this director owns
+    /// addresses, backup while it stands by (keepalived stops one before starting the
+    /// other on each VRRP transition); both when no failover protocol decides.
+    pub fn follow(&mut self, d: &mut Director, owning: bool, always_active: bool) {
+        let Some(setup) = self.configured.clone() else {
+            return;
+        };
+        let (master, backup) = if always_active {
+            (true, true)
+        } else {
+            (owning, !owning)
+        };
+        for (state, want) in [(DaemonState::Master, master), (DaemonState::Backup, backup)] {
+            let running = self.slot(state).is_some();
+            if want && !running {
+                if let Err(e) = self.start(d, state, &setup) {
+                    tracing::error!("connection sync: {e}");
+                }
+            } else if !want && running {
+                let _ = self.stop(d, state);
+            }
+        }
+    }
+
+    fn slot(&mut self, state: DaemonState) -> &mut Option<SyncDaemon> {
+        match state {
+            DaemonState::Master => &mut self.master,
+            DaemonState::Backup => &mut self.backup,
+        }
+    }
+
+    /// Start the `state` daemon on `setup`.
+    pub fn start(
+        &mut self,
+        d: &mut Director,
+        state: DaemonState,
+        setup: &SyncSetup,
+    ) -> Result<(), StartError> {
+        if self.slot(state).is_some() {
+            return Err(StartError::Running);
+        }
+        let s = SyncDaemon::open(state, setup).map_err(StartError::Open)?;
+        if state == DaemonState::Master {
+            d.set_sync(Some(s.settings()))
+                .map_err(|e| StartError::Open(io::Error::other(format!("{e:?}"))))?;
+        }
+        let mut line = String::new();
+        s.describe(&mut line);
+        tracing::info!("connection sync: started {}", line.trim_end());
+        *self.slot(state) = Some(s);
+        Ok(())
+    }
+
+    /// Stop the `state` daemon; false when none runs.
+    pub fn stop(&mut self, d: &mut Director, state: DaemonState) -> bool {
+        let Some(s) = self.slot(state).take() else {
+            return false;
+        };
+        if state == DaemonState::Master {
+            let _ = d.set_sync(None);
+        }
+        tracing::info!(interface = %s.setup.interface, "connection sync: stopped {state:?} daemon");
+        true
+    }
+
+    /// The backup's socket, for the worker's poll set.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.backup.as_ref().map(|s| s.sock.as_fd())
+    }
+
+    /// Import what the backup daemon heard, send what the engine queued for the master.
+    pub fn poll(&mut self, d: &mut Director, now: Instant) {
+        if let Some(b) = self.backup.as_mut() {
+            b.receive(d, now, &mut self.counts);
+        }
+        if let Some(m) = self.master.as_mut() {
+            m.send(d, &mut self.counts, &mut self.out);
+        }
+    }
+
+    /// `ipvsadm -L --daemon`: the master's line, then the backup's.
+    pub fn listing(&self) -> String {
+        let mut out = String::new();
+        for s in [&self.master, &self.backup].into_iter().flatten() {
+            s.describe(&mut out);
+        }
+        out
+    }
+}
+
+/// Why a daemon did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// One runs already (ipvsadm: "Daemon has already run").
+    Running,
+    /// Its socket could not be set up.
+    Open(io::Error),
+}
+
+/// `--start-daemon`'s options as a sync setup (the kernel's defaults where none is given:
+/// `start_sync_thread()` — group 224.0.0.81, port 8848, TTL 1, maxlen the interface MTU
+/// less 28).
+pub fn setup_of(o: &DaemonOptions) -> SyncSetup {
+    let mut s = SyncSetup::new(o.mcast_interface.clone(), o.syncid);
+    if let Ok(mtu) = rvs_sys::iface::mtu(&o.mcast_interface) {
+        s.maxlen = u16::try_from(mtu.saturating_sub(28)).unwrap_or(u16::MAX);
+    }
+    if let Some(l) = o.sync_maxlen {
+        s.maxlen = l;
+    }
+    if let Some(g) = o.mcast_group {
+        s.group = g;
+    }
+    if let Some(p) = o.mcast_port {
+        s.port = p;
+    }
+    if let Some(t) = o.mcast_ttl {
+        s.ttl = t;
+    }
+    s
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Running => f.write_str("Daemon has already run"),
+            StartError::Open(e) => write!(f, "{e}"),
         }
     }
 }

@@ -712,3 +712,97 @@ fn split_brain_heals_with_the_survivor_re_announcing() {
         "the survivor serves",
     );
 }
+
+/// `rvsadm --start-daemon` / `--stop-daemon` / `-L --daemon` against two directors whose
+/// configuration runs no sync daemon (VRRP decides only who serves): a master daemon on the
+/// active one, a backup daemon on the other, ipvsadm's listing line and messages, and the
+/// connections made through the VIP appear in the backup's table.
+#[test]
+fn rvsadm_starts_and_stops_sync_daemons() {
+    use crate::rvsadm::{ok, rvsadm};
+    let lab = pair_lab();
+    let a = Director::start_in(
+        &lab,
+        "director",
+        "keepalived-rvsadm-a",
+        &sync_pair_conf(150, false, ""),
+    );
+    let b = Director::start_in(
+        &lab,
+        "director2",
+        "keepalived-rvsadm-b",
+        &sync_pair_conf(100, false, ""),
+    );
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    let (ca, cb) = (a.control(), b.control());
+    assert_eq!(ok(ca, "-L --daemon"), "");
+    ok(
+        ca,
+        "--start-daemon master --mcast-interface eth0 --syncid 7",
+    );
+    ok(
+        cb,
+        "--start-daemon backup --mcast-interface eth0 --syncid 7",
+    );
+    assert_eq!(
+        ok(ca, "-L --daemon"),
+        "master sync daemon (mcast=eth0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+    );
+    assert_eq!(
+        ok(cb, "-L --daemon"),
+        "backup sync daemon (mcast=eth0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+    );
+    let again = rvsadm(ca, "--start-daemon master --mcast-interface eth0", None);
+    assert_eq!(again.status.code(), Some(255));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        "Daemon has already run\n"
+    );
+    let nodev = rvsadm(cb, "--start-daemon master --mcast-interface nosuch0", None);
+    assert_eq!(nodev.status.code(), Some(255));
+    assert_eq!(String::from_utf8_lossy(&nodev.stderr), "No such device\n");
+
+    // Keep-alive connections through the VIP (the master): the backup learns them.
+    let conns = lab
+        .run("client", || {
+            (0..5)
+                .map(|_| {
+                    let mut h = crate::harness::Http::connect_timeout(
+                        SocketAddr::new(lab::VIP.into(), 80),
+                        Duration::from_secs(2),
+                    )
+                    .unwrap();
+                    h.get("/").unwrap();
+                    h
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let table = ok(cb, "-L -n -c");
+        let n = table
+            .lines()
+            .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{}:", lab::CLIENT)))
+            .count();
+        if n >= conns.len() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the backup learned {n} of {} connections:\n{table}",
+            conns.len()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    ok(ca, "--stop-daemon master");
+    let none = rvsadm(ca, "--stop-daemon master", None);
+    assert_eq!(none.status.code(), Some(255));
+    assert_eq!(
+        String::from_utf8_lossy(&none.stderr),
+        "No daemon is running\n"
+    );
+    assert_eq!(ok(ca, "-L --daemon"), "");
+    drop(conns);
+}

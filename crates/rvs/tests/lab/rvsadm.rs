@@ -16,7 +16,11 @@ fn rvsadm_exe() -> &'static str {
 }
 
 /// `rvsadm ARGS` (argv[0] `rvsadm`) against `control`, stdin from `stdin` if given.
-fn rvsadm(control: &std::path::Path, args: &str, stdin: Option<&std::path::Path>) -> Output {
+pub(crate) fn rvsadm(
+    control: &std::path::Path,
+    args: &str,
+    stdin: Option<&std::path::Path>,
+) -> Output {
     let mut c = Command::new(rvsadm_exe());
     c.arg0("rvsadm")
         .args(args.split_whitespace())
@@ -28,7 +32,7 @@ fn rvsadm(control: &std::path::Path, args: &str, stdin: Option<&std::path::Path>
     c.output().expect("rvsadm runs")
 }
 
-fn ok(control: &std::path::Path, args: &str) -> String {
+pub(crate) fn ok(control: &std::path::Path, args: &str) -> String {
     let o = rvsadm(control, args, None);
     assert!(
         o.status.success() && o.stderr.is_empty(),
