@@ -374,10 +374,10 @@ impl Prepared {
                 Err(e) => Reply::fail(1, &e),
             },
             Command::Save { .. } => Reply::ok(ipvsadm::save(d.config())),
-            // The daemon answers these itself (`sync_request`); without it, nothing runs.
-            Command::StartDaemon(_) | Command::StopDaemon { .. } => {
-                Reply::fail(255, "No daemon is running")
-            }
+            // The daemon answers these itself (`sync_request`); an engine alone has no
+            // sync daemons to start or stop.
+            Command::StartDaemon(_) => Reply::fail(255, "sync daemons run in `rvs daemon`"),
+            Command::StopDaemon { .. } => Reply::fail(255, "No daemon is running"),
             Command::Restore => {
                 let Some((rules, timeouts, pool)) = self.restore else {
                     return Reply::fail(2, "-R: no rules");

@@ -493,10 +493,12 @@ fn commands_change_the_running_director() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("<stdin>:2:"), "{}", r.stderr);
     assert_eq!(d.config().services.len(), 1);
-    // -C clears; the daemon commands are refused.
+    // -C clears; the sync-daemon commands need the daemon (an engine alone runs none).
     assert_eq!(execute(&mut d, &args("-C"), "", now).code, 0);
     assert!(d.config().services.is_empty());
     let r = execute(&mut d, &args("--start-daemon master"), "", now);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("not supported yet"));
+    assert_eq!(r.code, 255);
+    assert!(r.stderr.contains("rvs daemon"), "{}", r.stderr);
+    let r = execute(&mut d, &args("--stop-daemon master"), "", now);
+    assert_eq!((r.code, r.stderr.as_str()), (255, "No daemon is running\n"));
 }
