@@ -865,7 +865,7 @@ mod health {
     }
 
     #[test]
-    fn keys_acted_on_stop_warning_but_failover_ones_stay_pending() {
+    fn keys_not_acted_on_say_why() {
         let text = "virtual_server 10.0.0.1 80 {\n delay_loop 3\n quorum 2\n ha_suspend\n \
                     real_server 10.1.0.1 80 {\n inhibit_on_failure\n TCP_CHECK {\n \
                     bind_if eth0\n }\n }\n}\n";
@@ -874,7 +874,8 @@ mod health {
         assert_eq!(
             said,
             [
-                "`ha_suspend` is kept but not acted on: rvs has no director failover (VRRP) yet",
+                "`ha_suspend` is not acted on: rvs checks real servers on every director, so a \
+                 backup knows their state when it takes over",
                 "`bind_if` is not acted on: rvs does not bind a check to an interface (only to \
                  `bindto`)",
             ]

@@ -238,7 +238,6 @@ pub(crate) enum Use {
     Ignored,
 }
 
-pub(crate) const FAILOVER: &str = "director failover (VRRP)";
 /// Why the gratuitous ARP / NA keys other than the `garp_master_*` ones do nothing.
 const GARP_TIMING: &str =
     "rvs's VRRP times its gratuitous ARPs and NAs by the garp_master_* keys only";
@@ -518,7 +517,13 @@ const VS_KEYS: &[(&str, Use)] = &[
     ("quorum_up", Use::Applied),
     ("quorum_down", Use::Applied),
     ("hysteresis", Use::Applied),
-    ("ha_suspend", Use::Pending(FAILOVER)),
+    (
+        "ha_suspend",
+        Use::NotActed(
+            "rvs checks real servers on every director, so a backup knows their state when it \
+             takes over",
+        ),
+    ),
     ("virtualhost", Use::Applied),
     ("sorry_server", Use::Applied),
     ("sorry_server_inhibit", Use::Applied),
