@@ -9,6 +9,8 @@
 //!   network namespace.
 //! - [`netns`]: network-namespace helpers for tests and the lab (unique names, veth pairs,
 //!   running code inside a namespace, cleanup on drop).
+//! - [`pktinfo`]: datagrams sent from a chosen source address and received with their
+//!   destination and hop limit (raw VRRP sockets).
 //! - [`tun`]: TUN devices (open, name, bring up, read/write IP packets).
 //! - [`rawsock`]: raw IPv4 sockets and a UDP socket that receive tunnelled packets whole
 //!   (IPIP, GRE, GUE/FOU), a raw sender, a multi-descriptor poll and a SIGTERM signalfd.
@@ -18,6 +20,7 @@
 pub mod iface;
 pub mod netns;
 pub mod packet;
+pub mod pktinfo;
 pub mod poll;
 pub mod rawsock;
 mod sys;

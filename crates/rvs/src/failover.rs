@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
@@ -173,11 +173,15 @@ const TICK: Duration = Duration::from_millis(100);
 /// A received advertisement: source, destination, TTL, the VRRP bytes.
 type Received<'b> = (IpAddr, IpAddr, u8, &'b [u8]);
 
-/// A raw VRRP socket on one interface. Set up through socket2, then used through std's
-/// datagram calls (`recvfrom` / `sendto` on a raw socket: the port fields are ignored).
+/// A raw VRRP socket on one interface. Set up through socket2; IPv4 adverts are read with
+/// `recvfrom` (the IP header comes with them), IPv6 ones with `recvmsg` and their
+/// destination and hop limit as control messages; both are sent with `sendmsg` from the
+/// instance's primary address ([`rvs_sys::pktinfo`]) — VRRP's checksum covers it, and IPv6
+/// adverts must leave from the link-local address whatever the kernel would pick.
 struct VrrpSocket {
     sock: UdpSocket,
     family: Family,
+    ifindex: u32,
 }
 
 impl VrrpSocket {
@@ -204,6 +208,10 @@ impl VrrpSocket {
             Family::Ipv6 => {
                 let s = Socket::new(Domain::IPV6, Type::RAW, Some(proto))?;
                 s.bind_device(Some(interface.as_bytes()))?;
+                rvs_sys::pktinfo::recv_info_v6(s.as_fd())?;
+                // The link-local source may still be tentative (DAD) right after the link
+                // comes up; adverts must leave from it all the same.
+                rvs_sys::pktinfo::freebind_v6(s.as_fd())?;
                 s.join_multicast_v6(&MCAST_V6, ifindex)?;
                 s.set_multicast_if_v6(ifindex)?;
                 s.set_multicast_hops_v6(u32::from(TTL))?;
@@ -216,15 +224,29 @@ impl VrrpSocket {
         Ok(VrrpSocket {
             sock: UdpSocket::from(sock),
             family,
+            ifindex,
         })
     }
 
     /// One received advertisement: (source, destination, TTL, VRRP bytes), or None when
-    /// nothing is waiting. IPv4 raw sockets deliver the IP header; IPv6 ones do not (the
-    /// hop limit and destination are then taken as the protocol requires them: 255, the
-    /// group — rvs does not yet read IPV6_HOPLIMIT).
+    /// nothing is waiting. IPv4 raw sockets deliver the IP header; IPv6 ones give the
+    /// destination and hop limit as control messages (a datagram without them is refused
+    /// by the engine: destination unspecified, hop limit 0).
     fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<Received<'b>>> {
-        let (n, from) = match self.sock.recv_from(buf) {
+        if self.family == Family::Ipv6 {
+            let got = match rvs_sys::pktinfo::recv_v6(self.sock.as_fd(), buf) {
+                Ok(g) => g,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            return Ok(Some((
+                IpAddr::V6(*got.src.ip()),
+                IpAddr::V6(got.dst.unwrap_or(std::net::Ipv6Addr::UNSPECIFIED)),
+                got.hop_limit.unwrap_or(0),
+                &buf[..got.len],
+            )));
+        }
+        let (n, _) = match self.sock.recv_from(buf) {
             Ok(x) => x,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(e),
@@ -251,14 +273,24 @@ impl VrrpSocket {
                     data.get(ihl..).unwrap_or(&[]),
                 )))
             }
-            Family::Ipv6 => Ok(Some((from.ip(), IpAddr::V6(MCAST_V6), TTL, data))),
+            Family::Ipv6 => unreachable!("read above"),
         }
     }
 
-    fn send(&self, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
-        self.sock
-            .send_to(payload, SocketAddr::new(dst, 0))
-            .map(drop)
+    /// Send `payload` to `dst` from `src` (the instance's primary address).
+    fn send(&self, dst: IpAddr, src: IpAddr, payload: &[u8]) -> io::Result<()> {
+        use rvs_sys::pktinfo::{send_v4_from, send_v6_from};
+        let fd = self.sock.as_fd();
+        match (dst, src) {
+            (IpAddr::V4(d), IpAddr::V4(s)) => {
+                send_v4_from(fd, payload, SocketAddrV4::new(d, 0), s, self.ifindex)
+            }
+            (IpAddr::V6(d), IpAddr::V6(s)) => {
+                send_v6_from(fd, payload, SocketAddrV6::new(d, 0, 0, 0), s, self.ifindex)
+            }
+            _ => Err(io::Error::other("advert and source of different families")),
+        }
+        .map(drop)
     }
 }
 
@@ -428,7 +460,8 @@ impl VrrpRunner {
     fn flush(&mut self, _now: Instant) {
         while let Some((id, t)) = self.vrrp.poll_transmit() {
             let r = &self.routers[id.0];
-            if let Err(e) = self.sockets[r.socket].send(t.dst, &t.payload) {
+            let src = self.vrrp.router(id).config().primary_ip;
+            if let Err(e) = self.sockets[r.socket].send(t.dst, src, &t.payload) {
                 tracing::warn!(instance = %r.name, dst = %t.dst, "vrrp: send: {e}");
             }
         }

@@ -454,7 +454,18 @@ impl Lab {
         // Record each namespace as soon as it exists: a process killed mid-build still
         // leaves a state file `rvs lab down` can clean up from.
         self.write_state()?;
-        Ok(self.nodes.len() - 1)
+        let n = self.nodes.len() - 1;
+        // No duplicate address detection on the lab's links: the link-local addresses are
+        // usable at once (VRRPv3 advertises from them), as on hosts whose links came up
+        // long before.
+        self.sysctl(
+            n,
+            &[
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.accept_dad=0",
+            ],
+        )?;
+        Ok(n)
     }
 
     /// Plugs `ifname` of node `n` into `bridge` of the switch (node 0).

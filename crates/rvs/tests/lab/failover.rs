@@ -66,7 +66,12 @@ enum Seen {
 }
 
 fn seen(lab: &Lab) -> Seen {
-    let addr = SocketAddr::new(lab::VIP.into(), 80);
+    seen_at(lab, lab::VIP.into())
+}
+
+/// What a client on the public LAN sees at `vip`:80.
+fn seen_at(lab: &Lab, vip: std::net::IpAddr) -> Seen {
+    let addr = SocketAddr::new(vip, 80);
     let got = lab
         .run("client", move || get_name(addr, Duration::from_millis(300)))
         .unwrap();
@@ -79,9 +84,20 @@ fn seen(lab: &Lab) -> Seen {
 
 /// Polls what the client sees until it is `want` (bounded); how long it took.
 fn wait_seen(lab: &Lab, want: Seen, limit: Duration, why: &str) -> Duration {
+    wait_seen_at(lab, lab::VIP.into(), want, limit, why)
+}
+
+/// [`wait_seen`] at `vip`.
+fn wait_seen_at(
+    lab: &Lab,
+    vip: std::net::IpAddr,
+    want: Seen,
+    limit: Duration,
+    why: &str,
+) -> Duration {
     let start = Instant::now();
     loop {
-        let s = seen(lab);
+        let s = seen_at(lab, vip);
         if s == want {
             return start.elapsed();
         }
@@ -95,14 +111,16 @@ fn wait_seen(lab: &Lab, want: Seen, limit: Duration, why: &str) -> Duration {
 
 /// keepalived, VRRP only, in `director2`; its pid.
 fn keepalived(lab: &Lab, tag: &str, priority: u8, extra: &str) -> u32 {
+    keepalived_with(lab, tag, &vrrp_instance(priority, extra))
+}
+
+/// keepalived, VRRP only, in `director2`, running `instances`; its pid.
+fn keepalived_with(lab: &Lab, tag: &str, instances: &str) -> u32 {
     let wd = lab.info().workdir();
     let conf = wd.join(format!("keepalived-{tag}.conf"));
     std::fs::write(
         &conf,
-        format!(
-            "global_defs {{\n  router_id kd-{tag}\n}}\n{}",
-            vrrp_instance(priority, extra)
-        ),
+        format!("global_defs {{\n  router_id kd-{tag}\n}}\n{instances}"),
     )
     .unwrap();
     let pid_file = wd.join(format!("keepalived-{tag}.pid"));
@@ -805,4 +823,192 @@ fn rvsadm_starts_and_stops_sync_daemons() {
     );
     assert_eq!(ok(ca, "-L --daemon"), "");
     drop(conns);
+}
+
+/// A keepalived.conf with one IPv6 VRRP instance (version 3, 100 ms adverts) owning the
+/// IPv6 VIP and the NAT router's IPv6 address, and the IPv6 web service.
+fn ipv6_conf(priority: u8) -> String {
+    let mut s = format!(
+        "vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 61\n  \
+         priority {priority}\n  version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    \
+         {}/64 dev eth0\n    {}/64 dev eth1\n  }}\n}}\n\
+         virtual_server {} 80 {{\n  lvs_sched rr\n  lvs_method NAT\n  protocol TCP\n",
+        lab::VIP6,
+        lab::NAT_ROUTER6,
+        lab::VIP6
+    );
+    for i in 1..=3 {
+        s += &format!(
+            "  real_server {} 80 {{\n    weight 1\n  }}\n",
+            lab::rs_addr6(i)
+        );
+    }
+    s + "}\n"
+}
+
+/// VRRP version 3 over IPv6 (RFC 5798: advertisements from the link-local address to
+/// ff02::12, unsolicited neighbour advertisements on takeover): two rvs directors elect, the
+/// master serves the IPv6 VIP, and when it is killed the backup serves it after
+/// Master_Down_Interval — the client's neighbour entry follows the backup's NA.
+#[test]
+fn ipv6_vrrp_pair_elects_and_fails_over() {
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: true,
+        real_servers: 3,
+        backup_director: true,
+        httpd: Httpd::Builtin,
+        ..LabOptions::default()
+    });
+    let vip6 = std::net::IpAddr::from(lab::VIP6);
+    let a = Director::start_in(&lab, "director", "keepalived-v6-a", &ipv6_conf(150));
+    let b = Director::start_in(&lab, "director2", "keepalived-v6-b", &ipv6_conf(100));
+    wait_seen_at(
+        &lab,
+        vip6,
+        Seen::Rvs,
+        Duration::from_secs(8),
+        "the master serves",
+    );
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        lab.log_text(a.pid()).contains("state=MASTER")
+            && !lab.log_text(b.pid()).contains("state=MASTER"),
+        "one master: {}\n{}",
+        a.log(),
+        b.log()
+    );
+    let killed = Instant::now();
+    lab.kill(a.pid()).unwrap();
+    wait_seen_at(
+        &lab,
+        vip6,
+        Seen::Rvs,
+        Duration::from_secs(3),
+        "the backup serves",
+    );
+    let took = killed.elapsed();
+    eprintln!("failover (IPv6): backup serving the VIP after {took:?}");
+    assert!(took <= Duration::from_millis(1_500), "{took:?}");
+    assert!(
+        lab.log_text(b.pid()).contains("state=MASTER"),
+        "{}",
+        b.log()
+    );
+}
+
+/// rvs and keepalived as IPv6 VRRPv3 peers: keepalived (150) is master and rvs (100) hears
+/// it and stays backup — the checksums over each other's link-local sources agree; keepalived
+/// killed, rvs takes over and serves the IPv6 VIP.
+#[test]
+fn rvs_and_keepalived_ipv6_peers() {
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: true,
+        real_servers: 3,
+        backup_director: true,
+        httpd: Httpd::Builtin,
+        ..LabOptions::default()
+    });
+    let vip6 = std::net::IpAddr::from(lab::VIP6);
+    // keepalived's instance: the rvs one without its virtual server.
+    let conf = ipv6_conf(150);
+    let instance = &conf[..conf.find("virtual_server").unwrap()];
+    let kd = keepalived_with(&lab, "v6", instance);
+    wait_log_count(
+        &lab,
+        kd,
+        "Entering MASTER STATE",
+        1,
+        Duration::from_secs(10),
+    );
+    let rvs = Director::start(&lab, "keepalived-rvs-v6", &ipv6_conf(100));
+    thread::sleep(Duration::from_secs(2));
+    assert!(
+        !lab.log_text(rvs.pid()).contains("state=MASTER"),
+        "rvs hears keepalived's IPv6 adverts: {}\nkeepalived: {}",
+        rvs.log(),
+        lab.log_text(kd)
+    );
+    assert!(
+        !lab.log_text(kd).contains("Entering BACKUP STATE")
+            || lab.log_text(kd).matches("Entering MASTER STATE").count() == 1,
+        "keepalived stays master: {}",
+        lab.log_text(kd)
+    );
+    let child =
+        std::fs::read_to_string(lab.info().workdir().join("keepalived-v6-vrrp.pid")).unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-9", child.trim()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    lab.kill(kd).unwrap();
+    for (a, dev) in [(lab::VIP6, "eth0"), (lab::NAT_ROUTER6, "eth1")] {
+        let _ = lab.exec(
+            "director2",
+            "ip",
+            ["addr", "del", &format!("{a}/64"), "dev", dev],
+        );
+    }
+    wait_log_count(&lab, rvs.pid(), "state=MASTER", 1, Duration::from_secs(3));
+    wait_seen_at(
+        &lab,
+        vip6,
+        Seen::Rvs,
+        Duration::from_secs(3),
+        "rvs serves the IPv6 VIP",
+    );
+}
+
+/// VRRP over unicast (keepalived's `unicast_src_ip` / `unicast_peer`): with multicast
+/// adverts dropped on both directors, two rvs directors still elect one master (no split
+/// brain), and the backup takes over when it is killed.
+#[test]
+fn unicast_peers_elect_without_multicast() {
+    let lab = pair_lab();
+    let unicast = |me: std::net::Ipv4Addr, peer: std::net::Ipv4Addr| {
+        format!("  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n")
+    };
+    // Multicast VRRP (to 224.0.0.18) is dropped: only unicast adverts get through.
+    for node in ["director", "director2"] {
+        let out = lab
+            .exec(
+                node,
+                "nft",
+                ["add table inet rvs_mc; \
+                  add chain inet rvs_mc input { type filter hook input priority 0; }; \
+                  add rule inet rvs_mc input ip daddr 224.0.0.18 drop"],
+            )
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let a = Director::start_in(
+        &lab,
+        "director",
+        "keepalived-uc-a",
+        &sync_pair_conf(150, false, &unicast(lab::DIRECTOR_PUB, lab::DIRECTOR2_PUB)),
+    );
+    let b = Director::start_in(
+        &lab,
+        "director2",
+        "keepalived-uc-b",
+        &sync_pair_conf(100, false, &unicast(lab::DIRECTOR2_PUB, lab::DIRECTOR_PUB)),
+    );
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        !lab.log_text(b.pid()).contains("state=MASTER"),
+        "the backup hears the master's unicast adverts: {}",
+        b.log()
+    );
+    lab.kill(a.pid()).unwrap();
+    wait_log_count(&lab, b.pid(), "state=MASTER", 1, Duration::from_secs(3));
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(3), "the backup serves");
 }
