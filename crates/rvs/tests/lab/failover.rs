@@ -962,6 +962,39 @@ fn rvs_and_keepalived_ipv6_peers() {
     );
 }
 
+/// VRRPv2 simple-password authentication with keepalived: rvs with keepalived's password
+/// hears its adverts and stays backup; rvs with another password refuses them (RFC 3768
+/// §7.1: a mismatch is discarded) and so, hearing no valid master, becomes master itself.
+#[test]
+fn vrrp_v2_password_is_checked_against_keepalived() {
+    let lab = pair_lab();
+    let auth = |pass: &str| {
+        format!("  authentication {{\n    auth_type PASS\n    auth_pass {pass}\n  }}\n")
+    };
+    let kd = keepalived(&lab, "pass", 150, &auth("rvs-pw"));
+    wait_log_count(
+        &lab,
+        kd,
+        "Entering MASTER STATE",
+        1,
+        Duration::from_secs(10),
+    );
+    let good = Director::start(&lab, "keepalived-rvs-pass", &rvs_conf(100, &auth("rvs-pw")));
+    thread::sleep(Duration::from_secs(4));
+    assert!(
+        !lab.log_text(good.pid()).contains("state=MASTER"),
+        "the same password: rvs hears keepalived: {}",
+        good.log()
+    );
+    good.stop();
+    let bad = Director::start(
+        &lab,
+        "keepalived-rvs-nopass",
+        &rvs_conf(100, &auth("other")),
+    );
+    wait_log_count(&lab, bad.pid(), "state=MASTER", 1, Duration::from_secs(6));
+}
+
 /// VRRP over unicast (keepalived's `unicast_src_ip` / `unicast_peer`): with multicast
 /// adverts dropped on both directors, two rvs directors still elect one master (no split
 /// brain), and the backup takes over when it is killed.
