@@ -91,6 +91,8 @@ enum Ask {
     Metrics,
     /// The health monitor's view of each monitored real server (`list --health`).
     Health,
+    /// The failover thread's view (`list --failover`).
+    Failover,
     /// An ipvsadm command line, parsed by the control thread (see [`crate::admin`]); the
     /// answer is the encoded [`crate::admin::Reply`].
     Ipvsadm(Box<admin::Prepared>),
@@ -620,6 +622,7 @@ fn parse_request(line: &str) -> Result<Ask, String> {
                     "-c" | "--connection" => format = Format::Connections,
                     "--exact" => exact = true,
                     "--health" => return Ok(Ask::Health),
+                    "--failover" => return Ok(Ask::Failover),
                     other => return Err(format!("unknown list option {other}")),
                 }
             }
@@ -816,9 +819,15 @@ impl ControlPlane<'_> {
                 let servers: Vec<_> = lock(&self.monitor.health).servers().collect();
                 Ok(crate::health::render_status(&servers))
             }
+            Ask::Failover => Ok(crate::failover_status::render(
+                self.roles.as_ref().map(RoleChanges::status).as_ref(),
+            )),
             Ask::Metrics => {
                 let mut text = metrics::render(d);
                 metrics::render_health(&mut text, self.monitor);
+                if let Some(r) = &self.roles {
+                    crate::failover_status::render_metrics(&mut text, &r.status());
+                }
                 metrics::render_sync(&mut text, &self.sync.counts, d);
                 Ok(text)
             }

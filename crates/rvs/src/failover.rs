@@ -29,6 +29,8 @@ use rvs_core::time::Instant;
 use rvs_core::vrrp::group::{GroupState, RouterId, Vrrp, VrrpEvent};
 use rvs_core::vrrp::packet::{Family, IP_PROTO_VRRP, MCAST_V4, MCAST_V6, TTL, peek_vrid};
 use rvs_core::vrrp::router::{Event, State};
+
+use crate::failover_status::{FailoverStatus, InstanceStatus, Published, PulseStatus};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// What the failover thread tells the data-plane worker.
@@ -51,9 +53,15 @@ pub enum RoleChange {
 pub struct RoleChanges {
     rx: mpsc::Receiver<RoleChange>,
     wake: UnixDatagram,
+    status: Published,
 }
 
 impl RoleChanges {
+    /// The failover thread's latest snapshot (`rvs list --failover`, metrics).
+    pub fn status(&self) -> FailoverStatus {
+        self.status.get()
+    }
+
     /// The socket that becomes readable when a change is waiting.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
@@ -71,6 +79,7 @@ impl RoleChanges {
 struct Notifier {
     tx: mpsc::Sender<RoleChange>,
     wake: UnixDatagram,
+    status: Published,
 }
 
 impl Notifier {
@@ -99,8 +108,17 @@ impl Failover {
         let (a, b) = UnixDatagram::pair()?;
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
-        let notifier = Notifier { tx, wake: b };
-        let changes = RoleChanges { rx, wake: a };
+        let status = Published::default();
+        let notifier = Notifier {
+            tx,
+            wake: b,
+            status: status.clone(),
+        };
+        let changes = RoleChanges {
+            rx,
+            wake: a,
+            status,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let thread = match &cfg.mode {
             FailoverMode::None => return Ok(None),
@@ -307,6 +325,7 @@ struct VrrpRunner {
 
 struct RouterIo {
     socket: usize,
+    interface: String,
     name: String,
     addresses: Vec<IpAddr>,
     notify_master: Option<String>,
@@ -364,6 +383,7 @@ impl VrrpRunner {
             })?;
             routers.push(RouterIo {
                 socket,
+                interface: inst.interface.clone(),
                 name: inst.name.clone(),
                 addresses,
                 notify_master: inst.notify_master.clone(),
@@ -455,8 +475,30 @@ impl VrrpRunner {
         }
     }
 
+    /// Publish each instance's state and counters for `rvs list --failover` and metrics.
+    fn publish(&self) {
+        let instances = self
+            .vrrp
+            .routers()
+            .zip(&self.routers)
+            .map(|((_, r), io)| InstanceStatus {
+                name: io.name.clone(),
+                interface: io.interface.clone(),
+                vrid: r.config().vrid,
+                ipv6: r.config().primary_ip.is_ipv6(),
+                state: r.state(),
+                priority: r.effective_priority(),
+                stats: r.stats().clone(),
+            })
+            .collect();
+        self.notifier.status.set(FailoverStatus {
+            instances,
+            pulse: None,
+        });
+    }
+
     /// Send what the engine wants sent, then act on its events (the master's advert leaves
-    /// before its gratuitous ARPs, as keepalived orders them).
+    /// before its gratuitous ARPs, as keepalived orders them); publish the result.
     fn flush(&mut self, _now: Instant) {
         while let Some((id, t)) = self.vrrp.poll_transmit() {
             let r = &self.routers[id.0];
@@ -485,6 +527,7 @@ impl VrrpRunner {
                 }
             }
         }
+        self.publish();
     }
 
     fn router_event(&mut self, id: RouterId, ev: Event) {
@@ -658,5 +701,14 @@ impl PulseRunner {
                 }),
             }
         }
+        self.notifier.status.set(FailoverStatus {
+            instances: Vec::new(),
+            pulse: Some(PulseStatus {
+                primary: self.pulse.config().role == rvs_core::pulse::Role::Primary,
+                active: self.pulse.is_active(),
+                sent: self.pulse.sent(),
+                received: self.pulse.received(),
+            }),
+        });
     }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod daemon;
 pub mod desired;
 pub mod failover;
+pub mod failover_status;
 pub mod health;
 pub mod listing;
 pub mod load;

@@ -47,6 +47,9 @@ usage:
   rvs list --health [--control PATH]
                           each monitored real server: up or down, effective and configured
                           weight, checks passed/failed, the last failure
+  rvs list --failover [--control PATH]
+                          each VRRP instance's state, priority and advert counters (or
+                          pulse's role and heartbeats)
   rvs --version
 
 rvsadm (installed beside rvs) takes ipvsadm's command line against a running daemon.
@@ -183,7 +186,7 @@ fn list(args: &[String]) -> ExitCode {
             },
             "-n" | "--numeric" => {}
             o @ ("-c" | "--connection" | "--stats" | "--rate" | "--thresholds"
-            | "--persistent-conn" | "--exact" | "--health") => opts.push(o),
+            | "--persistent-conn" | "--exact" | "--health" | "--failover") => opts.push(o),
             other => return usage_error(&format!("unknown list option {other:?}")),
         }
         i += 1;

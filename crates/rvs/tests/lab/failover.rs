@@ -310,6 +310,16 @@ fn pulse_pair_fails_over_on_deadtime() {
         "{}",
         primary.log()
     );
+    let view = rvs::daemon::request_listing(primary.control(), &["--failover"]).unwrap();
+    assert!(
+        view.starts_with("pulse: active (primary), heartbeats sent "),
+        "{view}"
+    );
+    let view = rvs::daemon::request_listing(backup.control(), &["--failover"]).unwrap();
+    assert!(
+        view.starts_with("pulse: inactive (backup), heartbeats sent "),
+        "{view}"
+    );
     assert!(
         !lab.log_text(backup.pid()).contains("pulse: active"),
         "the backup stays inactive while it hears heartbeats: {}",
@@ -753,6 +763,27 @@ fn rvsadm_starts_and_stops_sync_daemons() {
     );
     wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
     let (ca, cb) = (a.control(), b.control());
+    // The failover view and metrics of each: VI_1, VRID 51, MASTER 150 / BACKUP 100.
+    let view = |c: &std::path::Path| rvs::daemon::request_listing(c, &["--failover"]).unwrap();
+    let row = |text: &str| {
+        let l = text
+            .lines()
+            .find(|l| l.starts_with("VI_1 "))
+            .unwrap_or_else(|| panic!("{text}"));
+        l.split_whitespace().take(6).collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(row(&view(ca)), "VI_1 51 inet eth0 MASTER 150");
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(3));
+    assert_eq!(row(&view(cb)), "VI_1 51 inet eth0 BACKUP 100");
+    let metrics = rvs::daemon::control_request(ca, "metrics").unwrap();
+    assert!(
+        metrics.contains("rvs_vrrp_state{instance=\"VI_1\"} 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rvs_vrrp_became_master_total{instance=\"VI_1\"} 1\n"),
+        "{metrics}"
+    );
     assert_eq!(ok(ca, "-L --daemon"), "");
     ok(
         ca,
@@ -993,6 +1024,12 @@ fn vrrp_v2_password_is_checked_against_keepalived() {
         &rvs_conf(100, &auth("other")),
     );
     wait_log_count(&lab, bad.pid(), "state=MASTER", 1, Duration::from_secs(6));
+    let metrics = rvs::daemon::control_request(bad.control(), "metrics").unwrap();
+    assert!(
+        metrics
+            .contains("rvs_vrrp_adverts_refused_total{instance=\"VI_1\",reason=\"auth_failure\"}"),
+        "{metrics}"
+    );
 }
 
 /// VRRP over unicast (keepalived's `unicast_src_ip` / `unicast_peer`): with multicast
