@@ -1032,6 +1032,85 @@ fn vrrp_v2_password_is_checked_against_keepalived() {
     );
 }
 
+/// The lines of `pid`'s output holding `needle`.
+fn log_lines(lab: &Lab, pid: u32, needle: &str) -> usize {
+    lab.log_text(pid)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+/// On takeover: `garp_master_repeat` gratuitous ARPs for the VIP at once and as many again
+/// `garp_master_delay` later (counted by tcpdump on the client's LAN); `notify_master` and
+/// `notify` run with keepalived's arguments (`INSTANCE VI_1 MASTER 100`).
+#[test]
+fn takeover_sends_garp_bursts_and_runs_notify_scripts() {
+    let lab = pair_lab();
+    let wd = lab.info().workdir();
+    let notes = wd.join("notify.log");
+    let script = wd.join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", notes.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let scripts = format!(
+        "  garp_master_delay 1\n  garp_master_repeat 3\n  notify {0}\n  notify_master \"{0} master-only\"\n",
+        script.display()
+    );
+    let a = Director::start_in(
+        &lab,
+        "director",
+        "keepalived-garp-a",
+        &sync_pair_conf(150, false, ""),
+    );
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    let b = Director::start_in(
+        &lab,
+        "director2",
+        "keepalived-garp-b",
+        &sync_pair_conf(100, false, &scripts),
+    );
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    let dump = lab
+        .spawn("client", "tcpdump", ["-i", "eth0", "-n", "-l", "-p", "arp"])
+        .unwrap();
+    thread::sleep(Duration::from_millis(800)); // tcpdump is listening
+    let garp = format!("tell {}", lab::VIP);
+    assert_eq!(log_lines(&lab, dump, &garp), 0, "{}", lab.log_text(dump));
+    lab.kill(a.pid()).unwrap();
+    wait_log_count(&lab, b.pid(), "state=MASTER", 1, Duration::from_secs(3));
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        log_lines(&lab, dump, &garp),
+        3,
+        "one burst of 3 at takeover:\n{}",
+        lab.log_text(dump)
+    );
+    thread::sleep(Duration::from_millis(1_200));
+    assert_eq!(
+        log_lines(&lab, dump, &garp),
+        6,
+        "a second burst garp_master_delay (1 s) later:\n{}",
+        lab.log_text(dump)
+    );
+    // The scripts run without being waited for: the two of the takeover in either order.
+    let text = std::fs::read_to_string(&notes).unwrap_or_default();
+    let mut calls: Vec<&str> = text.lines().collect();
+    assert_eq!(calls.first(), Some(&"INSTANCE VI_1 BACKUP 100"), "{text}");
+    calls.sort_unstable();
+    assert_eq!(
+        calls,
+        [
+            "INSTANCE VI_1 BACKUP 100",
+            "INSTANCE VI_1 MASTER 100",
+            "master-only"
+        ],
+        "the notify scripts' calls"
+    );
+}
+
 /// VRRP over unicast (keepalived's `unicast_src_ip` / `unicast_peer`): with multicast
 /// adverts dropped on both directors, two rvs directors still elect one master (no split
 /// brain), and the backup takes over when it is killed.
