@@ -269,7 +269,8 @@ pub struct SyncSetup {
     /// with pulse (its active state decides) or without failover (both directions, as
     /// keepalived runs the daemon without VRRP).
     pub vrrp_instance: Option<String>,
-    /// An rvs extension neither format sets: send to this address instead of the group.
+    /// Send to this address instead of the group: the rvs extension
+    /// `lvs_sync_daemon ... group UNICAST-ADDRESS` (keepalived takes only multicast groups).
     pub unicast_peer: Option<IpAddr>,
 }
 
@@ -911,8 +912,13 @@ fn keepalived_sync(kc: &KeepalivedConf, f: &mut Findings) -> Option<SyncSetup> {
         };
         let mut s = SyncSetup::new(d.interface.clone(), d.sync_id.or(vrid).unwrap_or(0));
         s.vrrp_instance = d.vrrp_instance.clone();
-        if let Some(g) = d.group {
-            s.group = g;
+        match d.group {
+            Some(g) if g.is_multicast() => s.group = g,
+            // rvs extension: a unicast `group` is the peer director sync messages go to
+            // (keepalived ignores a group that is not multicast). Each director names the
+            // other; the backup daemon hears them on the port.
+            Some(g) => s.unicast_peer = Some(g),
+            None => {}
         }
         if let Some(p) = d.port {
             s.port = p;
@@ -1108,7 +1114,7 @@ pub fn describe_failover(f: &FailoverConfig) -> Vec<String> {
             "connection sync on {} syncid {} to {}:{}{}",
             s.interface,
             s.syncid,
-            s.group,
+            s.unicast_peer.unwrap_or(s.group),
             s.port,
             s.vrrp_instance
                 .as_ref()

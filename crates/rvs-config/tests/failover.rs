@@ -744,6 +744,16 @@ fn lvs_sync_daemon() {
         (s.syncid, s.maxlen, s.port, s.ttl, s.group),
         (9, 1400, 9000, 2, ip("239.1.1.1"))
     );
+    assert_eq!(s.unicast_peer, None);
+    // The rvs extension: a unicast group is the peer to send to; the group stays default.
+    let f = ka(&format!(
+        "global_defs {{\n lvs_sync_daemon eth2 A group 10.9.9.2\n}}\n{two}"
+    ));
+    let s = f.sync.unwrap();
+    assert_eq!(
+        (s.unicast_peer, s.group),
+        (Some(ip("10.9.9.2")), ip("224.0.0.81"))
+    );
     // The deprecated per-instance form.
     let f = ka(&inst(
         "A",

@@ -132,7 +132,7 @@ impl SyncDaemon {
             self.setup.interface,
             self.setup.syncid,
             self.setup.maxlen,
-            self.setup.group,
+            self.setup.unicast_peer.unwrap_or(self.setup.group),
             self.setup.port,
             self.setup.ttl
         );

@@ -1111,6 +1111,89 @@ fn takeover_sends_garp_bursts_and_runs_notify_scripts() {
     );
 }
 
+/// Connection sync to a unicast peer (the rvs extension `lvs_sync_daemon ... group PEER`),
+/// with multicast sync traffic dropped: the backup still learns the master's connections.
+#[test]
+fn connection_sync_to_a_unicast_peer() {
+    let lab = pair_lab();
+    let conf = |prio: u8, peer: std::net::Ipv4Addr| {
+        sync_pair_conf(prio, true, "").replace(
+            "lvs_sync_daemon eth0 VI_1\n",
+            &format!("lvs_sync_daemon eth0 VI_1 group {peer}\n"),
+        )
+    };
+    for node in ["director", "director2"] {
+        let out = lab
+            .exec(
+                node,
+                "nft",
+                ["add table inet rvs_mc; \
+                  add chain inet rvs_mc input { type filter hook input priority 0; }; \
+                  add rule inet rvs_mc input ip daddr 224.0.0.81 drop"],
+            )
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let a = Director::start_in(
+        &lab,
+        "director",
+        "keepalived-ucsync-a",
+        &conf(150, lab::DIRECTOR2_PUB),
+    );
+    let b = Director::start_in(
+        &lab,
+        "director2",
+        "keepalived-ucsync-b",
+        &conf(100, lab::DIRECTOR_PUB),
+    );
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    assert_eq!(
+        crate::rvsadm::ok(a.control(), "-L --daemon"),
+        format!(
+            "master sync daemon (mcast=eth0, syncid=51, maxlen=1472, group={}, port=8848, ttl=1)\n",
+            lab::DIRECTOR2_PUB
+        )
+    );
+    let conns = lab
+        .run("client", || {
+            (0..5)
+                .map(|_| {
+                    let mut h = crate::harness::Http::connect_timeout(
+                        SocketAddr::new(lab::VIP.into(), 80),
+                        Duration::from_secs(2),
+                    )
+                    .unwrap();
+                    h.get("/").unwrap();
+                    h
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let table = rvs::daemon::request_listing(b.control(), &["-c"]).unwrap();
+        let n = table
+            .lines()
+            .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{}:", lab::CLIENT)))
+            .count();
+        if n >= conns.len() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the backup learned {n} of {} connections over unicast:\n{table}",
+            conns.len()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(conns);
+}
+
 /// VRRP over unicast (keepalived's `unicast_src_ip` / `unicast_peer`): with multicast
 /// adverts dropped on both directors, two rvs directors still elect one master (no split
 /// brain), and the backup takes over when it is killed.
