@@ -5,20 +5,34 @@ use rvs_sys::netns;
 
 use crate::harness::{require_root_lab, rvs_exe};
 
-#[test]
-fn demo_spreads_requests_and_cleans_up() {
+/// Runs `rvs ARGS` (a demo) to its end; its standard output. Asserts it succeeded and left
+/// no namespace behind.
+fn run_demo(args: &[&str]) -> String {
     require_root_lab();
     let child = std::process::Command::new(rvs_exe())
-        .args(["demo", "--requests", "30"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the demo ran:\n{stdout}\n{stderr}");
+    let tag = format!("-{pid}-");
+    let left: Vec<_> = netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("demo") && n.contains(&tag))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?}");
+    stdout
+}
+
+#[test]
+fn demo_spreads_requests_and_cleans_up() {
+    let stdout = run_demo(&["demo", "--requests", "30"]);
     // "rs1: 10, rs2: 10, rs3: 10": wlc over sequential requests spreads them evenly.
     let spread = stdout
         .lines()
@@ -34,13 +48,6 @@ fn demo_spreads_requests_and_cleans_up() {
         "the daemon's listing:\n{stdout}"
     );
     assert!(stdout.contains("network = nat"), "{stdout}");
-    let tag = format!("-{pid}-");
-    let left: Vec<_> = netns::list()
-        .unwrap()
-        .into_iter()
-        .filter(|n| n.starts_with("demo") && n.contains(&tag))
-        .collect();
-    assert!(left.is_empty(), "the demo left {left:?}");
 }
 
 /// `rvs demo --failover`: the backup holds every keep-alive connection before the kill,
@@ -48,18 +55,7 @@ fn demo_spreads_requests_and_cleans_up() {
 /// connection goes on with its real server, and nothing is left behind.
 #[test]
 fn demo_failover_takes_over_under_traffic_and_cleans_up() {
-    require_root_lab();
-    let child = std::process::Command::new(rvs_exe())
-        .args(["demo", "--failover"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the demo ran:\n{stdout}\n{stderr}");
+    let stdout = run_demo(&["demo", "--failover"]);
     assert!(
         stdout.contains("director2 holds 10 of 10 keep-alive connections"),
         "{stdout}"
@@ -86,11 +82,4 @@ fn demo_failover_takes_over_under_traffic_and_cleans_up() {
         .filter_map(|l| l.split_whitespace().nth(4)?.parse::<u64>().ok())
         .sum();
     assert_eq!(active, 10, "{stdout}");
-    let tag = format!("-{pid}-");
-    let left: Vec<_> = netns::list()
-        .unwrap()
-        .into_iter()
-        .filter(|n| n.starts_with("demo") && n.contains(&tag))
-        .collect();
-    assert!(left.is_empty(), "the demo left {left:?}");
 }

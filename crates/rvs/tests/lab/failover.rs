@@ -812,38 +812,8 @@ fn rvsadm_starts_and_stops_sync_daemons() {
     assert_eq!(String::from_utf8_lossy(&nodev.stderr), "No such device\n");
 
     // Keep-alive connections through the VIP (the master): the backup learns them.
-    let conns = lab
-        .run("client", || {
-            (0..5)
-                .map(|_| {
-                    let mut h = crate::harness::Http::connect_timeout(
-                        SocketAddr::new(lab::VIP.into(), 80),
-                        Duration::from_secs(2),
-                    )
-                    .unwrap();
-                    h.get("/").unwrap();
-                    h
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let table = ok(cb, "-L -n -c");
-        let n = table
-            .lines()
-            .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{}:", lab::CLIENT)))
-            .count();
-        if n >= conns.len() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "the backup learned {n} of {} connections:\n{table}",
-            conns.len()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    let conns = keep_alive_connections(&lab, 5);
+    wait_learned(|| ok(cb, "-L -n -c"), conns.len());
 
     ok(ca, "--stop-daemon master");
     let none = rvsadm(ca, "--stop-daemon master", None);
@@ -1111,6 +1081,63 @@ fn takeover_sends_garp_bursts_and_runs_notify_scripts() {
     );
 }
 
+/// Drop IPv4 traffic to multicast group `group` arriving at both directors.
+fn drop_multicast(lab: &Lab, group: &str) {
+    for node in ["director", "director2"] {
+        let rules = format!(
+            "add table inet rvs_mc; \
+             add chain inet rvs_mc input {{ type filter hook input priority 0; }}; \
+             add rule inet rvs_mc input ip daddr {group} drop"
+        );
+        let out = lab.exec(node, "nft", [rules.as_str()]).unwrap();
+        assert!(
+            out.status.success(),
+            "nft in {node}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `n` HTTP keep-alive connections from the client through the VIP, each with one request
+/// answered (established on the director that owns the VIP).
+fn keep_alive_connections(lab: &Lab, n: usize) -> Vec<crate::harness::Http> {
+    lab.run("client", || {
+        (0..n)
+            .map(|_| {
+                let mut h = crate::harness::Http::connect_timeout(
+                    SocketAddr::new(lab::VIP.into(), 80),
+                    Duration::from_secs(2),
+                )
+                .unwrap();
+                h.get("/").unwrap();
+                h
+            })
+            .collect()
+    })
+    .unwrap()
+}
+
+/// Waits (bounded) until the connection table `table()` lists `n` established connections
+/// from the client.
+fn wait_learned(table: impl Fn() -> String, n: usize) {
+    let start = Instant::now();
+    loop {
+        let t = table();
+        let got = t
+            .lines()
+            .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{}:", lab::CLIENT)))
+            .count();
+        if got >= n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the backup learned {got} of {n} connections:\n{t}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Connection sync to a unicast peer (the rvs extension `lvs_sync_daemon ... group PEER`),
 /// with multicast sync traffic dropped: the backup still learns the master's connections.
 #[test]
@@ -1122,22 +1149,7 @@ fn connection_sync_to_a_unicast_peer() {
             &format!("lvs_sync_daemon eth0 VI_1 group {peer}\n"),
         )
     };
-    for node in ["director", "director2"] {
-        let out = lab
-            .exec(
-                node,
-                "nft",
-                ["add table inet rvs_mc; \
-                  add chain inet rvs_mc input { type filter hook input priority 0; }; \
-                  add rule inet rvs_mc input ip daddr 224.0.0.81 drop"],
-            )
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    drop_multicast(&lab, "224.0.0.81");
     let a = Director::start_in(
         &lab,
         "director",
@@ -1159,38 +1171,11 @@ fn connection_sync_to_a_unicast_peer() {
             lab::DIRECTOR2_PUB
         )
     );
-    let conns = lab
-        .run("client", || {
-            (0..5)
-                .map(|_| {
-                    let mut h = crate::harness::Http::connect_timeout(
-                        SocketAddr::new(lab::VIP.into(), 80),
-                        Duration::from_secs(2),
-                    )
-                    .unwrap();
-                    h.get("/").unwrap();
-                    h
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let table = rvs::daemon::request_listing(b.control(), &["-c"]).unwrap();
-        let n = table
-            .lines()
-            .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{}:", lab::CLIENT)))
-            .count();
-        if n >= conns.len() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "the backup learned {n} of {} connections over unicast:\n{table}",
-            conns.len()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    let conns = keep_alive_connections(&lab, 5);
+    wait_learned(
+        || rvs::daemon::request_listing(b.control(), &["-c"]).unwrap(),
+        conns.len(),
+    );
     drop(conns);
 }
 
@@ -1204,22 +1189,7 @@ fn unicast_peers_elect_without_multicast() {
         format!("  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n")
     };
     // Multicast VRRP (to 224.0.0.18) is dropped: only unicast adverts get through.
-    for node in ["director", "director2"] {
-        let out = lab
-            .exec(
-                node,
-                "nft",
-                ["add table inet rvs_mc; \
-                  add chain inet rvs_mc input { type filter hook input priority 0; }; \
-                  add rule inet rvs_mc input ip daddr 224.0.0.18 drop"],
-            )
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    drop_multicast(&lab, "224.0.0.18");
     let a = Director::start_in(
         &lab,
         "director",
