@@ -95,16 +95,25 @@ fn wait_seen_at(
     limit: Duration,
     why: &str,
 ) -> Duration {
-    let start = Instant::now();
-    loop {
+    poll_until(limit, || {
         let s = seen_at(lab, vip);
         if s == want {
-            return start.elapsed();
+            Ok(())
+        } else {
+            Err(format!("{why}: the client still sees {s:?}, not {want:?}"))
         }
-        assert!(
-            start.elapsed() < limit,
-            "{why}: the client still sees {s:?} after {limit:?}, not {want:?}"
-        );
+    })
+}
+
+/// Calls `check` every 20 ms until it is `Ok` (how long that took), or panics with its last
+/// error once `limit` has passed.
+fn poll_until(limit: Duration, mut check: impl FnMut() -> Result<(), String>) -> Duration {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return start.elapsed(),
+            Err(e) => assert!(start.elapsed() < limit, "after {limit:?}: {e}"),
+        }
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -171,18 +180,14 @@ fn crash_keepalived(lab: &Lab, tag: &str, pid: u32) {
 
 /// Waits until `pid`'s output holds `needle` `count` times (bounded).
 fn wait_log_count(lab: &Lab, pid: u32, needle: &str, count: usize, limit: Duration) {
-    let start = Instant::now();
-    loop {
+    poll_until(limit, || {
         let text = lab.log_text(pid);
         if text.matches(needle).count() >= count {
-            return;
+            Ok(())
+        } else {
+            Err(format!("no {count}× {needle:?}:\n{text}"))
         }
-        assert!(
-            start.elapsed() < limit,
-            "no {count}× {needle:?} within {limit:?}:\n{text}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    });
 }
 
 /// rvs and keepalived as VRRP peers, each master in turn: keepalived (150) wins the
@@ -327,14 +332,16 @@ fn pulse_pair_fails_over_on_deadtime() {
     );
     let killed = Instant::now();
     lab.kill(primary.pid()).unwrap();
-    let start = Instant::now();
-    loop {
+    poll_until(Duration::from_secs(8), || {
         if lab.log_text(backup.pid()).contains("pulse: active") && seen(&lab) == Seen::Rvs {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "the backup is not active and serving:\n{}",
+                backup.log()
+            ))
         }
-        assert!(start.elapsed() < Duration::from_secs(8), "{}", backup.log());
-        thread::sleep(Duration::from_millis(20));
-    }
+    });
     let took = killed.elapsed();
     eprintln!("failover: pulse primary killed, backup active and serving after {took:?}");
     assert!(
@@ -652,21 +659,19 @@ fn mac(lab: &Lab, node: &str) -> String {
 
 /// Waits until the client's neighbour entry for the VIP names `want` (bounded).
 fn wait_vip_mac(lab: &Lab, want: &str, who: &str) {
-    let start = Instant::now();
-    loop {
+    poll_until(Duration::from_secs(4), || {
         let out = lab
             .exec("client", "ip", ["neigh", "show", &lab::VIP.to_string()])
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if text.contains(want) {
-            return;
+            Ok(())
+        } else {
+            Err(format!(
+                "the client's ARP entry for the VIP does not name {who} ({want}): {text}"
+            ))
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(4),
-            "the client's ARP entry for the VIP does not name {who} ({want}): {text}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    });
 }
 
 /// Split brain: VRRP dropped between two rvs directors, both become master (the client's
@@ -1120,22 +1125,18 @@ fn keep_alive_connections(lab: &Lab, n: usize) -> Vec<crate::harness::Http> {
 /// Waits (bounded) until the connection table `table()` lists `n` established connections
 /// from the client.
 fn wait_learned(table: impl Fn() -> String, n: usize) {
-    let start = Instant::now();
-    loop {
+    poll_until(Duration::from_secs(3), || {
         let t = table();
         let got = t
             .lines()
             .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{}:", lab::CLIENT)))
             .count();
         if got >= n {
-            return;
+            Ok(())
+        } else {
+            Err(format!("the backup learned {got} of {n} connections:\n{t}"))
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "the backup learned {got} of {n} connections:\n{t}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    });
 }
 
 /// Connection sync to a unicast peer (the rvs extension `lvs_sync_daemon ... group PEER`),
