@@ -115,6 +115,15 @@ pub fn mtu(name: &str) -> io::Result<u32> {
     Ok(mtu as u32)
 }
 
+/// Whether interface `name` is up and running (`SIOCGIFFLAGS`: `IFF_UP` and
+/// `IFF_RUNNING`, keepalived's test for a tracked interface). An unknown one is an error.
+pub fn is_up(name: &str) -> io::Result<bool> {
+    let req = ioctl_ifreq(name, libc::SIOCGIFFLAGS, "ioctl(SIOCGIFFLAGS)")?;
+    // SAFETY: after SIOCGIFFLAGS the union holds `ifru_flags`.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    Ok(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
+}
+
 /// The addresses of interface `name` with their prefix lengths (`getifaddrs`), IPv4 and
 /// IPv6, in the order the kernel lists them. An interface without addresses gives an empty
 /// list; an unknown one an error.
@@ -211,6 +220,8 @@ mod tests {
         assert_eq!(mtu("lo").unwrap(), 65536);
         // lo is ARPHRD_LOOPBACK, not Ethernet.
         assert!(mac_address("lo").is_err());
+        assert!(is_up("lo").unwrap());
+        assert!(is_up("no-such-if0").is_err());
     }
 
     #[test]

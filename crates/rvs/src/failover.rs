@@ -31,6 +31,7 @@ use rvs_core::vrrp::packet::{Family, IP_PROTO_VRRP, MCAST_V4, MCAST_V6, TTL, pee
 use rvs_core::vrrp::router::{Event, State};
 
 use crate::failover_status::{FailoverStatus, InstanceStatus, Published, PulseStatus};
+use crate::vrrp_track::Tracker;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// What the failover thread tells the data-plane worker.
@@ -321,6 +322,8 @@ struct VrrpRunner {
     routers: Vec<RouterIo>,
     sockets: Vec<VrrpSocket>,
     groups: Vec<GroupIo>,
+    /// `track_interface` and `track_script` objects.
+    tracker: Tracker,
 }
 
 struct RouterIo {
@@ -416,10 +419,20 @@ impl VrrpRunner {
             routers,
             sockets,
             groups,
+            tracker: Tracker::new(setup),
         })
     }
 
     fn run(mut self, stop: &AtomicBool) {
+        std::thread::scope(|scope| {
+            self.tracker.spawn_scripts(scope, stop);
+            self.run_loop(stop);
+        });
+    }
+
+    fn run_loop(&mut self, stop: &AtomicBool) {
+        // The tracked interfaces' first state before the first election.
+        self.tracker.poll(now(self.clock), &mut self.vrrp);
         self.vrrp.start(now(self.clock));
         let mut buf = vec![0u8; 2048];
         loop {
@@ -429,6 +442,7 @@ impl VrrpRunner {
                 self.flush(t);
                 return;
             }
+            self.tracker.poll(t, &mut self.vrrp);
             self.vrrp.handle_timeout(t);
             self.flush(t);
             let wait = self

@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod probe;
 pub mod realserver;
 pub mod syncd;
+pub mod vrrp_track;

@@ -31,3 +31,4 @@ mod persistence;
 mod reload;
 mod rvsadm;
 mod udp;
+mod vrrp_track;
