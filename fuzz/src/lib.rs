@@ -71,14 +71,17 @@ pub fn net() -> NetConfig {
             OwnedAddr {
                 addr: ip("10.1.0.100"),
                 port: PUB,
+                mac: None,
             },
             OwnedAddr {
                 addr: ip("10.2.0.254"),
                 port: PRIV,
+                mac: None,
             },
             OwnedAddr {
                 addr: ip("2001:db8:1::100"),
                 port: PUB,
+                mac: None,
             },
         ],
     }

@@ -63,10 +63,12 @@ fn net() -> NetConfig {
             OwnedAddr {
                 addr: ip(VIP),
                 port: PUB,
+                mac: None,
             },
             OwnedAddr {
                 addr: ip([10, 2, 0, 254]),
                 port: PRIV,
+                mac: None,
             },
         ],
     }

@@ -133,6 +133,7 @@ fn net_config(plan: &Plan) -> io::Result<NetConfig> {
         owned.push(OwnedAddr {
             addr: *addr,
             port: PortId(i as u8),
+            mac: None,
         });
     }
     Ok(NetConfig {
@@ -297,6 +298,8 @@ pub fn run(
         let iface = failover.sync.as_ref().map_or("", |s| s.interface.as_str());
         io::Error::new(e.kind(), format!("connection sync on {iface}: {e}"))
     })?;
+    let vmacs = virtual_macs(&failover);
+    let net = with_vmacs(net, &vmacs);
     let failover = Failover::start(&failover, &owned_addrs, clock)?;
     let ownership = Ownership {
         all: failover.is_none(),
@@ -313,6 +316,12 @@ pub fn run(
     let mut sockets = Vec::new();
     for name in &plan.interfaces {
         sockets.push(PacketSocket::open(name, &socket_config())?);
+    }
+    // Frames to a virtual MAC must reach the socket without promiscuous mode.
+    for o in &full_net.owned {
+        if let (Some(mac), Some(sock)) = (o.mac, sockets.get(usize::from(o.port.0))) {
+            sock.add_unicast_mac(mac)?;
+        }
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -356,6 +365,9 @@ pub fn run(
         roles,
         ownership,
         net: full_net,
+        vmacs,
+        defend_at: None,
+        defended: None,
         sync,
     };
     cp.ensure_probe_path(&director);
@@ -531,6 +543,44 @@ fn worker(
     Ok(())
 }
 
+/// How long after another host's claim the owned addresses are re-announced.
+const DEFEND_DELAY: Duration = Duration::from_millis(200);
+
+/// The least time between two such re-announcements.
+const DEFEND_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The virtual MAC of each address of a VRRP instance with `use_vmac` (RFC 5798 §7.3:
+/// 00-00-5E-00-01-VRID for IPv4, 00-00-5E-00-02-VRID for IPv6). rvs answers and announces
+/// the address with it; no macvlan interface is needed (`use_vmac NAME` is logged and the
+/// name unused).
+fn virtual_macs(f: &FailoverConfig) -> Vec<(IpAddr, [u8; 6])> {
+    let rvs_config::failover::FailoverMode::Vrrp(v) = &f.mode else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for i in v.instances.iter().filter(|i| i.use_vmac) {
+        if let Some(name) = &i.vmac_name {
+            tracing::info!(instance = %i.name, "use_vmac {name}: rvs needs no macvlan interface; the name is not used");
+        }
+        for a in i.addresses.iter().chain(&i.excluded_addresses) {
+            let family = rvs_core::vrrp::packet::Family::of(a.addr);
+            let mac = rvs_core::vrrp::packet::virtual_mac(family, i.router.vrid).0;
+            out.push((a.addr, mac));
+        }
+    }
+    out
+}
+
+/// `net` with each owned address of `vmacs` answered with its virtual MAC.
+fn with_vmacs(mut net: NetConfig, vmacs: &[(IpAddr, [u8; 6])]) -> NetConfig {
+    for o in &mut net.owned {
+        if let Some((_, mac)) = vmacs.iter().find(|(a, _)| *a == o.addr) {
+            o.mac = Some(*mac);
+        }
+    }
+    net
+}
+
 /// The control socket: one request line per connection (`list [--stats|--rate|...]`),
 /// answered with the listing text. Root-only permissions.
 fn start_control(
@@ -676,6 +726,12 @@ struct ControlPlane<'a> {
     net: NetConfig,
     /// The connection-sync daemons (configured, or started by rvsadm).
     sync: SyncDaemons,
+    /// VRRP virtual MACs (`use_vmac`) of owned addresses.
+    vmacs: Vec<(IpAddr, [u8; 6])>,
+    /// When to re-announce the owned addresses because another host claimed one.
+    defend_at: Option<Instant>,
+    /// When they were last re-announced for that.
+    defended: Option<Instant>,
 }
 
 impl ControlPlane<'_> {
@@ -712,7 +768,7 @@ impl ControlPlane<'_> {
     /// A reloaded network view: kept whole, given to the engine filtered by ownership, the
     /// owned addresses announced again.
     fn install_net(&mut self, d: &mut Director, net: NetConfig, now: Instant) {
-        self.net = net;
+        self.net = with_vmacs(net, &self.vmacs);
         d.set_net(self.ownership.filter(self.net.clone()));
         d.announce(now);
     }
@@ -764,9 +820,38 @@ impl ControlPlane<'_> {
         }
     }
 
+    /// Defend the owned addresses against another host's claim (RFC 5227 §2.4 (b)): with a
+    /// failover protocol running, a claim — another master's gratuitous ARP in a split
+    /// brain — is answered by re-announcing, [`DEFEND_DELAY`] later and only if this
+    /// director still owns addresses then (a director that is stepping down has let them go
+    /// by then), at most once per [`DEFEND_INTERVAL`]. So neighbours end on the survivor
+    /// whichever director hears the other first when the split heals.
+    fn defend(&mut self, d: &mut Director, now: Instant) {
+        if let Some(addr) = d.take_conflict()
+            && self.roles.is_some()
+            && self.defend_at.is_none()
+            && self
+                .defended
+                .is_none_or(|t| now.saturating_since(t) >= DEFEND_INTERVAL)
+        {
+            tracing::info!(%addr, "another host claims an owned address; re-announcing");
+            self.defend_at = Some(now + DEFEND_DELAY);
+        }
+        if let Some(at) = self.defend_at
+            && now >= at
+        {
+            self.defend_at = None;
+            if !self.ownership.owning.is_empty() {
+                d.announce(now);
+                self.defended = Some(now);
+            }
+        }
+    }
+
     /// Install what the health monitor decided; reload on SIGHUP.
     fn housekeeping(&mut self, d: &mut Director, now: Instant) {
         self.apply_roles(d, now);
+        self.defend(d, now);
         self.sync.poll(d, now);
         if self.monitor.take_changed()
             && let Err(errs) = self.desired.refresh(d)

@@ -16,6 +16,7 @@
 //! | `rvs_drops_total` | counter | reason |
 //! | `rvs_malformed_total` | counter | reason |
 //! | `rvs_frames_total` | counter | kind (rx, tx, passed) |
+//! | `rvs_address_conflicts_total` | counter | |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
 
 use rvs_core::dest::Dest;
@@ -259,6 +260,14 @@ pub fn render(d: &Director) -> String {
     ] {
         f.sample("rvs_frames_total", &[("kind", kind)], v);
     }
+    Family::header(
+        &mut out,
+        "rvs_address_conflicts_total",
+        "counter",
+        "ARP packets or neighbour advertisements from another host claiming an owned address.",
+    );
+    let mut f = Family { out: &mut out };
+    f.sample("rvs_address_conflicts_total", &[], c.address_conflicts);
     Family::header(
         &mut out,
         "rvs_connection_table_entries",

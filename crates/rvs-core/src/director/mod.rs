@@ -116,6 +116,9 @@ pub struct EngineCounters {
     pub passed: u64,
     /// ARP replies and neighbour advertisements sent.
     pub neighbor_replies: u64,
+    /// ARP packets or neighbour advertisements from another host claiming an address this
+    /// director owns (another master in a split brain, or a misconfigured host).
+    pub address_conflicts: u64,
     /// ICMP echo replies sent for VIPs.
     pub echo_replies: u64,
     /// ICMP errors forwarded for tracked connections.
@@ -285,6 +288,8 @@ struct Core {
     sync_threshold: u32,
     /// Connection-sync counters.
     sync_counters: SyncCounters,
+    /// The latest owned address another host claimed, until the daemon takes it.
+    conflict: Option<IpAddr>,
 }
 
 /// The director engine. See the module documentation.
@@ -324,6 +329,7 @@ impl Director {
             last_estimate: None,
             ftp_expect: ftp::Expectations::new(256),
             ftp_ctl: ftp::Controls::new(256),
+            conflict: None,
             fast_path: true,
             sync: None,
             sync_threshold: sync::DEFAULT_THRESHOLD,
@@ -423,7 +429,8 @@ impl Director {
         let mut n = 0;
         for o in owned {
             if let (IpAddr::V4(ip), Some(port)) = (o.addr, self.core.net.port(o.port)) {
-                let repr = wire::ArpRepr::gratuitous(wire::EthernetAddress(port.mac), ip);
+                let mac = o.mac.unwrap_or(port.mac);
+                let repr = wire::ArpRepr::gratuitous(wire::EthernetAddress(mac), ip);
                 let mut buf = [0u8; 64];
                 if let Ok(len) = repr.emit_frame(&mut buf)
                     && self.core.pool.push(o.port, None, &buf[..len], now)
@@ -434,13 +441,20 @@ impl Director {
                 && let Some(port) = self.core.net.port(o.port)
             {
                 let mut buf = [0u8; 96];
-                let len = nd::unsolicited_na(&mut buf, port.mac, ip);
+                let len = nd::unsolicited_na(&mut buf, o.mac.unwrap_or(port.mac), ip);
                 if self.core.pool.push(o.port, None, &buf[..len], now) {
                     n += 1;
                 }
             }
         }
         n
+    }
+
+    /// The owned address another host last claimed (an ARP packet or neighbour
+    /// advertisement with it as sender from another MAC), taken once; see
+    /// [`EngineCounters::address_conflicts`]. The daemon may defend it with [`Self::announce`].
+    pub fn take_conflict(&mut self) -> Option<IpAddr> {
+        self.core.conflict.take()
     }
 
     /// Take one frame the engine wants sent (ARP/ND requests, announcements, frames released
@@ -652,16 +666,25 @@ impl Core {
         let req = wire::ArpRepr::parse(&arp);
         let sender = IpAddr::V4(req.sender_ip);
         let target = IpAddr::V4(req.target_ip);
-        if !req.sender_ip.is_unspecified() {
+        if let Some(mine) = self.net.owner_mac(sender, port) {
+            // Someone else claims our address (RFC 5227 §2.4): count it and let the daemon
+            // decide whether to defend it. Never learn it as a neighbour.
+            if req.sender_hw.0 != mine && req.sender_hw.0 != me {
+                self.counters.address_conflicts += 1;
+                self.conflict = Some(sender);
+            }
+        } else if !req.sender_ip.is_unspecified() {
             self.learn(sender, req.sender_hw.0, now);
         }
-        if req.operation == wire::ArpOperation::REQUEST && self.net.owns(target, port) {
-            let reply = wire::ArpRepr::reply(wire::EthernetAddress(me), &req);
+        if req.operation == wire::ArpOperation::REQUEST
+            && let Some(mine) = self.net.owner_mac(target, port)
+        {
+            let reply = wire::ArpRepr::reply(wire::EthernetAddress(mine), &req);
             let data = frame.data_mut();
             if reply.emit(&mut data[l2..]).is_err() {
                 return self.drop(DropReason::Malformed);
             }
-            rewrite::set_macs(data, req.sender_hw.0, me);
+            rewrite::set_macs(data, req.sender_hw.0, mine);
             self.counters.neighbor_replies += 1;
             return Verdict::Transmit(port);
         }
@@ -686,8 +709,8 @@ impl Core {
                 if let Some(mac) = source_mac {
                     self.learn(p.src, mac, now);
                 }
-                if self.net.owns(IpAddr::V6(target), port)
-                    && nd::advertise_in_place(frame.data_mut(), p, me, target)
+                if let Some(mine) = self.net.owner_mac(IpAddr::V6(target), port)
+                    && nd::advertise_in_place(frame.data_mut(), p, mine, target)
                 {
                     self.counters.neighbor_replies += 1;
                     return Verdict::Transmit(port);
@@ -695,8 +718,15 @@ impl Core {
                 Verdict::Pass
             }
             Some(nd::Nd::Advert { target, target_mac }) => {
-                if let Some(mac) = target_mac {
-                    self.learn(IpAddr::V6(target), mac, now);
+                let t = IpAddr::V6(target);
+                match (self.net.owner_mac(t, port), target_mac) {
+                    (Some(mine), Some(mac)) if mac != mine && mac != me => {
+                        self.counters.address_conflicts += 1;
+                        self.conflict = Some(t);
+                    }
+                    (Some(_), _) => {}
+                    (None, Some(mac)) => self.learn(t, mac, now),
+                    (None, None) => {}
                 }
                 Verdict::Pass
             }

@@ -49,6 +49,9 @@ pub struct OwnedAddr {
     pub addr: IpAddr,
     /// The port it is announced on.
     pub port: PortId,
+    /// The MAC address it is answered and announced with, when not the port's: VRRP's
+    /// virtual MAC (`use_vmac`, RFC 5798 §7.3), which moves with the address on takeover.
+    pub mac: Option<[u8; 6]>,
 }
 
 /// The director's network: ports, routes, owned addresses.
@@ -108,6 +111,15 @@ impl NetConfig {
     /// Whether the director answers ARP / ND for `addr` on `port`.
     pub fn owns(&self, addr: IpAddr, port: PortId) -> bool {
         self.owned.iter().any(|o| o.addr == addr && o.port == port)
+    }
+
+    /// The MAC address `addr` is answered with on `port`, if the director owns it there.
+    pub fn owner_mac(&self, addr: IpAddr, port: PortId) -> Option<[u8; 6]> {
+        let o = self
+            .owned
+            .iter()
+            .find(|o| o.addr == addr && o.port == port)?;
+        o.mac.or_else(|| self.port(port).map(|p| p.mac))
     }
 }
 

@@ -268,6 +268,7 @@ mod tests {
             owned: vec![OwnedAddr {
                 addr: ip(VIP),
                 port: PUB,
+                mac: None,
             }],
         }
     }

@@ -49,14 +49,17 @@ fn net() -> NetConfig {
             OwnedAddr {
                 addr: ip("10.1.0.100"),
                 port: PUB,
+                mac: None,
             },
             OwnedAddr {
                 addr: ip("10.2.0.254"),
                 port: PRIV,
+                mac: None,
             },
             OwnedAddr {
                 addr: ip("2001:db8:1::100"),
                 port: PUB,
+                mac: None,
             },
         ],
     }
@@ -483,6 +486,87 @@ fn arp_for_owned_addresses_is_answered_and_others_pass() {
     );
     let n = req.emit_frame(&mut buf).unwrap();
     assert_eq!(run(&mut d, t(1), PUB, &buf[..n]).0, Verdict::Pass);
+}
+
+/// The director with the VIP (10.1.0.100) and the IPv6 VIP answered with VRRP's virtual
+/// MAC of VRID 51.
+fn vmac_director() -> (Director, [u8; 6], [u8; 6]) {
+    let v4 = [0x00, 0x00, 0x5e, 0x00, 0x01, 51];
+    let v6 = [0x00, 0x00, 0x5e, 0x00, 0x02, 51];
+    let mut d = director(vec![]);
+    let mut n = net();
+    for o in &mut n.owned {
+        if o.addr == ip("10.1.0.100") {
+            o.mac = Some(v4);
+        } else if o.addr == ip("2001:db8:1::100") {
+            o.mac = Some(v6);
+        }
+    }
+    d.set_net(n);
+    (d, v4, v6)
+}
+
+#[test]
+fn a_virtual_mac_answers_and_announces_its_address() {
+    let (mut d, vmac4, vmac6) = vmac_director();
+    let req = wire::ArpRepr::request(
+        wire::EthernetAddress(CLIENT_MAC),
+        Ipv4Addr::new(10, 1, 0, 10),
+        Ipv4Addr::new(10, 1, 0, 100),
+    );
+    let mut buf = [0u8; 64];
+    let n = req.emit_frame(&mut buf).unwrap();
+    let (v, out) = run(&mut d, t(1), PUB, &buf[..n]);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let arp = etherparse::ArpPacketSlice::from_slice(&out[14..]).unwrap();
+    assert_eq!(arp.sender_hw_addr(), vmac4);
+    assert_eq!(&out[6..12], &vmac4, "Ethernet source");
+    // Announcements: the VIP from its virtual MAC, the floating IP from the port's.
+    assert_eq!(d.announce(t(2)), 3);
+    let mut frame = [0u8; 128];
+    let mut seen = Vec::new();
+    while let Some((port, n)) = d.poll_transmit(&mut frame) {
+        seen.push((port, frame[6..12].to_vec(), n));
+    }
+    assert_eq!(seen.len(), 3);
+    assert_eq!((seen[0].0, seen[0].1.as_slice()), (PUB, &vmac4[..]));
+    assert_eq!((seen[1].0, seen[1].1.as_slice()), (PRIV, &DIR_PRIV_MAC[..]));
+    assert_eq!((seen[2].0, seen[2].1.as_slice()), (PUB, &vmac6[..]));
+}
+
+#[test]
+fn another_host_claiming_an_owned_address_is_a_conflict() {
+    let mut d = director(vec![]);
+    let other = [2, 0, 0, 0, 0, 0x99];
+    // A gratuitous ARP for the VIP from another MAC (a second master).
+    let garp =
+        wire::ArpRepr::gratuitous(wire::EthernetAddress(other), Ipv4Addr::new(10, 1, 0, 100));
+    let mut buf = [0u8; 64];
+    let n = garp.emit_frame(&mut buf).unwrap();
+    assert_eq!(d.take_conflict(), None);
+    run(&mut d, t(1), PUB, &buf[..n]);
+    assert_eq!(d.take_conflict(), Some(ip("10.1.0.100")));
+    assert_eq!(d.take_conflict(), None, "taken once");
+    assert_eq!(d.counters().address_conflicts, 1);
+    // Its MAC is not learned for our own address; ordinary neighbours are.
+    let mut out = [0u8; 128];
+    let req = wire::ArpRepr::request(
+        wire::EthernetAddress(CLIENT_MAC),
+        Ipv4Addr::new(10, 1, 0, 10),
+        Ipv4Addr::new(10, 1, 0, 200),
+    );
+    let n = req.emit_frame(&mut buf).unwrap();
+    run(&mut d, t(1), PUB, &buf[..n]);
+    assert_eq!(d.take_conflict(), None, "a client's request is no conflict");
+    assert!(d.poll_transmit(&mut out).is_none());
+    // Our own MAC (a looped-back announcement) is no conflict either.
+    let own = wire::ArpRepr::gratuitous(
+        wire::EthernetAddress(DIR_PUB_MAC),
+        Ipv4Addr::new(10, 1, 0, 100),
+    );
+    let n = own.emit_frame(&mut buf).unwrap();
+    run(&mut d, t(1), PUB, &buf[..n]);
+    assert_eq!(d.take_conflict(), None);
 }
 
 #[test]

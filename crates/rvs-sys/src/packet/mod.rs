@@ -553,6 +553,26 @@ impl PacketSocket {
         )
     }
 
+    /// Adds `mac` to the interface's unicast address filter (`PACKET_ADD_MEMBERSHIP` with
+    /// `PACKET_MR_UNICAST`; dropped when the socket closes), so the NIC delivers frames sent
+    /// to it — VRRP's virtual MAC — without promiscuous mode.
+    pub fn add_unicast_mac(&self, mac: [u8; 6]) -> io::Result<()> {
+        // SAFETY: packet_mreq is plain data; all-zero is a valid value.
+        let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
+        mreq.mr_ifindex = self.ifindex as libc::c_int;
+        mreq.mr_type = libc::PACKET_MR_UNICAST as u16;
+        mreq.mr_alen = 6;
+        mreq.mr_address[..6].copy_from_slice(&mac);
+        sys::setsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq,
+            "setsockopt(PACKET_ADD_MEMBERSHIP, UNICAST)",
+            &self.ifname,
+        )
+    }
+
     /// Joins fanout group `fanout.group` (`PACKET_FANOUT`), then for
     /// [`FanoutMode::Cbpf`] installs the program (`PACKET_FANOUT_DATA`). All members of a
     /// group must be bound to the same interface and protocol and use the same mode.

@@ -61,6 +61,7 @@ fn net() -> NetConfig {
         owned: vec![OwnedAddr {
             addr: ip("10.2.0.250"),
             port: PortId(1),
+            mac: None,
         }],
     }
 }
