@@ -368,6 +368,7 @@ pub fn run(
         vmacs,
         defend_at: None,
         defended: None,
+        announced: None,
         sync,
     };
     cp.ensure_probe_path(&director);
@@ -548,6 +549,9 @@ const DEFEND_DELAY: Duration = Duration::from_millis(200);
 
 /// The least time between two such re-announcements.
 const DEFEND_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long after its own protocol-driven announcement a director does not defend.
+const DEFEND_HOLD: Duration = Duration::from_secs(2);
 
 /// The virtual MAC of each address of a VRRP instance with `use_vmac` (RFC 5798 §7.3:
 /// 00-00-5E-00-01-VRID for IPv4, 00-00-5E-00-02-VRID for IPv6). rvs answers and announces
@@ -732,6 +736,8 @@ struct ControlPlane<'a> {
     defend_at: Option<Instant>,
     /// When they were last re-announced for that.
     defended: Option<Instant>,
+    /// When the failover protocol last had them announced (takeover, refresh).
+    announced: Option<Instant>,
 }
 
 impl ControlPlane<'_> {
@@ -756,6 +762,7 @@ impl ControlPlane<'_> {
                     for _ in 0..repeat.max(1) {
                         d.announce(now);
                     }
+                    self.announced = Some(now);
                 }
             }
         }
@@ -824,12 +831,18 @@ impl ControlPlane<'_> {
     /// failover protocol running, a claim — another master's gratuitous ARP in a split
     /// brain — is answered by re-announcing, [`DEFEND_DELAY`] later and only if this
     /// director still owns addresses then (a director that is stepping down has let them go
-    /// by then), at most once per [`DEFEND_INTERVAL`]. So neighbours end on the survivor
-    /// whichever director hears the other first when the split heals.
+    /// by then), at most once per [`DEFEND_INTERVAL`]. A director that has itself just
+    /// announced for its protocol (within [`DEFEND_HOLD`]: it is the one taking over) does
+    /// not answer the other's defence, so the incumbent keeps its neighbours instead of the
+    /// two re-announcing in turn. So neighbours end on the survivor whichever director hears
+    /// the other first when the split heals.
     fn defend(&mut self, d: &mut Director, now: Instant) {
         if let Some(addr) = d.take_conflict()
             && self.roles.is_some()
             && self.defend_at.is_none()
+            && self
+                .announced
+                .is_none_or(|t| now.saturating_since(t) >= DEFEND_HOLD)
             && self
                 .defended
                 .is_none_or(|t| now.saturating_since(t) >= DEFEND_INTERVAL)

