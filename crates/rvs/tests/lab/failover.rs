@@ -280,19 +280,38 @@ fn rvs_and_keepalived_elect_take_over_and_preempt() {
 /// Piranha's pulse: two rvs directors run one lvs.cf; the primary is active, the backup
 /// hears its heartbeats; the primary killed, the backup goes active after `deadtime` and
 /// serves the VIP; the primary back, it hears the active backup and stays inactive.
+/// `active_cmd` runs on each activation (the primary's, then the backup's).
 #[test]
 fn pulse_pair_fails_over_on_deadtime() {
     let lab = pair_lab();
+    let wd = lab.info().workdir();
+    let cmds = wd.join("pulse-cmds.log");
+    let script = wd.join("pulse-cmd.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", cmds.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let activations = || {
+        std::fs::read_to_string(&cmds)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == "active")
+            .count()
+    };
     let mut cf = format!(
         "serial_no = 1\nprimary = {}\nbackup = {}\nbackup_active = 1\nheartbeat = 1\n\
          heartbeat_port = 539\nkeepalive = 1\ndeadtime = 3\nservice = lvs\nnetwork = nat\n\
+         active_cmd = \"{cmd} active\"\ninactive_cmd = \"{cmd} inactive\"\n\
          nat_router = {} eth1:1\n\
          virtual web {{\n    address = {} eth0:1\n    active = 1\n    port = 80\n    \
          protocol = tcp\n    scheduler = rr\n",
         lab::DIRECTOR_PUB,
         lab::DIRECTOR2_PUB,
         lab::NAT_ROUTER,
-        lab::VIP
+        lab::VIP,
+        cmd = script.display()
     );
     for i in 1..=3 {
         cf += &format!(
@@ -330,6 +349,10 @@ fn pulse_pair_fails_over_on_deadtime() {
         "the backup stays inactive while it hears heartbeats: {}",
         backup.log()
     );
+    poll_until(Duration::from_secs(2), || match activations() {
+        1 => Ok(()),
+        n => Err(format!("active_cmd ran {n} times, not once")),
+    });
     let killed = Instant::now();
     lab.kill(primary.pid()).unwrap();
     poll_until(Duration::from_secs(8), || {
@@ -359,6 +382,11 @@ fn pulse_pair_fails_over_on_deadtime() {
     );
     assert!(!lab.log_text(backup.pid()).contains("pulse: inactive"));
     assert_eq!(seen(&lab), Seen::Rvs);
+    assert_eq!(
+        activations(),
+        2,
+        "the primary's activation, then the backup's"
+    );
 }
 
 /// Long-lived connections streaming through the VIP during a takeover.
