@@ -1078,6 +1078,59 @@ fn virtual_mac_moves_with_the_vip() {
     }
 }
 
+/// Persistence templates are synced too: with a persistent web service, the client's first
+/// request picks a real server; after the master is killed, every new connection from the
+/// client still goes to that real server on the backup (rr alone would spread them).
+#[test]
+fn persistence_templates_survive_a_takeover() {
+    let lab = pair_lab();
+    let persistent = |prio: u8| {
+        sync_pair_conf(prio, true, "").replacen(
+            "lvs_sched rr\n",
+            "lvs_sched rr\n  persistence_timeout 300\n",
+            1,
+        )
+    };
+    let a = Director::start_in(&lab, "director", "keepalived-pers-a", &persistent(150));
+    let b = Director::start_in(&lab, "director2", "keepalived-pers-b", &persistent(100));
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    let web = SocketAddr::new(lab::VIP.into(), 80);
+    let names = |n: usize| {
+        lab.run("client", move || {
+            (0..n)
+                .map(|_| get_name(web, Duration::from_secs(2)).unwrap())
+                .collect::<Vec<String>>()
+        })
+        .unwrap()
+    };
+    let first = names(3);
+    assert!(
+        first.iter().all(|n| *n == first[0]),
+        "persistent: {first:?}"
+    );
+    // The template reached the backup.
+    poll_until(Duration::from_secs(3), || {
+        let t = rvs::daemon::request_listing(b.control(), &["-c"]).unwrap();
+        if t.lines()
+            .any(|l| l.contains("NONE") && l.contains(&format!("{}:0", lab::CLIENT)))
+        {
+            Ok(())
+        } else {
+            Err(format!("no persistence template on the backup:\n{t}"))
+        }
+    });
+    lab.kill(a.pid()).unwrap();
+    wait_log_count(&lab, b.pid(), "state=MASTER", 1, Duration::from_secs(3));
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(3), "the backup serves");
+    let after = names(6);
+    assert!(
+        after.iter().all(|n| *n == first[0]),
+        "the client stays on {} after the takeover: {after:?}",
+        first[0]
+    );
+}
+
 /// The lines of `pid`'s output holding `needle`.
 fn log_lines(lab: &Lab, pid: u32, needle: &str) -> usize {
     lab.log_text(pid)
