@@ -15,7 +15,7 @@ use crate::harness::lab;
 use crate::lab::{self, Httpd, Lab, LabOptions, Method};
 
 /// The lab: NAT, three real servers with `rvs httpd`, and a second director.
-fn pair_lab() -> Lab {
+pub(crate) fn pair_lab() -> Lab {
     lab(LabOptions {
         method: Method::Nat,
         ipv6: false,
@@ -56,7 +56,7 @@ fn rvs_conf(priority: u8, extra: &str) -> String {
 
 /// What a client on the public LAN sees at VIP:80.
 #[derive(Debug, PartialEq, Eq)]
-enum Seen {
+pub(crate) enum Seen {
     /// A real server answered: rvs forwards.
     Rvs,
     /// Refused: keepalived's kernel holds the VIP.
@@ -83,7 +83,7 @@ fn seen_at(lab: &Lab, vip: std::net::IpAddr) -> Seen {
 }
 
 /// Polls what the client sees until it is `want` (bounded); how long it took.
-fn wait_seen(lab: &Lab, want: Seen, limit: Duration, why: &str) -> Duration {
+pub(crate) fn wait_seen(lab: &Lab, want: Seen, limit: Duration, why: &str) -> Duration {
     wait_seen_at(lab, lab::VIP.into(), want, limit, why)
 }
 
@@ -179,7 +179,7 @@ fn crash_keepalived(lab: &Lab, tag: &str, pid: u32) {
 }
 
 /// Waits until `pid`'s output holds `needle` `count` times (bounded).
-fn wait_log_count(lab: &Lab, pid: u32, needle: &str, count: usize, limit: Duration) {
+pub(crate) fn wait_log_count(lab: &Lab, pid: u32, needle: &str, count: usize, limit: Duration) {
     poll_until(limit, || {
         let text = lab.log_text(pid);
         if text.matches(needle).count() >= count {
@@ -665,6 +665,22 @@ fn unsynced_backup_takes_over_but_streams_are_lost() {
     assert!(survived < STREAMS, "{:?}", r.streams);
 }
 
+/// Starts rvs director `name_a` on `conf_a` in `director` and `name_b` on `conf_b` in
+/// `director2`; returns once the first serves the VIP and the second stands by.
+fn start_pair<'a>(
+    lab: &'a Lab,
+    name_a: &str,
+    conf_a: &str,
+    name_b: &str,
+    conf_b: &str,
+) -> (Director<'a>, Director<'a>) {
+    let a = Director::start_in(lab, "director", name_a, conf_a);
+    let b = Director::start_in(lab, "director2", name_b, conf_b);
+    wait_seen(lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
+    wait_log_count(lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    (a, b)
+}
+
 /// Drop (or stop dropping) VRRP — IP protocol 112 — arriving in `node`'s namespace.
 fn block_vrrp(lab: &Lab, node: &str, block: bool) {
     let script = if block {
@@ -717,20 +733,13 @@ fn wait_vip_mac(lab: &Lab, want: &str, who: &str) {
 #[test]
 fn split_brain_heals_with_the_survivor_re_announcing() {
     let lab = pair_lab();
-    let a = Director::start_in(
+    let (a, b) = start_pair(
         &lab,
-        "director",
         "keepalived-split-a",
         &sync_pair_conf(150, false, "  garp_master_delay 0\n"),
-    );
-    let b = Director::start_in(
-        &lab,
-        "director2",
         "keepalived-split-b",
         &sync_pair_conf(100, false, "  garp_master_delay 0\n"),
     );
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
-    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
     let (mac_a, mac_b) = (mac(&lab, "director"), mac(&lab, "director2"));
     assert_ne!(mac_a, mac_b);
     wait_vip_mac(&lab, &mac_a, "the master");
@@ -790,19 +799,13 @@ fn split_brain_heals_with_the_survivor_re_announcing() {
 fn rvsadm_starts_and_stops_sync_daemons() {
     use crate::rvsadm::{ok, rvsadm};
     let lab = pair_lab();
-    let a = Director::start_in(
+    let (a, b) = start_pair(
         &lab,
-        "director",
         "keepalived-rvsadm-a",
         &sync_pair_conf(150, false, ""),
-    );
-    let b = Director::start_in(
-        &lab,
-        "director2",
         "keepalived-rvsadm-b",
         &sync_pair_conf(100, false, ""),
     );
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
     let (ca, cb) = (a.control(), b.control());
     // The failover view and metrics of each: VI_1, VRID 51, MASTER 150 / BACKUP 100.
     let view = |c: &std::path::Path| rvs::daemon::request_listing(c, &["--failover"]).unwrap();
@@ -1050,20 +1053,13 @@ fn vrrp_v2_password_is_checked_against_keepalived() {
 fn virtual_mac_moves_with_the_vip() {
     let lab = pair_lab();
     let vmac = "00:00:5e:00:01:33";
-    let a = Director::start_in(
+    let (a, b) = start_pair(
         &lab,
-        "director",
         "keepalived-vmac-a",
         &sync_pair_conf(150, false, "  use_vmac\n"),
-    );
-    let b = Director::start_in(
-        &lab,
-        "director2",
         "keepalived-vmac-b",
         &sync_pair_conf(100, false, "  use_vmac\n"),
     );
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
-    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
     wait_vip_mac(&lab, vmac, "the virtual MAC");
     lab.kill(a.pid()).unwrap();
     wait_log_count(&lab, b.pid(), "state=MASTER", 1, Duration::from_secs(3));
@@ -1091,10 +1087,13 @@ fn persistence_templates_survive_a_takeover() {
             1,
         )
     };
-    let a = Director::start_in(&lab, "director", "keepalived-pers-a", &persistent(150));
-    let b = Director::start_in(&lab, "director2", "keepalived-pers-b", &persistent(100));
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
-    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    let (a, b) = start_pair(
+        &lab,
+        "keepalived-pers-a",
+        &persistent(150),
+        "keepalived-pers-b",
+        &persistent(100),
+    );
     let web = SocketAddr::new(lab::VIP.into(), 80);
     let names = |n: usize| {
         lab.run("client", move || {
@@ -1275,20 +1274,13 @@ fn connection_sync_to_a_unicast_peer() {
         )
     };
     drop_multicast(&lab, "224.0.0.81");
-    let a = Director::start_in(
+    let (a, b) = start_pair(
         &lab,
-        "director",
         "keepalived-ucsync-a",
         &conf(150, lab::DIRECTOR2_PUB),
-    );
-    let b = Director::start_in(
-        &lab,
-        "director2",
         "keepalived-ucsync-b",
         &conf(100, lab::DIRECTOR_PUB),
     );
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
-    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
     assert_eq!(
         crate::rvsadm::ok(a.control(), "-L --daemon"),
         format!(
@@ -1315,20 +1307,13 @@ fn unicast_peers_elect_without_multicast() {
     };
     // Multicast VRRP (to 224.0.0.18) is dropped: only unicast adverts get through.
     drop_multicast(&lab, "224.0.0.18");
-    let a = Director::start_in(
+    let (a, b) = start_pair(
         &lab,
-        "director",
         "keepalived-uc-a",
         &sync_pair_conf(150, false, &unicast(lab::DIRECTOR_PUB, lab::DIRECTOR2_PUB)),
-    );
-    let b = Director::start_in(
-        &lab,
-        "director2",
         "keepalived-uc-b",
         &sync_pair_conf(100, false, &unicast(lab::DIRECTOR2_PUB, lab::DIRECTOR_PUB)),
     );
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
-    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
     thread::sleep(Duration::from_secs(1));
     assert!(
         !lab.log_text(b.pid()).contains("state=MASTER"),

@@ -3,24 +3,11 @@
 //! tracked interface going down puts a sync group in FAULT, so both its addresses — the VIP
 //! and the NAT router's — move to the other director together and traffic keeps flowing.
 
-use std::net::SocketAddr;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::cluster::{Director, get_name};
-use crate::harness::lab;
-use crate::lab::{self, Httpd, Lab, LabOptions, Method};
-
-fn pair_lab() -> Lab {
-    lab(LabOptions {
-        method: Method::Nat,
-        ipv6: false,
-        real_servers: 3,
-        backup_director: true,
-        httpd: Httpd::Builtin,
-        ..LabOptions::default()
-    })
-}
+use crate::cluster::Director;
+use crate::failover::{Seen, pair_lab, wait_log_count, wait_seen};
+use crate::lab::{self, Lab};
 
 /// The web service over the three real servers (NAT).
 fn web_service() -> String {
@@ -66,38 +53,6 @@ fn grouped(priority: u8, extra: &str) -> String {
     )
 }
 
-/// Waits (bounded) until `pid`'s output holds `needle` `count` times.
-fn wait_log(lab: &Lab, pid: u32, needle: &str, count: usize, limit: Duration) {
-    let start = Instant::now();
-    loop {
-        let text = lab.log_text(pid);
-        if text.matches(needle).count() >= count {
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "no {count}× {needle:?} within {limit:?}:\n{text}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Waits (bounded) until a request through the VIP is answered.
-fn wait_served(lab: &Lab, why: &str) {
-    let addr = SocketAddr::new(lab::VIP.into(), 80);
-    let start = Instant::now();
-    loop {
-        let got = lab
-            .run("client", move || get_name(addr, Duration::from_millis(300)))
-            .unwrap();
-        if got.is_ok() {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "{why}: {got:?}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn ip(lab: &Lab, node: &str, args: &[&str]) {
     let out = lab.exec(node, "ip", args).unwrap();
     assert!(
@@ -127,14 +82,14 @@ fn track_script_weight_moves_the_master() {
         &format!("{script}{}", single(150, track)),
     );
     let b = Director::start_in(&lab, "director2", "keepalived-trk-b", &single(100, ""));
-    wait_log(&lab, a.pid(), "state=MASTER", 1, Duration::from_secs(5));
-    wait_log(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
-    wait_served(&lab, "the master serves");
+    wait_log_count(&lab, a.pid(), "state=MASTER", 1, Duration::from_secs(5));
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 1, Duration::from_secs(5));
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(5), "the master serves");
 
     std::fs::write(&flag, "").unwrap();
-    wait_log(&lab, a.pid(), "track_script", 1, Duration::from_secs(3));
-    wait_log(&lab, b.pid(), "state=MASTER", 1, Duration::from_secs(3));
-    wait_log(&lab, a.pid(), "state=BACKUP", 2, Duration::from_secs(3));
+    wait_log_count(&lab, a.pid(), "track_script", 1, Duration::from_secs(3));
+    wait_log_count(&lab, b.pid(), "state=MASTER", 1, Duration::from_secs(3));
+    wait_log_count(&lab, a.pid(), "state=BACKUP", 2, Duration::from_secs(3));
     let view = rvs::daemon::request_listing(a.control(), &["--failover"]).unwrap();
     let row: Vec<&str> = view
         .lines()
@@ -143,12 +98,17 @@ fn track_script_weight_moves_the_master() {
         .split_whitespace()
         .collect();
     assert_eq!(&row[4..6], ["BACKUP", "90"], "{view}");
-    wait_served(&lab, "the backup serves");
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(5), "the backup serves");
 
     std::fs::remove_file(&flag).unwrap();
-    wait_log(&lab, a.pid(), "state=MASTER", 2, Duration::from_secs(3));
-    wait_log(&lab, b.pid(), "state=BACKUP", 2, Duration::from_secs(3));
-    wait_served(&lab, "the master serves again");
+    wait_log_count(&lab, a.pid(), "state=MASTER", 2, Duration::from_secs(3));
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 2, Duration::from_secs(3));
+    wait_seen(
+        &lab,
+        Seen::Rvs,
+        Duration::from_secs(5),
+        "the master serves again",
+    );
 }
 
 /// `track_interface` in a sync group: the tracked interface of the master's eth1 instance
@@ -173,26 +133,33 @@ fn tracked_interface_down_moves_the_whole_sync_group() {
     let track = "  track_interface {\n    trk0\n  }\n";
     let a = Director::start_in(&lab, "director", "keepalived-grp-a", &grouped(150, track));
     let b = Director::start_in(&lab, "director2", "keepalived-grp-b", &grouped(100, ""));
-    wait_log(&lab, a.pid(), "state=MASTER", 2, Duration::from_secs(5));
-    wait_log(&lab, b.pid(), "state=BACKUP", 2, Duration::from_secs(5));
-    wait_served(&lab, "the master serves");
+    wait_log_count(&lab, a.pid(), "state=MASTER", 2, Duration::from_secs(5));
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 2, Duration::from_secs(5));
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(5), "the master serves");
 
     ip(&lab, "director", &["link", "set", "trk0", "down"]);
-    wait_log(&lab, a.pid(), "state=FAULT", 1, Duration::from_secs(3));
-    wait_log(&lab, b.pid(), "state=MASTER", 2, Duration::from_secs(3));
+    wait_log_count(&lab, a.pid(), "state=FAULT", 1, Duration::from_secs(3));
+    wait_log_count(&lab, b.pid(), "state=MASTER", 2, Duration::from_secs(3));
     let log_b = lab.log_text(b.pid());
     assert!(
         log_b.contains("instance=VI_PUB state=MASTER")
             && log_b.contains("instance=VI_PRIV state=MASTER"),
         "both instances moved: {log_b}"
     );
-    wait_served(
+    wait_seen(
         &lab,
+        Seen::Rvs,
+        Duration::from_secs(5),
         "the other director serves (VIP and NAT router moved together)",
     );
 
     ip(&lab, "director", &["link", "set", "trk0", "up"]);
-    wait_log(&lab, a.pid(), "state=MASTER", 4, Duration::from_secs(4));
-    wait_log(&lab, b.pid(), "state=BACKUP", 4, Duration::from_secs(4));
-    wait_served(&lab, "the master serves again");
+    wait_log_count(&lab, a.pid(), "state=MASTER", 4, Duration::from_secs(4));
+    wait_log_count(&lab, b.pid(), "state=BACKUP", 4, Duration::from_secs(4));
+    wait_seen(
+        &lab,
+        Seen::Rvs,
+        Duration::from_secs(5),
+        "the master serves again",
+    );
 }
