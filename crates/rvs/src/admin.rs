@@ -31,11 +31,13 @@
 //!   configuration, then `Director::apply` (atomic; connections kept). Refusals carry
 //!   ipvsadm's kernel-error text ("No such service", ...) and exit status 255, as
 //!   ipvsadm's `main()` returns -1;
-//! - `-R` → the rules replace the running services (and the timeouts and FullNAT pool
-//!   when the rules set them); fwmark classifier rules, switches and table settings of
-//!   the configuration file stay. Unlike ipvsadm, which applies line by line and stops at
-//!   the first bad one, nothing is applied unless every line is valid (exit status 2,
-//!   diagnostics with `<stdin>:line:column`);
+//! - `-R` → each line runs in turn, as ipvsadm's `restore_table()` runs it through
+//!   `process_options()`: a line the kernel refuses prints its message ("Service already
+//!   exists", ...) and the next line runs; a line ipvsadm cannot parse stops the restore
+//!   with its usage message and exit status 2, the lines before it staying applied; the
+//!   exit status is the last line's (255 when the kernel refused it). The lines add to the
+//!   running table (ipvsadm's init scripts run `-C` first, or the rules file starts with
+//!   `-C`); the result is installed once, at the end;
 //! - `--start-daemon`, `--stop-daemon`, `-L --daemon` → the daemon's connection-sync
 //!   daemons ([`crate::syncd::SyncDaemons`], see [`Prepared::sync_request`]), with
 //!   ipvsadm's "Daemon has already run" / "No daemon is running" (exit status 255).
@@ -292,35 +294,40 @@ pub fn usage(program: &str) -> String {
 pub struct Prepared {
     program: String,
     command: Command,
-    /// `-R`: the rules' configuration, and whether they set timeouts / a local pool.
-    restore: Option<(rvs_core::model::Config, bool, bool)>,
+    /// `-R`: each line of the rules, parsed.
+    restore: Vec<RestoreLine>,
 }
 
-/// Whether any rules line holds the word `word` (before a comment).
-fn rules_mention(text: &str, word: &str) -> bool {
-    text.lines().any(|l| {
-        l.split([' ', '\t', '\r'])
-            .take_while(|w| !w.starts_with('#'))
-            .any(|w| w == word)
-    })
+/// One line of `-R` input.
+#[derive(Debug)]
+enum RestoreLine {
+    /// A command to run.
+    Run(Command),
+    /// A line ipvsadm cannot parse: `fail()` prints the message and exits, so the restore
+    /// stops here.
+    Stop(ipvsadm::UsageError),
 }
 
-/// Parse a request's command line (and `-R`'s rules): what the control thread does.
-/// Errors are complete replies (usage errors, rules diagnostics).
+/// Parse a request's command line (and `-R`'s rules, a line at a time until the first that
+/// does not parse): what the control thread does. Errors are complete replies.
 pub fn prepare(args: &[String], stdin: &str) -> Result<Prepared, Reply> {
     let program = args.first().cloned().unwrap_or_else(|| "rvsadm".into());
     let command = ipvsadm::parse_command(args).map_err(|e| Reply::fail(e.exit_code, &e.message))?;
-    let restore = if command == Command::Restore {
-        let cfg = ipvsadm::parse_rules(stdin, "<stdin>")
-            .map_err(|d| Reply::fail(2, &rvs_config::render_all(&d)))?;
-        Some((
-            cfg,
-            rules_mention(stdin, "--set"),
-            rules_mention(stdin, "--local-pool"),
-        ))
-    } else {
-        None
-    };
+    let mut restore = Vec::new();
+    if command == Command::Restore {
+        for words in ipvsadm::restore_lines(stdin) {
+            let mut line = Vec::with_capacity(words.len() + 1);
+            line.push(program.clone());
+            line.extend(words);
+            match ipvsadm::parse_command(&line) {
+                Ok(c) => restore.push(RestoreLine::Run(c)),
+                Err(e) => {
+                    restore.push(RestoreLine::Stop(e));
+                    break;
+                }
+            }
+        }
+    }
     Ok(Prepared {
         program,
         command,
@@ -328,10 +335,20 @@ pub fn prepare(args: &[String], stdin: &str) -> Result<Prepared, Reply> {
     })
 }
 
+/// ipvsadm's `tryhelp_exit()` text.
+fn try_help(program: &str) -> String {
+    format!("Try `{program} -h' or '{program} --help' for more information.\n")
+}
+
 /// Make `next` the base configuration and install its effective form in the engine, or say
 /// why not (exit status 255).
-fn install(d: &mut Director, desired: &mut Desired, next: rvs_core::model::Config) -> Reply {
-    match desired.install(d, next) {
+fn install(
+    d: &mut Director,
+    desired: &mut Desired,
+    next: rvs_core::model::Config,
+    now: Instant,
+) -> Reply {
+    match desired.install(d, next, now) {
         Ok(_) => Reply::ok(String::new()),
         Err(errs) => {
             let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -378,20 +395,7 @@ impl Prepared {
             // sync daemons to start or stop.
             Command::StartDaemon(_) => Reply::fail(255, "sync daemons run in `rvs daemon`"),
             Command::StopDaemon { .. } => Reply::fail(255, "No daemon is running"),
-            Command::Restore => {
-                let Some((rules, timeouts, pool)) = self.restore else {
-                    return Reply::fail(2, "-R: no rules");
-                };
-                let mut next = desired.base().clone();
-                next.services = rules.services;
-                if timeouts {
-                    next.timeouts = rules.timeouts;
-                }
-                if pool {
-                    next.local_pool = rules.local_pool;
-                }
-                install(d, desired, next)
-            }
+            Command::Restore => self.restore(d, desired, now),
             Command::Zero(key) => {
                 if d.zero_counters(key.as_ref()) {
                     Reply::ok(String::new())
@@ -404,9 +408,83 @@ impl Prepared {
                 if let Err(e) = ipvsadm::apply(&mut next, change) {
                     return Reply::fail(255, &e);
                 }
-                install(d, desired, next)
+                install(d, desired, next, now)
             }
         }
+    }
+}
+
+impl Prepared {
+    /// `-R`: ipvsadm 1.31 `restore_table()` runs each line through `process_options()`,
+    /// whose kernel errors print `ipvs_strerror()` and return -1 while the loop goes on,
+    /// and whose parse errors `fail(2, ...)` exit at once; `main()` returns the last
+    /// line's result. Lines change a copy of the base, each checked as the kernel would
+    /// check it; the copy is installed once at the end.
+    fn restore(&self, d: &mut Director, desired: &mut Desired, now: Instant) -> Reply {
+        let mut next = desired.base().clone();
+        let mut reply = Reply::ok(String::new());
+        for line in &self.restore {
+            let command = match line {
+                RestoreLine::Run(c) => c,
+                RestoreLine::Stop(e) => {
+                    reply.stderr += &e.message;
+                    if !reply.stderr.ends_with('\n') {
+                        reply.stderr.push('\n');
+                    }
+                    reply.code = e.exit_code;
+                    break;
+                }
+            };
+            reply.code = 0;
+            let outcome = match command {
+                Command::List(opts) => listing::list(d, opts, now).map(|t| reply.stdout += &t),
+                Command::Save { .. } => {
+                    reply.stdout += &ipvsadm::save(&next);
+                    Ok(())
+                }
+                // A -R inside -R: `tryhelp_exit(argv[0], -1)` ends ipvsadm.
+                Command::Restore => {
+                    reply.stderr += &try_help(&self.program);
+                    reply.code = 255;
+                    break;
+                }
+                Command::Help => {
+                    reply.stdout += &usage(&self.program);
+                    Ok(())
+                }
+                Command::Version => {
+                    reply.stdout += &version(&self.program);
+                    Ok(())
+                }
+                Command::StartDaemon(_) | Command::StopDaemon { .. } => {
+                    Err("the connection sync daemons cannot be started or stopped from -R \
+                         input: run rvsadm --start-daemon / --stop-daemon"
+                        .to_string())
+                }
+                change => {
+                    let mut candidate = next.clone();
+                    ipvsadm::apply(&mut candidate, change).and_then(|()| {
+                        candidate
+                            .validate()
+                            .map_err(|errs| {
+                                let m: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                                m.join("; ")
+                            })
+                            .map(|()| next = candidate)
+                    })
+                }
+            };
+            if let Err(m) = outcome {
+                reply.stderr += &m;
+                reply.stderr.push('\n');
+                reply.code = 255;
+            }
+        }
+        let installed = install(d, desired, next, now);
+        if installed.code != 0 {
+            return installed;
+        }
+        reply
     }
 }
 

@@ -291,7 +291,8 @@ pub fn run(
         Instant(clock.elapsed().as_nanos() as u64),
     );
     let health = Arc::new(Mutex::new(health));
-    let mut desired = Desired::with_health(plan.config.clone(), Arc::clone(&health));
+    let mut desired =
+        Desired::with_health(plan.config.clone(), Arc::clone(&health), health_spec.clone());
     // With failover, the director starts owning nothing: the protocol decides.
     let owned_addrs: Vec<IpAddr> = plan.owned.iter().map(|(a, _)| *a).collect();
     let sync = SyncDaemons::new(failover.sync.clone()).map_err(|e| {
@@ -350,7 +351,6 @@ pub fn run(
         path: opts.config_path.clone(),
         format: opts.format,
         interfaces: plan.interfaces.clone(),
-        health_spec,
         hup,
     };
     let (failover, roles) = match failover {
@@ -783,7 +783,10 @@ impl ControlPlane<'_> {
     /// Open the probe path if a check travels the forwarding path and it is not open yet.
     /// Without it those checks fail (and say why); the daemon keeps running.
     fn ensure_probe_path(&mut self, d: &Director) {
-        let wanted = self.reloader.health_spec.services.iter().any(|s| {
+        let Some(spec) = self.desired.health_spec() else {
+            return;
+        };
+        let wanted = spec.services.iter().any(|s| {
             s.real_servers
                 .iter()
                 .any(|r| r.checks.iter().any(|c| c.target.via_vip))
@@ -931,7 +934,12 @@ impl ControlPlane<'_> {
             }
             Ask::Ipvsadm(cmd) => Ok(match cmd.sync_request() {
                 Some(r) => self.sync_request(d, r).encode(),
-                None => cmd.run(d, self.desired, now).encode(),
+                None => {
+                    let reply = cmd.run(d, self.desired, now);
+                    // New or edited real servers may have checks to schedule.
+                    self.monitor.wake();
+                    reply.encode()
+                }
             }),
             Ask::Reload => {
                 let r =
@@ -990,8 +998,6 @@ struct Reloader {
     path: PathBuf,
     format: Option<load::Format>,
     interfaces: Vec<String>,
-    /// The health configuration running.
-    health_spec: HealthConfig,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
 }
@@ -1040,21 +1046,18 @@ impl Reloader {
         let net = net_config(&plan).map_err(|e| e.to_string())?;
         // The health monitor learns the new checks first (servers that stay keep their
         // state), so the engine gets the new configuration already shaped by it.
-        let health_now = monitor.now();
-        lock(&monitor.health).reconfigure(loaded.health.clone(), &plan.config, health_now);
-        let report = match desired.install(d, plan.config.clone()) {
+        let report = match desired.install_with(
+            d,
+            plan.config.clone(),
+            Some(loaded.health.clone()),
+            monitor.now(),
+        ) {
             Ok(r) => r,
             Err(errs) => {
-                lock(&monitor.health).reconfigure(
-                    self.health_spec.clone(),
-                    desired.base(),
-                    health_now,
-                );
                 let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
                 return Err(format!("{}: {}", self.path.display(), msgs.join("; ")));
             }
         };
-        self.health_spec = loaded.health;
         monitor.wake();
         Ok((
             format!(

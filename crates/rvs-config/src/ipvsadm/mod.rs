@@ -35,7 +35,7 @@ use rvs_core::model::{
     Config, LocalPool, RealServerConfig, ServiceKey, Timeouts, VirtualServiceConfig,
 };
 
-pub use rules::{ipvsadm_order, parse_rules, save, save_in_order};
+pub use rules::{ipvsadm_order, parse_rules, restore_lines, save, save_in_order};
 
 /// A command line ipvsadm refuses: the text ipvsadm prints on stderr and its exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]

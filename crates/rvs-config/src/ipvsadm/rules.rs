@@ -412,6 +412,16 @@ fn split_words(line: &str, base: usize) -> Vec<(String, Range<usize>)> {
     out
 }
 
+/// The command lines of `ipvsadm -R` input, as `config_stream_read()` splits them (see
+/// [`split_words`]); blank and comment-only lines give none. For callers that run each
+/// line as ipvsadm's `restore_table()` does.
+pub fn restore_lines(text: &str) -> Vec<Vec<String>> {
+    text.split('\n')
+        .map(|l| split_words(l, 0).into_iter().map(|(w, _)| w).collect::<Vec<_>>())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// Read `ipvsadm -R` input: one command per line, each parsed as ipvsadm's command line
 /// and applied in order (services and real servers added in file order). Every problem
 /// is reported, located at the word ipvsadm blames; then the result is validated.

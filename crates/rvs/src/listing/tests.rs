@@ -2,7 +2,7 @@
 //! text ipvsadm 1.31 prints for that table (its printf formats, rendered by hand).
 
 use super::*;
-use crate::admin::execute;
+use crate::admin::{Reply, execute};
 use rvs_core::director::{DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId};
 use rvs_core::model::Prefix;
 use rvs_core::stats::Counters;
@@ -475,25 +475,60 @@ fn commands_change_the_running_director() {
     );
     let saved = run(&mut d, "-S -n").stdout;
     assert!(saved.contains("-A -t 192.168.0.100:80 -s wlc -p 360 -M 255.255.255.0\n"));
-    // -R replaces the services with the rules'.
+    // -R runs each line as ipvsadm's restore_table() does: a -C line clears, then the
+    // rules add.
     let r = execute(
         &mut d,
         &args("-R"),
-        "-A -t 192.168.0.100:80 -s rr\n-a -t 192.168.0.100:80 -r 10.0.0.2:80 -m -w 1\n",
+        "-C\n-A -t 192.168.0.100:80 -s rr\n-a -t 192.168.0.100:80 -r 10.0.0.2:80 -m -w 1\n",
         now,
     );
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r, Reply::ok(String::new()));
+    let saved = "--local-pool 20000-60000 10.2.0.250\n--set 1000 120 300\n\
+                 -A -t 192.168.0.100:80 -s rr\n-a -t 192.168.0.100:80 -r 10.0.0.2:80 -m -w 1\n";
     assert_eq!(
         execute(&mut d, &args("-S -n"), "", now).stdout,
-        "--local-pool 20000-60000 10.2.0.250\n--set 1000 120 300\n\
-         -A -t 192.168.0.100:80 -s rr\n-a -t 192.168.0.100:80 -r 10.0.0.2:80 -m -w 1\n",
+        saved,
         "the rules set no timeouts and no pool: the running ones stay"
     );
-    // A bad line refuses the whole restore.
-    let r = execute(&mut d, &args("-R"), "-C\n-A -t 1.2.3.4:0\n", now);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("<stdin>:2:"), "{}", r.stderr);
-    assert_eq!(d.config().services.len(), 1);
+    // Without -C the lines add to what runs; a line the kernel refuses prints its message
+    // and the next runs; the status is the last line's.
+    let r = execute(
+        &mut d,
+        &args("-R"),
+        "-A -t 192.168.0.100:9090 -s rr\n-A -t 192.168.0.100:80 -s wlc\n\
+         -a -t 192.168.0.100:9090 -r 10.0.0.3:9090 -m\n",
+        now,
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, "Service already exists\n"));
+    let now_saved = execute(&mut d, &args("-S -n"), "", now).stdout;
+    assert!(now_saved.starts_with(saved), "{now_saved}");
+    assert!(
+        now_saved.ends_with(
+            "-A -t 192.168.0.100:9090 -s rr\n-a -t 192.168.0.100:9090 -r 10.0.0.3:9090 -m -w 1\n"
+        ),
+        "{now_saved}"
+    );
+    // The last line refused: exit status 255 (main() returns -1).
+    let r = execute(&mut d, &args("-R"), "-D -t 192.168.0.100:9090\n-D -t 9.9.9.9:1\n", now);
+    assert_eq!((r.code, r.stderr.as_str()), (255, "No such service\n"));
+    assert_eq!(execute(&mut d, &args("-S -n"), "", now).stdout, saved);
+    // A line ipvsadm cannot parse stops the restore (fail(2, ...)); the lines before it
+    // stay applied, the ones after it do not run.
+    let r = execute(
+        &mut d,
+        &args("-R"),
+        "-A -t 1.2.3.4:81\n-A -t 1.2.3.4:0\n-A -t 1.2.3.5:80\n",
+        now,
+    );
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (2, "Zero port specified for non-persistent service\n")
+    );
+    let keys: Vec<String> = d.config().services.iter().map(|s| format!("{:?}", s.key)).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().any(|k| k.contains("1.2.3.4") && k.contains("81")), "{keys:?}");
+    assert_eq!(execute(&mut d, &args("-D -t 1.2.3.4:81"), "", now).code, 0);
     // -C clears; the sync-daemon commands need the daemon (an engine alone runs none).
     assert_eq!(execute(&mut d, &args("-C"), "", now).code, 0);
     assert!(d.config().services.is_empty());

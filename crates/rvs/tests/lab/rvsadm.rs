@@ -154,7 +154,7 @@ fn rvsadm_builds_quiesces_deletes_and_restores() {
         rs(2),
         rs(3)
     );
-    std::fs::write(&rules, &text).unwrap();
+    std::fs::write(&rules, format!("-C\n{text}")).unwrap();
     let o = rvsadm(&c, "-R", Some(&rules));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(ok(&c, "-S -n"), text);
@@ -192,11 +192,21 @@ fn rvsadm_builds_quiesces_deletes_and_restores() {
         ok(&c, "-L --timeout"),
         "Timeout (tcp tcpfin udp): 900 120 300\n"
     );
-    // A rules file with a bad line changes nothing.
-    std::fs::write(&rules, format!("-C\n-A -t {vip}:0\n")).unwrap();
+    // A line ipvsadm cannot parse stops the restore there: the -C after it never runs.
+    std::fs::write(&rules, format!("-A -t {vip}:0\n-C\n")).unwrap();
     let o = rvsadm(&c, "-R", Some(&rules));
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(ok(&c, "-S -n"), text);
+    // -R adds to what runs, as ipvsadm's does: the running service and its real servers stay.
+    std::fs::write(&rules, format!("-A -t {vip}:9090 -s rr\n")).unwrap();
+    let o = rvsadm(&c, "-R", Some(&rules));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(ok(&c, "-S -n"), format!("{text}-A -t {vip}:9090 -s rr\n"));
+    // The same line again: "Service already exists", and the status of that last line.
+    let o = rvsadm(&c, "-R", Some(&rules));
+    assert_eq!(o.status.code(), Some(255));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "Service already exists\n");
+    assert!(rvsadm(&c, &format!("-D -t {vip}:9090"), None).status.success());
 
     // Usage errors: ipvsadm's messages and statuses, no daemon needed.
     let gone = lab.info().workdir().join("no-daemon.ctl");
