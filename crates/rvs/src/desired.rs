@@ -129,3 +129,128 @@ impl Desired {
 pub fn lock(h: &Mutex<Health>) -> std::sync::MutexGuard<'_, Health> {
     h.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::director::{DirectorSettings, NetConfig};
+    use rvs_core::health::{Outcome, ServerId};
+
+    const CONF: &str = "\
+virtual_server 192.168.0.100 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 80 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 10.0.0.3 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+";
+
+    fn setup() -> (Director, Desired, Arc<Mutex<Health>>) {
+        let k = rvs_config::parse_keepalived(CONF, "test.conf").expect("valid");
+        let health = Health::new(k.health.clone(), &k.config, 1, Instant::ZERO);
+        let health = Arc::new(Mutex::new(health));
+        let desired = Desired::with_health(k.config.clone(), Arc::clone(&health), k.health);
+        let d = Director::new(
+            NetConfig::default(),
+            &desired.effective(),
+            DirectorSettings::default(),
+        )
+        .expect("a director");
+        (d, desired, health)
+    }
+
+    /// The engine's weight of real server `addr` (None: not in the table).
+    fn weight(d: &Director, addr: &str) -> Option<u32> {
+        let addr: std::net::IpAddr = addr.parse().unwrap();
+        d.config().services[0]
+            .real_servers
+            .iter()
+            .find(|r| r.addr == addr)
+            .map(|r| r.weight)
+    }
+
+    fn edit(desired: &Desired, addr: &str, weight: Option<u32>) -> Config {
+        let addr: std::net::IpAddr = addr.parse().unwrap();
+        let mut next = desired.base().clone();
+        let rss = &mut next.services[0].real_servers;
+        match weight {
+            Some(w) => match rss.iter_mut().find(|r| r.addr == addr) {
+                Some(r) => r.weight = w,
+                None => {
+                    let mut r = rss[0];
+                    r.addr = addr;
+                    r.weight = w;
+                    rss.push(r);
+                }
+            },
+            None => rss.retain(|r| r.addr != addr),
+        }
+        next
+    }
+
+    /// Fail the checks of the server at `addr` (and pass the others') until it is out,
+    /// stepping time by a second.
+    fn fail(health: &Arc<Mutex<Health>>, addr: &str) {
+        let addr: std::net::IpAddr = addr.parse().unwrap();
+        let mut h = lock(health);
+        let id: ServerId = h.servers().find(|s| s.addr == addr).unwrap().id;
+        for t in 0..600u64 {
+            let now = Instant::ZERO + core::time::Duration::from_secs(t);
+            h.handle_timeout(now);
+            while let Some(j) = h.poll_check(now) {
+                let outcome = if j.server == id {
+                    Outcome::Down("refused".into())
+                } else {
+                    Outcome::Up
+                };
+                h.report(now, j.id, outcome);
+            }
+            if !h.server(id).unwrap().up {
+                return;
+            }
+        }
+        panic!("the server never went down");
+    }
+
+    #[test]
+    fn operator_weights_take_effect_with_checks_running() {
+        let (mut d, mut desired, _health) = setup();
+        assert_eq!(weight(&d, "10.0.0.2"), Some(3));
+        // rvsadm -e -w 5: the engine runs weight 5 at once, and the monitor works from it.
+        let next = edit(&desired, "10.0.0.2", Some(5));
+        desired.install(&mut d, next, Instant::ZERO).unwrap();
+        assert_eq!(weight(&d, "10.0.0.2"), Some(5));
+        assert_eq!(desired.effective().services[0].real_servers[0].weight, 5);
+        // -d then -a -w 4: back with the operator's weight, not the file's 3.
+        let next = edit(&desired, "10.0.0.2", None);
+        desired.install(&mut d, next, Instant::ZERO).unwrap();
+        assert_eq!(weight(&d, "10.0.0.2"), None);
+        let next = edit(&desired, "10.0.0.2", Some(4));
+        desired.install(&mut d, next, Instant::ZERO).unwrap();
+        assert_eq!(weight(&d, "10.0.0.2"), Some(4));
+        assert_eq!(desired.base().services[0].real_servers[1].weight, 4);
+    }
+
+    #[test]
+    fn a_failed_server_the_operator_edits_stays_out() {
+        let (mut d, mut desired, health) = setup();
+        fail(&health, "10.0.0.3");
+        desired.refresh(&mut d).unwrap();
+        assert_eq!(weight(&d, "10.0.0.3"), None);
+        let next = edit(&desired, "10.0.0.3", Some(7));
+        desired.install(&mut d, next, Instant::ZERO).unwrap();
+        assert_eq!(weight(&d, "10.0.0.3"), None, "still failed: out until its checks pass");
+        assert_eq!(weight(&d, "10.0.0.2"), Some(3));
+    }
+}
