@@ -55,9 +55,6 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-/// The control socket `rvsadm` uses without `--control` or `RVS_CONTROL`.
-pub const DEFAULT_CONTROL: &str = "/run/rvs/lvs.ctl";
-
 const MAX_ARGS: usize = 4096;
 const MAX_ARG_LEN: usize = 64 << 10;
 const MAX_STDIN: usize = 64 << 20;
@@ -456,11 +453,11 @@ impl Prepared {
                     reply.stdout += &version(&self.program);
                     Ok(())
                 }
-                Command::StartDaemon(_) | Command::StopDaemon { .. } => {
-                    Err("the connection sync daemons cannot be started or stopped from -R \
+                Command::StartDaemon(_) | Command::StopDaemon { .. } => Err(
+                    "the connection sync daemons cannot be started or stopped from -R \
                          input: run rvsadm --start-daemon / --stop-daemon"
-                        .to_string())
-                }
+                        .to_string(),
+                ),
                 change => {
                     let mut candidate = next.clone();
                     ipvsadm::apply(&mut candidate, change).and_then(|()| {

@@ -70,14 +70,9 @@ pub struct Options {
     pub metrics: Option<std::net::SocketAddr>,
 }
 
-/// The control socket used when none is given: one per configuration file, so two daemons
-/// with different configurations on one host never collide.
+/// The control socket used when none is given (see [`crate::locate`]).
 pub fn default_control_path(config: &Path) -> PathBuf {
-    let stem = config
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "rvs".into());
-    PathBuf::from(format!("/run/rvs/{stem}.ctl"))
+    crate::locate::default_control_path(config)
 }
 
 /// What the control socket or the metrics endpoint asks of the worker.
@@ -291,8 +286,11 @@ pub fn run(
         Instant(clock.elapsed().as_nanos() as u64),
     );
     let health = Arc::new(Mutex::new(health));
-    let mut desired =
-        Desired::with_health(plan.config.clone(), Arc::clone(&health), health_spec.clone());
+    let mut desired = Desired::with_health(
+        plan.config.clone(),
+        Arc::clone(&health),
+        health_spec.clone(),
+    );
     // With failover, the director starts owning nothing: the protocol decides.
     let owned_addrs: Vec<IpAddr> = plan.owned.iter().map(|(a, _)| *a).collect();
     let sync = SyncDaemons::new(failover.sync.clone()).map_err(|e| {

@@ -250,7 +250,11 @@ virtual_server 192.168.0.100 80 {
         assert_eq!(weight(&d, "10.0.0.3"), None);
         let next = edit(&desired, "10.0.0.3", Some(7));
         desired.install(&mut d, next, Instant::ZERO).unwrap();
-        assert_eq!(weight(&d, "10.0.0.3"), None, "still failed: out until its checks pass");
+        assert_eq!(
+            weight(&d, "10.0.0.3"),
+            None,
+            "still failed: out until its checks pass"
+        );
         assert_eq!(weight(&d, "10.0.0.2"), Some(3));
     }
 }

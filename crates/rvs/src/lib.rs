@@ -10,6 +10,7 @@ pub mod health;
 pub mod listing;
 pub mod load;
 pub mod loadagent;
+pub mod locate;
 pub mod logging;
 pub mod metrics;
 pub mod probe;

@@ -175,13 +175,13 @@ fn daemon(args: &[String]) -> ExitCode {
 }
 
 fn list(args: &[String]) -> ExitCode {
-    let mut control = PathBuf::from("/run/rvs/lvs.ctl");
+    let mut control = None;
     let mut opts: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--control" => match value(args, &mut i, "--control") {
-                Ok(v) => control = PathBuf::from(v),
+                Ok(v) => control = Some(PathBuf::from(v)),
                 Err(e) => return usage_error(&e),
             },
             "-n" | "--numeric" => {}
@@ -191,6 +191,13 @@ fn list(args: &[String]) -> ExitCode {
         }
         i += 1;
     }
+    let control = match rvs::locate::control_socket(control) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rvs list: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match rvs::daemon::request_listing(&control, &opts) {
         Ok(text) => {
             print!("{text}");
@@ -204,18 +211,25 @@ fn list(args: &[String]) -> ExitCode {
 }
 
 fn reload(args: &[String]) -> ExitCode {
-    let mut control = PathBuf::from("/run/rvs/lvs.ctl");
+    let mut control = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--control" => match value(args, &mut i, "--control") {
-                Ok(v) => control = PathBuf::from(v),
+                Ok(v) => control = Some(PathBuf::from(v)),
                 Err(e) => return usage_error(&e),
             },
             other => return usage_error(&format!("unknown reload option {other:?}")),
         }
         i += 1;
     }
+    let control = match rvs::locate::control_socket(control) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rvs reload: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match rvs::daemon::control_request(&control, "reload") {
         Ok(text) => {
             print!("{text}");

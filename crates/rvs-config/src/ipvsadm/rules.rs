@@ -417,7 +417,12 @@ fn split_words(line: &str, base: usize) -> Vec<(String, Range<usize>)> {
 /// line as ipvsadm's `restore_table()` does.
 pub fn restore_lines(text: &str) -> Vec<Vec<String>> {
     text.split('\n')
-        .map(|l| split_words(l, 0).into_iter().map(|(w, _)| w).collect::<Vec<_>>())
+        .map(|l| {
+            split_words(l, 0)
+                .into_iter()
+                .map(|(w, _)| w)
+                .collect::<Vec<_>>()
+        })
         .filter(|w| !w.is_empty())
         .collect()
 }

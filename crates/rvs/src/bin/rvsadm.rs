@@ -8,8 +8,8 @@
 //! stdin.
 //!
 //! rvsadm's own option: `--control PATH` (anywhere on the line, also `--control=PATH`)
-//! names the daemon's control socket; without it `RVS_CONTROL`, else
-//! `/run/rvs/lvs.ctl`.
+//! names the daemon's control socket; without it `RVS_CONTROL`, else the one daemon
+//! running (its live socket in `RVS_RUN_DIR`, default `/run/rvs`; see `rvs::locate`).
 #![forbid(unsafe_code)]
 
 use std::io::{Read, Write};
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut control = std::env::var_os("RVS_CONTROL").map(PathBuf::from);
+    let mut control = None;
     let mut args = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -49,7 +49,6 @@ fn main() -> ExitCode {
         args.push("rvsadm".into());
     }
     let program = args[0].clone();
-    let control = control.unwrap_or_else(|| PathBuf::from(rvs::admin::DEFAULT_CONTROL));
 
     let command = match rvs_config::parse_command(&args) {
         Ok(c) => c,
@@ -76,6 +75,13 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    let control = match rvs::locate::control_socket(control) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            return exit(1);
+        }
+    };
     match rvs::admin::request(&control, &args, &stdin) {
         Ok(reply) => {
             let _ = std::io::stdout().write_all(reply.stdout.as_bytes());

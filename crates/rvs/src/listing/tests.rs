@@ -510,7 +510,12 @@ fn commands_change_the_running_director() {
         "{now_saved}"
     );
     // The last line refused: exit status 255 (main() returns -1).
-    let r = execute(&mut d, &args("-R"), "-D -t 192.168.0.100:9090\n-D -t 9.9.9.9:1\n", now);
+    let r = execute(
+        &mut d,
+        &args("-R"),
+        "-D -t 192.168.0.100:9090\n-D -t 9.9.9.9:1\n",
+        now,
+    );
     assert_eq!((r.code, r.stderr.as_str()), (255, "No such service\n"));
     assert_eq!(execute(&mut d, &args("-S -n"), "", now).stdout, saved);
     // A line ipvsadm cannot parse stops the restore (fail(2, ...)); the lines before it
@@ -525,9 +530,18 @@ fn commands_change_the_running_director() {
         (r.code, r.stderr.as_str()),
         (2, "Zero port specified for non-persistent service\n")
     );
-    let keys: Vec<String> = d.config().services.iter().map(|s| format!("{:?}", s.key)).collect();
+    let keys: Vec<String> = d
+        .config()
+        .services
+        .iter()
+        .map(|s| format!("{:?}", s.key))
+        .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
-    assert!(keys.iter().any(|k| k.contains("1.2.3.4") && k.contains("81")), "{keys:?}");
+    assert!(
+        keys.iter()
+            .any(|k| k.contains("1.2.3.4") && k.contains("81")),
+        "{keys:?}"
+    );
     assert_eq!(execute(&mut d, &args("-D -t 1.2.3.4:81"), "", now).code, 0);
     // -C clears; the sync-daemon commands need the daemon (an engine alone runs none).
     assert_eq!(execute(&mut d, &args("-C"), "", now).code, 0);

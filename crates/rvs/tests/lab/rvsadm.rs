@@ -205,8 +205,15 @@ fn rvsadm_builds_quiesces_deletes_and_restores() {
     // The same line again: "Service already exists", and the status of that last line.
     let o = rvsadm(&c, "-R", Some(&rules));
     assert_eq!(o.status.code(), Some(255));
-    assert_eq!(String::from_utf8_lossy(&o.stderr), "Service already exists\n");
-    assert!(rvsadm(&c, &format!("-D -t {vip}:9090"), None).status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Service already exists\n"
+    );
+    assert!(
+        rvsadm(&c, &format!("-D -t {vip}:9090"), None)
+            .status
+            .success()
+    );
 
     // Usage errors: ipvsadm's messages and statuses, no daemon needed.
     let gone = lab.info().workdir().join("no-daemon.ctl");
@@ -250,4 +257,210 @@ fn rvsadm_builds_quiesces_deletes_and_restores() {
     assert_eq!(h.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&h.stdout).contains("\nUsage:\n  rvsadm -A|E virtual-service"));
     let _ = d.stop();
+}
+
+/// `PROGRAM ARGS` from the test process with only `RVS_RUN_DIR` to find the daemon (no
+/// `--control`, no `RVS_CONTROL`), as an operator types it.
+fn plain(program: &std::path::Path, run_dir: &std::path::Path, args: &str) -> Output {
+    let name = program.file_name().unwrap().to_owned();
+    Command::new(program)
+        .arg0(name)
+        .args(args.split_whitespace())
+        .env_remove("RVS_CONTROL")
+        .env("RVS_RUN_DIR", run_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the client runs")
+}
+
+fn text(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Weight column of real server `rs` in an `ipvsadm -L -n` listing.
+fn weight_of(listing: &str, rs: &str) -> Option<u32> {
+    listing.lines().find_map(|l| {
+        let w: Vec<&str> = l
+            .trim_start()
+            .strip_prefix("-> ")?
+            .split_whitespace()
+            .collect();
+        (w.first() == Some(&rs)).then(|| w.get(2)?.parse().ok())?
+    })
+}
+
+/// `rvs daemon -c /some/dir/web.cf` with nothing else, then plain `rvsadm -L -n` finds it;
+/// `rvsadm -e ... -w 5` shows weight 5 in the next listing and the traffic follows it while
+/// nanny's checks keep running.
+#[test]
+fn plain_rvsadm_finds_the_daemon_and_its_weights_take_effect_under_health_checks() {
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        real_servers: 3,
+        ..LabOptions::default()
+    });
+    let wd = lab.info().workdir();
+    let run_dir = wd.join("run");
+    let etc = wd.join("some").join("dir");
+    std::fs::create_dir_all(&etc).unwrap();
+    let cf = etc.join("web.cf");
+    let vip = lab::VIP;
+    let rs = |i| format!("{}:80", lab::rs_addr(i));
+    let mut conf = format!(
+        "serial_no = 7\nprimary = {}\nservice = lvs\nnetwork = nat\nnat_router = {} eth1:1\n\
+         virtual web {{\n    address = {vip} eth0:1\n    active = 1\n    port = 80\n\
+         \x20   protocol = tcp\n    scheduler = wrr\n    timeout = 1\n    reentry = 1\n",
+        lab::DIRECTOR_PUB,
+        lab::NAT_ROUTER
+    );
+    for i in 1..=3 {
+        conf += &format!(
+            "    server rs{i} {{\n        address = {}\n        active = 1\n        weight = 1\n    }}\n",
+            lab::rs_addr(i)
+        );
+    }
+    conf += "}\n";
+    std::fs::write(&cf, conf).unwrap();
+    let rvs = crate::harness::rvs_exe();
+    let rvsadm_exe = std::path::PathBuf::from(rvsadm_exe());
+    let env_arg = format!("RVS_RUN_DIR={}", run_dir.display());
+    let pid = lab
+        .spawn(
+            "director",
+            "env",
+            [
+                std::ffi::OsStr::new(&env_arg),
+                rvs.as_os_str(),
+                "daemon".as_ref(),
+                "-c".as_ref(),
+                cf.as_os_str(),
+            ],
+        )
+        .unwrap();
+    // Plain rvsadm -L -n answers once the daemon is up, with every server admitted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let listing = loop {
+        let o = plain(&rvsadm_exe, &run_dir, "-L -n");
+        if o.status.success() {
+            let l = String::from_utf8_lossy(&o.stdout).into_owned();
+            if (1..=3).all(|i| weight_of(&l, &rs(i)) == Some(1)) {
+                break l;
+            }
+        }
+        assert!(
+            lab.try_wait(pid).unwrap().is_none(),
+            "the daemon exited:\n{}",
+            lab.log_tail(pid)
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "plain rvsadm -L -n did not show the service: {}\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            lab.log_tail(pid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        listing.contains(&format!("TCP  {vip}:80 wrr\n")),
+        "{listing}"
+    );
+    assert!(
+        run_dir.join("web.ctl").exists(),
+        "the default socket is named after web.cf"
+    );
+
+    // The operator's weight: at once in the listing, and the spread follows it.
+    let o = plain(
+        &rvsadm_exe,
+        &run_dir,
+        &format!("-e -t {vip}:80 -r {} -m -w 5", rs(1)),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        weight_of(&text(&plain(&rvsadm_exe, &run_dir, "-L -n")), &rs(1)),
+        Some(5)
+    );
+    let got = spread(&lab, vip.into(), 70);
+    let want: BTreeMap<String, usize> =
+        [("rs1".into(), 50), ("rs2".into(), 10), ("rs3".into(), 10)].into();
+    assert_eq!(got, want, "wrr over 5:1:1\n{}", lab.log_tail(pid));
+    // Checks keep running (interval 1 s) and the weight stays the operator's.
+    let before = text(&plain(&rvs, &run_dir, "list --health"));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let after = text(&plain(&rvs, &run_dir, "list --health"));
+    assert_ne!(before, after, "the health view moves on: checks run");
+    let row = after
+        .lines()
+        .find(|l| l.contains(&rs(1)))
+        .unwrap_or_else(|| panic!("{after}"));
+    let w: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&w[3..6], ["up", "5", "5"], "{after}");
+    assert_eq!(
+        weight_of(&text(&plain(&rvsadm_exe, &run_dir, "-L -n")), &rs(1)),
+        Some(5)
+    );
+    // -d, then -a -w 4: back with the operator's weight.
+    text(&plain(
+        &rvsadm_exe,
+        &run_dir,
+        &format!("-d -t {vip}:80 -r {}", rs(2)),
+    ));
+    assert_eq!(
+        weight_of(&text(&plain(&rvsadm_exe, &run_dir, "-L -n")), &rs(2)),
+        None
+    );
+    text(&plain(
+        &rvsadm_exe,
+        &run_dir,
+        &format!("-a -t {vip}:80 -r {} -m -w 4", rs(2)),
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while weight_of(&text(&plain(&rvsadm_exe, &run_dir, "-L -n")), &rs(2)) != Some(4) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rs2 not back at weight 4: {}",
+            text(&plain(&rvsadm_exe, &run_dir, "-L -n"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Two daemons in the run directory: rvsadm names both and asks which.
+    let other = run_dir.join("other.ctl");
+    let _l = std::os::unix::net::UnixListener::bind(&other).unwrap();
+    let o = plain(&rvsadm_exe, &run_dir, "-L -n");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("rvsadm: 2 rvs daemons are running (")
+            && err.contains(&other.display().to_string())
+            && err.contains(&run_dir.join("web.ctl").display().to_string())
+            && err.contains("--control"),
+        "{err}"
+    );
+    // --control picks one.
+    let o = plain(
+        &rvsadm_exe,
+        &run_dir,
+        &format!("--control {} -L -n", run_dir.join("web.ctl").display()),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(_l);
+    let _ = std::fs::remove_file(&other);
+    let _ = lab.stop(pid);
+    // No daemon: says so.
+    let o = plain(&rvsadm_exe, &run_dir, "-L -n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with("rvsadm: no rvs daemon is running"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
