@@ -432,6 +432,37 @@ fn plain_rvsadm_finds_the_daemon_and_its_weights_take_effect_under_health_checks
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 
+    // A service for a new address on the client link: owned (ARP answered) at once.
+    let vip2: std::net::Ipv4Addr = "10.1.0.101".parse().unwrap();
+    text(&plain(
+        &rvsadm_exe,
+        &run_dir,
+        &format!("-A -t {vip2}:80 -s rr"),
+    ));
+    text(&plain(
+        &rvsadm_exe,
+        &run_dir,
+        &format!("-a -t {vip2}:80 -r {} -m", rs(3)),
+    ));
+    let got = spread(&lab, vip2.into(), 3);
+    assert_eq!(
+        got,
+        [("rs3".to_string(), 3)].into(),
+        "{}",
+        lab.log_tail(pid)
+    );
+    // One on no attached link: refused with the reason, and nothing changes.
+    let o = plain(&rvsadm_exe, &run_dir, "-A -t 192.0.2.80:80 -s rr");
+    assert_eq!(o.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("192.0.2.80 is on no link the director is attached to ("),
+        "{err}"
+    );
+    let saved = text(&plain(&rvsadm_exe, &run_dir, "-S -n"));
+    assert!(!saved.contains("192.0.2.80"), "{saved}");
+    assert!(saved.contains(&format!("-A -t {vip2}:80 -s rr")), "{saved}");
+
     // Two daemons in the run directory: rvsadm names both and asks which.
     let other = run_dir.join("other.ctl");
     let _l = std::os::unix::net::UnixListener::bind(&other).unwrap();
