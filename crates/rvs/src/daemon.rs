@@ -68,6 +68,8 @@ pub struct Options {
     pub control: PathBuf,
     /// Where to serve Prometheus metrics over HTTP (`GET /metrics`), if anywhere.
     pub metrics: Option<std::net::SocketAddr>,
+    /// `--strict`: a file with warnings is refused, at start and on reload.
+    pub strict: bool,
 }
 
 /// The control socket used when none is given (see [`crate::locate`]).
@@ -349,6 +351,7 @@ pub fn run(
         path: opts.config_path.clone(),
         format: opts.format,
         interfaces: plan.interfaces.clone(),
+        strict: opts.strict,
         hup,
     };
     let (failover, roles) = match failover {
@@ -1075,6 +1078,8 @@ struct Reloader {
     path: PathBuf,
     format: Option<load::Format>,
     interfaces: Vec<String>,
+    /// `--strict`: refuse a file with warnings.
+    strict: bool,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
 }
@@ -1107,6 +1112,11 @@ impl Reloader {
     ) -> Result<(String, NetConfig), String> {
         let loaded =
             load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
+        if self.strict && !loaded.warnings.is_empty() {
+            return Err(rvs_config::render_all(&load::strict_errors(
+                &loaded.warnings,
+            )));
+        }
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }

@@ -559,3 +559,16 @@ mod tests {
         assert!(e.to_string().contains("192.0.2.1 names no device"), "{e}");
     }
 }
+
+/// `--strict`: every warning of a load, as an error (for CI pipelines that must not let a
+/// file through that the daemon would run differently from what its author meant).
+pub fn strict_errors(warnings: &[Diagnostic]) -> Vec<Diagnostic> {
+    warnings
+        .iter()
+        .map(|w| Diagnostic {
+            severity: rvs_config::Severity::Error,
+            message: format!("{} (a warning; an error with --strict)", w.message),
+            ..w.clone()
+        })
+        .collect()
+}

@@ -28,14 +28,17 @@ usage:
   rvs realserver agent [--listen ADDR:PORT]
                           answer the director's load queries (load_monitor)
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
-             [--log-format text|json] [--log-level LEVEL]
+             [--log-format text|json] [--log-level LEVEL] [--strict]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
-                          http://ADDR:PORT/metrics
-  rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] FILE
+                          http://ADDR:PORT/metrics; --strict refuses a file with warnings
+                          (at start and on reload). The control socket defaults to
+                          $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl
+  rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] FILE
                           validate a configuration: prints the effective configuration in
-                          ipvsadm -S -n form (exit 0), or file:line:column diagnostics (exit 1)
+                          ipvsadm -S -n form (exit 0), or file:line:column diagnostics (exit 1);
+                          --strict turns every warning into an error (for CI pipelines)
   rvs convert --to toml|keepalived|lvs.cf|ipvsadm [--format F] FILE
                           translate a configuration (refused, with the reasons, where the
                           target format cannot express it)
@@ -53,6 +56,8 @@ usage:
   rvs --version
 
 rvsadm (installed beside rvs) takes ipvsadm's command line against a running daemon.
+rvsadm, rvs list and rvs reload find the daemon by --control PATH, else $RVS_CONTROL, else
+as the one daemon with a live control socket in $RVS_RUN_DIR (else /run/rvs).
 ";
 
 fn main() -> ExitCode {
@@ -102,9 +107,14 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut format = None;
     let mut log_format = rvs::logging::LogFormat::Text;
     let mut log_level = None;
+    let mut strict = false;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
+            "--strict" => {
+                strict = true;
+                Ok(())
+            }
             "--log-format" => value(args, &mut i, "--log-format").and_then(|v| {
                 rvs::logging::LogFormat::from_name(v)
                     .map(|f| log_format = f)
@@ -148,6 +158,11 @@ fn daemon(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if strict && !loaded.warnings.is_empty() {
+        let errors = rvs::load::strict_errors(&loaded.warnings);
+        eprint!("{}", rvs_config::render_all(&errors));
+        return ExitCode::FAILURE;
+    }
     if !loaded.warnings.is_empty() {
         eprint!("{}", rvs_config::render_all(&loaded.warnings));
     }
@@ -164,6 +179,7 @@ fn daemon(args: &[String]) -> ExitCode {
         format,
         pid_file,
         metrics,
+        strict,
     };
     match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,9 +271,11 @@ fn parse_format(v: &str) -> Result<rvs::load::Format, String> {
 fn check_config(args: &[String]) -> ExitCode {
     let mut format = None;
     let mut file = None;
+    let mut strict = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            "--strict" => strict = true,
             "--format" => match value(args, &mut i, "--format").and_then(parse_format) {
                 Ok(f) => format = Some(f),
                 Err(e) => return usage_error(&e),
@@ -277,6 +295,13 @@ fn check_config(args: &[String]) -> ExitCode {
         return usage_error("rvs check-config needs a FILE");
     };
     match rvs::load::load(&file, format) {
+        Ok(l) if strict && !l.warnings.is_empty() => {
+            eprint!(
+                "{}",
+                rvs_config::render_all(&rvs::load::strict_errors(&l.warnings))
+            );
+            ExitCode::FAILURE
+        }
         Ok(l) => {
             if !l.warnings.is_empty() {
                 eprint!("{}", rvs_config::render_all(&l.warnings));

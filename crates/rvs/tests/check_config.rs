@@ -174,3 +174,37 @@ fn convert_round_trips_through_every_format() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--strict` turns every warning into an error (exit 1, the warnings rendered as errors and
+/// no configuration printed); without it the same file is accepted with its warnings.
+#[test]
+fn strict_refuses_a_file_that_only_warns() {
+    let dir = std::env::temp_dir().join(format!("rvs-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("warns.conf");
+    // keepalived: `lb_algo` of a real server's block is not a real-server keyword —
+    // keepalived logs it and carries on; rvs warns.
+    std::fs::write(
+        &file,
+        "virtual_server 10.1.0.100 80 {\n    lb_algo rr\n    lb_kind NAT\n    \
+         protocol TCP\n    no_such_keyword 1\n    real_server 10.2.0.11 80 {\n        \
+         weight 1\n    }\n}\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out, err) = rvs(&["check-config", "--format", "keepalived", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(":5:5: warning: "), "{err}");
+    assert!(out.contains("-A -t 10.1.0.100:80 -s rr"), "{out}");
+    let (code, out, err) = rvs(&["check-config", "--strict", "--format", "keepalived", path]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains(":5:5: error: "), "{err}");
+    assert!(err.contains("(a warning; an error with --strict)"), "{err}");
+    assert!(!err.contains("warning:"), "{err}");
+    // The daemon refuses it too, before it touches the system.
+    let (code, _, err) = rvs(&["daemon", "--strict", "-c", path, "--format", "keepalived"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":5:5: error: "), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
