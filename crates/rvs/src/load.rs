@@ -408,6 +408,19 @@ pub fn plan_with_links(
     })
 }
 
+/// `--strict`: every warning of a load, as an error (for CI pipelines that must not let a
+/// file through that the daemon would run differently from what its author meant).
+pub fn strict_errors(warnings: &[Diagnostic]) -> Vec<Diagnostic> {
+    warnings
+        .iter()
+        .map(|w| Diagnostic {
+            severity: rvs_config::Severity::Error,
+            message: format!("{} (a warning; an error with --strict)", w.message),
+            ..w.clone()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,17 +571,4 @@ mod tests {
         let e = plan_with_links(&rules, &links(), &[]).unwrap_err();
         assert!(e.to_string().contains("192.0.2.1 names no device"), "{e}");
     }
-}
-
-/// `--strict`: every warning of a load, as an error (for CI pipelines that must not let a
-/// file through that the daemon would run differently from what its author meant).
-pub fn strict_errors(warnings: &[Diagnostic]) -> Vec<Diagnostic> {
-    warnings
-        .iter()
-        .map(|w| Diagnostic {
-            severity: rvs_config::Severity::Error,
-            message: format!("{} (a warning; an error with --strict)", w.message),
-            ..w.clone()
-        })
-        .collect()
 }
