@@ -221,6 +221,22 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
     })
 }
 
+/// What the daemon refuses before it touches the system, checked on the file alone (so that
+/// `rvs check-config` refuses it too): a configuration that would attach the director to
+/// no interface — no address to own, no real server, no FullNAT local address — gives a
+/// daemon with nothing to do, which `rvs daemon` refuses to start.
+pub fn preflight(l: &Loaded) -> Result<(), String> {
+    let has_real_server = l.config.services.iter().any(|s| !s.real_servers.is_empty());
+    if l.owned.is_empty() && !has_real_server && l.config.local_pool.addrs.is_empty() {
+        return Err(format!(
+            "read as {}, the file defines no virtual service address, real server or address \
+             to own: the daemon would attach to no interface and refuses to start",
+            l.format.name()
+        ));
+    }
+    Ok(())
+}
+
 /// The effective configuration as `rvs check-config` prints it: the `ipvsadm -S -n`
 /// rules, then what ipvsadm cannot express as `#` comments (the format read, owned
 /// addresses with their devices, fwmark classifier rules, switches, FullNAT pool), then

@@ -158,6 +158,13 @@ fn daemon(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(why) = rvs::load::preflight(&loaded) {
+        if !loaded.warnings.is_empty() {
+            eprint!("{}", rvs_config::render_all(&loaded.warnings));
+        }
+        eprintln!("rvs daemon: {}: {why}", config.display());
+        return ExitCode::FAILURE;
+    }
     if strict && !loaded.warnings.is_empty() {
         let errors = rvs::load::strict_errors(&loaded.warnings);
         eprint!("{}", rvs_config::render_all(&errors));
@@ -295,6 +302,14 @@ fn check_config(args: &[String]) -> ExitCode {
         return usage_error("rvs check-config needs a FILE");
     };
     match rvs::load::load(&file, format) {
+        Ok(l) if rvs::load::preflight(&l).is_err() => {
+            if !l.warnings.is_empty() {
+                eprint!("{}", rvs_config::render_all(&l.warnings));
+            }
+            let why = rvs::load::preflight(&l).err().unwrap_or_default();
+            eprintln!("{}: error: {why}", file.display());
+            ExitCode::FAILURE
+        }
         Ok(l) if strict && !l.warnings.is_empty() => {
             eprint!(
                 "{}",

@@ -208,3 +208,26 @@ fn strict_refuses_a_file_that_only_warns() {
     assert!(err.contains(":5:5: error: "), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A file the daemon would refuse before touching the system is refused by check-config:
+/// an lvs.cf read as keepalived.conf gives warnings and nothing to run.
+#[test]
+fn check_config_refuses_what_the_daemon_refuses() {
+    let file = data().join("nat_two_tier.cf");
+    let path = file.to_str().unwrap();
+    let (code, out, err) = rvs(&["check-config", "--format", "keepalived", path]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("error: read as keepalived, the file defines no virtual service address"),
+        "{err}"
+    );
+    let (code, _, err) = rvs(&["daemon", "--format", "keepalived", "-c", path]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the daemon would attach to no interface"),
+        "{err}"
+    );
+    // As lvs.cf the same file is fine.
+    assert_eq!(rvs(&["check-config", path]).0, 0);
+}
