@@ -12,6 +12,7 @@ pub mod load;
 pub mod loadagent;
 pub mod logging;
 pub mod metrics;
+pub mod names;
 pub mod probe;
 pub mod realserver;
 pub mod syncd;
