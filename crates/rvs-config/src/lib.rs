@@ -9,7 +9,8 @@
 //! `[service.health]`) maps to [`rvs_core::health::HealthConfig`]; [`describe_health`] says
 //! it in one line per check. What the daemon runs for failover (VRRP, pulse, connection
 //! sync) comes from [`failover`]; [`describe_failover`] says it for people. Parsers
-//! never touch the network (no name resolution) and never print: they return values and
+//! never touch the network (the host and service names of ipvsadm's formats are looked up
+//! through a [`ipvsadm::Names`] the caller gives) and never print: they return values and
 //! [`Diagnostic`]s for the caller to show.
 #![forbid(unsafe_code)]
 

@@ -14,8 +14,9 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use rvs_config::ipvsadm::{
-    Command, DaemonOptions, DaemonState, ListFormat, ListOptions, ListWhat, UsageError,
-    ipvsadm_order, parse_command, parse_rules, save, save_in_order,
+    Command, DaemonOptions, DaemonState, FixedNames, ListFormat, ListOptions, ListWhat, UsageError,
+    ipvsadm_order, name_save, numeric_args, numeric_rules, parse_command, parse_command_with,
+    parse_rules, parse_rules_with, save, save_in_order,
 };
 use rvs_config::render_all;
 use rvs_core::model::{
@@ -345,7 +346,7 @@ mod commands {
         );
         assert!(s.one_packet);
         let s = add(
-            "--add-service --tcp-service=[2001:db8::1]:https --scheduler=sh --sched-flags sh-port,sh-fallback --persistent=10 --netmask 64",
+            "--add-service --tcp-service=[2001:db8::1]:443 --scheduler=sh --sched-flags sh-port,sh-fallback --persistent=10 --netmask 64",
         );
         assert_eq!(s.key, tcp("2001:db8::1", 443));
         assert_eq!(s.flags, SchedFlags(3));
@@ -953,6 +954,185 @@ ipvsadm -A -t 10.0.0.1:80 -s rr
         let once = save(&parse_rules(&text, "a").unwrap());
         let twice = save(&parse_rules(&once, "b").unwrap());
         assert_eq!(once, twice);
+    }
+}
+
+/// Host and service names, with a fake resolver pinning what each lookup answers.
+mod names {
+    use super::*;
+
+    /// The hosts and services of the tests: `web02` has two names for one address
+    /// (`gethostbyaddr()` answers the first), `web6` only IPv6, `ns1` a UDP-only service.
+    fn names() -> FixedNames {
+        FixedNames::new(
+            &[
+                ("web01", "192.168.1.100"),
+                ("web02", "192.168.1.11"),
+                ("web02-alias", "192.168.1.11"),
+                ("ns1", "192.168.1.200"),
+                ("web6", "2001:db8::100"),
+                ("mask24", "255.255.255.0"),
+            ],
+            &[
+                ("http", 80, "tcp"),
+                ("https", 443, "tcp"),
+                ("domain", 53, "udp"),
+                ("domain", 53, "tcp"),
+            ],
+        )
+    }
+
+    fn resolve(line: &str) -> (Result<Command, UsageError>, String) {
+        let (r, a) = numeric_args(&args(line), &names());
+        (r, a[1..].join(" "))
+    }
+
+    #[test]
+    fn command_line_names_resolve_as_ipvsadm_resolves_them() {
+        let (r, numeric) = resolve("-A -t web01:http -s rr");
+        assert_eq!(numeric, "-A -t 192.168.1.100:80 -s rr");
+        let Ok(Command::AddService { service, .. }) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(service.key, tcp("192.168.1.100", 80));
+        // The numeric line means the same to the numeric parser.
+        assert_eq!(
+            parse_command(&args(&numeric)),
+            parse_command_with(&args("-A -t web01:http -s rr"), &names())
+        );
+        // Attached forms: the argument is the end of its word.
+        let (_, n) = resolve("-A --tcp-service=web01:https -p -M mask24");
+        assert_eq!(n, "-A --tcp-service=192.168.1.100:443 -p -M 255.255.255.0");
+        let (_, n) = resolve("-a -tweb01:http -r web02 -m");
+        assert_eq!(n, "-a -t192.168.1.100:80 -r 192.168.1.11 -m");
+        // Numbers and mixed words: only the name part changes.
+        let (_, n) = resolve("-a -t 10.0.0.1:http -r web02:8080 -g");
+        assert_eq!(n, "-a -t 10.0.0.1:80 -r 192.168.1.11:8080 -g");
+        let (_, n) = resolve("-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g");
+        assert_eq!(n, "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g");
+        // The real server takes the service's port when it names none (-g).
+        let (r, _) = resolve("-a -t web01:http -r web02 -g -w 2");
+        assert_eq!(
+            r,
+            Ok(Command::AddServer {
+                service: tcp("192.168.1.100", 80),
+                server: rs("192.168.1.11", 80, 2, ForwardMethod::DirectRoute),
+            })
+        );
+        // Services by the service's protocol.
+        let (r, n) = resolve("-A -u ns1:domain");
+        assert_eq!(n, "-A -u 192.168.1.200:53");
+        assert!(r.is_ok(), "{r:?}");
+        // List and delete take names too.
+        let (r, n) = resolve("-L -t web01:http");
+        assert_eq!(n, "-L -t 192.168.1.100:80");
+        assert!(
+            matches!(r, Ok(Command::List(ListOptions { what: ListWhat::Service(k), .. })) if k == tcp("192.168.1.100", 80))
+        );
+        let (_, n) = resolve("-d -t web01:http -r web02:http");
+        assert_eq!(n, "-d -t 192.168.1.100:80 -r 192.168.1.11:80");
+    }
+
+    #[test]
+    fn names_that_do_not_resolve_are_ipvsadm_refusals() {
+        let refused = |line: &str, msg: &str| {
+            let (r, _) = resolve(line);
+            let e = r.expect_err(line);
+            assert_eq!((e.message.as_str(), e.exit_code), (msg, 2), "{line}");
+        };
+        let vs = "illegal virtual server address[:port] specified";
+        let rs_msg = "illegal real server address[:port] specified";
+        refused("-A -t nosuch:http", vs);
+        refused("-A -t web01:nosuch", vs);
+        // https is a TCP service here, not UDP.
+        refused("-A -u web01:https", vs);
+        // gethostbyname() gives IPv4 only: a host with only an IPv6 address is refused.
+        refused("-A -t web6:http", vs);
+        refused("-a -t web01:http -r nosuch -m", rs_msg);
+        refused("-a -t web01:http -r web02:nosuch -m", rs_msg);
+        // -r before -t: no protocol yet, so no service names (ipvsadm copies ce->svc).
+        refused("-a -r web02:http -t web01:http -m", rs_msg);
+        // A name without a port is port 0.
+        refused(
+            "-A -t web01 -s rr",
+            "Zero port specified for non-persistent service",
+        );
+        refused(
+            "-A -t web01:http -M nosuch -p",
+            "illegal virtual server persistent mask specified",
+        );
+        // Without a resolver, a name is refused the same way.
+        let e = parse_command(&args("-A -t web01:http")).unwrap_err();
+        assert_eq!((e.message.as_str(), e.exit_code), (vs, 2));
+        // Names resolved before a refusal are replaced, so a numeric reader refuses at
+        // the same option.
+        let (r, n) = resolve("-a -t web01:http -r web02:http -m -w 70000");
+        assert_eq!(r.unwrap_err().message, "illegal weight specified");
+        assert_eq!(n, "-a -t 192.168.1.100:80 -r 192.168.1.11:80 -m -w 70000");
+        assert_eq!(
+            parse_command(&args(&n)).unwrap_err().message,
+            "illegal weight specified"
+        );
+    }
+
+    /// A file as `ipvsadm -S` (without `-n`) writes it, names where the resolver has
+    /// them: read with the resolver, it is the numeric table; printed back with
+    /// names, it is the same text.
+    #[test]
+    fn a_rules_file_saved_without_n_reads_and_saves_back() {
+        // Not among data/ipvsadm's samples: `rvs check-config` asks the system for
+        // these names, and they are in no real /etc/hosts.
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/names/saved_with_names.rules"),
+        )
+        .unwrap();
+        let cfg = parse_rules_with(&text, "saved", &names()).expect("resolves");
+        let numeric = "\
+-A -t 192.168.1.100:80 -s wlc
+-a -t 192.168.1.100:80 -r 192.168.1.10:80 -m -w 1
+-a -t 192.168.1.100:80 -r 192.168.1.11:80 -m -w 3
+-A -t 192.168.1.100:443 -s wrr -p 300 -M 255.255.255.0
+-a -t 192.168.1.100:443 -r 192.168.1.11:443 -m -w 1
+-A -u 192.168.1.200:53 -s rr
+-a -u 192.168.1.200:53 -r 192.168.1.53:53 -g -w 1
+-A -f 100 -s rr
+-a -f 100 -r 192.168.1.11:0 -g -w 1
+";
+        assert_eq!(save(&cfg), numeric);
+        assert_eq!(cfg, parse_rules(numeric, "numeric").unwrap());
+        // `-S` without `-n`: web02-alias is not printed (the first name wins), the
+        // address without a name stays a number, port 0 has no name.
+        assert_eq!(name_save(&save(&cfg), &names()), text);
+        // The file rewritten to numbers reads the same without a resolver.
+        assert_eq!(numeric_rules(&text, &names()), numeric);
+        // Without a resolver the first name is refused where ipvsadm -R refuses it.
+        let d = parse_rules(&text, "saved").unwrap_err();
+        assert_eq!(
+            (d[0].line, d[0].column, d[0].message.as_str()),
+            (1, 7, "illegal virtual server address[:port] specified")
+        );
+    }
+
+    #[test]
+    fn numeric_rules_keeps_everything_but_the_names() {
+        let text = "# web farm\nipvsadm -A -t web01:http -s rr   # comment web01\n\n-a -t web01:http\t-r web02 -m\r\n-a -t nosuch:http -r web02 -m\n";
+        assert_eq!(
+            numeric_rules(text, &names()),
+            "# web farm\nipvsadm -A -t 192.168.1.100:80 -s rr   # comment web01\n\n-a -t 192.168.1.100:80\t-r 192.168.1.11 -m\r\n-a -t nosuch:http -r web02 -m\n"
+        );
+    }
+
+    #[test]
+    fn save_prints_ipv6_names_in_brackets() {
+        let cfg = parse_rules(
+            "-A -t [2001:db8::100]:443 -s rr\n-a -t [2001:db8::100]:443 -r [2001:db8::7]:443 -m -w 1\n",
+            "v6",
+        )
+        .unwrap();
+        assert_eq!(
+            name_save(&save(&cfg), &names()),
+            "-A -t [web6]:https -s rr\n-a -t [web6]:https -r [2001:db8::7]:https -m -w 1\n"
+        );
     }
 }
 

@@ -14,10 +14,13 @@
 //! - [`tun`]: TUN devices (open, name, bring up, read/write IP packets).
 //! - [`rawsock`]: raw IPv4 sockets and a UDP socket that receive tunnelled packets whole
 //!   (IPIP, GRE, GUE/FOU), a raw sender, a multi-descriptor poll and a SIGTERM signalfd.
+//! - [`netdb`]: host and service names through the C library (`gethostbyname_r` and
+//!   friends), as ipvsadm looks them up.
 //!
 //! Nothing here parses or rewrites packets: that is `rvs-core::wire`'s job.
 
 pub mod iface;
+pub mod netdb;
 pub mod netns;
 pub mod packet;
 pub mod pktinfo;

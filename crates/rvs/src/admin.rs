@@ -44,6 +44,14 @@
 //!
 //! A reload of the daemon's configuration file (SIGHUP, `rvs reload`) replaces what
 //! rvsadm changed, as keepalived does with ipvsadm's changes.
+//!
+//! # Names
+//! The daemon reads numbers only. `rvsadm` resolves host and service names where
+//! ipvsadm takes them before it sends the request
+//! ([`rvs_config::ipvsadm::numeric_args`], and [`rvs_config::ipvsadm::numeric_rules`]
+//! for `-R`'s rules), and prints names into the daemon's numeric listings and saves
+//! where ipvsadm prints them without `-n` ([`name_reply`]), with the client's
+//! resolver ([`crate::names::SystemNames`]), as ipvsadm resolves on the host it runs on.
 
 use crate::desired::Desired;
 use crate::listing;
@@ -126,6 +134,21 @@ impl Reply {
             stdout: body[..out].to_string(),
             stderr: body[out..].to_string(),
         })
+    }
+}
+
+/// The daemon's numeric answer to `command` as ipvsadm prints it: without `-n`, `-L`
+/// (the table, one service, `-c`) and `-S` name hosts and services with `names`
+/// ([`listing::name_listing`], [`ipvsadm::name_save`]). Failures and every other
+/// command are left as they are.
+pub fn name_reply(command: &Command, reply: &mut Reply, names: &dyn ipvsadm::Names) {
+    if reply.code != 0 {
+        return;
+    }
+    match command {
+        Command::List(opts) => reply.stdout = listing::name_listing(&reply.stdout, opts, names),
+        Command::Save { numeric: false } => reply.stdout = ipvsadm::name_save(&reply.stdout, names),
+        _ => {}
     }
 }
 

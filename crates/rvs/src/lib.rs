@@ -13,6 +13,7 @@ pub mod loadagent;
 pub mod locate;
 pub mod logging;
 pub mod metrics;
+pub mod names;
 pub mod probe;
 pub mod realserver;
 pub mod syncd;

@@ -13,7 +13,9 @@
 //! - `size=N` in `IP Virtual Server version 1.2.1 (size=N)` is the IPv4 connection
 //!   table's capacity (the kernel prints its connection hash table size,
 //!   `ip_vs_conn_tab_size`; rvs has one table per family, equally sized).
-//! - Names are never resolved: every listing is numeric, as with `-n`.
+//! - The daemon lists numbers only; `rvsadm` without `-n` prints host and service names
+//!   into that text on its side ([`name_listing`]), so no lookup ever runs in the
+//!   daemon.
 //! - FullNAT real servers show Forward `FullNat` (the name the FullNAT ipvsadm forks
 //!   print; 7 characters, so the columns stay aligned). `Local` never appears: rvs has no
 //!   local node.
@@ -26,7 +28,7 @@
 //!   rvs has no persistence engines, so rows never carry pe columns, but
 //!   `--persistent-conn` changes the header as in ipvsadm.
 
-use rvs_config::ipvsadm::{ListFormat, ListOptions, ListWhat, ipvsadm_order};
+use rvs_config::ipvsadm::{ListFormat, ListOptions, ListWhat, Names, addrport_name, ipvsadm_order};
 use rvs_core::conn::table::{Conn, ConnAddr};
 use rvs_core::director::{Director, Service};
 use rvs_core::model::{
@@ -249,11 +251,11 @@ fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize],
         }
     }
     out.push('\n');
-    let v6_service = cfg.key.family() == Family::V6;
     for &i in order {
         let (dest, id) = (&svc.dests[i], svc.dest_ids[i]);
         let mut dname = addrport(dest.addr, dest.port);
-        if !v6_service {
+        // 1.31: `if (!(format & FMT_RULE) && (e->af != AF_INET6)) dname[28] = '\0';`
+        if dest.addr.is_ipv4() {
             dname.truncate(28);
         }
         if f.stats {
@@ -409,6 +411,138 @@ pub fn render(d: &Director, f: Format, exact: bool, now: Instant) -> String {
         Format::Connections => what = ListWhat::Connections,
     }
     list(d, &ListOptions { what, format }, now).unwrap_or_default()
+}
+
+/// The listing text `numeric` (what the daemon answers for `opts`, always numeric) as
+/// ipvsadm prints it without `-n`: every address:port of the table (`-L`, `-L -t ...`)
+/// and of the connection entries (`-L -c`) printed by ipvsadm 1.31's
+/// `addrport_to_anyname()` with `names` (host and service names, numbers where there
+/// are none), in the same columns: service names cut to 33 bytes and IPv4 real servers
+/// to 28 as `print_service_entry()` cuts them, padded as its printf formats pad them.
+/// With `-n`, and for `--timeout` and `--daemon`, the text is returned as it is.
+pub fn name_listing(numeric: &str, opts: &ListOptions, names: &dyn Names) -> String {
+    if opts.format.numeric {
+        return numeric.to_string();
+    }
+    if matches!(opts.what, ListWhat::Timeout | ListWhat::Daemon) {
+        return numeric.to_string();
+    }
+    // The protocol of the service line above: real servers are named by it (FWM
+    // services are TCP, as `ipvsadm -f` adds them).
+    let mut proto = 6u8;
+    let padded = opts.format.stats || opts.format.rate;
+    let mut out = String::with_capacity(numeric.len());
+    for (i, line) in numeric.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let named = if opts.what == ListWhat::Connections {
+            name_conn_row(line, names)
+        } else if let Some(rest) = line.strip_prefix("  -> ") {
+            name_dest(rest, proto, names)
+        } else {
+            let first = line.split(' ').next().unwrap_or("");
+            match first {
+                "FWM" => {
+                    proto = 6;
+                    None
+                }
+                "TCP" | "UDP" | "SCTP" => {
+                    proto = match first {
+                        "TCP" => 6,
+                        "UDP" => 17,
+                        _ => 132,
+                    };
+                    name_service(line, first, proto, padded, names)
+                }
+                _ => None,
+            }
+        };
+        out.push_str(named.as_deref().unwrap_or(line));
+    }
+    out
+}
+
+/// A numeric `a.b.c.d:port` / `[v6]:port` read back.
+fn parse_addrport(s: &str) -> Option<(IpAddr, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let addr = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => IpAddr::V6(v6.parse().ok()?),
+        None => IpAddr::V4(host.parse().ok()?),
+    };
+    Some((addr, port))
+}
+
+/// Cut to `max` bytes on a character boundary (`name[max] = '\0'`).
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// A service line: `svc_name` (`"%-4s %s"`, cut to 33 bytes unless IPv6) renamed, the
+/// rest of the line kept; with `--stats` / `--rate` the name is padded to 33 (`%-33s`).
+fn name_service(
+    line: &str,
+    pname: &str,
+    proto: u8,
+    padded: bool,
+    names: &dyn Names,
+) -> Option<String> {
+    let after = line[pname.len()..].trim_start_matches(' ');
+    let start = line.len() - after.len();
+    let token = after.split(' ').next()?;
+    let (addr, port) = parse_addrport(token)?;
+    let old_len = start + token.len();
+    let mut name = format!("{pname:<4} {}", addrport_name(addr, port, proto, names));
+    if addr.is_ipv4() {
+        name = cut(name, 33);
+    }
+    Some(if padded {
+        let tail = line.get(old_len.max(33)..).unwrap_or("");
+        format!("{name:<33}{tail}")
+    } else {
+        format!("{name}{}", &line[old_len..])
+    })
+}
+
+/// A real-server line after `  -> `: `%-28s` of the name (IPv4 cut to 28 bytes), the
+/// columns after it kept.
+fn name_dest(rest: &str, proto: u8, names: &dyn Names) -> Option<String> {
+    let token = rest.split(' ').next()?;
+    let (addr, port) = parse_addrport(token)?;
+    let mut dname = addrport_name(addr, port, proto, names);
+    if addr.is_ipv4() {
+        dname = cut(dname, 28);
+    }
+    let tail = rest.get(token.len().max(28)..).unwrap_or("");
+    Some(format!("  -> {dname:<28}{tail}"))
+}
+
+/// A `-c` row (`"%-3s %-6s %-11s %-18s %-18s %s"`) with its three addresses named by the
+/// row's protocol (`IP` and others: no service names).
+fn name_conn_row(line: &str, names: &dyn Names) -> Option<String> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let [pro, expire, state, c, v, d] = w[..] else {
+        return None;
+    };
+    let proto = match pro {
+        "TCP" => 6,
+        "UDP" => 17,
+        "SCTP" => 132,
+        _ => 0,
+    };
+    let name = |s: &str| parse_addrport(s).map(|(a, p)| addrport_name(a, p, proto, names));
+    let (c, v, d) = (name(c)?, name(v)?, name(d)?);
+    Some(format!(
+        "{pro:<3} {expire:<6} {state:<11} {c:<18} {v:<18} {d}"
+    ))
 }
 
 /// `ip_vs_proto_name()`: the protocol column of `/proc/net/ip_vs_conn`.

@@ -146,8 +146,19 @@ fn read(path: &Path) -> Result<String, Vec<Diagnostic>> {
     })
 }
 
-/// Read and parse `path` in `format` (detected when None).
+/// Read and parse `path` in `format` (detected when None). Host and service names in an
+/// ipvsadm rules file are looked up in the system, as `ipvsadm -R` looks them up
+/// ([`crate::names::SystemNames`]).
 pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnostic>> {
+    load_with(path, format, &crate::names::SystemNames)
+}
+
+/// [`load`] with the names of an ipvsadm rules file looked up in `names`.
+pub fn load_with(
+    path: &Path,
+    format: Option<Format>,
+    names: &dyn rvs_config::ipvsadm::Names,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
     let shown = path.display().to_string();
@@ -172,7 +183,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
             (kc.config, kc.warnings, vips, None, kc.health, failover)
         }
         Format::Ipvsadm => (
-            rvs_config::parse_rules(&text, &shown)?,
+            rvs_config::ipvsadm::parse_rules_with(&text, &shown, names)?,
             Vec::new(),
             Vec::new(),
             None,
@@ -456,6 +467,45 @@ mod tests {
         let l = load(&p, None).unwrap_or_else(|d| panic!("{}", rvs_config::render_all(&d)));
         let _ = std::fs::remove_dir_all(&dir);
         l
+    }
+
+    /// `rvs daemon -c` / `rvs check-config` on a rules file saved without `-n`: the names
+    /// are looked up (here in a fake resolver; `load` asks the system).
+    #[test]
+    fn rules_file_names_are_resolved_when_loaded() {
+        let dir = std::env::temp_dir().join(format!("rvs-load-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("web.rules");
+        std::fs::write(
+            &p,
+            "-A -t web01:http -s wlc\n-a -t web01:http -r 192.168.1.10:http -m -w 1\n",
+        )
+        .unwrap();
+        let names = rvs_config::ipvsadm::FixedNames::new(
+            &[("web01", "192.168.1.100")],
+            &[("http", 80, "tcp")],
+        );
+        let l = load_with(&p, None, &names)
+            .unwrap_or_else(|d| panic!("{}", rvs_config::render_all(&d)));
+        assert_eq!(
+            rvs_config::ipvsadm::save(&l.config),
+            "-A -t 192.168.1.100:80 -s wlc\n-a -t 192.168.1.100:80 -r 192.168.1.10:80 -m -w 1\n"
+        );
+        // An unknown name is the located refusal ipvsadm -R gives.
+        let d = load_with(&p, None, &rvs_config::ipvsadm::NoNames).unwrap_err();
+        assert_eq!((d[0].line, d[0].column), (1, 7));
+        assert_eq!(
+            d[0].message,
+            "illegal virtual server address[:port] specified"
+        );
+        // The system's names: localhost and http.
+        std::fs::write(&p, "-A -t localhost:http -s rr\n").unwrap();
+        let l = load(&p, None).unwrap_or_else(|d| panic!("{}", rvs_config::render_all(&d)));
+        assert_eq!(
+            rvs_config::ipvsadm::save(&l.config),
+            "-A -t 127.0.0.1:80 -s rr\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -231,3 +231,36 @@ fn check_config_refuses_what_the_daemon_refuses() {
     // As lvs.cf the same file is fine.
     assert_eq!(rvs(&["check-config", path]).0, 0);
 }
+
+/// A rules file saved by `ipvsadm -S` without `-n` holds names: `rvs check-config`
+/// resolves them as `ipvsadm -R` does (`localhost` from /etc/hosts, `http` from
+/// /etc/services); one no system knows is ipvsadm's refusal, located.
+#[test]
+fn rules_file_names_resolve_through_the_system() {
+    let dir = std::env::temp_dir().join(format!("rvs-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("saved.rules");
+    std::fs::write(
+        &p,
+        "-A -t localhost:http -s wlc\n-a -t localhost:http -r 127.0.0.2:www -m -w 1\n",
+    )
+    .unwrap();
+    let (code, out, err) = rvs(&["check-config", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("-A -t 127.0.0.1:80 -s wlc\n-a -t 127.0.0.1:80 -r 127.0.0.2:80 -m -w 1\n"),
+        "{out}"
+    );
+    std::fs::write(
+        &p,
+        "-A -t localhost:http -s wlc\n-A -t no-such-host.invalid:http\n",
+    )
+    .unwrap();
+    let (code, _, err) = rvs(&["check-config", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("saved.rules:2:7: error: illegal virtual server address[:port] specified"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

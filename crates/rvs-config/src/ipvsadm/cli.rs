@@ -8,6 +8,7 @@
 //! then are the values mapped to the model; what the model cannot hold (SCTP, an unknown
 //! scheduler, a non-contiguous IPv4 persistence mask) is refused there.
 
+use core::ops::Range;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rvs_core::model::{
@@ -15,7 +16,8 @@ use rvs_core::model::{
     ServiceKey, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
 };
 
-use super::libc::{atoi, inet_aton, service_to_port, string_to_number, strtol};
+use super::libc::{atoi, inet_aton, string_to_number, strtol};
+use super::names::{Names, service_proto};
 use super::popt::{Popt, Tag};
 use super::{Command, DaemonOptions, DaemonState, ListFormat, ListOptions, ListWhat, UsageError};
 
@@ -335,48 +337,104 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
-/// What `parse_service()` found: `SERVICE_ADDR`, `SERVICE_PORT`.
+/// What `parse_service()` found: `SERVICE_ADDR`, `SERVICE_PORT`, and the argument with
+/// each name it resolved replaced by its number (`None` when it held no name).
 struct Parsed {
     addr: IpAddr,
     port: Option<u16>,
+    numeric: Option<String>,
 }
 
 /// ipvsadm's `parse_service()`: `host[:port]`, `[v6]:port` (brackets need the port), a
-/// bare IPv6 address (no port), the port a number or a service name of `proto`. Host
-/// names are refused: rvs resolves no names.
-fn parse_service(buf: &str, proto: u16) -> Option<Parsed> {
+/// bare IPv6 address (no port); the host an IPv6 address, else `inet_aton()`, else
+/// `host_to_addr()` (`gethostbyname()`: its first IPv4 address); the port a number, else
+/// `service_to_port()` (`getservbyname()` for the service's protocol, `proto` 6, 17 or
+/// 132; none for another).
+fn parse_service(buf: &str, proto: u16, names: &dyn Names) -> Option<Parsed> {
     if buf.bytes().all(|b| b.is_ascii_digit()) {
         // str_is_digit() is also true of the empty string.
         return None;
     }
-    let (host, mut portp): (&str, Option<&str>) = if let Some(rest) = buf.strip_prefix('[') {
-        let close = rest.find(']')?;
-        let after = &rest[close + 1..];
-        let port = after.strip_prefix(':')?;
-        (&rest[..close], Some(port))
-    } else {
-        (buf, None)
-    };
-    let addr = if let Ok(a) = host.parse::<Ipv6Addr>() {
+    // Byte ranges of the host and port within `buf`.
+    let (host, mut portp): (Range<usize>, Option<Range<usize>>) =
+        if let Some(rest) = buf.strip_prefix('[') {
+            let close = rest.find(']')?;
+            let after = &rest[close + 1..];
+            after.strip_prefix(':')?;
+            (1..1 + close, Some(close + 3..buf.len()))
+        } else {
+            (0..buf.len(), None)
+        };
+    let mut numeric: Vec<(Range<usize>, String)> = Vec::new();
+    let addr = if let Ok(a) = buf[host.clone()].parse::<Ipv6Addr>() {
         IpAddr::V6(a)
     } else {
         // The IPv4 branch looks for the port again, within the host part only: a port
         // after `[1.2.3.4]` is lost, as in ipvsadm.
-        let (h, p) = match host.rfind(':') {
-            Some(i) => (&host[..i], Some(&host[i + 1..])),
-            None => (host, None),
+        let (h, p) = match buf[host.clone()].rfind(':') {
+            Some(i) => (
+                host.start..host.start + i,
+                Some(host.start + i + 1..host.end),
+            ),
+            None => (host.clone(), None),
         };
         portp = p;
-        IpAddr::V4(inet_aton(h)?)
+        IpAddr::V4(match inet_aton(&buf[h.clone()]) {
+            Some(a) => a,
+            None => {
+                let a = names.host_v4(&buf[h.clone()])?;
+                numeric.push((h, a.to_string()));
+                a
+            }
+        })
     };
     let port = match portp {
         None => None,
-        Some(p) => Some(match string_to_number(p, 0, 65535) {
+        Some(p) => Some(match string_to_number(&buf[p.clone()], 0, 65535) {
             Some(n) => n as u16,
-            None => service_to_port(p, proto)?,
+            None => {
+                let n = u8::try_from(proto)
+                    .ok()
+                    .and_then(service_proto)
+                    .and_then(|pr| names.service(&buf[p.clone()], pr))?;
+                numeric.push((p, n.to_string()));
+                n
+            }
         }),
     };
-    Some(Parsed { addr, port })
+    let numeric = (!numeric.is_empty()).then(|| {
+        let mut s = String::new();
+        let mut at = 0;
+        for (r, n) in numeric {
+            s.push_str(&buf[at..r.start]);
+            s.push_str(&n);
+            at = r.end;
+        }
+        s.push_str(&buf[at..]);
+        s
+    });
+    Some(Parsed {
+        addr,
+        port,
+        numeric,
+    })
+}
+
+/// Record that the argument `arg` in word `word` of `args` resolved to `numeric`: the
+/// word with its argument (always a suffix of the word: `-tX`, `--opt=X` or the whole
+/// word) replaced.
+fn rewrite(
+    rewrites: &mut Vec<(usize, String)>,
+    args: &[String],
+    word: usize,
+    arg: &str,
+    numeric: &str,
+) {
+    if let Some(w) = args.get(word)
+        && let Some(head) = w.strip_suffix(arg)
+    {
+        rewrites.push((word, format!("{head}{numeric}")));
+    }
 }
 
 /// `parse_fwmark()`.
@@ -430,8 +488,14 @@ fn parse_sched_flags(sched: &str, arg: &str, word: usize) -> Result<u8, UsageErr
 }
 
 /// ipvsadm's command line (`argv[0]` is the program name, used in "Try `...' messages).
-/// See [`super::parse_command`].
-pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
+/// See [`super::parse_command`]. Names are looked up in `names`; each word holding a
+/// name that resolved is pushed to `rewrites` as (index, the word with numbers), also
+/// when the line is refused later.
+pub(crate) fn parse(
+    args: &[String],
+    names: &dyn Names,
+    rewrites: &mut Vec<(usize, String)>,
+) -> Result<(Command, Words), UsageError> {
     let program = args.first().map_or("ipvsadm", String::as_str);
     if args.len() <= 1 {
         // main(): "list the table if there is no other argument"
@@ -518,9 +582,12 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
                     Tag::Udp => PROTO_UDP,
                     _ => PROTO_SCTP,
                 };
-                let p = parse_service(arg, ce.protocol).ok_or_else(|| {
+                let p = parse_service(arg, ce.protocol, names).ok_or_else(|| {
                     fail_at("illegal virtual server address[:port] specified", aw)
                 })?;
+                if let Some(n) = &p.numeric {
+                    rewrite(rewrites, args, aw, arg, n);
+                }
                 ce.addr = p.addr;
                 ce.af6 = Some(p.addr.is_ipv6());
                 if p.addr.is_ipv6() {
@@ -550,10 +617,18 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             Tag::Netmask => {
                 ce.set_option(optc::NETMASK, w)?;
                 if ce.af6 != Some(true) {
-                    // parse_netmask(): inet_aton(), then a host name (never resolved here).
-                    ce.netmask = inet_aton(arg).map(u32::from).ok_or_else(|| {
-                        fail_at("illegal virtual server persistent mask specified", aw)
-                    })?;
+                    // parse_netmask(): inet_aton(), then host_to_addr().
+                    let mask = match inet_aton(arg) {
+                        Some(m) => m,
+                        None => {
+                            let m = names.host_v4(arg).ok_or_else(|| {
+                                fail_at("illegal virtual server persistent mask specified", aw)
+                            })?;
+                            rewrite(rewrites, args, aw, arg, &m.to_string());
+                            m
+                        }
+                    };
+                    ce.netmask = u32::from(mask);
                 } else {
                     let m = atoi(arg);
                     if !(1..=128).contains(&m) {
@@ -565,8 +640,11 @@ pub(crate) fn parse(args: &[String]) -> Result<(Command, Words), UsageError> {
             Tag::RealServer => {
                 ce.set_option(optc::SERVER, w)?;
                 ce.server_word = aw;
-                let p = parse_service(arg, ce.protocol)
+                let p = parse_service(arg, ce.protocol, names)
                     .ok_or_else(|| fail_at("illegal real server address[:port] specified", aw))?;
+                if let Some(n) = &p.numeric {
+                    rewrite(rewrites, args, aw, arg, n);
+                }
                 ce.dest_addr = Some(p.addr);
                 ce.dest_af6 = Some(p.addr.is_ipv6());
                 // "copy vport to dport if not specified"
@@ -1152,6 +1230,7 @@ fn persistence_prefix(ce: &Entry) -> Result<u8, UsageError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::names::{FixedNames, NoNames};
     use super::*;
 
     #[test]
@@ -1166,10 +1245,10 @@ mod tests {
 
     #[test]
     fn parse_service_forms() {
-        let p = |s: &str| parse_service(s, PROTO_TCP).map(|p| (p.addr.to_string(), p.port));
+        let p =
+            |s: &str| parse_service(s, PROTO_TCP, &NoNames).map(|p| (p.addr.to_string(), p.port));
         assert_eq!(p("10.0.0.1:80"), Some(("10.0.0.1".into(), Some(80))));
         assert_eq!(p("10.0.0.1"), Some(("10.0.0.1".into(), None)));
-        assert_eq!(p("10.0.0.1:http"), Some(("10.0.0.1".into(), Some(80))));
         assert_eq!(
             p("[2001:db8::1]:443"),
             Some(("2001:db8::1".into(), Some(443)))
@@ -1181,6 +1260,65 @@ mod tests {
         assert_eq!(p(""), None);
         assert_eq!(p("10.0.0.1:"), None);
         assert_eq!(p("10.0.0.1:65536"), None);
+        // Without names, a name is refused.
+        assert_eq!(p("10.0.0.1:http"), None);
         assert_eq!(p("host.example:80"), None);
+    }
+
+    #[test]
+    fn parse_service_resolves_names_and_says_the_numbers() {
+        let names = FixedNames::new(
+            &[("web01", "10.0.0.1"), ("web6", "2001:db8::1")],
+            &[
+                ("http", 80, "tcp"),
+                ("domain", 53, "udp"),
+                ("hkp", 11371, "sctp"),
+            ],
+        );
+        let p = |s: &str, proto: u16| {
+            parse_service(s, proto, &names).map(|p| (p.addr.to_string(), p.port, p.numeric))
+        };
+        let some = |a: &str, port: Option<u16>, n: Option<&str>| {
+            Some((a.to_string(), port, n.map(String::from)))
+        };
+        assert_eq!(
+            p("web01:http", PROTO_TCP),
+            some("10.0.0.1", Some(80), Some("10.0.0.1:80"))
+        );
+        assert_eq!(
+            p("web01", PROTO_TCP),
+            some("10.0.0.1", None, Some("10.0.0.1"))
+        );
+        assert_eq!(
+            p("10.0.0.9:http", PROTO_TCP),
+            some("10.0.0.9", Some(80), Some("10.0.0.9:80"))
+        );
+        assert_eq!(
+            p("10.0.0.9:80", PROTO_TCP),
+            some("10.0.0.9", Some(80), None)
+        );
+        // Services by the service's protocol: http is tcp only here, domain udp only.
+        assert_eq!(p("web01:http", PROTO_UDP), None);
+        assert_eq!(
+            p("web01:domain", PROTO_UDP),
+            some("10.0.0.1", Some(53), Some("10.0.0.1:53"))
+        );
+        assert_eq!(p("web01:domain", PROTO_TCP), None);
+        assert_eq!(
+            p("web01:hkp", PROTO_SCTP),
+            some("10.0.0.1", Some(11371), Some("10.0.0.1:11371"))
+        );
+        // No protocol yet (-r before -t): no service names at all.
+        assert_eq!(p("web01:http", 0), None);
+        // gethostbyname() answers IPv4 only: a name never gives an IPv6 service.
+        assert_eq!(p("web6:http", PROTO_TCP), None);
+        // Brackets around a name: not IPv6, so the IPv4 branch looks for a port inside
+        // the brackets only, finds none, and the port is lost (as in ipvsadm).
+        assert_eq!(
+            p("[web01]:http", PROTO_TCP),
+            some("10.0.0.1", None, Some("[10.0.0.1]:http"))
+        );
+        assert_eq!(p("nosuch:80", PROTO_TCP), None);
+        assert_eq!(p("web01:nosuch", PROTO_TCP), None);
     }
 }

@@ -1,11 +1,10 @@
 //! The C library behaviour ipvsadm's parsing and printing inherit, reproduced exactly:
 //! `strtol`-based number parsing (`string_to_number()`), `inet_aton()` (which takes
-//! `10`, `10.1`, octal and hex parts), `atoi()`, glibc's `inet_ntop()` for IPv6, a small
-//! `getservbyname()` table, and glibc's merge sort (`qsort()`), whose result matters
-//! because libipvs' comparators subtract unsigned addresses into an `int`.
+//! `10`, `10.1`, octal and hex parts), `atoi()`, glibc's `inet_ntop()` for IPv6, and
+//! glibc's merge sort (`qsort()`), whose result matters because libipvs' comparators
+//! subtract unsigned addresses into an `int`.
 //!
-//! Nothing here resolves names or touches the system: host names are refused, and port
-//! names come from a fixed table of the common `/etc/services` entries.
+//! Nothing here resolves names or touches the system (names: [`super::names`]).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -174,52 +173,6 @@ pub(crate) fn inet_ntop6(a: &Ipv6Addr) -> String {
         out.push(':');
     }
     out
-}
-
-/// `getservbyname(name, proto)` over a fixed table of common `/etc/services` entries
-/// (rvs reads no system files). `proto` is 6 (TCP), 17 (UDP) or 132 (SCTP); any other
-/// protocol has no names, as in ipvsadm's `service_to_port()`.
-pub(crate) fn service_to_port(name: &str, proto: u16) -> Option<u16> {
-    if !matches!(proto, 6 | 17 | 132) {
-        return None;
-    }
-    const BOTH: &[(&str, u16)] = &[
-        ("ftp-data", 20),
-        ("ftp", 21),
-        ("ssh", 22),
-        ("telnet", 23),
-        ("smtp", 25),
-        ("domain", 53),
-        ("http", 80),
-        ("www", 80),
-        ("kerberos", 88),
-        ("pop3", 110),
-        ("nntp", 119),
-        ("ntp", 123),
-        ("imap", 143),
-        ("imap2", 143),
-        ("snmp", 161),
-        ("ldap", 389),
-        ("https", 443),
-        ("submissions", 465),
-        ("syslog", 514),
-        ("submission", 587),
-        ("ldaps", 636),
-        ("imaps", 993),
-        ("pop3s", 995),
-        ("openvpn", 1194),
-        ("radius", 1812),
-        ("mysql", 3306),
-        ("sip", 5060),
-        ("postgresql", 5432),
-        ("http-alt", 8080),
-        ("webcache", 8080),
-    ];
-    const TCP_ONLY: &[(&str, u16)] = &[("login", 513), ("shell", 514)];
-    BOTH.iter()
-        .chain(if proto == 6 { TCP_ONLY } else { &[] })
-        .find(|(n, _)| *n == name)
-        .map(|&(_, p)| p)
 }
 
 /// glibc's `qsort()` (its merge sort, `msort_with_tmp`): halves of `n / 2` and the rest,

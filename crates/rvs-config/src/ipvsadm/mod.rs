@@ -20,14 +20,24 @@
 //! - in rules text, a word starting with `#` ends the line (ipvsadm's `config_stream_read`
 //!   means to ignore comments, but its test never matches).
 //!
+//! Host and service names are taken where ipvsadm takes them (`-t`, `-u`,
+//! `--sctp-service`, `-r`, `-M`) through a [`Names`] the caller gives
+//! ([`parse_command_with`], [`parse_rules_with`]); [`parse_command`] and [`parse_rules`]
+//! take numbers only. [`numeric_args`] and [`numeric_rules`] replace each name by its
+//! number so that a numeric reader (the daemon) reads what ipvsadm would have read;
+//! [`name_save`] and [`addrport_name`] print names as `-S` and `-L` without `-n` do.
+//!
 //! Fwmark classifier rules, switches, table size and policy, and the mh table size have
-//! no rules form and are not written. Nothing here resolves host or service names
-//! beyond a fixed port-name table, and nothing prints.
+//! no rules form and are not written. Nothing here touches the system, and nothing
+//! prints.
 
 mod cli;
 mod libc;
+mod names;
 mod popt;
 mod rules;
+
+pub use names::{FixedNames, Names, NoNames, addrport_name, service_proto};
 
 use std::net::IpAddr;
 
@@ -35,7 +45,10 @@ use rvs_core::model::{
     Config, LocalPool, RealServerConfig, ServiceKey, Timeouts, VirtualServiceConfig,
 };
 
-pub use rules::{ipvsadm_order, parse_rules, restore_lines, save, save_in_order};
+pub use rules::{
+    ipvsadm_order, name_save, numeric_rules, parse_rules, parse_rules_with, restore_lines, save,
+    save_in_order,
+};
 
 /// A command line ipvsadm refuses: the text ipvsadm prints on stderr and its exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,8 +223,33 @@ pub struct DaemonOptions {
 /// Parse an ipvsadm command line. `args[0]` is the program name (it appears in "Try
 /// `ipvsadm -h'..."), as in `std::env::args()`; `args` of length 1 lists the table.
 /// Errors carry ipvsadm's message and exit status and are checked in ipvsadm's order.
+/// Numbers only: a host or service name is refused as ipvsadm refuses a name it cannot
+/// resolve ([`parse_command_with`] resolves them).
 pub fn parse_command(args: &[String]) -> Result<Command, UsageError> {
-    cli::parse(args).map(|(c, _)| c)
+    parse_command_with(args, &NoNames)
+}
+
+/// [`parse_command`] with host and service names looked up in `names`, where and as
+/// ipvsadm looks them up.
+pub fn parse_command_with(args: &[String], names: &dyn Names) -> Result<Command, UsageError> {
+    cli::parse(args, names, &mut Vec::new()).map(|(c, _)| c)
+}
+
+/// [`parse_command_with`], and `args` with each host and service name that resolved
+/// replaced by its number (the words that hold no name unchanged): a command line the
+/// numeric [`parse_command`] reads as ipvsadm reads the original. The names before a
+/// refusal are replaced too, so the numeric reader refuses at the same point.
+pub fn numeric_args(
+    args: &[String],
+    names: &dyn Names,
+) -> (Result<Command, UsageError>, Vec<String>) {
+    let mut rewrites = Vec::new();
+    let result = cli::parse(args, names, &mut rewrites).map(|(c, _)| c);
+    let mut out = args.to_vec();
+    for (w, new) in rewrites {
+        out[w] = new;
+    }
+    (result, out)
 }
 
 /// Apply one command to a configuration as the kernel would, or say why not with the

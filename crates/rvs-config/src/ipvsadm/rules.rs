@@ -18,6 +18,7 @@ use rvs_core::model::{
 use super::Command;
 use super::cli;
 use super::libc::{glibc_qsort, inet_ntop6};
+use super::names::{Names, NoNames, addrport_name};
 use crate::diag::{Diagnostic, Severity};
 
 /// `addrport_to_anyname()` with `FMT_NUMERIC`: `a.b.c.d:port` or `[v6]:port`.
@@ -430,7 +431,18 @@ pub fn restore_lines(text: &str) -> Vec<Vec<String>> {
 /// Read `ipvsadm -R` input: one command per line, each parsed as ipvsadm's command line
 /// and applied in order (services and real servers added in file order). Every problem
 /// is reported, located at the word ipvsadm blames; then the result is validated.
+/// Numbers only: a host or service name is refused ([`parse_rules_with`] resolves them).
 pub fn parse_rules(text: &str, path: &str) -> Result<Config, Vec<Diagnostic>> {
+    parse_rules_with(text, path, &NoNames)
+}
+
+/// [`parse_rules`] with host and service names looked up in `names`, as `ipvsadm -R`
+/// looks them up (rule files saved by `ipvsadm -S` without `-n` hold names).
+pub fn parse_rules_with(
+    text: &str,
+    path: &str,
+    names: &dyn Names,
+) -> Result<Config, Vec<Diagnostic>> {
     let mut config = Config::default();
     let mut diags = Vec::new();
     let mut svc_spans: Vec<(ServiceKey, Range<usize>)> = Vec::new();
@@ -453,7 +465,7 @@ pub fn parse_rules(text: &str, path: &str) -> Result<Config, Vec<Diagnostic>> {
         let err = |span: Range<usize>, msg: &str| {
             Diagnostic::new(text, path, span, Severity::Error, msg.trim_end(), None)
         };
-        match cli::parse(&args) {
+        match cli::parse(&args, names, &mut Vec::new()) {
             Err(e) => diags.push(err(span_of(e.arg_index), &e.message)),
             Ok((cmd, w)) => {
                 let server_cmd = matches!(
@@ -543,4 +555,79 @@ pub fn parse_rules(text: &str, path: &str) -> Result<Config, Vec<Diagnostic>> {
     } else {
         Err(diags)
     }
+}
+
+/// `-R` input with every host and service name that `names` resolves replaced by its
+/// number, word by word; everything else (spacing, comments, lines that do not parse)
+/// is kept byte for byte, so that a numeric reader ([`parse_rules`]) then reads what
+/// `ipvsadm -R` would have read. Lines are refused by the reader, not here.
+pub fn numeric_rules(text: &str, names: &dyn Names) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let words = split_words(line, 0);
+        let mut args = vec!["ipvsadm".to_string()];
+        args.extend(words.iter().map(|(w, _)| w.clone()));
+        let mut rewrites = Vec::new();
+        let _ = cli::parse(&args, names, &mut rewrites);
+        rewrites.sort_by_key(|r| r.0);
+        let mut at = 0;
+        for (w, new) in rewrites {
+            let span = &words[w - 1].1;
+            out.push_str(&line[at..span.start]);
+            out.push_str(&new);
+            at = span.end;
+        }
+        out.push_str(&line[at..]);
+    }
+    out
+}
+
+/// `ipvsadm -S` without `-n`, from the text of `ipvsadm -S -n` (what [`save`] writes):
+/// each virtual service address (`-t`, `-u`, `--sctp-service`) and real server (`-r`)
+/// printed by `addrport_to_anyname()` with `names` (`host:service`, numbers where there
+/// is no name; real servers take the service's protocol, TCP for fwmark services as the
+/// kernel stores them). Everything else is kept.
+pub fn name_save(text: &str, names: &dyn Names) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let words: Vec<&str> = line.split(' ').collect();
+        let mut proto = 6u8;
+        let mut named: Vec<String> = Vec::with_capacity(words.len());
+        for (j, w) in words.iter().enumerate() {
+            let prev = if j > 0 { words[j - 1] } else { "" };
+            let renamed = match prev {
+                "-t" | "-u" | "--sctp-service" => {
+                    proto = match prev {
+                        "-t" => 6,
+                        "-u" => 17,
+                        _ => 132,
+                    };
+                    numeric_addrport(w).map(|(a, p)| addrport_name(a, p, proto, names))
+                }
+                "-r" => numeric_addrport(w).map(|(a, p)| addrport_name(a, p, proto, names)),
+                _ => None,
+            };
+            named.push(renamed.unwrap_or_else(|| w.to_string()));
+        }
+        out.push_str(&named.join(" "));
+    }
+    out
+}
+
+/// An `addrport_to_anyname()` with `FMT_NUMERIC` text read back: `a.b.c.d:port` or
+/// `[v6]:port`.
+pub(crate) fn numeric_addrport(s: &str) -> Option<(IpAddr, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let addr = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => IpAddr::V6(v6.parse().ok()?),
+        None => IpAddr::V4(host.parse().ok()?),
+    };
+    Some((addr, port))
 }

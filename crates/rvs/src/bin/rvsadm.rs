@@ -7,6 +7,10 @@
 //! with what ipvsadm would print and its exit status. `-R` sends the rules read from
 //! stdin.
 //!
+//! Host and service names are resolved here, as ipvsadm resolves them (`/etc/hosts` and
+//! the resolver, `/etc/services` by the service's protocol): rvsadm sends the daemon
+//! numbers, and without `-n` prints names into its listings and saves.
+//!
 //! rvsadm's own option: `--control PATH` (anywhere on the line, also `--control=PATH`)
 //! names the daemon's control socket; without it `RVS_CONTROL`, else the one daemon
 //! running (its live socket in `RVS_RUN_DIR`, default `/run/rvs`; see `rvs::locate`).
@@ -50,7 +54,9 @@ fn main() -> ExitCode {
     }
     let program = args[0].clone();
 
-    let command = match rvs_config::parse_command(&args) {
+    let names = rvs::names::SystemNames;
+    let (command, args) = rvs_config::ipvsadm::numeric_args(&args, &names);
+    let command = match command {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}", e.message);
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
                 eprintln!("{program}: reading rules from stdin: {e}");
                 return exit(1);
             }
+            stdin = rvs_config::ipvsadm::numeric_rules(&stdin, &names);
         }
         _ => {}
     }
@@ -83,7 +90,8 @@ fn main() -> ExitCode {
         }
     };
     match rvs::admin::request(&control, &args, &stdin) {
-        Ok(reply) => {
+        Ok(mut reply) => {
+            rvs::admin::name_reply(&command, &mut reply, &names);
             let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
             let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
             exit(reply.code)

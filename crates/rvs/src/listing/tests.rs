@@ -210,7 +210,7 @@ FWM  100 sh (sh-port)
   -> 10.0.0.5:0                   Tunnel  1      0          0         
 ";
     assert_eq!(show(&d, "-L -n"), want);
-    // -l, no -n, --sort: the same text (names are never resolved).
+    // -l, no -n, --sort: the same text (the daemon lists numbers; rvsadm names them).
     assert_eq!(show(&d, "-l --sort"), want);
 }
 
@@ -551,4 +551,188 @@ fn commands_change_the_running_director() {
     assert!(r.stderr.contains("rvs daemon"), "{}", r.stderr);
     let r = execute(&mut d, &args("--stop-daemon master"), "", now);
     assert_eq!((r.code, r.stderr.as_str()), (255, "No daemon is running\n"));
+}
+
+/// The names of the listings without `-n`: a VIP name long enough to be cut (33 bytes
+/// on the service line), a real server's too (28), an IPv6 VIP (never cut), services
+/// by protocol (`domain` is UDP only here, `http-alt` TCP only).
+fn names() -> rvs_config::ipvsadm::FixedNames {
+    rvs_config::ipvsadm::FixedNames::new(
+        &[
+            ("vip-with-a-long-name.example.com", "192.168.0.100"),
+            ("web-a", "10.0.0.2"),
+            ("web-b-with-a-very-long-host-name.example.com", "10.0.0.3"),
+            ("v6-vip", "2001:db8::100"),
+            ("client", "172.16.5.9"),
+        ],
+        &[
+            ("http", 80, "tcp"),
+            ("http-alt", 8080, "tcp"),
+            ("https", 443, "tcp"),
+            ("domain", 53, "udp"),
+        ],
+    )
+}
+
+/// What `rvsadm` does around the daemon: names in the command line resolved to numbers,
+/// the numeric answer named as ipvsadm prints it.
+fn client(d: &mut Director, line: &str, now: Instant) -> crate::admin::Reply {
+    let names = names();
+    let (command, numeric) = rvs_config::ipvsadm::numeric_args(&args(line), &names);
+    let command = command.expect("a valid command line");
+    let mut reply = execute(d, &numeric, "", now);
+    crate::admin::name_reply(&command, &mut reply, &names);
+    reply
+}
+
+#[test]
+fn plain_listing_with_names() {
+    let mut d = loaded();
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  vip-with-a-long-name.example wlc persistent 360 mask 255.255.255.0
+  -> web-a:http                   Masq    1      3          12        
+  -> web-b-with-a-very-long-host- Masq    3      0          1         
+UDP  vip-with-a-long-name.example rr
+  -> 10.0.0.4:domain              Route   2      0          7         
+UDP  10.1.0.100:4500 rr ops
+  -> 10.2.0.11:4500               FullNat 0      0          0         
+TCP  [v6-vip]:https wrr persistent 600 mask 64
+  -> [2001:db8:2::11]:https       Masq    5      0          0         
+FWM  7 IPv6 rr persistent 60 mask 64
+  -> [2001:db8:2::7]:0            Tunnel  1      0          0         
+FWM  100 sh (sh-port)
+  -> 10.0.0.5:0                   Tunnel  1      0          0         
+";
+    assert_eq!(client(&mut d, "-L", Instant(0)).stdout, want);
+    // No arguments at all lists the same way (ipvsadm: list_all(FMT_NONE)).
+    let r = client(&mut d, "", Instant(0));
+    assert_eq!(r.stdout, want);
+    // -n: numbers, as the daemon answers.
+    assert_eq!(
+        client(&mut d, "-L -n", Instant(0)).stdout,
+        show(&d, "-L -n")
+    );
+    // One service named by its names.
+    assert_eq!(
+        client(
+            &mut d,
+            "-L -u vip-with-a-long-name.example.com:domain",
+            Instant(0)
+        )
+        .stdout,
+        "\
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+UDP  vip-with-a-long-name.example rr
+  -> 10.0.0.4:domain              Route   2      0          7         
+"
+    );
+}
+
+#[test]
+fn stats_and_threshold_listings_with_names() {
+    let mut d = loaded();
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  vip-with-a-long-name.example  100001K  100010K    1234M     123G    5000T
+  -> web-a:http                       1523    10234     9876   812345  123456K
+  -> web-b-with-a-very-long-host- 99999999  100000K    1234M     123G    5000T
+UDP  vip-with-a-long-name.example        7        7        0      420        0
+  -> 10.0.0.4:domain                     7        7        0      420        0
+UDP  10.1.0.100:4500                     0        0        0        0        0
+  -> 10.2.0.11:4500                      0        0        0        0        0
+TCP  [v6-vip]:https                      0        0        0        0        0
+  -> [2001:db8:2::11]:https              0        0        0        0        0
+FWM  7 IPv6                              0        0        0        0        0
+  -> [2001:db8:2::7]:0                   0        0        0        0        0
+FWM  100                                 0        0        0        0        0
+  -> 10.0.0.5:0                          0        0        0        0        0
+";
+    assert_eq!(client(&mut d, "-L --stats", Instant(0)).stdout, want);
+    let t = client(&mut d, "-L --thresholds", Instant(0)).stdout;
+    assert!(
+        t.contains(
+            "TCP  vip-with-a-long-name.example wlc persistent 360 mask 255.255.255.0\n  -> web-a:http                   0          0          3          12        \n  -> web-b-with-a-very-long-host- 100        10         0          1         \n"
+        ),
+        "{t}"
+    );
+}
+
+#[test]
+fn connection_listing_with_names() {
+    let mut d = director();
+    let t0 = Instant(1_000_000_000);
+    syn(&mut d, t0);
+    let text = client(&mut d, "-L -c", Instant(t0.0 + 1_500_000_000)).stdout;
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "IPVS connection entries",
+            "pro expire state       source             virtual            destination"
+        ]
+    );
+    lines.drain(..2);
+    lines.sort();
+    let rs = if text.contains("web-a:http\n") {
+        "web-a:http"
+    } else {
+        "web-b-with-a-very-long-host-name.example.com:http-alt"
+    };
+    // Names are not cut in -c (only to ipvsadm's 59-byte buffer): columns overflow.
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "TCP 00:58  SYN_RECV    client:51234       vip-with-a-long-name.example.com:http {rs}"
+            ),
+            format!(
+                "TCP 05:58  NONE        172.16.5.0:0       vip-with-a-long-name.example.com:http {rs}"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn save_without_n_prints_names() {
+    let mut d = loaded();
+    let saved = client(&mut d, "-S", Instant(0)).stdout;
+    let want = "\
+--local-pool 20000-60000 10.2.0.250
+-A -t vip-with-a-long-name.example.com:http -s wlc -p 360 -M 255.255.255.0
+-a -t vip-with-a-long-name.example.com:http -r web-a:http -m -w 1
+-a -t vip-with-a-long-name.example.com:http -r web-b-with-a-very-long-host-name.example.com:http-alt -m -w 3 -x 100 -y 10
+-A -u vip-with-a-long-name.example.com:domain -s rr
+-a -u vip-with-a-long-name.example.com:domain -r 10.0.0.4:domain -g -w 2
+-A -u 10.1.0.100:4500 -s rr -o
+-a -u 10.1.0.100:4500 -r 10.2.0.11:4500 --fullnat -w 0
+-A -t [v6-vip]:https -s wrr -p 600 -M 64
+-a -t [v6-vip]:https -r [2001:db8:2::11]:https -m -w 5
+-A -f 7 -6 -s rr -p 60 -M 64
+-a -f 7 -6 -r [2001:db8:2::7]:0 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum
+-A -f 100 -s sh -b sh-port
+-a -f 100 -r 10.0.0.5:0 -i -w 1 --tun-type ipip
+";
+    assert_eq!(saved, want);
+    assert_eq!(
+        client(&mut d, "-S -n", Instant(0)).stdout,
+        execute(&mut d, &args("-S -n"), "", Instant(0)).stdout
+    );
+    // Commands given names reach the director as numbers.
+    let r = client(
+        &mut d,
+        "-e -t vip-with-a-long-name.example.com:http -r web-a:http -m -w 7",
+        Instant(0),
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert!(
+        show(&d, "-L -n").contains("  -> 10.0.0.2:80                  Masq    7 "),
+        "{}",
+        show(&d, "-L -n")
+    );
 }

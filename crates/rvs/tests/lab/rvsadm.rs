@@ -1,7 +1,8 @@
 //! `rvsadm` against a running daemon: the service is rebuilt with ipvsadm commands,
 //! serves traffic, a real server is quiesced (weight 0) and deleted, `-L -n` and `-S -n`
 //! print ipvsadm's text, `-R` restores rules from a file, and usage errors exit with
-//! ipvsadm's statuses and messages before any daemon is asked.
+//! ipvsadm's statuses and messages before any daemon is asked; service names are
+//! resolved by rvsadm and printed back without `-n`.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -256,6 +257,52 @@ fn rvsadm_builds_quiesces_deletes_and_restores() {
     let h = rvsadm(&gone, "-h", None);
     assert_eq!(h.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&h.stdout).contains("\nUsage:\n  rvsadm -A|E virtual-service"));
+
+    // Names, as ipvsadm takes and prints them: rvsadm resolves service names through
+    // /etc/services (netbase: http = www = 80/tcp) and sends the daemon numbers; without
+    // -n it prints names (the lab's addresses have no host names: numbers).
+    std::fs::write(
+        &rules,
+        format!(
+            "-C\n-A -t {vip}:http -s rr\n-a -t {vip}:http -r {}:www -m -w 1\n",
+            rs(1)
+        ),
+    )
+    .unwrap();
+    let o = rvsadm(&c, "-R", Some(&rules));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(&c, &format!("-a -t {vip}:http -r {}:http -m -w 1", rs(2)));
+    assert_eq!(
+        ok(&c, "-S -n"),
+        format!(
+            "-A -t {vip}:80 -s rr\n-a -t {vip}:80 -r {}:80 -m -w 1\n-a -t {vip}:80 -r {}:80 -m -w 1\n",
+            rs(1),
+            rs(2)
+        )
+    );
+    assert_eq!(
+        ok(&c, "-S"),
+        format!(
+            "-A -t {vip}:http -s rr\n-a -t {vip}:http -r {}:http -m -w 1\n-a -t {vip}:http -r {}:http -m -w 1\n",
+            rs(1),
+            rs(2)
+        )
+    );
+    let listing = ok(&c, &format!("-L -t {vip}:www"));
+    assert!(
+        listing.contains(&format!(
+            "TCP  {vip}:http rr\n  -> {:<28} Masq    1      ",
+            format!("{}:http", rs(1))
+        )),
+        "{listing}"
+    );
+    // A name no system knows is refused before any daemon is asked.
+    let o = rvsadm(&gone, "-A -t no-such-host.invalid:http", None);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "illegal virtual server address[:port] specified\n"
+    );
     let _ = d.stop();
 }
 
