@@ -35,7 +35,7 @@ use rvs_core::model::{
 use crate::failover::{FailoverMode, PulseSetup, SyncSetup, VrrpInstanceSetup, VrrpSetup};
 use crate::keepalived::KeepalivedConf;
 use crate::lvs::Vip;
-use crate::native::{NativeConf, Names, ServerSlot, auth_pass, default_version, tracks_primary};
+use crate::native::{Names, NativeConf, ServerSlot, auth_pass, default_version, tracks_primary};
 
 /// A file written in another format, and what it could not say (empty: it means the same
 /// as the configuration it was written from).
@@ -155,7 +155,9 @@ impl Refusals {
         for s in &names.services {
             let svc = describe(&s.service);
             if let Some(n) = &s.name {
-                self.push(format!("{svc} is named `{n}`: {what} has no names for services"));
+                self.push(format!(
+                    "{svc} is named `{n}`: {what} has no names for services"
+                ));
             }
             for slot in &s.slots {
                 match slot {
@@ -166,15 +168,12 @@ impl Refusals {
                     ServerSlot::Inactive(x) => self.push(format!(
                         "{svc}: inactive real server {}{} ({what} has no inactive real servers)",
                         sock(x.addr, x.port),
-                        x.name
-                            .as_ref()
-                            .map_or(String::new(), |n| format!(" `{n}`"))
+                        x.name.as_ref().map_or(String::new(), |n| format!(" `{n}`"))
                     )),
                 }
             }
         }
     }
-
 }
 
 fn describe(key: &ServiceKey) -> String {
@@ -495,7 +494,12 @@ fn keepalived_vrrp(out: &mut String, no: &mut Refusals, v: &VrrpSetup) {
 }
 
 fn ka_address(no: &mut Refusals, what: &str, a: &crate::failover::AddressSetup) -> String {
-    let mut s = format!("{}/{} dev {}", a.addr, a.prefix, ka_value(no, what, "dev", &a.device));
+    let mut s = format!(
+        "{}/{} dev {}",
+        a.addr,
+        a.prefix,
+        ka_value(no, what, "dev", &a.device)
+    );
     if let Some(l) = &a.label {
         let _ = write!(s, " label {}", ka_value(no, what, "label", l));
     }
@@ -509,7 +513,11 @@ fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetu
     let r = &i.router;
     let what = format!("vrrp_instance `{}`", i.name);
     let w = &what;
-    let _ = writeln!(out, "\nvrrp_instance {} {{", ka_value(no, w, "name", &i.name));
+    let _ = writeln!(
+        out,
+        "\nvrrp_instance {} {{",
+        ka_value(no, w, "name", &i.name)
+    );
     let state = match r.initial_state {
         rvs_core::vrrp::InitialState::Master => "MASTER",
         rvs_core::vrrp::InitialState::Backup => "BACKUP",
@@ -602,14 +610,24 @@ fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetu
             .zip(&r.tracks)
             .skip(usize::from(implicit))
         {
-            let _ = writeln!(out, "        {}{}", ka_value(no, w, "track_interface", n), track(t));
+            let _ = writeln!(
+                out,
+                "        {}{}",
+                ka_value(no, w, "track_interface", n),
+                track(t)
+            );
         }
         out.push_str("    }\n");
     }
     if !i.track_scripts.is_empty() {
         out.push_str("    track_script {\n");
         for (n, t) in i.track_scripts.iter().zip(r.tracks.iter().skip(n_if)) {
-            let _ = writeln!(out, "        {}{}", ka_value(no, w, "track_script", n), track(t));
+            let _ = writeln!(
+                out,
+                "        {}{}",
+                ka_value(no, w, "track_script", n),
+                track(t)
+            );
         }
         out.push_str("    }\n");
     }
@@ -626,7 +644,11 @@ fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetu
     }
     let (g, d) = (r.garp, rvs_core::vrrp::GarpConfig::default());
     if g.master_delay != d.master_delay {
-        let _ = writeln!(out, "    garp_master_delay {}", ka_time(no, w, g.master_delay));
+        let _ = writeln!(
+            out,
+            "    garp_master_delay {}",
+            ka_time(no, w, g.master_delay)
+        );
     }
     if g.master_repeat != d.master_repeat {
         let _ = writeln!(out, "    garp_master_repeat {}", g.master_repeat);
@@ -1515,8 +1537,7 @@ pub fn write_lvs_cf(conf: &NativeConf) -> Written {
 /// A `virtual` or `server` block's name, or a loss when lvs.cf cannot carry it.
 fn lvs_cf_name(no: &mut Refusals, what: &str, n: &str) -> String {
     let ok = !n.is_empty()
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
     if !ok {
         no.push(format!(
@@ -1566,7 +1587,10 @@ fn lvs_cf_failover(out: &mut String, no: &mut Refusals, f: &crate::FailoverConfi
                 }
                 let _ = writeln!(out, "{key} = {}", d.as_secs().max(1));
             }
-            for (key, c) in [("active_cmd", &p.active_cmd), ("inactive_cmd", &p.inactive_cmd)] {
+            for (key, c) in [
+                ("active_cmd", &p.active_cmd),
+                ("inactive_cmd", &p.inactive_cmd),
+            ] {
                 if let Some(c) = c {
                     if !text_ok(c) {
                         no.push(format!("`{key}` {c:?} (lvs.cf strings are one plain line)"));

@@ -40,7 +40,7 @@ pub use lvs::{
     Vip, VirtualServer, parse_lvs_cf,
 };
 pub use native::{
-    InactiveServer, NativeConf, Names, ServerSlot, ServiceNames, emit_native, load_native,
+    InactiveServer, Names, NativeConf, ServerSlot, ServiceNames, emit_native, load_native,
     parse_native, vrrp_vips,
 };
 

@@ -1220,9 +1220,9 @@ fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<ServiceParts> {
             }
             continue;
         }
-        names
-            .slots
-            .push(ServerSlot::Active(raw.name.as_ref().map(|n| n.get_ref().clone())));
+        names.slots.push(ServerSlot::Active(
+            raw.name.as_ref().map(|n| n.get_ref().clone()),
+        ));
         let addr = cx.ip(&raw.address);
         let mut real = RealServerConfig::new(addr.unwrap_or(IpAddr::from([0, 0, 0, 0])), svc_port);
         let mut sp = RsSpans {

@@ -488,9 +488,7 @@ pub fn convert(l: &Loaded, to: Format) -> Converted {
         match load_text(Path::new(&name), &text, to) {
             Err(diags) => losses.push(format!(
                 "the written file does not read back: {}",
-                diags
-                    .first()
-                    .map_or(String::new(), |d| d.message.clone())
+                diags.first().map_or(String::new(), |d| d.message.clone())
             )),
             Ok(back) => {
                 for part in differences(&meaning(l), &meaning(&back)) {

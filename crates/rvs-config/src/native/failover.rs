@@ -19,8 +19,7 @@ use toml::Spanned;
 use super::{Cx, Int, Secs, Span, Str, quote, secs};
 use crate::diag::Place;
 use crate::failover::{
-    AddressSetup, FailoverConfig, FailoverMode, PulseSetup, SyncSetup, VrrpInstanceSetup,
-    VrrpSetup,
+    AddressSetup, FailoverConfig, FailoverMode, PulseSetup, SyncSetup, VrrpInstanceSetup, VrrpSetup,
 };
 use crate::keepalived::{
     AuthType, Authentication, GlobalDefs, KeepalivedConf, Tracked, VirtualIp, Vrrp, VrrpInstance,
@@ -210,7 +209,12 @@ impl Cx<'_> {
                     return None;
                 };
                 let s = |cx: &mut Cx<'_>, k| cx.table_str(t, k, &at, what).map(str::to_string);
-                (a.to_string(), s(self, "dev"), s(self, "label"), s(self, "scope"))
+                (
+                    a.to_string(),
+                    s(self, "dev"),
+                    s(self, "label"),
+                    s(self, "scope"),
+                )
             }
             _ => {
                 self.error(
@@ -333,7 +337,10 @@ fn instance(cx: &mut Cx<'_>, s: &Spanned<RawInstance>) -> Option<VrrpInstance> {
         Some(a) => {
             let ar = a.get_ref();
             let t = cx.choice(
-                &Spanned::new(ar.auth_type.span(), ar.auth_type.get_ref().to_ascii_uppercase()),
+                &Spanned::new(
+                    ar.auth_type.span(),
+                    ar.auth_type.get_ref().to_ascii_uppercase(),
+                ),
                 "auth_type",
                 &[("PASS", AuthType::Pass), ("AH", AuthType::Ah)],
             );
@@ -374,7 +381,11 @@ fn instance(cx: &mut Cx<'_>, s: &Spanned<RawInstance>) -> Option<VrrpInstance> {
         .iter()
         .filter_map(|v| cx.tracked(v))
         .collect();
-    let track_scripts = r.track_script.iter().filter_map(|v| cx.tracked(v)).collect();
+    let track_scripts = r
+        .track_script
+        .iter()
+        .filter_map(|v| cx.tracked(v))
+        .collect();
     let mut timer = |v: &Option<Secs>, k: &str, cx: &mut Cx<'_>| {
         v.as_ref().and_then(|v| {
             places.insert(k.to_string(), cx.place(v.span()));
@@ -578,7 +589,10 @@ fn sync(cx: &mut Cx<'_>, s: &Spanned<RawSync>, vrrp: Option<&VrrpSetup>) -> Opti
             Some(i) => vrid = Some(i.router.vrid),
             None => cx.error(
                 n.span(),
-                format!("`vrrp_instance` names an unknown vrrp_instance `{}`", n.get_ref()),
+                format!(
+                    "`vrrp_instance` names an unknown vrrp_instance `{}`",
+                    n.get_ref()
+                ),
                 "the name of a `[[vrrp_instance]]`",
             ),
         }
@@ -607,7 +621,9 @@ fn sync(cx: &mut Cx<'_>, s: &Spanned<RawSync>, vrrp: Option<&VrrpSetup>) -> Opti
         out.ttl = cx.int(v, 1, 255, "ttl").map_or(out.ttl, |n| n as u8);
     }
     if let Some(v) = &r.maxlen {
-        out.maxlen = cx.int(v, 1, 65_535, "maxlen").map_or(out.maxlen, |n| n as u16);
+        out.maxlen = cx
+            .int(v, 1, 65_535, "maxlen")
+            .map_or(out.maxlen, |n| n as u16);
     }
     if let Some(p) = &r.unicast_peer {
         out.unicast_peer = cx.ip(p);
@@ -619,7 +635,11 @@ fn sync(cx: &mut Cx<'_>, s: &Spanned<RawSync>, vrrp: Option<&VrrpSetup>) -> Opti
 pub(super) fn parse(cx: &mut Cx<'_>, raw: &RawFailover<'_>) -> FailoverConfig {
     let before = cx.errors.len();
     let vrrp = Vrrp {
-        instances: raw.instances.iter().filter_map(|i| instance(cx, i)).collect(),
+        instances: raw
+            .instances
+            .iter()
+            .filter_map(|i| instance(cx, i))
+            .collect(),
         sync_groups: raw.sync_groups.iter().map(|g| sync_group(cx, g)).collect(),
         scripts: raw.scripts.iter().filter_map(|s| script(cx, s)).collect(),
     };
@@ -779,7 +799,10 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
                 secs(p.deadtime),
                 p.backup_active
             );
-            for (k, v) in [("active_cmd", &p.active_cmd), ("inactive_cmd", &p.inactive_cmd)] {
+            for (k, v) in [
+                ("active_cmd", &p.active_cmd),
+                ("inactive_cmd", &p.inactive_cmd),
+            ] {
                 if let Some(c) = v {
                     let _ = writeln!(out, "{k} = {}", quote(c));
                 }
@@ -788,7 +811,12 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
         FailoverMode::Vrrp(v) => {
             for sc in &v.scripts {
                 out.push_str("\n[[vrrp_script]]\n");
-                let _ = writeln!(out, "name = {}\nscript = {}", quote(&sc.name), quote(&sc.script));
+                let _ = writeln!(
+                    out,
+                    "name = {}\nscript = {}",
+                    quote(&sc.name),
+                    quote(&sc.script)
+                );
                 let _ = writeln!(out, "interval = {}", secs(sc.interval));
                 if let Some(t) = sc.timeout {
                     let _ = writeln!(out, "timeout = {}", secs(t));
@@ -833,7 +861,12 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
     }
     if let Some(s) = &f.sync {
         out.push_str("\n[sync]\n");
-        let _ = writeln!(out, "interface = {}\nsyncid = {}", quote(&s.interface), s.syncid);
+        let _ = writeln!(
+            out,
+            "interface = {}\nsyncid = {}",
+            quote(&s.interface),
+            s.syncid
+        );
         if let Some(i) = &s.vrrp_instance {
             let _ = writeln!(out, "vrrp_instance = {}", quote(i));
         }
@@ -859,7 +892,11 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
         InitialState::Master => "MASTER",
         InitialState::Backup => "BACKUP",
     };
-    let _ = writeln!(out, "state = \"{state}\"\ninterface = {}", quote(&i.interface));
+    let _ = writeln!(
+        out,
+        "state = \"{state}\"\ninterface = {}",
+        quote(&i.interface)
+    );
     let _ = writeln!(
         out,
         "virtual_router_id = {}\npriority = {}\nadvert_int = {}",
@@ -867,11 +904,7 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
         r.priority,
         secs(r.advert_int)
     );
-    let like = i
-        .addresses
-        .first()
-        .map(|a| a.addr)
-        .unwrap_or(r.primary_ip);
+    let like = i.addresses.first().map(|a| a.addr).unwrap_or(r.primary_ip);
     if r.version != default_version(like) {
         let _ = writeln!(out, "version = {}", r.version.number());
     }
@@ -912,13 +945,21 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
         let _ = writeln!(out, "unicast_src_ip = {}", quote(&r.primary_ip.to_string()));
     }
     if !r.unicast_peers.is_empty() {
-        let p: Vec<String> = r.unicast_peers.iter().map(|a| quote(&a.to_string())).collect();
+        let p: Vec<String> = r
+            .unicast_peers
+            .iter()
+            .map(|a| quote(&a.to_string()))
+            .collect();
         let _ = writeln!(out, "unicast_peer = {}", list(p));
     }
     if r.check_unicast_src {
         out.push_str("check_unicast_src = true\n");
     }
-    let a: Vec<String> = i.addresses.iter().map(|a| address(a, &i.interface)).collect();
+    let a: Vec<String> = i
+        .addresses
+        .iter()
+        .map(|a| address(a, &i.interface))
+        .collect();
     if !a.is_empty() {
         let _ = writeln!(out, "virtual_ipaddress = {}", list(a));
     }
@@ -987,7 +1028,11 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
         let _ = writeln!(out, "garp_master_refresh = {}", secs(t));
     }
     if g.master_refresh_repeat != d.master_refresh_repeat {
-        let _ = writeln!(out, "garp_master_refresh_repeat = {}", g.master_refresh_repeat);
+        let _ = writeln!(
+            out,
+            "garp_master_refresh_repeat = {}",
+            g.master_refresh_repeat
+        );
     }
     if g.lower_prio_delay != d.lower_prio_delay {
         let _ = writeln!(out, "garp_lower_prio_delay = {}", secs(g.lower_prio_delay));
