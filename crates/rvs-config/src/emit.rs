@@ -222,7 +222,9 @@ fn keepalived_method(m: ForwardMethod) -> Option<String> {
 }
 
 /// Write `config` as keepalived.conf, with no failover and no names: see
-/// [`write_keepalived`]; refused ([`Lossy`]) where it would lose something.
+/// [`write_keepalived`]; refused ([`Lossy`]) where it would lose something. The VIPs and
+/// the NAT router go into the stand-in `vrrp_instance rvs` without counting as a loss:
+/// this writer carries the forwarding model, and VRRP is not part of it.
 pub fn emit_keepalived(
     config: &Config,
     health: &HealthConfig,
@@ -236,8 +238,13 @@ pub fn emit_keepalived(
         nat_router: nat_router.cloned(),
         ..NativeConf::default()
     };
-    lossless("keepalived.conf", write_keepalived(&conf))
+    let mut w = write_keepalived(&conf);
+    w.losses.retain(|l| !l.contains(STAND_IN));
+    lossless("keepalived.conf", w)
 }
+
+/// The words that name the stand-in `vrrp_instance` among the losses.
+const STAND_IN: &str = "they go into a stand-in `vrrp_instance rvs`";
 
 fn lossless(format: &'static str, w: Written) -> Result<String, Lossy> {
     if w.losses.is_empty() {
@@ -349,8 +356,8 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
                     .collect();
                 no.push(format!(
                     "addresses {} without VRRP: keepalived.conf brings addresses up only \
-                     through VRRP, so they go into a stand-in `vrrp_instance rvs` (state \
-                     MASTER, virtual_router_id 51), which adds VRRP failover",
+                     through VRRP, so {STAND_IN} (state MASTER, virtual_router_id 51), which \
+                     adds VRRP failover",
                     list.join(", ")
                 ));
                 let _ = write!(
