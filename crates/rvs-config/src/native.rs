@@ -112,6 +112,12 @@
 //!   `max_reply_length`;
 //! - `dns`: `query_type` [SOA] (A, NS, CNAME, SOA, MX, TXT, AAAA), `name` ["."].
 //!
+//! Failover (the `native/failover.rs` module; documented in docs/operating.md):
+//! `[[vrrp_instance]]`, `[[vrrp_sync_group]]` and `[[vrrp_script]]` with keepalived's key
+//! names and meaning, or `[pulse]` with lvs.cf's; `[sync]` for connection sync. A service
+//! and a real server take a `name`; `active = false` keeps a real server written but out of
+//! service ([`Names`]).
+//!
 //! Every table refuses unknown keys, and a check refuses the keys of other check types. Errors — TOML syntax, unknown keys, values of the wrong
 //! type or out of range, and [`Config::validate`]'s findings — come back as
 //! [`Diagnostic`]s located at the key or value they blame. This module does no I/O.
