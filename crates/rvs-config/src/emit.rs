@@ -32,8 +32,21 @@ use rvs_core::model::{
     sock,
 };
 
+use crate::failover::{FailoverMode, PulseSetup, SyncSetup, VrrpInstanceSetup, VrrpSetup};
 use crate::keepalived::KeepalivedConf;
 use crate::lvs::Vip;
+use crate::native::{Names, NativeConf, ServerSlot, auth_pass, default_version, tracks_primary};
+
+/// A file written in another format, and what it could not say (empty: it means the same
+/// as the configuration it was written from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The file.
+    pub text: String,
+    /// What the format cannot express, one sentence each; left out of `text` (or, where
+    /// said, replaced by a stand-in).
+    pub losses: Vec<String>,
+}
 
 /// A configuration that a format cannot express without losing something.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,14 +142,36 @@ impl Refusals {
         }
     }
 
-    fn finish(self, text: String) -> Result<String, Lossy> {
-        if self.reasons.is_empty() {
-            Ok(text)
-        } else {
-            Err(Lossy {
-                format: self.format,
-                reasons: self.reasons,
-            })
+    fn written(self, text: String) -> Written {
+        Written {
+            text,
+            losses: self.reasons,
+        }
+    }
+
+    /// What neither keepalived.conf, lvs.cf nor ipvsadm rules can say about names: every
+    /// named service or real server, and every inactive real server.
+    fn names(&mut self, names: &Names, what: &str) {
+        for s in &names.services {
+            let svc = describe(&s.service);
+            if let Some(n) = &s.name {
+                self.push(format!(
+                    "{svc} is named `{n}`: {what} has no names for services"
+                ));
+            }
+            for slot in &s.slots {
+                match slot {
+                    ServerSlot::Active(Some(n)) => self.push(format!(
+                        "{svc}: real server `{n}`'s name ({what} has no names for real servers)"
+                    )),
+                    ServerSlot::Active(None) => {}
+                    ServerSlot::Inactive(x) => self.push(format!(
+                        "{svc}: inactive real server {}{} ({what} has no inactive real servers)",
+                        sock(x.addr, x.port),
+                        x.name.as_ref().map_or(String::new(), |n| format!(" `{n}`"))
+                    )),
+                }
+            }
         }
     }
 }
@@ -186,30 +221,69 @@ fn keepalived_method(m: ForwardMethod) -> Option<String> {
     })
 }
 
-/// Write `config` as keepalived.conf: `global_defs` with `lvs_timeouts` when they differ
-/// from the kernel's, one `vrrp_instance rvs` holding the VIPs and the NAT router's address
-/// in `virtual_ipaddress` (state MASTER, `virtual_router_id 51`, interface of the first
-/// VIP: placeholders for the failover settings [`Config`] does not have), then one
-/// `virtual_server` per service with its `real_server`s.
-///
-/// Health monitoring: quorum, hysteresis, quorum_up/quorum_down, omega and the sorry server
-/// in the `virtual_server`; `inhibit_on_failure`, `alpha`, notify scripts and one checker
-/// block per check (with all its timers) in each `real_server`.
-///
-/// Refused ([`Lossy`]): FullNAT real servers and the local pool, classifier rules (keepalived
-/// leaves marks to iptables), a non-default mh table size, persistence granularity /0,
-/// timeouts of 0 or above 31 days, tunnel checksum options keepalived refuses, IPVS switches,
-/// table size and table-full policy, an invalid configuration, and of health monitoring:
-/// nanny's send/expect and program checks, checks through the VIP, rise or fall other than 1,
-/// slow start, load monitoring, timers keepalived would change (under 1 s, finer than 1 µs).
+/// Write `config` as keepalived.conf, with no failover and no names: see
+/// [`write_keepalived`]; refused ([`Lossy`]) where it would lose something. The VIPs and
+/// the NAT router go into the stand-in `vrrp_instance rvs` without counting as a loss:
+/// this writer carries the forwarding model, and VRRP is not part of it.
 pub fn emit_keepalived(
     config: &Config,
     health: &HealthConfig,
     vips: &[Vip],
     nat_router: Option<&Vip>,
 ) -> Result<String, Lossy> {
+    let conf = NativeConf {
+        config: config.clone(),
+        health: health.clone(),
+        vips: vips.to_vec(),
+        nat_router: nat_router.cloned(),
+        ..NativeConf::default()
+    };
+    let mut w = write_keepalived(&conf);
+    w.losses.retain(|l| !l.contains(STAND_IN));
+    lossless("keepalived.conf", w)
+}
+
+/// The words that name the stand-in `vrrp_instance` among the losses.
+const STAND_IN: &str = "they go into a stand-in `vrrp_instance rvs`";
+
+fn lossless(format: &'static str, w: Written) -> Result<String, Lossy> {
+    if w.losses.is_empty() {
+        Ok(w.text)
+    } else {
+        Err(Lossy {
+            format,
+            reasons: w.losses,
+        })
+    }
+}
+
+/// Write a configuration as keepalived.conf: `global_defs` with `lvs_timeouts` when they
+/// differ from the kernel's and `lvs_sync_daemon` for connection sync; the VRRP failover
+/// (`vrrp_script`, `vrrp_instance` and `vrrp_sync_group` blocks, each key the daemon acts
+/// on written so that the file reads back to the same [`crate::FailoverConfig`]); then
+/// one `virtual_server` per service with its `real_server`s.
+///
+/// Health monitoring: quorum, hysteresis, quorum_up/quorum_down, omega and the sorry server
+/// in the `virtual_server`; `inhibit_on_failure`, `alpha`, notify scripts and one checker
+/// block per check (with all its timers) in each `real_server`.
+///
+/// Losses (each named in [`Written::losses`]): pulse's heartbeat (keepalived fails over by
+/// VRRP); VIPs or a NAT router address outside every `vrrp_instance` (keepalived brings
+/// addresses up only through VRRP: without VRRP in the configuration they go into a
+/// stand-in `vrrp_instance rvs`, state MASTER, virtual_router_id 51, which adds VRRP);
+/// names and inactive real servers; FullNAT real servers and the local pool, classifier
+/// rules (keepalived leaves marks to iptables), a non-default mh table size, persistence
+/// granularity /0, timeouts of 0 or above 31 days, tunnel checksum options keepalived
+/// refuses, IPVS switches, table size and table-full policy, an invalid configuration, and
+/// of health monitoring: nanny's send/expect and program checks, checks through the VIP,
+/// rise or fall other than 1, slow start, load monitoring, timers keepalived would change
+/// (under 1 s, finer than 1 µs).
+pub fn write_keepalived(conf: &NativeConf) -> Written {
+    let config = &conf.config;
+    let health = &conf.health;
     let mut no = Refusals::new("keepalived.conf", config);
     no.director_settings(config);
+    no.names(&conf.names, "keepalived.conf");
     if config.local_pool != LocalPool::default() {
         no.push("the FullNAT local address pool: keepalived has no FullNAT");
     }
@@ -226,6 +300,7 @@ pub fn emit_keepalived(
         ));
     }
     let mut out = String::from("# keepalived.conf written by rvs\n");
+    let mut global = String::new();
     let t = config.timeouts;
     if t != Timeouts::default() {
         for (name, v) in [("tcp", t.tcp), ("tcpfin", t.tcp_fin), ("udp", t.udp)] {
@@ -235,34 +310,394 @@ pub fn emit_keepalived(
                 ));
             }
         }
-        let _ = write!(
-            out,
-            "\nglobal_defs {{\n    lvs_timeouts tcp {} tcpfin {} udp {}\n}}\n",
+        let _ = writeln!(
+            global,
+            "    lvs_timeouts tcp {} tcpfin {} udp {}",
             t.tcp, t.tcp_fin, t.udp
         );
     }
-    let addrs: Vec<&Vip> = vips.iter().chain(nat_router).collect();
-    if let Some(first) = addrs.first() {
-        let _ = write!(
-            out,
-            "\nvrrp_instance rvs {{\n    state MASTER\n    interface {}\n    \
-             virtual_router_id 51\n    priority 100\n    virtual_ipaddress {{\n",
-            first.device
-        );
-        for v in &addrs {
-            let _ = write!(out, "        {}/{} dev {}", v.addr, v.prefix, v.device);
-            if v.label != v.device {
-                let _ = write!(out, " label {}", v.label);
+    if let Some(s) = &conf.failover.sync {
+        keepalived_sync(&mut global, &mut no, s);
+    }
+    if !global.is_empty() {
+        let _ = write!(out, "\nglobal_defs {{\n{global}}}\n");
+    }
+    let addrs: Vec<&Vip> = conf.vips.iter().chain(conf.nat_router.as_ref()).collect();
+    match &conf.failover.mode {
+        FailoverMode::Vrrp(v) => {
+            let held = crate::native::vrrp_vips(&conf.failover);
+            for a in &addrs {
+                if !held.iter().any(|h| h.addr == a.addr) {
+                    no.push(format!(
+                        "address {}/{} on {} is in no vrrp_instance (keepalived.conf brings \
+                         addresses up only through VRRP)",
+                        a.addr, a.prefix, a.device
+                    ));
+                } else if !held.contains(a) {
+                    no.push(format!(
+                        "address {}/{} on {} label {}: its vrrp_instance says otherwise",
+                        a.addr, a.prefix, a.device, a.label
+                    ));
+                }
             }
-            out.push('\n');
+            keepalived_vrrp(&mut out, &mut no, v);
         }
-        out.push_str("    }\n}\n");
+        mode => {
+            if let FailoverMode::Pulse(p) = mode {
+                no.push(format!(
+                    "pulse's heartbeat ({}): keepalived.conf fails over by VRRP",
+                    describe_pulse(p)
+                ));
+            }
+            if let Some(first) = addrs.first() {
+                let list: Vec<String> = addrs
+                    .iter()
+                    .map(|a| format!("{}/{} on {}", a.addr, a.prefix, a.device))
+                    .collect();
+                no.push(format!(
+                    "addresses {} without VRRP: keepalived.conf brings addresses up only \
+                     through VRRP, so {STAND_IN} (state MASTER, virtual_router_id 51), which \
+                     adds VRRP failover",
+                    list.join(", ")
+                ));
+                let _ = write!(
+                    out,
+                    "\nvrrp_instance rvs {{\n    state MASTER\n    interface {}\n    \
+                     virtual_router_id 51\n    priority 100\n    virtual_ipaddress {{\n",
+                    first.device
+                );
+                for v in &addrs {
+                    let _ = write!(out, "        {}/{} dev {}", v.addr, v.prefix, v.device);
+                    if v.label != v.device {
+                        let _ = write!(out, " label {}", v.label);
+                    }
+                    out.push('\n');
+                }
+                out.push_str("    }\n}\n");
+            }
+        }
     }
     for svc in &config.services {
         let h = health.services.iter().find(|h| h.service == svc.key);
         keepalived_service(&mut out, &mut no, svc, h);
     }
-    no.finish(out)
+    no.written(out)
+}
+
+/// pulse's settings in a few words, for the losses.
+fn describe_pulse(p: &PulseSetup) -> String {
+    format!(
+        "primary {} backup {}",
+        p.primary,
+        p.backup.map_or("none".to_string(), |b| b.to_string())
+    )
+}
+
+/// `lvs_sync_daemon IF [INSTANCE] id N ...` in `global_defs`.
+fn keepalived_sync(out: &mut String, no: &mut Refusals, s: &SyncSetup) {
+    let d = SyncSetup::new(String::new(), 0);
+    let what = "connection sync";
+    let _ = write!(
+        out,
+        "    lvs_sync_daemon {}",
+        ka_value(no, what, "interface", &s.interface)
+    );
+    if let Some(i) = &s.vrrp_instance {
+        let _ = write!(out, " {}", ka_value(no, what, "instance", i));
+    }
+    let _ = write!(out, " id {}", s.syncid);
+    if s.maxlen != d.maxlen {
+        let _ = write!(out, " maxlen {}", s.maxlen);
+    }
+    if s.port != d.port {
+        let _ = write!(out, " port {}", s.port);
+    }
+    if s.ttl != d.ttl {
+        let _ = write!(out, " ttl {}", s.ttl);
+    }
+    match s.unicast_peer {
+        // rvs's extension: a unicast `group` is the peer.
+        Some(p) => {
+            if s.group != d.group {
+                no.push(format!(
+                    "connection sync to both the group {} and the peer {p}: `group` is one",
+                    s.group
+                ));
+            }
+            let _ = write!(out, " group {p}");
+        }
+        None if s.group != d.group => {
+            let _ = write!(out, " group {}", s.group);
+        }
+        None => {}
+    }
+    out.push('\n');
+}
+
+/// A keepalived.conf time for `key` of `what`.
+fn ka_time(no: &mut Refusals, what: &str, d: Duration) -> String {
+    ka_secs(no, what, d)
+}
+
+/// The `vrrp_script`, `vrrp_instance` and `vrrp_sync_group` blocks.
+fn keepalived_vrrp(out: &mut String, no: &mut Refusals, v: &VrrpSetup) {
+    for sc in &v.scripts {
+        let what = format!("vrrp_script `{}`", sc.name);
+        let _ = writeln!(
+            out,
+            "\nvrrp_script {} {{\n    script {}",
+            ka_value(no, &what, "name", &sc.name),
+            ka_value(no, &what, "script", &sc.script)
+        );
+        let _ = writeln!(out, "    interval {}", ka_time(no, &what, sc.interval));
+        if let Some(t) = sc.timeout {
+            let _ = writeln!(out, "    timeout {}", ka_time(no, &what, t));
+        }
+        let _ = writeln!(
+            out,
+            "    weight {}{}",
+            sc.weight,
+            if sc.reverse { " reverse" } else { "" }
+        );
+        let _ = writeln!(out, "    rise {}\n    fall {}", sc.rise, sc.fall);
+        if let Some(u) = &sc.user {
+            // `user USER [GROUP]`: the words as they were.
+            let _ = writeln!(out, "    user {u}");
+        }
+        if sc.init_fail {
+            out.push_str("    init_fail\n");
+        }
+        out.push_str("}\n");
+    }
+    for i in &v.instances {
+        keepalived_instance(out, no, i);
+    }
+    for g in &v.sync_groups {
+        let what = format!("vrrp_sync_group `{}`", g.name);
+        let _ = writeln!(
+            out,
+            "\nvrrp_sync_group {} {{\n    group {{",
+            ka_value(no, &what, "name", &g.name)
+        );
+        for &m in &g.members {
+            if let Some(i) = v.instances.get(m) {
+                let _ = writeln!(out, "        {}", ka_value(no, &what, "group", &i.name));
+            }
+        }
+        out.push_str("    }\n");
+        for (k, c) in [
+            ("notify_master", &g.notify_master),
+            ("notify_backup", &g.notify_backup),
+            ("notify_fault", &g.notify_fault),
+            ("notify_stop", &g.notify_stop),
+            ("notify", &g.notify),
+        ] {
+            if let Some(c) = c {
+                let _ = writeln!(out, "    {k} {}", ka_value(no, &what, k, c));
+            }
+        }
+        out.push_str("}\n");
+    }
+}
+
+fn ka_address(no: &mut Refusals, what: &str, a: &crate::failover::AddressSetup) -> String {
+    let mut s = format!(
+        "{}/{} dev {}",
+        a.addr,
+        a.prefix,
+        ka_value(no, what, "dev", &a.device)
+    );
+    if let Some(l) = &a.label {
+        let _ = write!(s, " label {}", ka_value(no, what, "label", l));
+    }
+    if let Some(sc) = &a.scope {
+        let _ = write!(s, " scope {}", ka_value(no, what, "scope", sc));
+    }
+    s
+}
+
+fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetup) {
+    let r = &i.router;
+    let what = format!("vrrp_instance `{}`", i.name);
+    let w = &what;
+    let _ = writeln!(
+        out,
+        "\nvrrp_instance {} {{",
+        ka_value(no, w, "name", &i.name)
+    );
+    let state = match r.initial_state {
+        rvs_core::vrrp::InitialState::Master => "MASTER",
+        rvs_core::vrrp::InitialState::Backup => "BACKUP",
+    };
+    let _ = writeln!(
+        out,
+        "    state {state}\n    interface {}\n    virtual_router_id {}\n    priority {}",
+        ka_value(no, w, "interface", &i.interface),
+        r.vrid,
+        r.priority
+    );
+    let _ = writeln!(out, "    advert_int {}", ka_time(no, w, r.advert_int));
+    let like = i.addresses.first().map(|a| a.addr).unwrap_or(r.primary_ip);
+    if r.version != default_version(like) {
+        let _ = writeln!(out, "    version {}", r.version.number());
+    }
+    match r.preempt {
+        rvs_core::vrrp::Preempt::Always => {}
+        rvs_core::vrrp::Preempt::Never => out.push_str("    nopreempt\n"),
+        rvs_core::vrrp::Preempt::After(d) => {
+            let _ = writeln!(out, "    preempt_delay {}", ka_time(no, w, d));
+        }
+    }
+    if !r.accept {
+        out.push_str("    no_accept\n");
+    }
+    if r.version == rvs_core::vrrp::Version::V2 {
+        match auth_pass(&r.auth) {
+            Some(None) => {}
+            Some(Some(p)) => {
+                let _ = writeln!(
+                    out,
+                    "    authentication {{\n        auth_type PASS\n        auth_pass {}\n    }}",
+                    ka_value(no, w, "auth_pass", &p)
+                );
+            }
+            None => no.push(format!(
+                "{what}: a password keepalived.conf cannot carry (zero or non-UTF-8 bytes)"
+            )),
+        }
+    }
+    if !i.primary_from_interface {
+        let key = if r.unicast_peers.is_empty() {
+            "mcast_src_ip"
+        } else {
+            "unicast_src_ip"
+        };
+        let _ = writeln!(out, "    {key} {}", r.primary_ip);
+    }
+    if !r.unicast_peers.is_empty() {
+        out.push_str("    unicast_peer {\n");
+        for p in &r.unicast_peers {
+            let _ = writeln!(out, "        {p}");
+        }
+        out.push_str("    }\n");
+    }
+    if r.check_unicast_src {
+        out.push_str("    check_unicast_src\n");
+    }
+    for (key, list) in [
+        ("virtual_ipaddress", &i.addresses),
+        ("virtual_ipaddress_excluded", &i.excluded_addresses),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "    {key} {{");
+        for a in list {
+            let _ = writeln!(out, "        {}", ka_address(no, w, a));
+        }
+        out.push_str("    }\n");
+    }
+    let implicit = tracks_primary(i);
+    if !implicit {
+        out.push_str("    dont_track_primary\n");
+    }
+    let n_if = i.track_interfaces.len();
+    let track = |t: &rvs_core::vrrp::Track| {
+        format!(
+            " weight {}{}",
+            t.weight,
+            if t.reverse { " reverse" } else { "" }
+        )
+    };
+    if n_if > usize::from(implicit) {
+        out.push_str("    track_interface {\n");
+        for (n, t) in i
+            .track_interfaces
+            .iter()
+            .zip(&r.tracks)
+            .skip(usize::from(implicit))
+        {
+            let _ = writeln!(
+                out,
+                "        {}{}",
+                ka_value(no, w, "track_interface", n),
+                track(t)
+            );
+        }
+        out.push_str("    }\n");
+    }
+    if !i.track_scripts.is_empty() {
+        out.push_str("    track_script {\n");
+        for (n, t) in i.track_scripts.iter().zip(r.tracks.iter().skip(n_if)) {
+            let _ = writeln!(
+                out,
+                "        {}{}",
+                ka_value(no, w, "track_script", n),
+                track(t)
+            );
+        }
+        out.push_str("    }\n");
+    }
+    for (k, c) in [
+        ("notify_master", &i.notify_master),
+        ("notify_backup", &i.notify_backup),
+        ("notify_fault", &i.notify_fault),
+        ("notify_stop", &i.notify_stop),
+        ("notify", &i.notify),
+    ] {
+        if let Some(c) = c {
+            let _ = writeln!(out, "    {k} {}", ka_value(no, w, k, c));
+        }
+    }
+    let (g, d) = (r.garp, rvs_core::vrrp::GarpConfig::default());
+    if g.master_delay != d.master_delay {
+        let _ = writeln!(
+            out,
+            "    garp_master_delay {}",
+            ka_time(no, w, g.master_delay)
+        );
+    }
+    if g.master_repeat != d.master_repeat {
+        let _ = writeln!(out, "    garp_master_repeat {}", g.master_repeat);
+    }
+    if let Some(t) = g.master_refresh {
+        let _ = writeln!(out, "    garp_master_refresh {}", ka_time(no, w, t));
+    }
+    if g.master_refresh_repeat != d.master_refresh_repeat {
+        let _ = writeln!(
+            out,
+            "    garp_master_refresh_repeat {}",
+            g.master_refresh_repeat
+        );
+    }
+    if g.lower_prio_delay != d.lower_prio_delay {
+        let _ = writeln!(
+            out,
+            "    garp_lower_prio_delay {}",
+            ka_time(no, w, g.lower_prio_delay)
+        );
+    }
+    if g.lower_prio_repeat != d.lower_prio_repeat {
+        let _ = writeln!(out, "    garp_lower_prio_repeat {}", g.lower_prio_repeat);
+    }
+    for (k, b) in [
+        ("lower_prio_no_advert", r.lower_prio_no_advert),
+        ("higher_prio_send_advert", r.higher_prio_send_advert),
+        ("skip_check_adv_addr", r.skip_check_adv_addr),
+    ] {
+        if b {
+            let _ = writeln!(out, "    {k}");
+        }
+    }
+    if i.use_vmac {
+        match &i.vmac_name {
+            Some(n) => {
+                let _ = writeln!(out, "    use_vmac {}", ka_value(no, w, "use_vmac", n));
+            }
+            None => out.push_str("    use_vmac\n"),
+        }
+    }
+    out.push_str("}\n");
 }
 
 fn keepalived_service(
@@ -794,9 +1229,32 @@ pub fn emit_lvs_cf(
     vips: &[Vip],
     nat_router: Option<&Vip>,
 ) -> Result<String, Lossy> {
+    let conf = NativeConf {
+        config: config.clone(),
+        health: health.clone(),
+        vips: vips.to_vec(),
+        nat_router: nat_router.cloned(),
+        ..NativeConf::default()
+    };
+    lossless("lvs.cf", write_lvs_cf(&conf))
+}
+
+/// Write a configuration as lvs.cf: what [`emit_lvs_cf`] writes, plus pulse's keys
+/// (`primary`, `backup`, `heartbeat = 1`, `heartbeat_port`, `keepalive`, `deadtime`,
+/// `backup_active`, the private addresses and commands), the sync daemon's (`syncdaemon`,
+/// `syncd_iface`, `syncd_id`), each virtual's and server's name (`vsN` / `rsN`, by position,
+/// for unnamed ones, which [`lvs_cf_names`] reads back as unnamed) and the inactive
+/// servers (`active = 0`). Losses: VRRP failover, sync settings lvs.cf has no key for, and
+/// what [`emit_lvs_cf`] refuses.
+pub fn write_lvs_cf(conf: &NativeConf) -> Written {
+    let config = &conf.config;
+    let health = &conf.health;
+    let vips = conf.vips.as_slice();
+    let nat_router = conf.nat_router.as_ref();
     let mut no = Refusals::new("lvs.cf", config);
     no.director_settings(config);
     let mut out = String::from("# lvs.cf written by rvs\nservice = lvs\n");
+    lvs_cf_failover(&mut out, &mut no, &conf.failover);
 
     // One network for all.
     let methods: Vec<ForwardMethod> = config
@@ -879,7 +1337,12 @@ pub fn emit_lvs_cf(
     for (i, svc) in config.services.iter().enumerate() {
         let what = describe(&svc.key);
         let family = svc.key.family();
-        let _ = write!(out, "\nvirtual vs{} {{\n    active = 1\n", i + 1);
+        let names = conf.names.service(&svc.key);
+        let vname = match names.and_then(|n| n.name.as_deref()) {
+            Some(n) => lvs_cf_name(&mut no, &what, n),
+            None => format!("vs{}", i + 1),
+        };
+        let _ = write!(out, "\nvirtual {vname} {{\n    active = 1\n");
         let (addr, rules) = match svc.key {
             ServiceKey::Addr { addr, .. } => (Some(addr), Vec::new()),
             ServiceKey::Fwmark { mark, family } => {
@@ -1019,24 +1482,40 @@ pub fn emit_lvs_cf(
             method,
             protocol,
         );
-        for (j, rs) in svc.real_servers.iter().enumerate() {
+        let all_active: Vec<ServerSlot>;
+        let slots = match names {
+            Some(n) => &n.slots,
+            None => {
+                all_active = vec![ServerSlot::Active(None); svc.real_servers.len()];
+                &all_active
+            }
+        };
+        let mut servers = svc.real_servers.iter();
+        for (j, slot) in slots.iter().enumerate() {
+            let (name, addr, port, weight, active) = match slot {
+                ServerSlot::Inactive(x) => (&x.name, x.addr, x.port, x.weight, 0),
+                ServerSlot::Active(name) => {
+                    let Some(rs) = servers.next() else { break };
+                    if rs.u_threshold != 0 || rs.l_threshold != 0 {
+                        no.push(format!(
+                            "{what}: real server {} thresholds {}/{} (lvs.cf has no key for them)",
+                            sock(rs.addr, rs.port),
+                            rs.u_threshold,
+                            rs.l_threshold
+                        ));
+                    }
+                    (name, rs.addr, rs.port, rs.weight, 1)
+                }
+            };
+            let sname = match name {
+                Some(n) => lvs_cf_name(&mut no, &what, n),
+                None => format!("rs{}", j + 1),
+            };
             let _ = write!(
                 out,
-                "    server rs{} {{\n        address = {}\n        active = 1\n        \
-                 port = {}\n        weight = {}\n    }}\n",
-                j + 1,
-                rs.addr,
-                rs.port,
-                rs.weight
+                "    server {sname} {{\n        address = {addr}\n        active = {active}\n        \
+                 port = {port}\n        weight = {weight}\n    }}\n",
             );
-            if rs.u_threshold != 0 || rs.l_threshold != 0 {
-                no.push(format!(
-                    "{what}: real server {} thresholds {}/{} (lvs.cf has no key for them)",
-                    sock(rs.addr, rs.port),
-                    rs.u_threshold,
-                    rs.l_threshold
-                ));
-            }
         }
         out.push_str("}\n");
     }
@@ -1059,7 +1538,160 @@ pub fn emit_lvs_cf(
             ));
         }
     }
-    no.finish(out)
+    no.written(out)
+}
+
+/// A `virtual` or `server` block's name, or a loss when lvs.cf cannot carry it.
+fn lvs_cf_name(no: &mut Refusals, what: &str, n: &str) -> String {
+    let ok = !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if !ok {
+        no.push(format!(
+            "{what}: the name `{n}` (lvs.cf names are one word of letters, digits, `_-.:`)"
+        ));
+    }
+    n.to_string()
+}
+
+/// pulse's and the sync daemon's keys.
+fn lvs_cf_failover(out: &mut String, no: &mut Refusals, f: &crate::FailoverConfig) {
+    let text_ok = |s: &str| !s.contains(['\n', '\r', '"', '\\']) && !s.is_empty();
+    match &f.mode {
+        FailoverMode::None => {}
+        FailoverMode::Vrrp(v) => {
+            for i in &v.instances {
+                no.push(format!(
+                    "vrrp_instance `{}` (virtual_router_id {} on {}): lvs.cf fails over by \
+                     pulse's heartbeat",
+                    i.name, i.router.vrid, i.interface
+                ));
+            }
+        }
+        FailoverMode::Pulse(p) => {
+            let _ = writeln!(out, "primary = {}", p.primary);
+            if let Some(a) = p.primary_private {
+                let _ = writeln!(out, "primary_private = {a}");
+            }
+            if let Some(a) = p.backup {
+                let _ = writeln!(out, "backup = {a}");
+            }
+            if let Some(a) = p.backup_private {
+                let _ = writeln!(out, "backup_private = {a}");
+            }
+            let _ = writeln!(
+                out,
+                "backup_active = {}\nheartbeat = 1\nheartbeat_port = {}",
+                u8::from(p.backup_active),
+                p.port
+            );
+            for (key, d) in [("keepalive", p.keepalive), ("deadtime", p.deadtime)] {
+                if d.subsec_nanos() != 0 || d.is_zero() {
+                    no.push(format!(
+                        "pulse's {key} {} (lvs.cf's is whole seconds)",
+                        human_duration(d)
+                    ));
+                }
+                let _ = writeln!(out, "{key} = {}", d.as_secs().max(1));
+            }
+            for (key, c) in [
+                ("active_cmd", &p.active_cmd),
+                ("inactive_cmd", &p.inactive_cmd),
+            ] {
+                if let Some(c) = c {
+                    if !text_ok(c) {
+                        no.push(format!("`{key}` {c:?} (lvs.cf strings are one plain line)"));
+                    }
+                    let _ = writeln!(out, "{key} = \"{c}\"");
+                }
+            }
+        }
+    }
+    if let Some(s) = &f.sync {
+        let d = SyncSetup::new(String::new(), 0);
+        let mut other = Vec::new();
+        if s.group != d.group {
+            other.push(format!("group {}", s.group));
+        }
+        if s.port != d.port {
+            other.push(format!("port {}", s.port));
+        }
+        if s.ttl != d.ttl {
+            other.push(format!("ttl {}", s.ttl));
+        }
+        if s.maxlen != d.maxlen {
+            other.push(format!("maxlen {}", s.maxlen));
+        }
+        if let Some(p) = s.unicast_peer {
+            other.push(format!("unicast peer {p}"));
+        }
+        if let Some(i) = &s.vrrp_instance
+            && !matches!(f.mode, FailoverMode::Vrrp(_))
+        {
+            other.push(format!("following vrrp_instance `{i}`"));
+        }
+        if !other.is_empty() {
+            no.push(format!(
+                "connection sync {} (lvs.cf has `syncd_iface` and `syncd_id` only)",
+                other.join(", ")
+            ));
+        }
+        if !text_ok(&s.interface) || s.interface.contains([' ', '\t']) {
+            no.push(format!("sync interface {:?}", s.interface));
+        }
+        let _ = writeln!(
+            out,
+            "syncdaemon = 1\nsyncd_iface = {}\nsyncd_id = {}",
+            s.interface, s.syncid
+        );
+    }
+}
+
+/// The names and inactive servers of a parsed lvs.cf, as [`Names`]: each active virtual's
+/// name and its servers' (active and inactive, in file order). A name rvs writes for an
+/// unnamed block — `vsN` for the N-th virtual, `rsN` for a virtual's N-th server — reads
+/// as unnamed, so that a configuration without names goes through lvs.cf unchanged.
+pub fn lvs_cf_names(cf: &crate::LvsCf) -> Names {
+    let mut names = Names::default();
+    let mut seen = Vec::new();
+    for (k, v) in cf.virtuals.iter().enumerate() {
+        let Some(idx) = v.service.filter(|_| v.active) else {
+            continue;
+        };
+        let Some(svc) = cf.config.services.get(idx) else {
+            continue;
+        };
+        if seen.contains(&idx) {
+            continue;
+        }
+        seen.push(idx);
+        let own = |n: &str, prefix: &str, pos: usize| {
+            (n != format!("{prefix}{}", pos + 1)).then(|| n.to_string())
+        };
+        let slots = v
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(j, s)| {
+                if s.active {
+                    ServerSlot::Active(own(&s.name, "rs", j))
+                } else {
+                    ServerSlot::Inactive(crate::native::InactiveServer {
+                        name: own(&s.name, "rs", j),
+                        addr: s.addr,
+                        port: s.port,
+                        weight: s.weight,
+                    })
+                }
+            })
+            .collect();
+        names.push(crate::native::ServiceNames {
+            service: svc.key,
+            name: own(&v.name, "vs", k),
+            slots,
+        });
+    }
+    names
 }
 
 /// A virtual's nanny keys for its health monitoring, or refusals; the keys are checked by
@@ -1337,6 +1969,77 @@ pub fn keepalived_vips(conf: &KeepalivedConf) -> Vec<Vip> {
         }
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// ipvsadm rules
+
+/// Write a configuration as ipvsadm rules (`ipvsadm -R` input) in its own order of
+/// services and real servers ([`crate::ipvsadm::save_in_order`]: the order schedulers see).
+/// Losses: everything but the virtual services, their real servers, the timeouts and the
+/// FullNAT pool — the addresses the director owns (VIPs with their devices, the NAT
+/// router), health monitoring, failover and connection sync, names and inactive real
+/// servers, classifier rules, IPVS switches, table size and table-full policy.
+pub fn write_ipvsadm(conf: &NativeConf) -> Written {
+    let config = &conf.config;
+    let mut no = Refusals::new("ipvsadm rules", config);
+    no.director_settings(config);
+    for v in &conf.vips {
+        no.push(format!(
+            "VIP {}/{} on {}: ipvsadm rules do not bring addresses up (rvs would own it on \
+             the link it lies on, with no prefix or label)",
+            v.addr, v.prefix, v.label
+        ));
+    }
+    if let Some(n) = &conf.nat_router {
+        no.push(format!(
+            "the NAT router {}/{} on {}: the real servers' gateway, which ipvsadm rules do \
+             not bring up (NAT real servers would lose their route back)",
+            n.addr, n.prefix, n.label
+        ));
+    }
+    for line in describe_health(&conf.health) {
+        no.push(format!(
+            "health monitoring {line} (ipvsadm has no health checks)"
+        ));
+    }
+    match &conf.failover.mode {
+        FailoverMode::None => {}
+        FailoverMode::Pulse(p) => no.push(format!(
+            "pulse's heartbeat ({}): ipvsadm rules have no failover",
+            describe_pulse(p)
+        )),
+        FailoverMode::Vrrp(v) => {
+            for i in &v.instances {
+                no.push(format!(
+                    "vrrp_instance `{}` (virtual_router_id {} on {}): ipvsadm rules have no \
+                     failover",
+                    i.name, i.router.vrid, i.interface
+                ));
+            }
+        }
+    }
+    if let Some(s) = &conf.failover.sync {
+        no.push(format!(
+            "connection sync on {} (syncid {}): rvs's ipvsadm rules do not start the sync \
+             daemon",
+            s.interface, s.syncid
+        ));
+    }
+    no.names(&conf.names, "ipvsadm");
+    for r in &config.fwmark_rules {
+        no.push(format!(
+            "classifier rule for mark {} ({} {}/{} ports {}-{}): ipvsadm leaves marks to \
+             iptables",
+            r.mark,
+            r.protocol.map_or("any".to_string(), |p| p.to_string()),
+            r.dst.addr,
+            r.dst.len,
+            r.ports.0,
+            r.ports.1
+        ));
+    }
+    no.written(crate::ipvsadm::save_in_order(config))
 }
 
 // ---------------------------------------------------------------------------------------

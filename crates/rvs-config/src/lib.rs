@@ -25,7 +25,10 @@ pub mod native;
 mod syntax;
 
 pub use diag::{Diagnostic, Place, Severity, render_all};
-pub use emit::{Lossy, describe_health, emit_keepalived, emit_lvs_cf, keepalived_vips};
+pub use emit::{
+    Lossy, Written, describe_health, emit_keepalived, emit_lvs_cf, keepalived_vips, lvs_cf_names,
+    write_ipvsadm, write_keepalived, write_lvs_cf,
+};
 pub use failover::{
     AddressSetup, FailoverConfig, FailoverMode, PulseSetup, SyncGroupSetup, SyncSetup,
     TrackScriptSetup, VrrpInstanceSetup, VrrpSetup, describe_failover, failover_from_keepalived,
@@ -37,7 +40,10 @@ pub use lvs::{
     Failover, FailoverService, HealthCheck, LoadMonitor, LvsCf, Network, RealServer, ServiceType,
     Vip, VirtualServer, parse_lvs_cf,
 };
-pub use native::{NativeConf, emit_native, load_native, parse_native};
+pub use native::{
+    InactiveServer, Names, NativeConf, ServerSlot, ServiceNames, emit_native, load_native,
+    parse_native, vrrp_vips,
+};
 
 use std::path::Path;
 

@@ -112,6 +112,12 @@
 //!   `max_reply_length`;
 //! - `dns`: `query_type` [SOA] (A, NS, CNAME, SOA, MX, TXT, AAAA), `name` ["."].
 //!
+//! Failover (the `native/failover.rs` module; documented in docs/operating.md):
+//! `[[vrrp_instance]]`, `[[vrrp_sync_group]]` and `[[vrrp_script]]` with keepalived's key
+//! names and meaning, or `[pulse]` with lvs.cf's; `[sync]` for connection sync. A service
+//! and a real server take a `name`; `active = false` keeps a real server written but out of
+//! service ([`Names`]).
+//!
 //! Every table refuses unknown keys, and a check refuses the keys of other check types. Errors — TOML syntax, unknown keys, values of the wrong
 //! type or out of range, and [`Config::validate`]'s findings — come back as
 //! [`Diagnostic`]s located at the key or value they blame. This module does no I/O.
@@ -134,8 +140,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, Severity};
+use crate::failover::FailoverConfig;
 use crate::locate::{self, RealServerPart, ServicePart, Target};
 use crate::lvs::Vip;
+
+mod failover;
+pub use failover::vrrp_vips;
+pub(crate) use failover::{auth_pass, default_version, tracks_primary};
 
 type Span = Range<usize>;
 type Int = Spanned<i64>;
@@ -153,6 +164,101 @@ pub struct NativeConf {
     pub nat_router: Option<Vip>,
     /// Health monitoring: `[service.health]`, each real server's `health` and `check`s.
     pub health: HealthConfig,
+    /// Failover: `[[vrrp_instance]]`, `[[vrrp_sync_group]]`, `[[vrrp_script]]` or
+    /// `[pulse]`, and `[sync]`. Its `warnings` are the mapping's (values rounded as
+    /// keepalived rounds them, scripts nobody tracks).
+    pub failover: FailoverConfig,
+    /// The names of services and real servers, and the inactive real servers.
+    pub names: Names,
+}
+
+/// What the forwarding model does not hold about services and real servers: their names
+/// (lvs.cf's `virtual NAME` and `server NAME`, the TOML's `name`) and the real servers
+/// written but not in service (lvs.cf `active = 0`, the TOML's `active = false`).
+///
+/// Canonical: one entry per service that has a name, a named real server or an inactive
+/// one, in service order; a service without any is absent. Build it with
+/// [`Names::push`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Names {
+    /// The services with something to say, in service order.
+    pub services: Vec<ServiceNames>,
+}
+
+impl Names {
+    /// The entry of the service `key`.
+    pub fn service(&self, key: &ServiceKey) -> Option<&ServiceNames> {
+        self.services.iter().find(|s| s.service == *key)
+    }
+
+    /// Add `s` unless it says nothing (no name, no named or inactive real server).
+    pub fn push(&mut self, s: ServiceNames) {
+        if !s.is_empty() {
+            self.services.push(s);
+        }
+    }
+
+    /// Whether nothing is named and no real server is inactive.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// The name of real server number `k` (in the model's order) of service `key`.
+    pub fn server(&self, key: &ServiceKey, k: usize) -> Option<&str> {
+        self.service(key)?
+            .slots
+            .iter()
+            .filter_map(|s| match s {
+                ServerSlot::Active(n) => Some(n),
+                ServerSlot::Inactive(_) => None,
+            })
+            .nth(k)?
+            .as_deref()
+    }
+}
+
+/// One service's names and inactive real servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNames {
+    /// The service.
+    pub service: ServiceKey,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its real servers in the order written: the active ones (the model's, in its order)
+    /// with their names, and the inactive ones between them.
+    pub slots: Vec<ServerSlot>,
+}
+
+impl ServiceNames {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self
+                .slots
+                .iter()
+                .all(|s| matches!(s, ServerSlot::Active(None)))
+    }
+}
+
+/// A real server as written in a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSlot {
+    /// The next real server of the model's service, with its name.
+    Active(Option<String>),
+    /// A real server written but not in service.
+    Inactive(InactiveServer),
+}
+
+/// A real server written but not in service (lvs.cf `active = 0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InactiveServer {
+    /// Its name.
+    pub name: Option<String>,
+    /// Its address.
+    pub addr: IpAddr,
+    /// Its port.
+    pub port: u16,
+    /// Its weight.
+    pub weight: u32,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -172,6 +278,14 @@ struct RawFile {
     fwmark_rule: Vec<Spanned<RawRule>>,
     #[serde(default)]
     service: Vec<Spanned<RawService>>,
+    #[serde(default)]
+    vrrp_instance: Vec<Spanned<failover::RawInstance>>,
+    #[serde(default)]
+    vrrp_sync_group: Vec<Spanned<failover::RawSyncGroup>>,
+    #[serde(default)]
+    vrrp_script: Vec<Spanned<failover::RawScript>>,
+    pulse: Option<Spanned<failover::RawPulse>>,
+    sync: Option<Spanned<failover::RawSync>>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +340,7 @@ struct RawRule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawService {
+    name: Option<Str>,
     vip: Option<Str>,
     protocol: Option<Str>,
     port: Option<Int>,
@@ -253,6 +368,8 @@ struct RawPersistence {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReal {
+    name: Option<Str>,
+    active: Option<Spanned<bool>>,
     address: Str,
     port: Option<Int>,
     weight: Option<Int>,
@@ -640,11 +757,29 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
     }
     let mut spans = Vec::new();
     let mut health = HealthConfig::default();
+    let mut names = Names::default();
     for s in &raw.service {
-        if let Some((svc, sp, h)) = service(&mut cx, s) {
+        if let Some((svc, sp, h, n)) = service(&mut cx, s) {
             config.services.push(svc);
             spans.push(sp);
             health.services.extend(h);
+            names.push(n);
+        }
+    }
+    let mut failover = failover::parse(
+        &mut cx,
+        &failover::RawFailover {
+            instances: &raw.vrrp_instance,
+            sync_groups: &raw.vrrp_sync_group,
+            scripts: &raw.vrrp_script,
+            pulse: raw.pulse.as_ref(),
+            sync: raw.sync.as_ref(),
+        },
+    );
+    // A VRRP instance's addresses are VIPs on their devices, as keepalived.conf's are.
+    for v in vrrp_vips(&failover) {
+        if !vips.iter().any(|w| w.addr == v.addr) {
+            vips.push(v);
         }
     }
 
@@ -658,11 +793,14 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
         errors.sort_by_key(|d| d.span.start);
         return Err(errors);
     }
+    failover.warnings.sort_by_key(|d| d.span.start);
     Ok(NativeConf {
         config,
         vips,
         nat_router,
         health,
+        failover,
+        names,
     })
 }
 
@@ -900,7 +1038,17 @@ fn flag_bit(name: &str, scheduler: SchedulerKind) -> Result<u8, Option<Scheduler
     }
 }
 
-type ServiceParts = (VirtualServiceConfig, SvcSpans, Option<ServiceHealth>);
+type ServiceParts = (
+    VirtualServiceConfig,
+    SvcSpans,
+    Option<ServiceHealth>,
+    ServiceNames,
+);
+
+/// Whether a raw real server is in service (`active` \[true\]).
+fn active(r: &RawReal) -> bool {
+    r.active.as_ref().is_none_or(|a| *a.get_ref())
+}
 
 fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<ServiceParts> {
     let errors_before = cx.errors.len();
@@ -1065,8 +1213,22 @@ fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<ServiceParts> {
         ServiceKey::Addr { port, .. } => port,
         ServiceKey::Fwmark { .. } => 0,
     };
+    let mut names = ServiceNames {
+        service: key,
+        name: r.name.as_ref().map(|n| n.get_ref().clone()),
+        slots: Vec::new(),
+    };
     for rs in &r.real_server {
         let raw = rs.get_ref();
+        if !active(raw) {
+            if let Some(s) = inactive_server(cx, raw, svc_port) {
+                names.slots.push(ServerSlot::Inactive(s));
+            }
+            continue;
+        }
+        names.slots.push(ServerSlot::Active(
+            raw.name.as_ref().map(|n| n.get_ref().clone()),
+        ));
         let addr = cx.ip(&raw.address);
         let mut real = RealServerConfig::new(addr.unwrap_or(IpAddr::from([0, 0, 0, 0])), svc_port);
         let mut sp = RsSpans {
@@ -1123,7 +1285,50 @@ fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<ServiceParts> {
     }
     let sorry_method = default_method.and_then(|(m, _)| m);
     let health = service_health(cx, r, &svc, sorry_method);
-    (cx.errors.len() == errors_before).then_some((svc, spans, health))
+    (cx.errors.len() == errors_before).then_some((svc, spans, health, names))
+}
+
+/// A real server with `active = false`: its name, address, port and weight; the keys of
+/// forwarding and health monitoring are refused (nothing would act on them).
+fn inactive_server(cx: &mut Cx<'_>, raw: &RawReal, svc_port: u16) -> Option<InactiveServer> {
+    let before = cx.errors.len();
+    for (key, span) in [
+        ("u_threshold", raw.u_threshold.as_ref().map(Spanned::span)),
+        ("l_threshold", raw.l_threshold.as_ref().map(Spanned::span)),
+        ("method", raw.method.as_ref().map(Spanned::span)),
+        ("tunnel", raw.tunnel.as_ref().map(Spanned::span)),
+        ("health", raw.health.as_ref().map(Spanned::span)),
+        (
+            "check",
+            raw.check
+                .as_ref()
+                .and_then(|c| c.first())
+                .map(Spanned::span),
+        ),
+    ] {
+        if let Some(span) = span {
+            cx.error(
+                span,
+                format!("`{key}` on a real server with `active = false`"),
+                "only `name`, `address`, `port` and `weight` (the server is not in service)",
+            );
+        }
+    }
+    let addr = cx.ip(&raw.address);
+    let port = raw.port.as_ref().map_or(Some(svc_port), |p| cx.port(p));
+    let weight = raw.weight.as_ref().map_or(Some(1), |w| {
+        cx.int(w, 0, i64::from(RealServerConfig::MAX_WEIGHT), "weight")
+            .map(|n| n as u32)
+    });
+    if cx.errors.len() != before {
+        return None;
+    }
+    Some(InactiveServer {
+        name: raw.name.as_ref().map(|n| n.get_ref().clone()),
+        addr: addr?,
+        port: port?,
+        weight: weight?,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1330,6 +1535,7 @@ fn service_health(
         .real_server
         .iter()
         .any(|rs| rs.get_ref().health.is_some() || rs.get_ref().check.is_some());
+    let in_service = r.real_server.iter().filter(|rs| active(rs.get_ref()));
     if r.health.is_none() && !any_rs {
         return None;
     }
@@ -1383,7 +1589,7 @@ fn service_health(
             .filter_map(|c| check(cx, c, udp))
             .collect();
     }
-    for (raw, real) in r.real_server.iter().zip(&svc.real_servers) {
+    for (raw, real) in in_service.zip(&svc.real_servers) {
         let raw = raw.get_ref();
         let settings = match &raw.health {
             Some(h) => {
@@ -2063,10 +2269,16 @@ pub fn emit_native(conf: &NativeConf) -> String {
         out.push_str("\n[nat_router]\n");
         write_vip(&mut out, n);
     }
+    // A VRRP instance's addresses are written with the instance, not as `[[vip]]`.
+    let from_vrrp = vrrp_vips(&conf.failover);
     for v in &conf.vips {
+        if from_vrrp.iter().any(|w| w == v) {
+            continue;
+        }
         out.push_str("\n[[vip]]\n");
         write_vip(&mut out, v);
     }
+    failover::write(&mut out, &conf.failover);
     for r in &c.fwmark_rules {
         let _ = writeln!(out, "\n[[fwmark_rule]]\nmark = {}", r.mark);
         if let Some(p) = r.protocol {
@@ -2089,6 +2301,10 @@ pub fn emit_native(conf: &NativeConf) -> String {
     }
     for svc in &c.services {
         out.push_str("\n[[service]]\n");
+        let names = conf.names.service(&svc.key);
+        if let Some(n) = names.and_then(|n| n.name.as_ref()) {
+            let _ = writeln!(out, "name = {}", quote(n));
+        }
         match svc.key {
             ServiceKey::Addr {
                 protocol,
@@ -2157,10 +2373,48 @@ pub fn emit_native(conf: &NativeConf) -> String {
                 }
             }
         }
-        for rs in &svc.real_servers {
+        let all_active: Vec<ServerSlot>;
+        let slots = match names {
+            Some(n) => &n.slots,
+            None => {
+                all_active = vec![ServerSlot::Active(None); svc.real_servers.len()];
+                &all_active
+            }
+        };
+        let mut servers = svc.real_servers.iter();
+        for slot in slots {
+            let (rs, name) = match slot {
+                ServerSlot::Inactive(x) => {
+                    let mut block = String::from("[[service.real_server]]\n");
+                    if let Some(n) = &x.name {
+                        let _ = writeln!(block, "name = {}", quote(n));
+                    }
+                    let _ = write!(
+                        block,
+                        "active = false\naddress = {}\nport = {}\nweight = {}\n",
+                        quote(&x.addr.to_string()),
+                        x.port,
+                        x.weight
+                    );
+                    out.push('\n');
+                    for line in block.lines() {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                    continue;
+                }
+                ServerSlot::Active(name) => match servers.next() {
+                    Some(rs) => (rs, name),
+                    None => break,
+                },
+            };
             // Indented under its service, as people write it.
-            let mut block = format!(
-                "[[service.real_server]]\naddress = {}\nport = {}\nweight = {}\n",
+            let mut block = String::from("[[service.real_server]]\n");
+            if let Some(n) = name {
+                let _ = writeln!(block, "name = {}", quote(n));
+            }
+            let _ = write!(
+                block,
+                "address = {}\nport = {}\nweight = {}\n",
                 quote(&rs.addr.to_string()),
                 rs.port,
                 rs.weight

@@ -134,6 +134,8 @@ fn keepalived_files_convert() {
             vips: vips.clone(),
             nat_router: None,
             health: kc.health.clone(),
+            failover: Default::default(),
+            names: Default::default(),
         };
         let n = emit_native(&native);
         let nc = ok(parse_native(&n, "out.toml"), &n);

@@ -186,6 +186,8 @@ fn full_file_is_the_whole_expected_struct() {
         ],
         nat_router: Some(vip("10.2.0.254", 24, "eth1", "eth1:1")),
         health: HealthConfig::default(),
+        failover: Default::default(),
+        names: Default::default(),
     };
     assert_eq!(got, expected);
     // And the canonical form of it reads back the same.

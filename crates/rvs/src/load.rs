@@ -78,10 +78,15 @@ pub struct Loaded {
     pub health: rvs_core::health::HealthConfig,
     /// Keys rvs does not act on yet, with their locations.
     pub warnings: Vec<Diagnostic>,
-    /// How this director fails over (keepalived: VRRP; lvs.cf: pulse; ipvsadm rules and
-    /// TOML: none) and the connection-synchronisation daemon. Its warnings are already in
-    /// [`Self::warnings`].
+    /// How this director fails over (keepalived: VRRP; lvs.cf: pulse; TOML: either;
+    /// ipvsadm rules: none) and the connection-synchronisation daemon. Its warnings are
+    /// already in [`Self::warnings`].
     pub failover: FailoverConfig,
+    /// Names of services and real servers, and inactive real servers (lvs.cf, TOML).
+    pub names: rvs_config::Names,
+    /// What was read but no format rvs writes carries (lvs.cf's inactive virtuals): named
+    /// as losses by every conversion.
+    pub uncarried: Vec<String>,
 }
 
 /// Guess the format from the file name, then from the first meaningful line.
@@ -161,11 +166,36 @@ pub fn load_with(
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
+    load_from(path, &text, format, true, names)
+}
+
+/// Parse `text` as a file named `path` in `format`, without reading anything (a
+/// keepalived.conf's `include`s are not followed).
+pub fn load_text(path: &Path, text: &str, format: Format) -> Result<Loaded, Vec<Diagnostic>> {
+    load_from(path, text, format, false, &rvs_config::ipvsadm::NoNames)
+}
+
+fn load_from(
+    path: &Path,
+    text: &str,
+    format: Format,
+    file: bool,
+    ipvsadm_names: &dyn rvs_config::ipvsadm::Names,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let shown = path.display().to_string();
+    let mut names = rvs_config::Names::default();
+    let mut uncarried = Vec::new();
     let (config, mut warnings, vips, nat_router, health, mut failover) = match format {
         Format::LvsCf => {
-            let cf = rvs_config::parse_lvs_cf(&text, &shown)?;
+            let cf = rvs_config::parse_lvs_cf(text, &shown)?;
             let failover = rvs_config::failover_from_lvs_cf(&cf)?;
+            names = rvs_config::lvs_cf_names(&cf);
+            for v in cf.virtuals.iter().filter(|v| !v.active) {
+                uncarried.push(format!(
+                    "inactive virtual `{}` (active = 0): rvs keeps only the virtuals it runs",
+                    v.name
+                ));
+            }
             (
                 cf.config,
                 cf.warnings,
@@ -176,14 +206,18 @@ pub fn load_with(
             )
         }
         Format::Keepalived => {
-            let kc = rvs_config::load_keepalived(path)?;
+            let kc = if file {
+                rvs_config::load_keepalived(path)?
+            } else {
+                rvs_config::parse_keepalived(text, &shown)?
+            };
             let failover = rvs_config::failover_from_keepalived(&kc)?;
             // VRRP's virtual addresses (VIPs and the NAT gateway) carry their devices.
             let vips = rvs_config::keepalived_vips(&kc);
             (kc.config, kc.warnings, vips, None, kc.health, failover)
         }
         Format::Ipvsadm => (
-            rvs_config::ipvsadm::parse_rules_with(&text, &shown, names)?,
+            rvs_config::ipvsadm::parse_rules_with(text, &shown, ipvsadm_names)?,
             Vec::new(),
             Vec::new(),
             None,
@@ -191,14 +225,15 @@ pub fn load_with(
             FailoverConfig::default(),
         ),
         Format::Toml => {
-            let n = rvs_config::parse_native(&text, &shown)?;
+            let n = rvs_config::parse_native(text, &shown)?;
+            names = n.names;
             (
                 n.config,
                 Vec::new(),
                 n.vips,
                 n.nat_router,
                 n.health,
-                FailoverConfig::default(),
+                n.failover,
             )
         }
     };
@@ -229,6 +264,8 @@ pub fn load_with(
         health,
         warnings,
         failover,
+        names,
+        uncarried,
     })
 }
 
@@ -249,20 +286,35 @@ pub fn preflight(l: &Loaded) -> Result<(), String> {
 }
 
 /// The effective configuration as `rvs check-config` prints it: the `ipvsadm -S -n`
-/// rules, then what ipvsadm cannot express as `#` comments (the format read, owned
-/// addresses with their devices, fwmark classifier rules, switches, FullNAT pool), then
-/// `# rvs: health ...` lines: what will be checked on each real server.
+/// rules, then what ipvsadm cannot express as `# rvs:` comments: the format read, owned
+/// addresses with their devices (and prefix and label where the format gives them), fwmark
+/// classifier rules, switches, table size, names and inactive real servers, `# rvs:
+/// health ...` lines (what will be checked on each real server) and `# rvs: failover ...`
+/// lines (VRRP instances, sync groups, scripts, pulse, connection sync).
 pub fn effective(l: &Loaded) -> String {
     use std::fmt::Write as _;
     let mut out = rvs_config::ipvsadm::save(&l.config);
     let _ = writeln!(out, "# rvs: read as {}", l.format.name());
     for o in &l.owned {
+        let vip = l
+            .vips
+            .iter()
+            .chain(l.nat_router.iter())
+            .find(|v| v.addr == o.addr);
+        let detail = match vip {
+            Some(v) if v.label != v.device => format!("/{} label {}", v.prefix, v.label),
+            Some(v) => format!("/{}", v.prefix),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "# rvs: owns {} on {}",
+            "# rvs: owns {}{detail} on {}",
             o.addr,
             o.device.as_deref().unwrap_or("its link")
         );
+    }
+    if let Some(n) = &l.nat_router {
+        let _ = writeln!(out, "# rvs: nat router {}", n.addr);
     }
     for r in &l.config.fwmark_rules {
         let proto = r
@@ -285,44 +337,195 @@ pub fn effective(l: &Loaded) -> String {
             sw.conn_reuse_mode
         );
     }
+    if l.config.conn_table_max != 0
+        || l.config.table_full != rvs_core::model::TableFullPolicy::default()
+    {
+        let _ = writeln!(
+            out,
+            "# rvs: connection table max {} when full {:?}",
+            l.config.conn_table_max, l.config.table_full
+        );
+    }
+    for line in describe_names(&l.names) {
+        let _ = writeln!(out, "# rvs: {line}");
+    }
     for line in rvs_config::describe_health(&l.health) {
         let _ = writeln!(out, "# rvs: health {line}");
+    }
+    for line in rvs_config::describe_failover(&l.failover) {
+        let _ = writeln!(out, "# rvs: failover {line}");
     }
     out
 }
 
-/// Write a loaded configuration in another format (`rvs convert`). Refuses, naming every
-/// reason, what the target format cannot express.
-pub fn convert(l: &Loaded, to: Format) -> Result<String, String> {
-    let lossy = |e: rvs_config::Lossy| {
-        format!(
-            "{} cannot express:\n{}",
-            e.format,
-            e.reasons
-                .iter()
-                .map(|r| format!("  - {r}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
+/// One line per named service, named real server and inactive real server.
+fn describe_names(n: &rvs_config::Names) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &n.services {
+        let key = service_words(&s.service);
+        if let Some(name) = &s.name {
+            out.push(format!("name {key} {name}"));
+        }
+        let mut k = 0;
+        let svc_port = match s.service {
+            ServiceKey::Addr { port, .. } => port,
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        let _ = svc_port;
+        for slot in &s.slots {
+            match slot {
+                rvs_config::ServerSlot::Active(name) => {
+                    if let Some(name) = name {
+                        out.push(format!("name {key} real server #{} {name}", k + 1));
+                    }
+                    k += 1;
+                }
+                rvs_config::ServerSlot::Inactive(x) => out.push(format!(
+                    "inactive {key} -r {} weight {}{}",
+                    rvs_core::model::sock(x.addr, x.port),
+                    x.weight,
+                    x.name
+                        .as_ref()
+                        .map_or(String::new(), |n| format!(" name {n}"))
+                )),
+            }
+        }
+    }
+    out
+}
+
+fn service_words(key: &ServiceKey) -> String {
+    match *key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => format!(
+            "-{} {}",
+            if protocol == rvs_core::model::Protocol::Udp {
+                "u"
+            } else {
+                "t"
+            },
+            rvs_core::model::sock(addr, port)
+        ),
+        ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
+    }
+}
+
+/// Everything a configuration means, for comparing two files regardless of their format:
+/// the forwarding model, health monitoring, failover (without the mapping's warnings),
+/// names and inactive real servers, and the addresses the director owns with their
+/// devices, prefixes and labels (VIPs and the NAT router together, as the daemon owns them
+/// alike; keepalived.conf has no separate NAT router).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meaning {
+    /// Services, real servers, classifier rules, timeouts, switches.
+    pub config: Config,
+    /// Health monitoring.
+    pub health: rvs_core::health::HealthConfig,
+    /// Failover and connection sync.
+    pub failover: FailoverConfig,
+    /// Names and inactive real servers.
+    pub names: rvs_config::Names,
+    /// Owned addresses, sorted.
+    pub addresses: Vec<rvs_config::Vip>,
+}
+
+/// The meaning of `l`.
+pub fn meaning(l: &Loaded) -> Meaning {
+    let mut addresses: Vec<rvs_config::Vip> =
+        l.vips.iter().chain(l.nat_router.iter()).cloned().collect();
+    addresses.sort_by_key(|v| (v.addr, v.device.clone(), v.label.clone(), v.prefix));
+    addresses.dedup();
+    Meaning {
+        config: l.config.clone(),
+        health: l.health.clone(),
+        failover: FailoverConfig {
+            warnings: Vec::new(),
+            ..l.failover.clone()
+        },
+        names: l.names.clone(),
+        addresses,
+    }
+}
+
+/// The parts in which two meanings differ, named for people.
+pub fn differences(a: &Meaning, b: &Meaning) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if a.config != b.config {
+        out.push("the virtual services, real servers or director settings");
+    }
+    if a.health != b.health {
+        out.push("the health monitoring");
+    }
+    if a.failover != b.failover {
+        out.push("the failover or connection sync");
+    }
+    if a.names != b.names {
+        out.push("the names or inactive real servers");
+    }
+    if a.addresses != b.addresses {
+        out.push("the addresses the director owns");
+    }
+    out
+}
+
+/// A configuration written in another format (`rvs convert`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Converted {
+    /// The file.
+    pub text: String,
+    /// What the target format cannot express (empty: the file means the same).
+    pub losses: Vec<String>,
+}
+
+/// Write a loaded configuration in another format. The text is always produced; the
+/// losses name everything it does not carry. When the writer names none, the text is
+/// read back and its [`meaning`] compared, so that nothing is lost unnamed.
+pub fn convert(l: &Loaded, to: Format) -> Converted {
+    let conf = rvs_config::NativeConf {
+        config: l.config.clone(),
+        vips: l.vips.clone(),
+        nat_router: l.nat_router.clone(),
+        health: l.health.clone(),
+        failover: FailoverConfig {
+            warnings: Vec::new(),
+            ..l.failover.clone()
+        },
+        names: l.names.clone(),
     };
-    match to {
-        Format::Toml => Ok(rvs_config::emit_native(&rvs_config::NativeConf {
-            config: l.config.clone(),
-            vips: l.vips.clone(),
-            nat_router: l.nat_router.clone(),
-            health: l.health.clone(),
-        })),
+    let (text, mut losses) = match to {
+        Format::Toml => (rvs_config::emit_native(&conf), Vec::new()),
         Format::Keepalived => {
-            rvs_config::emit_keepalived(&l.config, &l.health, &l.vips, l.nat_router.as_ref())
-                .map_err(lossy)
+            let w = rvs_config::write_keepalived(&conf);
+            (w.text, w.losses)
         }
         Format::LvsCf => {
-            rvs_config::emit_lvs_cf(&l.config, &l.health, &l.vips, l.nat_router.as_ref())
-                .map_err(lossy)
+            let w = rvs_config::write_lvs_cf(&conf);
+            (w.text, w.losses)
         }
-        // ipvsadm has no health checks: the rules alone (as ipvsadm -S would write them).
-        Format::Ipvsadm => Ok(rvs_config::ipvsadm::save(&l.config)),
+        Format::Ipvsadm => {
+            let w = rvs_config::write_ipvsadm(&conf);
+            (w.text, w.losses)
+        }
+    };
+    losses.extend(l.uncarried.iter().cloned());
+    if losses.is_empty() {
+        let name = format!("(converted to {})", to.name());
+        match load_text(Path::new(&name), &text, to) {
+            Err(diags) => losses.push(format!(
+                "the written file does not read back: {}",
+                diags.first().map_or(String::new(), |d| d.message.clone())
+            )),
+            Ok(back) => {
+                for part in differences(&meaning(l), &meaning(&back)) {
+                    losses.push(format!("the written file reads back with different {part}"));
+                }
+            }
+        }
     }
+    Converted { text, losses }
 }
 
 /// What the daemon runs: the forwarding configuration and where it lives on the links.

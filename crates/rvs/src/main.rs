@@ -37,11 +37,14 @@ usage:
                           $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] FILE
                           validate a configuration: prints the effective configuration in
-                          ipvsadm -S -n form (exit 0), or file:line:column diagnostics (exit 1);
+                          ipvsadm -S -n form with `# rvs:` lines for the rest (owned
+                          addresses, names, health checks, failover) (exit 0), or
+                          file:line:column diagnostics (exit 1);
                           --strict turns every warning into an error (for CI pipelines)
-  rvs convert --to toml|keepalived|lvs.cf|ipvsadm [--format F] FILE
-                          translate a configuration (refused, with the reasons, where the
-                          target format cannot express it)
+  rvs convert --to toml|keepalived|lvs.cf|ipvsadm [--format F] [--lossy] FILE
+                          translate a configuration, keeping its whole meaning; refused
+                          (exit 1, each loss named) where the target format cannot express
+                          it, unless --lossy (then written, the losses listed as warnings)
   rvs reload [--control PATH]
                           reload a running daemon's configuration file (refused with
                           file:line:column when invalid; the running one stays)
@@ -336,9 +339,11 @@ fn convert(args: &[String]) -> ExitCode {
     let mut from = None;
     let mut to = None;
     let mut file = None;
+    let mut lossy = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            "--lossy" => lossy = true,
             "--format" | "--from" => match value(args, &mut i, "--format").and_then(parse_format) {
                 Ok(f) => from = Some(f),
                 Err(e) => return usage_error(&e),
@@ -368,14 +373,33 @@ fn convert(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rvs::load::convert(&loaded, to) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("rvs convert: {}: {e}", file.display());
-            ExitCode::FAILURE
-        }
+    let c = rvs::load::convert(&loaded, to);
+    let list = || {
+        c.losses
+            .iter()
+            .map(|r| format!("  - {r}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if c.losses.is_empty() {
+        print!("{}", c.text);
+        ExitCode::SUCCESS
+    } else if lossy {
+        eprintln!(
+            "rvs convert: {}: warning: written with --lossy; {} cannot express:\n{}",
+            file.display(),
+            to.name(),
+            list()
+        );
+        print!("{}", c.text);
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "rvs convert: {}: {} cannot express:\n{}\n(nothing written; --lossy writes it without them)",
+            file.display(),
+            to.name(),
+            list()
+        );
+        ExitCode::FAILURE
     }
 }

@@ -236,6 +236,8 @@ prop_compose! {
             vips,
             nat_router,
             health,
+            failover: Default::default(),
+            names: Default::default(),
         }
     }
 }
