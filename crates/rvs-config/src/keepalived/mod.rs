@@ -691,22 +691,15 @@ impl Ctx {
             }
             return Some(u);
         }
-        if let Some((near, near_use)) = keys.iter().find(|(k, _)| is_typo(k, key)) {
-            if *near_use == Use::Ignored {
-                // A typo of something rvs has no use for changes nothing rvs does.
-                self.warn(
-                    &s.key().loc,
-                    format!(
-                        "unknown keyword `{key}` in {} (`{near}`?); ignored, as keepalived does",
-                        scope.name()
-                    ),
-                );
-                return None;
-            }
-            self.error(
+        if let Some((near, _)) = keys.iter().find(|(k, _)| is_typo(k, key)) {
+            // keepalived lib/parser.c process_stream(): "Unknown keyword", line skipped.
+            self.warn(
                 &s.key().loc,
-                format!("unknown keyword `{key}` in {}", scope.name()),
-                Some(format!("`{near}`")),
+                format!(
+                    "unknown keyword `{key}` in {} (did you mean `{near}`?): line skipped, as \
+                     keepalived skips it",
+                    scope.name()
+                ),
             );
             return None;
         }
