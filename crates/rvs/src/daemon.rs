@@ -62,6 +62,9 @@ pub struct Options {
     pub config_path: PathBuf,
     /// Its format (detected when None).
     pub format: Option<load::Format>,
+    /// keepalived's configuration id (`--config-id`; None: the host's short name), which
+    /// selects keepalived.conf's `@ID` lines, at start and on reload.
+    pub config_id: Option<String>,
     /// Where to write the PID, if anywhere.
     pub pid_file: Option<PathBuf>,
     /// The control socket.
@@ -349,6 +352,7 @@ pub fn run(
     let mut reloader = Reloader {
         path: opts.config_path.clone(),
         format: opts.format,
+        config_id: opts.config_id.clone(),
         interfaces: plan.interfaces.clone(),
         health_spec,
         hup,
@@ -989,6 +993,7 @@ impl Ownership {
 struct Reloader {
     path: PathBuf,
     format: Option<load::Format>,
+    config_id: Option<String>,
     interfaces: Vec<String>,
     /// The health configuration running.
     health_spec: HealthConfig,
@@ -1023,7 +1028,12 @@ impl Reloader {
         monitor: &Monitor,
     ) -> Result<(String, NetConfig), String> {
         let loaded =
-            load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
+            load::load_with(
+                &self.path,
+                self.format,
+                &load::keepalived_options(self.config_id.as_deref()),
+            )
+            .map_err(|diags| rvs_config::render_all(&diags))?;
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }

@@ -111,6 +111,12 @@ pub fn detect(path: &Path, text: &str) -> Format {
         if first.starts_with('-') || first == "ipvsadm" {
             return Format::Ipvsadm;
         }
+        // keepalived's parameter definitions, conditional lines and sequences.
+        if first.starts_with('$') || first.starts_with('@') || first.starts_with("~SEQ")
+            || first.starts_with("~LST")
+        {
+            return Format::Keepalived;
+        }
         if matches!(
             first,
             "global_defs"
@@ -146,8 +152,38 @@ fn read(path: &Path) -> Result<String, Vec<Diagnostic>> {
     })
 }
 
-/// Read and parse `path` in `format` (detected when None).
+/// keepalived's default configuration id (`-i`), which selects its `@ID` lines: the host
+/// name up to its first dot (keepalived core/main.c: `config_id` from `uname`'s nodename).
+pub fn default_config_id() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let short = name.trim().split('.').next().unwrap_or("").to_string();
+    (!short.is_empty()).then_some(short)
+}
+
+/// How keepalived.conf is read: configuration id `config_id` (None: the host's short name,
+/// [`default_config_id`]), `${_RANDOM}` seeded from the clock as keepalived seeds it.
+pub fn keepalived_options(config_id: Option<&str>) -> rvs_config::ParseOptions {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rvs_config::ParseOptions {
+        config_id: config_id.map(str::to_string).or_else(default_config_id),
+        random_seed: seed,
+    }
+}
+
+/// Read and parse `path` in `format` (detected when None); keepalived.conf with the host's
+/// configuration id.
 pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnostic>> {
+    load_with(path, format, &keepalived_options(None))
+}
+
+/// [`load`] with keepalived's configuration id and random seed given.
+pub fn load_with(
+    path: &Path,
+    format: Option<Format>,
+    keepalived: &rvs_config::ParseOptions,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
     let shown = path.display().to_string();
@@ -165,7 +201,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnosti
             )
         }
         Format::Keepalived => {
-            let kc = rvs_config::load_keepalived(path)?;
+            let kc = rvs_config::load_keepalived_with(path, keepalived)?;
             let failover = rvs_config::failover_from_keepalived(&kc)?;
             // VRRP's virtual addresses (VIPs and the NAT gateway) carry their devices.
             let vips = rvs_config::keepalived_vips(&kc);
