@@ -213,6 +213,39 @@ pub fn emit_keepalived(
     if config.local_pool != LocalPool::default() {
         no.push("the FullNAT local address pool: keepalived has no FullNAT");
     }
+    for h in &health.services {
+        // keepalived check_data.c validate_check_config() lowers both.
+        let total: u64 = config
+            .services
+            .iter()
+            .find(|s| s.key == h.service)
+            .map_or(0, |s| {
+                s.real_servers.iter().map(|r| u64::from(r.weight)).sum()
+            });
+        if u64::from(h.quorum) > total {
+            no.push(format!(
+                "{}: quorum {} above the real servers' total weight {total} is lowered by keepalived",
+                describe(&h.service),
+                h.quorum
+            ));
+        } else if h.hysteresis > 0 && h.hysteresis >= h.quorum {
+            no.push(format!(
+                "{}: hysteresis {} not below the quorum {} is lowered by keepalived",
+                describe(&h.service),
+                h.hysteresis,
+                h.quorum
+            ));
+        }
+    }
+    for svc in &config.services {
+        if svc.real_servers.is_empty() {
+            // keepalived check_parser.c vs_end_handler(): "has no real servers - ignoring".
+            no.push(format!(
+                "{}: a virtual server without real servers is dropped by keepalived",
+                describe(&svc.key)
+            ));
+        }
+    }
     for r in &config.fwmark_rules {
         no.push(format!(
             "classifier rule for mark {} ({} {}/{} ports {}-{}): keepalived.conf cannot say \

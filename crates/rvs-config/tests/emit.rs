@@ -509,6 +509,23 @@ fn keepalived_shaped(mut c: NativeConf) -> NativeConf {
     ] {
         *t = *t % 2_678_400 + 1;
     }
+    // keepalived drops a virtual server without real servers.
+    cfg.services.retain(|s| !s.real_servers.is_empty());
+    c.health
+        .services
+        .retain(|h| cfg.services.iter().any(|s| s.key == h.service));
+    // keepalived lowers a quorum above the total weight, and a hysteresis not below it.
+    for h in &mut c.health.services {
+        let total: u32 = cfg
+            .services
+            .iter()
+            .find(|s| s.key == h.service)
+            .map_or(0, |s| s.real_servers.iter().map(|r| r.weight).sum());
+        h.quorum = h.quorum.min(total);
+        if h.hysteresis >= h.quorum {
+            h.hysteresis = h.quorum.saturating_sub(1);
+        }
+    }
     for s in &mut cfg.services {
         s.mh_table_size = VirtualServiceConfig::DEFAULT_MH_TABLE_SIZE;
         if let Some(p) = &mut s.persistence

@@ -916,7 +916,12 @@ fn lenient_files() {
         };
         assert!(c.config.validate().is_ok());
         // Syntax keepalived reads as written (parameters, glued braces, comments) needs no word.
-        let quiet = ["parameters.conf", "glued_brace_comments.conf", "vs_weight.conf"].contains(&name.as_str());
+        let quiet = [
+            "parameters.conf",
+            "glued_brace_comments.conf",
+            "vs_weight.conf",
+        ]
+        .contains(&name.as_str());
         assert_eq!(c.warnings.is_empty(), quiet, "{name}");
         insta::assert_snapshot!(
             format!("lenient_{}", name.trim_end_matches(".conf")),
@@ -962,7 +967,9 @@ fn parameters_conditions_and_sequences() {
         ]
     );
     assert_eq!(
-        c.checkers[0].real_servers[3].checkers[0].timers.connect_timeout,
+        c.checkers[0].real_servers[3].checkers[0]
+            .timers
+            .connect_timeout,
         secs(3)
     );
     // Without the configuration id, `@^lb1` applies and `@lb2` does not either.
@@ -982,7 +989,10 @@ fn parameters_conditions_and_sequences() {
 #[test]
 fn unknown_method_falls_back_to_nat_loudly() {
     let c = lenient("unknown_method.conf");
-    assert_eq!(c.config.services[0].real_servers[0].method, ForwardMethod::Masq);
+    assert_eq!(
+        c.config.services[0].real_servers[0].method,
+        ForwardMethod::Masq
+    );
     assert_eq!(
         said(&c),
         [(
@@ -1002,7 +1012,10 @@ fn quorum_and_booleans() {
     assert_eq!(c.checkers[1].hysteresis, 2);
     let c = lenient("booleans.conf");
     let v = &c.checkers[0];
-    assert!(v.alpha && v.inhibit_on_failure, "`alpha 0` and `inhibit_on_failure no` mean on");
+    assert!(
+        v.alpha && v.inhibit_on_failure,
+        "`alpha 0` and `inhibit_on_failure no` mean on"
+    );
     let r = &v.real_servers;
     // `alpha 1` is not a boolean: inherited (on); `inhibit_on_failure off` is off.
     assert!(r[0].alpha && !r[0].inhibit_on_failure);
@@ -1015,8 +1028,15 @@ fn headers_ports_and_persistence() {
     let s = &c.config.services;
     assert_eq!(s[0].key, tcp("10.0.0.1", 80));
     assert_eq!(
-        s[0].real_servers.iter().map(|r| (r.addr, r.port)).collect::<Vec<_>>(),
-        [(ip("10.0.1.1"), 8080), (ip("10.0.1.2"), 80), (ip("10.0.1.3"), 80)]
+        s[0].real_servers
+            .iter()
+            .map(|r| (r.addr, r.port))
+            .collect::<Vec<_>>(),
+        [
+            (ip("10.0.1.1"), 8080),
+            (ip("10.0.1.2"), 80),
+            (ip("10.0.1.3"), 80)
+        ]
     );
     assert_eq!(s[1].key, tcp("10.0.0.2", 81));
     let c = lenient("missing_port.conf");
@@ -1041,7 +1061,12 @@ fn blocks_as_keepalived_nests_them() {
     assert_eq!(c.config.services.len(), 1);
     assert_eq!(c.config.services[0].key, tcp("10.0.0.5", 80));
     let lines: Vec<usize> = c.warnings.iter().map(|w| w.line).collect();
-    assert_eq!(lines, [1, 3, 3, 4, 6, 6, 7, 8], "{}", render_all(&c.warnings));
+    assert_eq!(
+        lines,
+        [1, 3, 3, 4, 6, 6, 7, 8],
+        "{}",
+        render_all(&c.warnings)
+    );
     // `real_server` without `{` reads the next lines as its block.
     let c = lenient("missing_open_brace.conf");
     assert_eq!(c.config.services[0].real_servers[0].weight, 4);
@@ -1052,7 +1077,10 @@ fn blocks_as_keepalived_nests_them() {
     assert_eq!(s.scheduler, SchedulerKind::Rr);
     assert_eq!(s.real_servers[0].weight, 2);
     assert_eq!(c.checkers[0].delay_loop, secs(3));
-    assert_eq!(c.checkers[0].real_servers[1].notify_up.as_deref(), Some("/bin/up #1"));
+    assert_eq!(
+        c.checkers[0].real_servers[1].notify_up.as_deref(),
+        Some("/bin/up #1")
+    );
 }
 
 #[test]
@@ -1067,7 +1095,11 @@ fn virtual_servers_keepalived_skips_or_drops() {
     let c = lenient("unknown_scheduler.conf");
     assert_eq!(c.config.services[0].scheduler, SchedulerKind::Wlc);
     let c = lenient("vs_weight.conf");
-    let w: Vec<u32> = c.config.services[0].real_servers.iter().map(|r| r.weight).collect();
+    let w: Vec<u32> = c.config.services[0]
+        .real_servers
+        .iter()
+        .map(|r| r.weight)
+        .collect();
     assert_eq!(w, [5, 2]);
 }
 
@@ -1093,10 +1125,17 @@ fn dpvs_fullnat_files() {
         );
     }
     let c = parse_keepalived(&read("dpvs/tutorial.conf"), "t").unwrap();
-    assert_eq!(c.config.local_pool.addrs, [ip("192.168.100.200"), ip("192.168.100.201")]);
+    assert_eq!(
+        c.config.local_pool.addrs,
+        [ip("192.168.100.200"), ip("192.168.100.201")]
+    );
     let s = &c.config.services[0];
     assert_eq!(s.key, tcp("192.168.100.254", 80));
-    assert!(s.real_servers.iter().all(|r| r.method == ForwardMethod::FullNat && r.weight == 100));
+    assert!(
+        s.real_servers
+            .iter()
+            .all(|r| r.method == ForwardMethod::FullNat && r.weight == 100)
+    );
     // containerized.conf: the IPv4 service runs; the IPv6 one uses `conhash`, which rvs
     // does not have, and is skipped.
     let c = parse_keepalived(&read("dpvs/containerized.conf"), "c").unwrap();

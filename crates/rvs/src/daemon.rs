@@ -1027,13 +1027,12 @@ impl Reloader {
         desired: &mut Desired,
         monitor: &Monitor,
     ) -> Result<(String, NetConfig), String> {
-        let loaded =
-            load::load_with(
-                &self.path,
-                self.format,
-                &load::keepalived_options(self.config_id.as_deref()),
-            )
-            .map_err(|diags| rvs_config::render_all(&diags))?;
+        let loaded = load::load_with(
+            &self.path,
+            self.format,
+            &load::keepalived_options(self.config_id.as_deref()),
+        )
+        .map_err(|diags| rvs_config::render_all(&diags))?;
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }

@@ -112,7 +112,9 @@ pub fn detect(path: &Path, text: &str) -> Format {
             return Format::Ipvsadm;
         }
         // keepalived's parameter definitions, conditional lines and sequences.
-        if first.starts_with('$') || first.starts_with('@') || first.starts_with("~SEQ")
+        if first.starts_with('$')
+            || first.starts_with('@')
+            || first.starts_with("~SEQ")
             || first.starts_with("~LST")
         {
             return Format::Keepalived;

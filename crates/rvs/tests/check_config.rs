@@ -183,9 +183,15 @@ fn config_id_selects_conditional_lines() {
     let (code, lb2, _) = rvs(&["check-config", "--config-id", "lb2", f]);
     assert_eq!(code, 0);
     assert!(lb2.contains("-A -t 192.168.10.9:80 -s wlc\n"), "{lb2}");
-    assert!(lb2.contains("-r 10.0.1.1:80 -m -w 1\n"), "`@^lb1` applies: {lb2}");
+    assert!(
+        lb2.contains("-r 10.0.1.1:80 -m -w 1\n"),
+        "`@^lb1` applies: {lb2}"
+    );
     let (code, lb1, _) = rvs(&["check-config", "--config-id", "lb1", f]);
     assert_eq!(code, 0);
     assert!(!lb1.contains("192.168.10.9"), "{lb1}");
-    assert!(lb1.contains("-r 10.0.1.1:80 -m -w 3\n"), "`@lb1` applies: {lb1}");
+    assert!(
+        lb1.contains("-r 10.0.1.1:80 -m -w 3\n"),
+        "`@lb1` applies: {lb1}"
+    );
 }

@@ -12,14 +12,15 @@
 //! `protocol` [TCP], `delay_loop` [60 s], `connect_timeout` [5 s], `retry`/`nb_get_retry`
 //! [1; DNS 3; MISC 0], `delay_before_retry` [3 s for HTTP/SSL, 1 s otherwise].
 //!
-//! Where keepalived logs and ignores a bad value, rvs refuses the file: a bad address, a port
-//! out of range, an unknown scheduler or forwarding method, a weight out of range, a
-//! duplicate real server, a missing required value are errors located at file:line:column.
-//! Unknown keywords are warnings (keepalived ignores them) unless they are within one or two
-//! edits of a keyword valid at that place (`lb_alog`): that is a typo whose silent loss would
-//! change behaviour, so it is an error naming the intended keyword. Every keyword rvs reads
-//! but does not act on (yet) is a warning at its location: one per kept block (a checker rvs
-//! does not perform, a `vrrp_instance`) and one per key otherwise.
+//! Where keepalived logs a problem and carries on (an unknown keyword, method, scheduler or
+//! protocol, `quorum 0`, a value followed by more words, a server address it cannot read,
+//! a virtual server without real servers, ...), rvs warns at the place, says what it does
+//! instead, and does what keepalived does (docs/operating.md, "keepalived.conf
+//! leniencies"); a typo of a known keyword is named in the warning. Blocks nest as
+//! keepalived nests them (`structure`). Still refused: a bad checker value, a duplicate
+//! real server, a weight out of range, a missing required word. Every keyword rvs reads
+//! but does not act on (yet) is a warning at its location: one per kept block (a checker
+//! rvs does not perform, a `vrrp_instance`) and one per key otherwise.
 //!
 //! `virtual_server group NAME` is expanded: the model has no groups, so each member of the
 //! group (`IP PORT`, each address of an `IP-LAST PORT` range, `fwmark N`) becomes a virtual
@@ -570,7 +571,10 @@ const VS_KEYS: &[(&str, Use)] = &[
     ("laddr_group_name", Use::Applied),
     ("daddr_group_name", Use::NotActed(DPVS_ACL)),
     ("waddr_group_name", Use::NotActed(DPVS_ACL)),
-    ("syn_proxy", Use::NotActed("rvs has no SYN proxy (a DPVS feature)")),
+    (
+        "syn_proxy",
+        Use::NotActed("rvs has no SYN proxy (a DPVS feature)"),
+    ),
     (
         "expire_quiescent_conn",
         Use::NotActed(
@@ -590,11 +594,20 @@ const VS_KEYS: &[(&str, Use)] = &[
     ("dst-range", Use::NotActed(DPVS_MATCH)),
     ("oif", Use::NotActed(DPVS_MATCH)),
     ("iif", Use::NotActed(DPVS_MATCH)),
-    ("proxy_protocol", Use::NotActed("rvs does not insert PROXY protocol headers (a DPVS feature)")),
-    ("quic", Use::NotActed("rvs does not route QUIC by connection id (a DPVS feature)")),
+    (
+        "proxy_protocol",
+        Use::NotActed("rvs does not insert PROXY protocol headers (a DPVS feature)"),
+    ),
+    (
+        "quic",
+        Use::NotActed("rvs does not route QUIC by connection id (a DPVS feature)"),
+    ),
     ("bps", Use::NotActed(DPVS_LIMIT)),
     ("limit_proportion", Use::NotActed(DPVS_LIMIT)),
-    ("vip_bind_dev", Use::NotActed("rvs owns the VIP on its link (a DPVS option)")),
+    (
+        "vip_bind_dev",
+        Use::NotActed("rvs owns the VIP on its link (a DPVS option)"),
+    ),
     ("hashed", Use::Ignored),
     ("nat_mask", Use::Ignored),
     ("smtp_alert", Use::Ignored),
@@ -1597,9 +1610,11 @@ fn fullnat_pool(
     group: Option<Word>,
     groups: &HashMap<String, Vec<IpAddr>>,
 ) {
-    let fullnat = services
-        .iter()
-        .any(|s| s.real_servers.iter().any(|r| r.method == ForwardMethod::FullNat));
+    let fullnat = services.iter().any(|s| {
+        s.real_servers
+            .iter()
+            .any(|r| r.method == ForwardMethod::FullNat)
+    });
     let Some(g) = group else {
         return;
     };
@@ -1841,7 +1856,10 @@ struct Rs {
 /// the server). Words after the port are ignored (keepalived reads two).
 fn addr_port(cx: &mut Ctx, what: &str, words: &[Word]) -> Option<(IpAddr, u16)> {
     let a = &words[0];
-    let cut = a.text.find(['-', '/']).map_or(a.text.as_str(), |i| &a.text[..i]);
+    let cut = a
+        .text
+        .find(['-', '/'])
+        .map_or(a.text.as_str(), |i| &a.text[..i]);
     let Ok(addr) = cut.parse::<IpAddr>() else {
         cx.warn(
             &a.loc,
@@ -1940,7 +1958,10 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             if let Some(x) = rest.first() {
                 cx.warn(
                     &x.loc.to(&rest[rest.len() - 1].loc),
-                    format!("words after `{} {}` are ignored, as keepalived ignores them", k.text, v.text),
+                    format!(
+                        "words after `{} {}` are ignored, as keepalived ignores them",
+                        k.text, v.text
+                    ),
                 );
             }
             if k.text == "group" {
@@ -2261,7 +2282,10 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
     }
     // keepalived check_data.c validate_check_config(): a quorum above the real servers'
     // total weight is lowered to it, and a hysteresis not below the quorum to quorum - 1.
-    let weight_sum: u64 = servers.iter().map(|r| u64::from(r.weight.unwrap_or(1))).sum();
+    let weight_sum: u64 = servers
+        .iter()
+        .map(|r| u64::from(r.weight.unwrap_or(1)))
+        .sum();
     if u64::from(checks.quorum) > weight_sum {
         let total = weight_sum as u32;
         cx.warn(

@@ -238,8 +238,7 @@ impl Text {
     /// Replace bytes `r` by `value`, located at `origin`.
     fn splice(&mut self, r: Range<usize>, value: &[u8], origin: Range<usize>) {
         self.b.splice(r.clone(), value.iter().copied());
-        self.o
-            .splice(r, std::iter::repeat_n(origin, value.len()));
+        self.o.splice(r, std::iter::repeat_n(origin, value.len()));
     }
 
     /// Bytes `from..` as a text of their own.
@@ -330,18 +329,20 @@ fn strtol0(b: &[u8], i: usize) -> (i64, usize) {
     if matches!(at(k), b'-' | b'+') {
         k += 1;
     }
-    let (radix, start) = if at(k) == b'0' && matches!(at(k + 1), b'x' | b'X') && at(k + 2).is_ascii_hexdigit()
-    {
-        (16, k + 2)
-    } else if at(k) == b'0' {
-        (8, k)
-    } else {
-        (10, k)
-    };
+    let (radix, start) =
+        if at(k) == b'0' && matches!(at(k + 1), b'x' | b'X') && at(k + 2).is_ascii_hexdigit() {
+            (16, k + 2)
+        } else if at(k) == b'0' {
+            (8, k)
+        } else {
+            (10, k)
+        };
     let mut v: i64 = 0;
     let mut j = start;
     while let Some(d) = (at(j) as char).to_digit(radix) {
-        v = v.saturating_mul(i64::from(radix)).saturating_add(i64::from(d));
+        v = v
+            .saturating_mul(i64::from(radix))
+            .saturating_add(i64::from(d));
         j += 1;
     }
     if j == start {
@@ -481,7 +482,12 @@ impl<'r> Parser<'r> {
     }
 
     /// Read a file's text: its lines and braces, includes expanded.
-    pub(crate) fn file(&mut self, path: String, text: String, canonical: Option<PathBuf>) -> Vec<Ev> {
+    pub(crate) fn file(
+        &mut self,
+        path: String,
+        text: String,
+        canonical: Option<PathBuf>,
+    ) -> Vec<Ev> {
         let src = self.sources.len();
         // keepalived changes to the directory of each file it opens (`open_conf_file`), so
         // `${_PWD}` (getcwd) is that file's directory.
@@ -500,7 +506,10 @@ impl<'r> Parser<'r> {
             path,
             text: text.clone(),
         });
-        let mut cursor = Cursor { text: &text, pos: 0 };
+        let mut cursor = Cursor {
+            text: &text,
+            pos: 0,
+        };
         let mut out = Vec::new();
         while let Some(t) = self.logical(src, &mut cursor) {
             self.tokens(&t, &mut out);
@@ -574,7 +583,9 @@ impl<'r> Parser<'r> {
                         let loc = t.loc(0..t.len());
                         self.warn(
                             loc,
-                            format!("invalid {what} specification: line ignored, as keepalived does"),
+                            format!(
+                                "invalid {what} specification: line ignored, as keepalived does"
+                            ),
                         );
                     }
                     t.truncate(0);
@@ -671,7 +682,11 @@ impl<'r> Parser<'r> {
 
     /// `@ID rest` / `@^ID rest`: whether the line applies; if it does, `rest` is left.
     fn condition(&mut self, t: &mut Text) -> bool {
-        let (rev, ofs) = if t.at(1) == b'^' { (true, 2) } else { (false, 1) };
+        let (rev, ofs) = if t.at(1) == b'^' {
+            (true, 2)
+        } else {
+            (false, 1)
+        };
         let Some(sp) = t.b[ofs..].iter().position(|&c| c == b' ' || c == b'\t') else {
             return false;
         };
@@ -866,7 +881,9 @@ impl<'r> Parser<'r> {
         let def = &self.defs[d];
         match def.builtin {
             Some(Builtin::Pwd) => (self.pwds.get(src).cloned().unwrap_or_default(), Vec::new()),
-            Some(Builtin::Instance) => (self.opts.config_id.clone().unwrap_or_default(), Vec::new()),
+            Some(Builtin::Instance) => {
+                (self.opts.config_id.clone().unwrap_or_default(), Vec::new())
+            }
             Some(Builtin::Random) => {
                 // keepalived lib/parser.c get_random(): `random() % (max - min + 1) + min`,
                 // 0..=32767 unless `${_RANDOM MIN [MAX]}`.
@@ -958,7 +975,11 @@ impl<'r> Parser<'r> {
         let k = skip(k);
         let (start, step, end) = if at(k) == b')' {
             let end = one;
-            (if end < 0 { -1 } else { 1 }, if end < 1 { -1 } else { 1 }, end)
+            (
+                if end < 0 { -1 } else { 1 },
+                if end < 1 { -1 } else { 1 },
+                end,
+            )
         } else {
             if at(k) != b',' {
                 return false;
@@ -1119,7 +1140,11 @@ impl<'r> Parser<'r> {
                         self.line(std::mem::take(&mut words), out);
                     }
                     let loc = t.loc(start..i);
-                    out.push(if c == b'{' { Ev::Open(loc) } else { Ev::Close(loc) });
+                    out.push(if c == b'{' {
+                        Ev::Open(loc)
+                    } else {
+                        Ev::Close(loc)
+                    });
                 }
                 b'"' => {
                     i += 1;
@@ -1141,7 +1166,11 @@ impl<'r> Parser<'r> {
                     }
                     if !closed {
                         let loc = t.loc(start..start + 1);
-                        self.error(loc, "unterminated string", Some("a closing `\"` on the same line"));
+                        self.error(
+                            loc,
+                            "unterminated string",
+                            Some("a closing `\"` on the same line"),
+                        );
                     }
                     words.push(Word {
                         text: String::from_utf8_lossy(&s).into_owned(),
@@ -1380,7 +1409,11 @@ mod tests {
         assert!(f.is_empty(), "{f:?}");
         evs.iter()
             .map(|e| match e {
-                Ev::Line(w) => w.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "),
+                Ev::Line(w) => w
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 Ev::Open(_) => "{".to_string(),
                 Ev::Close(_) => "}".to_string(),
             })
@@ -1390,8 +1423,13 @@ mod tests {
     #[test]
     fn words_braces_comments_and_quotes() {
         assert_eq!(
-            lines("a 1 2 ! c\nb { x \"y # z\" # c\n  u{v}w\n}\nc#d e\nf \\#g\n", None),
-            ["a 1 2", "b", "{", "x y # z", "u", "{", "v", "}", "w", "}", "c", "f #g"]
+            lines(
+                "a 1 2 ! c\nb { x \"y # z\" # c\n  u{v}w\n}\nc#d e\nf \\#g\n",
+                None
+            ),
+            [
+                "a 1 2", "b", "{", "x y # z", "u", "{", "v", "}", "w", "}", "c", "f #g"
+            ]
         );
     }
 
@@ -1409,7 +1447,11 @@ mod tests {
                     $IP=10.0.0.2\ny $IP,$PORT\n";
         assert_eq!(
             lines(text, None),
-            ["vs 10.0.0.1 80", "x 10.0.0.1:80 $IPx (80) $NONE", "y 10.0.0.2,80"]
+            [
+                "vs 10.0.0.1 80",
+                "x 10.0.0.1:80 $IPx (80) $NONE",
+                "y 10.0.0.2,80"
+            ]
         );
     }
 
@@ -1418,19 +1460,39 @@ mod tests {
         let text = "$RS=real_server 1.1.1.1 80 { \\\n  weight 2 \\\n}\n\nvs {\n$RS\n}\nz $RS x\n";
         assert_eq!(
             lines(text, None),
-            ["vs", "{", "real_server 1.1.1.1 80", "{", "weight 2", "}", "}", "z $RS x"]
+            [
+                "vs",
+                "{",
+                "real_server 1.1.1.1 80",
+                "{",
+                "weight 2",
+                "}",
+                "}",
+                "z $RS x"
+            ]
         );
     }
 
     #[test]
     fn builtins() {
         // `${_HASH}` gives a `#`, which starts a comment unless it is quoted.
-        let l = lines("a ${_INSTANCE} \"${_HASH}\" ${_BANG}x\nb ${_HASH} c\n", Some("lb1"));
+        let l = lines(
+            "a ${_INSTANCE} \"${_HASH}\" ${_BANG}x\nb ${_HASH} c\n",
+            Some("lb1"),
+        );
         assert_eq!(l, ["a lb1 #", "b"]);
         let r = lines("r ${_RANDOM 5 6} ${_RANDOM}\n", None);
-        let w: Vec<u64> = r[0].split(' ').skip(1).map(|n| n.parse().unwrap()).collect();
+        let w: Vec<u64> = r[0]
+            .split(' ')
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect();
         assert!((5..=6).contains(&w[0]) && w[1] <= 32767, "{r:?}");
-        assert_eq!(r, lines("r ${_RANDOM 5 6} ${_RANDOM}\n", None), "deterministic");
+        assert_eq!(
+            r,
+            lines("r ${_RANDOM 5 6} ${_RANDOM}\n", None),
+            "deterministic"
+        );
         assert_eq!(lines("p $_PWD\n", None), ["p ."]);
         assert_eq!(lines("$_HASH=h\nq $_HASH\n", None), ["q h"]);
     }
@@ -1438,7 +1500,10 @@ mod tests {
     #[test]
     fn sequences_and_lists() {
         assert_eq!(lines("~SEQ(i, 3) a $i\n", None), ["a 1", "a 2", "a 3"]);
-        assert_eq!(lines("~SEQ(i, 5, -2, 1) b $i\n", None), ["b 5", "b 3", "b 1"]);
+        assert_eq!(
+            lines("~SEQ(i, 5, -2, 1) b $i\n", None),
+            ["b 5", "b 3", "b 1"]
+        );
         assert_eq!(lines("~SEQx(i, 9, 11) c $i\n", None), ["c 9", "c a", "c b"]);
         assert_eq!(
             lines("$N=2\n~SEQ(i, 1, $N) ~SEQ(j, $i) d ${i}${j} $i$j\n", None),
