@@ -194,13 +194,15 @@ fn dotted(len: u8) -> Ipv4Addr {
 // ---------------------------------------------------------------------------------------
 // keepalived.conf
 
-/// keepalived's `lvs_method` words for a forwarding method, or None for FullNAT and the
-/// tunnel combinations keepalived refuses.
+/// keepalived's `lvs_method` words for a forwarding method (FullNAT in DPVS's dialect), or
+/// None for the tunnel combinations keepalived refuses.
 fn keepalived_method(m: ForwardMethod) -> Option<String> {
     Some(match m {
         ForwardMethod::Masq => "NAT".to_string(),
         ForwardMethod::DirectRoute => "DR".to_string(),
-        ForwardMethod::FullNat => return None,
+        // DPVS's keepalived dialect (check_parser.c svr_forwarding_handler()), which rvs
+        // reads: FullNAT with `laddr_group_name` naming a `local_address_group`.
+        ForwardMethod::FullNat => "FNAT".to_string(),
         ForwardMethod::Tunnel { kind, csum } => {
             let mut s = "TUN".to_string();
             match kind {
@@ -284,8 +286,56 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
     let mut no = Refusals::new("keepalived.conf", config);
     no.director_settings(config);
     no.names(&conf.names, "keepalived.conf");
-    if config.local_pool != LocalPool::default() {
-        no.push("the FullNAT local address pool: keepalived has no FullNAT");
+    // FullNAT in DPVS's dialect: one `local_address_group` holds the pool; DPVS allocates
+    // local ports from 1024-65535 and has no other range.
+    let pool = &config.local_pool;
+    if *pool != LocalPool::default() && pool.port_range != DPVS_LOCAL_PORTS {
+        no.push(format!(
+            "the FullNAT local port range {}-{}: keepalived.conf (DPVS's dialect) allocates \
+             from {}-{} only",
+            pool.port_range.0, pool.port_range.1, DPVS_LOCAL_PORTS.0, DPVS_LOCAL_PORTS.1
+        ));
+    }
+    let fullnat = config.services.iter().any(|s| {
+        s.real_servers
+            .iter()
+            .any(|r| r.method == ForwardMethod::FullNat)
+    });
+    if !pool.addrs.is_empty() && !fullnat {
+        no.push("a FullNAT local address pool without FullNAT real servers");
+    }
+    for h in &health.services {
+        // keepalived check_data.c validate_check_config() lowers both.
+        let total: u64 = config
+            .services
+            .iter()
+            .find(|s| s.key == h.service)
+            .map_or(0, |s| {
+                s.real_servers.iter().map(|r| u64::from(r.weight)).sum()
+            });
+        if u64::from(h.quorum) > total {
+            no.push(format!(
+                "{}: quorum {} above the real servers' total weight {total} is lowered by keepalived",
+                describe(&h.service),
+                h.quorum
+            ));
+        } else if h.hysteresis > 0 && h.hysteresis >= h.quorum {
+            no.push(format!(
+                "{}: hysteresis {} not below the quorum {} is lowered by keepalived",
+                describe(&h.service),
+                h.hysteresis,
+                h.quorum
+            ));
+        }
+    }
+    for svc in &config.services {
+        if svc.real_servers.is_empty() {
+            // keepalived check_parser.c vs_end_handler(): "has no real servers - ignoring".
+            no.push(format!(
+                "{}: a virtual server without real servers is dropped by keepalived",
+                describe(&svc.key)
+            ));
+        }
     }
     for r in &config.fwmark_rules {
         no.push(format!(
@@ -377,12 +427,24 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
             }
         }
     }
+    if fullnat && !pool.addrs.is_empty() {
+        let _ = write!(out, "\nlocal_address_group {LADDR_GROUP} {{\n");
+        for a in &pool.addrs {
+            let _ = writeln!(out, "    {a}");
+        }
+        out.push_str("}\n");
+    }
     for svc in &config.services {
         let h = health.services.iter().find(|h| h.service == svc.key);
-        keepalived_service(&mut out, &mut no, svc, h);
+        keepalived_service(&mut out, &mut no, svc, h, !pool.addrs.is_empty());
     }
     no.written(out)
 }
+
+/// DPVS's local port range for FullNAT.
+const DPVS_LOCAL_PORTS: (u16, u16) = (1024, 65535);
+/// The `local_address_group` the keepalived writer puts the FullNAT pool in.
+const LADDR_GROUP: &str = "rvs_fullnat";
 
 /// pulse's settings in a few words, for the losses.
 fn describe_pulse(p: &PulseSetup) -> String {
@@ -705,6 +767,7 @@ fn keepalived_service(
     no: &mut Refusals,
     svc: &VirtualServiceConfig,
     health: Option<&ServiceHealth>,
+    pool: bool,
 ) {
     let what = describe(&svc.key);
     match svc.key {
@@ -778,6 +841,14 @@ fn keepalived_service(
     let written = common.and_then(keepalived_method);
     if let Some(m) = &written {
         let _ = writeln!(out, "    lvs_method {m}");
+    }
+    if pool
+        && svc
+            .real_servers
+            .iter()
+            .any(|r| r.method == ForwardMethod::FullNat)
+    {
+        let _ = writeln!(out, "    laddr_group_name {LADDR_GROUP}");
     }
     // What the parser takes as the virtual server's method.
     let vs_method = match written {

@@ -35,7 +35,10 @@ pub use failover::{
     failover_from_lvs_cf,
 };
 pub use ipvsadm::{Command, UsageError, parse_command, parse_rules, save};
-pub use keepalived::{KeepalivedConf, load_keepalived, parse_keepalived};
+pub use keepalived::{
+    KeepalivedConf, ParseOptions, load_keepalived, load_keepalived_with, parse_keepalived,
+    parse_keepalived_with,
+};
 pub use lvs::{
     Failover, FailoverService, HealthCheck, LoadMonitor, LvsCf, Network, RealServer, ServiceType,
     Vip, VirtualServer, parse_lvs_cf,

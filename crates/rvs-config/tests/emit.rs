@@ -403,19 +403,38 @@ fn one_service(method: ForwardMethod) -> NativeConf {
 fn each_loss_is_named() {
     let reasons = |r: Result<String, Lossy>| r.unwrap_err().reasons.join("\n");
 
-    // FullNAT in keepalived.
+    // FullNAT in keepalived.conf: DPVS's dialect (`lvs_method FNAT`, `laddr_group_name`),
+    // but only with DPVS's local port range.
     let c = one_service(ForwardMethod::FullNat);
+    let mut ranged = c.config.clone();
+    ranged.local_pool.port_range = (20000, 60999);
     let r = reasons(emit_keepalived(
-        &c.config,
+        &ranged,
         &HealthConfig::default(),
         &c.vips,
         None,
     ));
-    assert!(r.contains("keepalived has no FullNAT"), "{r}");
     assert!(
-        r.contains("FullNat, which keepalived cannot configure"),
+        r.contains("the FullNAT local port range 20000-60999: keepalived.conf (DPVS's dialect) allocates from 1024-65535 only"),
         "{r}"
     );
+    assert!(
+        !r.contains("FullNat, which keepalived cannot configure"),
+        "{r}"
+    );
+    let mut dpvs = c.config.clone();
+    dpvs.local_pool.port_range = (1024, 65535);
+    let text = emitted(emit_keepalived(
+        &dpvs,
+        &HealthConfig::default(),
+        &c.vips,
+        None,
+    ));
+    assert!(text.contains("lvs_method FNAT"), "{text}");
+    assert!(text.contains("laddr_group_name rvs_fullnat"), "{text}");
+    let back = rvs_config::parse_keepalived(&text, "k.conf").unwrap();
+    assert_eq!(back.config.local_pool, dpvs.local_pool);
+    assert_eq!(back.config.services, dpvs.services);
     // ... which lvs.cf (rvs's `network = fullnat`) can say.
     let l = emitted(emit_lvs_cf(&c.config, &c.health, &c.vips, None));
     assert_eq!(parse_lvs_cf(&l, "f.cf").unwrap().config, c.config);
@@ -510,6 +529,23 @@ fn keepalived_shaped(mut c: NativeConf) -> NativeConf {
         &mut cfg.timeouts.udp,
     ] {
         *t = *t % 2_678_400 + 1;
+    }
+    // keepalived drops a virtual server without real servers.
+    cfg.services.retain(|s| !s.real_servers.is_empty());
+    c.health
+        .services
+        .retain(|h| cfg.services.iter().any(|s| s.key == h.service));
+    // keepalived lowers a quorum above the total weight, and a hysteresis not below it.
+    for h in &mut c.health.services {
+        let total: u32 = cfg
+            .services
+            .iter()
+            .find(|s| s.key == h.service)
+            .map_or(0, |s| s.real_servers.iter().map(|r| r.weight).sum());
+        h.quorum = h.quorum.min(total);
+        if h.hysteresis >= h.quorum {
+            h.hysteresis = h.quorum.saturating_sub(1);
+        }
     }
     for s in &mut cfg.services {
         s.mh_table_size = VirtualServiceConfig::DEFAULT_MH_TABLE_SIZE;

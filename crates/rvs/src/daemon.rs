@@ -62,6 +62,9 @@ pub struct Options {
     pub config_path: PathBuf,
     /// Its format (detected when None).
     pub format: Option<load::Format>,
+    /// keepalived's configuration id (`--config-id`; None: the host's short name), which
+    /// selects keepalived.conf's `@ID` lines, at start and on reload.
+    pub config_id: Option<String>,
     /// Where to write the PID, if anywhere.
     pub pid_file: Option<PathBuf>,
     /// The control socket.
@@ -350,6 +353,7 @@ pub fn run(
     let mut reloader = Reloader {
         path: opts.config_path.clone(),
         format: opts.format,
+        config_id: opts.config_id.clone(),
         interfaces: plan.interfaces.clone(),
         strict: opts.strict,
         hup,
@@ -1077,6 +1081,7 @@ impl Ownership {
 struct Reloader {
     path: PathBuf,
     format: Option<load::Format>,
+    config_id: Option<String>,
     interfaces: Vec<String>,
     /// `--strict`: refuse a file with warnings.
     strict: bool,
@@ -1110,8 +1115,13 @@ impl Reloader {
         desired: &mut Desired,
         monitor: &Monitor,
     ) -> Result<(String, NetConfig), String> {
-        let loaded =
-            load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
+        let loaded = load::load_with(
+            &self.path,
+            self.format,
+            &load::keepalived_options(self.config_id.as_deref()),
+            &crate::names::SystemNames,
+        )
+        .map_err(|diags| rvs_config::render_all(&diags))?;
         if self.strict && !loaded.warnings.is_empty() {
             return Err(rvs_config::render_all(&load::strict_errors(
                 &loaded.warnings,

@@ -116,6 +116,14 @@ pub fn detect(path: &Path, text: &str) -> Format {
         if first.starts_with('-') || first == "ipvsadm" {
             return Format::Ipvsadm;
         }
+        // keepalived's parameter definitions, conditional lines and sequences.
+        if first.starts_with('$')
+            || first.starts_with('@')
+            || first.starts_with("~SEQ")
+            || first.starts_with("~LST")
+        {
+            return Format::Keepalived;
+        }
         if matches!(
             first,
             "global_defs"
@@ -151,28 +159,62 @@ fn read(path: &Path) -> Result<String, Vec<Diagnostic>> {
     })
 }
 
-/// Read and parse `path` in `format` (detected when None). Host and service names in an
-/// ipvsadm rules file are looked up in the system, as `ipvsadm -R` looks them up
-/// ([`crate::names::SystemNames`]).
-pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnostic>> {
-    load_with(path, format, &crate::names::SystemNames)
+/// keepalived's default configuration id (`-i`), which selects its `@ID` lines: the host
+/// name up to its first dot (keepalived core/main.c: `config_id` from `uname`'s nodename).
+pub fn default_config_id() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let short = name.trim().split('.').next().unwrap_or("").to_string();
+    (!short.is_empty()).then_some(short)
 }
 
-/// [`load`] with the names of an ipvsadm rules file looked up in `names`.
+/// How keepalived.conf is read: configuration id `config_id` (None: the host's short name,
+/// [`default_config_id`]), `${_RANDOM}` seeded from the clock as keepalived seeds it.
+pub fn keepalived_options(config_id: Option<&str>) -> rvs_config::ParseOptions {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rvs_config::ParseOptions {
+        config_id: config_id.map(str::to_string).or_else(default_config_id),
+        random_seed: seed,
+    }
+}
+
+/// Read and parse `path` in `format` (detected when None): keepalived.conf with the host's
+/// configuration id; host and service names in an ipvsadm rules file looked up in the
+/// system, as `ipvsadm -R` looks them up ([`crate::names::SystemNames`]).
+pub fn load(path: &Path, format: Option<Format>) -> Result<Loaded, Vec<Diagnostic>> {
+    load_with(
+        path,
+        format,
+        &keepalived_options(None),
+        &crate::names::SystemNames,
+    )
+}
+
+/// [`load`] with keepalived's configuration id and random seed given, and the names of an
+/// ipvsadm rules file looked up in `names`.
 pub fn load_with(
     path: &Path,
     format: Option<Format>,
+    keepalived: &rvs_config::ParseOptions,
     names: &dyn rvs_config::ipvsadm::Names,
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
-    load_from(path, &text, format, true, names)
+    load_from(path, &text, format, true, keepalived, names)
 }
 
 /// Parse `text` as a file named `path` in `format`, without reading anything (a
 /// keepalived.conf's `include`s are not followed).
 pub fn load_text(path: &Path, text: &str, format: Format) -> Result<Loaded, Vec<Diagnostic>> {
-    load_from(path, text, format, false, &rvs_config::ipvsadm::NoNames)
+    load_from(
+        path,
+        text,
+        format,
+        false,
+        &keepalived_options(None),
+        &rvs_config::ipvsadm::NoNames,
+    )
 }
 
 fn load_from(
@@ -180,6 +222,7 @@ fn load_from(
     text: &str,
     format: Format,
     file: bool,
+    keepalived: &rvs_config::ParseOptions,
     ipvsadm_names: &dyn rvs_config::ipvsadm::Names,
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let shown = path.display().to_string();
@@ -207,9 +250,9 @@ fn load_from(
         }
         Format::Keepalived => {
             let kc = if file {
-                rvs_config::load_keepalived(path)?
+                rvs_config::load_keepalived_with(path, keepalived)?
             } else {
-                rvs_config::parse_keepalived(text, &shown)?
+                rvs_config::parse_keepalived_with(text, &shown, keepalived)?
             };
             let failover = rvs_config::failover_from_keepalived(&kc)?;
             // VRRP's virtual addresses (VIPs and the NAT gateway) carry their devices.
@@ -688,14 +731,20 @@ mod tests {
             &[("web01", "192.168.1.100")],
             &[("http", 80, "tcp")],
         );
-        let l = load_with(&p, None, &names)
+        let l = load_with(&p, None, &keepalived_options(None), &names)
             .unwrap_or_else(|d| panic!("{}", rvs_config::render_all(&d)));
         assert_eq!(
             rvs_config::ipvsadm::save(&l.config),
             "-A -t 192.168.1.100:80 -s wlc\n-a -t 192.168.1.100:80 -r 192.168.1.10:80 -m -w 1\n"
         );
         // An unknown name is the located refusal ipvsadm -R gives.
-        let d = load_with(&p, None, &rvs_config::ipvsadm::NoNames).unwrap_err();
+        let d = load_with(
+            &p,
+            None,
+            &keepalived_options(None),
+            &rvs_config::ipvsadm::NoNames,
+        )
+        .unwrap_err();
         assert_eq!((d[0].line, d[0].column), (1, 7));
         assert_eq!(
             d[0].message,

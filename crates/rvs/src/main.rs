@@ -28,19 +28,22 @@ usage:
   rvs realserver agent [--listen ADDR:PORT]
                           answer the director's load queries (load_monitor)
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
-             [--log-format text|json] [--log-level LEVEL] [--strict]
+             [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
                           http://ADDR:PORT/metrics; --strict refuses a file with warnings
                           (at start and on reload). The control socket defaults to
                           $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl
-  rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] FILE
+  rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form with `# rvs:` lines for the rest (owned
                           addresses, names, health checks, failover) (exit 0), or
                           file:line:column diagnostics (exit 1);
                           --strict turns every warning into an error (for CI pipelines)
+
+  --config-id ID          keepalived's -i: which `@ID` lines of keepalived.conf apply
+                          (default: the host name up to its first dot, as keepalived)
   rvs convert --to toml|keepalived|lvs.cf|ipvsadm [--format F] [--lossy] FILE
                           translate a configuration, keeping its whole meaning; refused
                           (exit 1, each loss named) where the target format cannot express
@@ -111,6 +114,7 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut log_format = rvs::logging::LogFormat::Text;
     let mut log_level = None;
     let mut strict = false;
+    let mut config_id = None;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
@@ -129,6 +133,9 @@ fn daemon(args: &[String]) -> ExitCode {
             "--format" => value(args, &mut i, "--format")
                 .and_then(parse_format)
                 .map(|f| format = Some(f)),
+            "--config-id" => {
+                value(args, &mut i, "--config-id").map(|v| config_id = Some(v.to_string()))
+            }
             "-c" | "--config" => value(args, &mut i, "-c").map(|v| config = Some(PathBuf::from(v))),
             "--control" => {
                 value(args, &mut i, "--control").map(|v| control = Some(PathBuf::from(v)))
@@ -154,7 +161,9 @@ fn daemon(args: &[String]) -> ExitCode {
     if let Err(e) = rvs::logging::init(log_format, log_level.as_deref()) {
         return usage_error(&e);
     }
-    let loaded = match rvs::load::load(&config, format) {
+    let keepalived = rvs::load::keepalived_options(config_id.as_deref());
+    let loaded = match rvs::load::load_with(&config, format, &keepalived, &rvs::names::SystemNames)
+    {
         Ok(l) => l,
         Err(diags) => {
             eprint!("{}", rvs_config::render_all(&diags));
@@ -187,6 +196,7 @@ fn daemon(args: &[String]) -> ExitCode {
         control: control.unwrap_or_else(|| rvs::daemon::default_control_path(&config)),
         config_path: config,
         format,
+        config_id,
         pid_file,
         metrics,
         strict,
@@ -282,10 +292,15 @@ fn check_config(args: &[String]) -> ExitCode {
     let mut format = None;
     let mut file = None;
     let mut strict = false;
+    let mut config_id = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--strict" => strict = true,
+            "--config-id" => match value(args, &mut i, "--config-id") {
+                Ok(v) => config_id = Some(v.to_string()),
+                Err(e) => return usage_error(&e),
+            },
             "--format" => match value(args, &mut i, "--format").and_then(parse_format) {
                 Ok(f) => format = Some(f),
                 Err(e) => return usage_error(&e),
@@ -304,7 +319,8 @@ fn check_config(args: &[String]) -> ExitCode {
     let Some(file) = file else {
         return usage_error("rvs check-config needs a FILE");
     };
-    match rvs::load::load(&file, format) {
+    let keepalived = rvs::load::keepalived_options(config_id.as_deref());
+    match rvs::load::load_with(&file, format, &keepalived, &rvs::names::SystemNames) {
         Ok(l) if rvs::load::preflight(&l).is_err() => {
             if !l.warnings.is_empty() {
                 eprint!("{}", rvs_config::render_all(&l.warnings));

@@ -264,3 +264,24 @@ fn rules_file_names_resolve_through_the_system() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--config-id` selects keepalived.conf's `@ID` lines as keepalived's `-i` does.
+#[test]
+fn config_id_selects_conditional_lines() {
+    let f = data().join("keepalived/lenient/parameters.conf");
+    let f = f.to_str().unwrap();
+    let (code, lb2, _) = rvs(&["check-config", "--config-id", "lb2", f]);
+    assert_eq!(code, 0);
+    assert!(lb2.contains("-A -t 192.168.10.9:80 -s wlc\n"), "{lb2}");
+    assert!(
+        lb2.contains("-r 10.0.1.1:80 -m -w 1\n"),
+        "`@^lb1` applies: {lb2}"
+    );
+    let (code, lb1, _) = rvs(&["check-config", "--config-id", "lb1", f]);
+    assert_eq!(code, 0);
+    assert!(!lb1.contains("192.168.10.9"), "{lb1}");
+    assert!(
+        lb1.contains("-r 10.0.1.1:80 -m -w 3\n"),
+        "`@lb1` applies: {lb1}"
+    );
+}

@@ -54,7 +54,7 @@ impl Kind {
         !matches!(self, Kind::Smtp | Kind::File | Kind::Bfd)
     }
 
-    fn of(keyword: &str) -> Option<Kind> {
+    pub(crate) fn of(keyword: &str) -> Option<Kind> {
         Some(match keyword {
             "HTTP_GET" => Kind::Http,
             "SSL_GET" => Kind::Ssl,

@@ -12,14 +12,15 @@
 //! `protocol` [TCP], `delay_loop` [60 s], `connect_timeout` [5 s], `retry`/`nb_get_retry`
 //! [1; DNS 3; MISC 0], `delay_before_retry` [3 s for HTTP/SSL, 1 s otherwise].
 //!
-//! Where keepalived logs and ignores a bad value, rvs refuses the file: a bad address, a port
-//! out of range, an unknown scheduler or forwarding method, a weight out of range, a
-//! duplicate real server, a missing required value are errors located at file:line:column.
-//! Unknown keywords are warnings (keepalived ignores them) unless they are within one or two
-//! edits of a keyword valid at that place (`lb_alog`): that is a typo whose silent loss would
-//! change behaviour, so it is an error naming the intended keyword. Every keyword rvs reads
-//! but does not act on (yet) is a warning at its location: one per kept block (a checker rvs
-//! does not perform, a `vrrp_instance`) and one per key otherwise.
+//! Where keepalived logs a problem and carries on (an unknown keyword, method, scheduler or
+//! protocol, `quorum 0`, a value followed by more words, a server address it cannot read,
+//! a virtual server without real servers, ...), rvs warns at the place, says what it does
+//! instead, and does what keepalived does (docs/operating.md, "keepalived.conf
+//! leniencies"); a typo of a known keyword is named in the warning. Blocks nest as
+//! keepalived nests them (`structure`). Still refused: a bad checker value, a duplicate
+//! real server, a weight out of range, a missing required word. Every keyword rvs reads
+//! but does not act on (yet) is a warning at its location: one per kept block (a checker
+//! rvs does not perform, a `vrrp_instance`) and one per key otherwise.
 //!
 //! `virtual_server group NAME` is expanded: the model has no groups, so each member of the
 //! group (`IP PORT`, each address of an `IP-LAST PORT` range, `fwmark N`) becomes a virtual
@@ -44,7 +45,9 @@ use rvs_core::model::{
 
 use crate::diag::{Diagnostic, Place, Severity};
 use crate::locate::{self, RealServerPart, ServicePart, Target};
-use syntax::{Finding, Loc, Parser, Source, Stmt, Word};
+use syntax::{Block, Ev, Finding, Loc, Parser, Source, Stmt, Word};
+
+pub use syntax::ParseOptions;
 
 pub(crate) use check::hex_bytes;
 pub use check::{
@@ -244,6 +247,13 @@ const GARP_TIMING: &str =
 /// Why the tracked objects other than interfaces and scripts do nothing.
 const VRRP_TRACKS: &str = "rvs's VRRP tracks interfaces and scripts only";
 
+/// Why DPVS's address lists do nothing.
+const DPVS_ACL: &str = "rvs has no per-service client address lists (a DPVS feature)";
+/// Why DPVS's match services do nothing.
+const DPVS_MATCH: &str = "rvs has no match (SNAT) services (a DPVS feature)";
+/// Why DPVS's rate limits do nothing.
+const DPVS_LIMIT: &str = "rvs has no per-service rate limits (a DPVS feature)";
+
 /// Where a keyword is read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Scope {
@@ -303,6 +313,24 @@ impl Scope {
         }
     }
 
+    /// The level a keyword's block is read as (keepalived's `install_sublevel`), for the
+    /// blocks rvs reads keyword by keyword; None: a block of values or one rvs does not read.
+    fn sub_level(self, key: &str) -> Option<Scope> {
+        match (self, key) {
+            (Scope::Root, "global_defs") => Some(Scope::GlobalDefs),
+            (Scope::Root, "virtual_server") => Some(Scope::VirtualServer),
+            (Scope::Root, "vrrp_instance") => Some(Scope::VrrpInstance),
+            (Scope::Root, "vrrp_sync_group") => Some(Scope::VrrpSyncGroup),
+            (Scope::Root, "vrrp_script") => Some(Scope::VrrpScript),
+            (Scope::VirtualServer, "real_server") => Some(Scope::RealServer),
+            (Scope::RealServer, k) => check::Kind::of(k).map(Scope::Checker),
+            (Scope::Checker(check::Kind::Http | check::Kind::Ssl), "url") => Some(Scope::Url),
+            (Scope::Checker(check::Kind::Smtp), "host") => Some(Scope::SmtpHost),
+            (Scope::VrrpInstance, "authentication") => Some(Scope::Authentication),
+            _ => None,
+        }
+    }
+
     const ALL: [Scope; 6] = [
         Scope::Root,
         Scope::GlobalDefs,
@@ -342,6 +370,13 @@ const ROOT_KEYS: &[(&str, Use)] = &[
     ),
     ("net_namespace", Use::Ignored),
     ("net_namespace_ipvs", Use::Ignored),
+    ("local_address_group", Use::Applied),
+    ("deny_address_group", Use::NotActed(DPVS_ACL)),
+    ("allow_address_group", Use::NotActed(DPVS_ACL)),
+    (
+        "tunnel_group",
+        Use::NotActed("rvs does not create DPVS's tunnel devices"),
+    ),
     ("namespace_with_ipsets", Use::Ignored),
     ("instance", Use::Ignored),
     ("use_pid_dir", Use::Ignored),
@@ -532,7 +567,47 @@ const VS_KEYS: &[(&str, Use)] = &[
         "persistence_engine",
         Use::Pending("persistence engines (SIP)"),
     ),
-    ("weight", Use::Ignored),
+    ("weight", Use::Applied),
+    ("laddr_group_name", Use::Applied),
+    ("daddr_group_name", Use::NotActed(DPVS_ACL)),
+    ("waddr_group_name", Use::NotActed(DPVS_ACL)),
+    (
+        "syn_proxy",
+        Use::NotActed("rvs has no SYN proxy (a DPVS feature)"),
+    ),
+    (
+        "expire_quiescent_conn",
+        Use::NotActed(
+            "rvs has no per-service switch for it (a DPVS feature); connections to a \
+             quiescent real server stay until they end",
+        ),
+    ),
+    (
+        "establish_timeout",
+        Use::NotActed("rvs uses the global `lvs_timeouts` (a DPVS per-service timeout)"),
+    ),
+    (
+        "hash_target",
+        Use::NotActed("rvs's sh and mh schedulers hash as IPVS's do (a DPVS option)"),
+    ),
+    ("src-range", Use::NotActed(DPVS_MATCH)),
+    ("dst-range", Use::NotActed(DPVS_MATCH)),
+    ("oif", Use::NotActed(DPVS_MATCH)),
+    ("iif", Use::NotActed(DPVS_MATCH)),
+    (
+        "proxy_protocol",
+        Use::NotActed("rvs does not insert PROXY protocol headers (a DPVS feature)"),
+    ),
+    (
+        "quic",
+        Use::NotActed("rvs does not route QUIC by connection id (a DPVS feature)"),
+    ),
+    ("bps", Use::NotActed(DPVS_LIMIT)),
+    ("limit_proportion", Use::NotActed(DPVS_LIMIT)),
+    (
+        "vip_bind_dev",
+        Use::NotActed("rvs owns the VIP on its link (a DPVS option)"),
+    ),
     ("hashed", Use::Ignored),
     ("nat_mask", Use::Ignored),
     ("smtp_alert", Use::Ignored),
@@ -629,22 +704,15 @@ impl Ctx {
             }
             return Some(u);
         }
-        if let Some((near, near_use)) = keys.iter().find(|(k, _)| is_typo(k, key)) {
-            if *near_use == Use::Ignored {
-                // A typo of something rvs has no use for changes nothing rvs does.
-                self.warn(
-                    &s.key().loc,
-                    format!(
-                        "unknown keyword `{key}` in {} (`{near}`?); ignored, as keepalived does",
-                        scope.name()
-                    ),
-                );
-                return None;
-            }
-            self.error(
+        if let Some((near, _)) = keys.iter().find(|(k, _)| is_typo(k, key)) {
+            // keepalived lib/parser.c process_stream(): "Unknown keyword", line skipped.
+            self.warn(
                 &s.key().loc,
-                format!("unknown keyword `{key}` in {}", scope.name()),
-                Some(format!("`{near}`")),
+                format!(
+                    "unknown keyword `{key}` in {} (did you mean `{near}`?): line skipped, as \
+                     keepalived skips it",
+                    scope.name()
+                ),
             );
             return None;
         }
@@ -677,7 +745,8 @@ impl Ctx {
         None
     }
 
-    /// The only value of a keyword (an error when missing or when there are more).
+    /// The value of a keyword (an error when missing; words after it are ignored with a
+    /// warning, as keepalived's handlers read only the word after the keyword).
     pub(crate) fn one<'s>(&mut self, s: &'s Stmt, what: &str) -> Option<&'s Word> {
         match s.args() {
             [v] => Some(v),
@@ -689,13 +758,17 @@ impl Ctx {
                 );
                 None
             }
-            [_, extra @ ..] => {
-                self.error(
+            [v, extra @ ..] => {
+                self.warn(
                     &extra[0].loc.to(&extra[extra.len() - 1].loc),
-                    format!("`{}` takes one value", s.key().text),
-                    Some("the end of the line".to_string()),
+                    format!(
+                        "`{}` takes one value: `{}` is used and the words after it are \
+                         ignored, as keepalived ignores them",
+                        s.key().text,
+                        v.text
+                    ),
                 );
-                None
+                Some(v)
             }
         }
     }
@@ -945,22 +1018,43 @@ pub(crate) fn osa_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// Parse keepalived.conf `text` (named `path` in diagnostics). `include` is refused here
-/// (it needs the file system): use [`load_keepalived`] for files that include others.
+/// Parse keepalived.conf `text` (named `path` in diagnostics) with default
+/// [`ParseOptions`] (no configuration id). `include` is refused here (it needs the file
+/// system): use [`load_keepalived`] for files that include others.
 ///
 /// On success the [`KeepalivedConf`] holds a validated [`Config`] and the warnings; on
 /// failure every error found (syntax, values, and [`Config::validate`]'s, each located at
 /// the keyword or value it blames), in file order.
 pub fn parse_keepalived(text: &str, path: &str) -> Result<KeepalivedConf, Vec<Diagnostic>> {
-    let mut p = Parser::new(None);
-    let stmts = p.file(path.to_string(), text.to_string(), None);
-    build(p.sources, p.findings, stmts)
+    parse_keepalived_with(text, path, &ParseOptions::default())
+}
+
+/// [`parse_keepalived`] with the configuration id and random seed keepalived would take
+/// from its environment.
+pub fn parse_keepalived_with(
+    text: &str,
+    path: &str,
+    opts: &ParseOptions,
+) -> Result<KeepalivedConf, Vec<Diagnostic>> {
+    let mut p = Parser::new(None, opts);
+    let evs = p.file(path.to_string(), text.to_string(), None);
+    build(p.sources, p.findings, evs)
 }
 
 /// Read and parse a keepalived.conf file and the files it includes (`include PATTERN`,
 /// globs allowed, relative to the including file's directory, at most
-/// 8 levels deep, cycles refused). Diagnostics point into the file they concern.
+/// 8 levels deep, cycles refused), with default [`ParseOptions`]. Diagnostics point into
+/// the file they concern.
 pub fn load_keepalived(path: &Path) -> Result<KeepalivedConf, Vec<Diagnostic>> {
+    load_keepalived_with(path, &ParseOptions::default())
+}
+
+/// [`load_keepalived`] with the configuration id and random seed keepalived would take
+/// from its environment.
+pub fn load_keepalived_with(
+    path: &Path,
+    opts: &ParseOptions,
+) -> Result<KeepalivedConf, Vec<Diagnostic>> {
     let shown = path.display().to_string();
     let (text, canonical) = match read_utf8(path) {
         Ok((t, c)) => (t, c),
@@ -983,14 +1077,14 @@ pub fn load_keepalived(path: &Path) -> Result<KeepalivedConf, Vec<Diagnostic>> {
             Err((_, _, msg)) => Err(msg),
         }
     };
-    let mut p = Parser::new(Some(&mut reader));
-    let stmts = p.file(shown, text, Some(canonical));
+    let mut p = Parser::new(Some(&mut reader), opts);
+    let evs = p.file(shown, text, Some(canonical));
     let (sources, findings) = (
         std::mem::take(&mut p.sources),
         std::mem::take(&mut p.findings),
     );
     drop(p);
-    build(sources, findings, stmts)
+    build(sources, findings, evs)
 }
 
 /// A file's text and canonical path, or (lossy text, bad byte offset, message).
@@ -1043,7 +1137,7 @@ enum Member {
 fn build(
     sources: Vec<Source>,
     findings: Vec<Finding>,
-    stmts: Vec<Stmt>,
+    evs: Vec<Ev>,
 ) -> Result<KeepalivedConf, Vec<Diagnostic>> {
     let mut cx = Ctx {
         sources,
@@ -1063,6 +1157,7 @@ fn build(
             cx.warnings.push((f.loc, d));
         }
     }
+    let stmts = structure(&mut cx, &evs);
 
     let mut global = GlobalDefs::default();
     let mut timeouts = Timeouts::default();
@@ -1070,6 +1165,7 @@ fn build(
     let mut group_order: Vec<String> = Vec::new();
     let mut vs_stmts = Vec::new();
     let mut vrrp = Vrrp::default();
+    let mut laddr_groups: HashMap<String, Vec<IpAddr>> = HashMap::new();
     for s in &stmts {
         let Some(u) = cx.check_key(Scope::Root, s) else {
             continue;
@@ -1108,6 +1204,11 @@ fn build(
             "vrrp_instance" | "vrrp_sync_group" | "vrrp_script" => {
                 vrrp::root(&mut cx, s, &mut vrrp)
             }
+            "local_address_group" => {
+                if let Some((name, addrs)) = laddr_group(&mut cx, s) {
+                    laddr_groups.insert(name, addrs);
+                }
+            }
             _ => {
                 // Kept or ignored root blocks: the key warning was given; nothing to read.
                 debug_assert!(u != Use::Applied);
@@ -1127,7 +1228,9 @@ fn build(
                 services,
                 svc_locs,
                 mut checks,
+                laddr_group,
             } = vs;
+            fullnat_pool(&mut cx, &mut config, &services, laddr_group, &laddr_groups);
             checks.services =
                 (config.services.len()..config.services.len() + services.len()).collect();
             config.services.extend(services);
@@ -1168,6 +1271,154 @@ fn build(
         vrrp,
         warnings: warnings.into_iter().map(|(_, d)| d).collect(),
     })
+}
+
+/// How deep opaque blocks (those rvs does not read, e.g. `SSL`) may nest.
+const MAX_DEPTH: usize = 16;
+
+/// The statements of a configuration, blocks nested as keepalived nests them
+/// (`lib/parser.c`, `process_stream`): a keyword opens a block only when it has one in the
+/// level it is read at. A block after an unknown keyword is not skipped: keepalived logs
+/// "Unexpected '{'", reads its lines at the current level, and its `}` closes the current
+/// block. A keyword that opens a level reads the lines after it as its block even without a
+/// `{` (keepalived: "Missing '{' at beginning of configuration block"). An extra `}` is
+/// ignored ("Extra '}' found"); blocks still open at the end are closed there ("There are N
+/// missing '}'s").
+fn structure(cx: &mut Ctx, evs: &[Ev]) -> Vec<Stmt> {
+    let mut pos = 0;
+    level(cx, evs, &mut pos, Some(Scope::Root), None, 0)
+}
+
+/// One level's statements, up to its `}` (consumed) or the end. `scope` None: a block rvs
+/// does not read (nested as written).
+fn level(
+    cx: &mut Ctx,
+    evs: &[Ev],
+    pos: &mut usize,
+    scope: Option<Scope>,
+    open: Option<(&Loc, &str)>,
+    depth: usize,
+) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    let closes = |open: Option<(&Loc, &str)>| match open {
+        Some((_, key)) => format!(", and its `}}` closes the `{key}` block"),
+        None => String::new(),
+    };
+    while let Some(ev) = evs.get(*pos) {
+        *pos += 1;
+        match ev {
+            Ev::Line(words) => {
+                let key = words[0].text.as_str();
+                let next_open = match evs.get(*pos) {
+                    Some(Ev::Open(l)) => Some(l.clone()),
+                    _ => None,
+                };
+                let known = scope.is_none_or(|s| s.keys().iter().any(|(k, _)| *k == key));
+                let sub = scope.and_then(|s| s.sub_level(key));
+                match (next_open, known) {
+                    (Some(ol), true) => {
+                        *pos += 1;
+                        if sub.is_none() && depth + 1 > MAX_DEPTH {
+                            cx.error(
+                                &ol,
+                                format!("blocks nest deeper than {MAX_DEPTH} levels"),
+                                Some("fewer nested blocks".to_string()),
+                            );
+                            skip_block(evs, pos);
+                            continue;
+                        }
+                        let body = level(cx, evs, pos, sub, Some((&ol, key)), depth + 1);
+                        out.push(Stmt {
+                            words: words.clone(),
+                            block: Some(Block { open: ol, body }),
+                        });
+                    }
+                    (Some(ol), false) => {
+                        *pos += 1;
+                        let here = scope.map_or_else(String::new, |s| s.name());
+                        cx.warn(
+                            &ol,
+                            format!(
+                                "the block of unknown `{key}` is not skipped: keepalived ignores \
+                                 this `{{` and reads the lines after it as part of {here}{}",
+                                closes(open)
+                            ),
+                        );
+                        out.push(Stmt {
+                            words: words.clone(),
+                            block: None,
+                        });
+                    }
+                    (None, _) => match sub {
+                        Some(sub) => {
+                            let at = words[words.len() - 1].loc.after();
+                            cx.warn(
+                                &at,
+                                format!(
+                                    "`{key}` has no `{{`: keepalived reads the lines that follow \
+                                     as its block, up to the next `}}`, and so does rvs"
+                                ),
+                            );
+                            let body = level(cx, evs, pos, Some(sub), Some((&at, key)), depth + 1);
+                            out.push(Stmt {
+                                words: words.clone(),
+                                block: Some(Block { open: at, body }),
+                            });
+                        }
+                        None => out.push(Stmt {
+                            words: words.clone(),
+                            block: None,
+                        }),
+                    },
+                }
+            }
+            Ev::Open(l) => {
+                let here = scope.map_or_else(|| "this block".to_string(), |s| s.name());
+                cx.warn(
+                    l,
+                    format!(
+                        "`{{` without a keyword ignored, as keepalived does: the lines after it \
+                         are read as part of {here}{}",
+                        closes(open)
+                    ),
+                );
+            }
+            Ev::Close(l) => {
+                if depth > 0 {
+                    return out;
+                }
+                cx.warn(l, "extra `}` ignored, as keepalived does");
+            }
+        }
+    }
+    if let Some((o, key)) = open {
+        cx.warn(
+            o,
+            format!(
+                "the `{key}` block has no closing `}}`: it is closed at the end of the \
+                 configuration, as keepalived does"
+            ),
+        );
+    }
+    out
+}
+
+/// Skip to the `}` matching an `{` just read.
+fn skip_block(evs: &[Ev], pos: &mut usize) {
+    let mut level = 1;
+    while let Some(e) = evs.get(*pos) {
+        *pos += 1;
+        match e {
+            Ev::Open(_) => level += 1,
+            Ev::Close(_) => {
+                level -= 1;
+                if level == 0 {
+                    return;
+                }
+            }
+            Ev::Line(_) => {}
+        }
+    }
 }
 
 fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &mut Timeouts) {
@@ -1326,6 +1577,83 @@ fn lvs_sync_daemon(cx: &mut Ctx, s: &Stmt) -> Option<LvsSyncDaemon> {
         i += 2;
     }
     Some(d)
+}
+
+/// DPVS's `local_address_group NAME { IP DEV | IP-LAST DEV ... }` (DPVS keepalived
+/// check_data.c alloc_laddr_entry()): the addresses; the device is DPVS's port, which
+/// rvs does not need (it sends from the real server's link).
+fn laddr_group(cx: &mut Ctx, s: &Stmt) -> Option<(String, Vec<IpAddr>)> {
+    let Some(name) = s.args().first() else {
+        cx.error(
+            &s.key().loc.after(),
+            "`local_address_group` needs a name",
+            Some("`local_address_group NAME {`".to_string()),
+        );
+        return None;
+    };
+    let body = cx.need_block(s)?;
+    let mut addrs = Vec::new();
+    for e in body {
+        if let Some(a) = addr_range(cx, &e.words[0]) {
+            addrs.extend(a);
+        }
+    }
+    Some((name.text.clone(), addrs))
+}
+
+/// The FullNAT local address pool: rvs has one, shared by every FullNAT service, so the
+/// groups the FullNAT virtual servers name are merged into it (warned when they differ).
+fn fullnat_pool(
+    cx: &mut Ctx,
+    config: &mut Config,
+    services: &[VirtualServiceConfig],
+    group: Option<Word>,
+    groups: &HashMap<String, Vec<IpAddr>>,
+) {
+    let fullnat = services.iter().any(|s| {
+        s.real_servers
+            .iter()
+            .any(|r| r.method == ForwardMethod::FullNat)
+    });
+    let Some(g) = group else {
+        return;
+    };
+    if !fullnat {
+        cx.warn(
+            &g.loc,
+            "`laddr_group_name` only matters to `lb_kind FNAT` (FullNAT): ignored",
+        );
+        return;
+    }
+    let Some(addrs) = groups.get(&g.text) else {
+        cx.warn(
+            &g.loc,
+            format!(
+                "no `local_address_group` named `{}`: this virtual server has no local \
+                 addresses from it",
+                g.text
+            ),
+        );
+        return;
+    };
+    let pool = &mut config.local_pool;
+    if !pool.addrs.is_empty() && addrs.iter().any(|a| !pool.addrs.contains(a)) {
+        cx.warn(
+            &g.loc,
+            format!(
+                "rvs has one FullNAT local address pool for all services: the addresses of \
+                 `{}` join it",
+                g.text
+            ),
+        );
+    }
+    for a in addrs {
+        if !pool.addrs.contains(a) {
+            pool.addrs.push(*a);
+        }
+    }
+    // DPVS allocates local ports from the whole unprivileged range.
+    pool.port_range = (1024, 65535);
 }
 
 /// `virtual_server_group NAME { IP PORT | IP-LAST PORT | fwmark N [inet|inet6] ... }`.
@@ -1504,23 +1832,104 @@ struct VsOut {
     services: Vec<VirtualServiceConfig>,
     svc_locs: Vec<SvcLoc>,
     checks: VirtualServerChecks,
+    /// DPVS's `laddr_group_name`: the FullNAT local address group.
+    laddr_group: Option<Word>,
 }
 
 /// A real server as written, before it is copied into each service.
 struct Rs {
     addr: IpAddr,
     port: Option<u16>,
-    weight: u32,
+    /// None: the virtual server's `weight` [1].
+    weight: Option<u32>,
     u_threshold: u32,
     l_threshold: u32,
     method: Option<ForwardMethod>,
     loc: RsLoc,
 }
 
+/// An address and port as keepalived reads them (lib/utils.c `inet_stosockaddr`, called by
+/// check_data.c `alloc_vs` / `alloc_rs`): the address is cut at its first `-` or `/`
+/// (`10.0.0.1/24`, `10.0.0.1-5`); a port of zeros or none is port 0; a port with trailing
+/// garbage (`80x`) is read as its leading number with a warning (`read_unsigned`, which
+/// only warns); an address or port that cannot be read at all is None (keepalived skips
+/// the server). Words after the port are ignored (keepalived reads two).
+fn addr_port(cx: &mut Ctx, what: &str, words: &[Word]) -> Option<(IpAddr, u16)> {
+    let a = &words[0];
+    let cut = a
+        .text
+        .find(['-', '/'])
+        .map_or(a.text.as_str(), |i| &a.text[..i]);
+    let Ok(addr) = cut.parse::<IpAddr>() else {
+        cx.warn(
+            &a.loc,
+            format!(
+                "`{}` is not an IP address: this {what} is skipped, as keepalived skips it \
+                 (rvs does not resolve host names)",
+                a.text
+            ),
+        );
+        return None;
+    };
+    if cut.len() != a.text.len() {
+        cx.warn(
+            &a.loc,
+            format!(
+                "`{}` is read as the address {addr}, as keepalived reads it: the part from `{}` on \
+                 is ignored",
+                a.text,
+                &a.text[cut.len()..cut.len() + 1]
+            ),
+        );
+    }
+    let mut port = 0u16;
+    if let Some(p) = words.get(1) {
+        let digits = p.text.bytes().take_while(u8::is_ascii_digit).count();
+        let n = p.text[..digits].parse::<u64>().ok();
+        match n {
+            _ if p.text.bytes().all(|c| c == b'0') => {}
+            Some(n @ 1..=65_535) => {
+                port = n as u16;
+                if digits != p.text.len() {
+                    cx.warn(
+                        &p.loc,
+                        format!("`{}` is read as port {n}, as keepalived reads it", p.text),
+                    );
+                }
+            }
+            _ => {
+                cx.warn(
+                    &p.loc,
+                    format!(
+                        "`{}` is not a port in 1..=65535: this {what} is skipped, as keepalived \
+                         skips it",
+                        p.text
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    if words.len() > 2 {
+        cx.warn(
+            &words[2].loc.to(&words[words.len() - 1].loc),
+            format!(
+                "words after the {what}'s address and port are ignored, as keepalived ignores \
+                 them"
+            ),
+        );
+    }
+    Some((addr, port))
+}
+
+/// A `virtual_server` block: its services, or None when it is refused (errors) or skipped
+/// as keepalived skips it (warned).
 fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -> Option<VsOut> {
     let errors_before = cx.error_count();
     let args = s.args();
     let header_end = s.line_loc();
+    // keepalived check_data.c alloc_vs(): `group NAME`, `fwmark N` or `IP [PORT]`; a
+    // virtual server it cannot read is skipped with its block.
     let target = match args {
         [] => {
             cx.error(
@@ -1530,10 +1939,6 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             );
             None
         }
-        [k, v] if k.text == "fwmark" => cx
-            .uint(v, "fwmark", u64::from(u32::MAX))
-            .map(|m| VirtualTarget::Fwmark(m as u32)),
-        [k, v] if k.text == "group" => Some(VirtualTarget::Group(v.text.clone())),
         [k] if k.text == "fwmark" || k.text == "group" => {
             cx.error(
                 &k.loc.after(),
@@ -1549,32 +1954,38 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             );
             None
         }
-        [a] => {
-            let addr = cx.ip(a);
-            if addr.is_some() {
-                cx.error(
-                    &a.loc.after(),
-                    "the virtual server needs a port after its address",
-                    Some("`virtual_server IP PORT {`".to_string()),
+        [k, v, rest @ ..] if k.text == "fwmark" || k.text == "group" => {
+            if let Some(x) = rest.first() {
+                cx.warn(
+                    &x.loc.to(&rest[rest.len() - 1].loc),
+                    format!(
+                        "words after `{} {}` are ignored, as keepalived ignores them",
+                        k.text, v.text
+                    ),
                 );
             }
-            None
+            if k.text == "group" {
+                Some(VirtualTarget::Group(v.text.clone()))
+            } else {
+                match v.text.parse::<u32>() {
+                    Ok(m) => Some(VirtualTarget::Fwmark(m)),
+                    Err(_) => {
+                        cx.warn(
+                            &v.loc,
+                            format!(
+                                "`{}` is not a firewall mark: this virtual server is skipped, as \
+                                 keepalived skips it",
+                                v.text
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
         }
-        [a, p] => {
-            let addr = cx.ip(a);
-            let port = cx.port(p);
-            Some(VirtualTarget::Addr {
-                addr: addr?,
-                port: port?,
-            })
-        }
-        [_, _, extra @ ..] => {
-            cx.error(
-                &extra[0].loc.to(&extra[extra.len() - 1].loc),
-                "unexpected values after the virtual server's address and port",
-                Some("`{`".to_string()),
-            );
-            None
+        words => {
+            let (addr, port) = addr_port(cx, "virtual server", words)?;
+            Some(VirtualTarget::Addr { addr, port })
         }
     };
     let key_loc = if args.is_empty() {
@@ -1612,6 +2023,10 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
     };
     let mut vs_timers = check::Timers::default();
     let mut rs_stmts = Vec::new();
+    let mut skip: Option<Loc> = None;
+    let mut laddr_group: Option<Word> = None;
+    let mut vs_weight = 1u32;
+    let mut quorum_loc: Option<Loc> = None;
     let mut sorry: Option<(IpAddr, Option<u16>)> = None;
     let mut sorry_method: Option<ForwardMethod> = None;
     let mut sorry_inhibit = false;
@@ -1632,22 +2047,30 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
         match key {
             "lvs_sched" | "lb_algo" => {
                 if let Some(w) = cx.one(st, "a scheduler name") {
+                    // keepalived check_parser.c lbalgo_handler(): a name outside its list
+                    // ("Invalid lvs_scheduler - ignoring") leaves the default, wlc
+                    // (check_data.c validate_check_config()). rvs has every scheduler of that
+                    // list; DPVS's keepalived also knows `conhash`, which IPVS and rvs do
+                    // not have: the service could not be created, so it is skipped.
                     match SchedulerKind::from_name(&w.text) {
                         Some(k) => scheduler = (k, w.loc.clone()),
-                        None => cx.error(
+                        None if w.text == "conhash" => skip = Some(w.loc.clone()),
+                        None => cx.warn(
                             &w.loc,
-                            format!("unknown scheduler `{}`", w.text),
-                            Some(
-                                "one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, \
-                                 mh, twos"
-                                    .to_string(),
+                            format!(
+                                "unknown scheduler `{}` ignored, as keepalived ignores it: this \
+                                 virtual server uses {} (one of rr, wrr, lc, wlc, lblc, lblcr, \
+                                 dh, sh, sed, nq, fo, ovf, mh, twos)",
+                                w.text,
+                                scheduler.0.name()
                             ),
                         ),
                     }
                 }
             }
             "lvs_method" | "lb_kind" => {
-                if let Some(m) = forwarding(cx, st) {
+                let keeps = format!("{} (the virtual server's)", method_name(method));
+                if let Some(m) = forwarding(cx, st, &keeps) {
                     method = m;
                 }
             }
@@ -1661,10 +2084,15 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                             "SCTP virtual services are not supported by rvs",
                             Some("`TCP` or `UDP`".to_string()),
                         ),
-                        _ => cx.error(
+                        // keepalived check_parser.c proto_handler(): "Unknown protocol -
+                        // ignoring".
+                        _ => cx.warn(
                             &w.loc,
-                            format!("unknown protocol `{}`", w.text),
-                            Some("`TCP`, `UDP` (or keepalived's `SCTP`)".to_string()),
+                            format!(
+                                "unknown protocol `{}` ignored, as keepalived ignores it: this \
+                                 virtual server stays {protocol}",
+                                w.text
+                            ),
                         ),
                     }
                 }
@@ -1685,15 +2113,24 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             "persistence_timeout" => match st.args() {
                 [] => timeout = Some((Persistence::DEFAULT_TIMEOUT, st.key().loc.clone())),
                 _ => {
+                    // keepalived check_parser.c pto_handler(): 1..=2678400, anything else
+                    // "persistence_timeout invalid" and ignored.
                     if let Some(w) = cx.one(st, "seconds") {
                         match w.text.parse::<u32>() {
                             Ok(n) if (1..=Persistence::MAX_TIMEOUT).contains(&n) => {
                                 timeout = Some((n, w.loc.clone()))
                             }
-                            _ => cx.error(
+                            _ => cx.warn(
                                 &w.loc,
-                                format!("`{}` is not a valid persistence timeout", w.text),
-                                Some("seconds in 1..=2678400".to_string()),
+                                format!(
+                                    "`persistence_timeout {}` is invalid (seconds in 1..=2678400): \
+                                     ignored, as keepalived ignores it{}",
+                                    w.text,
+                                    match &timeout {
+                                        Some((n, _)) => format!("; the timeout stays {n}"),
+                                        None => " (no persistence from this line)".to_string(),
+                                    }
+                                ),
                             ),
                         }
                     }
@@ -1716,20 +2153,54 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             "connect_timeout" | "retry" | "delay_before_retry" | "warmup" => {
                 vs_timers.read(cx, st);
             }
-            "inhibit_on_failure" => checks.inhibit_on_failure = cx.flag(st),
-            "alpha" => checks.alpha = cx.flag(st),
-            "omega" => checks.omega = cx.flag(st),
-            "ha_suspend" => checks.ha_suspend = cx.flag(st),
+            // keepalived check_parser.c vs_inhibit_handler(), vs_alpha_handler(),
+            // omega_handler(), hasuspend_handler(): on, whatever follows.
+            "inhibit_on_failure" => checks.inhibit_on_failure = vs_flag(cx, st),
+            "alpha" => checks.alpha = vs_flag(cx, st),
+            "omega" => checks.omega = vs_flag(cx, st),
+            "ha_suspend" => checks.ha_suspend = vs_flag(cx, st),
+            "laddr_group_name" => laddr_group = cx.one(st, "a local_address_group name").cloned(),
+            "weight" => {
+                // keepalived check_parser.c vs_weight_handler(): the weight of real servers
+                // that set none, 1..=65535; anything else is ignored.
+                if let Some(w) = cx.one(st, "a weight") {
+                    match w.text.parse::<u32>() {
+                        Ok(n) if (1..=RealServerConfig::MAX_WEIGHT).contains(&n) => {
+                            vs_weight = n;
+                        }
+                        _ => cx.warn(
+                            &w.loc,
+                            format!(
+                                "virtual server weight `{}` is outside 1..=65535: ignored, as \
+                                 keepalived ignores it (real servers default to weight \
+                                 {vs_weight})",
+                                w.text
+                            ),
+                        ),
+                    }
+                }
+            }
             "quorum" => {
-                if let Some(n) = cx.u32_of(st, u32::MAX) {
-                    if n == 0 {
-                        cx.error(
-                            &st.args()[0].loc,
-                            "`quorum` must be at least 1",
-                            Some("a weight sum >= 1".to_string()),
-                        );
-                    } else {
-                        checks.quorum = n;
+                // keepalived check_parser.c quorum_handler(): outside 1..=4294967295 it is
+                // "Setting to 1".
+                if let Some(w) = cx.one(st, "a weight sum") {
+                    match w.text.parse::<u32>() {
+                        Ok(n) if n >= 1 => {
+                            checks.quorum = n;
+                            quorum_loc = Some(w.loc.clone());
+                        }
+                        _ => {
+                            cx.warn(
+                                &w.loc,
+                                format!(
+                                    "`quorum {}` is outside 1..=4294967295: set to 1, as \
+                                     keepalived sets it",
+                                    w.text
+                                ),
+                            );
+                            checks.quorum = 1;
+                            quorum_loc = Some(w.loc.clone());
+                        }
                     }
                 }
             }
@@ -1754,7 +2225,11 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                 ),
             },
             "sorry_server_inhibit" => sorry_inhibit = cx.flag(st),
-            "sorry_server_lvs_method" => sorry_method = forwarding(cx, st),
+            "sorry_server_lvs_method" => {
+                if let Some(m) = forwarding(cx, st, "the virtual server's method") {
+                    sorry_method = Some(m);
+                }
+            }
             _ => {}
         }
     }
@@ -1782,10 +2257,57 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
     }
 
     for st in rs_stmts {
-        if let Some((rs, rc)) = real_server(cx, st, &vs_timers, &checks) {
+        if let Some((mut rs, rc)) = real_server(cx, st, &vs_timers, &checks) {
+            rs.weight = rs.weight.or(Some(vs_weight));
             servers.push(rs);
             checks.real_servers.push(rc);
         }
+    }
+    if let Some(loc) = skip {
+        cx.warn(
+            &loc,
+            "scheduler `conhash` (DPVS) is not one rvs (or IPVS) has: this virtual server is \
+             skipped, as IPVS refuses to create it; the others run",
+        );
+        return None;
+    }
+    // keepalived check_parser.c vs_end_handler(): "Virtual server ... has no real servers -
+    // ignoring".
+    if servers.is_empty() && cx.error_count() == errors_before {
+        cx.warn(
+            &key_loc,
+            "this virtual server has no real servers: it is dropped, as keepalived drops it",
+        );
+        return None;
+    }
+    // keepalived check_data.c validate_check_config(): a quorum above the real servers'
+    // total weight is lowered to it, and a hysteresis not below the quorum to quorum - 1.
+    let weight_sum: u64 = servers
+        .iter()
+        .map(|r| u64::from(r.weight.unwrap_or(1)))
+        .sum();
+    if u64::from(checks.quorum) > weight_sum {
+        let total = weight_sum as u32;
+        cx.warn(
+            quorum_loc.as_ref().unwrap_or(&key_loc),
+            format!(
+                "quorum {} exceeds the real servers' total weight {total}: lowered to {total}, as \
+                 keepalived lowers it",
+                checks.quorum
+            ),
+        );
+        checks.quorum = total;
+    }
+    if checks.hysteresis >= checks.quorum && checks.hysteresis > 0 {
+        let h = checks.quorum.saturating_sub(1);
+        cx.warn(
+            quorum_loc.as_ref().unwrap_or(&key_loc),
+            format!(
+                "hysteresis {} is not below the quorum {}: set to {h}, as keepalived sets it",
+                checks.hysteresis, checks.quorum
+            ),
+        );
+        checks.hysteresis = h;
     }
     if let Some((addr, port)) = sorry {
         checks.sorry_server = Some(SorryServer {
@@ -1802,6 +2324,28 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
     }
 
     let target = target?;
+    // keepalived check_data.c validate_check_config(): "zero port only valid for persistent
+    // services - setting" persistence to 360 s.
+    let zero_port = match &target {
+        VirtualTarget::Addr { port, .. } => *port == 0,
+        VirtualTarget::Group(name) => groups.get(name).is_some_and(|g| {
+            g.members
+                .iter()
+                .any(|(m, _)| matches!(m, Member::Addrs(_, 0)))
+        }),
+        VirtualTarget::Fwmark(_) => false,
+    };
+    if zero_port && timeout.is_none() && granularity.is_none() {
+        cx.warn(
+            &key_loc,
+            format!(
+                "a virtual server with port 0 (all ports) needs persistence: \
+                 `persistence_timeout {}` is set, as keepalived sets it",
+                Persistence::DEFAULT_TIMEOUT
+            ),
+        );
+        timeout = Some((Persistence::DEFAULT_TIMEOUT, key_loc.clone()));
+    }
     // Which family a fwmark service takes: `ip_family`, else its first real server that is
     // not tunnelled, else IPv4 (keepalived's rule).
     let fw_family = family.as_ref().map(|(f, _)| *f).unwrap_or_else(|| {
@@ -1930,7 +2474,7 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             svc.real_servers.push(RealServerConfig {
                 addr: r.addr,
                 port: r.port.unwrap_or(svc_port),
-                weight: r.weight,
+                weight: r.weight.unwrap_or(1),
                 u_threshold: r.u_threshold,
                 l_threshold: r.l_threshold,
                 method: r.method.unwrap_or(method),
@@ -1954,6 +2498,7 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
         services,
         svc_locs,
         checks,
+        laddr_group,
     })
 }
 
@@ -2004,7 +2549,21 @@ fn granularity_prefix(cx: &mut Ctx, text: &str, loc: &Loc, family: Family) -> Op
 }
 
 /// `lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`.
-pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt) -> Option<ForwardMethod> {
+/// A method as keepalived.conf writes it.
+fn method_name(m: ForwardMethod) -> &'static str {
+    match m {
+        ForwardMethod::Masq => "NAT",
+        ForwardMethod::DirectRoute => "DR",
+        ForwardMethod::Tunnel { .. } => "TUN",
+        ForwardMethod::FullNat => "FNAT",
+    }
+}
+
+/// `lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`, and DPVS's
+/// `FNAT` (FullNAT). An unknown method is warned and None: keepalived
+/// (check_parser.c svr_forwarding_handler(): "unknown [%s] routing method") leaves the
+/// method as it was (`keeps`), NAT by default.
+pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt, keeps: &str) -> Option<ForwardMethod> {
     let args = s.args();
     let Some(m) = args.first() else {
         cx.error(
@@ -2021,11 +2580,24 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt) -> Option<ForwardMethod> {
             kind: TunnelKind::Ipip,
             csum: TunnelCsum::NoCsum,
         },
+        // DPVS's keepalived (tools/keepalived/keepalived/check/check_parser.c
+        // svr_forwarding_handler()): `FNAT` is FullNAT.
+        "FNAT" => ForwardMethod::FullNat,
         _ => {
-            cx.error(
+            let upper = m.text.to_ascii_uppercase();
+            let hint = if ["NAT", "DR", "TUN", "FNAT"].contains(&upper.as_str()) {
+                format!(" (`{upper}` is; methods are upper case)")
+            } else {
+                String::new()
+            };
+            cx.warn(
                 &m.loc,
-                format!("unknown forwarding method `{}`", m.text),
-                Some("`NAT`, `DR` or `TUN` (upper case)".to_string()),
+                format!(
+                    "UNKNOWN FORWARDING METHOD `{}`: not `NAT`, `DR` or `TUN`{hint}; keepalived \
+                     ignores it and so does rvs, so this forwards by {keeps} - check that is \
+                     what you meant",
+                    m.text
+                ),
             );
             return None;
         }
@@ -2034,12 +2606,17 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt) -> Option<ForwardMethod> {
         return Some(base);
     }
     if !matches!(base, ForwardMethod::Tunnel { .. }) {
-        cx.error(
-            &args[1].loc,
-            format!("`{}` takes no options", m.text),
-            Some("the end of the line (tunnel options are for `TUN`)".to_string()),
+        // keepalived reads the method, then refuses the first word after it ("Invalid
+        // tunnel option") and stops: the method stands.
+        cx.warn(
+            &args[1].loc.to(&args[args.len() - 1].loc),
+            format!(
+                "`{}` takes no options: the words after it are ignored, as keepalived ignores \
+                 them",
+                m.text
+            ),
         );
-        return None;
+        return Some(base);
     }
     let mut kind = (0u8, m.loc.clone()); // 0 ipip, 1 gue, 2 gre
     let mut port: Option<(u16, Loc)> = None;
@@ -2159,6 +2736,49 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt) -> Option<ForwardMethod> {
     }
 }
 
+/// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`, `ha_suspend`): on,
+/// whatever follows; a value is warned, since `alpha 0` does not mean off.
+fn vs_flag(cx: &mut Ctx, st: &Stmt) -> bool {
+    if let Some(w) = st.args().first() {
+        cx.warn(
+            &w.loc,
+            format!(
+                "`{}` takes no value in a virtual server: keepalived turns it on whatever \
+                 follows, so `{}` is ignored and it is on",
+                st.key().text,
+                w.text
+            ),
+        );
+    }
+    true
+}
+
+/// keepalived lib/parser.c check_true_false(): `true|on|yes`, `false|off|no` (lower case);
+/// no value is true; anything else is warned and None (the caller keeps `inherited`).
+fn rs_flag(cx: &mut Ctx, st: &Stmt, inherited: bool) -> Option<bool> {
+    let Some(w) = st.args().first() else {
+        return Some(true);
+    };
+    match w.text.as_str() {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => {
+            cx.warn(
+                &w.loc,
+                format!(
+                    "`{}` is not a boolean (`true`, `on`, `yes`, `false`, `off`, `no`): ignored, \
+                     as keepalived ignores it; this real server keeps the virtual server's `{}` \
+                     ({})",
+                    w.text,
+                    st.key().text,
+                    if inherited { "on" } else { "off" }
+                ),
+            );
+            None
+        }
+    }
+}
+
 fn real_server(
     cx: &mut Ctx,
     s: &Stmt,
@@ -2167,9 +2787,9 @@ fn real_server(
 ) -> Option<(Rs, RealServerChecks)> {
     let errors_before = cx.error_count();
     let args = s.args();
+    // keepalived check_data.c alloc_rs(): `IP [PORT]` read as the virtual server's address
+    // is; a real server it cannot read is skipped with its block.
     let (addr, port) = match args {
-        [a] => (cx.ip(a), None),
-        [a, p] => (cx.ip(a), cx.port(p).map(Some)),
         [] => {
             cx.error(
                 &s.key().loc.after(),
@@ -2178,13 +2798,9 @@ fn real_server(
             );
             (None, None)
         }
-        [_, _, extra @ ..] => {
-            cx.error(
-                &extra[0].loc,
-                "unexpected value after the real server's address and port",
-                Some("`{`".to_string()),
-            );
-            (None, None)
+        words => {
+            let (a, p) = addr_port(cx, "real server", words)?;
+            (Some(a), Some((p != 0).then_some(p)))
         }
     };
     let addr_loc = if args.is_empty() {
@@ -2195,7 +2811,7 @@ fn real_server(
     let mut rs = Rs {
         addr: addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         port: port.flatten(),
-        weight: 1,
+        weight: None,
         u_threshold: 0,
         l_threshold: 0,
         method: None,
@@ -2239,7 +2855,7 @@ fn real_server(
                 if let Some(w) = cx.one(st, "a weight") {
                     match w.text.parse::<u64>() {
                         Ok(n) if n <= u64::from(RealServerConfig::MAX_WEIGHT) => {
-                            rs.weight = n as u32;
+                            rs.weight = Some(n as u32);
                             rs.loc.weight = w.loc.clone();
                         }
                         Ok(_) => cx.error(
@@ -2255,7 +2871,11 @@ fn real_server(
                     }
                 }
             }
-            "lvs_method" => rs.method = forwarding(cx, st),
+            "lvs_method" => {
+                if let Some(m) = forwarding(cx, st, "the virtual server's method") {
+                    rs.method = Some(m);
+                }
+            }
             "uthreshold" => {
                 if let Some(n) = cx.u32_of(st, u32::MAX) {
                     rs.u_threshold = n;
@@ -2268,8 +2888,19 @@ fn real_server(
                     rs.loc.thresholds = st.args()[0].loc.clone();
                 }
             }
-            "inhibit_on_failure" => rc.inhibit_on_failure = cx.flag(st),
-            "alpha" => rc.alpha = cx.flag(st),
+            // keepalived check_parser.c rs_inhibit_handler(), rs_alpha_handler(): a value
+            // that check_true_false() does not know is logged and the real server keeps
+            // the virtual server's setting.
+            "inhibit_on_failure" => {
+                if let Some(b) = rs_flag(cx, st, vs.inhibit_on_failure) {
+                    rc.inhibit_on_failure = b;
+                }
+            }
+            "alpha" => {
+                if let Some(b) = rs_flag(cx, st, vs.alpha) {
+                    rc.alpha = b;
+                }
+            }
             "notify_up" => rc.notify_up = cx.string(st, "a script"),
             "notify_down" => rc.notify_down = cx.string(st, "a script"),
             "virtualhost" => rc.virtualhost = cx.string(st, "a host name"),
@@ -2311,7 +2942,8 @@ fn locate_validate_errors(cx: &mut Ctx, config: &Config, locs: &[SvcLoc], errs: 
                 "an address of the virtual server's family (only `lvs_method TUN` may cross)"
             }
             ConfigError::NoLocalPool(_) => {
-                "a local address pool (keepalived.conf cannot describe FullNAT)"
+                "`laddr_group_name` naming a `local_address_group` with an address of this \
+                 family (DPVS's keepalived)"
             }
             _ => l.expected,
         };

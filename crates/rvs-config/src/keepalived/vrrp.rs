@@ -273,6 +273,8 @@ const INSTANCE_KEPT: &[&str] = &[
 
 const INSTANCE_IGNORED: &[&str] = &[
     "virtual_routes",
+    // DPVS: the DPDK port under the KNI `interface`; rvs uses `interface` itself.
+    "dpdk_interface",
     "virtual_rules",
     "smtp_alert",
     "track_process",
