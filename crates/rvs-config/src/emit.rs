@@ -391,6 +391,7 @@ fn protocol_word(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "TCP",
         Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
     }
 }
 
@@ -1405,6 +1406,11 @@ fn ipvsadm_service(key: &ServiceKey) -> String {
             addr,
             port,
         } => format!("-u {}", sock(addr, port)),
+        ServiceKey::Addr {
+            protocol: Protocol::Sctp,
+            addr,
+            port,
+        } => format!("--sctp-service {}", sock(addr, port)),
         ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
     }
 }

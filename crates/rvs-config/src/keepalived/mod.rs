@@ -1656,15 +1656,12 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                     match w.text.to_ascii_uppercase().as_str() {
                         "TCP" => protocol = Protocol::Tcp,
                         "UDP" => protocol = Protocol::Udp,
-                        "SCTP" => cx.error(
-                            &w.loc,
-                            "SCTP virtual services are not supported by rvs",
-                            Some("`TCP` or `UDP`".to_string()),
-                        ),
+                        // keepalived check_parser.c proto_handler(): strcasecmp "SCTP".
+                        "SCTP" => protocol = Protocol::Sctp,
                         _ => cx.error(
                             &w.loc,
                             format!("unknown protocol `{}`", w.text),
-                            Some("`TCP`, `UDP` (or keepalived's `SCTP`)".to_string()),
+                            Some("`TCP`, `UDP` or `SCTP`".to_string()),
                         ),
                     }
                 }
