@@ -933,6 +933,11 @@ pub fn emit_lvs_cf(
         }
         match svc.key {
             ServiceKey::Addr { protocol, port, .. } => {
+                if protocol == Protocol::Sctp {
+                    no.push(format!(
+                        "{what}: SCTP (Piranha's lvs.cf knows `protocol = tcp | udp`)"
+                    ));
+                }
                 let _ = writeln!(
                     out,
                     "    protocol = {}\n    port = {port}",
@@ -944,6 +949,11 @@ pub fn emit_lvs_cf(
                 if let Some(first) = rules.first() {
                     match first.protocol {
                         Some(p) => {
+                            if p == Protocol::Sctp {
+                                no.push(format!(
+                                    "{what}: SCTP (Piranha's lvs.cf knows `protocol = tcp | udp`)"
+                                ));
+                            }
                             let _ = writeln!(
                                 out,
                                 "    protocol = {}",

@@ -243,7 +243,18 @@ fn nat_sctp_association_through_the_vip() {
         ..LabOptions::default()
     });
     let d = Director::start(&lab, "keepalived-sctp", &keepalived_conf());
-    let listing = d.listing(&[]);
+    // `rvsadm -L -n` and `-S -n`, as an operator runs them.
+    let listing = crate::rvsadm::ok(d.control(), "-L -n");
+    let saved = crate::rvsadm::ok(d.control(), "-S -n");
+    assert_eq!(
+        saved,
+        format!(
+            "-A --sctp-service {vip}:{VPORT} -s rr\n\
+             -a --sctp-service {vip}:{VPORT} -r {rs}:{RPORT} -m -w 1\n",
+            vip = lab::VIP,
+            rs = lab::rs_addr(1)
+        )
+    );
     let row = format!("SCTP  {}:{VPORT} rr", lab::VIP);
     assert!(listing.contains(&row), "{row} in\n{listing}");
     let rs_row = format!("  -> {}:{RPORT}", lab::rs_addr(1));
