@@ -131,12 +131,11 @@ fn recv(sock: &RawIpSocket, port: u16, crcs: &Crcs, limit: Duration) -> Option<G
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
-        if let Ok(Some(n)) = sock.recv_timeout(&mut buf, Some(left)) {
-            if let Some(g) = parse(&buf[..n.min(buf.len())], crcs)
-                && g.dport == port
-            {
-                return Some(g);
-            }
+        if let Ok(Some(n)) = sock.recv_timeout(&mut buf, Some(left))
+            && let Some(g) = parse(&buf[..n.min(buf.len())], crcs)
+            && g.dport == port
+        {
+            return Some(g);
         }
     }
     None
