@@ -897,6 +897,7 @@ fn protocol_word(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "TCP",
         Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
     }
 }
 
@@ -1466,6 +1467,11 @@ pub fn write_lvs_cf(conf: &NativeConf) -> Written {
         }
         match svc.key {
             ServiceKey::Addr { protocol, port, .. } => {
+                if protocol == Protocol::Sctp {
+                    no.push(format!(
+                        "{what}: SCTP (Piranha's lvs.cf knows `protocol = tcp | udp`)"
+                    ));
+                }
                 let _ = writeln!(
                     out,
                     "    protocol = {}\n    port = {port}",
@@ -1477,6 +1483,11 @@ pub fn write_lvs_cf(conf: &NativeConf) -> Written {
                 if let Some(first) = rules.first() {
                     match first.protocol {
                         Some(p) => {
+                            if p == Protocol::Sctp {
+                                no.push(format!(
+                                    "{what}: SCTP (Piranha's lvs.cf knows `protocol = tcp | udp`)"
+                                ));
+                            }
                             let _ = writeln!(
                                 out,
                                 "    protocol = {}",
@@ -2179,6 +2190,11 @@ fn ipvsadm_service(key: &ServiceKey) -> String {
             addr,
             port,
         } => format!("-u {}", sock(addr, port)),
+        ServiceKey::Addr {
+            protocol: Protocol::Sctp,
+            addr,
+            port,
+        } => format!("--sctp-service {}", sock(addr, port)),
         ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
     }
 }

@@ -1456,6 +1456,8 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
                 }
             }
             "protocol" => {
+                // Piranha's lvsconfig.c knows tcp and udp only: `sctp` is refused as lvsd
+                // refuses it (reference/piranha.md).
                 if let Some(v) = cx.one(k) {
                     match v.text.to_ascii_lowercase().as_str() {
                         "tcp" => protocol = Protocol::Tcp,

@@ -36,13 +36,13 @@
 //!
 //! [[fwmark_rule]]                   # classifier rules, first match wins
 //! mark = 1
-//! protocol = "tcp"                  # tcp | udp [any]
+//! protocol = "tcp"                  # tcp | udp | sctp [any]
 //! destination = "10.1.0.100"        # address or prefix
 //! ports = "8000-8100"               # a port or "LO-HI" [any]
 //!
 //! [[service]]
 //! vip = "10.1.0.100"                # either vip (+ protocol, port) ...
-//! protocol = "tcp"                  # tcp | udp [tcp]
+//! protocol = "tcp"                  # tcp | udp | sctp [tcp]
 //! port = 80                         # 0 = all ports (persistent services only)
 //! # fwmark = 1                      # ... or fwmark (+ family = "ipv4" | "ipv6" [ipv4])
 //! scheduler = "wlc"                 # the 14 kernel schedulers [wlc]
@@ -646,7 +646,11 @@ fn parse_range(s: &str) -> Option<(u16, u16)> {
     (lo <= hi).then_some((lo, hi))
 }
 
-const PROTOCOLS: &[(&str, Protocol)] = &[("tcp", Protocol::Tcp), ("udp", Protocol::Udp)];
+const PROTOCOLS: &[(&str, Protocol)] = &[
+    ("tcp", Protocol::Tcp),
+    ("udp", Protocol::Udp),
+    ("sctp", Protocol::Sctp),
+];
 const FAMILIES: &[(&str, Family)] = &[("ipv4", Family::V4), ("ipv6", Family::V6)];
 const TABLE_FULL: &[(&str, TableFullPolicy)] = &[
     ("drop-new", TableFullPolicy::DropNew),
@@ -2739,6 +2743,7 @@ fn protocol_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
     }
 }
 

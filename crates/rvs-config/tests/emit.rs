@@ -816,3 +816,28 @@ proptest! {
         }
     }
 }
+
+/// An SCTP service goes to keepalived.conf (`protocol SCTP`) and back unchanged; lvs.cf
+/// cannot say it and the conversion names the loss.
+#[test]
+fn sctp_converts_to_keepalived_and_is_refused_for_lvs_cf() {
+    let mut c = one_service(ForwardMethod::Masq);
+    c.config.services[0].key = ServiceKey::Addr {
+        protocol: Protocol::Sctp,
+        addr: ip("10.1.0.100"),
+        port: 2905,
+    };
+    c.health = nanny_defaults(&c.config);
+    let k = emit_keepalived(&c.config, &HealthConfig::default(), &c.vips, None).unwrap();
+    assert!(k.contains("protocol SCTP"), "{k}");
+    let back = parse_keepalived(&k, "k.conf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert_eq!(back.config.services, c.config.services);
+    let r = emit_lvs_cf(&c.config, &c.health, &c.vips, None)
+        .unwrap_err()
+        .reasons
+        .join("\n");
+    assert!(
+        r.contains("SCTP (Piranha's lvs.cf knows `protocol = tcp | udp`)"),
+        "{r}"
+    );
+}

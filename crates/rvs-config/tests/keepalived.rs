@@ -1142,3 +1142,26 @@ fn dpvs_fullnat_files() {
     assert_eq!(c.config.services.len(), 1);
     assert!(c.warnings.iter().any(|w| w.message.contains("`conhash`")));
 }
+
+/// `protocol SCTP` in any case (keepalived ≥ 2.0, `proto_handler()`'s strcasecmp).
+#[test]
+fn sctp_virtual_servers() {
+    for word in ["SCTP", "sctp", "Sctp"] {
+        let text = format!(
+            "virtual_server 10.1.0.100 2905 {{\n  lb_algo rr\n  lb_kind NAT\n  protocol {word}\n  \
+             real_server 10.2.0.11 3868 {{\n    weight 1\n  }}\n}}\n"
+        );
+        let c = parse_keepalived(&text, "k.conf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+        let s = &c.config.services[0];
+        assert_eq!(
+            s.key,
+            ServiceKey::Addr {
+                protocol: Protocol::Sctp,
+                addr: ip("10.1.0.100"),
+                port: 2905
+            },
+            "{word}"
+        );
+        assert_eq!(s.real_servers[0].port, 3868);
+    }
+}

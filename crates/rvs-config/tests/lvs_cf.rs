@@ -703,3 +703,14 @@ fn nanny_keys_are_no_longer_pending_and_bad_values_are_located() {
     assert_eq!((errs[0].line, errs[0].column), (5, 12));
     assert!(errs[0].message.contains("`timeout = 0`"));
 }
+
+/// Piranha's lvs.cf knows `protocol = tcp | udp` only (reference/piranha.md): SCTP stays
+/// an error there, as it is for lvsd.
+#[test]
+fn sctp_is_not_a_piranha_protocol() {
+    let text = "network = direct\nvirtual v {\n active = 1\n address = 192.168.1.1 eth0:1\n \
+                protocol = sctp\n server a {\n  address = 10.0.1.1\n  active = 1\n }\n}\n";
+    let errs = parse_lvs_cf(text, "s.cf").unwrap_err();
+    let all = render_all(&errs);
+    assert!(all.contains("unknown protocol `sctp`"), "{all}");
+}

@@ -512,3 +512,22 @@ fn health_file_is_the_whole_expected_health() {
     assert_eq!(parse_native(&again, "again.toml").unwrap(), got);
     insta::assert_snapshot!("native_health_emitted", again);
 }
+
+#[test]
+fn sctp_services_read_and_write() {
+    let text = "[[service]]\nvip = \"10.1.0.100\"\nprotocol = \"sctp\"\nport = 2905\n\
+                scheduler = \"rr\"\n\n[[service.real_server]]\naddress = \"10.2.0.11\"\n\
+                port = 3868\nmethod = \"nat\"\n";
+    let c = parse_native(text, "s.toml").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert_eq!(
+        c.config.services[0].key,
+        ServiceKey::Addr {
+            protocol: Protocol::Sctp,
+            addr: ip("10.1.0.100"),
+            port: 2905
+        }
+    );
+    let again = emit_native(&c);
+    assert!(again.contains("protocol = \"sctp\""), "{again}");
+    assert_eq!(parse_native(&again, "again.toml").unwrap(), c);
+}

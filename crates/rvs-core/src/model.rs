@@ -45,6 +45,9 @@ pub enum Protocol {
     Tcp,
     /// UDP (IP protocol 17).
     Udp,
+    /// SCTP (IP protocol 132): scheduled on INIT, run through the kernel's SCTP state
+    /// table (`ip_vs_proto_sctp.c`).
+    Sctp,
 }
 
 impl Protocol {
@@ -53,6 +56,7 @@ impl Protocol {
         match self {
             Protocol::Tcp => 6,
             Protocol::Udp => 17,
+            Protocol::Sctp => 132,
         }
     }
 
@@ -61,6 +65,7 @@ impl Protocol {
         match n {
             6 => Some(Protocol::Tcp),
             17 => Some(Protocol::Udp),
+            132 => Some(Protocol::Sctp),
             _ => None,
         }
     }
@@ -71,6 +76,7 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Tcp => "TCP",
             Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
         })
     }
 }
@@ -80,7 +86,7 @@ impl fmt::Display for Protocol {
 pub enum ServiceKey {
     /// A protocol, virtual IP and port (port 0 = all ports, persistent services only).
     Addr {
-        /// TCP or UDP.
+        /// TCP, UDP or SCTP.
         protocol: Protocol,
         /// The virtual IP (VIP).
         addr: IpAddr,

@@ -471,6 +471,7 @@ fn build(
     let ipb = PacketBuilder::ethernet2(smac, dmac).ipv4(src, dst, 64);
     match proto {
         Protocol::Udp => ipb.udp(sport, dport).write(buf, payload).unwrap(),
+        Protocol::Sctp => unreachable!("the simulation generates TCP and UDP only"),
         Protocol::Tcp => {
             let mut b = ipb.tcp(sport, dport, seq, 64240);
             if flags & SYN != 0 {

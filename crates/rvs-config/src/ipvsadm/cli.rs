@@ -5,7 +5,7 @@
 //! ipvsadm reports: popt errors while reading options, `--set`'s values, leftover words,
 //! `-b` flags, `generic_opt_check()` against `commands_v_options`, the service checks of
 //! `-A`/`-E`, the real-server and tunnel checks of `-a`/`-e`, the list conflicts. Only
-//! then are the values mapped to the model; what the model cannot hold (SCTP, an unknown
+//! then are the values mapped to the model; what the model cannot hold (an unknown
 //! scheduler, a non-contiguous IPv4 persistence mask) is refused there.
 
 use core::ops::Range;
@@ -1199,9 +1199,8 @@ fn service_key(ce: &Entry) -> Result<ServiceKey, UsageError> {
     let protocol = match ce.protocol {
         PROTO_TCP => Protocol::Tcp,
         PROTO_UDP => Protocol::Udp,
-        _ => {
-            return Err(fail_at("SCTP virtual services are not supported by rvs", w));
-        }
+        PROTO_SCTP => Protocol::Sctp,
+        _ => return Err(fail_at("illegal virtual server address", w)),
     };
     Ok(ServiceKey::Addr {
         protocol,

@@ -52,6 +52,7 @@ fn svc_name(key: &ServiceKey) -> String {
             let opt = match protocol {
                 Protocol::Tcp => "-t",
                 Protocol::Udp => "-u",
+                Protocol::Sctp => "--sctp-service",
             };
             format!("{opt} {}", addrport(addr, port))
         }

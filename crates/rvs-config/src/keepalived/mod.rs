@@ -2075,15 +2075,12 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                 }
             }
             "protocol" => {
-                if let Some(w) = cx.one(st, "TCP or UDP") {
+                if let Some(w) = cx.one(st, "TCP, UDP or SCTP") {
                     match w.text.to_ascii_uppercase().as_str() {
                         "TCP" => protocol = Protocol::Tcp,
                         "UDP" => protocol = Protocol::Udp,
-                        "SCTP" => cx.error(
-                            &w.loc,
-                            "SCTP virtual services are not supported by rvs",
-                            Some("`TCP` or `UDP`".to_string()),
-                        ),
+                        // keepalived check_parser.c proto_handler(): strcasecmp "SCTP".
+                        "SCTP" => protocol = Protocol::Sctp,
                         // keepalived check_parser.c proto_handler(): "Unknown protocol -
                         // ignoring".
                         _ => cx.warn(

@@ -4,12 +4,13 @@
 //! `tcp_state_idx()`, `set_tcp_state()`, `tcp_state_active()`) and the single-state UDP
 //! protocol of `ip_vs_proto_udp.c`, as pure functions over small values. It knows nothing
 //! about packets or tables: the caller extracts the TCP flags and the table applies the
-//! result. It deliberately does not implement `secure_tcp` (`tcp_states_dos[]`), the
-//! application helpers (FTP) or SCTP.
+//! result. It deliberately does not implement `secure_tcp` (`tcp_states_dos[]`) or the
+//! application helpers (FTP); SCTP's machine is [`super::sctp`], its timeouts live here.
 
 use core::fmt;
 use core::time::Duration;
 
+use super::sctp::SctpState;
 use crate::model::{ForwardMethod, Timeouts};
 
 /// The 11 IPVS TCP connection states (`IP_VS_TCP_S_*` in `include/uapi/linux/ip_vs.h`), in
@@ -139,14 +140,15 @@ pub const UDP_DEFAULT_TIMEOUT_SECS: u32 = 5 * 60;
 pub const TEMPLATE_STATE_NAME: &str = "NONE";
 
 /// The name `ipvsadm -L -c` prints for a connection's state (`ip_vs_state_name()`):
-/// the TCP state name, "UDP" for UDP, "NONE" for templates and for protocol 0 (fwmark
-/// templates), "ERR!" for an out-of-range state.
+/// the TCP or SCTP state name, "UDP" for UDP, "NONE" for templates and for protocol 0
+/// (fwmark templates), "ERR!" for an out-of-range state.
 pub fn state_name(protocol: u8, state: u8, template: bool) -> &'static str {
     if template {
         return TEMPLATE_STATE_NAME;
     }
     match protocol {
         6 => TcpState::from_index(state).map_or("ERR!", TcpState::name),
+        132 => SctpState::from_index(state).map_or("ERR!", SctpState::name),
         17 if state == UDP_STATE => UDP_STATE_NAME,
         0 => "NONE",
         _ => "ERR!",
@@ -452,17 +454,20 @@ pub fn transition(state: TcpState, flags: ConnFlags, dir: Direction, tcp: TcpFla
     }
 }
 
-/// Timeouts per protocol state, in seconds: the kernel's `pd->timeout_table` of TCP and UDP.
+/// Timeouts per protocol state, in seconds: the kernel's `pd->timeout_table` of TCP, UDP
+/// and SCTP.
 ///
 /// Built from [`Timeouts`] (`ipvsadm --set tcp tcpfin udp`): `tcp` sets ESTABLISHED,
 /// `tcp_fin` sets FIN_WAIT, `udp` sets the UDP state (`ip_vs_set_timeout()` in
 /// `ip_vs_ctl.c`); every other state keeps its default. `--set`'s "0 leaves a value
 /// unchanged" is the configuration layer's job: by the time a [`Timeouts`] reaches here
 /// every field is the value to use, and a 0 is taken literally (the entry expires at once).
+/// `--set` has no SCTP field: SCTP states keep the kernel's `sctp_timeouts[]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StateTimeouts {
     tcp: [u32; 11],
     udp: u32,
+    sctp: [u32; 14],
 }
 
 impl Default for StateTimeouts {
@@ -472,9 +477,14 @@ impl Default for StateTimeouts {
         for s in TcpState::ALL {
             tcp[s.index()] = s.default_timeout_secs();
         }
+        let mut sctp = [0; 14];
+        for s in SctpState::ALL {
+            sctp[s.index()] = s.default_timeout_secs();
+        }
         StateTimeouts {
             tcp,
             udp: UDP_DEFAULT_TIMEOUT_SECS,
+            sctp,
         }
     }
 }
@@ -498,6 +508,17 @@ impl StateTimeouts {
     /// The timeout of a TCP state.
     pub fn tcp(&self, state: TcpState) -> Duration {
         Duration::from_secs(u64::from(self.tcp_secs(state)))
+    }
+
+    /// The timeout of an SCTP state in seconds.
+    #[inline]
+    pub fn sctp_secs(&self, state: SctpState) -> u32 {
+        self.sctp[state.index()]
+    }
+
+    /// The timeout of an SCTP state.
+    pub fn sctp(&self, state: SctpState) -> Duration {
+        Duration::from_secs(u64::from(self.sctp_secs(state)))
     }
 
     /// The UDP timeout in seconds.
@@ -685,6 +706,12 @@ mod tests {
         assert_eq!(state_name(17, 0, false), "UDP");
         assert_eq!(state_name(6, 1, true), "NONE");
         assert_eq!(state_name(0, 0, false), "NONE");
+        assert_eq!(state_name(132, 8, false), "ESTABLISHED");
+        assert_eq!(state_name(132, 3, false), "C-SENT");
+        assert_eq!(state_name(132, 14, false), "ERR!");
+        assert_eq!(t.sctp_secs(SctpState::Established), 900);
+        assert_eq!(t.sctp(SctpState::Init1), Duration::from_secs(4));
+        assert_eq!(t.sctp_secs(SctpState::CookieEchoed), 61);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use core::fmt;
 use core::time::Duration;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::sctp::{self, SctpEvent, SctpState, SctpTransition};
 use super::state::{
     ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name, transition,
 };
@@ -42,6 +43,7 @@ const NIL: u32 = u32::MAX;
 /// Internal flag bit: the slot holds an entry.
 const OCCUPIED: u8 = 0x80;
 const TCP: u8 = 6;
+const SCTP: u8 = 132;
 
 /// log2 of the wheel tick in nanoseconds.
 const TICK_SHIFT: u32 = 27;
@@ -260,8 +262,9 @@ pub struct NewConn<A> {
     pub dest: u32,
     /// The virtual service, as the director numbers them (opaque here).
     pub service: u32,
-    /// Initial protocol state: [`TcpState::None`] as `u8` for TCP (the kernel creates
-    /// connections in state 0), [`crate::conn::state::UDP_STATE`] otherwise.
+    /// Initial protocol state: [`TcpState::None`] / [`SctpState::None`] as `u8` for TCP and
+    /// SCTP (the kernel creates connections in state 0), [`crate::conn::state::UDP_STATE`]
+    /// otherwise.
     pub state: u8,
     /// Flags; see [`ConnFlags::new_connection`] for a new connection's.
     pub flags: ConnFlags,
@@ -863,8 +866,10 @@ impl<A: ConnAddr> ConnTable<A> {
                 }
                 seen += 1;
                 let dead = !e.live(now.0);
-                let embryonic =
-                    !e.is_template() && e.protocol == TCP && e.state != TcpState::Established as u8;
+                // Not yet established (`ip_vs_random_dropentry()` picks TCP and SCTP ones).
+                let embryonic = !e.is_template()
+                    && ((e.protocol == TCP && e.state != TcpState::Established as u8)
+                        || (e.protocol == SCTP && e.state != SctpState::Established as u8));
                 if dead || (evict && embryonic) {
                     let cand = (!dead, e.expires, i);
                     if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
@@ -932,6 +937,38 @@ impl<A: ConnAddr> ConnTable<A> {
         e.state = t.new as u8;
         e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
         let secs = timeouts.tcp_secs(t.new);
+        e.expires = secs_deadline(now, secs);
+        e.timeout_ms = secs_ms(secs);
+        self.refile_if_earlier(id.0);
+        Some(t)
+    }
+
+    /// Feed one SCTP packet's event through the state machine (`set_sctp_state()`): as
+    /// [`ConnTable::tcp_transition`], for SCTP entries. `None` for an unknown id, a
+    /// template or a non-SCTP entry.
+    #[inline]
+    pub fn sctp_transition(
+        &mut self,
+        id: ConnId,
+        dir: Direction,
+        event: SctpEvent,
+        timeouts: &StateTimeouts,
+        now: Instant,
+    ) -> Option<SctpTransition> {
+        let e = self.entry_mut(id)?;
+        if e.protocol != SCTP || e.is_template() {
+            return None;
+        }
+        let state = SctpState::from_index(e.state)?;
+        let t = sctp::transition(
+            state,
+            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+            dir,
+            event,
+        );
+        e.state = t.new as u8;
+        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
+        let secs = timeouts.sctp_secs(t.new);
         e.expires = secs_deadline(now, secs);
         e.timeout_ms = secs_ms(secs);
         self.refile_if_earlier(id.0);

@@ -41,11 +41,14 @@ pub enum DropReason {
     /// ([`crate::director::Director::forward_probe`]): NAT and FullNAT real servers answer
     /// from their own address, so a probe through them would prove nothing about the VIP.
     ProbeMethod,
+    /// An SCTP packet to a service whose first chunk was not INIT and that matched no
+    /// connection (`sctp_conn_schedule()` schedules only on INIT).
+    NotInit,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
 
     /// Every reason, in order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -65,6 +68,7 @@ impl DropReason {
         DropReason::TtlExceeded,
         DropReason::TooBig,
         DropReason::ProbeMethod,
+        DropReason::NotInit,
     ];
 
     /// A short snake_case name for metrics labels.
@@ -86,6 +90,7 @@ impl DropReason {
             DropReason::TtlExceeded => "ttl_exceeded",
             DropReason::TooBig => "too_big",
             DropReason::ProbeMethod => "probe_method",
+            DropReason::NotInit => "not_init",
         }
     }
 }

@@ -39,6 +39,7 @@ pub use probe::probe_mtu;
 pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
 pub use sync::{SyncCounters, SyncRecord, SyncRefused, SyncSettings, SyncSettingsError};
 
+use crate::conn::sctp::{SctpEvent, SctpState};
 use crate::conn::state::{ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
 use crate::conn::table::{ConnAddr, ConnId, ConnTable, InKey, NewConn, OutKey};
 use crate::model::{
@@ -894,7 +895,13 @@ impl Core {
         p: &Parsed,
         rw: &NatRewrite,
     ) -> Result<(), DropReason> {
-        let partial = self.keep_partial(frame);
+        let partial = if p.protocol == wire::ip_proto::SCTP {
+            // A CRC32c is never left to an offload that would write an Internet checksum.
+            let _ = frame.finish_checksum();
+            false
+        } else {
+            self.keep_partial(frame)
+        };
         wire::nat::rewrite_parsed(frame.data_mut(), p, partial, rw)
             .map_err(|_| DropReason::Malformed)
     }
@@ -914,7 +921,7 @@ impl Core {
         if icmp {
             return self.handle_icmp(t, now, port, frame, p);
         }
-        if p.protocol != 6 && p.protocol != 17 {
+        if p.protocol != 6 && p.protocol != 17 && p.protocol != wire::ip_proto::SCTP {
             return Verdict::Pass;
         }
         if p.frag.is_later() {
@@ -937,7 +944,7 @@ impl Core {
         // `lookup_in` never returns a persistence template.
         let hit = (!in_missed).then(|| t.lookup_in(&in_key, now)).flatten();
         let hit = match hit {
-            Some(id) if self.reuse_for_new_connection(t, id, p) => None,
+            Some(id) if self.reuse_for_new_connection(t, id, frame, p) => None,
             other => other,
         };
         let (id, way) = if let Some(id) = hit {
@@ -963,34 +970,52 @@ impl Core {
     /// `conn_reuse_mode` (`ip_vs_in()`, `is_new_conn_expected()`): a SYN (without ACK) on
     /// an entry in TIME_WAIT or CLOSE that controls nothing and is not controlled starts a
     /// new connection: the old entry is expired now and the SYN scheduled afresh (mode 1);
-    /// with bit 2, also on a FIN_WAIT entry of a DR/TUN connection. Returns true when the
-    /// entry was expired.
+    /// with bit 2, also on a FIN_WAIT entry of a DR/TUN connection. For SCTP
+    /// (`is_new_conn()`, `is_new_conn_expected()`): an INIT on a CLOSED entry. Returns true
+    /// when the entry was expired.
     fn reuse_for_new_connection<A: Af>(
         &mut self,
         t: &mut ConnTable<A>,
         id: ConnId,
+        frame: &Frame<'_>,
         p: &Parsed,
     ) -> bool {
         let mode = self.config.switches.conn_reuse_mode;
-        if mode == 0 || p.protocol != 6 || p.frag.is_fragment {
+        if mode == 0 || p.frag.is_fragment {
             return false;
         }
-        let f = p.tcp_flags;
-        if !f.contains(wire::TcpFlags::SYN)
-            || f.contains(wire::TcpFlags::ACK)
-            || f.contains(wire::TcpFlags::RST)
-        {
-            return false;
-        }
-        let Some(c) = t.get(id) else {
-            return false;
+        let expected = match p.protocol {
+            6 => {
+                let f = p.tcp_flags;
+                if !f.contains(wire::TcpFlags::SYN)
+                    || f.contains(wire::TcpFlags::ACK)
+                    || f.contains(wire::TcpFlags::RST)
+                {
+                    return false;
+                }
+                let Some(c) = t.get(id) else {
+                    return false;
+                };
+                c.control.is_none()
+                    && match c.tcp_state() {
+                        Some(TcpState::TimeWait | TcpState::Close) => true,
+                        Some(TcpState::FinWait) => {
+                            mode & 2 != 0 && c.flags.has(ConnFlags::NO_OUTPUT)
+                        }
+                        _ => false,
+                    }
+            }
+            wire::ip_proto::SCTP => {
+                if sctp_first_chunk(frame, p) != Some(wire::sctp::chunk::INIT) {
+                    return false;
+                }
+                let Some(c) = t.get(id) else {
+                    return false;
+                };
+                c.control.is_none() && c.state == SctpState::Closed as u8
+            }
+            _ => return false,
         };
-        let expected = c.control.is_none()
-            && match c.tcp_state() {
-                Some(TcpState::TimeWait | TcpState::Close) => true,
-                Some(TcpState::FinWait) => mode & 2 != 0 && c.flags.has(ConnFlags::NO_OUTPUT),
-                _ => false,
-            };
         if !expected {
             return false;
         }
@@ -1046,6 +1071,17 @@ impl Core {
                 return self.drop(DropReason::NotSyn);
             }
         }
+        // `sctp_conn_schedule()`: a packet without a chunk header is dropped; only a first
+        // chunk INIT opens an SCTP association (rvs has no `sloppy_sctp`). The kernel hands
+        // other packets to its own stack; rvs keeps the director's stack out of VIP traffic
+        // and drops them, as it does TCP segments without SYN.
+        if p.protocol == wire::ip_proto::SCTP && !p.frag.is_later() {
+            match sctp_first_chunk(frame, p) {
+                None => return self.drop(DropReason::Malformed),
+                Some(wire::sctp::chunk::INIT) => {}
+                Some(_) => return self.drop(DropReason::NotInit),
+            }
+        }
         let sched = match self.schedule(t, now, svc_id, p, fwmark) {
             Ok(s) => s,
             Err(r) => return self.drop(r),
@@ -1092,16 +1128,16 @@ impl Core {
             local,
             dest: sched.dest.0,
             service: sched.service.0,
-            state: if p.protocol == 6 {
-                TcpState::None as u8
-            } else {
-                UDP_STATE
+            state: match p.protocol {
+                6 => TcpState::None as u8,
+                wire::ip_proto::SCTP => SctpState::None as u8,
+                _ => UDP_STATE,
             },
             flags,
-            timeout: if p.protocol == 6 {
-                self.timeouts.tcp(TcpState::None)
-            } else {
-                self.timeouts.udp()
+            timeout: match p.protocol {
+                6 => self.timeouts.tcp(TcpState::None),
+                wire::ip_proto::SCTP => self.timeouts.sctp(SctpState::None),
+                _ => self.timeouts.udp(),
             },
             control: sched.template,
         };
@@ -1369,6 +1405,20 @@ impl Core {
                 };
                 let flags = crate::conn::state::TcpFlags(p.tcp_flags.0);
                 if let Some(tr) = t.tcp_transition(id, dir, flags, &self.timeouts, now)
+                    && let Some(a) = tr.activity
+                {
+                    self.activity(dest, a);
+                }
+            } else if p.protocol == wire::ip_proto::SCTP {
+                let dir = if way == Way::In {
+                    Direction::Input
+                } else {
+                    Direction::Output
+                };
+                // `set_sctp_state()`: no chunk header, no change (state and timer kept).
+                if let Some(ev) =
+                    SctpEvent::of_packet(frame.data().get(p.l4_range()).unwrap_or(&[]))
+                    && let Some(tr) = t.sctp_transition(id, dir, ev, &self.timeouts, now)
                     && let Some(a) = tr.activity
                 {
                     self.activity(dest, a);
@@ -2017,6 +2067,12 @@ struct ConnView {
     vport: u16,
     dport: u16,
     local: Option<(IpAddr, u16)>,
+}
+
+/// The type of an SCTP packet's first chunk, if the packet has a whole chunk header.
+fn sctp_first_chunk(frame: &Frame<'_>, p: &Parsed) -> Option<u8> {
+    let l4 = frame.data().get(p.l4_range())?;
+    wire::SctpPacket::new_checked(l4).ok()?.first_chunk_type()
 }
 
 fn conn_view<A: Af>(c: &crate::conn::table::Conn<A>) -> ConnView {

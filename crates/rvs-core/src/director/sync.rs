@@ -26,6 +26,7 @@
 //! does not either: each is refreshed by its own records).
 
 use super::{Core, DestId, Director, ServiceId, bind, release};
+use crate::conn::sctp::SctpState;
 use crate::conn::state::{Activity, ConnFlags, TcpState, UDP_STATE};
 use crate::conn::table::{Conn, ConnId, ConnTable, InKey, NewConn, OutKey, SyncMeta};
 use crate::director::Af;
@@ -272,8 +273,9 @@ enum Imported {
 /// whose input packet count is now `pkts` is synced. The caller records `state` as the
 /// entry's `old_state` when it is (the kernel's `set:` label, reached only then).
 ///
-/// TCP connections are synced only in ESTABLISHED and the closing states; a change into a
-/// closing state is synced at once, anything else (ESTABLISHED included) when
+/// TCP connections are synced only in ESTABLISHED and the closing states, SCTP ones in
+/// ESTABLISHED, the three SHUTDOWN states and CLOSED; a change into a closing state is
+/// synced at once, anything else (ESTABLISHED included) when
 /// `pkts % period == threshold` — or, with period 0, when `pkts == threshold`. UDP follows
 /// the packet rule alone. Templates skip the packet rule when the period is non-zero: they
 /// are synced every time a connection they control passes through here.
@@ -297,6 +299,19 @@ pub fn sync_needed(
         }
         let force = state != old_state;
         if force && state != TcpState::Established as u8 {
+            return true;
+        }
+    } else if !template && protocol == 132 {
+        const SYNCED: u32 = (1 << SctpState::Established as u32)
+            | (1 << SctpState::ShutdownSent as u32)
+            | (1 << SctpState::ShutdownReceived as u32)
+            | (1 << SctpState::ShutdownAckSent as u32)
+            | (1 << SctpState::Closed as u32);
+        if state >= 32 || (1u32 << state) & SYNCED == 0 {
+            return false;
+        }
+        let force = state != old_state;
+        if force && state != SctpState::Established as u8 {
             return true;
         }
     }
@@ -617,6 +632,7 @@ impl Core {
             let states = match r.protocol {
                 6 => TcpState::ALL.len() as u16,
                 17 => u16::from(UDP_STATE) + 1,
+                132 => SctpState::ALL.len() as u16,
                 _ => return Err(SyncRefused::UnsupportedProtocol),
             };
             if r.state >= states {
@@ -651,6 +667,9 @@ impl Core {
         } else if r.protocol == 6 {
             self.timeouts
                 .tcp(TcpState::from_index(state).unwrap_or(TcpState::None))
+        } else if r.protocol == 132 {
+            self.timeouts
+                .sctp(SctpState::from_index(state).unwrap_or(SctpState::None))
         } else {
             self.timeouts.udp()
         };

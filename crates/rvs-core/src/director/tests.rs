@@ -1679,4 +1679,5 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
     v
 }
 
+mod sctp;
 mod sync;

@@ -216,6 +216,15 @@ impl<'a> Frame<'a> {
             let p = parse(self.data())?;
             let end = (usize::from(p.l3_offset) + usize::from(p.l3_len)).min(self.len);
             let data = self.data_mut();
+            if p.protocol == crate::wire::ip_proto::SCTP && !p.frag.is_fragment {
+                // SCTP's offloaded checksum is a CRC32c (`skb->csum_not_inet`), not a sum.
+                let l4 = data
+                    .get_mut(usize::from(p.l4_offset)..end)
+                    .ok_or(crate::wire::Malformed::Truncated)?;
+                crate::wire::SctpPacket::new_checked(l4)?.fill_checksum();
+                self.csum = CsumStatus::Complete;
+                return Ok(());
+            }
             crate::wire::l4::finish_partial(
                 &mut data[..end],
                 usize::from(start),

@@ -29,6 +29,7 @@ pub mod ipv6;
 pub mod l4;
 pub mod nat;
 pub mod parse;
+pub mod sctp;
 pub mod tcp;
 pub mod udp;
 
@@ -48,6 +49,7 @@ pub use ipv6::{Ipv6Fragment, Ipv6Packet, Ipv6Walk};
 pub use l4::{fill_l4_checksum, finish_partial};
 pub use nat::{NatRewrite, RewriteError, rewrite, rewrite_icmp_error, rewrite_parsed};
 pub use parse::{FragInfo, L3Kind, Parsed, parse, parse_ip};
+pub use sctp::SctpPacket;
 pub use tcp::{TcpFlags, TcpPacket};
 pub use udp::UdpPacket;
 

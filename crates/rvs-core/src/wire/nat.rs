@@ -1,8 +1,9 @@
 //! Address and port rewrite of a whole IP packet, as NAT, FullNAT and ICMP-error forwarding
 //! need it, with the checksums kept right in every case the I/O layer can hand over.
 //!
-//! [`rewrite`] changes addresses in the IP header and ports in TCP/UDP, and carries the change
-//! into the IPv4 header checksum and the L4 checksum incrementally (RFC 1624). If the frame
+//! [`rewrite`] changes addresses in the IP header and ports in TCP/UDP/SCTP, and carries the
+//! change into the IPv4 header checksum and the L4 checksum incrementally (RFC 1624); SCTP's
+//! CRC32c, which no incremental update can follow, is recomputed when a port changes. If the frame
 //! arrived checksum-partial, the L4 field holds the pseudo-header *sum* rather than a
 //! checksum: the address change is then applied to that sum (as the kernel's
 //! `inet_proto_csum_replace4` does for `CHECKSUM_PARTIAL`) and port changes leave it alone,
@@ -21,9 +22,9 @@ pub struct NatRewrite {
     pub src: Option<IpAddr>,
     /// New destination address.
     pub dst: Option<IpAddr>,
-    /// New source port (TCP, UDP).
+    /// New source port (TCP, UDP, SCTP).
     pub src_port: Option<u16>,
-    /// New destination port (TCP, UDP).
+    /// New destination port (TCP, UDP, SCTP).
     pub dst_port: Option<u16>,
 }
 
@@ -36,6 +37,9 @@ pub enum RewriteError {
     FamilyMismatch,
     /// An ICMP rewrite asked of a packet that is not an ICMP error.
     NotIcmpError,
+    /// A port change in a fragment of an SCTP packet: its CRC32c covers the whole packet,
+    /// which a fragment does not hold (the kernel reassembles before IPVS sees it).
+    SctpFragment,
 }
 
 impl From<Malformed> for RewriteError {
@@ -50,6 +54,9 @@ impl core::fmt::Display for RewriteError {
             RewriteError::Malformed(m) => write!(f, "malformed packet: {m}"),
             RewriteError::FamilyMismatch => f.write_str("new address of the wrong family"),
             RewriteError::NotIcmpError => f.write_str("not an ICMP error message"),
+            RewriteError::SctpFragment => {
+                f.write_str("SCTP port change in a fragment (the CRC32c needs the whole packet)")
+            }
         }
     }
 }
@@ -103,7 +110,7 @@ pub fn rewrite(l3: &mut [u8], partial: bool, rw: &NatRewrite) -> Result<(), Rewr
         l3,
         p.protocol,
         usize::from(p.l4_offset),
-        p.frag.is_later(),
+        p.frag,
         partial,
         rw,
     )
@@ -122,17 +129,18 @@ pub fn rewrite_parsed(
     let l4_offset = usize::from(p.l4_offset)
         .checked_sub(usize::from(p.l3_offset))
         .ok_or(Malformed::Truncated)?;
-    rewrite_at(l3, p.protocol, l4_offset, p.frag.is_later(), partial, rw)
+    rewrite_at(l3, p.protocol, l4_offset, p.frag, partial, rw)
 }
 
 fn rewrite_at(
     l3: &mut [u8],
     protocol: u8,
     l4_offset: usize,
-    later_fragment: bool,
+    frag: super::FragInfo,
     partial: bool,
     rw: &NatRewrite,
 ) -> Result<(), RewriteError> {
+    let later_fragment = frag.is_later();
     let v6 = match l3.first().map(|v| v >> 4) {
         Some(4) if l3.len() >= 20 => false,
         Some(6) if l3.len() >= 40 => true,
@@ -162,6 +170,9 @@ fn rewrite_at(
     }
     if later_fragment {
         return Ok(());
+    }
+    if protocol == ip_proto::SCTP {
+        return rewrite_sctp(l3, l4_offset, frag.is_fragment, partial, rw);
     }
     let (csum_at, ports) = match protocol {
         ip_proto::TCP => (Some(16), true),
@@ -199,6 +210,39 @@ fn rewrite_at(
         hc = checksum::udp_on_wire(hc);
     }
     wr16(l4, csum_at, hc);
+    Ok(())
+}
+
+/// The SCTP part of a rewrite: the CRC32c has no pseudo-header, so address changes leave it
+/// valid; a port change (or a checksum-partial packet, whose CRC was never computed) needs
+/// it recomputed over the whole packet, as `sctp_snat_handler()` / `sctp_dnat_handler()` do
+/// ("Only update csum if we really have to").
+fn rewrite_sctp(
+    l3: &mut [u8],
+    l4_offset: usize,
+    fragment: bool,
+    partial: bool,
+    rw: &NatRewrite,
+) -> Result<(), RewriteError> {
+    let l4 = match l3.get_mut(l4_offset..) {
+        Some(l4) if l4.len() >= super::sctp::field::HEADER_LEN => l4,
+        _ => return Err(Malformed::Truncated.into()),
+    };
+    let changes = [(0, rw.src_port), (2, rw.dst_port)]
+        .into_iter()
+        .any(|(at, new)| new.is_some_and(|n| n != rd16(l4, at)));
+    if !changes && !partial {
+        return Ok(());
+    }
+    if fragment {
+        return Err(RewriteError::SctpFragment);
+    }
+    for (at, new) in [(0, rw.src_port), (2, rw.dst_port)] {
+        if let Some(new) = new {
+            wr16(l4, at, new);
+        }
+    }
+    super::sctp::SctpPacket::new_unchecked(l4).fill_checksum();
     Ok(())
 }
 

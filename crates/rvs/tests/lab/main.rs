@@ -30,5 +30,6 @@ mod metrics;
 mod persistence;
 mod reload;
 mod rvsadm;
+mod sctp;
 mod udp;
 mod vrrp_track;

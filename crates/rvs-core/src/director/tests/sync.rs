@@ -549,10 +549,18 @@ fn refused_records_are_counted_by_reason() {
         ),
         (
             SyncConn {
-                protocol: 132,
+                protocol: 47,
                 ..good
             },
             SyncRefused::UnsupportedProtocol,
+        ),
+        (
+            SyncConn {
+                protocol: 132,
+                state: 14,
+                ..good
+            },
+            SyncRefused::InvalidState,
         ),
         (SyncConn { state: 11, ..good }, SyncRefused::InvalidState),
         (
