@@ -160,6 +160,7 @@ pub fn arb_rule() -> impl Strategy<Value = FwmarkRule> {
                     addr,
                     len: len % (f.max_prefix() + 1),
                 },
+                src: None,
                 ports: (a.min(b), a.max(b)),
                 mark,
             })
