@@ -1246,7 +1246,8 @@ pub fn compile(rulesets: &[&Ruleset], marks: &[u32]) -> (Vec<FwmarkRule>, Vec<Di
 }
 
 /// A warning at each fwmark service (its mark and place) whose family gets its mark from no
-/// classifier rule: no packet reaches it. `sources` says what was read, for the message.
+/// classifier rule: no packet reaches it. `sources` names what was read (e.g. `iptables
+/// or nftables`), for the message.
 pub fn unmarked(
     services: &[(u32, Family, Place)],
     rules: &[FwmarkRule],
@@ -1264,8 +1265,8 @@ pub fn unmarked(
                 Severity::Warning,
                 format!(
                     "no packet gets firewall mark {mark}, so none reaches this service: no \
-                     classifier rule in this file and no MARK rule for it on this host \
-                     ({sources})"
+                     classifier rule in this file and no {sources} MARK rule for it on this \
+                     host"
                 ),
                 Some(format!(
                     "`iptables -t mangle -A PREROUTING -p tcp -d VIP/32 --dport PORT -j MARK \

@@ -281,7 +281,7 @@ fn unmarked_services_are_warned_at_their_mark() {
         ports: (80, 80),
         mark: 81,
     }];
-    let w = netfilter::unmarked(&services, &rules, "read: iptables-save -t mangle");
+    let w = netfilter::unmarked(&services, &rules, "iptables or nftables");
     insta::assert_snapshot!("unmarked", render_all(&w));
     assert_eq!(w.iter().map(|d| d.line).collect::<Vec<_>>(), [2, 5]);
 }

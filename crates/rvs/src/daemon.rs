@@ -1022,8 +1022,12 @@ impl Reloader {
         desired: &mut Desired,
         monitor: &Monitor,
     ) -> Result<(String, NetConfig), String> {
-        let loaded =
+        let mut loaded =
             load::load(&self.path, self.format).map_err(|diags| rvs_config::render_all(&diags))?;
+        let marks = crate::marks::add_host_marks(&mut loaded);
+        if !marks.read.is_empty() {
+            tracing::info!("{marks}");
+        }
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }

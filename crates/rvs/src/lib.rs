@@ -11,6 +11,7 @@ pub mod listing;
 pub mod load;
 pub mod loadagent;
 pub mod logging;
+pub mod marks;
 pub mod metrics;
 pub mod probe;
 pub mod realserver;

@@ -141,13 +141,17 @@ fn daemon(args: &[String]) -> ExitCode {
     if let Err(e) = rvs::logging::init(log_format, log_level.as_deref()) {
         return usage_error(&e);
     }
-    let loaded = match rvs::load::load(&config, format) {
+    let mut loaded = match rvs::load::load(&config, format) {
         Ok(l) => l,
         Err(diags) => {
             eprint!("{}", rvs_config::render_all(&diags));
             return ExitCode::FAILURE;
         }
     };
+    let marks = rvs::marks::add_host_marks(&mut loaded);
+    if !marks.read.is_empty() {
+        tracing::info!("{marks}");
+    }
     if !loaded.warnings.is_empty() {
         eprint!("{}", rvs_config::render_all(&loaded.warnings));
     }
@@ -263,7 +267,9 @@ fn check_config(args: &[String]) -> ExitCode {
         return usage_error("rvs check-config needs a FILE");
     };
     match rvs::load::load(&file, format) {
-        Ok(l) => {
+        Ok(mut l) => {
+            // The marks the daemon would read from this host's iptables/nftables rules.
+            rvs::marks::add_host_marks(&mut l);
             if !l.warnings.is_empty() {
                 eprint!("{}", rvs_config::render_all(&l.warnings));
             }
