@@ -90,12 +90,15 @@ pub fn add_host_marks(loaded: &mut Loaded) -> HostMarks {
     add_marks_with(loaded, find_program, run)
 }
 
+/// Why a program gave no output: what happened, and its first line on stderr.
+type Failure = (String, String);
+
 /// [`add_host_marks`] with programs found by `find` and run by `run` (program path,
 /// arguments → stdout, or why it failed).
 fn add_marks_with(
     loaded: &mut Loaded,
     find: impl Fn(&str) -> Option<PathBuf>,
-    mut run: impl FnMut(&Path, &[&str]) -> Result<String, String>,
+    mut run: impl FnMut(&Path, &[&str]) -> Result<String, Failure>,
 ) -> HostMarks {
     let mut summary = HostMarks::default();
     let services: Vec<(u32, Family)> = loaded
@@ -117,6 +120,7 @@ fn add_marks_with(
         vips: &vips,
     };
     let mut sets: Vec<Ruleset> = Vec::new();
+    let mut failed = false;
     for src in SOURCES {
         let shown = format!("{} {}", src.program, src.args.join(" "));
         let Some(path) = find(src.program) else {
@@ -131,17 +135,21 @@ fn add_marks_with(
                     None => netfilter::parse_nft_json(&text, &shown, &dir),
                 });
             }
-            Err(why) => loaded.warnings.push(Diagnostic::new(
-                "",
-                &shown,
-                0..0,
-                Severity::Warning,
-                format!(
-                    "cannot read the director's MARK rules: {why}; the marks it gives are \
-                     not used"
-                ),
-                None,
-            )),
+            Err((why, stderr)) => {
+                failed = true;
+                // The program's own words (its first line on stderr) as the source line.
+                loaded.warnings.push(Diagnostic::new(
+                    &stderr,
+                    &shown,
+                    0..stderr.len(),
+                    Severity::Warning,
+                    format!(
+                        "cannot read the director's MARK rules ({why}); the marks they give \
+                         are not used"
+                    ),
+                    None,
+                ));
+            }
         }
     }
     let refs: Vec<&Ruleset> = sets.iter().collect();
@@ -164,10 +172,15 @@ fn add_marks_with(
             (*mark, *family, place)
         })
         .collect();
+    let sources = if failed {
+        "readable iptables or nftables"
+    } else {
+        "iptables or nftables"
+    };
     loaded.warnings.extend(netfilter::unmarked(
         &placed,
         &loaded.config.fwmark_rules,
-        "iptables or nftables",
+        sources,
     ));
     summary
 }
@@ -199,15 +212,15 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Run a program with a deadline; its stdout, or its stderr's first line when it fails.
-fn run(path: &Path, args: &[&str]) -> Result<String, String> {
+/// Run a program with a deadline; its stdout, or what happened and its stderr's first line.
+fn run(path: &Path, args: &[&str]) -> Result<String, Failure> {
     let mut child = Command::new(path)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+        .map_err(|e| (format!("cannot run {}: {e}", path.display()), String::new()))?;
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     // Drain both pipes on threads so a large ruleset cannot block the program.
@@ -233,13 +246,19 @@ fn run(path: &Path, args: &[&str]) -> Result<String, String> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
+                let why = format!(
                     "{} did not finish within {}s",
                     path.display(),
                     COMMAND_TIMEOUT.as_secs()
+                );
+                return Err((why, String::new()));
+            }
+            Err(e) => {
+                return Err((
+                    format!("waiting for {}: {e}", path.display()),
+                    String::new(),
                 ));
             }
-            Err(e) => return Err(format!("waiting for {}: {e}", path.display())),
         }
     };
     let stdout = out.join().unwrap_or_default();
@@ -248,7 +267,10 @@ fn run(path: &Path, args: &[&str]) -> Result<String, String> {
         Ok(stdout)
     } else {
         let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        Err(format!("{} exited with {status}: {first}", path.display()))
+        Err((
+            format!("{} exited with {status}", path.display()),
+            first.to_string(),
+        ))
     }
 }
 
@@ -291,7 +313,10 @@ mod tests {
                 ran.push(format!("{} {}", p.display(), args.join(" ")));
                 match p.to_str() {
                     Some("iptables-save") => Ok(IPT.to_string()),
-                    _ => Err("/usr/sbin/nft exited with exit status: 1: Error: x".to_string()),
+                    _ => Err((
+                        "/usr/sbin/nft exited with exit status: 1".to_string(),
+                        "Error: x".to_string(),
+                    )),
                 }
             },
         );
@@ -304,13 +329,13 @@ mod tests {
         let texts: Vec<String> = l
             .warnings
             .iter()
-            .map(|w| format!("{}:{}: {}", w.path, w.line, w.message))
+            .map(|w| format!("{}:{}: {} [{}]", w.path, w.line, w.message, w.source_line))
             .collect();
         assert_eq!(
             texts,
             [
-                "nft -j list ruleset:1: cannot read the director's MARK rules: /usr/sbin/nft \
-              exited with exit status: 1: Error: x; the marks it gives are not used"
+                "nft -j list ruleset:1: cannot read the director's MARK rules (/usr/sbin/nft \
+              exited with exit status: 1); the marks they give are not used [Error: x]"
             ]
         );
 
@@ -328,6 +353,22 @@ mod tests {
             .collect();
         assert_eq!(w.len(), 1, "{:?}", l.warnings);
         assert_eq!((w[0].line, w[0].column), (5, 14));
+        assert!(
+            w[0].message
+                .ends_with("no iptables or nftables MARK rule for it on this host")
+        );
+
+        // When a program fails, the warning says only the readable rules were consulted.
+        let mut l = loaded(CF);
+        add_marks_with(&mut l, installed, |_, _| {
+            Err(("x exited".to_string(), "denied".to_string()))
+        });
+        assert_eq!(l.warnings.len(), 4, "{:?}", l.warnings);
+        assert!(
+            l.warnings[3]
+                .message
+                .contains("no readable iptables or nftables MARK rule")
+        );
 
         // `fwmark_ports` is enough, and comes first.
         let with_ports = CF.replace("fwmark = 80\n", "fwmark = 80\n    fwmark_ports = 443\n");
@@ -355,8 +396,12 @@ mod tests {
 
     #[test]
     fn run_gives_stdout_or_the_failure_with_its_stderr() {
-        let err = run(Path::new("/bin/sh"), &["-c", "echo oops >&2; exit 3"]).unwrap_err();
-        assert!(err.contains("exit status: 3: oops"), "{err}");
+        let (why, stderr) =
+            run(Path::new("/bin/sh"), &["-c", "echo; echo oops >&2; exit 3"]).unwrap_err();
+        assert_eq!(
+            (why.as_str(), stderr.as_str()),
+            ("/bin/sh exited with exit status: 3", "oops")
+        );
         assert_eq!(
             run(Path::new("/bin/sh"), &["-c", "echo fine"]).unwrap(),
             "fine\n"
