@@ -22,6 +22,7 @@ pub mod keepalived;
 mod locate;
 pub mod lvs;
 pub mod native;
+pub mod netfilter;
 mod syntax;
 
 pub use diag::{Diagnostic, Place, Severity, render_all};

@@ -265,6 +265,7 @@ mod tests {
                     addr: "10.0.0.0".parse().unwrap(),
                     len: 8,
                 },
+                src: None,
                 ports: (0, 65_535),
                 mark: 0,
             }],

@@ -316,6 +316,9 @@ pub struct LvsCf {
     pub failover_services: Vec<FailoverService>,
     /// Keys rvs does not act on (yet), unknown keys and other non-fatal findings.
     pub warnings: Vec<Diagnostic>,
+    /// Each active fwmark virtual's mark and where its `fwmark` is written: the daemon warns
+    /// there when neither `fwmark_ports` nor the host's MARK rules give packets that mark.
+    pub fwmark_places: Vec<(u32, Place)>,
 }
 
 /// What rvs does with a key.
@@ -1238,6 +1241,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
     let mut spans = Vec::new();
     let mut health = HealthConfig::default();
     let mut virtuals: Vec<VirtualServer> = Vec::new();
+    let mut fwmark_places: Vec<(u32, Place)> = Vec::new();
     let mut names: HashMap<String, Span> = HashMap::new();
     let mut vips: Vec<Vip> = Vec::new();
     for b in virtual_blocks {
@@ -1297,6 +1301,10 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
             health.services.extend(nanny_health(&keys, &svc, method));
             config.services.push(svc);
             config.fwmark_rules.extend(vs.fwmark_rules.iter().copied());
+            if let ServiceKey::Fwmark { mark, .. } = vs.key {
+                let place = Place::new(cx.text, cx.path, svc_spans.fwmark.clone());
+                fwmark_places.push((mark, place));
+            }
             spans.push(SvcSpans {
                 servers: srv_spans,
                 ..svc_spans
@@ -1337,6 +1345,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
         virtuals,
         failover_services,
         warnings,
+        fwmark_places,
     })
 }
 
@@ -1592,21 +1601,14 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
                     addr,
                     len: family.max_prefix(),
                 },
+                src: None,
                 ports,
                 mark: *mark,
             })
             .collect(),
-        (ServiceKey::Fwmark { .. }, None) => {
-            cx.warn(
-                fwmark_span.clone(),
-                "no `fwmark_ports`: rvs does not see iptables marks, so no packet gets this mark",
-                Some(
-                    "`fwmark_ports = 80 443` (ports or ranges of this virtual's address)"
-                        .to_string(),
-                ),
-            );
-            Vec::new()
-        }
+        // Without `fwmark_ports` the marks come from the director's iptables/nftables
+        // MARK rules, read by the daemon; it warns when nothing gives the mark.
+        (ServiceKey::Fwmark { .. }, None) => Vec::new(),
         (_, Some((_, span))) => {
             cx.warn(span, "`fwmark_ports` has no effect without `fwmark`", None);
             Vec::new()

@@ -38,6 +38,7 @@
 //! mark = 1
 //! protocol = "tcp"                  # tcp | udp | sctp [any]
 //! destination = "10.1.0.100"        # address or prefix
+//! source = "198.51.100.0/24"        # clients' address or prefix [any]
 //! ports = "8000-8100"               # a port or "LO-HI" [any]
 //!
 //! [[service]]
@@ -334,6 +335,7 @@ struct RawRule {
     mark: Int,
     protocol: Option<Str>,
     destination: Str,
+    source: Option<Str>,
     ports: Option<Spanned<toml::Value>>,
 }
 
@@ -938,10 +940,15 @@ fn fwmark_rule(cx: &mut Cx<'_>, r: &RawRule) -> Option<FwmarkRule> {
             parsed
         }
     };
+    let src = match &r.source {
+        None => Some(None),
+        Some(v) => cx.prefix(v).map(|(addr, len)| Some(Prefix { addr, len })),
+    };
     let (addr, len) = dst?;
     Some(FwmarkRule {
         protocol: protocol?,
         dst: Prefix { addr, len },
+        src: src?,
         ports: ports?,
         mark: mark?,
     })
@@ -2293,6 +2300,9 @@ pub fn emit_native(conf: &NativeConf) -> String {
             "destination = {}",
             quote(&addr_prefix(r.dst.addr, r.dst.len))
         );
+        if let Some(src) = r.src {
+            let _ = writeln!(out, "source = {}", quote(&addr_prefix(src.addr, src.len)));
+        }
         match r.ports {
             (0, 65_535) => {}
             (lo, hi) if lo == hi => {

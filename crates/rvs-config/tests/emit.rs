@@ -640,6 +640,7 @@ fn lvs_cf_shaped(mut c: NativeConf) -> NativeConf {
                             addr: host,
                             len: family.max_prefix(),
                         },
+                        src: None,
                         ..*r
                     })
                     .collect();

@@ -145,6 +145,7 @@ fn full_file_is_the_whole_expected_struct() {
     let rule = |ports, protocol, dst: &str, len, mark| FwmarkRule {
         protocol,
         dst: Prefix { addr: ip(dst), len },
+        src: None,
         ports,
         mark,
     };

@@ -421,6 +421,8 @@ pub struct FwmarkRule {
     pub protocol: Option<Protocol>,
     /// Destination prefix.
     pub dst: Prefix,
+    /// Source prefix (iptables `-s`, nftables `ip saddr`), or any source.
+    pub src: Option<Prefix>,
     /// Destination port range (inclusive); `0..=65535` for any.
     pub ports: (u16, u16),
     /// The mark to set (non-zero).

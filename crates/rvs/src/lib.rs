@@ -12,6 +12,7 @@ pub mod load;
 pub mod loadagent;
 pub mod locate;
 pub mod logging;
+pub mod marks;
 pub mod metrics;
 pub mod names;
 pub mod probe;

@@ -87,6 +87,9 @@ pub struct Loaded {
     /// What was read but no format rvs writes carries (lvs.cf's inactive virtuals): named
     /// as losses by every conversion.
     pub uncarried: Vec<String>,
+    /// Where each fwmark service's mark is written, for the warning when no rule gives
+    /// packets that mark ([`crate::marks`]).
+    pub fwmark_places: Vec<(u32, rvs_config::Place)>,
 }
 
 /// Guess the format from the file name, then from the first meaningful line.
@@ -228,6 +231,7 @@ fn load_from(
     let shown = path.display().to_string();
     let mut names = rvs_config::Names::default();
     let mut uncarried = Vec::new();
+    let mut fwmark_places = Vec::new();
     let (config, mut warnings, vips, nat_router, health, mut failover) = match format {
         Format::LvsCf => {
             let cf = rvs_config::parse_lvs_cf(text, &shown)?;
@@ -239,6 +243,7 @@ fn load_from(
                     v.name
                 ));
             }
+            fwmark_places.clone_from(&cf.fwmark_places);
             (
                 cf.config,
                 cf.warnings,
@@ -257,6 +262,7 @@ fn load_from(
             let failover = rvs_config::failover_from_keepalived(&kc)?;
             // VRRP's virtual addresses (VIPs and the NAT gateway) carry their devices.
             let vips = rvs_config::keepalived_vips(&kc);
+            fwmark_places.clone_from(&kc.fwmark_places);
             (kc.config, kc.warnings, vips, None, kc.health, failover)
         }
         Format::Ipvsadm => (
@@ -282,6 +288,13 @@ fn load_from(
     };
     // The failover mapping's warnings (findings across blocks) follow the parser's.
     warnings.append(&mut failover.warnings);
+    for svc in &config.services {
+        if let ServiceKey::Fwmark { mark, .. } = svc.key
+            && !fwmark_places.iter().any(|(m, _)| *m == mark)
+        {
+            fwmark_places.push((mark, rvs_config::netfilter::mark_place(&text, &shown, mark)));
+        }
+    }
     let mut owned: Vec<Owned> = vips
         .iter()
         .chain(nat_router.iter())
@@ -309,6 +322,7 @@ fn load_from(
         failover,
         names,
         uncarried,
+        fwmark_places,
     })
 }
 
@@ -363,9 +377,12 @@ pub fn effective(l: &Loaded) -> String {
         let proto = r
             .protocol
             .map_or("any".to_string(), |p| p.to_string().to_lowercase());
+        let from = r
+            .src
+            .map_or(String::new(), |s| format!(" from {}/{}", s.addr, s.len));
         let _ = writeln!(
             out,
-            "# rvs: fwmark {} <- {proto} {}/{} ports {}-{}",
+            "# rvs: fwmark {} <- {proto} {}/{}{from} ports {}-{}",
             r.mark, r.dst.addr, r.dst.len, r.ports.0, r.ports.1
         );
     }
@@ -591,7 +608,7 @@ pub fn plan(loaded: &Loaded) -> io::Result<Plan> {
 }
 
 /// The interface on whose link `a` lies (not one of the host's own addresses).
-fn on_link(links: &[(String, IpAddr, u8)], a: IpAddr) -> Option<String> {
+pub(crate) fn on_link(links: &[(String, IpAddr, u8)], a: IpAddr) -> Option<String> {
     links
         .iter()
         .find(|(_, net, len)| {

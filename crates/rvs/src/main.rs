@@ -162,14 +162,18 @@ fn daemon(args: &[String]) -> ExitCode {
         return usage_error(&e);
     }
     let keepalived = rvs::load::keepalived_options(config_id.as_deref());
-    let loaded = match rvs::load::load_with(&config, format, &keepalived, &rvs::names::SystemNames)
-    {
-        Ok(l) => l,
-        Err(diags) => {
-            eprint!("{}", rvs_config::render_all(&diags));
-            return ExitCode::FAILURE;
-        }
-    };
+    let mut loaded =
+        match rvs::load::load_with(&config, format, &keepalived, &rvs::names::SystemNames) {
+            Ok(l) => l,
+            Err(diags) => {
+                eprint!("{}", rvs_config::render_all(&diags));
+                return ExitCode::FAILURE;
+            }
+        };
+    let marks = rvs::marks::add_host_marks(&mut loaded);
+    if !marks.read.is_empty() {
+        tracing::info!("{marks}");
+    }
     if let Err(why) = rvs::load::preflight(&loaded) {
         if !loaded.warnings.is_empty() {
             eprint!("{}", rvs_config::render_all(&loaded.warnings));
@@ -320,7 +324,13 @@ fn check_config(args: &[String]) -> ExitCode {
         return usage_error("rvs check-config needs a FILE");
     };
     let keepalived = rvs::load::keepalived_options(config_id.as_deref());
-    match rvs::load::load_with(&file, format, &keepalived, &rvs::names::SystemNames) {
+    let loaded =
+        rvs::load::load_with(&file, format, &keepalived, &rvs::names::SystemNames).map(|mut l| {
+            // The marks the daemon would read from this host's iptables/nftables rules.
+            rvs::marks::add_host_marks(&mut l);
+            l
+        });
+    match loaded {
         Ok(l) if rvs::load::preflight(&l).is_err() => {
             if !l.warnings.is_empty() {
                 eprint!("{}", rvs_config::render_all(&l.warnings));

@@ -223,6 +223,9 @@ pub struct KeepalivedConf {
     /// Keys rvs does not act on (yet), unknown keys and other non-fatal findings, in file
     /// order (files in the order they were read).
     pub warnings: Vec<Diagnostic>,
+    /// Each fwmark virtual service's mark and where it is written: the daemon warns there
+    /// when none of the host's MARK rules gives packets that mark.
+    pub fwmark_places: Vec<(u32, Place)>,
 }
 
 /// What rvs does with a keyword.
@@ -1260,6 +1263,15 @@ fn build(
         errors.sort_by_key(|(l, _)| order(&cx.sources, l));
         return Err(errors.into_iter().map(|(_, d)| d).collect());
     }
+    let fwmark_places = config
+        .services
+        .iter()
+        .zip(&locs)
+        .filter_map(|(svc, l)| match svc.key {
+            ServiceKey::Fwmark { mark, .. } => Some((mark, cx.place(&l.key))),
+            ServiceKey::Addr { .. } => None,
+        })
+        .collect();
     let mut warnings = cx.warnings;
     warnings.sort_by_key(|(l, _)| order(&cx.sources, l));
     let health = health::health(&config, &checkers);
@@ -1270,6 +1282,7 @@ fn build(
         checkers,
         vrrp,
         warnings: warnings.into_iter().map(|(_, d)| d).collect(),
+        fwmark_places,
     })
 }
 
@@ -2371,15 +2384,9 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                 key_loc.clone(),
             )]
         }
+        // The marks come from the director's iptables/nftables MARK rules, read by the
+        // daemon, which warns when nothing gives a service's mark (`fwmark_places`).
         VirtualTarget::Fwmark(mark) => {
-            if *mark != 0 {
-                cx.warn(
-                    &key_loc,
-                    "firewall-mark service: rvs does not see iptables marks and keepalived.conf \
-                     cannot describe which packets get the mark, so no packet reaches this \
-                     service until classifier rules are configured",
-                );
-            }
             vec![(
                 ServiceKey::Fwmark {
                     mark: *mark,
@@ -2414,20 +2421,13 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                                 ));
                             }
                         }
-                        Member::Fwmark(mark, fam) => {
-                            cx.warn(
-                                &mloc,
-                                "firewall-mark service: rvs does not see iptables marks, so no \
-                                 packet reaches it until classifier rules are configured",
-                            );
-                            v.push((
-                                ServiceKey::Fwmark {
-                                    mark,
-                                    family: fam.unwrap_or(fw_family),
-                                },
-                                mloc.clone(),
-                            ))
-                        }
+                        Member::Fwmark(mark, fam) => v.push((
+                            ServiceKey::Fwmark {
+                                mark,
+                                family: fam.unwrap_or(fw_family),
+                            },
+                            mloc.clone(),
+                        )),
                     }
                 }
                 v

@@ -669,6 +669,7 @@ pub(super) fn parse(cx: &mut Cx<'_>, raw: &RawFailover<'_>) -> FailoverConfig {
             health: Default::default(),
             vrrp,
             warnings: Vec::new(),
+            fwmark_places: Vec::new(),
         };
         match crate::failover::failover_from_keepalived(&kc) {
             Ok(f) => out = f,

@@ -152,14 +152,20 @@ pub fn arb_rule() -> impl Strategy<Value = FwmarkRule> {
         any::<u16>(),
         any::<u16>(),
         1u32..6,
+        proptest::option::of(any::<u8>()),
     )
-        .prop_flat_map(|(protocol, f, len, a, b, mark)| {
-            arb_addr(f).prop_map(move |addr| FwmarkRule {
+        .prop_flat_map(|(protocol, f, len, a, b, mark, src_len)| {
+            (arb_addr(f), arb_addr(f)).prop_map(move |(addr, src)| FwmarkRule {
                 protocol,
                 dst: Prefix {
                     addr,
                     len: len % (f.max_prefix() + 1),
                 },
+                // A source prefix (netfilter's `-s`) on some rules.
+                src: src_len.map(|l| Prefix {
+                    addr: src,
+                    len: l % (f.max_prefix() + 1),
+                }),
                 ports: (a.min(b), a.max(b)),
                 mark,
             })

@@ -8,15 +8,22 @@
 use crate::model::FwmarkRule;
 use std::net::IpAddr;
 
-/// Classify a packet by protocol, destination address and destination port.
-/// Returns the mark of the first matching rule.
-pub fn classify(rules: &[FwmarkRule], protocol: u8, dst: IpAddr, dport: u16) -> Option<u32> {
+/// Classify a packet by protocol, source address, destination address and destination
+/// port. Returns the mark of the first matching rule.
+pub fn classify(
+    rules: &[FwmarkRule],
+    protocol: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    dport: u16,
+) -> Option<u32> {
     rules
         .iter()
         .find(|r| {
             r.protocol.is_none_or(|p| p.number() == protocol)
                 && r.dst.contains(dst)
                 && (r.ports.0..=r.ports.1).contains(&dport)
+                && r.src.is_none_or(|s| s.contains(src))
         })
         .map(|r| r.mark)
 }
@@ -39,6 +46,7 @@ mod tests {
                 addr: dst.parse().unwrap(),
                 len,
             },
+            src: None,
             ports,
             mark,
         }
@@ -53,24 +61,45 @@ mod tests {
             rule(None, "192.168.0.0", 24, (0, 65535), 7),
         ];
         let vip: IpAddr = "192.168.0.100".parse().unwrap();
-        assert_eq!(classify(&rules, 6, vip, 80), Some(80));
-        assert_eq!(classify(&rules, 6, vip, 443), Some(80));
+        let client: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(classify(&rules, 6, client, vip, 80), Some(80));
+        assert_eq!(classify(&rules, 6, client, vip, 443), Some(80));
         assert_eq!(
-            classify(&rules, 17, vip, 443),
+            classify(&rules, 17, client, vip, 443),
             Some(7),
             "UDP falls to the catch-all"
         );
-        assert_eq!(classify(&rules, 6, vip, 8080), Some(7));
-        assert_eq!(classify(&rules, 6, "10.0.0.1".parse().unwrap(), 80), None);
+        assert_eq!(classify(&rules, 6, client, vip, 8080), Some(7));
+        assert_eq!(
+            classify(&rules, 6, client, "10.0.0.1".parse().unwrap(), 80),
+            None
+        );
     }
 
     #[test]
     fn port_ranges_are_inclusive() {
         let rules = [rule(Some(Protocol::Tcp), "10.0.0.1", 32, (1024, 2048), 3)];
         let a: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(classify(&rules, 6, a, 1023), None);
-        assert_eq!(classify(&rules, 6, a, 1024), Some(3));
-        assert_eq!(classify(&rules, 6, a, 2048), Some(3));
-        assert_eq!(classify(&rules, 6, a, 2049), None);
+        let client: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(classify(&rules, 6, client, a, 1023), None);
+        assert_eq!(classify(&rules, 6, client, a, 1024), Some(3));
+        assert_eq!(classify(&rules, 6, client, a, 2048), Some(3));
+        assert_eq!(classify(&rules, 6, client, a, 2049), None);
+    }
+
+    #[test]
+    fn a_source_prefix_limits_the_rule_to_those_clients() {
+        // iptables `-s 198.51.100.0/24 -d 10.0.0.1 --dport 80 -j MARK --set-mark 5`.
+        let mut r = rule(Some(Protocol::Tcp), "10.0.0.1", 32, (80, 80), 5);
+        r.src = Some(Prefix {
+            addr: "198.51.100.0".parse().unwrap(),
+            len: 24,
+        });
+        let rules = [r, rule(Some(Protocol::Tcp), "10.0.0.1", 32, (80, 80), 6)];
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let inside: IpAddr = "198.51.100.200".parse().unwrap();
+        let outside: IpAddr = "198.51.101.1".parse().unwrap();
+        assert_eq!(classify(&rules, 6, inside, a, 80), Some(5));
+        assert_eq!(classify(&rules, 6, outside, a, 80), Some(6));
     }
 }

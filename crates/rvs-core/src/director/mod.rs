@@ -1052,12 +1052,17 @@ impl Core {
             Some(s) => s,
             None => {
                 let family = Family::of(&p.dst);
-                let found =
-                    classify::classify(&self.config.fwmark_rules, p.protocol, p.dst, p.dst_port)
-                        .and_then(|m| {
-                            fwmark = Some(m);
-                            self.services.find_mark(m, family)
-                        });
+                let found = classify::classify(
+                    &self.config.fwmark_rules,
+                    p.protocol,
+                    p.src,
+                    p.dst,
+                    p.dst_port,
+                )
+                .and_then(|m| {
+                    fwmark = Some(m);
+                    self.services.find_mark(m, family)
+                });
                 match found {
                     Some(s) => s,
                     None => return Verdict::Pass,

@@ -215,8 +215,13 @@ impl Core {
             }
             ServiceKey::Fwmark { mark, family } => {
                 Family::of(&p.dst) == family
-                    && classify::classify(&self.config.fwmark_rules, p.protocol, p.dst, p.dst_port)
-                        == Some(mark)
+                    && classify::classify(
+                        &self.config.fwmark_rules,
+                        p.protocol,
+                        p.src,
+                        p.dst,
+                        p.dst_port,
+                    ) == Some(mark)
             }
         }
     }
@@ -562,6 +567,7 @@ mod tests {
                 addr: ip(VIP),
                 len: 32,
             },
+            src: None,
             ports: (80, 80),
             mark: 7,
         };

@@ -742,6 +742,7 @@ fn fwmark_service_keeps_ports_80_and_443_on_one_server() {
     let rule = |port| FwmarkRule {
         protocol: Some(Protocol::Tcp),
         dst: prefix("10.1.0.100", 32),
+        src: None,
         ports: (port, port),
         mark: 80,
     };

@@ -966,6 +966,7 @@ fn a_firewall_mark_template_survives_failover() {
     let rule = |port| FwmarkRule {
         protocol: Some(Protocol::Tcp),
         dst: prefix("10.1.0.100", 32),
+        src: None,
         ports: (port, port),
         mark: 80,
     };
