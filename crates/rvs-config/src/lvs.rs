@@ -1018,7 +1018,10 @@ pub(crate) fn nanny_health(
                 } else {
                     OnFailure::Remove
                 },
-                alpha: false,
+                // nanny.c run(): `isActive = 0; currCount = countThresh` — a server enters
+                // the table only after its first successful check (at weight >> 5, then
+                // slow start), at start-up and when a reload adds it.
+                alpha: true,
                 // nanny re-admits a server after reentry / timeout good checks in a row.
                 rise: (h.reentry / h.timeout.max(1)).max(1),
                 fall: 1,

@@ -464,7 +464,7 @@ fn nanny_keys_of_the_two_tier_sample() {
         addr: ip(addr),
         port: 80,
         on_failure: OnFailure::Remove,
-        alpha: false,
+        alpha: true,
         // reentry 15 / timeout 6.
         rise: 2,
         fall: 1,
