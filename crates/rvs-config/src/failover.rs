@@ -202,6 +202,9 @@ pub struct PulseSetup {
     pub active_cmd: Option<String>,
     /// `inactive_cmd`: run on becoming inactive.
     pub inactive_cmd: Option<String>,
+    /// `monitor_links` \[0\]: the links of this node's own addresses (public and private)
+    /// are checked each loop; one down disables the node (only with `backup_active`).
+    pub monitor_links: bool,
 }
 
 impl PulseSetup {
@@ -234,8 +237,20 @@ impl PulseSetup {
             keepalive: self.keepalive,
             deadtime: self.deadtime,
             backup_active: self.backup_active,
+            monitor_links: self.monitor_links,
             ..PulseConfig::new(role, partner)
         })
+    }
+
+    /// This node's own addresses for `role` (public, then private if any): the links
+    /// `monitor_links` watches (pulse.c `check_links()`).
+    pub fn own_addresses(&self, role: Role) -> Vec<IpAddr> {
+        match role {
+            Role::Primary => std::iter::once(self.primary)
+                .chain(self.primary_private)
+                .collect(),
+            Role::Backup => self.backup.into_iter().chain(self.backup_private).collect(),
+        }
     }
 
     /// The partner's private address for `role` (`backup_private` for the primary,
@@ -981,6 +996,11 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
                 "`active = 1` in at least one `failover` block",
             )
         }
+        ServiceType::Fos => f.error(
+            &place(crate::lvs::SERVICES_PLACE),
+            "failover services (`service = fos`) are not run by rvs yet",
+            "`service = lvs` with `virtual` blocks",
+        ),
         _ => {}
     }
     let given = |a: Option<IpAddr>| a.filter(|a| !a.is_unspecified());
@@ -1047,7 +1067,17 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
                     backup_active,
                     active_cmd: fo.active_cmd.clone(),
                     inactive_cmd: fo.inactive_cmd.clone(),
+                    monitor_links: fo.monitor_links,
                 });
+                if fo.monitor_links && !backup_active {
+                    // pulse.c check_links(): "If we're monitoring links but no backup,
+                    // disable... us being quasi-up is better than nothing up at all".
+                    f.warn(
+                        &place("monitor_links"),
+                        "`monitor_links` has no effect without a backup (`backup_active = 1` \
+                         and `backup`): a director running alone stays up, as pulse does",
+                    );
+                }
             }
         }
     }

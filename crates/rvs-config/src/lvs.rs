@@ -339,8 +339,6 @@ enum Use {
     Pending(&'static str),
     /// Read by Piranha, with nothing for rvs (or the operator) to do: accepted silently.
     NoAction,
-    /// Read and kept, but rvs does not do what it asks (the reason).
-    NotActed(&'static str),
 }
 
 /// What the keys of `failover` blocks are for.
@@ -393,10 +391,7 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("heartbeat_port", Use::Applied),
     ("keepalive", Use::Applied),
     ("deadtime", Use::Applied),
-    (
-        "monitor_links",
-        Use::NotActed("rvs's pulse does not fail over on a link's carrier"),
-    ),
+    ("monitor_links", Use::Applied),
     ("syncdaemon", Use::Applied),
     ("syncd_iface", Use::Applied),
     ("syncd_id", Use::Applied),
@@ -589,11 +584,6 @@ impl Ctx<'_> {
                     None,
                 ),
                 Use::NoAction => {}
-                Use::NotActed(why) => self.warn(
-                    k.key_span.clone(),
-                    format!("`{}` is not acted on: {why}", k.key),
-                    None,
-                ),
             }
             return *u != Use::NoAction;
         }

@@ -993,6 +993,7 @@ fn the_two_tier_sample_runs_pulse() {
             backup_active: true,
             active_cmd: None,
             inactive_cmd: None,
+            monitor_links: false,
         }
     );
     assert_eq!(f.sync, None);
@@ -1235,4 +1236,32 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn monitor_links_runs_with_a_backup_and_is_warned_without_one() {
+    let f = cf(
+        "primary = 10.0.0.1\nprimary_private = 10.9.0.1\nbackup = 10.0.0.2\n\
+                backup_active = 1\nheartbeat = 1\nmonitor_links = 1\n",
+    );
+    assert!(f.warnings.is_empty(), "{}", render_all(&f.warnings));
+    let p = pulse(&f);
+    assert!(p.monitor_links);
+    assert!(p.config_for(&[ip("10.0.0.1")]).unwrap().monitor_links);
+    assert_eq!(
+        p.own_addresses(Role::Primary),
+        [ip("10.0.0.1"), ip("10.9.0.1")]
+    );
+    assert_eq!(p.own_addresses(Role::Backup), [ip("10.0.0.2")]);
+    // pulse.c check_links(): no backup, no link monitoring.
+    let f = cf("primary = 10.0.0.1\nheartbeat = 1\nmonitor_links = 1\n");
+    assert_eq!(
+        at(&f.warnings[0]),
+        (
+            3,
+            17,
+            "`monitor_links` has no effect without a backup (`backup_active = 1` and \
+             `backup`): a director running alone stays up, as pulse does"
+        )
+    );
 }

@@ -936,3 +936,15 @@ fn names_used_twice_change_nothing() {
     assert!(c.warnings.is_empty(), "{}", render_all(&c.warnings));
     assert_eq!(c.config.services.len(), 3);
 }
+
+#[test]
+fn active_failover_services_are_refused_until_rvs_runs_them() {
+    let text = "service = fos\nfailover web1 {\n active = 1\n address = 10.0.0.5 eth0:1\n}\n";
+    let c = parse_lvs_cf(text, "f.cf").unwrap();
+    let err = rvs_config::failover_from_lvs_cf(&c).unwrap_err();
+    assert_eq!((err[0].line, err[0].column), (2, 1));
+    assert_eq!(
+        err[0].message,
+        "failover services (`service = fos`) are not run by rvs yet"
+    );
+}
