@@ -1292,7 +1292,8 @@ fn port_ranges(rules: &[FwmarkRule]) -> String {
 /// `send_program`/`expect_program`, `check_via_vip`) and `sorry_server`. Refused: a service
 /// with real servers and no monitoring, anything but one nanny check per real server with
 /// nanny's timers (interval = timeout in whole seconds, no retry, fall 1, slow start every
-/// interval) and the same keys for every server of the virtual, alpha, notify scripts,
+/// interval) and the same keys for every server of the virtual, servers in service before
+/// their first check (nanny's are alpha), notify scripts,
 /// quorum settings, a sorry server on another port or method or kept at weight 0, and load
 /// monitoring other than nanny's (every 20 s, up to 4 × the weight, the server's own agent).
 pub fn emit_lvs_cf(
@@ -1667,6 +1668,9 @@ fn lvs_cf_failover(out: &mut String, no: &mut Refusals, f: &crate::FailoverConfi
                 u8::from(p.backup_active),
                 p.port
             );
+            if p.monitor_links {
+                out.push_str("monitor_links = 1\n");
+            }
             for (key, d) in [("keepalive", p.keepalive), ("deadtime", p.deadtime)] {
                 if d.subsec_nanos() != 0 || d.is_zero() {
                     no.push(format!(
@@ -1869,10 +1873,16 @@ fn lvs_cf_health(
         }
         let every = secs.unwrap_or(10).max(1);
         keys.timeout = every;
-        if r.fall != 1 || r.alpha || r.notify_up.is_some() || r.notify_down.is_some() {
+        if r.fall != 1 || !r.alpha || r.notify_up.is_some() || r.notify_down.is_some() {
             no.push(format!(
-                "{who}: fall {}, alpha or notify scripts (nanny has none)",
-                r.fall
+                "{who}: fall {}, {}notify scripts (nanny has none, and admits a server only \
+                 after its first good check)",
+                r.fall,
+                if r.alpha {
+                    ""
+                } else {
+                    "in service before any check, "
+                }
             ));
         }
         if r.slow_start != Some(t.interval) {

@@ -27,7 +27,7 @@ use crate::diag::{Diagnostic, Place};
 use crate::keepalived::{
     AuthType, GlobalDefs, KeepalivedConf, VirtualIp, VrrpInstance, VrrpScript, VrrpState,
 };
-use crate::lvs::LvsCf;
+use crate::lvs::{LvsCf, ServiceType};
 
 /// What the daemon runs for failover.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -202,6 +202,9 @@ pub struct PulseSetup {
     pub active_cmd: Option<String>,
     /// `inactive_cmd`: run on becoming inactive.
     pub inactive_cmd: Option<String>,
+    /// `monitor_links` \[0\]: the links of this node's own addresses (public and private)
+    /// are checked each loop; one down disables the node (only with `backup_active`).
+    pub monitor_links: bool,
 }
 
 impl PulseSetup {
@@ -234,8 +237,20 @@ impl PulseSetup {
             keepalive: self.keepalive,
             deadtime: self.deadtime,
             backup_active: self.backup_active,
+            monitor_links: self.monitor_links,
             ..PulseConfig::new(role, partner)
         })
+    }
+
+    /// This node's own addresses for `role` (public, then private if any): the links
+    /// `monitor_links` watches (pulse.c `check_links()`).
+    pub fn own_addresses(&self, role: Role) -> Vec<IpAddr> {
+        match role {
+            Role::Primary => std::iter::once(self.primary)
+                .chain(self.primary_private)
+                .collect(),
+            Role::Backup => self.backup.into_iter().chain(self.backup_private).collect(),
+        }
     }
 
     /// The partner's private address for `role` (`backup_private` for the primary,
@@ -946,15 +961,48 @@ fn keepalived_sync(kc: &KeepalivedConf, f: &mut Findings) -> Option<SyncSetup> {
 /// What rvs runs for the redundancy keys of an lvs.cf: pulse when `heartbeat = 1`
 /// (otherwise no failover), and the sync daemon when `syncdaemon = 1`.
 ///
-/// Refused, each at the key it blames: `heartbeat = 1` without `primary`, or without
-/// `backup` while `backup_active = 1` (a primary with `backup_active = 0` runs alone, as
-/// pulse does; `backup = 0.0.0.0`, which the Piranha tool writes for no backup, counts as
-/// none); `backup` of another family than `primary`; `keepalive` or `deadtime` 0;
-/// `syncd_id` above 255.
+/// `backup_active = 1` without `backup` (or with `backup = 0.0.0.0`, which the Piranha tool
+/// writes for no backup) is cleared with a warning, as pulse clears it: the primary runs
+/// alone. Refused, each at the key it blames: `heartbeat = 1` without `primary`; `backup`
+/// of another family than `primary`; `keepalive` or `deadtime` 0;
+/// `syncd_id` above 255. And, as pulse refuses to start: no active `virtual` with an address
+/// (`service = lvs`) or no active `failover` block (`service = fos`), at the first block of
+/// that kind.
 pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic>> {
     let mut f = Findings::default();
     let fo = &cf.failover;
     let place = |key: &str| fo.places.get(key).cloned().unwrap_or_default();
+    // pulse.c main(): with no active service of the kind `service` names, pulse prints
+    // "pulse: no active lvs services defined in FILE" (or "fos") and exits 1.
+    match fo.service {
+        ServiceType::Lvs if cf.config.services.is_empty() => f.error(
+            &place(crate::lvs::SERVICES_PLACE),
+            "no active lvs services defined: pulse refuses to start without an active \
+             `virtual` that has an address",
+            "`active = 1` and `address = IP DEVICE` in at least one `virtual` block",
+        ),
+        ServiceType::Fos
+            if !cf.failover_services.iter().any(|s| {
+                s.keys.iter().any(|(k, v)| {
+                    k == "active"
+                        && matches!(v.to_ascii_lowercase().as_str(), "1" | "yes" | "true" | "on")
+                })
+            }) =>
+        {
+            f.error(
+                &place(crate::lvs::SERVICES_PLACE),
+                "no active fos services defined: pulse refuses to start without an active \
+                 `failover` block",
+                "`active = 1` in at least one `failover` block",
+            )
+        }
+        ServiceType::Fos => f.error(
+            &place(crate::lvs::SERVICES_PLACE),
+            "failover services (`service = fos`) are not run by rvs yet",
+            "`service = lvs` with `virtual` blocks",
+        ),
+        _ => {}
+    }
     let given = |a: Option<IpAddr>| a.filter(|a| !a.is_unspecified());
     let mut mode = FailoverMode::None;
     if fo.heartbeat {
@@ -966,11 +1014,14 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
                 "`primary = IP` (this director's or its partner's public address)",
             ),
             Some(primary) => {
+                // pulse.c main(): "Undefined backup node marked as active? -- clearing
+                // that!", and the primary runs alone.
+                let backup_active = fo.backup_active && backup.is_some();
                 if backup.is_none() && fo.backup_active {
-                    f.error(
-                        &place("heartbeat"),
-                        "`heartbeat = 1` with `backup_active = 1` needs `backup`",
-                        "`backup = IP` (the backup director's public address), or `backup_active = 0`",
+                    f.warn(
+                        &place("backup_active"),
+                        "`backup_active = 1` without a `backup` address: cleared, as pulse \
+                         clears it; the primary runs alone",
                     );
                 }
                 if let Some(b) = backup
@@ -1013,10 +1064,20 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
                     port: fo.heartbeat_port,
                     keepalive: Duration::from_secs(u64::from(fo.keepalive)),
                     deadtime: Duration::from_secs(u64::from(fo.deadtime)),
-                    backup_active: fo.backup_active,
+                    backup_active,
                     active_cmd: fo.active_cmd.clone(),
                     inactive_cmd: fo.inactive_cmd.clone(),
+                    monitor_links: fo.monitor_links,
                 });
+                if fo.monitor_links && !backup_active {
+                    // pulse.c check_links(): "If we're monitoring links but no backup,
+                    // disable... us being quasi-up is better than nothing up at all".
+                    f.warn(
+                        &place("monitor_links"),
+                        "`monitor_links` has no effect without a backup (`backup_active = 1` \
+                         and `backup`): a director running alone stays up, as pulse does",
+                    );
+                }
             }
         }
     }

@@ -12,9 +12,20 @@
 //! error naming the intended key. A key valid only in another block (`weight` in a
 //! `virtual`) is a warning. Unknown *blocks* are errors: ignoring one would drop services.
 //!
+//! What lvsd does with the virtuals, rvs does (lvsd.c startVirtualServer()): an inactive
+//! virtual is skipped, and so is one without an `address` yet (the Piranha tool writes a new
+//! virtual without one), each with a warning. A later active virtual with the key of an
+//! earlier one (the same `fwmark`, Red Hat's multi-port recipe, or the same address and
+//! port) joins the earlier one's service, which keeps its scheduler, persistence and
+//! servers; its health checks are added per port (see `merge_fwmark_virtual`). `virtual`
+//! and `failover` blocks may share a file; `service` says which kind runs. A file with no
+//! active service of that kind parses, but [`crate::failover::failover_from_lvs_cf`]
+//! refuses it as pulse refuses to start. Keys that need no action (`serial_no`,
+//! `debug_level`, `hard_shutdown`, ...) are accepted without a word.
+//!
 //! The redundancy keys (pulse's heartbeat, the sync daemon) are kept in [`Failover`] and
 //! mapped by [`crate::failover`]. Every key rvs reads but does not act on is kept as data
-//! and reported as a warning at its location; keys rvs never uses are reported as ignored.
+//! and reported as a warning at its location.
 //! This module does no I/O and resolves no host names.
 //!
 //! The nanny keys of each active virtual become its health monitoring ([`LvsCf::health`]),
@@ -152,7 +163,8 @@ pub struct Failover {
     /// `hard_shutdown` [1].
     pub hard_shutdown: bool,
     /// Where each of these keys was written (its value, or the key when it has none), by
-    /// key name.
+    /// key name; [`SERVICES_PLACE`]: the first `virtual` (or, with `service = fos`,
+    /// `failover`) block.
     pub places: BTreeMap<String, Place>,
 }
 
@@ -328,14 +340,16 @@ enum Use {
     Applied,
     /// Kept as data for a feature rvs does not have yet (named).
     Pending(&'static str),
-    /// Read by Piranha, never by rvs.
-    Ignored,
-    /// Read and kept, but rvs does not do what it asks (the reason).
-    NotActed(&'static str),
+    /// Read by Piranha, with nothing for rvs (or the operator) to do: accepted silently.
+    NoAction,
 }
 
 /// What the keys of `failover` blocks are for.
 const FOS_FEATURE: &str = "failover services (`service = fos`)";
+
+/// The key of [`Failover::places`] for the services (`virtual` or `failover` blocks, as
+/// `service` says): the first such block, or the file's start when there is none.
+pub const SERVICES_PLACE: &str = "<services>";
 
 /// The global keys whose places [`Failover::places`] keeps.
 const FAILOVER_KEYS_GLOBAL: &[&str] = &[
@@ -369,10 +383,8 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("udp_timeout", Use::Applied),
     ("fullnat_local", Use::Applied),
     ("fullnat_ports", Use::Applied),
-    (
-        "serial_no",
-        Use::NotActed("it only numbers the file's versions (Piranha's tool increments it)"),
-    ),
+    // Piranha's tool increments it on each save; nothing reads it.
+    ("serial_no", Use::Applied),
     ("primary", Use::Applied),
     ("primary_private", Use::Applied),
     ("backup", Use::Applied),
@@ -382,26 +394,24 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("heartbeat_port", Use::Applied),
     ("keepalive", Use::Applied),
     ("deadtime", Use::Applied),
-    (
-        "monitor_links",
-        Use::NotActed("rvs's pulse does not fail over on a link's carrier"),
-    ),
+    ("monitor_links", Use::Applied),
     ("syncdaemon", Use::Applied),
     ("syncd_iface", Use::Applied),
     ("syncd_id", Use::Applied),
     ("active_cmd", Use::Applied),
     ("inactive_cmd", Use::Applied),
-    (
-        "hard_shutdown",
-        Use::NotActed("rvs's pulse does not read it"),
-    ),
-    ("primary_shared", Use::Ignored),
-    ("backup_shared", Use::Ignored),
-    ("rsh_command", Use::Ignored),
-    ("debug_level", Use::Ignored),
-    ("ipvsadm", Use::Ignored),
-    ("sync", Use::Ignored),
-    ("reservation_conflict_action", Use::Ignored),
+    // lvsd.c startServices(): whether lvsd shuts down when a nanny process dies; rvs's
+    // checks are not processes that can die.
+    ("hard_shutdown", Use::Applied),
+    // Parsed by lvsconfig.c, used by neither pulse.c, lvsd.c nor nanny.c (rsh_command:
+    // load_monitor's remote shell, which rvs replaces with its agent).
+    ("primary_shared", Use::NoAction),
+    ("backup_shared", Use::NoAction),
+    ("rsh_command", Use::NoAction),
+    ("debug_level", Use::NoAction),
+    ("ipvsadm", Use::NoAction),
+    ("sync", Use::NoAction),
+    ("reservation_conflict_action", Use::NoAction),
 ];
 
 const VIRTUAL_KEYS: &[(&str, Use)] = &[
@@ -426,10 +436,8 @@ const VIRTUAL_KEYS: &[(&str, Use)] = &[
     ("quiesce_server", Use::Applied),
     ("load_monitor", Use::Applied),
     ("check_via_vip", Use::Applied),
-    (
-        "client_monitor",
-        Use::NotActed("rvs performs nanny's checks itself and runs no monitor program"),
-    ),
+    // Warned only when it names another program than nanny (see `virtual_block`).
+    ("client_monitor", Use::Applied),
 ];
 
 const SERVER_KEYS: &[(&str, Use)] = &[
@@ -437,7 +445,7 @@ const SERVER_KEYS: &[(&str, Use)] = &[
     ("active", Use::Applied),
     ("weight", Use::Applied),
     ("port", Use::Applied),
-    ("nmask", Use::Ignored),
+    ("nmask", Use::NoAction),
 ];
 
 const FAILOVER_KEYS: &[(&str, Use)] = &[
@@ -524,6 +532,8 @@ struct SvcSpans {
     pmask: Span,
     fwmark: Span,
     scheduler: Span,
+    /// `active = ...`'s value, or the block's name when the key is absent.
+    active: Span,
     servers: Vec<SrvSpans>,
 }
 
@@ -576,18 +586,9 @@ impl Ctx<'_> {
                     ),
                     None,
                 ),
-                Use::Ignored => self.warn(
-                    k.key_span.clone(),
-                    format!("`{}` is ignored: rvs has no use for it", k.key),
-                    None,
-                ),
-                Use::NotActed(why) => self.warn(
-                    k.key_span.clone(),
-                    format!("`{}` is not acted on: {why}", k.key),
-                    None,
-                ),
+                Use::NoAction => {}
             }
-            return *u != Use::Ignored;
+            return *u != Use::NoAction;
         }
         if let Some(near) = scope
             .keys()
@@ -816,8 +817,17 @@ impl Ctx<'_> {
         Some((addr?, dev?))
     }
 
-    fn warn_duplicate(&mut self, seen: &mut HashMap<String, Span>, k: &KeyStmt) {
-        if let Some(first) = seen.insert(k.key.clone(), k.key_span.clone()) {
+    /// A key set twice: the later value wins (lvsconfig.c overwrites), worth a warning only
+    /// when the values differ (Piranha's own sample.cf sets `backup_active = 1` twice).
+    fn warn_duplicate(&mut self, seen: &mut HashMap<String, (Span, String)>, k: &KeyStmt) {
+        let value = if k.values.is_empty() {
+            String::new()
+        } else {
+            self.text[k.values_span()].to_string()
+        };
+        if let Some((first, old)) = seen.insert(k.key.clone(), (k.key_span.clone(), value.clone()))
+            && old != value
+        {
             let line = self.line_of(&first);
             self.warn(
                 k.key_span.clone(),
@@ -1001,7 +1011,10 @@ pub(crate) fn nanny_health(
                 } else {
                     OnFailure::Remove
                 },
-                alpha: false,
+                // nanny.c run(): `isActive = 0; currCount = countThresh` — a server enters
+                // the table only after its first successful check (at weight >> 5, then
+                // slow start), at start-up and when a reload adds it.
+                alpha: true,
                 // nanny re-admits a server after reentry / timeout good checks in a row.
                 rise: (h.reentry / h.timeout.max(1)).max(1),
                 fall: 1,
@@ -1079,8 +1092,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
     let mut fullnat_ports_set = false;
     let mut seen = HashMap::new();
     let mut virtual_blocks = Vec::new();
-    let mut failover_services = Vec::new();
-    let mut first_failover: Option<Span> = None;
+    let mut failover_blocks = Vec::new();
 
     for s in &stmts {
         let k = match s {
@@ -1090,8 +1102,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                 continue;
             }
             Stmt::Block(b) if b.kind == "failover" => {
-                first_failover.get_or_insert_with(|| b.header_span());
-                failover_services.push(failover_block(&mut cx, b));
+                failover_blocks.push(b);
                 continue;
             }
             Stmt::Block(b) => {
@@ -1221,15 +1232,33 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
         }
         pool = LocalPool::default();
     }
-    if let (Some(first), false) = (&first_failover, virtual_blocks.is_empty()) {
-        cx.error(
-            first.clone(),
-            "cannot use both `virtual` and `failover` blocks in one file",
-            Some(
-                "either virtual servers (`service = lvs`) or failover services (`service = fos`)"
-                    .to_string(),
-            ),
+    // lvsconfig.c parseConfiguration(): "Now that a "service" flag exists, they CAN both
+    // exist in the same file"; `service` picks which pulse runs (pulse.c main(): lvsd
+    // for `lvs`, fos for `fos`), the other kind of block is read and left unused.
+    // Where a refusal for want of active services points: the first block of the kind
+    // `service` runs, else the file's start.
+    let first_block = match failover.service {
+        ServiceType::Lvs => virtual_blocks.first(),
+        ServiceType::Fos => failover_blocks.first(),
+    };
+    failover.places.insert(
+        SERVICES_PLACE.to_string(),
+        Place::new(text, path, first_block.map_or(0..0, |b| b.header_span())),
+    );
+    let failover_services: Vec<FailoverService> = failover_blocks
+        .iter()
+        .map(|b| failover_block(&mut cx, b, failover.service))
+        .collect();
+    if failover.service == ServiceType::Fos
+        && let Some(first) = virtual_blocks.first()
+    {
+        cx.warn(
+            first.header_span(),
+            "`virtual` blocks are not used with `service = fos`: pulse runs failover \
+             services then, not lvsd",
+            None,
         );
+        virtual_blocks.clear();
     }
 
     let method = network.method();
@@ -1242,23 +1271,16 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
     let mut health = HealthConfig::default();
     let mut virtuals: Vec<VirtualServer> = Vec::new();
     let mut fwmark_places: Vec<(u32, Place)> = Vec::new();
-    let mut names: HashMap<String, Span> = HashMap::new();
     let mut vips: Vec<Vip> = Vec::new();
+    // The first active virtual of each service: its service's index, name and line.
+    let mut firsts: HashMap<ServiceKey, (usize, (String, usize))> = HashMap::new();
     for b in virtual_blocks {
-        let Some(name) = &b.name else { continue };
-        if let Some(first) = names.get(&name.text) {
-            let line = cx.line_of(first);
-            cx.error(
-                name.span.clone(),
-                format!(
-                    "virtual `{}` is defined twice (first on line {line})",
-                    name.text
-                ),
-                Some("a unique name for each virtual".to_string()),
-            );
-        } else {
-            names.insert(name.text.clone(), name.span.clone());
+        if b.name.is_none() {
+            continue;
         }
+        // lvsconfig.c appends each block whatever its name, and lvsd.c (startServices(),
+        // rereadConfigFiles()) tells virtuals and servers apart by address, protocol and
+        // port: a name used twice changes nothing.
         let Some((vs, svc_spans)) = virtual_block(&mut cx, b) else {
             continue;
         };
@@ -1274,7 +1296,49 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                 Some("`network = direct` or `network = tunnel`, or no `check_via_vip`".to_string()),
             );
         }
-        if vs.active {
+        let keys = NannyVirtual {
+            health: &vs.health,
+            send: nanny.send.as_deref(),
+            expect: nanny.expect.as_deref(),
+            protocol: vs.protocol,
+            port: vs.port,
+            sorry_server: vs.sorry_server,
+        };
+        if !vs.active {
+            // lvsd.c startVirtualServer(): `if (!vserver->isActive) return 0;`.
+            cx.warn(
+                svc_spans.active.clone(),
+                format!(
+                    "virtual `{}` is not active (`active = 1` turns it on): skipped, as lvsd \
+                     skips it",
+                    vs.name
+                ),
+                None,
+            );
+        } else if let Some(&(at, ref first)) = firsts.get(&vs.key) {
+            vs.service = Some(at);
+            let first_line = first.1;
+            merge_fwmark_virtual(
+                &mut cx,
+                MergeInto {
+                    svc: &mut config.services[at],
+                    health: &mut health,
+                    first_name: &first.0,
+                    first_line,
+                    network,
+                },
+                &vs,
+                &keys,
+                (&svc_spans, sched_pers),
+                method,
+            );
+            config.fwmark_rules.extend(vs.fwmark_rules.iter().copied());
+            if !vips.contains(&vs.vip) {
+                vips.push(vs.vip.clone());
+            }
+        } else {
+            let line = cx.line_of(&svc_spans.header);
+            firsts.insert(vs.key, (config.services.len(), (vs.name.clone(), line)));
             vs.service = Some(config.services.len());
             let mut svc = VirtualServiceConfig::new(vs.key);
             let (sched, pers) = sched_pers;
@@ -1290,14 +1354,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                     srv_spans.push(sp);
                 }
             }
-            let keys = NannyVirtual {
-                health: &vs.health,
-                send: nanny.send.as_deref(),
-                expect: nanny.expect.as_deref(),
-                protocol: vs.protocol,
-                port: vs.port,
-                sorry_server: vs.sorry_server,
-            };
             health.services.extend(nanny_health(&keys, &svc, method));
             config.services.push(svc);
             config.fwmark_rules.extend(vs.fwmark_rules.iter().copied());
@@ -1349,12 +1405,196 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
     })
 }
 
-fn failover_block(cx: &mut Ctx<'_>, b: &Block) -> FailoverService {
-    cx.warn(
-        b.header_span(),
-        "failover services (`service = fos`) are kept but not acted on: rvs has none yet",
-        None,
+/// The service a later virtual with the same key joins, and its context.
+struct MergeInto<'a> {
+    svc: &'a mut VirtualServiceConfig,
+    health: &'a mut HealthConfig,
+    first_name: &'a str,
+    first_line: usize,
+    network: Network,
+}
+
+/// A second (third, ...) active virtual with the firewall mark of an earlier one — Red Hat's
+/// multi-port recipe (HTTP and HTTPS, or FTP's ports, under one mark) — or with its
+/// protocol, address and port, joins the service the first one made, as lvsd leaves it:
+///
+/// - lvsd.c startVirtualServer() runs `ipvsadm -A -f MARK -s SCHED [-p T [-M MASK]]` for
+///   each active virtual; for the second one the kernel answers "Service already exists",
+///   lvsd logs "ipvsadm failed for virtual server NAME!" and goes on. The service keeps
+///   the first virtual's scheduler and persistence: a different one here is warned.
+/// - The real servers enter the service through nanny (ipvs_exec.c bringUpDev():
+///   `ipvsadm -a -f MARK -r RS:RPORT`), one per server of the first virtual. A server of
+///   this virtual that the first one does not have never enters it: warned and skipped.
+/// - This virtual's health check of each shared server is kept as a second check of that
+///   server (on this virtual's port): the server is in while all its checks pass. (lvsd,
+///   having failed the `-A`, returns before starting this virtual's nannies, so under
+///   Piranha the later ports go unchecked; rvs checks each port, as the recipe intends.)
+fn merge_fwmark_virtual(
+    cx: &mut Ctx<'_>,
+    into: MergeInto<'_>,
+    vs: &VirtualServer,
+    keys: &NannyVirtual<'_>,
+    (spans, (sched, pers)): (&SvcSpans, (SchedulerKind, Option<Persistence>)),
+    method: ForwardMethod,
+) {
+    let MergeInto {
+        svc,
+        health,
+        first_name,
+        first_line,
+        network,
+    } = into;
+    let what = match svc.key {
+        ServiceKey::Fwmark { mark, .. } => format!("fwmark {mark}"),
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => format!("{} {}", protocol, std::net::SocketAddr::new(addr, port)),
+    };
+    let shared = format!(
+        "virtual `{}` joins the {what} service of virtual `{first_name}` (line {first_line})",
+        vs.name
     );
+    if sched != svc.scheduler {
+        cx.warn(
+            spans.scheduler.clone(),
+            format!(
+                "{shared}: lvsd creates that service once, so its scheduler stays `{}` and \
+                 this `{}` is not used",
+                svc.scheduler.name(),
+                sched.name()
+            ),
+            None,
+        );
+    }
+    if pers != svc.persistence {
+        let show = |p: Option<Persistence>| match p {
+            Some(p) => format!("{} s /{}", p.timeout, p.prefix),
+            None => "none".to_string(),
+        };
+        cx.warn(
+            spans.persistent.clone(),
+            format!(
+                "{shared}: lvsd creates that service once, so its persistence stays {} and \
+                 this {} is not used",
+                show(svc.persistence),
+                show(pers)
+            ),
+            None,
+        );
+    }
+    let first_sorry = health
+        .services
+        .iter()
+        .find(|h| h.service == svc.key)
+        .and_then(|h| h.sorry_server.map(|s| s.addr));
+    if let Some(sorry) = vs.sorry_server
+        && first_sorry != Some(sorry)
+    {
+        cx.warn(
+            spans.header.clone(),
+            format!(
+                "{shared}: its sorry server {} is not used (the service has {})",
+                sorry,
+                first_sorry.map_or("none".to_string(), |a| a.to_string())
+            ),
+            None,
+        );
+    }
+    // This virtual's servers as their own service, to get nanny's checks of each.
+    let mut mine = VirtualServiceConfig::new(svc.key);
+    let mut mine_spans = Vec::new();
+    for (rs, sp) in vs.servers.iter().zip(&spans.servers) {
+        if rs.active {
+            let mut r = RealServerConfig::new(rs.addr, rs.port);
+            r.weight = rs.weight;
+            r.method = method;
+            mine.real_servers.push(r);
+            mine_spans.push((rs, sp));
+        }
+    }
+    let Some(mut my_health) = nanny_health(keys, &mine, method) else {
+        return;
+    };
+    let mut nat_ports = false;
+    for ((rs, sp), rh) in mine_spans.into_iter().zip(my_health.real_servers.drain(..)) {
+        let at = svc
+            .real_servers
+            .iter()
+            .position(|r| r.addr == rs.addr && r.port == rs.port)
+            .or_else(|| svc.real_servers.iter().position(|r| r.addr == rs.addr));
+        let Some(at) = at else {
+            cx.warn(
+                sp.addr.clone(),
+                format!(
+                    "{shared}: server `{}` ({}) is not in `{first_name}`, so it never enters \
+                     the service (lvsd starts monitors only for `{first_name}`'s servers)",
+                    rs.name, rs.addr
+                ),
+                None,
+            );
+            continue;
+        };
+        let dest = &svc.real_servers[at];
+        if dest.weight != rs.weight {
+            cx.warn(
+                sp.weight.clone(),
+                format!(
+                    "{shared}: server {} keeps the weight {} it has in `{first_name}`; this \
+                     weight {} is not used",
+                    rs.addr, dest.weight, rs.weight
+                ),
+                None,
+            );
+        }
+        nat_ports |= network == Network::Nat
+            && matches!(svc.key, ServiceKey::Fwmark { .. })
+            && dest.port != 0
+            && dest.port != vs.port;
+        let dest_port = dest.port;
+        let Some(target) = health
+            .services
+            .iter_mut()
+            .find(|h| h.service == svc.key)
+            .and_then(|h| {
+                h.real_servers
+                    .iter_mut()
+                    .find(|r| r.addr == rs.addr && r.port == dest_port)
+            })
+        else {
+            continue;
+        };
+        for mut c in rh.checks {
+            let port = c.target.connect_port.unwrap_or(rs.port);
+            c.target.connect_port = (port != dest_port).then_some(port);
+            if !target.checks.contains(&c) {
+                target.checks.push(c);
+            }
+        }
+    }
+    if nat_ports {
+        cx.warn(
+            spans.port.clone(),
+            format!(
+                "{shared}: with `network = nat` IPVS sends every connection of that service \
+                 to the real server's port from `{first_name}`, so port {} traffic arrives \
+                 there too",
+                vs.port
+            ),
+            Some("`port = 0` in the servers of both virtuals (the client's port is kept)".into()),
+        );
+    }
+}
+
+fn failover_block(cx: &mut Ctx<'_>, b: &Block, service: ServiceType) -> FailoverService {
+    if service == ServiceType::Fos {
+        cx.warn(
+            b.header_span(),
+            "failover services (`service = fos`) are kept but not acted on: rvs has none yet",
+            None,
+        );
+    }
     let mut keys = Vec::new();
     for s in &b.body {
         match s {
@@ -1392,6 +1632,7 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
     let header = b.header_span();
     let mut seen = HashMap::new();
     let mut active = false;
+    let mut active_span = name.span.clone();
     let mut address: Option<(IpAddr, String, Span)> = None;
     let mut vip_nmask: Option<u8> = None;
     let mut fwmark: Option<(u32, Span)> = None;
@@ -1410,25 +1651,13 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
     let mut sorry_server = None;
     let mut servers = Vec::new();
     let mut server_spans = Vec::new();
-    let mut server_names: HashMap<String, Span> = HashMap::new();
 
     for s in &b.body {
         let k = match s {
             Stmt::Key(k) => k,
             Stmt::Block(sb) if sb.kind == "server" => {
-                let Some(sn) = &sb.name else { continue };
-                if let Some(first) = server_names.get(&sn.text) {
-                    let line = cx.line_of(first);
-                    cx.error(
-                        sn.span.clone(),
-                        format!(
-                            "server `{}` is defined twice in virtual `{}` (first on line {line})",
-                            sn.text, name.text
-                        ),
-                        Some("a unique name for each server of a virtual".to_string()),
-                    );
-                } else {
-                    server_names.insert(sn.text.clone(), sn.span.clone());
+                if sb.name.is_none() {
+                    continue;
                 }
                 // Piranha: a server's port defaults to the virtual's port as set so far.
                 if let Some((rs, sp)) = server_block(cx, sb, port.0) {
@@ -1447,7 +1676,10 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
         }
         cx.warn_duplicate(&mut seen, k);
         match k.key.as_str() {
-            "active" => active = cx.bool(k).unwrap_or(false),
+            "active" => {
+                active = cx.bool(k).unwrap_or(false);
+                active_span = k.values_span();
+            }
             "address" => {
                 address = cx
                     .address_dev(k)
@@ -1537,7 +1769,22 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
             }
             "reentry" => health.reentry = cx.u32(k).unwrap_or(180),
             "quiesce_server" => health.quiesce_server = cx.bool(k).unwrap_or(false),
-            "client_monitor" => health.client_monitor = cx.string(k),
+            "client_monitor" => {
+                health.client_monitor = cx.string(k);
+                // lvsd.c startClientMonitor() runs this program per real server; rvs runs
+                // nanny's checks itself, so only another program is worth a word.
+                if health.client_monitor != "/usr/sbin/nanny" {
+                    cx.warn(
+                        k.values_span(),
+                        format!(
+                            "`client_monitor` is not run: rvs performs nanny's checks itself \
+                             (`{}` is not nanny)",
+                            health.client_monitor
+                        ),
+                        None,
+                    );
+                }
+            }
             "load_monitor" => {
                 if let Some(v) = cx.one(k) {
                     health.load_monitor = match v.text.as_str() {
@@ -1561,10 +1808,27 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
     }
 
     let Some((addr, label, addr_span)) = address else {
+        // lvsconfig.c leaves a missing address at 0.0.0.0 ("which will return an eventual
+        // error if used"); the Piranha tool writes a new virtual without one until it is
+        // filled in. lvsd skips an inactive virtual (startVirtualServer()); an active one
+        // would become a service on 0.0.0.0 that no client reaches: rvs skips both.
         if cx.errors.len() == errors_before {
-            cx.error(
+            let msg = if active {
+                format!(
+                    "virtual `{}` is active but has no `address`: skipped (lvsd would \
+                     create a service on 0.0.0.0, which no client reaches)",
+                    name.text
+                )
+            } else {
+                format!(
+                    "virtual `{}` has no `address` yet and is not active: skipped, as lvsd \
+                     skips it",
+                    name.text
+                )
+            };
+            cx.warn(
                 name.span.clone(),
-                format!("virtual `{}` has no `address`", name.text),
+                msg,
                 Some(
                     "`address = IP DEVICE` in the block, e.g. `address = 192.168.26.10 eth0:1`"
                         .to_string(),
@@ -1648,6 +1912,7 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
         pmask: pmask.map_or(addr_span, |(_, s)| s),
         fwmark: fwmark_span,
         scheduler: scheduler.1,
+        active: active_span,
         servers: server_spans,
     };
     Some((

@@ -78,7 +78,7 @@
 //!                                   # port [the service's], method [the service's]
 //! # Defaults for every real server (each may override them in its `health`):
 //! on_failure = "remove"             # remove | quiesce (weight 0)
-//! alpha = false                     # start down until a check passes
+//! alpha = false                     # start down until a check passes (the first admits; rise counts after a failure)
 //! rise = 1                          # good rounds in a row to come back up
 //! fall = 1                          # failed rounds in a row to go down
 //! slow_start = 10                   # weight ramps up after re-admission [none]

@@ -322,7 +322,7 @@ fn nanny_health(config: &Config, keys: impl Fn(usize) -> Option<Nanny>) -> Healt
                         } else {
                             OnFailure::Remove
                         },
-                        alpha: false,
+                        alpha: true,
                         rise: n.rise,
                         fall: 1,
                         slow_start: Some(every),

@@ -947,13 +947,20 @@ fn keepalived_samples_with_vrrp_map() {
 // ---------------------------------------------------------------------------------------
 // lvs.cf: pulse and the sync daemon.
 
+/// An active virtual after `text`'s global keys: pulse refuses to start without one.
+fn with_virtual(text: &str) -> String {
+    format!("{text}virtual v {{\n active = 1\n address = 10.0.0.100 eth0:1\n}}\n")
+}
+
 fn cf(text: &str) -> FailoverConfig {
-    let c = parse_lvs_cf(text, "l.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let c =
+        parse_lvs_cf(&with_virtual(text), "l.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
     failover_from_lvs_cf(&c).unwrap_or_else(|d| panic!("{}", render_all(&d)))
 }
 
 fn cf_err(text: &str) -> Vec<Diagnostic> {
-    let c = parse_lvs_cf(text, "l.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let c =
+        parse_lvs_cf(&with_virtual(text), "l.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
     failover_from_lvs_cf(&c).unwrap_err()
 }
 
@@ -986,6 +993,7 @@ fn the_two_tier_sample_runs_pulse() {
             backup_active: true,
             active_cmd: None,
             inactive_cmd: None,
+            monitor_links: false,
         }
     );
     assert_eq!(f.sync, None);
@@ -1059,15 +1067,24 @@ fn pulse_refusals_are_located() {
             "`heartbeat = 1` needs `primary`: pulse finds its role by that address"
         )
     );
-    let d = cf_err("primary = 10.0.0.1\nbackup_active = 1\nheartbeat = 1\n");
+    // pulse clears `backup_active` when there is no backup address, and runs alone.
+    let c = parse_lvs_cf(
+        &with_virtual("primary = 10.0.0.1\nbackup_active = 1\nheartbeat = 1\n"),
+        "l.cf",
+    )
+    .unwrap();
+    let f = failover_from_lvs_cf(&c).unwrap();
     assert_eq!(
-        at(&d[0]),
+        at(&f.warnings[0]),
         (
-            3,
-            13,
-            "`heartbeat = 1` with `backup_active = 1` needs `backup`"
+            2,
+            17,
+            "`backup_active = 1` without a `backup` address: cleared, as pulse clears it; \
+             the primary runs alone"
         )
     );
+    assert!(!pulse(&f).backup_active);
+    assert_eq!(pulse(&f).backup, None);
     let d = cf_err("primary = 10.0.0.1\nbackup = 2001:db8::2\nbackup_active = 1\nheartbeat = 1\n");
     assert_eq!(
         at(&d[0]),
@@ -1219,4 +1236,32 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn monitor_links_runs_with_a_backup_and_is_warned_without_one() {
+    let f = cf(
+        "primary = 10.0.0.1\nprimary_private = 10.9.0.1\nbackup = 10.0.0.2\n\
+                backup_active = 1\nheartbeat = 1\nmonitor_links = 1\n",
+    );
+    assert!(f.warnings.is_empty(), "{}", render_all(&f.warnings));
+    let p = pulse(&f);
+    assert!(p.monitor_links);
+    assert!(p.config_for(&[ip("10.0.0.1")]).unwrap().monitor_links);
+    assert_eq!(
+        p.own_addresses(Role::Primary),
+        [ip("10.0.0.1"), ip("10.9.0.1")]
+    );
+    assert_eq!(p.own_addresses(Role::Backup), [ip("10.0.0.2")]);
+    // pulse.c check_links(): no backup, no link monitoring.
+    let f = cf("primary = 10.0.0.1\nheartbeat = 1\nmonitor_links = 1\n");
+    assert_eq!(
+        at(&f.warnings[0]),
+        (
+            3,
+            17,
+            "`monitor_links` has no effect without a backup (`backup_active = 1` and \
+             `backup`): a director running alone stays up, as pulse does"
+        )
+    );
 }

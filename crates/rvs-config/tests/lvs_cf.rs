@@ -133,13 +133,13 @@ fn nat_two_tier() {
     assert_eq!(http.health.expect.as_deref(), Some("HTTP"));
     assert_eq!((http.health.timeout, http.health.reentry), (6, 15));
     assert_eq!(c.virtuals[1].health.timeout, 10, "Piranha's default");
-    // Keys rvs does not act on are warnings at their place, never dropped silently.
+    // Keys that need no action are accepted without a word: `serial_no` (only numbers the
+    // file's versions), `debug_level` (read by lvsconfig.c, used by no daemon).
     let text = data("nat_two_tier.cf");
     let keys = warned_keys(&c, &text);
-    for k in ["serial_no", "debug_level"] {
-        assert!(keys.iter().any(|w| w == k), "no warning for {k}: {keys:?}");
-    }
     for k in [
+        "serial_no",
+        "debug_level",
         "send",
         "expect",
         "timeout",
@@ -162,16 +162,6 @@ fn nat_two_tier() {
     ] {
         assert!(!keys.iter().any(|w| w == k), "warning for applied key {k}");
     }
-    let debug = c
-        .warnings
-        .iter()
-        .find(|w| text[w.span.clone()] == *"debug_level")
-        .unwrap();
-    assert_eq!((debug.line, debug.column), (15, 1));
-    assert_eq!(
-        debug.message,
-        "`debug_level` is ignored: rvs has no use for it"
-    );
 }
 
 #[test]
@@ -383,11 +373,10 @@ fn warnings_for_keys_rvs_does_not_act_on() {
     let text = "network = direct\nrsh_command = ssh\nfrobnicate = 1\nweight = 3\n\
                 virtual v {\n active = 1\n address = 1.2.3.4 eth0:1\n port = 80\n port = 81\n \
                 pmask = 255.255.255.0\n sorry_server = 10.0.0.9\n}\nfailover f {\n start_cmd = \"/bin/true\"\n}\n";
-    let err = parse_lvs_cf(text, "w.cf").unwrap_err();
-    // A file with both virtual and failover blocks is refused, as Piranha does.
-    insta::assert_snapshot!("virtual_and_failover", render_all(&err));
-    let text = text.replace("failover f {\n start_cmd = \"/bin/true\"\n}\n", "");
-    let c = parse_lvs_cf(&text, "w.cf").unwrap();
+    // `virtual` and `failover` blocks may share a file (lvsconfig.c); with `service = lvs`
+    // (the default) the failover blocks are read and not used, without a word.
+    let c = parse_lvs_cf(text, "w.cf").unwrap();
+    assert_eq!(c.failover_services.len(), 1);
     assert_eq!(c.virtuals[0].port, 81);
     assert_eq!(c.virtuals[0].sorry_server, Some(ip("10.0.0.9")));
     insta::assert_snapshot!("warnings", render_all(&c.warnings));
@@ -478,7 +467,7 @@ fn nanny_keys_of_the_two_tier_sample() {
         addr: ip(addr),
         port: 80,
         on_failure: OnFailure::Remove,
-        alpha: false,
+        alpha: true,
         // reentry 15 / timeout 6.
         rise: 2,
         fall: 1,
@@ -699,9 +688,16 @@ fn nanny_keys_are_no_longer_pending_and_bad_values_are_located() {
         &[("10.0.1.1", None)],
     );
     let c = parse_lvs_cf(&text, "k.cf").unwrap();
-    let keys = warned_keys(&c, &text);
-    assert_eq!(keys, ["client_monitor"], "{}", render_all(&c.warnings));
-    assert!(c.warnings[0].message.contains("runs no monitor program"));
+    // nanny is what rvs does itself: nothing to say. Another program is not run: a word.
+    assert!(c.warnings.is_empty(), "{}", render_all(&c.warnings));
+    let text = text.replace("/usr/sbin/nanny", "/usr/local/bin/mycheck");
+    let c = parse_lvs_cf(&text, "k.cf").unwrap();
+    assert_eq!(warned_keys(&c, &text), ["/usr/local/bin/mycheck"]);
+    assert_eq!(
+        c.warnings[0].message,
+        "`client_monitor` is not run: rvs performs nanny's checks itself \
+         (`/usr/local/bin/mycheck` is not nanny)"
+    );
     let errs = parse_lvs_cf(&one_virtual("nat", " timeout = 0", &[]), "z.cf").unwrap_err();
     assert_eq!((errs[0].line, errs[0].column), (5, 12));
     assert!(errs[0].message.contains("`timeout = 0`"));
@@ -716,4 +712,253 @@ fn sctp_is_not_a_piranha_protocol() {
     let errs = parse_lvs_cf(text, "s.cf").unwrap_err();
     let all = render_all(&errs);
     assert!(all.contains("unknown protocol `sctp`"), "{all}");
+}
+
+// ---------------------------------------------------------------------------------------
+// lvs.cf as Piranha reads it: what lvsconfig.c accepts, lvsd skips or merges, pulse refuses.
+
+#[test]
+fn inactive_and_incomplete_virtuals_are_skipped_as_lvsd_skips_them() {
+    let text = "virtual off {\n address = 10.0.0.1 eth0:1\n active = 0\n}\n\
+                virtual unset {\n address = 10.0.0.3 eth0:1\n}\n\
+                virtual new {\n active = 0\n}\n\
+                virtual half {\n active = 1\n port = 443\n}\n\
+                virtual web {\n active = 1\n address = 10.0.0.2 eth0:1\n}\n";
+    let c = parse_lvs_cf(text, "i.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let keys: Vec<ServiceKey> = c.config.services.iter().map(|s| s.key).collect();
+    assert_eq!(keys, [tcp("10.0.0.2", 80)]);
+    let names: Vec<&str> = c.virtuals.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["off", "unset", "web"],
+        "virtuals with an address are kept"
+    );
+    assert_eq!(c.vips.len(), 1);
+    insta::assert_snapshot!("skipped_virtuals", render_all(&c.warnings));
+    assert!(rvs_config::failover_from_lvs_cf(&c).is_ok());
+}
+
+#[test]
+fn no_active_virtual_is_refused_as_pulse_refuses() {
+    // lvsconfig.c accepts the file; pulse.c main() then exits: "no active lvs services
+    // defined". The parse succeeds (convert can still read it); the run refuses.
+    let text = "serial_no = 3\nvirtual web {\n address = 10.0.0.2 eth0:1\n}\n";
+    let c = parse_lvs_cf(text, "n.cf").unwrap();
+    let err = rvs_config::failover_from_lvs_cf(&c).unwrap_err();
+    insta::assert_snapshot!("no_active_virtual", render_all(&err));
+    // No virtual at all: blamed on the file's start.
+    let c = parse_lvs_cf("serial_no = 3\nnetwork = direct\n", "n.cf").unwrap();
+    let err = rvs_config::failover_from_lvs_cf(&c).unwrap_err();
+    assert_eq!((err[0].line, err[0].column), (1, 1));
+    assert!(err[0].message.starts_with("no active lvs services defined"));
+    // An active virtual without an address does not count: nothing can run.
+    let c = parse_lvs_cf("virtual v {\n active = 1\n}\n", "n.cf").unwrap();
+    assert!(rvs_config::failover_from_lvs_cf(&c).is_err());
+    // service = fos counts active failover blocks: "no active fos services defined".
+    let text = "service = fos\nfailover f {\n active = 0\n address = 10.0.0.5 eth0:1\n}\n";
+    let c = parse_lvs_cf(text, "n.cf").unwrap();
+    let err = rvs_config::failover_from_lvs_cf(&c).unwrap_err();
+    assert_eq!((err[0].line, err[0].column), (2, 1));
+    assert!(err[0].message.starts_with("no active fos services defined"));
+}
+
+#[test]
+fn lvsconfig_defaults_of_a_virtual() {
+    // lvsconfig.c lvsInitVirtualServer(): protocol tcp, port 80, wlc, timeout 10,
+    // reentry 180; active 0 (the structure is zeroed).
+    let c = parse_lvs_cf(
+        "virtual v {\n address = 10.0.0.1 eth0:1\n active = 1\n server s {\n address = 10.0.1.1\n active = 1\n }\n}\n",
+        "d.cf",
+    )
+    .unwrap();
+    let v = &c.virtuals[0];
+    assert_eq!((v.protocol, v.port), (Protocol::Tcp, 80));
+    assert_eq!((v.health.timeout, v.health.reentry), (10, 180));
+    assert_eq!(c.config.services[0].scheduler, SchedulerKind::Wlc);
+    assert_eq!(c.config.services[0].persistence, None);
+    // reentry / timeout = 18 good checks in a row to come back after a failure.
+    assert_eq!(c.health.services[0].real_servers[0].rise, 18);
+}
+
+#[test]
+fn piranha_sample_cf_with_virtual_and_failover_blocks() {
+    // A file in the shape of Piranha's annotated sample (tests/data/piranha).
+    let c = parse_ok("piranha/virtual_and_failover.cf");
+    let m = ForwardMethod::Masq;
+    let key = ServiceKey::Fwmark {
+        mark: 100,
+        family: Family::V4,
+    };
+    assert_eq!(
+        c.config.services,
+        [VirtualServiceConfig {
+            persistence: Some(Persistence {
+                timeout: 60,
+                prefix: 32
+            }),
+            real_servers: vec![rs("192.168.50.2", 80, 1, m), rs("192.168.50.3", 80, 1, m)],
+            ..VirtualServiceConfig::new(key)
+        }]
+    );
+    // `files` is inactive; both failover blocks are read, unused with `service = lvs`.
+    assert_eq!(c.virtuals.len(), 2);
+    assert!(!c.virtuals[1].active);
+    let fos: Vec<&str> = c
+        .failover_services
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(fos, ["portal", "ftp"]);
+    assert_eq!(
+        c.nat_router.as_ref().map(|v| (v.addr, v.label.as_str())),
+        Some((ip("192.168.50.100"), "eth1:1"))
+    );
+    // `serial_no`-like keys (primary_shared, rsh_command, debug_level,
+    // reservation_conflict_action) and the repeated `backup_active = 1` say nothing.
+    insta::assert_snapshot!("piranha_sample_warnings", render_all(&c.warnings));
+    let f = rvs_config::failover_from_lvs_cf(&c).unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert_eq!(
+        rvs_config::describe_failover(&f),
+        ["pulse primary 203.0.113.10 backup 203.0.113.11 port 1050 keepalive 6s deadtime 18s"]
+    );
+}
+
+/// Red Hat's multi-port recipe: HTTP and HTTPS under firewall mark 80, one `virtual` per
+/// port with the same servers.
+const MULTI_PORT: &str = "network = direct\n\
+virtual http {\n active = 1\n address = 10.0.0.10 eth0:1\n fwmark = 80\n fwmark_ports = 80\n port = 80\n persistent = 300\n \
+send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n expect = \"HTTP\"\n\
+ server a {\n address = 10.0.1.1\n active = 1\n weight = 2\n }\n\
+ server b {\n address = 10.0.1.2\n active = 1\n }\n}\n\
+virtual https {\n active = 1\n address = 10.0.0.10 eth0:1\n fwmark = 80\n fwmark_ports = 443\n port = 443\n persistent = 300\n\
+ server a {\n address = 10.0.1.1\n active = 1\n weight = 2\n }\n\
+ server b {\n address = 10.0.1.2\n active = 1\n }\n}\n";
+
+#[test]
+fn virtuals_with_one_fwmark_make_one_service_with_each_ports_check() {
+    let c = parse_lvs_cf(MULTI_PORT, "m.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert!(c.warnings.is_empty(), "{}", render_all(&c.warnings));
+    let key = ServiceKey::Fwmark {
+        mark: 80,
+        family: Family::V4,
+    };
+    let dr = ForwardMethod::DirectRoute;
+    assert_eq!(
+        c.config.services,
+        [VirtualServiceConfig {
+            persistence: Some(Persistence {
+                timeout: 300,
+                prefix: 32
+            }),
+            real_servers: vec![rs("10.0.1.1", 80, 2, dr), rs("10.0.1.2", 80, 1, dr)],
+            ..VirtualServiceConfig::new(key)
+        }]
+    );
+    // Both virtuals name the one service; each one's classifier rule gives the mark.
+    assert_eq!(
+        c.virtuals.iter().map(|v| v.service).collect::<Vec<_>>(),
+        [Some(0), Some(0)]
+    );
+    let ports: Vec<(u16, u16)> = c.config.fwmark_rules.iter().map(|r| r.ports).collect();
+    assert_eq!(ports, [(80, 80), (443, 443)]);
+    assert_eq!(c.vips.len(), 1);
+    // Each server: the http virtual's send/expect on port 80, then the https virtual's
+    // nanny default (connect only) on port 443.
+    assert_eq!(c.health.services.len(), 1);
+    for r in &c.health.services[0].real_servers {
+        let checks: Vec<(&CheckKind, Option<u16>)> = r
+            .checks
+            .iter()
+            .map(|c| (&c.kind, c.target.connect_port))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                (
+                    &CheckKind::SendExpect {
+                        send: b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+                        expect: Some(Expect::Prefix(b"HTTP".to_vec())),
+                        udp: false
+                    },
+                    None
+                ),
+                (&CheckKind::Tcp, Some(443)),
+            ]
+        );
+    }
+    assert!(rvs_config::failover_from_lvs_cf(&c).is_ok());
+}
+
+#[test]
+fn a_later_virtual_of_a_service_keeps_the_first_ones_settings() {
+    // lvsd's `ipvsadm -A` for the second virtual fails ("Service already exists"): the
+    // scheduler and persistence stay the first one's; its nannies never start, so a server
+    // the first virtual lacks never enters the service.
+    let text = MULTI_PORT
+        .replacen(
+            " persistent = 300\n",
+            " persistent = 300\n scheduler = rr\n",
+            2,
+        )
+        .replacen(
+            " persistent = 300\n scheduler = rr\n",
+            " persistent = 300\n",
+            1,
+        )
+        .replacen(" weight = 2\n", " weight = 5\n", 2)
+        .replacen(" weight = 5\n", " weight = 2\n", 1)
+        .replace("network = direct", "network = nat");
+    // A server only the second virtual has.
+    let text = format!(
+        "{} server c {{\n address = 10.0.1.3\n active = 1\n }}\n}}\n",
+        text.strip_suffix("}\n").unwrap()
+    );
+    let c = parse_lvs_cf(&text, "m.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let svc = &c.config.services[0];
+    assert_eq!(svc.scheduler, SchedulerKind::Wlc);
+    let servers: Vec<(IpAddr, u32)> = svc
+        .real_servers
+        .iter()
+        .map(|r| (r.addr, r.weight))
+        .collect();
+    assert_eq!(servers, [(ip("10.0.1.1"), 2), (ip("10.0.1.2"), 1)]);
+    insta::assert_snapshot!("fwmark_later_virtual", render_all(&c.warnings));
+    // Two address virtuals with one VIP and port join the same way.
+    let text = "virtual a {\n active = 1\n address = 10.0.0.1 eth0:1\n server s {\n address = 10.0.1.1\n active = 1\n }\n}\n\
+                virtual b {\n active = 1\n address = 10.0.0.1 eth0:1\n scheduler = rr\n server s {\n address = 10.0.1.1\n active = 1\n }\n}\n";
+    let c = parse_lvs_cf(text, "a.cf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert_eq!(c.config.services.len(), 1);
+    assert_eq!(c.config.services[0].scheduler, SchedulerKind::Wlc);
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0]
+            .message
+            .starts_with("virtual `b` joins the TCP 10.0.0.1:80 service of virtual `a` (line 1)")
+    );
+    // Different checks of one server on one port are both kept.
+    assert_eq!(
+        c.health.services[0].real_servers[0].checks.len(),
+        1,
+        "equal checks once"
+    );
+}
+
+#[test]
+fn names_used_twice_change_nothing() {
+    // lvsconfig.c appends blocks whatever their names; lvsd tells them apart by address.
+    let c = parse_ok("dup_names.cf");
+    assert!(c.warnings.is_empty(), "{}", render_all(&c.warnings));
+    assert_eq!(c.config.services.len(), 3);
+}
+
+#[test]
+fn active_failover_services_are_refused_until_rvs_runs_them() {
+    let text = "service = fos\nfailover web1 {\n active = 1\n address = 10.0.0.5 eth0:1\n}\n";
+    let c = parse_lvs_cf(text, "f.cf").unwrap();
+    let err = rvs_config::failover_from_lvs_cf(&c).unwrap_err();
+    assert_eq!((err[0].line, err[0].column), (2, 1));
+    assert_eq!(
+        err[0].message,
+        "failover services (`service = fos`) are not run by rvs yet"
+    );
 }

@@ -21,6 +21,14 @@
 //! `deadtime`. At start-up (a primary never heard RUNNING) a backup keeps pulse's rule and
 //! leaves activation to the primary, so two starting nodes never both go active.
 //!
+//! `monitor_links` (pulse.c `check_links()`, only with `backup_active`): the daemon reports
+//! whether the links carrying this node's own addresses are up ([`Pulse::set_links_up`],
+//! each loop, as pulse checks them each loop). A link down is "Local NIC link failure:
+//! Pulse disabled": an active node deactivates, and the node does not activate (partner
+//! dead or stopped) until the link is back ("Local NIC link(s) restored: Pulse enabled").
+//! Heartbeats go on (STOPPED), so a backup that heard the primary RUNNING takes over at
+//! once.
+//!
 //! Activation means: bring up each VIP (and the NAT router address), announce them, start
 //! forwarding, run `active_cmd`. The announcements are timed [`PulseEvent::Announce`]
 //! events: pulse's `sendArps` sends 5 gratuitous ARPs per address, one second apart.
@@ -163,6 +171,9 @@ pub struct PulseConfig {
     pub arp_count: u32,
     /// Time between them (pulse: 1 s).
     pub arp_interval: Duration,
+    /// `monitor_links` \[0\]: a link of this node's own addresses going down disables it
+    /// (only with `backup_active`, as pulse.c `check_links()`).
+    pub monitor_links: bool,
 }
 
 impl PulseConfig {
@@ -178,6 +189,7 @@ impl PulseConfig {
             force_active: false,
             arp_count: 5,
             arp_interval: Duration::from_secs(1),
+            monitor_links: false,
         }
     }
 }
@@ -215,6 +227,8 @@ pub enum Reason {
     PartnerActive,
     /// [`Pulse::shutdown`].
     Shutdown,
+    /// `monitor_links`: a link of this node's addresses went down.
+    LinkFailure,
 }
 
 /// What the daemon must do.
@@ -248,6 +262,8 @@ pub struct Pulse {
     need_at: Instant,
     /// The partner's last heartbeat was RUNNING.
     partner_running: bool,
+    /// `monitor_links`: a local link is down (pulse's `PULSE_FLAG_LINKFAIL`).
+    link_fail: bool,
     announces: VecDeque<Instant>,
     transmits: VecDeque<HeartbeatTransmit>,
     events: VecDeque<PulseEvent>,
@@ -273,6 +289,7 @@ impl Pulse {
             send_at: now + cfg.keepalive,
             need_at: now + cfg.deadtime,
             partner_running: false,
+            link_fail: false,
             announces: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -294,6 +311,38 @@ impl Pulse {
     /// True while active (owning the VIPs).
     pub fn is_active(&self) -> bool {
         self.active
+    }
+
+    /// True while `monitor_links` holds the node inactive for a local link failure.
+    pub fn link_failed(&self) -> bool {
+        self.link_fail
+    }
+
+    /// Whether the links carrying this node's own addresses are up, checked by the daemon
+    /// each loop (pulse.c `run()` → `check_links()`). Acted on only with `monitor_links`
+    /// and `backup_active` ("us being quasi-up is better than nothing up at all"). Returns
+    /// true when the link state changed: down → "Local NIC link failure: Pulse disabled"
+    /// (an active node deactivates), up → "Local NIC link(s) restored: Pulse enabled".
+    pub fn set_links_up(&mut self, now: Instant, up: bool) -> bool {
+        if !self.cfg.monitor_links || !self.cfg.backup_active || self.stopped {
+            return false;
+        }
+        match (up, self.link_fail) {
+            (false, false) => {
+                self.link_fail = true;
+                if self.active {
+                    self.deactivate(Reason::LinkFailure);
+                }
+                true
+            }
+            (true, true) => {
+                self.link_fail = false;
+                // The partner has the floor: wait a full deadtime before judging it dead.
+                self.need_at = now + self.cfg.deadtime;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Refused heartbeats of one reason.
@@ -376,7 +425,7 @@ impl Pulse {
             }
             Heartbeat::Stopped => {
                 let resigned = !primary && self.partner_running;
-                if !self.active && (primary || resigned) {
+                if !self.active && !self.link_fail && (primary || resigned) {
                     // pulse.c: "partner inactive: activating lvs" (primary); rvs: a
                     // resigning primary hands over at once.
                     self.activate(now, Reason::PartnerStopped);
@@ -424,7 +473,7 @@ impl Pulse {
                 }
                 self.send_at = now + self.cfg.keepalive;
             } else {
-                if !self.active {
+                if !self.active && !self.link_fail {
                     // pulse.c: "partner dead: activating lvs".
                     self.partner_running = false;
                     self.activate(now, Reason::PartnerDead);
@@ -599,6 +648,74 @@ mod tests {
                 .map(|(t, _, _)| *t)
                 .collect()
         }
+    }
+
+    /// pulse.c `check_links()` with `monitor_links` and `backup_active`: the active
+    /// primary's link goes down → "Local NIC link failure", it deactivates, its STOPPED
+    /// heartbeat hands over to the backup; it does not activate while the link is down,
+    /// even with the backup gone; with the link back it is enabled again.
+    #[test]
+    fn link_failure_releases_and_blocks_activation_until_the_link_is_back() {
+        let mut pc = PulseConfig::new(Role::Primary, B);
+        pc.monitor_links = true;
+        let mut bc = PulseConfig::new(Role::Backup, P);
+        bc.monitor_links = true;
+        let mut p = Pair::with(pc, bc);
+        p.run_until(ms(9_000));
+        assert!(p.nodes[0].is_active());
+        assert!(
+            !p.nodes[0].set_links_up(ms(9_000), true),
+            "up and up: no change"
+        );
+        p.now = ms(9_500);
+        assert!(p.nodes[0].set_links_up(p.now, false));
+        assert!(!p.nodes[0].set_links_up(p.now, false), "reported once");
+        assert!(p.nodes[0].link_failed());
+        p.flush();
+        assert_eq!(
+            p.events(0, |e| *e == PulseEvent::Deactivate(Reason::LinkFailure)),
+            vec![ms(9_500)]
+        );
+        // Its next heartbeat (10 s) is STOPPED: the backup, which heard RUNNING, takes over.
+        p.run_until(ms(10_500));
+        assert_eq!(
+            p.events(1, |e| *e == PulseEvent::Activate(Reason::PartnerStopped)),
+            vec![ms(10_000)]
+        );
+        // The backup dies; the primary's link is still down: it stays inactive.
+        p.alive[1] = false;
+        p.run_until(ms(30_000));
+        assert!(!p.nodes[0].is_active());
+        assert_eq!(
+            p.events(0, |e| matches!(e, PulseEvent::Activate(_))).len(),
+            1
+        );
+        // Link back: enabled again; after a deadtime of silence it activates.
+        assert!(p.nodes[0].set_links_up(ms(30_000), true));
+        assert!(!p.nodes[0].link_failed());
+        p.run_until(ms(40_000));
+        assert_eq!(
+            p.events(0, |e| *e == PulseEvent::Activate(Reason::PartnerDead)),
+            vec![ms(35_000)]
+        );
+    }
+
+    #[test]
+    fn links_are_watched_only_with_monitor_links_and_backup_active() {
+        // No monitor_links: a link report changes nothing.
+        let mut p = Pair::new();
+        p.run_until(ms(9_000));
+        assert!(!p.nodes[0].set_links_up(ms(9_000), false));
+        assert!(p.nodes[0].is_active() && !p.nodes[0].link_failed());
+        // monitor_links without a backup: pulse.c ignores it (quasi-up beats nothing up).
+        let mut cfg = PulseConfig::new(Role::Primary, B);
+        cfg.monitor_links = true;
+        cfg.backup_active = false;
+        let mut alone = Pulse::new(cfg, Instant::ZERO).unwrap();
+        alone.handle_timeout(ms(5_000));
+        assert!(alone.is_active());
+        assert!(!alone.set_links_up(ms(5_000), false));
+        assert!(alone.is_active());
     }
 
     #[test]

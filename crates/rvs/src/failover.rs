@@ -615,6 +615,27 @@ struct PulseRunner {
     addresses: Vec<IpAddr>,
     active_cmd: Option<String>,
     inactive_cmd: Option<String>,
+    /// `monitor_links`: this node's own addresses, whose links are checked each loop.
+    links: Vec<IpAddr>,
+}
+
+/// Whether the links carrying `addrs` are up (pulse's linkstate.c `ip_check_link()`: the
+/// interface holding the address must be up with its carrier; an address on no interface
+/// counts as up, as there). The names of those that are down.
+fn links_down(addrs: &[IpAddr]) -> Vec<String> {
+    let Ok(all) = rvs_sys::iface::all_addresses() else {
+        return Vec::new();
+    };
+    let mut down = Vec::new();
+    for a in addrs {
+        if let Some((name, _, _)) = all.iter().find(|(_, x, _)| x == a)
+            && !rvs_sys::iface::is_up(name).unwrap_or(true)
+            && !down.contains(name)
+        {
+            down.push(name.clone());
+        }
+    }
+    down
 }
 
 impl PulseRunner {
@@ -642,7 +663,13 @@ impl PulseRunner {
         sock.set_nonblocking(true)?;
         let pulse = Pulse::new(cfg, now(clock))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("pulse: {e}")))?;
+        let links = if cfg.monitor_links && cfg.backup_active {
+            setup.own_addresses(cfg.role)
+        } else {
+            Vec::new()
+        };
         Ok(PulseRunner {
+            links,
             pulse,
             sock,
             clock,
@@ -661,6 +688,20 @@ impl PulseRunner {
                 self.pulse.shutdown(t);
                 self.flush();
                 return;
+            }
+            if !self.links.is_empty() {
+                // pulse.c run(): check_links() on every pass of the loop.
+                let down = links_down(&self.links);
+                if self.pulse.set_links_up(t, down.is_empty()) {
+                    if down.is_empty() {
+                        tracing::warn!("pulse: Local NIC link(s) restored: pulse enabled");
+                    } else {
+                        tracing::warn!(
+                            links = %down.join(","),
+                            "pulse: Local NIC link failure: pulse disabled"
+                        );
+                    }
+                }
             }
             self.pulse.handle_timeout(t);
             self.flush();

@@ -864,7 +864,8 @@ mod tests {
         let cf = loaded_from(
             "fo.cf",
             "primary = 10.1.0.2\nbackup = 10.1.0.3\nbackup_active = 1\nheartbeat = 1\n\
-             syncdaemon = 1\nsyncd_iface = eth1\n",
+             syncdaemon = 1\nsyncd_iface = eth1\n\
+             virtual v {\n active = 1\n address = 10.1.0.100 eth0:1\n}\n",
         );
         let rvs_config::FailoverMode::Pulse(p) = &cf.failover.mode else {
             panic!("{:?}", cf.failover.mode)

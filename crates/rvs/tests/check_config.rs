@@ -72,6 +72,35 @@ fn lvs_cf_and_ipvsadm_samples() {
 }
 
 #[test]
+fn piranha_style_sample_and_a_file_pulse_refuses() {
+    // A file shaped like Piranha's annotated sample (virtual and failover blocks): accepted.
+    let out = check(&data().join("piranha/virtual_and_failover.cf"));
+    assert!(
+        out.starts_with(
+            "$ rvs check-config piranha/virtual_and_failover.cf\nexit 0\n-A -f 100 -s wlc -p 60\n"
+        ),
+        "{out}"
+    );
+    // No active virtual: pulse exits ("no active lvs services defined"), and so does
+    // check-config, before the daemon would.
+    let dir = std::env::temp_dir().join(format!("rvs-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("idle.cf");
+    std::fs::write(
+        &file,
+        "serial_no = 2\nvirtual web {\n address = 10.0.0.1 eth0:1\n}\n",
+    )
+    .unwrap();
+    let out = check(&file);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.contains("\nexit 1\n"), "{out}");
+    assert!(
+        out.contains("idle.cf:2:1: error: no active lvs services defined"),
+        "{out}"
+    );
+}
+
+#[test]
 fn broken_files_exit_1_with_locations() {
     for dir in ["broken", "keepalived/broken"] {
         for f in files(&data().join(dir)) {

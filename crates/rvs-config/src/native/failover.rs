@@ -122,6 +122,7 @@ pub(super) struct RawPulse {
     keepalive: Option<Secs>,
     deadtime: Option<Secs>,
     backup_active: Option<bool>,
+    monitor_links: Option<bool>,
     active_cmd: Option<Str>,
     inactive_cmd: Option<Str>,
 }
@@ -566,6 +567,7 @@ fn pulse(cx: &mut Cx<'_>, p: &Spanned<RawPulse>) -> Option<PulseSetup> {
         keepalive: keepalive?,
         deadtime: deadtime?,
         backup_active,
+        monitor_links: r.monitor_links.unwrap_or(false),
         active_cmd: cx.string(&r.active_cmd),
         inactive_cmd: cx.string(&r.inactive_cmd),
     })
@@ -800,6 +802,9 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
                 secs(p.deadtime),
                 p.backup_active
             );
+            if p.monitor_links {
+                out.push_str("monitor_links = true\n");
+            }
             for (k, v) in [
                 ("active_cmd", &p.active_cmd),
                 ("inactive_cmd", &p.inactive_cmd),

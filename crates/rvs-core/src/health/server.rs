@@ -195,6 +195,12 @@ impl ServerState {
     /// A server seen for the first time. keepalived `init_service_rs()`: in alpha mode
     /// servers start down ("be pessimistic"), otherwise up, at full weight. A server with no
     /// checks at all is always up.
+    ///
+    /// A server that starts down is admitted by its first good round, whatever `rise`:
+    /// Piranha nanny.c `run()` starts with `isActive = 0; currCount = countThresh`, so the
+    /// first successful check brings the server in, and only after a failure
+    /// (`currCount = 0`) are `countThresh` (`rise`) good checks in a row needed. keepalived
+    /// has no `rise` (always 1), so its alpha is unchanged by this.
     pub(super) fn new(
         id: ServerId,
         service: usize,
@@ -204,10 +210,14 @@ impl ServerState {
         rng: &mut Rng,
     ) -> ServerState {
         let up = !spec.alpha || spec.checks.is_empty();
+        let rising = if up { 0 } else { spec.rise.max(1) - 1 };
         let checks = spec
             .checks
             .iter()
-            .map(|c| CheckState::new(up, now + warmup_delay(rng, c.timers.warmup)))
+            .map(|c| CheckState {
+                rising,
+                ..CheckState::new(up, now + warmup_delay(rng, c.timers.warmup))
+            })
             .collect();
         let load_next = spec.load_monitor.map(|_| (now, 0));
         ServerState {

@@ -79,7 +79,10 @@ pub struct RealServerHealth {
     pub port: u16,
     /// Remove or quiesce on failure.
     pub on_failure: OnFailure,
-    /// `alpha`: starts down until a check succeeds (otherwise it starts up).
+    /// `alpha`: starts down until a check succeeds (otherwise it starts up). The first good
+    /// round admits it; `rise` counts only after a failure (nanny's admission; keepalived
+    /// has no `rise`). lvs.cf servers are always alpha, as nanny adds a server to the table
+    /// only after its first successful check.
     pub alpha: bool,
     /// Consecutive successful check rounds needed to come back up [1]. nanny: `reentry /
     /// timeout`.

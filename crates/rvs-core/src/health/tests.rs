@@ -1131,3 +1131,63 @@ fn seeded_simulation_keeps_the_invariants() {
         }
     }
 }
+
+/// nanny's admission (Piranha nanny.c `run()`: `isActive = 0; currCount = countThresh`): an
+/// lvs.cf server (alpha) is out of the table until its first good check, which admits it
+/// at `weight >> 5` even with rise 18; after a failure it needs rise good checks in a row.
+/// A server a reload adds is admitted the same way.
+#[test]
+fn nanny_admission_first_good_check_admits_then_rise_counts() {
+    let base = config(&[(80, vec![64])]);
+    let nanny = |i: usize| {
+        let mut s = rsh(i, vec![tcp_check(10, 0, 1)]);
+        s.alpha = true;
+        s.rise = 18;
+        s.slow_start = Some(Duration::from_secs(10));
+        s
+    };
+    let mut h = Health::new(spec(vec![svc_health(80, vec![nanny(0)])]), &base, 1, T0);
+    assert_eq!(table(&h, &base, 80), vec![], "out until checked");
+    round(&mut h, T0, |_| Outcome::Up);
+    assert_eq!(table(&h, &base, 80), vec![(rs_addr(0), 2)], "in at 64 >> 5");
+    let mut t = T0;
+    t = t + Duration::from_secs(10);
+    round(&mut h, t, |_| down("refused"));
+    assert_eq!(table(&h, &base, 80), vec![]);
+    for k in 1..18 {
+        t = t + Duration::from_secs(10);
+        round(&mut h, t, |_| Outcome::Up);
+        assert_eq!(
+            table(&h, &base, 80),
+            vec![],
+            "still out after {k} good checks"
+        );
+    }
+    t = t + Duration::from_secs(10);
+    round(&mut h, t, |_| Outcome::Up);
+    assert_eq!(table(&h, &base, 80), vec![(rs_addr(0), 2)], "back after 18");
+
+    // A reload adds server 1: out until its own first good check, server 0 unchanged.
+    let base2 = config(&[(80, vec![64, 64])]);
+    h.reconfigure(
+        spec(vec![svc_health(80, vec![nanny(0), nanny(1)])]),
+        &base2,
+        t,
+    );
+    assert_eq!(table(&h, &base2, 80), vec![(rs_addr(0), 2)]);
+    let n = round(&mut h, t, |_| down("not listening"));
+    assert_eq!(n, 1, "only the new server's first check is due");
+    assert_eq!(
+        table(&h, &base2, 80),
+        vec![(rs_addr(0), 2)],
+        "a silent server stays out"
+    );
+    t = t + Duration::from_secs(10);
+    round(&mut h, t, |_| Outcome::Up);
+    let tb = table(&h, &base2, 80);
+    assert_eq!(
+        tb.len(),
+        1,
+        "after a failure the new server needs rise: {tb:?}"
+    );
+}

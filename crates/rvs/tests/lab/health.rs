@@ -843,12 +843,14 @@ fn load_monitor_weights_follow_the_agents() {
     }
     let cf = nat_cf(
         &[(1, 4), (2, 4), (3, 4)],
-        "    scheduler = wrr\n    load_monitor = uptime\n",
+        "    scheduler = wrr\n    load_monitor = uptime\n    timeout = 1\n",
     )
     .replace("    scheduler = rr\n", "");
     let d = Director::start(&lab, "health-load", &cf);
     d.wait_http(lab::VIP.into());
-    wait_for(Duration::from_secs(5), "rs1 idle: weight 16", || {
+    // nanny admits each server at 4 >> 5 = 1 after its first check and doubles it every
+    // `timeout` (1 s) up to 4; the load rule then takes rs1 to 16.
+    wait_for(Duration::from_secs(8), "rs1 idle: weight 16", || {
         weights(&d).get(&rs(1, 80)) == Some(&16)
     });
     let w = weights(&d);
@@ -857,4 +859,87 @@ fn load_monitor_weights_follow_the_agents() {
     let got = spread(&lab, lab::VIP.into(), 48);
     assert_eq!(got.get("rs1"), Some(&32), "wrr 16:4:4 over 48: {got:?}");
     assert!(d.log().contains("weight changed"), "{}", d.log());
+}
+
+/// nanny's admission (Piranha nanny.c `run()`: `isActive = 0; currCount = countThresh`): a
+/// real server that a reload adds enters service only after its first successful check.
+/// rs3, added with nothing listening, never takes a client connection: a bounded stream of
+/// new connections during and after the reload all succeed, on rs1. rs2, added answering,
+/// takes traffic after its first check, at weight 64 >> 5 = 2, then slow start.
+#[test]
+fn reload_admits_new_servers_only_after_their_first_good_check() {
+    let lab = nat_lab(3);
+    httpd(&lab, "rs1", 80, "rs1");
+    let checks = "    timeout = 1\n    reentry = 3\n";
+    let d = Director::start(&lab, "nanny-admit", &nat_cf(&[(1, 1)], checks));
+    d.wait_http(lab::VIP.into());
+    let cf = lab.info().workdir().join("nanny-admit.cf");
+    let addr = SocketAddr::from((lab::VIP, 80));
+
+    // New connections from the client for up to 8 s (at most 2,000), while the reload
+    // adds the silent rs3.
+    let (answers, reload) = thread::scope(|sc| {
+        let client = sc.spawn(|| {
+            lab.run("client", move || {
+                let start = Instant::now();
+                let mut answers: BTreeMap<String, usize> = BTreeMap::new();
+                let mut failures = Vec::new();
+                for i in 0..2_000 {
+                    if start.elapsed() > Duration::from_secs(8) {
+                        break;
+                    }
+                    match get_name(addr, Duration::from_secs(2)) {
+                        Ok(n) => *answers.entry(n).or_insert(0) += 1,
+                        Err(e) => failures.push(format!("request {i}: {e}")),
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+                (answers, failures)
+            })
+            .unwrap()
+        });
+        thread::sleep(Duration::from_secs(2));
+        std::fs::write(&cf, nat_cf(&[(1, 1), (3, 1)], checks)).unwrap();
+        let reload = rvs::daemon::control_request(d.control(), "reload");
+        (client.join().unwrap(), reload)
+    });
+    let msg = reload.unwrap();
+    assert!(msg.starts_with("reloaded "), "{msg}");
+    let (answers, failures) = answers;
+    assert!(failures.is_empty(), "{failures:?}\n{}", d.log());
+    assert_eq!(answers.keys().collect::<Vec<_>>(), ["rs1"], "{answers:?}");
+    assert!(answers["rs1"] > 100, "the client loop ran: {answers:?}");
+    let rows = health(&d);
+    assert!(rows.get(&rs(3, 80)).is_some_and(|r| !r.up), "{rows:#?}");
+    assert!(
+        !weights(&d).contains_key(&rs(3, 80)),
+        "never checked good, never in the table: {}",
+        d.listing(&[])
+    );
+
+    // rs2 answers: added by a reload, first seen in the table at 64 >> 5 after its check.
+    httpd(&lab, "rs2", 80, "rs2");
+    std::fs::write(&cf, nat_cf(&[(1, 1), (2, 64), (3, 1)], checks)).unwrap();
+    let msg = rvs::daemon::control_request(d.control(), "reload").unwrap();
+    assert!(msg.starts_with("reloaded "), "{msg}");
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && seen.last() != Some(&64) {
+        if let Some(w) = weights(&d).get(&rs(2, 80)).copied()
+            && seen.last() != Some(&w)
+        {
+            seen.push(w);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        seen.first(),
+        Some(&2),
+        "admitted at 64 >> 5: {seen:?}\n{}",
+        d.log()
+    );
+    assert_eq!(seen.last(), Some(&64), "{seen:?}");
+    let back = spread(&lab, lab::VIP.into(), 40);
+    assert!(back.get("rs2").is_some_and(|n| *n > 0), "{back:?}");
+    assert_eq!(back.get("rs3"), None, "{back:?}");
 }
