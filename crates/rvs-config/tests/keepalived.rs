@@ -1105,11 +1105,11 @@ fn virtual_servers_keepalived_skips_or_drops() {
 }
 
 // ---------------------------------------------------------------------------------------
-// DPVS's keepalived dialect (tests/data/keepalived/dpvs, see SOURCES there).
+// DPVS's keepalived dialect (tests/data/keepalived/dpvs, files written in that dialect).
 
 #[test]
 fn dpvs_fullnat_files() {
-    for name in ["containerized.conf", "tutorial.conf"] {
+    for name in ["group_fnat.conf", "commented_fnat.conf"] {
         let rel = format!("dpvs/{name}");
         let c = match parse_keepalived(&read(&rel), &rel) {
             Ok(c) => c,
@@ -1125,21 +1125,21 @@ fn dpvs_fullnat_files() {
             )
         );
     }
-    let c = parse_keepalived(&read("dpvs/tutorial.conf"), "t").unwrap();
+    let c = parse_keepalived(&read("dpvs/commented_fnat.conf"), "t").unwrap();
     assert_eq!(
         c.config.local_pool.addrs,
-        [ip("192.168.100.200"), ip("192.168.100.201")]
+        [ip("172.30.5.200"), ip("172.30.5.201")]
     );
     let s = &c.config.services[0];
-    assert_eq!(s.key, tcp("192.168.100.254", 80));
+    assert_eq!(s.key, tcp("172.30.5.254", 443));
     assert!(
         s.real_servers
             .iter()
-            .all(|r| r.method == ForwardMethod::FullNat && r.weight == 100)
+            .all(|r| r.method == ForwardMethod::FullNat && r.weight == 10)
     );
-    // containerized.conf: the IPv4 service runs; the IPv6 one uses `conhash`, which rvs
+    // group_fnat.conf: the IPv4 service runs; the IPv6 one uses `conhash`, which rvs
     // does not have, and is skipped.
-    let c = parse_keepalived(&read("dpvs/containerized.conf"), "c").unwrap();
+    let c = parse_keepalived(&read("dpvs/group_fnat.conf"), "c").unwrap();
     assert_eq!(c.config.services.len(), 1);
     assert!(c.warnings.iter().any(|w| w.message.contains("`conhash`")));
 }
