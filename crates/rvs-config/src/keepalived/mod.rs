@@ -242,7 +242,15 @@ pub(crate) enum Use {
     NotActed(&'static str),
     /// Read by keepalived, not by rvs; warned per key.
     Ignored,
+    /// Read by keepalived for something that changes nothing rvs does (the name in alert
+    /// e-mails, process scheduling, an obsolete key keepalived itself ignores): nothing for
+    /// the operator to act on, so no warning.
+    Silent,
 }
+
+/// Why `smtp_alert` does nothing.
+pub(crate) const NO_MAIL: &str =
+    "rvs sends no e-mail alerts: run a notify script (notify_up, notify_master, ...) instead";
 
 /// Why the gratuitous ARP / NA keys other than the `garp_master_*` ones do nothing.
 const GARP_TIMING: &str =
@@ -389,14 +397,31 @@ const ROOT_KEYS: &[(&str, Use)] = &[
 const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("lvs_timeouts", Use::Applied),
     ("lvs_sync_daemon", Use::Applied),
-    (
-        "router_id",
-        Use::NotActed("it names this director in keepalived's alerts, which rvs does not send"),
-    ),
-    (
-        "lvs_id",
-        Use::NotActed("it names this director in keepalived's alerts, which rvs does not send"),
-    ),
+    // The director's name in alert e-mails (keepalived global_data.c): no e-mail, no use.
+    ("router_id", Use::Silent),
+    ("lvs_id", Use::Silent),
+    // The e-mail settings matter only with `smtp_alert`, which is warned itself.
+    ("notification_email", Use::Silent),
+    ("notification_email_from", Use::Silent),
+    ("smtp_server", Use::Silent),
+    ("smtp_helo_name", Use::Silent),
+    ("smtp_connect_timeout", Use::Silent),
+    ("smtp_alert", Use::NotActed(NO_MAIL)),
+    ("smtp_alert_vrrp", Use::NotActed(NO_MAIL)),
+    ("smtp_alert_checker", Use::NotActed(NO_MAIL)),
+    // Process scheduling of keepalived's own children: nothing in rvs's behaviour.
+    ("vrrp_priority", Use::Silent),
+    ("checker_priority", Use::Silent),
+    ("bfd_priority", Use::Silent),
+    ("vrrp_no_swap", Use::Silent),
+    ("checker_no_swap", Use::Silent),
+    ("bfd_no_swap", Use::Silent),
+    ("vrrp_rt_priority", Use::Silent),
+    ("checker_rt_priority", Use::Silent),
+    ("bfd_rt_priority", Use::Silent),
+    ("vrrp_rlimit_rttime", Use::Silent),
+    ("checker_rlimit_rttime", Use::Silent),
+    ("bfd_rlimit_rttime", Use::Silent),
     (
         "vrrp_mcast_group4",
         Use::NotActed("rvs advertises to VRRP's own group, 224.0.0.18"),
@@ -432,14 +457,6 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
 
 /// Keys of `global_defs` rvs knows and has no use for.
 const GLOBAL_IGNORED: &[&str] = &[
-    "notification_email",
-    "notification_email_from",
-    "smtp_server",
-    "smtp_helo_name",
-    "smtp_connect_timeout",
-    "smtp_alert",
-    "smtp_alert_vrrp",
-    "smtp_alert_checker",
     "no_email_faults",
     "checker_log_all_failures",
     "lvs_flush",
@@ -450,18 +467,6 @@ const GLOBAL_IGNORED: &[&str] = &[
     "nftables_priority",
     "nftables_counters",
     "nftables_ifindex",
-    "vrrp_priority",
-    "checker_priority",
-    "bfd_priority",
-    "vrrp_no_swap",
-    "checker_no_swap",
-    "bfd_no_swap",
-    "vrrp_rt_priority",
-    "checker_rt_priority",
-    "bfd_rt_priority",
-    "vrrp_rlimit_rttime",
-    "checker_rlimit_rttime",
-    "bfd_rlimit_rttime",
     "snmp_socket",
     "enable_traps",
     "enable_snmp_keepalived",
@@ -611,9 +616,10 @@ const VS_KEYS: &[(&str, Use)] = &[
         "vip_bind_dev",
         Use::NotActed("rvs owns the VIP on its link (a DPVS option)"),
     ),
-    ("hashed", Use::Ignored),
-    ("nat_mask", Use::Ignored),
-    ("smtp_alert", Use::Ignored),
+    // keepalived check_parser.c: `nat_mask` and `hashed` are read and never used.
+    ("hashed", Use::Silent),
+    ("nat_mask", Use::Silent),
+    ("smtp_alert", Use::NotActed(NO_MAIL)),
     ("snmp_name", Use::Ignored),
 ];
 
@@ -643,7 +649,7 @@ const RS_KEYS: &[(&str, Use)] = &[
     ("ICMP_CHECK", Use::Kept),
     ("FILE_CHECK", Use::Kept),
     ("BFD_CHECK", Use::Kept),
-    ("smtp_alert", Use::Ignored),
+    ("smtp_alert", Use::NotActed(NO_MAIL)),
     ("snmp_name", Use::Ignored),
 ];
 
@@ -703,7 +709,7 @@ impl Ctx {
                     &s.key().loc,
                     format!("`{key}` is ignored: rvs has no use for it"),
                 ),
-                Use::Applied | Use::Kept => {}
+                Use::Applied | Use::Kept | Use::Silent => {}
             }
             return Some(u);
         }
@@ -1440,7 +1446,10 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
         let Some(u) = cx.check_key(Scope::GlobalDefs, s) else {
             continue;
         };
-        if u == Use::Ignored {
+        // Keys read for nothing (blocks such as `notification_email { }` included); the
+        // director's name is kept for the summaries.
+        let named = matches!(s.key().text.as_str(), "router_id" | "lvs_id");
+        if u == Use::Ignored || (u == Use::Silent && !named) {
             continue;
         }
         cx.warn_duplicate(&mut seen, s);

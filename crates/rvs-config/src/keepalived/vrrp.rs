@@ -276,7 +276,6 @@ const INSTANCE_IGNORED: &[&str] = &[
     // DPVS: the DPDK port under the KNI `interface`; rvs uses `interface` itself.
     "dpdk_interface",
     "virtual_rules",
-    "smtp_alert",
     "track_process",
     "track_file",
     "track_bfd",
@@ -304,6 +303,7 @@ pub(crate) fn instance_keys() -> Vec<(&'static str, Use)> {
         .iter()
         .map(|&k| (k, Use::Applied))
         .chain(INSTANCE_IGNORED.iter().map(|&k| (k, Use::Ignored)))
+        .chain([("smtp_alert", Use::NotActed(super::NO_MAIL))])
         .collect()
 }
 
@@ -317,7 +317,6 @@ pub(crate) fn sync_group_keys() -> Vec<(&'static str, Use)> {
         "notify",
     ];
     let ignored = [
-        "smtp_alert",
         "global_tracking",
         "sync_group_tracking_weight",
         "track_interface",
@@ -330,6 +329,7 @@ pub(crate) fn sync_group_keys() -> Vec<(&'static str, Use)> {
     kept.iter()
         .map(|&k| (k, Use::Applied))
         .chain(ignored.iter().map(|&k| (k, Use::Ignored)))
+        .chain([("smtp_alert", Use::NotActed(super::NO_MAIL))])
         .collect()
 }
 
