@@ -31,4 +31,5 @@ mod persistence;
 mod reload;
 mod rvsadm;
 mod udp;
+mod vrrp_ah;
 mod vrrp_track;
