@@ -1,7 +1,8 @@
 //! Director failover: the daemon's half of [`rvs_core::vrrp`] and [`rvs_core::pulse`].
 //!
 //! One thread owns the protocol engine and its sockets — VRRP's raw IP sockets (protocol
-//! 112, the multicast group joined on each instance's interface, TTL 255), or pulse's UDP
+//! 112, the multicast group joined on each instance's interface, TTL 255; protocol 51 with
+//! `IP_HDRINCL` for `auth_type AH` instances), or pulse's UDP
 //! heartbeat socket — and tells the data-plane worker which addresses this director owns
 //! ([`RoleChange`]) through a channel, waking it through a socket pair in its poll set so a
 //! takeover never waits for the worker's idle timeout. The worker answers ARP/ND only for
