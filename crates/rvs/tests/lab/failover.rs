@@ -1213,7 +1213,7 @@ fn takeover_sends_garp_bursts_and_runs_notify_scripts() {
 }
 
 /// Drop IPv4 traffic to multicast group `group` arriving at both directors.
-fn drop_multicast(lab: &Lab, group: &str) {
+pub(crate) fn drop_multicast(lab: &Lab, group: &str) {
     for node in ["director", "director2"] {
         let rules = format!(
             "add table inet rvs_mc; \

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::Director;
 use crate::failover::{
-    Seen, crash_keepalived, keepalived, pair_lab, poll_until, rvs_conf, seen, wait_log_count,
-    wait_seen,
+    Seen, crash_keepalived, drop_multicast, keepalived, pair_lab, poll_until, rvs_conf, seen,
+    wait_log_count, wait_seen,
 };
-use crate::lab::Lab;
+use crate::lab::{self, Lab};
 
 /// The `authentication` block with AH and `key`.
 fn ah(key: &str) -> String {
@@ -219,4 +219,60 @@ fn ah_with_another_key_is_refused_and_counted() {
         metric(rvs.control(), AUTH_FAILURES),
         "{view}"
     );
+}
+
+/// AH over unicast peers (multicast VRRP dropped on both directors): the TTL is then outside
+/// the ICV. keepalived (150) master, rvs (100) hears it; keepalived crashes, rvs takes over;
+/// keepalived back accepts rvs's unicast AH adverts, preempts, and rvs steps down.
+#[test]
+fn ah_over_unicast_peers_with_keepalived() {
+    let lab = pair_lab();
+    drop_multicast(&lab, "224.0.0.18");
+    let unicast = |me: std::net::Ipv4Addr, peer: std::net::Ipv4Addr| {
+        format!(
+            "  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n{}",
+            ah("uc-key")
+        )
+    };
+    let ka_conf = unicast(lab::DIRECTOR2_PUB, lab::DIRECTOR_PUB);
+    let kd = keepalived(&lab, "ah-uc-a", 150, &ka_conf);
+    wait_log_count(
+        &lab,
+        kd,
+        "Entering MASTER STATE",
+        1,
+        Duration::from_secs(10),
+    );
+    let rvs = Director::start(
+        &lab,
+        "keepalived-rvs-ah-uc",
+        &rvs_conf(100, &unicast(lab::DIRECTOR_PUB, lab::DIRECTOR2_PUB)),
+    );
+    thread::sleep(Duration::from_secs(4));
+    assert!(
+        !lab.log_text(rvs.pid()).contains("state=MASTER"),
+        "rvs hears keepalived's unicast AH adverts: {}",
+        rvs.log()
+    );
+    assert!(metric(rvs.control(), ADVERTS_IN) >= 3);
+    assert_eq!(metric(rvs.control(), AUTH_FAILURES), 0);
+    crash_keepalived(&lab, "ah-uc-a", kd);
+    wait_seen(&lab, Seen::Rvs, Duration::from_secs(6), "rvs takes over");
+    let kd = keepalived(&lab, "ah-uc-b", 150, &ka_conf);
+    wait_seen(
+        &lab,
+        Seen::Keepalived,
+        Duration::from_secs(8),
+        "keepalived preempts",
+    );
+    wait_log_count(&lab, rvs.pid(), "state=BACKUP", 2, Duration::from_secs(3));
+    assert_eq!(
+        ka_refusals(&lab, kd),
+        0,
+        "keepalived accepted rvs's unicast AH adverts: {}",
+        lab.log_text(kd)
+    );
+    // keepalived restarted with its counter at 0: rvs accepts its adverts only because
+    // keepalived took the sequence number from rvs's (authenticated) unicast adverts.
+    assert_eq!(metric(rvs.control(), AUTH_FAILURES), 0, "{}", rvs.log());
 }
