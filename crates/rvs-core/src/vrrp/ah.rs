@@ -486,4 +486,44 @@ mod tests {
         // The header checksum is valid.
         assert_eq!(checksum::checksum(&buf[..20]), 0);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_and_verify_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+                                        unicast in proptest::prelude::any::<bool>()) {
+            let _ = peek_vrid(&bytes);
+            if let Ok(p) = AhPacket::parse(&bytes) {
+                let _ = (p.src(), p.dst(), p.ttl(), p.spi(), p.seq(), p.next_header(), p.vrrp());
+                let _ = p.verify_icv(&key("k"), unicast);
+            }
+        }
+
+        #[test]
+        fn emitted_packets_verify_and_any_covered_bit_flip_breaks_them(
+            vrrp in proptest::collection::vec(proptest::prelude::any::<u8>(), 8..80),
+            src in proptest::prelude::any::<[u8; 4]>(), dst in proptest::prelude::any::<[u8; 4]>(),
+            seq in proptest::prelude::any::<u32>(), ident in proptest::prelude::any::<u16>(),
+            pass in "[ -~]{1,12}", unicast in proptest::prelude::any::<bool>(),
+            flip in proptest::prelude::any::<usize>(),
+        ) {
+            let h = AhHeader { src: src.into(), dst: dst.into(), ttl: 255, ident, seq, unicast };
+            let k = key(&pass);
+            let mut buf = vec![0u8; packet_len(vrrp.len())];
+            let n = emit_ipv4(&mut buf, &h, &k, &vrrp).unwrap();
+            proptest::prop_assert_eq!(n, buf.len());
+            let p = AhPacket::parse(&buf).unwrap();
+            proptest::prop_assert!(p.verify_icv(&k, unicast));
+            proptest::prop_assert_eq!((p.seq(), p.spi(), p.vrrp()), (seq, h.src, &vrrp[..]));
+            // Flip a bit outside the mutable fields, the length and the ICV: refused.
+            let at = flip % buf.len();
+            let mutable = [1, 6, 7, 10, 11].contains(&at) || (unicast && at == 8);
+            if !mutable && !(2..4).contains(&at) && !(32..44).contains(&at) {
+                let mut m = buf.clone();
+                m[at] ^= 0x04;
+                if let Ok(q) = AhPacket::parse(&m) {
+                    proptest::prop_assert!(!q.verify_icv(&k, unicast), "byte {}", at);
+                }
+            }
+        }
+    }
 }
