@@ -616,10 +616,10 @@ fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetu
     if r.version == rvs_core::vrrp::Version::V2 {
         match auth_pass(&r.auth) {
             Some(None) => {}
-            Some(Some(p)) => {
+            Some(Some((word, p))) => {
                 let _ = writeln!(
                     out,
-                    "    authentication {{\n        auth_type PASS\n        auth_pass {}\n    }}",
+                    "    authentication {{\n        auth_type {word}\n        auth_pass {}\n    }}",
                     ka_value(no, w, "auth_pass", &p)
                 );
             }

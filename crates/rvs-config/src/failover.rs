@@ -361,8 +361,7 @@ impl Findings {
 /// in one instance (keepalived drops the odd ones with a configuration error); an IPv6
 /// instance with `version 2`; a VRRPv3 (or IPv6) instance without virtual addresses; an
 /// `advert_int` the version cannot carry once rounded as keepalived rounds (v2: whole
-/// seconds 1..=255, v3: centiseconds 1..=4095); IPsec AH authentication with VRRPv2 (rvs
-/// cannot authenticate AH, and peers that do would never hear it); two instances with the
+/// seconds 1..=255, v3: centiseconds 1..=4095); two instances with the
 /// same virtual_router_id and family on one interface; a `track_script` naming no
 /// `vrrp_script`; a sync group naming an unknown instance, or an instance in two groups;
 /// `lvs_sync_daemon` naming an unknown instance.
@@ -642,8 +641,22 @@ fn instance(
 
     let advert_int = advert_int(i, version, f);
 
+    // keepalived vrrp.c vrrp_complete_instance, in its order: strict mode, VRRPv3, no
+    // password — each logged and the authentication dropped ("Ignoring"); then AH with an
+    // initial state MASTER below 255, which starts as BACKUP ("We need to have received an
+    // advert to get the AH sequence no before taking over"). AH over IPv6 cannot occur
+    // here: an IPv6 instance is VRRPv3, and `version 2` with IPv6 is refused above.
+    let strict = i.strict_mode.unwrap_or(g.vrrp.strict);
     let auth = match (&i.authentication, version) {
         (None, _) => Auth::None,
+        (Some(a), _) if strict => {
+            f.warn(
+                &a.place,
+                "strict mode (`vrrp_strict` or `strict_mode`) does not support authentication: \
+                 ignored, as keepalived does",
+            );
+            Auth::None
+        }
         (Some(a), Version::V3) => {
             f.warn(
                 &a.place,
@@ -653,24 +666,29 @@ fn instance(
         }
         (Some(a), Version::V2) => match (a.auth_type, &a.auth_pass) {
             (AuthType::Pass, Some(p)) if !p.is_empty() => Auth::pass(p),
-            (AuthType::Pass, _) => {
+            (AuthType::Ah, Some(p)) if !p.is_empty() => Auth::ah(p),
+            (t, _) => {
+                let name = match t {
+                    AuthType::Pass => "PASS",
+                    AuthType::Ah => "AH",
+                };
                 f.warn(
                     &a.place,
-                    "`auth_type PASS` without `auth_pass`: ignored, as keepalived does",
-                );
-                Auth::None
-            }
-            (AuthType::Ah, _) => {
-                f.error(
-                    &a.place,
-                    "rvs does not support IPsec AH authentication: its advertisements would \
-                     carry none, and AH peers would never hear them",
-                    "`auth_type PASS`, or no `authentication` block (on every router)",
+                    format!("`auth_type {name}` without `auth_pass`: ignored, as keepalived does"),
                 );
                 Auth::None
             }
         },
     };
+    let ah_master =
+        matches!(auth, Auth::Ah(_)) && i.state == Some(VrrpState::Master) && i.priority != 255;
+    if ah_master {
+        f.warn(
+            &i.place("state"),
+            "`state MASTER` is incompatible with AH authentication (a router must hear the \
+             master's sequence number before taking over): starts as BACKUP, as keepalived does",
+        );
+    }
 
     let preempt = if i.nopreempt {
         if !i.preempt_delay.is_zero() {
@@ -687,7 +705,8 @@ fn instance(
     };
     // keepalived vrrp_complete_instance: the address owner without nopreempt acts "as
     // though state MASTER had been specified".
-    let initial_state = if i.state == Some(VrrpState::Master) || (i.priority == 255 && !i.nopreempt)
+    let initial_state = if (i.state == Some(VrrpState::Master) && !ah_master)
+        || (i.priority == 255 && !i.nopreempt)
     {
         InitialState::Master
     } else {

@@ -321,10 +321,119 @@ fn authentication() {
     let f = ka(&auth("2", "  auth_type PASS\n"));
     assert_eq!(only(&f).router.auth, Auth::None);
     assert_eq!(f.warnings.len(), 1);
-    // AH cannot interoperate: refused at the auth_type.
-    let d = ka_err(&auth("2", "  auth_type AH\n  auth_pass secret\n"));
-    assert_eq!((d[0].line, d[0].column), (4, 13));
-    assert!(d[0].message.contains("IPsec AH"), "{}", d[0].message);
+    assert_eq!(
+        at(&f.warnings[0]),
+        (
+            4,
+            13,
+            "`auth_type PASS` without `auth_pass`: ignored, as keepalived does"
+        )
+    );
+    // AH, keyed with the password's first 8 bytes, as keepalived.
+    let f = ka(&auth("2", "  auth_type AH\n  auth_pass secret\n"));
+    assert!(f.warnings.is_empty(), "{}", render_all(&f.warnings));
+    assert_eq!(only(&f).router.auth, Auth::Ah(*b"secret\0\0"));
+    assert_eq!(only(&f).router.initial_state, InitialState::Backup);
+    let f = ka(&auth("2", "  auth_type AH\n  auth_pass 0123456789\n"));
+    assert_eq!(only(&f).router.auth, Auth::Ah(*b"01234567"));
+    // AH without a password: ignored, as keepalived does.
+    let f = ka(&auth("2", "  auth_type AH\n"));
+    assert_eq!(only(&f).router.auth, Auth::None);
+    assert_eq!(
+        at(&f.warnings[0]),
+        (
+            4,
+            13,
+            "`auth_type AH` without `auth_pass`: ignored, as keepalived does"
+        )
+    );
+    // AH with VRRPv3 (and so with IPv6, always VRRPv3): ignored.
+    let f = ka(&auth("3", "  auth_type AH\n  auth_pass secret\n"));
+    assert_eq!(only(&f).router.auth, Auth::None);
+    assert_eq!(f.warnings.len(), 1);
+    assert!(f.warnings[0].message.starts_with("VRRP version 3"));
+}
+
+#[test]
+fn ah_with_state_master_starts_as_backup() {
+    // keepalived vrrp_complete_instance: "Initial state master is incompatible with AH
+    // authentication - clearing" (a router must hear the sequence number first).
+    let text = inst(
+        "V",
+        &format!(
+            " state MASTER\n priority 150\n authentication {{\n  auth_type AH\n  auth_pass k\n }}\n{BASIC}"
+        ),
+    );
+    let f = ka(&text);
+    assert_eq!(only(&f).router.initial_state, InitialState::Backup);
+    assert_eq!(
+        at(&f.warnings[0]),
+        (
+            2,
+            8,
+            "`state MASTER` is incompatible with AH authentication (a router must hear the \
+             master's sequence number before taking over): starts as BACKUP, as keepalived does"
+        )
+    );
+    assert_eq!(f.warnings.len(), 1);
+    // The address owner (255) starts as master all the same, without a warning.
+    let f = ka(&text.replace("priority 150", "priority 255"));
+    assert_eq!(only(&f).router.initial_state, InitialState::Master);
+    assert!(f.warnings.is_empty(), "{}", render_all(&f.warnings));
+    // PASS keeps state MASTER.
+    let f = ka(&text.replace("auth_type AH", "auth_type PASS"));
+    assert_eq!(only(&f).router.initial_state, InitialState::Master);
+}
+
+#[test]
+fn strict_mode_ignores_authentication() {
+    // keepalived vrrp_complete_instance: "Strict mode does not support authentication.
+    // Ignoring." — for PASS and AH, from the global `vrrp_strict` or the instance's
+    // `strict_mode`, which overrides it.
+    let body = |auth: &str, extra: &str| {
+        inst(
+            "V",
+            &format!(
+                "{extra} authentication {{\n  auth_type {auth}\n  auth_pass secret\n }}\n{BASIC}"
+            ),
+        )
+    };
+    for t in ["PASS", "AH"] {
+        let f = ka(&format!(
+            "global_defs {{\n vrrp_strict\n}}\n{}",
+            body(t, "")
+        ));
+        assert_eq!(only(&f).router.auth, Auth::None, "{t}");
+        assert_eq!(
+            at(&f.warnings[0]),
+            (
+                6,
+                13,
+                "strict mode (`vrrp_strict` or `strict_mode`) does not support authentication: \
+                 ignored, as keepalived does"
+            )
+        );
+        let f = ka(&body(t, " strict_mode\n"));
+        assert_eq!(only(&f).router.auth, Auth::None, "{t}");
+        let f = ka(&format!(
+            "global_defs {{\n vrrp_strict\n}}\n{}",
+            body(t, " strict_mode off\n")
+        ));
+        assert!(f.warnings.is_empty(), "{}", render_all(&f.warnings));
+        assert_ne!(only(&f).router.auth, Auth::None, "{t}");
+    }
+    // The parser says what rvs does with the keys.
+    let kc = parse_keepalived(&body("AH", " strict_mode\n"), "k.conf").unwrap();
+    assert_eq!(kc.warnings.len(), 1);
+    assert_eq!(
+        at(&kc.warnings[0]),
+        (
+            2,
+            2,
+            "`strict_mode` is not acted on: rvs's VRRP keeps keepalived's default (non-strict) \
+             behaviour, except that VRRP authentication is ignored, as strict mode ignores it"
+        )
+    );
 }
 
 #[test]
@@ -808,7 +917,9 @@ fn mapped_keys_are_not_warned_and_the_others_still_are() {
     );
     assert!(kc.warnings[0].message.contains("non-strict"));
     let f = failover_from_keepalived(&kc).unwrap();
-    assert!(f.warnings.is_empty(), "{}", render_all(&f.warnings));
+    // The one rule of vrrp_strict rvs applies: V's authentication is ignored.
+    assert_eq!(f.warnings.len(), 1, "{}", render_all(&f.warnings));
+    assert!(f.warnings[0].message.starts_with("strict mode"));
     assert_eq!(f.sync.unwrap().syncid, 51);
 }
 
@@ -820,17 +931,11 @@ fn no_vrrp_means_no_failover() {
 }
 
 /// Refusals of keepalived's own samples, each with its reason.
-const REFUSED: &[(&str, &str)] = &[
-    (
-        "keepalived.conf.SSL_GET",
-        "VI_1 authenticates with IPsec AH, which rvs cannot do",
-    ),
-    (
-        "keepalived.conf.conditional_conf",
-        "the `script` of check_VI_0 is only on `@high`/`@low` lines, which never apply \
+const REFUSED: &[(&str, &str)] = &[(
+    "keepalived.conf.conditional_conf",
+    "the `script` of check_VI_0 is only on `@high`/`@low` lines, which never apply \
          to rvs, so the script is dropped and VI_0 tracks an unknown script",
-    ),
-];
+)];
 
 /// A compact listing of a failover configuration.
 fn summary(f: &FailoverConfig) -> String {

@@ -1,7 +1,8 @@
 //! Director failover: the daemon's half of [`rvs_core::vrrp`] and [`rvs_core::pulse`].
 //!
 //! One thread owns the protocol engine and its sockets — VRRP's raw IP sockets (protocol
-//! 112, the multicast group joined on each instance's interface, TTL 255), or pulse's UDP
+//! 112, the multicast group joined on each instance's interface, TTL 255; protocol 51 with
+//! `IP_HDRINCL` for `auth_type AH` instances), or pulse's UDP
 //! heartbeat socket — and tells the data-plane worker which addresses this director owns
 //! ([`RoleChange`]) through a channel, waking it through a socket pair in its poll set so a
 //! takeover never waits for the worker's idle timeout. The worker answers ARP/ND only for
@@ -26,8 +27,9 @@ use std::time::Duration;
 use rvs_config::failover::{FailoverConfig, FailoverMode, PulseSetup, VrrpSetup};
 use rvs_core::pulse::{Pulse, PulseEvent};
 use rvs_core::time::Instant;
+use rvs_core::vrrp::ah::{self, IP_PROTO_AH};
 use rvs_core::vrrp::group::{GroupState, RouterId, Vrrp, VrrpEvent};
-use rvs_core::vrrp::packet::{Family, IP_PROTO_VRRP, MCAST_V4, MCAST_V6, TTL, peek_vrid};
+use rvs_core::vrrp::packet::{Auth, Family, IP_PROTO_VRRP, MCAST_V4, MCAST_V6, TTL, peek_vrid};
 use rvs_core::vrrp::router::{Event, State};
 
 use crate::failover_status::{FailoverStatus, InstanceStatus, Published, PulseStatus};
@@ -197,20 +199,30 @@ type Received<'b> = (IpAddr, IpAddr, u8, &'b [u8]);
 /// destination and hop limit as control messages; both are sent with `sendmsg` from the
 /// instance's primary address ([`rvs_sys::pktinfo`]) — VRRP's checksum covers it, and IPv6
 /// adverts must leave from the link-local address whatever the kernel would pick.
+///
+/// Instances with `auth_type AH` get their own socket per interface, as keepalived opens
+/// one per protocol: raw IPv4 protocol 51 (AH), joined to the group like the other, whose
+/// received packets go whole to the engine (the ICV covers the IP header) and which sends
+/// the engine's whole packets with `IP_HDRINCL`.
 struct VrrpSocket {
     sock: UdpSocket,
     family: Family,
     ifindex: u32,
+    ah: bool,
 }
 
 impl VrrpSocket {
-    fn open(interface: &str, family: Family, src: IpAddr) -> io::Result<VrrpSocket> {
-        let proto = Protocol::from(i32::from(IP_PROTO_VRRP));
+    fn open(interface: &str, family: Family, src: IpAddr, ah: bool) -> io::Result<VrrpSocket> {
+        let proto = Protocol::from(i32::from(if ah { IP_PROTO_AH } else { IP_PROTO_VRRP }));
         let ifindex = rvs_sys::iface::if_index(interface)?;
         let sock = match family {
             Family::Ipv4 => {
                 let s = Socket::new(Domain::IPV4, Type::RAW, Some(proto))?;
                 s.bind_device(Some(interface.as_bytes()))?;
+                if ah {
+                    // keepalived builds the whole IPv4 packet too (vrrp_build_ip4).
+                    s.set_header_included_v4(true)?;
+                }
                 let IpAddr::V4(src4) = src else {
                     return Err(io::Error::other("IPv4 instance with an IPv6 source"));
                 };
@@ -244,7 +256,25 @@ impl VrrpSocket {
             sock: UdpSocket::from(sock),
             family,
             ifindex,
+            ah,
         })
+    }
+
+    /// AH: one received IPv4 packet, whole, or None when nothing is waiting.
+    fn recv_whole<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<&'b [u8]>> {
+        match self.sock.recv_from(buf) {
+            Ok((n, _)) => Ok(Some(&buf[..n])),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// AH: send a whole IPv4 packet (its header says source and destination).
+    fn send_whole(&self, dst: IpAddr, packet: &[u8]) -> io::Result<()> {
+        let IpAddr::V4(d) = dst else {
+            return Err(io::Error::other("AH advert to an IPv6 destination"));
+        };
+        self.sock.send_to(packet, SocketAddrV4::new(d, 0)).map(drop)
     }
 
     /// One received advertisement: (source, destination, TTL, VRRP bytes), or None when
@@ -349,7 +379,7 @@ impl VrrpRunner {
     fn new(setup: &VrrpSetup, clock: std::time::Instant, notifier: Notifier) -> io::Result<Self> {
         let mut vrrp = Vrrp::new();
         let mut sockets: Vec<VrrpSocket> = Vec::new();
-        let mut by_iface: HashMap<(String, Family), usize> = HashMap::new();
+        let mut by_iface: HashMap<(String, Family, bool), usize> = HashMap::new();
         let mut routers = Vec::new();
         for inst in &setup.instances {
             let mut cfg = inst.router.clone();
@@ -361,17 +391,19 @@ impl VrrpRunner {
             if inst.primary_from_interface {
                 cfg.primary_ip = primary_address(&inst.interface, family)?;
             }
-            let key = (inst.interface.clone(), family);
+            let ah = matches!(cfg.auth, Auth::Ah(_));
+            let key = (inst.interface.clone(), family, ah);
             let socket = match by_iface.get(&key) {
                 Some(i) => *i,
                 None => {
-                    let s =
-                        VrrpSocket::open(&inst.interface, family, cfg.primary_ip).map_err(|e| {
+                    let s = VrrpSocket::open(&inst.interface, family, cfg.primary_ip, ah).map_err(
+                        |e| {
                             io::Error::new(
                                 e.kind(),
                                 format!("vrrp_instance {}: {}: {e}", inst.name, inst.interface),
                             )
-                        })?;
+                        },
+                    )?;
                     sockets.push(s);
                     by_iface.insert(key, sockets.len() - 1);
                     sockets.len() - 1
@@ -460,6 +492,10 @@ impl VrrpRunner {
             }
             drop(fds);
             for (i, _) in ready.iter().enumerate().filter(|(_, r)| **r) {
+                if self.sockets[i].ah {
+                    self.receive_ah(i, &mut buf);
+                    continue;
+                }
                 for _ in 0..64 {
                     let got = match self.sockets[i].recv(&mut buf) {
                         Ok(Some((src, dst, ttl, bytes))) => Some((src, dst, ttl, bytes.to_vec())),
@@ -486,6 +522,28 @@ impl VrrpRunner {
             }
             let t = now(self.clock);
             self.flush(t);
+        }
+    }
+
+    /// Read what an AH socket has waiting (at most 64 packets) into the engine.
+    fn receive_ah(&mut self, i: usize, buf: &mut [u8]) {
+        for _ in 0..64 {
+            let packet = match self.sockets[i].recv_whole(buf) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("vrrp: receive: {e}");
+                    break;
+                }
+            };
+            // AH for another protocol, or for a VRID nobody here runs: not ours.
+            let Some(id) = ah::peek_vrid(packet).and_then(|v| self.vrrp.find(Family::Ipv4, v))
+            else {
+                continue;
+            };
+            if let Err(e) = self.vrrp.handle_ah_packet(now(self.clock), id, packet) {
+                tracing::debug!(instance = %self.routers[id.0].name, "AH advert refused: {}", e.as_str());
+            }
         }
     }
 
@@ -517,7 +575,13 @@ impl VrrpRunner {
         while let Some((id, t)) = self.vrrp.poll_transmit() {
             let r = &self.routers[id.0];
             let src = self.vrrp.router(id).config().primary_ip;
-            if let Err(e) = self.sockets[r.socket].send(t.dst, src, &t.payload) {
+            let sock = &self.sockets[r.socket];
+            let sent = if t.header_included {
+                sock.send_whole(t.dst, &t.payload)
+            } else {
+                sock.send(t.dst, src, &t.payload)
+            };
+            if let Err(e) = sent {
                 tracing::warn!(instance = %r.name, dst = %t.dst, "vrrp: send: {e}");
             }
         }

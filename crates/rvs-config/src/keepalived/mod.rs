@@ -107,6 +107,10 @@ pub struct VrrpGlobals {
     pub check_unicast_src: Option<bool>,
     /// `vrrp_skip_check_adv_addr [BOOL]` [false].
     pub skip_check_adv_addr: Option<bool>,
+    /// `vrrp_strict`: rvs acts on one of its rules only — authentication is ignored
+    /// (keepalived vrrp.c `vrrp_complete_instance`: "Strict mode does not support
+    /// authentication. Ignoring.").
+    pub strict: bool,
 }
 
 /// The LVS-relevant keys of `global_defs` (the IPVS timeouts go to [`Config::timeouts`]).
@@ -255,6 +259,10 @@ pub(crate) const NO_MAIL: &str =
 /// Why the gratuitous ARP / NA keys other than the `garp_master_*` ones do nothing.
 const GARP_TIMING: &str =
     "rvs's VRRP times its gratuitous ARPs and NAs by the garp_master_* keys only";
+
+/// What rvs does with `vrrp_strict` and an instance's `strict_mode`.
+pub(crate) const STRICT: &str = "rvs's VRRP keeps keepalived's default (non-strict) behaviour, except that VRRP authentication is ignored, as strict mode ignores it";
+
 /// Why the tracked objects other than interfaces and scripts do nothing.
 const VRRP_TRACKS: &str = "rvs's VRRP tracks interfaces and scripts only";
 
@@ -444,10 +452,7 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("vrrp_version", Use::Applied),
     ("vrrp_check_unicast_src", Use::Applied),
     ("vrrp_skip_check_adv_addr", Use::Applied),
-    (
-        "vrrp_strict",
-        Use::NotActed("rvs's VRRP keeps keepalived's default (non-strict) behaviour"),
-    ),
+    ("vrrp_strict", Use::NotActed(STRICT)),
     (
         "vrrp_startup_delay",
         Use::NotActed("rvs does not delay VRRP at start-up"),
@@ -1485,6 +1490,8 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
             }
             "vrrp_check_unicast_src" => global.vrrp.check_unicast_src = Some(cx.flag(s)),
             "vrrp_skip_check_adv_addr" => global.vrrp.skip_check_adv_addr = Some(cx.flag(s)),
+            // keepalived global_parser.c vrrp_strict_handler: no argument.
+            "vrrp_strict" => global.vrrp.strict = true,
             _ => {}
         }
     }

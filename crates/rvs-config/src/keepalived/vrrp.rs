@@ -28,7 +28,7 @@ pub enum VrrpState {
 pub enum AuthType {
     /// `PASS`: simple password.
     Pass,
-    /// `AH`: IPsec AH.
+    /// `AH`: keepalived's IPsec AH (IPv4 protocol 51, HMAC-MD5-96 keyed with `auth_pass`).
     Ah,
 }
 
@@ -145,6 +145,9 @@ pub struct VrrpInstance {
     pub check_unicast_src: Option<bool>,
     /// `skip_check_adv_addr [BOOL]` [global `vrrp_skip_check_adv_addr`, false].
     pub skip_check_adv_addr: Option<bool>,
+    /// `strict_mode [BOOL]` [global `vrrp_strict`]: rvs acts only on its refusal of
+    /// authentication.
+    pub strict_mode: Option<bool>,
     /// `lvs_sync_daemon_interface IF` (deprecated form of the global `lvs_sync_daemon IF
     /// THIS_INSTANCE`).
     pub lvs_sync_daemon_interface: Option<String>,
@@ -284,7 +287,6 @@ const INSTANCE_IGNORED: &[&str] = &[
     "vmac_xmit_base",
     "use_ipvlan",
     "debug",
-    "strict_mode",
     "unicast_ttl",
     "unicast_fault_no_peer",
     "native_ipv6",
@@ -304,6 +306,7 @@ pub(crate) fn instance_keys() -> Vec<(&'static str, Use)> {
         .map(|&k| (k, Use::Applied))
         .chain(INSTANCE_IGNORED.iter().map(|&k| (k, Use::Ignored)))
         .chain([("smtp_alert", Use::NotActed(super::NO_MAIL))])
+        .chain([("strict_mode", Use::NotActed(super::STRICT))])
         .collect()
 }
 
@@ -437,6 +440,7 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
         higher_prio_send_advert: None,
         check_unicast_src: None,
         skip_check_adv_addr: None,
+        strict_mode: None,
         lvs_sync_daemon_interface: None,
         use_vmac: None,
         accept: None,
@@ -452,6 +456,8 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
     for st in body {
         match cx.check_key(Scope::VrrpInstance, st) {
             Some(Use::Applied) => {}
+            // Warned as not acted on, but its refusal of authentication is applied.
+            Some(Use::NotActed(_)) if st.key().text == "strict_mode" => {}
             _ => continue,
         }
         let key = st.key().text.as_str();
@@ -604,6 +610,8 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             "higher_prio_send_advert" => i.higher_prio_send_advert = Some(cx.flag(st)),
             "check_unicast_src" => i.check_unicast_src = Some(cx.flag(st)),
             "skip_check_adv_addr" => i.skip_check_adv_addr = Some(cx.flag(st)),
+            // keepalived vrrp_parser.c vrrp_strict_mode_handler: no argument means true.
+            "strict_mode" => i.strict_mode = Some(cx.flag(st)),
             "lvs_sync_daemon_interface" => {
                 i.lvs_sync_daemon_interface = cx.one(st, "an interface").map(|w| w.text.clone());
             }

@@ -41,6 +41,7 @@ pub(super) struct RawInstance {
     advert_int: Option<Secs>,
     version: Option<Int>,
     nopreempt: Option<bool>,
+    strict_mode: Option<bool>,
     preempt_delay: Option<Secs>,
     accept: Option<bool>,
     authentication: Option<Spanned<RawAuth>>,
@@ -423,6 +424,7 @@ fn instance(cx: &mut Cx<'_>, s: &Spanned<RawInstance>) -> Option<VrrpInstance> {
         virtual_ipaddresses,
         virtual_ipaddresses_excluded,
         nopreempt: r.nopreempt.unwrap_or(false),
+        strict_mode: r.strict_mode,
         preempt_delay: preempt_delay.unwrap_or_default(),
         authentication,
         unicast_src_ip,
@@ -753,20 +755,23 @@ pub(crate) fn tracks_primary(i: &VrrpInstanceSetup) -> bool {
             })
 }
 
-/// The password of a PASS authentication as written (its trailing zero padding removed),
-/// or None when it holds bytes a configuration file cannot carry.
-pub(crate) fn auth_pass(auth: &Auth) -> Option<Option<String>> {
-    match auth {
-        Auth::None => Some(None),
-        Auth::Pass(data) => {
-            let end = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-            let b = &data[..end];
-            if b.is_empty() || b.contains(&0) {
-                return None;
-            }
-            std::str::from_utf8(b).ok().map(|s| Some(s.to_string()))
-        }
+/// The authentication type word (`PASS` or `AH`) and its password as written (the trailing
+/// zero padding removed), Some(None) without authentication, or None when the password
+/// holds bytes a configuration file cannot carry.
+pub(crate) fn auth_pass(auth: &Auth) -> Option<Option<(&'static str, String)>> {
+    let (word, data) = match auth {
+        Auth::None => return Some(None),
+        Auth::Pass(data) => ("PASS", data),
+        Auth::Ah(data) => ("AH", data),
+    };
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    let b = &data[..end];
+    if b.is_empty() || b.contains(&0) {
+        return None;
     }
+    std::str::from_utf8(b)
+        .ok()
+        .map(|s| Some((word, s.to_string())))
 }
 
 /// The family's default VRRP version (keepalived: 3 for IPv6, else 2).
@@ -925,10 +930,10 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
         out.push_str("accept = false\n");
     }
     match auth_pass(&r.auth) {
-        Some(Some(p)) => {
+        Some(Some((word, p))) => {
             let _ = writeln!(
                 out,
-                "authentication = {{ auth_type = \"PASS\", auth_pass = {} }}",
+                "authentication = {{ auth_type = \"{word}\", auth_pass = {} }}",
                 quote(&p)
             );
         }
@@ -936,13 +941,14 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
         // Bytes TOML could carry only escaped: the engine's eight bytes, as the file
         // would give them.
         None => {
-            let s: String = match r.auth {
-                Auth::Pass(d) => d.iter().map(|&b| char::from(b)).collect(),
-                Auth::None => String::new(),
+            let (word, s): (&str, String) = match r.auth {
+                Auth::Pass(d) => ("PASS", d.iter().map(|&b| char::from(b)).collect()),
+                Auth::Ah(d) => ("AH", d.iter().map(|&b| char::from(b)).collect()),
+                Auth::None => ("PASS", String::new()),
             };
             let _ = writeln!(
                 out,
-                "authentication = {{ auth_type = \"PASS\", auth_pass = {} }}",
+                "authentication = {{ auth_type = \"{word}\", auth_pass = {} }}",
                 quote(&s)
             );
         }

@@ -196,6 +196,20 @@ impl Vrrp {
         res
     }
 
+    /// Handle a whole IPv4 AH packet for router `id` (see
+    /// [`VirtualRouter::handle_ah_packet`]; demultiplex with [`super::ah::peek_vrid`]).
+    pub fn handle_ah_packet(
+        &mut self,
+        now: Instant,
+        id: RouterId,
+        packet: &[u8],
+    ) -> Result<(), AdvertError> {
+        let r = self.routers.get_mut(id.0).ok_or(AdvertError::WrongVrid)?;
+        let res = r.handle_ah_packet(now, packet);
+        self.reconcile(now);
+        res
+    }
+
     /// Report a tracked object of router `id` (see [`VirtualRouter::set_track`]).
     pub fn set_track(&mut self, now: Instant, id: RouterId, index: usize, up: bool) {
         if let Some(r) = self.routers.get_mut(id.0) {

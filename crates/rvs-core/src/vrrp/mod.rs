@@ -6,22 +6,26 @@
 //! - [`router`]: [`VirtualRouter`], one `vrrp_instance`: election by priority and primary
 //!   address, Master_Down_Interval with skew, preemption (`nopreempt`, `preempt_delay`),
 //!   priority-0 resignation, Master_Adver_Interval learning (v3), unicast peers, PASS
-//!   authentication (v2), tracking as priority weights or Fault, and the timed
+//!   and AH authentication (v2), tracking as priority weights or Fault, and the timed
 //!   gratuitous-ARP / unsolicited-NA "announce" actions.
 //! - [`group`]: [`Vrrp`], every router of a daemon plus `vrrp_sync_group`s.
+//! - [`ah`]: keepalived's `auth_type AH` on the wire (IPv4 protocol 51, HMAC-MD5-96).
 //!
 //! What this module does not do: open sockets, add addresses, send ARP or ND, run notify
 //! scripts or track scripts, or read clocks. The daemon receives protocol 112 (raw socket,
 //! joined to 224.0.0.18 / ff02::12 or unicast), passes the IP payload with its source,
 //! destination and TTL to `handle_advert`, calls `handle_timeout` at `poll_timeout`, sends
 //! what `poll_transmit` returns (TTL 255, TOS 0xc0) and performs what `poll_event` asks,
-//! in that order. IPsec AH authentication and VRRPv2 over IPv6 are not supported.
+//! in that order. An instance with `auth_type AH` instead receives protocol 51 and passes
+//! the whole IPv4 packet to `handle_ah_packet`, and its transmits are whole IPv4 packets
+//! (`Transmit::header_included`, sent with `IP_HDRINCL`). VRRPv2 over IPv6 is not supported.
 //!
 //! Received advertisements whose address list differs from the configuration are
 //! **dropped** and counted (keepalived's `addr_list_err`; a backup configured with
 //! `skip_check_adv_addr` skips the check for the master it follows), so two directors with
 //! different VIP lists never elect each other.
 
+pub mod ah;
 pub mod group;
 pub mod packet;
 pub mod router;

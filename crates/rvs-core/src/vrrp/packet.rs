@@ -16,7 +16,8 @@
 //! packet, for IPv6 (RFC 8200 section 8.1) and, as keepalived computes and requires, for
 //! IPv4 too (RFC 793 style: source, destination, zero, protocol 112, length).
 //!
-//! VRRPv2 over IPv6 (a keepalived extension outside any RFC) is not supported.
+//! VRRPv2 over IPv6 (a keepalived extension outside any RFC) is not supported. VRRPv2 with
+//! keepalived's AH authentication wraps this message in an IPv4 AH packet: [`super::ah`].
 
 use core::ops::Range;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -54,7 +55,7 @@ pub mod auth_type {
     pub const NONE: u8 = 0;
     /// Simple text password (keepalived `auth_type PASS`).
     pub const PASS: u8 = 1;
-    /// IP Authentication Header (keepalived `auth_type AH`; not supported here).
+    /// IP Authentication Header (keepalived `auth_type AH`, see [`super::ah`]).
     pub const AH: u8 = 2;
 }
 
@@ -296,8 +297,8 @@ impl core::fmt::Display for EmitError {
 
 impl std::error::Error for EmitError {}
 
-/// VRRPv2 authentication as configured (keepalived `authentication { auth_type PASS;
-/// auth_pass ... }`). AH is not supported.
+/// VRRPv2 authentication as configured (keepalived `authentication { auth_type PASS|AH;
+/// auth_pass ... }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Auth {
     /// No authentication (type 0, eight zero bytes of authentication data).
@@ -305,6 +306,10 @@ pub enum Auth {
     None,
     /// Simple text password (type 1): up to 8 bytes, zero padded.
     Pass([u8; AUTH_LEN]),
+    /// keepalived's IPsec AH (type 2): the advertisement carries eight zero bytes and
+    /// travels behind an AH header whose HMAC-MD5-96 ICV is keyed with this (the password's
+    /// first 8 bytes, zero padded); see [`super::ah`].
+    Ah([u8; AUTH_LEN]),
 }
 
 impl Auth {
@@ -318,18 +323,26 @@ impl Auth {
         Auth::Pass(data)
     }
 
+    /// An AH authentication keyed with `password` (its first 8 bytes, zero padded, as
+    /// keepalived's `auth_pass`).
+    pub fn ah(password: &str) -> Auth {
+        Auth::Ah(super::ah::key(password))
+    }
+
     /// The authentication type on the wire.
     pub fn auth_type(&self) -> u8 {
         match self {
             Auth::None => auth_type::NONE,
             Auth::Pass(_) => auth_type::PASS,
+            Auth::Ah(_) => auth_type::AH,
         }
     }
 
-    /// The authentication data on the wire.
+    /// The authentication data on the wire (AH: zeros; keepalived `vrrp_build_vrrp_v2`
+    /// copies the password only for PASS).
     pub fn data(&self) -> [u8; AUTH_LEN] {
         match self {
-            Auth::None => [0; AUTH_LEN],
+            Auth::None | Auth::Ah(_) => [0; AUTH_LEN],
             Auth::Pass(d) => *d,
         }
     }

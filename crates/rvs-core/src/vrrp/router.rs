@@ -19,6 +19,7 @@ use core::time::Duration;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
+use super::ah::{self, AhHeader, AhPacket};
 use super::packet::{AdvertError, AdvertPacket, AdvertRepr, Auth, Family, TTL, Version, auth_type};
 use crate::time::Instant;
 
@@ -268,7 +269,8 @@ pub enum Event {
 }
 
 /// An advertisement to send: an IP packet with protocol 112 and TOS 0xc0 (keepalived's
-/// "internetwork control"), this source, destination and TTL, and this payload.
+/// "internetwork control"), this source, destination and TTL, and this payload — or, with
+/// AH authentication, the whole IPv4 packet ([`Transmit::header_included`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Source address (the primary address).
@@ -277,8 +279,13 @@ pub struct Transmit {
     pub dst: IpAddr,
     /// TTL / hop limit (255).
     pub ttl: u8,
-    /// The VRRP message, checksummed for this source and destination.
+    /// The VRRP message, checksummed for this source and destination; with
+    /// `header_included`, the whole IPv4 packet.
     pub payload: Vec<u8>,
+    /// `auth_type AH`: `payload` is the complete IPv4 packet (header, AH header, VRRP), to
+    /// be sent as it is (a raw socket with `IP_HDRINCL`), because the AH ICV covers the IP
+    /// header (see [`super::ah`]).
+    pub header_included: bool,
 }
 
 /// Per-router counters (keepalived's `vrrp_stats`).
@@ -370,6 +377,13 @@ pub struct VirtualRouter {
     pub(super) wants_master: bool,
     pub(super) stepped_down: bool,
     pub(super) lower_prio_heard: bool,
+    /// keepalived `ipsecah_counter.seq_number`: one counter per instance, advanced by each
+    /// advertisement sent and set by each one accepted (`auth_type AH`).
+    ah_seq: u32,
+    /// keepalived `ipsecah_counter.cycle`: the counter passed 0xFFFFFFFD.
+    ah_cycle: bool,
+    /// keepalived `vrrp->ip_id`: the IP identification of AH adverts (inside the ICV).
+    ip_id: u16,
 }
 
 impl VirtualRouter {
@@ -450,6 +464,9 @@ impl VirtualRouter {
             wants_master: false,
             stepped_down: false,
             lower_prio_heard: false,
+            ah_seq: 0,
+            ah_cycle: false,
+            ip_id: 0,
             cfg,
         };
         r.effective_priority = r.compute_priority();
@@ -808,6 +825,12 @@ impl VirtualRouter {
         if from == State::Master {
             return;
         }
+        // keepalived vrrp_state_goto_master: "If becoming MASTER in IPSEC AH AUTH, we reset
+        // the anti-replay" once the counter has cycled.
+        if self.ah_cycle {
+            self.ah_cycle = false;
+            self.ah_seq = 0;
+        }
         self.state = State::Master;
         self.master_adver_cs = self.adver_cs;
         self.master_down_timer = None;
@@ -904,6 +927,52 @@ impl VirtualRouter {
         } else {
             self.cfg.unicast_peers.clone()
         };
+        if let Auth::Ah(key) = self.cfg.auth {
+            // keepalived vrrp_update_pkt, once per advertisement (every unicast peer gets
+            // the same identification and sequence number): the IP identification skips 0
+            // (the kernel would fill in its own), and the sequence number stops above
+            // 0xFFFFFFFD ("cycle"; reset when this router next becomes master).
+            self.ip_id = self.ip_id.wrapping_add(1);
+            if self.ip_id == 0 {
+                self.ip_id = 1;
+            }
+            if self.ah_seq > 0xFFFF_FFFD {
+                self.ah_cycle = true;
+            } else {
+                self.ah_seq += 1;
+            }
+            let mut vrrp = vec![0u8; repr.buffer_len()];
+            let (IpAddr::V4(src4), Ok(_)) = (src, repr.emit(&mut vrrp, src, src)) else {
+                return;
+            };
+            for dst in dsts {
+                let IpAddr::V4(dst4) = dst else { continue };
+                let h = AhHeader {
+                    src: src4,
+                    dst: dst4,
+                    ttl: TTL,
+                    ident: self.ip_id,
+                    seq: self.ah_seq,
+                    unicast: !self.cfg.unicast_peers.is_empty(),
+                };
+                let mut payload = vec![0u8; ah::packet_len(vrrp.len())];
+                if ah::emit_ipv4(&mut payload, &h, &key, &vrrp).is_err() {
+                    continue;
+                }
+                self.transmits.push_back(Transmit {
+                    src,
+                    dst,
+                    ttl: TTL,
+                    payload,
+                    header_included: true,
+                });
+                self.stats.advert_sent += 1;
+                if priority == 0 {
+                    self.stats.pri_zero_sent += 1;
+                }
+            }
+            return;
+        }
         for dst in dsts {
             let mut payload = vec![0u8; repr.buffer_len()];
             // The configuration was validated: emit cannot fail.
@@ -915,6 +984,7 @@ impl VirtualRouter {
                 dst,
                 ttl: TTL,
                 payload,
+                header_included: false,
             });
             self.stats.advert_sent += 1;
             if priority == 0 {
@@ -935,6 +1005,9 @@ impl VirtualRouter {
     /// multicast-group pseudo-header, `unicast_chksum_compat`); multicast vs unicast;
     /// address count and list — **dropped** on mismatch, as keepalived does, except that a
     /// backup with `skip_check_adv_addr` skips them for its current master; unicast source.
+    ///
+    /// A router with `auth_type AH` refuses these (they came without an AH header:
+    /// [`AdvertError::AuthTypeMismatch`]); it takes [`handle_ah_packet`](Self::handle_ah_packet).
     pub fn handle_advert(
         &mut self,
         now: Instant,
@@ -943,42 +1016,104 @@ impl VirtualRouter {
         ttl: u8,
         bytes: &[u8],
     ) -> Result<(), AdvertError> {
+        self.receive(now, src, dst, ttl, bytes, None)
+    }
+
+    /// Handle a whole received IPv4 packet of protocol 51 (AH) for a router with
+    /// `auth_type AH` (`packet` from its IP header on, as a raw socket delivers it).
+    ///
+    /// The checks of [`handle_advert`](Self::handle_advert), with keepalived's AH checks
+    /// (vrrp.c `vrrp_check_packet` and `vrrp_in_chk_ipsecah`) in place of the password's:
+    /// the ICV ([`super::ah`]), then the SPI equal to the source address, then the sequence
+    /// number strictly greater than the last one accepted (or sent), which it then becomes —
+    /// each refused as [`AdvertError::AuthFailure`], keepalived's `auth_failure`. AH
+    /// carrying another protocol than VRRP is ignored without being counted, as keepalived
+    /// drops it.
+    pub fn handle_ah_packet(&mut self, now: Instant, packet: &[u8]) -> Result<(), AdvertError> {
+        if self.state == State::Initialize {
+            return Ok(());
+        }
+        let p = match AhPacket::parse(packet) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.errors[e.index()] += 1;
+                return Err(e);
+            }
+        };
+        if p.next_header() != super::packet::IP_PROTO_VRRP {
+            return Ok(());
+        }
+        self.receive(
+            now,
+            p.src().into(),
+            p.dst().into(),
+            p.ttl(),
+            p.vrrp(),
+            Some(&p),
+        )
+    }
+
+    fn receive(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        bytes: &[u8],
+        ah: Option<&AhPacket<'_>>,
+    ) -> Result<(), AdvertError> {
         if self.state == State::Initialize {
             return Ok(());
         }
         let check_addresses = !(self.state == State::Backup
             && self.cfg.skip_check_adv_addr
             && self.master.map(|(m, _)| m) == Some(src));
-        let (priority, interval_cs) = match self.check(src, dst, ttl, bytes, check_addresses) {
-            Ok(v) => v,
-            Err(e) => {
-                self.stats.errors[e.index()] += 1;
-                return Err(e);
-            }
-        };
+        let (priority, interval_cs, ah_seq) =
+            match self.check(src, dst, ttl, bytes, check_addresses, ah) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.stats.errors[e.index()] += 1;
+                    return Err(e);
+                }
+            };
         self.stats.advert_rcvd += 1;
         if priority == 0 {
             self.stats.pri_zero_rcvd += 1;
         }
         match self.state {
-            State::Backup => self.backup_rx(now, src, priority, interval_cs),
-            State::Master => self.master_rx(now, src, priority, interval_cs),
+            State::Backup => {
+                // keepalived vrrp_check_packet: a backup that accepts a sequence number at
+                // least its own clears the cycle flag.
+                if ah_seq.is_some() {
+                    self.ah_cycle = false;
+                }
+                self.backup_rx(now, src, priority, interval_cs)
+            }
+            State::Master => self.master_rx(now, src, priority, interval_cs, ah_seq),
             State::Fault | State::Initialize => {}
         }
         Ok(())
     }
 
+    /// The checks; on success the priority, the interval and (AH) the sequence number.
     fn check(
-        &self,
+        &mut self,
         src: IpAddr,
         dst: IpAddr,
         ttl: u8,
         bytes: &[u8],
         check_addresses: bool,
-    ) -> Result<(u8, u16), AdvertError> {
+        ah: Option<&AhPacket<'_>>,
+    ) -> Result<(u8, u16, Option<u32>), AdvertError> {
         if Family::of(src) != self.family || Family::of(dst) != self.family {
             return Err(AdvertError::WrongFamily);
         }
+        // keepalived vrrp_check_packet: "Check we have an AH header if expect AH, and
+        // don't have it if not" (authtype_mismatch).
+        if ah.is_some() != matches!(self.cfg.auth, Auth::Ah(_)) {
+            return Err(AdvertError::AuthTypeMismatch);
+        }
+        let mut ah_seq = None;
         let p = AdvertPacket::new_checked(bytes, self.family)?;
         let unicast = !self.cfg.unicast_peers.is_empty();
         //= https://www.rfc-editor.org/rfc/rfc5798#section-7.1
@@ -1019,6 +1154,18 @@ impl VirtualRouter {
                     return Err(AdvertError::AuthFailure);
                 }
             }
+            if let (Auth::Ah(key), Some(a)) = (self.cfg.auth, ah) {
+                // keepalived vrrp_in_chk_ipsecah: the ICV first ("If they don't match, we
+                // can't consider any fields in the received packet to be valid"; the TTL
+                // is outside it for an instance with unicast peers), then the SPI, then
+                // the sequence number against replay; an accepted one becomes the
+                // counter, even if a later check refuses the advertisement.
+                if !a.verify_icv(&key, unicast) || a.spi() != a.src() || a.seq() <= self.ah_seq {
+                    return Err(AdvertError::AuthFailure);
+                }
+                self.ah_seq = a.seq();
+                ah_seq = Some(a.seq());
+            }
             //= https://www.rfc-editor.org/rfc/rfc3768#section-7.1
             //# -  MUST verify that the Adver Interval in the packet is the same as
             //#    the locally configured for this virtual router
@@ -1054,7 +1201,7 @@ impl VirtualRouter {
                 return Err(AdvertError::NotUnicastPeer);
             }
         }
-        Ok((p.priority(), p.interval_cs()))
+        Ok((p.priority(), p.interval_cs(), ah_seq))
     }
 
     // keepalived vrrp.c vrrp_state_backup.
@@ -1109,7 +1256,14 @@ impl VirtualRouter {
     }
 
     // keepalived vrrp.c vrrp_state_master_rx.
-    fn master_rx(&mut self, now: Instant, src: IpAddr, priority: u8, interval_cs: u16) {
+    fn master_rx(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        priority: u8,
+        interval_cs: u16,
+        ah_seq: Option<u32>,
+    ) {
         let mut eff = self.effective_priority;
         let cmp = addr_cmp(src, self.cfg.primary_ip);
         let higher = priority > eff || (priority == eff && cmp == Ordering::Greater);
@@ -1137,6 +1291,11 @@ impl VirtualRouter {
             // Split brain healing (keepalived): the legitimate master re-advertises at once
             // ("forcing new election") and re-announces its addresses, so that switches and
             // neighbours that followed the other master come back.
+            if let Some(seq) = ah_seq {
+                // keepalived: "IPSEC-AH : Syncing seq_num - Increment seq".
+                self.ah_seq = seq.wrapping_add(1);
+                self.ah_cycle = false;
+            }
             if !self.cfg.lower_prio_no_advert {
                 self.send_advert(eff);
             }
@@ -1169,6 +1328,9 @@ impl VirtualRouter {
             //#   @ Transition to the {Backup} state
             if self.cfg.version == Version::V3 {
                 self.master_adver_cs = u32::from(interval_cs);
+            }
+            if ah_seq.is_some() {
+                self.ah_cycle = false;
             }
             self.leave_master(now, State::Backup, false);
             self.master = Some((src, priority));

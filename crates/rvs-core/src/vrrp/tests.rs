@@ -134,21 +134,30 @@ impl Sim {
                         if !tx.dst.is_multicast() && !n.addrs.contains(&tx.dst) {
                             continue;
                         }
-                        let Some(vrid) = peek_vrid(&tx.payload) else {
+                        let vrid = if tx.header_included {
+                            ah::peek_vrid(&tx.payload)
+                        } else {
+                            peek_vrid(&tx.payload)
+                        };
+                        let Some(vrid) = vrid else {
                             continue;
                         };
                         if self.drop_vrid == Some(vrid) {
                             continue;
                         }
                         if let Some(id) = n.vrrp.find(Family::of(tx.src), vrid) {
-                            let _ = n.vrrp.handle_advert(
-                                self.now,
-                                id,
-                                tx.src,
-                                tx.dst,
-                                tx.ttl,
-                                &tx.payload,
-                            );
+                            let _ = if tx.header_included {
+                                n.vrrp.handle_ah_packet(self.now, id, &tx.payload)
+                            } else {
+                                n.vrrp.handle_advert(
+                                    self.now,
+                                    id,
+                                    tx.src,
+                                    tx.dst,
+                                    tx.ttl,
+                                    &tx.payload,
+                                )
+                            };
                         }
                     }
                 }
@@ -1117,4 +1126,259 @@ proptest! {
             r.handle_timeout(secs(100));
         }
     }
+}
+
+// ---- auth_type AH (keepalived vrrp.c vrrp_update_pkt, vrrp_in_chk_ipsecah) ----
+
+/// An AH-authenticated advertisement from `src` to the group, as keepalived sends it.
+fn ah_advert(key: &str, prio: u8, src: Ipv4Addr, seq: u32) -> Vec<u8> {
+    let addrs = [ip4(VIP[0], VIP[1], VIP[2], VIP[3])];
+    let repr = AdvertRepr {
+        version: Version::V2,
+        family: Family::Ipv4,
+        vrid: 51,
+        priority: prio,
+        interval_cs: 100,
+        auth: Auth::ah(key),
+        addresses: &addrs,
+    };
+    let mut vrrp = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut vrrp, src.into(), mcast()).unwrap();
+    let h = ah::AhHeader {
+        src,
+        dst: MCAST_V4,
+        ttl: 255,
+        ident: 7,
+        seq,
+        unicast: false,
+    };
+    let mut buf = vec![0u8; ah::packet_len(vrrp.len())];
+    ah::emit_ipv4(&mut buf, &h, &ah::key(key), &vrrp).unwrap();
+    buf
+}
+
+/// The AH sequence numbers of what node `i` sent.
+fn ah_seqs(sim: &Sim, i: usize) -> Vec<u32> {
+    sim.nodes[i]
+        .sent
+        .iter()
+        .map(|(_, _, tx)| {
+            assert!(tx.header_included);
+            ah::AhPacket::parse(&tx.payload).unwrap().seq()
+        })
+        .collect()
+}
+
+#[test]
+fn ah_pair_elects_fails_over_and_carries_the_sequence_on() {
+    let mut a = cfg(51, a_ip(), 150);
+    a.auth = Auth::ah("secret");
+    let mut b = cfg(51, b_ip(), 100);
+    b.auth = Auth::ah("secret");
+    let mut sim = pair(a, b);
+    sim.run_until(us(10_500_000));
+    // The same election as without authentication.
+    assert_eq!(sim.became_master(0, 0), vec![us(MDI_150)]);
+    assert!(sim.became_master(1, 0).is_empty());
+    let rb = sim.nodes[1].vrrp.router(RouterId(0));
+    assert_eq!(rb.stats().advert_rcvd, 8);
+    assert_eq!(rb.stats().errors.iter().sum::<u64>(), 0);
+    // Whole IPv4 packets: protocol 51, TOS 0xc0, TTL 255, SPI = source, sequence 1, 2, ...
+    assert_eq!(ah_seqs(&sim, 0), (1..=8).collect::<Vec<u32>>());
+    for (_, _, tx) in &sim.nodes[0].sent {
+        let p = ah::AhPacket::parse(&tx.payload).unwrap();
+        assert_eq!(
+            (tx.payload[1], tx.payload[8], tx.payload[9]),
+            (0xc0, 255, 51)
+        );
+        assert_eq!(IpAddr::V4(p.spi()), a_ip());
+        assert!(p.verify_icv(&ah::key("secret"), false));
+        let v = AdvertPacket::new_checked(p.vrrp(), Family::Ipv4).unwrap();
+        assert_eq!(
+            (v.auth_type(), v.auth_data()),
+            (Some(2), Some(&[0u8; 8][..]))
+        );
+    }
+    // A dies; B takes over and continues from the last sequence number it accepted.
+    sim.nodes[0].alive = false;
+    sim.run_until(secs(20));
+    assert_eq!(sim.became_master(1, 0).len(), 1);
+    assert_eq!(ah_seqs(&sim, 1)[..3], [9, 10, 11]);
+}
+
+#[test]
+fn ah_wrong_key_is_refused_and_counted_so_both_become_master() {
+    let mut a = cfg(51, a_ip(), 150);
+    a.auth = Auth::ah("secret");
+    let mut b = cfg(51, b_ip(), 100);
+    b.auth = Auth::ah("other");
+    let mut sim = pair(a, b);
+    sim.run_until(secs(10));
+    assert_eq!(sim.became_master(0, 0), vec![us(MDI_150)]);
+    assert_eq!(sim.became_master(1, 0), vec![us(MDI_100)]);
+    for i in 0..2 {
+        let r = sim.nodes[i].vrrp.router(RouterId(0));
+        assert!(r.stats().error(AdvertError::AuthFailure) > 3, "node {i}");
+        assert_eq!(r.stats().advert_rcvd, 0);
+    }
+    // A password only differing after its 8th byte is the same key.
+    let mut a = cfg(51, a_ip(), 150);
+    a.auth = Auth::ah("12345678-a");
+    let mut b = cfg(51, b_ip(), 100);
+    b.auth = Auth::ah("12345678-b");
+    let mut sim = pair(a, b);
+    sim.run_until(secs(10));
+    assert!(sim.became_master(1, 0).is_empty());
+}
+
+#[test]
+fn ah_checks_icv_spi_and_sequence_in_order() {
+    let mut c = cfg(51, b_ip(), 100);
+    c.auth = Auth::ah("secret");
+    let mut r = backup(c);
+    let a4 = Ipv4Addr::new(A[0], A[1], A[2], A[3]);
+    let t = secs(1);
+    assert_eq!(
+        r.handle_ah_packet(t, &ah_advert("secret", 150, a4, 5)),
+        Ok(())
+    );
+    // Replayed, or older: refused.
+    for seq in [5, 4, 1] {
+        assert_eq!(
+            r.handle_ah_packet(t, &ah_advert("secret", 150, a4, seq)),
+            Err(AdvertError::AuthFailure)
+        );
+    }
+    assert_eq!(
+        r.handle_ah_packet(t, &ah_advert("secret", 150, a4, 6)),
+        Ok(())
+    );
+    // A sequence number skipped ahead is fine (strictly greater is all that is asked).
+    assert_eq!(
+        r.handle_ah_packet(t, &ah_advert("secret", 150, a4, 100)),
+        Ok(())
+    );
+    // Wrong key.
+    assert_eq!(
+        r.handle_ah_packet(t, &ah_advert("Secret", 150, a4, 101)),
+        Err(AdvertError::AuthFailure)
+    );
+    // An SPI other than the source, with a valid ICV over it.
+    let mut spi = ah_advert("secret", 150, a4, 102);
+    spi[24..28].copy_from_slice(&[10, 0, 0, 9]);
+    let (ip, rest) = spi.split_at(20);
+    let (h, v) = rest.split_at(24);
+    let icv = ah::icv(&ah::key("secret"), ip, h, v, false);
+    spi[32..44].copy_from_slice(&icv);
+    assert!(
+        ah::AhPacket::parse(&spi)
+            .unwrap()
+            .verify_icv(&ah::key("secret"), false)
+    );
+    assert_eq!(r.handle_ah_packet(t, &spi), Err(AdvertError::AuthFailure));
+    // A refused packet did not move the counter: 101 is still new.
+    assert_eq!(
+        r.handle_ah_packet(t, &ah_advert("secret", 150, a4, 101)),
+        Ok(())
+    );
+    // A tampered priority breaks the ICV.
+    let mut tampered = ah_advert("secret", 150, a4, 200);
+    tampered[44 + 2] = 250;
+    assert_eq!(
+        r.handle_ah_packet(t, &tampered),
+        Err(AdvertError::AuthFailure)
+    );
+    assert_eq!(r.stats().error(AdvertError::AuthFailure), 6);
+    assert_eq!(r.stats().advert_rcvd, 4);
+    // Without an AH header, or AH towards a router without it: type mismatch.
+    let plain = advert(Version::V2, 51, 150, 100, a_ip(), mcast());
+    assert_eq!(
+        r.handle_advert(t, a_ip(), mcast(), 255, &plain),
+        Err(AdvertError::AuthTypeMismatch)
+    );
+    let mut p = backup(cfg(51, b_ip(), 100));
+    assert_eq!(
+        p.handle_ah_packet(t, &ah_advert("secret", 150, a4, 1)),
+        Err(AdvertError::AuthTypeMismatch)
+    );
+    // AH carrying something else is ignored, uncounted (keepalived VRRP_PACKET_DROP).
+    let mut other = ah_advert("secret", 150, a4, 300);
+    other[20] = 6;
+    assert_eq!(r.handle_ah_packet(t, &other), Ok(()));
+    assert_eq!(r.stats().advert_rcvd, 4);
+    assert_eq!(r.stats().error(AdvertError::AuthTypeMismatch), 1);
+}
+
+#[test]
+fn ah_master_hearing_a_lower_priority_resyncs_its_sequence() {
+    let mut c = cfg(51, a_ip(), 150);
+    c.auth = Auth::ah("secret");
+    let mut r = backup(c);
+    r.handle_timeout(us(MDI_150));
+    assert_eq!(r.state(), State::Master);
+    let first = r.poll_transmit().unwrap();
+    assert_eq!(ah::AhPacket::parse(&first.payload).unwrap().seq(), 1);
+    let b4 = Ipv4Addr::new(B[0], B[1], B[2], B[3]);
+    r.handle_ah_packet(secs(4), &ah_advert("secret", 100, b4, 1000))
+        .unwrap();
+    // keepalived: counter = the advert's sequence + 1, then the re-advertisement adds one.
+    let again = r.poll_transmit().unwrap();
+    assert_eq!(ah::AhPacket::parse(&again.payload).unwrap().seq(), 1002);
+    assert_eq!(r.state(), State::Master);
+}
+
+#[test]
+fn ah_unicast_peers_share_the_sequence_and_leave_the_ttl_out() {
+    let mut c = cfg(51, a_ip(), 150);
+    c.auth = Auth::ah("secret");
+    c.unicast_peers = vec![b_ip(), ip4(10, 0, 0, 3)];
+    let mut r = backup(c);
+    r.handle_timeout(us(MDI_150));
+    let t1 = r.poll_transmit().unwrap();
+    let t2 = r.poll_transmit().unwrap();
+    assert_eq!((t1.dst, t2.dst), (b_ip(), ip4(10, 0, 0, 3)));
+    for t in [&t1, &t2] {
+        let p = ah::AhPacket::parse(&t.payload).unwrap();
+        assert_eq!(IpAddr::V4(p.dst()), t.dst);
+        assert_eq!(p.seq(), 1);
+        assert!(p.verify_icv(&ah::key("secret"), true));
+        assert!(!p.verify_icv(&ah::key("secret"), false));
+    }
+    // The same identification for both: one advertisement.
+    assert_eq!(t1.payload[4..6], t2.payload[4..6]);
+}
+
+#[test]
+fn ah_counter_stops_at_the_top_and_restarts_on_the_next_mastership() {
+    let mut c = cfg(51, b_ip(), 100);
+    c.auth = Auth::ah("secret");
+    c.tracks = vec![Track {
+        weight: 0,
+        reverse: false,
+        initially_up: true,
+    }];
+    let mut r = backup(c);
+    let a4 = Ipv4Addr::new(A[0], A[1], A[2], A[3]);
+    r.handle_ah_packet(secs(1), &ah_advert("secret", 150, a4, 0xFFFF_FFFC))
+        .unwrap();
+    // The master goes silent; this backup takes over and counts on, then stops: above
+    // 0xFFFFFFFD keepalived no longer increments (and its peers refuse the repeats).
+    r.handle_timeout(secs(10));
+    assert_eq!(r.state(), State::Master);
+    let seq = |t: Transmit| ah::AhPacket::parse(&t.payload).unwrap().seq();
+    let mut sent = Vec::new();
+    for k in 0..4 {
+        r.handle_timeout(secs(10 + k));
+        while let Some(t) = r.poll_transmit() {
+            sent.push(seq(t));
+        }
+    }
+    assert_eq!(sent, [0xFFFF_FFFD, 0xFFFF_FFFE, 0xFFFF_FFFE, 0xFFFF_FFFE]);
+    // Through Fault back to Backup and Master: "we reset the anti-replay".
+    r.set_track(secs(12), 0, false);
+    r.set_track(secs(13), 0, true);
+    while r.poll_transmit().is_some() {}
+    r.handle_timeout(secs(20));
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(seq(r.poll_transmit().unwrap()), 1);
 }

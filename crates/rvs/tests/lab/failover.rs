@@ -39,7 +39,7 @@ fn vrrp_instance(priority: u8, extra: &str) -> String {
 
 /// rvs's keepalived.conf: the VRRP instance and a NAT virtual server over the three real
 /// servers.
-fn rvs_conf(priority: u8, extra: &str) -> String {
+pub(crate) fn rvs_conf(priority: u8, extra: &str) -> String {
     let mut s = vrrp_instance(priority, extra);
     s += &format!(
         "virtual_server {} 80 {{\n  lvs_sched rr\n  lvs_method NAT\n  protocol TCP\n",
@@ -65,7 +65,7 @@ pub(crate) enum Seen {
     Nobody,
 }
 
-fn seen(lab: &Lab) -> Seen {
+pub(crate) fn seen(lab: &Lab) -> Seen {
     seen_at(lab, lab::VIP.into())
 }
 
@@ -107,7 +107,10 @@ fn wait_seen_at(
 
 /// Calls `check` every 20 ms until it is `Ok` (how long that took), or panics with its last
 /// error once `limit` has passed.
-fn poll_until(limit: Duration, mut check: impl FnMut() -> Result<(), String>) -> Duration {
+pub(crate) fn poll_until(
+    limit: Duration,
+    mut check: impl FnMut() -> Result<(), String>,
+) -> Duration {
     let start = Instant::now();
     loop {
         match check() {
@@ -119,7 +122,7 @@ fn poll_until(limit: Duration, mut check: impl FnMut() -> Result<(), String>) ->
 }
 
 /// keepalived, VRRP only, in `director2`; its pid.
-fn keepalived(lab: &Lab, tag: &str, priority: u8, extra: &str) -> u32 {
+pub(crate) fn keepalived(lab: &Lab, tag: &str, priority: u8, extra: &str) -> u32 {
     keepalived_with(lab, tag, &vrrp_instance(priority, extra))
 }
 
@@ -155,7 +158,7 @@ fn keepalived_with(lab: &Lab, tag: &str, instances: &str) -> u32 {
 
 /// Kills keepalived `tag` as a crash would: its VRRP child first (SIGKILL, so it cannot
 /// resign with priority 0 as it does when its parent dies), then the parent.
-fn crash_keepalived(lab: &Lab, tag: &str, pid: u32) {
+pub(crate) fn crash_keepalived(lab: &Lab, tag: &str, pid: u32) {
     let vrrp_pid = lab
         .info()
         .workdir()
@@ -1210,7 +1213,7 @@ fn takeover_sends_garp_bursts_and_runs_notify_scripts() {
 }
 
 /// Drop IPv4 traffic to multicast group `group` arriving at both directors.
-fn drop_multicast(lab: &Lab, group: &str) {
+pub(crate) fn drop_multicast(lab: &Lab, group: &str) {
     for node in ["director", "director2"] {
         let rules = format!(
             "add table inet rvs_mc; \

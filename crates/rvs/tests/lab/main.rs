@@ -32,4 +32,5 @@ mod reload;
 mod rvsadm;
 mod sctp;
 mod udp;
+mod vrrp_ah;
 mod vrrp_track;
