@@ -149,17 +149,21 @@ pub fn detect(path: &Path, text: &str) -> Format {
     Format::LvsCf
 }
 
+/// The file's text. The original tools read bytes: bytes that are not UTF-8 are read as
+/// U+FFFD (and warned where they matter, [`rvs_config::diag::non_utf8`]).
 fn read(path: &Path) -> Result<String, Vec<Diagnostic>> {
-    std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::new(
-            "",
-            &path.display().to_string(),
-            0..0,
-            rvs_config::Severity::Error,
-            format!("cannot read the file: {e}"),
-            None,
-        )]
-    })
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| {
+            vec![Diagnostic::new(
+                "",
+                &path.display().to_string(),
+                0..0,
+                rvs_config::Severity::Error,
+                format!("cannot read the file: {e}"),
+                None,
+            )]
+        })
 }
 
 /// keepalived's default configuration id (`-i`), which selects its `@ID` lines: the host
@@ -204,7 +208,12 @@ pub fn load_with(
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let text = read(path)?;
     let format = format.unwrap_or_else(|| detect(path, &text));
-    load_from(path, &text, format, true, keepalived, names)
+    let mut loaded = load_from(path, &text, format, true, keepalived, names)?;
+    let bang = format == Format::Keepalived;
+    if let Some(w) = rvs_config::diag::non_utf8(&text, &path.display().to_string(), bang) {
+        loaded.warnings.insert(0, w);
+    }
+    Ok(loaded)
 }
 
 /// Parse `text` as a file named `path` in `format`, without reading anything (a
@@ -265,14 +274,17 @@ fn load_from(
             fwmark_places.clone_from(&kc.fwmark_places);
             (kc.config, kc.warnings, vips, None, kc.health, failover)
         }
-        Format::Ipvsadm => (
-            rvs_config::ipvsadm::parse_rules_with(text, &shown, ipvsadm_names)?,
-            Vec::new(),
-            Vec::new(),
-            None,
-            Default::default(),
-            FailoverConfig::default(),
-        ),
+        Format::Ipvsadm => {
+            let (config, warnings) = rvs_config::ipvsadm::read_rules(text, &shown, ipvsadm_names)?;
+            (
+                config,
+                warnings,
+                Vec::new(),
+                None,
+                Default::default(),
+                FailoverConfig::default(),
+            )
+        }
         Format::Toml => {
             let n = rvs_config::parse_native(text, &shown)?;
             names = n.names;

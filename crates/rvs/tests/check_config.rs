@@ -314,3 +314,76 @@ fn config_id_selects_conditional_lines() {
         "`@lb1` applies: {lb1}"
     );
 }
+
+/// The original tools read bytes: a comment in another encoding changes nothing (no
+/// warning); a value with bytes that are not UTF-8 is warned at its place.
+#[test]
+fn files_that_are_not_utf8_are_read_as_the_originals_read_bytes() {
+    let dir = std::env::temp_dir().join(format!("rvs-latin1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("latin1.conf");
+    let mut text = b"! Konfiguration f\xfcr den Director\nvirtual_server 10.1.0.100 80 {\n  \
+        lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server 10.2.0.11 80 {\n    \
+        weight 1  # Gew\xe4hlt\n  }\n}\n"
+        .to_vec();
+    std::fs::write(&p, &text).unwrap();
+    let path = p.to_str().unwrap();
+    let (code, out, err) = rvs(&["check-config", "--format", "keepalived", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    assert!(
+        out.contains("-a -t 10.1.0.100:80 -r 10.2.0.11:80 -m -w 1"),
+        "{out}"
+    );
+    // A notify script's path in Latin-1: warned there.
+    text.splice(
+        text.len() - 4..text.len() - 4,
+        b"    notify_up /opt/sk\xe9ma/up\n".to_vec(),
+    );
+    std::fs::write(&p, &text).unwrap();
+    let (code, _, err) = rvs(&["check-config", "--format", "keepalived", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(":8:24: warning: bytes that are not UTF-8 are read as U+FFFD here"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A rules file as `ipvsadm -R < FILE` runs it: the kernel's refusal of a line (a real
+/// server given twice) is printed and the next line runs; rvs warns and skips that line.
+/// A line ipvsadm cannot parse still refuses the file.
+#[test]
+fn rules_file_lines_the_kernel_refuses_are_skipped_with_a_warning() {
+    let dir = std::env::temp_dir().join(format!("rvs-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("saved.rules");
+    std::fs::write(
+        &p,
+        "-A -t 10.1.0.100:80 -s rr\n-a -t 10.1.0.100:80 -r 10.2.0.11:80 -m -w 1\n\
+         -a -t 10.1.0.100:80 -r 10.2.0.11:80 -m -w 1\n-a -t 10.1.0.100:80 -r 10.2.0.12:80 -m -w 1\n",
+    )
+    .unwrap();
+    let path = p.to_str().unwrap();
+    let (code, out, err) = rvs(&["check-config", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(":3:24: warning: Destination already exists: `ipvsadm -R` prints this"),
+        "{err}"
+    );
+    assert!(
+        out.starts_with(
+            "-A -t 10.1.0.100:80 -s rr\n-a -t 10.1.0.100:80 -r 10.2.0.11:80 -m -w 1\n\
+             -a -t 10.1.0.100:80 -r 10.2.0.12:80 -m -w 1\n"
+        ),
+        "{out}"
+    );
+    std::fs::write(
+        &p,
+        "-A -t 10.1.0.100:80 -s rr\n-a -t 10.1.0.100:80 -r 10.2.0.11 -w x\n",
+    )
+    .unwrap();
+    let (code, _, err) = rvs(&["check-config", path]);
+    assert_eq!(code, 1, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

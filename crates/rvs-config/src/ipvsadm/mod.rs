@@ -46,8 +46,8 @@ use rvs_core::model::{
 };
 
 pub use rules::{
-    ipvsadm_order, name_save, numeric_rules, parse_rules, parse_rules_with, restore_lines, save,
-    save_in_order,
+    ipvsadm_order, name_save, numeric_rules, parse_rules, parse_rules_with, read_rules,
+    restore_lines, save, save_in_order,
 };
 
 /// A command line ipvsadm refuses: the text ipvsadm prints on stderr and its exit status.

@@ -444,6 +444,39 @@ pub fn parse_rules_with(
     path: &str,
     names: &dyn Names,
 ) -> Result<Config, Vec<Diagnostic>> {
+    rules(text, path, names, false).map(|(c, _)| c)
+}
+
+/// What the kernel answers a command it refuses (libipvs `ipvs_strerror()`), as opposed to
+/// a command rvs cannot run at all.
+const KERNEL_REFUSALS: &[&str] = &[
+    "Service already exists",
+    "No such service",
+    "Service not defined",
+    "Destination already exists",
+    "No such destination",
+];
+
+/// A rules file as `ipvsadm -R < FILE` runs it (the daemon's and `check-config`'s reading):
+/// ipvsadm 1.31 `restore_table()` prints the kernel's refusal of a line ("Destination
+/// already exists", ...) and goes on with the next, so such a line is a warning here and
+/// is skipped; a line ipvsadm cannot parse (`fail(2, ...)`) is an error. The warnings come
+/// with the configuration.
+pub fn read_rules(
+    text: &str,
+    path: &str,
+    names: &dyn Names,
+) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+    rules(text, path, names, true)
+}
+
+fn rules(
+    text: &str,
+    path: &str,
+    names: &dyn Names,
+    lenient: bool,
+) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut warnings = Vec::new();
     let mut config = Config::default();
     let mut diags = Vec::new();
     let mut svc_spans: Vec<(ServiceKey, Range<usize>)> = Vec::new();
@@ -490,7 +523,21 @@ pub fn parse_rules_with(
                         } else {
                             blame
                         };
-                        diags.push(err(at, &m));
+                        if lenient && KERNEL_REFUSALS.contains(&m.as_str()) {
+                            warnings.push(Diagnostic::new(
+                                text,
+                                path,
+                                at,
+                                Severity::Warning,
+                                format!(
+                                    "{m}: `ipvsadm -R` prints this and goes on with the next \
+                                     line; rvs skips this line too"
+                                ),
+                                None,
+                            ));
+                        } else {
+                            diags.push(err(at, &m));
+                        }
                     }
                     Ok(()) => match &cmd {
                         Command::AddService { service, .. } => {
@@ -552,7 +599,7 @@ pub fn parse_rules_with(
         }
     }
     if diags.is_empty() {
-        Ok(config)
+        Ok((config, warnings))
     } else {
         Err(diags)
     }

@@ -1106,17 +1106,10 @@ fn read_utf8(path: &Path) -> Result<(String, std::path::PathBuf), (String, Optio
     let bytes = std::fs::read(path)
         .map_err(|e| (String::new(), None, format!("cannot read the file: {e}")))?;
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    match String::from_utf8(bytes) {
-        Ok(t) => Ok((t, canonical)),
-        Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            Err((
-                String::from_utf8_lossy(e.as_bytes()).into_owned(),
-                Some(at),
-                "the file is not valid UTF-8".to_string(),
-            ))
-        }
-    }
+    // keepalived reads bytes (lib/parser.c read_line()): a file in another encoding (a
+    // comment in GBK or Latin-1) runs. Bytes that are not UTF-8 are read as U+FFFD; where
+    // one lands outside a comment the caller warns (crate::diag::non_utf8).
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), canonical))
 }
 
 /// Where each service's parts came from, to locate `Config::validate`'s errors.
