@@ -217,6 +217,33 @@ pub fn render_all(diags: &[Diagnostic]) -> String {
         .join("\n")
 }
 
+/// A file read with bytes that are not UTF-8 replaced by U+FFFD: a warning at the first
+/// replacement outside a comment (`#`, or `!` in keepalived.conf), where the value read is
+/// not what the file holds; None when every one is inside a comment (the original tools
+/// read bytes, so a comment in another encoding changes nothing).
+pub fn non_utf8(text: &str, path: &str, bang_comments: bool) -> Option<Diagnostic> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let comment = line
+            .find(|c| c == '#' || (bang_comments && c == '!'))
+            .unwrap_or(line.len());
+        if let Some(at) = line[..comment].find('\u{FFFD}') {
+            let start = offset + at;
+            return Some(Diagnostic::new(
+                text,
+                path,
+                start..start + '\u{FFFD}'.len_utf8(),
+                Severity::Warning,
+                "bytes that are not UTF-8 are read as U+FFFD here: this value is not what the \
+                 file holds (save the file as UTF-8)",
+                None,
+            ));
+        }
+        offset += line.len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,31 +292,4 @@ mod tests {
         assert_eq!((d.line, d.column), (1, 3));
         assert!(d.to_string().ends_with("  ^\n"));
     }
-}
-
-/// A file read with bytes that are not UTF-8 replaced by U+FFFD: a warning at the first
-/// replacement outside a comment (`#`, or `!` in keepalived.conf), where the value read is
-/// not what the file holds; None when every one is inside a comment (the original tools
-/// read bytes, so a comment in another encoding changes nothing).
-pub fn non_utf8(text: &str, path: &str, bang_comments: bool) -> Option<Diagnostic> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let comment = line
-            .find(|c| c == '#' || (bang_comments && c == '!'))
-            .unwrap_or(line.len());
-        if let Some(at) = line[..comment].find('\u{FFFD}') {
-            let start = offset + at;
-            return Some(Diagnostic::new(
-                text,
-                path,
-                start..start + '\u{FFFD}'.len_utf8(),
-                Severity::Warning,
-                "bytes that are not UTF-8 are read as U+FFFD here: this value is not what the \
-                 file holds (save the file as UTF-8)",
-                None,
-            ));
-        }
-        offset += line.len();
-    }
-    None
 }

@@ -304,7 +304,7 @@ fn load_from(
         if let ServiceKey::Fwmark { mark, .. } = svc.key
             && !fwmark_places.iter().any(|(m, _)| *m == mark)
         {
-            fwmark_places.push((mark, rvs_config::netfilter::mark_place(&text, &shown, mark)));
+            fwmark_places.push((mark, rvs_config::netfilter::mark_place(text, &shown, mark)));
         }
     }
     let mut owned: Vec<Owned> = vips
