@@ -159,14 +159,18 @@ impl FosNode {
         self.mode = FosMode::Serving;
     }
 
-    /// (pulse killed fos --active: its stop_cmds) fos --monitor: each stop_cmd, then one
-    /// monitor per service, checking at once.
-    fn monitor(&mut self, now: Instant) {
+    /// pulse killed fos --active: its shutdown runs each stop_cmd.
+    fn unserve(&mut self) {
         if self.mode == FosMode::Serving {
             for n in 0..self.monitors.len() {
                 self.events.push_back(FosEvent::Stop(n));
             }
+            self.mode = FosMode::Idle;
         }
+    }
+
+    /// fos --monitor: each stop_cmd, then one monitor per service, checking at once.
+    fn monitor(&mut self, now: Instant) {
         for (n, m) in self.monitors.iter_mut().enumerate() {
             self.events.push_back(FosEvent::Stop(n));
             m.next_at = Some(now);
@@ -176,22 +180,25 @@ impl FosNode {
         self.mode = FosMode::Monitoring;
     }
 
-    /// Follow pulse's decisions: its events first (addresses owned and announced before
-    /// the commands run, as pulse forks its ARPs before fos), then fos's.
+    /// Follow pulse's decisions in pulse's order: activating, the addresses come up (and
+    /// are announced) before fos --active runs its commands; deactivating, fos --active's
+    /// shutdown (the stop_cmds) runs before the addresses go down and fos --monitor starts
+    /// (pulse.c `activateFosMonitors()`: `deactivateFos()`, then `disableInterface()`).
     fn pump(&mut self, now: Instant) {
-        let mut evs = Vec::new();
         while let Some(ev) = self.pulse.as_mut().and_then(Pulse::poll_event) {
-            evs.push(ev);
-        }
-        for &ev in &evs {
-            self.events.push_back(FosEvent::Pulse(ev));
-        }
-        for ev in evs {
             match ev {
-                PulseEvent::Activate(_) => self.serve(),
-                PulseEvent::Deactivate(Reason::Shutdown) => {}
-                PulseEvent::Deactivate(_) if !self.stopped => self.monitor(now),
-                PulseEvent::Deactivate(_) | PulseEvent::Announce => {}
+                PulseEvent::Activate(_) => {
+                    self.events.push_back(FosEvent::Pulse(ev));
+                    self.serve();
+                }
+                PulseEvent::Deactivate(why) => {
+                    self.unserve();
+                    self.events.push_back(FosEvent::Pulse(ev));
+                    if why != Reason::Shutdown && !self.stopped {
+                        self.monitor(now);
+                    }
+                }
+                PulseEvent::Announce => self.events.push_back(FosEvent::Pulse(ev)),
             }
         }
     }
@@ -316,14 +323,10 @@ impl FosNode {
             p.shutdown(now);
         }
         self.pump(now);
-        if self.mode == FosMode::Serving {
-            if self.pulse.is_none() {
-                self.events
-                    .push_back(FosEvent::Pulse(PulseEvent::Deactivate(Reason::Shutdown)));
-            }
-            for n in 0..self.monitors.len() {
-                self.events.push_back(FosEvent::Stop(n));
-            }
+        if self.pulse.is_none() && self.mode == FosMode::Serving {
+            self.unserve();
+            self.events
+                .push_back(FosEvent::Pulse(PulseEvent::Deactivate(Reason::Shutdown)));
         }
         self.mode = FosMode::Idle;
         for m in &mut self.monitors {
@@ -621,17 +624,18 @@ mod tests {
         node.check_done(ms(3200), 0, false);
         let v = drain(&mut node);
         assert_eq!(
-            v[..3],
+            v,
             [
                 FosEvent::Failed {
                     service: 0,
                     after_available: false
                 },
                 FosEvent::Pulse(PulseEvent::Activate(Reason::ServiceFailed)),
+                FosEvent::Stop(0),
+                FosEvent::Start(0),
                 FosEvent::Pulse(PulseEvent::Announce),
             ]
         );
-        assert_eq!(v[3..], [FosEvent::Stop(0), FosEvent::Start(0)]);
         assert!(node.is_active());
         assert!(node.pulse().unwrap().failing_partner());
         // Active: a late result changes nothing; shutdown stops the service.
@@ -641,8 +645,8 @@ mod tests {
         assert_eq!(
             drain(&mut node),
             vec![
-                FosEvent::Pulse(PulseEvent::Deactivate(Reason::Shutdown)),
-                FosEvent::Stop(0)
+                FosEvent::Stop(0),
+                FosEvent::Pulse(PulseEvent::Deactivate(Reason::Shutdown))
             ]
         );
         assert_eq!(node.poll_timeout(), None);
@@ -684,9 +688,9 @@ mod tests {
             v,
             vec![
                 FosEvent::Pulse(PulseEvent::Activate(Reason::Forced)),
-                FosEvent::Pulse(PulseEvent::Announce),
                 FosEvent::Stop(0),
-                FosEvent::Start(0)
+                FosEvent::Start(0),
+                FosEvent::Pulse(PulseEvent::Announce),
             ]
         );
     }

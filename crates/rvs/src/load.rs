@@ -244,10 +244,16 @@ fn load_from(
                 ));
             }
             fwmark_places.clone_from(&cf.fwmark_places);
+            // service = fos: no virtual service; the director owns (while active) each
+            // failover service's floating address, on the device its `address` names.
+            let vips = match &failover.mode {
+                rvs_config::FailoverMode::Fos(fos) => fos.addresses(),
+                _ => cf.vips,
+            };
             (
                 cf.config,
                 cf.warnings,
-                cf.vips,
+                vips,
                 cf.nat_router,
                 cf.health,
                 failover,
@@ -292,7 +298,7 @@ fn load_from(
         if let ServiceKey::Fwmark { mark, .. } = svc.key
             && !fwmark_places.iter().any(|(m, _)| *m == mark)
         {
-            fwmark_places.push((mark, rvs_config::netfilter::mark_place(&text, &shown, mark)));
+            fwmark_places.push((mark, rvs_config::netfilter::mark_place(text, &shown, mark)));
         }
     }
     let mut owned: Vec<Owned> = vips
