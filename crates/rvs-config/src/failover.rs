@@ -1283,7 +1283,7 @@ pub fn describe_failover(f: &FailoverConfig) -> Vec<String> {
                         .map_or("none".to_string(), |a| format!("{:?}", a.join(" ")))
                 };
                 out.push(format!(
-                    "failover service {} on {}/{} ({}) {} port {}: check every {}; start {} stop {}",
+                    "fos service {} on {}/{} ({}) {} port {}: check every {}; start {} stop {}",
                     s.name,
                     s.address.addr,
                     s.address.prefix,

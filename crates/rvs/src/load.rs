@@ -562,7 +562,18 @@ pub fn convert(l: &Loaded, to: Format) -> Converted {
         names: l.names.clone(),
     };
     let (text, mut losses) = match to {
-        Format::Toml => (rvs_config::emit_native(&conf), Vec::new()),
+        Format::Toml => {
+            let mut losses = Vec::new();
+            if let rvs_config::FailoverMode::Fos(f) = &conf.failover.mode {
+                let names: Vec<&str> = f.services.iter().map(|s| s.name.as_str()).collect();
+                losses.push(format!(
+                    "failover services (`service = fos`: {}): the native format cannot carry \
+                     them",
+                    names.join(", ")
+                ));
+            }
+            (rvs_config::emit_native(&conf), losses)
+        }
         Format::Keepalived => {
             let w = rvs_config::write_keepalived(&conf);
             (w.text, w.losses)
