@@ -2,7 +2,8 @@
 //! one service — `rvs httpd` on the floating address 10.1.0.100:80, started and stopped by
 //! shell scripts the test writes and lvs.cf names as `start_cmd` / `stop_cmd` (run without
 //! a shell, as fos runs them). The client reads which director serves from the answer (the
-//! httpd's name is the director's node name).
+//! httpd's name is the director's node name). Also pulse's `monitor_links` acted on in a
+//! pulse pair (issue 11's lvs.cf scope, with the failover services).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -225,4 +226,103 @@ fn fos_pair_moves_a_failed_service_to_the_partner() {
     });
     assert!(!pidfile("director").exists());
     drop(backup);
+}
+
+/// pulse's `monitor_links` (`service = lvs`, a pulse pair with `backup_active`): the active
+/// primary's public link (eth0, holding `primary`) goes down. The primary logs "Local NIC
+/// link failure" and releases (without `monitor_links` it would stay active on a dead
+/// link); the backup, hearing nothing more, takes over after `deadtime` and serves. The
+/// link back, the primary is enabled again but stays inactive (the backup is active: no
+/// failback).
+///
+/// The lab has a second shared link (the private LAN, eth1 on both directors), but rvs's
+/// pulse sends its heartbeats to the partner's public address only (`primary_private` /
+/// `backup_private` are not used for heartbeats yet), so the backup learns of the release
+/// from the silence, not from a STOPPED heartbeat.
+#[test]
+fn monitor_links_releases_the_primary_when_its_link_goes_down() {
+    let lab = pair_lab();
+    let mut cf = format!(
+        "serial_no = 1\nprimary = {}\nbackup = {}\nbackup_active = 1\nheartbeat = 1\n\
+         keepalive = 1\ndeadtime = 3\nmonitor_links = 1\nservice = lvs\nnetwork = nat\n\
+         nat_router = {} eth1:1\n\
+         virtual web {{\n    address = {} eth0:1\n    active = 1\n    port = 80\n    \
+         scheduler = rr\n",
+        lab::DIRECTOR_PUB,
+        lab::DIRECTOR2_PUB,
+        lab::NAT_ROUTER,
+        lab::VIP,
+    );
+    for i in 1..=3 {
+        cf += &format!(
+            "    server rs{i} {{\n        address = {}\n        active = 1\n    }}\n",
+            lab::rs_addr(i)
+        );
+    }
+    cf += "}\n";
+    let primary = Director::start_in(&lab, "director", "links-primary", &cf);
+    let backup = Director::start_in(&lab, "director2", "links-backup", &cf);
+    let logs = || format!("primary:\n{}\nbackup:\n{}", primary.log(), backup.log());
+    wait_log_count(
+        &lab,
+        primary.pid(),
+        "pulse: active",
+        1,
+        Duration::from_secs(8),
+    );
+    let link = |state: &str| {
+        let out = lab
+            .exec("director", "ip", ["link", "set", "eth0", state])
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    link("down");
+    wait_log_count(
+        &lab,
+        primary.pid(),
+        "Local NIC link failure",
+        1,
+        Duration::from_secs(3),
+    );
+    wait_log_count(
+        &lab,
+        primary.pid(),
+        "LinkFailure",
+        1,
+        Duration::from_secs(2),
+    );
+    let view = rvs::daemon::request_listing(primary.control(), &["--failover"]).unwrap();
+    assert!(view.starts_with("pulse: inactive (primary)"), "{view}");
+    // The backup takes over after deadtime and serves the VIP.
+    wait_log_count(
+        &lab,
+        backup.pid(),
+        "pulse: active",
+        1,
+        Duration::from_secs(6),
+    );
+    let name = backup.wait_http(lab::VIP.into());
+    assert!(name.starts_with("rs"), "{name}");
+    // The link back: enabled again, and inactive while the backup is active.
+    link("up");
+    wait_log_count(
+        &lab,
+        primary.pid(),
+        "Local NIC link(s) restored",
+        1,
+        Duration::from_secs(3),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        lab.log_text(primary.pid()).matches("pulse: active").count(),
+        1,
+        "{}",
+        logs()
+    );
+    let view = rvs::daemon::request_listing(backup.control(), &["--failover"]).unwrap();
+    assert!(view.starts_with("pulse: active (backup)"), "{view}");
 }
