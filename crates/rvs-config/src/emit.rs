@@ -393,6 +393,9 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
             keepalived_vrrp(&mut out, &mut no, v);
         }
         mode => {
+            if let FailoverMode::Fos(fos) = mode {
+                no.push(fos_refusal(fos, "keepalived.conf"));
+            }
             if let FailoverMode::Pulse(p) = mode {
                 no.push(format!(
                     "pulse's heartbeat ({}): keepalived.conf fails over by VRRP",
@@ -1637,11 +1640,22 @@ fn lvs_cf_name(no: &mut Refusals, what: &str, n: &str) -> String {
     n.to_string()
 }
 
+/// Why failover services cannot be written in `format` (none of rvs's writers carries them
+/// yet).
+pub(crate) fn fos_refusal(fos: &crate::failover::FosSetup, format: &str) -> String {
+    let names: Vec<&str> = fos.services.iter().map(|s| s.name.as_str()).collect();
+    format!(
+        "failover services (`service = fos`: {}): {format} cannot carry them",
+        names.join(", ")
+    )
+}
+
 /// pulse's and the sync daemon's keys.
 fn lvs_cf_failover(out: &mut String, no: &mut Refusals, f: &crate::FailoverConfig) {
     let text_ok = |s: &str| !s.contains(['\n', '\r', '"', '\\']) && !s.is_empty();
     match &f.mode {
         FailoverMode::None => {}
+        FailoverMode::Fos(fos) => no.push(fos_refusal(fos, "the lvs.cf writer")),
         FailoverMode::Vrrp(v) => {
             for i in &v.instances {
                 no.push(format!(
@@ -2097,6 +2111,7 @@ pub fn write_ipvsadm(conf: &NativeConf) -> Written {
     }
     match &conf.failover.mode {
         FailoverMode::None => {}
+        FailoverMode::Fos(fos) => no.push(fos_refusal(fos, "ipvsadm rules")),
         FailoverMode::Pulse(p) => no.push(format!(
             "pulse's heartbeat ({}): ipvsadm rules have no failover",
             describe_pulse(p)

@@ -51,6 +51,70 @@ pub enum FailoverMode {
     Vrrp(VrrpSetup),
     /// Piranha's pulse heartbeat.
     Pulse(PulseSetup),
+    /// Piranha's failover services (`service = fos`): pulse's heartbeat (with the FOS
+    /// magics) decides where each service runs; the director forwards nothing.
+    Fos(FosSetup),
+}
+
+/// Failover services (lvs.cf `service = fos`), as pulse, fos and nanny run them (Piranha
+/// pulse.c `activateFosServices()` / `activateFosMonitors()`, fos.c `run()`, nanny.c
+/// `run()` with `--fos`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FosSetup {
+    /// pulse's heartbeat (`heartbeat = 1`); None: no partner, the services run here from
+    /// the start.
+    pub pulse: Option<PulseSetup>,
+    /// The active `failover` blocks with an address, in file order.
+    pub services: Vec<FosServiceSetup>,
+}
+
+impl FosSetup {
+    /// The heartbeat engine's configuration for a host with addresses `me`
+    /// ([`PulseSetup::config_for`] with the FOS magics). A primary without a backup starts
+    /// active (pulse.c main(): "Warning: FOS backup node not defined -- skipping checks").
+    pub fn pulse_config_for(&self, me: &[IpAddr]) -> Option<PulseConfig> {
+        let mut c = self.pulse.as_ref()?.config_for(me)?;
+        c.fos = true;
+        if c.role == Role::Primary && !c.backup_active {
+            c.force_active = true;
+        }
+        Some(c)
+    }
+
+    /// The floating addresses, one per distinct address, in file order.
+    pub fn addresses(&self) -> Vec<crate::lvs::Vip> {
+        let mut out: Vec<crate::lvs::Vip> = Vec::new();
+        for s in &self.services {
+            if !out.iter().any(|v| v.addr == s.address.addr) {
+                out.push(s.address.clone());
+            }
+        }
+        out
+    }
+}
+
+/// One failover service: a `failover NAME { ... }` block with `active = 1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FosServiceSetup {
+    /// The block's name.
+    pub name: String,
+    /// `address = IP DEV` with `vip_nmask`: the floating address the active node holds
+    /// (and announces), and where the inactive node checks the service.
+    pub address: crate::lvs::Vip,
+    /// `port` \[80\].
+    pub port: u16,
+    /// `protocol` \[tcp\].
+    pub protocol: rvs_core::model::Protocol,
+    /// nanny's check of the service (`send`, `expect`, `send_program`; on port 80 with none
+    /// of them `GET / HTTP/1.0` expecting `HTTP`), every `timeout` \[10 s\] seconds, each
+    /// within `timeout`.
+    pub check: rvs_core::health::CheckSpec,
+    /// `start_cmd`, cut at each space: run (without a shell, waited for) when this node
+    /// becomes active, after `stop_cmd`.
+    pub start_cmd: Option<Vec<String>>,
+    /// `stop_cmd`, cut at each space: run at start, before `start_cmd`, and when this node
+    /// stops serving.
+    pub stop_cmd: Option<Vec<String>>,
 }
 
 /// Every VRRP instance, sync group and tracking script of a keepalived.conf.
@@ -1015,15 +1079,15 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
                 "`active = 1` in at least one `failover` block",
             )
         }
-        ServiceType::Fos => f.error(
+        ServiceType::Fos if cf.fos_services.is_empty() => f.error(
             &place(crate::lvs::SERVICES_PLACE),
-            "failover services (`service = fos`) are not run by rvs yet",
-            "`service = lvs` with `virtual` blocks",
+            "no active fos service has an address: fos would bring up and monitor 0.0.0.0",
+            "`address = IP DEVICE` in an active `failover` block",
         ),
         _ => {}
     }
     let given = |a: Option<IpAddr>| a.filter(|a| !a.is_unspecified());
-    let mut mode = FailoverMode::None;
+    let mut pulse = None;
     if fo.heartbeat {
         let backup = given(fo.backup);
         match given(fo.primary) {
@@ -1075,7 +1139,7 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
                         ),
                     );
                 }
-                mode = FailoverMode::Pulse(PulseSetup {
+                pulse = Some(PulseSetup {
                     primary,
                     backup,
                     primary_private: given(fo.primary_private),
@@ -1100,8 +1164,24 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
             }
         }
     }
+    let mode = match (fo.service, pulse) {
+        (ServiceType::Fos, pulse) => FailoverMode::Fos(FosSetup {
+            pulse,
+            services: cf.fos_services.clone(),
+        }),
+        (ServiceType::Lvs, Some(p)) => FailoverMode::Pulse(p),
+        (ServiceType::Lvs, None) => FailoverMode::None,
+    };
     let mut sync = None;
-    if fo.syncdaemon {
+    if fo.syncdaemon && fo.service == ServiceType::Fos {
+        // pulse.c starts the IPVS sync daemon only with lvsd; failover services have no
+        // connections to synchronise.
+        f.warn(
+            &place("syncdaemon"),
+            "`syncdaemon` has no effect with `service = fos`: failover services forward no \
+             connections",
+        );
+    } else if fo.syncdaemon {
         match u8::try_from(fo.syncd_id) {
             Ok(id) => sync = Some(SyncSetup::new(fo.syncd_iface.clone(), id)),
             Err(_) => f.error(
@@ -1112,6 +1192,17 @@ pub fn failover_from_lvs_cf(cf: &LvsCf) -> Result<FailoverConfig, Vec<Diagnostic
         }
     }
     f.finish(mode, sync)
+}
+
+fn describe_pulse_line(p: &PulseSetup) -> String {
+    format!(
+        "pulse primary {} backup {} port {} keepalive {} deadtime {}",
+        p.primary,
+        p.backup.map_or("none".to_string(), |b| b.to_string()),
+        p.port,
+        crate::emit::human_duration(p.keepalive),
+        crate::emit::human_duration(p.deadtime)
+    )
 }
 
 /// One line per VRRP instance (and one for its tracked objects), sync group, pulse setup and
@@ -1180,14 +1271,35 @@ pub fn describe_failover(f: &FailoverConfig) -> Vec<String> {
                 out.push(format!("vrrp sync group {}: {}", g.name, names.join(" ")));
             }
         }
-        FailoverMode::Pulse(p) => out.push(format!(
-            "pulse primary {} backup {} port {} keepalive {} deadtime {}",
-            p.primary,
-            p.backup.map_or("none".to_string(), |b| b.to_string()),
-            p.port,
-            crate::emit::human_duration(p.keepalive),
-            crate::emit::human_duration(p.deadtime)
-        )),
+        FailoverMode::Pulse(p) => out.push(describe_pulse_line(p)),
+        FailoverMode::Fos(fos) => {
+            match &fos.pulse {
+                Some(p) => out.push(format!("{} (failover services)", describe_pulse_line(p))),
+                None => out.push("failover services without heartbeat: run here".to_string()),
+            }
+            for s in &fos.services {
+                let cmd = |c: &Option<Vec<String>>| {
+                    c.as_ref()
+                        .map_or("none".to_string(), |a| format!("{:?}", a.join(" ")))
+                };
+                out.push(format!(
+                    "fos service {} on {}/{} ({}) {} port {}: check every {}; start {} stop {}",
+                    s.name,
+                    s.address.addr,
+                    s.address.prefix,
+                    s.address.label,
+                    if s.protocol == rvs_core::model::Protocol::Udp {
+                        "udp"
+                    } else {
+                        "tcp"
+                    },
+                    s.port,
+                    crate::emit::human_duration(s.check.timers.interval),
+                    cmd(&s.start_cmd),
+                    cmd(&s.stop_cmd)
+                ));
+            }
+        }
     }
     if let Some(s) = &f.sync {
         out.push(format!(

@@ -64,6 +64,7 @@ use rvs_core::model::{
 };
 
 use crate::diag::{Diagnostic, Place, Severity};
+use crate::failover::FosServiceSetup;
 use crate::locate::{self, RealServerPart, ServicePart, Target};
 use crate::syntax::{self, Block, KeyStmt, Stmt, Value};
 
@@ -296,8 +297,8 @@ pub struct VirtualServer {
     pub fwmark_rules: Vec<FwmarkRule>,
 }
 
-/// A `failover NAME { ... }` block (`service = fos`), kept raw: rvs has no failover
-/// services.
+/// A `failover NAME { ... }` block as written (what rvs runs with `service = fos` is
+/// [`LvsCf::fos_services`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailoverService {
     /// The block's name.
@@ -326,6 +327,9 @@ pub struct LvsCf {
     pub virtuals: Vec<VirtualServer>,
     /// `failover` blocks.
     pub failover_services: Vec<FailoverService>,
+    /// With `service = fos`: the active `failover` blocks that have an address, as fos
+    /// runs them (empty with `service = lvs`).
+    pub fos_services: Vec<FosServiceSetup>,
     /// Keys rvs does not act on (yet), unknown keys and other non-fatal findings.
     pub warnings: Vec<Diagnostic>,
     /// Each active fwmark virtual's mark and where its `fwmark` is written: the daemon warns
@@ -338,14 +342,9 @@ pub struct LvsCf {
 enum Use {
     /// It shapes the configuration.
     Applied,
-    /// Kept as data for a feature rvs does not have yet (named).
-    Pending(&'static str),
     /// Read by Piranha, with nothing for rvs (or the operator) to do: accepted silently.
     NoAction,
 }
-
-/// What the keys of `failover` blocks are for.
-const FOS_FEATURE: &str = "failover services (`service = fos`)";
 
 /// The key of [`Failover::places`] for the services (`virtual` or `failover` blocks, as
 /// `service` says): the first such block, or the file's start when there is none.
@@ -448,19 +447,23 @@ const SERVER_KEYS: &[(&str, Use)] = &[
     ("nmask", Use::NoAction),
 ];
 
+// fos.c reads `address`, `active`, `vip_nmask` (pulse's ARPs), `port`, `protocol`, `timeout`,
+// `send`, `expect`, `send_program`, `start_cmd` and `stop_cmd`; it passes no
+// `expect_program` and no `use_regex` to nanny, and `heartbeat` is pulse's global key.
 const FAILOVER_KEYS: &[(&str, Use)] = &[
-    ("address", Use::Pending(FOS_FEATURE)),
-    ("active", Use::Pending(FOS_FEATURE)),
-    ("vip_nmask", Use::Pending(FOS_FEATURE)),
-    ("port", Use::Pending(FOS_FEATURE)),
-    ("timeout", Use::Pending(FOS_FEATURE)),
-    ("heartbeat", Use::Pending(FOS_FEATURE)),
-    ("send", Use::Pending(FOS_FEATURE)),
-    ("expect", Use::Pending(FOS_FEATURE)),
-    ("send_program", Use::Pending(FOS_FEATURE)),
-    ("expect_program", Use::Pending(FOS_FEATURE)),
-    ("start_cmd", Use::Pending(FOS_FEATURE)),
-    ("stop_cmd", Use::Pending(FOS_FEATURE)),
+    ("address", Use::Applied),
+    ("active", Use::Applied),
+    ("vip_nmask", Use::Applied),
+    ("port", Use::Applied),
+    ("protocol", Use::Applied),
+    ("timeout", Use::Applied),
+    ("heartbeat", Use::NoAction),
+    ("send", Use::Applied),
+    ("expect", Use::Applied),
+    ("send_program", Use::Applied),
+    ("expect_program", Use::NoAction),
+    ("start_cmd", Use::Applied),
+    ("stop_cmd", Use::Applied),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -576,18 +579,6 @@ impl Ctx<'_> {
     /// Returns whether its value should be read.
     fn check_key(&mut self, scope: Scope, k: &KeyStmt) -> bool {
         if let Some((_, u)) = scope.keys().iter().find(|(n, _)| *n == k.key) {
-            match u {
-                Use::Applied => {}
-                Use::Pending(feature) => self.warn(
-                    k.key_span.clone(),
-                    format!(
-                        "`{}` is kept but not acted on: rvs has no {feature} yet",
-                        k.key
-                    ),
-                    None,
-                ),
-                Use::NoAction => {}
-            }
             return *u != Use::NoAction;
         }
         if let Some(near) = scope
@@ -954,6 +945,51 @@ pub(crate) struct NannyVirtual<'a> {
 /// The health monitoring lvsd and nanny give an active virtual (see the module docs): None
 /// when it has neither an active server nor a sorry server. The lvs.cf writer uses it to
 /// check that what it writes reads back the same.
+/// nanny's check: `send_program` (its output compared with `expect_program`, when
+/// `with_expect_program`, or `expect`), else send/expect (`*` = any reply, a regular
+/// expression with `use_regex`), else on port 80 `GET / HTTP/1.0` expecting `HTTP`, else a
+/// UDP exchange or a TCP connect.
+fn nanny_check_kind(
+    h: &HealthCheck,
+    send: Option<&[u8]>,
+    expect: Option<&[u8]>,
+    udp: bool,
+    port: u16,
+    with_expect_program: bool,
+) -> CheckKind {
+    if let Some(command) = &h.send_program {
+        let expect_program = h.expect_program.clone().filter(|_| with_expect_program);
+        CheckKind::Program {
+            command: command.clone(),
+            expect: expect_program.or_else(|| h.expect.clone()),
+        }
+    } else if send.is_some() || expect.is_some() {
+        CheckKind::SendExpect {
+            send: send.unwrap_or_default().to_vec(),
+            expect: expect.map(|e| match e {
+                b"*" => Expect::Any,
+                _ if h.use_regex => Expect::Regex(String::from_utf8_lossy(e).into()),
+                _ => Expect::Prefix(e.to_vec()),
+            }),
+            udp,
+        }
+    } else if port == 80 {
+        CheckKind::SendExpect {
+            send: NANNY_HTTP_SEND.to_vec(),
+            expect: Some(Expect::Prefix(NANNY_HTTP_EXPECT.to_vec())),
+            udp,
+        }
+    } else if udp {
+        CheckKind::SendExpect {
+            send: Vec::new(),
+            expect: None,
+            udp: true,
+        }
+    } else {
+        CheckKind::Tcp
+    }
+}
+
 pub(crate) fn nanny_health(
     vs: &NannyVirtual<'_>,
     svc: &VirtualServiceConfig,
@@ -973,36 +1009,7 @@ pub(crate) fn nanny_health(
         .map(|r| {
             let connect_port = (fwmark && r.port != vs.port).then_some(vs.port);
             let port = connect_port.unwrap_or(r.port);
-            let kind = if let Some(command) = &h.send_program {
-                CheckKind::Program {
-                    command: command.clone(),
-                    expect: h.expect_program.clone().or_else(|| h.expect.clone()),
-                }
-            } else if nanny.send.is_some() || nanny.expect.is_some() {
-                CheckKind::SendExpect {
-                    send: nanny.send.unwrap_or_default().to_vec(),
-                    expect: nanny.expect.map(|e| match e {
-                        b"*" => Expect::Any,
-                        _ if h.use_regex => Expect::Regex(String::from_utf8_lossy(e).into()),
-                        _ => Expect::Prefix(e.to_vec()),
-                    }),
-                    udp,
-                }
-            } else if port == 80 {
-                CheckKind::SendExpect {
-                    send: NANNY_HTTP_SEND.to_vec(),
-                    expect: Some(Expect::Prefix(NANNY_HTTP_EXPECT.to_vec())),
-                    udp,
-                }
-            } else if udp {
-                CheckKind::SendExpect {
-                    send: Vec::new(),
-                    expect: None,
-                    udp: true,
-                }
-            } else {
-                CheckKind::Tcp
-            };
+            let kind = nanny_check_kind(h, nanny.send, nanny.expect, udp, port, true);
             RealServerHealth {
                 addr: r.addr,
                 port: r.port,
@@ -1245,9 +1252,14 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
         SERVICES_PLACE.to_string(),
         Place::new(text, path, first_block.map_or(0..0, |b| b.header_span())),
     );
+    let mut fos_services = Vec::new();
     let failover_services: Vec<FailoverService> = failover_blocks
         .iter()
-        .map(|b| failover_block(&mut cx, b, failover.service))
+        .map(|b| {
+            let (raw, fos) = failover_block(&mut cx, b, failover.service);
+            fos_services.extend(fos);
+            raw
+        })
         .collect();
     if failover.service == ServiceType::Fos
         && let Some(first) = virtual_blocks.first()
@@ -1400,6 +1412,7 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
         health,
         virtuals,
         failover_services,
+        fos_services,
         warnings,
         fwmark_places,
     })
@@ -1587,33 +1600,192 @@ fn merge_fwmark_virtual(
     }
 }
 
-fn failover_block(cx: &mut Ctx<'_>, b: &Block, service: ServiceType) -> FailoverService {
-    if service == ServiceType::Fos {
-        cx.warn(
-            b.header_span(),
-            "failover services (`service = fos`) are kept but not acted on: rvs has none yet",
-            None,
-        );
-    }
+/// A `failover` block: as written, and with `service = fos` what fos runs of it (None when
+/// inactive or without an address, each warned, or on an error).
+fn failover_block(
+    cx: &mut Ctx<'_>,
+    b: &Block,
+    service: ServiceType,
+) -> (FailoverService, Option<FosServiceSetup>) {
     let mut keys = Vec::new();
     for s in &b.body {
         match s {
-            Stmt::Key(k) => {
-                // Each key is already covered by the block's warning; only unknown ones
-                // are reported individually.
+            // With `service = lvs` the blocks are read and left unused: only unknown keys
+            // are worth a word.
+            Stmt::Key(k) if service == ServiceType::Lvs => {
                 if FAILOVER_KEYS.iter().any(|(n, _)| *n == k.key) {
                     keys.push((k.key.clone(), cx.string(k)));
                 } else {
                     cx.check_key(Scope::FailoverBlock, k);
                 }
             }
+            Stmt::Key(k) => keys.push((k.key.clone(), cx.string(k))),
             Stmt::Block(inner) => cx.unexpected_block(inner, Scope::FailoverBlock),
         }
     }
-    FailoverService {
+    let raw = FailoverService {
         name: b.name.as_ref().map_or(String::new(), |n| n.text.clone()),
         keys,
+    };
+    let fos = match service {
+        ServiceType::Fos => fos_block(cx, b),
+        ServiceType::Lvs => None,
+    };
+    (raw, fos)
+}
+
+/// A `failover` block as fos runs it. lvsconfig.c reads it with the virtual's parser and
+/// defaults (`lvsInitVirtualServer()`: port 80, tcp, timeout 10); fos.c skips inactive
+/// ones (`if (!FOserver->isActive) return 0;`).
+fn fos_block(cx: &mut Ctx<'_>, b: &Block) -> Option<FosServiceSetup> {
+    let name = b.name.as_ref()?;
+    let errors_before = cx.errors.len();
+    let mut seen = HashMap::new();
+    let mut active = (false, name.span.clone());
+    let mut address: Option<(IpAddr, String)> = None;
+    let mut vip_nmask: Option<u8> = None;
+    let mut port = 80u16;
+    let mut protocol = Protocol::Tcp;
+    let mut timeout = 10u32;
+    let mut health = HealthCheck::default();
+    let (mut send, mut expect): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    let (mut start_cmd, mut stop_cmd) = (None, None);
+    for s in &b.body {
+        let Stmt::Key(k) = s else { continue };
+        if !cx.check_key(Scope::FailoverBlock, k) {
+            continue;
+        }
+        cx.warn_duplicate(&mut seen, k);
+        match k.key.as_str() {
+            "active" => active = (cx.bool(k).unwrap_or(false), k.values_span()),
+            "address" => address = cx.address_dev(k),
+            "vip_nmask" => vip_nmask = cx.netmask(k),
+            "port" => port = cx.port(k).unwrap_or(port),
+            "protocol" => {
+                if let Some(v) = cx.one(k) {
+                    match v.text.to_ascii_lowercase().as_str() {
+                        "tcp" => protocol = Protocol::Tcp,
+                        "udp" => protocol = Protocol::Udp,
+                        _ => cx.error(
+                            v.span.clone(),
+                            format!("unknown protocol `{}`", v.text),
+                            Some("`tcp` or `udp`".to_string()),
+                        ),
+                    }
+                }
+            }
+            "timeout" => match cx.u32(k) {
+                Some(0) => cx.error(
+                    k.values_span(),
+                    "`timeout = 0` would check without a pause",
+                    Some("seconds between checks, at least 1".to_string()),
+                ),
+                Some(t) => timeout = t,
+                None => {}
+            },
+            "send" => send = Some(cx.bytes(k)),
+            "expect" => {
+                expect = Some(cx.bytes(k));
+                health.expect = Some(cx.string(k));
+            }
+            "send_program" => health.send_program = Some(cx.string(k)),
+            // fos.c parseCommandStr(): the string (quotes stripped) cut at each space, run
+            // by execv() without a shell.
+            "start_cmd" => start_cmd = Some(fos_argv(&cx.string(k))),
+            "stop_cmd" => stop_cmd = Some(fos_argv(&cx.string(k))),
+            _ => unreachable!("every applied failover key is handled"),
+        }
     }
+    if cx.errors.len() != errors_before {
+        return None;
+    }
+    if !active.0 {
+        cx.warn(
+            active.1,
+            format!(
+                "failover `{}` is not active (`active = 1` turns it on): skipped, as fos \
+                 skips it",
+                name.text
+            ),
+            None,
+        );
+        return None;
+    }
+    let Some((addr, label)) = address else {
+        cx.warn(
+            name.span.clone(),
+            format!(
+                "failover `{}` is active but has no `address`: skipped (fos would monitor and \
+                 bring up 0.0.0.0)",
+                name.text
+            ),
+            Some(
+                "`address = IP DEVICE` in the block, e.g. `address = 192.168.26.20 eth0:2`"
+                    .to_string(),
+            ),
+        );
+        return None;
+    };
+    for (cmd, key) in [(&start_cmd, "start_cmd"), (&stop_cmd, "stop_cmd")] {
+        if cmd.is_none() {
+            cx.warn(
+                b.header_span(),
+                format!(
+                    "failover `{}` has no `{key}`: nothing is run there (fos would run an \
+                     undefined command)",
+                    name.text
+                ),
+                None,
+            );
+        }
+    }
+    let family = Family::of(&addr);
+    let udp = protocol == Protocol::Udp;
+    let every = Duration::from_secs(u64::from(timeout));
+    health.timeout = timeout;
+    // fos.c startClientMonitor(): nanny -s send -x expect -e send_program (no --regex, no
+    // expect_program), checked every `timeout` seconds, each check within `timeout`.
+    let kind = nanny_check_kind(
+        &health,
+        send.as_deref(),
+        expect.as_deref(),
+        udp,
+        port,
+        false,
+    );
+    Some(FosServiceSetup {
+        name: name.text.clone(),
+        address: Vip {
+            addr,
+            prefix: match vip_nmask {
+                Some(p) if p != 0 => p,
+                _ => family.max_prefix(),
+            },
+            device: label_device(&label),
+            label,
+        },
+        port,
+        protocol,
+        check: CheckSpec {
+            kind,
+            target: CheckTarget::default(),
+            timers: CheckTimers {
+                interval: every,
+                timeout: every,
+                retry: 0,
+                delay_before_retry: Duration::ZERO,
+                warmup: Duration::ZERO,
+            },
+        },
+        start_cmd,
+        stop_cmd,
+    })
+}
+
+/// fos.c `parseCommandStr()`: the command cut at every single space (two spaces make an
+/// empty argument, as there).
+fn fos_argv(cmd: &str) -> Vec<String> {
+    cmd.split(' ').map(str::to_string).collect()
 }
 
 type VirtualParts = (SvcSpans, (SchedulerKind, Option<Persistence>), Nanny);

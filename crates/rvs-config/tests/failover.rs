@@ -943,6 +943,7 @@ fn summary(f: &FailoverConfig) -> String {
     match &f.mode {
         FailoverMode::None => out.push_str("no failover\n"),
         FailoverMode::Pulse(p) => writeln!(out, "{p:?}").unwrap(),
+        FailoverMode::Fos(f) => writeln!(out, "{f:?}").unwrap(),
         FailoverMode::Vrrp(v) => {
             for i in &v.instances {
                 let r = &i.router;

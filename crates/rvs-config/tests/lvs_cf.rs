@@ -951,14 +951,157 @@ fn names_used_twice_change_nothing() {
     assert_eq!(c.config.services.len(), 3);
 }
 
+/// `service = fos`: each active `failover` block with an address becomes a service as fos
+/// runs it, with lvsconfig.c's defaults; pulse's keys become its heartbeat with the FOS
+/// magics.
 #[test]
-fn active_failover_services_are_refused_until_rvs_runs_them() {
-    let text = "service = fos\nfailover web1 {\n active = 1\n address = 10.0.0.5 eth0:1\n}\n";
-    let c = parse_lvs_cf(text, "f.cf").unwrap();
+fn failover_services_as_fos_runs_them() {
+    let text = "\
+service = fos
+primary = 10.0.0.1
+backup = 10.0.0.2
+backup_active = 1
+heartbeat = 1
+keepalive = 1
+deadtime = 3
+failover web {
+ active = 1
+ address = 10.0.0.50 eth0:1
+ vip_nmask = 255.255.255.0
+ start_cmd = \"/usr/local/bin/web start\"
+ stop_cmd = \"/usr/local/bin/web  stop\"
+}
+failover dns {
+ active = 1
+ address = 10.0.0.51 eth0:2
+ port = 53
+ protocol = udp
+ timeout = 4
+ send = \"ping\"
+ expect = \"pong\"
+ scheduler = rr
+ start_cmd = /bin/true
+}
+failover spare {
+ active = 0
+ address = 10.0.0.52 eth0:3
+}
+failover empty {
+ active = 1
+}
+";
+    let c = parse_lvs_cf(text, "fos.cf").unwrap();
+    let warnings: Vec<(usize, &str)> = c
+        .warnings
+        .iter()
+        .map(|d| (d.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            (
+                15,
+                "failover `dns` has no `stop_cmd`: nothing is run there (fos would run an undefined command)"
+            ),
+            (
+                23,
+                "`scheduler` belongs in a `virtual` block; it has no effect in a `failover` block"
+            ),
+            (
+                27,
+                "failover `spare` is not active (`active = 1` turns it on): skipped, as fos skips it"
+            ),
+            (
+                30,
+                "failover `empty` is active but has no `address`: skipped (fos would monitor and bring up 0.0.0.0)"
+            ),
+        ]
+    );
+    let f = rvs_config::failover_from_lvs_cf(&c).unwrap();
+    let rvs_config::FailoverMode::Fos(fos) = &f.mode else {
+        panic!("{:?}", f.mode)
+    };
+    let names: Vec<&str> = fos.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web", "dns"]);
+    let web = &fos.services[0];
+    assert_eq!(
+        (
+            web.address.addr,
+            web.address.prefix,
+            web.address.device.as_str(),
+            web.address.label.as_str()
+        ),
+        (ip("10.0.0.50"), 24, "eth0", "eth0:1")
+    );
+    assert_eq!((web.port, web.protocol), (80, Protocol::Tcp));
+    // fos.c parseCommandStr(): cut at each space, quotes stripped; two spaces, an empty word.
+    assert_eq!(
+        web.start_cmd.as_deref(),
+        Some(&["/usr/local/bin/web".to_string(), "start".to_string()][..])
+    );
+    assert_eq!(
+        web.stop_cmd.as_deref(),
+        Some(
+            &[
+                "/usr/local/bin/web".to_string(),
+                String::new(),
+                "stop".to_string()
+            ][..]
+        )
+    );
+    // nanny's default on port 80, every `timeout` [10] seconds.
+    assert_eq!(
+        web.check.kind,
+        CheckKind::SendExpect {
+            send: b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+            expect: Some(Expect::Prefix(b"HTTP".to_vec())),
+            udp: false
+        }
+    );
+    assert_eq!(web.check.timers.interval, Duration::from_secs(10));
+    assert_eq!(web.check.timers.timeout, Duration::from_secs(10));
+    let dns = &fos.services[1];
+    assert_eq!((dns.port, dns.protocol), (53, Protocol::Udp));
+    assert_eq!(
+        dns.check.kind,
+        CheckKind::SendExpect {
+            send: b"ping".to_vec(),
+            expect: Some(Expect::Prefix(b"pong".to_vec())),
+            udp: true
+        }
+    );
+    assert_eq!(dns.check.timers.interval, Duration::from_secs(4));
+    assert_eq!(dns.stop_cmd, None);
+    // The heartbeat: FOS magics, the role by address; alone, a primary starts active.
+    let pc = fos.pulse_config_for(&[ip("10.0.0.2")]).unwrap();
+    assert!(pc.fos && !pc.force_active);
+    assert_eq!(pc.partner, ip("10.0.0.1"));
+    assert_eq!(pc.deadtime, Duration::from_secs(3));
+    let alone = parse_lvs_cf(
+        "service = fos\nprimary = 10.0.0.1\nheartbeat = 1\nfailover w {\n active = 1\n address = 10.0.0.50 eth0:1\n}\n",
+        "alone.cf",
+    )
+    .unwrap();
+    let f = rvs_config::failover_from_lvs_cf(&alone).unwrap();
+    let rvs_config::FailoverMode::Fos(fos) = &f.mode else {
+        panic!()
+    };
+    let pc = fos.pulse_config_for(&[ip("10.0.0.1")]).unwrap();
+    assert!(pc.fos && pc.force_active && !pc.backup_active);
+    // Without a heartbeat: no pulse; the services run where the daemon runs.
+    let c = parse_lvs_cf(
+        "service = fos\nfailover w {\n active = 1\n address = 10.0.0.50 eth0:1\n}\n",
+        "nohb.cf",
+    )
+    .unwrap();
+    let f = rvs_config::failover_from_lvs_cf(&c).unwrap();
+    assert!(matches!(&f.mode, rvs_config::FailoverMode::Fos(x) if x.pulse.is_none()));
+    // Active blocks, none with an address: refused (nothing could run).
+    let c = parse_lvs_cf("service = fos\nfailover w {\n active = 1\n}\n", "e.cf").unwrap();
     let err = rvs_config::failover_from_lvs_cf(&c).unwrap_err();
     assert_eq!((err[0].line, err[0].column), (2, 1));
     assert_eq!(
         err[0].message,
-        "failover services (`service = fos`) are not run by rvs yet"
+        "no active fos service has an address: fos would bring up and monitor 0.0.0.0"
     );
 }

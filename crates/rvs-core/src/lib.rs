@@ -15,12 +15,15 @@
 //! - [`health`]: health monitoring: check scheduling, rise/fall, quorum, effective weights.
 //! - [`vrrp`]: VRRP v2/v3 advertisements, the virtual-router state machine, sync groups.
 //! - [`pulse`]: Piranha's pulse heartbeat between the primary and backup directors.
+//! - [`fos`]: Piranha's failover services (`service = fos`): services started, stopped and
+//!   monitored around pulse.
 //! - [`sync`]: the IPVS connection synchronisation message codec (protocol v1, v0 read).
 #![forbid(unsafe_code)]
 
 pub mod conn;
 pub mod dest;
 pub mod director;
+pub mod fos;
 pub mod health;
 pub mod model;
 pub mod pulse;

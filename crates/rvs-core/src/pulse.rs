@@ -32,7 +32,18 @@
 //! Activation means: bring up each VIP (and the NAT router address), announce them, start
 //! forwarding, run `active_cmd`. The announcements are timed [`PulseEvent::Announce`]
 //! events: pulse's `sendArps` sends 5 gratuitous ARPs per address, one second apart.
-//! Failover services (`service = fos`) are not implemented.
+//!
+//! Failover services (`service = fos`, [`PulseConfig::fos`]): pulse.c `run()` swaps in
+//! the FOS magics (RUNNING 0xbeefbabe, STOPPED 0xdeadbeef: "incompatible heartbeats will
+//! ensure the user doesn't mix systems") and knows one more, STOPME (0xdeaddada). When the
+//! inactive node's service monitor fails, pulse takes over ([`Pulse::take_over`],
+//! `processChildTerm()`: "fos process exited -- performing service failover"); a backup
+//! that takes over this way sends STOPME instead of RUNNING ("Notifying partner WE are
+//! taking control!") until the partner reports STOPPED or falls silent, and stays active
+//! when it hears the partner RUNNING ("partner active: we want control!"). An active
+//! primary that hears STOPME goes inactive ("PARTNER HAS TOLD US TO GO INACTIVE!"). With
+//! FOS the primary does not re-announce when both are active ("partner active"). What the
+//! node runs around this is [`crate::fos`].
 
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -44,13 +55,24 @@ use crate::time::Instant;
 pub const RUNNING_MAGIC: u32 = 0xbdad_dbda;
 /// The STOPPED magic (`HEARTBEAT_STOPPED_MAGIC`).
 pub const STOPPED_MAGIC: u32 = 0xadbd_dabd;
-/// Magics pulse knows but rvs does not act on: HOLD, HELD and the three FOS magics.
-pub const OTHER_PULSE_MAGICS: [u32; 5] = [
+/// The failover services' RUNNING magic (`FOS_HEARTBEAT_RUNNING_MAGIC`).
+pub const FOS_RUNNING_MAGIC: u32 = 0xbeef_babe;
+/// The failover services' STOPPED magic (`FOS_HEARTBEAT_STOPPED_MAGIC`).
+pub const FOS_STOPPED_MAGIC: u32 = 0xdead_beef;
+/// STOPME (`FOS_HEARTBEAT_STOPME_MAGIC`): a backup that took over from a failed service
+/// tells the active primary to go inactive.
+pub const FOS_STOPME_MAGIC: u32 = 0xdead_dada;
+/// Magics pulse knows but rvs does not act on in a given mode: HOLD, HELD, and the other
+/// mode's RUNNING and STOPPED (the three FOS magics with `service = lvs`, the two LVS ones
+/// with `service = fos`).
+pub const OTHER_PULSE_MAGICS: [u32; 7] = [
     0xdeaf_babe,
     0xdeaf_dada,
-    0xbeef_babe,
-    0xdead_beef,
-    0xdead_dada,
+    FOS_RUNNING_MAGIC,
+    FOS_STOPPED_MAGIC,
+    FOS_STOPME_MAGIC,
+    RUNNING_MAGIC,
+    STOPPED_MAGIC,
 ];
 /// The default heartbeat port (`heartbeat_port`).
 pub const DEFAULT_PORT: u16 = 539;
@@ -62,6 +84,9 @@ pub enum Heartbeat {
     Running,
     /// The sender is inactive.
     Stopped,
+    /// Failover services only: the sender, a backup that took over when the service it
+    /// monitored failed, tells an active primary to go inactive.
+    StopMe,
 }
 
 /// Why a heartbeat was refused (counted per reason by [`Pulse`]).
@@ -107,27 +132,50 @@ impl core::fmt::Display for HeartbeatError {
 impl std::error::Error for HeartbeatError {}
 
 impl Heartbeat {
-    /// The magic.
+    /// The magic with `service = lvs` (STOPME has one magic in both modes).
     pub fn magic(self) -> u32 {
-        match self {
-            Heartbeat::Running => RUNNING_MAGIC,
-            Heartbeat::Stopped => STOPPED_MAGIC,
+        self.magic_in(false)
+    }
+
+    /// The magic with `service = fos` when `fos`, else with `service = lvs`.
+    pub fn magic_in(self, fos: bool) -> u32 {
+        match (self, fos) {
+            (Heartbeat::Running, false) => RUNNING_MAGIC,
+            (Heartbeat::Stopped, false) => STOPPED_MAGIC,
+            (Heartbeat::Running, true) => FOS_RUNNING_MAGIC,
+            (Heartbeat::Stopped, true) => FOS_STOPPED_MAGIC,
+            (Heartbeat::StopMe, _) => FOS_STOPME_MAGIC,
         }
     }
 
-    /// The 4 bytes on the wire, in host order as pulse sends them.
+    /// The 4 bytes on the wire with `service = lvs`, in host order as pulse sends them.
     pub fn to_bytes(self) -> [u8; 4] {
         self.magic().to_ne_bytes()
     }
 
-    /// Parse a received datagram, in either byte order.
+    /// The 4 bytes on the wire in the mode `fos` says, in host order.
+    pub fn to_bytes_in(self, fos: bool) -> [u8; 4] {
+        self.magic_in(fos).to_ne_bytes()
+    }
+
+    /// Parse a received datagram with `service = lvs`, in either byte order.
     pub fn parse(bytes: &[u8]) -> Result<Heartbeat, HeartbeatError> {
+        Heartbeat::parse_in(bytes, false)
+    }
+
+    /// Parse a received datagram in the mode `fos` says, in either byte order: the other
+    /// mode's magics are [`HeartbeatError::Incompatible`] (and so is STOPME with
+    /// `service = lvs`, which only fos sends).
+    pub fn parse_in(bytes: &[u8], fos: bool) -> Result<Heartbeat, HeartbeatError> {
         let b: [u8; 4] = bytes.try_into().map_err(|_| HeartbeatError::BadLength)?;
+        let known: &[Heartbeat] = if fos {
+            &[Heartbeat::Running, Heartbeat::Stopped, Heartbeat::StopMe]
+        } else {
+            &[Heartbeat::Running, Heartbeat::Stopped]
+        };
         for m in [u32::from_le_bytes(b), u32::from_be_bytes(b)] {
-            match m {
-                RUNNING_MAGIC => return Ok(Heartbeat::Running),
-                STOPPED_MAGIC => return Ok(Heartbeat::Stopped),
-                _ => {}
+            if let Some(h) = known.iter().find(|h| h.magic_in(fos) == m) {
+                return Ok(*h);
             }
         }
         let le = u32::from_le_bytes(b);
@@ -174,6 +222,8 @@ pub struct PulseConfig {
     /// `monitor_links` \[0\]: a link of this node's own addresses going down disables it
     /// (only with `backup_active`, as pulse.c `check_links()`).
     pub monitor_links: bool,
+    /// `service = fos`: the FOS magics, STOPME, and [`Pulse::take_over`].
+    pub fos: bool,
 }
 
 impl PulseConfig {
@@ -190,6 +240,7 @@ impl PulseConfig {
             arp_count: 5,
             arp_interval: Duration::from_secs(1),
             monitor_links: false,
+            fos: false,
         }
     }
 }
@@ -229,6 +280,10 @@ pub enum Reason {
     Shutdown,
     /// `monitor_links`: a link of this node's addresses went down.
     LinkFailure,
+    /// Failover services: this inactive node's monitor of the partner's service failed.
+    ServiceFailed,
+    /// Failover services: the partner sent STOPME (it took over from a failed service).
+    PartnerTookOver,
 }
 
 /// What the daemon must do.
@@ -264,6 +319,9 @@ pub struct Pulse {
     partner_running: bool,
     /// `monitor_links`: a local link is down (pulse's `PULSE_FLAG_LINKFAIL`).
     link_fail: bool,
+    /// Failover services: this backup took over from a failed service and tells the
+    /// partner to stop (pulse's `PULSE_FLAG_FAILPARTNER`).
+    fail_partner: bool,
     announces: VecDeque<Instant>,
     transmits: VecDeque<HeartbeatTransmit>,
     events: VecDeque<PulseEvent>,
@@ -290,6 +348,7 @@ impl Pulse {
             need_at: now + cfg.deadtime,
             partner_running: false,
             link_fail: false,
+            fail_partner: false,
             announces: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -401,7 +460,7 @@ impl Pulse {
         let hb = if src != self.cfg.partner {
             Err(HeartbeatError::NotPartner)
         } else {
-            Heartbeat::parse(bytes)
+            Heartbeat::parse_in(bytes, self.cfg.fos)
         };
         let hb = match hb {
             Ok(h) => h,
@@ -412,18 +471,34 @@ impl Pulse {
         };
         self.received += 1;
         let primary = self.cfg.role == Role::Primary;
+        let hb = if hb == Heartbeat::StopMe {
+            if self.active && primary {
+                // pulse.c: "PARTNER HAS TOLD US TO GO INACTIVE!" (then read as RUNNING).
+                self.deactivate(Reason::PartnerTookOver);
+            }
+            Heartbeat::Running
+        } else {
+            hb
+        };
         match hb {
-            Heartbeat::Running => {
+            Heartbeat::Running | Heartbeat::StopMe => {
                 if self.active && !primary {
-                    // pulse.c: "partner active: deactivating lvs".
-                    self.deactivate(Reason::PartnerActive);
-                } else if self.active && primary {
-                    // pulse.c: "partner active: resending arps".
+                    if !self.fail_partner {
+                        // pulse.c: "partner active: deactivating lvs" (fos: "...
+                        // deactivating services"); with FAILPARTNER: "partner active: we
+                        // want control!", and STOPME goes on.
+                        self.deactivate(Reason::PartnerActive);
+                    }
+                } else if self.active && primary && !self.cfg.fos {
+                    // pulse.c: "partner active: resending arps" (fos: only "partner
+                    // active").
                     self.schedule_announces(now);
                 }
                 self.partner_running = true;
             }
             Heartbeat::Stopped => {
+                // pulse.c: "Don't tell partner to go inactive if he has".
+                self.fail_partner = false;
                 let resigned = !primary && self.partner_running;
                 if !self.active && !self.link_fail && (primary || resigned) {
                     // pulse.c: "partner inactive: activating lvs" (primary); rvs: a
@@ -465,7 +540,10 @@ impl Pulse {
             }
             if send_first {
                 if self.cfg.backup_active {
-                    self.send(if self.active {
+                    self.send(if self.fail_partner {
+                        // pulse.c: "Notifying partner WE are taking control!"
+                        Heartbeat::StopMe
+                    } else if self.active {
                         Heartbeat::Running
                     } else {
                         Heartbeat::Stopped
@@ -478,15 +556,39 @@ impl Pulse {
                     self.partner_running = false;
                     self.activate(now, Reason::PartnerDead);
                 }
+                // pulse.c: FAILPARTNER is cleared once the partner is dead.
+                self.fail_partner = false;
                 self.need_at = now + self.cfg.deadtime;
             }
         }
     }
 
+    /// Failover services: the monitor of the partner's service failed (pulse.c
+    /// `processChildTerm()`: "fos process exited -- performing service failover"). An
+    /// inactive node goes active; a backup then tells the partner to stop (STOPME) until it
+    /// reports STOPPED or falls silent ("In a tie, master wins. But in this failure case,
+    /// we want to win the tie this time!"). Nothing happens while active, stopped, or while
+    /// `monitor_links` holds the node down. True when the node went active.
+    pub fn take_over(&mut self, now: Instant) -> bool {
+        if !self.cfg.fos || self.active || self.stopped || self.link_fail {
+            return false;
+        }
+        self.activate(now, Reason::ServiceFailed);
+        if self.cfg.role == Role::Backup {
+            self.fail_partner = true;
+        }
+        true
+    }
+
+    /// True while this backup tells its partner to stop (STOPME).
+    pub fn failing_partner(&self) -> bool {
+        self.fail_partner
+    }
+
     fn send(&mut self, hb: Heartbeat) {
         self.transmits.push_back(HeartbeatTransmit {
             dst: SocketAddr::new(self.cfg.partner, self.cfg.port),
-            payload: hb.to_bytes(),
+            payload: hb.to_bytes_in(self.cfg.fos),
         });
         self.sent += 1;
     }

@@ -79,14 +79,14 @@ impl RoleChanges {
 }
 
 /// The failover thread's end.
-struct Notifier {
+pub(crate) struct Notifier {
     tx: mpsc::Sender<RoleChange>,
     wake: UnixDatagram,
-    status: Published,
+    pub(crate) status: Published,
 }
 
 impl Notifier {
-    fn send(&self, c: RoleChange) {
+    pub(crate) fn send(&self, c: RoleChange) {
         if self.tx.send(c).is_ok() {
             let _ = self.wake.send(&[1]);
         }
@@ -139,6 +139,13 @@ impl Failover {
                     .name("rvs-pulse".into())
                     .spawn(move || runner.run(&stop))?
             }
+            FailoverMode::Fos(setup) => {
+                let runner = crate::fos::FosRunner::new(setup, clock, notifier)?;
+                let stop = Arc::clone(&stop);
+                std::thread::Builder::new()
+                    .name("rvs-fos".into())
+                    .spawn(move || runner.run(&stop))?
+            }
         };
         Ok(Some((
             Failover {
@@ -158,12 +165,12 @@ impl Failover {
     }
 }
 
-fn now(clock: std::time::Instant) -> Instant {
+pub(crate) fn now(clock: std::time::Instant) -> Instant {
     Instant(clock.elapsed().as_nanos() as u64)
 }
 
 /// Run a notify script without waiting for it; a thread reaps it and logs a failure.
-fn run_script(command: &str, args: &[&str]) {
+pub(crate) fn run_script(command: &str, args: &[&str]) {
     let mut line = command.to_string();
     for a in args {
         line.push(' ');
@@ -189,7 +196,7 @@ fn run_script(command: &str, args: &[&str]) {
 }
 
 /// The longest a failover thread sleeps without looking at its stop flag.
-const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// A received advertisement: source, destination, TTL, the VRRP bytes.
 type Received<'b> = (IpAddr, IpAddr, u8, &'b [u8]);
@@ -686,7 +693,7 @@ struct PulseRunner {
 /// Whether the links carrying `addrs` are up (pulse's linkstate.c `ip_check_link()`: the
 /// interface holding the address must be up with its carrier; an address on no interface
 /// counts as up, as there). The names of those that are down.
-fn links_down(addrs: &[IpAddr]) -> Vec<String> {
+pub(crate) fn links_down(addrs: &[IpAddr]) -> Vec<String> {
     let Ok(all) = rvs_sys::iface::all_addresses() else {
         return Vec::new();
     };

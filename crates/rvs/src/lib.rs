@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod desired;
 pub mod failover;
 pub mod failover_status;
+pub mod fos;
 pub mod health;
 pub mod listing;
 pub mod load;

@@ -253,10 +253,16 @@ fn load_from(
                 ));
             }
             fwmark_places.clone_from(&cf.fwmark_places);
+            // service = fos: no virtual service; the director owns (while active) each
+            // failover service's floating address, on the device its `address` names.
+            let vips = match &failover.mode {
+                rvs_config::FailoverMode::Fos(fos) => fos.addresses(),
+                _ => cf.vips,
+            };
             (
                 cf.config,
                 cf.warnings,
-                cf.vips,
+                vips,
                 cf.nat_router,
                 cf.health,
                 failover,
@@ -568,7 +574,18 @@ pub fn convert(l: &Loaded, to: Format) -> Converted {
         names: l.names.clone(),
     };
     let (text, mut losses) = match to {
-        Format::Toml => (rvs_config::emit_native(&conf), Vec::new()),
+        Format::Toml => {
+            let mut losses = Vec::new();
+            if let rvs_config::FailoverMode::Fos(f) = &conf.failover.mode {
+                let names: Vec<&str> = f.services.iter().map(|s| s.name.as_str()).collect();
+                losses.push(format!(
+                    "failover services (`service = fos`: {}): the native format cannot carry \
+                     them",
+                    names.join(", ")
+                ));
+            }
+            (rvs_config::emit_native(&conf), losses)
+        }
         Format::Keepalived => {
             let w = rvs_config::write_keepalived(&conf);
             (w.text, w.losses)

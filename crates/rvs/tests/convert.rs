@@ -403,3 +403,22 @@ vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    notify_
         );
     }
 }
+
+/// lvs.cf `service = fos`: no writer carries failover services; each conversion names them.
+#[test]
+fn failover_services_are_named_as_a_loss_in_every_format() {
+    let text = "service = fos\nprimary = 10.1.0.2\nheartbeat = 1\nfailover web {\n active = 1\n \
+                address = 10.1.0.100 eth0:1\n start_cmd = \"/bin/true\"\n stop_cmd = \"/bin/true\"\n}\n";
+    let l = load_text(Path::new("fos.cf"), text, Format::LvsCf).unwrap();
+    for to in FORMATS {
+        let c = convert(&l, to);
+        assert!(
+            c.losses
+                .iter()
+                .any(|x| x.starts_with("failover services (`service = fos`: web)")),
+            "{}: {:?}",
+            to.name(),
+            c.losses
+        );
+    }
+}

@@ -786,7 +786,8 @@ pub(crate) fn default_version(primary: IpAddr) -> Version {
 /// Write the failover tables of `f` (nothing for no failover).
 pub(super) fn write(out: &mut String, f: &FailoverConfig) {
     match &f.mode {
-        FailoverMode::None => {}
+        // Not carried by the native format (`rvs convert` names the loss).
+        FailoverMode::None | FailoverMode::Fos(_) => {}
         FailoverMode::Pulse(p) => {
             out.push_str("\n[pulse]\n");
             let _ = writeln!(out, "primary = {}", quote(&p.primary.to_string()));

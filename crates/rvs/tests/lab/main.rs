@@ -19,6 +19,7 @@ mod cluster;
 mod demo;
 mod failover;
 mod forwarding;
+mod fos;
 mod ftp;
 mod fwmark;
 mod harness;

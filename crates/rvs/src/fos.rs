@@ -1,0 +1,461 @@
+//! Failover services (lvs.cf `service = fos`): the daemon's half of [`rvs_core::fos`].
+//!
+//! One thread owns the engine ([`FosNode`]) and pulse's UDP heartbeat socket (when
+//! `heartbeat = 1`). What the engine decides is done here:
+//! - the floating addresses: while active they are on the kernel's interfaces (`ip addr add
+//!   IP/LEN dev DEV label LABEL`, pulse's `ifconfig eth0:1 IP up`), since the services
+//!   started by `start_cmd` listen on them, and the data plane owns and announces them
+//!   (gratuitous ARP / unsolicited NA, [`RoleChange`]); inactive, both are dropped;
+//! - `stop_cmd` / `start_cmd`: run one after the other on a thread of their own (so
+//!   heartbeats go on), as fos runs them (fos.c `runCommand()`): the argv cut at spaces,
+//!   `execv` without a shell, waited for — here for at most [`COMMAND_LIMIT`], then killed;
+//!   each logged with its exit status;
+//! - the monitor's checks: nanny's check ([`rvs_check::run`]) of the service at its floating
+//!   address, one thread per check, its result back to the engine.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rvs_config::failover::{FosServiceSetup, FosSetup};
+use rvs_config::lvs::Vip;
+use rvs_core::fos::{FosEvent, FosNode};
+use rvs_core::health::Outcome;
+use rvs_core::pulse::{Pulse, PulseEvent, Role};
+
+use crate::failover::{Notifier, RoleChange, TICK, links_down, now, run_script};
+use crate::failover_status::{FailoverStatus, PulseStatus};
+
+/// The longest a `start_cmd` or `stop_cmd` may run before it is killed (fos waits without
+/// limit; a command that never returns would stall every later one).
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+
+/// Work for the command thread, done in order.
+enum Job {
+    /// Run a service's command.
+    Run {
+        argv: Vec<String>,
+        /// What is being done, for the log ("Starting local service 10.1.0.50:80").
+        what: String,
+    },
+    /// Bring the floating addresses up on the kernel's interfaces.
+    AddrUp(Vec<Vip>),
+    /// Take them down.
+    AddrDown(Vec<Vip>),
+}
+
+/// The failover services' thread.
+pub(crate) struct FosRunner {
+    node: FosNode,
+    sock: Option<UdpSocket>,
+    clock: std::time::Instant,
+    notifier: Notifier,
+    services: Vec<FosServiceSetup>,
+    addresses: Vec<Vip>,
+    active_cmd: Option<String>,
+    inactive_cmd: Option<String>,
+    links: Vec<IpAddr>,
+    jobs: Option<mpsc::Sender<Job>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    checks_tx: mpsc::Sender<(usize, Outcome)>,
+    checks_rx: mpsc::Receiver<(usize, Outcome)>,
+    primary: bool,
+}
+
+impl FosRunner {
+    pub(crate) fn new(
+        setup: &FosSetup,
+        clock: std::time::Instant,
+        notifier: Notifier,
+    ) -> io::Result<FosRunner> {
+        let t = now(clock);
+        let (pulse, sock, links, primary) = match &setup.pulse {
+            None => (None, None, Vec::new(), true),
+            Some(p) => {
+                let mine: Vec<IpAddr> = rvs_sys::iface::all_addresses()?
+                    .into_iter()
+                    .map(|(_, a, _)| a)
+                    .collect();
+                let cfg = setup.pulse_config_for(&mine).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "pulse: none of this host's addresses is the lvs.cf `primary` or `backup`",
+                    )
+                })?;
+                let bind: SocketAddr = match cfg.partner {
+                    IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), cfg.port),
+                    IpAddr::V6(_) => {
+                        SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), cfg.port)
+                    }
+                };
+                let sock = UdpSocket::bind(bind)?;
+                sock.set_nonblocking(true)?;
+                let links = if cfg.monitor_links && cfg.backup_active {
+                    p.own_addresses(cfg.role)
+                } else {
+                    Vec::new()
+                };
+                if cfg.force_active && !cfg.backup_active {
+                    tracing::warn!("fos: FOS backup node not defined -- skipping checks");
+                }
+                let engine = Pulse::new(cfg, t).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("pulse: {e}"))
+                })?;
+                (Some(engine), Some(sock), links, cfg.role == Role::Primary)
+            }
+        };
+        let (active_cmd, inactive_cmd) = setup.pulse.as_ref().map_or((None, None), |p| {
+            (p.active_cmd.clone(), p.inactive_cmd.clone())
+        });
+        let intervals: Vec<Duration> = setup
+            .services
+            .iter()
+            .map(|s| s.check.timers.interval)
+            .collect();
+        let (jobs, rx) = mpsc::channel();
+        let worker = std::thread::Builder::new()
+            .name("rvs-fos-cmd".into())
+            .spawn(move || {
+                for job in rx {
+                    do_job(job);
+                }
+            })?;
+        let (checks_tx, checks_rx) = mpsc::channel();
+        let node = FosNode::new(pulse, &intervals, t);
+        Ok(FosRunner {
+            node,
+            sock,
+            clock,
+            notifier,
+            services: setup.services.clone(),
+            addresses: setup.addresses(),
+            active_cmd,
+            inactive_cmd,
+            links,
+            jobs: Some(jobs),
+            worker: Some(worker),
+            checks_tx,
+            checks_rx,
+            primary,
+        })
+    }
+
+    pub(crate) fn run(mut self, stop: &AtomicBool) {
+        let mut buf = [0u8; 64];
+        self.flush();
+        loop {
+            let t = now(self.clock);
+            if stop.load(Ordering::Acquire) {
+                self.node.shutdown(t);
+                self.flush();
+                // The stop_cmds and the address removal finish before the daemon ends.
+                drop(self.jobs.take());
+                if let Some(w) = self.worker.take() {
+                    let _ = w.join();
+                }
+                return;
+            }
+            if !self.links.is_empty() {
+                let down = links_down(&self.links);
+                if self.node.set_links_up(t, down.is_empty()) {
+                    if down.is_empty() {
+                        tracing::warn!("pulse: Local NIC link(s) restored: pulse enabled");
+                    } else {
+                        tracing::warn!(
+                            links = %down.join(","),
+                            "pulse: Local NIC link failure: pulse disabled"
+                        );
+                    }
+                }
+            }
+            while let Ok((n, outcome)) = self.checks_rx.try_recv() {
+                let up = matches!(outcome, Outcome::Up | Outcome::UpWithWeight(_));
+                if let (false, Outcome::Down(why), Some(s)) = (up, &outcome, self.services.get(n)) {
+                    tracing::info!(
+                        service = %s.name,
+                        "fos: remote service {}:{} check failed: {why}",
+                        s.address.addr,
+                        s.port
+                    );
+                }
+                self.node.check_done(now(self.clock), n, up);
+            }
+            self.node.handle_timeout(now(self.clock));
+            self.flush();
+            let wait = self
+                .node
+                .poll_timeout()
+                .map(|at| at.saturating_since(now(self.clock)))
+                .unwrap_or(TICK)
+                .min(TICK);
+            match &self.sock {
+                Some(sock) => {
+                    let mut ready = [false];
+                    if rvs_sys::poll::wait_readable(&[sock.as_fd()], &mut ready, Some(wait))
+                        .is_err()
+                    {
+                        std::thread::sleep(TICK);
+                    }
+                    while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                        if let Err(e) =
+                            self.node
+                                .handle_heartbeat(now(self.clock), from.ip(), &buf[..n])
+                        {
+                            tracing::debug!(%from, "heartbeat refused: {e:?}");
+                        }
+                    }
+                }
+                None => std::thread::sleep(wait),
+            }
+            self.flush();
+        }
+    }
+
+    fn job(&self, j: Job) {
+        if let Some(tx) = &self.jobs {
+            let _ = tx.send(j);
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(t) = self.node.poll_transmit() {
+            if let Some(sock) = &self.sock
+                && let Err(e) = sock.send_to(&t.payload, t.dst)
+            {
+                tracing::warn!(dst = %t.dst, "pulse: send: {e}");
+            }
+        }
+        let owned: Vec<IpAddr> = self.addresses.iter().map(|v| v.addr).collect();
+        while let Some(ev) = self.node.poll_event() {
+            match ev {
+                FosEvent::Pulse(PulseEvent::Activate(why)) => {
+                    tracing::info!(reason = ?why, "pulse: active: activating failover services");
+                    self.job(Job::AddrUp(self.addresses.clone()));
+                    self.notifier.send(RoleChange::Own(owned.clone()));
+                    if let Some(c) = &self.active_cmd {
+                        run_script(c, &[]);
+                    }
+                }
+                FosEvent::Pulse(PulseEvent::Deactivate(why)) => {
+                    tracing::info!(reason = ?why, "pulse: inactive: monitoring the partner's failover services");
+                    self.notifier.send(RoleChange::Disown(owned.clone()));
+                    self.job(Job::AddrDown(self.addresses.clone()));
+                    if let Some(c) = &self.inactive_cmd {
+                        run_script(c, &[]);
+                    }
+                }
+                FosEvent::Pulse(PulseEvent::Announce) => self.notifier.send(RoleChange::Announce {
+                    addrs: owned.clone(),
+                    repeat: 1,
+                }),
+                FosEvent::Stop(n) => {
+                    let s = &self.services[n];
+                    if let Some(argv) = &s.stop_cmd {
+                        self.job(Job::Run {
+                            argv: argv.clone(),
+                            what: format!(
+                                "Shutting down local service {}:{}",
+                                s.address.addr, s.port
+                            ),
+                        });
+                    }
+                }
+                FosEvent::Start(n) => {
+                    let s = &self.services[n];
+                    if let Some(argv) = &s.start_cmd {
+                        self.job(Job::Run {
+                            argv: argv.clone(),
+                            what: format!("Starting local service {}:{}", s.address.addr, s.port),
+                        });
+                    }
+                }
+                FosEvent::Check(n) => self.check(n),
+                FosEvent::Available(n) => {
+                    let s = &self.services[n];
+                    tracing::info!(
+                        service = %s.name,
+                        "fos: Remote service {}:{} is available",
+                        s.address.addr,
+                        s.port
+                    );
+                }
+                FosEvent::Failed {
+                    service,
+                    after_available,
+                } => {
+                    let s = &self.services[service];
+                    if after_available {
+                        tracing::warn!(
+                            service = %s.name,
+                            "fos: Exiting due to connection failure of {}:{}: performing service failover",
+                            s.address.addr,
+                            s.port
+                        );
+                    } else {
+                        tracing::warn!(
+                            service = %s.name,
+                            "fos: Timeout waiting for remote service {}:{} -- triggering failover",
+                            s.address.addr,
+                            s.port
+                        );
+                    }
+                }
+            }
+        }
+        let pulse = self.node.pulse();
+        self.notifier.status.set(FailoverStatus {
+            instances: Vec::new(),
+            pulse: Some(PulseStatus {
+                primary: self.primary,
+                active: self.node.is_active(),
+                sent: pulse.map_or(0, Pulse::sent),
+                received: pulse.map_or(0, Pulse::received),
+            }),
+        });
+    }
+
+    /// nanny's check of service `n` at its floating address, on a thread of its own.
+    fn check(&self, n: usize) {
+        let s = &self.services[n];
+        let check = s.check.clone();
+        let target = rvs_check::Target {
+            addr: s.address.addr,
+            port: s.port,
+            bind: None,
+            fwmark: None,
+        };
+        let tx = self.checks_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rvs-fos-check".into())
+            .spawn(move || {
+                let outcome = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(rvs_check::run(&check, &target)),
+                    Err(e) => Outcome::Down(format!("no runtime: {e}")),
+                };
+                let _ = tx.send((n, outcome));
+            });
+        if let Err(e) = spawned {
+            let _ = self
+                .checks_tx
+                .send((n, Outcome::Down(format!("cannot start the check: {e}"))));
+        }
+    }
+}
+
+fn do_job(job: Job) {
+    match job {
+        Job::Run { argv, what } => {
+            tracing::info!(command = %argv.join(" "), "fos: {what}");
+            match run_command(&argv, COMMAND_LIMIT) {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(command = %argv.join(" "), "fos: {what}: {e}"),
+            }
+        }
+        Job::AddrUp(vips) => {
+            for v in vips {
+                let mut args = vec![
+                    "addr".to_string(),
+                    "replace".to_string(),
+                    format!("{}/{}", v.addr, v.prefix),
+                    "dev".to_string(),
+                    v.device.clone(),
+                ];
+                if v.label != v.device && v.label.starts_with(&format!("{}:", v.device)) {
+                    args.extend(["label".to_string(), v.label.clone()]);
+                }
+                if let Err(e) = run_command_with("ip", &args, COMMAND_LIMIT) {
+                    tracing::warn!("fos: cannot bring up {} on {}: {e}", v.addr, v.label);
+                }
+            }
+        }
+        Job::AddrDown(vips) => {
+            for v in vips {
+                let args = [
+                    "addr".to_string(),
+                    "del".to_string(),
+                    format!("{}/{}", v.addr, v.prefix),
+                    "dev".to_string(),
+                    v.device.clone(),
+                ];
+                // Already gone (never brought up here): nothing to say.
+                let _ = run_command_with("ip", &args, COMMAND_LIMIT);
+            }
+        }
+    }
+}
+
+/// Run `argv` as fos.c `runCommand()` runs a service command: `execv(argv[0], argv)`, no
+/// shell, no `PATH` search beyond what `argv[0]` says, waited for; killed after `limit`.
+fn run_command(argv: &[String], limit: Duration) -> Result<(), String> {
+    let Some((prog, args)) = argv.split_first() else {
+        return Err("empty command".to_string());
+    };
+    run_command_with(prog, args, limit)
+}
+
+fn run_command_with(prog: &str, args: &[String], limit: Duration) -> Result<(), String> {
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => return Ok(()),
+            Ok(Some(s)) => return Err(format!("returned error ({s})")),
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("still running after {} s: killed", limit.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("wait: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_run_without_a_shell_and_are_bounded() {
+        assert_eq!(
+            run_command(&["/bin/true".into()], Duration::from_secs(5)),
+            Ok(())
+        );
+        assert!(
+            run_command(&["/bin/false".into()], Duration::from_secs(5))
+                .unwrap_err()
+                .starts_with("returned error")
+        );
+        // No shell: `;` is an argument, not a separator (echo's output goes nowhere).
+        assert_eq!(
+            run_command(
+                &["/bin/echo".into(), "a;".into(), "exit".into(), "1".into()],
+                Duration::from_secs(5)
+            ),
+            Ok(())
+        );
+        let t = std::time::Instant::now();
+        let e = run_command(
+            &["/bin/sleep".into(), "10".into()],
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert!(e.contains("killed"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(run_command(&["/nonexistent/cmd".into()], Duration::from_secs(1)).is_err());
+        assert!(run_command(&[], Duration::from_secs(1)).is_err());
+    }
+}
