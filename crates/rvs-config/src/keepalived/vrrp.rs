@@ -379,7 +379,7 @@ pub(crate) fn root(cx: &mut Ctx, s: &Stmt, vrrp: &mut Vrrp) {
     };
     match key.as_str() {
         "vrrp_instance" => {
-            if let Some(i) = instance(cx, &name, body) {
+            if let Some(i) = instance(cx, &name, body, &vrrp.scripts) {
                 if let Some(first) = vrrp.instances.iter().find(|x| x.name == i.name) {
                     cx.error(
                         &name.loc,
@@ -404,7 +404,14 @@ pub(crate) fn root(cx: &mut Ctx, s: &Stmt, vrrp: &mut Vrrp) {
     }
 }
 
-fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
+/// `scripts`: the `vrrp_script` blocks read so far (keepalived looks a tracked script up
+/// while it reads the instance).
+fn instance(
+    cx: &mut Ctx,
+    name: &Word,
+    body: &[Stmt],
+    scripts: &[VrrpScript],
+) -> Option<VrrpInstance> {
     let errors_before = cx.error_count();
     let mut i = VrrpInstance {
         name: name.text.clone(),
@@ -584,7 +591,20 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             }
             "track_script" => {
                 if let Some(b) = cx.need_block(st) {
-                    i.track_scripts = b.iter().filter_map(|e| tracked(cx, e)).collect();
+                    i.track_scripts = Vec::new();
+                    for e in b {
+                        if let Some(t) = tracked(cx, e) {
+                            let at = &e.words[0].loc;
+                            track_script_entry(
+                                cx,
+                                &name.text,
+                                t,
+                                at,
+                                scripts,
+                                &mut i.track_scripts,
+                            );
+                        }
+                    }
                 }
             }
             "notify_master" => i.notify_master = cx.string(st, "a script"),
@@ -783,6 +803,43 @@ fn vip(cx: &mut Ctx, e: &Stmt) -> Option<VirtualIp> {
         i += 1;
     }
     Some(v)
+}
+
+/// One `track_script` entry, kept when it names a script defined before the instance and
+/// not yet tracked by it. keepalived vrrp_track.c `alloc_track_script`: the script is looked
+/// up by name while the instance is read (`find_script_by_name`); not found, "(VI) track
+/// script NAME not found, ignoring..."; tracked twice, "(VI) duplicate track_script NAME -
+/// ignoring". The entry is dropped and the instance runs without it.
+fn track_script_entry(
+    cx: &mut Ctx,
+    instance: &str,
+    t: Tracked,
+    loc: &Loc,
+    scripts: &[VrrpScript],
+    kept: &mut Vec<Tracked>,
+) {
+    if !scripts.iter().any(|s| s.name == t.name) {
+        cx.warn(
+            loc,
+            format!(
+                "vrrp_instance `{instance}` tracks `{}`, which names no vrrp_script defined \
+                 before it: keepalived ignores this entry (\"track script {} not found\") and \
+                 so does rvs - the instance runs without it",
+                t.name, t.name
+            ),
+        );
+    } else if kept.iter().any(|k| k.name == t.name) {
+        cx.warn(
+            loc,
+            format!(
+                "vrrp_instance `{instance}` tracks `{}` twice: keepalived ignores the second \
+                 entry and so does rvs",
+                t.name
+            ),
+        );
+    } else {
+        kept.push(t);
+    }
 }
 
 /// `NAME [weight N [reverse]]`.
