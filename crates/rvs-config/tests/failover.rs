@@ -879,6 +879,67 @@ fn lvs_sync_daemon() {
         (9, 1400, 9000, 2, ip("239.1.1.1"))
     );
     assert_eq!(s.unicast_peer, None);
+    // keepalived lvs_syncd_handler: an invalid value is logged and that option ignored
+    // (the default stays), an unknown word is logged and skipped.
+    let text = format!(
+        "global_defs {{\n lvs_sync_daemon eth2 A id 300 maxlen 120000 port 0 ttl 2 tos 4 group x\n}}\n{two}"
+    );
+    let kc = parse_keepalived(&text, "k.conf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let said: Vec<(usize, usize, &str)> = kc.warnings.iter().map(at).collect();
+    assert_eq!(
+        said,
+        [
+            (
+                2,
+                28,
+                "`lvs_sync_daemon` id `300` is not in 0..=255: keepalived ignores it (\"Invalid \
+                 syncid\") and so does rvs: the sync id is the instance's \
+                 virtual_router_id"
+            ),
+            (
+                2,
+                39,
+                "`lvs_sync_daemon` maxlen `120000` is not in 1..=65507: keepalived ignores it \
+                 (\"Invalid lvs_sync_daemon maxlen\") and so does rvs: the kernel's default \
+                 message size"
+            ),
+            (
+                2,
+                51,
+                "`lvs_sync_daemon` port `0` is not in 1..=65535: keepalived ignores it \
+                 (\"Invalid lvs_sync_daemon port\") and so does rvs: port 8848"
+            ),
+            (
+                2,
+                59,
+                "unknown `lvs_sync_daemon` option `tos` (keepalived knows `inst`, `id`, \
+                 `maxlen`, `port`, `ttl`, `group`): ignored, as keepalived ignores it"
+            ),
+            (
+                2,
+                63,
+                "unknown `lvs_sync_daemon` option `4` (keepalived knows `inst`, `id`, \
+                 `maxlen`, `port`, `ttl`, `group`): ignored, as keepalived ignores it"
+            ),
+            (
+                2,
+                71,
+                "`lvs_sync_daemon` group `x` is not an IP address: keepalived ignores it \
+                 (\"Invalid lvs_sync_daemon group\") and so does rvs (group 224.0.0.81)"
+            ),
+        ]
+    );
+    let s = failover_from_keepalived(&kc).unwrap().sync.unwrap();
+    assert_eq!(
+        (s.syncid, s.maxlen, s.port, s.ttl, s.group),
+        (51, 1472, 8848, 2, ip("224.0.0.81"))
+    );
+    // `inst NAME` names the instance too.
+    let f = ka(&format!(
+        "global_defs {{\n lvs_sync_daemon eth2 inst B id 3\n}}\n{two}"
+    ));
+    let s = f.sync.unwrap();
+    assert_eq!((s.vrrp_instance.as_deref(), s.syncid), (Some("B"), 3));
     // The rvs extension: a unicast group is the peer to send to; the group stays default.
     let f = ka(&format!(
         "global_defs {{\n lvs_sync_daemon eth2 A group 10.9.9.2\n}}\n{two}"

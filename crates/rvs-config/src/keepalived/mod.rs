@@ -1561,49 +1561,124 @@ fn lvs_sync_daemon(cx: &mut Ctx, s: &Stmt) -> Option<LvsSyncDaemon> {
     };
     d.places
         .insert("lvs_sync_daemon".to_string(), cx.place(&s.key().loc));
+    // keepalived global_parser.c `lvs_syncd_handler`: each option is read on its own; a
+    // missing or invalid value is logged and that option ignored ("Invalid lvs_sync_daemon
+    // maxlen (120000) - ignoring"), an unknown word is logged ("Unknown option ...") and the
+    // next word is read as an option. The second and third words may also be the old
+    // `VRRP_INSTANCE [SYNC_ID]`.
     let mut i = 1;
-    if let Some(w) = args.get(1)
-        && !["id", "maxlen", "port", "ttl", "group"].contains(&w.text.as_str())
-    {
-        d.vrrp_instance = Some(w.text.clone());
-        d.places.insert("instance".to_string(), cx.place(&w.loc));
-        i = 2;
-    }
     while i < args.len() {
         let opt = &args[i];
-        let Some(v) = args.get(i + 1) else {
-            cx.error(
-                &opt.loc.after(),
-                format!("`{}` needs a value", opt.text),
-                Some("a value".to_string()),
-            );
-            return None;
+        let value = args.get(i + 1);
+        // (keyword, lowest, highest, what keepalived then does)
+        let range = match opt.text.as_str() {
+            "id" => Some((0, 255, "the sync id is the instance's virtual_router_id")),
+            "maxlen" => Some((1, 65_535 - 20 - 8, "the kernel's default message size")),
+            "port" => Some((1, 65_535, "port 8848")),
+            "ttl" => Some((1, 255, "TTL 1")),
+            _ => None,
         };
-        match opt.text.as_str() {
-            // Old syntax: a bare sync id after the instance.
-            "id" => {
-                d.sync_id = cx.uint(v, "id", 255).map(|n| n as u8);
-                d.places.insert("id".to_string(), cx.place(&v.loc));
-            }
-            "maxlen" => d.maxlen = cx.uint(v, "maxlen", 65_535).map(|n| n as u16),
-            "port" => d.port = cx.port(v),
-            "ttl" => d.ttl = cx.uint(v, "ttl", 255).map(|n| n as u8),
-            "group" => d.group = cx.ip(v),
-            _ => {
-                if i == 2 && opt.text.bytes().all(|b| b.is_ascii_digit()) {
-                    d.sync_id = cx.uint(opt, "id", 255).map(|n| n as u8);
-                    i += 1;
-                    continue;
-                }
-                cx.error(
+        if opt.text == "inst" || opt.text == "group" || range.is_some() {
+            let Some(v) = value else {
+                let then = range.map_or("ignored", |r| r.2);
+                cx.warn(
                     &opt.loc,
-                    format!("unknown `lvs_sync_daemon` option `{}`", opt.text),
-                    Some("`id`, `maxlen`, `port`, `ttl` or `group`".to_string()),
+                    format!(
+                        "`lvs_sync_daemon` option `{}` has no value: keepalived ignores it and \
+                         so does rvs ({then})",
+                        opt.text
+                    ),
                 );
-                return None;
+                break;
+            };
+            match (opt.text.as_str(), range) {
+                ("inst", _) => {
+                    if d.vrrp_instance.is_some() {
+                        cx.warn(
+                            &v.loc,
+                            "`lvs_sync_daemon` names its instance twice: keepalived keeps the \
+                             first and so does rvs",
+                        );
+                    } else {
+                        d.vrrp_instance = Some(v.text.clone());
+                        d.places.insert("instance".to_string(), cx.place(&v.loc));
+                    }
+                }
+                // A unicast address is rvs's extension (the peer to send to, see
+                // crate::failover); keepalived ignores it.
+                ("group", _) => match v.text.parse::<IpAddr>() {
+                    Ok(g) => d.group = Some(g),
+                    Err(_) => cx.warn(
+                        &v.loc,
+                        format!(
+                            "`lvs_sync_daemon` group `{}` is not an IP address: keepalived \
+                             ignores it (\"Invalid lvs_sync_daemon group\") and so does rvs \
+                             (group 224.0.0.81)",
+                            v.text
+                        ),
+                    ),
+                },
+                (key, Some((lo, hi, then))) => match v.text.parse::<u64>() {
+                    Ok(n) if (lo..=hi).contains(&n) => match key {
+                        "id" => {
+                            d.sync_id = Some(n as u8);
+                            d.places.insert("id".to_string(), cx.place(&v.loc));
+                        }
+                        "maxlen" => d.maxlen = Some(n as u16),
+                        "port" => d.port = Some(n as u16),
+                        _ => d.ttl = Some(n as u8),
+                    },
+                    _ => {
+                        let logged = if key == "id" {
+                            "Invalid syncid".to_string()
+                        } else {
+                            format!("Invalid lvs_sync_daemon {key}")
+                        };
+                        cx.warn(
+                            &v.loc,
+                            format!(
+                                "`lvs_sync_daemon` {key} `{}` is not in {lo}..={hi}: keepalived \
+                                 ignores it (\"{logged}\") and so does rvs: {then}",
+                                v.text
+                            ),
+                        )
+                    }
+                },
+                _ => unreachable!("options with a value are listed above"),
             }
+            i += 2;
+            continue;
         }
-        i += 2;
+        if i == 1 {
+            // Old syntax: `lvs_sync_daemon IF VRRP_INSTANCE [SYNC_ID]`.
+            d.vrrp_instance = Some(opt.text.clone());
+            d.places.insert("instance".to_string(), cx.place(&opt.loc));
+        } else if i == 2 {
+            match opt.text.parse::<u8>() {
+                Ok(n) => {
+                    d.sync_id = Some(n);
+                    d.places.insert("id".to_string(), cx.place(&opt.loc));
+                }
+                Err(_) => cx.warn(
+                    &opt.loc,
+                    format!(
+                        "`{}` is not a sync id in 0..=255: keepalived ignores it and so does \
+                         rvs (the sync id is the instance's virtual_router_id)",
+                        opt.text
+                    ),
+                ),
+            }
+        } else {
+            cx.warn(
+                &opt.loc,
+                format!(
+                    "unknown `lvs_sync_daemon` option `{}` (keepalived knows `inst`, `id`, \
+                     `maxlen`, `port`, `ttl`, `group`): ignored, as keepalived ignores it",
+                    opt.text
+                ),
+            );
+        }
+        i += 1;
     }
     Some(d)
 }
