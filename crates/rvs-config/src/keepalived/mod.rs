@@ -2313,17 +2313,21 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             "quorum_up" => checks.quorum_up = cx.string(st, "a script"),
             "quorum_down" => checks.quorum_down = cx.string(st, "a script"),
             "virtualhost" => checks.virtualhost = cx.string(st, "a host name"),
+            // keepalived check_parser.c ssvr_handler → check_data.c alloc_ssvr: the address
+            // and port are read as a real server's (inet_stosockaddr); one it cannot read is
+            // logged ("Invalid sorry server IP address ... - skipping") and the line ignored;
+            // port 0 (or none) is the service's port.
             "sorry_server" => match st.args() {
-                [a] => sorry = cx.ip(a).map(|a| (a, None)),
-                [a, p] => {
-                    let (a, p) = (cx.ip(a), cx.port(p));
-                    sorry = a.zip(p).map(|(a, p)| (a, Some(p)));
-                }
-                _ => cx.error(
-                    &st.line_loc(),
-                    "`sorry_server` takes an address and an optional port",
+                [] => cx.error(
+                    &st.key().loc.after(),
+                    "`sorry_server` needs an address",
                     Some("`sorry_server IP [PORT]`".to_string()),
                 ),
+                words => {
+                    if let Some((a, p)) = addr_port(cx, "sorry server", words) {
+                        sorry = Some((a, (p != 0).then_some(p)));
+                    }
+                }
             },
             "sorry_server_inhibit" => sorry_inhibit = cx.flag(st),
             "sorry_server_lvs_method" => {
