@@ -507,12 +507,33 @@ fn instance(
                     vrid_seen = true;
                 }
             }
+            // keepalived vrrp_parser.c vrrp_prio_handler: a priority outside 1..=255 (or
+            // not a number, e.g. a `$NAME` left undefined) is logged ("Priority not valid!
+            // ... Using default 100") and the priority is 100 - set, so not derived from
+            // `state` below.
             "priority" => {
                 priority_written = true;
-                if let Some(w) = cx.one(st, "a priority in 1..=255")
-                    && let Some(n) = cx.int_of(w, "priority", 1, 255)
-                {
-                    i.priority = n as u8;
+                if let Some(w) = cx.one(st, "a priority in 1..=255") {
+                    match w.text.parse::<u8>() {
+                        Ok(n) if n >= 1 => i.priority = n,
+                        _ => {
+                            let why = if w.text.starts_with('$') {
+                                " (no parameter of that name is defined for this \
+                                 configuration id, so it stays as written)"
+                            } else {
+                                ""
+                            };
+                            cx.warn(
+                                &w.loc,
+                                format!(
+                                    "`{}` is not a priority in 1..=255{why}: keepalived uses \
+                                     100 (\"Priority not valid!\") and so does rvs",
+                                    w.text
+                                ),
+                            );
+                            i.priority = 100;
+                        }
+                    }
                 }
             }
             "advert_int" => {
