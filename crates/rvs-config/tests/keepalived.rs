@@ -1104,6 +1104,14 @@ fn virtual_servers_keepalived_skips_or_drops() {
     assert_eq!(w, [5, 2]);
 }
 
+#[test]
+fn vrrp_addresses_are_cut_at_the_prefix_and_bad_ones_skipped() {
+    let c = lenient("vrrp_addresses.conf");
+    let i = &c.vrrp.instances[0];
+    assert_eq!(i.unicast_src_ip, Some(ip("10.0.0.5")));
+    assert_eq!(i.unicast_peers, [ip("10.0.0.6")]);
+}
+
 // ---------------------------------------------------------------------------------------
 // DPVS's keepalived dialect (tests/data/keepalived/dpvs, files written in that dialect).
 

@@ -573,19 +573,19 @@ fn instance(
             }
             "unicast_src_ip" => {
                 if let Some(w) = cx.one(st, "an IP address") {
-                    i.unicast_src_ip = cx.ip(w);
+                    i.unicast_src_ip = sockaddr(cx, w, "source address");
                 }
             }
             "mcast_src_ip" => {
                 if let Some(w) = cx.one(st, "an IP address") {
-                    i.mcast_src_ip = cx.ip(w);
+                    i.mcast_src_ip = sockaddr(cx, w, "source address");
                 }
             }
             "unicast_peer" => {
                 if let Some(b) = cx.need_block(st) {
                     for e in b {
                         // `IP [min_ttl N] [max_ttl N]`: the TTL bounds are not read.
-                        if let Some(a) = cx.ip(e.key()) {
+                        if let Some(a) = sockaddr(cx, e.key(), "unicast peer address") {
                             i.unicast_peers.push(a);
                             i.unicast_peer_places.push(cx.place(&e.key().loc));
                         }
@@ -860,6 +860,32 @@ fn track_script_entry(
         );
     } else {
         kept.push(t);
+    }
+}
+
+/// An address read as keepalived's `inet_stosockaddr` (lib/utils.c) reads it for
+/// `mcast_src_ip`, `unicast_src_ip` (vrrp_parser.c vrrp_srcip_handler) and a `unicast_peer`
+/// entry (vrrp_data.c alloc_vrrp_unicast_peer): cut at the first `-` or `/` (so
+/// `10.1.1.1/24` is 10.1.1.1, as written when a parameter holds the VIP with its prefix);
+/// one it cannot read is logged ("malformed ... Skipping...") and the line ignored.
+fn sockaddr(cx: &mut Ctx, w: &Word, what: &str) -> Option<IpAddr> {
+    let cut = w
+        .text
+        .find(['-', '/'])
+        .map_or(w.text.as_str(), |i| &w.text[..i]);
+    match cut.parse::<IpAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            cx.warn(
+                &w.loc,
+                format!(
+                    "`{}` is not an IP address: keepalived ignores this {what} (\"malformed\") \
+                     and so does rvs (rvs does not resolve host names)",
+                    w.text
+                ),
+            );
+            None
+        }
     }
 }
 
