@@ -1011,7 +1011,7 @@ fn mapped_keys_are_not_warned_and_the_others_still_are() {
 
 #[test]
 fn no_vrrp_means_no_failover() {
-    let f = ka("virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n }\n}\n");
+    let f = ka("virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.1.0.1 80 {\n }\n}\n");
     assert_eq!(f, FailoverConfig::default());
     assert_eq!(f.mode, FailoverMode::None);
 }

@@ -800,16 +800,16 @@ mod health {
             said,
             [
                 (
-                    86,
+                    87,
                     "`SMTP_CHECK` is not performed by rvs: this real server is not monitored by it"
                 ),
                 (
-                    91,
+                    92,
                     "wildcard nibbles (`x`) in `require_reply` are not supported by rvs: this \
                      UDP_CHECK is not performed"
                 ),
                 (
-                    98,
+                    100,
                     "`SMTP_CHECK` is not performed by rvs: this real server is not monitored by it"
                 ),
             ]
@@ -818,7 +818,8 @@ mod health {
 
     #[test]
     fn virtual_servers_without_checks_are_not_monitored_unless_they_say_more() {
-        let plain = "virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n }\n}\n";
+        let plain =
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.1.0.1 80 {\n }\n}\n";
         assert!(
             parse_keepalived(plain, "p")
                 .unwrap()
@@ -846,7 +847,7 @@ mod health {
     fn checker_mistakes_are_errors_at_their_place() {
         let text = |inner: &str| {
             format!(
-                "virtual_server 10.0.0.1 53 {{\n real_server 10.1.0.1 53 {{\n  {inner}\n }}\n}}\n"
+                "virtual_server 10.0.0.1 53 {{\n real_server 10.1.0.1 53 {{\n  {inner}\n }}\n protocol UDP\n}}\n"
             )
         };
         let err = |inner: &str| {
@@ -867,7 +868,7 @@ mod health {
 
     #[test]
     fn keys_not_acted_on_say_why() {
-        let text = "virtual_server 10.0.0.1 80 {\n delay_loop 3\n quorum 2\n ha_suspend\n \
+        let text = "virtual_server 10.0.0.1 80 {\n protocol TCP\n delay_loop 3\n quorum 2\n ha_suspend\n \
                     real_server 10.1.0.1 80 {\n inhibit_on_failure\n TCP_CHECK {\n \
                     bind_if eth0\n }\n }\n}\n";
         let c = parse_keepalived(text, "w").unwrap();
@@ -997,7 +998,7 @@ fn unknown_method_falls_back_to_nat_loudly() {
     assert_eq!(
         said(&c),
         [(
-            2,
+            3,
             13,
             "UNKNOWN FORWARDING METHOD `nat`: not `NAT`, `DR` or `TUN` (`NAT` is; methods are \
              upper case); keepalived ignores it and so does rvs, so this forwards by NAT (the \
@@ -1064,7 +1065,7 @@ fn blocks_as_keepalived_nests_them() {
     let lines: Vec<usize> = c.warnings.iter().map(|w| w.line).collect();
     assert_eq!(
         lines,
-        [1, 3, 3, 4, 6, 6, 7, 8],
+        [1, 4, 4, 5, 7, 7, 8, 9],
         "{}",
         render_all(&c.warnings)
     );

@@ -9,7 +9,7 @@
 //! `check_api.c`, `vrrp_parser.c`, `global_parser.c`): `lvs_sched`/`lb_algo` [wlc],
 //! `lvs_method`/`lb_kind` [NAT] with tunnel options, `persistence_timeout` [360 when given
 //! without a value, or when only `persistence_granularity` is set], `weight` [1],
-//! `protocol` [TCP], `delay_loop` [60 s], `connect_timeout` [5 s], `retry`/`nb_get_retry`
+//! `protocol` [UDP, as keepalived 2.x], `delay_loop` [60 s], `connect_timeout` [5 s], `retry`/`nb_get_retry`
 //! [1; DNS 3; MISC 0], `delay_before_retry` [3 s for HTTP/SSL, 1 s otherwise].
 //!
 //! Where keepalived logs a problem and carries on (an unknown keyword, method, scheduler or
@@ -2102,7 +2102,9 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
     let mut seen = HashMap::new();
     let mut scheduler = (SchedulerKind::Wlc, key_loc.clone());
     let mut method = ForwardMethod::Masq;
-    let mut protocol = Protocol::Tcp;
+    // No `protocol` line: UDP (see below).
+    let mut protocol = Protocol::Udp;
+    let mut protocol_set = false;
     let mut family: Option<(Family, Loc)> = None;
     let mut timeout: Option<(u32, Loc)> = None;
     let mut granularity: Option<(String, Loc)> = None;
@@ -2181,10 +2183,10 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             "protocol" => {
                 if let Some(w) = cx.one(st, "TCP, UDP or SCTP") {
                     match w.text.to_ascii_uppercase().as_str() {
-                        "TCP" => protocol = Protocol::Tcp,
-                        "UDP" => protocol = Protocol::Udp,
+                        "TCP" => (protocol, protocol_set) = (Protocol::Tcp, true),
+                        "UDP" => (protocol, protocol_set) = (Protocol::Udp, true),
                         // keepalived check_parser.c proto_handler(): strcasecmp "SCTP".
-                        "SCTP" => protocol = Protocol::Sctp,
+                        "SCTP" => (protocol, protocol_set) = (Protocol::Sctp, true),
                         // keepalived check_parser.c proto_handler(): "Unknown protocol -
                         // ignoring".
                         _ => cx.warn(
@@ -2450,6 +2452,26 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             ),
         );
         timeout = Some((Persistence::DEFAULT_TIMEOUT, key_loc.clone()));
+    }
+    // keepalived check_data.c validate_check_config (2.0.0 to 2.2.8): a virtual server named
+    // by address (or by a group with address members) and no protocol "no protocol set -
+    // defaulting to UDP" ("If the protocol is 0, the kernel defaults to UDP, so set it
+    // explicitly"). A firewall-mark service has no protocol.
+    let by_address = match &target {
+        VirtualTarget::Addr { .. } => true,
+        VirtualTarget::Fwmark(_) => false,
+        VirtualTarget::Group(name) => groups.get(name).is_some_and(|g| {
+            g.members
+                .iter()
+                .any(|(m, _)| matches!(m, Member::Addrs(..)))
+        }),
+    };
+    if by_address && !protocol_set {
+        cx.warn(
+            &key_loc,
+            "no `protocol`: keepalived makes this virtual server UDP (\"no protocol set - \
+             defaulting to UDP\"), and so does rvs; add `protocol TCP` if you meant TCP",
+        );
     }
     // Which family a fwmark service takes: `ip_family`, else its first real server that is
     // not tunnelled, else IPv4 (keepalived's rule).
