@@ -1239,11 +1239,44 @@ fn build(
     for s in vs_stmts {
         if let Some(vs) = virtual_server(&mut cx, s, &mut groups) {
             let VsOut {
-                services,
-                svc_locs,
+                services: all,
+                svc_locs: all_locs,
                 mut checks,
                 laddr_group,
             } = vs;
+            // A service already defined (by an earlier virtual_server, or twice by one group):
+            // keepalived adds the kernel service once - ipvswrapper.c ipvs_talk takes the
+            // kernel's EEXIST ("Service already exists") on the second add as done, and
+            // ipvs_group_cmd skips an entry already alive - so the first definition's
+            // settings run. keepalived then also adds this block's real servers to that
+            // service; rvs does not (one service has one set of health settings), and says
+            // so (docs/operating.md).
+            let mut services = Vec::new();
+            let mut svc_locs = Vec::new();
+            for (svc, l) in all.into_iter().zip(all_locs) {
+                let first = locs
+                    .iter()
+                    .zip(&config.services)
+                    .chain(svc_locs.iter().zip(&services))
+                    .find(|(_, x)| x.key == svc.key)
+                    .map(|(fl, _)| cx.line_of(&fl.key));
+                if let Some(line) = first {
+                    cx.warn(
+                        &l.key,
+                        format!(
+                            "virtual service {} is already defined (line {line}): keepalived \
+                             creates it once, with the first definition's settings (the second \
+                             add gets \"Service already exists\"), and so does rvs; keepalived \
+                             also adds this block's real servers to it, rvs does not - put them \
+                             in the first block",
+                            locate::describe(&svc.key)
+                        ),
+                    );
+                    continue;
+                }
+                services.push(svc);
+                svc_locs.push(l);
+            }
             fullnat_pool(&mut cx, &mut config, &services, laddr_group, &laddr_groups);
             checks.services =
                 (config.services.len()..config.services.len() + services.len()).collect();
