@@ -1153,6 +1153,26 @@ fn dpvs_fullnat_files() {
     assert!(c.warnings.iter().any(|w| w.message.contains("`conhash`")));
 }
 
+#[test]
+fn dpvs_snat_match_services_are_skipped_with_a_warning() {
+    let rel = "dpvs/snat_match.conf";
+    let c = parse_keepalived(&read(rel), rel).unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert_eq!(
+        c.config.services.iter().map(|s| s.key).collect::<Vec<_>>(),
+        [tcp("198.51.100.10", 80)]
+    );
+    assert_eq!(
+        said(&c),
+        [(
+            2,
+            16,
+            "`virtual_server match` is DPVS's SNAT service (chosen by src-range, dst-range, \
+             iif, oif): rvs does not run it, so this virtual server is skipped (upstream \
+             keepalived skips it too)"
+        )]
+    );
+}
+
 /// `protocol SCTP` in any case (keepalived ≥ 2.0, `proto_handler()`'s strcasecmp).
 #[test]
 fn sctp_virtual_servers() {

@@ -2091,6 +2091,19 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             );
             None
         }
+        // DPVS's keepalived (tools/keepalived check_parser.c) reads `virtual_server match
+        // NAME` as an SNAT service chosen by `src-range`/`dst-range`/`iif`/`oif`; rvs has no
+        // such service. Upstream keepalived skips it too ("Invalid virtual server IP
+        // address/port match/NAME - skipping").
+        [k, ..] if k.text == "match" => {
+            cx.warn(
+                &k.loc,
+                "`virtual_server match` is DPVS's SNAT service (chosen by src-range, dst-range, \
+                 iif, oif): rvs does not run it, so this virtual server is skipped (upstream \
+                 keepalived skips it too)",
+            );
+            return None;
+        }
         [k, v, rest @ ..] if k.text == "fwmark" || k.text == "group" => {
             if let Some(x) = rest.first() {
                 cx.warn(
