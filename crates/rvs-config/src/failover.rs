@@ -426,8 +426,7 @@ impl Findings {
 /// instance with `version 2`; a VRRPv3 (or IPv6) instance without virtual addresses; an
 /// `advert_int` the version cannot carry once rounded as keepalived rounds (v2: whole
 /// seconds 1..=255, v3: centiseconds 1..=4095); two instances with the
-/// same virtual_router_id and family on one interface; a `track_script` naming no
-/// `vrrp_script`; a sync group naming an unknown instance, or an instance in two groups;
+/// same virtual_router_id and family on one interface; a sync group naming an unknown instance, or an instance in two groups;
 /// `lvs_sync_daemon` naming an unknown instance.
 pub fn failover_from_keepalived(kc: &KeepalivedConf) -> Result<FailoverConfig, Vec<Diagnostic>> {
     let mut f = Findings::default();
@@ -829,6 +828,9 @@ fn instance(
     }
     let mut track_scripts = Vec::new();
     for t in &i.track_scripts {
+        // The parser drops entries naming no script defined before the instance, as
+        // keepalived does (vrrp_track.c alloc_track_script); this only guards data built by
+        // hand.
         let Some(sc) = scripts.iter().find(|s| s.name == t.name) else {
             f.error(
                 &t.place,

@@ -227,7 +227,7 @@ pub(crate) fn locate<'a>(config: &Config, errs: &'a [ConfigError]) -> Vec<Locate
 }
 
 /// A service key as messages show it: `TCP 10.0.0.1:80`, `FWM 5`.
-fn describe(key: &ServiceKey) -> String {
+pub(crate) fn describe(key: &ServiceKey) -> String {
     match key {
         ServiceKey::Addr {
             protocol,

@@ -171,6 +171,7 @@ vrrp_instance VI_1 {
     }
 }
 virtual_server 192.168.200.100 80 {
+    protocol TCP
     lb_algo wrr
     lb_kind DR
     persistence_timeout 600
@@ -189,6 +190,7 @@ virtual_server 192.168.200.100 80 {
     }
 }
 virtual_server 2001:db8::100 443 {
+    protocol TCP
     lvs_sched sh
     lvs_method DR
     real_server 2001:db8::11 443 {

@@ -551,11 +551,11 @@ fn tracked_interfaces_and_scripts() {
     let text = format!(
         "vrrp_script chk_a {{\n script \"/bin/a arg\"\n interval 2\n timeout 3\n weight -4\n rise 2\n fall 3\n user nobody\n}}\n\
          vrrp_script chk_b {{\n script /bin/b\n weight 10 reverse\n init_fail\n}}\n\
-         vrrp_script unused {{\n script /bin/c\n}}\n{}",
+         vrrp_script unused {{\n script /bin/c\n}}\nvrrp_script chk_c {{\n script /bin/d\n}}\n{}",
         inst(
             "V",
             &format!(
-                " track_interface {{\n  eth1 weight 2\n  eth2 weight -2 reverse\n  eth3\n }}\n track_script {{\n  chk_a\n  chk_b weight 5\n  chk_a weight -254\n }}\n{BASIC}"
+                " track_interface {{\n  eth1 weight 2\n  eth2 weight -2 reverse\n  eth3\n }}\n track_script {{\n  chk_a\n  chk_b weight 5\n  chk_c weight -254\n }}\n{BASIC}"
             )
         )
     );
@@ -563,7 +563,7 @@ fn tracked_interfaces_and_scripts() {
     let v = vrrp(&f);
     let i = &v.instances[0];
     assert_eq!(i.track_interfaces, ["eth0", "eth1", "eth2", "eth3"]);
-    assert_eq!(i.track_scripts, ["chk_a", "chk_b", "chk_a"]);
+    assert_eq!(i.track_scripts, ["chk_a", "chk_b", "chk_c"]);
     let t = |weight, reverse, initially_up| Track {
         weight,
         reverse,
@@ -584,7 +584,7 @@ fn tracked_interfaces_and_scripts() {
     );
     // Only the tracked scripts run.
     let names: Vec<&str> = v.scripts.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["chk_a", "chk_b"]);
+    assert_eq!(names, ["chk_a", "chk_b", "chk_c"]);
     let a = v.script("chk_a").unwrap();
     assert_eq!(a.script, "/bin/a arg");
     assert_eq!((a.interval, a.timeout), (secs(2), Some(secs(3))));
@@ -605,7 +605,7 @@ fn tracked_interfaces_and_scripts() {
                 "vrrp_script `unused` is not tracked by any vrrp_instance: not run, as keepalived does"
             ),
             (
-                27,
+                30,
                 3,
                 "track weight -254 acts as -253: a priority moves within 1..=254"
             ),
@@ -630,27 +630,52 @@ fn dont_track_primary_and_an_explicit_primary_weight() {
 }
 
 #[test]
-fn an_unknown_track_script_is_refused_at_its_name() {
-    let d = ka_err(&format!(
-        "vrrp_script chk {{\n script /bin/true\n}}\n{}",
+fn an_unknown_or_repeated_track_script_entry_is_dropped_with_a_warning() {
+    // keepalived vrrp_track.c alloc_track_script: a script not defined before the instance
+    // ("track script NAME not found, ignoring...") or tracked twice is ignored; the
+    // instance runs with the other entries.
+    let text = format!(
+        "vrrp_script chk {{\n script /bin/true\n}}\n{}vrrp_script later {{\n script /bin/true\n}}\n",
         inst(
             "V",
-            &format!(" track_script {{\n  chk\n  chx weight 2\n }}\n{BASIC}")
-        )
-    ));
-    assert_eq!(d.len(), 1);
-    assert_eq!(
-        at(&d[0]),
-        (
-            7,
-            3,
-            "vrrp_instance `V` tracks an unknown vrrp_script `chx`"
+            &format!(
+                " track_script {{\n  chk\n  chx weight 2\n  later\n  chk weight 3\n }}\n{BASIC}"
+            )
         )
     );
+    let kc = parse_keepalived(&text, "k.conf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let said: Vec<(usize, usize, &str)> = kc.warnings.iter().map(at).collect();
     assert_eq!(
-        d[0].expected.as_deref(),
-        Some("the name of a `vrrp_script` block (with a `script`)")
+        said,
+        [
+            (
+                7,
+                3,
+                "vrrp_instance `V` tracks `chx`, which names no vrrp_script defined before it: \
+                 keepalived ignores this entry (\"track script chx not found\") and so does rvs \
+                 - the instance runs without it"
+            ),
+            (
+                8,
+                3,
+                "vrrp_instance `V` tracks `later`, which names no vrrp_script defined before it: \
+                 keepalived ignores this entry (\"track script later not found\") and so does \
+                 rvs - the instance runs without it"
+            ),
+            (
+                9,
+                3,
+                "vrrp_instance `V` tracks `chk` twice: keepalived ignores the second entry and \
+                 so does rvs"
+            ),
+        ]
     );
+    let f = failover_from_keepalived(&kc).unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let i = only(&f);
+    assert_eq!(i.track_scripts, ["chk"]);
+    // The interface, then `chk` with the script's weight (0: failure means FAULT).
+    assert_eq!(i.router.tracks.len(), 2);
+    assert_eq!(i.router.tracks[1].weight, 0);
 }
 
 #[test]
@@ -854,6 +879,67 @@ fn lvs_sync_daemon() {
         (9, 1400, 9000, 2, ip("239.1.1.1"))
     );
     assert_eq!(s.unicast_peer, None);
+    // keepalived lvs_syncd_handler: an invalid value is logged and that option ignored
+    // (the default stays), an unknown word is logged and skipped.
+    let text = format!(
+        "global_defs {{\n lvs_sync_daemon eth2 A id 300 maxlen 120000 port 0 ttl 2 tos 4 group x\n}}\n{two}"
+    );
+    let kc = parse_keepalived(&text, "k.conf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let said: Vec<(usize, usize, &str)> = kc.warnings.iter().map(at).collect();
+    assert_eq!(
+        said,
+        [
+            (
+                2,
+                28,
+                "`lvs_sync_daemon` id `300` is not in 0..=255: keepalived ignores it (\"Invalid \
+                 syncid\") and so does rvs: the sync id is the instance's \
+                 virtual_router_id"
+            ),
+            (
+                2,
+                39,
+                "`lvs_sync_daemon` maxlen `120000` is not in 1..=65507: keepalived ignores it \
+                 (\"Invalid lvs_sync_daemon maxlen\") and so does rvs: the kernel's default \
+                 message size"
+            ),
+            (
+                2,
+                51,
+                "`lvs_sync_daemon` port `0` is not in 1..=65535: keepalived ignores it \
+                 (\"Invalid lvs_sync_daemon port\") and so does rvs: port 8848"
+            ),
+            (
+                2,
+                59,
+                "unknown `lvs_sync_daemon` option `tos` (keepalived knows `inst`, `id`, \
+                 `maxlen`, `port`, `ttl`, `group`): ignored, as keepalived ignores it"
+            ),
+            (
+                2,
+                63,
+                "unknown `lvs_sync_daemon` option `4` (keepalived knows `inst`, `id`, \
+                 `maxlen`, `port`, `ttl`, `group`): ignored, as keepalived ignores it"
+            ),
+            (
+                2,
+                71,
+                "`lvs_sync_daemon` group `x` is not an IP address: keepalived ignores it \
+                 (\"Invalid lvs_sync_daemon group\") and so does rvs (group 224.0.0.81)"
+            ),
+        ]
+    );
+    let s = failover_from_keepalived(&kc).unwrap().sync.unwrap();
+    assert_eq!(
+        (s.syncid, s.maxlen, s.port, s.ttl, s.group),
+        (51, 1472, 8848, 2, ip("224.0.0.81"))
+    );
+    // `inst NAME` names the instance too.
+    let f = ka(&format!(
+        "global_defs {{\n lvs_sync_daemon eth2 inst B id 3\n}}\n{two}"
+    ));
+    let s = f.sync.unwrap();
+    assert_eq!((s.vrrp_instance.as_deref(), s.syncid), (Some("B"), 3));
     // The rvs extension: a unicast group is the peer to send to; the group stays default.
     let f = ka(&format!(
         "global_defs {{\n lvs_sync_daemon eth2 A group 10.9.9.2\n}}\n{two}"
@@ -925,17 +1011,13 @@ fn mapped_keys_are_not_warned_and_the_others_still_are() {
 
 #[test]
 fn no_vrrp_means_no_failover() {
-    let f = ka("virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n }\n}\n");
+    let f = ka("virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.1.0.1 80 {\n }\n}\n");
     assert_eq!(f, FailoverConfig::default());
     assert_eq!(f.mode, FailoverMode::None);
 }
 
 /// Refusals of keepalived's own samples, each with its reason.
-const REFUSED: &[(&str, &str)] = &[(
-    "keepalived.conf.conditional_conf",
-    "the `script` of check_VI_0 is only on `@high`/`@low` lines, which never apply \
-         to rvs, so the script is dropped and VI_0 tracks an unknown script",
-)];
+const REFUSED: &[(&str, &str)] = &[];
 
 /// A compact listing of a failover configuration.
 fn summary(f: &FailoverConfig) -> String {

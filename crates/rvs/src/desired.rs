@@ -138,6 +138,7 @@ mod tests {
 
     const CONF: &str = "\
 virtual_server 192.168.0.100 80 {
+    protocol TCP
     lb_algo rr
     lb_kind NAT
     protocol TCP

@@ -844,7 +844,7 @@ mod tests {
             "ka.conf",
             "vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n \
              priority 100\n virtual_ipaddress {\n  10.1.0.100/24\n  10.2.0.254/24 dev eth1\n }\n}\n\
-             virtual_server 10.1.0.100 80 {\n lvs_sched rr\n lvs_method NAT\n \
+             virtual_server 10.1.0.100 80 {\n protocol TCP\n lvs_sched rr\n lvs_method NAT\n \
              real_server 10.2.0.11 80 {\n  weight 1\n }\n}\n",
         );
         assert_eq!(ka.format, Format::Keepalived);

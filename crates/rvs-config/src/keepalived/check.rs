@@ -480,8 +480,8 @@ pub(crate) fn checker(
             "alpha" => alpha = cx.flag(st),
             "log_all_failures" => log_all_failures = cx.flag(st),
             "url" => {
-                url_seen = true;
                 if let Some(u) = url(cx, st) {
+                    url_seen = true;
                     http.urls.push(u);
                 }
             }
@@ -588,14 +588,28 @@ pub(crate) fn checker(
             _ => {}
         }
     }
+    // A checker without its required item is dropped by keepalived's end handler
+    // (`dequeue_new_checker`) with a logged error; the real server keeps its other checkers.
+    let missing = |cx: &mut Ctx, what: &str, logged: &str| {
+        cx.warn(
+            &s.key().loc,
+            format!(
+                "`{}` has no {what}: keepalived drops this checker (\"{logged}\") and so does \
+                 rvs - the real server is not monitored by it",
+                s.key().text
+            ),
+        );
+    };
     let kind_data = match kind {
         Kind::Http | Kind::Ssl => {
-            if !url_seen {
-                cx.error(
-                    &s.key().loc,
-                    format!("`{}` has no `url`", s.key().text),
-                    Some("`url { path /... }` in the block".to_string()),
+            // check_http.c http_get_check_end.
+            if !url_seen && cx.error_count() == errors_before {
+                missing(
+                    cx,
+                    "`url` with a `path`",
+                    "HTTP/SSL_GET checker has no urls specified - ignoring",
                 );
+                return None;
             }
             if kind == Kind::Http {
                 CheckKind::Http(http)
@@ -607,12 +621,14 @@ pub(crate) fn checker(
         Kind::Smtp => CheckKind::Smtp(smtp),
         Kind::Dns => CheckKind::Dns(dns),
         Kind::Misc => {
-            if !misc_path_seen {
-                cx.error(
-                    &s.key().loc,
-                    "`MISC_CHECK` has no `misc_path`",
-                    Some("`misc_path /path/to/script` in the block".to_string()),
+            // check_misc.c misc_end_handler.
+            if !misc_path_seen && cx.error_count() == errors_before {
+                missing(
+                    cx,
+                    "`misc_path`",
+                    "No script path has been specified for MISC_CHECKER - skipping",
                 );
+                return None;
             }
             CheckKind::Misc(misc)
         }
@@ -630,22 +646,26 @@ pub(crate) fn checker(
         }
         Kind::Ping => CheckKind::Ping,
         Kind::File => {
-            if file.track_file.is_empty() {
-                cx.error(
-                    &s.key().loc,
-                    "`FILE_CHECK` has no `track_file`",
-                    Some("`track_file NAME` in the block".to_string()),
+            // check_file.c file_end_handler.
+            if file.track_file.is_empty() && cx.error_count() == errors_before {
+                missing(
+                    cx,
+                    "`track_file`",
+                    "FILE_CHECK has no track_file specified - ignoring",
                 );
+                return None;
             }
             CheckKind::File(file)
         }
         Kind::Bfd => {
-            if bfd.name.is_empty() {
-                cx.error(
-                    &s.key().loc,
-                    "`BFD_CHECK` has no `name`",
-                    Some("`name BFD_INSTANCE` in the block".to_string()),
+            // check_bfd.c bfd_end_handler.
+            if bfd.name.is_empty() && cx.error_count() == errors_before {
+                missing(
+                    cx,
+                    "`name`",
+                    "No name has been specified for BFD_CHECKER - skipping",
                 );
+                return None;
             }
             CheckKind::Bfd(bfd)
         }
@@ -811,25 +831,39 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
                     has_path = true;
                 }
             }
+            // check_http.c digest_handler: a second digest, or one that is not 32
+            // characters of hex pairs, is logged and ignored (the url is checked without it).
             "digest" => {
                 if let Some(w) = cx.one(st, "an MD5 digest") {
-                    if w.text.len() == 32 && w.text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        u.digest = Some(w.text.to_ascii_lowercase());
-                    } else {
-                        cx.error(
+                    if u.digest.is_some() {
+                        cx.warn(
                             &w.loc,
-                            format!("`{}` is not an MD5 digest", w.text),
-                            Some("32 hex digits".to_string()),
+                            "a second `digest` in this url: keepalived ignores it (\"is a \
+                             duplicate\") and so does rvs - the first applies",
+                        );
+                    } else if let Some(d) = md5_digest(&w.text) {
+                        u.digest = Some(d);
+                    } else {
+                        cx.warn(
+                            &w.loc,
+                            format!(
+                                "`{}` is not an MD5 digest (32 hex digits): keepalived ignores \
+                                 it and so does rvs - this url is checked without a digest",
+                                w.text
+                            ),
                         );
                     }
                 }
             }
+            // check_http.c status_code_handler: each code or range in 100..=599 is added;
+            // an invalid one is logged ("Invalid HTTP_GET status code") and skipped. With
+            // none added, url_check sets 200-299.
             "status_code" => {
                 if st.args().is_empty() {
-                    cx.error(
-                        &st.key().loc.after(),
-                        "`status_code` needs a code",
-                        Some("codes or ranges, e.g. `200 300-399`".to_string()),
+                    cx.warn(
+                        &st.key().loc,
+                        "`status_code` without codes: keepalived adds none and so does rvs (without \
+                         codes the url accepts 200-299)",
                     );
                 }
                 for w in st.args() {
@@ -841,10 +875,14 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
                         Some((a, b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => {
                             u.status_codes.push((a, b))
                         }
-                        _ => cx.error(
+                        _ => cx.warn(
                             &w.loc,
-                            format!("`{}` is not an HTTP status code or range", w.text),
-                            Some("codes in 100..=599, or ranges such as `200-299`".to_string()),
+                            format!(
+                                "`{}` is not an HTTP status code or range in 100..=599: \
+                                 keepalived ignores it (\"Invalid HTTP_GET status code\") and \
+                                 so does rvs",
+                                w.text
+                            ),
                         ),
                     }
                 }
@@ -860,14 +898,37 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
         }
     }
     if !has_path {
-        cx.error(
+        // check_http.c url_check: "HTTP/SSL_GET checker url has no path - ignoring".
+        cx.warn(
             &s.key().loc,
-            "`url` has no `path`",
-            Some("`path /...` in the block".to_string()),
+            "`url` has no `path`: keepalived ignores this url and so does rvs",
         );
         return None;
     }
     Some(u)
+}
+
+/// An HTTP_GET/SSL_GET `digest` as keepalived's digest_handler reads it: 32 characters, each
+/// pair read by `strtoul(.., 16)` that must use both characters (so a pair may be a sign or
+/// a blank followed by one hex digit; `-1` is 0xff). The digest in lower-case hex, or None.
+fn md5_digest(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = String::with_capacity(32);
+    for pair in b.chunks(2) {
+        let v = match (pair[0], hex(pair[1])) {
+            (c, Some(lo)) if hex(c).is_some() => hex(c)? * 16 + lo,
+            (b'+', Some(lo)) => lo,
+            (b'-', Some(lo)) => 256 - lo,
+            (c, Some(lo)) if c.is_ascii_whitespace() => lo,
+            _ => return None,
+        };
+        out.push_str(&format!("{:02x}", v as u8));
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! `check_api.c`, `vrrp_parser.c`, `global_parser.c`): `lvs_sched`/`lb_algo` [wlc],
 //! `lvs_method`/`lb_kind` [NAT] with tunnel options, `persistence_timeout` [360 when given
 //! without a value, or when only `persistence_granularity` is set], `weight` [1],
-//! `protocol` [TCP], `delay_loop` [60 s], `connect_timeout` [5 s], `retry`/`nb_get_retry`
+//! `protocol` [UDP, as keepalived 2.x], `delay_loop` [60 s], `connect_timeout` [5 s], `retry`/`nb_get_retry`
 //! [1; DNS 3; MISC 0], `delay_before_retry` [3 s for HTTP/SSL, 1 s otherwise].
 //!
 //! Where keepalived logs a problem and carries on (an unknown keyword, method, scheduler or
@@ -1232,11 +1232,44 @@ fn build(
     for s in vs_stmts {
         if let Some(vs) = virtual_server(&mut cx, s, &mut groups) {
             let VsOut {
-                services,
-                svc_locs,
+                services: all,
+                svc_locs: all_locs,
                 mut checks,
                 laddr_group,
             } = vs;
+            // A service already defined (by an earlier virtual_server, or twice by one group):
+            // keepalived adds the kernel service once - ipvswrapper.c ipvs_talk takes the
+            // kernel's EEXIST ("Service already exists") on the second add as done, and
+            // ipvs_group_cmd skips an entry already alive - so the first definition's
+            // settings run. keepalived then also adds this block's real servers to that
+            // service; rvs does not (one service has one set of health settings), and says
+            // so (docs/operating.md).
+            let mut services = Vec::new();
+            let mut svc_locs = Vec::new();
+            for (svc, l) in all.into_iter().zip(all_locs) {
+                let first = locs
+                    .iter()
+                    .zip(&config.services)
+                    .chain(svc_locs.iter().zip(&services))
+                    .find(|(_, x)| x.key == svc.key)
+                    .map(|(fl, _)| cx.line_of(&fl.key));
+                if let Some(line) = first {
+                    cx.warn(
+                        &l.key,
+                        format!(
+                            "virtual service {} is already defined (line {line}): keepalived \
+                             creates it once, with the first definition's settings (the second \
+                             add gets \"Service already exists\"), and so does rvs; keepalived \
+                             also adds this block's real servers to it, rvs does not - put them \
+                             in the first block",
+                            locate::describe(&svc.key)
+                        ),
+                    );
+                    continue;
+                }
+                services.push(svc);
+                svc_locs.push(l);
+            }
             fullnat_pool(&mut cx, &mut config, &services, laddr_group, &laddr_groups);
             checks.services =
                 (config.services.len()..config.services.len() + services.len()).collect();
@@ -1554,49 +1587,124 @@ fn lvs_sync_daemon(cx: &mut Ctx, s: &Stmt) -> Option<LvsSyncDaemon> {
     };
     d.places
         .insert("lvs_sync_daemon".to_string(), cx.place(&s.key().loc));
+    // keepalived global_parser.c `lvs_syncd_handler`: each option is read on its own; a
+    // missing or invalid value is logged and that option ignored ("Invalid lvs_sync_daemon
+    // maxlen (120000) - ignoring"), an unknown word is logged ("Unknown option ...") and the
+    // next word is read as an option. The second and third words may also be the old
+    // `VRRP_INSTANCE [SYNC_ID]`.
     let mut i = 1;
-    if let Some(w) = args.get(1)
-        && !["id", "maxlen", "port", "ttl", "group"].contains(&w.text.as_str())
-    {
-        d.vrrp_instance = Some(w.text.clone());
-        d.places.insert("instance".to_string(), cx.place(&w.loc));
-        i = 2;
-    }
     while i < args.len() {
         let opt = &args[i];
-        let Some(v) = args.get(i + 1) else {
-            cx.error(
-                &opt.loc.after(),
-                format!("`{}` needs a value", opt.text),
-                Some("a value".to_string()),
-            );
-            return None;
+        let value = args.get(i + 1);
+        // (keyword, lowest, highest, what keepalived then does)
+        let range = match opt.text.as_str() {
+            "id" => Some((0, 255, "the sync id is the instance's virtual_router_id")),
+            "maxlen" => Some((1, 65_535 - 20 - 8, "the kernel's default message size")),
+            "port" => Some((1, 65_535, "port 8848")),
+            "ttl" => Some((1, 255, "TTL 1")),
+            _ => None,
         };
-        match opt.text.as_str() {
-            // Old syntax: a bare sync id after the instance.
-            "id" => {
-                d.sync_id = cx.uint(v, "id", 255).map(|n| n as u8);
-                d.places.insert("id".to_string(), cx.place(&v.loc));
-            }
-            "maxlen" => d.maxlen = cx.uint(v, "maxlen", 65_535).map(|n| n as u16),
-            "port" => d.port = cx.port(v),
-            "ttl" => d.ttl = cx.uint(v, "ttl", 255).map(|n| n as u8),
-            "group" => d.group = cx.ip(v),
-            _ => {
-                if i == 2 && opt.text.bytes().all(|b| b.is_ascii_digit()) {
-                    d.sync_id = cx.uint(opt, "id", 255).map(|n| n as u8);
-                    i += 1;
-                    continue;
-                }
-                cx.error(
+        if opt.text == "inst" || opt.text == "group" || range.is_some() {
+            let Some(v) = value else {
+                let then = range.map_or("ignored", |r| r.2);
+                cx.warn(
                     &opt.loc,
-                    format!("unknown `lvs_sync_daemon` option `{}`", opt.text),
-                    Some("`id`, `maxlen`, `port`, `ttl` or `group`".to_string()),
+                    format!(
+                        "`lvs_sync_daemon` option `{}` has no value: keepalived ignores it and \
+                         so does rvs ({then})",
+                        opt.text
+                    ),
                 );
-                return None;
+                break;
+            };
+            match (opt.text.as_str(), range) {
+                ("inst", _) => {
+                    if d.vrrp_instance.is_some() {
+                        cx.warn(
+                            &v.loc,
+                            "`lvs_sync_daemon` names its instance twice: keepalived keeps the \
+                             first and so does rvs",
+                        );
+                    } else {
+                        d.vrrp_instance = Some(v.text.clone());
+                        d.places.insert("instance".to_string(), cx.place(&v.loc));
+                    }
+                }
+                // A unicast address is rvs's extension (the peer to send to, see
+                // crate::failover); keepalived ignores it.
+                ("group", _) => match v.text.parse::<IpAddr>() {
+                    Ok(g) => d.group = Some(g),
+                    Err(_) => cx.warn(
+                        &v.loc,
+                        format!(
+                            "`lvs_sync_daemon` group `{}` is not an IP address: keepalived \
+                             ignores it (\"Invalid lvs_sync_daemon group\") and so does rvs \
+                             (group 224.0.0.81)",
+                            v.text
+                        ),
+                    ),
+                },
+                (key, Some((lo, hi, then))) => match v.text.parse::<u64>() {
+                    Ok(n) if (lo..=hi).contains(&n) => match key {
+                        "id" => {
+                            d.sync_id = Some(n as u8);
+                            d.places.insert("id".to_string(), cx.place(&v.loc));
+                        }
+                        "maxlen" => d.maxlen = Some(n as u16),
+                        "port" => d.port = Some(n as u16),
+                        _ => d.ttl = Some(n as u8),
+                    },
+                    _ => {
+                        let logged = if key == "id" {
+                            "Invalid syncid".to_string()
+                        } else {
+                            format!("Invalid lvs_sync_daemon {key}")
+                        };
+                        cx.warn(
+                            &v.loc,
+                            format!(
+                                "`lvs_sync_daemon` {key} `{}` is not in {lo}..={hi}: keepalived \
+                                 ignores it (\"{logged}\") and so does rvs: {then}",
+                                v.text
+                            ),
+                        )
+                    }
+                },
+                _ => unreachable!("options with a value are listed above"),
             }
+            i += 2;
+            continue;
         }
-        i += 2;
+        if i == 1 {
+            // Old syntax: `lvs_sync_daemon IF VRRP_INSTANCE [SYNC_ID]`.
+            d.vrrp_instance = Some(opt.text.clone());
+            d.places.insert("instance".to_string(), cx.place(&opt.loc));
+        } else if i == 2 {
+            match opt.text.parse::<u8>() {
+                Ok(n) => {
+                    d.sync_id = Some(n);
+                    d.places.insert("id".to_string(), cx.place(&opt.loc));
+                }
+                Err(_) => cx.warn(
+                    &opt.loc,
+                    format!(
+                        "`{}` is not a sync id in 0..=255: keepalived ignores it and so does \
+                         rvs (the sync id is the instance's virtual_router_id)",
+                        opt.text
+                    ),
+                ),
+            }
+        } else {
+            cx.warn(
+                &opt.loc,
+                format!(
+                    "unknown `lvs_sync_daemon` option `{}` (keepalived knows `inst`, `id`, \
+                     `maxlen`, `port`, `ttl`, `group`): ignored, as keepalived ignores it",
+                    opt.text
+                ),
+            );
+        }
+        i += 1;
     }
     Some(d)
 }
@@ -1976,6 +2084,19 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             );
             None
         }
+        // DPVS's keepalived (tools/keepalived check_parser.c) reads `virtual_server match
+        // NAME` as an SNAT service chosen by `src-range`/`dst-range`/`iif`/`oif`; rvs has no
+        // such service. Upstream keepalived skips it too ("Invalid virtual server IP
+        // address/port match/NAME - skipping").
+        [k, ..] if k.text == "match" => {
+            cx.warn(
+                &k.loc,
+                "`virtual_server match` is DPVS's SNAT service (chosen by src-range, dst-range, \
+                 iif, oif): rvs does not run it, so this virtual server is skipped (upstream \
+                 keepalived skips it too)",
+            );
+            return None;
+        }
         [k, v, rest @ ..] if k.text == "fwmark" || k.text == "group" => {
             if let Some(x) = rest.first() {
                 cx.warn(
@@ -2020,7 +2141,9 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
     let mut seen = HashMap::new();
     let mut scheduler = (SchedulerKind::Wlc, key_loc.clone());
     let mut method = ForwardMethod::Masq;
-    let mut protocol = Protocol::Tcp;
+    // No `protocol` line: UDP (see below).
+    let mut protocol = Protocol::Udp;
+    let mut protocol_set = false;
     let mut family: Option<(Family, Loc)> = None;
     let mut timeout: Option<(u32, Loc)> = None;
     let mut granularity: Option<(String, Loc)> = None;
@@ -2099,10 +2222,10 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             "protocol" => {
                 if let Some(w) = cx.one(st, "TCP, UDP or SCTP") {
                     match w.text.to_ascii_uppercase().as_str() {
-                        "TCP" => protocol = Protocol::Tcp,
-                        "UDP" => protocol = Protocol::Udp,
+                        "TCP" => (protocol, protocol_set) = (Protocol::Tcp, true),
+                        "UDP" => (protocol, protocol_set) = (Protocol::Udp, true),
                         // keepalived check_parser.c proto_handler(): strcasecmp "SCTP".
-                        "SCTP" => protocol = Protocol::Sctp,
+                        "SCTP" => (protocol, protocol_set) = (Protocol::Sctp, true),
                         // keepalived check_parser.c proto_handler(): "Unknown protocol -
                         // ignoring".
                         _ => cx.warn(
@@ -2231,17 +2354,21 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             "quorum_up" => checks.quorum_up = cx.string(st, "a script"),
             "quorum_down" => checks.quorum_down = cx.string(st, "a script"),
             "virtualhost" => checks.virtualhost = cx.string(st, "a host name"),
+            // keepalived check_parser.c ssvr_handler → check_data.c alloc_ssvr: the address
+            // and port are read as a real server's (inet_stosockaddr); one it cannot read is
+            // logged ("Invalid sorry server IP address ... - skipping") and the line ignored;
+            // port 0 (or none) is the service's port.
             "sorry_server" => match st.args() {
-                [a] => sorry = cx.ip(a).map(|a| (a, None)),
-                [a, p] => {
-                    let (a, p) = (cx.ip(a), cx.port(p));
-                    sorry = a.zip(p).map(|(a, p)| (a, Some(p)));
-                }
-                _ => cx.error(
-                    &st.line_loc(),
-                    "`sorry_server` takes an address and an optional port",
+                [] => cx.error(
+                    &st.key().loc.after(),
+                    "`sorry_server` needs an address",
                     Some("`sorry_server IP [PORT]`".to_string()),
                 ),
+                words => {
+                    if let Some((a, p)) = addr_port(cx, "sorry server", words) {
+                        sorry = Some((a, (p != 0).then_some(p)));
+                    }
+                }
             },
             "sorry_server_inhibit" => sorry_inhibit = cx.flag(st),
             "sorry_server_lvs_method" => {
@@ -2364,6 +2491,26 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             ),
         );
         timeout = Some((Persistence::DEFAULT_TIMEOUT, key_loc.clone()));
+    }
+    // keepalived check_data.c validate_check_config (2.0.0 to 2.2.8): a virtual server named
+    // by address (or by a group with address members) and no protocol "no protocol set -
+    // defaulting to UDP" ("If the protocol is 0, the kernel defaults to UDP, so set it
+    // explicitly"). A firewall-mark service has no protocol.
+    let by_address = match &target {
+        VirtualTarget::Addr { .. } => true,
+        VirtualTarget::Fwmark(_) => false,
+        VirtualTarget::Group(name) => groups.get(name).is_some_and(|g| {
+            g.members
+                .iter()
+                .any(|(m, _)| matches!(m, Member::Addrs(..)))
+        }),
+    };
+    if by_address && !protocol_set {
+        cx.warn(
+            &key_loc,
+            "no `protocol`: keepalived makes this virtual server UDP (\"no protocol set - \
+             defaulting to UDP\"), and so does rvs; add `protocol TCP` if you meant TCP",
+        );
     }
     // Which family a fwmark service takes: `ip_family`, else its first real server that is
     // not tunnelled, else IPv4 (keepalived's rule).

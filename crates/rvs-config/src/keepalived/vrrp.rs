@@ -379,7 +379,7 @@ pub(crate) fn root(cx: &mut Ctx, s: &Stmt, vrrp: &mut Vrrp) {
     };
     match key.as_str() {
         "vrrp_instance" => {
-            if let Some(i) = instance(cx, &name, body) {
+            if let Some(i) = instance(cx, &name, body, &vrrp.scripts) {
                 if let Some(first) = vrrp.instances.iter().find(|x| x.name == i.name) {
                     cx.error(
                         &name.loc,
@@ -404,7 +404,14 @@ pub(crate) fn root(cx: &mut Ctx, s: &Stmt, vrrp: &mut Vrrp) {
     }
 }
 
-fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
+/// `scripts`: the `vrrp_script` blocks read so far (keepalived looks a tracked script up
+/// while it reads the instance).
+fn instance(
+    cx: &mut Ctx,
+    name: &Word,
+    body: &[Stmt],
+    scripts: &[VrrpScript],
+) -> Option<VrrpInstance> {
     let errors_before = cx.error_count();
     let mut i = VrrpInstance {
         name: name.text.clone(),
@@ -500,12 +507,33 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
                     vrid_seen = true;
                 }
             }
+            // keepalived vrrp_parser.c vrrp_prio_handler: a priority outside 1..=255 (or
+            // not a number, e.g. a `$NAME` left undefined) is logged ("Priority not valid!
+            // ... Using default 100") and the priority is 100 - set, so not derived from
+            // `state` below.
             "priority" => {
                 priority_written = true;
-                if let Some(w) = cx.one(st, "a priority in 1..=255")
-                    && let Some(n) = cx.int_of(w, "priority", 1, 255)
-                {
-                    i.priority = n as u8;
+                if let Some(w) = cx.one(st, "a priority in 1..=255") {
+                    match w.text.parse::<u8>() {
+                        Ok(n) if n >= 1 => i.priority = n,
+                        _ => {
+                            let why = if w.text.starts_with('$') {
+                                " (no parameter of that name is defined for this \
+                                 configuration id, so it stays as written)"
+                            } else {
+                                ""
+                            };
+                            cx.warn(
+                                &w.loc,
+                                format!(
+                                    "`{}` is not a priority in 1..=255{why}: keepalived uses \
+                                     100 (\"Priority not valid!\") and so does rvs",
+                                    w.text
+                                ),
+                            );
+                            i.priority = 100;
+                        }
+                    }
                 }
             }
             "advert_int" => {
@@ -545,19 +573,19 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             }
             "unicast_src_ip" => {
                 if let Some(w) = cx.one(st, "an IP address") {
-                    i.unicast_src_ip = cx.ip(w);
+                    i.unicast_src_ip = sockaddr(cx, w, "source address");
                 }
             }
             "mcast_src_ip" => {
                 if let Some(w) = cx.one(st, "an IP address") {
-                    i.mcast_src_ip = cx.ip(w);
+                    i.mcast_src_ip = sockaddr(cx, w, "source address");
                 }
             }
             "unicast_peer" => {
                 if let Some(b) = cx.need_block(st) {
                     for e in b {
                         // `IP [min_ttl N] [max_ttl N]`: the TTL bounds are not read.
-                        if let Some(a) = cx.ip(e.key()) {
+                        if let Some(a) = sockaddr(cx, e.key(), "unicast peer address") {
                             i.unicast_peers.push(a);
                             i.unicast_peer_places.push(cx.place(&e.key().loc));
                         }
@@ -584,7 +612,20 @@ fn instance(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpInstance> {
             }
             "track_script" => {
                 if let Some(b) = cx.need_block(st) {
-                    i.track_scripts = b.iter().filter_map(|e| tracked(cx, e)).collect();
+                    i.track_scripts = Vec::new();
+                    for e in b {
+                        if let Some(t) = tracked(cx, e) {
+                            let at = &e.words[0].loc;
+                            track_script_entry(
+                                cx,
+                                &name.text,
+                                t,
+                                at,
+                                scripts,
+                                &mut i.track_scripts,
+                            );
+                        }
+                    }
                 }
             }
             "notify_master" => i.notify_master = cx.string(st, "a script"),
@@ -783,6 +824,69 @@ fn vip(cx: &mut Ctx, e: &Stmt) -> Option<VirtualIp> {
         i += 1;
     }
     Some(v)
+}
+
+/// One `track_script` entry, kept when it names a script defined before the instance and
+/// not yet tracked by it. keepalived vrrp_track.c `alloc_track_script`: the script is looked
+/// up by name while the instance is read (`find_script_by_name`); not found, "(VI) track
+/// script NAME not found, ignoring..."; tracked twice, "(VI) duplicate track_script NAME -
+/// ignoring". The entry is dropped and the instance runs without it.
+fn track_script_entry(
+    cx: &mut Ctx,
+    instance: &str,
+    t: Tracked,
+    loc: &Loc,
+    scripts: &[VrrpScript],
+    kept: &mut Vec<Tracked>,
+) {
+    if !scripts.iter().any(|s| s.name == t.name) {
+        cx.warn(
+            loc,
+            format!(
+                "vrrp_instance `{instance}` tracks `{}`, which names no vrrp_script defined \
+                 before it: keepalived ignores this entry (\"track script {} not found\") and \
+                 so does rvs - the instance runs without it",
+                t.name, t.name
+            ),
+        );
+    } else if kept.iter().any(|k| k.name == t.name) {
+        cx.warn(
+            loc,
+            format!(
+                "vrrp_instance `{instance}` tracks `{}` twice: keepalived ignores the second \
+                 entry and so does rvs",
+                t.name
+            ),
+        );
+    } else {
+        kept.push(t);
+    }
+}
+
+/// An address read as keepalived's `inet_stosockaddr` (lib/utils.c) reads it for
+/// `mcast_src_ip`, `unicast_src_ip` (vrrp_parser.c vrrp_srcip_handler) and a `unicast_peer`
+/// entry (vrrp_data.c alloc_vrrp_unicast_peer): cut at the first `-` or `/` (so
+/// `10.1.1.1/24` is 10.1.1.1, as written when a parameter holds the VIP with its prefix);
+/// one it cannot read is logged ("malformed ... Skipping...") and the line ignored.
+fn sockaddr(cx: &mut Ctx, w: &Word, what: &str) -> Option<IpAddr> {
+    let cut = w
+        .text
+        .find(['-', '/'])
+        .map_or(w.text.as_str(), |i| &w.text[..i]);
+    match cut.parse::<IpAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            cx.warn(
+                &w.loc,
+                format!(
+                    "`{}` is not an IP address: keepalived ignores this {what} (\"malformed\") \
+                     and so does rvs (rvs does not resolve host names)",
+                    w.text
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// `NAME [weight N [reverse]]`.
