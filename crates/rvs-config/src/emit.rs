@@ -35,7 +35,10 @@ use rvs_core::model::{
 use crate::failover::{FailoverMode, PulseSetup, SyncSetup, VrrpInstanceSetup, VrrpSetup};
 use crate::keepalived::KeepalivedConf;
 use crate::lvs::Vip;
-use crate::native::{Names, NativeConf, ServerSlot, auth_pass, default_version, tracks_primary};
+use crate::native::{
+    GarpValue, Names, NativeConf, ServerSlot, advert_switches, auth_pass, default_version,
+    garp_settings, server_slots, tracks_primary,
+};
 
 /// A file written in another format, and what it could not say (empty: it means the same
 /// as the configuration it was written from).
@@ -550,13 +553,7 @@ fn keepalived_vrrp(out: &mut String, no: &mut Refusals, v: &VrrpSetup) {
             }
         }
         out.push_str("    }\n");
-        for (k, c) in [
-            ("notify_master", &g.notify_master),
-            ("notify_backup", &g.notify_backup),
-            ("notify_fault", &g.notify_fault),
-            ("notify_stop", &g.notify_stop),
-            ("notify", &g.notify),
-        ] {
+        for (k, c) in g.notify_scripts() {
             if let Some(c) = c {
                 let _ = writeln!(out, "    {k} {}", ka_value(no, &what, k, c));
             }
@@ -703,56 +700,19 @@ fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetu
         }
         out.push_str("    }\n");
     }
-    for (k, c) in [
-        ("notify_master", &i.notify_master),
-        ("notify_backup", &i.notify_backup),
-        ("notify_fault", &i.notify_fault),
-        ("notify_stop", &i.notify_stop),
-        ("notify", &i.notify),
-    ] {
+    for (k, c) in i.notify_scripts() {
         if let Some(c) = c {
             let _ = writeln!(out, "    {k} {}", ka_value(no, w, k, c));
         }
     }
-    let (g, d) = (r.garp, rvs_core::vrrp::GarpConfig::default());
-    if g.master_delay != d.master_delay {
-        let _ = writeln!(
-            out,
-            "    garp_master_delay {}",
-            ka_time(no, w, g.master_delay)
-        );
+    for (k, v) in garp_settings(&r.garp) {
+        let _ = match v {
+            GarpValue::Time(t) => writeln!(out, "    {k} {}", ka_time(no, w, t)),
+            GarpValue::Count(n) => writeln!(out, "    {k} {n}"),
+        };
     }
-    if g.master_repeat != d.master_repeat {
-        let _ = writeln!(out, "    garp_master_repeat {}", g.master_repeat);
-    }
-    if let Some(t) = g.master_refresh {
-        let _ = writeln!(out, "    garp_master_refresh {}", ka_time(no, w, t));
-    }
-    if g.master_refresh_repeat != d.master_refresh_repeat {
-        let _ = writeln!(
-            out,
-            "    garp_master_refresh_repeat {}",
-            g.master_refresh_repeat
-        );
-    }
-    if g.lower_prio_delay != d.lower_prio_delay {
-        let _ = writeln!(
-            out,
-            "    garp_lower_prio_delay {}",
-            ka_time(no, w, g.lower_prio_delay)
-        );
-    }
-    if g.lower_prio_repeat != d.lower_prio_repeat {
-        let _ = writeln!(out, "    garp_lower_prio_repeat {}", g.lower_prio_repeat);
-    }
-    for (k, b) in [
-        ("lower_prio_no_advert", r.lower_prio_no_advert),
-        ("higher_prio_send_advert", r.higher_prio_send_advert),
-        ("skip_check_adv_addr", r.skip_check_adv_addr),
-    ] {
-        if b {
-            let _ = writeln!(out, "    {k}");
-        }
+    for k in advert_switches(r) {
+        let _ = writeln!(out, "    {k}");
     }
     if i.use_vmac {
         match &i.vmac_name {
@@ -1568,14 +1528,7 @@ pub fn write_lvs_cf(conf: &NativeConf) -> Written {
             method,
             protocol,
         );
-        let all_active: Vec<ServerSlot>;
-        let slots = match names {
-            Some(n) => &n.slots,
-            None => {
-                all_active = vec![ServerSlot::Active(None); svc.real_servers.len()];
-                &all_active
-            }
-        };
+        let slots = server_slots(names, svc.real_servers.len());
         let mut servers = svc.real_servers.iter();
         for (j, slot) in slots.iter().enumerate() {
             let (name, addr, port, weight, active) = match slot {

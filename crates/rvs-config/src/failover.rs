@@ -183,6 +183,32 @@ pub struct VrrpInstanceSetup {
     pub vmac_name: Option<String>,
 }
 
+impl VrrpInstanceSetup {
+    /// The notify scripts by keyword (`notify_master`, `notify_backup`, `notify_fault`,
+    /// `notify_stop`, `notify`), in that order, None where unset: what the writers write.
+    pub fn notify_scripts(&self) -> [(&'static str, Option<&str>); 5] {
+        notify_scripts([
+            &self.notify_master,
+            &self.notify_backup,
+            &self.notify_fault,
+            &self.notify_stop,
+            &self.notify,
+        ])
+    }
+}
+
+/// The five notify keywords paired with their scripts, in keepalived's order.
+fn notify_scripts(scripts: [&Option<String>; 5]) -> [(&'static str, Option<&str>); 5] {
+    let [m, b, f, s, n] = scripts.map(Option::as_deref);
+    [
+        ("notify_master", m),
+        ("notify_backup", b),
+        ("notify_fault", f),
+        ("notify_stop", s),
+        ("notify", n),
+    ]
+}
+
 /// A virtual address: `IP/LEN dev DEV label LABEL scope SCOPE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressSetup {
@@ -215,6 +241,19 @@ pub struct SyncGroupSetup {
     pub notify_stop: Option<String>,
     /// `notify`: run with `GROUP` NAME STATE.
     pub notify: Option<String>,
+}
+
+impl SyncGroupSetup {
+    /// The notify scripts by keyword, as [`VrrpInstanceSetup::notify_scripts`].
+    pub fn notify_scripts(&self) -> [(&'static str, Option<&str>); 5] {
+        notify_scripts([
+            &self.notify_master,
+            &self.notify_backup,
+            &self.notify_fault,
+            &self.notify_stop,
+            &self.notify,
+        ])
+    }
 }
 
 /// A `vrrp_script` that some instance tracks.

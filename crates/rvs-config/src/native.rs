@@ -124,6 +124,7 @@
 //! [`Diagnostic`]s located at the key or value they blame. This module does no I/O.
 
 use core::ops::Range;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -147,7 +148,9 @@ use crate::lvs::Vip;
 
 mod failover;
 pub use failover::vrrp_vips;
-pub(crate) use failover::{auth_pass, default_version, tracks_primary};
+pub(crate) use failover::{
+    GarpValue, advert_switches, auth_pass, default_version, garp_settings, tracks_primary,
+};
 
 type Span = Range<usize>;
 type Int = Spanned<i64>;
@@ -237,6 +240,15 @@ impl ServiceNames {
                 .slots
                 .iter()
                 .all(|s| matches!(s, ServerSlot::Active(None)))
+    }
+}
+
+/// The real servers of a service as written: its slots, or without an entry its `n` real
+/// servers, all active and unnamed.
+pub(crate) fn server_slots(names: Option<&ServiceNames>, n: usize) -> Cow<'_, [ServerSlot]> {
+    match names {
+        Some(names) => Cow::Borrowed(&names.slots),
+        None => Cow::Owned(vec![ServerSlot::Active(None); n]),
     }
 }
 
@@ -2387,16 +2399,9 @@ pub fn emit_native(conf: &NativeConf) -> String {
                 }
             }
         }
-        let all_active: Vec<ServerSlot>;
-        let slots = match names {
-            Some(n) => &n.slots,
-            None => {
-                all_active = vec![ServerSlot::Active(None); svc.real_servers.len()];
-                &all_active
-            }
-        };
+        let slots = server_slots(names, svc.real_servers.len());
         let mut servers = svc.real_servers.iter();
-        for slot in slots {
+        for slot in slots.iter() {
             let (rs, name) = match slot {
                 ServerSlot::Inactive(x) => {
                     let mut block = String::from("[[service.real_server]]\n");

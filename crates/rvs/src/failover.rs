@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use rvs_config::failover::{FailoverConfig, FailoverMode, PulseSetup, VrrpSetup};
-use rvs_core::pulse::{Pulse, PulseEvent};
+use rvs_core::pulse::{HeartbeatError, HeartbeatTransmit, Pulse, PulseConfig, PulseEvent};
 use rvs_core::time::Instant;
 use rvs_core::vrrp::ah::{self, IP_PROTO_AH};
 use rvs_core::vrrp::group::{GroupState, RouterId, Vrrp, VrrpEvent};
@@ -709,6 +709,107 @@ pub(crate) fn links_down(addrs: &[IpAddr]) -> Vec<String> {
     down
 }
 
+/// pulse.c `run()`: `check_links()` on every pass of the loop. Tells the engine whether the
+/// `monitor_links` links are all up (`set_links_up`, true when that enabled or disabled the
+/// node) and logs the change; nothing when no links are watched.
+pub(crate) fn check_links(links: &[IpAddr], set_links_up: impl FnOnce(bool) -> bool) {
+    if links.is_empty() {
+        return;
+    }
+    let down = links_down(links);
+    if set_links_up(down.is_empty()) {
+        if down.is_empty() {
+            tracing::warn!("pulse: Local NIC link(s) restored: pulse enabled");
+        } else {
+            tracing::warn!(
+                links = %down.join(","),
+                "pulse: Local NIC link failure: pulse disabled"
+            );
+        }
+    }
+}
+
+/// pulse's engine configuration for this host: `config_for` applied to the addresses on
+/// its interfaces; an error when none of them is the lvs.cf `primary` or `backup`.
+pub(crate) fn pulse_config(
+    config_for: impl FnOnce(&[IpAddr]) -> Option<PulseConfig>,
+) -> io::Result<PulseConfig> {
+    let mine: Vec<IpAddr> = rvs_sys::iface::all_addresses()?
+        .into_iter()
+        .map(|(_, a, _)| a)
+        .collect();
+    config_for(&mine).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pulse: none of this host's addresses is the lvs.cf `primary` or `backup`",
+        )
+    })
+}
+
+/// pulse's heartbeat for `cfg`: the UDP socket bound to the heartbeat port (non-blocking),
+/// the engine started at `t`, and the addresses whose links `monitor_links` watches (only
+/// with a backup).
+pub(crate) fn open_pulse(
+    setup: &PulseSetup,
+    cfg: PulseConfig,
+    t: Instant,
+) -> io::Result<(Pulse, UdpSocket, Vec<IpAddr>)> {
+    let bind: SocketAddr = match cfg.partner {
+        IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), cfg.port),
+        IpAddr::V6(_) => SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), cfg.port),
+    };
+    let sock = UdpSocket::bind(bind)?;
+    sock.set_nonblocking(true)?;
+    let pulse = Pulse::new(cfg, t)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("pulse: {e}")))?;
+    let links = if cfg.monitor_links && cfg.backup_active {
+        setup.own_addresses(cfg.role)
+    } else {
+        Vec::new()
+    };
+    Ok((pulse, sock, links))
+}
+
+/// Wait up to `wait` for heartbeats on `sock`, then hand each waiting datagram and its
+/// source to `handle` (a refused one is logged at debug level).
+pub(crate) fn recv_heartbeats(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    wait: Duration,
+    mut handle: impl FnMut(IpAddr, &[u8]) -> Result<(), HeartbeatError>,
+) {
+    let mut ready = [false];
+    if rvs_sys::poll::wait_readable(&[sock.as_fd()], &mut ready, Some(wait)).is_err() {
+        std::thread::sleep(TICK);
+    }
+    while let Ok((n, from)) = sock.recv_from(buf) {
+        if let Err(e) = handle(from.ip(), &buf[..n]) {
+            tracing::debug!(%from, "heartbeat refused: {e:?}");
+        }
+    }
+}
+
+/// Send one heartbeat (a failure is logged; pulse sends the next one anyway).
+pub(crate) fn send_heartbeat(sock: &UdpSocket, t: &HeartbeatTransmit) {
+    if let Err(e) = sock.send_to(&t.payload, t.dst) {
+        tracing::warn!(dst = %t.dst, "pulse: send: {e}");
+    }
+}
+
+/// What the status socket shows for pulse: this node's role, whether it is active, and the
+/// heartbeats counted by `pulse` (none without one).
+pub(crate) fn pulse_status(primary: bool, active: bool, pulse: Option<&Pulse>) -> FailoverStatus {
+    FailoverStatus {
+        instances: Vec::new(),
+        pulse: Some(PulseStatus {
+            primary,
+            active,
+            sent: pulse.map_or(0, Pulse::sent),
+            received: pulse.map_or(0, Pulse::received),
+        }),
+    }
+}
+
 impl PulseRunner {
     fn new(
         setup: &PulseSetup,
@@ -716,29 +817,8 @@ impl PulseRunner {
         clock: std::time::Instant,
         notifier: Notifier,
     ) -> io::Result<Self> {
-        let mine: Vec<IpAddr> = rvs_sys::iface::all_addresses()?
-            .into_iter()
-            .map(|(_, a, _)| a)
-            .collect();
-        let cfg = setup.config_for(&mine).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "pulse: none of this host's addresses is the lvs.cf `primary` or `backup`",
-            )
-        })?;
-        let bind: SocketAddr = match cfg.partner {
-            IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), cfg.port),
-            IpAddr::V6(_) => SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), cfg.port),
-        };
-        let sock = UdpSocket::bind(bind)?;
-        sock.set_nonblocking(true)?;
-        let pulse = Pulse::new(cfg, now(clock))
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("pulse: {e}")))?;
-        let links = if cfg.monitor_links && cfg.backup_active {
-            setup.own_addresses(cfg.role)
-        } else {
-            Vec::new()
-        };
+        let cfg = pulse_config(|mine| setup.config_for(mine))?;
+        let (pulse, sock, links) = open_pulse(setup, cfg, now(clock))?;
         Ok(PulseRunner {
             links,
             pulse,
@@ -760,20 +840,7 @@ impl PulseRunner {
                 self.flush();
                 return;
             }
-            if !self.links.is_empty() {
-                // pulse.c run(): check_links() on every pass of the loop.
-                let down = links_down(&self.links);
-                if self.pulse.set_links_up(t, down.is_empty()) {
-                    if down.is_empty() {
-                        tracing::warn!("pulse: Local NIC link(s) restored: pulse enabled");
-                    } else {
-                        tracing::warn!(
-                            links = %down.join(","),
-                            "pulse: Local NIC link failure: pulse disabled"
-                        );
-                    }
-                }
-            }
+            check_links(&self.links, |up| self.pulse.set_links_up(t, up));
             self.pulse.handle_timeout(t);
             self.flush();
             let wait = self
@@ -782,27 +849,16 @@ impl PulseRunner {
                 .map(|at| at.saturating_since(now(self.clock)))
                 .unwrap_or(TICK)
                 .min(TICK);
-            let mut ready = [false];
-            if rvs_sys::poll::wait_readable(&[self.sock.as_fd()], &mut ready, Some(wait)).is_err() {
-                std::thread::sleep(TICK);
-            }
-            while let Ok((n, from)) = self.sock.recv_from(&mut buf) {
-                if let Err(e) = self
-                    .pulse
-                    .handle_heartbeat(now(self.clock), from.ip(), &buf[..n])
-                {
-                    tracing::debug!(%from, "heartbeat refused: {e:?}");
-                }
-            }
+            recv_heartbeats(&self.sock, &mut buf, wait, |from, bytes| {
+                self.pulse.handle_heartbeat(now(self.clock), from, bytes)
+            });
             self.flush();
         }
     }
 
     fn flush(&mut self) {
         while let Some(t) = self.pulse.poll_transmit() {
-            if let Err(e) = self.sock.send_to(&t.payload, t.dst) {
-                tracing::warn!(dst = %t.dst, "pulse: send: {e}");
-            }
+            send_heartbeat(&self.sock, &t);
         }
         while let Some(ev) = self.pulse.poll_event() {
             match ev {
@@ -827,14 +883,10 @@ impl PulseRunner {
                 }),
             }
         }
-        self.notifier.status.set(FailoverStatus {
-            instances: Vec::new(),
-            pulse: Some(PulseStatus {
-                primary: self.pulse.config().role == rvs_core::pulse::Role::Primary,
-                active: self.pulse.is_active(),
-                sent: self.pulse.sent(),
-                received: self.pulse.received(),
-            }),
-        });
+        self.notifier.status.set(pulse_status(
+            self.pulse.config().role == rvs_core::pulse::Role::Primary,
+            self.pulse.is_active(),
+            Some(&self.pulse),
+        ));
     }
 }

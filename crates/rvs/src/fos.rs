@@ -14,8 +14,7 @@
 //!   address, one thread per check, its result back to the engine.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
+use std::net::{IpAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -25,10 +24,12 @@ use rvs_config::failover::{FosServiceSetup, FosSetup};
 use rvs_config::lvs::Vip;
 use rvs_core::fos::{FosEvent, FosNode};
 use rvs_core::health::Outcome;
-use rvs_core::pulse::{Pulse, PulseEvent, Role};
+use rvs_core::pulse::{PulseEvent, Role};
 
-use crate::failover::{Notifier, RoleChange, TICK, links_down, now, run_script};
-use crate::failover_status::{FailoverStatus, PulseStatus};
+use crate::failover::{
+    Notifier, RoleChange, TICK, check_links, now, open_pulse, pulse_config, pulse_status,
+    recv_heartbeats, run_script, send_heartbeat,
+};
 
 /// The longest a `start_cmd` or `stop_cmd` may run before it is killed (fos waits without
 /// limit; a command that never returns would stall every later one).
@@ -76,35 +77,11 @@ impl FosRunner {
         let (pulse, sock, links, primary) = match &setup.pulse {
             None => (None, None, Vec::new(), true),
             Some(p) => {
-                let mine: Vec<IpAddr> = rvs_sys::iface::all_addresses()?
-                    .into_iter()
-                    .map(|(_, a, _)| a)
-                    .collect();
-                let cfg = setup.pulse_config_for(&mine).ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "pulse: none of this host's addresses is the lvs.cf `primary` or `backup`",
-                    )
-                })?;
-                let bind: SocketAddr = match cfg.partner {
-                    IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), cfg.port),
-                    IpAddr::V6(_) => {
-                        SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), cfg.port)
-                    }
-                };
-                let sock = UdpSocket::bind(bind)?;
-                sock.set_nonblocking(true)?;
-                let links = if cfg.monitor_links && cfg.backup_active {
-                    p.own_addresses(cfg.role)
-                } else {
-                    Vec::new()
-                };
+                let cfg = pulse_config(|mine| setup.pulse_config_for(mine))?;
                 if cfg.force_active && !cfg.backup_active {
                     tracing::warn!("fos: FOS backup node not defined -- skipping checks");
                 }
-                let engine = Pulse::new(cfg, t).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidInput, format!("pulse: {e}"))
-                })?;
+                let (engine, sock, links) = open_pulse(p, cfg, t)?;
                 (Some(engine), Some(sock), links, cfg.role == Role::Primary)
             }
         };
@@ -159,19 +136,7 @@ impl FosRunner {
                 }
                 return;
             }
-            if !self.links.is_empty() {
-                let down = links_down(&self.links);
-                if self.node.set_links_up(t, down.is_empty()) {
-                    if down.is_empty() {
-                        tracing::warn!("pulse: Local NIC link(s) restored: pulse enabled");
-                    } else {
-                        tracing::warn!(
-                            links = %down.join(","),
-                            "pulse: Local NIC link failure: pulse disabled"
-                        );
-                    }
-                }
-            }
+            check_links(&self.links, |up| self.node.set_links_up(t, up));
             while let Ok((n, outcome)) = self.checks_rx.try_recv() {
                 let up = matches!(outcome, Outcome::Up | Outcome::UpWithWeight(_));
                 if let (false, Outcome::Down(why), Some(s)) = (up, &outcome, self.services.get(n)) {
@@ -193,22 +158,9 @@ impl FosRunner {
                 .unwrap_or(TICK)
                 .min(TICK);
             match &self.sock {
-                Some(sock) => {
-                    let mut ready = [false];
-                    if rvs_sys::poll::wait_readable(&[sock.as_fd()], &mut ready, Some(wait))
-                        .is_err()
-                    {
-                        std::thread::sleep(TICK);
-                    }
-                    while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                        if let Err(e) =
-                            self.node
-                                .handle_heartbeat(now(self.clock), from.ip(), &buf[..n])
-                        {
-                            tracing::debug!(%from, "heartbeat refused: {e:?}");
-                        }
-                    }
-                }
+                Some(sock) => recv_heartbeats(sock, &mut buf, wait, |from, bytes| {
+                    self.node.handle_heartbeat(now(self.clock), from, bytes)
+                }),
                 None => std::thread::sleep(wait),
             }
             self.flush();
@@ -223,10 +175,8 @@ impl FosRunner {
 
     fn flush(&mut self) {
         while let Some(t) = self.node.poll_transmit() {
-            if let Some(sock) = &self.sock
-                && let Err(e) = sock.send_to(&t.payload, t.dst)
-            {
-                tracing::warn!(dst = %t.dst, "pulse: send: {e}");
+            if let Some(sock) = &self.sock {
+                send_heartbeat(sock, &t);
             }
         }
         let owned: Vec<IpAddr> = self.addresses.iter().map(|v| v.addr).collect();
@@ -306,16 +256,11 @@ impl FosRunner {
                 }
             }
         }
-        let pulse = self.node.pulse();
-        self.notifier.status.set(FailoverStatus {
-            instances: Vec::new(),
-            pulse: Some(PulseStatus {
-                primary: self.primary,
-                active: self.node.is_active(),
-                sent: pulse.map_or(0, Pulse::sent),
-                received: pulse.map_or(0, Pulse::received),
-            }),
-        });
+        self.notifier.status.set(pulse_status(
+            self.primary,
+            self.node.is_active(),
+            self.node.pulse(),
+        ));
     }
 
     /// nanny's check of service `n` at its floating address, on a thread of its own.

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rvs_core::vrrp::{Auth, GarpConfig, InitialState, Preempt, Track, Version};
+use rvs_core::vrrp::{Auth, GarpConfig, InitialState, Preempt, RouterConfig, Track, Version};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -774,6 +774,56 @@ pub(crate) fn auth_pass(auth: &Auth) -> Option<Option<(&'static str, String)>> {
         .map(|s| Some((word, s.to_string())))
 }
 
+/// A gratuitous ARP setting's value: a time or a count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GarpValue {
+    /// `garp_master_delay`, `garp_master_refresh`, `garp_lower_prio_delay`.
+    Time(Duration),
+    /// `garp_master_repeat`, `garp_master_refresh_repeat`, `garp_lower_prio_repeat`.
+    Count(u32),
+}
+
+/// The gratuitous ARP settings of `g` that differ from keepalived's defaults
+/// (`garp_master_refresh` whenever set), by keyword, in the order the writers write them.
+pub(crate) fn garp_settings(g: &GarpConfig) -> impl Iterator<Item = (&'static str, GarpValue)> {
+    let d = GarpConfig::default();
+    let time = |v: Duration, d: Duration| (v != d).then_some(GarpValue::Time(v));
+    let count = |v: u32, d: u32| (v != d).then_some(GarpValue::Count(v));
+    [
+        ("garp_master_delay", time(g.master_delay, d.master_delay)),
+        (
+            "garp_master_repeat",
+            count(g.master_repeat, d.master_repeat),
+        ),
+        ("garp_master_refresh", g.master_refresh.map(GarpValue::Time)),
+        (
+            "garp_master_refresh_repeat",
+            count(g.master_refresh_repeat, d.master_refresh_repeat),
+        ),
+        (
+            "garp_lower_prio_delay",
+            time(g.lower_prio_delay, d.lower_prio_delay),
+        ),
+        (
+            "garp_lower_prio_repeat",
+            count(g.lower_prio_repeat, d.lower_prio_repeat),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+}
+
+/// The advertisement switches that are on in `r`, by keyword.
+pub(crate) fn advert_switches(r: &RouterConfig) -> impl Iterator<Item = &'static str> {
+    [
+        ("lower_prio_no_advert", r.lower_prio_no_advert),
+        ("higher_prio_send_advert", r.higher_prio_send_advert),
+        ("skip_check_adv_addr", r.skip_check_adv_addr),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+}
+
 /// The family's default VRRP version (keepalived: 3 for IPv6, else 2).
 pub(crate) fn default_version(primary: IpAddr) -> Version {
     if primary.is_ipv6() {
@@ -857,13 +907,7 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
                     .filter_map(|&m| v.instances.get(m).map(|i| quote(&i.name)))
                     .collect();
                 let _ = writeln!(out, "group = [{}]", names.join(", "));
-                for (k, c) in [
-                    ("notify_master", &g.notify_master),
-                    ("notify_backup", &g.notify_backup),
-                    ("notify_fault", &g.notify_fault),
-                    ("notify_stop", &g.notify_stop),
-                    ("notify", &g.notify),
-                ] {
+                for (k, c) in g.notify_scripts() {
                     if let Some(c) = c {
                         let _ = writeln!(out, "{k} = {}", quote(c));
                     }
@@ -1019,48 +1063,19 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
         let _ = writeln!(out, "track_script = {}", list(scs));
     }
     let _ = v;
-    for (k, c) in [
-        ("notify_master", &i.notify_master),
-        ("notify_backup", &i.notify_backup),
-        ("notify_fault", &i.notify_fault),
-        ("notify_stop", &i.notify_stop),
-        ("notify", &i.notify),
-    ] {
+    for (k, c) in i.notify_scripts() {
         if let Some(c) = c {
             let _ = writeln!(out, "{k} = {}", quote(c));
         }
     }
-    let (g, d) = (r.garp, GarpConfig::default());
-    if g.master_delay != d.master_delay {
-        let _ = writeln!(out, "garp_master_delay = {}", secs(g.master_delay));
+    for (k, v) in garp_settings(&r.garp) {
+        let _ = match v {
+            GarpValue::Time(t) => writeln!(out, "{k} = {}", secs(t)),
+            GarpValue::Count(n) => writeln!(out, "{k} = {n}"),
+        };
     }
-    if g.master_repeat != d.master_repeat {
-        let _ = writeln!(out, "garp_master_repeat = {}", g.master_repeat);
-    }
-    if let Some(t) = g.master_refresh {
-        let _ = writeln!(out, "garp_master_refresh = {}", secs(t));
-    }
-    if g.master_refresh_repeat != d.master_refresh_repeat {
-        let _ = writeln!(
-            out,
-            "garp_master_refresh_repeat = {}",
-            g.master_refresh_repeat
-        );
-    }
-    if g.lower_prio_delay != d.lower_prio_delay {
-        let _ = writeln!(out, "garp_lower_prio_delay = {}", secs(g.lower_prio_delay));
-    }
-    if g.lower_prio_repeat != d.lower_prio_repeat {
-        let _ = writeln!(out, "garp_lower_prio_repeat = {}", g.lower_prio_repeat);
-    }
-    for (k, b) in [
-        ("lower_prio_no_advert", r.lower_prio_no_advert),
-        ("higher_prio_send_advert", r.higher_prio_send_advert),
-        ("skip_check_adv_addr", r.skip_check_adv_addr),
-    ] {
-        if b {
-            let _ = writeln!(out, "{k} = true");
-        }
+    for k in advert_switches(r) {
+        let _ = writeln!(out, "{k} = true");
     }
     if i.use_vmac {
         match &i.vmac_name {

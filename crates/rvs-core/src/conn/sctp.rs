@@ -10,7 +10,7 @@
 
 use core::fmt;
 
-use super::state::{Activity, ConnFlags, Direction};
+use super::state::{Activity, ConnFlags, Direction, account_activity, table_direction};
 use crate::wire::sctp::{SctpPacket, chunk};
 
 /// The 14 IPVS SCTP states (`IP_VS_SCTP_S_*` in `include/uapi/linux/ip_vs.h`), in kernel
@@ -305,27 +305,9 @@ pub fn transition(
     dir: Direction,
     event: SctpEvent,
 ) -> SctpTransition {
-    let mut flags = flags;
-    let mut dir = dir;
-    if flags.has(ConnFlags::NO_OUTPUT) {
-        if dir == Direction::Output {
-            flags = flags.without(ConnFlags::NO_OUTPUT);
-        } else {
-            dir = Direction::InputOnly;
-        }
-    }
+    let (flags, dir) = table_direction(flags, dir);
     let new = next_state(dir, state, event);
-    let mut activity = None;
-    if new != state {
-        let inactive = flags.has(ConnFlags::INACTIVE);
-        if !inactive && !new.is_active() {
-            flags = flags.with(ConnFlags::INACTIVE);
-            activity = Some(Activity::BecameInactive);
-        } else if inactive && new.is_active() {
-            flags = flags.without(ConnFlags::INACTIVE);
-            activity = Some(Activity::BecameActive);
-        }
-    }
+    let (flags, activity) = account_activity(flags, new != state, new.is_active());
     SctpTransition {
         old: state,
         new,

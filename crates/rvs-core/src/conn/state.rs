@@ -403,6 +403,51 @@ pub enum Activity {
     BecameInactive,
 }
 
+/// The NO_OUTPUT direction rule shared by `set_tcp_state()` and `set_sctp_state()`:
+/// "Update direction to INPUT_ONLY if necessary or delete NO_OUTPUT flag if output packet
+/// detected". Returns the flags after the packet and the direction row of the state table
+/// to use.
+#[inline]
+pub(crate) fn table_direction(flags: ConnFlags, dir: Direction) -> (ConnFlags, Direction) {
+    if flags.has(ConnFlags::NO_OUTPUT) {
+        if dir == Direction::Output {
+            (flags.without(ConnFlags::NO_OUTPUT), dir)
+        } else {
+            (flags, Direction::InputOnly)
+        }
+    } else {
+        (flags, dir)
+    }
+}
+
+/// The active/inactive bookkeeping of `set_tcp_state()` and `set_sctp_state()`, done only
+/// when the state `changed`: a connection leaving an active state gets INACTIVE and moves
+/// to inactconns, one entering an active state (`now_active`) loses it and moves back.
+#[inline]
+pub(crate) fn account_activity(
+    flags: ConnFlags,
+    changed: bool,
+    now_active: bool,
+) -> (ConnFlags, Option<Activity>) {
+    if !changed {
+        return (flags, None);
+    }
+    let inactive = flags.has(ConnFlags::INACTIVE);
+    if !inactive && !now_active {
+        (
+            flags.with(ConnFlags::INACTIVE),
+            Some(Activity::BecameInactive),
+        )
+    } else if inactive && now_active {
+        (
+            flags.without(ConnFlags::INACTIVE),
+            Some(Activity::BecameActive),
+        )
+    } else {
+        (flags, None)
+    }
+}
+
 /// The outcome of one TCP segment on a connection ([`transition`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Transition {
@@ -425,27 +470,9 @@ pub struct Transition {
 /// segment kept it in NONE) is not moved until its next state change.
 #[inline]
 pub fn transition(state: TcpState, flags: ConnFlags, dir: Direction, tcp: TcpFlags) -> Transition {
-    let mut flags = flags;
-    let mut dir = dir;
-    if flags.has(ConnFlags::NO_OUTPUT) {
-        if dir == Direction::Output {
-            flags = flags.without(ConnFlags::NO_OUTPUT);
-        } else {
-            dir = Direction::InputOnly;
-        }
-    }
+    let (flags, dir) = table_direction(flags, dir);
     let new = next_state(dir, state, tcp);
-    let mut activity = None;
-    if new != state {
-        let inactive = flags.has(ConnFlags::INACTIVE);
-        if !inactive && !new.is_active() {
-            flags = flags.with(ConnFlags::INACTIVE);
-            activity = Some(Activity::BecameInactive);
-        } else if inactive && new.is_active() {
-            flags = flags.without(ConnFlags::INACTIVE);
-            activity = Some(Activity::BecameActive);
-        }
-    }
+    let (flags, activity) = account_activity(flags, new != state, new.is_active());
     Transition {
         old: state,
         new,

@@ -228,12 +228,12 @@ pub fn crc32c_of(packet: &[u8]) -> u32 {
     crc32c::crc32c_append(head, rest)
 }
 
+/// Test helpers for this module's and the director's tests: a CRC32c written bit by bit,
+/// independent of the `crc32c` crate the engine uses, and an SCTP packet builder.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// CRC32c bit by bit (reflected polynomial 0x82f63b78), independent of the crate.
-    fn crc32c_bitwise(data: &[u8]) -> u32 {
+pub(crate) mod testing {
+    /// CRC32c bit by bit (reflected polynomial 0x82f63b78).
+    pub(crate) fn crc32c_bitwise(data: &[u8]) -> u32 {
         let mut crc = !0u32;
         for &b in data {
             crc ^= u32::from(b);
@@ -247,6 +247,34 @@ mod tests {
         }
         !crc
     }
+
+    /// An SCTP packet with its chunks (kind, flags, value; each padded to 4 bytes) and a
+    /// right CRC32c, stored least significant byte first (RFC 9260 appendix A).
+    pub(crate) fn packet(sport: u16, dport: u16, vtag: u32, chunks: &[(u8, u8, &[u8])]) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&vtag.to_be_bytes());
+        p.extend_from_slice(&[0; 4]);
+        for (kind, flags, value) in chunks {
+            p.push(*kind);
+            p.push(*flags);
+            p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
+            p.extend_from_slice(value);
+            while p.len() % 4 != 0 {
+                p.push(0);
+            }
+        }
+        let c = crc32c_bitwise(&p);
+        p[8..12].copy_from_slice(&c.to_le_bytes());
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::crc32c_bitwise;
+    use super::*;
 
     fn init_packet() -> Vec<u8> {
         let mut p = vec![

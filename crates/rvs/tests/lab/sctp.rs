@@ -35,6 +35,8 @@ const COOKIE_ECHO: u8 = 10;
 const COOKIE_ACK: u8 = 11;
 const SHUTDOWN_COMPLETE: u8 = 14;
 
+// crc32c and packet repeat rvs-core's test-only `wire::sctp::testing` on purpose: sharing them
+// with this test binary would need a public test API in rvs-core.
 /// CRC32c bit by bit (reflected polynomial 0x82f63b78, RFC 9260 appendix A).
 fn crc32c(data: &[u8]) -> u32 {
     let mut crc = !0u32;

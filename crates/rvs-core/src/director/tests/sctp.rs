@@ -1,30 +1,16 @@
 //! SCTP associations through the engine, crafted chunk by chunk: scheduling on INIT only,
 //! the kernel's state table and timers at each step, the active/inactive counts, the
-//! CRC32c after NAT and FullNAT rewrites (checked with a bit-by-bit CRC written here, not
-//! the crate the engine uses), DR forwarding unchanged, and ICMP errors quoting SCTP.
+//! CRC32c after NAT and FullNAT rewrites (checked with the bit-by-bit CRC of
+//! `wire::sctp::testing`, not the crate the engine uses), DR forwarding unchanged, and ICMP
+//! errors quoting SCTP.
 
 use super::*;
 use crate::wire::sctp::chunk;
+use crate::wire::sctp::testing::{crc32c_bitwise, packet as sctp_packet};
 
 const VPORT: u16 = 2905;
 const RPORT: u16 = 3868;
 const CPORT: u16 = 40000;
-
-/// CRC32c bit by bit (reflected polynomial 0x82f63b78).
-fn crc32c_bitwise(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82f6_3b78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
 
 /// The CRC an SCTP packet must carry: over the packet with the checksum field zeroed,
 /// stored least significant byte first (RFC 9260 appendix A).
@@ -32,27 +18,6 @@ fn sctp_crc_ok(sctp: &[u8]) -> bool {
     let mut z = sctp.to_vec();
     z[8..12].fill(0);
     sctp[8..12] == crc32c_bitwise(&z).to_le_bytes()
-}
-
-/// An SCTP packet with its chunks (each padded to 4 bytes) and a right CRC32c.
-fn sctp_packet(sport: u16, dport: u16, vtag: u32, chunks: &[(u8, u8, &[u8])]) -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&sport.to_be_bytes());
-    p.extend_from_slice(&dport.to_be_bytes());
-    p.extend_from_slice(&vtag.to_be_bytes());
-    p.extend_from_slice(&[0; 4]);
-    for (kind, flags, value) in chunks {
-        p.push(*kind);
-        p.push(*flags);
-        p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
-        p.extend_from_slice(value);
-        while p.len() % 4 != 0 {
-            p.push(0);
-        }
-    }
-    let c = crc32c_bitwise(&p);
-    p[8..12].copy_from_slice(&c.to_le_bytes());
-    p
 }
 
 fn sctp_frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: &str, dst: &str, sctp: &[u8]) -> Vec<u8> {
