@@ -742,10 +742,15 @@ fn vip(cx: &mut Ctx, e: &Stmt) -> Option<VirtualIp> {
         None => (w[0].text.as_str(), None),
     };
     let Ok(addr) = a.parse::<IpAddr>() else {
-        cx.error(
+        // keepalived vrrp_ipaddress.c alloc_ipaddress(): "VRRP parsed invalid IP %s.
+        // skipping IP..." - the entry is dropped, the instance runs.
+        cx.warn(
             &w[0].loc,
-            format!("`{}` is not an IP address", w[0].text),
-            Some("`IP[/LEN]`, e.g. `192.168.200.16/24`".to_string()),
+            format!(
+                "`{}` is not an IP address: keepalived skips this address (\"VRRP parsed \
+                 invalid IP\") and so does rvs",
+                w[0].text
+            ),
         );
         return None;
     };
