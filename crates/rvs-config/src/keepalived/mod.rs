@@ -17,8 +17,8 @@
 //! a virtual server without real servers, ...), rvs warns at the place, says what it does
 //! instead, and does what keepalived does (docs/operating.md, "keepalived.conf
 //! leniencies"); a typo of a known keyword is named in the warning. Blocks nest as
-//! keepalived nests them (`structure`). Still refused: a bad checker value, a duplicate
-//! real server, a weight out of range, a missing required word. Every keyword rvs reads
+//! keepalived nests them (`structure`). Still refused: a bad checker value, a weight out of
+//! range, a missing required word. Every keyword rvs reads
 //! but does not act on (yet) is a warning at its location: one per kept block (a checker
 //! rvs does not perform, a `vrrp_instance`) and one per key otherwise.
 //!
@@ -2402,8 +2402,35 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
         }
     }
 
+    // The port a real server written without one takes, when the virtual server has one port.
+    let vs_port = match &target {
+        Some(VirtualTarget::Addr { port, .. }) => Some(*port),
+        _ => None,
+    };
     for st in rs_stmts {
         if let Some((mut rs, rc)) = real_server(cx, st, &vs_timers, &checks) {
+            // keepalived check_data.c validate_check_config(): a real server equal (rs_iseq:
+            // address and port) to one earlier in the virtual server is logged "is duplicated
+            // - removing second rs" and freed; the first one, its weight and checkers, runs.
+            // One written without a port gets the virtual server's port only after that
+            // loop, so keepalived adds both and the kernel refuses the second add (EEXIST):
+            // the first runs too.
+            let same = |a: Option<u16>, b: Option<u16>| a.or(vs_port) == b.or(vs_port);
+            if let Some(first) = servers
+                .iter()
+                .find(|f| f.addr == rs.addr && same(f.port, rs.port))
+            {
+                let line = cx.line_of(&first.loc.addr);
+                cx.warn(
+                    &rs.loc.addr,
+                    format!(
+                        "this real server is already defined in this virtual server (line \
+                         {line}): ignored with its block, as keepalived removes the second \
+                         one; the first runs"
+                    ),
+                );
+                continue;
+            }
             rs.weight = rs.weight.or(Some(vs_weight));
             servers.push(rs);
             checks.real_servers.push(rc);
