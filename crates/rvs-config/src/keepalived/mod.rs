@@ -17,8 +17,8 @@
 //! a virtual server without real servers, ...), rvs warns at the place, says what it does
 //! instead, and does what keepalived does (docs/operating.md, "keepalived.conf
 //! leniencies"); a typo of a known keyword is named in the warning. Blocks nest as
-//! keepalived nests them (`structure`). Still refused: a bad checker value, a weight out of
-//! range, a missing required word. Every keyword rvs reads
+//! keepalived nests them (`structure`). Still refused: a bad checker value, a missing required
+//! word. Every keyword rvs reads
 //! but does not act on (yet) is a warning at its location: one per kept block (a checker
 //! rvs does not perform, a `vrrp_instance`) and one per key otherwise.
 //!
@@ -3033,20 +3033,34 @@ fn real_server(
         match st.key().text.as_str() {
             "weight" => {
                 if let Some(w) = cx.one(st, "a weight") {
+                    // keepalived check_parser.c rs_weight_handler(): 0..=INT_MAX
+                    // (IPVS_WEIGHT_LIMIT); anything else (not a number, negative, `5x`, above
+                    // INT_MAX) is logged "Real server weight ... is outside range" and the
+                    // weight stays the default (the virtual server's `weight`, 1).
+                    let max = RealServerConfig::MAX_WEIGHT;
                     match w.text.parse::<u64>() {
-                        Ok(n) if n <= u64::from(RealServerConfig::MAX_WEIGHT) => {
+                        Ok(n) if n <= u64::from(max) => {
                             rs.weight = Some(n as u32);
                             rs.loc.weight = w.loc.clone();
                         }
-                        Ok(_) => cx.error(
+                        Ok(n) if n <= i32::MAX as u64 => {
+                            cx.warn(
+                                &w.loc,
+                                format!(
+                                    "weight {n} is above {max}, the largest rvs (and ipvsadm) \
+                                     takes: {max} is used (keepalived passes it to IPVS as is)"
+                                ),
+                            );
+                            rs.weight = Some(max);
+                            rs.loc.weight = w.loc.clone();
+                        }
+                        _ => cx.warn(
                             &w.loc,
-                            format!("weight {} is out of range", w.text),
-                            Some("a weight in 0..=65535".to_string()),
-                        ),
-                        Err(_) => cx.error(
-                            &w.loc,
-                            format!("`{}` is not a weight", w.text),
-                            Some("a weight in 0..=65535".to_string()),
+                            format!(
+                                "weight `{}` is not a number in 0..=2147483647: ignored, as \
+                                 keepalived ignores it (the default weight applies)",
+                                w.text
+                            ),
                         ),
                     }
                 }
