@@ -2579,11 +2579,15 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             )]
         }
         VirtualTarget::Group(name) => match groups.get_mut(name) {
+            // keepalived ipwrapper.c link_vsg_to_vs(): "Virtual server group %s specified but
+            // not configured - ignoring virtual server %s", and the virtual server is freed.
             None => {
-                cx.error(
+                cx.warn(
                     &args[1].loc,
-                    format!("no virtual_server_group named `{name}`"),
-                    Some("the name of a `virtual_server_group` in this configuration".to_string()),
+                    format!(
+                        "no virtual_server_group named `{name}`: this virtual server is skipped \
+                         with its block, as keepalived skips it; the others run"
+                    ),
                 );
                 return None;
             }
