@@ -1928,15 +1928,9 @@ fn check(cx: &mut Cx<'_>, c: &Spanned<RawCheck>, service_udp: bool) -> Option<Ch
                 .as_ref()
                 .and_then(|v| cx.int(v, 0, 65_535, "reply length"))
                 .map(|n| n as u32);
-            if let (Some(lo), Some(hi), Some(v)) = (min, max, &r.max_reply_length)
-                && lo > hi
-            {
-                cx.error(
-                    v.span(),
-                    format!("`max_reply_length` {hi} is below `min_reply_length` {lo}"),
-                    "`min_reply_length` <= `max_reply_length`",
-                );
-            }
+            // A `min_reply_length` above `max_reply_length` is read as written: no reply
+            // passes, so the check always fails, as keepalived's does (check_udp.c "will
+            // always fail"; the keepalived reader warns, and a converted file reads back).
             CheckKind::Udp {
                 payload,
                 require_reply,

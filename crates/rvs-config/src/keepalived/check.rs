@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rvs_core::health::DnsType;
 
-use super::syntax::Stmt;
+use super::syntax::{Stmt, Word};
 use super::{Ctx, Scope, Use};
 
 /// Which checker a block is.
@@ -208,7 +208,7 @@ impl Timers {
     pub(crate) fn read(&mut self, cx: &mut Ctx, s: &Stmt) {
         match s.key().text.as_str() {
             "connect_timeout" => {
-                if let Some(t) = cx.timer(s) {
+                if let Some(t) = lenient_timer(cx, s) {
                     // keepalived: a 0 timeout is raised to 1 s.
                     self.connect_timeout = Some(if t.is_zero() {
                         Duration::from_secs(1)
@@ -218,14 +218,14 @@ impl Timers {
                 }
             }
             "retry" | "nb_get_retry" => {
-                if let Some(n) = cx.u32_of(s, u32::MAX) {
-                    self.retry = Some(n);
+                if let Some(n) = lenient_uint(cx, s, 0, u64::from(u32::MAX)) {
+                    self.retry = Some(n as u32);
                 }
             }
             "delay_before_retry" => {
-                self.delay_before_retry = cx.timer(s).or(self.delay_before_retry)
+                self.delay_before_retry = lenient_timer(cx, s).or(self.delay_before_retry)
             }
-            "warmup" => self.warmup = cx.timer(s).or(self.warmup),
+            "warmup" => self.warmup = lenient_timer(cx, s).or(self.warmup),
             _ => {}
         }
     }
@@ -473,12 +473,12 @@ pub(crate) fn checker(
         match key {
             "retry" | "nb_get_retry" | "delay_before_retry" | "warmup" => timers.read(cx, st),
             "delay_loop" => {
-                if let Some(t) = cx.timer(st) {
+                if let Some(t) = lenient_timer(cx, st) {
                     delay = t.max(Duration::from_secs(1));
                 }
             }
-            "alpha" => alpha = cx.flag(st),
-            "log_all_failures" => log_all_failures = cx.flag(st),
+            "alpha" => alpha = lenient_flag(cx, st, alpha),
+            "log_all_failures" => log_all_failures = lenient_flag(cx, st, log_all_failures),
             "url" => {
                 if let Some(u) = url(cx, st) {
                     url_seen = true;
@@ -492,16 +492,21 @@ pub(crate) fn checker(
                         "1.0" | "1.0C" | "1.1" | "1.0c" => {
                             http.http_protocol = Some(w.text.clone())
                         }
-                        _ => cx.error(
+                        // check_http.c http_protocol_handler: "Invalid http_protocol version"
+                        // is logged and the version stays.
+                        _ => cx.warn(
                             &w.loc,
-                            format!("unknown HTTP protocol `{}`", w.text),
-                            Some("`1.0`, `1.0C` or `1.1`".to_string()),
+                            format!(
+                                "unknown HTTP protocol `{}`: ignored, as keepalived ignores it \
+                                 (`1.0`, `1.0C` or `1.1`)",
+                                w.text
+                            ),
                         ),
                     }
                 }
             }
-            "enable_sni" => http.enable_sni = cx.flag(st),
-            "fast_recovery" => http.fast_recovery = cx.flag(st),
+            "enable_sni" => http.enable_sni = lenient_flag(cx, st, http.enable_sni),
+            "fast_recovery" => http.fast_recovery = lenient_flag(cx, st, http.fast_recovery),
             "helo_name" => smtp.helo_name = cx.string(st, "a HELO name"),
             "host" => {
                 let mut c = Connect::default();
@@ -517,15 +522,18 @@ pub(crate) fn checker(
             }
             "type" => {
                 if let Some(w) = cx.one(st, "a DNS query type") {
-                    // check_dns.c: DNS_TYPE[] (keepalived logs an unknown type and uses SOA;
-                    // rvs refuses it).
+                    // check_dns.c dns_type_handler: an unknown type is logged "Unknown DNS
+                    // check type %s - ignoring" and the type stays (SOA by default).
                     if DnsType::from_name(&w.text).is_some() {
                         dns.query_type = w.text.to_ascii_uppercase();
                     } else {
-                        cx.error(
+                        cx.warn(
                             &w.loc,
-                            format!("unknown DNS query type `{}`", w.text),
-                            Some("A, NS, CNAME, SOA, MX, TXT or AAAA".to_string()),
+                            format!(
+                                "unknown DNS query type `{}`: ignored, as keepalived ignores \
+                                 it (the type stays {})",
+                                w.text, dns.query_type
+                            ),
                         );
                     }
                 }
@@ -544,13 +552,15 @@ pub(crate) fn checker(
                 misc_path_seen = true;
                 misc.path = cx.string(st, "a command").unwrap_or_default();
             }
-            "misc_timeout" => misc.timeout = cx.timer(st),
-            "misc_dynamic" => misc.dynamic = cx.flag(st),
+            "misc_timeout" => misc.timeout = lenient_timer(cx, st).or(misc.timeout),
+            "misc_dynamic" => misc.dynamic = lenient_flag(cx, st, misc.dynamic),
             "user" => misc.user = cx.string(st, "a user [group]"),
             "payload" => {
                 udp.payload = cx.string(st, "hex bytes, e.g. `0a 1b2c`");
-                if let Some(p) = &udp.payload {
-                    hex_checked(cx, st, p, false);
+                if let Some(p) = &udp.payload
+                    && hex_checked(cx, st, p, false).is_none()
+                {
+                    udp.payload = None;
                 }
             }
             "require_reply" => {
@@ -560,18 +570,34 @@ pub(crate) fn checker(
                     .map(|w| w.text.as_str())
                     .collect::<Vec<_>>()
                     .join(" ");
-                if !hex.is_empty() && hex_checked(cx, st, &hex, true) == Some(Hex::Wildcard) {
+                let checked = if hex.is_empty() {
+                    Some(Hex::Bytes)
+                } else {
+                    hex_checked(cx, st, &hex, true)
+                };
+                if checked == Some(Hex::Wildcard) {
                     cx.warn(
                         &st.key().loc,
                         "wildcard nibbles (`x`) in `require_reply` are not supported by rvs: \
                          this UDP_CHECK is not performed",
                     );
                 }
-                udp.require_reply = Some(hex);
+                if checked.is_some() {
+                    udp.require_reply = Some(hex);
+                }
             }
-            // check_udp.c: lengths in 0..=65535.
-            "min_reply_length" => udp.min_reply_length = cx.u32_of(st, 65_535),
-            "max_reply_length" => udp.max_reply_length = cx.u32_of(st, 65_535),
+            // check_udp.c min/max_length_handler: lengths in 0..=65535, anything else logged
+            // and ignored.
+            "min_reply_length" => {
+                if let Some(n) = lenient_uint(cx, st, 0, 65_535) {
+                    udp.min_reply_length = Some(n as u32);
+                }
+            }
+            "max_reply_length" => {
+                if let Some(n) = lenient_uint(cx, st, 0, 65_535) {
+                    udp.max_reply_length = Some(n as u32);
+                }
+            }
             "track_file" | "file" => {
                 if let Some(w) = cx.one(st, "a track_file name") {
                     file.track_file = w.text.clone();
@@ -636,10 +662,14 @@ pub(crate) fn checker(
             if let (Some(lo), Some(hi)) = (udp.min_reply_length, udp.max_reply_length)
                 && lo > hi
             {
-                cx.error(
+                // check_udp.c udp_check_end_handler: "min_reply length %d > max_reply_length
+                // %d - will always fail", and the checker runs.
+                cx.warn(
                     &s.key().loc,
-                    format!("`min_reply_length` {lo} is above `max_reply_length` {hi}"),
-                    Some("`min_reply_length` <= `max_reply_length`".to_string()),
+                    format!(
+                        "`min_reply_length` {lo} is above `max_reply_length` {hi}: no reply can \
+                         pass, so this check always fails, as keepalived's does"
+                    ),
                 );
             }
             CheckKind::Udp(udp)
@@ -700,28 +730,27 @@ pub(crate) fn checker(
 /// Read a connection keyword; whether it was one.
 fn read_connect(cx: &mut Ctx, st: &Stmt, c: &mut Connect) -> bool {
     match st.key().text.as_str() {
-        "connect_ip" => {
-            if let Some(w) = cx.one(st, "an IP address") {
-                c.connect_ip = cx.ip(w);
-            }
-        }
+        // check_api.c co_ip_handler, co_port_handler, bind_handler, bind_port_handler,
+        // co_fwmark_handler: a bad value is logged ("Invalid checker connect_port '0'", "Invalid
+        // connect_ip address foo - ignoring") and ignored; ports are 1..=65535.
+        "connect_ip" => c.connect_ip = lenient_ip(cx, st).or(c.connect_ip),
         "connect_port" => {
-            if let Some(w) = cx.one(st, "a port") {
-                c.connect_port = cx.port(w);
+            if let Some(n) = lenient_uint(cx, st, 1, 65_535) {
+                c.connect_port = Some(n as u16);
             }
         }
-        "bindto" => {
-            if let Some(w) = cx.one(st, "an IP address") {
-                c.bindto = cx.ip(w);
-            }
-        }
+        "bindto" => c.bindto = lenient_ip(cx, st).or(c.bindto),
         "bind_port" => {
-            if let Some(w) = cx.one(st, "a port") {
-                c.bind_port = cx.port(w);
+            if let Some(n) = lenient_uint(cx, st, 1, 65_535) {
+                c.bind_port = Some(n as u16);
             }
         }
         "bind_if" => c.bind_if = cx.one(st, "an interface").map(|w| w.text.clone()),
-        "fwmark" => c.fwmark = cx.u32_of(st, u32::MAX),
+        "fwmark" => {
+            if let Some(n) = lenient_uint(cx, st, 0, u64::from(u32::MAX)) {
+                c.fwmark = Some(n as u32);
+            }
+        }
         "connect_timeout" => {}
         _ => return false,
     }
@@ -741,13 +770,18 @@ pub(crate) enum Hex {
 fn hex_checked(cx: &mut Ctx, st: &Stmt, hex: &str, wildcards: bool) -> Option<Hex> {
     match hex_bytes(hex, wildcards) {
         Ok((_, w)) => Some(if w { Hex::Wildcard } else { Hex::Bytes }),
+        // check_udp.c payload/require_reply handlers: "Invalid hex string for UDP_CHECK
+        // ..." is logged and the value ignored.
         Err(why) => {
             let args = st.args();
             let loc = args[0].loc.to(&args[args.len() - 1].loc);
-            cx.error(
+            cx.warn(
                 &loc,
-                format!("`{hex}` is not a hex string: {why}"),
-                Some("hex digits, in pairs or single digits separated by spaces".to_string()),
+                format!(
+                    "`{hex}` is not a hex string ({why}): `{}` is ignored, as keepalived \
+                     ignores it",
+                    st.key().text
+                ),
             );
             None
         }
@@ -795,6 +829,71 @@ pub(crate) fn hex_bytes(s: &str, wildcards: bool) -> Result<(Vec<u8>, bool), Str
         return Err("no bytes".to_string());
     }
     Ok((out, wild))
+}
+
+/// A checker value keepalived logs and ignores when it cannot read it (its handlers call
+/// `read_unsigned_strvec`/`read_timer` and return on failure): warned, the value as before.
+fn ignored(cx: &mut Ctx, st: &Stmt, w: &Word, expected: &str) {
+    cx.warn(
+        &w.loc,
+        format!(
+            "`{}` is not {expected} for `{}`: ignored, as keepalived ignores it (the value \
+             stays as before, or the default)",
+            w.text,
+            st.key().text
+        ),
+    );
+}
+
+/// A timer in seconds (lib/parser.c `read_timer`), warned and ignored when unreadable.
+fn lenient_timer(cx: &mut Ctx, st: &Stmt) -> Option<Duration> {
+    let w = cx.one(st, "seconds")?;
+    let t = super::parse_seconds(&w.text);
+    if t.is_none() {
+        ignored(cx, st, w, "a time in seconds");
+    }
+    t
+}
+
+/// An unsigned number in `lo..=hi` (lib/parser.c `read_unsigned_strvec`), warned and ignored
+/// otherwise.
+fn lenient_uint(cx: &mut Ctx, st: &Stmt, lo: u64, hi: u64) -> Option<u64> {
+    let w = cx.one(st, "a number")?;
+    match w.text.parse::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Some(n),
+        _ => {
+            ignored(cx, st, w, &format!("a number in {lo}..={hi}"));
+            None
+        }
+    }
+}
+
+/// An IP address (lib/utils.c `inet_stosockaddr`, no name resolution), warned and ignored
+/// otherwise.
+fn lenient_ip(cx: &mut Ctx, st: &Stmt) -> Option<IpAddr> {
+    let w = cx.one(st, "an IP address")?;
+    let a = w.text.parse::<IpAddr>().ok();
+    if a.is_none() {
+        ignored(cx, st, w, "an IP address");
+    }
+    a
+}
+
+/// An optional `true|false|yes|no|on|off` after a checker flag (default true); anything else
+/// is logged by keepalived ("Invalid alpha parameter maybe", lib/parser.c
+/// `check_true_false`) and the flag stays `current`.
+fn lenient_flag(cx: &mut Ctx, st: &Stmt, current: bool) -> bool {
+    match st.args() {
+        [w] if !matches!(
+            w.text.to_ascii_lowercase().as_str(),
+            "true" | "yes" | "on" | "false" | "no" | "off"
+        ) =>
+        {
+            ignored(cx, st, w, "`true` or `false`");
+            current
+        }
+        _ => cx.flag(st),
+    }
 }
 
 /// `weight N [reverse]`.
@@ -889,10 +988,10 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
             }
             "virtualhost" => u.virtualhost = cx.string(st, "a host name"),
             "regex" => u.regex = cx.string(st, "a regular expression"),
-            "regex_no_match" => u.regex_no_match = cx.flag(st),
+            "regex_no_match" => u.regex_no_match = lenient_flag(cx, st, u.regex_no_match),
             "username" => u.username = cx.string(st, "a user name"),
             "password" => u.password = cx.string(st, "a password"),
-            "tls_compliant" => u.tls_compliant = cx.flag(st),
+            "tls_compliant" => u.tls_compliant = lenient_flag(cx, st, u.tls_compliant),
             // regex_options & co: warned by check_key, not read.
             _ => {}
         }

@@ -17,7 +17,7 @@
 //! a virtual server without real servers, ...), rvs warns at the place, says what it does
 //! instead, and does what keepalived does (docs/operating.md, "keepalived.conf
 //! leniencies"); a typo of a known keyword is named in the warning. Blocks nest as
-//! keepalived nests them (`structure`). Still refused: a bad checker value, a missing required
+//! keepalived nests them (`structure`). Still refused: a missing required
 //! word. Every keyword rvs reads
 //! but does not act on (yet) is a warning at its location: one per kept block (a checker
 //! rvs does not perform, a `vrrp_instance`) and one per key otherwise.
@@ -879,20 +879,6 @@ impl Ctx {
             Some("a port in 0..=65535".to_string()),
         );
         None
-    }
-
-    pub(crate) fn ip(&mut self, w: &Word) -> Option<IpAddr> {
-        match w.text.parse::<IpAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.error(
-                    &w.loc,
-                    format!("`{}` is not an IP address", w.text),
-                    Some("an IPv4 or IPv6 address (rvs does not resolve host names)".to_string()),
-                );
-                None
-            }
-        }
     }
 
     /// A timer in seconds, with up to six decimals (keepalived's `read_timer`).
