@@ -2788,6 +2788,25 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt, keeps: &str) -> Option<ForwardM
         );
         return Some(base);
     }
+    // keepalived check_parser.c svr_forwarding_handler(): the method is set to TUN first;
+    // at the first bad tunnel option (a missing or unknown type, a missing or bad port, an
+    // unknown word, a port without GUE or GUE without one, a checksum option IPIP or GRE
+    // cannot have) it logs and returns, so none of the line's tunnel options apply: the
+    // tunnel keeps its defaults, IPIP without checksum.
+    let plain = ForwardMethod::Tunnel {
+        kind: TunnelKind::Ipip,
+        csum: TunnelCsum::NoCsum,
+    };
+    let bad = |cx: &mut Ctx, loc: &Loc, what: String| {
+        cx.warn(
+            loc,
+            format!(
+                "{what}: the tunnel options on this line are ignored, as keepalived ignores \
+                 them; this is a plain IPIP tunnel"
+            ),
+        );
+        Some(plain)
+    };
     let mut kind = (0u8, m.loc.clone()); // 0 ipip, 1 gue, 2 gre
     let mut port: Option<(u16, Loc)> = None;
     let mut csum = (TunnelCsum::NoCsum, m.loc.clone());
@@ -2797,47 +2816,40 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt, keeps: &str) -> Option<ForwardM
         match w.text.as_str() {
             "type" => {
                 let Some(t) = args.get(i + 1) else {
-                    cx.error(
+                    return bad(
+                        cx,
                         &w.loc.after(),
-                        "`type` needs a tunnel type",
-                        Some("`ipip`, `gue` or `gre`".to_string()),
+                        "`type` needs a tunnel type (`ipip`, `gue` or `gre`)".to_string(),
                     );
-                    return None;
                 };
                 kind = match t.text.as_str() {
                     "ipip" => (0, t.loc.clone()),
                     "gue" => (1, t.loc.clone()),
                     "gre" => (2, t.loc.clone()),
                     _ => {
-                        cx.error(
+                        return bad(
+                            cx,
                             &t.loc,
-                            format!("unknown tunnel type `{}`", t.text),
-                            Some("`ipip`, `gue` or `gre`".to_string()),
+                            format!("unknown tunnel type `{}` (`ipip`, `gue` or `gre`)", t.text),
                         );
-                        return None;
                     }
                 };
                 i += 2;
             }
             "port" => {
                 let Some(p) = args.get(i + 1) else {
-                    cx.error(
-                        &w.loc.after(),
-                        "`port` needs a port",
-                        Some("a UDP port in 1..=65535".to_string()),
-                    );
-                    return None;
+                    return bad(cx, &w.loc.after(), "`port` needs a GUE port".to_string());
                 };
-                let n = cx.port(p)?;
-                if n == 0 {
-                    cx.error(
-                        &p.loc,
-                        "the GUE port cannot be 0",
-                        Some("a UDP port in 1..=65535".to_string()),
-                    );
-                    return None;
+                match p.text.parse::<u16>() {
+                    Ok(n) if n != 0 => port = Some((n, p.loc.clone())),
+                    _ => {
+                        return bad(
+                            cx,
+                            &p.loc,
+                            format!("`{}` is not a GUE port in 1..=65535", p.text),
+                        );
+                    }
                 }
-                port = Some((n, p.loc.clone()));
                 i += 2;
             }
             "nocsum" => {
@@ -2853,55 +2865,40 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt, keeps: &str) -> Option<ForwardM
                 i += 1;
             }
             _ => {
-                cx.error(
+                return bad(
+                    cx,
                     &w.loc,
-                    format!("unknown tunnel option `{}`", w.text),
-                    Some(
-                        "`type ipip|gue|gre`, `port N`, `nocsum`, `csum` or `remcsum`".to_string(),
+                    format!(
+                        "unknown tunnel option `{}` (`type ipip|gue|gre`, `port N`, `nocsum`, \
+                         `csum` or `remcsum`)",
+                        w.text
                     ),
                 );
-                return None;
             }
         }
     }
     let kind = match (kind.0, port) {
         (1, Some((p, _))) => TunnelKind::Gue { port: p },
         (1, None) => {
-            cx.error(
-                &kind.1,
-                "a GUE tunnel needs a port",
-                Some("`type gue port N`".to_string()),
-            );
-            return None;
+            return bad(cx, &kind.1, "a GUE tunnel needs a `port`".to_string());
         }
         (_, Some((_, ploc))) => {
-            cx.error(
-                &ploc,
-                "only GUE tunnels take a port",
-                Some("`type gue port N`".to_string()),
-            );
-            return None;
+            return bad(cx, &ploc, "only GUE tunnels take a port".to_string());
         }
         (0, None) => TunnelKind::Ipip,
         _ => TunnelKind::Gre,
     };
     match (kind, csum.0) {
-        (TunnelKind::Ipip, TunnelCsum::Csum | TunnelCsum::RemCsum) => {
-            cx.error(
-                &csum.1,
-                "IPIP tunnels have no checksum option",
-                Some("`nocsum`, or `type gue`/`type gre`".to_string()),
-            );
-            None
-        }
-        (TunnelKind::Gre, TunnelCsum::RemCsum) => {
-            cx.error(
-                &csum.1,
-                "GRE tunnels do not support remote checksum offload",
-                Some("`nocsum` or `csum`".to_string()),
-            );
-            None
-        }
+        (TunnelKind::Ipip, TunnelCsum::Csum | TunnelCsum::RemCsum) => bad(
+            cx,
+            &csum.1,
+            "IPIP tunnels have no checksum option".to_string(),
+        ),
+        (TunnelKind::Gre, TunnelCsum::RemCsum) => bad(
+            cx,
+            &csum.1,
+            "GRE tunnels do not support remote checksum offload".to_string(),
+        ),
         (kind, csum) => Some(ForwardMethod::Tunnel { kind, csum }),
     }
 }
