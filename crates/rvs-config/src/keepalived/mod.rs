@@ -1473,6 +1473,15 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
         cx.no_block(s);
         match s.key().text.as_str() {
             "lvs_timeouts" => lvs_timeouts(cx, s, timeouts),
+            // keepalived global_parser.c routerid_handler(): "routerid name missing - ignoring"
+            // (e.g. when an unterminated string left it without a value).
+            "router_id" | "lvs_id" if s.args().is_empty() => cx.warn(
+                &s.key().loc,
+                format!(
+                    "`{}` has no value: ignored, as keepalived ignores it",
+                    s.key().text
+                ),
+            ),
             "router_id" | "lvs_id" => {
                 if let Some(w) = cx.one(s, "a name for this director") {
                     global.router_id = Some(w.text.clone());
@@ -2337,8 +2346,8 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                     checks.hysteresis = n;
                 }
             }
-            "quorum_up" => checks.quorum_up = cx.string(st, "a script"),
-            "quorum_down" => checks.quorum_down = cx.string(st, "a script"),
+            "quorum_up" => checks.quorum_up = notify_script(cx, st),
+            "quorum_down" => checks.quorum_down = notify_script(cx, st),
             "virtualhost" => checks.virtualhost = cx.string(st, "a host name"),
             // keepalived check_parser.c ssvr_handler → check_data.c alloc_ssvr: the address
             // and port are read as a real server's (inet_stosockaddr); one it cannot read is
@@ -2903,6 +2912,24 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt, keeps: &str) -> Option<ForwardM
     }
 }
 
+/// A `notify_up`/`notify_down`/`quorum_up`/`quorum_down` script. Without one (e.g. when an
+/// unterminated string left none), keepalived's notify_script_init() gets no words from
+/// lib/parser.c alloc_strvec_quoted_escaped() ("missing terminating") and sets no script:
+/// warned and ignored.
+fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
+    if st.args().is_empty() {
+        cx.warn(
+            &st.key().loc,
+            format!(
+                "`{}` has no script: ignored, as keepalived ignores it",
+                st.key().text
+            ),
+        );
+        return None;
+    }
+    cx.string(st, "a script")
+}
+
 /// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`, `ha_suspend`): on,
 /// whatever follows; a value is warned, since `alpha 0` does not mean off.
 fn vs_flag(cx: &mut Ctx, st: &Stmt) -> bool {
@@ -3082,8 +3109,8 @@ fn real_server(
                     rc.alpha = b;
                 }
             }
-            "notify_up" => rc.notify_up = cx.string(st, "a script"),
-            "notify_down" => rc.notify_down = cx.string(st, "a script"),
+            "notify_up" => rc.notify_up = notify_script(cx, st),
+            "notify_down" => rc.notify_down = notify_script(cx, st),
             "virtualhost" => rc.virtualhost = cx.string(st, "a host name"),
             "delay_loop" => {
                 if let Some(t) = cx.timer(st) {

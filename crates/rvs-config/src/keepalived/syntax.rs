@@ -1164,13 +1164,18 @@ impl<'r> Parser<'r> {
                         s.push(b[i]);
                         i += 1;
                     }
+                    // keepalived lib/parser.c alloc_strvec(): "Unmatched quote" is logged and
+                    // the line's words before the quote are kept; the string and the rest of the
+                    // line are dropped. (A `script` or `misc_path` left without a value then
+                    // crashes keepalived 2.2.7; rvs refuses it as a missing value.)
                     if !closed {
-                        let loc = t.loc(start..start + 1);
-                        self.error(
+                        let loc = t.loc(start..i);
+                        self.warn(
                             loc,
-                            "unterminated string",
-                            Some("a closing `\"` on the same line"),
+                            "unterminated string: it and the rest of the line are ignored, as \
+                             keepalived ignores them (the words before it are read)",
                         );
+                        continue;
                     }
                     words.push(Word {
                         text: String::from_utf8_lossy(&s).into_owned(),
