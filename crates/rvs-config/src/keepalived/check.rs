@@ -604,7 +604,12 @@ pub(crate) fn checker(
                 }
             }
             "weight" => {
-                let (w, rev) = weight_reverse(cx, st);
+                let limit = if kind == Kind::File {
+                    2_147_483_647
+                } else {
+                    253
+                };
+                let (w, rev) = weight_reverse(cx, st, limit);
                 if kind == Kind::File {
                     (file.weight, file.reverse) = (w, rev);
                 } else {
@@ -896,18 +901,39 @@ fn lenient_flag(cx: &mut Ctx, st: &Stmt, current: bool) -> bool {
     }
 }
 
-/// `weight N [reverse]`.
-fn weight_reverse(cx: &mut Ctx, st: &Stmt) -> (Option<i32>, bool) {
-    match st.args() {
-        [w] => (cx.int_of(w, "weight", -253, 253).map(|n| n as i32), false),
-        [w, r] if r.text == "reverse" => {
-            (cx.int_of(w, "weight", -253, 253).map(|n| n as i32), true)
-        }
+/// `weight N [reverse|noreverse]` in a FILE_CHECK (N in -2147483647..=2147483647) or a
+/// BFD_CHECK (N in -253..=253). keepalived check_file.c track_file_weight_handler(): a weight
+/// it cannot read, or an unknown word after it, is logged ("... Ignoring...", "unknown track
+/// file weight option %s - ignoring") and the whole line ignored: the default weight stays.
+fn weight_reverse(cx: &mut Ctx, st: &Stmt, limit: i64) -> (Option<i32>, bool) {
+    let args = st.args();
+    let Some(w) = args.first() else {
+        cx.warn(
+            &st.key().loc,
+            "`weight` has no value: ignored, as keepalived ignores it",
+        );
+        return (None, false);
+    };
+    let n = w
+        .text
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (-limit..=limit).contains(n));
+    let reverse = match args.get(1).map(|r| r.text.as_str()) {
+        None | Some("noreverse") => Some(false),
+        Some("reverse") => Some(true),
+        Some(_) => None,
+    };
+    match (n, reverse) {
+        (Some(n), Some(r)) if args.len() <= 2 => (Some(n as i32), r),
         _ => {
-            cx.error(
+            cx.warn(
                 &st.line_loc(),
-                "`weight` takes a number and an optional `reverse`",
-                Some("`weight N [reverse]` with N in -253..=253".to_string()),
+                format!(
+                    "`weight` takes a number in -{limit}..={limit} and an optional `reverse` or \
+                     `noreverse`: this line is ignored, as keepalived ignores it (the default \
+                     weight stays)"
+                ),
             );
             (None, false)
         }
