@@ -851,7 +851,7 @@ fn ignored(cx: &mut Ctx, st: &Stmt, w: &Word, expected: &str) {
 }
 
 /// A timer in seconds (lib/parser.c `read_timer`), warned and ignored when unreadable.
-fn lenient_timer(cx: &mut Ctx, st: &Stmt) -> Option<Duration> {
+pub(super) fn lenient_timer(cx: &mut Ctx, st: &Stmt) -> Option<Duration> {
     let w = cx.one(st, "seconds")?;
     let t = super::parse_seconds(&w.text);
     if t.is_none() {

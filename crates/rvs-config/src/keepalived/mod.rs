@@ -2282,8 +2282,9 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port"
             | "mh-fallback" => flags.push((key.to_string(), st.key().loc.clone())),
             "delay_loop" => {
-                if let Some(t) = cx.timer(st) {
-                    // keepalived: at least one second.
+                // keepalived check_parser.c vs_delay_handler(): read_timer(); an unreadable
+                // value is logged and the default stays. At least one second.
+                if let Some(t) = check::lenient_timer(cx, st) {
                     checks.delay_loop = t.max(Duration::from_secs(1));
                 }
             }
@@ -3113,7 +3114,8 @@ fn real_server(
             "notify_down" => rc.notify_down = notify_script(cx, st),
             "virtualhost" => rc.virtualhost = cx.string(st, "a host name"),
             "delay_loop" => {
-                if let Some(t) = cx.timer(st) {
+                // keepalived check_parser.c rs_delay_handler(): as the virtual server's.
+                if let Some(t) = check::lenient_timer(cx, st) {
                     delay_loop = t.max(Duration::from_secs(1));
                 }
             }
