@@ -1115,21 +1115,14 @@ impl Reloader {
         desired: &mut Desired,
         monitor: &Monitor,
     ) -> Result<(String, NetConfig), String> {
-        let mut loaded = load::load_with(
+        let (loaded, marks) = load::admit(
             &self.path,
             self.format,
-            &load::keepalived_options(self.config_id.as_deref()),
-            &crate::names::SystemNames,
-        )
-        .map_err(|diags| rvs_config::render_all(&diags))?;
-        let marks = crate::marks::add_host_marks(&mut loaded);
+            self.config_id.as_deref(),
+            self.strict,
+        )?;
         if !marks.read.is_empty() {
             tracing::info!("{marks}");
-        }
-        if self.strict && !loaded.warnings.is_empty() {
-            return Err(rvs_config::render_all(&load::strict_errors(
-                &loaded.warnings,
-            )));
         }
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);

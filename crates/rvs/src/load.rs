@@ -344,6 +344,34 @@ fn load_from(
     })
 }
 
+/// A file as `rvs daemon`, a reload and `rvs check-config` take it, one way for all three:
+/// read ([`load_with`], keepalived.conf with configuration id `config_id`, names looked up in
+/// the system), this host's MARK rules added ([`crate::marks::add_host_marks`]), then refused
+/// when it would give the daemon nothing to run ([`preflight`]) or, with `strict`, when it
+/// warns. The error is the text to show: diagnostics (warnings first) and the reason.
+pub fn admit(
+    path: &Path,
+    format: Option<Format>,
+    config_id: Option<&str>,
+    strict: bool,
+) -> Result<(Loaded, crate::marks::HostMarks), String> {
+    let keepalived = keepalived_options(config_id);
+    let mut loaded = load_with(path, format, &keepalived, &crate::names::SystemNames)
+        .map_err(|d| rvs_config::render_all(&d))?;
+    let marks = crate::marks::add_host_marks(&mut loaded);
+    if let Err(why) = preflight(&loaded) {
+        return Err(format!(
+            "{}{}: error: {why}\n",
+            rvs_config::render_all(&loaded.warnings),
+            path.display()
+        ));
+    }
+    if strict && !loaded.warnings.is_empty() {
+        return Err(rvs_config::render_all(&strict_errors(&loaded.warnings)));
+    }
+    Ok((loaded, marks))
+}
+
 /// What the daemon refuses before it touches the system, checked on the file alone (so that
 /// `rvs check-config` refuses it too): a configuration that would attach the director to
 /// no interface — no address to own, no real server, no FullNAT local address — gives a

@@ -161,30 +161,15 @@ fn daemon(args: &[String]) -> ExitCode {
     if let Err(e) = rvs::logging::init(log_format, log_level.as_deref()) {
         return usage_error(&e);
     }
-    let keepalived = rvs::load::keepalived_options(config_id.as_deref());
-    let mut loaded =
-        match rvs::load::load_with(&config, format, &keepalived, &rvs::names::SystemNames) {
-            Ok(l) => l,
-            Err(diags) => {
-                eprint!("{}", rvs_config::render_all(&diags));
-                return ExitCode::FAILURE;
-            }
-        };
-    let marks = rvs::marks::add_host_marks(&mut loaded);
+    let (loaded, marks) = match rvs::load::admit(&config, format, config_id.as_deref(), strict) {
+        Ok(l) => l,
+        Err(text) => {
+            eprint!("{text}");
+            return ExitCode::FAILURE;
+        }
+    };
     if !marks.read.is_empty() {
         tracing::info!("{marks}");
-    }
-    if let Err(why) = rvs::load::preflight(&loaded) {
-        if !loaded.warnings.is_empty() {
-            eprint!("{}", rvs_config::render_all(&loaded.warnings));
-        }
-        eprintln!("rvs daemon: {}: {why}", config.display());
-        return ExitCode::FAILURE;
-    }
-    if strict && !loaded.warnings.is_empty() {
-        let errors = rvs::load::strict_errors(&loaded.warnings);
-        eprint!("{}", rvs_config::render_all(&errors));
-        return ExitCode::FAILURE;
     }
     if !loaded.warnings.is_empty() {
         eprint!("{}", rvs_config::render_all(&loaded.warnings));
@@ -323,38 +308,16 @@ fn check_config(args: &[String]) -> ExitCode {
     let Some(file) = file else {
         return usage_error("rvs check-config needs a FILE");
     };
-    let keepalived = rvs::load::keepalived_options(config_id.as_deref());
-    let loaded =
-        rvs::load::load_with(&file, format, &keepalived, &rvs::names::SystemNames).map(|mut l| {
-            // The marks the daemon would read from this host's iptables/nftables rules.
-            rvs::marks::add_host_marks(&mut l);
-            l
-        });
-    match loaded {
-        Ok(l) if rvs::load::preflight(&l).is_err() => {
-            if !l.warnings.is_empty() {
-                eprint!("{}", rvs_config::render_all(&l.warnings));
-            }
-            let why = rvs::load::preflight(&l).err().unwrap_or_default();
-            eprintln!("{}: error: {why}", file.display());
-            ExitCode::FAILURE
-        }
-        Ok(l) if strict && !l.warnings.is_empty() => {
-            eprint!(
-                "{}",
-                rvs_config::render_all(&rvs::load::strict_errors(&l.warnings))
-            );
-            ExitCode::FAILURE
-        }
-        Ok(l) => {
+    match rvs::load::admit(&file, format, config_id.as_deref(), strict) {
+        Ok((l, _)) => {
             if !l.warnings.is_empty() {
                 eprint!("{}", rvs_config::render_all(&l.warnings));
             }
             print!("{}", rvs::load::effective(&l));
             ExitCode::SUCCESS
         }
-        Err(diags) => {
-            eprint!("{}", rvs_config::render_all(&diags));
+        Err(text) => {
+            eprint!("{text}");
             ExitCode::FAILURE
         }
     }
