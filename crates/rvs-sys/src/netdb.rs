@@ -12,6 +12,8 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::net::{IpAddr, Ipv4Addr};
 
 // glibc and musl <netdb.h>; the `libc` crate does not bind the `_r` forms.
+// SAFETY: the signatures are those of <netdb.h> in glibc and musl (getservbyport_r takes the
+// port as a c_int in network byte order); every call below passes buffers it owns.
 unsafe extern "C" {
     fn gethostbyname_r(
         name: *const c_char,

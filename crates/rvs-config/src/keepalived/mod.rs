@@ -256,15 +256,14 @@ pub(crate) enum Use {
 pub(crate) const NO_MAIL: &str =
     "rvs sends no e-mail alerts: run a notify script (notify_up, notify_master, ...) instead";
 
-/// Why the gratuitous ARP / NA keys other than the `garp_master_*` ones do nothing.
-const GARP_TIMING: &str =
-    "rvs's VRRP times its gratuitous ARPs and NAs by the garp_master_* keys only";
+/// Why the gratuitous ARP / NA keys other than `garp_master_*` and `garp_lower_prio_*` do nothing.
+pub(crate) const GARP_TIMING: &str = "rvs's VRRP times its gratuitous ARPs and NAs by the garp_master_* and garp_lower_prio_* keys only";
 
 /// What rvs does with `vrrp_strict` and an instance's `strict_mode`.
 pub(crate) const STRICT: &str = "rvs's VRRP keeps keepalived's default (non-strict) behaviour, except that VRRP authentication is ignored, as strict mode ignores it";
 
 /// Why the tracked objects other than interfaces and scripts do nothing.
-const VRRP_TRACKS: &str = "rvs's VRRP tracks interfaces and scripts only";
+pub(crate) const VRRP_TRACKS: &str = "rvs's VRRP tracks interfaces and scripts only";
 
 /// Why DPVS's address lists do nothing.
 const DPVS_ACL: &str = "rvs has no per-service client address lists (a DPVS feature)";
@@ -532,7 +531,6 @@ const GLOBAL_IGNORED: &[&str] = &[
     "vrrp_track_process_config",
     "vrrp_dont_use_vmac_ipv4",
     "fifo_write_vrrp_states_on_reload",
-    "vrrp_startup_delay",
 ];
 
 const VS_KEYS: &[(&str, Use)] = &[

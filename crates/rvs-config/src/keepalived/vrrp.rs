@@ -279,11 +279,6 @@ const INSTANCE_IGNORED: &[&str] = &[
     // DPVS: the DPDK port under the KNI `interface`; rvs uses `interface` itself.
     "dpdk_interface",
     "virtual_rules",
-    "track_process",
-    "track_file",
-    "track_bfd",
-    "garp_interval",
-    "gna_interval",
     "vmac_xmit_base",
     "use_ipvlan",
     "debug",
@@ -300,6 +295,9 @@ const INSTANCE_IGNORED: &[&str] = &[
     "down_timer_adverts",
 ];
 
+/// Why a track script's `user` is not applied.
+const SCRIPT_USER: &str = "rvs runs track scripts as the daemon's own user";
+
 pub(crate) fn instance_keys() -> Vec<(&'static str, Use)> {
     INSTANCE_KEPT
         .iter()
@@ -307,6 +305,11 @@ pub(crate) fn instance_keys() -> Vec<(&'static str, Use)> {
         .chain(INSTANCE_IGNORED.iter().map(|&k| (k, Use::Ignored)))
         .chain([("smtp_alert", Use::NotActed(super::NO_MAIL))])
         .chain([("strict_mode", Use::NotActed(super::STRICT))])
+        .chain(
+            ["track_process", "track_file", "track_bfd"]
+                .map(|k| (k, Use::NotActed(super::VRRP_TRACKS))),
+        )
+        .chain(["garp_interval", "gna_interval"].map(|k| (k, Use::NotActed(super::GARP_TIMING))))
         .collect()
 }
 
@@ -344,11 +347,12 @@ pub(crate) fn script_keys() -> Vec<(&'static str, Use)> {
         "weight",
         "rise",
         "fall",
-        "user",
         "init_fail",
     ]
     .iter()
     .map(|&k| (k, Use::Applied))
+    // Kept, not applied: rvs runs track scripts as the daemon's own user.
+    .chain([("user", Use::NotActed(SCRIPT_USER))])
     .collect()
 }
 
