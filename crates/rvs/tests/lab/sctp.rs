@@ -147,6 +147,15 @@ fn recv(sock: &RawIpSocket, port: u16, crcs: &Crcs, limit: Duration) -> Option<G
 const SERVER_TAG: u32 = 0x5e4e_0001;
 const COOKIE: &[u8] = b"rvs-lab-cookie";
 
+/// Sets the flag when dropped (also while unwinding from a failed assertion).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The real server's endpoint: answers until SHUTDOWN-COMPLETE or `stop`. Returns the
 /// chunk types it saw, in order.
 fn server(sock: RawIpSocket, crcs: &Crcs, stop: &AtomicBool) -> Vec<u8> {
@@ -274,6 +283,8 @@ fn nat_sctp_association_through_the_vip() {
     let client_tag = 0xc11e_0001u32;
     let (seen, (conns_established, svc_established), echoed) = thread::scope(|scope| {
         let server = scope.spawn(|| server(srv_sock, &srv_crcs, &stop));
+        // A failed assertion below must end the server too, or the scope never returns.
+        let _stop_on_unwind = StopOnDrop(&stop);
         let mut init = client_tag.to_be_bytes().to_vec();
         init.extend_from_slice(&[0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1]);
         let g = exchange(
