@@ -11,7 +11,7 @@
 use core::fmt;
 
 use super::state::{Activity, ConnFlags, Direction, account_activity, table_direction};
-use crate::wire::sctp::{SctpPacket, chunk};
+use crate::wire::sctp::{FirstChunk, chunk};
 
 /// The 14 IPVS SCTP states (`IP_VS_SCTP_S_*` in `include/uapi/linux/ip_vs.h`), in kernel
 /// order; the discriminant is the kernel's state number (the one sync messages carry).
@@ -188,19 +188,16 @@ impl SctpEvent {
     /// an ABORT, but they MUST be placed before the ABORT"). `None` when there is no whole
     /// first chunk header: the kernel then leaves the state and the timer alone.
     pub fn of_packet(sctp: &[u8]) -> Option<SctpEvent> {
-        let p = SctpPacket::new_checked(sctp).ok()?;
-        let first = p.first_chunk_type()?;
-        if first == chunk::COOKIE_ECHO || first == chunk::COOKIE_ACK {
-            let mut it = p.chunks();
-            if let Some(c) = it.next()
-                && usize::from(c.length) >= 4
-                && let Some(second) = it.next()
-                && second.kind == chunk::ABORT
-            {
-                return Some(SctpEvent::Abort);
-            }
+        FirstChunk::of(sctp).map(SctpEvent::of_first)
+    }
+
+    /// The event of a packet whose first chunk the parser recorded ([`FirstChunk`]).
+    pub fn of_first(first: FirstChunk) -> SctpEvent {
+        if first.abort_follows {
+            SctpEvent::Abort
+        } else {
+            SctpEvent::of_chunk(first.kind)
         }
-        Some(SctpEvent::of_chunk(first))
     }
 }
 

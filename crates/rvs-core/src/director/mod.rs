@@ -895,8 +895,20 @@ impl Core {
         p: &Parsed,
         rw: &NatRewrite,
     ) -> Result<(), DropReason> {
-        let partial = if p.protocol == wire::ip_proto::SCTP {
+        if p.protocol == wire::ip_proto::SCTP && !p.frag.is_fragment {
             // A CRC32c is never left to an offload that would write an Internet checksum.
+            // The rewrite computes it, once, when the frame is checksum-partial or a port
+            // changes (`sctp_snat_handler()`: "Only update csum if we really have to").
+            let partial = matches!(frame.csum(), CsumStatus::Partial { .. });
+            wire::nat::rewrite_parsed(frame.data_mut(), p, partial, rw)
+                .map_err(|_| DropReason::Malformed)?;
+            if partial {
+                frame.set_csum(CsumStatus::Complete);
+            }
+            return Ok(());
+        }
+        let partial = if p.protocol == wire::ip_proto::SCTP {
+            // A fragment's CRC32c cannot be computed here (it covers the whole packet).
             let _ = frame.finish_checksum();
             false
         } else {
@@ -944,7 +956,7 @@ impl Core {
         // `lookup_in` never returns a persistence template.
         let hit = (!in_missed).then(|| t.lookup_in(&in_key, now)).flatten();
         let hit = match hit {
-            Some(id) if self.reuse_for_new_connection(t, id, frame, p) => None,
+            Some(id) if self.reuse_for_new_connection(t, id, p) => None,
             other => other,
         };
         let (id, way) = if let Some(id) = hit {
@@ -977,7 +989,6 @@ impl Core {
         &mut self,
         t: &mut ConnTable<A>,
         id: ConnId,
-        frame: &Frame<'_>,
         p: &Parsed,
     ) -> bool {
         let mode = self.config.switches.conn_reuse_mode;
@@ -1006,7 +1017,7 @@ impl Core {
                     }
             }
             wire::ip_proto::SCTP => {
-                if sctp_first_chunk(frame, p) != Some(wire::sctp::chunk::INIT) {
+                if p.sctp.map(|c| c.kind) != Some(wire::sctp::chunk::INIT) {
                     return false;
                 }
                 let Some(c) = t.get(id) else {
@@ -1081,7 +1092,7 @@ impl Core {
         // other packets to its own stack; rvs keeps the director's stack out of VIP traffic
         // and drops them, as it does TCP segments without SYN.
         if p.protocol == wire::ip_proto::SCTP && !p.frag.is_later() {
-            match sctp_first_chunk(frame, p) {
+            match p.sctp.map(|c| c.kind) {
                 None => return self.drop(DropReason::Malformed),
                 Some(wire::sctp::chunk::INIT) => {}
                 Some(_) => return self.drop(DropReason::NotInit),
@@ -1421,8 +1432,7 @@ impl Core {
                     Direction::Output
                 };
                 // `set_sctp_state()`: no chunk header, no change (state and timer kept).
-                if let Some(ev) =
-                    SctpEvent::of_packet(frame.data().get(p.l4_range()).unwrap_or(&[]))
+                if let Some(ev) = p.sctp.map(SctpEvent::of_first)
                     && let Some(tr) = t.sctp_transition(id, dir, ev, &self.timeouts, now)
                     && let Some(a) = tr.activity
                 {
@@ -2072,12 +2082,6 @@ struct ConnView {
     vport: u16,
     dport: u16,
     local: Option<(IpAddr, u16)>,
-}
-
-/// The type of an SCTP packet's first chunk, if the packet has a whole chunk header.
-fn sctp_first_chunk(frame: &Frame<'_>, p: &Parsed) -> Option<u8> {
-    let l4 = frame.data().get(p.l4_range())?;
-    wire::SctpPacket::new_checked(l4).ok()?.first_chunk_type()
 }
 
 fn conn_view<A: Af>(c: &crate::conn::table::Conn<A>) -> ConnView {

@@ -86,6 +86,10 @@ pub struct Parsed {
     pub frag: FragInfo,
     /// ICMP (or ICMPv6) type and code.
     pub icmp: Option<(u8, u8)>,
+    /// SCTP: the first chunk, read once here for the scheduling check and the state
+    /// machine; `None` for other protocols, later fragments and packets without a whole
+    /// chunk header.
+    pub sctp: Option<super::sctp::FirstChunk>,
 }
 
 impl Parsed {
@@ -113,6 +117,7 @@ impl Parsed {
             tcp_flags: TcpFlags(0),
             frag: FragInfo::default(),
             icmp: None,
+            sctp: None,
         }
     }
 
@@ -166,6 +171,7 @@ pub fn parse_simple_v4(frame: &[u8]) -> Option<Parsed> {
             ident: u32::from(u16::from_be_bytes([h[18], h[19]])),
         },
         icmp: None,
+        sctp: None,
     })
 }
 
@@ -407,6 +413,7 @@ fn parse_l4(p: &mut Parsed, l4: &[u8]) -> Result<(), Malformed> {
             }
             p.src_port = rd16(l4, 0);
             p.dst_port = rd16(l4, 2);
+            p.sctp = super::sctp::FirstChunk::of(l4);
         }
         ip_proto::ICMP | ip_proto::ICMPV6 => {
             if l4.len() < super::icmp::field::HEADER_LEN {

@@ -111,6 +111,43 @@ impl<'a> Iterator for Chunks<'a> {
     }
 }
 
+/// What the parser records of an SCTP packet's first chunk ([`super::Parsed::sctp`]), so
+/// that the engine reads the chunk walk once per packet: the scheduling check
+/// (`sctp_conn_schedule()`: INIT only) and the state machine (`set_sctp_state()`) both
+/// take it from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstChunk {
+    /// The first chunk's type.
+    pub kind: u8,
+    /// The first chunk's flags.
+    pub flags: u8,
+    /// The first chunk is COOKIE-ECHO or COOKIE-ACK and the second one is ABORT (the case
+    /// `set_sctp_state()` turns into an ABORT event); false for any other first chunk.
+    pub abort_follows: bool,
+}
+
+impl FirstChunk {
+    /// The first chunk of the SCTP packet `sctp` (common header onwards), if the packet
+    /// holds a whole chunk header after its common header.
+    pub fn of(sctp: &[u8]) -> Option<FirstChunk> {
+        let p = SctpPacket::new_checked(sctp).ok()?;
+        let kind = p.first_chunk_type()?;
+        let flags = sctp[field::HEADER_LEN + 1];
+        let mut abort_follows = false;
+        if kind == chunk::COOKIE_ECHO || kind == chunk::COOKIE_ACK {
+            // ip_vs_proto_sctp.c set_sctp_state(): "...if the second chunk is ABORT".
+            let mut it = p.chunks();
+            abort_follows =
+                it.next().is_some() && it.next().is_some_and(|c| c.kind == chunk::ABORT);
+        }
+        Some(FirstChunk {
+            kind,
+            flags,
+            abort_follows,
+        })
+    }
+}
+
 /// A read/write view of an SCTP packet: the bytes from the common header to the end of the
 /// IP payload.
 #[derive(Debug, Clone)]
@@ -220,6 +257,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> SctpPacket<T> {
 /// field taken as zero, then the rest. `packet` must hold at least the common header;
 /// shorter input is summed as it is.
 pub fn crc32c_of(packet: &[u8]) -> u32 {
+    #[cfg(test)]
+    testing::CRC_RUNS.with(|n| n.set(n.get() + 1));
     let Some(rest) = packet.get(field::HEADER_LEN..) else {
         return crc32c::crc32c(packet);
     };
@@ -232,6 +271,17 @@ pub fn crc32c_of(packet: &[u8]) -> u32 {
 /// independent of the `crc32c` crate the engine uses, and an SCTP packet builder.
 #[cfg(test)]
 pub(crate) mod testing {
+    std::thread_local! {
+        /// How many times this thread computed a packet's CRC32c ([`super::crc32c_of`]):
+        /// lets tests assert that a rewrite computes it once.
+        pub(crate) static CRC_RUNS: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+
+    /// The number of CRC32c computations on this thread so far.
+    pub(crate) fn crc_runs() -> u32 {
+        CRC_RUNS.with(|n| n.get())
+    }
+
     /// CRC32c bit by bit (reflected polynomial 0x82f63b78).
     pub(crate) fn crc32c_bitwise(data: &[u8]) -> u32 {
         let mut crc = !0u32;
@@ -310,6 +360,56 @@ mod tests {
         assert_eq!(v.src_port(), 40000);
         assert_eq!(v.dst_port(), 2905);
         assert_eq!(v.first_chunk_type(), Some(chunk::INIT));
+    }
+
+    #[test]
+    fn the_parser_records_the_first_chunk_once() {
+        use super::testing::packet;
+        // An IPv4 frame around an SCTP packet; the parser's record equals the chunk walk's.
+        let frame = |sctp: &[u8]| {
+            let mut f = vec![0u8; 14];
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            let total = (20 + sctp.len()) as u16;
+            f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0, 0, 64, 132, 0, 0, 10, 0, 0, 1]);
+            f[16..18].copy_from_slice(&total.to_be_bytes());
+            f.extend_from_slice(&[10, 0, 0, 2]);
+            f.extend_from_slice(sctp);
+            f
+        };
+        type ChunkList<'a> = &'a [(u8, u8, &'a [u8])];
+        let cases: [(ChunkList, Option<FirstChunk>); 4] = [
+            (
+                &[(chunk::INIT, 0, &[1, 2, 3, 4])],
+                Some(FirstChunk {
+                    kind: chunk::INIT,
+                    flags: 0,
+                    abort_follows: false,
+                }),
+            ),
+            (
+                &[(chunk::COOKIE_ECHO, 0, &[9; 4]), (chunk::ABORT, 1, &[])],
+                Some(FirstChunk {
+                    kind: chunk::COOKIE_ECHO,
+                    flags: 0,
+                    abort_follows: true,
+                }),
+            ),
+            (
+                &[(chunk::DATA, 3, &[7; 5]), (chunk::ABORT, 0, &[])],
+                Some(FirstChunk {
+                    kind: chunk::DATA,
+                    flags: 3,
+                    abort_follows: false,
+                }),
+            ),
+            (&[], None),
+        ];
+        for (chunks, want) in cases {
+            let p = packet(1, 2, 3, chunks);
+            assert_eq!(FirstChunk::of(&p), want, "{chunks:?}");
+            let parsed = crate::wire::parse(&frame(&p)).unwrap();
+            assert_eq!(parsed.sctp, want, "{chunks:?}");
+        }
     }
 
     #[test]

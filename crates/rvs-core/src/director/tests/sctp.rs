@@ -523,6 +523,44 @@ fn checksum_partial_sctp_gets_its_crc_computed() {
 }
 
 #[test]
+fn checksum_partial_sctp_with_a_port_change_computes_its_crc_once() {
+    use crate::wire::sctp::testing::crc_runs;
+    let mut d = director(vec![sctp_svc(ForwardMethod::Masq, &["10.2.0.11"], RPORT)]);
+    // A CRC-offloaded INIT whose CRC field holds garbage, to a real server on another port:
+    // the rewrite must compute the CRC32c itself, once (not finish it and then redo it).
+    let mut p = sctp_packet(CPORT, VPORT, 0, &[(chunk::INIT, 0, INIT_V)]);
+    p[8..12].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    let f = sctp_frame(CLIENT_MAC, DIR_PUB_MAC, "10.1.0.10", "10.1.0.100", &p);
+    let partial = CsumStatus::Partial {
+        start: (14 + 20) as u16,
+        offset: 8,
+    };
+    let before = crc_runs();
+    let (v, out) = run_csum(&mut d, t(1), PUB, &f, partial);
+    assert_eq!(
+        crc_runs() - before,
+        1,
+        "CRC32c computations for one partial frame"
+    );
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let (seen, _) = inspect_sctp(&out); // asserts the CRC32c
+    assert_eq!(seen.dport, RPORT);
+    // A complete frame of the same association: one computation too (the port changes).
+    let p = sctp_packet(
+        CPORT,
+        VPORT,
+        0x1122_3344,
+        &[(chunk::COOKIE_ECHO, 0, COOKIE_V)],
+    );
+    let f = sctp_frame(CLIENT_MAC, DIR_PUB_MAC, "10.1.0.10", "10.1.0.100", &p);
+    let before = crc_runs();
+    let (v, out) = run(&mut d, t(2), PUB, &f);
+    assert_eq!(crc_runs() - before, 1);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    inspect_sctp(&out);
+}
+
+#[test]
 fn associations_are_synced_with_their_sctp_state_and_survive_a_takeover() {
     use crate::director::sync::SyncSettings;
     use crate::sync::{DEFAULT_MAX_LEN, SyncMessage, pack};
