@@ -262,6 +262,8 @@ impl Af for [u8; 16] {
 #[derive(Debug)]
 struct Core {
     config: Config,
+    /// The fwmark rules of `config`, indexed (`director/classify.rs`).
+    classifier: classify::Classifier,
     settings: DirectorSettings,
     timeouts: StateTimeouts,
     services: Services,
@@ -316,6 +318,7 @@ impl Director {
         };
         let mut core = Core {
             config: Config::default(),
+            classifier: classify::Classifier::default(),
             timeouts: StateTimeouts::from_model(&config.timeouts),
             services: Services::default(),
             net,
@@ -633,6 +636,9 @@ impl Core {
     fn apply(&mut self, config: &Config) -> ApplyReport {
         let report = self.services.apply(config);
         self.timeouts = StateTimeouts::from_model(&config.timeouts);
+        if self.classifier.rules() != config.fwmark_rules.as_slice() {
+            self.classifier = classify::Classifier::new(&config.fwmark_rules);
+        }
         self.config = config.clone();
         let n = self
             .services
@@ -1063,17 +1069,13 @@ impl Core {
             Some(s) => s,
             None => {
                 let family = Family::of(&p.dst);
-                let found = classify::classify(
-                    &self.config.fwmark_rules,
-                    p.protocol,
-                    p.src,
-                    p.dst,
-                    p.dst_port,
-                )
-                .and_then(|m| {
-                    fwmark = Some(m);
-                    self.services.find_mark(m, family)
-                });
+                let found = self
+                    .classifier
+                    .classify(p.protocol, p.src, p.dst, p.dst_port)
+                    .and_then(|m| {
+                        fwmark = Some(m);
+                        self.services.find_mark(m, family)
+                    });
                 match found {
                     Some(s) => s,
                     None => return Verdict::Pass,

@@ -28,8 +28,7 @@
 //! excepted), kept partial for direct routing only when the I/O layer offloads it.
 
 use super::{
-    Core, Director, DropReason, Verdict, classify, encapsulate_frame, net::NetConfig,
-    tunnel_overhead,
+    Core, Director, DropReason, Verdict, encapsulate_frame, net::NetConfig, tunnel_overhead,
 };
 use crate::model::{Config, Family, ForwardMethod, ServiceKey};
 use crate::time::Instant;
@@ -215,13 +214,10 @@ impl Core {
             }
             ServiceKey::Fwmark { mark, family } => {
                 Family::of(&p.dst) == family
-                    && classify::classify(
-                        &self.config.fwmark_rules,
-                        p.protocol,
-                        p.src,
-                        p.dst,
-                        p.dst_port,
-                    ) == Some(mark)
+                    && self
+                        .classifier
+                        .classify(p.protocol, p.src, p.dst, p.dst_port)
+                        == Some(mark)
             }
         }
     }
