@@ -63,10 +63,70 @@ mod field {
     pub(super) const ICV: Range<usize> = 12..24;
 }
 
-/// The ICV of an AH-authenticated advertisement: `ip_header` (20 to 60 bytes, any checksum
-/// and ICV in place: the mutable fields are zeroed here), `ah` (the 24-byte header) and
-/// `vrrp` (the VRRP message). `unicast`: the instance has unicast peers, so the TTL is
-/// zeroed too (keepalived zeroes it only then).
+/// An `auth_pass` keyed into HMAC-MD5 once: the inner and outer pads are hashed when the
+/// key is configured ([`AhKey::new`]), and each advertisement sent or checked starts from a
+/// copy of that state instead of keying HMAC again.
+#[derive(Clone)]
+pub struct AhKey {
+    keyed: Hmac<Md5>,
+}
+
+impl core::fmt::Debug for AhKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AhKey(..)") // the key stays out of logs
+    }
+}
+
+impl AhKey {
+    /// Key HMAC-MD5 with `key` (see [`key`]).
+    pub fn new(key: &[u8; KEY_LEN]) -> AhKey {
+        // An 8-byte key never needs hashing first (HMAC keys longer than the 64-byte block
+        // do), and HMAC takes keys of any length.
+        let keyed = match Hmac::<Md5>::new_from_slice(key) {
+            Ok(m) => m,
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        };
+        AhKey { keyed }
+    }
+
+    /// The ICV of an AH-authenticated advertisement: `ip_header` (20 to 60 bytes, any
+    /// checksum and ICV in place: the mutable fields are zeroed here), `ah` (the 24-byte
+    /// header) and `vrrp` (the VRRP message). `unicast`: the instance has unicast peers, so
+    /// the TTL is zeroed too (keepalived zeroes it only then).
+    pub fn icv(&self, ip_header: &[u8], ah: &[u8], vrrp: &[u8], unicast: bool) -> [u8; ICV_LEN] {
+        let mac = self.mac_over(ip_header, ah, vrrp, unicast);
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; ICV_LEN];
+        out.copy_from_slice(&full[..ICV_LEN]);
+        out
+    }
+
+    fn mac_over(&self, ip_header: &[u8], ah: &[u8], vrrp: &[u8], unicast: bool) -> Hmac<Md5> {
+        // keepalived vrrp_in_chk_ipsecah: "zero the ip mutable fields" on a copy.
+        let mut hdr = [0u8; 60];
+        let n = ip_header.len().min(hdr.len());
+        hdr[..n].copy_from_slice(&ip_header[..n]);
+        hdr[1] = 0; // tos
+        hdr[6] = 0; // frag_off
+        hdr[7] = 0;
+        hdr[10] = 0; // check
+        hdr[11] = 0;
+        if unicast {
+            hdr[8] = 0; // ttl
+        }
+        let mut a = [0u8; AH_LEN];
+        let m = ah.len().min(AH_LEN);
+        a[..m].copy_from_slice(&ah[..m]);
+        a[field::ICV].fill(0);
+        let mut mac = self.keyed.clone();
+        mac.update(&hdr[..n]);
+        mac.update(&a);
+        mac.update(vrrp);
+        mac
+    }
+}
+
+/// [`AhKey::icv`] with a key keyed for this one call.
 pub fn icv(
     key: &[u8; KEY_LEN],
     ip_header: &[u8],
@@ -74,45 +134,7 @@ pub fn icv(
     vrrp: &[u8],
     unicast: bool,
 ) -> [u8; ICV_LEN] {
-    let mac = mac_over(key, ip_header, ah, vrrp, unicast);
-    let full = mac.finalize().into_bytes();
-    let mut out = [0u8; ICV_LEN];
-    out.copy_from_slice(&full[..ICV_LEN]);
-    out
-}
-
-fn mac_over(
-    key: &[u8; KEY_LEN],
-    ip_header: &[u8],
-    ah: &[u8],
-    vrrp: &[u8],
-    unicast: bool,
-) -> Hmac<Md5> {
-    // keepalived vrrp_in_chk_ipsecah: "zero the ip mutable fields" on a copy.
-    let mut hdr = [0u8; 60];
-    let n = ip_header.len().min(hdr.len());
-    hdr[..n].copy_from_slice(&ip_header[..n]);
-    hdr[1] = 0; // tos
-    hdr[6] = 0; // frag_off
-    hdr[7] = 0;
-    hdr[10] = 0; // check
-    hdr[11] = 0;
-    if unicast {
-        hdr[8] = 0; // ttl
-    }
-    let mut a = [0u8; AH_LEN];
-    let m = ah.len().min(AH_LEN);
-    a[..m].copy_from_slice(&ah[..m]);
-    a[field::ICV].fill(0);
-    // An 8-byte key never needs hashing first (HMAC keys longer than the 64-byte block do).
-    let mut mac = match Hmac::<Md5>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
-    mac.update(&hdr[..n]);
-    mac.update(&a);
-    mac.update(vrrp);
-    mac
+    AhKey::new(key).icv(ip_header, ah, vrrp, unicast)
 }
 
 /// The key for an `auth_pass`: its first 8 bytes, zero padded (keepalived
@@ -157,6 +179,16 @@ pub fn emit_ipv4(
     key: &[u8; KEY_LEN],
     vrrp: &[u8],
 ) -> Result<usize, EmitError> {
+    emit_ipv4_keyed(buf, h, &AhKey::new(key), vrrp)
+}
+
+/// [`emit_ipv4`] with a key keyed once ([`AhKey`]): what the router sends each advert with.
+pub fn emit_ipv4_keyed(
+    buf: &mut [u8],
+    h: &AhHeader,
+    key: &AhKey,
+    vrrp: &[u8],
+) -> Result<usize, EmitError> {
     let len = packet_len(vrrp.len());
     if len > usize::from(u16::MAX) {
         return Err(EmitError::TooManyAddresses);
@@ -183,7 +215,7 @@ pub fn emit_ipv4(
     ah[field::SEQ].copy_from_slice(&h.seq.to_be_bytes());
     ah[field::ICV].fill(0);
     payload.copy_from_slice(vrrp);
-    let tag = icv(key, ip, ah, payload, h.unicast);
+    let tag = key.icv(ip, ah, payload, h.unicast);
     ah[field::ICV].copy_from_slice(&tag);
     // The kernel recomputes it (IP_HDRINCL); filled so the packet is complete on its own.
     let ck = checksum::checksum(ip);
@@ -275,7 +307,12 @@ impl<'a> AhPacket<'a> {
     /// Whether the ICV verifies with `key` (in constant time, as keepalived's
     /// `memcmp_constant_time`).
     pub fn verify_icv(&self, key: &[u8; KEY_LEN], unicast: bool) -> bool {
-        let mac = mac_over(key, self.ip, self.ah, self.vrrp, unicast);
+        self.verify_icv_keyed(&AhKey::new(key), unicast)
+    }
+
+    /// [`AhPacket::verify_icv`] with a key keyed once ([`AhKey`]).
+    pub fn verify_icv_keyed(&self, key: &AhKey, unicast: bool) -> bool {
+        let mac = key.mac_over(self.ip, self.ah, self.vrrp, unicast);
         mac.verify_truncated_left(&self.ah[field::ICV]).is_ok()
     }
 }
@@ -357,6 +394,38 @@ mod tests {
             };
             let len = emit_ipv4(&mut buf, &h, &k, p.vrrp()).unwrap();
             assert_eq!(&buf[..len], &raw[..], "packet {n}");
+        }
+    }
+
+    #[test]
+    fn one_keyed_state_serves_every_advert_of_the_captures() {
+        // The router keys HMAC once and reuses that state: every captured advert, sent or
+        // checked in turn with the one AhKey, gives keepalived's bytes (the state a
+        // previous advert used is not carried into the next).
+        for (file, pass, unicast) in [(MULTICAST, "secret99", false), (UNICAST, "ab", true)] {
+            let k = AhKey::new(&key(pass));
+            for _round in 0..2 {
+                for raw in pcap_packets(file) {
+                    let p = AhPacket::parse(&raw).unwrap();
+                    assert!(p.verify_icv_keyed(&k, unicast));
+                    let mut buf = [0u8; 128];
+                    let h = AhHeader {
+                        src: p.src(),
+                        dst: p.dst(),
+                        ttl: raw[8],
+                        ident: u16::from_be_bytes([raw[4], raw[5]]),
+                        seq: p.seq(),
+                        unicast,
+                    };
+                    let len = emit_ipv4_keyed(&mut buf, &h, &k, p.vrrp()).unwrap();
+                    assert_eq!(&buf[..len], &raw[..]);
+                }
+            }
+            assert!(
+                !AhPacket::parse(&pcap_packets(file)[0])
+                    .unwrap()
+                    .verify_icv_keyed(&AhKey::new(&key("other")), unicast)
+            );
         }
     }
 

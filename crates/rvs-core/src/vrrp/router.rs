@@ -380,6 +380,8 @@ pub struct VirtualRouter {
     /// keepalived `ipsecah_counter.seq_number`: one counter per instance, advanced by each
     /// advertisement sent and set by each one accepted (`auth_type AH`).
     ah_seq: u32,
+    /// The AH key keyed into HMAC-MD5 once, when `auth_type AH` is configured.
+    ah_key: Option<ah::AhKey>,
     /// keepalived `ipsecah_counter.cycle`: the counter passed 0xFFFFFFFD.
     ah_cycle: bool,
     /// keepalived `vrrp->ip_id`: the IP identification of AH adverts (inside the ICV).
@@ -465,6 +467,10 @@ impl VirtualRouter {
             stepped_down: false,
             lower_prio_heard: false,
             ah_seq: 0,
+            ah_key: match cfg.auth {
+                Auth::Ah(key) => Some(ah::AhKey::new(&key)),
+                _ => None,
+            },
             ah_cycle: false,
             ip_id: 0,
             cfg,
@@ -927,7 +933,7 @@ impl VirtualRouter {
         } else {
             self.cfg.unicast_peers.clone()
         };
-        if let Auth::Ah(key) = self.cfg.auth {
+        if let Some(key) = &self.ah_key {
             // keepalived vrrp_update_pkt, once per advertisement (every unicast peer gets
             // the same identification and sequence number): the IP identification skips 0
             // (the kernel would fill in its own), and the sequence number stops above
@@ -956,7 +962,7 @@ impl VirtualRouter {
                     unicast: !self.cfg.unicast_peers.is_empty(),
                 };
                 let mut payload = vec![0u8; ah::packet_len(vrrp.len())];
-                if ah::emit_ipv4(&mut payload, &h, &key, &vrrp).is_err() {
+                if ah::emit_ipv4_keyed(&mut payload, &h, key, &vrrp).is_err() {
                     continue;
                 }
                 self.transmits.push_back(Transmit {
@@ -1154,13 +1160,14 @@ impl VirtualRouter {
                     return Err(AdvertError::AuthFailure);
                 }
             }
-            if let (Auth::Ah(key), Some(a)) = (self.cfg.auth, ah) {
+            if let (Some(key), Some(a)) = (&self.ah_key, ah) {
                 // keepalived vrrp_in_chk_ipsecah: the ICV first ("If they don't match, we
                 // can't consider any fields in the received packet to be valid"; the TTL
                 // is outside it for an instance with unicast peers), then the SPI, then
                 // the sequence number against replay; an accepted one becomes the
                 // counter, even if a later check refuses the advertisement.
-                if !a.verify_icv(&key, unicast) || a.spi() != a.src() || a.seq() <= self.ah_seq {
+                if !a.verify_icv_keyed(key, unicast) || a.spi() != a.src() || a.seq() <= self.ah_seq
+                {
                     return Err(AdvertError::AuthFailure);
                 }
                 self.ah_seq = a.seq();
