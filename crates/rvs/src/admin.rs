@@ -367,7 +367,12 @@ fn install(
     desired: &mut Desired,
     next: rvs_core::model::Config,
     now: Instant,
+    check: &mut Check<'_>,
 ) -> Reply {
+    // The daemon's refusals (a VIP it cannot own) come before anything is installed.
+    if let Err(why) = check(&next) {
+        return Reply::fail(255, &why);
+    }
     match desired.install(d, next, now) {
         Ok(_) => Reply::ok(String::new()),
         Err(errs) => {
@@ -375,6 +380,74 @@ fn install(
             Reply::fail(255, &msgs.join("\n"))
         }
     }
+}
+
+/// A check of a changed configuration before it is installed: `Err` refuses the change
+/// with that message (exit status 255).
+pub type Check<'a> = dyn FnMut(&rvs_core::model::Config) -> Result<(), String> + 'a;
+
+/// The addresses of the virtual services `next` has that `before` did not (rvsadm added
+/// them) and the director does not own yet, with the port each is owned on: an address on
+/// the link of an attached interface can be owned at once; one on no attached link, or any
+/// new one while failover decides ownership (`all` false), cannot be, and the change is
+/// refused with the reason.
+pub fn addresses_to_own(
+    net: &rvs_core::director::NetConfig,
+    all: bool,
+    before: &rvs_core::model::Config,
+    next: &rvs_core::model::Config,
+) -> Result<Vec<rvs_core::director::OwnedAddr>, String> {
+    let addr_of = |k: &rvs_core::model::ServiceKey| match *k {
+        rvs_core::model::ServiceKey::Addr { addr, .. } => Some(addr),
+        rvs_core::model::ServiceKey::Fwmark { .. } => None,
+    };
+    let mut out: Vec<rvs_core::director::OwnedAddr> = Vec::new();
+    for svc in &next.services {
+        let Some(addr) = addr_of(&svc.key) else {
+            continue;
+        };
+        if net.owned.iter().any(|o| o.addr == addr)
+            || out.iter().any(|o| o.addr == addr)
+            || before
+                .services
+                .iter()
+                .any(|b| addr_of(&b.key) == Some(addr))
+        {
+            continue;
+        }
+        if !all {
+            return Err(format!(
+                "{addr} is not an address failover moves: with VRRP or pulse running, a \
+                 virtual service's address must be in the configuration file (a \
+                 vrrp_instance's virtual_ipaddress, an lvs.cf virtual's address) so that \
+                 one director owns it; add it there and reload"
+            ));
+        }
+        let port = net
+            .ports
+            .iter()
+            .find(|p| p.addrs.iter().any(|pf| pf.contains(addr)));
+        let Some(port) = port else {
+            let links: Vec<String> = net
+                .ports
+                .iter()
+                .flat_map(|p| p.addrs.iter().map(|a| format!("{}/{}", a.addr, a.len)))
+                .collect();
+            return Err(format!(
+                "{addr} is on no link the director is attached to ({}): it cannot answer \
+                 ARP or neighbour solicitations for it; add the address with its device to \
+                 the configuration file (lvs.cf `address = IP DEV`, keepalived \
+                 `virtual_ipaddress`) and reload",
+                links.join(", ")
+            ));
+        };
+        out.push(rvs_core::director::OwnedAddr {
+            addr,
+            port: port.id,
+            mac: None,
+        });
+    }
+    Ok(out)
 }
 
 /// A request for the connection-sync daemons, which the engine alone cannot answer.
@@ -403,6 +476,18 @@ impl Prepared {
     /// Execute on the running engine (the worker, between batches). Changes edit the
     /// operator's base configuration ([`Desired`]); the engine runs its effective form.
     pub fn run(self, d: &mut Director, desired: &mut Desired, now: Instant) -> Reply {
+        self.run_checked(d, desired, now, &mut |_| Ok(()))
+    }
+
+    /// [`Prepared::run`], with `check` asked about a changed configuration before it is
+    /// installed (a refusal leaves everything as it was).
+    pub fn run_checked(
+        self,
+        d: &mut Director,
+        desired: &mut Desired,
+        now: Instant,
+        check: &mut Check<'_>,
+    ) -> Reply {
         match &self.command {
             Command::Help => Reply::ok(usage(&self.program)),
             Command::Version => Reply::ok(version(&self.program)),
@@ -415,7 +500,7 @@ impl Prepared {
             // sync daemons to start or stop.
             Command::StartDaemon(_) => Reply::fail(255, "sync daemons run in `rvs daemon`"),
             Command::StopDaemon { .. } => Reply::fail(255, "No daemon is running"),
-            Command::Restore => self.restore(d, desired, now),
+            Command::Restore => self.restore(d, desired, now, check),
             Command::Zero(key) => {
                 if d.zero_counters(key.as_ref()) {
                     Reply::ok(String::new())
@@ -428,7 +513,7 @@ impl Prepared {
                 if let Err(e) = ipvsadm::apply(&mut next, change) {
                     return Reply::fail(255, &e);
                 }
-                install(d, desired, next, now)
+                install(d, desired, next, now, check)
             }
         }
     }
@@ -440,7 +525,13 @@ impl Prepared {
     /// and whose parse errors `fail(2, ...)` exit at once; `main()` returns the last
     /// line's result. Lines change a copy of the base, each checked as the kernel would
     /// check it; the copy is installed once at the end.
-    fn restore(&self, d: &mut Director, desired: &mut Desired, now: Instant) -> Reply {
+    fn restore(
+        &self,
+        d: &mut Director,
+        desired: &mut Desired,
+        now: Instant,
+        check: &mut Check<'_>,
+    ) -> Reply {
         let mut next = desired.base().clone();
         let mut reply = Reply::ok(String::new());
         for line in &self.restore {
@@ -500,7 +591,7 @@ impl Prepared {
                 reply.code = 255;
             }
         }
-        let installed = install(d, desired, next, now);
+        let installed = install(d, desired, next, now, check);
         if installed.code != 0 {
             return installed;
         }
@@ -515,5 +606,110 @@ pub fn execute(d: &mut Director, args: &[String], stdin: &str, now: Instant) -> 
     match prepare(args, stdin) {
         Ok(p) => p.run(d, &mut desired, now),
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::director::{NetConfig, OwnedAddr, PortConfig, PortId};
+    use rvs_core::model::{Config, Prefix, Protocol, ServiceKey, VirtualServiceConfig};
+
+    fn net() -> NetConfig {
+        NetConfig {
+            ports: vec![PortConfig {
+                id: PortId(0),
+                mac: [2, 0, 0, 0, 0, 1],
+                addrs: vec![Prefix {
+                    addr: "10.1.0.1".parse().unwrap(),
+                    len: 24,
+                }],
+                mtu: 1500,
+            }],
+            routes: Vec::new(),
+            owned: vec![OwnedAddr {
+                addr: "10.1.0.100".parse().unwrap(),
+                port: PortId(0),
+                mac: None,
+            }],
+        }
+    }
+
+    fn with(addrs: &[&str]) -> Config {
+        let mut c = Config::default();
+        for a in addrs {
+            c.services.push(VirtualServiceConfig::new(ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: a.parse().unwrap(),
+                port: 80,
+            }));
+        }
+        c
+    }
+
+    #[test]
+    fn new_service_addresses_are_owned_on_their_link_or_refused() {
+        let (net, before) = (net(), with(&["10.1.0.100"]));
+        let got = addresses_to_own(&net, true, &before, &with(&["10.1.0.100", "10.1.0.101"]));
+        assert_eq!(
+            got.unwrap()
+                .iter()
+                .map(|o| (o.addr.to_string(), o.port))
+                .collect::<Vec<_>>(),
+            [("10.1.0.101".to_string(), PortId(0))]
+        );
+        let err = addresses_to_own(&net, true, &before, &with(&["192.0.2.80"])).unwrap_err();
+        assert!(
+            err.starts_with("192.0.2.80 is on no link the director is attached to (10.1.0.1/24)"),
+            "{err}"
+        );
+        let err = addresses_to_own(&net, false, &before, &with(&["10.1.0.101"])).unwrap_err();
+        assert!(
+            err.starts_with("10.1.0.101 is not an address failover moves"),
+            "{err}"
+        );
+        // Owned already, or the service existed before: nothing to own, nothing refused.
+        assert!(
+            addresses_to_own(&net, false, &before, &with(&["10.1.0.100"]))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_refused_change_installs_nothing_however_often_it_is_asked() {
+        let net = net();
+        let base = with(&["10.1.0.100"]);
+        let mut d = Director::new(net.clone(), &base, Default::default()).unwrap();
+        let mut desired = Desired::new(base.clone());
+        let now = Instant::from_secs(1);
+        for _ in 0..2 {
+            let args: Vec<String> = ["rvsadm", "-A", "-t", "192.0.2.80:80", "-s", "rr"]
+                .map(String::from)
+                .to_vec();
+            let cmd = prepare(&args, "").unwrap();
+            let mut check = |next: &Config| addresses_to_own(&net, true, &base, next).map(drop);
+            let r = cmd.run_checked(&mut d, &mut desired, now, &mut check);
+            assert_eq!(r.code, 255);
+            assert!(
+                r.stderr.starts_with("192.0.2.80 is on no link"),
+                "{}",
+                r.stderr
+            );
+            assert_eq!(desired.base(), &base);
+            assert_eq!(d.config(), &base);
+        }
+        // -R with the same line is refused too, whole.
+        let args: Vec<String> = vec!["rvsadm".into(), "-R".into()];
+        let cmd = prepare(
+            &args,
+            "-A -t 10.1.0.101:80 -s rr\n-A -t 192.0.2.80:80 -s rr\n",
+        )
+        .unwrap();
+        let mut check = |next: &Config| addresses_to_own(&net, true, &base, next).map(drop);
+        let r = cmd.run_checked(&mut d, &mut desired, now, &mut check);
+        assert_eq!(r.code, 255, "{}", r.stderr);
+        assert!(r.stderr.starts_with("192.0.2.80 is on no link"), "{}", r.stderr);
+        assert_eq!(d.config(), &base);
     }
 }

@@ -30,7 +30,7 @@ use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
 };
 use rvs_core::health::{Health, HealthConfig};
-use rvs_core::model::{Prefix, ServiceKey};
+use rvs_core::model::Prefix;
 use rvs_core::time::Instant;
 use rvs_core::wire::{CsumStatus, Frame};
 use rvs_sys::packet::vnet::{F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, GSO_TCPV6, VirtioNetHdr};
@@ -777,75 +777,24 @@ impl ControlPlane<'_> {
         self.sync.follow(d, owning, self.ownership.all);
     }
 
-    /// Own the address of every virtual service the operator's configuration has that
-    /// `before` did not (rvsadm added it): an address on the link of an attached interface is owned (ARP /
-    /// ND answered, announced) at once; one on no attached link, or any new one while
-    /// failover decides ownership, cannot be, and is refused with the reason. Addresses
-    /// stay owned until the next reload, which owns what the file says.
+    /// Own `addrs` (from [`service_addresses_to_own`], for a change already installed):
+    /// ARP / ND answered and announced at once. They stay owned until the next reload,
+    /// which owns what the file says.
     fn own_service_addresses(
         &mut self,
         d: &mut Director,
-        before: &rvs_core::model::Config,
+        addrs: Vec<rvs_core::director::OwnedAddr>,
         now: Instant,
-    ) -> Result<(), String> {
-        let addr_of = |k: &ServiceKey| match *k {
-            ServiceKey::Addr { addr, .. } => Some(addr),
-            ServiceKey::Fwmark { .. } => None,
-        };
-        let mut added = false;
-        for svc in &self.desired.base().services {
-            let Some(addr) = addr_of(&svc.key) else {
-                continue;
-            };
-            if self.net.owned.iter().any(|o| o.addr == addr)
-                || before
-                    .services
-                    .iter()
-                    .any(|b| addr_of(&b.key) == Some(addr))
-            {
-                continue;
-            }
-            if !self.ownership.all {
-                return Err(format!(
-                    "{addr} is not an address failover moves: with VRRP or pulse running, a \
-                     virtual service's address must be in the configuration file (a \
-                     vrrp_instance's virtual_ipaddress, an lvs.cf virtual's address) so that \
-                     one director owns it; add it there and reload"
-                ));
-            }
-            let port = self
-                .net
-                .ports
-                .iter()
-                .find(|p| p.addrs.iter().any(|pf| pf.contains(addr)));
-            let Some(port) = port else {
-                let links: Vec<String> = self
-                    .net
-                    .ports
-                    .iter()
-                    .flat_map(|p| p.addrs.iter().map(|a| format!("{}/{}", a.addr, a.len)))
-                    .collect();
-                return Err(format!(
-                    "{addr} is on no link the director is attached to ({}): it cannot answer \
-                     ARP or neighbour solicitations for it; add the address with its device to \
-                     the configuration file (lvs.cf `address = IP DEV`, keepalived \
-                     `virtual_ipaddress`) and reload",
-                    links.join(", ")
-                ));
-            };
-            self.net.owned.push(rvs_core::director::OwnedAddr {
-                addr,
-                port: port.id,
-                mac: None,
-            });
-            tracing::info!(%addr, "rvsadm: owning the new virtual service's address");
-            added = true;
+    ) {
+        if addrs.is_empty() {
+            return;
         }
-        if added {
-            d.set_net(self.ownership.filter(self.net.clone()));
-            d.announce(now);
+        for o in addrs {
+            tracing::info!(addr = %o.addr, "rvsadm: owning the new virtual service's address");
+            self.net.owned.push(o);
         }
-        Ok(())
+        d.set_net(self.ownership.filter(self.net.clone()));
+        d.announce(now);
     }
 
     /// A reloaded network view: kept whole, given to the engine filtered by ownership, the
@@ -1012,13 +961,23 @@ impl ControlPlane<'_> {
                 Some(r) => self.sync_request(d, r).encode(),
                 None => {
                     let before = self.desired.base().clone();
-                    let mut reply = cmd.run(d, self.desired, now);
-                    if let Err(why) = self.own_service_addresses(d, &before, now) {
-                        // A VIP nobody can answer for: the change is refused whole.
-                        if let Err(errs) = self.desired.install(d, before, now) {
-                            tracing::error!(?errs, "rvsadm: undoing a refused change failed");
+                    // A VIP nobody can answer for refuses the change whole, before anything
+                    // is installed (engine, health monitor, owned addresses).
+                    let (net, all) = (&self.net, self.ownership.all);
+                    let mut check = |next: &rvs_core::model::Config| {
+                        admin::addresses_to_own(net, all, &before, next).map(drop)
+                    };
+                    let mut reply = cmd.run_checked(d, self.desired, now, &mut check);
+                    match admin::addresses_to_own(&self.net, all, &before, self.desired.base()) {
+                        Ok(addrs) => self.own_service_addresses(d, addrs, now),
+                        Err(why) => {
+                            // Checked before the install: not reached.
+                            tracing::error!("rvsadm: an unownable address was installed: {why}");
+                            if let Err(errs) = self.desired.install(d, before, now) {
+                                tracing::error!(?errs, "rvsadm: undoing it failed");
+                            }
+                            reply = Reply::fail(255, &why);
                         }
-                        reply = Reply::fail(255, &why);
                     }
                     // New or edited real servers may have checks to schedule.
                     self.monitor.wake();

@@ -498,14 +498,19 @@ fn plain_rvsadm_finds_the_daemon_and_its_weights_take_effect_under_health_checks
         "{}",
         lab.log_tail(pid)
     );
-    // One on no attached link: refused with the reason, and nothing changes.
-    let o = plain(&rvsadm_exe, &run_dir, "-A -t 192.0.2.80:80 -s rr");
-    assert_eq!(o.status.code(), Some(255));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.starts_with("192.0.2.80 is on no link the director is attached to ("),
-        "{err}"
-    );
+    // One on no attached link: refused with the reason, and nothing changes — also when
+    // the command is repeated.
+    for attempt in 0..2 {
+        let o = plain(&rvsadm_exe, &run_dir, "-A -t 192.0.2.80:80 -s rr");
+        assert_eq!(o.status.code(), Some(255), "attempt {attempt}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.starts_with("192.0.2.80 is on no link the director is attached to ("),
+            "attempt {attempt}: {err}"
+        );
+        let listed = text(&plain(&rvsadm_exe, &run_dir, "-L -n"));
+        assert!(!listed.contains("192.0.2.80"), "attempt {attempt}: {listed}");
+    }
     let saved = text(&plain(&rvsadm_exe, &run_dir, "-S -n"));
     assert!(!saved.contains("192.0.2.80"), "{saved}");
     assert!(saved.contains(&format!("-A -t {vip2}:80 -s rr")), "{saved}");
