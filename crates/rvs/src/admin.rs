@@ -709,7 +709,11 @@ mod tests {
         let mut check = |next: &Config| addresses_to_own(&net, true, &base, next).map(drop);
         let r = cmd.run_checked(&mut d, &mut desired, now, &mut check);
         assert_eq!(r.code, 255, "{}", r.stderr);
-        assert!(r.stderr.starts_with("192.0.2.80 is on no link"), "{}", r.stderr);
+        assert!(
+            r.stderr.starts_with("192.0.2.80 is on no link"),
+            "{}",
+            r.stderr
+        );
         assert_eq!(d.config(), &base);
     }
 }

@@ -509,7 +509,10 @@ fn plain_rvsadm_finds_the_daemon_and_its_weights_take_effect_under_health_checks
             "attempt {attempt}: {err}"
         );
         let listed = text(&plain(&rvsadm_exe, &run_dir, "-L -n"));
-        assert!(!listed.contains("192.0.2.80"), "attempt {attempt}: {listed}");
+        assert!(
+            !listed.contains("192.0.2.80"),
+            "attempt {attempt}: {listed}"
+        );
     }
     let saved = text(&plain(&rvsadm_exe, &run_dir, "-S -n"));
     assert!(!saved.contains("192.0.2.80"), "{saved}");
