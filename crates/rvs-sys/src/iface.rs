@@ -139,6 +139,25 @@ pub fn addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>> {
 /// Every address of every interface of the calling thread's namespace:
 /// `(interface, address, prefix length)` (`getifaddrs`).
 pub fn all_addresses() -> io::Result<Vec<(String, std::net::IpAddr, u8)>> {
+    Ok(entries()?
+        .into_iter()
+        .map(|(name, a, len, _)| (name, a, len))
+        .collect())
+}
+
+/// Every address of every interface with whether its interface is up with a carrier
+/// (`IFF_UP` and `IFF_RUNNING`, as [`is_up`] says): `(interface, address, up)`, from one
+/// `getifaddrs` call (its `ifa_flags` are the interface's flags), no `ioctl` per interface.
+pub fn address_links() -> io::Result<Vec<(String, std::net::IpAddr, bool)>> {
+    let up = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
+    Ok(entries()?
+        .into_iter()
+        .map(|(name, a, _, flags)| (name, a, flags & up == up))
+        .collect())
+}
+
+/// `getifaddrs`' address entries: (interface, address, prefix length, interface flags).
+fn entries() -> io::Result<Vec<(String, std::net::IpAddr, u8, u32)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
@@ -176,7 +195,7 @@ pub fn all_addresses() -> io::Result<Vec<(String, std::net::IpAddr, u8)>> {
                 None if a.is_ipv4() => 32,
                 None => 128,
             };
-            out.push((name, a, len));
+            out.push((name, a, len, ifa.ifa_flags));
         }
     }
     // SAFETY: `head` came from a successful getifaddrs and is freed once.
@@ -229,6 +248,19 @@ mod tests {
         let a = addresses("lo").expect("lo has addresses");
         assert!(a.contains(&("127.0.0.1".parse().unwrap(), 8)), "{a:?}");
         assert!(addresses("no-such-if0").is_err());
+    }
+
+    #[test]
+    fn address_links_agree_with_the_ioctl() {
+        let links = address_links().unwrap();
+        assert!(
+            links
+                .iter()
+                .any(|(n, a, up)| n == "lo" && a.is_loopback() && *up)
+        );
+        for (name, _, up) in &links {
+            assert_eq!(*up, is_up(name).unwrap(), "{name}");
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod netns;
 pub mod packet;
 pub mod pktinfo;
 pub mod poll;
+pub mod process;
 pub mod rawsock;
 mod sys;
 pub mod tun;

@@ -9,7 +9,7 @@
 //! owned addresses and sends the gratuitous ARPs / unsolicited NAs the engine asks for
 //! ([`RoleChange::Announce`]). Notify scripts (`notify_master`, `notify_backup`,
 //! `notify_fault`, `notify`, pulse's `active_cmd` / `inactive_cmd`) run through `/bin/sh -c`
-//! without being waited for.
+//! without being waited for, on one background thread ([`crate::background`]).
 //!
 //! On SIGTERM the engine resigns (VRRP priority 0, pulse STOPPED) so a backup takes over at
 //! once; `kill -9` leaves the backup to notice the silence (Master_Down_Interval, deadtime).
@@ -169,30 +169,13 @@ pub(crate) fn now(clock: std::time::Instant) -> Instant {
     Instant(clock.elapsed().as_nanos() as u64)
 }
 
-/// Run a notify script without waiting for it; a thread reaps it and logs a failure.
-pub(crate) fn run_script(command: &str, args: &[&str]) {
-    let mut line = command.to_string();
-    for a in args {
-        line.push(' ');
-        line.push_str(a);
-    }
-    let child = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&line)
-        .stdin(std::process::Stdio::null())
-        .spawn();
-    match child {
-        Ok(mut c) => {
-            let _ = std::thread::Builder::new()
-                .name("rvs-script".into())
-                .spawn(move || match c.wait() {
-                    Ok(s) if s.success() => {}
-                    Ok(s) => tracing::warn!(script = %line, status = %s, "notify script failed"),
-                    Err(e) => tracing::warn!(script = %line, "notify script: {e}"),
-                });
-        }
-        Err(e) => tracing::warn!(script = %line, "cannot run notify script: {e}"),
-    }
+/// Run a notify script or pulse hook through `/bin/sh -c` without waiting for it, on the
+/// background thread ([`crate::background`]: bounded in number, a failure logged). `limit`:
+/// killed with its process group after that long (pulse's `active_cmd` / `inactive_cmd`
+/// get [`crate::background::HOOK_LIMIT`]; keepalived's notify scripts run unbounded, as
+/// there).
+pub(crate) fn run_script(command: &str, args: &[&str], limit: Option<Duration>) {
+    crate::background::run_script(command, args, limit);
 }
 
 /// The longest a failover thread sleeps without looking at its stop flag.
@@ -604,10 +587,10 @@ impl VrrpRunner {
                     };
                     tracing::info!(group = %g.name, state = %name, "vrrp sync group");
                     if let Some(s) = script {
-                        run_script(s, &[]);
+                        run_script(s, &[], None);
                     }
                     if let Some(s) = &g.notify {
-                        run_script(s, &["GROUP", &g.name, name]);
+                        run_script(s, &["GROUP", &g.name, name], None);
                     }
                 }
             }
@@ -645,10 +628,10 @@ impl VrrpRunner {
         };
         tracing::info!(instance = %r.name, state = %state, priority = %prio, "vrrp");
         if let Some(s) = script {
-            run_script(s, &[]);
+            run_script(s, &[], None);
         }
         if let Some(s) = &r.notify {
-            run_script(s, &["INSTANCE", &r.name, state, &prio]);
+            run_script(s, &["INSTANCE", &r.name, state, &prio], None);
         }
     }
 }
@@ -686,21 +669,22 @@ struct PulseRunner {
     addresses: Vec<IpAddr>,
     active_cmd: Option<String>,
     inactive_cmd: Option<String>,
-    /// `monitor_links`: this node's own addresses, whose links are checked each loop.
-    links: Vec<IpAddr>,
+    /// `monitor_links`: this node's own addresses, whose links are watched.
+    links: LinkWatch,
 }
 
 /// Whether the links carrying `addrs` are up (pulse's linkstate.c `ip_check_link()`: the
 /// interface holding the address must be up with its carrier; an address on no interface
-/// counts as up, as there). The names of those that are down.
+/// counts as up, as there). The names of those that are down. One `getifaddrs` gives the
+/// addresses and their interfaces' flags together.
 pub(crate) fn links_down(addrs: &[IpAddr]) -> Vec<String> {
-    let Ok(all) = rvs_sys::iface::all_addresses() else {
+    let Ok(all) = rvs_sys::iface::address_links() else {
         return Vec::new();
     };
     let mut down = Vec::new();
     for a in addrs {
-        if let Some((name, _, _)) = all.iter().find(|(_, x, _)| x == a)
-            && !rvs_sys::iface::is_up(name).unwrap_or(true)
+        if let Some((name, _, up)) = all.iter().find(|(_, x, _)| x == a)
+            && !up
             && !down.contains(name)
         {
             down.push(name.clone());
@@ -709,9 +693,42 @@ pub(crate) fn links_down(addrs: &[IpAddr]) -> Vec<String> {
     down
 }
 
-/// pulse.c `run()`: `check_links()` on every pass of the loop. Tells the engine whether the
-/// `monitor_links` links are all up (`set_links_up`, true when that enabled or disabled the
-/// node) and logs the change; nothing when no links are watched.
+/// How often `monitor_links` reads the links' state. pulse.c `run()` calls `check_links()`
+/// on each pass of its loop, which wakes about once per `keepalive`; the failover threads
+/// here wake every [`TICK`] and on every heartbeat, so the state is read at most this often
+/// rather than on each wake-up.
+pub(crate) const LINK_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// `monitor_links`: the addresses whose links are watched, read at most once per
+/// [`LINK_CHECK_INTERVAL`].
+pub(crate) struct LinkWatch {
+    links: Vec<IpAddr>,
+    next: Option<std::time::Instant>,
+}
+
+impl LinkWatch {
+    /// Watch the links of `links` (none: nothing is ever read).
+    pub(crate) fn new(links: Vec<IpAddr>) -> LinkWatch {
+        LinkWatch { links, next: None }
+    }
+
+    /// [`check_links`] when the interval has passed since the last reading.
+    pub(crate) fn check(&mut self, set_links_up: impl FnOnce(bool) -> bool) {
+        if self.links.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if self.next.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next = Some(now + LINK_CHECK_INTERVAL);
+        check_links(&self.links, set_links_up);
+    }
+}
+
+/// pulse.c `run()`: `check_links()`. Tells the engine whether the `monitor_links` links are
+/// all up (`set_links_up`, true when that enabled or disabled the node) and logs the
+/// change; nothing when no links are watched.
 pub(crate) fn check_links(links: &[IpAddr], set_links_up: impl FnOnce(bool) -> bool) {
     if links.is_empty() {
         return;
@@ -820,7 +837,7 @@ impl PulseRunner {
         let cfg = pulse_config(|mine| setup.config_for(mine))?;
         let (pulse, sock, links) = open_pulse(setup, cfg, now(clock))?;
         Ok(PulseRunner {
-            links,
+            links: LinkWatch::new(links),
             pulse,
             sock,
             clock,
@@ -840,7 +857,7 @@ impl PulseRunner {
                 self.flush();
                 return;
             }
-            check_links(&self.links, |up| self.pulse.set_links_up(t, up));
+            self.links.check(|up| self.pulse.set_links_up(t, up));
             self.pulse.handle_timeout(t);
             self.flush();
             let wait = self
@@ -866,7 +883,7 @@ impl PulseRunner {
                     tracing::info!(reason = ?why, "pulse: active");
                     self.notifier.send(RoleChange::Own(self.addresses.clone()));
                     if let Some(c) = &self.active_cmd {
-                        run_script(c, &[]);
+                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
                     }
                 }
                 PulseEvent::Deactivate(why) => {
@@ -874,7 +891,7 @@ impl PulseRunner {
                     self.notifier
                         .send(RoleChange::Disown(self.addresses.clone()));
                     if let Some(c) = &self.inactive_cmd {
-                        run_script(c, &[]);
+                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
                     }
                 }
                 PulseEvent::Announce => self.notifier.send(RoleChange::Announce {

@@ -11,7 +11,8 @@
 //!   `execv` without a shell, waited for — here for at most [`COMMAND_LIMIT`], then killed;
 //!   each logged with its exit status;
 //! - the monitor's checks: nanny's check ([`rvs_check::run`]) of the service at its floating
-//!   address, one thread per check, its result back to the engine.
+//!   address, a task on the one background thread ([`crate::background`]), its result
+//!   back to the engine.
 
 use std::io;
 use std::net::{IpAddr, UdpSocket};
@@ -27,7 +28,7 @@ use rvs_core::health::Outcome;
 use rvs_core::pulse::{PulseEvent, Role};
 
 use crate::failover::{
-    Notifier, RoleChange, TICK, check_links, now, open_pulse, pulse_config, pulse_status,
+    LinkWatch, Notifier, RoleChange, TICK, now, open_pulse, pulse_config, pulse_status,
     recv_heartbeats, run_script, send_heartbeat,
 };
 
@@ -59,7 +60,7 @@ pub(crate) struct FosRunner {
     addresses: Vec<Vip>,
     active_cmd: Option<String>,
     inactive_cmd: Option<String>,
-    links: Vec<IpAddr>,
+    links: LinkWatch,
     jobs: Option<mpsc::Sender<Job>>,
     worker: Option<std::thread::JoinHandle<()>>,
     checks_tx: mpsc::Sender<(usize, Outcome)>,
@@ -112,7 +113,7 @@ impl FosRunner {
             addresses: setup.addresses(),
             active_cmd,
             inactive_cmd,
-            links,
+            links: LinkWatch::new(links),
             jobs: Some(jobs),
             worker: Some(worker),
             checks_tx,
@@ -136,7 +137,7 @@ impl FosRunner {
                 }
                 return;
             }
-            check_links(&self.links, |up| self.node.set_links_up(t, up));
+            self.links.check(|up| self.node.set_links_up(t, up));
             while let Ok((n, outcome)) = self.checks_rx.try_recv() {
                 let up = matches!(outcome, Outcome::Up | Outcome::UpWithWeight(_));
                 if let (false, Outcome::Down(why), Some(s)) = (up, &outcome, self.services.get(n)) {
@@ -187,7 +188,7 @@ impl FosRunner {
                     self.job(Job::AddrUp(self.addresses.clone()));
                     self.notifier.send(RoleChange::Own(owned.clone()));
                     if let Some(c) = &self.active_cmd {
-                        run_script(c, &[]);
+                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
                     }
                 }
                 FosEvent::Pulse(PulseEvent::Deactivate(why)) => {
@@ -195,7 +196,7 @@ impl FosRunner {
                     self.notifier.send(RoleChange::Disown(owned.clone()));
                     self.job(Job::AddrDown(self.addresses.clone()));
                     if let Some(c) = &self.inactive_cmd {
-                        run_script(c, &[]);
+                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
                     }
                 }
                 FosEvent::Pulse(PulseEvent::Announce) => self.notifier.send(RoleChange::Announce {
@@ -263,7 +264,8 @@ impl FosRunner {
         ));
     }
 
-    /// nanny's check of service `n` at its floating address, on a thread of its own.
+    /// nanny's check of service `n` at its floating address, a task on the background
+    /// thread ([`crate::background`]: one thread and runtime for every check).
     fn check(&self, n: usize) {
         let s = &self.services[n];
         let check = s.check.clone();
@@ -274,22 +276,15 @@ impl FosRunner {
             fwmark: None,
         };
         let tx = self.checks_tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("rvs-fos-check".into())
-            .spawn(move || {
-                let outcome = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(rvs_check::run(&check, &target)),
-                    Err(e) => Outcome::Down(format!("no runtime: {e}")),
-                };
-                let _ = tx.send((n, outcome));
-            });
-        if let Err(e) = spawned {
-            let _ = self
-                .checks_tx
-                .send((n, Outcome::Down(format!("cannot start the check: {e}"))));
+        let started = crate::background::spawn(async move {
+            let outcome = rvs_check::run(&check, &target).await;
+            let _ = tx.send((n, outcome));
+        });
+        if !started {
+            let _ = self.checks_tx.send((
+                n,
+                Outcome::Down("no background thread for the check".into()),
+            ));
         }
     }
 }

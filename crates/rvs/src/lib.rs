@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod background;
 pub mod daemon;
 pub mod desired;
 pub mod failover;
