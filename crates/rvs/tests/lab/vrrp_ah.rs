@@ -16,6 +16,22 @@ use crate::failover::{
 };
 use crate::lab::{self, Lab};
 
+/// How long a wait for something the daemons do within a few seconds may take on a loaded
+/// 2-core machine before the test gives up (the waits poll and end as soon as it is seen).
+const LONG: Duration = Duration::from_secs(15);
+
+/// Wait until rvs has accepted at least `n` adverts (`vrrp_adverts_received`).
+fn wait_adverts_in(control: &std::path::Path, n: u64) {
+    poll_until(LONG, || {
+        let got = metric(control, ADVERTS_IN);
+        if got >= n {
+            Ok(())
+        } else {
+            Err(format!("rvs accepted {got} adverts, not {n}"))
+        }
+    });
+}
+
 /// The `authentication` block with AH and `key`.
 fn ah(key: &str) -> String {
     format!("  authentication {{\n    auth_type AH\n    auth_pass {key}\n  }}\n")
@@ -58,15 +74,9 @@ fn rvs_and_keepalived_with_ah_each_master_in_turn() {
     let lab = pair_lab();
     let key = ah("ah-key-1");
     let kd = keepalived(&lab, "ah-a", 150, &key);
-    wait_log_count(
-        &lab,
-        kd,
-        "Entering MASTER STATE",
-        1,
-        Duration::from_secs(10),
-    );
+    wait_log_count(&lab, kd, "Entering MASTER STATE", 1, LONG);
     let rvs = Director::start(&lab, "keepalived-rvs-ah-a", &rvs_conf(100, &key));
-    thread::sleep(Duration::from_secs(4));
+    wait_adverts_in(rvs.control(), 3);
     assert_eq!(seen(&lab), Seen::Keepalived, "{}", rvs.log());
     assert!(
         !lab.log_text(rvs.pid()).contains("state=MASTER"),
@@ -81,24 +91,20 @@ fn rvs_and_keepalived_with_ah_each_master_in_turn() {
     // keepalived dies without resigning: rvs takes over after 3 × 1 s + (256 − 100)/256 s.
     let killed = Instant::now();
     crash_keepalived(&lab, "ah-a", kd);
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(6), "rvs takes over");
+    wait_seen(&lab, Seen::Rvs, LONG, "rvs takes over");
     let took = killed.elapsed();
     eprintln!("AH failover: keepalived killed, rvs serving after {took:?}");
+    // Not before Master_Down_Interval; after it, with room for a loaded machine to notice.
     assert!(
-        took >= Duration::from_millis(3_000) && took <= Duration::from_millis(4_500),
+        took >= Duration::from_millis(3_000) && took <= Duration::from_millis(7_000),
         "takeover after Master_Down_Interval (3.61 s), not {took:?}"
     );
 
     // keepalived returns (its counter at 0), accepts rvs's adverts, preempts with the
     // next sequence number, which rvs accepts: rvs steps down.
     let kd = keepalived(&lab, "ah-b", 150, &key);
-    wait_seen(
-        &lab,
-        Seen::Keepalived,
-        Duration::from_secs(8),
-        "keepalived preempts",
-    );
-    wait_log_count(&lab, rvs.pid(), "state=BACKUP", 2, Duration::from_secs(3));
+    wait_seen(&lab, Seen::Keepalived, LONG, "keepalived preempts");
+    wait_log_count(&lab, rvs.pid(), "state=BACKUP", 2, LONG);
     thread::sleep(Duration::from_secs(2));
     assert_eq!(seen(&lab), Seen::Keepalived, "{}", rvs.log());
     assert_eq!(
@@ -107,23 +113,14 @@ fn rvs_and_keepalived_with_ah_each_master_in_turn() {
         "keepalived accepted every rvs advert: {}",
         lab.log_text(kd)
     );
-    let in_before = metric(rvs.control(), ADVERTS_IN);
-    thread::sleep(Duration::from_secs(2));
-    assert!(
-        metric(rvs.control(), ADVERTS_IN) > in_before,
-        "rvs keeps hearing keepalived as backup"
-    );
+    // rvs keeps hearing keepalived as backup.
+    wait_adverts_in(rvs.control(), metric(rvs.control(), ADVERTS_IN) + 1);
     rvs.stop();
     lab.stop(kd).unwrap();
 
     // Roles reversed: rvs 200 master, keepalived 100 backup.
     let rvs = Director::start(&lab, "keepalived-rvs-ah-c", &rvs_conf(200, &key));
-    wait_seen(
-        &lab,
-        Seen::Rvs,
-        Duration::from_secs(6),
-        "rvs (200) is master",
-    );
+    wait_seen(&lab, Seen::Rvs, LONG, "rvs (200) is master");
     let kd = keepalived(&lab, "ah-c", 100, &key);
     thread::sleep(Duration::from_secs(5));
     let ka_log = lab.log_text(kd);
@@ -133,19 +130,14 @@ fn rvs_and_keepalived_with_ah_each_master_in_turn() {
     );
     assert_eq!(ka_refusals(&lab, kd), 0, "{ka_log}");
     lab.kill(rvs.pid()).unwrap();
-    wait_log_count(&lab, kd, "Entering MASTER STATE", 1, Duration::from_secs(6));
-    wait_seen(
-        &lab,
-        Seen::Keepalived,
-        Duration::from_secs(3),
-        "keepalived took over",
-    );
+    wait_log_count(&lab, kd, "Entering MASTER STATE", 1, LONG);
+    wait_seen(&lab, Seen::Keepalived, LONG, "keepalived took over");
 
     // rvs returns with its counter at 0: as backup it takes keepalived's sequence number,
     // then preempts with the next one, which keepalived accepts.
     let rvs = Director::start(&lab, "keepalived-rvs-ah-d", &rvs_conf(200, &key));
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(8), "rvs preempts");
-    wait_log_count(&lab, kd, "Entering BACKUP STATE", 1, Duration::from_secs(3));
+    wait_seen(&lab, Seen::Rvs, LONG, "rvs preempts");
+    wait_log_count(&lab, kd, "Entering BACKUP STATE", 1, LONG);
     thread::sleep(Duration::from_secs(2));
     assert_eq!(seen(&lab), Seen::Rvs, "{}", lab.log_text(kd));
     assert_eq!(metric(rvs.control(), AUTH_FAILURES), 0, "{}", rvs.log());
@@ -162,13 +154,7 @@ fn rvs_and_keepalived_with_ah_each_master_in_turn() {
 fn ah_with_another_key_is_refused_and_counted() {
     let lab = pair_lab();
     let kd = keepalived(&lab, "ah-key", 150, &ah("ah-key-1"));
-    wait_log_count(
-        &lab,
-        kd,
-        "Entering MASTER STATE",
-        1,
-        Duration::from_secs(10),
-    );
+    wait_log_count(&lab, kd, "Entering MASTER STATE", 1, LONG);
     let rvs = Director::start(
         &lab,
         "keepalived-rvs-ah-key",
@@ -176,12 +162,12 @@ fn ah_with_another_key_is_refused_and_counted() {
     );
     // keepalived's adverts (150) refused: rvs (100) becomes master after
     // Master_Down_Interval, having refused the three or four adverts heard meanwhile.
-    wait_log_count(&lab, rvs.pid(), "state=MASTER", 1, Duration::from_secs(6));
+    wait_log_count(&lab, rvs.pid(), "state=MASTER", 1, LONG);
     let refused = metric(rvs.control(), AUTH_FAILURES);
     assert!(refused >= 3, "rvs refused keepalived's adverts: {refused}");
     assert_eq!(metric(rvs.control(), ADVERTS_IN), 0);
     // keepalived refuses rvs's, one per advert, and stays master.
-    poll_until(Duration::from_secs(6), || {
+    poll_until(LONG, || {
         let n = lab.log_text(kd).matches(KA_REFUSALS[0]).count();
         if n >= 3 {
             Ok(())
@@ -236,36 +222,24 @@ fn ah_over_unicast_peers_with_keepalived() {
     };
     let ka_conf = unicast(lab::DIRECTOR2_PUB, lab::DIRECTOR_PUB);
     let kd = keepalived(&lab, "ah-uc-a", 150, &ka_conf);
-    wait_log_count(
-        &lab,
-        kd,
-        "Entering MASTER STATE",
-        1,
-        Duration::from_secs(10),
-    );
+    wait_log_count(&lab, kd, "Entering MASTER STATE", 1, LONG);
     let rvs = Director::start(
         &lab,
         "keepalived-rvs-ah-uc",
         &rvs_conf(100, &unicast(lab::DIRECTOR_PUB, lab::DIRECTOR2_PUB)),
     );
-    thread::sleep(Duration::from_secs(4));
+    wait_adverts_in(rvs.control(), 3);
     assert!(
         !lab.log_text(rvs.pid()).contains("state=MASTER"),
         "rvs hears keepalived's unicast AH adverts: {}",
         rvs.log()
     );
-    assert!(metric(rvs.control(), ADVERTS_IN) >= 3);
     assert_eq!(metric(rvs.control(), AUTH_FAILURES), 0);
     crash_keepalived(&lab, "ah-uc-a", kd);
-    wait_seen(&lab, Seen::Rvs, Duration::from_secs(6), "rvs takes over");
+    wait_seen(&lab, Seen::Rvs, LONG, "rvs takes over");
     let kd = keepalived(&lab, "ah-uc-b", 150, &ka_conf);
-    wait_seen(
-        &lab,
-        Seen::Keepalived,
-        Duration::from_secs(8),
-        "keepalived preempts",
-    );
-    wait_log_count(&lab, rvs.pid(), "state=BACKUP", 2, Duration::from_secs(3));
+    wait_seen(&lab, Seen::Keepalived, LONG, "keepalived preempts");
+    wait_log_count(&lab, rvs.pid(), "state=BACKUP", 2, LONG);
     assert_eq!(
         ka_refusals(&lab, kd),
         0,
