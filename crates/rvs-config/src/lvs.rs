@@ -1740,18 +1740,13 @@ fn fos_block(cx: &mut Ctx<'_>, b: &Block) -> Option<FosServiceSetup> {
         }
     }
     let family = Family::of(&addr);
-    let udp = protocol == Protocol::Udp;
-    let every = Duration::from_secs(u64::from(timeout));
     health.timeout = timeout;
-    // fos.c startClientMonitor(): nanny -s send -x expect -e send_program (no --regex, no
-    // expect_program), checked every `timeout` seconds, each check within `timeout`.
-    let kind = nanny_check_kind(
+    let check = fos_check(
         &health,
         send.as_deref(),
         expect.as_deref(),
-        udp,
+        protocol == Protocol::Udp,
         port,
-        false,
     );
     Some(FosServiceSetup {
         name: name.text.clone(),
@@ -1766,25 +1761,40 @@ fn fos_block(cx: &mut Ctx<'_>, b: &Block) -> Option<FosServiceSetup> {
         },
         port,
         protocol,
-        check: CheckSpec {
-            kind,
-            target: CheckTarget::default(),
-            timers: CheckTimers {
-                interval: every,
-                timeout: every,
-                retry: 0,
-                delay_before_retry: Duration::ZERO,
-                warmup: Duration::ZERO,
-            },
-        },
+        check,
         start_cmd,
         stop_cmd,
     })
 }
 
+/// The check fos runs of a failover service from its nanny keys (`h.timeout`,
+/// `h.send_program`, `h.expect` as text) and `send` / `expect` as bytes: fos.c
+/// startClientMonitor() starts nanny with `-s send -x expect -e send_program` (no `--regex`,
+/// no `expect_program`), checking every `timeout` seconds, each check within `timeout`.
+pub(crate) fn fos_check(
+    h: &HealthCheck,
+    send: Option<&[u8]>,
+    expect: Option<&[u8]>,
+    udp: bool,
+    port: u16,
+) -> CheckSpec {
+    let every = Duration::from_secs(u64::from(h.timeout));
+    CheckSpec {
+        kind: nanny_check_kind(h, send, expect, udp, port, false),
+        target: CheckTarget::default(),
+        timers: CheckTimers {
+            interval: every,
+            timeout: every,
+            retry: 0,
+            delay_before_retry: Duration::ZERO,
+            warmup: Duration::ZERO,
+        },
+    }
+}
+
 /// fos.c `parseCommandStr()`: the command cut at every single space (two spaces make an
 /// empty argument, as there).
-fn fos_argv(cmd: &str) -> Vec<String> {
+pub(crate) fn fos_argv(cmd: &str) -> Vec<String> {
     cmd.split(' ').map(str::to_string).collect()
 }
 

@@ -404,18 +404,60 @@ vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    notify_
     }
 }
 
-/// lvs.cf `service = fos`: no writer carries failover services; each conversion names them.
+/// lvs.cf `service = fos`: lvs.cf and the native TOML carry the failover services (each
+/// field of them, the heartbeat with them) and read back to the same meaning both ways;
+/// keepalived.conf and ipvsadm rules cannot, and say why.
 #[test]
-fn failover_services_are_named_as_a_loss_in_every_format() {
-    let text = "service = fos\nprimary = 10.1.0.2\nheartbeat = 1\nfailover web {\n active = 1\n \
-                address = 10.1.0.100 eth0:1\n start_cmd = \"/bin/true\"\n stop_cmd = \"/bin/true\"\n}\n";
-    let l = load_text(Path::new("fos.cf"), text, Format::LvsCf).unwrap();
-    for to in FORMATS {
-        let c = convert(&l, to);
+fn failover_services_go_through_toml_and_lvs_cf_and_are_refused_elsewhere() {
+    let text = "service = fos\nprimary = 10.1.0.2\nbackup = 10.1.0.3\nbackup_active = 1\n\
+                heartbeat = 1\nkeepalive = 3\ndeadtime = 9\n\
+                failover web {\n active = 1\n address = 10.1.0.100 eth0:1\n \
+                vip_nmask = 255.255.255.0\n port = 8080\n send = \"HEAD / HTTP/1.0\\r\\n\\r\\n\"\n \
+                expect = \"HTTP/1.\"\n timeout = 4\n start_cmd = \"/sbin/service httpd start\"\n \
+                stop_cmd = \"/sbin/service  httpd stop\"\n}\n\
+                failover dns {\n active = 1\n address = 10.1.0.101 eth0:2\n port = 53\n \
+                protocol = udp\n send_program = \"/usr/bin/dig @%h -p %p\"\n expect = \"ok\"\n \
+                start_cmd = \"/sbin/named\"\n}\n\
+                failover spare {\n active = 0\n address = 10.1.0.102 eth0:3\n}\n";
+    let a = read_back(text, Format::LvsCf, "fos.cf");
+    let spare = "failover `spare`, which fos skips (inactive or without an address): rvs keeps \
+                 only the failover services it runs";
+    assert_eq!(a.uncarried, [spare]);
+    for to in [Format::Toml, Format::LvsCf] {
+        let there = convert(&a, to);
+        assert_eq!(there.losses, [spare], "{}", to.name());
+        let b = read_back(&there.text, to, "there");
+        assert_eq!(meaning(&b), meaning(&a), "{}\n{}", to.name(), there.text);
+        // And back to lvs.cf: the same again.
+        let back = convert(&b, Format::LvsCf);
+        let aa = read_back(&back.text, Format::LvsCf, "back.cf");
+        assert_eq!(meaning(&aa), meaning(&a), "{}\n{}", to.name(), back.text);
+    }
+    let toml = convert(&a, Format::Toml).text;
+    for part in [
+        "[[failover_service]]\nname = \"web\"\naddress = \"10.1.0.100/24\"\ndevice = \"eth0\"\n\
+         label = \"eth0:1\"\nport = 8080\nprotocol = \"tcp\"\n\
+         start_cmd = [\"/sbin/service\", \"httpd\", \"start\"]\n\
+         stop_cmd = [\"/sbin/service\", \"\", \"httpd\", \"stop\"]\n",
+        "[pulse]\nprimary = \"10.1.0.2\"\nbackup = \"10.1.0.3\"\n",
+    ] {
+        assert!(toml.contains(part), "{part}\n{toml}");
+    }
+    assert!(!toml.contains("[[vip]]"), "{toml}");
+    for (to, why) in [
+        (
+            Format::Keepalived,
+            "keepalived.conf cannot carry them (keepalived moves",
+        ),
+        (
+            Format::Ipvsadm,
+            "ipvsadm rules cannot carry them (they hold the IPVS table",
+        ),
+    ] {
+        let c = convert(&a, to);
+        let want = format!("failover services (`service = fos`: web, dns): {why}");
         assert!(
-            c.losses
-                .iter()
-                .any(|x| x.starts_with("failover services (`service = fos`: web)")),
+            c.losses.iter().any(|x| x.starts_with(&want)),
             "{}: {:?}",
             to.name(),
             c.losses
