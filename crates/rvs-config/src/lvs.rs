@@ -129,8 +129,6 @@ pub enum ServiceType {
 pub struct Failover {
     /// `service` [lvs].
     pub service: ServiceType,
-    /// `serial_no`: the configuration's version number, if given.
-    pub serial_no: Option<u32>,
     /// `primary`: the primary director's public address.
     pub primary: Option<IpAddr>,
     /// `primary_private`: the primary's address on the private (heartbeat) network.
@@ -161,8 +159,6 @@ pub struct Failover {
     pub active_cmd: Option<String>,
     /// `inactive_cmd`: run on becoming inactive.
     pub inactive_cmd: Option<String>,
-    /// `hard_shutdown` [1].
-    pub hard_shutdown: bool,
     /// Where each of these keys was written (its value, or the key when it has none), by
     /// key name; [`SERVICES_PLACE`]: the first `virtual` (or, with `service = fos`,
     /// `failover`) block.
@@ -173,7 +169,6 @@ impl Default for Failover {
     fn default() -> Self {
         Failover {
             service: ServiceType::Lvs,
-            serial_no: None,
             primary: None,
             primary_private: None,
             backup: None,
@@ -189,7 +184,6 @@ impl Default for Failover {
             syncd_id: 0,
             active_cmd: None,
             inactive_cmd: None,
-            hard_shutdown: true,
             places: BTreeMap::new(),
         }
     }
@@ -353,7 +347,6 @@ pub const SERVICES_PLACE: &str = "<services>";
 /// The global keys whose places [`Failover::places`] keeps.
 const FAILOVER_KEYS_GLOBAL: &[&str] = &[
     "service",
-    "serial_no",
     "primary",
     "primary_private",
     "backup",
@@ -369,7 +362,6 @@ const FAILOVER_KEYS_GLOBAL: &[&str] = &[
     "syncd_id",
     "active_cmd",
     "inactive_cmd",
-    "hard_shutdown",
 ];
 
 const GLOBAL_KEYS: &[(&str, Use)] = &[
@@ -382,8 +374,6 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("udp_timeout", Use::Applied),
     ("fullnat_local", Use::Applied),
     ("fullnat_ports", Use::Applied),
-    // Piranha's tool increments it on each save; nothing reads it.
-    ("serial_no", Use::Applied),
     ("primary", Use::Applied),
     ("primary_private", Use::Applied),
     ("backup", Use::Applied),
@@ -399,9 +389,11 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("syncd_id", Use::Applied),
     ("active_cmd", Use::Applied),
     ("inactive_cmd", Use::Applied),
+    // Piranha's tool increments it on each save; nothing reads it.
+    ("serial_no", Use::NoAction),
     // lvsd.c startServices(): whether lvsd shuts down when a nanny process dies; rvs's
     // checks are not processes that can die.
-    ("hard_shutdown", Use::Applied),
+    ("hard_shutdown", Use::NoAction),
     // Parsed by lvsconfig.c, used by neither pulse.c, lvsd.c nor nanny.c (rsh_command:
     // load_monitor's remote shell, which rvs replaces with its agent).
     ("primary_shared", Use::NoAction),
@@ -1200,7 +1192,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                     }
                 }
             }
-            "serial_no" => failover.serial_no = cx.u32(k),
             "primary" => failover.primary = cx.ip(k),
             "primary_private" => failover.primary_private = cx.ip(k),
             "backup" => failover.backup = cx.ip(k),
@@ -1220,7 +1211,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
             "syncd_id" => failover.syncd_id = cx.u32(k).unwrap_or(0),
             "active_cmd" => failover.active_cmd = Some(cx.string(k)),
             "inactive_cmd" => failover.inactive_cmd = Some(cx.string(k)),
-            "hard_shutdown" => failover.hard_shutdown = cx.bool(k).unwrap_or(true),
             _ => unreachable!("every applied or pending global key is handled"),
         }
     }

@@ -266,8 +266,6 @@ pub struct Connect {
     pub bindto: Option<IpAddr>,
     /// `bind_port`: source port.
     pub bind_port: Option<u16>,
-    /// `bind_if`: source interface (IPv6 link-local).
-    pub bind_if: Option<String>,
     /// `fwmark`: mark put on the checker's packets.
     pub fwmark: Option<u32>,
 }
@@ -287,12 +285,6 @@ pub struct Url {
     pub regex: Option<String>,
     /// `regex_no_match`.
     pub regex_no_match: bool,
-    /// `username` (HTTP basic authentication).
-    pub username: Option<String>,
-    /// `password`.
-    pub password: Option<String>,
-    /// `tls_compliant`: close the TLS session properly.
-    pub tls_compliant: bool,
 }
 
 /// HTTP_GET / SSL_GET parameters.
@@ -306,8 +298,6 @@ pub struct HttpCheck {
     pub http_protocol: Option<String>,
     /// `enable_sni` (SSL_GET).
     pub enable_sni: bool,
-    /// `fast_recovery`.
-    pub fast_recovery: bool,
 }
 
 /// SMTP_CHECK parameters.
@@ -412,8 +402,6 @@ pub struct Checker {
     pub timers: CheckTimers,
     /// `alpha` [the real server's]: start as failed.
     pub alpha: bool,
-    /// `log_all_failures`.
-    pub log_all_failures: bool,
 }
 
 /// Read a checker block under a real server.
@@ -443,7 +431,6 @@ pub(crate) fn checker(
     let mut connect = Connect::default();
     let mut delay = delay_loop;
     let mut alpha = alpha;
-    let mut log_all_failures = false;
     let mut http = HttpCheck::default();
     let mut smtp = SmtpCheck::default();
     let mut dns = DnsCheck {
@@ -478,7 +465,11 @@ pub(crate) fn checker(
                 }
             }
             "alpha" => alpha = lenient_flag(cx, st, alpha),
-            "log_all_failures" => log_all_failures = lenient_flag(cx, st, log_all_failures),
+            // Not acted on (warned by check_key) and not kept; a value keepalived cannot read
+            // is still warned, as keepalived logs it.
+            "log_all_failures" | "fast_recovery" => {
+                lenient_flag(cx, st, false);
+            }
             "url" => {
                 if let Some(u) = url(cx, st) {
                     url_seen = true;
@@ -506,7 +497,6 @@ pub(crate) fn checker(
                 }
             }
             "enable_sni" => http.enable_sni = lenient_flag(cx, st, http.enable_sni),
-            "fast_recovery" => http.fast_recovery = lenient_flag(cx, st, http.fast_recovery),
             "helo_name" => smtp.helo_name = cx.string(st, "a HELO name"),
             "host" => {
                 let mut c = Connect::default();
@@ -728,7 +718,6 @@ pub(crate) fn checker(
         connect,
         timers,
         alpha,
-        log_all_failures,
     })
 }
 
@@ -750,7 +739,8 @@ fn read_connect(cx: &mut Ctx, st: &Stmt, c: &mut Connect) -> bool {
                 c.bind_port = Some(n as u16);
             }
         }
-        "bind_if" => c.bind_if = cx.one(st, "an interface").map(|w| w.text.clone()),
+        // Warned as not acted on by check_key; nothing kept.
+        "bind_if" => {}
         "fwmark" => {
             if let Some(n) = lenient_uint(cx, st, 0, u64::from(u32::MAX)) {
                 c.fwmark = Some(n as u32);
@@ -1015,10 +1005,12 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
             "virtualhost" => u.virtualhost = cx.string(st, "a host name"),
             "regex" => u.regex = cx.string(st, "a regular expression"),
             "regex_no_match" => u.regex_no_match = lenient_flag(cx, st, u.regex_no_match),
-            "username" => u.username = cx.string(st, "a user name"),
-            "password" => u.password = cx.string(st, "a password"),
-            "tls_compliant" => u.tls_compliant = lenient_flag(cx, st, u.tls_compliant),
-            // regex_options & co: warned by check_key, not read.
+            // Ignored (warned by check_key), not kept; a value keepalived cannot read is
+            // still warned, as keepalived logs it.
+            "tls_compliant" => {
+                lenient_flag(cx, st, false);
+            }
+            // username, password, regex_options & co: warned by check_key, not kept.
             _ => {}
         }
     }

@@ -116,8 +116,6 @@ pub struct VrrpGlobals {
 /// The LVS-relevant keys of `global_defs` (the IPVS timeouts go to [`Config::timeouts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GlobalDefs {
-    /// `router_id` (legacy `lvs_id`): this director's name.
-    pub router_id: Option<String>,
     /// `lvs_sync_daemon`.
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
     /// The `vrrp_*` defaults for every `vrrp_instance`.
@@ -200,8 +198,6 @@ pub struct VirtualServerChecks {
     pub quorum_up: Option<String>,
     /// `quorum_down` script.
     pub quorum_down: Option<String>,
-    /// `ha_suspend`: suspend checks while the VIP is not on this director.
-    pub ha_suspend: bool,
     /// `virtualhost`: default Host header for HTTP/SSL checks.
     pub virtualhost: Option<String>,
     /// `sorry_server`.
@@ -1462,7 +1458,7 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
             continue;
         };
         // Keys read for nothing (blocks such as `notification_email { }` included); the
-        // director's name is kept for the summaries.
+        // director's name is only checked for a value.
         let named = matches!(s.key().text.as_str(), "router_id" | "lvs_id");
         if u == Use::Ignored || (u == Use::Silent && !named) {
             continue;
@@ -1480,11 +1476,8 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
                     s.key().text
                 ),
             ),
-            "router_id" | "lvs_id" => {
-                if let Some(w) = cx.one(s, "a name for this director") {
-                    global.router_id = Some(w.text.clone());
-                }
-            }
+            // The name only goes into keepalived's alert e-mails and SNMP: nothing kept.
+            "router_id" | "lvs_id" => {}
             "lvs_sync_daemon" => global.lvs_sync_daemon = lvs_sync_daemon(cx, s),
             "vrrp_version" => {
                 if let Some(w) = cx.one(s, "2 or 3") {
@@ -2154,7 +2147,6 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
         hysteresis: 0,
         quorum_up: None,
         quorum_down: None,
-        ha_suspend: false,
         virtualhost: None,
         sorry_server: None,
         real_servers: Vec::new(),
@@ -2290,11 +2282,11 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                 vs_timers.read(cx, st);
             }
             // keepalived check_parser.c vs_inhibit_handler(), vs_alpha_handler(),
-            // omega_handler(), hasuspend_handler(): on, whatever follows.
+            // omega_handler(): on, whatever follows. (`ha_suspend`, hasuspend_handler(), is
+            // warned as not acted on by check_key and kept nowhere.)
             "inhibit_on_failure" => checks.inhibit_on_failure = vs_flag(cx, st),
             "alpha" => checks.alpha = vs_flag(cx, st),
             "omega" => checks.omega = vs_flag(cx, st),
-            "ha_suspend" => checks.ha_suspend = vs_flag(cx, st),
             "laddr_group_name" => laddr_group = cx.one(st, "a local_address_group name").cloned(),
             "weight" => {
                 // keepalived check_parser.c vs_weight_handler(): the weight of real servers
@@ -2929,7 +2921,7 @@ fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
     cx.string(st, "a script")
 }
 
-/// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`, `ha_suspend`): on,
+/// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`): on,
 /// whatever follows; a value is warned, since `alpha 0` does not mean off.
 fn vs_flag(cx: &mut Ctx, st: &Stmt) -> bool {
     if let Some(w) = st.args().first() {
