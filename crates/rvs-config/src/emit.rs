@@ -397,7 +397,12 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
         }
         mode => {
             if let FailoverMode::Fos(fos) = mode {
-                no.push(fos_refusal(fos, "keepalived.conf"));
+                no.push(fos_refusal(
+                    fos,
+                    "keepalived.conf",
+                    "keepalived moves addresses by VRRP but runs no service's start and stop \
+                     commands and checks no partner's service as Piranha's fos does",
+                ));
             }
             if let FailoverMode::Pulse(p) = mode {
                 no.push(format!(
@@ -1289,8 +1294,26 @@ pub fn write_lvs_cf(conf: &NativeConf) -> Written {
     let nat_router = conf.nat_router.as_ref();
     let mut no = Refusals::new("lvs.cf", config);
     no.director_settings(config);
-    let mut out = String::from("# lvs.cf written by rvs\nservice = lvs\n");
+    let fos = match &conf.failover.mode {
+        FailoverMode::Fos(f) => Some(f),
+        _ => None,
+    };
+    let mut out = format!(
+        "# lvs.cf written by rvs\nservice = {}\n",
+        if fos.is_some() { "fos" } else { "lvs" }
+    );
     lvs_cf_failover(&mut out, &mut no, &conf.failover);
+    if let (Some(f), Some(s)) = (fos, config.services.first()) {
+        no.push(format!(
+            "{} with failover services ({}): lvs.cf's `service = fos` runs no virtual service",
+            describe(&s.key),
+            f.services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 
     // One network for all.
     let methods: Vec<ForwardMethod> = config
@@ -1558,6 +1581,17 @@ pub fn write_lvs_cf(conf: &NativeConf) -> Written {
         }
         out.push_str("}\n");
     }
+    if let Some(f) = fos {
+        // pulse brings up each failover service's address (the first service's device and
+        // prefix for an address several share): those are the VIPs.
+        let held = f.addresses();
+        for (v, used) in vips.iter().zip(used_vips.iter_mut()) {
+            *used |= held.contains(v);
+        }
+        for s in &f.services {
+            lvs_cf_fos_service(&mut out, &mut no, s);
+        }
+    }
     if expected_rules != config.fwmark_rules {
         no.push(
             "classifier rules that are not, in order, the rules of the fwmark services \
@@ -1593,14 +1627,195 @@ fn lvs_cf_name(no: &mut Refusals, what: &str, n: &str) -> String {
     n.to_string()
 }
 
-/// Why failover services cannot be written in `format` (none of rvs's writers carries them
-/// yet).
-pub(crate) fn fos_refusal(fos: &crate::failover::FosSetup, format: &str) -> String {
+/// Why failover services cannot be written in `format`: only lvs.cf (and the native TOML)
+/// has them.
+pub(crate) fn fos_refusal(fos: &crate::failover::FosSetup, format: &str, why: &str) -> String {
     let names: Vec<&str> = fos.services.iter().map(|s| s.name.as_str()).collect();
     format!(
-        "failover services (`service = fos`: {}): {format} cannot carry them",
+        "failover services (`service = fos`: {}): {format} cannot carry them ({why})",
         names.join(", ")
     )
+}
+
+/// One `failover NAME { ... }` block with the keys fos reads (crate::lvs `fos_block`), or
+/// refusals where the service cannot be said in them; what is written is read back the way
+/// the parser reads it and compared.
+fn lvs_cf_fos_service(out: &mut String, no: &mut Refusals, s: &crate::failover::FosServiceSetup) {
+    let what = format!("failover service `{}`", s.name);
+    let name = lvs_cf_name(no, &what, &s.name);
+    let _ = write!(out, "\nfailover {name} {{\n    active = 1\n");
+    let a = &s.address;
+    let word_ok = |w: &str| {
+        !w.is_empty()
+            && !w.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '#' | '{' | '}'))
+    };
+    if !word_ok(&a.label) || a.device != a.label.split(':').next().unwrap_or(&a.label) {
+        no.push(format!(
+            "{what}: address {} on device `{}` with label `{}` (lvs.cf derives the device from \
+             the label, one word)",
+            a.addr, a.device, a.label
+        ));
+    }
+    let _ = writeln!(out, "    address = {} {}", a.addr, a.label);
+    match lvs_mask(&a.addr, a.prefix) {
+        Some(Some(m)) => {
+            let _ = writeln!(out, "    vip_nmask = {m}");
+        }
+        Some(None) => {}
+        None => no.push(format!(
+            "{what}: prefix {}/{} (`vip_nmask` is an IPv4 netmask)",
+            a.addr, a.prefix
+        )),
+    }
+    let udp = match s.protocol {
+        Protocol::Tcp => false,
+        Protocol::Udp => true,
+        p => {
+            no.push(format!(
+                "{what}: protocol {p} (fos checks `protocol = tcp | udp`)"
+            ));
+            false
+        }
+    };
+    let _ = writeln!(
+        out,
+        "    port = {}\n    protocol = {}",
+        s.port,
+        if udp { "udp" } else { "tcp" }
+    );
+    // nanny's keys for the check, then the check they make, compared with the service's.
+    let before = no.reasons.len();
+    let t = &s.check.timers;
+    let every = u32::try_from(t.interval.as_secs())
+        .ok()
+        .filter(|n| *n >= 1 && t.interval.subsec_nanos() == 0);
+    if every.is_none() {
+        no.push(format!(
+            "{what}: a check every {} (fos's nanny checks every `timeout` whole seconds)",
+            human_duration(t.interval)
+        ));
+    }
+    let mut keys = crate::lvs::HealthCheck {
+        timeout: every.unwrap_or(10),
+        ..Default::default()
+    };
+    let text_ok = |s: &str| !s.contains(['\n', '\r', '"', '\\']);
+    let (mut send, mut expect): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    match &s.check.kind {
+        CheckKind::Tcp => {}
+        CheckKind::SendExpect {
+            send: sb,
+            expect: e,
+            ..
+        } => {
+            send = Some(sb.clone());
+            match e {
+                None => {}
+                Some(Expect::Any) => expect = Some(b"*".to_vec()),
+                Some(Expect::Prefix(p)) if p.as_slice() != b"*" => expect = Some(p.clone()),
+                Some(other) => no.push(format!(
+                    "{what}: expect {other:?} (fos's nanny compares a prefix, `*` any reply, \
+                     no regular expression)"
+                )),
+            }
+        }
+        CheckKind::Program { command, expect: e } => {
+            for v in std::iter::once(command).chain(e) {
+                if !text_ok(v) || v.is_empty() {
+                    no.push(format!(
+                        "{what}: send_program/expect {v:?} (lvs.cf strings are one plain line)"
+                    ));
+                }
+            }
+            keys.send_program = Some(command.clone());
+            keys.expect.clone_from(e);
+            expect = e.as_ref().map(|e| e.clone().into_bytes());
+        }
+        other => no.push(format!(
+            "{what}: {} (fos's nanny sends and expects, runs a program, or connects)",
+            describe_kind(other)
+        )),
+    }
+    let back = crate::lvs::fos_check(&keys, send.as_deref(), expect.as_deref(), udp, s.port);
+    if no.reasons.len() == before && back != s.check {
+        no.push(format!(
+            "{what}: {} (fos's nanny check from send/expect/send_program on port {}: {})",
+            describe_check(&s.check),
+            s.port,
+            describe_check(&back)
+        ));
+    }
+    let _ = writeln!(out, "    timeout = {}", keys.timeout);
+    if let Some(p) = &keys.send_program {
+        let _ = writeln!(out, "    send_program = \"{p}\"");
+        if let Some(e) = &keys.expect {
+            let _ = writeln!(out, "    expect = \"{e}\"");
+        }
+    } else {
+        if let Some(b) = &send {
+            let _ = writeln!(out, "    send = {}", c_string(b));
+        }
+        if let Some(b) = &expect {
+            let _ = writeln!(out, "    expect = {}", c_string(b));
+        }
+    }
+    // fos.c parseCommandStr() cuts the command at each space: an argument with a space in
+    // it, or a command with no argument, cannot be said.
+    for (key, c) in [("start_cmd", &s.start_cmd), ("stop_cmd", &s.stop_cmd)] {
+        let Some(argv) = c else { continue };
+        let line = argv.join(" ");
+        if crate::lvs::fos_argv(&line) != *argv || !text_ok(&line) {
+            no.push(format!(
+                "{what}: `{key}` {argv:?} (lvs.cf's is one line cut at each space)"
+            ));
+        }
+        let _ = writeln!(out, "    {key} = \"{line}\"");
+    }
+    out.push_str("}\n");
+}
+
+/// pulse's keys.
+fn lvs_cf_pulse(out: &mut String, no: &mut Refusals, p: &PulseSetup) {
+    let text_ok = |s: &str| !s.contains(['\n', '\r', '"', '\\']) && !s.is_empty();
+    let _ = writeln!(out, "primary = {}", p.primary);
+    if let Some(a) = p.primary_private {
+        let _ = writeln!(out, "primary_private = {a}");
+    }
+    if let Some(a) = p.backup {
+        let _ = writeln!(out, "backup = {a}");
+    }
+    if let Some(a) = p.backup_private {
+        let _ = writeln!(out, "backup_private = {a}");
+    }
+    let _ = writeln!(
+        out,
+        "backup_active = {}\nheartbeat = 1\nheartbeat_port = {}",
+        u8::from(p.backup_active),
+        p.port
+    );
+    if p.monitor_links {
+        out.push_str("monitor_links = 1\n");
+    }
+    for (key, d) in [("keepalive", p.keepalive), ("deadtime", p.deadtime)] {
+        if d.subsec_nanos() != 0 || d.is_zero() {
+            no.push(format!(
+                "pulse's {key} {} (lvs.cf's is whole seconds)",
+                human_duration(d)
+            ));
+        }
+        let _ = writeln!(out, "{key} = {}", d.as_secs().max(1));
+    }
+    for (key, c) in [
+        ("active_cmd", &p.active_cmd),
+        ("inactive_cmd", &p.inactive_cmd),
+    ] {
+        if let Some(c) = c {
+            if !text_ok(c) {
+                no.push(format!("`{key}` {c:?} (lvs.cf strings are one plain line)"));
+            }
+            let _ = writeln!(out, "{key} = \"{c}\"");
+        }
+    }
 }
 
 /// pulse's and the sync daemon's keys.
@@ -1608,7 +1823,11 @@ fn lvs_cf_failover(out: &mut String, no: &mut Refusals, f: &crate::FailoverConfi
     let text_ok = |s: &str| !s.contains(['\n', '\r', '"', '\\']) && !s.is_empty();
     match &f.mode {
         FailoverMode::None => {}
-        FailoverMode::Fos(fos) => no.push(fos_refusal(fos, "the lvs.cf writer")),
+        FailoverMode::Fos(fos) => {
+            if let Some(p) = &fos.pulse {
+                lvs_cf_pulse(out, no, p);
+            }
+        }
         FailoverMode::Vrrp(v) => {
             for i in &v.instances {
                 no.push(format!(
@@ -1618,47 +1837,7 @@ fn lvs_cf_failover(out: &mut String, no: &mut Refusals, f: &crate::FailoverConfi
                 ));
             }
         }
-        FailoverMode::Pulse(p) => {
-            let _ = writeln!(out, "primary = {}", p.primary);
-            if let Some(a) = p.primary_private {
-                let _ = writeln!(out, "primary_private = {a}");
-            }
-            if let Some(a) = p.backup {
-                let _ = writeln!(out, "backup = {a}");
-            }
-            if let Some(a) = p.backup_private {
-                let _ = writeln!(out, "backup_private = {a}");
-            }
-            let _ = writeln!(
-                out,
-                "backup_active = {}\nheartbeat = 1\nheartbeat_port = {}",
-                u8::from(p.backup_active),
-                p.port
-            );
-            if p.monitor_links {
-                out.push_str("monitor_links = 1\n");
-            }
-            for (key, d) in [("keepalive", p.keepalive), ("deadtime", p.deadtime)] {
-                if d.subsec_nanos() != 0 || d.is_zero() {
-                    no.push(format!(
-                        "pulse's {key} {} (lvs.cf's is whole seconds)",
-                        human_duration(d)
-                    ));
-                }
-                let _ = writeln!(out, "{key} = {}", d.as_secs().max(1));
-            }
-            for (key, c) in [
-                ("active_cmd", &p.active_cmd),
-                ("inactive_cmd", &p.inactive_cmd),
-            ] {
-                if let Some(c) = c {
-                    if !text_ok(c) {
-                        no.push(format!("`{key}` {c:?} (lvs.cf strings are one plain line)"));
-                    }
-                    let _ = writeln!(out, "{key} = \"{c}\"");
-                }
-            }
-        }
+        FailoverMode::Pulse(p) => lvs_cf_pulse(out, no, p),
     }
     if let Some(s) = &f.sync {
         let d = SyncSetup::new(String::new(), 0);
@@ -2064,7 +2243,11 @@ pub fn write_ipvsadm(conf: &NativeConf) -> Written {
     }
     match &conf.failover.mode {
         FailoverMode::None => {}
-        FailoverMode::Fos(fos) => no.push(fos_refusal(fos, "ipvsadm rules")),
+        FailoverMode::Fos(fos) => no.push(fos_refusal(
+            fos,
+            "ipvsadm rules",
+            "they hold the IPVS table only: no failover, address or command",
+        )),
         FailoverMode::Pulse(p) => no.push(format!(
             "pulse's heartbeat ({}): ipvsadm rules have no failover",
             describe_pulse(p)
@@ -2293,7 +2476,7 @@ fn describe_kind(kind: &CheckKind) -> String {
     }
 }
 
-fn describe_check(c: &CheckSpec) -> String {
+pub(crate) fn describe_check(c: &CheckSpec) -> String {
     let mut s = describe_kind(&c.kind);
     let t = &c.target;
     match (t.connect_ip, t.connect_port) {

@@ -1324,7 +1324,7 @@ pub fn describe_failover(f: &FailoverConfig) -> Vec<String> {
                         .map_or("none".to_string(), |a| format!("{:?}", a.join(" ")))
                 };
                 out.push(format!(
-                    "fos service {} on {}/{} ({}) {} port {}: check every {}; start {} stop {}",
+                    "fos service {} on {}/{} ({}) {} port {}: check {}; start {} stop {}",
                     s.name,
                     s.address.addr,
                     s.address.prefix,
@@ -1335,7 +1335,7 @@ pub fn describe_failover(f: &FailoverConfig) -> Vec<String> {
                         "tcp"
                     },
                     s.port,
-                    crate::emit::human_duration(s.check.timers.interval),
+                    crate::emit::describe_check(&s.check),
                     cmd(&s.start_cmd),
                     cmd(&s.stop_cmd)
                 ));

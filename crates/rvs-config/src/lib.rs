@@ -45,8 +45,8 @@ pub use lvs::{
     Vip, VirtualServer, parse_lvs_cf,
 };
 pub use native::{
-    InactiveServer, Names, NativeConf, ServerSlot, ServiceNames, emit_native, load_native,
-    parse_native, vrrp_vips,
+    InactiveServer, Names, NativeConf, ServerSlot, ServiceNames, emit_native, fos_vips,
+    load_native, parse_native, vrrp_vips,
 };
 
 use std::path::Path;

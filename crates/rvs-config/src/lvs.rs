@@ -129,8 +129,6 @@ pub enum ServiceType {
 pub struct Failover {
     /// `service` [lvs].
     pub service: ServiceType,
-    /// `serial_no`: the configuration's version number, if given.
-    pub serial_no: Option<u32>,
     /// `primary`: the primary director's public address.
     pub primary: Option<IpAddr>,
     /// `primary_private`: the primary's address on the private (heartbeat) network.
@@ -161,8 +159,6 @@ pub struct Failover {
     pub active_cmd: Option<String>,
     /// `inactive_cmd`: run on becoming inactive.
     pub inactive_cmd: Option<String>,
-    /// `hard_shutdown` [1].
-    pub hard_shutdown: bool,
     /// Where each of these keys was written (its value, or the key when it has none), by
     /// key name; [`SERVICES_PLACE`]: the first `virtual` (or, with `service = fos`,
     /// `failover`) block.
@@ -173,7 +169,6 @@ impl Default for Failover {
     fn default() -> Self {
         Failover {
             service: ServiceType::Lvs,
-            serial_no: None,
             primary: None,
             primary_private: None,
             backup: None,
@@ -189,7 +184,6 @@ impl Default for Failover {
             syncd_id: 0,
             active_cmd: None,
             inactive_cmd: None,
-            hard_shutdown: true,
             places: BTreeMap::new(),
         }
     }
@@ -353,7 +347,6 @@ pub const SERVICES_PLACE: &str = "<services>";
 /// The global keys whose places [`Failover::places`] keeps.
 const FAILOVER_KEYS_GLOBAL: &[&str] = &[
     "service",
-    "serial_no",
     "primary",
     "primary_private",
     "backup",
@@ -369,7 +362,6 @@ const FAILOVER_KEYS_GLOBAL: &[&str] = &[
     "syncd_id",
     "active_cmd",
     "inactive_cmd",
-    "hard_shutdown",
 ];
 
 const GLOBAL_KEYS: &[(&str, Use)] = &[
@@ -382,8 +374,6 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("udp_timeout", Use::Applied),
     ("fullnat_local", Use::Applied),
     ("fullnat_ports", Use::Applied),
-    // Piranha's tool increments it on each save; nothing reads it.
-    ("serial_no", Use::Applied),
     ("primary", Use::Applied),
     ("primary_private", Use::Applied),
     ("backup", Use::Applied),
@@ -399,9 +389,11 @@ const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("syncd_id", Use::Applied),
     ("active_cmd", Use::Applied),
     ("inactive_cmd", Use::Applied),
+    // Piranha's tool increments it on each save; nothing reads it.
+    ("serial_no", Use::NoAction),
     // lvsd.c startServices(): whether lvsd shuts down when a nanny process dies; rvs's
     // checks are not processes that can die.
-    ("hard_shutdown", Use::Applied),
+    ("hard_shutdown", Use::NoAction),
     // Parsed by lvsconfig.c, used by neither pulse.c, lvsd.c nor nanny.c (rsh_command:
     // load_monitor's remote shell, which rvs replaces with its agent).
     ("primary_shared", Use::NoAction),
@@ -1200,7 +1192,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
                     }
                 }
             }
-            "serial_no" => failover.serial_no = cx.u32(k),
             "primary" => failover.primary = cx.ip(k),
             "primary_private" => failover.primary_private = cx.ip(k),
             "backup" => failover.backup = cx.ip(k),
@@ -1220,7 +1211,6 @@ pub fn parse_lvs_cf(text: &str, path: &str) -> Result<LvsCf, Vec<Diagnostic>> {
             "syncd_id" => failover.syncd_id = cx.u32(k).unwrap_or(0),
             "active_cmd" => failover.active_cmd = Some(cx.string(k)),
             "inactive_cmd" => failover.inactive_cmd = Some(cx.string(k)),
-            "hard_shutdown" => failover.hard_shutdown = cx.bool(k).unwrap_or(true),
             _ => unreachable!("every applied or pending global key is handled"),
         }
     }
@@ -1740,18 +1730,13 @@ fn fos_block(cx: &mut Ctx<'_>, b: &Block) -> Option<FosServiceSetup> {
         }
     }
     let family = Family::of(&addr);
-    let udp = protocol == Protocol::Udp;
-    let every = Duration::from_secs(u64::from(timeout));
     health.timeout = timeout;
-    // fos.c startClientMonitor(): nanny -s send -x expect -e send_program (no --regex, no
-    // expect_program), checked every `timeout` seconds, each check within `timeout`.
-    let kind = nanny_check_kind(
+    let check = fos_check(
         &health,
         send.as_deref(),
         expect.as_deref(),
-        udp,
+        protocol == Protocol::Udp,
         port,
-        false,
     );
     Some(FosServiceSetup {
         name: name.text.clone(),
@@ -1766,25 +1751,40 @@ fn fos_block(cx: &mut Ctx<'_>, b: &Block) -> Option<FosServiceSetup> {
         },
         port,
         protocol,
-        check: CheckSpec {
-            kind,
-            target: CheckTarget::default(),
-            timers: CheckTimers {
-                interval: every,
-                timeout: every,
-                retry: 0,
-                delay_before_retry: Duration::ZERO,
-                warmup: Duration::ZERO,
-            },
-        },
+        check,
         start_cmd,
         stop_cmd,
     })
 }
 
+/// The check fos runs of a failover service from its nanny keys (`h.timeout`,
+/// `h.send_program`, `h.expect` as text) and `send` / `expect` as bytes: fos.c
+/// startClientMonitor() starts nanny with `-s send -x expect -e send_program` (no `--regex`,
+/// no `expect_program`), checking every `timeout` seconds, each check within `timeout`.
+pub(crate) fn fos_check(
+    h: &HealthCheck,
+    send: Option<&[u8]>,
+    expect: Option<&[u8]>,
+    udp: bool,
+    port: u16,
+) -> CheckSpec {
+    let every = Duration::from_secs(u64::from(h.timeout));
+    CheckSpec {
+        kind: nanny_check_kind(h, send, expect, udp, port, false),
+        target: CheckTarget::default(),
+        timers: CheckTimers {
+            interval: every,
+            timeout: every,
+            retry: 0,
+            delay_before_retry: Duration::ZERO,
+            warmup: Duration::ZERO,
+        },
+    }
+}
+
 /// fos.c `parseCommandStr()`: the command cut at every single space (two spaces make an
 /// empty argument, as there).
-fn fos_argv(cmd: &str) -> Vec<String> {
+pub(crate) fn fos_argv(cmd: &str) -> Vec<String> {
     cmd.split(' ').map(str::to_string).collect()
 }
 

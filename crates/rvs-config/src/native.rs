@@ -115,7 +115,10 @@
 //!
 //! Failover (the `native/failover.rs` module; documented in docs/operating.md):
 //! `[[vrrp_instance]]`, `[[vrrp_sync_group]]` and `[[vrrp_script]]` with keepalived's key
-//! names and meaning, or `[pulse]` with lvs.cf's; `[sync]` for connection sync. A service
+//! names and meaning, or `[pulse]` with lvs.cf's; `[[failover_service]]` (`name`, `address`,
+//! `device`, `label`, `port` \[80\], `protocol` \[tcp\], `start_cmd` / `stop_cmd` as argv
+//! arrays, and one `[failover_service.check]`) for lvs.cf's `service = fos`, with or
+//! without `[pulse]` and without `[[service]]`; `[sync]` for connection sync. A service
 //! and a real server take a `name`; `active = false` keeps a real server written but out of
 //! service ([`Names`]).
 //!
@@ -147,10 +150,10 @@ use crate::locate::{self, RealServerPart, ServicePart, Target};
 use crate::lvs::Vip;
 
 mod failover;
-pub use failover::vrrp_vips;
 pub(crate) use failover::{
     GarpValue, advert_switches, auth_pass, default_version, garp_settings, tracks_primary,
 };
+pub use failover::{fos_vips, vrrp_vips};
 
 type Span = Range<usize>;
 type Int = Spanned<i64>;
@@ -298,6 +301,8 @@ struct RawFile {
     #[serde(default)]
     vrrp_script: Vec<Spanned<failover::RawScript>>,
     pulse: Option<Spanned<failover::RawPulse>>,
+    #[serde(default)]
+    failover_service: Vec<Spanned<failover::RawFosService>>,
     sync: Option<Spanned<failover::RawSync>>,
 }
 
@@ -750,11 +755,14 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
                 .unwrap_or((1024, 65_535)),
         };
     }
-    let nat_router = raw.nat_router.as_ref().and_then(|v| vip(&mut cx, v));
+    let nat_router = raw
+        .nat_router
+        .as_ref()
+        .and_then(|v| vip(&mut cx, v.get_ref()));
     let mut vips: Vec<Vip> = Vec::new();
     let mut vip_lines: HashMap<IpAddr, Span> = HashMap::new();
     for v in &raw.vip {
-        if let Some(x) = vip(&mut cx, v) {
+        if let Some(x) = vip(&mut cx, v.get_ref()) {
             if let Some(first) = vip_lines.get(&x.addr) {
                 let line = line_of(text, first.start);
                 cx.error(
@@ -791,14 +799,28 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
             sync_groups: &raw.vrrp_sync_group,
             scripts: &raw.vrrp_script,
             pulse: raw.pulse.as_ref(),
+            fos: &raw.failover_service,
             sync: raw.sync.as_ref(),
         },
     );
-    // A VRRP instance's addresses are VIPs on their devices, as keepalived.conf's are.
-    for v in vrrp_vips(&failover) {
+    // A VRRP instance's addresses are VIPs on their devices, as keepalived.conf's are; so
+    // are the failover services' floating addresses, as an lvs.cf's are with `service = fos`.
+    for v in vrrp_vips(&failover).into_iter().chain(fos_vips(&failover)) {
         if !vips.iter().any(|w| w.addr == v.addr) {
             vips.push(v);
         }
+    }
+    // Piranha's pulse runs fos instead of lvsd with `service = fos`: no virtual service.
+    if let (Some(f), Some(s)) = (raw.failover_service.first(), raw.service.first()) {
+        cx.error(
+            s.span(),
+            format!(
+                "`[[service]]` with `[[failover_service]]` (`{}`): a director running failover \
+                 services forwards no virtual service (lvs.cf's `service = fos`)",
+                f.get_ref().name.get_ref()
+            ),
+            "either `[[service]]` or `[[failover_service]]` tables",
+        );
     }
 
     if cx.errors.is_empty()
@@ -889,8 +911,7 @@ fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> Diagnostic {
     )
 }
 
-fn vip(cx: &mut Cx<'_>, v: &Spanned<RawVip>) -> Option<Vip> {
-    let r = v.get_ref();
+fn vip(cx: &mut Cx<'_>, r: &RawVip) -> Option<Vip> {
     let (addr, prefix) = cx.prefix(&r.address)?;
     let device = r.device.get_ref().clone();
     if device.is_empty() || device.contains(':') {
@@ -2286,10 +2307,14 @@ pub fn emit_native(conf: &NativeConf) -> String {
         out.push_str("\n[nat_router]\n");
         write_vip(&mut out, n);
     }
-    // A VRRP instance's addresses are written with the instance, not as `[[vip]]`.
-    let from_vrrp = vrrp_vips(&conf.failover);
+    // A VRRP instance's addresses are written with the instance, a failover service's with
+    // the service, not as `[[vip]]`.
+    let from_failover: Vec<Vip> = vrrp_vips(&conf.failover)
+        .into_iter()
+        .chain(fos_vips(&conf.failover))
+        .collect();
     for v in &conf.vips {
-        if from_vrrp.iter().any(|w| w == v) {
+        if from_failover.iter().any(|w| w == v) {
             continue;
         }
         out.push_str("\n[[vip]]\n");

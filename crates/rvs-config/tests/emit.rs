@@ -844,3 +844,151 @@ fn sctp_converts_to_keepalived_and_is_refused_for_lvs_cf() {
         "{r}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Failover services (lvs.cf `service = fos`).
+
+/// What rvs runs of an lvs.cf, as the writers take it (crates/rvs load.rs does the same):
+/// with `service = fos` the VIPs are the failover services' addresses.
+fn lvs_cf_conf(name: &str, text: &str) -> NativeConf {
+    let cf = ok(parse_lvs_cf(text, name), text);
+    let failover = ok(rvs_config::failover_from_lvs_cf(&cf), text);
+    let vips = match &failover.mode {
+        rvs_config::FailoverMode::Fos(f) => f.addresses(),
+        _ => cf.vips.clone(),
+    };
+    NativeConf {
+        config: cf.config.clone(),
+        vips,
+        nat_router: cf.nat_router.clone(),
+        health: cf.health.clone(),
+        failover: rvs_config::FailoverConfig {
+            warnings: Vec::new(),
+            ..failover
+        },
+        names: rvs_config::lvs_cf_names(&cf),
+    }
+}
+
+/// Piranha's fos sample shape (piranha/fos.cf): lvs.cf → lvs.cf and lvs.cf → TOML →
+/// lvs.cf keep every failover service, its check and commands, and the heartbeat; the
+/// written files are pinned. keepalived.conf and ipvsadm rules refuse, saying why.
+#[test]
+fn fos_sample_round_trips_through_lvs_cf_and_toml() {
+    let text = data("piranha/fos.cf");
+    let a = lvs_cf_conf("fos.cf", &text);
+    let rvs_config::FailoverMode::Fos(fos) = &a.failover.mode else {
+        panic!("{:?}", a.failover.mode)
+    };
+    assert_eq!(fos.services.len(), 2);
+
+    let cf = rvs_config::write_lvs_cf(&a);
+    assert_eq!(cf.losses, Vec::<String>::new());
+    let b = lvs_cf_conf("out.cf", &cf.text);
+    assert_eq!(b, a, "{}", cf.text);
+    insta::assert_snapshot!("fos_sample_as_lvs_cf", cf.text);
+
+    let toml = emit_native(&a);
+    let t = ok(parse_native(&toml, "fos.toml"), &toml);
+    assert_eq!(t, a, "{toml}");
+    insta::assert_snapshot!("fos_sample_as_toml", toml);
+    let cf2 = rvs_config::write_lvs_cf(&t);
+    assert_eq!(cf2.losses, Vec::<String>::new());
+    assert_eq!(cf2.text, cf.text);
+
+    let k = rvs_config::write_keepalived(&a);
+    assert!(
+        k.losses.iter().any(|l| l.starts_with(
+            "failover services (`service = fos`: web1, dns): keepalived.conf cannot carry them \
+             (keepalived moves addresses by VRRP but runs no service's start and stop commands"
+        )),
+        "{:?}",
+        k.losses
+    );
+    let i = rvs_config::write_ipvsadm(&a);
+    assert!(
+        i.losses.iter().any(|l| l.starts_with(
+            "failover services (`service = fos`: web1, dns): ipvsadm rules cannot carry them"
+        )),
+        "{:?}",
+        i.losses
+    );
+}
+
+/// A failover service lvs.cf cannot say is refused by the lvs.cf writer, naming it: a check
+/// nanny does not run, timers it does not have, a regular expression, an argument with a
+/// space, an IPv6 prefix, a device that is not the label's, and virtual services beside.
+#[test]
+fn fos_the_lvs_cf_writer_cannot_say_is_named() {
+    let text =
+        "service = fos\nfailover w {\n active = 1\n address = 10.0.0.5 eth0:1\n port = 81\n}\n";
+    let base = lvs_cf_conf("w.cf", text);
+    let with = |f: &dyn Fn(&mut rvs_config::FosServiceSetup)| {
+        let mut c = base.clone();
+        let rvs_config::FailoverMode::Fos(fos) = &mut c.failover.mode else {
+            unreachable!()
+        };
+        f(&mut fos.services[0]);
+        c.vips = fos.addresses();
+        rvs_config::write_lvs_cf(&c).losses
+    };
+    assert_eq!(with(&|_| {}), Vec::<String>::new());
+    type Change<'a> = &'a dyn Fn(&mut rvs_config::FosServiceSetup);
+    let cases: [(Change<'_>, &str); 7] = [
+        (
+            &|s| s.check.kind = CheckKind::Ping,
+            "failover service `w`: ping (fos's nanny sends and expects",
+        ),
+        (
+            &|s| s.check.timers.interval = Duration::from_millis(1500),
+            "failover service `w`: a check every 1.5s",
+        ),
+        (
+            &|s| s.check.timers.retry = 2,
+            "failover service `w`: tcp-connect every 10s timeout 10s retry 2",
+        ),
+        (
+            &|s| {
+                s.check.kind = CheckKind::SendExpect {
+                    send: b"x".to_vec(),
+                    expect: Some(Expect::Regex("^OK".into())),
+                    udp: false,
+                }
+            },
+            "failover service `w`: expect Regex(\"^OK\") (fos's nanny compares a prefix",
+        ),
+        (
+            &|s| s.start_cmd = Some(vec!["/bin/sh".into(), "-c".into(), "a b".into()]),
+            "failover service `w`: `start_cmd` [\"/bin/sh\", \"-c\", \"a b\"] (lvs.cf's is one line",
+        ),
+        (
+            &|s| {
+                s.address.addr = "fd00::5".parse().unwrap();
+                s.address.prefix = 64;
+            },
+            "failover service `w`: prefix fd00::5/64 (`vip_nmask` is an IPv4 netmask)",
+        ),
+        (
+            &|s| s.address.device = "eth1".into(),
+            "failover service `w`: address 10.0.0.5 on device `eth1` with label `eth0:1`",
+        ),
+    ];
+    for (change, want) in cases {
+        let losses = with(change);
+        assert!(
+            losses.iter().any(|l| l.starts_with(want)),
+            "{want}\n{losses:?}"
+        );
+    }
+    let mut c = base.clone();
+    let one = one_service(ForwardMethod::DirectRoute);
+    c.config = one.config;
+    c.vips.extend(one.vips);
+    let losses = rvs_config::write_lvs_cf(&c).losses;
+    assert!(
+        losses.iter().any(|l| l.contains(
+            "with failover services (w): lvs.cf's `service = fos` runs no virtual service"
+        )),
+        "{losses:?}"
+    );
+}

@@ -68,9 +68,6 @@ fn summary(c: &KeepalivedConf) -> String {
         )
         .unwrap();
     }
-    if let Some(r) = &c.global.router_id {
-        writeln!(out, "router_id {r}").unwrap();
-    }
     if let Some(s) = &c.global.lvs_sync_daemon {
         writeln!(out, "lvs_sync_daemon {s:?}").unwrap();
     }
@@ -276,7 +273,6 @@ fn nat_with_http_checks() {
         ..Config::default()
     };
     assert_eq!(c.config, expected);
-    assert_eq!(c.global.router_id.as_deref(), Some("director1"));
     let http = |path: &str, digest: Option<&str>, codes: Vec<(u16, u16)>| HttpCheck {
         urls: vec![rvs_config::keepalived::Url {
             path: path.to_string(),
@@ -307,7 +303,6 @@ fn nat_with_http_checks() {
         hysteresis: 0,
         quorum_up: None,
         quorum_down: None,
-        ha_suspend: false,
         virtualhost: None,
         sorry_server: None,
         real_servers: vec![
@@ -324,7 +319,6 @@ fn nat_with_http_checks() {
                     connect: Connect::default(),
                     timers: timers(2, 1),
                     alpha: false,
-                    log_all_failures: false,
                 }],
             },
             RealServerChecks {
@@ -344,7 +338,6 @@ fn nat_with_http_checks() {
                     connect: Connect::default(),
                     timers: timers(5, 2),
                     alpha: false,
-                    log_all_failures: false,
                 }],
             },
         ],

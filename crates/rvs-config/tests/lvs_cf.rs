@@ -110,7 +110,6 @@ fn nat_two_tier() {
         })
     );
     // Failover keys are kept with Piranha's defaults filled in.
-    assert_eq!(c.failover.serial_no, Some(14));
     assert_eq!(c.failover.primary, Some(ip("192.168.26.9")));
     assert_eq!(c.failover.backup, Some(ip("192.168.26.8")));
     assert!(c.failover.backup_active && c.failover.heartbeat);
@@ -1104,4 +1103,28 @@ failover empty {
         err[0].message,
         "no active fos service has an address: fos would bring up and monitor 0.0.0.0"
     );
+}
+
+/// `serial_no` (the Piranha tool's save counter) and `hard_shutdown` (whether lvsd stops
+/// when a nanny process dies; rvs has no nanny processes) need no action: accepted without
+/// a word, whatever their value, and the file means what it means without them.
+#[test]
+fn serial_no_and_hard_shutdown_need_no_action() {
+    let base = "network = direct\nvirtual web {\n active = 1\n address = 10.0.0.2 eth0:1\n \
+                server a {\n  address = 10.0.1.1\n  active = 1\n }\n}\n";
+    let a = parse_lvs_cf(base, "a.cf").unwrap();
+    for extra in [
+        "serial_no = 42\nhard_shutdown = 0\n",
+        "serial_no = 7b\nhard_shutdown = 1\n",
+    ] {
+        let text = format!("{extra}{base}");
+        let b = parse_lvs_cf(&text, "b.cf").unwrap();
+        assert_eq!(render_all(&b.warnings), "", "{extra}");
+        assert_eq!(b.config, a.config);
+        assert_eq!(b.health, a.health);
+        assert_eq!(
+            rvs_config::failover_from_lvs_cf(&b).unwrap(),
+            rvs_config::failover_from_lvs_cf(&a).unwrap()
+        );
+    }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use proptest::prelude::*;
 
 mod common;
-use common::arb_native;
+use common::{arb_fos_native, arb_native};
 use rvs_config::{NativeConf, Vip, emit_native, parse_native, render_all};
 use rvs_core::health::{
     CheckKind, CheckSpec, CheckTarget, CheckTimers, DnsType, Expect, HealthConfig, LoadMonitor,
@@ -246,6 +246,19 @@ proptest! {
     #[test]
     fn emit_then_parse_is_identity(c in arb_native()) {
         prop_assert_eq!(c.config.validate(), Ok(()));
+        let text = emit_native(&c);
+        let back = match parse_native(&text, "gen.toml") {
+            Ok(b) => b,
+            Err(d) => return Err(TestCaseError::fail(format!("{}\n{text}", render_all(&d)))),
+        };
+        prop_assert_eq!(&back, &c);
+        prop_assert_eq!(emit_native(&back), text);
+    }
+
+    /// Failover services (lvs.cf `service = fos`): every field of every service, and the
+    /// heartbeat with them, survive emit → parse.
+    #[test]
+    fn failover_services_emit_then_parse_is_identity(c in arb_fos_native()) {
         let text = emit_native(&c);
         let back = match parse_native(&text, "gen.toml") {
             Ok(b) => b,

@@ -252,6 +252,23 @@ fn load_from(
                     v.name
                 ));
             }
+            // The `failover` blocks fos does not run (all of them with `service = lvs`).
+            let run: Vec<&str> = cf.fos_services.iter().map(|s| s.name.as_str()).collect();
+            for b in cf
+                .failover_services
+                .iter()
+                .filter(|b| !run.contains(&b.name.as_str()))
+            {
+                uncarried.push(format!(
+                    "failover `{}`, which {}: rvs keeps only the failover services it runs",
+                    b.name,
+                    if cf.failover.service == rvs_config::ServiceType::Fos {
+                        "fos skips (inactive or without an address)"
+                    } else {
+                        "`service = lvs` leaves unused"
+                    }
+                ));
+            }
             fwmark_places.clone_from(&cf.fwmark_places);
             // service = fos: no virtual service; the director owns (while active) each
             // failover service's floating address, on the device its `address` names.
@@ -602,18 +619,7 @@ pub fn convert(l: &Loaded, to: Format) -> Converted {
         names: l.names.clone(),
     };
     let (text, mut losses) = match to {
-        Format::Toml => {
-            let mut losses = Vec::new();
-            if let rvs_config::FailoverMode::Fos(f) = &conf.failover.mode {
-                let names: Vec<&str> = f.services.iter().map(|s| s.name.as_str()).collect();
-                losses.push(format!(
-                    "failover services (`service = fos`: {}): the native format cannot carry \
-                     them",
-                    names.join(", ")
-                ));
-            }
-            (rvs_config::emit_native(&conf), losses)
-        }
+        Format::Toml => (rvs_config::emit_native(&conf), Vec::new()),
         Format::Keepalived => {
             let w = rvs_config::write_keepalived(&conf);
             (w.text, w.losses)

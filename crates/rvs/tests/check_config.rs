@@ -231,10 +231,7 @@ fn strict_refuses_a_file_that_only_warns() {
     assert!(err.contains(":5:5: error: "), "{err}");
     assert!(err.contains("(a warning; an error with --strict)"), "{err}");
     assert!(!err.contains("warning:"), "{err}");
-    // The daemon refuses it too, before it touches the system.
-    let (code, _, err) = rvs(&["daemon", "--strict", "-c", path, "--format", "keepalived"]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains(":5:5: error: "), "{err}");
+    // The daemon refuses it too: tests/lab/check_config.rs runs it in a lab namespace.
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -251,12 +248,7 @@ fn check_config_refuses_what_the_daemon_refuses() {
         err.contains("error: read as keepalived, the file defines no virtual service address"),
         "{err}"
     );
-    let (code, _, err) = rvs(&["daemon", "--format", "keepalived", "-c", path]);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("the daemon would attach to no interface"),
-        "{err}"
-    );
+    // The daemon refuses it too: tests/lab/check_config.rs runs it in a lab namespace.
     // As lvs.cf the same file is fine.
     assert_eq!(rvs(&["check-config", path]).0, 0);
 }
@@ -386,4 +378,95 @@ fn rules_file_lines_the_kernel_refuses_are_skipped_with_a_warning() {
     let (code, _, err) = rvs(&["check-config", path]);
     assert_eq!(code, 1, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Keywords left without a value (written so, or cut by an unterminated string): rvs
+/// carries on where keepalived's handler logs and carries on, and refuses where keepalived
+/// exits ("is missing a parameter") or crashes. Each case is one line in an otherwise valid
+/// file; where keepalived is installed, `keepalived -t` is asked too (exit 2 or a signal:
+/// it does not start).
+#[test]
+fn keywords_without_a_value_do_what_keepalived_does() {
+    // (block the line goes in, the line, whether keepalived starts)
+    let cases: &[(&str, &str, bool)] = &[
+        ("global", "lvs_timeouts \"tcp 900", true),
+        ("global", "lvs_sync_daemon", true),
+        ("global", "router_id \"lb1", true),
+        ("global", "smtp_server", false),
+        ("global", "umask", false),
+        ("vs", "virtualhost \"www.example.com", true),
+        ("vs", "quorum_up \"/bin/up.sh", true),
+        ("vs", "quorum_up", false),
+        ("vs", "persistence_engine", false),
+        ("rs", "notify_down \"/bin/down.sh", true),
+        ("rs", "notify_down", false),
+        ("rs", "virtualhost", true),
+        ("http", "http_protocol \"1.1", true),
+        ("url", "regex", true),
+        ("url", "regex \"^OK", false),
+        ("tcp", "bind_if", false),
+        ("misc", "misc_path", true),
+        ("misc", "misc_path \"/bin/check", false),
+        ("vrrp", "notify_master \"/bin/master.sh", true),
+        ("vrrp", "notify_master", false),
+        ("vrrp", "unicast_ttl", false),
+    ];
+    let dir = std::env::temp_dir().join(format!("rvs-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("k.conf");
+    let keepalived = Command::new("keepalived").arg("--version").output().is_ok();
+    let mut wrong = Vec::new();
+    for (n, &(block, line, starts)) in cases.iter().enumerate() {
+        let at = |b: &str| if b == block { line } else { "" };
+        let text = format!(
+            "global_defs {{\n {}\n}}\n\
+             virtual_server 10.1.0.100 80 {{\n protocol TCP\n {}\n\
+             real_server 10.2.0.11 80 {{\n weight 1\n {}\n\
+             TCP_CHECK {{\n {}\n }}\n\
+             HTTP_GET {{\n url {{\n path /\n {}\n }}\n {}\n }}\n\
+             MISC_CHECK {{\n misc_path /bin/true\n {}\n }}\n }}\n}}\n\
+             vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n \
+             virtual_ipaddress {{\n 10.1.0.100\n }}\n {}\n}}\n",
+            at("global"),
+            at("vs"),
+            at("rs"),
+            at("tcp"),
+            at("url"),
+            at("http"),
+            at("misc"),
+            at("vrrp"),
+        );
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_rvs"))
+            .args(["check-config", "--format", "keepalived"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let key = line.split(' ').next().unwrap();
+        let rvs_ok = out.status.success();
+        let said = err.contains(&format!("`{key}`"));
+        if rvs_ok != starts || !said {
+            wrong.push(format!(
+                "case {n} `{line}`: rvs exit {:?}\n{err}",
+                out.status.code()
+            ));
+        }
+        if keepalived {
+            let k = Command::new("keepalived")
+                .args(["-t", "-n", "-l", "-f"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            let k_starts = matches!(k.status.code(), Some(c) if c != 2);
+            if k_starts != starts {
+                wrong.push(format!(
+                    "case {n} `{line}`: keepalived -t exit {:?}",
+                    k.status.code()
+                ));
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -1,8 +1,10 @@
 //! `rvs convert` keeps a configuration's whole meaning or refuses, naming each loss.
 //!
 //! The round trip walks every configuration file under `crates/rvs-config/tests/data`
-//! (the samples and, once merged, the real-world corpus under `corpus/`): for each file A
-//! that loads, and each target format B, A → B either names its losses, or B read back
+//! and the real-world corpus (`RVS_CORPUS_DIR`): each file loads, or is refused where it is
+//! listed as refused (`REFUSED`, `broken/` folders, the corpus's `EXPECT`) — a file that
+//! fails otherwise fails the test. For each file A that loads, and each target format B,
+//! A → B either names its losses, or B read back
 //! means what A means and B → A → read back means it too — compared on the full effective
 //! configuration ([`rvs::load::meaning`]: model, health, failover, names, owned addresses),
 //! not on text. Writing a file in its own format and in the native TOML never loses
@@ -11,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rvs::load::{Format, Loaded, convert, differences, load, load_text, meaning};
+use rvs::load::{Format, Loaded, convert, differences, load, load_text, meaning, preflight};
 
 const FORMATS: [Format; 4] = [
     Format::Toml,
@@ -50,16 +52,104 @@ fn corpus_dir() -> Option<PathBuf> {
     shared.is_dir().then_some(shared)
 }
 
+/// Files under the tests' data that are not configurations (listings, notes, rule sets
+/// and include fragments read only through another file).
+const NOT_CONFIGS: &[&str] = &[
+    "corpus/",
+    "netfilter/",
+    "keepalived/dpvs/README",
+    "keepalived/include/conf.d/ignored.txt",
+    "keepalived/include/servers.inc",
+];
+
+/// Configurations under the tests' data that rvs refuses on purpose (besides every file in
+/// a `broken/` folder), with the text the refusal must contain.
+const REFUSED: &[(&str, &str)] = &[
+    ("keepalived/cycle/a.conf", "include cycle"),
+    ("keepalived/cycle/b.conf", "include cycle"),
+    // Both keep nothing to run once keepalived's leniency has skipped the bad item.
+    (
+        "keepalived/lenient/bad_address.conf",
+        "defines no virtual service address",
+    ),
+    (
+        "keepalived/lenient/port_out_of_range.conf",
+        "defines no virtual service address",
+    ),
+    // Host and service names: resolved through the system by check-config and the daemon;
+    // `load` here resolves none, as ipvsadm without a resolver.
+    (
+        "names/saved_with_names.rules",
+        "illegal virtual server address",
+    ),
+];
+
+/// The corpus's `EXPECT`: `folder/name` → the text a refusal must contain.
+fn corpus_refusals() -> Vec<(String, String)> {
+    std::fs::read_to_string(data().join("corpus/EXPECT"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[2].to_string())
+        })
+        .collect()
+}
+
+/// Load `file`; a refusal is allowed only where `expected` names it (the text it must
+/// contain), and an expected refusal must happen: nothing is dropped from the round trip
+/// without a word.
+fn load_as_expected(
+    file: &Path,
+    name: &str,
+    format: Option<Format>,
+    expected: Option<&str>,
+) -> Option<Loaded> {
+    // What the daemon and check-config take (rvs::load::admit without this host's MARK
+    // rules and names): the file read, then the preflight refusal of nothing to run.
+    let got = load(file, format)
+        .map_err(|d| rvs_config::render_all(&d))
+        .and_then(|l| preflight(&l).map(|()| l));
+    match (got, expected) {
+        (Ok(l), None) => Some(l),
+        (Ok(_), Some(want)) => panic!("{name} loads, but is listed as refused ({want:?})"),
+        (Err(text), Some(want)) => {
+            assert!(
+                text.contains(want),
+                "{name}: refused, but not for {want:?}:\n{text}"
+            );
+            None
+        }
+        (Err(text), None) => panic!(
+            "{name} does not load (list it as refused, with the reason, if that is right):\n{text}"
+        ),
+    }
+}
+
 /// The configurations rvs accepts, with how each was read: the files under the tests'
-/// data, and the corpus's (read in its folder's format) where the corpus is.
+/// data, and the corpus's (read in its folder's format) where the corpus is. A file that
+/// does not load fails the test unless it is listed as refused (`REFUSED`, `broken/`
+/// folders, the corpus's `EXPECT`).
 fn accepted() -> Vec<(PathBuf, Loaded)> {
     let mut files = Vec::new();
     walk(&data(), &mut files);
-    let mut out: Vec<(PathBuf, Loaded)> = files
-        .into_iter()
-        .filter_map(|f| load(&f, None).ok().map(|l| (f, l)))
-        .collect();
+    let mut out = Vec::new();
+    for f in files {
+        let name = f.strip_prefix(data()).unwrap().display().to_string();
+        if NOT_CONFIGS.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let expected = if name.split('/').any(|part| part == "broken") {
+            Some("")
+        } else {
+            REFUSED.iter().find(|(n, _)| *n == name).map(|(_, w)| *w)
+        };
+        out.extend(load_as_expected(&f, &name, None, expected).map(|l| (f, l)));
+    }
     if let Some(dir) = corpus_dir() {
+        let refusals = corpus_refusals();
+        let before = out.len();
         for (folder, format) in [
             ("keepalived", Format::Keepalived),
             ("lvs_cf", Format::LvsCf),
@@ -67,12 +157,21 @@ fn accepted() -> Vec<(PathBuf, Loaded)> {
         ] {
             let mut files = Vec::new();
             walk(&dir.join(folder), &mut files);
-            out.extend(
-                files
-                    .into_iter()
-                    .filter_map(|f| load(&f, Some(format)).ok().map(|l| (f, l))),
-            );
+            for f in files {
+                let name = format!("{folder}/{}", f.file_name().unwrap().to_string_lossy());
+                let expected = refusals
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, w)| w.as_str());
+                out.extend(load_as_expected(&f, &name, Some(format), expected).map(|l| (f, l)));
+            }
         }
+        assert!(
+            out.len() - before >= 40,
+            "the corpus at {} gives {} files",
+            dir.display(),
+            out.len() - before
+        );
     }
     out
 }
@@ -404,18 +503,60 @@ vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    notify_
     }
 }
 
-/// lvs.cf `service = fos`: no writer carries failover services; each conversion names them.
+/// lvs.cf `service = fos`: lvs.cf and the native TOML carry the failover services (each
+/// field of them, the heartbeat with them) and read back to the same meaning both ways;
+/// keepalived.conf and ipvsadm rules cannot, and say why.
 #[test]
-fn failover_services_are_named_as_a_loss_in_every_format() {
-    let text = "service = fos\nprimary = 10.1.0.2\nheartbeat = 1\nfailover web {\n active = 1\n \
-                address = 10.1.0.100 eth0:1\n start_cmd = \"/bin/true\"\n stop_cmd = \"/bin/true\"\n}\n";
-    let l = load_text(Path::new("fos.cf"), text, Format::LvsCf).unwrap();
-    for to in FORMATS {
-        let c = convert(&l, to);
+fn failover_services_go_through_toml_and_lvs_cf_and_are_refused_elsewhere() {
+    let text = "service = fos\nprimary = 10.1.0.2\nbackup = 10.1.0.3\nbackup_active = 1\n\
+                heartbeat = 1\nkeepalive = 3\ndeadtime = 9\n\
+                failover web {\n active = 1\n address = 10.1.0.100 eth0:1\n \
+                vip_nmask = 255.255.255.0\n port = 8080\n send = \"HEAD / HTTP/1.0\\r\\n\\r\\n\"\n \
+                expect = \"HTTP/1.\"\n timeout = 4\n start_cmd = \"/sbin/service httpd start\"\n \
+                stop_cmd = \"/sbin/service  httpd stop\"\n}\n\
+                failover dns {\n active = 1\n address = 10.1.0.101 eth0:2\n port = 53\n \
+                protocol = udp\n send_program = \"/usr/bin/dig @%h -p %p\"\n expect = \"ok\"\n \
+                start_cmd = \"/sbin/named\"\n}\n\
+                failover spare {\n active = 0\n address = 10.1.0.102 eth0:3\n}\n";
+    let a = read_back(text, Format::LvsCf, "fos.cf");
+    let spare = "failover `spare`, which fos skips (inactive or without an address): rvs keeps \
+                 only the failover services it runs";
+    assert_eq!(a.uncarried, [spare]);
+    for to in [Format::Toml, Format::LvsCf] {
+        let there = convert(&a, to);
+        assert_eq!(there.losses, [spare], "{}", to.name());
+        let b = read_back(&there.text, to, "there");
+        assert_eq!(meaning(&b), meaning(&a), "{}\n{}", to.name(), there.text);
+        // And back to lvs.cf: the same again.
+        let back = convert(&b, Format::LvsCf);
+        let aa = read_back(&back.text, Format::LvsCf, "back.cf");
+        assert_eq!(meaning(&aa), meaning(&a), "{}\n{}", to.name(), back.text);
+    }
+    let toml = convert(&a, Format::Toml).text;
+    for part in [
+        "[[failover_service]]\nname = \"web\"\naddress = \"10.1.0.100/24\"\ndevice = \"eth0\"\n\
+         label = \"eth0:1\"\nport = 8080\nprotocol = \"tcp\"\n\
+         start_cmd = [\"/sbin/service\", \"httpd\", \"start\"]\n\
+         stop_cmd = [\"/sbin/service\", \"\", \"httpd\", \"stop\"]\n",
+        "[pulse]\nprimary = \"10.1.0.2\"\nbackup = \"10.1.0.3\"\n",
+    ] {
+        assert!(toml.contains(part), "{part}\n{toml}");
+    }
+    assert!(!toml.contains("[[vip]]"), "{toml}");
+    for (to, why) in [
+        (
+            Format::Keepalived,
+            "keepalived.conf cannot carry them (keepalived moves",
+        ),
+        (
+            Format::Ipvsadm,
+            "ipvsadm rules cannot carry them (they hold the IPVS table",
+        ),
+    ] {
+        let c = convert(&a, to);
+        let want = format!("failover services (`service = fos`: web, dns): {why}");
         assert!(
-            c.losses
-                .iter()
-                .any(|x| x.starts_with("failover services (`service = fos`: web)")),
+            c.losses.iter().any(|x| x.starts_with(&want)),
             "{}: {:?}",
             to.name(),
             c.losses

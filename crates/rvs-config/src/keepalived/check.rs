@@ -266,8 +266,6 @@ pub struct Connect {
     pub bindto: Option<IpAddr>,
     /// `bind_port`: source port.
     pub bind_port: Option<u16>,
-    /// `bind_if`: source interface (IPv6 link-local).
-    pub bind_if: Option<String>,
     /// `fwmark`: mark put on the checker's packets.
     pub fwmark: Option<u32>,
 }
@@ -287,12 +285,6 @@ pub struct Url {
     pub regex: Option<String>,
     /// `regex_no_match`.
     pub regex_no_match: bool,
-    /// `username` (HTTP basic authentication).
-    pub username: Option<String>,
-    /// `password`.
-    pub password: Option<String>,
-    /// `tls_compliant`: close the TLS session properly.
-    pub tls_compliant: bool,
 }
 
 /// HTTP_GET / SSL_GET parameters.
@@ -306,8 +298,6 @@ pub struct HttpCheck {
     pub http_protocol: Option<String>,
     /// `enable_sni` (SSL_GET).
     pub enable_sni: bool,
-    /// `fast_recovery`.
-    pub fast_recovery: bool,
 }
 
 /// SMTP_CHECK parameters.
@@ -412,8 +402,6 @@ pub struct Checker {
     pub timers: CheckTimers,
     /// `alpha` [the real server's]: start as failed.
     pub alpha: bool,
-    /// `log_all_failures`.
-    pub log_all_failures: bool,
 }
 
 /// Read a checker block under a real server.
@@ -443,7 +431,6 @@ pub(crate) fn checker(
     let mut connect = Connect::default();
     let mut delay = delay_loop;
     let mut alpha = alpha;
-    let mut log_all_failures = false;
     let mut http = HttpCheck::default();
     let mut smtp = SmtpCheck::default();
     let mut dns = DnsCheck {
@@ -478,14 +465,22 @@ pub(crate) fn checker(
                 }
             }
             "alpha" => alpha = lenient_flag(cx, st, alpha),
-            "log_all_failures" => log_all_failures = lenient_flag(cx, st, log_all_failures),
+            // Not acted on (warned by check_key) and not kept; a value keepalived cannot read
+            // is still warned, as keepalived logs it.
+            "log_all_failures" | "fast_recovery" => {
+                lenient_flag(cx, st, false);
+            }
             "url" => {
                 if let Some(u) = url(cx, st) {
                     url_seen = true;
                     http.urls.push(u);
                 }
             }
+            // check_http.c virtualhost_handler(): "HTTP_GET virtualhost name missing".
+            "virtualhost" if cx.no_value_ignored(st) => {}
             "virtualhost" => http.virtualhost = cx.string(st, "a host name"),
+            // check_http.c http_protocol_handler(): "Missing http_protocol version".
+            "http_protocol" if cx.no_value_ignored(st) => {}
             "http_protocol" => {
                 if let Some(w) = cx.one(st, "an HTTP version") {
                     match w.text.as_str() {
@@ -506,7 +501,8 @@ pub(crate) fn checker(
                 }
             }
             "enable_sni" => http.enable_sni = lenient_flag(cx, st, http.enable_sni),
-            "fast_recovery" => http.fast_recovery = lenient_flag(cx, st, http.fast_recovery),
+            // check_smtp.c smtp_helo_name_handler(): "SMTP_CHECK helo name missing".
+            "helo_name" if cx.no_value_ignored(st) => {}
             "helo_name" => smtp.helo_name = cx.string(st, "a HELO name"),
             "host" => {
                 let mut c = Connect::default();
@@ -543,18 +539,40 @@ pub(crate) fn checker(
                     dns.name = w.text.clone();
                 }
             }
+            // check_bfd.c bfd_name_handler(): "No or too many names specified - skipping
+            // checker" (the checker is not performed by rvs either way).
             "name" => {
-                if let Some(w) = cx.one(st, "a bfd_instance name") {
+                if !cx.no_value_ignored(st)
+                    && let Some(w) = cx.one(st, "a bfd_instance name")
+                {
                     bfd.name = w.text.clone();
                 }
             }
+            // check_misc.c misc_path_handler() re-reads the line (lib/parser.c
+            // alloc_strvec_quoted_escaped()): with no command it sets none and the line is
+            // ignored (misc_end_handler() then skips a checker that has none); when an
+            // unterminated string took it, keepalived 2.2 dereferences the NULL it gets and
+            // crashes: refused.
+            "misc_path" if st.args().is_empty() && st.key().cut => {
+                cx.error(
+                    &st.key().loc.after(),
+                    "`misc_path` lost its command to an unterminated string: keepalived \
+                     crashes reading this line",
+                    Some("the command in a closed string".to_string()),
+                );
+            }
+            "misc_path" if cx.no_value_ignored(st) => {}
             "misc_path" => {
                 misc_path_seen = true;
                 misc.path = cx.string(st, "a command").unwrap_or_default();
             }
             "misc_timeout" => misc.timeout = lenient_timer(cx, st).or(misc.timeout),
             "misc_dynamic" => misc.dynamic = lenient_flag(cx, st, misc.dynamic),
+            // check_misc.c misc_user_handler(): "No user specified for misc checker script".
+            "user" if cx.no_value_ignored(st) => {}
             "user" => misc.user = cx.string(st, "a user [group]"),
+            // check_udp.c payload_handler(): "UDP_CHECK payload requires a payload".
+            "payload" if cx.no_value_ignored(st) => {}
             "payload" => {
                 udp.payload = cx.string(st, "hex bytes, e.g. `0a 1b2c`");
                 if let Some(p) = &udp.payload
@@ -598,6 +616,10 @@ pub(crate) fn checker(
                     udp.max_reply_length = Some(n as u32);
                 }
             }
+            // check_file.c track_file_handler() reads its name unchecked (no name: "is
+            // missing a parameter", keepalived exits); `file`, a later keepalived's spelling
+            // that 2.2.8 does not know (it skips the line), is ignored without one.
+            "file" if cx.no_value_ignored(st) => {}
             "track_file" | "file" => {
                 if let Some(w) = cx.one(st, "a track_file name") {
                     file.track_file = w.text.clone();
@@ -728,7 +750,6 @@ pub(crate) fn checker(
         connect,
         timers,
         alpha,
-        log_all_failures,
     })
 }
 
@@ -750,7 +771,11 @@ fn read_connect(cx: &mut Ctx, st: &Stmt, c: &mut Connect) -> bool {
                 c.bind_port = Some(n as u16);
             }
         }
-        "bind_if" => c.bind_if = cx.one(st, "an interface").map(|w| w.text.clone()),
+        // Warned as not acted on by check_key; nothing kept. check_api.c bind_if_handler()
+        // reads the name unchecked: without one keepalived exits ("is missing a parameter").
+        "bind_if" => {
+            cx.one(st, "an interface");
+        }
         "fwmark" => {
             if let Some(n) = lenient_uint(cx, st, 0, u64::from(u32::MAX)) {
                 c.fwmark = Some(n as u32);
@@ -1012,13 +1037,36 @@ fn url(cx: &mut Ctx, s: &Stmt) -> Option<Url> {
                     }
                 }
             }
+            // check_http.c url_virtualhost_handler(): "Missing HTTP_GET virtualhost name".
+            "virtualhost" if cx.no_value_ignored(st) => {}
             "virtualhost" => u.virtualhost = cx.string(st, "a host name"),
+            // check_http.c regex_handler() re-reads the line (lib/parser.c
+            // alloc_strvec_quoted_escaped()) and needs exactly one pattern: none or more than
+            // one is "regex missing or too many fields" and the line is ignored; when an
+            // unterminated string took it, keepalived 2.2 dereferences the NULL it gets and
+            // crashes: refused.
+            "regex" if st.args().is_empty() && st.key().cut => {
+                cx.error(
+                    &st.key().loc.after(),
+                    "`regex` lost its pattern to an unterminated string: keepalived crashes \
+                     reading this line",
+                    Some("the pattern in a closed string".to_string()),
+                );
+            }
+            "regex" if cx.no_value_ignored(st) => {}
+            "regex" if st.args().len() > 1 => cx.warn(
+                &st.line_loc(),
+                "`regex` takes one pattern (quote one with spaces): the line is ignored, as \
+                 keepalived ignores it",
+            ),
             "regex" => u.regex = cx.string(st, "a regular expression"),
             "regex_no_match" => u.regex_no_match = lenient_flag(cx, st, u.regex_no_match),
-            "username" => u.username = cx.string(st, "a user name"),
-            "password" => u.password = cx.string(st, "a password"),
-            "tls_compliant" => u.tls_compliant = lenient_flag(cx, st, u.tls_compliant),
-            // regex_options & co: warned by check_key, not read.
+            // Ignored (warned by check_key), not kept; a value keepalived cannot read is
+            // still warned, as keepalived logs it.
+            "tls_compliant" => {
+                lenient_flag(cx, st, false);
+            }
+            // username, password, regex_options & co: warned by check_key, not kept.
             _ => {}
         }
     }

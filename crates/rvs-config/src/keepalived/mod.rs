@@ -116,8 +116,6 @@ pub struct VrrpGlobals {
 /// The LVS-relevant keys of `global_defs` (the IPVS timeouts go to [`Config::timeouts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GlobalDefs {
-    /// `router_id` (legacy `lvs_id`): this director's name.
-    pub router_id: Option<String>,
     /// `lvs_sync_daemon`.
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
     /// The `vrrp_*` defaults for every `vrrp_instance`.
@@ -200,8 +198,6 @@ pub struct VirtualServerChecks {
     pub quorum_up: Option<String>,
     /// `quorum_down` script.
     pub quorum_down: Option<String>,
-    /// `ha_suspend`: suspend checks while the VIP is not on this director.
-    pub ha_suspend: bool,
     /// `virtualhost`: default Host header for HTTP/SSL checks.
     pub virtualhost: Option<String>,
     /// `sorry_server`.
@@ -271,6 +267,42 @@ const DPVS_ACL: &str = "rvs has no per-service client address lists (a DPVS feat
 const DPVS_MATCH: &str = "rvs has no match (SNAT) services (a DPVS feature)";
 /// Why DPVS's rate limits do nothing.
 const DPVS_LIMIT: &str = "rvs has no per-service rate limits (a DPVS feature)";
+
+/// Keywords rvs does not act on whose keepalived 2.2.8 handler reads its value without
+/// checking that there is one (so keepalived exits on a line without it), by scope; `true`
+/// for a script read through lib/parser.c alloc_strvec_quoted_escaped(), which an
+/// unterminated string leaves empty and the handler then ignores.
+const NEEDS_VALUE: &[((Scope, &str), bool)] = &[
+    // global_parser.c: smtp_server_handler(), smtp_connect_timeout_handler(),
+    // *_rt_rlimit_handler(), vrrp_mcast_group4/6_handler(), vrrp_garp_interval_handler(),
+    // vrrp_gna_interval_handler(), vrrp_startup_delay_handler(), nftables_priority_handler(),
+    // *process_name_handler(), random_seed_handler(), umask_handler().
+    ((Scope::GlobalDefs, "smtp_server"), false),
+    ((Scope::GlobalDefs, "smtp_connect_timeout"), false),
+    ((Scope::GlobalDefs, "vrrp_rlimit_rttime"), false),
+    ((Scope::GlobalDefs, "checker_rlimit_rttime"), false),
+    ((Scope::GlobalDefs, "bfd_rlimit_rttime"), false),
+    ((Scope::GlobalDefs, "vrrp_mcast_group4"), false),
+    ((Scope::GlobalDefs, "vrrp_mcast_group6"), false),
+    ((Scope::GlobalDefs, "vrrp_garp_interval"), false),
+    ((Scope::GlobalDefs, "vrrp_gna_interval"), false),
+    ((Scope::GlobalDefs, "vrrp_startup_delay"), false),
+    ((Scope::GlobalDefs, "nftables_priority"), false),
+    ((Scope::GlobalDefs, "process_name"), false),
+    ((Scope::GlobalDefs, "vrrp_process_name"), false),
+    ((Scope::GlobalDefs, "checker_process_name"), false),
+    ((Scope::GlobalDefs, "bfd_process_name"), false),
+    ((Scope::GlobalDefs, "random_seed"), false),
+    ((Scope::GlobalDefs, "umask"), false),
+    // check_parser.c vs_pe_handler().
+    ((Scope::VirtualServer, "persistence_engine"), false),
+    // vrrp_parser.c vrrp_debug_handler(), vrrp_unicast_ttl_handler(),
+    // vrrp_down_timer_adverts_handler(), vrrp_notify_master_rx_lower_pri() (a script).
+    ((Scope::VrrpInstance, "debug"), false),
+    ((Scope::VrrpInstance, "unicast_ttl"), false),
+    ((Scope::VrrpInstance, "down_timer_adverts"), false),
+    ((Scope::VrrpInstance, "notify_master_rx_lower_pri"), true),
+];
 
 /// Where a keyword is read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -700,6 +732,28 @@ impl Ctx {
         let key = &s.key().text;
         let keys = scope.keys();
         if let Some(&(_, u)) = keys.iter().find(|(k, _)| k == key) {
+            // A keyword rvs does not read whose keepalived handler reads a value the line
+            // does not have: lib/parser.c null_strvec() logs "Configuration line starting
+            // `KEY` is missing a parameter" and keepalived exits. (A script keyword cut by an
+            // unterminated string gets nothing from alloc_strvec_quoted_escaped() and is
+            // ignored instead.)
+            if !matches!(u, Use::Applied | Use::Kept)
+                && s.args().is_empty()
+                && let Some(&(_, script)) = NEEDS_VALUE
+                    .iter()
+                    .find(|((sc, k), _)| *sc == scope && *k == key.as_str())
+                && !(script && s.key().cut)
+            {
+                self.error(
+                    &s.key().loc.after(),
+                    format!(
+                        "`{key}` needs a value: keepalived stops at this line (\"is missing a \
+                         parameter\")"
+                    ),
+                    Some("a value".to_string()),
+                );
+                return Some(u);
+            }
             match u {
                 Use::Pending(feature) => self.warn(
                     &s.key().loc,
@@ -797,6 +851,23 @@ impl Ctx {
     }
 
     /// All values joined by one space (keepalived's `set_value`).
+    /// A keyword without a value (none written, or an unterminated string took it) whose
+    /// keepalived handler checks for one, logs and ignores the line: warned and ignored
+    /// here too. Whether it had no value.
+    pub(crate) fn no_value_ignored(&mut self, s: &Stmt) -> bool {
+        if !s.args().is_empty() {
+            return false;
+        }
+        self.warn(
+            &s.key().loc,
+            format!(
+                "`{}` has no value: ignored, as keepalived ignores it",
+                s.key().text
+            ),
+        );
+        true
+    }
+
     pub(crate) fn string(&mut self, s: &Stmt, what: &str) -> Option<String> {
         if s.args().is_empty() {
             self.error(
@@ -1462,7 +1533,7 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
             continue;
         };
         // Keys read for nothing (blocks such as `notification_email { }` included); the
-        // director's name is kept for the summaries.
+        // director's name is only checked for a value.
         let named = matches!(s.key().text.as_str(), "router_id" | "lvs_id");
         if u == Use::Ignored || (u == Use::Silent && !named) {
             continue;
@@ -1480,11 +1551,8 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
                     s.key().text
                 ),
             ),
-            "router_id" | "lvs_id" => {
-                if let Some(w) = cx.one(s, "a name for this director") {
-                    global.router_id = Some(w.text.clone());
-                }
-            }
+            // The name only goes into keepalived's alert e-mails and SNMP: nothing kept.
+            "router_id" | "lvs_id" => {}
             "lvs_sync_daemon" => global.lvs_sync_daemon = lvs_sync_daemon(cx, s),
             "vrrp_version" => {
                 if let Some(w) = cx.one(s, "2 or 3") {
@@ -1517,13 +1585,19 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
 }
 
 fn lvs_timeouts(cx: &mut Ctx, s: &Stmt, t: &mut Timeouts) {
+    // keepalived global_parser.c lvs_timeouts(): fewer than two words after the keyword is
+    // "lvs_timeouts requires at least one option" and the line is ignored; then each of
+    // `tcp`, `tcpfin`, `udp` takes the next word ("No value specified for lvs_timeout tcp -
+    // ignoring" at the end of the line, "Invalid lvs_timeout tcp (x) - ignoring" for a bad
+    // one), and another word is "Unknown option x specified for lvs_timeouts", skipped.
     let args = s.args();
-    if args.is_empty() {
-        cx.error(
-            &s.key().loc.after(),
-            "`lvs_timeouts` needs at least one timeout",
-            Some("`tcp SECONDS`, `tcpfin SECONDS` or `udp SECONDS`".to_string()),
+    if args.len() < 2 {
+        cx.warn(
+            &s.key().loc,
+            "`lvs_timeouts` needs at least one timeout and its seconds (`tcp 900`): ignored, \
+             as keepalived ignores it",
         );
+        return;
     }
     let d = Timeouts::default();
     let mut i = 0;
@@ -1534,25 +1608,41 @@ fn lvs_timeouts(cx: &mut Ctx, s: &Stmt, t: &mut Timeouts) {
             "tcpfin" => (&mut t.tcp_fin, d.tcp_fin),
             "udp" => (&mut t.udp, d.udp),
             _ => {
-                cx.error(
+                cx.warn(
                     &name.loc,
-                    format!("unknown timeout `{}` in `lvs_timeouts`", name.text),
-                    Some("`tcp`, `tcpfin` or `udp`".to_string()),
+                    format!(
+                        "unknown timeout `{}` in `lvs_timeouts` (`tcp`, `tcpfin` or `udp`): \
+                         skipped, as keepalived skips it",
+                        name.text
+                    ),
                 );
-                return;
+                i += 1;
+                continue;
             }
         };
         let Some(v) = args.get(i + 1) else {
-            cx.error(
-                &name.loc.after(),
-                format!("`{}` needs a number of seconds", name.text),
-                Some("seconds, e.g. `tcp 900`".to_string()),
+            cx.warn(
+                &name.loc,
+                format!(
+                    "`{}` in `lvs_timeouts` has no seconds: ignored, as keepalived ignores it",
+                    name.text
+                ),
             );
             return;
         };
         // keepalived: up to 86400 * 31 s; 0 leaves the kernel's value.
-        if let Some(n) = cx.uint(v, &name.text, 86_400 * 31) {
-            *slot.0 = if n == 0 { slot.1 } else { n as u32 };
+        match v.text.parse::<u32>() {
+            Ok(n) if n <= 86_400 * 31 => *slot.0 = if n == 0 { slot.1 } else { n },
+            _ => cx.warn(
+                &v.loc,
+                format!(
+                    "`{} {}` in `lvs_timeouts` is not a number of seconds in 0..={}: ignored, \
+                     as keepalived ignores it",
+                    name.text,
+                    v.text,
+                    86_400 * 31
+                ),
+            ),
         }
         i += 2;
     }
@@ -1560,12 +1650,10 @@ fn lvs_timeouts(cx: &mut Ctx, s: &Stmt, t: &mut Timeouts) {
 
 fn lvs_sync_daemon(cx: &mut Ctx, s: &Stmt) -> Option<LvsSyncDaemon> {
     let args = s.args();
+    // keepalived global_parser.c lvs_syncd_handler(): "lvs_sync_daemon requires interface",
+    // and the line is ignored.
     let Some(ifname) = args.first() else {
-        cx.error(
-            &s.key().loc.after(),
-            "`lvs_sync_daemon` needs an interface",
-            Some("`lvs_sync_daemon IF [VRRP_INSTANCE] [id N] ...`".to_string()),
-        );
+        cx.no_value_ignored(s);
         return None;
     };
     let mut d = LvsSyncDaemon {
@@ -2154,7 +2242,6 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
         hysteresis: 0,
         quorum_up: None,
         quorum_down: None,
-        ha_suspend: false,
         virtualhost: None,
         sorry_server: None,
         real_servers: Vec::new(),
@@ -2290,11 +2377,13 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                 vs_timers.read(cx, st);
             }
             // keepalived check_parser.c vs_inhibit_handler(), vs_alpha_handler(),
-            // omega_handler(), hasuspend_handler(): on, whatever follows.
+            // omega_handler(): on, whatever follows. (`ha_suspend`, hasuspend_handler(), is
+            // warned as not acted on by check_key and kept nowhere.)
             "inhibit_on_failure" => checks.inhibit_on_failure = vs_flag(cx, st),
             "alpha" => checks.alpha = vs_flag(cx, st),
             "omega" => checks.omega = vs_flag(cx, st),
-            "ha_suspend" => checks.ha_suspend = vs_flag(cx, st),
+            // DPVS's keyword (upstream keepalived does not know it and skips the line).
+            "laddr_group_name" if cx.no_value_ignored(st) => {}
             "laddr_group_name" => laddr_group = cx.one(st, "a local_address_group name").cloned(),
             "weight" => {
                 // keepalived check_parser.c vs_weight_handler(): the weight of real servers
@@ -2347,6 +2436,8 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
             }
             "quorum_up" => checks.quorum_up = notify_script(cx, st),
             "quorum_down" => checks.quorum_down = notify_script(cx, st),
+            // check_parser.c vs_virtualhost_handler(): "virtual server virtualhost missing".
+            "virtualhost" if cx.no_value_ignored(st) => {}
             "virtualhost" => checks.virtualhost = cx.string(st, "a host name"),
             // keepalived check_parser.c ssvr_handler → check_data.c alloc_ssvr: the address
             // and port are read as a real server's (inet_stosockaddr); one it cannot read is
@@ -2365,6 +2456,10 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                 }
             },
             "sorry_server_inhibit" => sorry_inhibit = cx.flag(st),
+            // check_parser.c ss_forwarding_handler(): before a `sorry_server` the line is
+            // "sorry_server forwarding used without sorry_server" and ignored, value or not;
+            // after one a missing method is read anyway and keepalived exits.
+            "sorry_server_lvs_method" if sorry.is_none() && cx.no_value_ignored(st) => {}
             "sorry_server_lvs_method" => {
                 if let Some(m) = forwarding(cx, st, "the virtual server's method") {
                     sorry_method = Some(m);
@@ -2911,12 +3006,14 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt, keeps: &str) -> Option<ForwardM
     }
 }
 
-/// A `notify_up`/`notify_down`/`quorum_up`/`quorum_down` script. Without one (e.g. when an
-/// unterminated string left none), keepalived's notify_script_init() gets no words from
-/// lib/parser.c alloc_strvec_quoted_escaped() ("missing terminating") and sets no script:
-/// warned and ignored.
-fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
-    if st.args().is_empty() {
+/// A notify script (`notify_up`, `notify_down`, `quorum_up`, `quorum_down`, and a VRRP
+/// instance's or sync group's `notify*`). keepalived lib/notify.c notify_script_init()
+/// re-reads the line with lib/parser.c alloc_strvec_quoted_escaped(): when an unterminated
+/// string took the script, that gives nothing ("missing terminating", "Unable to parse
+/// notify script") and no script is set — warned and ignored; a line with no script at all
+/// makes it read a missing word ("is missing a parameter") and keepalived exits — refused.
+pub(crate) fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
+    if st.args().is_empty() && st.key().cut {
         cx.warn(
             &st.key().loc,
             format!(
@@ -2926,10 +3023,22 @@ fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
         );
         return None;
     }
+    if st.args().is_empty() {
+        cx.error(
+            &st.key().loc.after(),
+            format!(
+                "`{}` needs a script: keepalived stops at this line (\"is missing a \
+                 parameter\")",
+                st.key().text
+            ),
+            Some("a script".to_string()),
+        );
+        return None;
+    }
     cx.string(st, "a script")
 }
 
-/// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`, `ha_suspend`): on,
+/// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`): on,
 /// whatever follows; a value is warned, since `alpha 0` does not mean off.
 fn vs_flag(cx: &mut Ctx, st: &Stmt) -> bool {
     if let Some(w) = st.args().first() {
@@ -3110,6 +3219,8 @@ fn real_server(
             }
             "notify_up" => rc.notify_up = notify_script(cx, st),
             "notify_down" => rc.notify_down = notify_script(cx, st),
+            // check_parser.c rs_virtualhost_handler(): "real server virtualhost missing".
+            "virtualhost" if cx.no_value_ignored(st) => {}
             "virtualhost" => rc.virtualhost = cx.string(st, "a host name"),
             "delay_loop" => {
                 // keepalived check_parser.c rs_delay_handler(): as the virtual server's.

@@ -95,6 +95,11 @@ pub(crate) struct Word {
     pub(crate) text: String,
     /// Where it is.
     pub(crate) loc: Loc,
+    /// An unterminated string followed it on its line, and was dropped with the rest of the
+    /// line (keepalived lib/parser.c alloc_strvec(): "Unmatched quote"). keepalived's script
+    /// keywords re-read such a line and get nothing from it, which some handle apart from a
+    /// line that simply has no value.
+    pub(crate) cut: bool,
 }
 
 /// A `{ ... }` block.
@@ -1166,9 +1171,12 @@ impl<'r> Parser<'r> {
                     }
                     // keepalived lib/parser.c alloc_strvec(): "Unmatched quote" is logged and
                     // the line's words before the quote are kept; the string and the rest of the
-                    // line are dropped. (A `script` or `misc_path` left without a value then
-                    // crashes keepalived 2.2.7; rvs refuses it as a missing value.)
+                    // line are dropped. What a keyword left without a value means is its
+                    // handler's business (see `Word::cut`).
                     if !closed {
+                        if let Some(last) = words.last_mut() {
+                            last.cut = true;
+                        }
                         let loc = t.loc(start..i);
                         self.warn(
                             loc,
@@ -1180,6 +1188,7 @@ impl<'r> Parser<'r> {
                     words.push(Word {
                         text: String::from_utf8_lossy(&s).into_owned(),
                         loc: t.loc(start..i),
+                        cut: false,
                     });
                 }
                 _ => {
@@ -1189,6 +1198,7 @@ impl<'r> Parser<'r> {
                     words.push(Word {
                         text: t.string(start..i),
                         loc: t.loc(start..i),
+                        cut: false,
                     });
                 }
             }

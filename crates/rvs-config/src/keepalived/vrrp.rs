@@ -632,11 +632,11 @@ fn instance(
                     }
                 }
             }
-            "notify_master" => i.notify_master = cx.string(st, "a script"),
-            "notify_backup" => i.notify_backup = cx.string(st, "a script"),
-            "notify_fault" => i.notify_fault = cx.string(st, "a script"),
-            "notify_stop" => i.notify_stop = cx.string(st, "a script"),
-            "notify" => i.notify = cx.string(st, "a script"),
+            "notify_master" => i.notify_master = super::notify_script(cx, st),
+            "notify_backup" => i.notify_backup = super::notify_script(cx, st),
+            "notify_fault" => i.notify_fault = super::notify_script(cx, st),
+            "notify_stop" => i.notify_stop = super::notify_script(cx, st),
+            "notify" => i.notify = super::notify_script(cx, st),
             "garp_master_delay" => i.garp_master_delay = cx.timer(st),
             "garp_master_repeat" => {
                 if let Some(n) = cx.u32_of(st, u32::MAX) {
@@ -959,11 +959,11 @@ fn sync_group(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpSyncGroup>
                     }
                 }
             }
-            "notify_master" => g.notify_master = cx.string(st, "a script"),
-            "notify_backup" => g.notify_backup = cx.string(st, "a script"),
-            "notify_fault" => g.notify_fault = cx.string(st, "a script"),
-            "notify_stop" => g.notify_stop = cx.string(st, "a script"),
-            _ => g.notify = cx.string(st, "a script"),
+            "notify_master" => g.notify_master = super::notify_script(cx, st),
+            "notify_backup" => g.notify_backup = super::notify_script(cx, st),
+            "notify_fault" => g.notify_fault = super::notify_script(cx, st),
+            "notify_stop" => g.notify_stop = super::notify_script(cx, st),
+            _ => g.notify = super::notify_script(cx, st),
         }
     }
     if g.group.is_empty() && cx.error_count() == errors_before {
@@ -1000,6 +1000,18 @@ fn script(cx: &mut Ctx, name: &Word, body: &[Stmt]) -> Option<VrrpScript> {
         }
         cx.no_block(st);
         match st.key().text.as_str() {
+            // vrrp_parser.c vrrp_vscript_script_handler() re-reads the line (lib/parser.c
+            // alloc_strvec_quoted_escaped()): with no command it sets none and the line is
+            // ignored (the script is then dropped for want of one); when an unterminated
+            // string took it, keepalived 2.2 dereferences the NULL it gets and crashes:
+            // refused.
+            "script" if st.args().is_empty() && st.key().cut => cx.error(
+                &st.key().loc.after(),
+                "`script` lost its command to an unterminated string: keepalived crashes \
+                 reading this line",
+                Some("the command in a closed string".to_string()),
+            ),
+            "script" if cx.no_value_ignored(st) => {}
             "script" => {
                 if let Some(s) = cx.string(st, "a command") {
                     sc.script = s;

@@ -1,6 +1,7 @@
 //! The failover tables of the native TOML: `[[vrrp_instance]]`, `[[vrrp_sync_group]]`,
 //! `[[vrrp_script]]` (keepalived's blocks, with keepalived's key names), `[pulse]` (lvs.cf's
-//! heartbeat keys) and `[sync]` (the connection-synchronisation daemon).
+//! heartbeat keys), `[[failover_service]]` (lvs.cf's `failover` blocks, run as Piranha's
+//! `service = fos` runs them) and `[sync]` (the connection-synchronisation daemon).
 //!
 //! The VRRP tables are read into keepalived's parsed blocks and mapped by
 //! [`crate::failover::failover_from_keepalived`], so that a TOML instance means exactly what
@@ -16,10 +17,11 @@ use rvs_core::vrrp::{Auth, GarpConfig, InitialState, Preempt, RouterConfig, Trac
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Cx, Int, Secs, Span, Str, quote, secs};
+use super::{Cx, Int, RawCheck, RawVip, Secs, Span, Str, quote, secs};
 use crate::diag::Place;
 use crate::failover::{
-    AddressSetup, FailoverConfig, FailoverMode, PulseSetup, SyncSetup, VrrpInstanceSetup, VrrpSetup,
+    AddressSetup, FailoverConfig, FailoverMode, FosServiceSetup, FosSetup, PulseSetup, SyncSetup,
+    VrrpInstanceSetup, VrrpSetup,
 };
 use crate::keepalived::{
     AuthType, Authentication, GlobalDefs, KeepalivedConf, Tracked, VirtualIp, Vrrp, VrrpInstance,
@@ -128,6 +130,21 @@ pub(super) struct RawPulse {
     inactive_cmd: Option<Str>,
 }
 
+/// `[[failover_service]]`: an lvs.cf `failover` block as fos runs it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFosService {
+    pub(super) name: Str,
+    address: Str,
+    device: Str,
+    label: Option<Str>,
+    port: Option<Int>,
+    protocol: Option<Str>,
+    start_cmd: Option<Spanned<Vec<Str>>>,
+    stop_cmd: Option<Spanned<Vec<Str>>>,
+    check: Spanned<RawCheck>,
+}
+
 /// `[sync]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +165,7 @@ pub(super) struct RawFailover<'a> {
     pub(super) sync_groups: &'a [Spanned<RawSyncGroup>],
     pub(super) scripts: &'a [Spanned<RawScript>],
     pub(super) pulse: Option<&'a Spanned<RawPulse>>,
+    pub(super) fos: &'a [Spanned<RawFosService>],
     pub(super) sync: Option<&'a Spanned<RawSync>>,
 }
 
@@ -575,6 +593,68 @@ fn pulse(cx: &mut Cx<'_>, p: &Spanned<RawPulse>) -> Option<PulseSetup> {
     })
 }
 
+/// One `[[failover_service]]`: what lvs.cf's `failover` block with `active = 1` says
+/// (crate::lvs `fos_block`), each value written out.
+fn fos_service(cx: &mut Cx<'_>, s: &Spanned<RawFosService>) -> Option<FosServiceSetup> {
+    let before = cx.errors.len();
+    let r = s.get_ref();
+    if r.name.get_ref().is_empty() {
+        cx.error(
+            r.name.span(),
+            "the failover service's `name` is empty",
+            "a name, as lvs.cf's `failover NAME`",
+        );
+    }
+    let address = super::vip(
+        cx,
+        &RawVip {
+            address: r.address.clone(),
+            device: r.device.clone(),
+            label: r.label.clone(),
+        },
+    );
+    let port = r.port.as_ref().map_or(Some(80), |v| cx.port(v));
+    // fos.c runs nanny on TCP or UDP (lvsconfig.c's `protocol = tcp | udp`).
+    let protocol = match &r.protocol {
+        None => Some(rvs_core::model::Protocol::Tcp),
+        Some(p) => cx.choice(
+            p,
+            "failover service protocol",
+            &[
+                ("tcp", rvs_core::model::Protocol::Tcp),
+                ("udp", rvs_core::model::Protocol::Udp),
+            ],
+        ),
+    };
+    let argv = |v: &Option<Spanned<Vec<Str>>>, key: &str, cx: &mut Cx<'_>| {
+        let v = v.as_ref()?;
+        if v.get_ref().is_empty() {
+            cx.error(
+                v.span(),
+                format!("`{key}` is empty"),
+                "the program and its arguments, e.g. `[\"/sbin/service\", \"httpd\", \"start\"]`",
+            );
+        }
+        Some(v.get_ref().iter().map(|a| a.get_ref().clone()).collect())
+    };
+    let start_cmd = argv(&r.start_cmd, "start_cmd", cx);
+    let stop_cmd = argv(&r.stop_cmd, "stop_cmd", cx);
+    let udp = protocol == Some(rvs_core::model::Protocol::Udp);
+    let check = super::check(cx, &r.check, udp);
+    if cx.errors.len() != before {
+        return None;
+    }
+    Some(FosServiceSetup {
+        name: r.name.get_ref().clone(),
+        address: address?,
+        port: port?,
+        protocol: protocol?,
+        check: check?,
+        start_cmd,
+        stop_cmd,
+    })
+}
+
 fn sync(cx: &mut Cx<'_>, s: &Spanned<RawSync>, vrrp: Option<&VrrpSetup>) -> Option<SyncSetup> {
     let before = cx.errors.len();
     let r = s.get_ref();
@@ -657,11 +737,29 @@ pub(super) fn parse(cx: &mut Cx<'_>, raw: &RawFailover<'_>) -> FailoverConfig {
             "either `[pulse]` or `[[vrrp_instance]]` tables",
         );
     }
+    if let (Some(f), Some(i)) = (raw.fos.first(), raw.instances.first()) {
+        cx.error(
+            f.get_ref().name.span(),
+            format!(
+                "`[[failover_service]]` and `[[vrrp_instance]]` (`{}`): failover services \
+                 move by pulse's heartbeat (`[pulse]`), not by VRRP",
+                i.get_ref().name.get_ref()
+            ),
+            "either `[[failover_service]]` (with `[pulse]`) or `[[vrrp_instance]]` tables",
+        );
+    }
     let mut out = FailoverConfig::default();
     if cx.errors.len() != before {
         return out;
     }
-    if let Some(p) = raw.pulse {
+    if !raw.fos.is_empty() {
+        let services: Vec<FosServiceSetup> =
+            raw.fos.iter().filter_map(|s| fos_service(cx, s)).collect();
+        let pulse = raw.pulse.and_then(|p| pulse(cx, p));
+        if cx.errors.len() == before {
+            out.mode = FailoverMode::Fos(FosSetup { pulse, services });
+        }
+    } else if let Some(p) = raw.pulse {
         if let Some(p) = pulse(cx, p) {
             out.mode = FailoverMode::Pulse(p);
         }
@@ -688,6 +786,15 @@ pub(super) fn parse(cx: &mut Cx<'_>, raw: &RawFailover<'_>) -> FailoverConfig {
         out.sync = sync(cx, s, v);
     }
     out
+}
+
+/// The failover services' floating addresses as VIPs ([`FosSetup::addresses`]; none for
+/// another failover).
+pub fn fos_vips(f: &FailoverConfig) -> Vec<Vip> {
+    match &f.mode {
+        FailoverMode::Fos(fos) => fos.addresses(),
+        _ => Vec::new(),
+    }
 }
 
 /// The addresses of every VRRP instance as VIPs (device: `dev`, else the instance's
@@ -836,40 +943,16 @@ pub(crate) fn default_version(primary: IpAddr) -> Version {
 /// Write the failover tables of `f` (nothing for no failover).
 pub(super) fn write(out: &mut String, f: &FailoverConfig) {
     match &f.mode {
-        // Not carried by the native format (`rvs convert` names the loss).
-        FailoverMode::None | FailoverMode::Fos(_) => {}
-        FailoverMode::Pulse(p) => {
-            out.push_str("\n[pulse]\n");
-            let _ = writeln!(out, "primary = {}", quote(&p.primary.to_string()));
-            for (k, v) in [
-                ("backup", p.backup),
-                ("primary_private", p.primary_private),
-                ("backup_private", p.backup_private),
-            ] {
-                if let Some(a) = v {
-                    let _ = writeln!(out, "{k} = {}", quote(&a.to_string()));
-                }
+        FailoverMode::None => {}
+        FailoverMode::Fos(fos) => {
+            if let Some(p) = &fos.pulse {
+                write_pulse(out, p);
             }
-            let _ = writeln!(
-                out,
-                "heartbeat_port = {}\nkeepalive = {}\ndeadtime = {}\nbackup_active = {}",
-                p.port,
-                secs(p.keepalive),
-                secs(p.deadtime),
-                p.backup_active
-            );
-            if p.monitor_links {
-                out.push_str("monitor_links = true\n");
-            }
-            for (k, v) in [
-                ("active_cmd", &p.active_cmd),
-                ("inactive_cmd", &p.inactive_cmd),
-            ] {
-                if let Some(c) = v {
-                    let _ = writeln!(out, "{k} = {}", quote(c));
-                }
+            for s in &fos.services {
+                write_fos_service(out, s);
             }
         }
+        FailoverMode::Pulse(p) => write_pulse(out, p),
         FailoverMode::Vrrp(v) => {
             for sc in &v.scripts {
                 out.push_str("\n[[vrrp_script]]\n");
@@ -938,6 +1021,62 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
             let _ = writeln!(out, "unicast_peer = {}", quote(&p.to_string()));
         }
     }
+}
+
+/// `[pulse]`.
+fn write_pulse(out: &mut String, p: &PulseSetup) {
+    out.push_str("\n[pulse]\n");
+    let _ = writeln!(out, "primary = {}", quote(&p.primary.to_string()));
+    for (k, v) in [
+        ("backup", p.backup),
+        ("primary_private", p.primary_private),
+        ("backup_private", p.backup_private),
+    ] {
+        if let Some(a) = v {
+            let _ = writeln!(out, "{k} = {}", quote(&a.to_string()));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "heartbeat_port = {}\nkeepalive = {}\ndeadtime = {}\nbackup_active = {}",
+        p.port,
+        secs(p.keepalive),
+        secs(p.deadtime),
+        p.backup_active
+    );
+    if p.monitor_links {
+        out.push_str("monitor_links = true\n");
+    }
+    for (k, v) in [
+        ("active_cmd", &p.active_cmd),
+        ("inactive_cmd", &p.inactive_cmd),
+    ] {
+        if let Some(c) = v {
+            let _ = writeln!(out, "{k} = {}", quote(c));
+        }
+    }
+}
+
+/// One `[[failover_service]]` with its `[failover_service.check]`.
+fn write_fos_service(out: &mut String, s: &FosServiceSetup) {
+    out.push_str("\n[[failover_service]]\n");
+    let _ = writeln!(out, "name = {}", quote(&s.name));
+    super::write_vip(out, &s.address);
+    let udp = s.protocol == rvs_core::model::Protocol::Udp;
+    let _ = writeln!(
+        out,
+        "port = {}\nprotocol = \"{}\"",
+        s.port,
+        if udp { "udp" } else { "tcp" }
+    );
+    for (k, c) in [("start_cmd", &s.start_cmd), ("stop_cmd", &s.stop_cmd)] {
+        if let Some(argv) = c {
+            let words: Vec<String> = argv.iter().map(|a| quote(a)).collect();
+            let _ = writeln!(out, "{k} = [{}]", words.join(", "));
+        }
+    }
+    out.push_str("\n[failover_service.check]\n");
+    super::write_check(out, "failover_service.check", &s.check, udp);
 }
 
 fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {

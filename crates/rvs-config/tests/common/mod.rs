@@ -560,3 +560,82 @@ pub fn health_from_seeds(services: &[VirtualServiceConfig], seeds: &[HealthSeed]
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------
+// Failover services (lvs.cf `service = fos`).
+
+/// pulse's heartbeat between two IPv4 directors, every key set or not.
+pub fn arb_pulse() -> impl Strategy<Value = rvs_config::PulseSetup> {
+    (
+        arb_addr(Family::V4),
+        proptest::option::of(arb_addr(Family::V4)),
+        proptest::option::of(arb_addr(Family::V4)),
+        1u16..,
+        (1u64..30, 1u64..90),
+        any::<bool>(),
+        proptest::option::of(arb_text()),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(primary, backup, private, port, (ka, dt), active, cmd, links)| {
+                rvs_config::PulseSetup {
+                    primary,
+                    backup,
+                    primary_private: private,
+                    backup_private: None,
+                    port,
+                    keepalive: Duration::from_secs(ka),
+                    deadtime: Duration::from_secs(dt),
+                    backup_active: active && backup.is_some(),
+                    active_cmd: cmd.clone(),
+                    inactive_cmd: cmd,
+                    monitor_links: links,
+                }
+            },
+        )
+}
+
+/// One failover service: any address, port, TCP or UDP, any check, commands of any words.
+pub fn arb_fos_service() -> impl Strategy<Value = rvs_config::FosServiceSetup> {
+    let argv = proptest::option::of(proptest::collection::vec("[a-z/ \"-]{0,8}", 1..4));
+    (
+        "[a-z][a-z0-9_]{0,6}",
+        arb_vip(),
+        any::<u16>(),
+        any::<bool>(),
+        arb_check(),
+        argv.clone(),
+        argv,
+    )
+        .prop_map(|(name, address, port, udp, check, start_cmd, stop_cmd)| {
+            rvs_config::FosServiceSetup {
+                name,
+                address,
+                port,
+                protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
+                check,
+                start_cmd,
+                stop_cmd,
+            }
+        })
+}
+
+/// A fos configuration as the native TOML reads it: no virtual service, the services'
+/// addresses as the VIPs.
+pub fn arb_fos_native() -> impl Strategy<Value = NativeConf> {
+    (
+        proptest::option::of(arb_pulse()),
+        proptest::collection::vec(arb_fos_service(), 1..4),
+    )
+        .prop_map(|(pulse, services)| {
+            let fos = rvs_config::FosSetup { pulse, services };
+            NativeConf {
+                vips: fos.addresses(),
+                failover: rvs_config::FailoverConfig {
+                    mode: rvs_config::FailoverMode::Fos(fos),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+        })
+}

@@ -14,6 +14,7 @@
 mod lab;
 
 mod bulk;
+mod check_config;
 mod cli;
 mod cluster;
 mod demo;
