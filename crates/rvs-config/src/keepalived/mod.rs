@@ -2741,7 +2741,23 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
         svc.scheduler = scheduler.0;
         svc.flags = SchedFlags(bits);
         svc.persistence = persistence;
-        svc.one_packet = ops.is_some();
+        // keepalived check_data.c dump_vs(): "One packet scheduling = enabled (inactive due
+        // to not UDP)"; the kernel applies it to UDP packets only (ip_vs_core.c
+        // ip_vs_schedule(): `svc->flags & IP_VS_SVC_F_ONEPACKET && iph->protocol ==
+        // IPPROTO_UDP`). A TCP or SCTP service with `ops` runs without it.
+        svc.one_packet = match (&ops, key) {
+            (Some(l), ServiceKey::Addr { protocol, .. }) if protocol != Protocol::Udp => {
+                cx.warn(
+                    l,
+                    format!(
+                        "`ops` on a {protocol} virtual server: one-packet scheduling is for UDP \
+                         only, so it is inactive here, as keepalived leaves it"
+                    ),
+                );
+                false
+            }
+            (o, _) => o.is_some(),
+        };
         let mut rs_locs = Vec::new();
         for r in &servers {
             svc.real_servers.push(RealServerConfig {
