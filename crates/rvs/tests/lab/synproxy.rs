@@ -1,8 +1,11 @@
 //! The SYN proxy (docs/synproxy.md) with real kernels at both ends: HTTP requests through a
 //! NAT virtual service with DPVS's `syn_proxy`, then the same client under a spoofed SYN
-//! flood (`hping3 -S --flood --rand-source`, bounded to 15 s and stopped by its pid): the
+//! flood (`hping3 -S --rand-source`, bounded to 15 s and stopped by its pid): the
 //! legitimate connection-per-request client sees no failure and at least half its rate
-//! without the flood, and the connection table does not grow by the flood.
+//! without the flood, and the connection table does not grow by the flood. The flood is
+//! paced (`-i u20`, a few thousand SYNs/s under `nice`): on the two shared CPUs here an
+//! unpaced `--flood` starves the single-worker director of CPU whatever it does with the
+//! SYNs (bench/flood measures that case, BENCHMARKS.md).
 
 use std::net::{IpAddr, SocketAddr};
 use std::thread;
