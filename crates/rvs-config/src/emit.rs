@@ -143,6 +143,26 @@ impl Refusals {
                 c.table_full
             ));
         }
+        // The SYN proxy: DPVS's keepalived has `syn_proxy` per virtual server (written
+        // there); lvs.cf and IPVS's ipvsadm have nothing.
+        if c.synproxy.all {
+            self.push(format!(
+                "the SYN proxy on for every service: {what} has no global key for it{}",
+                if what == "keepalived.conf" {
+                    " (each TCP virtual server gets DPVS's `syn_proxy`)"
+                } else {
+                    ""
+                }
+            ));
+        } else if self.format != "keepalived.conf" {
+            for k in &c.synproxy.services {
+                self.push(format!(
+                    "{}: the SYN proxy ({} has no key for it)",
+                    describe(k),
+                    self.format
+                ));
+            }
+        }
     }
 
     fn written(self, text: String) -> Written {
@@ -447,7 +467,15 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
     }
     for svc in &config.services {
         let h = health.services.iter().find(|h| h.service == svc.key);
-        keepalived_service(&mut out, &mut no, svc, h, !pool.addrs.is_empty());
+        let sp = config.synproxy.covers(&svc.key)
+            && matches!(
+                svc.key,
+                ServiceKey::Addr {
+                    protocol: Protocol::Tcp,
+                    ..
+                }
+            );
+        keepalived_service(&mut out, &mut no, svc, h, !pool.addrs.is_empty(), sp);
     }
     no.written(out)
 }
@@ -736,6 +764,7 @@ fn keepalived_service(
     svc: &VirtualServiceConfig,
     health: Option<&ServiceHealth>,
     pool: bool,
+    synproxy: bool,
 ) {
     let what = describe(&svc.key);
     match svc.key {
@@ -804,6 +833,9 @@ fn keepalived_service(
     }
     if svc.one_packet {
         out.push_str("    ops\n");
+    }
+    if synproxy {
+        out.push_str("    syn_proxy\n");
     }
     let common = svc.real_servers.first().map(|r| r.method);
     let written = common.and_then(keepalived_method);

@@ -21,6 +21,9 @@
 //! max = 0                           # entries, 0 = the engine's default
 //! when_full = "drop-new"            # drop-new | evict-embryonic
 //!
+//! [synproxy]                        # the SYN proxy (docs/synproxy.md)
+//! all = false                       # on for every TCP NAT/FullNAT service
+//!
 //! [fullnat]                         # FullNAT's local address pool
 //! local_addresses = ["10.2.0.250"]
 //! ports = "1024-65535"
@@ -50,6 +53,7 @@
 //! flags = ["sh-port"]               # flag-1..3, sh-/mh-fallback, sh-/mh-port [none]
 //! persistence = { timeout = 360, prefix = 24 }   # [none]; timeout [360], prefix [/32, /128]
 //! one_packet = false                # UDP and fwmark services only
+//! synproxy = false                  # the SYN proxy for this (TCP) service
 //! mh_table_size = 4093              # a prime of MH_TABLE_SIZES
 //! method = "dr"                     # default method for the real servers below [none]
 //!
@@ -286,6 +290,7 @@ struct RawFile {
     timeouts: Option<RawTimeouts>,
     switches: Option<RawSwitches>,
     conn_table: Option<RawConnTable>,
+    synproxy: Option<RawSynProxy>,
     fullnat: Option<RawFullNat>,
     nat_router: Option<Spanned<RawVip>>,
     #[serde(default)]
@@ -332,6 +337,12 @@ struct RawConnTable {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSynProxy {
+    all: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawFullNat {
     #[serde(default)]
     local_addresses: Vec<Str>,
@@ -369,6 +380,7 @@ struct RawService {
     flags: Option<Vec<Str>>,
     persistence: Option<Spanned<RawPersistence>>,
     one_packet: Option<Spanned<bool>>,
+    synproxy: Option<bool>,
     mh_table_size: Option<Int>,
     method: Option<Str>,
     tunnel: Option<Spanned<RawTunnel>>,
@@ -745,6 +757,9 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
                 .unwrap_or_default();
         }
     }
+    if let Some(sp) = &raw.synproxy {
+        config.synproxy.all = sp.all.unwrap_or(false);
+    }
     if let Some(f) = &raw.fullnat {
         config.local_pool = LocalPool {
             addrs: f.local_addresses.iter().filter_map(|a| cx.ip(a)).collect(),
@@ -786,6 +801,9 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
     let mut names = Names::default();
     for s in &raw.service {
         if let Some((svc, sp, h, n)) = service(&mut cx, s) {
+            if s.get_ref().synproxy == Some(true) {
+                config.synproxy.services.push(svc.key);
+            }
             config.services.push(svc);
             spans.push(sp);
             health.services.extend(h);
@@ -2289,6 +2307,9 @@ pub fn emit_native(conf: &NativeConf) -> String {
         "\n[conn_table]\nmax = {}\nwhen_full = \"{when_full}\"\n",
         c.conn_table_max
     );
+    if c.synproxy.all {
+        out.push_str("\n[synproxy]\nall = true\n");
+    }
     if c.local_pool != LocalPool::default() {
         let addrs: Vec<String> = c
             .local_pool
@@ -2383,6 +2404,9 @@ pub fn emit_native(conf: &NativeConf) -> String {
         }
         if svc.one_packet {
             out.push_str("one_packet = true\n");
+        }
+        if c.synproxy.services.contains(&svc.key) {
+            out.push_str("synproxy = true\n");
         }
         if svc.mh_table_size != VirtualServiceConfig::DEFAULT_MH_TABLE_SIZE
             || svc.scheduler == SchedulerKind::Mh

@@ -992,3 +992,38 @@ fn fos_the_lvs_cf_writer_cannot_say_is_named() {
         "{losses:?}"
     );
 }
+
+/// The SYN proxy: keepalived.conf gets DPVS's `syn_proxy` in the virtual server and reads
+/// it back; lvs.cf has no key for it and says so; "all services" is named as a loss in
+/// keepalived.conf (written per virtual server).
+#[test]
+fn synproxy_is_written_for_dpvs_keepalived_and_named_elsewhere() {
+    let c = one_service(ForwardMethod::Masq);
+    let mut cfg = c.config.clone();
+    let key = cfg.services[0].key;
+    cfg.synproxy.services.push(key);
+    let text = emitted(emit_keepalived(
+        &cfg,
+        &HealthConfig::default(),
+        &c.vips,
+        None,
+    ));
+    assert!(text.contains("    syn_proxy\n"), "{text}");
+    let back = rvs_config::parse_keepalived(&text, "k.conf").unwrap();
+    assert_eq!(back.config.synproxy, cfg.synproxy);
+    let r = emit_lvs_cf(&cfg, &HealthConfig::default(), &c.vips, None)
+        .unwrap_err()
+        .reasons
+        .join("\n");
+    assert!(
+        r.contains("TCP 10.1.0.100:80: the SYN proxy (lvs.cf has no key for it)"),
+        "{r}"
+    );
+    let mut all = c.config.clone();
+    all.synproxy.all = true;
+    let r = emit_keepalived(&all, &HealthConfig::default(), &c.vips, None)
+        .unwrap_err()
+        .reasons
+        .join("\n");
+    assert!(r.contains("the SYN proxy on for every service"), "{r}");
+}

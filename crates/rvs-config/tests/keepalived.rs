@@ -1188,3 +1188,18 @@ fn sctp_virtual_servers() {
         assert_eq!(s.real_servers[0].port, 3868);
     }
 }
+
+/// DPVS's `syn_proxy` (tools/keepalived check_parser.c syn_proxy_handler()) turns on the SYN
+/// proxy for the services of its virtual server, and only those, without a warning.
+#[test]
+fn dpvs_syn_proxy_turns_the_proxy_on_for_its_virtual_server() {
+    let text = "local_address_group lg { 10.2.0.250 dpdk0 }\n\
+        virtual_server 10.1.0.100 80 {\n  lb_algo rr\n  lb_kind FNAT\n  protocol TCP\n\
+          laddr_group_name lg\n  syn_proxy\n  real_server 10.2.0.11 80 { weight 1 }\n}\n\
+        virtual_server 10.1.0.100 443 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+          real_server 10.2.0.11 443 { weight 1 }\n}\n";
+    let c = parse_keepalived(text, "k.conf").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert!(c.warnings.is_empty(), "{}", render_all(&c.warnings));
+    assert!(!c.config.synproxy.all);
+    assert_eq!(c.config.synproxy.services, vec![tcp("10.1.0.100", 80)]);
+}

@@ -152,6 +152,7 @@ fn full_file_is_the_whole_expected_struct() {
     let expected = NativeConf {
         config: Config {
             services: vec![web, ftp, dns, api, v6mark],
+            synproxy: Default::default(),
             fwmark_rules: vec![
                 rule((20, 21), Some(Protocol::Tcp), "192.168.26.10", 32, 21),
                 rule(
@@ -544,4 +545,28 @@ fn sctp_services_read_and_write() {
     let again = emit_native(&c);
     assert!(again.contains("protocol = \"sctp\""), "{again}");
     assert_eq!(parse_native(&again, "again.toml").unwrap(), c);
+}
+
+/// `[synproxy] all` and a service's `synproxy = true` reach the model and survive emit →
+/// parse.
+#[test]
+fn synproxy_keys_read_and_round_trip() {
+    let text = "[synproxy]\nall = false\n\n[[service]]\nvip = \"10.1.0.100\"\nport = 80\n\
+        synproxy = true\n\n[[service.real_server]]\naddress = \"10.2.0.11\"\nmethod = \"nat\"\n\n\
+        [[service]]\nvip = \"10.1.0.100\"\nport = 81\n\n[[service.real_server]]\n\
+        address = \"10.2.0.11\"\nmethod = \"nat\"\n";
+    let c = parse_native(text, "s.toml").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let key = ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: ip("10.1.0.100"),
+        port: 80,
+    };
+    assert!(!c.config.synproxy.all);
+    assert_eq!(c.config.synproxy.services, vec![key]);
+    let out = emit_native(&c);
+    assert!(out.contains("synproxy = true"), "{out}");
+    assert_eq!(parse_native(&out, "again.toml").unwrap(), c);
+    let all = parse_native("[synproxy]\nall = true\n", "a.toml").unwrap();
+    assert!(all.config.synproxy.all);
+    assert_eq!(parse_native(&emit_native(&all), "b.toml").unwrap(), all);
 }

@@ -499,6 +499,24 @@ pub struct LocalPool {
     pub port_range: (u16, u16),
 }
 
+/// Which virtual services have the SYN proxy on (`director/synproxy`): all TCP services
+/// forwarded by NAT or FullNAT, or the listed ones (DPVS: `syn_proxy` in a keepalived
+/// `virtual_server`, `ipvsadm -A ... -j enable`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct SynProxyConfig {
+    /// Every TCP virtual service.
+    pub all: bool,
+    /// These virtual services (TCP ones; others are not proxied).
+    pub services: Vec<ServiceKey>,
+}
+
+impl SynProxyConfig {
+    /// Whether the proxy is on for the service `key`.
+    pub fn covers(&self, key: &ServiceKey) -> bool {
+        self.all || self.services.contains(key)
+    }
+}
+
 /// The whole configuration of a director's forwarding: one immutable snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
@@ -516,6 +534,8 @@ pub struct Config {
     pub table_full: TableFullPolicy,
     /// FullNAT local address pool.
     pub local_pool: LocalPool,
+    /// The SYN proxy (DPVS `syn_proxy`): which TCP services answer SYNs with SYN cookies.
+    pub synproxy: SynProxyConfig,
 }
 
 /// Why a configuration was refused. The config layer maps these to file:line:column.

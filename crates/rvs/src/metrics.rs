@@ -17,6 +17,7 @@
 //! | `rvs_malformed_total` | counter | reason |
 //! | `rvs_frames_total` | counter | kind (rx, tx, passed) |
 //! | `rvs_address_conflicts_total` | counter | |
+//! | `rvs_synproxy_total` | counter | event (cookie_sent, ack_valid, ack_invalid, proxied, rs_refused, held, held_dropped) |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
 
 use rvs_core::dest::Dest;
@@ -268,6 +269,25 @@ pub fn render(d: &Director) -> String {
     );
     let mut f = Family { out: &mut out };
     f.sample("rvs_address_conflicts_total", &[], c.address_conflicts);
+    Family::header(
+        &mut out,
+        "rvs_synproxy_total",
+        "counter",
+        "SYN proxy events: cookies sent, cookie ACKs valid and invalid, real-server handshakes completed and refused, client segments held and dropped.",
+    );
+    let mut f = Family { out: &mut out };
+    let sp = &c.synproxy;
+    for (event, v) in [
+        ("cookie_sent", sp.cookies_sent),
+        ("ack_valid", sp.acks_valid),
+        ("ack_invalid", sp.acks_invalid),
+        ("proxied", sp.proxied),
+        ("rs_refused", sp.rs_refused),
+        ("held", sp.held),
+        ("held_dropped", sp.held_dropped),
+    ] {
+        f.sample("rvs_synproxy_total", &[("event", event)], v);
+    }
     Family::header(
         &mut out,
         "rvs_connection_table_entries",

@@ -614,10 +614,7 @@ const VS_KEYS: &[(&str, Use)] = &[
     ("laddr_group_name", Use::Applied),
     ("daddr_group_name", Use::NotActed(DPVS_ACL)),
     ("waddr_group_name", Use::NotActed(DPVS_ACL)),
-    (
-        "syn_proxy",
-        Use::NotActed("rvs has no SYN proxy (a DPVS feature)"),
-    ),
+    ("syn_proxy", Use::Applied),
     (
         "expire_quiescent_conn",
         Use::NotActed(
@@ -1291,6 +1288,7 @@ fn build(
                 svc_locs: all_locs,
                 mut checks,
                 laddr_group,
+                syn_proxy,
             } = vs;
             // A service already defined (by an earlier virtual_server, or twice by one group):
             // keepalived adds the kernel service once - ipvswrapper.c ipvs_talk takes the
@@ -1326,6 +1324,12 @@ fn build(
                 svc_locs.push(l);
             }
             fullnat_pool(&mut cx, &mut config, &services, laddr_group, &laddr_groups);
+            if syn_proxy {
+                config
+                    .synproxy
+                    .services
+                    .extend(services.iter().map(|s| s.key));
+            }
             checks.services =
                 (config.services.len()..config.services.len() + services.len()).collect();
             config.services.extend(services);
@@ -2045,6 +2049,8 @@ struct VsOut {
     checks: VirtualServerChecks,
     /// DPVS's `laddr_group_name`: the FullNAT local address group.
     laddr_group: Option<Word>,
+    /// DPVS's `syn_proxy` (check_parser.c syn_proxy_handler(): `vs->syn_proxy = true`).
+    syn_proxy: bool,
 }
 
 /// A real server as written, before it is copied into each service.
@@ -2230,6 +2236,7 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
     let mut granularity: Option<(String, Loc)> = None;
     let mut flags: Vec<(String, Loc)> = Vec::new();
     let mut ops: Option<Loc> = None;
+    let mut syn_proxy = false;
     let mut servers: Vec<Rs> = Vec::new();
     let mut checks = VirtualServerChecks {
         target: target.clone().unwrap_or(VirtualTarget::Fwmark(0)),
@@ -2364,6 +2371,8 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                 }
             }
             "ops" => ops = Some(st.key().loc.clone()),
+            // DPVS keepalived check_parser.c syn_proxy_handler(): a flag, no value.
+            "syn_proxy" => syn_proxy = true,
             "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port"
             | "mh-fallback" => flags.push((key.to_string(), st.key().loc.clone())),
             "delay_loop" => {
@@ -2788,6 +2797,7 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
         svc_locs,
         checks,
         laddr_group,
+        syn_proxy,
     })
 }
 

@@ -227,6 +227,7 @@ prop_compose! {
         NativeConf {
             config: Config {
                 services,
+                synproxy: Default::default(),
                 fwmark_rules: rules,
                 timeouts: Timeouts { tcp: t.0, tcp_fin: t.1, udp: t.2 },
                 switches: Switches {

@@ -378,6 +378,22 @@ pub struct HotConn<A> {
     pub flags: ConnFlags,
     /// Protocol state ([`TcpState`] index for TCP).
     pub state: u8,
+    /// The SYN proxy translates this connection's sequence numbers ([`SeqProxy`]).
+    pub proxied: bool,
+}
+
+/// A SYN-proxied connection's sequence bookkeeping (`director/synproxy.rs`): what the
+/// director needs between the client's cookie ACK and the real server's SYN-ACK, then the
+/// sequence delta. Phase 0 means the connection is not proxied; the meaning of `a` and
+/// `b` in the other phases is the director's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeqProxy {
+    /// 0: not proxied; otherwise the director's phase and flags.
+    pub phase: u8,
+    /// First word.
+    pub a: u32,
+    /// Second word.
+    pub b: u32,
 }
 
 /// An entry's connection-sync bookkeeping: the kernel's `cp->in_pkts` (input packets, for
@@ -413,7 +429,7 @@ pub struct Inserted<A> {
     pub evicted: Option<Conn<A>>,
 }
 
-/// One slot. 80 bytes for IPv4, 128 for IPv6 (see the memory test).
+/// One slot. 88 bytes for IPv4, 136 for IPv6 (see the memory test).
 #[derive(Clone, Copy, Default)]
 struct Entry<A> {
     expires: u64,
@@ -442,6 +458,10 @@ struct Entry<A> {
     flags: u8,
     /// Connection sync: the state last synced (`cp->old_state`).
     old_state: u8,
+    /// SYN proxy (`director/synproxy.rs`): see [`SeqProxy`]; phase 0 = not proxied.
+    proxy_phase: u8,
+    proxy_a: u32,
+    proxy_b: u32,
 }
 
 impl<A: ConnAddr> Entry<A> {
@@ -702,6 +722,7 @@ impl<A: ConnAddr> ConnTable<A> {
             protocol: e.protocol,
             flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
             state: e.state,
+            proxied: e.proxy_phase != 0,
         })
     }
 
@@ -723,6 +744,7 @@ impl<A: ConnAddr> ConnTable<A> {
                     protocol: e.protocol,
                     flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
                     state: e.state,
+                    proxied: e.proxy_phase != 0,
                 };
                 return Some((ConnId(i), hot));
             }
@@ -802,6 +824,9 @@ impl<A: ConnAddr> ConnTable<A> {
             state: new.state,
             flags,
             old_state: new.state,
+            proxy_phase: 0,
+            proxy_a: 0,
+            proxy_b: 0,
         };
         let template = e.is_template();
         let b_in = self.in_bucket(e.protocol, &e.caddr, e.cport, &e.vaddr, e.vport);
@@ -1000,6 +1025,27 @@ impl<A: ConnAddr> ConnTable<A> {
         };
         e.in_pkts = meta.in_pkts;
         e.old_state = meta.old_state;
+        true
+    }
+
+    /// An entry's SYN-proxy bookkeeping (phase 0 when it is not proxied).
+    #[inline]
+    pub fn seq_proxy(&self, id: ConnId) -> Option<SeqProxy> {
+        self.entry(id).map(|e| SeqProxy {
+            phase: e.proxy_phase,
+            a: e.proxy_a,
+            b: e.proxy_b,
+        })
+    }
+
+    /// Replace an entry's SYN-proxy bookkeeping. Returns false for an unknown id.
+    pub fn set_seq_proxy(&mut self, id: ConnId, p: SeqProxy) -> bool {
+        let Some(e) = self.entry_mut(id) else {
+            return false;
+        };
+        e.proxy_phase = p.phase;
+        e.proxy_a = p.a;
+        e.proxy_b = p.b;
         true
     }
 

@@ -44,11 +44,14 @@ pub enum DropReason {
     /// An SCTP packet to a service whose first chunk was not INIT and that matched no
     /// connection (`sctp_conn_schedule()` schedules only on INIT).
     NotInit,
+    /// A TCP segment the SYN proxy refused (`director/synproxy.rs`): an ACK whose cookie
+    /// does not validate, or a real server's segment out of step with the handshake.
+    SynProxy,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
 
     /// Every reason, in order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -69,6 +72,7 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::ProbeMethod,
         DropReason::NotInit,
+        DropReason::SynProxy,
     ];
 
     /// A short snake_case name for metrics labels.
@@ -91,6 +95,7 @@ impl DropReason {
             DropReason::TooBig => "too_big",
             DropReason::ProbeMethod => "probe_method",
             DropReason::NotInit => "not_init",
+            DropReason::SynProxy => "synproxy",
         }
     }
 }

@@ -66,8 +66,9 @@ impl Core {
         if s.protocol == 6 && s.tcp_flags & TcpFlags::SYN != 0 {
             return Fast::General;
         }
-        // The FTP control channel needs its payload inspected (`director/ftp.rs`).
-        if conn.vport == super::ftp::FTP_PORT {
+        // The FTP control channel needs its payload inspected (`director/ftp.rs`); a
+        // SYN-proxied connection its sequence numbers translated (`director/synproxy`).
+        if conn.vport == super::ftp::FTP_PORT || conn.proxied {
             return Fast::General;
         }
         let dest = DestId(conn.dest);

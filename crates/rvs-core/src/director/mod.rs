@@ -32,12 +32,14 @@ mod probe;
 mod rewrite;
 pub mod services;
 pub mod sync;
+pub mod synproxy;
 
 pub use drops::{DropCounters, DropReason};
 pub use net::{NetConfig, OwnedAddr, PortConfig, PortId, Route};
 pub use probe::probe_mtu;
 pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
 pub use sync::{SyncCounters, SyncRecord, SyncRefused, SyncSettings, SyncSettingsError};
+pub use synproxy::SynProxyCounters;
 
 use crate::conn::sctp::{SctpEvent, SctpState};
 use crate::conn::state::{ConnFlags, Direction, StateTimeouts, TcpState, UDP_STATE};
@@ -141,6 +143,8 @@ pub struct EngineCounters {
     pub probes: u64,
     /// Malformed frames by the parser's reason ([`wire::Malformed::index`]).
     pub malformed: [u64; 16],
+    /// The SYN proxy's counters (`director/synproxy`).
+    pub synproxy: SynProxyCounters,
 }
 
 /// A cached next hop of a real server, valid while `generation` is the engine's
@@ -293,6 +297,10 @@ struct Core {
     sync_counters: SyncCounters,
     /// The latest owned address another host claimed, until the daemon takes it.
     conflict: Option<IpAddr>,
+    /// The SYN proxy's cookie secrets (from the seed).
+    sp_key: synproxy::cookie::CookieKey,
+    /// Client segments the SYN proxy holds until their real server answers.
+    sp_held: synproxy::Held,
 }
 
 /// The director engine. See the module documentation.
@@ -338,6 +346,8 @@ impl Director {
             sync: None,
             sync_threshold: sync::DEFAULT_THRESHOLD,
             sync_counters: SyncCounters::default(),
+            sp_key: synproxy::cookie::CookieKey::from_seed(settings.seed),
+            sp_held: synproxy::Held::new(),
             settings,
         };
         core.apply(config);
@@ -495,6 +505,7 @@ impl Director {
         n += self.v6.expire(now, budget, |_, conn| {
             release(&mut c.services, &mut c.counters, conn.dest, conn.flags);
         });
+        c.counters.synproxy.held_dropped += c.sp_held.expire(now) as u64;
         let dropped = c.pool.expire(now, c.settings.park_timeout);
         for _ in 0..dropped {
             c.drops.count(DropReason::NeighborPending);
@@ -979,7 +990,7 @@ impl Core {
         ) {
             (id, Way::Out)
         } else {
-            return self.new_connection(t, now, frame, p, &in_key);
+            return self.new_connection(t, now, port, frame, p, &in_key);
         };
         self.remember_fragment(p, id, way, now);
         self.forward(t, now, id, way, frame, p)
@@ -1053,6 +1064,7 @@ impl Core {
         &mut self,
         t: &mut ConnTable<A>,
         now: Instant,
+        port: PortId,
         frame: &mut Frame<'_>,
         p: &Parsed,
         in_key: &InKey<A>,
@@ -1082,8 +1094,16 @@ impl Core {
                 }
             }
         };
+        // The SYN proxy answers SYNs itself; only a valid cookie ACK goes on.
+        let mut opening = None;
+        if p.protocol == 6 && self.synproxy_on(svc_id) {
+            match self.synproxy_gate(now, port, frame, p) {
+                synproxy::Gate::Answered(v) => return v,
+                synproxy::Gate::Open(o) => opening = Some(o),
+            }
+        }
         // `ip_vs_in()`: only a SYN (without RST) opens a TCP connection, unless sloppy_tcp.
-        if p.protocol == 6 && !self.config.switches.sloppy_tcp {
+        if p.protocol == 6 && opening.is_none() && !self.config.switches.sloppy_tcp {
             let f = p.tcp_flags;
             if !f.contains(wire::TcpFlags::SYN) || f.contains(wire::TcpFlags::RST) {
                 return self.drop(DropReason::NotSyn);
@@ -1180,6 +1200,9 @@ impl Core {
         }
         bind(&mut self.services, sched.dest, flags);
         self.count_new(sched.service, sched.dest);
+        if let Some(o) = opening {
+            return self.synproxy_open(t, now, inserted.id, frame, p, o);
+        }
         self.remember_fragment(p, inserted.id, Way::In, now);
         self.forward(t, now, inserted.id, Way::In, frame, p)
     }
@@ -1401,6 +1424,20 @@ impl Core {
     ) -> Verdict {
         let Some(conn) = t.hot(id) else {
             return self.drop(DropReason::NoDest);
+        };
+        // A SYN-proxied connection: sequence translation, or the handshake with the real
+        // server (`director/synproxy`).
+        let proxied;
+        let p = if conn.proxied && p.protocol == 6 && !p.frag.is_later() {
+            match self.synproxy_step(t, now, id, way, frame, p) {
+                synproxy::Step::Done(v) => return v,
+                synproxy::Step::Go(np) => {
+                    proxied = np;
+                    &proxied
+                }
+            }
+        } else {
+            p
         };
         let dest = DestId(conn.dest);
         // A valid fast hop implies a live real server (see `Hop::nat_v4`).

@@ -1682,3 +1682,4 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
 
 mod sctp;
 mod sync;
+mod synproxy;

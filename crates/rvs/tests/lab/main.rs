@@ -33,6 +33,7 @@ mod persistence;
 mod reload;
 mod rvsadm;
 mod sctp;
+mod synproxy;
 mod udp;
 mod vrrp_ah;
 mod vrrp_track;

@@ -1,0 +1,594 @@
+//! Whole connections through the SYN proxy (`director/synproxy`), NAT and FullNAT: the
+//! cookie SYN-ACK, no state for SYNs, the connection on the cookie ACK, the handshake with
+//! the real server, the held data, sequence translation both ways (SACK blocks too), a
+//! refusing real server, bad and stale cookies. Every frame out is checked by etherparse
+//! (`inspect` verifies the checksums).
+
+use super::*;
+use crate::model::SynProxyConfig;
+use etherparse::{TcpOptionElement, TcpSlice};
+
+const VIP: &str = "10.1.0.100";
+const CLIENT: &str = "10.1.0.10";
+const RS: &str = "10.2.0.11";
+
+/// A TCP segment as the test sends it.
+#[derive(Clone, Copy, Default)]
+struct Out<'a> {
+    seq: u32,
+    ack: Option<u32>,
+    syn: bool,
+    rst: bool,
+    fin: bool,
+    window: u16,
+    opts: &'a [TcpOptionElement],
+    payload: &'a [u8],
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seg(src: &str, sport: u16, dst: &str, dport: u16, o: Out<'_>) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2(CLIENT_MAC, DIR_PUB_MAC);
+    let b = match (ip(src), ip(dst)) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("mixed families"),
+    };
+    let mut t = b.tcp(sport, dport, o.seq, o.window);
+    if o.syn {
+        t = t.syn();
+    }
+    if let Some(a) = o.ack {
+        t = t.ack(a);
+    }
+    if o.rst {
+        t = t.rst();
+    }
+    if o.fin {
+        t = t.fin();
+    }
+    if !o.opts.is_empty() {
+        t = t.options(o.opts).unwrap();
+    }
+    let mut v = Vec::new();
+    t.write(&mut v, o.payload).unwrap();
+    v
+}
+
+/// What a frame out carries (checksums verified by `inspect`).
+#[derive(Debug)]
+struct Got {
+    seen: Seen,
+    seq: u32,
+    ack: u32,
+    syn: bool,
+    ack_flag: bool,
+    rst: bool,
+    window: u16,
+    mss: Option<u16>,
+    sack_perm: bool,
+    sack: Vec<(u32, u32)>,
+    payload: Vec<u8>,
+}
+
+fn got(frame: &[u8]) -> Got {
+    let seen = inspect(frame);
+    let s = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(TransportSlice::Tcp(t)) = s.transport else {
+        panic!("not TCP")
+    };
+    tcp_got(seen, &t)
+}
+
+fn tcp_got(seen: Seen, t: &TcpSlice<'_>) -> Got {
+    let mut g = Got {
+        seen,
+        seq: t.sequence_number(),
+        ack: t.acknowledgment_number(),
+        syn: t.syn(),
+        ack_flag: t.ack(),
+        rst: t.rst(),
+        window: t.window_size(),
+        mss: None,
+        sack_perm: false,
+        sack: Vec::new(),
+        payload: t.payload().to_vec(),
+    };
+    for o in t.options_iterator() {
+        match o.unwrap() {
+            TcpOptionElement::MaximumSegmentSize(m) => g.mss = Some(m),
+            TcpOptionElement::SelectiveAcknowledgementPermitted => g.sack_perm = true,
+            TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
+                g.sack.push(first);
+                g.sack.extend(rest.iter().flatten().copied());
+            }
+            _ => {}
+        }
+    }
+    g
+}
+
+fn proxy_director(method: ForwardMethod, rs: &[&str]) -> Director {
+    director_cfg_settings(
+        Config {
+            services: vec![tcp_svc(VIP, 80, method, rs)],
+            local_pool: LocalPool {
+                addrs: vec![ip("10.2.0.250")],
+                port_range: (20000, 20999),
+            },
+            synproxy: SynProxyConfig {
+                all: true,
+                services: vec![],
+            },
+            ..Config::default()
+        },
+        DirectorSettings::default(),
+    )
+}
+
+fn drain(d: &mut Director) -> Vec<(PortId, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some((port, len)) = d.poll_transmit(&mut buf) {
+        out.push((port, buf[..len].to_vec()));
+    }
+    out
+}
+
+const MSS_SACK: [TcpOptionElement; 2] = [
+    TcpOptionElement::MaximumSegmentSize(1460),
+    TcpOptionElement::SelectiveAcknowledgementPermitted,
+];
+
+/// The client's SYN and the director's cookie SYN-ACK; returns the cookie.
+fn handshake_client(d: &mut Director, now: Instant, cport: u16, isn: u32) -> u32 {
+    let syn = seg(
+        CLIENT,
+        cport,
+        VIP,
+        80,
+        Out {
+            seq: isn,
+            syn: true,
+            window: 64240,
+            opts: &MSS_SACK,
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(d, now, PUB, &syn);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let g = got(&out);
+    assert_eq!((g.seen.src, g.seen.sport), (ip(VIP), 80));
+    assert_eq!((g.seen.dst, g.seen.dport), (ip(CLIENT), cport));
+    assert_eq!((g.seen.dst_mac, g.seen.src_mac), (CLIENT_MAC, DIR_PUB_MAC));
+    assert!(g.syn && g.ack_flag && !g.rst);
+    assert_eq!(g.ack, isn.wrapping_add(1));
+    assert_eq!(
+        g.window, 0,
+        "zero window: no data before the real server answers"
+    );
+    assert_eq!((g.mss, g.sack_perm), (Some(1460), true));
+    assert!(g.payload.is_empty());
+    g.seq
+}
+
+/// A whole connection: returns (the real server's view of the client: address, port).
+fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u16) {
+    let mut d = proxy_director(method, &[RS]);
+    let t0 = t(10);
+    let cookie = handshake_client(&mut d, t0, 40000, cisn);
+    assert_eq!(d.table_v4().len(), 0, "a SYN creates no state");
+    // The client's ACK carries its request already.
+    let req = b"GET / HTTP/1.0\r\n\r\n";
+    let ack = seg(
+        CLIENT,
+        40000,
+        VIP,
+        80,
+        Out {
+            seq: cisn.wrapping_add(1),
+            ack: Some(cookie.wrapping_add(1)),
+            window: 502,
+            payload: req,
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(&mut d, t0, PUB, &ack);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let syn = got(&out);
+    assert_eq!((syn.seen.dst, syn.seen.dport), (ip(RS), 80));
+    assert_eq!(syn.seen.dst_mac, rs_mac(1));
+    assert!(syn.syn && !syn.ack_flag);
+    assert_eq!(syn.seq, cisn, "the client's ISN");
+    assert_eq!((syn.mss, syn.sack_perm), (Some(1460), true));
+    assert!(syn.payload.is_empty(), "the data is held");
+    let (caddr, cport) = (syn.seen.src, syn.seen.sport);
+    assert_eq!(d.table_v4().len(), 1);
+    assert_eq!(d.counters().synproxy.held, 1);
+    // The real server answers.
+    let synack = seg(
+        RS,
+        80,
+        &caddr.to_string(),
+        cport,
+        Out {
+            seq: rs_isn,
+            ack: Some(cisn.wrapping_add(1)),
+            syn: true,
+            window: 65160,
+            opts: &MSS_SACK,
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(&mut d, t0, PRIV, &synack);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let upd = got(&out);
+    assert_eq!((upd.seen.src, upd.seen.sport), (ip(VIP), 80));
+    assert_eq!((upd.seen.dst, upd.seen.dport), (ip(CLIENT), 40000));
+    assert!(upd.ack_flag && !upd.syn);
+    assert_eq!(upd.seq, cookie.wrapping_add(1));
+    assert_eq!(upd.ack, cisn.wrapping_add(1));
+    assert_eq!(
+        upd.window, 65160,
+        "the real server's window opens the client's"
+    );
+    // Queued: the ACK completing the real server's handshake, then the held request.
+    let sent = drain(&mut d);
+    assert_eq!(sent.len(), 2);
+    let mut acks = sent
+        .iter()
+        .map(|(p, f)| {
+            assert_eq!(*p, PRIV);
+            got(f)
+        })
+        .collect::<Vec<_>>();
+    acks.sort_by_key(|g| g.payload.len());
+    for g in &acks {
+        assert_eq!((g.seen.src, g.seen.sport), (caddr, cport));
+        assert_eq!((g.seen.dst, g.seen.dport), (ip(RS), 80));
+        assert!(g.ack_flag && !g.syn);
+        assert_eq!(g.seq, cisn.wrapping_add(1));
+        assert_eq!(g.ack, rs_isn.wrapping_add(1));
+    }
+    assert!(acks[0].payload.is_empty());
+    assert_eq!(acks[1].payload, req);
+    // The real server's reply: its sequence becomes the cookie's.
+    let reply = seg(
+        RS,
+        80,
+        &caddr.to_string(),
+        cport,
+        Out {
+            seq: rs_isn.wrapping_add(1),
+            ack: Some(cisn.wrapping_add(1 + req.len() as u32)),
+            window: 500,
+            payload: b"HTTP/1.0 200 OK\r\n\r\n",
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(&mut d, t(11), PRIV, &reply);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let g = got(&out);
+    assert_eq!(g.seq, cookie.wrapping_add(1));
+    assert_eq!(g.payload, b"HTTP/1.0 200 OK\r\n\r\n");
+    // The client acknowledges it, with a SACK block: both move into the server's numbers.
+    let sack = [TcpOptionElement::SelectiveAcknowledgement(
+        (cookie.wrapping_add(100), cookie.wrapping_add(200)),
+        [None, None, None],
+    )];
+    let cack = seg(
+        CLIENT,
+        40000,
+        VIP,
+        80,
+        Out {
+            seq: cisn.wrapping_add(1 + req.len() as u32),
+            ack: Some(cookie.wrapping_add(20)),
+            window: 501,
+            opts: &sack,
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(&mut d, t(11), PUB, &cack);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let g = got(&out);
+    assert_eq!(g.ack, rs_isn.wrapping_add(20));
+    assert_eq!(
+        g.sack,
+        vec![(rs_isn.wrapping_add(100), rs_isn.wrapping_add(200))]
+    );
+    let (_, c) = d.table_v4().iter().next().unwrap();
+    assert_eq!(c.state_name(), "ESTABLISHED");
+    let sp = &d.counters().synproxy;
+    assert_eq!(
+        (sp.cookies_sent, sp.acks_valid, sp.proxied, sp.rs_refused),
+        (1, 1, 1, 0)
+    );
+    let svc = d.services().iter().next().unwrap().1;
+    assert_eq!(svc.stats.conns, 1);
+    assert_eq!(svc.dests[0].active_conns, 1);
+    (caddr, cport)
+}
+
+#[test]
+fn nat_whole_connection_through_the_proxy() {
+    let (caddr, cport) = whole_connection(ForwardMethod::Masq, 1000, 777_777);
+    assert_eq!((caddr, cport), (ip(CLIENT), 40000));
+}
+
+#[test]
+fn fullnat_whole_connection_through_the_proxy() {
+    let (caddr, cport) = whole_connection(ForwardMethod::FullNat, 123_456, 9);
+    assert_eq!(caddr, ip("10.2.0.250"));
+    assert!((20000..=20999).contains(&cport));
+}
+
+#[test]
+fn sequence_numbers_wrap_at_two_to_the_32() {
+    whole_connection(ForwardMethod::Masq, u32::MAX - 3, u32::MAX - 1);
+    whole_connection(ForwardMethod::FullNat, u32::MAX, 5);
+}
+
+#[test]
+fn a_spoofed_syn_flood_creates_no_state() {
+    let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
+    for i in 0..2000u32 {
+        let src = format!("10.1.{}.{}", 1 + (i >> 8) % 200, i & 0xff);
+        let syn = seg(
+            &src,
+            (1024 + i) as u16,
+            VIP,
+            80,
+            Out {
+                seq: i.wrapping_mul(2_654_435_761),
+                syn: true,
+                window: 512,
+                ..Out::default()
+            },
+        );
+        let (v, _) = run(&mut d, t(5), PUB, &syn);
+        assert_eq!(v, Verdict::Transmit(PUB));
+    }
+    assert_eq!(d.table_v4().len(), 0);
+    assert_eq!(d.counters().synproxy.cookies_sent, 2000);
+    assert!(
+        drain(&mut d).is_empty(),
+        "no ARP for spoofed sources: replies go back by MAC"
+    );
+    // A legitimate client still gets through.
+    handshake_client(&mut d, t(5), 50000, 42);
+}
+
+#[test]
+fn bad_and_stale_cookies_are_dropped() {
+    let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
+    let cookie = handshake_client(&mut d, t(100), 40000, 1000);
+    let ack = |ack: u32| {
+        seg(
+            CLIENT,
+            40000,
+            VIP,
+            80,
+            Out {
+                seq: 1001,
+                ack: Some(ack),
+                window: 502,
+                ..Out::default()
+            },
+        )
+    };
+    // A guessed cookie, and the right one 3 minutes later.
+    let (v, _) = run(&mut d, t(100), PUB, &ack(cookie.wrapping_add(2)));
+    assert_eq!(v, Verdict::Drop(DropReason::SynProxy));
+    let (v, _) = run(&mut d, t(100 + 180), PUB, &ack(cookie.wrapping_add(1)));
+    assert_eq!(v, Verdict::Drop(DropReason::SynProxy));
+    assert_eq!(d.table_v4().len(), 0);
+    assert_eq!(d.counters().synproxy.acks_invalid, 2);
+    // Within the window (up to one counter period later) it opens the connection.
+    let (v, _) = run(&mut d, t(130), PUB, &ack(cookie.wrapping_add(1)));
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    assert_eq!(d.table_v4().len(), 1);
+    // A RST without a connection is dropped as without the proxy.
+    let rst = seg(
+        "10.1.0.11",
+        1,
+        VIP,
+        80,
+        Out {
+            seq: 5,
+            rst: true,
+            ..Out::default()
+        },
+    );
+    assert_eq!(
+        run(&mut d, t(130), PUB, &rst).0,
+        Verdict::Drop(DropReason::NotSyn)
+    );
+}
+
+#[test]
+fn a_refusing_real_server_resets_the_client() {
+    let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
+    let cookie = handshake_client(&mut d, t(1), 40000, 1000);
+    let ack = seg(
+        CLIENT,
+        40000,
+        VIP,
+        80,
+        Out {
+            seq: 1001,
+            ack: Some(cookie.wrapping_add(1)),
+            window: 502,
+            ..Out::default()
+        },
+    );
+    assert_eq!(run(&mut d, t(1), PUB, &ack).0, Verdict::Transmit(PRIV));
+    let rst = seg(
+        RS,
+        80,
+        CLIENT,
+        40000,
+        Out {
+            seq: 0,
+            ack: Some(1001),
+            rst: true,
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(&mut d, t(1), PRIV, &rst);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let g = got(&out);
+    assert!(g.rst);
+    assert_eq!((g.seen.src, g.seen.dst), (ip(VIP), ip(CLIENT)));
+    assert_eq!(
+        g.seq,
+        cookie.wrapping_add(1),
+        "the sequence the client expects"
+    );
+    assert_eq!(d.counters().synproxy.rs_refused, 1);
+    let (_, c) = d.table_v4().iter().next().unwrap();
+    assert_eq!(c.state_name(), "CLOSE");
+}
+
+#[test]
+fn client_segments_before_the_real_server_answers_resend_the_syn() {
+    let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
+    let cookie = handshake_client(&mut d, t(1), 40000, 1000);
+    let ack = seg(
+        CLIENT,
+        40000,
+        VIP,
+        80,
+        Out {
+            seq: 1001,
+            ack: Some(cookie.wrapping_add(1)),
+            window: 502,
+            ..Out::default()
+        },
+    );
+    assert_eq!(run(&mut d, t(1), PUB, &ack).0, Verdict::Transmit(PRIV));
+    // The SYN was lost; the client's zero-window probe brings it again.
+    let (v, out) = run(&mut d, t(2), PUB, &ack);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let g = got(&out);
+    assert!(g.syn && !g.ack_flag);
+    assert_eq!(g.seq, 1000);
+    // A real server's segment that is not the SYN-ACK is refused.
+    let stray = seg(
+        RS,
+        80,
+        CLIENT,
+        40000,
+        Out {
+            seq: 9,
+            ack: Some(77),
+            syn: true,
+            ..Out::default()
+        },
+    );
+    assert_eq!(
+        run(&mut d, t(2), PRIV, &stray).0,
+        Verdict::Drop(DropReason::SynProxy)
+    );
+    // A retransmitted SYN-ACK after the handshake is acknowledged again, not forwarded.
+    let synack = seg(
+        RS,
+        80,
+        CLIENT,
+        40000,
+        Out {
+            seq: 5000,
+            ack: Some(1001),
+            syn: true,
+            window: 100,
+            ..Out::default()
+        },
+    );
+    assert_eq!(run(&mut d, t(2), PRIV, &synack).0, Verdict::Transmit(PUB));
+    assert_eq!(drain(&mut d).len(), 1);
+    assert_eq!(run(&mut d, t(2), PRIV, &synack).0, Verdict::Consumed);
+    let again = drain(&mut d);
+    assert_eq!(again.len(), 1);
+    let g = got(&again[0].1);
+    assert_eq!((g.seq, g.ack, g.ack_flag, g.syn), (1001, 5001, true, false));
+}
+
+#[test]
+fn services_without_the_proxy_are_untouched() {
+    let mut d = director_cfg_settings(
+        Config {
+            services: vec![tcp_svc(VIP, 80, ForwardMethod::Masq, &[RS])],
+            synproxy: SynProxyConfig {
+                all: false,
+                services: vec![ServiceKey::Addr {
+                    protocol: Protocol::Tcp,
+                    addr: ip(VIP),
+                    port: 443,
+                }],
+            },
+            ..Config::default()
+        },
+        DirectorSettings::default(),
+    );
+    let syn = tcp_frame(CLIENT, 40000, VIP, 80, Seg::Syn, b"");
+    let (v, out) = run(&mut d, t(1), PUB, &syn);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    assert_eq!(inspect(&out).dst, ip(RS));
+    assert_eq!(d.counters().synproxy.cookies_sent, 0);
+}
+
+#[test]
+fn the_fast_path_leaves_proxied_connections_to_the_general_path() {
+    // The same connection with the fast path on and off gives the same frames.
+    let run_all = |fast: bool| {
+        let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
+        d.set_fast_path(fast);
+        let cookie = handshake_client(&mut d, t(1), 40000, 1000);
+        let mut frames = Vec::new();
+        let ack = seg(
+            CLIENT,
+            40000,
+            VIP,
+            80,
+            Out {
+                seq: 1001,
+                ack: Some(cookie.wrapping_add(1)),
+                window: 502,
+                ..Out::default()
+            },
+        );
+        frames.push(run(&mut d, t(1), PUB, &ack));
+        let synack = seg(
+            RS,
+            80,
+            CLIENT,
+            40000,
+            Out {
+                seq: 5000,
+                ack: Some(1001),
+                syn: true,
+                window: 100,
+                ..Out::default()
+            },
+        );
+        frames.push(run(&mut d, t(1), PRIV, &synack));
+        drain(&mut d);
+        let data = seg(
+            CLIENT,
+            40000,
+            VIP,
+            80,
+            Out {
+                seq: 1001,
+                ack: Some(cookie.wrapping_add(1)),
+                window: 502,
+                payload: b"x",
+                ..Out::default()
+            },
+        );
+        let (v, out) = run(&mut d, t(2), PUB, &data);
+        assert_eq!(got(&out).ack, 5001);
+        frames.push((v, out));
+        frames
+    };
+    assert_eq!(run_all(true), run_all(false));
+}
