@@ -578,6 +578,7 @@ fn neighbour_solicitation_for_an_owned_v6_address_is_answered() {
         CLIENT_MAC,
         "2001:db8:1::10".parse().unwrap(),
         "2001:db8:1::100".parse().unwrap(),
+        None,
     );
     let (v, out) = run(&mut d, t(1), PUB, &buf[..n]);
     assert_eq!(v, Verdict::Transmit(PUB));
