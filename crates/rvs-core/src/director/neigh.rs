@@ -663,6 +663,10 @@ impl Neighbors {
                     }
                     t.touch(i);
                     NeighAction::Resolved { ip, mac }
+                } else if e.state == NudState::Incomplete {
+                    // Being resolved: only an answer sets the MAC.
+                    counters.unsolicited_ignored += 1;
+                    NeighAction::None
                 } else if e.mac == mac {
                     // The known host. A reply confirms it (NUD_REACHABLE); so does any frame
                     // from it while another MAC's claim is being probed. Anything else from
@@ -860,5 +864,304 @@ impl Neighbors {
                 )
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    const A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+    const P: PortId = PortId(1);
+
+    /// Run the timers at `now`, returning what they asked for.
+    fn tick(n: &mut Neighbors, now: Instant, needed: &[IpAddr]) -> Vec<NeighAction> {
+        let mut out = Vec::new();
+        n.tick(now, |a| needed.contains(&a), |a| out.push(a));
+        out
+    }
+
+    fn state(n: &Neighbors, a: &str) -> Option<NudState> {
+        n.get(ip(a)).map(|e| e.state)
+    }
+
+    #[test]
+    fn unsolicited_frames_create_nothing_and_requests_for_us_do() {
+        let mut n = Neighbors::new(8, 1);
+        for kind in [Heard::Unsolicited, Heard::Reply] {
+            assert_eq!(n.heard(ip("10.0.0.5"), A, P, kind, t(0)), NeighAction::None);
+        }
+        assert!(n.is_empty());
+        assert_eq!(n.counters().unsolicited_ignored, 2);
+        n.heard(ip("10.0.0.5"), A, P, Heard::RequestForUs, t(0));
+        assert_eq!(state(&n, "10.0.0.5"), Some(NudState::Stale));
+        assert_eq!(n.lookup(ip("10.0.0.5"), t(1)), Some(A));
+        assert_eq!(n.counters().created, 1);
+        // The same for IPv6, in its own table.
+        n.heard(ip("2001:db8::5"), A, P, Heard::Unsolicited, t(0));
+        assert_eq!(n.len(true), 0);
+        n.heard(ip("2001:db8::5"), A, P, Heard::RequestForUs, t(0));
+        assert_eq!((n.len(false), n.len(true)), (1, 1));
+    }
+
+    #[test]
+    fn resolution_reply_sets_the_mac_and_silence_fails_after_three_requests() {
+        let mut n = Neighbors::new(8, 1);
+        assert!(n.resolve(ip("10.0.0.7"), P, t(0)));
+        assert!(
+            !n.resolve(ip("10.0.0.7"), P, t(10)),
+            "one resolution at a time"
+        );
+        assert_eq!(n.lookup(ip("10.0.0.7"), t(10)), None);
+        // Retransmissions 1 s apart (retrans_time), three in all (mcast_solicit).
+        let bcast = NeighAction::Solicit {
+            port: P,
+            ip: ip("10.0.0.7"),
+            unicast: None,
+        };
+        assert_eq!(tick(&mut n, t(1000), &[]), vec![bcast]);
+        assert_eq!(tick(&mut n, t(2000), &[]), vec![bcast]);
+        assert_eq!(tick(&mut n, t(3000), &[]), vec![]);
+        assert_eq!(state(&n, "10.0.0.7"), None);
+        assert_eq!(n.counters().failed, 1);
+        // A reply to a fresh resolution sets the MAC: REACHABLE.
+        assert!(n.resolve(ip("10.0.0.7"), P, t(4000)));
+        assert_eq!(
+            n.heard(ip("10.0.0.7"), B, P, Heard::Reply, t(4100)),
+            NeighAction::Resolved {
+                ip: ip("10.0.0.7"),
+                mac: B
+            }
+        );
+        assert_eq!(state(&n, "10.0.0.7"), Some(NudState::Reachable));
+    }
+
+    #[test]
+    fn aging_goes_reachable_stale_delay_probe_and_gc() {
+        let mut n = Neighbors::new(8, 7);
+        n.resolve(ip("10.0.0.1"), P, t(0));
+        n.heard(ip("10.0.0.1"), A, P, Heard::Reply, t(0));
+        // reachable_time is random in 15..45 s (neigh_rand_reach_time()).
+        assert!(tick(&mut n, t(14_900), &[]).is_empty());
+        assert_eq!(state(&n, "10.0.0.1"), Some(NudState::Reachable));
+        tick(&mut n, t(45_000), &[]);
+        assert_eq!(state(&n, "10.0.0.1"), Some(NudState::Stale));
+        // A stale entry is still used to send; its use starts the delay, then the probe.
+        assert_eq!(n.lookup(ip("10.0.0.1"), t(46_000)), Some(A));
+        assert_eq!(state(&n, "10.0.0.1"), Some(NudState::Delay));
+        assert!(tick(&mut n, t(50_000), &[]).is_empty());
+        let probe = NeighAction::Solicit {
+            port: P,
+            ip: ip("10.0.0.1"),
+            unicast: Some(A),
+        };
+        assert_eq!(tick(&mut n, t(51_000), &[]), vec![probe]);
+        assert_eq!(state(&n, "10.0.0.1"), Some(NudState::Probe));
+        // The answer makes it reachable again, with its MAC.
+        n.heard(ip("10.0.0.1"), A, P, Heard::Reply, t(51_100));
+        assert_eq!(state(&n, "10.0.0.1"), Some(NudState::Reachable));
+        // Unused: stale at most 45 s later, removed gc_stale_time (60 s) after that.
+        tick(&mut n, t(97_000), &[]);
+        assert_eq!(state(&n, "10.0.0.1"), Some(NudState::Stale));
+        tick(&mut n, t(150_000), &[]);
+        assert_eq!(state(&n, "10.0.0.1"), Some(NudState::Stale));
+        tick(&mut n, t(157_100), &[]);
+        assert_eq!(state(&n, "10.0.0.1"), None);
+        assert_eq!(n.counters().gc, 1);
+        assert_eq!(n.poll_timeout(), None, "an empty table has no timers");
+    }
+
+    #[test]
+    fn a_needed_next_hop_is_probed_when_its_reachable_time_ends_and_failed_when_silent() {
+        let mut n = Neighbors::new(8, 3);
+        let rs = ip("10.2.0.11");
+        n.resolve(rs, P, t(0));
+        n.heard(rs, A, P, Heard::Reply, t(0));
+        let probe = NeighAction::Solicit {
+            port: P,
+            ip: rs,
+            unicast: Some(A),
+        };
+        assert_eq!(tick(&mut n, t(45_000), &[rs]), vec![probe]);
+        assert_eq!(n.lookup(rs, t(45_000)), Some(A), "usable while probed");
+        assert_eq!(tick(&mut n, t(46_000), &[rs]), vec![probe]);
+        assert_eq!(tick(&mut n, t(47_000), &[rs]), vec![probe]);
+        // Three unicast probes unanswered (ucast_probes): resolve afresh by broadcast.
+        assert_eq!(
+            tick(&mut n, t(48_000), &[rs]),
+            vec![
+                NeighAction::Lost,
+                NeighAction::Solicit {
+                    port: P,
+                    ip: rs,
+                    unicast: None
+                }
+            ]
+        );
+        assert_eq!(n.lookup(rs, t(48_000)), None);
+        assert_eq!(n.counters().failed, 1);
+    }
+
+    #[test]
+    fn another_mac_probes_the_known_one_and_is_refused_when_it_answers() {
+        let mut n = Neighbors::new(8, 1);
+        let rs = ip("10.2.0.11");
+        n.resolve(rs, P, t(0));
+        n.heard(rs, A, P, Heard::Reply, t(0));
+        for kind in [Heard::Unsolicited, Heard::RequestForUs, Heard::Reply] {
+            let mut n2 = Neighbors::new(8, 1);
+            n2.resolve(rs, P, t(0));
+            n2.heard(rs, A, P, Heard::Reply, t(0));
+            assert_eq!(
+                n2.heard(rs, B, P, kind, t(100)),
+                NeighAction::Solicit {
+                    port: P,
+                    ip: rs,
+                    unicast: Some(A)
+                },
+                "{kind:?}"
+            );
+        }
+        n.heard(rs, B, P, Heard::Unsolicited, t(100));
+        assert_eq!(state(&n, "10.2.0.11"), Some(NudState::Probe));
+        assert_eq!(n.lookup(rs, t(200)), Some(A), "the MAC is not switched");
+        // More claims while the probe runs change nothing.
+        assert_eq!(n.heard(rs, B, P, Heard::Reply, t(300)), NeighAction::None);
+        // The known host answers: the claim is refused.
+        assert_eq!(n.heard(rs, A, P, Heard::Reply, t(500)), NeighAction::None);
+        assert_eq!(n.get(rs).unwrap().mac, A);
+        assert_eq!(state(&n, "10.2.0.11"), Some(NudState::Reachable));
+        let c = n.counters();
+        assert_eq!((c.spoof_probes, c.spoof_refused), (1, 1));
+        assert_eq!(c.unsolicited_ignored, 1);
+    }
+
+    #[test]
+    fn another_mac_takes_over_only_after_the_known_one_stays_silent() {
+        let mut n = Neighbors::new(8, 1);
+        let rs = ip("10.2.0.11");
+        n.resolve(rs, P, t(0));
+        n.heard(rs, A, P, Heard::Reply, t(0));
+        n.heard(rs, B, P, Heard::Unsolicited, t(1000));
+        for s in 2..=3 {
+            tick(&mut n, t(s * 1000), &[]);
+            assert_eq!(n.lookup(rs, t(s * 1000)), Some(A));
+        }
+        // Silent for the probe time: the entry re-resolves by broadcast...
+        let acts = tick(&mut n, t(4000), &[]);
+        assert_eq!(acts[0], NeighAction::Lost);
+        assert_eq!(
+            acts[1],
+            NeighAction::Solicit {
+                port: P,
+                ip: rs,
+                unicast: None
+            }
+        );
+        // ...and an unsolicited frame still does not set it; the reply does.
+        n.heard(rs, B, P, Heard::Unsolicited, t(4100));
+        assert_eq!(n.lookup(rs, t(4100)), None);
+        n.heard(rs, B, P, Heard::Reply, t(4200));
+        assert_eq!(n.lookup(rs, t(4200)), Some(B));
+        assert_eq!(n.counters().spoof_refused, 0);
+    }
+
+    #[test]
+    fn same_mac_refreshes_and_permanent_entries_never_move() {
+        let mut n = Neighbors::new(8, 1);
+        let c = ip("10.0.0.9");
+        n.heard(c, A, P, Heard::RequestForUs, t(0));
+        // An unsolicited frame with the same MAC refreshes it: no gc at 60 s from creation.
+        n.heard(c, A, P, Heard::Unsolicited, t(30_000));
+        tick(&mut n, t(61_000), &[]);
+        assert_eq!(state(&n, "10.0.0.9"), Some(NudState::Stale));
+        tick(&mut n, t(90_100), &[]);
+        assert_eq!(state(&n, "10.0.0.9"), None);
+        let g = ip("10.0.0.1");
+        assert!(n.set_permanent(g, A, P, t(0)));
+        assert_eq!(n.heard(g, B, P, Heard::Reply, t(1)), NeighAction::None);
+        assert_eq!(
+            n.heard(g, B, P, Heard::Unsolicited, t(1)),
+            NeighAction::None
+        );
+        tick(&mut n, t(1_000_000), &[]);
+        assert_eq!(
+            n.get(g).map(|e| (e.mac, e.state)),
+            Some((A, NudState::Permanent))
+        );
+        assert_eq!(n.counters().spoof_refused, 2);
+    }
+
+    fn v4(i: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
+    }
+
+    #[test]
+    fn the_bound_evicts_the_least_recently_used_passive_entry_first() {
+        let mut n = Neighbors::new(4, 9);
+        // Two resolved next hops, two passive entries: full.
+        for i in [1, 2] {
+            n.resolve(v4(i), P, t(0));
+            n.heard(v4(i), A, P, Heard::Reply, t(0));
+        }
+        n.heard(v4(10), A, P, Heard::RequestForUs, t(1));
+        n.heard(v4(11), A, P, Heard::RequestForUs, t(2));
+        assert_eq!(n.len(false), 4);
+        // 10 was used since 11 came: 11 is the least recently used passive entry.
+        n.lookup(v4(10), t(3));
+        n.heard(v4(12), A, P, Heard::RequestForUs, t(4));
+        assert!(n.get(v4(11)).is_none() && n.get(v4(10)).is_some());
+        // A flood of passive entries never evicts the resolved ones.
+        for i in 100..10_100 {
+            n.heard(v4(i), B, P, Heard::RequestForUs, t(5));
+        }
+        assert_eq!(n.len(false), 4);
+        assert_eq!(n.lookup(v4(1), t(6)), Some(A));
+        assert_eq!(n.lookup(v4(2), t(6)), Some(A));
+        assert_eq!(n.counters().evicted, 10_001);
+        // A new resolution evicts a passive entry; with none left, the LRU resolved one.
+        assert!(n.resolve(v4(3), P, t(7)));
+        assert!(n.resolve(v4(4), P, t(7)));
+        assert_eq!(n.len(false), 4);
+        assert!(n.resolve(v4(5), P, t(8)));
+        assert!(n.get(v4(1)).is_none(), "least recently used resolved entry");
+        // Passive entries cannot push resolved ones out: refused and counted.
+        n.heard(v4(20_000), B, P, Heard::RequestForUs, t(9));
+        assert!(n.get(v4(20_000)).is_none());
+        assert_eq!(n.counters().table_full, 1);
+        // Permanent entries are never evicted: a table full of them refuses everything.
+        let mut p = Neighbors::new(2, 1);
+        p.set_permanent(v4(1), A, P, t(0));
+        p.set_permanent(v4(2), A, P, t(0));
+        assert!(!p.resolve(v4(3), P, t(0)));
+        assert_eq!(p.counters().table_full, 1);
+    }
+
+    #[test]
+    fn removals_keep_every_other_key_findable() {
+        // Backward-shift deletion under heavy collisions (a tiny index).
+        let mut n = Neighbors::new(64, 5);
+        for i in 0..64 {
+            n.heard(v4(i), A, P, Heard::RequestForUs, t(0));
+        }
+        for i in (0..64).step_by(3) {
+            let (_, key) = key_of(v4(i));
+            let (s, e) = n.v4.find(key).unwrap();
+            n.v4.remove_at(s, e);
+        }
+        for i in 0..64 {
+            assert_eq!(n.get(v4(i)).is_some(), i % 3 != 0, "{i}");
+        }
+        assert_eq!(n.len(false), 64 - 22);
+        assert_eq!(n.iter().count(), 42);
     }
 }

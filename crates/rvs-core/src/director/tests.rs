@@ -1681,5 +1681,6 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
     v
 }
 
+mod neighbours;
 mod sctp;
 mod sync;
