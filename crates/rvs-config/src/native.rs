@@ -21,6 +21,9 @@
 //! max = 0                           # entries, 0 = the engine's default
 //! when_full = "drop-new"            # drop-new | evict-embryonic
 //!
+//! [neighbors]                       # the neighbour table (Linux net.ipv4.neigh.default.*)
+//! gc_thresh3 = 0                    # entries per family, 0 = the engine's default (1024)
+//!
 //! [fullnat]                         # FullNAT's local address pool
 //! local_addresses = ["10.2.0.250"]
 //! ports = "1024-65535"
@@ -283,6 +286,7 @@ struct RawFile {
     timeouts: Option<RawTimeouts>,
     switches: Option<RawSwitches>,
     conn_table: Option<RawConnTable>,
+    neighbors: Option<RawNeighbors>,
     fullnat: Option<RawFullNat>,
     nat_router: Option<Spanned<RawVip>>,
     #[serde(default)]
@@ -323,6 +327,12 @@ struct RawSwitches {
 struct RawConnTable {
     max: Option<Int>,
     when_full: Option<Str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbors {
+    gc_thresh3: Option<Int>,
 }
 
 #[derive(Deserialize)]
@@ -691,6 +701,9 @@ const METHODS: &[(&str, MethodName)] = &[
     ("fullnat", MethodName::FullNat),
 ];
 
+/// The largest `[neighbors] gc_thresh3` accepted (entries per family, allocated at start).
+const NEIGH_MAX: i64 = 1 << 22;
+
 /// Parse native TOML `text` (named `path` in diagnostics).
 ///
 /// On failure: every error found, in file order (a TOML syntax or type error stops the
@@ -739,6 +752,12 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
                 .choice(v, "table-full policy", TABLE_FULL)
                 .unwrap_or_default();
         }
+    }
+    if let Some(v) = raw.neighbors.as_ref().and_then(|n| n.gc_thresh3.as_ref()) {
+        // Preallocated at start: bounded so that a typo cannot ask for gigabytes.
+        config.neigh_gc_thresh3 = cx
+            .int(v, 0, NEIGH_MAX, "neighbour table size")
+            .unwrap_or(0) as usize;
     }
     if let Some(f) = &raw.fullnat {
         config.local_pool = LocalPool {
@@ -2268,6 +2287,13 @@ pub fn emit_native(conf: &NativeConf) -> String {
         "\n[conn_table]\nmax = {}\nwhen_full = \"{when_full}\"\n",
         c.conn_table_max
     );
+    if c.neigh_gc_thresh3 != 0 {
+        let _ = write!(
+            out,
+            "\n[neighbors]\ngc_thresh3 = {}\n",
+            c.neigh_gc_thresh3
+        );
+    }
     if c.local_pool != LocalPool::default() {
         let addrs: Vec<String> = c
             .local_pool
