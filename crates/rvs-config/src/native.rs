@@ -755,9 +755,8 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
     }
     if let Some(v) = raw.neighbors.as_ref().and_then(|n| n.gc_thresh3.as_ref()) {
         // Preallocated at start: bounded so that a typo cannot ask for gigabytes.
-        config.neigh_gc_thresh3 = cx
-            .int(v, 0, NEIGH_MAX, "neighbour table size")
-            .unwrap_or(0) as usize;
+        config.neigh_gc_thresh3 =
+            cx.int(v, 0, NEIGH_MAX, "neighbour table size").unwrap_or(0) as usize;
     }
     if let Some(f) = &raw.fullnat {
         config.local_pool = LocalPool {
@@ -2288,11 +2287,7 @@ pub fn emit_native(conf: &NativeConf) -> String {
         c.conn_table_max
     );
     if c.neigh_gc_thresh3 != 0 {
-        let _ = write!(
-            out,
-            "\n[neighbors]\ngc_thresh3 = {}\n",
-            c.neigh_gc_thresh3
-        );
+        let _ = write!(out, "\n[neighbors]\ngc_thresh3 = {}\n", c.neigh_gc_thresh3);
     }
     if c.local_pool != LocalPool::default() {
         let addrs: Vec<String> = c
