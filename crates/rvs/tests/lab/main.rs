@@ -28,6 +28,7 @@ mod httpd;
 mod icmp;
 mod lifecycle;
 mod metrics;
+mod neighbours;
 mod persistence;
 mod reload;
 mod rvsadm;
