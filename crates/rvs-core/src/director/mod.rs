@@ -920,7 +920,11 @@ impl Core {
         }
         self.counters.parked += 1;
         // A new resolution broadcasts its first request; the table's timers retransmit.
-        if self.neigh.resolve(hop, port, now) {
+        let (send, lost) = self.neigh.resolve(hop, port, now);
+        if lost {
+            self.neigh_generation = self.neigh_generation.wrapping_add(1);
+        }
+        if send {
             solicit(&self.net, &mut self.pool, port, hop, None, now);
         }
         Verdict::Consumed

@@ -572,19 +572,20 @@ impl Neighbors {
     }
 
     /// The director needs `ip` resolved on `port` (a frame is parked for it): create an
-    /// `INCOMPLETE` entry. Returns true when a broadcast request should go out now (a new
-    /// resolution); false when one is already under way or the table refused the entry.
-    pub fn resolve(&mut self, ip: IpAddr, port: PortId, now: Instant) -> bool {
+    /// `INCOMPLETE` entry. Returns whether a broadcast request should go out now (a new
+    /// resolution; not when one is already under way or the table refused the entry), and
+    /// whether making room evicted an entry a cached next hop may hold.
+    pub fn resolve(&mut self, ip: IpAddr, port: PortId, now: Instant) -> (bool, bool) {
         self.clock = self.clock.max(now);
         let (v6, key) = key_of(ip);
         let mut counters = self.counters;
         let t = if v6 { &mut self.v6 } else { &mut self.v4 };
         if t.find(key).is_some() {
-            return false;
+            return (false, false);
         }
-        let Some((i, _)) = t.insert(key, Class::Resolved, &mut counters) else {
+        let Some((i, lost)) = t.insert(key, Class::Resolved, &mut counters) else {
             self.counters = counters;
-            return false;
+            return (false, false);
         };
         let e = &mut t.entries[i as usize];
         e.state = NudState::Incomplete;
@@ -595,7 +596,7 @@ impl Neighbors {
         e.deadline = now + RETRANS_TIME;
         self.counters = counters;
         self.next_scan = self.next_scan.min(now + RETRANS_TIME);
-        true
+        (true, lost)
     }
 
     /// A frame said `ip` is at `mac` on `port`. See [`Heard`] for what each kind may do.
@@ -766,7 +767,7 @@ impl Neighbors {
                             // Used while reachable: confirm it before long (NUD_DELAY).
                             en.state = NudState::Delay;
                             en.deadline = now + DELAY_FIRST_PROBE_TIME;
-                        } else if needed(ip) {
+                        } else if e.class == Class::Resolved && needed(ip) {
                             en.state = NudState::Probe;
                             en.tries = 1;
                             en.deadline = now + RETRANS_TIME;
@@ -822,7 +823,9 @@ impl Neighbors {
                         }
                     }
                     NudState::Stale => {
-                        if needed(ip) {
+                        // Only entries the director resolved or uses as a next hop can be
+                        // needed (the others are not asked, which keeps a scan cheap).
+                        if e.class == Class::Resolved && needed(ip) {
                             en.state = NudState::Delay;
                             en.deadline = now;
                         } else if now.saturating_since(e.used.max(e.updated)) >= GC_STALE_TIME {
@@ -916,9 +919,9 @@ mod tests {
     #[test]
     fn resolution_reply_sets_the_mac_and_silence_fails_after_three_requests() {
         let mut n = Neighbors::new(8, 1);
-        assert!(n.resolve(ip("10.0.0.7"), P, t(0)));
+        assert!(n.resolve(ip("10.0.0.7"), P, t(0)).0);
         assert!(
-            !n.resolve(ip("10.0.0.7"), P, t(10)),
+            !n.resolve(ip("10.0.0.7"), P, t(10)).0,
             "one resolution at a time"
         );
         assert_eq!(n.lookup(ip("10.0.0.7"), t(10)), None);
@@ -934,7 +937,7 @@ mod tests {
         assert_eq!(state(&n, "10.0.0.7"), None);
         assert_eq!(n.counters().failed, 1);
         // A reply to a fresh resolution sets the MAC: REACHABLE.
-        assert!(n.resolve(ip("10.0.0.7"), P, t(4000)));
+        assert!(n.resolve(ip("10.0.0.7"), P, t(4000)).0);
         assert_eq!(
             n.heard(ip("10.0.0.7"), B, P, Heard::Reply, t(4100)),
             NeighAction::Resolved {
@@ -1129,10 +1132,14 @@ mod tests {
         assert_eq!(n.lookup(v4(2), t(6)), Some(A));
         assert_eq!(n.counters().evicted, 10_001);
         // A new resolution evicts a passive entry; with none left, the LRU resolved one.
-        assert!(n.resolve(v4(3), P, t(7)));
-        assert!(n.resolve(v4(4), P, t(7)));
+        assert_eq!(n.resolve(v4(3), P, t(7)), (true, false));
+        assert!(n.resolve(v4(4), P, t(7)).0);
         assert_eq!(n.len(false), 4);
-        assert!(n.resolve(v4(5), P, t(8)));
+        assert_eq!(
+            n.resolve(v4(5), P, t(8)),
+            (true, true),
+            "a next hop with a MAC went"
+        );
         assert!(n.get(v4(1)).is_none(), "least recently used resolved entry");
         // Passive entries cannot push resolved ones out: refused and counted.
         n.heard(v4(20_000), B, P, Heard::RequestForUs, t(9));
@@ -1142,7 +1149,7 @@ mod tests {
         let mut p = Neighbors::new(2, 1);
         p.set_permanent(v4(1), A, P, t(0));
         p.set_permanent(v4(2), A, P, t(0));
-        assert!(!p.resolve(v4(3), P, t(0)));
+        assert!(!p.resolve(v4(3), P, t(0)).0);
         assert_eq!(p.counters().table_full, 1);
     }
 
