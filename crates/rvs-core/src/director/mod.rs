@@ -730,7 +730,8 @@ impl Core {
     }
 
     /// The neighbour table's NUD timers; entries of real servers' and routes' next hops are
-    /// kept confirmed.
+    /// resolved before traffic needs them (as a kernel director's health checks resolve
+    /// them: a backup taking over then forwards at once) and kept confirmed.
     fn neigh_timers(&mut self, now: Instant) {
         let (net, services) = (&self.net, &self.services);
         let (pool, generation) = (&mut self.pool, &mut self.neigh_generation);
@@ -754,6 +755,26 @@ impl Core {
             }
             NeighAction::None => {}
         });
+        if self.neigh.warm_due(now) {
+            let hops = self
+                .services
+                .iter()
+                .flat_map(|(_, s)| s.dest_ids.iter())
+                .filter_map(|&d| self.services.dest(d).and_then(|d| self.net.route(d.addr)))
+                .chain(self.net.routes.iter().filter_map(|r| self.net.route(r.via)));
+            for (port, hop) in hops {
+                if self.neigh.get(hop).is_some() {
+                    continue;
+                }
+                let (send, lost) = self.neigh.resolve(hop, port, now);
+                if lost {
+                    self.neigh_generation = self.neigh_generation.wrapping_add(1);
+                }
+                if send {
+                    solicit(&self.net, &mut self.pool, port, hop, None, now);
+                }
+            }
+        }
     }
 
     /// Whether `addr` is one the director answers for or has on `port`: the senders of

@@ -48,6 +48,9 @@ pub const MCAST_SOLICIT: u8 = 3;
 pub const UCAST_PROBES: u8 = 3;
 /// `gc_thresh3`: the default bound per family.
 pub const GC_THRESH3: usize = 1024;
+/// How often the configured next hops (real servers, gateways) missing from the table are
+/// resolved: a dead one costs `mcast_solicit` requests per interval.
+pub const WARM_INTERVAL: Duration = Duration::from_secs(5);
 /// The least interval between two aging passes over the table (the kernel's periodic work
 /// runs every `base_reachable_time / 2`; the NUD timers here have a 100 ms resolution).
 const SCAN_INTERVAL: Duration = Duration::from_millis(100);
@@ -445,6 +448,8 @@ pub struct Neighbors {
     /// The latest time any method was given (for the hop path, which carries none).
     clock: Instant,
     next_scan: Instant,
+    /// When [`Self::warm_due`] next says yes.
+    next_warm: Instant,
 }
 
 impl Neighbors {
@@ -457,6 +462,7 @@ impl Neighbors {
             counters: NeighCounters::default(),
             clock: Instant::ZERO,
             next_scan: Instant::ZERO,
+            next_warm: Instant::ZERO,
         }
     }
 
@@ -710,6 +716,16 @@ impl Neighbors {
         };
         self.counters = counters;
         action
+    }
+
+    /// Whether it is time (every [`WARM_INTERVAL`]) to resolve the configured next hops the
+    /// table does not hold yet.
+    pub fn warm_due(&mut self, now: Instant) -> bool {
+        if now < self.next_warm {
+            return false;
+        }
+        self.next_warm = now + WARM_INTERVAL;
+        true
     }
 
     /// When [`Self::tick`] next has work.

@@ -65,6 +65,14 @@ fn sent(d: &mut Director) -> Vec<(PortId, Vec<u8>)> {
     .collect()
 }
 
+/// The IPv4 frames the engine queued (the IPv6 real server's solicitations left out).
+fn sent_arp(d: &mut Director) -> Vec<(PortId, Vec<u8>)> {
+    sent(d)
+        .into_iter()
+        .filter(|(_, f)| f[12..14] != [0x86, 0xdd])
+        .collect()
+}
+
 /// A client's SYN through the DR service: the MAC it leaves with (None: parked).
 fn syn_mac(d: &mut Director, now: Instant, sport: u16) -> Option<[u8; 6]> {
     let syn = tcp_frame("10.1.0.10", sport, "10.1.0.100", 80, Seg::Syn, b"");
@@ -84,7 +92,7 @@ fn a_forged_arp_for_a_real_server_is_probed_and_refused_when_the_server_answers(
     let mut d = bare(64);
     // The first SYN parks and the director asks for the real server by broadcast.
     assert_eq!(syn_mac(&mut d, ms(0), 40000), None);
-    let q = sent(&mut d);
+    let q = sent_arp(&mut d);
     assert_eq!(q.len(), 1);
     assert_eq!((q[0].0, &q[0].1[..6]), (PRIV, &[0xff; 6][..]));
     // Its reply resolves the entry and releases the SYN to its MAC.
@@ -94,7 +102,7 @@ fn a_forged_arp_for_a_real_server_is_probed_and_refused_when_the_server_answers(
         PRIV,
         &reply(rs_mac(1), [10, 2, 0, 11], [10, 2, 0, 1]),
     );
-    let q = sent(&mut d);
+    let q = sent_arp(&mut d);
     assert_eq!(q.len(), 1);
     assert_eq!(&q[0].1[..6], &rs_mac(1));
     // A forged reply and a forged gratuitous ARP claim its address with another MAC.
@@ -107,7 +115,7 @@ fn a_forged_arp_for_a_real_server_is_probed_and_refused_when_the_server_answers(
         assert_eq!(syn_mac(&mut d, ms(110), 40001), Some(rs_mac(1)));
     }
     // The claim made the director probe the known MAC (unicast, once).
-    let q = sent(&mut d);
+    let q = sent_arp(&mut d);
     assert_eq!(q.len(), 1, "{q:?}");
     assert_eq!((q[0].0, &q[0].1[..6]), (PRIV, &rs_mac(1)[..]));
     let probe = etherparse::ArpPacketSlice::from_slice(&q[0].1[14..]).unwrap();
@@ -122,7 +130,7 @@ fn a_forged_arp_for_a_real_server_is_probed_and_refused_when_the_server_answers(
     let c = *d.neighbors().counters();
     assert_eq!((c.spoof_probes, c.spoof_refused), (1, 1));
     d.expire(ms(5000));
-    assert!(sent(&mut d).is_empty(), "no further probes");
+    assert!(sent_arp(&mut d).is_empty(), "no further probes");
     assert_eq!(syn_mac(&mut d, ms(5000), 40002), Some(rs_mac(1)));
 }
 
@@ -136,7 +144,7 @@ fn a_silent_real_server_is_resolved_afresh_and_only_a_reply_moves_it() {
         PRIV,
         &reply(rs_mac(1), [10, 2, 0, 11], [10, 2, 0, 1]),
     );
-    sent(&mut d);
+    sent_arp(&mut d);
     run(
         &mut d,
         ms(1000),
@@ -151,7 +159,7 @@ fn a_silent_real_server_is_resolved_afresh_and_only_a_reply_moves_it() {
         d.expire(ms(s * 1000));
     }
     // Three unicast probes unanswered; then one broadcast request.
-    let q = sent(&mut d);
+    let q = sent_arp(&mut d);
     let dsts: Vec<&[u8]> = q.iter().map(|(_, f)| &f[..6]).collect();
     assert_eq!(
         dsts,
@@ -170,7 +178,7 @@ fn a_silent_real_server_is_resolved_afresh_and_only_a_reply_moves_it() {
         PRIV,
         &request(EVIL, [10, 2, 0, 11], [10, 2, 0, 11]),
     );
-    assert!(sent(&mut d).is_empty());
+    assert!(sent_arp(&mut d).is_empty());
     // The answer to the broadcast does, and releases the parked SYN.
     run(
         &mut d,
@@ -178,7 +186,7 @@ fn a_silent_real_server_is_resolved_afresh_and_only_a_reply_moves_it() {
         PRIV,
         &reply(EVIL, [10, 2, 0, 11], [10, 2, 0, 1]),
     );
-    let q = sent(&mut d);
+    let q = sent_arp(&mut d);
     assert_eq!(q.len(), 1);
     assert_eq!(&q[0].1[..6], &EVIL);
 }
@@ -325,4 +333,31 @@ fn nd_follows_the_same_rules() {
     assert_eq!((v, &out[..6]), (Verdict::Transmit(PRIV), &rs_mac(1)[..]));
     run(&mut d, ms(60), PRIV, &na(rs_mac(1), "2001:db8:2::11", true));
     assert_eq!(d.neighbors().counters().spoof_refused, 1);
+}
+
+#[test]
+fn configured_next_hops_are_resolved_before_traffic_needs_them() {
+    let mut d = bare(64);
+    d.expire(ms(0));
+    let q = sent(&mut d);
+    // The IPv4 and IPv6 real servers, asked at once (as a kernel director's health checks
+    // would have them resolved): a backup taking over then forwards its first packet.
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(&q[0].1[..6], &[0xff; 6]);
+    run(
+        &mut d,
+        ms(10),
+        PRIV,
+        &reply(rs_mac(1), [10, 2, 0, 11], [10, 2, 0, 1]),
+    );
+    assert_eq!(syn_mac(&mut d, ms(20), 40000), Some(rs_mac(1)));
+    // Not asked again while resolving or known; a silent one is asked again later.
+    d.expire(ms(1000));
+    d.expire(ms(2000));
+    let q = sent(&mut d);
+    assert!(q.iter().all(|(_, f)| f[12..14] == [0x86, 0xdd]), "{q:?}");
+    assert_eq!(q.len(), 2, "the IPv6 real server's retransmissions");
+    d.expire(ms(5000));
+    let q = sent(&mut d);
+    assert_eq!(q.len(), 1, "the IPv6 real server asked afresh: {q:?}");
 }
