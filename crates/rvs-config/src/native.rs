@@ -22,7 +22,7 @@
 //! when_full = "drop-new"            # drop-new | evict-embryonic
 //!
 //! [neighbors]                       # the neighbour table (Linux net.ipv4.neigh.default.*)
-//! gc_thresh3 = 0                    # entries per family, 0 = the engine's default (1024)
+//! gc_thresh3 = 0                    # entries per family (≤ 4194304), 0 = the default (1024)
 //!
 //! [fullnat]                         # FullNAT's local address pool
 //! local_addresses = ["10.2.0.250"]
