@@ -137,6 +137,12 @@ impl Refusals {
                 c.conn_table_max
             ));
         }
+        if c.neigh_gc_thresh3 != 0 {
+            self.push(format!(
+                "neighbour table size (gc_thresh3) {}: {what} has no key for it",
+                c.neigh_gc_thresh3
+            ));
+        }
         if c.table_full != TableFullPolicy::default() {
             self.push(format!(
                 "table-full policy {:?}: {what} has no key for it",

@@ -24,6 +24,9 @@
 //! [synproxy]                        # the SYN proxy (docs/synproxy.md)
 //! all = false                       # on for every TCP NAT/FullNAT service
 //!
+//! [neighbors]                       # the neighbour table (Linux net.ipv4.neigh.default.*)
+//! gc_thresh3 = 0                    # entries per family (≤ 4194304), 0 = the default (1024)
+//!
 //! [fullnat]                         # FullNAT's local address pool
 //! local_addresses = ["10.2.0.250"]
 //! ports = "1024-65535"
@@ -291,6 +294,7 @@ struct RawFile {
     switches: Option<RawSwitches>,
     conn_table: Option<RawConnTable>,
     synproxy: Option<RawSynProxy>,
+    neighbors: Option<RawNeighbors>,
     fullnat: Option<RawFullNat>,
     nat_router: Option<Spanned<RawVip>>,
     #[serde(default)]
@@ -339,6 +343,12 @@ struct RawConnTable {
 #[serde(deny_unknown_fields)]
 struct RawSynProxy {
     all: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbors {
+    gc_thresh3: Option<Int>,
 }
 
 #[derive(Deserialize)]
@@ -708,6 +718,9 @@ const METHODS: &[(&str, MethodName)] = &[
     ("fullnat", MethodName::FullNat),
 ];
 
+/// The largest `[neighbors] gc_thresh3` accepted (entries per family, allocated at start).
+const NEIGH_MAX: i64 = 1 << 22;
+
 /// Parse native TOML `text` (named `path` in diagnostics).
 ///
 /// On failure: every error found, in file order (a TOML syntax or type error stops the
@@ -759,6 +772,11 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
     }
     if let Some(sp) = &raw.synproxy {
         config.synproxy.all = sp.all.unwrap_or(false);
+    }
+    if let Some(v) = raw.neighbors.as_ref().and_then(|n| n.gc_thresh3.as_ref()) {
+        // Preallocated at start: bounded so that a typo cannot ask for gigabytes.
+        config.neigh_gc_thresh3 =
+            cx.int(v, 0, NEIGH_MAX, "neighbour table size").unwrap_or(0) as usize;
     }
     if let Some(f) = &raw.fullnat {
         config.local_pool = LocalPool {
@@ -2309,6 +2327,9 @@ pub fn emit_native(conf: &NativeConf) -> String {
     );
     if c.synproxy.all {
         out.push_str("\n[synproxy]\nall = true\n");
+    }
+    if c.neigh_gc_thresh3 != 0 {
+        let _ = write!(out, "\n[neighbors]\ngc_thresh3 = {}\n", c.neigh_gc_thresh3);
     }
     if c.local_pool != LocalPool::default() {
         let addrs: Vec<String> = c

@@ -494,6 +494,7 @@ fn each_loss_is_named() {
         ..Switches::default()
     };
     c.config.conn_table_max = 10;
+    c.config.neigh_gc_thresh3 = 2048;
     c.config.table_full = TableFullPolicy::EvictEmbryonic;
     c.vips[0].addr = ip("10.1.0.101");
     for r in [
@@ -505,7 +506,12 @@ fn each_loss_is_named() {
         )),
         reasons(emit_lvs_cf(&c.config, &c.health, &c.vips, None)),
     ] {
-        for needle in ["IPVS switches", "table size 10", "table-full policy"] {
+        for needle in [
+            "IPVS switches",
+            "table size 10",
+            "table-full policy",
+            "gc_thresh3) 2048",
+        ] {
             assert!(r.contains(needle), "{needle}: {r}");
         }
     }
@@ -522,6 +528,7 @@ fn keepalived_shaped(mut c: NativeConf) -> NativeConf {
     let cfg = &mut c.config;
     cfg.switches = Switches::default();
     cfg.conn_table_max = 0;
+    cfg.neigh_gc_thresh3 = 0;
     cfg.table_full = TableFullPolicy::default();
     cfg.local_pool = LocalPool::default();
     cfg.fwmark_rules.clear();
@@ -571,6 +578,7 @@ fn lvs_cf_shaped(mut c: NativeConf) -> NativeConf {
     let cfg = &mut c.config;
     cfg.switches = Switches::default();
     cfg.conn_table_max = 0;
+    cfg.neigh_gc_thresh3 = 0;
     cfg.table_full = TableFullPolicy::default();
     for t in [
         &mut cfg.timeouts.tcp,

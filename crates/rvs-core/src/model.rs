@@ -532,6 +532,9 @@ pub struct Config {
     pub conn_table_max: usize,
     /// Policy when the connection table is full.
     pub table_full: TableFullPolicy,
+    /// Neighbour-table bound per family (Linux `gc_thresh3`); 0 = the engine's default
+    /// (1024). Read when the engine starts.
+    pub neigh_gc_thresh3: usize,
     /// FullNAT local address pool.
     pub local_pool: LocalPool,
     /// The SYN proxy (DPVS `syn_proxy`): which TCP services answer SYNs with SYN cookies.

@@ -591,7 +591,12 @@ impl Sim {
             services: SERVICES.iter().map(|s| s.config()).collect(),
             ..Config::default()
         };
-        let mut d = Director::new(net(), &config, DirectorSettings::default()).expect("config");
+        // Every client is seeded as a permanent neighbour: room for all of them.
+        let settings = DirectorSettings {
+            neigh_gc_thresh3: 1 << 15,
+            ..DirectorSettings::default()
+        };
+        let mut d = Director::new(net(), &config, settings).expect("config");
         let w = workload(seed);
         for s in SERVICES {
             for (a, _, _) in s.real_servers() {

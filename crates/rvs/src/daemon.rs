@@ -73,6 +73,9 @@ pub struct Options {
     pub metrics: Option<std::net::SocketAddr>,
     /// `--strict`: a file with warnings is refused, at start and on reload.
     pub strict: bool,
+    /// `--gc-thresh3`: the neighbour-table bound per family, over the file's
+    /// `[neighbors] gc_thresh3` (None: the file's, else 1024).
+    pub gc_thresh3: Option<usize>,
 }
 
 /// The control socket used when none is given (see [`crate::locate`]).
@@ -279,6 +282,7 @@ pub fn run(
         offload_partial_csum: true,
         // Room for a few tunnelled GSO super-frames cut into segments per round.
         park_slots: 1024,
+        neigh_gc_thresh3: opts.gc_thresh3.unwrap_or(0),
         ..DirectorSettings::default()
     };
     // One clock for the data plane and the health monitor.
@@ -392,6 +396,10 @@ pub fn run(
         frames_out = c.tx,
         connections = c.conns_created,
         dropped = director.drops().total(),
+        neigh_unsolicited_ignored = director.neighbors().counters().unsolicited_ignored,
+        neigh_spoof_refused = director.neighbors().counters().spoof_refused,
+        neigh_evicted = director.neighbors().counters().evicted,
+        neigh_table_full = director.neighbors().counters().table_full,
         "director stopped"
     );
     result

@@ -29,11 +29,14 @@ usage:
                           answer the director's load queries (load_monitor)
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
+             [--gc-thresh3 N]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
                           http://ADDR:PORT/metrics; --strict refuses a file with warnings
-                          (at start and on reload). The control socket defaults to
+                          (at start and on reload); --gc-thresh3 bounds the neighbour
+                          table per family (over the file's [neighbors] gc_thresh3;
+                          default 1024). The control socket defaults to
                           $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
@@ -115,9 +118,17 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut log_level = None;
     let mut strict = false;
     let mut config_id = None;
+    let mut gc_thresh3 = None;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
+            "--gc-thresh3" => value(args, &mut i, "--gc-thresh3").and_then(|v| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1 << 22).contains(n))
+                    .map(|n| gc_thresh3 = Some(n))
+                    .ok_or_else(|| format!("--gc-thresh3 needs a number in 1..=4194304, not {v:?}"))
+            }),
             "--strict" => {
                 strict = true;
                 Ok(())
@@ -189,6 +200,7 @@ fn daemon(args: &[String]) -> ExitCode {
         pid_file,
         metrics,
         strict,
+        gc_thresh3,
     };
     match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,8 @@
 //! | `rvs_frames_total` | counter | kind (rx, tx, passed) |
 //! | `rvs_address_conflicts_total` | counter | |
 //! | `rvs_synproxy_total` | counter | event (cookie_sent, ack_valid, ack_invalid, proxied, rs_refused, held, held_dropped) |
+//! | `rvs_neighbor_events_total` | counter | event (created, unsolicited_ignored, spoof_probes, spoof_refused, evicted, table_full, failed, gc) |
+//! | `rvs_neighbor_entries`, `rvs_neighbor_capacity` | gauge | family |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
 
 use rvs_core::dest::Dest;
@@ -269,6 +271,45 @@ pub fn render(d: &Director) -> String {
     );
     let mut f = Family { out: &mut out };
     f.sample("rvs_address_conflicts_total", &[], c.address_conflicts);
+    let n = d.neighbors();
+    Family::header(
+        &mut out,
+        "rvs_neighbor_events_total",
+        "counter",
+        "Neighbour-table events: entries created, frames refused or ignored, evictions.",
+    );
+    let mut f = Family { out: &mut out };
+    for (event, v) in n.counters().iter() {
+        f.sample("rvs_neighbor_events_total", &[("event", event)], v);
+    }
+    Family::header(
+        &mut out,
+        "rvs_neighbor_entries",
+        "gauge",
+        "Entries in the neighbour table.",
+    );
+    let mut f = Family { out: &mut out };
+    for (family, v6) in [("ipv4", false), ("ipv6", true)] {
+        f.sample(
+            "rvs_neighbor_entries",
+            &[("family", family)],
+            n.len(v6) as u64,
+        );
+    }
+    Family::header(
+        &mut out,
+        "rvs_neighbor_capacity",
+        "gauge",
+        "Bound of the neighbour table per family (gc_thresh3).",
+    );
+    let mut f = Family { out: &mut out };
+    for family in ["ipv4", "ipv6"] {
+        f.sample(
+            "rvs_neighbor_capacity",
+            &[("family", family)],
+            n.capacity() as u64,
+        );
+    }
     Family::header(
         &mut out,
         "rvs_synproxy_total",
@@ -462,6 +503,8 @@ mod tests {
             "rvs_real_server_weight{service=\"TCP 10.1.0.100:80\",real_server=\"10.2.0.11:80\"} 1\n"
         ));
         assert!(text.contains("rvs_drops_total{reason=\"no_real_server\"} 0\n"));
+        assert!(text.contains("rvs_neighbor_events_total{event=\"spoof_refused\"} 0\n"));
+        assert!(text.contains("rvs_neighbor_capacity{family=\"ipv6\"} 1024\n"));
         let mut typed = std::collections::HashSet::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {

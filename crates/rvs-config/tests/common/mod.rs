@@ -238,6 +238,7 @@ prop_compose! {
                 },
                 conn_table_max,
                 table_full: if evict { TableFullPolicy::EvictEmbryonic } else { TableFullPolicy::DropNew },
+                neigh_gc_thresh3: conn_table_max % 3000,
                 local_pool,
             },
             vips,

@@ -27,6 +27,7 @@ pub mod drops;
 mod fast;
 pub mod ftp;
 mod nd;
+pub mod neigh;
 pub mod net;
 mod probe;
 mod rewrite;
@@ -51,7 +52,8 @@ use crate::sched::{Rng, SchedInput};
 use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame, L3Kind, Parsed};
 use core::time::Duration;
-use net::{FramePool, Neighbors};
+use neigh::{Heard, NeighAction, Neighbors};
+use net::FramePool;
 use std::net::IpAddr;
 use wire::nat::NatRewrite;
 
@@ -92,6 +94,9 @@ pub struct DirectorSettings {
     pub park_timeout: Duration,
     /// Entries examined per [`Director::expire`] call.
     pub expire_budget: usize,
+    /// Neighbour-table bound per family (`gc_thresh3`); 0: the configuration's
+    /// [`Config::neigh_gc_thresh3`], else [`neigh::GC_THRESH3`]. Allocated at construction.
+    pub neigh_gc_thresh3: usize,
 }
 
 impl Default for DirectorSettings {
@@ -104,6 +109,7 @@ impl Default for DirectorSettings {
             park_slot_size: 2048,
             park_timeout: Duration::from_secs(3),
             expire_budget: 4096,
+            neigh_gc_thresh3: 0,
         }
     }
 }
@@ -324,13 +330,17 @@ impl Director {
         } else {
             config.conn_table_max
         };
+        let neigh_max = [settings.neigh_gc_thresh3, config.neigh_gc_thresh3]
+            .into_iter()
+            .find(|&n| n != 0)
+            .unwrap_or(neigh::GC_THRESH3);
         let mut core = Core {
             config: Config::default(),
             classifier: classify::Classifier::default(),
             timeouts: StateTimeouts::from_model(&config.timeouts),
             services: Services::default(),
             net,
-            neigh: Neighbors::with_capacity(256),
+            neigh: Neighbors::new(neigh_max, settings.seed),
             neigh_generation: 1,
             pool: FramePool::new(settings.park_slots, settings.park_slot_size),
             hops: Vec::new(),
@@ -431,9 +441,18 @@ impl Director {
         self.core.neigh_generation = self.core.neigh_generation.wrapping_add(1);
     }
 
-    /// Seed or refresh a neighbour (e.g. from the kernel's table via netlink).
+    /// Set a permanent neighbour (`ip neigh replace … nud permanent`: never aged, evicted or
+    /// switched by frames), e.g. from the daemon or a test.
     pub fn learn_neighbor(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) {
-        self.core.learn(ip, mac, now);
+        let port = self.core.net.route(ip).map(|(p, _)| p).unwrap_or_default();
+        if self.core.neigh.set_permanent(ip, mac, port, now) {
+            self.core.act(NeighAction::Resolved { ip, mac }, now);
+        }
+    }
+
+    /// The neighbour table (entries, states, counters).
+    pub fn neighbors(&self) -> &Neighbors {
+        &self.core.neigh
     }
 
     /// Queue gratuitous ARP (IPv4) for every owned address: what a director sends when it
@@ -487,10 +506,15 @@ impl Director {
             .core
             .last_estimate
             .map(|t| t + Duration::from_secs(ESTIMATOR_PERIOD_SECS));
-        [self.v4.next_expiry(), self.v6.next_expiry(), est]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.v4.next_expiry(),
+            self.v6.next_expiry(),
+            est,
+            self.core.neigh.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Run the timers: expire connections (unbinding them from their real servers), drop
@@ -506,6 +530,7 @@ impl Director {
             release(&mut c.services, &mut c.counters, conn.dest, conn.flags);
         });
         c.counters.synproxy.held_dropped += c.sp_held.expire(now) as u64;
+        c.neigh_timers(now);
         let dropped = c.pool.expire(now, c.settings.park_timeout);
         for _ in 0..dropped {
             c.drops.count(DropReason::NeighborPending);
@@ -593,6 +618,47 @@ impl Director {
     }
 }
 
+/// Queue a neighbour request for `ip` on `port`: broadcast (ARP) / to the solicited-node
+/// group (ND), or a unicast probe to a known MAC (`NUD_PROBE`).
+fn solicit(
+    net: &NetConfig,
+    pool: &mut FramePool,
+    port: PortId,
+    ip: IpAddr,
+    unicast: Option<[u8; 6]>,
+    now: Instant,
+) {
+    let Some(cfg) = net.port(port) else {
+        return;
+    };
+    let mac = cfg.mac;
+    let mut buf = [0u8; 96];
+    let len = match ip {
+        IpAddr::V4(t) => {
+            let Some(IpAddr::V4(src)) = net.source_addr(port, Family::V4) else {
+                return;
+            };
+            let repr = wire::ArpRepr::request(wire::EthernetAddress(mac), src, t);
+            match repr.emit_frame(&mut buf) {
+                Ok(n) => {
+                    if let Some(dst) = unicast {
+                        buf[..6].copy_from_slice(&dst);
+                    }
+                    n
+                }
+                Err(_) => return,
+            }
+        }
+        IpAddr::V6(t) => {
+            let Some(IpAddr::V6(src)) = net.source_addr(port, Family::V6) else {
+                return;
+            };
+            nd::solicit(&mut buf, mac, src, t, unicast)
+        }
+    };
+    pool.push(port, None, &buf[..len], now);
+}
+
 /// A connection left its real server: lower the count that held it (`ip_vs_unbind_dest()`).
 fn unbind(services: &mut Services, dest: u32, flags: ConnFlags) {
     if let Some(d) = services.dest_mut(DestId(dest)) {
@@ -665,14 +731,81 @@ impl Core {
         report
     }
 
-    fn learn(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) {
-        if self.neigh.learn(ip, mac, now) {
-            self.neigh_generation = self.neigh_generation.wrapping_add(1);
+    /// Carry out what the neighbour table asks.
+    fn act(&mut self, a: NeighAction, now: Instant) {
+        match a {
+            NeighAction::None => {}
+            NeighAction::Resolved { ip, mac } => {
+                self.neigh_generation = self.neigh_generation.wrapping_add(1);
+                self.pool.resolve(ip, mac);
+            }
+            NeighAction::Lost => self.neigh_generation = self.neigh_generation.wrapping_add(1),
+            NeighAction::Solicit { port, ip, unicast } => {
+                solicit(&self.net, &mut self.pool, port, ip, unicast, now);
+            }
         }
-        self.pool.resolve(ip, mac);
     }
 
-    /// ARP: answer who-has for owned addresses, learn from everything addressed to us.
+    /// The neighbour table's NUD timers; entries of real servers' and routes' next hops are
+    /// resolved before traffic needs them (as a kernel director's health checks resolve
+    /// them: a backup taking over then forwards at once) and kept confirmed.
+    fn neigh_timers(&mut self, now: Instant) {
+        let (net, services) = (&self.net, &self.services);
+        let (pool, generation) = (&mut self.pool, &mut self.neigh_generation);
+        let needed = |ip: IpAddr| {
+            net.routes.iter().any(|r| r.via == ip)
+                || services.iter().any(|(_, s)| {
+                    s.dest_ids.iter().any(|&d| {
+                        services
+                            .dest(d)
+                            .and_then(|d| net.route(d.addr))
+                            .is_some_and(|(_, hop)| hop == ip)
+                    })
+                })
+        };
+        self.neigh.tick(now, needed, |a| match a {
+            NeighAction::Solicit { port, ip, unicast } => {
+                solicit(net, pool, port, ip, unicast, now)
+            }
+            NeighAction::Lost | NeighAction::Resolved { .. } => {
+                *generation = generation.wrapping_add(1);
+            }
+            NeighAction::None => {}
+        });
+        if self.neigh.warm_due(now) {
+            let hops = self
+                .services
+                .iter()
+                .flat_map(|(_, s)| s.dest_ids.iter())
+                .filter_map(|&d| self.services.dest(d).and_then(|d| self.net.route(d.addr)))
+                .chain(self.net.routes.iter().filter_map(|r| self.net.route(r.via)));
+            for (port, hop) in hops {
+                if self.neigh.get(hop).is_some() {
+                    continue;
+                }
+                let (send, lost) = self.neigh.resolve(hop, port, now);
+                if lost {
+                    self.neigh_generation = self.neigh_generation.wrapping_add(1);
+                }
+                if send {
+                    solicit(&self.net, &mut self.pool, port, hop, None, now);
+                }
+            }
+        }
+    }
+
+    /// Whether `addr` is one the director answers for or has on `port`: the senders of
+    /// requests for it get a neighbour entry (`arp_process()`, `ndisc_recv_ns()`).
+    fn is_mine(&self, addr: IpAddr, port: PortId) -> bool {
+        self.net.owns(addr, port)
+            || self
+                .net
+                .port(port)
+                .is_some_and(|p| p.addrs.iter().any(|a| a.addr == addr))
+    }
+
+    /// ARP: answer who-has for owned addresses; the neighbour table hears the sender (an
+    /// entry is created only for a request for one of our addresses, see `neigh.rs`).
     fn handle_arp(&mut self, now: Instant, port: PortId, frame: &mut Frame<'_>) -> Verdict {
         let Some(me) = self.net.port(port).map(|p| p.mac) else {
             return Verdict::Pass;
@@ -692,7 +825,16 @@ impl Core {
                 self.conflict = Some(sender);
             }
         } else if !req.sender_ip.is_unspecified() {
-            self.learn(sender, req.sender_hw.0, now);
+            // arp_process(): a request for us creates the sender's entry; a reply to our
+            // request (never a gratuitous one) resolves it; anything else only refreshes.
+            let for_us = sender != target && self.is_mine(target, port);
+            let kind = match req.operation {
+                wire::ArpOperation::REQUEST if for_us => Heard::RequestForUs,
+                wire::ArpOperation::REPLY if for_us => Heard::Reply,
+                _ => Heard::Unsolicited,
+            };
+            let a = self.neigh.heard(sender, req.sender_hw.0, port, kind, now);
+            self.act(a, now);
         }
         if req.operation == wire::ArpOperation::REQUEST
             && let Some(mine) = self.net.owner_mac(target, port)
@@ -724,8 +866,18 @@ impl Core {
         };
         match nd::inspect(frame.data(), p) {
             Some(nd::Nd::Solicit { target, source_mac }) => {
-                if let Some(mac) = source_mac {
-                    self.learn(p.src, mac, now);
+                if let Some(mac) = source_mac
+                    && self.net.owner_mac(p.src, port).is_none()
+                {
+                    // ndisc_recv_ns(): a solicitation for our address creates the sender's
+                    // entry; others' only refresh one.
+                    let kind = if self.is_mine(IpAddr::V6(target), port) {
+                        Heard::RequestForUs
+                    } else {
+                        Heard::Unsolicited
+                    };
+                    let a = self.neigh.heard(p.src, mac, port, kind, now);
+                    self.act(a, now);
                 }
                 if let Some(mine) = self.net.owner_mac(IpAddr::V6(target), port)
                     && nd::advertise_in_place(frame.data_mut(), p, mine, target)
@@ -735,7 +887,11 @@ impl Core {
                 }
                 Verdict::Pass
             }
-            Some(nd::Nd::Advert { target, target_mac }) => {
+            Some(nd::Nd::Advert {
+                target,
+                target_mac,
+                solicited,
+            }) => {
                 let t = IpAddr::V6(target);
                 match (self.net.owner_mac(t, port), target_mac) {
                     (Some(mine), Some(mac)) if mac != mine && mac != me => {
@@ -743,41 +899,23 @@ impl Core {
                         self.conflict = Some(t);
                     }
                     (Some(_), _) => {}
-                    (None, Some(mac)) => self.learn(t, mac, now),
+                    (None, Some(mac)) => {
+                        // ndisc_recv_na(): a solicited advertisement answers our request;
+                        // an unsolicited one only refreshes an entry.
+                        let kind = if solicited {
+                            Heard::Reply
+                        } else {
+                            Heard::Unsolicited
+                        };
+                        let a = self.neigh.heard(t, mac, port, kind, now);
+                        self.act(a, now);
+                    }
                     (None, None) => {}
                 }
                 Verdict::Pass
             }
             None => Verdict::Pass,
         }
-    }
-
-    /// Queue a neighbour request for `ip` on `port` (once per waiting neighbour).
-    fn solicit(&mut self, port: PortId, ip: IpAddr, now: Instant) {
-        let Some(cfg) = self.net.port(port) else {
-            return;
-        };
-        let mac = cfg.mac;
-        let mut buf = [0u8; 96];
-        let len = match ip {
-            IpAddr::V4(t) => {
-                let Some(IpAddr::V4(src)) = self.net.source_addr(port, Family::V4) else {
-                    return;
-                };
-                let repr = wire::ArpRepr::request(wire::EthernetAddress(mac), src, t);
-                match repr.emit_frame(&mut buf) {
-                    Ok(n) => n,
-                    Err(_) => return,
-                }
-            }
-            IpAddr::V6(t) => {
-                let Some(IpAddr::V6(src)) = self.net.source_addr(port, Family::V6) else {
-                    return;
-                };
-                nd::solicit(&mut buf, mac, src, t)
-            }
-        };
-        self.pool.push(port, None, &buf[..len], now);
     }
 
     /// Send a rewritten frame towards `ip` (the next hop) on `port`: fill in the MACs, or
@@ -792,7 +930,7 @@ impl Core {
         let Some(src) = self.net.port(port).map(|p| p.mac) else {
             return self.drop(DropReason::NoRoute);
         };
-        match self.neigh.lookup(hop) {
+        match self.neigh.lookup(hop, now) {
             Some(mac) => {
                 rewrite::set_macs(frame.data_mut(), mac, src);
                 Verdict::Transmit(port)
@@ -815,13 +953,17 @@ impl Core {
         if matches!(frame.csum(), CsumStatus::Partial { .. }) && frame.finish_checksum().is_err() {
             return self.drop(DropReason::Malformed);
         }
-        let first = !self.pool.waiting_for(hop);
         if !self.pool.push(port, Some(hop), frame.data(), now) {
             return self.drop(DropReason::NeighborPending);
         }
         self.counters.parked += 1;
-        if first {
-            self.solicit(port, hop, now);
+        // A new resolution broadcasts its first request; the table's timers retransmit.
+        let (send, lost) = self.neigh.resolve(hop, port, now);
+        if lost {
+            self.neigh_generation = self.neigh_generation.wrapping_add(1);
+        }
+        if send {
+            solicit(&self.net, &mut self.pool, port, hop, None, now);
         }
         Verdict::Consumed
     }
@@ -837,7 +979,7 @@ impl Core {
         let Some((port, hop)) = self.net.route(addr) else {
             return Err(None);
         };
-        match self.neigh.lookup(hop) {
+        match self.neigh.lookup_hop(hop) {
             Some(mac) => {
                 if i >= self.hops.len() {
                     self.hops.resize(i + 1, Hop::default());

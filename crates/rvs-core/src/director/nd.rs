@@ -2,8 +2,8 @@
 //! advertisements, answer a solicitation for an owned address in place, and build
 //! solicitations and unsolicited advertisements.
 //!
-//! Not here: router discovery, redirects, duplicate address detection, the NUD state
-//! machine (the neighbour table is refreshed by traffic and by the daemon).
+//! Not here: router discovery, redirects, duplicate address detection. The NUD state
+//! machine is the neighbour table's (`director/neigh.rs`).
 
 use crate::wire::{self, Parsed};
 use std::net::Ipv6Addr;
@@ -27,10 +27,11 @@ pub(crate) enum Nd {
         target: Ipv6Addr,
         source_mac: Option<[u8; 6]>,
     },
-    /// `target` is at `target_mac`.
+    /// `target` is at `target_mac`; `solicited`: the S flag (an answer to a solicitation).
     Advert {
         target: Ipv6Addr,
         target_mac: Option<[u8; 6]>,
+        solicited: bool,
     },
 }
 
@@ -70,6 +71,7 @@ pub(crate) fn inspect(b: &[u8], p: &Parsed) -> Option<Nd> {
         NA => Some(Nd::Advert {
             target,
             target_mac: lla_option(b, l4 + 24, end, OPT_TLLA),
+            solicited: b.get(l4 + 4).is_some_and(|f| f & 0x40 != 0),
         }),
         _ => None,
     }
@@ -135,9 +137,16 @@ pub(crate) fn advertise_in_place(b: &mut [u8], p: &Parsed, me: [u8; 6], target: 
     true
 }
 
-/// Build a neighbour solicitation for `target` into `b` (at least 86 bytes); returns the
-/// frame length.
-pub(crate) fn solicit(b: &mut [u8], mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> usize {
+/// Build a neighbour solicitation for `target` into `b` (at least 86 bytes): to its
+/// solicited-node group, or (`unicast`, a NUD probe, RFC 4861 §7.3.3) to the target itself
+/// at its known MAC. Returns the frame length.
+pub(crate) fn solicit(
+    b: &mut [u8],
+    mac: [u8; 6],
+    src: Ipv6Addr,
+    target: Ipv6Addr,
+    unicast: Option<[u8; 6]>,
+) -> usize {
     let t = target.octets();
     // Solicited-node multicast ff02::1:ffXX:XXXX and its MAC 33:33:ff:XX:XX:XX.
     let dst = Ipv6Addr::new(
@@ -150,7 +159,10 @@ pub(crate) fn solicit(b: &mut [u8], mac: [u8; 6], src: Ipv6Addr, target: Ipv6Add
         0xff00 | u16::from(t[13]),
         u16::from_be_bytes([t[14], t[15]]),
     );
-    write_headers(b, [0x33, 0x33, 0xff, t[13], t[14], t[15]], mac, src, dst);
+    match unicast {
+        Some(to) => write_headers(b, to, mac, src, target),
+        None => write_headers(b, [0x33, 0x33, 0xff, t[13], t[14], t[15]], mac, src, dst),
+    }
     let l4 = 54;
     b[l4] = NS;
     b[l4 + 1..l4 + 8].fill(0);

@@ -1,16 +1,15 @@
-//! The director's view of its links: ports (interfaces) with their MAC and addresses, routes,
-//! the neighbour table (IP → MAC) and the frames parked while a neighbour is resolved.
+//! The director's view of its links: ports (interfaces) with their MAC and addresses, routes
+//! and the frames parked while a neighbour is resolved (the neighbour table itself is
+//! `director/neigh.rs`).
 //!
 //! The engine answers ARP / neighbour solicitations for the addresses it owns (VIPs, the NAT
-//! router's floating IP) and learns neighbours from the ARP and ND traffic it sees; the
-//! daemon may also seed entries (from the kernel's table via netlink). Routing is a longest
+//! router's floating IP). Routing is a longest
 //! prefix match over the ports' on-link prefixes and the configured routes — a handful of
 //! entries, scanned linearly. Nothing here allocates after construction on the packet path:
 //! parked frames live in a fixed pool of fixed-size slots.
 
 use crate::model::{Family, Prefix};
 use crate::time::Instant;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// An interface of the director, as the I/O layer numbers them.
@@ -120,48 +119,6 @@ impl NetConfig {
             .iter()
             .find(|o| o.addr == addr && o.port == port)?;
         o.mac.or_else(|| self.port(port).map(|p| p.mac))
-    }
-}
-
-/// A neighbour entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Neighbor {
-    /// Link-layer address.
-    pub mac: [u8; 6],
-    /// When it was last confirmed.
-    pub updated: Instant,
-}
-
-/// The neighbour table.
-#[derive(Debug, Default)]
-pub struct Neighbors {
-    map: HashMap<IpAddr, Neighbor>,
-}
-
-impl Neighbors {
-    /// A table with room for `capacity` entries before it grows.
-    pub fn with_capacity(capacity: usize) -> Neighbors {
-        Neighbors {
-            map: HashMap::with_capacity(capacity),
-        }
-    }
-
-    /// The MAC of a neighbour, if known.
-    pub fn lookup(&self, ip: IpAddr) -> Option<[u8; 6]> {
-        self.map.get(&ip).map(|n| n.mac)
-    }
-
-    /// Learn or refresh an entry. Returns true when the entry is new or its MAC changed.
-    pub fn learn(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) -> bool {
-        match self.map.insert(ip, Neighbor { mac, updated: now }) {
-            Some(old) => old.mac != mac,
-            None => true,
-        }
-    }
-
-    /// Every entry (for listings).
-    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &Neighbor)> {
-        self.map.iter()
     }
 }
 

@@ -578,6 +578,7 @@ fn neighbour_solicitation_for_an_owned_v6_address_is_answered() {
         CLIENT_MAC,
         "2001:db8:1::10".parse().unwrap(),
         "2001:db8:1::100".parse().unwrap(),
+        None,
     );
     let (v, out) = run(&mut d, t(1), PUB, &buf[..n]);
     assert_eq!(v, Verdict::Transmit(PUB));
@@ -1680,6 +1681,7 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
     v
 }
 
+mod neighbours;
 mod sctp;
 mod sync;
 mod synproxy;

@@ -29,6 +29,7 @@ mod httpd;
 mod icmp;
 mod lifecycle;
 mod metrics;
+mod neighbours;
 mod persistence;
 mod reload;
 mod rvsadm;
