@@ -35,7 +35,8 @@ use rvs_core::time::Instant;
 use rvs_core::wire::{CsumStatus, Frame};
 use rvs_sys::packet::vnet::{F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, GSO_TCPV6, VirtioNetHdr};
 use rvs_sys::packet::{
-    PacketConfig, PacketSocket, RingVersion, RxFrame, RxRing, RxRingConfig, TxRing, TxRingConfig,
+    Fanout, FanoutMode, PacketConfig, PacketSocket, RingVersion, RxFrame, RxRing, RxRingConfig,
+    TxRing, TxRingConfig,
 };
 use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Write};
@@ -248,6 +249,59 @@ fn socket_config() -> PacketConfig {
     }
 }
 
+/// The SYN ring: connections' first segments (TCP SYN without ACK) only, in small slots
+/// (a SYN is under 2 KiB; 8,192 of them, 16 MiB), so a SYN flood fills this ring rather
+/// than the main one, and a worker that fell behind still finds the frames of known
+/// connections (ACKs completing SYN-proxy handshakes, requests, replies) on time.
+fn syn_socket_config() -> PacketConfig {
+    PacketConfig {
+        version: RingVersion::V2,
+        rx: Some(RxRingConfig {
+            block_size: 1 << 20,
+            block_count: 16,
+            frame_size: 2048,
+            retire_blk_tov_ms: 0,
+            reserve: HEADROOM,
+        }),
+        tx: None,
+        vnet_hdr: true,
+        qdisc_bypass: false,
+        ignore_outgoing: true,
+        promiscuous: false,
+    }
+}
+
+/// Splits `main`'s interface into two rings: `main` keeps every frame but connections'
+/// first segments, which go to a new SYN-only socket (a `PACKET_FANOUT_CBPF` group of the
+/// two, [`rvs_sys::packet::SYN_SPLIT`]). None, with a warning, where the kernel refuses
+/// the group (`PACKET_FANOUT_FLAG_IGNORE_OUTGOING` needs Linux 6.9): `main` then receives
+/// everything, as before.
+fn open_syn_ring(main: &PacketSocket) -> io::Result<Option<PacketSocket>> {
+    let syn = PacketSocket::open(main.ifname(), &syn_socket_config())?;
+    let fanout = |group, unique_id| Fanout {
+        group,
+        mode: FanoutMode::Cbpf(&rvs_sys::packet::SYN_SPLIT),
+        rollover: false,
+        ignore_outgoing: true,
+        unique_id,
+    };
+    // Member 0 (the program's "other frames") is the first to join: `main`.
+    let joined = main
+        .join_fanout(&fanout(0, true))
+        .and_then(|()| main.fanout_group())
+        .and_then(|g| syn.join_fanout(&fanout(g, false)));
+    match joined {
+        Ok(()) => Ok(Some(syn)),
+        Err(e) => {
+            tracing::warn!(
+                interface = main.ifname(),
+                "no separate SYN ring ({e}); SYNs share the interface's ring"
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// Fresh randomness for the connection table's hash seed (hash-flooding defence).
 fn random_seed() -> u64 {
     let mut b = [0u8; 8];
@@ -325,6 +379,12 @@ pub fn run(
     for name in &plan.interfaces {
         sockets.push(PacketSocket::open(name, &socket_config())?);
     }
+    // A second, SYN-only ring per interface while the poll set has room for it.
+    let room = rvs_sys::poll::MAX_WAIT_FDS.saturating_sub(3 + sockets.len());
+    let mut syn_sockets = Vec::new();
+    for s in sockets.iter().take(room) {
+        syn_sockets.push(open_syn_ring(s)?);
+    }
     // Frames to a virtual MAC must reach the socket without promiscuous mode.
     for o in &full_net.owned {
         if let (Some(mac), Some(sock)) = (o.mac, sockets.get(usize::from(o.port.0))) {
@@ -379,9 +439,29 @@ pub fn run(
         defended: None,
         announced: None,
         sync,
+        rings: plan
+            .interfaces
+            .iter()
+            .map(|n| (n.clone(), 0, 0))
+            .chain(
+                syn_sockets
+                    .iter()
+                    .flatten()
+                    .map(|s| (format!("{}:syn", s.ifname()), 0, 0)),
+            )
+            .collect(),
+        rings_read: Instant(0),
     };
     cp.ensure_probe_path(&director);
-    let result = worker(&mut director, &mut sockets, &stop, &rx, &mut cp, clock);
+    let result = worker(
+        &mut director,
+        &mut sockets,
+        &mut syn_sockets,
+        &stop,
+        &rx,
+        &mut cp,
+        clock,
+    );
     if let Some(f) = failover {
         f.stop();
     }
@@ -411,6 +491,8 @@ const BATCH: usize = 64;
 /// How often, at most, the worker runs the engine's timers and answers control requests
 /// while traffic keeps it busy (it always does before it sleeps).
 const HOUSEKEEPING: Duration = Duration::from_millis(1);
+/// How often the worker reads the RX rings' drop counters (and before each answer).
+const RING_STATS_EVERY: Duration = Duration::from_millis(100);
 
 /// Forward one received frame: rewritten in place in its RX slot (with the slot's
 /// headroom for encapsulation), then copied once into the egress port's TX ring.
@@ -472,6 +554,7 @@ fn forward(
 fn worker(
     d: &mut Director,
     sockets: &mut [PacketSocket],
+    syn_sockets: &mut [Option<PacketSocket>],
     stop: &AtomicBool,
     requests: &mpsc::Receiver<Request>,
     cp: &mut ControlPlane<'_>,
@@ -482,8 +565,20 @@ fn worker(
     let nports = sockets.len();
     let mut rxs: [Option<&mut RxRing>; rvs_sys::poll::MAX_WAIT_FDS] = Default::default();
     let mut txs: [Option<&mut TxRing>; rvs_sys::poll::MAX_WAIT_FDS] = Default::default();
+    let mut syn_port: [usize; rvs_sys::poll::MAX_WAIT_FDS] = std::array::from_fn(|i| i);
     for (i, s) in sockets.iter_mut().enumerate() {
         (rxs[i], txs[i]) = s.rings();
+    }
+    // SYN rings after the main ones, each for the port of the same index.
+    let mut nrings = nports;
+    for (i, s) in syn_sockets.iter_mut().enumerate() {
+        if let Some(s) = s
+            && nrings < rxs.len()
+        {
+            rxs[nrings] = s.rx();
+            syn_port[nrings] = i;
+            nrings += 1;
+        }
     }
     let txs = &mut txs[..nports];
     d.announce(now());
@@ -491,9 +586,11 @@ fn worker(
     while !stop.load(Ordering::Relaxed) {
         let t = now();
         let mut got = 0;
-        for (i, rxr) in rxs[..nports].iter_mut().enumerate() {
+        // Known connections' frames first, then new connections' SYNs: under a SYN flood
+        // the SYN rings fill (and drop) while the main rings are served every round.
+        for (i, rxr) in rxs[..nrings].iter_mut().enumerate() {
             let Some(rxr) = rxr.as_mut() else { continue };
-            let port = PortId(i as u8);
+            let port = PortId(syn_port[i] as u8);
             got += rxr.drain_max(BATCH, |frame| forward(d, t, port, frame, txs));
         }
         // Frames the engine originated (ARP/ND, released parked frames).
@@ -510,7 +607,9 @@ fn worker(
             d.expire(t);
             cp.housekeeping(d, t);
             cp.forward_probes(d, t, txs);
+            cp.read_rings(&rxs[..nrings], t, false);
             while let Ok(req) = requests.try_recv() {
+                cp.read_rings(&rxs[..nrings], t, true);
                 let answer = cp.answer(d, req.ask, t);
                 let _ = req.reply.send(answer);
             }
@@ -527,7 +626,7 @@ fn worker(
             .min(Duration::from_millis(50));
         let mut fds: [Option<BorrowedFd<'_>>; rvs_sys::poll::MAX_WAIT_FDS] = [None; 8];
         let mut n = 0;
-        for r in rxs[..nports].iter().flatten() {
+        for r in rxs[..nrings].iter().flatten() {
             fds[n] = Some(r.as_fd());
             n += 1;
         }
@@ -751,6 +850,11 @@ struct ControlPlane<'a> {
     defended: Option<Instant>,
     /// When the failover protocol last had them announced (takeover, refresh).
     announced: Option<Instant>,
+    /// Per interface: name, frames its RX ring saw, frames the kernel dropped because
+    /// the ring was full (`PACKET_STATISTICS`, summed by [`ControlPlane::read_rings`]).
+    rings: Vec<(String, u64, u64)>,
+    /// When the ring counters were last read.
+    rings_read: Instant,
 }
 
 impl ControlPlane<'_> {
@@ -945,6 +1049,21 @@ impl ControlPlane<'_> {
         }
     }
 
+    /// Adds the RX rings' kernel counters (read and reset) to `rings`, at most every
+    /// [`RING_STATS_EVERY`] (one `getsockopt` per interface).
+    fn read_rings(&mut self, rxs: &[Option<&mut RxRing>], now: Instant, force: bool) {
+        if !force && now.0.saturating_sub(self.rings_read.0) < RING_STATS_EVERY.as_nanos() as u64 {
+            return;
+        }
+        self.rings_read = now;
+        for (r, c) in rxs.iter().zip(self.rings.iter_mut()) {
+            if let Some(Ok(s)) = r.as_ref().map(|r| r.stats()) {
+                c.1 += u64::from(s.packets);
+                c.2 += u64::from(s.drops);
+            }
+        }
+    }
+
     /// Answer a control request.
     fn answer(&mut self, d: &mut Director, ask: Ask, now: Instant) -> Result<String, String> {
         match ask {
@@ -963,6 +1082,7 @@ impl ControlPlane<'_> {
                     crate::failover_status::render_metrics(&mut text, &r.status());
                 }
                 metrics::render_sync(&mut text, &self.sync.counts, d);
+                metrics::render_rings(&mut text, &self.rings);
                 Ok(text)
             }
             Ask::Ipvsadm(cmd) => Ok(match cmd.sync_request() {

@@ -21,6 +21,7 @@
 //! | `rvs_neighbor_events_total` | counter | event (created, unsolicited_ignored, spoof_probes, spoof_refused, evicted, table_full, failed, gc) |
 //! | `rvs_neighbor_entries`, `rvs_neighbor_capacity` | gauge | family |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
+//! | `rvs_rx_ring_frames_total` | counter | interface, event (seen, dropped) |
 
 use rvs_core::dest::Dest;
 use rvs_core::director::{DestId, Director, Service, ServiceId};
@@ -437,6 +438,32 @@ pub fn render_health(out: &mut String, m: &crate::health::Monitor) {
         &[],
         max.as_micros() as u64,
     );
+}
+
+/// The RX rings' kernel counters (`PACKET_STATISTICS`), appended to `out`: frames each
+/// interface's socket saw and frames the kernel dropped because the ring was full (the
+/// worker fell behind). `rings` holds (interface, seen, dropped).
+pub fn render_rings(out: &mut String, rings: &[(String, u64, u64)]) {
+    Family::header(
+        out,
+        "rvs_rx_ring_frames_total",
+        "counter",
+        "Frames an interface's RX ring saw, and frames the kernel dropped because the ring was full.",
+    );
+    let mut f = Family { out: &mut *out };
+    for (name, seen, dropped) in rings {
+        let name = esc(name);
+        f.sample(
+            "rvs_rx_ring_frames_total",
+            &[("interface", &name), ("event", "seen")],
+            *seen,
+        );
+        f.sample(
+            "rvs_rx_ring_frames_total",
+            &[("interface", &name), ("event", "dropped")],
+            *dropped,
+        );
+    }
 }
 
 /// Connection-sync metrics, appended to `out`.

@@ -178,9 +178,70 @@ pub struct Fanout<'a> {
     /// `PACKET_FANOUT_FLAG_ROLLOVER`: move a frame to another member when the chosen
     /// one's ring is full.
     pub rollover: bool,
+    /// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`: the group does not see frames sent on the
+    /// interface. A member's own `PACKET_IGNORE_OUTGOING` no longer applies once it joined:
+    /// the group's hook receives for all members.
+    pub ignore_outgoing: bool,
+    /// `PACKET_FANOUT_FLAG_UNIQUEID`: the kernel picks an unused group id (`group` must be
+    /// 0); read it with [`PacketSocket::fanout_group`] and have the other members join it.
+    pub unique_id: bool,
 }
 
-/// Counters of `PACKET_STATISTICS` (TPACKET_V3); reading them resets them.
+/// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` (linux/if_packet.h, Linux 6.9).
+const FANOUT_FLAG_IGNORE_OUTGOING: u32 = 0x4000;
+/// `PACKET_FANOUT_FLAG_UNIQUEID` (linux/if_packet.h, Linux 4.3).
+const FANOUT_FLAG_UNIQUEID: u32 = 0x2000;
+
+const fn insn(code: u32, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// A `PACKET_FANOUT_CBPF` program for two members: 1 for a TCP segment with SYN set and
+/// ACK, RST and FIN clear (a connection's first segment) in IPv4 without options and not
+/// a non-first fragment, or IPv6 with TCP as the first next header; 0 for every other
+/// frame. The program sees the frame from its network header; the ethertype is
+/// `skb->protocol` (a VLAN-tagged frame the driver did not untag goes to member 0).
+///
+/// A director splits its RX path with it: a SYN flood fills member 1's ring only, and
+/// the frames of known connections (member 0) never wait behind it or overflow with it.
+pub static SYN_SPLIT: [libc::sock_filter; 18] = {
+    use libc::{
+        BPF_ABS, BPF_ALU, BPF_AND, BPF_B, BPF_H, BPF_JA, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD,
+        BPF_RET,
+    };
+    const LDH: u32 = BPF_LD | BPF_H | BPF_ABS;
+    const LDB: u32 = BPF_LD | BPF_B | BPF_ABS;
+    const JEQ: u32 = BPF_JMP | BPF_JEQ | BPF_K;
+    let protocol = (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32;
+    // Jump offsets count from the next instruction: MAIN (ret #0) is 16, SYN (ret #1) 17.
+    [
+        /* 0 */ insn(LDH, 0, 0, protocol),
+        /* 1 */ insn(JEQ, 0, 8, 0x0800), // IPv4, else 10
+        /* 2 */ insn(LDB, 0, 0, 0),
+        /* 3 */ insn(JEQ, 0, 12, 0x45), // version 4, no options
+        /* 4 */ insn(LDB, 0, 0, 9),
+        /* 5 */ insn(JEQ, 0, 10, 6), // TCP
+        /* 6 */ insn(LDH, 0, 0, 6),
+        /* 7 */ insn(BPF_JMP | BPF_JSET | BPF_K, 8, 0, 0x1fff), // a non-first fragment
+        /* 8 */ insn(LDB, 0, 0, 20 + 13), // TCP flags
+        /* 9 */ insn(BPF_JMP | BPF_JA, 0, 0, 4), // to 14
+        /* 10 */ insn(JEQ, 0, 5, 0x86dd), // IPv6
+        /* 11 */ insn(LDB, 0, 0, 6),
+        /* 12 */ insn(JEQ, 0, 3, 6), // TCP right after the fixed header
+        /* 13 */ insn(LDB, 0, 0, 40 + 13), // TCP flags
+        /* 14 */ insn(BPF_ALU | BPF_AND | BPF_K, 0, 0, 0x17), // FIN SYN RST ACK
+        /* 15 */ insn(JEQ, 1, 0, 0x02), // SYN alone
+        /* 16 */ insn(BPF_RET | BPF_K, 0, 0, 0),
+        /* 17 */ insn(BPF_RET | BPF_K, 0, 0, 1),
+    ]
+};
+
+/// Counters of `PACKET_STATISTICS`; reading them resets them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RxStats {
     /// Frames seen by the socket since the last read (including dropped ones).
@@ -584,11 +645,17 @@ impl PacketSocket {
             FanoutMode::QueueMapping => libc::PACKET_FANOUT_QM,
             FanoutMode::Cbpf(_) => libc::PACKET_FANOUT_CBPF,
         };
-        let flags = if fanout.rollover {
+        let mut flags = if fanout.rollover {
             libc::PACKET_FANOUT_FLAG_ROLLOVER
         } else {
             0
         };
+        if fanout.ignore_outgoing {
+            flags |= FANOUT_FLAG_IGNORE_OUTGOING;
+        }
+        if fanout.unique_id {
+            flags |= FANOUT_FLAG_UNIQUEID;
+        }
         let arg = libc::c_int::from(fanout.group) | ((mode | flags) << 16) as libc::c_int;
         let what = format!("setsockopt(PACKET_FANOUT, group {})", fanout.group);
         self.set_int(libc::PACKET_FANOUT, arg, &what)?;
@@ -616,20 +683,22 @@ impl PacketSocket {
         Ok(())
     }
 
-    /// Reads and resets the RX counters (`PACKET_STATISTICS`).
-    pub fn stats(&self) -> io::Result<RxStats> {
-        let s: V3Stats = sys::getsockopt(
+    /// The id of the fanout group this socket is in (`getsockopt(PACKET_FANOUT)`), e.g.
+    /// the one the kernel picked for [`Fanout::unique_id`].
+    pub fn fanout_group(&self) -> io::Result<u16> {
+        let v: libc::c_int = sys::getsockopt(
             self.fd.as_raw_fd(),
             libc::SOL_PACKET,
-            libc::PACKET_STATISTICS,
-            "getsockopt(PACKET_STATISTICS)",
+            libc::PACKET_FANOUT,
+            "getsockopt(PACKET_FANOUT)",
             &self.ifname,
         )?;
-        Ok(RxStats {
-            packets: s.0[0],
-            drops: s.0[1],
-            freeze_q_cnt: s.0[2],
-        })
+        Ok((v & 0xffff) as u16)
+    }
+
+    /// Reads and resets the RX counters (`PACKET_STATISTICS`).
+    pub fn stats(&self) -> io::Result<RxStats> {
+        read_stats(self.fd.as_raw_fd(), &self.ifname)
     }
 
     /// Waits until an RX block is ready or the socket is writable, or `timeout` passes
@@ -651,6 +720,23 @@ impl PacketSocket {
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
 struct V3Stats([u32; 3]);
+
+/// `PACKET_STATISTICS` of `fd` (read and reset). A TPACKET_V2 socket fills only the first
+/// two words (`struct tpacket_stats`); `freeze_q_cnt` is then 0.
+pub(crate) fn read_stats(fd: RawFd, ifname: &str) -> io::Result<RxStats> {
+    let s: V3Stats = sys::getsockopt(
+        fd,
+        libc::SOL_PACKET,
+        libc::PACKET_STATISTICS,
+        "getsockopt(PACKET_STATISTICS)",
+        ifname,
+    )?;
+    Ok(RxStats {
+        packets: s.0[0],
+        drops: s.0[1],
+        freeze_q_cnt: s.0[2],
+    })
+}
 
 fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }

@@ -433,6 +433,13 @@ impl RxRing {
         Ok(self.drain(f))
     }
 
+    /// Reads and resets the socket's RX counters (`PACKET_STATISTICS`): frames the
+    /// socket saw and frames dropped because the ring was full, since the last read. The
+    /// same as [`super::PacketSocket::stats`], callable while the rings are borrowed.
+    pub fn stats(&self) -> io::Result<super::RxStats> {
+        super::read_stats(self.fd, &self.ifname)
+    }
+
     /// Number of blocks whose frame list was found inconsistent (iteration stopped early).
     pub fn malformed_blocks(&self) -> u64 {
         self.malformed

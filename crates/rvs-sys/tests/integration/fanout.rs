@@ -108,6 +108,8 @@ fn hash_fanout_shares_flows_without_duplicates() {
             group: 42,
             mode: FanoutMode::Hash,
             rollover: false,
+            ignore_outgoing: false,
+            unique_id: false,
         },
     );
     let sender = send_flows(&lab);
@@ -169,6 +171,8 @@ fn cbpf_fanout_steers_by_program() {
             group: 7,
             mode: FanoutMode::Cbpf(&SPORT_PARITY),
             rollover: false,
+            ignore_outgoing: false,
+            unique_id: false,
         },
     );
     let sender = send_flows(&lab);
