@@ -590,6 +590,13 @@ fn worker(
         // the SYN rings fill (and drop) while the main rings are served every round.
         for (i, rxr) in rxs[..nrings].iter_mut().enumerate() {
             let Some(rxr) = rxr.as_mut() else { continue };
+            if i == nports {
+                // Their output leaves before the SYN-ACKs' (each transmission runs the
+                // receiving side's stack in this thread on veth).
+                for tx in txs.iter_mut().flatten() {
+                    let _ = tx.flush();
+                }
+            }
             let port = PortId(syn_port[i] as u8);
             got += rxr.drain_max(BATCH, |frame| forward(d, t, port, frame, txs));
         }
