@@ -245,13 +245,16 @@ fn socket_config() -> PacketConfig {
     }
 }
 
-/// Fresh randomness for the connection table's hash seed (hash-flooding defence).
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = io::Read::read_exact(&mut f, &mut b);
-    }
-    u64::from_ne_bytes(b) ^ u64::from(std::process::id())
+/// Fresh randomness for the connection table's hash seed (hash-flooding defence), from
+/// `getrandom(2)`. A seed an attacker could guess (the PID, the time) would let them aim
+/// flows at one hash bucket, so start-up fails instead of falling back.
+fn random_seed() -> io::Result<u64> {
+    rvs_sys::random::u64().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read randomness for the connection table's hash seed (getrandom): {e}"),
+        )
+    })
 }
 
 /// Run the director until SIGTERM / SIGINT, with `health` monitoring its real servers and
@@ -275,7 +278,7 @@ pub fn run(
     }
     let net = net_config(&plan)?;
     let settings = DirectorSettings {
-        seed: random_seed(),
+        seed: random_seed()?,
         offload_partial_csum: true,
         // Room for a few tunnelled GSO super-frames cut into segments per round.
         park_slots: 1024,
@@ -287,7 +290,7 @@ pub fn run(
     let health = Health::new(
         health_spec.clone(),
         &plan.config,
-        random_seed(),
+        random_seed()?,
         Instant(clock.elapsed().as_nanos() as u64),
     );
     let health = Arc::new(Mutex::new(health));
