@@ -34,7 +34,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::sctp::{self, SctpEvent, SctpState, SctpTransition};
 use super::state::{
-    ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name, transition,
+    ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name,
+    transition_with,
 };
 use crate::model::{Family, TableFullPolicy};
 use crate::time::Instant;
@@ -1375,7 +1376,8 @@ impl<A: ConnAddr> ConnTable<A> {
             return None;
         }
         let state = TcpState::from_index(e.state)?;
-        let t = transition(
+        let t = transition_with(
+            timeouts.secure(),
             state,
             ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
             dir,
@@ -1678,6 +1680,84 @@ impl<A: ConnAddr> ConnTable<A> {
             }
         }
         removed
+    }
+
+    /// `ip_vs_random_dropentry()` over `buckets` hash buckets picked by `rand`: drop the
+    /// entries the kernel drops under `drop_entry` (see [`crate::conn::defense`]), handing
+    /// each to `on_removed`. `counters` are the kernel's `dropentry_counters` (one in *n*
+    /// entries with *n* input packets is dropped). A connection's template is expired at
+    /// once when it no longer controls anything (`ip_vs_conn_expire_now(cp->control)`).
+    /// Returns the number of entries dropped.
+    pub fn random_drop(
+        &mut self,
+        now: Instant,
+        buckets: usize,
+        mut rand: impl FnMut() -> u64,
+        counters: &mut [i8; 8],
+        mut on_removed: impl FnMut(ConnId, &Conn<A>),
+    ) -> usize {
+        let mut dropped = 0;
+        for _ in 0..buckets {
+            let mut i = self.in_idx.head(rand());
+            while let Some(e) = self.slab.get(i) {
+                let next = e.next_in;
+                if Self::todrop(e, now, counters) {
+                    let control = e.control;
+                    if let Some(c) = self.remove(ConnId(i)) {
+                        dropped += 1;
+                        on_removed(ConnId(i), &c);
+                    }
+                    if let Some(t) = self.slab.get(control)
+                        && t.occupied()
+                        && t.is_template()
+                        && t.n_control == 0
+                    {
+                        self.touch(ConnId(control), now, Duration::ZERO);
+                    }
+                }
+                i = next;
+            }
+        }
+        dropped
+    }
+
+    /// The kind test of `ip_vs_random_dropentry()` and `todrop_entry()`.
+    fn todrop(e: &Entry<A>, now: Instant, counters: &mut [i8; 8]) -> bool {
+        if !e.occupied() {
+            return false;
+        }
+        // `todrop_entry()`: only entries idle for 60 s, with 1..=8 input packets, one in n.
+        let mut rate_limited = || {
+            let idle = now.0.saturating_add(u64::from(e.timeout_ms) * 1_000_000)
+                >= e.expires.saturating_add(60_000_000_000);
+            if !idle || !(1..=8).contains(&e.in_pkts) {
+                return false;
+            }
+            let k = (e.in_pkts - 1) as usize;
+            counters[k] -= 1;
+            if counters[k] > 0 {
+                return false;
+            }
+            counters[k] = (k + 1) as i8;
+            true
+        };
+        if e.is_template() {
+            // Templates only when they control nothing and serve a one-packet service.
+            return e.n_control == 0 && e.flags & ConnFlags::ONE_PACKET != 0 && rate_limited();
+        }
+        match e.protocol {
+            TCP => match TcpState::from_index(e.state) {
+                Some(TcpState::SynRecv | TcpState::SynAck) => true,
+                Some(TcpState::Established) => rate_limited(),
+                _ => false,
+            },
+            SCTP => match SctpState::from_index(e.state) {
+                Some(SctpState::Init1 | SctpState::Init) => true,
+                Some(SctpState::Established) => rate_limited(),
+                _ => false,
+            },
+            _ => rate_limited(),
+        }
     }
 
     /// Remove every entry bound to real server `dest` (templates after the connections

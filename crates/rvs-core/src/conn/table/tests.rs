@@ -956,3 +956,205 @@ mod migration_model {
         }
     }
 }
+
+/// Drive one connection to `states` by feeding segments through the normal table.
+fn drive(
+    t: &mut ConnTableV4,
+    id: ConnId,
+    steps: &[(Direction, FlagKind)],
+    timeouts: &StateTimeouts,
+    now: Instant,
+) {
+    for (dir, k) in steps {
+        t.tcp_transition(id, *dir, k.flags(), timeouts, now);
+    }
+}
+
+#[test]
+fn drop_entry_removes_only_the_kinds_the_kernel_does() {
+    let timeouts = StateTimeouts::default();
+    let mut t = ConnTableV4::new(64, 21, TableFullPolicy::DropNew);
+    let mut ids = HashMap::new();
+    let mut add = |t: &mut ConnTableV4, name: &'static str, port: u16, proto: u8| {
+        let mut c = tcp_conn(v4(10, 9, 0, 1), port, v4(10, 0, 0, 2), u32::from(port));
+        c.protocol = proto;
+        if proto == 17 {
+            c.state = UDP_STATE;
+            c.timeout = Duration::from_secs(300);
+        }
+        let id = t.insert(c, T0).unwrap().id;
+        ids.insert(name, id);
+        id
+    };
+    use Direction::{Input, Output};
+    use FlagKind::{Ack, Fin, Syn};
+    let sr = add(&mut t, "syn_recv", 1, 6);
+    drive(&mut t, sr, &[(Input, Syn)], &timeouts, T0);
+    let sa = add(&mut t, "synack", 2, 6);
+    // Secure table: the real server's SYN-ACK moves SYN_RECV to SYNACK.
+    let mut secure = timeouts;
+    secure.set_secure(true);
+    drive(&mut t, sa, &[(Input, Syn), (Output, Syn)], &secure, T0);
+    let es_busy = add(&mut t, "established_fresh", 3, 6);
+    drive(
+        &mut t,
+        es_busy,
+        &[(Input, Syn), (Output, Syn), (Input, Ack)],
+        &timeouts,
+        T0,
+    );
+    let es_idle = add(&mut t, "established_idle_1pkt", 4, 6);
+    drive(
+        &mut t,
+        es_idle,
+        &[(Input, Syn), (Output, Syn), (Input, Ack)],
+        &timeouts,
+        T0,
+    );
+    t.set_sync_meta(
+        es_idle,
+        SyncMeta {
+            in_pkts: 1,
+            old_state: 0,
+        },
+    );
+    let es_many = add(&mut t, "established_idle_9pkts", 5, 6);
+    drive(
+        &mut t,
+        es_many,
+        &[(Input, Syn), (Output, Syn), (Input, Ack)],
+        &timeouts,
+        T0,
+    );
+    t.set_sync_meta(
+        es_many,
+        SyncMeta {
+            in_pkts: 9,
+            old_state: 0,
+        },
+    );
+    let fw = add(&mut t, "close_wait", 6, 6);
+    drive(
+        &mut t,
+        fw,
+        &[(Input, Syn), (Output, Syn), (Input, Ack), (Input, Fin)],
+        &timeouts,
+        T0,
+    );
+    let udp_idle = add(&mut t, "udp_idle_1pkt", 7, 17);
+    t.set_sync_meta(
+        udp_idle,
+        SyncMeta {
+            in_pkts: 1,
+            old_state: 0,
+        },
+    );
+    let udp_zero = add(&mut t, "udp_idle_0pkts", 8, 17);
+    let _ = udp_zero;
+    assert_eq!(t.get(sa).unwrap().state_name(), "SYNACK");
+    assert_eq!(t.get(fw).unwrap().state_name(), "CLOSE_WAIT");
+
+    // 61 s later nothing has expired that matters (ESTABLISHED 900 s, UDP 300 s; the
+    // SYN_RECV's 60 s has passed but it is not swept). The idle rule is "touched 60 s ago".
+    let later = T0 + Duration::from_secs(61);
+    let fresh = later;
+    t.touch_secs(es_busy, fresh, 900);
+    t.set_sync_meta(
+        es_busy,
+        SyncMeta {
+            in_pkts: 1,
+            old_state: 0,
+        },
+    );
+    let mut counters = [0i8; 8];
+    let mut gone = Vec::new();
+    // Every bucket once (the table has 64 buckets): a counter walks them in order.
+    let mut b = 0u64;
+    let n = t.random_drop(
+        later,
+        t.buckets(),
+        || {
+            b += 1;
+            b - 1
+        },
+        &mut counters,
+        |_, c| gone.push(c.cport),
+    );
+    gone.sort();
+    // SYN_RECV and SYNACK always; idle ESTABLISHED/UDP with 1 input packet (one in one);
+    // not: fresh ESTABLISHED, 9 packets, 0 packets, CLOSE_WAIT.
+    assert_eq!(gone, vec![1, 2, 4, 7]);
+    assert_eq!(n, 4);
+    for name in [
+        "established_fresh",
+        "established_idle_9pkts",
+        "close_wait",
+        "udp_idle_0pkts",
+    ] {
+        assert!(t.get(ids[name]).is_some(), "{name} kept");
+    }
+}
+
+#[test]
+fn drop_entry_drops_one_in_n_of_entries_with_n_packets() {
+    let timeouts = StateTimeouts::default();
+    let mut t = ConnTableV4::new(256, 22, TableFullPolicy::DropNew);
+    for p in 0..60u16 {
+        let id = t
+            .insert(tcp_conn(v4(10, 9, 1, 1), p, v4(10, 0, 0, 2), 1), T0)
+            .unwrap()
+            .id;
+        drive(
+            &mut t,
+            id,
+            &[
+                (Direction::Input, FlagKind::Syn),
+                (Direction::Output, FlagKind::Syn),
+                (Direction::Input, FlagKind::Ack),
+            ],
+            &timeouts,
+            T0,
+        );
+        t.set_sync_meta(
+            id,
+            SyncMeta {
+                in_pkts: 3,
+                old_state: 0,
+            },
+        );
+    }
+    let later = T0 + Duration::from_secs(70);
+    let mut counters = [0i8; 8];
+    let mut b = 0u64;
+    let n = t.random_drop(
+        later,
+        t.buckets(),
+        || {
+            b += 1;
+            b - 1
+        },
+        &mut counters,
+        |_, _| {},
+    );
+    assert_eq!(n, 20, "one in three");
+}
+
+#[test]
+fn secure_tcp_shortens_syn_recv_and_a_flood_entry_is_swept_in_ten_seconds() {
+    let mut secure = StateTimeouts::default();
+    secure.set_secure(true);
+    assert_eq!(secure.tcp_secs(TcpState::SynRecv), 10);
+    assert_eq!(secure.tcp_secs(TcpState::SynAck), 100);
+    assert_eq!(secure.tcp_secs(TcpState::Established), 900, "kept");
+    assert_eq!(StateTimeouts::default().tcp_secs(TcpState::SynRecv), 60);
+    let mut t = table(8);
+    let id = t
+        .insert(tcp_conn(v4(6, 6, 6, 6), 1, v4(10, 0, 0, 2), 1), T0)
+        .unwrap()
+        .id;
+    t.tcp_transition(id, Direction::Input, FlagKind::Syn.flags(), &secure, T0);
+    assert_eq!(t.get(id).unwrap().state_name(), "SYN_RECV");
+    let mut gone = 0;
+    t.expire(T0 + Duration::from_secs(11), 64, |_, _| gone += 1);
+    assert_eq!(gone, 1);
+}
