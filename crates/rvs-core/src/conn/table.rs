@@ -807,7 +807,9 @@ impl<A: ConnAddr> ConnTable<A> {
     /// chunk and a bucket per entry allocated here: it never grows and needs no
     /// [`ConnTable::provide`].
     pub fn new(capacity: usize, seed: u64, policy: TableFullPolicy) -> Self {
-        Self::growable(capacity, usize::MAX, capacity, seed, policy)
+        let mut t = Self::growable(capacity, usize::MAX, capacity, seed, policy);
+        t.grow_now(capacity);
+        t
     }
 
     /// Construction-time growth: chunks up to `target` slots, then heads with at least a
@@ -830,14 +832,14 @@ impl<A: ConnAddr> ConnTable<A> {
         self.retired = None;
     }
 
-    /// A table that starts with room for about `initial` entries (rounded to whole chunks)
-    /// and grows, when the caller hands it memory ([`ConnTable::need`],
+    /// A table that starts with one chunk and at least `buckets` hash buckets (a power of
+    /// two) and grows, when the caller hands it memory ([`ConnTable::need`],
     /// [`ConnTable::provide`]), up to `max_entries` entries and `limit_bytes` bytes of
     /// [`ConnTable::memory_bytes`], whichever comes first.
     pub fn growable(
         max_entries: usize,
         limit_bytes: usize,
-        initial: usize,
+        buckets: usize,
         seed: u64,
         policy: TableFullPolicy,
     ) -> Self {
@@ -849,12 +851,16 @@ impl<A: ConnAddr> ConnTable<A> {
         // when the limit is below a chunk), so that every later one starts on a chunk
         // boundary.
         let first = max_entries.min(CHUNK_ENTRIES);
-        let buckets = first.max(1).next_power_of_two();
+        let buckets = buckets
+            .min(max_entries.max(1).next_power_of_two())
+            .max(first)
+            .max(1)
+            .next_power_of_two();
         let mut chunks = Vec::with_capacity(max_chunks);
         if first > 0 {
             chunks.push(vec![Entry::default(); first].into_boxed_slice());
         }
-        let mut t = ConnTable {
+        ConnTable {
             slab: Slab {
                 chunks,
                 slots: first as u32,
@@ -873,10 +879,23 @@ impl<A: ConnAddr> ConnTable<A> {
             cursor: 0,
             seed: Seed::new(seed),
             policy,
-        };
-        // Grow to `initial` at once: construction may allocate.
-        t.grow_now(initial);
-        t
+        }
+    }
+
+    /// Change the limits (a reload): growth stops at the new ones; nothing already
+    /// allocated is released. May allocate (control plane only).
+    pub fn set_limits(&mut self, max_entries: usize, limit_bytes: usize) {
+        let max = max_entries
+            .min(NIL as usize - 1)
+            .min(entries_for_bytes::<A>(limit_bytes));
+        self.max_entries = max as u32;
+        self.limit_bytes = limit_bytes;
+        let chunks = max.div_ceil(CHUNK_ENTRIES);
+        if chunks > self.slab.chunks.capacity() {
+            self.slab
+                .chunks
+                .reserve_exact(chunks - self.slab.chunks.len());
+        }
     }
 
     /// Entries the slab has room for now (grows up to [`ConnTable::max_entries`]).

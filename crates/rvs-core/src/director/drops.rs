@@ -44,11 +44,13 @@ pub enum DropReason {
     /// An SCTP packet to a service whose first chunk was not INIT and that matched no
     /// connection (`sctp_conn_schedule()` schedules only on INIT).
     NotInit,
+    /// A new connection's packet dropped by the `drop_packet` defence (`ip_vs_todrop()`).
+    DropPacket,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
 
     /// Every reason, in order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -69,6 +71,7 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::ProbeMethod,
         DropReason::NotInit,
+        DropReason::DropPacket,
     ];
 
     /// A short snake_case name for metrics labels.
@@ -91,6 +94,7 @@ impl DropReason {
             DropReason::TooBig => "too_big",
             DropReason::ProbeMethod => "probe_method",
             DropReason::NotInit => "not_init",
+            DropReason::DropPacket => "drop_packet",
         }
     }
 }
