@@ -73,6 +73,9 @@ pub struct Options {
     pub metrics: Option<std::net::SocketAddr>,
     /// `--strict`: a file with warnings is refused, at start and on reload.
     pub strict: bool,
+    /// `--conn-table-memory`, `--sysctl`: laid over the file's values, at start and on
+    /// reload.
+    pub tuning: crate::tuning::Tuning,
 }
 
 /// The control socket used when none is given (see [`crate::locate`]).
@@ -359,6 +362,7 @@ pub fn run(
         config_id: opts.config_id.clone(),
         interfaces: plan.interfaces.clone(),
         strict: opts.strict,
+        tuning: opts.tuning.clone(),
         hup,
     };
     let (failover, roles) = match failover {
@@ -378,6 +382,7 @@ pub fn run(
         defended: None,
         announced: None,
         sync,
+        provisioner: crate::provision::Provisioner::start()?,
     };
     cp.ensure_probe_path(&director);
     let result = worker(&mut director, &mut sockets, &stop, &rx, &mut cp, clock);
@@ -746,6 +751,8 @@ struct ControlPlane<'a> {
     defended: Option<Instant>,
     /// When the failover protocol last had them announced (takeover, refresh).
     announced: Option<Instant>,
+    /// Builds the connection tables' memory off the packet path.
+    provisioner: crate::provision::Provisioner,
 }
 
 impl ControlPlane<'_> {
@@ -945,6 +952,7 @@ impl ControlPlane<'_> {
 
     /// Install what the health monitor decided; reload on SIGHUP.
     fn housekeeping(&mut self, d: &mut Director, now: Instant) {
+        self.provisioner.service(d);
         self.apply_roles(d, now);
         self.defend(d, now);
         self.sync.poll(d, now);
@@ -1088,6 +1096,8 @@ struct Reloader {
     interfaces: Vec<String>,
     /// `--strict`: refuse a file with warnings.
     strict: bool,
+    /// The command line's overrides.
+    tuning: crate::tuning::Tuning,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
 }
@@ -1130,7 +1140,8 @@ impl Reloader {
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }
-        let plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.tuning.apply(&mut plan.config);
         if plan.interfaces != self.interfaces {
             return Err(format!(
                 "{}: the new configuration needs interfaces {:?}, the daemon runs on {:?}; \
