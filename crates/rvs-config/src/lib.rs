@@ -115,7 +115,7 @@ pub fn parse_size(text: &str) -> Option<usize> {
 /// The shortest exact [`parse_size`] spelling of `bytes` (`512M`, `1536K`, `1000`).
 pub fn format_size(bytes: usize) -> String {
     for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
-        if bytes != 0 && bytes % (1usize << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1usize << shift) {
             return format!("{}{suffix}", bytes >> shift);
         }
     }

@@ -44,8 +44,14 @@ impl Provisioner {
                     let sent = match job {
                         Job::Build4(n) => built_tx.send(Built::V4(Provision::build(n))),
                         Job::Build6(n) => built_tx.send(Built::V6(Provision::build(n))),
-                        Job::Free4(p) => Ok(drop(p)),
-                        Job::Free6(p) => Ok(drop(p)),
+                        Job::Free4(p) => {
+                            drop(p);
+                            Ok(())
+                        }
+                        Job::Free6(p) => {
+                            drop(p);
+                            Ok(())
+                        }
                     };
                     if sent.is_err() {
                         break;

@@ -1,13 +1,24 @@
-//! The connection table: IPVS's `ip_vs_conn_tab` as a bounded, preallocated structure.
+//! The connection table: IPVS's `ip_vs_conn_tab`, growing with load up to a memory limit.
 //!
 //! One table holds one address family ([`ConnTable<[u8; 4]>`](ConnTableV4) or
 //! [`ConnTable<[u8; 16]>`](ConnTableV6)): the director owns one of each, which keeps an IPv4
-//! entry at 80 bytes instead of paying for four 16-byte addresses. Entries live in a slab
-//! allocated once at construction; two chained hash indexes (heads array + a `u32` link in
-//! each entry) find them by the *in* key (client → virtual) and by the *out* key (real server
-//! → client, or → local address for FullNAT); a coarse timing wheel (doubly linked through
-//! the entries) expires them incrementally. After construction no operation allocates, none
-//! panics, and none takes a lock: a table belongs to one worker.
+//! entry at 80 bytes instead of paying for four 16-byte addresses. Entries live in a slab of
+//! fixed-size chunks ([`CHUNK_ENTRIES`]); two chained hash indexes (heads arrays + a `u32`
+//! link in each entry) find them by the *in* key (client → virtual) and by the *out* key
+//! (real server → client, or → local address for FullNAT); a coarse timing wheel (doubly
+//! linked through the entries) expires them incrementally.
+//!
+//! **Growth without allocating on the packet path.** The table never allocates after
+//! construction. It says what it wants ([`ConnTable::need`]: a chunk when fewer than a
+//! quarter chunk of free slots is left, hash heads twice as large once there are more slots
+//! than buckets); the caller builds that off the packet path ([`Provision::build`], on a
+//! helper thread in the daemon) and hands it in ([`ConnTable::provide`]): a chunk is linked
+//! in O(1); new heads start an incremental rehash that moves a bounded number of old
+//! buckets per insert and per [`ConnTable::expire`], lookups consulting the old heads for
+//! the buckets not moved yet. Growth honours an entry limit and a byte limit
+//! ([`ConnTable::growable`]); [`ConnTable::new`] builds a fixed table with everything
+//! allocated up front. No operation panics, none takes a lock: a table belongs to one
+//! worker.
 //!
 //! Semantics follow `net/netfilter/ipvs/ip_vs_conn.c`: lookups (`ip_vs_conn_in_get()`,
 //! `ip_vs_conn_out_get()`, `ip_vs_ct_in_get()` for templates), control links between a
@@ -997,7 +1008,7 @@ impl<A: ConnAddr> ConnTable<A> {
         match p.0 {
             ProvisionKind::Chunk(c) => {
                 let slots = self.slab.slots as usize;
-                let fits = slots % CHUNK_ENTRIES == 0
+                let fits = slots.is_multiple_of(CHUNK_ENTRIES)
                     && slots + c.len() <= self.max_entries as usize
                     && self.memory_bytes() + c.len() * size_of::<Entry<A>>() <= self.limit_bytes
                     && self.slab.chunks.len() < self.slab.chunks.capacity()

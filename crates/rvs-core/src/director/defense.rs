@@ -18,6 +18,9 @@ const PERIOD: Duration = Duration::from_secs(1);
 /// call stalls forwarding).
 const DROP_SLICE: usize = 2048;
 
+/// Memory the IPv4 and IPv6 tables retired ([`Director::take_retired`]).
+pub type Retired = (Option<Provision<[u8; 4]>>, Option<Provision<[u8; 16]>>);
+
 /// The defence state and its timer.
 #[derive(Debug)]
 pub(super) struct Defense {
@@ -129,7 +132,7 @@ impl Director {
     }
 
     /// Memory the tables retired (old hash heads), to drop off the packet path.
-    pub fn take_retired(&mut self) -> (Option<Provision<[u8; 4]>>, Option<Provision<[u8; 16]>>) {
+    pub fn take_retired(&mut self) -> Retired {
         (self.v4.take_retired(), self.v6.take_retired())
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod classify;
 mod defense;
+pub use defense::Retired;
 pub mod drops;
 mod fast;
 pub mod ftp;
