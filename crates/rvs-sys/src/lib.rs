@@ -16,6 +16,7 @@
 //!   (IPIP, GRE, GUE/FOU), a raw sender, a multi-descriptor poll and a SIGTERM signalfd.
 //! - [`netdb`]: host and service names through the C library (`gethostbyname_r` and
 //!   friends), as ipvsadm looks them up.
+//! - [`random`]: random bytes from `getrandom(2)` (hash seeds).
 //!
 //! Nothing here parses or rewrites packets: that is `rvs-core::wire`'s job.
 
@@ -26,6 +27,7 @@ pub mod packet;
 pub mod pktinfo;
 pub mod poll;
 pub mod process;
+pub mod random;
 pub mod rawsock;
 mod sys;
 pub mod tun;

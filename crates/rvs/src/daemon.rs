@@ -76,6 +76,9 @@ pub struct Options {
     /// `--gc-thresh3`: the neighbour-table bound per family, over the file's
     /// `[neighbors] gc_thresh3` (None: the file's, else 1024).
     pub gc_thresh3: Option<usize>,
+    /// `--conn-table-memory`, `--sysctl`: laid over the file's values, at start and on
+    /// reload.
+    pub tuning: crate::tuning::Tuning,
 }
 
 /// The control socket used when none is given (see [`crate::locate`]).
@@ -248,13 +251,16 @@ fn socket_config() -> PacketConfig {
     }
 }
 
-/// Fresh randomness for the connection table's hash seed (hash-flooding defence).
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = io::Read::read_exact(&mut f, &mut b);
-    }
-    u64::from_ne_bytes(b) ^ u64::from(std::process::id())
+/// Fresh randomness for the connection table's hash seed (hash-flooding defence), from
+/// `getrandom(2)`. A seed an attacker could guess (the PID, the time) would let them aim
+/// flows at one hash bucket, so start-up fails instead of falling back.
+fn random_seed() -> io::Result<u64> {
+    rvs_sys::random::u64().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read randomness for the connection table's hash seed (getrandom): {e}"),
+        )
+    })
 }
 
 /// Run the director until SIGTERM / SIGINT, with `health` monitoring its real servers and
@@ -278,7 +284,7 @@ pub fn run(
     }
     let net = net_config(&plan)?;
     let settings = DirectorSettings {
-        seed: random_seed(),
+        seed: random_seed()?,
         offload_partial_csum: true,
         // Room for a few tunnelled GSO super-frames cut into segments per round.
         park_slots: 1024,
@@ -291,7 +297,7 @@ pub fn run(
     let health = Health::new(
         health_spec.clone(),
         &plan.config,
-        random_seed(),
+        random_seed()?,
         Instant(clock.elapsed().as_nanos() as u64),
     );
     let health = Arc::new(Mutex::new(health));
@@ -360,6 +366,7 @@ pub fn run(
         config_id: opts.config_id.clone(),
         interfaces: plan.interfaces.clone(),
         strict: opts.strict,
+        tuning: opts.tuning.clone(),
         hup,
     };
     let (failover, roles) = match failover {
@@ -379,6 +386,7 @@ pub fn run(
         defended: None,
         announced: None,
         sync,
+        provisioner: crate::provision::Provisioner::start()?,
     };
     cp.ensure_probe_path(&director);
     let result = worker(&mut director, &mut sockets, &stop, &rx, &mut cp, clock);
@@ -751,6 +759,8 @@ struct ControlPlane<'a> {
     defended: Option<Instant>,
     /// When the failover protocol last had them announced (takeover, refresh).
     announced: Option<Instant>,
+    /// Builds the connection tables' memory off the packet path.
+    provisioner: crate::provision::Provisioner,
 }
 
 impl ControlPlane<'_> {
@@ -899,6 +909,7 @@ impl ControlPlane<'_> {
 
     /// Install what the health monitor decided; reload on SIGHUP.
     fn housekeeping(&mut self, d: &mut Director, now: Instant) {
+        self.provisioner.service(d);
         self.apply_roles(d, now);
         self.defend(d, now);
         self.sync.poll(d, now);
@@ -1052,6 +1063,8 @@ struct Reloader {
     interfaces: Vec<String>,
     /// `--strict`: refuse a file with warnings.
     strict: bool,
+    /// The command line's overrides.
+    tuning: crate::tuning::Tuning,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
 }
@@ -1094,7 +1107,8 @@ impl Reloader {
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }
-        let plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.tuning.apply(&mut plan.config);
         if plan.interfaces != self.interfaces {
             return Err(format!(
                 "{}: the new configuration needs interfaces {:?}, the daemon runs on {:?}; \

@@ -35,6 +35,7 @@ mod reload;
 mod rvsadm;
 mod sctp;
 mod synproxy;
+mod synflood;
 mod udp;
 mod vrrp_ah;
 mod vrrp_track;
