@@ -29,11 +29,14 @@ usage:
                           answer the director's load queries (load_monitor)
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
+             [--rt-priority N]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
                           http://ADDR:PORT/metrics; --strict refuses a file with warnings
-                          (at start and on reload). The control socket defaults to
+                          (at start and on reload); --rt-priority N: the data plane's
+                          SCHED_FIFO priority (default 1, 0 = ordinary scheduling).
+                          The control socket defaults to
                           $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
@@ -115,6 +118,7 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut log_level = None;
     let mut strict = false;
     let mut config_id = None;
+    let mut rt_priority = rvs::daemon::DEFAULT_RT_PRIORITY;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
@@ -148,6 +152,13 @@ fn daemon(args: &[String]) -> ExitCode {
             "--pid-file" => {
                 value(args, &mut i, "--pid-file").map(|v| pid_file = Some(PathBuf::from(v)))
             }
+            "--rt-priority" => value(args, &mut i, "--rt-priority").and_then(|v| {
+                v.parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= 99)
+                    .map(|p| rt_priority = p)
+                    .ok_or_else(|| format!("--rt-priority is 0 (off) to 99, not {v:?}"))
+            }),
             other => Err(format!("unknown option {other:?}")),
         };
         if let Err(e) = r {
@@ -189,6 +200,7 @@ fn daemon(args: &[String]) -> ExitCode {
         pid_file,
         metrics,
         strict,
+        rt_priority,
     };
     match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,

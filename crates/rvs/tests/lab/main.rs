@@ -32,6 +32,7 @@ mod persistence;
 mod reload;
 mod rvsadm;
 mod sctp;
+mod steady;
 mod udp;
 mod vrrp_ah;
 mod vrrp_track;
