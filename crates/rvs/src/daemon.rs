@@ -79,7 +79,14 @@ pub struct Options {
     /// `--conn-table-memory`, `--sysctl`: laid over the file's values, at start and on
     /// reload.
     pub tuning: crate::tuning::Tuning,
+    /// `--rt-priority N`: the data-plane thread's `SCHED_FIFO` priority (1..=99), or 0
+    /// for ordinary scheduling. Default [`DEFAULT_RT_PRIORITY`].
+    pub rt_priority: u8,
 }
+
+/// The data plane's default real-time priority: the lowest, above every ordinary process
+/// (as the kernel's forwarding in softirq is) and below every other real-time thread.
+pub const DEFAULT_RT_PRIORITY: u8 = 1;
 
 /// The control socket used when none is given (see [`crate::locate`]).
 pub fn default_control_path(config: &Path) -> PathBuf {
@@ -389,7 +396,15 @@ pub fn run(
         provisioner: crate::provision::Provisioner::start()?,
     };
     cp.ensure_probe_path(&director);
-    let result = worker(&mut director, &mut sockets, &stop, &rx, &mut cp, clock);
+    let result = worker(
+        &mut director,
+        &mut sockets,
+        &stop,
+        &rx,
+        &mut cp,
+        clock,
+        opts.rt_priority,
+    );
     if let Some(f) = failover {
         f.stop();
     }
@@ -484,6 +499,7 @@ fn worker(
     requests: &mpsc::Receiver<Request>,
     cp: &mut ControlPlane<'_>,
     clock: std::time::Instant,
+    rt_priority: u8,
 ) -> io::Result<()> {
     let now = || Instant(clock.elapsed().as_nanos() as u64);
     let mut out = vec![0u8; 2048];
@@ -495,6 +511,21 @@ fn worker(
     }
     let txs = &mut txs[..nports];
     d.announce(now());
+    // Forward ahead of ordinary processes, as the kernel's NAT does in softirq: under CPU
+    // contention an ordinary thread's wake-up waits for the running task's slice (up to
+    // milliseconds), so a server's FIN sent microseconds after its response could reach
+    // the client long after the data. A client that reads the response and closes before
+    // the FIN arrives closes first and keeps a TIME_WAIT socket for 60 s; a single busy
+    // client then runs out of ephemeral ports (28k / 60 s ≈ 470 conn/s).
+    if rt_priority > 0 {
+        match rvs_sys::sched::set_fifo(i32::from(rt_priority)) {
+            Ok(()) => tracing::info!("data plane scheduled SCHED_FIFO priority {rt_priority}"),
+            Err(e) => tracing::warn!(
+                "data plane stays under ordinary scheduling (SCHED_FIFO {rt_priority} refused: \
+                 {e}); under CPU contention its forwarding waits for other processes"
+            ),
+        }
+    }
     let mut housekept = now();
     while !stop.load(Ordering::Relaxed) {
         let t = now();

@@ -30,6 +30,7 @@ usage:
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
              [--gc-thresh3 N] [--conn-table-memory SIZE] [--sysctl NAME=VALUE]...
+             [--rt-priority N]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
@@ -40,7 +41,9 @@ usage:
                           the file's [neighbors] gc_thresh3; default 1024).
                           --conn-table-memory caps each family's connection table
                           (default 512M); --sysctl sets amemthresh, am_droprate,
-                          drop_entry, drop_packet or secure_tcp over the file's values
+                          drop_entry, drop_packet or secure_tcp over the file's values.
+                          --rt-priority N: the data plane's SCHED_FIFO priority
+                          (default 1, 0 = ordinary scheduling).
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form with `# rvs:` lines for the rest (owned
@@ -123,6 +126,7 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut config_id = None;
     let mut gc_thresh3 = None;
     let mut tuning = rvs::tuning::Tuning::default();
+    let mut rt_priority = rvs::daemon::DEFAULT_RT_PRIORITY;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
@@ -171,6 +175,13 @@ fn daemon(args: &[String]) -> ExitCode {
             "--pid-file" => {
                 value(args, &mut i, "--pid-file").map(|v| pid_file = Some(PathBuf::from(v)))
             }
+            "--rt-priority" => value(args, &mut i, "--rt-priority").and_then(|v| {
+                v.parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= 99)
+                    .map(|p| rt_priority = p)
+                    .ok_or_else(|| format!("--rt-priority is 0 (off) to 99, not {v:?}"))
+            }),
             other => Err(format!("unknown option {other:?}")),
         };
         if let Err(e) = r {
@@ -215,6 +226,7 @@ fn daemon(args: &[String]) -> ExitCode {
         strict,
         gc_thresh3,
         tuning,
+        rt_priority,
     };
     match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,6 +36,7 @@ mod rvsadm;
 mod sctp;
 mod synproxy;
 mod synflood;
+mod steady;
 mod udp;
 mod vrrp_ah;
 mod vrrp_track;
