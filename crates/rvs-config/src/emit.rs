@@ -169,6 +169,20 @@ impl Refusals {
                 ));
             }
         }
+        if c.conn_table_bytes != 0 {
+            self.push(format!(
+                "connection table memory {}: {what} has no key for it",
+                crate::format_size(c.conn_table_bytes)
+            ));
+        }
+        if c.defense != rvs_core::model::Defense::default() {
+            let d = c.defense;
+            self.push(format!(
+                "defence sysctls amemthresh = {}, am_droprate = {}, drop_entry = {}, \
+                 drop_packet = {}, secure_tcp = {}: {what} has no key for them",
+                d.amemthresh, d.am_droprate, d.drop_entry, d.drop_packet, d.secure_tcp
+            ));
+        }
     }
 
     fn written(self, text: String) -> Written {

@@ -81,3 +81,64 @@ pub fn load(path: &Path) -> Result<LvsCf, Vec<Diagnostic>> {
         }
     }
 }
+
+/// A memory size: bytes, or a number followed by `K`, `M`, `G` or `T` (powers of 1024;
+/// a trailing `B` or `iB` is allowed), as the connection table's memory limit is written
+/// (`[conn_table] memory`, `rvs daemon --conn-table-memory`). `None` for anything else or
+/// an overflow.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return None,
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: usize = digits.parse().ok()?;
+    n.checked_mul(1usize.checked_shl(shift)?)
+}
+
+/// The shortest exact [`parse_size`] spelling of `bytes` (`512M`, `1536K`, `1000`).
+pub fn format_size(bytes: usize) -> String {
+    for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
+        if bytes != 0 && bytes.is_multiple_of(1usize << shift) {
+            return format!("{}{suffix}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::{format_size, parse_size};
+
+    #[test]
+    fn sizes_parse_and_print_back() {
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("64KiB"), Some(64 << 10));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("16MB"), Some(16 << 20));
+        for bad in ["", "M", "12X", "-1M", "1.5G", "99999999999999999999T"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+        for n in [512 << 20, 1536 << 10, 1000, 3 << 40] {
+            assert_eq!(parse_size(&format_size(n)), Some(n));
+        }
+        assert_eq!(format_size(512 << 20), "512M");
+    }
+}

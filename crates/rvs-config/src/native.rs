@@ -16,9 +16,15 @@
 //! expire_quiescent_template = false
 //! sloppy_tcp = false
 //! conn_reuse_mode = 1               # 0..=3
+//! amemthresh = 1024                 # pages of 4 KiB left under the table's memory limit
+//! am_droprate = 10                  # drop_packet mode 3 drops 1 in this many
+//! drop_entry = 0                    # defence modes: 0 off, 1 auto, 2 auto (on), 3 always
+//! drop_packet = 0
+//! secure_tcp = 0
 //!
 //! [conn_table]
-//! max = 0                           # entries, 0 = the engine's default
+//! max = 0                           # entries, 0 = no limit but memory
+//! memory = "512M"                   # per address family; K, M, G, T (binary) or bytes
 //! when_full = "drop-new"            # drop-new | evict-embryonic
 //!
 //! [synproxy]                        # the SYN proxy (docs/synproxy.md)
@@ -144,9 +150,9 @@ use rvs_core::health::{
     OnFailure, RealServerHealth, ServiceHealth, SorryServer, UrlCheck,
 };
 use rvs_core::model::{
-    Config, ConfigError, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence, Prefix,
-    Protocol, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey, Switches, TableFullPolicy,
-    Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
+    Config, ConfigError, Defense, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence,
+    Prefix, Protocol, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey, Switches,
+    TableFullPolicy, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
 };
 use serde::Deserialize;
 use toml::Spanned;
@@ -330,12 +336,18 @@ struct RawSwitches {
     expire_quiescent_template: Option<bool>,
     sloppy_tcp: Option<bool>,
     conn_reuse_mode: Option<Int>,
+    amemthresh: Option<Int>,
+    am_droprate: Option<Int>,
+    drop_entry: Option<Int>,
+    drop_packet: Option<Int>,
+    secure_tcp: Option<Int>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConnTable {
     max: Option<Int>,
+    memory: Option<Str>,
     when_full: Option<Str>,
 }
 
@@ -760,9 +772,39 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
                 .map_or(d.conn_reuse_mode, |n| n as u8),
         };
     }
+    if let Some(s) = &raw.switches {
+        // /proc/sys/net/ipv4/vs/{amemthresh,am_droprate,drop_entry,drop_packet,secure_tcp};
+        // the kernel refuses a mode outside 0..=3 (`proc_do_defense_mode()`: -EINVAL).
+        let d = &mut config.defense;
+        let mut mode = |v: &Option<Int>, name: &str, cur: u8| {
+            v.as_ref()
+                .and_then(|v| cx.int(v, 0, 3, name))
+                .map_or(cur, |n| n as u8)
+        };
+        d.drop_entry = mode(&s.drop_entry, "drop_entry", d.drop_entry);
+        d.drop_packet = mode(&s.drop_packet, "drop_packet", d.drop_packet);
+        d.secure_tcp = mode(&s.secure_tcp, "secure_tcp", d.secure_tcp);
+        // The kernel takes any int and uses max(amemthresh, 0); rvs wants the real range.
+        if let Some(v) = &s.amemthresh {
+            d.amemthresh = cx.u32(v, "amemthresh").unwrap_or(d.amemthresh);
+        }
+        if let Some(v) = &s.am_droprate {
+            d.am_droprate = cx.u32(v, "am_droprate").unwrap_or(d.am_droprate);
+        }
+    }
     if let Some(c) = &raw.conn_table {
         if let Some(v) = &c.max {
             config.conn_table_max = cx.int(v, 0, i64::MAX, "table size").unwrap_or(0) as usize;
+        }
+        if let Some(v) = &c.memory {
+            match crate::parse_size(v.get_ref()) {
+                Some(n) => config.conn_table_bytes = n,
+                None => cx.error(
+                    v.span(),
+                    format!("`{}` is not a memory size", v.get_ref()),
+                    "bytes, or a number with K, M, G or T (powers of 1024), e.g. \"512M\"",
+                ),
+            }
         }
         if let Some(v) = &c.when_full {
             config.table_full = cx
@@ -2320,11 +2362,27 @@ pub fn emit_native(conf: &NativeConf) -> String {
         .iter()
         .find(|(_, p)| *p == c.table_full)
         .map_or("drop-new", |(n, _)| n);
+    let d = c.defense;
+    if d != Defense::default() {
+        let _ = write!(
+            out,
+            "amemthresh = {}\nam_droprate = {}\ndrop_entry = {}\ndrop_packet = {}\n\
+             secure_tcp = {}\n",
+            d.amemthresh, d.am_droprate, d.drop_entry, d.drop_packet, d.secure_tcp
+        );
+    }
     let _ = write!(
         out,
         "\n[conn_table]\nmax = {}\nwhen_full = \"{when_full}\"\n",
         c.conn_table_max
     );
+    if c.conn_table_bytes != 0 {
+        let _ = writeln!(
+            out,
+            "memory = \"{}\"",
+            crate::format_size(c.conn_table_bytes)
+        );
+    }
     if c.synproxy.all {
         out.push_str("\n[synproxy]\nall = true\n");
     }

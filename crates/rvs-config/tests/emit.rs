@@ -496,6 +496,8 @@ fn each_loss_is_named() {
     c.config.conn_table_max = 10;
     c.config.neigh_gc_thresh3 = 2048;
     c.config.table_full = TableFullPolicy::EvictEmbryonic;
+    c.config.conn_table_bytes = 64 << 20;
+    c.config.defense.drop_entry = 1;
     c.vips[0].addr = ip("10.1.0.101");
     for r in [
         reasons(emit_keepalived(
@@ -511,6 +513,8 @@ fn each_loss_is_named() {
             "table size 10",
             "table-full policy",
             "gc_thresh3) 2048",
+            "connection table memory 64M: ",
+            "defence sysctls amemthresh = 1024, am_droprate = 10, drop_entry = 1, drop_packet = 0, secure_tcp = 0: ",
         ] {
             assert!(r.contains(needle), "{needle}: {r}");
         }
@@ -530,6 +534,8 @@ fn keepalived_shaped(mut c: NativeConf) -> NativeConf {
     cfg.conn_table_max = 0;
     cfg.neigh_gc_thresh3 = 0;
     cfg.table_full = TableFullPolicy::default();
+    cfg.conn_table_bytes = 0;
+    cfg.defense = Default::default();
     cfg.local_pool = LocalPool::default();
     cfg.fwmark_rules.clear();
     for t in [
@@ -580,6 +586,8 @@ fn lvs_cf_shaped(mut c: NativeConf) -> NativeConf {
     cfg.conn_table_max = 0;
     cfg.neigh_gc_thresh3 = 0;
     cfg.table_full = TableFullPolicy::default();
+    cfg.conn_table_bytes = 0;
+    cfg.defense = Default::default();
     for t in [
         &mut cfg.timeouts.tcp,
         &mut cfg.timeouts.tcp_fin,

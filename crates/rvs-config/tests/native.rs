@@ -178,6 +178,8 @@ fn full_file_is_the_whole_expected_struct() {
             conn_table_max: 1_048_576,
             table_full: TableFullPolicy::EvictEmbryonic,
             neigh_gc_thresh3: 4096,
+            conn_table_bytes: 0,
+            defense: Default::default(),
             local_pool: LocalPool {
                 addrs: vec![ip("10.2.0.250"), ip("10.2.0.251"), ip("fd00:2::250")],
                 port_range: (20_000, 60_999),

@@ -480,6 +480,39 @@ impl Default for Switches {
     }
 }
 
+/// IPVS's defence strategies against connection floods: the sysctls `amemthresh`,
+/// `am_droprate`, `drop_entry`, `drop_packet` and `secure_tcp` of `/proc/sys/net/ipv4/vs/`
+/// (Documentation/networking/ipvs-sysctl.rst; `update_defense_level()` in `ip_vs_ctl.c`).
+/// Each mode is 0 (off), 1 (automatic, off now), 2 (automatic, on now) or 3 (always on);
+/// "available memory" is the room left under the connection table's memory limit (see
+/// [`crate::conn::defense`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Defense {
+    /// `amemthresh`: the available-memory threshold, in 4 KiB pages (kernel default 1024).
+    pub amemthresh: u32,
+    /// `am_droprate`: `drop_packet` mode 3 drops one packet in this many (default 10).
+    pub am_droprate: u32,
+    /// `drop_entry`: randomly drop embryonic (and long-idle) connection entries.
+    pub drop_entry: u8,
+    /// `drop_packet`: drop a share of new-connection packets.
+    pub drop_packet: u8,
+    /// `secure_tcp`: the stricter TCP state table (`tcp_states_dos`) with shorter timeouts.
+    pub secure_tcp: u8,
+}
+
+impl Default for Defense {
+    /// The kernel's defaults: every strategy off, `amemthresh` 1024, `am_droprate` 10.
+    fn default() -> Self {
+        Defense {
+            amemthresh: 1024,
+            am_droprate: 10,
+            drop_entry: 0,
+            drop_packet: 0,
+            secure_tcp: 0,
+        }
+    }
+}
+
 /// What to do when the connection table is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TableFullPolicy {
@@ -535,6 +568,10 @@ pub struct Config {
     /// Neighbour-table bound per family (Linux `gc_thresh3`); 0 = the engine's default
     /// (1024). Read when the engine starts.
     pub neigh_gc_thresh3: usize,
+    /// Memory limit of each family's connection table in bytes; 0 = the engine's default.
+    pub conn_table_bytes: usize,
+    /// The defence strategies (`drop_entry`, `drop_packet`, `secure_tcp`).
+    pub defense: Defense,
     /// FullNAT local address pool.
     pub local_pool: LocalPool,
     /// The SYN proxy (DPVS `syn_proxy`): which TCP services answer SYNs with SYN cookies.

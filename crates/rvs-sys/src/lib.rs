@@ -14,8 +14,10 @@
 //! - [`tun`]: TUN devices (open, name, bring up, read/write IP packets).
 //! - [`rawsock`]: raw IPv4 sockets and a UDP socket that receive tunnelled packets whole
 //!   (IPIP, GRE, GUE/FOU), a raw sender, a multi-descriptor poll and a SIGTERM signalfd.
+//! - [`sched`]: real-time scheduling of the data-plane thread.
 //! - [`netdb`]: host and service names through the C library (`gethostbyname_r` and
 //!   friends), as ipvsadm looks them up.
+//! - [`random`]: random bytes from `getrandom(2)` (hash seeds).
 //!
 //! Nothing here parses or rewrites packets: that is `rvs-core::wire`'s job.
 
@@ -26,6 +28,8 @@ pub mod packet;
 pub mod pktinfo;
 pub mod poll;
 pub mod process;
+pub mod random;
 pub mod rawsock;
+pub mod sched;
 mod sys;
 pub mod tun;

@@ -77,7 +77,17 @@ pub struct Options {
     /// `--gc-thresh3`: the neighbour-table bound per family, over the file's
     /// `[neighbors] gc_thresh3` (None: the file's, else 1024).
     pub gc_thresh3: Option<usize>,
+    /// `--conn-table-memory`, `--sysctl`: laid over the file's values, at start and on
+    /// reload.
+    pub tuning: crate::tuning::Tuning,
+    /// `--rt-priority N`: the data-plane thread's `SCHED_FIFO` priority (1..=99), or 0
+    /// for ordinary scheduling. Default [`DEFAULT_RT_PRIORITY`].
+    pub rt_priority: u8,
 }
+
+/// The data plane's default real-time priority: the lowest, above every ordinary process
+/// (as the kernel's forwarding in softirq is) and below every other real-time thread.
+pub const DEFAULT_RT_PRIORITY: u8 = 1;
 
 /// The control socket used when none is given (see [`crate::locate`]).
 pub fn default_control_path(config: &Path) -> PathBuf {
@@ -302,13 +312,16 @@ fn open_syn_ring(main: &PacketSocket) -> io::Result<Option<PacketSocket>> {
     }
 }
 
-/// Fresh randomness for the connection table's hash seed (hash-flooding defence).
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = io::Read::read_exact(&mut f, &mut b);
-    }
-    u64::from_ne_bytes(b) ^ u64::from(std::process::id())
+/// Fresh randomness for the connection table's hash seed (hash-flooding defence), from
+/// `getrandom(2)`. A seed an attacker could guess (the PID, the time) would let them aim
+/// flows at one hash bucket, so start-up fails instead of falling back.
+fn random_seed() -> io::Result<u64> {
+    rvs_sys::random::u64().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read randomness for the connection table's hash seed (getrandom): {e}"),
+        )
+    })
 }
 
 /// Run the director until SIGTERM / SIGINT, with `health` monitoring its real servers and
@@ -332,7 +345,7 @@ pub fn run(
     }
     let net = net_config(&plan)?;
     let settings = DirectorSettings {
-        seed: random_seed(),
+        seed: random_seed()?,
         offload_partial_csum: true,
         // Room for a few tunnelled GSO super-frames cut into segments per round.
         park_slots: 1024,
@@ -345,7 +358,7 @@ pub fn run(
     let health = Health::new(
         health_spec.clone(),
         &plan.config,
-        random_seed(),
+        random_seed()?,
         Instant(clock.elapsed().as_nanos() as u64),
     );
     let health = Arc::new(Mutex::new(health));
@@ -420,6 +433,7 @@ pub fn run(
         config_id: opts.config_id.clone(),
         interfaces: plan.interfaces.clone(),
         strict: opts.strict,
+        tuning: opts.tuning.clone(),
         hup,
     };
     let (failover, roles) = match failover {
@@ -451,6 +465,7 @@ pub fn run(
             )
             .collect(),
         rings_read: Instant(0),
+        provisioner: crate::provision::Provisioner::start()?,
     };
     cp.ensure_probe_path(&director);
     let result = worker(
@@ -461,6 +476,7 @@ pub fn run(
         &rx,
         &mut cp,
         clock,
+        opts.rt_priority,
     );
     if let Some(f) = failover {
         f.stop();
@@ -559,6 +575,7 @@ fn worker(
     requests: &mpsc::Receiver<Request>,
     cp: &mut ControlPlane<'_>,
     clock: std::time::Instant,
+    rt_priority: u8,
 ) -> io::Result<()> {
     let now = || Instant(clock.elapsed().as_nanos() as u64);
     let mut out = vec![0u8; 2048];
@@ -582,6 +599,21 @@ fn worker(
     }
     let txs = &mut txs[..nports];
     d.announce(now());
+    // Forward ahead of ordinary processes, as the kernel's NAT does in softirq: under CPU
+    // contention an ordinary thread's wake-up waits for the running task's slice (up to
+    // milliseconds), so a server's FIN sent microseconds after its response could reach
+    // the client long after the data. A client that reads the response and closes before
+    // the FIN arrives closes first and keeps a TIME_WAIT socket for 60 s; a single busy
+    // client then runs out of ephemeral ports (28k / 60 s ≈ 470 conn/s).
+    if rt_priority > 0 {
+        match rvs_sys::sched::set_fifo(i32::from(rt_priority)) {
+            Ok(()) => tracing::info!("data plane scheduled SCHED_FIFO priority {rt_priority}"),
+            Err(e) => tracing::warn!(
+                "data plane stays under ordinary scheduling (SCHED_FIFO {rt_priority} refused: \
+                 {e}); under CPU contention its forwarding waits for other processes"
+            ),
+        }
+    }
     let mut housekept = now();
     while !stop.load(Ordering::Relaxed) {
         let t = now();
@@ -862,6 +894,8 @@ struct ControlPlane<'a> {
     rings: Vec<(String, u64, u64)>,
     /// When the ring counters were last read.
     rings_read: Instant,
+    /// Builds the connection tables' memory off the packet path.
+    provisioner: crate::provision::Provisioner,
 }
 
 impl ControlPlane<'_> {
@@ -1010,6 +1044,7 @@ impl ControlPlane<'_> {
 
     /// Install what the health monitor decided; reload on SIGHUP.
     fn housekeeping(&mut self, d: &mut Director, now: Instant) {
+        self.provisioner.service(d);
         self.apply_roles(d, now);
         self.defend(d, now);
         self.sync.poll(d, now);
@@ -1179,6 +1214,8 @@ struct Reloader {
     interfaces: Vec<String>,
     /// `--strict`: refuse a file with warnings.
     strict: bool,
+    /// The command line's overrides.
+    tuning: crate::tuning::Tuning,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
 }
@@ -1221,7 +1258,8 @@ impl Reloader {
         for w in &loaded.warnings {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }
-        let plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.tuning.apply(&mut plan.config);
         if plan.interfaces != self.interfaces {
             return Err(format!(
                 "{}: the new configuration needs interfaces {:?}, the daemon runs on {:?}; \

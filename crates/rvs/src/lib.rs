@@ -18,6 +18,8 @@ pub mod marks;
 pub mod metrics;
 pub mod names;
 pub mod probe;
+pub mod provision;
 pub mod realserver;
 pub mod syncd;
+pub mod tuning;
 pub mod vrrp_track;

@@ -11,8 +11,9 @@
 //!
 //! Where rvs differs from a kernel director, and why:
 //! - `size=N` in `IP Virtual Server version 1.2.1 (size=N)` is the IPv4 connection
-//!   table's capacity (the kernel prints its connection hash table size,
-//!   `ip_vs_conn_tab_size`; rvs has one table per family, equally sized).
+//!   table's current hash bucket count. ipvsadm prints `ipvs_info.size`, which the kernel
+//!   fills with `ip_vs_conn_tab_size` (`1 << conn_tab_bits`, fixed at module load); rvs's
+//!   tables double their buckets as they grow, so the number can rise while it runs.
 //! - The daemon lists numbers only; `rvsadm` without `-n` prints host and service names
 //!   into that text on its side ([`name_listing`]), so no lookup ever runs in the
 //!   daemon.
@@ -383,7 +384,7 @@ pub fn list(d: &Director, opts: &ListOptions, now: Instant) -> Result<String, St
             let _ = writeln!(
                 out,
                 "IP Virtual Server version 1.2.1 (size={})",
-                d.table_v4().capacity()
+                d.table_v4().buckets()
             );
             title(&mut out, f);
             for (svc, order) in ordered(d, f.nosort) {

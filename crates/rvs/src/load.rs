@@ -462,11 +462,22 @@ pub fn effective(l: &Loaded) -> String {
     }
     if l.config.conn_table_max != 0
         || l.config.table_full != rvs_core::model::TableFullPolicy::default()
+        || l.config.conn_table_bytes != 0
     {
         let _ = writeln!(
             out,
-            "# rvs: connection table max {} when full {:?}",
-            l.config.conn_table_max, l.config.table_full
+            "# rvs: connection table max {} memory {} when full {:?}",
+            l.config.conn_table_max,
+            rvs_config::format_size(l.config.conn_table_bytes),
+            l.config.table_full
+        );
+    }
+    if l.config.defense != rvs_core::model::Defense::default() {
+        let d = l.config.defense;
+        let _ = writeln!(
+            out,
+            "# rvs: defence amemthresh {} am_droprate {} drop_entry {} drop_packet {} secure_tcp {}",
+            d.amemthresh, d.am_droprate, d.drop_entry, d.drop_packet, d.secure_tcp
         );
     }
     for line in describe_names(&l.names) {

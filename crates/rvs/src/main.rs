@@ -29,15 +29,21 @@ usage:
                           answer the director's load queries (load_monitor)
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
-             [--gc-thresh3 N]
+             [--gc-thresh3 N] [--conn-table-memory SIZE] [--sysctl NAME=VALUE]...
+             [--rt-priority N]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
                           http://ADDR:PORT/metrics; --strict refuses a file with warnings
-                          (at start and on reload); --gc-thresh3 bounds the neighbour
-                          table per family (over the file's [neighbors] gc_thresh3;
-                          default 1024). The control socket defaults to
-                          $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl
+                          (at start and on reload). The control socket defaults to
+                          $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl.
+                          --gc-thresh3 bounds the neighbour table per family (over
+                          the file's [neighbors] gc_thresh3; default 1024).
+                          --conn-table-memory caps each family's connection table
+                          (default 512M); --sysctl sets amemthresh, am_droprate,
+                          drop_entry, drop_packet or secure_tcp over the file's values.
+                          --rt-priority N: the data plane's SCHED_FIFO priority
+                          (default 1, 0 = ordinary scheduling).
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form with `# rvs:` lines for the rest (owned
@@ -119,6 +125,8 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut strict = false;
     let mut config_id = None;
     let mut gc_thresh3 = None;
+    let mut tuning = rvs::tuning::Tuning::default();
+    let mut rt_priority = rvs::daemon::DEFAULT_RT_PRIORITY;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
@@ -133,6 +141,14 @@ fn daemon(args: &[String]) -> ExitCode {
                 strict = true;
                 Ok(())
             }
+            "--sysctl" => value(args, &mut i, "--sysctl").and_then(|v| tuning.add_sysctl(v)),
+            "--conn-table-memory" => value(args, &mut i, "--conn-table-memory").and_then(|v| {
+                rvs_config::parse_size(v)
+                    .map(|b| tuning.conn_table_bytes = Some(b))
+                    .ok_or_else(|| {
+                        format!("--conn-table-memory needs a size such as 512M, not {v:?}")
+                    })
+            }),
             "--log-format" => value(args, &mut i, "--log-format").and_then(|v| {
                 rvs::logging::LogFormat::from_name(v)
                     .map(|f| log_format = f)
@@ -159,6 +175,13 @@ fn daemon(args: &[String]) -> ExitCode {
             "--pid-file" => {
                 value(args, &mut i, "--pid-file").map(|v| pid_file = Some(PathBuf::from(v)))
             }
+            "--rt-priority" => value(args, &mut i, "--rt-priority").and_then(|v| {
+                v.parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= 99)
+                    .map(|p| rt_priority = p)
+                    .ok_or_else(|| format!("--rt-priority is 0 (off) to 99, not {v:?}"))
+            }),
             other => Err(format!("unknown option {other:?}")),
         };
         if let Err(e) = r {
@@ -185,13 +208,14 @@ fn daemon(args: &[String]) -> ExitCode {
     if !loaded.warnings.is_empty() {
         eprint!("{}", rvs_config::render_all(&loaded.warnings));
     }
-    let plan = match rvs::load::plan(&loaded) {
+    let mut plan = match rvs::load::plan(&loaded) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rvs daemon: {}: {e}", config.display());
             return ExitCode::FAILURE;
         }
     };
+    tuning.apply(&mut plan.config);
     let opts = rvs::daemon::Options {
         control: control.unwrap_or_else(|| rvs::daemon::default_control_path(&config)),
         config_path: config,
@@ -201,6 +225,8 @@ fn daemon(args: &[String]) -> ExitCode {
         metrics,
         strict,
         gc_thresh3,
+        tuning,
+        rt_priority,
     };
     match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,

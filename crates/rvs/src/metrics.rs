@@ -22,6 +22,10 @@
 //! | `rvs_neighbor_entries`, `rvs_neighbor_capacity` | gauge | family |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
 //! | `rvs_rx_ring_frames_total` | counter | interface, event (seen, dropped) |
+//! | `rvs_connection_table_bytes`, `rvs_connection_table_limit_bytes`, `rvs_connection_table_buckets` | gauge | family |
+//! | `rvs_defense_active` | gauge | strategy (drop_entry, drop_packet, secure_tcp) |
+//! | `rvs_defense_sysctl` | gauge | name (amemthresh, am_droprate, drop_entry, drop_packet, secure_tcp) |
+//! | `rvs_defense_entries_dropped_total`, `rvs_defense_packets_dropped_total` | counter | |
 
 use rvs_core::dest::Dest;
 use rvs_core::director::{DestId, Director, Service, ServiceId};
@@ -364,7 +368,104 @@ pub fn render(d: &Director) -> String {
         &[("family", "ipv6")],
         d.table_v6().capacity() as u64,
     );
+    table_memory_and_defense(&mut out, d);
     out
+}
+
+/// The connection tables' memory and the defence strategies (issue 12).
+fn table_memory_and_defense(out: &mut String, d: &Director) {
+    let tables: [(&str, [u64; 3]); 2] = [
+        (
+            "ipv4",
+            [
+                d.table_v4().memory_bytes() as u64,
+                d.table_v4().limit_bytes().min(u64::MAX as usize) as u64,
+                d.table_v4().buckets() as u64,
+            ],
+        ),
+        (
+            "ipv6",
+            [
+                d.table_v6().memory_bytes() as u64,
+                d.table_v6().limit_bytes().min(u64::MAX as usize) as u64,
+                d.table_v6().buckets() as u64,
+            ],
+        ),
+    ];
+    for (i, (name, help)) in [
+        (
+            "rvs_connection_table_bytes",
+            "Bytes the connection table has allocated (entries, hash heads, expiry wheel).",
+        ),
+        (
+            "rvs_connection_table_limit_bytes",
+            "The connection table's memory limit; it grows up to this.",
+        ),
+        (
+            "rvs_connection_table_buckets",
+            "Hash buckets of the connection table (ipvsadm -L's size=).",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        Family::header(out, name, "gauge", help);
+        let mut f = Family { out: &mut *out };
+        for (family, v) in &tables {
+            f.sample(name, &[("family", family)], v[i]);
+        }
+    }
+    let def = d.defense();
+    Family::header(
+        out,
+        "rvs_defense_active",
+        "gauge",
+        "Whether a defence strategy is in force now (1) or not (0).",
+    );
+    let mut f = Family { out: &mut *out };
+    for (strategy, on) in [
+        ("drop_entry", def.drop_entry_active()),
+        ("drop_packet", def.drop_rate() > 0),
+        ("secure_tcp", def.secure_active()),
+    ] {
+        f.sample(
+            "rvs_defense_active",
+            &[("strategy", strategy)],
+            u64::from(on),
+        );
+    }
+    Family::header(
+        out,
+        "rvs_defense_sysctl",
+        "gauge",
+        "The defence sysctls as the kernel would show them (automatic modes read 1 or 2).",
+    );
+    let m = def.modes();
+    let mut f = Family { out: &mut *out };
+    for (name, v) in [
+        ("amemthresh", m.amemthresh),
+        ("am_droprate", m.am_droprate),
+        ("drop_entry", u32::from(m.drop_entry)),
+        ("drop_packet", u32::from(m.drop_packet)),
+        ("secure_tcp", u32::from(m.secure_tcp)),
+    ] {
+        f.sample("rvs_defense_sysctl", &[("name", name)], u64::from(v));
+    }
+    for (name, help, v) in [
+        (
+            "rvs_defense_entries_dropped_total",
+            "Connection entries removed by drop_entry.",
+            def.counters.entries_dropped,
+        ),
+        (
+            "rvs_defense_packets_dropped_total",
+            "New-connection packets dropped by drop_packet.",
+            def.counters.packets_dropped,
+        ),
+    ] {
+        Family::header(out, name, "counter", help);
+        Family { out: &mut *out }.sample(name, &[], v);
+    }
 }
 
 /// The health monitor's metrics, appended to `out`: per monitored real server whether it is

@@ -198,6 +198,8 @@ prop_compose! {
         t in (any::<u32>(), any::<u32>(), any::<u32>()),
         sw in (any::<bool>(), any::<bool>(), any::<bool>(), 0u8..4),
         conn_table_max in prop_oneof![Just(0usize), 1usize..10_000_000],
+        conn_table_bytes in prop_oneof![Just(0usize), 1usize..(1 << 40)],
+        defense in (any::<u32>(), any::<u32>(), 0u8..4, 0u8..4, 0u8..4),
         evict in any::<bool>(),
         pool in proptest::option::of((
             proptest::collection::vec(arb_family().prop_flat_map(arb_addr), 0..3),
@@ -239,6 +241,14 @@ prop_compose! {
                 conn_table_max,
                 table_full: if evict { TableFullPolicy::EvictEmbryonic } else { TableFullPolicy::DropNew },
                 neigh_gc_thresh3: conn_table_max % 3000,
+                conn_table_bytes,
+                defense: rvs_core::model::Defense {
+                    amemthresh: defense.0,
+                    am_droprate: defense.1,
+                    drop_entry: defense.2,
+                    drop_packet: defense.3,
+                    secure_tcp: defense.4,
+                },
                 local_pool,
             },
             vips,

@@ -265,6 +265,7 @@ const CL: TcpState = TcpState::Close;
 const CW: TcpState = TcpState::CloseWait;
 const LA: TcpState = TcpState::LastAck;
 const LI: TcpState = TcpState::Listen;
+const SA: TcpState = TcpState::SynAck;
 
 /// `tcp_states[]` of `net/netfilter/ipvs/ip_vs_proto_tcp.c` (current mainline): indexed
 /// `[direction][flag kind][current state]`. Written independently from the kernel's table;
@@ -297,6 +298,46 @@ const TCP_STATES: [[[TcpState; 11]; 4]; 3] = [
         /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
     ],
 ];
+
+/// `tcp_states_dos[]` of `ip_vs_proto_tcp.c`: the table `secure_tcp` switches to
+/// (`tcp_timeout_change()`). A client's ACK no longer establishes a connection by itself on
+/// INPUT: SYN_RECV stays SYN_RECV until the real server's SYN-ACK (OUTPUT syn → SYNACK) and
+/// the client's ACK after it; on INPUT-ONLY (DR, TUN) a SYN enters SYNACK and only an ACK
+/// in SYNACK establishes. The `ack` column of NONE follows mainline's `sloppy_tcp` change
+/// as [`TCP_STATES`] does.
+#[rustfmt::skip]
+const TCP_STATES_DOS: [[[TcpState; 11]; 4]; 3] = [
+    // INPUT     sNO sES sSS sSR sFW sTW sCL sCW sLA sLI sSA
+    [
+        /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
+        /* fin */ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA],
+        /* ack */ [ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA],
+        /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+    ],
+    // OUTPUT
+    [
+        /* syn */ [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
+        /* fin */ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
+        /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
+        /* rst */ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
+    ],
+    // INPUT-ONLY
+    [
+        /* syn */ [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
+        /* fin */ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
+        /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+        /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+    ],
+];
+
+/// [`next_state`] in the secure table (`tcp_states_dos`).
+#[inline]
+pub fn next_state_secure(dir: Direction, state: TcpState, flags: TcpFlags) -> TcpState {
+    match flags.kind() {
+        Some(kind) => TCP_STATES_DOS[dir.row()][kind.row()][state.index()],
+        None => TcpState::Close,
+    }
+}
 
 /// The next state of a connection in `state` on a segment with `flags` travelling `dir`:
 /// the table lookup of `set_tcp_state()`. A segment with none of SYN/FIN/ACK/RST moves the
@@ -470,8 +511,24 @@ pub struct Transition {
 /// segment kept it in NONE) is not moved until its next state change.
 #[inline]
 pub fn transition(state: TcpState, flags: ConnFlags, dir: Direction, tcp: TcpFlags) -> Transition {
+    transition_with(false, state, flags, dir, tcp)
+}
+
+/// [`transition`] in the normal table, or in `tcp_states_dos` when `secure`.
+#[inline]
+pub fn transition_with(
+    secure: bool,
+    state: TcpState,
+    flags: ConnFlags,
+    dir: Direction,
+    tcp: TcpFlags,
+) -> Transition {
     let (flags, dir) = table_direction(flags, dir);
-    let new = next_state(dir, state, tcp);
+    let new = if secure {
+        next_state_secure(dir, state, tcp)
+    } else {
+        next_state(dir, state, tcp)
+    };
     let (flags, activity) = account_activity(flags, new != state, new.is_active());
     Transition {
         old: state,
@@ -495,6 +552,10 @@ pub struct StateTimeouts {
     tcp: [u32; 11],
     udp: u32,
     sctp: [u32; 14],
+    /// `secure_tcp` in force: the TCP table is `tcp_states_dos` and `tcp_dos` holds the
+    /// timeouts.
+    secure: bool,
+    tcp_dos: [u32; 11],
 }
 
 impl Default for StateTimeouts {
@@ -512,6 +573,8 @@ impl Default for StateTimeouts {
             tcp,
             udp: UDP_DEFAULT_TIMEOUT_SECS,
             sctp,
+            secure: false,
+            tcp_dos: dos_timeouts(tcp),
         }
     }
 }
@@ -523,13 +586,31 @@ impl StateTimeouts {
         s.tcp[TcpState::Established.index()] = t.tcp;
         s.tcp[TcpState::FinWait.index()] = t.tcp_fin;
         s.udp = t.udp;
+        s.tcp_dos = dos_timeouts(s.tcp);
         s
     }
 
-    /// The timeout of a TCP state in seconds.
+    /// Switch `secure_tcp`'s table and timeouts on or off (the kernel's
+    /// `ip_vs_protocol_timeout_change()`).
+    pub fn set_secure(&mut self, on: bool) {
+        self.secure = on;
+    }
+
+    /// Whether `secure_tcp`'s table and timeouts are in force.
+    #[inline]
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The timeout of a TCP state in seconds (the shorter `secure_tcp` ones while it is
+    /// in force).
     #[inline]
     pub fn tcp_secs(&self, state: TcpState) -> u32 {
-        self.tcp[state.index()]
+        if self.secure {
+            self.tcp_dos[state.index()]
+        } else {
+            self.tcp[state.index()]
+        }
     }
 
     /// The timeout of a TCP state.
@@ -558,14 +639,35 @@ impl StateTimeouts {
         Duration::from_secs(u64::from(self.udp))
     }
 
-    /// What `ipvsadm -L --timeout` shows: (tcp, tcpfin, udp) in seconds.
+    /// What `ipvsadm -L --timeout` shows: (tcp, tcpfin, udp) in seconds (the configured
+    /// ones, whether or not `secure_tcp` is in force).
     pub fn as_model(&self) -> Timeouts {
         Timeouts {
-            tcp: self.tcp_secs(TcpState::Established),
-            tcp_fin: self.tcp_secs(TcpState::FinWait),
+            tcp: self.tcp[TcpState::Established.index()],
+            tcp_fin: self.tcp[TcpState::FinWait.index()],
             udp: self.udp,
         }
     }
+}
+
+/// The TCP timeouts while `secure_tcp` is in force. Mainline's `tcp_timeout_change()` only
+/// swaps the state table; Linux 2.4's `ip_vs_conn.c` also switched to
+/// `vs_timeout_table_dos`, whose shorter values rvs applies to the states a flood fills and
+/// to the closing ones: SYN_SENT 60 s, SYN_RECV 10 s, FIN_WAIT 60 s, TIME_WAIT 60 s, SYNACK
+/// 100 s — each only where shorter than the configured value. ESTABLISHED keeps its
+/// configured timeout (`--set tcp`) so established clients are not cut short.
+fn dos_timeouts(mut tcp: [u32; 11]) -> [u32; 11] {
+    for (s, secs) in [
+        (TcpState::SynSent, 60),
+        (TcpState::SynRecv, 10),
+        (TcpState::FinWait, 60),
+        (TcpState::TimeWait, 60),
+        (TcpState::SynAck, 100),
+    ] {
+        let t = &mut tcp[s.index()];
+        *t = (*t).min(secs);
+    }
+    tcp
 }
 
 #[cfg(test)]
@@ -873,5 +975,103 @@ mod tests {
         assert_eq!(t.activity, Some(Activity::BecameActive));
         let t2 = transition(t.new, t.flags, Direction::Input, FlagKind::Ack.flags());
         assert_eq!(t2.activity, None);
+    }
+}
+
+#[cfg(test)]
+mod secure_tests {
+    use super::*;
+
+    fn walk(secure: bool, flags: ConnFlags, steps: &[(Direction, FlagKind)]) -> Vec<&'static str> {
+        let mut s = TcpState::None;
+        let mut f = flags;
+        let mut out = Vec::new();
+        for (dir, k) in steps {
+            let t = transition_with(secure, s, f, *dir, k.flags());
+            s = t.new;
+            f = t.flags;
+            out.push(s.name());
+        }
+        out
+    }
+
+    #[test]
+    fn secure_table_needs_the_real_servers_answer_before_established() {
+        use Direction::{Input, Output};
+        use FlagKind::{Ack, Syn};
+        let nat = ConnFlags::new_connection(&crate::model::ForwardMethod::Masq);
+        // Normal table: the client's ACK after its SYN establishes (NAT).
+        assert_eq!(
+            walk(false, nat, &[(Input, Syn), (Input, Ack)]),
+            ["SYN_RECV", "ESTABLISHED"]
+        );
+        // tcp_states_dos: it does not; the SYN-ACK moves to SYNACK, the server's ACK
+        // establishes.
+        assert_eq!(
+            walk(
+                true,
+                nat,
+                &[
+                    (Input, Syn),
+                    (Input, Ack),
+                    (Output, Syn),
+                    (Input, Ack),
+                    (Output, Ack)
+                ]
+            ),
+            ["SYN_RECV", "SYN_RECV", "SYNACK", "SYNACK", "ESTABLISHED"]
+        );
+        // Direct routing (INPUT-ONLY): SYN enters SYNACK, the client's ACK establishes.
+        let dr = ConnFlags::new_connection(&crate::model::ForwardMethod::DirectRoute);
+        assert_eq!(
+            walk(true, dr, &[(Input, Syn), (Input, Ack)]),
+            ["SYNACK", "ESTABLISHED"]
+        );
+        assert_eq!(
+            walk(false, dr, &[(Input, Syn), (Input, Ack)]),
+            ["SYN_RECV", "ESTABLISHED"]
+        );
+    }
+
+    #[test]
+    fn secure_table_differs_from_the_normal_one_only_where_the_kernel_s_does() {
+        // Cells of tcp_states_dos that differ from tcp_states (ip_vs_proto_tcp.c).
+        let mut diffs = Vec::new();
+        for (d, dir) in ["INPUT", "OUTPUT", "INPUT-ONLY"].iter().enumerate() {
+            for (k, kind) in ["syn", "fin", "ack", "rst"].iter().enumerate() {
+                for s in TcpState::ALL {
+                    let a = TCP_STATES[d][k][s.index()];
+                    let b = TCP_STATES_DOS[d][k][s.index()];
+                    if a != b {
+                        diffs.push(format!(
+                            "{dir} {kind} {}: {} -> {}",
+                            s.name(),
+                            a.name(),
+                            b.name()
+                        ));
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            diffs,
+            [
+                "INPUT syn SYNACK: SYN_RECV -> SYNACK",
+                "INPUT fin SYNACK: TIME_WAIT -> SYNACK",
+                "INPUT ack SYN_RECV: ESTABLISHED -> SYN_RECV",
+                "INPUT ack SYNACK: ESTABLISHED -> SYNACK",
+                "INPUT rst SYNACK: SYN_RECV -> CLOSE",
+                "OUTPUT syn SYN_RECV: SYN_RECV -> SYNACK",
+                "OUTPUT syn SYNACK: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn NONE: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn FIN_WAIT: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn TIME_WAIT: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn CLOSE: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn CLOSE_WAIT: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn LAST_ACK: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn LISTEN: SYN_RECV -> SYNACK",
+                "INPUT-ONLY syn SYNACK: SYN_RECV -> SYNACK",
+            ]
+        );
     }
 }

@@ -1,13 +1,24 @@
-//! The connection table: IPVS's `ip_vs_conn_tab` as a bounded, preallocated structure.
+//! The connection table: IPVS's `ip_vs_conn_tab`, growing with load up to a memory limit.
 //!
 //! One table holds one address family ([`ConnTable<[u8; 4]>`](ConnTableV4) or
 //! [`ConnTable<[u8; 16]>`](ConnTableV6)): the director owns one of each, which keeps an IPv4
-//! entry at 80 bytes instead of paying for four 16-byte addresses. Entries live in a slab
-//! allocated once at construction; two chained hash indexes (heads array + a `u32` link in
-//! each entry) find them by the *in* key (client → virtual) and by the *out* key (real server
-//! → client, or → local address for FullNAT); a coarse timing wheel (doubly linked through
-//! the entries) expires them incrementally. After construction no operation allocates, none
-//! panics, and none takes a lock: a table belongs to one worker.
+//! entry at 80 bytes instead of paying for four 16-byte addresses. Entries live in a slab of
+//! fixed-size chunks ([`CHUNK_ENTRIES`]); two chained hash indexes (heads arrays + a `u32`
+//! link in each entry) find them by the *in* key (client → virtual) and by the *out* key
+//! (real server → client, or → local address for FullNAT); a coarse timing wheel (doubly
+//! linked through the entries) expires them incrementally.
+//!
+//! **Growth without allocating on the packet path.** The table never allocates after
+//! construction. It says what it wants ([`ConnTable::need`]: a chunk when fewer than a
+//! quarter chunk of free slots is left, hash heads twice as large once there are more slots
+//! than buckets); the caller builds that off the packet path ([`Provision::build`], on a
+//! helper thread in the daemon) and hands it in ([`ConnTable::provide`]): a chunk is linked
+//! in O(1); new heads start an incremental rehash that moves a bounded number of old
+//! buckets per insert and per [`ConnTable::expire`], lookups consulting the old heads for
+//! the buckets not moved yet. Growth honours an entry limit and a byte limit
+//! ([`ConnTable::growable`]); [`ConnTable::new`] builds a fixed table with everything
+//! allocated up front. No operation panics, none takes a lock: a table belongs to one
+//! worker.
 //!
 //! Semantics follow `net/netfilter/ipvs/ip_vs_conn.c`: lookups (`ip_vs_conn_in_get()`,
 //! `ip_vs_conn_out_get()`, `ip_vs_ct_in_get()` for templates), control links between a
@@ -34,7 +45,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::sctp::{self, SctpEvent, SctpState, SctpTransition};
 use super::state::{
-    ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name, transition,
+    ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name,
+    transition_with,
 };
 use crate::model::{Family, TableFullPolicy};
 use crate::time::Instant;
@@ -171,6 +183,20 @@ impl fmt::Debug for Seed {
 #[inline]
 fn ports_tail(protocol: u8, p1: u16, p2: u16) -> u64 {
     (u64::from(p1) << 32) | (u64::from(p2) << 16) | u64::from(protocol)
+}
+
+/// The out index's hash. Different argument order from the in hash so that an entry whose
+/// in and out keys coincide does not land in the same bucket twice by construction.
+#[inline]
+fn out_hash<A: ConnAddr>(
+    seed: &Seed,
+    protocol: u8,
+    saddr: &A,
+    sport: u16,
+    daddr: &A,
+    dport: u16,
+) -> u64 {
+    A::hash2(seed, daddr, saddr, ports_tail(protocol, dport, sport) << 8)
 }
 
 /// The handle of an entry. Valid until the entry is removed; afterwards the slot may be
@@ -504,6 +530,19 @@ impl<A: ConnAddr> Entry<A> {
             && self.daddr == k.saddr
             && a == k.daddr
     }
+    #[inline]
+    fn in_hash(&self, seed: &Seed) -> u64 {
+        A::hash2(
+            seed,
+            &self.caddr,
+            &self.vaddr,
+            ports_tail(self.protocol, self.cport, self.vport),
+        )
+    }
+    fn out_hash(&self, seed: &Seed) -> u64 {
+        let (a, p) = self.out_pair();
+        out_hash(seed, self.protocol, &self.daddr, self.dport, &a, p)
+    }
     fn snapshot(&self) -> Conn<A> {
         Conn {
             protocol: self.protocol,
@@ -547,21 +586,231 @@ fn deadline(now: Instant, timeout: Duration) -> u64 {
         .saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// log2 of the entries in a full slab chunk.
+const CHUNK_SHIFT: u32 = 14;
+/// Entries in a full slab chunk: 16,384 (1.25 MiB for IPv4, 2 MiB for IPv6), small enough
+/// that building one (allocating and touching its pages) off the packet path is quick.
+pub const CHUNK_ENTRIES: usize = 1 << CHUNK_SHIFT;
+const CHUNK_MASK: u32 = (1 << CHUNK_SHIFT) - 1;
+/// Old hash buckets moved to the new heads per insert while the index grows.
+const MIGRATE_ON_INSERT: usize = 8;
+/// Old hash buckets moved per [`ConnTable::expire`] call while the index grows.
+const MIGRATE_ON_EXPIRE: usize = 1024;
+/// Fresh slots left below which the table asks for its next chunk.
+const LOW_WATER: u32 = (CHUNK_ENTRIES / 4) as u32;
+
+/// The slab: entries in fixed-size chunks. Slot `i` lives in chunk `i >> CHUNK_SHIFT` at
+/// `i & CHUNK_MASK`; every chunk but the last one allowed by the limit is full size, so
+/// slots are handed out in order (`used`) and recycled through the free list.
+struct Slab<A> {
+    /// Capacity reserved at construction for every chunk the limit allows: pushing a chunk
+    /// never reallocates this vector.
+    chunks: Vec<Box<[Entry<A>]>>,
+    /// Slots in all chunks.
+    slots: u32,
+    /// Slots handed out at least once (the bump pointer).
+    used: u32,
+}
+
+impl<A: ConnAddr> Slab<A> {
+    #[inline(always)]
+    fn get(&self, i: u32) -> Option<&Entry<A>> {
+        self.chunks
+            .get((i >> CHUNK_SHIFT) as usize)?
+            .get((i & CHUNK_MASK) as usize)
+    }
+
+    #[inline(always)]
+    fn get_mut(&mut self, i: u32) -> Option<&mut Entry<A>> {
+        self.chunks
+            .get_mut((i >> CHUNK_SHIFT) as usize)?
+            .get_mut((i & CHUNK_MASK) as usize)
+    }
+
+    /// Every slot handed out so far, with its index.
+    fn iter(&self) -> impl Iterator<Item = (u32, &Entry<A>)> + '_ {
+        self.chunks
+            .iter()
+            .flat_map(|c| c.iter())
+            .take(self.used as usize)
+            .enumerate()
+            .map(|(i, e)| (i as u32, e))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry<A>> + '_ {
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| c.iter_mut())
+            .take(self.used as usize)
+    }
+}
+
+/// One hash index (in or out): bucket heads, and while it grows the old heads being
+/// migrated. An old bucket below `migrated` has been moved: its keys are found in the new
+/// heads; the others are still in the old heads (`ip_vs_conn_tab` has a fixed size; this
+/// incremental rehash is rvs's, so that growing never stalls forwarding).
+struct Index {
+    heads: Box<[u32]>,
+    mask: u64,
+    old: Box<[u32]>,
+    old_mask: u64,
+    migrated: usize,
+}
+
+impl Index {
+    fn new(buckets: usize) -> Index {
+        Index {
+            heads: vec![NIL; buckets].into_boxed_slice(),
+            mask: buckets as u64 - 1,
+            old: Box::new([]),
+            old_mask: 0,
+            migrated: 0,
+        }
+    }
+
+    fn migrating(&self) -> bool {
+        !self.old.is_empty()
+    }
+
+    /// The head a hash's chain starts at.
+    #[inline(always)]
+    fn head(&self, h: u64) -> u32 {
+        if self.migrating() {
+            let ob = (h & self.old_mask) as usize;
+            if ob >= self.migrated {
+                return self.old.get(ob).copied().unwrap_or(NIL);
+            }
+        }
+        self.heads
+            .get((h & self.mask) as usize)
+            .copied()
+            .unwrap_or(NIL)
+    }
+
+    #[inline(always)]
+    fn head_mut(&mut self, h: u64) -> Option<&mut u32> {
+        if self.migrating() {
+            let ob = (h & self.old_mask) as usize;
+            if ob >= self.migrated {
+                return self.old.get_mut(ob);
+            }
+        }
+        self.heads.get_mut((h & self.mask) as usize)
+    }
+
+    /// Start migrating to `heads` (all NIL, a power of two longer than the current).
+    fn start(&mut self, heads: Box<[u32]>) -> Option<Box<[u32]>> {
+        if self.migrating() || heads.len() <= self.heads.len() || !heads.len().is_power_of_two() {
+            return Some(heads);
+        }
+        self.old_mask = self.mask;
+        self.mask = heads.len() as u64 - 1;
+        self.old = core::mem::replace(&mut self.heads, heads);
+        self.migrated = 0;
+        None
+    }
+
+    fn buckets(&self) -> usize {
+        self.heads.len()
+    }
+
+    fn bytes(&self) -> usize {
+        (self.heads.len() + self.old.len()) * size_of::<u32>()
+    }
+}
+
+/// What a growing table asks for ([`ConnTable::need`]), to be built off the packet path
+/// with [`Provision::build`] and handed back with [`ConnTable::provide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A slab chunk of this many entries.
+    Chunk(usize),
+    /// New in and out hash heads of this many buckets each.
+    Heads(usize),
+}
+
+/// Memory for a table, built where allocating is allowed (a helper thread, or between
+/// batches); also what the table hands back when it retires memory
+/// ([`ConnTable::provide`]'s return), to be dropped off the packet path.
+pub struct Provision<A>(ProvisionKind<A>);
+
+enum ProvisionKind<A> {
+    Chunk(Box<[Entry<A>]>),
+    Heads(Box<[u32]>, Box<[u32]>),
+}
+
+impl<A: ConnAddr> Provision<A> {
+    /// Allocate what `need` asks for and write every page of it, so the worker that links
+    /// it in never takes a page fault on first touch.
+    pub fn build(need: Need) -> Provision<A> {
+        match need {
+            Need::Chunk(n) => Provision(ProvisionKind::Chunk(
+                vec![Entry::default(); n.min(CHUNK_ENTRIES)].into_boxed_slice(),
+            )),
+            Need::Heads(n) => {
+                let n = n.max(1).next_power_of_two();
+                Provision(ProvisionKind::Heads(
+                    vec![NIL; n].into_boxed_slice(),
+                    vec![NIL; n].into_boxed_slice(),
+                ))
+            }
+        }
+    }
+
+    /// Bytes this provision holds.
+    pub fn bytes(&self) -> usize {
+        match &self.0 {
+            ProvisionKind::Chunk(c) => c.len() * size_of::<Entry<A>>(),
+            ProvisionKind::Heads(a, b) => (a.len() + b.len()) * size_of::<u32>(),
+        }
+    }
+}
+
+impl<A> fmt::Debug for Provision<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            ProvisionKind::Chunk(c) => write!(f, "Provision::Chunk({})", c.len()),
+            ProvisionKind::Heads(a, _) => write!(f, "Provision::Heads({})", a.len()),
+        }
+    }
+}
+
+/// Bytes of a table's fixed part (header and expiry wheel), whatever its size.
+fn fixed_bytes<A>() -> usize {
+    size_of::<ConnTable<A>>() + WHEEL_SLOTS * size_of::<u32>() + WHEEL_SLOTS / 64 * size_of::<u64>()
+}
+
+/// How many entries a memory limit of `bytes` allows a table of family `A`: the fixed part
+/// and, per entry, the entry and its share of the two hash indexes at the worst load the
+/// table allows while growing (two buckets per entry and direction while the old heads are
+/// still being migrated).
+pub fn entries_for_bytes<A: ConnAddr>(bytes: usize) -> usize {
+    let per = size_of::<Entry<A>>() + 4 * size_of::<u32>();
+    bytes.saturating_sub(fixed_bytes::<A>()) / per
+}
+
 /// An IPv4 connection table.
 pub type ConnTableV4 = ConnTable<[u8; 4]>;
 /// An IPv6 connection table.
 pub type ConnTableV6 = ConnTable<[u8; 16]>;
 
-/// A bounded connection table for one address family. See the module documentation.
+/// A connection table for one address family, growing in chunks up to its limit. See the
+/// module documentation.
 pub struct ConnTable<A> {
-    entries: Vec<Entry<A>>,
-    capacity: u32,
+    slab: Slab<A>,
+    /// Most entries the table may hold (the entry limit, and what the byte limit allows).
+    max_entries: u32,
+    /// Most bytes the table may allocate ([`ConnTable::memory_bytes`] never exceeds it
+    /// through growth).
+    limit_bytes: usize,
     free: u32,
     len: u32,
     templates: u32,
-    in_heads: Vec<u32>,
-    out_heads: Vec<u32>,
-    bucket_mask: u64,
+    in_idx: Index,
+    out_idx: Index,
+    /// Memory retired by the table (old hash heads), for the caller to drop off the
+    /// packet path.
+    retired: Option<Provision<A>>,
     wheel: Vec<u32>,
     wheel_bits: Vec<u64>,
     cursor: u64,
@@ -574,7 +823,9 @@ impl<A: ConnAddr> fmt::Debug for ConnTable<A> {
         f.debug_struct("ConnTable")
             .field("family", &A::FAMILY)
             .field("len", &self.len)
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.slab.slots)
+            .field("max_entries", &self.max_entries)
+            .field("buckets", &self.in_idx.buckets())
             .field("templates", &self.templates)
             .field("policy", &self.policy)
             .finish()
@@ -583,20 +834,77 @@ impl<A: ConnAddr> fmt::Debug for ConnTable<A> {
 
 impl<A: ConnAddr> ConnTable<A> {
     /// A table for at most `capacity` entries (templates included; clamped to 2^32 − 2),
-    /// hashing with secrets derived from `seed`, applying `policy` when full. Everything
-    /// it will ever allocate is allocated here.
+    /// hashing with secrets derived from `seed`, applying `policy` when full, with every
+    /// chunk and a bucket per entry allocated here: it never grows and needs no
+    /// [`ConnTable::provide`].
     pub fn new(capacity: usize, seed: u64, policy: TableFullPolicy) -> Self {
-        let capacity = capacity.min(NIL as usize - 1);
-        let buckets = capacity.max(1).next_power_of_two();
+        let mut t = Self::growable(capacity, usize::MAX, capacity, seed, policy);
+        t.grow_now(capacity);
+        t
+    }
+
+    /// Construction-time growth: chunks up to `target` slots, then heads with at least a
+    /// bucket per slot, migrated at once (the table is empty).
+    fn grow_now(&mut self, target: usize) {
+        let target = target.min(self.max_entries as usize);
+        while (self.slab.slots as usize) < target {
+            let n = CHUNK_ENTRIES.min(target - self.slab.slots as usize);
+            if self.provide(Provision::build(Need::Chunk(n))).is_some() {
+                break;
+            }
+        }
+        while self.in_idx.buckets() < self.slab.slots as usize {
+            let grow = self.in_idx.buckets() * 2;
+            if self.provide(Provision::build(Need::Heads(grow))).is_some() {
+                break;
+            }
+            self.migrate(usize::MAX);
+        }
+        self.retired = None;
+    }
+
+    /// A table that starts with one chunk and at least `buckets` hash buckets (a power of
+    /// two) and grows, when the caller hands it memory ([`ConnTable::need`],
+    /// [`ConnTable::provide`]), up to `max_entries` entries and `limit_bytes` bytes of
+    /// [`ConnTable::memory_bytes`], whichever comes first.
+    pub fn growable(
+        max_entries: usize,
+        limit_bytes: usize,
+        buckets: usize,
+        seed: u64,
+        policy: TableFullPolicy,
+    ) -> Self {
+        let max_entries = max_entries
+            .min(NIL as usize - 1)
+            .min(entries_for_bytes::<A>(limit_bytes));
+        let max_chunks = max_entries.div_ceil(CHUNK_ENTRIES);
+        // Chunks are the unit of growth: the first is full size too (or the whole table
+        // when the limit is below a chunk), so that every later one starts on a chunk
+        // boundary.
+        let first = max_entries.min(CHUNK_ENTRIES);
+        let buckets = buckets
+            .min(max_entries.max(1).next_power_of_two())
+            .max(first)
+            .max(1)
+            .next_power_of_two();
+        let mut chunks = Vec::with_capacity(max_chunks);
+        if first > 0 {
+            chunks.push(vec![Entry::default(); first].into_boxed_slice());
+        }
         ConnTable {
-            entries: Vec::with_capacity(capacity),
-            capacity: capacity as u32,
+            slab: Slab {
+                chunks,
+                slots: first as u32,
+                used: 0,
+            },
+            max_entries: max_entries as u32,
+            limit_bytes,
             free: NIL,
             len: 0,
             templates: 0,
-            in_heads: vec![NIL; buckets],
-            out_heads: vec![NIL; buckets],
-            bucket_mask: buckets as u64 - 1,
+            in_idx: Index::new(buckets),
+            out_idx: Index::new(buckets),
+            retired: None,
             wheel: vec![NIL; WHEEL_SLOTS],
             wheel_bits: vec![0; WHEEL_SLOTS / 64],
             cursor: 0,
@@ -605,9 +913,42 @@ impl<A: ConnAddr> ConnTable<A> {
         }
     }
 
-    /// Maximum number of entries.
+    /// Change the limits (a reload): growth stops at the new ones; nothing already
+    /// allocated is released. May allocate (control plane only).
+    pub fn set_limits(&mut self, max_entries: usize, limit_bytes: usize) {
+        let max = max_entries
+            .min(NIL as usize - 1)
+            .min(entries_for_bytes::<A>(limit_bytes));
+        self.max_entries = max as u32;
+        self.limit_bytes = limit_bytes;
+        let chunks = max.div_ceil(CHUNK_ENTRIES);
+        if chunks > self.slab.chunks.capacity() {
+            self.slab
+                .chunks
+                .reserve_exact(chunks - self.slab.chunks.len());
+        }
+    }
+
+    /// Entries the slab has room for now (grows up to [`ConnTable::max_entries`]).
     pub fn capacity(&self) -> usize {
-        self.capacity as usize
+        self.slab.slots as usize
+    }
+
+    /// The most entries the table may hold: its entry limit, lowered to what its byte
+    /// limit allows.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries as usize
+    }
+
+    /// The byte limit growth honours (`usize::MAX` for none).
+    pub fn limit_bytes(&self) -> usize {
+        self.limit_bytes
+    }
+
+    /// Hash buckets of each index (the size `ipvsadm -L` reports as `size=`, as the kernel
+    /// reports `ip_vs_conn_tab_size`).
+    pub fn buckets(&self) -> usize {
+        self.in_idx.buckets()
     }
 
     /// Entries in the table, templates and not-yet-swept expired ones included.
@@ -630,42 +971,175 @@ impl<A: ConnAddr> ConnTable<A> {
         self.policy
     }
 
-    /// Bytes the table has allocated: every allocation's capacity times its element size,
-    /// plus the table header.
+    /// Change the policy applied when full.
+    pub fn set_policy(&mut self, policy: TableFullPolicy) {
+        self.policy = policy;
+    }
+
+    /// Bytes the table has allocated: its header, the expiry wheel, every slab chunk and
+    /// the hash heads (old ones too while they are migrated).
     pub fn memory_bytes(&self) -> usize {
-        size_of::<Self>()
-            + self.entries.capacity() * size_of::<Entry<A>>()
-            + (self.in_heads.capacity() + self.out_heads.capacity() + self.wheel.capacity())
-                * size_of::<u32>()
-            + self.wheel_bits.capacity() * size_of::<u64>()
+        fixed_bytes::<A>()
+            + self.slab.slots as usize * size_of::<Entry<A>>()
+            + self.in_idx.bytes()
+            + self.out_idx.bytes()
+    }
+
+    /// The room left under the memory limit, in bytes: what is not allocated yet plus the
+    /// free slots of the chunks that are. The defence strategies' "available memory".
+    pub fn room_bytes(&self) -> usize {
+        let limit = self
+            .limit_bytes
+            .min(fixed_bytes::<A>() + self.max_entries as usize * (size_of::<Entry<A>>() + 16));
+        let unallocated = limit.saturating_sub(self.memory_bytes());
+        let free_slots = (self.slab.slots - self.len) as usize * size_of::<Entry<A>>();
+        unallocated + free_slots
+    }
+
+    /// What the table wants built to keep growing, if anything: new hash heads once there
+    /// are more slots than buckets (and no migration is running), else a chunk once fewer
+    /// than a quarter chunk of free slots is left. `None` at the limit.
+    pub fn need(&self) -> Option<Need> {
+        let slots = self.slab.slots as usize;
+        let buckets = self.in_idx.buckets();
+        if !self.in_idx.migrating() && !self.out_idx.migrating() && buckets < slots {
+            let grow = buckets * 2;
+            if self.memory_bytes() + 2 * grow * size_of::<u32>() <= self.limit_bytes {
+                return Some(Need::Heads(grow));
+            }
+        }
+        if self.slab.slots - self.len >= LOW_WATER.min(self.max_entries)
+            || slots >= self.max_entries as usize
+        {
+            return None;
+        }
+        let room = self.limit_bytes.saturating_sub(self.memory_bytes()) / size_of::<Entry<A>>();
+        let n = CHUNK_ENTRIES
+            .min(self.max_entries as usize - slots)
+            .min(room);
+        (n > 0).then_some(Need::Chunk(n))
+    }
+
+    /// Link in memory built for [`ConnTable::need`]: a chunk is appended in O(1), new heads
+    /// start an incremental migration (a bounded number of buckets moves on each insert
+    /// and each [`ConnTable::expire`]). Returns what the table does not use (a provision
+    /// that no longer fits), to be dropped off the packet path.
+    pub fn provide(&mut self, p: Provision<A>) -> Option<Provision<A>> {
+        match p.0 {
+            ProvisionKind::Chunk(c) => {
+                let slots = self.slab.slots as usize;
+                let fits = slots.is_multiple_of(CHUNK_ENTRIES)
+                    && slots + c.len() <= self.max_entries as usize
+                    && self.memory_bytes() + c.len() * size_of::<Entry<A>>() <= self.limit_bytes
+                    && self.slab.chunks.len() < self.slab.chunks.capacity()
+                    && !c.is_empty();
+                if !fits {
+                    return Some(Provision(ProvisionKind::Chunk(c)));
+                }
+                self.slab.slots += c.len() as u32;
+                self.slab.chunks.push(c);
+                None
+            }
+            ProvisionKind::Heads(a, b) => {
+                let fits = !self.in_idx.migrating()
+                    && !self.out_idx.migrating()
+                    && a.len() == b.len()
+                    && a.len() > self.in_idx.buckets()
+                    && a.iter().all(|&h| h == NIL)
+                    && b.iter().all(|&h| h == NIL)
+                    && self.memory_bytes() + (a.len() + b.len()) * size_of::<u32>()
+                        <= self.limit_bytes;
+                if !fits {
+                    return Some(Provision(ProvisionKind::Heads(a, b)));
+                }
+                let ra = self.in_idx.start(a);
+                let rb = self.out_idx.start(b);
+                match (ra, rb) {
+                    (None, None) => None,
+                    (Some(a), Some(b)) => Some(Provision(ProvisionKind::Heads(a, b))),
+                    // Lengths were checked equal and neither index was migrating.
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Memory the table no longer uses (hash heads left behind by a finished migration),
+    /// for the caller to drop off the packet path.
+    pub fn take_retired(&mut self) -> Option<Provision<A>> {
+        self.retired.take()
+    }
+
+    /// Whether a hash-index migration is running.
+    pub fn migrating(&self) -> bool {
+        self.in_idx.migrating() || self.out_idx.migrating()
+    }
+
+    /// Move up to `buckets` old buckets of each index into the new heads.
+    fn migrate(&mut self, buckets: usize) {
+        let seed = self.seed;
+        for inward in [true, false] {
+            let idx = if inward {
+                &mut self.in_idx
+            } else {
+                &mut self.out_idx
+            };
+            if !idx.migrating() {
+                continue;
+            }
+            let end = idx.migrated.saturating_add(buckets).min(idx.old.len());
+            for b in idx.migrated..end {
+                let mut i = core::mem::replace(&mut idx.old[b], NIL);
+                while let Some(e) = self.slab.get_mut(i) {
+                    let next = if inward { e.next_in } else { e.next_out };
+                    let h = if inward {
+                        e.in_hash(&seed)
+                    } else {
+                        e.out_hash(&seed)
+                    };
+                    let Some(head) = idx.heads.get_mut((h & idx.mask) as usize) else {
+                        break;
+                    };
+                    if inward {
+                        e.next_in = *head;
+                    } else {
+                        e.next_out = *head;
+                    }
+                    *head = i;
+                    i = next;
+                }
+            }
+            idx.migrated = end;
+            if end >= idx.old.len() {
+                let old = core::mem::take(&mut idx.old);
+                idx.migrated = 0;
+                self.retired = match self.retired.take() {
+                    None => Some(Provision(ProvisionKind::Heads(old, Box::new([])))),
+                    Some(Provision(ProvisionKind::Heads(a, _))) => {
+                        Some(Provision(ProvisionKind::Heads(a, old)))
+                    }
+                    Some(other) => Some(other),
+                };
+            }
+        }
     }
 
     #[inline]
-    fn in_bucket(&self, protocol: u8, caddr: &A, cport: u16, vaddr: &A, vport: u16) -> usize {
-        let h = A::hash2(&self.seed, caddr, vaddr, ports_tail(protocol, cport, vport));
-        (h & self.bucket_mask) as usize
+    fn in_hash(&self, protocol: u8, caddr: &A, cport: u16, vaddr: &A, vport: u16) -> u64 {
+        A::hash2(&self.seed, caddr, vaddr, ports_tail(protocol, cport, vport))
     }
 
-    fn out_bucket(&self, protocol: u8, saddr: &A, sport: u16, daddr: &A, dport: u16) -> usize {
-        // Different argument order from the in hash so that an entry whose in and out
-        // keys coincide does not land in the same bucket twice by construction.
-        let h = A::hash2(
-            &self.seed,
-            daddr,
-            saddr,
-            ports_tail(protocol, dport, sport) << 8,
-        );
-        (h & self.bucket_mask) as usize
+    fn out_hash(&self, protocol: u8, saddr: &A, sport: u16, daddr: &A, dport: u16) -> u64 {
+        out_hash(&self.seed, protocol, saddr, sport, daddr, dport)
     }
 
-    #[inline]
     fn entry(&self, id: ConnId) -> Option<&Entry<A>> {
-        self.entries.get(id.0 as usize).filter(|e| e.occupied())
+        self.slab.get(id.0).filter(|e| e.occupied())
     }
 
     #[inline]
     fn entry_mut(&mut self, id: ConnId) -> Option<&mut Entry<A>> {
-        self.entries.get_mut(id.0 as usize).filter(|e| e.occupied())
+        self.slab.get_mut(id.0).filter(|e| e.occupied())
     }
 
     /// The live (non-template) connection with this in key (`ip_vs_conn_in_get()`).
@@ -682,9 +1156,9 @@ impl<A: ConnAddr> ConnTable<A> {
 
     #[inline]
     fn find_in(&self, key: &InKey<A>, now: Instant, template: bool) -> Option<ConnId> {
-        let b = self.in_bucket(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
-        let mut i = *self.in_heads.get(b)?;
-        while let Some(e) = self.entries.get(i as usize) {
+        let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        let mut i = self.in_idx.head(h);
+        while let Some(e) = self.slab.get(i) {
             if e.is_template() == template && e.matches_in(key) && e.live(now.0) {
                 return Some(ConnId(i));
             }
@@ -696,9 +1170,9 @@ impl<A: ConnAddr> ConnTable<A> {
     /// The live connection a reply belongs to (`ip_vs_conn_out_get()`). Templates are not
     /// in the out index.
     pub fn lookup_out(&self, key: &OutKey<A>, now: Instant) -> Option<ConnId> {
-        let b = self.out_bucket(key.protocol, &key.saddr, key.sport, &key.daddr, key.dport);
-        let mut i = *self.out_heads.get(b)?;
-        while let Some(e) = self.entries.get(i as usize) {
+        let h = self.out_hash(key.protocol, &key.saddr, key.sport, &key.daddr, key.dport);
+        let mut i = self.out_idx.head(h);
+        while let Some(e) = self.slab.get(i) {
             if e.matches_out(key) && e.live(now.0) {
                 return Some(ConnId(i));
             }
@@ -729,9 +1203,9 @@ impl<A: ConnAddr> ConnTable<A> {
     /// [`ConnTable::lookup_in`] and [`ConnTable::hot`] in one: the packet path's lookup.
     #[inline]
     pub fn lookup_in_hot(&self, key: &InKey<A>, now: Instant) -> Option<(ConnId, HotConn<A>)> {
-        let b = self.in_bucket(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
-        let mut i = *self.in_heads.get(b)?;
-        while let Some(e) = self.entries.get(i as usize) {
+        let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        let mut i = self.in_idx.head(h);
+        while let Some(e) = self.slab.get(i) {
             if !e.is_template() && e.matches_in(key) && e.live(now.0) {
                 let hot = HotConn {
                     caddr: e.caddr,
@@ -774,6 +1248,9 @@ impl<A: ConnAddr> ConnTable<A> {
         if self.len == 0 {
             // Nothing filed: let the wheel start at the present.
             self.cursor = self.cursor.max(now.0 >> TICK_SHIFT);
+        }
+        if self.migrating() {
+            self.migrate(MIGRATE_ON_INSERT);
         }
         let mut evicted = None;
         let i = match self.alloc() {
@@ -829,22 +1306,23 @@ impl<A: ConnAddr> ConnTable<A> {
             proxy_b: 0,
         };
         let template = e.is_template();
-        let b_in = self.in_bucket(e.protocol, &e.caddr, e.cport, &e.vaddr, e.vport);
-        let (oa, op) = e.out_pair();
-        let b_out = self.out_bucket(e.protocol, &e.daddr, e.dport, &oa, op);
-        let Some(slot) = self.entries.get_mut(i as usize) else {
+        let h_in = e.in_hash(&self.seed);
+        let h_out = e.out_hash(&self.seed);
+        let Some(slot) = self.slab.get_mut(i) else {
             return Err(TableFull);
         };
         *slot = e;
         // Link at the bucket heads (newest first, as `hlist_add_head_rcu()`).
-        slot.next_in = self.in_heads[b_in];
-        self.in_heads[b_in] = i;
-        if !template {
-            slot.next_out = self.out_heads[b_out];
-            self.out_heads[b_out] = i;
+        if let Some(head) = self.in_idx.head_mut(h_in) {
+            slot.next_in = *head;
+            *head = i;
+        }
+        if !template && let Some(head) = self.out_idx.head_mut(h_out) {
+            slot.next_out = *head;
+            *head = i;
         }
         // NIL indexes past the slab: no template.
-        if let Some(t) = self.entries.get_mut(control as usize) {
+        if let Some(t) = self.slab.get_mut(control) {
             t.n_control = t.n_control.saturating_add(1);
         }
         self.file(i);
@@ -861,13 +1339,13 @@ impl<A: ConnAddr> ConnTable<A> {
     fn alloc(&mut self) -> Option<u32> {
         if self.free != NIL {
             let i = self.free;
-            self.free = self.entries.get(i as usize).map_or(NIL, |e| e.next_in);
+            self.free = self.slab.get(i).map_or(NIL, |e| e.next_in);
             return Some(i);
         }
-        if self.entries.len() < self.capacity as usize {
-            // Within the reserved capacity: never reallocates.
-            self.entries.push(Entry::default());
-            return Some(self.entries.len() as u32 - 1);
+        if self.slab.used < self.slab.slots {
+            // A fresh slot of a chunk already linked in: never allocates.
+            self.slab.used += 1;
+            return Some(self.slab.used - 1);
         }
         None
     }
@@ -885,7 +1363,7 @@ impl<A: ConnAddr> ConnTable<A> {
                 break;
             }
             let mut i = self.wheel[(t & WHEEL_MASK) as usize];
-            while let Some(e) = self.entries.get(i as usize) {
+            while let Some(e) = self.slab.get(i) {
                 if seen >= EVICT_SCAN {
                     break;
                 }
@@ -953,7 +1431,8 @@ impl<A: ConnAddr> ConnTable<A> {
             return None;
         }
         let state = TcpState::from_index(e.state)?;
-        let t = transition(
+        let t = transition_with(
+            timeouts.secure(),
             state,
             ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
             dir,
@@ -1076,21 +1555,20 @@ impl<A: ConnAddr> ConnTable<A> {
     pub fn remove(&mut self, id: ConnId) -> Option<Conn<A>> {
         let e = *self.entry(id)?;
         let i = id.0;
-        let b_in = self.in_bucket(e.protocol, &e.caddr, e.cport, &e.vaddr, e.vport);
-        Self::unlink_chain(&mut self.in_heads, &mut self.entries, b_in, i, true);
+        let h_in = e.in_hash(&self.seed);
+        Self::unlink_chain(self.in_idx.head_mut(h_in), &mut self.slab, i, true);
         if !e.is_template() {
-            let (oa, op) = e.out_pair();
-            let b_out = self.out_bucket(e.protocol, &e.daddr, e.dport, &oa, op);
-            Self::unlink_chain(&mut self.out_heads, &mut self.entries, b_out, i, false);
+            let h_out = e.out_hash(&self.seed);
+            Self::unlink_chain(self.out_idx.head_mut(h_out), &mut self.slab, i, false);
         }
         self.unfile(i);
-        if let Some(t) = self.entries.get_mut(e.control as usize) {
+        if let Some(t) = self.slab.get_mut(e.control) {
             t.n_control = t.n_control.saturating_sub(1);
         }
         if e.is_template() {
             self.templates -= 1;
             if e.n_control > 0 {
-                for c in self.entries.iter_mut() {
+                for c in self.slab.iter_mut() {
                     if c.occupied() && c.control == i {
                         c.control = NIL;
                     }
@@ -1098,7 +1576,7 @@ impl<A: ConnAddr> ConnTable<A> {
             }
         }
         let conn = e.snapshot();
-        if let Some(slot) = self.entries.get_mut(i as usize) {
+        if let Some(slot) = self.slab.get_mut(i) {
             slot.flags = 0;
             slot.next_in = self.free;
             self.free = i;
@@ -1107,20 +1585,20 @@ impl<A: ConnAddr> ConnTable<A> {
         Some(conn)
     }
 
-    fn unlink_chain(heads: &mut [u32], entries: &mut [Entry<A>], b: usize, i: u32, inward: bool) {
+    fn unlink_chain(head: Option<&mut u32>, slab: &mut Slab<A>, i: u32, inward: bool) {
         let link = |e: &Entry<A>| if inward { e.next_in } else { e.next_out };
-        let Some(&head) = heads.get(b) else {
+        let Some(head) = head else {
             return;
         };
-        let Some(next_of_i) = entries.get(i as usize).map(link) else {
+        let Some(next_of_i) = slab.get(i).map(link) else {
             return;
         };
-        if head == i {
-            heads[b] = next_of_i;
+        if *head == i {
+            *head = next_of_i;
             return;
         }
-        let mut p = head;
-        while let Some(e) = entries.get_mut(p as usize) {
+        let mut p = *head;
+        while let Some(e) = slab.get_mut(p) {
             let n = if inward { e.next_in } else { e.next_out };
             if n == i {
                 if inward {
@@ -1148,16 +1626,16 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     fn file(&mut self, i: u32) {
-        let Some(e) = self.entries.get(i as usize) else {
+        let Some(e) = self.slab.get(i) else {
             return;
         };
         let t = Self::tick_of(e.expires).clamp(self.cursor, self.cursor + WHEEL_MASK);
         let idx = (t & WHEEL_MASK) as usize;
         let head = self.wheel[idx];
-        if let Some(h) = self.entries.get_mut(head as usize) {
+        if let Some(h) = self.slab.get_mut(head) {
             h.wheel_prev = i;
         }
-        if let Some(e) = self.entries.get_mut(i as usize) {
+        if let Some(e) = self.slab.get_mut(i) {
             e.wheel_prev = NIL;
             e.wheel_next = head;
             e.wheel_idx = idx as u16;
@@ -1167,11 +1645,11 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     fn unfile(&mut self, i: u32) {
-        let Some(e) = self.entries.get(i as usize) else {
+        let Some(e) = self.slab.get(i) else {
             return;
         };
         let (prev, next, idx) = (e.wheel_prev, e.wheel_next, usize::from(e.wheel_idx));
-        if let Some(p) = self.entries.get_mut(prev as usize) {
+        if let Some(p) = self.slab.get_mut(prev) {
             p.wheel_next = next;
         } else if self.wheel.get(idx) == Some(&i) {
             self.wheel[idx] = next;
@@ -1179,10 +1657,10 @@ impl<A: ConnAddr> ConnTable<A> {
                 self.wheel_bits[idx / 64] &= !(1 << (idx % 64));
             }
         }
-        if let Some(n) = self.entries.get_mut(next as usize) {
+        if let Some(n) = self.slab.get_mut(next) {
             n.wheel_prev = prev;
         }
-        if let Some(e) = self.entries.get_mut(i as usize) {
+        if let Some(e) = self.slab.get_mut(i) {
             e.wheel_prev = NIL;
             e.wheel_next = NIL;
         }
@@ -1192,7 +1670,7 @@ impl<A: ConnAddr> ConnTable<A> {
     /// slot comes up), never later: move it if the new expiry is before its slot.
     #[inline(always)]
     fn refile_if_earlier(&mut self, i: u32) {
-        let Some(e) = self.entries.get(i as usize) else {
+        let Some(e) = self.slab.get(i) else {
             return;
         };
         if Self::tick_of(e.expires) < self.filed_tick(e.wheel_idx) {
@@ -1242,6 +1720,9 @@ impl<A: ConnAddr> ConnTable<A> {
         budget: usize,
         mut on_removed: impl FnMut(ConnId, &Conn<A>),
     ) -> usize {
+        if self.migrating() {
+            self.migrate(MIGRATE_ON_EXPIRE);
+        }
         let now_tick = now.0 >> TICK_SHIFT;
         let mut examined = 0;
         let mut removed = 0;
@@ -1257,7 +1738,7 @@ impl<A: ConnAddr> ConnTable<A> {
             }
             examined += 1;
             self.unfile(head);
-            let Some(e) = self.entries.get_mut(head as usize) else {
+            let Some(e) = self.slab.get_mut(head) else {
                 continue;
             };
             if Self::tick_of(e.expires) > self.cursor {
@@ -1277,6 +1758,84 @@ impl<A: ConnAddr> ConnTable<A> {
         removed
     }
 
+    /// `ip_vs_random_dropentry()` over `buckets` hash buckets picked by `rand`: drop the
+    /// entries the kernel drops under `drop_entry` (see [`crate::conn::defense`]), handing
+    /// each to `on_removed`. `counters` are the kernel's `dropentry_counters` (one in *n*
+    /// entries with *n* input packets is dropped). A connection's template is expired at
+    /// once when it no longer controls anything (`ip_vs_conn_expire_now(cp->control)`).
+    /// Returns the number of entries dropped.
+    pub fn random_drop(
+        &mut self,
+        now: Instant,
+        buckets: usize,
+        mut rand: impl FnMut() -> u64,
+        counters: &mut [i8; 8],
+        mut on_removed: impl FnMut(ConnId, &Conn<A>),
+    ) -> usize {
+        let mut dropped = 0;
+        for _ in 0..buckets {
+            let mut i = self.in_idx.head(rand());
+            while let Some(e) = self.slab.get(i) {
+                let next = e.next_in;
+                if Self::todrop(e, now, counters) {
+                    let control = e.control;
+                    if let Some(c) = self.remove(ConnId(i)) {
+                        dropped += 1;
+                        on_removed(ConnId(i), &c);
+                    }
+                    if let Some(t) = self.slab.get(control)
+                        && t.occupied()
+                        && t.is_template()
+                        && t.n_control == 0
+                    {
+                        self.touch(ConnId(control), now, Duration::ZERO);
+                    }
+                }
+                i = next;
+            }
+        }
+        dropped
+    }
+
+    /// The kind test of `ip_vs_random_dropentry()` and `todrop_entry()`.
+    fn todrop(e: &Entry<A>, now: Instant, counters: &mut [i8; 8]) -> bool {
+        if !e.occupied() {
+            return false;
+        }
+        // `todrop_entry()`: only entries idle for 60 s, with 1..=8 input packets, one in n.
+        let mut rate_limited = || {
+            let idle = now.0.saturating_add(u64::from(e.timeout_ms) * 1_000_000)
+                >= e.expires.saturating_add(60_000_000_000);
+            if !idle || !(1..=8).contains(&e.in_pkts) {
+                return false;
+            }
+            let k = (e.in_pkts - 1) as usize;
+            counters[k] -= 1;
+            if counters[k] > 0 {
+                return false;
+            }
+            counters[k] = (k + 1) as i8;
+            true
+        };
+        if e.is_template() {
+            // Templates only when they control nothing and serve a one-packet service.
+            return e.n_control == 0 && e.flags & ConnFlags::ONE_PACKET != 0 && rate_limited();
+        }
+        match e.protocol {
+            TCP => match TcpState::from_index(e.state) {
+                Some(TcpState::SynRecv | TcpState::SynAck) => true,
+                Some(TcpState::Established) => rate_limited(),
+                _ => false,
+            },
+            SCTP => match SctpState::from_index(e.state) {
+                Some(SctpState::Init1 | SctpState::Init) => true,
+                Some(SctpState::Established) => rate_limited(),
+                _ => false,
+            },
+            _ => rate_limited(),
+        }
+    }
+
     /// Remove every entry bound to real server `dest` (templates after the connections
     /// they control), handing each to `on_removed`: the flush of a deleted real server or
     /// `expire_nodest_conn`. A linear scan: control-plane only. Returns the number removed.
@@ -1287,10 +1846,12 @@ impl<A: ConnAddr> ConnTable<A> {
     ) -> usize {
         let mut removed = 0;
         for want_template in [false, true] {
-            for i in 0..self.entries.len() {
-                let e = &self.entries[i];
+            for i in 0..self.slab.used {
+                let Some(e) = self.slab.get(i) else {
+                    continue;
+                };
                 if e.occupied() && e.dest == dest && e.is_template() == want_template {
-                    let id = ConnId(i as u32);
+                    let id = ConnId(i);
                     if let Some(c) = self.remove(id) {
                         removed += 1;
                         on_removed(id, &c);
@@ -1305,21 +1866,20 @@ impl<A: ConnAddr> ConnTable<A> {
     /// [`Conn::state_name`] and [`Conn::remaining_secs`]. Expired entries not yet swept
     /// are included; filter with `expires > now` to hide them.
     pub fn iter(&self) -> impl Iterator<Item = (ConnId, Conn<A>)> + '_ {
-        self.entries
+        self.slab
             .iter()
-            .enumerate()
             .filter(|(_, e)| e.occupied())
-            .map(|(i, e)| (ConnId(i as u32), e.snapshot()))
+            .map(|(i, e)| (ConnId(i), e.snapshot()))
     }
 
     /// Count of live non-template connections by whether their real server counts them as
     /// active: `(active, inactive)` by the INACTIVE flag (for checks and statistics).
     pub fn activity_counts(&self, now: Instant) -> (usize, usize) {
         let mut c = (0, 0);
-        for e in self
-            .entries
+        for (_, e) in self
+            .slab
             .iter()
-            .filter(|e| e.occupied() && !e.is_template())
+            .filter(|(_, e)| e.occupied() && !e.is_template())
         {
             if !e.live(now.0) {
                 continue;

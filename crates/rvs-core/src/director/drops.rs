@@ -47,11 +47,13 @@ pub enum DropReason {
     /// A TCP segment the SYN proxy refused (`director/synproxy.rs`): an ACK whose cookie
     /// does not validate, or a real server's segment out of step with the handshake.
     SynProxy,
+    /// A new connection's packet dropped by the `drop_packet` defence (`ip_vs_todrop()`).
+    DropPacket,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
 
     /// Every reason, in order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -73,6 +75,7 @@ impl DropReason {
         DropReason::ProbeMethod,
         DropReason::NotInit,
         DropReason::SynProxy,
+        DropReason::DropPacket,
     ];
 
     /// A short snake_case name for metrics labels.
@@ -96,6 +99,7 @@ impl DropReason {
             DropReason::ProbeMethod => "probe_method",
             DropReason::NotInit => "not_init",
             DropReason::SynProxy => "synproxy",
+            DropReason::DropPacket => "drop_packet",
         }
     }
 }

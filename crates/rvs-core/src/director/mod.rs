@@ -23,6 +23,8 @@
 //! segments them); IP fragments are not reassembled (non-first fragments follow the first).
 
 pub mod classify;
+mod defense;
+pub use defense::Retired;
 pub mod drops;
 mod fast;
 pub mod ftp;
@@ -74,14 +76,23 @@ pub enum Verdict {
     Consumed,
 }
 
+/// The connection tables' default memory limit, per address family: 512 MiB, about 5.6
+/// million IPv4 entries or 3.7 million IPv6 ones (see [`crate::conn::entries_for_bytes`]).
+pub const DEFAULT_TABLE_BYTES: usize = 512 << 20;
+
 /// Engine settings that are not part of the forwarding configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectorSettings {
     /// Seed for the connection table's hash and the scheduler's random choices: the daemon
     /// passes fresh randomness (hash-flooding defence); tests pass a constant.
     pub seed: u64,
-    /// Connection-table capacity per address family when the config says 0.
+    /// Connection-table entry limit per address family when the config says 0 (by
+    /// default none: the memory limit decides).
     pub default_table_size: usize,
+    /// Connection-table memory limit per address family, in bytes, when the config says 0.
+    pub default_table_bytes: usize,
+    /// Hash buckets each connection table starts with (it doubles them as it grows).
+    pub initial_buckets: usize,
     /// The I/O layer can transmit frames whose L4 checksum is still partial
     /// (`PACKET_VNET_HDR`): then partial checksums are kept partial. Otherwise the engine
     /// completes them in software before any rewrite.
@@ -103,7 +114,9 @@ impl Default for DirectorSettings {
     fn default() -> Self {
         DirectorSettings {
             seed: 0x5eed,
-            default_table_size: 1 << 16,
+            default_table_size: usize::MAX,
+            default_table_bytes: DEFAULT_TABLE_BYTES,
+            initial_buckets: 1 << 16,
             offload_partial_csum: false,
             park_slots: 256,
             park_slot_size: 2048,
@@ -285,6 +298,8 @@ struct Core {
     rng: Rng,
     drops: DropCounters,
     counters: EngineCounters,
+    /// The defence strategies (`director/defense.rs`).
+    defense: defense::Defense,
     frags: FragCache,
     /// When the rate estimators last ticked.
     last_estimate: Option<Instant>,
@@ -325,15 +340,11 @@ impl Director {
         settings: DirectorSettings,
     ) -> Result<Director, Vec<ConfigError>> {
         config.validate()?;
-        let size = if config.conn_table_max == 0 {
-            settings.default_table_size
-        } else {
-            config.conn_table_max
-        };
         let neigh_max = [settings.neigh_gc_thresh3, config.neigh_gc_thresh3]
             .into_iter()
             .find(|&n| n != 0)
             .unwrap_or(neigh::GC_THRESH3);
+        let (size, bytes) = table_limits(config, &settings);
         let mut core = Core {
             config: Config::default(),
             classifier: classify::Classifier::default(),
@@ -347,6 +358,7 @@ impl Director {
             rng: Rng::new(settings.seed ^ 0x9e37_79b9_7f4a_7c15),
             drops: DropCounters::default(),
             counters: EngineCounters::default(),
+            defense: defense::Defense::new(&config.defense),
             frags: FragCache::new(64),
             last_estimate: None,
             ftp_expect: ftp::Expectations::new(256),
@@ -362,9 +374,16 @@ impl Director {
         };
         core.apply(config);
         let seed = core.settings.seed;
+        let buckets = core.settings.initial_buckets;
         Ok(Director {
-            v4: ConnTable::new(size, seed, config.table_full),
-            v6: ConnTable::new(size, seed.rotate_left(17), config.table_full),
+            v4: ConnTable::growable(size, bytes, buckets, seed, config.table_full),
+            v6: ConnTable::growable(
+                size,
+                bytes,
+                buckets,
+                seed.rotate_left(17),
+                config.table_full,
+            ),
             core,
         })
     }
@@ -374,6 +393,11 @@ impl Director {
     /// real servers follow `expire_nodest_conn` on their next packet.
     pub fn apply(&mut self, config: &Config) -> Result<ApplyReport, Vec<ConfigError>> {
         config.validate()?;
+        let (size, bytes) = table_limits(config, &self.core.settings);
+        self.v4.set_limits(size, bytes);
+        self.v6.set_limits(size, bytes);
+        self.v4.set_policy(config.table_full);
+        self.v6.set_policy(config.table_full);
         Ok(self.core.apply(config))
     }
 
@@ -511,6 +535,7 @@ impl Director {
             self.v6.next_expiry(),
             est,
             self.core.neigh.poll_timeout(),
+            self.core.defense.next_tick(),
         ]
         .into_iter()
         .flatten()
@@ -531,6 +556,8 @@ impl Director {
         });
         c.counters.synproxy.held_dropped += c.sp_held.expire(now) as u64;
         c.neigh_timers(now);
+        n += self.defend(now);
+        let c = &mut self.core;
         let dropped = c.pool.expire(now, c.settings.park_timeout);
         for _ in 0..dropped {
             c.drops.count(DropReason::NeighborPending);
@@ -674,6 +701,20 @@ fn unbind(services: &mut Services, dest: u32, flags: ConnFlags) {
 }
 
 /// An entry left the table: unbind it and count it as a connection or a template.
+/// The entry and byte limits of each connection table: the configuration's, or the
+/// engine's defaults where it says 0.
+fn table_limits(config: &Config, settings: &DirectorSettings) -> (usize, usize) {
+    let size = match config.conn_table_max {
+        0 => settings.default_table_size,
+        n => n,
+    };
+    let bytes = match config.conn_table_bytes {
+        0 => settings.default_table_bytes,
+        n => n,
+    };
+    (size, bytes)
+}
+
 fn release(services: &mut Services, counters: &mut EngineCounters, dest: u32, flags: ConnFlags) {
     unbind(services, dest, flags);
     if flags.has(ConnFlags::TEMPLATE) {
@@ -712,10 +753,13 @@ impl Core {
 
     fn apply(&mut self, config: &Config) -> ApplyReport {
         let report = self.services.apply(config);
+        let secure = self.timeouts.secure();
         self.timeouts = StateTimeouts::from_model(&config.timeouts);
         if self.classifier.rules() != config.fwmark_rules.as_slice() {
             self.classifier = classify::Classifier::new(&config.fwmark_rules);
         }
+        self.timeouts.set_secure(secure);
+        self.defense.configure(&config.defense);
         self.config = config.clone();
         let n = self
             .services
@@ -1261,6 +1305,11 @@ impl Core {
                 Some(wire::sctp::chunk::INIT) => {}
                 Some(_) => return self.drop(DropReason::NotInit),
             }
+        }
+        // `drop_packet`: `ip_vs_todrop()` in `tcp_conn_schedule()` / `udp_conn_schedule()` /
+        // `sctp_conn_schedule()`, before scheduling.
+        if self.defense.state.todrop() {
+            return self.drop(DropReason::DropPacket);
         }
         let sched = match self.schedule(t, now, svc_id, p, fwmark) {
             Ok(s) => s,

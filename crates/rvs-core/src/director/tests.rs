@@ -1685,3 +1685,94 @@ mod neighbours;
 mod sctp;
 mod sync;
 mod synproxy;
+
+/// Issue 12: a spoofed SYN flood fills a small table; with `evict-embryonic`, `drop_entry`
+/// and `secure_tcp` on, an established client keeps working, a new client still gets
+/// through, the defences switch on as the table's room runs out, and `drop_entry` removes
+/// flood entries while the real server counts follow.
+#[test]
+fn a_syn_flood_on_a_full_table_leaves_clients_working_and_turns_the_defences_on() {
+    let mut cfg = Config {
+        services: vec![tcp_svc(
+            "10.1.0.100",
+            80,
+            ForwardMethod::Masq,
+            &["10.2.0.11"],
+        )],
+        conn_table_max: 2_000,
+        table_full: crate::model::TableFullPolicy::EvictEmbryonic,
+        ..Config::default()
+    };
+    cfg.defense.drop_entry = 1;
+    cfg.defense.secure_tcp = 1;
+    // Room is counted in 4 KiB pages: 2,000 IPv4 entries are about 40 pages; defend once
+    // fewer than 20 pages' room is left.
+    cfg.defense.amemthresh = 20;
+    let mut d = director_cfg_settings(cfg, DirectorSettings::default());
+    // An established client.
+    let est = |seg, p: &[u8]| tcp_frame("10.1.0.10", 40000, "10.1.0.100", 80, seg, p);
+    run(&mut d, t(1), PUB, &est(Seg::Syn, b""));
+    let synack = tcp_frame("10.2.0.11", 80, "10.1.0.10", 40000, Seg::SynAck, b"");
+    run(&mut d, t(1), PRIV, &synack);
+    assert_eq!(
+        run(&mut d, t(1), PUB, &est(Seg::Ack, b"GET /")).0,
+        Verdict::Transmit(PRIV)
+    );
+    d.expire(t(1));
+    assert_eq!(d.defense().level(), 0, "plenty of room");
+    // 5,000 spoofed SYNs: the table stays at its limit, each evicting an embryonic entry.
+    for i in 0..5_000u32 {
+        let b = i.to_be_bytes();
+        let src = format!("198.{}.{}.{}", b[1], b[2], b[3]);
+        let syn = tcp_frame(
+            &src,
+            1024 + (i % 50_000) as u16,
+            "10.1.0.100",
+            80,
+            Seg::Syn,
+            b"",
+        );
+        assert_eq!(run(&mut d, t(2), PUB, &syn).0, Verdict::Transmit(PRIV));
+    }
+    assert_eq!(d.table_v4().len(), 2_000);
+    assert_eq!(d.drops().get(DropReason::TableFull), 0);
+    // The established client still works, and a new one gets through.
+    assert_eq!(
+        run(&mut d, t(2), PUB, &est(Seg::Ack, b"more")).0,
+        Verdict::Transmit(PRIV)
+    );
+    let new = tcp_frame("10.1.0.11", 40001, "10.1.0.100", 80, Seg::Syn, b"");
+    assert_eq!(run(&mut d, t(2), PUB, &new).0, Verdict::Transmit(PRIV));
+    // The defence timer: no room left, drop_entry and secure_tcp switch on (modes 1 -> 2).
+    let before = d.table_v4().len();
+    d.expire(t(3));
+    assert!(d.defense().drop_entry_active() && d.defense().secure_active());
+    assert_eq!(
+        (
+            d.defense().modes().drop_entry,
+            d.defense().modes().secure_tcp
+        ),
+        (2, 2)
+    );
+    assert!(d.defense().counters.entries_dropped > 0);
+    assert_eq!(
+        d.table_v4().len() as u64,
+        before as u64 - d.defense().counters.entries_dropped
+    );
+    // The real server's counts follow the table.
+    let s = d.services().iter().next().unwrap().1;
+    assert_eq!(
+        (s.dests[0].active_conns + s.dests[0].inact_conns) as usize,
+        d.table_v4().len()
+    );
+    // A new flood SYN now gets secure_tcp's 10 s SYN_RECV.
+    let late = tcp_frame("203.0.113.9", 5555, "10.1.0.100", 80, Seg::Syn, b"");
+    run(&mut d, t(3), PUB, &late);
+    let c = d
+        .table_v4()
+        .iter()
+        .find(|(_, c)| c.cport == 5555)
+        .map(|(_, c)| c)
+        .unwrap();
+    assert_eq!((c.state_name(), c.timeout.as_secs()), ("SYN_RECV", 10));
+}

@@ -127,27 +127,34 @@ impl<'a> Director<'a> {
 
     /// [`Director::start`] in lab node `node` (`director` or `director2`).
     pub(crate) fn start_in(lab: &'a Lab, node: &str, name: &str, config: &str) -> Self {
+        Self::start_with(lab, node, name, config, &[])
+    }
+
+    /// [`Director::start_in`] with more `rvs daemon` options (`--format toml`, ...).
+    pub(crate) fn start_with(
+        lab: &'a Lab,
+        node: &str,
+        name: &str,
+        config: &str,
+        extra: &[&str],
+    ) -> Self {
         let wd = lab.info().workdir();
         let cf = wd.join(format!("{name}.cf"));
         std::fs::write(&cf, config).unwrap();
         let control = wd.join(format!("{name}.ctl"));
         let pid_file = wd.join(format!("{name}.pid"));
         let exe = crate::harness::rvs_exe();
-        let pid = lab
-            .spawn(
-                node,
-                &exe,
-                [
-                    "daemon".as_ref(),
-                    "-c".as_ref(),
-                    cf.as_os_str(),
-                    "--pid-file".as_ref(),
-                    pid_file.as_os_str(),
-                    "--control".as_ref(),
-                    control.as_os_str(),
-                ],
-            )
-            .unwrap();
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "daemon".as_ref(),
+            "-c".as_ref(),
+            cf.as_os_str(),
+            "--pid-file".as_ref(),
+            pid_file.as_os_str(),
+            "--control".as_ref(),
+            control.as_os_str(),
+        ];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        let pid = lab.spawn(node, &exe, args).unwrap();
         let d = Director { lab, pid, control };
         let deadline = Instant::now() + READY_LIMIT;
         loop {

@@ -34,6 +34,8 @@ mod persistence;
 mod reload;
 mod rvsadm;
 mod sctp;
+mod steady;
+mod synflood;
 mod synproxy;
 mod udp;
 mod vrrp_ah;

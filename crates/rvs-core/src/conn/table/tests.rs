@@ -742,3 +742,419 @@ fn sync_bookkeeping_starts_at_zero_and_the_initial_state() {
     assert!(!t.set_state(id, 1));
     assert!(!t.set_sync_meta(id, SyncMeta::default()));
 }
+
+/// What the daemon's provisioner does between batches: build what the table needs and
+/// hand it over; drop what it retires.
+fn provision(t: &mut ConnTableV4) {
+    if let Some(need) = t.need() {
+        assert!(
+            t.provide(Provision::build(need)).is_none(),
+            "{need:?} refused"
+        );
+    }
+    drop(t.take_retired());
+}
+
+fn distinct(i: u32) -> NewConn<[u8; 4]> {
+    let b = i.to_be_bytes();
+    let mut c = tcp_conn(
+        [10, b[1], b[2], b[3]],
+        1024 + (i % 7) as u16,
+        v4(10, 0, 0, 2),
+        i,
+    );
+    c.timeout = Duration::from_secs(900);
+    c
+}
+
+#[test]
+fn grows_under_inserts_up_to_the_entry_limit_and_not_beyond() {
+    const MAX: usize = 3 * CHUNK_ENTRIES + 1000;
+    let mut t = ConnTableV4::growable(MAX, usize::MAX, 0, 11, TableFullPolicy::DropNew);
+    assert_eq!(t.capacity(), CHUNK_ENTRIES, "starts with one chunk");
+    assert_eq!(t.max_entries(), MAX);
+    let mut refused = 0;
+    let mut buckets_seen = vec![t.buckets()];
+    for i in 0..(MAX as u32 + 500) {
+        match t.insert(distinct(i), T0) {
+            Ok(_) => {}
+            Err(TableFull) => refused += 1,
+        }
+        provision(&mut t);
+        if *buckets_seen.last().unwrap() != t.buckets() {
+            buckets_seen.push(t.buckets());
+        }
+        assert!(t.capacity() <= MAX);
+    }
+    assert_eq!(t.len(), MAX);
+    assert_eq!(refused, 500);
+    assert_eq!(t.capacity(), MAX);
+    assert_eq!(t.need(), None, "nothing more to ask for at the limit");
+    assert_eq!(
+        buckets_seen,
+        vec![16_384, 32_768, 65_536],
+        "heads doubled twice"
+    );
+    // Every entry is found by both keys after growth and migration.
+    for i in 0..MAX as u32 {
+        let c = distinct(i);
+        let id = t.lookup_in(&in_key(&c), T0).unwrap();
+        assert_eq!(t.lookup_out(&out_key(&c), T0), Some(id));
+        assert_eq!(t.get(id).unwrap().dest, i);
+    }
+}
+
+#[test]
+fn growth_honours_the_byte_limit() {
+    const LIMIT: usize = 3 << 20;
+    let mut t = ConnTableV4::growable(usize::MAX, LIMIT, 0, 3, TableFullPolicy::DropNew);
+    let max = t.max_entries();
+    assert_eq!(max, entries_for_bytes::<[u8; 4]>(LIMIT));
+    assert!(max > CHUNK_ENTRIES && max < 3 * CHUNK_ENTRIES, "{max}");
+    let mut ok = 0;
+    for i in 0..(max as u32 + 100) {
+        if t.insert(distinct(i), T0).is_ok() {
+            ok += 1;
+        }
+        provision(&mut t);
+        assert!(t.memory_bytes() <= LIMIT, "{} > {LIMIT}", t.memory_bytes());
+    }
+    assert_eq!(ok, max);
+    // A provision that would break the limit is handed back, not linked in.
+    let back = t.provide(Provision::build(Need::Chunk(CHUNK_ENTRIES)));
+    assert!(back.is_some());
+    assert!(t.memory_bytes() <= LIMIT);
+    // The room left: free slots only (nothing more may be allocated that holds entries).
+    assert!(t.room_bytes() < CHUNK_ENTRIES * 80);
+}
+
+#[test]
+fn without_provisions_the_table_never_allocates_and_fills_at_its_chunk() {
+    let mut t = ConnTableV4::growable(1 << 20, usize::MAX, 0, 5, TableFullPolicy::DropNew);
+    let before = t.memory_bytes();
+    for i in 0..CHUNK_ENTRIES as u32 {
+        t.insert(distinct(i), T0).unwrap();
+    }
+    assert_eq!(t.insert(distinct(1 << 30), T0), Err(TableFull));
+    assert_eq!(t.memory_bytes(), before);
+    assert!(matches!(t.need(), Some(Need::Chunk(CHUNK_ENTRIES))));
+    provision(&mut t);
+    t.insert(distinct(1 << 30), T0).unwrap();
+}
+
+#[test]
+fn expiry_still_works_after_growth() {
+    let mut t = ConnTableV4::growable(1 << 20, usize::MAX, 0, 8, TableFullPolicy::DropNew);
+    let n = 2 * CHUNK_ENTRIES as u32 + 77;
+    for i in 0..n {
+        let mut c = distinct(i);
+        // Half short-lived, half long-lived.
+        c.timeout = Duration::from_secs(if i % 2 == 0 { 5 } else { 500 });
+        t.insert(c, T0).unwrap();
+        provision(&mut t);
+    }
+    assert!(t.capacity() > 2 * CHUNK_ENTRIES);
+    let later = T0 + Duration::from_secs(6);
+    let mut removed = 0;
+    while t.expire(later, 4096, |_, c| assert!(c.dest % 2 == 0)) > 0 {
+        removed += 1;
+    }
+    assert!(removed > 0);
+    assert_eq!(t.len(), (n / 2) as usize);
+    assert!(!t.migrating());
+    for i in 0..n {
+        let c = distinct(i);
+        assert_eq!(t.lookup_in(&in_key(&c), later).is_some(), i % 2 == 1, "{i}");
+    }
+    // Freed slots are reused before fresh ones.
+    let cap = t.capacity();
+    for i in n..n + n / 2 {
+        t.insert(distinct(i), later).unwrap();
+    }
+    assert_eq!(t.capacity(), cap);
+}
+
+mod migration_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert { key: u16 },
+        Remove { key: u16 },
+        Grow,
+        Migrate { buckets: u16 },
+        Expire,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u16..400).prop_map(|key| Op::Insert { key }),
+            2 => (0u16..400).prop_map(|key| Op::Remove { key }),
+            1 => Just(Op::Grow),
+            2 => (0u16..6000).prop_map(|buckets| Op::Migrate { buckets }),
+            1 => Just(Op::Expire),
+        ]
+    }
+
+    fn conn(key: u16) -> NewConn<[u8; 4]> {
+        let mut c = tcp_conn(
+            [172, 16, (key >> 8) as u8, key as u8],
+            2000 + key,
+            v4(10, 0, 0, 3),
+            u32::from(key),
+        );
+        c.timeout = Duration::from_secs(900);
+        c
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Lookups by both keys match a HashMap model at every step while the hash heads
+        /// are migrated a few buckets at a time, across several doublings.
+        #[test]
+        fn every_lookup_is_right_mid_migration(ops in proptest::collection::vec(op(), 1..300)) {
+            let mut t = ConnTableV4::growable(1 << 20, usize::MAX, 0, 99, TableFullPolicy::DropNew);
+            let mut m: HashMap<u16, ConnId> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert { key } => {
+                        if m.contains_key(&key) { continue; }
+                        let id = t.insert(conn(key), T0).unwrap().id;
+                        m.insert(key, id);
+                    }
+                    Op::Remove { key } => {
+                        if let Some(id) = m.remove(&key) {
+                            prop_assert_eq!(t.remove(id).unwrap().dest, u32::from(key));
+                        }
+                    }
+                    Op::Grow => {
+                        if !t.migrating() {
+                            let n = t.buckets() * 2;
+                            prop_assert!(t.provide(Provision::build(Need::Heads(n))).is_none());
+                            prop_assert!(t.migrating());
+                            prop_assert_eq!(t.buckets(), n);
+                        }
+                    }
+                    Op::Migrate { buckets } => t.migrate(usize::from(buckets)),
+                    Op::Expire => { t.expire(T0, 16, |_, _| {}); }
+                }
+                prop_assert_eq!(t.len(), m.len());
+                for key in 0..400u16 {
+                    let c = conn(key);
+                    let want = m.get(&key).copied();
+                    prop_assert_eq!(t.lookup_in(&in_key(&c), T0), want);
+                    prop_assert_eq!(t.lookup_out(&out_key(&c), T0), want);
+                }
+            }
+            // Finishing the migration keeps everything and retires the old heads.
+            t.migrate(usize::MAX);
+            prop_assert!(!t.migrating());
+            for (key, id) in &m {
+                prop_assert_eq!(t.lookup_in(&in_key(&conn(*key)), T0), Some(*id));
+            }
+        }
+    }
+}
+
+/// Drive one connection to `states` by feeding segments through the normal table.
+fn drive(
+    t: &mut ConnTableV4,
+    id: ConnId,
+    steps: &[(Direction, FlagKind)],
+    timeouts: &StateTimeouts,
+    now: Instant,
+) {
+    for (dir, k) in steps {
+        t.tcp_transition(id, *dir, k.flags(), timeouts, now);
+    }
+}
+
+#[test]
+fn drop_entry_removes_only_the_kinds_the_kernel_does() {
+    let timeouts = StateTimeouts::default();
+    let mut t = ConnTableV4::new(64, 21, TableFullPolicy::DropNew);
+    let mut ids = HashMap::new();
+    let mut add = |t: &mut ConnTableV4, name: &'static str, port: u16, proto: u8| {
+        let mut c = tcp_conn(v4(10, 9, 0, 1), port, v4(10, 0, 0, 2), u32::from(port));
+        c.protocol = proto;
+        if proto == 17 {
+            c.state = UDP_STATE;
+            c.timeout = Duration::from_secs(300);
+        }
+        let id = t.insert(c, T0).unwrap().id;
+        ids.insert(name, id);
+        id
+    };
+    use Direction::{Input, Output};
+    use FlagKind::{Ack, Fin, Syn};
+    let sr = add(&mut t, "syn_recv", 1, 6);
+    drive(&mut t, sr, &[(Input, Syn)], &timeouts, T0);
+    let sa = add(&mut t, "synack", 2, 6);
+    // Secure table: the real server's SYN-ACK moves SYN_RECV to SYNACK.
+    let mut secure = timeouts;
+    secure.set_secure(true);
+    drive(&mut t, sa, &[(Input, Syn), (Output, Syn)], &secure, T0);
+    let es_busy = add(&mut t, "established_fresh", 3, 6);
+    drive(
+        &mut t,
+        es_busy,
+        &[(Input, Syn), (Output, Syn), (Input, Ack)],
+        &timeouts,
+        T0,
+    );
+    let es_idle = add(&mut t, "established_idle_1pkt", 4, 6);
+    drive(
+        &mut t,
+        es_idle,
+        &[(Input, Syn), (Output, Syn), (Input, Ack)],
+        &timeouts,
+        T0,
+    );
+    t.set_sync_meta(
+        es_idle,
+        SyncMeta {
+            in_pkts: 1,
+            old_state: 0,
+        },
+    );
+    let es_many = add(&mut t, "established_idle_9pkts", 5, 6);
+    drive(
+        &mut t,
+        es_many,
+        &[(Input, Syn), (Output, Syn), (Input, Ack)],
+        &timeouts,
+        T0,
+    );
+    t.set_sync_meta(
+        es_many,
+        SyncMeta {
+            in_pkts: 9,
+            old_state: 0,
+        },
+    );
+    let fw = add(&mut t, "close_wait", 6, 6);
+    drive(
+        &mut t,
+        fw,
+        &[(Input, Syn), (Output, Syn), (Input, Ack), (Input, Fin)],
+        &timeouts,
+        T0,
+    );
+    let udp_idle = add(&mut t, "udp_idle_1pkt", 7, 17);
+    t.set_sync_meta(
+        udp_idle,
+        SyncMeta {
+            in_pkts: 1,
+            old_state: 0,
+        },
+    );
+    let udp_zero = add(&mut t, "udp_idle_0pkts", 8, 17);
+    let _ = udp_zero;
+    assert_eq!(t.get(sa).unwrap().state_name(), "SYNACK");
+    assert_eq!(t.get(fw).unwrap().state_name(), "CLOSE_WAIT");
+
+    // 61 s later nothing has expired that matters (ESTABLISHED 900 s, UDP 300 s; the
+    // SYN_RECV's 60 s has passed but it is not swept). The idle rule is "touched 60 s ago".
+    let later = T0 + Duration::from_secs(61);
+    let fresh = later;
+    t.touch_secs(es_busy, fresh, 900);
+    t.set_sync_meta(
+        es_busy,
+        SyncMeta {
+            in_pkts: 1,
+            old_state: 0,
+        },
+    );
+    let mut counters = [0i8; 8];
+    let mut gone = Vec::new();
+    // Every bucket once (the table has 64 buckets): a counter walks them in order.
+    let mut b = 0u64;
+    let n = t.random_drop(
+        later,
+        t.buckets(),
+        || {
+            b += 1;
+            b - 1
+        },
+        &mut counters,
+        |_, c| gone.push(c.cport),
+    );
+    gone.sort();
+    // SYN_RECV and SYNACK always; idle ESTABLISHED/UDP with 1 input packet (one in one);
+    // not: fresh ESTABLISHED, 9 packets, 0 packets, CLOSE_WAIT.
+    assert_eq!(gone, vec![1, 2, 4, 7]);
+    assert_eq!(n, 4);
+    for name in [
+        "established_fresh",
+        "established_idle_9pkts",
+        "close_wait",
+        "udp_idle_0pkts",
+    ] {
+        assert!(t.get(ids[name]).is_some(), "{name} kept");
+    }
+}
+
+#[test]
+fn drop_entry_drops_one_in_n_of_entries_with_n_packets() {
+    let timeouts = StateTimeouts::default();
+    let mut t = ConnTableV4::new(256, 22, TableFullPolicy::DropNew);
+    for p in 0..60u16 {
+        let id = t
+            .insert(tcp_conn(v4(10, 9, 1, 1), p, v4(10, 0, 0, 2), 1), T0)
+            .unwrap()
+            .id;
+        drive(
+            &mut t,
+            id,
+            &[
+                (Direction::Input, FlagKind::Syn),
+                (Direction::Output, FlagKind::Syn),
+                (Direction::Input, FlagKind::Ack),
+            ],
+            &timeouts,
+            T0,
+        );
+        t.set_sync_meta(
+            id,
+            SyncMeta {
+                in_pkts: 3,
+                old_state: 0,
+            },
+        );
+    }
+    let later = T0 + Duration::from_secs(70);
+    let mut counters = [0i8; 8];
+    let mut b = 0u64;
+    let n = t.random_drop(
+        later,
+        t.buckets(),
+        || {
+            b += 1;
+            b - 1
+        },
+        &mut counters,
+        |_, _| {},
+    );
+    assert_eq!(n, 20, "one in three");
+}
+
+#[test]
+fn secure_tcp_shortens_syn_recv_and_a_flood_entry_is_swept_in_ten_seconds() {
+    let mut secure = StateTimeouts::default();
+    secure.set_secure(true);
+    assert_eq!(secure.tcp_secs(TcpState::SynRecv), 10);
+    assert_eq!(secure.tcp_secs(TcpState::SynAck), 100);
+    assert_eq!(secure.tcp_secs(TcpState::Established), 900, "kept");
+    assert_eq!(StateTimeouts::default().tcp_secs(TcpState::SynRecv), 60);
+    let mut t = table(8);
+    let id = t
+        .insert(tcp_conn(v4(6, 6, 6, 6), 1, v4(10, 0, 0, 2), 1), T0)
+        .unwrap()
+        .id;
+    t.tcp_transition(id, Direction::Input, FlagKind::Syn.flags(), &secure, T0);
+    assert_eq!(t.get(id).unwrap().state_name(), "SYN_RECV");
+    let mut gone = 0;
+    t.expire(T0 + Duration::from_secs(11), 64, |_, _| gone += 1);
+    assert_eq!(gone, 1);
+}

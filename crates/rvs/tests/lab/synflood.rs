@@ -1,0 +1,201 @@
+//! Issue 12: a spoofed SYN flood against a NAT director with the defence strategies on.
+//!
+//! A legitimate client makes one HTTP request per connection; first alone (the no-flood
+//! rate), then while `hping3 -S --flood --rand-source -p 80 VIP` runs in the client's
+//! namespace (stopped by its PID after 12 s). With the table capped at 8 MiB per family,
+//! `when_full = "evict-embryonic"` and `drop_entry`, `secure_tcp` in their automatic mode
+//! (1), the table fills to its limit and stays there, the defences switch on, the client
+//! keeps a share of its no-flood rate, and every request right after the flood succeeds.
+//! The figures are printed (`--nocapture`) for BENCHMARKS.md.
+//!
+//! hping3 runs at `nice -n 19`: on the two shared cores an unrestrained flooder takes a
+//! whole core and sends faster than the userspace director can read its rings, and the
+//! legitimate client then measures ring queueing, not the table (BENCHMARKS.md has both
+//! figures). The share asserted is 30 % for an optimised build, 5 % for the debug build
+//! `cargo test` makes by default (its director handles about half the packets per
+//! second); before issue 12 it was 0.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::cluster::{Director, get_name};
+use crate::harness::lab;
+use crate::lab::{self, LabOptions, Method};
+
+/// The documented defence settings (docs/operating.md, "Connection floods").
+fn config() -> String {
+    format!(
+        "[switches]\ndrop_entry = 1\nsecure_tcp = 1\n\n\
+         [conn_table]\nmemory = \"8M\"\nwhen_full = \"evict-embryonic\"\n\n\
+         [nat_router]\naddress = \"{router}/24\"\ndevice = \"eth1\"\n\n\
+         [[vip]]\naddress = \"{vip}/24\"\ndevice = \"eth0\"\n\n\
+         [[service]]\nvip = \"{vip}\"\nport = 80\nscheduler = \"rr\"\nmethod = \"nat\"\n\n\
+         [[service.real_server]]\naddress = \"{rs1}\"\n\n\
+         [[service.real_server]]\naddress = \"{rs2}\"\n",
+        router = lab::NAT_ROUTER,
+        vip = lab::VIP,
+        rs1 = lab::rs_addr(1),
+        rs2 = lab::rs_addr(2),
+    )
+}
+
+/// Requests, one connection each, until `stop` is set or `limit` passes: (successes,
+/// failures, elapsed).
+fn requests(addr: SocketAddr, limit: Duration, stop: &AtomicBool) -> (u64, u64, Duration) {
+    let start = Instant::now();
+    let (mut ok, mut failed) = (0, 0);
+    while start.elapsed() < limit && !stop.load(Ordering::Relaxed) {
+        match get_name(addr, Duration::from_secs(1)) {
+            Ok(_) => ok += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    (ok, failed, start.elapsed())
+}
+
+/// A metric's value from the daemon's metrics text.
+fn metric(text: &str, sample: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {sample} in metrics"))
+}
+
+#[test]
+fn legitimate_clients_keep_working_through_a_spoofed_syn_flood() {
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        real_servers: 2,
+        ..LabOptions::default()
+    });
+    let d = Director::start_with(
+        &lab,
+        "director",
+        "synflood",
+        &config(),
+        &["--format", "toml"],
+    );
+    let vip: IpAddr = lab::VIP.into();
+    d.wait_http(vip);
+    let addr = SocketAddr::new(vip, 80);
+    let never = AtomicBool::new(false);
+
+    // The rate without a flood, in the same lab.
+    let (base_ok, base_failed, base_t) = lab
+        .run("client", || requests(addr, Duration::from_secs(4), &never))
+        .unwrap();
+    assert_eq!(base_failed, 0, "no-flood requests failed\n{}", d.log());
+    let base_rate = base_ok as f64 / base_t.as_secs_f64();
+
+    let metrics = || rvs::daemon::control_request(d.control(), "metrics").unwrap();
+    let max_entries = {
+        let m = metrics();
+        let limit = metric(&m, "rvs_connection_table_limit_bytes{family=\"ipv4\"}");
+        assert_eq!(limit, 8 << 20);
+        rvs_core::conn::entries_for_bytes::<[u8; 4]>(limit as usize) as u64
+    };
+
+    let rx_before = metric(&metrics(), "rvs_frames_total{kind=\"rx\"}");
+    let client_tx = || -> u64 {
+        let o = lab
+            .exec(
+                "client",
+                "cat",
+                ["/sys/class/net/eth0/statistics/tx_packets"],
+            )
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let tx_before = client_tx();
+    let hping = lab
+        .spawn(
+            "client",
+            "nice",
+            [
+                "-n",
+                "19",
+                "hping3",
+                "-S",
+                "--flood",
+                "--rand-source",
+                "-p",
+                "80",
+                &lab::VIP.to_string(),
+            ],
+        )
+        .expect("hping3 (scripts/test installs it)");
+    let flood_start = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let stop = AtomicBool::new(false);
+    let mut peak = 0;
+    let mut peak_bytes = 0;
+    let mut defended = false;
+    let (flood_ok, flood_failed, flood_t) = std::thread::scope(|s| {
+        let client = s.spawn(|| {
+            lab.run("client", || requests(addr, Duration::from_secs(10), &stop))
+                .unwrap()
+        });
+        while !client.is_finished() {
+            let m = metrics();
+            peak = peak.max(metric(&m, "rvs_connection_table_entries{family=\"ipv4\"}"));
+            peak_bytes = peak_bytes.max(metric(&m, "rvs_connection_table_bytes{family=\"ipv4\"}"));
+            defended |= metric(&m, "rvs_defense_active{strategy=\"drop_entry\"}") == 1;
+            if flood_start.elapsed() > Duration::from_secs(12) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        client.join().unwrap()
+    });
+    assert!(flood_start.elapsed() <= Duration::from_secs(15));
+    let hping_alive = lab.try_wait(hping).unwrap().is_none();
+    let _ = lab.kill(hping);
+    assert!(hping_alive, "hping3 ended early:\n{}", lab.log_tail(hping));
+    let flood_secs = flood_start.elapsed().as_secs_f64();
+    let m = metrics();
+    let tx_rate = (client_tx() - tx_before) as f64 / flood_secs;
+    let rx_rate = (metric(&m, "rvs_frames_total{kind=\"rx\"}") - rx_before) as f64 / flood_secs;
+    let flood_rate = flood_ok as f64 / flood_t.as_secs_f64();
+
+    // Right after the flood: every request succeeds.
+    let after: Vec<Result<String, String>> = lab
+        .run("client", || {
+            (0..20)
+                .map(|_| get_name(addr, Duration::from_secs(2)).map_err(|e| e.to_string()))
+                .collect()
+        })
+        .unwrap();
+
+    let syn_drops = metric(&m, "rvs_drops_total{reason=\"drop_packet\"}");
+    let entry_drops = metric(&m, "rvs_defense_entries_dropped_total");
+    let evicted_note = metric(&m, "rvs_drops_total{reason=\"table_full\"}");
+    eprintln!(
+        "issue-12 synflood: no-flood {base_rate:.0} req/s ({base_ok} in {:.1} s); during \
+         flood {flood_rate:.0} req/s ({flood_ok} ok, {flood_failed} failed in {:.1} s) = \
+         {:.0} %; table peak {peak} of {max_entries} entries, {peak_bytes} bytes (limit {}); \
+         drop_entry removed {entry_drops}, drop_packet dropped {syn_drops}, table_full drops \
+         {evicted_note}; flood ran {flood_secs:.1} s, client sent {tx_rate:.0} packets/s, director received {rx_rate:.0} frames/s; \
+         after: {}/20 ok",
+        base_t.as_secs_f64(),
+        flood_t.as_secs_f64(),
+        100.0 * flood_rate / base_rate,
+        8 << 20,
+        after.iter().filter(|r| r.is_ok()).count()
+    );
+    assert!(peak <= max_entries, "table grew past its limit: {peak}");
+    assert!(peak_bytes <= 8 << 20, "{peak_bytes} bytes");
+    assert!(defended, "drop_entry never switched on\n{m}");
+    let share = if cfg!(debug_assertions) { 0.05 } else { 0.30 };
+    assert!(
+        flood_rate >= share * base_rate,
+        "legitimate rate {flood_rate:.0}/s under flood vs {base_rate:.0}/s without"
+    );
+    for (i, r) in after.iter().enumerate() {
+        assert!(r.is_ok(), "request {i} after the flood: {r:?}\n{}", d.log());
+    }
+    d.stop();
+}
