@@ -29,28 +29,51 @@ fn keepalived_conf() -> String {
     )
 }
 
-/// Connection-per-request GETs from the client for `span`: (successes, failures).
+/// Concurrent clients (wrk's `-c` in bench/flood): a loaded service has many.
+const CLIENTS: usize = 8;
+
+/// Connection-per-request GETs from the client for `span`, [`CLIENTS`] at a time (threads
+/// made inside the client's namespace stay in it): (successes, failures).
 fn requests_for(lab: &Lab, span: Duration) -> (u32, u32) {
     let addr = SocketAddr::new(IpAddr::V4(lab::VIP), 80);
     lab.run("client", move || {
-        let (mut ok, mut failed) = (0, 0);
         let end = Instant::now() + span;
-        // Bounded in count as in time.
-        for _ in 0..200_000 {
-            if Instant::now() >= end {
-                break;
-            }
-            match get_name(addr, Duration::from_secs(3)) {
-                Ok(_) => ok += 1,
-                Err(e) => {
-                    eprintln!("request failed: {e}");
-                    failed += 1;
-                }
-            }
-        }
-        (ok, failed)
+        thread::scope(|s| {
+            let workers: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    s.spawn(move || {
+                        let (mut ok, mut failed) = (0, 0);
+                        // Bounded in count as in time.
+                        for _ in 0..200_000 {
+                            if Instant::now() >= end {
+                                break;
+                            }
+                            match get_name(addr, Duration::from_secs(3)) {
+                                Ok(_) => ok += 1,
+                                Err(e) => {
+                                    eprintln!("request failed: {e}");
+                                    failed += 1;
+                                }
+                            }
+                        }
+                        (ok, failed)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+        })
     })
     .unwrap()
+}
+
+/// A sample's value in the daemon's metrics text (0 when absent).
+fn metric(text: &str, sample: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Connection entries the daemon lists (`ipvsadm -L -n -c`).
@@ -92,8 +115,7 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
                 "15",
                 "hping3",
                 "-S",
-                "-i",
-                "u20",
+                "--flood",
                 "--rand-source",
                 "-p",
                 "80",
@@ -122,11 +144,26 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
         .unwrap_or(0.0);
     let flood_rate = f64::from(flood_ok) / span.as_secs_f64();
     let stats = d.listing(&["--stats"]);
+    let m = rvs::daemon::control_request(d.control(), "metrics").unwrap();
+    let ring = |i: &str, e: &str| {
+        metric(
+            &m,
+            &format!("rvs_rx_ring_frames_total{{interface=\"{i}\",event=\"{e}\"}}"),
+        )
+    };
     eprintln!(
-        "synproxy lab: {base_rate:.0} req/s without the flood, {flood_rate:.0} req/s during it \
-         ({flood_failed} failed); table {before} -> {during} entries; hping3 sent {sent} SYNs \
-         (~{:.0}/s)",
-        sent / (span.as_secs_f64() + 0.5)
+        "synproxy lab ({} build, {CLIENTS} clients): {base_rate:.0} req/s without the flood, \
+         {flood_rate:.0} req/s during it = {:.0} % ({flood_failed} failed); table {before} -> \
+         {during} entries; hping3 sent {sent} SYNs (~{:.0}/s), cookies sent {}; RX rings: eth0 \
+         {} seen {} dropped, eth0:syn {} seen {} dropped",
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+        100.0 * flood_rate / base_rate,
+        sent / (span.as_secs_f64() + 0.5),
+        metric(&m, "rvs_synproxy_total{event=\"cookie_sent\"}"),
+        ring("eth0", "seen"),
+        ring("eth0", "dropped"),
+        ring("eth0:syn", "seen"),
+        ring("eth0:syn", "dropped"),
     );
     assert!(sent > 10_000.0, "the flood did not run: {hping}");
     assert_eq!(flood_failed, 0, "{}", d.log());
