@@ -470,8 +470,7 @@ pub fn run(
     cp.ensure_probe_path(&director);
     let result = worker(
         &mut director,
-        &mut sockets,
-        &mut syn_sockets,
+        (&mut sockets, &mut syn_sockets),
         &stop,
         &rx,
         &mut cp,
@@ -565,12 +564,12 @@ fn forward(
 }
 
 /// The data-plane loop: drain the RX rings (frame rings: each frame is available as soon
-/// as the kernel wrote it), forward, flush the TX rings once per round, and sleep in
-/// `poll(2)` only when a round found nothing.
+/// as the kernel wrote it), the main rings before the SYN rings, forward, flush the TX rings
+/// (after the main rings and once per round), and sleep in `poll(2)` only when a round
+/// found nothing.
 fn worker(
     d: &mut Director,
-    sockets: &mut [PacketSocket],
-    syn_sockets: &mut [Option<PacketSocket>],
+    (sockets, syn_sockets): (&mut [PacketSocket], &mut [Option<PacketSocket>]),
     stop: &AtomicBool,
     requests: &mpsc::Receiver<Request>,
     cp: &mut ControlPlane<'_>,

@@ -155,7 +155,11 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
          {flood_rate:.0} req/s during it = {:.0} % ({flood_failed} failed); table {before} -> \
          {during} entries; hping3 sent {sent} SYNs (~{:.0}/s), cookies sent {}; RX rings: eth0 \
          {} seen {} dropped, eth0:syn {} seen {} dropped",
-        if cfg!(debug_assertions) { "debug" } else { "release" },
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
         100.0 * flood_rate / base_rate,
         sent / (span.as_secs_f64() + 0.5),
         metric(&m, "rvs_synproxy_total{event=\"cookie_sent\"}"),
@@ -166,7 +170,13 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
     );
     assert!(sent > 10_000.0, "the flood did not run: {hping}");
     assert_eq!(flood_failed, 0, "{}", d.log());
-    // The flood fills the SYN ring only: no frame of a known connection was lost with it.
+    // The SYNs came through the SYN ring (the fanout split is in force)...
+    assert!(
+        ring("eth0:syn", "seen") >= metric(&m, "rvs_synproxy_total{event=\"cookie_sent\"}") / 2
+            && ring("eth0:syn", "seen") > 10_000,
+        "the SYN ring saw too few of the flood's SYNs\n{m}"
+    );
+    // ...and the flood fills the SYN ring only: no frame of a known connection was lost with it.
     assert_eq!(
         ring("eth0", "dropped"),
         0,
