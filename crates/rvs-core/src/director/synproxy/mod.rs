@@ -173,34 +173,21 @@ pub fn to_rs_seq(seq: u32, delta: u32) -> u32 {
 /// `syn_proxy_filter_opt_outin()` stops there too).
 pub fn translate_sack(opts: &mut [u8], delta: u32, mut hc: u16) -> u16 {
     let mut i = 0;
-    while i < opts.len() {
-        match opts[i] {
-            0 => break,
-            1 => i += 1,
-            kind => {
-                let Some(&len) = opts.get(i + 1) else {
-                    break;
-                };
-                let len = usize::from(len);
-                if len < 2 || i + len > opts.len() {
-                    break;
-                }
-                if kind == 5 && len >= 10 && (len - 2) % 8 == 0 {
-                    for at in (i + 2..i + len).step_by(4) {
-                        let old = u32::from_be_bytes([
-                            opts[at],
-                            opts[at + 1],
-                            opts[at + 2],
-                            opts[at + 3],
-                        ]);
-                        let new = old.wrapping_add(delta);
-                        opts[at..at + 4].copy_from_slice(&new.to_be_bytes());
-                        hc = wire::checksum::update32(hc, old, new);
-                    }
-                }
-                i += len;
+    while let Some((kind, at, len)) = next_option(opts, i) {
+        if kind == 5 && len >= 10 && (len - 2) % 8 == 0 {
+            for edge in (at + 2..at + len).step_by(4) {
+                let old = u32::from_be_bytes([
+                    opts[edge],
+                    opts[edge + 1],
+                    opts[edge + 2],
+                    opts[edge + 3],
+                ]);
+                let new = old.wrapping_add(delta);
+                opts[edge..edge + 4].copy_from_slice(&new.to_be_bytes());
+                hc = wire::checksum::update32(hc, old, new);
             }
         }
+        i = at + len;
     }
     hc
 }
@@ -209,28 +196,29 @@ pub fn translate_sack(opts: &mut [u8], delta: u32, mut hc: u16) -> u16 {
 pub fn syn_options(opts: &[u8]) -> (Option<u16>, bool) {
     let (mut mss, mut sack) = (None, false);
     let mut i = 0;
-    while i < opts.len() {
-        match opts[i] {
-            0 => break,
-            1 => i += 1,
-            kind => {
-                let Some(&len) = opts.get(i + 1) else {
-                    break;
-                };
-                let len = usize::from(len);
-                if len < 2 || i + len > opts.len() {
-                    break;
-                }
-                match (kind, len) {
-                    (2, 4) => mss = Some(u16::from_be_bytes([opts[i + 2], opts[i + 3]])),
-                    (4, 2) => sack = true,
-                    _ => {}
-                }
-                i += len;
-            }
+    while let Some((kind, at, len)) = next_option(opts, i) {
+        match (kind, len) {
+            (2, 4) => mss = Some(u16::from_be_bytes([opts[at + 2], opts[at + 3]])),
+            (4, 2) => sack = true,
+            _ => {}
         }
+        i = at + len;
     }
     (mss, sack)
+}
+
+/// The TCP option at `i`: its kind, offset and length (a NOP is 1 byte). None at the end
+/// of the list (EOL, or the end of `opts`) and where the options stop being readable (a
+/// length below 2 or past the end).
+fn next_option(opts: &[u8], i: usize) -> Option<(u8, usize, usize)> {
+    match *opts.get(i)? {
+        0 => None,
+        1 => Some((1, i, 1)),
+        kind => {
+            let len = usize::from(*opts.get(i + 1)?);
+            (len >= 2 && i + len <= opts.len()).then_some((kind, i, len))
+        }
+    }
 }
 
 /// A TCP header the proxy writes over a frame's.
