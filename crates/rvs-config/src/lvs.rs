@@ -691,6 +691,24 @@ impl Ctx<'_> {
         self.ip_value(v)
     }
 
+    /// `protocol = tcp | udp`. Piranha's lvsconfig.c knows these two only: `sctp` is refused
+    /// as lvsd refuses it (reference/piranha.md).
+    fn protocol(&mut self, k: &KeyStmt) -> Option<Protocol> {
+        let v = self.one(k)?;
+        match v.text.to_ascii_lowercase().as_str() {
+            "tcp" => Some(Protocol::Tcp),
+            "udp" => Some(Protocol::Udp),
+            _ => {
+                self.error(
+                    v.span.clone(),
+                    format!("unknown protocol `{}`", v.text),
+                    Some("`tcp` or `udp`".to_string()),
+                );
+                None
+            }
+        }
+    }
+
     fn port(&mut self, k: &KeyStmt) -> Option<u16> {
         let v = self.one(k)?;
         port_value(&v.text).or_else(|| {
@@ -1651,19 +1669,7 @@ fn fos_block(cx: &mut Ctx<'_>, b: &Block) -> Option<FosServiceSetup> {
             "address" => address = cx.address_dev(k),
             "vip_nmask" => vip_nmask = cx.netmask(k),
             "port" => port = cx.port(k).unwrap_or(port),
-            "protocol" => {
-                if let Some(v) = cx.one(k) {
-                    match v.text.to_ascii_lowercase().as_str() {
-                        "tcp" => protocol = Protocol::Tcp,
-                        "udp" => protocol = Protocol::Udp,
-                        _ => cx.error(
-                            v.span.clone(),
-                            format!("unknown protocol `{}`", v.text),
-                            Some("`tcp` or `udp`".to_string()),
-                        ),
-                    }
-                }
-            }
+            "protocol" => protocol = cx.protocol(k).unwrap_or(protocol),
             "timeout" => match cx.u32(k) {
                 Some(0) => cx.error(
                     k.values_span(),
@@ -1868,21 +1874,7 @@ fn virtual_block(cx: &mut Ctx<'_>, b: &Block) -> Option<(VirtualServer, VirtualP
                     fwmark_ports = Some((ranges, k.values_span()));
                 }
             }
-            "protocol" => {
-                // Piranha's lvsconfig.c knows tcp and udp only: `sctp` is refused as lvsd
-                // refuses it (reference/piranha.md).
-                if let Some(v) = cx.one(k) {
-                    match v.text.to_ascii_lowercase().as_str() {
-                        "tcp" => protocol = Protocol::Tcp,
-                        "udp" => protocol = Protocol::Udp,
-                        _ => cx.error(
-                            v.span.clone(),
-                            format!("unknown protocol `{}`", v.text),
-                            Some("`tcp` or `udp`".to_string()),
-                        ),
-                    }
-                }
-            }
+            "protocol" => protocol = cx.protocol(k).unwrap_or(protocol),
             "port" => {
                 if let Some(p) = cx.port(k) {
                     port = (p, k.values_span());
