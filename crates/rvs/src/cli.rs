@@ -18,7 +18,7 @@ use rvs::load::Format;
 use rvs::logging::LogFormat;
 use rvs::tuning::{Sysctl, Tuning};
 
-/// rvs — the Linux Virtual Server director in userspace.
+/// The Linux Virtual Server (LVS) director in userspace.
 ///
 /// rvs runs an LVS director (`rvs daemon`) from Piranha's lvs.cf, keepalived.conf, ipvsadm
 /// rules or its own TOML, forwarding in userspace; `rvsadm` (installed beside it) takes

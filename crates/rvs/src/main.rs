@@ -32,7 +32,8 @@ fn main() -> ExitCode {
 
 /// `rvs man [DIR]`: rvs(1) to stdout, or every page into DIR.
 fn man(dir: Option<PathBuf>) -> ExitCode {
-    let cmd = Cli::command();
+    // No page for clap's `help` command: `rvs help X` is `rvs X --help`.
+    let cmd = Cli::command().disable_help_subcommand(true);
     let result = match &dir {
         None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
         Some(d) => clap_mangen::generate_to(cmd, d),
