@@ -1198,7 +1198,7 @@ pub enum LabCommand {
         which: Which,
         /// The node: client, director, switch, rs1, rs2, ...
         node: String,
-        /// The command and its arguments (after `--`).
+        /// The command and its arguments (write `--` before it when it has options).
         #[arg(
             required = true,
             trailing_var_arg = true,
