@@ -52,7 +52,7 @@ fn daemon(a: &DaemonArgs) -> ExitCode {
     let opts = a.options();
     let config = &opts.config_path;
     if let Err(e) = rvs::logging::init(a.log_format, a.log_level.as_deref()) {
-        eprintln!("rvs daemon: --log-level: {e}");
+        eprintln!("rvs daemon: {e}");
         return ExitCode::from(2);
     }
     let (loaded, marks) =
@@ -87,9 +87,8 @@ fn daemon(a: &DaemonArgs) -> ExitCode {
 }
 
 fn list(a: &ListArgs) -> ExitCode {
-    let control = a.control.control.clone();
     let opts = a.words();
-    let control = match rvs::locate::control_socket(control) {
+    let control = match rvs::locate::control_socket(a.control.control.clone()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rvs list: {e}");
@@ -109,8 +108,7 @@ fn list(a: &ListArgs) -> ExitCode {
 }
 
 fn reload(a: ControlArgs) -> ExitCode {
-    let control = a.control;
-    let control = match rvs::locate::control_socket(control) {
+    let control = match rvs::locate::control_socket(a.control) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rvs reload: {e}");
