@@ -215,17 +215,26 @@ pub fn request(control: &Path, args: &[String], stdin: &str) -> io::Result<Reply
     Reply::decode(&text)
 }
 
-/// ipvsadm's `version()` line, under rvsadm's name: the ipvsadm release whose command
-/// line and output rvsadm reproduces (`rvs --version` tells rvs's own).
+/// ipvsadm 1.31's `version()` line, exactly: it names `ipvsadm` whatever argv[0] is
+/// (ipvsadm.c `version()` prints the literal "ipvsadm " IPVSADM_VERSION), so scripts that
+/// parse `ipvsadm -v` read the release whose command line and output rvsadm reproduces.
+pub const IPVSADM_VERSION_LINE: &str =
+    "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n";
+
+/// `rvsadm -v`/`--version`: ipvsadm's line first (unchanged, for scripts), then rvs's own
+/// version on a second line.
 pub fn version(program: &str) -> String {
     let _ = program;
-    "rvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n".to_string()
+    format!(
+        "{IPVSADM_VERSION_LINE}rvs {} (rvsadm: ipvsadm's command line against the rvs daemon)\n",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
-/// ipvsadm 1.31's `usage_exit()` text for `program`, after the version line.
+/// ipvsadm 1.31's `usage_exit()` text for `program`: `version()`'s line, then the usage.
 pub fn usage(program: &str) -> String {
     let p = program;
-    let mut s = version(p);
+    let mut s = IPVSADM_VERSION_LINE.to_owned();
     s += &format!(
         "Usage:\n\
          \x20 {p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]\n\

@@ -424,6 +424,7 @@ pub fn run(
         services = plan.config.services.len(),
         interfaces = %plan.interfaces.join(","),
         control = %opts.control.display(),
+        metrics = %opts.metrics.map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics")),
         config = %opts.config_path.display(),
         "director started"
     );

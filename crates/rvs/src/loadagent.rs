@@ -37,32 +37,17 @@ pub const DEFAULT_LOAD_FILE: &str = "/proc/loadavg";
 /// Longest load figure accepted (`/proc/loadavg` writes at most a few digits).
 const MAX_NUMBER_LEN: usize = 16;
 
-/// The agent's usage text (`rvs realserver agent --help`).
-pub const USAGE: &str = "\
-usage: rvs realserver agent [--listen ADDR:PORT] [--load-file PATH]
-
-Answers the director's load queries for load_monitor (weight feedback from the real
-server's load average): a UDP datagram holding exactly `rvs-load?` gets the answer
-`rvs-load <load1> <load5> <load15>\\n`, the first three fields of /proc/loadavg. Any other
-datagram gets no answer and is counted as a bad request; when the load file cannot be read
-the request goes unanswered (the director then treats the agent as silent). It answers
-whoever can reach it, so bind it to the address the director uses. Runs until SIGTERM or
-SIGINT, then logs its counters. Try it with: printf 'rvs-load?' | nc -u -w1 HOST 5391
-
-options:
-  --listen ADDR:PORT  where to listen (default 0.0.0.0:5391; [::]:5391 for IPv6; port 0
-                      picks a free port, which the start-up line names)
-  --load-file PATH    read the load from PATH instead of /proc/loadavg (same format: three
-                      load averages first, separated by white space; for tests)
-  -h, --help          this text
-";
-
-/// The agent's options.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The agent's options (`rvs realserver agent`).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct AgentOptions {
-    /// The UDP address to listen on.
+    /// Where to listen (`[::]:5391` for IPv6; port 0 picks a free port, which the start-up
+    /// line names).
+    #[arg(long, value_name = "ADDR:PORT",
+          default_value_t = SocketAddr::from((Ipv4Addr::UNSPECIFIED, LoadMonitor::AGENT_PORT)))]
     pub listen: SocketAddr,
-    /// The file in `/proc/loadavg`'s format to read the load from.
+    /// Read the load from PATH instead of /proc/loadavg (same format: three load averages
+    /// first, separated by white space; for tests).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_LOAD_FILE)]
     pub load_file: PathBuf,
 }
 
@@ -73,31 +58,6 @@ impl Default for AgentOptions {
             load_file: PathBuf::from(DEFAULT_LOAD_FILE),
         }
     }
-}
-
-/// Parses `rvs realserver agent`'s arguments: `Ok(None)` for `--help`.
-pub fn parse_args(args: &[String]) -> Result<Option<AgentOptions>, String> {
-    let mut o = AgentOptions::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--listen" => {
-                let v = value("--listen")?;
-                o.listen = v.parse().map_err(|_| {
-                    format!("--listen {v:?} is not ADDR:PORT (e.g. 0.0.0.0:5391 or [::]:5391)")
-                })?;
-            }
-            "--load-file" => o.load_file = PathBuf::from(value("--load-file")?),
-            other => return Err(format!("unknown option {other:?}")),
-        }
-    }
-    Ok(Some(o))
 }
 
 /// A load figure as `/proc/loadavg` writes it: ASCII digits with at most one decimal point,
@@ -276,10 +236,6 @@ fn serve(
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
-
     #[test]
     fn a_good_reply_gives_the_one_minute_load() {
         let r = parse_reply(b"rvs-load 0.52 1.25 12.00\n").unwrap();
@@ -375,17 +331,30 @@ mod tests {
 
     #[test]
     fn options_default_to_the_agent_port_and_proc_loadavg() {
-        let o = parse_args(&[]).unwrap().unwrap();
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            o: AgentOptions,
+        }
+        let parse = |s: &str| {
+            <Cli as clap::Parser>::try_parse_from(
+                std::iter::once("agent").chain(s.split_whitespace()),
+            )
+            .map(|c| c.o)
+        };
+        let o = parse("").unwrap();
+        assert_eq!(o, AgentOptions::default());
         assert_eq!(o.listen, "0.0.0.0:5391".parse().unwrap());
         assert_eq!(o.load_file, PathBuf::from("/proc/loadavg"));
-        let o = parse_args(&args("--listen [::1]:6000 --load-file /tmp/l"))
-            .unwrap()
-            .unwrap();
+        let o = parse("--listen=[::1]:6000 --load-file /tmp/l").unwrap();
         assert_eq!(o.listen, "[::1]:6000".parse().unwrap());
         assert_eq!(o.load_file, PathBuf::from("/tmp/l"));
-        assert_eq!(parse_args(&args("--help")), Ok(None));
-        assert!(parse_args(&args("--listen 127.0.0.1")).is_err());
-        assert!(parse_args(&args("--listen")).is_err());
-        assert!(parse_args(&args("--vip 10.0.0.1")).is_err());
+        assert_eq!(
+            parse("--help").unwrap_err().kind(),
+            clap::error::ErrorKind::DisplayHelp
+        );
+        assert!(parse("--listen 127.0.0.1").is_err());
+        assert!(parse("--listen").is_err());
+        assert!(parse("--vip 10.0.0.1").is_err());
     }
 }

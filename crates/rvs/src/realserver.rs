@@ -34,127 +34,109 @@ use rvs_sys::poll::wait_readable;
 use rvs_sys::rawsock::{RawIpSocket, TermSignals, UdpDatagram, UdpTunnelSocket};
 use rvs_sys::tun::Tun;
 
-const USAGE: &str = "\
-usage: rvs realserver <command> [options]
+/// `rvs realserver`'s commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RealServerCommand {
+    /// Set up a real server for direct routing (VIPs on lo, ARP sysctls).
+    ///
+    /// Prepares this host as a direct-routing real server: each VIP is added to lo (/32 for
+    /// IPv4, /128 for IPv6) so the host accepts packets for it, and
+    /// net.ipv4.conf.all.arp_ignore=1 and arp_announce=2 (also set on each interface named,
+    /// by default on every interface but lo) so it never answers ARP for the VIP nor uses it
+    /// as an ARP source: the director alone owns the VIP on the wire. Running it again
+    /// changes nothing (idempotent). Needs root and the `ip` program; it acts in the network
+    /// namespace it runs in.
+    Dr(DrArgs),
+    /// The dr setup plus userspace decapsulation of tunnelled traffic through TUN.
+    ///
+    /// Prepares this host as an IP-tunnelling real server and decapsulates in userspace:
+    /// does the `dr` setup (VIPs on lo, ARP sysctls), creates the TUN device with
+    /// reverse-path filtering off on it (the inner source is the client; if
+    /// net.ipv4.conf.all.rp_filter is on, it is moved onto every other interface so their
+    /// effective value stays), then receives IPIP packets (IP protocol 4; protocol 41 too
+    /// when a VIP is IPv6) on raw sockets, finds the inner packet, drops it unless its
+    /// destination is one of the VIPs, and writes it to the TUN device so the local stack
+    /// delivers it. Replies leave normally, from the VIP straight to the client. Runs until
+    /// SIGTERM or SIGINT, then logs its counters (decapsulated, dropped by reason) and
+    /// removes the TUN device; the VIPs stay on lo (`rvs realserver dr --undo` removes
+    /// them). The kernel's own ipip/gre modules are not used even where they exist.
+    Tun(TunArgs),
+    /// Answer the director's load queries (load_monitor weight feedback) over UDP.
+    ///
+    /// A UDP datagram holding exactly `rvs-load?` gets the answer
+    /// `rvs-load <load1> <load5> <load15>\n`, the first three fields of /proc/loadavg. Any
+    /// other datagram gets no answer and is counted as a bad request; when the load file
+    /// cannot be read the request goes unanswered (the director then treats the agent as
+    /// silent). It answers whoever can reach it, so bind it to the address the director
+    /// uses. Runs until SIGTERM or SIGINT, then logs its counters. Try it with:
+    /// printf 'rvs-load?' | nc -u -w1 HOST 5391
+    Agent(loadagent::AgentOptions),
+}
 
-The real-server companion of an rvs director.
+/// `rvs realserver dr`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrArgs {
+    /// A virtual IP address (IPv4 or IPv6); repeat for several.
+    #[arg(long = "vip", value_name = "IP", required = true, value_parser = parse_vip)]
+    pub vips: Vec<IpAddr>,
+    /// Also set the ARP sysctls on interface NAME (repeatable); default: every interface in
+    /// /proc/sys/net/ipv4/conf except lo (`all` is always set, and the kernel uses the
+    /// larger of `all` and the interface's value).
+    #[arg(long = "iface", value_name = "NAME")]
+    pub ifaces: Vec<String>,
+    /// Reverse it: remove the VIPs from lo and set arp_ignore and arp_announce back to the
+    /// kernel defaults (0) on `all` and the same interfaces.
+    #[arg(long)]
+    pub undo: bool,
+}
 
-commands:
-  dr     set up a real server for direct routing (VIPs on lo, ARP sysctls)
-  tun    the dr setup plus userspace decapsulation of tunnelled traffic through TUN
-  agent  answer the director's load queries (load_monitor weight feedback) over UDP,
-         `rvs-load?` -> `rvs-load <load1> <load5> <load15>` from /proc/loadavg
-         (default 0.0.0.0:5391)
+/// `rvs realserver tun`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TunArgs {
+    /// A virtual IP address (IPv4 or IPv6); repeat for several.
+    #[arg(long = "vip", value_name = "IP", required = true, value_parser = parse_vip)]
+    pub vips: Vec<IpAddr>,
+    /// Also decapsulate GRE (IP protocol 47; RFC 2784 with RFC 2890 key and sequence
+    /// fields; a packet whose GRE checksum is wrong is dropped).
+    #[arg(long)]
+    pub gre: bool,
+    /// Also decapsulate GUE (variant 0, with remote checksum offload) and FOU (GUE variant
+    /// 1) arriving on UDP port N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub gue_port: Option<u16>,
+    /// The TUN device's name.
+    #[arg(long, value_name = "NAME", default_value = "rvstun0")]
+    pub tun_name: String,
+}
 
-Run `rvs realserver <command> --help` for the options of each.
-";
+/// A `--vip`: an address that can be a virtual IP.
+fn parse_vip(v: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = v.parse().map_err(|_| "not an IP address".to_owned())?;
+    if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+        return Err(format!("{ip} cannot be a virtual IP address"));
+    }
+    Ok(ip)
+}
 
-const DR_USAGE: &str = "\
-usage: rvs realserver dr --vip IP [--vip IP ...] [--iface NAME ...] [--undo]
-
-Prepares this host as a direct-routing real server: each VIP is added to lo (/32 for
-IPv4, /128 for IPv6) so the host accepts packets for it, and net.ipv4.conf.all.arp_ignore=1
-and arp_announce=2 (also set on each interface named, by default on every interface but
-lo) so it never answers ARP for the VIP nor uses it as an ARP source: the director alone
-owns the VIP on the wire. Running it again changes nothing (idempotent). Needs root and
-the `ip` program; it acts in the network namespace it runs in.
-
-options:
-  --vip IP       a virtual IP address (IPv4 or IPv6); repeat for several; required
-  --iface NAME   also set the ARP sysctls on interface NAME (repeatable); default: every
-                 interface in /proc/sys/net/ipv4/conf except lo (`all` is always set, and
-                 the kernel uses the larger of `all` and the interface's value)
-  --undo         reverse it: remove the VIPs from lo and set arp_ignore and arp_announce
-                 back to the kernel defaults (0) on `all` and the same interfaces
-  -h, --help     this text
-";
-
-const TUN_USAGE: &str = "\
-usage: rvs realserver tun --vip IP [--vip IP ...] [--gre] [--gue-port N] [--tun-name NAME]
-
-Prepares this host as an IP-tunnelling real server and decapsulates in userspace: does
-the `dr` setup (VIPs on lo, ARP sysctls), creates the TUN device with reverse-path
-filtering off on it (the inner source is the client; if net.ipv4.conf.all.rp_filter is on,
-it is moved onto every other interface so their effective value stays), then receives IPIP packets (IP protocol 4; protocol
-41 too when a VIP is IPv6) on raw sockets, finds the inner packet, drops it unless its
-destination is one of the VIPs, and writes it to the TUN device so the local stack
-delivers it. Replies leave normally, from the VIP straight to the client. Runs until
-SIGTERM or SIGINT, then logs its counters (decapsulated, dropped by reason) and removes
-the TUN device; the VIPs stay on lo (`rvs realserver dr --undo` removes them).
-The kernel's own ipip/gre modules are not used even where they exist.
-
-options:
-  --vip IP          a virtual IP address (IPv4 or IPv6); repeat for several; required
-  --gre             also decapsulate GRE (IP protocol 47; RFC 2784 with RFC 2890 key and
-                    sequence fields; a packet whose GRE checksum is wrong is dropped)
-  --gue-port N      also decapsulate GUE (variant 0, with remote checksum offload) and
-                    FOU (GUE variant 1) arriving on UDP port N
-  --tun-name NAME   the TUN device's name (default rvstun0)
-  -h, --help        this text
-";
-
-/// `rvs realserver ARGS...`; `args` excludes `realserver` itself.
-pub fn main(args: &[String]) -> ExitCode {
-    let (cmd, rest) = match args.split_first() {
-        Some((c, rest)) => (c.as_str(), rest),
-        None => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match cmd {
-        "-h" | "--help" | "help" => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        "dr" => match parse(rest, Mode::Dr) {
-            Ok(Parsed::Help) => {
-                print!("{DR_USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            Ok(Parsed::Opts(o)) => run_dr(&o),
-            Err(e) => return usage_error(&e, DR_USAGE),
-        },
-        "tun" => match parse(rest, Mode::Tun) {
-            Ok(Parsed::Help) => {
-                print!("{TUN_USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            Ok(Parsed::Opts(o)) => run_tun(&o),
-            Err(e) => return usage_error(&e, TUN_USAGE),
-        },
-        "agent" => match loadagent::parse_args(rest) {
-            Ok(None) => {
-                print!("{}", loadagent::USAGE);
-                return ExitCode::SUCCESS;
-            }
-            Ok(Some(o)) => loadagent::run(&o),
-            Err(e) => return usage_error(&e, loadagent::USAGE),
-        },
-        other => return usage_error(&format!("unknown command {other:?}"), USAGE),
+/// `rvs realserver COMMAND`: exit 0, or 1 (with the reason on stderr) when it cannot be
+/// done. Usage errors (exit 2) are clap's, before this.
+pub fn main(cmd: RealServerCommand) -> ExitCode {
+    let (name, result) = match cmd {
+        RealServerCommand::Dr(a) => ("dr", run_dr(&Opts::from(a))),
+        RealServerCommand::Tun(a) => ("tun", run_tun(&Opts::from(a))),
+        RealServerCommand::Agent(o) => ("agent", loadagent::run(&o)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rvs realserver {cmd}: {e}");
+            eprintln!("rvs realserver {name}: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn usage_error(msg: &str, usage: &str) -> ExitCode {
-    eprintln!("rvs realserver: {msg}\n\n{usage}");
-    ExitCode::from(2)
-}
-
 // ---------------------------------------------------------------------------------------
 // Options
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Dr,
-    Tun,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Opts {
@@ -166,65 +148,41 @@ struct Opts {
     tun_name: String,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Parsed {
-    Help,
-    Opts(Opts),
-}
-
-fn parse(args: &[String], mode: Mode) -> Result<Parsed, String> {
-    let mut o = Opts {
-        vips: Vec::new(),
-        ifaces: None,
-        undo: false,
-        gre: false,
-        gue_port: None,
-        tun_name: "rvstun0".to_owned(),
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match (arg.as_str(), mode) {
-            ("-h" | "--help", _) => return Ok(Parsed::Help),
-            ("--vip", _) => {
-                let v = value("--vip")?;
-                let ip: IpAddr = v
-                    .parse()
-                    .map_err(|_| format!("--vip {v:?} is not an IP address"))?;
-                if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-                    return Err(format!("--vip {ip} cannot be a virtual IP address"));
-                }
-                if !o.vips.contains(&ip) {
-                    o.vips.push(ip);
-                }
-            }
-            ("--iface", Mode::Dr) => {
-                let v = value("--iface")?;
-                o.ifaces.get_or_insert_with(Vec::new).push(v);
-            }
-            ("--undo", Mode::Dr) => o.undo = true,
-            ("--gre", Mode::Tun) => o.gre = true,
-            ("--gue-port", Mode::Tun) => {
-                let v = value("--gue-port")?;
-                let p = v
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| format!("--gue-port {v:?} is not a port (1-65535)"))?;
-                o.gue_port = Some(p);
-            }
-            ("--tun-name", Mode::Tun) => o.tun_name = value("--tun-name")?,
-            (other, _) => return Err(format!("unknown option {other:?}")),
+/// Each VIP once, in the order given.
+fn dedup(vips: Vec<IpAddr>) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::with_capacity(vips.len());
+    for ip in vips {
+        if !out.contains(&ip) {
+            out.push(ip);
         }
     }
-    if o.vips.is_empty() {
-        return Err("at least one --vip is required".to_owned());
+    out
+}
+
+impl From<DrArgs> for Opts {
+    fn from(a: DrArgs) -> Self {
+        Opts {
+            vips: dedup(a.vips),
+            ifaces: (!a.ifaces.is_empty()).then_some(a.ifaces),
+            undo: a.undo,
+            gre: false,
+            gue_port: None,
+            tun_name: String::new(),
+        }
     }
-    Ok(Parsed::Opts(o))
+}
+
+impl From<TunArgs> for Opts {
+    fn from(a: TunArgs) -> Self {
+        Opts {
+            vips: dedup(a.vips),
+            ifaces: None,
+            undo: false,
+            gre: a.gre,
+            gue_port: a.gue_port,
+            tun_name: a.tun_name,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -680,10 +638,6 @@ mod tests {
 
     const VIP: [u8; 4] = [10, 0, 0, 100];
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
-
     /// A minimal IPv4/UDP packet with a zero (absent) UDP checksum.
     fn inner_udp(dst: [u8; 4]) -> Vec<u8> {
         let mut p = vec![0u8; 28 + 4];
@@ -725,26 +679,52 @@ mod tests {
         }
     }
 
+    /// `rvs realserver ARGS` through clap, as the binary parses it.
+    fn parse(line: &str) -> Result<Opts, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            c: RealServerCommand,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(
+            std::iter::once("realserver").chain(line.split_whitespace()),
+        )?;
+        Ok(match cli.c {
+            RealServerCommand::Dr(a) => Opts::from(a),
+            RealServerCommand::Tun(a) => Opts::from(a),
+            RealServerCommand::Agent(_) => panic!("not dr or tun"),
+        })
+    }
+
     #[test]
     fn options_parse_and_refuse() {
-        let Ok(Parsed::Opts(o)) = parse(
-            &args("--vip 10.0.0.100 --vip 2001:db8::1 --vip 10.0.0.100 --gre --gue-port 6080"),
-            Mode::Tun,
-        ) else {
-            panic!("tun options");
-        };
+        let o =
+            parse("tun --vip 10.0.0.100 --vip=2001:db8::1 --vip 10.0.0.100 --gre --gue-port 6080")
+                .unwrap();
         assert_eq!(o.vips.len(), 2, "a repeated VIP counts once");
         assert!(o.gre);
         assert_eq!(o.gue_port, Some(6080));
         assert_eq!(o.tun_name, "rvstun0");
-        assert_eq!(parse(&args("--help"), Mode::Dr), Ok(Parsed::Help));
-        assert!(parse(&args(""), Mode::Dr).is_err());
-        assert!(parse(&args("--vip 10.0.0.1 --gre"), Mode::Dr).is_err());
-        assert!(parse(&args("--vip 10.0.0.1 --undo"), Mode::Tun).is_err());
-        assert!(parse(&args("--vip nope"), Mode::Dr).is_err());
-        assert!(parse(&args("--vip 0.0.0.0"), Mode::Dr).is_err());
-        assert!(parse(&args("--vip 10.0.0.1 --gue-port 0"), Mode::Tun).is_err());
-        assert!(parse(&args("--vip"), Mode::Dr).is_err());
+        let o = parse("dr --vip 10.0.0.1 --iface eth0 --undo").unwrap();
+        assert_eq!(o.ifaces, Some(vec!["eth0".to_owned()]));
+        assert!(o.undo);
+        assert_eq!(parse("dr --vip 10.0.0.1").unwrap().ifaces, None);
+        assert_eq!(
+            parse("dr --help").unwrap_err().kind(),
+            clap::error::ErrorKind::DisplayHelp
+        );
+        for bad in [
+            "dr",
+            "dr --vip 10.0.0.1 --gre",
+            "tun --vip 10.0.0.1 --undo",
+            "dr --vip nope",
+            "dr --vip 0.0.0.0",
+            "tun --vip 10.0.0.1 --gue-port 0",
+            "dr --vip",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The command line is ipvsadm's (`rvs_config::ipvsadm::parse_command`): usage errors
 //! are reported here, on stderr with ipvsadm's messages and exit statuses, before any
-//! daemon is asked; `-h` and `-v` print ipvsadm's usage and version text. Everything
+//! daemon is asked; `-h` prints ipvsadm's usage, `-v` ipvsadm's version line and then
+//! rvs's version on a second line (`rvs::admin::version`). Everything
 //! else goes to the daemon's control socket (wire format in `rvs::admin`), which answers
 //! with what ipvsadm would print and its exit status. `-R` sends the rules read from
 //! stdin.

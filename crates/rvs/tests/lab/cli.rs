@@ -83,8 +83,18 @@ fn up_exec_down_round_trip() {
     let bad = rvs(&[&["lab", "exec"][..], &base, &["rs9", "--", "true"]].concat());
     assert!(!bad.status.success() && text(&bad.stderr).contains("rs9"));
 
-    let show = rvs(&[&["lab", "show"][..], &base].concat());
-    assert!(text(&show.stdout).contains(&info.namespaces[1].1));
+    // `--opt=value` as well as `--opt value`.
+    let show = rvs(&[
+        "lab",
+        "show",
+        &format!("--name={name}"),
+        &format!("--state-dir={dir}"),
+    ]);
+    assert!(
+        text(&show.stdout).contains(&info.namespaces[1].1),
+        "{}",
+        text(&show.stderr)
+    );
 
     let again = rvs(&[&["lab", "up"][..], &base].concat());
     assert!(!again.status.success(), "a taken name is refused");

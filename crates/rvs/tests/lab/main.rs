@@ -6,12 +6,11 @@
 //! These tests need root and iproute2: without them they FAIL, with a message saying so;
 //! they never skip.
 //!
-//! The lab itself is `src/lab.rs`, compiled in here as a module (the `rvs` package has no
-//! library target); everything else — `rvs httpd`, `rvs lab`, `rvs demo` — is exercised
-//! through the built `rvs` binary.
+//! The lab itself is `rvs_lab::lab` (crate `crates/rvs-lab`, the test tooling kept out of
+//! the daemon's modules); everything else — `rvs httpd`, `rvs lab`, `rvs demo` — is
+//! exercised through the built `rvs` binary.
 
-#[path = "../../src/lab.rs"]
-mod lab;
+use rvs_lab::lab;
 
 mod bulk;
 mod check_config;

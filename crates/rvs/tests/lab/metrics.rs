@@ -96,6 +96,7 @@ fn metrics_endpoint_counts_connections_per_real_server() {
         started.starts_with('{')
             && started.contains("\"message\":\"director started\"")
             && started.contains("\"services\":1")
+            && started.contains("\"metrics\":\"http://127.0.0.1:9100/metrics\"")
             && started.contains("\"level\":\"INFO\""),
         "{started}"
     );

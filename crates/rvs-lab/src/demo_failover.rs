@@ -165,7 +165,7 @@ pub(crate) fn run(real_servers: usize, keep: bool) -> io::Result<()> {
                 .unzip();
             let (ok, failed) = fresh.join().unwrap_or((0, 0));
             // The backup's listing while the keep-alive connections are still open.
-            let listing = rvs::daemon::request_listing(&backup.control, &[])
+            let listing = crate::listing(&backup.control, &[])
                 .unwrap_or_else(|e| format!("(the backup's listing: {e})\n"));
             drop(open);
             Ok(Outcome {
@@ -303,7 +303,7 @@ fn established(control: &Path, ports: &[u16]) -> usize {
         .iter()
         .map(|p| format!("{}:{p} ", lab::CLIENT))
         .collect();
-    rvs::daemon::request_listing(control, &["-c"])
+    crate::listing(control, &["-c"])
         .map(|t| {
             t.lines()
                 .filter(|l| l.contains("ESTABLISHED") && from.iter().any(|f| l.contains(f)))

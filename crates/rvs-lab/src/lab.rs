@@ -46,10 +46,6 @@
 //! `/run/rvs-lab/LAB.d/`. The lab does not start a director: that is the demo's (or the
 //! test's) business.
 
-// This module is also compiled into the integration tests (`tests/lab/main.rs`), which use
-// parts of the API the binary does not.
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
@@ -64,76 +60,79 @@ use std::time::{Duration, Instant};
 use rvs_sys::netns::{self, Netns};
 
 /// The client's address on the public LAN.
-pub(crate) const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
 /// The director's public interface (eth0) address.
-pub(crate) const DIRECTOR_PUB: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
+pub const DIRECTOR_PUB: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
 /// The director's private interface (eth1) address.
-pub(crate) const DIRECTOR_PRIV: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
+pub const DIRECTOR_PRIV: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
 /// The backup director's address on the public LAN.
-pub(crate) const DIRECTOR2_PUB: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 3);
+pub const DIRECTOR2_PUB: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 3);
 /// The backup director's address on the private LAN.
-pub(crate) const DIRECTOR2_PRIV: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
+pub const DIRECTOR2_PRIV: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 2);
 /// The backup director's IPv6 address on the public LAN.
-pub(crate) const DIRECTOR2_PUB6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 3);
+pub const DIRECTOR2_PUB6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 3);
 /// The backup director's IPv6 address on the private LAN.
-pub(crate) const DIRECTOR2_PRIV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
+pub const DIRECTOR2_PRIV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
 /// The virtual IP (owned by the rvs daemon, not by the director's kernel).
-pub(crate) const VIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 100);
 /// The NAT router's floating address on the private LAN (owned by the rvs daemon).
-pub(crate) const NAT_ROUTER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 254);
+pub const NAT_ROUTER: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 254);
 /// FullNAT's local (source) address on the private LAN (owned by the rvs daemon).
-pub(crate) const FULLNAT_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 250);
+pub const FULLNAT_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 250);
 /// IPv6 counterparts.
-pub(crate) const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10);
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10);
 /// The director's public IPv6 address.
-pub(crate) const DIRECTOR_PUB6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
+pub const DIRECTOR_PUB6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
 /// The director's private IPv6 address.
-pub(crate) const DIRECTOR_PRIV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
+pub const DIRECTOR_PRIV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
 /// The IPv6 VIP.
-pub(crate) const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100);
 /// The NAT router's floating IPv6 address.
-pub(crate) const NAT_ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x254);
+pub const NAT_ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x254);
 /// Most real servers a lab takes (their addresses stay below FullNAT's local address).
-pub(crate) const MAX_REAL_SERVERS: usize = 200;
+pub const MAX_REAL_SERVERS: usize = 200;
 /// Where lab state files live unless [`LabOptions::state_dir`] says otherwise.
-pub(crate) const DEFAULT_STATE_DIR: &str = "/run/rvs-lab";
+pub const DEFAULT_STATE_DIR: &str = "/run/rvs-lab";
 
 const PUB_BRIDGE: &str = "swpub";
 const PRIV_BRIDGE: &str = "swpriv";
 
 /// Real server `i`'s (1-based) address on the private LAN: 10.2.0.(10+i).
-pub(crate) fn rs_addr(i: usize) -> Ipv4Addr {
+pub fn rs_addr(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 2, 0, 10 + i as u8)
 }
 /// Real server `i`'s address on the public LAN (DR and TUN only): 10.1.0.(10+i).
-pub(crate) fn rs_pub_addr(i: usize) -> Ipv4Addr {
+pub fn rs_pub_addr(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 1, 0, 10 + i as u8)
 }
 /// Real server `i`'s private IPv6 address: 2001:db8:2::(0x10+i), i.e. ::11, ::12, ...
-pub(crate) fn rs_addr6(i: usize) -> Ipv6Addr {
+pub fn rs_addr6(i: usize) -> Ipv6Addr {
     Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x10 + i as u16)
 }
 /// Real server `i`'s public IPv6 address (DR and TUN only).
-pub(crate) fn rs_pub_addr6(i: usize) -> Ipv6Addr {
+pub fn rs_pub_addr6(i: usize) -> Ipv6Addr {
     Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10 + i as u16)
 }
 
 /// The forwarding method the lab is wired for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Method {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
     /// Masquerading: real servers route back through the director.
     Nat,
     /// Direct routing (MAC rewrite): VIP on the real servers' loopback.
+    #[value(alias = "direct")]
     Dr,
     /// IP tunnelling: as DR, plus decapsulation on the real servers.
+    #[value(alias = "tunnel")]
     Tun,
     /// FullNAT: source rewritten too; real servers need no route back.
+    #[value(name = "fullnat")]
     FullNat,
 }
 
 impl Method {
     /// Parses `nat`, `dr`/`direct`, `tun`/`tunnel`, `fullnat`.
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "nat" => Self::Nat,
             "dr" | "direct" => Self::Dr,
@@ -143,7 +142,7 @@ impl Method {
         })
     }
     /// The short name used on the command line.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Nat => "nat",
             Self::Dr => "dr",
@@ -152,14 +151,14 @@ impl Method {
         }
     }
     /// Whether real servers hold the VIP and reply to the client directly.
-    pub(crate) fn direct_return(self) -> bool {
+    pub fn direct_return(self) -> bool {
         matches!(self, Self::Dr | Self::Tun)
     }
 }
 
 /// Which HTTP server the real servers run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Httpd {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Httpd {
     /// `rvs httpd` (this binary): answers `NAME\n`, `GET /bytes/N`.
     Builtin,
     /// nginx with a generated configuration (as in peers.sh), answering `NAME\n`.
@@ -168,39 +167,28 @@ pub(crate) enum Httpd {
     None,
 }
 
-impl Httpd {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "builtin" => Self::Builtin,
-            "nginx" => Self::Nginx,
-            "none" => Self::None,
-            _ => return None,
-        })
-    }
-}
-
 /// What [`Lab::up`] builds.
 #[derive(Clone, Debug)]
-pub(crate) struct LabOptions {
+pub struct LabOptions {
     /// Exact lab name; `None` claims `PREFIX1`, `PREFIX2`, ... (the first one free).
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// Prefix of generated lab names.
-    pub(crate) name_prefix: String,
+    pub name_prefix: String,
     /// Forwarding method the real servers are set up for.
-    pub(crate) method: Method,
+    pub method: Method,
     /// Add the IPv6 addresses and routes.
-    pub(crate) ipv6: bool,
+    pub ipv6: bool,
     /// Number of real servers, 1..=[`MAX_REAL_SERVERS`].
-    pub(crate) real_servers: usize,
+    pub real_servers: usize,
     /// A second director (`director2`, for failover): on both LANs beside the first, with
     /// its own addresses [`DIRECTOR2_PUB`] and [`DIRECTOR2_PRIV`].
-    pub(crate) backup_director: bool,
+    pub backup_director: bool,
     /// The real servers' HTTP server on port 80.
-    pub(crate) httpd: Httpd,
+    pub httpd: Httpd,
     /// The `rvs` executable for [`Httpd::Builtin`]; `None` = the running executable.
-    pub(crate) rvs_exe: Option<PathBuf>,
+    pub rvs_exe: Option<PathBuf>,
     /// Directory of state files (and `NAME.d` work directories).
-    pub(crate) state_dir: PathBuf,
+    pub state_dir: PathBuf,
 }
 
 impl Default for LabOptions {
@@ -222,38 +210,38 @@ impl Default for LabOptions {
 /// What identifies a lab: enough to describe it, find its namespaces and remove it, also
 /// from another process (it is what the state file holds).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct LabInfo {
+pub struct LabInfo {
     /// The lab's name.
-    pub(crate) name: String,
+    pub name: String,
     /// Forwarding method.
-    pub(crate) method: Method,
+    pub method: Method,
     /// IPv6 configured.
-    pub(crate) ipv6: bool,
+    pub ipv6: bool,
     /// Number of real servers (`rs1`..`rsN`).
-    pub(crate) real_servers: usize,
+    pub real_servers: usize,
     /// `(node, namespace)` in creation order: switch, client, director, rs1..rsN.
-    pub(crate) namespaces: Vec<(String, String)>,
+    pub namespaces: Vec<(String, String)>,
     /// Directory holding the state file.
-    pub(crate) state_dir: PathBuf,
+    pub state_dir: PathBuf,
     /// Processes the lab started, as recorded in the state file (informational: `down`
     /// ends everything in the namespaces anyway).
-    pub(crate) pids: Vec<u32>,
+    pub pids: Vec<u32>,
     /// The process holding the lab's guard; `None` once detached (`rvs lab up`). A lab
     /// whose owner is gone was left by a killed process: [`sweep_orphans`] removes it.
-    pub(crate) owner: Option<u32>,
+    pub owner: Option<u32>,
 }
 
 impl LabInfo {
     /// `STATE_DIR/NAME`.
-    pub(crate) fn state_file(&self) -> PathBuf {
+    pub fn state_file(&self) -> PathBuf {
         self.state_dir.join(&self.name)
     }
     /// `STATE_DIR/NAME.d`: logs and generated configurations.
-    pub(crate) fn workdir(&self) -> PathBuf {
+    pub fn workdir(&self) -> PathBuf {
         self.state_dir.join(format!("{}.d", self.name))
     }
     /// The namespace of `node` (`client`, `director`, `switch`, `rs1`, ...).
-    pub(crate) fn namespace(&self, node: &str) -> Option<&str> {
+    pub fn namespace(&self, node: &str) -> Option<&str> {
         self.namespaces
             .iter()
             .find(|(n, _)| n == node)
@@ -312,7 +300,7 @@ impl LabInfo {
     }
 
     /// A readable account of nodes, namespaces and addresses.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut s = format!(
             "lab {} (method {}, {} real server{}, IPv6 {})\n",
             self.name,
@@ -401,7 +389,7 @@ struct Tracked {
 
 /// A running lab. Dropping it stops the processes it started (SIGTERM, then SIGKILL),
 /// ends anything else left in its namespaces, deletes them and removes its state.
-pub(crate) struct Lab {
+pub struct Lab {
     info: LabInfo,
     /// Parallel to `info.namespaces`.
     nodes: Vec<Netns>,
@@ -412,7 +400,7 @@ pub(crate) struct Lab {
 
 impl Lab {
     /// Builds the lab. On error everything built so far is removed again.
-    pub(crate) fn up(opts: LabOptions) -> io::Result<Self> {
+    pub fn up(opts: LabOptions) -> io::Result<Self> {
         if !(1..=MAX_REAL_SERVERS).contains(&opts.real_servers) {
             return Err(invalid(format!(
                 "--real-servers must be 1..={MAX_REAL_SERVERS}, not {}",
@@ -648,7 +636,7 @@ impl Lab {
     /// in the new node, `to_if` in `to`), outside the bridges — e.g. a host behind the
     /// client, which then routes for it. Addresses and routes are the caller's; the lab
     /// removes the node with the others.
-    pub(crate) fn add_linked_node(
+    pub fn add_linked_node(
         &mut self,
         node: &str,
         node_if: &str,
@@ -679,13 +667,7 @@ impl Lab {
 
     /// Waits until tracked process `pid`'s log holds `needle` (bounded); fails early, with
     /// the log's tail, if the process exits first.
-    pub(crate) fn wait_log(
-        &self,
-        node: &str,
-        pid: u32,
-        needle: &str,
-        limit: Duration,
-    ) -> io::Result<()> {
+    pub fn wait_log(&self, node: &str, pid: u32, needle: &str, limit: Duration) -> io::Result<()> {
         let deadline = Instant::now() + limit;
         loop {
             if self.log_tail(pid).contains(needle) {
@@ -730,7 +712,7 @@ impl Lab {
 
     /// Waits until something accepts on `127.0.0.1:port` inside `node` (bounded); fails
     /// early, with the log's tail, if process `pid` exits first.
-    pub(crate) fn wait_listening(
+    pub fn wait_listening(
         &self,
         node: &str,
         pid: u32,
@@ -779,17 +761,17 @@ impl Lab {
     }
 
     /// Name, method, namespaces.
-    pub(crate) fn info(&self) -> &LabInfo {
+    pub fn info(&self) -> &LabInfo {
         &self.info
     }
 
     /// The lab's name.
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.info.name
     }
 
     /// The guard of `node`'s namespace.
-    pub(crate) fn netns(&self, node: &str) -> io::Result<&Netns> {
+    pub fn netns(&self, node: &str) -> io::Result<&Netns> {
         self.info
             .namespaces
             .iter()
@@ -799,7 +781,7 @@ impl Lab {
     }
 
     /// Runs `program args...` in `node` and waits; an error if it exits non-zero.
-    pub(crate) fn exec<I, S>(&self, node: &str, program: &str, args: I) -> io::Result<Output>
+    pub fn exec<I, S>(&self, node: &str, program: &str, args: I) -> io::Result<Output>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -809,7 +791,7 @@ impl Lab {
 
     /// A `Command` running `program` in `node` (`ip netns exec NS program`): add arguments
     /// and run it however the caller likes (its exit status is not checked).
-    pub(crate) fn command(&self, node: &str, program: impl AsRef<OsStr>) -> io::Result<Command> {
+    pub fn command(&self, node: &str, program: impl AsRef<OsStr>) -> io::Result<Command> {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", self.netns(node)?.name()])
             .arg(program);
@@ -817,7 +799,7 @@ impl Lab {
     }
 
     /// Runs `f` on a thread inside `node`'s namespace (sockets made there stay there).
-    pub(crate) fn run<T, F>(&self, node: &str, f: F) -> io::Result<T>
+    pub fn run<T, F>(&self, node: &str, f: F) -> io::Result<T>
     where
         T: Send,
         F: FnOnce() -> T + Send,
@@ -828,7 +810,7 @@ impl Lab {
     /// Starts `program args...` in `node`, output to a log in the lab's work directory.
     /// Returns its pid (`ip netns exec` execs the program, so the pid is the program's);
     /// the lab stops it when dropped, or earlier with [`Lab::stop`].
-    pub(crate) fn spawn<P, I, S>(&self, node: &str, program: P, args: I) -> io::Result<u32>
+    pub fn spawn<P, I, S>(&self, node: &str, program: P, args: I) -> io::Result<u32>
     where
         P: AsRef<OsStr>,
         I: IntoIterator<Item = S>,
@@ -863,13 +845,13 @@ impl Lab {
     }
 
     /// The pids of the processes this lab started and still tracks.
-    pub(crate) fn pids(&self) -> Vec<u32> {
+    pub fn pids(&self) -> Vec<u32> {
         let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
         children.iter().map(|t| t.child.id()).collect()
     }
 
     /// Whether tracked process `pid` has exited (and how).
-    pub(crate) fn try_wait(&self, pid: u32) -> io::Result<Option<ExitStatus>> {
+    pub fn try_wait(&self, pid: u32) -> io::Result<Option<ExitStatus>> {
         let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
         match children.iter_mut().find(|t| t.child.id() == pid) {
             Some(t) => t.child.try_wait(),
@@ -880,7 +862,7 @@ impl Lab {
     }
 
     /// The last lines of tracked process `pid`'s output.
-    pub(crate) fn log_tail(&self, pid: u32) -> String {
+    pub fn log_tail(&self, pid: u32) -> String {
         let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
         let Some(t) = children.iter().find(|t| t.child.id() == pid) else {
             return String::new();
@@ -891,7 +873,7 @@ impl Lab {
     }
 
     /// Tracked process `pid`'s whole output so far.
-    pub(crate) fn log_text(&self, pid: u32) -> String {
+    pub fn log_text(&self, pid: u32) -> String {
         let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
         children
             .iter()
@@ -901,7 +883,7 @@ impl Lab {
     }
 
     /// Kills tracked process `pid` at once (SIGKILL: a crash, no clean-up) and reaps it.
-    pub(crate) fn kill(&self, pid: u32) -> io::Result<ExitStatus> {
+    pub fn kill(&self, pid: u32) -> io::Result<ExitStatus> {
         let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
         let Some(i) = children.iter().position(|t| t.child.id() == pid) else {
             return Err(invalid(format!(
@@ -915,7 +897,7 @@ impl Lab {
     }
 
     /// Stops tracked process `pid` (SIGTERM, SIGKILL after a second) and reaps it.
-    pub(crate) fn stop(&self, pid: u32) -> io::Result<Option<ExitStatus>> {
+    pub fn stop(&self, pid: u32) -> io::Result<Option<ExitStatus>> {
         let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
         let Some(i) = children.iter().position(|t| t.child.id() == pid) else {
             return Err(invalid(format!(
@@ -930,7 +912,7 @@ impl Lab {
 
     /// Leaves the lab running after this process exits: namespaces and processes stay,
     /// the state file says how to remove them (`rvs lab down --name NAME`).
-    pub(crate) fn detach(mut self) -> io::Result<LabInfo> {
+    pub fn detach(mut self) -> io::Result<LabInfo> {
         self.info.owner = None;
         if let Err(e) = self.write_state() {
             self.info.owner = Some(std::process::id());
@@ -950,7 +932,7 @@ impl Lab {
     }
 
     /// Removes the lab now (as dropping it does).
-    pub(crate) fn down(self) {}
+    pub fn down(self) {}
 }
 
 impl Drop for Lab {
@@ -1056,7 +1038,7 @@ fn claim_name(opts: &LabOptions) -> io::Result<String> {
 }
 
 /// Reads lab `name`'s state file.
-pub(crate) fn load(state_dir: &Path, name: &str) -> io::Result<LabInfo> {
+pub fn load(state_dir: &Path, name: &str) -> io::Result<LabInfo> {
     if !valid_name(name) {
         return Err(invalid(format!("bad lab name {name:?}")));
     }
@@ -1069,7 +1051,7 @@ pub(crate) fn load(state_dir: &Path, name: &str) -> io::Result<LabInfo> {
 }
 
 /// The names of the labs with a state file.
-pub(crate) fn list(state_dir: &Path) -> io::Result<Vec<String>> {
+pub fn list(state_dir: &Path) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     let entries = match fs::read_dir(state_dir) {
         Ok(e) => e,
@@ -1088,7 +1070,7 @@ pub(crate) fn list(state_dir: &Path) -> io::Result<Vec<String>> {
 
 /// Removes the labs whose owning process is gone (killed before its guard could clean
 /// up); detached labs (`rvs lab up`) have no owner and stay. Returns their names.
-pub(crate) fn sweep_orphans(state_dir: &Path) -> io::Result<Vec<String>> {
+pub fn sweep_orphans(state_dir: &Path) -> io::Result<Vec<String>> {
     let mut swept = Vec::new();
     for name in list(state_dir)? {
         let Ok(info) = load(state_dir, &name) else {
@@ -1109,7 +1091,7 @@ fn owner_alive(pid: u32) -> bool {
 /// Removes lab `name` from its state file (for labs left running by `rvs lab up`, or by a
 /// process that died): ends every process in its namespaces (SIGTERM, then SIGKILL),
 /// deletes the namespaces, the work directory and the state file.
-pub(crate) fn down_by_name(state_dir: &Path, name: &str) -> io::Result<LabInfo> {
+pub fn down_by_name(state_dir: &Path, name: &str) -> io::Result<LabInfo> {
     let info = load(state_dir, name)?;
     let existing = netns::list()?;
     let present: Vec<&str> = info
@@ -1157,19 +1139,91 @@ pub(crate) fn down_by_name(state_dir: &Path, name: &str) -> io::Result<LabInfo> 
     Ok(info)
 }
 
-const USAGE: &str = "\
-usage: rvs lab up [--name N] [--method nat|dr|tun|fullnat] [--real-servers N]
-                  [--httpd builtin|nginx|none] [--no-ipv6] [--state-dir DIR]
-       rvs lab down [--name N] [--state-dir DIR]
-       rvs lab exec [--name N] NODE -- COMMAND [ARGS...]
-       rvs lab show [--name N]
-       rvs lab list
-NODE is client, director, switch, rs1, rs2, ...; --name may be left out when exactly
-one lab exists.";
+/// `rvs lab`'s command line.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "NODE is client, director, switch, rs1, rs2, ...; --name may be left out when \
+                  exactly one lab exists."
+)]
+pub struct LabArgs {
+    /// What to do with a lab.
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
 
-/// `rvs lab ...`.
-pub(crate) fn main(args: &[String]) -> ExitCode {
-    match cli(args) {
+/// Which lab, and where its state lives.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Which {
+    /// The lab's name (default: for `up` the first free of rvs1, rvs2, ...; otherwise the
+    /// only lab that is up).
+    #[arg(long, value_name = "N")]
+    pub name: Option<String>,
+    /// Where lab state files live.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+/// `rvs lab`'s commands.
+#[derive(clap::Subcommand, Debug)]
+pub enum LabCommand {
+    /// Build a lab (client, director, real servers in network namespaces, two bridges) and
+    /// leave it running; prints its namespaces and addresses.
+    Up {
+        /// The lab's name and state directory.
+        #[command(flatten)]
+        which: Which,
+        /// The forwarding method the real servers are set up for.
+        #[arg(long, value_enum, default_value = "nat")]
+        method: Method,
+        /// How many real servers (1..=200).
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        real_servers: usize,
+        /// The real servers' HTTP server on port 80: `rvs httpd`, nginx, or none.
+        #[arg(long, value_enum, default_value = "builtin")]
+        httpd: Httpd,
+        /// Leave out the IPv6 addresses and routes.
+        #[arg(long)]
+        no_ipv6: bool,
+    },
+    /// Remove a lab: its processes, namespaces, bridges and state.
+    Down {
+        /// The lab's name and state directory.
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Run a command in one of a lab's namespaces; exits with the command's status.
+    Exec {
+        /// The lab's name and state directory.
+        #[command(flatten)]
+        which: Which,
+        /// The node: client, director, switch, rs1, rs2, ...
+        node: String,
+        /// The command and its arguments (write `--` before it when it has options).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// Describe a lab: its nodes, namespaces and addresses.
+    Show {
+        /// The lab's name and state directory.
+        #[command(flatten)]
+        which: Which,
+    },
+    /// List the labs that are up, and which are orphaned.
+    List {
+        /// Where lab state files live.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+}
+
+/// `rvs lab ...`: exit 0, the command's status for `exec`, 1 when it cannot be done.
+pub fn main(args: LabArgs) -> ExitCode {
+    match cli(args.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rvs lab: {e}");
@@ -1178,52 +1232,26 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn cli(args: &[String]) -> Result<ExitCode, String> {
-    let Some(verb) = args.first() else {
-        eprintln!("{USAGE}");
-        return Ok(ExitCode::from(2));
-    };
-    let mut opts = LabOptions::default();
-    let mut rest: Vec<String> = Vec::new();
-    let mut it = args[1..].iter();
-    while let Some(a) = it.next() {
-        let mut value = |what: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{what} needs a value"))
-        };
-        match a.as_str() {
-            "--" => {
-                rest.extend(it.by_ref().cloned());
-                break;
-            }
-            "--name" => opts.name = Some(value(a)?),
-            "--state-dir" => opts.state_dir = value(a)?.into(),
-            "--method" => {
-                let v = value(a)?;
-                opts.method = Method::parse(&v).ok_or(format!("unknown method {v:?}"))?;
-            }
-            "--real-servers" => {
-                let v = value(a)?;
-                opts.real_servers = v.parse().map_err(|_| format!("bad --real-servers {v:?}"))?;
-            }
-            "--httpd" => {
-                let v = value(a)?;
-                opts.httpd = Httpd::parse(&v).ok_or(format!("unknown --httpd {v:?}"))?;
-            }
-            "--no-ipv6" => opts.ipv6 = false,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
-            _ => rest.push(a.clone()),
-        }
-    }
+fn cli(command: LabCommand) -> Result<ExitCode, String> {
     let err = |e: io::Error| e.to_string();
-    match verb.as_str() {
-        "up" => {
-            let info = Lab::up(opts.clone()).and_then(Lab::detach).map_err(err)?;
+    match command {
+        LabCommand::Up {
+            which,
+            method,
+            real_servers,
+            httpd,
+            no_ipv6,
+        } => {
+            let opts = LabOptions {
+                name: which.name,
+                state_dir: which.state_dir,
+                method,
+                real_servers,
+                httpd,
+                ipv6: !no_ipv6,
+                ..LabOptions::default()
+            };
+            let info = Lab::up(opts).and_then(Lab::detach).map_err(err)?;
             print!("{}", info.describe());
             println!(
                 "lab {0} is up; run commands with: rvs lab exec --name {0} NODE -- CMD...\n\
@@ -1232,20 +1260,20 @@ fn cli(args: &[String]) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        "down" => {
-            let name = pick(&opts)?;
-            let info = down_by_name(&opts.state_dir, &name).map_err(err)?;
+        LabCommand::Down { which } => {
+            let name = pick(&which)?;
+            let info = down_by_name(&which.state_dir, &name).map_err(err)?;
             println!("lab {} removed", info.name);
             Ok(ExitCode::SUCCESS)
         }
-        "show" => {
-            let info = load(&opts.state_dir, &pick(&opts)?).map_err(err)?;
+        LabCommand::Show { which } => {
+            let info = load(&which.state_dir, &pick(&which)?).map_err(err)?;
             print!("{}", info.describe());
             Ok(ExitCode::SUCCESS)
         }
-        "list" => {
-            for name in list(&opts.state_dir).map_err(err)? {
-                match load(&opts.state_dir, &name).map(|i| i.owner) {
+        LabCommand::List { state_dir } => {
+            for name in list(&state_dir).map_err(err)? {
+                match load(&state_dir, &name).map(|i| i.owner) {
                     Ok(Some(pid)) if !owner_alive(pid) => {
                         println!(
                             "{name} (orphaned: its process {pid} is gone; remove it with `rvs lab down`)"
@@ -1257,12 +1285,13 @@ fn cli(args: &[String]) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        "exec" => {
-            let info = load(&opts.state_dir, &pick(&opts)?).map_err(err)?;
-            let [node, cmd @ ..] = rest.as_slice() else {
-                return Err(format!("exec needs NODE -- COMMAND\n{USAGE}"));
-            };
-            let Some(ns) = info.namespace(node) else {
+        LabCommand::Exec {
+            which,
+            node,
+            command,
+        } => {
+            let info = load(&which.state_dir, &pick(&which)?).map_err(err)?;
+            let Some(ns) = info.namespace(&node) else {
                 let nodes: Vec<&str> = info.namespaces.iter().map(|(n, _)| n.as_str()).collect();
                 return Err(format!(
                     "no node {node:?} in lab {} (nodes: {})",
@@ -1270,12 +1299,9 @@ fn cli(args: &[String]) -> Result<ExitCode, String> {
                     nodes.join(", ")
                 ));
             };
-            if cmd.is_empty() {
-                return Err(format!("exec needs a COMMAND\n{USAGE}"));
-            }
             let status = Command::new("ip")
                 .args(["netns", "exec", ns])
-                .args(cmd)
+                .args(&command)
                 .status()
                 .map_err(|e| format!("ip netns exec {ns}: {e}"))?;
             io::stdout().flush().ok();
@@ -1284,12 +1310,11 @@ fn cli(args: &[String]) -> Result<ExitCode, String> {
                 None => ExitCode::FAILURE,
             })
         }
-        other => Err(format!("unknown lab command {other:?}\n{USAGE}")),
     }
 }
 
 /// `--name`, or the only lab there is.
-fn pick(opts: &LabOptions) -> Result<String, String> {
+fn pick(opts: &Which) -> Result<String, String> {
     if let Some(n) = &opts.name {
         return Ok(n.clone());
     }

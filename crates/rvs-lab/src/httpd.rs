@@ -23,52 +23,28 @@ const MAX_BODY: u64 = 1 << 20;
 const MAX_BYTES: u64 = 16 << 30;
 const IDLE: Duration = Duration::from_secs(60);
 
-const USAGE: &str = "usage: rvs httpd --listen ADDR:PORT [--listen ADDR:PORT ...] --name TEXT \
-                     [--max-connections N]";
+/// `rvs httpd`'s command line.
+#[derive(clap::Args, Debug)]
+pub struct HttpdArgs {
+    /// Where to listen (ADDR:PORT, `[::]:80` for IPv6); repeat for several.
+    #[arg(long, value_name = "ADDR:PORT", required = true)]
+    pub listen: Vec<SocketAddr>,
+    /// The body of every answer (`NAME\n`) and the `X-Real-Server` header of `/bytes/N`.
+    #[arg(long, value_name = "TEXT")]
+    pub name: String,
+    /// Most connections served at once; more get `503` and are closed.
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
 
-/// `rvs httpd ...`.
-pub(crate) fn main(args: &[String]) -> ExitCode {
-    let mut listen: Vec<SocketAddr> = Vec::new();
-    let mut name: Option<String> = None;
-    let mut max_conns = 512usize;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "-h" || a == "--help" {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        let Some(v) = it.next() else {
-            eprintln!("rvs httpd: {a} needs a value\n{USAGE}");
-            return ExitCode::from(2);
-        };
-        match a.as_str() {
-            "--listen" => match v.parse() {
-                Ok(addr) => listen.push(addr),
-                Err(_) => {
-                    eprintln!("rvs httpd: --listen {v:?}: expected ADDR:PORT ([::]:80 for IPv6)");
-                    return ExitCode::from(2);
-                }
-            },
-            "--name" => name = Some(v.clone()),
-            "--max-connections" => match v.parse() {
-                Ok(n) if n > 0 => max_conns = n,
-                _ => {
-                    eprintln!("rvs httpd: bad --max-connections {v:?}");
-                    return ExitCode::from(2);
-                }
-            },
-            _ => {
-                eprintln!("rvs httpd: unknown option {a}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let (Some(name), false) = (name, listen.is_empty()) else {
-        eprintln!("rvs httpd: --listen and --name are required\n{USAGE}");
-        return ExitCode::from(2);
-    };
+/// `rvs httpd ...`: runs until killed; exit 1 when it cannot listen.
+pub fn main(args: &HttpdArgs) -> ExitCode {
+    let listen = &args.listen;
+    let name = &args.name;
+    let max_conns = args.max_connections as usize;
     let mut listeners = Vec::new();
-    for addr in &listen {
+    for addr in listen {
         match TcpListener::bind(addr) {
             Ok(l) => listeners.push(l),
             Err(e) => {

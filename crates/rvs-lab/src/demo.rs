@@ -23,69 +23,57 @@ use crate::lab::{self, Lab, LabInfo, LabOptions, Method};
 const READY_LIMIT: Duration = Duration::from_secs(15);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
-const USAGE: &str =
-    "usage: rvs demo [--method nat|dr|tun|fullnat] [--requests N] [--real-servers N] [--keep]
-       rvs demo --failover [--real-servers N] [--keep]
-           two directors (VRRP + connection sync); the master is killed under traffic";
+/// `rvs demo`'s command line.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// The forwarding method (default nat); `--failover` runs NAT only.
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+    /// How many HTTP requests the client sends through the VIP (not with --failover).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = positive)]
+    pub requests: usize,
+    /// How many real servers (1..=200).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = real_servers)]
+    pub real_servers: usize,
+    /// Leave the lab and the daemon running at the end (remove them with `rvs lab down`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Two directors (VRRP + connection sync): the master is killed under traffic and the
+    /// backup takes over with every open connection.
+    #[arg(long)]
+    pub failover: bool,
+}
 
-/// `rvs demo ...`.
-pub(crate) fn main(args: &[String]) -> ExitCode {
-    let mut method = Method::Nat;
-    let mut requests = 100usize;
-    let mut real_servers = 3usize;
-    let mut keep = false;
-    let mut failover = false;
-    let mut method_given = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let parsed = match a.as_str() {
-            "--keep" => {
-                keep = true;
-                Ok(())
-            }
-            "--failover" => {
-                failover = true;
-                Ok(())
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--method" => it
-                .next()
-                .and_then(|v| Method::parse(v))
-                .map(|m| {
-                    method = m;
-                    method_given = true;
-                })
-                .ok_or("--method takes nat, dr, tun or fullnat"),
-            "--requests" => it
-                .next()
-                .and_then(|v| v.parse().ok())
-                .filter(|&n: &usize| n > 0)
-                .map(|n| requests = n)
-                .ok_or("--requests takes a positive number"),
-            "--real-servers" => it
-                .next()
-                .and_then(|v| v.parse().ok())
-                .filter(|n| (1..=lab::MAX_REAL_SERVERS).contains(n))
-                .map(|n| real_servers = n)
-                .ok_or("--real-servers takes 1..=200"),
-            _ => Err("unknown argument"),
-        };
-        if let Err(e) = parsed {
-            eprintln!("rvs demo: {a}: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    }
-    if failover && method_given && method != Method::Nat {
-        eprintln!("rvs demo: --failover runs a NAT cluster; --method cannot be changed\n{USAGE}");
+fn positive(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|&n: &usize| n > 0)
+        .ok_or_else(|| "a positive number".to_owned())
+}
+
+fn real_servers(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=lab::MAX_REAL_SERVERS).contains(n))
+        .ok_or_else(|| format!("a number in 1..={}", lab::MAX_REAL_SERVERS))
+}
+
+/// `rvs demo ...`: exit 0 when the demo ran and every request was answered, 1 otherwise,
+/// 2 for `--failover` with a method other than NAT.
+pub fn main(args: &DemoArgs) -> ExitCode {
+    if args.failover && args.method.is_some_and(|m| m != Method::Nat) {
+        eprintln!("rvs demo: --failover runs a NAT cluster; --method cannot be changed");
         return ExitCode::from(2);
     }
-    let result = if failover {
-        crate::demo_failover::run(real_servers, keep)
+    let result = if args.failover {
+        crate::demo_failover::run(args.real_servers, args.keep)
     } else {
-        run(method, requests, real_servers, keep)
+        run(
+            args.method.unwrap_or(Method::Nat),
+            args.requests,
+            args.real_servers,
+            args.keep,
+        )
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,7 +144,7 @@ fn run(method: Method, requests: usize, real_servers: usize, keep: bool) -> io::
     );
 
     println!("\n$ rvs list --control {} -n", control.display());
-    match rvs::daemon::request_listing(&control, &[]) {
+    match crate::listing(&control, &[]) {
         Ok(l) => print!("{l}"),
         Err(e) => eprintln!("rvs demo: the daemon's listing: {e}"),
     }
@@ -188,7 +176,7 @@ fn ns<'a>(info: &'a LabInfo, node: &str) -> &'a str {
 }
 
 /// The demo's `lvs.cf` (Piranha format; `fullnat` with its two keys is the rvs extension).
-pub(crate) fn lvs_cf(method: Method, real_servers: usize) -> String {
+pub fn lvs_cf(method: Method, real_servers: usize) -> String {
     let network = match method {
         Method::Nat => "nat",
         Method::Dr => "direct",
