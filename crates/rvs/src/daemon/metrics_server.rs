@@ -1,67 +1,118 @@
-//! The Prometheus endpoint.
+//! The Prometheus endpoint (`--metrics ADDR:PORT`): `GET /metrics` (and `HEAD`) over
+//! HTTP/1.1, served by hyper with an axum router on a tokio current-thread runtime of its
+//! own thread, so no client can hold up the packet path or another client.
+//!
+//! Limits, each a constant below: a request head over [`MAX_HEAD`] bytes is answered
+//! `431` and the connection closed (hyper stops reading there); at most
+//! [`MAX_CONNECTIONS`] connections are served at once (further ones wait in the listen
+//! backlog until one ends); a connection must send a complete request head within
+//! [`HEAD_TIMEOUT`] (idle keep-alive connections included) and lives at most
+//! [`CONNECTION_TIME`]. Other methods on `/metrics` get `405` with `Allow: GET,HEAD`,
+//! other paths `404`.
+//!
+//! It does not render the text itself: it asks the control plane for it (see
+//! [`super::control`]).
 
 use super::control::{Ask, Request, ask_worker};
-use std::io::{self, BufRead, BufReader, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::io;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
-/// The Prometheus endpoint: `GET /metrics` over plain HTTP/1.x, one request per
-/// connection; anything else gets 404.
+/// The largest request head (request line and headers) read; hyper's smallest allowed
+/// buffer is 8 KiB.
+pub(super) const MAX_HEAD: usize = 16 * 1024;
+/// Connections served at once.
+pub(super) const MAX_CONNECTIONS: usize = 256;
+/// Time allowed for a request head to arrive, from the connection's start or the end of
+/// the previous response (Prometheus sends its request at once).
+pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection's whole life, keep-alive included (Prometheus reconnects).
+pub(super) const CONNECTION_TIME: Duration = Duration::from_secs(60);
+
+/// Bind `addr` (errors name it) and serve it from a thread of its own.
 pub(super) fn start_metrics(
     addr: std::net::SocketAddr,
     requests: mpsc::Sender<Request>,
-    stop: Arc<AtomicBool>,
 ) -> io::Result<()> {
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint {addr}: {e}")))?;
     listener.set_nonblocking(true)?;
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = serve_metrics(stream, &requests);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("rvs-metrics".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => serve(l, requests).await,
+                    Err(e) => tracing::error!("metrics endpoint {addr}: {e}"),
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    });
+            });
+        })?;
     Ok(())
 }
 
-pub(super) fn serve_metrics(
-    stream: std::net::TcpStream,
-    requests: &mpsc::Sender<Request>,
-) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut reader = BufReader::new(&stream);
-    let mut first = String::new();
-    reader.read_line(&mut first)?;
-    // Skip the headers.
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
-        line.clear();
+/// The router: `/metrics` for GET and HEAD, 405 for other methods, 404 elsewhere.
+fn router(requests: mpsc::Sender<Request>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(requests)
+}
+
+/// Accept connections while fewer than [`MAX_CONNECTIONS`] are open, each on a task.
+async fn serve(listener: tokio::net::TcpListener, requests: mpsc::Sender<Request>) {
+    let app = router(requests);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and the like: wait rather than spin.
+                tracing::warn!("metrics endpoint: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .max_buf_size(MAX_HEAD)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_TIME, conn).await;
+            drop(slot);
+        });
     }
-    let mut w = &stream;
-    let path = first.split_whitespace().nth(1).unwrap_or("");
-    if !first.starts_with("GET ") || (path != "/metrics" && !path.starts_with("/metrics?")) {
-        return w.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n",
-        );
-    }
-    match ask_worker(requests, Ask::Metrics) {
-        Ok(body) => write!(
-            w,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-        Err(e) => write!(
-            w,
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{e}",
-            e.len()
-        ),
+}
+
+/// `GET /metrics`: the text format 0.0.4; 503 with the reason when the text cannot be had.
+async fn metrics(State(requests): State<mpsc::Sender<Request>>) -> Response {
+    let text = tokio::task::spawn_blocking(move || ask_worker(&requests, Ask::Metrics))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    match text {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
     }
 }

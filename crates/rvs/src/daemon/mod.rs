@@ -187,7 +187,7 @@ pub fn run(
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
     let (tx, rx) = mpsc::channel::<Request>();
     if let Some(addr) = opts.metrics {
-        start_metrics(addr, tx.clone(), Arc::clone(&stop))?;
+        start_metrics(addr, tx.clone())?;
     }
     let _control = start_control(&opts.control, tx, Arc::clone(&stop))?;
     let monitor = MonitorThread::start(health, clock)?;
@@ -200,6 +200,7 @@ pub fn run(
         interfaces = %plan.interfaces.join(","),
         control = %opts.control.display(),
         config = %opts.config_path.display(),
+        metrics = %opts.metrics.map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics")),
         "director started"
     );
     let mut reloader = Reloader {
