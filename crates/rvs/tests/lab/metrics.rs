@@ -94,6 +94,35 @@ fn requests_through_vip(lab: &Lab, n: usize) {
     .unwrap();
 }
 
+/// What `promtool check metrics` (Debian package `prometheus`) says about `text`: its
+/// output, empty when the text passes with no warnings.
+fn promtool_check_metrics(text: &str) -> String {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        said
+    } else {
+        format!("exit {}: {said}", out.status)
+    }
+}
+
 #[test]
 fn metrics_endpoint_counts_connections_per_real_server() {
     let (lab, pid, _) = daemon_with_metrics();
@@ -114,12 +143,25 @@ fn metrics_endpoint_counts_connections_per_real_server() {
     );
     for i in 1..=3 {
         let line = format!(
-            "rvs_real_server_connections_total{{service=\"TCP 10.1.0.100:80\",real_server=\"{}:80\"}} 3\n",
+            "rvs_real_server_connections_total{{protocol=\"tcp\",address=\"10.1.0.100\",port=\"80\",real_server=\"{}:80\"}} 3\n",
             lab::rs_addr(i)
         );
         assert!(page.contains(&line), "{line} in\n{page}");
     }
-    assert!(page.contains("rvs_service_connections_total{service=\"TCP 10.1.0.100:80\"} 9\n"));
+    assert!(page.contains(
+        "rvs_service_connections_total{protocol=\"tcp\",address=\"10.1.0.100\",port=\"80\"} 9\n"
+    ));
+    assert!(
+        page.contains(&format!(
+            "rvs_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{page}"
+    );
+    // Prometheus's own linter finds nothing to say about a real scrape.
+    let body = &page[page.find("\r\n\r\n").expect("a head") + 4..];
+    let lint = promtool_check_metrics(body);
+    assert!(lint.is_empty(), "promtool check metrics:\n{lint}");
     let missing = lab.run("director", || get("/other")).unwrap().unwrap();
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     // GET and HEAD only.
