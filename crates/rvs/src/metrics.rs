@@ -13,8 +13,8 @@
 //! so the IPVS estimator's rates are not exported. The list of every metric is
 //! docs/metrics.md.
 
+use crate::snapshot::{DestView, DirectorView, ServiceView};
 use rvs_core::dest::Dest;
-use rvs_core::director::{DestId, Director, Service, ServiceId};
 use rvs_core::model::{ServiceKey, sock};
 use rvs_core::stats::Counters;
 use rvs_core::wire::Malformed;
@@ -116,15 +116,15 @@ impl Family<'_> {
 /// `direction` when given). `help` empty = a further direction of the family above.
 fn per_service(
     out: &mut String,
-    svcs: &[(ServiceId, &Service)],
+    svcs: &[ServiceView],
     (name, kind, help, dir): (&str, &str, &str, Option<&str>),
-    value: impl Fn(&Service) -> u64,
+    value: impl Fn(&ServiceView) -> u64,
 ) {
     if !help.is_empty() {
         Family::header(out, name, kind, help);
     }
     let mut f = Family { out };
-    for (_, s) in svcs {
+    for s in svcs {
         let service = service_labels(&s.cfg.key);
         let dir: &[(&str, &str)] = match &dir {
             Some(dir) => &[("direction", dir)],
@@ -137,29 +137,29 @@ fn per_service(
 /// One metric family over every real server of every service.
 fn per_real_server(
     out: &mut String,
-    svcs: &[(ServiceId, &Service)],
+    svcs: &[ServiceView],
     (name, kind, help, dir): (&str, &str, &str, Option<&str>),
-    value: impl Fn(&Dest, DestId) -> u64,
+    value: impl Fn(&DestView) -> u64,
 ) {
     if !help.is_empty() {
         Family::header(out, name, kind, help);
     }
     let mut f = Family { out };
-    for (_, s) in svcs {
+    for s in svcs {
         let service = service_labels(&s.cfg.key);
-        for (dest, id) in s.dests.iter().zip(&s.dest_ids) {
-            let rs = sock(dest.addr, dest.port);
+        for dest in &s.dests {
+            let rs = sock(dest.dest.addr, dest.dest.port);
             let mut more = vec![("real_server", rs.as_str())];
             if let Some(dir) = dir {
                 more.push(("direction", dir));
             }
-            f.sample(name, &labels_with(&service, &more), value(dest, *id));
+            f.sample(name, &labels_with(&service, &more), value(dest));
         }
     }
 }
 
-/// Render every metric of `d`.
-pub fn render(d: &Director) -> String {
+/// Render every metric of the engine seen in `v`.
+pub fn render(v: &DirectorView) -> String {
     let mut out = String::new();
     Family::header(
         &mut out,
@@ -172,7 +172,7 @@ pub fn render(d: &Director) -> String {
         &[("version", env!("CARGO_PKG_VERSION"))],
         1,
     );
-    let svcs: Vec<_> = d.services().iter().collect();
+    let svcs = &v.services;
     let o = &mut out;
 
     type Pick = fn(&Counters) -> u64;
@@ -201,13 +201,13 @@ pub fn render(d: &Director) -> String {
     for (suffix, help, dir, pick) in counters {
         let name = format!("rvs_service_{suffix}");
         let help = help.replace("{}", "virtual service");
-        per_service(o, &svcs, (&name, "counter", &help, dir), |s| pick(&s.stats));
+        per_service(o, svcs, (&name, "counter", &help, dir), |s| pick(&s.stats));
     }
     for (suffix, help, dir, pick) in counters {
         let name = format!("rvs_real_server_{suffix}");
         let help = help.replace("{}", "real server");
-        per_real_server(o, &svcs, (&name, "counter", &help, dir), |_, id| {
-            d.services().dest_stats(id).map_or(0, pick)
+        per_real_server(o, svcs, (&name, "counter", &help, dir), |dest| {
+            pick(&dest.stats)
         });
     }
     type DestPick = fn(&Dest) -> u64;
@@ -239,7 +239,9 @@ pub fn render(d: &Director) -> String {
         ),
     ];
     for (name, help, pick) in gauges {
-        per_real_server(o, &svcs, (name, "gauge", help, None), |dest, _| pick(dest));
+        per_real_server(o, svcs, (name, "gauge", help, None), |dest| {
+            pick(&dest.dest)
+        });
     }
 
     Family::header(
@@ -249,7 +251,7 @@ pub fn render(d: &Director) -> String {
         "Packets dropped, by reason.",
     );
     let mut f = Family { out: &mut out };
-    for (r, n) in d.drops().iter() {
+    for (r, n) in v.drops.iter() {
         f.sample("rvs_drops_total", &[("reason", r.name())], n);
     }
     Family::header(
@@ -263,10 +265,10 @@ pub fn render(d: &Director) -> String {
         f.sample(
             "rvs_malformed_total",
             &[("reason", m.as_str())],
-            d.counters().malformed[m.index() % 16],
+            v.counters.malformed[m.index() % 16],
         );
     }
-    let c = d.counters();
+    let c = &v.counters;
     Family::header(
         &mut out,
         "rvs_frames_total",
@@ -290,7 +292,6 @@ pub fn render(d: &Director) -> String {
     );
     let mut f = Family { out: &mut out };
     f.sample("rvs_address_conflicts_total", &[], c.address_conflicts);
-    let n = d.neighbors();
     Family::header(
         &mut out,
         "rvs_neighbor_events_total",
@@ -298,8 +299,8 @@ pub fn render(d: &Director) -> String {
         "Neighbour-table events: entries created, frames refused or ignored, evictions.",
     );
     let mut f = Family { out: &mut out };
-    for (event, v) in n.counters().iter() {
-        f.sample("rvs_neighbor_events_total", &[("event", event)], v);
+    for (event, n) in v.neigh.iter() {
+        f.sample("rvs_neighbor_events_total", &[("event", event)], n);
     }
     Family::header(
         &mut out,
@@ -308,12 +309,8 @@ pub fn render(d: &Director) -> String {
         "Entries in the neighbour table.",
     );
     let mut f = Family { out: &mut out };
-    for (family, v6) in [("ipv4", false), ("ipv6", true)] {
-        f.sample(
-            "rvs_neighbor_entries",
-            &[("family", family)],
-            n.len(v6) as u64,
-        );
+    for (family, len) in ["ipv4", "ipv6"].into_iter().zip(v.neigh_len) {
+        f.sample("rvs_neighbor_entries", &[("family", family)], len as u64);
     }
     Family::header(
         &mut out,
@@ -326,7 +323,7 @@ pub fn render(d: &Director) -> String {
         f.sample(
             "rvs_neighbor_capacity",
             &[("family", family)],
-            n.capacity() as u64,
+            v.neigh_capacity as u64,
         );
     }
     Family::header(
@@ -358,12 +355,12 @@ pub fn render(d: &Director) -> String {
     f.sample(
         "rvs_connection_table_entries",
         &[("family", "ipv4")],
-        d.table_v4().len() as u64,
+        v.tables[0].len as u64,
     );
     f.sample(
         "rvs_connection_table_entries",
         &[("family", "ipv6")],
-        d.table_v6().len() as u64,
+        v.tables[1].len as u64,
     );
     Family::header(
         &mut out,
@@ -375,34 +372,34 @@ pub fn render(d: &Director) -> String {
     f.sample(
         "rvs_connection_table_capacity",
         &[("family", "ipv4")],
-        d.table_v4().capacity() as u64,
+        v.tables[0].capacity as u64,
     );
     f.sample(
         "rvs_connection_table_capacity",
         &[("family", "ipv6")],
-        d.table_v6().capacity() as u64,
+        v.tables[1].capacity as u64,
     );
-    table_memory_and_defense(&mut out, d);
+    table_memory_and_defense(&mut out, v);
     out
 }
 
 /// The connection tables' memory and the defence strategies (issue 12).
-fn table_memory_and_defense(out: &mut String, d: &Director) {
+fn table_memory_and_defense(out: &mut String, v: &DirectorView) {
     let tables: [(&str, [u64; 3]); 2] = [
         (
             "ipv4",
             [
-                d.table_v4().memory_bytes() as u64,
-                d.table_v4().limit_bytes().min(u64::MAX as usize) as u64,
-                d.table_v4().buckets() as u64,
+                v.tables[0].memory_bytes as u64,
+                v.tables[0].limit_bytes.min(u64::MAX as usize) as u64,
+                v.tables[0].buckets as u64,
             ],
         ),
         (
             "ipv6",
             [
-                d.table_v6().memory_bytes() as u64,
-                d.table_v6().limit_bytes().min(u64::MAX as usize) as u64,
-                d.table_v6().buckets() as u64,
+                v.tables[1].memory_bytes as u64,
+                v.tables[1].limit_bytes.min(u64::MAX as usize) as u64,
+                v.tables[1].buckets as u64,
             ],
         ),
     ];
@@ -429,7 +426,7 @@ fn table_memory_and_defense(out: &mut String, d: &Director) {
             f.sample(name, &[("family", family)], v[i]);
         }
     }
-    let def = d.defense();
+    let def = &v.defense;
     Family::header(
         out,
         "rvs_defense_active",
@@ -573,8 +570,11 @@ pub fn render_rings(out: &mut String, rings: &[(String, u64, u64)]) {
 }
 
 /// Connection-sync metrics, appended to `out`.
-pub fn render_sync(out: &mut String, c: &crate::syncd::SyncCounts, d: &Director) {
-    let e = d.sync_counters();
+pub fn render_sync(
+    out: &mut String,
+    c: &crate::syncd::SyncCounts,
+    e: &rvs_core::director::SyncCounters,
+) {
     Family::header(
         out,
         "rvs_sync_messages_total",
@@ -614,7 +614,7 @@ pub fn render_sync(out: &mut String, c: &crate::syncd::SyncCounts, d: &Director)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rvs_core::director::{DirectorSettings, NetConfig};
+    use rvs_core::director::{Director, DirectorSettings, NetConfig};
     use rvs_core::model::{Config, Protocol, RealServerConfig, VirtualServiceConfig};
 
     #[test]
@@ -631,7 +631,7 @@ mod tests {
             ..Config::default()
         };
         let d = Director::new(NetConfig::default(), &cfg, DirectorSettings::default()).unwrap();
-        let text = render(&d);
+        let text = render(&DirectorView::of(&d));
         assert!(text.contains(
             "rvs_real_server_weight{protocol=\"tcp\",address=\"10.1.0.100\",port=\"80\",real_server=\"10.2.0.11:80\"} 1\n"
         ));

@@ -1,19 +1,27 @@
-//! The control socket: one request per connection, parsed here and answered by the worker.
+//! The control socket: one request per connection, parsed and answered here on a thread
+//! per connection (at most [`MAX_CLIENTS`] at once), and the metrics text.
+//!
+//! What the worker still does for a request is small: copy the engine's numbers into a
+//! [`WorkerView`] (listings and metrics are formatted here from it), walk the connection
+//! table for `list -c` / `rvsadm -L -c`, run reloads and ipvsadm edits (the engine's
+//! `apply`), and start or stop sync daemons. Health and failover listings never reach it.
 
 use super::housekeeping::ControlPlane;
 use crate::admin::{self, Reply, SyncRequest};
 use crate::desired::lock;
-use crate::failover::RoleChanges;
+use crate::failover_status;
+use crate::health::Monitor;
 use crate::listing::{self, Format};
 use crate::metrics;
-use crate::syncd::{self};
+use crate::snapshot::DirectorView;
+use crate::syncd::{self, SyncCounts};
 use rvs_core::director::Director;
 use rvs_core::time::Instant;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -26,6 +34,8 @@ pub(super) enum Ask {
     Reload,
     /// The Prometheus metrics text.
     Metrics,
+    /// A [`WorkerView`] of the engine, for a listing or metrics formatted by the asker.
+    View,
     /// The health monitor's view of each monitored real server (`list --health`).
     Health,
     /// The failover thread's view (`list --failover`).
@@ -38,15 +48,44 @@ pub(super) enum Ask {
 /// A request from a control thread, answered by the worker between batches.
 pub(super) struct Request {
     pub(super) ask: Ask,
-    /// The answer: the text, or an error message.
-    pub(super) reply: mpsc::Sender<Result<String, String>>,
+    /// The answer, or an error message.
+    pub(super) reply: mpsc::Sender<Result<Answer, String>>,
 }
+
+/// The worker's answer to a [`Request`].
+pub(super) enum Answer {
+    /// The text to send back.
+    Text(String),
+    /// The engine's numbers ([`Ask::View`]).
+    View(Arc<WorkerView>),
+}
+
+/// What the worker copies out for listings and metrics: the engine's view, and its own
+/// sync and RX-ring counters.
+pub(super) struct WorkerView {
+    pub(super) engine: DirectorView,
+    pub(super) sync: SyncCounts,
+    /// Per RX ring: interface, frames seen, frames dropped.
+    pub(super) rings: Vec<(String, u64, u64)>,
+}
+
+/// What the control threads share: the way to the worker, and what they read directly
+/// (the health monitor, the failover thread's published status).
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub(super) requests: mpsc::Sender<Request>,
+    pub(super) monitor: Arc<Monitor>,
+    pub(super) failover: Option<failover_status::Published>,
+}
+
+/// Control connections served at once; more wait in the listen backlog.
+pub(super) const MAX_CLIENTS: usize = 16;
 
 /// The control socket: one request line per connection (`list [--stats|--rate|...]`),
 /// answered with the listing text. Root-only permissions.
 pub(super) fn start_control(
     path: &Path,
-    requests: mpsc::Sender<Request>,
+    shared: Shared,
     stop: Arc<AtomicBool>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     if let Some(dir) = path.parent() {
@@ -67,11 +106,26 @@ pub(super) fn start_control(
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
+    let busy = Arc::new(AtomicUsize::new(0));
     Ok(std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
+            if busy.load(Ordering::Acquire) >= MAX_CLIENTS {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
             match listener.accept() {
                 Ok((stream, _)) => {
-                    let _ = serve(stream, &requests);
+                    busy.fetch_add(1, Ordering::AcqRel);
+                    let (shared, done) = (shared.clone(), Arc::clone(&busy));
+                    let spawned = std::thread::Builder::new()
+                        .name("rvs-control".into())
+                        .spawn(move || {
+                            let _ = serve(stream, &shared);
+                            done.fetch_sub(1, Ordering::AcqRel);
+                        });
+                    if spawned.is_err() {
+                        busy.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(20));
@@ -86,7 +140,7 @@ pub(super) fn start_control(
 /// ipvsadm command line (`ipvsadm ARGC STDIN_LEN` and its length-prefixed arguments, see
 /// [`crate::admin`]); the answer is the text (for ipvsadm: exit status, stdout and
 /// stderr), or a line starting `error: `.
-pub(super) fn serve(stream: UnixStream, requests: &mpsc::Sender<Request>) -> io::Result<()> {
+pub(super) fn serve(stream: UnixStream, shared: &Shared) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut line = String::new();
@@ -109,10 +163,56 @@ pub(super) fn serve(stream: UnixStream, requests: &mpsc::Sender<Request>) -> io:
             Err(e) => return writeln!(w, "error: {e}"),
         }
     };
-    match ask_worker(requests, ask) {
+    match answer(shared, ask) {
         Ok(text) => w.write_all(text.as_bytes()),
         Err(e) => writeln!(w, "error: {e}"),
     }
+}
+
+/// Answer `ask`: here from what is shared, or from a view of the engine, or (connection
+/// listings, edits, reloads) by the worker.
+fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
+    match ask {
+        Ask::Metrics => render_metrics(shared),
+        Ask::Health => {
+            let servers: Vec<_> = lock(&shared.monitor.health).servers().collect();
+            Ok(crate::health::render_status(&servers))
+        }
+        Ask::Failover => Ok(failover_status::render(
+            shared.failover.as_ref().map(|p| p.get()).as_ref(),
+        )),
+        Ask::List { format, exact } if format != Format::Connections => {
+            let v = ask_view(&shared.requests)?;
+            Ok(listing::render_view(&v.engine, format, exact).unwrap_or_default())
+        }
+        Ask::Ipvsadm(p)
+            if p.list_options()
+                .is_some_and(|opts| !listing::needs_engine(opts)) =>
+        {
+            let v = ask_view(&shared.requests)?;
+            let opts = p.list_options().expect("a listing");
+            Ok(match listing::list_view(&v.engine, opts) {
+                Ok(text) => Reply::ok(text),
+                Err(e) => Reply::fail(1, &e),
+            }
+            .encode())
+        }
+        ask => ask_text(&shared.requests, ask),
+    }
+}
+
+/// The Prometheus text: the engine's metrics from a fresh view, then the health monitor's,
+/// the failover thread's, the sync daemons' and the RX rings'.
+pub(super) fn render_metrics(shared: &Shared) -> Result<String, String> {
+    let v = ask_view(&shared.requests)?;
+    let mut text = metrics::render(&v.engine);
+    metrics::render_health(&mut text, &shared.monitor);
+    if let Some(f) = &shared.failover {
+        failover_status::render_metrics(&mut text, &f.get());
+    }
+    metrics::render_sync(&mut text, &v.sync, &v.engine.sync);
+    metrics::render_rings(&mut text, &v.rings);
+    Ok(text)
 }
 
 /// A control request line.
@@ -144,13 +244,29 @@ pub(super) fn parse_request(line: &str) -> Result<Ask, String> {
 }
 
 /// Hand a request to the worker and wait for its answer.
-pub(super) fn ask_worker(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
+pub(super) fn ask_worker(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<Answer, String> {
     let (tx, rx) = mpsc::channel();
     requests
         .send(Request { ask, reply: tx })
         .map_err(|_| "the data-plane worker is gone".to_string())?;
     rx.recv_timeout(Duration::from_secs(5))
         .map_err(|_| "the data-plane worker did not answer".to_string())?
+}
+
+/// [`ask_worker`] for a text answer.
+fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
+    match ask_worker(requests, ask)? {
+        Answer::Text(t) => Ok(t),
+        Answer::View(_) => Err("the data-plane worker answered with a view".into()),
+    }
+}
+
+/// A view of the engine taken after this call (so it shows everything done before it).
+pub(super) fn ask_view(requests: &mpsc::Sender<Request>) -> Result<Arc<WorkerView>, String> {
+    match ask_worker(requests, Ask::View)? {
+        Answer::View(v) => Ok(v),
+        Answer::Text(_) => Err("the data-plane worker answered with text".into()),
+    }
 }
 
 /// Send one control request line and read the answer (`error: ...` becomes an error).
@@ -195,33 +311,35 @@ impl ControlPlane<'_> {
         }
     }
 
-    /// Answer a control request.
+    /// Answer a control request (on the worker, between batches).
     pub(super) fn answer(
         &mut self,
         d: &mut Director,
         ask: Ask,
         now: Instant,
-    ) -> Result<String, String> {
+    ) -> Result<Answer, String> {
+        if !matches!(ask, Ask::View) {
+            // Whatever else it does may change what a view shows.
+            self.view = None;
+        }
         match ask {
-            Ask::List { format, exact } => Ok(listing::render(d, format, exact, now)),
-            Ask::Health => {
-                let servers: Vec<_> = lock(&self.monitor.health).servers().collect();
-                Ok(crate::health::render_status(&servers))
+            // One copy serves every view asked for in the same round (concurrent scrapes).
+            Ask::View => {
+                let v = self.view.get_or_insert_with(|| {
+                    Arc::new(WorkerView {
+                        engine: DirectorView::of(d),
+                        sync: self.sync.counts,
+                        rings: self.rings.clone(),
+                    })
+                });
+                Ok(Answer::View(Arc::clone(v)))
             }
-            Ask::Failover => Ok(crate::failover_status::render(
-                self.roles.as_ref().map(RoleChanges::status).as_ref(),
-            )),
-            Ask::Metrics => {
-                let mut text = metrics::render(d);
-                metrics::render_health(&mut text, self.monitor);
-                if let Some(r) = &self.roles {
-                    crate::failover_status::render_metrics(&mut text, &r.status());
-                }
-                metrics::render_sync(&mut text, &self.sync.counts, d);
-                metrics::render_rings(&mut text, &self.rings);
-                Ok(text)
+            // Only the connection listing: the others are formatted from a view.
+            Ask::List { format, exact } => Ok(Answer::Text(listing::render(d, format, exact, now))),
+            Ask::Health | Ask::Failover | Ask::Metrics => {
+                Err("answered by the control thread, not the worker".into())
             }
-            Ask::Ipvsadm(cmd) => Ok(match cmd.sync_request() {
+            Ask::Ipvsadm(cmd) => Ok(Answer::Text(match cmd.sync_request() {
                 Some(r) => self.sync_request(d, r).encode(),
                 None => {
                     let before = self.desired.base().clone();
@@ -247,7 +365,7 @@ impl ControlPlane<'_> {
                     self.monitor.wake();
                     reply.encode()
                 }
-            }),
+            })),
             Ask::Reload => {
                 let r =
                     self.reloader
@@ -255,7 +373,7 @@ impl ControlPlane<'_> {
                 self.ensure_probe_path(d);
                 r.map(|(msg, net)| {
                     self.install_net(d, net, now);
-                    msg
+                    Answer::Text(msg)
                 })
             }
         }

@@ -55,6 +55,8 @@ pub(super) struct ControlPlane<'a> {
     pub(super) rings: Vec<(String, u64, u64)>,
     /// When the ring counters were last read.
     pub(super) rings_read: Instant,
+    /// The view handed out in this round of control requests (see [`ControlPlane::answer`]).
+    pub(super) view: Option<std::sync::Arc<super::control::WorkerView>>,
     /// Builds the connection tables' memory off the packet path.
     pub(super) provisioner: crate::provision::Provisioner,
 }

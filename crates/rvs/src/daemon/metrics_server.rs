@@ -6,14 +6,14 @@
 //! `431` and the connection closed (hyper stops reading there); at most
 //! [`MAX_CONNECTIONS`] connections are served at once (further ones wait in the listen
 //! backlog until one ends); a connection must send a complete request head within
-//! [`HEAD_TIMEOUT`] (idle keep-alive connections included) and lives at most
-//! [`CONNECTION_TIME`]. Other methods on `/metrics` get `405` with `Allow: GET,HEAD`,
+//! [`HEAD_TIMEOUT`] of opening and lives at most [`CONNECTION_TIME`] (which bounds idle
+//! keep-alive connections). Other methods on `/metrics` get `405` with `Allow: GET,HEAD`,
 //! other paths `404`.
 //!
-//! It does not render the text itself: it asks the control plane for it (see
-//! [`super::control`]).
+//! The text is formatted on tokio's blocking pool from a view of the engine the worker
+//! copies out ([`super::control::render_metrics`]).
 
-use super::control::{Ask, Request, ask_worker};
+use super::control::{Shared, render_metrics};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -22,7 +22,7 @@ use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::io;
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -31,17 +31,14 @@ use tokio::sync::Semaphore;
 pub(super) const MAX_HEAD: usize = 16 * 1024;
 /// Connections served at once.
 pub(super) const MAX_CONNECTIONS: usize = 256;
-/// Time allowed for a request head to arrive, from the connection's start or the end of
-/// the previous response (Prometheus sends its request at once).
+/// Time allowed for a request head to arrive from the connection's start (hyper's
+/// `header_read_timeout`; Prometheus sends its request at once).
 pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection's whole life, keep-alive included (Prometheus reconnects).
 pub(super) const CONNECTION_TIME: Duration = Duration::from_secs(60);
 
 /// Bind `addr` (errors name it) and serve it from a thread of its own.
-pub(super) fn start_metrics(
-    addr: std::net::SocketAddr,
-    requests: mpsc::Sender<Request>,
-) -> io::Result<()> {
+pub(super) fn start_metrics(addr: std::net::SocketAddr, shared: Shared) -> io::Result<()> {
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint {addr}: {e}")))?;
     listener.set_nonblocking(true)?;
@@ -53,7 +50,7 @@ pub(super) fn start_metrics(
         .spawn(move || {
             rt.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => serve(l, requests).await,
+                    Ok(l) => serve(l, shared).await,
                     Err(e) => tracing::error!("metrics endpoint {addr}: {e}"),
                 }
             });
@@ -62,16 +59,16 @@ pub(super) fn start_metrics(
 }
 
 /// The router: `/metrics` for GET and HEAD, 405 for other methods, 404 elsewhere.
-fn router(requests: mpsc::Sender<Request>) -> Router {
+fn router(shared: Shared) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .with_state(requests)
+        .with_state(shared)
 }
 
 /// Accept connections while fewer than [`MAX_CONNECTIONS`] are open, each on a task.
-async fn serve(listener: tokio::net::TcpListener, requests: mpsc::Sender<Request>) {
-    let app = router(requests);
+async fn serve(listener: tokio::net::TcpListener, shared: Shared) {
+    let app = router(shared);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
@@ -100,8 +97,8 @@ async fn serve(listener: tokio::net::TcpListener, requests: mpsc::Sender<Request
 }
 
 /// `GET /metrics`: the text format 0.0.4; 503 with the reason when the text cannot be had.
-async fn metrics(State(requests): State<mpsc::Sender<Request>>) -> Response {
-    let text = tokio::task::spawn_blocking(move || ask_worker(&requests, Ask::Metrics))
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let text = tokio::task::spawn_blocking(move || render_metrics(&shared))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
     match text {

@@ -13,8 +13,11 @@
 //! kernel would forward a second copy of every frame the taps see.
 //!
 //! A Unix control socket answers listing requests (`rvs list ...`) and ipvsadm command
-//! lines (`rvsadm ...`, see [`crate::admin`]); the control thread parses them and passes
-//! them to the worker, which answers between batches.
+//! lines (`rvsadm ...`, see [`crate::admin`]) on a thread per connection. Listings and
+//! metrics are formatted there from a [`crate::snapshot::DirectorView`] the worker copies
+//! out between batches (numbers only); health and failover listings never reach the worker.
+//! The worker itself still walks the connection table for `-L -c`, and runs reloads and
+//! ipvsadm edits (the engine's `apply`) between batches.
 //!
 //! The modules, one job each:
 //! - `startup`: what [`run`] needs before forwarding (interfaces, routes, rings, checks);
@@ -39,7 +42,7 @@ use crate::failover::Failover;
 use crate::health::MonitorThread;
 use crate::load::{self, Plan};
 use crate::syncd::SyncDaemons;
-use control::{Request, start_control};
+use control::{Request, Shared, start_control};
 use housekeeping::{ControlPlane, Ownership};
 use metrics_server::start_metrics;
 use reload::Reloader;
@@ -185,13 +188,22 @@ pub fn run(
     }
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
-    let (tx, rx) = mpsc::channel::<Request>();
-    if let Some(addr) = opts.metrics {
-        start_metrics(addr, tx.clone())?;
-    }
-    let _control = start_control(&opts.control, tx, Arc::clone(&stop))?;
     let monitor = MonitorThread::start(health, clock)?;
     monitor.monitor().set_probe_sources(probe_sources(&plan));
+    let (failover, roles) = match failover {
+        Some((f, r)) => (Some(f), Some(r)),
+        None => (None, None),
+    };
+    let (tx, rx) = mpsc::channel::<Request>();
+    let shared = Shared {
+        requests: tx,
+        monitor: Arc::clone(monitor.monitor()),
+        failover: roles.as_ref().map(|r| r.published()),
+    };
+    if let Some(addr) = opts.metrics {
+        start_metrics(addr, shared.clone())?;
+    }
+    let _control = start_control(&opts.control, shared, Arc::clone(&stop))?;
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }
@@ -211,10 +223,6 @@ pub fn run(
         strict: opts.strict,
         tuning: opts.tuning.clone(),
         hup,
-    };
-    let (failover, roles) = match failover {
-        Some((f, r)) => (Some(f), Some(r)),
-        None => (None, None),
     };
     let mut cp = ControlPlane {
         desired: &mut desired,
@@ -241,6 +249,7 @@ pub fn run(
             )
             .collect(),
         rings_read: Instant(0),
+        view: None,
         provisioner: crate::provision::Provisioner::start()?,
     };
     cp.ensure_probe_path(&director);

@@ -166,6 +166,7 @@ pub(super) fn worker(
                 let answer = cp.answer(d, req.ask, t);
                 let _ = req.reply.send(answer);
             }
+            cp.view = None;
             housekept = t;
         }
         if got > 0 {
