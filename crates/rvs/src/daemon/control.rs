@@ -7,6 +7,7 @@
 //! `apply`), and start or stop sync daemons. Health and failover listings never reach it.
 
 use super::housekeeping::ControlPlane;
+use super::reload::{Reloader, Staged};
 use crate::admin::{self, Reply, SyncRequest};
 use crate::desired::lock;
 use crate::failover_status;
@@ -30,8 +31,10 @@ use std::time::Duration;
 pub(super) enum Ask {
     /// A listing.
     List { format: Format, exact: bool },
-    /// Reload the configuration file.
+    /// Reload the configuration file (read and checked by the control thread).
     Reload,
+    /// Install a reloaded file (the worker's part of [`Ask::Reload`]).
+    Install(Box<Staged>),
     /// The Prometheus metrics text.
     Metrics,
     /// A [`WorkerView`] of the engine, for a listing or metrics formatted by the asker.
@@ -76,6 +79,10 @@ pub(super) struct Shared {
     pub(super) requests: mpsc::Sender<Request>,
     pub(super) monitor: Arc<Monitor>,
     pub(super) failover: Option<failover_status::Published>,
+    /// The file to reload and how.
+    pub(super) reloader: Arc<Reloader>,
+    /// Set by SIGHUP.
+    pub(super) hup: Arc<AtomicBool>,
 }
 
 /// Control connections served at once; more wait in the listen backlog.
@@ -109,6 +116,10 @@ pub(super) fn start_control(
     let busy = Arc::new(AtomicUsize::new(0));
     Ok(std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
+            if shared.hup.swap(false, Ordering::Relaxed) {
+                // SIGHUP: the outcome goes to the log only.
+                let _ = reload(&shared, "SIGHUP");
+            }
             if busy.load(Ordering::Acquire) >= MAX_CLIENTS {
                 std::thread::sleep(Duration::from_millis(5));
                 continue;
@@ -197,8 +208,22 @@ fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
             }
             .encode())
         }
+        Ask::Reload => reload(shared, "control socket"),
         ask => ask_text(&shared.requests, ask),
     }
+}
+
+/// Reload the file: read and checked here, installed by the worker; the outcome logged.
+fn reload(shared: &Shared, by: &str) -> Result<String, String> {
+    let r = shared
+        .reloader
+        .stage()
+        .and_then(|staged| ask_text(&shared.requests, Ask::Install(Box::new(staged))));
+    match &r {
+        Ok(msg) => tracing::info!(by, "{msg}"),
+        Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
+    }
+    r
 }
 
 /// The Prometheus text: the engine's metrics from a fresh view, then the health monitor's,
@@ -366,10 +391,9 @@ impl ControlPlane<'_> {
                     reply.encode()
                 }
             })),
-            Ask::Reload => {
-                let r =
-                    self.reloader
-                        .reload_logged(d, self.desired, self.monitor, "control socket");
+            Ask::Reload => Err("read by the control thread, not the worker".into()),
+            Ask::Install(staged) => {
+                let r = staged.install(d, self.desired, self.monitor);
                 self.ensure_probe_path(d);
                 r.map(|(msg, net)| {
                     self.install_net(d, net, now);

@@ -1,6 +1,6 @@
-//! What the worker does between batches besides forwarding: roles, health changes, reloads on SIGHUP, probes, ring counters.
+//! What the worker does between batches besides forwarding: roles, health changes, probes,
+//! ring counters.
 
-use super::reload::Reloader;
 use super::startup::with_vmacs;
 use super::worker::RING_STATS_EVERY;
 use crate::desired::Desired;
@@ -14,7 +14,6 @@ use rvs_sys::packet::vnet::VirtioNetHdr;
 use rvs_sys::packet::{RxRing, TxRing};
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How long after another host's claim the owned addresses are re-announced.
@@ -31,7 +30,6 @@ pub(super) const DEFEND_HOLD: Duration = Duration::from_secs(2);
 pub(super) struct ControlPlane<'a> {
     pub(super) desired: &'a mut Desired,
     pub(super) monitor: &'a Monitor,
-    pub(super) reloader: &'a mut Reloader,
     /// The probe path, once a check needs it.
     pub(super) probe: Option<ProbePath>,
     /// Role changes from the failover thread, if there is one.
@@ -227,7 +225,7 @@ impl ControlPlane<'_> {
         }
     }
 
-    /// Install what the health monitor decided; reload on SIGHUP.
+    /// Install what the health monitor decided.
     pub(super) fn housekeeping(&mut self, d: &mut Director, now: Instant) {
         self.provisioner.service(d);
         self.apply_roles(d, now);
@@ -240,16 +238,6 @@ impl ControlPlane<'_> {
             // and adds the sorry server); say so loudly if it does.
             let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
             tracing::error!("health change not installed: {}", msgs.join("; "));
-        }
-        if self.reloader.hup.swap(false, Ordering::Relaxed) {
-            // SIGHUP: the outcome goes to the log only.
-            if let Ok((_, net)) =
-                self.reloader
-                    .reload_logged(d, self.desired, self.monitor, "SIGHUP")
-            {
-                self.install_net(d, net, now);
-            }
-            self.ensure_probe_path(d);
         }
     }
 

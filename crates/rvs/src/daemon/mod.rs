@@ -194,11 +194,21 @@ pub fn run(
         Some((f, r)) => (Some(f), Some(r)),
         None => (None, None),
     };
+    let reloader = Reloader {
+        path: opts.config_path.clone(),
+        format: opts.format,
+        config_id: opts.config_id.clone(),
+        interfaces: plan.interfaces.clone(),
+        strict: opts.strict,
+        tuning: opts.tuning.clone(),
+    };
     let (tx, rx) = mpsc::channel::<Request>();
     let shared = Shared {
         requests: tx,
         monitor: Arc::clone(monitor.monitor()),
         failover: roles.as_ref().map(|r| r.published()),
+        reloader: Arc::new(reloader),
+        hup,
     };
     if let Some(addr) = opts.metrics {
         start_metrics(addr, shared.clone())?;
@@ -215,19 +225,9 @@ pub fn run(
         metrics = %opts.metrics.map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics")),
         "director started"
     );
-    let mut reloader = Reloader {
-        path: opts.config_path.clone(),
-        format: opts.format,
-        config_id: opts.config_id.clone(),
-        interfaces: plan.interfaces.clone(),
-        strict: opts.strict,
-        tuning: opts.tuning.clone(),
-        hup,
-    };
     let mut cp = ControlPlane {
         desired: &mut desired,
         monitor: monitor.monitor(),
-        reloader: &mut reloader,
         probe: None,
         roles,
         ownership,

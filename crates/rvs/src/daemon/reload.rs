@@ -1,15 +1,19 @@
-//! Reloading the configuration file (control socket `reload`, SIGHUP).
+//! Reloading the configuration file (control socket `reload`, SIGHUP) in two steps: a
+//! control thread reads, parses and checks the file and reads the links ([`Reloader::stage`]),
+//! then the worker installs the result between batches ([`Staged::install`]: the health
+//! monitor's new checks, the engine's atomic `apply`, the network view).
 
 use super::startup::net_config;
 use crate::desired::Desired;
 use crate::health::Monitor;
 use crate::load::{self};
 use rvs_core::director::{Director, NetConfig};
+use rvs_core::health::HealthConfig;
+use rvs_core::model::Config;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 /// What a reload needs: the file, and the interfaces the running daemon is attached to.
+#[derive(Debug, Clone)]
 pub(super) struct Reloader {
     pub(super) path: PathBuf,
     pub(super) format: Option<load::Format>,
@@ -19,36 +23,22 @@ pub(super) struct Reloader {
     pub(super) strict: bool,
     /// The command line's overrides.
     pub(super) tuning: crate::tuning::Tuning,
-    /// Set by SIGHUP.
-    pub(super) hup: Arc<AtomicBool>,
+}
+
+/// A file read and checked, ready for the worker to install.
+#[derive(Debug)]
+pub(super) struct Staged {
+    path: PathBuf,
+    config: Config,
+    health: HealthConfig,
+    net: NetConfig,
 }
 
 impl Reloader {
-    /// [`Reloader::reload`], with the outcome logged.
-    pub(super) fn reload_logged(
-        &mut self,
-        d: &mut Director,
-        desired: &mut Desired,
-        monitor: &Monitor,
-        by: &str,
-    ) -> Result<(String, NetConfig), String> {
-        let r = self.reload(d, desired, monitor);
-        match &r {
-            Ok((msg, _)) => tracing::info!(by, "{msg}"),
-            Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
-        }
-        r
-    }
-
-    /// Read the file again and apply it atomically: established connections stay; a file
-    /// that does not parse or validate is refused with its diagnostics and the running
-    /// configuration keeps serving. Interfaces cannot change without a restart.
-    pub(super) fn reload(
-        &mut self,
-        d: &mut Director,
-        desired: &mut Desired,
-        monitor: &Monitor,
-    ) -> Result<(String, NetConfig), String> {
+    /// Read the file again and check it (on a control thread): a file that does not parse
+    /// or validate is refused with its diagnostics. Interfaces cannot change without a
+    /// restart.
+    pub(super) fn stage(&self) -> Result<Staged, String> {
         let (loaded, marks) = load::admit(
             &self.path,
             self.format,
@@ -73,14 +63,27 @@ impl Reloader {
             ));
         }
         let net = net_config(&plan).map_err(|e| e.to_string())?;
+        Ok(Staged {
+            path: self.path.clone(),
+            config: plan.config,
+            health: loaded.health,
+            net,
+        })
+    }
+}
+
+impl Staged {
+    /// Apply it atomically (on the worker): established connections stay; a configuration
+    /// the engine refuses leaves the running one serving.
+    pub(super) fn install(
+        self,
+        d: &mut Director,
+        desired: &mut Desired,
+        monitor: &Monitor,
+    ) -> Result<(String, NetConfig), String> {
         // The health monitor learns the new checks first (servers that stay keep their
         // state), so the engine gets the new configuration already shaped by it.
-        let report = match desired.install_with(
-            d,
-            plan.config.clone(),
-            Some(loaded.health.clone()),
-            monitor.now(),
-        ) {
+        let report = match desired.install_with(d, self.config, Some(self.health), monitor.now()) {
             Ok(r) => r,
             Err(errs) => {
                 let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -98,7 +101,7 @@ impl Reloader {
                 report.dests_removed,
                 report.dests_edited
             ),
-            net,
+            self.net,
         ))
     }
 }
