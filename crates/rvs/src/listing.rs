@@ -34,7 +34,8 @@ use rvs_config::ipvsadm::{ListFormat, ListOptions, ListWhat, Names, addrport_nam
 use rvs_core::conn::table::{Conn, ConnAddr};
 use rvs_core::director::Director;
 use rvs_core::model::{
-    Family, ForwardMethod, SchedFlags, SchedulerKind, ServiceKey, TunnelCsum, TunnelKind, mask_v4,
+    Config, Family, ForwardMethod, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey,
+    TunnelCsum, TunnelKind, VirtualServiceConfig, mask_v4,
 };
 use rvs_core::time::Instant;
 use std::fmt::Write as _;
@@ -313,23 +314,41 @@ fn service_entry(out: &mut String, svc: &ServiceView, order: &[usize], f: &ListF
 }
 
 /// The running services in listing order, each with the order of its real servers
-/// (indices into `dests`): ipvsadm's sort, or with `--nosort` configuration order and
-/// the kernel's list order (most recently added first).
+/// (indices into `dests`): ipvsadm's sort of the running table, or with `--nosort`
+/// configuration order and the kernel's list order (most recently added first).
 fn ordered(v: &DirectorView, nosort: bool) -> Vec<(&ServiceView, Vec<usize>)> {
-    let running: Vec<&ServiceView> = v.services.iter().collect();
-    let find = |k: &ServiceKey| running.iter().copied().find(|s| s.cfg.key == *k);
-    let config = if nosort {
-        v.config.clone()
-    } else {
-        ipvsadm_order(&v.config)
-    };
+    let by_key: std::collections::HashMap<ServiceKey, &ServiceView> =
+        v.services.iter().map(|s| (s.cfg.key, s)).collect();
     let mut out = Vec::new();
-    for c in &config.services {
-        let Some(svc) = find(&c.key) else { continue };
-        let order = if nosort {
-            (0..svc.dests.len()).collect()
-        } else {
-            let mut o: Vec<usize> = c
+    if nosort {
+        for k in &v.order {
+            if let Some(svc) = by_key.get(k) {
+                out.push((*svc, (0..svc.dests.len()).collect()));
+            }
+        }
+    } else {
+        // ipvsadm sorts what the kernel lists: the running services and real servers.
+        let table = Config {
+            services: v
+                .services
+                .iter()
+                .map(|s| {
+                    let mut c = VirtualServiceConfig::new(s.cfg.key);
+                    c.real_servers = s
+                        .dests
+                        .iter()
+                        .map(|d| RealServerConfig::new(d.dest.addr, d.dest.port))
+                        .collect();
+                    c
+                })
+                .collect(),
+            ..Config::default()
+        };
+        for c in &ipvsadm_order(&table).services {
+            let Some(svc) = by_key.get(&c.key) else {
+                continue;
+            };
+            let order = c
                 .real_servers
                 .iter()
                 .filter_map(|rs| {
@@ -338,17 +357,15 @@ fn ordered(v: &DirectorView, nosort: bool) -> Vec<(&ServiceView, Vec<usize>)> {
                         .position(|d| d.dest.addr == rs.addr && d.dest.port == rs.port)
                 })
                 .collect();
-            // Real servers the configuration does not name (none in practice) go last.
-            let rest: Vec<usize> = (0..svc.dests.len()).filter(|i| !o.contains(i)).collect();
-            o.extend(rest);
-            o
-        };
-        out.push((svc, order));
+            out.push((*svc, order));
+        }
     }
     // Services the configuration does not name (none in practice) go last.
-    for svc in running {
-        if !config.services.iter().any(|c| c.key == svc.cfg.key) {
-            out.push((svc, (0..svc.dests.len()).collect()));
+    if out.len() < v.services.len() {
+        for svc in &v.services {
+            if !out.iter().any(|(s, _)| s.cfg.key == svc.cfg.key) {
+                out.push((svc, (0..svc.dests.len()).collect()));
+            }
         }
     }
     out
@@ -379,7 +396,7 @@ pub fn list_view(v: &DirectorView, opts: &ListOptions) -> Result<String, String>
     match opts.what {
         ListWhat::Connections => {}
         ListWhat::Timeout => {
-            let t = &v.config.timeouts;
+            let t = &v.timeouts;
             let _ = writeln!(
                 out,
                 "Timeout (tcp tcpfin udp): {} {} {}",

@@ -1,6 +1,7 @@
 //! What listings and metrics read of the engine, copied out of it in one pass so that the
 //! text is rendered on another thread: the data-plane worker builds a [`DirectorView`]
-//! (numbers and configuration, no formatting: O(services + real servers) copies) and hands
+//! (numbers and plain configuration values, no formatting: one allocation per service for
+//! its real servers, the rest copies) and hands
 //! it over behind an `Arc`; the control threads format `rvs list`, `rvsadm -L` and the
 //! metrics from it ([`crate::listing::list_view`], [`crate::metrics::render`]).
 //!
@@ -13,7 +14,7 @@ use rvs_core::dest::Dest;
 use rvs_core::director::{
     DestId, Director, DropCounters, EngineCounters, ServiceId, SyncCounters, neigh::NeighCounters,
 };
-use rvs_core::model::{Config, VirtualServiceConfig};
+use rvs_core::model::{Persistence, SchedFlags, SchedulerKind, ServiceKey, Timeouts};
 use rvs_core::stats::{Counters, Rates};
 
 /// One real server of a [`ServiceView`].
@@ -29,13 +30,29 @@ pub struct DestView {
     pub rates: Rates,
 }
 
+/// What listings show of a virtual service's configuration (its real servers are in
+/// [`ServiceView::dests`]): plain values, no allocation to copy.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceCfg {
+    /// `-t|-u|--sctp-service addr:port` or `-f mark`.
+    pub key: ServiceKey,
+    /// The scheduler.
+    pub scheduler: SchedulerKind,
+    /// Scheduler flags.
+    pub flags: SchedFlags,
+    /// Persistence, if any.
+    pub persistence: Option<Persistence>,
+    /// One-packet scheduling.
+    pub one_packet: bool,
+}
+
 /// One virtual service.
 #[derive(Debug, Clone)]
 pub struct ServiceView {
     /// Its id.
     pub id: ServiceId,
     /// Its configuration as running.
-    pub cfg: VirtualServiceConfig,
+    pub cfg: ServiceCfg,
     /// Its counters.
     pub stats: Counters,
     /// Its estimated rates.
@@ -64,8 +81,10 @@ pub struct TableView {
 pub struct DirectorView {
     /// Live services in id order.
     pub services: Vec<ServiceView>,
-    /// The running configuration (listing order, timeouts).
-    pub config: Config,
+    /// The services' keys in configuration order (`--nosort` lists them so).
+    pub order: Vec<ServiceKey>,
+    /// The connection timeouts (`-L --timeout`).
+    pub timeouts: Timeouts,
     /// Engine-wide counters.
     pub counters: EngineCounters,
     /// Drops by reason.
@@ -92,7 +111,13 @@ impl DirectorView {
             .iter()
             .map(|(id, s)| ServiceView {
                 id,
-                cfg: s.cfg.clone(),
+                cfg: ServiceCfg {
+                    key: s.cfg.key,
+                    scheduler: s.cfg.scheduler,
+                    flags: s.cfg.flags,
+                    persistence: s.cfg.persistence,
+                    one_packet: s.cfg.one_packet,
+                },
                 stats: s.stats,
                 rates: s.est.rates(),
                 dests: s
@@ -122,7 +147,8 @@ impl DirectorView {
         let n = d.neighbors();
         DirectorView {
             services,
-            config: d.config().clone(),
+            order: d.config().services.iter().map(|s| s.key).collect(),
+            timeouts: d.config().timeouts,
             counters: d.counters().clone(),
             drops: d.drops().clone(),
             neigh: *n.counters(),
