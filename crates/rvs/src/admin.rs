@@ -470,6 +470,15 @@ pub enum SyncRequest<'a> {
 }
 
 impl Prepared {
+    /// The listing this command asks for, if it is `-L` (`-l`) other than `-L --daemon`:
+    /// the control thread formats it from a view of the engine.
+    pub fn list_options(&self) -> Option<&rvs_config::ipvsadm::ListOptions> {
+        match &self.command {
+            Command::List(o) if o.what != rvs_config::ipvsadm::ListWhat::Daemon => Some(o),
+            _ => None,
+        }
+    }
+
     /// The sync-daemon request this command is, if it is one.
     pub fn sync_request(&self) -> Option<SyncRequest<'_>> {
         match &self.command {

@@ -65,6 +65,11 @@ impl RoleChanges {
         self.status.get()
     }
 
+    /// The shared snapshot itself, for readers on other threads (the control threads).
+    pub fn published(&self) -> Published {
+        self.status.clone()
+    }
+
     /// The socket that becomes readable when a change is waiting.
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()

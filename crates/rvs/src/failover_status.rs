@@ -133,17 +133,23 @@ pub fn render_metrics(out: &mut String, s: &FailoverStatus) {
     let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
     if !s.instances.is_empty() {
         out.push_str(
-            "# HELP rvs_vrrp_state VRRP instance state: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT.\n\
+            "# HELP rvs_vrrp_state VRRP instance state: 1 for the state it is in, 0 for the others.\n\
              # TYPE rvs_vrrp_state gauge\n",
         );
         for i in &s.instances {
-            let v = match i.state {
-                State::Initialize => 0,
-                State::Backup => 1,
-                State::Master => 2,
-                State::Fault => 3,
-            };
-            let _ = writeln!(out, "rvs_vrrp_state{{instance=\"{}\"}} {v}", esc(&i.name));
+            for (name, state) in [
+                ("init", State::Initialize),
+                ("backup", State::Backup),
+                ("master", State::Master),
+                ("fault", State::Fault),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "rvs_vrrp_state{{instance=\"{}\",state=\"{name}\"}} {}",
+                    esc(&i.name),
+                    u8::from(i.state == state)
+                );
+            }
         }
         out.push_str(
             "# HELP rvs_vrrp_priority VRRP instance effective priority.\n\
@@ -258,7 +264,11 @@ mod tests {
         );
         let mut m = String::new();
         render_metrics(&mut m, &s);
-        assert!(m.contains("rvs_vrrp_state{instance=\"VI_1\"} 2\n"), "{m}");
+        assert!(
+            m.contains("rvs_vrrp_state{instance=\"VI_1\",state=\"master\"} 1\n")
+                && m.contains("rvs_vrrp_state{instance=\"VI_1\",state=\"backup\"} 0\n"),
+            "{m}"
+        );
         assert!(
             m.contains("rvs_vrrp_priority{instance=\"VI_1\"} 150\n"),
             "{m}"
@@ -289,6 +299,27 @@ mod tests {
         let mut m = String::new();
         render_metrics(&mut m, &s);
         assert!(m.contains("rvs_pulse_active 1\n"));
+        // With the VRRP families too: Prometheus's linter has nothing to say.
+        let vrrp = FailoverStatus {
+            instances: vec![instance("VI_1", State::Backup, 100)],
+            pulse: None,
+        };
+        render_metrics(&mut m, &vrrp);
+        let mut lint = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool (apt-get install prometheus)");
+        std::io::Write::write_all(&mut lint.stdin.take().unwrap(), m.as_bytes()).unwrap();
+        let out = lint.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "promtool: {}{}\n{m}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(m.contains("rvs_pulse_heartbeats_total{direction=\"in\"} 9\n"));
     }
 }

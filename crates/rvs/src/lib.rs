@@ -20,6 +20,7 @@ pub mod names;
 pub mod probe;
 pub mod provision;
 pub mod realserver;
+pub mod snapshot;
 pub mod syncd;
 pub mod tuning;
 pub mod vrrp_track;

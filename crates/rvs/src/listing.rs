@@ -29,11 +29,13 @@
 //!   rvs has no persistence engines, so rows never carry pe columns, but
 //!   `--persistent-conn` changes the header as in ipvsadm.
 
+use crate::snapshot::{DirectorView, ServiceView};
 use rvs_config::ipvsadm::{ListFormat, ListOptions, ListWhat, Names, addrport_name, ipvsadm_order};
 use rvs_core::conn::table::{Conn, ConnAddr};
-use rvs_core::director::{Director, Service};
+use rvs_core::director::Director;
 use rvs_core::model::{
-    Family, ForwardMethod, SchedFlags, SchedulerKind, ServiceKey, TunnelCsum, TunnelKind, mask_v4,
+    Config, Family, ForwardMethod, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey,
+    TunnelCsum, TunnelKind, VirtualServiceConfig, mask_v4,
 };
 use rvs_core::time::Instant;
 use std::fmt::Write as _;
@@ -215,7 +217,7 @@ pub(crate) fn service_name(key: &ServiceKey) -> String {
 
 /// `print_service_entry()`: the service line, then its real servers (`order`: indices
 /// into `svc.dests`).
-fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize], f: &ListFormat) {
+fn service_entry(out: &mut String, svc: &ServiceView, order: &[usize], f: &ListFormat) {
     let name = service_name(&svc.cfg.key);
     let cfg = &svc.cfg;
     if f.stats {
@@ -226,7 +228,7 @@ fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize],
         }
     } else if f.rate {
         let _ = write!(out, "{name:<33}");
-        let r = svc.est.rates();
+        let r = svc.rates;
         for n in [r.cps, r.inpps, r.outpps, r.inbps, r.outbps] {
             largenum(out, n, f.exact);
         }
@@ -253,7 +255,8 @@ fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize],
     }
     out.push('\n');
     for &i in order {
-        let (dest, id) = (&svc.dests[i], svc.dest_ids[i]);
+        let view = &svc.dests[i];
+        let dest = &view.dest;
         let mut dname = addrport(dest.addr, dest.port);
         // 1.31: `if (!(format & FMT_RULE) && (e->af != AF_INET6)) dname[28] = '\0';`
         if dest.addr.is_ipv4() {
@@ -261,16 +264,12 @@ fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize],
         }
         if f.stats {
             let _ = write!(out, "  -> {dname:<28}");
-            let s = d.services().dest_stats(id).copied().unwrap_or_default();
+            let s = view.stats;
             for n in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
                 largenum(out, n, f.exact);
             }
         } else if f.rate {
-            let r = d
-                .services()
-                .dest_estimator(id)
-                .map(|e| e.rates())
-                .unwrap_or_default();
+            let r = view.rates;
             let _ = write!(
                 out,
                 "  -> {dname:<28} {:>8} {:>8} {:>8}",
@@ -315,42 +314,58 @@ fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize],
 }
 
 /// The running services in listing order, each with the order of its real servers
-/// (indices into `dests`): ipvsadm's sort, or with `--nosort` configuration order and
-/// the kernel's list order (most recently added first).
-fn ordered(d: &Director, nosort: bool) -> Vec<(&Service, Vec<usize>)> {
-    let running: Vec<&Service> = d.services().iter().map(|(_, s)| s).collect();
-    let find = |k: &ServiceKey| running.iter().copied().find(|s| s.cfg.key == *k);
-    let config = if nosort {
-        d.config().clone()
-    } else {
-        ipvsadm_order(d.config())
-    };
+/// (indices into `dests`): ipvsadm's sort of the running table, or with `--nosort`
+/// configuration order and the kernel's list order (most recently added first).
+fn ordered(v: &DirectorView, nosort: bool) -> Vec<(&ServiceView, Vec<usize>)> {
+    let by_key: std::collections::HashMap<ServiceKey, &ServiceView> =
+        v.services.iter().map(|s| (s.cfg.key, s)).collect();
     let mut out = Vec::new();
-    for c in &config.services {
-        let Some(svc) = find(&c.key) else { continue };
-        let order = if nosort {
-            (0..svc.dests.len()).collect()
-        } else {
-            let mut o: Vec<usize> = c
+    if nosort {
+        for k in &v.order {
+            if let Some(svc) = by_key.get(k) {
+                out.push((*svc, (0..svc.dests.len()).collect()));
+            }
+        }
+    } else {
+        // ipvsadm sorts what the kernel lists: the running services and real servers.
+        let table = Config {
+            services: v
+                .services
+                .iter()
+                .map(|s| {
+                    let mut c = VirtualServiceConfig::new(s.cfg.key);
+                    c.real_servers = s
+                        .dests
+                        .iter()
+                        .map(|d| RealServerConfig::new(d.dest.addr, d.dest.port))
+                        .collect();
+                    c
+                })
+                .collect(),
+            ..Config::default()
+        };
+        for c in &ipvsadm_order(&table).services {
+            let Some(svc) = by_key.get(&c.key) else {
+                continue;
+            };
+            let order = c
                 .real_servers
                 .iter()
                 .filter_map(|rs| {
                     svc.dests
                         .iter()
-                        .position(|d| d.addr == rs.addr && d.port == rs.port)
+                        .position(|d| d.dest.addr == rs.addr && d.dest.port == rs.port)
                 })
                 .collect();
-            // Real servers the configuration does not name (none in practice) go last.
-            let rest: Vec<usize> = (0..svc.dests.len()).filter(|i| !o.contains(i)).collect();
-            o.extend(rest);
-            o
-        };
-        out.push((svc, order));
+            out.push((*svc, order));
+        }
     }
     // Services the configuration does not name (none in practice) go last.
-    for svc in running {
-        if !config.services.iter().any(|c| c.key == svc.cfg.key) {
-            out.push((svc, (0..svc.dests.len()).collect()));
+    if out.len() < v.services.len() {
+        for svc in &v.services {
+            if !out.iter().any(|(s, _)| s.cfg.key == svc.cfg.key) {
+                out.push((svc, (0..svc.dests.len()).collect()));
+            }
         }
     }
     out
@@ -359,12 +374,29 @@ fn ordered(d: &Director, nosort: bool) -> Vec<(&Service, Vec<usize>)> {
 /// ipvsadm's `-L` with `opts`. An error is what ipvsadm prints on stderr before exiting
 /// with status 1 (`-L -t VIP:PORT` of a service that does not exist: "No such service").
 pub fn list(d: &Director, opts: &ListOptions, now: Instant) -> Result<String, String> {
+    if needs_engine(opts) {
+        let mut out = String::new();
+        connections(&mut out, d, &opts.format, now);
+        return Ok(out);
+    }
+    list_view(&DirectorView::of(d), opts)
+}
+
+/// Whether the listing `opts` asks for needs the engine itself (`-L -c` walks the
+/// connection table) rather than a [`DirectorView`].
+pub fn needs_engine(opts: &ListOptions) -> bool {
+    matches!(opts.what, ListWhat::Connections)
+}
+
+/// [`list`] from a view, for every listing but `-L -c` (which lists nothing here; see
+/// [`needs_engine`]).
+pub fn list_view(v: &DirectorView, opts: &ListOptions) -> Result<String, String> {
     let f = &opts.format;
     let mut out = String::new();
     match opts.what {
-        ListWhat::Connections => connections(&mut out, d, f, now),
+        ListWhat::Connections => {}
         ListWhat::Timeout => {
-            let t = &d.config().timeouts;
+            let t = &v.timeouts;
             let _ = writeln!(
                 out,
                 "Timeout (tcp tcpfin udp): {} {} {}",
@@ -373,22 +405,22 @@ pub fn list(d: &Director, opts: &ListOptions, now: Instant) -> Result<String, St
         }
         ListWhat::Daemon => {}
         ListWhat::Service(key) => {
-            let (svc, order) = ordered(d, f.nosort)
+            let (svc, order) = ordered(v, f.nosort)
                 .into_iter()
                 .find(|(s, _)| s.cfg.key == key)
                 .ok_or_else(|| "No such service".to_string())?;
             title(&mut out, f);
-            service_entry(&mut out, d, svc, &order, f);
+            service_entry(&mut out, svc, &order, f);
         }
         ListWhat::All => {
             let _ = writeln!(
                 out,
                 "IP Virtual Server version 1.2.1 (size={})",
-                d.table_v4().buckets()
+                v.tables[0].buckets
             );
             title(&mut out, f);
-            for (svc, order) in ordered(d, f.nosort) {
-                service_entry(&mut out, d, svc, &order, f);
+            for (svc, order) in ordered(v, f.nosort) {
+                service_entry(&mut out, svc, &order, f);
             }
         }
     }
@@ -397,6 +429,12 @@ pub fn list(d: &Director, opts: &ListOptions, now: Instant) -> Result<String, St
 
 /// The listing of `d` in format `f` (`exact`: `--exact` numbers): `rvs list`'s formats.
 pub fn render(d: &Director, f: Format, exact: bool, now: Instant) -> String {
+    let (what, format) = list_options(f, exact);
+    list(d, &ListOptions { what, format }, now).unwrap_or_default()
+}
+
+/// What `rvs list`'s format `f` asks ipvsadm's listing for.
+fn list_options(f: Format, exact: bool) -> (ListWhat, ListFormat) {
     let mut format = ListFormat {
         numeric: true,
         exact,
@@ -411,7 +449,14 @@ pub fn render(d: &Director, f: Format, exact: bool, now: Instant) -> String {
         Format::PersistentConn => format.persistent_conn = true,
         Format::Connections => what = ListWhat::Connections,
     }
-    list(d, &ListOptions { what, format }, now).unwrap_or_default()
+    (what, format)
+}
+
+/// [`render`] from a view: every format but [`Format::Connections`] (None: ask the engine).
+pub fn render_view(v: &DirectorView, f: Format, exact: bool) -> Option<String> {
+    let (what, format) = list_options(f, exact);
+    let opts = ListOptions { what, format };
+    (!needs_engine(&opts)).then(|| list_view(v, &opts).unwrap_or_default())
 }
 
 /// The listing text `numeric` (what the daemon answers for `opts`, always numeric) as

@@ -1,36 +1,22 @@
 //! Prometheus metrics of a running director, in the text exposition format (version 0.0.4).
 //!
-//! Rendered from the engine on request (the daemon's worker answers between batches), so
-//! the packet path only keeps its plain counters. Every metric is documented with `# HELP`
-//! and typed with `# TYPE`; label values are escaped as the format requires. The set is
-//! small and fixed, so it is written directly rather than through a registry.
+//! Rendered from the engine on request, so the packet path only keeps its plain counters.
+//! Every metric is documented with `# HELP` and typed with `# TYPE`; label values are
+//! escaped as the format requires. The set is small and fixed, so it is written directly
+//! rather than through a registry.
 //!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `rvs_service_connections_total` | counter | service |
-//! | `rvs_service_packets_total`, `rvs_service_bytes_total` | counter | service, direction |
-//! | `rvs_service_connections_per_second`, `rvs_service_packets_per_second`, `rvs_service_bytes_per_second` | gauge | service (direction) |
-//! | `rvs_real_server_connections_total`, `..._packets_total`, `..._bytes_total` | counter | service, real_server (direction) |
-//! | `rvs_real_server_active_connections`, `..._inactive_connections`, `..._persistent_connections` | gauge | service, real_server |
-//! | `rvs_real_server_weight`, `rvs_real_server_overloaded` | gauge | service, real_server |
-//! | `rvs_drops_total` | counter | reason |
-//! | `rvs_malformed_total` | counter | reason |
-//! | `rvs_frames_total` | counter | kind (rx, tx, passed) |
-//! | `rvs_address_conflicts_total` | counter | |
-//! | `rvs_synproxy_total` | counter | event (cookie_sent, ack_valid, ack_invalid, proxied, rs_refused, held, held_dropped) |
-//! | `rvs_neighbor_events_total` | counter | event (created, unsolicited_ignored, spoof_probes, spoof_refused, evicted, table_full, failed, gc) |
-//! | `rvs_neighbor_entries`, `rvs_neighbor_capacity` | gauge | family |
-//! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
-//! | `rvs_rx_ring_frames_total` | counter | interface, event (seen, dropped) |
-//! | `rvs_connection_table_bytes`, `rvs_connection_table_limit_bytes`, `rvs_connection_table_buckets` | gauge | family |
-//! | `rvs_defense_active` | gauge | strategy (drop_entry, drop_packet, secure_tcp) |
-//! | `rvs_defense_sysctl` | gauge | name (amemthresh, am_droprate, drop_entry, drop_packet, secure_tcp) |
-//! | `rvs_defense_entries_dropped_total`, `rvs_defense_packets_dropped_total` | counter | |
+//! Naming follows Prometheus's guide (<https://prometheus.io/docs/practices/naming/>):
+//! base units (seconds, bytes), `_total` on counters only, one thing per label. A virtual
+//! service is labelled `protocol` (`tcp`, `udp`, `sctp`), `address` and `port`, or
+//! `fwmark` and `family` (`ipv4`, `ipv6`) for a firewall-mark service; a real server
+//! `real_server` (`ADDR:PORT`, IPv6 in brackets). Rates are left to PromQL (`rate()`),
+//! so the IPVS estimator's rates are not exported. The list of every metric is
+//! docs/metrics.md.
 
+use crate::snapshot::{DestView, DirectorView, ServiceView};
 use rvs_core::dest::Dest;
-use rvs_core::director::{DestId, Director, Service, ServiceId};
 use rvs_core::model::{ServiceKey, sock};
-use rvs_core::stats::{Counters, Rates};
+use rvs_core::stats::Counters;
 use rvs_core::wire::Malformed;
 use std::fmt::Write as _;
 
@@ -41,7 +27,7 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// A service as a label value: `TCP 10.1.0.100:80`, `FWM 7 V4`.
+/// A service as text for logs: `TCP 10.1.0.100:80`, `FWM 7 V4`.
 pub(crate) fn service_label(k: &ServiceKey) -> String {
     match *k {
         ServiceKey::Addr {
@@ -51,6 +37,47 @@ pub(crate) fn service_label(k: &ServiceKey) -> String {
         } => format!("{protocol} {}", sock(addr, port)),
         ServiceKey::Fwmark { mark, family } => format!("FWM {mark} {family:?}"),
     }
+}
+
+/// A service's labels: `protocol`, `address`, `port`, or `fwmark`, `family`.
+pub(crate) fn service_labels(k: &ServiceKey) -> [(&'static str, String); 3] {
+    match *k {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => [
+            ("protocol", protocol.to_string().to_ascii_lowercase()),
+            ("address", addr.to_string()),
+            ("port", port.to_string()),
+        ],
+        ServiceKey::Fwmark { mark, family } => [
+            ("fwmark", mark.to_string()),
+            ("family", family_name(family).to_string()),
+            ("", String::new()),
+        ],
+    }
+}
+
+/// `ipv4` or `ipv6`.
+fn family_name(f: rvs_core::model::Family) -> &'static str {
+    match f {
+        rvs_core::model::Family::V4 => "ipv4",
+        rvs_core::model::Family::V6 => "ipv6",
+    }
+}
+
+/// `service_labels(k)` (empty names dropped) followed by `more`.
+fn labels_with<'a>(
+    service: &'a [(&'static str, String); 3],
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    service
+        .iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(more.iter().copied())
+        .collect()
 }
 
 /// A metric family being written: its header once, then samples.
@@ -78,58 +105,74 @@ impl Family<'_> {
         }
         let _ = writeln!(self.out, " {v}");
     }
+
+    /// A sample with a fractional value (seconds).
+    fn sample_f64(&mut self, name: &str, v: f64) {
+        let _ = writeln!(self.out, "{name} {v}");
+    }
 }
 
 /// One metric family over every service: `value` of each, labelled by service (and
 /// `direction` when given). `help` empty = a further direction of the family above.
 fn per_service(
     out: &mut String,
-    svcs: &[(ServiceId, &Service)],
+    svcs: &[ServiceView],
     (name, kind, help, dir): (&str, &str, &str, Option<&str>),
-    value: impl Fn(&Service) -> u64,
+    value: impl Fn(&ServiceView) -> u64,
 ) {
     if !help.is_empty() {
         Family::header(out, name, kind, help);
     }
     let mut f = Family { out };
-    for (_, s) in svcs {
-        let label = service_label(&s.cfg.key);
-        let mut labels = vec![("service", label.as_str())];
-        if let Some(dir) = dir {
-            labels.push(("direction", dir));
-        }
-        f.sample(name, &labels, value(s));
+    for s in svcs {
+        let service = service_labels(&s.cfg.key);
+        let dir: &[(&str, &str)] = match &dir {
+            Some(dir) => &[("direction", dir)],
+            None => &[],
+        };
+        f.sample(name, &labels_with(&service, dir), value(s));
     }
 }
 
 /// One metric family over every real server of every service.
 fn per_real_server(
     out: &mut String,
-    svcs: &[(ServiceId, &Service)],
+    svcs: &[ServiceView],
     (name, kind, help, dir): (&str, &str, &str, Option<&str>),
-    value: impl Fn(&Dest, DestId) -> u64,
+    value: impl Fn(&DestView) -> u64,
 ) {
     if !help.is_empty() {
         Family::header(out, name, kind, help);
     }
     let mut f = Family { out };
-    for (_, s) in svcs {
-        let label = service_label(&s.cfg.key);
-        for (dest, id) in s.dests.iter().zip(&s.dest_ids) {
-            let rs = sock(dest.addr, dest.port);
-            let mut labels = vec![("service", label.as_str()), ("real_server", rs.as_str())];
+    for s in svcs {
+        let service = service_labels(&s.cfg.key);
+        for dest in &s.dests {
+            let rs = sock(dest.dest.addr, dest.dest.port);
+            let mut more = vec![("real_server", rs.as_str())];
             if let Some(dir) = dir {
-                labels.push(("direction", dir));
+                more.push(("direction", dir));
             }
-            f.sample(name, &labels, value(dest, *id));
+            f.sample(name, &labels_with(&service, &more), value(dest));
         }
     }
 }
 
-/// Render every metric of `d`.
-pub fn render(d: &Director) -> String {
+/// Render every metric of the engine seen in `v`.
+pub fn render(v: &DirectorView) -> String {
     let mut out = String::new();
-    let svcs: Vec<_> = d.services().iter().collect();
+    Family::header(
+        &mut out,
+        "rvs_build_info",
+        "gauge",
+        "Always 1; the labels say which rvs is running.",
+    );
+    Family { out: &mut out }.sample(
+        "rvs_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+    let svcs = &v.services;
     let o = &mut out;
 
     type Pick = fn(&Counters) -> u64;
@@ -158,42 +201,13 @@ pub fn render(d: &Director) -> String {
     for (suffix, help, dir, pick) in counters {
         let name = format!("rvs_service_{suffix}");
         let help = help.replace("{}", "virtual service");
-        per_service(o, &svcs, (&name, "counter", &help, dir), |s| pick(&s.stats));
-    }
-    type RatePick = fn(&Rates) -> u64;
-    let rates: [(&str, &str, Option<&str>, RatePick); 5] = [
-        (
-            "connections_per_second",
-            "Connection rate (IPVS estimator, 2 s EWMA).",
-            None,
-            |r| r.cps,
-        ),
-        (
-            "packets_per_second",
-            "Packet rate (IPVS estimator).",
-            Some("in"),
-            |r| r.inpps,
-        ),
-        ("packets_per_second", "", Some("out"), |r| r.outpps),
-        (
-            "bytes_per_second",
-            "Byte rate (IPVS estimator).",
-            Some("in"),
-            |r| r.inbps,
-        ),
-        ("bytes_per_second", "", Some("out"), |r| r.outbps),
-    ];
-    for (suffix, help, dir, pick) in rates {
-        let name = format!("rvs_service_{suffix}");
-        per_service(o, &svcs, (&name, "gauge", help, dir), |s| {
-            pick(&s.est.rates())
-        });
+        per_service(o, svcs, (&name, "counter", &help, dir), |s| pick(&s.stats));
     }
     for (suffix, help, dir, pick) in counters {
         let name = format!("rvs_real_server_{suffix}");
         let help = help.replace("{}", "real server");
-        per_real_server(o, &svcs, (&name, "counter", &help, dir), |_, id| {
-            d.services().dest_stats(id).map_or(0, pick)
+        per_real_server(o, svcs, (&name, "counter", &help, dir), |dest| {
+            pick(&dest.stats)
         });
     }
     type DestPick = fn(&Dest) -> u64;
@@ -225,7 +239,9 @@ pub fn render(d: &Director) -> String {
         ),
     ];
     for (name, help, pick) in gauges {
-        per_real_server(o, &svcs, (name, "gauge", help, None), |dest, _| pick(dest));
+        per_real_server(o, svcs, (name, "gauge", help, None), |dest| {
+            pick(&dest.dest)
+        });
     }
 
     Family::header(
@@ -235,7 +251,7 @@ pub fn render(d: &Director) -> String {
         "Packets dropped, by reason.",
     );
     let mut f = Family { out: &mut out };
-    for (r, n) in d.drops().iter() {
+    for (r, n) in v.drops.iter() {
         f.sample("rvs_drops_total", &[("reason", r.name())], n);
     }
     Family::header(
@@ -249,10 +265,10 @@ pub fn render(d: &Director) -> String {
         f.sample(
             "rvs_malformed_total",
             &[("reason", m.as_str())],
-            d.counters().malformed[m.index() % 16],
+            v.counters.malformed[m.index() % 16],
         );
     }
-    let c = d.counters();
+    let c = &v.counters;
     Family::header(
         &mut out,
         "rvs_frames_total",
@@ -276,7 +292,6 @@ pub fn render(d: &Director) -> String {
     );
     let mut f = Family { out: &mut out };
     f.sample("rvs_address_conflicts_total", &[], c.address_conflicts);
-    let n = d.neighbors();
     Family::header(
         &mut out,
         "rvs_neighbor_events_total",
@@ -284,8 +299,8 @@ pub fn render(d: &Director) -> String {
         "Neighbour-table events: entries created, frames refused or ignored, evictions.",
     );
     let mut f = Family { out: &mut out };
-    for (event, v) in n.counters().iter() {
-        f.sample("rvs_neighbor_events_total", &[("event", event)], v);
+    for (event, n) in v.neigh.iter() {
+        f.sample("rvs_neighbor_events_total", &[("event", event)], n);
     }
     Family::header(
         &mut out,
@@ -294,12 +309,8 @@ pub fn render(d: &Director) -> String {
         "Entries in the neighbour table.",
     );
     let mut f = Family { out: &mut out };
-    for (family, v6) in [("ipv4", false), ("ipv6", true)] {
-        f.sample(
-            "rvs_neighbor_entries",
-            &[("family", family)],
-            n.len(v6) as u64,
-        );
+    for (family, len) in ["ipv4", "ipv6"].into_iter().zip(v.neigh_len) {
+        f.sample("rvs_neighbor_entries", &[("family", family)], len as u64);
     }
     Family::header(
         &mut out,
@@ -312,7 +323,7 @@ pub fn render(d: &Director) -> String {
         f.sample(
             "rvs_neighbor_capacity",
             &[("family", family)],
-            n.capacity() as u64,
+            v.neigh_capacity as u64,
         );
     }
     Family::header(
@@ -344,12 +355,12 @@ pub fn render(d: &Director) -> String {
     f.sample(
         "rvs_connection_table_entries",
         &[("family", "ipv4")],
-        d.table_v4().len() as u64,
+        v.tables[0].len as u64,
     );
     f.sample(
         "rvs_connection_table_entries",
         &[("family", "ipv6")],
-        d.table_v6().len() as u64,
+        v.tables[1].len as u64,
     );
     Family::header(
         &mut out,
@@ -361,34 +372,34 @@ pub fn render(d: &Director) -> String {
     f.sample(
         "rvs_connection_table_capacity",
         &[("family", "ipv4")],
-        d.table_v4().capacity() as u64,
+        v.tables[0].capacity as u64,
     );
     f.sample(
         "rvs_connection_table_capacity",
         &[("family", "ipv6")],
-        d.table_v6().capacity() as u64,
+        v.tables[1].capacity as u64,
     );
-    table_memory_and_defense(&mut out, d);
+    table_memory_and_defense(&mut out, v);
     out
 }
 
 /// The connection tables' memory and the defence strategies (issue 12).
-fn table_memory_and_defense(out: &mut String, d: &Director) {
+fn table_memory_and_defense(out: &mut String, v: &DirectorView) {
     let tables: [(&str, [u64; 3]); 2] = [
         (
             "ipv4",
             [
-                d.table_v4().memory_bytes() as u64,
-                d.table_v4().limit_bytes().min(u64::MAX as usize) as u64,
-                d.table_v4().buckets() as u64,
+                v.tables[0].memory_bytes as u64,
+                v.tables[0].limit_bytes.min(u64::MAX as usize) as u64,
+                v.tables[0].buckets as u64,
             ],
         ),
         (
             "ipv6",
             [
-                d.table_v6().memory_bytes() as u64,
-                d.table_v6().limit_bytes().min(u64::MAX as usize) as u64,
-                d.table_v6().buckets() as u64,
+                v.tables[1].memory_bytes as u64,
+                v.tables[1].limit_bytes.min(u64::MAX as usize) as u64,
+                v.tables[1].buckets as u64,
             ],
         ),
     ];
@@ -415,7 +426,7 @@ fn table_memory_and_defense(out: &mut String, d: &Director) {
             f.sample(name, &[("family", family)], v[i]);
         }
     }
-    let def = d.defense();
+    let def = &v.defense;
     Family::header(
         out,
         "rvs_defense_active",
@@ -504,11 +515,11 @@ pub fn render_health(out: &mut String, m: &crate::health::Monitor) {
         Family::header(out, name, kind, help);
         let mut f = Family { out: &mut *out };
         for s in &servers {
-            let label = service_label(&s.service);
+            let service = service_labels(&s.service);
             let rs = sock(s.addr, s.port);
             f.sample(
                 name,
-                &[("service", label.as_str()), ("real_server", rs.as_str())],
+                &labels_with(&service, &[("real_server", rs.as_str())]),
                 value(s),
             );
         }
@@ -516,29 +527,20 @@ pub fn render_health(out: &mut String, m: &crate::health::Monitor) {
     let (count, sum, max) = m.lag.read();
     Family::header(
         out,
-        "rvs_health_check_lag_microseconds",
+        "rvs_health_check_lag_seconds",
         "summary",
         "How late check rounds started after they were due",
     );
     let mut f = Family { out: &mut *out };
-    f.sample("rvs_health_check_lag_microseconds_count", &[], count);
-    f.sample(
-        "rvs_health_check_lag_microseconds_sum",
-        &[],
-        sum.as_micros() as u64,
-    );
+    f.sample("rvs_health_check_lag_seconds_count", &[], count);
+    f.sample_f64("rvs_health_check_lag_seconds_sum", sum.as_secs_f64());
     Family::header(
         out,
-        "rvs_health_check_lag_max_microseconds",
+        "rvs_health_check_lag_max_seconds",
         "gauge",
         "The latest any check round started after it was due",
     );
-    let mut f = Family { out: &mut *out };
-    f.sample(
-        "rvs_health_check_lag_max_microseconds",
-        &[],
-        max.as_micros() as u64,
-    );
+    Family { out: &mut *out }.sample_f64("rvs_health_check_lag_max_seconds", max.as_secs_f64());
 }
 
 /// The RX rings' kernel counters (`PACKET_STATISTICS`), appended to `out`: frames each
@@ -568,8 +570,11 @@ pub fn render_rings(out: &mut String, rings: &[(String, u64, u64)]) {
 }
 
 /// Connection-sync metrics, appended to `out`.
-pub fn render_sync(out: &mut String, c: &crate::syncd::SyncCounts, d: &Director) {
-    let e = d.sync_counters();
+pub fn render_sync(
+    out: &mut String,
+    c: &crate::syncd::SyncCounts,
+    e: &rvs_core::director::SyncCounters,
+) {
     Family::header(
         out,
         "rvs_sync_messages_total",
@@ -594,7 +599,7 @@ pub fn render_sync(out: &mut String, c: &crate::syncd::SyncCounts, d: &Director)
         ("imported", c.imported),
         ("refused", c.refused),
     ] {
-        f.sample("rvs_sync_records_total", &[("what", what)], v);
+        f.sample("rvs_sync_records_total", &[("event", what)], v);
     }
     Family::header(
         out,
@@ -609,7 +614,7 @@ pub fn render_sync(out: &mut String, c: &crate::syncd::SyncCounts, d: &Director)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rvs_core::director::{DirectorSettings, NetConfig};
+    use rvs_core::director::{Director, DirectorSettings, NetConfig};
     use rvs_core::model::{Config, Protocol, RealServerConfig, VirtualServiceConfig};
 
     #[test]
@@ -626,9 +631,9 @@ mod tests {
             ..Config::default()
         };
         let d = Director::new(NetConfig::default(), &cfg, DirectorSettings::default()).unwrap();
-        let text = render(&d);
+        let text = render(&DirectorView::of(&d));
         assert!(text.contains(
-            "rvs_real_server_weight{service=\"TCP 10.1.0.100:80\",real_server=\"10.2.0.11:80\"} 1\n"
+            "rvs_real_server_weight{protocol=\"tcp\",address=\"10.1.0.100\",port=\"80\",real_server=\"10.2.0.11:80\"} 1\n"
         ));
         assert!(text.contains("rvs_drops_total{reason=\"no_real_server\"} 0\n"));
         assert!(text.contains("rvs_neighbor_events_total{event=\"spoof_refused\"} 0\n"));

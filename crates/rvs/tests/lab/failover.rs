@@ -827,7 +827,7 @@ fn rvsadm_starts_and_stops_sync_daemons() {
     assert_eq!(row(&view(cb)), "VI_1 51 inet eth0 BACKUP 100");
     let metrics = rvs::daemon::control_request(ca, "metrics").unwrap();
     assert!(
-        metrics.contains("rvs_vrrp_state{instance=\"VI_1\"} 2\n"),
+        metrics.contains("rvs_vrrp_state{instance=\"VI_1\",state=\"master\"} 1\n"),
         "{metrics}"
     );
     assert!(

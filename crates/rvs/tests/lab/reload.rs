@@ -145,3 +145,67 @@ fn fifty_streams_survive_twenty_reloads_and_an_invalid_file() {
         "{listing}"
     );
 }
+
+/// SIGHUP reloads the file (read on a control thread, installed by the worker) and logs
+/// the outcome; a file that does not validate is refused and the running one stays.
+#[test]
+fn sighup_reloads_the_file_and_logs_the_outcome() {
+    use crate::cluster::{Virtual, lvs_cf};
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        ..LabOptions::default()
+    });
+    let d = Director::start(
+        &lab,
+        "hup",
+        &lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 80, 2)]),
+    );
+    let servers = |d: &Director| d.listing(&[]).matches("  -> ").count() - 1;
+    assert_eq!(servers(&d), 2, "{}", d.listing(&[]));
+    let cf = lab.info().workdir().join("hup.cf");
+    let hup = |pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP {pid}");
+    };
+    std::fs::write(
+        &cf,
+        lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 80, 3)]),
+    )
+    .unwrap();
+    hup(d.pid());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while servers(&d) != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded on SIGHUP:\n{}\n{}",
+            d.listing(&[]),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        d.log()
+            .lines()
+            .any(|l| l.contains("SIGHUP") && l.contains("reloaded")),
+        "{}",
+        d.log()
+    );
+    // An invalid file: refused, logged, the three real servers stay.
+    std::fs::write(&cf, "virtual broken {\n").unwrap();
+    hup(d.pid());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !d.log().contains("reload refused") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(servers(&d), 3, "{}", d.listing(&[]));
+}

@@ -1,0 +1,405 @@
+//! The control socket: one request per connection, parsed and answered here on a thread
+//! per connection (at most [`MAX_CLIENTS`] at once), and the metrics text.
+//!
+//! What the worker still does for a request is small: copy the engine's numbers into a
+//! [`WorkerView`] (listings and metrics are formatted here from it), walk the connection
+//! table for `list -c` / `rvsadm -L -c`, run reloads and ipvsadm edits (the engine's
+//! `apply`), and start or stop sync daemons. Health and failover listings never reach it.
+
+use super::housekeeping::ControlPlane;
+use super::reload::{Reloader, Staged};
+use crate::admin::{self, Reply, SyncRequest};
+use crate::desired::lock;
+use crate::failover_status;
+use crate::health::Monitor;
+use crate::listing::{self, Format};
+use crate::metrics;
+use crate::snapshot::DirectorView;
+use crate::syncd::{self, SyncCounts};
+use rvs_core::director::Director;
+use rvs_core::time::Instant;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// What the control socket or the metrics endpoint asks of the worker.
+#[derive(Debug)]
+pub(super) enum Ask {
+    /// A listing.
+    List { format: Format, exact: bool },
+    /// Reload the configuration file (read and checked by the control thread).
+    Reload,
+    /// Install a reloaded file (the worker's part of [`Ask::Reload`]).
+    Install(Box<Staged>),
+    /// The Prometheus metrics text.
+    Metrics,
+    /// A [`WorkerView`] of the engine, for a listing or metrics formatted by the asker.
+    View,
+    /// The health monitor's view of each monitored real server (`list --health`).
+    Health,
+    /// The failover thread's view (`list --failover`).
+    Failover,
+    /// An ipvsadm command line, parsed by the control thread (see [`crate::admin`]); the
+    /// answer is the encoded [`crate::admin::Reply`].
+    Ipvsadm(Box<admin::Prepared>),
+}
+
+/// A request from a control thread, answered by the worker between batches.
+pub(super) struct Request {
+    pub(super) ask: Ask,
+    /// The answer, or an error message.
+    pub(super) reply: mpsc::Sender<Result<Answer, String>>,
+}
+
+/// The worker's answer to a [`Request`].
+pub(super) enum Answer {
+    /// The text to send back.
+    Text(String),
+    /// The engine's numbers ([`Ask::View`]).
+    View(Arc<WorkerView>),
+}
+
+/// What the worker copies out for listings and metrics: the engine's view, and its own
+/// sync and RX-ring counters.
+pub(super) struct WorkerView {
+    pub(super) engine: DirectorView,
+    pub(super) sync: SyncCounts,
+    /// Per RX ring: interface, frames seen, frames dropped.
+    pub(super) rings: Vec<(String, u64, u64)>,
+}
+
+/// What the control threads share: the way to the worker, and what they read directly
+/// (the health monitor, the failover thread's published status).
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub(super) requests: mpsc::Sender<Request>,
+    pub(super) monitor: Arc<Monitor>,
+    pub(super) failover: Option<failover_status::Published>,
+    /// The file to reload and how.
+    pub(super) reloader: Arc<Reloader>,
+    /// Set by SIGHUP.
+    pub(super) hup: Arc<AtomicBool>,
+}
+
+/// Control connections served at once; more wait in the listen backlog.
+pub(super) const MAX_CLIENTS: usize = 16;
+
+/// The control socket: one request line per connection (`list [--stats|--rate|...]`),
+/// answered with the listing text. Root-only permissions.
+pub(super) fn start_control(
+    path: &Path,
+    shared: Shared,
+    stop: Arc<AtomicBool>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "control socket {} is in use by a running daemon",
+                    path.display()
+                ),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    let busy = Arc::new(AtomicUsize::new(0));
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if shared.hup.swap(false, Ordering::Relaxed) {
+                // SIGHUP: the outcome goes to the log only.
+                let _ = reload(&shared, "SIGHUP");
+            }
+            if busy.load(Ordering::Acquire) >= MAX_CLIENTS {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    busy.fetch_add(1, Ordering::AcqRel);
+                    let (shared, done) = (shared.clone(), Arc::clone(&busy));
+                    let spawned = std::thread::Builder::new()
+                        .name("rvs-control".into())
+                        .spawn(move || {
+                            let _ = serve(stream, &shared);
+                            done.fetch_sub(1, Ordering::AcqRel);
+                        });
+                    if spawned.is_err() {
+                        busy.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }))
+}
+
+/// One control request per connection: `list [options]`, `reload`, `metrics`, or an
+/// ipvsadm command line (`ipvsadm ARGC STDIN_LEN` and its length-prefixed arguments, see
+/// [`crate::admin`]); the answer is the text (for ipvsadm: exit status, stdout and
+/// stderr), or a line starting `error: `.
+pub(super) fn serve(stream: UnixStream, shared: &Shared) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut line = String::new();
+    let mut reader = BufReader::new(&stream);
+    reader.read_line(&mut line)?;
+    let mut w = &stream;
+    let ask = if line.starts_with("ipvsadm ") {
+        let (args, stdin) = match admin::read_request(&line, &mut reader) {
+            Ok(r) => r,
+            Err(e) => return writeln!(w, "error: {e}"),
+        };
+        match admin::prepare(&args, &stdin) {
+            Ok(p) => Ask::Ipvsadm(Box::new(p)),
+            // Usage errors and bad rules need no worker.
+            Err(reply) => return w.write_all(reply.encode().as_bytes()),
+        }
+    } else {
+        match parse_request(&line) {
+            Ok(a) => a,
+            Err(e) => return writeln!(w, "error: {e}"),
+        }
+    };
+    match answer(shared, ask) {
+        Ok(text) => w.write_all(text.as_bytes()),
+        Err(e) => writeln!(w, "error: {e}"),
+    }
+}
+
+/// Answer `ask`: here from what is shared, or from a view of the engine, or (connection
+/// listings, edits, reloads) by the worker.
+fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
+    match ask {
+        Ask::Metrics => render_metrics(shared),
+        Ask::Health => {
+            let servers: Vec<_> = lock(&shared.monitor.health).servers().collect();
+            Ok(crate::health::render_status(&servers))
+        }
+        Ask::Failover => Ok(failover_status::render(
+            shared.failover.as_ref().map(|p| p.get()).as_ref(),
+        )),
+        Ask::List { format, exact } if format != Format::Connections => {
+            let v = ask_view(&shared.requests)?;
+            Ok(listing::render_view(&v.engine, format, exact).unwrap_or_default())
+        }
+        Ask::Ipvsadm(p)
+            if p.list_options()
+                .is_some_and(|opts| !listing::needs_engine(opts)) =>
+        {
+            let v = ask_view(&shared.requests)?;
+            let opts = p.list_options().expect("a listing");
+            Ok(match listing::list_view(&v.engine, opts) {
+                Ok(text) => Reply::ok(text),
+                Err(e) => Reply::fail(1, &e),
+            }
+            .encode())
+        }
+        Ask::Reload => reload(shared, "control socket"),
+        ask => ask_text(&shared.requests, ask),
+    }
+}
+
+/// Reload the file: read and checked here, installed by the worker; the outcome logged.
+fn reload(shared: &Shared, by: &str) -> Result<String, String> {
+    let r = shared
+        .reloader
+        .stage()
+        .and_then(|staged| ask_text(&shared.requests, Ask::Install(Box::new(staged))));
+    match &r {
+        Ok(msg) => tracing::info!(by, "{msg}"),
+        Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
+    }
+    r
+}
+
+/// The Prometheus text: the engine's metrics from a fresh view, then the health monitor's,
+/// the failover thread's, the sync daemons' and the RX rings'.
+pub(super) fn render_metrics(shared: &Shared) -> Result<String, String> {
+    let v = ask_view(&shared.requests)?;
+    let mut text = metrics::render(&v.engine);
+    metrics::render_health(&mut text, &shared.monitor);
+    if let Some(f) = &shared.failover {
+        failover_status::render_metrics(&mut text, &f.get());
+    }
+    metrics::render_sync(&mut text, &v.sync, &v.engine.sync);
+    metrics::render_rings(&mut text, &v.rings);
+    Ok(text)
+}
+
+/// A control request line.
+pub(super) fn parse_request(line: &str) -> Result<Ask, String> {
+    let mut words = line.split_whitespace();
+    match words.next() {
+        Some("reload") => Ok(Ask::Reload),
+        Some("metrics") => Ok(Ask::Metrics),
+        Some("list") => {
+            let mut format = Format::Plain;
+            let mut exact = false;
+            for word in words {
+                match word {
+                    "--stats" => format = Format::Stats,
+                    "--rate" => format = Format::Rate,
+                    "--thresholds" => format = Format::Thresholds,
+                    "--persistent-conn" => format = Format::PersistentConn,
+                    "-c" | "--connection" => format = Format::Connections,
+                    "--exact" => exact = true,
+                    "--health" => return Ok(Ask::Health),
+                    "--failover" => return Ok(Ask::Failover),
+                    other => return Err(format!("unknown list option {other}")),
+                }
+            }
+            Ok(Ask::List { format, exact })
+        }
+        _ => Err(format!("unknown request {:?}", line.trim())),
+    }
+}
+
+/// Hand a request to the worker and wait for its answer.
+pub(super) fn ask_worker(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<Answer, String> {
+    let (tx, rx) = mpsc::channel();
+    requests
+        .send(Request { ask, reply: tx })
+        .map_err(|_| "the data-plane worker is gone".to_string())?;
+    rx.recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "the data-plane worker did not answer".to_string())?
+}
+
+/// [`ask_worker`] for a text answer.
+fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
+    match ask_worker(requests, ask)? {
+        Answer::Text(t) => Ok(t),
+        Answer::View(_) => Err("the data-plane worker answered with a view".into()),
+    }
+}
+
+/// A view of the engine taken after this call (so it shows everything done before it).
+pub(super) fn ask_view(requests: &mpsc::Sender<Request>) -> Result<Arc<WorkerView>, String> {
+    match ask_worker(requests, Ask::View)? {
+        Answer::View(v) => Ok(v),
+        Answer::Text(_) => Err("the data-plane worker answered with text".into()),
+    }
+}
+
+/// Send one control request line and read the answer (`error: ...` becomes an error).
+pub fn control_request(control: &Path, line: &str) -> io::Result<String> {
+    let mut s = UnixStream::connect(control)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    writeln!(s, "{line}")?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut s, &mut text)?;
+    if let Some(e) = text.strip_prefix("error: ") {
+        return Err(io::Error::other(e.trim_end().to_string()));
+    }
+    Ok(text)
+}
+
+/// Ask a running daemon for a listing (`rvsadm -L -n ...`).
+pub fn request_listing(control: &Path, args: &[&str]) -> io::Result<String> {
+    control_request(control, &format!("list {}", args.join(" ")))
+}
+
+impl ControlPlane<'_> {
+    /// `rvsadm --start-daemon`, `--stop-daemon` and `-L --daemon`, with ipvsadm's
+    /// messages (libipvs `ipvs_strerror()`) and exit status 255.
+    pub(super) fn sync_request(&mut self, d: &mut Director, r: SyncRequest<'_>) -> Reply {
+        let configured = "the connection sync daemons follow the configuration \
+                          (lvs_sync_daemon / syncdaemon): change them there";
+        match r {
+            SyncRequest::List => Reply::ok(self.sync.listing()),
+            _ if self.sync.configured() => Reply::fail(255, configured),
+            SyncRequest::Start(o) => match self.sync.start(d, o.state, &syncd::setup_of(o)) {
+                Ok(()) => Reply::ok(String::new()),
+                Err(syncd::StartError::Running) => Reply::fail(255, "Daemon has already run"),
+                Err(syncd::StartError::Open(e)) => Reply::fail(255, &e.to_string()),
+            },
+            SyncRequest::Stop(state) => {
+                if self.sync.stop(d, state) {
+                    Reply::ok(String::new())
+                } else {
+                    Reply::fail(255, "No daemon is running")
+                }
+            }
+        }
+    }
+
+    /// Answer a control request (on the worker, between batches).
+    pub(super) fn answer(
+        &mut self,
+        d: &mut Director,
+        ask: Ask,
+        now: Instant,
+    ) -> Result<Answer, String> {
+        if !matches!(ask, Ask::View) {
+            // Whatever else it does may change what a view shows.
+            self.view = None;
+        }
+        match ask {
+            // One copy serves every view asked for in the same round (concurrent scrapes).
+            Ask::View => {
+                let v = self.view.get_or_insert_with(|| {
+                    Arc::new(WorkerView {
+                        engine: DirectorView::of(d),
+                        sync: self.sync.counts,
+                        rings: self.rings.clone(),
+                    })
+                });
+                Ok(Answer::View(Arc::clone(v)))
+            }
+            // Only the connection listing: the others are formatted from a view.
+            Ask::List { format, exact } => Ok(Answer::Text(listing::render(d, format, exact, now))),
+            Ask::Health | Ask::Failover | Ask::Metrics => {
+                Err("answered by the control thread, not the worker".into())
+            }
+            Ask::Ipvsadm(cmd) => Ok(Answer::Text(match cmd.sync_request() {
+                Some(r) => self.sync_request(d, r).encode(),
+                None => {
+                    let before = self.desired.base().clone();
+                    // A VIP nobody can answer for refuses the change whole, before anything
+                    // is installed (engine, health monitor, owned addresses).
+                    let (net, all) = (&self.net, self.ownership.all);
+                    let mut check = |next: &rvs_core::model::Config| {
+                        admin::addresses_to_own(net, all, &before, next).map(drop)
+                    };
+                    let mut reply = cmd.run_checked(d, self.desired, now, &mut check);
+                    match admin::addresses_to_own(&self.net, all, &before, self.desired.base()) {
+                        Ok(addrs) => self.own_service_addresses(d, addrs, now),
+                        Err(why) => {
+                            // Checked before the install: not reached.
+                            tracing::error!("rvsadm: an unownable address was installed: {why}");
+                            if let Err(errs) = self.desired.install(d, before, now) {
+                                tracing::error!(?errs, "rvsadm: undoing it failed");
+                            }
+                            reply = Reply::fail(255, &why);
+                        }
+                    }
+                    // New or edited real servers may have checks to schedule.
+                    self.monitor.wake();
+                    reply.encode()
+                }
+            })),
+            Ask::Reload => Err("read by the control thread, not the worker".into()),
+            Ask::Install(staged) => {
+                let r = staged.install(d, self.desired, self.monitor);
+                self.ensure_probe_path(d);
+                r.map(|(msg, net)| {
+                    self.install_net(d, net, now);
+                    Answer::Text(msg)
+                })
+            }
+        }
+    }
+}
