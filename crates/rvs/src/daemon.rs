@@ -9,8 +9,9 @@
 //!
 //! The director's own kernel must stay out of VIP traffic: the VIPs and the NAT router's
 //! floating IP are *not* assigned to kernel interfaces (the engine answers ARP/ND for them),
-//! and the daemon refuses to start while `ip_forward` is on in its namespace — otherwise the
-//! kernel would forward a second copy of every frame the taps see.
+//! and the daemon refuses to start while IPv4 or IPv6 forwarding is on in its namespace —
+//! otherwise the kernel would forward a second copy of every frame the taps see (see
+//! [`crate::kernel`], which also watches the switches while the daemon runs).
 //!
 //! A Unix control socket answers listing requests (`rvs list ...`) and ipvsadm command
 //! lines (`rvsadm ...`, see [`crate::admin`]); the control thread parses them and passes
@@ -27,7 +28,7 @@ use crate::probe::ProbePath;
 use crate::syncd::{self, SyncDaemons};
 use rvs_config::failover::FailoverConfig;
 use rvs_core::director::{
-    Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Route, Verdict,
+    Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Verdict,
 };
 use rvs_core::health::{Health, HealthConfig};
 use rvs_core::model::Prefix;
@@ -152,7 +153,7 @@ fn net_config(plan: &Plan) -> io::Result<NetConfig> {
     }
     Ok(NetConfig {
         ports,
-        routes: kernel_routes()?,
+        routes: crate::kernel::routes()?,
         owned,
     })
 }
@@ -162,75 +163,6 @@ fn is_link_local(a: &IpAddr) -> bool {
         IpAddr::V4(a) => a.is_link_local(),
         IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
     }
-}
-
-/// Gateway routes from `/proc/net/route` and `/proc/net/ipv6_route` (the daemon's
-/// namespace): the engine routes replies to clients that are not on a link.
-pub(crate) fn kernel_routes() -> io::Result<Vec<Route>> {
-    let mut routes = Vec::new();
-    if let Ok(text) = std::fs::read_to_string("/proc/net/route") {
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 8 {
-                continue;
-            }
-            let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::from_be);
-            let (Some(dst), Some(gw), Some(mask)) = (hex(f[1]), hex(f[2]), hex(f[7])) else {
-                continue;
-            };
-            if gw == 0 {
-                continue;
-            }
-            routes.push(Route {
-                dst: Prefix {
-                    addr: IpAddr::V4(dst.into()),
-                    len: mask.count_ones() as u8,
-                },
-                via: IpAddr::V4(gw.into()),
-            });
-        }
-    }
-    if let Ok(text) = std::fs::read_to_string("/proc/net/ipv6_route") {
-        for line in text.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 {
-                continue;
-            }
-            let v6 = |s: &str| u128::from_str_radix(s, 16).ok();
-            let (Some(dst), Some(len), Some(gw)) =
-                (v6(f[0]), u8::from_str_radix(f[1], 16).ok(), v6(f[4]))
-            else {
-                continue;
-            };
-            if gw == 0 {
-                continue;
-            }
-            routes.push(Route {
-                dst: Prefix {
-                    addr: IpAddr::V6(dst.into()),
-                    len,
-                },
-                via: IpAddr::V6(gw.into()),
-            });
-        }
-    }
-    Ok(routes)
-}
-
-/// Refuse to run while the kernel forwards: it would forward a copy of every frame.
-fn check_forwarding() -> io::Result<()> {
-    let on = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim() == "1")
-            .unwrap_or(false)
-    };
-    if on("/proc/sys/net/ipv4/ip_forward") {
-        return Err(io::Error::other(
-            "net.ipv4.ip_forward is 1 in this namespace: the kernel would forward a second \
-             copy of the traffic rvs forwards; set it to 0 (sysctl -w net.ipv4.ip_forward=0)",
-        ));
-    }
-    Ok(())
 }
 
 /// TPACKET_V2 rings: every frame is handed over as soon as the kernel wrote it. With V3,
@@ -332,7 +264,8 @@ pub fn run(
     failover: FailoverConfig,
     opts: &Options,
 ) -> io::Result<()> {
-    check_forwarding()?;
+    crate::kernel::check_forwarding(&plan.interfaces)?;
+    let _forwarding = crate::kernel::ForwardingWatch::start(&plan.interfaces)?;
     if plan.interfaces.is_empty() || plan.interfaces.len() > rvs_sys::poll::MAX_WAIT_FDS {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -1124,6 +1057,7 @@ impl ControlPlane<'_> {
                 }
                 metrics::render_sync(&mut text, &self.sync.counts, d);
                 metrics::render_rings(&mut text, &self.rings);
+                metrics::render_forwarding(&mut text);
                 Ok(text)
             }
             Ask::Ipvsadm(cmd) => Ok(match cmd.sync_request() {

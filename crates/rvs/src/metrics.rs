@@ -25,6 +25,7 @@
 //! | `rvs_connection_table_bytes`, `rvs_connection_table_limit_bytes`, `rvs_connection_table_buckets` | gauge | family |
 //! | `rvs_defense_active` | gauge | strategy (drop_entry, drop_packet, secure_tcp) |
 //! | `rvs_defense_sysctl` | gauge | name (amemthresh, am_droprate, drop_entry, drop_packet, secure_tcp) |
+//! | `rvs_kernel_forwarding` | gauge | family (ipv4, ipv6) |
 //! | `rvs_defense_entries_dropped_total`, `rvs_defense_packets_dropped_total` | counter | |
 
 use rvs_core::dest::Dest;
@@ -564,6 +565,22 @@ pub fn render_rings(out: &mut String, rings: &[(String, u64, u64)]) {
             &[("interface", &name), ("event", "dropped")],
             *dropped,
         );
+    }
+}
+
+/// Whether the kernel forwards (any forwarding switch of the family on, see
+/// [`crate::kernel`]), appended to `out`.
+pub fn render_forwarding(out: &mut String) {
+    let name = "rvs_kernel_forwarding";
+    Family::header(
+        out,
+        name,
+        "gauge",
+        "1 while the kernel's IP forwarding is on for the director's interfaces (it would forward a second copy of VIP traffic).",
+    );
+    let mut f = Family { out: &mut *out };
+    for (family, on) in crate::kernel::forwarding_gauges() {
+        f.sample(name, &[("family", family)], on);
     }
 }
 
