@@ -97,9 +97,14 @@ pub fn default_control_path(config: &Path) -> PathBuf {
 
 /// What the control socket or the metrics endpoint asks of the worker.
 #[derive(Debug)]
-enum Ask {
+pub enum Ask {
     /// A listing.
-    List { format: Format, exact: bool },
+    List {
+        /// Which listing.
+        format: Format,
+        /// `--exact`: numbers without K/M/G units.
+        exact: bool,
+    },
     /// Reload the configuration file.
     Reload,
     /// The Prometheus metrics text.
@@ -741,8 +746,9 @@ fn serve(stream: UnixStream, requests: &mpsc::Sender<Request>) -> io::Result<()>
     }
 }
 
-/// A control request line.
-fn parse_request(line: &str) -> Result<Ask, String> {
+/// A control request line (`list [options]`, `reload`, `metrics`); public for the fuzz
+/// target `control_line`.
+pub fn parse_request(line: &str) -> Result<Ask, String> {
     let mut words = line.split_whitespace();
     match words.next() {
         Some("reload") => Ok(Ask::Reload),

@@ -56,8 +56,9 @@ Prepares this host as a direct-routing real server: each VIP is added to lo (/32
 IPv4, /128 for IPv6) so the host accepts packets for it, and net.ipv4.conf.all.arp_ignore=1
 and arp_announce=2 (also set on each interface named, by default on every interface but
 lo) so it never answers ARP for the VIP nor uses it as an ARP source: the director alone
-owns the VIP on the wire. Running it again changes nothing (idempotent). Needs root and
-the `ip` program; it acts in the network namespace it runs in.
+owns the VIP on the wire. Running it again changes nothing (idempotent). Needs
+CAP_NET_ADMIN (the addresses are set over netlink) and write access to /proc/sys; it acts
+in the network namespace it runs in.
 
 options:
   --vip IP       a virtual IP address (IPv4 or IPv6); repeat for several; required
