@@ -15,8 +15,10 @@
 //!   interface (the kernel tests the receiving interface's flag, `IN_DEV_FORWARD()` in
 //!   `ip_route_input_slow()`; `ip_forward` sets every interface's).
 //! - IPv6: `net.ipv6.conf.all.forwarding` (the switch `ip6_forward()` tests) and
-//!   `net.ipv6.conf.IFACE.forwarding` of each director interface. Without IPv6 in the
-//!   kernel there is nothing to read and nothing forwards.
+//!   `net.ipv6.conf.IFACE.forwarding` of each director interface (with it the kernel acts
+//!   as a router on that interface: the ND router flag, router advertisements ignored — a
+//!   host set up to forward). Without IPv6 in the kernel there is nothing to read and
+//!   nothing forwards.
 
 use std::io;
 use std::sync::Arc;
