@@ -174,6 +174,7 @@ HA
     measure haproxy http://$VIP/ ;;
   cmd)
     : "${DIRECTOR_CMD:?set DIRECTOR_CMD to the director command line}"
+    x dir sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0  # rvs refuses to start otherwise
     ip netns exec "$P-dir" sh -c "exec $DIRECTOR_CMD" & pids+=($!); sleep "${DIRECTOR_WARMUP:-0.5}"
     measure "${DIRECTOR_NAME:-cmd}" http://$VIP/ ;;
   *) echo "unknown mode $1" >&2; exit 2 ;;

@@ -1,22 +1,5 @@
-//! `rvs_config::parse_keepalived` never panics; what it accepts validates.
+//! Fuzz target `keepalived`: what it checks and its input are in [`rvs_fuzz::targets::keepalived`], which
+//! `scripts/test` also runs every committed seed of `corpus/keepalived/` through, on stable Rust.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    match rvs_config::parse_keepalived(text, "fuzz.conf") {
-        Ok(conf) => {
-            if let Err(errs) = conf.config.validate() {
-                panic!("parse_keepalived accepted an invalid configuration: {errs:?}");
-            }
-            let _ = rvs_config::render_all(&conf.warnings);
-        }
-        Err(diags) => {
-            assert!(!diags.is_empty(), "an error without diagnostics");
-            let _ = rvs_config::render_all(&diags);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rvs_fuzz::targets::keepalived::run(data));

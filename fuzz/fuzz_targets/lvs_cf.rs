@@ -1,23 +1,5 @@
-//! `rvs_config::parse_lvs_cf` never panics; what it accepts validates.
+//! Fuzz target `lvs_cf`: what it checks and its input are in [`rvs_fuzz::targets::lvs_cf`], which
+//! `scripts/test` also runs every committed seed of `corpus/lvs_cf/` through, on stable Rust.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    match rvs_config::parse_lvs_cf(text, "fuzz.cf") {
-        Ok(cf) => {
-            if let Err(errs) = cf.config.validate() {
-                panic!("parse_lvs_cf accepted an invalid configuration: {errs:?}");
-            }
-            let _ = rvs_config::render_all(&cf.warnings);
-        }
-        Err(diags) => {
-            assert!(!diags.is_empty(), "an error without diagnostics");
-            // Rendering points into the text: it must not panic either.
-            let _ = rvs_config::render_all(&diags);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rvs_fuzz::targets::lvs_cf::run(data));

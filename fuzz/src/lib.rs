@@ -1,10 +1,17 @@
-//! Helpers shared by the fuzz targets: a small director like the one
+//! The fuzz targets' code ([`targets`], one module per `fuzz_targets/NAME.rs`) and the
+//! helpers they share: a small director like the one
 //! `crates/rvs-core/src/director/tests.rs` builds, and a way to run frames through it.
+//!
+//! The `corpora` test runs every committed seed (`corpus/NAME/*`) through its target once,
+//! on stable Rust without libFuzzer: `cargo test --manifest-path fuzz/Cargo.toml --lib`
+//! (`scripts/test` does), so a seed that once found a bug stays a regression test.
 
 use rvs_core::director::{Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId};
 use rvs_core::model::{Config, Prefix};
 use rvs_core::time::Instant;
 use std::net::IpAddr;
+
+pub mod targets;
 
 /// The public port.
 pub const PUB: PortId = PortId(0);
@@ -180,4 +187,75 @@ pub fn send(
     buf[HEAD..HEAD + bytes.len()].copy_from_slice(bytes);
     let mut f = rvs_core::wire::Frame::new(&mut buf, HEAD, bytes.len()).expect("the frame fits");
     d.handle(now, port, &mut f)
+}
+
+#[cfg(test)]
+mod corpora {
+    use std::path::Path;
+
+    /// Every target: its name (`fuzz_targets/NAME.rs`, `corpus/NAME/`) and its code.
+    const TARGETS: &[(&str, fn(&[u8]))] = &[
+        ("control", crate::targets::control::run),
+        ("control_line", crate::targets::control_line::run),
+        ("frame", crate::targets::frame::run),
+        ("heartbeat", crate::targets::heartbeat::run),
+        ("ipvsadm_command", crate::targets::ipvsadm_command::run),
+        ("ipvsadm_rules", crate::targets::ipvsadm_rules::run),
+        ("keepalived", crate::targets::keepalived::run),
+        ("lvs_cf", crate::targets::lvs_cf::run),
+        ("sync_message", crate::targets::sync_message::run),
+        ("synproxy", crate::targets::synproxy::run),
+        ("vrrp_advert", crate::targets::vrrp_advert::run),
+    ];
+
+    fn names_in(dir: &Path, strip: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(strip).map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn every_target_has_a_corpus_and_is_listed_here() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let listed: Vec<String> = TARGETS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(names_in(&root.join("fuzz_targets"), ".rs"), listed);
+        assert_eq!(names_in(&root.join("corpus"), ""), listed);
+        for (name, _) in TARGETS {
+            let bin =
+                std::fs::read_to_string(root.join(format!("fuzz_targets/{name}.rs"))).unwrap();
+            assert!(
+                bin.contains(&format!("rvs_fuzz::targets::{name}::run(data)")),
+                "fuzz_targets/{name}.rs must run targets::{name}"
+            );
+        }
+    }
+
+    /// Each seed once through its target; a panic names the seed.
+    #[test]
+    fn every_committed_seed_runs_through_its_target() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+        let mut total = 0;
+        for (name, run) in TARGETS {
+            let dir = root.join(name);
+            let mut seeds: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            seeds.sort();
+            assert!(!seeds.is_empty(), "corpus/{name} has no seeds");
+            for seed in seeds {
+                let data = std::fs::read(&seed).unwrap();
+                if std::panic::catch_unwind(|| run(&data)).is_err() {
+                    panic!("corpus seed {} fails its target", seed.display());
+                }
+                total += 1;
+            }
+        }
+        assert!(total >= TARGETS.len());
+        eprintln!("{total} seeds replayed");
+    }
 }

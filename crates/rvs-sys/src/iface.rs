@@ -1,14 +1,14 @@
 //! Interface look-ups: index ↔ name, MAC address and MTU.
 //!
 //! Every function answers for the network namespace of the *calling thread* (they use
-//! `if_nametoindex` and ioctls on a throw-away socket, never `/sys/class/net`, whose view
+//! `if_nametoindex` and [`crate::netlink`] dumps, never `/sys/class/net`, whose view
 //! follows the sysfs mount rather than the thread's namespace). Nothing here changes an
 //! interface; link configuration for the lab lives in [`crate::netns`].
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use crate::netlink;
 use crate::sys::last_err;
 
 fn c_name(name: &str) -> io::Result<CString> {
@@ -53,91 +53,41 @@ pub fn if_name(index: u32) -> io::Result<String> {
     Ok(name.to_string_lossy().into_owned())
 }
 
-fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
-    let c = c_name(name)?;
-    // SAFETY: ifreq is plain old data (a name array and a union of integers/sockaddrs);
-    // all-zero bytes are a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(c.as_bytes_with_nul()) {
-        *dst = *src as libc::c_char;
-    }
-    Ok(req)
-}
-
-fn ioctl_socket(name: &str) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked before being owned.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(last_err("socket(AF_INET) for an interface ioctl", name));
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn ioctl_ifreq(name: &str, request: libc::Ioctl, what: &str) -> io::Result<libc::ifreq> {
-    let sock = ioctl_socket(name)?;
-    let mut req = ifreq_for(name)?;
-    // SAFETY: SIOCGIF* requests read the name and write into the union of the valid,
-    // writable ifreq we pass; it outlives the call.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request, &mut req) };
-    if rc < 0 {
-        return Err(last_err(what, name));
-    }
-    Ok(req)
-}
-
-/// The hardware (MAC) address of Ethernet interface `name` (`SIOCGIFHWADDR`).
+/// The hardware (MAC) address of Ethernet interface `name` (from `RTM_GETLINK`).
 pub fn mac_address(name: &str) -> io::Result<[u8; 6]> {
-    let req = ioctl_ifreq(name, libc::SIOCGIFHWADDR, "ioctl(SIOCGIFHWADDR)")?;
-    // SAFETY: after SIOCGIFHWADDR the union holds `ifru_hwaddr`.
-    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
-    if sa.sa_family != libc::ARPHRD_ETHER {
-        return Err(io::Error::new(
+    netlink::link(name)?.mac.ok_or_else(|| {
+        io::Error::new(
             io::ErrorKind::Unsupported,
-            format!(
-                "interface {name} has hardware type {} (not Ethernet)",
-                sa.sa_family
-            ),
-        ));
-    }
-    let mut mac = [0u8; 6];
-    for (dst, src) in mac.iter_mut().zip(sa.sa_data.iter()) {
-        *dst = *src as u8;
-    }
-    Ok(mac)
+            format!("interface {name} has no Ethernet hardware address"),
+        )
+    })
 }
 
-/// The MTU of interface `name` (`SIOCGIFMTU`).
+/// The MTU of interface `name` (from `RTM_GETLINK`).
 pub fn mtu(name: &str) -> io::Result<u32> {
-    let req = ioctl_ifreq(name, libc::SIOCGIFMTU, "ioctl(SIOCGIFMTU)")?;
-    // SAFETY: after SIOCGIFMTU the union holds `ifru_mtu`.
-    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
-    Ok(mtu as u32)
+    Ok(netlink::link(name)?.mtu)
 }
 
-/// Whether interface `name` is up and running (`SIOCGIFFLAGS`: `IFF_UP` and
-/// `IFF_RUNNING`, keepalived's test for a tracked interface). An unknown one is an error.
+/// Whether interface `name` is up and running (`IFF_UP` and `IFF_RUNNING`, keepalived's
+/// test for a tracked interface). An unknown one is an error.
 pub fn is_up(name: &str) -> io::Result<bool> {
-    let req = ioctl_ifreq(name, libc::SIOCGIFFLAGS, "ioctl(SIOCGIFFLAGS)")?;
-    // SAFETY: after SIOCGIFFLAGS the union holds `ifru_flags`.
-    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
-    Ok(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
+    Ok(netlink::link(name)?.up)
 }
 
-/// The addresses of interface `name` with their prefix lengths (`getifaddrs`), IPv4 and
-/// IPv6, in the order the kernel lists them. An interface without addresses gives an empty
-/// list; an unknown one an error.
+/// The addresses of interface `name` with their prefix lengths, IPv4 and IPv6, in the
+/// order the kernel lists them. An interface without addresses gives an empty list; an
+/// unknown one an error.
 pub fn addresses(name: &str) -> io::Result<Vec<(std::net::IpAddr, u8)>> {
-    if_index(name)?;
-    Ok(all_addresses()?
+    let index = if_index(name)?;
+    Ok(netlink::addresses()?
         .into_iter()
-        .filter(|(n, _, _)| n == name)
-        .map(|(_, a, l)| (a, l))
+        .filter(|a| a.index == index)
+        .map(|a| (a.addr, a.prefix))
         .collect())
 }
 
 /// Every address of every interface of the calling thread's namespace:
-/// `(interface, address, prefix length)` (`getifaddrs`).
+/// `(interface, address, prefix length)`.
 pub fn all_addresses() -> io::Result<Vec<(String, std::net::IpAddr, u8)>> {
     Ok(entries()?
         .into_iter()
@@ -147,85 +97,24 @@ pub fn all_addresses() -> io::Result<Vec<(String, std::net::IpAddr, u8)>> {
 
 /// Every address of every interface with whether its interface is up with a carrier
 /// (`IFF_UP` and `IFF_RUNNING`, as [`is_up`] says): `(interface, address, up)`, from one
-/// `getifaddrs` call (its `ifa_flags` are the interface's flags), no `ioctl` per interface.
+/// link dump and one address dump.
 pub fn address_links() -> io::Result<Vec<(String, std::net::IpAddr, bool)>> {
-    let up = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
     Ok(entries()?
         .into_iter()
-        .map(|(name, a, _, flags)| (name, a, flags & up == up))
+        .map(|(name, a, _, up)| (name, a, up))
         .collect())
 }
 
-/// `getifaddrs`' address entries: (interface, address, prefix length, interface flags).
-fn entries() -> io::Result<Vec<(String, std::net::IpAddr, u8, u32)>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(last_err("getifaddrs", "all interfaces"));
-    }
-    let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
-        // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names;
-        // ifa_netmask, when non-null, at one of the same family.
-        let (addr, mask) = unsafe {
-            (
-                sockaddr_ip(ifa.ifa_addr),
-                if ifa.ifa_netmask.is_null() {
-                    None
-                } else {
-                    sockaddr_ip(ifa.ifa_netmask)
-                },
-            )
-        };
-        if let Some(a) = addr {
-            let len = match mask {
-                Some(std::net::IpAddr::V4(m)) => u32::from(m).count_ones() as u8,
-                Some(std::net::IpAddr::V6(m)) => u128::from(m).count_ones() as u8,
-                None if a.is_ipv4() => 32,
-                None => 128,
-            };
-            out.push((name, a, len, ifa.ifa_flags));
-        }
-    }
-    // SAFETY: `head` came from a successful getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
-}
-
-/// The IP address in a `sockaddr_in` / `sockaddr_in6`.
-///
-/// # Safety
-/// `sa` must point at a valid sockaddr whose `sa_family` tells its real size.
-unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<std::net::IpAddr> {
-    // SAFETY: the caller guarantees `sa` is valid; the family decides the cast.
-    unsafe {
-        match i32::from((*sa).sa_family) {
-            libc::AF_INET => {
-                let sin = &*(sa as *const libc::sockaddr_in);
-                Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
-                    u32::from_be(sin.sin_addr.s_addr),
-                )))
-            }
-            libc::AF_INET6 => {
-                let sin6 = &*(sa as *const libc::sockaddr_in6);
-                Some(std::net::IpAddr::V6(std::net::Ipv6Addr::from(
-                    sin6.sin6_addr.s6_addr,
-                )))
-            }
-            _ => None,
-        }
-    }
+/// The address entries: (interface, address, prefix length, interface up and running).
+fn entries() -> io::Result<Vec<(String, std::net::IpAddr, u8, bool)>> {
+    let links = netlink::links()?;
+    Ok(netlink::addresses()?
+        .into_iter()
+        .filter_map(|a| {
+            let l = links.iter().find(|l| l.index == a.index)?;
+            Some((l.name.clone(), a.addr, a.prefix, l.up))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -251,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn address_links_agree_with_the_ioctl() {
+    fn address_links_agree_with_the_link_flags() {
         let links = address_links().unwrap();
         assert!(
             links

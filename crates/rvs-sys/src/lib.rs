@@ -7,6 +7,8 @@
 //!   filtering and promiscuous membership.
 //! - [`iface`]: interface index, name, MAC address and MTU, in the calling thread's
 //!   network namespace.
+//! - [`netlink`]: links, addresses, routes and `fwmark` rules over rtnetlink (what the
+//!   daemon and the real-server agent use instead of `ip`).
 //! - [`netns`]: network-namespace helpers for tests and the lab (unique names, veth pairs,
 //!   running code inside a namespace, cleanup on drop).
 //! - [`pktinfo`]: datagrams sent from a chosen source address and received with their
@@ -23,6 +25,7 @@
 
 pub mod iface;
 pub mod netdb;
+pub mod netlink;
 pub mod netns;
 pub mod packet;
 pub mod pktinfo;

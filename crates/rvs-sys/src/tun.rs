@@ -81,7 +81,7 @@ impl Tun {
         &self.name
     }
 
-    /// Sets the link up (`SIOCGIFFLAGS` then `SIOCSIFFLAGS` with `IFF_UP`).
+    /// Sets the link up (`RTM_NEWLINK` with `IFF_UP`).
     pub fn set_up(&self) -> io::Result<()> {
         set_link_up(&self.name)
     }
@@ -157,30 +157,10 @@ impl AsRawFd for Tun {
     }
 }
 
-/// Sets interface `name` up in the calling thread's network namespace (`SIOCGIFFLAGS`,
-/// then `SIOCSIFFLAGS` with `IFF_UP` added). Doing it for a link already up is harmless.
+/// Sets interface `name` up in the calling thread's network namespace (over netlink, see
+/// [`crate::netlink::set_link_up`]). Doing it for a link already up is harmless.
 pub fn set_link_up(name: &str) -> io::Result<()> {
-    let mut req = ifreq_named(name)?;
-    // SAFETY: plain socket(2) call; the result is checked before being owned.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(last_err("socket(AF_INET) for an interface ioctl", name));
-    }
-    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: SIOCGIFFLAGS reads the name and writes `ifru_flags` of the valid, writable
-    // ifreq we pass.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
-        return Err(last_err("ioctl(SIOCGIFFLAGS)", name));
-    }
-    // SAFETY: after SIOCGIFFLAGS the union holds `ifru_flags`.
-    let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    // SAFETY: SIOCSIFFLAGS only reads the valid ifreq we pass.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
-        return Err(last_err("ioctl(SIOCSIFFLAGS, IFF_UP)", name));
-    }
-    Ok(())
+    crate::netlink::set_link_up(name)
 }
 
 #[cfg(test)]

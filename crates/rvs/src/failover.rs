@@ -680,8 +680,8 @@ struct PulseRunner {
 
 /// Whether the links carrying `addrs` are up (pulse's linkstate.c `ip_check_link()`: the
 /// interface holding the address must be up with its carrier; an address on no interface
-/// counts as up, as there). The names of those that are down. One `getifaddrs` gives the
-/// addresses and their interfaces' flags together.
+/// counts as up, as there). The names of those that are down. One netlink link dump and
+/// one address dump give the addresses and their interfaces' flags together.
 pub(crate) fn links_down(addrs: &[IpAddr]) -> Vec<String> {
     let Ok(all) = rvs_sys::iface::address_links() else {
         return Vec::new();

@@ -2,10 +2,11 @@
 //!
 //! One thread owns the engine ([`FosNode`]) and pulse's UDP heartbeat socket (when
 //! `heartbeat = 1`). What the engine decides is done here:
-//! - the floating addresses: while active they are on the kernel's interfaces (`ip addr add
-//!   IP/LEN dev DEV label LABEL`, pulse's `ifconfig eth0:1 IP up`), since the services
-//!   started by `start_cmd` listen on them, and the data plane owns and announces them
-//!   (gratuitous ARP / unsolicited NA, [`RoleChange`]); inactive, both are dropped;
+//! - the floating addresses: while active they are on the kernel's interfaces (over
+//!   netlink, as `ip addr add IP/LEN dev DEV label LABEL`; pulse's `ifconfig eth0:1 IP
+//!   up`), since the services started by `start_cmd` listen on them, and the data plane
+//!   owns and announces them (gratuitous ARP / unsolicited NA, [`RoleChange`]); inactive,
+//!   both are dropped;
 //! - `stop_cmd` / `start_cmd`: run one after the other on a thread of their own (so
 //!   heartbeats go on), as fos runs them (fos.c `runCommand()`): the argv cut at spaces,
 //!   `execv` without a shell, waited for — here for at most [`COMMAND_LIMIT`], then killed;
@@ -300,32 +301,20 @@ fn do_job(job: Job) {
         }
         Job::AddrUp(vips) => {
             for v in vips {
-                let mut args = vec![
-                    "addr".to_string(),
-                    "replace".to_string(),
-                    format!("{}/{}", v.addr, v.prefix),
-                    "dev".to_string(),
-                    v.device.clone(),
-                ];
-                if v.label != v.device && v.label.starts_with(&format!("{}:", v.device)) {
-                    args.extend(["label".to_string(), v.label.clone()]);
-                }
-                if let Err(e) = run_command_with("ip", &args, COMMAND_LIMIT) {
+                // `ip addr replace IP/LEN dev DEV [label LABEL]`, over netlink.
+                let label = (v.label != v.device && v.label.starts_with(&format!("{}:", v.device)))
+                    .then_some(v.label.as_str());
+                if let Err(e) =
+                    rvs_sys::netlink::replace_address(&v.device, v.addr, v.prefix, label)
+                {
                     tracing::warn!("fos: cannot bring up {} on {}: {e}", v.addr, v.label);
                 }
             }
         }
         Job::AddrDown(vips) => {
             for v in vips {
-                let args = [
-                    "addr".to_string(),
-                    "del".to_string(),
-                    format!("{}/{}", v.addr, v.prefix),
-                    "dev".to_string(),
-                    v.device.clone(),
-                ];
                 // Already gone (never brought up here): nothing to say.
-                let _ = run_command_with("ip", &args, COMMAND_LIMIT);
+                let _ = rvs_sys::netlink::delete_address(&v.device, v.addr, v.prefix);
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod failover;
 pub mod failover_status;
 pub mod fos;
 pub mod health;
+pub mod kernel;
 pub mod listing;
 pub mod load;
 pub mod loadagent;

@@ -677,7 +677,7 @@ pub struct Plan {
 /// The plan for `loaded` on this host's interfaces (the calling thread's namespace).
 pub fn plan(loaded: &Loaded) -> io::Result<Plan> {
     let links = rvs_sys::iface::all_addresses()?;
-    let routes = crate::daemon::kernel_routes()?;
+    let routes = crate::kernel::routes()?;
     plan_with_links(loaded, &links, &routes)
 }
 

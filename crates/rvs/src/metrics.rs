@@ -569,6 +569,22 @@ pub fn render_rings(out: &mut String, rings: &[(String, u64, u64)]) {
     }
 }
 
+/// Whether the kernel forwards (any forwarding switch of the family on, see
+/// [`crate::kernel`]), appended to `out`.
+pub fn render_forwarding(out: &mut String) {
+    let name = "rvs_kernel_forwarding";
+    Family::header(
+        out,
+        name,
+        "gauge",
+        "1 while the kernel's IP forwarding is on for the director's interfaces (it would forward a second copy of VIP traffic).",
+    );
+    let mut f = Family { out: &mut *out };
+    for (family, on) in crate::kernel::forwarding_gauges() {
+        f.sample(name, &[("family", family)], on);
+    }
+}
+
 /// Connection-sync metrics, appended to `out`.
 pub fn render_sync(
     out: &mut String,

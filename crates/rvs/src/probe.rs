@@ -4,8 +4,8 @@
 //! still answers.
 //!
 //! A check's socket in the director's kernel connects to VIP:port from the director's own
-//! address, with SO_MARK [`PROBE_MARK`]. A policy-routing rule (`ip rule fwmark MARK lookup
-//! TABLE`) sends marked packets — and only those — into a TUN device the daemon owns. The
+//! address, with SO_MARK [`PROBE_MARK`]. A policy-routing rule, made over netlink (`ip rule
+//! fwmark MARK lookup TABLE`), sends marked packets — and only those — into a TUN device the daemon owns. The
 //! data-plane worker reads them, finds the real server from the source port
 //! ([`crate::health::Probes`]) and hands them to the engine
 //! ([`rvs_core::director::Director::forward_probe_with`]), which rewrites them as it would a
@@ -15,12 +15,12 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::process::Command;
 
 use rvs_core::director::{Director, Verdict};
 use rvs_core::model::{ForwardMethod, ServiceKey};
 use rvs_core::time::Instant;
 use rvs_core::wire::Frame;
+use rvs_sys::netlink::{self, Family};
 use rvs_sys::tun::Tun;
 
 pub use crate::health::PROBE_MARK;
@@ -37,20 +37,7 @@ const ETH: usize = 14;
 pub struct ProbePath {
     tun: Tun,
     buf: Vec<u8>,
-    families: Vec<&'static str>,
-}
-
-fn ip(args: &[&str]) -> io::Result<()> {
-    let out = Command::new("ip").args(args).output()?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+    families: Vec<Family>,
 }
 
 impl ProbePath {
@@ -59,24 +46,18 @@ impl ProbePath {
     pub fn open(mtu: Option<u16>) -> io::Result<ProbePath> {
         let tun = Tun::create(DEVICE)?;
         if let Some(mtu) = mtu {
-            ip(&["link", "set", "dev", DEVICE, "mtu", &mtu.to_string()])?;
+            netlink::set_link_mtu(DEVICE, u32::from(mtu))?;
         }
         tun.set_up()?;
-        let mark = format!("{PROBE_MARK:#x}");
-        let table = PROBE_TABLE.to_string();
         let mut families = Vec::new();
-        for fam in ["-4", "-6"] {
-            if fam == "-6" && !std::path::Path::new("/proc/net/if_inet6").exists() {
+        for fam in [Family::V4, Family::V6] {
+            if fam == Family::V6 && !std::path::Path::new("/proc/net/if_inet6").exists() {
                 continue;
             }
             // A rule left by a daemon that was killed is replaced, not doubled.
-            let _ = ip(&[fam, "rule", "del", "fwmark", &mark, "lookup", &table]);
-            ip(&[
-                fam, "rule", "add", "fwmark", &mark, "lookup", &table, "pref", &table,
-            ])?;
-            ip(&[
-                fam, "route", "replace", "default", "dev", DEVICE, "table", &table,
-            ])?;
+            netlink::delete_fwmark_rules(fam, PROBE_MARK, PROBE_TABLE)?;
+            netlink::add_fwmark_rule(fam, PROBE_MARK, PROBE_TABLE, PROBE_TABLE)?;
+            netlink::replace_default_route(fam, DEVICE, PROBE_TABLE)?;
             families.push(fam);
         }
         Ok(ProbePath {
@@ -136,11 +117,9 @@ impl ProbePath {
 
 impl Drop for ProbePath {
     fn drop(&mut self) {
-        let mark = format!("{PROBE_MARK:#x}");
-        let table = PROBE_TABLE.to_string();
-        for fam in &self.families {
-            let _ = ip(&[fam, "rule", "del", "fwmark", &mark, "lookup", &table]);
-            let _ = ip(&[fam, "route", "flush", "table", &table]);
+        for &fam in &self.families {
+            let _ = netlink::delete_fwmark_rules(fam, PROBE_MARK, PROBE_TABLE);
+            let _ = netlink::flush_table(fam, PROBE_TABLE);
         }
     }
 }

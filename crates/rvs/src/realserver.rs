@@ -24,7 +24,7 @@ use std::io;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use crate::loadagent;
 use rvs_core::wire::checksum;
@@ -44,8 +44,8 @@ pub enum RealServerCommand {
     /// net.ipv4.conf.all.arp_ignore=1 and arp_announce=2 (also set on each interface named,
     /// by default on every interface but lo) so it never answers ARP for the VIP nor uses it
     /// as an ARP source: the director alone owns the VIP on the wire. Running it again
-    /// changes nothing (idempotent). Needs root and the `ip` program; it acts in the network
-    /// namespace it runs in.
+    /// changes nothing (idempotent). Needs CAP_NET_ADMIN (the addresses are set over
+    /// netlink) and write access to /proc/sys; it acts in the network namespace it runs in.
     Dr(DrArgs),
     /// The dr setup plus userspace decapsulation of tunnelled traffic through TUN.
     ///
@@ -188,34 +188,18 @@ impl From<TunArgs> for Opts {
 // ---------------------------------------------------------------------------------------
 // Direct-routing setup
 
-/// Runs `ip ARGS`; the error carries the command and its standard error.
-fn ip(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip {}`: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+fn vip_prefix(vip: IpAddr) -> u8 {
+    if vip.is_ipv4() { 32 } else { 128 }
 }
 
-fn vip_cidr(vip: IpAddr) -> String {
-    match vip {
-        IpAddr::V4(a) => format!("{a}/32"),
-        IpAddr::V6(a) => format!("{a}/128"),
-    }
-}
-
+/// Whether `vip` (as a /32 or /128) is on lo (`ip addr show dev lo to VIP/LEN`, over
+/// netlink).
 fn vip_on_lo(vip: IpAddr) -> Result<bool, String> {
-    let cidr = vip_cidr(vip);
-    Ok(!ip(&["-o", "addr", "show", "dev", "lo", "to", &cidr])?
-        .trim()
-        .is_empty())
+    let lo = rvs_sys::iface::if_index("lo").map_err(|e| e.to_string())?;
+    Ok(rvs_sys::netlink::addresses()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|a| a.index == lo && a.addr == vip && a.prefix == vip_prefix(vip)))
 }
 
 fn write_sysctl(path: &str, value: &str) -> Result<(), String> {
@@ -261,7 +245,8 @@ fn dr_setup(opts: &Opts) -> Result<(), String> {
     set_arp_sysctls(&ifaces, "1", "2")?;
     for &vip in &opts.vips {
         if !vip_on_lo(vip)? {
-            ip(&["addr", "add", &vip_cidr(vip), "dev", "lo"])?;
+            rvs_sys::netlink::replace_address("lo", vip, vip_prefix(vip), None)
+                .map_err(|e| e.to_string())?;
         }
     }
     eprintln!(
@@ -280,7 +265,8 @@ fn run_dr(opts: &Opts) -> Result<(), String> {
     // VIPs first, then the sysctls: never a local VIP while the host would answer ARP.
     for &vip in &opts.vips {
         if vip_on_lo(vip)? {
-            ip(&["addr", "del", &vip_cidr(vip), "dev", "lo"])?;
+            rvs_sys::netlink::delete_address("lo", vip, vip_prefix(vip))
+                .map_err(|e| e.to_string())?;
         }
     }
     set_arp_sysctls(&ifaces, "0", "0")?;

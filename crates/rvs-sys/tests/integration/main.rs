@@ -5,6 +5,7 @@
 
 mod fanout;
 mod lab;
+mod netlink;
 mod netns_guard;
 mod offloads;
 mod options;

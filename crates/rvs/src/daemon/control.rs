@@ -237,6 +237,7 @@ pub(super) fn render_metrics(shared: &Shared) -> Result<String, String> {
     }
     metrics::render_sync(&mut text, &v.sync, &v.engine.sync);
     metrics::render_rings(&mut text, &v.rings);
+    metrics::render_forwarding(&mut text);
     Ok(text)
 }
 

@@ -35,7 +35,6 @@ mod startup;
 mod worker;
 
 pub use control::{control_request, request_listing};
-pub(crate) use startup::kernel_routes;
 
 use crate::desired::Desired;
 use crate::failover::Failover;
@@ -52,7 +51,7 @@ use rvs_core::health::{Health, HealthConfig};
 use rvs_core::time::Instant;
 use rvs_sys::packet::PacketSocket;
 use startup::{
-    check_forwarding, net_config, open_syn_ring, probe_sources, random_seed, socket_config,
+    net_config, open_syn_ring, probe_sources, random_seed, socket_config,
     virtual_macs, with_vmacs,
 };
 use std::collections::HashSet;
@@ -110,7 +109,8 @@ pub fn run(
     failover: FailoverConfig,
     opts: &Options,
 ) -> io::Result<()> {
-    check_forwarding()?;
+    crate::kernel::check_forwarding(&plan.interfaces)?;
+    let _forwarding = crate::kernel::ForwardingWatch::start(&plan.interfaces)?;
     if plan.interfaces.is_empty() || plan.interfaces.len() > rvs_sys::poll::MAX_WAIT_FDS {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -2,7 +2,7 @@
 
 use crate::load::Plan;
 use rvs_config::failover::FailoverConfig;
-use rvs_core::director::{NetConfig, OwnedAddr, PortConfig, PortId, Route};
+use rvs_core::director::{NetConfig, OwnedAddr, PortConfig, PortId};
 use rvs_core::model::Prefix;
 use rvs_sys::packet::{
     Fanout, FanoutMode, PacketConfig, PacketSocket, RingVersion, RxRingConfig, TxRingConfig,
@@ -51,7 +51,7 @@ pub(super) fn net_config(plan: &Plan) -> io::Result<NetConfig> {
     }
     Ok(NetConfig {
         ports,
-        routes: kernel_routes()?,
+        routes: crate::kernel::routes()?,
         owned,
     })
 }
@@ -61,75 +61,6 @@ pub(super) fn is_link_local(a: &IpAddr) -> bool {
         IpAddr::V4(a) => a.is_link_local(),
         IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
     }
-}
-
-/// Gateway routes from `/proc/net/route` and `/proc/net/ipv6_route` (the daemon's
-/// namespace): the engine routes replies to clients that are not on a link.
-pub(crate) fn kernel_routes() -> io::Result<Vec<Route>> {
-    let mut routes = Vec::new();
-    if let Ok(text) = std::fs::read_to_string("/proc/net/route") {
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 8 {
-                continue;
-            }
-            let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::from_be);
-            let (Some(dst), Some(gw), Some(mask)) = (hex(f[1]), hex(f[2]), hex(f[7])) else {
-                continue;
-            };
-            if gw == 0 {
-                continue;
-            }
-            routes.push(Route {
-                dst: Prefix {
-                    addr: IpAddr::V4(dst.into()),
-                    len: mask.count_ones() as u8,
-                },
-                via: IpAddr::V4(gw.into()),
-            });
-        }
-    }
-    if let Ok(text) = std::fs::read_to_string("/proc/net/ipv6_route") {
-        for line in text.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 {
-                continue;
-            }
-            let v6 = |s: &str| u128::from_str_radix(s, 16).ok();
-            let (Some(dst), Some(len), Some(gw)) =
-                (v6(f[0]), u8::from_str_radix(f[1], 16).ok(), v6(f[4]))
-            else {
-                continue;
-            };
-            if gw == 0 {
-                continue;
-            }
-            routes.push(Route {
-                dst: Prefix {
-                    addr: IpAddr::V6(dst.into()),
-                    len,
-                },
-                via: IpAddr::V6(gw.into()),
-            });
-        }
-    }
-    Ok(routes)
-}
-
-/// Refuse to run while the kernel forwards: it would forward a copy of every frame.
-pub(super) fn check_forwarding() -> io::Result<()> {
-    let on = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim() == "1")
-            .unwrap_or(false)
-    };
-    if on("/proc/sys/net/ipv4/ip_forward") {
-        return Err(io::Error::other(
-            "net.ipv4.ip_forward is 1 in this namespace: the kernel would forward a second \
-             copy of the traffic rvs forwards; set it to 0 (sysctl -w net.ipv4.ip_forward=0)",
-        ));
-    }
-    Ok(())
 }
 
 /// TPACKET_V2 rings: every frame is handed over as soon as the kernel wrote it. With V3,

@@ -26,6 +26,7 @@ mod harness;
 mod health;
 mod httpd;
 mod icmp;
+mod kernel_forwarding;
 mod lifecycle;
 mod metrics;
 mod neighbours;
