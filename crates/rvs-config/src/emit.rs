@@ -608,7 +608,7 @@ fn keepalived_vrrp(out: &mut String, no: &mut Refusals, v: &VrrpSetup) {
         out.push_str("    }\n");
         for (k, c) in g.notify_scripts() {
             if let Some(c) = c {
-                let _ = writeln!(out, "    {k} {}", ka_value(no, &what, k, c));
+                let _ = writeln!(out, "    {k} {}", ka_script(no, &what, k, c));
             }
         }
         out.push_str("}\n");
@@ -755,7 +755,7 @@ fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetu
     }
     for (k, c) in i.notify_scripts() {
         if let Some(c) = c {
-            let _ = writeln!(out, "    {k} {}", ka_value(no, w, k, c));
+            let _ = writeln!(out, "    {k} {}", ka_script(no, w, k, c));
         }
     }
     for (k, v) in garp_settings(&r.garp) {
@@ -936,6 +936,18 @@ fn ka_word(s: &str) -> Option<String> {
 }
 
 /// A string value for keyword `key`, or a refusal.
+/// A notify script: its command, then the user and group it runs as, if any.
+fn ka_script(no: &mut Refusals, what: &str, key: &str, s: &crate::script::Script) -> String {
+    let mut v = ka_value(no, what, key, &s.command);
+    if let Some(u) = &s.user {
+        for w in u.split_whitespace() {
+            v.push(' ');
+            v.push_str(&ka_value(no, what, key, w));
+        }
+    }
+    v
+}
+
 fn ka_value(no: &mut Refusals, what: &str, key: &str, s: &str) -> String {
     ka_word(s).unwrap_or_else(|| {
         no.push(format!(

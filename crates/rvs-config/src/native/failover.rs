@@ -28,6 +28,7 @@ use crate::keepalived::{
     VrrpScript, VrrpState, VrrpSyncGroup,
 };
 use crate::lvs::Vip;
+use crate::script::Script;
 
 type Value = Spanned<toml::Value>;
 
@@ -452,11 +453,11 @@ fn instance(cx: &mut Cx<'_>, s: &Spanned<RawInstance>) -> Option<VrrpInstance> {
         version: version.flatten(),
         track_interfaces,
         track_scripts,
-        notify_master: cx.string(&r.notify_master),
-        notify_backup: cx.string(&r.notify_backup),
-        notify_fault: cx.string(&r.notify_fault),
-        notify_stop: cx.string(&r.notify_stop),
-        notify: cx.string(&r.notify),
+        notify_master: cx.string(&r.notify_master).map(Script::new),
+        notify_backup: cx.string(&r.notify_backup).map(Script::new),
+        notify_fault: cx.string(&r.notify_fault).map(Script::new),
+        notify_stop: cx.string(&r.notify_stop).map(Script::new),
+        notify: cx.string(&r.notify).map(Script::new),
         garp_master_delay,
         garp_master_repeat: count(&r.garp_master_repeat, "garp_master_repeat", cx)
             .map(|n| n.max(1)),
@@ -528,11 +529,11 @@ fn sync_group(cx: &mut Cx<'_>, s: &Spanned<RawSyncGroup>) -> VrrpSyncGroup {
         group: r.group.iter().map(|g| g.get_ref().clone()).collect(),
         group_places: r.group.iter().map(|g| cx.place(g.span())).collect(),
         place: cx.place(r.name.span()),
-        notify_master: cx.string(&r.notify_master),
-        notify_backup: cx.string(&r.notify_backup),
-        notify_fault: cx.string(&r.notify_fault),
-        notify_stop: cx.string(&r.notify_stop),
-        notify: cx.string(&r.notify),
+        notify_master: cx.string(&r.notify_master).map(Script::new),
+        notify_backup: cx.string(&r.notify_backup).map(Script::new),
+        notify_fault: cx.string(&r.notify_fault).map(Script::new),
+        notify_stop: cx.string(&r.notify_stop).map(Script::new),
+        notify: cx.string(&r.notify).map(Script::new),
     }
 }
 
@@ -992,7 +993,10 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
                 let _ = writeln!(out, "group = [{}]", names.join(", "));
                 for (k, c) in g.notify_scripts() {
                     if let Some(c) = c {
-                        let _ = writeln!(out, "{k} = {}", quote(c));
+                        let _ = writeln!(out, "{k} = {}", quote(&c.command));
+                        if let Some(u) = &c.user {
+                            let _ = writeln!(out, "# {k} runs as {u} in the source (not carried)");
+                        }
                     }
                 }
             }
@@ -1204,7 +1208,10 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
     let _ = v;
     for (k, c) in i.notify_scripts() {
         if let Some(c) = c {
-            let _ = writeln!(out, "{k} = {}", quote(c));
+            let _ = writeln!(out, "{k} = {}", quote(&c.command));
+            if let Some(u) = &c.user {
+                let _ = writeln!(out, "# {k} runs as {u} in the source (not carried)");
+            }
         }
     }
     for (k, v) in garp_settings(&r.garp) {
