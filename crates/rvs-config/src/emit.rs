@@ -1167,9 +1167,17 @@ fn keepalived_checker(out: &mut String, no: &mut Refusals, who: &str, c: &CheckS
         }
         CheckKind::Misc {
             path,
+            user,
             timeout,
             dynamic,
         } => {
+            if let Some(u) = user {
+                let words: Vec<String> = u
+                    .split_whitespace()
+                    .map(|w| ka_value(no, who, "user", w))
+                    .collect();
+                let _ = writeln!(body, "{I}user {}", words.join(" "));
+            }
             let _ = writeln!(
                 body,
                 "{I}misc_path {}",
@@ -2498,6 +2506,7 @@ fn describe_kind(kind: &CheckKind) -> String {
             path,
             timeout,
             dynamic,
+            ..
         } => {
             let mut s = format!("misc {}", c_string(path.as_bytes()));
             if *dynamic {

@@ -1971,6 +1971,7 @@ fn check(cx: &mut Cx<'_>, c: &Spanned<RawCheck>, service_udp: bool) -> Option<Ch
             timers.timeout = timeout.unwrap_or(timers.interval);
             CheckKind::Misc {
                 path: required(cx, &r.command, c, "command", "misc")?,
+                user: None,
                 timeout,
                 dynamic: r.dynamic.as_ref().is_some_and(|v| *v.get_ref()),
             }
@@ -2788,10 +2789,14 @@ fn write_check(out: &mut String, table: &str, c: &CheckSpec, service_udp: bool) 
         }
         CheckKind::Misc {
             path,
+            user,
             timeout,
             dynamic,
         } => {
             let _ = writeln!(out, "command = {}", quote(path));
+            if let Some(u) = user {
+                let _ = writeln!(out, "# runs as {u} in the source (not carried)");
+            }
             if let Some(t) = timeout {
                 let _ = writeln!(out, "timeout = {}", secs(*t));
             }
