@@ -48,7 +48,11 @@ impl Policy {
     /// `enable_script_security` a missing `keepalived_script` leaves them unrunnable too.
     pub fn new(script_user: Option<&str>, security: bool) -> Policy {
         let (uid, gid) = rvs_sys::caps::ids();
-        let daemon = RunAs { uid, gid };
+        Policy::for_daemon(script_user, security, RunAs { uid, gid })
+    }
+
+    /// [`Policy::new`] for a daemon that runs (or is about to run) as `daemon`.
+    pub fn for_daemon(script_user: Option<&str>, security: bool, daemon: RunAs) -> Policy {
         let default_user = match script_user.and_then(rvs_config::script::user_group) {
             Some((user, group)) => lookup(user, group),
             None => match rvs_sys::process::user_by_name("keepalived_script") {

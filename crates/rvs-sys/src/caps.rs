@@ -182,13 +182,7 @@ fn capget() -> io::Result<[Data; 2]> {
     // SAFETY: capget(2) with a version-3 header reads the header and writes two `Data`
     // records (the `__user_cap_data_struct` layout: three u32), which `data` provides; both
     // live for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut hdr as *mut Header,
-            data.as_mut_ptr(),
-        )
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut Header, data.as_mut_ptr()) };
     if rc != 0 {
         return Err(last_err("capget", "this thread"));
     }
@@ -262,6 +256,20 @@ pub fn current() -> io::Result<Caps> {
 /// effective sets; the inheritable and ambient sets are emptied. Needs `CAP_SETPCAP` to
 /// shrink the bounding set; without it (an unprivileged run) only the other sets shrink.
 pub fn restrict(keep: CapSet) -> io::Result<()> {
+    drop_bounding(keep)?;
+    let now = current()?;
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        0,
+    );
+    let kept = now.permitted.intersect(keep);
+    capset(kept, kept, CapSet::EMPTY)
+}
+
+/// Drop every capability but `keep` from the bounding set (the permitted and effective sets
+/// are left alone). Nothing is dropped without `CAP_SETPCAP` (an unprivileged run).
+pub fn drop_bounding(keep: CapSet) -> io::Result<()> {
     let now = current()?;
     if now.effective.has(Cap::SETPCAP) {
         for c in now.bounding.iter().filter(|c| !keep.has(*c)) {
@@ -270,13 +278,7 @@ pub fn restrict(keep: CapSet) -> io::Result<()> {
             }
         }
     }
-    prctl(
-        libc::PR_CAP_AMBIENT,
-        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-        0,
-    );
-    let kept = now.permitted.intersect(keep);
-    capset(kept, kept, CapSet::EMPTY)
+    Ok(())
 }
 
 /// Become user `uid` / group `gid` (supplementary groups: `gid` only) keeping `keep` of

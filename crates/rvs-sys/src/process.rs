@@ -73,7 +73,11 @@ pub fn script_command(
 fn buf_len(which: libc::c_int) -> usize {
     // SAFETY: sysconf takes an integer.
     let n = unsafe { libc::sysconf(which) };
-    usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(1024).max(1024)
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(1024)
+        .max(1024)
 }
 
 /// The user `name`: its uid and primary gid, or None when there is no such user.
@@ -89,7 +93,13 @@ pub fn user_by_name(name: &str) -> io::Result<Option<RunAs>> {
         // SAFETY: every pointer is valid for the call: the NUL-terminated name, `pwd`, `buf`
         // with its true length, and `out`, which is set to &pwd or null.
         let rc = unsafe {
-            libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out)
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut out,
+            )
         };
         if rc == libc::ERANGE && len < 1 << 20 {
             len *= 4;
@@ -117,7 +127,13 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
         let mut out: *mut libc::group = std::ptr::null_mut();
         // SAFETY: as in user_by_name: all pointers valid for the call, `buf`'s true length.
         let rc = unsafe {
-            libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut out)
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut out,
+            )
         };
         if rc == libc::ERANGE && len < 1 << 20 {
             len *= 4;
@@ -142,7 +158,11 @@ pub fn user_name(uid: u32) -> Option<String> {
         return None;
     }
     // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
-    Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Send SIGKILL to every process of group `pgid` (`kill(-pgid, SIGKILL)`): for a child
@@ -204,7 +224,10 @@ mod tests {
             .output()
             .unwrap();
         if crate::caps::ids().0 == 0 {
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), nobody.uid.to_string());
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                nobody.uid.to_string()
+            );
             let out = script_command("/usr/bin/id".as_ref(), &["-G".into()], Some(nobody))
                 .output()
                 .unwrap();

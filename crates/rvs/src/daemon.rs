@@ -83,6 +83,12 @@ pub struct Options {
     /// `--rt-priority N`: the data-plane thread's `SCHED_FIFO` priority (1..=99), or 0
     /// for ordinary scheduling. Default [`DEFAULT_RT_PRIORITY`].
     pub rt_priority: u8,
+    /// `--user NAME`: run as this user, keeping the capabilities it needs
+    /// ([`crate::privileges`]).
+    pub user: Option<String>,
+    /// `--script-timeout`: the limit of notify, hook and checker scripts
+    /// ([`crate::scripts::notify_limit`]).
+    pub script_timeout: Duration,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -333,6 +339,7 @@ pub fn run(
     opts: &Options,
 ) -> io::Result<()> {
     check_forwarding()?;
+    crate::privileges::at_start(&failover, &health, opts)?;
     if plan.interfaces.is_empty() || plan.interfaces.len() > rvs_sys::poll::MAX_WAIT_FDS {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -435,6 +442,7 @@ pub fn run(
         strict: opts.strict,
         tuning: opts.tuning.clone(),
         hup,
+        script_timeout: opts.script_timeout,
     };
     let (failover, roles) = match failover {
         Some((f, r)) => (Some(f), Some(r)),
@@ -481,6 +489,7 @@ pub fn run(
         f.stop();
     }
     monitor.stop();
+    crate::scripts::drain(crate::scripts::notify_limit());
     let _ = std::fs::remove_file(&opts.control);
     if let Some(p) = &opts.pid_file {
         let _ = std::fs::remove_file(p);
@@ -1217,6 +1226,8 @@ struct Reloader {
     tuning: crate::tuning::Tuning,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
+    /// `--script-timeout`.
+    script_timeout: Duration,
 }
 
 impl Reloader {
@@ -1258,6 +1269,7 @@ impl Reloader {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }
         let mut plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        crate::privileges::reloaded(&loaded.failover, &loaded.health, self.script_timeout);
         self.tuning.apply(&mut plan.config);
         if plan.interfaces != self.interfaces {
             return Err(format!(

@@ -30,7 +30,7 @@ usage:
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
              [--gc-thresh3 N] [--conn-table-memory SIZE] [--sysctl NAME=VALUE]...
-             [--rt-priority N]
+             [--rt-priority N] [--user NAME] [--script-timeout SECS]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
@@ -43,7 +43,10 @@ usage:
                           (default 512M); --sysctl sets amemthresh, am_droprate,
                           drop_entry, drop_packet or secure_tcp over the file's values.
                           --rt-priority N: the data plane's SCHED_FIFO priority
-                          (default 1, 0 = ordinary scheduling).
+                          (default 1, 0 = ordinary scheduling). --user NAME: run as
+                          NAME keeping only the capabilities the daemon needs (it
+                          keeps only those in any case); --script-timeout: notify,
+                          hook and checker scripts are killed after SECS (default 60).
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form with `# rvs:` lines for the rest (owned
@@ -127,6 +130,8 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut gc_thresh3 = None;
     let mut tuning = rvs::tuning::Tuning::default();
     let mut rt_priority = rvs::daemon::DEFAULT_RT_PRIORITY;
+    let mut user = None;
+    let mut script_timeout = rvs::scripts::DEFAULT_NOTIFY_LIMIT;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
@@ -182,6 +187,14 @@ fn daemon(args: &[String]) -> ExitCode {
                     .map(|p| rt_priority = p)
                     .ok_or_else(|| format!("--rt-priority is 0 (off) to 99, not {v:?}"))
             }),
+            "--user" => value(args, &mut i, "--user").map(|v| user = Some(v.to_string())),
+            "--script-timeout" => value(args, &mut i, "--script-timeout").and_then(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|s| *s > 0.0 && *s <= 86_400.0)
+                    .map(|s| script_timeout = std::time::Duration::from_secs_f64(s))
+                    .ok_or_else(|| format!("--script-timeout is seconds in (0, 86400], not {v:?}"))
+            }),
             other => Err(format!("unknown option {other:?}")),
         };
         if let Err(e) = r {
@@ -227,6 +240,8 @@ fn daemon(args: &[String]) -> ExitCode {
         gc_thresh3,
         tuning,
         rt_priority,
+        user,
+        script_timeout,
     };
     match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,15 +2,14 @@
 //! `vrrp_track.c`, `vrrp_scheduler.c`). The VRRP thread owns a [`Tracker`]: it reads each
 //! tracked interface's flags (`IFF_UP` and `IFF_RUNNING`, by `SIOCGIFFLAGS`) every
 //! [`IF_POLL`], and takes the results of the tracking scripts, which run on threads of their
-//! own every `interval` (`/bin/sh -c`, killed after `timeout`; exit status 0 is success).
+//! own every `interval` ([`crate::scripts`]: as keepalived runs them, without a shell, as
+//! their `user`; killed with their process group after `timeout`; exit status 0 is success).
 //! Each object's up/down changes are reported to the VRRP engine with `set_track` at the
 //! object's index in its instance's track list (interfaces first, then scripts); a script
 //! tracked by several instances runs once and feeds them all.
 //!
-//! Script results go through keepalived's rise/fall counter ([`RiseFall`]). `user` is not
-//! applied: scripts run as the daemon's user (root), as notify scripts do.
+//! Script results go through keepalived's rise/fall counter ([`RiseFall`]).
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -196,7 +195,7 @@ fn script_loop(
     let timeout = s.timeout.unwrap_or(interval);
     while !stop.load(Ordering::Acquire) {
         let started = std::time::Instant::now();
-        let ok = run_once(&s.script, timeout, stop);
+        let ok = crate::scripts::run_blocking(&job(s), timeout, stop);
         if tx.send((k, ok)).is_err() {
             return;
         }
@@ -209,36 +208,14 @@ fn script_loop(
     }
 }
 
-/// One run: exit status 0 within `timeout` is success; a script still running then is
-/// killed and has failed.
-fn run_once(script: &str, timeout: Duration, stop: &AtomicBool) -> bool {
-    let child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(script, "vrrp: cannot run track script: {e}");
-            return false;
-        }
-    };
-    let started = std::time::Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if started.elapsed() >= timeout || stop.load(Ordering::Acquire) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                tracing::warn!(script, "vrrp: track script timed out after {timeout:?}");
-                return false;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(_) => return false,
-        }
+/// A `vrrp_script` as a script to run.
+fn job(s: &TrackScriptSetup) -> crate::scripts::Job {
+    crate::scripts::Job {
+        what: "vrrp_script",
+        command: s.script.clone(),
+        user: s.user.clone(),
+        args: Vec::new(),
+        style: rvs_check::script::Style::Keepalived,
     }
 }
 
@@ -271,18 +248,5 @@ mod tests {
         assert!(!c.good());
         assert!(c.record(true));
         assert!(!c.record(false));
-    }
-
-    #[test]
-    fn scripts_succeed_fail_and_time_out() {
-        let stop = AtomicBool::new(false);
-        assert!(run_once("exit 0", Duration::from_secs(5), &stop));
-        assert!(!run_once("exit 3", Duration::from_secs(5), &stop));
-        let t = std::time::Instant::now();
-        assert!(!run_once("sleep 5", Duration::from_millis(100), &stop));
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "killed at the timeout"
-        );
     }
 }
