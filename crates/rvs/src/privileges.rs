@@ -11,11 +11,15 @@
 //!   multicast membership, firewall marks through iptables / nft.
 //! - `CAP_SYS_NICE` while `--rt-priority` is above 0 (the default, 1): the data-plane
 //!   thread switches itself to `SCHED_FIFO` once the other threads run.
-//! - `CAP_NET_BIND_SERVICE` when `--metrics` listens on a port below 1024.
+//! - `CAP_NET_BIND_SERVICE` when a port below 1024 is bound: `--metrics` there, or pulse's
+//!   heartbeat (`heartbeat_port`, 539 by default) with lvs.cf.
 //! - `CAP_SETUID`, `CAP_SETGID` and `CAP_KILL` when some script runs as a user or group
 //!   other than the daemon's own (keepalived's `script_user`, a script's `user`, the
 //!   `keepalived_script` user): to switch to it in the child before `exec`, and to kill the
 //!   script's process group at its time limit.
+//!
+//! With `service = fos` the bounding set stays whole: `start_cmd` and `stop_cmd` start and
+//! stop the failover services themselves as root, and those need what root has.
 //!
 //! Everything else goes, `CAP_DAC_OVERRIDE` and `CAP_SYS_ADMIN` included: the daemon reads
 //! its configuration and writes its control socket, PID file and sysctls as the owner
@@ -33,17 +37,14 @@ use std::io;
 use rvs_check::script::RunAs;
 use rvs_sys::caps::{self, Cap, CapSet};
 
-/// What the daemon keeps (see the module's documentation).
-pub fn needed(
-    rt_priority: u8,
-    metrics: Option<std::net::SocketAddr>,
-    scripts_as_others: bool,
-) -> CapSet {
+/// What the daemon keeps (see the module's documentation): `ports` are the ports it binds
+/// after start.
+pub fn needed(rt_priority: u8, ports: &[u16], scripts_as_others: bool) -> CapSet {
     let mut keep = vec![Cap::NET_RAW, Cap::NET_ADMIN];
     if rt_priority > 0 {
         keep.push(Cap::SYS_NICE);
     }
-    if metrics.is_some_and(|a| a.port() != 0 && a.port() < 1024) {
+    if ports.iter().any(|p| (1..1024).contains(p)) {
         keep.push(Cap::NET_BIND_SERVICE);
     }
     if scripts_as_others {
@@ -70,11 +71,29 @@ pub fn at_start(
     };
     let (uid, gid) = caps::ids();
     let me = target.unwrap_or(RunAs { uid, gid });
+    if target.is_some() && matches!(failover.mode, rvs_config::failover::FailoverMode::Fos(_)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--user cannot be used with service = fos: start_cmd and stop_cmd run as root",
+        ));
+    }
     crate::scripts::configure(&failover.scripts, opts.script_timeout, Some(me));
     let users = crate::scripts::audit(failover, health);
     let others = users.iter().any(|u| *u != me);
-    let keep = needed(opts.rt_priority, opts.metrics, others);
-    caps::drop_bounding(keep)?;
+    let mut ports: Vec<u16> = opts.metrics.map(|a| a.port()).into_iter().collect();
+    match &failover.mode {
+        rvs_config::failover::FailoverMode::Pulse(p) => ports.push(p.port),
+        rvs_config::failover::FailoverMode::Fos(f) => {
+            ports.extend(f.pulse.as_ref().map(|p| p.port))
+        }
+        _ => {}
+    }
+    let keep = needed(opts.rt_priority, &ports, others);
+    // FOS's start_cmd / stop_cmd start the services themselves as root (a web server that
+    // binds port 80 and changes to its own user, ...): they get root's whole bounding set.
+    if !matches!(failover.mode, rvs_config::failover::FailoverMode::Fos(_)) {
+        caps::drop_bounding(keep)?;
+    }
     match target {
         Some(t) => caps::become_user(
             t.uid,
@@ -137,15 +156,15 @@ mod tests {
     #[test]
     fn what_is_kept() {
         assert_eq!(
-            needed(0, None, false).to_string(),
+            needed(0, &[], false).to_string(),
             "CAP_NET_ADMIN,CAP_NET_RAW"
         );
         assert_eq!(
-            needed(1, Some("0.0.0.0:9100".parse().unwrap()), false).to_string(),
+            needed(1, &[9100], false).to_string(),
             "CAP_NET_ADMIN,CAP_NET_RAW,CAP_SYS_NICE"
         );
         assert_eq!(
-            needed(0, Some("[::]:80".parse().unwrap()), true).to_string(),
+            needed(0, &[9100, 539], true).to_string(),
             "CAP_KILL,CAP_SETGID,CAP_SETUID,CAP_NET_BIND_SERVICE,CAP_NET_ADMIN,CAP_NET_RAW"
         );
     }
