@@ -473,6 +473,7 @@ fn health_file_is_the_whole_expected_health() {
             },
             ..plain(CheckKind::Misc {
                 path: "/bin/misc -x".into(),
+                user: None,
                 timeout: None,
                 dynamic: true,
             })
@@ -484,6 +485,7 @@ fn health_file_is_the_whole_expected_health() {
             },
             ..plain(CheckKind::Misc {
                 path: "/bin/misc2".into(),
+                user: None,
                 timeout: Some(ms(3000)),
                 dynamic: false,
             })

@@ -376,8 +376,22 @@ impl VrrpRunner {
         let mut sockets: Vec<VrrpSocket> = Vec::new();
         let mut by_iface: HashMap<(String, Family, bool), usize> = HashMap::new();
         let mut routers = Vec::new();
+        let disabled = crate::vrrp_track::disabled_scripts(setup);
         for inst in &setup.instances {
             let mut cfg = inst.router.clone();
+            // A disabled script leaves the track list: as a track that is always up with
+            // weight 0, it neither faults the instance nor moves its priority.
+            for (k, name) in inst.track_scripts.iter().enumerate() {
+                if disabled.contains(name)
+                    && let Some(t) = cfg.tracks.get_mut(inst.track_interfaces.len() + k)
+                {
+                    *t = rvs_core::vrrp::Track {
+                        weight: 0,
+                        reverse: false,
+                        initially_up: true,
+                    };
+                }
+            }
             let family = if cfg.primary_ip.is_ipv4() {
                 Family::Ipv4
             } else {
@@ -448,7 +462,7 @@ impl VrrpRunner {
             routers,
             sockets,
             groups,
-            tracker: Tracker::new(setup),
+            tracker: Tracker::new(setup, &disabled),
         })
     }
 

@@ -12,6 +12,7 @@
 //!   `rvs daemon --script-timeout`). keepalived waits for none of them and bounds none; an
 //!   rvs addition, so that a hanging script cannot hold a place for ever.
 //! - `vrrp_script`: its `timeout` (else its interval), as keepalived.
+//!
 //! At most [`MAX_RUNNING`] notify / hook / checker scripts run at once; [`MAX_WAITING`] more
 //! wait their turn and beyond that one is not run (logged). Track scripts and checks are
 //! bounded by their own number (one run of each at a time).
@@ -376,10 +377,17 @@ pub fn audit(
             }
         }
     }
-    if insecure {
-        once("SECURITY VIOLATION", || {
+    // vrrp_daemon.c check_vrrp_script_security(): said whenever scripts are configured
+    // without enable_script_security.
+    if !jobs.is_empty() && !failover.scripts.enable_script_security {
+        let more = if insecure {
+            " There are insecure scripts."
+        } else {
+            ""
+        };
+        once(&format!("SECURITY VIOLATION{more}"), || {
             tracing::warn!(
-                "SECURITY VIOLATION - scripts are being executed but script_security not enabled."
+                "SECURITY VIOLATION - scripts are being executed but script_security not enabled.{more}"
             )
         });
     }

@@ -92,8 +92,9 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// The objects `setup`'s instances track (instance `i` is router `RouterId(i)`).
-    pub fn new(setup: &VrrpSetup) -> Tracker {
+    /// The objects `setup`'s instances track (instance `i` is router `RouterId(i)`), but
+    /// not the scripts named in `disabled` ([`disabled_scripts`]).
+    pub fn new(setup: &VrrpSetup, disabled: &[String]) -> Tracker {
         let mut interfaces: Vec<TrackedIf> = Vec::new();
         let mut scripts: Vec<TrackedScript> = Vec::new();
         for (i, inst) in setup.instances.iter().enumerate() {
@@ -113,6 +114,9 @@ impl Tracker {
                 let Some(sc) = setup.script(name) else {
                     continue;
                 };
+                if disabled.contains(name) {
+                    continue;
+                }
                 match scripts.iter_mut().find(|t| &t.setup.name == name) {
                     Some(t) => t.users.push((id, base + k)),
                     None => scripts.push(TrackedScript {
@@ -206,6 +210,25 @@ fn script_loop(
             std::thread::sleep((interval - started.elapsed().min(interval)).min(IF_POLL));
         }
     }
+}
+
+/// The tracked scripts that cannot run (a user that does not exist, not found, not
+/// executable, unsafe with `enable_script_security`): keepalived vrrp_daemon.c
+/// `check_vrrp_script_security()` disables them ("Disabling track script NAME ...") and
+/// removes them from every instance's track list, so they neither fail nor count.
+pub fn disabled_scripts(setup: &VrrpSetup) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &setup.scripts {
+        let tracked = setup
+            .instances
+            .iter()
+            .any(|i| i.track_scripts.contains(&s.name));
+        if tracked && job(s).prepare().is_none() {
+            tracing::warn!(script = %s.name, "Disabling track script {}: it cannot run (see above)", s.name);
+            out.push(s.name.clone());
+        }
+    }
+    out
 }
 
 /// A `vrrp_script` as a script to run.
