@@ -260,3 +260,42 @@ fn scripts_run_as_their_user_hang_bounded_and_stop_at_shutdown() {
         "{after}\n{log}"
     );
 }
+
+/// `--user nobody`: the daemon runs as nobody (uid, gid, no other groups) with the same
+/// capabilities, raised into the ambient set too, and forwards.
+#[test]
+fn user_option_runs_the_daemon_as_that_user() {
+    let lab = one_director();
+    let wd = lab.info().workdir();
+    // nobody creates its control socket and PID file here.
+    std::fs::set_permissions(&wd, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let cf = lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 80, 2)]);
+    let d = Director::start_with(
+        &lab,
+        "director",
+        "as-nobody",
+        &cf,
+        &["--rt-priority", "0", "--user", "nobody"],
+    );
+    d.wait_http(lab::VIP.into());
+    let nobody = rvs_sys::process::user_by_name("nobody").unwrap().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    let (u, g) = (nobody.uid, nobody.gid);
+    assert_eq!(field("Uid:"), format!("{u} {u} {u} {u}"), "{status}");
+    assert_eq!(field("Gid:"), format!("{g} {g} {g} {g}"), "{status}");
+    assert_eq!(field("Groups:"), format!("{g}"), "{status}");
+    for (tid, k, mask) in thread_caps(d.pid()) {
+        let want = match k.as_str() {
+            "CapInh" | "CapEff" | "CapPrm" | "CapBnd" | "CapAmb" => NET_ADMIN | NET_RAW,
+            _ => 0,
+        };
+        assert_eq!(mask, want, "thread {tid} {k}\n{}", d.log());
+    }
+}
