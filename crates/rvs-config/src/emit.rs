@@ -412,6 +412,17 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
     if let Some(s) = &conf.failover.sync {
         keepalived_sync(&mut global, &mut no, s);
     }
+    let scripts = &conf.failover.scripts;
+    if let Some(u) = &scripts.script_user {
+        let words: Vec<String> = u
+            .split_whitespace()
+            .map(|w| ka_value(&mut no, "global_defs", "script_user", w))
+            .collect();
+        let _ = writeln!(global, "    script_user {}", words.join(" "));
+    }
+    if scripts.enable_script_security {
+        global.push_str("    enable_script_security\n");
+    }
     if !global.is_empty() {
         let _ = write!(out, "\nglobal_defs {{\n{global}}}\n");
     }
