@@ -272,4 +272,25 @@ mod tests {
         assert!(c.record(true));
         assert!(!c.record(false));
     }
+
+    #[test]
+    fn scripts_that_cannot_run_are_disabled_as_keepalived_disables_them() {
+        let text = "vrrp_script ok {\n  script \"/bin/true\"\n}\n\
+                    vrrp_script gone {\n  script \"/nonexistent/rvs-check\"\n}\n\
+                    vrrp_script nouser {\n  script \"/bin/true\"\n  user no-such-user-rvs\n}\n\
+                    vrrp_script unused {\n  script \"/nonexistent/x\"\n}\n\
+                    vrrp_instance V {\n  interface lo\n  virtual_router_id 9\n  \
+                    virtual_ipaddress {\n    10.9.9.9\n  }\n  track_script {\n    ok\n    \
+                    gone\n    nouser\n  }\n}\n";
+        let kc = rvs_config::parse_keepalived(text, "k.conf").unwrap();
+        let f = rvs_config::failover_from_keepalived(&kc).unwrap();
+        let rvs_config::FailoverMode::Vrrp(v) = &f.mode else {
+            panic!("{:?}", f.mode)
+        };
+        // Only tracked scripts are looked at; the two that cannot run are disabled.
+        assert_eq!(disabled_scripts(v), ["gone", "nouser"]);
+        let t = Tracker::new(v, &disabled_scripts(v));
+        let names: Vec<&str> = t.scripts.iter().map(|s| s.setup.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+    }
 }
