@@ -21,6 +21,7 @@ mod http;
 mod net;
 mod ping;
 mod program;
+pub mod script;
 mod stream;
 mod tls;
 mod udp;
@@ -141,7 +142,12 @@ async fn run_kind(kind: &CheckKind, target: &Target, budget: Budget) -> budget::
                 .await
                 .map(|()| Outcome::Up)
         }
-        CheckKind::Misc { path, dynamic, .. } => program::misc(path, *dynamic, budget).await,
+        CheckKind::Misc {
+            path,
+            user,
+            dynamic,
+            ..
+        } => program::misc(path, user.as_deref(), *dynamic, budget).await,
         CheckKind::Udp {
             payload,
             require_reply,

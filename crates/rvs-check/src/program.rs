@@ -1,7 +1,10 @@
 //! The checks that run a program: nanny's `send_program` and keepalived's MISC_CHECK.
 //!
-//! Both run the command line through `/bin/sh -c` in a process group of its own, with
-//! standard input from /dev/null. When the budget runs out the whole group is killed
+//! Both are made ready by [`crate::script::prepare`]: `send_program` through `/bin/sh -c`
+//! as nanny's `popen()` runs it, MISC_CHECK cut into words and executed without a shell as
+//! its `user` (else the default script user), after keepalived's security check, as
+//! keepalived runs it. Each runs in a process group of its own, with standard input from
+//! /dev/null. When the budget runs out the whole group is killed
 //! (SIGKILL to `-pgid`), the shell is reaped, and the check fails with the timeout; the same
 //! happens when the attempt is cancelled. keepalived's `misc_check_child_thread` sends
 //! SIGTERM first and SIGKILL 2 s later; rvs kills at once, so an attempt never outlives its
@@ -25,6 +28,7 @@ use tokio::process::{Child, Command};
 
 use crate::Target;
 use crate::budget::{Budget, Fail, Res};
+use crate::script::{Prepared, Style, prepare};
 use crate::stream::quote;
 
 /// The most of a program's output that is kept for comparison.
@@ -38,7 +42,8 @@ pub(crate) async fn send_program(
     budget: Budget,
 ) -> Res<()> {
     let line = substitute(command, target);
-    let (status, output) = Running::spawn(&line, true)?.finish(budget).await?;
+    let prepared = prepare(&line, None, &[], Style::Shell).map_err(Fail::new)?;
+    let (status, output) = Running::spawn(&prepared, true)?.finish(budget).await?;
     match expect {
         Some(expect) => {
             if trim_newline(&output) == trim_newline(expect.as_bytes()) {
@@ -53,8 +58,14 @@ pub(crate) async fn send_program(
 }
 
 /// keepalived's MISC_CHECK.
-pub(crate) async fn misc(path: &str, dynamic: bool, budget: Budget) -> Res<Outcome> {
-    let (status, _) = Running::spawn(path, false)?.finish(budget).await?;
+pub(crate) async fn misc(
+    path: &str,
+    user: Option<&str>,
+    dynamic: bool,
+    budget: Budget,
+) -> Res<Outcome> {
+    let prepared = prepare(path, user, &[], Style::Keepalived).map_err(Fail::new)?;
+    let (status, _) = Running::spawn(&prepared, false)?.finish(budget).await?;
     //= keepalived/check/check_misc.c misc_check_child_thread()
     //# The actual weight set when using misc_dynamic is two less than
     //# the exit status returned.  Effective range is 0..253.
@@ -112,21 +123,19 @@ struct Running {
 }
 
 impl Running {
-    fn spawn(line: &str, capture: bool) -> Res<Running> {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(line)
-            .stdin(Stdio::null())
-            .stdout(if capture {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stderr(Stdio::null())
-            .process_group(0)
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| Fail::io("spawn /bin/sh", &e))?;
-        // The shell leads its own group, so the group's id is its pid. Never pid 1 or 0,
+    fn spawn(prepared: &Prepared, capture: bool) -> Res<Running> {
+        let mut cmd = Command::from(prepared.command());
+        cmd.stdout(if capture {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .map_err(|e| Fail::io(&format!("run {}", prepared.argv[0]), &e))?;
+        // The program leads its own group, so the group's id is its pid. Never pid 1 or 0,
         // whose "groups" would be every process.
         let group = child
             .id()

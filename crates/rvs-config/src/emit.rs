@@ -412,6 +412,17 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
     if let Some(s) = &conf.failover.sync {
         keepalived_sync(&mut global, &mut no, s);
     }
+    let scripts = &conf.failover.scripts;
+    if let Some(u) = &scripts.script_user {
+        let words: Vec<String> = u
+            .split_whitespace()
+            .map(|w| ka_value(&mut no, "global_defs", "script_user", w))
+            .collect();
+        let _ = writeln!(global, "    script_user {}", words.join(" "));
+    }
+    if scripts.enable_script_security {
+        global.push_str("    enable_script_security\n");
+    }
     if !global.is_empty() {
         let _ = write!(out, "\nglobal_defs {{\n{global}}}\n");
     }
@@ -608,7 +619,7 @@ fn keepalived_vrrp(out: &mut String, no: &mut Refusals, v: &VrrpSetup) {
         out.push_str("    }\n");
         for (k, c) in g.notify_scripts() {
             if let Some(c) = c {
-                let _ = writeln!(out, "    {k} {}", ka_value(no, &what, k, c));
+                let _ = writeln!(out, "    {k} {}", ka_script(no, &what, k, c));
             }
         }
         out.push_str("}\n");
@@ -755,7 +766,7 @@ fn keepalived_instance(out: &mut String, no: &mut Refusals, i: &VrrpInstanceSetu
     }
     for (k, c) in i.notify_scripts() {
         if let Some(c) = c {
-            let _ = writeln!(out, "    {k} {}", ka_value(no, w, k, c));
+            let _ = writeln!(out, "    {k} {}", ka_script(no, w, k, c));
         }
     }
     for (k, v) in garp_settings(&r.garp) {
@@ -936,6 +947,18 @@ fn ka_word(s: &str) -> Option<String> {
 }
 
 /// A string value for keyword `key`, or a refusal.
+/// A notify script: its command, then the user and group it runs as, if any.
+fn ka_script(no: &mut Refusals, what: &str, key: &str, s: &crate::script::Script) -> String {
+    let mut v = ka_value(no, what, key, &s.command);
+    if let Some(u) = &s.user {
+        for w in u.split_whitespace() {
+            v.push(' ');
+            v.push_str(&ka_value(no, what, key, w));
+        }
+    }
+    v
+}
+
 fn ka_value(no: &mut Refusals, what: &str, key: &str, s: &str) -> String {
     ka_word(s).unwrap_or_else(|| {
         no.push(format!(
@@ -1155,9 +1178,17 @@ fn keepalived_checker(out: &mut String, no: &mut Refusals, who: &str, c: &CheckS
         }
         CheckKind::Misc {
             path,
+            user,
             timeout,
             dynamic,
         } => {
+            if let Some(u) = user {
+                let words: Vec<String> = u
+                    .split_whitespace()
+                    .map(|w| ka_value(no, who, "user", w))
+                    .collect();
+                let _ = writeln!(body, "{I}user {}", words.join(" "));
+            }
             let _ = writeln!(
                 body,
                 "{I}misc_path {}",
@@ -2486,6 +2517,7 @@ fn describe_kind(kind: &CheckKind) -> String {
             path,
             timeout,
             dynamic,
+            ..
         } => {
             let mut s = format!("misc {}", c_string(path.as_bytes()));
             if *dynamic {

@@ -28,6 +28,7 @@ use crate::keepalived::{
     AuthType, GlobalDefs, KeepalivedConf, VirtualIp, VrrpInstance, VrrpScript, VrrpState,
 };
 use crate::lvs::{LvsCf, ServiceType};
+use crate::script::{Script, ScriptPolicy};
 
 /// What the daemon runs for failover.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,6 +40,9 @@ pub struct FailoverConfig {
     /// Non-fatal findings of the mapping (values rounded or clamped as keepalived does,
     /// settings without effect), located; the caller shows them with the parser's.
     pub warnings: Vec<Diagnostic>,
+    /// keepalived's `script_user` and `enable_script_security` (for the health checkers'
+    /// scripts too).
+    pub scripts: ScriptPolicy,
 }
 
 /// How a director decides whether it is active.
@@ -160,16 +164,16 @@ pub struct VrrpInstanceSetup {
     /// `virtual_ipaddress_excluded`: added while master, not advertised (either family).
     pub excluded_addresses: Vec<AddressSetup>,
     /// `notify_master`: a command line run on becoming master.
-    pub notify_master: Option<String>,
+    pub notify_master: Option<Script>,
     /// `notify_backup`: run on becoming backup.
-    pub notify_backup: Option<String>,
+    pub notify_backup: Option<Script>,
     /// `notify_fault`: run on entering the fault state.
-    pub notify_fault: Option<String>,
+    pub notify_fault: Option<Script>,
     /// `notify_stop`: run when the instance stops.
-    pub notify_stop: Option<String>,
+    pub notify_stop: Option<Script>,
     /// keepalived's generic `notify`: run on every change with the arguments `INSTANCE`
     /// NAME STATE PRIORITY (STATE one of MASTER, BACKUP, FAULT, STOP).
-    pub notify: Option<String>,
+    pub notify: Option<Script>,
     /// Tracked interfaces, for `router.tracks[0..n]` in this order. Unless
     /// `dont_track_primary` is set, the instance's own interface comes first (weight 0:
     /// down means fault), as keepalived tracks it.
@@ -186,7 +190,7 @@ pub struct VrrpInstanceSetup {
 impl VrrpInstanceSetup {
     /// The notify scripts by keyword (`notify_master`, `notify_backup`, `notify_fault`,
     /// `notify_stop`, `notify`), in that order, None where unset: what the writers write.
-    pub fn notify_scripts(&self) -> [(&'static str, Option<&str>); 5] {
+    pub fn notify_scripts(&self) -> [(&'static str, Option<&Script>); 5] {
         notify_scripts([
             &self.notify_master,
             &self.notify_backup,
@@ -198,8 +202,8 @@ impl VrrpInstanceSetup {
 }
 
 /// The five notify keywords paired with their scripts, in keepalived's order.
-fn notify_scripts(scripts: [&Option<String>; 5]) -> [(&'static str, Option<&str>); 5] {
-    let [m, b, f, s, n] = scripts.map(Option::as_deref);
+fn notify_scripts(scripts: [&Option<Script>; 5]) -> [(&'static str, Option<&Script>); 5] {
+    let [m, b, f, s, n] = scripts.map(Option::as_ref);
     [
         ("notify_master", m),
         ("notify_backup", b),
@@ -232,20 +236,20 @@ pub struct SyncGroupSetup {
     /// Indices into [`VrrpSetup::instances`], as listed.
     pub members: Vec<usize>,
     /// `notify_master`.
-    pub notify_master: Option<String>,
+    pub notify_master: Option<Script>,
     /// `notify_backup`.
-    pub notify_backup: Option<String>,
+    pub notify_backup: Option<Script>,
     /// `notify_fault`.
-    pub notify_fault: Option<String>,
+    pub notify_fault: Option<Script>,
     /// `notify_stop`.
-    pub notify_stop: Option<String>,
+    pub notify_stop: Option<Script>,
     /// `notify`: run with `GROUP` NAME STATE.
-    pub notify: Option<String>,
+    pub notify: Option<Script>,
 }
 
 impl SyncGroupSetup {
     /// The notify scripts by keyword, as [`VrrpInstanceSetup::notify_scripts`].
-    pub fn notify_scripts(&self) -> [(&'static str, Option<&str>); 5] {
+    pub fn notify_scripts(&self) -> [(&'static str, Option<&Script>); 5] {
         notify_scripts([
             &self.notify_master,
             &self.notify_backup,
@@ -450,6 +454,7 @@ impl Findings {
             mode,
             sync,
             warnings: self.warnings,
+            scripts: ScriptPolicy::default(),
         })
     }
 }
@@ -563,7 +568,10 @@ pub fn failover_from_keepalived(kc: &KeepalivedConf) -> Result<FailoverConfig, V
             scripts,
         })
     };
-    f.finish(mode, sync)
+    f.finish(mode, sync).map(|mut c| {
+        c.scripts = kc.global.scripts.clone();
+        c
+    })
 }
 
 fn track_script(sc: &VrrpScript) -> TrackScriptSetup {

@@ -23,6 +23,7 @@ mod locate;
 pub mod lvs;
 pub mod native;
 pub mod netfilter;
+pub mod script;
 mod syntax;
 
 pub use diag::{Diagnostic, Place, Severity, render_all};
@@ -48,6 +49,7 @@ pub use native::{
     InactiveServer, Names, NativeConf, ServerSlot, ServiceNames, emit_native, fos_vips,
     load_native, parse_native, vrrp_vips,
 };
+pub use script::{Script, ScriptPolicy};
 
 use std::path::Path;
 

@@ -120,7 +120,7 @@
 //! - `http`, `https`: `url = [{ path = "/", status = [200, "300-399"], digest = "MD5",
 //!   virtualhost = "...", regex = "...", regex_no_match = false }]` (or `[[...check.url]]`
 //!   tables), `virtualhost`, `http_version = "1.0" | "1.1"`, `sni` (https);
-//! - `misc`: `command`, `dynamic` (exit 2..=255 sets the weight); killed after `timeout`,
+//! - `misc`: `command`, `user` (`USER [GROUP]`), `dynamic` (exit 2..=255 sets the weight); killed after `timeout`,
 //!   else after `interval`;
 //! - `udp`: `payload` (hex), `require_reply` (hex; `""` any reply), `min_reply_length`,
 //!   `max_reply_length`;
@@ -319,6 +319,7 @@ struct RawFile {
     #[serde(default)]
     failover_service: Vec<Spanned<failover::RawFosService>>,
     sync: Option<Spanned<failover::RawSync>>,
+    scripts: Option<failover::RawScriptPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -513,6 +514,7 @@ struct RawCheck {
     expect_any: Option<Spanned<bool>>,
     udp: Option<Spanned<bool>>,
     command: Option<Str>,
+    user: Option<Str>,
     dynamic: Option<Spanned<bool>>,
     url: Option<Spanned<Vec<Spanned<RawUrl>>>>,
     virtualhost: Option<Str>,
@@ -879,6 +881,7 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
             pulse: raw.pulse.as_ref(),
             fos: &raw.failover_service,
             sync: raw.sync.as_ref(),
+            scripts_policy: raw.scripts.as_ref(),
         },
     );
     // A VRRP instance's addresses are VIPs on their devices, as keepalived.conf's are; so
@@ -1479,7 +1482,7 @@ const CHECK_TYPES: &[(&str, &[&str])] = &[
     ("program", &["command", "expect"]),
     ("http", &["url", "virtualhost", "http_version"]),
     ("https", &["url", "virtualhost", "http_version", "sni"]),
-    ("misc", &["command", "dynamic"]),
+    ("misc", &["command", "user", "dynamic"]),
     (
         "udp",
         &[
@@ -1821,6 +1824,7 @@ impl RawCheck {
             expect_any,
             udp,
             command,
+            user,
             dynamic,
             url,
             virtualhost,
@@ -1971,6 +1975,7 @@ fn check(cx: &mut Cx<'_>, c: &Spanned<RawCheck>, service_udp: bool) -> Option<Ch
             timers.timeout = timeout.unwrap_or(timers.interval);
             CheckKind::Misc {
                 path: required(cx, &r.command, c, "command", "misc")?,
+                user: r.user.as_ref().map(|u| u.get_ref().clone()),
                 timeout,
                 dynamic: r.dynamic.as_ref().is_some_and(|v| *v.get_ref()),
             }
@@ -2788,10 +2793,14 @@ fn write_check(out: &mut String, table: &str, c: &CheckSpec, service_udp: bool) 
         }
         CheckKind::Misc {
             path,
+            user,
             timeout,
             dynamic,
         } => {
             let _ = writeln!(out, "command = {}", quote(path));
+            if let Some(u) = user {
+                let _ = writeln!(out, "user = {}", quote(u));
+            }
             if let Some(t) = timeout {
                 let _ = writeln!(out, "timeout = {}", secs(*t));
             }

@@ -683,15 +683,21 @@ fn notify_scripts_and_vmac() {
     let f = ka(&inst(
         "V",
         &format!(
-            " notify_master \"/bin/m a\"\n notify_backup /bin/b\n notify_fault /bin/f\n notify_stop /bin/s\n notify /bin/n\n use_vmac vrrp51\n no_accept\n{BASIC}"
+            " notify_master \"/bin/m a\"\n notify_backup /bin/b nobody nogroup\n notify_fault /bin/f\n notify_stop /bin/s\n notify /bin/n\n use_vmac vrrp51\n no_accept\n{BASIC}"
         ),
     ));
     let i = only(&f);
-    assert_eq!(i.notify_master.as_deref(), Some("/bin/m a"));
-    assert_eq!(i.notify_backup.as_deref(), Some("/bin/b"));
-    assert_eq!(i.notify_fault.as_deref(), Some("/bin/f"));
-    assert_eq!(i.notify_stop.as_deref(), Some("/bin/s"));
-    assert_eq!(i.notify.as_deref(), Some("/bin/n"));
+    assert_eq!(cmd(&i.notify_master), Some("/bin/m a"));
+    assert_eq!(cmd(&i.notify_backup), Some("/bin/b"));
+    assert_eq!(cmd(&i.notify_fault), Some("/bin/f"));
+    assert_eq!(cmd(&i.notify_stop), Some("/bin/s"));
+    // lib/notify.c notify_script_init(): the words after the script are its user and group.
+    assert_eq!(i.notify_master.as_ref().unwrap().user, None);
+    assert_eq!(
+        i.notify_backup.as_ref().unwrap().user.as_deref(),
+        Some("nobody nogroup")
+    );
+    assert_eq!(cmd(&i.notify), Some("/bin/n"));
     assert!(i.use_vmac);
     assert_eq!(i.vmac_name.as_deref(), Some("vrrp51"));
     assert!(!i.router.accept);
@@ -796,8 +802,8 @@ fn sync_groups() {
     let g = &v.sync_groups[0];
     assert_eq!(g.name, "G");
     assert_eq!(g.members, vec![1, 0]);
-    assert_eq!(g.notify_master.as_deref(), Some("/bin/m"));
-    assert_eq!(g.notify.as_deref(), Some("/bin/n"));
+    assert_eq!(cmd(&g.notify_master), Some("/bin/m"));
+    assert_eq!(cmd(&g.notify), Some("/bin/n"));
     assert_eq!(v.instance("B"), Some(1));
 
     // The engine takes the group as mapped.
@@ -1452,4 +1458,21 @@ fn monitor_links_runs_with_a_backup_and_is_warned_without_one() {
              `backup`): a director running alone stays up, as pulse does"
         )
     );
+}
+
+/// A notify script's command.
+fn cmd(s: &Option<rvs_config::Script>) -> Option<&str> {
+    s.as_ref().map(|s| s.command.as_str())
+}
+
+#[test]
+fn script_user_and_security_reach_the_failover_config() {
+    let f = ka(&format!(
+        "global_defs {{\n script_user nobody nogroup\n enable_script_security\n}}\n{}",
+        inst("V", BASIC)
+    ));
+    assert_eq!(f.scripts.script_user.as_deref(), Some("nobody nogroup"));
+    assert!(f.scripts.enable_script_security);
+    let f = ka(&inst("V", BASIC));
+    assert_eq!(f.scripts, rvs_config::ScriptPolicy::default());
 }

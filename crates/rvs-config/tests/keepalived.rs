@@ -731,6 +731,7 @@ mod health {
                 check(
                     K::Misc {
                         path: "/bin/chk -x".into(),
+                        user: None,
                         timeout: None,
                         dynamic: true
                     },
@@ -739,6 +740,7 @@ mod health {
                 check(
                     K::Misc {
                         path: "/bin/chk2".into(),
+                        user: None,
                         timeout: Some(Duration::from_secs(3)),
                         dynamic: false
                     },

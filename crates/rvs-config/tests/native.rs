@@ -473,6 +473,7 @@ fn health_file_is_the_whole_expected_health() {
             },
             ..plain(CheckKind::Misc {
                 path: "/bin/misc -x".into(),
+                user: None,
                 timeout: None,
                 dynamic: true,
             })
@@ -484,6 +485,7 @@ fn health_file_is_the_whole_expected_health() {
             },
             ..plain(CheckKind::Misc {
                 path: "/bin/misc2".into(),
+                user: None,
                 timeout: Some(ms(3000)),
                 dynamic: false,
             })
@@ -572,4 +574,56 @@ fn synproxy_keys_read_and_round_trip() {
     let all = parse_native("[synproxy]\nall = true\n", "a.toml").unwrap();
     assert!(all.config.synproxy.all);
     assert_eq!(parse_native(&emit_native(&all), "b.toml").unwrap(), all);
+}
+
+/// keepalived's script settings in the TOML: `[scripts]`, a notify script with its user as
+/// a table, a misc check's `user`; they reach the model and survive emit → parse.
+#[test]
+fn script_users_and_security_read_and_round_trip() {
+    let text = "[scripts]\nscript_user = \"nobody nogroup\"\nenable_script_security = true\n\n\
+        [[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
+        virtual_ipaddress = [\"10.1.0.100/24\"]\n\
+        notify_master = { script = \"/etc/rvs/master.sh 'a b'\", user = \"www-data\" }\n\
+        notify_stop = \"/etc/rvs/stop.sh\"\n\n\
+        [[service]]\nvip = \"10.1.0.100\"\nport = 80\n\n\
+        [[service.real_server]]\naddress = \"10.2.0.11\"\nmethod = \"nat\"\n\n\
+        [[service.real_server.check]]\ntype = \"misc\"\ncommand = \"/bin/chk\"\nuser = \"nobody\"\n";
+    let c = parse_native(text, "s.toml").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert_eq!(
+        c.failover.scripts.script_user.as_deref(),
+        Some("nobody nogroup")
+    );
+    assert!(c.failover.scripts.enable_script_security);
+    let rvs_config::FailoverMode::Vrrp(v) = &c.failover.mode else {
+        panic!("{:?}", c.failover.mode)
+    };
+    let m = v.instances[0].notify_master.as_ref().unwrap();
+    assert_eq!(m.command, "/etc/rvs/master.sh 'a b'");
+    assert_eq!(m.user.as_deref(), Some("www-data"));
+    assert_eq!(v.instances[0].notify_stop.as_ref().unwrap().user, None);
+    let CheckKind::Misc { user, .. } = &c.health.services[0].real_servers[0].checks[0].kind else {
+        panic!()
+    };
+    assert_eq!(user.as_deref(), Some("nobody"));
+    let out = emit_native(&c);
+    assert!(out.contains("[scripts]"), "{out}");
+    assert_eq!(parse_native(&out, "again.toml").unwrap(), c);
+    // keepalived.conf says the same: global_defs, the words after the script, `user`.
+    let k = rvs_config::write_keepalived(&c);
+    for line in [
+        "    script_user nobody nogroup\n",
+        "    enable_script_security\n",
+        "    notify_master \"/etc/rvs/master.sh 'a b'\" www-data\n",
+        "user nobody\n",
+    ] {
+        assert!(k.text.contains(line), "{line:?} in\n{}", k.text);
+    }
+    let bad =
+        parse_native(&text.replace("user = \"www-data\"", "user = 3"), "bad.toml").unwrap_err();
+    assert!(
+        render_all(&bad)
+            .contains("`notify_master` is a command line, or a table with `script` and `user`"),
+        "{}",
+        render_all(&bad)
+    );
 }

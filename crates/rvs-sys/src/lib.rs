@@ -19,10 +19,13 @@
 //! - [`sched`]: real-time scheduling of the data-plane thread.
 //! - [`netdb`]: host and service names through the C library (`gethostbyname_r` and
 //!   friends), as ipvsadm looks them up.
+//! - [`caps`]: capability sets kept or dropped, becoming another user with some kept.
+//! - [`process`]: scripts started as another user in a process group; group kill.
 //! - [`random`]: random bytes from `getrandom(2)` (hash seeds).
 //!
 //! Nothing here parses or rewrites packets: that is `rvs-core::wire`'s job.
 
+pub mod caps;
 pub mod iface;
 pub mod netdb;
 pub mod netlink;

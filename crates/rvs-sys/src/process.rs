@@ -1,9 +1,169 @@
-//! Processes: signal a whole process group (a hook script and everything it started).
+//! Processes: the scripts the daemon runs (started as another user, in a process group of
+//! their own, without the daemon's ambient capabilities) and signalling a whole process
+//! group (a hook script and everything it started); user and group names looked up.
 //!
-//! Only what the daemon needs to bound the scripts it runs; spawning and reaping stay with
-//! `std::process` / `tokio::process`.
+//! Only the pieces that need the C library or a syscall; what to run and when stays with
+//! the daemon, spawning and reaping with `std::process` / `tokio::process`.
 
+use std::ffi::{CStr, CString};
 use std::io;
+use std::os::unix::process::CommandExt;
+
+/// Who a script runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunAs {
+    /// User id.
+    pub uid: u32,
+    /// Group id (also its only supplementary group, as keepalived sets it).
+    pub gid: u32,
+}
+
+/// A command for a script: `program` with `args`, standard input from /dev/null, the leader
+/// of a new process group, and in the child before `exec` (keepalived lib/notify.c
+/// `set_script_env()` / `system_call_script()`): with `run_as`, the supplementary groups set
+/// to its group alone, then its group and user ids set (real, effective and saved); the
+/// ambient capabilities cleared, so a script never inherits the daemon's; and SIGTERM asked
+/// for should the thread that started it end (`PR_SET_PDEATHSIG`, as keepalived asks).
+pub fn script_command(
+    program: &std::ffi::OsStr,
+    args: &[String],
+    run_as: Option<RunAs>,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe syscalls (setgroups, setresgid, setresuid, prctl) with integer
+    // arguments or a pointer to the stack array `gids`; it allocates nothing and takes no
+    // lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(r) = run_as {
+                let gids = [r.gid as libc::gid_t];
+                if libc::setgroups(1, gids.as_ptr()) != 0
+                    || libc::setresgid(r.gid, r.gid, r.gid) != 0
+                    || libc::setresuid(r.uid, r.uid, r.uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            );
+            // After the id change, which clears it.
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            );
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// A buffer size for the `get*_r` calls.
+fn buf_len(which: libc::c_int) -> usize {
+    // SAFETY: sysconf takes an integer.
+    let n = unsafe { libc::sysconf(which) };
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(1024)
+        .max(1024)
+}
+
+/// The user `name`: its uid and primary gid, or None when there is no such user.
+pub fn user_by_name(name: &str) -> io::Result<Option<RunAs>> {
+    let cname = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a user name"))?;
+    let mut len = buf_len(libc::_SC_GETPW_R_SIZE_MAX);
+    loop {
+        let mut buf = vec![0 as libc::c_char; len];
+        // SAFETY: passwd is plain data; zeroed is a valid value that getpwnam_r overwrites.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call: the NUL-terminated name, `pwd`, `buf`
+        // with its true length, and `out`, which is set to &pwd or null.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut out,
+            )
+        };
+        if rc == libc::ERANGE && len < 1 << 20 {
+            len *= 4;
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        return Ok((!out.is_null()).then_some(RunAs {
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+        }));
+    }
+}
+
+/// The group `name`'s gid, or None when there is no such group.
+pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
+    let cname = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a group name"))?;
+    let mut len = buf_len(libc::_SC_GETGR_R_SIZE_MAX);
+    loop {
+        let mut buf = vec![0 as libc::c_char; len];
+        // SAFETY: group is plain data; zeroed is a valid value that getgrnam_r overwrites.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in user_by_name: all pointers valid for the call, `buf`'s true length.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut out,
+            )
+        };
+        if rc == libc::ERANGE && len < 1 << 20 {
+            len *= 4;
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        return Ok((!out.is_null()).then_some(grp.gr_gid));
+    }
+}
+
+/// The user name of `uid`, for logs (None when unknown).
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; buf_len(libc::_SC_GETPW_R_SIZE_MAX).max(16 * 1024)];
+    // SAFETY: as in user_by_name.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers valid for the call, `buf`'s true length.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
 
 /// Send SIGKILL to every process of group `pgid` (`kill(-pgid, SIGKILL)`): for a child
 /// started as the leader of its own group (`process_group(0)`), the child and whatever it
@@ -42,7 +202,44 @@ pub fn kill_group(pgid: u32) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn users_and_groups_by_name() {
+        assert_eq!(
+            user_by_name("root").unwrap(),
+            Some(RunAs { uid: 0, gid: 0 })
+        );
+        assert_eq!(user_by_name("no-such-user-rvs").unwrap(), None);
+        assert_eq!(group_by_name("root").unwrap(), Some(0));
+        assert_eq!(group_by_name("no-such-group-rvs").unwrap(), None);
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn scripts_run_as_the_user_asked_for() {
+        let Some(nobody) = user_by_name("nobody").unwrap() else {
+            panic!("no user nobody on this machine");
+        };
+        let out = script_command("/usr/bin/id".as_ref(), &["-u".into()], Some(nobody))
+            .output()
+            .unwrap();
+        if crate::caps::ids().0 == 0 {
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                nobody.uid.to_string()
+            );
+            let out = script_command("/usr/bin/id".as_ref(), &["-G".into()], Some(nobody))
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                nobody.gid.to_string(),
+                "the group alone"
+            );
+        } else {
+            assert!(!out.status.success() || out.stdout.is_empty());
+        }
+    }
 
     #[test]
     fn kills_the_child_and_what_it_started() {

@@ -179,6 +179,24 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "N", default_value_t = rvs::daemon::DEFAULT_RT_PRIORITY,
           value_parser = clap::value_parser!(u8).range(0..=99))]
     pub(crate) rt_priority: u8,
+    /// Run as user NAME after start, keeping only the capabilities the daemon needs (it
+    /// keeps only those in any case).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// Kill notify, hook and checker scripts still running after SECS seconds (0 < SECS
+    /// <= 86400; default 60).
+    #[arg(long, value_name = "SECS", value_parser = script_timeout,
+          default_value = "60")]
+    pub(crate) script_timeout: std::time::Duration,
+}
+
+/// `--script-timeout SECS`: seconds in (0, 86400].
+fn script_timeout(v: &str) -> Result<std::time::Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && *s <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("seconds in (0, 86400], not {v:?}"))
 }
 
 impl DaemonArgs {
@@ -202,6 +220,8 @@ impl DaemonArgs {
                 sysctls: self.sysctl.clone(),
             },
             rt_priority: self.rt_priority,
+            user: self.user.clone(),
+            script_timeout: self.script_timeout,
         }
     }
 }
@@ -362,7 +382,8 @@ mod tests {
             "daemon --config=/etc/lvs.cf --format keepalived --config-id=b1 --strict \
              --control /tmp/c.ctl --pid-file=/tmp/p --metrics 127.0.0.1:9100 \
              --log-format=json --log-level debug --gc-thresh3 2048 --conn-table-memory=64M \
-             --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0",
+             --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0 \
+             --user=rvs --script-timeout 2.5",
         )
         .unwrap()
         .command
@@ -386,6 +407,8 @@ mod tests {
             [(Sysctl::DropEntry, 1), (Sysctl::SecureTcp, 2)]
         );
         assert_eq!(o.rt_priority, 0);
+        assert_eq!(o.user.as_deref(), Some("rvs"));
+        assert_eq!(o.script_timeout, std::time::Duration::from_millis(2500));
 
         let Command::Daemon(d) = parse("daemon -c lvs.cf").unwrap().command else {
             panic!("not daemon");
@@ -395,6 +418,8 @@ mod tests {
         assert_eq!(o.control, rvs::daemon::default_control_path(&o.config_path));
         assert_eq!((o.format, o.strict, o.metrics), (None, false, None));
         assert_eq!(o.tuning, Tuning::default());
+        assert_eq!(o.script_timeout, rvs::scripts::DEFAULT_NOTIFY_LIMIT);
+        assert_eq!(o.user, None);
         assert_eq!(d.log_format, LogFormat::Text);
     }
 

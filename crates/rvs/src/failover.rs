@@ -8,8 +8,9 @@
 //! takeover never waits for the worker's idle timeout. The worker answers ARP/ND only for
 //! owned addresses and sends the gratuitous ARPs / unsolicited NAs the engine asks for
 //! ([`RoleChange::Announce`]). Notify scripts (`notify_master`, `notify_backup`,
-//! `notify_fault`, `notify`, pulse's `active_cmd` / `inactive_cmd`) run through `/bin/sh -c`
-//! without being waited for, on one background thread ([`crate::background`]).
+//! `notify_fault`, `notify_stop`, `notify`, pulse's `active_cmd` / `inactive_cmd`) run
+//! without being waited for through [`crate::scripts`] (keepalived's without a shell, as
+//! their user; pulse's through the shell).
 //!
 //! On SIGTERM the engine resigns (VRRP priority 0, pulse STOPPED) so a backup takes over at
 //! once; `kill -9` leaves the backup to notice the silence (Master_Down_Interval, deadtime).
@@ -174,13 +175,15 @@ pub(crate) fn now(clock: std::time::Instant) -> Instant {
     Instant(clock.elapsed().as_nanos() as u64)
 }
 
-/// Run a notify script or pulse hook through `/bin/sh -c` without waiting for it, on the
-/// background thread ([`crate::background`]: bounded in number, a failure logged). `limit`:
-/// killed with its process group after that long (pulse's `active_cmd` / `inactive_cmd`
-/// get [`crate::background::HOOK_LIMIT`]; keepalived's notify scripts run unbounded, as
-/// there).
-pub(crate) fn run_script(command: &str, args: &[&str], limit: Option<Duration>) {
-    crate::background::run_script(command, args, limit);
+/// Run pulse's `active_cmd` / `inactive_cmd` through the shell, as pulse's `system()`,
+/// without waiting for it ([`crate::scripts::spawn`]).
+pub(crate) fn run_hook(what: &'static str, command: &str) {
+    crate::scripts::spawn(crate::scripts::Job::shell(what, command));
+}
+
+/// Run a keepalived notify script (with `args` appended) without waiting for it.
+fn notify(what: &'static str, script: &rvs_config::Script, args: &[&str]) {
+    crate::scripts::spawn(crate::scripts::Job::keepalived(what, script, args));
 }
 
 /// The longest a failover thread sleeps without looking at its stop flag.
@@ -356,18 +359,20 @@ struct RouterIo {
     interface: String,
     name: String,
     addresses: Vec<IpAddr>,
-    notify_master: Option<String>,
-    notify_backup: Option<String>,
-    notify_fault: Option<String>,
-    notify: Option<String>,
+    notify_master: Option<rvs_config::Script>,
+    notify_backup: Option<rvs_config::Script>,
+    notify_fault: Option<rvs_config::Script>,
+    notify_stop: Option<rvs_config::Script>,
+    notify: Option<rvs_config::Script>,
 }
 
 struct GroupIo {
     name: String,
-    notify_master: Option<String>,
-    notify_backup: Option<String>,
-    notify_fault: Option<String>,
-    notify: Option<String>,
+    notify_master: Option<rvs_config::Script>,
+    notify_backup: Option<rvs_config::Script>,
+    notify_fault: Option<rvs_config::Script>,
+    notify_stop: Option<rvs_config::Script>,
+    notify: Option<rvs_config::Script>,
 }
 
 impl VrrpRunner {
@@ -376,8 +381,22 @@ impl VrrpRunner {
         let mut sockets: Vec<VrrpSocket> = Vec::new();
         let mut by_iface: HashMap<(String, Family, bool), usize> = HashMap::new();
         let mut routers = Vec::new();
+        let disabled = crate::vrrp_track::disabled_scripts(setup);
         for inst in &setup.instances {
             let mut cfg = inst.router.clone();
+            // A disabled script leaves the track list: as a track that is always up with
+            // weight 0, it neither faults the instance nor moves its priority.
+            for (k, name) in inst.track_scripts.iter().enumerate() {
+                if disabled.contains(name)
+                    && let Some(t) = cfg.tracks.get_mut(inst.track_interfaces.len() + k)
+                {
+                    *t = rvs_core::vrrp::Track {
+                        weight: 0,
+                        reverse: false,
+                        initially_up: true,
+                    };
+                }
+            }
             let family = if cfg.primary_ip.is_ipv4() {
                 Family::Ipv4
             } else {
@@ -419,6 +438,7 @@ impl VrrpRunner {
                 notify_master: inst.notify_master.clone(),
                 notify_backup: inst.notify_backup.clone(),
                 notify_fault: inst.notify_fault.clone(),
+                notify_stop: inst.notify_stop.clone(),
                 notify: inst.notify.clone(),
             });
         }
@@ -436,6 +456,7 @@ impl VrrpRunner {
                 notify_master: g.notify_master.clone(),
                 notify_backup: g.notify_backup.clone(),
                 notify_fault: g.notify_fault.clone(),
+                notify_stop: g.notify_stop.clone(),
                 notify: g.notify.clone(),
             });
         }
@@ -446,7 +467,7 @@ impl VrrpRunner {
             routers,
             sockets,
             groups,
-            tracker: Tracker::new(setup),
+            tracker: Tracker::new(setup, &disabled),
         })
     }
 
@@ -467,6 +488,7 @@ impl VrrpRunner {
             if stop.load(Ordering::Acquire) {
                 self.vrrp.shutdown(t);
                 self.flush(t);
+                self.groups_stopped();
                 return;
             }
             self.tracker.poll(t, &mut self.vrrp);
@@ -591,11 +613,16 @@ impl VrrpRunner {
                         GroupState::Fault => ("FAULT", &g.notify_fault),
                     };
                     tracing::info!(group = %g.name, state = %name, "vrrp sync group");
+                    let what = match state {
+                        GroupState::Master => "notify_master",
+                        GroupState::Backup => "notify_backup",
+                        GroupState::Fault => "notify_fault",
+                    };
                     if let Some(s) = script {
-                        run_script(s, &[], None);
+                        notify(what, s, &[]);
                     }
                     if let Some(s) = &g.notify {
-                        run_script(s, &["GROUP", &g.name, name], None);
+                        notify("notify", s, &["GROUP", &g.name, name]);
                     }
                 }
             }
@@ -620,7 +647,7 @@ impl VrrpRunner {
                 match ev {
                     Event::BecameBackup { .. } => ("BACKUP", &r.notify_backup),
                     Event::BecameFault { .. } => ("FAULT", &r.notify_fault),
-                    _ => ("STOP", &None),
+                    _ => ("STOP", &r.notify_stop),
                 }
             }
             Event::Announce { repeat, .. } => {
@@ -632,11 +659,32 @@ impl VrrpRunner {
             }
         };
         tracing::info!(instance = %r.name, state = %state, priority = %prio, "vrrp");
+        let what = match state {
+            "MASTER" => "notify_master",
+            "BACKUP" => "notify_backup",
+            "FAULT" => "notify_fault",
+            _ => "notify_stop",
+        };
         if let Some(s) = script {
-            run_script(s, &[], None);
+            notify(what, s, &[]);
         }
         if let Some(s) = &r.notify {
-            run_script(s, &["INSTANCE", &r.name, state, &prio], None);
+            notify("notify", s, &["INSTANCE", &r.name, state, &prio]);
+        }
+    }
+
+    /// At shutdown, after the instances stopped: each sync group's `notify_stop` and its
+    /// `notify` with STOP (keepalived vrrp_notify.c `notify_group_exec()` for
+    /// VRRP_STATE_STOP).
+    fn groups_stopped(&self) {
+        for g in &self.groups {
+            tracing::info!(group = %g.name, state = "STOP", "vrrp sync group");
+            if let Some(s) = &g.notify_stop {
+                notify("notify_stop", s, &[]);
+            }
+            if let Some(s) = &g.notify {
+                notify("notify", s, &["GROUP", &g.name, "STOP"]);
+            }
         }
     }
 }
@@ -888,7 +936,7 @@ impl PulseRunner {
                     tracing::info!(reason = ?why, "pulse: active");
                     self.notifier.send(RoleChange::Own(self.addresses.clone()));
                     if let Some(c) = &self.active_cmd {
-                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
+                        run_hook("active_cmd", c);
                     }
                 }
                 PulseEvent::Deactivate(why) => {
@@ -896,7 +944,7 @@ impl PulseRunner {
                     self.notifier
                         .send(RoleChange::Disown(self.addresses.clone()));
                     if let Some(c) = &self.inactive_cmd {
-                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
+                        run_hook("inactive_cmd", c);
                     }
                 }
                 PulseEvent::Announce => self.notifier.send(RoleChange::Announce {

@@ -9,15 +9,14 @@
 //!   both are dropped;
 //! - `stop_cmd` / `start_cmd`: run one after the other on a thread of their own (so
 //!   heartbeats go on), as fos runs them (fos.c `runCommand()`): the argv cut at spaces,
-//!   `execv` without a shell, waited for — here for at most [`COMMAND_LIMIT`], then killed;
-//!   each logged with its exit status;
+//!   `execv` without a shell, waited for — here for at most [`COMMAND_LIMIT`], then killed
+//!   with its process group ([`crate::scripts`]); each logged with its exit status;
 //! - the monitor's checks: nanny's check ([`rvs_check::run`]) of the service at its floating
 //!   address, a task on the one background thread ([`crate::background`]), its result
 //!   back to the engine.
 
 use std::io;
 use std::net::{IpAddr, UdpSocket};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -30,7 +29,7 @@ use rvs_core::pulse::{PulseEvent, Role};
 
 use crate::failover::{
     LinkWatch, Notifier, RoleChange, TICK, now, open_pulse, pulse_config, pulse_status,
-    recv_heartbeats, run_script, send_heartbeat,
+    recv_heartbeats, run_hook, send_heartbeat,
 };
 
 /// The longest a `start_cmd` or `stop_cmd` may run before it is killed (fos waits without
@@ -189,7 +188,7 @@ impl FosRunner {
                     self.job(Job::AddrUp(self.addresses.clone()));
                     self.notifier.send(RoleChange::Own(owned.clone()));
                     if let Some(c) = &self.active_cmd {
-                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
+                        run_hook("active_cmd", c);
                     }
                 }
                 FosEvent::Pulse(PulseEvent::Deactivate(why)) => {
@@ -197,7 +196,7 @@ impl FosRunner {
                     self.notifier.send(RoleChange::Disown(owned.clone()));
                     self.job(Job::AddrDown(self.addresses.clone()));
                     if let Some(c) = &self.inactive_cmd {
-                        run_script(c, &[], Some(crate::background::HOOK_LIMIT));
+                        run_hook("inactive_cmd", c);
                     }
                 }
                 FosEvent::Pulse(PulseEvent::Announce) => self.notifier.send(RoleChange::Announce {
@@ -321,35 +320,27 @@ fn do_job(job: Job) {
 }
 
 /// Run `argv` as fos.c `runCommand()` runs a service command: `execv(argv[0], argv)`, no
-/// shell, no `PATH` search beyond what `argv[0]` says, waited for; killed after `limit`.
+/// shell, no `PATH` search beyond what `argv[0]` says, as the daemon's user, waited for;
+/// killed with its process group after `limit` ([`crate::scripts`]).
 fn run_command(argv: &[String], limit: Duration) -> Result<(), String> {
-    let Some((prog, args)) = argv.split_first() else {
+    if argv.is_empty() {
         return Err("empty command".to_string());
+    }
+    let ids = rvs_sys::caps::ids();
+    let p = rvs_check::script::Prepared {
+        argv: argv.to_vec(),
+        run_as: None,
+        ids: rvs_check::script::RunAs {
+            uid: ids.0,
+            gid: ids.1,
+        },
+        insecure: false,
+        notes: Vec::new(),
     };
-    run_command_with(prog, args, limit)
-}
-
-fn run_command_with(prog: &str, args: &[String], limit: Duration) -> Result<(), String> {
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(s)) if s.success() => return Ok(()),
-            Ok(Some(s)) => return Err(format!("returned error ({s})")),
-            Ok(None) if std::time::Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("still running after {} s: killed", limit.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("wait: {e}")),
-        }
+    let never = AtomicBool::new(false);
+    match crate::scripts::run_prepared_blocking("fos", &p, limit, &never)? {
+        s if s.success() => Ok(()),
+        s => Err(format!("returned error ({s})")),
     }
 }
 

@@ -13,8 +13,9 @@
 //! daemon's probe TUN device, and the worker forwards them to the real server the source port
 //! names ([`Probes`]).
 //!
-//! Scripts run through `/bin/sh -c` with the daemon's environment, without waiting: a script
-//! that hangs delays nothing but itself (it is killed after [`SCRIPT_TIMEOUT`]).
+//! Scripts (`notify_up`, `notify_down`, `quorum_up`, `quorum_down`) run through
+//! [`crate::scripts`] as keepalived runs them, without waiting: a script that hangs delays
+//! nothing but itself (it is killed after [`crate::scripts::notify_limit`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -31,8 +32,6 @@ use rvs_core::time::Instant;
 
 use crate::desired::lock;
 
-/// How long a notify or quorum script may run before it is killed.
-pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a load agent has to answer.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest the monitor sleeps without looking at the stop flag.
@@ -197,7 +196,8 @@ impl MonitorThread {
         &self.monitor
     }
 
-    /// Stop: omega's scripts run (bounded by [`SCRIPT_TIMEOUT`]), then the thread ends.
+    /// Stop: omega's scripts run (bounded by [`crate::scripts::notify_limit`]), then the
+    /// thread ends.
     pub fn stop(mut self) {
         self.monitor.stop.store(true, Ordering::Release);
         self.monitor.wake();
@@ -288,14 +288,14 @@ async fn run(m: Arc<Monitor>) {
             h.poll_timeout()
         };
         for s in scripts {
-            tokio::spawn(run_script(s));
+            tokio::spawn(crate::scripts::run(s));
         }
         if m.stop.load(Ordering::Acquire) {
             let events = lock(&m.health).shutdown();
             let mut waits = Vec::new();
             for ev in &events {
                 if let Some(s) = log_event(ev) {
-                    waits.push(tokio::spawn(run_script(s)));
+                    waits.push(tokio::spawn(crate::scripts::run(s)));
                 }
             }
             for w in waits {
@@ -370,7 +370,7 @@ fn service_name(s: &ServiceKey) -> String {
 }
 
 /// Log an engine event; return the script it asks for, if any.
-fn log_event(ev: &Event) -> Option<String> {
+fn log_event(ev: &Event) -> Option<crate::scripts::Job> {
     match ev {
         Event::ServerUp {
             service,
@@ -379,7 +379,7 @@ fn log_event(ev: &Event) -> Option<String> {
             notify,
         } => {
             tracing::info!(service = %service_name(service), server = %sock(*addr, *port), "real server up");
-            notify.clone()
+            notify.as_ref().map(|c| job("notify_up", c))
         }
         Event::ServerDown {
             service,
@@ -389,15 +389,15 @@ fn log_event(ev: &Event) -> Option<String> {
             notify,
         } => {
             tracing::warn!(service = %service_name(service), server = %sock(*addr, *port), reason = %reason, "real server down");
-            notify.clone()
+            notify.as_ref().map(|c| job("notify_down", c))
         }
         Event::QuorumUp { service, command } => {
             tracing::info!(service = %service_name(service), "quorum gained");
-            command.clone()
+            command.as_ref().map(|c| job("quorum_up", c))
         }
         Event::QuorumDown { service, command } => {
             tracing::warn!(service = %service_name(service), "quorum lost");
-            command.clone()
+            command.as_ref().map(|c| job("quorum_down", c))
         }
         Event::SorryServerIn {
             service,
@@ -428,34 +428,13 @@ fn log_event(ev: &Event) -> Option<String> {
     }
 }
 
-fn sock(addr: IpAddr, port: u16) -> String {
-    rvs_core::model::sock(addr, port)
+/// A checker's script, run as keepalived runs it (as the default script user).
+fn job(what: &'static str, command: &str) -> crate::scripts::Job {
+    crate::scripts::Job::keepalived(what, &rvs_config::Script::new(command), &[])
 }
 
-/// Run a script through `/bin/sh -c`, killing it after [`SCRIPT_TIMEOUT`].
-async fn run_script(command: String) {
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&command)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(script = %command, "cannot run script: {e}");
-            return;
-        }
-    };
-    match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait()).await {
-        Ok(Ok(status)) if status.success() => tracing::debug!(script = %command, "script done"),
-        Ok(Ok(status)) => tracing::warn!(script = %command, %status, "script failed"),
-        Ok(Err(e)) => tracing::warn!(script = %command, "script: {e}"),
-        Err(_) => {
-            let _ = child.kill().await;
-            tracing::warn!(script = %command, "script killed after {SCRIPT_TIMEOUT:?}");
-        }
-    }
+fn sock(addr: IpAddr, port: u16) -> String {
+    rvs_core::model::sock(addr, port)
 }
 
 /// `rvs list --health`: one line per monitored real server.

@@ -2,15 +2,14 @@
 //! `vrrp_track.c`, `vrrp_scheduler.c`). The VRRP thread owns a [`Tracker`]: it reads each
 //! tracked interface's flags (`IFF_UP` and `IFF_RUNNING`, by `SIOCGIFFLAGS`) every
 //! [`IF_POLL`], and takes the results of the tracking scripts, which run on threads of their
-//! own every `interval` (`/bin/sh -c`, killed after `timeout`; exit status 0 is success).
+//! own every `interval` ([`crate::scripts`]: as keepalived runs them, without a shell, as
+//! their `user`; killed with their process group after `timeout`; exit status 0 is success).
 //! Each object's up/down changes are reported to the VRRP engine with `set_track` at the
 //! object's index in its instance's track list (interfaces first, then scripts); a script
 //! tracked by several instances runs once and feeds them all.
 //!
-//! Script results go through keepalived's rise/fall counter ([`RiseFall`]). `user` is not
-//! applied: scripts run as the daemon's user (root), as notify scripts do.
+//! Script results go through keepalived's rise/fall counter ([`RiseFall`]).
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -93,8 +92,9 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// The objects `setup`'s instances track (instance `i` is router `RouterId(i)`).
-    pub fn new(setup: &VrrpSetup) -> Tracker {
+    /// The objects `setup`'s instances track (instance `i` is router `RouterId(i)`), but
+    /// not the scripts named in `disabled` ([`disabled_scripts`]).
+    pub fn new(setup: &VrrpSetup, disabled: &[String]) -> Tracker {
         let mut interfaces: Vec<TrackedIf> = Vec::new();
         let mut scripts: Vec<TrackedScript> = Vec::new();
         for (i, inst) in setup.instances.iter().enumerate() {
@@ -114,6 +114,9 @@ impl Tracker {
                 let Some(sc) = setup.script(name) else {
                     continue;
                 };
+                if disabled.contains(name) {
+                    continue;
+                }
                 match scripts.iter_mut().find(|t| &t.setup.name == name) {
                     Some(t) => t.users.push((id, base + k)),
                     None => scripts.push(TrackedScript {
@@ -196,7 +199,7 @@ fn script_loop(
     let timeout = s.timeout.unwrap_or(interval);
     while !stop.load(Ordering::Acquire) {
         let started = std::time::Instant::now();
-        let ok = run_once(&s.script, timeout, stop);
+        let ok = crate::scripts::run_blocking(&job(s), timeout, stop);
         if tx.send((k, ok)).is_err() {
             return;
         }
@@ -209,36 +212,33 @@ fn script_loop(
     }
 }
 
-/// One run: exit status 0 within `timeout` is success; a script still running then is
-/// killed and has failed.
-fn run_once(script: &str, timeout: Duration, stop: &AtomicBool) -> bool {
-    let child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(script, "vrrp: cannot run track script: {e}");
-            return false;
+/// The tracked scripts that cannot run (a user that does not exist, not found, not
+/// executable, unsafe with `enable_script_security`): keepalived vrrp_daemon.c
+/// `check_vrrp_script_security()` disables them ("Disabling track script NAME ...") and
+/// removes them from every instance's track list, so they neither fail nor count.
+pub fn disabled_scripts(setup: &VrrpSetup) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &setup.scripts {
+        let tracked = setup
+            .instances
+            .iter()
+            .any(|i| i.track_scripts.contains(&s.name));
+        if tracked && job(s).prepare().is_none() {
+            tracing::warn!(script = %s.name, "Disabling track script {}: it cannot run (see above)", s.name);
+            out.push(s.name.clone());
         }
-    };
-    let started = std::time::Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if started.elapsed() >= timeout || stop.load(Ordering::Acquire) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                tracing::warn!(script, "vrrp: track script timed out after {timeout:?}");
-                return false;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(_) => return false,
-        }
+    }
+    out
+}
+
+/// A `vrrp_script` as a script to run.
+fn job(s: &TrackScriptSetup) -> crate::scripts::Job {
+    crate::scripts::Job {
+        what: "vrrp_script",
+        command: s.script.clone(),
+        user: s.user.clone(),
+        args: Vec::new(),
+        style: rvs_check::script::Style::Keepalived,
     }
 }
 
@@ -274,15 +274,23 @@ mod tests {
     }
 
     #[test]
-    fn scripts_succeed_fail_and_time_out() {
-        let stop = AtomicBool::new(false);
-        assert!(run_once("exit 0", Duration::from_secs(5), &stop));
-        assert!(!run_once("exit 3", Duration::from_secs(5), &stop));
-        let t = std::time::Instant::now();
-        assert!(!run_once("sleep 5", Duration::from_millis(100), &stop));
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "killed at the timeout"
-        );
+    fn scripts_that_cannot_run_are_disabled_as_keepalived_disables_them() {
+        let text = "vrrp_script ok {\n  script \"/bin/true\"\n}\n\
+                    vrrp_script gone {\n  script \"/nonexistent/rvs-check\"\n}\n\
+                    vrrp_script nouser {\n  script \"/bin/true\"\n  user no-such-user-rvs\n}\n\
+                    vrrp_script unused {\n  script \"/nonexistent/x\"\n}\n\
+                    vrrp_instance V {\n  interface lo\n  virtual_router_id 9\n  \
+                    virtual_ipaddress {\n    10.9.9.9\n  }\n  track_script {\n    ok\n    \
+                    gone\n    nouser\n  }\n}\n";
+        let kc = rvs_config::parse_keepalived(text, "k.conf").unwrap();
+        let f = rvs_config::failover_from_keepalived(&kc).unwrap();
+        let rvs_config::FailoverMode::Vrrp(v) = &f.mode else {
+            panic!("{:?}", f.mode)
+        };
+        // Only tracked scripts are looked at; the two that cannot run are disabled.
+        assert_eq!(disabled_scripts(v), ["gone", "nouser"]);
+        let t = Tracker::new(v, &disabled_scripts(v));
+        let names: Vec<&str> = t.scripts.iter().map(|s| s.setup.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
     }
 }

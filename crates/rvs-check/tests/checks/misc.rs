@@ -8,10 +8,17 @@ use rvs_core::health::{CheckKind, CheckSpec, Outcome};
 
 use crate::{process_gone, reason, spec, target, temp_path};
 
-fn misc(path: &str, timeout: Option<Duration>, dynamic: bool) -> CheckSpec {
+/// MISC_CHECK running `script` through the shell: keepalived executes `misc_path` without
+/// one, so shell syntax needs an explicit `/bin/sh -c '...'`.
+fn misc(script: &str, timeout: Option<Duration>, dynamic: bool) -> CheckSpec {
+    misc_path(&format!("/bin/sh -c '{script}'"), timeout, dynamic)
+}
+
+fn misc_path(path: &str, timeout: Option<Duration>, dynamic: bool) -> CheckSpec {
     spec(
         CheckKind::Misc {
             path: path.to_string(),
+            user: None,
             timeout,
             dynamic,
         },
@@ -34,6 +41,27 @@ async fn exit_0_is_up_1_is_down() {
     assert_eq!(
         reason(run(&misc("exit 7", None, false), &rs()).await),
         "exit status 7"
+    );
+}
+
+#[tokio::test]
+async fn the_path_is_cut_into_words_and_run_without_a_shell() {
+    // keepalived lib/notify.c: quotes group words, no shell sees `;` or `$`.
+    let out = temp_path("misc-argv");
+    let check = misc_path(
+        &format!(
+            "/bin/sh -c 'printf \"%s|\" \"$@\" > {}' sh \"a b\" ; $HOME",
+            out.display()
+        ),
+        None,
+        false,
+    );
+    assert_eq!(run(&check, &rs()).await, Outcome::Up);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "a b|;|$HOME|");
+    let _ = std::fs::remove_file(&out);
+    assert!(
+        reason(run(&misc_path("exit 0", None, false), &rs()).await)
+            .starts_with("Cannot find script exit in path")
     );
 }
 

@@ -154,10 +154,7 @@ pub(crate) fn keys(k: Kind) -> Vec<(&'static str, Use)> {
             ("misc_path", Use::Applied),
             ("misc_timeout", Use::Applied),
             ("misc_dynamic", Use::Applied),
-            (
-                "user",
-                Use::NotActed("rvs runs the script as the daemon's own user"),
-            ),
+            ("user", Use::Applied),
         ],
         Kind::Udp => &[
             ("payload", Use::Applied),

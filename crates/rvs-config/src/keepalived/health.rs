@@ -156,6 +156,7 @@ fn spec(vs: &VirtualServerChecks, rs: &RealServerChecks, c: &Checker) -> Option<
             timeout = m.timeout.unwrap_or(t.delay_loop);
             CheckKind::Misc {
                 path: m.path.clone(),
+                user: m.user.clone(),
                 timeout: m.timeout,
                 dynamic: m.dynamic,
             }

@@ -120,6 +120,8 @@ pub struct GlobalDefs {
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
     /// The `vrrp_*` defaults for every `vrrp_instance`.
     pub vrrp: VrrpGlobals,
+    /// `script_user` and `enable_script_security`.
+    pub scripts: crate::script::ScriptPolicy,
 }
 
 /// What a `virtual_server` line names.
@@ -435,6 +437,8 @@ const ROOT_KEYS: &[(&str, Use)] = &[
 /// Keys of `global_defs` rvs reads.
 const GLOBAL_KEYS: &[(&str, Use)] = &[
     ("lvs_timeouts", Use::Applied),
+    ("script_user", Use::Applied),
+    ("enable_script_security", Use::Applied),
     ("lvs_sync_daemon", Use::Applied),
     // The director's name in alert e-mails (keepalived global_data.c): no e-mail, no use.
     ("router_id", Use::Silent),
@@ -513,8 +517,6 @@ const GLOBAL_IGNORED: &[&str] = &[
     "enable_snmp_rfcv3",
     "enable_dbus",
     "dynamic_interfaces",
-    "script_user",
-    "enable_script_security",
     "notify_fifo",
     "notify_fifo_script",
     "vrrp_notify_fifo",
@@ -1583,6 +1585,18 @@ fn global_defs(cx: &mut Ctx, body: &[Stmt], global: &mut GlobalDefs, timeouts: &
             "vrrp_skip_check_adv_addr" => global.vrrp.skip_check_adv_addr = Some(cx.flag(s)),
             // keepalived global_parser.c vrrp_strict_handler: no argument.
             "vrrp_strict" => global.vrrp.strict = true,
+            // global_parser.c script_user_handler(): "No script username specified" and the
+            // line is ignored; USER [GROUP], further words unread.
+            "script_user" if s.args().is_empty() => cx.warn(
+                &s.key().loc,
+                "`script_user` names no user: ignored, as keepalived ignores it",
+            ),
+            "script_user" => {
+                let words: Vec<&str> = s.args().iter().take(2).map(|w| w.text.as_str()).collect();
+                global.scripts.script_user = Some(words.join(" "));
+            }
+            // global_parser.c script_security_handler(): no argument.
+            "enable_script_security" => global.scripts.enable_script_security = true,
             _ => {}
         }
     }
@@ -2443,8 +2457,8 @@ fn virtual_server(cx: &mut Ctx, s: &Stmt, groups: &mut HashMap<String, Group>) -
                     checks.hysteresis = n;
                 }
             }
-            "quorum_up" => checks.quorum_up = notify_script(cx, st),
-            "quorum_down" => checks.quorum_down = notify_script(cx, st),
+            "quorum_up" => checks.quorum_up = checker_script(cx, st),
+            "quorum_down" => checks.quorum_down = checker_script(cx, st),
             // check_parser.c vs_virtualhost_handler(): "virtual server virtualhost missing".
             "virtualhost" if cx.no_value_ignored(st) => {}
             "virtualhost" => checks.virtualhost = cx.string(st, "a host name"),
@@ -3038,7 +3052,7 @@ pub(crate) fn forwarding(cx: &mut Ctx, s: &Stmt, keeps: &str) -> Option<ForwardM
 /// string took the script, that gives nothing ("missing terminating", "Unable to parse
 /// notify script") and no script is set — warned and ignored; a line with no script at all
 /// makes it read a missing word ("is missing a parameter") and keepalived exits — refused.
-pub(crate) fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
+pub(crate) fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<crate::script::Script> {
     if st.args().is_empty() && st.key().cut {
         cx.warn(
             &st.key().loc,
@@ -3061,7 +3075,46 @@ pub(crate) fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
         );
         return None;
     }
-    cx.string(st, "a script")
+    // lib/notify.c notify_script_init(): the first word is the script (quote it to give it
+    // arguments), the next two the user and group to run it as; further words are unread.
+    let args = st.args();
+    if let Some(extra) = args.get(3) {
+        cx.warn(
+            &extra.loc,
+            format!(
+                "`{}` takes a script, a user and a group: `{}` and what follows are ignored, \
+                 as keepalived ignores them (quote the script to give it arguments)",
+                st.key().text,
+                extra.text
+            ),
+        );
+    }
+    let user: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .take(2)
+        .map(|w| w.text.as_str())
+        .collect();
+    Some(crate::script::Script {
+        command: args[0].text.clone(),
+        user: (!user.is_empty()).then(|| user.join(" ")),
+    })
+}
+
+/// A checker's notify or quorum script: as [`notify_script`], but rvs runs these as the
+/// default script user; a user named is warned and not applied.
+fn checker_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
+    let s = notify_script(cx, st)?;
+    if let Some(u) = &s.user {
+        cx.warn(
+            &st.args()[1].loc,
+            format!(
+                "`{}` runs as the default script user in rvs: its user `{u}` is not applied",
+                st.key().text
+            ),
+        );
+    }
+    Some(s.command)
 }
 
 /// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`): on,
@@ -3243,8 +3296,8 @@ fn real_server(
                     rc.alpha = b;
                 }
             }
-            "notify_up" => rc.notify_up = notify_script(cx, st),
-            "notify_down" => rc.notify_down = notify_script(cx, st),
+            "notify_up" => rc.notify_up = checker_script(cx, st),
+            "notify_down" => rc.notify_down = checker_script(cx, st),
             // check_parser.c rs_virtualhost_handler(): "real server virtualhost missing".
             "virtualhost" if cx.no_value_ignored(st) => {}
             "virtualhost" => rc.virtualhost = cx.string(st, "a host name"),

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::syntax::{Loc, Stmt, Word};
 use super::{Ctx, Scope, Use};
 use crate::diag::Place;
+use crate::script::Script;
 
 /// `state` of a VRRP instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,15 +115,15 @@ pub struct VrrpInstance {
     /// `track_script`.
     pub track_scripts: Vec<Tracked>,
     /// `notify_master`.
-    pub notify_master: Option<String>,
+    pub notify_master: Option<Script>,
     /// `notify_backup`.
-    pub notify_backup: Option<String>,
+    pub notify_backup: Option<Script>,
     /// `notify_fault`.
-    pub notify_fault: Option<String>,
+    pub notify_fault: Option<Script>,
     /// `notify_stop`.
-    pub notify_stop: Option<String>,
+    pub notify_stop: Option<Script>,
     /// `notify`: called with the new state.
-    pub notify: Option<String>,
+    pub notify: Option<Script>,
     /// `garp_master_delay` [global `vrrp_garp_master_delay`, 5 s].
     pub garp_master_delay: Option<Duration>,
     /// `garp_master_repeat` [global `vrrp_garp_master_repeat`, 5].
@@ -185,15 +186,15 @@ pub struct VrrpSyncGroup {
     /// Where the group's name was written.
     pub place: Place,
     /// `notify_master`.
-    pub notify_master: Option<String>,
+    pub notify_master: Option<Script>,
     /// `notify_backup`.
-    pub notify_backup: Option<String>,
+    pub notify_backup: Option<Script>,
     /// `notify_fault`.
-    pub notify_fault: Option<String>,
+    pub notify_fault: Option<Script>,
     /// `notify_stop`.
-    pub notify_stop: Option<String>,
+    pub notify_stop: Option<Script>,
     /// `notify`.
-    pub notify: Option<String>,
+    pub notify: Option<Script>,
 }
 
 /// A `vrrp_script NAME { ... }`.
@@ -215,7 +216,7 @@ pub struct VrrpScript {
     pub rise: u32,
     /// `fall` [1].
     pub fall: u32,
-    /// `user`.
+    /// `user USER [GROUP]` to run it as [the global `script_user`].
     pub user: Option<String>,
     /// `init_fail`: start in the failed state.
     pub init_fail: bool,
@@ -295,9 +296,6 @@ const INSTANCE_IGNORED: &[&str] = &[
     "down_timer_adverts",
 ];
 
-/// Why a track script's `user` is not applied.
-const SCRIPT_USER: &str = "rvs runs track scripts as the daemon's own user";
-
 pub(crate) fn instance_keys() -> Vec<(&'static str, Use)> {
     INSTANCE_KEPT
         .iter()
@@ -351,8 +349,7 @@ pub(crate) fn script_keys() -> Vec<(&'static str, Use)> {
     ]
     .iter()
     .map(|&k| (k, Use::Applied))
-    // Kept, not applied: rvs runs track scripts as the daemon's own user.
-    .chain([("user", Use::NotActed(SCRIPT_USER))])
+    .chain([("user", Use::Applied)])
     .collect()
 }
 

@@ -28,6 +28,7 @@ use crate::keepalived::{
     VrrpScript, VrrpState, VrrpSyncGroup,
 };
 use crate::lvs::Vip;
+use crate::script::{Script, ScriptPolicy};
 
 type Value = Spanned<toml::Value>;
 
@@ -60,11 +61,11 @@ pub(super) struct RawInstance {
     track_interface: Vec<Value>,
     #[serde(default)]
     track_script: Vec<Value>,
-    notify_master: Option<Str>,
-    notify_backup: Option<Str>,
-    notify_fault: Option<Str>,
-    notify_stop: Option<Str>,
-    notify: Option<Str>,
+    notify_master: Option<Value>,
+    notify_backup: Option<Value>,
+    notify_fault: Option<Value>,
+    notify_stop: Option<Value>,
+    notify: Option<Value>,
     garp_master_delay: Option<Secs>,
     garp_master_repeat: Option<Int>,
     garp_master_refresh: Option<Secs>,
@@ -90,11 +91,11 @@ struct RawAuth {
 pub(super) struct RawSyncGroup {
     name: Str,
     group: Vec<Str>,
-    notify_master: Option<Str>,
-    notify_backup: Option<Str>,
-    notify_fault: Option<Str>,
-    notify_stop: Option<Str>,
-    notify: Option<Str>,
+    notify_master: Option<Value>,
+    notify_backup: Option<Value>,
+    notify_fault: Option<Value>,
+    notify_stop: Option<Value>,
+    notify: Option<Value>,
 }
 
 /// `[[vrrp_script]]`.
@@ -111,6 +112,14 @@ pub(super) struct RawScript {
     fall: Option<Int>,
     user: Option<Str>,
     init_fail: Option<bool>,
+}
+
+/// `[scripts]`: keepalived's `script_user` and `enable_script_security`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScriptPolicy {
+    script_user: Option<Str>,
+    enable_script_security: Option<bool>,
 }
 
 /// `[pulse]`.
@@ -167,6 +176,7 @@ pub(super) struct RawFailover<'a> {
     pub(super) pulse: Option<&'a Spanned<RawPulse>>,
     pub(super) fos: &'a [Spanned<RawFosService>],
     pub(super) sync: Option<&'a Spanned<RawSync>>,
+    pub(super) scripts_policy: Option<&'a RawScriptPolicy>,
 }
 
 impl Cx<'_> {
@@ -452,11 +462,11 @@ fn instance(cx: &mut Cx<'_>, s: &Spanned<RawInstance>) -> Option<VrrpInstance> {
         version: version.flatten(),
         track_interfaces,
         track_scripts,
-        notify_master: cx.string(&r.notify_master),
-        notify_backup: cx.string(&r.notify_backup),
-        notify_fault: cx.string(&r.notify_fault),
-        notify_stop: cx.string(&r.notify_stop),
-        notify: cx.string(&r.notify),
+        notify_master: notify_script(cx, &r.notify_master, "notify_master"),
+        notify_backup: notify_script(cx, &r.notify_backup, "notify_backup"),
+        notify_fault: notify_script(cx, &r.notify_fault, "notify_fault"),
+        notify_stop: notify_script(cx, &r.notify_stop, "notify_stop"),
+        notify: notify_script(cx, &r.notify, "notify"),
         garp_master_delay,
         garp_master_repeat: count(&r.garp_master_repeat, "garp_master_repeat", cx)
             .map(|n| n.max(1)),
@@ -528,11 +538,11 @@ fn sync_group(cx: &mut Cx<'_>, s: &Spanned<RawSyncGroup>) -> VrrpSyncGroup {
         group: r.group.iter().map(|g| g.get_ref().clone()).collect(),
         group_places: r.group.iter().map(|g| cx.place(g.span())).collect(),
         place: cx.place(r.name.span()),
-        notify_master: cx.string(&r.notify_master),
-        notify_backup: cx.string(&r.notify_backup),
-        notify_fault: cx.string(&r.notify_fault),
-        notify_stop: cx.string(&r.notify_stop),
-        notify: cx.string(&r.notify),
+        notify_master: notify_script(cx, &r.notify_master, "notify_master"),
+        notify_backup: notify_script(cx, &r.notify_backup, "notify_backup"),
+        notify_fault: notify_script(cx, &r.notify_fault, "notify_fault"),
+        notify_stop: notify_script(cx, &r.notify_stop, "notify_stop"),
+        notify: notify_script(cx, &r.notify, "notify"),
     }
 }
 
@@ -785,7 +795,64 @@ pub(super) fn parse(cx: &mut Cx<'_>, raw: &RawFailover<'_>) -> FailoverConfig {
         };
         out.sync = sync(cx, s, v);
     }
+    if let Some(p) = raw.scripts_policy {
+        out.scripts = ScriptPolicy {
+            script_user: cx.string(&p.script_user),
+            enable_script_security: p.enable_script_security.unwrap_or(false),
+        };
+    }
     out
+}
+
+/// A notify script: `"COMMAND"` or `{ script = "COMMAND", user = "USER [GROUP]" }`.
+fn notify_script(cx: &mut Cx<'_>, v: &Option<Value>, key: &str) -> Option<Script> {
+    let v = v.as_ref()?;
+    match v.get_ref() {
+        toml::Value::String(c) => Some(Script::new(c.clone())),
+        toml::Value::Table(t)
+            if t.keys().all(|k| k == "script" || k == "user")
+                && matches!(t.get("script"), Some(toml::Value::String(_)))
+                && t.get("user").is_none_or(toml::Value::is_str) =>
+        {
+            Some(Script {
+                command: t.get("script").and_then(toml::Value::as_str)?.to_string(),
+                user: t
+                    .get("user")
+                    .and_then(toml::Value::as_str)
+                    .map(str::to_string),
+            })
+        }
+        _ => {
+            cx.error(
+                v.span(),
+                format!("`{key}` is a command line, or a table with `script` and `user`"),
+                format!("`{key} = \"/path/script args\"` or `{key} = {{ script = \"...\", user = \"nobody\" }}`"),
+            );
+            None
+        }
+    }
+}
+
+/// A notify script as [`notify_script`] reads it.
+fn notify_value(s: &Script) -> String {
+    match &s.user {
+        None => quote(&s.command),
+        Some(u) => format!("{{ script = {}, user = {} }}", quote(&s.command), quote(u)),
+    }
+}
+
+/// `[scripts]`, when the policy is not the default.
+pub(super) fn write_script_policy(out: &mut String, p: &ScriptPolicy) {
+    if *p == ScriptPolicy::default() {
+        return;
+    }
+    out.push_str("\n[scripts]\n");
+    if let Some(u) = &p.script_user {
+        let _ = writeln!(out, "script_user = {}", quote(u));
+    }
+    if p.enable_script_security {
+        out.push_str("enable_script_security = true\n");
+    }
 }
 
 /// The failover services' floating addresses as VIPs ([`FosSetup::addresses`]; none for
@@ -942,6 +1009,7 @@ pub(crate) fn default_version(primary: IpAddr) -> Version {
 
 /// Write the failover tables of `f` (nothing for no failover).
 pub(super) fn write(out: &mut String, f: &FailoverConfig) {
+    write_script_policy(out, &f.scripts);
     match &f.mode {
         FailoverMode::None => {}
         FailoverMode::Fos(fos) => {
@@ -992,7 +1060,7 @@ pub(super) fn write(out: &mut String, f: &FailoverConfig) {
                 let _ = writeln!(out, "group = [{}]", names.join(", "));
                 for (k, c) in g.notify_scripts() {
                     if let Some(c) = c {
-                        let _ = writeln!(out, "{k} = {}", quote(c));
+                        let _ = writeln!(out, "{k} = {}", notify_value(c));
                     }
                 }
             }
@@ -1204,7 +1272,7 @@ fn write_instance(out: &mut String, i: &VrrpInstanceSetup, v: &VrrpSetup) {
     let _ = v;
     for (k, c) in i.notify_scripts() {
         if let Some(c) = c {
-            let _ = writeln!(out, "{k} = {}", quote(c));
+            let _ = writeln!(out, "{k} = {}", notify_value(c));
         }
     }
     for (k, v) in garp_settings(&r.garp) {

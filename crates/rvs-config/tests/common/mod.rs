@@ -371,6 +371,7 @@ pub fn arb_check_kind() -> impl Strategy<Value = CheckKind> {
         )
             .prop_map(|(path, timeout, dynamic)| CheckKind::Misc {
                 path,
+                user: None,
                 timeout,
                 dynamic
             }),

@@ -243,11 +243,13 @@ pub enum CheckKind {
         /// `enable_sni` (SSL_GET).
         sni: bool,
     },
-    /// MISC_CHECK: run `path` through `/bin/sh -c`; exit 0 = up, 1 = down; with `dynamic`,
-    /// 2..=255 = up with weight `exit - 2`.
+    /// MISC_CHECK: run `path` (cut into words, without a shell, as keepalived runs it); exit
+    /// 0 = up, 1 = down; with `dynamic`, 2..=255 = up with weight `exit - 2`.
     Misc {
         /// The command line.
         path: String,
+        /// `user USER [GROUP]` to run it as \[keepalived's `script_user`\].
+        user: Option<String>,
         /// `misc_timeout` [the check's timeout]: the program is killed after it.
         timeout: Option<Duration>,
         /// `misc_dynamic`.

@@ -444,6 +444,7 @@ fn misc_dynamic_sets_the_weight_and_plain_success_keeps_it() {
     let mut c = tcp_check(10, 0, 1);
     c.kind = CheckKind::Misc {
         path: "/bin/check".into(),
+        user: None,
         timeout: None,
         dynamic: true,
     };

@@ -51,8 +51,7 @@ use rvs_core::health::{Health, HealthConfig};
 use rvs_core::time::Instant;
 use rvs_sys::packet::PacketSocket;
 use startup::{
-    net_config, open_syn_ring, probe_sources, random_seed, socket_config,
-    virtual_macs, with_vmacs,
+    net_config, open_syn_ring, probe_sources, random_seed, socket_config, virtual_macs, with_vmacs,
 };
 use std::collections::HashSet;
 use std::io;
@@ -90,6 +89,12 @@ pub struct Options {
     /// `--rt-priority N`: the data-plane thread's `SCHED_FIFO` priority (1..=99), or 0
     /// for ordinary scheduling. Default [`DEFAULT_RT_PRIORITY`].
     pub rt_priority: u8,
+    /// `--user NAME`: run as this user, keeping the capabilities it needs
+    /// ([`crate::privileges`]).
+    pub user: Option<String>,
+    /// `--script-timeout`: the limit of notify, hook and checker scripts
+    /// ([`crate::scripts::notify_limit`]).
+    pub script_timeout: std::time::Duration,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -110,6 +115,8 @@ pub fn run(
     opts: &Options,
 ) -> io::Result<()> {
     crate::kernel::check_forwarding(&plan.interfaces)?;
+    // Before any thread exists: capabilities are per thread.
+    crate::privileges::at_start(&failover, &health, opts)?;
     let _forwarding = crate::kernel::ForwardingWatch::start(&plan.interfaces)?;
     if plan.interfaces.is_empty() || plan.interfaces.len() > rvs_sys::poll::MAX_WAIT_FDS {
         return Err(io::Error::new(
@@ -201,6 +208,7 @@ pub fn run(
         interfaces: plan.interfaces.clone(),
         strict: opts.strict,
         tuning: opts.tuning.clone(),
+        script_timeout: opts.script_timeout,
     };
     let (tx, rx) = mpsc::channel::<Request>();
     let shared = Shared {
@@ -266,6 +274,7 @@ pub fn run(
         f.stop();
     }
     monitor.stop();
+    crate::scripts::drain(crate::scripts::notify_limit());
     let _ = std::fs::remove_file(&opts.control);
     if let Some(p) = &opts.pid_file {
         let _ = std::fs::remove_file(p);

@@ -23,6 +23,8 @@ pub(super) struct Reloader {
     pub(super) strict: bool,
     /// The command line's overrides.
     pub(super) tuning: crate::tuning::Tuning,
+    /// `--script-timeout`.
+    pub(super) script_timeout: std::time::Duration,
 }
 
 /// A file read and checked, ready for the worker to install.
@@ -52,6 +54,7 @@ impl Reloader {
             tracing::warn!(file = %w.path, line = w.line, column = w.column, "{}", w.message);
         }
         let mut plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        crate::privileges::reloaded(&loaded.failover, &loaded.health, self.script_timeout);
         self.tuning.apply(&mut plan.config);
         if plan.interfaces != self.interfaces {
             return Err(format!(

@@ -31,6 +31,7 @@ mod lifecycle;
 mod metrics;
 mod neighbours;
 mod persistence;
+mod privileges;
 mod reload;
 mod rvsadm;
 mod sctp;
