@@ -83,6 +83,8 @@ pub(super) struct Shared {
     pub(super) reloader: Arc<Reloader>,
     /// Set by SIGHUP.
     pub(super) hup: Arc<AtomicBool>,
+    /// Metrics renders, one at a time.
+    pub(super) metrics: Arc<MetricsRenders>,
 }
 
 /// Control connections served at once; more wait in the listen backlog.
@@ -184,7 +186,7 @@ pub(super) fn serve(stream: UnixStream, shared: &Shared) -> io::Result<()> {
 /// listings, edits, reloads) by the worker.
 fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
     match ask {
-        Ask::Metrics => render_metrics(shared),
+        Ask::Metrics => render_metrics(shared).map(|t| String::from_utf8_lossy(&t).into_owned()),
         Ask::Health => {
             let servers: Vec<_> = lock(&shared.monitor.health).servers().collect();
             Ok(crate::health::render_status(&servers))
@@ -226,9 +228,40 @@ fn reload(shared: &Shared, by: &str) -> Result<String, String> {
     r
 }
 
+/// The Prometheus text, one render at a time: askers who arrive while a render runs wait
+/// for it and share the next finished text (a render of 10,000 services is ~16 MB and
+/// takes a noticeable fraction of a second; concurrent scrapes must not multiply that).
+/// An asker that did not wait gets a fresh render.
+pub(super) fn render_metrics(shared: &Shared) -> Result<axum::body::Bytes, String> {
+    let seen = shared.metrics.done.load(Ordering::Acquire);
+    let mut last = shared
+        .metrics
+        .last
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((n, text)) = &*last
+        && *n > seen
+    {
+        return Ok(text.clone());
+    }
+    let text = axum::body::Bytes::from(render_now(shared)?);
+    let n = shared.metrics.done.fetch_add(1, Ordering::AcqRel) + 1;
+    *last = Some((n, text.clone()));
+    Ok(text)
+}
+
+/// The last metrics render, shared by the askers that waited for it.
+#[derive(Default)]
+pub(super) struct MetricsRenders {
+    /// Renders finished.
+    done: std::sync::atomic::AtomicU64,
+    /// The latest: its number and text (held while rendering).
+    last: std::sync::Mutex<Option<(u64, axum::body::Bytes)>>,
+}
+
 /// The Prometheus text: the engine's metrics from a fresh view, then the health monitor's,
 /// the failover thread's, the sync daemons' and the RX rings'.
-pub(super) fn render_metrics(shared: &Shared) -> Result<String, String> {
+fn render_now(shared: &Shared) -> Result<String, String> {
     let v = ask_view(&shared.requests)?;
     let mut text = metrics::render(&v.engine);
     metrics::render_health(&mut text, &shared.monitor);

@@ -217,6 +217,7 @@ pub fn run(
         failover: roles.as_ref().map(|r| r.published()),
         reloader: Arc::new(reloader),
         hup,
+        metrics: Arc::default(),
     };
     if let Some(addr) = opts.metrics {
         start_metrics(addr, shared.clone())?;
