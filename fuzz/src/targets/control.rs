@@ -5,7 +5,7 @@
 //! request runs: `reload` (a new configuration, here ipvsadm rules text, parsed and
 //! applied to a running director that has connections, as `Reloader::reload` does after
 //! parsing) and then every answer a request can give: `list` in each format, with and
-//! without `--exact` (`rvs::listing::render`), and `metrics` (`rvs::metrics::render`).
+//! without `--exact` (`rvs::listing::render`), and `metrics` (`rvs::metrics::render` of the view the worker would copy).
 //!
 //! Input: ipvsadm rules text (the configuration reloaded).
 
@@ -61,7 +61,7 @@ fn answers(d: &Director, now: Instant) {
             assert!(!text.is_empty(), "an empty listing for {f:?}");
         }
     }
-    let _ = rvs::metrics::render(d);
+    let _ = rvs::metrics::render(&rvs::snapshot::DirectorView::of(d));
 }
 
 /// Run one input through the target.

@@ -1,18 +1,18 @@
 //! The daemon's control-socket request as it arrives on the socket: the first line, then
-//! the rest of the stream. As `serve` in `crates/rvs/src/daemon.rs` does, a first line
+//! the rest of the stream. As `serve` in `crates/rvs/src/daemon/control.rs` does, a first line
 //! starting `ipvsadm ` is an ipvsadm request (`rvs::admin::read_request`: argument count,
 //! stdin length, length-prefixed arguments) run on a director with connections
 //! (`rvs::admin::execute`, what the worker does after `admin::prepare`); any other line is a
-//! text request (`rvs::daemon::parse_request`: `list [options]`, `reload`, `metrics`), and a
+//! text request (`rvs::daemon::read_request_line`: `list [options]`, `reload`, `metrics`), and a
 //! listing it asks for is rendered.
 //!
-//! Checked: nothing panics; `parse_request` accepts only lines whose first word is `list`,
+//! Checked: nothing panics; `read_request_line` accepts only lines whose first word is `list`,
 //! `reload` or `metrics`, and refuses with a message; an ipvsadm request that reads is
 //! answered with a reply that encodes and decodes to itself.
 //!
 //! Input: the bytes a client sends (`rvs::admin::encode_request` writes ipvsadm requests).
 
-use rvs::daemon::{Ask, parse_request};
+use rvs::daemon::read_request_line;
 use rvs_core::model::Config;
 use rvs_core::time::Instant;
 use std::io::BufRead;
@@ -48,14 +48,14 @@ pub fn run(data: &[u8]) {
         );
         return;
     }
-    match parse_request(&line) {
-        Ok(ask) => {
+    match read_request_line(&line) {
+        Ok(list) => {
             let first = line.split_whitespace().next();
             assert!(
                 matches!(first, Some("list" | "reload" | "metrics")),
                 "accepted {line:?}"
             );
-            if let Ask::List { format, exact } = ask {
+            if let Some((format, exact)) = list {
                 let _ = rvs::listing::render(&d, format, exact, now);
             }
         }

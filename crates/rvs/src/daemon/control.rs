@@ -274,6 +274,16 @@ fn render_now(shared: &Shared) -> Result<String, String> {
     Ok(text)
 }
 
+/// What a control request line asks, as the control thread reads it (public for the fuzz
+/// target `control_line`): `Some((format, exact))` for a listing, `None` for another
+/// request (`reload`, `metrics`), or the refusal's message.
+pub fn read_request_line(line: &str) -> Result<Option<(Format, bool)>, String> {
+    Ok(match parse_request(line)? {
+        Ask::List { format, exact } => Some((format, exact)),
+        _ => None,
+    })
+}
+
 /// A control request line.
 pub(super) fn parse_request(line: &str) -> Result<Ask, String> {
     let mut words = line.split_whitespace();

@@ -34,7 +34,7 @@ mod reload;
 mod startup;
 mod worker;
 
-pub use control::{control_request, request_listing};
+pub use control::{control_request, read_request_line, request_listing};
 
 use crate::desired::Desired;
 use crate::failover::Failover;
