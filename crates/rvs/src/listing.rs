@@ -33,7 +33,8 @@ use rvs_config::ipvsadm::{ListFormat, ListOptions, ListWhat, Names, addrport_nam
 use rvs_core::conn::table::{Conn, ConnAddr};
 use rvs_core::director::{Director, Service};
 use rvs_core::model::{
-    Family, ForwardMethod, SchedFlags, SchedulerKind, ServiceKey, TunnelCsum, TunnelKind, mask_v4,
+    Family, ForwardMethod, Protocol, SchedFlags, SchedulerKind, ServiceKey, TunnelCsum, TunnelKind,
+    mask_v4,
 };
 use rvs_core::time::Instant;
 use std::fmt::Write as _;
@@ -249,6 +250,19 @@ fn service_entry(out: &mut String, d: &Director, svc: &Service, order: &[usize],
         }
         if cfg.one_packet {
             out.push_str(" ops");
+        }
+        // DPVS tools/ipvsadm/ipvsadm.c `print_service_entry()`: `if (se->flags &
+        // IP_VS_SVC_F_SYNPROXY) printf(" synproxy");` after ops.
+        if d.config().synproxy.covers(&cfg.key)
+            && !matches!(
+                cfg.key,
+                ServiceKey::Addr {
+                    protocol: Protocol::Udp | Protocol::Sctp,
+                    ..
+                }
+            )
+        {
+            out.push_str(" synproxy");
         }
     }
     out.push('\n');
