@@ -83,6 +83,8 @@ pub struct Options {
     /// `--rt-priority N`: the data-plane thread's `SCHED_FIFO` priority (1..=99), or 0
     /// for ordinary scheduling. Default [`DEFAULT_RT_PRIORITY`].
     pub rt_priority: u8,
+    /// `--cpu N`: the data-plane thread bound to CPU N ([`crate::cpu`]).
+    pub cpu: Option<usize>,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -468,15 +470,18 @@ pub fn run(
         provisioner: crate::provision::Provisioner::start()?,
     };
     cp.ensure_probe_path(&director);
-    let result = worker(
-        &mut director,
-        (&mut sockets, &mut syn_sockets),
-        &stop,
-        &rx,
-        &mut cp,
-        clock,
-        opts.rt_priority,
-    );
+    // This thread becomes the data plane: bound to its CPU first (`--cpu`).
+    let result = crate::cpu::pin_worker(opts.cpu).and_then(|()| {
+        worker(
+            &mut director,
+            (&mut sockets, &mut syn_sockets),
+            &stop,
+            &rx,
+            &mut cp,
+            clock,
+            opts.rt_priority,
+        )
+    });
     if let Some(f) = failover {
         f.stop();
     }

@@ -30,7 +30,7 @@ usage:
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
              [--gc-thresh3 N] [--conn-table-memory SIZE] [--sysctl NAME=VALUE]...
-             [--rt-priority N]
+             [--rt-priority N] [--cpu N]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
@@ -43,7 +43,8 @@ usage:
                           (default 512M); --sysctl sets amemthresh, am_droprate,
                           drop_entry, drop_packet or secure_tcp over the file's values.
                           --rt-priority N: the data plane's SCHED_FIFO priority
-                          (default 1, 0 = ordinary scheduling).
+                          (default 1, 0 = ordinary scheduling); --cpu N binds
+                          it to CPU N (default: any).
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form with `# rvs:` lines for the rest (owned
@@ -127,6 +128,7 @@ fn daemon(args: &[String]) -> ExitCode {
     let mut gc_thresh3 = None;
     let mut tuning = rvs::tuning::Tuning::default();
     let mut rt_priority = rvs::daemon::DEFAULT_RT_PRIORITY;
+    let mut cpu = None;
     let mut i = 0;
     while i < args.len() {
         let r = match args[i].as_str() {
@@ -182,6 +184,13 @@ fn daemon(args: &[String]) -> ExitCode {
                     .map(|p| rt_priority = p)
                     .ok_or_else(|| format!("--rt-priority is 0 (off) to 99, not {v:?}"))
             }),
+            "--cpu" => value(args, &mut i, "--cpu").and_then(|v| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|c| *c < 1024)
+                    .map(|c| cpu = Some(c))
+                    .ok_or_else(|| format!("--cpu needs a CPU number (0 to 1023), not {v:?}"))
+            }),
             other => Err(format!("unknown option {other:?}")),
         };
         if let Err(e) = r {
@@ -227,6 +236,7 @@ fn daemon(args: &[String]) -> ExitCode {
         gc_thresh3,
         tuning,
         rt_priority,
+        cpu,
     };
     match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
         Ok(()) => ExitCode::SUCCESS,
