@@ -30,12 +30,19 @@
 # load with tcpdump on the client's interface; bench/fin-delay.py prints, per mode, how
 # long after the response's last data segment the server's FIN arrived (p50/p99, µs) and
 # how many connections the client closed first (fin_* in the summary line).
+# PIN=1 models a director on its own machine on these 2 shared cores: the client (wrk) and
+# the real servers (nginx) run on CPU PIN_LOAD_CPU (0), HAProxy on PIN_DIR_CPU (1); a 'cmd'
+# director is given that CPU itself (rvs: --cpu $PIN_DIR_CPU in DIRECTOR_CMD; the variable
+# is exported). The kernel modes forward in softirq wherever the frames are processed.
 # Ratios of one run are what count.
 # A director counts as ready when the VIP answers (up to 15 s), not after a fixed sleep.
 # Needs root, iproute2, nginx, wrk (+ nft, haproxy for those modes). Cleans up after itself.
 set -euo pipefail
 DUR_KA=${DUR_KA:-${DUR:-30}}; DUR_CL=${DUR_CL:-${DUR:-60}}; CONNS=${CONNS:-32}; REPS=${REPS:-3}
 TOPO=${TOPO:-nat}
+PIN=${PIN:-0}; export PIN_LOAD_CPU=${PIN_LOAD_CPU:-0} PIN_DIR_CPU=${PIN_DIR_CPU:-1}
+ld() { [ "$PIN" = 1 ] && echo "taskset -c $PIN_LOAD_CPU" || true; }   # client, real servers
+dc() { [ "$PIN" = 1 ] && echo "taskset -c $PIN_DIR_CPU" || true; }    # a userspace director
 MODES=${MODES:-"route nft haproxy"}
 export VIP=10.1.0.100 NATVIP=10.2.0.254 DIR_PUB=10.1.0.2 DIR_PRIV=10.2.0.1 CLIENT=10.1.0.10
 export RS_IPS="10.2.0.11 10.2.0.12 10.2.0.13" PUB_IF=eth0 PRIV_IF=eth1
@@ -78,7 +85,7 @@ worker_processes 1; pid $TMP/$r.pid; error_log $TMP/$r.err;
 events { worker_connections 8192; }
 http { access_log off; server { listen 80 backlog=4096; location / { return 200 "$r\n"; } } }
 NG
-    x $r nginx -c "$TMP/$r.conf"; i=$((i+1))
+    x $r $(ld) nginx -c "$TMP/$r.conf"; i=$((i+1))
   done
   ip -n "$P-cl" addr add $CLIENT/24 dev eth0
   ip -n "$P-dir" addr add $DIR_PUB/24 dev eth0
@@ -89,7 +96,7 @@ port() { ip link add "$2" netns "$P-$1" type veth peer name "$1$2" netns "$P-sw"
          ip -n "$P-sw" link set "$1$2" master "$3" up; ip -n "$P-$1" link set "$2" up; }
 wrk1() { # dur extra-args... -> "rate p99ms errors"
   local d=$1; shift
-  x cl wrk -t1 -c"$CONNS" -d"${d}s" --latency "$@" | awk '
+  x cl $(ld) wrk -t1 -c"$CONNS" -d"${d}s" --latency "$@" | awk '
     /Requests\/sec/ {r=$2}
     /^ +99%/ {v=$2; u=v; sub(/[a-z]+$/,"",v); sub(/^[0-9.]+/,"",u);
               p=(u=="us")?v/1000:(u=="s")?v*1000:v}
@@ -118,7 +125,7 @@ capture() { # label url: FIN delay and who closes first, from the client's inter
   ip netns exec "$P-cl" tcpdump -Z root -q -n -s 96 -B 65536 -i eth0 -w "$pcap" 'tcp port 80' \
     2>/dev/null & tp=$!
   sleep 1
-  x cl wrk -t1 -c"$CONNS" -d"${FIN_CAPTURE}s" -H 'Connection: close' "$2" >/dev/null
+  x cl $(ld) wrk -t1 -c"$CONNS" -d"${FIN_CAPTURE}s" -H 'Connection: close' "$2" >/dev/null
   sleep 0.5; kill -INT "$tp"; wait "$tp" 2>/dev/null || true
   tcpdump -r "$pcap" -tt -n -S 2>/dev/null | python3 "$(dirname "$0")/fin-delay.py" ${FIN_VERBOSE:+-v} >> "$RES/$1.fin"
   rm -f "$pcap"
@@ -170,7 +177,7 @@ backend b
   server rs2 10.2.0.12:80
   server rs3 10.2.0.13:80
 HA
-    ip netns exec "$P-dir" haproxy -f "$TMP/haproxy.cfg" & pids+=($!); sleep 0.5
+    ip netns exec "$P-dir" $(dc) haproxy -f "$TMP/haproxy.cfg" & pids+=($!); sleep 0.5
     measure haproxy http://$VIP/ ;;
   cmd)
     : "${DIRECTOR_CMD:?set DIRECTOR_CMD to the director command line}"

@@ -149,18 +149,25 @@ impl Refusals {
                 c.table_full
             ));
         }
-        // The SYN proxy: DPVS's keepalived has `syn_proxy` per virtual server (written
-        // there); lvs.cf and IPVS's ipvsadm have nothing.
+        // The SYN proxy: DPVS's keepalived has `syn_proxy` and DPVS's ipvsadm `-j enable`
+        // per virtual server (written there); lvs.cf has nothing.
         if c.synproxy.all {
             self.push(format!(
-                "the SYN proxy on for every service: {what} has no global key for it{}",
-                if what == "keepalived.conf" {
+                "the SYN proxy on for every service: {} has no global key for it{}",
+                if self.format == "ipvsadm rules" {
+                    self.format
+                } else {
+                    what
+                },
+                if self.format == "ipvsadm rules" {
+                    " (each TCP virtual service gets DPVS's `-j enable`)"
+                } else if what == "keepalived.conf" {
                     " (each TCP virtual server gets DPVS's `syn_proxy`)"
                 } else {
                     ""
                 }
             ));
-        } else if self.format != "keepalived.conf" {
+        } else if self.format == "lvs.cf" {
             for k in &c.synproxy.services {
                 self.push(format!(
                     "{}: the SYN proxy ({} has no key for it)",

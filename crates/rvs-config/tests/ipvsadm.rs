@@ -336,7 +336,9 @@ mod commands {
 
     fn add(line: &str) -> VirtualServiceConfig {
         match cmd(line) {
-            Command::AddService { service, pe: None } => service,
+            Command::AddService {
+                service, pe: None, ..
+            } => service,
             c => panic!("{c:?}"),
         }
     }
@@ -408,7 +410,8 @@ mod commands {
                     }),
                     ..VirtualServiceConfig::new(tcp("10.0.0.1", 80))
                 },
-                pe: Some("sip".into())
+                pe: Some("sip".into()),
+                synproxy: false,
             }
         );
     }
@@ -590,6 +593,33 @@ mod commands {
             (
                 "-A -t 10.0.0.1:80 -o",
                 "One-Packet Scheduling is only for UDP virtual services",
+                2,
+            ),
+            // DPVS ipvsadm.c `case 'j'`: fail(2, "synproxy switch must be enable or
+            // disable\n") (its own newline); rvs: the proxy is for TCP only.
+            (
+                "-A -t 10.0.0.1:80 -j on",
+                "synproxy switch must be enable or disable\n",
+                2,
+            ),
+            (
+                "-A -u 10.0.0.1:53 -j enable",
+                "SYN proxy is only for TCP virtual services",
+                2,
+            ),
+            (
+                "-A --sctp-service 10.0.0.1:5000 --synproxy=enable",
+                "SYN proxy is only for TCP virtual services",
+                2,
+            ),
+            (
+                "-a -t 10.0.0.1:80 -r 10.0.0.2 -m -j enable",
+                "Illegal 'synproxy' option with the 'add-server' command",
+                2,
+            ),
+            (
+                "-A -t 10.0.0.1:80 -j enable --synproxy disable",
+                "multiple 'synproxy' options specified",
                 2,
             ),
             (
@@ -1385,5 +1415,98 @@ mod props {
         fn arbitrary_rules_text_never_panics(text in "([-A-Za-z0-9 .:\\[\\]#\t\r\n]|ipvsadm|-t 10.0.0.1:80|-r ){0,120}") {
             let _ = parse_rules(&text, "p");
         }
+    }
+}
+
+/// DPVS's per-service SYN-proxy switch, `-j enable|disable` / `--synproxy` (DPVS
+/// tools/ipvsadm/ipvsadm.c `case 'j'`, `IP_VS_SVC_F_SYNPROXY`): parsed for `-A` and `-E`,
+/// kept in `Config::synproxy`, written by `-S` as `-j enable`, refused where the proxy
+/// cannot work.
+mod synproxy {
+    use super::*;
+
+    fn add_sp(line: &str) -> (ServiceKey, bool) {
+        match cmd(line) {
+            Command::AddService {
+                service, synproxy, ..
+            } => (service.key, synproxy),
+            c => panic!("{line}: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn the_switch_in_its_spellings() {
+        assert_eq!(
+            add_sp("-A -t 10.0.0.1:80 -j enable"),
+            (tcp("10.0.0.1", 80), true)
+        );
+        assert!(add_sp("-A -t 10.0.0.1:80 --synproxy=enable").1);
+        assert!(!add_sp("-A -t 10.0.0.1:80 --synproxy disable").1);
+        assert!(!add_sp("-A -t 10.0.0.1:80").1);
+        // DPVS compares the first strlen("enable") bytes only.
+        assert!(add_sp("-A -t 10.0.0.1:80 -jenabled").1);
+        // A firewall-mark service: its TCP connections are proxied.
+        assert!(add_sp("-A -f 7 -j enable").1);
+        assert!(matches!(
+            cmd("-E -t 10.0.0.1:80 -s rr -j enable"),
+            Command::EditService { synproxy: true, .. }
+        ));
+    }
+
+    #[test]
+    fn rules_keep_it_and_save_writes_it() {
+        let text = "-A -t 10.1.0.100:80 -s rr -j enable\n\
+                    -a -t 10.1.0.100:80 -r 10.2.0.11:80 -m -w 1\n\
+                    -A -t 10.1.0.100:443 -s wlc\n\
+                    -a -t 10.1.0.100:443 -r 10.2.0.11:443 -g -w 1\n\
+                    -A -f 7 -s rr -p 60 -j enable\n\
+                    -a -f 7 -r 10.2.0.12:0 -m -w 1\n";
+        let c = parse_rules(text, "sp.rules").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+        assert!(!c.synproxy.all);
+        assert_eq!(
+            c.synproxy.services,
+            vec![
+                tcp("10.1.0.100", 80),
+                ServiceKey::Fwmark {
+                    mark: 7,
+                    family: Family::V4
+                }
+            ]
+        );
+        let saved = save(&c);
+        insta::assert_snapshot!(saved);
+        assert_eq!(parse_rules(&saved, "again").unwrap(), ipvsadm_order(&c));
+    }
+
+    #[test]
+    fn edit_delete_and_clear_take_it_off() {
+        let base = "-A -t 10.1.0.100:80 -j enable\n-a -t 10.1.0.100:80 -r 10.2.0.11 -m\n";
+        // -E replaces the flags: without -j the proxy goes off (DPVS's edit sends the
+        // whole service).
+        let c = parse_rules(&format!("{base}-E -t 10.1.0.100:80 -s rr\n"), "e").unwrap();
+        assert!(c.synproxy.services.is_empty());
+        let c = parse_rules(&format!("{base}-E -t 10.1.0.100:80 -s rr -j enable\n"), "e").unwrap();
+        assert_eq!(c.synproxy.services, vec![tcp("10.1.0.100", 80)]);
+        let c = parse_rules(&format!("{base}-D -t 10.1.0.100:80\n"), "d").unwrap();
+        assert!(c.synproxy.services.is_empty());
+        let c = parse_rules(&format!("{base}-C\n-A -t 10.1.0.100:80\n"), "c").unwrap();
+        assert!(c.synproxy.services.is_empty());
+    }
+
+    /// Direct routing and tunnelling send the real server's replies past the director,
+    /// so nothing would translate their sequence numbers: refused when a proxied service
+    /// gets such a real server, and when a service with one is proxied.
+    #[test]
+    fn direct_routing_and_tunnels_are_refused_in_a_proxied_service() {
+        let text = "-A -t 10.1.0.100:80 -j enable\n\
+                    -a -t 10.1.0.100:80 -r 10.2.0.11 -g\n\
+                    -a -t 10.1.0.100:80 -r 10.2.0.12 -i\n\
+                    -a -t 10.1.0.100:80 -r 10.2.0.13 -m\n\
+                    -e -t 10.1.0.100:80 -r 10.2.0.13 -g\n\
+                    -A -t 10.1.0.100:443\n\
+                    -a -t 10.1.0.100:443 -r 10.2.0.11 -g\n\
+                    -E -t 10.1.0.100:443 -j enable\n";
+        let d = parse_rules(text, "sp.rules").unwrap_err();
+        insta::assert_snapshot!(render_all(&d));
     }
 }

@@ -1,6 +1,7 @@
 //! Scheduling of the calling thread: the data-plane worker asks for the lowest real-time
 //! priority so that a frame's arrival wakes it ahead of ordinary processes, as the
-//! kernel's own forwarding runs (in softirq) ahead of them.
+//! kernel's own forwarding runs (in softirq) ahead of them; and may be bound to one CPU
+//! ([`set_affinity`]).
 
 use std::io;
 
@@ -35,6 +36,45 @@ pub fn policy() -> io::Result<i32> {
     }
 }
 
+/// Binds the calling thread (only it) to CPU `cpu`: `sched_setaffinity(2)` with a
+/// one-CPU mask. Threads and processes it starts later inherit the mask. Fails with
+/// `EINVAL` for a CPU that is not online (or beyond `CPU_SETSIZE`), `EPERM` when a
+/// cpuset forbids it.
+pub fn set_affinity(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: cpu_set_t is a plain bit array; all zeros is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE, inside `set`'s bits.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 names the calling thread; `set` is a valid cpu_set_t of the size
+    // passed, only read during the call.
+    let rc = unsafe { libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The CPUs the calling thread may run on, in increasing order.
+pub fn affinity() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is a plain bit array; all zeros is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    // SAFETY: pid 0 names the calling thread; the kernel writes at most the size passed
+    // into `set`.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `c` is below CPU_SETSIZE, inside `set`'s bits.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +98,37 @@ mod tests {
         .join()
         .expect("thread");
         assert_eq!(policy().expect("policy"), before);
+    }
+
+    #[test]
+    fn affinity_binds_the_calling_thread_only() {
+        let before = affinity().expect("affinity");
+        let last = *before.last().expect("a CPU");
+        std::thread::spawn(move || {
+            set_affinity(last).expect("pin to an allowed CPU");
+            assert_eq!(affinity().expect("affinity"), vec![last]);
+            // Threads it starts inherit the mask.
+            let child = std::thread::spawn(|| affinity().expect("affinity")).join();
+            assert_eq!(child.expect("child"), vec![last]);
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(
+            affinity().expect("affinity"),
+            before,
+            "the caller is untouched"
+        );
+        let e = set_affinity(libc::CPU_SETSIZE as usize).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        // A CPU that is not there (the mask names none that is online).
+        let absent = libc::CPU_SETSIZE as usize - 1;
+        std::thread::spawn(move || {
+            assert_eq!(
+                set_affinity(absent).unwrap_err().raw_os_error(),
+                Some(libc::EINVAL)
+            );
+        })
+        .join()
+        .expect("thread");
     }
 }

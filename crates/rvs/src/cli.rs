@@ -188,6 +188,9 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "SECS", value_parser = script_timeout,
           default_value = "60")]
     pub(crate) script_timeout: std::time::Duration,
+    /// Bind the data-plane thread to CPU N (0..=1023; default: any CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..1024))]
+    pub(crate) cpu: Option<u16>,
 }
 
 /// `--script-timeout SECS`: seconds in (0, 86400].
@@ -222,6 +225,7 @@ impl DaemonArgs {
             rt_priority: self.rt_priority,
             user: self.user.clone(),
             script_timeout: self.script_timeout,
+            cpu: self.cpu.map(usize::from),
         }
     }
 }
@@ -383,7 +387,7 @@ mod tests {
              --control /tmp/c.ctl --pid-file=/tmp/p --metrics 127.0.0.1:9100 \
              --log-format=json --log-level debug --gc-thresh3 2048 --conn-table-memory=64M \
              --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0 \
-             --user=rvs --script-timeout 2.5",
+             --user=rvs --script-timeout 2.5 --cpu=1",
         )
         .unwrap()
         .command
@@ -409,6 +413,7 @@ mod tests {
         assert_eq!(o.rt_priority, 0);
         assert_eq!(o.user.as_deref(), Some("rvs"));
         assert_eq!(o.script_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(o.cpu, Some(1));
 
         let Command::Daemon(d) = parse("daemon -c lvs.cf").unwrap().command else {
             panic!("not daemon");

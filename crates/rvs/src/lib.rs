@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod background;
+pub mod cpu;
 pub mod daemon;
 pub mod desired;
 pub mod failover;

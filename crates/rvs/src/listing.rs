@@ -252,6 +252,11 @@ fn service_entry(out: &mut String, svc: &ServiceView, order: &[usize], f: &ListF
         if cfg.one_packet {
             out.push_str(" ops");
         }
+        // DPVS tools/ipvsadm/ipvsadm.c `print_service_entry()`: `if (se->flags &
+        // IP_VS_SVC_F_SYNPROXY) printf(" synproxy");` after ops.
+        if cfg.synproxy {
+            out.push_str(" synproxy");
+        }
     }
     out.push('\n');
     for &i in order {

@@ -14,7 +14,7 @@ use rvs_core::dest::Dest;
 use rvs_core::director::{
     DestId, Director, DropCounters, EngineCounters, ServiceId, SyncCounters, neigh::NeighCounters,
 };
-use rvs_core::model::{Persistence, SchedFlags, SchedulerKind, ServiceKey, Timeouts};
+use rvs_core::model::{Persistence, Protocol, SchedFlags, SchedulerKind, ServiceKey, Timeouts};
 use rvs_core::stats::{Counters, Rates};
 
 /// One real server of a [`ServiceView`].
@@ -44,6 +44,8 @@ pub struct ServiceCfg {
     pub persistence: Option<Persistence>,
     /// One-packet scheduling.
     pub one_packet: bool,
+    /// The SYN proxy covers it (TCP services only: `-L` shows ` synproxy`).
+    pub synproxy: bool,
 }
 
 /// One virtual service.
@@ -117,6 +119,14 @@ impl DirectorView {
                     flags: s.cfg.flags,
                     persistence: s.cfg.persistence,
                     one_packet: s.cfg.one_packet,
+                    synproxy: d.config().synproxy.covers(&s.cfg.key)
+                        && !matches!(
+                            s.cfg.key,
+                            ServiceKey::Addr {
+                                protocol: Protocol::Udp | Protocol::Sctp,
+                                ..
+                            }
+                        ),
                 },
                 stats: s.stats,
                 rates: s.est.rates(),

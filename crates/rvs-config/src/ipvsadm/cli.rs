@@ -82,25 +82,27 @@ impl Cmd {
     /// This command's row of `commands_v_options` (ipvsadm.c 1.31): per option in `OPTC_*`
     /// order, `+` compulsory, `x` illegal, `1` exclusive, ` ` optional.
     fn row(self) -> &'static [u8; NUMBER_OF_OPT] {
-        //         -n -c svc -s -p -M -r fwd -w -x -y mc tot dmn st rt thr pc srt sid ex ops pe -b grp port ttl size tinf type tprt nocs csum remc
+        // The last column is DPVS's `synproxy` (its `commands_v_options`: optional for ADD
+        // and EDIT, illegal elsewhere).
+        //         -n -c svc -s -p -M -r fwd -w -x -y mc tot dmn st rt thr pc srt sid ex ops pe -b grp port ttl size tinf type tprt nocs csum remc syn
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxxxxxxx11       xxxxxxx xxxxx",
-            Cmd::AddDest | Cmd::EditDest => b"xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
-            Cmd::DelDest => b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxx",
-            Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx ",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxxxxxxx11       xxxxxxx xxxxxx",
+            Cmd::AddDest | Cmd::EditDest => b"xx+xxx+    xxxxxxxxxxxxxxxxxx     x",
+            Cmd::DelDest => b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx",
+            Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Flush | Cmd::Timeout | Cmd::Restore | Cmd::LocalPool => {
-                b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
             }
         }
     }
 }
 
-const NUMBER_OF_OPT: usize = 34;
+const NUMBER_OF_OPT: usize = 35;
 
 /// `OPTC_*`: option indices, the columns of `commands_v_options`.
 mod optc {
@@ -138,6 +140,8 @@ mod optc {
     pub(super) const TUN_NOCSUM: usize = 31;
     pub(super) const TUN_CSUM: usize = 32;
     pub(super) const TUN_REMCSUM: usize = 33;
+    /// DPVS's `OPT_SYNPROXY`.
+    pub(super) const SYNPROXY: usize = 34;
 }
 
 /// `optnames[]`.
@@ -176,6 +180,7 @@ const OPTNAMES: [&str; NUMBER_OF_OPT] = [
     "tun-nocsum",
     "tun-csum",
     "tun-remcsum",
+    "synproxy",
 ];
 
 /// `tunnames[]` and `tunnel_types_v_options` (tun-port, nocsum, csum, remcsum) of 1.31.
@@ -214,6 +219,8 @@ struct Entry {
     timeout: u32,
     netmask: u32,
     one_packet: bool,
+    /// DPVS's `IP_VS_SVC_F_SYNPROXY`.
+    synproxy: bool,
     pe_name: Option<String>,
     sched_flags: u8,
     // ce.dest
@@ -261,6 +268,7 @@ impl Entry {
             // "Set the default persistent granularity to /32 mask"
             netmask: 0xffff_ffff,
             one_packet: false,
+            synproxy: false,
             pe_name: None,
             sched_flags: 0,
             dest_af6: None,
@@ -733,6 +741,20 @@ pub(crate) fn parse(
                 ce.set_option(optc::ONEPACKET, w)?;
                 ce.one_packet = true;
             }
+            Tag::SynProxy => {
+                // DPVS ipvsadm.c `case 'j'`: `memcmp(optarg, "enable", strlen("enable"))`,
+                // so a word starting with `enable` / `disable` counts.
+                ce.set_option(optc::SYNPROXY, w)?;
+                ce.synproxy = if arg.starts_with("enable") {
+                    true
+                } else if arg.starts_with("disable") {
+                    false
+                } else {
+                    // fail(2, "synproxy switch must be enable or disable\n"): the message
+                    // has its own newline.
+                    return Err(fail_at("synproxy switch must be enable or disable\n", aw));
+                };
+            }
             Tag::Pe => {
                 ce.set_option(optc::PE, w)?;
                 ce.pe_name = Some(truncate(arg, PENAME_MAX));
@@ -858,6 +880,14 @@ pub(crate) fn parse(
             return Err(fail_at(
                 "One-Packet Scheduling is only for UDP virtual services",
                 ce.opt_word[optc::ONEPACKET],
+            ));
+        }
+        // rvs: the proxy answers TCP handshakes only (DPVS accepts the flag on any service
+        // and its data plane never proxies other protocols).
+        if ce.synproxy && ce.fwmark == 0 && ce.protocol != PROTO_TCP {
+            return Err(fail_at(
+                "SYN proxy is only for TCP virtual services",
+                ce.opt_word[optc::SYNPROXY],
             ));
         }
         // "Set the default scheduling algorithm if not specified"
@@ -1091,11 +1121,13 @@ fn build(ce: Entry, cmd: Cmd) -> Result<(Command, Words), UsageError> {
                 Command::AddService {
                     service,
                     pe: ce.pe_name,
+                    synproxy: ce.synproxy,
                 }
             } else {
                 Command::EditService {
                     service,
                     pe: ce.pe_name,
+                    synproxy: ce.synproxy,
                 }
             }
         }

@@ -17,6 +17,11 @@
 //!   defaults (ipvsadm -S never does), and ` -x U -y L` at the end of a real-server line
 //!   when thresholds are set (ipvsadm -S drops them, so its restore loses them);
 //! - for sh and mh, flag-3 is written as `flag-3` (ipvsadm prints nothing for it);
+//! - DPVS's `-j enable|disable` / `--synproxy` (tools/ipvsadm/ipvsadm.c) turns the SYN
+//!   proxy on for a TCP or firewall-mark service ([`Config::synproxy`]); [`save`] writes
+//!   ` -j enable` after `-o` (DPVS's `-S` drops the flag, so its restore loses it), and a
+//!   UDP or SCTP service with it, or a direct-routing or tunnelling real server in a
+//!   proxied service, is refused (the proxy cannot translate replies it does not see);
 //! - in rules text, a word starting with `#` ends the line (ipvsadm's `config_stream_read`
 //!   means to ignore comments, but its test never matches).
 //!
@@ -80,6 +85,9 @@ pub enum Command {
         service: VirtualServiceConfig,
         /// `--pe` engine name.
         pe: Option<String>,
+        /// DPVS's `-j enable` (`--synproxy`): the SYN proxy on for this service
+        /// ([`Config::synproxy`]).
+        synproxy: bool,
     },
     /// `-E`: replace a service's settings (scheduler, flags, persistence, `-o`); options
     /// not given take their defaults again, as in ipvsadm.
@@ -88,6 +96,9 @@ pub enum Command {
         service: VirtualServiceConfig,
         /// `--pe` engine name.
         pe: Option<String>,
+        /// `-j enable`: the SYN proxy on for this service, off without it (DPVS's `-E`
+        /// replaces the service's flags).
+        synproxy: bool,
     },
     /// `-D`.
     DeleteService(ServiceKey),

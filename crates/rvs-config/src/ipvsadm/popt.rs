@@ -88,6 +88,8 @@ pub(crate) enum Tag {
     FullNat,
     /// rvs extension: the FullNAT local address pool command.
     LocalPool,
+    /// DPVS's `-j` / `--synproxy enable|disable`.
+    SynProxy,
 }
 
 macro_rules! opt {
@@ -103,7 +105,7 @@ macro_rules! opt {
 
 /// ipvsadm 1.31 `parse_options()` `options_table[]`, in its order (popt finds the first
 /// match, so the second `list` entry is reachable only as `-l`), plus rvs's two
-/// extensions at the end.
+/// extensions and DPVS's `--synproxy` at the end.
 pub(crate) static OPTIONS: &[OptDef] = &[
     opt!("add-service", Some('A'), None, AddService),
     opt!("edit-service", Some('E'), None, EditService),
@@ -165,6 +167,8 @@ pub(crate) static OPTIONS: &[OptDef] = &[
     opt!("tun-remcsum", None, None, TunRemCsum),
     opt!("fullnat", None, None, FullNat),
     opt!("local-pool", None, None, LocalPool),
+    // DPVS tools/ipvsadm/ipvsadm.c: `{ "synproxy", 'j', POPT_ARG_STRING, &optarg, 'j' }`.
+    opt!("synproxy", Some('j'), Required, SynProxy),
 ];
 
 /// popt's error codes ipvsadm can meet, with `poptStrerror()`'s text.

@@ -105,7 +105,7 @@ fn csum_opt(c: TunnelCsum) -> &'static str {
     }
 }
 
-fn service_line(out: &mut String, svc: &VirtualServiceConfig) {
+fn service_line(out: &mut String, svc: &VirtualServiceConfig, synproxy: bool) {
     let name = svc_name(&svc.key);
     out.push_str(&format!("-A {name} -s {}", svc.scheduler.name()));
     if let Some(p) = svc.persistence {
@@ -122,6 +122,12 @@ fn service_line(out: &mut String, svc: &VirtualServiceConfig) {
     // (` --pe NAME` would come here: the model has no persistence engine.)
     if svc.one_packet {
         out.push_str(" -o");
+    }
+    // DPVS's switch as its parser reads it (`-j enable`); DPVS's own `-S` leaves it out
+    // (`print_service_entry()` writes `synproxy` only in listings), which loses it on
+    // restore: rvs writes it.
+    if synproxy {
+        out.push_str(" -j enable");
     }
     if svc.flags.0 & (SchedFlags::FLAG_1 | SchedFlags::FLAG_2 | SchedFlags::FLAG_3) != 0 {
         out.push_str(" -b ");
@@ -284,7 +290,7 @@ pub fn save_in_order(config: &Config) -> String {
         out.push_str(&format!("--set {} {} {}\n", t.tcp, t.tcp_fin, t.udp));
     }
     for svc in &config.services {
-        service_line(&mut out, svc);
+        service_line(&mut out, svc, synproxy_on(config, &svc.key));
         let name = svc_name(&svc.key);
         for rs in &svc.real_servers {
             server_line(&mut out, &name, rs);
@@ -293,11 +299,48 @@ pub fn save_in_order(config: &Config) -> String {
     out
 }
 
+/// The refusal of a direct-routing or tunnelling real server in a SYN-proxied service
+/// (rvs: the proxy translates the real server's sequence numbers in its replies, which
+/// these methods send past the director; docs/synproxy.md).
+const SYNPROXY_METHOD: &str =
+    "SYN proxy needs masquerading or FullNAT real servers (-m or --fullnat)";
+
+/// Whether the SYN proxy can carry a real server of this method.
+fn proxy_can_forward(m: ForwardMethod) -> bool {
+    matches!(m, ForwardMethod::Masq | ForwardMethod::FullNat)
+}
+
+/// Whether `-S` writes `-j enable` for a service: the proxy covers it and it is TCP (or a
+/// firewall-mark service, whose TCP connections are proxied).
+fn synproxy_on(config: &Config, key: &ServiceKey) -> bool {
+    config.synproxy.covers(key)
+        && !matches!(
+            key,
+            ServiceKey::Addr {
+                protocol: Protocol::Udp | Protocol::Sctp,
+                ..
+            }
+        )
+}
+
+/// Put a service in the SYN proxy's list, or take it out.
+fn set_synproxy(config: &mut Config, key: &ServiceKey, on: bool) {
+    let list = &mut config.synproxy.services;
+    list.retain(|k| k != key);
+    if on {
+        list.push(*key);
+    }
+}
+
 /// Apply one command as the kernel would (see [`super::apply`]).
 pub(crate) fn apply(config: &mut Config, command: &Command) -> Result<(), String> {
     let find = |config: &Config, k: &ServiceKey| config.services.iter().position(|s| s.key == *k);
     match command {
-        Command::AddService { service, pe } => {
+        Command::AddService {
+            service,
+            pe,
+            synproxy,
+        } => {
             if pe.is_some() {
                 return Err("persistence engines (--pe) are not supported by rvs".into());
             }
@@ -305,23 +348,41 @@ pub(crate) fn apply(config: &mut Config, command: &Command) -> Result<(), String
                 return Err("Service already exists".into());
             }
             config.services.push(service.clone());
+            set_synproxy(config, &service.key, *synproxy);
         }
-        Command::EditService { service, pe } => {
+        Command::EditService {
+            service,
+            pe,
+            synproxy,
+        } => {
             if pe.is_some() {
                 return Err("persistence engines (--pe) are not supported by rvs".into());
             }
             let i = find(config, &service.key).ok_or("No such service")?;
+            if *synproxy
+                && config.services[i]
+                    .real_servers
+                    .iter()
+                    .any(|r| !proxy_can_forward(r.method))
+            {
+                return Err(SYNPROXY_METHOD.into());
+            }
             let s = &mut config.services[i];
             s.scheduler = service.scheduler;
             s.flags = service.flags;
             s.persistence = service.persistence;
             s.one_packet = service.one_packet;
+            set_synproxy(config, &service.key, *synproxy);
         }
         Command::DeleteService(k) => {
             let i = find(config, k).ok_or("No such service")?;
             config.services.remove(i);
+            set_synproxy(config, k, false);
         }
-        Command::Clear => config.services.clear(),
+        Command::Clear => {
+            config.services.clear();
+            config.synproxy.services.clear();
+        }
         Command::Zero(k) => {
             if let Some(k) = k {
                 find(config, k).ok_or("No such service")?;
@@ -343,6 +404,9 @@ pub(crate) fn apply(config: &mut Config, command: &Command) -> Result<(), String
         Command::LocalPool(p) => config.local_pool = p.clone(),
         Command::AddServer { service, server } => {
             let i = find(config, service).ok_or("Service not defined")?;
+            if config.synproxy.services.contains(service) && !proxy_can_forward(server.method) {
+                return Err(SYNPROXY_METHOD.into());
+            }
             let rss = &mut config.services[i].real_servers;
             if rss
                 .iter()
@@ -354,6 +418,9 @@ pub(crate) fn apply(config: &mut Config, command: &Command) -> Result<(), String
         }
         Command::EditServer { service, server } => {
             let i = find(config, service).ok_or("Service not defined")?;
+            if config.synproxy.services.contains(service) && !proxy_can_forward(server.method) {
+                return Err(SYNPROXY_METHOD.into());
+            }
             let rs = config.services[i]
                 .real_servers
                 .iter_mut()

@@ -1014,20 +1014,30 @@ impl<A: ConnAddr> ConnTable<A> {
             return None;
         }
         let room = self.limit_bytes.saturating_sub(self.memory_bytes()) / size_of::<Entry<A>>();
+        // A last chunk shorter than a full one (the limit was below it when it was built,
+        // and a reload has raised the limit since) is replaced by a longer one: the next
+        // chunk must start on a chunk boundary.
+        let partial = slots % CHUNK_ENTRIES;
         let n = CHUNK_ENTRIES
-            .min(self.max_entries as usize - slots)
-            .min(room);
-        (n > 0).then_some(Need::Chunk(n))
+            .min(self.max_entries as usize - (slots - partial))
+            .min(room + partial);
+        (n > partial).then_some(Need::Chunk(n))
     }
 
     /// Link in memory built for [`ConnTable::need`]: a chunk is appended in O(1), new heads
     /// start an incremental migration (a bounded number of buckets moves on each insert
-    /// and each [`ConnTable::expire`]). Returns what the table does not use (a provision
-    /// that no longer fits), to be dropped off the packet path.
+    /// and each [`ConnTable::expire`]); a chunk for a table whose last chunk is short (its
+    /// limit was raised since) replaces that chunk, entries copied at their indices.
+    /// Returns what the table does not use (a provision that no longer fits, or the short
+    /// chunk just replaced), to be dropped off the packet path.
     pub fn provide(&mut self, p: Provision<A>) -> Option<Provision<A>> {
         match p.0 {
             ProvisionKind::Chunk(c) => {
                 let slots = self.slab.slots as usize;
+                let partial = slots % CHUNK_ENTRIES;
+                if partial != 0 {
+                    return self.replace_last_chunk(c, partial);
+                }
                 let fits = slots.is_multiple_of(CHUNK_ENTRIES)
                     && slots + c.len() <= self.max_entries as usize
                     && self.memory_bytes() + c.len() * size_of::<Entry<A>>() <= self.limit_bytes
@@ -1062,6 +1072,34 @@ impl<A: ConnAddr> ConnTable<A> {
                 }
             }
         }
+    }
+
+    /// [`ConnTable::provide`] of a chunk while the last chunk holds `partial` slots, fewer
+    /// than a full chunk: the entries move into the longer chunk `c` at the same offsets
+    /// (so every slot keeps its index and every link stays valid) and the short chunk is
+    /// handed back to be dropped off the packet path. A copy of at most one chunk, once
+    /// per raised limit.
+    fn replace_last_chunk(
+        &mut self,
+        mut c: Box<[Entry<A>]>,
+        partial: usize,
+    ) -> Option<Provision<A>> {
+        let base = self.slab.slots as usize - partial;
+        let fits = c.len() > partial
+            && c.len() <= CHUNK_ENTRIES
+            && base + c.len() <= self.max_entries as usize
+            && self.memory_bytes() + (c.len() - partial) * size_of::<Entry<A>>()
+                <= self.limit_bytes;
+        let Some(last) = self.slab.chunks.last_mut().filter(|l| l.len() == partial) else {
+            return Some(Provision(ProvisionKind::Chunk(c)));
+        };
+        if !fits {
+            return Some(Provision(ProvisionKind::Chunk(c)));
+        }
+        c[..partial].copy_from_slice(last);
+        let old = core::mem::replace(last, c);
+        self.slab.slots = (base + self.slab.chunks.last().map_or(0, |l| l.len())) as u32;
+        Some(Provision(ProvisionKind::Chunk(old)))
     }
 
     /// Memory the table no longer uses (hash heads left behind by a finished migration),

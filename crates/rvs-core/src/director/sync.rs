@@ -17,7 +17,9 @@
 //! Backup: [`Director::sync_import`] applies one received record: it creates the entry
 //! (bound to the real server, so its active/inactive count moves as the kernel's
 //! `ip_vs_bind_dest()` does) or updates the one there (state, activity, timeout). Both
-//! roles can be on at once, as in the kernel.
+//! roles can be on at once, as in the kernel. A SYN-proxied connection's sequence delta
+//! travels in the kernel's sequence-adjustment option (`IPVS_OPT_SEQ_DATA`, mapping in
+//! [`synproxy::to_sync_seq`]), so the backup translates its segments after a takeover.
 //!
 //! Not here: the sockets, the message syncid filter ([`crate::sync::SyncMessage::accepted_by`]),
 //! version 0 sending, `sync_refresh_period` / `sync_retries` (rvs implements the kernel's
@@ -28,9 +30,10 @@
 use super::{Core, DestId, Director, ServiceId, bind, release};
 use crate::conn::sctp::SctpState;
 use crate::conn::state::{Activity, ConnFlags, TcpState, UDP_STATE};
-use crate::conn::table::{Conn, ConnId, ConnTable, InKey, NewConn, OutKey, SyncMeta};
+use crate::conn::table::{Conn, ConnId, ConnTable, InKey, NewConn, OutKey, SeqProxy, SyncMeta};
 use crate::director::Af;
 use crate::director::ftp::{self, SeqAdjust};
+use crate::director::synproxy;
 use crate::model::{ForwardMethod, ServiceKey};
 use crate::sync::{Seq, SeqData, SyncConn, flags};
 use crate::time::Instant;
@@ -135,7 +138,8 @@ pub struct SyncRecord {
     pub daddr: IpAddr,
     /// FullNAT local address and port (the rvs extension option).
     pub local: Option<(IpAddr, u16)>,
-    /// FTP control connections: the sequence adjustment of resized replies.
+    /// The sequence adjustment: an FTP control connection's for resized replies, or a
+    /// SYN-proxied connection's delta ([`synproxy::to_sync_seq`]).
     pub seq: Option<SeqData>,
 }
 
@@ -502,7 +506,7 @@ impl Core {
                         ..meta
                     },
                 );
-                if let Some(r) = self.sync_record(cur, &c) {
+                if let Some(r) = self.sync_record(cur, &c, t.seq_proxy(cur)) {
                     self.sync_queue(r);
                 }
             }
@@ -544,7 +548,12 @@ impl Core {
     /// The record of an entry (`ip_vs_sync_conn()`'s copy of `cp`), or `None` when it
     /// cannot be synced: its real server is gone, or lives in the other address family
     /// (a tunnel; the kernel does not sync heterogeneous pools either).
-    fn sync_record<A: Af>(&self, id: ConnId, c: &Conn<A>) -> Option<SyncRecord> {
+    fn sync_record<A: Af>(
+        &self,
+        id: ConnId,
+        c: &Conn<A>,
+        proxy: Option<SeqProxy>,
+    ) -> Option<SyncRecord> {
         let dest = self.services.dest(DestId(c.dest))?;
         A::from_ip(dest.addr)?;
         let fwd = fwd_flags(&dest.method);
@@ -576,7 +585,15 @@ impl Core {
         // The FTP helper's sequence adjustment of a NAT control connection
         // (`IP_VS_CONN_F_OUT_SEQ` and `cp->out_seq`).
         let mut seq = None;
+        // A SYN-proxied connection: its sequence delta, in the same option
+        // (`synproxy::to_sync_seq` documents the mapping).
         if !template
+            && c.protocol == 6
+            && let Some(s) = proxy.and_then(synproxy::to_sync_seq)
+        {
+            fl |= synproxy::SYNC_SEQ_FLAGS;
+            seq = Some(s);
+        } else if !template
             && c.protocol == 6
             && c.vport == ftp::FTP_PORT
             && let Some(s) = self.ftp_ctl.get(id.index(), caddr, c.cport)
@@ -673,7 +690,13 @@ impl Core {
         } else {
             self.timeouts.udp()
         };
-        let seq = (!template && rflags & flags::OUT_SEQ != 0)
+        // The sequence data: a SYN-proxied connection's delta, or else the FTP helper's
+        // adjustment of resized replies (`IP_VS_CONN_F_OUT_SEQ` alone).
+        let proxy = (!template && r.protocol == 6)
+            .then_some(r.seq)
+            .flatten()
+            .and_then(|s| synproxy::from_sync_seq(rflags, &s));
+        let seq = (!template && proxy.is_none() && rflags & flags::OUT_SEQ != 0)
             .then_some(r.seq)
             .flatten()
             .map(|s| SeqAdjust {
@@ -687,7 +710,7 @@ impl Core {
         let mut replace = None;
         if template {
             if let Some(id) = t.lookup_template(&key, now) {
-                self.sync_update(t, now, id, true, active, state, timeout, seq);
+                self.sync_update(t, now, id, true, active, state, timeout, seq, None);
                 return Ok(Imported::Updated);
             }
         } else if let Some(id) = t.lookup_in(&key, now)
@@ -697,7 +720,7 @@ impl Core {
                 || c.daddr != daddr
                 || (c.local.is_some() && local.is_some() && c.local != local);
             if !moved {
-                self.sync_update(t, now, id, false, active, state, timeout, seq);
+                self.sync_update(t, now, id, false, active, state, timeout, seq, proxy);
                 return Ok(Imported::Updated);
             }
             // Bound elsewhere: an active record replaces it, an inactive one is an old
@@ -827,6 +850,9 @@ impl Core {
         if let Some(s) = seq {
             self.ftp_ctl.set(ins.id.index(), r.caddr, r.cport, s);
         }
+        if let Some(p) = proxy {
+            t.set_seq_proxy(ins.id, p);
+        }
         Ok(Imported::Created)
     }
 
@@ -843,6 +869,7 @@ impl Core {
         state: u8,
         timeout: Duration,
         seq: Option<SeqAdjust>,
+        proxy: Option<SeqProxy>,
     ) {
         let Some(c) = t.get(id) else {
             return;
@@ -872,6 +899,9 @@ impl Core {
         t.touch(id, now, timeout);
         if let Some(s) = seq {
             self.ftp_ctl.set(id.index(), c.caddr.to_ip(), c.cport, s);
+        }
+        if let Some(p) = proxy {
+            t.set_seq_proxy(id, p);
         }
     }
 

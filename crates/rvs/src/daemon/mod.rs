@@ -95,6 +95,8 @@ pub struct Options {
     /// `--script-timeout`: the limit of notify, hook and checker scripts
     /// ([`crate::scripts::notify_limit`]).
     pub script_timeout: std::time::Duration,
+    /// `--cpu N`: the data-plane thread bound to CPU N ([`crate::cpu`]).
+    pub cpu: Option<usize>,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -262,15 +264,18 @@ pub fn run(
         provisioner: crate::provision::Provisioner::start()?,
     };
     cp.ensure_probe_path(&director);
-    let result = worker(
-        &mut director,
-        (&mut sockets, &mut syn_sockets),
-        &stop,
-        &rx,
-        &mut cp,
-        clock,
-        opts.rt_priority,
-    );
+    // This thread becomes the data plane: bound to its CPU first (`--cpu`).
+    let result = crate::cpu::pin_worker(opts.cpu).and_then(|()| {
+        worker(
+            &mut director,
+            (&mut sockets, &mut syn_sockets),
+            &stop,
+            &rx,
+            &mut cp,
+            clock,
+            opts.rt_priority,
+        )
+    });
     if let Some(f) = failover {
         f.stop();
     }

@@ -736,3 +736,40 @@ fn save_without_n_prints_names() {
         show(&d, "-L -n")
     );
 }
+
+/// DPVS's `-j enable` through the daemon's command path: the flag shows in `-L` as DPVS
+/// prints it (` synproxy` after the flags), `-S` writes it back, `-E` without it turns it
+/// off, and a direct-routing real server in a proxied service is refused with the
+/// configuration unchanged.
+#[test]
+fn synproxy_switch_lists_saves_and_refuses() {
+    let mut d = loaded();
+    let now = Instant(0);
+    let run = |d: &mut Director, line: &str| execute(d, &args(line), "", now);
+    let r = run(&mut d, "-A -t 192.168.0.100:8080 -s rr -j enable");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(
+        run(&mut d, "-a -t 192.168.0.100:8080 -r 10.0.0.2:80 -m").code,
+        0
+    );
+    let l = run(&mut d, "-L -n -t 192.168.0.100:8080").stdout;
+    assert!(l.contains("\nTCP  192.168.0.100:8080 rr synproxy\n"), "{l}");
+    assert!(!show(&d, "-L -n").contains(":80 wlc persistent 360 mask 255.255.255.0 synproxy"));
+    let s = run(&mut d, "-S -n").stdout;
+    assert!(
+        s.contains("\n-A -t 192.168.0.100:8080 -s rr -j enable\n"),
+        "{s}"
+    );
+    let r = run(&mut d, "-a -t 192.168.0.100:8080 -r 10.0.0.3:8080 -g");
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (
+            255,
+            "SYN proxy needs masquerading or FullNAT real servers (-m or --fullnat)\n"
+        )
+    );
+    assert!(!run(&mut d, "-L -n").stdout.contains("10.0.0.3:80 "));
+    assert_eq!(run(&mut d, "-E -t 192.168.0.100:8080 -s rr").code, 0);
+    let l = run(&mut d, "-L -n -t 192.168.0.100:8080").stdout;
+    assert!(l.contains("\nTCP  192.168.0.100:8080 rr\n"), "{l}");
+}

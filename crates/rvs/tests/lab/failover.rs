@@ -487,22 +487,41 @@ fn echo_entries(control: &std::path::Path) -> usize {
 /// from the client (a fresh connection attempt every 20 ms, the first one answered through
 /// the backup) and follows every stream.
 fn takeover_under_load(lab: &Lab, sync: bool, return_conf: Option<&str>) -> TakeoverReport {
+    takeover_under_load_with(lab, sync, false, return_conf)
+}
+
+/// [`sync_pair_conf`] with DPVS's `syn_proxy` on the echo service: its streams go through
+/// the SYN proxy (sequence numbers translated towards the real servers).
+fn proxied_pair_conf(priority: u8, sync: bool) -> String {
+    let head = format!("virtual_server {} {ECHO_PORT} {{\n", lab::VIP);
+    sync_pair_conf(priority, sync, "").replace(&head, &format!("{head}  syn_proxy\n"))
+}
+
+/// [`takeover_under_load`], the echo streams SYN-proxied when `proxy`.
+fn takeover_under_load_with(
+    lab: &Lab,
+    sync: bool,
+    proxy: bool,
+    return_conf: Option<&str>,
+) -> TakeoverReport {
     for i in 1..=3 {
         crate::reload::echo_server(lab, &format!("rs{i}"));
     }
-    let tag = if sync { "sync" } else { "nosync" };
-    let master = Director::start_in(
-        lab,
-        "director",
-        &format!("keepalived-{tag}-a"),
-        &sync_pair_conf(150, sync, ""),
-    );
-    let backup = Director::start_in(
-        lab,
-        "director2",
-        &format!("keepalived-{tag}-b"),
-        &sync_pair_conf(100, sync, ""),
-    );
+    let tag = match (sync, proxy) {
+        (true, false) => "sync",
+        (false, false) => "nosync",
+        (true, true) => "sync-proxy",
+        (false, true) => "nosync-proxy",
+    };
+    let conf = |priority| {
+        if proxy {
+            proxied_pair_conf(priority, sync)
+        } else {
+            sync_pair_conf(priority, sync, "")
+        }
+    };
+    let master = Director::start_in(lab, "director", &format!("keepalived-{tag}-a"), &conf(150));
+    let backup = Director::start_in(lab, "director2", &format!("keepalived-{tag}-b"), &conf(100));
     wait_seen(lab, Seen::Rvs, Duration::from_secs(8), "the master serves");
     wait_log_count(lab, backup.pid(), "state=BACKUP", 1, Duration::from_secs(5));
     assert!(
@@ -669,6 +688,26 @@ fn unsynced_backup_takes_over_but_streams_are_lost() {
         r.takeover
     );
     assert!(survived < STREAMS, "{:?}", r.streams);
+}
+
+/// SYN-proxied long-lived streams survive a takeover: the master's sync records carry each
+/// stream's sequence delta (IPVS_OPT_SEQ_DATA, docs/synproxy.md), and the backup goes on
+/// translating, so every stream continues intact. Without that, the backup would forward
+/// the real servers' segments in their own numbering and the client's acknowledgements in
+/// the cookie's, and every stream would stall.
+#[test]
+fn synced_backup_keeps_syn_proxied_streams() {
+    let lab = pair_lab();
+    let r = takeover_under_load_with(&lab, true, true, None);
+    let survived = r.survived_takeover();
+    eprintln!(
+        "failover (sync on, echo SYN-proxied): takeover {:?}; backup held {} of {STREAMS} \
+         streams; {survived}/{STREAMS} survived; wrk {} requests, {} failed",
+        r.takeover, r.backup_entries, r.wrk.0, r.wrk.1
+    );
+    let errors: Vec<_> = r.streams.iter().filter_map(|s| s.error.as_ref()).collect();
+    assert_eq!(r.backup_entries, STREAMS, "the backup's table is warm");
+    assert_eq!(survived, STREAMS, "{errors:?}");
 }
 
 /// Starts rvs director `name_a` on `conf_a` in `director` and `name_b` on `conf_b` in

@@ -747,10 +747,10 @@ fn sync_bookkeeping_starts_at_zero_and_the_initial_state() {
 /// hand it over; drop what it retires.
 fn provision(t: &mut ConnTableV4) {
     if let Some(need) = t.need() {
-        assert!(
-            t.provide(Provision::build(need)).is_none(),
-            "{need:?} refused"
-        );
+        let before = t.capacity();
+        // Handed back: nothing, or the short chunk a longer one replaced.
+        let back = t.provide(Provision::build(need));
+        assert!(back.is_none() || t.capacity() > before, "{need:?} refused");
     }
     drop(t.take_retired());
 }
@@ -1157,4 +1157,87 @@ fn secure_tcp_shortens_syn_recv_and_a_flood_entry_is_swept_in_ten_seconds() {
     let mut gone = 0;
     t.expire(T0 + Duration::from_secs(11), 64, |_, _| gone += 1);
     assert_eq!(gone, 1);
+}
+
+/// A table whose limit was below one chunk when it was built holds a short chunk; a reload
+/// that raises the limit (`set_limits`) must let it grow: the short chunk is replaced by a
+/// full one (entries kept at their indices, both keys still finding them), then growth
+/// goes on chunk by chunk. Also for a short *last* chunk after full ones, and for a raised
+/// byte limit.
+#[test]
+fn a_raised_limit_grows_a_table_below_one_chunk() {
+    let entry = size_of::<Entry<[u8; 4]>>();
+    let mut t = ConnTableV4::growable(1000, usize::MAX, 0, 13, TableFullPolicy::DropNew);
+    assert_eq!(t.capacity(), 1000);
+    for i in 0..1000 {
+        t.insert(distinct(i), T0).unwrap();
+    }
+    assert_eq!(t.insert(distinct(5000), T0), Err(TableFull));
+    assert_eq!(t.need(), None, "at its limit");
+    t.set_limits(3 * CHUNK_ENTRIES, usize::MAX);
+    let need = t.need();
+    assert_eq!(need, Some(Need::Chunk(CHUNK_ENTRIES)));
+    let back = t
+        .provide(Provision::build(need.unwrap()))
+        .expect("the short chunk back");
+    assert_eq!(back.bytes(), 1000 * entry);
+    assert_eq!(t.capacity(), CHUNK_ENTRIES);
+    for i in 0..1000 {
+        let c = distinct(i);
+        let id = t.lookup_in(&in_key(&c), T0).unwrap();
+        assert_eq!(t.lookup_out(&out_key(&c), T0), Some(id));
+        assert_eq!(t.get(id).unwrap().dest, i);
+    }
+    for i in 1000..(3 * CHUNK_ENTRIES as u32 + 10) {
+        let _ = t.insert(distinct(i), T0);
+        provision(&mut t);
+    }
+    assert_eq!(
+        (t.len(), t.capacity()),
+        (3 * CHUNK_ENTRIES, 3 * CHUNK_ENTRIES)
+    );
+
+    // A short last chunk after a full one.
+    let mut t = ConnTableV4::growable(
+        CHUNK_ENTRIES + 7,
+        usize::MAX,
+        0,
+        17,
+        TableFullPolicy::DropNew,
+    );
+    for i in 0..(CHUNK_ENTRIES as u32 + 7) {
+        t.insert(distinct(i), T0).unwrap();
+        provision(&mut t);
+    }
+    assert_eq!(t.capacity(), CHUNK_ENTRIES + 7);
+    t.set_limits(2 * CHUNK_ENTRIES + 1, usize::MAX);
+    assert_eq!(t.need(), Some(Need::Chunk(CHUNK_ENTRIES)));
+    provision(&mut t);
+    assert_eq!(t.capacity(), 2 * CHUNK_ENTRIES);
+    for i in (CHUNK_ENTRIES as u32 + 7)..(2 * CHUNK_ENTRIES as u32 + 5) {
+        let _ = t.insert(distinct(i), T0);
+        provision(&mut t);
+    }
+    assert_eq!(
+        (t.len(), t.capacity()),
+        (2 * CHUNK_ENTRIES + 1, 2 * CHUNK_ENTRIES + 1)
+    );
+    for i in 0..(CHUNK_ENTRIES as u32 + 7) {
+        assert!(t.lookup_in(&in_key(&distinct(i)), T0).is_some(), "{i}");
+    }
+
+    // The byte limit: built under a limit allowing 500 entries, raised to 4 MiB.
+    let small = fixed_bytes::<[u8; 4]>() + 500 * (entry + 16);
+    let mut t = ConnTableV4::growable(usize::MAX, small, 0, 19, TableFullPolicy::DropNew);
+    assert_eq!(t.capacity(), 500);
+    for i in 0..500 {
+        t.insert(distinct(i), T0).unwrap();
+    }
+    t.set_limits(usize::MAX, 4 << 20);
+    for i in 500..20_000 {
+        provision(&mut t);
+        t.insert(distinct(i), T0).unwrap();
+        assert!(t.memory_bytes() <= 4 << 20);
+    }
+    assert_eq!(t.len(), 20_000);
 }

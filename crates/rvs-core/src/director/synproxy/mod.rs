@@ -20,9 +20,12 @@
 //!
 //! Window scaling and timestamps are not offered in the cookie SYN-ACK (see
 //! `docs/synproxy.md` for the throughput consequence); SACK-permitted is, as DPVS does by
-//! default. What it deliberately does not do: proxy IPv4 fragments, DR or tunnelled real
-//! servers (their replies bypass the director, so nothing could translate them), or sync
-//! the delta to a backup director.
+//! default. What it deliberately does not do: proxy IPv4 fragments, or DR or tunnelled real
+//! servers (their replies bypass the director, so nothing could translate them).
+//!
+//! Connection sync carries the delta of an established proxied connection in the
+//! kernel's sequence-adjustment option ([`to_sync_seq`], [`from_sync_seq`]), so a backup
+//! director goes on translating after a failover.
 
 pub mod cookie;
 
@@ -147,6 +150,71 @@ const AWAIT_RS: u8 = 1;
 /// The handshake is complete: `a` = the sequence delta (real server's ISN − cookie).
 const ESTABLISHED: u8 = 2;
 const PHASE_MASK: u8 = 3;
+
+/// The sequence-adjustment data (`IPVS_OPT_SEQ_DATA`, `struct ip_vs_sync_conn_options`)
+/// that tells a backup director about a proxied connection: `None` until the real
+/// server's SYN-ACK has given the delta (such a connection is not in a synced TCP state
+/// yet either). The record's flags are [`SYNC_SEQ_FLAGS`].
+///
+/// The mapping, in the kernel's own terms (net/netfilter/ipvs/ip_vs_app.c: `vs_fix_seq()`
+/// adds `delta` to the sequence of a packet, `vs_fix_ack_seq()` subtracts it from the
+/// acknowledgement; `app_tcp_pkt_out()` applies `out_seq` to the real server's sequence
+/// and `app_tcp_pkt_in()` to the client's acknowledgement):
+///
+/// - `out_seq` = { `init_seq`: 0, `delta`: −D, `previous_delta`: −D }, D = the real
+///   server's ISN − the cookie: real server → client `seq + (−D)`, client → real server
+///   `ack − (−D)`, which is exactly [`to_client_seq`] and [`to_rs_ack`]. `delta` and
+///   `previous_delta` are equal, so the kernel's `after(seq, init_seq)` test picks the
+///   same value on either side and `init_seq` carries nothing.
+/// - `in_seq` = { `init_seq`: the client's ISN, `delta`: 0, `previous_delta`: 0 }: no
+///   adjustment of the client's sequence (the kernel skips an `ip_vs_seq` whose deltas
+///   are both 0); `init_seq` keeps the client's ISN for the entry's bookkeeping.
+/// - Flags `IP_VS_CONN_F_OUT_SEQ | IP_VS_CONN_F_IN_SEQ`. The FTP helper, the only other
+///   user of the option (kernel and rvs), sets `OUT_SEQ` alone (`ip_vs_ftp_in()` never
+///   resizes), so a record with both flags, zero `in_seq` deltas and equal `out_seq`
+///   deltas is a proxied connection ([`from_sync_seq`]).
+///
+/// Not translated by a kernel backup: it keeps the option (`ip_vs_proc_conn()`:
+/// `cp->in_seq = opt->in_seq; cp->out_seq = opt->out_seq`) but applies it only through
+/// an application helper bound to the connection, and none is for a proxied service.
+/// DPVS's session sync (`src/ipvs/ip_vs_sync.c`, `dp_vs_sync_conn_enqueue()`) copies
+/// `fnat_seq` but not `syn_proxy_seq`, so its proxied connections do not survive a
+/// failover either.
+pub fn to_sync_seq(sp: SeqProxy) -> Option<crate::sync::SeqData> {
+    if sp.phase & PHASE_MASK != ESTABLISHED {
+        return None;
+    }
+    let minus = sp.a.wrapping_neg();
+    Some(crate::sync::SeqData {
+        in_seq: crate::sync::Seq {
+            init_seq: sp.b,
+            delta: 0,
+            previous_delta: 0,
+        },
+        out_seq: crate::sync::Seq {
+            init_seq: 0,
+            delta: minus,
+            previous_delta: minus,
+        },
+    })
+}
+
+/// The connection flags of a record carrying [`to_sync_seq`]'s data.
+pub const SYNC_SEQ_FLAGS: u32 = crate::sync::flags::IN_SEQ | crate::sync::flags::OUT_SEQ;
+
+/// The proxy's bookkeeping from a synced record's flags and sequence data, when they are
+/// [`to_sync_seq`]'s shape; `None` for anything else (the FTP helper's adjustment).
+pub fn from_sync_seq(flags: u32, s: &crate::sync::SeqData) -> Option<SeqProxy> {
+    let shape = flags & SYNC_SEQ_FLAGS == SYNC_SEQ_FLAGS
+        && s.in_seq.delta == 0
+        && s.in_seq.previous_delta == 0
+        && s.out_seq.delta == s.out_seq.previous_delta;
+    shape.then_some(SeqProxy {
+        phase: ESTABLISHED,
+        a: s.out_seq.delta.wrapping_neg(),
+        b: s.in_seq.init_seq,
+    })
+}
 
 /// Client → real server: the acknowledgement number the real server expects.
 #[inline]

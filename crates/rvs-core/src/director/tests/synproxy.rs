@@ -174,8 +174,16 @@ fn handshake_client(d: &mut Director, now: Instant, cport: u16, isn: u32) -> u32
 /// A whole connection: returns (the real server's view of the client: address, port).
 fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u16) {
     let mut d = proxy_director(method, &[RS]);
+    let (caddr, cport, _) = proxied_connection(&mut d, cisn, rs_isn);
+    (caddr, cport)
+}
+
+/// [`whole_connection`] in a fresh director `d`: returns the real server's view of the
+/// client (address, port) and the cookie.
+fn proxied_connection(d: &mut Director, cisn: u32, rs_isn: u32) -> (IpAddr, u16, u32) {
+    let d = &mut *d;
     let t0 = t(10);
-    let cookie = handshake_client(&mut d, t0, 40000, cisn);
+    let cookie = handshake_client(d, t0, 40000, cisn);
     assert_eq!(d.table_v4().len(), 0, "a SYN creates no state");
     // The client's ACK carries its request already.
     let req = b"GET / HTTP/1.0\r\n\r\n";
@@ -192,7 +200,7 @@ fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u
             ..Out::default()
         },
     );
-    let (v, out) = run(&mut d, t0, PUB, &ack);
+    let (v, out) = run(d, t0, PUB, &ack);
     assert_eq!(v, Verdict::Transmit(PRIV));
     let syn = got(&out);
     assert_eq!((syn.seen.dst, syn.seen.dport), (ip(RS), 80));
@@ -219,7 +227,7 @@ fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u
             ..Out::default()
         },
     );
-    let (v, out) = run(&mut d, t0, PRIV, &synack);
+    let (v, out) = run(d, t0, PRIV, &synack);
     assert_eq!(v, Verdict::Transmit(PUB));
     let upd = got(&out);
     assert_eq!((upd.seen.src, upd.seen.sport), (ip(VIP), 80));
@@ -232,7 +240,7 @@ fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u
         "the real server's window opens the client's"
     );
     // Queued: the ACK completing the real server's handshake, then the held request.
-    let sent = drain(&mut d);
+    let sent = drain(d);
     assert_eq!(sent.len(), 2);
     let mut acks = sent
         .iter()
@@ -265,7 +273,7 @@ fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u
             ..Out::default()
         },
     );
-    let (v, out) = run(&mut d, t(11), PRIV, &reply);
+    let (v, out) = run(d, t(11), PRIV, &reply);
     assert_eq!(v, Verdict::Transmit(PUB));
     let g = got(&out);
     assert_eq!(g.seq, cookie.wrapping_add(1));
@@ -288,7 +296,7 @@ fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u
             ..Out::default()
         },
     );
-    let (v, out) = run(&mut d, t(11), PUB, &cack);
+    let (v, out) = run(d, t(11), PUB, &cack);
     assert_eq!(v, Verdict::Transmit(PRIV));
     let g = got(&out);
     assert_eq!(g.ack, rs_isn.wrapping_add(20));
@@ -306,7 +314,7 @@ fn whole_connection(method: ForwardMethod, cisn: u32, rs_isn: u32) -> (IpAddr, u
     let svc = d.services().iter().next().unwrap().1;
     assert_eq!(svc.stats.conns, 1);
     assert_eq!(svc.dests[0].active_conns, 1);
-    (caddr, cport)
+    (caddr, cport, cookie)
 }
 
 #[test]
@@ -591,4 +599,173 @@ fn the_fast_path_leaves_proxied_connections_to_the_general_path() {
         frames
     };
     assert_eq!(run_all(true), run_all(false));
+}
+
+// ---- connection sync: a proxied connection survives a failover ----
+
+/// A master with sync on proxies a connection; its sync record goes through the real codec
+/// to a backup (with the proxy on or off there: the record says what to do); the backup
+/// then forwards the connection's next segments translated both ways. Returns the record's
+/// encoded bytes (without the message header).
+fn failover(method: ForwardMethod, backup_proxy: bool, cisn: u32, rs_isn: u32) -> Vec<u8> {
+    use crate::director::sync::SyncSettings;
+    use crate::sync::{DEFAULT_MAX_LEN, SyncMessage, flags, pack};
+    let mut m = proxy_director(method, &[RS]);
+    m.set_sync(Some(SyncSettings::default())).unwrap();
+    let (caddr, cport, cookie) = proxied_connection(&mut m, cisn, rs_isn);
+    let delta = rs_isn.wrapping_sub(cookie);
+    // Client ACKs until the connection is synced (ESTABLISHED: packet 3, then every 50).
+    let mut recs = Vec::new();
+    for _ in 0..60 {
+        recs.extend(std::iter::from_fn(|| m.poll_sync()));
+        if !recs.is_empty() {
+            break;
+        }
+        let a = seg(
+            CLIENT,
+            40000,
+            VIP,
+            80,
+            Out {
+                seq: cisn.wrapping_add(19),
+                ack: Some(cookie.wrapping_add(20)),
+                window: 501,
+                ..Out::default()
+            },
+        );
+        assert_eq!(run(&mut m, t(12), PUB, &a).0, Verdict::Transmit(PRIV));
+    }
+    assert_eq!(recs.len(), 1, "one record: {recs:?}");
+    let r = recs[0];
+    assert_eq!(r.flags & flags::SEQ_MASK, flags::SEQ_MASK);
+    let s = r.seq.expect("sequence data");
+    assert_eq!(
+        (s.out_seq.delta, s.out_seq.previous_delta),
+        (delta.wrapping_neg(), delta.wrapping_neg()),
+        "out_seq adds -delta to the real server's sequence (vs_fix_seq)"
+    );
+    assert_eq!((s.in_seq.init_seq, s.in_seq.delta), (cisn, 0));
+
+    // The backup: same services, its own cookie secret.
+    let mut b = director_cfg_settings(
+        Config {
+            services: vec![tcp_svc(VIP, 80, method, &[RS])],
+            local_pool: LocalPool {
+                addrs: vec![ip("10.2.0.250")],
+                port_range: (20000, 20999),
+            },
+            synproxy: SynProxyConfig {
+                all: backup_proxy,
+                services: vec![],
+            },
+            ..Config::default()
+        },
+        DirectorSettings::default(),
+    );
+    let msgs = pack(&[r.to_conn()], 0, DEFAULT_MAX_LEN).unwrap();
+    assert_eq!(msgs.len(), 1);
+    for c in SyncMessage::parse(&msgs[0]).unwrap().conns() {
+        b.sync_import(t(13), &c.unwrap()).unwrap();
+    }
+    assert_eq!(b.table_v4().len(), 1);
+
+    // The real server's next data reaches the client in the cookie's numbering.
+    let reply = seg(
+        RS,
+        80,
+        &caddr.to_string(),
+        cport,
+        Out {
+            seq: rs_isn.wrapping_add(20),
+            ack: Some(cisn.wrapping_add(19)),
+            window: 500,
+            payload: b"more of the reply",
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(&mut b, t(14), PRIV, &reply);
+    assert_eq!(v, Verdict::Transmit(PUB));
+    let g = got(&out);
+    assert_eq!((g.seen.src, g.seen.sport), (ip(VIP), 80));
+    assert_eq!((g.seen.dst, g.seen.dport), (ip(CLIENT), 40000));
+    assert_eq!(g.seq, cookie.wrapping_add(20));
+    assert_eq!(g.payload, b"more of the reply");
+    // The client's acknowledgement and SACK block reach the real server in its numbering.
+    let sack = [TcpOptionElement::SelectiveAcknowledgement(
+        (cookie.wrapping_add(100), cookie.wrapping_add(200)),
+        [None, None, None],
+    )];
+    let cack = seg(
+        CLIENT,
+        40000,
+        VIP,
+        80,
+        Out {
+            seq: cisn.wrapping_add(19),
+            ack: Some(cookie.wrapping_add(37)),
+            window: 501,
+            opts: &sack,
+            ..Out::default()
+        },
+    );
+    let (v, out) = run(&mut b, t(14), PUB, &cack);
+    assert_eq!(v, Verdict::Transmit(PRIV));
+    let g = got(&out);
+    assert_eq!((g.seen.src, g.seen.sport), (caddr, cport));
+    assert_eq!((g.seen.dst, g.seen.dport), (ip(RS), 80));
+    assert_eq!(g.ack, rs_isn.wrapping_add(37));
+    assert_eq!(
+        g.sack,
+        vec![(rs_isn.wrapping_add(100), rs_isn.wrapping_add(200))]
+    );
+    msgs[0][8..].to_vec()
+}
+
+#[test]
+fn a_nat_proxied_connection_survives_a_failover() {
+    failover(ForwardMethod::Masq, true, 1000, 777_777);
+    failover(ForwardMethod::Masq, false, u32::MAX - 3, 5);
+}
+
+#[test]
+fn a_fullnat_proxied_connection_survives_a_failover() {
+    failover(ForwardMethod::FullNat, true, 123_456, 9);
+    failover(ForwardMethod::FullNat, false, 7, u32::MAX);
+}
+
+/// The record of a proxied NAT connection, byte for byte as the kernel lays a version 1
+/// record out (net/netfilter/ipvs/ip_vs_sync.c: `struct ip_vs_sync_v4`, then the option
+/// `IPVS_OPT_SEQ_DATA` (1), length `sizeof(struct ip_vs_sync_conn_options)` (24), and the
+/// two `struct ip_vs_seq` { init_seq, delta, previous_delta } in network order,
+/// `hton_seq()`; in_seq first).
+#[test]
+fn the_proxied_record_has_the_kernels_layout() {
+    let (cisn, rs_isn) = (1000u32, 777_777u32);
+    let bytes = failover(ForwardMethod::Masq, true, cisn, rs_isn);
+    // The cookie is the director's secret: read it back from the delta the record carries.
+    let minus_delta = u32::from_be_bytes(bytes[36 + 2 + 16..36 + 2 + 20].try_into().unwrap());
+    let cookie = rs_isn.wrapping_add(minus_delta);
+    let mut k = Vec::new();
+    k.extend_from_slice(&[0, 6]); // type 0 (IPv4), protocol TCP
+    k.extend_from_slice(&(36u16 + 2 + 24).to_be_bytes()); // ver 0, size
+    k.extend_from_slice(&0x0600u32.to_be_bytes()); // IP_VS_CONN_F_IN_SEQ | OUT_SEQ, MASQ
+    k.extend_from_slice(&1u16.to_be_bytes()); // IP_VS_TCP_S_ESTABLISHED
+    k.extend_from_slice(&40000u16.to_be_bytes()); // cport
+    k.extend_from_slice(&80u16.to_be_bytes()); // vport
+    k.extend_from_slice(&80u16.to_be_bytes()); // dport
+    k.extend_from_slice(&0u32.to_be_bytes()); // fwmark
+    k.extend_from_slice(&900u32.to_be_bytes()); // timeout (ESTABLISHED)
+    k.extend_from_slice(&[10, 1, 0, 10, 10, 1, 0, 100, 10, 2, 0, 11]); // caddr vaddr daddr
+    k.extend_from_slice(&[1, 24]); // IPVS_OPT_SEQ_DATA, its length
+    for w in [
+        cisn,
+        0,
+        0,
+        0,
+        cookie.wrapping_sub(rs_isn),
+        cookie.wrapping_sub(rs_isn),
+    ] {
+        k.extend_from_slice(&w.to_be_bytes());
+    }
+    assert_eq!(bytes, k);
 }
