@@ -30,7 +30,7 @@ usage:
   rvs daemon -c FILE [--format F] [--control PATH] [--pid-file PATH] [--metrics ADDR:PORT]
              [--log-format text|json] [--log-level LEVEL] [--strict] [--config-id ID]
              [--gc-thresh3 N] [--conn-table-memory SIZE] [--sysctl NAME=VALUE]...
-             [--rt-priority N]
+             [--rt-priority N] [--syn-shed on|off]
                           run a director (lvs.cf, keepalived.conf, ipvsadm rules or TOML),
                           health-checking its real servers as the file says; SIGHUP
                           reloads FILE, --metrics serves Prometheus metrics at
@@ -43,7 +43,8 @@ usage:
                           (default 512M); --sysctl sets amemthresh, am_droprate,
                           drop_entry, drop_packet or secure_tcp over the file's values.
                           --rt-priority N: the data plane's SCHED_FIFO priority
-                          (default 1, 0 = ordinary scheduling).
+                          (default 1, 0 = ordinary scheduling). --syn-shed off stops
+                          shedding unproven SYNs while the SYN ring overflows (default on).
   rvs check-config [--format lvs.cf|keepalived|ipvsadm|toml] [--strict] [--config-id ID] FILE
                           validate a configuration: prints the effective configuration in
                           ipvsadm -S -n form with `# rvs:` lines for the rest (owned
@@ -142,6 +143,7 @@ fn daemon(args: &[String]) -> ExitCode {
                 Ok(())
             }
             "--sysctl" => value(args, &mut i, "--sysctl").and_then(|v| tuning.add_sysctl(v)),
+            "--syn-shed" => value(args, &mut i, "--syn-shed").and_then(|v| tuning.set_syn_shed(v)),
             "--conn-table-memory" => value(args, &mut i, "--conn-table-memory").and_then(|v| {
                 rvs_config::parse_size(v)
                     .map(|b| tuning.conn_table_bytes = Some(b))

@@ -18,6 +18,8 @@
 //! | `rvs_frames_total` | counter | kind (rx, tx, passed) |
 //! | `rvs_address_conflicts_total` | counter | |
 //! | `rvs_synproxy_total` | counter | event (cookie_sent, ack_valid, ack_invalid, proxied, rs_refused, held, held_dropped) |
+//! | `rvs_syn_shed_total` | counter | event (shed, budget_admitted, proven_admitted, congested_entered, proven_added, proven_evicted) |
+//! | `rvs_syn_shed_state` | gauge | what (congested, proven_ipv4, proven_ipv6) |
 //! | `rvs_neighbor_events_total` | counter | event (created, unsolicited_ignored, spoof_probes, spoof_refused, evicted, table_full, failed, gc) |
 //! | `rvs_neighbor_entries`, `rvs_neighbor_capacity` | gauge | family |
 //! | `rvs_connection_table_entries`, `rvs_connection_table_capacity` | gauge | family |
@@ -333,6 +335,38 @@ pub fn render(d: &Director) -> String {
         ("held_dropped", sp.held_dropped),
     ] {
         f.sample("rvs_synproxy_total", &[("event", event)], v);
+    }
+    let (sh, (p4, p6)) = (d.shed().counters(), d.shed().proven().len());
+    Family::header(
+        &mut out,
+        "rvs_syn_shed_total",
+        "counter",
+        "SYN admission under overload: unproven SYNs shed and admitted by the budget, proven sources' SYNs admitted while congested, congested periods entered, sources proven and evicted.",
+    );
+    let mut f = Family { out: &mut out };
+    for (event, v) in [
+        ("shed", sh.shed),
+        ("budget_admitted", sh.budget_admitted),
+        ("proven_admitted", sh.proven_admitted),
+        ("congested_entered", sh.congested_entered),
+        ("proven_added", sh.proven_added),
+        ("proven_evicted", sh.proven_evicted),
+    ] {
+        f.sample("rvs_syn_shed_total", &[("event", event)], v);
+    }
+    Family::header(
+        &mut out,
+        "rvs_syn_shed_state",
+        "gauge",
+        "SYN admission: congested (1 while shedding), proven sources held per family.",
+    );
+    let mut f = Family { out: &mut out };
+    for (what, v) in [
+        ("congested", u64::from(d.shed().congested())),
+        ("proven_ipv4", p4 as u64),
+        ("proven_ipv6", p6 as u64),
+    ] {
+        f.sample("rvs_syn_shed_state", &[("what", what)], v);
     }
     Family::header(
         &mut out,

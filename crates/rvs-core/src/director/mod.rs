@@ -109,9 +109,6 @@ pub struct DirectorSettings {
     /// Neighbour-table bound per family (`gc_thresh3`); 0: the configuration's
     /// [`Config::neigh_gc_thresh3`], else [`neigh::GC_THRESH3`]. Allocated at construction.
     pub neigh_gc_thresh3: usize,
-    /// SYN admission under overload on or off over the configuration's
-    /// [`crate::model::SynShed::enabled`] (the daemon's `--syn-shed`); `None`: the file's.
-    pub syn_shed: Option<bool>,
 }
 
 impl Default for DirectorSettings {
@@ -127,7 +124,6 @@ impl Default for DirectorSettings {
             park_timeout: Duration::from_secs(3),
             expire_budget: 4096,
             neigh_gc_thresh3: 0,
-            syn_shed: None,
         }
     }
 }
@@ -377,7 +373,7 @@ impl Director {
             sync_counters: SyncCounters::default(),
             sp_key: synproxy::cookie::CookieKey::from_seed(settings.seed),
             sp_held: synproxy::Held::new(),
-            shed: shed::Shedder::new(&shed_settings(config, &settings), settings.seed),
+            shed: shed::Shedder::new(&config.syn_shed, settings.seed),
             settings,
         };
         core.apply(config);
@@ -735,15 +731,6 @@ fn table_limits(config: &Config, settings: &DirectorSettings) -> (usize, usize) 
     (size, bytes)
 }
 
-/// The configuration's SYN admission settings with the daemon's override.
-fn shed_settings(config: &Config, settings: &DirectorSettings) -> crate::model::SynShed {
-    let mut s = config.syn_shed.clone();
-    if let Some(on) = settings.syn_shed {
-        s.enabled = on;
-    }
-    s
-}
-
 fn release(services: &mut Services, counters: &mut EngineCounters, dest: u32, flags: ConnFlags) {
     unbind(services, dest, flags);
     if flags.has(ConnFlags::TEMPLATE) {
@@ -789,7 +776,7 @@ impl Core {
         }
         self.timeouts.set_secure(secure);
         self.defense.configure(&config.defense);
-        self.shed.configure(&shed_settings(config, &self.settings));
+        self.shed.configure(&config.syn_shed);
         self.config = config.clone();
         let n = self
             .services

@@ -183,18 +183,15 @@ fn switched_off_it_neither_proves_nor_sheds() {
     assert!(d.shed().proven().is_empty());
     let syn = tcp_frame("198.51.100.9", 2000, "10.1.0.100", 80, Seg::Syn, b"");
     assert_eq!(run(&mut d, t(2), PUB, &syn).0, Verdict::Transmit(PRIV));
-    // The daemon's override wins over the file, on reload too.
-    let cfg = d.config().clone();
-    let mut d = director_cfg_settings(
-        cfg.clone(),
-        DirectorSettings {
-            syn_shed: Some(true),
-            ..DirectorSettings::default()
-        },
-    );
-    assert!(d.shed().enabled());
+    // A reload switches it on; the proven set keeps the size it was allocated with.
+    let mut cfg = d.config().clone();
+    cfg.syn_shed.enabled = true;
+    cfg.syn_shed.proven = 1 << 20;
     d.apply(&cfg).unwrap();
     assert!(d.shed().enabled());
+    assert_eq!(d.shed().proven().capacity(), 1024);
+    handshake(&mut d, t(3), "10.1.0.10", "10.1.0.100", "10.2.0.11", 40001);
+    assert!(d.shed().proven().contains(ip("10.1.0.10")));
 }
 
 #[test]
