@@ -174,6 +174,13 @@ fn legitimate_clients_keep_working_through_a_spoofed_syn_flood() {
         })
         .unwrap();
 
+    let shed = |e: &str| metric(&m, &format!("rvs_syn_shed_total{{event=\"{e}\"}}"));
+    let syn_ring = |e: &str| {
+        metric(
+            &m,
+            &format!("rvs_rx_ring_frames_total{{interface=\"eth0:syn\",event=\"{e}\"}}"),
+        )
+    };
     let syn_drops = metric(&m, "rvs_drops_total{reason=\"drop_packet\"}");
     let entry_drops = metric(&m, "rvs_defense_entries_dropped_total");
     let evicted_note = metric(&m, "rvs_drops_total{reason=\"table_full\"}");
@@ -183,11 +190,19 @@ fn legitimate_clients_keep_working_through_a_spoofed_syn_flood() {
          {:.0} %; table peak {peak} of {max_entries} entries, {peak_bytes} bytes (limit {}); \
          drop_entry removed {entry_drops}, drop_packet dropped {syn_drops}, table_full drops \
          {evicted_note}; flood ran {flood_secs:.1} s, client sent {tx_rate:.0} packets/s, director received {rx_rate:.0} frames/s; \
-         after: {}/20 ok",
+         SYN admission: congested {} time(s), shed {}, budget admitted {}, proven admitted {}, \
+         proven sources {}; SYN ring {} seen {} dropped; after: {}/20 ok",
         base_t.as_secs_f64(),
         flood_t.as_secs_f64(),
         100.0 * flood_rate / base_rate,
         8 << 20,
+        shed("congested_entered"),
+        shed("shed"),
+        shed("budget_admitted"),
+        shed("proven_admitted"),
+        metric(&m, "rvs_syn_shed_state{what=\"proven_ipv4\"}"),
+        syn_ring("seen"),
+        syn_ring("dropped"),
         after.iter().filter(|r| r.is_ok()).count()
     );
     assert!(peak <= max_entries, "table grew past its limit: {peak}");

@@ -155,7 +155,8 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
         "synproxy lab ({} build, {CLIENTS} clients): {base_rate:.0} req/s without the flood, \
          {flood_rate:.0} req/s during it = {:.0} % ({flood_failed} failed); table {before} -> \
          {during} entries; hping3 sent {sent} SYNs (~{:.0}/s), cookies sent {}; RX rings: eth0 \
-         {} seen {} dropped, eth0:syn {} seen {} dropped",
+         {} seen {} dropped, eth0:syn {} seen {} dropped; SYN admission: congested {} time(s), \
+         shed {}, budget admitted {}, proven admitted {}",
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -168,6 +169,10 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
         ring("eth0", "dropped"),
         ring("eth0:syn", "seen"),
         ring("eth0:syn", "dropped"),
+        metric(&m, "rvs_syn_shed_total{event=\"congested_entered\"}"),
+        metric(&m, "rvs_syn_shed_total{event=\"shed\"}"),
+        metric(&m, "rvs_syn_shed_total{event=\"budget_admitted\"}"),
+        metric(&m, "rvs_syn_shed_total{event=\"proven_admitted\"}"),
     );
     assert!(sent > 10_000.0, "the flood did not run: {hping}");
     // An optimised director answers every SYN of the flood (no SYN-ring drops measured),
