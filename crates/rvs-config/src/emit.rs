@@ -143,6 +143,14 @@ impl Refusals {
                 c.neigh_gc_thresh3
             ));
         }
+        if c.syn_shed != rvs_core::model::SynShed::default() {
+            let s = &c.syn_shed;
+            self.push(format!(
+                "SYN admission enabled = {}, budget = {}, proven = {}: {what} has no key for it \
+                 (`rvs daemon --syn-shed on|off` sets enabled)",
+                s.enabled, s.budget, s.proven
+            ));
+        }
         if c.table_full != TableFullPolicy::default() {
             self.push(format!(
                 "table-full policy {:?}: {what} has no key for it",

@@ -30,6 +30,11 @@
 //! [synproxy]                        # the SYN proxy (docs/synproxy.md)
 //! all = false                       # on for every TCP NAT/FullNAT service
 //!
+//! [syn_shed]                        # SYN admission under overload (docs/operating.md)
+//! enabled = true                    # shed unproven SYNs while the SYN ring overflows
+//! budget = 2000                     # unproven SYNs admitted per second meanwhile
+//! proven = 65536                    # proven sources kept per family (≤ 4194304)
+//!
 //! [neighbors]                       # the neighbour table (Linux net.ipv4.neigh.default.*)
 //! gc_thresh3 = 0                    # entries per family (≤ 4194304), 0 = the default (1024)
 //!
@@ -151,7 +156,7 @@ use rvs_core::health::{
 };
 use rvs_core::model::{
     Config, ConfigError, Defense, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence,
-    Prefix, Protocol, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey, Switches,
+    Prefix, Protocol, RealServerConfig, SchedFlags, SchedulerKind, ServiceKey, Switches, SynShed,
     TableFullPolicy, Timeouts, TunnelCsum, TunnelKind, VirtualServiceConfig,
 };
 use serde::Deserialize;
@@ -300,6 +305,7 @@ struct RawFile {
     switches: Option<RawSwitches>,
     conn_table: Option<RawConnTable>,
     synproxy: Option<RawSynProxy>,
+    syn_shed: Option<RawSynShed>,
     neighbors: Option<RawNeighbors>,
     fullnat: Option<RawFullNat>,
     nat_router: Option<Spanned<RawVip>>,
@@ -356,6 +362,14 @@ struct RawConnTable {
 #[serde(deny_unknown_fields)]
 struct RawSynProxy {
     all: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSynShed {
+    enabled: Option<bool>,
+    budget: Option<Int>,
+    proven: Option<Int>,
 }
 
 #[derive(Deserialize)]
@@ -816,6 +830,21 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
     }
     if let Some(sp) = &raw.synproxy {
         config.synproxy.all = sp.all.unwrap_or(false);
+    }
+    if let Some(sh) = &raw.syn_shed {
+        let d = &mut config.syn_shed;
+        d.enabled = sh.enabled.unwrap_or(d.enabled);
+        if let Some(v) = &sh.budget {
+            d.budget = cx
+                .int(v, 0, i64::from(u32::MAX), "SYN admission budget")
+                .map_or(d.budget, |n| n as u32);
+        }
+        if let Some(v) = &sh.proven {
+            // Preallocated at start, as the neighbour table.
+            d.proven = cx
+                .int(v, 1, NEIGH_MAX, "proven-source bound")
+                .map_or(d.proven, |n| n as usize);
+        }
     }
     if let Some(v) = raw.neighbors.as_ref().and_then(|n| n.gc_thresh3.as_ref()) {
         // Preallocated at start: bounded so that a typo cannot ask for gigabytes.
@@ -2390,6 +2419,14 @@ pub fn emit_native(conf: &NativeConf) -> String {
     }
     if c.synproxy.all {
         out.push_str("\n[synproxy]\nall = true\n");
+    }
+    if c.syn_shed != SynShed::default() {
+        let s = &c.syn_shed;
+        let _ = write!(
+            out,
+            "\n[syn_shed]\nenabled = {}\nbudget = {}\nproven = {}\n",
+            s.enabled, s.budget, s.proven
+        );
     }
     if c.neigh_gc_thresh3 != 0 {
         let _ = write!(out, "\n[neighbors]\ngc_thresh3 = {}\n", c.neigh_gc_thresh3);

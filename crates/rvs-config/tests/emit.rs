@@ -498,6 +498,7 @@ fn each_loss_is_named() {
     c.config.table_full = TableFullPolicy::EvictEmbryonic;
     c.config.conn_table_bytes = 64 << 20;
     c.config.defense.drop_entry = 1;
+    c.config.syn_shed.enabled = false;
     c.vips[0].addr = ip("10.1.0.101");
     for r in [
         reasons(emit_keepalived(
@@ -513,6 +514,7 @@ fn each_loss_is_named() {
             "table size 10",
             "table-full policy",
             "gc_thresh3) 2048",
+            "SYN admission enabled = false, budget = 2000, proven = 65536: ",
             "connection table memory 64M: ",
             "defence sysctls amemthresh = 1024, am_droprate = 10, drop_entry = 1, drop_packet = 0, secure_tcp = 0: ",
         ] {

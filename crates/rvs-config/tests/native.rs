@@ -153,6 +153,7 @@ fn full_file_is_the_whole_expected_struct() {
         config: Config {
             services: vec![web, ftp, dns, api, v6mark],
             synproxy: Default::default(),
+            syn_shed: Default::default(),
             fwmark_rules: vec![
                 rule((20, 21), Some(Protocol::Tcp), "192.168.26.10", 32, 21),
                 rule(
@@ -625,5 +626,38 @@ fn script_users_and_security_read_and_round_trip() {
             .contains("`notify_master` is a command line, or a table with `script` and `user`"),
         "{}",
         render_all(&bad)
+/// `[syn_shed]`: defaults when absent (on, 2000/s, 65,536), the keys reach the model,
+/// survive emit → parse, and out-of-range values are refused where they are written.
+#[test]
+fn syn_shed_keys_read_and_round_trip() {
+    let none = parse_native("", "n.toml").unwrap();
+    assert_eq!(
+        none.config.syn_shed,
+        rvs_core::model::SynShed {
+            enabled: true,
+            budget: 2000,
+            proven: 65_536
+        }
+    );
+    assert!(!emit_native(&none).contains("syn_shed"));
+    let text = "[syn_shed]\nenabled = false\nbudget = 500\nproven = 1024\n";
+    let c = parse_native(text, "s.toml").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    let s = &c.config.syn_shed;
+    assert_eq!((s.enabled, s.budget, s.proven), (false, 500, 1024));
+    let out = emit_native(&c);
+    assert!(
+        out.contains("[syn_shed]\nenabled = false\nbudget = 500\nproven = 1024\n"),
+        "{out}"
+    );
+    assert_eq!(parse_native(&out, "again.toml").unwrap(), c);
+    let err = parse_native("[syn_shed]\nproven = 0\nbudget = -1\n", "e.toml").unwrap_err();
+    let text = render_all(&err);
+    assert!(
+        text.contains("e.toml:2:10: error: proven-source bound 0 is out of range"),
+        "{text}"
+    );
+    assert!(
+        text.contains("e.toml:3:10: error: SYN admission budget -1 is out of range"),
+        "{text}"
     );
 }

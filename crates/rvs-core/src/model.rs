@@ -550,6 +550,38 @@ impl SynProxyConfig {
     }
 }
 
+/// SYN admission under overload (`director/shed.rs`, docs/operating.md): while the SYN
+/// ring overflows, SYNs from sources that never completed a handshake are dropped but for
+/// `budget` a second. An rvs addition; IPVS has none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SynShed {
+    /// On (the default): it acts only while the kernel would otherwise drop SYNs at random.
+    pub enabled: bool,
+    /// SYNs per second from unproven sources admitted while congested.
+    pub budget: u32,
+    /// Proven sources kept per family (IPv4 addresses, IPv6 /64s); allocated at start.
+    pub proven: usize,
+}
+
+impl SynShed {
+    /// The default budget, SYNs per second.
+    pub const BUDGET: u32 = 2000;
+    /// The default bound of proven sources per family.
+    pub const PROVEN: usize = 65_536;
+    /// The largest bound accepted (12 B a slot: 48 MiB per family).
+    pub const PROVEN_MAX: usize = 1 << 22;
+}
+
+impl Default for SynShed {
+    fn default() -> Self {
+        SynShed {
+            enabled: true,
+            budget: SynShed::BUDGET,
+            proven: SynShed::PROVEN,
+        }
+    }
+}
+
 /// The whole configuration of a director's forwarding: one immutable snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
@@ -576,6 +608,8 @@ pub struct Config {
     pub local_pool: LocalPool,
     /// The SYN proxy (DPVS `syn_proxy`): which TCP services answer SYNs with SYN cookies.
     pub synproxy: SynProxyConfig,
+    /// SYN admission under overload (`[syn_shed]`).
+    pub syn_shed: SynShed,
 }
 
 /// Why a configuration was refused. The config layer maps these to file:line:column.

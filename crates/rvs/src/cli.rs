@@ -191,6 +191,19 @@ pub(crate) struct DaemonArgs {
     /// Bind the data-plane thread to CPU N (0..=1023; default: any CPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..1024))]
     pub(crate) cpu: Option<u16>,
+    /// SYN admission under overload: `off` stops shedding unproven sources' SYNs while the
+    /// SYN ring overflows (default: the file's `[syn_shed] enabled`, else on).
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub(crate) syn_shed: Option<bool>,
+}
+
+/// `on` or `off`.
+fn on_off(v: &str) -> Result<bool, String> {
+    match v {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("on or off, not {v:?}")),
+    }
 }
 
 /// `--script-timeout SECS`: seconds in (0, 86400].
@@ -221,6 +234,7 @@ impl DaemonArgs {
             tuning: Tuning {
                 conn_table_bytes: self.conn_table_memory,
                 sysctls: self.sysctl.clone(),
+                syn_shed: self.syn_shed,
             },
             rt_priority: self.rt_priority,
             user: self.user.clone(),
@@ -387,7 +401,7 @@ mod tests {
              --control /tmp/c.ctl --pid-file=/tmp/p --metrics 127.0.0.1:9100 \
              --log-format=json --log-level debug --gc-thresh3 2048 --conn-table-memory=64M \
              --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0 \
-             --user=rvs --script-timeout 2.5 --cpu=1",
+             --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off",
         )
         .unwrap()
         .command
@@ -414,6 +428,7 @@ mod tests {
         assert_eq!(o.user.as_deref(), Some("rvs"));
         assert_eq!(o.script_timeout, std::time::Duration::from_millis(2500));
         assert_eq!(o.cpu, Some(1));
+        assert_eq!(o.tuning.syn_shed, Some(false));
 
         let Command::Daemon(d) = parse("daemon -c lvs.cf").unwrap().command else {
             panic!("not daemon");

@@ -385,6 +385,46 @@ pub fn render(v: &DirectorView) -> String {
     ] {
         f.sample("rvs_synproxy_total", &[("event", event)], v);
     }
+    let sh = &v.shed;
+    Family::header(
+        &mut out,
+        "rvs_syn_shed_total",
+        "counter",
+        "SYN admission under overload: unproven SYNs shed and admitted by the budget, proven sources' SYNs admitted while congested, congested periods entered, sources proven and evicted.",
+    );
+    let mut f = Family { out: &mut out };
+    for (event, n) in [
+        ("shed", sh.shed),
+        ("budget_admitted", sh.budget_admitted),
+        ("proven_admitted", sh.proven_admitted),
+        ("congested_entered", sh.congested_entered),
+        ("proven_added", sh.proven_added),
+        ("proven_evicted", sh.proven_evicted),
+    ] {
+        f.sample("rvs_syn_shed_total", &[("event", event)], n);
+    }
+    Family::header(
+        &mut out,
+        "rvs_syn_shed_congested",
+        "gauge",
+        "SYN admission: 1 while the SYN ring is congested and unproven sources' SYNs are shed.",
+    );
+    let mut f = Family { out: &mut out };
+    f.sample("rvs_syn_shed_congested", &[], u64::from(v.shed_congested));
+    Family::header(
+        &mut out,
+        "rvs_syn_shed_proven_sources",
+        "gauge",
+        "SYN admission: proven client sources held (IPv4 addresses, IPv6 /64 prefixes).",
+    );
+    let mut f = Family { out: &mut out };
+    for (family, n) in [("ipv4", v.shed_proven[0]), ("ipv6", v.shed_proven[1])] {
+        f.sample(
+            "rvs_syn_shed_proven_sources",
+            &[("family", family)],
+            n as u64,
+        );
+    }
     Family::header(
         &mut out,
         "rvs_connection_table_entries",

@@ -103,6 +103,12 @@ pub struct DirectorView {
     pub defense: DefenseState,
     /// The engine's connection-sync counters.
     pub sync: SyncCounters,
+    /// SYN admission under overload: its counters.
+    pub shed: rvs_core::director::shed::ShedCounters,
+    /// SYN admission: congested now.
+    pub shed_congested: bool,
+    /// SYN admission: proven sources held (IPv4, IPv6 /64).
+    pub shed_proven: [usize; 2],
 }
 
 impl DirectorView {
@@ -182,6 +188,12 @@ impl DirectorView {
             ],
             defense: d.defense().clone(),
             sync: d.sync_counters().clone(),
+            shed: d.shed().counters().clone(),
+            shed_congested: d.shed().congested(),
+            shed_proven: {
+                let (v4, v6) = d.shed().proven().len();
+                [v4, v6]
+            },
         }
     }
 }

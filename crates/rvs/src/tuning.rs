@@ -2,7 +2,8 @@
 //! and at every reload: `--conn-table-memory SIZE` (the native format's
 //! `[conn_table] memory`) and `--sysctl NAME=VALUE` for the defence sysctls of
 //! `/proc/sys/net/ipv4/vs/` (`amemthresh`, `am_droprate`, `drop_entry`, `drop_packet`,
-//! `secure_tcp`; the native format's `[switches]` keys of the same names). They exist for
+//! `secure_tcp`; the native format's `[switches]` keys of the same names), `--syn-shed
+//! on|off` (`[syn_shed] enabled`, docs/operating.md). They exist for
 //! the formats that have no key for these (lvs.cf, keepalived.conf, ipvsadm rules).
 
 use rvs_core::model::Config;
@@ -14,6 +15,8 @@ pub struct Tuning {
     pub conn_table_bytes: Option<usize>,
     /// `--sysctl NAME=VALUE`, in order.
     pub sysctls: Vec<(Sysctl, u32)>,
+    /// `--syn-shed on|off`: SYN admission under overload (the native `[syn_shed] enabled`).
+    pub syn_shed: Option<bool>,
 }
 
 /// A defence sysctl rvs takes on its command line.
@@ -66,8 +69,21 @@ impl Tuning {
         Ok(())
     }
 
+    /// Parse `--syn-shed`'s argument.
+    pub fn set_syn_shed(&mut self, arg: &str) -> Result<(), String> {
+        self.syn_shed = Some(match arg {
+            "on" => true,
+            "off" => false,
+            _ => return Err(format!("--syn-shed is on or off, not {arg:?}")),
+        });
+        Ok(())
+    }
+
     /// Lay the overrides over `config`.
     pub fn apply(&self, config: &mut Config) {
+        if let Some(on) = self.syn_shed {
+            config.syn_shed.enabled = on;
+        }
         if let Some(b) = self.conn_table_bytes {
             config.conn_table_bytes = b;
         }
@@ -109,5 +125,20 @@ mod tests {
         assert!(t.add_sysctl("drop_entry=4").unwrap_err().contains("0..=3"));
         assert!(t.add_sysctl("expire_nodest_conn=1").is_err());
         assert!(t.add_sysctl("drop_entry").is_err());
+    }
+
+    #[test]
+    fn syn_shed_is_switched_over_the_file() {
+        let mut t = Tuning::default();
+        let mut c = Config::default();
+        t.apply(&mut c);
+        assert!(
+            c.syn_shed.enabled,
+            "on by default, untouched without the option"
+        );
+        t.set_syn_shed("off").unwrap();
+        t.apply(&mut c);
+        assert!(!c.syn_shed.enabled);
+        assert!(t.set_syn_shed("maybe").unwrap_err().contains("on or off"));
     }
 }

@@ -230,6 +230,7 @@ prop_compose! {
             config: Config {
                 services,
                 synproxy: Default::default(),
+                syn_shed: Default::default(),
                 fwmark_rules: rules,
                 timeouts: Timeouts { tcp: t.0, tcp_fin: t.1, udp: t.2 },
                 switches: Switches {

@@ -49,11 +49,14 @@ pub enum DropReason {
     SynProxy,
     /// A new connection's packet dropped by the `drop_packet` defence (`ip_vs_todrop()`).
     DropPacket,
+    /// A new connection's SYN from an unproven source dropped while the SYN ring was
+    /// congested (`director/shed.rs`).
+    SynShed,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
 
     /// Every reason, in order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -76,6 +79,7 @@ impl DropReason {
         DropReason::NotInit,
         DropReason::SynProxy,
         DropReason::DropPacket,
+        DropReason::SynShed,
     ];
 
     /// A short snake_case name for metrics labels.
@@ -100,6 +104,7 @@ impl DropReason {
             DropReason::NotInit => "not_init",
             DropReason::SynProxy => "synproxy",
             DropReason::DropPacket => "drop_packet",
+            DropReason::SynShed => "syn_shed",
         }
     }
 }

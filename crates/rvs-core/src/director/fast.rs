@@ -16,6 +16,7 @@ use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState};
 use crate::conn::table::{ConnTable, InKey};
 use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame};
+use std::net::IpAddr;
 
 /// What the fast path did.
 pub(super) enum Fast {
@@ -91,9 +92,14 @@ impl Core {
                 TcpFlags(s.tcp_flags),
                 &self.timeouts,
                 now,
-            ) && let Some(a) = tr.activity
-            {
-                self.activity(dest, a);
+            ) {
+                if let Some(a) = tr.activity {
+                    self.activity(dest, a);
+                }
+                // The client's ACK completed the handshake (`director/shed.rs`).
+                if super::shed::completes(&tr) {
+                    self.shed.prove(IpAddr::V4(key.caddr.into()), now);
+                }
             }
         } else {
             t.touch_secs(id, now, self.timeouts.udp_secs());

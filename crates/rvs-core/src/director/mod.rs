@@ -34,6 +34,7 @@ pub mod net;
 mod probe;
 mod rewrite;
 pub mod services;
+pub mod shed;
 pub mod sync;
 pub mod synproxy;
 
@@ -322,6 +323,8 @@ struct Core {
     sp_key: synproxy::cookie::CookieKey,
     /// Client segments the SYN proxy holds until their real server answers.
     sp_held: synproxy::Held,
+    /// SYN admission under overload (`director/shed.rs`).
+    shed: shed::Shedder,
 }
 
 /// The director engine. See the module documentation.
@@ -370,6 +373,7 @@ impl Director {
             sync_counters: SyncCounters::default(),
             sp_key: synproxy::cookie::CookieKey::from_seed(settings.seed),
             sp_held: synproxy::Held::new(),
+            shed: shed::Shedder::new(&config.syn_shed, settings.seed),
             settings,
         };
         core.apply(config);
@@ -447,6 +451,18 @@ impl Director {
     /// Drops by reason.
     pub fn drops(&self) -> &DropCounters {
         &self.core.drops
+    }
+
+    /// The worker's report for one round: whether a drain of a SYN ring returned a full
+    /// batch (a backlog). Drives SYN admission's congested state (`director/shed.rs`).
+    #[inline]
+    pub fn syn_backlog(&mut self, now: Instant, backlog: bool) {
+        self.core.shed.observe(now, backlog);
+    }
+
+    /// SYN admission under overload: settings, proven sources, state and counters.
+    pub fn shed(&self) -> &shed::Shedder {
+        &self.core.shed
     }
 
     /// Engine-wide counters.
@@ -760,6 +776,7 @@ impl Core {
         }
         self.timeouts.set_secure(secure);
         self.defense.configure(&config.defense);
+        self.shed.configure(&config.syn_shed);
         self.config = config.clone();
         let n = self
             .services
@@ -1280,6 +1297,17 @@ impl Core {
                 }
             }
         };
+        // SYN admission under overload (`director/shed.rs`): before the cookie, scheduling
+        // and the entry.
+        if p.protocol == 6
+            && self.shed.congested()
+            && p.tcp_flags.0
+                & (wire::TcpFlags::SYN.0 | wire::TcpFlags::ACK.0 | wire::TcpFlags::RST.0)
+                == wire::TcpFlags::SYN.0
+            && !self.shed.admit(now, p.src)
+        {
+            return self.drop(DropReason::SynShed);
+        }
         // The SYN proxy answers SYNs itself; only a valid cookie ACK goes on.
         let mut opening = None;
         if p.protocol == 6 && self.synproxy_on(svc_id) {
@@ -1650,10 +1678,14 @@ impl Core {
                     Direction::Output
                 };
                 let flags = crate::conn::state::TcpFlags(p.tcp_flags.0);
-                if let Some(tr) = t.tcp_transition(id, dir, flags, &self.timeouts, now)
-                    && let Some(a) = tr.activity
-                {
-                    self.activity(dest, a);
+                if let Some(tr) = t.tcp_transition(id, dir, flags, &self.timeouts, now) {
+                    if let Some(a) = tr.activity {
+                        self.activity(dest, a);
+                    }
+                    // The client's ACK completed the handshake: its source is proven.
+                    if way == Way::In && shed::completes(&tr) {
+                        self.shed.prove(p.src, now);
+                    }
                 }
             } else if p.protocol == wire::ip_proto::SCTP {
                 let dir = if way == Way::In {

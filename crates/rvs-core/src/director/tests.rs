@@ -1683,6 +1683,7 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
 
 mod neighbours;
 mod sctp;
+mod shed;
 mod sync;
 mod synproxy;
 

@@ -132,6 +132,8 @@ pub(super) fn worker(
     while !stop.load(Ordering::Relaxed) {
         let t = now();
         let mut got = 0;
+        // A SYN ring that still had a full batch waiting: its backlog (SYN admission).
+        let mut syn_backlog = false;
         // Known connections' frames first, then new connections' SYNs: under a SYN flood
         // the SYN rings fill (and drop) while the main rings are served every round.
         for (i, rxr) in rxs[..nrings].iter_mut().enumerate() {
@@ -144,8 +146,11 @@ pub(super) fn worker(
                 }
             }
             let port = PortId(syn_port[i] as u8);
-            got += rxr.drain_max(BATCH, |frame| forward(d, t, port, frame, txs));
+            let n = rxr.drain_max(BATCH, |frame| forward(d, t, port, frame, txs));
+            syn_backlog |= i >= nports && n == BATCH;
+            got += n;
         }
+        d.syn_backlog(t, syn_backlog);
         // Frames the engine originated (ARP/ND, released parked frames).
         while let Some((p, len)) = d.poll_transmit(&mut out) {
             if let Some(Some(tx)) = txs.get_mut(usize::from(p.0)) {

@@ -1,11 +1,10 @@
 //! The SYN proxy (docs/synproxy.md) with real kernels at both ends: HTTP requests through a
 //! NAT virtual service with DPVS's `syn_proxy`, then the same clients (8 at a time, one
 //! request per connection) under a spoofed SYN flood (`hping3 -S --flood --rand-source`
-//! at `nice -n 19`, bounded to 15 s and stopped by its pid): no legitimate request fails
-//! (optimised builds; a debug build's director falls behind an unpaced flood, ≤ 5 % fail),
+//! at `nice -n 19`, bounded to 15 s and stopped by its pid): no legitimate request fails,
 //! no frame of a known connection is dropped (the flood fills the daemon's SYN ring only),
-//! requests keep completing during the flood, and the connection table does not grow by
-//! the flood. The rates, the SYNs sent and the rings' counters are printed (`--nocapture`).
+//! requests keep completing during the flood (SYN admission under overload sheds the
+//! flood's SYNs before their cookies), and the connection table does not grow by the flood. The rates, the SYNs sent and the rings' counters are printed (`--nocapture`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::thread;
@@ -155,7 +154,8 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
         "synproxy lab ({} build, {CLIENTS} clients): {base_rate:.0} req/s without the flood, \
          {flood_rate:.0} req/s during it = {:.0} % ({flood_failed} failed); table {before} -> \
          {during} entries; hping3 sent {sent} SYNs (~{:.0}/s), cookies sent {}; RX rings: eth0 \
-         {} seen {} dropped, eth0:syn {} seen {} dropped",
+         {} seen {} dropped, eth0:syn {} seen {} dropped; SYN admission: congested {} time(s), \
+         shed {}, budget admitted {}, proven admitted {}",
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -168,21 +168,18 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
         ring("eth0", "dropped"),
         ring("eth0:syn", "seen"),
         ring("eth0:syn", "dropped"),
+        metric(&m, "rvs_syn_shed_total{event=\"congested_entered\"}"),
+        metric(&m, "rvs_syn_shed_total{event=\"shed\"}"),
+        metric(&m, "rvs_syn_shed_total{event=\"budget_admitted\"}"),
+        metric(&m, "rvs_syn_shed_total{event=\"proven_admitted\"}"),
     );
     assert!(sent > 10_000.0, "the flood did not run: {hping}");
-    // An optimised director answers every SYN of the flood (no SYN-ring drops measured),
-    // so no legitimate request fails. A debug build answers about 40 % of an unpaced flood's
-    // SYNs here: a legitimate SYN lost three times in a row outlasts the 3 s timeout, which
-    // happened to 2 of ~175 requests; allowed: 5 %.
-    if cfg!(debug_assertions) {
-        assert!(
-            flood_failed * 20 <= flood_ok + flood_failed,
-            "{flood_failed} of {} requests failed",
-            flood_ok + flood_failed
-        );
-    } else {
-        assert_eq!(flood_failed, 0, "{}", d.log());
-    }
+    // With SYN admission under overload (on by default, docs/operating.md) the clients,
+    // proven by their no-flood requests, keep getting cookies while the flood's SYNs are
+    // shed once the SYN ring backs up: no request fails, in debug builds as in release
+    // ones (before it, a debug build's SYN ring dropped ~55 % of an unpaced flood at random,
+    // legitimate SYNs among them, and 1-2 of ~175 requests outlasted their 3 s timeout).
+    assert_eq!(flood_failed, 0, "{}", d.log());
     // The SYNs came through the SYN ring (the fanout split is in force)...
     assert!(
         ring("eth0:syn", "seen") >= metric(&m, "rvs_synproxy_total{event=\"cookie_sent\"}") / 2
@@ -195,10 +192,12 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
         0,
         "frames of known connections dropped with the flood\n{m}"
     );
-    // Issue 12 asks for 50 % of the no-flood rate; on the two shared CPUs here the rate
-    // during an unpaced flood is bounded by the CPU the flood leaves the client, the
-    // servers and the director (release builds measured 12 %, debug builds 2 %; bench/flood
-    // with wrk and nginx 59 %, BENCHMARKS.md). Asserted: requests keep completing.
+    // Issue 12 asks for 50 % of the no-flood rate. Measured with SYN admission (machine
+    // shared, BENCHMARKS.md): debug 64 % and 79 %, release 67 % and 8 %. The release
+    // director keeps up with this flood without shedding most of the time (congested
+    // twice, the clients' SYNs mostly outside it), and its share is then bounded by what
+    // the flood leaves the clients and servers on the two shared CPUs (12 % before SYN
+    // admission), so the 50 % is not asserted. Asserted: requests keep completing.
     let floor = if cfg!(debug_assertions) { 0.005 } else { 0.05 };
     assert!(
         flood_rate >= floor * base_rate,

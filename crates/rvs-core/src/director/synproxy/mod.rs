@@ -484,6 +484,8 @@ impl Core {
             return match self.sp_key.check(&tuple, cisn, count, cookie) {
                 Some(data) => {
                     self.counters.synproxy.acks_valid += 1;
+                    // A valid cookie proves the source (`director/shed.rs`).
+                    self.shed.prove(p.src, now);
                     Gate::Open(Opening { data, cookie, cisn })
                 }
                 None => {
