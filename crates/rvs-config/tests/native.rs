@@ -626,6 +626,9 @@ fn script_users_and_security_read_and_round_trip() {
             .contains("`notify_master` is a command line, or a table with `script` and `user`"),
         "{}",
         render_all(&bad)
+    );
+}
+
 /// `[syn_shed]`: defaults when absent (on, 2000/s, 65,536), the keys reach the model,
 /// survive emit → parse, and out-of-range values are refused where they are written.
 #[test]
