@@ -82,59 +82,58 @@ fn buf_len(which: libc::c_int) -> usize {
 
 /// The user `name`: its uid and primary gid, or None when there is no such user.
 pub fn user_by_name(name: &str) -> io::Result<Option<RunAs>> {
-    let cname = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a user name"))?;
-    let mut len = buf_len(libc::_SC_GETPW_R_SIZE_MAX);
-    loop {
-        let mut buf = vec![0 as libc::c_char; len];
-        // SAFETY: passwd is plain data; zeroed is a valid value that getpwnam_r overwrites.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call: the NUL-terminated name, `pwd`, `buf`
-        // with its true length, and `out`, which is set to &pwd or null.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut out,
-            )
-        };
-        if rc == libc::ERANGE && len < 1 << 20 {
-            len *= 4;
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        return Ok((!out.is_null()).then_some(RunAs {
+    lookup_by_name(
+        name,
+        "user",
+        libc::_SC_GETPW_R_SIZE_MAX,
+        |cname, pwd: &mut libc::passwd, buf, out| {
+            // SAFETY: every pointer is valid for the call: the NUL-terminated name, `pwd`,
+            // `buf` with its true length, and `out`, which is set to &pwd or null.
+            unsafe { libc::getpwnam_r(cname, pwd, buf.as_mut_ptr(), buf.len(), out) }
+        },
+        |pwd| RunAs {
             uid: pwd.pw_uid,
             gid: pwd.pw_gid,
-        }));
-    }
+        },
+    )
 }
 
 /// The group `name`'s gid, or None when there is no such group.
 pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
-    let cname = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a group name"))?;
-    let mut len = buf_len(libc::_SC_GETGR_R_SIZE_MAX);
+    lookup_by_name(
+        name,
+        "group",
+        libc::_SC_GETGR_R_SIZE_MAX,
+        |cname, grp: &mut libc::group, buf, out| {
+            // SAFETY: as in user_by_name: all pointers valid for the call, `buf`'s true
+            // length.
+            unsafe { libc::getgrnam_r(cname, grp, buf.as_mut_ptr(), buf.len(), out) }
+        },
+        |grp| grp.gr_gid,
+    )
+}
+
+/// A `getpwnam_r(3)` / `getgrnam_r(3)` lookup of `name` (`call`), its buffer grown on
+/// `ERANGE` (up to 1 MiB); `pick` takes what is wanted from the entry while its buffer is
+/// alive. None when there is no such entry.
+fn lookup_by_name<T, R>(
+    name: &str,
+    what: &str,
+    size_key: libc::c_int,
+    call: impl Fn(*const libc::c_char, &mut T, &mut [libc::c_char], &mut *mut T) -> libc::c_int,
+    pick: impl Fn(&T) -> R,
+) -> io::Result<Option<R>> {
+    let cname = CString::new(name).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("NUL in a {what} name"))
+    })?;
+    let mut len = buf_len(size_key);
     loop {
         let mut buf = vec![0 as libc::c_char; len];
-        // SAFETY: group is plain data; zeroed is a valid value that getgrnam_r overwrites.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: as in user_by_name: all pointers valid for the call, `buf`'s true length.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                cname.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut out,
-            )
-        };
+        // SAFETY: T is libc's passwd or group (the only callers), plain C data for which
+        // all-zero bytes are a valid value; the call overwrites it.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut out: *mut T = std::ptr::null_mut();
+        let rc = call(cname.as_ptr(), &mut entry, &mut buf, &mut out);
         if rc == libc::ERANGE && len < 1 << 20 {
             len *= 4;
             continue;
@@ -142,7 +141,7 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        return Ok((!out.is_null()).then_some(grp.gr_gid));
+        return Ok((!out.is_null()).then(|| pick(&entry)));
     }
 }
 
