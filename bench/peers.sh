@@ -13,6 +13,7 @@
 #   cmd      a director you bring: DIRECTOR_CMD runs inside the director namespace and must
 #            serve VIP:80 in NAT mode (real servers' gateway is NATVIP). The lab's addresses are
 #            in its environment (see 'export' below); DIRECTOR_NAME labels its lines.
+#   cmd2     a second one in the same run: DIRECTOR_CMD2, DIRECTOR_NAME2 (e.g. other options)
 # TOPO=dr builds the direct-routing lab instead: one LAN (client, director, real servers at
 # 10.1.0.11-13, each holding the VIP on lo with arp_ignore=1/arp_announce=2, set up by this
 # script); there 'route' is kernel one-way forwarding (the client's /32 route to the VIP
@@ -184,6 +185,11 @@ HA
     x dir sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0  # rvs refuses to start otherwise
     ip netns exec "$P-dir" sh -c "exec $DIRECTOR_CMD" & pids+=($!); sleep "${DIRECTOR_WARMUP:-0.5}"
     measure "${DIRECTOR_NAME:-cmd}" http://$VIP/ ;;
+  cmd2)  # a second director (or the same with other options) in the same run
+    : "${DIRECTOR_CMD2:?set DIRECTOR_CMD2 to the second director command line}"
+    x dir sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+    ip netns exec "$P-dir" sh -c "exec $DIRECTOR_CMD2" & pids+=($!); sleep "${DIRECTOR_WARMUP:-0.5}"
+    measure "${DIRECTOR_NAME2:-cmd2}" http://$VIP/ ;;
   *) echo "unknown mode $1" >&2; exit 2 ;;
   esac
   down
@@ -193,7 +199,7 @@ med() { sort -g "$1" | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else pr
 mn() { sort -g "$1" | head -n 1; }
 mx() { sort -g "$1" | tail -n 1; }
 for m in $MODES; do
-  l=$m; [ "$m" = cmd ] && l=${DIRECTOR_NAME:-cmd}
+  l=$m; [ "$m" = cmd ] && l=${DIRECTOR_NAME:-cmd}; [ "$m" = cmd2 ] && l=${DIRECTOR_NAME2:-cmd2}
   printf '%-8s keepalive_rps=%-10s close_cps=%-10s rounds=%s ka_min=%s ka_max=%s cl_min=%s cl_max=%s ka_p99_ms=%s cl_p99_ms=%s errors=%s\n' \
     "$l" "$(med "$RES/$l.ka")" "$(med "$RES/$l.cl")" "$REPS" "$(mn "$RES/$l.ka")" "$(mx "$RES/$l.ka")" \
     "$(mn "$RES/$l.cl")" "$(mx "$RES/$l.cl")" "$(med "$RES/$l.kap99")" "$(med "$RES/$l.clp99")" \

@@ -191,6 +191,13 @@ pub(crate) struct DaemonArgs {
     /// Bind the data-plane thread to CPU N (0..=1023; default: any CPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..1024))]
     pub(crate) cpu: Option<u16>,
+    /// After a round that forwarded frames, keep polling the RX rings for USECS
+    /// microseconds before sleeping (0..=10000; default 0: sleep at once). Frames arriving
+    /// meanwhile (a server's FIN microseconds after its response) are forwarded without a
+    /// wake-up; the cost is CPU, so use it with --cpu on a CPU of its own.
+    #[arg(long, value_name = "USECS", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=10_000))]
+    pub(crate) busy_poll: u16,
     /// SYN admission under overload: `off` stops shedding unproven sources' SYNs while the
     /// SYN ring overflows (default: the file's `[syn_shed] enabled`, else on).
     #[arg(long, value_name = "on|off", value_parser = on_off)]
@@ -240,6 +247,7 @@ impl DaemonArgs {
             user: self.user.clone(),
             script_timeout: self.script_timeout,
             cpu: self.cpu.map(usize::from),
+            busy_poll: std::time::Duration::from_micros(u64::from(self.busy_poll)),
         }
     }
 }
@@ -401,7 +409,7 @@ mod tests {
              --control /tmp/c.ctl --pid-file=/tmp/p --metrics 127.0.0.1:9100 \
              --log-format=json --log-level debug --gc-thresh3 2048 --conn-table-memory=64M \
              --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0 \
-             --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off",
+             --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off --busy-poll=50",
         )
         .unwrap()
         .command
@@ -429,6 +437,7 @@ mod tests {
         assert_eq!(o.script_timeout, std::time::Duration::from_millis(2500));
         assert_eq!(o.cpu, Some(1));
         assert_eq!(o.tuning.syn_shed, Some(false));
+        assert_eq!(o.busy_poll, std::time::Duration::from_micros(50));
 
         let Command::Daemon(d) = parse("daemon -c lvs.cf").unwrap().command else {
             panic!("not daemon");
@@ -440,6 +449,7 @@ mod tests {
         assert_eq!(o.tuning, Tuning::default());
         assert_eq!(o.script_timeout, rvs::scripts::DEFAULT_NOTIFY_LIMIT);
         assert_eq!(o.user, None);
+        assert_eq!(o.busy_poll, std::time::Duration::ZERO);
         assert_eq!(d.log_format, LogFormat::Text);
     }
 
@@ -450,6 +460,7 @@ mod tests {
             "daemon -c f --gc-thresh3 0",
             "daemon -c f --gc-thresh3 4194305",
             "daemon -c f --rt-priority 100",
+            "daemon -c f --busy-poll 10001",
             "daemon -c f --metrics 127.0.0.1",
             "daemon -c f --sysctl drop_entry",
             "daemon -c f --sysctl drop_entry=4",

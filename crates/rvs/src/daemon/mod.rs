@@ -60,7 +60,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use worker::worker;
+use worker::{Pacing, worker};
 
 /// Options of `rvs daemon`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,9 @@ pub struct Options {
     pub script_timeout: std::time::Duration,
     /// `--cpu N`: the data-plane thread bound to CPU N ([`crate::cpu`]).
     pub cpu: Option<usize>,
+    /// `--busy-poll USECS`: how long the data plane keeps polling its rings after
+    /// traffic before it sleeps (zero: not at all).
+    pub busy_poll: std::time::Duration,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -273,7 +276,10 @@ pub fn run(
             &rx,
             &mut cp,
             clock,
-            opts.rt_priority,
+            Pacing {
+                rt_priority: opts.rt_priority,
+                busy_poll: opts.busy_poll,
+            },
         )
     });
     if let Some(f) = failover {

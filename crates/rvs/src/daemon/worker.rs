@@ -78,10 +78,20 @@ pub(super) fn forward(
     }
 }
 
+/// How the data-plane thread is scheduled and how it waits.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pacing {
+    /// `SCHED_FIFO` priority, 0 for ordinary scheduling (`--rt-priority`).
+    pub(super) rt_priority: u8,
+    /// Keep polling the rings this long after the last frame before sleeping
+    /// (`--busy-poll`; zero: sleep as soon as a round finds nothing).
+    pub(super) busy_poll: Duration,
+}
+
 /// The data-plane loop: drain the RX rings (frame rings: each frame is available as soon
 /// as the kernel wrote it), the main rings before the SYN rings, forward, flush the TX rings
 /// (after the main rings and once per round), and sleep in `poll(2)` only when a round
-/// found nothing.
+/// found nothing (and, with `--busy-poll`, nothing came for that long).
 pub(super) fn worker(
     d: &mut Director,
     (sockets, syn_sockets): (&mut [PacketSocket], &mut [Option<PacketSocket>]),
@@ -89,7 +99,10 @@ pub(super) fn worker(
     requests: &mpsc::Receiver<Request>,
     cp: &mut ControlPlane<'_>,
     clock: std::time::Instant,
-    rt_priority: u8,
+    Pacing {
+        rt_priority,
+        busy_poll,
+    }: Pacing,
 ) -> io::Result<()> {
     let now = || Instant(clock.elapsed().as_nanos() as u64);
     let mut out = vec![0u8; 2048];
@@ -129,6 +142,8 @@ pub(super) fn worker(
         }
     }
     let mut housekept = now();
+    let spin_ns = busy_poll.as_nanos() as u64;
+    let mut last_frame = housekept;
     while !stop.load(Ordering::Relaxed) {
         let t = now();
         let mut got = 0;
@@ -151,6 +166,12 @@ pub(super) fn worker(
             got += n;
         }
         d.syn_backlog(t, syn_backlog);
+        if got > 0 {
+            last_frame = t;
+        }
+        // `--busy-poll`: a quiet round soon after traffic polls again instead of sleeping,
+        // and keeps the housekeeping to its usual pace.
+        let spinning = got == 0 && t.0.saturating_sub(last_frame.0) < spin_ns;
         // Frames the engine originated (ARP/ND, released parked frames).
         while let Some((p, len)) = d.poll_transmit(&mut out) {
             if let Some(Some(tx)) = txs.get_mut(usize::from(p.0)) {
@@ -161,7 +182,10 @@ pub(super) fn worker(
             let _ = tx.flush();
         }
         let due = d.poll_timeout().is_some_and(|at| at <= t);
-        if got == 0 || due || t.0.saturating_sub(housekept.0) >= HOUSEKEEPING.as_nanos() as u64 {
+        if (got == 0 && !spinning)
+            || due
+            || t.0.saturating_sub(housekept.0) >= HOUSEKEEPING.as_nanos() as u64
+        {
             d.expire(t);
             cp.housekeeping(d, t);
             cp.forward_probes(d, t, txs);
@@ -175,6 +199,10 @@ pub(super) fn worker(
             housekept = t;
         }
         if got > 0 {
+            continue;
+        }
+        if spinning {
+            std::hint::spin_loop();
             continue;
         }
         // Nothing arrived this round: sleep until traffic, a timer or the next stop check.
