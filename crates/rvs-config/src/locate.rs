@@ -202,6 +202,17 @@ pub(crate) fn locate<'a>(config: &Config, errs: &'a [ConfigError]) -> Vec<Locate
                     .collect(),
                 "a FullNAT local address pool of the real server's family",
             ),
+            ConfigError::SynProxyMethod {
+                service: key,
+                addr,
+                port,
+            } => (
+                servers()
+                    .filter(|(_, s, _, r)| s.key == *key && r.addr == *addr && r.port == *port)
+                    .map(server(R::Method))
+                    .collect(),
+                "NAT or FullNAT real servers, or no SYN proxy on this service",
+            ),
         };
         // A duplicate blames its repeats, not the first definition.
         let (first, places) = match e {

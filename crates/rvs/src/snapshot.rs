@@ -125,14 +125,7 @@ impl DirectorView {
                     flags: s.cfg.flags,
                     persistence: s.cfg.persistence,
                     one_packet: s.cfg.one_packet,
-                    synproxy: d.config().synproxy.covers(&s.cfg.key)
-                        && !matches!(
-                            s.cfg.key,
-                            ServiceKey::Addr {
-                                protocol: Protocol::Udp | Protocol::Sctp,
-                                ..
-                            }
-                        ),
+                    synproxy: s.synproxy,
                 },
                 stats: s.stats,
                 rates: s.est.rates(),

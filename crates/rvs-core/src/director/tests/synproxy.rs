@@ -544,6 +544,110 @@ fn services_without_the_proxy_are_untouched() {
     assert_eq!(d.counters().synproxy.cookies_sent, 0);
 }
 
+/// `[synproxy] all` covers only services the proxy can serve: a direct-routing, a
+/// tunnelled and a mixed (NAT + direct routing) service forward the client's SYN and then
+/// its ACK to the real server as without the proxy (before the fix the SYN got a cookie
+/// SYN-ACK and the ACK was dropped), while a NAT service beside them still answers with a
+/// cookie.
+#[test]
+fn all_skips_services_whose_replies_bypass_the_director() {
+    let tunnel = ForwardMethod::Tunnel {
+        kind: crate::model::TunnelKind::Ipip,
+        csum: crate::model::TunnelCsum::NoCsum,
+    };
+    let mut mixed = tcp_svc(VIP, 83, ForwardMethod::Masq, &[RS]);
+    mixed.real_servers.push({
+        let mut r = RealServerConfig::new(ip("10.2.0.12"), 83);
+        r.method = ForwardMethod::DirectRoute;
+        r
+    });
+    let mut d = director_cfg_settings(
+        Config {
+            services: vec![
+                tcp_svc(VIP, 80, ForwardMethod::Masq, &[RS]),
+                tcp_svc(VIP, 81, ForwardMethod::DirectRoute, &[RS]),
+                tcp_svc(VIP, 82, tunnel, &[RS]),
+                mixed,
+            ],
+            synproxy: SynProxyConfig {
+                all: true,
+                services: vec![],
+            },
+            ..Config::default()
+        },
+        DirectorSettings::default(),
+    );
+    for (i, vport) in [81u16, 82, 83].into_iter().enumerate() {
+        let cport = 40000 + i as u16;
+        let syn = tcp_frame(CLIENT, cport, VIP, vport, Seg::Syn, b"");
+        let (v, out) = run(&mut d, t(1), PUB, &syn);
+        assert_eq!(v, Verdict::Transmit(PRIV), "port {vport}: SYN forwarded");
+        assert_ne!(out, syn, "port {vport}: rewritten for its real server");
+        let ack = tcp_frame(CLIENT, cport, VIP, vport, Seg::Ack, b"GET /");
+        let (v, _) = run(&mut d, t(1), PUB, &ack);
+        assert_eq!(v, Verdict::Transmit(PRIV), "port {vport}: ACK forwarded");
+        assert_eq!(d.table_v4().len(), i + 1, "port {vport}: one connection");
+    }
+    // The direct-routing SYN went to the real server's MAC, addressed to the VIP.
+    let syn = tcp_frame(CLIENT, 41000, VIP, 81, Seg::Syn, b"");
+    let (_, out) = run(&mut d, t(1), PUB, &syn);
+    let seen = inspect(&out);
+    assert_eq!((seen.dst, seen.dst_mac), (ip(VIP), rs_mac(1)));
+    assert_eq!(d.counters().synproxy.cookies_sent, 0);
+    assert_eq!(d.counters().synproxy.acks_invalid, 0);
+    let listed: Vec<(u16, bool)> = d
+        .services()
+        .iter()
+        .map(|(_, s)| match s.cfg.key {
+            ServiceKey::Addr { port, .. } => (port, s.synproxy),
+            ServiceKey::Fwmark { .. } => (0, s.synproxy),
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(80, true), (81, false), (82, false), (83, false)]
+    );
+    handshake_client(&mut d, t(1), 42000, 7);
+    assert_eq!(d.counters().synproxy.cookies_sent, 1);
+}
+
+/// A service that asks for the proxy itself, with a real server it cannot serve, is
+/// refused (as `ipvsadm -j enable` on it is).
+#[test]
+fn an_explicit_proxy_on_direct_routing_is_refused() {
+    let key = ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: ip(VIP),
+        port: 80,
+    };
+    let cfg = Config {
+        services: vec![tcp_svc(VIP, 80, ForwardMethod::DirectRoute, &[RS])],
+        synproxy: SynProxyConfig {
+            all: false,
+            services: vec![key],
+        },
+        ..Config::default()
+    };
+    let errs = Director::new(net(), &cfg, DirectorSettings::default()).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![ConfigError::SynProxyMethod {
+            service: key,
+            addr: ip(RS),
+            port: 80
+        }]
+    );
+    // Under `all` the same service is skipped, not refused.
+    let all = Config {
+        synproxy: SynProxyConfig {
+            all: true,
+            services: vec![],
+        },
+        ..cfg
+    };
+    assert!(all.validate().is_ok());
+}
+
 #[test]
 fn the_fast_path_leaves_proxied_connections_to_the_general_path() {
     // The same connection with the fast path on and off gives the same frames.
