@@ -14,7 +14,7 @@ use rvs_core::dest::Dest;
 use rvs_core::director::{
     DestId, Director, DropCounters, EngineCounters, ServiceId, SyncCounters, neigh::NeighCounters,
 };
-use rvs_core::model::{Persistence, Protocol, SchedFlags, SchedulerKind, ServiceKey, Timeouts};
+use rvs_core::model::{Persistence, SchedFlags, SchedulerKind, ServiceKey, Timeouts};
 use rvs_core::stats::{Counters, Rates};
 
 /// One real server of a [`ServiceView`].
