@@ -34,6 +34,17 @@ fn keepalived_conf() -> String {
     )
 }
 
+/// An IPv4 lab forwarding by `method` to two real servers running `rvs httpd`.
+fn two_servers(method: Method) -> Lab {
+    lab(LabOptions {
+        method,
+        ipv6: false,
+        real_servers: 2,
+        httpd: Httpd::Builtin,
+        ..LabOptions::default()
+    })
+}
+
 /// Concurrent clients (wrk's `-c` in bench/flood): a loaded service has many.
 const CLIENTS: usize = 8;
 
@@ -91,13 +102,7 @@ fn table_entries(d: &Director<'_>) -> usize {
 
 #[test]
 fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
-    let lab = lab(LabOptions {
-        method: Method::Nat,
-        ipv6: false,
-        real_servers: 2,
-        httpd: Httpd::Builtin,
-        ..LabOptions::default()
-    });
+    let lab = two_servers(Method::Nat);
     let d = Director::start(&lab, "keepalived-synproxy", &keepalived_conf());
     d.wait_http(lab::VIP.into());
 
@@ -233,13 +238,7 @@ fn synproxy_count(d: &Director<'_>, event: &str) -> u64 {
 /// fail with ipvsadm's statuses and change nothing.
 #[test]
 fn rvsadm_j_turns_the_proxy_on_and_off_on_a_running_daemon() {
-    let lab = lab(LabOptions {
-        method: Method::Nat,
-        ipv6: false,
-        real_servers: 2,
-        httpd: Httpd::Builtin,
-        ..LabOptions::default()
-    });
+    let lab = two_servers(Method::Nat);
     let vip = lab::VIP;
     let d = Director::start(
         &lab,
@@ -312,13 +311,7 @@ fn rvsadm_j_turns_the_proxy_on_and_off_on_a_running_daemon() {
 /// ACKs were dropped: no connection completed.
 #[test]
 fn all_skips_a_direct_routing_service_with_a_warning() {
-    let lab = lab(LabOptions {
-        method: Method::Dr,
-        ipv6: false,
-        real_servers: 2,
-        httpd: Httpd::Builtin,
-        ..LabOptions::default()
-    });
+    let lab = two_servers(Method::Dr);
     let vip = lab::VIP;
     let conf = format!(
         "[synproxy]\nall = true\n\n[[vip]]\naddress = \"{vip}/24\"\ndevice = \"eth0\"\n\n\

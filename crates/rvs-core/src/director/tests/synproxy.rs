@@ -76,6 +76,17 @@ fn from_rs(o: Out<'_>) -> Vec<u8> {
     seg(RS, 80, CLIENT, 40000, o)
 }
 
+/// The real server's SYN-ACK: its ISN `seq`, acknowledging `ack`, window 100.
+fn rs_synack(seq: u32, ack: u32) -> Vec<u8> {
+    from_rs(Out {
+        seq,
+        ack: Some(ack),
+        syn: true,
+        window: 100,
+        ..Out::default()
+    })
+}
+
 /// What a frame out carries (checksums verified by `inspect`).
 #[derive(Debug)]
 struct Got {
@@ -474,13 +485,7 @@ fn client_segments_before_the_real_server_answers_resend_the_syn() {
         Verdict::Drop(DropReason::SynProxy)
     );
     // A retransmitted SYN-ACK after the handshake is acknowledged again, not forwarded.
-    let synack = from_rs(Out {
-        seq: 5000,
-        ack: Some(1001),
-        syn: true,
-        window: 100,
-        ..Out::default()
-    });
+    let synack = rs_synack(5000, 1001);
     assert_eq!(run(&mut d, t(2), PRIV, &synack).0, Verdict::Transmit(PUB));
     assert_eq!(drain(&mut d).len(), 1);
     assert_eq!(run(&mut d, t(2), PRIV, &synack).0, Verdict::Consumed);
@@ -607,13 +612,7 @@ fn the_fast_path_leaves_proxied_connections_to_the_general_path() {
         let mut frames = Vec::new();
         let ack = cookie_ack(1001, cookie, b"");
         frames.push(run(&mut d, t(1), PUB, &ack));
-        let synack = from_rs(Out {
-            seq: 5000,
-            ack: Some(1001),
-            syn: true,
-            window: 100,
-            ..Out::default()
-        });
+        let synack = rs_synack(5000, 1001);
         frames.push(run(&mut d, t(1), PRIV, &synack));
         drain(&mut d);
         let data = cookie_ack(1001, cookie, b"x");
