@@ -11,7 +11,7 @@
 //! servers 10.2.0.11.., clients 10.1.x.y, neighbours pre-learned so nothing parks.
 
 use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
-use rvs_core::conn::table::ConnTable;
+use rvs_core::conn::table::{CHUNK_ENTRIES, ConnTable, Need, Provision};
 use rvs_core::dest::Dest;
 use rvs_core::director::{
     Director, DirectorSettings, NetConfig, OwnedAddr, PortConfig, PortId, Verdict,
@@ -214,6 +214,23 @@ fn write_client(buf: &mut [u8; 64], template: &[u8], i: u32) {
     buf[50..52].copy_from_slice(&tc.to_be_bytes());
 }
 
+/// Link slab chunks into the director's IPv4 table until it has `slots` slots, as the
+/// daemon's table-growth helper does off the packet path: the table starts with one chunk
+/// (16,384 entries) and the measured loop must neither grow it nor find it full. Its hash
+/// heads (65,536 buckets from the start) need no growth for this many entries.
+fn grow_v4(d: &mut Director, slots: usize) {
+    while d.table_v4().capacity() < slots {
+        let before = d.table_v4().capacity();
+        assert!(
+            d.provide_v4(Provision::build(Need::Chunk(CHUNK_ENTRIES)))
+                .is_none(),
+            "chunk refused"
+        );
+        assert!(d.table_v4().capacity() > before);
+    }
+    assert!(d.table_v4().buckets() >= slots, "hash heads would grow");
+}
+
 /// `nat_new_connection_wlc16`: a SYN from a new client each iteration to a wlc service of
 /// 16 real servers (weights 1..4): service lookup, wlc over 16, insert, rewrite, egress.
 /// The table (65,536 entries) never fills and nothing expires (the clock stands still).
@@ -224,6 +241,7 @@ fn nat_new_connection_wlc16(n: u64) {
         n as usize + 1024 <= NEW_CONN_TABLE,
         "n too large for the table"
     );
+    grow_v4(&mut d, NEW_CONN_TABLE);
     let template = syn_template();
     let mut buf = [0u8; 64];
     let mut last = Verdict::Pass;
@@ -308,6 +326,7 @@ fn report() {
         && forwarded(&buf) == Some(((rs_addr(0), 8080), (CLIENT, CLIENT_PORT), true));
     println!("nat_established_packet_check {} ok", u8::from(ok));
     let mut d = director(SchedulerKind::Wlc, 16, NEW_CONN_TABLE);
+    grow_v4(&mut d, NEW_CONN_TABLE);
     let template = syn_template();
     let mut good = 0;
     for i in 0..64u32 {

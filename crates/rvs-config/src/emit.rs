@@ -513,7 +513,7 @@ pub fn write_keepalived(conf: &NativeConf) -> Written {
     }
     for svc in &config.services {
         let h = health.services.iter().find(|h| h.service == svc.key);
-        let sp = config.synproxy.covers(&svc.key)
+        let sp = config.synproxy.applies(svc)
             && matches!(
                 svc.key,
                 ServiceKey::Addr {

@@ -91,6 +91,13 @@ pub(crate) fn locate<'a>(config: &Config, errs: &'a [ConfigError]) -> Vec<Locate
     };
     let service = |part| move |(svc, _)| Target::Service { svc, part };
     let server = |part| move |(svc, _, rs, _)| Target::RealServer { svc, rs, part };
+    // The places of one real server (a service's key, an address and port), blaming `part`.
+    let server_at = |key: &ServiceKey, addr: &std::net::IpAddr, port: u16, part| {
+        servers()
+            .filter(|(_, s, _, r)| s.key == *key && r.addr == *addr && r.port == port)
+            .map(server(part))
+            .collect::<Vec<_>>()
+    };
     // `ConfigError` is not `Hash`; its `Debug` text identifies it as well.
     let mut count: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(errs.len());
@@ -115,10 +122,7 @@ pub(crate) fn locate<'a>(config: &Config, errs: &'a [ConfigError]) -> Vec<Locate
                 addr,
                 port,
             } => (
-                servers()
-                    .filter(|(_, s, _, r)| s.key == *key && r.addr == *addr && r.port == *port)
-                    .map(server(R::Addr))
-                    .collect(),
+                server_at(key, addr, *port, R::Addr),
                 "each real server address and port once per service",
             ),
             ConfigError::WeightOutOfRange(w) => (
@@ -201,6 +205,14 @@ pub(crate) fn locate<'a>(config: &Config, errs: &'a [ConfigError]) -> Vec<Locate
                     .map(server(R::Method))
                     .collect(),
                 "a FullNAT local address pool of the real server's family",
+            ),
+            ConfigError::SynProxyMethod {
+                service: key,
+                addr,
+                port,
+            } => (
+                server_at(key, addr, *port, R::Method),
+                "NAT or FullNAT real servers, or no SYN proxy on this service",
             ),
         };
         // A duplicate blames its repeats, not the first definition.

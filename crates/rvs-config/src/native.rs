@@ -943,6 +943,7 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
         errors.sort_by_key(|d| d.span.start);
         return Err(errors);
     }
+    synproxy_skips(&cx, &config, &spans, &mut failover.warnings);
     failover.warnings.sort_by_key(|d| d.span.start);
     Ok(NativeConf {
         config,
@@ -952,6 +953,47 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
         failover,
         names,
     })
+}
+
+/// `[synproxy] all = true` skips the TCP services it cannot serve (a direct-routing or
+/// tunnelled real server, whose replies bypass the director: nothing could translate their
+/// sequence numbers); each gets a warning at its `[[service]]`. A service that asks for the
+/// proxy itself (`synproxy = true`) is refused instead, by `Config::validate`.
+fn synproxy_skips(cx: &Cx<'_>, config: &Config, spans: &[SvcSpans], out: &mut Vec<Diagnostic>) {
+    if !config.synproxy.all {
+        return;
+    }
+    for (svc, sp) in config.services.iter().zip(spans) {
+        let tcp = !matches!(
+            svc.key,
+            ServiceKey::Addr {
+                protocol: Protocol::Udp | Protocol::Sctp,
+                ..
+            }
+        );
+        if let Some(rs) = svc.synproxy_blocker().filter(|_| tcp) {
+            let method = if matches!(rs.method, ForwardMethod::DirectRoute) {
+                "direct routing"
+            } else {
+                "tunnelling"
+            };
+            out.push(Diagnostic::new(
+                cx.text,
+                cx.path,
+                sp.key.clone(),
+                Severity::Warning,
+                format!(
+                    "`[synproxy] all` skips virtual service {}: its real server {} is \
+                     forwarded by {method}, whose replies bypass the director, so the proxy \
+                     could not translate their sequence numbers; the service forwards SYNs to \
+                     its real servers as without the proxy",
+                    locate::describe(&svc.key),
+                    rvs_core::model::sock(rs.addr, rs.port)
+                ),
+                None,
+            ));
+        }
+    }
 }
 
 /// Read and parse a native TOML file. A file that cannot be read or is not UTF-8 gives one
@@ -2237,6 +2279,9 @@ fn locate_validate_errors(
             }
             ConfigError::NoLocalPool(_) => {
                 "`[fullnat]` with `local_addresses` of this family and `ports`"
+            }
+            ConfigError::SynProxyMethod { .. } => {
+                "`method = \"nat\"` or `\"fullnat\"`, or no `synproxy = true`"
             }
             _ => l.expected,
         };

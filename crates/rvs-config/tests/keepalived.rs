@@ -1205,3 +1205,21 @@ fn dpvs_syn_proxy_turns_the_proxy_on_for_its_virtual_server() {
     assert!(!c.config.synproxy.all);
     assert_eq!(c.config.synproxy.services, vec![tcp("10.1.0.100", 80)]);
 }
+
+/// DPVS's `syn_proxy` in a direct-routing virtual server: the proxy cannot serve it (the
+/// real server's replies bypass the director), so the configuration is refused at the real
+/// server, as `ipvsadm -j enable` on such a service is.
+#[test]
+fn dpvs_syn_proxy_on_direct_routing_is_refused() {
+    let text = "virtual_server 10.1.0.100 80 {\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n\
+          syn_proxy\n  real_server 10.2.0.11 80 { weight 1 }\n}\n";
+    let errs = parse_keepalived(text, "k.conf").unwrap_err();
+    assert_eq!(
+        render_all(&errs),
+        "k.conf:6:15: error: real server 10.2.0.11:80 of a SYN-proxied service is forwarded by \
+         direct routing or tunnelling: its replies bypass the director, which must translate \
+         their sequence numbers (the SYN proxy needs NAT or FullNAT real servers)\n  |\n6 |   \
+         real_server 10.2.0.11 80 { weight 1 }\n  |               ^^^^^^^^^^^^ expected \
+         `lb_kind NAT` or `FNAT`, or no `syn_proxy`\n"
+    );
+}

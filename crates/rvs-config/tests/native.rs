@@ -664,3 +664,46 @@ fn syn_shed_keys_read_and_round_trip() {
         "{text}"
     );
 }
+
+/// `[synproxy] all` skips a TCP service with a direct-routing real server (its replies
+/// bypass the director, so the proxy could not translate them) with a warning at the
+/// service, and proxies the NAT one; a direct-routing service that asks for the proxy
+/// itself (`synproxy = true`) is refused at its real server's method.
+#[test]
+fn synproxy_all_skips_direct_routing_and_an_explicit_one_is_refused() {
+    let dr = "[[service]]\nvip = \"10.1.0.100\"\nport = 80\n\n[[service.real_server]]\n\
+        address = \"10.2.0.11\"\nmethod = \"dr\"\n\n";
+    let nat = "[[service]]\nvip = \"10.1.0.100\"\nport = 81\n\n[[service.real_server]]\n\
+        address = \"10.2.0.11\"\nmethod = \"nat\"\n";
+    let text = format!("[synproxy]\nall = true\n\n{dr}{nat}");
+    let c = parse_native(&text, "s.toml").unwrap_or_else(|d| panic!("{}", render_all(&d)));
+    assert_eq!(
+        render_all(&c.failover.warnings),
+        "s.toml:5:7: warning: `[synproxy] all` skips virtual service TCP 10.1.0.100:80: its \
+         real server 10.2.0.11:80 is forwarded by direct routing, whose replies bypass the \
+         director, so the proxy could not translate their sequence numbers; the service \
+         forwards SYNs to its real servers as without the proxy\n  |\n5 | vip = \"10.1.0.100\"\n  \
+         |       ^^^^^^^^^^^^\n"
+    );
+    let on: Vec<bool> = c
+        .config
+        .services
+        .iter()
+        .map(|s| c.config.synproxy.applies(s))
+        .collect();
+    assert_eq!(on, vec![false, true]);
+    // The emitted file keeps `all` and reads back with the same warning.
+    let again = parse_native(&emit_native(&c), "again.toml").unwrap();
+    assert_eq!(again.config, c.config);
+    assert_eq!(again.failover.warnings.len(), 1);
+    let explicit = dr.replace("port = 80\n", "port = 80\nsynproxy = true\n");
+    let errs = parse_native(&format!("{explicit}{nat}"), "e.toml").unwrap_err();
+    assert_eq!(
+        render_all(&errs),
+        "e.toml:8:10: error: real server 10.2.0.11:80 of a SYN-proxied service is forwarded by \
+         direct routing or tunnelling: its replies bypass the director, which must translate \
+         their sequence numbers (the SYN proxy needs NAT or FullNAT real servers)\n  |\n8 | \
+         method = \"dr\"\n  |          ^^^^ expected `method = \"nat\"` or `\"fullnat\"`, or no \
+         `synproxy = true`\n"
+    );
+}

@@ -544,9 +544,53 @@ pub struct SynProxyConfig {
 }
 
 impl SynProxyConfig {
-    /// Whether the proxy is on for the service `key`.
+    /// Whether the configuration asks for the proxy on the service `key` (`all`, or the
+    /// service listed); [`SynProxyConfig::applies`] says whether it runs there.
     pub fn covers(&self, key: &ServiceKey) -> bool {
         self.all || self.services.contains(key)
+    }
+
+    /// Whether the proxy runs for `svc`: asked for ([`SynProxyConfig::covers`]) and able to
+    /// ([`VirtualServiceConfig::synproxy_capable`]). `all` skips the services it cannot
+    /// serve (the readers warn); a listed service it cannot serve is refused by
+    /// [`Config::validate`].
+    pub fn applies(&self, svc: &VirtualServiceConfig) -> bool {
+        self.covers(&svc.key) && svc.synproxy_capable()
+    }
+}
+
+impl ForwardMethod {
+    /// Whether the SYN proxy can serve a real server of this method: NAT and FullNAT
+    /// replies come back through the director, which translates their sequence numbers;
+    /// direct routing and tunnelling send them past it (DPVS's proxy has the same limit:
+    /// `dp_vs_synproxy_synack_rcv()` keeps sequence state for NAT and FNAT only).
+    pub fn carries_synproxy(self) -> bool {
+        matches!(self, ForwardMethod::Masq | ForwardMethod::FullNat)
+    }
+}
+
+impl VirtualServiceConfig {
+    /// Whether the SYN proxy can serve this service: TCP (or a firewall-mark service, whose
+    /// TCP connections it proxies) with every real server forwarded by a method that
+    /// [carries it](ForwardMethod::carries_synproxy).
+    pub fn synproxy_capable(&self) -> bool {
+        !matches!(
+            self.key,
+            ServiceKey::Addr {
+                protocol: Protocol::Udp | Protocol::Sctp,
+                ..
+            }
+        ) && self
+            .real_servers
+            .iter()
+            .all(|r| r.method.carries_synproxy())
+    }
+
+    /// The first real server the SYN proxy cannot serve (direct routing, tunnelling).
+    pub fn synproxy_blocker(&self) -> Option<&RealServerConfig> {
+        self.real_servers
+            .iter()
+            .find(|r| !r.method.carries_synproxy())
     }
 }
 
@@ -658,6 +702,17 @@ pub enum ConfigError {
     },
     /// FullNAT needs a local address pool of the real server's family and a port range.
     NoLocalPool(IpAddr),
+    /// A service the SYN proxy is explicitly on for has a real server forwarded by direct
+    /// routing or tunnelling, whose replies bypass the director (rvs's rule, as its
+    /// `ipvsadm -j` refuses it: [`ForwardMethod::carries_synproxy`]).
+    SynProxyMethod {
+        /// The service.
+        service: ServiceKey,
+        /// The real server.
+        addr: IpAddr,
+        /// Its port.
+        port: u16,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -699,6 +754,13 @@ impl fmt::Display for ConfigError {
                 f,
                 "FullNAT real server {a} needs a local address pool of its family"
             ),
+            ConfigError::SynProxyMethod { addr, port, .. } => write!(
+                f,
+                "real server {} of a SYN-proxied service is forwarded by direct routing or \
+                 tunnelling: its replies bypass the director, which must translate their \
+                 sequence numbers (the SYN proxy needs NAT or FullNAT real servers)",
+                sock(*addr, *port)
+            ),
         }
     }
 }
@@ -728,6 +790,18 @@ impl Config {
         for rule in &self.fwmark_rules {
             if rule.mark == 0 {
                 errs.push(ConfigError::ZeroFwmark);
+            }
+        }
+        // An explicit per-service SYN proxy on a service it cannot serve (`all` skips it).
+        for svc in &self.services {
+            if self.synproxy.services.contains(&svc.key)
+                && let Some(rs) = svc.synproxy_blocker()
+            {
+                errs.push(ConfigError::SynProxyMethod {
+                    service: svc.key,
+                    addr: rs.addr,
+                    port: rs.port,
+                });
             }
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }

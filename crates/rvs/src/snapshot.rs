@@ -14,7 +14,7 @@ use rvs_core::dest::Dest;
 use rvs_core::director::{
     DestId, Director, DropCounters, EngineCounters, ServiceId, SyncCounters, neigh::NeighCounters,
 };
-use rvs_core::model::{Persistence, Protocol, SchedFlags, SchedulerKind, ServiceKey, Timeouts};
+use rvs_core::model::{Persistence, SchedFlags, SchedulerKind, ServiceKey, Timeouts};
 use rvs_core::stats::{Counters, Rates};
 
 /// One real server of a [`ServiceView`].
@@ -125,14 +125,7 @@ impl DirectorView {
                     flags: s.cfg.flags,
                     persistence: s.cfg.persistence,
                     one_packet: s.cfg.one_packet,
-                    synproxy: d.config().synproxy.covers(&s.cfg.key)
-                        && !matches!(
-                            s.cfg.key,
-                            ServiceKey::Addr {
-                                protocol: Protocol::Udp | Protocol::Sctp,
-                                ..
-                            }
-                        ),
+                    synproxy: s.synproxy,
                 },
                 stats: s.stats,
                 rates: s.est.rates(),

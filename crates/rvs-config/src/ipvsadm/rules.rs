@@ -290,7 +290,7 @@ pub fn save_in_order(config: &Config) -> String {
         out.push_str(&format!("--set {} {} {}\n", t.tcp, t.tcp_fin, t.udp));
     }
     for svc in &config.services {
-        service_line(&mut out, svc, synproxy_on(config, &svc.key));
+        service_line(&mut out, svc, synproxy_on(config, svc));
         let name = svc_name(&svc.key);
         for rs in &svc.real_servers {
             server_line(&mut out, &name, rs);
@@ -307,20 +307,14 @@ const SYNPROXY_METHOD: &str =
 
 /// Whether the SYN proxy can carry a real server of this method.
 fn proxy_can_forward(m: ForwardMethod) -> bool {
-    matches!(m, ForwardMethod::Masq | ForwardMethod::FullNat)
+    m.carries_synproxy()
 }
 
-/// Whether `-S` writes `-j enable` for a service: the proxy covers it and it is TCP (or a
-/// firewall-mark service, whose TCP connections are proxied).
-fn synproxy_on(config: &Config, key: &ServiceKey) -> bool {
-    config.synproxy.covers(key)
-        && !matches!(
-            key,
-            ServiceKey::Addr {
-                protocol: Protocol::Udp | Protocol::Sctp,
-                ..
-            }
-        )
+/// Whether `-S` writes `-j enable` for a service: the proxy runs for it (a TCP or
+/// firewall-mark service whose real servers it can serve; `[synproxy] all` from another
+/// format skips the others, and writing `-j enable` for them would be refused on restore).
+fn synproxy_on(config: &Config, svc: &VirtualServiceConfig) -> bool {
+    config.synproxy.applies(svc)
 }
 
 /// Put a service in the SYN proxy's list, or take it out.

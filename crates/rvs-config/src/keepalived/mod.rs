@@ -3343,6 +3343,7 @@ fn locate_validate_errors(cx: &mut Ctx, config: &Config, locs: &[SvcLoc], errs: 
                 "`laddr_group_name` naming a `local_address_group` with an address of this \
                  family (DPVS's keepalived)"
             }
+            ConfigError::SynProxyMethod { .. } => "`lb_kind NAT` or `FNAT`, or no `syn_proxy`",
             _ => l.expected,
         };
         cx.error(

@@ -565,6 +565,15 @@ impl<A: ConnAddr> Entry<A> {
     }
 }
 
+/// Whether an entry's expiry now comes before the wheel slot it is filed in (with the
+/// wheel's cursor at `cursor`): entries may sit in a slot earlier than their expiry, never
+/// later, so such an entry must move (`ConnTable::refile`).
+#[inline(always)]
+fn filed_too_late<A>(e: &Entry<A>, cursor: u64) -> bool {
+    let filed = cursor + (u64::from(e.wheel_idx).wrapping_sub(cursor) & WHEEL_MASK);
+    e.expires >> TICK_SHIFT < filed
+}
+
 /// [`duration_ms`] of a whole number of seconds, without the `u128` arithmetic.
 #[inline]
 fn secs_ms(secs: u32) -> u32 {
@@ -1314,8 +1323,35 @@ impl<A: ConnAddr> ConnTable<A> {
                 (A::default(), 0)
             }
         };
-        let e = Entry {
-            expires: deadline(now, new.timeout),
+        // Hashes from the new connection's fields (what `Entry::in_hash` / `out_hash`
+        // compute from the entry), the entry written once in its slot, and the wheel
+        // filing (`file`) done on it there: one slab access for the new entry.
+        let expires = deadline(now, new.timeout);
+        let template = flags & ConnFlags::TEMPLATE != 0;
+        let h_in = self.in_hash(new.protocol, &new.caddr, new.cport, &new.vaddr, new.vport);
+        let (oaddr, oport) = new.local.unwrap_or((new.caddr, new.cport));
+        let h_out = self.out_hash(new.protocol, &new.daddr, new.dport, &oaddr, oport);
+        let cursor = self.cursor;
+        let widx =
+            ((expires >> TICK_SHIFT).clamp(cursor, cursor + WHEEL_MASK) & WHEEL_MASK) as usize;
+        let whead = self.wheel[widx];
+        let Some(slot) = self.slab.get_mut(i) else {
+            return Err(TableFull);
+        };
+        // Linked at the bucket heads (newest first, as `hlist_add_head_rcu()`).
+        let next_in = self
+            .in_idx
+            .head_mut(h_in)
+            .map_or(NIL, |head| core::mem::replace(head, i));
+        let next_out = if template {
+            NIL
+        } else {
+            self.out_idx
+                .head_mut(h_out)
+                .map_or(NIL, |head| core::mem::replace(head, i))
+        };
+        *slot = Entry {
+            expires,
             caddr: new.caddr,
             vaddr: new.vaddr,
             daddr: new.daddr,
@@ -1325,16 +1361,16 @@ impl<A: ConnAddr> ConnTable<A> {
             timeout_ms: duration_ms(new.timeout),
             control,
             n_control: 0,
-            next_in: NIL,
-            next_out: NIL,
+            next_in,
+            next_out,
             wheel_prev: NIL,
-            wheel_next: NIL,
+            wheel_next: whead,
             in_pkts: 0,
             cport: new.cport,
             vport: new.vport,
             dport: new.dport,
             lport,
-            wheel_idx: 0,
+            wheel_idx: widx as u16,
             protocol: new.protocol,
             state: new.state,
             flags,
@@ -1343,27 +1379,15 @@ impl<A: ConnAddr> ConnTable<A> {
             proxy_a: 0,
             proxy_b: 0,
         };
-        let template = e.is_template();
-        let h_in = e.in_hash(&self.seed);
-        let h_out = e.out_hash(&self.seed);
-        let Some(slot) = self.slab.get_mut(i) else {
-            return Err(TableFull);
-        };
-        *slot = e;
-        // Link at the bucket heads (newest first, as `hlist_add_head_rcu()`).
-        if let Some(head) = self.in_idx.head_mut(h_in) {
-            slot.next_in = *head;
-            *head = i;
+        if let Some(h) = self.slab.get_mut(whead) {
+            h.wheel_prev = i;
         }
-        if !template && let Some(head) = self.out_idx.head_mut(h_out) {
-            slot.next_out = *head;
-            *head = i;
-        }
+        self.wheel[widx] = i;
+        self.wheel_bits[widx / 64] |= 1 << (widx % 64);
         // NIL indexes past the slab: no template.
         if let Some(t) = self.slab.get_mut(control) {
             t.n_control = t.n_control.saturating_add(1);
         }
-        self.file(i);
         self.len += 1;
         if template {
             self.templates += 1;
@@ -1428,12 +1452,15 @@ impl<A: ConnAddr> ConnTable<A> {
     /// with `cp->timeout` after each packet). Returns false for an unknown id. Touching an
     /// expired entry that has not been swept yet revives it.
     pub fn touch(&mut self, id: ConnId, now: Instant, timeout: Duration) -> bool {
+        let cursor = self.cursor;
         let Some(e) = self.entry_mut(id) else {
             return false;
         };
         e.expires = deadline(now, timeout);
         e.timeout_ms = duration_ms(timeout);
-        self.refile_if_earlier(id.0);
+        if filed_too_late(e, cursor) {
+            self.refile(id.0);
+        }
         true
     }
 
@@ -1441,12 +1468,17 @@ impl<A: ConnAddr> ConnTable<A> {
     /// timeouts are seconds), the same result without `u128` arithmetic.
     #[inline(always)]
     pub fn touch_secs(&mut self, id: ConnId, now: Instant, secs: u32) -> bool {
+        let cursor = self.cursor;
         let Some(e) = self.entry_mut(id) else {
             return false;
         };
         e.expires = secs_deadline(now, secs);
         e.timeout_ms = secs_ms(secs);
-        self.refile_if_earlier(id.0);
+        // Refiled only when the new expiry is before its slot; checked with the entry at
+        // hand (one slab access, not two).
+        if filed_too_late(e, cursor) {
+            self.refile(id.0);
+        }
         true
     }
 
@@ -1464,6 +1496,7 @@ impl<A: ConnAddr> ConnTable<A> {
         timeouts: &StateTimeouts,
         now: Instant,
     ) -> Option<Transition> {
+        let cursor = self.cursor;
         let e = self.entry_mut(id)?;
         if e.protocol != TCP || e.is_template() {
             return None;
@@ -1481,7 +1514,9 @@ impl<A: ConnAddr> ConnTable<A> {
         let secs = timeouts.tcp_secs(t.new);
         e.expires = secs_deadline(now, secs);
         e.timeout_ms = secs_ms(secs);
-        self.refile_if_earlier(id.0);
+        if filed_too_late(e, cursor) {
+            self.refile(id.0);
+        }
         Some(t)
     }
 
@@ -1497,6 +1532,7 @@ impl<A: ConnAddr> ConnTable<A> {
         timeouts: &StateTimeouts,
         now: Instant,
     ) -> Option<SctpTransition> {
+        let cursor = self.cursor;
         let e = self.entry_mut(id)?;
         if e.protocol != SCTP || e.is_template() {
             return None;
@@ -1513,7 +1549,9 @@ impl<A: ConnAddr> ConnTable<A> {
         let secs = timeouts.sctp_secs(t.new);
         e.expires = secs_deadline(now, secs);
         e.timeout_ms = secs_ms(secs);
-        self.refile_if_earlier(id.0);
+        if filed_too_late(e, cursor) {
+            self.refile(id.0);
+        }
         Some(t)
     }
 
@@ -1657,12 +1695,6 @@ impl<A: ConnAddr> ConnTable<A> {
         expires >> TICK_SHIFT
     }
 
-    /// The tick an entry filed in slot `idx` belongs to (within one turn of the cursor).
-    #[inline]
-    fn filed_tick(&self, idx: u16) -> u64 {
-        self.cursor + ((u64::from(idx).wrapping_sub(self.cursor)) & WHEEL_MASK)
-    }
-
     fn file(&mut self, i: u32) {
         let Some(e) = self.slab.get(i) else {
             return;
@@ -1704,17 +1736,12 @@ impl<A: ConnAddr> ConnTable<A> {
         }
     }
 
-    /// Entries may sit in a slot earlier than their expiry (they are re-filed when the
-    /// slot comes up), never later: move it if the new expiry is before its slot.
-    #[inline(always)]
-    fn refile_if_earlier(&mut self, i: u32) {
-        let Some(e) = self.slab.get(i) else {
-            return;
-        };
-        if Self::tick_of(e.expires) < self.filed_tick(e.wheel_idx) {
-            self.unfile(i);
-            self.file(i);
-        }
+    /// Move an entry to the slot of its (earlier) expiry: the rare case of a re-arm.
+    #[cold]
+    #[inline(never)]
+    fn refile(&mut self, i: u32) {
+        self.unfile(i);
+        self.file(i);
     }
 
     /// The first tick at or after `from` (within one turn of the cursor) whose slot is

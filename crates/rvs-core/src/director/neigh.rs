@@ -204,6 +204,31 @@ struct Entry {
     live: bool,
 }
 
+impl Entry {
+    /// Send the next request of a resolution or probe (`neigh_timer_handler()`'s
+    /// `neigh_probe()`): the entry in `state` with `tries` requests sent, its timer
+    /// `retrans_time` from now, the request broadcast or, with `unicast`, to its known MAC
+    /// (`NUD_PROBE`).
+    fn resolicit(
+        &mut self,
+        state: NudState,
+        tries: u8,
+        unicast: bool,
+        now: Instant,
+        ip: IpAddr,
+        act: &mut impl FnMut(NeighAction),
+    ) {
+        self.state = state;
+        self.tries = tries;
+        self.deadline = now + RETRANS_TIME;
+        act(NeighAction::Solicit {
+            port: self.port,
+            ip,
+            unicast: unicast.then_some(self.mac),
+        });
+    }
+}
+
 const EMPTY: Entry = Entry {
     key: 0,
     mac: [0; 6],
@@ -766,13 +791,14 @@ impl Neighbors {
                 match e.state {
                     NudState::Incomplete if due => {
                         if e.tries < MCAST_SOLICIT {
-                            en.tries += 1;
-                            en.deadline = now + RETRANS_TIME;
-                            act(NeighAction::Solicit {
-                                port: e.port,
+                            en.resolicit(
+                                NudState::Incomplete,
+                                e.tries + 1,
+                                false,
+                                now,
                                 ip,
-                                unicast: None,
-                            });
+                                &mut act,
+                            );
                         } else {
                             counters.failed += 1;
                             t.remove(i);
@@ -784,14 +810,7 @@ impl Neighbors {
                             en.state = NudState::Delay;
                             en.deadline = now + DELAY_FIRST_PROBE_TIME;
                         } else if e.class == Class::Resolved && needed(ip) {
-                            en.state = NudState::Probe;
-                            en.tries = 1;
-                            en.deadline = now + RETRANS_TIME;
-                            act(NeighAction::Solicit {
-                                port: e.port,
-                                ip,
-                                unicast: Some(e.mac),
-                            });
+                            en.resolicit(NudState::Probe, 1, true, now, ip, &mut act);
                         } else {
                             en.state = NudState::Stale;
                             en.updated = now;
@@ -799,43 +818,23 @@ impl Neighbors {
                         }
                     }
                     NudState::Delay if due => {
-                        en.state = NudState::Probe;
-                        en.tries = 1;
-                        en.deadline = now + RETRANS_TIME;
-                        act(NeighAction::Solicit {
-                            port: e.port,
-                            ip,
-                            unicast: Some(e.mac),
-                        });
+                        en.resolicit(NudState::Probe, 1, true, now, ip, &mut act);
                     }
                     NudState::Probe if due => {
                         if e.tries < UCAST_PROBES {
-                            en.tries += 1;
-                            en.deadline = now + RETRANS_TIME;
-                            act(NeighAction::Solicit {
-                                port: e.port,
-                                ip,
-                                unicast: Some(e.mac),
-                            });
+                            en.resolicit(NudState::Probe, e.tries + 1, true, now, ip, &mut act);
                         } else {
                             // The known MAC is silent: resolve afresh by broadcast (the
                             // kernel's FAILED, then INCOMPLETE on the next use).
                             counters.failed += 1;
-                            en.state = NudState::Incomplete;
                             en.mac = [0; 6];
-                            en.tries = 1;
                             en.challenged = false;
                             en.updated = now;
-                            en.deadline = now + RETRANS_TIME;
+                            act(NeighAction::Lost);
+                            en.resolicit(NudState::Incomplete, 1, false, now, ip, &mut act);
                             if en.class == Class::Passive {
                                 t.set_class(i, Class::Resolved);
                             }
-                            act(NeighAction::Lost);
-                            act(NeighAction::Solicit {
-                                port: e.port,
-                                ip,
-                                unicast: None,
-                            });
                         }
                     }
                     NudState::Stale => {

@@ -115,6 +115,9 @@ pub struct Service {
     pub stats: Counters,
     /// Rate estimator over `stats` (`ipvsadm --rate`).
     pub est: Estimator,
+    /// The SYN proxy runs for it ([`crate::model::SynProxyConfig::applies`]), as of the
+    /// last [`Services::apply`].
+    pub synproxy: bool,
 }
 
 impl Service {
@@ -398,6 +401,7 @@ impl Services {
             self.sync_dests(idx, &svc_cfg.real_servers, &mut report);
             if let Some(s) = self.slots[idx].as_mut() {
                 s.cfg = svc_cfg.clone();
+                s.synproxy = cfg.synproxy.applies(svc_cfg);
             }
         }
         self.purge_trash();
@@ -427,6 +431,7 @@ impl Services {
             dest_ids: Vec::new(),
             stats: Counters::default(),
             est: Estimator::new(&Counters::default()),
+            synproxy: false,
         }));
         match cfg.key {
             ServiceKey::Addr {

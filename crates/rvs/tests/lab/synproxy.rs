@@ -5,14 +5,20 @@
 //! no frame of a known connection is dropped (the flood fills the daemon's SYN ring only),
 //! requests keep completing during the flood (SYN admission under overload sheds the
 //! flood's SYNs before their cookies), and the connection table does not grow by the flood. The rates, the SYNs sent and the rings' counters are printed (`--nocapture`).
+//!
+//! Also: `rvsadm -j enable|disable` on a running daemon turns the proxy on and off for a
+//! service (cookies counted, connections served either way) and refuses it for a UDP
+//! service and with a direct-routing real server; `[synproxy] all = true` over a
+//! direct-routing service warns and forwards as without the proxy.
 
 use std::net::{IpAddr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Director, get_name};
+use crate::cluster::{Director, Virtual, even, get_name, lvs_cf, spread};
 use crate::harness::lab;
 use crate::lab::{self, Httpd, Lab, LabOptions, Method};
+use crate::rvsadm::{ok, rvsadm};
 
 fn keepalived_conf() -> String {
     format!(
@@ -26,6 +32,17 @@ fn keepalived_conf() -> String {
         rs1 = lab::rs_addr(1),
         rs2 = lab::rs_addr(2),
     )
+}
+
+/// An IPv4 lab forwarding by `method` to two real servers running `rvs httpd`.
+fn two_servers(method: Method) -> Lab {
+    lab(LabOptions {
+        method,
+        ipv6: false,
+        real_servers: 2,
+        httpd: Httpd::Builtin,
+        ..LabOptions::default()
+    })
 }
 
 /// Concurrent clients (wrk's `-c` in bench/flood): a loaded service has many.
@@ -85,13 +102,7 @@ fn table_entries(d: &Director<'_>) -> usize {
 
 #[test]
 fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
-    let lab = lab(LabOptions {
-        method: Method::Nat,
-        ipv6: false,
-        real_servers: 2,
-        httpd: Httpd::Builtin,
-        ..LabOptions::default()
-    });
+    let lab = two_servers(Method::Nat);
     let d = Director::start(&lab, "keepalived-synproxy", &keepalived_conf());
     d.wait_http(lab::VIP.into());
 
@@ -212,4 +223,120 @@ fn http_through_the_syn_proxy_survives_a_spoofed_syn_flood() {
     let (after_ok, after_failed) = requests_for(&lab, Duration::from_secs(1));
     assert!(after_ok > 0 && after_failed == 0);
     d.stop();
+}
+
+/// The SYN proxy's counter `event` in the daemon's metrics.
+fn synproxy_count(d: &Director<'_>, event: &str) -> u64 {
+    let m = rvs::daemon::control_request(d.control(), "metrics").unwrap();
+    metric(&m, &format!("rvs_synproxy_total{{event=\"{event}\"}}"))
+}
+
+/// DPVS's `-j enable|disable` through rvsadm on a running daemon: on, the director answers
+/// SYNs with cookies (counted in the metrics, ` synproxy` in `-L`) and every connection is
+/// served through the proxy; off again, connections are served without cookies. `-j` on a
+/// UDP service, and a direct-routing real server in (or a proxy on a service with) one,
+/// fail with ipvsadm's statuses and change nothing.
+#[test]
+fn rvsadm_j_turns_the_proxy_on_and_off_on_a_running_daemon() {
+    let lab = two_servers(Method::Nat);
+    let vip = lab::VIP;
+    let d = Director::start(
+        &lab,
+        "rvsadm-synproxy",
+        &lvs_cf(Method::Nat, &[Virtual::rr(vip.into(), 80, 2)]),
+    );
+    d.wait_http(vip.into());
+    let c = d.control().to_path_buf();
+    let line = format!("TCP  {vip}:80 rr");
+    let service_line = |c: &std::path::Path| {
+        ok(c, "-L -n")
+            .lines()
+            .find(|l| l.starts_with(&line))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert_eq!(service_line(&c), line);
+    assert_eq!(spread(&lab, vip.into(), 4), even(2, 2), "{}", d.log());
+    assert_eq!(synproxy_count(&d, "cookie_sent"), 0);
+
+    // On: every connection's SYN is answered with a cookie, then proxied.
+    ok(&c, &format!("-E -t {vip}:80 -s rr -j enable"));
+    assert_eq!(service_line(&c), format!("{line} synproxy"));
+    assert_eq!(spread(&lab, vip.into(), 6), even(2, 3), "{}", d.log());
+    let cookies = synproxy_count(&d, "cookie_sent");
+    assert!(cookies >= 6, "{cookies} cookies for 6 connections");
+    assert_eq!(synproxy_count(&d, "proxied"), 6, "{}", d.log());
+    assert_eq!(synproxy_count(&d, "ack_invalid"), 0);
+    assert!(ok(&c, "-S -n").contains(&format!("-A -t {vip}:80 -s rr -j enable\n")));
+
+    // A direct-routing real server in the proxied service: refused, nothing changed.
+    let o = rvsadm(
+        &c,
+        &format!("-a -t {vip}:80 -r {}:80 -g", lab::rs_addr(3)),
+        None,
+    );
+    assert_eq!(o.status.code(), Some(255));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "SYN proxy needs masquerading or FullNAT real servers (-m or --fullnat)\n"
+    );
+    assert!(!ok(&c, "-L -n").contains(&lab::rs_addr(3).to_string()));
+
+    // Off: served without cookies.
+    ok(&c, &format!("-E -t {vip}:80 -s rr -j disable"));
+    assert_eq!(service_line(&c), line);
+    assert_eq!(spread(&lab, vip.into(), 4), even(2, 2), "{}", d.log());
+    assert_eq!(synproxy_count(&d, "cookie_sent"), cookies);
+
+    // A UDP service: DPVS's proxy is TCP's (usage error, status 2, nothing added).
+    let o = rvsadm(&c, &format!("-A -u {vip}:53 -s rr -j enable"), None);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("SYN proxy is only for TCP virtual services"),
+        "{o:?}"
+    );
+    // A service with a direct-routing real server: the proxy is refused on it.
+    ok(&c, &format!("-A -t {vip}:81 -s rr"));
+    ok(&c, &format!("-a -t {vip}:81 -r {}:80 -g", lab::rs_addr(1)));
+    let o = rvsadm(&c, &format!("-E -t {vip}:81 -s rr -j enable"), None);
+    assert_eq!(o.status.code(), Some(255), "{o:?}");
+    let l = ok(&c, "-L -n");
+    assert!(!l.contains("UDP") && !l.contains(":81 rr synproxy"), "{l}");
+    d.stop();
+}
+
+/// `[synproxy] all = true` with a direct-routing service: the daemon warns at the service
+/// (the real servers' replies bypass the director, so the proxy could not translate them)
+/// and forwards as without the proxy. Before, SYNs got cookie SYN-ACKs and the clients'
+/// ACKs were dropped: no connection completed.
+#[test]
+fn all_skips_a_direct_routing_service_with_a_warning() {
+    let lab = two_servers(Method::Dr);
+    let vip = lab::VIP;
+    let conf = format!(
+        "[synproxy]\nall = true\n\n[[vip]]\naddress = \"{vip}/24\"\ndevice = \"eth0\"\n\n\
+         [[service]]\nvip = \"{vip}\"\nport = 80\nscheduler = \"rr\"\nmethod = \"dr\"\n\n\
+         [[service.real_server]]\naddress = \"{rs1}\"\n\n\
+         [[service.real_server]]\naddress = \"{rs2}\"\n",
+        rs1 = lab::rs_addr(1),
+        rs2 = lab::rs_addr(2),
+    );
+    let d = Director::start_with(
+        &lab,
+        "director",
+        "synproxy-dr",
+        &conf,
+        &["--format", "toml"],
+    );
+    d.wait_http(vip.into());
+    assert_eq!(spread(&lab, vip.into(), 6), even(2, 3), "{}", d.log());
+    assert_eq!(synproxy_count(&d, "cookie_sent"), 0);
+    assert!(!d.listing(&[]).contains("synproxy"));
+    let log = d.stop();
+    let warning = format!(
+        "synproxy-dr.cf:9:7: warning: `[synproxy] all` skips virtual service TCP {vip}:80: its \
+         real server {}:80 is forwarded by direct routing",
+        lab::rs_addr(1)
+    );
+    assert!(log.contains(&warning), "no {warning:?} in\n{log}");
 }

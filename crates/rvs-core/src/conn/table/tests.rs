@@ -1068,18 +1068,8 @@ fn drop_entry_removes_only_the_kinds_the_kernel_does() {
     );
     let mut counters = [0i8; 8];
     let mut gone = Vec::new();
-    // Every bucket once (the table has 64 buckets): a counter walks them in order.
-    let mut b = 0u64;
-    let n = t.random_drop(
-        later,
-        t.buckets(),
-        || {
-            b += 1;
-            b - 1
-        },
-        &mut counters,
-        |_, c| gone.push(c.cport),
-    );
+    // Every bucket once (the table has 64 buckets).
+    let n = drop_every_bucket(&mut t, later, &mut counters, |c| gone.push(c.cport));
     gone.sort();
     // SYN_RECV and SYNACK always; idle ESTABLISHED/UDP with 1 input packet (one in one);
     // not: fresh ESTABLISHED, 9 packets, 0 packets, CLOSE_WAIT.
@@ -1093,6 +1083,28 @@ fn drop_entry_removes_only_the_kinds_the_kernel_does() {
     ] {
         assert!(t.get(ids[name]).is_some(), "{name} kept");
     }
+}
+
+/// `random_drop` over every bucket once, in order (a counter instead of the random
+/// start), handing each removed entry to `on`.
+fn drop_every_bucket(
+    t: &mut ConnTableV4,
+    now: Instant,
+    counters: &mut [i8; 8],
+    mut on: impl FnMut(&Conn<[u8; 4]>),
+) -> usize {
+    let mut b = 0u64;
+    let buckets = t.buckets();
+    t.random_drop(
+        now,
+        buckets,
+        || {
+            b += 1;
+            b - 1
+        },
+        counters,
+        |_, c| on(c),
+    )
 }
 
 #[test]
@@ -1125,17 +1137,7 @@ fn drop_entry_drops_one_in_n_of_entries_with_n_packets() {
     }
     let later = T0 + Duration::from_secs(70);
     let mut counters = [0i8; 8];
-    let mut b = 0u64;
-    let n = t.random_drop(
-        later,
-        t.buckets(),
-        || {
-            b += 1;
-            b - 1
-        },
-        &mut counters,
-        |_, _| {},
-    );
+    let n = drop_every_bucket(&mut t, later, &mut counters, |_| {});
     assert_eq!(n, 20, "one in three");
 }
 

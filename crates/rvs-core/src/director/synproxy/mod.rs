@@ -420,15 +420,12 @@ pub(super) enum Gate {
 }
 
 impl Core {
-    /// Whether a virtual service has the SYN proxy on.
+    /// Whether a virtual service has the SYN proxy on: asked for and able to serve it
+    /// (`SynProxyConfig::applies`: NAT and FullNAT real servers only; `[synproxy] all`
+    /// skips the others, whose replies bypass the director, so a cookie SYN-ACK would
+    /// lead to a connection nothing could translate).
     pub(super) fn synproxy_on(&self, svc: super::ServiceId) -> bool {
-        let sp = &self.config.synproxy;
-        if !sp.all && sp.services.is_empty() {
-            return false;
-        }
-        self.services
-            .get(svc)
-            .is_some_and(|s| sp.covers(&s.cfg.key))
+        self.services.get(svc).is_some_and(|s| s.synproxy)
     }
 
     /// A TCP packet without a connection to a proxied service: a SYN gets a SYN-ACK with

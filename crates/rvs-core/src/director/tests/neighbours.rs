@@ -83,6 +83,25 @@ fn syn_mac(d: &mut Director, now: Instant, sport: u16) -> Option<[u8; 6]> {
     }
 }
 
+/// A director (neighbour bound `bound`) whose real server 10.2.0.11 was resolved: a SYN at
+/// 0 ms asked for it, its reply came at 10 ms. What it sent stays queued.
+fn resolved(bound: usize) -> Director {
+    let mut d = bare(bound);
+    syn_mac(&mut d, ms(0), 40000);
+    resolve_rs(&mut d);
+    d
+}
+
+/// The real server's ARP reply to the director's request, at 10 ms.
+fn resolve_rs(d: &mut Director) {
+    run(
+        d,
+        ms(10),
+        PRIV,
+        &reply(rs_mac(1), [10, 2, 0, 11], [10, 2, 0, 1]),
+    );
+}
+
 fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
 }
@@ -96,12 +115,7 @@ fn a_forged_arp_for_a_real_server_is_probed_and_refused_when_the_server_answers(
     assert_eq!(q.len(), 1);
     assert_eq!((q[0].0, &q[0].1[..6]), (PRIV, &[0xff; 6][..]));
     // Its reply resolves the entry and releases the SYN to its MAC.
-    run(
-        &mut d,
-        ms(10),
-        PRIV,
-        &reply(rs_mac(1), [10, 2, 0, 11], [10, 2, 0, 1]),
-    );
+    resolve_rs(&mut d);
     let q = sent_arp(&mut d);
     assert_eq!(q.len(), 1);
     assert_eq!(&q[0].1[..6], &rs_mac(1));
@@ -136,14 +150,7 @@ fn a_forged_arp_for_a_real_server_is_probed_and_refused_when_the_server_answers(
 
 #[test]
 fn a_silent_real_server_is_resolved_afresh_and_only_a_reply_moves_it() {
-    let mut d = bare(64);
-    syn_mac(&mut d, ms(0), 40000);
-    run(
-        &mut d,
-        ms(10),
-        PRIV,
-        &reply(rs_mac(1), [10, 2, 0, 11], [10, 2, 0, 1]),
-    );
+    let mut d = resolved(64);
     sent_arp(&mut d);
     run(
         &mut d,
@@ -193,14 +200,7 @@ fn a_silent_real_server_is_resolved_afresh_and_only_a_reply_moves_it() {
 
 #[test]
 fn only_requests_for_our_addresses_create_entries_and_the_table_stays_bounded() {
-    let mut d = bare(64);
-    syn_mac(&mut d, ms(0), 40000);
-    run(
-        &mut d,
-        ms(10),
-        PRIV,
-        &reply(rs_mac(1), [10, 2, 0, 11], [10, 2, 0, 1]),
-    );
+    let mut d = resolved(64);
     sent(&mut d);
     for i in 0..5000u32 {
         let src = (0x0a01_0000 | (i + 300)).to_be_bytes();

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::director::shed::ENTER_ROUNDS;
-use crate::model::{SynProxyConfig, SynShed};
+use crate::model::SynShed;
 
 /// A cookie SYN-ACK's sequence number (the cookie) from the director's answer to a SYN.
 fn cookie_of(d: &mut Director, now: Instant, client: &str, cport: u16) -> u32 {
@@ -196,19 +196,16 @@ fn switched_off_it_neither_proves_nor_sheds() {
 
 #[test]
 fn a_valid_cookie_proves_the_client_and_shed_syns_get_no_cookie() {
-    let mut d = director_with(Config {
-        services: vec![tcp_svc(
+    let mut d = director_with(super::synproxy::proxy_config(
+        vec![tcp_svc(
             "10.1.0.100",
             80,
             ForwardMethod::Masq,
             &["10.2.0.11"],
         )],
-        synproxy: SynProxyConfig {
-            all: true,
-            services: vec![],
-        },
-        ..Config::default()
-    });
+        true,
+        vec![],
+    ));
     let cookie = cookie_of(&mut d, t(5), "10.1.0.10", 50000);
     assert!(
         !d.shed().proven().contains(ip("10.1.0.10")),

@@ -54,6 +54,39 @@ fn seg(src: &str, sport: u16, dst: &str, dport: u16, o: Out<'_>) -> Vec<u8> {
     v
 }
 
+/// A segment of the test connection from the client (`CLIENT`:40000 → `VIP`:80).
+fn from_client(o: Out<'_>) -> Vec<u8> {
+    seg(CLIENT, 40000, VIP, 80, o)
+}
+
+/// The client's ACK of the cookie SYN-ACK: sequence `seq`, acknowledging `cookie` + 1,
+/// window 502, carrying `payload`.
+fn cookie_ack(seq: u32, cookie: u32, payload: &[u8]) -> Vec<u8> {
+    from_client(Out {
+        seq,
+        ack: Some(cookie.wrapping_add(1)),
+        window: 502,
+        payload,
+        ..Out::default()
+    })
+}
+
+/// A segment of the test connection from its NAT real server (`RS`:80 → `CLIENT`:40000).
+fn from_rs(o: Out<'_>) -> Vec<u8> {
+    seg(RS, 80, CLIENT, 40000, o)
+}
+
+/// The real server's SYN-ACK: its ISN `seq`, acknowledging `ack`, window 100.
+fn rs_synack(seq: u32, ack: u32) -> Vec<u8> {
+    from_rs(Out {
+        seq,
+        ack: Some(ack),
+        syn: true,
+        window: 100,
+        ..Out::default()
+    })
+}
+
 /// What a frame out carries (checksums verified by `inspect`).
 #[derive(Debug)]
 struct Got {
@@ -107,22 +140,34 @@ fn tcp_got(seen: Seen, t: &TcpSlice<'_>) -> Got {
     g
 }
 
-fn proxy_director(method: ForwardMethod, rs: &[&str]) -> Director {
-    director_cfg_settings(
-        Config {
-            services: vec![tcp_svc(VIP, 80, method, rs)],
-            local_pool: LocalPool {
-                addrs: vec![ip("10.2.0.250")],
-                port_range: (20000, 20999),
-            },
-            synproxy: SynProxyConfig {
-                all: true,
-                services: vec![],
-            },
-            ..Config::default()
+/// A configuration with the SYN proxy on for `services` (`all`) or for the `listed` ones,
+/// and a FullNAT local address pool: the proxy tests' fixture.
+pub(super) fn proxy_config(
+    services: Vec<VirtualServiceConfig>,
+    all: bool,
+    listed: Vec<ServiceKey>,
+) -> Config {
+    Config {
+        services,
+        local_pool: LocalPool {
+            addrs: vec![ip("10.2.0.250")],
+            port_range: (20000, 20999),
         },
-        DirectorSettings::default(),
-    )
+        synproxy: SynProxyConfig {
+            all,
+            services: listed,
+        },
+        ..Config::default()
+    }
+}
+
+/// A director whose one service (`VIP`:80 on `rs` by `method`) has the proxy on.
+fn proxy_director(method: ForwardMethod, rs: &[&str]) -> Director {
+    director_with(proxy_config(
+        vec![tcp_svc(VIP, 80, method, rs)],
+        true,
+        vec![],
+    ))
 }
 
 fn drain(d: &mut Director) -> Vec<(PortId, Vec<u8>)> {
@@ -187,19 +232,7 @@ fn proxied_connection(d: &mut Director, cisn: u32, rs_isn: u32) -> (IpAddr, u16,
     assert_eq!(d.table_v4().len(), 0, "a SYN creates no state");
     // The client's ACK carries its request already.
     let req = b"GET / HTTP/1.0\r\n\r\n";
-    let ack = seg(
-        CLIENT,
-        40000,
-        VIP,
-        80,
-        Out {
-            seq: cisn.wrapping_add(1),
-            ack: Some(cookie.wrapping_add(1)),
-            window: 502,
-            payload: req,
-            ..Out::default()
-        },
-    );
+    let ack = cookie_ack(cisn.wrapping_add(1), cookie, req);
     let (v, out) = run(d, t0, PUB, &ack);
     assert_eq!(v, Verdict::Transmit(PRIV));
     let syn = got(&out);
@@ -283,19 +316,13 @@ fn proxied_connection(d: &mut Director, cisn: u32, rs_isn: u32) -> (IpAddr, u16,
         (cookie.wrapping_add(100), cookie.wrapping_add(200)),
         [None, None, None],
     )];
-    let cack = seg(
-        CLIENT,
-        40000,
-        VIP,
-        80,
-        Out {
-            seq: cisn.wrapping_add(1 + req.len() as u32),
-            ack: Some(cookie.wrapping_add(20)),
-            window: 501,
-            opts: &sack,
-            ..Out::default()
-        },
-    );
+    let cack = from_client(Out {
+        seq: cisn.wrapping_add(1 + req.len() as u32),
+        ack: Some(cookie.wrapping_add(20)),
+        window: 501,
+        opts: &sack,
+        ..Out::default()
+    });
     let (v, out) = run(d, t(11), PUB, &cack);
     assert_eq!(v, Verdict::Transmit(PRIV));
     let g = got(&out);
@@ -371,18 +398,12 @@ fn bad_and_stale_cookies_are_dropped() {
     let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
     let cookie = handshake_client(&mut d, t(100), 40000, 1000);
     let ack = |ack: u32| {
-        seg(
-            CLIENT,
-            40000,
-            VIP,
-            80,
-            Out {
-                seq: 1001,
-                ack: Some(ack),
-                window: 502,
-                ..Out::default()
-            },
-        )
+        from_client(Out {
+            seq: 1001,
+            ack: Some(ack),
+            window: 502,
+            ..Out::default()
+        })
     };
     // A guessed cookie, and the right one 3 minutes later.
     let (v, _) = run(&mut d, t(100), PUB, &ack(cookie.wrapping_add(2)));
@@ -417,31 +438,14 @@ fn bad_and_stale_cookies_are_dropped() {
 fn a_refusing_real_server_resets_the_client() {
     let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
     let cookie = handshake_client(&mut d, t(1), 40000, 1000);
-    let ack = seg(
-        CLIENT,
-        40000,
-        VIP,
-        80,
-        Out {
-            seq: 1001,
-            ack: Some(cookie.wrapping_add(1)),
-            window: 502,
-            ..Out::default()
-        },
-    );
+    let ack = cookie_ack(1001, cookie, b"");
     assert_eq!(run(&mut d, t(1), PUB, &ack).0, Verdict::Transmit(PRIV));
-    let rst = seg(
-        RS,
-        80,
-        CLIENT,
-        40000,
-        Out {
-            seq: 0,
-            ack: Some(1001),
-            rst: true,
-            ..Out::default()
-        },
-    );
+    let rst = from_rs(Out {
+        seq: 0,
+        ack: Some(1001),
+        rst: true,
+        ..Out::default()
+    });
     let (v, out) = run(&mut d, t(1), PRIV, &rst);
     assert_eq!(v, Verdict::Transmit(PUB));
     let g = got(&out);
@@ -461,18 +465,7 @@ fn a_refusing_real_server_resets_the_client() {
 fn client_segments_before_the_real_server_answers_resend_the_syn() {
     let mut d = proxy_director(ForwardMethod::Masq, &[RS]);
     let cookie = handshake_client(&mut d, t(1), 40000, 1000);
-    let ack = seg(
-        CLIENT,
-        40000,
-        VIP,
-        80,
-        Out {
-            seq: 1001,
-            ack: Some(cookie.wrapping_add(1)),
-            window: 502,
-            ..Out::default()
-        },
-    );
+    let ack = cookie_ack(1001, cookie, b"");
     assert_eq!(run(&mut d, t(1), PUB, &ack).0, Verdict::Transmit(PRIV));
     // The SYN was lost; the client's zero-window probe brings it again.
     let (v, out) = run(&mut d, t(2), PUB, &ack);
@@ -481,36 +474,18 @@ fn client_segments_before_the_real_server_answers_resend_the_syn() {
     assert!(g.syn && !g.ack_flag);
     assert_eq!(g.seq, 1000);
     // A real server's segment that is not the SYN-ACK is refused.
-    let stray = seg(
-        RS,
-        80,
-        CLIENT,
-        40000,
-        Out {
-            seq: 9,
-            ack: Some(77),
-            syn: true,
-            ..Out::default()
-        },
-    );
+    let stray = from_rs(Out {
+        seq: 9,
+        ack: Some(77),
+        syn: true,
+        ..Out::default()
+    });
     assert_eq!(
         run(&mut d, t(2), PRIV, &stray).0,
         Verdict::Drop(DropReason::SynProxy)
     );
     // A retransmitted SYN-ACK after the handshake is acknowledged again, not forwarded.
-    let synack = seg(
-        RS,
-        80,
-        CLIENT,
-        40000,
-        Out {
-            seq: 5000,
-            ack: Some(1001),
-            syn: true,
-            window: 100,
-            ..Out::default()
-        },
-    );
+    let synack = rs_synack(5000, 1001);
     assert_eq!(run(&mut d, t(2), PRIV, &synack).0, Verdict::Transmit(PUB));
     assert_eq!(drain(&mut d).len(), 1);
     assert_eq!(run(&mut d, t(2), PRIV, &synack).0, Verdict::Consumed);
@@ -522,26 +497,109 @@ fn client_segments_before_the_real_server_answers_resend_the_syn() {
 
 #[test]
 fn services_without_the_proxy_are_untouched() {
-    let mut d = director_cfg_settings(
-        Config {
-            services: vec![tcp_svc(VIP, 80, ForwardMethod::Masq, &[RS])],
-            synproxy: SynProxyConfig {
-                all: false,
-                services: vec![ServiceKey::Addr {
-                    protocol: Protocol::Tcp,
-                    addr: ip(VIP),
-                    port: 443,
-                }],
-            },
-            ..Config::default()
-        },
-        DirectorSettings::default(),
-    );
+    let mut d = director_with(proxy_config(
+        vec![tcp_svc(VIP, 80, ForwardMethod::Masq, &[RS])],
+        false,
+        vec![ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: ip(VIP),
+            port: 443,
+        }],
+    ));
     let syn = tcp_frame(CLIENT, 40000, VIP, 80, Seg::Syn, b"");
     let (v, out) = run(&mut d, t(1), PUB, &syn);
     assert_eq!(v, Verdict::Transmit(PRIV));
     assert_eq!(inspect(&out).dst, ip(RS));
     assert_eq!(d.counters().synproxy.cookies_sent, 0);
+}
+
+/// `[synproxy] all` covers only services the proxy can serve: a direct-routing, a
+/// tunnelled and a mixed (NAT + direct routing) service forward the client's SYN and then
+/// its ACK to the real server as without the proxy (before the fix the SYN got a cookie
+/// SYN-ACK and the ACK was dropped), while a NAT service beside them still answers with a
+/// cookie.
+#[test]
+fn all_skips_services_whose_replies_bypass_the_director() {
+    let tunnel = ForwardMethod::Tunnel {
+        kind: crate::model::TunnelKind::Ipip,
+        csum: crate::model::TunnelCsum::NoCsum,
+    };
+    let mut mixed = tcp_svc(VIP, 83, ForwardMethod::Masq, &[RS]);
+    mixed.real_servers.push({
+        let mut r = RealServerConfig::new(ip("10.2.0.12"), 83);
+        r.method = ForwardMethod::DirectRoute;
+        r
+    });
+    let mut d = director_with(proxy_config(
+        vec![
+            tcp_svc(VIP, 80, ForwardMethod::Masq, &[RS]),
+            tcp_svc(VIP, 81, ForwardMethod::DirectRoute, &[RS]),
+            tcp_svc(VIP, 82, tunnel, &[RS]),
+            mixed,
+        ],
+        true,
+        vec![],
+    ));
+    for (i, vport) in [81u16, 82, 83].into_iter().enumerate() {
+        let cport = 40000 + i as u16;
+        let syn = tcp_frame(CLIENT, cport, VIP, vport, Seg::Syn, b"");
+        let (v, out) = run(&mut d, t(1), PUB, &syn);
+        assert_eq!(v, Verdict::Transmit(PRIV), "port {vport}: SYN forwarded");
+        assert_ne!(out, syn, "port {vport}: rewritten for its real server");
+        let ack = tcp_frame(CLIENT, cport, VIP, vport, Seg::Ack, b"GET /");
+        let (v, _) = run(&mut d, t(1), PUB, &ack);
+        assert_eq!(v, Verdict::Transmit(PRIV), "port {vport}: ACK forwarded");
+        assert_eq!(d.table_v4().len(), i + 1, "port {vport}: one connection");
+    }
+    // The direct-routing SYN went to the real server's MAC, addressed to the VIP.
+    let syn = tcp_frame(CLIENT, 41000, VIP, 81, Seg::Syn, b"");
+    let (_, out) = run(&mut d, t(1), PUB, &syn);
+    let seen = inspect(&out);
+    assert_eq!((seen.dst, seen.dst_mac), (ip(VIP), rs_mac(1)));
+    assert_eq!(d.counters().synproxy.cookies_sent, 0);
+    assert_eq!(d.counters().synproxy.acks_invalid, 0);
+    let listed: Vec<(u16, bool)> = d
+        .services()
+        .iter()
+        .map(|(_, s)| match s.cfg.key {
+            ServiceKey::Addr { port, .. } => (port, s.synproxy),
+            ServiceKey::Fwmark { .. } => (0, s.synproxy),
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(80, true), (81, false), (82, false), (83, false)]
+    );
+    handshake_client(&mut d, t(1), 42000, 7);
+    assert_eq!(d.counters().synproxy.cookies_sent, 1);
+}
+
+/// A service that asks for the proxy itself, with a real server it cannot serve, is
+/// refused (as `ipvsadm -j enable` on it is).
+#[test]
+fn an_explicit_proxy_on_direct_routing_is_refused() {
+    let key = ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: ip(VIP),
+        port: 80,
+    };
+    let cfg = proxy_config(
+        vec![tcp_svc(VIP, 80, ForwardMethod::DirectRoute, &[RS])],
+        false,
+        vec![key],
+    );
+    let errs = Director::new(net(), &cfg, DirectorSettings::default()).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![ConfigError::SynProxyMethod {
+            service: key,
+            addr: ip(RS),
+            port: 80
+        }]
+    );
+    // Under `all` the same service is skipped, not refused.
+    let all = proxy_config(cfg.services.clone(), true, vec![]);
+    assert!(all.validate().is_ok());
 }
 
 #[test]
@@ -552,47 +610,12 @@ fn the_fast_path_leaves_proxied_connections_to_the_general_path() {
         d.set_fast_path(fast);
         let cookie = handshake_client(&mut d, t(1), 40000, 1000);
         let mut frames = Vec::new();
-        let ack = seg(
-            CLIENT,
-            40000,
-            VIP,
-            80,
-            Out {
-                seq: 1001,
-                ack: Some(cookie.wrapping_add(1)),
-                window: 502,
-                ..Out::default()
-            },
-        );
+        let ack = cookie_ack(1001, cookie, b"");
         frames.push(run(&mut d, t(1), PUB, &ack));
-        let synack = seg(
-            RS,
-            80,
-            CLIENT,
-            40000,
-            Out {
-                seq: 5000,
-                ack: Some(1001),
-                syn: true,
-                window: 100,
-                ..Out::default()
-            },
-        );
+        let synack = rs_synack(5000, 1001);
         frames.push(run(&mut d, t(1), PRIV, &synack));
         drain(&mut d);
-        let data = seg(
-            CLIENT,
-            40000,
-            VIP,
-            80,
-            Out {
-                seq: 1001,
-                ack: Some(cookie.wrapping_add(1)),
-                window: 502,
-                payload: b"x",
-                ..Out::default()
-            },
-        );
+        let data = cookie_ack(1001, cookie, b"x");
         let (v, out) = run(&mut d, t(2), PUB, &data);
         assert_eq!(got(&out).ack, 5001);
         frames.push((v, out));
@@ -621,18 +644,12 @@ fn failover(method: ForwardMethod, backup_proxy: bool, cisn: u32, rs_isn: u32) -
         if !recs.is_empty() {
             break;
         }
-        let a = seg(
-            CLIENT,
-            40000,
-            VIP,
-            80,
-            Out {
-                seq: cisn.wrapping_add(19),
-                ack: Some(cookie.wrapping_add(20)),
-                window: 501,
-                ..Out::default()
-            },
-        );
+        let a = from_client(Out {
+            seq: cisn.wrapping_add(19),
+            ack: Some(cookie.wrapping_add(20)),
+            window: 501,
+            ..Out::default()
+        });
         assert_eq!(run(&mut m, t(12), PUB, &a).0, Verdict::Transmit(PRIV));
     }
     assert_eq!(recs.len(), 1, "one record: {recs:?}");
@@ -647,21 +664,11 @@ fn failover(method: ForwardMethod, backup_proxy: bool, cisn: u32, rs_isn: u32) -
     assert_eq!((s.in_seq.init_seq, s.in_seq.delta), (cisn, 0));
 
     // The backup: same services, its own cookie secret.
-    let mut b = director_cfg_settings(
-        Config {
-            services: vec![tcp_svc(VIP, 80, method, &[RS])],
-            local_pool: LocalPool {
-                addrs: vec![ip("10.2.0.250")],
-                port_range: (20000, 20999),
-            },
-            synproxy: SynProxyConfig {
-                all: backup_proxy,
-                services: vec![],
-            },
-            ..Config::default()
-        },
-        DirectorSettings::default(),
-    );
+    let mut b = director_with(proxy_config(
+        vec![tcp_svc(VIP, 80, method, &[RS])],
+        backup_proxy,
+        vec![],
+    ));
     let msgs = pack(&[r.to_conn()], 0, DEFAULT_MAX_LEN).unwrap();
     assert_eq!(msgs.len(), 1);
     for c in SyncMessage::parse(&msgs[0]).unwrap().conns() {
@@ -695,19 +702,13 @@ fn failover(method: ForwardMethod, backup_proxy: bool, cisn: u32, rs_isn: u32) -
         (cookie.wrapping_add(100), cookie.wrapping_add(200)),
         [None, None, None],
     )];
-    let cack = seg(
-        CLIENT,
-        40000,
-        VIP,
-        80,
-        Out {
-            seq: cisn.wrapping_add(19),
-            ack: Some(cookie.wrapping_add(37)),
-            window: 501,
-            opts: &sack,
-            ..Out::default()
-        },
-    );
+    let cack = from_client(Out {
+        seq: cisn.wrapping_add(19),
+        ack: Some(cookie.wrapping_add(37)),
+        window: 501,
+        opts: &sack,
+        ..Out::default()
+    });
     let (v, out) = run(&mut b, t(14), PUB, &cack);
     assert_eq!(v, Verdict::Transmit(PRIV));
     let g = got(&out);
