@@ -5,7 +5,7 @@
 //! Order for each request:
 //! 1. a declared body over [`MAX_BODY`] is answered 413 before anything is read (bodies
 //!    without a length are cut at the same size by the extractors);
-//! 2. `/static/*` (GET/HEAD) and `/login` are the only routes served without a session;
+//! 2. the [`STATIC_FILES`] (GET/HEAD) and `/login` are the only routes served without a session;
 //! 3. otherwise an `Authorization: Bearer` API token or the session cookie is required:
 //!    without one, a page GET is sent to `/login` (303) and everything else gets 401;
 //! 4. a request that is not GET/HEAD must come from this console's own origin (an
@@ -55,6 +55,9 @@ pub const SECURITY_HEADERS: [(&str, &str); 7] = [
         "camera=(), microphone=(), geolocation=(), payment=()",
     ),
 ];
+
+/// The only routes served to anyone (exact paths: nothing else under `/static/`).
+pub const STATIC_FILES: [&str; 2] = ["/static/console.js", "/static/console.css"];
 
 /// Who is asking.
 #[derive(Debug, Clone)]
@@ -265,7 +268,7 @@ fn is_api(path: &str) -> bool {
 
 /// The middleware: see the module's documentation.
 pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
-    let static_file = req.uri().path().starts_with("/static/");
+    let static_file = STATIC_FILES.contains(&req.uri().path());
     let mut resp = check(&auth, req, next).await;
     let h = resp.headers_mut();
     for (k, v) in SECURITY_HEADERS {
@@ -299,7 +302,7 @@ async fn check(auth: &Auth, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let safe = method == Method::GET || method == Method::HEAD;
-    if path.starts_with("/static/") {
+    if STATIC_FILES.contains(&path.as_str()) {
         return if safe {
             next.run(req).await
         } else {

@@ -169,7 +169,7 @@ impl Users {
 
     /// The name and role of the token `token`.
     pub fn verify_token(&self, token: &str) -> Option<(String, Role)> {
-        let digest = hex(&Sha256::digest(token.as_bytes()));
+        let digest = token_digest(token);
         self.entries.iter().find_map(|e| match e {
             Entry::Token(n, r, h) if constant_time_eq(h.as_bytes(), digest.as_bytes()) => {
                 Some((n.clone(), *r))
@@ -177,6 +177,11 @@ impl Users {
             _ => None,
         })
     }
+}
+
+/// The stored form of an API token: lowercase hex SHA-256.
+pub fn token_digest(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// A valid argon2id hash of a password nobody has, for unknown users.
