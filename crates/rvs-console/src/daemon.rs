@@ -489,8 +489,10 @@ fn read(control: &dyn Control, memory: &Memory) -> io::Result<Snapshot> {
     let drained = lock(&memory.drained).clone();
     for s in &mut services {
         for r in &mut s.servers {
+            // rvsadm's edit sets the weight the monitor calls configured too: the weight
+            // before this console's drain is the one ready gives back.
             if let Some(w) = drained.get(&(s.id.clone(), r.address.clone()))
-                && r.health.is_none()
+                && r.weight == 0
             {
                 r.configured_weight = *w;
             }
@@ -721,9 +723,8 @@ pub fn act(
         }
         (Action::Ready, Some(rule)) => {
             let remembered = lock(&memory.drained).get(&t.key()).copied();
-            let w = health_weight()
-                .filter(|&w| w > 0)
-                .or(remembered)
+            let w = remembered
+                .or_else(|| health_weight().filter(|&w| w > 0))
                 .or(weight_of(rule).filter(|&w| w > 0))
                 .unwrap_or(1);
             edit(rule, w).map_err(fail)?;

@@ -515,23 +515,26 @@ async fn api_whoami(Extension(p): Extension<Principal>) -> Response {
 async fn events(State(app): Shared, headers: HeaderMap) -> Response {
     let session = auth::session_id(&headers, app.auth.cookie_name());
     let rx = app.live.clone();
-    let stream = futures_util::stream::unfold(
-        (rx, true, app, session),
-        |(mut rx, first, app, session)| async move {
-            if !first && rx.changed().await.is_err() {
-                return None;
+    // The first event is read now; then each one the poller publishes.
+    let first = Some(Arc::new(fresh(&app).await));
+    let state = (rx, first, app, session);
+    let stream = futures_util::stream::unfold(state, |(mut rx, first, app, session)| async move {
+        let snap = match first {
+            Some(s) => s,
+            None => {
+                rx.changed().await.ok()?;
+                Arc::clone(&rx.borrow_and_update())
             }
-            if let Some(id) = &session
-                && !app.auth.still_live(id)
-            {
-                return None;
-            }
-            let snap = Arc::clone(&rx.borrow_and_update());
-            let data = serde_json::to_string(&*snap).unwrap_or_default();
-            let ev: Result<Event, Infallible> = Ok(Event::default().event("snapshot").data(data));
-            Some((ev, (rx, false, app, session)))
-        },
-    );
+        };
+        if let Some(id) = &session
+            && !app.auth.still_live(id)
+        {
+            return None;
+        }
+        let data = serde_json::to_string(&*snap).unwrap_or_default();
+        let ev: Result<Event, Infallible> = Ok(Event::default().event("snapshot").data(data));
+        Some((ev, (rx, None, app, session)))
+    });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
