@@ -769,3 +769,118 @@ fn the_console_refuses_to_start_without_a_user_or_beyond_loopback_without_tls() 
     let e = rvs_console::web::start(&a, Fake::new()).unwrap_err();
     assert!(e.contains("requires TLS"), "{e}");
 }
+
+/// One request over TLS to `addr`, trusting `cert`; the whole answer.
+fn tls_req(addr: SocketAddr, cert: &rustls::pki_types::CertificateDer<'static>, raw: &str) -> Resp {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("console.test").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(raw.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    Resp {
+        status,
+        headers: lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.to_string(),
+    }
+}
+
+#[test]
+fn under_tls_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
+    let key = rcgen::generate_simple_self_signed(vec!["console.test".to_string()]).unwrap();
+    let c = Console::start_with(|a| {
+        let dir = a.users.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("cert.pem"), key.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.signing_key.serialize_pem()).unwrap();
+        a.cert = Some(dir.join("cert.pem"));
+        a.key = Some(dir.join("key.pem"));
+    });
+    let cert = key.cert.der().clone();
+    let host = "console.test";
+    let body = "user=alice&password=alice-password";
+    let r = tls_req(
+        c.addr,
+        &cert,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: https://{host}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("__Host-rvs_session="), "{cookie}");
+    for attr in ["; Secure", "; HttpOnly", "; SameSite=Strict", "; Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    let session = cookie.split(';').next().unwrap();
+    let r = tls_req(
+        c.addr,
+        &cert,
+        &format!(
+            "GET /api/whoami HTTP/1.1\r\nHost: {host}\r\nCookie: {session}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"user\":\"alice\""), "{}", r.body);
+    // The plain-HTTP cookie name is not accepted under TLS, and http:// is not the origin.
+    let plain = session.replace("__Host-rvs_session", "rvs_session");
+    let r = tls_req(
+        c.addr,
+        &cert,
+        &format!(
+            "GET /api/whoami HTTP/1.1\r\nHost: {host}\r\nCookie: {plain}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(r.status, 401);
+    let r = tls_req(
+        c.addr,
+        &cert,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(r.status, 403);
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut s = TcpStream::connect(c.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(
+        !got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
