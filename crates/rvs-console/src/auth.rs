@@ -30,8 +30,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The largest request body read (forms and JSON are small).
-pub const MAX_BODY: usize = 64 * 1024;
+/// The largest request body read (forms, JSON, and a configuration file's text).
+pub const MAX_BODY: usize = 1024 * 1024;
 /// Failed logins allowed from one address per [`LOGIN_WINDOW`].
 pub const LOGIN_FAILURES: u32 = 5;
 /// The window of [`LOGIN_FAILURES`].

@@ -11,13 +11,15 @@
 //!   the live page (askama templates, Server-Sent Events, vendored vanilla JS); the JSON
 //!   API and CSV export; operator actions per real server (ready, drain, maintenance,
 //!   weight) through rvsadm's edit path ([`daemon`]); the append-only audit log
-//!   ([`audit`]).
+//!   ([`audit`]); configuration editing as text: validate, diff, apply with conflict
+//!   refusal, kept versions and rollback ([`config`]).
 //!
 //! docs/console.md describes the roles, TLS, the routes and what is not built yet.
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod auth;
+pub mod config;
 pub mod daemon;
 mod time;
 mod tls;
@@ -34,6 +36,8 @@ use std::sync::Arc;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3636";
 /// The default users file.
 pub const DEFAULT_USERS: &str = "/etc/rvs/console.users";
+/// The default directory of kept configuration versions.
+pub const DEFAULT_VERSIONS: &str = "/var/lib/rvs/console-versions";
 /// The default audit log.
 pub const DEFAULT_AUDIT: &str = "/var/log/rvs/console-audit.log";
 
@@ -116,6 +120,13 @@ pub struct ServeArgs {
     /// The daemon's control socket (else $RVS_CONTROL, else the one running daemon's).
     #[arg(long)]
     pub control: Option<PathBuf>,
+    /// The daemon's configuration file, to edit from the console (admin); without it
+    /// the configuration pages are off.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where previous versions of the configuration file are kept.
+    #[arg(long, default_value = DEFAULT_VERSIONS)]
+    pub config_versions: PathBuf,
     /// Seconds between live updates of the page (1 to 3600).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,
@@ -136,6 +147,8 @@ impl Default for ServeArgs {
             users: DEFAULT_USERS.into(),
             audit: DEFAULT_AUDIT.into(),
             control: None,
+            config: None,
+            config_versions: DEFAULT_VERSIONS.into(),
             interval: 2,
             idle_timeout: 900,
             session_lifetime: 12 * 3600,
@@ -161,6 +174,12 @@ pub trait Control: Send + Sync + 'static {
     fn request(&self, line: &str) -> io::Result<String>;
     /// An ipvsadm command line (`args[0]` is the program name).
     fn ipvsadm(&self, args: &[String]) -> io::Result<IpvsadmReply>;
+    /// Check a configuration file as `rvs check-config` does: its effective
+    /// configuration, or the diagnostics (file:line:column) and the reason it is refused.
+    fn check_config(&self, path: &std::path::Path) -> Result<String, String> {
+        let _ = path;
+        Err("configuration checks are not available".into())
+    }
 }
 
 /// `rvs console [passwd|token]`: `connect` finds the control socket (from `--control`,

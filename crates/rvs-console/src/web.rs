@@ -25,6 +25,7 @@
 
 use crate::audit::{Audit, Record};
 use crate::auth::{self, Auth, ClientAddr, MAX_BODY, Principal};
+use crate::config::{ConfigStore, Refusal};
 use crate::daemon::{self, Action, Memory, Snapshot, Target};
 use crate::users::{Role, Users};
 use crate::{Control, ServeArgs};
@@ -62,6 +63,8 @@ pub struct App {
     interval: u64,
     /// One message for a session's next page (keyed by its CSRF token).
     flash: Mutex<HashMap<String, String>>,
+    /// The configuration file, when `--config` names one.
+    config: Option<ConfigStore>,
 }
 
 type Shared = State<Arc<App>>;
@@ -123,6 +126,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/audit", get(api_audit))
         .route("/api/whoami", get(api_whoami))
         .route("/api/action", post(api_action))
+        .route("/config", get(config_page).post(config_post))
+        .route("/config/rollback", post(config_rollback))
+        .route("/api/config", get(api_config))
+        .route("/api/config/validate", post(api_config_validate))
+        .route("/api/config/diff", post(api_config_validate))
+        .route("/api/config/apply", post(api_config_apply))
+        .route("/api/config/versions", get(api_config_versions))
+        .route("/api/config/rollback", post(api_config_rollback))
         .route("/static/console.js", get(script))
         .route("/static/console.css", get(style))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
@@ -493,6 +504,397 @@ async fn api_failover(State(app): Shared) -> Response {
     Json(fresh(&app).await.failover).into_response()
 }
 
+#[derive(Template)]
+#[template(path = "config.html")]
+struct ConfigPage<'a> {
+    user: &'a str,
+    role: &'a str,
+    csrf: &'a str,
+    path: String,
+    text: String,
+    version: String,
+    diff: String,
+    errors: Option<String>,
+    effective: Option<String>,
+    message: Option<String>,
+    versions: Vec<String>,
+}
+
+/// The store, or 404 when the console was started without `--config`; 403 unless admin.
+#[allow(clippy::result_large_err)]
+fn store<'a>(app: &'a App, p: &Principal) -> Result<&'a ConfigStore, Response> {
+    p.require(Role::Admin)?;
+    app.config.as_ref().ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            "no configuration file: start the console with --config FILE\n",
+        )
+            .into_response()
+    })
+}
+
+/// Run `f` with the app on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> T + Send + 'static,
+) -> T {
+    let a = Arc::clone(app);
+    tokio::task::spawn_blocking(move || f(&a))
+        .await
+        .expect("a blocking task")
+}
+
+/// The config page for `text` at `version`, with what a validation found.
+#[allow(clippy::too_many_arguments)]
+fn config_view(
+    app: &App,
+    p: &Principal,
+    text: String,
+    version: String,
+    diff: String,
+    errors: Option<String>,
+    effective: Option<String>,
+    message: Option<String>,
+) -> Response {
+    let store = app.config.as_ref().expect("checked");
+    page(&ConfigPage {
+        user: &p.user,
+        role: p.role.name(),
+        csrf: &p.csrf,
+        path: store.path().display().to_string(),
+        text,
+        version,
+        diff,
+        errors,
+        effective,
+        message,
+        versions: store.versions(),
+    })
+}
+
+async fn config_page(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    let message = app
+        .flash
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&p.csrf);
+    let pp = p.clone();
+    blocking(&app, move |app| {
+        let store = app.config.as_ref().expect("checked");
+        match store.read() {
+            Ok((text, version)) => {
+                config_view(app, &pp, text, version, String::new(), None, None, message)
+            }
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        }
+    })
+    .await
+}
+
+/// The config form.
+#[derive(serde::Deserialize)]
+struct ConfigForm {
+    text: String,
+    version: String,
+    #[serde(default)]
+    op: String,
+}
+
+fn audit_apply(
+    app: &App,
+    p: &Principal,
+    action: &str,
+    r: &Result<crate::config::Applied, Refusal>,
+    base: &str,
+) {
+    let object = app
+        .config
+        .as_ref()
+        .map_or(String::new(), |s| s.path().display().to_string());
+    match r {
+        Ok(a) => record(
+            app,
+            (&p.user, p.source),
+            action,
+            &object,
+            &format!("version {} (kept as {})", a.before, a.saved),
+            &format!("version {}", a.after),
+            &format!("ok: {}", a.reload),
+        ),
+        Err(e) => {
+            let first = e.message().lines().next().unwrap_or_default().to_string();
+            let kind = match e {
+                Refusal::Conflict(_) => "refused: conflict",
+                Refusal::Invalid(_) => "refused: invalid",
+                Refusal::Failed(_) => "failed",
+            };
+            record(
+                app,
+                (&p.user, p.source),
+                action,
+                &object,
+                &format!("version {base}"),
+                &format!("version {base}"),
+                &format!("{kind}: {first}"),
+            );
+        }
+    }
+}
+
+fn refusal_status(e: &Refusal) -> StatusCode {
+    match e {
+        Refusal::Conflict(_) => StatusCode::CONFLICT,
+        Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::Failed(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+async fn config_post(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Form(f): Form<ConfigForm>,
+) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    let pp = p.clone();
+    blocking(&app, move |app| {
+        let store = app.config.as_ref().expect("checked");
+        let text = f.text.replace("\r\n", "\n");
+        if f.op == "apply" {
+            let r = store.apply(&*app.control, &text, &f.version);
+            audit_apply(app, &pp, "config apply", &r, &f.version);
+            match r {
+                Ok(a) => {
+                    app.flash.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                        pp.csrf.clone(),
+                        format!(
+                            "Applied (previous version kept as {}); the daemon: {}",
+                            a.saved, a.reload
+                        ),
+                    );
+                    app.refresh.notify_one();
+                    Redirect::to("/config").into_response()
+                }
+                Err(e) => {
+                    let status = refusal_status(&e);
+                    let mut r = config_view(
+                        app,
+                        &pp,
+                        text,
+                        f.version,
+                        String::new(),
+                        Some(e.message().to_string()),
+                        None,
+                        None,
+                    );
+                    *r.status_mut() = status;
+                    r
+                }
+            }
+        } else {
+            let old = store.read().map(|(t, _)| t).unwrap_or_default();
+            let name = store
+                .path()
+                .file_name()
+                .map_or("config".into(), |n| n.to_string_lossy().into_owned());
+            let d = crate::config::diff(&name, &old, &text);
+            match store.validate(&*app.control, &text) {
+                Ok(eff) => config_view(app, &pp, text, f.version, d, None, Some(eff), None),
+                Err(e) => {
+                    let mut r = config_view(app, &pp, text, f.version, d, Some(e), None, None);
+                    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                    r
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// A rollback: the kept version `name`, applied over `version`.
+#[derive(serde::Deserialize)]
+struct RollbackForm {
+    name: String,
+    version: String,
+}
+
+async fn config_rollback(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Form(f): Form<RollbackForm>,
+) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    let pp = p.clone();
+    blocking(&app, move |app| {
+        let store = app.config.as_ref().expect("checked");
+        let r = store
+            .version_text(&f.name)
+            .map_err(Refusal::Failed)
+            .and_then(|text| store.apply(&*app.control, &text, &f.version));
+        audit_apply(
+            app,
+            &pp,
+            &format!(
+                "config rollback to {}",
+                f.name.chars().take(80).collect::<String>()
+            ),
+            &r,
+            &f.version,
+        );
+        let msg = match &r {
+            Ok(a) => format!(
+                "Rolled back to {} (the replaced version kept as {}); the daemon: {}",
+                f.name, a.saved, a.reload
+            ),
+            Err(e) => format!("Rollback refused: {}", e.message()),
+        };
+        app.flash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pp.csrf.clone(), msg.chars().take(2000).collect());
+        app.refresh.notify_one();
+        Redirect::to("/config").into_response()
+    })
+    .await
+}
+
+async fn api_config(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    blocking(&app, |app| {
+        let store = app.config.as_ref().expect("checked");
+        match store.read() {
+            Ok((text, version)) => {
+                Json(serde_json::json!({"path": store.path(), "text": text, "version": version}))
+                    .into_response()
+            }
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(serde_json::json!({"error": e.to_string()})),
+            )
+                .into_response(),
+        }
+    })
+    .await
+}
+
+/// `{"text": ...}` (and `"version"` for apply).
+#[derive(serde::Deserialize)]
+struct ConfigJson {
+    text: String,
+    #[serde(default)]
+    version: String,
+}
+
+async fn api_config_validate(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Json(f): Json<ConfigJson>,
+) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    blocking(&app, move |app| {
+        let store = app.config.as_ref().expect("checked");
+        let old = store.read().map(|(t, _)| t).unwrap_or_default();
+        let name = store
+            .path()
+            .file_name()
+            .map_or("config".into(), |n| n.to_string_lossy().into_owned());
+        let d = crate::config::diff(&name, &old, &f.text);
+        match store.validate(&*app.control, &f.text) {
+            Ok(eff) => {
+                Json(serde_json::json!({"ok": true, "diff": d, "effective": eff})).into_response()
+            }
+            Err(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(serde_json::json!({"ok": false, "diff": d, "errors": e})),
+            )
+                .into_response(),
+        }
+    })
+    .await
+}
+
+async fn api_config_apply(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Json(f): Json<ConfigJson>,
+) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    blocking(&app, move |app| {
+        let store = app.config.as_ref().expect("checked");
+        let r = store.apply(&*app.control, &f.text, &f.version);
+        audit_apply(app, &p, "config apply", &r, &f.version);
+        app.refresh.notify_one();
+        match r {
+            Ok(a) => Json(serde_json::json!({"ok": true, "applied": a})).into_response(),
+            Err(e) => (
+                refusal_status(&e),
+                Json(serde_json::json!({"ok": false, "error": e.message()})),
+            )
+                .into_response(),
+        }
+    })
+    .await
+}
+
+async fn api_config_versions(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    blocking(&app, |app| {
+        Json(app.config.as_ref().expect("checked").versions()).into_response()
+    })
+    .await
+}
+
+async fn api_config_rollback(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Json(f): Json<RollbackForm>,
+) -> Response {
+    if let Err(r) = store(&app, &p) {
+        return r;
+    }
+    blocking(&app, move |app| {
+        let store = app.config.as_ref().expect("checked");
+        let r = store
+            .version_text(&f.name)
+            .map_err(Refusal::Failed)
+            .and_then(|text| store.apply(&*app.control, &text, &f.version));
+        audit_apply(
+            app,
+            &p,
+            &format!(
+                "config rollback to {}",
+                f.name.chars().take(80).collect::<String>()
+            ),
+            &r,
+            &f.version,
+        );
+        app.refresh.notify_one();
+        match r {
+            Ok(a) => Json(serde_json::json!({"ok": true, "applied": a})).into_response(),
+            Err(e) => (
+                refusal_status(&e),
+                Json(serde_json::json!({"ok": false, "error": e.message()})),
+            )
+                .into_response(),
+        }
+    })
+    .await
+}
+
 /// `?n=` for the audit API.
 #[derive(serde::Deserialize)]
 struct Tail {
@@ -611,6 +1013,10 @@ async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
         refresh: Notify::new(),
         interval: args.interval,
         flash: Mutex::default(),
+        config: args
+            .config
+            .clone()
+            .map(|c| ConfigStore::new(c, args.config_versions.clone())),
     });
     tokio::spawn(poll(Arc::clone(&app), tx));
     let router = router(app);

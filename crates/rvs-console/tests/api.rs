@@ -16,8 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Every route the console has, and a few it has not.
-const ROUTES: [&str; 17] = [
+const ROUTES: [&str; 25] = [
     "/",
+    "/config",
+    "/config/rollback",
+    "/api/config",
+    "/api/config/validate",
+    "/api/config/diff",
+    "/api/config/apply",
+    "/api/config/versions",
+    "/api/config/rollback",
     "/audit",
     "/logout",
     "/action",

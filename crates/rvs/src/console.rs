@@ -33,6 +33,17 @@ impl Control for SocketControl {
             stderr: r.stderr,
         })
     }
+
+    /// As `rvs check-config FILE` (format detected as the daemon detects it).
+    fn check_config(&self, path: &std::path::Path) -> Result<String, String> {
+        let (loaded, _) = crate::load::admit(path, None, None, false)?;
+        let mut out = String::new();
+        if !loaded.warnings.is_empty() {
+            out.push_str(&rvs_config::render_all(&loaded.warnings));
+        }
+        out.push_str(&crate::load::effective(&loaded));
+        Ok(out)
+    }
 }
 
 /// The control socket named by `--control`, else `RVS_CONTROL`, else the one running

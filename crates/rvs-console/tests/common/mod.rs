@@ -21,6 +21,8 @@ pub struct Fake {
     pub edits: Mutex<Vec<String>>,
     /// Text of `list --failover`.
     pub failover: Mutex<String>,
+    /// Reloads asked for.
+    pub reloads: std::sync::atomic::AtomicU64,
     /// Every real server's ActiveConn.
     pub active: std::sync::atomic::AtomicU64,
 }
@@ -32,6 +34,7 @@ impl Fake {
             edits: Mutex::default(),
             failover: Mutex::new("no failover: this director owns its addresses\n".into()),
             active: 2.into(),
+            reloads: 0.into(),
         })
     }
 
@@ -60,8 +63,25 @@ impl Control for Fake {
                 "Prot LocalAddress:Port            Server                         State Weight Conf   Ok/Failed       Last failure\n"
                     .into(),
             ),
+            "reload" => {
+                self.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok("reloaded\n".into())
+            }
             "list --failover" => Ok(self.failover.lock().unwrap().clone()),
             _ => Err(io::Error::other(format!("unknown request {line:?}"))),
+        }
+    }
+
+    /// A file is refused when a line starts with `bogus` (at that line, column 1).
+    fn check_config(&self, path: &std::path::Path) -> Result<String, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        match text.lines().position(|l| l.starts_with("bogus")) {
+            Some(i) => Err(format!(
+                "{}:{}:1: error: unknown keyword \"bogus\"\n",
+                path.display(),
+                i + 1
+            )),
+            None => Ok(format!("-A -t {VIP} -s rr\n")),
         }
     }
 
