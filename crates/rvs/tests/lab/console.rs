@@ -343,3 +343,226 @@ fn console_drain_shows_in_rvsadm_and_traffic_moves() {
     );
     let _ = lab.stop(pid);
 }
+
+/// `POST path` with a JSON body, as the admin session `(cookie, csrf)`.
+fn post_json(
+    path: &str,
+    s: &(String, String),
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let (status, _, text) = http(
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/json"),
+            ("Cookie", &s.0),
+            ("X-CSRF-Token", &s.1),
+        ],
+        &body.to_string(),
+    )
+    .unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Log in as `user`: the cookie and the CSRF token.
+fn login(user: &str, password: &str) -> (String, String) {
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, _) = http(
+        "POST",
+        "/login",
+        &form,
+        &format!("user={user}&password={password}"),
+    )
+    .unwrap();
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let (_, _, who) = http("GET", "/api/whoami", &[("Cookie", &cookie)], "").unwrap();
+    let who: serde_json::Value = serde_json::from_str(&who).unwrap();
+    (cookie, who["csrf"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn console_edits_the_configuration_and_rolls_back() {
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        real_servers: 3,
+        ..LabOptions::default()
+    });
+    let two = lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 80, 2)]);
+    let d = Director::start(&lab, "consolecf", &two);
+    d.wait_http(lab::VIP.into());
+    let wd = lab.info().workdir();
+    let cf = wd.join("consolecf.cf");
+    let users = wd.join("console.users");
+    passwd(&users, "ada", "admin", "ada-password");
+    let pid = lab
+        .spawn(
+            "client",
+            rvs_exe(),
+            [
+                "console".as_ref(),
+                "--listen".as_ref(),
+                CONSOLE.as_ref(),
+                "--users".as_ref(),
+                users.as_os_str(),
+                "--audit".as_ref(),
+                wd.join("audit.log").as_os_str(),
+                "--control".as_ref(),
+                d.control().as_os_str(),
+                "--config".as_ref(),
+                cf.as_os_str(),
+                "--config-versions".as_ref(),
+                wd.join("versions").as_os_str(),
+            ],
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab
+        .run("client", || http("GET", "/login", &[], ""))
+        .unwrap()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "console:\n{}", lab.log_tail(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s = lab.run("client", || login("ada", "ada-password")).unwrap();
+    let s2 = s.clone();
+    let (text, v1) = lab
+        .run("client", move || {
+            let (_, _, body) = http("GET", "/api/config", &[("Cookie", &s2.0)], "").unwrap();
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            (
+                v["text"].as_str().unwrap().to_string(),
+                v["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .unwrap();
+    assert_eq!(text, two);
+
+    // An invalid edit is refused with rvs's parser message at file:line:column.
+    let bad = two.replace("scheduler = rr", "scheduler = bogus");
+    let line = bad.lines().position(|l| l.contains("bogus")).unwrap() + 1;
+    let (s2, b) = (s.clone(), bad.clone());
+    let (status, body) = lab
+        .run("client", move || {
+            post_json(
+                "/api/config/apply",
+                &s2,
+                &serde_json::json!({"text": b, "version": v1}),
+            )
+        })
+        .unwrap();
+    assert_eq!(status, 422, "{body}");
+    let want = format!(
+        "{}:{line}:17: error: unknown scheduler `bogus`",
+        cf.display()
+    );
+    assert!(body["error"].as_str().unwrap().contains(&want), "{body}");
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), two);
+
+    // Add rs3 by editing the file: written (serial_no 2), reloaded, in rvsadm -L -n, and
+    // the rewritten file passes `rvs check-config`.
+    let three = lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 80, 3)]);
+    let (s2, t, v) = (s.clone(), three.clone(), version_of(&two));
+    let (status, body) = lab
+        .run("client", move || {
+            post_json(
+                "/api/config/apply",
+                &s2,
+                &serde_json::json!({"text": t, "version": v}),
+            )
+        })
+        .unwrap();
+    assert_eq!(status, 200, "{body}\n{}", lab.log_tail(pid));
+    let written = std::fs::read_to_string(&cf).unwrap();
+    assert_eq!(written, three.replace("serial_no = 1", "serial_no = 2"));
+    assert!(
+        body["applied"]["diff"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("+        address = {}\n", lab::rs_addr(3))),
+        "{body}"
+    );
+    let listing = ok(d.control(), "-L -n");
+    assert_eq!(weights(&listing), ["1", "1", "1"], "{listing}");
+    assert!(
+        listing.contains(&format!("-> {}:80", lab::rs_addr(3))),
+        "{listing}"
+    );
+    let check = Command::new(rvs_exe())
+        .arg("check-config")
+        .arg(&cf)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(spread(&lab, lab::VIP.into(), 6), even(3, 2), "{}", d.log());
+
+    // Roll back to the kept two-server file.
+    let s2 = s.clone();
+    let versions: Vec<String> = lab
+        .run("client", move || {
+            let (_, _, body) =
+                http("GET", "/api/config/versions", &[("Cookie", &s2.0)], "").unwrap();
+            serde_json::from_str(&body).unwrap()
+        })
+        .unwrap();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    let (s2, name, v) = (s.clone(), versions[0].clone(), version_of(&written));
+    let (status, body) = lab
+        .run("client", move || {
+            post_json(
+                "/api/config/rollback",
+                &s2,
+                &serde_json::json!({"name": name, "version": v}),
+            )
+        })
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(&cf).unwrap(),
+        two.replace("serial_no = 1", "serial_no = 3")
+    );
+    let listing = ok(d.control(), "-L -n");
+    assert_eq!(weights(&listing), ["1", "1"], "{listing}");
+    assert_eq!(spread(&lab, lab::VIP.into(), 4), even(2, 2), "{}", d.log());
+    let audit = std::fs::read_to_string(wd.join("audit.log")).unwrap();
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{} {}",
+                r["action"].as_str().unwrap(),
+                r["result"].as_str().unwrap().split(':').next().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "login ok".to_string(),
+            "config apply refused".into(),
+            "config apply ok".into(),
+            format!("config rollback to {} ok", versions[0]),
+        ],
+        "{audit}"
+    );
+    let _ = lab.stop(pid);
+}
+
+fn version_of(text: &str) -> String {
+    rvs_console::config::version_of(text)
+}
