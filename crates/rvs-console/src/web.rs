@@ -21,7 +21,15 @@
 //! | GET | `/api/audit` | viewer | the newest audit records |
 //! | GET | `/api/whoami` | viewer | user, role, and the session's CSRF token |
 //! | POST | `/api/action` | operator | JSON `{"service","server","action","weight"}` |
-//! | GET | `/static/*` | none | the stylesheet and script |
+//! | GET | `/config` | admin | the configuration file in a form, kept versions |
+//! | POST | `/config` | admin | form `text`, `version`, `op` (`diff`: validate and show; `apply`) |
+//! | POST | `/config/rollback` | admin | form `name` (a kept version), `version` |
+//! | GET | `/api/config` | admin | `{path, text, version}` |
+//! | POST | `/api/config/validate`, `/api/config/diff` | admin | `{text}`: diff and the parser's verdict |
+//! | POST | `/api/config/apply` | admin | `{text, version}` |
+//! | GET | `/api/config/versions` | admin | kept versions |
+//! | POST | `/api/config/rollback` | admin | `{name, version}` |
+//! | GET | `/static/console.js`, `/static/console.css` | none | the script and stylesheet |
 
 use crate::audit::{Audit, Record};
 use crate::auth::{self, Auth, ClientAddr, MAX_BODY, Principal};

@@ -2,7 +2,8 @@
 //! `chromium` and `chromium-driver`, installed by scripts/test; `--headless=new
 //! --no-sandbox` as root). Logs in through the form, sees the live table, sees a count
 //! change arrive over Server-Sent Events without a reload, drains a real server with the
-//! form's button, and finds each step on the audit page — with the page's own CSP in
+//! form's button, finds each step on the audit page, and edits the configuration (an
+//! invalid edit refused with the parser's message in the page, the diff, apply, rollback) — with the page's own CSP in
 //! force (its script must run, so nothing it needs is inline). Screenshots of each page go
 //! to `target/console-screenshots/`.
 //!
@@ -93,9 +94,42 @@ async fn wait_cell(c: &Client, server: &str, field: &str, want: &str) {
     }
 }
 
+/// Wait (bounded) until the element `css` exists with a text `ok` accepts (a click's
+/// navigation may still be under way): that text.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if ok(&t) {
+                return t;
+            }
+            last = t;
+        }
+        assert!(Instant::now() < deadline, "{css}: {last:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait (bounded) until the browser is at `path`.
+async fn wait_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().path() != path {
+        assert!(Instant::now() < deadline, "not at {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_logs_in_sees_the_live_table_and_drains() {
-    let console = Console::start();
+    let console = Console::start_with(|a| {
+        let dir = a.users.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("lvs.cf"), "serial_no = 1\nprimary = 10.0.0.1\n").unwrap();
+        a.config = Some(dir.join("lvs.cf"));
+        a.config_versions = dir.join("versions");
+    });
     let base = console.origin();
     let (_driver, port) = start_driver();
     let mut caps = serde_json::Map::new();
@@ -120,13 +154,13 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     c.find(Locator::Css("#user"))
         .await
         .unwrap()
-        .send_keys("alice")
+        .send_keys("root")
         .await
         .unwrap();
     c.find(Locator::Css("#password"))
         .await
         .unwrap()
-        .send_keys("alice-password")
+        .send_keys("root-password")
         .await
         .unwrap();
     c.find(Locator::Css("form.login button"))
@@ -182,13 +216,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
         .await
         .unwrap();
     wait_cell(&c, "10.0.1.2:80", "state", "drained").await;
-    let flash = c
-        .find(Locator::Css(".flash"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let flash = wait_text(&c, ".flash", |t| t.starts_with("Done: drain")).await;
     assert!(flash.starts_with("Done: drain TCP"), "{flash}");
     assert_eq!(
         console.fake.edits(),
@@ -217,10 +245,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
         .text()
         .await
         .unwrap();
-    assert!(
-        table.contains("alice") && table.contains("login"),
-        "{table}"
-    );
+    assert!(table.contains("root") && table.contains("login"), "{table}");
     assert!(
         table.contains(&format!("TCP {VIP} -> 10.0.1.2:80")),
         "{table}"
@@ -230,6 +255,76 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
         "{table}"
     );
     shot(&c, "audit").await;
+
+    // The configuration: an invalid edit is refused with the parser's message in the
+    // page; a valid one is applied; then rolled back.
+    c.find(Locator::LinkText("Configuration"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(&c, "/config").await;
+    let area = c.find(Locator::Css("#text")).await.unwrap();
+    area.clear().await.unwrap();
+    area.send_keys("serial_no = 1\nbogus = yes\nprimary = 10.0.0.1\n")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[value=\"apply\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let errors = wait_text(&c, "#errors", |t| t.contains("bogus")).await;
+    assert!(
+        errors.ends_with("lvs.cf:2:1: error: unknown keyword \"bogus\""),
+        "{errors}"
+    );
+    shot(&c, "config-refused").await;
+    let area = c.find(Locator::Css("#text")).await.unwrap();
+    area.clear().await.unwrap();
+    area.send_keys("serial_no = 1\nprimary = 10.0.0.2\n")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[value=\"diff\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let diff = wait_text(&c, "#diff", |t| t.contains("+primary")).await;
+    assert!(
+        diff.contains("-primary = 10.0.0.1\n+primary = 10.0.0.2"),
+        "{diff}"
+    );
+    shot(&c, "config-diff").await;
+    c.find(Locator::Css("button[value=\"apply\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_text(&c, ".flash", |t| t.starts_with("Applied")).await;
+    assert!(flash.starts_with("Applied"), "{flash}");
+    let file = console.dir.join("lvs.cf");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "serial_no = 2\nprimary = 10.0.0.2\n"
+    );
+    c.find(Locator::Css(".versions button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_text(&c, ".flash", |t| t.starts_with("Rolled back")).await;
+    assert!(flash.starts_with("Rolled back to"), "{flash}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "serial_no = 3\nprimary = 10.0.0.1\n"
+    );
+    assert_eq!(console.fake.reloads.load(Ordering::Relaxed), 2);
 
     // Log out: back to the login page, and / sends there again.
     c.find(Locator::Css("nav form button"))
