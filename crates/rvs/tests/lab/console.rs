@@ -566,3 +566,83 @@ fn console_edits_the_configuration_and_rolls_back() {
 fn version_of(text: &str) -> String {
     rvs_console::config::version_of(text)
 }
+
+/// `rvs demo --console`: the console comes up on 127.0.0.1:3636 with the printed one-time
+/// password, shows the demo's service with requests still flowing, and Ctrl-C (SIGINT)
+/// ends it all, leaving no namespace behind.
+#[test]
+fn demo_console_serves_until_interrupted() {
+    use std::io::BufRead;
+    crate::harness::require_root_lab();
+    let mut child = Command::new(rvs_exe())
+        .args(["demo", "--console", "--requests", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(i) = line.find("one-time password ") {
+                let _ = tx.send(line[i + 18..].trim().to_string());
+            }
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    let password = rx.recv_timeout(Duration::from_secs(90));
+    let interrupt = || {
+        let _ = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+    };
+    let Ok(password) = password else {
+        interrupt();
+        let _ = child.wait();
+        panic!("no console line:\n{}", reader.join().unwrap());
+    };
+    let (cookie, _) = login("admin", &password);
+    let total = || -> u64 {
+        let (_, _, body) = http("GET", "/api/services", &[("Cookie", &cookie)], "").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v[0]["id"], format!("TCP {}:80", lab::VIP), "{v}");
+        v[0]["stats"]["conns"].as_u64().unwrap()
+    };
+    let first = total();
+    assert!(first >= 6, "the demo's requests: {first}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while total() == first {
+        assert!(Instant::now() < deadline, "no requests after the demo's");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    interrupt();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the demo did not end on SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = reader.join().unwrap();
+    assert!(status.success(), "{status}\n{out}");
+    assert!(
+        out.contains("console stopped") && out.contains("lab removed"),
+        "{out}"
+    );
+    let tag = format!("-{pid}-");
+    let left: Vec<_> = rvs_sys::netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("demo") && n.contains(&tag))
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?}");
+    assert!(TcpStream::connect(CONSOLE).is_err(), "the console is gone");
+}
