@@ -19,6 +19,7 @@
 //! | GET | `/api/health` | viewer | the health checks of each real server |
 //! | GET | `/api/failover` | viewer | VRRP instances / pulse |
 //! | GET | `/api/audit` | viewer | the newest audit records |
+//! | GET | `/api/openapi.json` | viewer | the OpenAPI 3 document of these routes |
 //! | GET | `/api/whoami` | viewer | user, role, and the session's CSRF token |
 //! | POST | `/api/action` | operator | JSON `{"service","server","action","weight"}` |
 //! | GET | `/config` | admin | the configuration file in a form, kept versions |
@@ -142,6 +143,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/config/apply", post(api_config_apply))
         .route("/api/config/versions", get(api_config_versions))
         .route("/api/config/rollback", post(api_config_rollback))
+        .route("/api/openapi.json", get(openapi))
         .route("/static/console.js", get(script))
         .route("/static/console.css", get(style))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
@@ -155,6 +157,14 @@ async fn script() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("../static/console.js"),
     )
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../static/openapi.json"),
+    )
+        .into_response()
 }
 
 async fn style() -> Response {
