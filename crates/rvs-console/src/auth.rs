@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 
 /// The largest request body read (forms, JSON, and a configuration file's text).
 pub const MAX_BODY: usize = 1024 * 1024;
+/// Time allowed for a request body to arrive.
+pub const BODY_TIME: Duration = Duration::from_secs(10);
 /// Failed logins allowed from one address per [`LOGIN_WINDOW`].
 pub const LOGIN_FAILURES: u32 = 5;
 /// The window of [`LOGIN_FAILURES`].
@@ -312,6 +314,21 @@ async fn check(auth: &Auth, mut req: Request, next: Next) -> Response {
     if !safe && same_origin(req.headers(), auth.tls) == Some(false) {
         return refuse(StatusCode::FORBIDDEN, "forbidden: cross-origin request");
     }
+    // A body is read whole here (bounded in size and time), so no request can hold a
+    // connection open by trickling one.
+    let body = if safe {
+        None
+    } else {
+        let (parts, body) = req.into_parts();
+        match tokio::time::timeout(BODY_TIME, axum::body::to_bytes(body, MAX_BODY)).await {
+            Ok(Ok(b)) => {
+                req = Request::from_parts(parts, Body::from(b.clone()));
+                Some(b)
+            }
+            Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, "request body too slow"),
+        }
+    };
     if path == "/login" {
         return next.run(req).await;
     }
@@ -336,24 +353,13 @@ async fn check(auth: &Auth, mut req: Request, next: Next) -> Response {
                 .and_then(|id| auth.session(&id, source));
             match p {
                 Some(p) => {
-                    if !safe {
-                        let (parts, body) = req.into_parts();
-                        let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-                            Ok(b) => b,
-                            Err(_) => {
-                                return refuse(
-                                    StatusCode::PAYLOAD_TOO_LARGE,
-                                    "request body too large",
-                                );
-                            }
-                        };
-                        if !csrf_ok(&parts.headers, &bytes, &p.csrf) {
-                            return refuse(
-                                StatusCode::FORBIDDEN,
-                                "forbidden: missing or wrong CSRF token",
-                            );
-                        }
-                        req = Request::from_parts(parts, Body::from(bytes));
+                    if let Some(bytes) = &body
+                        && !csrf_ok(req.headers(), bytes, &p.csrf)
+                    {
+                        return refuse(
+                            StatusCode::FORBIDDEN,
+                            "forbidden: missing or wrong CSRF token",
+                        );
                     }
                     p
                 }

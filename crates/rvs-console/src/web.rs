@@ -105,6 +105,16 @@ struct AuditPage<'a> {
     records: Vec<Record>,
 }
 
+/// Keep `msg` for the next page of the session whose CSRF token is `key` (at most 10,000
+/// messages waiting: sessions that never come back do not pile them up).
+fn set_flash(app: &App, key: &str, msg: String) {
+    let mut f = app.flash.lock().unwrap_or_else(|e| e.into_inner());
+    if f.len() >= 10_000 {
+        f.clear();
+    }
+    f.insert(key.to_string(), msg.chars().take(2000).collect());
+}
+
 fn page(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
@@ -441,10 +451,7 @@ async fn action_form(
         Ok(o) => format!("Done: {what} (now: {})", o.after),
         Err((_, e)) => format!("Failed: {what}: {e}"),
     };
-    app.flash
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(p.csrf.clone(), msg.chars().take(500).collect());
+    set_flash(&app, &p.csrf, msg);
     Redirect::to("/").into_response()
 }
 
@@ -687,8 +694,9 @@ async fn config_post(
             audit_apply(app, &pp, "config apply", &r, &f.version);
             match r {
                 Ok(a) => {
-                    app.flash.lock().unwrap_or_else(|e| e.into_inner()).insert(
-                        pp.csrf.clone(),
+                    set_flash(
+                        app,
+                        &pp.csrf,
                         format!(
                             "Applied (previous version kept as {}); the daemon: {}",
                             a.saved, a.reload
@@ -772,10 +780,7 @@ async fn config_rollback(
             ),
             Err(e) => format!("Rollback refused: {}", e.message()),
         };
-        app.flash
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(pp.csrf.clone(), msg.chars().take(2000).collect());
+        set_flash(app, &pp.csrf, msg);
         app.refresh.notify_one();
         Redirect::to("/config").into_response()
     })

@@ -636,3 +636,23 @@ fn the_openapi_document_names_every_api_route() {
         }
     }
 }
+
+#[test]
+fn a_body_that_never_arrives_is_cut_off() {
+    let c = Console::start();
+    let mut s = TcpStream::connect(c.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nuser=",
+        c.addr
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let r = read_response(&mut s);
+    assert_eq!(r.status, 408);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
