@@ -96,6 +96,8 @@ pub struct RealServer {
 pub struct Service {
     /// ipvsadm's name of it: `TCP 192.168.0.100:80`, `FWM 5`.
     pub id: String,
+    /// `active`, or `inactive` (taken out of the table by this console's deactivate).
+    pub state: String,
     /// `TCP`, `UDP`, `SCTP`, `FWM`.
     pub protocol: String,
     /// Address and port, or the mark.
@@ -426,6 +428,8 @@ pub struct Memory {
     maintenance: Mutex<HashMap<(String, String), Vec<String>>>,
     /// `(service id, server)` → its weight before a drain, for ready.
     drained: Mutex<HashMap<(String, String), i64>>,
+    /// Service id → its `-A` and `-a` rules, for the services deactivated.
+    inactive: Mutex<HashMap<String, Vec<Vec<String>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -517,6 +521,40 @@ fn read(control: &dyn Control, memory: &Memory) -> io::Result<Snapshot> {
                 }),
             }
         }
+    }
+    for s in &mut services {
+        s.state = "active".into();
+    }
+    for (id, rules) in lock(&memory.inactive).iter() {
+        if services.iter().any(|s| &s.id == id) {
+            continue;
+        }
+        let (protocol, address) = id.split_once(' ').unwrap_or((id, ""));
+        let word = |rule: &[String], flag: &str| {
+            let i = rule.iter().position(|w| w == flag)?;
+            rule.get(i + 1).cloned()
+        };
+        services.push(Service {
+            id: id.clone(),
+            state: "inactive".into(),
+            protocol: protocol.into(),
+            address: address.into(),
+            scheduler: rules
+                .first()
+                .and_then(|r| word(r, "-s"))
+                .unwrap_or_default(),
+            servers: rules
+                .iter()
+                .skip(1)
+                .filter_map(|r| word(r, "-r"))
+                .map(|address| RealServer {
+                    address,
+                    state: "inactive".into(),
+                    ..RealServer::default()
+                })
+                .collect(),
+            ..Service::default()
+        });
     }
     let failover = parse_failover(&control.request("list --failover").unwrap_or_default());
     Ok(Snapshot {
@@ -767,6 +805,84 @@ pub fn act(
         before: b,
         after: show(&after),
     })
+}
+
+/// (De)activate a virtual service: deactivate takes it (`-D`) and its real servers out of
+/// the table, remembering their rules from `-S -n`; activate puts them back (`-A`, `-a`).
+/// Piranha's VIRTUAL SERVERS panel's (de)activate (there: `active = 0|1` in lvs.cf, which
+/// the configuration page edits). The outcome's before/after name the service's rules.
+pub fn service_act(
+    control: &dyn Control,
+    memory: &Memory,
+    t: &ServiceTarget,
+    activate: bool,
+) -> Result<Outcome, (String, String)> {
+    let save = listing(control, &["-S", "-n"])
+        .map_err(|e| ("unknown".into(), format!("the daemon: {e}")))?;
+    let rules: Vec<Vec<String>> = save
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .filter(|w| {
+            matches!(w.first().map(String::as_str), Some("-A" | "-a"))
+                && w.get(1..3) == Some(&t.args[..])
+        })
+        .collect();
+    let show = |r: &[Vec<String>]| {
+        if r.is_empty() {
+            "absent".to_string()
+        } else {
+            r.iter().map(|w| w.join(" ")).collect::<Vec<_>>().join("; ")
+        }
+    };
+    let before = show(&rules);
+    if activate {
+        if !rules.is_empty() {
+            return Err((before, "the service is active".into()));
+        }
+        let Some(saved) = lock(&memory.inactive).get(&t.id).cloned() else {
+            return Err((before, "not deactivated by this console".into()));
+        };
+        for r in &saved {
+            run(control, r).map_err(|e| (before.clone(), e))?;
+        }
+        lock(&memory.inactive).remove(&t.id);
+        Ok(Outcome {
+            before,
+            after: show(&saved),
+        })
+    } else {
+        if rules.is_empty() {
+            return Err((before, "no such service in the table".into()));
+        }
+        let mut words = vec!["-D".to_string()];
+        words.extend(t.args.iter().cloned());
+        run(control, &words).map_err(|e| (before.clone(), e))?;
+        lock(&memory.inactive).insert(t.id.clone(), rules);
+        Ok(Outcome {
+            before,
+            after: "absent".into(),
+        })
+    }
+}
+
+/// A virtual service named by a client, checked and put back in ipvsadm's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTarget {
+    /// `TCP 10.0.0.1:80`.
+    pub id: String,
+    /// `-t 10.0.0.1:80`.
+    pub args: Vec<String>,
+}
+
+impl ServiceTarget {
+    /// As [`Target::parse`] for the service alone.
+    pub fn parse(service: &str) -> Result<ServiceTarget, String> {
+        let t = Target::parse(service, "0.0.0.0:0")?;
+        Ok(ServiceTarget {
+            id: t.service,
+            args: t.service_args,
+        })
+    }
 }
 
 #[cfg(test)]

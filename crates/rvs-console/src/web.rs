@@ -11,6 +11,8 @@
 //! | GET | `/` | viewer | the live monitoring page |
 //! | GET | `/audit` | viewer | the audit page |
 //! | POST | `/action` | operator | form `service`, `server`, `action` (ready, drain, maint, weight), `weight` |
+//! | POST | `/service` | operator | form `service`, `action` (activate, deactivate) |
+//! | POST | `/api/service` | operator | JSON `{"service","action"}` |
 //! | GET | `/events` | viewer | Server-Sent Events: `snapshot` events (the JSON of `/api/snapshot`) |
 //! | GET | `/api/snapshot` | viewer | everything the page shows |
 //! | GET | `/api/services` | viewer | virtual services with their real servers |
@@ -135,6 +137,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/action", post(action_form))
+        .route("/service", post(service_form))
+        .route("/api/service", post(api_service))
         .route("/events", get(events))
         .route("/api/snapshot", get(api_snapshot))
         .route("/api/services", get(api_services))
@@ -476,6 +480,120 @@ async fn api_action(
         return r;
     }
     match perform(&app, &p, f).await {
+        Ok(o) => Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
+            .into_response(),
+        Err((status, e)) => {
+            (status, Json(serde_json::json!({"ok": false, "error": e}))).into_response()
+        }
+    }
+}
+
+/// A service's fields: `service`, `action` (`activate` or `deactivate`).
+#[derive(serde::Deserialize)]
+struct ServiceForm {
+    service: String,
+    action: String,
+}
+
+/// (De)activate a service for `p` (operator); audited whatever the result.
+async fn perform_service(
+    app: &Arc<App>,
+    p: &Principal,
+    f: ServiceForm,
+) -> Result<daemon::Outcome, (StatusCode, String)> {
+    let name: String = f.action.chars().take(16).collect();
+    let object: String = f.service.chars().take(200).collect();
+    if let Err(r) = p.require(Role::Operator) {
+        record(
+            app,
+            (&p.user, p.source),
+            &name,
+            &object,
+            "",
+            "",
+            "refused: role",
+        );
+        return Err((r.status(), "forbidden: this needs the operator role".into()));
+    }
+    let parsed = daemon::ServiceTarget::parse(&f.service).and_then(|t| match f.action.as_str() {
+        "activate" => Ok((t, true)),
+        "deactivate" => Ok((t, false)),
+        other => Err(format!("unknown action {other:?}")),
+    });
+    let (t, activate) = match parsed {
+        Ok(x) => x,
+        Err(e) => {
+            record(
+                app,
+                (&p.user, p.source),
+                &name,
+                &object,
+                "",
+                "",
+                &format!("refused: {e}"),
+            );
+            return Err((StatusCode::BAD_REQUEST, e));
+        }
+    };
+    let a = Arc::clone(app);
+    let t2 = t.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        daemon::service_act(&*a.control, &a.memory, &t2, activate)
+    })
+    .await
+    .unwrap_or_else(|e| Err(("unknown".into(), e.to_string())));
+    app.refresh.notify_one();
+    match r {
+        Ok(o) => {
+            record(
+                app,
+                (&p.user, p.source),
+                &name,
+                &t.id,
+                &o.before,
+                &o.after,
+                "ok",
+            );
+            Ok(o)
+        }
+        Err((before, why)) => {
+            record(
+                app,
+                (&p.user, p.source),
+                &name,
+                &t.id,
+                &before,
+                &before,
+                &format!("failed: {why}"),
+            );
+            Err((StatusCode::CONFLICT, why))
+        }
+    }
+}
+
+async fn service_form(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Form(f): Form<ServiceForm>,
+) -> Response {
+    let what = format!("{} {}", f.action, f.service);
+    let msg = match perform_service(&app, &p, f).await {
+        Ok(_) => format!("Done: {what}"),
+        Err((StatusCode::FORBIDDEN, e)) => {
+            return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
+        }
+        Err((_, e)) => format!("Failed: {what}: {e}"),
+    };
+    set_flash(&app, &p.csrf, msg);
+    Redirect::to("/").into_response()
+}
+
+async fn api_service(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Json(f): Json<ServiceForm>,
+) -> Response {
+    match perform_service(&app, &p, f).await {
         Ok(o) => Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
             .into_response(),
         Err((status, e)) => {

@@ -40,6 +40,7 @@
       var tr = rows['svc|' + svc.id];
       if (!tr) { changed = true; return; }
       count++;
+      if (tr.querySelector('[data-f="state"]').textContent !== svc.state) { changed = true; }
       set(tr, 'conns', svc.stats.conns); set(tr, 'cps', svc.rates.cps);
       set(tr, 'inbps', svc.rates.inbps); set(tr, 'outbps', svc.rates.outbps);
       svc.servers.forEach(function (r) {

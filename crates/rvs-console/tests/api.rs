@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Every route the console has, and a few it has not.
-const ROUTES: [&str; 26] = [
+const ROUTES: [&str; 28] = [
     "/",
+    "/service",
+    "/api/service",
     "/api/openapi.json",
     "/config",
     "/config/rollback",
@@ -235,6 +237,18 @@ fn a_viewer_cannot_drain() {
         json.as_bytes(),
     );
     assert_eq!(r.status, 403);
+    let svc = format!(r#"{{"service":"TCP {VIP}","action":"deactivate"}}"#);
+    let r = c.req(
+        "POST",
+        "/api/service",
+        &[
+            ("Content-Type", "application/json"),
+            ("Cookie", &s.cookie),
+            ("X-CSRF-Token", &s.csrf),
+        ],
+        svc.as_bytes(),
+    );
+    assert_eq!(r.status, 403, "a viewer cannot deactivate either");
     // The viewer reads everything, without the action forms.
     let page = c.req("GET", "/", &[("Cookie", &s.cookie)], b"");
     assert_eq!(page.status, 200);

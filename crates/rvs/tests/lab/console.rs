@@ -341,6 +341,43 @@ fn console_drain_shows_in_rvsadm_and_traffic_moves() {
         records[2]["after"],
         format!("-a -t {vip}:80 -r {} -m -w 1", rs(2))
     );
+    // Deactivate the service (Piranha's VIRTUAL SERVERS panel): gone from rvsadm's table,
+    // shown inactive; activate: back with its three real servers, serving.
+    let (c2, t2) = (cookie.clone(), csrf.clone());
+    let act = move |action: &str| {
+        let json = format!(r#"{{"service":"TCP {vip}:80","action":"{action}"}}"#);
+        http(
+            "POST",
+            "/api/service",
+            &[
+                ("Content-Type", "application/json"),
+                ("Cookie", &c2),
+                ("X-CSRF-Token", &t2),
+            ],
+            &json,
+        )
+        .unwrap()
+    };
+    let a2 = act.clone();
+    let (status, _, body) = lab.run("client", move || a2("deactivate")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let listing = ok(d.control(), "-L -n");
+    assert!(!listing.contains("TCP "), "{listing}");
+    let cookie2 = cookie.clone();
+    let off = lab.run("client", move || services(&cookie2)).unwrap();
+    assert_eq!(off[0]["state"], "inactive", "{off}");
+    assert_eq!(off[0]["servers"].as_array().unwrap().len(), 3, "{off}");
+    let (status, _, body) = lab.run("client", move || act("activate")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let listing = ok(d.control(), "-L -n");
+    assert_eq!(weights(&listing), ["1", "1", "1"], "{listing}");
+    d.wait_http(vip.into());
+    assert_eq!(spread(&lab, vip.into(), 3), even(3, 1), "{}", d.log());
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        log.contains("\"action\":\"deactivate\"") && log.contains("\"action\":\"activate\""),
+        "{log}"
+    );
     let _ = lab.stop(pid);
 }
 
