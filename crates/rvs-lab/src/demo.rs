@@ -21,7 +21,7 @@ use crate::lab::{self, Lab, LabInfo, LabOptions, Method};
 
 /// How long the VIP may take to answer after the daemon starts.
 const READY_LIMIT: Duration = Duration::from_secs(15);
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `rvs demo`'s command line.
 #[derive(clap::Args, Debug)]
@@ -42,6 +42,10 @@ pub struct DemoArgs {
     /// backup takes over with every open connection.
     #[arg(long)]
     pub failover: bool,
+    /// After the requests, serve the web console (`rvs console`) on 127.0.0.1:3636 with a
+    /// one-time admin password, requests trickling through the VIP, until Ctrl-C.
+    #[arg(long)]
+    pub console: bool,
 }
 
 fn positive(v: &str) -> Result<usize, String> {
@@ -65,6 +69,10 @@ pub fn main(args: &DemoArgs) -> ExitCode {
         eprintln!("rvs demo: --failover runs a NAT cluster; --method cannot be changed");
         return ExitCode::from(2);
     }
+    if args.failover && args.console {
+        eprintln!("rvs demo: --console runs with the single-director demo, not --failover");
+        return ExitCode::from(2);
+    }
     let result = if args.failover {
         crate::demo_failover::run(args.real_servers, args.keep)
     } else {
@@ -73,6 +81,7 @@ pub fn main(args: &DemoArgs) -> ExitCode {
             args.requests,
             args.real_servers,
             args.keep,
+            args.console,
         )
     };
     match result {
@@ -84,7 +93,13 @@ pub fn main(args: &DemoArgs) -> ExitCode {
     }
 }
 
-fn run(method: Method, requests: usize, real_servers: usize, keep: bool) -> io::Result<()> {
+fn run(
+    method: Method,
+    requests: usize,
+    real_servers: usize,
+    keep: bool,
+    console: bool,
+) -> io::Result<()> {
     println!(
         "building the lab ({} real servers, method {})...",
         real_servers,
@@ -147,6 +162,10 @@ fn run(method: Method, requests: usize, real_servers: usize, keep: bool) -> io::
     match crate::listing(&control, &[]) {
         Ok(l) => print!("{l}"),
         Err(e) => eprintln!("rvs demo: the daemon's listing: {e}"),
+    }
+
+    if console {
+        crate::demo_console::serve(&lab, &exe, &control, &cf)?;
     }
 
     if keep {
@@ -257,7 +276,7 @@ fn wait_for_vip(lab: &Lab, daemon: u32, pid_file: &std::path::Path) -> io::Resul
 }
 
 /// One `GET /` to the VIP on a new connection; the body (the real server's name).
-fn get(timeout: Duration) -> io::Result<String> {
+pub(crate) fn get(timeout: Duration) -> io::Result<String> {
     let addr = SocketAddr::from((lab::VIP, 80));
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 pub mod demo;
+mod demo_console;
 mod demo_failover;
 pub mod httpd;
 pub mod lab;

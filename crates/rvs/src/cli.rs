@@ -101,6 +101,13 @@ pub(crate) enum Command {
     /// Keep-alive and pipelining; request heads up to 16 KiB, bodies up to 1 MiB; idle
     /// connections closed after 60 s. Not a web server: no files, no TLS.
     Httpd(rvs_lab::httpd::HttpdArgs),
+    /// The web console (Piranha Configuration Tool's successor), or `passwd`/`token`.
+    ///
+    /// Serves the live monitoring page, the JSON API and the operator actions on
+    /// 127.0.0.1:3636 (an address other than loopback needs --cert and --key), talking to
+    /// the daemon over its control socket only. Refuses to start without a user written by
+    /// `rvs console passwd USER --role admin`. See docs/console.md.
+    Console(rvs_console::Args),
     /// Print a shell completion script to stdout.
     ///
     /// For example: `rvs completions bash > /etc/bash_completion.d/rvs`,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod background;
+pub mod console;
 pub mod cpu;
 pub mod daemon;
 pub mod desired;

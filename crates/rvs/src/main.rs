@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => rvs_lab::demo::main(&a),
         Command::Lab(a) => rvs_lab::lab::main(a),
         Command::Httpd(a) => rvs_lab::httpd::main(&a),
+        Command::Console(a) => rvs_console::main(a, rvs::console::connect),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rvs", &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -25,6 +25,9 @@ const COMMANDS: &[&[&str]] = &[
     &["lab", "show"],
     &["lab", "list"],
     &["httpd"],
+    &["console"],
+    &["console", "passwd"],
+    &["console", "token"],
     &["completions"],
     &["man"],
 ];

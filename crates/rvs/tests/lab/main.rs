@@ -16,6 +16,7 @@ mod bulk;
 mod check_config;
 mod cli;
 mod cluster;
+mod console;
 mod demo;
 mod failover;
 mod forwarding;

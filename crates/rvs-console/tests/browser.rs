@@ -1,0 +1,344 @@
+//! The console in a real browser: headless Chromium driven through WebDriver (Debian's
+//! `chromium` and `chromium-driver`, installed by scripts/test; `--headless=new
+//! --no-sandbox` as root). Logs in through the form, sees the live table, sees a count
+//! change arrive over Server-Sent Events without a reload, drains a real server with the
+//! form's button, finds each step on the audit page, and edits the configuration (an
+//! invalid edit refused with the parser's message in the page, the diff, apply, rollback) — with the page's own CSP in
+//! force (its script must run, so nothing it needs is inline). Screenshots of each page go
+//! to `target/console-screenshots/`.
+//!
+//! Against the fake daemon of tests/common; no root or lab needed.
+
+mod common;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// chromedriver, ended when dropped (it is this test's own child).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_driver() -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("chromedriver (Debian chromium-driver, installed by scripts/test): {e}")
+        });
+    let driver = Driver(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (driver, port)
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The text of the `field` cell of the row of `server`.
+async fn cell(c: &Client, server: &str, field: &str) -> String {
+    let css = format!("tr[data-key=\"TCP {VIP}|{server}\"] td[data-f=\"{field}\"]");
+    c.find(Locator::Css(&css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Wait (bounded) until `cell` reads `want`.
+async fn wait_cell(c: &Client, server: &str, field: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = cell(c, server, field).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{server} {field}: {got:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait (bounded) until the element `css` exists with a text `ok` accepts (a click's
+/// navigation may still be under way): that text.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if ok(&t) {
+                return t;
+            }
+            last = t;
+        }
+        assert!(Instant::now() < deadline, "{css}: {last:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait (bounded) until the browser is at `path`.
+async fn wait_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().path() != path {
+        assert!(Instant::now() < deadline, "not at {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_logs_in_sees_the_live_table_and_drains() {
+    let console = Console::start_with(|a| {
+        let dir = a.users.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("lvs.cf"), "serial_no = 1\nprimary = 10.0.0.1\n").unwrap();
+        a.config = Some(dir.join("lvs.cf"));
+        a.config_versions = dir.join("versions");
+    });
+    let base = console.origin();
+    let (_driver, port) = start_driver();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1400,900"],
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session with headless Chromium");
+
+    // Not logged in: the page sends the browser to the login form.
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    shot(&c, "login").await;
+    c.find(Locator::Css("#user"))
+        .await
+        .unwrap()
+        .send_keys("root")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("root-password")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().path() != "/" {
+        assert!(Instant::now() < deadline, "not logged in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The live table, its script running under the CSP (it says "live" once connected).
+    assert_eq!(cell(&c, "10.0.1.1:80", "active").await, "2");
+    assert_eq!(cell(&c, "10.0.1.1:80", "weight").await, "3");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = c
+            .find(Locator::Css("#live-status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if s == "live" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page's script did not connect: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A change in the daemon arrives without a reload (the marker survives).
+    c.execute("window.rvsMarker = 42; return 0;", vec![])
+        .await
+        .unwrap();
+    console.fake.active.store(9, Ordering::Relaxed);
+    wait_cell(&c, "10.0.1.1:80", "active", "9").await;
+    wait_cell(&c, "10.0.1.2:80", "active", "9").await;
+    let marker = c.execute("return window.rvsMarker;", vec![]).await.unwrap();
+    assert_eq!(marker, serde_json::json!(42), "the page was reloaded");
+    shot(&c, "monitoring").await;
+
+    // Drain 10.0.1.2 with its button: the plain form POST, then the page again.
+    let drain = format!("tr[data-key=\"TCP {VIP}|10.0.1.2:80\"] button[value=\"drain\"]");
+    c.find(Locator::Css(&drain))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_cell(&c, "10.0.1.2:80", "state", "drained").await;
+    let flash = wait_text(&c, ".flash", |t| t.starts_with("Done: drain")).await;
+    assert!(flash.starts_with("Done: drain TCP"), "{flash}");
+    assert_eq!(
+        console.fake.edits(),
+        [format!("-e -t {VIP} -r 10.0.1.2:80 -m -w 0")]
+    );
+    assert_eq!(cell(&c, "10.0.1.2:80", "weight").await, "0");
+    assert_eq!(cell(&c, "10.0.1.2:80", "configured_weight").await, "1");
+    shot(&c, "drained").await;
+
+    // The audit page lists the login and the drain.
+    c.find(Locator::LinkText("Audit log"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().path() != "/audit" {
+        assert!(Instant::now() < deadline, "no audit page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let table = c
+        .find(Locator::Css("main table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(table.contains("root") && table.contains("login"), "{table}");
+    assert!(
+        table.contains(&format!("TCP {VIP} -> 10.0.1.2:80")),
+        "{table}"
+    );
+    assert!(
+        table.contains("-a -t 192.168.0.100:80 -r 10.0.1.2:80 -m -w 0"),
+        "{table}"
+    );
+    shot(&c, "audit").await;
+
+    // The configuration: an invalid edit is refused with the parser's message in the
+    // page; a valid one is applied; then rolled back.
+    c.find(Locator::LinkText("Configuration"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(&c, "/config").await;
+    let area = c.find(Locator::Css("#text")).await.unwrap();
+    area.clear().await.unwrap();
+    area.send_keys("serial_no = 1\nbogus = yes\nprimary = 10.0.0.1\n")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[value=\"apply\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let errors = wait_text(&c, "#errors", |t| t.contains("bogus")).await;
+    assert!(
+        errors.ends_with("lvs.cf:2:1: error: unknown keyword \"bogus\""),
+        "{errors}"
+    );
+    shot(&c, "config-refused").await;
+    let area = c.find(Locator::Css("#text")).await.unwrap();
+    area.clear().await.unwrap();
+    area.send_keys("serial_no = 1\nprimary = 10.0.0.2\n")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[value=\"diff\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let diff = wait_text(&c, "#diff", |t| t.contains("+primary")).await;
+    assert!(
+        diff.contains("-primary = 10.0.0.1\n+primary = 10.0.0.2"),
+        "{diff}"
+    );
+    shot(&c, "config-diff").await;
+    c.find(Locator::Css("button[value=\"apply\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_text(&c, ".flash", |t| t.starts_with("Applied")).await;
+    assert!(flash.starts_with("Applied"), "{flash}");
+    let file = console.dir.join("lvs.cf");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "serial_no = 2\nprimary = 10.0.0.2\n"
+    );
+    c.find(Locator::Css(".versions button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_text(&c, ".flash", |t| t.starts_with("Rolled back")).await;
+    assert!(flash.starts_with("Rolled back to"), "{flash}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "serial_no = 3\nprimary = 10.0.0.1\n"
+    );
+    assert_eq!(console.fake.reloads.load(Ordering::Relaxed), 2);
+
+    // Log out: back to the login page, and / sends there again.
+    c.find(Locator::Css("nav form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().path() != "/login" {
+        assert!(Instant::now() < deadline, "not logged out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    c.close().await.unwrap();
+}

@@ -1,0 +1,236 @@
+//! Configuration editing through the API and the form (admin only): validate with the
+//! parser (its file:line:column message naming the real file), diff, apply (file
+//! rewritten, `serial_no` incremented, daemon reloaded, previous version kept), a
+//! conflicting edit refused, rollback; each step audited. Against the fake daemon, whose
+//! parser refuses a line starting `bogus`.
+
+mod common;
+
+use common::*;
+use std::sync::atomic::Ordering;
+
+const CF: &str =
+    "serial_no = 1\nprimary = 10.0.0.1\n# the web tier\nvirtual web {\n    weight = 1\n}\n";
+
+fn console() -> Console {
+    Console::start_with(|a| {
+        let dir = a.users.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("lvs.cf"), CF).unwrap();
+        a.config = Some(dir.join("lvs.cf"));
+        a.config_versions = dir.join("versions");
+    })
+}
+
+fn json(c: &Console, s: &Session, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = c.req(
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/json"),
+            ("Cookie", &s.cookie),
+            ("X-CSRF-Token", &s.csrf),
+            ("Origin", &c.origin()),
+        ],
+        body.to_string().as_bytes(),
+    );
+    (
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn configuration_is_for_admins_only() {
+    let c = console();
+    for user in ["alice", "vera"] {
+        let s = c.login(user);
+        for path in ["/config", "/api/config", "/api/config/versions"] {
+            let r = c.req("GET", path, &[("Cookie", &s.cookie)], b"");
+            assert_eq!(r.status, 403, "{user} GET {path}");
+        }
+        let (status, _) = json(
+            &c,
+            &s,
+            "/api/config/apply",
+            serde_json::json!({"text": "x", "version": "y"}),
+        );
+        assert_eq!(status, 403, "{user}");
+    }
+    assert_eq!(std::fs::read_to_string(c.dir.join("lvs.cf")).unwrap(), CF);
+    // Without --config the pages are off.
+    let d = Console::start();
+    let s = d.login("root");
+    assert_eq!(
+        d.req("GET", "/api/config", &[("Cookie", &s.cookie)], b"")
+            .status,
+        404
+    );
+}
+
+#[test]
+fn validate_diff_apply_conflict_and_rollback() {
+    let c = console();
+    let s = c.login("root");
+    let cf = c.dir.join("lvs.cf");
+    let r = c.req("GET", "/api/config", &[("Cookie", &s.cookie)], b"");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["text"], CF);
+    let v1 = v["version"].as_str().unwrap().to_string();
+
+    // An invalid edit: the parser's message, naming the real file; nothing written.
+    let bad = CF.replace("# the web tier", "bogus = 1");
+    let (status, body) = json(
+        &c,
+        &s,
+        "/api/config/validate",
+        serde_json::json!({"text": bad}),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["errors"],
+        format!("{}:3:1: error: unknown keyword \"bogus\"\n", cf.display())
+    );
+    assert!(
+        body["diff"]
+            .as_str()
+            .unwrap()
+            .contains("-# the web tier\n+bogus = 1\n"),
+        "{body}"
+    );
+    let (status, body) = json(
+        &c,
+        &s,
+        "/api/config/apply",
+        serde_json::json!({"text": bad, "version": v1}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), CF);
+    assert_eq!(c.fake.reloads.load(Ordering::Relaxed), 0);
+
+    // A valid one: written with serial_no 2, the daemon reloaded, the old file kept.
+    let good = CF.replace("weight = 1", "weight = 5");
+    let (status, body) = json(
+        &c,
+        &s,
+        "/api/config/apply",
+        serde_json::json!({"text": good, "version": v1}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let now = std::fs::read_to_string(&cf).unwrap();
+    assert_eq!(now, good.replace("serial_no = 1", "serial_no = 2"));
+    assert_eq!(
+        body["applied"]["diff"],
+        "--- a/lvs.cf\n+++ b/lvs.cf\n@@ -1,6 +1,6 @@\n-serial_no = 1\n+serial_no = 2\n primary = 10.0.0.1\n # the web tier\n virtual web {\n-    weight = 1\n+    weight = 5\n }\n"
+    );
+    assert_eq!(body["applied"]["reload"], "reloaded");
+    assert_eq!(c.fake.reloads.load(Ordering::Relaxed), 1);
+    let r = c.req("GET", "/api/config/versions", &[("Cookie", &s.cookie)], b"");
+    let versions: Vec<String> = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(c.dir.join("versions").join(&versions[0])).unwrap(),
+        CF
+    );
+    let v2 = body["applied"]["after"].as_str().unwrap().to_string();
+
+    // An edit made against the first version conflicts now.
+    let other = CF.replace("weight = 1", "weight = 9");
+    let (status, body) = json(
+        &c,
+        &s,
+        "/api/config/apply",
+        serde_json::json!({"text": other, "version": v1}),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed since it was loaded")
+    );
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), now);
+
+    // Roll back to the kept version: its text, serial_no counting on (3).
+    let (status, body) = json(
+        &c,
+        &s,
+        "/api/config/rollback",
+        serde_json::json!({"name": versions[0], "version": v2}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(&cf).unwrap(),
+        CF.replace("serial_no = 1", "serial_no = 3")
+    );
+    assert_eq!(c.fake.reloads.load(Ordering::Relaxed), 2);
+    // A name with a path in it is no version.
+    let (status, _) = json(
+        &c,
+        &s,
+        "/api/config/rollback",
+        serde_json::json!({"name": "../users", "version": body["applied"]["after"]}),
+    );
+    assert_eq!(status, 502);
+
+    let audit = c.audit();
+    for step in [
+        "refused: invalid",
+        "refused: conflict",
+        "\"action\":\"config apply\"",
+        "config rollback to",
+    ] {
+        assert!(audit.contains(step), "{step}: {audit}");
+    }
+}
+
+#[test]
+fn the_form_shows_the_diff_and_the_parser_message() {
+    let c = console();
+    let s = c.login("root");
+    let page = c.req("GET", "/config", &[("Cookie", &s.cookie)], b"");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("# the web tier\nvirtual web {"),
+        "{}",
+        page.body
+    );
+    let version = {
+        let i = page.body.find("name=\"version\" value=\"").unwrap() + 22;
+        page.body[i..i + 16].to_string()
+    };
+    let enc = |t: &str| serde_urlencoded::to_string([("text", t)]).unwrap();
+    let bad = CF.replace("# the web tier", "bogus <b>");
+    let body = format!("csrf={}&version={version}&op=apply&{}", s.csrf, enc(&bad));
+    let r = c.form("/config", &body, Some(&s.cookie), None);
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains(":3:1: error: unknown keyword"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("bogus &#60;b&#62;"),
+        "the edit is kept, escaped: {}",
+        r.body
+    );
+    let good = CF.replace("weight = 1", "weight = 2").replace('\n', "\r\n");
+    let body = format!("csrf={}&version={version}&op=diff&{}", s.csrf, enc(&good));
+    let r = c.form("/config", &body, Some(&s.cookie), None);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("-    weight = 1\n+    weight = 2\n"),
+        "{}",
+        r.body
+    );
+    assert_eq!(std::fs::read_to_string(c.dir.join("lvs.cf")).unwrap(), CF);
+    let body = format!("csrf={}&version={version}&op=apply&{}", s.csrf, enc(&good));
+    let r = c.form("/config", &body, Some(&s.cookie), None);
+    assert_eq!((r.status, r.header("location")), (303, Some("/config")));
+    let page = c.req("GET", "/config", &[("Cookie", &s.cookie)], b"");
+    assert!(
+        page.body.contains("Applied (previous version kept as"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Roll back to this"));
+}
