@@ -195,6 +195,12 @@ pub(crate) struct DaemonArgs {
     /// SYN ring overflows (default: the file's `[syn_shed] enabled`, else on).
     #[arg(long, value_name = "on|off", value_parser = on_off)]
     pub(crate) syn_shed: Option<bool>,
+    /// `xdp`: established NAT/FullNAT IPv4 TCP flows bypass the userspace path through an
+    /// XDP program on the director's interfaces (docs/xdp.md); `off` (default): every
+    /// frame takes the userspace path.
+    #[arg(long, value_name = "xdp|off", value_parser = rvs::fastpath::parse_mode,
+          default_value = "off")]
+    pub(crate) fast_path: rvs::fastpath::Mode,
 }
 
 /// `on` or `off`.
@@ -240,6 +246,7 @@ impl DaemonArgs {
             user: self.user.clone(),
             script_timeout: self.script_timeout,
             cpu: self.cpu.map(usize::from),
+            fast_path: self.fast_path,
         }
     }
 }
