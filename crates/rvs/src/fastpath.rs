@@ -115,8 +115,7 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
 /// plain ones (no IP options, not a fragment) can be the fast path's.
 pub fn peek(frame: &[u8]) -> Option<(Tuple4, u8)> {
     let h = frame.get(..54)?;
-    if h[12..14] != [0x08, 0x00] || h[14] != 0x45 || h[23] != 6 || h[20] & 0x3f != 0 || h[21] != 0
-    {
+    if h[12..14] != [0x08, 0x00] || h[14] != 0x45 || h[23] != 6 || h[20] & 0x3f != 0 || h[21] != 0 {
         return None;
     }
     let a = |i: usize| [h[i], h[i + 1], h[i + 2], h[i + 3]];
@@ -172,8 +171,8 @@ impl FastPath {
                 continue;
             };
             let seen = i.last_seen_ns.max(o.last_seen_ns);
-            let last_seen = (seen > 0)
-                .then(|| Instant(now.0.saturating_sub(mono.saturating_sub(seen))));
+            let last_seen =
+                (seen > 0).then(|| Instant(now.0.saturating_sub(mono.saturating_sub(seen))));
             let delta = |c: FlowCounters, was: FlowCounters| OffloadCount {
                 packets: c.packets.saturating_sub(was.packets),
                 bytes: c.bytes.saturating_sub(was.bytes),
@@ -275,7 +274,13 @@ impl FastPath {
             bytes: c.bytes.saturating_sub(was.bytes),
         };
         // The timer is the state machine's now (the segment that closes went through it).
-        d.offload_fold(now, &f.offload, delta(i, f.inward), delta(o, f.outward), None);
+        d.offload_fold(
+            now,
+            &f.offload,
+            delta(i, f.inward),
+            delta(o, f.outward),
+            None,
+        );
         self.remove_entries(inward);
     }
 

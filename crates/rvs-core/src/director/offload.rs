@@ -16,7 +16,7 @@
 //! It does not talk to the kernel: the daemon (`crates/rvs/src/fastpath.rs`) writes and
 //! reads the map.
 
-use super::{Director, DestId, PortId, ftp};
+use super::{DestId, Director, PortId, ftp};
 use crate::conn::state::{ConnFlags, TcpState};
 use crate::conn::table::{ConnId, ConnTable, InKey, OutKey};
 use crate::model::ForwardMethod;

@@ -36,7 +36,9 @@ pub(super) fn forward(
     fast: &mut Option<FastPath>,
 ) {
     let n = frame.data.len();
-    let seg = fast.as_ref().and_then(|_| crate::fastpath::peek(frame.data));
+    let seg = fast
+        .as_ref()
+        .and_then(|_| crate::fastpath::peek(frame.data));
     let vnet = frame.meta.vnet.unwrap_or_default();
     let csum_valid = frame.meta.csum_valid();
     let (buf, head) = frame.into_buf();

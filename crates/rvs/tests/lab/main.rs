@@ -18,6 +18,7 @@ mod cli;
 mod cluster;
 mod demo;
 mod failover;
+mod fastpath;
 mod forwarding;
 mod fos;
 mod ftp;
