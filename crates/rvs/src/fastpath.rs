@@ -92,6 +92,16 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
                 interfaces = %interfaces.join(","),
                 "XDP fast path attached (native mode): established NAT flows bypass the rings"
             );
+            for (name, ix) in interfaces.iter().zip(&ifindex) {
+                if stacked(name, *ix) {
+                    tracing::info!(
+                        "{name} is a veth (or another stacked link): frames the fast path \
+                         sends out of it reach its peer only while the peer has an XDP \
+                         program or GRO on (ethtool -K PEER gro on), and a local sender's \
+                         checksum-partial frames take the userspace path (docs/xdp.md)"
+                    );
+                }
+            }
             ON.store(1, Ordering::Relaxed);
             Some(FastPath {
                 xdp,
@@ -109,6 +119,15 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
             None
         }
     }
+}
+
+/// Whether interface `name` (index `ix`) sits on another link (a veth's peer, a VLAN's
+/// parent): `iflink` differs from `ifindex` in sysfs.
+fn stacked(name: &str, ix: u32) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/iflink"))
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(|l| l != ix)
 }
 
 /// The IPv4 TCP segment of a frame with its flags, before the engine rewrites it: only
