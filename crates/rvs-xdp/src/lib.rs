@@ -177,6 +177,9 @@ impl FastPath {
     /// Load the program and attach it in native (driver) mode to each of `ifaces`. Fails
     /// (detaching what was attached) when the kernel or a driver refuses.
     pub fn attach(ifaces: &[String]) -> io::Result<FastPath> {
+        if let Some(why) = option_env!("RVS_XDP_MISSING") {
+            return Err(err("this rvs was built without its XDP program", why));
+        }
         let mut ebpf = Ebpf::load(OBJECT).map_err(|e| err("loading the XDP object", e))?;
         let prog: &mut Xdp = ebpf
             .program_mut("rvs_fastpath")
