@@ -13,7 +13,7 @@
 //! which flows to offload: that is the engine's (`rvs_core::director::offload`).
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, include_bytes_aligned};
 use std::io;
 
@@ -23,6 +23,13 @@ static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fastpat
 /// The flow map's capacity (`max_entries` of `rvs_flows` in the C source): flows beyond
 /// it stay on the userspace path.
 pub const MAX_FLOWS: usize = 65536;
+
+/// `XDP_PASS`: on to the kernel stack (and rvs's AF_PACKET path).
+pub const XDP_PASS: u32 = 2;
+/// `XDP_TX`: out of the interface it came in by.
+pub const XDP_TX: u32 = 3;
+/// `XDP_REDIRECT`: out of another interface.
+pub const XDP_REDIRECT: u32 = 4;
 
 /// Per-CPU statistics indexes (`enum` in `bpf/fastpath.h`).
 const STAT_FAST_FRAMES: u32 = 0;
@@ -162,7 +169,7 @@ fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
 /// its maps.
 pub struct FastPath {
     /// Holds the program and its links (closing them detaches it).
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     flows: HashMap<MapData, FlowKey, FlowVal>,
     stats: PerCpuArray<MapData, u64>,
 }
@@ -177,6 +184,18 @@ impl FastPath {
     /// Load the program and attach it in native (driver) mode to each of `ifaces`. Fails
     /// (detaching what was attached) when the kernel or a driver refuses.
     pub fn attach(ifaces: &[String]) -> io::Result<FastPath> {
+        let mut fp = FastPath::load()?;
+        let prog = fp.program()?;
+        for name in ifaces {
+            prog.attach(name, XdpMode::Driver)
+                .map_err(|e| err(&format!("attaching XDP (native) to {name}"), e))?;
+        }
+        Ok(fp)
+    }
+
+    /// Load the program (through the verifier) without attaching it: for
+    /// [`FastPath::run`].
+    pub fn load() -> io::Result<FastPath> {
         if let Some(why) = option_env!("RVS_XDP_MISSING") {
             return Err(err("this rvs was built without its XDP program", why));
         }
@@ -188,10 +207,6 @@ impl FastPath {
             .map_err(|e| err("rvs_fastpath", e))?;
         prog.load()
             .map_err(|e| err("loading rvs_fastpath (verifier)", e))?;
-        for name in ifaces {
-            prog.attach(name, XdpMode::Driver)
-                .map_err(|e| err(&format!("attaching XDP (native) to {name}"), e))?;
-        }
         let flows = ebpf
             .take_map("rvs_flows")
             .ok_or_else(|| err("XDP object", "no map rvs_flows"))?;
@@ -200,11 +215,33 @@ impl FastPath {
             .take_map("rvs_stats")
             .ok_or_else(|| err("XDP object", "no map rvs_stats"))?;
         let stats = PerCpuArray::try_from(stats).map_err(|e| err("rvs_stats", e))?;
-        Ok(FastPath {
-            _ebpf: ebpf,
-            flows,
-            stats,
-        })
+        Ok(FastPath { ebpf, flows, stats })
+    }
+
+    fn program(&mut self) -> io::Result<&mut Xdp> {
+        self.ebpf
+            .program_mut("rvs_fastpath")
+            .ok_or_else(|| err("XDP object", "no program rvs_fastpath"))?
+            .try_into()
+            .map_err(|e| err("rvs_fastpath", e))
+    }
+
+    /// Run the program once on `frame` (`BPF_PROG_TEST_RUN`, nothing is sent): its action
+    /// ([`XDP_PASS`], [`XDP_TX`], [`XDP_REDIRECT`], ...) and the frame as it left it. The
+    /// differential tests compare it with the engine's own output.
+    pub fn run(&mut self, frame: &[u8]) -> io::Result<(u32, Vec<u8>)> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..TestRunOptions::new()
+        };
+        let r = self
+            .program()?
+            .test_run(opts)
+            .map_err(|e| err("BPF_PROG_TEST_RUN", e))?;
+        out.truncate(r.data_size_out as usize);
+        Ok((r.return_value, out))
     }
 
     /// Write `key`'s rewrite (its counters start at zero).

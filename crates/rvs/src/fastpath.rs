@@ -358,6 +358,9 @@ pub fn render_metrics(out: &mut String) {
 }
 
 #[cfg(test)]
+mod differential;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
