@@ -76,11 +76,18 @@ fn stats(d: &Director) -> [u64; 5] {
 }
 
 /// `CONNS` keep-alive connections, `REQUESTS` requests each; the answers per real server.
-/// The connections stay open until `close` says (the returned closure closes them).
+/// The connections stay open until the caller drops them.
 fn keep_alive(lab: &Lab, vip: IpAddr) -> (BTreeMap<String, usize>, Vec<Http>) {
+    let (by_rs, _, conns) = keep_alive_bodies(lab, vip);
+    (by_rs, conns)
+}
+
+/// [`keep_alive`], with every response body in order.
+fn keep_alive_bodies(lab: &Lab, vip: IpAddr) -> (BTreeMap<String, usize>, Vec<Vec<u8>>, Vec<Http>) {
     let addr = SocketAddr::new(vip, 80);
     lab.run("client", move || {
         let mut by_rs = BTreeMap::new();
+        let mut bodies = Vec::new();
         let mut conns = Vec::new();
         for c in 0..CONNS {
             let mut h = Http::connect_timeout(addr, Duration::from_secs(2))
@@ -94,11 +101,13 @@ fn keep_alive(lab: &Lab, vip: IpAddr) -> (BTreeMap<String, usize>, Vec<Http>) {
                     .unwrap_or_else(|e| panic!("connection {c}, request {i}: {e}"));
                 assert_eq!(r.status, 200, "connection {c}, request {i}");
                 assert_eq!(r.body.len(), BODY, "connection {c}, request {i}");
+                bodies.push(r.body);
             }
+            bodies.push(first.body);
             *by_rs.entry(name).or_insert(0) += 1;
             conns.push(h);
         }
-        (by_rs, conns)
+        (by_rs, bodies, conns)
     })
     .unwrap()
 }
@@ -195,4 +204,91 @@ fn nat_keep_alive_takes_the_xdp_fast_path() {
     drop(rest);
     let log = d.stop();
     assert!(!log.contains("XDP fast path:"), "no map errors:\n{log}");
+}
+
+/// What one run of the same traffic leaves: the bodies, the listing with the connections
+/// open, the connection listing's states, the Conns per real server, and the listing after
+/// the close.
+struct Run {
+    bodies: Vec<Vec<u8>>,
+    listing: String,
+    states: BTreeMap<String, usize>,
+    conns: BTreeMap<String, u64>,
+    closed: String,
+    fast: u64,
+}
+
+fn run_traffic(fast_path: &str) -> Run {
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        ..LabOptions::default()
+    });
+    prepare_veths(&lab);
+    let vip: IpAddr = lab::VIP.into();
+    let svc = Virtual::rr(vip, 80, 3);
+    let config = lvs_cf(Method::Nat, std::slice::from_ref(&svc));
+    let d = Director::start_with(&lab, "director", "fp", &config, &["--fast-path", fast_path]);
+    d.wait_http(vip);
+    let base = d.conns();
+    let (_, bodies, open) = keep_alive_bodies(&lab, vip);
+    let listing = d.listing(&[]);
+    let mut states = BTreeMap::new();
+    for line in d.listing(&["-c"]).lines().skip(1) {
+        if let Some(state) = line.split_whitespace().nth(2) {
+            *states.entry(state.to_owned()).or_insert(0) += 1;
+        }
+    }
+    let fast = metric(&metrics(&d), "rvs_fast_path_frames_total");
+    drop(open);
+    // The closes settle (FIN, ACK each way) before the listing is compared.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let closed = loop {
+        let l = d.listing(&[]);
+        if !l
+            .lines()
+            .filter(|x| x.trim_start().starts_with("-> 10."))
+            .any(|x| x.split_whitespace().nth(4) != Some("0"))
+        {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "connections still active:\n{l}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let conns = crate::cluster::diff(&d.conns(), &base);
+    d.stop();
+    Run {
+        bodies,
+        listing,
+        states,
+        conns,
+        closed,
+        fast,
+    }
+}
+
+/// The same traffic with the fast path off and on: the same bodies, the same listings
+/// (connections per real server, active and inactive counts with the connections open and
+/// after they closed) and the same connection states.
+#[test]
+fn the_same_traffic_lists_the_same_with_the_fast_path_off_and_on() {
+    let off = run_traffic("off");
+    let on = run_traffic("xdp");
+    assert_eq!(off.fast, 0);
+    assert!(
+        on.fast > (CONNS * REQUESTS) as u64,
+        "the fast path took the traffic: {}",
+        on.fast
+    );
+    assert!(off.bodies == on.bodies, "response bodies differ");
+    assert_eq!(off.listing, on.listing, "listing with the connections open");
+    assert_eq!(off.states, on.states, "connection states");
+    assert_eq!(
+        on.states.get("ESTABLISHED"),
+        Some(&CONNS),
+        "{:?}",
+        on.states
+    );
+    assert_eq!(off.conns, on.conns, "connections per real server");
+    assert_eq!(off.closed, on.closed, "listing after the close");
 }
