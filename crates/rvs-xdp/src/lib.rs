@@ -158,7 +158,14 @@ fn deltas(key: &FlowKey, rw: &Rewrite) -> (u16, u16) {
         + words(&rw.sport.to_be_bytes())
         + not(&key.dport)
         + words(&rw.dport.to_be_bytes());
-    (fold(ip), fold(fold(ip) as u32 + ports))
+    // Nothing changed (direct routing): add +0, not -0, so that the checksums are left
+    // exactly as they came (both are zero in one's complement; -0 would turn a 0xffff
+    // into 0x0000).
+    let plus_zero = |d: u16| if d == 0xffff { 0 } else { d };
+    (
+        plus_zero(fold(ip)),
+        plus_zero(fold(u32::from(fold(ip)) + ports)),
+    )
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -390,6 +397,13 @@ mod tests {
                 ([10, 1, 0, 100], 80),
                 ([10, 2, 0, 250], 1025),
                 ([10, 2, 0, 11], 80),
+            ),
+            // Direct routing: nothing changes.
+            (
+                ([10, 1, 0, 10], 40000),
+                ([10, 1, 0, 100], 80),
+                ([10, 1, 0, 10], 40000),
+                ([10, 1, 0, 100], 80),
             ),
             // Nothing changes but a port.
             (

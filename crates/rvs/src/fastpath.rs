@@ -2,8 +2,8 @@
 //!
 //! The worker hands every TCP segment it forwarded here ([`FastPath::forwarded`]): an
 //! ACK of a connection the engine says may be offloaded
-//! ([`rvs_core::director::offload`]) gets both directions written to the program's flow
-//! map, after which its segments no longer reach the AF_PACKET rings; a SYN, FIN or RST
+//! ([`rvs_core::director::offload`]) gets its directions (NAT and FullNAT both, direct
+//! routing the client's) written to the program's flow map, after which its segments no longer reach the AF_PACKET rings; a SYN, FIN or RST
 //! (which the program always passes up) removes the connection's entries, and the engine's
 //! state machine goes on as without the fast path. Between batches ([`FastPath::fold`]) the
 //! program's per-flow counters are added to the engine's statistics, the connections'
@@ -182,10 +182,12 @@ impl FastPath {
             let Some(f) = self.flows.get(&k).copied() else {
                 continue;
             };
-            let (Some(i), Some(o)) = (
-                self.read(&f.offload.inward.from),
-                self.read(&f.offload.outward.from),
-            ) else {
+            let i = self.read(&f.offload.inward.from);
+            let o = match f.offload.outward {
+                Some(w) => self.read(&w.from),
+                None => Some(FlowCounters::default()),
+            };
+            let (Some(i), Some(o)) = (i, o) else {
                 self.uninstall(d, now, k);
                 continue;
             };
@@ -257,15 +259,25 @@ impl FastPath {
     }
 
     fn install(&mut self, o: Offload) {
-        let (Some(ri), Some(ro)) = (self.rewrite(&o.inward), self.rewrite(&o.outward)) else {
+        let Some(ri) = self.rewrite(&o.inward) else {
             return;
         };
-        let done = self
-            .xdp
-            .insert(&key(o.outward.from), &ro)
-            .and_then(|()| self.xdp.insert(&key(o.inward.from), &ri));
-        if let Err(e) = done {
-            let _ = self.xdp.remove(&key(o.outward.from));
+        // The reply's entry first: the client's segments reach the program only once both
+        // ways are in place.
+        if let Some(w) = o.outward {
+            let done = match self.rewrite(&w) {
+                Some(ro) => self.xdp.insert(&key(w.from), &ro),
+                None => return,
+            };
+            if let Err(e) = done {
+                self.failed(&e);
+                return;
+            }
+        }
+        if let Err(e) = self.xdp.insert(&key(o.inward.from), &ri) {
+            if let Some(w) = o.outward {
+                let _ = self.xdp.remove(&key(w.from));
+            }
             self.failed(&e);
             return;
         }
@@ -278,7 +290,9 @@ impl FastPath {
                 outward: FlowCounters::default(),
             },
         );
-        self.outward.insert(o.outward.from, o.inward.from);
+        if let Some(w) = o.outward {
+            self.outward.insert(w.from, o.inward.from);
+        }
     }
 
     /// Fold `inward`'s last counts, then remove its entries.
@@ -287,7 +301,10 @@ impl FastPath {
             return;
         };
         let i = self.read(&f.offload.inward.from).unwrap_or(f.inward);
-        let o = self.read(&f.offload.outward.from).unwrap_or(f.outward);
+        let o = match f.offload.outward {
+            Some(w) => self.read(&w.from).unwrap_or(f.outward),
+            None => f.outward,
+        };
         let delta = |c: FlowCounters, was: FlowCounters| OffloadCount {
             packets: c.packets.saturating_sub(was.packets),
             bytes: c.bytes.saturating_sub(was.bytes),
@@ -307,8 +324,11 @@ impl FastPath {
         let Some(f) = self.flows.remove(&inward) else {
             return;
         };
-        self.outward.remove(&f.offload.outward.from);
-        for k in [f.offload.inward.from, f.offload.outward.from] {
+        let out = f.offload.outward.map(|w| w.from);
+        if let Some(k) = out {
+            self.outward.remove(&k);
+        }
+        for k in std::iter::once(f.offload.inward.from).chain(out) {
             if let Err(e) = self.xdp.remove(&key(k)) {
                 self.failed(&e);
             }

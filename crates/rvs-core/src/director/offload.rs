@@ -4,9 +4,10 @@
 //!
 //! The engine stays the one place that decides: [`Director::offload_v4`] answers, for a
 //! segment the engine has just forwarded, whether its connection is an established IPv4
-//! TCP NAT or FullNAT connection whose frames the fast path may rewrite on its own, and how
-//! (both directions: addresses, ports, MACs, egress port). Everything else — handshakes,
-//! FIN/RST (the fast path passes them here, and the state machine runs as before), DR and
+//! TCP NAT, FullNAT or direct-routing connection whose frames the fast path may rewrite on
+//! its own, and how (NAT and FullNAT both directions: addresses, ports, MACs, egress port;
+//! direct routing the client's direction, MACs only). Everything else — handshakes,
+//! FIN/RST (the fast path passes them here, and the state machine runs as before),
 //! tunnels, IPv6, FTP control connections, SYN-proxied connections, connection sync (which
 //! counts every client packet) — is never offloaded. [`Director::offload_fold`] adds the
 //! fast path's packet and byte counts to the real server's and service's statistics and
@@ -17,7 +18,7 @@
 //! reads the map.
 
 use super::{DestId, Director, PortId, ftp};
-use crate::conn::state::{ConnFlags, TcpState};
+use crate::conn::state::TcpState;
 use crate::conn::table::{ConnId, ConnTable, InKey, OutKey};
 use crate::model::ForwardMethod;
 use crate::time::Instant;
@@ -48,8 +49,9 @@ pub struct OffloadWay {
 pub struct Offload {
     /// Client → real server.
     pub inward: OffloadWay,
-    /// Real server → client.
-    pub outward: OffloadWay,
+    /// Real server → client (NAT and FullNAT; None for direct routing, whose replies do
+    /// not cross the director).
+    pub outward: Option<OffloadWay>,
 }
 
 /// What a fast path counted for one direction since the last fold.
@@ -111,9 +113,11 @@ impl Director {
             return None;
         }
         let conn = self.v4.hot(id)?;
+        // An ACK keeps ESTABLISHED as it is in the INPUT and the INPUT_ONLY rows alike
+        // (the test `an_ack_keeps_established_in_both_input_rows` checks it), so the
+        // state machine loses nothing while the fast path takes those segments.
         if conn.protocol != 6
             || conn.state != TcpState::Established as u8
-            || conn.flags.has(ConnFlags::NO_OUTPUT)
             || conn.proxied
             || conn.vport == ftp::FTP_PORT
         {
@@ -121,9 +125,8 @@ impl Director {
         }
         let dest = DestId(conn.dest);
         let d = c.services.dest(dest)?;
-        if !matches!(d.method, ForwardMethod::Masq | ForwardMethod::FullNat)
-            || !c.services.dest_is_live(dest)
-        {
+        let nat = matches!(d.method, ForwardMethod::Masq | ForwardMethod::FullNat);
+        if !(nat || d.method == ForwardMethod::DirectRoute) || !c.services.dest_is_live(dest) {
             return None;
         }
         let IpAddr::V4(rs) = d.addr else {
@@ -131,6 +134,21 @@ impl Director {
         };
         let rs = rs.octets();
         let (in_port, in_mac) = c.dest_hop(dest, IpAddr::V4(rs.into())).ok()?;
+        let src_mac = |p: PortId| c.net.port(p).map(|p| p.mac);
+        if !nat {
+            // Direct routing (`ip_vs_dr_xmit()`): only the MACs change.
+            let from = (conn.caddr, conn.cport, conn.vaddr, conn.vport);
+            return Some(Offload {
+                inward: OffloadWay {
+                    from,
+                    to: from,
+                    dmac: in_mac,
+                    smac: src_mac(in_port)?,
+                    port: in_port,
+                },
+                outward: None,
+            });
+        }
         let (out_port, hop) = c.net.route(IpAddr::V4(conn.caddr.into()))?;
         let out_mac = c.neigh.lookup(hop, now)?;
         let src_mac = |p: PortId| c.net.port(p).map(|p| p.mac);
@@ -144,13 +162,13 @@ impl Director {
                 smac: src_mac(in_port)?,
                 port: in_port,
             },
-            outward: OffloadWay {
+            outward: Some(OffloadWay {
                 from: (rs, conn.dport, laddr, lport),
                 to: (conn.vaddr, conn.vport, conn.caddr, conn.cport),
                 dmac: out_mac,
                 smac: src_mac(out_port)?,
                 port: out_port,
-            },
+            }),
         })
     }
 }

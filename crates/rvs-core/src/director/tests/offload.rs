@@ -97,25 +97,60 @@ fn established(method: ForwardMethod) -> (Director, Offload, OffloadWay, Offload
 fn nat_offload_is_what_the_engine_does() {
     let (_, o, inward, outward) = established(ForwardMethod::Masq);
     assert_eq!(o.inward, inward);
-    assert_eq!(o.outward, outward);
+    assert_eq!(o.outward, Some(outward));
     assert_eq!(o.inward.to, (v4("10.1.0.10"), 40000, v4("10.2.0.11"), 80));
-    assert_eq!((o.outward.dmac, o.outward.port), (CLIENT_MAC, PUB));
+    assert_eq!((outward.dmac, outward.port), (CLIENT_MAC, PUB));
 }
 
 #[test]
 fn fullnat_offload_is_what_the_engine_does() {
     let (_, o, inward, outward) = established(ForwardMethod::FullNat);
     assert_eq!(o.inward, inward);
-    assert_eq!(o.outward, outward);
+    assert_eq!(o.outward, Some(outward));
     assert_eq!(o.inward.to.0, v4("10.2.0.250"));
 }
 
+/// Direct routing: the client's direction only, the MACs only, as the engine does.
 #[test]
-fn direct_routing_is_not_offloaded() {
+fn direct_routing_offload_is_the_mac_rewrite() {
     let mut d = director(vec![tcp_svc(
         "10.1.0.100",
         80,
         ForwardMethod::DirectRoute,
+        &["10.2.0.11"],
+    )]);
+    let c = ("10.1.0.10", 40000, "10.1.0.100", 80);
+    let from: Tuple4 = (v4(c.0), c.1, v4(c.2), c.3);
+    run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b""),
+    );
+    assert_eq!(d.offload_v4(t(1), from), None, "SYN_RECV");
+    run(
+        &mut d,
+        t(2),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
+    );
+    let o = d.offload_v4(t(2), from).expect("established (input only)");
+    assert_eq!(o.outward, None);
+    let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"more");
+    assert_eq!(o.inward, forwarded(&mut d, t(3), PUB, &data, from));
+    assert_eq!((o.inward.to, o.inward.dmac), (from, rs_mac(1)));
+}
+
+/// Tunnelled connections are not offered (encapsulation is not the program's).
+#[test]
+fn tunnels_are_not_offloaded() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Tunnel {
+            kind: crate::model::TunnelKind::Ipip,
+            csum: crate::model::TunnelCsum::NoCsum,
+        },
         &["10.2.0.11"],
     )]);
     let c = ("10.1.0.10", 40000, "10.1.0.100", 80);
@@ -132,6 +167,37 @@ fn direct_routing_is_not_offloaded() {
         &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
     );
     assert_eq!(d.offload_v4(t(2), (v4(c.0), c.1, v4(c.2), c.3)), None);
+}
+
+/// What the fast path takes (ACK without SYN, FIN, RST) leaves an ESTABLISHED entry as it
+/// is, with or without NO_OUTPUT (the INPUT and the INPUT_ONLY rows), in the normal and the
+/// secure_tcp tables: skipping those segments loses no transition.
+#[test]
+fn an_ack_keeps_established_in_both_input_rows() {
+    use crate::conn::state::{ConnFlags, Direction, TcpFlags, TcpState, transition_with};
+    for secure in [false, true] {
+        for flags in 0..=ConnFlags::PUBLIC_MASK {
+            for tcp in 0..=u8::MAX {
+                let not_data = TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST;
+                if tcp & (not_data | TcpFlags::ACK) != TcpFlags::ACK {
+                    continue;
+                }
+                let f = ConnFlags(flags);
+                let tr = transition_with(
+                    secure,
+                    TcpState::Established,
+                    f,
+                    Direction::Input,
+                    TcpFlags(tcp),
+                );
+                assert_eq!(
+                    (tr.new, tr.flags, tr.activity),
+                    (TcpState::Established, f, None),
+                    "secure {secure}, flags {flags:#x}, tcp {tcp:#x}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
