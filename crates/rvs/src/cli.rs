@@ -195,7 +195,7 @@ pub(crate) struct DaemonArgs {
     /// SYN ring overflows (default: the file's `[syn_shed] enabled`, else on).
     #[arg(long, value_name = "on|off", value_parser = on_off)]
     pub(crate) syn_shed: Option<bool>,
-    /// `xdp`: established NAT/FullNAT IPv4 TCP flows bypass the userspace path through an
+    /// `xdp`: established NAT, FullNAT and DR IPv4 TCP flows bypass the userspace path via an
     /// XDP program on the director's interfaces (docs/xdp.md); `off` (default): every
     /// frame takes the userspace path.
     #[arg(long, value_name = "xdp|off", value_parser = rvs::fastpath::parse_mode,

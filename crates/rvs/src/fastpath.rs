@@ -26,7 +26,7 @@ pub enum Mode {
     /// Every frame through the AF_PACKET rings.
     #[default]
     Off,
-    /// Established NAT/FullNAT IPv4 TCP flows through the XDP program.
+    /// Established NAT, FullNAT and direct-routing IPv4 TCP flows through the XDP program.
     Xdp,
 }
 
@@ -90,7 +90,7 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
         Ok((ifindex, xdp)) => {
             tracing::info!(
                 interfaces = %interfaces.join(","),
-                "XDP fast path attached (native mode): established NAT flows bypass the rings"
+                "XDP fast path attached (native mode): established NAT/FullNAT/DR flows bypass the rings"
             );
             for (name, ix) in interfaces.iter().zip(&ifindex) {
                 if stacked(name, *ix) {
