@@ -408,7 +408,7 @@ mod tests {
              --control /tmp/c.ctl --pid-file=/tmp/p --metrics 127.0.0.1:9100 \
              --log-format=json --log-level debug --gc-thresh3 2048 --conn-table-memory=64M \
              --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0 \
-             --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off",
+             --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off --fast-path xdp",
         )
         .unwrap()
         .command
@@ -436,12 +436,14 @@ mod tests {
         assert_eq!(o.script_timeout, std::time::Duration::from_millis(2500));
         assert_eq!(o.cpu, Some(1));
         assert_eq!(o.tuning.syn_shed, Some(false));
+        assert_eq!(o.fast_path, rvs::fastpath::Mode::Xdp);
 
         let Command::Daemon(d) = parse("daemon -c lvs.cf").unwrap().command else {
             panic!("not daemon");
         };
         let o = d.options();
         assert_eq!(o.rt_priority, rvs::daemon::DEFAULT_RT_PRIORITY);
+        assert_eq!(o.fast_path, rvs::fastpath::Mode::Off, "off by default");
         assert_eq!(o.control, rvs::daemon::default_control_path(&o.config_path));
         assert_eq!((o.format, o.strict, o.metrics), (None, false, None));
         assert_eq!(o.tuning, Tuning::default());
