@@ -46,6 +46,12 @@ static PARTIAL: AtomicU64 = AtomicU64::new(0);
 static FLOWS: AtomicU64 = AtomicU64::new(0);
 static ON: AtomicU64 = AtomicU64::new(0);
 
+/// The client's segments an established connection carries through the userspace path
+/// before it is offloaded: a short connection (one request, then close) ends before that
+/// and costs no map updates, and its data cannot overtake its FIN (which always takes the
+/// userspace path) by more than the userspace path's own delay.
+const OFFLOAD_AFTER: u16 = 8;
+
 /// How often, at most, the counters are folded while traffic keeps the worker busy (and
 /// before every control answer).
 const FOLD_EVERY_NS: u64 = 250_000_000;
@@ -68,6 +74,8 @@ pub struct FastPath {
     flows: HashMap<Tuple4, Installed>,
     /// Outward key → inward key.
     outward: HashMap<Tuple4, Tuple4>,
+    /// Established connections not offloaded yet: the client's segments seen so far.
+    pending: HashMap<Tuple4, u16>,
     folded: Instant,
     /// A map error was logged (once until the next success).
     failing: bool,
@@ -108,6 +116,7 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
                 ifindex,
                 flows: HashMap::with_capacity(rvs_xdp::MAX_FLOWS),
                 outward: HashMap::with_capacity(rvs_xdp::MAX_FLOWS),
+                pending: HashMap::with_capacity(rvs_xdp::MAX_FLOWS),
                 folded: Instant(0),
                 failing: false,
             })
@@ -159,13 +168,35 @@ impl FastPath {
         if flags & (SYN | FIN | RST) != 0 {
             if known {
                 self.uninstall(d, now, inward);
+            } else {
+                self.pending.remove(&seg);
             }
         } else if flags & ACK != 0
             && !known
             && self.flows.len() < rvs_xdp::MAX_FLOWS
             && let Some(o) = d.offload_v4(now, seg)
         {
-            self.install(o);
+            // Counted on the client's segments only (their key is the one the engine
+            // names first).
+            if o.inward.from != seg {
+                return;
+            }
+            let room = self.pending.len() < rvs_xdp::MAX_FLOWS;
+            let n = match self.pending.get_mut(&seg) {
+                Some(n) => {
+                    *n += 1;
+                    *n
+                }
+                None if room => {
+                    self.pending.insert(seg, 1);
+                    1
+                }
+                None => return,
+            };
+            if n >= OFFLOAD_AFTER {
+                self.pending.remove(&seg);
+                self.install(o);
+            }
         }
     }
 
@@ -224,6 +255,8 @@ impl FastPath {
                 None => self.remove_entries(k),
             }
         }
+        // Connections that ended before they were offloaded (a server's FIN, expiry).
+        self.pending.retain(|k, _| d.offload_v4(now, *k).is_some());
         FLOWS.store(self.flows.len() as u64, Ordering::Relaxed);
         match self.xdp.totals() {
             Ok(t) => {

@@ -138,6 +138,7 @@ fn fast_path() -> FastPath {
         ifindex: vec![101, 102],
         flows: HashMap::new(),
         outward: HashMap::new(),
+        pending: HashMap::new(),
         folded: Instant(0),
         failing: false,
     }
@@ -177,13 +178,24 @@ fn differential(method: ForwardMethod) {
         );
     }
     assert!(fp.flows.is_empty(), "not offloaded before ESTABLISHED");
-    through(
-        &mut d,
-        &mut fp,
-        PUB,
-        segment(CLIENT_MAC, c, v, F::Ack, b"GET / HTTP/1.1\r\n\r\n"),
+    for i in 0..OFFLOAD_AFTER {
+        assert!(
+            fp.flows.is_empty(),
+            "not offloaded after {i} client segments"
+        );
+        through(
+            &mut d,
+            &mut fp,
+            PUB,
+            segment(CLIENT_MAC, c, v, F::Ack, b"GET / HTTP/1.1\r\n\r\n"),
+        );
+    }
+    assert_eq!(
+        fp.flows.len(),
+        1,
+        "offloaded after OFFLOAD_AFTER client segments"
     );
-    assert_eq!(fp.flows.len(), 1, "offloaded once established");
+    assert!(fp.pending.is_empty());
 
     // The same segments through the program and through the engine, byte for byte.
     let cases = [

@@ -223,6 +223,17 @@ fn takes_the_fast_path(method: Method) {
     let (again, rest) = keep_alive(&lab, vip);
     assert_eq!(again.values().sum::<usize>(), CONNS);
     drop(rest);
+    // A connection of one request ends before it is offloaded (docs/xdp.md, "The cost
+    // when on"): no map updates, and its FIN does not trail data sent ahead by XDP.
+    let before = metric(&metrics(&d), "rvs_fast_path_frames_total");
+    let got = crate::cluster::spread(&lab, vip, 30);
+    assert_eq!(got.values().sum::<usize>(), 30);
+    let m = metrics(&d);
+    assert_eq!(
+        metric(&m, "rvs_fast_path_frames_total"),
+        before,
+        "one-request connections stay on the userspace path\n{m}"
+    );
     let log = d.stop();
     assert!(!log.contains("XDP fast path:"), "no map errors:\n{log}");
 }
