@@ -45,6 +45,17 @@ impl Counters {
         self.outbytes = self.outbytes.wrapping_add(bytes);
     }
 
+    /// `packets` packets of `bytes` bytes in all, to (`inward`) or from the clients.
+    pub fn count_many(&mut self, inward: bool, packets: u64, bytes: u64) {
+        let (p, b) = if inward {
+            (&mut self.inpkts, &mut self.inbytes)
+        } else {
+            (&mut self.outpkts, &mut self.outbytes)
+        };
+        *p = p.wrapping_add(packets);
+        *b = b.wrapping_add(bytes);
+    }
+
     /// Add another set of counters (e.g. another worker's), wrapping like the kernel's u64s.
     pub fn add(&mut self, o: &Counters) {
         self.conns = self.conns.wrapping_add(o.conns);

@@ -209,6 +209,12 @@ pub(crate) struct DaemonArgs {
     /// SYN ring overflows (default: the file's `[syn_shed] enabled`, else on).
     #[arg(long, value_name = "on|off", value_parser = on_off)]
     pub(crate) syn_shed: Option<bool>,
+    /// `xdp`: established NAT, FullNAT and DR IPv4 TCP flows bypass the userspace path via an
+    /// XDP program on the director's interfaces (docs/xdp.md); `off` (default): every
+    /// frame takes the userspace path.
+    #[arg(long, value_name = "xdp|off", value_parser = rvs::fastpath::parse_mode,
+          default_value = "off")]
+    pub(crate) fast_path: rvs::fastpath::Mode,
 }
 
 /// `on` or `off`.
@@ -255,6 +261,7 @@ impl DaemonArgs {
             script_timeout: self.script_timeout,
             cpu: self.cpu.map(usize::from),
             busy_poll: std::time::Duration::from_micros(u64::from(self.busy_poll)),
+            fast_path: self.fast_path,
         }
     }
 }
@@ -416,7 +423,8 @@ mod tests {
              --control /tmp/c.ctl --pid-file=/tmp/p --metrics 127.0.0.1:9100 \
              --log-format=json --log-level debug --gc-thresh3 2048 --conn-table-memory=64M \
              --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0 \
-             --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off --busy-poll=50",
+             --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off --busy-poll=50 \
+             --fast-path xdp",
         )
         .unwrap()
         .command
@@ -445,12 +453,14 @@ mod tests {
         assert_eq!(o.cpu, Some(1));
         assert_eq!(o.tuning.syn_shed, Some(false));
         assert_eq!(o.busy_poll, std::time::Duration::from_micros(50));
+        assert_eq!(o.fast_path, rvs::fastpath::Mode::Xdp);
 
         let Command::Daemon(d) = parse("daemon -c lvs.cf").unwrap().command else {
             panic!("not daemon");
         };
         let o = d.options();
         assert_eq!(o.rt_priority, rvs::daemon::DEFAULT_RT_PRIORITY);
+        assert_eq!(o.fast_path, rvs::fastpath::Mode::Off, "off by default");
         assert_eq!(o.control, rvs::daemon::default_control_path(&o.config_path));
         assert_eq!((o.format, o.strict, o.metrics), (None, false, None));
         assert_eq!(o.tuning, Tuning::default());

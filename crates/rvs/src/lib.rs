@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod desired;
 pub mod failover;
 pub mod failover_status;
+pub mod fastpath;
 pub mod fos;
 pub mod health;
 pub mod kernel;

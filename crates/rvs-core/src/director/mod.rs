@@ -31,6 +31,7 @@ pub mod ftp;
 mod nd;
 pub mod neigh;
 pub mod net;
+pub mod offload;
 mod probe;
 mod rewrite;
 pub mod services;

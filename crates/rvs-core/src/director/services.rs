@@ -353,6 +353,25 @@ impl Services {
         }
     }
 
+    /// `packets` packets of `bytes` bytes in all, one way: [`Services::count_packet`] in
+    /// bulk (a fast path's counts, `director/offload.rs`).
+    pub fn count_packets(&mut self, id: DestId, inward: bool, packets: u64, bytes: u64) {
+        if packets == 0 {
+            return;
+        }
+        let Some(d) = self.dest_stats.get_mut(id.0 as usize) else {
+            return;
+        };
+        let s = self
+            .slots
+            .get_mut(d.svc.0 as usize)
+            .and_then(Option::as_mut);
+        d.stats.count_many(inward, packets, bytes);
+        if let Some(s) = s {
+            s.stats.count_many(inward, packets, bytes);
+        }
+    }
+
     /// Drop trashed real servers no connection refers to any more
     /// (`ip_vs_dest_trash_expire()`).
     pub fn purge_trash(&mut self) {

@@ -271,6 +271,7 @@ fn render_now(shared: &Shared) -> Result<String, String> {
     metrics::render_sync(&mut text, &v.sync, &v.engine.sync);
     metrics::render_rings(&mut text, &v.rings);
     metrics::render_forwarding(&mut text);
+    crate::fastpath::render_metrics(&mut text);
     Ok(text)
 }
 

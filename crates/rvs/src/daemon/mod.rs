@@ -100,6 +100,8 @@ pub struct Options {
     /// `--busy-poll USECS`: how long the data plane keeps polling its rings after
     /// traffic before it sleeps (zero: not at all).
     pub busy_poll: std::time::Duration,
+    /// `--fast-path`: the XDP fast path ([`crate::fastpath`]), off by default.
+    pub fast_path: crate::fastpath::Mode,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -120,6 +122,8 @@ pub fn run(
     opts: &Options,
 ) -> io::Result<()> {
     crate::kernel::check_forwarding(&plan.interfaces)?;
+    // Loading a BPF program needs privileges the daemon drops next.
+    let fast = crate::fastpath::start(opts.fast_path, &plan.interfaces);
     // Before any thread exists: capabilities are per thread.
     crate::privileges::at_start(&failover, &health, opts)?;
     let _forwarding = crate::kernel::ForwardingWatch::start(&plan.interfaces)?;
@@ -265,6 +269,7 @@ pub fn run(
         rings_read: Instant(0),
         view: None,
         provisioner: crate::provision::Provisioner::start()?,
+        fast,
     };
     cp.ensure_probe_path(&director);
     // This thread becomes the data plane: bound to its CPU first (`--cpu`).

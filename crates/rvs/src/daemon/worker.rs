@@ -2,6 +2,7 @@
 
 use super::control::Request;
 use super::housekeeping::ControlPlane;
+use crate::fastpath::FastPath;
 use rvs_core::director::{Director, PortId, Verdict};
 use rvs_core::time::Instant;
 use rvs_core::wire::{CsumStatus, Frame};
@@ -32,8 +33,12 @@ pub(super) fn forward(
     port: PortId,
     frame: RxFrame<'_>,
     txs: &mut [Option<&mut TxRing>],
+    fast: &mut Option<FastPath>,
 ) {
     let n = frame.data.len();
+    let seg = fast
+        .as_ref()
+        .and_then(|_| crate::fastpath::peek(frame.data));
     let vnet = frame.meta.vnet.unwrap_or_default();
     let csum_valid = frame.meta.csum_valid();
     let (buf, head) = frame.into_buf();
@@ -74,6 +79,9 @@ pub(super) fn forward(
         }
         if let Some(Some(t)) = txs.get_mut(usize::from(p.0)) {
             let _ = t.send(f.data(), Some(&h));
+        }
+        if let (Some(fp), Some((seg, flags))) = (fast, seg) {
+            fp.forwarded(d, now, seg, flags);
         }
     }
 }
@@ -161,7 +169,7 @@ pub(super) fn worker(
                 }
             }
             let port = PortId(syn_port[i] as u8);
-            let n = rxr.drain_max(BATCH, |frame| forward(d, t, port, frame, txs));
+            let n = rxr.drain_max(BATCH, |frame| forward(d, t, port, frame, txs, &mut cp.fast));
             syn_backlog |= i >= nports && n == BATCH;
             got += n;
         }
@@ -186,12 +194,18 @@ pub(super) fn worker(
             || due
             || t.0.saturating_sub(housekept.0) >= HOUSEKEEPING.as_nanos() as u64
         {
+            if let Some(fp) = &mut cp.fast {
+                fp.fold(d, t, false);
+            }
             d.expire(t);
             cp.housekeeping(d, t);
             cp.forward_probes(d, t, txs);
             cp.read_rings(&rxs[..nrings], t, false);
             while let Ok(req) = requests.try_recv() {
                 cp.read_rings(&rxs[..nrings], t, true);
+                if let Some(fp) = &mut cp.fast {
+                    fp.fold(d, t, true);
+                }
                 let answer = cp.answer(d, req.ask, t);
                 let _ = req.reply.send(answer);
             }

@@ -19,6 +19,7 @@ mod cluster;
 mod console;
 mod demo;
 mod failover;
+mod fastpath;
 mod forwarding;
 mod fos;
 mod ftp;

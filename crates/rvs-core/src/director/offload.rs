@@ -1,0 +1,198 @@
+//! Offloading established flows to a kernel fast path (the daemon's XDP program,
+//! docs/xdp.md): which connections may be offloaded and with what rewrite, and folding the
+//! fast path's counters back into the engine.
+//!
+//! The engine stays the one place that decides: [`Director::offload_v4`] answers, for a
+//! segment the engine has just forwarded, whether its connection is an established IPv4
+//! TCP NAT, FullNAT or direct-routing connection whose frames the fast path may rewrite on
+//! its own, and how (NAT and FullNAT both directions: addresses, ports, MACs, egress port;
+//! direct routing the client's direction, MACs only). Everything else — handshakes,
+//! FIN/RST (the fast path passes them here, and the state machine runs as before),
+//! tunnels, IPv6, FTP control connections, SYN-proxied connections, connection sync (which
+//! counts every client packet) — is never offloaded. [`Director::offload_fold`] adds the
+//! fast path's packet and byte counts to the real server's and service's statistics and
+//! re-arms the connection's timer from the fast path's last-seen time, as the packets would
+//! have had they come here.
+//!
+//! It does not talk to the kernel: the daemon (`crates/rvs/src/fastpath.rs`) writes and
+//! reads the map.
+
+use super::{DestId, Director, PortId, ftp};
+use crate::conn::state::TcpState;
+use crate::conn::table::{ConnId, ConnTable, InKey, OutKey};
+use crate::model::ForwardMethod;
+use crate::time::Instant;
+use std::net::IpAddr;
+
+/// An IPv4 TCP segment's addresses and ports: source, source port, destination,
+/// destination port.
+pub type Tuple4 = ([u8; 4], u16, [u8; 4], u16);
+
+/// One direction of an offloaded connection: a segment arriving as `from` leaves as `to`,
+/// with these MACs, by `port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffloadWay {
+    /// The segment as it arrives.
+    pub from: Tuple4,
+    /// The segment as it leaves.
+    pub to: Tuple4,
+    /// The next hop's MAC.
+    pub dmac: [u8; 6],
+    /// The egress port's MAC.
+    pub smac: [u8; 6],
+    /// The egress port.
+    pub port: PortId,
+}
+
+/// Both directions of an offloadable connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offload {
+    /// Client → real server.
+    pub inward: OffloadWay,
+    /// Real server → client (NAT and FullNAT; None for direct routing, whose replies do
+    /// not cross the director).
+    pub outward: Option<OffloadWay>,
+}
+
+/// What a fast path counted for one direction since the last fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OffloadCount {
+    /// Packets.
+    pub packets: u64,
+    /// IP bytes (total lengths).
+    pub bytes: u64,
+}
+
+impl Director {
+    /// The offload of the connection a segment `seg` (as it arrived, either direction)
+    /// belongs to, if the fast path may take it: see the module documentation.
+    pub fn offload_v4(&mut self, now: Instant, seg: Tuple4) -> Option<Offload> {
+        let id = find(&self.v4, now, seg)?;
+        self.offload_of(now, id)
+    }
+
+    /// Fold a fast path's counts for `o` (each direction since the last fold) into the
+    /// real server's and service's statistics, and re-arm the connection's ESTABLISHED
+    /// timer from `last_seen` (the fast path's last hit) when that is later than the
+    /// timer's own start. Returns the connection's offload now (it may have changed, e.g.
+    /// a new MAC), or None when the connection is gone or no longer offloadable.
+    pub fn offload_fold(
+        &mut self,
+        now: Instant,
+        o: &Offload,
+        inward: OffloadCount,
+        outward: OffloadCount,
+        last_seen: Option<Instant>,
+    ) -> Option<Offload> {
+        let id = find(&self.v4, now, o.inward.from)?;
+        let conn = self.v4.hot(id)?;
+        let dest = DestId(conn.dest);
+        let c = &mut self.core;
+        c.services
+            .count_packets(dest, true, inward.packets, inward.bytes);
+        c.services
+            .count_packets(dest, false, outward.packets, outward.bytes);
+        if let Some(seen) = last_seen
+            && conn.state == TcpState::Established as u8
+            && let Some(e) = self.v4.get(id)
+        {
+            let secs = c.timeouts.tcp_secs(TcpState::Established);
+            // The timer as the engine last armed it started at `expires - timeout`.
+            let started = e.expires.0.saturating_sub(e.timeout.as_nanos() as u64);
+            if seen.0 > started {
+                self.v4.touch_secs(id, seen.min(now), secs);
+            }
+        }
+        self.offload_of(now, id)
+    }
+
+    fn offload_of(&mut self, now: Instant, id: ConnId) -> Option<Offload> {
+        let c = &mut self.core;
+        // Connection sync counts every client packet (`sync_threshold`).
+        if c.sync.is_some() {
+            return None;
+        }
+        let conn = self.v4.hot(id)?;
+        // An ACK keeps ESTABLISHED as it is in the INPUT and the INPUT_ONLY rows alike
+        // (the test `an_ack_keeps_established_in_both_input_rows` checks it), so the
+        // state machine loses nothing while the fast path takes those segments.
+        if conn.protocol != 6
+            || conn.state != TcpState::Established as u8
+            || conn.proxied
+            || conn.vport == ftp::FTP_PORT
+        {
+            return None;
+        }
+        let dest = DestId(conn.dest);
+        let d = c.services.dest(dest)?;
+        let nat = matches!(d.method, ForwardMethod::Masq | ForwardMethod::FullNat);
+        if !(nat || d.method == ForwardMethod::DirectRoute) || !c.services.dest_is_live(dest) {
+            return None;
+        }
+        let IpAddr::V4(rs) = d.addr else {
+            return None;
+        };
+        let rs = rs.octets();
+        let (in_port, in_mac) = c.dest_hop(dest, IpAddr::V4(rs.into())).ok()?;
+        let src_mac = |p: PortId| c.net.port(p).map(|p| p.mac);
+        if !nat {
+            // Direct routing (`ip_vs_dr_xmit()`): only the MACs change.
+            let from = (conn.caddr, conn.cport, conn.vaddr, conn.vport);
+            return Some(Offload {
+                inward: OffloadWay {
+                    from,
+                    to: from,
+                    dmac: in_mac,
+                    smac: src_mac(in_port)?,
+                    port: in_port,
+                },
+                outward: None,
+            });
+        }
+        let (out_port, hop) = c.net.route(IpAddr::V4(conn.caddr.into()))?;
+        let out_mac = c.neigh.lookup(hop, now)?;
+        let src_mac = |p: PortId| c.net.port(p).map(|p| p.mac);
+        // FullNAT: the real server talks to the local address and port.
+        let (laddr, lport) = conn.local.unwrap_or((conn.caddr, conn.cport));
+        Some(Offload {
+            inward: OffloadWay {
+                from: (conn.caddr, conn.cport, conn.vaddr, conn.vport),
+                to: (laddr, lport, rs, conn.dport),
+                dmac: in_mac,
+                smac: src_mac(in_port)?,
+                port: in_port,
+            },
+            outward: Some(OffloadWay {
+                from: (rs, conn.dport, laddr, lport),
+                to: (conn.vaddr, conn.vport, conn.caddr, conn.cport),
+                dmac: out_mac,
+                smac: src_mac(out_port)?,
+                port: out_port,
+            }),
+        })
+    }
+}
+
+/// The connection of a segment, by its in key (client → VIP) or its out key (real server
+/// → client or local address).
+fn find(t: &ConnTable<[u8; 4]>, now: Instant, (s, sp, d, dp): Tuple4) -> Option<ConnId> {
+    let k = InKey {
+        protocol: 6,
+        caddr: s,
+        cport: sp,
+        vaddr: d,
+        vport: dp,
+    };
+    t.lookup_in(&k, now).or_else(|| {
+        t.lookup_out(
+            &OutKey {
+                protocol: 6,
+                saddr: s,
+                sport: sp,
+                daddr: d,
+                dport: dp,
+            },
+            now,
+        )
+    })
+}

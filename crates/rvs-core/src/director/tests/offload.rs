@@ -1,0 +1,270 @@
+//! Offloading established connections to a kernel fast path (`director/offload.rs`): the
+//! rewrite handed out for each direction is exactly what the engine itself does to the
+//! next segment (addresses, ports, MACs, egress port), for NAT and FullNAT; only an
+//! established IPv4 TCP NAT/FullNAT connection is offered; folding counts the fast path's
+//! packets and bytes and re-arms the timer from its last-seen time.
+
+use super::*;
+use crate::director::offload::{Offload, OffloadCount, OffloadWay, Tuple4};
+
+fn v4(s: &str) -> [u8; 4] {
+    match ip(s) {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(_) => panic!("not IPv4"),
+    }
+}
+
+/// A FIN+ACK segment.
+fn fin_frame(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (ip(src), ip(dst)) else {
+        panic!("IPv4 only")
+    };
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, DIR_PUB_MAC)
+        .ipv4(s.octets(), d.octets(), 64)
+        .tcp(sport, dport, 2000, 64240)
+        .ack(1)
+        .fin()
+        .write(&mut v, b"")
+        .unwrap();
+    v
+}
+
+/// What a segment `from` looks like after the engine forwarded it, as an [`OffloadWay`].
+fn forwarded(
+    d: &mut Director,
+    now: Instant,
+    port: PortId,
+    frame: &[u8],
+    from: Tuple4,
+) -> OffloadWay {
+    let (v, out) = run(d, now, port, frame);
+    let Verdict::Transmit(p) = v else {
+        panic!("not forwarded: {v:?}")
+    };
+    let s = inspect(&out);
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (s.src, s.dst) else {
+        panic!("not IPv4")
+    };
+    OffloadWay {
+        from,
+        to: (src.octets(), s.sport, dst.octets(), s.dport),
+        dmac: s.dst_mac,
+        smac: s.src_mac,
+        port: p,
+    }
+}
+
+/// Handshake and first data through the engine; the offload then, and what the engine
+/// does to the next segment each way.
+fn established(method: ForwardMethod) -> (Director, Offload, OffloadWay, OffloadWay) {
+    let mut d = director(vec![tcp_svc("10.1.0.100", 80, method, &["10.2.0.11"])]);
+    let c = ("10.1.0.10", 40000, "10.1.0.100", 80);
+    let syn = tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b"");
+    let (_, out) = run(&mut d, t(1), PUB, &syn);
+    let toward = inspect(&out);
+    let IpAddr::V4(back_to) = toward.src else {
+        panic!()
+    };
+    let back_to = back_to.to_string();
+    let rs_from: Tuple4 = (v4("10.2.0.11"), 80, v4(&back_to), toward.sport);
+    let client_from: Tuple4 = (v4(c.0), c.1, v4(c.2), c.3);
+    assert_eq!(
+        d.offload_v4(t(1), client_from),
+        None,
+        "a SYN_RECV connection is not offloaded"
+    );
+    let synack = tcp_frame("10.2.0.11", 80, &back_to, toward.sport, Seg::SynAck, b"");
+    run(&mut d, t(1), PRIV, &synack);
+    let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"GET / HTTP/1.0\r\n\r\n");
+    run(&mut d, t(2), PUB, &data);
+    let o = d
+        .offload_v4(t(2), client_from)
+        .expect("established: offloaded");
+    assert_eq!(
+        d.offload_v4(t(2), rs_from),
+        Some(o),
+        "found by the reply too"
+    );
+    let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"more");
+    let inward = forwarded(&mut d, t(3), PUB, &data, client_from);
+    let reply = tcp_frame("10.2.0.11", 80, &back_to, toward.sport, Seg::Ack, b"200 OK");
+    let outward = forwarded(&mut d, t(3), PRIV, &reply, rs_from);
+    (d, o, inward, outward)
+}
+
+#[test]
+fn nat_offload_is_what_the_engine_does() {
+    let (_, o, inward, outward) = established(ForwardMethod::Masq);
+    assert_eq!(o.inward, inward);
+    assert_eq!(o.outward, Some(outward));
+    assert_eq!(o.inward.to, (v4("10.1.0.10"), 40000, v4("10.2.0.11"), 80));
+    assert_eq!((outward.dmac, outward.port), (CLIENT_MAC, PUB));
+}
+
+#[test]
+fn fullnat_offload_is_what_the_engine_does() {
+    let (_, o, inward, outward) = established(ForwardMethod::FullNat);
+    assert_eq!(o.inward, inward);
+    assert_eq!(o.outward, Some(outward));
+    assert_eq!(o.inward.to.0, v4("10.2.0.250"));
+}
+
+/// Direct routing: the client's direction only, the MACs only, as the engine does.
+#[test]
+fn direct_routing_offload_is_the_mac_rewrite() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::DirectRoute,
+        &["10.2.0.11"],
+    )]);
+    let c = ("10.1.0.10", 40000, "10.1.0.100", 80);
+    let from: Tuple4 = (v4(c.0), c.1, v4(c.2), c.3);
+    run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b""),
+    );
+    assert_eq!(d.offload_v4(t(1), from), None, "SYN_RECV");
+    run(
+        &mut d,
+        t(2),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
+    );
+    let o = d.offload_v4(t(2), from).expect("established (input only)");
+    assert_eq!(o.outward, None);
+    let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"more");
+    assert_eq!(o.inward, forwarded(&mut d, t(3), PUB, &data, from));
+    assert_eq!((o.inward.to, o.inward.dmac), (from, rs_mac(1)));
+}
+
+/// Tunnelled connections are not offered (encapsulation is not the program's).
+#[test]
+fn tunnels_are_not_offloaded() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Tunnel {
+            kind: crate::model::TunnelKind::Ipip,
+            csum: crate::model::TunnelCsum::NoCsum,
+        },
+        &["10.2.0.11"],
+    )]);
+    let c = ("10.1.0.10", 40000, "10.1.0.100", 80);
+    run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b""),
+    );
+    run(
+        &mut d,
+        t(2),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
+    );
+    assert_eq!(d.offload_v4(t(2), (v4(c.0), c.1, v4(c.2), c.3)), None);
+}
+
+/// What the fast path takes (ACK without SYN, FIN, RST) leaves an ESTABLISHED entry as it
+/// is, with or without NO_OUTPUT (the INPUT and the INPUT_ONLY rows), in the normal and the
+/// secure_tcp tables: skipping those segments loses no transition.
+#[test]
+fn an_ack_keeps_established_in_both_input_rows() {
+    use crate::conn::state::{ConnFlags, Direction, TcpFlags, TcpState, transition_with};
+    for secure in [false, true] {
+        for flags in 0..=ConnFlags::PUBLIC_MASK {
+            for tcp in 0..=u8::MAX {
+                let not_data = TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST;
+                if tcp & (not_data | TcpFlags::ACK) != TcpFlags::ACK {
+                    continue;
+                }
+                let f = ConnFlags(flags);
+                let tr = transition_with(
+                    secure,
+                    TcpState::Established,
+                    f,
+                    Direction::Input,
+                    TcpFlags(tcp),
+                );
+                assert_eq!(
+                    (tr.new, tr.flags, tr.activity),
+                    (TcpState::Established, f, None),
+                    "secure {secure}, flags {flags:#x}, tcp {tcp:#x}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fold_counts_and_rearms_and_a_fin_ends_the_offload() {
+    let (mut d, o, _, _) = established(ForwardMethod::Masq);
+    let svc = d.services().iter().next().unwrap().1;
+    let before = (
+        svc.stats.inpkts,
+        svc.stats.outpkts,
+        svc.stats.inbytes,
+        svc.stats.outbytes,
+    );
+    let (id, c) = d.table_v4().iter().next().unwrap();
+    let expires = c.expires;
+    let inward = OffloadCount {
+        packets: 10,
+        bytes: 1000,
+    };
+    let outward = OffloadCount {
+        packets: 7,
+        bytes: 7000,
+    };
+    let again = d.offload_fold(t(100), &o, inward, outward, Some(t(90)));
+    assert_eq!(again, Some(o));
+    let svc = d.services().iter().next().unwrap().1;
+    assert_eq!(
+        (
+            svc.stats.inpkts,
+            svc.stats.outpkts,
+            svc.stats.inbytes,
+            svc.stats.outbytes
+        ),
+        (
+            before.0 + 10,
+            before.1 + 7,
+            before.2 + 1000,
+            before.3 + 7000
+        )
+    );
+    let (_, c) = d.table_v4().iter().next().unwrap();
+    let ds = d.services().dest_stats(DestId(c.dest)).unwrap();
+    assert_eq!((ds.inpkts, ds.outpkts), (before.0 + 10, before.1 + 7));
+    // ESTABLISHED's timeout (900 s) from the fast path's last hit at 90 s.
+    let c = d.table_v4().get(id).unwrap();
+    assert!(c.expires > expires);
+    assert_eq!(c.expires, t(90) + c.timeout);
+    // An older last-seen does not shorten the timer.
+    d.offload_fold(
+        t(101),
+        &o,
+        OffloadCount::default(),
+        OffloadCount::default(),
+        Some(t(50)),
+    );
+    assert_eq!(d.table_v4().get(id).unwrap().expires, t(90) + c.timeout);
+    // The client's FIN (which the fast path passes up) leaves ESTABLISHED: no offload.
+    let fin = fin_frame("10.1.0.10", 40000, "10.1.0.100", 80);
+    run(&mut d, t(102), PUB, &fin);
+    assert_eq!(d.offload_v4(t(102), o.inward.from), None);
+    assert_eq!(
+        d.offload_fold(
+            t(102),
+            &o,
+            OffloadCount::default(),
+            OffloadCount::default(),
+            None
+        ),
+        None
+    );
+}

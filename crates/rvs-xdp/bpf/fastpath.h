@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* rvs XDP fast path: the structures shared with userspace (crates/rvs-xdp/src/maps.rs
+ * mirrors them as repr(C) structs; its layout tests pin sizes and offsets). */
+#ifndef RVS_FASTPATH_H
+#define RVS_FASTPATH_H
+
+#include <linux/types.h>
+
+/* An IPv4 TCP segment as it arrives (network byte order throughout). */
+struct flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+};
+
+/* What to do with a hit: the new addresses and ports, the checksum deltas (RFC 1624
+ * eqn. 3, ~m + m' summed over the changed 16-bit words, folded), the new MACs and the
+ * output interface. packets/bytes/last_seen are written by the program only. */
+struct flow_val {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u16 ip_delta;
+	__u16 l4_delta;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u32 ifindex;
+	__u32 pad;
+	__u64 packets;
+	/* IP total length summed (the engine's byte counters count the IP packet). */
+	__u64 bytes;
+	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last hit. */
+	__u64 last_seen;
+};
+
+/* Per-CPU counters, indexes of the stats array. */
+enum {
+	STAT_FAST_FRAMES = 0,
+	STAT_FAST_BYTES = 1,
+	/* Flow hit, but the checksum is partial (a local sender's offload on veth). */
+	STAT_PARTIAL_CSUM = 2,
+	STAT_MAX = 4,
+};
+
+#endif

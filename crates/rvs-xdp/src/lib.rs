@@ -1,0 +1,452 @@
+//! rvs's XDP fast path (docs/xdp.md): the BPF program `bpf/fastpath.bpf.c`, built from
+//! source by `build.rs` with clang, and the loader that attaches it to the director's
+//! interfaces and manages its flow map.
+//!
+//! The program executes rewrites userspace wrote; it decides nothing. A frame whose
+//! 5-tuple is in the flow map (an established IPv4 TCP flow, ACK without SYN/FIN/RST, no IP
+//! options, not a fragment, a complete checksum) is rewritten (addresses, ports,
+//! incremental checksums, MACs) and sent (`XDP_TX` or `bpf_redirect`); every other frame
+//! passes to the kernel stack, where rvs's AF_PACKET path sees it as without the program.
+//!
+//! This crate holds the `unsafe` the loader needs (the [`aya::Pod`] impls of the map
+//! structs and one `clock_gettime`), each with a `// SAFETY:` line. It does not choose
+//! which flows to offload: that is the engine's (`rvs_core::director::offload`).
+
+use aya::maps::{HashMap, MapData, PerCpuArray};
+use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
+use aya::{Ebpf, include_bytes_aligned};
+use std::io;
+
+/// The object clang built from `bpf/fastpath.bpf.c` (see `build.rs`).
+static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/fastpath.bpf.o"));
+
+/// The flow map's capacity (`max_entries` of `rvs_flows` in the C source): flows beyond
+/// it stay on the userspace path.
+pub const MAX_FLOWS: usize = 65536;
+
+/// `XDP_PASS`: on to the kernel stack (and rvs's AF_PACKET path).
+pub const XDP_PASS: u32 = 2;
+/// `XDP_TX`: out of the interface it came in by.
+pub const XDP_TX: u32 = 3;
+/// `XDP_REDIRECT`: out of another interface.
+pub const XDP_REDIRECT: u32 = 4;
+
+/// Per-CPU statistics indexes (`enum` in `bpf/fastpath.h`).
+const STAT_FAST_FRAMES: u32 = 0;
+const STAT_FAST_BYTES: u32 = 1;
+const STAT_PARTIAL_CSUM: u32 = 2;
+
+/// An IPv4 TCP segment's addresses and ports as it arrives (`struct flow_key`), each in
+/// network byte order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    /// Source address.
+    pub saddr: [u8; 4],
+    /// Destination address.
+    pub daddr: [u8; 4],
+    /// Source port (network order bytes).
+    pub sport: [u8; 2],
+    /// Destination port (network order bytes).
+    pub dport: [u8; 2],
+}
+
+impl FlowKey {
+    /// The key of a segment from `src` to `dst`.
+    pub fn new(saddr: [u8; 4], sport: u16, daddr: [u8; 4], dport: u16) -> FlowKey {
+        FlowKey {
+            saddr,
+            daddr,
+            sport: sport.to_be_bytes(),
+            dport: dport.to_be_bytes(),
+        }
+    }
+}
+
+/// `struct flow_val`: the rewrite and the program's counters.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct FlowVal {
+    saddr: [u8; 4],
+    daddr: [u8; 4],
+    sport: [u8; 2],
+    dport: [u8; 2],
+    ip_delta: u16,
+    l4_delta: u16,
+    dmac: [u8; 6],
+    smac: [u8; 6],
+    ifindex: u32,
+    pad: u32,
+    packets: u64,
+    bytes: u64,
+    last_seen: u64,
+}
+
+// SAFETY: FlowKey is repr(C), made of byte arrays only (no padding: the layout test pins
+// its size to the sum of its fields), so every bit pattern is valid and it is Copy.
+unsafe impl aya::Pod for FlowKey {}
+// SAFETY: FlowVal is repr(C) with explicit padding (`pad`; the layout test pins every
+// offset against `struct flow_val`), integers and byte arrays only: every bit pattern is
+// valid.
+unsafe impl aya::Pod for FlowVal {}
+
+/// What the program does with a segment of a flow: the segment's new addresses and ports,
+/// its new MACs and the interface it leaves by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewrite {
+    /// New source address.
+    pub saddr: [u8; 4],
+    /// New source port.
+    pub sport: u16,
+    /// New destination address.
+    pub daddr: [u8; 4],
+    /// New destination port.
+    pub dport: u16,
+    /// Destination MAC (the next hop's).
+    pub dmac: [u8; 6],
+    /// Source MAC (the egress interface's).
+    pub smac: [u8; 6],
+    /// Egress interface index.
+    pub ifindex: u32,
+}
+
+/// A flow's counters as the program left them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowCounters {
+    /// Segments rewritten.
+    pub packets: u64,
+    /// Their IP total lengths summed.
+    pub bytes: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds of the last one (0: none yet).
+    pub last_seen_ns: u64,
+}
+
+/// The program's totals over all CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// Frames the program rewrote and sent.
+    pub frames: u64,
+    /// Their IP bytes.
+    pub bytes: u64,
+    /// Hits passed to userspace because their checksum was partial.
+    pub partial_csum: u64,
+}
+
+/// The one's-complement sum of a byte string's native-order 16-bit words (the program
+/// reads the header fields natively; RFC 1071 section 2 (B): the order does not matter as
+/// long as it is the same throughout).
+fn words(b: &[u8]) -> u32 {
+    b.chunks(2)
+        .map(|w| u32::from(u16::from_ne_bytes([w[0], w[1]])))
+        .sum()
+}
+
+fn fold(mut s: u32) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// ~m + m' over the changed words (RFC 1624 eqn. 3), for `key`'s segment rewritten by
+/// `rw`: (IP header delta, TCP delta). The TCP checksum covers the pseudo-header's
+/// addresses and the ports.
+fn deltas(key: &FlowKey, rw: &Rewrite) -> (u16, u16) {
+    let not = |b: &[u8]| 0xffff * (b.len() as u32 / 2) - words(b);
+    let ip = not(&key.saddr) + words(&rw.saddr) + not(&key.daddr) + words(&rw.daddr);
+    let ports = not(&key.sport)
+        + words(&rw.sport.to_be_bytes())
+        + not(&key.dport)
+        + words(&rw.dport.to_be_bytes());
+    // Nothing changed (direct routing): add +0, not -0, so that the checksums are left
+    // exactly as they came (both are zero in one's complement; -0 would turn a 0xffff
+    // into 0x0000).
+    let plus_zero = |d: u16| if d == 0xffff { 0 } else { d };
+    (
+        plus_zero(fold(ip)),
+        plus_zero(fold(u32::from(fold(ip)) + ports)),
+    )
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
+}
+
+/// The loaded program, attached to the director's interfaces (detached when dropped), and
+/// its maps.
+pub struct FastPath {
+    /// Holds the program and its links (closing them detaches it).
+    ebpf: Ebpf,
+    flows: HashMap<MapData, FlowKey, FlowVal>,
+    stats: PerCpuArray<MapData, u64>,
+}
+
+impl std::fmt::Debug for FastPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastPath").finish_non_exhaustive()
+    }
+}
+
+impl FastPath {
+    /// Load the program and attach it in native (driver) mode to each of `ifaces`. Fails
+    /// (detaching what was attached) when the kernel or a driver refuses.
+    pub fn attach(ifaces: &[String]) -> io::Result<FastPath> {
+        let mut fp = FastPath::load()?;
+        let prog = fp.program()?;
+        for name in ifaces {
+            prog.attach(name, XdpMode::Driver)
+                .map_err(|e| err(&format!("attaching XDP (native) to {name}"), e))?;
+        }
+        Ok(fp)
+    }
+
+    /// Load the program (through the verifier) without attaching it: for
+    /// [`FastPath::run`].
+    pub fn load() -> io::Result<FastPath> {
+        if let Some(why) = option_env!("RVS_XDP_MISSING") {
+            return Err(err("this rvs was built without its XDP program", why));
+        }
+        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| err("loading the XDP object", e))?;
+        let prog: &mut Xdp = ebpf
+            .program_mut("rvs_fastpath")
+            .ok_or_else(|| err("XDP object", "no program rvs_fastpath"))?
+            .try_into()
+            .map_err(|e| err("rvs_fastpath", e))?;
+        prog.load()
+            .map_err(|e| err("loading rvs_fastpath (verifier)", e))?;
+        let flows = ebpf
+            .take_map("rvs_flows")
+            .ok_or_else(|| err("XDP object", "no map rvs_flows"))?;
+        let flows = HashMap::try_from(flows).map_err(|e| err("rvs_flows", e))?;
+        let stats = ebpf
+            .take_map("rvs_stats")
+            .ok_or_else(|| err("XDP object", "no map rvs_stats"))?;
+        let stats = PerCpuArray::try_from(stats).map_err(|e| err("rvs_stats", e))?;
+        Ok(FastPath { ebpf, flows, stats })
+    }
+
+    fn program(&mut self) -> io::Result<&mut Xdp> {
+        self.ebpf
+            .program_mut("rvs_fastpath")
+            .ok_or_else(|| err("XDP object", "no program rvs_fastpath"))?
+            .try_into()
+            .map_err(|e| err("rvs_fastpath", e))
+    }
+
+    /// Run the program once on `frame` (`BPF_PROG_TEST_RUN`, nothing is sent): its action
+    /// ([`XDP_PASS`], [`XDP_TX`], [`XDP_REDIRECT`], ...) and the frame as it left it. The
+    /// differential tests compare it with the engine's own output.
+    pub fn run(&mut self, frame: &[u8]) -> io::Result<(u32, Vec<u8>)> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..TestRunOptions::new()
+        };
+        let r = self
+            .program()?
+            .test_run(opts)
+            .map_err(|e| err("BPF_PROG_TEST_RUN", e))?;
+        out.truncate(r.data_size_out as usize);
+        Ok((r.return_value, out))
+    }
+
+    /// Write `key`'s rewrite (its counters start at zero).
+    pub fn insert(&mut self, key: &FlowKey, rw: &Rewrite) -> io::Result<()> {
+        let (ip_delta, l4_delta) = deltas(key, rw);
+        let v = FlowVal {
+            saddr: rw.saddr,
+            daddr: rw.daddr,
+            sport: rw.sport.to_be_bytes(),
+            dport: rw.dport.to_be_bytes(),
+            ip_delta,
+            l4_delta,
+            dmac: rw.dmac,
+            smac: rw.smac,
+            ifindex: rw.ifindex,
+            ..FlowVal::default()
+        };
+        self.flows
+            .insert(key, v, 0)
+            .map_err(|e| err("rvs_flows insert", e))
+    }
+
+    /// `key`'s counters, None when it is not in the map.
+    pub fn counters(&self, key: &FlowKey) -> io::Result<Option<FlowCounters>> {
+        match self.flows.get(key, 0) {
+            Ok(v) => Ok(Some(FlowCounters {
+                packets: v.packets,
+                bytes: v.bytes,
+                last_seen_ns: v.last_seen,
+            })),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(err("rvs_flows lookup", e)),
+        }
+    }
+
+    /// Remove `key` (absent is fine).
+    pub fn remove(&mut self, key: &FlowKey) -> io::Result<()> {
+        match self.flows.remove(key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(err("rvs_flows remove", e)),
+        }
+    }
+
+    /// The program's counters summed over all CPUs.
+    pub fn totals(&self) -> io::Result<Totals> {
+        let sum = |i: u32| -> io::Result<u64> {
+            let v = self
+                .stats
+                .get(&i, 0)
+                .map_err(|e| err("rvs_stats lookup", e))?;
+            Ok(v.iter().copied().fold(0u64, u64::wrapping_add))
+        };
+        Ok(Totals {
+            frames: sum(STAT_FAST_FRAMES)?,
+            bytes: sum(STAT_FAST_BYTES)?,
+            partial_csum: sum(STAT_PARTIAL_CSUM)?,
+        })
+    }
+}
+
+/// `CLOCK_MONOTONIC` now in nanoseconds: the clock of the program's `bpf_ktime_get_ns()`.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// The layouts of `struct flow_key` and `struct flow_val` (bpf/fastpath.h).
+    #[test]
+    fn layouts_match_the_c_structs() {
+        assert_eq!(size_of::<FlowKey>(), 12);
+        assert_eq!(size_of::<FlowVal>(), 64);
+        assert_eq!(offset_of!(FlowVal, ip_delta), 12);
+        assert_eq!(offset_of!(FlowVal, l4_delta), 14);
+        assert_eq!(offset_of!(FlowVal, dmac), 16);
+        assert_eq!(offset_of!(FlowVal, smac), 22);
+        assert_eq!(offset_of!(FlowVal, ifindex), 28);
+        assert_eq!(offset_of!(FlowVal, packets), 40);
+        assert_eq!(offset_of!(FlowVal, bytes), 48);
+        assert_eq!(offset_of!(FlowVal, last_seen), 56);
+    }
+
+    /// The kernel's verifier accepts both programs (needs root, as the lab tests do).
+    #[test]
+    fn programs_pass_the_verifier() {
+        let mut ebpf = Ebpf::load(OBJECT).expect("object");
+        for name in ["rvs_fastpath", "rvs_pass"] {
+            let p: &mut Xdp = ebpf.program_mut(name).unwrap().try_into().unwrap();
+            p.load().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+    }
+
+    /// The program's `csum_update` (RFC 1624 eqn. 3), in Rust over native-order words.
+    fn update(hc: [u8; 2], delta: u16) -> [u8; 2] {
+        let hc = u16::from_ne_bytes(hc);
+        (!fold(u32::from(!hc) + u32::from(delta))).to_ne_bytes()
+    }
+
+    /// A TCP segment rewritten with the precomputed deltas has the checksums a full
+    /// computation gives, for NAT (destination) and FullNAT (both) rewrites.
+    #[test]
+    fn deltas_give_the_full_checksums() {
+        let payload = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let build = |s: [u8; 4], sp: u16, d: [u8; 4], dp: u16| {
+            let b = etherparse::PacketBuilder::ipv4(s, d, 64)
+                .tcp(sp, dp, 12345, 64240)
+                .ack(777);
+            let mut v = Vec::new();
+            b.write(&mut v, payload).unwrap();
+            v
+        };
+        let cases = [
+            // NAT in: client → VIP becomes client → real server.
+            (
+                ([10, 1, 0, 10], 40000),
+                ([10, 1, 0, 100], 80),
+                ([10, 1, 0, 10], 40000),
+                ([10, 2, 0, 11], 8080),
+            ),
+            // NAT out: real server → client becomes VIP → client.
+            (
+                ([10, 2, 0, 11], 8080),
+                ([10, 1, 0, 10], 40000),
+                ([10, 1, 0, 100], 80),
+                ([10, 1, 0, 10], 40000),
+            ),
+            // FullNAT in: both rewritten.
+            (
+                ([10, 1, 0, 10], 40000),
+                ([10, 1, 0, 100], 80),
+                ([10, 2, 0, 250], 1025),
+                ([10, 2, 0, 11], 80),
+            ),
+            // Direct routing: nothing changes.
+            (
+                ([10, 1, 0, 10], 40000),
+                ([10, 1, 0, 100], 80),
+                ([10, 1, 0, 10], 40000),
+                ([10, 1, 0, 100], 80),
+            ),
+            // Nothing changes but a port.
+            (
+                ([192, 0, 2, 1], 65535),
+                ([192, 0, 2, 2], 1),
+                ([192, 0, 2, 1], 65535),
+                ([192, 0, 2, 2], 0),
+            ),
+        ];
+        for ((s, sp), (d, dp), (ns, nsp), (nd, ndp)) in cases {
+            let mut pkt = build(s, sp, d, dp);
+            let want = build(ns, nsp, nd, ndp);
+            let key = FlowKey::new(s, sp, d, dp);
+            let rw = Rewrite {
+                saddr: ns,
+                sport: nsp,
+                daddr: nd,
+                dport: ndp,
+                dmac: [0; 6],
+                smac: [0; 6],
+                ifindex: 0,
+            };
+            let (ipd, l4d) = deltas(&key, &rw);
+            pkt[12..16].copy_from_slice(&ns);
+            pkt[16..20].copy_from_slice(&nd);
+            let c = update([pkt[10], pkt[11]], ipd);
+            pkt[10..12].copy_from_slice(&c);
+            pkt[20..22].copy_from_slice(&nsp.to_be_bytes());
+            pkt[22..24].copy_from_slice(&ndp.to_be_bytes());
+            let c = update([pkt[36], pkt[37]], l4d);
+            pkt[36..38].copy_from_slice(&c);
+            let norm = |c: [u8; 2]| if c == [0xff, 0xff] { [0, 0] } else { c };
+            assert_eq!(
+                norm([pkt[10], pkt[11]]),
+                norm([want[10], want[11]]),
+                "IP checksum"
+            );
+            assert_eq!(
+                norm([pkt[36], pkt[37]]),
+                norm([want[36], want[37]]),
+                "TCP checksum"
+            );
+            assert_eq!(pkt, want);
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The XDP program against the engine, byte for byte: an established NAT or FullNAT
+//! connection's segments, each way (direct routing: the client's way), leave the program (`BPF_PROG_TEST_RUN`, with the
+//! entries [`FastPath`] wrote from the engine's offload) exactly as they leave the engine's
+//! userspace path; and the segments the program must not take (SYN, FIN, RST, IP options,
+//! a fragment, a checksum-partial segment, an unknown flow) pass unchanged. Needs root
+//! (loading a BPF program), as the lab tests do.
+
+use super::*;
+use etherparse::PacketBuilder;
+use rvs_core::director::{DirectorSettings, NetConfig, OwnedAddr, PortConfig, Verdict};
+use rvs_core::model::{
+    Config, ForwardMethod, LocalPool, Prefix, Protocol, RealServerConfig, SchedulerKind,
+    ServiceKey, VirtualServiceConfig,
+};
+use rvs_core::wire::{CsumStatus, Frame};
+use std::net::IpAddr;
+
+const PUB: PortId = PortId(0);
+const PRIV: PortId = PortId(1);
+const PUB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const PRIV_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const RS_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+const CLIENT: [u8; 4] = [10, 1, 0, 10];
+const VIP: [u8; 4] = [10, 1, 0, 100];
+const RS: [u8; 4] = [10, 2, 0, 11];
+
+fn ip(a: [u8; 4]) -> IpAddr {
+    IpAddr::from(a)
+}
+
+fn director(method: ForwardMethod) -> Director {
+    let prefix = |a: [u8; 4], len| Prefix { addr: ip(a), len };
+    let net = NetConfig {
+        ports: vec![
+            PortConfig {
+                id: PUB,
+                mac: PUB_MAC,
+                addrs: vec![prefix([10, 1, 0, 2], 24)],
+                mtu: 1500,
+            },
+            PortConfig {
+                id: PRIV,
+                mac: PRIV_MAC,
+                addrs: vec![prefix([10, 2, 0, 1], 24)],
+                mtu: 1500,
+            },
+        ],
+        routes: vec![],
+        owned: vec![
+            OwnedAddr {
+                addr: ip(VIP),
+                port: PUB,
+                mac: None,
+            },
+            OwnedAddr {
+                addr: ip([10, 2, 0, 254]),
+                port: PRIV,
+                mac: None,
+            },
+        ],
+    };
+    let mut svc = VirtualServiceConfig::new(ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: ip(VIP),
+        port: 80,
+    });
+    svc.scheduler = SchedulerKind::Rr;
+    // NAT remaps the port; direct routing cannot.
+    let port = if method == ForwardMethod::DirectRoute {
+        80
+    } else {
+        8080
+    };
+    let mut r = RealServerConfig::new(ip(RS), port);
+    r.method = method;
+    svc.real_servers.push(r);
+    let cfg = Config {
+        services: vec![svc],
+        local_pool: LocalPool {
+            addrs: vec![ip([10, 2, 0, 250])],
+            port_range: (20000, 20999),
+        },
+        ..Config::default()
+    };
+    let mut d = Director::new(net, &cfg, DirectorSettings::default()).expect("valid config");
+    d.learn_neighbor(ip(CLIENT), CLIENT_MAC, Instant(0));
+    d.learn_neighbor(ip(RS), RS_MAC, Instant(0));
+    d
+}
+
+/// TCP flags of [`segment`].
+#[derive(Clone, Copy)]
+enum F {
+    Syn,
+    SynAck,
+    Ack,
+    Fin,
+    Rst,
+}
+
+fn segment(
+    mac: [u8; 6],
+    (s, sp): ([u8; 4], u16),
+    (d, dp): ([u8; 4], u16),
+    f: F,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(mac, [0xff; 6])
+        .ipv4(s, d, 64)
+        .tcp(sp, dp, 1000, 64240);
+    let b = match f {
+        F::Syn => b.syn(),
+        F::SynAck => b.syn().ack(1),
+        F::Ack => b.ack(1),
+        F::Fin => b.ack(1).fin(),
+        F::Rst => b.ack(1).rst(),
+    };
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+/// The engine's output for `frame`.
+fn engine(d: &mut Director, now: Instant, port: PortId, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    let head = 128;
+    let mut buf = vec![0u8; head + frame.len() + 64];
+    buf[head..head + frame.len()].copy_from_slice(frame);
+    let mut f = Frame::new(&mut buf, head, frame.len()).unwrap();
+    f.set_csum(CsumStatus::Complete);
+    let v = d.handle(now, port, &mut f);
+    (v, f.data().to_vec())
+}
+
+fn fast_path() -> FastPath {
+    FastPath {
+        xdp: rvs_xdp::FastPath::load().expect("loading the XDP program (needs root)"),
+        ifindex: vec![101, 102],
+        flows: HashMap::new(),
+        outward: HashMap::new(),
+        pending: HashMap::new(),
+        folded: Instant(0),
+        failing: false,
+    }
+}
+
+fn differential(method: ForwardMethod) {
+    let mut d = director(method);
+    let mut fp = fast_path();
+    let now = Instant(1_000_000_000);
+    let c = (CLIENT, 40000);
+    let v = (VIP, 80);
+    // The handshake and first request through the engine, as the worker would, with the
+    // hook seeing each forwarded segment.
+    let through = |d: &mut Director, fp: &mut FastPath, port, frame: Vec<u8>| {
+        let seg = peek(&frame);
+        let (verdict, out) = engine(d, now, port, &frame);
+        if let (Verdict::Transmit(_), Some((seg, flags))) = (verdict, seg) {
+            fp.forwarded(d, now, seg, flags);
+        }
+        (verdict, out)
+    };
+    let (_, out) = through(&mut d, &mut fp, PUB, segment(CLIENT_MAC, c, v, F::Syn, b""));
+    // The real server's side of the connection: its address and port as it sees them.
+    let local = (
+        [out[26], out[27], out[28], out[29]],
+        u16::from_be_bytes([out[34], out[35]]),
+    );
+    let dr = method == ForwardMethod::DirectRoute;
+    let rs = (RS, if dr { 80 } else { 8080 });
+    if !dr {
+        // Direct routing's replies do not cross the director.
+        through(
+            &mut d,
+            &mut fp,
+            PRIV,
+            segment(RS_MAC, rs, local, F::SynAck, b""),
+        );
+    }
+    assert!(fp.flows.is_empty(), "not offloaded before ESTABLISHED");
+    for i in 0..OFFLOAD_AFTER {
+        assert!(
+            fp.flows.is_empty(),
+            "not offloaded after {i} client segments"
+        );
+        through(
+            &mut d,
+            &mut fp,
+            PUB,
+            segment(CLIENT_MAC, c, v, F::Ack, b"GET / HTTP/1.1\r\n\r\n"),
+        );
+    }
+    assert_eq!(
+        fp.flows.len(),
+        1,
+        "offloaded after OFFLOAD_AFTER client segments"
+    );
+    assert!(fp.pending.is_empty());
+
+    // The same segments through the program and through the engine, byte for byte.
+    let cases = [
+        (
+            PUB,
+            segment(CLIENT_MAC, c, v, F::Ack, b"GET /again HTTP/1.1\r\n\r\n"),
+            102,
+        ),
+        (PRIV, segment(RS_MAC, rs, local, F::Ack, &[b'x'; 1400]), 101),
+        (PUB, segment(CLIENT_MAC, c, v, F::Ack, b""), 102),
+        (
+            PRIV,
+            segment(RS_MAC, rs, local, F::Ack, b"HTTP/1.1 200 OK\r\n\r\n"),
+            101,
+        ),
+    ];
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|(port, _, _)| !dr || *port == PUB)
+        .collect();
+    for (i, (port, frame, ifindex)) in cases.iter().cloned().enumerate() {
+        let (action, fast) = fp.xdp.run(&frame).unwrap();
+        assert_eq!(
+            action,
+            rvs_xdp::XDP_REDIRECT,
+            "case {i}: redirected to ifindex {ifindex}"
+        );
+        let (verdict, slow) = engine(&mut d, now, port, &frame);
+        let out_port = if ifindex == 101 { PUB } else { PRIV };
+        assert_eq!(verdict, Verdict::Transmit(out_port), "case {i}");
+        assert_eq!(
+            fast, slow,
+            "case {i}: the program's frame differs from the engine's"
+        );
+    }
+
+    // What the program must leave to the engine passes unchanged.
+    let mut options = segment(CLIENT_MAC, c, v, F::Ack, b"x");
+    options[14] = 0x46; // a 24-byte IP header: the segment is not parsed as the flow's
+    let mut fragment = segment(CLIENT_MAC, c, v, F::Ack, b"x");
+    fragment[20] |= 0x20; // more fragments
+    let mut partial = segment(CLIENT_MAC, c, v, F::Ack, b"partial");
+    // A local sender's offloaded checksum: the pseudo-header sum only.
+    let len = (partial.len() - 34) as u32;
+    let w = |b: &[u8], at: usize| u32::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    let mut sum = w(&partial, 26) + w(&partial, 28) + w(&partial, 30) + w(&partial, 32) + 6 + len;
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    partial[50..52].copy_from_slice(&(sum as u16).to_be_bytes());
+    let pass = [
+        ("SYN", segment(CLIENT_MAC, c, v, F::Syn, b"")),
+        ("FIN", segment(CLIENT_MAC, c, v, F::Fin, b"")),
+        ("RST", segment(RS_MAC, rs, local, F::Rst, b"")),
+        ("IP options", options),
+        ("fragment", fragment),
+        ("partial checksum", partial),
+        (
+            "unknown flow",
+            segment(CLIENT_MAC, (CLIENT, 40001), v, F::Ack, b"x"),
+        ),
+    ];
+    for (what, frame) in pass {
+        let (action, out) = fp.xdp.run(&frame).unwrap();
+        assert_eq!(action, rvs_xdp::XDP_PASS, "{what}");
+        assert_eq!(out, frame, "{what}: passed unchanged");
+    }
+    let totals = fp.xdp.totals().unwrap();
+    assert_eq!(
+        (totals.frames, totals.partial_csum),
+        (cases.len() as u64, 1)
+    );
+
+    // The client's FIN through the engine removes both entries.
+    through(&mut d, &mut fp, PUB, segment(CLIENT_MAC, c, v, F::Fin, b""));
+    assert!(fp.flows.is_empty() && fp.outward.is_empty());
+    let (action, _) = fp
+        .xdp
+        .run(&segment(RS_MAC, rs, local, F::Ack, b"late"))
+        .unwrap();
+    assert_eq!(action, rvs_xdp::XDP_PASS, "no entry after the FIN");
+}
+
+#[test]
+fn nat_program_output_is_the_engines() {
+    differential(ForwardMethod::Masq);
+}
+
+#[test]
+fn fullnat_program_output_is_the_engines() {
+    differential(ForwardMethod::FullNat);
+}
+
+#[test]
+fn direct_routing_program_output_is_the_engines() {
+    differential(ForwardMethod::DirectRoute);
+}
