@@ -43,6 +43,9 @@ pub(super) enum Ask {
     Health,
     /// The failover thread's view (`list --failover`).
     Failover,
+    /// Copy the connection tables in pieces to this channel (`-L -c`, see
+    /// [`super::conn_export`]); answered at once, the pieces follow.
+    ExportConns(std::sync::mpsc::SyncSender<Vec<listing::ConnRow>>),
     /// An ipvsadm command line, parsed by the control thread (see [`crate::admin`]); the
     /// answer is the encoded [`crate::admin::Reply`].
     Ipvsadm(Box<admin::Prepared>),
@@ -194,14 +197,23 @@ fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
         Ask::Failover => Ok(failover_status::render(
             shared.failover.as_ref().map(|p| p.get()).as_ref(),
         )),
-        Ask::List { format, exact } if format != Format::Connections => {
+        Ask::List {
+            format: Format::Connections,
+            exact,
+        } => list_connections(shared, &listing::list_options(Format::Connections, exact).1),
+        Ask::List { format, exact } => {
             let v = ask_view(&shared.requests)?;
             Ok(listing::render_view(&v.engine, format, exact).unwrap_or_default())
         }
-        Ask::Ipvsadm(p)
-            if p.list_options()
-                .is_some_and(|opts| !listing::needs_engine(opts)) =>
-        {
+        Ask::Ipvsadm(p) if p.list_options().is_some_and(listing::needs_engine) => {
+            let opts = p.list_options().expect("a listing");
+            Ok(match list_connections(shared, &opts.format) {
+                Ok(text) => Reply::ok(text),
+                Err(e) => Reply::fail(1, &e),
+            }
+            .encode())
+        }
+        Ask::Ipvsadm(p) if p.list_options().is_some() => {
             let v = ask_view(&shared.requests)?;
             let opts = p.list_options().expect("a listing");
             Ok(match listing::list_view(&v.engine, opts) {
@@ -213,6 +225,16 @@ fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
         Ask::Reload => reload(shared, "control socket"),
         ask => ask_text(&shared.requests, ask),
     }
+}
+
+/// `-L -c`: the worker copies the tables in bounded pieces, formatted here.
+fn list_connections(
+    shared: &Shared,
+    f: &rvs_config::ipvsadm::ListFormat,
+) -> Result<String, String> {
+    let (tx, rx) = super::conn_export::channel();
+    ask_text(&shared.requests, Ask::ExportConns(tx))?;
+    super::conn_export::render(&rx, f, Duration::from_secs(5))
 }
 
 /// Reload the file: read and checked here, installed by the worker; the outcome logged.
@@ -403,8 +425,12 @@ impl ControlPlane<'_> {
                 });
                 Ok(Answer::View(Arc::clone(v)))
             }
-            // Only the connection listing: the others are formatted from a view.
-            Ask::List { format, exact } => Ok(Answer::Text(listing::render(d, format, exact, now))),
+            Ask::ExportConns(tx) => {
+                self.exports.start(tx);
+                Ok(Answer::Text(String::new()))
+            }
+            // Formatted by the control thread (from a view, or from pieces of the table).
+            Ask::List { .. } => Err("answered by the control thread, not the worker".into()),
             Ask::Health | Ask::Failover | Ask::Metrics => {
                 Err("answered by the control thread, not the worker".into())
             }

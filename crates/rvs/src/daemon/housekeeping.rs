@@ -57,6 +57,8 @@ pub(super) struct ControlPlane<'a> {
     pub(super) view: Option<std::sync::Arc<super::control::WorkerView>>,
     /// Builds the connection tables' memory off the packet path.
     pub(super) provisioner: crate::provision::Provisioner,
+    /// `-L -c` listings being copied in pieces ([`super::conn_export`]).
+    pub(super) exports: super::conn_export::Exports,
 }
 
 /// Which of the configured addresses (VIPs, the NAT router's floating IP) the director owns

@@ -27,6 +27,7 @@
 //! - `reload`: re-reading the configuration file;
 //! - `metrics_server`: the Prometheus endpoint.
 
+mod conn_export;
 mod control;
 mod housekeeping;
 mod metrics_server;
@@ -262,6 +263,7 @@ pub fn run(
         rings_read: Instant(0),
         view: None,
         provisioner: crate::provision::Provisioner::start()?,
+        exports: conn_export::Exports::default(),
     };
     cp.ensure_probe_path(&director);
     // This thread becomes the data plane: bound to its CPU first (`--cpu`).
