@@ -689,8 +689,14 @@ pub fn connection_rows<'a>(out: &mut String, rows: impl IntoIterator<Item = &'a 
 /// `list_conn()`: the title, then one row per entry, templates included.
 fn connections(out: &mut String, d: &Director, f: &ListFormat, now: Instant) {
     connection_title(out, f);
-    let v4 = d.table_v4().iter().filter_map(|(_, c)| ConnRow::of(&c, now));
-    let v6 = d.table_v6().iter().filter_map(|(_, c)| ConnRow::of(&c, now));
+    let v4 = d
+        .table_v4()
+        .iter()
+        .filter_map(|(_, c)| ConnRow::of(&c, now));
+    let v6 = d
+        .table_v6()
+        .iter()
+        .filter_map(|(_, c)| ConnRow::of(&c, now));
     for row in v4.chain(v6) {
         conn_row(out, &row);
     }

@@ -108,10 +108,7 @@ impl Exports {
 }
 
 /// A channel for one export: the worker's end and the formatting thread's.
-pub(super) fn channel() -> (
-    mpsc::SyncSender<Vec<ConnRow>>,
-    mpsc::Receiver<Vec<ConnRow>>,
-) {
+pub(super) fn channel() -> (mpsc::SyncSender<Vec<ConnRow>>, mpsc::Receiver<Vec<ConnRow>>) {
     mpsc::sync_channel(AHEAD)
 }
 

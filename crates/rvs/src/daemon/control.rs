@@ -7,7 +7,7 @@
 //! `apply`), and start or stop sync daemons. Health and failover listings never reach it.
 
 use super::housekeeping::ControlPlane;
-use super::reload::{Reloader, Staged};
+use super::reload::Reloader;
 use crate::admin::{self, Reply, SyncRequest};
 use crate::desired::lock;
 use crate::failover_status;
@@ -33,8 +33,16 @@ pub(super) enum Ask {
     List { format: Format, exact: bool },
     /// Reload the configuration file (read and checked by the control thread).
     Reload,
-    /// Install a reloaded file (the worker's part of [`Ask::Reload`]).
-    Install(Box<Staged>),
+    /// Install a change prepared by a control thread (a reload, an rvsadm edit; see
+    /// [`super::changes`]).
+    Install(Box<super::changes::Change>),
+    /// `rvsadm --start-daemon`: put in place the socket the control thread opened.
+    SyncStart(
+        Box<(
+            rvs_config::ipvsadm::DaemonState,
+            io::Result<crate::syncd::SyncDaemon>,
+        )>,
+    ),
     /// The Prometheus metrics text.
     Metrics,
     /// A [`WorkerView`] of the engine, for a listing or metrics formatted by the asker.
@@ -64,6 +72,12 @@ pub(super) enum Answer {
     Text(String),
     /// The engine's numbers ([`Ask::View`]).
     View(Arc<WorkerView>),
+    /// A change installed ([`Ask::Install`]): what the engine reported, and what it
+    /// replaced (freed by the control thread).
+    Installed(
+        rvs_core::director::ApplyReport,
+        Box<crate::desired::Replaced>,
+    ),
 }
 
 /// What the worker copies out for listings and metrics: the engine's view, and its own
@@ -88,6 +102,8 @@ pub(super) struct Shared {
     pub(super) hup: Arc<AtomicBool>,
     /// Metrics renders, one at a time.
     pub(super) metrics: Arc<MetricsRenders>,
+    /// The running configuration as the control threads prepare changes to it.
+    pub(super) staging: Arc<std::sync::Mutex<super::changes::Staging>>,
 }
 
 /// Control connections served at once; more wait in the listen backlog.
@@ -120,6 +136,8 @@ pub(super) fn start_control(
     listener.set_nonblocking(true)?;
     let busy = Arc::new(AtomicUsize::new(0));
     Ok(std::thread::spawn(move || {
+        // The connection threads this one starts inherit it.
+        super::priority::lower("control socket");
         while !stop.load(Ordering::Relaxed) {
             if shared.hup.swap(false, Ordering::Relaxed) {
                 // SIGHUP: the outcome goes to the log only.
@@ -223,12 +241,13 @@ fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
             .encode())
         }
         Ask::Reload => reload(shared, "control socket"),
+        Ask::Ipvsadm(p) => Ok(super::changes::ipvsadm(shared, *p)),
         ask => ask_text(&shared.requests, ask),
     }
 }
 
 /// `-L -c`: the worker copies the tables in bounded pieces, formatted here.
-fn list_connections(
+pub(super) fn list_connections(
     shared: &Shared,
     f: &rvs_config::ipvsadm::ListFormat,
 ) -> Result<String, String> {
@@ -239,10 +258,7 @@ fn list_connections(
 
 /// Reload the file: read and checked here, installed by the worker; the outcome logged.
 fn reload(shared: &Shared, by: &str) -> Result<String, String> {
-    let r = shared
-        .reloader
-        .stage()
-        .and_then(|staged| ask_text(&shared.requests, Ask::Install(Box::new(staged))));
+    let r = super::changes::reload(shared);
     match &r {
         Ok(msg) => tracing::info!(by, "{msg}"),
         Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
@@ -279,20 +295,38 @@ pub(super) struct MetricsRenders {
     done: std::sync::atomic::AtomicU64,
     /// The latest: its number and text (held while rendering).
     last: std::sync::Mutex<Option<(u64, axum::body::Bytes)>>,
+    /// Label texts kept between renders (locked only under `last`).
+    labels: std::sync::Mutex<metrics::LabelCache>,
+    /// How long the previous render took, in nanoseconds (`rvs_metrics_render_seconds`).
+    took_ns: std::sync::atomic::AtomicU64,
 }
 
 /// The Prometheus text: the engine's metrics from a fresh view, then the health monitor's,
 /// the failover thread's, the sync daemons' and the RX rings'.
 fn render_now(shared: &Shared) -> Result<String, String> {
+    let start = std::time::Instant::now();
     let v = ask_view(&shared.requests)?;
-    let mut text = metrics::render(&v.engine);
-    metrics::render_health(&mut text, &shared.monitor);
+    let viewed = start.elapsed();
+    let r = &shared.metrics;
+    let mut labels = r.labels.lock().unwrap_or_else(|e| e.into_inner());
+    let mut text = metrics::render_cached(&v.engine, &mut labels);
+    metrics::render_health_cached(&mut text, &shared.monitor, &mut labels);
+    drop(labels);
+    metrics::render_self(&mut text, r.took_ns.load(Ordering::Relaxed) as f64 / 1e9);
     if let Some(f) = &shared.failover {
         failover_status::render_metrics(&mut text, &f.get());
     }
     metrics::render_sync(&mut text, &v.sync, &v.engine.sync);
     metrics::render_rings(&mut text, &v.rings);
     metrics::render_forwarding(&mut text);
+    let took = start.elapsed();
+    r.took_ns.store(took.as_nanos() as u64, Ordering::Relaxed);
+    tracing::debug!(
+        bytes = text.len(),
+        view_us = viewed.as_micros() as u64,
+        render_us = (took - viewed).as_micros() as u64,
+        "metrics rendered"
+    );
     Ok(text)
 }
 
@@ -345,10 +379,10 @@ pub(super) fn ask_worker(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<A
 }
 
 /// [`ask_worker`] for a text answer.
-fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
+pub(super) fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
     match ask_worker(requests, ask)? {
         Answer::Text(t) => Ok(t),
-        Answer::View(_) => Err("the data-plane worker answered with a view".into()),
+        _ => Err("the data-plane worker answered with no text".into()),
     }
 }
 
@@ -356,7 +390,7 @@ fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String
 pub(super) fn ask_view(requests: &mpsc::Sender<Request>) -> Result<Arc<WorkerView>, String> {
     match ask_worker(requests, Ask::View)? {
         Answer::View(v) => Ok(v),
-        Answer::Text(_) => Err("the data-plane worker answered with text".into()),
+        _ => Err("the data-plane worker answered with no view".into()),
     }
 }
 
@@ -434,42 +468,17 @@ impl ControlPlane<'_> {
             Ask::Health | Ask::Failover | Ask::Metrics => {
                 Err("answered by the control thread, not the worker".into())
             }
+            // What needs the engine: -Z, the sync daemons' listing and stop.
             Ask::Ipvsadm(cmd) => Ok(Answer::Text(match cmd.sync_request() {
                 Some(r) => self.sync_request(d, r).encode(),
-                None => {
-                    let before = self.desired.base().clone();
-                    // A VIP nobody can answer for refuses the change whole, before anything
-                    // is installed (engine, health monitor, owned addresses).
-                    let (net, all) = (&self.net, self.ownership.all);
-                    let mut check = |next: &rvs_core::model::Config| {
-                        admin::addresses_to_own(net, all, &before, next).map(drop)
-                    };
-                    let mut reply = cmd.run_checked(d, self.desired, now, &mut check);
-                    match admin::addresses_to_own(&self.net, all, &before, self.desired.base()) {
-                        Ok(addrs) => self.own_service_addresses(d, addrs, now),
-                        Err(why) => {
-                            // Checked before the install: not reached.
-                            tracing::error!("rvsadm: an unownable address was installed: {why}");
-                            if let Err(errs) = self.desired.install(d, before, now) {
-                                tracing::error!(?errs, "rvsadm: undoing it failed");
-                            }
-                            reply = Reply::fail(255, &why);
-                        }
-                    }
-                    // New or edited real servers may have checks to schedule.
-                    self.monitor.wake();
-                    reply.encode()
-                }
+                None => cmd.run_on_engine(d).encode(),
             })),
-            Ask::Reload => Err("read by the control thread, not the worker".into()),
-            Ask::Install(staged) => {
-                let r = staged.install(d, self.desired, self.monitor);
-                self.ensure_probe_path(d);
-                r.map(|(msg, net)| {
-                    self.install_net(d, net, now);
-                    Answer::Text(msg)
-                })
+            Ask::SyncStart(b) => {
+                let (state, opened) = *b;
+                Ok(Answer::Text(self.start_sync(d, state, opened).encode()))
             }
+            Ask::Reload => Err("read by the control thread, not the worker".into()),
+            Ask::Install(change) => Ok(self.install_change(d, *change, now)),
         }
     }
 }

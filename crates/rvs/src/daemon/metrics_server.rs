@@ -48,6 +48,8 @@ pub(super) fn start_metrics(addr: std::net::SocketAddr, shared: Shared) -> io::R
     std::thread::Builder::new()
         .name("rvs-metrics".into())
         .spawn(move || {
+            // Renders run on blocking threads this one starts: they inherit it.
+            super::priority::lower("metrics endpoint");
             rt.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => serve(l, shared).await,
