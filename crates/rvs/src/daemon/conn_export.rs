@@ -75,8 +75,9 @@ impl Exports {
                 }
             }
             if e.family >= 2 {
-                // Everything handed over: dropping the sender ends the reader's loop.
-                return false;
+                // Everything handed over: an empty piece says it is the end (a reader
+                // whose sender is dropped without it knows the listing is cut short).
+                return matches!(e.tx.try_send(Vec::new()), Err(mpsc::TrySendError::Full(_)));
             }
             let mut rows = Vec::new();
             let next = if e.family == 0 {
@@ -113,7 +114,8 @@ pub(super) fn channel() -> (mpsc::SyncSender<Vec<ConnRow>>, mpsc::Receiver<Vec<C
 }
 
 /// Format the pieces arriving on `rx` as `list_conn()` does (on the control thread), until
-/// the worker drops its end. A worker that stops sending for `stall` is an error.
+/// the empty piece that ends them. A worker that stops sending for `stall`, or goes away
+/// before the end, is an error.
 pub(super) fn render(
     rx: &mpsc::Receiver<Vec<ConnRow>>,
     f: &ListFormat,
@@ -123,8 +125,11 @@ pub(super) fn render(
     listing::connection_title(&mut out, f);
     loop {
         match rx.recv_timeout(stall) {
+            Ok(rows) if rows.is_empty() => return Ok(out),
             Ok(rows) => listing::connection_rows(&mut out, &rows),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(out),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("the data-plane worker stopped during the listing".into());
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err("the data-plane worker stopped sending the connection table".into());
             }
@@ -263,5 +268,13 @@ mod tests {
         drop(rx);
         ex.step(&d, now, 10);
         assert!(!ex.busy(), "the export of a reader that left goes on");
+        // A worker gone before the end: the listing is refused, not cut short.
+        let (tx, rx) = channel();
+        let mut ex = Exports::default();
+        ex.start(tx);
+        ex.step(&d, now, 10);
+        drop(ex);
+        let r = render(&rx, &ListFormat::default(), Duration::from_secs(1));
+        assert!(r.is_err(), "{r:?}");
     }
 }

@@ -2,9 +2,11 @@
 //! per connection (at most [`MAX_CLIENTS`] at once), and the metrics text.
 //!
 //! What the worker still does for a request is small: copy the engine's numbers into a
-//! [`WorkerView`] (listings and metrics are formatted here from it), walk the connection
-//! table for `list -c` / `rvsadm -L -c`, run reloads and ipvsadm edits (the engine's
-//! `apply`), and start or stop sync daemons. Health and failover listings never reach it.
+//! [`WorkerView`] (listings and metrics are formatted here from it), copy the connection
+//! table in bounded pieces for `list -c` / `rvsadm -L -c` ([`super::conn_export`]), swap in
+//! a reload or an ipvsadm edit prepared here ([`super::changes`]), zero counters, and put a
+//! sync daemon's socket in place or take it away. Health and failover listings never reach
+//! it.
 
 use super::housekeeping::ControlPlane;
 use super::reload::Reloader;
@@ -135,39 +137,41 @@ pub(super) fn start_control(
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     let busy = Arc::new(AtomicUsize::new(0));
-    Ok(std::thread::spawn(move || {
-        // The connection threads this one starts inherit it.
-        super::priority::lower("control socket");
-        while !stop.load(Ordering::Relaxed) {
-            if shared.hup.swap(false, Ordering::Relaxed) {
-                // SIGHUP: the outcome goes to the log only.
-                let _ = reload(&shared, "SIGHUP");
-            }
-            if busy.load(Ordering::Acquire) >= MAX_CLIENTS {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            }
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    busy.fetch_add(1, Ordering::AcqRel);
-                    let (shared, done) = (shared.clone(), Arc::clone(&busy));
-                    let spawned = std::thread::Builder::new()
-                        .name("rvs-control".into())
-                        .spawn(move || {
-                            let _ = serve(stream, &shared);
-                            done.fetch_sub(1, Ordering::AcqRel);
-                        });
-                    if spawned.is_err() {
-                        busy.fetch_sub(1, Ordering::AcqRel);
+    std::thread::Builder::new()
+        .name("rvs-ctl-accept".into())
+        .spawn(move || {
+            // The connection threads this one starts inherit it.
+            super::priority::lower("control socket");
+            while !stop.load(Ordering::Relaxed) {
+                if shared.hup.swap(false, Ordering::Relaxed) {
+                    // SIGHUP: the outcome goes to the log only.
+                    let _ = reload(&shared, "SIGHUP");
+                }
+                if busy.load(Ordering::Acquire) >= MAX_CLIENTS {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        busy.fetch_add(1, Ordering::AcqRel);
+                        let (shared, done) = (shared.clone(), Arc::clone(&busy));
+                        let spawned = std::thread::Builder::new()
+                            .name("rvs-control".into())
+                            .spawn(move || {
+                                let _ = serve(stream, &shared);
+                                done.fetch_sub(1, Ordering::AcqRel);
+                            });
+                        if spawned.is_err() {
+                            busy.fetch_sub(1, Ordering::AcqRel);
+                        }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
-        }
-    }))
+        })
 }
 
 /// One control request per connection: `list [options]`, `reload`, `metrics`, or an

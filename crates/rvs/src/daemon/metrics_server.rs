@@ -43,6 +43,7 @@ pub(super) fn start_metrics(addr: std::net::SocketAddr, shared: Shared) -> io::R
         .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint {addr}: {e}")))?;
     listener.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
+        .thread_name("rvs-metrics-blk")
         .enable_all()
         .build()?;
     std::thread::Builder::new()
