@@ -81,6 +81,11 @@ pub(super) fn ipvsadm(shared: &Shared, p: admin::Prepared) -> String {
         )
         .unwrap_or_else(|e| Reply::fail(255, &e).encode());
     }
+    if p.sync_request().is_some() {
+        // `-L --daemon` and `--stop-daemon`: the worker holds the daemons.
+        return ask_text(&shared.requests, Ask::Ipvsadm(Box::new(p)))
+            .unwrap_or_else(|e| Reply::fail(255, &e).encode());
+    }
     let mut st = lock(&shared.staging);
     let plan = {
         let planner = &st.planner;
@@ -96,7 +101,7 @@ pub(super) fn ipvsadm(shared: &Shared, p: admin::Prepared) -> String {
     };
     match plan {
         Plan::Reply(r) => r.encode(),
-        // -Z, the sync daemons' listing and stop.
+        // -Z.
         Plan::Engine => ask_text(&shared.requests, Ask::Ipvsadm(Box::new(p)))
             .unwrap_or_else(|e| Reply::fail(255, &e).encode()),
         Plan::Install { next, reply } => match edit(shared, &mut st, next) {
