@@ -1271,9 +1271,7 @@ fn checker_scripts_keep_their_user() {
     assert_eq!(back.health, c.health, "{toml}");
     // A user without its script in the same native table is refused.
     let bad = toml.replace("quorum_up = \"/bin/up x\"\n", "");
-    let errs = rvs_config::parse_native(&bad, "bad.toml")
-        .err()
-        .expect("refused");
+    let errs = rvs_config::parse_native(&bad, "bad.toml").expect_err("refused");
     assert!(
         errs.iter().any(|e| e
             .to_string()
