@@ -23,12 +23,14 @@
 //!
 //! # What runs where
 //! The control thread parses the command ([`prepare`]: `parse_command`, and for `-R`
-//! `parse_rules`), so the data-plane worker only executes ([`Prepared::run`]) between
-//! batches:
+//! `parse_rules`) and works out what it asks from the operator's base configuration
+//! ([`Prepared::plan`]); in the daemon the data-plane worker only installs the result
+//! (`daemon/changes.rs`) or runs what needs the engine itself ([`Prepared::run_on_engine`]:
+//! `-Z`). [`Prepared::run`] does all of it at once on an engine (tests, tools):
 //! - list commands → [`crate::listing::list`];
 //! - `-S` → `save` of the running configuration;
-//! - `-A -E -D -C -a -e -d --set -Z --local-pool` → `apply` to a copy of the running
-//!   configuration, then `Director::apply` (atomic; connections kept). Refusals carry
+//! - `-A -E -D -C -a -e -d --set --local-pool` → `apply` to a copy of the base
+//!   configuration, then installed atomically (connections kept). Refusals carry
 //!   ipvsadm's kernel-error text ("No such service", ...) and exit status 255, as
 //!   ipvsadm's `main()` returns -1;
 //! - `-R` → each line runs in turn, as ipvsadm's `restore_table()` runs it through
