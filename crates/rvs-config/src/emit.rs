@@ -983,6 +983,17 @@ fn ka_value(no: &mut Refusals, what: &str, key: &str, s: &str) -> String {
     })
 }
 
+/// A checker's notify or quorum script: its command as one value, then its user words
+/// (`USER [GROUP]`) when it has one (lib/notify.c `notify_script_init()` reads them).
+fn ka_notify(no: &mut Refusals, what: &str, key: &str, n: &rvs_core::health::Notify) -> String {
+    let mut s = ka_value(no, what, key, &n.command);
+    if let Some(u) = &n.user {
+        s.push(' ');
+        s.push_str(u);
+    }
+    s
+}
+
 /// Seconds for keepalived's `read_timer` (up to 6 decimals), or a refusal for finer times.
 fn ka_secs(no: &mut Refusals, what: &str, d: Duration) -> String {
     if !d.subsec_nanos().is_multiple_of(1_000) {
@@ -1030,13 +1041,13 @@ fn keepalived_service_health(
         let _ = writeln!(out, "    hysteresis {}", h.hysteresis);
     }
     if let Some(c) = &h.quorum_up {
-        let _ = writeln!(out, "    quorum_up {}", ka_value(no, what, "quorum_up", c));
+        let _ = writeln!(out, "    quorum_up {}", ka_notify(no, what, "quorum_up", c));
     }
     if let Some(c) = &h.quorum_down {
         let _ = writeln!(
             out,
             "    quorum_down {}",
-            ka_value(no, what, "quorum_down", c)
+            ka_notify(no, what, "quorum_down", c)
         );
     }
     if h.omega {
@@ -1095,14 +1106,14 @@ fn keepalived_server_health(out: &mut String, no: &mut Refusals, what: &str, r: 
         let _ = writeln!(
             out,
             "        notify_up {}",
-            ka_value(no, what, "notify_up", c)
+            ka_notify(no, what, "notify_up", c)
         );
     }
     if let Some(c) = &r.notify_down {
         let _ = writeln!(
             out,
             "        notify_down {}",
-            ka_value(no, what, "notify_down", c)
+            ka_notify(no, what, "notify_down", c)
         );
     }
     for c in &r.checks {
@@ -2652,12 +2663,21 @@ fn describe_server(r: &RealServerHealth) -> String {
         }
     }
     if let Some(n) = &r.notify_up {
-        let _ = write!(s, " notify-up {}", c_string(n.as_bytes()));
+        let _ = write!(s, " notify-up {}", c_string(n.command.as_bytes()));
+        describe_user(&mut s, n);
     }
     if let Some(n) = &r.notify_down {
-        let _ = write!(s, " notify-down {}", c_string(n.as_bytes()));
+        let _ = write!(s, " notify-down {}", c_string(n.command.as_bytes()));
+        describe_user(&mut s, n);
     }
     s
+}
+
+/// ` as "USER [GROUP]"` after a script that names its user.
+fn describe_user(s: &mut String, n: &rvs_core::health::Notify) {
+    if let Some(u) = &n.user {
+        let _ = write!(s, " as {}", c_string(u.as_bytes()));
+    }
 }
 
 /// One line per real-server check (and one per monitored real server without checks, and
@@ -2684,10 +2704,12 @@ pub fn describe_health(h: &HealthConfig) -> Vec<String> {
             }
         }
         if let Some(c) = &svc.quorum_up {
-            let _ = write!(line, " quorum-up {}", c_string(c.as_bytes()));
+            let _ = write!(line, " quorum-up {}", c_string(c.command.as_bytes()));
+            describe_user(&mut line, c);
         }
         if let Some(c) = &svc.quorum_down {
-            let _ = write!(line, " quorum-down {}", c_string(c.as_bytes()));
+            let _ = write!(line, " quorum-down {}", c_string(c.command.as_bytes()));
+            describe_user(&mut line, c);
         }
         if svc.omega {
             line.push_str(" omega");

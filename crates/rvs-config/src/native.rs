@@ -91,6 +91,8 @@
 //! hysteresis = 0                    # [0]
 //! quorum_up = "/usr/local/bin/up"   # command when the quorum is gained [none]
 //! quorum_down = "/usr/local/bin/down"
+//! quorum_up_user = "nobody"         # USER [GROUP] it runs as [the default script user]
+//! quorum_down_user = "nobody nogroup"
 //! omega = false                     # quorum_down and notify_down at shutdown
 //! sorry_server = { address = "10.2.0.99", port = 80, method = "nat", inhibit = false }
 //!                                   # port [the service's], method [the service's]
@@ -102,6 +104,8 @@
 //! slow_start = 10                   # weight ramps up after re-admission [none]
 //! notify_up = "/bin/up"             # [none]
 //! notify_down = "/bin/down"
+//! notify_up_user = "nobody"         # USER [GROUP] [the default script user]; needs the
+//! notify_down_user = "nobody"       #   script in the same table
 //! load_monitor = { interval = 20, scale = 4, agent = "10.2.0.11:5391" }   # [none]
 //!
 //! [[service.health.check]]          # checks of every real server without its own
@@ -152,7 +156,7 @@ use std::net::IpAddr;
 
 use rvs_core::health::{
     CheckKind, CheckSpec, CheckTarget, CheckTimers, DnsType, Expect, HealthConfig, LoadMonitor,
-    OnFailure, RealServerHealth, ServiceHealth, SorryServer, UrlCheck,
+    Notify, OnFailure, RealServerHealth, ServiceHealth, SorryServer, UrlCheck,
 };
 use rvs_core::model::{
     Config, ConfigError, Defense, Family, ForwardMethod, FwmarkRule, LocalPool, Persistence,
@@ -459,6 +463,8 @@ struct RawServiceHealth {
     hysteresis: Option<Int>,
     quorum_up: Option<Str>,
     quorum_down: Option<Str>,
+    quorum_up_user: Option<Str>,
+    quorum_down_user: Option<Str>,
     omega: Option<bool>,
     sorry_server: Option<Spanned<RawSorry>>,
     on_failure: Option<Str>,
@@ -468,6 +474,8 @@ struct RawServiceHealth {
     slow_start: Option<Secs>,
     notify_up: Option<Str>,
     notify_down: Option<Str>,
+    notify_up_user: Option<Str>,
+    notify_down_user: Option<Str>,
     load_monitor: Option<Spanned<RawLoadMonitor>>,
     check: Option<Vec<Spanned<RawCheck>>>,
 }
@@ -483,6 +491,8 @@ struct RawServerHealth {
     slow_start: Option<Secs>,
     notify_up: Option<Str>,
     notify_down: Option<Str>,
+    notify_up_user: Option<Str>,
+    notify_down_user: Option<Str>,
     load_monitor: Option<Spanned<RawLoadMonitor>>,
 }
 
@@ -1575,8 +1585,8 @@ struct ServerSettings {
     rise: u32,
     fall: u32,
     slow_start: Option<core::time::Duration>,
-    notify_up: Option<String>,
-    notify_down: Option<String>,
+    notify_up: Option<Notify>,
+    notify_down: Option<Notify>,
     load_monitor: Option<LoadMonitor>,
 }
 
@@ -1646,6 +1656,31 @@ impl Cx<'_> {
         }
     }
 
+    /// A script key and its `_user` key of one table: the script (and user) given, or
+    /// `inherited` when the table names no script; a user without the script is an error.
+    fn notify(
+        &mut self,
+        (command, user): (&Option<Str>, &Option<Str>),
+        inherited: Option<Notify>,
+        key: &str,
+    ) -> Option<Notify> {
+        match (command, user) {
+            (Some(c), u) => Some(Notify {
+                command: c.get_ref().clone(),
+                user: u.as_ref().map(|u| u.get_ref().clone()),
+            }),
+            (None, Some(u)) => {
+                self.error(
+                    u.span(),
+                    format!("`{key}_user` without `{key}` in the same table"),
+                    format!("`{key}` with the script, or no `{key}_user`"),
+                );
+                inherited
+            }
+            (None, None) => inherited,
+        }
+    }
+
     /// Apply a `health` table's settings over `base`.
     #[allow(clippy::too_many_arguments)]
     fn settings(
@@ -1656,7 +1691,7 @@ impl Cx<'_> {
         rise: &Option<Int>,
         fall: &Option<Int>,
         slow_start: &Option<Secs>,
-        notify: (&Option<Str>, &Option<Str>),
+        notify: [(&Option<Str>, &Option<Str>); 2],
         load_monitor: &Option<Spanned<RawLoadMonitor>>,
     ) -> ServerSettings {
         if let Some(v) = on_failure
@@ -1676,12 +1711,8 @@ impl Cx<'_> {
         if let Some(v) = slow_start {
             base.slow_start = self.positive_seconds(v, "slow_start");
         }
-        if let Some(v) = notify.0 {
-            base.notify_up = Some(v.get_ref().clone());
-        }
-        if let Some(v) = notify.1 {
-            base.notify_down = Some(v.get_ref().clone());
-        }
+        base.notify_up = self.notify(notify[0], base.notify_up, "notify_up");
+        base.notify_down = self.notify(notify[1], base.notify_down, "notify_down");
         if let Some(l) = load_monitor {
             let r = l.get_ref();
             let mut m = LoadMonitor {
@@ -1762,8 +1793,8 @@ fn service_health(
         if let Some(v) = &h.hysteresis {
             out.hysteresis = cx.u32(v, "hysteresis").unwrap_or(0);
         }
-        out.quorum_up = h.quorum_up.as_ref().map(|v| v.get_ref().clone());
-        out.quorum_down = h.quorum_down.as_ref().map(|v| v.get_ref().clone());
+        out.quorum_up = cx.notify((&h.quorum_up, &h.quorum_up_user), None, "quorum_up");
+        out.quorum_down = cx.notify((&h.quorum_down, &h.quorum_down_user), None, "quorum_down");
         out.omega = h.omega.unwrap_or(false);
         if let Some(sp) = &h.sorry_server {
             out.sorry_server = sorry(cx, sp, svc, sorry_method);
@@ -1775,7 +1806,10 @@ fn service_health(
             &h.rise,
             &h.fall,
             &h.slow_start,
-            (&h.notify_up, &h.notify_down),
+            [
+                (&h.notify_up, &h.notify_up_user),
+                (&h.notify_down, &h.notify_down_user),
+            ],
             &h.load_monitor,
         );
         default_checks = h
@@ -1797,7 +1831,10 @@ fn service_health(
                     &h.rise,
                     &h.fall,
                     &h.slow_start,
-                    (&h.notify_up, &h.notify_down),
+                    [
+                        (&h.notify_up, &h.notify_up_user),
+                        (&h.notify_down, &h.notify_down_user),
+                    ],
                     &h.load_monitor,
                 )
             }
@@ -2718,11 +2755,13 @@ fn write_service_health(out: &mut String, h: &ServiceHealth) {
     if h.hysteresis != 0 {
         let _ = writeln!(out, "hysteresis = {}", h.hysteresis);
     }
-    if let Some(c) = &h.quorum_up {
-        let _ = writeln!(out, "quorum_up = {}", quote(c));
-    }
-    if let Some(c) = &h.quorum_down {
-        let _ = writeln!(out, "quorum_down = {}", quote(c));
+    for (key, n) in [("quorum_up", &h.quorum_up), ("quorum_down", &h.quorum_down)] {
+        if let Some(n) = n {
+            let _ = writeln!(out, "{key} = {}", quote(&n.command));
+            if let Some(u) = &n.user {
+                let _ = writeln!(out, "{key}_user = {}", quote(u));
+            }
+        }
     }
     if h.omega {
         out.push_str("omega = true\n");
@@ -2760,11 +2799,16 @@ fn settings_pairs(r: &RealServerHealth) -> Vec<(&'static str, String)> {
     if let Some(d) = r.slow_start {
         v.push(("slow_start", secs(d)));
     }
-    if let Some(c) = &r.notify_up {
-        v.push(("notify_up", quote(c)));
-    }
-    if let Some(c) = &r.notify_down {
-        v.push(("notify_down", quote(c)));
+    for (key, user_key, n) in [
+        ("notify_up", "notify_up_user", &r.notify_up),
+        ("notify_down", "notify_down_user", &r.notify_down),
+    ] {
+        if let Some(n) = n {
+            v.push((key, quote(&n.command)));
+            if let Some(u) = &n.user {
+                v.push((user_key, quote(u)));
+            }
+        }
     }
     if let Some(l) = &r.load_monitor {
         let mut parts = vec![

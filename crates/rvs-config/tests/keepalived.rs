@@ -627,8 +627,14 @@ mod health {
         );
         let s = &c.health.services[0];
         assert_eq!((s.quorum, s.hysteresis, s.omega), (3, 1, true));
-        assert_eq!(s.quorum_up.as_deref(), Some("/bin/up arg"));
-        assert_eq!(s.quorum_down.as_deref(), Some("/bin/down"));
+        assert_eq!(
+            s.quorum_up.as_ref().map(|n| n.command.as_str()),
+            Some("/bin/up arg")
+        );
+        assert_eq!(
+            s.quorum_down.as_ref().map(|n| n.command.as_str()),
+            Some("/bin/down")
+        );
         assert_eq!(
             s.sorry_server,
             Some(SorryServer {
@@ -644,8 +650,14 @@ mod health {
         assert_eq!(rs1.on_failure, OnFailure::Quiesce);
         assert!(rs1.alpha, "its TCP_CHECK starts down");
         assert_eq!((rs1.rise, rs1.fall, rs1.slow_start), (1, 1, None));
-        assert_eq!(rs1.notify_up.as_deref(), Some("/bin/rs-up"));
-        assert_eq!(rs1.notify_down.as_deref(), Some("/bin/rs-down x"));
+        assert_eq!(
+            rs1.notify_up.as_ref().map(|n| n.command.as_str()),
+            Some("/bin/rs-up")
+        );
+        assert_eq!(
+            rs1.notify_down.as_ref().map(|n| n.command.as_str()),
+            Some("/bin/rs-down x")
+        );
         assert_eq!(
             rs1.checks,
             vec![
@@ -833,7 +845,10 @@ mod health {
         let notify = plain.replace("80 {\n }", "80 {\n notify_down /bin/x\n }");
         let h = parse_keepalived(&notify, "n").unwrap().health;
         assert_eq!(
-            h.services[0].real_servers[0].notify_down.as_deref(),
+            h.services[0].real_servers[0]
+                .notify_down
+                .as_ref()
+                .map(|n| n.command.as_str()),
             Some("/bin/x")
         );
     }
@@ -1075,7 +1090,10 @@ fn blocks_as_keepalived_nests_them() {
     assert_eq!(s.real_servers[0].weight, 2);
     assert_eq!(c.checkers[0].delay_loop, secs(3));
     assert_eq!(
-        c.checkers[0].real_servers[1].notify_up.as_deref(),
+        c.checkers[0].real_servers[1]
+            .notify_up
+            .as_ref()
+            .map(|n| n.command.as_str()),
         Some("/bin/up #1")
     );
 }
@@ -1221,5 +1239,61 @@ fn dpvs_syn_proxy_on_direct_routing_is_refused() {
          their sequence numbers (the SYN proxy needs NAT or FullNAT real servers)\n  |\n6 |   \
          real_server 10.2.0.11 80 { weight 1 }\n  |               ^^^^^^^^^^^^ expected \
          `lb_kind NAT` or `FNAT`, or no `syn_proxy`\n"
+    );
+}
+
+/// A user named after a checker's notify or quorum script (`notify_up "CMD" USER [GROUP]`,
+/// read by keepalived lib/notify.c `notify_script_init()`) is kept in the health model with
+/// no warning, and both writers carry it.
+#[test]
+fn checker_scripts_keep_their_user() {
+    let text = "virtual_server 10.0.0.1 80 {\n  lb_kind NAT\n  protocol TCP\n\
+                \x20 quorum_up \"/bin/up x\" nobody\n  quorum_down /bin/down nobody nogroup\n\
+                \x20 real_server 10.1.0.1 80 {\n    notify_up /bin/rs-up daemon\n\
+                \x20   notify_down /bin/rs-down\n    TCP_CHECK {\n    }\n  }\n}\n";
+    let c = parse_keepalived(text, "users.conf").expect("valid");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let s = &c.health.services[0];
+    let pair = |n: &Option<rvs_core::health::Notify>| {
+        n.as_ref().map(|n| (n.command.clone(), n.user.clone()))
+    };
+    assert_eq!(
+        pair(&s.quorum_up),
+        Some(("/bin/up x".into(), Some("nobody".into())))
+    );
+    assert_eq!(
+        pair(&s.quorum_down),
+        Some(("/bin/down".into(), Some("nobody nogroup".into())))
+    );
+    let rs = &s.real_servers[0];
+    assert_eq!(
+        pair(&rs.notify_up),
+        Some(("/bin/rs-up".into(), Some("daemon".into())))
+    );
+    assert_eq!(pair(&rs.notify_down), Some(("/bin/rs-down".into(), None)));
+    // keepalived.conf and the native TOML both write the users back.
+    let ka = rvs_config::emit_keepalived(&c.config, &c.health, &[], None).expect("writable");
+    let again = parse_keepalived(&ka, "again.conf").expect("valid");
+    assert_eq!(again.health, c.health, "{ka}");
+    let native = rvs_config::NativeConf {
+        config: c.config.clone(),
+        health: c.health.clone(),
+        ..rvs_config::NativeConf::default()
+    };
+    let toml = rvs_config::emit_native(&native);
+    assert!(
+        toml.contains("quorum_down_user = \"nobody nogroup\""),
+        "{toml}"
+    );
+    let back = rvs_config::parse_native(&toml, "users.toml").expect("valid");
+    assert_eq!(back.health, c.health, "{toml}");
+    // A user without its script in the same native table is refused.
+    let bad = toml.replace("quorum_up = \"/bin/up x\"\n", "");
+    let errs = rvs_config::parse_native(&bad, "bad.toml").expect_err("refused");
+    assert!(
+        errs.iter().any(|e| e
+            .to_string()
+            .contains("`quorum_up_user` without `quorum_up`")),
+        "{errs:?}"
     );
 }

@@ -25,6 +25,46 @@ pub fn set_fifo(priority: i32) -> io::Result<()> {
     }
 }
 
+/// Puts the calling thread (only it) under `SCHED_BATCH` with nice value `nice`
+/// (`setpriority(PRIO_PROCESS, gettid(), nice)`: Linux keeps a nice value per thread), for
+/// work that must not compete with forwarding or the host's own processes: the kernel
+/// gives it the CPU after ordinary threads of lower nice values and does not let its
+/// wake-ups preempt them. Lowering one's own priority needs no privilege.
+pub fn set_background(nice: i32) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 names the calling thread; `param` is a valid sched_param that the
+    // kernel only reads during the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: plain integers; PRIO_PROCESS with a thread id sets that thread's nice value.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's nice value.
+pub fn nice() -> io::Result<i32> {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // getpriority can return -1 legitimately: errno tells.
+    // SAFETY: errno is this thread's; clearing it before the call is how getpriority's
+    // errors are told apart.
+    unsafe { *libc::__errno_location() = 0 };
+    // SAFETY: plain integers.
+    let rc = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
+    let err = io::Error::last_os_error();
+    if rc == -1 && err.raw_os_error().unwrap_or(0) != 0 {
+        return Err(err);
+    }
+    Ok(rc)
+}
+
 /// The calling thread's scheduling policy (`SCHED_*`, without `SCHED_RESET_ON_FORK`).
 pub fn policy() -> io::Result<i32> {
     // SAFETY: pid 0 names the calling thread; no memory is passed.
@@ -78,6 +118,20 @@ pub fn affinity() -> io::Result<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn background_lowers_only_the_calling_thread() {
+        let before = (policy().unwrap(), nice().unwrap());
+        let (pol, n) = std::thread::spawn(|| {
+            set_background(10).unwrap();
+            (policy().unwrap(), nice().unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(pol, libc::SCHED_BATCH);
+        assert_eq!(n, 10);
+        assert_eq!((policy().unwrap(), nice().unwrap()), before);
+    }
 
     #[test]
     fn fifo_applies_to_the_calling_thread_only() {

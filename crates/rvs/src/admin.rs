@@ -23,12 +23,14 @@
 //!
 //! # What runs where
 //! The control thread parses the command ([`prepare`]: `parse_command`, and for `-R`
-//! `parse_rules`), so the data-plane worker only executes ([`Prepared::run`]) between
-//! batches:
+//! `parse_rules`) and works out what it asks from the operator's base configuration
+//! ([`Prepared::plan`]); in the daemon the data-plane worker only installs the result
+//! (`daemon/changes.rs`) or runs what needs the engine itself ([`Prepared::run_on_engine`]:
+//! `-Z`). [`Prepared::run`] does all of it at once on an engine (tests, tools):
 //! - list commands → [`crate::listing::list`];
 //! - `-S` → `save` of the running configuration;
-//! - `-A -E -D -C -a -e -d --set -Z --local-pool` → `apply` to a copy of the running
-//!   configuration, then `Director::apply` (atomic; connections kept). Refusals carry
+//! - `-A -E -D -C -a -e -d --set --local-pool` → `apply` to a copy of the base
+//!   configuration, then installed atomically (connections kept). Refusals carry
 //!   ipvsadm's kernel-error text ("No such service", ...) and exit status 255, as
 //!   ipvsadm's `main()` returns -1;
 //! - `-R` → each line runs in turn, as ipvsadm's `restore_table()` runs it through
@@ -506,19 +508,30 @@ impl Prepared {
         now: Instant,
         check: &mut Check<'_>,
     ) -> Reply {
+        let plan = {
+            let engine = &*d;
+            self.plan(desired.base(), &|| engine.config().clone(), &mut |opts| {
+                listing::list(engine, opts, now)
+            })
+        };
+        match plan {
+            Plan::Reply(r) => r,
+            Plan::Install { next, reply } => {
+                let installed = install(d, desired, next, now, check);
+                if installed.code != 0 {
+                    installed
+                } else {
+                    reply
+                }
+            }
+            Plan::Engine => self.run_on_engine(d),
+        }
+    }
+
+    /// What needs the engine itself ([`Plan::Engine`]): `-Z`; the sync daemons, which an
+    /// engine alone does not have (`rvs daemon` answers them itself).
+    pub fn run_on_engine(&self, d: &mut Director) -> Reply {
         match &self.command {
-            Command::Help => Reply::ok(usage(&self.program)),
-            Command::Version => Reply::ok(version(&self.program)),
-            Command::List(opts) => match listing::list(d, opts, now) {
-                Ok(text) => Reply::ok(text),
-                Err(e) => Reply::fail(1, &e),
-            },
-            Command::Save { .. } => Reply::ok(ipvsadm::save(d.config())),
-            // The daemon answers these itself (`sync_request`); an engine alone has no
-            // sync daemons to start or stop.
-            Command::StartDaemon(_) => Reply::fail(255, "sync daemons run in `rvs daemon`"),
-            Command::StopDaemon { .. } => Reply::fail(255, "No daemon is running"),
-            Command::Restore => self.restore(d, desired, now, check),
             Command::Zero(key) => {
                 if d.zero_counters(key.as_ref()) {
                     Reply::ok(String::new())
@@ -526,15 +539,63 @@ impl Prepared {
                     Reply::fail(255, "No such service")
                 }
             }
+            Command::StartDaemon(_) => Reply::fail(255, "sync daemons run in `rvs daemon`"),
+            Command::StopDaemon { .. } => Reply::fail(255, "No daemon is running"),
+            _ => Reply::fail(255, "not a command for the engine"),
+        }
+    }
+
+    /// What the command asks, worked out from the operator's `base` configuration without
+    /// the engine (on a control thread): the reply, or a new base to check and install
+    /// (ipvsadm's refusals, "No such service" and the like with exit status 255, come from
+    /// here), or [`Plan::Engine`]. `effective` is the running configuration (`-S` saves
+    /// it), `list` answers a listing.
+    pub fn plan(
+        &self,
+        base: &rvs_core::model::Config,
+        effective: &dyn Fn() -> rvs_core::model::Config,
+        list: &mut dyn FnMut(&rvs_config::ipvsadm::ListOptions) -> Result<String, String>,
+    ) -> Plan {
+        match &self.command {
+            Command::Help => Plan::Reply(Reply::ok(usage(&self.program))),
+            Command::Version => Plan::Reply(Reply::ok(version(&self.program))),
+            Command::List(opts) => Plan::Reply(match list(opts) {
+                Ok(text) => Reply::ok(text),
+                Err(e) => Reply::fail(1, &e),
+            }),
+            Command::Save { .. } => Plan::Reply(Reply::ok(ipvsadm::save(&effective()))),
+            Command::StartDaemon(_) | Command::StopDaemon { .. } | Command::Zero(_) => Plan::Engine,
+            Command::Restore => self.restore(base, list),
             change => {
-                let mut next = desired.base().clone();
-                if let Err(e) = ipvsadm::apply(&mut next, change) {
-                    return Reply::fail(255, &e);
+                let mut next = base.clone();
+                match ipvsadm::apply(&mut next, change) {
+                    Ok(()) => Plan::Install {
+                        next,
+                        reply: Reply::ok(String::new()),
+                    },
+                    Err(e) => Plan::Reply(Reply::fail(255, &e)),
                 }
-                install(d, desired, next, now, check)
             }
         }
     }
+}
+
+/// What a command asks of the daemon ([`Prepared::plan`]).
+#[derive(Debug)]
+pub enum Plan {
+    /// Answer this; nothing changes.
+    Reply(Reply),
+    /// Make `next` the base configuration (checked, then installed), then answer `reply`
+    /// (an installation refused answers its own refusal instead).
+    Install {
+        /// The new base.
+        next: rvs_core::model::Config,
+        /// The answer once installed.
+        reply: Reply,
+    },
+    /// Needs the engine or the daemon: [`Prepared::run_on_engine`], or the daemon's sync
+    /// daemons ([`Prepared::sync_request`]).
+    Engine,
 }
 
 impl Prepared {
@@ -545,12 +606,10 @@ impl Prepared {
     /// check it; the copy is installed once at the end.
     fn restore(
         &self,
-        d: &mut Director,
-        desired: &mut Desired,
-        now: Instant,
-        check: &mut Check<'_>,
-    ) -> Reply {
-        let mut next = desired.base().clone();
+        base: &rvs_core::model::Config,
+        list: &mut dyn FnMut(&rvs_config::ipvsadm::ListOptions) -> Result<String, String>,
+    ) -> Plan {
+        let mut next = base.clone();
         let mut reply = Reply::ok(String::new());
         for line in &self.restore {
             let command = match line {
@@ -566,7 +625,7 @@ impl Prepared {
             };
             reply.code = 0;
             let outcome = match command {
-                Command::List(opts) => listing::list(d, opts, now).map(|t| reply.stdout += &t),
+                Command::List(opts) => list(opts).map(|t| reply.stdout += &t),
                 Command::Save { .. } => {
                     reply.stdout += &ipvsadm::save(&next);
                     Ok(())
@@ -609,11 +668,7 @@ impl Prepared {
                 reply.code = 255;
             }
         }
-        let installed = install(d, desired, next, now, check);
-        if installed.code != 0 {
-            return installed;
-        }
-        reply
+        Plan::Install { next, reply }
     }
 }
 

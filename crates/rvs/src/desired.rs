@@ -18,7 +18,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use rvs_core::director::{ApplyReport, Director};
+use rvs_core::director::{ApplyReport, Director, Prepared};
 use rvs_core::health::{Health, HealthConfig};
 use rvs_core::model::{Config, ConfigError};
 use rvs_core::time::Instant;
@@ -118,9 +118,107 @@ impl Desired {
         }
     }
 
+    /// Install a change prepared off this thread ([`Planner::prepare`]): the engine only
+    /// swaps it in. What it replaced is handed back so that the caller can drop it
+    /// elsewhere (freeing a large configuration takes a while too).
+    pub fn install_prepared(
+        &mut self,
+        d: &mut Director,
+        p: PreparedBase,
+    ) -> (ApplyReport, Replaced) {
+        let (report, old_effective) = d.install(p.effective);
+        let old = std::mem::replace(&mut self.base, p.base);
+        if let Some(m) = &mut self.health {
+            m.spec = p.spec;
+        }
+        (report, Replaced(old, old_effective))
+    }
+
     /// Install the effective configuration again (after the health monitor changed its mind).
     pub fn refresh(&self, d: &mut Director) -> Result<ApplyReport, Vec<ConfigError>> {
         d.apply(&self.effective())
+    }
+}
+
+/// A new base configuration prepared off the engine's thread ([`Planner::prepare`]): the
+/// health monitor has learnt it, and its effective form passed validation, so the engine's
+/// thread only installs it ([`Desired::install_prepared`]).
+#[derive(Debug)]
+pub struct PreparedBase {
+    base: Config,
+    spec: HealthConfig,
+    effective: Prepared,
+}
+
+/// The base and effective configurations a change replaced ([`Desired::install_prepared`]).
+#[derive(Debug)]
+pub struct Replaced(
+    #[expect(dead_code, reason = "held only to be freed on another thread")] Config,
+    #[expect(dead_code, reason = "held only to be freed on another thread")] Config,
+);
+
+/// What the control threads know of [`Desired`]: the base the engine runs (updated once
+/// the engine installed a change, [`Planner::committed`]), the health configuration, and
+/// the health monitor. Changes are prepared here, one at a time (the caller holds it
+/// locked from [`Planner::prepare`] to [`Planner::committed`]), so edits and reloads
+/// arriving together are applied in turn, each to the result of the one before.
+pub struct Planner {
+    base: Config,
+    health: Arc<Mutex<Health>>,
+    spec: HealthConfig,
+}
+
+impl Planner {
+    /// The control side of a daemon whose engine starts with `base` shaped by `health`.
+    pub fn new(base: Config, health: Arc<Mutex<Health>>, spec: HealthConfig) -> Planner {
+        Planner { base, health, spec }
+    }
+
+    /// The operator's configuration, as the engine runs it.
+    pub fn base(&self) -> &Config {
+        &self.base
+    }
+
+    /// The effective configuration the engine runs (or will run once it installs the
+    /// health monitor's latest decision, in its next round).
+    pub fn effective(&self) -> Config {
+        lock(&self.health).overlay(&self.base)
+    }
+
+    /// Prepare `next` (and for a reload `spec`) as [`Desired::install_with`] would install
+    /// it, without the engine: the health monitor learns it first, then its effective form
+    /// is validated; refused, the monitor goes back to the running base.
+    pub fn prepare(
+        &self,
+        next: &Config,
+        spec: Option<HealthConfig>,
+        now: Instant,
+    ) -> Result<PreparedBase, Vec<ConfigError>> {
+        let spec = spec.unwrap_or_else(|| self.spec.clone());
+        let effective = {
+            let mut h = lock(&self.health);
+            h.reconfigure(spec.clone(), next, now);
+            h.overlay(next)
+        };
+        match Prepared::new(effective) {
+            Ok(effective) => Ok(PreparedBase {
+                base: next.clone(),
+                spec,
+                effective,
+            }),
+            Err(errs) => {
+                lock(&self.health).reconfigure(self.spec.clone(), &self.base, now);
+                Err(errs)
+            }
+        }
+    }
+
+    /// The engine installed `next` (prepared with `spec`): it is the base now.
+    pub fn committed(&mut self, next: Config, spec: Option<HealthConfig>) {
+        self.base = next;
+        if let Some(s) = spec {
+            self.spec = s;
+        }
     }
 }
 
@@ -257,5 +355,42 @@ virtual_server 192.168.0.100 80 {
             "still failed: out until its checks pass"
         );
         assert_eq!(weight(&d, "10.0.0.2"), Some(3));
+    }
+
+    /// A change prepared off the engine's thread installs what `install` installs, and a
+    /// refused one leaves the monitor on the running base.
+    #[test]
+    fn a_prepared_change_installs_as_install_does() {
+        let (mut d, mut desired, health) = setup();
+        let spec = desired.health_spec().unwrap().clone();
+        let mut planner = Planner::new(desired.base().clone(), Arc::clone(&health), spec);
+        fail(&health, "10.0.0.3");
+        desired.refresh(&mut d).unwrap();
+        // -e -w 5 on .2 and -e -w 7 on the failed .3: .3 stays out.
+        let mut next = edit(&desired, "10.0.0.2", Some(5));
+        next.services[0].real_servers[1].weight = 7;
+        let p = planner.prepare(&next, None, Instant::ZERO).unwrap();
+        assert_eq!(weight(&d, "10.0.0.2"), Some(3), "nothing installed yet");
+        let (report, _replaced) = desired.install_prepared(&mut d, p);
+        planner.committed(next.clone(), None);
+        assert_eq!(report.dests_edited, 1);
+        assert_eq!(weight(&d, "10.0.0.2"), Some(5));
+        assert_eq!(weight(&d, "10.0.0.3"), None);
+        assert_eq!(desired.base(), &next);
+        assert_eq!(planner.effective(), desired.effective());
+        // A configuration the engine refuses (a service twice, with another weight):
+        // refused here, the monitor back on the running base.
+        let mut bad = next.clone();
+        let mut twice = bad.services[0].clone();
+        twice.real_servers[0].weight = 9;
+        bad.services.push(twice);
+        let errs = planner.prepare(&bad, None, Instant::ZERO).unwrap_err();
+        assert!(!errs.is_empty());
+        let s = lock(&health)
+            .servers()
+            .find(|s| s.addr.to_string() == "10.0.0.2")
+            .unwrap();
+        assert_eq!(s.weight, 5, "the monitor works from the running weight");
+        assert_eq!(weight(&d, "10.0.0.2"), Some(5));
     }
 }

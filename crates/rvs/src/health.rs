@@ -428,9 +428,10 @@ fn log_event(ev: &Event) -> Option<crate::scripts::Job> {
     }
 }
 
-/// A checker's script, run as keepalived runs it (as the default script user).
-fn job(what: &'static str, command: &str) -> crate::scripts::Job {
-    crate::scripts::Job::keepalived(what, &rvs_config::Script::new(command), &[])
+/// A checker's script, run as keepalived runs it: as its own user when it names one, else
+/// as the default script user.
+fn job(what: &'static str, n: &rvs_core::health::Notify) -> crate::scripts::Job {
+    crate::scripts::Job::keepalived(what, &crate::scripts::notify_script(n), &[])
 }
 
 fn sock(addr: IpAddr, port: u16) -> String {

@@ -439,7 +439,7 @@ pub fn render(d: &Director, f: Format, exact: bool, now: Instant) -> String {
 }
 
 /// What `rvs list`'s format `f` asks ipvsadm's listing for.
-fn list_options(f: Format, exact: bool) -> (ListWhat, ListFormat) {
+pub fn list_options(f: Format, exact: bool) -> (ListWhat, ListFormat) {
     let mut format = ListFormat {
         numeric: true,
         exact,
@@ -609,29 +609,60 @@ fn proto_name(p: u8) -> String {
     }
 }
 
-/// One `print_conn()` row of a live entry (`"%-3s %-6s %-11s %-18s %-18s %s"`, expiry
-/// `%02d:%02d` in whole seconds left), or None once it expired.
-fn conn_row<A: ConnAddr>(c: &Conn<A>, now: Instant) -> Option<String>
-where
-    IpAddr: From<A>,
-{
-    if c.expires <= now {
-        return None;
-    }
-    let secs = c.remaining_secs(now);
-    let expire = format!("{:02}:{:02}", secs / 60, secs % 60);
-    Some(format!(
-        "{:<3} {expire:<6} {:<11} {:<18} {:<18} {}",
-        proto_name(c.protocol),
-        c.state_name(),
-        addrport(c.caddr.into(), c.cport),
-        addrport(c.vaddr.into(), c.vport),
-        addrport(c.daddr.into(), c.dport),
-    ))
+/// One `-L -c` entry as listed: copied out of the engine with the seconds it has left
+/// (the daemon copies them on the worker in bounded pieces, see
+/// [`ConnTable::slots_from`](rvs_core::conn::table::ConnTable::slots_from), and formats
+/// them on a control thread with [`connection_rows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRow {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// The state's name (`ESTABLISHED`, `NONE` for a template, ...).
+    pub state: &'static str,
+    /// Whole seconds left.
+    pub secs: u64,
+    /// Client address and port.
+    pub client: (IpAddr, u16),
+    /// Virtual address and port.
+    pub virt: (IpAddr, u16),
+    /// Real server address and port.
+    pub dest: (IpAddr, u16),
 }
 
-/// `list_conn()`: the title, then one row per entry, templates included.
-fn connections(out: &mut String, d: &Director, f: &ListFormat, now: Instant) {
+impl ConnRow {
+    /// The row of a live entry at `now`, or None once it expired.
+    pub fn of<A: ConnAddr>(c: &Conn<A>, now: Instant) -> Option<ConnRow>
+    where
+        IpAddr: From<A>,
+    {
+        (c.expires > now).then(|| ConnRow {
+            protocol: c.protocol,
+            state: c.state_name(),
+            secs: c.remaining_secs(now),
+            client: (c.caddr.into(), c.cport),
+            virt: (c.vaddr.into(), c.vport),
+            dest: (c.daddr.into(), c.dport),
+        })
+    }
+}
+
+/// One `print_conn()` row (`"%-3s %-6s %-11s %-18s %-18s %s"`, expiry `%02d:%02d` in whole
+/// seconds left), with its newline.
+fn conn_row(out: &mut String, r: &ConnRow) {
+    let expire = format!("{:02}:{:02}", r.secs / 60, r.secs % 60);
+    let _ = writeln!(
+        out,
+        "{:<3} {expire:<6} {:<11} {:<18} {:<18} {}",
+        proto_name(r.protocol),
+        r.state,
+        addrport(r.client.0, r.client.1),
+        addrport(r.virt.0, r.virt.1),
+        addrport(r.dest.0, r.dest.1),
+    );
+}
+
+/// `list_conn()`'s title lines.
+pub fn connection_title(out: &mut String, f: &ListFormat) {
     out.push_str("IPVS connection entries\n");
     if f.persistent_conn {
         let _ = writeln!(
@@ -646,11 +677,28 @@ fn connections(out: &mut String, d: &Director, f: &ListFormat, now: Instant) {
             "state", "source", "virtual"
         );
     }
-    let v4 = d.table_v4().iter().filter_map(|(_, c)| conn_row(&c, now));
-    let v6 = d.table_v6().iter().filter_map(|(_, c)| conn_row(&c, now));
+}
+
+/// `list_conn()`'s rows, one per entry (templates included).
+pub fn connection_rows<'a>(out: &mut String, rows: impl IntoIterator<Item = &'a ConnRow>) {
+    for r in rows {
+        conn_row(out, r);
+    }
+}
+
+/// `list_conn()`: the title, then one row per entry, templates included.
+fn connections(out: &mut String, d: &Director, f: &ListFormat, now: Instant) {
+    connection_title(out, f);
+    let v4 = d
+        .table_v4()
+        .iter()
+        .filter_map(|(_, c)| ConnRow::of(&c, now));
+    let v6 = d
+        .table_v6()
+        .iter()
+        .filter_map(|(_, c)| ConnRow::of(&c, now));
     for row in v4.chain(v6) {
-        out.push_str(&row);
-        out.push('\n');
+        conn_row(out, &row);
     }
 }
 

@@ -114,10 +114,109 @@ impl Family<'_> {
 
 /// The label text of every service (`protocol="tcp",address="10.1.0.100",port="80"`) and
 /// of each of its real servers (the service's and `real_server="..."`), written once per
-/// render rather than once per sample: a scrape of 10,000 services has ~200,000 samples.
+/// configuration rather than once per sample: a scrape of 10,000 services has ~200,000
+/// samples.
+#[derive(Default)]
 struct LabelTexts {
     services: Vec<String>,
     dests: Vec<Vec<String>>,
+}
+
+/// What the label texts were written for: each service's key and its real servers.
+type Shape = Vec<(ServiceKey, Vec<(std::net::IpAddr, u16)>)>;
+
+/// Label texts kept from one render to the next (a daemon keeps one for its scrapes): they
+/// are written again only when the services or their real servers changed, so a scrape of
+/// an unchanged configuration only formats numbers.
+#[derive(Default)]
+pub struct LabelCache {
+    shape: Shape,
+    labels: LabelTexts,
+    /// The health monitor's servers (service, address, port) and their label texts.
+    health_shape: Vec<(ServiceKey, std::net::IpAddr, u16)>,
+    health: Vec<String>,
+    /// The last render's length, reserved at once for the next.
+    last_len: usize,
+}
+
+impl LabelCache {
+    /// The label texts for `svcs`, written again if they changed since the last call.
+    fn services(&mut self, svcs: &[ServiceView]) -> &LabelTexts {
+        let same = self.shape.len() == svcs.len()
+            && self.shape.iter().zip(svcs).all(|((k, ds), s)| {
+                *k == s.cfg.key
+                    && ds.len() == s.dests.len()
+                    && ds
+                        .iter()
+                        .zip(&s.dests)
+                        .all(|(&(a, p), d)| a == d.dest.addr && p == d.dest.port)
+            });
+        if !same {
+            self.shape = svcs
+                .iter()
+                .map(|s| {
+                    let ds = s.dests.iter().map(|d| (d.dest.addr, d.dest.port)).collect();
+                    (s.cfg.key, ds)
+                })
+                .collect();
+            self.labels = LabelTexts::of(svcs);
+        }
+        &self.labels
+    }
+
+    /// The label texts of the health monitor's `servers`, written again if they changed.
+    fn health(&mut self, servers: &[rvs_core::health::ServerStatus]) -> &[String] {
+        let same = self.health_shape.len() == servers.len()
+            && self
+                .health_shape
+                .iter()
+                .zip(servers)
+                .all(|(&(k, a, p), s)| k == s.service && a == s.addr && p == s.port);
+        if !same {
+            self.health_shape = servers
+                .iter()
+                .map(|s| (s.service, s.addr, s.port))
+                .collect();
+            self.health = servers
+                .iter()
+                .map(|s| {
+                    let service = service_labels(&s.service);
+                    let rs = sock(s.addr, s.port);
+                    label_text(&labels_with(&service, &[("real_server", rs.as_str())]))
+                })
+                .collect();
+        }
+        &self.health
+    }
+}
+
+/// `k="v",...` with the values escaped.
+fn label_text(labels: &[(&str, &str)]) -> String {
+    let mut t = String::new();
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            t.push(',');
+        }
+        let _ = write!(t, "{k}=\"{}\"", esc(v));
+    }
+    t
+}
+
+/// Append `v` in decimal (what `write!(out, "{v}")` writes, without the formatting
+/// machinery: a scrape formats ~200,000 numbers).
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 impl LabelTexts {
@@ -161,7 +260,9 @@ fn sample_with(out: &mut String, name: &str, labels: &str, dir: Option<&str>, v:
         out.push_str(dir);
         out.push('"');
     }
-    let _ = writeln!(out, "}} {v}");
+    out.push_str("} ");
+    push_u64(out, v);
+    out.push('\n');
 }
 
 /// One metric family over every service: `value` of each, labelled by service (and
@@ -199,7 +300,13 @@ fn per_real_server(
 
 /// Render every metric of the engine seen in `v`.
 pub fn render(v: &DirectorView) -> String {
-    let mut out = String::new();
+    render_cached(v, &mut LabelCache::default())
+}
+
+/// [`render`] with the label texts of `cache` (written again only for a changed
+/// configuration).
+pub fn render_cached(v: &DirectorView, cache: &mut LabelCache) -> String {
+    let mut out = String::with_capacity(cache.last_len + cache.last_len / 8);
     Family::header(
         &mut out,
         "rvs_build_info",
@@ -211,8 +318,8 @@ pub fn render(v: &DirectorView) -> String {
         &[("version", env!("CARGO_PKG_VERSION"))],
         1,
     );
-    let labels = LabelTexts::of(&v.services);
-    let svcs = (v.services.as_slice(), &labels);
+    let labels = cache.services(&v.services);
+    let svcs = (v.services.as_slice(), labels);
     let o = &mut out;
 
     type Pick = fn(&Counters) -> u64;
@@ -460,6 +567,7 @@ pub fn render(v: &DirectorView) -> String {
         v.tables[1].capacity as u64,
     );
     table_memory_and_defense(&mut out, v);
+    cache.last_len = out.len();
     out
 }
 
@@ -562,7 +670,13 @@ fn table_memory_and_defense(out: &mut String, v: &DirectorView) {
 /// The health monitor's metrics, appended to `out`: per monitored real server whether it is
 /// up and its effective weight, the checks run, and how late check rounds start.
 pub fn render_health(out: &mut String, m: &crate::health::Monitor) {
+    render_health_cached(out, m, &mut LabelCache::default());
+}
+
+/// [`render_health`] with the label texts of `cache`.
+pub fn render_health_cached(out: &mut String, m: &crate::health::Monitor, cache: &mut LabelCache) {
     let servers: Vec<_> = crate::desired::lock(&m.health).servers().collect();
+    let labels = cache.health(&servers);
     type StatusPick = fn(&rvs_core::health::ServerStatus) -> u64;
     let families: [(&str, &str, StatusPick); 4] = [
         (
@@ -593,15 +707,8 @@ pub fn render_health(out: &mut String, m: &crate::health::Monitor) {
             "gauge"
         };
         Family::header(out, name, kind, help);
-        let mut f = Family { out: &mut *out };
-        for s in &servers {
-            let service = service_labels(&s.service);
-            let rs = sock(s.addr, s.port);
-            f.sample(
-                name,
-                &labels_with(&service, &[("real_server", rs.as_str())]),
-                value(s),
-            );
+        for (s, l) in servers.iter().zip(labels) {
+            sample_with(out, name, l, None, value(s));
         }
     }
     let (count, sum, max) = m.lag.read();
@@ -647,6 +754,19 @@ pub fn render_rings(out: &mut String, rings: &[(String, u64, u64)]) {
             *dropped,
         );
     }
+}
+
+/// The metrics endpoint's own cost, appended to `out`: how long the previous render took
+/// (`took` seconds: the worker's copy of the engine and the formatting).
+pub fn render_self(out: &mut String, took: f64) {
+    let name = "rvs_metrics_render_seconds";
+    Family::header(
+        out,
+        name,
+        "gauge",
+        "How long the previous metrics render took (copying the engine's numbers and formatting).",
+    );
+    Family { out: &mut *out }.sample_f64(name, took);
 }
 
 /// Whether the kernel forwards (any forwarding switch of the family on, see

@@ -303,6 +303,14 @@ pub fn run_prepared_blocking(
     }
 }
 
+/// A checker's notify or quorum script as the script runner takes it (with its user).
+pub fn notify_script(n: &rvs_core::health::Notify) -> rvs_config::Script {
+    rvs_config::Script {
+        command: n.command.clone(),
+        user: n.user.clone(),
+    }
+}
+
 /// Every script the configuration names, prepared now (not run): keepalived's remarks about
 /// each logged once, and keepalived's "SECURITY VIOLATION" line when some run as root with
 /// unsafe permissions while `enable_script_security` is off. The users they run as.
@@ -342,7 +350,7 @@ pub fn audit(
             ("quorum_down", &svc.quorum_down),
         ] {
             if let Some(s) = s {
-                jobs.push(Job::keepalived(k, &rvs_config::Script::new(s.clone()), &[]));
+                jobs.push(Job::keepalived(k, &notify_script(s), &[]));
             }
         }
         for rs in &svc.real_servers {
@@ -351,7 +359,7 @@ pub fn audit(
                 ("notify_down", &rs.notify_down),
             ] {
                 if let Some(s) = s {
-                    jobs.push(Job::keepalived(k, &rvs_config::Script::new(s.clone()), &[]));
+                    jobs.push(Job::keepalived(k, &notify_script(s), &[]));
                 }
             }
             for c in &rs.checks {

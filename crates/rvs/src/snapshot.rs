@@ -5,7 +5,8 @@
 //! it over behind an `Arc`; the control threads format `rvs list`, `rvsadm -L` and the
 //! metrics from it ([`crate::listing::list_view`], [`crate::metrics::render`]).
 //!
-//! It deliberately leaves out the connection table (`-L -c` still walks it on the worker)
+//! It deliberately leaves out the connection table (`-L -c` has the worker copy it in
+//! bounded pieces, `daemon/conn_export.rs`)
 //! and everything that is not the engine's (health, failover, sync daemons, RX rings: the
 //! daemon adds those).
 

@@ -47,6 +47,7 @@ pub struct SyncCounts {
 }
 
 /// One running sync daemon: its socket and settings.
+#[derive(Debug)]
 pub struct SyncDaemon {
     state: DaemonState,
     sock: UdpSocket,
@@ -290,7 +291,23 @@ impl SyncDaemons {
         if self.slot(state).is_some() {
             return Err(StartError::Running);
         }
-        let s = SyncDaemon::open(state, setup).map_err(StartError::Open)?;
+        self.install(d, state, SyncDaemon::open(state, setup))
+    }
+
+    /// Start the `state` daemon with a socket opened beforehand (`rvsadm --start-daemon`:
+    /// a control thread opens it, so the worker does no socket set-up). The checks come in
+    /// the kernel's order (`start_sync_thread()`: one running is `EEXIST` before the
+    /// device is looked up); a socket not used is closed.
+    pub fn install(
+        &mut self,
+        d: &mut Director,
+        state: DaemonState,
+        opened: io::Result<SyncDaemon>,
+    ) -> Result<(), StartError> {
+        if self.slot(state).is_some() {
+            return Err(StartError::Running);
+        }
+        let s = opened.map_err(StartError::Open)?;
         if state == DaemonState::Master {
             d.set_sync(Some(s.settings()))
                 .map_err(|e| StartError::Open(io::Error::other(format!("{e:?}"))))?;

@@ -89,3 +89,30 @@ fn exposure_scores_are_the_documented_ones() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every unit starts without its environment file (nothing creates `/etc/rvs/*.env`):
+/// each `EnvironmentFile=` is optional (`-`), and the commented template the units name
+/// exists and mentions every variable they read.
+#[test]
+fn environment_files_are_optional_and_templated() {
+    let template = std::fs::read_to_string(repo().join("dist/systemd/realserver.env"))
+        .expect("dist/systemd/realserver.env");
+    for unit in UNITS {
+        let text = std::fs::read_to_string(repo().join("dist/systemd").join(unit)).unwrap();
+        for line in text.lines() {
+            if let Some(file) = line.strip_prefix("EnvironmentFile=") {
+                assert!(file.starts_with('-'), "{unit}: {line} is not optional");
+            }
+        }
+        if text.contains("/etc/rvs/realserver.env") {
+            for var in ["RVS_AGENT_LISTEN", "RVS_REALSERVER_ARGS"] {
+                if text.contains(&format!("${var}")) || text.contains(&format!("${{{var}}}")) {
+                    assert!(
+                        template.contains(&format!("#{var}=")),
+                        "the template should show {var}"
+                    );
+                }
+            }
+        }
+    }
+}

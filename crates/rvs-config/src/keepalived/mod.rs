@@ -164,10 +164,10 @@ pub struct RealServerChecks {
     pub inhibit_on_failure: bool,
     /// `alpha` [the virtual server's]: start as failed until a check succeeds.
     pub alpha: bool,
-    /// `notify_up`: script run when the server comes up.
-    pub notify_up: Option<String>,
+    /// `notify_up`: script run when the server comes up (and its user).
+    pub notify_up: Option<rvs_core::health::Notify>,
     /// `notify_down`: script run when it goes down.
-    pub notify_down: Option<String>,
+    pub notify_down: Option<rvs_core::health::Notify>,
     /// `virtualhost`: Host header of its HTTP/SSL checkers [the virtual server's].
     pub virtualhost: Option<String>,
     /// Its checkers, timers resolved (checker, then real server, then virtual server, then
@@ -196,10 +196,10 @@ pub struct VirtualServerChecks {
     pub quorum: u32,
     /// `hysteresis` [0].
     pub hysteresis: u32,
-    /// `quorum_up` script.
-    pub quorum_up: Option<String>,
+    /// `quorum_up` script (and its user).
+    pub quorum_up: Option<rvs_core::health::Notify>,
     /// `quorum_down` script.
-    pub quorum_down: Option<String>,
+    pub quorum_down: Option<rvs_core::health::Notify>,
     /// `virtualhost`: default Host header for HTTP/SSL checks.
     pub virtualhost: Option<String>,
     /// `sorry_server`.
@@ -3101,20 +3101,16 @@ pub(crate) fn notify_script(cx: &mut Ctx, st: &Stmt) -> Option<crate::script::Sc
     })
 }
 
-/// A checker's notify or quorum script: as [`notify_script`], but rvs runs these as the
-/// default script user; a user named is warned and not applied.
-fn checker_script(cx: &mut Ctx, st: &Stmt) -> Option<String> {
+/// A checker's notify or quorum script: as [`notify_script`]; a user named after it
+/// (`USER [GROUP]`) is the one it runs as, as for a VRRP instance's notify scripts
+/// (keepalived check_parser.c reads all of them through lib/notify.c
+/// `notify_script_init()`, which takes the user and group words).
+fn checker_script(cx: &mut Ctx, st: &Stmt) -> Option<rvs_core::health::Notify> {
     let s = notify_script(cx, st)?;
-    if let Some(u) = &s.user {
-        cx.warn(
-            &st.args()[1].loc,
-            format!(
-                "`{}` runs as the default script user in rvs: its user `{u}` is not applied",
-                st.key().text
-            ),
-        );
-    }
-    Some(s.command)
+    Some(rvs_core::health::Notify {
+        command: s.command,
+        user: s.user,
+    })
 }
 
 /// A virtual-server flag (`alpha`, `omega`, `inhibit_on_failure`): on,

@@ -481,8 +481,8 @@ impl ServerSeed {
             rise: self.rise,
             fall: self.fall,
             slow_start: self.slow_start,
-            notify_up: self.notify.0.clone(),
-            notify_down: self.notify.1.clone(),
+            notify_up: self.notify.0.clone().map(Into::into),
+            notify_down: self.notify.1.clone().map(Into::into),
             load_monitor: self.load_monitor,
             checks: self.checks.clone(),
         }
@@ -552,8 +552,8 @@ pub fn health_from_seeds(services: &[VirtualServiceConfig], seeds: &[HealthSeed]
             service: svc.key,
             quorum: seed.quorum,
             hysteresis: seed.hysteresis,
-            quorum_up: seed.commands.0.clone(),
-            quorum_down: seed.commands.1.clone(),
+            quorum_up: seed.commands.0.clone().map(Into::into),
+            quorum_down: seed.commands.1.clone().map(Into::into),
             omega: seed.omega,
             sorry_server: seed.sorry.map(|(addr, port, method, inhibit)| SorryServer {
                 addr,

@@ -1937,6 +1937,26 @@ impl<A: ConnAddr> ConnTable<A> {
             .map(|(i, e)| (ConnId(i), e.snapshot()))
     }
 
+    /// At most `max` slots from slot `from` on, in slot order: `f` gets each occupied
+    /// one's entry (expired ones not yet swept included, as in [`ConnTable::iter`]). Returns
+    /// the slot to continue from, or None when the walk reached the end. For listings taken
+    /// in bounded pieces between packet batches (the daemon's `-L -c`): the work per call
+    /// is bounded by `max` whatever the table holds; entries added or removed between calls
+    /// may be listed or not, as the kernel's `/proc/net/ip_vs_conn` walk
+    /// (`ip_vs_conn_seq_next()`) lists a table that changes under it.
+    pub fn slots_from(&self, from: u32, max: usize, mut f: impl FnMut(Conn<A>)) -> Option<u32> {
+        let end = from.saturating_add(max.min(u32::MAX as usize) as u32);
+        let end = end.min(self.slab.used);
+        for i in from..end {
+            if let Some(e) = self.slab.get(i)
+                && e.occupied()
+            {
+                f(e.snapshot());
+            }
+        }
+        (end < self.slab.used).then_some(end)
+    }
+
     /// Count of live non-template connections by whether their real server counts them as
     /// active: `(active, inactive)` by the INACTIVE flag (for checks and statistics).
     pub fn activity_counts(&self, now: Instant) -> (usize, usize) {

@@ -43,6 +43,30 @@ pub use drops::{DropCounters, DropReason};
 pub use net::{NetConfig, OwnedAddr, PortConfig, PortId, Route};
 pub use probe::probe_mtu;
 pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
+
+/// A configuration that passed [`Config::validate`]: [`Director::install`] takes it
+/// without checking again. Prepared on any thread (a daemon's control thread), so the
+/// forwarding thread only installs.
+#[derive(Debug, Clone)]
+pub struct Prepared(Config);
+
+impl Prepared {
+    /// Validate `config`.
+    pub fn new(config: Config) -> Result<Prepared, Vec<ConfigError>> {
+        config.validate()?;
+        Ok(Prepared(config))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0
+    }
+
+    /// The configuration, taken back.
+    pub fn into_config(self) -> Config {
+        self.0
+    }
+}
 pub use sync::{SyncCounters, SyncRecord, SyncRefused, SyncSettings, SyncSettingsError};
 pub use synproxy::SynProxyCounters;
 
@@ -377,7 +401,7 @@ impl Director {
             shed: shed::Shedder::new(&config.syn_shed, settings.seed),
             settings,
         };
-        core.apply(config);
+        core.apply(config.clone());
         let seed = core.settings.seed;
         let buckets = core.settings.initial_buckets;
         Ok(Director {
@@ -398,12 +422,25 @@ impl Director {
     /// real servers follow `expire_nodest_conn` on their next packet.
     pub fn apply(&mut self, config: &Config) -> Result<ApplyReport, Vec<ConfigError>> {
         config.validate()?;
-        let (size, bytes) = table_limits(config, &self.core.settings);
+        Ok(self.apply_valid(config.clone()).0)
+    }
+
+    /// [`Director::apply`] after its validation; the configuration replaced is returned.
+    fn apply_valid(&mut self, config: Config) -> (ApplyReport, Config) {
+        let (size, bytes) = table_limits(&config, &self.core.settings);
         self.v4.set_limits(size, bytes);
         self.v6.set_limits(size, bytes);
         self.v4.set_policy(config.table_full);
         self.v6.set_policy(config.table_full);
-        Ok(self.core.apply(config))
+        self.core.apply(config)
+    }
+
+    /// Install a configuration validated beforehand ([`Prepared::new`], on any thread):
+    /// what [`Director::apply`] does after its validation, so the caller's thread (a
+    /// forwarding loop) only swaps the prepared configuration in.
+    /// The configuration it replaces is returned (to be dropped off that thread too).
+    pub fn install(&mut self, prepared: Prepared) -> (ApplyReport, Config) {
+        self.apply_valid(prepared.0)
     }
 
     /// The running configuration.
@@ -768,8 +805,8 @@ impl Core {
         Verdict::Drop(r)
     }
 
-    fn apply(&mut self, config: &Config) -> ApplyReport {
-        let report = self.services.apply(config);
+    fn apply(&mut self, config: Config) -> (ApplyReport, Config) {
+        let report = self.services.apply(&config);
         let secure = self.timeouts.secure();
         self.timeouts = StateTimeouts::from_model(&config.timeouts);
         if self.classifier.rules() != config.fwmark_rules.as_slice() {
@@ -778,7 +815,7 @@ impl Core {
         self.timeouts.set_secure(secure);
         self.defense.configure(&config.defense);
         self.shed.configure(&config.syn_shed);
-        self.config = config.clone();
+        let old = std::mem::replace(&mut self.config, config);
         let n = self
             .services
             .iter()
@@ -790,7 +827,7 @@ impl Core {
         }
         // Methods or routes may have changed: every cached hop is stale.
         self.neigh_generation = self.neigh_generation.wrapping_add(1);
-        report
+        (report, old)
     }
 
     /// Carry out what the neighbour table asks.

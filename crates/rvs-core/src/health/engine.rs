@@ -17,7 +17,7 @@ use crate::time::Instant;
 
 use super::quorum::{ServiceState, quorum_initial, quorum_next};
 use super::server::{Ramp, ServerState, load_target, next_slot, ramp_start};
-use super::spec::{CheckSpec, HealthConfig, LoadReport, Outcome};
+use super::spec::{CheckSpec, HealthConfig, LoadReport, Notify, Outcome};
 
 /// A check job handed out by [`Health::poll_check`]; unique over the engine's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,7 +86,7 @@ pub enum Event {
         /// Its port.
         port: u16,
         /// `notify_up` to run.
-        notify: Option<String>,
+        notify: Option<Notify>,
     },
     /// A real server went down, failed its first checks in alpha mode, was removed from the
     /// configuration while up, or the director is shutting down (omega).
@@ -100,14 +100,14 @@ pub enum Event {
         /// The last failed check's reason (or why else).
         reason: String,
         /// `notify_down` to run.
-        notify: Option<String>,
+        notify: Option<Notify>,
     },
     /// The service gained its quorum.
     QuorumUp {
         /// The service.
         service: ServiceKey,
         /// `quorum_up` to run.
-        command: Option<String>,
+        command: Option<Notify>,
     },
     /// The service lost its quorum (also at omega shutdown, and when a monitored service
     /// with its quorum up leaves the configuration).
@@ -115,7 +115,7 @@ pub enum Event {
         /// The service.
         service: ServiceKey,
         /// `quorum_down` to run.
-        command: Option<String>,
+        command: Option<Notify>,
     },
     /// The sorry server was put in.
     SorryServerIn {

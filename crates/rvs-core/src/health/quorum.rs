@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use crate::model::ServiceKey;
 
-use super::spec::{ServiceHealth, SorryServer};
+use super::spec::{Notify, ServiceHealth, SorryServer};
 
 /// The quorum verdict of a service after a change of its live weight.
 ///
@@ -49,9 +49,9 @@ pub(super) struct ServiceState {
     /// `hysteresis`.
     pub(super) hysteresis: u32,
     /// `quorum_up` command.
-    pub(super) quorum_up_cmd: Option<String>,
+    pub(super) quorum_up_cmd: Option<Notify>,
     /// `quorum_down` command.
-    pub(super) quorum_down_cmd: Option<String>,
+    pub(super) quorum_down_cmd: Option<Notify>,
     /// `omega`.
     pub(super) omega: bool,
     /// The sorry server.

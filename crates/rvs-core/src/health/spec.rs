@@ -32,9 +32,9 @@ pub struct ServiceHealth {
     /// `< quorum - hysteresis`.
     pub hysteresis: u32,
     /// `quorum_up`: command run when the quorum is gained.
-    pub quorum_up: Option<String>,
+    pub quorum_up: Option<Notify>,
     /// `quorum_down`: command run when the quorum is lost.
-    pub quorum_down: Option<String>,
+    pub quorum_down: Option<Notify>,
     /// `omega`: run `quorum_down` (and `notify_down` of live servers) at shutdown.
     pub omega: bool,
     /// The sorry server: put in while no real server is up (lvs.cf `sorry_server`,
@@ -42,6 +42,36 @@ pub struct ServiceHealth {
     pub sorry_server: Option<SorryServer>,
     /// The monitored real servers.
     pub real_servers: Vec<RealServerHealth>,
+}
+
+/// A checker's notify or quorum script (`notify_up`, `notify_down`, `quorum_up`,
+/// `quorum_down`): its command line, and the user it runs as when one is named
+/// (keepalived `notify_up "CMD" USER [GROUP]`, check_parser.c via `set_script_params_array()`;
+/// without one, the default script user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    /// The command line, as written.
+    pub command: String,
+    /// `USER [GROUP]`, if given.
+    pub user: Option<String>,
+}
+
+impl From<&str> for Notify {
+    fn from(command: &str) -> Notify {
+        Notify {
+            command: command.to_string(),
+            user: None,
+        }
+    }
+}
+
+impl From<String> for Notify {
+    fn from(command: String) -> Notify {
+        Notify {
+            command,
+            user: None,
+        }
+    }
 }
 
 /// A sorry server.
@@ -94,9 +124,9 @@ pub struct RealServerHealth {
     /// admitted at full weight.
     pub slow_start: Option<Duration>,
     /// `notify_up`: command run when the server comes up.
-    pub notify_up: Option<String>,
+    pub notify_up: Option<Notify>,
     /// `notify_down`: command run when it goes down.
-    pub notify_down: Option<String>,
+    pub notify_down: Option<Notify>,
     /// nanny's `load_monitor`: weight follows the real server's load.
     pub load_monitor: Option<LoadMonitor>,
     /// The checks; the server is up while every one of them is up. None at all: always up.

@@ -58,8 +58,8 @@ fn rsh(i: usize, checks: Vec<CheckSpec>) -> RealServerHealth {
         rise: 1,
         fall: 1,
         slow_start: None,
-        notify_up: Some(format!("up {i}")),
-        notify_down: Some(format!("down {i}")),
+        notify_up: Some(format!("up {i}").into()),
+        notify_down: Some(format!("down {i}").into()),
         load_monitor: None,
         checks,
     }
@@ -710,7 +710,7 @@ fn alpha_servers_start_down_and_announce_their_first_verdict() {
     });
     let ev = events(&mut h);
     assert!(
-        matches!(&ev[0], Event::ServerUp { addr, notify: Some(n), .. } if *addr == rs_addr(0) && n == "up 0")
+        matches!(&ev[0], Event::ServerUp { addr, notify: Some(n), .. } if *addr == rs_addr(0) && n.command == "up 0")
     );
     assert!(matches!(&ev[1], Event::QuorumUp { .. }));
     assert!(matches!(&ev[2], Event::SorryServerOut { .. }));

@@ -2,12 +2,14 @@
 //! per connection (at most [`MAX_CLIENTS`] at once), and the metrics text.
 //!
 //! What the worker still does for a request is small: copy the engine's numbers into a
-//! [`WorkerView`] (listings and metrics are formatted here from it), walk the connection
-//! table for `list -c` / `rvsadm -L -c`, run reloads and ipvsadm edits (the engine's
-//! `apply`), and start or stop sync daemons. Health and failover listings never reach it.
+//! [`WorkerView`] (listings and metrics are formatted here from it), copy the connection
+//! table in bounded pieces for `list -c` / `rvsadm -L -c` ([`super::conn_export`]), swap in
+//! a reload or an ipvsadm edit prepared here ([`super::changes`]), zero counters, and put a
+//! sync daemon's socket in place or take it away. Health and failover listings never reach
+//! it.
 
 use super::housekeeping::ControlPlane;
-use super::reload::{Reloader, Staged};
+use super::reload::Reloader;
 use crate::admin::{self, Reply, SyncRequest};
 use crate::desired::lock;
 use crate::failover_status;
@@ -33,8 +35,16 @@ pub(super) enum Ask {
     List { format: Format, exact: bool },
     /// Reload the configuration file (read and checked by the control thread).
     Reload,
-    /// Install a reloaded file (the worker's part of [`Ask::Reload`]).
-    Install(Box<Staged>),
+    /// Install a change prepared by a control thread (a reload, an rvsadm edit; see
+    /// [`super::changes`]).
+    Install(Box<super::changes::Change>),
+    /// `rvsadm --start-daemon`: put in place the socket the control thread opened.
+    SyncStart(
+        Box<(
+            rvs_config::ipvsadm::DaemonState,
+            io::Result<crate::syncd::SyncDaemon>,
+        )>,
+    ),
     /// The Prometheus metrics text.
     Metrics,
     /// A [`WorkerView`] of the engine, for a listing or metrics formatted by the asker.
@@ -43,6 +53,9 @@ pub(super) enum Ask {
     Health,
     /// The failover thread's view (`list --failover`).
     Failover,
+    /// Copy the connection tables in pieces to this channel (`-L -c`, see
+    /// [`super::conn_export`]); answered at once, the pieces follow.
+    ExportConns(std::sync::mpsc::SyncSender<Vec<listing::ConnRow>>),
     /// An ipvsadm command line, parsed by the control thread (see [`crate::admin`]); the
     /// answer is the encoded [`crate::admin::Reply`].
     Ipvsadm(Box<admin::Prepared>),
@@ -61,6 +74,12 @@ pub(super) enum Answer {
     Text(String),
     /// The engine's numbers ([`Ask::View`]).
     View(Arc<WorkerView>),
+    /// A change installed ([`Ask::Install`]): what the engine reported, and what it
+    /// replaced (freed by the control thread).
+    Installed(
+        rvs_core::director::ApplyReport,
+        Box<crate::desired::Replaced>,
+    ),
 }
 
 /// What the worker copies out for listings and metrics: the engine's view, and its own
@@ -85,6 +104,8 @@ pub(super) struct Shared {
     pub(super) hup: Arc<AtomicBool>,
     /// Metrics renders, one at a time.
     pub(super) metrics: Arc<MetricsRenders>,
+    /// The running configuration as the control threads prepare changes to it.
+    pub(super) staging: Arc<std::sync::Mutex<super::changes::Staging>>,
 }
 
 /// Control connections served at once; more wait in the listen backlog.
@@ -116,37 +137,41 @@ pub(super) fn start_control(
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     let busy = Arc::new(AtomicUsize::new(0));
-    Ok(std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            if shared.hup.swap(false, Ordering::Relaxed) {
-                // SIGHUP: the outcome goes to the log only.
-                let _ = reload(&shared, "SIGHUP");
-            }
-            if busy.load(Ordering::Acquire) >= MAX_CLIENTS {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            }
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    busy.fetch_add(1, Ordering::AcqRel);
-                    let (shared, done) = (shared.clone(), Arc::clone(&busy));
-                    let spawned = std::thread::Builder::new()
-                        .name("rvs-control".into())
-                        .spawn(move || {
-                            let _ = serve(stream, &shared);
-                            done.fetch_sub(1, Ordering::AcqRel);
-                        });
-                    if spawned.is_err() {
-                        busy.fetch_sub(1, Ordering::AcqRel);
+    std::thread::Builder::new()
+        .name("rvs-ctl-accept".into())
+        .spawn(move || {
+            // The connection threads this one starts inherit it.
+            super::priority::lower("control socket");
+            while !stop.load(Ordering::Relaxed) {
+                if shared.hup.swap(false, Ordering::Relaxed) {
+                    // SIGHUP: the outcome goes to the log only.
+                    let _ = reload(&shared, "SIGHUP");
+                }
+                if busy.load(Ordering::Acquire) >= MAX_CLIENTS {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        busy.fetch_add(1, Ordering::AcqRel);
+                        let (shared, done) = (shared.clone(), Arc::clone(&busy));
+                        let spawned = std::thread::Builder::new()
+                            .name("rvs-control".into())
+                            .spawn(move || {
+                                let _ = serve(stream, &shared);
+                                done.fetch_sub(1, Ordering::AcqRel);
+                            });
+                        if spawned.is_err() {
+                            busy.fetch_sub(1, Ordering::AcqRel);
+                        }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
-        }
-    }))
+        })
 }
 
 /// One control request per connection: `list [options]`, `reload`, `metrics`, or an
@@ -194,14 +219,23 @@ fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
         Ask::Failover => Ok(failover_status::render(
             shared.failover.as_ref().map(|p| p.get()).as_ref(),
         )),
-        Ask::List { format, exact } if format != Format::Connections => {
+        Ask::List {
+            format: Format::Connections,
+            exact,
+        } => list_connections(shared, &listing::list_options(Format::Connections, exact).1),
+        Ask::List { format, exact } => {
             let v = ask_view(&shared.requests)?;
             Ok(listing::render_view(&v.engine, format, exact).unwrap_or_default())
         }
-        Ask::Ipvsadm(p)
-            if p.list_options()
-                .is_some_and(|opts| !listing::needs_engine(opts)) =>
-        {
+        Ask::Ipvsadm(p) if p.list_options().is_some_and(listing::needs_engine) => {
+            let opts = p.list_options().expect("a listing");
+            Ok(match list_connections(shared, &opts.format) {
+                Ok(text) => Reply::ok(text),
+                Err(e) => Reply::fail(1, &e),
+            }
+            .encode())
+        }
+        Ask::Ipvsadm(p) if p.list_options().is_some() => {
             let v = ask_view(&shared.requests)?;
             let opts = p.list_options().expect("a listing");
             Ok(match listing::list_view(&v.engine, opts) {
@@ -211,16 +245,24 @@ fn answer(shared: &Shared, ask: Ask) -> Result<String, String> {
             .encode())
         }
         Ask::Reload => reload(shared, "control socket"),
+        Ask::Ipvsadm(p) => Ok(super::changes::ipvsadm(shared, *p)),
         ask => ask_text(&shared.requests, ask),
     }
 }
 
+/// `-L -c`: the worker copies the tables in bounded pieces, formatted here.
+pub(super) fn list_connections(
+    shared: &Shared,
+    f: &rvs_config::ipvsadm::ListFormat,
+) -> Result<String, String> {
+    let (tx, rx) = super::conn_export::channel();
+    ask_text(&shared.requests, Ask::ExportConns(tx))?;
+    super::conn_export::render(&rx, f, Duration::from_secs(5))
+}
+
 /// Reload the file: read and checked here, installed by the worker; the outcome logged.
 fn reload(shared: &Shared, by: &str) -> Result<String, String> {
-    let r = shared
-        .reloader
-        .stage()
-        .and_then(|staged| ask_text(&shared.requests, Ask::Install(Box::new(staged))));
+    let r = super::changes::reload(shared);
     match &r {
         Ok(msg) => tracing::info!(by, "{msg}"),
         Err(e) => tracing::warn!(by, "reload refused, the running configuration stays: {e}"),
@@ -257,14 +299,24 @@ pub(super) struct MetricsRenders {
     done: std::sync::atomic::AtomicU64,
     /// The latest: its number and text (held while rendering).
     last: std::sync::Mutex<Option<(u64, axum::body::Bytes)>>,
+    /// Label texts kept between renders (locked only under `last`).
+    labels: std::sync::Mutex<metrics::LabelCache>,
+    /// How long the previous render took, in nanoseconds (`rvs_metrics_render_seconds`).
+    took_ns: std::sync::atomic::AtomicU64,
 }
 
 /// The Prometheus text: the engine's metrics from a fresh view, then the health monitor's,
 /// the failover thread's, the sync daemons' and the RX rings'.
 fn render_now(shared: &Shared) -> Result<String, String> {
+    let start = std::time::Instant::now();
     let v = ask_view(&shared.requests)?;
-    let mut text = metrics::render(&v.engine);
-    metrics::render_health(&mut text, &shared.monitor);
+    let viewed = start.elapsed();
+    let r = &shared.metrics;
+    let mut labels = r.labels.lock().unwrap_or_else(|e| e.into_inner());
+    let mut text = metrics::render_cached(&v.engine, &mut labels);
+    metrics::render_health_cached(&mut text, &shared.monitor, &mut labels);
+    drop(labels);
+    metrics::render_self(&mut text, r.took_ns.load(Ordering::Relaxed) as f64 / 1e9);
     if let Some(f) = &shared.failover {
         failover_status::render_metrics(&mut text, &f.get());
     }
@@ -272,6 +324,14 @@ fn render_now(shared: &Shared) -> Result<String, String> {
     metrics::render_rings(&mut text, &v.rings);
     metrics::render_forwarding(&mut text);
     crate::fastpath::render_metrics(&mut text);
+    let took = start.elapsed();
+    r.took_ns.store(took.as_nanos() as u64, Ordering::Relaxed);
+    tracing::debug!(
+        bytes = text.len(),
+        view_us = viewed.as_micros() as u64,
+        render_us = (took - viewed).as_micros() as u64,
+        "metrics rendered"
+    );
     Ok(text)
 }
 
@@ -324,10 +384,10 @@ pub(super) fn ask_worker(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<A
 }
 
 /// [`ask_worker`] for a text answer.
-fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
+pub(super) fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String> {
     match ask_worker(requests, ask)? {
         Answer::Text(t) => Ok(t),
-        Answer::View(_) => Err("the data-plane worker answered with a view".into()),
+        _ => Err("the data-plane worker answered with no text".into()),
     }
 }
 
@@ -335,7 +395,7 @@ fn ask_text(requests: &mpsc::Sender<Request>, ask: Ask) -> Result<String, String
 pub(super) fn ask_view(requests: &mpsc::Sender<Request>) -> Result<Arc<WorkerView>, String> {
     match ask_worker(requests, Ask::View)? {
         Answer::View(v) => Ok(v),
-        Answer::Text(_) => Err("the data-plane worker answered with text".into()),
+        _ => Err("the data-plane worker answered with no view".into()),
     }
 }
 
@@ -404,47 +464,26 @@ impl ControlPlane<'_> {
                 });
                 Ok(Answer::View(Arc::clone(v)))
             }
-            // Only the connection listing: the others are formatted from a view.
-            Ask::List { format, exact } => Ok(Answer::Text(listing::render(d, format, exact, now))),
+            Ask::ExportConns(tx) => {
+                self.exports.start(tx);
+                Ok(Answer::Text(String::new()))
+            }
+            // Formatted by the control thread (from a view, or from pieces of the table).
+            Ask::List { .. } => Err("answered by the control thread, not the worker".into()),
             Ask::Health | Ask::Failover | Ask::Metrics => {
                 Err("answered by the control thread, not the worker".into())
             }
+            // What needs the engine: -Z, the sync daemons' listing and stop.
             Ask::Ipvsadm(cmd) => Ok(Answer::Text(match cmd.sync_request() {
                 Some(r) => self.sync_request(d, r).encode(),
-                None => {
-                    let before = self.desired.base().clone();
-                    // A VIP nobody can answer for refuses the change whole, before anything
-                    // is installed (engine, health monitor, owned addresses).
-                    let (net, all) = (&self.net, self.ownership.all);
-                    let mut check = |next: &rvs_core::model::Config| {
-                        admin::addresses_to_own(net, all, &before, next).map(drop)
-                    };
-                    let mut reply = cmd.run_checked(d, self.desired, now, &mut check);
-                    match admin::addresses_to_own(&self.net, all, &before, self.desired.base()) {
-                        Ok(addrs) => self.own_service_addresses(d, addrs, now),
-                        Err(why) => {
-                            // Checked before the install: not reached.
-                            tracing::error!("rvsadm: an unownable address was installed: {why}");
-                            if let Err(errs) = self.desired.install(d, before, now) {
-                                tracing::error!(?errs, "rvsadm: undoing it failed");
-                            }
-                            reply = Reply::fail(255, &why);
-                        }
-                    }
-                    // New or edited real servers may have checks to schedule.
-                    self.monitor.wake();
-                    reply.encode()
-                }
+                None => cmd.run_on_engine(d).encode(),
             })),
-            Ask::Reload => Err("read by the control thread, not the worker".into()),
-            Ask::Install(staged) => {
-                let r = staged.install(d, self.desired, self.monitor);
-                self.ensure_probe_path(d);
-                r.map(|(msg, net)| {
-                    self.install_net(d, net, now);
-                    Answer::Text(msg)
-                })
+            Ask::SyncStart(b) => {
+                let (state, opened) = *b;
+                Ok(Answer::Text(self.start_sync(d, state, opened).encode()))
             }
+            Ask::Reload => Err("read by the control thread, not the worker".into()),
+            Ask::Install(change) => Ok(self.install_change(d, *change, now)),
         }
     }
 }

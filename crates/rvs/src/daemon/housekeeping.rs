@@ -59,6 +59,8 @@ pub(super) struct ControlPlane<'a> {
     pub(super) provisioner: crate::provision::Provisioner,
     /// `--fast-path xdp`: the XDP program's flows ([`crate::fastpath`]).
     pub(super) fast: Option<crate::fastpath::FastPath>,
+    /// `-L -c` listings being copied in pieces ([`super::conn_export`]).
+    pub(super) exports: super::conn_export::Exports,
 }
 
 /// Which of the configured addresses (VIPs, the NAT router's floating IP) the director owns

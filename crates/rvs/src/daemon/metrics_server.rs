@@ -43,11 +43,14 @@ pub(super) fn start_metrics(addr: std::net::SocketAddr, shared: Shared) -> io::R
         .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint {addr}: {e}")))?;
     listener.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
+        .thread_name("rvs-metrics-blk")
         .enable_all()
         .build()?;
     std::thread::Builder::new()
         .name("rvs-metrics".into())
         .spawn(move || {
+            // Renders run on blocking threads this one starts: they inherit it.
+            super::priority::lower("metrics endpoint");
             rt.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => serve(l, shared).await,

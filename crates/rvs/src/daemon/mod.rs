@@ -27,9 +27,12 @@
 //! - `reload`: re-reading the configuration file;
 //! - `metrics_server`: the Prometheus endpoint.
 
+mod changes;
+mod conn_export;
 mod control;
 mod housekeeping;
 mod metrics_server;
+mod priority;
 mod reload;
 mod startup;
 mod worker;
@@ -204,6 +207,7 @@ pub fn run(
     }
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
+    let health_arc = Arc::clone(&health);
     let monitor = MonitorThread::start(health, clock)?;
     monitor.monitor().set_probe_sources(probe_sources(&plan));
     let (failover, roles) = match failover {
@@ -227,6 +231,15 @@ pub fn run(
         reloader: Arc::new(reloader),
         hup,
         metrics: Arc::default(),
+        staging: Arc::new(Mutex::new(changes::Staging {
+            planner: crate::desired::Planner::new(
+                plan.config.clone(),
+                Arc::clone(&health_arc),
+                health_spec.clone(),
+            ),
+            net: full_net.clone(),
+            all: ownership.all,
+        })),
     };
     if let Some(addr) = opts.metrics {
         start_metrics(addr, shared.clone())?;
@@ -270,6 +283,7 @@ pub fn run(
         view: None,
         provisioner: crate::provision::Provisioner::start()?,
         fast,
+        exports: conn_export::Exports::default(),
     };
     cp.ensure_probe_path(&director);
     // This thread becomes the data plane: bound to its CPU first (`--cpu`).

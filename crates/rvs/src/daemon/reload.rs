@@ -1,13 +1,11 @@
-//! Reloading the configuration file (control socket `reload`, SIGHUP) in two steps: a
-//! control thread reads, parses and checks the file and reads the links ([`Reloader::stage`]),
-//! then the worker installs the result between batches ([`Staged::install`]: the health
-//! monitor's new checks, the engine's atomic `apply`, the network view).
+//! Reloading the configuration file (control socket `reload`, SIGHUP): a control thread
+//! reads, parses and checks the file and reads the links ([`Reloader::stage`]), prepares
+//! the result ([`super::changes::reload`]: the health monitor's new checks, the engine's
+//! validation), and the worker only installs it between batches.
 
 use super::startup::net_config;
-use crate::desired::Desired;
-use crate::health::Monitor;
 use crate::load::{self};
-use rvs_core::director::{Director, NetConfig};
+use rvs_core::director::NetConfig;
 use rvs_core::health::HealthConfig;
 use rvs_core::model::Config;
 use std::path::PathBuf;
@@ -76,35 +74,9 @@ impl Reloader {
 }
 
 impl Staged {
-    /// Apply it atomically (on the worker): established connections stay; a configuration
-    /// the engine refuses leaves the running one serving.
-    pub(super) fn install(
-        self,
-        d: &mut Director,
-        desired: &mut Desired,
-        monitor: &Monitor,
-    ) -> Result<(String, NetConfig), String> {
-        // The health monitor learns the new checks first (servers that stay keep their
-        // state), so the engine gets the new configuration already shaped by it.
-        let report = match desired.install_with(d, self.config, Some(self.health), monitor.now()) {
-            Ok(r) => r,
-            Err(errs) => {
-                let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
-                return Err(format!("{}: {}", self.path.display(), msgs.join("; ")));
-            }
-        };
-        monitor.wake();
-        Ok((
-            format!(
-                "reloaded {}: services +{} -{}, real servers +{} -{} ~{}",
-                self.path.display(),
-                report.services_added,
-                report.services_removed,
-                report.dests_added,
-                report.dests_removed,
-                report.dests_edited
-            ),
-            self.net,
-        ))
+    /// The file, its configuration, health configuration and network view (prepared for
+    /// the worker by [`super::changes::reload`]).
+    pub(super) fn into_parts(self) -> (PathBuf, Config, HealthConfig, NetConfig) {
+        (self.path, self.config, self.health, self.net)
     }
 }

@@ -210,6 +210,7 @@ pub(super) fn worker(
                 let _ = req.reply.send(answer);
             }
             cp.view = None;
+            cp.exports.step(d, t, super::conn_export::CHUNK_SLOTS);
             housekept = t;
         }
         if got > 0 {
@@ -225,6 +226,12 @@ pub(super) fn worker(
             .map(|at| Duration::from_nanos(at.0.saturating_sub(t.0)))
             .unwrap_or(Duration::from_millis(50))
             .min(Duration::from_millis(50));
+        // A listing being copied goes on at least every millisecond.
+        let wait = if cp.exports.busy() {
+            wait.min(super::conn_export::Exports::WAIT)
+        } else {
+            wait
+        };
         let mut fds: [Option<BorrowedFd<'_>>; rvs_sys::poll::MAX_WAIT_FDS] = [None; 8];
         let mut n = 0;
         for r in rxs[..nrings].iter().flatten() {

@@ -419,7 +419,8 @@ fn quiesced_server_finishes_open_connections() {
     });
 }
 
-/// A keepalived.conf with every server down brings the sorry server in and runs quorum_down;
+/// A keepalived.conf with every server down brings the sorry server in and runs quorum_down
+/// (as the user named after it, nobody, as keepalived's notify_script_init() reads it);
 /// servers coming back run quorum_up and take the traffic again.
 #[test]
 fn all_down_sorry_server_answers_and_quorum_scripts_run() {
@@ -427,12 +428,21 @@ fn all_down_sorry_server_answers_and_quorum_scripts_run() {
     let p1 = httpd(&lab, "rs1", 80, "rs1");
     let p2 = httpd(&lab, "rs2", 80, "rs2");
     httpd(&lab, "rs3", 80, "sorry");
-    let log = lab.info().workdir().join("quorum.log");
+    let wd = lab.info().workdir();
+    // nobody appends to the log.
+    std::fs::set_permissions(&wd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = wd.join("quorum.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let nobody = rvs_sys::process::user_by_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid;
     let conf = format!(
         "{vrrp}virtual_server {vip} 80 {{\n  delay_loop 1\n  lvs_sched rr\n  lvs_method NAT\n  protocol TCP\n\
          \x20 quorum 2\n  hysteresis 0\n\
          \x20 quorum_up \"/bin/sh -c 'echo up >> {log}'\"\n\
-         \x20 quorum_down \"/bin/sh -c 'echo down >> {log}'\"\n\
+         \x20 quorum_down \"/bin/sh -c 'echo down $(id -u) >> {log}'\" nobody\n\
          \x20 sorry_server {rs3} 80\n\
          \x20 real_server {rs1} 80 {{\n    weight 1\n    TCP_CHECK {{\n      connect_timeout 1\n      retry 0\n    }}\n  }}\n\
          \x20 real_server {rs2} 80 {{\n    weight 1\n    TCP_CHECK {{\n      connect_timeout 1\n      retry 0\n    }}\n  }}\n\
@@ -452,7 +462,7 @@ fn all_down_sorry_server_answers_and_quorum_scripts_run() {
     // Quorum 2 with weights 1 + 1: one down already loses it, the sorry server comes in and
     // keepalived removes the remaining live server.
     wait_for(Duration::from_secs(5), "quorum_down ran", || {
-        std::fs::read_to_string(&log).unwrap_or_default() == "down\n"
+        std::fs::read_to_string(&log).unwrap_or_default() == format!("down {nobody}\n")
     });
     wait_for(Duration::from_secs(3), "only the sorry server", || {
         weights(&d).keys().collect::<Vec<_>>() == vec![&rs(3, 80)]
@@ -471,7 +481,7 @@ fn all_down_sorry_server_answers_and_quorum_scripts_run() {
     httpd(&lab, "rs1", 80, "rs1");
     httpd(&lab, "rs2", 80, "rs2");
     wait_for(Duration::from_secs(5), "quorum_up ran", || {
-        std::fs::read_to_string(&log).unwrap_or_default() == "down\nup\n"
+        std::fs::read_to_string(&log).unwrap_or_default() == format!("down {nobody}\nup\n")
     });
     wait_for(Duration::from_secs(3), "real servers back", || {
         let w = weights(&d);

@@ -341,3 +341,67 @@ fn connections_beyond_the_bound_wait_for_a_slot() {
     requests_through_vip(&lab, 3);
     drop(idle);
 }
+
+/// Per thread of `pid`: thread id, name, scheduling policy and nice value
+/// (/proc/PID/task/TID/stat fields 41 and 19).
+fn thread_scheduling(pid: u32) -> Vec<(u32, String, u32, i32)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = t.unwrap().path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // Fields after the parenthesised name, from field 3 (state) on.
+        let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        out.push((
+            dir.file_name().unwrap().to_str().unwrap().parse().unwrap(),
+            comm.trim().to_string(),
+            rest[41 - 3].parse().unwrap(),
+            rest[19 - 3].parse().unwrap(),
+        ));
+    }
+    out
+}
+
+/// The metrics endpoint's threads (its own and the blocking threads that render) and the
+/// control socket's run SCHED_BATCH with a nice value 10 above the daemon's; the
+/// forwarding worker (the main thread) does not. The scrape reports what its render took.
+#[test]
+fn control_and_metrics_threads_run_behind_forwarding() {
+    let (lab, pid, _) = daemon_with_metrics();
+    let page = lab.run("director", || get("/metrics")).unwrap().unwrap();
+    let took = page
+        .lines()
+        .find_map(|l| l.strip_prefix("rvs_metrics_render_seconds "))
+        .unwrap_or_else(|| panic!("rvs_metrics_render_seconds in\n{page}"));
+    let took: f64 = took.parse().unwrap();
+    assert!(took > 0.0 && took < 5.0, "{took}");
+    const SCHED_BATCH: u32 = 3;
+    let threads = thread_scheduling(pid);
+    let main = threads
+        .iter()
+        .find(|t| t.0 == pid)
+        .unwrap_or_else(|| panic!("the main thread in {threads:?}"));
+    assert_ne!(main.2, SCHED_BATCH, "{threads:?}");
+    let want_nice = (main.3 + 10).min(19);
+    let lowered: Vec<_> = threads
+        .iter()
+        .filter(|t| ["rvs-metrics", "rvs-metrics-blk", "rvs-ctl-accept"].contains(&t.1.as_str()))
+        .collect();
+    for name in ["rvs-metrics", "rvs-metrics-blk", "rvs-ctl-accept"] {
+        assert!(lowered.iter().any(|t| t.1 == name), "{name} in {threads:?}");
+    }
+    for t in &lowered {
+        assert_eq!((t.2, t.3), (SCHED_BATCH, want_nice), "{t:?} in {threads:?}");
+    }
+    // Nothing else is lowered: the worker, the health monitor, the failover thread keep
+    // the daemon's scheduling.
+    for t in threads.iter().filter(|t| !lowered.contains(t)) {
+        assert_ne!(t.2, SCHED_BATCH, "{t:?} in {threads:?}");
+    }
+}
