@@ -1,9 +1,10 @@
-//! rvs-sys: the Linux side of rvs — AF_PACKET rings, AF_XDP, netlink, raw sockets and
-//! namespaces. Every `unsafe` block of the project lives here, each with a `// SAFETY:` line.
+//! rvs-sys: the Linux side of rvs — AF_PACKET rings, the XDP fast path, netlink, raw
+//! sockets and namespaces. Every `unsafe` block of the project lives here, each with a
+//! `// SAFETY:` line.
 //!
 //! What is here now:
-//! - [`packet`]: an AF_PACKET socket bound to one interface with a TPACKET_V3 RX ring, a
-//!   TPACKET_V3 (frame-based) TX ring, `PACKET_VNET_HDR`, fanout, qdisc bypass, own-frame
+//! - [`packet`]: an AF_PACKET socket bound to one interface with a TPACKET_V2 (the daemon's)
+//!   or TPACKET_V3 RX ring, a frame-based TX ring, `PACKET_VNET_HDR`, fanout, qdisc bypass, own-frame
 //!   filtering and promiscuous membership.
 //! - [`iface`]: interface index, name, MAC address and MTU, in the calling thread's
 //!   network namespace.
@@ -22,6 +23,8 @@
 //! - [`caps`]: capability sets kept or dropped, becoming another user with some kept.
 //! - [`process`]: scripts started as another user in a process group; group kill.
 //! - [`random`]: random bytes from `getrandom(2)` (hash seeds).
+//! - [`xdp`]: the XDP fast path: the BPF program (C, `bpf/`, compiled by `build.rs` with
+//!   clang) and its loader (aya), attach/detach and the flow map.
 //!
 //! Nothing here parses or rewrites packets: that is `rvs-core::wire`'s job.
 
@@ -39,3 +42,4 @@ pub mod rawsock;
 pub mod sched;
 mod sys;
 pub mod tun;
+pub mod xdp;

@@ -16,7 +16,7 @@
 use rvs_core::director::offload::{Offload, OffloadCount, OffloadWay, Tuple4};
 use rvs_core::director::{Director, PortId};
 use rvs_core::time::Instant;
-use rvs_xdp::{FlowCounters, FlowKey, Rewrite};
+use rvs_sys::xdp::{FlowCounters, FlowKey, Rewrite};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -67,7 +67,7 @@ struct Installed {
 /// The attached program and the connections written to its map.
 #[derive(Debug)]
 pub struct FastPath {
-    xdp: rvs_xdp::FastPath,
+    xdp: rvs_sys::xdp::FastPath,
     /// Interface index per port.
     ifindex: Vec<u32>,
     /// By the inward key (client → VIP).
@@ -93,7 +93,7 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
         .iter()
         .map(|n| rvs_sys::iface::if_index(n))
         .collect();
-    let attached = ifindex.and_then(|ix| Ok((ix, rvs_xdp::FastPath::attach(interfaces)?)));
+    let attached = ifindex.and_then(|ix| Ok((ix, rvs_sys::xdp::FastPath::attach(interfaces)?)));
     match attached {
         Ok((ifindex, xdp)) => {
             tracing::info!(
@@ -114,9 +114,9 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
             Some(FastPath {
                 xdp,
                 ifindex,
-                flows: HashMap::with_capacity(rvs_xdp::MAX_FLOWS),
-                outward: HashMap::with_capacity(rvs_xdp::MAX_FLOWS),
-                pending: HashMap::with_capacity(rvs_xdp::MAX_FLOWS),
+                flows: HashMap::with_capacity(rvs_sys::xdp::MAX_FLOWS),
+                outward: HashMap::with_capacity(rvs_sys::xdp::MAX_FLOWS),
+                pending: HashMap::with_capacity(rvs_sys::xdp::MAX_FLOWS),
                 folded: Instant(0),
                 failing: false,
             })
@@ -173,7 +173,7 @@ impl FastPath {
             }
         } else if flags & ACK != 0
             && !known
-            && self.flows.len() < rvs_xdp::MAX_FLOWS
+            && self.flows.len() < rvs_sys::xdp::MAX_FLOWS
             && let Some(o) = d.offload_v4(now, seg)
         {
             // Counted on the client's segments only (their key is the one the engine
@@ -181,7 +181,7 @@ impl FastPath {
             if o.inward.from != seg {
                 return;
             }
-            let room = self.pending.len() < rvs_xdp::MAX_FLOWS;
+            let room = self.pending.len() < rvs_sys::xdp::MAX_FLOWS;
             let n = match self.pending.get_mut(&seg) {
                 Some(n) => {
                     *n += 1;
@@ -207,7 +207,7 @@ impl FastPath {
             return;
         }
         self.folded = now;
-        let mono = rvs_xdp::monotonic_ns();
+        let mono = rvs_sys::xdp::monotonic_ns();
         let keys: Vec<Tuple4> = self.flows.keys().copied().collect();
         for k in keys {
             let Some(f) = self.flows.get(&k).copied() else {

@@ -134,7 +134,7 @@ fn engine(d: &mut Director, now: Instant, port: PortId, frame: &[u8]) -> (Verdic
 
 fn fast_path() -> FastPath {
     FastPath {
-        xdp: rvs_xdp::FastPath::load().expect("loading the XDP program (needs root)"),
+        xdp: rvs_sys::xdp::FastPath::load().expect("loading the XDP program (needs root)"),
         ifindex: vec![101, 102],
         flows: HashMap::new(),
         outward: HashMap::new(),
@@ -220,7 +220,7 @@ fn differential(method: ForwardMethod) {
         let (action, fast) = fp.xdp.run(&frame).unwrap();
         assert_eq!(
             action,
-            rvs_xdp::XDP_REDIRECT,
+            rvs_sys::xdp::XDP_REDIRECT,
             "case {i}: redirected to ifindex {ifindex}"
         );
         let (verdict, slow) = engine(&mut d, now, port, &frame);
@@ -260,7 +260,7 @@ fn differential(method: ForwardMethod) {
     ];
     for (what, frame) in pass {
         let (action, out) = fp.xdp.run(&frame).unwrap();
-        assert_eq!(action, rvs_xdp::XDP_PASS, "{what}");
+        assert_eq!(action, rvs_sys::xdp::XDP_PASS, "{what}");
         assert_eq!(out, frame, "{what}: passed unchanged");
     }
     let totals = fp.xdp.totals().unwrap();
@@ -276,7 +276,7 @@ fn differential(method: ForwardMethod) {
         .xdp
         .run(&segment(RS_MAC, rs, local, F::Ack, b"late"))
         .unwrap();
-    assert_eq!(action, rvs_xdp::XDP_PASS, "no entry after the FIN");
+    assert_eq!(action, rvs_sys::xdp::XDP_PASS, "no entry after the FIN");
 }
 
 #[test]

@@ -28,7 +28,7 @@ fn main() {
     // Without the toolchain rvs still builds (the README's demo on a fresh machine): the
     // object is empty and `--fast-path xdp` says why it is not available.
     let missing = |why: String| {
-        println!("cargo:warning=rvs-xdp: {why}; the XDP fast path will not be available");
+        println!("cargo:warning=rvs-sys: {why}; the XDP fast path will not be available");
         println!("cargo:rustc-env=RVS_XDP_MISSING={why}");
         std::fs::write(&obj, b"").expect("writing OUT_DIR");
     };

@@ -8,7 +8,7 @@
 //! incremental checksums, MACs) and sent (`XDP_TX` or `bpf_redirect`); every other frame
 //! passes to the kernel stack, where rvs's AF_PACKET path sees it as without the program.
 //!
-//! This crate holds the `unsafe` the loader needs (the [`aya::Pod`] impls of the map
+//! This module holds the `unsafe` the loader needs (the [`aya::Pod`] impls of the map
 //! structs and one `clock_gettime`), each with a `// SAFETY:` line. It does not choose
 //! which flows to offload: that is the engine's (`rvs_core::director::offload`).
 
