@@ -430,14 +430,12 @@ async fn perform(
     }
 }
 
-async fn action_form(
-    State(app): Shared,
-    Extension(p): Extension<Principal>,
-    Form(f): Form<ActionForm>,
-) -> Response {
-    if let Err(r) = p.require(Role::Operator) {
+/// A real-server action needs an operator; a refusal is audited (the action and object cut
+/// to what the audit log keeps) and answered as [`Principal::require`] answers it.
+fn operator_or_refused(app: &App, p: &Principal, f: &ActionForm) -> Result<(), Response> {
+    p.require(Role::Operator).inspect_err(|_| {
         record(
-            &app,
+            app,
             (&p.user, p.source),
             &f.action.chars().take(16).collect::<String>(),
             &format!("{} -> {}", f.service, f.server)
@@ -448,6 +446,15 @@ async fn action_form(
             "",
             "refused: role",
         );
+    })
+}
+
+async fn action_form(
+    State(app): Shared,
+    Extension(p): Extension<Principal>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Err(r) = operator_or_refused(&app, &p, &f) {
         return r;
     }
     let what = format!("{} {} -> {}", f.action, f.service, f.server);
@@ -464,19 +471,7 @@ async fn api_action(
     Extension(p): Extension<Principal>,
     Json(f): Json<ActionForm>,
 ) -> Response {
-    if let Err(r) = p.require(Role::Operator) {
-        record(
-            &app,
-            (&p.user, p.source),
-            &f.action.chars().take(16).collect::<String>(),
-            &format!("{} -> {}", f.service, f.server)
-                .chars()
-                .take(200)
-                .collect::<String>(),
-            "",
-            "",
-            "refused: role",
-        );
+    if let Err(r) = operator_or_refused(&app, &p, &f) {
         return r;
     }
     match perform(&app, &p, f).await {

@@ -114,6 +114,11 @@ async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
 }
 
 /// Wait (bounded) until the browser is at `path`.
+/// Find the element and click it.
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at).await.unwrap().click().await.unwrap();
+}
+
 async fn wait_path(c: &Client, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != path {
@@ -163,12 +168,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
         .send_keys("root-password")
         .await
         .unwrap();
-    c.find(Locator::Css("form.login button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.login button")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != "/" {
         assert!(Instant::now() < deadline, "not logged in");
@@ -209,12 +209,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
 
     // Drain 10.0.1.2 with its button: the plain form POST, then the page again.
     let drain = format!("tr[data-key=\"TCP {VIP}|10.0.1.2:80\"] button[value=\"drain\"]");
-    c.find(Locator::Css(&drain))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css(&drain)).await;
     wait_cell(&c, "10.0.1.2:80", "state", "drained").await;
     let flash = wait_text(&c, ".flash", |t| t.starts_with("Done: drain")).await;
     assert!(flash.starts_with("Done: drain TCP"), "{flash}");
@@ -227,12 +222,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     shot(&c, "drained").await;
 
     // The audit page lists the login and the drain.
-    c.find(Locator::LinkText("Audit log"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("Audit log")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != "/audit" {
         assert!(Instant::now() < deadline, "no audit page");
@@ -258,24 +248,14 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
 
     // The configuration: an invalid edit is refused with the parser's message in the
     // page; a valid one is applied; then rolled back.
-    c.find(Locator::LinkText("Configuration"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("Configuration")).await;
     wait_path(&c, "/config").await;
     let area = c.find(Locator::Css("#text")).await.unwrap();
     area.clear().await.unwrap();
     area.send_keys("serial_no = 1\nbogus = yes\nprimary = 10.0.0.1\n")
         .await
         .unwrap();
-    c.find(Locator::Css("button[value=\"apply\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("button[value=\"apply\"]")).await;
     let errors = wait_text(&c, "#errors", |t| t.contains("bogus")).await;
     assert!(
         errors.ends_with("lvs.cf:2:1: error: unknown keyword \"bogus\""),
@@ -287,24 +267,14 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     area.send_keys("serial_no = 1\nprimary = 10.0.0.2\n")
         .await
         .unwrap();
-    c.find(Locator::Css("button[value=\"diff\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("button[value=\"diff\"]")).await;
     let diff = wait_text(&c, "#diff", |t| t.contains("+primary")).await;
     assert!(
         diff.contains("-primary = 10.0.0.1\n+primary = 10.0.0.2"),
         "{diff}"
     );
     shot(&c, "config-diff").await;
-    c.find(Locator::Css("button[value=\"apply\"]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("button[value=\"apply\"]")).await;
     let flash = wait_text(&c, ".flash", |t| t.starts_with("Applied")).await;
     assert!(flash.starts_with("Applied"), "{flash}");
     let file = console.dir.join("lvs.cf");
@@ -312,12 +282,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
         std::fs::read_to_string(&file).unwrap(),
         "serial_no = 2\nprimary = 10.0.0.2\n"
     );
-    c.find(Locator::Css(".versions button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css(".versions button")).await;
     let flash = wait_text(&c, ".flash", |t| t.starts_with("Rolled back")).await;
     assert!(flash.starts_with("Rolled back to"), "{flash}");
     assert_eq!(
@@ -327,12 +292,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     assert_eq!(console.fake.reloads.load(Ordering::Relaxed), 2);
 
     // Log out: back to the login page, and / sends there again.
-    c.find(Locator::Css("nav form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("nav form button")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != "/login" {
         assert!(Instant::now() < deadline, "not logged out");
