@@ -263,7 +263,11 @@ fn run_traffic(fast_path: &str) -> Run {
     let d = Director::start_with(&lab, "director", "fp", &config, &["--fast-path", fast_path]);
     d.wait_http(vip);
     let base = d.conns();
-    let (_, bodies, open) = keep_alive_bodies(&lab, vip);
+    let (_, mut bodies, open) = keep_alive_bodies(&lab, vip);
+    // Which real server answers which connection depends on where rr stood after the
+    // director's readiness probes (`wait_http` retries until the VIP answers): compare the
+    // bodies as a set, the spread through the listings below.
+    bodies.sort();
     let listing = d.listing(&[]);
     let mut states = BTreeMap::new();
     for line in d.listing(&["-c"]).lines().skip(1) {
