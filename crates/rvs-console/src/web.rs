@@ -741,6 +741,27 @@ struct ConfigForm {
     op: String,
 }
 
+/// An API apply or rollback's answer: audited, the live page told to refresh, and the
+/// result (or the refusal with its status) as JSON.
+fn applied_json(
+    app: &App,
+    p: &Principal,
+    action: &str,
+    r: Result<crate::config::Applied, Refusal>,
+    base: &str,
+) -> Response {
+    audit_apply(app, p, action, &r, base);
+    app.refresh.notify_one();
+    match r {
+        Ok(a) => Json(serde_json::json!({"ok": true, "applied": a})).into_response(),
+        Err(e) => (
+            refusal_status(&e),
+            Json(serde_json::json!({"ok": false, "error": e.message()})),
+        )
+            .into_response(),
+    }
+}
+
 fn audit_apply(
     app: &App,
     p: &Principal,
@@ -970,16 +991,7 @@ async fn api_config_apply(
     blocking(&app, move |app| {
         let store = app.config.as_ref().expect("checked");
         let r = store.apply(&*app.control, &f.text, &f.version);
-        audit_apply(app, &p, "config apply", &r, &f.version);
-        app.refresh.notify_one();
-        match r {
-            Ok(a) => Json(serde_json::json!({"ok": true, "applied": a})).into_response(),
-            Err(e) => (
-                refusal_status(&e),
-                Json(serde_json::json!({"ok": false, "error": e.message()})),
-            )
-                .into_response(),
-        }
+        applied_json(app, &p, "config apply", r, &f.version)
     })
     .await
 }
@@ -1008,25 +1020,11 @@ async fn api_config_rollback(
             .version_text(&f.name)
             .map_err(Refusal::Failed)
             .and_then(|text| store.apply(&*app.control, &text, &f.version));
-        audit_apply(
-            app,
-            &p,
-            &format!(
-                "config rollback to {}",
-                f.name.chars().take(80).collect::<String>()
-            ),
-            &r,
-            &f.version,
+        let action = format!(
+            "config rollback to {}",
+            f.name.chars().take(80).collect::<String>()
         );
-        app.refresh.notify_one();
-        match r {
-            Ok(a) => Json(serde_json::json!({"ok": true, "applied": a})).into_response(),
-            Err(e) => (
-                refusal_status(&e),
-                Json(serde_json::json!({"ok": false, "error": e.message()})),
-            )
-                .into_response(),
-        }
+        applied_json(app, &p, &action, r, &f.version)
     })
     .await
 }
