@@ -256,6 +256,11 @@ pub fn run(
         metrics = %opts.metrics.map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics")),
         "director started"
     );
+    // Under systemd's Type=notify (dist/systemd/rvs.service) `systemctl start` returns once
+    // the director forwards; without $NOTIFY_SOCKET this does nothing.
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "could not tell the service manager the director is ready");
+    }
     let mut cp = ControlPlane {
         desired: &mut desired,
         monitor: monitor.monitor(),
@@ -301,6 +306,7 @@ pub fn run(
             },
         )
     });
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     if let Some(f) = failover {
         f.stop();
     }

@@ -40,6 +40,7 @@ mod sctp;
 mod steady;
 mod synflood;
 mod synproxy;
+mod systemd_live;
 mod udp;
 mod vrrp_ah;
 mod vrrp_track;
