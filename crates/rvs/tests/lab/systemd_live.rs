@@ -31,6 +31,15 @@ struct Container {
 /// `CapabilityBoundingSet`, as docs/operating.md lists it.
 const ALLOWED_CAPS: u64 = 1 << 5 | 1 << 6 | 1 << 7 | 1 << 12 | 1 << 13 | 1 << 23;
 
+/// Host services kept from starting in the container.
+const MASKED: [&str; 5] = [
+    "nftables.service",
+    "systemd-firstboot.service",
+    "systemd-networkd.service",
+    "systemd-networkd.socket",
+    "systemd-networkd-wait-online.service",
+];
+
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
 
 impl Container {
@@ -42,13 +51,21 @@ impl Container {
         let mut cmd = Command::new("systemd-nspawn");
         cmd.args(["-D", "/", "--volatile=yes", "-M", machine, "-b"])
             .args(["--register=no", "--keep-unit", "--console=pipe"])
+            // nspawn keeps CAP_NET_ADMIN only with a network of its own making; the lab's
+            // namespace is the container's network, so grant it as a host would have it.
+            .arg("--capability=CAP_NET_ADMIN")
             .arg(format!("--network-namespace-path={}", netns.display()))
             .args(binds)
+            // Masked (a unit file that is /dev/null): the host's nftables service would
+            // load its ruleset into the lab's namespace, networkd would manage the lab's links
+            // and its wait-online (which the units' network-online.target pulls in) would
+            // wait 2 minutes for them.
+            .args(
+                MASKED
+                    .iter()
+                    .map(|u| format!("--bind-ro=/dev/null:/etc/systemd/system/{u}")),
+            )
             .args(["--", "systemd.unit=basic.target"])
-            .args([
-                "systemd.mask=nftables.service",
-                "systemd.mask=systemd-firstboot.service",
-            ])
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
@@ -112,7 +129,14 @@ impl Container {
             "systemctl {args:?}: {}{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            self.journal()
+            self.text(&[
+                "journalctl",
+                "--no-pager",
+                "-o",
+                "cat",
+                "-u",
+                args[args.len() - 1]
+            ])
         );
     }
 
@@ -302,5 +326,124 @@ fn rvs_service_starts_reloads_restarts_and_stops_under_a_live_systemd() {
     assert_eq!(c.show("ActiveState"), "inactive");
     assert_eq!(c.show("Result"), "success");
     assert!(c.journal().contains("director stopped"), "{}", c.journal());
+    drop(c);
+}
+
+/// The real-server units in a real server's namespace: `rvs-realserver-dr.service` puts the
+/// VIP on `lo` with the ARP sysctls and takes them away at stop; `rvs-realserver.service`
+/// (a dynamic user, no capabilities) answers the director's load query.
+#[test]
+fn real_server_units_set_up_dr_and_answer_load_under_a_live_systemd() {
+    // NAT lab: its real servers have no VIP of their own, so what appears is the unit's.
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        ..LabOptions::default()
+    });
+    let etc = lab.info().workdir().join("etc-rvs");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("realserver.env"),
+        format!(
+            "RVS_REALSERVER_ARGS=--vip {}\nRVS_AGENT_LISTEN=0.0.0.0:5391\n",
+            lab::VIP
+        ),
+    )
+    .unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rvs"));
+    let netns = Path::new("/run/netns").join(lab.info().namespace("rs1").unwrap());
+    let mut binds = vec![
+        format!(
+            "--bind-ro={}:/usr/local/bin",
+            bin.parent().unwrap().display()
+        ),
+        format!("--bind={}:/etc/rvs", etc.display()),
+    ];
+    for unit in ["rvs-realserver.service", "rvs-realserver-dr.service"] {
+        binds.push(format!(
+            "--bind-ro={}:/etc/systemd/system/{unit}",
+            repo.join("dist/systemd").join(unit).display()
+        ));
+    }
+    let c = Container::boot(
+        &format!("rvs-{}", lab.name()),
+        &netns,
+        &binds,
+        &lab.info().workdir().join("boot.log"),
+    );
+    let lo = || {
+        String::from_utf8_lossy(
+            &lab.exec("rs1", "ip", ["-4", "addr", "show", "dev", "lo"])
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    let sysctl = |name: &str| {
+        String::from_utf8_lossy(&lab.exec("rs1", "sysctl", ["-n", name]).unwrap().stdout)
+            .trim()
+            .to_owned()
+    };
+    let vip = format!("{}/32", lab::VIP);
+    assert!(!lo().contains(&vip));
+
+    c.systemctl(&["start", "rvs-realserver-dr"]);
+    assert!(lo().contains(&vip), "the VIP on lo:\n{}", lo());
+    assert_eq!(sysctl("net.ipv4.conf.all.arp_ignore"), "1");
+    assert_eq!(sysctl("net.ipv4.conf.all.arp_announce"), "2");
+    c.systemctl(&["stop", "rvs-realserver-dr"]);
+    assert!(!lo().contains(&vip), "the VIP left on lo:\n{}", lo());
+
+    c.systemctl(&["start", "rvs-realserver"]);
+    let rs1 = SocketAddr::new(lab::rs_addr(1).into(), 5391);
+    let reply = lab
+        .run("director", move || {
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut buf = [0u8; 128];
+            // The unit may still be binding its socket: a few bounded tries.
+            for _ in 0..20 {
+                s.send_to(rvs::loadagent::REQUEST, rs1).unwrap();
+                if let Ok(n) = s.recv(&mut buf) {
+                    return rvs::loadagent::parse_reply(&buf[..n]);
+                }
+            }
+            None
+        })
+        .unwrap();
+    assert!(
+        reply.is_some(),
+        "the agent answered the load query:\n{}",
+        c.text(&["journalctl", "-u", "rvs-realserver", "--no-pager"])
+    );
+    let pid = c
+        .text(&[
+            "systemctl",
+            "show",
+            "-p",
+            "MainPID",
+            "--value",
+            "rvs-realserver",
+        ])
+        .trim()
+        .to_owned();
+    let status = c.text(&["cat", &format!("/proc/{pid}/status")]);
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap());
+    assert_eq!(eff, Some(0), "the agent holds no capability:\n{status}");
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next().map(str::to_owned));
+    assert_ne!(
+        uid.as_deref(),
+        Some("0"),
+        "the agent runs as a dynamic user"
+    );
+    c.systemctl(&["stop", "rvs-realserver"]);
     drop(c);
 }
