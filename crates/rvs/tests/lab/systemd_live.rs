@@ -40,7 +40,11 @@ const MASKED: [&str; 5] = [
     "systemd-networkd-wait-online.service",
 ];
 
-const BOOT_LIMIT: Duration = Duration::from_secs(60);
+const BOOT_LIMIT: Duration = Duration::from_secs(120);
+
+/// One container at a time: with `--keep-unit` each runs in the cgroup of the test process,
+/// which two booting systemds would both take over.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Container {
     /// Boots systemd in `netns` (a path under /run/netns) with `binds` (`--bind`/`--bind-ro`
@@ -94,13 +98,16 @@ impl Container {
             thread::sleep(Duration::from_millis(50));
         }
         loop {
-            let state = c.text(&["systemctl", "is-system-running"]);
+            let out = c.run(&["systemctl", "is-system-running"]);
+            let state = String::from_utf8_lossy(&out.stdout);
             if matches!(state.trim(), "running" | "degraded") {
                 return c;
             }
             assert!(
                 Instant::now() < deadline,
-                "systemd did not finish booting within {BOOT_LIMIT:?} ({state}):\n{}",
+                "systemd did not finish booting within {BOOT_LIMIT:?} ({state}{}):\n{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                c.text(&["systemctl", "list-jobs", "--no-pager"]),
                 boot_log()
             );
             thread::sleep(Duration::from_millis(200));
@@ -183,6 +190,41 @@ impl Drop for Container {
             }
             thread::sleep(Duration::from_millis(50));
         }
+        remove_container_cgroups();
+    }
+}
+
+/// `systemd-nspawn --keep-unit` makes `payload/` (the container's systemd and its units) and
+/// `supervisor/` (nspawn itself) cgroups inside the caller's own, in the named systemd
+/// hierarchy and the unified one; once the container is gone they are empty, and they go
+/// too, so that nothing of the test is left behind.
+fn remove_container_cgroups() {
+    fn rmdir_tree(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rmdir_tree(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in own.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next(), f.next(), f.next().unwrap_or("/"));
+        let root = match controllers {
+            Some("name=systemd") => "/sys/fs/cgroup/systemd",
+            Some("") => "/sys/fs/cgroup/unified",
+            _ => continue,
+        };
+        for leaf in ["payload", "supervisor"] {
+            rmdir_tree(
+                &Path::new(root)
+                    .join(path.trim_start_matches('/'))
+                    .join(leaf),
+            );
+        }
     }
 }
 
@@ -215,6 +257,7 @@ fn reaches_all(lab: &crate::lab::Lab, vip: IpAddr, limit: Duration) -> usize {
 
 #[test]
 fn rvs_service_starts_reloads_restarts_and_stops_under_a_live_systemd() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = lab(LabOptions {
         method: Method::Nat,
         ipv6: false,
@@ -334,6 +377,7 @@ fn rvs_service_starts_reloads_restarts_and_stops_under_a_live_systemd() {
 /// (a dynamic user, no capabilities) answers the director's load query.
 #[test]
 fn real_server_units_set_up_dr_and_answer_load_under_a_live_systemd() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // NAT lab: its real servers have no VIP of their own, so what appears is the unit's.
     let lab = lab(LabOptions {
         method: Method::Nat,
