@@ -81,7 +81,8 @@ fn build(lab: &mut Lab) {
     let n3 = lab.netns("director3").unwrap();
     n3.link_up("eth1").unwrap();
     n3.add_addr("eth0", &format!("{DIRECTOR3_PUB}/24")).unwrap();
-    n3.add_addr("eth1", &format!("{DIRECTOR3_PRIV}/24")).unwrap();
+    n3.add_addr("eth1", &format!("{DIRECTOR3_PRIV}/24"))
+        .unwrap();
     n3.link_up("lo").unwrap();
     sysctl(
         lab,
@@ -317,6 +318,25 @@ fn blackhole_real_servers(lab: &Lab, node: &str, add: bool) {
     }
 }
 
+/// docs/operating.md shows the three files of the worked example unchanged.
+#[test]
+fn the_guide_shows_the_lab_files_verbatim() {
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operating.md"),
+    )
+    .unwrap();
+    for (name, fence, text) in [
+        ("rvs.toml", "```toml\n", RVS_TOML),
+        ("bird-director.conf", "```\n", BIRD_DIRECTOR),
+        ("bird-router.conf", "```\n", BIRD_ROUTER),
+    ] {
+        assert!(
+            guide.contains(&format!("{fence}{text}```\n")),
+            "docs/operating.md should show dist/active-active/{name} verbatim"
+        );
+    }
+}
+
 #[test]
 fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
     let mut lab = lab(LabOptions {
@@ -368,12 +388,17 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
 
     // 1. The load spreads: each director forwards a share of 90 new connections.
     let before: Vec<u64> = directors.iter().map(in_pkts).collect();
-    assert_eq!(new_connections(&lab, 90), 90, "every new connection answered");
+    assert_eq!(
+        new_connections(&lab, 90),
+        90,
+        "every new connection answered"
+    );
     let share: Vec<u64> = directors
         .iter()
         .zip(&before)
         .map(|(d, b)| in_pkts(d) - b)
         .collect();
+    eprintln!("packets per director for 90 connections: {share:?}\n{shown}");
     assert!(
         share.iter().all(|&n| n > 0),
         "each director forwards a share of the flows: {share:?}"
@@ -408,6 +433,8 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
         "new connections after the kill"
     );
     let alive = streams_alive(&mut streams);
+    let servers: BTreeSet<&str> = streams.iter().map(|s| s.server.as_str()).collect();
+    eprintln!("{alive} of {STREAMS} streams survived the kill -9 (real servers {servers:?})");
     assert!(
         alive * 100 >= STREAMS * 99,
         "{alive} of {STREAMS} streams survived director2's kill -9"
@@ -419,7 +446,11 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
     router.wait_next_hops(&lab, &[all[2]], "director1 drained");
     assert!(metrics(&directors[0]).contains("rvs_director_drained 1\n"));
     let d1_before = in_pkts(&directors[0]);
-    assert_eq!(new_connections(&lab, 20), 20, "new connections after the drain");
+    assert_eq!(
+        new_connections(&lab, 20),
+        20,
+        "new connections after the drain"
+    );
     let alive = streams_alive(&mut streams);
     assert_eq!(
         in_pkts(&directors[0]),
