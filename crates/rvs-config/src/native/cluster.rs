@@ -67,10 +67,10 @@ pub(super) fn parse(cx: &mut Cx<'_>, raw: &Spanned<RawCluster>) -> Option<Cluste
             out.route_device = name.clone();
         }
     }
-    if let Some(v) = &r.convergence_delay {
-        if let Some(d) = cx.seconds(v, "convergence_delay") {
-            out.convergence_delay = d;
-        }
+    if let Some(v) = &r.convergence_delay
+        && let Some(d) = cx.seconds(v, "convergence_delay")
+    {
+        out.convergence_delay = d;
     }
     active.unwrap_or(false).then_some(out)
 }
