@@ -440,6 +440,34 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
         "{alive} of {STREAMS} streams survived director2's kill -9"
     );
 
+    // 3b. director2 comes back: the routers move some streams to it, which has none of
+    // their entries (it started afresh); mh with sloppy_tcp picks the same real servers.
+    let back = Director::start_with(
+        &lab,
+        "director2",
+        "aa2-again",
+        RVS_TOML,
+        &["--format", "toml"],
+    );
+    router.wait_next_hops(&lab, &all, "director2 is back");
+    let before = in_pkts(&back);
+    let alive = streams_alive(&mut streams);
+    eprintln!(
+        "{alive} of {STREAMS} streams survived director2's return ({} packets through it)",
+        in_pkts(&back) - before
+    );
+    assert!(
+        alive * 100 >= STREAMS * 99,
+        "{alive} of {STREAMS} streams survived director2's return"
+    );
+    assert_eq!(
+        new_connections(&lab, 30),
+        30,
+        "new connections with director2 back"
+    );
+    back.stop();
+    router.wait_next_hops(&lab, &[all[0], all[2]], "director2 stopped again");
+
     // 4. Drain director1: no new flow reaches it; it stops without losing a stream.
     let said = control(&directors[0], "drain-director");
     assert!(said.starts_with("director drained"), "{said}");
