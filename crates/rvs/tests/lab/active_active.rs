@@ -309,6 +309,13 @@ fn metrics(d: &Director<'_>) -> String {
     rvs::daemon::control_request(d.control(), "metrics").unwrap()
 }
 
+/// The value of the metrics sample `series` (name and labels as written).
+fn sample(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
+}
+
 fn blackhole_real_servers(lab: &Lab, node: &str, add: bool) {
     for i in 1..=3 {
         let rs = lab::rs_addr(i).to_string();
@@ -421,6 +428,16 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
     let mut streams = open_streams(&lab);
     // Let the sync messages of the streams' connections reach the other directors.
     thread::sleep(Duration::from_secs(1));
+    // Every director runs both sync roles: it sent its own connections and imported others'.
+    for (d, (node, _)) in directors.iter().zip(DIRECTORS) {
+        let m = metrics(d);
+        let sent = sample(&m, "rvs_sync_records_total{event=\"sent\"}");
+        let imported = sample(&m, "rvs_sync_records_total{event=\"imported\"}");
+        assert!(
+            sent > 0 && imported > 0,
+            "{node}: sync sent {sent}, imported {imported}"
+        );
+    }
     lab.kill(directors[1].pid()).unwrap();
     router.wait_next_hops(
         &lab,
