@@ -16,7 +16,9 @@
 //! it: the load spreads over the three directors; a director whose real servers fail their
 //! checks withdraws the VIP and the router drops that next hop, then takes it back; 50
 //! long-lived streams survive a director's `kill -9` (mh + sync) while new connections keep
-//! succeeding; a drained director carries no new flow and stops without losing a stream.
+//! succeeding; the director started again takes streams back and they survive; its link
+//! failing, the router drops it by the BGP hold timer and the streams survive; a drained
+//! director carries no new flow and stops without losing a stream.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -147,6 +149,7 @@ fn sysctl(lab: &Lab, node: &str, settings: &[&str]) {
 struct Bird {
     node: String,
     socket: PathBuf,
+    pid: u32,
 }
 
 impl Bird {
@@ -174,6 +177,7 @@ impl Bird {
         let b = Bird {
             node: node.to_owned(),
             socket,
+            pid,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while b.birdc(lab, &["show", "status"]).is_none() {
@@ -482,8 +486,24 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
         30,
         "new connections with director2 back"
     );
+    // 3c. director2's link fails (its processes live on): the router drops it when the BGP
+    // hold time (3 s) expires, and the streams it carried continue on the others.
+    lab.netns("switch")
+        .unwrap()
+        .ip(["link", "set", "dev", "director2-eth0", "down"])
+        .unwrap();
+    router.wait_next_hops(&lab, &[all[0], all[2]], "director2's link failed");
+    let log = lab.log_text(router.pid);
+    assert!(
+        log.contains("director2: Error: Hold timer expired"),
+        "the router dropped director2 by its hold timer:\n{log}"
+    );
+    let alive = streams_alive(&mut streams);
+    assert!(
+        alive * 100 >= STREAMS * 99,
+        "{alive} of {STREAMS} streams survived director2's link failure"
+    );
     back.stop();
-    router.wait_next_hops(&lab, &[all[0], all[2]], "director2 stopped again");
 
     // 4. Drain director1: no new flow reaches it; it stops without losing a stream.
     let said = control(&directors[0], "drain-director");
