@@ -1402,5 +1402,13 @@ pub fn describe_failover(f: &FailoverConfig) -> Vec<String> {
                 .map_or(String::new(), |i| format!(" following vrrp {i}"))
         ));
     }
+    if let Some(c) = &f.cluster {
+        out.push(format!(
+            "active-active: VIP routes in table {} dev {}, convergence delay {}",
+            c.route_table,
+            c.route_device,
+            crate::emit::human_duration(c.convergence_delay)
+        ));
+    }
     out
 }

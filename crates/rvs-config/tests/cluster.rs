@@ -146,3 +146,16 @@ fn local_state_schedulers_warn_in_active_active_without_sync() {
     let c = parse_native(&synced, "t.toml").expect("valid");
     assert!(c.failover.warnings.is_empty(), "{:?}", c.failover.warnings);
 }
+
+#[test]
+fn check_config_describes_the_cluster() {
+    let c = parse_native(
+        "[cluster]\nmode = \"active-active\"\nconvergence_delay = 2\n",
+        "t.toml",
+    )
+    .expect("valid");
+    assert_eq!(
+        rvs_config::describe_failover(&c.failover),
+        ["active-active: VIP routes in table 29302 dev rvsvip0, convergence delay 2s"]
+    );
+}

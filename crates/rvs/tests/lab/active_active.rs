@@ -542,4 +542,27 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
         "{alive} of {STREAMS} streams survived director1's stop"
     );
     drop(streams);
+
+    // 5. The last director stops: it withdraws first, forwards while the routers converge,
+    // then exits 0, and the router is left with no route to the VIP.
+    let last = directors[2].pid();
+    send_term(last);
+    router.wait_next_hops(&lab, &[], "director3 stopping");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = lab.try_wait(last).unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "director3 did not stop");
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "director3 exited with {status}");
+    let log = lab.log_text(last);
+    let withdrawn = log.find("active-active: VIP withdrawn");
+    let waited = log.find("while the routers converge");
+    let stopped = log.find("director stopped");
+    assert!(
+        withdrawn.is_some() && withdrawn < waited && waited < stopped,
+        "withdraw, wait, then stop:\n{log}"
+    );
 }
