@@ -124,7 +124,13 @@ pub fn cli(control: Option<std::path::PathBuf>, line: &str) -> std::process::Exi
 /// The interfaces stay attached: VIP traffic arrives on them, routed to this director's own
 /// address.
 pub fn strip_owned(plan: &mut Plan, f: &FailoverConfig) {
-    if f.cluster.is_none() {
+    strip_owned_if(plan, f.cluster.is_some());
+}
+
+/// [`strip_owned`] for a director that is active-active (`active`), also on reload, where
+/// `rvs daemon --active-active` is not in the file.
+pub fn strip_owned_if(plan: &mut Plan, active: bool) {
+    if !active {
         return;
     }
     let local = &plan.config.local_pool.addrs;

@@ -227,6 +227,7 @@ pub fn run(
         strict: opts.strict,
         tuning: opts.tuning.clone(),
         script_timeout: opts.script_timeout,
+        active_active: cluster.is_some(),
     };
     let (tx, rx) = mpsc::channel::<Request>();
     let mut shared = Shared {

@@ -415,6 +415,27 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
         "each director forwards a share of the flows: {share:?}"
     );
 
+    // No director answers ARP for the VIP on the shared segment (a host there that tries
+    // the VIP directly gets nowhere), before and after a reload.
+    let on_link = || {
+        let vip = SocketAddr::new(IpAddr::V4(lab::VIP), 80);
+        lab.run("client", move || {
+            crate::cluster::get_name(vip, Duration::from_secs(1))
+        })
+        .unwrap()
+    };
+    assert!(
+        on_link().is_err(),
+        "a director answered for the VIP on the link"
+    );
+    let said = rvs::daemon::control_request(directors[0].control(), "reload").unwrap();
+    assert!(!said.starts_with("error"), "{said}");
+    assert!(
+        on_link().is_err(),
+        "a director answered for the VIP on the link after a reload"
+    );
+    router.wait_next_hops(&lab, &all, "after director1's reload");
+
     // 2. Quorum: director3's checks fail, it withdraws the VIP; they pass, it is back.
     blackhole_real_servers(&lab, "director3", true);
     router.wait_next_hops(&lab, &all[..2], "director3 lost its quorum");
