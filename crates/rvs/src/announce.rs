@@ -211,8 +211,13 @@ impl KernelRoutes {
             )
         })?;
         tun.set_up()?;
-        for f in [rvs_sys::netlink::Family::V4, rvs_sys::netlink::Family::V6] {
-            rvs_sys::netlink::flush_table(f, setup.route_table)?;
+        // What a previous run left (its device is gone, but routes of another device may
+        // remain). IPv6 may be off in the namespace: its table then holds nothing.
+        rvs_sys::netlink::flush_table(rvs_sys::netlink::Family::V4, setup.route_table)?;
+        if let Err(e) =
+            rvs_sys::netlink::flush_table(rvs_sys::netlink::Family::V6, setup.route_table)
+        {
+            tracing::debug!("active-active: IPv6 table {}: {e}", setup.route_table);
         }
         Ok(KernelRoutes {
             tun,
