@@ -587,3 +587,55 @@ fn three_directors_behind_ecmp_spread_withdraw_survive_and_drain() {
         "withdraw, wait, then stop:\n{log}"
     );
 }
+
+/// An active-active director runs both sync daemons on one group: its backup skips what its
+/// own master sent (by the sync interface's address) and imports what another director
+/// sent. In a namespace of its own, on `lo`, with the "group" a unicast address.
+#[test]
+fn the_sync_backup_skips_its_own_masters_messages() {
+    use rvs_config::ipvsadm::DaemonState;
+    use rvs_core::director::{Director as Engine, DirectorSettings, NetConfig};
+    use rvs_core::sync::SyncMessageBuilder;
+    use std::net::UdpSocket;
+
+    crate::harness::require_root_lab();
+    let ns = rvs_sys::netns::Netns::new("aasync").unwrap();
+    ns.link_up("lo").unwrap();
+    let counts = ns
+        .run(|| {
+            let mut setup = rvs_config::SyncSetup::new("lo".into(), 7);
+            setup.group = IpAddr::V4(Ipv4Addr::LOCALHOST);
+            let mut d = Engine::new(
+                NetConfig::default(),
+                &rvs_core::model::Config::default(),
+                DirectorSettings::default(),
+            )
+            .unwrap();
+            let mut daemons = rvs::syncd::SyncDaemons::default();
+            daemons
+                .start(&mut d, DaemonState::Backup, &setup)
+                .unwrap_or_else(|e| panic!("backup: {e}"));
+            let mut buf = [0u8; 64];
+            let msg = SyncMessageBuilder::new(&mut buf, 7)
+                .unwrap()
+                .finish()
+                .to_vec();
+            // This director's own master sends from the sync interface's address; another
+            // director's from its own (any other address of 127/8 reaches lo).
+            for from in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
+                let s = UdpSocket::bind((from, 0)).unwrap();
+                s.send_to(&msg, (Ipv4Addr::LOCALHOST, setup.port)).unwrap();
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while daemons.counts.own_skipped + daemons.counts.received_messages < 2
+                && Instant::now() < deadline
+            {
+                daemons.poll(&mut d, rvs_core::time::Instant(0));
+                thread::sleep(Duration::from_millis(10));
+            }
+            daemons.counts
+        })
+        .unwrap();
+    assert_eq!(counts.own_skipped, 1, "{counts:?}");
+    assert_eq!(counts.received_messages, 1, "{counts:?}");
+}
