@@ -505,6 +505,7 @@ impl AnnouncerThread {
         let thread = std::thread::Builder::new()
             .name("rvs-announce".into())
             .spawn(move || {
+                let _guard = StopOnPanic(Arc::clone(&stop));
                 let quorum = |m: &Monitor| {
                     let h = crate::desired::lock(&m.health);
                     h.services()
@@ -544,6 +545,20 @@ impl AnnouncerThread {
     pub fn join(mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Stops the daemon if the announcer thread panics: its routes are gone with it (the TUN
+/// device closes), and SIGTERM, which only the announcer turns into a stop, would no
+/// longer stop the daemon.
+struct StopOnPanic(Arc<AtomicBool>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("active-active: the announcer failed; the director stops");
+            self.0.store(true, Ordering::Release);
         }
     }
 }
