@@ -43,6 +43,45 @@ pub struct FailoverConfig {
     /// keepalived's `script_user` and `enable_script_security` (for the health checkers'
     /// scripts too).
     pub scripts: ScriptPolicy,
+    /// `[cluster] mode = "active-active"` (or `rvs daemon --active-active`): every director
+    /// serves the VIPs at once behind ECMP and announces them through a routing daemon
+    /// (see [`ClusterSetup`]); None: the usual active/backup directors.
+    pub cluster: Option<ClusterSetup>,
+}
+
+/// Active-active directors (`[cluster]` in the TOML, docs/operating.md "Active-active
+/// directors behind ECMP"): no VRRP or pulse, no ARP/ND answered for the VIPs; connection
+/// sync runs as master and backup at once; each VIP this director can serve is written as a
+/// host route into a routing table of its own, which a BGP daemon (BIRD) announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSetup {
+    /// The kernel routing table the VIP routes are written to \[[`ClusterSetup::DEFAULT_TABLE`]\].
+    pub route_table: u32,
+    /// The device the VIP routes point at, a TUN device the daemon owns (its routes vanish
+    /// with the daemon, even after `kill -9`) \[`rvsvip0`\].
+    pub route_device: String,
+    /// How long a withdrawal (drain, shutdown) waits for the routers to converge before it
+    /// is reported done or the daemon stops forwarding \[5 s\].
+    pub convergence_delay: Duration,
+}
+
+impl ClusterSetup {
+    /// The default routing table of the VIP routes (next to the probe path's 29301).
+    pub const DEFAULT_TABLE: u32 = 29_302;
+    /// The default TUN device of the VIP routes.
+    pub const DEFAULT_DEVICE: &'static str = "rvsvip0";
+    /// The default convergence delay.
+    pub const DEFAULT_CONVERGENCE: Duration = Duration::from_secs(5);
+}
+
+impl Default for ClusterSetup {
+    fn default() -> Self {
+        ClusterSetup {
+            route_table: Self::DEFAULT_TABLE,
+            route_device: Self::DEFAULT_DEVICE.to_string(),
+            convergence_delay: Self::DEFAULT_CONVERGENCE,
+        }
+    }
 }
 
 /// How a director decides whether it is active.
@@ -455,6 +494,7 @@ impl Findings {
             sync,
             warnings: self.warnings,
             scripts: ScriptPolicy::default(),
+            cluster: None,
         })
     }
 }
@@ -1360,6 +1400,14 @@ pub fn describe_failover(f: &FailoverConfig) -> Vec<String> {
             s.vrrp_instance
                 .as_ref()
                 .map_or(String::new(), |i| format!(" following vrrp {i}"))
+        ));
+    }
+    if let Some(c) = &f.cluster {
+        out.push(format!(
+            "active-active: VIP routes in table {} dev {}, convergence delay {}",
+            c.route_table,
+            c.route_device,
+            crate::emit::human_duration(c.convergence_delay)
         ));
     }
     out

@@ -32,9 +32,9 @@ pub use emit::{
     write_ipvsadm, write_keepalived, write_lvs_cf,
 };
 pub use failover::{
-    AddressSetup, FailoverConfig, FailoverMode, FosServiceSetup, FosSetup, PulseSetup,
-    SyncGroupSetup, SyncSetup, TrackScriptSetup, VrrpInstanceSetup, VrrpSetup, describe_failover,
-    failover_from_keepalived, failover_from_lvs_cf,
+    AddressSetup, ClusterSetup, FailoverConfig, FailoverMode, FosServiceSetup, FosSetup,
+    PulseSetup, SyncGroupSetup, SyncSetup, TrackScriptSetup, VrrpInstanceSetup, VrrpSetup,
+    describe_failover, failover_from_keepalived, failover_from_lvs_cf,
 };
 pub use ipvsadm::{Command, UsageError, parse_command, parse_rules, save};
 pub use keepalived::{

@@ -69,6 +69,7 @@
 //! one_packet = false                # UDP and fwmark services only
 //! synproxy = false                  # the SYN proxy for this (TCP) service
 //! mh_table_size = 4093              # a prime of MH_TABLE_SIZES
+//! consistent = false                # true: mh, alike on every active-active director
 //! method = "dr"                     # default method for the real servers below [none]
 //!
 //! [[service.real_server]]
@@ -140,7 +141,8 @@
 //! names and meaning, or `[pulse]` with lvs.cf's; `[[failover_service]]` (`name`, `address`,
 //! `device`, `label`, `port` \[80\], `protocol` \[tcp\], `start_cmd` / `stop_cmd` as argv
 //! arrays, and one `[failover_service.check]`) for lvs.cf's `service = fos`, with or
-//! without `[pulse]` and without `[[service]]`; `[sync]` for connection sync. A service
+//! without `[pulse]` and without `[[service]]`; `[sync]` for connection sync; `[cluster]`
+//! for active-active directors (the `native/cluster.rs` module). A service
 //! and a real server take a `name`; `active = false` keeps a real server written but out of
 //! service ([`Names`]).
 //!
@@ -171,7 +173,9 @@ use crate::failover::FailoverConfig;
 use crate::locate::{self, RealServerPart, ServicePart, Target};
 use crate::lvs::Vip;
 
+mod cluster;
 mod failover;
+pub use cluster::depends_on_local_state;
 pub(crate) use failover::{
     GarpValue, advert_switches, auth_pass, default_version, garp_settings, tracks_primary,
 };
@@ -330,6 +334,7 @@ struct RawFile {
     failover_service: Vec<Spanned<failover::RawFosService>>,
     sync: Option<Spanned<failover::RawSync>>,
     scripts: Option<failover::RawScriptPolicy>,
+    cluster: Option<Spanned<cluster::RawCluster>>,
 }
 
 #[derive(Deserialize)]
@@ -423,6 +428,7 @@ struct RawService {
     one_packet: Option<Spanned<bool>>,
     synproxy: Option<bool>,
     mh_table_size: Option<Int>,
+    consistent: Option<Spanned<bool>>,
     method: Option<Str>,
     tunnel: Option<Spanned<RawTunnel>>,
     health: Option<Spanned<RawServiceHealth>>,
@@ -583,6 +589,8 @@ struct SvcSpans {
     persistence_prefix: Span,
     one_packet: Span,
     mh: Span,
+    /// The scheduler (or the key when it is the default).
+    scheduler: Span,
     servers: Vec<RsSpans>,
 }
 
@@ -923,6 +931,10 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
             scripts_policy: raw.scripts.as_ref(),
         },
     );
+    if let Some(c) = &raw.cluster {
+        failover.cluster = cluster::parse(&mut cx, c);
+        cluster::check_mode(&mut cx, &failover, c.span());
+    }
     // A VRRP instance's addresses are VIPs on their devices, as keepalived.conf's are; so
     // are the failover services' floating addresses, as an lvs.cf's are with `service = fos`.
     for v in vrrp_vips(&failover).into_iter().chain(fos_vips(&failover)) {
@@ -954,6 +966,10 @@ pub fn parse_native(text: &str, path: &str) -> Result<NativeConf, Vec<Diagnostic
         return Err(errors);
     }
     synproxy_skips(&cx, &config, &spans, &mut failover.warnings);
+    let at: Vec<Span> = spans.iter().map(|s| s.scheduler.clone()).collect();
+    let mut local = Vec::new();
+    cluster::warn_local_state(&cx, &failover, &config, &at, &mut local);
+    failover.warnings.extend(local);
     failover.warnings.sort_by_key(|d| d.span.start);
     Ok(NativeConf {
         config,
@@ -1345,6 +1361,7 @@ fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<ServiceParts> {
         persistence_prefix: key_span.clone(),
         one_packet: key_span.clone(),
         mh: key_span.clone(),
+        scheduler: key_span.clone(),
         servers: Vec::new(),
     };
     if let Some(v) = &r.scheduler {
@@ -1352,6 +1369,10 @@ fn service(cx: &mut Cx<'_>, s: &Spanned<RawService>) -> Option<ServiceParts> {
             .choice(v, "scheduler", &SchedulerKind::ALL.map(|k| (k.name(), k)))
             .unwrap_or_default();
         spans.mh = v.span();
+        spans.scheduler = v.span();
+    }
+    if let Some(c) = &r.consistent {
+        cluster::consistent(cx, c, r.scheduler.as_ref(), &mut svc);
     }
     for f in r.flags.iter().flatten() {
         match flag_bit(f.get_ref(), svc.scheduler) {
@@ -2545,6 +2566,7 @@ pub fn emit_native(conf: &NativeConf) -> String {
         write_vip(&mut out, v);
     }
     failover::write(&mut out, &conf.failover);
+    cluster::write(&mut out, conf.failover.cluster.as_ref());
     for r in &c.fwmark_rules {
         let _ = writeln!(out, "\n[[fwmark_rule]]\nmark = {}", r.mark);
         if let Some(p) = r.protocol {

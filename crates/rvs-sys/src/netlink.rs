@@ -465,3 +465,88 @@ pub fn delete_fwmark_rules(family: Family, mark: u32, table: u32) -> io::Result<
         Ok(n)
     })
 }
+
+/// Add (or replace) the host route `addr/32` (`/128`) out of device `dev` in table `table`
+/// (`ip route replace ADDR dev DEV table TABLE proto static`): scope global, protocol
+/// `static`, so a routing daemon that learns "alien" routes from the table (BIRD's `kernel`
+/// protocol with `learn`) takes it; routes of protocol `kernel` it would ignore.
+pub fn replace_host_route(addr: IpAddr, dev: &str, table: u32) -> io::Result<()> {
+    let index = crate::iface::if_index(dev)?;
+    let what = format!("route {addr} dev {dev} table {table}");
+    run(|h| async move {
+        let msg = host_route(addr, table).output_interface(index).build();
+        h.route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| nl_err(&what, e))
+    })
+}
+
+fn host_route(addr: IpAddr, table: u32) -> RouteMessageBuilder<IpAddr> {
+    let len = if addr.is_ipv4() { 32 } else { 128 };
+    let b = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(addr, len)
+        .expect("a host prefix of the address's own family");
+    b.table_id(table)
+        .scope(RouteScope::Universe)
+        .protocol(RouteProtocol::Static)
+        .kind(RouteType::Unicast)
+}
+
+/// Remove the host route to `addr` from table `table`; `Ok(false)` if there was none.
+pub fn delete_host_route(addr: IpAddr, table: u32) -> io::Result<bool> {
+    let what = format!("delete route {addr} table {table}");
+    run(|h| async move {
+        let family = if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let mut any = false;
+        for m in route_dump(&h, family).await? {
+            if route_table(&m) == table && host_dst(&m) == Some(addr) {
+                h.route()
+                    .del(m)
+                    .execute()
+                    .await
+                    .map_err(|e| nl_err(&what, e))?;
+                any = true;
+            }
+        }
+        Ok(any)
+    })
+}
+
+fn host_dst(m: &RouteMessage) -> Option<IpAddr> {
+    let full = match m.header.address_family {
+        rtnetlink::packet_route::AddressFamily::Inet => 32,
+        rtnetlink::packet_route::AddressFamily::Inet6 => 128,
+        _ => return None,
+    };
+    if m.header.destination_prefix_length != full {
+        return None;
+    }
+    m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(d) => route_ip(d),
+        _ => None,
+    })
+}
+
+/// The host routes (`/32`, `/128`) of table `table`, IPv4 then IPv6, in the kernel's order.
+pub fn host_routes(table: u32) -> io::Result<Vec<IpAddr>> {
+    run(|h| async move {
+        let mut out = Vec::new();
+        for family in [Family::V4, Family::V6] {
+            for m in route_dump(&h, family).await? {
+                if route_table(&m) == table
+                    && let Some(a) = host_dst(&m)
+                {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    })
+}

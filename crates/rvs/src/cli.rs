@@ -81,6 +81,14 @@ pub(crate) enum Command {
     /// failed, the last failure); --failover each VRRP instance's state, priority and advert
     /// counters (or pulse's role and heartbeats). At most one of the views.
     List(ListArgs),
+    /// Withdraw an active-active director's VIPs from the routers.
+    ///
+    /// The daemon removes its VIP routes (BIRD withdraws them), waits the convergence delay
+    /// for the routers, and answers: the director then carries no new flows and can be
+    /// stopped without losing one. `undrain-director` undoes it.
+    DrainDirector(ControlArgs),
+    /// Announce an active-active director's VIPs again after `drain-director`.
+    UndrainDirector(ControlArgs),
     /// The real-server companion: DR and TUN setup, load agent.
     #[command(subcommand)]
     Realserver(rvs::realserver::RealServerCommand),
@@ -215,6 +223,11 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "xdp|off", value_parser = rvs::fastpath::parse_mode,
           default_value = "off")]
     pub(crate) fast_path: rvs::fastpath::Mode,
+    /// Active-active behind ECMP, as the TOML's `[cluster] mode = "active-active"` (its
+    /// settings, else the defaults): no ARP/ND for the VIPs, sync as master and backup at
+    /// once, VIP routes in table 29302 for BIRD to announce (docs/operating.md).
+    #[arg(long)]
+    pub(crate) active_active: bool,
 }
 
 /// `on` or `off`.
@@ -334,6 +347,9 @@ pub(crate) struct ListArgs {
     /// Each VRRP instance (or pulse's role).
     #[arg(long, group = "view")]
     pub(crate) failover: bool,
+    /// Active-active: each VIP, announced or not and why, and the drain state.
+    #[arg(long, group = "view")]
+    pub(crate) announce: bool,
     /// Exact counter values (no K/M/G rounding).
     #[arg(long)]
     pub(crate) exact: bool,
@@ -351,6 +367,7 @@ impl ListArgs {
             (self.persistent_conn, "--persistent-conn"),
             (self.health, "--health"),
             (self.failover, "--failover"),
+            (self.announce, "--announce"),
             (self.exact, "--exact"),
         ] {
             if on {

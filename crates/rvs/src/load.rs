@@ -426,6 +426,11 @@ pub fn effective(l: &Loaded) -> String {
             Some(v) => format!("/{}", v.prefix),
             None => String::new(),
         };
+        // Active-active: announced by route, not owned (crate::announce::strip_owned).
+        if l.failover.cluster.is_some() && !l.config.local_pool.addrs.contains(&o.addr) {
+            let _ = writeln!(out, "# rvs: announces {} (active-active)", o.addr);
+            continue;
+        }
         let _ = writeln!(
             out,
             "# rvs: owns {}{detail} on {}",

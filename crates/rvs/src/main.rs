@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         Command::Daemon(a) => daemon(&a),
         Command::List(a) => list(&a),
         Command::Reload(a) => reload(a),
+        Command::DrainDirector(a) => rvs::announce::cli(a.control, "drain-director"),
+        Command::UndrainDirector(a) => rvs::announce::cli(a.control, "undrain-director"),
         Command::CheckConfig(a) => check_config(a),
         Command::Convert(a) => convert(a),
         Command::Realserver(c) => rvs::realserver::main(c),
@@ -78,7 +80,14 @@ fn daemon(a: &DaemonArgs) -> ExitCode {
         }
     };
     opts.tuning.apply(&mut plan.config);
-    match rvs::daemon::run(plan, loaded.health.clone(), loaded.failover.clone(), &opts) {
+    let mut failover = loaded.failover.clone();
+    if a.active_active
+        && let Err(e) = rvs::announce::force_active_active(&mut failover)
+    {
+        eprintln!("rvs daemon: {e}");
+        return ExitCode::FAILURE;
+    }
+    match rvs::daemon::run(plan, loaded.health.clone(), failover, &opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rvs daemon: {e}");

@@ -44,6 +44,9 @@ pub struct SyncCounts {
     pub refused: u64,
     /// Messages the socket would not send.
     pub send_errors: u64,
+    /// Messages from this director's own master, skipped (active-active directors run both
+    /// daemons on one group).
+    pub own_skipped: u64,
 }
 
 /// One running sync daemon: its socket and settings.
@@ -55,6 +58,8 @@ pub struct SyncDaemon {
     dst: SocketAddr,
     maxlen: usize,
     buf: Vec<u8>,
+    /// The sync interface's address: this director's own master sends from it.
+    local: Ipv4Addr,
 }
 
 impl SyncDaemon {
@@ -109,6 +114,7 @@ impl SyncDaemon {
             dst: SocketAddr::new(setup.unicast_peer.unwrap_or(setup.group), setup.port),
             maxlen: usize::from(setup.maxlen.clamp(64, 65_000)),
             buf: vec![0; 65_536],
+            local,
         })
     }
 
@@ -183,6 +189,15 @@ impl SyncDaemon {
     fn receive(&mut self, d: &mut Director, now: Instant, counts: &mut SyncCounts) {
         for _ in 0..256 {
             let n = match self.sock.recv_from(&mut self.buf) {
+                // This director's own master: the kernel keeps it from its own backup by
+                // turning multicast loopback off on the sending socket (ip_vs_sync.c
+                // make_send_sock() → set_mcast_loop(sk, 0)); rvs does too, and also skips
+                // by source address, which covers a unicast peer list that names this
+                // director and active-active directors that run both daemons at once.
+                Ok((_, from)) if from.ip() == IpAddr::V4(self.local) => {
+                    counts.own_skipped += 1;
+                    continue;
+                }
                 Ok((n, _)) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {

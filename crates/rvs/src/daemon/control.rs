@@ -106,6 +106,8 @@ pub(super) struct Shared {
     pub(super) metrics: Arc<MetricsRenders>,
     /// The running configuration as the control threads prepare changes to it.
     pub(super) staging: Arc<std::sync::Mutex<super::changes::Staging>>,
+    /// Active-active: the VIP announcer ([`crate::announce`]).
+    pub(super) announce: Option<Arc<crate::announce::Announcer>>,
 }
 
 /// Control connections served at once; more wait in the listen backlog.
@@ -185,6 +187,9 @@ pub(super) fn serve(stream: UnixStream, shared: &Shared) -> io::Result<()> {
     let mut reader = BufReader::new(&stream);
     reader.read_line(&mut line)?;
     let mut w = &stream;
+    if let Some(text) = crate::announce::control_line(&line, shared.announce.as_deref()) {
+        return w.write_all(text.as_bytes());
+    }
     let ask = if line.starts_with("ipvsadm ") {
         let (args, stdin) = match admin::read_request(&line, &mut reader) {
             Ok(r) => r,
@@ -324,6 +329,9 @@ fn render_now(shared: &Shared) -> Result<String, String> {
     metrics::render_rings(&mut text, &v.rings);
     metrics::render_forwarding(&mut text);
     crate::fastpath::render_metrics(&mut text);
+    if let Some(a) = &shared.announce {
+        a.render_metrics(&mut text);
+    }
     let took = start.elapsed();
     r.took_ns.store(took.as_nanos() as u64, Ordering::Relaxed);
     tracing::debug!(

@@ -119,7 +119,7 @@ pub fn default_control_path(config: &Path) -> PathBuf {
 /// Run the director until SIGTERM / SIGINT, with `health` monitoring its real servers and
 /// `failover` deciding when it owns its addresses.
 pub fn run(
-    plan: Plan,
+    mut plan: Plan,
     health: HealthConfig,
     failover: FailoverConfig,
     opts: &Options,
@@ -140,6 +140,9 @@ pub fn run(
             ),
         ));
     }
+    // Active-active: the VIPs are announced by routing, not owned ([`crate::announce`]).
+    crate::announce::strip_owned(&mut plan, &failover);
+    let cluster = failover.cluster.clone();
     let net = net_config(&plan)?;
     let settings = DirectorSettings {
         seed: random_seed()?,
@@ -202,8 +205,10 @@ pub fn run(
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // Active-active: a signal withdraws the VIPs first; the announcer stops the worker.
+    let term = crate::announce::term_flag(cluster.as_ref(), &stop);
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&term))?;
     }
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))?;
@@ -222,9 +227,10 @@ pub fn run(
         strict: opts.strict,
         tuning: opts.tuning.clone(),
         script_timeout: opts.script_timeout,
+        active_active: cluster.is_some(),
     };
     let (tx, rx) = mpsc::channel::<Request>();
-    let shared = Shared {
+    let mut shared = Shared {
         requests: tx,
         monitor: Arc::clone(monitor.monitor()),
         failover: roles.as_ref().map(|r| r.published()),
@@ -240,7 +246,10 @@ pub fn run(
             net: full_net.clone(),
             all: ownership.all,
         })),
+        announce: None,
     };
+    let announcer = announcer(cluster, &shared, (&term, &stop))?;
+    shared.announce = announcer.as_ref().map(|a| Arc::clone(&a.announcer));
     if let Some(addr) = opts.metrics {
         start_metrics(addr, shared.clone())?;
     }
@@ -310,6 +319,10 @@ pub fn run(
     if let Some(f) = failover {
         f.stop();
     }
+    if let Some(a) = announcer {
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        a.join();
+    }
     monitor.stop();
     crate::scripts::drain(crate::scripts::notify_limit());
     let _ = std::fs::remove_file(&opts.control);
@@ -329,4 +342,29 @@ pub fn run(
         "director stopped"
     );
     result
+}
+
+/// Active-active: start the VIP announcer ([`crate::announce`]), which follows the running
+/// configuration's services (reloads, rvsadm edits) and the health monitor's quorums.
+fn announcer(
+    cluster: Option<rvs_config::ClusterSetup>,
+    shared: &Shared,
+    (term, stop): (&Arc<AtomicBool>, &Arc<AtomicBool>),
+) -> io::Result<Option<crate::announce::AnnouncerThread>> {
+    let Some(c) = cluster else {
+        return Ok(None);
+    };
+    let staging = Arc::clone(&shared.staging);
+    let services = move || {
+        let s = staging.lock().unwrap_or_else(|e| e.into_inner());
+        s.planner.base().services.iter().map(|v| v.key).collect()
+    };
+    crate::announce::AnnouncerThread::start(
+        c,
+        Arc::clone(&shared.monitor),
+        Box::new(services),
+        Arc::clone(term),
+        Arc::clone(stop),
+    )
+    .map(Some)
 }

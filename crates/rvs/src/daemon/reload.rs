@@ -23,6 +23,8 @@ pub(super) struct Reloader {
     pub(super) tuning: crate::tuning::Tuning,
     /// `--script-timeout`.
     pub(super) script_timeout: std::time::Duration,
+    /// Active-active: the reloaded VIPs stay unowned ([`crate::announce`]).
+    pub(super) active_active: bool,
 }
 
 /// A file read and checked, ready for the worker to install.
@@ -54,6 +56,7 @@ impl Reloader {
         let mut plan = load::plan(&loaded).map_err(|e| format!("{}: {e}", self.path.display()))?;
         crate::privileges::reloaded(&loaded.failover, &loaded.health, self.script_timeout);
         self.tuning.apply(&mut plan.config);
+        crate::announce::strip_owned_if(&mut plan, self.active_active);
         if plan.interfaces != self.interfaces {
             return Err(format!(
                 "{}: the new configuration needs interfaces {:?}, the daemon runs on {:?}; \

@@ -12,6 +12,7 @@
 
 use rvs_lab::lab;
 
+mod active_active;
 mod bulk;
 mod check_config;
 mod cli;
