@@ -21,6 +21,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod daemon;
+pub mod panels;
 mod time;
 mod tls;
 pub mod users;
