@@ -73,7 +73,10 @@ impl Panel {
             Panel::Global => &[
                 ("primary", "Primary server public IP"),
                 ("primary_private", "Primary server private IP"),
-                ("network", "Use network type: nat, direct, tunnel (rvs: fullnat)"),
+                (
+                    "network",
+                    "Use network type: nat, direct, tunnel (rvs: fullnat)",
+                ),
                 ("nat_router", "NAT router IP and device (IP DEVICE)"),
                 ("nat_nmask", "NAT router netmask"),
                 ("tcp_timeout", "TCP timeout (seconds)"),
@@ -102,8 +105,14 @@ impl Panel {
                 ("reentry", "Re-entry time (seconds)"),
                 ("timeout", "Service timeout (seconds)"),
                 ("quiesce_server", "Quiesce server (1 or 0)"),
-                ("load_monitor", "Load monitoring tool: none, uptime, rup, ruptime"),
-                ("scheduler", "Scheduling: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos"),
+                (
+                    "load_monitor",
+                    "Load monitoring tool: none, uptime, rup, ruptime",
+                ),
+                (
+                    "scheduler",
+                    "Scheduling: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos",
+                ),
                 ("persistent", "Persistence (seconds)"),
                 ("pmask", "Persistence network mask"),
                 ("sorry_server", "Sorry server IP"),
@@ -118,7 +127,10 @@ impl Panel {
                 ("send_program", "Sending program (blank: none)"),
                 ("send", "Send (a quoted string; blank: none)"),
                 ("expect", "Expect (a quoted string; blank: none)"),
-                ("use_regex", "Treat expect string as a regular expression (1 or 0)"),
+                (
+                    "use_regex",
+                    "Treat expect string as a regular expression (1 or 0)",
+                ),
                 ("expect_program", "Expect program (blank: none)"),
             ],
         }
@@ -224,12 +236,12 @@ fn top(lines: &[Line<'_>]) -> Block {
 
 /// The block `kind name` directly in `parent`.
 fn child(lines: &[Line<'_>], parent: &Block, kind: &str, name: &str) -> Option<Block> {
-    let h = parent.inner.clone().find(|&i| {
-        lines[i].depth == parent.depth && header(lines[i].code, kind) == Some(name)
-    })?;
-    let close = (h + 1..parent.inner.end).find(|&i| {
-        lines[i].depth == parent.depth + 1 && braces(lines[i].code) < 0
-    })?;
+    let h = parent
+        .inner
+        .clone()
+        .find(|&i| lines[i].depth == parent.depth && header(lines[i].code, kind) == Some(name))?;
+    let close = (h + 1..parent.inner.end)
+        .find(|&i| lines[i].depth == parent.depth + 1 && braces(lines[i].code) < 0)?;
     Some(Block {
         header: Some(h),
         inner: h + 1..close,
@@ -282,9 +294,7 @@ pub fn names(text: &str, scope: &Scope, kind: &str) -> Vec<String> {
 /// A value from a form: one line, no braces (a form cannot open or close a block).
 fn check_value(key: &str, v: &str) -> Result<(), String> {
     if v.contains(['\n', '\r', '{', '}']) {
-        return Err(format!(
-            "{key}: a value is one line without braces: {v:?}"
-        ));
+        return Err(format!("{key}: a value is one line without braces: {v:?}"));
     }
     Ok(())
 }
@@ -455,10 +465,16 @@ virtual mail {
 
     #[test]
     fn values_are_read_from_their_block() {
-        assert_eq!(get(CF, &Scope::default(), "primary").as_deref(), Some("10.0.0.1"));
+        assert_eq!(
+            get(CF, &Scope::default(), "primary").as_deref(),
+            Some("10.0.0.1")
+        );
         assert_eq!(get(CF, &vs("web"), "port").as_deref(), Some("80"));
         assert_eq!(get(CF, &vs("mail"), "port").as_deref(), Some("25"));
-        assert_eq!(get(CF, &rs("web", "b"), "address").as_deref(), Some("10.0.1.2"));
+        assert_eq!(
+            get(CF, &rs("web", "b"), "address").as_deref(),
+            Some("10.0.1.2")
+        );
         assert_eq!(get(CF, &rs("web", "b"), "weight"), None);
         // A server's key is not its virtual server's.
         assert_eq!(get(CF, &vs("web"), "weight"), None);
@@ -473,7 +489,10 @@ virtual mail {
     #[test]
     fn a_set_changes_one_line_and_keeps_the_rest() {
         let t = set(CF, &Scope::default(), "primary", "10.0.0.9").unwrap();
-        assert_eq!(t, CF.replace("primary = 10.0.0.1 # here", "primary = 10.0.0.9 # here"));
+        assert_eq!(
+            t,
+            CF.replace("primary = 10.0.0.1 # here", "primary = 10.0.0.9 # here")
+        );
         let t = set(CF, &vs("web"), "active", "0").unwrap();
         assert_eq!(t, CF.replace("active = 1   # on", "active = 0   # on"));
         // A new key goes after the block's last key, indented as its keys are.
@@ -486,9 +505,15 @@ virtual mail {
             )
         );
         let t = set(CF, &Scope::default(), "backup", "10.0.0.2").unwrap();
-        assert_eq!(t, CF.replace("network = nat\n", "network = nat\nbackup = 10.0.0.2\n"));
+        assert_eq!(
+            t,
+            CF.replace("network = nat\n", "network = nat\nbackup = 10.0.0.2\n")
+        );
         let t = set(CF, &vs("mail"), "scheduler", "wlc").unwrap();
-        assert!(t.ends_with("virtual mail {\n    port = 25\n    scheduler = wlc\n}\n"), "{t}");
+        assert!(
+            t.ends_with("virtual mail {\n    port = 25\n    scheduler = wlc\n}\n"),
+            "{t}"
+        );
         // Blank removes (Piranha's "blank send"); blank for a missing key changes nothing.
         let t = set(CF, &vs("web"), "send", "").unwrap();
         assert_eq!(t, CF.replace("    send = \"GET / # not a comment\"\n", ""));
@@ -510,7 +535,10 @@ virtual mail {
             )
         );
         let t = set(&t, &rs("web", "c"), "address", "10.0.1.3").unwrap();
-        assert!(t.contains("    server c {\n        active = 0\n        address = 10.0.1.3\n    }\n"), "{t}");
+        assert!(
+            t.contains("    server c {\n        active = 0\n        address = 10.0.1.3\n    }\n"),
+            "{t}"
+        );
         let t = add_block(CF, &Scope::default(), "virtual", "dns").unwrap();
         assert_eq!(t, format!("{CF}virtual dns {{\n    active = 0\n}}\n"));
         assert!(add_block(CF, &vs("web"), "server", "a").is_err());

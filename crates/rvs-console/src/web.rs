@@ -27,6 +27,8 @@
 //! | GET | `/config` | admin | the configuration file in a form, kept versions |
 //! | POST | `/config` | admin | form `text`, `version`, `op` (`diff`: validate and show; `apply`) |
 //! | POST | `/config/rollback` | admin | form `name` (a kept version), `version` |
+//! | GET | `/config/panels` | admin | Piranha's panels for an lvs.cf ([`panel_forms`]) |
+//! | GET, POST | `/config/panel` | admin | one panel's form; its change as diff or apply |
 //! | GET | `/api/config` | admin | `{path, text, version}` |
 //! | POST | `/api/config/validate`, `/api/config/diff` | admin | `{text}`: diff and the parser's verdict |
 //! | POST | `/api/config/apply` | admin | `{text, version}` |
@@ -55,6 +57,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
+
+mod panel_forms;
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 256;
@@ -117,6 +121,14 @@ fn set_flash(app: &App, key: &str, msg: String) {
     f.insert(key.to_string(), msg.chars().take(2000).collect());
 }
 
+/// The message kept for this session's next page, if any (shown once).
+fn take_flash(app: &App, p: &Principal) -> Option<String> {
+    app.flash
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&p.csrf)
+}
+
 fn page(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
@@ -151,6 +163,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/action", post(api_action))
         .route("/config", get(config_page).post(config_post))
         .route("/config/rollback", post(config_rollback))
+        .route("/config/panels", get(panel_forms::panels_page))
+        .route(
+            "/config/panel",
+            get(panel_forms::panel_page).post(panel_forms::panel_post),
+        )
         .route("/api/config", get(api_config))
         .route("/api/config/validate", post(api_config_validate))
         .route("/api/config/diff", post(api_config_validate))
@@ -212,11 +229,7 @@ async fn fresh(app: &Arc<App>) -> Snapshot {
 
 async fn index(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
     let snap = fresh(&app).await;
-    let message = app
-        .flash
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&p.csrf);
+    let message = take_flash(&app, &p);
     page(&IndexPage {
         user: &p.user,
         role: p.role.name(),
@@ -714,11 +727,7 @@ async fn config_page(State(app): Shared, Extension(p): Extension<Principal>) -> 
     if let Err(r) = store(&app, &p) {
         return r;
     }
-    let message = app
-        .flash
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&p.csrf);
+    let message = take_flash(&app, &p);
     let pp = p.clone();
     blocking(&app, move |app| {
         let store = app.config.as_ref().expect("checked");

@@ -234,3 +234,165 @@ fn the_form_shows_the_diff_and_the_parser_message() {
     );
     assert!(page.body.contains("Roll back to this"));
 }
+
+/// urlencode a form value.
+fn enc(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_string()
+}
+
+#[test]
+fn panel_forms_change_their_lines_as_plain_posts() {
+    let c = console();
+    let s = c.login("root");
+    let cf = c.dir.join("lvs.cf");
+    let page = c.req("GET", "/config/panels", &[("Cookie", &s.cookie)], b"");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-virtual=\"web\""), "{}", page.body);
+    let form = c.req(
+        "GET",
+        "/config/panel?panel=global",
+        &[("Cookie", &s.cookie)],
+        b"",
+    );
+    assert!(
+        form.body.contains("name=\"f.primary\" value=\"10.0.0.1\""),
+        "{}",
+        form.body
+    );
+    let v1 = config_version(&form.body);
+    // GLOBAL SETTINGS: primary changed, network added; the comment and order stay.
+    let body = format!(
+        "csrf={}&version={v1}&panel=global&virtual=&server=&op=apply&f.primary=10.0.0.2&f.network=nat&f.nat_nmask=",
+        s.csrf
+    );
+    // Without the CSRF token: refused, nothing written.
+    let no_csrf = body.replacen(&format!("csrf={}&", s.csrf), "", 1);
+    assert_eq!(
+        c.form("/config/panel", &no_csrf, Some(&s.cookie), None)
+            .status,
+        403
+    );
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), CF);
+    let r = c.form("/config/panel", &body, Some(&s.cookie), None);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        std::fs::read_to_string(&cf).unwrap(),
+        "serial_no = 2\nprimary = 10.0.0.2\nnetwork = nat\n# the web tier\nvirtual web {\n    weight = 1\n}\n"
+    );
+    // A new real server in `web`.
+    let v2 = config_version(
+        &c.req(
+            "GET",
+            "/config/panel?panel=server&virtual=web&new=1",
+            &[("Cookie", &s.cookie)],
+            b"",
+        )
+        .body,
+    );
+    let body = format!(
+        "csrf={}&version={v2}&panel=server&virtual=web&server=&new=1&name=rs9&op=apply&f.active=1&f.address=10.0.1.9&f.port=&f.weight=3",
+        s.csrf
+    );
+    let r = c.form("/config/panel", &body, Some(&s.cookie), None);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let text = std::fs::read_to_string(&cf).unwrap();
+    assert!(
+        text.ends_with("    weight = 1\n    server rs9 {\n        active = 1\n        address = 10.0.1.9\n        weight = 3\n    }\n}\n"),
+        "{text}"
+    );
+    assert!(text.starts_with("serial_no = 3\n"), "{text}");
+    // An invalid value: refused with the parser's file:line:column, shown with the text
+    // the form made; nothing written.
+    let v3 = config_version(
+        &c.req(
+            "GET",
+            "/config/panel?panel=monitor&virtual=web",
+            &[("Cookie", &s.cookie)],
+            b"",
+        )
+        .body,
+    );
+    let body = format!(
+        "csrf={}&version={v3}&panel=monitor&virtual=web&op=apply&f.send_program={}",
+        s.csrf,
+        enc("bogus")
+    );
+    let r = c.form("/config/panel", &body, Some(&s.cookie), None);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("lvs.cf:7:1: error: unknown keyword"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("    send_program = bogus\n"), "{}", r.body);
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), text);
+    // A value cannot open a block.
+    let body = format!(
+        "csrf={}&version={v3}&panel=virtual&virtual=web&op=apply&f.port={}",
+        s.csrf,
+        enc("80 }")
+    );
+    assert_eq!(
+        c.form("/config/panel", &body, Some(&s.cookie), None).status,
+        400
+    );
+    // Diff shows the change on the configuration page, writing nothing.
+    let body = format!(
+        "csrf={}&version={v3}&panel=server&virtual=web&server=rs9&op=diff&f.weight=5",
+        s.csrf
+    );
+    let r = c.form("/config/panel", &body, Some(&s.cookie), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("-        weight = 3\n+        weight = 5"),
+        "{}",
+        r.body
+    );
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), text);
+    // Delete the real server.
+    let body = format!(
+        "csrf={}&version={v3}&panel=server&virtual=web&server=rs9&op=delete",
+        s.csrf
+    );
+    assert_eq!(
+        c.form("/config/panel", &body, Some(&s.cookie), None).status,
+        303
+    );
+    assert!(!std::fs::read_to_string(&cf).unwrap().contains("rs9"));
+    let audit = c.audit();
+    for want in [
+        "\"action\":\"config panel global\"",
+        "\"action\":\"config add server web/rs9\"",
+        "\"action\":\"config panel monitor web\"",
+        "\"action\":\"config delete server web/rs9\"",
+    ] {
+        assert!(audit.contains(want), "{want}: {audit}");
+    }
+    // A viewer gets none of it.
+    let v = c.login("vera");
+    assert_eq!(
+        c.req("GET", "/config/panels", &[("Cookie", &v.cookie)], b"")
+            .status,
+        403
+    );
+    assert_eq!(
+        c.form(
+            "/config/panel",
+            &format!("csrf={}&panel=global", v.csrf),
+            Some(&v.cookie),
+            None
+        )
+        .status,
+        403
+    );
+    assert_eq!(c.fake.reloads.load(Ordering::Relaxed), 3);
+}
+
+/// The `version` hidden field of a page.
+fn config_version(html: &str) -> String {
+    let i = html
+        .find("name=\"version\" value=\"")
+        .expect("a version field")
+        + 22;
+    html[i..i + 16].to_string()
+}

@@ -72,10 +72,14 @@ impl Control for Fake {
         }
     }
 
-    /// A file is refused when a line starts with `bogus` (at that line, column 1).
+    /// A file is refused when a line starts with `bogus` or has the value `bogus` (at that
+    /// line, column 1).
     fn check_config(&self, path: &std::path::Path) -> Result<String, String> {
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        match text.lines().position(|l| l.starts_with("bogus")) {
+        match text
+            .lines()
+            .position(|l| l.starts_with("bogus") || l.ends_with("= bogus"))
+        {
             Some(i) => Err(format!(
                 "{}:{}:1: error: unknown keyword \"bogus\"\n",
                 path.display(),

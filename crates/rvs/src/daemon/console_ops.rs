@@ -70,7 +70,10 @@ pub(super) fn answer(line: &str, shared: &Shared) -> Option<Result<String, Strin
 /// `ADDR:PORT`.
 fn parse_flush(rest: &str) -> Result<(ServiceKey, IpAddr, u16), String> {
     let w: Vec<&str> = rest.split_whitespace().collect();
-    let usage = || "usage: flush TCP|UDP|SCTP ADDR:PORT SERVER:PORT, or flush FWM MARK [IPv6] SERVER:PORT".to_string();
+    let usage = || {
+        "usage: flush TCP|UDP|SCTP ADDR:PORT SERVER:PORT, or flush FWM MARK [IPv6] SERVER:PORT"
+            .to_string()
+    };
     let (key, server) = match w.as_slice() {
         ["FWM", mark, rest @ ..] => {
             let mark: u32 = mark.parse().map_err(|_| usage())?;
