@@ -128,6 +128,11 @@ pub struct ServeArgs {
     /// Where previous versions of the configuration file are kept.
     #[arg(long, default_value = DEFAULT_VERSIONS)]
     pub config_versions: PathBuf,
+    /// Where the console keeps what it took out of the table (maintenance, drains,
+    /// deactivated services) across restarts (default: console-state.json beside the
+    /// audit log).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// Seconds between live updates of the page (1 to 3600).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,
@@ -150,10 +155,20 @@ impl Default for ServeArgs {
             control: None,
             config: None,
             config_versions: DEFAULT_VERSIONS.into(),
+            state: None,
             interval: 2,
             idle_timeout: 900,
             session_lifetime: 12 * 3600,
         }
+    }
+}
+
+impl ServeArgs {
+    /// The state file: `--state`, else `console-state.json` beside the audit log.
+    pub fn state_file(&self) -> PathBuf {
+        self.state
+            .clone()
+            .unwrap_or_else(|| self.audit.with_file_name("console-state.json"))
     }
 }
 

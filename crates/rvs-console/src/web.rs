@@ -274,7 +274,7 @@ fn record(
     after: &str,
     result: &str,
 ) {
-    app.audit.record(&Record {
+    let r = Record {
         time: crate::time::now(),
         user: p.0.chars().take(64).collect(),
         source: p.1.to_string(),
@@ -283,7 +283,20 @@ fn record(
         before: before.into(),
         after: after.into(),
         result: result.into(),
-    });
+    };
+    app.audit.record(&r);
+    // And the daemon's log (its `audit` control request), off the request's way.
+    let line = format!("audit {}", serde_json::to_string(&r).unwrap_or_default());
+    let control = Arc::clone(&app.control);
+    let send = move || {
+        if let Err(e) = control.request(&line) {
+            eprintln!("rvs console: the daemon's log did not take the audit record: {e}");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => drop(h.spawn_blocking(send)),
+        Err(_) => send(),
+    }
 }
 
 async fn login(
@@ -1105,9 +1118,11 @@ struct Prepared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     auth: Arc<Auth>,
     audit: Audit,
+    /// What the console took out of the table, read back from the state file.
+    memory: Memory,
 }
 
-fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
+fn prepare(args: &ServeArgs, control: &dyn Control) -> Result<Prepared, String> {
     let users = Users::load(&args.users)?;
     if !users.has_user() {
         return Err(format!(
@@ -1137,20 +1152,24 @@ fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
         Duration::from_secs(args.session_lifetime),
         tls.is_some(),
     ));
+    let (memory, said) = Memory::open(args.state_file(), control);
+    eprintln!("rvs console: {said}");
     Ok(Prepared {
         listener,
         tls,
         auth,
         audit,
+        memory,
     })
 }
 
 async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+    let memory = p.memory;
     let app = Arc::new(App {
         auth: p.auth,
         control,
-        memory: Memory::default(),
+        memory,
         audit: p.audit,
         live: rx,
         refresh: Notify::new(),
@@ -1220,7 +1239,7 @@ async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
 /// Check the users file and TLS, bind, and serve from a thread of its own: the bound
 /// address (tests listen on port 0).
 pub fn start(args: &ServeArgs, control: Arc<dyn Control>) -> Result<SocketAddr, String> {
-    let p = prepare(args)?;
+    let p = prepare(args, &*control)?;
     let addr = p.listener.local_addr().map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1237,7 +1256,7 @@ pub fn start(args: &ServeArgs, control: Arc<dyn Control>) -> Result<SocketAddr, 
 
 /// `rvs console`: serve until SIGINT or SIGTERM.
 pub fn run(args: &ServeArgs, control: Arc<dyn Control>) -> Result<(), String> {
-    let p = prepare(args)?;
+    let p = prepare(args, &*control)?;
     let scheme = if p.tls.is_some() { "https" } else { "http" };
     eprintln!(
         "rvs console: serving {scheme}://{} (users {}, audit log {})",

@@ -25,6 +25,12 @@ pub struct Fake {
     pub reloads: std::sync::atomic::AtomicU64,
     /// Every real server's ActiveConn.
     pub active: std::sync::atomic::AtomicU64,
+    /// Text of `sorry`.
+    pub sorry: Mutex<String>,
+    /// Audit records sent to the daemon's log.
+    pub audited: Mutex<Vec<String>>,
+    /// `flush` requests.
+    pub flushes: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -35,6 +41,9 @@ impl Fake {
             failover: Mutex::new("no failover: this director owns its addresses\n".into()),
             active: 2.into(),
             reloads: 0.into(),
+            sorry: Mutex::default(),
+            audited: Mutex::default(),
+            flushes: Mutex::default(),
         })
     }
 
@@ -68,6 +77,19 @@ impl Control for Fake {
                 Ok("reloaded\n".into())
             }
             "list --failover" => Ok(self.failover.lock().unwrap().clone()),
+            "sorry" => Ok(self.sorry.lock().unwrap().clone()),
+            "metrics" => Ok(format!(
+                "# TYPE rvs_sync_messages_total counter\nrvs_sync_messages_total{{direction=\"sent\"}} {}\nrvs_sync_send_errors_total 0\n",
+                self.active.load(std::sync::atomic::Ordering::Relaxed) * 10
+            )),
+            l if l.starts_with("audit ") => {
+                self.audited.lock().unwrap().push(l[6..].to_string());
+                Ok("ok\n".into())
+            }
+            l if l.starts_with("flush ") => {
+                self.flushes.lock().unwrap().push(l[6..].to_string());
+                Ok("flushed 2\n".into())
+            }
             _ => Err(io::Error::other(format!("unknown request {line:?}"))),
         }
     }
@@ -221,6 +243,17 @@ impl Console {
         tweak(&mut a);
         let addr = rvs_console::web::start(&a, fake.clone()).unwrap();
         Console { addr, fake, dir }
+    }
+
+    /// A second console over the same directory and daemon, as after a restart (the
+    /// first one keeps running; nothing of it is shared but the files).
+    pub fn restart(&self) -> Console {
+        let addr = rvs_console::web::start(&args(&self.dir), self.fake.clone()).unwrap();
+        Console {
+            addr,
+            fake: self.fake.clone(),
+            dir: self.dir.clone(),
+        }
     }
 
     pub fn origin(&self) -> String {
