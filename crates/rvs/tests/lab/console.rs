@@ -683,3 +683,92 @@ fn demo_console_serves_until_interrupted() {
     assert!(left.is_empty(), "the demo left {left:?}");
     assert!(TcpStream::connect(CONSOLE).is_err(), "the console is gone");
 }
+
+/// `rvsadm -L -n` as user nobody with group `gid` only (setpriv), against `control`.
+fn rvsadm_as_nobody(control: &std::path::Path, gid: &str) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            &format!("--regid={gid}"),
+            "--clear-groups",
+        ])
+        .arg(env!("CARGO_BIN_EXE_rvsadm"))
+        .args(["-L", "-n"])
+        .env("RVS_CONTROL", control)
+        .output()
+        .expect("setpriv (util-linux) runs")
+}
+
+#[test]
+fn control_group_lets_an_unprivileged_console_user_reach_the_socket() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        real_servers: 1,
+        ..LabOptions::default()
+    });
+    let d = Director::start_with(
+        &lab,
+        "director",
+        "ctlgroup",
+        &lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 80, 1)]),
+        &["--control-group", "nogroup"],
+    );
+    let m = std::fs::metadata(d.control()).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o660);
+    assert_eq!(m.gid(), 65534, "nogroup's gid");
+    assert!(
+        d.log().contains("control socket shared with the group"),
+        "{}",
+        d.log()
+    );
+    // The socket's directories must let the user through (the lab's work directory is
+    // root's): what an operator sets up as well, documented beside the option.
+    let mut dir = d.control().parent();
+    while let Some(p) = dir {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode();
+        if mode & 0o001 == 0 {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
+        }
+        dir = p.parent();
+    }
+    // nobody in nogroup reads the table; nobody in another group is refused.
+    let o = rvsadm_as_nobody(d.control(), "nogroup");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("TCP  {}:80 rr", lab::VIP)),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = rvsadm_as_nobody(d.control(), "1");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ermission denied"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A group that does not exist: the daemon refuses to start.
+    let cf = lab.info().workdir().join("nogrp.cf");
+    std::fs::write(
+        &cf,
+        lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 81, 1)]),
+    )
+    .unwrap();
+    let o = lab
+        .command("director", rvs_exe())
+        .unwrap()
+        .args(["daemon", "-c"])
+        .arg(&cf)
+        .args(["--control-group", "no-such-group-rvs", "--control"])
+        .arg(lab.info().workdir().join("nogrp.ctl"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--control-group no-such-group-rvs: no such group"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

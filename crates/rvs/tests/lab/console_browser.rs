@@ -72,7 +72,10 @@ async fn wait_num(c: &Client, key: &str, field: &str, what: &str, ok: impl Fn(u6
         {
             return n;
         }
-        assert!(Instant::now() < deadline, "{key} {field}: {got:?}, not {what}");
+        assert!(
+            Instant::now() < deadline,
+            "{key} {field}: {got:?}, not {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -112,7 +115,10 @@ async fn click(c: &Client, css: &str) {
 }
 
 async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
@@ -127,7 +133,11 @@ fn held(vip: SocketAddr) -> (String, TcpStream) {
     let mut buf = [0u8; 4096];
     loop {
         let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "the real server closed: {}", String::from_utf8_lossy(&got));
+        assert!(
+            n > 0,
+            "the real server closed: {}",
+            String::from_utf8_lossy(&got)
+        );
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got);
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
@@ -135,7 +145,8 @@ fn held(vip: SocketAddr) -> (String, TcpStream) {
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
                 })
                 .unwrap_or(0);
             if body.len() >= len {
@@ -180,7 +191,11 @@ fn console_in_a_browser_against_a_lab_director() {
         .stdin(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    p.stdin.take().unwrap().write_all(b"ada-password\n").unwrap();
+    p.stdin
+        .take()
+        .unwrap()
+        .write_all(b"ada-password\n")
+        .unwrap();
     assert!(p.wait().unwrap().success());
     let console = lab
         .spawn(
@@ -206,11 +221,7 @@ fn console_in_a_browser_against_a_lab_director() {
         )
         .unwrap();
     let driver = lab
-        .spawn(
-            "client",
-            "chromedriver",
-            [format!("--port={DRIVER_PORT}")],
-        )
+        .spawn("client", "chromedriver", [format!("--port={DRIVER_PORT}")])
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while lab
@@ -400,7 +411,10 @@ fn console_in_a_browser_against_a_lab_director() {
     .unwrap();
     // The daemon's log has the console's audit records too.
     let log = d.log();
-    assert!(log.contains("console audit") && log.contains("config add server svc0/rs4"), "{log}");
+    assert!(
+        log.contains("console audit") && log.contains("config add server svc0/rs4"),
+        "{log}"
+    );
     let _ = lab.stop(driver);
     let _ = lab.stop(console);
 }
