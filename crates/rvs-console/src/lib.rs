@@ -22,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod panels;
+pub mod peer;
 mod time;
 mod tls;
 pub mod users;
@@ -133,6 +134,16 @@ pub struct ServeArgs {
     /// audit log).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// The peer (backup) director's console, `https://HOST:PORT` (or `http://` on a
+    /// trusted link): the peer panel shows its state and copies the configuration to it.
+    #[arg(long, requires = "peer_token_file")]
+    pub peer: Option<String>,
+    /// A file holding an API token of the peer's console (admin role there).
+    #[arg(long)]
+    pub peer_token_file: Option<PathBuf>,
+    /// The certificates (PEM) to trust for an https peer.
+    #[arg(long)]
+    pub peer_ca: Option<PathBuf>,
     /// Seconds between live updates of the page (1 to 3600).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,
@@ -156,6 +167,9 @@ impl Default for ServeArgs {
             config: None,
             config_versions: DEFAULT_VERSIONS.into(),
             state: None,
+            peer: None,
+            peer_token_file: None,
+            peer_ca: None,
             interval: 2,
             idle_timeout: 900,
             session_lifetime: 12 * 3600,

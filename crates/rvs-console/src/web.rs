@@ -27,6 +27,8 @@
 //! | GET | `/config` | admin | the configuration file in a form, kept versions |
 //! | POST | `/config` | admin | form `text`, `version`, `op` (`diff`: validate and show; `apply`) |
 //! | POST | `/config/rollback` | admin | form `name` (a kept version), `version` |
+//! | GET | `/peer`, `/api/peer` | viewer | the peer director's state ([`peer_panel`]) |
+//! | POST | `/peer/copy`, `/api/peer/copy` | admin | copy the configuration to the peer |
 //! | GET | `/config/panels` | admin | Piranha's panels for an lvs.cf ([`panel_forms`]) |
 //! | GET, POST | `/config/panel` | admin | one panel's form; its change as diff or apply |
 //! | GET | `/api/config` | admin | `{path, text, version}` |
@@ -59,6 +61,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 
 mod panel_forms;
+mod peer_panel;
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 256;
@@ -80,6 +83,8 @@ pub struct App {
     flash: Mutex<HashMap<String, String>>,
     /// The configuration file, when `--config` names one.
     config: Option<ConfigStore>,
+    /// The peer director's console, when `--peer` names one.
+    peer: Option<crate::peer::Peer>,
 }
 
 type Shared = State<Arc<App>>;
@@ -163,6 +168,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/action", post(api_action))
         .route("/config", get(config_page).post(config_post))
         .route("/config/rollback", post(config_rollback))
+        .route("/peer", get(peer_panel::peer_page))
+        .route("/peer/copy", post(peer_panel::peer_copy_form))
+        .route("/api/peer", get(peer_panel::api_peer))
+        .route("/api/peer/copy", post(peer_panel::api_peer_copy))
         .route("/config/panels", get(panel_forms::panels_page))
         .route(
             "/config/panel",
@@ -1120,6 +1129,8 @@ struct Prepared {
     audit: Audit,
     /// What the console took out of the table, read back from the state file.
     memory: Memory,
+    /// The peer director's console.
+    peer: Option<crate::peer::Peer>,
 }
 
 fn prepare(args: &ServeArgs, control: &dyn Control) -> Result<Prepared, String> {
@@ -1152,6 +1163,10 @@ fn prepare(args: &ServeArgs, control: &dyn Control) -> Result<Prepared, String> 
         Duration::from_secs(args.session_lifetime),
         tls.is_some(),
     ));
+    let peer = match (&args.peer, &args.peer_token_file) {
+        (Some(url), Some(tok)) => Some(crate::peer::Peer::new(url, tok, args.peer_ca.as_deref())?),
+        _ => None,
+    };
     let (memory, said) = Memory::open(args.state_file(), control);
     eprintln!("rvs console: {said}");
     Ok(Prepared {
@@ -1160,6 +1175,7 @@ fn prepare(args: &ServeArgs, control: &dyn Control) -> Result<Prepared, String> 
         auth,
         audit,
         memory,
+        peer,
     })
 }
 
@@ -1179,6 +1195,7 @@ async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
             .config
             .clone()
             .map(|c| ConfigStore::new(c, args.config_versions.clone())),
+        peer: p.peer,
     });
     tokio::spawn(poll(Arc::clone(&app), tx));
     let router = router(app);

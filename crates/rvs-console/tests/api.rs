@@ -16,8 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Every route the console has, and a few it has not.
-const ROUTES: [&str; 28] = [
+const ROUTES: [&str; 34] = [
     "/",
+    "/config/panels",
+    "/config/panel",
+    "/peer",
+    "/peer/copy",
+    "/api/peer",
+    "/api/peer/copy",
     "/service",
     "/api/service",
     "/api/openapi.json",

@@ -396,3 +396,103 @@ fn config_version(html: &str) -> String {
         + 22;
     html[i..i + 16].to_string()
 }
+
+#[test]
+fn the_peer_panel_shows_the_backup_and_copies_the_configuration_to_it() {
+    // The backup: its own lvs.cf, an admin API token (`rvs_admintoken`).
+    let backup = console();
+    let primary_cf = "serial_no = 7\nprimary = 10.0.0.1\nbackup_active = 1\nbackup = 10.0.0.2\n";
+    let origin = backup.origin();
+    let primary = Console::start_with(|a| {
+        let dir = a.users.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("lvs.cf"), primary_cf).unwrap();
+        std::fs::write(dir.join("peer.token"), "rvs_admintoken\n").unwrap();
+        a.config = Some(dir.join("lvs.cf"));
+        a.config_versions = dir.join("versions");
+        a.peer = Some(origin.clone());
+        a.peer_token_file = Some(dir.join("peer.token"));
+    });
+    *backup.fake.failover.lock().unwrap() =
+        "pulse: standby (backup), heartbeats from 10.0.0.1\n".into();
+    let v = primary.login("vera");
+    let page = primary.req("GET", "/peer", &[("Cookie", &v.cookie)], b"");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("pulse: standby (backup)"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"in-sync\""), "{}", page.body);
+    assert!(
+        !page.body.contains("/peer/copy"),
+        "a viewer gets no copy button"
+    );
+    // A viewer cannot copy.
+    let r = primary.form(
+        "/peer/copy",
+        &format!("csrf={}", v.csrf),
+        Some(&v.cookie),
+        None,
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        std::fs::read_to_string(backup.dir.join("lvs.cf")).unwrap(),
+        CF
+    );
+    // The admin copies it: the backup validates, keeps its version, writes, reloads.
+    let s = primary.login("root");
+    let r = primary.form(
+        "/peer/copy",
+        &format!("csrf={}", s.csrf),
+        Some(&s.cookie),
+        None,
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        std::fs::read_to_string(backup.dir.join("lvs.cf")).unwrap(),
+        primary_cf.replace("serial_no = 7", "serial_no = 8")
+    );
+    assert_eq!(backup.fake.reloads.load(Ordering::Relaxed), 1);
+    let page = primary.req("GET", "/peer", &[("Cookie", &s.cookie)], b"");
+    assert!(page.body.contains("Copied to http://"), "{}", page.body);
+    assert!(page.body.contains("id=\"in-sync\""), "{}", page.body);
+    let api = primary.req("GET", "/api/peer", &[("Cookie", &s.cookie)], b"");
+    let j: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(j["version"], j["own_version"], "{j}");
+    assert!(
+        backup.audit().contains(r#""user":"token:admin","#),
+        "{}",
+        backup.audit()
+    );
+    assert!(
+        primary
+            .audit()
+            .contains(r#""action":"config copy to peer""#),
+        "{}",
+        primary.audit()
+    );
+    // A peer that does not answer: said on the page, the copy refused (502).
+    let lost = Console::start_with(|a| {
+        let dir = a.users.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("lvs.cf"), primary_cf).unwrap();
+        std::fs::write(dir.join("peer.token"), "rvs_admintoken\n").unwrap();
+        a.config = Some(dir.join("lvs.cf"));
+        a.config_versions = dir.join("versions");
+        a.peer = Some("http://127.0.0.1:1".into());
+        a.peer_token_file = Some(dir.join("peer.token"));
+    });
+    let s = lost.login("root");
+    let page = lost.req("GET", "/peer", &[("Cookie", &s.cookie)], b"");
+    assert!(page.body.contains("id=\"peer-error\""), "{}", page.body);
+    let r = lost.req(
+        "POST",
+        "/api/peer/copy",
+        &[
+            ("Cookie", &s.cookie),
+            ("X-CSRF-Token", &s.csrf),
+            ("Origin", &lost.origin()),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 502, "{}", r.body);
+}

@@ -195,6 +195,11 @@ pub fn users_file(dir: &std::path::Path) -> PathBuf {
         ));
     }
     u.set(Entry::Token(
+        "admin".into(),
+        Role::Admin,
+        token_digest("rvs_admintoken"),
+    ));
+    u.set(Entry::Token(
         "view".into(),
         Role::Viewer,
         token_digest("rvs_viewtoken"),
