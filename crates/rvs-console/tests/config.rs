@@ -496,3 +496,57 @@ fn the_peer_panel_shows_the_backup_and_copies_the_configuration_to_it() {
     );
     assert_eq!(r.status, 502, "{}", r.body);
 }
+
+#[test]
+fn an_https_peer_is_reached_with_the_certificates_of_peer_ca_only() {
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let backup = Console::start_with(|a| {
+        let dir = a.users.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("lvs.cf"), CF).unwrap();
+        std::fs::write(dir.join("cert.pem"), key.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.signing_key.serialize_pem()).unwrap();
+        a.config = Some(dir.join("lvs.cf"));
+        a.config_versions = dir.join("versions");
+        a.cert = Some(dir.join("cert.pem"));
+        a.key = Some(dir.join("key.pem"));
+    });
+    let url = format!("https://{}", backup.addr);
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let primary = |ca: &str| {
+        let (url, ca) = (url.clone(), ca.to_string());
+        Console::start_with(move |a| {
+            let dir = a.users.parent().unwrap().to_path_buf();
+            std::fs::write(dir.join("lvs.cf"), "serial_no = 3\nprimary = 10.0.0.9\n").unwrap();
+            std::fs::write(dir.join("peer.token"), "rvs_admintoken\n").unwrap();
+            std::fs::write(dir.join("ca.pem"), ca).unwrap();
+            a.config = Some(dir.join("lvs.cf"));
+            a.config_versions = dir.join("versions");
+            a.peer = Some(url);
+            a.peer_token_file = Some(dir.join("peer.token"));
+            a.peer_ca = Some(dir.join("ca.pem"));
+        })
+    };
+    // Trusting another certificate: refused by TLS, nothing copied.
+    let wrong = primary(&other.cert.pem());
+    let s = wrong.login("root");
+    let j = wrong.req("GET", "/api/peer", &[("Cookie", &s.cookie)], b"");
+    assert!(j.body.contains("certificate"), "{}", j.body);
+    // Trusting the peer's: copied.
+    let right = primary(&key.cert.pem());
+    let s = right.login("root");
+    let r = right.req(
+        "POST",
+        "/api/peer/copy",
+        &[
+            ("Cookie", &s.cookie),
+            ("X-CSRF-Token", &s.csrf),
+            ("Origin", &right.origin()),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        std::fs::read_to_string(backup.dir.join("lvs.cf")).unwrap(),
+        "serial_no = 4\nprimary = 10.0.0.9\n"
+    );
+}
