@@ -11,8 +11,11 @@
 //!   the live page (askama templates, Server-Sent Events, vendored vanilla JS); the JSON
 //!   API and CSV export; operator actions per real server (ready, drain, maintenance,
 //!   weight) through rvsadm's edit path ([`daemon`]); the append-only audit log
-//!   ([`audit`]); configuration editing as text: validate, diff, apply with conflict
-//!   refusal, kept versions and rollback ([`config`]).
+//!   ([`audit`], also sent to the daemon's log); configuration editing as text: validate,
+//!   diff, apply with conflict refusal, kept versions and rollback ([`config`]), and per
+//!   Piranha panel for lvs.cf ([`panels`]); flushing a real server's connections; the
+//!   peer director's panel ([`peer`]); what the console took out of the table kept in a
+//!   state file across restarts.
 //!
 //! docs/console.md describes the roles, TLS, the routes and what is not built yet.
 #![forbid(unsafe_code)]

@@ -398,52 +398,52 @@ struct ActionForm {
     weight: Option<serde_json::Value>,
 }
 
-/// Do an action for `p`; the audit record is written whatever the result.
-async fn perform(
+/// An operator's audited change: refused (and audited) unless `p` is an operator, refused
+/// (audited) when `parse` refuses the request, else `run` on the blocking pool, the live
+/// page told to refresh, and the outcome audited with its before and after. `name` and
+/// `object` are what the audit log calls the action and its object (cut to what it keeps).
+async fn audited<T: Send + 'static>(
     app: &Arc<App>,
     p: &Principal,
-    f: ActionForm,
+    name: &str,
+    object: &str,
+    parse: Result<T, String>,
+    run: impl FnOnce(&App, T) -> Result<daemon::Outcome, (String, String)> + Send + 'static,
 ) -> Result<daemon::Outcome, (StatusCode, String)> {
-    let weight = f.weight.as_ref().map(|w| match w {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
-    let parsed = Target::parse(&f.service, &f.server)
-        .and_then(|t| Action::parse(&f.action, weight.as_deref()).map(|a| (t, a)));
-    let (target, action) = match parsed {
-        Ok(x) => x,
-        Err(e) => {
-            let object = format!("{} -> {}", f.service, f.server);
-            let object: String = object.chars().take(200).collect();
-            record(
-                app,
-                (&p.user, p.source),
-                &f.action.chars().take(16).collect::<String>(),
-                &object,
-                "",
-                "",
-                &format!("refused: {e}"),
-            );
-            return Err((StatusCode::BAD_REQUEST, e));
-        }
+    let name: String = name.chars().take(16).collect();
+    let object: String = object.chars().take(200).collect();
+    let refuse = |status: StatusCode, why: String| {
+        record(
+            app,
+            (&p.user, p.source),
+            &name,
+            &object,
+            "",
+            "",
+            &format!("refused: {why}"),
+        );
+        Err((status, why))
+    };
+    if p.require(Role::Operator).is_err() {
+        return refuse(StatusCode::FORBIDDEN, "role".into())
+            .map_err(|(s, _)| (s, "forbidden: this needs the operator role".to_string()));
+    }
+    let t = match parse {
+        Ok(t) => t,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     let a = Arc::clone(app);
-    let t = target.clone();
-    let r = tokio::task::spawn_blocking(move || daemon::act(&*a.control, &a.memory, &t, action))
+    let r = tokio::task::spawn_blocking(move || run(&a, t))
         .await
         .unwrap_or_else(|e| Err(("unknown".into(), e.to_string())));
     app.refresh.notify_one();
-    let name = match action {
-        Action::Weight(n) => format!("weight {n}"),
-        a => a.name().to_string(),
-    };
     match r {
         Ok(o) => {
             record(
                 app,
                 (&p.user, p.source),
                 &name,
-                &target.object(),
+                &object,
                 &o.before,
                 &o.after,
                 "ok",
@@ -455,7 +455,7 @@ async fn perform(
                 app,
                 (&p.user, p.source),
                 &name,
-                &target.object(),
+                &object,
                 &before,
                 &before,
                 &format!("failed: {why}"),
@@ -465,23 +465,56 @@ async fn perform(
     }
 }
 
-/// A real-server action needs an operator; a refusal is audited (the action and object cut
-/// to what the audit log keeps) and answered as [`Principal::require`] answers it.
-fn operator_or_refused(app: &App, p: &Principal, f: &ActionForm) -> Result<(), Response> {
-    p.require(Role::Operator).inspect_err(|_| {
-        record(
-            app,
-            (&p.user, p.source),
-            &f.action.chars().take(16).collect::<String>(),
-            &format!("{} -> {}", f.service, f.server)
-                .chars()
-                .take(200)
-                .collect::<String>(),
-            "",
-            "",
-            "refused: role",
-        );
+/// An audited change's answer: for a form, the result kept for the next page and a
+/// redirect to `/` (a role refusal answered 403); for the API, JSON.
+fn answer(
+    app: &App,
+    p: &Principal,
+    form: bool,
+    what: &str,
+    r: Result<daemon::Outcome, (StatusCode, String)>,
+) -> Response {
+    match (form, r) {
+        (_, Err((StatusCode::FORBIDDEN, e))) if form => {
+            (StatusCode::FORBIDDEN, format!("{e}\n")).into_response()
+        }
+        (true, r) => {
+            let msg = match r {
+                Ok(o) => format!("Done: {what} (now: {})", o.after),
+                Err((_, e)) => format!("Failed: {what}: {e}"),
+            };
+            set_flash(app, &p.csrf, msg);
+            Redirect::to("/").into_response()
+        }
+        (false, Ok(o)) => {
+            Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
+                .into_response()
+        }
+        (false, Err((status, e))) => {
+            (status, Json(serde_json::json!({"ok": false, "error": e}))).into_response()
+        }
+    }
+}
+
+/// A real-server action (ready, drain, maint, weight, flush) for `p`, audited.
+async fn perform(app: &Arc<App>, p: &Principal, f: ActionForm, form: bool) -> Response {
+    let weight = f.weight.as_ref().map(|w| match w {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let parsed = Target::parse(&f.service, &f.server)
+        .and_then(|t| Action::parse(&f.action, weight.as_deref()).map(|a| (t, a)));
+    let (name, object) = match &parsed {
+        Ok((t, Action::Weight(n))) => (format!("weight {n}"), t.object()),
+        Ok((t, a)) => (a.name().to_string(), t.object()),
+        Err(_) => (f.action.clone(), format!("{} -> {}", f.service, f.server)),
+    };
+    let r = audited(app, p, &name, &object, parsed, |app, (t, action)| {
+        daemon::act(&*app.control, &app.memory, &t, action)
     })
+    .await;
+    let what = format!("{} {} -> {}", f.action, f.service, f.server);
+    answer(app, p, form, &what, r)
 }
 
 async fn action_form(
@@ -489,16 +522,7 @@ async fn action_form(
     Extension(p): Extension<Principal>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let Err(r) = operator_or_refused(&app, &p, &f) {
-        return r;
-    }
-    let what = format!("{} {} -> {}", f.action, f.service, f.server);
-    let msg = match perform(&app, &p, f).await {
-        Ok(o) => format!("Done: {what} (now: {})", o.after),
-        Err((_, e)) => format!("Failed: {what}: {e}"),
-    };
-    set_flash(&app, &p.csrf, msg);
-    Redirect::to("/").into_response()
+    perform(&app, &p, f, true).await
 }
 
 async fn api_action(
@@ -506,16 +530,7 @@ async fn api_action(
     Extension(p): Extension<Principal>,
     Json(f): Json<ActionForm>,
 ) -> Response {
-    if let Err(r) = operator_or_refused(&app, &p, &f) {
-        return r;
-    }
-    match perform(&app, &p, f).await {
-        Ok(o) => Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
-            .into_response(),
-        Err((status, e)) => {
-            (status, Json(serde_json::json!({"ok": false, "error": e}))).into_response()
-        }
-    }
+    perform(&app, &p, f, false).await
 }
 
 /// A service's fields: `service`, `action` (`activate` or `deactivate`).
@@ -525,80 +540,22 @@ struct ServiceForm {
     action: String,
 }
 
-/// (De)activate a service for `p` (operator); audited whatever the result.
-async fn perform_service(
-    app: &Arc<App>,
-    p: &Principal,
-    f: ServiceForm,
-) -> Result<daemon::Outcome, (StatusCode, String)> {
-    let name: String = f.action.chars().take(16).collect();
-    let object: String = f.service.chars().take(200).collect();
-    if let Err(r) = p.require(Role::Operator) {
-        record(
-            app,
-            (&p.user, p.source),
-            &name,
-            &object,
-            "",
-            "",
-            "refused: role",
-        );
-        return Err((r.status(), "forbidden: this needs the operator role".into()));
-    }
+/// (De)activate a service for `p` (operator), audited.
+async fn perform_service(app: &Arc<App>, p: &Principal, f: ServiceForm, form: bool) -> Response {
     let parsed = daemon::ServiceTarget::parse(&f.service).and_then(|t| match f.action.as_str() {
         "activate" => Ok((t, true)),
         "deactivate" => Ok((t, false)),
         other => Err(format!("unknown action {other:?}")),
     });
-    let (t, activate) = match parsed {
-        Ok(x) => x,
-        Err(e) => {
-            record(
-                app,
-                (&p.user, p.source),
-                &name,
-                &object,
-                "",
-                "",
-                &format!("refused: {e}"),
-            );
-            return Err((StatusCode::BAD_REQUEST, e));
-        }
-    };
-    let a = Arc::clone(app);
-    let t2 = t.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        daemon::service_act(&*a.control, &a.memory, &t2, activate)
+    let object = parsed
+        .as_ref()
+        .map_or(f.service.clone(), |(t, _)| t.id.clone());
+    let r = audited(app, p, &f.action, &object, parsed, |app, (t, activate)| {
+        daemon::service_act(&*app.control, &app.memory, &t, activate)
     })
-    .await
-    .unwrap_or_else(|e| Err(("unknown".into(), e.to_string())));
-    app.refresh.notify_one();
-    match r {
-        Ok(o) => {
-            record(
-                app,
-                (&p.user, p.source),
-                &name,
-                &t.id,
-                &o.before,
-                &o.after,
-                "ok",
-            );
-            Ok(o)
-        }
-        Err((before, why)) => {
-            record(
-                app,
-                (&p.user, p.source),
-                &name,
-                &t.id,
-                &before,
-                &before,
-                &format!("failed: {why}"),
-            );
-            Err((StatusCode::CONFLICT, why))
-        }
-    }
+    .await;
+    let what = format!("{} {}", f.action, f.service);
+    answer(app, p, form, &what, r)
 }
 
 async fn service_form(
@@ -606,16 +563,7 @@ async fn service_form(
     Extension(p): Extension<Principal>,
     Form(f): Form<ServiceForm>,
 ) -> Response {
-    let what = format!("{} {}", f.action, f.service);
-    let msg = match perform_service(&app, &p, f).await {
-        Ok(_) => format!("Done: {what}"),
-        Err((StatusCode::FORBIDDEN, e)) => {
-            return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
-        }
-        Err((_, e)) => format!("Failed: {what}: {e}"),
-    };
-    set_flash(&app, &p.csrf, msg);
-    Redirect::to("/").into_response()
+    perform_service(&app, &p, f, true).await
 }
 
 async fn api_service(
@@ -623,13 +571,7 @@ async fn api_service(
     Extension(p): Extension<Principal>,
     Json(f): Json<ServiceForm>,
 ) -> Response {
-    match perform_service(&app, &p, f).await {
-        Ok(o) => Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
-            .into_response(),
-        Err((status, e)) => {
-            (status, Json(serde_json::json!({"ok": false, "error": e}))).into_response()
-        }
-    }
+    perform_service(&app, &p, f, false).await
 }
 
 async fn api_snapshot(State(app): Shared) -> Response {

@@ -70,12 +70,11 @@ async fn shot(c: &Client, name: &str) {
 /// The text of the `field` cell of the row of `server`.
 async fn cell(c: &Client, server: &str, field: &str) -> String {
     let css = format!("tr[data-key=\"TCP {VIP}|{server}\"] td[data-f=\"{field}\"]");
-    c.find(Locator::Css(&css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    // Empty while a click's navigation is under way (the row is not there yet).
+    match c.find(Locator::Css(&css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Wait (bounded) until `cell` reads `want`.
