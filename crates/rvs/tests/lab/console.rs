@@ -15,7 +15,7 @@ use crate::harness::{lab, rvs_exe};
 use crate::lab::{self, LabOptions, Method};
 use crate::rvsadm::ok;
 
-const CONSOLE: &str = "127.0.0.1:3636";
+pub(crate) const CONSOLE: &str = "127.0.0.1:3636";
 
 /// One request on its own connection (`Connection: close`): status, head, body.
 fn http(
@@ -102,6 +102,41 @@ fn passwd(users: &std::path::Path, user: &str, role: &str, password: &str) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// `rvs console` on [`CONSOLE`] in the client's namespace over director `d`: users file
+/// `users`, audit log `audit.log` in the lab's work directory, and `extra` options. Waits
+/// until it answers; its pid.
+pub(crate) fn start_console(
+    lab: &crate::lab::Lab,
+    d: &Director,
+    users: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> u32 {
+    let audit = lab.info().workdir().join("audit.log");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "console".as_ref(),
+        "--listen".as_ref(),
+        CONSOLE.as_ref(),
+        "--users".as_ref(),
+        users.as_os_str(),
+        "--audit".as_ref(),
+        audit.as_os_str(),
+        "--control".as_ref(),
+        d.control().as_os_str(),
+    ];
+    args.extend(extra);
+    let pid = lab.spawn("client", rvs_exe(), args).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab
+        .run("client", || http("GET", "/login", &[], ""))
+        .unwrap()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "console:\n{}", lab.log_tail(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pid
+}
+
 #[test]
 fn console_drain_shows_in_rvsadm_and_traffic_moves() {
     let lab = lab(LabOptions {
@@ -118,7 +153,7 @@ fn console_drain_shows_in_rvsadm_and_traffic_moves() {
     d.wait_http(lab::VIP.into());
     let wd = lab.info().workdir();
     let users = wd.join("console.users");
-    let audit = wd.join("console-audit.log");
+    let audit = wd.join("audit.log");
     // Without a user the console refuses to start.
     let o = Command::new(rvs_exe())
         .args(["console", "--users"])
@@ -135,34 +170,7 @@ fn console_drain_shows_in_rvsadm_and_traffic_moves() {
     passwd(&users, "opal", "operator", "opal-password");
     passwd(&users, "vic", "viewer", "vic-password");
 
-    let pid = lab
-        .spawn(
-            "client",
-            rvs_exe(),
-            [
-                "console".as_ref(),
-                "--listen".as_ref(),
-                CONSOLE.as_ref(),
-                "--users".as_ref(),
-                users.as_os_str(),
-                "--audit".as_ref(),
-                audit.as_os_str(),
-                "--control".as_ref(),
-                d.control().as_os_str(),
-                "--interval".as_ref(),
-                "1".as_ref(),
-            ],
-        )
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while lab
-        .run("client", || http("GET", "/login", &[], ""))
-        .unwrap()
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "console:\n{}", lab.log_tail(pid));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pid = start_console(&lab, &d, &users, &["--interval".as_ref(), "1".as_ref()]);
     let vip = lab::VIP;
     let rs = |i| format!("{}:80", lab::rs_addr(i));
 
@@ -441,36 +449,17 @@ fn console_edits_the_configuration_and_rolls_back() {
     let cf = wd.join("consolecf.cf");
     let users = wd.join("console.users");
     passwd(&users, "ada", "admin", "ada-password");
-    let pid = lab
-        .spawn(
-            "client",
-            rvs_exe(),
-            [
-                "console".as_ref(),
-                "--listen".as_ref(),
-                CONSOLE.as_ref(),
-                "--users".as_ref(),
-                users.as_os_str(),
-                "--audit".as_ref(),
-                wd.join("audit.log").as_os_str(),
-                "--control".as_ref(),
-                d.control().as_os_str(),
-                "--config".as_ref(),
-                cf.as_os_str(),
-                "--config-versions".as_ref(),
-                wd.join("versions").as_os_str(),
-            ],
-        )
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while lab
-        .run("client", || http("GET", "/login", &[], ""))
-        .unwrap()
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "console:\n{}", lab.log_tail(pid));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pid = start_console(
+        &lab,
+        &d,
+        &users,
+        &[
+            "--config".as_ref(),
+            cf.as_os_str(),
+            "--config-versions".as_ref(),
+            wd.join("versions").as_os_str(),
+        ],
+    );
     let s = lab.run("client", || login("ada", "ada-password")).unwrap();
     let s2 = s.clone();
     let (text, v1) = lab

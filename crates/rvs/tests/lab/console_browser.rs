@@ -14,18 +14,21 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Client;
+
+#[path = "../../../rvs-console/tests/common/webdriver.rs"]
+mod webdriver;
+use webdriver::{cell_of, click, fill, session, wait_cell_by, wait_path, wait_text};
 
 use crate::cluster::{Director, Virtual, lvs_cf, spread};
 use crate::harness::{lab, rvs_exe};
 use crate::lab::{self, LabOptions, Method};
 use crate::rvsadm::ok;
 
-const CONSOLE: &str = "127.0.0.1:3636";
+use crate::console::CONSOLE;
 const DRIVER_PORT: u16 = 9515;
 
 /// Fails loudly (never skips) when the browser or its driver is missing.
@@ -42,85 +45,20 @@ fn require_browser() {
     }
 }
 
-fn shot_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(shot_dir().join(format!("lab-{name}.png")), png).unwrap();
+    webdriver::shot(c, &format!("lab-{name}")).await;
 }
 
-/// The `field` cell of the row `key` (`SERVICE|SERVER`).
 async fn cell(c: &Client, key: &str, field: &str) -> String {
-    let css = format!("tr[data-key=\"{key}\"] td[data-f=\"{field}\"]");
-    match c.find(Locator::Css(&css)).await {
-        Ok(e) => e.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
+    cell_of(c, key, field).await
 }
 
 /// Wait (bounded) until the cell's number passes `ok`: that number.
 async fn wait_num(c: &Client, key: &str, field: &str, what: &str, ok: impl Fn(u64) -> bool) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = cell(c, key, field).await;
-        if let Ok(n) = got.parse::<u64>()
-            && ok(n)
-        {
-            return n;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{key} {field}: {got:?}, not {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = String::new();
-    loop {
-        if let Ok(e) = c.find(Locator::Css(css)).await
-            && let Ok(t) = e.text().await
-        {
-            if ok(&t) {
-                return t;
-            }
-            last = t;
-        }
-        assert!(Instant::now() < deadline, "{css}: {last:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_path(c: &Client, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c.current_url().await.unwrap().path() != path {
-        assert!(Instant::now() < deadline, "not at {path}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
+    wait_cell_by(c, key, field, what, |t| t.parse().is_ok_and(&ok))
         .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    e.clear().await.unwrap();
-    e.send_keys(text).await.unwrap();
+        .parse()
+        .expect("a number")
 }
 
 /// A connection to the VIP that asked for `/` and stays open (keep-alive): the real
@@ -197,45 +135,33 @@ fn console_in_a_browser_against_a_lab_director() {
         .write_all(b"ada-password\n")
         .unwrap();
     assert!(p.wait().unwrap().success());
-    let console = lab
-        .spawn(
-            "client",
-            rvs_exe(),
-            [
-                "console".as_ref(),
-                "--listen".as_ref(),
-                CONSOLE.as_ref(),
-                "--users".as_ref(),
-                users.as_os_str(),
-                "--audit".as_ref(),
-                wd.join("audit.log").as_os_str(),
-                "--control".as_ref(),
-                d.control().as_os_str(),
-                "--config".as_ref(),
-                cf.as_os_str(),
-                "--config-versions".as_ref(),
-                wd.join("versions").as_os_str(),
-                "--interval".as_ref(),
-                "1".as_ref(),
-            ],
-        )
-        .unwrap();
+    let console = crate::console::start_console(
+        &lab,
+        &d,
+        &users,
+        &[
+            "--config".as_ref(),
+            cf.as_os_str(),
+            "--config-versions".as_ref(),
+            wd.join("versions").as_os_str(),
+            "--interval".as_ref(),
+            "1".as_ref(),
+        ],
+    );
     let driver = lab
         .spawn("client", "chromedriver", [format!("--port={DRIVER_PORT}")])
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while lab
         .run("client", || {
-            TcpStream::connect(CONSOLE).is_ok()
-                && TcpStream::connect(("127.0.0.1", DRIVER_PORT)).is_ok()
+            TcpStream::connect(("127.0.0.1", DRIVER_PORT)).is_ok()
         })
         .unwrap()
         .eq(&false)
     {
         assert!(
             Instant::now() < deadline,
-            "console:\n{}\nchromedriver:\n{}",
-            lab.log_tail(console),
+            "chromedriver:\n{}",
             lab.log_tail(driver)
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -253,20 +179,7 @@ fn console_in_a_browser_against_a_lab_director() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let mut caps = serde_json::Map::new();
-            caps.insert(
-                "goog:chromeOptions".into(),
-                serde_json::json!({
-                    "binary": "/usr/bin/chromium",
-                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                             "--disable-dev-shm-usage", "--window-size=1400,1000"],
-                }),
-            );
-            let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(caps)
-                .connect(&format!("http://127.0.0.1:{DRIVER_PORT}"))
-                .await
-                .expect("a WebDriver session with headless Chromium");
+            let c = session(DRIVER_PORT).await;
             let base = format!("http://{CONSOLE}");
 
             // Log in.
