@@ -648,6 +648,22 @@ fn store<'a>(app: &'a App, p: &Principal) -> Result<&'a ConfigStore, Response> {
     })
 }
 
+/// For an admin, with `--config`: run `f` with the app and the configuration store on the
+/// blocking pool; else the refusal [`store`] answers.
+async fn with_store(
+    app: &Arc<App>,
+    p: &Principal,
+    f: impl FnOnce(&App, &ConfigStore) -> Response + Send + 'static,
+) -> Response {
+    if let Err(r) = store(app, p) {
+        return r;
+    }
+    blocking(app, move |app| {
+        f(app, app.config.as_ref().expect("checked"))
+    })
+    .await
+}
+
 /// Run `f` with the app on the blocking pool.
 async fn blocking<T: Send + 'static>(
     app: &Arc<App>,
@@ -688,19 +704,13 @@ fn config_view(
 }
 
 async fn config_page(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
     let message = take_flash(&app, &p);
     let pp = p.clone();
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
-        match store.read() {
-            Ok((text, version)) => {
-                config_view(app, &pp, text, version, String::new(), None, None, message)
-            }
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    with_store(&app, &p.clone(), move |app, store| match store.read() {
+        Ok((text, version)) => {
+            config_view(app, &pp, text, version, String::new(), None, None, message)
         }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     })
     .await
 }
@@ -789,12 +799,8 @@ async fn config_post(
     Extension(p): Extension<Principal>,
     Form(f): Form<ConfigForm>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
     let pp = p.clone();
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let text = f.text.replace("\r\n", "\n");
         if f.op == "apply" {
             let r = store.apply(&*app.control, &text, &f.version);
@@ -860,12 +866,8 @@ async fn config_rollback(
     Extension(p): Extension<Principal>,
     Form(f): Form<RollbackForm>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
     let pp = p.clone();
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let r = store
             .version_text(&f.name)
             .map_err(Refusal::Failed)
@@ -895,22 +897,16 @@ async fn config_rollback(
 }
 
 async fn api_config(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, |app| {
-        let store = app.config.as_ref().expect("checked");
-        match store.read() {
-            Ok((text, version)) => {
-                Json(serde_json::json!({"path": store.path(), "text": text, "version": version}))
-                    .into_response()
-            }
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(serde_json::json!({"error": e.to_string()})),
-            )
-                .into_response(),
+    with_store(&app, &p.clone(), move |_, store| match store.read() {
+        Ok((text, version)) => {
+            Json(serde_json::json!({"path": store.path(), "text": text, "version": version}))
+                .into_response()
         }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": e.to_string()})),
+        )
+            .into_response(),
     })
     .await
 }
@@ -928,11 +924,7 @@ async fn api_config_validate(
     Extension(p): Extension<Principal>,
     Json(f): Json<ConfigJson>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let old = store.read().map(|(t, _)| t).unwrap_or_default();
         let name = store
             .path()
@@ -958,11 +950,7 @@ async fn api_config_apply(
     Extension(p): Extension<Principal>,
     Json(f): Json<ConfigJson>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let r = store.apply(&*app.control, &f.text, &f.version);
         applied_json(app, &p, "config apply", r, &f.version)
     })
@@ -970,13 +958,7 @@ async fn api_config_apply(
 }
 
 async fn api_config_versions(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, |app| {
-        Json(app.config.as_ref().expect("checked").versions()).into_response()
-    })
-    .await
+    with_store(&app, &p, |_, store| Json(store.versions()).into_response()).await
 }
 
 async fn api_config_rollback(
@@ -984,11 +966,7 @@ async fn api_config_rollback(
     Extension(p): Extension<Principal>,
     Json(f): Json<RollbackForm>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let r = store
             .version_text(&f.name)
             .map_err(Refusal::Failed)

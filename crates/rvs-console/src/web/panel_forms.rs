@@ -61,12 +61,8 @@ pub(super) async fn panels_page(
     State(app): Shared,
     Extension(p): Extension<Principal>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
     let message = take_flash(&app, &p);
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |_, store| {
         let (text, version) = match store.read() {
             Ok(x) => x,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
@@ -137,11 +133,7 @@ pub(super) async fn panel_page(
     Extension(p): Extension<Principal>,
     Query(q): Query<PanelQuery>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |_, store| {
         if !panels::is_lvs_cf(store.path()) {
             return Redirect::to("/config/panels").into_response();
         }
@@ -250,11 +242,7 @@ pub(super) async fn panel_post(
     Extension(p): Extension<Principal>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         if !panels::is_lvs_cf(store.path()) {
             return bad("the panels edit lvs.cf only: use the whole-file editor".into());
         }
