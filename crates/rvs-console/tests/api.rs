@@ -469,16 +469,10 @@ fn maintenance_removes_and_ready_adds_back() {
 fn audit_records_reach_the_daemons_log_and_a_viewer_cannot_flush() {
     let c = Console::start();
     let s = c.login("vera");
-    let r = c.req(
-        "POST",
+    let r = c.post_json(
+        &s,
         "/api/action",
-        &[
-            ("Content-Type", "application/json"),
-            ("Cookie", &s.cookie),
-            ("X-CSRF-Token", &s.csrf),
-            ("Origin", &c.origin()),
-        ],
-        format!(r#"{{"service":"TCP {VIP}","server":"10.0.1.1:80","action":"flush"}}"#).as_bytes(),
+        &format!(r#"{{"service":"TCP {VIP}","server":"10.0.1.1:80","action":"flush"}}"#),
     );
     assert_eq!(r.status, 403);
     assert!(c.fake.flushes.lock().unwrap().is_empty());
@@ -507,19 +501,8 @@ fn maintenance_survives_a_console_restart() {
     let c = Console::start();
     let s = c.login("alice");
     let act = |c: &Console, s: &Session, action: &str, server: &str| {
-        c.req(
-            "POST",
-            "/api/action",
-            &[
-                ("Content-Type", "application/json"),
-                ("Cookie", &s.cookie),
-                ("X-CSRF-Token", &s.csrf),
-                ("Origin", &c.origin()),
-            ],
-            format!(r#"{{"service":"TCP {VIP}","server":"{server}","action":"{action}"}}"#)
-                .as_bytes(),
-        )
-        .status
+        let body = format!(r#"{{"service":"TCP {VIP}","server":"{server}","action":"{action}"}}"#);
+        c.post_json(s, "/api/action", &body).status
     };
     assert_eq!(act(&c, &s, "maint", "10.0.1.1:80"), 200);
     assert_eq!(act(&c, &s, "drain", "10.0.1.2:80"), 200);

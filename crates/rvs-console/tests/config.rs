@@ -484,16 +484,7 @@ fn the_peer_panel_shows_the_backup_and_copies_the_configuration_to_it() {
     let s = lost.login("root");
     let page = lost.req("GET", "/peer", &[("Cookie", &s.cookie)], b"");
     assert!(page.body.contains("id=\"peer-error\""), "{}", page.body);
-    let r = lost.req(
-        "POST",
-        "/api/peer/copy",
-        &[
-            ("Cookie", &s.cookie),
-            ("X-CSRF-Token", &s.csrf),
-            ("Origin", &lost.origin()),
-        ],
-        b"",
-    );
+    let r = lost.post_json(&s, "/api/peer/copy", "");
     assert_eq!(r.status, 502, "{}", r.body);
 }
 
@@ -534,16 +525,7 @@ fn an_https_peer_is_reached_with_the_certificates_of_peer_ca_only() {
     // Trusting the peer's: copied.
     let right = primary(&key.cert.pem());
     let s = right.login("root");
-    let r = right.req(
-        "POST",
-        "/api/peer/copy",
-        &[
-            ("Cookie", &s.cookie),
-            ("X-CSRF-Token", &s.csrf),
-            ("Origin", &right.origin()),
-        ],
-        b"",
-    );
+    let r = right.post_json(&s, "/api/peer/copy", "");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         std::fs::read_to_string(backup.dir.join("lvs.cf")).unwrap(),

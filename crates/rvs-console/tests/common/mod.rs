@@ -316,6 +316,21 @@ impl Console {
         self.req("POST", path, &h, body.as_bytes())
     }
 
+    /// A JSON POST as session `s` (its cookie, CSRF token and the console's Origin).
+    pub fn post_json(&self, s: &Session, path: &str, body: &str) -> Resp {
+        self.req(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Cookie", &s.cookie),
+                ("X-CSRF-Token", &s.csrf),
+                ("Origin", &self.origin()),
+            ],
+            body.as_bytes(),
+        )
+    }
+
     pub fn audit(&self) -> String {
         std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default()
     }

@@ -84,7 +84,7 @@ fn weights(listing: &str) -> Vec<&str> {
         .collect()
 }
 
-fn passwd(users: &std::path::Path, user: &str, role: &str, password: &str) {
+pub(crate) fn passwd(users: &std::path::Path, user: &str, role: &str, password: &str) {
     let mut c = Command::new(rvs_exe())
         .args(["console", "passwd", user, "--role", role, "--users"])
         .arg(users)

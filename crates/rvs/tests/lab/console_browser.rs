@@ -123,18 +123,7 @@ fn console_in_a_browser_against_a_lab_director() {
     let wd = lab.info().workdir();
     let cf = wd.join("webcon.cf");
     let users = wd.join("console.users");
-    let mut p = Command::new(rvs_exe())
-        .args(["console", "passwd", "ada", "--role", "admin", "--users"])
-        .arg(&users)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    p.stdin
-        .take()
-        .unwrap()
-        .write_all(b"ada-password\n")
-        .unwrap();
-    assert!(p.wait().unwrap().success());
+    crate::console::passwd(&users, "ada", "admin", "ada-password");
     let console = crate::console::start_console(
         &lab,
         &d,
