@@ -294,8 +294,20 @@ fn record(
         result: result.into(),
     };
     app.audit.record(&r);
-    // And the daemon's log (its `audit` control request), off the request's way.
-    let line = format!("audit {}", serde_json::to_string(&r).unwrap_or_default());
+    // And the daemon's log (its `audit` control request, at most 4096 bytes: long rule
+    // lists are cut there, the file keeps them whole), off the request's way.
+    let mut json = serde_json::to_string(&r).unwrap_or_default();
+    if json.len() > 4000 {
+        let cut = |s: &str| s.chars().take(800).collect::<String>() + "...";
+        let short = Record {
+            before: cut(&r.before),
+            after: cut(&r.after),
+            object: cut(&r.object),
+            ..r.clone()
+        };
+        json = serde_json::to_string(&short).unwrap_or_default();
+    }
+    let line = format!("audit {json}");
     let control = Arc::clone(&app.control);
     let send = move || {
         if let Err(e) = control.request(&line) {
