@@ -22,17 +22,7 @@ fn console() -> Console {
 }
 
 fn json(c: &Console, s: &Session, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let r = c.req(
-        "POST",
-        path,
-        &[
-            ("Content-Type", "application/json"),
-            ("Cookie", &s.cookie),
-            ("X-CSRF-Token", &s.csrf),
-            ("Origin", &c.origin()),
-        ],
-        body.to_string().as_bytes(),
-    );
+    let r = c.post_json(s, path, &body.to_string());
     (
         r.status,
         serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
