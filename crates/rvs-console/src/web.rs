@@ -10,7 +10,7 @@
 //! | POST | `/logout` | viewer | end the session |
 //! | GET | `/` | viewer | the live monitoring page |
 //! | GET | `/audit` | viewer | the audit page |
-//! | POST | `/action` | operator | form `service`, `server`, `action` (ready, drain, maint, weight), `weight` |
+//! | POST | `/action` | operator | form `service`, `server`, `action` (ready, drain, maint, weight, flush), `weight` |
 //! | POST | `/service` | operator | form `service`, `action` (activate, deactivate) |
 //! | POST | `/api/service` | operator | JSON `{"service","action"}` |
 //! | GET | `/events` | viewer | Server-Sent Events: `snapshot` events (the JSON of `/api/snapshot`) |
