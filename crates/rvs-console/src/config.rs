@@ -6,7 +6,7 @@
 //! told to reload. An edit made against an older version of the file (it changed since the
 //! form was loaded) is refused; a reload the daemon refuses puts the previous file back.
 //!
-//! Not built yet: forms per Piranha panel (this edits the whole text).
+//! Piranha's per-panel forms ([`crate::panels`]) produce a new text and take this path too.
 
 use crate::Control;
 use sha2::{Digest, Sha256};

@@ -159,8 +159,58 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     /// Failover.
     pub failover: Failover,
+    /// Connection-sync counters (the daemon's `rvs_sync_*` metrics: `messages sent`,
+    /// `records imported`, ...), empty when the daemon does not say.
+    pub sync: Vec<SyncCounter>,
     /// Why the daemon could not be read (the rest is then empty).
     pub error: Option<String>,
+}
+
+/// One connection-sync counter.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SyncCounter {
+    /// `messages sent`, `records queued`, `send errors`.
+    pub name: String,
+    /// Its value.
+    pub value: u64,
+}
+
+/// The `rvs_sync_*` samples of the daemon's metrics text (`rvs_sync_records_total{event="sent"} 5`).
+fn parse_sync(metrics: &str) -> Vec<SyncCounter> {
+    metrics
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("rvs_sync_")?;
+            let (series, value) = rest.rsplit_once(' ')?;
+            let (name, label) = match series.split_once('{') {
+                Some((n, labels)) => (n, labels.split('"').nth(1).unwrap_or_default()),
+                None => (series, ""),
+            };
+            let name = name
+                .strip_suffix("_total")
+                .unwrap_or(name)
+                .replace('_', " ");
+            Some(SyncCounter {
+                name: if label.is_empty() {
+                    name
+                } else {
+                    format!("{name} {label}")
+                },
+                value: value.trim().parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// `sorry`'s lines: the service id and the sorry server that is in.
+fn parse_sorry(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (server, svc) = w.split_last()?;
+            (!svc.is_empty()).then(|| (svc.join(" "), server.to_string()))
+        })
+        .collect()
 }
 
 /// A real server flattened with its service (`/api/stats`, the CSV).
@@ -422,14 +472,143 @@ fn parse_failover(text: &str) -> Failover {
 }
 
 /// What the console remembers of servers it took out of the table (maintenance).
+/// With a state file ([`Memory::open`]) it is written there after every change and read
+/// back at start, so `ready` and `activate` still work after a console restart.
 #[derive(Default)]
 pub struct Memory {
+    /// The state file, if any.
+    file: Option<std::path::PathBuf>,
     /// `(service id, server)` → its `-a` rule, for the servers in maintenance.
     maintenance: Mutex<HashMap<(String, String), Vec<String>>>,
     /// `(service id, server)` → its weight before a drain, for ready.
     drained: Mutex<HashMap<(String, String), i64>>,
     /// Service id → its `-A` and `-a` rules, for the services deactivated.
     inactive: Mutex<HashMap<String, Vec<Vec<String>>>>,
+}
+
+/// The state file's contents (JSON).
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+struct Saved {
+    /// `(service, server, rule)` in maintenance.
+    maintenance: Vec<(String, String, Vec<String>)>,
+    /// `(service, server, weight before the drain)`.
+    drained: Vec<(String, String, i64)>,
+    /// `(service, its -A and -a rules)` deactivated.
+    inactive: Vec<(String, Vec<Vec<String>>)>,
+}
+
+impl Memory {
+    /// The memory kept in `file` (none when it is not there), reconciled with the daemon's
+    /// table: an entry the table no longer bears out (a server in maintenance that is back,
+    /// a deactivated service that is back, a drained server whose weight is not 0 — a
+    /// reload of the daemon's file put them back) is dropped. What it did, for the log.
+    pub fn open(file: std::path::PathBuf, control: &dyn Control) -> (Memory, String) {
+        let saved: Saved = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let table = listing(control, &["-S", "-n"]);
+        let rules: Vec<Vec<String>> = table
+            .as_ref()
+            .map(|t| {
+                t.lines()
+                    .map(|l| l.split_whitespace().map(String::from).collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let server_rule = |svc: &str, server: &str| -> Option<Vec<String>> {
+            let t = Target::parse(svc, server).ok()?;
+            let want: SocketAddr = t.server.parse().ok()?;
+            rules
+                .iter()
+                .find(|w| {
+                    w.first().map(String::as_str) == Some("-a")
+                        && w.get(1..3) == Some(&t.service_args[..])
+                        && w.iter()
+                            .position(|x| x == "-r")
+                            .and_then(|i| w.get(i + 1))
+                            .and_then(|a| a.parse::<SocketAddr>().ok())
+                            == Some(want)
+                })
+                .cloned()
+        };
+        let service_there = |id: &str| {
+            ServiceTarget::parse(id).is_ok_and(|t| {
+                rules.iter().any(|w| {
+                    w.first().map(String::as_str) == Some("-A") && w.get(1..3) == Some(&t.args[..])
+                })
+            })
+        };
+        let known = table.is_ok();
+        let before = saved.maintenance.len() + saved.drained.len() + saved.inactive.len();
+        let m = Memory {
+            file: Some(file),
+            maintenance: Mutex::new(
+                saved
+                    .maintenance
+                    .into_iter()
+                    .filter(|(s, r, _)| !known || server_rule(s, r).is_none())
+                    .map(|(s, r, rule)| ((s, r), rule))
+                    .collect(),
+            ),
+            drained: Mutex::new(
+                saved
+                    .drained
+                    .into_iter()
+                    .filter(|(s, r, _)| {
+                        !known || server_rule(s, r).is_some_and(|w| weight_of(&w) == Some(0))
+                    })
+                    .map(|(s, r, w)| ((s, r), w))
+                    .collect(),
+            ),
+            inactive: Mutex::new(
+                saved
+                    .inactive
+                    .into_iter()
+                    .filter(|(id, _)| !known || !service_there(id))
+                    .collect(),
+            ),
+        };
+        let kept = lock(&m.maintenance).len() + lock(&m.drained).len() + lock(&m.inactive).len();
+        let said = match table {
+            Ok(_) => format!(
+                "{kept} of {before} remembered changes still hold in the daemon's table (maintenance, drained, deactivated)"
+            ),
+            Err(e) => format!("{before} remembered changes kept unchecked (the daemon: {e})"),
+        };
+        m.save();
+        (m, said)
+    }
+
+    /// Write the state file (atomically: a new file renamed over it), if there is one.
+    fn save(&self) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let mut saved = Saved {
+            maintenance: lock(&self.maintenance)
+                .iter()
+                .map(|((s, r), rule)| (s.clone(), r.clone(), rule.clone()))
+                .collect(),
+            drained: lock(&self.drained)
+                .iter()
+                .map(|((s, r), w)| (s.clone(), r.clone(), *w))
+                .collect(),
+            inactive: lock(&self.inactive)
+                .iter()
+                .map(|(id, r)| (id.clone(), r.clone()))
+                .collect(),
+        };
+        saved.maintenance.sort();
+        saved.drained.sort();
+        saved.inactive.sort();
+        let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+        let tmp = file.with_extension("tmp");
+        let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = r {
+            eprintln!("rvs console: state file {}: {e}", file.display());
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -556,11 +735,24 @@ fn read(control: &dyn Control, memory: &Memory) -> io::Result<Snapshot> {
             ..Service::default()
         });
     }
+    // The sorry server while it is in (a daemon without the request: none).
+    for (svc, server) in parse_sorry(&control.request("sorry").unwrap_or_default()) {
+        if let Some(r) = services
+            .iter_mut()
+            .filter(|s| s.id == svc)
+            .flat_map(|s| s.servers.iter_mut())
+            .find(|r| r.address == server)
+        {
+            r.state = "sorry".into();
+        }
+    }
     let failover = parse_failover(&control.request("list --failover").unwrap_or_default());
+    let sync = parse_sync(&control.request("metrics").unwrap_or_default());
     Ok(Snapshot {
         time: String::new(),
         services,
         failover,
+        sync,
         error: None,
     })
 }
@@ -576,6 +768,8 @@ pub enum Action {
     Maintenance,
     /// A new weight.
     Weight(u32),
+    /// Remove its connections (the daemon's `flush` request).
+    Flush,
 }
 
 impl Action {
@@ -585,6 +779,7 @@ impl Action {
             "ready" => Action::Ready,
             "drain" => Action::Drain,
             "maint" | "maintenance" => Action::Maintenance,
+            "flush" => Action::Flush,
             "weight" => {
                 let w = weight
                     .map(str::trim)
@@ -604,6 +799,7 @@ impl Action {
             Action::Drain => "drain",
             Action::Maintenance => "maint",
             Action::Weight(_) => "weight",
+            Action::Flush => "flush",
         }
     }
 }
@@ -722,8 +918,20 @@ fn run(control: &dyn Control, words: &[String]) -> Result<(), String> {
     }
 }
 
-/// Do `action` on `t`: the outcome, or why not (the rule before is in the message).
+/// Do `action` on `t`: the outcome, or why not (the rule before is in the message). What
+/// the console remembers is saved after it.
 pub fn act(
+    control: &dyn Control,
+    memory: &Memory,
+    t: &Target,
+    action: Action,
+) -> Result<Outcome, (String, String)> {
+    let r = act_now(control, memory, t, action);
+    memory.save();
+    r
+}
+
+fn act_now(
     control: &dyn Control,
     memory: &Memory,
     t: &Target,
@@ -796,6 +1004,15 @@ pub fn act(
             }
             lock(&memory.maintenance).insert(t.key(), keep);
         }
+        (Action::Flush, Some(_)) => {
+            let said = control
+                .request(&format!("flush {} {}", t.service, t.server))
+                .map_err(|e| fail(format!("the daemon: {e}")))?;
+            return Ok(Outcome {
+                before: b.clone(),
+                after: format!("{b} ({})", said.trim()),
+            });
+        }
         (_, None) => return Err(fail("no such real server in the table".into())),
     }
     let after = t
@@ -812,6 +1029,17 @@ pub fn act(
 /// Piranha's VIRTUAL SERVERS panel's (de)activate (there: `active = 0|1` in lvs.cf, which
 /// the configuration page edits). The outcome's before/after name the service's rules.
 pub fn service_act(
+    control: &dyn Control,
+    memory: &Memory,
+    t: &ServiceTarget,
+    activate: bool,
+) -> Result<Outcome, (String, String)> {
+    let r = service_act_now(control, memory, t, activate);
+    memory.save();
+    r
+}
+
+fn service_act_now(
     control: &dyn Control,
     memory: &Memory,
     t: &ServiceTarget,
@@ -971,6 +1199,7 @@ TCP  10.0.0.1:80                  10.0.1.9:80                    down  0      1 
         assert_eq!(Action::parse("weight", Some("7")), Ok(Action::Weight(7)));
         assert!(Action::parse("weight", Some("-1")).is_err());
         assert!(Action::parse("weight", None).is_err());
-        assert!(Action::parse("flush", None).is_err());
+        assert_eq!(Action::parse("flush", None), Ok(Action::Flush));
+        assert!(Action::parse("purge", None).is_err());
     }
 }

@@ -11,8 +11,11 @@
 //!   the live page (askama templates, Server-Sent Events, vendored vanilla JS); the JSON
 //!   API and CSV export; operator actions per real server (ready, drain, maintenance,
 //!   weight) through rvsadm's edit path ([`daemon`]); the append-only audit log
-//!   ([`audit`]); configuration editing as text: validate, diff, apply with conflict
-//!   refusal, kept versions and rollback ([`config`]).
+//!   ([`audit`], also sent to the daemon's log); configuration editing as text: validate,
+//!   diff, apply with conflict refusal, kept versions and rollback ([`config`]), and per
+//!   Piranha panel for lvs.cf ([`panels`]); flushing a real server's connections; the
+//!   peer director's panel ([`peer`]); what the console took out of the table kept in a
+//!   state file across restarts.
 //!
 //! docs/console.md describes the roles, TLS, the routes and what is not built yet.
 #![forbid(unsafe_code)]
@@ -21,6 +24,8 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod daemon;
+pub mod panels;
+pub mod peer;
 mod time;
 mod tls;
 pub mod users;
@@ -127,6 +132,21 @@ pub struct ServeArgs {
     /// Where previous versions of the configuration file are kept.
     #[arg(long, default_value = DEFAULT_VERSIONS)]
     pub config_versions: PathBuf,
+    /// Where the console keeps what it took out of the table (maintenance, drains,
+    /// deactivated services) across restarts (default: console-state.json beside the
+    /// audit log).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// The peer (backup) director's console, `https://HOST:PORT` (or `http://` on a
+    /// trusted link): the peer panel shows its state and copies the configuration to it.
+    #[arg(long, requires = "peer_token_file")]
+    pub peer: Option<String>,
+    /// A file holding an API token of the peer's console (admin role there).
+    #[arg(long)]
+    pub peer_token_file: Option<PathBuf>,
+    /// The certificates (PEM) to trust for an https peer.
+    #[arg(long)]
+    pub peer_ca: Option<PathBuf>,
     /// Seconds between live updates of the page (1 to 3600).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,
@@ -149,10 +169,23 @@ impl Default for ServeArgs {
             control: None,
             config: None,
             config_versions: DEFAULT_VERSIONS.into(),
+            state: None,
+            peer: None,
+            peer_token_file: None,
+            peer_ca: None,
             interval: 2,
             idle_timeout: 900,
             session_lifetime: 12 * 3600,
         }
+    }
+}
+
+impl ServeArgs {
+    /// The state file: `--state`, else `console-state.json` beside the audit log.
+    pub fn state_file(&self) -> PathBuf {
+        self.state
+            .clone()
+            .unwrap_or_else(|| self.audit.with_file_name("console-state.json"))
     }
 }
 

@@ -10,7 +10,7 @@
 //! | POST | `/logout` | viewer | end the session |
 //! | GET | `/` | viewer | the live monitoring page |
 //! | GET | `/audit` | viewer | the audit page |
-//! | POST | `/action` | operator | form `service`, `server`, `action` (ready, drain, maint, weight), `weight` |
+//! | POST | `/action` | operator | form `service`, `server`, `action` (ready, drain, maint, weight, flush), `weight` |
 //! | POST | `/service` | operator | form `service`, `action` (activate, deactivate) |
 //! | POST | `/api/service` | operator | JSON `{"service","action"}` |
 //! | GET | `/events` | viewer | Server-Sent Events: `snapshot` events (the JSON of `/api/snapshot`) |
@@ -27,6 +27,10 @@
 //! | GET | `/config` | admin | the configuration file in a form, kept versions |
 //! | POST | `/config` | admin | form `text`, `version`, `op` (`diff`: validate and show; `apply`) |
 //! | POST | `/config/rollback` | admin | form `name` (a kept version), `version` |
+//! | GET | `/peer`, `/api/peer` | viewer | the peer director's state ([`peer_panel`]) |
+//! | POST | `/peer/copy`, `/api/peer/copy` | admin | copy the configuration to the peer |
+//! | GET | `/config/panels` | admin | Piranha's panels for an lvs.cf ([`panel_forms`]) |
+//! | GET, POST | `/config/panel` | admin | one panel's form; its change as diff or apply |
 //! | GET | `/api/config` | admin | `{path, text, version}` |
 //! | POST | `/api/config/validate`, `/api/config/diff` | admin | `{text}`: diff and the parser's verdict |
 //! | POST | `/api/config/apply` | admin | `{text, version}` |
@@ -56,6 +60,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 
+mod panel_forms;
+mod peer_panel;
+
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 256;
 /// Time for a request head to arrive.
@@ -76,6 +83,8 @@ pub struct App {
     flash: Mutex<HashMap<String, String>>,
     /// The configuration file, when `--config` names one.
     config: Option<ConfigStore>,
+    /// The peer director's console, when `--peer` names one.
+    peer: Option<crate::peer::Peer>,
 }
 
 type Shared = State<Arc<App>>;
@@ -117,6 +126,14 @@ fn set_flash(app: &App, key: &str, msg: String) {
     f.insert(key.to_string(), msg.chars().take(2000).collect());
 }
 
+/// The message kept for this session's next page, if any (shown once).
+fn take_flash(app: &App, p: &Principal) -> Option<String> {
+    app.flash
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&p.csrf)
+}
+
 fn page(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
@@ -151,6 +168,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/action", post(api_action))
         .route("/config", get(config_page).post(config_post))
         .route("/config/rollback", post(config_rollback))
+        .route("/peer", get(peer_panel::peer_page))
+        .route("/peer/copy", post(peer_panel::peer_copy_form))
+        .route("/api/peer", get(peer_panel::api_peer))
+        .route("/api/peer/copy", post(peer_panel::api_peer_copy))
+        .route("/config/panels", get(panel_forms::panels_page))
+        .route(
+            "/config/panel",
+            get(panel_forms::panel_page).post(panel_forms::panel_post),
+        )
         .route("/api/config", get(api_config))
         .route("/api/config/validate", post(api_config_validate))
         .route("/api/config/diff", post(api_config_validate))
@@ -212,11 +238,7 @@ async fn fresh(app: &Arc<App>) -> Snapshot {
 
 async fn index(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
     let snap = fresh(&app).await;
-    let message = app
-        .flash
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&p.csrf);
+    let message = take_flash(&app, &p);
     page(&IndexPage {
         user: &p.user,
         role: p.role.name(),
@@ -261,7 +283,7 @@ fn record(
     after: &str,
     result: &str,
 ) {
-    app.audit.record(&Record {
+    let r = Record {
         time: crate::time::now(),
         user: p.0.chars().take(64).collect(),
         source: p.1.to_string(),
@@ -270,7 +292,32 @@ fn record(
         before: before.into(),
         after: after.into(),
         result: result.into(),
-    });
+    };
+    app.audit.record(&r);
+    // And the daemon's log (its `audit` control request, at most 4096 bytes: long rule
+    // lists are cut there, the file keeps them whole), off the request's way.
+    let mut json = serde_json::to_string(&r).unwrap_or_default();
+    if json.len() > 4000 {
+        let cut = |s: &str| s.chars().take(800).collect::<String>() + "...";
+        let short = Record {
+            before: cut(&r.before),
+            after: cut(&r.after),
+            object: cut(&r.object),
+            ..r.clone()
+        };
+        json = serde_json::to_string(&short).unwrap_or_default();
+    }
+    let line = format!("audit {json}");
+    let control = Arc::clone(&app.control);
+    let send = move || {
+        if let Err(e) = control.request(&line) {
+            eprintln!("rvs console: the daemon's log did not take the audit record: {e}");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => drop(h.spawn_blocking(send)),
+        Err(_) => send(),
+    }
 }
 
 async fn login(
@@ -363,52 +410,52 @@ struct ActionForm {
     weight: Option<serde_json::Value>,
 }
 
-/// Do an action for `p`; the audit record is written whatever the result.
-async fn perform(
+/// An operator's audited change: refused (and audited) unless `p` is an operator, refused
+/// (audited) when `parse` refuses the request, else `run` on the blocking pool, the live
+/// page told to refresh, and the outcome audited with its before and after. `name` and
+/// `object` are what the audit log calls the action and its object (cut to what it keeps).
+async fn audited<T: Send + 'static>(
     app: &Arc<App>,
     p: &Principal,
-    f: ActionForm,
+    name: &str,
+    object: &str,
+    parse: Result<T, String>,
+    run: impl FnOnce(&App, T) -> Result<daemon::Outcome, (String, String)> + Send + 'static,
 ) -> Result<daemon::Outcome, (StatusCode, String)> {
-    let weight = f.weight.as_ref().map(|w| match w {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
-    let parsed = Target::parse(&f.service, &f.server)
-        .and_then(|t| Action::parse(&f.action, weight.as_deref()).map(|a| (t, a)));
-    let (target, action) = match parsed {
-        Ok(x) => x,
-        Err(e) => {
-            let object = format!("{} -> {}", f.service, f.server);
-            let object: String = object.chars().take(200).collect();
-            record(
-                app,
-                (&p.user, p.source),
-                &f.action.chars().take(16).collect::<String>(),
-                &object,
-                "",
-                "",
-                &format!("refused: {e}"),
-            );
-            return Err((StatusCode::BAD_REQUEST, e));
-        }
+    let name: String = name.chars().take(16).collect();
+    let object: String = object.chars().take(200).collect();
+    let refuse = |status: StatusCode, why: String| {
+        record(
+            app,
+            (&p.user, p.source),
+            &name,
+            &object,
+            "",
+            "",
+            &format!("refused: {why}"),
+        );
+        Err((status, why))
+    };
+    if p.require(Role::Operator).is_err() {
+        return refuse(StatusCode::FORBIDDEN, "role".into())
+            .map_err(|(s, _)| (s, "forbidden: this needs the operator role".to_string()));
+    }
+    let t = match parse {
+        Ok(t) => t,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     let a = Arc::clone(app);
-    let t = target.clone();
-    let r = tokio::task::spawn_blocking(move || daemon::act(&*a.control, &a.memory, &t, action))
+    let r = tokio::task::spawn_blocking(move || run(&a, t))
         .await
         .unwrap_or_else(|e| Err(("unknown".into(), e.to_string())));
     app.refresh.notify_one();
-    let name = match action {
-        Action::Weight(n) => format!("weight {n}"),
-        a => a.name().to_string(),
-    };
     match r {
         Ok(o) => {
             record(
                 app,
                 (&p.user, p.source),
                 &name,
-                &target.object(),
+                &object,
                 &o.before,
                 &o.after,
                 "ok",
@@ -420,7 +467,7 @@ async fn perform(
                 app,
                 (&p.user, p.source),
                 &name,
-                &target.object(),
+                &object,
                 &before,
                 &before,
                 &format!("failed: {why}"),
@@ -430,23 +477,56 @@ async fn perform(
     }
 }
 
-/// A real-server action needs an operator; a refusal is audited (the action and object cut
-/// to what the audit log keeps) and answered as [`Principal::require`] answers it.
-fn operator_or_refused(app: &App, p: &Principal, f: &ActionForm) -> Result<(), Response> {
-    p.require(Role::Operator).inspect_err(|_| {
-        record(
-            app,
-            (&p.user, p.source),
-            &f.action.chars().take(16).collect::<String>(),
-            &format!("{} -> {}", f.service, f.server)
-                .chars()
-                .take(200)
-                .collect::<String>(),
-            "",
-            "",
-            "refused: role",
-        );
+/// An audited change's answer: for a form, the result kept for the next page and a
+/// redirect to `/` (a role refusal answered 403); for the API, JSON.
+fn answer(
+    app: &App,
+    p: &Principal,
+    form: bool,
+    what: &str,
+    r: Result<daemon::Outcome, (StatusCode, String)>,
+) -> Response {
+    match (form, r) {
+        (_, Err((StatusCode::FORBIDDEN, e))) if form => {
+            (StatusCode::FORBIDDEN, format!("{e}\n")).into_response()
+        }
+        (true, r) => {
+            let msg = match r {
+                Ok(o) => format!("Done: {what} (now: {})", o.after),
+                Err((_, e)) => format!("Failed: {what}: {e}"),
+            };
+            set_flash(app, &p.csrf, msg);
+            Redirect::to("/").into_response()
+        }
+        (false, Ok(o)) => {
+            Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
+                .into_response()
+        }
+        (false, Err((status, e))) => {
+            (status, Json(serde_json::json!({"ok": false, "error": e}))).into_response()
+        }
+    }
+}
+
+/// A real-server action (ready, drain, maint, weight, flush) for `p`, audited.
+async fn perform(app: &Arc<App>, p: &Principal, f: ActionForm, form: bool) -> Response {
+    let weight = f.weight.as_ref().map(|w| match w {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let parsed = Target::parse(&f.service, &f.server)
+        .and_then(|t| Action::parse(&f.action, weight.as_deref()).map(|a| (t, a)));
+    let (name, object) = match &parsed {
+        Ok((t, Action::Weight(n))) => (format!("weight {n}"), t.object()),
+        Ok((t, a)) => (a.name().to_string(), t.object()),
+        Err(_) => (f.action.clone(), format!("{} -> {}", f.service, f.server)),
+    };
+    let r = audited(app, p, &name, &object, parsed, |app, (t, action)| {
+        daemon::act(&*app.control, &app.memory, &t, action)
     })
+    .await;
+    let what = format!("{} {} -> {}", f.action, f.service, f.server);
+    answer(app, p, form, &what, r)
 }
 
 async fn action_form(
@@ -454,16 +534,7 @@ async fn action_form(
     Extension(p): Extension<Principal>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let Err(r) = operator_or_refused(&app, &p, &f) {
-        return r;
-    }
-    let what = format!("{} {} -> {}", f.action, f.service, f.server);
-    let msg = match perform(&app, &p, f).await {
-        Ok(o) => format!("Done: {what} (now: {})", o.after),
-        Err((_, e)) => format!("Failed: {what}: {e}"),
-    };
-    set_flash(&app, &p.csrf, msg);
-    Redirect::to("/").into_response()
+    perform(&app, &p, f, true).await
 }
 
 async fn api_action(
@@ -471,16 +542,7 @@ async fn api_action(
     Extension(p): Extension<Principal>,
     Json(f): Json<ActionForm>,
 ) -> Response {
-    if let Err(r) = operator_or_refused(&app, &p, &f) {
-        return r;
-    }
-    match perform(&app, &p, f).await {
-        Ok(o) => Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
-            .into_response(),
-        Err((status, e)) => {
-            (status, Json(serde_json::json!({"ok": false, "error": e}))).into_response()
-        }
-    }
+    perform(&app, &p, f, false).await
 }
 
 /// A service's fields: `service`, `action` (`activate` or `deactivate`).
@@ -490,80 +552,22 @@ struct ServiceForm {
     action: String,
 }
 
-/// (De)activate a service for `p` (operator); audited whatever the result.
-async fn perform_service(
-    app: &Arc<App>,
-    p: &Principal,
-    f: ServiceForm,
-) -> Result<daemon::Outcome, (StatusCode, String)> {
-    let name: String = f.action.chars().take(16).collect();
-    let object: String = f.service.chars().take(200).collect();
-    if let Err(r) = p.require(Role::Operator) {
-        record(
-            app,
-            (&p.user, p.source),
-            &name,
-            &object,
-            "",
-            "",
-            "refused: role",
-        );
-        return Err((r.status(), "forbidden: this needs the operator role".into()));
-    }
+/// (De)activate a service for `p` (operator), audited.
+async fn perform_service(app: &Arc<App>, p: &Principal, f: ServiceForm, form: bool) -> Response {
     let parsed = daemon::ServiceTarget::parse(&f.service).and_then(|t| match f.action.as_str() {
         "activate" => Ok((t, true)),
         "deactivate" => Ok((t, false)),
         other => Err(format!("unknown action {other:?}")),
     });
-    let (t, activate) = match parsed {
-        Ok(x) => x,
-        Err(e) => {
-            record(
-                app,
-                (&p.user, p.source),
-                &name,
-                &object,
-                "",
-                "",
-                &format!("refused: {e}"),
-            );
-            return Err((StatusCode::BAD_REQUEST, e));
-        }
-    };
-    let a = Arc::clone(app);
-    let t2 = t.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        daemon::service_act(&*a.control, &a.memory, &t2, activate)
+    let object = parsed
+        .as_ref()
+        .map_or(f.service.clone(), |(t, _)| t.id.clone());
+    let r = audited(app, p, &f.action, &object, parsed, |app, (t, activate)| {
+        daemon::service_act(&*app.control, &app.memory, &t, activate)
     })
-    .await
-    .unwrap_or_else(|e| Err(("unknown".into(), e.to_string())));
-    app.refresh.notify_one();
-    match r {
-        Ok(o) => {
-            record(
-                app,
-                (&p.user, p.source),
-                &name,
-                &t.id,
-                &o.before,
-                &o.after,
-                "ok",
-            );
-            Ok(o)
-        }
-        Err((before, why)) => {
-            record(
-                app,
-                (&p.user, p.source),
-                &name,
-                &t.id,
-                &before,
-                &before,
-                &format!("failed: {why}"),
-            );
-            Err((StatusCode::CONFLICT, why))
-        }
-    }
+    .await;
+    let what = format!("{} {}", f.action, f.service);
+    answer(app, p, form, &what, r)
 }
 
 async fn service_form(
@@ -571,16 +575,7 @@ async fn service_form(
     Extension(p): Extension<Principal>,
     Form(f): Form<ServiceForm>,
 ) -> Response {
-    let what = format!("{} {}", f.action, f.service);
-    let msg = match perform_service(&app, &p, f).await {
-        Ok(_) => format!("Done: {what}"),
-        Err((StatusCode::FORBIDDEN, e)) => {
-            return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
-        }
-        Err((_, e)) => format!("Failed: {what}: {e}"),
-    };
-    set_flash(&app, &p.csrf, msg);
-    Redirect::to("/").into_response()
+    perform_service(&app, &p, f, true).await
 }
 
 async fn api_service(
@@ -588,13 +583,7 @@ async fn api_service(
     Extension(p): Extension<Principal>,
     Json(f): Json<ServiceForm>,
 ) -> Response {
-    match perform_service(&app, &p, f).await {
-        Ok(o) => Json(serde_json::json!({"ok": true, "before": o.before, "after": o.after}))
-            .into_response(),
-        Err((status, e)) => {
-            (status, Json(serde_json::json!({"ok": false, "error": e}))).into_response()
-        }
-    }
+    perform_service(&app, &p, f, false).await
 }
 
 async fn api_snapshot(State(app): Shared) -> Response {
@@ -671,6 +660,22 @@ fn store<'a>(app: &'a App, p: &Principal) -> Result<&'a ConfigStore, Response> {
     })
 }
 
+/// For an admin, with `--config`: run `f` with the app and the configuration store on the
+/// blocking pool; else the refusal [`store`] answers.
+async fn with_store(
+    app: &Arc<App>,
+    p: &Principal,
+    f: impl FnOnce(&App, &ConfigStore) -> Response + Send + 'static,
+) -> Response {
+    if let Err(r) = store(app, p) {
+        return r;
+    }
+    blocking(app, move |app| {
+        f(app, app.config.as_ref().expect("checked"))
+    })
+    .await
+}
+
 /// Run `f` with the app on the blocking pool.
 async fn blocking<T: Send + 'static>(
     app: &Arc<App>,
@@ -711,23 +716,13 @@ fn config_view(
 }
 
 async fn config_page(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    let message = app
-        .flash
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&p.csrf);
+    let message = take_flash(&app, &p);
     let pp = p.clone();
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
-        match store.read() {
-            Ok((text, version)) => {
-                config_view(app, &pp, text, version, String::new(), None, None, message)
-            }
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    with_store(&app, &p.clone(), move |app, store| match store.read() {
+        Ok((text, version)) => {
+            config_view(app, &pp, text, version, String::new(), None, None, message)
         }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     })
     .await
 }
@@ -816,12 +811,8 @@ async fn config_post(
     Extension(p): Extension<Principal>,
     Form(f): Form<ConfigForm>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
     let pp = p.clone();
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let text = f.text.replace("\r\n", "\n");
         if f.op == "apply" {
             let r = store.apply(&*app.control, &text, &f.version);
@@ -887,12 +878,8 @@ async fn config_rollback(
     Extension(p): Extension<Principal>,
     Form(f): Form<RollbackForm>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
     let pp = p.clone();
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let r = store
             .version_text(&f.name)
             .map_err(Refusal::Failed)
@@ -922,22 +909,16 @@ async fn config_rollback(
 }
 
 async fn api_config(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, |app| {
-        let store = app.config.as_ref().expect("checked");
-        match store.read() {
-            Ok((text, version)) => {
-                Json(serde_json::json!({"path": store.path(), "text": text, "version": version}))
-                    .into_response()
-            }
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(serde_json::json!({"error": e.to_string()})),
-            )
-                .into_response(),
+    with_store(&app, &p.clone(), move |_, store| match store.read() {
+        Ok((text, version)) => {
+            Json(serde_json::json!({"path": store.path(), "text": text, "version": version}))
+                .into_response()
         }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": e.to_string()})),
+        )
+            .into_response(),
     })
     .await
 }
@@ -955,11 +936,7 @@ async fn api_config_validate(
     Extension(p): Extension<Principal>,
     Json(f): Json<ConfigJson>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let old = store.read().map(|(t, _)| t).unwrap_or_default();
         let name = store
             .path()
@@ -985,11 +962,7 @@ async fn api_config_apply(
     Extension(p): Extension<Principal>,
     Json(f): Json<ConfigJson>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let r = store.apply(&*app.control, &f.text, &f.version);
         applied_json(app, &p, "config apply", r, &f.version)
     })
@@ -997,13 +970,7 @@ async fn api_config_apply(
 }
 
 async fn api_config_versions(State(app): Shared, Extension(p): Extension<Principal>) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, |app| {
-        Json(app.config.as_ref().expect("checked").versions()).into_response()
-    })
-    .await
+    with_store(&app, &p, |_, store| Json(store.versions()).into_response()).await
 }
 
 async fn api_config_rollback(
@@ -1011,11 +978,7 @@ async fn api_config_rollback(
     Extension(p): Extension<Principal>,
     Json(f): Json<RollbackForm>,
 ) -> Response {
-    if let Err(r) = store(&app, &p) {
-        return r;
-    }
-    blocking(&app, move |app| {
-        let store = app.config.as_ref().expect("checked");
+    with_store(&app, &p.clone(), move |app, store| {
         let r = store
             .version_text(&f.name)
             .map_err(Refusal::Failed)
@@ -1096,9 +1059,13 @@ struct Prepared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     auth: Arc<Auth>,
     audit: Audit,
+    /// What the console took out of the table, read back from the state file.
+    memory: Memory,
+    /// The peer director's console.
+    peer: Option<crate::peer::Peer>,
 }
 
-fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
+fn prepare(args: &ServeArgs, control: &dyn Control) -> Result<Prepared, String> {
     let users = Users::load(&args.users)?;
     if !users.has_user() {
         return Err(format!(
@@ -1128,20 +1095,29 @@ fn prepare(args: &ServeArgs) -> Result<Prepared, String> {
         Duration::from_secs(args.session_lifetime),
         tls.is_some(),
     ));
+    let peer = match (&args.peer, &args.peer_token_file) {
+        (Some(url), Some(tok)) => Some(crate::peer::Peer::new(url, tok, args.peer_ca.as_deref())?),
+        _ => None,
+    };
+    let (memory, said) = Memory::open(args.state_file(), control);
+    eprintln!("rvs console: {said}");
     Ok(Prepared {
         listener,
         tls,
         auth,
         audit,
+        memory,
+        peer,
     })
 }
 
 async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+    let memory = p.memory;
     let app = Arc::new(App {
         auth: p.auth,
         control,
-        memory: Memory::default(),
+        memory,
         audit: p.audit,
         live: rx,
         refresh: Notify::new(),
@@ -1151,6 +1127,7 @@ async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
             .config
             .clone()
             .map(|c| ConfigStore::new(c, args.config_versions.clone())),
+        peer: p.peer,
     });
     tokio::spawn(poll(Arc::clone(&app), tx));
     let router = router(app);
@@ -1211,7 +1188,7 @@ async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
 /// Check the users file and TLS, bind, and serve from a thread of its own: the bound
 /// address (tests listen on port 0).
 pub fn start(args: &ServeArgs, control: Arc<dyn Control>) -> Result<SocketAddr, String> {
-    let p = prepare(args)?;
+    let p = prepare(args, &*control)?;
     let addr = p.listener.local_addr().map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1228,7 +1205,7 @@ pub fn start(args: &ServeArgs, control: Arc<dyn Control>) -> Result<SocketAddr, 
 
 /// `rvs console`: serve until SIGINT or SIGTERM.
 pub fn run(args: &ServeArgs, control: Arc<dyn Control>) -> Result<(), String> {
-    let p = prepare(args)?;
+    let p = prepare(args, &*control)?;
     let scheme = if p.tls.is_some() { "https" } else { "http" };
     eprintln!(
         "rvs console: serving {scheme}://{} (users {}, audit log {})",

@@ -57,6 +57,14 @@
       });
     });
     if (failover && failover.textContent !== s.failover.text) { failover.textContent = s.failover.text; }
+    var sync = document.getElementById('sync');
+    if (sync) {
+      (s.sync || []).forEach(function (c) {
+        var tr = sync.querySelector('tr[data-sync="' + c.name + '"]');
+        var td = tr && tr.querySelector('td');
+        if (td && td.textContent !== String(c.value)) { td.textContent = String(c.value); }
+      });
+    }
     if (changed || count !== shown.length) { reloadSoon(); }
   });
 })();

@@ -16,8 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Every route the console has, and a few it has not.
-const ROUTES: [&str; 28] = [
+const ROUTES: [&str; 34] = [
     "/",
+    "/config/panels",
+    "/config/panel",
+    "/peer",
+    "/peer/copy",
+    "/api/peer",
+    "/api/peer/copy",
     "/service",
     "/api/service",
     "/api/openapi.json",
@@ -430,7 +436,15 @@ fn maintenance_removes_and_ready_adds_back() {
     assert_eq!(c.fake.weight("10.0.1.1:80"), Some(3));
     assert_eq!(act("weight").status, 200);
     assert_eq!(c.fake.weight("10.0.1.1:80"), Some(7));
+    // Flush: the daemon's `flush` request; the table is unchanged.
     let r = act("flush");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("(flushed 2)"), "{}", r.body);
+    assert_eq!(
+        *c.fake.flushes.lock().unwrap(),
+        [format!("TCP {VIP} 10.0.1.1:80")]
+    );
+    let r = act("bogus");
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(
         c.fake.edits(),
@@ -442,13 +456,114 @@ fn maintenance_removes_and_ready_adds_back() {
     );
     // The audit page lists each step, escaped.
     let page = c.req("GET", "/audit", &[("Cookie", &s.cookie)], b"");
-    for step in ["maint", "ready", "weight 7", "login"] {
+    for step in ["maint", "ready", "weight 7", "flush", "login"] {
         assert!(
             page.body.contains(&format!("<td>{step}</td>")),
             "{step}: {}",
             page.body
         );
     }
+}
+
+#[test]
+fn audit_records_reach_the_daemons_log_and_a_viewer_cannot_flush() {
+    let c = Console::start();
+    let s = c.login("vera");
+    let r = c.post_json(
+        &s,
+        "/api/action",
+        &format!(r#"{{"service":"TCP {VIP}","server":"10.0.1.1:80","action":"flush"}}"#),
+    );
+    assert_eq!(r.status, 403);
+    assert!(c.fake.flushes.lock().unwrap().is_empty());
+    // Each record also went to the daemon (`audit JSON`), the same JSON as the file's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c.fake.audited.lock().unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", c.fake.audited);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = c.fake.audited.lock().unwrap().clone();
+    let file: Vec<String> = c.audit().lines().map(String::from).collect();
+    let mut sorted = sent.clone();
+    sorted.sort();
+    let mut want = file.clone();
+    want.sort();
+    assert_eq!(sorted, want);
+    assert!(
+        sent.iter()
+            .any(|l| l.contains(r#""action":"flush""#) && l.contains("refused: role")),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn maintenance_survives_a_console_restart() {
+    let c = Console::start();
+    let s = c.login("alice");
+    let act = |c: &Console, s: &Session, action: &str, server: &str| {
+        let body = format!(r#"{{"service":"TCP {VIP}","server":"{server}","action":"{action}"}}"#);
+        c.post_json(s, "/api/action", &body).status
+    };
+    assert_eq!(act(&c, &s, "maint", "10.0.1.1:80"), 200);
+    assert_eq!(act(&c, &s, "drain", "10.0.1.2:80"), 200);
+    let state = std::fs::read_to_string(c.dir.join("console-state.json")).unwrap();
+    assert!(
+        state.contains("10.0.1.1:80") && state.contains("-w"),
+        "{state}"
+    );
+    // A new console process over the same files: the server is still shown in
+    // maintenance, and ready puts its remembered rule back.
+    let d = c.restart();
+    let s2 = d.login("alice");
+    let snap = d.req("GET", "/api/snapshot", &[("Cookie", &s2.cookie)], b"");
+    assert!(
+        snap.body
+            .contains(r#""address":"10.0.1.1:80","state":"maintenance""#),
+        "{}",
+        snap.body
+    );
+    assert!(
+        snap.body.contains(r#""address":"10.0.1.2:80","state":"drained","forward":"Masq","weight":0,"configured_weight":1"#),
+        "{}",
+        snap.body
+    );
+    assert_eq!(act(&d, &s2, "ready", "10.0.1.1:80"), 200);
+    assert_eq!(c.fake.weight("10.0.1.1:80"), Some(3));
+    // Reconciled at start: what the table no longer bears out is dropped (here the drained
+    // server's weight was set back behind the console's back, as a reload would).
+    for (server, w) in c.fake.servers.lock().unwrap().iter_mut() {
+        if server == "10.0.1.2:80" {
+            *w = 1;
+        }
+    }
+    let e = d.restart();
+    let state = std::fs::read_to_string(e.dir.join("console-state.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(v["maintenance"], serde_json::json!([]), "{state}");
+    assert_eq!(v["drained"], serde_json::json!([]), "{state}");
+}
+
+#[test]
+fn sync_counters_and_the_sorry_server_are_on_the_page() {
+    let c = Console::start();
+    *c.fake.sorry.lock().unwrap() = format!("TCP  {VIP} 10.0.1.2:80\n");
+    let s = c.login("vera");
+    let snap = c.req("GET", "/api/snapshot", &[("Cookie", &s.cookie)], b"");
+    let v: serde_json::Value = serde_json::from_str(&snap.body).unwrap();
+    assert_eq!(v["services"][0]["servers"][1]["state"], "sorry", "{v}");
+    assert_eq!(v["services"][0]["servers"][0]["state"], "up", "{v}");
+    assert_eq!(
+        v["sync"],
+        serde_json::json!([{"name": "messages sent", "value": 20}, {"name": "send errors", "value": 0}])
+    );
+    let page = c.req("GET", "/", &[("Cookie", &s.cookie)], b"");
+    assert!(
+        page.body.contains(
+            r#"<tr data-sync="messages sent"><th scope="row">messages sent</th><td>20</td></tr>"#
+        ),
+        "{}",
+        page.body
+    );
 }
 
 #[test]

@@ -10,14 +10,16 @@
 //! Against the fake daemon of tests/common; no root or lab needed.
 
 mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
 
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use webdriver::*;
 
 /// chromedriver, ended when dropped (it is this test's own child).
 struct Driver(Child);
@@ -56,75 +58,17 @@ fn start_driver() -> (Driver, u16) {
     (driver, port)
 }
 
-fn shots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
-}
-
 /// The text of the `field` cell of the row of `server`.
 async fn cell(c: &Client, server: &str, field: &str) -> String {
-    let css = format!("tr[data-key=\"TCP {VIP}|{server}\"] td[data-f=\"{field}\"]");
-    c.find(Locator::Css(&css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    cell_of(c, &format!("TCP {VIP}|{server}"), field).await
 }
 
 /// Wait (bounded) until `cell` reads `want`.
 async fn wait_cell(c: &Client, server: &str, field: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let got = cell(c, server, field).await;
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{server} {field}: {got:?}, not {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Wait (bounded) until the element `css` exists with a text `ok` accepts (a click's
-/// navigation may still be under way): that text.
-async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = String::new();
-    loop {
-        if let Ok(e) = c.find(Locator::Css(css)).await
-            && let Ok(t) = e.text().await
-        {
-            if ok(&t) {
-                return t;
-            }
-            last = t;
-        }
-        assert!(Instant::now() < deadline, "{css}: {last:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Wait (bounded) until the browser is at `path`.
-/// Find the element and click it.
-async fn click(c: &Client, at: Locator<'_>) {
-    c.find(at).await.unwrap().click().await.unwrap();
-}
-
-async fn wait_path(c: &Client, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.current_url().await.unwrap().path() != path {
-        assert!(Instant::now() < deadline, "not at {path}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_cell_by(c, &format!("TCP {VIP}|{server}"), field, want, |t| {
+        t == want
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,20 +81,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     });
     let base = console.origin();
     let (_driver, port) = start_driver();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1400,900"],
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session with headless Chromium");
+    let c = session(port).await;
 
     // Not logged in: the page sends the browser to the login form.
     c.goto(&format!("{base}/")).await.unwrap();
@@ -168,7 +99,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
         .send_keys("root-password")
         .await
         .unwrap();
-    click(&c, Locator::Css("form.login button")).await;
+    click(&c, "form.login button").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != "/" {
         assert!(Instant::now() < deadline, "not logged in");
@@ -209,7 +140,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
 
     // Drain 10.0.1.2 with its button: the plain form POST, then the page again.
     let drain = format!("tr[data-key=\"TCP {VIP}|10.0.1.2:80\"] button[value=\"drain\"]");
-    click(&c, Locator::Css(&drain)).await;
+    click(&c, &drain).await;
     wait_cell(&c, "10.0.1.2:80", "state", "drained").await;
     let flash = wait_text(&c, ".flash", |t| t.starts_with("Done: drain")).await;
     assert!(flash.starts_with("Done: drain TCP"), "{flash}");
@@ -222,7 +153,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     shot(&c, "drained").await;
 
     // The audit page lists the login and the drain.
-    click(&c, Locator::LinkText("Audit log")).await;
+    click(&c, "nav a[href=\"/audit\"]").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != "/audit" {
         assert!(Instant::now() < deadline, "no audit page");
@@ -248,14 +179,14 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
 
     // The configuration: an invalid edit is refused with the parser's message in the
     // page; a valid one is applied; then rolled back.
-    click(&c, Locator::LinkText("Configuration")).await;
+    click(&c, "nav a[href=\"/config\"]").await;
     wait_path(&c, "/config").await;
     let area = c.find(Locator::Css("#text")).await.unwrap();
     area.clear().await.unwrap();
     area.send_keys("serial_no = 1\nbogus = yes\nprimary = 10.0.0.1\n")
         .await
         .unwrap();
-    click(&c, Locator::Css("button[value=\"apply\"]")).await;
+    click(&c, "button[value=\"apply\"]").await;
     let errors = wait_text(&c, "#errors", |t| t.contains("bogus")).await;
     assert!(
         errors.ends_with("lvs.cf:2:1: error: unknown keyword \"bogus\""),
@@ -267,14 +198,14 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     area.send_keys("serial_no = 1\nprimary = 10.0.0.2\n")
         .await
         .unwrap();
-    click(&c, Locator::Css("button[value=\"diff\"]")).await;
+    click(&c, "button[value=\"diff\"]").await;
     let diff = wait_text(&c, "#diff", |t| t.contains("+primary")).await;
     assert!(
         diff.contains("-primary = 10.0.0.1\n+primary = 10.0.0.2"),
         "{diff}"
     );
     shot(&c, "config-diff").await;
-    click(&c, Locator::Css("button[value=\"apply\"]")).await;
+    click(&c, "button[value=\"apply\"]").await;
     let flash = wait_text(&c, ".flash", |t| t.starts_with("Applied")).await;
     assert!(flash.starts_with("Applied"), "{flash}");
     let file = console.dir.join("lvs.cf");
@@ -282,7 +213,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
         std::fs::read_to_string(&file).unwrap(),
         "serial_no = 2\nprimary = 10.0.0.2\n"
     );
-    click(&c, Locator::Css(".versions button")).await;
+    click(&c, ".versions button").await;
     let flash = wait_text(&c, ".flash", |t| t.starts_with("Rolled back")).await;
     assert!(flash.starts_with("Rolled back to"), "{flash}");
     assert_eq!(
@@ -292,7 +223,7 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     assert_eq!(console.fake.reloads.load(Ordering::Relaxed), 2);
 
     // Log out: back to the login page, and / sends there again.
-    click(&c, Locator::Css("nav form button")).await;
+    click(&c, "nav form button").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != "/login" {
         assert!(Instant::now() < deadline, "not logged out");

@@ -165,6 +165,10 @@ pub(crate) struct DaemonArgs {
     /// $RVS_RUN_DIR (else /run/rvs)/<FILE's stem>.ctl.
     #[arg(long, value_name = "PATH")]
     pub(crate) control: Option<PathBuf>,
+    /// Make the control socket group NAME's too, mode 0660 (default: 0600, the daemon's
+    /// user's only): for `rvs console` or rvsadm run as a user in that group.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) control_group: Option<String>,
     /// Write the daemon's process id to PATH.
     #[arg(long, value_name = "PATH")]
     pub(crate) pid_file: Option<PathBuf>,
@@ -275,6 +279,7 @@ impl DaemonArgs {
             cpu: self.cpu.map(usize::from),
             busy_poll: std::time::Duration::from_micros(u64::from(self.busy_poll)),
             fast_path: self.fast_path,
+            control_group: self.control_group.clone(),
         }
     }
 }

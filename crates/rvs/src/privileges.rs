@@ -13,6 +13,8 @@
 //!   thread switches itself to `SCHED_FIFO` once the other threads run.
 //! - `CAP_NET_BIND_SERVICE` when a port below 1024 is bound: `--metrics` there, or pulse's
 //!   heartbeat (`heartbeat_port`, 539 by default) with lvs.cf.
+//! - `CAP_CHOWN` with `--control-group`: the control socket is given to that group after
+//!   the capabilities are dropped.
 //! - `CAP_SETUID`, `CAP_SETGID` and `CAP_KILL` when some script runs as a user or group
 //!   other than the daemon's own (keepalived's `script_user`, a script's `user`, the
 //!   `keepalived_script` user): to switch to it in the child before `exec`, and to kill the
@@ -88,7 +90,12 @@ pub fn at_start(
         }
         _ => {}
     }
-    let keep = needed(opts.rt_priority, &ports, others);
+    let mut keep = needed(opts.rt_priority, &ports, others);
+    if opts.control_group.is_some() {
+        // CAP_CHOWN (0): the control socket is given to `--control-group` after this
+        // (daemon/console_ops.rs `share_socket`).
+        keep = keep.union(CapSet::of(&[Cap(0)]));
+    }
     // FOS's start_cmd / stop_cmd start the services themselves as root (a web server that
     // binds port 80 and changes to its own user, ...): they get root's whole bounding set.
     if !matches!(failover.mode, rvs_config::failover::FailoverMode::Fos(_)) {

@@ -25,6 +25,12 @@ pub struct Fake {
     pub reloads: std::sync::atomic::AtomicU64,
     /// Every real server's ActiveConn.
     pub active: std::sync::atomic::AtomicU64,
+    /// Text of `sorry`.
+    pub sorry: Mutex<String>,
+    /// Audit records sent to the daemon's log.
+    pub audited: Mutex<Vec<String>>,
+    /// `flush` requests.
+    pub flushes: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -35,6 +41,9 @@ impl Fake {
             failover: Mutex::new("no failover: this director owns its addresses\n".into()),
             active: 2.into(),
             reloads: 0.into(),
+            sorry: Mutex::default(),
+            audited: Mutex::default(),
+            flushes: Mutex::default(),
         })
     }
 
@@ -68,14 +77,31 @@ impl Control for Fake {
                 Ok("reloaded\n".into())
             }
             "list --failover" => Ok(self.failover.lock().unwrap().clone()),
+            "sorry" => Ok(self.sorry.lock().unwrap().clone()),
+            "metrics" => Ok(format!(
+                "# TYPE rvs_sync_messages_total counter\nrvs_sync_messages_total{{direction=\"sent\"}} {}\nrvs_sync_send_errors_total 0\n",
+                self.active.load(std::sync::atomic::Ordering::Relaxed) * 10
+            )),
+            l if l.starts_with("audit ") => {
+                self.audited.lock().unwrap().push(l[6..].to_string());
+                Ok("ok\n".into())
+            }
+            l if l.starts_with("flush ") => {
+                self.flushes.lock().unwrap().push(l[6..].to_string());
+                Ok("flushed 2\n".into())
+            }
             _ => Err(io::Error::other(format!("unknown request {line:?}"))),
         }
     }
 
-    /// A file is refused when a line starts with `bogus` (at that line, column 1).
+    /// A file is refused when a line starts with `bogus` or has the value `bogus` (at that
+    /// line, column 1).
     fn check_config(&self, path: &std::path::Path) -> Result<String, String> {
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        match text.lines().position(|l| l.starts_with("bogus")) {
+        match text
+            .lines()
+            .position(|l| l.starts_with("bogus") || l.ends_with("= bogus"))
+        {
             Some(i) => Err(format!(
                 "{}:{}:1: error: unknown keyword \"bogus\"\n",
                 path.display(),
@@ -169,6 +195,11 @@ pub fn users_file(dir: &std::path::Path) -> PathBuf {
         ));
     }
     u.set(Entry::Token(
+        "admin".into(),
+        Role::Admin,
+        token_digest("rvs_admintoken"),
+    ));
+    u.set(Entry::Token(
         "view".into(),
         Role::Viewer,
         token_digest("rvs_viewtoken"),
@@ -217,6 +248,17 @@ impl Console {
         tweak(&mut a);
         let addr = rvs_console::web::start(&a, fake.clone()).unwrap();
         Console { addr, fake, dir }
+    }
+
+    /// A second console over the same directory and daemon, as after a restart (the
+    /// first one keeps running; nothing of it is shared but the files).
+    pub fn restart(&self) -> Console {
+        let addr = rvs_console::web::start(&args(&self.dir), self.fake.clone()).unwrap();
+        Console {
+            addr,
+            fake: self.fake.clone(),
+            dir: self.dir.clone(),
+        }
     }
 
     pub fn origin(&self) -> String {
@@ -272,6 +314,21 @@ impl Console {
             h.push(("Cookie", c));
         }
         self.req("POST", path, &h, body.as_bytes())
+    }
+
+    /// A JSON POST as session `s` (its cookie, CSRF token and the console's Origin).
+    pub fn post_json(&self, s: &Session, path: &str, body: &str) -> Resp {
+        self.req(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Cookie", &s.cookie),
+                ("X-CSRF-Token", &s.csrf),
+                ("Origin", &self.origin()),
+            ],
+            body.as_bytes(),
+        )
     }
 
     pub fn audit(&self) -> String {

@@ -27,6 +27,7 @@ mod defense;
 pub use defense::Retired;
 pub mod drops;
 mod fast;
+mod flush;
 pub mod ftp;
 mod nd;
 pub mod neigh;

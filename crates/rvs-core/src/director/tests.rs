@@ -1778,3 +1778,41 @@ fn a_syn_flood_on_a_full_table_leaves_clients_working_and_turns_the_defences_on(
         .unwrap();
     assert_eq!((c.state_name(), c.timeout.as_secs()), ("SYN_RECV", 10));
 }
+
+#[test]
+fn flush_dest_removes_one_real_servers_connections() {
+    let svc = tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Masq,
+        &["10.2.0.11", "10.2.0.12"],
+    );
+    let key = svc.key;
+    let mut d = director(vec![svc]);
+    let mut to = Vec::new();
+    for port in [40000, 40001, 40002, 40003] {
+        let syn = tcp_frame("10.1.0.10", port, "10.1.0.100", 80, Seg::Syn, b"");
+        to.push(inspect(&run(&mut d, t(1), PUB, &syn).1).dst);
+    }
+    let first = to[0];
+    let on_first = to.iter().filter(|a| **a == first).count();
+    assert_eq!(d.table_v4().len(), 4);
+    assert_eq!(d.flush_dest(&key, first, 80), Some(on_first));
+    assert_eq!(d.table_v4().len(), 4 - on_first);
+    let (_, s) = d.services().iter().next().unwrap();
+    for dest in &s.dests {
+        let want = if dest.addr == first { 0 } else { 4 - on_first };
+        assert_eq!(
+            dest.active_conns + dest.inact_conns,
+            want as u32,
+            "{dest:?}"
+        );
+    }
+    // A server the service does not have, or a service the director does not run.
+    assert_eq!(d.flush_dest(&key, ip("10.2.0.99"), 80), None);
+    let other = ServiceKey::Fwmark {
+        mark: 9,
+        family: crate::model::Family::V4,
+    };
+    assert_eq!(d.flush_dest(&other, first, 80), None);
+}

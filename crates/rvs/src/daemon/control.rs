@@ -59,6 +59,8 @@ pub(super) enum Ask {
     /// An ipvsadm command line, parsed by the control thread (see [`crate::admin`]); the
     /// answer is the encoded [`crate::admin::Reply`].
     Ipvsadm(Box<admin::Prepared>),
+    /// The web console's work on the engine (`flush`, see [`super::console_ops`]).
+    Engine(super::console_ops::EngineJob),
 }
 
 /// A request from a control thread, answered by the worker between batches.
@@ -200,6 +202,11 @@ pub(super) fn serve(stream: UnixStream, shared: &Shared) -> io::Result<()> {
             // Usage errors and bad rules need no worker.
             Err(reply) => return w.write_all(reply.encode().as_bytes()),
         }
+    } else if let Some(r) = super::console_ops::answer(&line, shared) {
+        return match r {
+            Ok(text) => w.write_all(text.as_bytes()),
+            Err(e) => writeln!(w, "error: {e}"),
+        };
     } else {
         match parse_request(&line) {
             Ok(a) => a,
@@ -492,6 +499,7 @@ impl ControlPlane<'_> {
             }
             Ask::Reload => Err("read by the control thread, not the worker".into()),
             Ask::Install(change) => Ok(self.install_change(d, *change, now)),
+            Ask::Engine(job) => Ok(Answer::Text((job.0)(d))),
         }
     }
 }

@@ -29,6 +29,7 @@
 
 mod changes;
 mod conn_export;
+mod console_ops;
 mod control;
 mod housekeeping;
 mod metrics_server;
@@ -105,6 +106,9 @@ pub struct Options {
     pub busy_poll: std::time::Duration,
     /// `--fast-path`: the XDP fast path ([`crate::fastpath`]), off by default.
     pub fast_path: crate::fastpath::Mode,
+    /// `--control-group NAME`: the control socket group NAME's too, mode 0660
+    /// (`console_ops::share_socket`).
+    pub control_group: Option<String>,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -254,6 +258,7 @@ pub fn run(
         start_metrics(addr, shared.clone())?;
     }
     let _control = start_control(&opts.control, shared, Arc::clone(&stop))?;
+    console_ops::share_socket(&opts.control, opts.control_group.as_deref())?;
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }

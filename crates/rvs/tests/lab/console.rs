@@ -15,7 +15,7 @@ use crate::harness::{lab, rvs_exe};
 use crate::lab::{self, LabOptions, Method};
 use crate::rvsadm::ok;
 
-const CONSOLE: &str = "127.0.0.1:3636";
+pub(crate) const CONSOLE: &str = "127.0.0.1:3636";
 
 /// One request on its own connection (`Connection: close`): status, head, body.
 fn http(
@@ -84,7 +84,7 @@ fn weights(listing: &str) -> Vec<&str> {
         .collect()
 }
 
-fn passwd(users: &std::path::Path, user: &str, role: &str, password: &str) {
+pub(crate) fn passwd(users: &std::path::Path, user: &str, role: &str, password: &str) {
     let mut c = Command::new(rvs_exe())
         .args(["console", "passwd", user, "--role", role, "--users"])
         .arg(users)
@@ -100,6 +100,41 @@ fn passwd(users: &std::path::Path, user: &str, role: &str, password: &str) {
         .unwrap();
     let o = c.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `rvs console` on [`CONSOLE`] in the client's namespace over director `d`: users file
+/// `users`, audit log `audit.log` in the lab's work directory, and `extra` options. Waits
+/// until it answers; its pid.
+pub(crate) fn start_console(
+    lab: &crate::lab::Lab,
+    d: &Director,
+    users: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> u32 {
+    let audit = lab.info().workdir().join("audit.log");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "console".as_ref(),
+        "--listen".as_ref(),
+        CONSOLE.as_ref(),
+        "--users".as_ref(),
+        users.as_os_str(),
+        "--audit".as_ref(),
+        audit.as_os_str(),
+        "--control".as_ref(),
+        d.control().as_os_str(),
+    ];
+    args.extend(extra);
+    let pid = lab.spawn("client", rvs_exe(), args).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab
+        .run("client", || http("GET", "/login", &[], ""))
+        .unwrap()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "console:\n{}", lab.log_tail(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pid
 }
 
 #[test]
@@ -118,7 +153,7 @@ fn console_drain_shows_in_rvsadm_and_traffic_moves() {
     d.wait_http(lab::VIP.into());
     let wd = lab.info().workdir();
     let users = wd.join("console.users");
-    let audit = wd.join("console-audit.log");
+    let audit = wd.join("audit.log");
     // Without a user the console refuses to start.
     let o = Command::new(rvs_exe())
         .args(["console", "--users"])
@@ -135,34 +170,7 @@ fn console_drain_shows_in_rvsadm_and_traffic_moves() {
     passwd(&users, "opal", "operator", "opal-password");
     passwd(&users, "vic", "viewer", "vic-password");
 
-    let pid = lab
-        .spawn(
-            "client",
-            rvs_exe(),
-            [
-                "console".as_ref(),
-                "--listen".as_ref(),
-                CONSOLE.as_ref(),
-                "--users".as_ref(),
-                users.as_os_str(),
-                "--audit".as_ref(),
-                audit.as_os_str(),
-                "--control".as_ref(),
-                d.control().as_os_str(),
-                "--interval".as_ref(),
-                "1".as_ref(),
-            ],
-        )
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while lab
-        .run("client", || http("GET", "/login", &[], ""))
-        .unwrap()
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "console:\n{}", lab.log_tail(pid));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pid = start_console(&lab, &d, &users, &["--interval".as_ref(), "1".as_ref()]);
     let vip = lab::VIP;
     let rs = |i| format!("{}:80", lab::rs_addr(i));
 
@@ -441,36 +449,17 @@ fn console_edits_the_configuration_and_rolls_back() {
     let cf = wd.join("consolecf.cf");
     let users = wd.join("console.users");
     passwd(&users, "ada", "admin", "ada-password");
-    let pid = lab
-        .spawn(
-            "client",
-            rvs_exe(),
-            [
-                "console".as_ref(),
-                "--listen".as_ref(),
-                CONSOLE.as_ref(),
-                "--users".as_ref(),
-                users.as_os_str(),
-                "--audit".as_ref(),
-                wd.join("audit.log").as_os_str(),
-                "--control".as_ref(),
-                d.control().as_os_str(),
-                "--config".as_ref(),
-                cf.as_os_str(),
-                "--config-versions".as_ref(),
-                wd.join("versions").as_os_str(),
-            ],
-        )
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while lab
-        .run("client", || http("GET", "/login", &[], ""))
-        .unwrap()
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "console:\n{}", lab.log_tail(pid));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pid = start_console(
+        &lab,
+        &d,
+        &users,
+        &[
+            "--config".as_ref(),
+            cf.as_os_str(),
+            "--config-versions".as_ref(),
+            wd.join("versions").as_os_str(),
+        ],
+    );
     let s = lab.run("client", || login("ada", "ada-password")).unwrap();
     let s2 = s.clone();
     let (text, v1) = lab
@@ -682,4 +671,93 @@ fn demo_console_serves_until_interrupted() {
         .collect();
     assert!(left.is_empty(), "the demo left {left:?}");
     assert!(TcpStream::connect(CONSOLE).is_err(), "the console is gone");
+}
+
+/// `rvsadm -L -n` as user nobody with group `gid` only (setpriv), against `control`.
+fn rvsadm_as_nobody(control: &std::path::Path, gid: &str) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            &format!("--regid={gid}"),
+            "--clear-groups",
+        ])
+        .arg(env!("CARGO_BIN_EXE_rvsadm"))
+        .args(["-L", "-n"])
+        .env("RVS_CONTROL", control)
+        .output()
+        .expect("setpriv (util-linux) runs")
+}
+
+#[test]
+fn control_group_lets_an_unprivileged_console_user_reach_the_socket() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        real_servers: 1,
+        ..LabOptions::default()
+    });
+    let d = Director::start_with(
+        &lab,
+        "director",
+        "ctlgroup",
+        &lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 80, 1)]),
+        &["--control-group", "nogroup"],
+    );
+    let m = std::fs::metadata(d.control()).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o660);
+    assert_eq!(m.gid(), 65534, "nogroup's gid");
+    assert!(
+        d.log().contains("control socket shared with the group"),
+        "{}",
+        d.log()
+    );
+    // The socket's directories must let the user through (the lab's work directory is
+    // root's): what an operator sets up as well, documented beside the option.
+    let mut dir = d.control().parent();
+    while let Some(p) = dir {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode();
+        if mode & 0o001 == 0 {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
+        }
+        dir = p.parent();
+    }
+    // nobody in nogroup reads the table; nobody in another group is refused.
+    let o = rvsadm_as_nobody(d.control(), "nogroup");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("TCP  {}:80 rr", lab::VIP)),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = rvsadm_as_nobody(d.control(), "1");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ermission denied"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A group that does not exist: the daemon refuses to start.
+    let cf = lab.info().workdir().join("nogrp.cf");
+    std::fs::write(
+        &cf,
+        lvs_cf(Method::Nat, &[Virtual::rr(lab::VIP.into(), 81, 1)]),
+    )
+    .unwrap();
+    let o = lab
+        .command("director", rvs_exe())
+        .unwrap()
+        .args(["daemon", "-c"])
+        .arg(&cf)
+        .args(["--control-group", "no-such-group-rvs", "--control"])
+        .arg(lab.info().workdir().join("nogrp.ctl"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--control-group no-such-group-rvs: no such group"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -469,6 +469,11 @@ fn all_down_sorry_server_answers_and_quorum_scripts_run() {
     });
     let sorry = spread(&lab, lab::VIP.into(), 10);
     assert_eq!(sorry.get("sorry"), Some(&10), "{sorry:?}");
+    // The control socket's `sorry` (the console's sorry state) names it.
+    assert_eq!(
+        rvs::daemon::control_request(d.control(), "sorry").unwrap(),
+        format!("TCP  {}:80 {}\n", lab::VIP, rs(3, 80))
+    );
     lab.stop(p2).unwrap();
     thread::sleep(Duration::from_millis(1500));
     let sorry = spread(&lab, lab::VIP.into(), 10);
@@ -489,6 +494,10 @@ fn all_down_sorry_server_answers_and_quorum_scripts_run() {
     });
     let back = spread(&lab, lab::VIP.into(), 20);
     assert_eq!(back.get("sorry"), None, "{back:?}");
+    assert_eq!(
+        rvs::daemon::control_request(d.control(), "sorry").unwrap(),
+        ""
+    );
     assert_eq!(back.get("rs1"), Some(&10), "{back:?}");
 }
 

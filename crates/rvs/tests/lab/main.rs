@@ -18,6 +18,7 @@ mod check_config;
 mod cli;
 mod cluster;
 mod console;
+mod console_browser;
 mod demo;
 mod failover;
 mod fastpath;
