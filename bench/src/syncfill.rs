@@ -8,7 +8,7 @@
 //! Usage: `rvs-bench-syncfill IFADDR VIP:PORT RS:PORT[,RS:PORT...] COUNT [SYNCID]`
 //! — IFADDR is the address of the director's sync interface (`syncd_iface`); the clients
 //! are 10.9.x.y:port (no collision with the lab's client), spread over the real servers in
-//! turn, ESTABLISHED with a 900 s timeout. Messages go out at most 20,000 a second so the
+//! turn, ESTABLISHED with a 900 s timeout. Messages go out at most 10,000 a second so the
 //! backup's socket buffer keeps up; the tool prints what it sent.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -22,7 +22,7 @@ use rvs_core::sync::{MCAST_GROUP, PORT, SyncBuildError, SyncConn, SyncMessageBui
 const ESTABLISHED: u16 = 1;
 /// The kernel's default sync message size limit (`sync_maxlen`, an Ethernet MTU's worth).
 const MAX_LEN: usize = 1472;
-const MESSAGES_PER_SECOND: u64 = 20_000;
+const MESSAGES_PER_SECOND: u64 = 10_000;
 
 fn parse_sock(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|e| format!("{s}: {e}"))
