@@ -150,6 +150,54 @@ pub struct Failover {
     pub text: String,
 }
 
+/// An active-active director's announcement state (`list --announce`; docs/operating.md,
+/// "Active-active directors: running them").
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Announce {
+    /// `in service` or `drained` (`rvs drain-director`).
+    pub director: String,
+    /// Each VIP: announced to the routers or not, and why not.
+    pub vips: Vec<AnnouncedVip>,
+    /// The daemon's text as it sent it.
+    pub text: String,
+}
+
+/// One VIP of [`Announce`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct AnnouncedVip {
+    /// The address.
+    pub vip: String,
+    /// Its route is in the active-active table (BIRD exports it).
+    pub announced: bool,
+    /// Why not (`quorum lost: TCP 10.1.0.100:80`, `director drained`), else empty.
+    pub reason: String,
+}
+
+/// `list --announce`, from a director in active-active mode; None from any other (the
+/// daemon refuses the request there).
+fn parse_announce(text: &str) -> Option<Announce> {
+    let mut lines = text.lines();
+    let head = lines.next()?.strip_prefix("Active-active: ")?;
+    let director = head.rsplit_once(", director ")?.1.trim().to_string();
+    let vips = lines
+        .filter(|l| !l.starts_with("VIP "))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (vip, on) = (w.first()?, w.get(1)?);
+            Some(AnnouncedVip {
+                vip: (*vip).to_string(),
+                announced: *on == "yes",
+                reason: w[2..].join(" "),
+            })
+        })
+        .collect();
+    Some(Announce {
+        director,
+        vips,
+        text: text.to_string(),
+    })
+}
+
 /// Everything the live page shows.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Snapshot {
@@ -159,6 +207,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     /// Failover.
     pub failover: Failover,
+    /// Active-active announcement, when the director runs in that mode.
+    pub announce: Option<Announce>,
     /// Connection-sync counters (the daemon's `rvs_sync_*` metrics: `messages sent`,
     /// `records imported`, ...), empty when the daemon does not say.
     pub sync: Vec<SyncCounter>,
@@ -748,10 +798,12 @@ fn read(control: &dyn Control, memory: &Memory) -> io::Result<Snapshot> {
     }
     let failover = parse_failover(&control.request("list --failover").unwrap_or_default());
     let sync = parse_sync(&control.request("metrics").unwrap_or_default());
+    let announce = parse_announce(&control.request("list --announce").unwrap_or_default());
     Ok(Snapshot {
         time: String::new(),
         services,
         failover,
+        announce,
         sync,
         error: None,
     })
@@ -1115,6 +1167,39 @@ impl ServiceTarget {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn announce_reads_the_daemons_listing() {
+        // As crates/rvs/src/announce.rs `render` writes it.
+        let text = "Active-active: table 29302 dev rvsvip0, convergence delay 5 s, director drained\n\
+                    VIP                                      Announced  Reason\n\
+                    10.1.0.100                               no         director drained\n\
+                    10.1.0.101                               yes        \n";
+        let a = super::parse_announce(text).unwrap();
+        assert_eq!(a.director, "drained");
+        assert_eq!(a.vips.len(), 2);
+        assert_eq!(
+            (
+                a.vips[0].vip.as_str(),
+                a.vips[0].announced,
+                a.vips[0].reason.as_str()
+            ),
+            ("10.1.0.100", false, "director drained")
+        );
+        assert_eq!(
+            (
+                a.vips[1].vip.as_str(),
+                a.vips[1].announced,
+                a.vips[1].reason.as_str()
+            ),
+            ("10.1.0.101", true, "")
+        );
+        assert_eq!(
+            super::parse_announce("error: not an active-active director\n"),
+            None
+        );
+        assert_eq!(super::parse_announce(""), None);
+    }
+
     use super::*;
 
     const PLAIN: &str = "IP Virtual Server version 1.2.1 (size=65536)\n\

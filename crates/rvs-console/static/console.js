@@ -57,6 +57,14 @@
       });
     });
     if (failover && failover.textContent !== s.failover.text) { failover.textContent = s.failover.text; }
+    var announce = document.getElementById('announce');
+    var announceDirector = document.getElementById('announce-director');
+    if (announce && s.announce) {
+      if (announce.textContent !== s.announce.text) { announce.textContent = s.announce.text; }
+      if (announceDirector && announceDirector.textContent !== s.announce.director) {
+        announceDirector.textContent = s.announce.director;
+      }
+    }
     var sync = document.getElementById('sync');
     if (sync) {
       (s.sync || []).forEach(function (c) {

@@ -785,3 +785,36 @@ fn a_body_that_never_arrives_is_cut_off() {
         started.elapsed()
     );
 }
+
+/// An active-active director's announcement (`list --announce`) is on the page and in the
+/// snapshot API; a director in another mode shows no such panel.
+#[test]
+fn the_page_and_the_api_show_an_active_active_directors_announcement() {
+    let c = Console::start();
+    let s = c.login("root");
+    let page = c.req("GET", "/", &[("Cookie", &s.cookie)], b"");
+    assert!(!page.body.contains("Active-active"), "{}", page.body);
+    *c.fake.announce.lock().unwrap() = "Active-active: table 29302 dev rvsvip0, convergence \
+        delay 5 s, director drained\nVIP                                      Announced  Reason\n\
+        10.0.0.1                                 no         director drained\n"
+        .into();
+    let page = c.req("GET", "/", &[("Cookie", &s.cookie)], b"");
+    assert!(
+        page.body
+            .contains("Director: <strong id=\"announce-director\">drained</strong>"),
+        "{}",
+        page.body
+    );
+    let r = c.req(
+        "GET",
+        "/api/snapshot",
+        &[("Authorization", "Bearer rvs_viewtoken")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["announce"]["director"], "drained");
+    assert_eq!(v["announce"]["vips"][0]["vip"], "10.0.0.1");
+    assert_eq!(v["announce"]["vips"][0]["announced"], false);
+    assert_eq!(v["announce"]["vips"][0]["reason"], "director drained");
+}

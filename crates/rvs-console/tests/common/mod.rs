@@ -31,6 +31,8 @@ pub struct Fake {
     pub audited: Mutex<Vec<String>>,
     /// `flush` requests.
     pub flushes: Mutex<Vec<String>>,
+    /// Text of `list --announce` (empty: not an active-active director, refused).
+    pub announce: Mutex<String>,
 }
 
 impl Fake {
@@ -44,6 +46,7 @@ impl Fake {
             sorry: Mutex::default(),
             audited: Mutex::default(),
             flushes: Mutex::default(),
+            announce: Mutex::default(),
         })
     }
 
@@ -78,6 +81,10 @@ impl Control for Fake {
             }
             "list --failover" => Ok(self.failover.lock().unwrap().clone()),
             "sorry" => Ok(self.sorry.lock().unwrap().clone()),
+            "list --announce" => match self.announce.lock().unwrap().clone() {
+                t if t.is_empty() => Ok("error: list --announce: not an active-active director\n".into()),
+                t => Ok(t),
+            },
             "metrics" => Ok(format!(
                 "# TYPE rvs_sync_messages_total counter\nrvs_sync_messages_total{{direction=\"sent\"}} {}\nrvs_sync_send_errors_total 0\n",
                 self.active.load(std::sync::atomic::Ordering::Relaxed) * 10
