@@ -181,6 +181,8 @@ pub struct Services {
     dest_stats: Vec<DestStats>,
     dest_est: Vec<Estimator>,
     trash: Vec<Trashed>,
+    /// Moves with every apply ([`Services::generation`]).
+    generation: u64,
 }
 
 impl Services {
@@ -407,24 +409,66 @@ impl Services {
             }
         }
         for svc_cfg in &cfg.services {
-            let idx = match self.index_of(&svc_cfg.key) {
-                Some(i) => {
-                    self.edit_service(i, svc_cfg);
-                    i
-                }
-                None => {
-                    report.services_added += 1;
-                    self.add_service(svc_cfg)
-                }
-            };
-            self.sync_dests(idx, &svc_cfg.real_servers, &mut report);
-            if let Some(s) = self.slots[idx].as_mut() {
-                s.cfg = svc_cfg.clone();
-                s.synproxy = cfg.synproxy.applies(svc_cfg);
+            self.apply_service(cfg, svc_cfg, &mut report);
+        }
+        self.purge_trash();
+        self.generation += 1;
+        report
+    }
+
+    /// [`Services::apply`] of `cfg` when these services run the configuration `diff` was
+    /// worked out against (`director/diff.rs`): only the services it names are touched, in
+    /// the order `apply` would touch them, so the outcome is `apply`'s.
+    pub(super) fn apply_diff(&mut self, cfg: &Config, diff: &super::diff::Diff) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        for key in &diff.removed {
+            if let Some(i) = self.index_of(key) {
+                self.remove_service(i);
+                report.services_removed += 1;
+            }
+        }
+        for &i in &diff.changed {
+            if let Some(svc_cfg) = cfg.services.get(i) {
+                self.apply_service(cfg, svc_cfg, &mut report);
             }
         }
         self.purge_trash();
+        self.generation += 1;
         report
+    }
+
+    /// Add or edit one service of `cfg` and its real servers.
+    fn apply_service(
+        &mut self,
+        cfg: &Config,
+        svc_cfg: &VirtualServiceConfig,
+        report: &mut ApplyReport,
+    ) {
+        let idx = match self.index_of(&svc_cfg.key) {
+            Some(i) => {
+                self.edit_service(i, svc_cfg);
+                i
+            }
+            None => {
+                report.services_added += 1;
+                self.add_service(svc_cfg)
+            }
+        };
+        self.sync_dests(idx, &svc_cfg.real_servers, report);
+        if let Some(s) = self.slots[idx].as_mut() {
+            s.cfg = svc_cfg.clone();
+            s.synproxy = cfg.synproxy.applies(svc_cfg);
+        }
+    }
+
+    /// How many configuration snapshots were applied.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// One more than the largest real-server id ever given (ids are never reused).
+    pub fn dest_id_bound(&self) -> usize {
+        self.dest_loc.len()
     }
 
     fn index_of(&self, key: &ServiceKey) -> Option<usize> {
