@@ -321,6 +321,7 @@ fn render_now(shared: &Shared) -> Result<String, String> {
         failover_status::render_metrics(&mut text, &f.get());
     }
     metrics::render_sync(&mut text, &v.sync, &v.engine.sync);
+    super::install_stats::render(&mut text);
     metrics::render_rings(&mut text, &v.rings);
     metrics::render_forwarding(&mut text);
     crate::fastpath::render_metrics(&mut text);
@@ -483,7 +484,9 @@ impl ControlPlane<'_> {
                 Ok(Answer::Text(self.start_sync(d, state, opened).encode()))
             }
             Ask::Reload => Err("read by the control thread, not the worker".into()),
-            Ask::Install(change) => Ok(self.install_change(d, *change, now)),
+            Ask::Install(change) => Ok(super::install_stats::timed(|| {
+                self.install_change(d, *change, now)
+            })),
         }
     }
 }

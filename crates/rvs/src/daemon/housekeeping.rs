@@ -236,7 +236,7 @@ impl ControlPlane<'_> {
         self.defend(d, now);
         self.sync.poll(d, now);
         if self.monitor.take_changed()
-            && let Err(errs) = self.desired.refresh(d)
+            && let Err(errs) = super::install_stats::timed(|| self.desired.refresh(d))
         {
             // Cannot happen for a valid base (the overlay only removes, quiesces, re-weights
             // and adds the sorry server); say so loudly if it does.

@@ -31,6 +31,7 @@ mod changes;
 mod conn_export;
 mod control;
 mod housekeeping;
+mod install_stats;
 mod metrics_server;
 mod priority;
 mod reload;
