@@ -74,10 +74,11 @@ pub(super) enum Answer {
     Text(String),
     /// The engine's numbers ([`Ask::View`]).
     View(Arc<WorkerView>),
-    /// A change installed ([`Ask::Install`]): what the engine reported, and what it
-    /// replaced (freed by the control thread).
+    /// A change installed ([`Ask::Install`]): what the engine reported, its generation
+    /// now, and what it replaced (freed by the control thread).
     Installed(
         rvs_core::director::ApplyReport,
+        u64,
         Box<crate::desired::Replaced>,
     ),
 }

@@ -240,11 +240,13 @@ pub fn run(
             ),
             net: full_net.clone(),
             all: ownership.all,
+            running: crate::desired::Running::of(&director),
         })),
     };
     if let Some(addr) = opts.metrics {
         start_metrics(addr, shared.clone())?;
     }
+    let _refresher = changes::start_refresher(shared.clone(), Arc::clone(&stop))?;
     let _control = start_control(&opts.control, shared, Arc::clone(&stop))?;
     if let Some(p) = &opts.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
