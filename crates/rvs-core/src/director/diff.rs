@@ -233,4 +233,57 @@ mod tests {
         };
         assert_eq!((w(&d, 7), w(&d, 42)), (3, 1));
     }
+
+    /// Counters of every service and real server: (service conns, in packets) and per real
+    /// server (in packets, out bytes).
+    fn counts(d: &Director) -> Vec<(u64, u64)> {
+        let svcs = d.services();
+        let mut out = Vec::new();
+        for (_, s) in svcs.iter() {
+            out.push((s.stats.conns, s.stats.inpkts));
+            for &id in &s.dest_ids {
+                let c = svcs.dest_stats(id).unwrap();
+                out.push((c.inpkts, c.outbytes));
+            }
+        }
+        out
+    }
+
+    /// `-Z` spread over pieces (the daemon's worker zeroes a few services per round) ends
+    /// where zeroing all at once does, and counting goes on after it.
+    #[test]
+    fn zeroing_in_pieces_is_zeroing_all() {
+        let mut g = Gen(7);
+        let mut c = random_change(&mut g, &Config::default());
+        for _ in 0..5 {
+            c = random_change(&mut g, &c);
+        }
+        let count_all = |d: &mut Director| {
+            let ids: Vec<_> = d
+                .services()
+                .iter()
+                .flat_map(|(_, s)| s.dest_ids.clone())
+                .collect();
+            for (n, id) in ids.into_iter().enumerate() {
+                d.services_mut().count_packets(id, true, 3 + n as u64, 100);
+                d.services_mut().count_packets(id, false, 2, 50 + n as u64);
+            }
+        };
+        let (mut whole, mut pieces) = (director(&c), director(&c));
+        count_all(&mut whole);
+        count_all(&mut pieces);
+        assert!(counts(&whole).iter().any(|&(a, b)| a + b > 0));
+        assert!(whole.zero_counters(None));
+        let mut at = Some(0);
+        let mut calls = 0;
+        while let Some(from) = at {
+            at = pieces.zero_counters_from(from, 2);
+            calls += 1;
+        }
+        assert!(calls > 1, "zeroed in {calls} pieces");
+        assert_eq!(counts(&whole), counts(&pieces));
+        assert!(counts(&pieces).iter().all(|&(a, b)| a + b == 0));
+        count_all(&mut pieces);
+        assert!(counts(&pieces).iter().any(|&(a, b)| a + b > 0));
+    }
 }

@@ -499,13 +499,19 @@ impl Director {
         let svcs = &mut self.core.services;
         let id = match service {
             None => None,
-            Some(k) => match svcs.iter().find(|(_, s)| s.cfg.key == *k) {
-                Some((id, _)) => Some(id),
+            Some(k) => match svcs.find_key(k) {
+                Some(id) => Some(id),
                 None => return false,
             },
         };
         svcs.zero(id);
         true
+    }
+
+    /// `ipvsadm -Z` of every service in pieces: the services of at most `max` slots from
+    /// `from` ([`Services::zero_from`]); where to go on from, or None when all are done.
+    pub fn zero_counters_from(&mut self, from: usize, max: usize) -> Option<usize> {
+        self.core.services.zero_from(from, max)
     }
 
     /// Virtual services and their counters, mutable: for tools and tests that set

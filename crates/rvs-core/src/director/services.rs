@@ -301,21 +301,43 @@ impl Services {
     /// services, restarting their rate estimators (`ip_vs_zero_service()`,
     /// `ip_vs_zero_all()`). Real servers already removed keep their counters.
     pub fn zero(&mut self, only: Option<ServiceId>) {
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            let Some(s) = slot.as_mut() else { continue };
-            if only.is_some_and(|o| o.0 as usize != i) {
-                continue;
-            }
-            s.stats = Counters::default();
-            s.est.zero(&s.stats);
-            for id in &s.dest_ids {
-                let j = id.0 as usize;
-                if let (Some(c), Some(e)) = (self.dest_stats.get_mut(j), self.dest_est.get_mut(j)) {
-                    c.stats = Counters::default();
-                    e.zero(&c.stats);
-                }
+        match only {
+            Some(id) => self.zero_slot(id.0 as usize),
+            None => {
+                let _ = self.zero_from(0, usize::MAX);
             }
         }
+    }
+
+    /// [`Services::zero`] of every service in `max` slots from `from` (ids `from..`), so
+    /// that zeroing them all can be spread over several calls; where to go on from, or
+    /// None when every slot has been zeroed.
+    pub fn zero_from(&mut self, from: usize, max: usize) -> Option<usize> {
+        let end = from.saturating_add(max).min(self.slots.len());
+        for i in from..end {
+            self.zero_slot(i);
+        }
+        (end < self.slots.len()).then_some(end)
+    }
+
+    fn zero_slot(&mut self, i: usize) {
+        let Some(Some(s)) = self.slots.get_mut(i) else {
+            return;
+        };
+        s.stats = Counters::default();
+        s.est.zero(&s.stats);
+        for id in &s.dest_ids {
+            let j = id.0 as usize;
+            if let (Some(c), Some(e)) = (self.dest_stats.get_mut(j), self.dest_est.get_mut(j)) {
+                c.stats = Counters::default();
+                e.zero(&c.stats);
+            }
+        }
+    }
+
+    /// The service of a configuration key.
+    pub fn find_key(&self, key: &ServiceKey) -> Option<ServiceId> {
+        self.index_of(key).map(|i| ServiceId(i as u32))
     }
 
     /// Counters of a real server and of its service, together, for the packet path.
