@@ -464,7 +464,10 @@ virtual_server 192.168.0.100 80 {
         let planner = Planner::new(desired.base().clone(), Arc::clone(&health), spec);
         assert!(planner.refresh(&Running::of(&d)).unwrap().is_none());
         fail(&health, "10.0.0.3");
-        let p = planner.refresh(&Running::of(&d)).unwrap().expect("a change");
+        let p = planner
+            .refresh(&Running::of(&d))
+            .unwrap()
+            .expect("a change");
         assert_eq!(p.effective.services_changed(), Some(1));
         let g = d.generation();
         let (report, _) = desired.install_prepared(&mut d, p);

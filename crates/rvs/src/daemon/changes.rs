@@ -20,15 +20,15 @@
 //! monitor's decisions are prepared the same way, by [`start_refresher`]'s thread, so the
 //! worker never builds or walks a configuration.
 //!
-//! `rvsadm --start-daemon` opens its socket here too; the worker only puts it in place.
+//! rvsadm's sync-daemon requests are answered by [`super::sync_control`], `-Z` by
+//! [`super::zeroing`].
 
-use super::control::{Answer, Ask, Shared, ask_text, ask_view, ask_worker, list_connections};
+use super::control::{Answer, Ask, Shared, ask_view, ask_worker, list_connections};
 use super::housekeeping::ControlPlane;
-use crate::admin::{self, Plan, Reply, SyncRequest};
+use crate::admin::{self, Plan, Reply};
 use crate::desired::{Planner, PreparedBase, Running};
 use crate::listing;
-use crate::syncd::{self, SyncDaemon};
-use rvs_config::ipvsadm::{DaemonState, ListOptions};
+use rvs_config::ipvsadm::ListOptions;
 use rvs_core::director::{ApplyReport, Director, NetConfig, OwnedAddr};
 use rvs_core::model::{Config, ConfigError};
 use rvs_core::time::Instant;
@@ -105,18 +105,8 @@ fn install(shared: &Shared, running: &mut Running, c: Change) -> Result<ApplyRep
 /// An ipvsadm command line parsed by the control thread (listings other than within `-R`
 /// are answered before this): the encoded reply.
 pub(super) fn ipvsadm(shared: &Shared, p: admin::Prepared) -> String {
-    if let Some(SyncRequest::Start(o)) = p.sync_request() {
-        let opened = SyncDaemon::open(o.state, &syncd::setup_of(o));
-        return ask_text(
-            &shared.requests,
-            Ask::SyncStart(Box::new((o.state, opened))),
-        )
-        .unwrap_or_else(|e| Reply::fail(255, &e).encode());
-    }
-    if p.sync_request().is_some() {
-        // `-L --daemon` and `--stop-daemon`: the worker holds the daemons.
-        return ask_text(&shared.requests, Ask::Ipvsadm(Box::new(p)))
-            .unwrap_or_else(|e| Reply::fail(255, &e).encode());
+    if let Some(r) = p.sync_request() {
+        return super::sync_control::ipvsadm(shared, r).encode();
     }
     let mut st = lock(&shared.staging);
     let plan = {
@@ -133,9 +123,11 @@ pub(super) fn ipvsadm(shared: &Shared, p: admin::Prepared) -> String {
     };
     match plan {
         Plan::Reply(r) => r.encode(),
-        // -Z.
-        Plan::Engine => ask_text(&shared.requests, Ask::Ipvsadm(Box::new(p)))
-            .unwrap_or_else(|e| Reply::fail(255, &e).encode()),
+        // -Z (the sync requests are answered above).
+        Plan::Engine => match p.zero_request() {
+            Some(key) => super::zeroing::ipvsadm(shared, &st.running, key).encode(),
+            None => Reply::fail(255, "not a command for the engine").encode(),
+        },
         Plan::Install { next, reply } => match edit(shared, &mut st, next) {
             Ok(()) => reply.encode(),
             Err(r) => r.encode(),
@@ -253,27 +245,5 @@ impl ControlPlane<'_> {
         }
         self.own_service_addresses(d, c.own, now);
         Answer::Installed(report, d.generation(), Box::new(replaced))
-    }
-
-    /// `rvsadm --start-daemon` with the socket the control thread opened, with ipvsadm's
-    /// messages (libipvs `ipvs_strerror()`) and exit status 255.
-    pub(super) fn start_sync(
-        &mut self,
-        d: &mut Director,
-        state: DaemonState,
-        opened: std::io::Result<SyncDaemon>,
-    ) -> Reply {
-        if self.sync.configured() {
-            return Reply::fail(
-                255,
-                "the connection sync daemons follow the configuration \
-                 (lvs_sync_daemon / syncdaemon): change them there",
-            );
-        }
-        match self.sync.install(d, state, opened) {
-            Ok(()) => Reply::ok(String::new()),
-            Err(syncd::StartError::Running) => Reply::fail(255, "Daemon has already run"),
-            Err(syncd::StartError::Open(e)) => Reply::fail(255, &e.to_string()),
-        }
     }
 }

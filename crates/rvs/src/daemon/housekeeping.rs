@@ -61,6 +61,8 @@ pub(super) struct ControlPlane<'a> {
     pub(super) fast: Option<crate::fastpath::FastPath>,
     /// `-L -c` listings being copied in pieces ([`super::conn_export`]).
     pub(super) exports: super::conn_export::Exports,
+    /// `-Z` of every service being done in pieces ([`super::zeroing`]).
+    pub(super) zeroing: super::zeroing::Zeroing,
 }
 
 /// Which of the configured addresses (VIPs, the NAT router's floating IP) the director owns

@@ -36,7 +36,9 @@ mod metrics_server;
 mod priority;
 mod reload;
 mod startup;
+mod sync_control;
 mod worker;
+mod zeroing;
 
 pub use control::{control_request, read_request_line, request_listing};
 
@@ -242,6 +244,7 @@ pub fn run(
             all: ownership.all,
             running: crate::desired::Running::of(&director),
         })),
+        sync: sync.published(),
     };
     if let Some(addr) = opts.metrics {
         start_metrics(addr, shared.clone())?;
@@ -287,6 +290,7 @@ pub fn run(
         provisioner: crate::provision::Provisioner::start()?,
         fast,
         exports: conn_export::Exports::default(),
+        zeroing: zeroing::Zeroing::default(),
     };
     cp.ensure_probe_path(&director);
     // This thread becomes the data plane: bound to its CPU first (`--cpu`).
