@@ -17,6 +17,7 @@ mod check_config;
 mod cli;
 mod cluster;
 mod console;
+mod control_plane;
 mod demo;
 mod failover;
 mod fastpath;
