@@ -16,8 +16,10 @@
 //! lines (`rvsadm ...`, see [`crate::admin`]) on a thread per connection. Listings and
 //! metrics are formatted there from a [`crate::snapshot::DirectorView`] the worker copies
 //! out between batches (numbers only); health and failover listings never reach the worker.
-//! The worker itself still walks the connection table for `-L -c`, and runs reloads and
-//! ipvsadm edits (the engine's `apply`) between batches.
+//! Between batches the worker only installs changes the control threads prepared (touching
+//! just the services that differ, `changes`), copies the connection table in bounded pieces
+//! for `-L -c` (`conn_export`), zeroes counters a chunk at a time (`zeroing`) and puts sync
+//! daemons' sockets in place or takes them out (`sync_control`).
 //!
 //! The modules, one job each:
 //! - `startup`: what [`run`] needs before forwarding (interfaces, routes, rings, checks);
