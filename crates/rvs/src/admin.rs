@@ -493,6 +493,14 @@ impl Prepared {
         }
     }
 
+    /// The service `-Z` zeroes (None inside: every service), if the command is `-Z`.
+    pub fn zero_request(&self) -> Option<Option<&rvs_core::model::ServiceKey>> {
+        match &self.command {
+            Command::Zero(key) => Some(key.as_ref()),
+            _ => None,
+        }
+    }
+
     /// Execute on the running engine (the worker, between batches). Changes edit the
     /// operator's base configuration ([`Desired`]); the engine runs its effective form.
     pub fn run(self, d: &mut Director, desired: &mut Desired, now: Instant) -> Reply {

@@ -128,10 +128,11 @@ impl Desired {
     ) -> (ApplyReport, Replaced) {
         let (report, old_effective) = d.install(p.effective);
         let old = std::mem::replace(&mut self.base, p.base);
-        if let Some(m) = &mut self.health {
-            m.spec = p.spec;
-        }
-        (report, Replaced(old, old_effective))
+        let old_spec = self
+            .health
+            .as_mut()
+            .map(|m| std::mem::replace(&mut m.spec, p.spec));
+        (report, Replaced(old, old_effective, old_spec))
     }
 
     /// Install the effective configuration again (after the health monitor changed its mind).
@@ -150,11 +151,47 @@ pub struct PreparedBase {
     effective: Prepared,
 }
 
-/// The base and effective configurations a change replaced ([`Desired::install_prepared`]).
+impl PreparedBase {
+    /// The effective configuration the engine will run.
+    pub fn effective(&self) -> &Config {
+        self.effective.config()
+    }
+
+    /// The health configuration it comes with.
+    pub fn spec(&self) -> &HealthConfig {
+        &self.spec
+    }
+}
+
+/// The effective configuration an engine runs and the engine's
+/// [`generation`](Director::generation) since: what the control threads work a change out
+/// against ([`rvs_core::director::Prepared::against`]), so the engine's thread touches
+/// only the services that differ.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The engine's generation.
+    pub generation: u64,
+    /// Its effective configuration.
+    pub effective: Config,
+}
+
+impl Running {
+    /// What `d` runs now.
+    pub fn of(d: &Director) -> Running {
+        Running {
+            generation: d.generation(),
+            effective: d.config().clone(),
+        }
+    }
+}
+
+/// The base and effective configurations (and health configuration) a change replaced
+/// ([`Desired::install_prepared`]).
 #[derive(Debug)]
 pub struct Replaced(
     #[expect(dead_code, reason = "held only to be freed on another thread")] Config,
     #[expect(dead_code, reason = "held only to be freed on another thread")] Config,
+    #[expect(dead_code, reason = "held only to be freed on another thread")] Option<HealthConfig>,
 );
 
 /// What the control threads know of [`Desired`]: the base the engine runs (updated once
@@ -187,12 +224,14 @@ impl Planner {
 
     /// Prepare `next` (and for a reload `spec`) as [`Desired::install_with`] would install
     /// it, without the engine: the health monitor learns it first, then its effective form
-    /// is validated; refused, the monitor goes back to the running base.
+    /// is validated (and worked out against what the engine runs, when `running` says);
+    /// refused, the monitor goes back to the running base.
     pub fn prepare(
         &self,
         next: &Config,
         spec: Option<HealthConfig>,
         now: Instant,
+        running: Option<&Running>,
     ) -> Result<PreparedBase, Vec<ConfigError>> {
         let spec = spec.unwrap_or_else(|| self.spec.clone());
         let effective = {
@@ -200,7 +239,11 @@ impl Planner {
             h.reconfigure(spec.clone(), next, now);
             h.overlay(next)
         };
-        match Prepared::new(effective) {
+        let prepared = match running {
+            Some(r) => Prepared::against(effective, &r.effective, r.generation),
+            None => Prepared::new(effective),
+        };
+        match prepared {
             Ok(effective) => Ok(PreparedBase {
                 base: next.clone(),
                 spec,
@@ -211,6 +254,21 @@ impl Planner {
                 Err(errs)
             }
         }
+    }
+
+    /// The health monitor's latest decision about the base, prepared against what the
+    /// engine runs (as [`Desired::refresh`] installs it, without the engine): None when the
+    /// engine runs it already (after a reload or edit the monitor learnt first).
+    pub fn refresh(&self, running: &Running) -> Result<Option<PreparedBase>, Vec<ConfigError>> {
+        let effective = self.effective();
+        if effective == running.effective {
+            return Ok(None);
+        }
+        Ok(Some(PreparedBase {
+            base: self.base.clone(),
+            spec: self.spec.clone(),
+            effective: Prepared::against(effective, &running.effective, running.generation)?,
+        }))
     }
 
     /// The engine installed `next` (prepared with `spec`): it is the base now.
@@ -369,7 +427,7 @@ virtual_server 192.168.0.100 80 {
         // -e -w 5 on .2 and -e -w 7 on the failed .3: .3 stays out.
         let mut next = edit(&desired, "10.0.0.2", Some(5));
         next.services[0].real_servers[1].weight = 7;
-        let p = planner.prepare(&next, None, Instant::ZERO).unwrap();
+        let p = planner.prepare(&next, None, Instant::ZERO, None).unwrap();
         assert_eq!(weight(&d, "10.0.0.2"), Some(3), "nothing installed yet");
         let (report, _replaced) = desired.install_prepared(&mut d, p);
         planner.committed(next.clone(), None);
@@ -384,7 +442,9 @@ virtual_server 192.168.0.100 80 {
         let mut twice = bad.services[0].clone();
         twice.real_servers[0].weight = 9;
         bad.services.push(twice);
-        let errs = planner.prepare(&bad, None, Instant::ZERO).unwrap_err();
+        let errs = planner
+            .prepare(&bad, None, Instant::ZERO, None)
+            .unwrap_err();
         assert!(!errs.is_empty());
         let s = lock(&health)
             .servers()
@@ -392,5 +452,29 @@ virtual_server 192.168.0.100 80 {
             .unwrap();
         assert_eq!(s.weight, 5, "the monitor works from the running weight");
         assert_eq!(weight(&d, "10.0.0.2"), Some(5));
+    }
+
+    /// A health decision is prepared off the engine's thread against what the engine runs:
+    /// installed, the engine runs what `refresh` would have installed; with nothing new to
+    /// install (the engine already runs the monitor's view) there is nothing to send.
+    #[test]
+    fn a_health_decision_is_prepared_against_the_running_engine() {
+        let (mut d, mut desired, health) = setup();
+        let spec = desired.health_spec().unwrap().clone();
+        let planner = Planner::new(desired.base().clone(), Arc::clone(&health), spec);
+        assert!(planner.refresh(&Running::of(&d)).unwrap().is_none());
+        fail(&health, "10.0.0.3");
+        let p = planner
+            .refresh(&Running::of(&d))
+            .unwrap()
+            .expect("a change");
+        assert_eq!(p.effective.services_changed(), Some(1));
+        let g = d.generation();
+        let (report, _) = desired.install_prepared(&mut d, p);
+        assert_ne!(d.generation(), g);
+        assert_eq!(report.dests_removed, 1);
+        assert_eq!(weight(&d, "10.0.0.3"), None);
+        assert_eq!(d.config(), &desired.effective());
+        assert!(planner.refresh(&Running::of(&d)).unwrap().is_none());
     }
 }

@@ -4,7 +4,10 @@
 //! interface; a *backup* daemon joins the group there and imports what it hears, so its
 //! director's connection table is warm when it takes over. Either, both or neither run.
 //! They are run by the data-plane worker between batches: the engine and its table are the
-//! worker's alone.
+//! worker's alone. Their sockets are opened, and closed, off the worker: by the control
+//! thread for `rvsadm --start-daemon` / `--stop-daemon`, by the `rvs-sync` thread for
+//! configured daemons following the failover role; the worker only puts them in place or
+//! takes them out. `-L --daemon` is answered from [`Published`] without the worker.
 //!
 //! Who starts them: the configuration (`lvs_sync_daemon` in keepalived.conf, `syncdaemon`
 //! in lvs.cf) makes them follow the failover role — master while this director owns
@@ -17,10 +20,11 @@
 //! looks (at most about a millisecond after the packet that made them while traffic flows),
 //! rather than after the kernel's 2-second flush: a takeover should find every connection.
 
-use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
 
 use rvs_config::failover::SyncSetup;
 use rvs_config::ipvsadm::{DaemonOptions, DaemonState};
@@ -126,23 +130,14 @@ impl SyncDaemon {
         }
     }
 
-    /// `ipvsadm -L --daemon`'s line (ipvsadm 1.31 `list_daemon()`: the kernel reports every
-    /// field of a running daemon).
-    fn describe(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
-            match self.state {
-                DaemonState::Master => "master",
-                DaemonState::Backup => "backup",
-            },
-            self.setup.interface,
-            self.setup.syncid,
-            self.setup.maxlen,
-            self.setup.unicast_peer.unwrap_or(self.setup.group),
-            self.setup.port,
-            self.setup.ttl
-        );
+    /// `ipvsadm -L --daemon`'s line of this daemon.
+    pub fn line(&self) -> String {
+        describe(self.state, &self.setup)
+    }
+
+    /// The daemon's role.
+    pub fn state(&self) -> DaemonState {
+        self.state
     }
 
     /// Send every record the engine has queued.
@@ -232,13 +227,117 @@ impl SyncDaemon {
     }
 }
 
-/// The master and backup daemons of one director.
+/// What `ipvsadm -L --daemon` shows: the master's line, the backup's. Kept by whoever
+/// starts and stops the daemons off the worker (the control thread for rvsadm's, the
+/// sync thread for configured ones); the worker never locks it.
+#[derive(Clone, Default)]
+pub struct Published {
+    lines: Arc<Mutex<[Option<String>; 2]>>,
+    /// The configuration runs the daemons (rvsadm may not start or stop them).
+    pub configured: bool,
+}
+
+impl Published {
+    /// The lines, locked (rvsadm holds it from its check to its change).
+    pub fn lock(&self) -> MutexGuard<'_, [Option<String>; 2]> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `ipvsadm -L --daemon`: the master's line, then the backup's.
+    pub fn listing(&self) -> String {
+        self.lock().iter().flatten().map(String::as_str).collect()
+    }
+}
+
+/// Index of a daemon in [`Published`]'s lines and the worker's slots.
+pub fn index(state: DaemonState) -> usize {
+    match state {
+        DaemonState::Master => 0,
+        DaemonState::Backup => 1,
+    }
+}
+
+/// How long after a failed open a configured daemon is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the worker asks of the sync thread (configured daemons).
+#[derive(Debug)]
+enum Job {
+    /// Open this daemon's socket and hand it back.
+    Open(DaemonState),
+    /// The worker put this daemon in place: log it, publish its line.
+    Started(DaemonState),
+    /// The worker took this daemon out (or did not use it): log, unpublish, close.
+    Retire(Box<SyncDaemon>, bool),
+    /// The engine refused the master role: log why, close.
+    Refused(Box<SyncDaemon>, String),
+}
+
+/// The worker's end of the sync thread.
+struct Side {
+    jobs: mpsc::Sender<Job>,
+    opened: mpsc::Receiver<(DaemonState, io::Result<SyncDaemon>)>,
+    /// Per daemon: what the failover role wants, an open asked for, when one last failed.
+    want: [bool; 2],
+    pending: [bool; 2],
+    failed: [Option<std::time::Instant>; 2],
+}
+
+/// The sync thread of configured daemons: opens their sockets when the worker asks (so
+/// the worker does no socket set-up on a role change), logs, publishes `-L --daemon`'s
+/// lines and closes what the worker hands back. Ends when the worker's end is dropped.
+fn start_side(setup: SyncSetup, published: Published) -> io::Result<Side> {
+    let (jobs, rx) = mpsc::channel::<Job>();
+    let (tx, opened) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("rvs-sync".into())
+        .spawn(move || {
+            for job in rx {
+                match job {
+                    Job::Open(state) => {
+                        let r = SyncDaemon::open(state, &setup);
+                        if let Err(e) = &r {
+                            tracing::error!("connection sync: {e}");
+                        }
+                        if tx.send((state, r)).is_err() {
+                            return;
+                        }
+                    }
+                    Job::Started(state) => {
+                        let line = describe(state, &setup);
+                        tracing::info!("connection sync: started {}", line.trim_end());
+                        published.lock()[index(state)] = Some(line);
+                    }
+                    Job::Retire(s, was_running) => {
+                        if was_running {
+                            tracing::info!(interface = %s.setup.interface, "connection sync: stopped {:?} daemon", s.state);
+                            published.lock()[index(s.state)] = None;
+                        }
+                    }
+                    Job::Refused(s, why) => {
+                        tracing::error!("connection sync: {:?} daemon not started: {why}", s.state);
+                    }
+                }
+            }
+        })?;
+    Ok(Side {
+        jobs,
+        opened,
+        want: [false; 2],
+        pending: [false; 2],
+        failed: [None; 2],
+    })
+}
+
+/// The master and backup daemons of one director, as the worker holds them.
 #[derive(Default)]
 pub struct SyncDaemons {
     master: Option<SyncDaemon>,
     backup: Option<SyncDaemon>,
-    /// The configuration's sync setup: the daemons follow the failover role.
-    configured: Option<SyncSetup>,
+    /// The configuration's daemons follow the failover role, opened by the sync thread.
+    side: Option<Side>,
+    /// What `-L --daemon` shows (never locked by the worker).
+    published: Published,
     /// What they have done.
     pub counts: SyncCounts,
     out: Vec<u8>,
@@ -248,44 +347,107 @@ impl SyncDaemons {
     /// Daemons that follow the configuration's `setup` (see [`SyncDaemons::follow`]), or
     /// none until `rvsadm --start-daemon`. Checks now that the sync interface can be used.
     pub fn new(setup: Option<SyncSetup>) -> io::Result<SyncDaemons> {
-        if let Some(s) = &setup {
-            // Fail at start, not at the first takeover, on a bad interface.
-            SyncDaemon::open(DaemonState::Backup, s)?;
-            SyncDaemon::open(DaemonState::Master, s)?;
-        }
+        let published = Published {
+            configured: setup.is_some(),
+            ..Published::default()
+        };
+        let side = match setup {
+            Some(s) => {
+                // Fail at start, not at the first takeover, on a bad interface.
+                SyncDaemon::open(DaemonState::Backup, &s)?;
+                SyncDaemon::open(DaemonState::Master, &s)?;
+                Some(start_side(s, published.clone())?)
+            }
+            None => None,
+        };
         Ok(SyncDaemons {
-            configured: setup,
+            side,
+            published,
             out: vec![0; 65_536],
             ..SyncDaemons::default()
         })
     }
 
+    /// What `-L --daemon` shows, for the control threads.
+    pub fn published(&self) -> Published {
+        self.published.clone()
+    }
+
     /// Whether the configuration runs the daemons.
     pub fn configured(&self) -> bool {
-        self.configured.is_some()
+        self.side.is_some()
     }
 
     /// Configured daemons follow the failover role: master while this director owns
     /// addresses, backup while it stands by (keepalived stops one before starting the
-    /// other on each VRRP transition); both when no failover protocol decides.
+    /// other on each VRRP transition); both when no failover protocol decides. A daemon
+    /// to stop is taken out at once (its socket closed by the sync thread); one to start
+    /// is asked of the sync thread, and put in place when its socket comes back
+    /// ([`SyncDaemons::poll`]) if the role still wants it.
     pub fn follow(&mut self, d: &mut Director, owning: bool, always_active: bool) {
-        let Some(setup) = self.configured.clone() else {
+        let Some(side) = &mut self.side else {
             return;
         };
-        let (master, backup) = if always_active {
-            (true, true)
+        side.want = if always_active {
+            [true, true]
         } else {
-            (owning, !owning)
+            [owning, !owning]
         };
-        for (state, want) in [(DaemonState::Master, master), (DaemonState::Backup, backup)] {
-            let running = self.slot(state).is_some();
-            if want && !running {
-                if let Err(e) = self.start(d, state, &setup) {
-                    tracing::error!("connection sync: {e}");
+        for state in [DaemonState::Master, DaemonState::Backup] {
+            let i = index(state);
+            let slot = match state {
+                DaemonState::Master => &mut self.master,
+                DaemonState::Backup => &mut self.backup,
+            };
+            if side.want[i] && slot.is_none() {
+                let may = side.failed[i].is_none_or(|t| t.elapsed() >= RETRY);
+                if !side.pending[i] && may {
+                    side.pending[i] = true;
+                    let _ = side.jobs.send(Job::Open(state));
                 }
-            } else if !want && running {
-                let _ = self.stop(d, state);
+            } else if !side.want[i]
+                && let Some(s) = slot.take()
+            {
+                if state == DaemonState::Master {
+                    let _ = d.set_sync(None);
+                }
+                let _ = side.jobs.send(Job::Retire(Box::new(s), true));
             }
+        }
+    }
+
+    /// Put in place the configured daemons whose sockets the sync thread opened.
+    fn collect(&mut self, d: &mut Director) {
+        let Some(side) = &mut self.side else {
+            return;
+        };
+        while let Ok((state, r)) = side.opened.try_recv() {
+            let i = index(state);
+            side.pending[i] = false;
+            let s = match r {
+                Ok(s) => s,
+                Err(_) => {
+                    side.failed[i] = Some(std::time::Instant::now());
+                    continue;
+                }
+            };
+            let slot = match state {
+                DaemonState::Master => &mut self.master,
+                DaemonState::Backup => &mut self.backup,
+            };
+            if !side.want[i] || slot.is_some() {
+                let _ = side.jobs.send(Job::Retire(Box::new(s), false));
+                continue;
+            }
+            if state == DaemonState::Master
+                && let Err(e) = d.set_sync(Some(s.settings()))
+            {
+                side.failed[i] = Some(std::time::Instant::now());
+                let _ = side.jobs.send(Job::Refused(Box::new(s), format!("{e:?}")));
+                continue;
+            }
+            *slot = Some(s);
+            let _ = side.jobs.send(Job::Started(state));
         }
     }
 
@@ -296,54 +458,36 @@ impl SyncDaemons {
         }
     }
 
-    /// Start the `state` daemon on `setup`.
-    pub fn start(
+    /// Put in place a daemon opened beforehand (`rvsadm --start-daemon`: a control
+    /// thread opens it, checks, logs and publishes, so the worker does no socket set-up):
+    /// refused, with the daemon handed back, when one runs (the kernel's `EEXIST`) or the
+    /// engine refuses the master role.
+    pub fn put(
         &mut self,
         d: &mut Director,
         state: DaemonState,
-        setup: &SyncSetup,
-    ) -> Result<(), StartError> {
+        s: Box<SyncDaemon>,
+    ) -> Result<(), (StartError, Box<SyncDaemon>)> {
         if self.slot(state).is_some() {
-            return Err(StartError::Running);
+            return Err((StartError::Running, s));
         }
-        self.install(d, state, SyncDaemon::open(state, setup))
-    }
-
-    /// Start the `state` daemon with a socket opened beforehand (`rvsadm --start-daemon`:
-    /// a control thread opens it, so the worker does no socket set-up). The checks come in
-    /// the kernel's order (`start_sync_thread()`: one running is `EEXIST` before the
-    /// device is looked up); a socket not used is closed.
-    pub fn install(
-        &mut self,
-        d: &mut Director,
-        state: DaemonState,
-        opened: io::Result<SyncDaemon>,
-    ) -> Result<(), StartError> {
-        if self.slot(state).is_some() {
-            return Err(StartError::Running);
+        if state == DaemonState::Master
+            && let Err(e) = d.set_sync(Some(s.settings()))
+        {
+            return Err((StartError::Open(io::Error::other(format!("{e:?}"))), s));
         }
-        let s = opened.map_err(StartError::Open)?;
-        if state == DaemonState::Master {
-            d.set_sync(Some(s.settings()))
-                .map_err(|e| StartError::Open(io::Error::other(format!("{e:?}"))))?;
-        }
-        let mut line = String::new();
-        s.describe(&mut line);
-        tracing::info!("connection sync: started {}", line.trim_end());
-        *self.slot(state) = Some(s);
+        *self.slot(state) = Some(*s);
         Ok(())
     }
 
-    /// Stop the `state` daemon; false when none runs.
-    pub fn stop(&mut self, d: &mut Director, state: DaemonState) -> bool {
-        let Some(s) = self.slot(state).take() else {
-            return false;
-        };
+    /// Take the `state` daemon out (`rvsadm --stop-daemon`), for the caller to close off
+    /// the worker; None when none runs.
+    pub fn take(&mut self, d: &mut Director, state: DaemonState) -> Option<SyncDaemon> {
+        let s = self.slot(state).take()?;
         if state == DaemonState::Master {
             let _ = d.set_sync(None);
         }
-        tracing::info!(interface = %s.setup.interface, "connection sync: stopped {state:?} daemon");
-        true
+        Some(s)
     }
 
     /// The backup's socket, for the worker's poll set.
@@ -351,8 +495,10 @@ impl SyncDaemons {
         self.backup.as_ref().map(|s| s.sock.as_fd())
     }
 
-    /// Import what the backup daemon heard, send what the engine queued for the master.
+    /// Put in place what the sync thread opened, import what the backup daemon heard, send
+    /// what the engine queued for the master.
     pub fn poll(&mut self, d: &mut Director, now: Instant) {
+        self.collect(d);
         if let Some(b) = self.backup.as_mut() {
             b.receive(d, now, &mut self.counts);
         }
@@ -360,15 +506,24 @@ impl SyncDaemons {
             m.send(d, &mut self.counts, &mut self.out);
         }
     }
+}
 
-    /// `ipvsadm -L --daemon`: the master's line, then the backup's.
-    pub fn listing(&self) -> String {
-        let mut out = String::new();
-        for s in [&self.master, &self.backup].into_iter().flatten() {
-            s.describe(&mut out);
-        }
-        out
-    }
+/// `ipvsadm -L --daemon`'s line (ipvsadm 1.31 `list_daemon()`: the kernel reports every
+/// field of a running daemon).
+pub fn describe(state: DaemonState, setup: &SyncSetup) -> String {
+    format!(
+        "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})\n",
+        match state {
+            DaemonState::Master => "master",
+            DaemonState::Backup => "backup",
+        },
+        setup.interface,
+        setup.syncid,
+        setup.maxlen,
+        setup.unicast_peer.unwrap_or(setup.group),
+        setup.port,
+        setup.ttl
+    )
 }
 
 /// Why a daemon did not start.

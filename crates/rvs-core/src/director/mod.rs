@@ -24,6 +24,7 @@
 
 pub mod classify;
 mod defense;
+mod diff;
 pub use defense::Retired;
 pub mod drops;
 mod fast;
@@ -47,25 +48,50 @@ pub use services::{ApplyReport, DestId, Service, ServiceId, Services};
 
 /// A configuration that passed [`Config::validate`]: [`Director::install`] takes it
 /// without checking again. Prepared on any thread (a daemon's control thread), so the
-/// forwarding thread only installs.
+/// forwarding thread only installs; prepared [`against`](Prepared::against) the
+/// configuration the engine runs, it carries the services that differ, so the install
+/// touches only those.
 #[derive(Debug, Clone)]
-pub struct Prepared(Config);
+pub struct Prepared {
+    config: Config,
+    diff: Option<diff::Diff>,
+}
 
 impl Prepared {
     /// Validate `config`.
     pub fn new(config: Config) -> Result<Prepared, Vec<ConfigError>> {
         config.validate()?;
-        Ok(Prepared(config))
+        Ok(Prepared { config, diff: None })
+    }
+
+    /// Validate `config` and work out how it differs from `running`, the configuration of
+    /// an engine at [`Director::generation`] `generation`. Installed in an engine at that
+    /// generation, only the services that differ are touched; in any other engine it is
+    /// installed whole, as [`Prepared::new`]'s is.
+    pub fn against(
+        config: Config,
+        running: &Config,
+        generation: u64,
+    ) -> Result<Prepared, Vec<ConfigError>> {
+        config.validate()?;
+        let diff = Some(diff::Diff::between(running, &config, generation));
+        Ok(Prepared { config, diff })
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.0
+        &self.config
     }
 
     /// The configuration, taken back.
     pub fn into_config(self) -> Config {
-        self.0
+        self.config
+    }
+
+    /// Services it changes, adds or removes when installed as prepared (None: prepared
+    /// without a running configuration, installed whole).
+    pub fn services_changed(&self) -> Option<usize> {
+        self.diff.as_ref().map(diff::Diff::len)
     }
 }
 pub use sync::{SyncCounters, SyncRecord, SyncRefused, SyncSettings, SyncSettingsError};
@@ -402,7 +428,7 @@ impl Director {
             shed: shed::Shedder::new(&config.syn_shed, settings.seed),
             settings,
         };
-        core.apply(config.clone());
+        core.apply(config.clone(), None);
         let seed = core.settings.seed;
         let buckets = core.settings.initial_buckets;
         Ok(Director {
@@ -423,25 +449,38 @@ impl Director {
     /// real servers follow `expire_nodest_conn` on their next packet.
     pub fn apply(&mut self, config: &Config) -> Result<ApplyReport, Vec<ConfigError>> {
         config.validate()?;
-        Ok(self.apply_valid(config.clone()).0)
+        Ok(self.apply_valid(config.clone(), None).0)
     }
 
     /// [`Director::apply`] after its validation; the configuration replaced is returned.
-    fn apply_valid(&mut self, config: Config) -> (ApplyReport, Config) {
+    fn apply_valid(&mut self, config: Config, diff: Option<&diff::Diff>) -> (ApplyReport, Config) {
         let (size, bytes) = table_limits(&config, &self.core.settings);
         self.v4.set_limits(size, bytes);
         self.v6.set_limits(size, bytes);
         self.v4.set_policy(config.table_full);
         self.v6.set_policy(config.table_full);
-        self.core.apply(config)
+        self.core.apply(config, diff)
     }
 
     /// Install a configuration validated beforehand ([`Prepared::new`], on any thread):
     /// what [`Director::apply`] does after its validation, so the caller's thread (a
     /// forwarding loop) only swaps the prepared configuration in.
     /// The configuration it replaces is returned (to be dropped off that thread too).
+    ///
+    /// Prepared [`against`](Prepared::against) this engine's running configuration (its
+    /// [`generation`](Director::generation) unchanged since), only the services that
+    /// differ are touched: the cost follows the change, not the configuration's size.
     pub fn install(&mut self, prepared: Prepared) -> (ApplyReport, Config) {
-        self.apply_valid(prepared.0)
+        let diff = prepared
+            .diff
+            .filter(|d| d.generation == self.core.services.generation());
+        self.apply_valid(prepared.config, diff.as_ref())
+    }
+
+    /// The running configuration's generation: it moves with every [`Director::apply`] and
+    /// [`Director::install`] (see [`Prepared::against`]).
+    pub fn generation(&self) -> u64 {
+        self.core.services.generation()
     }
 
     /// The running configuration.
@@ -461,13 +500,19 @@ impl Director {
         let svcs = &mut self.core.services;
         let id = match service {
             None => None,
-            Some(k) => match svcs.iter().find(|(_, s)| s.cfg.key == *k) {
-                Some((id, _)) => Some(id),
+            Some(k) => match svcs.find_key(k) {
+                Some(id) => Some(id),
                 None => return false,
             },
         };
         svcs.zero(id);
         true
+    }
+
+    /// `ipvsadm -Z` of every service in pieces: the services of at most `max` slots from
+    /// `from` ([`Services::zero_from`]); where to go on from, or None when all are done.
+    pub fn zero_counters_from(&mut self, from: usize, max: usize) -> Option<usize> {
+        self.core.services.zero_from(from, max)
     }
 
     /// Virtual services and their counters, mutable: for tools and tests that set
@@ -806,8 +851,11 @@ impl Core {
         Verdict::Drop(r)
     }
 
-    fn apply(&mut self, config: Config) -> (ApplyReport, Config) {
-        let report = self.services.apply(&config);
+    fn apply(&mut self, config: Config, diff: Option<&diff::Diff>) -> (ApplyReport, Config) {
+        let report = match diff {
+            Some(d) => self.services.apply_diff(&config, d),
+            None => self.services.apply(&config),
+        };
         let secure = self.timeouts.secure();
         self.timeouts = StateTimeouts::from_model(&config.timeouts);
         if self.classifier.rules() != config.fwmark_rules.as_slice() {
@@ -817,12 +865,9 @@ impl Core {
         self.defense.configure(&config.defense);
         self.shed.configure(&config.syn_shed);
         let old = std::mem::replace(&mut self.config, config);
-        let n = self
-            .services
-            .iter()
-            .flat_map(|(_, s)| s.dest_ids.iter().map(|d| d.0 as usize + 1))
-            .max()
-            .unwrap_or(0);
+        // Room for every real server's id (ids are never reused: the bound of those ever
+        // created, without walking the services).
+        let n = self.services.dest_id_bound();
         if self.hops.len() < n {
             self.hops.resize(n, Hop::default());
         }

@@ -181,6 +181,8 @@ pub struct Services {
     dest_stats: Vec<DestStats>,
     dest_est: Vec<Estimator>,
     trash: Vec<Trashed>,
+    /// Moves with every apply ([`Services::generation`]).
+    generation: u64,
 }
 
 impl Services {
@@ -299,21 +301,43 @@ impl Services {
     /// services, restarting their rate estimators (`ip_vs_zero_service()`,
     /// `ip_vs_zero_all()`). Real servers already removed keep their counters.
     pub fn zero(&mut self, only: Option<ServiceId>) {
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            let Some(s) = slot.as_mut() else { continue };
-            if only.is_some_and(|o| o.0 as usize != i) {
-                continue;
-            }
-            s.stats = Counters::default();
-            s.est.zero(&s.stats);
-            for id in &s.dest_ids {
-                let j = id.0 as usize;
-                if let (Some(c), Some(e)) = (self.dest_stats.get_mut(j), self.dest_est.get_mut(j)) {
-                    c.stats = Counters::default();
-                    e.zero(&c.stats);
-                }
+        match only {
+            Some(id) => self.zero_slot(id.0 as usize),
+            None => {
+                let _ = self.zero_from(0, usize::MAX);
             }
         }
+    }
+
+    /// [`Services::zero`] of every service in `max` slots from `from` (ids `from..`), so
+    /// that zeroing them all can be spread over several calls; where to go on from, or
+    /// None when every slot has been zeroed.
+    pub fn zero_from(&mut self, from: usize, max: usize) -> Option<usize> {
+        let end = from.saturating_add(max).min(self.slots.len());
+        for i in from..end {
+            self.zero_slot(i);
+        }
+        (end < self.slots.len()).then_some(end)
+    }
+
+    fn zero_slot(&mut self, i: usize) {
+        let Some(Some(s)) = self.slots.get_mut(i) else {
+            return;
+        };
+        s.stats = Counters::default();
+        s.est.zero(&s.stats);
+        for id in &s.dest_ids {
+            let j = id.0 as usize;
+            if let (Some(c), Some(e)) = (self.dest_stats.get_mut(j), self.dest_est.get_mut(j)) {
+                c.stats = Counters::default();
+                e.zero(&c.stats);
+            }
+        }
+    }
+
+    /// The service of a configuration key.
+    pub fn find_key(&self, key: &ServiceKey) -> Option<ServiceId> {
+        self.index_of(key).map(|i| ServiceId(i as u32))
     }
 
     /// Counters of a real server and of its service, together, for the packet path.
@@ -407,24 +431,66 @@ impl Services {
             }
         }
         for svc_cfg in &cfg.services {
-            let idx = match self.index_of(&svc_cfg.key) {
-                Some(i) => {
-                    self.edit_service(i, svc_cfg);
-                    i
-                }
-                None => {
-                    report.services_added += 1;
-                    self.add_service(svc_cfg)
-                }
-            };
-            self.sync_dests(idx, &svc_cfg.real_servers, &mut report);
-            if let Some(s) = self.slots[idx].as_mut() {
-                s.cfg = svc_cfg.clone();
-                s.synproxy = cfg.synproxy.applies(svc_cfg);
+            self.apply_service(cfg, svc_cfg, &mut report);
+        }
+        self.purge_trash();
+        self.generation += 1;
+        report
+    }
+
+    /// [`Services::apply`] of `cfg` when these services run the configuration `diff` was
+    /// worked out against (`director/diff.rs`): only the services it names are touched, in
+    /// the order `apply` would touch them, so the outcome is `apply`'s.
+    pub(super) fn apply_diff(&mut self, cfg: &Config, diff: &super::diff::Diff) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        for key in &diff.removed {
+            if let Some(i) = self.index_of(key) {
+                self.remove_service(i);
+                report.services_removed += 1;
+            }
+        }
+        for &i in &diff.changed {
+            if let Some(svc_cfg) = cfg.services.get(i) {
+                self.apply_service(cfg, svc_cfg, &mut report);
             }
         }
         self.purge_trash();
+        self.generation += 1;
         report
+    }
+
+    /// Add or edit one service of `cfg` and its real servers.
+    fn apply_service(
+        &mut self,
+        cfg: &Config,
+        svc_cfg: &VirtualServiceConfig,
+        report: &mut ApplyReport,
+    ) {
+        let idx = match self.index_of(&svc_cfg.key) {
+            Some(i) => {
+                self.edit_service(i, svc_cfg);
+                i
+            }
+            None => {
+                report.services_added += 1;
+                self.add_service(svc_cfg)
+            }
+        };
+        self.sync_dests(idx, &svc_cfg.real_servers, report);
+        if let Some(s) = self.slots[idx].as_mut() {
+            s.cfg = svc_cfg.clone();
+            s.synproxy = cfg.synproxy.applies(svc_cfg);
+        }
+    }
+
+    /// How many configuration snapshots were applied.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// One more than the largest real-server id ever given (ids are never reused).
+    pub fn dest_id_bound(&self) -> usize {
+        self.dest_loc.len()
     }
 
     fn index_of(&self, key: &ServiceKey) -> Option<usize> {

@@ -13,19 +13,28 @@
 //! worker installed it), so concurrent edits and reloads each apply to the result of the
 //! one before, as ipvsadm commands to the kernel do.
 //!
-//! `rvsadm --start-daemon` opens its socket here too; the worker only puts it in place.
+//! Each change is worked out against the effective configuration the engine runs
+//! ([`Running`], with the engine's generation), so the worker's install touches only the
+//! services that differ ([`rvs_core::director::Prepared::against`]): a reload that edits
+//! one weight among 10,000 services costs the worker one service's work. The health
+//! monitor's decisions are prepared the same way, by [`start_refresher`]'s thread, so the
+//! worker never builds or walks a configuration.
+//!
+//! rvsadm's sync-daemon requests are answered by [`super::sync_control`], `-Z` by
+//! [`super::zeroing`].
 
-use super::control::{Answer, Ask, Shared, ask_text, ask_view, ask_worker, list_connections};
+use super::control::{Answer, Ask, Shared, ask_view, ask_worker, list_connections};
 use super::housekeeping::ControlPlane;
-use crate::admin::{self, Plan, Reply, SyncRequest};
-use crate::desired::{Planner, PreparedBase};
+use crate::admin::{self, Plan, Reply};
+use crate::desired::{Planner, PreparedBase, Running};
 use crate::listing;
-use crate::syncd::{self, SyncDaemon};
-use rvs_config::ipvsadm::{DaemonState, ListOptions};
+use rvs_config::ipvsadm::ListOptions;
 use rvs_core::director::{ApplyReport, Director, NetConfig, OwnedAddr};
 use rvs_core::model::{Config, ConfigError};
 use rvs_core::time::Instant;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// What the control threads know of the running configuration.
 pub(super) struct Staging {
@@ -36,6 +45,8 @@ pub(super) struct Staging {
     pub(super) net: NetConfig,
     /// No failover protocol decides ownership: the director owns every address.
     pub(super) all: bool,
+    /// What the engine runs: changes are worked out against it.
+    pub(super) running: Running,
 }
 
 /// A change ready for the worker to install.
@@ -46,6 +57,20 @@ pub(super) struct Change {
     own: Vec<OwnedAddr>,
     /// A reload's network view.
     net: Option<NetConfig>,
+    /// A check travels the forwarding path: the probe path must be open.
+    probe: bool,
+}
+
+impl Change {
+    fn new(prepared: PreparedBase, own: Vec<OwnedAddr>, net: Option<NetConfig>) -> Change {
+        let probe = super::housekeeping::wants_probe_path(prepared.spec());
+        Change {
+            prepared,
+            own,
+            net,
+            probe,
+        }
+    }
 }
 
 fn lock(s: &Mutex<Staging>) -> MutexGuard<'_, Staging> {
@@ -59,11 +84,18 @@ fn joined(errs: &[ConfigError], sep: &str) -> String {
         .join(sep)
 }
 
-/// Hand `c` to the worker; what it replaced is dropped here.
-fn install(shared: &Shared, c: Change) -> Result<ApplyReport, String> {
+/// Hand `c` to the worker and note what the engine runs now in `running`; what it replaced
+/// is dropped here.
+fn install(shared: &Shared, running: &mut Running, c: Change) -> Result<ApplyReport, String> {
+    // The copy the next change is worked out against, made here rather than on the worker.
+    let effective = c.prepared.effective().clone();
     match ask_worker(&shared.requests, Ask::Install(Box::new(c)))? {
-        Answer::Installed(report, replaced) => {
+        Answer::Installed(report, generation, replaced) => {
             drop(replaced);
+            *running = Running {
+                generation,
+                effective,
+            };
             Ok(report)
         }
         _ => Err("the data-plane worker answered something else".into()),
@@ -73,18 +105,8 @@ fn install(shared: &Shared, c: Change) -> Result<ApplyReport, String> {
 /// An ipvsadm command line parsed by the control thread (listings other than within `-R`
 /// are answered before this): the encoded reply.
 pub(super) fn ipvsadm(shared: &Shared, p: admin::Prepared) -> String {
-    if let Some(SyncRequest::Start(o)) = p.sync_request() {
-        let opened = SyncDaemon::open(o.state, &syncd::setup_of(o));
-        return ask_text(
-            &shared.requests,
-            Ask::SyncStart(Box::new((o.state, opened))),
-        )
-        .unwrap_or_else(|e| Reply::fail(255, &e).encode());
-    }
-    if p.sync_request().is_some() {
-        // `-L --daemon` and `--stop-daemon`: the worker holds the daemons.
-        return ask_text(&shared.requests, Ask::Ipvsadm(Box::new(p)))
-            .unwrap_or_else(|e| Reply::fail(255, &e).encode());
+    if let Some(r) = p.sync_request() {
+        return super::sync_control::ipvsadm(shared, r).encode();
     }
     let mut st = lock(&shared.staging);
     let plan = {
@@ -101,9 +123,11 @@ pub(super) fn ipvsadm(shared: &Shared, p: admin::Prepared) -> String {
     };
     match plan {
         Plan::Reply(r) => r.encode(),
-        // -Z.
-        Plan::Engine => ask_text(&shared.requests, Ask::Ipvsadm(Box::new(p)))
-            .unwrap_or_else(|e| Reply::fail(255, &e).encode()),
+        // -Z (the sync requests are answered above).
+        Plan::Engine => match p.zero_request() {
+            Some(key) => super::zeroing::ipvsadm(shared, &st.running, key).encode(),
+            None => Reply::fail(255, "not a command for the engine").encode(),
+        },
         Plan::Install { next, reply } => match edit(shared, &mut st, next) {
             Ok(()) => reply.encode(),
             Err(r) => r.encode(),
@@ -118,15 +142,12 @@ fn edit(shared: &Shared, st: &mut Staging, next: Config) -> Result<(), Reply> {
         .map_err(|why| Reply::fail(255, &why))?;
     let prepared = st
         .planner
-        .prepare(&next, None, shared.monitor.now())
+        .prepare(&next, None, shared.monitor.now(), Some(&st.running))
         .map_err(|errs| Reply::fail(255, &joined(&errs, "\n")))?;
     install(
         shared,
-        Change {
-            prepared,
-            own: own.clone(),
-            net: None,
-        },
+        &mut st.running,
+        Change::new(prepared, own.clone(), None),
     )
     .map_err(|e| Reply::fail(255, &e))?;
     st.planner.committed(next, None);
@@ -141,15 +162,17 @@ pub(super) fn reload(shared: &Shared) -> Result<String, String> {
     let mut st = lock(&shared.staging);
     let prepared = st
         .planner
-        .prepare(&config, Some(health.clone()), shared.monitor.now())
+        .prepare(
+            &config,
+            Some(health.clone()),
+            shared.monitor.now(),
+            Some(&st.running),
+        )
         .map_err(|errs| format!("{}: {}", path.display(), joined(&errs, "; ")))?;
     let report = install(
         shared,
-        Change {
-            prepared,
-            own: Vec::new(),
-            net: Some(net.clone()),
-        },
+        &mut st.running,
+        Change::new(prepared, Vec::new(), Some(net.clone())),
     )?;
     st.planner.committed(config, Some(health));
     st.net = net;
@@ -164,6 +187,51 @@ pub(super) fn reload(shared: &Shared) -> Result<String, String> {
     ))
 }
 
+/// How often the refresher looks for a health decision to install.
+const REFRESH_POLL: Duration = Duration::from_millis(5);
+
+/// The thread that installs the health monitor's decisions (a server down or up, a weight
+/// changed): it prepares the new effective configuration against what the engine runs and
+/// hands the worker only the services that differ. Nothing is sent when the engine runs it
+/// already (each reload and edit teaches the monitor first, which counts as a decision).
+pub(super) fn start_refresher(
+    shared: Shared,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("rvs-refresh".into())
+        .spawn(move || {
+            super::priority::lower("health refresh");
+            while !stop.load(Ordering::Relaxed) {
+                if shared.monitor.take_changed() {
+                    refresh(&shared);
+                }
+                std::thread::sleep(REFRESH_POLL);
+            }
+        })
+}
+
+/// Install the health monitor's latest decision (see [`start_refresher`]).
+fn refresh(shared: &Shared) {
+    let mut st = lock(&shared.staging);
+    let st = &mut *st;
+    match st.planner.refresh(&st.running) {
+        Ok(None) => {}
+        Ok(Some(prepared)) => {
+            if let Err(e) = install(
+                shared,
+                &mut st.running,
+                Change::new(prepared, Vec::new(), None),
+            ) {
+                tracing::error!("health change not installed: {e}");
+            }
+        }
+        // Cannot happen for a valid base (the overlay only removes, quiesces, re-weights
+        // and adds the sorry server); say so loudly if it does.
+        Err(errs) => tracing::error!("health change not installed: {}", joined(&errs, "; ")),
+    }
+}
+
 impl ControlPlane<'_> {
     /// Install a prepared change (on the worker): the engine swaps it in, the health
     /// monitor looks again, the network view and rvsadm's new addresses follow.
@@ -171,33 +239,11 @@ impl ControlPlane<'_> {
         let (report, replaced) = self.desired.install_prepared(d, c.prepared);
         // New or edited real servers may have checks to schedule.
         self.monitor.wake();
-        self.ensure_probe_path(d);
+        self.open_probe_path(d, c.probe);
         if let Some(net) = c.net {
             self.install_net(d, net, now);
         }
         self.own_service_addresses(d, c.own, now);
-        Answer::Installed(report, Box::new(replaced))
-    }
-
-    /// `rvsadm --start-daemon` with the socket the control thread opened, with ipvsadm's
-    /// messages (libipvs `ipvs_strerror()`) and exit status 255.
-    pub(super) fn start_sync(
-        &mut self,
-        d: &mut Director,
-        state: DaemonState,
-        opened: std::io::Result<SyncDaemon>,
-    ) -> Reply {
-        if self.sync.configured() {
-            return Reply::fail(
-                255,
-                "the connection sync daemons follow the configuration \
-                 (lvs_sync_daemon / syncdaemon): change them there",
-            );
-        }
-        match self.sync.install(d, state, opened) {
-            Ok(()) => Reply::ok(String::new()),
-            Err(syncd::StartError::Running) => Reply::fail(255, "Daemon has already run"),
-            Err(syncd::StartError::Open(e)) => Reply::fail(255, &e.to_string()),
-        }
+        Answer::Installed(report, d.generation(), Box::new(replaced))
     }
 }

@@ -10,14 +10,14 @@
 
 use super::housekeeping::ControlPlane;
 use super::reload::Reloader;
-use crate::admin::{self, Reply, SyncRequest};
+use crate::admin::{self, Reply};
 use crate::desired::lock;
 use crate::failover_status;
 use crate::health::Monitor;
 use crate::listing::{self, Format};
 use crate::metrics;
 use crate::snapshot::DirectorView;
-use crate::syncd::{self, SyncCounts};
+use crate::syncd::SyncCounts;
 use rvs_core::director::Director;
 use rvs_core::time::Instant;
 use std::io::{self, BufRead, BufReader, Write};
@@ -38,12 +38,19 @@ pub(super) enum Ask {
     /// Install a change prepared by a control thread (a reload, an rvsadm edit; see
     /// [`super::changes`]).
     Install(Box<super::changes::Change>),
-    /// `rvsadm --start-daemon`: put in place the socket the control thread opened.
-    SyncStart(
-        Box<(
-            rvs_config::ipvsadm::DaemonState,
-            io::Result<crate::syncd::SyncDaemon>,
-        )>,
+    /// `rvsadm --start-daemon`: put in place the daemon the control thread opened
+    /// ([`super::sync_control`]).
+    SyncPut(
+        rvs_config::ipvsadm::DaemonState,
+        Box<crate::syncd::SyncDaemon>,
+    ),
+    /// `rvsadm --stop-daemon`: take the daemon out, for the control thread to close.
+    SyncTake(rvs_config::ipvsadm::DaemonState),
+    /// `rvsadm -Z`: zero one service, or start zeroing all ([`super::zeroing`]); done is
+    /// sent when the last is zeroed.
+    Zero(
+        Option<rvs_core::model::ServiceKey>,
+        std::sync::mpsc::SyncSender<()>,
     ),
     /// The Prometheus metrics text.
     Metrics,
@@ -76,12 +83,19 @@ pub(super) enum Answer {
     Text(String),
     /// The engine's numbers ([`Ask::View`]).
     View(Arc<WorkerView>),
-    /// A change installed ([`Ask::Install`]): what the engine reported, and what it
-    /// replaced (freed by the control thread).
+    /// A change installed ([`Ask::Install`]): what the engine reported, its generation
+    /// now, and what it replaced (freed by the control thread).
     Installed(
         rvs_core::director::ApplyReport,
+        u64,
         Box<crate::desired::Replaced>,
     ),
+    /// [`Ask::SyncPut`]: in place, or refused with the daemon handed back.
+    SyncPut(Result<(), (crate::syncd::StartError, Box<crate::syncd::SyncDaemon>)>),
+    /// [`Ask::SyncTake`]: the daemon taken out, if one ran.
+    SyncTaken(Option<Box<crate::syncd::SyncDaemon>>),
+    /// [`Ask::Zero`]: false when the service is not running.
+    Zeroed(bool),
 }
 
 /// What the worker copies out for listings and metrics: the engine's view, and its own
@@ -110,6 +124,8 @@ pub(super) struct Shared {
     pub(super) staging: Arc<std::sync::Mutex<super::changes::Staging>>,
     /// Active-active: the VIP announcer ([`crate::announce`]).
     pub(super) announce: Option<Arc<crate::announce::Announcer>>,
+    /// The sync daemons' `-L --daemon` lines ([`super::sync_control`]).
+    pub(super) sync: crate::syncd::Published,
 }
 
 /// Control connections served at once; more wait in the listen backlog.
@@ -333,6 +349,7 @@ fn render_now(shared: &Shared) -> Result<String, String> {
         failover_status::render_metrics(&mut text, &f.get());
     }
     metrics::render_sync(&mut text, &v.sync, &v.engine.sync);
+    super::install_stats::render(&mut text);
     metrics::render_rings(&mut text, &v.rings);
     metrics::render_forwarding(&mut text);
     crate::fastpath::render_metrics(&mut text);
@@ -433,29 +450,6 @@ pub fn request_listing(control: &Path, args: &[&str]) -> io::Result<String> {
 }
 
 impl ControlPlane<'_> {
-    /// `rvsadm --start-daemon`, `--stop-daemon` and `-L --daemon`, with ipvsadm's
-    /// messages (libipvs `ipvs_strerror()`) and exit status 255.
-    pub(super) fn sync_request(&mut self, d: &mut Director, r: SyncRequest<'_>) -> Reply {
-        let configured = "the connection sync daemons follow the configuration \
-                          (lvs_sync_daemon / syncdaemon): change them there";
-        match r {
-            SyncRequest::List => Reply::ok(self.sync.listing()),
-            _ if self.sync.configured() => Reply::fail(255, configured),
-            SyncRequest::Start(o) => match self.sync.start(d, o.state, &syncd::setup_of(o)) {
-                Ok(()) => Reply::ok(String::new()),
-                Err(syncd::StartError::Running) => Reply::fail(255, "Daemon has already run"),
-                Err(syncd::StartError::Open(e)) => Reply::fail(255, &e.to_string()),
-            },
-            SyncRequest::Stop(state) => {
-                if self.sync.stop(d, state) {
-                    Reply::ok(String::new())
-                } else {
-                    Reply::fail(255, "No daemon is running")
-                }
-            }
-        }
-    }
-
     /// Answer a control request (on the worker, between batches).
     pub(super) fn answer(
         &mut self,
@@ -488,17 +482,15 @@ impl ControlPlane<'_> {
             Ask::Health | Ask::Failover | Ask::Metrics => {
                 Err("answered by the control thread, not the worker".into())
             }
-            // What needs the engine: -Z, the sync daemons' listing and stop.
-            Ask::Ipvsadm(cmd) => Ok(Answer::Text(match cmd.sync_request() {
-                Some(r) => self.sync_request(d, r).encode(),
-                None => cmd.run_on_engine(d).encode(),
-            })),
-            Ask::SyncStart(b) => {
-                let (state, opened) = *b;
-                Ok(Answer::Text(self.start_sync(d, state, opened).encode()))
-            }
+            Ask::Ipvsadm(_) => Err("answered by the control thread, not the worker".into()),
+            // Cheap changes worked out by the control thread.
+            Ask::SyncPut(state, s) => Ok(Answer::SyncPut(self.sync.put(d, state, s))),
+            Ask::SyncTake(state) => Ok(Answer::SyncTaken(self.sync.take(d, state).map(Box::new))),
+            Ask::Zero(key, done) => Ok(Answer::Zeroed(self.zeroing.ask(d, key.as_ref(), done))),
             Ask::Reload => Err("read by the control thread, not the worker".into()),
-            Ask::Install(change) => Ok(self.install_change(d, *change, now)),
+            Ask::Install(change) => Ok(super::install_stats::timed(|| {
+                self.install_change(d, *change, now)
+            })),
             Ask::Engine(job) => Ok(Answer::Text((job.0)(d))),
         }
     }

@@ -61,6 +61,8 @@ pub(super) struct ControlPlane<'a> {
     pub(super) fast: Option<crate::fastpath::FastPath>,
     /// `-L -c` listings being copied in pieces ([`super::conn_export`]).
     pub(super) exports: super::conn_export::Exports,
+    /// `-Z` of every service being done in pieces ([`super::zeroing`]).
+    pub(super) zeroing: super::zeroing::Zeroing,
 }
 
 /// Which of the configured addresses (VIPs, the NAT router's floating IP) the director owns
@@ -143,14 +145,13 @@ impl ControlPlane<'_> {
     /// Open the probe path if a check travels the forwarding path and it is not open yet.
     /// Without it those checks fail (and say why); the daemon keeps running.
     pub(super) fn ensure_probe_path(&mut self, d: &Director) {
-        let Some(spec) = self.desired.health_spec() else {
-            return;
-        };
-        let wanted = spec.services.iter().any(|s| {
-            s.real_servers
-                .iter()
-                .any(|r| r.checks.iter().any(|c| c.target.via_vip))
-        });
+        let wanted = self.desired.health_spec().is_some_and(wants_probe_path);
+        self.open_probe_path(d, wanted);
+    }
+
+    /// [`ControlPlane::ensure_probe_path`] with whether a check needs it worked out
+    /// beforehand ([`wants_probe_path`], on a control thread).
+    pub(super) fn open_probe_path(&mut self, d: &Director, wanted: bool) {
         if wanted && self.probe.is_none() {
             match ProbePath::open(d.probe_mtu()) {
                 Ok(p) => self.probe = Some(p),
@@ -235,14 +236,8 @@ impl ControlPlane<'_> {
         self.apply_roles(d, now);
         self.defend(d, now);
         self.sync.poll(d, now);
-        if self.monitor.take_changed()
-            && let Err(errs) = self.desired.refresh(d)
-        {
-            // Cannot happen for a valid base (the overlay only removes, quiesces, re-weights
-            // and adds the sorry server); say so loudly if it does.
-            let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
-            tracing::error!("health change not installed: {}", msgs.join("; "));
-        }
+        // The health monitor's decisions are prepared and installed by the control side
+        // ([`super::changes::start_refresher`]).
     }
 
     /// Adds the RX rings' kernel counters (read and reset) to `rings`, at most every
@@ -259,4 +254,14 @@ impl ControlPlane<'_> {
             }
         }
     }
+}
+
+/// Whether a check of `spec` travels the forwarding path (`via_vip`): the probe path must be
+/// open.
+pub(super) fn wants_probe_path(spec: &rvs_core::health::HealthConfig) -> bool {
+    spec.services.iter().any(|s| {
+        s.real_servers
+            .iter()
+            .any(|r| r.checks.iter().any(|c| c.target.via_vip))
+    })
 }

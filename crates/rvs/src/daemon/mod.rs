@@ -16,8 +16,10 @@
 //! lines (`rvsadm ...`, see [`crate::admin`]) on a thread per connection. Listings and
 //! metrics are formatted there from a [`crate::snapshot::DirectorView`] the worker copies
 //! out between batches (numbers only); health and failover listings never reach the worker.
-//! The worker itself still walks the connection table for `-L -c`, and runs reloads and
-//! ipvsadm edits (the engine's `apply`) between batches.
+//! Between batches the worker only installs changes the control threads prepared (touching
+//! just the services that differ, `changes`), copies the connection table in bounded pieces
+//! for `-L -c` (`conn_export`), zeroes counters a chunk at a time (`zeroing`) and puts sync
+//! daemons' sockets in place or takes them out (`sync_control`).
 //!
 //! The modules, one job each:
 //! - `startup`: what [`run`] needs before forwarding (interfaces, routes, rings, checks);
@@ -32,11 +34,14 @@ mod conn_export;
 mod console_ops;
 mod control;
 mod housekeeping;
+mod install_stats;
 mod metrics_server;
 mod priority;
 mod reload;
 mod startup;
+mod sync_control;
 mod worker;
+mod zeroing;
 
 pub use control::{control_request, read_request_line, request_listing};
 
@@ -249,14 +254,17 @@ pub fn run(
             ),
             net: full_net.clone(),
             all: ownership.all,
+            running: crate::desired::Running::of(&director),
         })),
         announce: None,
+        sync: sync.published(),
     };
     let announcer = announcer(cluster, &shared, (&term, &stop))?;
     shared.announce = announcer.as_ref().map(|a| Arc::clone(&a.announcer));
     if let Some(addr) = opts.metrics {
         start_metrics(addr, shared.clone())?;
     }
+    let _refresher = changes::start_refresher(shared.clone(), Arc::clone(&stop))?;
     let _control = start_control(&opts.control, shared, Arc::clone(&stop))?;
     console_ops::share_socket(&opts.control, opts.control_group.as_deref())?;
     if let Some(p) = &opts.pid_file {
@@ -303,6 +311,7 @@ pub fn run(
         provisioner: crate::provision::Provisioner::start()?,
         fast,
         exports: conn_export::Exports::default(),
+        zeroing: zeroing::Zeroing::default(),
     };
     cp.ensure_probe_path(&director);
     // This thread becomes the data plane: bound to its CPU first (`--cpu`).

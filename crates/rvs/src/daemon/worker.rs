@@ -211,6 +211,7 @@ pub(super) fn worker(
             }
             cp.view = None;
             cp.exports.step(d, t, super::conn_export::CHUNK_SLOTS);
+            cp.zeroing.step(d, super::zeroing::CHUNK);
             housekept = t;
         }
         if got > 0 {
@@ -227,7 +228,7 @@ pub(super) fn worker(
             .unwrap_or(Duration::from_millis(50))
             .min(Duration::from_millis(50));
         // A listing being copied goes on at least every millisecond.
-        let wait = if cp.exports.busy() {
+        let wait = if cp.exports.busy() || cp.zeroing.busy() {
             wait.min(super::conn_export::Exports::WAIT)
         } else {
             wait

@@ -612,9 +612,14 @@ fn the_sync_backup_skips_its_own_masters_messages() {
             )
             .unwrap();
             let mut daemons = rvs::syncd::SyncDaemons::default();
-            daemons
-                .start(&mut d, DaemonState::Backup, &setup)
+            let backup = rvs::syncd::SyncDaemon::open(DaemonState::Backup, &setup)
                 .unwrap_or_else(|e| panic!("backup: {e}"));
+            if daemons
+                .put(&mut d, DaemonState::Backup, Box::new(backup))
+                .is_err()
+            {
+                panic!("backup: not put in place");
+            }
             let mut buf = [0u8; 64];
             let msg = SyncMessageBuilder::new(&mut buf, 7)
                 .unwrap()

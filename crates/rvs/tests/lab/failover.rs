@@ -839,7 +839,8 @@ fn split_brain_heals_with_the_survivor_re_announcing() {
 /// `rvsadm --start-daemon` / `--stop-daemon` / `-L --daemon` against two directors whose
 /// configuration runs no sync daemon (VRRP decides only who serves): a master daemon on the
 /// active one, a backup daemon on the other, ipvsadm's listing line and messages, and the
-/// connections made through the VIP appear in the backup's table.
+/// connections made through the VIP appear in the backup's table — until the master is
+/// stopped, while traffic goes on.
 #[test]
 fn rvsadm_starts_and_stops_sync_daemons() {
     use crate::rvsadm::{ok, rvsadm};
@@ -912,6 +913,32 @@ fn rvsadm_starts_and_stops_sync_daemons() {
         "No daemon is running\n"
     );
     assert_eq!(ok(ca, "-L --daemon"), "");
+    // Stopped while traffic flows: the master sends no more sync messages, and the backup
+    // learns none of the new connections.
+    let sent = || {
+        let m = rvs::daemon::control_request(ca, "metrics").unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("rvs_sync_messages_total{direction=\"sent\"} "))
+            .unwrap_or_else(|| panic!("{m}"))
+            .parse::<u64>()
+            .unwrap()
+    };
+    let learned = || {
+        ok(cb, "-L -n -c")
+            .lines()
+            .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{}:", lab::CLIENT)))
+            .count()
+    };
+    let (sent0, learned0) = (sent(), learned());
+    let more = keep_alive_connections(&lab, 5);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sent(), sent0, "sync messages after --stop-daemon");
+    assert_eq!(
+        learned(),
+        learned0,
+        "connections learned after --stop-daemon"
+    );
+    drop(more);
     drop(conns);
 }
 

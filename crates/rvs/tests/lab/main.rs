@@ -19,6 +19,7 @@ mod cli;
 mod cluster;
 mod console;
 mod console_browser;
+mod control_plane;
 mod demo;
 mod failover;
 mod fastpath;

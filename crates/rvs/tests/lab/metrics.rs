@@ -396,9 +396,22 @@ fn control_and_metrics_threads_run_behind_forwarding() {
     let want_nice = (main.3 + 10).min(19);
     let lowered: Vec<_> = threads
         .iter()
-        .filter(|t| ["rvs-metrics", "rvs-metrics-blk", "rvs-ctl-accept"].contains(&t.1.as_str()))
+        .filter(|t| {
+            [
+                "rvs-metrics",
+                "rvs-metrics-blk",
+                "rvs-ctl-accept",
+                "rvs-refresh",
+            ]
+            .contains(&t.1.as_str())
+        })
         .collect();
-    for name in ["rvs-metrics", "rvs-metrics-blk", "rvs-ctl-accept"] {
+    for name in [
+        "rvs-metrics",
+        "rvs-metrics-blk",
+        "rvs-ctl-accept",
+        "rvs-refresh",
+    ] {
         assert!(lowered.iter().any(|t| t.1 == name), "{name} in {threads:?}");
     }
     for t in &lowered {
