@@ -441,14 +441,7 @@ fn describe(why: Option<&Withheld>) -> String {
         Some(Withheld::NoQuorum(s)) => format!(
             "quorum lost: {}",
             s.iter()
-                .map(|k| match k {
-                    ServiceKey::Addr {
-                        protocol,
-                        addr,
-                        port,
-                    } => format!("{protocol} {}", rvs_core::model::sock(*addr, *port)),
-                    ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-                })
+                .map(crate::metrics::service_label)
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
