@@ -408,6 +408,107 @@ pub struct HotConn<A> {
     pub proxied: bool,
 }
 
+/// A connection found by [`ConnTable::lookup_in_mut`], borrowed in place: its fields read
+/// and its timer re-armed without finding it again. A re-arm returns a [`Refile`] for
+/// [`ConnTable::refile_if`] once the borrow ends.
+pub struct InHit<'a, A> {
+    id: ConnId,
+    e: &'a mut Entry<A>,
+    cursor: u64,
+}
+
+/// Whether a re-arm through [`InHit`] moved the entry's expiry before the wheel slot it is
+/// filed in (rare: a shorter timeout than before); hand it to [`ConnTable::refile_if`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refile(bool);
+
+impl Refile {
+    /// Nothing to move (the entry was not re-armed).
+    pub const NONE: Refile = Refile(false);
+}
+
+impl<A: ConnAddr> InHit<'_, A> {
+    /// The entry's id.
+    #[inline(always)]
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+    /// Real-server id.
+    #[inline(always)]
+    pub fn dest(&self) -> u32 {
+        self.e.dest
+    }
+    /// Virtual port.
+    #[inline(always)]
+    pub fn vport(&self) -> u16 {
+        self.e.vport
+    }
+    /// Real-server port.
+    #[inline(always)]
+    pub fn dport(&self) -> u16 {
+        self.e.dport
+    }
+    /// FullNAT local address and port.
+    #[inline(always)]
+    pub fn local(&self) -> Option<(A, u16)> {
+        self.e.fullnat().then_some((self.e.laddr, self.e.lport))
+    }
+    /// Protocol state ([`TcpState`] index for TCP).
+    #[inline(always)]
+    pub fn state(&self) -> u8 {
+        self.e.state
+    }
+    /// Flags.
+    #[inline(always)]
+    pub fn flags(&self) -> ConnFlags {
+        ConnFlags(self.e.flags & ConnFlags::PUBLIC_MASK)
+    }
+    /// The SYN proxy translates this connection's sequence numbers.
+    #[inline(always)]
+    pub fn proxied(&self) -> bool {
+        self.e.proxy_phase != 0
+    }
+
+    /// [`ConnTable::touch_secs`] on the held entry.
+    #[inline(always)]
+    pub fn touch_secs(&mut self, now: Instant, secs: u32) -> Refile {
+        self.e.expires = secs_deadline(now, secs);
+        self.e.timeout_ms = secs_ms(secs);
+        Refile(filed_too_late(self.e, self.cursor))
+    }
+
+    /// [`ConnTable::tcp_transition`] on the held entry (a connection, not a template).
+    /// `None` for a non-TCP entry or an unknown state.
+    #[inline]
+    pub fn tcp_transition(
+        &mut self,
+        dir: Direction,
+        flags: TcpFlags,
+        timeouts: &StateTimeouts,
+        now: Instant,
+    ) -> Option<(Transition, Refile)> {
+        let e = &mut *self.e;
+        if e.protocol != TCP {
+            return None;
+        }
+        let state = TcpState::from_index(e.state)?;
+        let t = transition_with(
+            timeouts.secure(),
+            state,
+            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+            dir,
+            flags,
+        );
+        e.state = t.new as u8;
+        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
+        let secs = timeouts.tcp_secs(t.new);
+        e.expires = secs_deadline(now, secs);
+        e.timeout_ms = secs_ms(secs);
+        Some((t, Refile(filed_too_late(e, self.cursor))))
+    }
+}
+
 /// A SYN-proxied connection's sequence bookkeeping (`director/synproxy.rs`): what the
 /// director needs between the client's cookie ACK and the real server's SYN-ACK, then the
 /// sequence delta. Phase 0 means the connection is not proxied; the meaning of `a` and
@@ -1272,6 +1373,39 @@ impl<A: ConnAddr> ConnTable<A> {
             i = e.next_in;
         }
         None
+    }
+
+    /// The live (non-template) connection with this in key, held for reading and
+    /// re-arming in place (the packet path's one probe: [`InHit`]). The same entry as
+    /// [`ConnTable::lookup_in`].
+    #[inline(always)]
+    pub fn lookup_in_mut(&mut self, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
+        let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        let mut i = self.in_idx.head(h);
+        let cursor = self.cursor;
+        // Found by index first, borrowed mutably once (the chain walk reads only).
+        loop {
+            let e = self.slab.get(i)?;
+            if !e.is_template() && e.matches_in(key) && e.expires > now.0 {
+                break;
+            }
+            i = e.next_in;
+        }
+        let e = self.slab.get_mut(i)?;
+        Some(InHit {
+            id: ConnId(i),
+            e,
+            cursor,
+        })
+    }
+
+    /// Move an entry a re-arm through [`InHit`] left filed after its expiry (see
+    /// [`Refile`]).
+    #[inline(always)]
+    pub fn refile_if(&mut self, id: ConnId, r: Refile) {
+        if r.0 {
+            self.refile(id.0);
+        }
     }
 
     /// A copy of the entry, live or not yet swept.

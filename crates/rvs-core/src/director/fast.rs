@@ -12,8 +12,8 @@
 //! been changed.
 
 use super::{Core, DestId, Verdict, Way};
-use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState};
-use crate::conn::table::{ConnTable, InKey};
+use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState, Transition};
+use crate::conn::table::{ConnTable, InKey, Refile};
 use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame};
 use std::net::IpAddr;
@@ -60,7 +60,7 @@ impl Core {
             vaddr: [h[30], h[31], h[32], h[33]],
             vport: s.dst_port,
         };
-        let Some((id, conn)) = t.lookup_in_hot(&key, now) else {
+        let Some(mut hit) = t.lookup_in_mut(&key, now) else {
             return Fast::NoInConn;
         };
         // A SYN may start a new connection on a closing entry (`conn_reuse_mode`).
@@ -69,10 +69,10 @@ impl Core {
         }
         // The FTP control channel needs its payload inspected (`director/ftp.rs`); a
         // SYN-proxied connection its sequence numbers translated (`director/synproxy`).
-        if conn.vport == super::ftp::FTP_PORT || conn.proxied {
+        if hit.vport() == super::ftp::FTP_PORT || hit.proxied() {
             return Fast::General;
         }
-        let dest = DestId(conn.dest);
+        let dest = DestId(hit.dest());
         // A valid hop with `nat_v4` implies a live real server forwarding by NAT/FullNAT.
         let Some(hop) = self.fast_hop(dest) else {
             return Fast::General;
@@ -80,40 +80,62 @@ impl Core {
         let Some(rs) = hop.nat_v4 else {
             return Fast::General;
         };
+        let id = hit.id();
+        let (local, dport) = (hit.local(), hit.dport());
         // `Core::forward`: state and timer, then counters.
-        if s.protocol == 6 {
-            if established_data(conn.state, conn.flags, s.tcp_flags) {
+        let refile = if s.protocol == 6 {
+            if established_data(hit.state(), hit.flags(), s.tcp_flags) {
                 // What `tcp_transition` would do: the same state and flags, no activity,
                 // the ESTABLISHED timeout from now.
-                t.touch_secs(id, now, self.timeouts.tcp_secs(TcpState::Established));
-            } else if let Some(tr) = t.tcp_transition(
-                id,
-                Direction::Input,
-                TcpFlags(s.tcp_flags),
-                &self.timeouts,
-                now,
-            ) {
-                if let Some(a) = tr.activity {
-                    self.activity(dest, a);
-                }
-                // The client's ACK completed the handshake (`director/shed.rs`).
-                if super::shed::completes(&tr) {
-                    self.shed.prove(IpAddr::V4(key.caddr.into()), now);
+                hit.touch_secs(now, self.timeouts.tcp_secs(TcpState::Established))
+            } else {
+                match hit.tcp_transition(
+                    Direction::Input,
+                    TcpFlags(s.tcp_flags),
+                    &self.timeouts,
+                    now,
+                ) {
+                    Some((tr, refile)) => {
+                        self.transition_side_effects(dest, &tr, key.caddr, now);
+                        refile
+                    }
+                    None => Refile::NONE,
                 }
             }
         } else {
-            t.touch_secs(id, now, self.timeouts.udp_secs());
-        }
+            hit.touch_secs(now, self.timeouts.udp_secs())
+        };
+        t.refile_if(id, refile);
         self.count_packet_len(dest, Way::In, s.total);
         // Connection sync (`director/sync.rs`): one branch while it is off.
         if self.sync.is_some() {
             self.sync_in(t, id);
         }
         // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`.
-        wire::nat::rewrite_v4_head(h, s.protocol, conn.local, (rs, conn.dport), partial);
+        wire::nat::rewrite_v4_head(h, s.protocol, local, (rs, dport), partial);
         h[0..6].copy_from_slice(&hop.mac);
         h[6..12].copy_from_slice(&hop.src_mac);
         Fast::Done(Verdict::Transmit(hop.port))
+    }
+
+    /// What a TCP transition of the fast path changes beside the entry: the real server's
+    /// counts and the SYN shedder's proof of a completed handshake.
+    #[cold]
+    #[inline(never)]
+    fn transition_side_effects(
+        &mut self,
+        dest: DestId,
+        tr: &Transition,
+        caddr: [u8; 4],
+        now: Instant,
+    ) {
+        if let Some(a) = tr.activity {
+            self.activity(dest, a);
+        }
+        // The client's ACK completed the handshake (`director/shed.rs`).
+        if super::shed::completes(tr) {
+            self.shed.prove(IpAddr::V4(caddr.into()), now);
+        }
     }
 
     /// Move a connection between its real server's active and inactive counts.
