@@ -113,8 +113,7 @@ impl Core {
         }
         // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`.
         wire::nat::rewrite_v4_head(h, s.protocol, local, (rs, dport), partial);
-        h[0..6].copy_from_slice(&hop.mac);
-        h[6..12].copy_from_slice(&hop.src_mac);
+        h[0..12].copy_from_slice(&hop.macs);
         Fast::Done(Verdict::Transmit(hop.port))
     }
 

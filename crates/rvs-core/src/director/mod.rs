@@ -199,13 +199,27 @@ pub struct EngineCounters {
 struct Hop {
     generation: u32,
     port: PortId,
-    /// The next hop's MAC.
-    mac: [u8; 6],
-    /// The egress port's own MAC.
-    src_mac: [u8; 6],
+    /// The next hop's MAC, then the egress port's own: the frame's first 12 bytes.
+    macs: [u8; 12],
     /// The real server's IPv4 address when it is live (in its service) and forwards by
     /// NAT or FullNAT: the packet path's fast case ([`Core::fast_nat_in`]).
     nat_v4: Option<[u8; 4]>,
+}
+
+impl Hop {
+    /// The next hop's MAC.
+    fn mac(&self) -> [u8; 6] {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.macs[..6]);
+        m
+    }
+
+    /// The egress port's own MAC.
+    fn src_mac(&self) -> [u8; 6] {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.macs[6..]);
+        m
+    }
 }
 
 /// Why a real server's next hop is not at hand: no route, or a route whose neighbour
@@ -1073,7 +1087,7 @@ impl Core {
         if let Some(h) = self.hops.get(i)
             && h.generation == self.neigh_generation
         {
-            return Ok((h.port, h.mac));
+            return Ok((h.port, h.mac()));
         }
         let Some((port, hop)) = self.net.route(addr) else {
             return Err(None);
@@ -1096,11 +1110,14 @@ impl Core {
                     }
                     _ => None,
                 };
+                let src_mac = self.net.port(port).map(|p| p.mac).unwrap_or_default();
+                let mut macs = [0; 12];
+                macs[..6].copy_from_slice(&mac);
+                macs[6..].copy_from_slice(&src_mac);
                 self.hops[i] = Hop {
                     generation: self.neigh_generation,
                     port,
-                    mac,
-                    src_mac: self.net.port(port).map(|p| p.mac).unwrap_or_default(),
+                    macs,
                     nat_v4,
                 };
                 Ok((port, mac))
@@ -2438,7 +2455,7 @@ fn fast_nat_in<A: Af>(
     if !wire::nat::rewrite_v4_l4(l3, l4_offset, p.protocol, src, dst, partial) {
         return None;
     }
-    rewrite::set_macs(data, hop.mac, hop.src_mac);
+    rewrite::set_macs(data, hop.mac(), hop.src_mac());
     Some(Verdict::Transmit(hop.port))
 }
 

@@ -1451,3 +1451,40 @@ mod fast_paths {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The fast path's header rewrite writes the same bytes as the general one, checksum
+    /// edge values (0, 0xffff, addresses of all ones and zeros) included.
+    #[test]
+    fn head_rewrite_matches_l4_rewrite(
+        mut head in proptest::collection::vec(any::<u8>(), 54),
+        udp in any::<bool>(), partial in any::<bool>(), fullnat in any::<bool>(),
+        edge in 0u8..8, dst in any::<[u8; 4]>(), src in any::<[u8; 4]>(),
+        dport in any::<u16>(), sport in any::<u16>(),
+    ) {
+        let protocol = if udp { 17 } else { 6 };
+        head[23] = protocol;
+        let csum_at = 34 + if udp { 6 } else { 16 };
+        let edge16 = |v: u16, at: usize, h: &mut Vec<u8>| h[at..at + 2].copy_from_slice(&v.to_be_bytes());
+        match edge {
+            0 => edge16(0, csum_at, &mut head),
+            1 => edge16(0xffff, csum_at, &mut head),
+            2 => edge16(0, 24, &mut head),
+            3 => edge16(0xffff, 24, &mut head),
+            4 => head[30..34].copy_from_slice(&[0xff; 4]),
+            5 => head[30..34].copy_from_slice(&[0; 4]),
+            _ => {}
+        }
+        let (dst, src) = if edge == 6 { ([0; 4], [0; 4]) } else if edge == 7 { ([0xff; 4], [0xff; 4]) } else { (dst, src) };
+        let mut a: [u8; 54] = head.clone().try_into().unwrap();
+        let local = fullnat.then_some((src, sport));
+        super::nat::rewrite_v4_head(&mut a, protocol, local, (dst, dport), partial);
+        let mut b = head.clone();
+        prop_assert!(super::nat::rewrite_v4_l4(
+            &mut b[14..], 20, protocol, local.map(|(a, p)| (a, Some(p))), Some((dst, Some(dport))), partial,
+        ));
+        prop_assert_eq!(&a[..], &b[..]);
+    }
+}
