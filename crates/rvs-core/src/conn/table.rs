@@ -45,7 +45,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::sctp::{self, SctpEvent, SctpState, SctpTransition};
 use super::state::{
-    ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name,
+    ConnFlags, Direction, Rearm, StateTimeouts, TcpFlags, TcpState, Transition, state_name,
     transition_with,
 };
 use crate::model::{Family, TableFullPolicy};
@@ -475,6 +475,14 @@ impl<A: ConnAddr> InHit<'_, A> {
     pub fn touch_secs(&mut self, now: Instant, secs: u32) -> Refile {
         self.e.expires = secs_deadline(now, secs);
         self.e.timeout_ms = secs_ms(secs);
+        Refile(filed_too_late(self.e, self.cursor))
+    }
+
+    /// [`InHit::touch_secs`] with the timeout computed beforehand.
+    #[inline(always)]
+    pub fn rearm(&mut self, now: Instant, r: Rearm) -> Refile {
+        self.e.expires = now.0.saturating_add(r.ns);
+        self.e.timeout_ms = r.ms;
         Refile(filed_too_late(self.e, self.cursor))
     }
 

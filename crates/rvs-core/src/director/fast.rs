@@ -11,7 +11,7 @@
 //! connections, an uncached real server — is left to the general path, before anything has
 //! been changed.
 
-use super::{Core, DestId, Verdict, Way};
+use super::{Core, DestId, Verdict};
 use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState, Transition};
 use crate::conn::table::{ConnTable, InKey, Refile};
 use crate::time::Instant;
@@ -72,22 +72,31 @@ impl Core {
         if hit.vport() == super::ftp::FTP_PORT || hit.proxied() {
             return Fast::General;
         }
-        let dest = DestId(hit.dest());
+        let dest = hit.dest();
         // A valid hop with `nat_v4` implies a live real server forwarding by NAT/FullNAT.
-        let Some(hop) = self.fast_hop(dest) else {
+        let Some(hop) = self
+            .hops
+            .get(dest as usize)
+            .filter(|h| h.generation == self.neigh_generation)
+        else {
             return Fast::General;
         };
         let Some(rs) = hop.nat_v4 else {
             return Fast::General;
         };
+        let out = hop.port;
+        // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`: nothing below
+        // falls back to the general path.
+        wire::nat::rewrite_v4_head(h, s.protocol, hit.local(), (rs, hit.dport()), partial);
+        h[0..12].copy_from_slice(&hop.macs);
         let id = hit.id();
-        let (local, dport) = (hit.local(), hit.dport());
         // `Core::forward`: state and timer, then counters.
+        let mut side = None;
         let refile = if s.protocol == 6 {
             if established_data(hit.state(), hit.flags(), s.tcp_flags) {
                 // What `tcp_transition` would do: the same state and flags, no activity,
                 // the ESTABLISHED timeout from now.
-                hit.touch_secs(now, self.timeouts.tcp_secs(TcpState::Established))
+                hit.rearm(now, self.timeouts.established())
             } else {
                 match hit.tcp_transition(
                     Direction::Input,
@@ -96,7 +105,7 @@ impl Core {
                     now,
                 ) {
                     Some((tr, refile)) => {
-                        self.transition_side_effects(dest, &tr, key.caddr, now);
+                        side = Some(tr);
                         refile
                     }
                     None => Refile::NONE,
@@ -106,15 +115,16 @@ impl Core {
             hit.touch_secs(now, self.timeouts.udp_secs())
         };
         t.refile_if(id, refile);
-        self.count_packet_len(dest, Way::In, s.total);
+        self.services
+            .count_packet(DestId(dest), true, u64::from(s.total));
+        if let Some(tr) = side {
+            self.transition_side_effects(DestId(dest), &tr, key.caddr, now);
+        }
         // Connection sync (`director/sync.rs`): one branch while it is off.
         if self.sync.is_some() {
             self.sync_in(t, id);
         }
-        // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`.
-        wire::nat::rewrite_v4_head(h, s.protocol, local, (rs, dport), partial);
-        h[0..12].copy_from_slice(&hop.macs);
-        Fast::Done(Verdict::Transmit(hop.port))
+        Fast::Done(Verdict::Transmit(out))
     }
 
     /// What a TCP transition of the fast path changes beside the entry: the real server's
