@@ -118,8 +118,7 @@ impl ConnAddr for [u8; 4] {
 
     #[inline]
     fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64 {
-        let w = (u64::from(u32::from_ne_bytes(*a)) << 32) | u64::from(u32::from_ne_bytes(*b));
-        fold(w ^ seed.0[0], tail ^ seed.0[1])
+        hash_v4_wire(seed, u64::from_ne_bytes(concat8(a, b)), tail)
     }
 }
 
@@ -180,9 +179,32 @@ impl fmt::Debug for Seed {
     }
 }
 
+/// The ports and protocol of a key as hashed: the two ports as they are on the wire (the
+/// four bytes `p1`, `p2` in network order, read in the machine's order), then the protocol.
+/// A frame's port bytes hash without conversion ([`ConnTable::lookup_in_wire`]).
 #[inline]
 fn ports_tail(protocol: u8, p1: u16, p2: u16) -> u64 {
-    (u64::from(p1) << 32) | (u64::from(p2) << 16) | u64::from(protocol)
+    let [a, b] = p1.to_be_bytes();
+    let [c, d] = p2.to_be_bytes();
+    wire_tail(protocol, u32::from_ne_bytes([a, b, c, d]))
+}
+
+/// [`ports_tail`] of ports as read from a frame in the machine's order.
+#[inline(always)]
+fn wire_tail(protocol: u8, ports: u32) -> u64 {
+    (u64::from(ports) << 8) | u64::from(protocol)
+}
+
+/// The IPv4 hash of two addresses read as one word from a frame (the eight bytes of the
+/// two addresses in the machine's order) and a tail.
+#[inline(always)]
+fn hash_v4_wire(seed: &Seed, addrs: u64, tail: u64) -> u64 {
+    fold(addrs ^ seed.0[0], tail ^ seed.0[1])
+}
+
+#[inline(always)]
+fn concat8(a: &[u8; 4], b: &[u8; 4]) -> [u8; 8] {
+    [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
 }
 
 /// The out index's hash. Different argument order from the in hash so that an entry whose
@@ -907,6 +929,33 @@ pub fn entries_for_bytes<A: ConnAddr>(bytes: usize) -> usize {
     bytes.saturating_sub(fixed_bytes::<A>()) / per
 }
 
+impl ConnTable<[u8; 4]> {
+    /// [`ConnTable::lookup_in_mut`] of an IPv4 frame's key as it is on the wire: `addrs`
+    /// the eight address bytes (source, destination) and `ports` the four port bytes
+    /// (source, destination), each read in the machine's order. Hashes without
+    /// converting them (the same hash as the [`InKey`]).
+    #[inline(always)]
+    pub fn lookup_in_wire(
+        &mut self,
+        protocol: u8,
+        addrs: u64,
+        ports: u32,
+        now: Instant,
+    ) -> Option<InHit<'_, [u8; 4]>> {
+        let h = hash_v4_wire(&self.seed, addrs, wire_tail(protocol, ports));
+        let [a0, a1, a2, a3, b0, b1, b2, b3] = addrs.to_ne_bytes();
+        let [p0, p1, p2, p3] = ports.to_ne_bytes();
+        let key = InKey {
+            protocol,
+            caddr: [a0, a1, a2, a3],
+            cport: u16::from_be_bytes([p0, p1]),
+            vaddr: [b0, b1, b2, b3],
+            vport: u16::from_be_bytes([p2, p3]),
+        };
+        self.find_in_mut(h, &key, now)
+    }
+}
+
 /// An IPv4 connection table.
 pub type ConnTableV4 = ConnTable<[u8; 4]>;
 /// An IPv6 connection table.
@@ -1389,6 +1438,12 @@ impl<A: ConnAddr> ConnTable<A> {
     #[inline(always)]
     pub fn lookup_in_mut(&mut self, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        self.find_in_mut(h, key, now)
+    }
+
+    /// [`ConnTable::lookup_in_mut`] with the key's hash at hand.
+    #[inline(always)]
+    fn find_in_mut(&mut self, h: u64, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let mut i = self.in_idx.head(h);
         let cursor = self.cursor;
         // Found by index first, borrowed mutably once (the chain walk reads only).

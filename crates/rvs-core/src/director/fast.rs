@@ -13,7 +13,7 @@
 
 use super::{Core, DestId, Verdict};
 use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState, Transition};
-use crate::conn::table::{ConnTable, InKey, Refile};
+use crate::conn::table::{ConnTable, Refile};
 use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame};
 use std::net::IpAddr;
@@ -53,18 +53,15 @@ impl Core {
         let Some(s) = wire::parse::simple_v4_head(h, len) else {
             return Fast::General;
         };
-        let key = InKey {
-            protocol: s.protocol,
-            caddr: [h[26], h[27], h[28], h[29]],
-            cport: s.src_port,
-            vaddr: [h[30], h[31], h[32], h[33]],
-            vport: s.dst_port,
-        };
-        let Some(mut hit) = t.lookup_in_mut(&key, now) else {
+        // Fixed ranges of the 54-byte head: no bounds check, one load each.
+        let addrs = h[26..34].try_into().map_or(0, u64::from_ne_bytes);
+        let ports = h[34..38].try_into().map_or(0, u32::from_ne_bytes);
+        let Some(mut hit) = t.lookup_in_wire(s.protocol, addrs, ports, now) else {
             return Fast::NoInConn;
         };
         // A SYN may start a new connection on a closing entry (`conn_reuse_mode`).
-        if s.protocol == 6 && s.tcp_flags & TcpFlags::SYN != 0 {
+        // (`tcp_flags` is 0 for UDP.)
+        if s.tcp_flags & TcpFlags::SYN != 0 {
             return Fast::General;
         }
         // The FTP control channel needs its payload inspected (`director/ftp.rs`); a
@@ -85,13 +82,13 @@ impl Core {
             return Fast::General;
         };
         let out = hop.port;
+        let caddr = [h[26], h[27], h[28], h[29]];
         // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`: nothing below
         // falls back to the general path.
         wire::nat::rewrite_v4_head(h, s.protocol, hit.local(), (rs, hit.dport()), partial);
         h[0..12].copy_from_slice(&hop.macs);
         let id = hit.id();
         // `Core::forward`: state and timer, then counters.
-        let mut side = None;
         let refile = if s.protocol == 6 {
             if established_data(hit.state(), hit.flags(), s.tcp_flags) {
                 // What `tcp_transition` would do: the same state and flags, no activity,
@@ -105,7 +102,7 @@ impl Core {
                     now,
                 ) {
                     Some((tr, refile)) => {
-                        side = Some(tr);
+                        self.transition_side_effects(DestId(dest), &tr, caddr, now);
                         refile
                     }
                     None => Refile::NONE,
@@ -117,9 +114,6 @@ impl Core {
         t.refile_if(id, refile);
         self.services
             .count_packet(DestId(dest), true, u64::from(s.total));
-        if let Some(tr) = side {
-            self.transition_side_effects(DestId(dest), &tr, key.caddr, now);
-        }
         // Connection sync (`director/sync.rs`): one branch while it is off.
         if self.sync.is_some() {
             self.sync_in(t, id);
