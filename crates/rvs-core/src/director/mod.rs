@@ -676,6 +676,7 @@ impl Director {
 
     /// Everything but the fast path's frames: kept out of line so that [`Director::handle`]
     /// stays small (its values in registers).
+    #[cold]
     #[inline(never)]
     fn handle_general(
         &mut self,
