@@ -515,7 +515,7 @@ pub fn transition(state: TcpState, flags: ConnFlags, dir: Direction, tcp: TcpFla
 }
 
 /// [`transition`] in the normal table, or in `tcp_states_dos` when `secure`.
-#[inline]
+#[inline(always)]
 pub fn transition_with(
     secure: bool,
     state: TcpState,

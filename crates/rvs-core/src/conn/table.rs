@@ -1684,7 +1684,7 @@ impl<A: ConnAddr> ConnTable<A> {
     /// re-arms the entry. The returned [`Transition::activity`] tells the director to move
     /// the connection between its real server's active and inactive counts. `None` for an
     /// unknown id, a template or a non-TCP entry.
-    #[inline]
+    #[inline(always)]
     pub fn tcp_transition(
         &mut self,
         id: ConnId,

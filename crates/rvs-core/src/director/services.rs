@@ -239,6 +239,7 @@ impl Services {
     }
 
     /// A real server by id, live or trashed.
+    #[inline]
     pub fn dest(&self, id: DestId) -> Option<&Dest> {
         match *self.dest_loc.get(id.0 as usize)? {
             DestLoc::Live { svc, pos } => self.slots[svc as usize]
@@ -250,6 +251,7 @@ impl Services {
     }
 
     /// A real server by id, mutable.
+    #[inline]
     pub fn dest_mut(&mut self, id: DestId) -> Option<&mut Dest> {
         match *self.dest_loc.get(id.0 as usize)? {
             DestLoc::Live { svc, pos } => self.slots[svc as usize]
