@@ -1374,6 +1374,7 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// The live connection a reply belongs to (`ip_vs_conn_out_get()`). Templates are not
     /// in the out index.
+    #[inline]
     pub fn lookup_out(&self, key: &OutKey<A>, now: Instant) -> Option<ConnId> {
         let h = self.out_hash(key.protocol, &key.saddr, key.sport, &key.daddr, key.dport);
         let mut i = self.out_idx.head(h);

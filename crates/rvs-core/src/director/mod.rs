@@ -794,7 +794,7 @@ fn release(services: &mut Services, counters: &mut EngineCounters, dest: u32, fl
 }
 
 /// A connection was created on a real server: raise its count (`ip_vs_bind_dest()`).
-#[inline]
+#[inline(always)]
 fn bind(services: &mut Services, dest: DestId, flags: ConnFlags) {
     if let Some(d) = services.dest_mut(dest) {
         if flags.has(ConnFlags::TEMPLATE) {
@@ -1511,7 +1511,7 @@ impl Core {
             .count_packet(dest, way == Way::In, u64::from(l3_len));
     }
 
-    #[inline]
+    #[inline(always)]
     fn count_new(&mut self, svc: ServiceId, dest: DestId) {
         self.counters.conns_created += 1;
         if let Some(d) = self.services.stats_mut(dest).0 {

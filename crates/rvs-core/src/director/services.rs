@@ -187,6 +187,7 @@ impl Services {
     /// The service for a protocol, destination address and port: the exact service first,
     /// then a port-0 service of that address (`__ip_vs_service_find()` tries port 0 for
     /// persistent port-zero services).
+    #[inline]
     pub fn find_addr(&self, protocol: u8, addr: IpAddr, port: u16) -> Option<ServiceId> {
         self.by_addr
             .get(&(protocol, addr, port))
