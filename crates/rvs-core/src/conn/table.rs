@@ -1406,33 +1406,6 @@ impl<A: ConnAddr> ConnTable<A> {
         })
     }
 
-    /// [`ConnTable::lookup_in`] and [`ConnTable::hot`] in one: the packet path's lookup.
-    #[inline]
-    pub fn lookup_in_hot(&self, key: &InKey<A>, now: Instant) -> Option<(ConnId, HotConn<A>)> {
-        let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
-        let mut i = self.in_idx.head(h);
-        while let Some(e) = self.slab.get(i) {
-            if !e.is_template() && e.matches_in(key) && e.live(now.0) {
-                let hot = HotConn {
-                    caddr: e.caddr,
-                    vaddr: e.vaddr,
-                    local: e.fullnat().then_some((e.laddr, e.lport)),
-                    dest: e.dest,
-                    cport: e.cport,
-                    vport: e.vport,
-                    dport: e.dport,
-                    protocol: e.protocol,
-                    flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
-                    state: e.state,
-                    proxied: e.proxy_phase != 0,
-                };
-                return Some((ConnId(i), hot));
-            }
-            i = e.next_in;
-        }
-        None
-    }
-
     /// The live (non-template) connection with this in key, held for reading and
     /// re-arming in place (the packet path's one probe: [`InHit`]). The same entry as
     /// [`ConnTable::lookup_in`].
