@@ -1488,3 +1488,35 @@ proptest! {
         prop_assert_eq!(&a[..], &b[..]);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The fast path's header checks over the first 54 bytes accept exactly the frames of
+    /// at least 54 bytes that `simple_v4` accepts, with the same result (the general path
+    /// builds its `Parsed` from the fast path's result without checking again).
+    #[test]
+    fn head_checks_match_simple_v4(
+        udp in any::<bool>(), payload in proptest::collection::vec(any::<u8>(), 0..40),
+        flips in proptest::collection::vec((12usize..54, any::<u8>()), 0..4),
+        total_delta in -30i32..30, extra in 0usize..8,
+    ) {
+        let mut f = if udp {
+            udp_v4_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, &payload)
+        } else {
+            tcp_v4_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, &payload)
+        };
+        f.extend(std::iter::repeat_n(0u8, extra));
+        if f.len() < 54 {
+            f.resize(54, 0);
+        }
+        for (at, v) in flips {
+            f[at] = v;
+        }
+        let total = i32::from(u16::from_be_bytes([f[16], f[17]])) + total_delta;
+        f[16..18].copy_from_slice(&(total.clamp(0, 0xffff) as u16).to_be_bytes());
+        let len = f.len();
+        let head: &[u8; 54] = f[..54].try_into().unwrap();
+        prop_assert_eq!(parse::simple_v4_head(head, len), parse::simple_v4(&f));
+    }
+}
