@@ -23,8 +23,9 @@ pub(super) enum Fast {
     /// Handled: the frame's verdict.
     Done(Verdict),
     /// A frame of the fast path's kind without an established connection by its in key
-    /// (so the general path need not look the in key up again).
-    NoInConn,
+    /// (so the general path need not look the in key up again), with what its header
+    /// checks read (so the general path need not check them again).
+    NoInConn(wire::parse::SimpleV4),
     /// Not the fast path's kind: nothing was changed.
     General,
 }
@@ -57,7 +58,7 @@ impl Core {
         let addrs = h[26..34].try_into().map_or(0, u64::from_ne_bytes);
         let ports = h[34..38].try_into().map_or(0, u32::from_ne_bytes);
         let Some(mut hit) = t.lookup_in_wire(s.protocol, addrs, ports, now) else {
-            return Fast::NoInConn;
+            return Fast::NoInConn(s);
         };
         // A SYN may start a new connection on a closing entry (`conn_reuse_mode`).
         // (`tcp_flags` is 0 for UDP.)

@@ -668,8 +668,8 @@ impl Director {
                 }
                 return v;
             }
-            fast::Fast::NoInConn => true,
-            fast::Fast::General => false,
+            fast::Fast::NoInConn(s) => Some(s),
+            fast::Fast::General => None,
         };
         self.handle_general(now, port, frame, in_missed)
     }
@@ -683,10 +683,17 @@ impl Director {
         now: Instant,
         port: PortId,
         frame: &mut Frame<'_>,
-        in_missed: bool,
+        in_missed: Option<wire::parse::SimpleV4>,
     ) -> Verdict {
         let c = &mut self.core;
-        let p = match wire::parse(frame.data()) {
+        // The fast path's header checks passed (`simple_v4_head` is `simple_v4`): only
+        // the `Parsed` value is left to build.
+        let simple = in_missed.and_then(|s| wire::parse::parsed_simple_v4(frame.data(), &s));
+        let parsed = match simple {
+            Some(p) => Ok(p),
+            None => wire::parse(frame.data()),
+        };
+        let p = match parsed {
             Ok(p) => p,
             Err(e) => {
                 c.counters.malformed[e.index() % 16] += 1;
@@ -695,7 +702,7 @@ impl Director {
         };
         let v = match p.l3 {
             L3Kind::Arp => c.handle_arp(now, port, frame),
-            L3Kind::Ipv4 => c.handle_ip(&mut self.v4, now, port, frame, &p, in_missed),
+            L3Kind::Ipv4 => c.handle_ip(&mut self.v4, now, port, frame, &p, simple.is_some()),
             L3Kind::Ipv6 => {
                 if p.protocol == 58 && matches!(p.icmp, Some((133..=137, _))) {
                     c.handle_nd(now, port, frame, &p)
