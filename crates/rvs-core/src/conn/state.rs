@@ -515,7 +515,7 @@ pub fn transition(state: TcpState, flags: ConnFlags, dir: Direction, tcp: TcpFla
 }
 
 /// [`transition`] in the normal table, or in `tcp_states_dos` when `secure`.
-#[inline]
+#[inline(always)]
 pub fn transition_with(
     secure: bool,
     state: TcpState,
@@ -556,6 +556,29 @@ pub struct StateTimeouts {
     /// timeouts.
     secure: bool,
     tcp_dos: [u32; 11],
+    /// The ESTABLISHED re-arm, computed once (the packet path's most frequent one;
+    /// `secure_tcp` keeps ESTABLISHED's timeout, [`dos_timeouts`]).
+    established: Rearm,
+}
+
+/// A timeout of whole seconds as a connection-table re-arm takes it: nanoseconds and
+/// milliseconds (saturated at `u32::MAX`), computed once instead of on every packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Rearm {
+    /// The timeout in nanoseconds.
+    pub ns: u64,
+    /// The timeout in milliseconds, saturated.
+    pub ms: u32,
+}
+
+impl Rearm {
+    /// The re-arm of `secs` seconds.
+    pub fn from_secs(secs: u32) -> Rearm {
+        Rearm {
+            ns: u64::from(secs) * 1_000_000_000,
+            ms: u32::try_from(u64::from(secs) * 1000).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl Default for StateTimeouts {
@@ -575,6 +598,7 @@ impl Default for StateTimeouts {
             sctp,
             secure: false,
             tcp_dos: dos_timeouts(tcp),
+            established: Rearm::from_secs(tcp[TcpState::Established.index()]),
         }
     }
 }
@@ -587,7 +611,15 @@ impl StateTimeouts {
         s.tcp[TcpState::FinWait.index()] = t.tcp_fin;
         s.udp = t.udp;
         s.tcp_dos = dos_timeouts(s.tcp);
+        s.established = Rearm::from_secs(t.tcp);
         s
+    }
+
+    /// [`StateTimeouts::tcp_secs`] of ESTABLISHED as a [`Rearm`] (the same with or without
+    /// `secure_tcp`).
+    #[inline(always)]
+    pub fn established(&self) -> Rearm {
+        self.established
     }
 
     /// Switch `secure_tcp`'s table and timeouts on or off (the kernel's
@@ -673,6 +705,35 @@ fn dos_timeouts(mut tcp: [u32; 11]) -> [u32; 11] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The precomputed ESTABLISHED re-arm is `tcp_secs(Established)` whatever the
+    /// configured timeouts and `secure_tcp`, saturated milliseconds included.
+    #[test]
+    fn established_rearm_is_the_established_timeout() {
+        for tcp in [0, 1, 900, 4_294_967, 4_294_968, u32::MAX] {
+            let mut t = StateTimeouts::from_model(&Timeouts {
+                tcp,
+                tcp_fin: 120,
+                udp: 300,
+            });
+            for secure in [false, true] {
+                t.set_secure(secure);
+                let secs = t.tcp_secs(TcpState::Established);
+                assert_eq!(secs, tcp);
+                let r = t.established();
+                assert_eq!(r.ns, u64::from(secs) * 1_000_000_000);
+                assert_eq!(
+                    u64::from(r.ms),
+                    (u64::from(secs) * 1000).min(u64::from(u32::MAX))
+                );
+            }
+        }
+        let d = StateTimeouts::default();
+        assert_eq!(
+            d.established(),
+            Rearm::from_secs(d.tcp_secs(TcpState::Established))
+        );
+    }
 
     /// The kernel's `tcp_states[]` as printed in `ip_vs_proto_tcp.c` (mainline, read from
     /// torvalds/linux), one string per row, states in column order sNO..sSA. Kept as text

@@ -45,7 +45,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::sctp::{self, SctpEvent, SctpState, SctpTransition};
 use super::state::{
-    ConnFlags, Direction, StateTimeouts, TcpFlags, TcpState, Transition, state_name,
+    ConnFlags, Direction, Rearm, StateTimeouts, TcpFlags, TcpState, Transition, state_name,
     transition_with,
 };
 use crate::model::{Family, TableFullPolicy};
@@ -118,8 +118,7 @@ impl ConnAddr for [u8; 4] {
 
     #[inline]
     fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64 {
-        let w = (u64::from(u32::from_ne_bytes(*a)) << 32) | u64::from(u32::from_ne_bytes(*b));
-        fold(w ^ seed.0[0], tail ^ seed.0[1])
+        hash_v4_wire(seed, u64::from_ne_bytes(concat8(a, b)), tail)
     }
 }
 
@@ -180,9 +179,32 @@ impl fmt::Debug for Seed {
     }
 }
 
+/// The ports and protocol of a key as hashed: the two ports as they are on the wire (the
+/// four bytes `p1`, `p2` in network order, read in the machine's order), then the protocol.
+/// A frame's port bytes hash without conversion ([`ConnTable::lookup_in_wire`]).
 #[inline]
 fn ports_tail(protocol: u8, p1: u16, p2: u16) -> u64 {
-    (u64::from(p1) << 32) | (u64::from(p2) << 16) | u64::from(protocol)
+    let [a, b] = p1.to_be_bytes();
+    let [c, d] = p2.to_be_bytes();
+    wire_tail(protocol, u32::from_ne_bytes([a, b, c, d]))
+}
+
+/// [`ports_tail`] of ports as read from a frame in the machine's order.
+#[inline(always)]
+fn wire_tail(protocol: u8, ports: u32) -> u64 {
+    (u64::from(ports) << 8) | u64::from(protocol)
+}
+
+/// The IPv4 hash of two addresses read as one word from a frame (the eight bytes of the
+/// two addresses in the machine's order) and a tail.
+#[inline(always)]
+fn hash_v4_wire(seed: &Seed, addrs: u64, tail: u64) -> u64 {
+    fold(addrs ^ seed.0[0], tail ^ seed.0[1])
+}
+
+#[inline(always)]
+fn concat8(a: &[u8; 4], b: &[u8; 4]) -> [u8; 8] {
+    [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
 }
 
 /// The out index's hash. Different argument order from the in hash so that an entry whose
@@ -406,6 +428,115 @@ pub struct HotConn<A> {
     pub state: u8,
     /// The SYN proxy translates this connection's sequence numbers ([`SeqProxy`]).
     pub proxied: bool,
+}
+
+/// A connection found by [`ConnTable::lookup_in_mut`], borrowed in place: its fields read
+/// and its timer re-armed without finding it again. A re-arm returns a [`Refile`] for
+/// [`ConnTable::refile_if`] once the borrow ends.
+pub struct InHit<'a, A> {
+    id: ConnId,
+    e: &'a mut Entry<A>,
+    cursor: u64,
+}
+
+/// Whether a re-arm through [`InHit`] moved the entry's expiry before the wheel slot it is
+/// filed in (rare: a shorter timeout than before); hand it to [`ConnTable::refile_if`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refile(bool);
+
+impl Refile {
+    /// Nothing to move (the entry was not re-armed).
+    pub const NONE: Refile = Refile(false);
+}
+
+impl<A: ConnAddr> InHit<'_, A> {
+    /// The entry's id.
+    #[inline(always)]
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+    /// Real-server id.
+    #[inline(always)]
+    pub fn dest(&self) -> u32 {
+        self.e.dest
+    }
+    /// Virtual port.
+    #[inline(always)]
+    pub fn vport(&self) -> u16 {
+        self.e.vport
+    }
+    /// Real-server port.
+    #[inline(always)]
+    pub fn dport(&self) -> u16 {
+        self.e.dport
+    }
+    /// FullNAT local address and port.
+    #[inline(always)]
+    pub fn local(&self) -> Option<(A, u16)> {
+        self.e.fullnat().then_some((self.e.laddr, self.e.lport))
+    }
+    /// Protocol state ([`TcpState`] index for TCP).
+    #[inline(always)]
+    pub fn state(&self) -> u8 {
+        self.e.state
+    }
+    /// Flags.
+    #[inline(always)]
+    pub fn flags(&self) -> ConnFlags {
+        ConnFlags(self.e.flags & ConnFlags::PUBLIC_MASK)
+    }
+    /// The SYN proxy translates this connection's sequence numbers.
+    #[inline(always)]
+    pub fn proxied(&self) -> bool {
+        self.e.proxy_phase != 0
+    }
+
+    /// [`ConnTable::touch_secs`] on the held entry.
+    #[inline(always)]
+    pub fn touch_secs(&mut self, now: Instant, secs: u32) -> Refile {
+        self.e.expires = secs_deadline(now, secs);
+        self.e.timeout_ms = secs_ms(secs);
+        Refile(filed_too_late(self.e, self.cursor))
+    }
+
+    /// [`InHit::touch_secs`] with the timeout computed beforehand.
+    #[inline(always)]
+    pub fn rearm(&mut self, now: Instant, r: Rearm) -> Refile {
+        self.e.expires = now.0.saturating_add(r.ns);
+        self.e.timeout_ms = r.ms;
+        Refile(filed_too_late(self.e, self.cursor))
+    }
+
+    /// [`ConnTable::tcp_transition`] on the held entry (a connection, not a template).
+    /// `None` for a non-TCP entry or an unknown state.
+    #[inline]
+    pub fn tcp_transition(
+        &mut self,
+        dir: Direction,
+        flags: TcpFlags,
+        timeouts: &StateTimeouts,
+        now: Instant,
+    ) -> Option<(Transition, Refile)> {
+        let e = &mut *self.e;
+        if e.protocol != TCP {
+            return None;
+        }
+        let state = TcpState::from_index(e.state)?;
+        let t = transition_with(
+            timeouts.secure(),
+            state,
+            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+            dir,
+            flags,
+        );
+        e.state = t.new as u8;
+        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
+        let secs = timeouts.tcp_secs(t.new);
+        e.expires = secs_deadline(now, secs);
+        e.timeout_ms = secs_ms(secs);
+        Some((t, Refile(filed_too_late(e, self.cursor))))
+    }
 }
 
 /// A SYN-proxied connection's sequence bookkeeping (`director/synproxy.rs`): what the
@@ -796,6 +927,33 @@ fn fixed_bytes<A>() -> usize {
 pub fn entries_for_bytes<A: ConnAddr>(bytes: usize) -> usize {
     let per = size_of::<Entry<A>>() + 4 * size_of::<u32>();
     bytes.saturating_sub(fixed_bytes::<A>()) / per
+}
+
+impl ConnTable<[u8; 4]> {
+    /// [`ConnTable::lookup_in_mut`] of an IPv4 frame's key as it is on the wire: `addrs`
+    /// the eight address bytes (source, destination) and `ports` the four port bytes
+    /// (source, destination), each read in the machine's order. Hashes without
+    /// converting them (the same hash as the [`InKey`]).
+    #[inline(always)]
+    pub fn lookup_in_wire(
+        &mut self,
+        protocol: u8,
+        addrs: u64,
+        ports: u32,
+        now: Instant,
+    ) -> Option<InHit<'_, [u8; 4]>> {
+        let h = hash_v4_wire(&self.seed, addrs, wire_tail(protocol, ports));
+        let [a0, a1, a2, a3, b0, b1, b2, b3] = addrs.to_ne_bytes();
+        let [p0, p1, p2, p3] = ports.to_ne_bytes();
+        let key = InKey {
+            protocol,
+            caddr: [a0, a1, a2, a3],
+            cport: u16::from_be_bytes([p0, p1]),
+            vaddr: [b0, b1, b2, b3],
+            vport: u16::from_be_bytes([p2, p3]),
+        };
+        self.find_in_mut(h, &key, now)
+    }
 }
 
 /// An IPv4 connection table.
@@ -1216,6 +1374,7 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// The live connection a reply belongs to (`ip_vs_conn_out_get()`). Templates are not
     /// in the out index.
+    #[inline]
     pub fn lookup_out(&self, key: &OutKey<A>, now: Instant) -> Option<ConnId> {
         let h = self.out_hash(key.protocol, &key.saddr, key.sport, &key.daddr, key.dport);
         let mut i = self.out_idx.head(h);
@@ -1247,31 +1406,43 @@ impl<A: ConnAddr> ConnTable<A> {
         })
     }
 
-    /// [`ConnTable::lookup_in`] and [`ConnTable::hot`] in one: the packet path's lookup.
-    #[inline]
-    pub fn lookup_in_hot(&self, key: &InKey<A>, now: Instant) -> Option<(ConnId, HotConn<A>)> {
+    /// The live (non-template) connection with this in key, held for reading and
+    /// re-arming in place (the packet path's one probe: [`InHit`]). The same entry as
+    /// [`ConnTable::lookup_in`].
+    #[inline(always)]
+    pub fn lookup_in_mut(&mut self, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        self.find_in_mut(h, key, now)
+    }
+
+    /// [`ConnTable::lookup_in_mut`] with the key's hash at hand.
+    #[inline(always)]
+    fn find_in_mut(&mut self, h: u64, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let mut i = self.in_idx.head(h);
-        while let Some(e) = self.slab.get(i) {
-            if !e.is_template() && e.matches_in(key) && e.live(now.0) {
-                let hot = HotConn {
-                    caddr: e.caddr,
-                    vaddr: e.vaddr,
-                    local: e.fullnat().then_some((e.laddr, e.lport)),
-                    dest: e.dest,
-                    cport: e.cport,
-                    vport: e.vport,
-                    dport: e.dport,
-                    protocol: e.protocol,
-                    flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
-                    state: e.state,
-                    proxied: e.proxy_phase != 0,
-                };
-                return Some((ConnId(i), hot));
+        let cursor = self.cursor;
+        // Found by index first, borrowed mutably once (the chain walk reads only).
+        loop {
+            let e = self.slab.get(i)?;
+            if !e.is_template() && e.matches_in(key) && e.expires > now.0 {
+                break;
             }
             i = e.next_in;
         }
-        None
+        let e = self.slab.get_mut(i)?;
+        Some(InHit {
+            id: ConnId(i),
+            e,
+            cursor,
+        })
+    }
+
+    /// Move an entry a re-arm through [`InHit`] left filed after its expiry (see
+    /// [`Refile`]).
+    #[inline(always)]
+    pub fn refile_if(&mut self, id: ConnId, r: Refile) {
+        if r.0 {
+            self.refile(id.0);
+        }
     }
 
     /// A copy of the entry, live or not yet swept.
@@ -1487,7 +1658,7 @@ impl<A: ConnAddr> ConnTable<A> {
     /// re-arms the entry. The returned [`Transition::activity`] tells the director to move
     /// the connection between its real server's active and inactive counts. `None` for an
     /// unknown id, a template or a non-TCP entry.
-    #[inline]
+    #[inline(always)]
     pub fn tcp_transition(
         &mut self,
         id: ConnId,

@@ -11,9 +11,9 @@
 //! connections, an uncached real server — is left to the general path, before anything has
 //! been changed.
 
-use super::{Core, DestId, Verdict, Way};
-use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState};
-use crate::conn::table::{ConnTable, InKey};
+use super::{Core, DestId, Verdict};
+use crate::conn::state::{Activity, ConnFlags, Direction, TcpFlags, TcpState, Transition};
+use crate::conn::table::{ConnTable, Refile};
 use crate::time::Instant;
 use crate::wire::{self, CsumStatus, Frame};
 use std::net::IpAddr;
@@ -23,8 +23,9 @@ pub(super) enum Fast {
     /// Handled: the frame's verdict.
     Done(Verdict),
     /// A frame of the fast path's kind without an established connection by its in key
-    /// (so the general path need not look the in key up again).
-    NoInConn,
+    /// (so the general path need not look the in key up again), with what its header
+    /// checks read (so the general path need not check them again).
+    NoInConn(wire::parse::SimpleV4),
     /// Not the fast path's kind: nothing was changed.
     General,
 }
@@ -53,67 +54,92 @@ impl Core {
         let Some(s) = wire::parse::simple_v4_head(h, len) else {
             return Fast::General;
         };
-        let key = InKey {
-            protocol: s.protocol,
-            caddr: [h[26], h[27], h[28], h[29]],
-            cport: s.src_port,
-            vaddr: [h[30], h[31], h[32], h[33]],
-            vport: s.dst_port,
-        };
-        let Some((id, conn)) = t.lookup_in_hot(&key, now) else {
-            return Fast::NoInConn;
+        // Fixed ranges of the 54-byte head: no bounds check, one load each.
+        let addrs = h[26..34].try_into().map_or(0, u64::from_ne_bytes);
+        let ports = h[34..38].try_into().map_or(0, u32::from_ne_bytes);
+        let Some(mut hit) = t.lookup_in_wire(s.protocol, addrs, ports, now) else {
+            return Fast::NoInConn(s);
         };
         // A SYN may start a new connection on a closing entry (`conn_reuse_mode`).
-        if s.protocol == 6 && s.tcp_flags & TcpFlags::SYN != 0 {
+        // (`tcp_flags` is 0 for UDP.)
+        if s.tcp_flags & TcpFlags::SYN != 0 {
             return Fast::General;
         }
         // The FTP control channel needs its payload inspected (`director/ftp.rs`); a
         // SYN-proxied connection its sequence numbers translated (`director/synproxy`).
-        if conn.vport == super::ftp::FTP_PORT || conn.proxied {
+        if hit.vport() == super::ftp::FTP_PORT || hit.proxied() {
             return Fast::General;
         }
-        let dest = DestId(conn.dest);
+        let dest = hit.dest();
         // A valid hop with `nat_v4` implies a live real server forwarding by NAT/FullNAT.
-        let Some(hop) = self.fast_hop(dest) else {
+        let Some(hop) = self
+            .hops
+            .get(dest as usize)
+            .filter(|h| h.generation == self.neigh_generation)
+        else {
             return Fast::General;
         };
         let Some(rs) = hop.nat_v4 else {
             return Fast::General;
         };
+        let out = hop.port;
+        let caddr = [h[26], h[27], h[28], h[29]];
+        // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`: nothing below
+        // falls back to the general path.
+        wire::nat::rewrite_v4_head(h, s.protocol, hit.local(), (rs, hit.dport()), partial);
+        h[0..12].copy_from_slice(&hop.macs);
+        let id = hit.id();
         // `Core::forward`: state and timer, then counters.
-        if s.protocol == 6 {
-            if established_data(conn.state, conn.flags, s.tcp_flags) {
+        let refile = if s.protocol == 6 {
+            if established_data(hit.state(), hit.flags(), s.tcp_flags) {
                 // What `tcp_transition` would do: the same state and flags, no activity,
                 // the ESTABLISHED timeout from now.
-                t.touch_secs(id, now, self.timeouts.tcp_secs(TcpState::Established));
-            } else if let Some(tr) = t.tcp_transition(
-                id,
-                Direction::Input,
-                TcpFlags(s.tcp_flags),
-                &self.timeouts,
-                now,
-            ) {
-                if let Some(a) = tr.activity {
-                    self.activity(dest, a);
-                }
-                // The client's ACK completed the handshake (`director/shed.rs`).
-                if super::shed::completes(&tr) {
-                    self.shed.prove(IpAddr::V4(key.caddr.into()), now);
+                hit.rearm(now, self.timeouts.established())
+            } else {
+                match hit.tcp_transition(
+                    Direction::Input,
+                    TcpFlags(s.tcp_flags),
+                    &self.timeouts,
+                    now,
+                ) {
+                    Some((tr, refile)) => {
+                        self.transition_side_effects(DestId(dest), &tr, caddr, now);
+                        refile
+                    }
+                    None => Refile::NONE,
                 }
             }
         } else {
-            t.touch_secs(id, now, self.timeouts.udp_secs());
-        }
-        self.count_packet_len(dest, Way::In, s.total);
+            hit.touch_secs(now, self.timeouts.udp_secs())
+        };
+        t.refile_if(id, refile);
+        self.services
+            .count_packet(DestId(dest), true, u64::from(s.total));
         // Connection sync (`director/sync.rs`): one branch while it is off.
         if self.sync.is_some() {
             self.sync_in(t, id);
         }
-        // `Core::rewrite_in` (NAT / FullNAT) and `Core::emit_to_dest`.
-        wire::nat::rewrite_v4_head(h, s.protocol, conn.local, (rs, conn.dport), partial);
-        h[0..6].copy_from_slice(&hop.mac);
-        h[6..12].copy_from_slice(&hop.src_mac);
-        Fast::Done(Verdict::Transmit(hop.port))
+        Fast::Done(Verdict::Transmit(out))
+    }
+
+    /// What a TCP transition of the fast path changes beside the entry: the real server's
+    /// counts and the SYN shedder's proof of a completed handshake.
+    #[cold]
+    #[inline(never)]
+    fn transition_side_effects(
+        &mut self,
+        dest: DestId,
+        tr: &Transition,
+        caddr: [u8; 4],
+        now: Instant,
+    ) {
+        if let Some(a) = tr.activity {
+            self.activity(dest, a);
+        }
+        // The client's ACK completed the handshake (`director/shed.rs`).
+        if super::shed::completes(tr) {
+            self.shed.prove(IpAddr::V4(caddr.into()), now);
+        }
     }
 
     /// Move a connection between its real server's active and inactive counts.

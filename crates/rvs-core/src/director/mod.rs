@@ -226,13 +226,27 @@ pub struct EngineCounters {
 struct Hop {
     generation: u32,
     port: PortId,
-    /// The next hop's MAC.
-    mac: [u8; 6],
-    /// The egress port's own MAC.
-    src_mac: [u8; 6],
+    /// The next hop's MAC, then the egress port's own: the frame's first 12 bytes.
+    macs: [u8; 12],
     /// The real server's IPv4 address when it is live (in its service) and forwards by
     /// NAT or FullNAT: the packet path's fast case ([`Core::fast_nat_in`]).
     nat_v4: Option<[u8; 4]>,
+}
+
+impl Hop {
+    /// The next hop's MAC.
+    fn mac(&self) -> [u8; 6] {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.macs[..6]);
+        m
+    }
+
+    /// The egress port's own MAC.
+    fn src_mac(&self) -> [u8; 6] {
+        let mut m = [0; 6];
+        m.copy_from_slice(&self.macs[6..]);
+        m
+    }
 }
 
 /// Why a real server's next hop is not at hand: no route, or a route whose neighbour
@@ -700,24 +714,32 @@ impl Director {
                 }
                 return v;
             }
-            fast::Fast::NoInConn => true,
-            fast::Fast::General => false,
+            fast::Fast::NoInConn(s) => Some(s),
+            fast::Fast::General => None,
         };
         self.handle_general(now, port, frame, in_missed)
     }
 
     /// Everything but the fast path's frames: kept out of line so that [`Director::handle`]
     /// stays small (its values in registers).
+    #[cold]
     #[inline(never)]
     fn handle_general(
         &mut self,
         now: Instant,
         port: PortId,
         frame: &mut Frame<'_>,
-        in_missed: bool,
+        in_missed: Option<wire::parse::SimpleV4>,
     ) -> Verdict {
         let c = &mut self.core;
-        let p = match wire::parse(frame.data()) {
+        // The fast path's header checks passed (`simple_v4_head` is `simple_v4`): only
+        // the `Parsed` value is left to build.
+        let simple = in_missed.and_then(|s| wire::parse::parsed_simple_v4(frame.data(), &s));
+        let parsed = match simple {
+            Some(p) => Ok(p),
+            None => wire::parse(frame.data()),
+        };
+        let p = match parsed {
             Ok(p) => p,
             Err(e) => {
                 c.counters.malformed[e.index() % 16] += 1;
@@ -726,7 +748,7 @@ impl Director {
         };
         let v = match p.l3 {
             L3Kind::Arp => c.handle_arp(now, port, frame),
-            L3Kind::Ipv4 => c.handle_ip(&mut self.v4, now, port, frame, &p, in_missed),
+            L3Kind::Ipv4 => c.handle_ip(&mut self.v4, now, port, frame, &p, simple.is_some()),
             L3Kind::Ipv6 => {
                 if p.protocol == 58 && matches!(p.icmp, Some((133..=137, _))) {
                     c.handle_nd(now, port, frame, &p)
@@ -825,6 +847,7 @@ fn release(services: &mut Services, counters: &mut EngineCounters, dest: u32, fl
 }
 
 /// A connection was created on a real server: raise its count (`ip_vs_bind_dest()`).
+#[inline(always)]
 fn bind(services: &mut Services, dest: DestId, flags: ConnFlags) {
     if let Some(d) = services.dest_mut(dest) {
         if flags.has(ConnFlags::TEMPLATE) {
@@ -1119,7 +1142,7 @@ impl Core {
         if let Some(h) = self.hops.get(i)
             && h.generation == self.neigh_generation
         {
-            return Ok((h.port, h.mac));
+            return Ok((h.port, h.mac()));
         }
         let Some((port, hop)) = self.net.route(addr) else {
             return Err(None);
@@ -1142,11 +1165,14 @@ impl Core {
                     }
                     _ => None,
                 };
+                let src_mac = self.net.port(port).map(|p| p.mac).unwrap_or_default();
+                let mut macs = [0; 12];
+                macs[..6].copy_from_slice(&mac);
+                macs[6..].copy_from_slice(&src_mac);
                 self.hops[i] = Hop {
                     generation: self.neigh_generation,
                     port,
-                    mac,
-                    src_mac: self.net.port(port).map(|p| p.mac).unwrap_or_default(),
+                    macs,
                     nat_v4,
                 };
                 Ok((port, mac))
@@ -1538,6 +1564,7 @@ impl Core {
             .count_packet(dest, way == Way::In, u64::from(l3_len));
     }
 
+    #[inline(always)]
     fn count_new(&mut self, svc: ServiceId, dest: DestId) {
         self.counters.conns_created += 1;
         if let Some(d) = self.services.stats_mut(dest).0 {
@@ -2484,7 +2511,7 @@ fn fast_nat_in<A: Af>(
     if !wire::nat::rewrite_v4_l4(l3, l4_offset, p.protocol, src, dst, partial) {
         return None;
     }
-    rewrite::set_macs(data, hop.mac, hop.src_mac);
+    rewrite::set_macs(data, hop.mac(), hop.src_mac());
     Some(Verdict::Transmit(hop.port))
 }
 

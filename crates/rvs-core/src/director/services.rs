@@ -189,6 +189,7 @@ impl Services {
     /// The service for a protocol, destination address and port: the exact service first,
     /// then a port-0 service of that address (`__ip_vs_service_find()` tries port 0 for
     /// persistent port-zero services).
+    #[inline]
     pub fn find_addr(&self, protocol: u8, addr: IpAddr, port: u16) -> Option<ServiceId> {
         self.by_addr
             .get(&(protocol, addr, port))
@@ -241,6 +242,7 @@ impl Services {
     }
 
     /// A real server by id, live or trashed.
+    #[inline]
     pub fn dest(&self, id: DestId) -> Option<&Dest> {
         match *self.dest_loc.get(id.0 as usize)? {
             DestLoc::Live { svc, pos } => self.slots[svc as usize]
@@ -252,6 +254,7 @@ impl Services {
     }
 
     /// A real server by id, mutable.
+    #[inline]
     pub fn dest_mut(&mut self, id: DestId) -> Option<&mut Dest> {
         match *self.dest_loc.get(id.0 as usize)? {
             DestLoc::Live { svc, pos } => self.slots[svc as usize]

@@ -331,28 +331,29 @@ pub fn rewrite_v4_head(
     dst: ([u8; 4], u16),
     partial: bool,
 ) {
-    // One's-complement sums do not depend on byte order (RFC 1071 section 2 (B)): every
-    // 16-bit word is read and written in the machine's order, the new ports converted once,
-    // and the stored checksum bytes are the same as `rewrite_v4_l4`'s.
-    let words = |a: u32| (a >> 16) + (a & 0xffff);
+    // One's-complement sums do not depend on byte order (RFC 1071 section 2 (B)) and may be
+    // taken over 32-bit words with end-around carry, folded to 16 bits at the end (section
+    // 4.1): every word is read and written in the machine's order, the new ports converted
+    // once. Each sum is zero only when all its terms are, so every result is the same
+    // 16-bit value as `rewrite_v4_l4`'s (the test `head_rewrite_matches_l4_rewrite`).
     let rd32 =
         |h: &[u8; 54], at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    let rd = |h: &[u8; 54], at: usize| u32::from(u16::from_ne_bytes([h[at], h[at + 1]]));
+    let rd = |h: &[u8; 54], at: usize| u16::from_ne_bytes([h[at], h[at + 1]]);
     let wr = |h: &mut [u8; 54], at: usize, v: u16| {
         let [a, b] = v.to_ne_bytes();
         h[at] = a;
         h[at + 1] = b;
     };
     let ne = |port: u16| u16::from_ne_bytes(port.to_be_bytes());
-    // ~m + m' of each changed word (RFC 1624 eqn. 3); `!a` complements both words.
-    let mut addr_delta = words(!rd32(h, 30)) + words(u32::from_ne_bytes(dst.0));
+    // ~m + m' of each changed word (RFC 1624 eqn. 3).
+    let mut addr_delta = add1c(!rd32(h, 30), u32::from_ne_bytes(dst.0));
     h[30..34].copy_from_slice(&dst.0);
     if let Some((new, _)) = src {
-        addr_delta += words(!rd32(h, 26)) + words(u32::from_ne_bytes(new));
+        addr_delta = add1c(addr_delta, add1c(!rd32(h, 26), u32::from_ne_bytes(new)));
         h[26..30].copy_from_slice(&new);
     }
-    let hc = rd(h, 24) ^ 0xffff;
-    wr(h, 24, !checksum::fold32(hc + addr_delta));
+    let hc = u32::from(!rd(h, 24));
+    wr(h, 24, !fold1c(add1c(hc, addr_delta)));
     let csum_at = if protocol == ip_proto::TCP {
         34 + 16
     } else {
@@ -365,23 +366,40 @@ pub fn rewrite_v4_head(
             wr(h, 34, ne(port));
         }
         wr(h, 36, dport);
-        wr(h, csum_at, checksum::fold32(old_csum + addr_delta));
+        wr(h, csum_at, fold1c(add1c(u32::from(old_csum), addr_delta)));
         return;
     }
-    let mut acc = (old_csum ^ 0xffff) + addr_delta + (rd(h, 36) ^ 0xffff) + u32::from(dport);
+    // Three 16-bit terms: no carry out of 32 bits.
+    let mut ports = u32::from(!old_csum) + u32::from(!rd(h, 36)) + u32::from(dport);
     wr(h, 36, dport);
     if let Some((_, port)) = src {
         let port = ne(port);
-        acc += (rd(h, 34) ^ 0xffff) + u32::from(port);
+        ports += u32::from(!rd(h, 34)) + u32::from(port);
         wr(h, 34, port);
     }
+    let acc = add1c(ports, addr_delta);
     if protocol == ip_proto::TCP {
-        wr(h, csum_at, !checksum::fold32(acc));
+        wr(h, csum_at, !fold1c(acc));
     } else if old_csum != 0 {
         // IPv4 UDP without checksum stays without; a computed 0 goes out as 0xffff (both
         // the same in either byte order).
-        wr(h, csum_at, checksum::udp_on_wire(!checksum::fold32(acc)));
+        wr(h, csum_at, checksum::udp_on_wire(!fold1c(acc)));
     }
+}
+
+/// One's-complement sum of two 32-bit words (end-around carry). Zero only when both are.
+#[inline(always)]
+fn add1c(a: u32, b: u32) -> u32 {
+    let (s, c) = a.overflowing_add(b);
+    s + u32::from(c)
+}
+
+/// A 32-bit one's-complement sum folded to 16 bits: the same value as
+/// [`checksum::fold32`].
+#[inline(always)]
+fn fold1c(a: u32) -> u16 {
+    let (s, c) = ((a >> 16) as u16).overflowing_add(a as u16);
+    s + u16::from(c)
 }
 
 /// Rewrite an ICMP error: the outer header by `outer`, the quoted packet by `quoted` (its

@@ -1451,3 +1451,72 @@ mod fast_paths {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The fast path's header rewrite writes the same bytes as the general one, checksum
+    /// edge values (0, 0xffff, addresses of all ones and zeros) included.
+    #[test]
+    fn head_rewrite_matches_l4_rewrite(
+        mut head in proptest::collection::vec(any::<u8>(), 54),
+        udp in any::<bool>(), partial in any::<bool>(), fullnat in any::<bool>(),
+        edge in 0u8..8, dst in any::<[u8; 4]>(), src in any::<[u8; 4]>(),
+        dport in any::<u16>(), sport in any::<u16>(),
+    ) {
+        let protocol = if udp { 17 } else { 6 };
+        head[23] = protocol;
+        let csum_at = 34 + if udp { 6 } else { 16 };
+        let edge16 = |v: u16, at: usize, h: &mut Vec<u8>| h[at..at + 2].copy_from_slice(&v.to_be_bytes());
+        match edge {
+            0 => edge16(0, csum_at, &mut head),
+            1 => edge16(0xffff, csum_at, &mut head),
+            2 => edge16(0, 24, &mut head),
+            3 => edge16(0xffff, 24, &mut head),
+            4 => head[30..34].copy_from_slice(&[0xff; 4]),
+            5 => head[30..34].copy_from_slice(&[0; 4]),
+            _ => {}
+        }
+        let (dst, src) = if edge == 6 { ([0; 4], [0; 4]) } else if edge == 7 { ([0xff; 4], [0xff; 4]) } else { (dst, src) };
+        let mut a: [u8; 54] = head.clone().try_into().unwrap();
+        let local = fullnat.then_some((src, sport));
+        super::nat::rewrite_v4_head(&mut a, protocol, local, (dst, dport), partial);
+        let mut b = head.clone();
+        prop_assert!(super::nat::rewrite_v4_l4(
+            &mut b[14..], 20, protocol, local.map(|(a, p)| (a, Some(p))), Some((dst, Some(dport))), partial,
+        ));
+        prop_assert_eq!(&a[..], &b[..]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The fast path's header checks over the first 54 bytes accept exactly the frames of
+    /// at least 54 bytes that `simple_v4` accepts, with the same result (the general path
+    /// builds its `Parsed` from the fast path's result without checking again).
+    #[test]
+    fn head_checks_match_simple_v4(
+        udp in any::<bool>(), payload in proptest::collection::vec(any::<u8>(), 0..40),
+        flips in proptest::collection::vec((12usize..54, any::<u8>()), 0..4),
+        total_delta in -30i32..30, extra in 0usize..8,
+    ) {
+        let mut f = if udp {
+            udp_v4_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, &payload)
+        } else {
+            tcp_v4_frame([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, &payload)
+        };
+        f.extend(std::iter::repeat_n(0u8, extra));
+        if f.len() < 54 {
+            f.resize(54, 0);
+        }
+        for (at, v) in flips {
+            f[at] = v;
+        }
+        let total = i32::from(u16::from_be_bytes([f[16], f[17]])) + total_delta;
+        f[16..18].copy_from_slice(&(total.clamp(0, 0xffff) as u16).to_be_bytes());
+        let len = f.len();
+        let head: &[u8; 54] = f[..54].try_into().unwrap();
+        prop_assert_eq!(parse::simple_v4_head(head, len), parse::simple_v4(&f));
+    }
+}
