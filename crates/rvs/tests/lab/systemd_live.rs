@@ -83,17 +83,26 @@ impl Container {
         let mut c = Container { nspawn, init: 0 };
         let deadline = Instant::now() + BOOT_LIMIT;
         let boot_log = || std::fs::read_to_string(log).unwrap_or_default();
-        // The container's init is systemd-nspawn's only child.
+        // The container's init is the child of systemd-nspawn that is PID 1 of a PID
+        // namespace of its own (`NSpid: N 1`); nspawn's first child is a short-lived
+        // helper that forks it.
         while c.init == 0 {
             if let Some(status) = c.nspawn.try_wait().unwrap() {
                 panic!("systemd-nspawn exited ({status}):\n{}", boot_log());
             }
-            let children =
-                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
             c.init = children
                 .split_whitespace()
-                .next()
-                .map_or(0, |p| p.parse().unwrap());
+                .filter_map(|p| p.parse::<u32>().ok())
+                .find(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/status"))
+                        .unwrap_or_default()
+                        .lines()
+                        .find_map(|l| l.strip_prefix("NSpid:"))
+                        .is_some_and(|ids| ids.split_whitespace().last() == Some("1"))
+                })
+                .unwrap_or(0);
             assert!(Instant::now() < deadline, "no init:\n{}", boot_log());
             thread::sleep(Duration::from_millis(50));
         }
