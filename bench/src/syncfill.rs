@@ -2,11 +2,11 @@
 //! `bench/scale` (issue 15 item 5: forwarding cost with 10, 100 k and 1 M entries). It
 //! sends IPVS sync version 1 messages (rvs-core's own builder, the format the kernel's
 //! `ip_vs_sync.c` sends) for COUNT established NAT connections of one virtual service to
-//! the sync group on a local interface: with multicast loopback the director's backup sync
-//! daemon on that interface receives them as if a master had sent them.
+//! the sync group, from an address on the director's sync link (another director's master,
+//! as far as the backup can tell; a backup skips what comes from its own sync address).
 //!
-//! Usage: `rvs-bench-syncfill IFADDR VIP:PORT RS:PORT[,RS:PORT...] COUNT [SYNCID]`
-//! — IFADDR is the address of the director's sync interface (`syncd_iface`); the clients
+//! Usage: `rvs-bench-syncfill SRCADDR VIP:PORT RS:PORT[,RS:PORT...] COUNT [SYNCID]`
+//! — SRCADDR is an address on the sync link (it picks the interface); the clients
 //! are 10.9.x.y:port (no collision with the lab's client), spread over the real servers in
 //! turn, ESTABLISHED with a 900 s timeout. Messages go out at most 10,000 a second so the
 //! backup's socket buffer keeps up; the tool prints what it sent.
@@ -41,7 +41,7 @@ fn client(i: u64) -> (IpAddr, u16) {
 fn run(args: &[String]) -> Result<(), String> {
     let [ifaddr, vip, servers, count, rest @ ..] = args else {
         return Err(
-            "usage: rvs-bench-syncfill IFADDR VIP:PORT RS:PORT[,RS:PORT...] COUNT [SYNCID]".into(),
+            "usage: rvs-bench-syncfill SRCADDR VIP:PORT RS:PORT[,RS:PORT...] COUNT [SYNCID]".into(),
         );
     };
     let ifaddr: Ipv4Addr = ifaddr.parse().map_err(|e| format!("{ifaddr}: {e}"))?;
@@ -57,8 +57,6 @@ fn run(args: &[String]) -> Result<(), String> {
     };
     let sock = UdpSocket::bind(SocketAddrV4::new(ifaddr, 0)).map_err(|e| e.to_string())?;
     sock.set_multicast_ttl_v4(1).map_err(|e| e.to_string())?;
-    sock.set_multicast_loop_v4(true)
-        .map_err(|e| e.to_string())?;
     let to = SocketAddrV4::new(MCAST_GROUP, PORT);
 
     let start = Instant::now();
