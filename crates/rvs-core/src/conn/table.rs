@@ -522,19 +522,7 @@ impl<A: ConnAddr> InHit<'_, A> {
         if e.protocol != TCP {
             return None;
         }
-        let state = TcpState::from_index(e.state)?;
-        let t = transition_with(
-            timeouts.secure(),
-            state,
-            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
-            dir,
-            flags,
-        );
-        e.state = t.new as u8;
-        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
-        let secs = timeouts.tcp_secs(t.new);
-        e.expires = secs_deadline(now, secs);
-        e.timeout_ms = secs_ms(secs);
+        let t = tcp_step(e, dir, flags, timeouts, now)?;
         Some((t, Refile(filed_too_late(e, self.cursor))))
     }
 }
@@ -694,6 +682,33 @@ impl<A: ConnAddr> Entry<A> {
             n_control: self.n_control,
         }
     }
+}
+
+/// One TCP segment through the state machine on entry `e` (`set_tcp_state()`): the new
+/// state, the NO_OUTPUT and INACTIVE flags and the new state's timeout; the caller re-files
+/// the entry when its timer moved. `None` for an unknown state.
+#[inline(always)]
+fn tcp_step<A>(
+    e: &mut Entry<A>,
+    dir: Direction,
+    flags: TcpFlags,
+    timeouts: &StateTimeouts,
+    now: Instant,
+) -> Option<Transition> {
+        let state = TcpState::from_index(e.state)?;
+        let t = transition_with(
+            timeouts.secure(),
+            state,
+            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+            dir,
+            flags,
+        );
+        e.state = t.new as u8;
+        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
+        let secs = timeouts.tcp_secs(t.new);
+        e.expires = secs_deadline(now, secs);
+        e.timeout_ms = secs_ms(secs);
+    Some(t)
 }
 
 /// Whether an entry's expiry now comes before the wheel slot it is filed in (with the
@@ -1672,19 +1687,7 @@ impl<A: ConnAddr> ConnTable<A> {
         if e.protocol != TCP || e.is_template() {
             return None;
         }
-        let state = TcpState::from_index(e.state)?;
-        let t = transition_with(
-            timeouts.secure(),
-            state,
-            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
-            dir,
-            flags,
-        );
-        e.state = t.new as u8;
-        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
-        let secs = timeouts.tcp_secs(t.new);
-        e.expires = secs_deadline(now, secs);
-        e.timeout_ms = secs_ms(secs);
+        let t = tcp_step(e, dir, flags, timeouts, now)?;
         if filed_too_late(e, cursor) {
             self.refile(id.0);
         }
