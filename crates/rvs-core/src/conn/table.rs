@@ -695,19 +695,19 @@ fn tcp_step<A>(
     timeouts: &StateTimeouts,
     now: Instant,
 ) -> Option<Transition> {
-        let state = TcpState::from_index(e.state)?;
-        let t = transition_with(
-            timeouts.secure(),
-            state,
-            ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
-            dir,
-            flags,
-        );
-        e.state = t.new as u8;
-        e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
-        let secs = timeouts.tcp_secs(t.new);
-        e.expires = secs_deadline(now, secs);
-        e.timeout_ms = secs_ms(secs);
+    let state = TcpState::from_index(e.state)?;
+    let t = transition_with(
+        timeouts.secure(),
+        state,
+        ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
+        dir,
+        flags,
+    );
+    e.state = t.new as u8;
+    e.flags = (e.flags & !ConnFlags::PUBLIC_MASK) | (t.flags.0 & ConnFlags::PUBLIC_MASK);
+    let secs = timeouts.tcp_secs(t.new);
+    e.expires = secs_deadline(now, secs);
+    e.timeout_ms = secs_ms(secs);
     Some(t)
 }
 
