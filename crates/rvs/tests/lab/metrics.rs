@@ -73,6 +73,27 @@ fn daemon_with_metrics() -> (Lab, u32, PathBuf) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // nanny admits each real server after its first good check: wait until all three are
+    // in the table, so that rr spreads what follows evenly (a CI run saw 4/4/1 when rs3's
+    // first check came after most of the requests).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let listing = rvs::daemon::request_listing(&control, &[]).unwrap_or_default();
+        let servers = listing
+            .lines()
+            .filter(|l| l.trim_start().starts_with("-> 10.2.0."))
+            .filter(|l| l.split_whitespace().nth(3) == Some("1"))
+            .count();
+        if servers == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "three real servers in the table:\n{listing}\n{}",
+            lab.log_tail(pid)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     (lab, pid, control)
 }
 
