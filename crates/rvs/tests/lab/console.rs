@@ -377,7 +377,14 @@ fn console_drain_shows_in_rvsadm_and_traffic_moves() {
     assert_eq!(off[0]["servers"].as_array().unwrap().len(), 3, "{off}");
     let (status, _, body) = lab.run("client", move || act("activate")).unwrap();
     assert_eq!(status, 200, "{body}");
-    let listing = ok(d.control(), "-L -n");
+    // The re-added real servers come back as the daemon admits them (a clean-clone CI run
+    // listed two of three right after the answer): bounded wait for all three.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut listing = ok(d.control(), "-L -n");
+    while weights(&listing).len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        listing = ok(d.control(), "-L -n");
+    }
     assert_eq!(weights(&listing), ["1", "1", "1"], "{listing}");
     d.wait_http(vip.into());
     assert_eq!(spread(&lab, vip.into(), 3), even(3, 1), "{}", d.log());
