@@ -338,13 +338,10 @@ fn the_same_traffic_lists_the_same_with_the_fast_path_off_and_on() {
         on.fast
     );
     assert!(off.bodies == on.bodies, "response bodies differ");
-    assert_eq!(
-        spread_of(&off.listing),
-        spread_of(&on.listing),
-        "listing with the connections open:\n{}\n{}",
-        off.listing,
-        on.listing
-    );
+    let same_spread = |a: &str, b: &str, when: &str| {
+        assert_eq!(spread_of(a), spread_of(b), "listing {when}:\n{a}\n{b}");
+    };
+    same_spread(&off.listing, &on.listing, "with the connections open");
     assert_eq!(off.states, on.states, "connection states");
     assert_eq!(
         on.states.get("ESTABLISHED"),
@@ -353,11 +350,5 @@ fn the_same_traffic_lists_the_same_with_the_fast_path_off_and_on() {
         on.states
     );
     assert_eq!(off.conns, on.conns, "connections per real server");
-    assert_eq!(
-        spread_of(&off.closed),
-        spread_of(&on.closed),
-        "listing after the close:\n{}\n{}",
-        off.closed,
-        on.closed
-    );
+    same_spread(&off.closed, &on.closed, "after the close");
 }
