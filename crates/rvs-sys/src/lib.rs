@@ -23,6 +23,7 @@
 //! - [`caps`]: capability sets kept or dropped, becoming another user with some kept.
 //! - [`process`]: scripts started as another user in a process group; group kill.
 //! - [`random`]: random bytes from `getrandom(2)` (hash seeds).
+//! - [`sockopt`]: socket options `socket2` lacks (`SO_RCVBUFFORCE`).
 //! - [`xdp`]: the XDP fast path: the BPF program (C, `bpf/`, compiled by `build.rs` with
 //!   clang) and its loader (aya), attach/detach and the flow map.
 //!
@@ -40,6 +41,7 @@ pub mod process;
 pub mod random;
 pub mod rawsock;
 pub mod sched;
+pub mod sockopt;
 mod sys;
 pub mod tun;
 pub mod xdp;

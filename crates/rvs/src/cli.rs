@@ -190,8 +190,8 @@ pub(crate) struct DaemonArgs {
     /// suffixes), over the file's value.
     #[arg(long, value_name = "SIZE", value_parser = size)]
     pub(crate) conn_table_memory: Option<usize>,
-    /// Set an IPVS defence sysctl over the file's value: amemthresh, am_droprate,
-    /// drop_entry, drop_packet or secure_tcp (also as net.ipv4.vs.NAME); repeatable.
+    /// Set an IPVS sysctl over the file's value: amemthresh, am_droprate, drop_entry,
+    /// drop_packet, secure_tcp or sync_sock_size (also as net.ipv4.vs.NAME); repeatable.
     #[arg(long, value_name = "NAME=VALUE", value_parser = sysctl)]
     pub(crate) sysctl: Vec<(Sysctl, u32)>,
     /// The data plane's SCHED_FIFO priority (1..=99), or 0 for ordinary scheduling.

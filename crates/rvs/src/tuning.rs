@@ -2,7 +2,8 @@
 //! and at every reload: `--conn-table-memory SIZE` (the native format's
 //! `[conn_table] memory`) and `--sysctl NAME=VALUE` for the defence sysctls of
 //! `/proc/sys/net/ipv4/vs/` (`amemthresh`, `am_droprate`, `drop_entry`, `drop_packet`,
-//! `secure_tcp`; the native format's `[switches]` keys of the same names), `--syn-shed
+//! `secure_tcp`; the native format's `[switches]` keys of the same names) and the sync
+//! daemons' socket buffer (`sync_sock_size`), `--syn-shed
 //! on|off` (`[syn_shed] enabled`, docs/operating.md). They exist for
 //! the formats that have no key for these (lvs.cf, keepalived.conf, ipvsadm rules).
 
@@ -32,6 +33,9 @@ pub enum Sysctl {
     DropPacket,
     /// `secure_tcp` (0..=3).
     SecureTcp,
+    /// `sync_sock_size`: the master's send buffer or the backup's receive buffer, in
+    /// bytes (the kernel doubles it); 0 keeps the default.
+    SyncSockSize,
 }
 
 impl Tuning {
@@ -52,10 +56,13 @@ impl Tuning {
             "drop_entry" => (Sysctl::DropEntry, 3),
             "drop_packet" => (Sysctl::DropPacket, 3),
             "secure_tcp" => (Sysctl::SecureTcp, 3),
+            // The kernel's is an int (proc_dointvec); a value above 0 applies.
+            "sync_sock_size" => (Sysctl::SyncSockSize, i32::MAX as u32),
             _ => {
                 return Err(format!(
                     "--sysctl {name:?}: rvs takes amemthresh, am_droprate, drop_entry, \
-                     drop_packet or secure_tcp here (other sysctls are configuration keys)"
+                     drop_packet, secure_tcp or sync_sock_size here (other sysctls are \
+                     configuration keys)"
                 ));
             }
         };
@@ -95,8 +102,18 @@ impl Tuning {
                 Sysctl::DropEntry => d.drop_entry = *v as u8,
                 Sysctl::DropPacket => d.drop_packet = *v as u8,
                 Sysctl::SecureTcp => d.secure_tcp = *v as u8,
+                Sysctl::SyncSockSize => {}
             }
         }
+    }
+
+    /// `--sysctl sync_sock_size=N`'s last value, 0 without it (the kernel's default).
+    pub fn sync_sock_size(&self) -> u32 {
+        self.sysctls
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == Sysctl::SyncSockSize)
+            .map_or(0, |(_, v)| *v)
     }
 }
 
@@ -124,6 +141,10 @@ mod tests {
         assert_eq!(c.conn_table_bytes, 64 << 20);
         assert!(t.add_sysctl("drop_entry=4").unwrap_err().contains("0..=3"));
         assert!(t.add_sysctl("expire_nodest_conn=1").is_err());
+        assert_eq!(t.sync_sock_size(), 0);
+        t.add_sysctl("net.ipv4.vs.sync_sock_size=1048576").unwrap();
+        assert_eq!(t.sync_sock_size(), 1 << 20);
+        assert!(t.add_sysctl("sync_sock_size=-1").is_err());
         assert!(t.add_sysctl("drop_entry").is_err());
     }
 

@@ -178,10 +178,11 @@ pub fn run(
     );
     // With failover, the director starts owning nothing: the protocol decides.
     let owned_addrs: Vec<IpAddr> = plan.owned.iter().map(|(a, _)| *a).collect();
-    let sync = SyncDaemons::new(failover.sync.clone()).map_err(|e| {
-        let iface = failover.sync.as_ref().map_or("", |s| s.interface.as_str());
-        io::Error::new(e.kind(), format!("connection sync on {iface}: {e}"))
-    })?;
+    let sync = SyncDaemons::new_sized(failover.sync.clone(), opts.tuning.sync_sock_size())
+        .map_err(|e| {
+            let iface = failover.sync.as_ref().map_or("", |s| s.interface.as_str());
+            io::Error::new(e.kind(), format!("connection sync on {iface}: {e}"))
+        })?;
     let vmacs = virtual_macs(&failover);
     let net = with_vmacs(net, &vmacs);
     let failover = Failover::start(&failover, &owned_addrs, clock)?;

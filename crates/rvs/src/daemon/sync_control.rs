@@ -28,7 +28,8 @@ pub(super) fn ipvsadm(shared: &Shared, r: SyncRequest<'_>) -> Reply {
             if lines[i].is_some() {
                 return Reply::fail(255, "Daemon has already run");
             }
-            let s = match SyncDaemon::open(o.state, &syncd::setup_of(o)) {
+            let size = shared.reloader.tuning.sync_sock_size();
+            let s = match SyncDaemon::open_sized(o.state, &syncd::setup_of(o), size) {
                 Ok(s) => s,
                 Err(e) => return Reply::fail(255, &e.to_string()),
             };

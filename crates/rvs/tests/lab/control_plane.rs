@@ -118,3 +118,32 @@ fn a_role_change_has_the_sync_socket_opened_by_the_sync_thread() {
     sync.follow(&mut d, false, false);
     poll_until(&mut sync, &mut d, describe(DaemonState::Backup, &setup));
 }
+
+/// `sync_sock_size` sizes the master's send buffer and the backup's receive buffer as the
+/// kernel's `set_sock_size()` does (doubled); at 0 the backup gets rvs's larger default
+/// (it is read between packet batches, not by a thread of its own).
+#[test]
+fn sync_sock_size_sets_the_buffers_and_the_backup_defaults_large() {
+    use rvs::syncd::{BACKUP_RECV_BUFFER, SyncDaemon};
+    use rvs_config::ipvsadm::DaemonState;
+    use socket2::SockRef;
+    crate::harness::require_root_lab();
+    let setup = rvs_config::failover::SyncSetup::new("lo".into(), 11);
+    let backup = SyncDaemon::open_sized(DaemonState::Backup, &setup, 0).expect("backup on lo");
+    assert_eq!(
+        rvs_sys::sockopt::recv_buffer(backup.socket()).unwrap(),
+        2 * BACKUP_RECV_BUFFER
+    );
+    drop(backup);
+    let backup = SyncDaemon::open_sized(DaemonState::Backup, &setup, 50_000).expect("backup on lo");
+    assert_eq!(
+        rvs_sys::sockopt::recv_buffer(backup.socket()).unwrap(),
+        100_000
+    );
+    drop(backup);
+    let master = SyncDaemon::open_sized(DaemonState::Master, &setup, 50_000).expect("master on lo");
+    assert_eq!(
+        SockRef::from(&master.socket()).send_buffer_size().unwrap(),
+        100_000
+    );
+}
