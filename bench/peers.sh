@@ -22,7 +22,7 @@
 # one mode to the next), and modes alternate A B A B ... for REPS rounds so drift hits all.
 # Loads: keep-alive requests/s for DUR_KA s, connection-per-request conn/s for DUR_CL s
 # (long enough to reach steady state: a single client recycles its ports within ~30 s).
-# Per mode it prints the median over the rounds, then min/max, wrk's p99 latency (ms, median
+# Per mode it prints the median over the rounds, then min/max, wrk's p99 (and, last, p50) latency (ms, median
 # over rounds), the socket errors summed over rounds, and the client's TIME_WAIT sockets at
 # the end of each connection-per-request run (tw_med, tw_max). A client that closes before
 # the server's FIN reached it keeps a TIME_WAIT socket for 60 s; once those hold its ~28k
@@ -95,15 +95,17 @@ NG
 }
 port() { ip link add "$2" netns "$P-$1" type veth peer name "$1$2" netns "$P-sw"
          ip -n "$P-sw" link set "$1$2" master "$3" up; ip -n "$P-$1" link set "$2" up; }
-wrk1() { # dur extra-args... -> "rate p99ms errors"
+wrk1() { # dur extra-args... -> "rate p99ms errors p50ms"
   local d=$1; shift
   x cl $(ld) wrk -t1 -c"$CONNS" -d"${d}s" --latency "$@" | awk '
+    function ms(v,  u) { u=v; sub(/[a-z]+$/,"",v); sub(/^[0-9.]+/,"",u);
+                         return (u=="us")?v/1000:(u=="s")?v*1000:v }
     /Requests\/sec/ {r=$2}
-    /^ +99%/ {v=$2; u=v; sub(/[a-z]+$/,"",v); sub(/^[0-9.]+/,"",u);
-              p=(u=="us")?v/1000:(u=="s")?v*1000:v}
+    /^ +50%/ {q=ms($2)}
+    /^ +99%/ {p=ms($2)}
     /Socket errors/ {gsub(/,/,""); e=$4+$6+$8+$10}
     /Non-2xx/ {e+=$NF}
-    END {printf "%s %s %s\n", (r==""?0:r), (p==""?0:p), e+0}'
+    END {printf "%s %s %s %s\n", (r==""?0:r), (p==""?0:p), e+0, (q==""?0:q)}'
 }
 ready() { # url: wait until the VIP answers (15 s at most)
   local t
@@ -115,9 +117,10 @@ measure() { # label url
   ready "$2"
   a=$(wrk1 "$DUR_KA" "$2"); b=$(wrk1 "$DUR_CL" -H 'Connection: close' "$2")
   set -- "$1" $a $b
-  echo "$2" >> "$RES/$1.ka"; echo "$5" >> "$RES/$1.cl"
-  echo "$3" >> "$RES/$1.kap99"; echo "$6" >> "$RES/$1.clp99"
-  echo $(( $4 + $7 )) >> "$RES/$1.err"
+  echo "$2" >> "$RES/$1.ka"; echo "$6" >> "$RES/$1.cl"
+  echo "$3" >> "$RES/$1.kap99"; echo "$7" >> "$RES/$1.clp99"
+  echo "$5" >> "$RES/$1.kap50"; echo "$9" >> "$RES/$1.clp50"
+  echo $(( $4 + $8 )) >> "$RES/$1.err"
   x cl ss -Htan state time-wait | wc -l >> "$RES/$1.tw"
   [ "${FIN_CAPTURE:-0}" = 0 ] || capture "$1" "$url"
 }
@@ -200,10 +203,10 @@ mn() { sort -g "$1" | head -n 1; }
 mx() { sort -g "$1" | tail -n 1; }
 for m in $MODES; do
   l=$m; [ "$m" = cmd ] && l=${DIRECTOR_NAME:-cmd}; [ "$m" = cmd2 ] && l=${DIRECTOR_NAME2:-cmd2}
-  printf '%-8s keepalive_rps=%-10s close_cps=%-10s rounds=%s ka_min=%s ka_max=%s cl_min=%s cl_max=%s ka_p99_ms=%s cl_p99_ms=%s errors=%s\n' \
+  printf '%-8s keepalive_rps=%-10s close_cps=%-10s rounds=%s ka_min=%s ka_max=%s cl_min=%s cl_max=%s ka_p99_ms=%s cl_p99_ms=%s errors=%s ka_p50_ms=%s cl_p50_ms=%s\n' \
     "$l" "$(med "$RES/$l.ka")" "$(med "$RES/$l.cl")" "$REPS" "$(mn "$RES/$l.ka")" "$(mx "$RES/$l.ka")" \
     "$(mn "$RES/$l.cl")" "$(mx "$RES/$l.cl")" "$(med "$RES/$l.kap99")" "$(med "$RES/$l.clp99")" \
-    "$(awk '{s+=$1} END{print s+0}' "$RES/$l.err")"
+    "$(awk '{s+=$1} END{print s+0}' "$RES/$l.err")" "$(med "$RES/$l.kap50")" "$(med "$RES/$l.clp50")"
   printf '%-8s tw_med=%s tw_max=%s\n' "$l" "$(med "$RES/$l.tw")" "$(mx "$RES/$l.tw")"
   if [ -s "$RES/$l.fin" ]; then sed "s/^/$l fin: /" "$RES/$l.fin"; fi
 done
