@@ -51,6 +51,10 @@ use super::state::{
 use crate::model::{Family, TableFullPolicy};
 use crate::time::Instant;
 
+mod bind;
+#[doc(hidden)]
+pub use bind::{Binding, Bindings};
+
 const NIL: u32 = u32::MAX;
 /// Internal flag bit: the slot holds an entry.
 const OCCUPIED: u8 = 0x80;
@@ -103,6 +107,27 @@ pub trait ConnAddr:
     /// Seeded hash of two addresses and 64 more bits of key.
     #[doc(hidden)]
     fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64;
+
+    /// What an entry holds of its [`Binding`]: the binding itself (IPv4) or its index in
+    /// the table's arena of interned bindings (IPv6, see `conn/table/bind.rs`).
+    #[doc(hidden)]
+    type Bind: Copy + Default + fmt::Debug + Send + Sync + 'static;
+
+    /// Whether entries intern their binding in the arena.
+    #[doc(hidden)]
+    const INTERNED: bool;
+
+    /// The binding an entry holds.
+    #[doc(hidden)]
+    fn binding<'a>(b: &'a Self::Bind, arena: &'a Bindings<Self>) -> &'a Binding<Self>;
+
+    /// One more entry holds `b`; `None` when the arena is full.
+    #[doc(hidden)]
+    fn bind(arena: &mut Bindings<Self>, seed: &Seed, b: Binding<Self>) -> Option<Self::Bind>;
+
+    /// An entry holding `b` is gone.
+    #[doc(hidden)]
+    fn unbind(arena: &mut Bindings<Self>, seed: &Seed, b: Self::Bind);
 }
 
 impl ConnAddr for [u8; 4] {
@@ -120,6 +145,22 @@ impl ConnAddr for [u8; 4] {
     fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64 {
         hash_v4_wire(seed, u64::from_ne_bytes(concat8(a, b)), tail)
     }
+
+    type Bind = Binding<[u8; 4]>;
+    const INTERNED: bool = false;
+
+    #[inline(always)]
+    fn binding<'a>(b: &'a Self::Bind, _: &'a Bindings<Self>) -> &'a Binding<Self> {
+        b
+    }
+
+    #[inline(always)]
+    fn bind(_: &mut Bindings<Self>, _: &Seed, b: Binding<Self>) -> Option<Self::Bind> {
+        Some(b)
+    }
+
+    #[inline(always)]
+    fn unbind(_: &mut Bindings<Self>, _: &Seed, _: Self::Bind) {}
 }
 
 impl ConnAddr for [u8; 16] {
@@ -141,6 +182,22 @@ impl ConnAddr for [u8; 16] {
         let h = fold((x as u64) ^ seed.0[0], ((x >> 64) as u64) ^ seed.0[1]);
         let h = fold(h ^ (y as u64) ^ seed.0[2], ((y >> 64) as u64) ^ seed.0[3]);
         fold(h ^ tail ^ seed.0[0], seed.0[3])
+    }
+
+    type Bind = u32;
+    const INTERNED: bool = true;
+
+    #[inline]
+    fn binding<'a>(b: &'a Self::Bind, arena: &'a Bindings<Self>) -> &'a Binding<Self> {
+        arena.get(*b)
+    }
+
+    fn bind(arena: &mut Bindings<Self>, seed: &Seed, b: Binding<Self>) -> Option<Self::Bind> {
+        arena.acquire(seed, b)
+    }
+
+    fn unbind(arena: &mut Bindings<Self>, seed: &Seed, b: Self::Bind) {
+        arena.release(seed, b);
     }
 }
 
@@ -433,9 +490,10 @@ pub struct HotConn<A> {
 /// A connection found by [`ConnTable::lookup_in_mut`], borrowed in place: its fields read
 /// and its timer re-armed without finding it again. A re-arm returns a [`Refile`] for
 /// [`ConnTable::refile_if`] once the borrow ends.
-pub struct InHit<'a, A> {
+pub struct InHit<'a, A: ConnAddr> {
     id: ConnId,
     e: &'a mut Entry<A>,
+    bs: &'a Bindings<A>,
     cursor: u64,
 }
 
@@ -459,7 +517,7 @@ impl<A: ConnAddr> InHit<'_, A> {
     /// Real-server id.
     #[inline(always)]
     pub fn dest(&self) -> u32 {
-        self.e.dest
+        self.e.b(self.bs).dest
     }
     /// Virtual port.
     #[inline(always)]
@@ -474,7 +532,9 @@ impl<A: ConnAddr> InHit<'_, A> {
     /// FullNAT local address and port.
     #[inline(always)]
     pub fn local(&self) -> Option<(A, u16)> {
-        self.e.fullnat().then_some((self.e.laddr, self.e.lport))
+        self.e
+            .fullnat()
+            .then_some((self.e.b(self.bs).laddr, self.e.lport))
     }
     /// Protocol state ([`TcpState`] index for TCP).
     #[inline(always)]
@@ -574,16 +634,14 @@ pub struct Inserted<A> {
     pub evicted: Option<Conn<A>>,
 }
 
-/// One slot. 88 bytes for IPv4, 136 for IPv6 (see the memory test).
+/// One slot. 88 bytes for IPv4 and for IPv6 (see the memory test): the virtual, real-server
+/// and local addresses and the two ids are the [`Binding`], inline for IPv4, interned for
+/// IPv6.
 #[derive(Clone, Copy, Default)]
-struct Entry<A> {
+struct Entry<A: ConnAddr> {
     expires: u64,
     caddr: A,
-    vaddr: A,
-    daddr: A,
-    laddr: A,
-    dest: u32,
-    service: u32,
+    bind: A::Bind,
     timeout_ms: u32,
     control: u32,
     n_control: u32,
@@ -610,6 +668,11 @@ struct Entry<A> {
 }
 
 impl<A: ConnAddr> Entry<A> {
+    /// The entry's binding.
+    #[inline(always)]
+    fn b<'a>(&'a self, bs: &'a Bindings<A>) -> &'a Binding<A> {
+        A::binding(&self.bind, bs)
+    }
     #[inline]
     fn occupied(&self) -> bool {
         self.flags & OCCUPIED != 0
@@ -627,53 +690,54 @@ impl<A: ConnAddr> Entry<A> {
         self.expires > now || (self.is_template() && self.n_control > 0)
     }
     #[inline]
-    fn matches_in(&self, k: &InKey<A>) -> bool {
+    fn matches_in(&self, k: &InKey<A>, bs: &Bindings<A>) -> bool {
         self.protocol == k.protocol
             && self.cport == k.cport
             && self.vport == k.vport
             && self.caddr == k.caddr
-            && self.vaddr == k.vaddr
+            && self.b(bs).vaddr == k.vaddr
     }
-    fn out_pair(&self) -> (A, u16) {
+    fn out_pair(&self, bs: &Bindings<A>) -> (A, u16) {
         if self.fullnat() {
-            (self.laddr, self.lport)
+            (self.b(bs).laddr, self.lport)
         } else {
             (self.caddr, self.cport)
         }
     }
-    fn matches_out(&self, k: &OutKey<A>) -> bool {
-        let (a, p) = self.out_pair();
+    fn matches_out(&self, k: &OutKey<A>, bs: &Bindings<A>) -> bool {
+        let (a, p) = self.out_pair(bs);
         self.protocol == k.protocol
             && self.dport == k.sport
             && p == k.dport
-            && self.daddr == k.saddr
+            && self.b(bs).daddr == k.saddr
             && a == k.daddr
     }
     #[inline]
-    fn in_hash(&self, seed: &Seed) -> u64 {
+    fn in_hash(&self, seed: &Seed, bs: &Bindings<A>) -> u64 {
         A::hash2(
             seed,
             &self.caddr,
-            &self.vaddr,
+            &self.b(bs).vaddr,
             ports_tail(self.protocol, self.cport, self.vport),
         )
     }
-    fn out_hash(&self, seed: &Seed) -> u64 {
-        let (a, p) = self.out_pair();
-        out_hash(seed, self.protocol, &self.daddr, self.dport, &a, p)
+    fn out_hash(&self, seed: &Seed, bs: &Bindings<A>) -> u64 {
+        let (a, p) = self.out_pair(bs);
+        out_hash(seed, self.protocol, &self.b(bs).daddr, self.dport, &a, p)
     }
-    fn snapshot(&self) -> Conn<A> {
+    fn snapshot(&self, bs: &Bindings<A>) -> Conn<A> {
+        let b = self.b(bs);
         Conn {
             protocol: self.protocol,
             caddr: self.caddr,
             cport: self.cport,
-            vaddr: self.vaddr,
+            vaddr: b.vaddr,
             vport: self.vport,
-            daddr: self.daddr,
+            daddr: b.daddr,
             dport: self.dport,
-            local: self.fullnat().then_some((self.laddr, self.lport)),
-            dest: self.dest,
-            service: self.service,
+            local: self.fullnat().then_some((b.laddr, self.lport)),
+            dest: b.dest,
+            service: b.service,
             state: self.state,
             flags: ConnFlags(self.flags & ConnFlags::PUBLIC_MASK),
             timeout: Duration::from_millis(u64::from(self.timeout_ms)),
@@ -688,7 +752,7 @@ impl<A: ConnAddr> Entry<A> {
 /// state, the NO_OUTPUT and INACTIVE flags and the new state's timeout; the caller re-files
 /// the entry when its timer moved. `None` for an unknown state.
 #[inline(always)]
-fn tcp_step<A>(
+fn tcp_step<A: ConnAddr>(
     e: &mut Entry<A>,
     dir: Direction,
     flags: TcpFlags,
@@ -715,7 +779,7 @@ fn tcp_step<A>(
 /// wheel's cursor at `cursor`): entries may sit in a slot earlier than their expiry, never
 /// later, so such an entry must move (`ConnTable::refile`).
 #[inline(always)]
-fn filed_too_late<A>(e: &Entry<A>, cursor: u64) -> bool {
+fn filed_too_late<A: ConnAddr>(e: &Entry<A>, cursor: u64) -> bool {
     let filed = cursor + (u64::from(e.wheel_idx).wrapping_sub(cursor) & WHEEL_MASK);
     e.expires >> TICK_SHIFT < filed
 }
@@ -757,7 +821,7 @@ const LOW_WATER: u32 = (CHUNK_ENTRIES / 4) as u32;
 /// The slab: entries in fixed-size chunks. Slot `i` lives in chunk `i >> CHUNK_SHIFT` at
 /// `i & CHUNK_MASK`; every chunk but the last one allowed by the limit is full size, so
 /// slots are handed out in order (`used`) and recycled through the free list.
-struct Slab<A> {
+struct Slab<A: ConnAddr> {
     /// Capacity reserved at construction for every chunk the limit allows: pushing a chunk
     /// never reallocates this vector.
     chunks: Vec<Box<[Entry<A>]>>,
@@ -882,16 +946,19 @@ pub enum Need {
     Chunk(usize),
     /// New in and out hash heads of this many buckets each.
     Heads(usize),
+    /// An arena of this many interned bindings (IPv6; see [`Binding`]).
+    Bindings(usize),
 }
 
 /// Memory for a table, built where allocating is allowed (a helper thread, or between
 /// batches); also what the table hands back when it retires memory
 /// ([`ConnTable::provide`]'s return), to be dropped off the packet path.
-pub struct Provision<A>(ProvisionKind<A>);
+pub struct Provision<A: ConnAddr>(ProvisionKind<A>);
 
-enum ProvisionKind<A> {
+enum ProvisionKind<A: ConnAddr> {
     Chunk(Box<[Entry<A>]>),
     Heads(Box<[u32]>, Box<[u32]>),
+    Bindings(Bindings<A>),
 }
 
 impl<A: ConnAddr> Provision<A> {
@@ -909,6 +976,7 @@ impl<A: ConnAddr> Provision<A> {
                     vec![NIL; n].into_boxed_slice(),
                 ))
             }
+            Need::Bindings(n) => Provision(ProvisionKind::Bindings(Bindings::with_capacity(n))),
         }
     }
 
@@ -917,21 +985,23 @@ impl<A: ConnAddr> Provision<A> {
         match &self.0 {
             ProvisionKind::Chunk(c) => c.len() * size_of::<Entry<A>>(),
             ProvisionKind::Heads(a, b) => (a.len() + b.len()) * size_of::<u32>(),
+            ProvisionKind::Bindings(b) => b.bytes(),
         }
     }
 }
 
-impl<A> fmt::Debug for Provision<A> {
+impl<A: ConnAddr> fmt::Debug for Provision<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             ProvisionKind::Chunk(c) => write!(f, "Provision::Chunk({})", c.len()),
             ProvisionKind::Heads(a, _) => write!(f, "Provision::Heads({})", a.len()),
+            ProvisionKind::Bindings(b) => write!(f, "Provision::Bindings({})", b.capacity()),
         }
     }
 }
 
 /// Bytes of a table's fixed part (header and expiry wheel), whatever its size.
-fn fixed_bytes<A>() -> usize {
+fn fixed_bytes<A: ConnAddr>() -> usize {
     size_of::<ConnTable<A>>() + WHEEL_SLOTS * size_of::<u32>() + WHEEL_SLOTS / 64 * size_of::<u64>()
 }
 
@@ -941,7 +1011,20 @@ fn fixed_bytes<A>() -> usize {
 /// still being migrated).
 pub fn entries_for_bytes<A: ConnAddr>(bytes: usize) -> usize {
     let per = size_of::<Entry<A>>() + 4 * size_of::<u32>();
-    bytes.saturating_sub(fixed_bytes::<A>()) / per
+    bytes.saturating_sub(fixed_bytes::<A>() + first_bindings_bytes::<A>()) / per
+}
+
+/// Slots of a growing IPv6 table's first binding arena (64 KiB; a fixed table's holds a
+/// binding per entry and one more).
+const FIRST_BINDINGS: usize = 1024;
+
+/// Bytes of a growing table's first binding arena (none for IPv4).
+fn first_bindings_bytes<A: ConnAddr>() -> usize {
+    if A::INTERNED {
+        Bindings::<A>::bytes_for(FIRST_BINDINGS)
+    } else {
+        0
+    }
 }
 
 impl ConnTable<[u8; 4]> {
@@ -978,8 +1061,10 @@ pub type ConnTableV6 = ConnTable<[u8; 16]>;
 
 /// A connection table for one address family, growing in chunks up to its limit. See the
 /// module documentation.
-pub struct ConnTable<A> {
+pub struct ConnTable<A: ConnAddr> {
     slab: Slab<A>,
+    /// The interned bindings (IPv6; empty for IPv4).
+    binds: Bindings<A>,
     /// Most entries the table may hold (the entry limit, and what the byte limit allows).
     max_entries: u32,
     /// Most bytes the table may allocate ([`ConnTable::memory_bytes`] never exceeds it
@@ -1022,6 +1107,17 @@ impl<A: ConnAddr> ConnTable<A> {
     pub fn new(capacity: usize, seed: u64, policy: TableFullPolicy) -> Self {
         let mut t = Self::growable(capacity, usize::MAX, capacity, seed, policy);
         t.grow_now(capacity);
+        if A::INTERNED {
+            // Every entry may hold a binding of its own; one more slot so that the arena
+            // never refuses what the full table's eviction makes room for.
+            let n = t.max_entries as usize + 1;
+            if n > t.binds.capacity() {
+                let mut b = Bindings::with_capacity(n);
+                if b.take_over(&t.seed, &t.binds) {
+                    t.binds = b;
+                }
+            }
+        }
         t
     }
 
@@ -1073,12 +1169,18 @@ impl<A: ConnAddr> ConnTable<A> {
         if first > 0 {
             chunks.push(vec![Entry::default(); first].into_boxed_slice());
         }
+        let binds = if A::INTERNED {
+            Bindings::with_capacity(FIRST_BINDINGS.min(max_entries + 1))
+        } else {
+            Bindings::with_capacity(0)
+        };
         ConnTable {
             slab: Slab {
                 chunks,
                 slots: first as u32,
                 used: 0,
             },
+            binds,
             max_entries: max_entries as u32,
             limit_bytes,
             free: NIL,
@@ -1158,13 +1260,19 @@ impl<A: ConnAddr> ConnTable<A> {
         self.policy = policy;
     }
 
-    /// Bytes the table has allocated: its header, the expiry wheel, every slab chunk and
-    /// the hash heads (old ones too while they are migrated).
+    /// Bytes the table has allocated: its header, the expiry wheel, every slab chunk, the
+    /// hash heads (old ones too while they are migrated) and the arena of interned bindings.
     pub fn memory_bytes(&self) -> usize {
         fixed_bytes::<A>()
             + self.slab.slots as usize * size_of::<Entry<A>>()
             + self.in_idx.bytes()
             + self.out_idx.bytes()
+            + self.binds.bytes()
+    }
+
+    /// Interned bindings in use (IPv6; always 0 for IPv4, whose entries hold theirs).
+    pub fn bindings(&self) -> usize {
+        self.binds.live()
     }
 
     /// The room left under the memory limit, in bytes: what is not allocated yet plus the
@@ -1188,6 +1296,13 @@ impl<A: ConnAddr> ConnTable<A> {
             let grow = buckets * 2;
             if self.memory_bytes() + 2 * grow * size_of::<u32>() <= self.limit_bytes {
                 return Some(Need::Heads(grow));
+            }
+        }
+        if A::INTERNED && self.binds.low() {
+            let cap = self.binds.capacity();
+            let n = (cap * 2).min(self.max_entries as usize + 1);
+            if n > cap && self.memory_bytes() + Bindings::<A>::bytes_for(n) <= self.limit_bytes {
+                return Some(Need::Bindings(n));
             }
         }
         if self.slab.slots - self.len >= LOW_WATER.min(self.max_entries)
@@ -1253,6 +1368,18 @@ impl<A: ConnAddr> ConnTable<A> {
                     _ => None,
                 }
             }
+            ProvisionKind::Bindings(mut b) => {
+                // The old arena is handed back, the new one holds the same bindings at the
+                // same indices.
+                let fits = A::INTERNED
+                    && b.capacity() > self.binds.capacity()
+                    && self.memory_bytes() - self.binds.bytes() + b.bytes() <= self.limit_bytes;
+                if !fits || !b.take_over(&self.seed, &self.binds) {
+                    return Some(Provision(ProvisionKind::Bindings(b)));
+                }
+                let old = core::mem::replace(&mut self.binds, b);
+                Some(Provision(ProvisionKind::Bindings(old)))
+            }
         }
     }
 
@@ -1313,9 +1440,9 @@ impl<A: ConnAddr> ConnTable<A> {
                 while let Some(e) = self.slab.get_mut(i) {
                     let next = if inward { e.next_in } else { e.next_out };
                     let h = if inward {
-                        e.in_hash(&seed)
+                        e.in_hash(&seed, &self.binds)
                     } else {
-                        e.out_hash(&seed)
+                        e.out_hash(&seed, &self.binds)
                     };
                     let Some(head) = idx.heads.get_mut((h & idx.mask) as usize) else {
                         break;
@@ -1379,7 +1506,7 @@ impl<A: ConnAddr> ConnTable<A> {
         let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
         let mut i = self.in_idx.head(h);
         while let Some(e) = self.slab.get(i) {
-            if e.is_template() == template && e.matches_in(key) && e.live(now.0) {
+            if e.is_template() == template && e.matches_in(key, &self.binds) && e.live(now.0) {
                 return Some(ConnId(i));
             }
             i = e.next_in;
@@ -1394,7 +1521,7 @@ impl<A: ConnAddr> ConnTable<A> {
         let h = self.out_hash(key.protocol, &key.saddr, key.sport, &key.daddr, key.dport);
         let mut i = self.out_idx.head(h);
         while let Some(e) = self.slab.get(i) {
-            if e.matches_out(key) && e.live(now.0) {
+            if e.matches_out(key, &self.binds) && e.live(now.0) {
                 return Some(ConnId(i));
             }
             i = e.next_out;
@@ -1406,11 +1533,12 @@ impl<A: ConnAddr> ConnTable<A> {
     #[inline]
     pub fn hot(&self, id: ConnId) -> Option<HotConn<A>> {
         let e = self.entry(id)?;
+        let b = e.b(&self.binds);
         Some(HotConn {
             caddr: e.caddr,
-            vaddr: e.vaddr,
-            local: e.fullnat().then_some((e.laddr, e.lport)),
-            dest: e.dest,
+            vaddr: b.vaddr,
+            local: e.fullnat().then_some((b.laddr, e.lport)),
+            dest: b.dest,
             cport: e.cport,
             vport: e.vport,
             dport: e.dport,
@@ -1438,7 +1566,7 @@ impl<A: ConnAddr> ConnTable<A> {
         // Found by index first, borrowed mutably once (the chain walk reads only).
         loop {
             let e = self.slab.get(i)?;
-            if !e.is_template() && e.matches_in(key) && e.expires > now.0 {
+            if !e.is_template() && e.matches_in(key, &self.binds) && e.expires > now.0 {
                 break;
             }
             i = e.next_in;
@@ -1447,6 +1575,7 @@ impl<A: ConnAddr> ConnTable<A> {
         Some(InHit {
             id: ConnId(i),
             e,
+            bs: &self.binds,
             cursor,
         })
     }
@@ -1462,7 +1591,7 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// A copy of the entry, live or not yet swept.
     pub fn get(&self, id: ConnId) -> Option<Conn<A>> {
-        self.entry(id).map(Entry::snapshot)
+        self.entry(id).map(|e| e.snapshot(&self.binds))
     }
 
     /// Whether the entry exists and lookups would return it at `now`.
@@ -1485,6 +1614,19 @@ impl<A: ConnAddr> ConnTable<A> {
         if self.migrating() {
             self.migrate(MIGRATE_ON_INSERT);
         }
+        let (laddr, lport) = new.local.unwrap_or((A::default(), 0));
+        let binding = Binding {
+            vaddr: new.vaddr,
+            daddr: new.daddr,
+            laddr,
+            dest: new.dest,
+            service: new.service,
+        };
+        // A full binding arena refuses as a full table does, before anything changed
+        // (an eviction below only ever frees bindings).
+        if A::INTERNED && !self.binds.has_room(&self.seed, &binding) {
+            return Err(TableFull);
+        }
         let mut evicted = None;
         let i = match self.alloc() {
             Some(i) => i,
@@ -1499,16 +1641,11 @@ impl<A: ConnAddr> ConnTable<A> {
             _ => NIL,
         };
         let mut flags = (new.flags.0 & ConnFlags::PUBLIC_MASK) | OCCUPIED;
-        let (laddr, lport) = match new.local {
-            Some(l) => {
-                flags |= ConnFlags::FULLNAT;
-                l
-            }
-            None => {
-                flags &= !ConnFlags::FULLNAT;
-                (A::default(), 0)
-            }
-        };
+        if new.local.is_some() {
+            flags |= ConnFlags::FULLNAT;
+        } else {
+            flags &= !ConnFlags::FULLNAT;
+        }
         // Hashes from the new connection's fields (what `Entry::in_hash` / `out_hash`
         // compute from the entry), the entry written once in its slot, and the wheel
         // filing (`file`) done on it there: one slab access for the new entry.
@@ -1521,7 +1658,12 @@ impl<A: ConnAddr> ConnTable<A> {
         let widx =
             ((expires >> TICK_SHIFT).clamp(cursor, cursor + WHEEL_MASK) & WHEEL_MASK) as usize;
         let whead = self.wheel[widx];
+        let Some(bind) = A::bind(&mut self.binds, &self.seed, binding) else {
+            // Not reached: room was checked above.
+            return Err(TableFull);
+        };
         let Some(slot) = self.slab.get_mut(i) else {
+            A::unbind(&mut self.binds, &self.seed, bind);
             return Err(TableFull);
         };
         // Linked at the bucket heads (newest first, as `hlist_add_head_rcu()`).
@@ -1539,11 +1681,7 @@ impl<A: ConnAddr> ConnTable<A> {
         *slot = Entry {
             expires,
             caddr: new.caddr,
-            vaddr: new.vaddr,
-            daddr: new.daddr,
-            laddr,
-            dest: new.dest,
-            service: new.service,
+            bind,
             timeout_ms: duration_ms(new.timeout),
             control,
             n_control: 0,
@@ -1805,10 +1943,10 @@ impl<A: ConnAddr> ConnTable<A> {
     pub fn remove(&mut self, id: ConnId) -> Option<Conn<A>> {
         let e = *self.entry(id)?;
         let i = id.0;
-        let h_in = e.in_hash(&self.seed);
+        let h_in = e.in_hash(&self.seed, &self.binds);
         Self::unlink_chain(self.in_idx.head_mut(h_in), &mut self.slab, i, true);
         if !e.is_template() {
-            let h_out = e.out_hash(&self.seed);
+            let h_out = e.out_hash(&self.seed, &self.binds);
             Self::unlink_chain(self.out_idx.head_mut(h_out), &mut self.slab, i, false);
         }
         self.unfile(i);
@@ -1825,7 +1963,8 @@ impl<A: ConnAddr> ConnTable<A> {
                 }
             }
         }
-        let conn = e.snapshot();
+        let conn = e.snapshot(&self.binds);
+        A::unbind(&mut self.binds, &self.seed, e.bind);
         if let Some(slot) = self.slab.get_mut(i) {
             slot.flags = 0;
             slot.next_in = self.free;
@@ -2089,7 +2228,8 @@ impl<A: ConnAddr> ConnTable<A> {
                 let Some(e) = self.slab.get(i) else {
                     continue;
                 };
-                if e.occupied() && e.dest == dest && e.is_template() == want_template {
+                if e.occupied() && e.b(&self.binds).dest == dest && e.is_template() == want_template
+                {
                     let id = ConnId(i);
                     if let Some(c) = self.remove(id) {
                         removed += 1;
@@ -2108,7 +2248,7 @@ impl<A: ConnAddr> ConnTable<A> {
         self.slab
             .iter()
             .filter(|(_, e)| e.occupied())
-            .map(|(i, e)| (ConnId(i), e.snapshot()))
+            .map(|(i, e)| (ConnId(i), e.snapshot(&self.binds)))
     }
 
     /// At most `max` slots from slot `from` on, in slot order: `f` gets each occupied
@@ -2125,7 +2265,7 @@ impl<A: ConnAddr> ConnTable<A> {
             if let Some(e) = self.slab.get(i)
                 && e.occupied()
             {
-                f(e.snapshot());
+                f(e.snapshot(&self.binds));
             }
         }
         (end < self.slab.used).then_some(end)
