@@ -1014,9 +1014,9 @@ pub fn entries_for_bytes<A: ConnAddr>(bytes: usize) -> usize {
     bytes.saturating_sub(fixed_bytes::<A>() + first_bindings_bytes::<A>()) / per
 }
 
-/// Slots of a growing IPv6 table's first binding arena (64 KiB; a fixed table's holds a
+/// Slots of a growing IPv6 table's first binding arena (8 KiB; a fixed table's holds a
 /// binding per entry and one more).
-const FIRST_BINDINGS: usize = 1024;
+const FIRST_BINDINGS: usize = 128;
 
 /// Bytes of a growing table's first binding arena (none for IPv4).
 fn first_bindings_bytes<A: ConnAddr>() -> usize {
@@ -1614,17 +1614,9 @@ impl<A: ConnAddr> ConnTable<A> {
         if self.migrating() {
             self.migrate(MIGRATE_ON_INSERT);
         }
-        let (laddr, lport) = new.local.unwrap_or((A::default(), 0));
-        let binding = Binding {
-            vaddr: new.vaddr,
-            daddr: new.daddr,
-            laddr,
-            dest: new.dest,
-            service: new.service,
-        };
         // A full binding arena refuses as a full table does, before anything changed
         // (an eviction below only ever frees bindings).
-        if A::INTERNED && !self.binds.has_room(&self.seed, &binding) {
+        if A::INTERNED && !self.binds.has_room(&self.seed, &Binding::of(&new)) {
             return Err(TableFull);
         }
         let mut evicted = None;
@@ -1640,6 +1632,7 @@ impl<A: ConnAddr> ConnTable<A> {
             Some(t) if self.entry(t).is_some_and(|e| e.is_template()) => t.0,
             _ => NIL,
         };
+        let lport = new.local.map_or(0, |l| l.1);
         let mut flags = (new.flags.0 & ConnFlags::PUBLIC_MASK) | OCCUPIED;
         if new.local.is_some() {
             flags |= ConnFlags::FULLNAT;
@@ -1658,7 +1651,7 @@ impl<A: ConnAddr> ConnTable<A> {
         let widx =
             ((expires >> TICK_SHIFT).clamp(cursor, cursor + WHEEL_MASK) & WHEEL_MASK) as usize;
         let whead = self.wheel[widx];
-        let Some(bind) = A::bind(&mut self.binds, &self.seed, binding) else {
+        let Some(bind) = A::bind(&mut self.binds, &self.seed, Binding::of(&new)) else {
             // Not reached: room was checked above.
             return Err(TableFull);
         };

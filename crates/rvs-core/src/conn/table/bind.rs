@@ -12,7 +12,9 @@
 //! ([`Need::Bindings`](super::Need::Bindings)) once fewer than a quarter of its slots are
 //! left, the caller builds it off the packet path and [`ConnTable::provide`](super::ConnTable::provide)
 //! copies the bindings over at the same indices (so no entry changes) and hands the old
-//! one back to be dropped off the packet path. Its bytes count in the table's memory and
+//! one back to be dropped off the packet path. A growing table starts with 128 slots (8 KiB)
+//! and asks for twice as many once fewer than a quarter of them, or fewer than 64, are
+//! left; a fixed table ([`ConnTable::new`](super::ConnTable::new)) holds one per entry. Its bytes count in the table's memory and
 //! byte limit. A binding lives while an entry refers to it: its count returns to zero,
 //! and its slot to the free list, when the last such entry is removed.
 
@@ -32,6 +34,20 @@ pub struct Binding<A> {
     pub dest: u32,
     /// Service id.
     pub service: u32,
+}
+
+impl<A: ConnAddr> Binding<A> {
+    /// The binding of a new entry.
+    #[inline(always)]
+    pub(super) fn of(new: &super::NewConn<A>) -> Binding<A> {
+        Binding {
+            vaddr: new.vaddr,
+            daddr: new.daddr,
+            laddr: new.local.map_or(A::default(), |l| l.0),
+            dest: new.dest,
+            service: new.service,
+        }
+    }
 }
 
 /// A slot of the arena: a binding, how many entries refer to it (0: free), and the link of
@@ -95,9 +111,10 @@ impl<A: ConnAddr> Bindings<A> {
         n * size_of::<Slot<A>>() + n.next_power_of_two() * size_of::<u32>()
     }
 
-    /// Whether fewer than a quarter of the slots are left.
+    /// Whether fewer than a quarter of the slots (and fewer than 64) are left.
     pub(super) fn low(&self) -> bool {
-        self.free == NIL && (self.slots.len() - self.used as usize) < self.slots.len().div_ceil(4)
+        let cap = self.slots.len();
+        cap - (self.live as usize) < (cap / 4).max(64).min(cap)
     }
 
     /// The binding at `i` (a default one for an index out of range: never for an index
