@@ -22,7 +22,7 @@ use super::{ConnAddr, NIL, Seed};
 
 /// One binding: everything of an entry that many entries share.
 #[doc(hidden)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Binding<A> {
     /// Virtual address (the mark for firewall-mark templates).
     pub vaddr: A,
