@@ -129,8 +129,8 @@ pub enum Verdict {
     Consumed,
 }
 
-/// The connection tables' default memory limit, per address family: 512 MiB, about 5.6
-/// million IPv4 entries or 3.7 million IPv6 ones (see [`crate::conn::entries_for_bytes`]).
+/// The connection tables' default memory limit, per address family: 512 MiB, about 5.2
+/// million entries of either family (see [`crate::conn::entries_for_bytes`]).
 pub const DEFAULT_TABLE_BYTES: usize = 512 << 20;
 
 /// Engine settings that are not part of the forwarding configuration.
