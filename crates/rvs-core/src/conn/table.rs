@@ -241,9 +241,36 @@ impl fmt::Debug for Seed {
 /// A frame's port bytes hash without conversion ([`ConnTable::lookup_in_wire`]).
 #[inline]
 fn ports_tail(protocol: u8, p1: u16, p2: u16) -> u64 {
+    wire_tail(protocol, wire_ports(p1, p2))
+}
+
+/// Two ports as on the wire: their four bytes in network order, read in the machine's
+/// order.
+#[inline(always)]
+fn wire_ports(p1: u16, p2: u16) -> u32 {
     let [a, b] = p1.to_be_bytes();
     let [c, d] = p2.to_be_bytes();
-    wire_tail(protocol, u32::from_ne_bytes([a, b, c, d]))
+    u32::from_ne_bytes([a, b, c, d])
+}
+
+/// An [`InKey`] with its ports as on the wire ([`wire_ports`]), as entries hold them.
+struct WireKey<A> {
+    protocol: u8,
+    caddr: A,
+    vaddr: A,
+    ports: u32,
+}
+
+impl<A: ConnAddr> WireKey<A> {
+    #[inline(always)]
+    fn of(k: &InKey<A>) -> WireKey<A> {
+        WireKey {
+            protocol: k.protocol,
+            caddr: k.caddr,
+            vaddr: k.vaddr,
+            ports: wire_ports(k.cport, k.vport),
+        }
+    }
 }
 
 /// [`ports_tail`] of ports as read from a frame in the machine's order.
@@ -522,7 +549,7 @@ impl<A: ConnAddr> InHit<'_, A> {
     /// Virtual port.
     #[inline(always)]
     pub fn vport(&self) -> u16 {
-        self.e.vport
+        self.e.vport()
     }
     /// Real-server port.
     #[inline(always)]
@@ -651,8 +678,9 @@ struct Entry<A: ConnAddr> {
     wheel_next: u32,
     /// Connection sync: input packets counted (`cp->in_pkts`).
     in_pkts: u32,
-    cport: u16,
-    vport: u16,
+    /// Client and virtual ports as on the wire: their four bytes in network order, read
+    /// in the machine's order ([`wire_ports`]); a frame's port bytes compare as they are.
+    ports: u32,
     dport: u16,
     lport: u16,
     wheel_idx: u16,
@@ -689,11 +717,22 @@ impl<A: ConnAddr> Entry<A> {
     fn live(&self, now: u64) -> bool {
         self.expires > now || (self.is_template() && self.n_control > 0)
     }
-    #[inline]
-    fn matches_in(&self, k: &InKey<A>, bs: &Bindings<A>) -> bool {
+    /// Client port.
+    #[inline(always)]
+    fn cport(&self) -> u16 {
+        let [a, b, _, _] = self.ports.to_ne_bytes();
+        u16::from_be_bytes([a, b])
+    }
+    /// Virtual port.
+    #[inline(always)]
+    fn vport(&self) -> u16 {
+        let [_, _, a, b] = self.ports.to_ne_bytes();
+        u16::from_be_bytes([a, b])
+    }
+    #[inline(always)]
+    fn matches_in(&self, k: &WireKey<A>, bs: &Bindings<A>) -> bool {
         self.protocol == k.protocol
-            && self.cport == k.cport
-            && self.vport == k.vport
+            && self.ports == k.ports
             && self.caddr == k.caddr
             && self.b(bs).vaddr == k.vaddr
     }
@@ -701,7 +740,7 @@ impl<A: ConnAddr> Entry<A> {
         if self.fullnat() {
             (self.b(bs).laddr, self.lport)
         } else {
-            (self.caddr, self.cport)
+            (self.caddr, self.cport())
         }
     }
     fn matches_out(&self, k: &OutKey<A>, bs: &Bindings<A>) -> bool {
@@ -718,7 +757,7 @@ impl<A: ConnAddr> Entry<A> {
             seed,
             &self.caddr,
             &self.b(bs).vaddr,
-            ports_tail(self.protocol, self.cport, self.vport),
+            wire_tail(self.protocol, self.ports),
         )
     }
     fn out_hash(&self, seed: &Seed, bs: &Bindings<A>) -> u64 {
@@ -730,9 +769,9 @@ impl<A: ConnAddr> Entry<A> {
         Conn {
             protocol: self.protocol,
             caddr: self.caddr,
-            cport: self.cport,
+            cport: self.cport(),
             vaddr: b.vaddr,
-            vport: self.vport,
+            vport: self.vport(),
             daddr: b.daddr,
             dport: self.dport,
             local: self.fullnat().then_some((b.laddr, self.lport)),
@@ -1042,13 +1081,11 @@ impl ConnTable<[u8; 4]> {
     ) -> Option<InHit<'_, [u8; 4]>> {
         let h = hash_v4_wire(&self.seed, addrs, wire_tail(protocol, ports));
         let [a0, a1, a2, a3, b0, b1, b2, b3] = addrs.to_ne_bytes();
-        let [p0, p1, p2, p3] = ports.to_ne_bytes();
-        let key = InKey {
+        let key = WireKey {
             protocol,
             caddr: [a0, a1, a2, a3],
-            cport: u16::from_be_bytes([p0, p1]),
             vaddr: [b0, b1, b2, b3],
-            vport: u16::from_be_bytes([p2, p3]),
+            ports,
         };
         self.find_in_mut(h, &key, now)
     }
@@ -1504,9 +1541,10 @@ impl<A: ConnAddr> ConnTable<A> {
     #[inline]
     fn find_in(&self, key: &InKey<A>, now: Instant, template: bool) -> Option<ConnId> {
         let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        let key = WireKey::of(key);
         let mut i = self.in_idx.head(h);
         while let Some(e) = self.slab.get(i) {
-            if e.is_template() == template && e.matches_in(key, &self.binds) && e.live(now.0) {
+            if e.is_template() == template && e.matches_in(&key, &self.binds) && e.live(now.0) {
                 return Some(ConnId(i));
             }
             i = e.next_in;
@@ -1539,8 +1577,8 @@ impl<A: ConnAddr> ConnTable<A> {
             vaddr: b.vaddr,
             local: e.fullnat().then_some((b.laddr, e.lport)),
             dest: b.dest,
-            cport: e.cport,
-            vport: e.vport,
+            cport: e.cport(),
+            vport: e.vport(),
             dport: e.dport,
             protocol: e.protocol,
             flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
@@ -1555,12 +1593,12 @@ impl<A: ConnAddr> ConnTable<A> {
     #[inline(always)]
     pub fn lookup_in_mut(&mut self, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
-        self.find_in_mut(h, key, now)
+        self.find_in_mut(h, &WireKey::of(key), now)
     }
 
     /// [`ConnTable::lookup_in_mut`] with the key's hash at hand.
     #[inline(always)]
-    fn find_in_mut(&mut self, h: u64, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
+    fn find_in_mut(&mut self, h: u64, key: &WireKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let mut i = self.in_idx.head(h);
         let cursor = self.cursor;
         // Found by index first, borrowed mutably once (the chain walk reads only).
@@ -1683,8 +1721,7 @@ impl<A: ConnAddr> ConnTable<A> {
             wheel_prev: NIL,
             wheel_next: whead,
             in_pkts: 0,
-            cport: new.cport,
-            vport: new.vport,
+            ports: wire_ports(new.cport, new.vport),
             dport: new.dport,
             lport,
             wheel_idx: widx as u16,
