@@ -1645,6 +1645,20 @@ impl<A: ConnAddr> ConnTable<A> {
     ///   is not ESTABLISHED (and not a template) among the first 32 entries of the wheel,
     ///   which holds entries roughly in expiry order; `Err(TableFull)` if there is none.
     pub fn insert(&mut self, new: NewConn<A>, now: Instant) -> Result<Inserted<A>, TableFull> {
+        let mut evicted = None;
+        let id = self.insert_with(new, now, |c| evicted = Some(c))?;
+        Ok(Inserted { id, evicted })
+    }
+
+    /// [`ConnTable::insert`] handing an entry removed to make room to `on_evicted` (at
+    /// once) instead of returning it: the new connection path's form, without copying a
+    /// [`Conn`] out when nothing was evicted.
+    pub fn insert_with(
+        &mut self,
+        new: NewConn<A>,
+        now: Instant,
+        on_evicted: impl FnOnce(Conn<A>),
+    ) -> Result<ConnId, TableFull> {
         if self.len == 0 {
             // Nothing filed: let the wheel start at the present.
             self.cursor = self.cursor.max(now.0 >> TICK_SHIFT);
@@ -1657,12 +1671,13 @@ impl<A: ConnAddr> ConnTable<A> {
         if A::INTERNED && !self.binds.has_room(&self.seed, &Binding::of(&new)) {
             return Err(TableFull);
         }
-        let mut evicted = None;
         let i = match self.alloc() {
             Some(i) => i,
             None => {
                 let victim = self.find_victim(now).ok_or(TableFull)?;
-                evicted = self.remove(ConnId(victim));
+                if let Some(c) = self.remove(ConnId(victim)) {
+                    on_evicted(c);
+                }
                 self.alloc().ok_or(TableFull)?
             }
         };
@@ -1746,10 +1761,7 @@ impl<A: ConnAddr> ConnTable<A> {
         if template {
             self.templates += 1;
         }
-        Ok(Inserted {
-            id: ConnId(i),
-            evicted,
-        })
+        Ok(ConnId(i))
     }
 
     fn alloc(&mut self) -> Option<u32> {

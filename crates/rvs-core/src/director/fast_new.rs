@@ -128,19 +128,18 @@ impl Core {
             timeout: self.timeouts.tcp(TcpState::None),
             control: None,
         };
-        let inserted = match t.insert(new, now) {
-            Ok(i) => i,
-            Err(_) => return Some(self.drop(DropReason::TableFull)),
+        let (services, counters) = (&mut self.services, &mut self.counters);
+        let Ok(id) = t.insert_with(new, now, |ev| {
+            release(services, counters, ev.dest, ev.flags)
+        }) else {
+            return Some(self.drop(DropReason::TableFull));
         };
-        if let Some(ev) = inserted.evicted {
-            release(&mut self.services, &mut self.counters, ev.dest, ev.flags);
-        }
         bind(&mut self.services, dest, flags);
         self.count_new(svc_id, dest);
         // `Core::forward` of its first packet: the transition, the counters, sync, the
         // rewrite (`fast_nat_in`'s bytes).
         if let Some(tr) = t.tcp_transition(
-            inserted.id,
+            id,
             Direction::Input,
             TcpFlags(s.tcp_flags),
             &self.timeouts,
@@ -155,7 +154,7 @@ impl Core {
         }
         self.services.count_packet(dest, true, u64::from(s.total));
         if self.sync.is_some() {
-            self.sync_in(t, inserted.id);
+            self.sync_in(t, id);
         }
         let partial = matches!(frame.csum(), CsumStatus::Partial { .. });
         let Some(h) = frame.data_mut().first_chunk_mut::<SIMPLE_V4_HEAD>() else {
