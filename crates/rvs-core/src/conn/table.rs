@@ -2,7 +2,9 @@
 //!
 //! One table holds one address family ([`ConnTable<[u8; 4]>`](ConnTableV4) or
 //! [`ConnTable<[u8; 16]>`](ConnTableV6)): the director owns one of each, which keeps an IPv4
-//! entry at 80 bytes instead of paying for four 16-byte addresses. Entries live in a slab of
+//! entry from paying for 16-byte addresses; an IPv6 entry holds its virtual, real-server and
+//! local addresses and ids as an index into an arena of interned, refcounted bindings
+//! ([`Binding`], growing like the slab), so that entries of both families are 88 bytes. Entries live in a slab of
 //! fixed-size chunks ([`CHUNK_ENTRIES`]); two chained hash indexes (heads arrays + a `u32`
 //! link in each entry) find them by the *in* key (client → virtual) and by the *out* key
 //! (real server → client, or → local address for FullNAT); a coarse timing wheel (doubly
@@ -1140,7 +1142,9 @@ impl<A: ConnAddr> ConnTable<A> {
     /// A table for at most `capacity` entries (templates included; clamped to 2^32 − 2),
     /// hashing with secrets derived from `seed`, applying `policy` when full, with every
     /// chunk and a bucket per entry allocated here: it never grows and needs no
-    /// [`ConnTable::provide`].
+    /// [`ConnTable::provide`]. An IPv6 table's arena of interned bindings gets a slot per
+    /// entry (and one more), the worst case of every entry's binding its own: 68 bytes per
+    /// entry more than [`ConnTable::growable`] needs for a few bindings.
     pub fn new(capacity: usize, seed: u64, policy: TableFullPolicy) -> Self {
         let mut t = Self::growable(capacity, usize::MAX, capacity, seed, policy);
         t.grow_now(capacity);
