@@ -118,6 +118,7 @@ impl Core {
             cport: s.src_port,
             vaddr: dst,
             vport: s.dst_port,
+            // The hop's `nat_v4` is the real server's address (`Core::dest_hop`).
             daddr: rs,
             dport,
             local: None,
