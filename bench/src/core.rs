@@ -26,9 +26,9 @@ use rvs_core::time::Instant;
 use rvs_core::wire::Frame;
 use rvs_core::wire::checksum::{same, update16, update32};
 use std::hint::black_box;
-use std::time::Duration;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 const PUB: PortId = PortId(0);
 const PRIV: PortId = PortId(1);
