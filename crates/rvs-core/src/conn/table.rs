@@ -2,7 +2,9 @@
 //!
 //! One table holds one address family ([`ConnTable<[u8; 4]>`](ConnTableV4) or
 //! [`ConnTable<[u8; 16]>`](ConnTableV6)): the director owns one of each, which keeps an IPv4
-//! entry at 80 bytes instead of paying for four 16-byte addresses. Entries live in a slab of
+//! entry from paying for 16-byte addresses; an IPv6 entry holds its virtual, real-server and
+//! local addresses and ids as an index into an arena of interned, refcounted bindings
+//! ([`Binding`], growing like the slab), so that entries of both families are 88 bytes. Entries live in a slab of
 //! fixed-size chunks ([`CHUNK_ENTRIES`]); two chained hash indexes (heads arrays + a `u32`
 //! link in each entry) find them by the *in* key (client → virtual) and by the *out* key
 //! (real server → client, or → local address for FullNAT); a coarse timing wheel (doubly
@@ -50,6 +52,10 @@ use super::state::{
 };
 use crate::model::{Family, TableFullPolicy};
 use crate::time::Instant;
+
+mod bind;
+#[doc(hidden)]
+pub use bind::{Binding, Bindings};
 
 const NIL: u32 = u32::MAX;
 /// Internal flag bit: the slot holds an entry.
@@ -103,6 +109,27 @@ pub trait ConnAddr:
     /// Seeded hash of two addresses and 64 more bits of key.
     #[doc(hidden)]
     fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64;
+
+    /// What an entry holds of its [`Binding`]: the binding itself (IPv4) or its index in
+    /// the table's arena of interned bindings (IPv6, see `conn/table/bind.rs`).
+    #[doc(hidden)]
+    type Bind: Copy + Default + fmt::Debug + Send + Sync + 'static;
+
+    /// Whether entries intern their binding in the arena.
+    #[doc(hidden)]
+    const INTERNED: bool;
+
+    /// The binding an entry holds.
+    #[doc(hidden)]
+    fn binding<'a>(b: &'a Self::Bind, arena: &'a Bindings<Self>) -> &'a Binding<Self>;
+
+    /// One more entry holds `b`; `None` when the arena is full.
+    #[doc(hidden)]
+    fn bind(arena: &mut Bindings<Self>, seed: &Seed, b: Binding<Self>) -> Option<Self::Bind>;
+
+    /// An entry holding `b` is gone.
+    #[doc(hidden)]
+    fn unbind(arena: &mut Bindings<Self>, seed: &Seed, b: Self::Bind);
 }
 
 impl ConnAddr for [u8; 4] {
@@ -120,6 +147,22 @@ impl ConnAddr for [u8; 4] {
     fn hash2(seed: &Seed, a: &Self, b: &Self, tail: u64) -> u64 {
         hash_v4_wire(seed, u64::from_ne_bytes(concat8(a, b)), tail)
     }
+
+    type Bind = Binding<[u8; 4]>;
+    const INTERNED: bool = false;
+
+    #[inline(always)]
+    fn binding<'a>(b: &'a Self::Bind, _: &'a Bindings<Self>) -> &'a Binding<Self> {
+        b
+    }
+
+    #[inline(always)]
+    fn bind(_: &mut Bindings<Self>, _: &Seed, b: Binding<Self>) -> Option<Self::Bind> {
+        Some(b)
+    }
+
+    #[inline(always)]
+    fn unbind(_: &mut Bindings<Self>, _: &Seed, _: Self::Bind) {}
 }
 
 impl ConnAddr for [u8; 16] {
@@ -141,6 +184,22 @@ impl ConnAddr for [u8; 16] {
         let h = fold((x as u64) ^ seed.0[0], ((x >> 64) as u64) ^ seed.0[1]);
         let h = fold(h ^ (y as u64) ^ seed.0[2], ((y >> 64) as u64) ^ seed.0[3]);
         fold(h ^ tail ^ seed.0[0], seed.0[3])
+    }
+
+    type Bind = u32;
+    const INTERNED: bool = true;
+
+    #[inline]
+    fn binding<'a>(b: &'a Self::Bind, arena: &'a Bindings<Self>) -> &'a Binding<Self> {
+        arena.get(*b)
+    }
+
+    fn bind(arena: &mut Bindings<Self>, seed: &Seed, b: Binding<Self>) -> Option<Self::Bind> {
+        arena.acquire(seed, b)
+    }
+
+    fn unbind(arena: &mut Bindings<Self>, seed: &Seed, b: Self::Bind) {
+        arena.release(seed, b);
     }
 }
 
@@ -184,9 +243,36 @@ impl fmt::Debug for Seed {
 /// A frame's port bytes hash without conversion ([`ConnTable::lookup_in_wire`]).
 #[inline]
 fn ports_tail(protocol: u8, p1: u16, p2: u16) -> u64 {
+    wire_tail(protocol, wire_ports(p1, p2))
+}
+
+/// Two ports as on the wire: their four bytes in network order, read in the machine's
+/// order.
+#[inline(always)]
+fn wire_ports(p1: u16, p2: u16) -> u32 {
     let [a, b] = p1.to_be_bytes();
     let [c, d] = p2.to_be_bytes();
-    wire_tail(protocol, u32::from_ne_bytes([a, b, c, d]))
+    u32::from_ne_bytes([a, b, c, d])
+}
+
+/// An [`InKey`] with its ports as on the wire ([`wire_ports`]), as entries hold them.
+struct WireKey<A> {
+    protocol: u8,
+    caddr: A,
+    vaddr: A,
+    ports: u32,
+}
+
+impl<A: ConnAddr> WireKey<A> {
+    #[inline(always)]
+    fn of(k: &InKey<A>) -> WireKey<A> {
+        WireKey {
+            protocol: k.protocol,
+            caddr: k.caddr,
+            vaddr: k.vaddr,
+            ports: wire_ports(k.cport, k.vport),
+        }
+    }
 }
 
 /// [`ports_tail`] of ports as read from a frame in the machine's order.
@@ -433,9 +519,10 @@ pub struct HotConn<A> {
 /// A connection found by [`ConnTable::lookup_in_mut`], borrowed in place: its fields read
 /// and its timer re-armed without finding it again. A re-arm returns a [`Refile`] for
 /// [`ConnTable::refile_if`] once the borrow ends.
-pub struct InHit<'a, A> {
+pub struct InHit<'a, A: ConnAddr> {
     id: ConnId,
     e: &'a mut Entry<A>,
+    bs: &'a Bindings<A>,
     cursor: u64,
 }
 
@@ -459,12 +546,12 @@ impl<A: ConnAddr> InHit<'_, A> {
     /// Real-server id.
     #[inline(always)]
     pub fn dest(&self) -> u32 {
-        self.e.dest
+        self.e.b(self.bs).dest
     }
     /// Virtual port.
     #[inline(always)]
     pub fn vport(&self) -> u16 {
-        self.e.vport
+        self.e.vport()
     }
     /// Real-server port.
     #[inline(always)]
@@ -474,7 +561,9 @@ impl<A: ConnAddr> InHit<'_, A> {
     /// FullNAT local address and port.
     #[inline(always)]
     pub fn local(&self) -> Option<(A, u16)> {
-        self.e.fullnat().then_some((self.e.laddr, self.e.lport))
+        self.e
+            .fullnat()
+            .then_some((self.e.b(self.bs).laddr, self.e.lport))
     }
     /// Protocol state ([`TcpState`] index for TCP).
     #[inline(always)]
@@ -574,16 +663,14 @@ pub struct Inserted<A> {
     pub evicted: Option<Conn<A>>,
 }
 
-/// One slot. 88 bytes for IPv4, 136 for IPv6 (see the memory test).
+/// One slot. 88 bytes for IPv4 and for IPv6 (see the memory test): the virtual, real-server
+/// and local addresses and the two ids are the [`Binding`], inline for IPv4, interned for
+/// IPv6.
 #[derive(Clone, Copy, Default)]
-struct Entry<A> {
+struct Entry<A: ConnAddr> {
     expires: u64,
     caddr: A,
-    vaddr: A,
-    daddr: A,
-    laddr: A,
-    dest: u32,
-    service: u32,
+    bind: A::Bind,
     timeout_ms: u32,
     control: u32,
     n_control: u32,
@@ -593,8 +680,9 @@ struct Entry<A> {
     wheel_next: u32,
     /// Connection sync: input packets counted (`cp->in_pkts`).
     in_pkts: u32,
-    cport: u16,
-    vport: u16,
+    /// Client and virtual ports as on the wire: their four bytes in network order, read
+    /// in the machine's order ([`wire_ports`]); a frame's port bytes compare as they are.
+    ports: u32,
     dport: u16,
     lport: u16,
     wheel_idx: u16,
@@ -610,6 +698,11 @@ struct Entry<A> {
 }
 
 impl<A: ConnAddr> Entry<A> {
+    /// The entry's binding.
+    #[inline(always)]
+    fn b<'a>(&'a self, bs: &'a Bindings<A>) -> &'a Binding<A> {
+        A::binding(&self.bind, bs)
+    }
     #[inline]
     fn occupied(&self) -> bool {
         self.flags & OCCUPIED != 0
@@ -626,54 +719,66 @@ impl<A: ConnAddr> Entry<A> {
     fn live(&self, now: u64) -> bool {
         self.expires > now || (self.is_template() && self.n_control > 0)
     }
-    #[inline]
-    fn matches_in(&self, k: &InKey<A>) -> bool {
-        self.protocol == k.protocol
-            && self.cport == k.cport
-            && self.vport == k.vport
-            && self.caddr == k.caddr
-            && self.vaddr == k.vaddr
+    /// Client port.
+    #[inline(always)]
+    fn cport(&self) -> u16 {
+        let [a, b, _, _] = self.ports.to_ne_bytes();
+        u16::from_be_bytes([a, b])
     }
-    fn out_pair(&self) -> (A, u16) {
+    /// Virtual port.
+    #[inline(always)]
+    fn vport(&self) -> u16 {
+        let [_, _, a, b] = self.ports.to_ne_bytes();
+        u16::from_be_bytes([a, b])
+    }
+    #[inline(always)]
+    fn matches_in(&self, k: &WireKey<A>, bs: &Bindings<A>) -> bool {
+        self.protocol == k.protocol
+            && self.ports == k.ports
+            && self.caddr == k.caddr
+            && self.b(bs).vaddr == k.vaddr
+    }
+    fn out_pair(&self, bs: &Bindings<A>) -> (A, u16) {
         if self.fullnat() {
-            (self.laddr, self.lport)
+            (self.b(bs).laddr, self.lport)
         } else {
-            (self.caddr, self.cport)
+            (self.caddr, self.cport())
         }
     }
-    fn matches_out(&self, k: &OutKey<A>) -> bool {
-        let (a, p) = self.out_pair();
+    fn matches_out(&self, k: &OutKey<A>, bs: &Bindings<A>) -> bool {
+        let (a, p) = self.out_pair(bs);
         self.protocol == k.protocol
             && self.dport == k.sport
             && p == k.dport
-            && self.daddr == k.saddr
+            && self.b(bs).daddr == k.saddr
             && a == k.daddr
     }
     #[inline]
-    fn in_hash(&self, seed: &Seed) -> u64 {
+    fn in_hash(&self, seed: &Seed, bs: &Bindings<A>) -> u64 {
         A::hash2(
             seed,
             &self.caddr,
-            &self.vaddr,
-            ports_tail(self.protocol, self.cport, self.vport),
+            &self.b(bs).vaddr,
+            wire_tail(self.protocol, self.ports),
         )
     }
-    fn out_hash(&self, seed: &Seed) -> u64 {
-        let (a, p) = self.out_pair();
-        out_hash(seed, self.protocol, &self.daddr, self.dport, &a, p)
+    fn out_hash(&self, seed: &Seed, bs: &Bindings<A>) -> u64 {
+        let (a, p) = self.out_pair(bs);
+        out_hash(seed, self.protocol, &self.b(bs).daddr, self.dport, &a, p)
     }
-    fn snapshot(&self) -> Conn<A> {
+    fn snapshot(&self, bs: &Bindings<A>) -> Conn<A> {
+        let b = self.b(bs);
         Conn {
             protocol: self.protocol,
             caddr: self.caddr,
-            cport: self.cport,
-            vaddr: self.vaddr,
-            vport: self.vport,
-            daddr: self.daddr,
+            cport: self.cport(),
+            vaddr: b.vaddr,
+            vport: self.vport(),
+            daddr: b.daddr,
             dport: self.dport,
-            local: self.fullnat().then_some((self.laddr, self.lport)),
-            dest: self.dest,
-            service: self.service,
+            local: self.fullnat().then_some((b.laddr, self.lport)),
+            dest: b.dest,
+            service: b.service,
             state: self.state,
             flags: ConnFlags(self.flags & ConnFlags::PUBLIC_MASK),
             timeout: Duration::from_millis(u64::from(self.timeout_ms)),
@@ -688,7 +793,7 @@ impl<A: ConnAddr> Entry<A> {
 /// state, the NO_OUTPUT and INACTIVE flags and the new state's timeout; the caller re-files
 /// the entry when its timer moved. `None` for an unknown state.
 #[inline(always)]
-fn tcp_step<A>(
+fn tcp_step<A: ConnAddr>(
     e: &mut Entry<A>,
     dir: Direction,
     flags: TcpFlags,
@@ -715,7 +820,7 @@ fn tcp_step<A>(
 /// wheel's cursor at `cursor`): entries may sit in a slot earlier than their expiry, never
 /// later, so such an entry must move (`ConnTable::refile`).
 #[inline(always)]
-fn filed_too_late<A>(e: &Entry<A>, cursor: u64) -> bool {
+fn filed_too_late<A: ConnAddr>(e: &Entry<A>, cursor: u64) -> bool {
     let filed = cursor + (u64::from(e.wheel_idx).wrapping_sub(cursor) & WHEEL_MASK);
     e.expires >> TICK_SHIFT < filed
 }
@@ -757,7 +862,7 @@ const LOW_WATER: u32 = (CHUNK_ENTRIES / 4) as u32;
 /// The slab: entries in fixed-size chunks. Slot `i` lives in chunk `i >> CHUNK_SHIFT` at
 /// `i & CHUNK_MASK`; every chunk but the last one allowed by the limit is full size, so
 /// slots are handed out in order (`used`) and recycled through the free list.
-struct Slab<A> {
+struct Slab<A: ConnAddr> {
     /// Capacity reserved at construction for every chunk the limit allows: pushing a chunk
     /// never reallocates this vector.
     chunks: Vec<Box<[Entry<A>]>>,
@@ -882,16 +987,19 @@ pub enum Need {
     Chunk(usize),
     /// New in and out hash heads of this many buckets each.
     Heads(usize),
+    /// An arena of this many interned bindings (IPv6; see [`Binding`]).
+    Bindings(usize),
 }
 
 /// Memory for a table, built where allocating is allowed (a helper thread, or between
 /// batches); also what the table hands back when it retires memory
 /// ([`ConnTable::provide`]'s return), to be dropped off the packet path.
-pub struct Provision<A>(ProvisionKind<A>);
+pub struct Provision<A: ConnAddr>(ProvisionKind<A>);
 
-enum ProvisionKind<A> {
+enum ProvisionKind<A: ConnAddr> {
     Chunk(Box<[Entry<A>]>),
     Heads(Box<[u32]>, Box<[u32]>),
+    Bindings(Bindings<A>),
 }
 
 impl<A: ConnAddr> Provision<A> {
@@ -909,6 +1017,7 @@ impl<A: ConnAddr> Provision<A> {
                     vec![NIL; n].into_boxed_slice(),
                 ))
             }
+            Need::Bindings(n) => Provision(ProvisionKind::Bindings(Bindings::with_capacity(n))),
         }
     }
 
@@ -917,21 +1026,23 @@ impl<A: ConnAddr> Provision<A> {
         match &self.0 {
             ProvisionKind::Chunk(c) => c.len() * size_of::<Entry<A>>(),
             ProvisionKind::Heads(a, b) => (a.len() + b.len()) * size_of::<u32>(),
+            ProvisionKind::Bindings(b) => b.bytes(),
         }
     }
 }
 
-impl<A> fmt::Debug for Provision<A> {
+impl<A: ConnAddr> fmt::Debug for Provision<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             ProvisionKind::Chunk(c) => write!(f, "Provision::Chunk({})", c.len()),
             ProvisionKind::Heads(a, _) => write!(f, "Provision::Heads({})", a.len()),
+            ProvisionKind::Bindings(b) => write!(f, "Provision::Bindings({})", b.capacity()),
         }
     }
 }
 
 /// Bytes of a table's fixed part (header and expiry wheel), whatever its size.
-fn fixed_bytes<A>() -> usize {
+fn fixed_bytes<A: ConnAddr>() -> usize {
     size_of::<ConnTable<A>>() + WHEEL_SLOTS * size_of::<u32>() + WHEEL_SLOTS / 64 * size_of::<u64>()
 }
 
@@ -941,7 +1052,20 @@ fn fixed_bytes<A>() -> usize {
 /// still being migrated).
 pub fn entries_for_bytes<A: ConnAddr>(bytes: usize) -> usize {
     let per = size_of::<Entry<A>>() + 4 * size_of::<u32>();
-    bytes.saturating_sub(fixed_bytes::<A>()) / per
+    bytes.saturating_sub(fixed_bytes::<A>() + first_bindings_bytes::<A>()) / per
+}
+
+/// Slots of a growing IPv6 table's first binding arena (8 KiB; a fixed table's holds a
+/// binding per entry and one more).
+const FIRST_BINDINGS: usize = 128;
+
+/// Bytes of a growing table's first binding arena (none for IPv4).
+fn first_bindings_bytes<A: ConnAddr>() -> usize {
+    if A::INTERNED {
+        Bindings::<A>::bytes_for(FIRST_BINDINGS)
+    } else {
+        0
+    }
 }
 
 impl ConnTable<[u8; 4]> {
@@ -959,13 +1083,11 @@ impl ConnTable<[u8; 4]> {
     ) -> Option<InHit<'_, [u8; 4]>> {
         let h = hash_v4_wire(&self.seed, addrs, wire_tail(protocol, ports));
         let [a0, a1, a2, a3, b0, b1, b2, b3] = addrs.to_ne_bytes();
-        let [p0, p1, p2, p3] = ports.to_ne_bytes();
-        let key = InKey {
+        let key = WireKey {
             protocol,
             caddr: [a0, a1, a2, a3],
-            cport: u16::from_be_bytes([p0, p1]),
             vaddr: [b0, b1, b2, b3],
-            vport: u16::from_be_bytes([p2, p3]),
+            ports,
         };
         self.find_in_mut(h, &key, now)
     }
@@ -978,8 +1100,10 @@ pub type ConnTableV6 = ConnTable<[u8; 16]>;
 
 /// A connection table for one address family, growing in chunks up to its limit. See the
 /// module documentation.
-pub struct ConnTable<A> {
+pub struct ConnTable<A: ConnAddr> {
     slab: Slab<A>,
+    /// The interned bindings (IPv6; empty for IPv4).
+    binds: Bindings<A>,
     /// Most entries the table may hold (the entry limit, and what the byte limit allows).
     max_entries: u32,
     /// Most bytes the table may allocate ([`ConnTable::memory_bytes`] never exceeds it
@@ -1018,10 +1142,23 @@ impl<A: ConnAddr> ConnTable<A> {
     /// A table for at most `capacity` entries (templates included; clamped to 2^32 − 2),
     /// hashing with secrets derived from `seed`, applying `policy` when full, with every
     /// chunk and a bucket per entry allocated here: it never grows and needs no
-    /// [`ConnTable::provide`].
+    /// [`ConnTable::provide`]. An IPv6 table's arena of interned bindings gets a slot per
+    /// entry (and one more), the worst case of every entry's binding its own: 68 bytes per
+    /// entry more than [`ConnTable::growable`] needs for a few bindings.
     pub fn new(capacity: usize, seed: u64, policy: TableFullPolicy) -> Self {
         let mut t = Self::growable(capacity, usize::MAX, capacity, seed, policy);
         t.grow_now(capacity);
+        if A::INTERNED {
+            // Every entry may hold a binding of its own; one more slot so that the arena
+            // never refuses what the full table's eviction makes room for.
+            let n = t.max_entries as usize + 1;
+            if n > t.binds.capacity() {
+                let mut b = Bindings::with_capacity(n);
+                if b.take_over(&t.seed, &t.binds) {
+                    t.binds = b;
+                }
+            }
+        }
         t
     }
 
@@ -1073,12 +1210,18 @@ impl<A: ConnAddr> ConnTable<A> {
         if first > 0 {
             chunks.push(vec![Entry::default(); first].into_boxed_slice());
         }
+        let binds = if A::INTERNED {
+            Bindings::with_capacity(FIRST_BINDINGS.min(max_entries + 1))
+        } else {
+            Bindings::with_capacity(0)
+        };
         ConnTable {
             slab: Slab {
                 chunks,
                 slots: first as u32,
                 used: 0,
             },
+            binds,
             max_entries: max_entries as u32,
             limit_bytes,
             free: NIL,
@@ -1158,13 +1301,19 @@ impl<A: ConnAddr> ConnTable<A> {
         self.policy = policy;
     }
 
-    /// Bytes the table has allocated: its header, the expiry wheel, every slab chunk and
-    /// the hash heads (old ones too while they are migrated).
+    /// Bytes the table has allocated: its header, the expiry wheel, every slab chunk, the
+    /// hash heads (old ones too while they are migrated) and the arena of interned bindings.
     pub fn memory_bytes(&self) -> usize {
         fixed_bytes::<A>()
             + self.slab.slots as usize * size_of::<Entry<A>>()
             + self.in_idx.bytes()
             + self.out_idx.bytes()
+            + self.binds.bytes()
+    }
+
+    /// Interned bindings in use (IPv6; always 0 for IPv4, whose entries hold theirs).
+    pub fn bindings(&self) -> usize {
+        self.binds.live()
     }
 
     /// The room left under the memory limit, in bytes: what is not allocated yet plus the
@@ -1188,6 +1337,13 @@ impl<A: ConnAddr> ConnTable<A> {
             let grow = buckets * 2;
             if self.memory_bytes() + 2 * grow * size_of::<u32>() <= self.limit_bytes {
                 return Some(Need::Heads(grow));
+            }
+        }
+        if A::INTERNED && self.binds.low() {
+            let cap = self.binds.capacity();
+            let n = (cap * 2).min(self.max_entries as usize + 1);
+            if n > cap && self.memory_bytes() + Bindings::<A>::bytes_for(n) <= self.limit_bytes {
+                return Some(Need::Bindings(n));
             }
         }
         if self.slab.slots - self.len >= LOW_WATER.min(self.max_entries)
@@ -1253,6 +1409,18 @@ impl<A: ConnAddr> ConnTable<A> {
                     _ => None,
                 }
             }
+            ProvisionKind::Bindings(mut b) => {
+                // The old arena is handed back, the new one holds the same bindings at the
+                // same indices.
+                let fits = A::INTERNED
+                    && b.capacity() > self.binds.capacity()
+                    && self.memory_bytes() - self.binds.bytes() + b.bytes() <= self.limit_bytes;
+                if !fits || !b.take_over(&self.seed, &self.binds) {
+                    return Some(Provision(ProvisionKind::Bindings(b)));
+                }
+                let old = core::mem::replace(&mut self.binds, b);
+                Some(Provision(ProvisionKind::Bindings(old)))
+            }
         }
     }
 
@@ -1313,9 +1481,9 @@ impl<A: ConnAddr> ConnTable<A> {
                 while let Some(e) = self.slab.get_mut(i) {
                     let next = if inward { e.next_in } else { e.next_out };
                     let h = if inward {
-                        e.in_hash(&seed)
+                        e.in_hash(&seed, &self.binds)
                     } else {
-                        e.out_hash(&seed)
+                        e.out_hash(&seed, &self.binds)
                     };
                     let Some(head) = idx.heads.get_mut((h & idx.mask) as usize) else {
                         break;
@@ -1377,9 +1545,10 @@ impl<A: ConnAddr> ConnTable<A> {
     #[inline]
     fn find_in(&self, key: &InKey<A>, now: Instant, template: bool) -> Option<ConnId> {
         let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
+        let key = WireKey::of(key);
         let mut i = self.in_idx.head(h);
         while let Some(e) = self.slab.get(i) {
-            if e.is_template() == template && e.matches_in(key) && e.live(now.0) {
+            if e.is_template() == template && e.matches_in(&key, &self.binds) && e.live(now.0) {
                 return Some(ConnId(i));
             }
             i = e.next_in;
@@ -1394,7 +1563,7 @@ impl<A: ConnAddr> ConnTable<A> {
         let h = self.out_hash(key.protocol, &key.saddr, key.sport, &key.daddr, key.dport);
         let mut i = self.out_idx.head(h);
         while let Some(e) = self.slab.get(i) {
-            if e.matches_out(key) && e.live(now.0) {
+            if e.matches_out(key, &self.binds) && e.live(now.0) {
                 return Some(ConnId(i));
             }
             i = e.next_out;
@@ -1406,13 +1575,14 @@ impl<A: ConnAddr> ConnTable<A> {
     #[inline]
     pub fn hot(&self, id: ConnId) -> Option<HotConn<A>> {
         let e = self.entry(id)?;
+        let b = e.b(&self.binds);
         Some(HotConn {
             caddr: e.caddr,
-            vaddr: e.vaddr,
-            local: e.fullnat().then_some((e.laddr, e.lport)),
-            dest: e.dest,
-            cport: e.cport,
-            vport: e.vport,
+            vaddr: b.vaddr,
+            local: e.fullnat().then_some((b.laddr, e.lport)),
+            dest: b.dest,
+            cport: e.cport(),
+            vport: e.vport(),
             dport: e.dport,
             protocol: e.protocol,
             flags: ConnFlags(e.flags & ConnFlags::PUBLIC_MASK),
@@ -1427,18 +1597,18 @@ impl<A: ConnAddr> ConnTable<A> {
     #[inline(always)]
     pub fn lookup_in_mut(&mut self, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let h = self.in_hash(key.protocol, &key.caddr, key.cport, &key.vaddr, key.vport);
-        self.find_in_mut(h, key, now)
+        self.find_in_mut(h, &WireKey::of(key), now)
     }
 
     /// [`ConnTable::lookup_in_mut`] with the key's hash at hand.
     #[inline(always)]
-    fn find_in_mut(&mut self, h: u64, key: &InKey<A>, now: Instant) -> Option<InHit<'_, A>> {
+    fn find_in_mut(&mut self, h: u64, key: &WireKey<A>, now: Instant) -> Option<InHit<'_, A>> {
         let mut i = self.in_idx.head(h);
         let cursor = self.cursor;
         // Found by index first, borrowed mutably once (the chain walk reads only).
         loop {
             let e = self.slab.get(i)?;
-            if !e.is_template() && e.matches_in(key) && e.expires > now.0 {
+            if !e.is_template() && e.matches_in(key, &self.binds) && e.expires > now.0 {
                 break;
             }
             i = e.next_in;
@@ -1447,6 +1617,7 @@ impl<A: ConnAddr> ConnTable<A> {
         Some(InHit {
             id: ConnId(i),
             e,
+            bs: &self.binds,
             cursor,
         })
     }
@@ -1462,7 +1633,7 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// A copy of the entry, live or not yet swept.
     pub fn get(&self, id: ConnId) -> Option<Conn<A>> {
-        self.entry(id).map(Entry::snapshot)
+        self.entry(id).map(|e| e.snapshot(&self.binds))
     }
 
     /// Whether the entry exists and lookups would return it at `now`.
@@ -1478,6 +1649,20 @@ impl<A: ConnAddr> ConnTable<A> {
     ///   is not ESTABLISHED (and not a template) among the first 32 entries of the wheel,
     ///   which holds entries roughly in expiry order; `Err(TableFull)` if there is none.
     pub fn insert(&mut self, new: NewConn<A>, now: Instant) -> Result<Inserted<A>, TableFull> {
+        let mut evicted = None;
+        let id = self.insert_with(new, now, |c| evicted = Some(c))?;
+        Ok(Inserted { id, evicted })
+    }
+
+    /// [`ConnTable::insert`] handing an entry removed to make room to `on_evicted` (at
+    /// once) instead of returning it: the new connection path's form, without copying a
+    /// [`Conn`] out when nothing was evicted.
+    pub fn insert_with(
+        &mut self,
+        new: NewConn<A>,
+        now: Instant,
+        on_evicted: impl FnOnce(Conn<A>),
+    ) -> Result<ConnId, TableFull> {
         if self.len == 0 {
             // Nothing filed: let the wheel start at the present.
             self.cursor = self.cursor.max(now.0 >> TICK_SHIFT);
@@ -1485,12 +1670,18 @@ impl<A: ConnAddr> ConnTable<A> {
         if self.migrating() {
             self.migrate(MIGRATE_ON_INSERT);
         }
-        let mut evicted = None;
+        // A full binding arena refuses as a full table does, before anything changed
+        // (an eviction below only ever frees bindings).
+        if A::INTERNED && !self.binds.has_room(&self.seed, &Binding::of(&new)) {
+            return Err(TableFull);
+        }
         let i = match self.alloc() {
             Some(i) => i,
             None => {
                 let victim = self.find_victim(now).ok_or(TableFull)?;
-                evicted = self.remove(ConnId(victim));
+                if let Some(c) = self.remove(ConnId(victim)) {
+                    on_evicted(c);
+                }
                 self.alloc().ok_or(TableFull)?
             }
         };
@@ -1498,17 +1689,13 @@ impl<A: ConnAddr> ConnTable<A> {
             Some(t) if self.entry(t).is_some_and(|e| e.is_template()) => t.0,
             _ => NIL,
         };
+        let lport = new.local.map_or(0, |l| l.1);
         let mut flags = (new.flags.0 & ConnFlags::PUBLIC_MASK) | OCCUPIED;
-        let (laddr, lport) = match new.local {
-            Some(l) => {
-                flags |= ConnFlags::FULLNAT;
-                l
-            }
-            None => {
-                flags &= !ConnFlags::FULLNAT;
-                (A::default(), 0)
-            }
-        };
+        if new.local.is_some() {
+            flags |= ConnFlags::FULLNAT;
+        } else {
+            flags &= !ConnFlags::FULLNAT;
+        }
         // Hashes from the new connection's fields (what `Entry::in_hash` / `out_hash`
         // compute from the entry), the entry written once in its slot, and the wheel
         // filing (`file`) done on it there: one slab access for the new entry.
@@ -1521,7 +1708,12 @@ impl<A: ConnAddr> ConnTable<A> {
         let widx =
             ((expires >> TICK_SHIFT).clamp(cursor, cursor + WHEEL_MASK) & WHEEL_MASK) as usize;
         let whead = self.wheel[widx];
+        let Some(bind) = A::bind(&mut self.binds, &self.seed, Binding::of(&new)) else {
+            // Not reached: room was checked above.
+            return Err(TableFull);
+        };
         let Some(slot) = self.slab.get_mut(i) else {
+            A::unbind(&mut self.binds, &self.seed, bind);
             return Err(TableFull);
         };
         // Linked at the bucket heads (newest first, as `hlist_add_head_rcu()`).
@@ -1539,11 +1731,7 @@ impl<A: ConnAddr> ConnTable<A> {
         *slot = Entry {
             expires,
             caddr: new.caddr,
-            vaddr: new.vaddr,
-            daddr: new.daddr,
-            laddr,
-            dest: new.dest,
-            service: new.service,
+            bind,
             timeout_ms: duration_ms(new.timeout),
             control,
             n_control: 0,
@@ -1552,8 +1740,7 @@ impl<A: ConnAddr> ConnTable<A> {
             wheel_prev: NIL,
             wheel_next: whead,
             in_pkts: 0,
-            cport: new.cport,
-            vport: new.vport,
+            ports: wire_ports(new.cport, new.vport),
             dport: new.dport,
             lport,
             wheel_idx: widx as u16,
@@ -1578,10 +1765,7 @@ impl<A: ConnAddr> ConnTable<A> {
         if template {
             self.templates += 1;
         }
-        Ok(Inserted {
-            id: ConnId(i),
-            evicted,
-        })
+        Ok(ConnId(i))
     }
 
     fn alloc(&mut self) -> Option<u32> {
@@ -1805,10 +1989,10 @@ impl<A: ConnAddr> ConnTable<A> {
     pub fn remove(&mut self, id: ConnId) -> Option<Conn<A>> {
         let e = *self.entry(id)?;
         let i = id.0;
-        let h_in = e.in_hash(&self.seed);
+        let h_in = e.in_hash(&self.seed, &self.binds);
         Self::unlink_chain(self.in_idx.head_mut(h_in), &mut self.slab, i, true);
         if !e.is_template() {
-            let h_out = e.out_hash(&self.seed);
+            let h_out = e.out_hash(&self.seed, &self.binds);
             Self::unlink_chain(self.out_idx.head_mut(h_out), &mut self.slab, i, false);
         }
         self.unfile(i);
@@ -1825,7 +2009,8 @@ impl<A: ConnAddr> ConnTable<A> {
                 }
             }
         }
-        let conn = e.snapshot();
+        let conn = e.snapshot(&self.binds);
+        A::unbind(&mut self.binds, &self.seed, e.bind);
         if let Some(slot) = self.slab.get_mut(i) {
             slot.flags = 0;
             slot.next_in = self.free;
@@ -2089,7 +2274,8 @@ impl<A: ConnAddr> ConnTable<A> {
                 let Some(e) = self.slab.get(i) else {
                     continue;
                 };
-                if e.occupied() && e.dest == dest && e.is_template() == want_template {
+                if e.occupied() && e.b(&self.binds).dest == dest && e.is_template() == want_template
+                {
                     let id = ConnId(i);
                     if let Some(c) = self.remove(id) {
                         removed += 1;
@@ -2108,7 +2294,7 @@ impl<A: ConnAddr> ConnTable<A> {
         self.slab
             .iter()
             .filter(|(_, e)| e.occupied())
-            .map(|(i, e)| (ConnId(i), e.snapshot()))
+            .map(|(i, e)| (ConnId(i), e.snapshot(&self.binds)))
     }
 
     /// At most `max` slots from slot `from` on, in slot order: `f` gets each occupied
@@ -2125,7 +2311,7 @@ impl<A: ConnAddr> ConnTable<A> {
             if let Some(e) = self.slab.get(i)
                 && e.occupied()
             {
-                f(e.snapshot());
+                f(e.snapshot(&self.binds));
             }
         }
         (end < self.slab.used).then_some(end)

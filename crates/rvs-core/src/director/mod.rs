@@ -28,6 +28,7 @@ mod diff;
 pub use defense::Retired;
 pub mod drops;
 mod fast;
+mod fast_new;
 mod flush;
 pub mod ftp;
 mod nd;
@@ -129,8 +130,8 @@ pub enum Verdict {
     Consumed,
 }
 
-/// The connection tables' default memory limit, per address family: 512 MiB, about 5.6
-/// million IPv4 entries or 3.7 million IPv6 ones (see [`crate::conn::entries_for_bytes`]).
+/// The connection tables' default memory limit, per address family: 512 MiB, about 5.2
+/// million entries of either family (see [`crate::conn::entries_for_bytes`]).
 pub const DEFAULT_TABLE_BYTES: usize = 512 << 20;
 
 /// Engine settings that are not part of the forwarding configuration.
@@ -732,6 +733,15 @@ impl Director {
         in_missed: Option<wire::parse::SimpleV4>,
     ) -> Verdict {
         let c = &mut self.core;
+        // A new connection of the common case (`fast_new.rs`).
+        if let Some(s) = &in_missed
+            && let Some(v) = c.new_conn_v4(&mut self.v4, now, frame, s)
+        {
+            if let Verdict::Transmit(_) = v {
+                c.counters.tx += 1;
+            }
+            return v;
+        }
         // The fast path's header checks passed (`simple_v4_head` is `simple_v4`): only
         // the `Parsed` value is left to build.
         let simple = in_missed.and_then(|s| wire::parse::parsed_simple_v4(frame.data(), &s));
@@ -1453,6 +1463,24 @@ impl Core {
             Ok(s) => s,
             Err(r) => return self.drop(r),
         };
+        self.create(t, now, frame, p, in_key, sched, fwmark, opening)
+    }
+
+    /// A new connection's entry, its real server's counts and its first packet, once
+    /// scheduled ([`Core::new_connection`]'s second half).
+    #[allow(clippy::too_many_arguments)]
+    fn create<A: Af>(
+        &mut self,
+        t: &mut ConnTable<A>,
+        now: Instant,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+        in_key: &InKey<A>,
+        sched: Scheduled,
+        fwmark: Option<u32>,
+        opening: Option<synproxy::Opening>,
+    ) -> Verdict {
+        let svc_id = sched.service;
         let Some(svc) = self.services.get(svc_id) else {
             return self.drop(DropReason::NoService);
         };

@@ -1682,6 +1682,7 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
 }
 
 mod neighbours;
+mod new_conn;
 mod offload;
 mod sctp;
 mod shed;

@@ -52,6 +52,31 @@ fn out_key(c: &NewConn<[u8; 4]>) -> OutKey<[u8; 4]> {
     }
 }
 
+/// An IPv6 connection from client number `i` to 2001:db8::100 port 80, on real server
+/// `dest` (fd00::`dest`).
+fn v6_conn(i: u32, dest: u32) -> NewConn<[u8; 16]> {
+    let mut caddr: [u8; 16] = "2001:db8:1::".parse::<Ipv6Addr>().unwrap().octets();
+    caddr[12..].copy_from_slice(&i.to_be_bytes());
+    let mut daddr: [u8; 16] = "fd00::".parse::<Ipv6Addr>().unwrap().octets();
+    daddr[12..].copy_from_slice(&dest.to_be_bytes());
+    NewConn {
+        protocol: 6,
+        caddr,
+        cport: 1024 + (i % 50_000) as u16,
+        vaddr: "2001:db8::100".parse::<Ipv6Addr>().unwrap().octets(),
+        vport: 80,
+        daddr,
+        dport: 8080,
+        local: None,
+        dest,
+        service: 1,
+        state: TcpState::None as u8,
+        flags: ConnFlags::new_connection(&ForwardMethod::Masq),
+        timeout: Duration::from_secs(900),
+        control: None,
+    }
+}
+
 fn table(cap: usize) -> ConnTableV4 {
     ConnTable::new(cap, 0x5eed, TableFullPolicy::DropNew)
 }
@@ -545,7 +570,22 @@ fn memory_per_entry_at_one_million() {
     // Filling never grew an allocation.
     assert_eq!(t.memory_bytes(), before);
     let v4_per = t.memory_bytes() as f64 / N as f64;
-    let v6 = ConnTableV6::new(N, 42, TableFullPolicy::DropNew);
+    // IPv6: a growing table filled to N connections to one VIP over 16 real servers (16
+    // interned bindings), every need provided as the daemon does.
+    let mut v6 = ConnTableV6::growable(N, usize::MAX, 0, 42, TableFullPolicy::DropNew);
+    for i in 0..N as u32 {
+        while let Some(need) = v6.need() {
+            drop(v6.provide(Provision::build(need)));
+        }
+        drop(v6.take_retired());
+        v6.insert(v6_conn(i, i % 16), T0).unwrap();
+    }
+    while v6.migrating() {
+        v6.expire(T0, 0, |_, _| {});
+    }
+    drop(v6.take_retired());
+    assert_eq!(v6.len(), N);
+    assert_eq!(v6.bindings(), 16);
     let v6_per = v6.memory_bytes() as f64 / N as f64;
     eprintln!(
         "conn table at 1M: IPv4 {v4_per:.1} B/entry (entry {} B), IPv6 {v6_per:.1} B/entry (entry {} B)",
@@ -554,7 +594,8 @@ fn memory_per_entry_at_one_million() {
     );
     assert!(v4_per <= 104.0, "IPv4 {v4_per} bytes per entry");
     assert_eq!(size_of::<Entry<[u8; 4]>>(), 88);
-    assert!(v6_per <= 148.0, "IPv6 {v6_per} bytes per entry");
+    assert_eq!(size_of::<Entry<[u8; 16]>>(), 88);
+    assert!(v6_per <= 104.0, "IPv6 {v6_per} bytes per entry");
     // Lookups still work at full load.
     let c = tcp_conn([10, 0, 0, 5], 1029, v4(10, 0, 0, 2), 7);
     assert!(t.lookup_in(&in_key(&c), T0).is_some());
@@ -1242,4 +1283,240 @@ fn a_raised_limit_grows_a_table_below_one_chunk() {
         assert!(t.memory_bytes() <= 4 << 20);
     }
     assert_eq!(t.len(), 20_000);
+}
+
+/// The IPv6 binding arena (`table/bind.rs`) under random inserts (NAT, FullNAT and
+/// templates, over a few virtual addresses, real servers and local addresses), removals,
+/// expiry, evictions and real-server flushes, on a small growing table fed every need: each
+/// binding's count is the number of entries holding it, counts return to zero when every
+/// entry is gone, a flushed real server leaves no binding behind, and the table's memory is
+/// the sum of its parts, the arena included.
+mod arena {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert {
+            client: u16,
+            v: u8,
+            d: u8,
+            l: u8,
+            kind: u8,
+            timeout_s: u8,
+        },
+        Remove {
+            pick: u16,
+        },
+        Advance {
+            s: u8,
+        },
+        Expire {
+            budget: u8,
+        },
+        Flush {
+            d: u8,
+        },
+        Provide,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (any::<u16>(), 0u8..12, 0u8..6, 0u8..3, 0u8..4, 1u8..20).prop_map(
+                |(client, v, d, l, kind, timeout_s)| Op::Insert { client, v, d, l, kind, timeout_s }),
+            2 => any::<u16>().prop_map(|pick| Op::Remove { pick }),
+            2 => (0u8..10).prop_map(|s| Op::Advance { s }),
+            2 => any::<u8>().prop_map(|budget| Op::Expire { budget }),
+            1 => (0u8..6).prop_map(|d| Op::Flush { d }),
+            2 => Just(Op::Provide),
+        ]
+    }
+
+    fn addr(prefix: u8, n: u32) -> [u8; 16] {
+        let mut a = [0u8; 16];
+        a[0] = 0x20;
+        a[1] = prefix;
+        a[12..].copy_from_slice(&n.to_be_bytes());
+        a
+    }
+
+    /// Every binding's count equals the entries holding it, and the table's memory is the
+    /// sum of its parts.
+    fn check(t: &ConnTableV6) -> Result<(), TestCaseError> {
+        let mut held: HashMap<Binding<[u8; 16]>, u32> = HashMap::new();
+        for (_, e) in t.slab.iter().filter(|(_, e)| e.occupied()) {
+            *held.entry(*t.binds.get(e.bind)).or_default() += 1;
+            let c = e.snapshot(&t.binds);
+            // The entry reads back its own binding.
+            prop_assert_eq!(t.binds.get(e.bind).dest, c.dest);
+        }
+        let refs: HashMap<_, _> = t.binds.refs().map(|(_, b, n)| (b, n)).collect();
+        prop_assert_eq!(&refs, &held);
+        prop_assert_eq!(t.bindings(), held.len());
+        let parts = fixed_bytes::<[u8; 16]>()
+            + t.capacity() * size_of::<Entry<[u8; 16]>>()
+            + t.in_idx.bytes()
+            + t.out_idx.bytes()
+            + t.binds.bytes();
+        prop_assert_eq!(t.memory_bytes(), parts);
+        prop_assert!(t.memory_bytes() <= t.limit_bytes());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn binding_counts_follow_the_entries(ops in proptest::collection::vec(op(), 1..300)) {
+            // Small limits: the arena (128 slots to start) must grow to hold up to
+            // 12 x 6 x 3 x 2 bindings, and the entry limit makes inserts evict.
+            let limit = fixed_bytes::<[u8; 16]>() + 600 * 120;
+            let mut t = ConnTableV6::growable(500, limit, 0, 3, TableFullPolicy::EvictEmbryonic);
+            let mut now = T0;
+            for op in ops {
+                match op {
+                    Op::Insert { client, v, d, l, kind, timeout_s } => {
+                        let template = kind == 3;
+                        let c = NewConn {
+                            protocol: if template { 0 } else { 6 },
+                            caddr: addr(1, u32::from(client)),
+                            cport: if template { 0 } else { client },
+                            vaddr: addr(2, u32::from(v)),
+                            vport: 80,
+                            daddr: addr(3, u32::from(d)),
+                            dport: 8080,
+                            local: (kind == 1).then_some((addr(4, u32::from(l)), client)),
+                            dest: u32::from(d),
+                            service: u32::from(v % 2),
+                            state: TcpState::None as u8,
+                            flags: if template {
+                                ConnFlags(ConnFlags::TEMPLATE)
+                            } else {
+                                ConnFlags::new_connection(&ForwardMethod::Masq)
+                            },
+                            timeout: Duration::from_secs(u64::from(timeout_s)),
+                            control: None,
+                        };
+                        let k = InKey { protocol: c.protocol, caddr: c.caddr, cport: c.cport, vaddr: c.vaddr, vport: c.vport };
+                        if t.lookup_in(&k, now).is_some() || t.lookup_template(&k, now).is_some() {
+                            continue;
+                        }
+                        if let Ok(ins) = t.insert(c, now) {
+                            let got = t.get(ins.id).unwrap();
+                            prop_assert_eq!((got.vaddr, got.daddr, got.dest, got.service), (c.vaddr, c.daddr, c.dest, c.service));
+                            prop_assert_eq!(got.local, c.local);
+                            prop_assert_eq!(t.lookup_out(&OutKey {
+                                protocol: c.protocol, saddr: c.daddr, sport: c.dport,
+                                daddr: c.local.map_or(c.caddr, |l| l.0), dport: c.local.map_or(c.cport, |l| l.1),
+                            }, now).is_some(), !template);
+                        }
+                    }
+                    Op::Remove { pick } => {
+                        let ids: Vec<_> = t.iter().map(|(id, _)| id).collect();
+                        if !ids.is_empty() {
+                            t.remove(ids[usize::from(pick) % ids.len()]);
+                        }
+                    }
+                    Op::Advance { s } => now = now + Duration::from_secs(u64::from(s)),
+                    Op::Expire { budget } => {
+                        t.expire(now, usize::from(budget), |_, _| {});
+                    }
+                    Op::Flush { d } => {
+                        // A reload that removes real server `d`: its entries go, and so do
+                        // its bindings.
+                        t.remove_dest(u32::from(d), |_, _| {});
+                        prop_assert!(t.binds.refs().all(|(_, b, _)| b.dest != u32::from(d)));
+                    }
+                    Op::Provide => {
+                        if let Some(need) = t.need() {
+                            drop(t.provide(Provision::build(need)));
+                        }
+                        drop(t.take_retired());
+                    }
+                }
+                check(&t)?;
+            }
+            // Everything removed: every count is back to zero, every slot free.
+            let ids: Vec<_> = t.iter().map(|(id, _)| id).collect();
+            for id in ids {
+                t.remove(id);
+                check(&t)?;
+            }
+            prop_assert_eq!(t.len(), 0);
+            prop_assert_eq!(t.bindings(), 0);
+            prop_assert_eq!(t.binds.refs().count(), 0);
+        }
+    }
+
+    /// A grown arena keeps every binding at its index: entries inserted before the growth
+    /// are found by both keys after it, and the arena asks for no more than the entry
+    /// limit allows.
+    #[test]
+    fn growth_keeps_bindings_in_place() {
+        let mut t = ConnTableV6::growable(2000, usize::MAX, 0, 5, TableFullPolicy::DropNew);
+        assert_eq!(t.binds.capacity(), FIRST_BINDINGS);
+        let mut grown = 0;
+        for i in 0..1500u32 {
+            // A binding per entry (a firewall-mark service over a prefix of VIPs).
+            let mut c = v6_conn(i, i % 16);
+            c.vaddr = addr(2, i);
+            t.insert(c, T0).unwrap();
+            if let Some(need @ Need::Bindings(n)) = t.need() {
+                let before = t.binds.capacity();
+                let back = t
+                    .provide(Provision::build(need))
+                    .expect("the old arena handed back");
+                assert_eq!(back.bytes(), Bindings::<[u8; 16]>::bytes_for(before));
+                assert_eq!(t.binds.capacity(), n);
+                grown += 1;
+            }
+        }
+        assert!(grown >= 4, "grew {grown} times");
+        assert_eq!(t.bindings(), 1500);
+        assert!(t.binds.capacity() <= 2001);
+        for i in 0..1500u32 {
+            let mut c = v6_conn(i, i % 16);
+            c.vaddr = addr(2, i);
+            let k = InKey {
+                protocol: 6,
+                caddr: c.caddr,
+                cport: c.cport,
+                vaddr: c.vaddr,
+                vport: 80,
+            };
+            let id = t.lookup_in(&k, T0).expect("in");
+            assert_eq!(t.get(id).unwrap().daddr, c.daddr);
+            let o = OutKey {
+                protocol: 6,
+                saddr: c.daddr,
+                sport: 8080,
+                daddr: c.caddr,
+                dport: c.cport,
+            };
+            assert_eq!(t.lookup_out(&o, T0), Some(id));
+        }
+    }
+
+    /// A full arena refuses a new binding as a full table does, with nothing changed; a
+    /// known binding is still taken.
+    #[test]
+    fn a_full_arena_refuses_new_bindings_only() {
+        let mut t = ConnTableV6::growable(10_000, usize::MAX, 0, 5, TableFullPolicy::DropNew);
+        for i in 0..FIRST_BINDINGS as u32 {
+            let mut c = v6_conn(i, 0);
+            c.vaddr = addr(2, i);
+            t.insert(c, T0).unwrap();
+        }
+        let (len, mem) = (t.len(), t.memory_bytes());
+        let mut c = v6_conn(9999, 0);
+        c.vaddr = addr(2, 9999);
+        assert_eq!(t.insert(c, T0), Err(TableFull));
+        assert_eq!(
+            (t.len(), t.memory_bytes(), t.bindings()),
+            (len, mem, FIRST_BINDINGS)
+        );
+        let mut c = v6_conn(9999, 0);
+        c.vaddr = addr(2, 7);
+        assert!(t.insert(c, T0).is_ok());
+        assert_eq!(t.bindings(), FIRST_BINDINGS);
+    }
 }
