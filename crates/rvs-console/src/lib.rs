@@ -24,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod daemon;
+pub mod kaforms;
 pub mod panels;
 pub mod peer;
 mod time;
