@@ -29,6 +29,7 @@ pub mod panels;
 pub mod peer;
 mod time;
 mod tls;
+pub mod tomlforms;
 pub mod users;
 pub mod web;
 
