@@ -31,6 +31,8 @@
 //! | POST | `/peer/copy`, `/api/peer/copy` | admin | copy the configuration to the peer |
 //! | GET | `/config/panels` | admin | Piranha's panels for an lvs.cf ([`panel_forms`]) |
 //! | GET, POST | `/config/panel` | admin | one panel's form; its change as diff or apply |
+//! | GET, POST | `/config/form` | admin | a keepalived.conf or TOML object's form ([`object_forms`]) |
+//! | POST | `/api/config/form` | admin | the same as JSON |
 //! | GET | `/api/config` | admin | `{path, text, version}` |
 //! | POST | `/api/config/validate`, `/api/config/diff` | admin | `{text}`: diff and the parser's verdict |
 //! | POST | `/api/config/apply` | admin | `{text, version}` |
@@ -60,6 +62,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 
+mod object_forms;
 mod panel_forms;
 mod peer_panel;
 
@@ -173,6 +176,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/peer", get(peer_panel::api_peer))
         .route("/api/peer/copy", post(peer_panel::api_peer_copy))
         .route("/config/panels", get(panel_forms::panels_page))
+        .route(
+            "/config/form",
+            get(object_forms::form_page).post(object_forms::form_post),
+        )
+        .route("/api/config/form", post(object_forms::api_form))
         .route(
             "/config/panel",
             get(panel_forms::panel_page).post(panel_forms::panel_post),
