@@ -33,6 +33,8 @@
 //! | GET, POST | `/config/panel` | admin | one panel's form; its change as diff or apply |
 //! | GET, POST | `/config/form` | admin | a keepalived.conf or TOML object's form ([`object_forms`]) |
 //! | POST | `/api/config/form` | admin | the same as JSON |
+//! | GET, POST | `/users` | admin | users and API tokens ([`users_page`]) |
+//! | GET, POST | `/api/users` | admin | the same as JSON |
 //! | GET | `/api/config` | admin | `{path, text, version}` |
 //! | POST | `/api/config/validate`, `/api/config/diff` | admin | `{text}`: diff and the parser's verdict |
 //! | POST | `/api/config/apply` | admin | `{text, version}` |
@@ -65,6 +67,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 mod object_forms;
 mod panel_forms;
 mod peer_panel;
+mod users_page;
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 256;
@@ -88,6 +91,8 @@ pub struct App {
     config: Option<ConfigStore>,
     /// The peer director's console, when `--peer` names one.
     peer: Option<crate::peer::Peer>,
+    /// The users file (`rvs console passwd`'s), which the users page rewrites.
+    users_file: std::path::PathBuf,
 }
 
 type Shared = State<Arc<App>>;
@@ -181,6 +186,14 @@ pub fn router(app: Arc<App>) -> Router {
             get(object_forms::form_page).post(object_forms::form_post),
         )
         .route("/api/config/form", post(object_forms::api_form))
+        .route(
+            "/users",
+            get(users_page::users_page).post(users_page::users_form),
+        )
+        .route(
+            "/api/users",
+            get(users_page::api_users).post(users_page::api_users_post),
+        )
         .route(
             "/config/panel",
             get(panel_forms::panel_page).post(panel_forms::panel_post),
@@ -356,10 +369,11 @@ async fn login(
     }
     let a = Arc::clone(&app);
     let (user, password) = (f.user.clone(), f.password);
-    let role = tokio::task::spawn_blocking(move || a.auth.users.verify_password(&user, &password))
-        .await
-        .ok()
-        .flatten();
+    let role =
+        tokio::task::spawn_blocking(move || a.auth.users().verify_password(&user, &password))
+            .await
+            .ok()
+            .flatten();
     match role {
         Some(role) => {
             let id = app.auth.login(&f.user, role);
@@ -1136,6 +1150,7 @@ async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
             .clone()
             .map(|c| ConfigStore::new(c, args.config_versions.clone())),
         peer: p.peer,
+        users_file: args.users.clone(),
     });
     tokio::spawn(poll(Arc::clone(&app), tx));
     let router = router(app);
