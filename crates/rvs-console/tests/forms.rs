@@ -8,51 +8,6 @@
 mod common;
 
 use common::*;
-use rvs_console::{Control, IpvsadmReply};
-use std::io;
-use std::path::Path;
-use std::sync::Arc;
-
-/// The fake daemon, with rvs's parser as its `check-config`.
-struct Parsing(Arc<Fake>);
-
-/// rvs-config's parser for the file's format (as `rvs check-config` detects it by name).
-fn parse(path: &Path) -> Result<String, String> {
-    let name = path.file_name().unwrap().to_string_lossy().to_string();
-    let r = if name.ends_with(".toml") {
-        rvs_config::load_native(path).map(|_| ())
-    } else if name.contains("keepalived") {
-        rvs_config::keepalived::load_keepalived(path).map(|_| ())
-    } else {
-        rvs_config::load(path).map(|_| ())
-    };
-    r.map(|()| "ok\n".to_string())
-        .map_err(|d| rvs_config::render_all(&d))
-}
-
-impl Control for Parsing {
-    fn request(&self, line: &str) -> io::Result<String> {
-        self.0.request(line)
-    }
-    fn ipvsadm(&self, args: &[String]) -> io::Result<IpvsadmReply> {
-        self.0.ipvsadm(args)
-    }
-    fn check_config(&self, path: &Path) -> Result<String, String> {
-        parse(path)
-    }
-}
-
-fn console(name: &str, text: &str) -> Console {
-    let dir = temp_dir();
-    users_file(&dir);
-    std::fs::write(dir.join(name), text).unwrap();
-    let mut a = args(&dir);
-    a.config = Some(dir.join(name));
-    a.config_versions = dir.join("versions");
-    let fake = Fake::new();
-    let addr = rvs_console::web::start(&a, Arc::new(Parsing(fake.clone()))).unwrap();
-    Console { addr, fake, dir }
-}
 
 fn enc(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_string()
@@ -138,7 +93,7 @@ virtual_server 10.0.0.100 80 {
 
 #[test]
 fn keepalived_forms_edit_their_lines_through_the_pipeline() {
-    let c = console("keepalived.conf", KA);
+    let c = console_on("keepalived.conf", KA);
     let s = c.login("root");
     assert!(parse(&c.dir.join("keepalived.conf")).is_ok());
     let list = c.req("GET", "/config/panels", &[("Cookie", &s.cookie)], b"");
@@ -353,7 +308,7 @@ fn keepalived_forms_edit_their_lines_through_the_pipeline() {
 
 #[test]
 fn forms_are_for_admins_and_need_the_csrf_token() {
-    let c = console("keepalived.conf", KA);
+    let c = console_on("keepalived.conf", KA);
     for user in ["alice", "vera"] {
         let s = c.login(user);
         let r = c.req(
@@ -423,7 +378,7 @@ weight = 1
 
 #[test]
 fn toml_forms_keep_comments_and_order() {
-    let c = console("rvs.toml", TOML);
+    let c = console_on("rvs.toml", TOML);
     let s = c.login("root");
     assert_eq!(parse(&c.dir.join("rvs.toml")), Ok("ok\n".into()));
     let list = c.req("GET", "/config/panels", &[("Cookie", &s.cookie)], b"");
@@ -528,7 +483,7 @@ virtual web {
 
 #[test]
 fn the_virtual_server_panel_sets_the_fullnat_keys() {
-    let c = console("lvs.cf", CF);
+    let c = console_on("lvs.cf", CF);
     let s = c.login("root");
     assert_eq!(parse(&c.dir.join("lvs.cf")), Ok("ok\n".into()));
     let url = "/config/panel?panel=virtual&virtual=web";
