@@ -220,17 +220,19 @@ struct Line<'a> {
     depth: i32,
 }
 
-/// keepalived lib/parser.c: `#` and `!` start a comment (outside double quotes).
+/// The line without its comment: keepalived lib/parser.c `decomment()`: `!` or `#`
+/// outside double quotes starts one, wherever it is (`\#`, `\!` are the characters).
 fn code_of(line: &str) -> &str {
     let mut quoted = false;
-    let mut prev_space = true;
+    let mut escaped = false;
     for (i, c) in line.char_indices() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
             '"' => quoted = !quoted,
-            '#' | '!' if !quoted && prev_space => return &line[..i],
+            '#' | '!' if !quoted => return &line[..i],
             _ => {}
         }
-        prev_space = c.is_whitespace();
     }
     line
 }
@@ -819,8 +821,10 @@ pub fn edit(text: &str, kind: Kind, e: &Edit<'_>) -> Result<(String, String), St
             let b = find(&lines, &t)?;
             let old = header(lines[b.header.unwrap_or(0)].code, kind.title()).unwrap_or_default();
             let args = header_args(kind, &field)?;
-            if old.split_whitespace().next() == Some("group") {
-                return Err("a virtual_server group is edited with the whole-file editor".into());
+            if args != old && old.split_whitespace().next() == Some("group") {
+                return Err(
+                    "a virtual_server group's header is edited with the whole-file editor".into(),
+                );
             }
             if args != old {
                 text = set_header(&text, &b, kind.title(), &args)?;
@@ -1300,6 +1304,38 @@ virtual_server 10.0.0.100 80 {
             )
         );
         assert!(run(Kind::Vrrp, "apply", t, &[("state", "LEADER")]).is_err());
+    }
+
+    #[test]
+    fn comments_and_groups() {
+        let t = "virtual_server group web {\n    lb_algo rr#no space\n    delay_loop 6 ! bang\n}\n";
+        let e = |f: Vec<(&'static str, &'static str)>| {
+            edit(
+                t,
+                Kind::Virtual,
+                &Edit {
+                    op: "apply",
+                    target: vs(0),
+                    fields: f,
+                },
+            )
+        };
+        let vals = values(t, Kind::Virtual, &vs(0)).unwrap();
+        assert_eq!(vals[4], ("lb_algo", "rr".to_string()));
+        let out = e(vec![
+            ("address", "group"),
+            ("port", "web"),
+            ("lb_algo", "sh"),
+            ("delay_loop", "3"),
+        ])
+        .unwrap()
+        .0;
+        assert_eq!(
+            out,
+            t.replace("rr#no space", "sh#no space")
+                .replace("6 ! bang", "3 ! bang")
+        );
+        assert!(e(vec![("address", "10.0.0.1"), ("port", "80")]).is_err());
     }
 
     #[test]
