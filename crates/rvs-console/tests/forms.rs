@@ -100,7 +100,7 @@ fn keepalived_forms_edit_their_lines_through_the_pipeline() {
     assert_eq!(list.status, 200);
     assert!(list.body.contains("10.0.0.100 80"), "{}", list.body);
     assert!(
-        list.body.contains("form=ka-vrrp&amp;vrrp=VI_1"),
+        list.body.contains("form=ka-vrrp&#38;vrrp=VI_1"),
         "{}",
         list.body
     );

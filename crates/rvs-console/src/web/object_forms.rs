@@ -182,6 +182,8 @@ struct Row {
     summary: String,
     /// (index, name, checker).
     servers: Vec<(usize, String, String)>,
+    /// Its form's query (a VRRP instance's name URL-encoded).
+    query: String,
 }
 
 #[derive(Template)]
@@ -226,6 +228,7 @@ pub(super) fn objects_page(
                         .enumerate()
                         .map(|(i, (n, c))| (i, n, c))
                         .collect(),
+                    query: String::new(),
                 })
                 .collect();
             let vrrps = kaforms::list_vrrp(&text)
@@ -233,6 +236,8 @@ pub(super) fn objects_page(
                 .enumerate()
                 .map(|(index, o)| Row {
                     index,
+                    query: serde_urlencoded::to_string([("form", "ka-vrrp"), ("vrrp", &o.name)])
+                        .unwrap_or_default(),
                     name: o.name,
                     summary: o.summary,
                     servers: Vec::new(),
@@ -254,6 +259,7 @@ pub(super) fn objects_page(
                             .enumerate()
                             .map(|(i, n)| (i, n, String::new()))
                             .collect(),
+                        query: String::new(),
                     })
                     .collect(),
                 Vec::new(),
