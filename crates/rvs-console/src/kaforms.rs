@@ -423,7 +423,19 @@ fn set_in(text: &str, b: &Block, keys: &[&str], value: &str, flag: bool) -> Resu
     check_value(keys[0], value)?;
     let lines = lines_of(text);
     let mut raw = raw_lines(text);
-    match key_line(&lines, b, keys) {
+    let found = key_line(&lines, b, keys);
+    // The same value: the line is left as it is, byte for byte.
+    if let Some(i) = found
+        && !value.is_empty()
+        && (if flag {
+            args_of(lines[i].code).is_empty()
+        } else {
+            args_of(lines[i].code) == value
+        })
+    {
+        return Ok(text.to_string());
+    }
+    match found {
         Some(i) if value.is_empty() => {
             raw.remove(i);
         }
@@ -518,6 +530,15 @@ fn set_list(text: &str, b: &Block, kind: &str, entries: &[&str]) -> Result<Strin
         ));
     }
     let (text, list) = match found {
+        Some(l)
+            if l.inner
+                .clone()
+                .filter(|&i| !lines[i].code.is_empty())
+                .map(|i| lines[i].code)
+                .eq(entries.iter().copied()) =>
+        {
+            return Ok(text.to_string());
+        }
         Some(l) if entries.is_empty() => return Ok(delete(text, &l)),
         Some(l) => (text.to_string(), l),
         None if entries.is_empty() => return Ok(text.to_string()),
@@ -773,6 +794,14 @@ pub fn edit(text: &str, kind: Kind, e: &Edit<'_>) -> Result<(String, String), St
             .map(|(_, v)| v.trim())
     };
     let mut t = e.target.clone();
+    // What the form showed: a value outside a field's choices that is the file's own (an
+    // `lb_kind TUN` with options, a `protocol tcp` in lower case) is kept as it is.
+    let shown = if e.op == "add" || e.op == "delete" {
+        Vec::new()
+    } else {
+        values(text, kind, &t)?
+    };
+    let unchanged = |k: &str, v: &str| shown.iter().any(|(n, c)| *n == k && c == v);
     let mut text = text.to_string();
     let lines = lines_of(&text);
     if e.op == "delete" {
@@ -846,7 +875,7 @@ pub fn edit(text: &str, kind: Kind, e: &Edit<'_>) -> Result<(String, String), St
             text = set_list(&text, &b, fd.key, &entries)?;
             continue;
         }
-        if !fd.options.is_empty() && !fd.options.contains(&v) {
+        if !fd.options.is_empty() && !fd.options.contains(&v) && !unchanged(fd.key, v) {
             return Err(format!("{}: one of {}", fd.key, fd.options[1..].join(", ")));
         }
         text = set_in(&text, &b, &keys_for(fd.key), v, is_flag(fd.key))?;
@@ -910,13 +939,15 @@ fn edit_checker<'a>(
     let Some(want) = field("check") else {
         return Ok(text.to_string());
     };
-    if !want.is_empty() && !CHECKERS.contains(&want) {
-        return Err(format!("check: one of {}", CHECKERS.join(", ")));
-    }
     let mut text = text.to_string();
     let lines = lines_of(&text);
     let rs = find(&lines, t)?;
     let have = checker(&lines, &rs).map(|(k, _)| k);
+    // Another checker the real server has (SMTP_CHECK, DNS_CHECK, ...) is kept and its
+    // common keys edited; the form writes only these four.
+    if !want.is_empty() && !CHECKERS.contains(&want) && have != Some(want) {
+        return Err(format!("check: one of {}", CHECKERS.join(", ")));
+    }
     if have.is_none() && ALL_CHECKERS.iter().any(|k| odd_layout(&lines, &rs, k)) {
         return Err(
             "the checker is laid out as the forms do not edit: use the whole-file editor".into(),
@@ -1304,6 +1335,46 @@ virtual_server 10.0.0.100 80 {
             )
         );
         assert!(run(Kind::Vrrp, "apply", t, &[("state", "LEADER")]).is_err());
+    }
+
+    #[test]
+    fn values_outside_the_choices_are_kept_when_unchanged() {
+        let t = "virtual_server 10.0.0.1 80 {\n    lb_kind TUN gue 6080\n    protocol tcp\n    real_server 10.0.1.1 80 {\n        SMTP_CHECK {\n            connect_timeout 3\n        }\n    }\n}\n";
+        let e = |kind, target, f: Vec<(&'static str, &'static str)>| {
+            edit(
+                t,
+                kind,
+                &Edit {
+                    op: "apply",
+                    target,
+                    fields: f,
+                },
+            )
+            .map(|x| x.0)
+        };
+        let out = e(
+            Kind::Virtual,
+            vs(0),
+            vec![
+                ("lb_kind", "TUN gue 6080"),
+                ("protocol", "tcp"),
+                ("quorum", "2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            t.replace("    protocol tcp\n", "    protocol tcp\n    quorum 2\n")
+        );
+        assert!(e(Kind::Virtual, vs(0), vec![("lb_kind", "TUN ipip")]).is_err());
+        let out = e(
+            Kind::Real,
+            rs(0, 0),
+            vec![("check", "SMTP_CHECK"), ("connect_timeout", "5")],
+        )
+        .unwrap();
+        assert_eq!(out, t.replace("connect_timeout 3", "connect_timeout 5"));
+        assert!(e(Kind::Real, rs(0, 0), vec![("check", "DNS_CHECK")]).is_err());
     }
 
     #[test]

@@ -450,9 +450,34 @@ pub fn edit(text: &str, kind: Kind, e: &Edit<'_>) -> Result<(String, String), St
         _ => {}
     }
     let i = svc.ok_or("name the service")?;
+    // What the form showed: a value outside a field's choices that is the file's own is
+    // kept as it is.
+    let shown = match (e.op, kind, e.svc) {
+        ("add", ..) | (_, _, None) => Vec::new(),
+        (_, Kind::Service, Some(s)) => values(text, kind, s, None)?,
+        (_, Kind::Real, Some(s)) => values(text, kind, s, e.rs)?,
+    };
     for f in kind.fields() {
         let Some(v) = field(f.key) else { continue };
-        let v = typed(f, v)?;
+        // The same value: the key is left as written (its formatting too).
+        let norm = v.trim().replace("\r\n", "\n");
+        let norm = if f.ty == Type::List {
+            norm.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            norm
+        };
+        if shown.iter().any(|(k, c)| *k == f.key && *c == norm) {
+            continue;
+        }
+        let v = if shown.iter().any(|(k, c)| *k == f.key && c == v.trim()) && !f.options.is_empty()
+        {
+            typed(&Field { options: &[], ..*f }, v)?
+        } else {
+            typed(f, v)?
+        };
         match f.key {
             "persistence_timeout" => put_persistence(service_mut(&mut doc, i)?, v)?,
             "fullnat_local_addresses" | "fullnat_ports" => {
@@ -573,6 +598,23 @@ weight = 2
         let vals = values(&t, Kind::Service, 0, None).unwrap();
         assert!(vals.contains(&("fullnat_local_addresses", "10.2.0.250\n10.2.0.251".into())));
         assert!(vals.contains(&("persistence_timeout", "600".into())));
+        // Unchanged values leave their keys as written.
+        let odd = T
+            .replace("port = 80", "port    =   80")
+            .replace("scheduler = \"wlc\"", "scheduler = 'wlc'");
+        let same = edit(
+            &odd,
+            Kind::Service,
+            &Edit {
+                op: "apply",
+                svc: Some(0),
+                rs: None,
+                fields: vec![("port", "80"), ("scheduler", "wlc"), ("vip", "10.1.0.100")],
+            },
+        )
+        .unwrap()
+        .0;
+        assert_eq!(same, odd);
         assert!(
             edit(
                 T,

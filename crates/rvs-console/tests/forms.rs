@@ -525,3 +525,47 @@ fn the_virtual_server_panel_sets_the_fullnat_keys() {
         &CF.replace("serial_no = 7", "serial_no = 9"),
     );
 }
+
+/// A value outside a field's choices (`lb_kind TUN` with its tunnel options) is offered,
+/// selected, in the form, and the form as a browser sends it back (every field) changes
+/// only the field that was edited.
+#[test]
+fn a_value_outside_the_choices_survives_an_edit_of_another_field() {
+    let ka = "virtual_server 10.0.0.100 80 {\n    lvs_sched rr\n    lb_kind TUN gue 6080\n    protocol TCP\n    real_server 10.0.1.1 80 {\n        weight 1\n    }\n}\n";
+    let c = console_on("keepalived.conf", ka);
+    let s = c.login("root");
+    let url = "/config/form?form=ka-virtual&vs=0";
+    let page = c.req("GET", url, &[("Cookie", &s.cookie)], b"");
+    assert!(
+        page.body
+            .contains("<option value=\"TUN gue 6080\" selected>"),
+        "{}",
+        page.body
+    );
+    let v = version(&c, &s, url);
+    let every = [
+        ("address", "10.0.0.100"),
+        ("port", "80"),
+        ("fwmark", ""),
+        ("protocol", "TCP"),
+        ("lb_algo", "rr"),
+        ("lb_kind", "TUN gue 6080"),
+        ("laddr_group_name", ""),
+        ("persistence_timeout", ""),
+        ("persistence_granularity", ""),
+        ("delay_loop", ""),
+        ("quorum", "2"),
+        ("hysteresis", ""),
+        ("sorry_server", ""),
+    ];
+    let r = post(
+        &c,
+        &s,
+        &format!("version={v}&form=ka-virtual&vs=0&op=apply"),
+        &every,
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let want = ka.replace("    protocol TCP\n", "    protocol TCP\n    quorum 2\n");
+    assert_eq!(read(&c, "keepalived.conf"), want);
+    assert_eq!(parse(&c.dir.join("keepalived.conf")), Ok("ok\n".into()));
+}

@@ -290,7 +290,7 @@ struct FieldView {
     key: &'static str,
     label: &'static str,
     /// (value, selected); empty: a text input.
-    options: Vec<(&'static str, bool)>,
+    options: Vec<(String, bool)>,
     multi: bool,
     value: String,
 }
@@ -352,10 +352,19 @@ pub(super) async fn form_page(
                     .find(|(k, _)| *k == key)
                     .map(|(_, v)| v.clone())
                     .unwrap_or_default();
+                let mut options: Vec<(String, bool)> = options
+                    .iter()
+                    .map(|o| (o.to_string(), *o == value))
+                    .collect();
+                // The file's own value outside the choices (`lb_kind TUN gue 6080`) is
+                // offered, selected, so an edit of another field keeps it.
+                if !options.is_empty() && !value.is_empty() && !options.iter().any(|(_, s)| *s) {
+                    options.insert(1, (value.clone(), true));
+                }
                 FieldView {
                     key,
                     label,
-                    options: options.iter().map(|o| (*o, *o == value)).collect(),
+                    options,
                     multi,
                     value,
                 }
