@@ -279,7 +279,7 @@ fn admins_manage_users_and_tokens() {
     let audit = c.audit();
     for step in [
         "\"action\":\"users add\",\"object\":\"user olga\"",
-        "\"action\":\"users role\",\"object\":\"user olga\"",
+        "\"action\":\"users role\",\"object\":\"user olga\",\"before\":\"operator\",\"after\":\"admin\"",
         "\"action\":\"users delete\",\"object\":\"user root\"",
         "refused: olga is the last admin",
         "\"action\":\"users token\",\"object\":\"token ci\"",

@@ -40,6 +40,9 @@ pub(super) struct UserOp {
 struct Done {
     message: String,
     token: Option<String>,
+    /// The role before and after, for the audit log ("" for none).
+    before: &'static str,
+    after: &'static str,
 }
 
 fn refused(status: StatusCode, why: impl Into<String>) -> (StatusCode, String) {
@@ -79,6 +82,7 @@ fn change(app: &App, o: &UserOp) -> Result<Done, (StatusCode, String)> {
     let last_admin = |r: Option<Role>| r == Some(Role::Admin) && u.admins() <= 1;
     let mut token = None;
     let mut end_sessions = false;
+    let (mut before, mut after) = ("", "");
     let message = match o.op.as_str() {
         "add" => {
             let r = role()?;
@@ -89,12 +93,14 @@ fn change(app: &App, o: &UserOp) -> Result<Done, (StatusCode, String)> {
                 ));
             }
             u.set(Entry::User(name.into(), r, password()?));
+            after = r.name();
             format!("user {name} ({}) added", r.name())
         }
         "password" => {
             let r = u.user_role(name).ok_or_else(no_user)?;
             u.set(Entry::User(name.into(), r, password()?));
             end_sessions = true;
+            (before, after) = (r.name(), r.name());
             format!("user {name}'s password changed")
         }
         "role" => {
@@ -116,6 +122,7 @@ fn change(app: &App, o: &UserOp) -> Result<Done, (StatusCode, String)> {
                 .ok_or_else(no_user)?;
             u.set(Entry::User(name.into(), r, hash));
             end_sessions = true;
+            (before, after) = (old.name(), r.name());
             format!("user {name}: {} → {}", old.name(), r.name())
         }
         "delete" => {
@@ -128,6 +135,7 @@ fn change(app: &App, o: &UserOp) -> Result<Done, (StatusCode, String)> {
             }
             u.remove(false, name);
             end_sessions = true;
+            before = old.name();
             format!("user {name} ({}) deleted", old.name())
         }
         "token" => {
@@ -141,6 +149,7 @@ fn change(app: &App, o: &UserOp) -> Result<Done, (StatusCode, String)> {
             let t = users::new_token();
             u.set(Entry::Token(name.into(), r, users::token_digest(&t)));
             token = Some(t);
+            after = r.name();
             format!("token {name} ({}) created", r.name())
         }
         "revoke" => {
@@ -148,6 +157,7 @@ fn change(app: &App, o: &UserOp) -> Result<Done, (StatusCode, String)> {
                 .token_role(name)
                 .ok_or_else(|| refused(StatusCode::NOT_FOUND, format!("no token {name:?}")))?;
             u.remove(true, name);
+            before = old.name();
             format!("token {name} ({}) revoked", old.name())
         }
         other => {
@@ -162,7 +172,12 @@ fn change(app: &App, o: &UserOp) -> Result<Done, (StatusCode, String)> {
     if end_sessions {
         app.auth.end_sessions_of(name);
     }
-    Ok(Done { message, token })
+    Ok(Done {
+        message,
+        token,
+        before,
+        after,
+    })
 }
 
 /// Run the change on the blocking pool (argon2 and the file), audited.
@@ -181,17 +196,17 @@ async fn run(app: &Arc<App>, p: &Principal, o: UserOp) -> Result<Done, (StatusCo
         } else {
             "user"
         };
-        let result = match &r {
-            Ok(d) => format!("ok: {}", d.message),
-            Err((_, e)) => format!("refused: {e}"),
+        let (result, before, after) = match &r {
+            Ok(d) => (format!("ok: {}", d.message), d.before, d.after),
+            Err((_, e)) => (format!("refused: {e}"), "", ""),
         };
         record(
             app,
             (&pp.user, pp.source),
             &format!("users {}", o.op.chars().take(16).collect::<String>()),
             &format!("{kind} {}", o.name.chars().take(64).collect::<String>()),
-            "",
-            o.role.chars().take(16).collect::<String>().as_str(),
+            before,
+            after,
             &result,
         );
         r
