@@ -104,8 +104,8 @@ struct Session {
 
 /// The authentication state shared by all requests.
 pub struct Auth {
-    /// The users file, read at start.
-    pub users: Users,
+    /// The users file, read at start and replaced when the users page writes it.
+    users: std::sync::RwLock<Users>,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     idle: Duration,
@@ -122,7 +122,7 @@ impl Auth {
     /// Sessions ending after `idle` without use or `lifetime` after login.
     pub fn new(users: Users, idle: Duration, lifetime: Duration, tls: bool) -> Auth {
         Auth {
-            users,
+            users: std::sync::RwLock::new(users),
             sessions: Mutex::default(),
             failures: Mutex::default(),
             idle,
@@ -157,6 +157,21 @@ impl Auth {
             c.push_str("; Secure");
         }
         c
+    }
+
+    /// The users and tokens now (a copy: checking a password takes a while).
+    pub fn users(&self) -> Users {
+        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Use `users` from now on (the users page wrote them to the file).
+    pub fn replace_users(&self, users: Users) {
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
+    }
+
+    /// End every session of `user` (their role changed, or they were deleted).
+    pub fn end_sessions_of(&self, user: &str) {
+        lock(&self.sessions).retain(|_, s| s.user != user);
     }
 
     /// Whether `ip` may try to log in now (fewer than [`LOGIN_FAILURES`] failures in the
@@ -339,7 +354,12 @@ async fn check(auth: &Auth, mut req: Request, next: Next) -> Response {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let principal = match bearer {
-        Some(token) => match auth.users.verify_token(token) {
+        Some(token) => match auth
+            .users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .verify_token(token)
+        {
             Some((name, role)) => Principal {
                 user: format!("token:{name}"),
                 role,

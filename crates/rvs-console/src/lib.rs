@@ -12,8 +12,10 @@
 //!   API and CSV export; operator actions per real server (ready, drain, maintenance,
 //!   weight) through rvsadm's edit path ([`daemon`]); the append-only audit log
 //!   ([`audit`], also sent to the daemon's log); configuration editing as text: validate,
-//!   diff, apply with conflict refusal, kept versions and rollback ([`config`]), and per
-//!   Piranha panel for lvs.cf ([`panels`]); flushing a real server's connections; the
+//!   diff, apply with conflict refusal, kept versions and rollback ([`config`]), per
+//!   Piranha panel for lvs.cf ([`panels`]), per object for keepalived.conf ([`kaforms`])
+//!   and rvs's TOML ([`tomlforms`]); user and token management for admins (the users
+//!   page); flushing a real server's connections; the
 //!   peer director's panel ([`peer`]); what the console took out of the table kept in a
 //!   state file across restarts.
 //!
@@ -24,10 +26,12 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod daemon;
+pub mod kaforms;
 pub mod panels;
 pub mod peer;
 mod time;
 mod tls;
+pub mod tomlforms;
 pub mod users;
 pub mod web;
 

@@ -82,6 +82,14 @@ impl Panel {
                 ("tcp_timeout", "TCP timeout (seconds)"),
                 ("tcpfin_timeout", "TCP FIN timeout (seconds)"),
                 ("udp_timeout", "UDP timeout (seconds)"),
+                (
+                    "fullnat_local",
+                    "FullNAT local addresses (rvs; with network = fullnat)",
+                ),
+                (
+                    "fullnat_ports",
+                    "FullNAT local ports, LO-HI (rvs; default 1024-65535)",
+                ),
             ],
             Panel::Redundancy => &[
                 ("backup_active", "Backup enabled (1 or 0)"),
@@ -133,6 +141,27 @@ impl Panel {
                 ),
                 ("expect_program", "Expect program (blank: none)"),
             ],
+        }
+    }
+
+    /// Its fields that are top-level keys of the file (shown in this panel, written at the
+    /// top level): FullNAT's in the VIRTUAL SERVER panel, since rvs-config's lvs.cf parser
+    /// reads `network = fullnat`, `fullnat_local` and `fullnat_ports` in the global
+    /// section only (lvs.rs `GLOBAL_KEYS`): one pool for every FullNAT virtual server.
+    pub fn global_fields(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Panel::Virtual => &[
+                (
+                    "network",
+                    "Forwarding of every virtual server (global): nat, direct, tunnel, fullnat",
+                ),
+                (
+                    "fullnat_local",
+                    "FullNAT local addresses (global, space-separated)",
+                ),
+                ("fullnat_ports", "FullNAT local ports, LO-HI (global)"),
+            ],
+            _ => &[],
         }
     }
 

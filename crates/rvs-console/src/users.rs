@@ -28,7 +28,7 @@ pub enum Role {
     Viewer,
     /// And ready / drain / maintenance / weight on real servers.
     Operator,
-    /// And everything else (configuration, users: not built yet).
+    /// And everything else (configuration, users, rollback).
     Admin,
 }
 
@@ -42,7 +42,8 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Role> {
+    /// From its name.
+    pub fn parse(s: &str) -> Option<Role> {
         Some(match s {
             "viewer" => Role::Viewer,
             "operator" => Role::Operator,
@@ -132,6 +133,45 @@ impl Users {
             };
         }
         s
+    }
+
+    /// The entries, in the file's order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The user `name`'s role, if there is such a user.
+    pub fn user_role(&self, name: &str) -> Option<Role> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::User(n, r, _) if n == name => Some(*r),
+            _ => None,
+        })
+    }
+
+    /// The token `name`'s role, if there is such a token.
+    pub fn token_role(&self, name: &str) -> Option<Role> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::Token(n, r, _) if n == name => Some(*r),
+            _ => None,
+        })
+    }
+
+    /// How many users are admins.
+    pub fn admins(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e, Entry::User(_, Role::Admin, _)))
+            .count()
+    }
+
+    /// Remove the user (`token`: false) or token `name`; whether it was there.
+    pub fn remove(&mut self, token: bool, name: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| match e {
+            Entry::User(n, ..) => token || n != name,
+            Entry::Token(n, ..) => !token || n != name,
+        });
+        self.entries.len() != before
     }
 
     /// Whether there is at least one user with a password.
@@ -300,7 +340,7 @@ pub fn token(a: &crate::TokenArgs) -> Result<String, String> {
         ));
     }
     let mut users = load_or_empty(&a.users)?;
-    let token = format!("rvs_{}", random_hex(32));
+    let token = new_token();
     users.set(Entry::Token(
         a.name.clone(),
         a.role,
@@ -313,6 +353,11 @@ pub fn token(a: &crate::TokenArgs) -> Result<String, String> {
         a.name,
         a.role.name()
     ))
+}
+
+/// A new API token: `rvs_` and 32 random bytes in hex.
+pub fn new_token() -> String {
+    format!("rvs_{}", random_hex(32))
 }
 
 /// The password: from the terminal without echo (asked twice), else stdin's first line.

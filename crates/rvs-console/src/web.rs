@@ -31,6 +31,10 @@
 //! | POST | `/peer/copy`, `/api/peer/copy` | admin | copy the configuration to the peer |
 //! | GET | `/config/panels` | admin | Piranha's panels for an lvs.cf ([`panel_forms`]) |
 //! | GET, POST | `/config/panel` | admin | one panel's form; its change as diff or apply |
+//! | GET, POST | `/config/form` | admin | a keepalived.conf or TOML object's form ([`object_forms`]) |
+//! | POST | `/api/config/form` | admin | the same as JSON |
+//! | GET, POST | `/users` | admin | users and API tokens ([`users_page`]) |
+//! | GET, POST | `/api/users` | admin | the same as JSON |
 //! | GET | `/api/config` | admin | `{path, text, version}` |
 //! | POST | `/api/config/validate`, `/api/config/diff` | admin | `{text}`: diff and the parser's verdict |
 //! | POST | `/api/config/apply` | admin | `{text, version}` |
@@ -60,8 +64,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 
+mod object_forms;
 mod panel_forms;
 mod peer_panel;
+mod users_page;
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 256;
@@ -85,6 +91,8 @@ pub struct App {
     config: Option<ConfigStore>,
     /// The peer director's console, when `--peer` names one.
     peer: Option<crate::peer::Peer>,
+    /// The users file (`rvs console passwd`'s), which the users page rewrites.
+    users_file: std::path::PathBuf,
 }
 
 type Shared = State<Arc<App>>;
@@ -173,6 +181,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/peer", get(peer_panel::api_peer))
         .route("/api/peer/copy", post(peer_panel::api_peer_copy))
         .route("/config/panels", get(panel_forms::panels_page))
+        .route(
+            "/config/form",
+            get(object_forms::form_page).post(object_forms::form_post),
+        )
+        .route("/api/config/form", post(object_forms::api_form))
+        .route(
+            "/users",
+            get(users_page::users_page).post(users_page::users_form),
+        )
+        .route(
+            "/api/users",
+            get(users_page::api_users).post(users_page::api_users_post),
+        )
         .route(
             "/config/panel",
             get(panel_forms::panel_page).post(panel_forms::panel_post),
@@ -348,10 +369,11 @@ async fn login(
     }
     let a = Arc::clone(&app);
     let (user, password) = (f.user.clone(), f.password);
-    let role = tokio::task::spawn_blocking(move || a.auth.users.verify_password(&user, &password))
-        .await
-        .ok()
-        .flatten();
+    let role =
+        tokio::task::spawn_blocking(move || a.auth.users().verify_password(&user, &password))
+            .await
+            .ok()
+            .flatten();
     match role {
         Some(role) => {
             let id = app.auth.login(&f.user, role);
@@ -1128,6 +1150,7 @@ async fn serve(p: Prepared, args: ServeArgs, control: Arc<dyn Control>) {
             .clone()
             .map(|c| ConfigStore::new(c, args.config_versions.clone())),
         peer: p.peer,
+        users_file: args.users.clone(),
     });
     tokio::spawn(poll(Arc::clone(&app), tx));
     let router = router(app);

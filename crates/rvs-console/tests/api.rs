@@ -16,10 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Every route the console has, and a few it has not.
-const ROUTES: [&str; 34] = [
+const ROUTES: [&str; 38] = [
     "/",
     "/config/panels",
     "/config/panel",
+    "/config/form",
+    "/api/config/form",
+    "/users",
+    "/api/users",
     "/peer",
     "/peer/copy",
     "/api/peer",

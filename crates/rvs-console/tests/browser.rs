@@ -7,6 +7,9 @@
 //! force (its script must run, so nothing it needs is inline). Screenshots of each page go
 //! to `target/console-screenshots/`.
 //!
+//! A second test edits a keepalived.conf virtual_server through its form and adds a user
+//! and a token on the Users page.
+//!
 //! Against the fake daemon of tests/common; no root or lab needed.
 
 mod common;
@@ -231,5 +234,116 @@ async fn a_browser_logs_in_sees_the_live_table_and_drains() {
     }
     c.goto(&format!("{base}/")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    c.close().await.unwrap();
+}
+
+/// A keepalived.conf object form and the Users page in the browser: the virtual_server
+/// form's scheduler select and a field, applied (the exact file after it, comments kept,
+/// rvs's parser accepting it); a value rvs's parser refuses shown with its
+/// file:line:column in the page; a user added and a token created on the Users page (its
+/// secret shown once). Screenshots `ka-form`, `ka-refused`, `users`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_edits_a_keepalived_virtual_server_and_manages_users() {
+    const KA: &str = "# the director\nvirtual_server 10.0.0.100 80 {\n    lb_algo rr   # for now\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.1.1 80 {\n        weight 1\n    }\n}\n";
+    let console = console_on("keepalived.conf", KA);
+    let file = console.dir.join("keepalived.conf");
+    let base = console.origin();
+    let (_driver, port) = start_driver();
+    let c = session(port).await;
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(&c, "#user", "root").await;
+    fill(&c, "#password", "root-password").await;
+    click(&c, "form.login button").await;
+    wait_path(&c, "/").await;
+
+    // The list of objects, then the virtual server's form.
+    click(&c, "nav a[href=\"/config/panels\"]").await;
+    wait_path(&c, "/config/panels").await;
+    let row = wait_text(&c, "#virtuals tbody tr", |t| t.contains("10.0.0.100 80")).await;
+    assert!(row.contains("rr NAT TCP"), "{row}");
+    click(
+        &c,
+        "#virtuals a[href=\"/config/form?form=ka-virtual&vs=0\"]",
+    )
+    .await;
+    wait_path(&c, "/config/form").await;
+    c.find(Locator::Css("#f-lb_algo"))
+        .await
+        .unwrap()
+        .select_by_value("wlc")
+        .await
+        .unwrap();
+    fill(&c, "#f-persistence_timeout", "300").await;
+    shot(&c, "ka-form").await;
+    click(&c, "button[value=\"apply\"]").await;
+    let flash = wait_text(&c, ".flash", |t| t.starts_with("Applied")).await;
+    assert!(
+        flash.starts_with("Applied config form edit virtual_server 10.0.0.100 80"),
+        "{flash}"
+    );
+    let want = KA
+        .replace("lb_algo rr   # for now", "lb_algo wlc   # for now")
+        .replace(
+            "protocol TCP\n",
+            "protocol TCP\n    persistence_timeout 300\n",
+        );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
+    assert_eq!(parse(&file), Ok("ok\n".into()));
+    assert_eq!(console.fake.reloads.load(Ordering::Relaxed), 1);
+
+    // FullNAT with a local address group that is not there: rvs's parser refuses, its
+    // message in the page.
+    click(
+        &c,
+        "#virtuals a[href=\"/config/form?form=ka-virtual&vs=0\"]",
+    )
+    .await;
+    wait_path(&c, "/config/form").await;
+    c.find(Locator::Css("#f-lb_kind"))
+        .await
+        .unwrap()
+        .select_by_value("FNAT")
+        .await
+        .unwrap();
+    fill(&c, "#f-laddr_group_name", "nosuchgroup").await;
+    click(&c, "button[value=\"apply\"]").await;
+    let errors = wait_text(&c, "#errors", |t| t.contains("error:")).await;
+    assert!(
+        errors.starts_with(&format!(
+            "{}:8:17: error: FullNAT real server 10.0.1.1 needs a local address pool",
+            file.display()
+        )),
+        "{errors}"
+    );
+    shot(&c, "ka-refused").await;
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
+
+    // The Users page: add an operator, create a token (shown once).
+    click(&c, "nav a[href=\"/users\"]").await;
+    wait_path(&c, "/users").await;
+    fill(&c, "#new-name", "olga").await;
+    fill(&c, "#new-password", "olga-password").await;
+    c.find(Locator::Css("#new-role"))
+        .await
+        .unwrap()
+        .select_by_value("operator")
+        .await
+        .unwrap();
+    click(&c, "#add-user button").await;
+    wait_text(&c, "#message", |t| t == "user olga (operator) added").await;
+    let row = wait_text(&c, "tr[data-user=\"olga\"]", |t| t.contains("operator")).await;
+    assert!(row.starts_with("olga"), "{row}");
+    fill(&c, "#token-name", "ci").await;
+    click(&c, "#add-token button").await;
+    let shown = wait_text(&c, "#message", |t| t.contains("shown only now")).await;
+    let secret = shown.rsplit(' ').next().unwrap().to_string();
+    assert!(secret.starts_with("rvs_") && secret.len() == 68, "{shown}");
+    shot(&c, "users").await;
+    let users = rvs_console::users::Users::load(&console.dir.join("users")).unwrap();
+    assert_eq!(
+        users.verify_token(&secret),
+        Some(("ci".into(), rvs_console::users::Role::Viewer))
+    );
+    assert!(users.verify_password("olga", "olga-password").is_some());
     c.close().await.unwrap();
 }

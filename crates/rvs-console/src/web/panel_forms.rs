@@ -37,6 +37,8 @@ struct PanelsPage<'a> {
 /// A field of a panel's form.
 struct FieldView {
     key: &'static str,
+    /// The form's name: `f.KEY`, or `g.KEY` for a top-level key.
+    name: String,
     label: &'static str,
     value: String,
 }
@@ -63,6 +65,9 @@ pub(super) async fn panels_page(
 ) -> Response {
     let message = take_flash(&app, &p);
     with_store(&app, &p.clone(), move |_, store| {
+        if !panels::is_lvs_cf(store.path()) {
+            return super::object_forms::objects_page(&p, store, message);
+        }
         let (text, version) = match store.read() {
             Ok(x) => x,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
@@ -124,7 +129,7 @@ fn scope_of(panel: &str, virt: &str, server: &str) -> Result<(Panel, Scope), Str
     Ok((panel, scope))
 }
 
-fn bad(e: String) -> Response {
+pub(super) fn bad(e: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
 }
 
@@ -146,11 +151,12 @@ pub(super) async fn panel_page(
             Ok(x) => x,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         };
-        let fields = panel
+        let mut fields: Vec<FieldView> = panel
             .fields()
             .iter()
             .map(|&(key, label)| FieldView {
                 key,
+                name: format!("f.{key}"),
                 label,
                 value: if is_new {
                     String::new()
@@ -159,6 +165,12 @@ pub(super) async fn panel_page(
                 },
             })
             .collect();
+        fields.extend(panel.global_fields().iter().map(|&(key, label)| FieldView {
+            key,
+            name: format!("g.{key}"),
+            label,
+            value: panels::get(&text, &Scope::default(), key).unwrap_or_default(),
+        }));
         page(&PanelPage {
             user: &p.user,
             role: p.role.name(),
@@ -221,6 +233,11 @@ fn edited(text: &str, f: &HashMap<String, String>) -> Result<(String, String), S
             text = panels::set(&text, &scope, key, v)?;
         }
     }
+    for (key, _) in panel.global_fields() {
+        if let Some(v) = f.get(&format!("g.{key}")) {
+            text = panels::set(&text, &Scope::default(), key, v)?;
+        }
+    }
     let verb = if field("new") == "1" { "add" } else { "panel" };
     Ok((text, format!("config {verb} {}", describe(panel, &scope))))
 }
@@ -251,67 +268,123 @@ pub(super) async fn panel_post(
             Ok(x) => x,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         };
-        let (text, action) = match edited(&old, &f) {
-            Ok(x) => x,
-            Err(e) => {
-                record(app, (&p.user, p.source), "config panel", &store.path().display().to_string(), "", "", &format!("refused: {e}"));
-                return bad(e);
-            }
-        };
-        if f.get("op").map(String::as_str) == Some("diff") {
-            let name = store
-                .path()
-                .file_name()
-                .map_or("config".into(), |n| n.to_string_lossy().into_owned());
-            let d = crate::config::diff(&name, &old, &text);
-            let conflict = (current != version).then(|| {
-                format!("{} changed since the form was loaded (version {version}, now {current}): load it again", store.path().display())
-            });
-            let (errors, effective) = match (conflict, store.validate(&*app.control, &text)) {
-                (Some(c), _) => (Some(c), None),
-                (None, Ok(eff)) => (None, Some(eff)),
-                (None, Err(e)) => (Some(e), None),
-            };
-            let status = if errors.is_some() {
-                StatusCode::UNPROCESSABLE_ENTITY
-            } else {
-                StatusCode::OK
-            };
-            let mut r = config_view(app, &p, text, version, d, errors, effective, None);
-            *r.status_mut() = status;
-            return r;
-        }
-        let r = store.apply(&*app.control, &text, &version);
-        audit_apply(app, &p, &action, &r, &version);
-        app.refresh.notify_one();
-        match r {
-            Ok(a) => {
-                set_flash(
-                    app,
-                    &p.csrf,
-                    format!(
-                        "Applied {action} (previous version kept as {}); the daemon: {}",
-                        a.saved, a.reload
-                    ),
-                );
-                Redirect::to("/config/panels").into_response()
-            }
-            Err(e) => {
-                // The text the form made, with the parser's messages about it.
-                let mut r = config_view(
-                    app,
-                    &p,
-                    text,
-                    version,
-                    String::new(),
-                    Some(e.message().to_string()),
-                    None,
-                    None,
-                );
-                *r.status_mut() = refusal_status(&e);
-                r
-            }
-        }
+        let op = f.get("op").map(String::as_str).unwrap_or_default();
+        finish(
+            app,
+            &p,
+            store,
+            Change {
+                old: &old,
+                current: &current,
+                version,
+                edited: edited(&old, &f),
+                audit: "config panel",
+                diff_only: op == "diff",
+                back: "/config/panels",
+            },
+        )
     })
     .await
+}
+
+/// A form's change to the file, ready for [`finish`].
+pub(super) struct Change<'a> {
+    /// The file's text when the request came.
+    pub old: &'a str,
+    /// Its version.
+    pub current: &'a str,
+    /// The version the form was loaded at.
+    pub version: String,
+    /// The new text and the audit's action, or why the form is refused.
+    pub edited: Result<(String, String), String>,
+    /// The audit's action for a refused form.
+    pub audit: &'static str,
+    /// Show the diff and the parser's verdict only.
+    pub diff_only: bool,
+    /// Where to go after applying.
+    pub back: &'static str,
+}
+
+/// A form's change: refused (400, audited), shown as a diff with the parser's verdict and
+/// the conflict check, or applied (conflict check, validation, atomic write, reload,
+/// audit) and redirected to `back` with a message.
+pub(super) fn finish(app: &App, p: &Principal, store: &ConfigStore, c: Change<'_>) -> Response {
+    let Change {
+        old,
+        current,
+        version,
+        edited,
+        audit,
+        diff_only,
+        back,
+    } = c;
+    let (text, action) = match edited {
+        Ok(x) => x,
+        Err(e) => {
+            record(
+                app,
+                (&p.user, p.source),
+                audit,
+                &store.path().display().to_string(),
+                "",
+                "",
+                &format!("refused: {e}"),
+            );
+            return bad(e);
+        }
+    };
+    if diff_only {
+        let name = store
+            .path()
+            .file_name()
+            .map_or("config".into(), |n| n.to_string_lossy().into_owned());
+        let d = crate::config::diff(&name, old, &text);
+        let conflict = (current != version).then(|| {
+            format!("{} changed since the form was loaded (version {version}, now {current}): load it again", store.path().display())
+        });
+        let (errors, effective) = match (conflict, store.validate(&*app.control, &text)) {
+            (Some(c), _) => (Some(c), None),
+            (None, Ok(eff)) => (None, Some(eff)),
+            (None, Err(e)) => (Some(e), None),
+        };
+        let status = if errors.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        let mut r = config_view(app, p, text, version, d, errors, effective, None);
+        *r.status_mut() = status;
+        return r;
+    }
+    let r = store.apply(&*app.control, &text, &version);
+    audit_apply(app, p, &action, &r, &version);
+    app.refresh.notify_one();
+    match r {
+        Ok(a) => {
+            set_flash(
+                app,
+                &p.csrf,
+                format!(
+                    "Applied {action} (previous version kept as {}); the daemon: {}",
+                    a.saved, a.reload
+                ),
+            );
+            Redirect::to(back).into_response()
+        }
+        Err(e) => {
+            // The text the form made, with the parser's messages about it.
+            let mut r = config_view(
+                app,
+                p,
+                text,
+                version,
+                String::new(),
+                Some(e.message().to_string()),
+                None,
+                None,
+            );
+            *r.status_mut() = refusal_status(&e);
+            r
+        }
+    }
 }

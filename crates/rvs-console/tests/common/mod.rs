@@ -396,3 +396,45 @@ pub fn read_response(s: &mut TcpStream) -> Resp {
         body: body.to_string(),
     }
 }
+
+/// The fake daemon, with rvs's parser as its `check-config`.
+pub struct Parsing(pub Arc<Fake>);
+
+/// rvs-config's parser for the file's format (as `rvs check-config` detects it by name).
+pub fn parse(path: &std::path::Path) -> Result<String, String> {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let r = if name.ends_with(".toml") {
+        rvs_config::load_native(path).map(|_| ())
+    } else if name.contains("keepalived") {
+        rvs_config::keepalived::load_keepalived(path).map(|_| ())
+    } else {
+        rvs_config::load(path).map(|_| ())
+    };
+    r.map(|()| "ok\n".to_string())
+        .map_err(|d| rvs_config::render_all(&d))
+}
+
+impl Control for Parsing {
+    fn request(&self, line: &str) -> io::Result<String> {
+        self.0.request(line)
+    }
+    fn ipvsadm(&self, args: &[String]) -> io::Result<IpvsadmReply> {
+        self.0.ipvsadm(args)
+    }
+    fn check_config(&self, path: &std::path::Path) -> Result<String, String> {
+        parse(path)
+    }
+}
+
+/// A console editing `name` (holding `text`) over [`Parsing`].
+pub fn console_on(name: &str, text: &str) -> Console {
+    let dir = temp_dir();
+    users_file(&dir);
+    std::fs::write(dir.join(name), text).unwrap();
+    let mut a = args(&dir);
+    a.config = Some(dir.join(name));
+    a.config_versions = dir.join("versions");
+    let fake = Fake::new();
+    let addr = rvs_console::web::start(&a, Arc::new(Parsing(fake.clone()))).unwrap();
+    Console { addr, fake, dir }
+}

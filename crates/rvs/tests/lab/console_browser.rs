@@ -9,6 +9,8 @@
 //! real server through the REAL SERVER panel and find it in `rvsadm -L -n` and the
 //! rewritten lvs.cf (which `rvs check-config` accepts); an invalid edit refused with the
 //! parser's file:line:column in the page; roll back; the audit page lists each step.
+//! A second test runs the director on a keepalived.conf and adds a real server (with a
+//! TCP_CHECK) through the console's real_server form.
 //! Screenshots go to `target/console-screenshots/lab-*.png`.
 
 use std::collections::BTreeMap;
@@ -317,6 +319,162 @@ fn console_in_a_browser_against_a_lab_director() {
         log.contains("console audit") && log.contains("config add server svc0/rs4"),
         "{log}"
     );
+    let _ = lab.stop(driver);
+    let _ = lab.stop(console);
+}
+
+/// A keepalived.conf director: the console's real_server form (in Chromium) adds rs3 with a
+/// TCP_CHECK; the daemon reloads it (bounded wait until `rvsadm -L -n` lists it), the file
+/// is the old one plus exactly that block (comments kept), `rvs check-config` accepts it,
+/// and rs3 takes requests.
+#[test]
+fn console_in_a_browser_adds_a_keepalived_real_server_on_a_lab_director() {
+    require_browser();
+    let lab = lab(LabOptions {
+        method: Method::Nat,
+        ipv6: false,
+        real_servers: 3,
+        ..LabOptions::default()
+    });
+    let vip = lab::VIP;
+    let mut conf = format!(
+        "# the lab director\nvrrp_instance lab {{\n    state MASTER\n    interface eth0\n    \
+         virtual_router_id 51\n    priority 100\n    virtual_ipaddress {{\n        {vip}/24 dev eth0\n        \
+         {}/24 dev eth1\n    }}\n}}\n\n# the web tier\nvirtual_server {vip} 80 {{\n    lvs_sched rr   # round robin\n    \
+         lvs_method NAT\n    protocol TCP\n",
+        lab::NAT_ROUTER
+    );
+    for i in 1..=2 {
+        conf += &format!(
+            "    real_server {} 80 {{\n        weight 1\n    }}\n",
+            lab::rs_addr(i)
+        );
+    }
+    conf += "}\n";
+    let d = Director::start(&lab, "keepalived-webcon", &conf);
+    d.wait_http(vip.into());
+    let wd = lab.info().workdir();
+    let file = wd.join("keepalived-webcon.cf");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), conf);
+    let users = wd.join("console.users");
+    crate::console::passwd(&users, "ada", "admin", "ada-password");
+    let console = crate::console::start_console(
+        &lab,
+        &d,
+        &users,
+        &[
+            "--config".as_ref(),
+            file.as_os_str(),
+            "--config-versions".as_ref(),
+            wd.join("versions").as_os_str(),
+        ],
+    );
+    let driver = lab
+        .spawn("client", "chromedriver", [format!("--port={DRIVER_PORT}")])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab
+        .run("client", || {
+            TcpStream::connect(("127.0.0.1", DRIVER_PORT)).is_ok()
+        })
+        .unwrap()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver:\n{}",
+            lab.log_tail(driver)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let control = d.control().to_path_buf();
+    let rs3 = format!("{}:80", lab::rs_addr(3));
+    let flash = lab
+        .run("client", || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let c = session(DRIVER_PORT).await;
+                let base = format!("http://{CONSOLE}");
+                c.goto(&format!("{base}/login")).await.unwrap();
+                fill(&c, "#user", "ada").await;
+                fill(&c, "#password", "ada-password").await;
+                click(&c, "form.login button").await;
+                wait_path(&c, "/").await;
+                c.goto(&format!("{base}/config/panels")).await.unwrap();
+                wait_text(&c, "#virtuals tbody tr", |t| {
+                    t.contains(&format!("{vip} 80"))
+                })
+                .await;
+                click(
+                    &c,
+                    "#virtuals a[href=\"/config/form?form=ka-real&vs=0&new=1\"]",
+                )
+                .await;
+                wait_path(&c, "/config/form").await;
+                fill(&c, "#f-address", &lab::rs_addr(3).to_string()).await;
+                fill(&c, "#f-port", "80").await;
+                fill(&c, "#f-weight", "1").await;
+                c.find(fantoccini::Locator::Css("#f-check"))
+                    .await
+                    .unwrap()
+                    .select_by_value("TCP_CHECK")
+                    .await
+                    .unwrap();
+                fill(&c, "#f-connect_timeout", "2").await;
+                shot(&c, "keepalived-form").await;
+                click(&c, "button[value=\"apply\"]").await;
+                let flash = wait_text(&c, ".flash", |t| t.starts_with("Applied")).await;
+                c.close().await.unwrap();
+                flash
+            })
+        })
+        .unwrap();
+    assert!(
+        flash.starts_with(&format!(
+            "Applied config form add real_server {} 80",
+            lab::rs_addr(3)
+        )),
+        "{flash}"
+    );
+    // The file: the old one with the new block at the end of the virtual server (the
+    // file's last block), comments and everything else as they were.
+    let block = format!(
+        "    real_server {} 80 {{\n        weight 1\n        TCP_CHECK {{\n            \
+         connect_timeout 2\n        }}\n    }}\n",
+        lab::rs_addr(3)
+    );
+    let want = format!("{}{block}}}\n", conf.strip_suffix("}\n").unwrap());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), want);
+    let check = Command::new(rvs_exe())
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The daemon reloaded it: rs3 in the table (bounded wait: health admission), then it
+    // takes requests.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listing = ok(&control, "-L -n");
+        if listing.contains(&format!("-> {rs3}")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rs3 not listed:\n{listing}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let by_rs = spread(&lab, vip.into(), 9);
+    assert!(by_rs.contains_key("rs3"), "{by_rs:?}");
+    assert_eq!(by_rs.values().sum::<usize>(), 9, "{by_rs:?}");
     let _ = lab.stop(driver);
     let _ = lab.stop(console);
 }
