@@ -27,11 +27,9 @@ pub const SCHEDULERS: [&str; 14] = [
 /// accepts (rvs-config keepalived `forwarding()`).
 pub const METHODS: [&str; 4] = ["NAT", "DR", "TUN", "FNAT"];
 
-/// The checkers the real server form writes.
-pub const CHECKERS: [&str; 4] = ["TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK"];
-
-/// Every checker block keepalived knows (the first of them is the one the form edits).
-const ALL_CHECKERS: [&str; 8] = [
+/// The checkers the real server form writes: every checker rvs's keepalived parser reads
+/// (rvs-config keepalived `check::Kind`, keepalived 2.2's check_*.c keywords).
+pub const CHECKERS: [&str; 10] = [
     "TCP_CHECK",
     "HTTP_GET",
     "SSL_GET",
@@ -40,7 +38,28 @@ const ALL_CHECKERS: [&str; 8] = [
     "DNS_CHECK",
     "UDP_CHECK",
     "PING_CHECK",
+    "FILE_CHECK",
+    "BFD_CHECK",
 ];
+
+/// Every checker block keepalived knows: [`CHECKERS`] and `ICMP_CHECK`, keepalived
+/// check_ping.c's other name for PING_CHECK, which is kept (and edited) as written.
+const ALL_CHECKERS: [&str; 11] = [
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "MISC_CHECK",
+    "SMTP_CHECK",
+    "DNS_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "FILE_CHECK",
+    "BFD_CHECK",
+    "ICMP_CHECK",
+];
+
+/// DNS_CHECK `type`s (keepalived check_dns.c `DNS_TYPE`; rvs-core `DnsType::from_name`).
+const DNS_TYPES: [&str; 8] = ["", "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"];
 
 /// A form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,15 +150,40 @@ const REAL_FIELDS: &[Field] = &[
     o(
         "check",
         "Checker (its block is rewritten when the type changes)",
-        &["", "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK"],
+        &[
+            "",
+            "TCP_CHECK",
+            "HTTP_GET",
+            "SSL_GET",
+            "MISC_CHECK",
+            "SMTP_CHECK",
+            "DNS_CHECK",
+            "UDP_CHECK",
+            "PING_CHECK",
+            "FILE_CHECK",
+            "BFD_CHECK",
+        ],
     ),
-    f("connect_timeout", "Checker: connect timeout (seconds)"),
-    f("connect_port", "Checker: port to connect to"),
-    f("delay_loop", "Checker: interval (seconds)"),
-    f("retry", "Checker: retries (retry / nb_get_retry)"),
+    f(
+        "connect_timeout",
+        "Checker: connect timeout (seconds; not MISC/FILE/BFD)",
+    ),
+    f(
+        "connect_ip",
+        "Checker: address to connect to (not MISC/FILE/BFD)",
+    ),
+    f(
+        "connect_port",
+        "Checker: port to connect to (not MISC/FILE/BFD)",
+    ),
+    f("delay_loop", "Checker: interval (seconds; not FILE/BFD)"),
+    f(
+        "retry",
+        "Checker: retries (retry / nb_get_retry; not FILE/BFD)",
+    ),
     f(
         "delay_before_retry",
-        "Checker: delay before a retry (seconds)",
+        "Checker: delay before a retry (seconds; not FILE/BFD)",
     ),
     f("path", "HTTP_GET / SSL_GET: url path"),
     f("status_code", "HTTP_GET / SSL_GET: expected status code"),
@@ -148,6 +192,34 @@ const REAL_FIELDS: &[Field] = &[
         "MISC_CHECK: command (quote it when it has spaces)",
     ),
     f("misc_timeout", "MISC_CHECK: timeout (seconds)"),
+    f(
+        "helo_name",
+        "SMTP_CHECK: HELO name (quote it when it has spaces)",
+    ),
+    o("dns_type", "DNS_CHECK: query type (type)", &DNS_TYPES),
+    f("dns_name", "DNS_CHECK: name queried (name)"),
+    f("payload", "UDP_CHECK: payload (hex bytes, e.g. 0a 1b2c)"),
+    f(
+        "require_reply",
+        "UDP_CHECK: require_reply (yes: any reply; or hex bytes it starts with)",
+    ),
+    f(
+        "min_reply_length",
+        "UDP_CHECK: minimum reply length (bytes)",
+    ),
+    f(
+        "max_reply_length",
+        "UDP_CHECK: maximum reply length (bytes)",
+    ),
+    f(
+        "track_file",
+        "FILE_CHECK: the track_file block followed (its name)",
+    ),
+    f("bfd_name", "BFD_CHECK: the bfd_instance followed (name)"),
+    f(
+        "check_weight",
+        "FILE_CHECK / BFD_CHECK: weight [reverse] (weight)",
+    ),
 ];
 
 const VRRP_FIELDS: &[Field] = &[
@@ -685,23 +757,71 @@ fn keys_for(key: &'static str) -> Vec<&'static str> {
         "lb_algo" => vec!["lb_algo", "lvs_sched"],
         "lb_kind" => vec!["lb_kind", "lvs_method"],
         "retry" => vec!["retry", "nb_get_retry"],
+        // The checker's own keywords, named apart in the form from the real server's
+        // `weight` and from each other.
+        "dns_type" => vec!["type"],
+        "dns_name" | "bfd_name" => vec!["name"],
+        "check_weight" => vec!["weight"],
         k => vec![k],
     }
 }
 
-/// The checker fields each checker type takes.
+/// The checker fields each checker type takes: keepalived 2.2's keywords per checker
+/// (check_api.c install_checker_common_keywords(): the connect_* keys of the network
+/// checkers and the common timers; check_smtp.c `helo_name`; check_dns.c `type`, `name`;
+/// check_udp.c `payload`, `require_reply`, `min_reply_length`, `max_reply_length`;
+/// check_file.c `track_file`, `weight`; check_bfd.c `name`, `weight`), as rvs-config
+/// keepalived `check::keys()` reads them.
 fn check_field_applies(kind: &str, key: &str) -> bool {
+    let kind = if kind == "ICMP_CHECK" {
+        "PING_CHECK"
+    } else {
+        kind
+    };
+    let tracked = matches!(kind, "FILE_CHECK" | "BFD_CHECK");
     match key {
-        "connect_timeout" | "delay_loop" | "retry" | "delay_before_retry" => true,
-        "connect_port" => kind != "MISC_CHECK",
+        "delay_loop" | "retry" | "delay_before_retry" => !tracked,
+        "connect_timeout" | "connect_port" | "connect_ip" => kind != "MISC_CHECK" && !tracked,
         "path" | "status_code" => matches!(kind, "HTTP_GET" | "SSL_GET"),
         "misc_path" | "misc_timeout" => kind == "MISC_CHECK",
+        "helo_name" => kind == "SMTP_CHECK",
+        "dns_type" | "dns_name" => kind == "DNS_CHECK",
+        "payload" | "require_reply" | "min_reply_length" | "max_reply_length" => {
+            kind == "UDP_CHECK"
+        }
+        "track_file" => kind == "FILE_CHECK",
+        "bfd_name" => kind == "BFD_CHECK",
+        "check_weight" => tracked,
         _ => false,
     }
 }
 
-const CHECK_KEYS: [&str; 9] = [
+/// The keys of the checker's own block the form edits, in the order new lines are
+/// written (`path` and `status_code` are the `url` block's).
+const BLOCK_KEYS: [&str; 18] = [
     "connect_timeout",
+    "connect_ip",
+    "connect_port",
+    "delay_loop",
+    "retry",
+    "delay_before_retry",
+    "misc_path",
+    "misc_timeout",
+    "helo_name",
+    "dns_type",
+    "dns_name",
+    "payload",
+    "require_reply",
+    "min_reply_length",
+    "max_reply_length",
+    "track_file",
+    "bfd_name",
+    "check_weight",
+];
+
+const CHECK_KEYS: [&str; 20] = [
+    "connect_timeout",
+    "connect_ip",
     "connect_port",
     "delay_loop",
     "retry",
@@ -710,7 +830,73 @@ const CHECK_KEYS: [&str; 9] = [
     "status_code",
     "misc_path",
     "misc_timeout",
+    "helo_name",
+    "dns_type",
+    "dns_name",
+    "payload",
+    "require_reply",
+    "min_reply_length",
+    "max_reply_length",
+    "track_file",
+    "bfd_name",
+    "check_weight",
 ];
+
+/// A checker value the form refuses before the parser sees it: one the original would log
+/// and ignore (so the form would write a line that does nothing) or could not read.
+fn check_checker_value(key: &str, v: &str) -> Result<(), String> {
+    let hex = |wild: bool| {
+        // keepalived lib/utils.c read_hex_str(): hex digits, bytes apart by spaces or
+        // tabs; `x` a wildcard nibble in require_reply (check_udp.c).
+        !v.trim().is_empty()
+            && v.chars().all(|c| {
+                c.is_ascii_hexdigit() || c == ' ' || c == '\t' || (wild && matches!(c, 'x' | 'X'))
+            })
+    };
+    let ok = match key {
+        // check_api.c co_ip_handler(): an address.
+        "connect_ip" => v.parse::<std::net::IpAddr>().is_ok(),
+        // check_api.c co_port_handler(): 1..=65535.
+        "connect_port" => v.parse::<u16>().is_ok_and(|p| p > 0),
+        // check_dns.c dns_type_handler(): an unknown type is logged and ignored.
+        "dns_type" => DNS_TYPES[1..].iter().any(|t| t.eq_ignore_ascii_case(v)),
+        // One word: check_dns.c dns_name_handler(), check_file.c track_file_handler(),
+        // check_bfd.c bfd_name_handler() read one.
+        "dns_name" | "track_file" | "bfd_name" => !v.contains(char::is_whitespace),
+        "payload" => hex(false),
+        "require_reply" => v == "yes" || hex(true),
+        // check_udp.c min/max_length_handler(): 0..=65535.
+        "min_reply_length" | "max_reply_length" => v.parse::<u16>().is_ok(),
+        // check_file.c track_file_weight_handler() / check_bfd.c: a number and an optional
+        // `reverse` or `noreverse`.
+        "check_weight" => {
+            let w: Vec<&str> = v.split_whitespace().collect();
+            w.len() <= 2
+                && w.first().is_some_and(|n| n.parse::<i32>().is_ok())
+                && w.get(1)
+                    .is_none_or(|r| matches!(*r, "reverse" | "noreverse"))
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key}: not a value keepalived reads here: {v:?}{}",
+            match key {
+                "connect_ip" => " (an IP address)",
+                "connect_port" => " (1-65535)",
+                "dns_type" => " (A, NS, CNAME, SOA, MX, TXT or AAAA)",
+                "dns_name" | "track_file" | "bfd_name" => " (one word)",
+                "payload" => " (hex bytes, e.g. 0a 1b2c)",
+                "require_reply" => " (yes, or hex bytes)",
+                "min_reply_length" | "max_reply_length" => " (0-65535)",
+                "check_weight" => " (a number, then optionally reverse or noreverse)",
+                _ => "",
+            }
+        ))
+    }
+}
 
 /// The form's values for an object (`None`: a new one, all blank).
 pub fn values(text: &str, kind: Kind, t: &Target) -> Result<Vec<(&'static str, String)>, String> {
@@ -943,8 +1129,8 @@ fn edit_checker<'a>(
     let lines = lines_of(&text);
     let rs = find(&lines, t)?;
     let have = checker(&lines, &rs).map(|(k, _)| k);
-    // Another checker the real server has (SMTP_CHECK, DNS_CHECK, ...) is kept and its
-    // common keys edited; the form writes only these four.
+    // A checker the form does not write (an ICMP_CHECK: PING_CHECK's other name) is kept
+    // and its keys edited as PING_CHECK's.
     if !want.is_empty() && !CHECKERS.contains(&want) && have != Some(want) {
         return Err(format!("check: one of {}", CHECKERS.join(", ")));
     }
@@ -954,6 +1140,11 @@ fn edit_checker<'a>(
         );
     }
     for k in CHECK_KEYS {
+        if let Some(v) = field(k).filter(|v| !v.is_empty())
+            && check_field_applies(want, k)
+        {
+            check_checker_value(k, v)?;
+        }
         if field(k).is_some_and(|v| !v.is_empty()) && !check_field_applies(want, k) {
             return Err(format!(
                 "{k} is not a key of {}",
@@ -979,15 +1170,7 @@ fn edit_checker<'a>(
     if want.is_empty() {
         return Ok(text);
     }
-    for k in [
-        "connect_timeout",
-        "connect_port",
-        "delay_loop",
-        "retry",
-        "delay_before_retry",
-        "misc_path",
-        "misc_timeout",
-    ] {
+    for k in BLOCK_KEYS {
         let Some(v) = field(k) else { continue };
         if !check_field_applies(want, k) {
             continue;
@@ -995,7 +1178,42 @@ fn edit_checker<'a>(
         let lines = lines_of(&text);
         let rs = find(&lines, t)?;
         let (_, c) = checker(&lines, &rs).expect("the checker");
-        text = set_in(&text, &c, &keys_for(k), v, false)?;
+        // `require_reply` alone: a reply is needed, whatever it holds (check_udp.c
+        // require_reply_handler()).
+        let flag = k == "require_reply" && v == "yes";
+        text = set_in(&text, &c, &keys_for(k), v, flag)?;
+    }
+    // A FILE_CHECK without its track_file, or one naming no `track_file` block, and a
+    // BFD_CHECK without its name are dropped by keepalived (check_file.c
+    // track_file_handler(): "track_file %s not found", file_end_handler(): "FILE_CHECK
+    // has no track_file specified - ignoring"; check_bfd.c bfd_end_handler(): "No name
+    // has been specified for BFD_CHECKER - skipping"): the form does not write one.
+    if let Some((key, form_key)) = match want {
+        "FILE_CHECK" => Some(("track_file", "track_file")),
+        "BFD_CHECK" => Some(("name", "bfd_name")),
+        _ => None,
+    } {
+        let lines = lines_of(&text);
+        let rs = find(&lines, t)?;
+        let (_, c) = checker(&lines, &rs).expect("the checker");
+        let Some(i) = key_line(&lines, &c, &[key]) else {
+            return Err(format!(
+                "{form_key}: {want} needs it (keepalived drops a {want} without one)"
+            ));
+        };
+        let name = args_of(lines[i].code);
+        if want == "FILE_CHECK"
+            && !children(&lines, &top(&lines), &["track_file"])
+                .iter()
+                .any(|b| {
+                    header(lines[b.header.unwrap_or(0)].code, "track_file") == Some(name.as_str())
+                })
+        {
+            return Err(format!(
+                "track_file: no `track_file {name} {{` block in the file (keepalived drops a \
+                 FILE_CHECK naming none)"
+            ));
+        }
     }
     if matches!(want, "HTTP_GET" | "SSL_GET") {
         let path = field("path").unwrap_or_default();
@@ -1374,7 +1592,156 @@ virtual_server 10.0.0.100 80 {
         )
         .unwrap();
         assert_eq!(out, t.replace("connect_timeout 3", "connect_timeout 5"));
-        assert!(e(Kind::Real, rs(0, 0), vec![("check", "DNS_CHECK")]).is_err());
+        assert!(e(Kind::Real, rs(0, 0), vec![("check", "BOGUS_CHECK")]).is_err());
+        // ICMP_CHECK (PING_CHECK's other name) is kept as written and edited as PING_CHECK.
+        let icmp = t.replace("SMTP_CHECK", "ICMP_CHECK");
+        let out = edit(
+            &icmp,
+            Kind::Real,
+            &Edit {
+                op: "apply",
+                target: rs(0, 0),
+                fields: vec![("check", "ICMP_CHECK"), ("retry", "2")],
+            },
+        )
+        .unwrap()
+        .0;
+        assert_eq!(
+            out,
+            icmp.replace(
+                "connect_timeout 3\n",
+                "connect_timeout 3\n            retry 2\n"
+            )
+        );
+    }
+
+    /// One edit of the real server 10.0.1.1 (TCP_CHECK) of [`KA`].
+    fn tcp_to(fields: &[(&str, &str)]) -> Result<String, String> {
+        run(Kind::Real, "apply", rs(0, 0), fields)
+    }
+
+    #[test]
+    fn every_checker_is_written_with_its_own_keys() {
+        let tcp = "        TCP_CHECK {\n            connect_timeout 3\n        }\n";
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (
+                &[
+                    ("check", "SMTP_CHECK"),
+                    ("connect_timeout", "3"),
+                    ("helo_name", "lb.example.com"),
+                ],
+                "        SMTP_CHECK {\n            connect_timeout 3\n            helo_name lb.example.com\n        }\n",
+            ),
+            (
+                &[
+                    ("check", "DNS_CHECK"),
+                    ("connect_port", "53"),
+                    ("dns_type", "a"),
+                    ("dns_name", "www.example.com"),
+                ],
+                "        DNS_CHECK {\n            connect_port 53\n            type a\n            name www.example.com\n        }\n",
+            ),
+            (
+                &[
+                    ("check", "UDP_CHECK"),
+                    ("connect_ip", "10.0.1.9"),
+                    ("payload", "0a 1b2c"),
+                    ("require_reply", "yes"),
+                    ("max_reply_length", "512"),
+                ],
+                "        UDP_CHECK {\n            connect_ip 10.0.1.9\n            payload 0a 1b2c\n            require_reply\n            max_reply_length 512\n        }\n",
+            ),
+            (
+                &[("check", "PING_CHECK"), ("delay_loop", "2"), ("retry", "3")],
+                "        PING_CHECK {\n            delay_loop 2\n            retry 3\n        }\n",
+            ),
+            (
+                &[
+                    ("check", "BFD_CHECK"),
+                    ("bfd_name", "bfd1"),
+                    ("check_weight", "-10 reverse"),
+                ],
+                "        BFD_CHECK {\n            name bfd1\n            weight -10 reverse\n        }\n",
+            ),
+        ];
+        for (fields, block) in cases {
+            assert_eq!(
+                tcp_to(fields).unwrap(),
+                KA.replace(tcp, block),
+                "{fields:?}"
+            );
+        }
+        // The same type edited in place: one line changes, a bare require_reply gets bytes.
+        let udp = KA.replace(tcp, "        UDP_CHECK {\n            require_reply   # any\n            payload ff\n        }\n");
+        let out = edit(
+            &udp,
+            Kind::Real,
+            &Edit {
+                op: "apply",
+                target: rs(0, 0),
+                fields: vec![
+                    ("check", "UDP_CHECK"),
+                    ("require_reply", "0a"),
+                    ("payload", "ff"),
+                ],
+            },
+        )
+        .unwrap()
+        .0;
+        assert_eq!(
+            out,
+            udp.replace("require_reply   # any", "require_reply 0a   # any")
+        );
+        // FILE_CHECK follows a track_file block that must be there.
+        let tf = format!("track_file up {{\n    file /run/up\n}}\n{KA}");
+        let out = edit(
+            &tf,
+            Kind::Real,
+            &Edit {
+                op: "apply",
+                target: rs(0, 0),
+                fields: vec![
+                    ("check", "FILE_CHECK"),
+                    ("track_file", "up"),
+                    ("check_weight", "5"),
+                ],
+            },
+        )
+        .unwrap()
+        .0;
+        assert_eq!(
+            out,
+            tf.replace(
+                tcp,
+                "        FILE_CHECK {\n            track_file up\n            weight 5\n        }\n"
+            )
+        );
+        for bad in [
+            vec![("check", "FILE_CHECK"), ("track_file", "up")],
+            vec![("check", "FILE_CHECK")],
+            vec![("check", "BFD_CHECK"), ("bfd_name", "")],
+            vec![
+                ("check", "FILE_CHECK"),
+                ("track_file", "up"),
+                ("connect_timeout", "3"),
+            ],
+            vec![("check", "DNS_CHECK"), ("dns_type", "PTR")],
+            vec![("check", "DNS_CHECK"), ("dns_name", "a b")],
+            vec![("check", "UDP_CHECK"), ("payload", "0g")],
+            vec![("check", "UDP_CHECK"), ("payload", "0x0a")],
+            vec![("check", "UDP_CHECK"), ("min_reply_length", "70000")],
+            vec![("check", "UDP_CHECK"), ("connect_ip", "host")],
+            vec![
+                ("check", "BFD_CHECK"),
+                ("bfd_name", "b"),
+                ("check_weight", "5 sideways"),
+            ],
+            vec![("check", "SMTP_CHECK"), ("dns_name", "x")],
+            vec![("check", "PING_CHECK"), ("helo_name", "x")],
+            vec![("check", "TCP_CHECK"), ("connect_port", "0")],
+        ] {
+            assert!(tcp_to(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
