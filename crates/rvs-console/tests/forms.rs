@@ -306,6 +306,205 @@ fn keepalived_forms_edit_their_lines_through_the_pipeline() {
     }
 }
 
+/// A keepalived.conf with a `track_file` for FILE_CHECK and one real server on TCP_CHECK.
+const KA_CHECKS: &str = "! checkers
+track_file up {
+    file /run/rvs-up
+}
+
+virtual_server 10.0.0.100 53 {
+    lb_algo rr
+    lb_kind DR
+    protocol UDP
+
+    real_server 10.0.1.1 53 {   # the first resolver
+        weight 1
+        TCP_CHECK {
+            connect_timeout 3   # seconds
+        }
+    }
+}
+";
+
+const TCP_BLOCK: &str =
+    "        TCP_CHECK {\n            connect_timeout 3   # seconds\n        }\n";
+
+#[test]
+fn every_checker_rvs_reads_is_edited_through_the_pipeline() {
+    // Each checker in turn replaces the real server's TCP_CHECK through the form: the exact
+    // file, accepted by rvs's parser, audited.
+    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+        (
+            "SMTP_CHECK",
+            &[
+                ("connect_timeout", "5"),
+                ("connect_port", "25"),
+                ("helo_name", "lb.example.com"),
+            ],
+            "        SMTP_CHECK {\n            connect_timeout 5\n            connect_port 25\n            helo_name lb.example.com\n        }\n",
+        ),
+        (
+            "DNS_CHECK",
+            &[
+                ("connect_timeout", "2"),
+                ("retry", "3"),
+                ("dns_type", "AAAA"),
+                ("dns_name", "www.example.com"),
+            ],
+            "        DNS_CHECK {\n            connect_timeout 2\n            retry 3\n            type AAAA\n            name www.example.com\n        }\n",
+        ),
+        (
+            "UDP_CHECK",
+            &[
+                ("connect_ip", "10.0.1.9"),
+                ("connect_port", "53"),
+                ("payload", "0a 1b2c"),
+                ("require_reply", "0a"),
+                ("min_reply_length", "2"),
+                ("max_reply_length", "512"),
+            ],
+            "        UDP_CHECK {\n            connect_ip 10.0.1.9\n            connect_port 53\n            payload 0a 1b2c\n            require_reply 0a\n            min_reply_length 2\n            max_reply_length 512\n        }\n",
+        ),
+        (
+            "PING_CHECK",
+            &[
+                ("connect_timeout", "1"),
+                ("delay_loop", "2"),
+                ("delay_before_retry", "1"),
+            ],
+            "        PING_CHECK {\n            connect_timeout 1\n            delay_loop 2\n            delay_before_retry 1\n        }\n",
+        ),
+        (
+            "FILE_CHECK",
+            &[("track_file", "up"), ("check_weight", "10 reverse")],
+            "        FILE_CHECK {\n            track_file up\n            weight 10 reverse\n        }\n",
+        ),
+        (
+            "BFD_CHECK",
+            &[("bfd_name", "bfd_r1"), ("check_weight", "-5")],
+            "        BFD_CHECK {\n            name bfd_r1\n            weight -5\n        }\n",
+        ),
+    ];
+    for (check, fields, block) in cases {
+        let c = console_on("keepalived.conf", KA_CHECKS);
+        let s = c.login("root");
+        let url = "/config/form?form=ka-real&vs=0&rs=0";
+        let page = c.req("GET", url, &[("Cookie", &s.cookie)], b"");
+        assert!(
+            page.body.contains(&format!("<option value=\"{check}\">")),
+            "{check}: {}",
+            page.body
+        );
+        let v = version(&c, &s, url);
+        let mut all = vec![
+            ("address", "10.0.1.1"),
+            ("port", "53"),
+            ("weight", "1"),
+            ("check", check),
+        ];
+        all.extend_from_slice(fields);
+        let r = post(
+            &c,
+            &s,
+            &format!("version={v}&form=ka-real&vs=0&rs=0&op=apply"),
+            &all,
+        );
+        assert_eq!(r.status, 303, "{check}: {}", r.body);
+        let want = KA_CHECKS.replace(TCP_BLOCK, block);
+        assert_eq!(read(&c, "keepalived.conf"), want, "{check}");
+        assert_eq!(
+            parse(&c.dir.join("keepalived.conf")),
+            Ok("ok\n".into()),
+            "{check}"
+        );
+        assert!(
+            c.audit()
+                .contains("config form edit real_server 10.0.1.1 53"),
+            "{check}: {}",
+            c.audit()
+        );
+        // The form shows the checker and its values back.
+        let page = c.req("GET", url, &[("Cookie", &s.cookie)], b"");
+        assert!(
+            page.body
+                .contains(&format!("<option value=\"{check}\" selected>")),
+            "{check}: {}",
+            page.body
+        );
+        for (_, v) in fields {
+            assert!(
+                page.body.contains(&format!("value=\"{v}\""))
+                    || page
+                        .body
+                        .contains(&format!("<option value=\"{v}\" selected>")),
+                "{check} {v}: {}",
+                page.body
+            );
+        }
+    }
+}
+
+#[test]
+fn a_checker_edited_in_place_and_unsafe_checker_values_refused() {
+    let udp = KA_CHECKS.replace(
+        TCP_BLOCK,
+        "        UDP_CHECK {\n            connect_port 53\n            require_reply   # any reply\n        }\n",
+    );
+    let c = console_on("keepalived.conf", &udp);
+    let s = c.login("root");
+    assert_eq!(parse(&c.dir.join("keepalived.conf")), Ok("ok\n".into()));
+    let url = "/config/form?form=ka-real&vs=0&rs=0";
+    let v = version(&c, &s, url);
+    let head = format!("version={v}&form=ka-real&vs=0&rs=0&op=apply");
+    // Values keepalived would not read are refused before the parser; nothing written.
+    for bad in [
+        [("check", "UDP_CHECK"), ("payload", "hello")],
+        [("check", "UDP_CHECK"), ("max_reply_length", "-1")],
+        [("check", "UDP_CHECK"), ("helo_name", "x")],
+        [("check", "FILE_CHECK"), ("track_file", "nosuchfile")],
+        [("check", "BFD_CHECK"), ("check_weight", "1")],
+        [("check", "DNS_CHECK"), ("dns_type", "PTR")],
+    ] {
+        let r = post(&c, &s, &head, &bad);
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        assert_eq!(read(&c, "keepalived.conf"), udp);
+    }
+    // require_reply alone ("yes") is kept byte for byte; bytes replace it on its line.
+    let r = post(
+        &c,
+        &s,
+        &head,
+        &[
+            ("check", "UDP_CHECK"),
+            ("connect_port", "53"),
+            ("require_reply", "yes"),
+            ("payload", "01"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let after = udp.replace(
+        "            require_reply   # any reply\n",
+        "            require_reply   # any reply\n            payload 01\n",
+    );
+    assert_eq!(read(&c, "keepalived.conf"), after);
+    let v = rvs_console::config::version_of(&after);
+    let r = post(
+        &c,
+        &s,
+        &format!("version={v}&form=ka-real&vs=0&rs=0&op=apply"),
+        &[
+            ("check", "UDP_CHECK"),
+            ("require_reply", "00 01"),
+            ("payload", ""),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let after2 = udp.replace("require_reply   # any", "require_reply 00 01   # any");
+    assert_eq!(read(&c, "keepalived.conf"), after2);
+    assert_eq!(parse(&c.dir.join("keepalived.conf")), Ok("ok\n".into()));
+    roll_back_to_first(&c, &s, "keepalived.conf", &udp, &udp);
+}
+
 #[test]
 fn forms_are_for_admins_and_need_the_csrf_token() {
     let c = console_on("keepalived.conf", KA);
