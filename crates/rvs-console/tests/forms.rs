@@ -329,11 +329,18 @@ virtual_server 10.0.0.100 53 {
 const TCP_BLOCK: &str =
     "        TCP_CHECK {\n            connect_timeout 3   # seconds\n        }\n";
 
+/// A checker, the form's fields for it, the block it writes.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[test]
 fn every_checker_rvs_reads_is_edited_through_the_pipeline() {
     // Each checker in turn replaces the real server's TCP_CHECK through the form: the exact
     // file, accepted by rvs's parser, audited.
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    let cases: [Case; 6] = [
         (
             "SMTP_CHECK",
             &[
