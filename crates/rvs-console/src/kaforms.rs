@@ -844,7 +844,7 @@ const CHECK_KEYS: [&str; 20] = [
 
 /// A checker value the form refuses before the parser sees it: one the original would log
 /// and ignore (so the form would write a line that does nothing) or could not read.
-fn check_checker_value(key: &str, v: &str) -> Result<(), String> {
+fn check_checker_value(kind: &str, key: &str, v: &str) -> Result<(), String> {
     let hex = |wild: bool| {
         // keepalived lib/utils.c read_hex_str(): hex digits, bytes apart by spaces or
         // tabs; `x` a wildcard nibble in require_reply (check_udp.c).
@@ -867,12 +867,20 @@ fn check_checker_value(key: &str, v: &str) -> Result<(), String> {
         "require_reply" => v == "yes" || hex(true),
         // check_udp.c min/max_length_handler(): 0..=65535.
         "min_reply_length" | "max_reply_length" => v.parse::<u16>().is_ok(),
-        // check_file.c track_file_weight_handler() / check_bfd.c: a number and an optional
-        // `reverse` or `noreverse`.
+        // check_file.c track_file_weight_handler() / check_bfd.c bfd_weight_handler(): a
+        // number and an optional `reverse` or `noreverse`; rvs-config keepalived
+        // `weight_reverse()`'s limits (BFD_CHECK -253..=253).
         "check_weight" => {
+            let limit = if kind == "BFD_CHECK" {
+                253
+            } else {
+                i64::from(i32::MAX)
+            };
             let w: Vec<&str> = v.split_whitespace().collect();
             w.len() <= 2
-                && w.first().is_some_and(|n| n.parse::<i32>().is_ok())
+                && w.first()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .is_some_and(|n| (-limit..=limit).contains(&n))
                 && w.get(1)
                     .is_none_or(|r| matches!(*r, "reverse" | "noreverse"))
         }
@@ -891,6 +899,9 @@ fn check_checker_value(key: &str, v: &str) -> Result<(), String> {
                 "payload" => " (hex bytes, e.g. 0a 1b2c)",
                 "require_reply" => " (yes, or hex bytes)",
                 "min_reply_length" | "max_reply_length" => " (0-65535)",
+                "check_weight" if kind == "BFD_CHECK" => {
+                    " (-253 to 253, then optionally reverse or noreverse)"
+                }
                 "check_weight" => " (a number, then optionally reverse or noreverse)",
                 _ => "",
             }
@@ -1143,7 +1154,7 @@ fn edit_checker<'a>(
         if let Some(v) = field(k).filter(|v| !v.is_empty())
             && check_field_applies(want, k)
         {
-            check_checker_value(k, v)?;
+            check_checker_value(want, k, v)?;
         }
         if field(k).is_some_and(|v| !v.is_empty()) && !check_field_applies(want, k) {
             return Err(format!(
