@@ -8,7 +8,10 @@
 //! state machine goes on as without the fast path. Between batches ([`FastPath::fold`]) the
 //! program's per-flow counters are added to the engine's statistics, the connections'
 //! timers re-armed from the flows' last-seen times, and entries whose connection expired
-//! or changed (a new MAC, a removed real server) removed or rewritten.
+//! or changed (a new MAC, a removed real server) removed or rewritten. With the sync master
+//! role on, the folded client packets count towards `sync_threshold` in the engine; after
+//! a takeover the connections the old master synced here are installed
+//! ([`FastPath::fold`]'s walk, or with their first segment here).
 //!
 //! It does not decide which flows to offload (the engine does) and does not touch frames.
 //! With `--fast-path off` (the default) nothing here exists and rvs runs as before.
@@ -52,6 +55,12 @@ static ON: AtomicU64 = AtomicU64::new(0);
 /// userspace path) by more than the userspace path's own delay.
 const OFFLOAD_AFTER: u16 = 8;
 
+/// Connections the map holds (two entries each, NAT and FullNAT).
+const MAX_CONNS: usize = rvs_sys::xdp::MAX_FLOWS / 2;
+
+/// Connection-table slots the takeover walk looks at per housekeeping round.
+const SWEEP_SLOTS: usize = 4096;
+
 /// How often, at most, the counters are folded while traffic keeps the worker busy (and
 /// before every control answer).
 const FOLD_EVERY_NS: u64 = 250_000_000;
@@ -79,6 +88,15 @@ pub struct FastPath {
     folded: Instant,
     /// A map error was logged (once until the next success).
     failing: bool,
+    /// Addresses the engine owned at the last look: more means a takeover (or a reload
+    /// that added one), which starts a [`FastPath::sweep`].
+    owned: usize,
+    /// The takeover walk's next slot, while one runs.
+    sweep: Option<u32>,
+    /// Connections the walk installed so far.
+    swept: usize,
+    /// The walk's candidates (allocated at start, [`SWEEP_SLOTS`] at most).
+    candidates: Vec<Tuple4>,
 }
 
 /// Attach the program to the director's interfaces when `mode` asks for it. Run before
@@ -111,15 +129,7 @@ pub fn start(mode: Mode, interfaces: &[String]) -> Option<FastPath> {
                 }
             }
             ON.store(1, Ordering::Relaxed);
-            Some(FastPath {
-                xdp,
-                ifindex,
-                flows: HashMap::with_capacity(rvs_sys::xdp::MAX_FLOWS),
-                outward: HashMap::with_capacity(rvs_sys::xdp::MAX_FLOWS),
-                pending: HashMap::with_capacity(rvs_sys::xdp::MAX_FLOWS),
-                folded: Instant(0),
-                failing: false,
-            })
+            Some(FastPath::new(xdp, ifindex))
         }
         Err(e) => {
             tracing::warn!(
@@ -161,6 +171,23 @@ fn key((s, sp, d, dp): Tuple4) -> FlowKey {
 }
 
 impl FastPath {
+    /// The daemon's side of a loaded program; `ifindex[p]` is port `p`'s interface.
+    fn new(xdp: rvs_sys::xdp::FastPath, ifindex: Vec<u32>) -> FastPath {
+        FastPath {
+            xdp,
+            ifindex,
+            flows: HashMap::with_capacity(MAX_CONNS),
+            outward: HashMap::with_capacity(MAX_CONNS),
+            pending: HashMap::with_capacity(MAX_CONNS),
+            folded: Instant(0),
+            failing: false,
+            owned: 0,
+            sweep: None,
+            swept: 0,
+            candidates: Vec::with_capacity(SWEEP_SLOTS),
+        }
+    }
+
     /// The engine forwarded segment `seg` with TCP flags `flags` (the worker's hook).
     pub fn forwarded(&mut self, d: &mut Director, now: Instant, seg: Tuple4, flags: u8) {
         let inward = self.outward.get(&seg).copied().unwrap_or(seg);
@@ -173,7 +200,7 @@ impl FastPath {
             }
         } else if flags & ACK != 0
             && !known
-            && self.flows.len() < rvs_sys::xdp::MAX_FLOWS
+            && self.flows.len() < MAX_CONNS
             && let Some(o) = d.offload_v4(now, seg)
         {
             // Counted on the client's segments only (their key is the one the engine
@@ -181,7 +208,7 @@ impl FastPath {
             if o.inward.from != seg {
                 return;
             }
-            let room = self.pending.len() < rvs_sys::xdp::MAX_FLOWS;
+            let room = self.pending.len() < MAX_CONNS;
             let n = match self.pending.get_mut(&seg) {
                 Some(n) => {
                     *n += 1;
@@ -193,9 +220,11 @@ impl FastPath {
                 }
                 None => return,
             };
-            if n >= OFFLOAD_AFTER {
+            // A connection a master synced here carried its first segments there: after a
+            // takeover it goes to the map with its first segment here.
+            if n >= OFFLOAD_AFTER || o.synced {
                 self.pending.remove(&seg);
-                self.install(o);
+                let _ = self.install(o);
             }
         }
     }
@@ -203,6 +232,7 @@ impl FastPath {
     /// Fold the counters (at most every 250 ms unless `force`): see the module
     /// documentation. Also publishes the program's totals for the metrics.
     pub fn fold(&mut self, d: &mut Director, now: Instant, force: bool) {
+        self.sweep(d, now);
         if !force && now.0.saturating_sub(self.folded.0) < FOLD_EVERY_NS {
             return;
         }
@@ -250,7 +280,7 @@ impl FastPath {
                 Some(n) => {
                     // A new MAC or egress: rewrite both entries (counters start again).
                     self.remove_entries(k);
-                    self.install(n);
+                    let _ = self.install(n);
                 }
                 None => self.remove_entries(k),
             }
@@ -265,6 +295,47 @@ impl FastPath {
                 PARTIAL.store(t.partial_csum, Ordering::Relaxed);
             }
             Err(e) => self.failed(&e),
+        }
+    }
+
+    /// After a takeover (the engine owns more addresses than at the last look): walk the
+    /// connection table in pieces of [`SWEEP_SLOTS`] slots, one per housekeeping round,
+    /// and install the connections the old master synced here that are ESTABLISHED and
+    /// offloadable now (both next hops' MACs known). The others go to the map with their
+    /// first client segment here ([`FastPath::forwarded`]).
+    fn sweep(&mut self, d: &mut Director, now: Instant) {
+        let owned = d.net().owned.len();
+        if owned > self.owned {
+            self.sweep = Some(0);
+        }
+        self.owned = owned;
+        let Some(from) = self.sweep else {
+            return;
+        };
+        let mut found = std::mem::take(&mut self.candidates);
+        found.clear();
+        self.sweep = d.synced_established_v4(from, SWEEP_SLOTS, |k| found.push(k));
+        for k in found.drain(..) {
+            if self.flows.len() >= MAX_CONNS {
+                break;
+            }
+            if self.flows.contains_key(&k) {
+                continue;
+            }
+            if let Some(o) = d.offload_v4(now, k) {
+                self.pending.remove(&k);
+                if self.install(o) {
+                    self.swept += 1;
+                }
+            }
+        }
+        self.candidates = found;
+        if self.sweep.is_none() && self.swept > 0 {
+            tracing::info!(
+                installed = self.swept,
+                "XDP fast path took over the connections the old master synced (installed after the takeover)"
+            );
+            self.swept = 0;
         }
     }
 
@@ -291,20 +362,21 @@ impl FastPath {
         })
     }
 
-    fn install(&mut self, o: Offload) {
+    /// Write both entries of `o`; whether they are in the map.
+    fn install(&mut self, o: Offload) -> bool {
         let Some(ri) = self.rewrite(&o.inward) else {
-            return;
+            return false;
         };
         // The reply's entry first: the client's segments reach the program only once both
         // ways are in place.
         if let Some(w) = o.outward {
             let done = match self.rewrite(&w) {
                 Some(ro) => self.xdp.insert(&key(w.from), &ro),
-                None => return,
+                None => return false,
             };
             if let Err(e) = done {
                 self.failed(&e);
-                return;
+                return false;
             }
         }
         if let Err(e) = self.xdp.insert(&key(o.inward.from), &ri) {
@@ -312,7 +384,7 @@ impl FastPath {
                 let _ = self.xdp.remove(&key(w.from));
             }
             self.failed(&e);
-            return;
+            return false;
         }
         self.failing = false;
         self.flows.insert(
@@ -326,6 +398,7 @@ impl FastPath {
         if let Some(w) = o.outward {
             self.outward.insert(w.from, o.inward.from);
         }
+        true
     }
 
     /// Fold `inward`'s last counts, then remove its entries.

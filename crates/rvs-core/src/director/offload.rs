@@ -8,17 +8,20 @@
 //! its own, and how (NAT and FullNAT both directions: addresses, ports, MACs, egress port;
 //! direct routing the client's direction, MACs only). Everything else — handshakes,
 //! FIN/RST (the fast path passes them here, and the state machine runs as before),
-//! tunnels, IPv6, FTP control connections, SYN-proxied connections, connection sync (which
-//! counts every client packet) — is never offloaded. [`Director::offload_fold`] adds the
-//! fast path's packet and byte counts to the real server's and service's statistics and
-//! re-arms the connection's timer from the fast path's last-seen time, as the packets would
-//! have had they come here.
+//! tunnels, IPv6, FTP control connections, SYN-proxied connections — is never offloaded.
+//! [`Director::offload_fold`] adds the fast path's packet and byte counts to the real
+//! server's and service's statistics, re-arms the connection's timer from the fast path's
+//! last-seen time, and — with the connection-sync master role on — counts the client's
+//! packets towards `sync_threshold` and queues the sync record the kernel's
+//! `ip_vs_in()` → `ip_vs_sync_conn()` would have, as the packets would have had they come
+//! here. [`Director::synced_established_v4`] lists the synced ESTABLISHED connections a
+//! director that takes over may offload at once.
 //!
 //! It does not talk to the kernel: the daemon (`crates/rvs/src/fastpath.rs`) writes and
 //! reads the map.
 
 use super::{DestId, Director, PortId, ftp};
-use crate::conn::state::TcpState;
+use crate::conn::state::{ConnFlags, TcpState};
 use crate::conn::table::{ConnId, ConnTable, InKey, OutKey};
 use crate::model::ForwardMethod;
 use crate::time::Instant;
@@ -52,6 +55,10 @@ pub struct Offload {
     /// Real server → client (NAT and FullNAT; None for direct routing, whose replies do
     /// not cross the director).
     pub outward: Option<OffloadWay>,
+    /// The connection came from a sync record ([`crate::conn::state::ConnFlags::SYNC`]): a
+    /// director that took over from the master that synced it may offload it at once (it
+    /// carried `sync_threshold` client packets there already).
+    pub synced: bool,
 }
 
 /// What a fast path counted for one direction since the last fold.
@@ -92,6 +99,12 @@ impl Director {
             .count_packets(dest, true, inward.packets, inward.bytes);
         c.services
             .count_packets(dest, false, outward.packets, outward.bytes);
+        // `ip_vs_in()`: each client packet counts in `in_pkts` towards connection sync
+        // (the counts arrive a fold at a time; see `Core::sync_offloaded`).
+        if c.sync.is_some() && inward.packets > 0 {
+            c.sync_offloaded(&mut self.v4, id, inward.packets);
+        }
+        let c = &mut self.core;
         if let Some(seen) = last_seen
             && conn.state == TcpState::Established as u8
             && let Some(e) = self.v4.get(id)
@@ -106,13 +119,32 @@ impl Director {
         self.offload_of(now, id)
     }
 
+    /// At most `max` slots of the IPv4 connection table from slot `from` on: `f` gets the
+    /// client → virtual tuple of each ESTABLISHED TCP connection created by a sync record
+    /// (the candidates [`Director::offload_v4`] may offload at once after a takeover).
+    /// Returns the slot to continue from, None at the end (as
+    /// [`ConnTable::slots_from`], whose bounded walk it is).
+    pub fn synced_established_v4(
+        &self,
+        from: u32,
+        max: usize,
+        mut f: impl FnMut(Tuple4),
+    ) -> Option<u32> {
+        self.v4.slots_from(from, max, |c| {
+            if c.protocol == 6
+                && c.state == TcpState::Established as u8
+                && c.flags.has(ConnFlags::SYNC)
+                && !c.is_template()
+            {
+                f((c.caddr, c.cport, c.vaddr, c.vport));
+            }
+        })
+    }
+
     fn offload_of(&mut self, now: Instant, id: ConnId) -> Option<Offload> {
         let c = &mut self.core;
-        // Connection sync counts every client packet (`sync_threshold`).
-        if c.sync.is_some() {
-            return None;
-        }
         let conn = self.v4.hot(id)?;
+        let synced = conn.flags.has(ConnFlags::SYNC);
         // An ACK keeps ESTABLISHED as it is in the INPUT and the INPUT_ONLY rows alike
         // (the test `an_ack_keeps_established_in_both_input_rows` checks it), so the
         // state machine loses nothing while the fast path takes those segments.
@@ -147,6 +179,7 @@ impl Director {
                     port: in_port,
                 },
                 outward: None,
+                synced,
             });
         }
         let (out_port, hop) = c.net.route(IpAddr::V4(conn.caddr.into()))?;
@@ -169,6 +202,7 @@ impl Director {
                 smac: src_mac(out_port)?,
                 port: out_port,
             }),
+            synced,
         })
     }
 }

@@ -133,15 +133,10 @@ fn engine(d: &mut Director, now: Instant, port: PortId, frame: &[u8]) -> (Verdic
 }
 
 fn fast_path() -> FastPath {
-    FastPath {
-        xdp: rvs_sys::xdp::FastPath::load().expect("loading the XDP program (needs root)"),
-        ifindex: vec![101, 102],
-        flows: HashMap::new(),
-        outward: HashMap::new(),
-        pending: HashMap::new(),
-        folded: Instant(0),
-        failing: false,
-    }
+    FastPath::new(
+        rvs_sys::xdp::FastPath::load().expect("loading the XDP program (needs root)"),
+        vec![101, 102],
+    )
 }
 
 fn differential(method: ForwardMethod) {
@@ -292,4 +287,72 @@ fn fullnat_program_output_is_the_engines() {
 #[test]
 fn direct_routing_program_output_is_the_engines() {
     differential(ForwardMethod::DirectRoute);
+}
+
+/// After a takeover (the engine owns addresses it did not at the last look), the walk
+/// installs a connection the old master synced, and the program then rewrites its
+/// segments as the engine does; one created here is left to the 8-segment rule.
+#[test]
+fn a_synced_connection_is_installed_after_a_takeover() {
+    use rvs_core::sync::{SyncConn, flags};
+    let mut d = director(ForwardMethod::Masq);
+    let mut fp = fast_path();
+    let now = Instant(1_000_000_000);
+    let rec = SyncConn {
+        protocol: 6,
+        flags: flags::MASQ,
+        state: rvs_core::conn::state::TcpState::Established as u16,
+        cport: 40002,
+        vport: 80,
+        dport: 8080,
+        fwmark: 0,
+        timeout: 900,
+        caddr: ip(CLIENT),
+        vaddr: ip(VIP),
+        daddr: ip(RS),
+        seq: None,
+        pe_data: None,
+        pe_name: None,
+        local: None,
+    };
+    d.sync_import(now, &rec)
+        .expect("the backup takes the record");
+    // The first look sees the owned addresses appear: the walk runs.
+    fp.fold(&mut d, now, true);
+    assert_eq!(fp.flows.len(), 1, "installed by the walk");
+    let c = (CLIENT, 40002);
+    let v = (VIP, 80);
+    let frame = segment(CLIENT_MAC, c, v, F::Ack, b"after the takeover");
+    let (action, fast) = fp.xdp.run(&frame).unwrap();
+    assert_eq!(action, rvs_sys::xdp::XDP_REDIRECT);
+    let (verdict, slow) = engine(&mut d, now, PUB, &frame);
+    assert_eq!(verdict, Verdict::Transmit(PRIV));
+    assert_eq!(fast, slow, "the program's frame differs from the engine's");
+    let reply = segment(RS_MAC, (RS, 8080), c, F::Ack, b"reply");
+    let (action, fast) = fp.xdp.run(&reply).unwrap();
+    assert_eq!(action, rvs_sys::xdp::XDP_REDIRECT);
+    let (_, slow) = engine(&mut d, now, PRIV, &reply);
+    assert_eq!(
+        fast, slow,
+        "reply: the program's frame differs from the engine's"
+    );
+    // Nothing new owned: no walk, and a synced connection imported now goes to the map
+    // with its first client segment through the engine (no 8-segment delay).
+    d.sync_import(
+        now,
+        &SyncConn {
+            cport: 40003,
+            ..rec
+        },
+    )
+    .unwrap();
+    fp.fold(&mut d, now, true);
+    assert_eq!(fp.flows.len(), 1, "no walk without a takeover");
+    let first = segment(CLIENT_MAC, (CLIENT, 40003), v, F::Ack, b"x");
+    let seg = peek(&first);
+    let (verdict, _) = engine(&mut d, now, PUB, &first);
+    assert_eq!(verdict, Verdict::Transmit(PRIV));
+    let (seg, fl) = seg.unwrap();
+    fp.forwarded(&mut d, now, seg, fl);
+    assert_eq!(fp.flows.len(), 2, "installed with its first segment");
 }

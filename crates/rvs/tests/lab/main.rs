@@ -23,6 +23,7 @@ mod control_plane;
 mod demo;
 mod failover;
 mod fastpath;
+mod fastpath_sync;
 mod forwarding;
 mod fos;
 mod ftp;
