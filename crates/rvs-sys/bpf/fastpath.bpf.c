@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* rvs XDP fast path (docs/xdp.md): established IPv4 TCP flows whose rewrite userspace
+/* rvs XDP fast path (docs/xdp.md): established IPv4 and IPv6 TCP flows whose rewrite userspace
  * wrote into the flow map are rewritten and sent here; every other frame goes on to the
  * kernel stack (XDP_PASS), where rvs's AF_PACKET path handles it as without this program.
  *
  * The program decides nothing: the sans-IO engine (rvs-core director/offload.rs) chose the
- * rewrite; this only executes it, and counts. Anything unusual passes: non-IPv4, IP
- * options, fragments, SYN/FIN/RST or no ACK, a truncated or padded-short packet, a
+ * rewrite; this only executes it, and counts. Anything unusual passes: neither IPv4 nor
+ * IPv6, IP options or IPv6 extension headers, fragments, SYN/FIN/RST or no ACK, a truncated or padded-short packet, a
  * checksum-partial segment, a miss. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -23,6 +24,13 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, struct flow_val);
 } rvs_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key6);
+	__type(value, struct flow_val6);
+} rvs_flows6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -61,6 +69,80 @@ static __always_inline __u16 pseudo_sum(const struct iphdr *ip, __u16 l4_len)
 	return (__u16)s;
 }
 
+static __always_inline __u32 sum_addr6(const __u8 *a)
+{
+	const __u16 *w = (const __u16 *)a;
+	__u32 s = 0;
+
+#pragma unroll
+	for (int i = 0; i < 8; i++)
+		s += w[i];
+	return s;
+}
+
+/* The folded IPv6 pseudo-header sum (RFC 8200 section 8.1: addresses, upper-layer length,
+ * next header) a checksum-partial segment carries (tcp_v6_send_check()). */
+static __always_inline __u16 pseudo_sum6(const struct ipv6hdr *ip6, __u16 l4_len)
+{
+	__u32 s = sum_addr6(ip6->saddr.in6_u.u6_addr8) + sum_addr6(ip6->daddr.in6_u.u6_addr8) +
+		  bpf_htons(IPPROTO_TCP) + bpf_htons(l4_len);
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+/* An IPv6 TCP segment: the same checks and rewrite as IPv4 but for what IPv6 has not (an
+ * IP header checksum) and what it has (extension headers, which pass; a fragment header is
+ * one). The hop limit is left as it is, as the engine leaves it. */
+static __always_inline int fast6(struct xdp_md *ctx, struct ethhdr *eth, void *end)
+{
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct flow_key6 key;
+	struct flow_val6 *v;
+	struct tcphdr *tcp;
+	__u16 plen;
+
+	if ((void *)(ip6 + 1) > end)
+		return XDP_PASS;
+	if (ip6->version != 6 || ip6->nexthdr != IPPROTO_TCP)
+		return XDP_PASS;
+	tcp = (void *)(ip6 + 1);
+	if ((void *)(tcp + 1) > end)
+		return XDP_PASS;
+	if (tcp->syn || tcp->fin || tcp->rst || !tcp->ack)
+		return XDP_PASS;
+	plen = bpf_ntohs(ip6->payload_len);
+	if (plen < sizeof(*tcp) || (void *)tcp + plen > end)
+		return XDP_PASS;
+	__builtin_memcpy(key.saddr, ip6->saddr.in6_u.u6_addr8, 16);
+	__builtin_memcpy(key.daddr, ip6->daddr.in6_u.u6_addr8, 16);
+	key.sport = tcp->source;
+	key.dport = tcp->dest;
+	v = bpf_map_lookup_elem(&rvs_flows6, &key);
+	if (!v)
+		return XDP_PASS;
+	if (tcp->check == pseudo_sum6(ip6, plen)) {
+		count(STAT_PARTIAL_CSUM, 1);
+		return XDP_PASS;
+	}
+	__builtin_memcpy(ip6->saddr.in6_u.u6_addr8, v->saddr, 16);
+	__builtin_memcpy(ip6->daddr.in6_u.u6_addr8, v->daddr, 16);
+	tcp->source = v->sport;
+	tcp->dest = v->dport;
+	tcp->check = csum_update(tcp->check, v->l4_delta);
+	__builtin_memcpy(eth->h_dest, v->dmac, 6);
+	__builtin_memcpy(eth->h_source, v->smac, 6);
+	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->bytes, sizeof(*ip6) + plen);
+	v->last_seen = bpf_ktime_get_ns();
+	count(STAT_FAST_FRAMES, 1);
+	count(STAT_FAST_BYTES, sizeof(*ip6) + plen);
+	if (v->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(v->ifindex, 0);
+}
+
 SEC("xdp")
 int rvs_fastpath(struct xdp_md *ctx)
 {
@@ -73,7 +155,11 @@ int rvs_fastpath(struct xdp_md *ctx)
 	struct flow_val *v;
 	__u16 tot;
 
-	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(eth + 1) > end)
+		return XDP_PASS;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return fast6(ctx, eth, end);
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end)

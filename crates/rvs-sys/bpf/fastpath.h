@@ -35,6 +35,32 @@ struct flow_val {
 	__u64 last_seen;
 };
 
+/* An IPv6 TCP segment as it arrives (network byte order throughout). */
+struct flow_key6 {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+};
+
+/* flow_val for IPv6: no IP header checksum, the TCP delta covers the pseudo-header's
+ * addresses and the ports. */
+struct flow_val6 {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+	__u16 l4_delta;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 pad;
+	__u32 ifindex;
+	__u64 packets;
+	/* 40 + payload length summed (the IP packet, as the engine counts). */
+	__u64 bytes;
+	__u64 last_seen;
+};
+
 /* Per-CPU counters, indexes of the stats array. */
 enum {
 	STAT_FAST_FRAMES = 0,

@@ -63,6 +63,51 @@ impl FlowKey {
     }
 }
 
+/// An IPv6 TCP segment's addresses and ports as it arrives (`struct flow_key6`), each in
+/// network byte order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey6 {
+    /// Source address.
+    pub saddr: [u8; 16],
+    /// Destination address.
+    pub daddr: [u8; 16],
+    /// Source port (network order bytes).
+    pub sport: [u8; 2],
+    /// Destination port (network order bytes).
+    pub dport: [u8; 2],
+}
+
+impl FlowKey6 {
+    /// The key of a segment from `src` to `dst`.
+    pub fn new(saddr: [u8; 16], sport: u16, daddr: [u8; 16], dport: u16) -> FlowKey6 {
+        FlowKey6 {
+            saddr,
+            daddr,
+            sport: sport.to_be_bytes(),
+            dport: dport.to_be_bytes(),
+        }
+    }
+}
+
+/// `struct flow_val6`: the rewrite and the program's counters for IPv6.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct FlowVal6 {
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    sport: [u8; 2],
+    dport: [u8; 2],
+    l4_delta: u16,
+    dmac: [u8; 6],
+    smac: [u8; 6],
+    pad: u16,
+    ifindex: u32,
+    packets: u64,
+    bytes: u64,
+    last_seen: u64,
+}
+
 /// `struct flow_val`: the rewrite and the program's counters.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,17 +134,23 @@ unsafe impl aya::Pod for FlowKey {}
 // offset against `struct flow_val`), integers and byte arrays only: every bit pattern is
 // valid.
 unsafe impl aya::Pod for FlowVal {}
+// SAFETY: FlowKey6 is repr(C), byte arrays only (no padding: the layout test pins its
+// size), so every bit pattern is valid.
+unsafe impl aya::Pod for FlowKey6 {}
+// SAFETY: FlowVal6 is repr(C) with explicit padding (`pad`; the layout test pins every
+// offset against `struct flow_val6`), integers and byte arrays only.
+unsafe impl aya::Pod for FlowVal6 {}
 
 /// What the program does with a segment of a flow: the segment's new addresses and ports,
 /// its new MACs and the interface it leaves by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rewrite {
+pub struct Rewrite<A = [u8; 4]> {
     /// New source address.
-    pub saddr: [u8; 4],
+    pub saddr: A,
     /// New source port.
     pub sport: u16,
     /// New destination address.
-    pub daddr: [u8; 4],
+    pub daddr: A,
     /// New destination port.
     pub dport: u16,
     /// Destination MAC (the next hop's).
@@ -152,12 +203,31 @@ fn fold(mut s: u32) -> u16 {
 /// `rw`: (IP header delta, TCP delta). The TCP checksum covers the pseudo-header's
 /// addresses and the ports.
 fn deltas(key: &FlowKey, rw: &Rewrite) -> (u16, u16) {
+    deltas_of(
+        (&key.saddr, &key.daddr, key.sport, key.dport),
+        (&rw.saddr, &rw.daddr, rw.sport, rw.dport),
+    )
+}
+
+/// [`deltas`] for IPv6: the TCP delta only (IPv6 has no header checksum; the pseudo-header
+/// holds the addresses, RFC 8200 section 8.1).
+fn delta6(key: &FlowKey6, rw: &Rewrite<[u8; 16]>) -> u16 {
+    deltas_of(
+        (&key.saddr, &key.daddr, key.sport, key.dport),
+        (&rw.saddr, &rw.daddr, rw.sport, rw.dport),
+    )
+    .1
+}
+
+/// [`deltas`] over addresses of any length: (old source, old destination, old source port
+/// bytes, old destination port bytes) → (new addresses, new ports).
+fn deltas_of(
+    (ks, kd, ksp, kdp): (&[u8], &[u8], [u8; 2], [u8; 2]),
+    (ns, nd, nsp, ndp): (&[u8], &[u8], u16, u16),
+) -> (u16, u16) {
     let not = |b: &[u8]| 0xffff * (b.len() as u32 / 2) - words(b);
-    let ip = not(&key.saddr) + words(&rw.saddr) + not(&key.daddr) + words(&rw.daddr);
-    let ports = not(&key.sport)
-        + words(&rw.sport.to_be_bytes())
-        + not(&key.dport)
-        + words(&rw.dport.to_be_bytes());
+    let ip = not(ks) + words(ns) + not(kd) + words(nd);
+    let ports = not(&ksp) + words(&nsp.to_be_bytes()) + not(&kdp) + words(&ndp.to_be_bytes());
     // Nothing changed (direct routing): add +0, not -0, so that the checksums are left
     // exactly as they came (both are zero in one's complement; -0 would turn a 0xffff
     // into 0x0000).
@@ -178,6 +248,7 @@ pub struct FastPath {
     /// Holds the program and its links (closing them detaches it).
     ebpf: Ebpf,
     flows: HashMap<MapData, FlowKey, FlowVal>,
+    flows6: HashMap<MapData, FlowKey6, FlowVal6>,
     stats: PerCpuArray<MapData, u64>,
 }
 
@@ -218,11 +289,20 @@ impl FastPath {
             .take_map("rvs_flows")
             .ok_or_else(|| err("XDP object", "no map rvs_flows"))?;
         let flows = HashMap::try_from(flows).map_err(|e| err("rvs_flows", e))?;
+        let flows6 = ebpf
+            .take_map("rvs_flows6")
+            .ok_or_else(|| err("XDP object", "no map rvs_flows6"))?;
+        let flows6 = HashMap::try_from(flows6).map_err(|e| err("rvs_flows6", e))?;
         let stats = ebpf
             .take_map("rvs_stats")
             .ok_or_else(|| err("XDP object", "no map rvs_stats"))?;
         let stats = PerCpuArray::try_from(stats).map_err(|e| err("rvs_stats", e))?;
-        Ok(FastPath { ebpf, flows, stats })
+        Ok(FastPath {
+            ebpf,
+            flows,
+            flows6,
+            stats,
+        })
     }
 
     fn program(&mut self) -> io::Result<&mut Xdp> {
@@ -297,6 +377,50 @@ impl FastPath {
         }
     }
 
+    /// [`FastPath::insert`] for an IPv6 segment.
+    pub fn insert6(&mut self, key: &FlowKey6, rw: &Rewrite<[u8; 16]>) -> io::Result<()> {
+        let v = FlowVal6 {
+            saddr: rw.saddr,
+            daddr: rw.daddr,
+            sport: rw.sport.to_be_bytes(),
+            dport: rw.dport.to_be_bytes(),
+            l4_delta: delta6(key, rw),
+            dmac: rw.dmac,
+            smac: rw.smac,
+            ifindex: rw.ifindex,
+            ..FlowVal6::default()
+        };
+        self.flows6
+            .insert(key, v, 0)
+            .map_err(|e| err("rvs_flows6 insert", e))
+    }
+
+    /// [`FastPath::counters`] of an IPv6 key.
+    pub fn counters6(&self, key: &FlowKey6) -> io::Result<Option<FlowCounters>> {
+        match self.flows6.get(key, 0) {
+            Ok(v) => Ok(Some(FlowCounters {
+                packets: v.packets,
+                bytes: v.bytes,
+                last_seen_ns: v.last_seen,
+            })),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(err("rvs_flows6 lookup", e)),
+        }
+    }
+
+    /// [`FastPath::remove`] of an IPv6 key.
+    pub fn remove6(&mut self, key: &FlowKey6) -> io::Result<()> {
+        match self.flows6.remove(key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(err("rvs_flows6 remove", e)),
+        }
+    }
+
     /// The program's counters summed over all CPUs.
     pub fn totals(&self) -> io::Result<Totals> {
         let sum = |i: u32| -> io::Result<u64> {
@@ -345,6 +469,16 @@ mod tests {
         assert_eq!(offset_of!(FlowVal, packets), 40);
         assert_eq!(offset_of!(FlowVal, bytes), 48);
         assert_eq!(offset_of!(FlowVal, last_seen), 56);
+        assert_eq!(size_of::<FlowKey6>(), 36);
+        assert_eq!(size_of::<FlowVal6>(), 80);
+        assert_eq!(offset_of!(FlowVal6, sport), 32);
+        assert_eq!(offset_of!(FlowVal6, l4_delta), 36);
+        assert_eq!(offset_of!(FlowVal6, dmac), 38);
+        assert_eq!(offset_of!(FlowVal6, smac), 44);
+        assert_eq!(offset_of!(FlowVal6, ifindex), 52);
+        assert_eq!(offset_of!(FlowVal6, packets), 56);
+        assert_eq!(offset_of!(FlowVal6, bytes), 64);
+        assert_eq!(offset_of!(FlowVal6, last_seen), 72);
     }
 
     /// The kernel's verifier accepts both programs (needs root, as the lab tests do).
@@ -446,6 +580,63 @@ mod tests {
                 norm([want[36], want[37]]),
                 "TCP checksum"
             );
+            assert_eq!(pkt, want);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests6 {
+    use super::*;
+
+    /// An IPv6 TCP segment rewritten with the precomputed delta has the checksum a full
+    /// computation gives (NAT both ways, FullNAT, direct routing's no change).
+    #[test]
+    fn delta6_gives_the_full_checksum() {
+        let payload = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let build = |s: [u8; 16], sp: u16, d: [u8; 16], dp: u16| {
+            let b = etherparse::PacketBuilder::ipv6(s, d, 64)
+                .tcp(sp, dp, 12345, 64240)
+                .ack(777);
+            let mut v = Vec::new();
+            b.write(&mut v, payload).unwrap();
+            v
+        };
+        let a = |last: u8, net: u8| {
+            let mut x = [0u8; 16];
+            x[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            x[7] = net;
+            x[15] = last;
+            x
+        };
+        let (client, vip, rs, local) = (a(10, 1), a(100, 1), a(11, 2), a(250, 2));
+        let cases = [
+            ((client, 40000), (vip, 80), (client, 40000), (rs, 8080)),
+            ((rs, 8080), (client, 40000), (vip, 80), (client, 40000)),
+            ((client, 40000), (vip, 80), (local, 1025), (rs, 80)),
+            ((client, 40000), (vip, 80), (client, 40000), (vip, 80)),
+        ];
+        for ((s, sp), (d, dp), (ns, nsp), (nd, ndp)) in cases {
+            let mut pkt = build(s, sp, d, dp);
+            let want = build(ns, nsp, nd, ndp);
+            let key = FlowKey6::new(s, sp, d, dp);
+            let rw = Rewrite {
+                saddr: ns,
+                sport: nsp,
+                daddr: nd,
+                dport: ndp,
+                dmac: [0; 6],
+                smac: [0; 6],
+                ifindex: 0,
+            };
+            let delta = delta6(&key, &rw);
+            pkt[8..24].copy_from_slice(&ns);
+            pkt[24..40].copy_from_slice(&nd);
+            pkt[40..42].copy_from_slice(&nsp.to_be_bytes());
+            pkt[42..44].copy_from_slice(&ndp.to_be_bytes());
+            let hc = u16::from_ne_bytes([pkt[56], pkt[57]]);
+            let c = (!fold(u32::from(!hc) + u32::from(delta))).to_ne_bytes();
+            pkt[56..58].copy_from_slice(&c);
             assert_eq!(pkt, want);
         }
     }

@@ -172,10 +172,10 @@ fn differential(method: ForwardMethod) {
             segment(RS_MAC, rs, local, F::SynAck, b""),
         );
     }
-    assert!(fp.flows.is_empty(), "not offloaded before ESTABLISHED");
+    assert!(fp.v4.flows.is_empty(), "not offloaded before ESTABLISHED");
     for i in 0..OFFLOAD_AFTER {
         assert!(
-            fp.flows.is_empty(),
+            fp.v4.flows.is_empty(),
             "not offloaded after {i} client segments"
         );
         through(
@@ -186,11 +186,11 @@ fn differential(method: ForwardMethod) {
         );
     }
     assert_eq!(
-        fp.flows.len(),
+        fp.v4.flows.len(),
         1,
         "offloaded after OFFLOAD_AFTER client segments"
     );
-    assert!(fp.pending.is_empty());
+    assert!(fp.v4.pending.is_empty());
 
     // The same segments through the program and through the engine, byte for byte.
     let cases = [
@@ -212,7 +212,7 @@ fn differential(method: ForwardMethod) {
         .filter(|(port, _, _)| !dr || *port == PUB)
         .collect();
     for (i, (port, frame, ifindex)) in cases.iter().cloned().enumerate() {
-        let (action, fast) = fp.xdp.run(&frame).unwrap();
+        let (action, fast) = fp.shared.xdp.run(&frame).unwrap();
         assert_eq!(
             action,
             rvs_sys::xdp::XDP_REDIRECT,
@@ -254,11 +254,11 @@ fn differential(method: ForwardMethod) {
         ),
     ];
     for (what, frame) in pass {
-        let (action, out) = fp.xdp.run(&frame).unwrap();
+        let (action, out) = fp.shared.xdp.run(&frame).unwrap();
         assert_eq!(action, rvs_sys::xdp::XDP_PASS, "{what}");
         assert_eq!(out, frame, "{what}: passed unchanged");
     }
-    let totals = fp.xdp.totals().unwrap();
+    let totals = fp.shared.xdp.totals().unwrap();
     assert_eq!(
         (totals.frames, totals.partial_csum),
         (cases.len() as u64, 1)
@@ -266,8 +266,9 @@ fn differential(method: ForwardMethod) {
 
     // The client's FIN through the engine removes both entries.
     through(&mut d, &mut fp, PUB, segment(CLIENT_MAC, c, v, F::Fin, b""));
-    assert!(fp.flows.is_empty() && fp.outward.is_empty());
+    assert!(fp.v4.flows.is_empty() && fp.v4.outward.is_empty());
     let (action, _) = fp
+        .shared
         .xdp
         .run(&segment(RS_MAC, rs, local, F::Ack, b"late"))
         .unwrap();
@@ -319,17 +320,17 @@ fn a_synced_connection_is_installed_after_a_takeover() {
         .expect("the backup takes the record");
     // The first look sees the owned addresses appear: the walk runs.
     fp.fold(&mut d, now, true);
-    assert_eq!(fp.flows.len(), 1, "installed by the walk");
+    assert_eq!(fp.v4.flows.len(), 1, "installed by the walk");
     let c = (CLIENT, 40002);
     let v = (VIP, 80);
     let frame = segment(CLIENT_MAC, c, v, F::Ack, b"after the takeover");
-    let (action, fast) = fp.xdp.run(&frame).unwrap();
+    let (action, fast) = fp.shared.xdp.run(&frame).unwrap();
     assert_eq!(action, rvs_sys::xdp::XDP_REDIRECT);
     let (verdict, slow) = engine(&mut d, now, PUB, &frame);
     assert_eq!(verdict, Verdict::Transmit(PRIV));
     assert_eq!(fast, slow, "the program's frame differs from the engine's");
     let reply = segment(RS_MAC, (RS, 8080), c, F::Ack, b"reply");
-    let (action, fast) = fp.xdp.run(&reply).unwrap();
+    let (action, fast) = fp.shared.xdp.run(&reply).unwrap();
     assert_eq!(action, rvs_sys::xdp::XDP_REDIRECT);
     let (_, slow) = engine(&mut d, now, PRIV, &reply);
     assert_eq!(
@@ -347,12 +348,12 @@ fn a_synced_connection_is_installed_after_a_takeover() {
     )
     .unwrap();
     fp.fold(&mut d, now, true);
-    assert_eq!(fp.flows.len(), 1, "no walk without a takeover");
+    assert_eq!(fp.v4.flows.len(), 1, "no walk without a takeover");
     let first = segment(CLIENT_MAC, (CLIENT, 40003), v, F::Ack, b"x");
     let seg = peek(&first);
     let (verdict, _) = engine(&mut d, now, PUB, &first);
     assert_eq!(verdict, Verdict::Transmit(PRIV));
     let (seg, fl) = seg.unwrap();
     fp.forwarded(&mut d, now, seg, fl);
-    assert_eq!(fp.flows.len(), 2, "installed with its first segment");
+    assert_eq!(fp.v4.flows.len(), 2, "installed with its first segment");
 }
