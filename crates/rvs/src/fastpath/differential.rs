@@ -357,3 +357,262 @@ fn a_synced_connection_is_installed_after_a_takeover() {
     fp.forwarded(&mut d, now, seg, fl);
     assert_eq!(fp.v4.flows.len(), 2, "installed with its first segment");
 }
+
+const CLIENT6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+const VIP6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+const RS6: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11];
+
+fn ip6(last: u16, net: u16) -> IpAddr {
+    IpAddr::from([0x2001, 0xdb8, net, 0, 0, 0, 0, last])
+}
+
+/// [`director`] over IPv6 (the same layout: 2001:db8:1::/64 public, 2001:db8:2::/64
+/// private).
+fn director6(method: ForwardMethod) -> Director {
+    let prefix = |a: IpAddr| Prefix { addr: a, len: 64 };
+    let net = NetConfig {
+        ports: vec![
+            PortConfig {
+                id: PUB,
+                mac: PUB_MAC,
+                addrs: vec![prefix(ip6(2, 1))],
+                mtu: 1500,
+            },
+            PortConfig {
+                id: PRIV,
+                mac: PRIV_MAC,
+                addrs: vec![prefix(ip6(1, 2))],
+                mtu: 1500,
+            },
+        ],
+        routes: vec![],
+        owned: vec![
+            OwnedAddr {
+                addr: IpAddr::from(VIP6),
+                port: PUB,
+                mac: None,
+            },
+            OwnedAddr {
+                addr: ip6(0x254, 2),
+                port: PRIV,
+                mac: None,
+            },
+        ],
+    };
+    let mut svc = VirtualServiceConfig::new(ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: IpAddr::from(VIP6),
+        port: 80,
+    });
+    svc.scheduler = SchedulerKind::Rr;
+    let port = if method == ForwardMethod::DirectRoute {
+        80
+    } else {
+        8080
+    };
+    let mut r = RealServerConfig::new(IpAddr::from(RS6), port);
+    r.method = method;
+    svc.real_servers.push(r);
+    let cfg = Config {
+        services: vec![svc],
+        local_pool: LocalPool {
+            addrs: vec![ip6(0x250, 2)],
+            port_range: (20000, 20999),
+        },
+        ..Config::default()
+    };
+    let mut d = Director::new(net, &cfg, DirectorSettings::default()).expect("valid config");
+    d.learn_neighbor(IpAddr::from(CLIENT6), CLIENT_MAC, Instant(0));
+    d.learn_neighbor(IpAddr::from(RS6), RS_MAC, Instant(0));
+    d
+}
+
+fn segment6(
+    mac: [u8; 6],
+    (s, sp): ([u8; 16], u16),
+    (d, dp): ([u8; 16], u16),
+    f: F,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(mac, [0xff; 6])
+        .ipv6(s, d, 64)
+        .tcp(sp, dp, 1000, 64240);
+    let b = match f {
+        F::Syn => b.syn(),
+        F::SynAck => b.syn().ack(1),
+        F::Ack => b.ack(1),
+        F::Fin => b.ack(1).fin(),
+        F::Rst => b.ack(1).rst(),
+    };
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+/// [`differential`] over IPv6: the same connection through the engine until it is
+/// offloaded, then the same segments through the program and the engine, byte for byte;
+/// what the program must leave to the engine passes unchanged.
+fn differential6(method: ForwardMethod) {
+    let mut d = director6(method);
+    let mut fp = fast_path();
+    let now = Instant(1_000_000_000);
+    let c = (CLIENT6, 40000);
+    let v = (VIP6, 80);
+    let through = |d: &mut Director, fp: &mut FastPath, port, frame: Vec<u8>| {
+        let seg = peek(&frame);
+        assert!(matches!(seg, Some((Seg::V6(_), _))), "peeked as IPv6");
+        let (verdict, out) = engine(d, now, port, &frame);
+        if let (Verdict::Transmit(_), Some((seg, flags))) = (verdict, seg) {
+            fp.forwarded(d, now, seg, flags);
+        }
+        (verdict, out)
+    };
+    let (verdict, out) = through(
+        &mut d,
+        &mut fp,
+        PUB,
+        segment6(CLIENT_MAC, c, v, F::Syn, b""),
+    );
+    assert_eq!(verdict, Verdict::Transmit(PRIV), "the SYN is forwarded");
+    let local: ([u8; 16], u16) = (
+        out[22..38].try_into().unwrap(),
+        u16::from_be_bytes([out[54], out[55]]),
+    );
+    let dr = method == ForwardMethod::DirectRoute;
+    let rs = (RS6, if dr { 80 } else { 8080 });
+    if !dr {
+        through(
+            &mut d,
+            &mut fp,
+            PRIV,
+            segment6(RS_MAC, rs, local, F::SynAck, b""),
+        );
+    }
+    for _ in 0..OFFLOAD_AFTER {
+        assert!(fp.v6.flows.is_empty());
+        through(
+            &mut d,
+            &mut fp,
+            PUB,
+            segment6(CLIENT_MAC, c, v, F::Ack, b"GET / HTTP/1.1\r\n\r\n"),
+        );
+    }
+    assert_eq!(
+        fp.v6.flows.len(),
+        1,
+        "offloaded after OFFLOAD_AFTER segments"
+    );
+    assert!(fp.v4.flows.is_empty());
+    let cases = [
+        (
+            PUB,
+            segment6(CLIENT_MAC, c, v, F::Ack, b"GET /again HTTP/1.1\r\n\r\n"),
+        ),
+        (PRIV, segment6(RS_MAC, rs, local, F::Ack, &[b'x'; 1400])),
+        (PUB, segment6(CLIENT_MAC, c, v, F::Ack, b"")),
+        (
+            PRIV,
+            segment6(RS_MAC, rs, local, F::Ack, b"HTTP/1.1 200 OK\r\n\r\n"),
+        ),
+    ];
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|(port, _)| !dr || *port == PUB)
+        .collect();
+    for (i, (port, frame)) in cases.iter().cloned().enumerate() {
+        let (action, fast) = fp.shared.xdp.run(&frame).unwrap();
+        assert_eq!(action, rvs_sys::xdp::XDP_REDIRECT, "case {i}");
+        let (verdict, slow) = engine(&mut d, now, port, &frame);
+        let out_port = if port == PUB { PRIV } else { PUB };
+        assert_eq!(verdict, Verdict::Transmit(out_port), "case {i}");
+        assert_eq!(
+            fast, slow,
+            "case {i}: the program's frame differs from the engine's"
+        );
+    }
+    // An extension header (hop-by-hop options) before TCP: passed, as is a fragment
+    // header, a checksum-partial segment, SYN/FIN/RST and an unknown flow.
+    let with_ext = |nh: u8| {
+        let base = segment6(CLIENT_MAC, c, v, F::Ack, b"ext");
+        let mut f = base[..54].to_vec();
+        f[20] = nh;
+        let plen = u16::from_be_bytes([f[18], f[19]]) + 8;
+        f[18..20].copy_from_slice(&plen.to_be_bytes());
+        f.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&base[54..]);
+        f
+    };
+    let mut partial = segment6(CLIENT_MAC, c, v, F::Ack, b"partial");
+    let len = (partial.len() - 54) as u32;
+    let w = |b: &[u8], at: usize| u32::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    let mut sum = (22..54).step_by(2).map(|i| w(&partial, i)).sum::<u32>() + 6 + len;
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    partial[70..72].copy_from_slice(&(sum as u16).to_be_bytes());
+    let pass = [
+        ("SYN", segment6(CLIENT_MAC, c, v, F::Syn, b"")),
+        ("FIN", segment6(CLIENT_MAC, c, v, F::Fin, b"")),
+        ("RST", segment6(CLIENT_MAC, c, v, F::Rst, b"")),
+        ("hop-by-hop options", with_ext(0)),
+        ("fragment header", with_ext(44)),
+        ("partial checksum", partial),
+        (
+            "unknown flow",
+            segment6(CLIENT_MAC, (CLIENT6, 40001), v, F::Ack, b"x"),
+        ),
+    ];
+    for (what, frame) in pass {
+        let (action, out) = fp.shared.xdp.run(&frame).unwrap();
+        assert_eq!(action, rvs_sys::xdp::XDP_PASS, "{what}");
+        assert_eq!(out, frame, "{what}: passed unchanged");
+    }
+    let totals = fp.shared.xdp.totals().unwrap();
+    assert_eq!(
+        (totals.frames, totals.partial_csum),
+        (cases.len() as u64, 1)
+    );
+    // The folded counts reach the listing: IP bytes as the engine counts them.
+    let svc_before = d.services().iter().next().unwrap().1.stats.inbytes;
+    fp.fold(&mut d, now, true);
+    let svc_after = d.services().iter().next().unwrap().1.stats.inbytes;
+    let fast_in: u64 = cases
+        .iter()
+        .filter(|(p, _)| *p == PUB)
+        .map(|(_, f)| (f.len() - 14) as u64)
+        .sum();
+    assert_eq!(
+        svc_after - svc_before,
+        fast_in,
+        "the program's inward bytes folded"
+    );
+    // The client's FIN through the engine removes the entries.
+    through(
+        &mut d,
+        &mut fp,
+        PUB,
+        segment6(CLIENT_MAC, c, v, F::Fin, b""),
+    );
+    assert!(fp.v6.flows.is_empty() && fp.v6.outward.is_empty());
+    let (action, _) = fp
+        .shared
+        .xdp
+        .run(&segment6(CLIENT_MAC, c, v, F::Ack, b"late"))
+        .unwrap();
+    assert_eq!(action, rvs_sys::xdp::XDP_PASS, "no entry after the FIN");
+}
+
+#[test]
+fn ipv6_nat_program_output_is_the_engines() {
+    differential6(ForwardMethod::Masq);
+}
+
+#[test]
+fn ipv6_fullnat_program_output_is_the_engines() {
+    differential6(ForwardMethod::FullNat);
+}
+
+#[test]
+fn ipv6_direct_routing_program_output_is_the_engines() {
+    differential6(ForwardMethod::DirectRoute);
+}
