@@ -139,14 +139,29 @@ fn dr_keep_alive_takes_the_xdp_fast_path() {
     takes_the_fast_path(Method::Dr);
 }
 
+/// IPv6: NAT (both directions through the program's IPv6 map).
+#[test]
+fn ipv6_nat_keep_alive_takes_the_xdp_fast_path() {
+    takes_the_fast_path_at(Method::Nat, lab::VIP6.into());
+}
+
+/// IPv6 direct routing: the client's direction.
+#[test]
+fn ipv6_dr_keep_alive_takes_the_xdp_fast_path() {
+    takes_the_fast_path_at(Method::Dr, lab::VIP6.into());
+}
+
 fn takes_the_fast_path(method: Method) {
+    takes_the_fast_path_at(method, lab::VIP.into());
+}
+
+fn takes_the_fast_path_at(method: Method, vip: IpAddr) {
     let lab = lab(LabOptions {
         method,
-        ipv6: false,
+        ipv6: vip.is_ipv6(),
         ..LabOptions::default()
     });
     prepare_veths(&lab);
-    let vip: IpAddr = lab::VIP.into();
     let svc = Virtual::rr(vip, 80, 3);
     let config = lvs_cf(method, std::slice::from_ref(&svc));
     let d = Director::start_with(&lab, "director", "fp", &config, &["--fast-path", "xdp"]);
