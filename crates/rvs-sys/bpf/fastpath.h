@@ -6,12 +6,15 @@
 
 #include <linux/types.h>
 
-/* An IPv4 TCP segment as it arrives (network byte order throughout). */
+/* An IPv4 TCP segment or UDP datagram as it arrives (network byte order throughout). */
 struct flow_key {
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;
 	__be16 dport;
+	/* IPPROTO_TCP or IPPROTO_UDP. */
+	__u8 proto;
+	__u8 pad[3];
 };
 
 /* What to do with a hit: the new addresses and ports, the checksum deltas (RFC 1624
@@ -35,12 +38,14 @@ struct flow_val {
 	__u64 last_seen;
 };
 
-/* An IPv6 TCP segment as it arrives (network byte order throughout). */
+/* An IPv6 TCP segment or UDP datagram as it arrives (network byte order throughout). */
 struct flow_key6 {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__be16 sport;
 	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
 };
 
 /* flow_val for IPv6: no IP header checksum, the TCP delta covers the pseudo-header's

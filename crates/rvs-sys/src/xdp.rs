@@ -36,8 +36,8 @@ const STAT_FAST_FRAMES: u32 = 0;
 const STAT_FAST_BYTES: u32 = 1;
 const STAT_PARTIAL_CSUM: u32 = 2;
 
-/// An IPv4 TCP segment's addresses and ports as it arrives (`struct flow_key`), each in
-/// network byte order.
+/// An IPv4 TCP segment's or UDP datagram's addresses and ports as it arrives
+/// (`struct flow_key`), each in network byte order, and its protocol.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
@@ -49,16 +49,22 @@ pub struct FlowKey {
     pub sport: [u8; 2],
     /// Destination port (network order bytes).
     pub dport: [u8; 2],
+    /// IP protocol (6 TCP, 17 UDP).
+    pub proto: u8,
+    /// Zero.
+    pub pad: [u8; 3],
 }
 
 impl FlowKey {
-    /// The key of a segment from `src` to `dst`.
-    pub fn new(saddr: [u8; 4], sport: u16, daddr: [u8; 4], dport: u16) -> FlowKey {
+    /// The key of a `proto` segment from `src` to `dst`.
+    pub fn new(proto: u8, saddr: [u8; 4], sport: u16, daddr: [u8; 4], dport: u16) -> FlowKey {
         FlowKey {
             saddr,
             daddr,
             sport: sport.to_be_bytes(),
             dport: dport.to_be_bytes(),
+            proto,
+            pad: [0; 3],
         }
     }
 }
@@ -76,16 +82,22 @@ pub struct FlowKey6 {
     pub sport: [u8; 2],
     /// Destination port (network order bytes).
     pub dport: [u8; 2],
+    /// IP protocol (6 TCP, 17 UDP).
+    pub proto: u8,
+    /// Zero.
+    pub pad: [u8; 3],
 }
 
 impl FlowKey6 {
-    /// The key of a segment from `src` to `dst`.
-    pub fn new(saddr: [u8; 16], sport: u16, daddr: [u8; 16], dport: u16) -> FlowKey6 {
+    /// The key of a `proto` segment from `src` to `dst`.
+    pub fn new(proto: u8, saddr: [u8; 16], sport: u16, daddr: [u8; 16], dport: u16) -> FlowKey6 {
         FlowKey6 {
             saddr,
             daddr,
             sport: sport.to_be_bytes(),
             dport: dport.to_be_bytes(),
+            proto,
+            pad: [0; 3],
         }
     }
 }
@@ -459,7 +471,7 @@ mod tests {
     /// The layouts of `struct flow_key` and `struct flow_val` (bpf/fastpath.h).
     #[test]
     fn layouts_match_the_c_structs() {
-        assert_eq!(size_of::<FlowKey>(), 12);
+        assert_eq!(size_of::<FlowKey>(), 16);
         assert_eq!(size_of::<FlowVal>(), 64);
         assert_eq!(offset_of!(FlowVal, ip_delta), 12);
         assert_eq!(offset_of!(FlowVal, l4_delta), 14);
@@ -469,7 +481,7 @@ mod tests {
         assert_eq!(offset_of!(FlowVal, packets), 40);
         assert_eq!(offset_of!(FlowVal, bytes), 48);
         assert_eq!(offset_of!(FlowVal, last_seen), 56);
-        assert_eq!(size_of::<FlowKey6>(), 36);
+        assert_eq!(size_of::<FlowKey6>(), 40);
         assert_eq!(size_of::<FlowVal6>(), 80);
         assert_eq!(offset_of!(FlowVal6, sport), 32);
         assert_eq!(offset_of!(FlowVal6, l4_delta), 36);
@@ -550,7 +562,7 @@ mod tests {
         for ((s, sp), (d, dp), (ns, nsp), (nd, ndp)) in cases {
             let mut pkt = build(s, sp, d, dp);
             let want = build(ns, nsp, nd, ndp);
-            let key = FlowKey::new(s, sp, d, dp);
+            let key = FlowKey::new(6, s, sp, d, dp);
             let rw = Rewrite {
                 saddr: ns,
                 sport: nsp,
@@ -619,7 +631,7 @@ mod tests6 {
         for ((s, sp), (d, dp), (ns, nsp), (nd, ndp)) in cases {
             let mut pkt = build(s, sp, d, dp);
             let want = build(ns, nsp, nd, ndp);
-            let key = FlowKey6::new(s, sp, d, dp);
+            let key = FlowKey6::new(6, s, sp, d, dp);
             let rw = Rewrite {
                 saddr: ns,
                 sport: nsp,

@@ -55,6 +55,12 @@ static ON: AtomicU64 = AtomicU64::new(0);
 /// userspace path) by more than the userspace path's own delay.
 const OFFLOAD_AFTER: u16 = 8;
 
+/// The flag in a pending UDP connection's count: a reply went through.
+const REPLIED: u16 = 0x8000;
+
+/// A flow's key in the daemon's tables: IP protocol, addresses and ports as it arrives.
+type Key<A> = (u8, Tuple<A>);
+
 /// Connections the map holds (two entries each, NAT and FullNAT).
 const MAX_CONNS: usize = rvs_sys::xdp::MAX_FLOWS / 2;
 
@@ -77,15 +83,16 @@ struct Installed<A> {
 #[derive(Debug)]
 struct Flows<A> {
     /// By the inward key (client → VIP).
-    flows: HashMap<Tuple<A>, Installed<A>>,
+    flows: HashMap<Key<A>, Installed<A>>,
     /// Outward key → inward key.
-    outward: HashMap<Tuple<A>, Tuple<A>>,
-    /// Established connections not offloaded yet: the client's segments seen so far.
-    pending: HashMap<Tuple<A>, u16>,
+    outward: HashMap<Key<A>, Key<A>>,
+    /// Established connections not offloaded yet: the client's segments seen so far
+    /// (and, for UDP, [`REPLIED`] once a reply went through).
+    pending: HashMap<Key<A>, u16>,
     /// The takeover walk's next slot, while one runs.
     sweep: Option<u32>,
     /// The walk's candidates (allocated at start, [`SWEEP_SLOTS`] at most).
-    candidates: Vec<Tuple<A>>,
+    candidates: Vec<Key<A>>,
 }
 
 impl<A> Flows<A> {
@@ -135,7 +142,7 @@ impl Shared {
 /// An address family the fast path offloads: the engine's calls and the program's map
 /// for it.
 trait Family: Copy + Eq + std::hash::Hash + std::fmt::Debug {
-    fn offload(d: &mut Director, now: Instant, seg: Tuple<Self>) -> Option<Offload<Self>>;
+    fn offload(d: &mut Director, now: Instant, seg: Key<Self>) -> Option<Offload<Self>>;
     fn fold(
         d: &mut Director,
         now: Instant,
@@ -144,22 +151,19 @@ trait Family: Copy + Eq + std::hash::Hash + std::fmt::Debug {
         outward: OffloadCount,
         last_seen: Option<Instant>,
     ) -> Option<Offload<Self>>;
-    fn synced(d: &Director, from: u32, max: usize, f: impl FnMut(Tuple<Self>)) -> Option<u32>;
+    fn synced(d: &Director, from: u32, max: usize, f: impl FnMut(u8, Tuple<Self>)) -> Option<u32>;
     fn insert(
         x: &mut rvs_sys::xdp::FastPath,
-        k: Tuple<Self>,
+        k: Key<Self>,
         rw: &Rewrite<Self>,
     ) -> std::io::Result<()>;
-    fn counters(
-        x: &rvs_sys::xdp::FastPath,
-        k: Tuple<Self>,
-    ) -> std::io::Result<Option<FlowCounters>>;
-    fn remove(x: &mut rvs_sys::xdp::FastPath, k: Tuple<Self>) -> std::io::Result<()>;
+    fn counters(x: &rvs_sys::xdp::FastPath, k: Key<Self>) -> std::io::Result<Option<FlowCounters>>;
+    fn remove(x: &mut rvs_sys::xdp::FastPath, k: Key<Self>) -> std::io::Result<()>;
 }
 
 impl Family for [u8; 4] {
-    fn offload(d: &mut Director, now: Instant, seg: Tuple4) -> Option<Offload> {
-        d.offload_v4(now, seg)
+    fn offload(d: &mut Director, now: Instant, (p, seg): Key<[u8; 4]>) -> Option<Offload> {
+        d.offload_v4(now, p, seg)
     }
     fn fold(
         d: &mut Director,
@@ -171,23 +175,34 @@ impl Family for [u8; 4] {
     ) -> Option<Offload> {
         d.offload_fold(now, o, i, w, seen)
     }
-    fn synced(d: &Director, from: u32, max: usize, f: impl FnMut(Tuple4)) -> Option<u32> {
+    fn synced(d: &Director, from: u32, max: usize, f: impl FnMut(u8, Tuple4)) -> Option<u32> {
         d.synced_established_v4(from, max, f)
     }
-    fn insert(x: &mut rvs_sys::xdp::FastPath, k: Tuple4, rw: &Rewrite) -> std::io::Result<()> {
+    fn insert(
+        x: &mut rvs_sys::xdp::FastPath,
+        k: Key<[u8; 4]>,
+        rw: &Rewrite,
+    ) -> std::io::Result<()> {
         x.insert(&key(k), rw)
     }
-    fn counters(x: &rvs_sys::xdp::FastPath, k: Tuple4) -> std::io::Result<Option<FlowCounters>> {
+    fn counters(
+        x: &rvs_sys::xdp::FastPath,
+        k: Key<[u8; 4]>,
+    ) -> std::io::Result<Option<FlowCounters>> {
         x.counters(&key(k))
     }
-    fn remove(x: &mut rvs_sys::xdp::FastPath, k: Tuple4) -> std::io::Result<()> {
+    fn remove(x: &mut rvs_sys::xdp::FastPath, k: Key<[u8; 4]>) -> std::io::Result<()> {
         x.remove(&key(k))
     }
 }
 
 impl Family for [u8; 16] {
-    fn offload(d: &mut Director, now: Instant, seg: Tuple6) -> Option<Offload<[u8; 16]>> {
-        d.offload_v6(now, seg)
+    fn offload(
+        d: &mut Director,
+        now: Instant,
+        (p, seg): Key<[u8; 16]>,
+    ) -> Option<Offload<[u8; 16]>> {
+        d.offload_v6(now, p, seg)
     }
     fn fold(
         d: &mut Director,
@@ -199,24 +214,27 @@ impl Family for [u8; 16] {
     ) -> Option<Offload<[u8; 16]>> {
         d.offload_fold_v6(now, o, i, w, seen)
     }
-    fn synced(d: &Director, from: u32, max: usize, f: impl FnMut(Tuple6)) -> Option<u32> {
+    fn synced(d: &Director, from: u32, max: usize, f: impl FnMut(u8, Tuple6)) -> Option<u32> {
         d.synced_established_v6(from, max, f)
     }
     fn insert(
         x: &mut rvs_sys::xdp::FastPath,
-        (s, sp, d, dp): Tuple6,
+        (p, (s, sp, d, dp)): Key<[u8; 16]>,
         rw: &Rewrite<[u8; 16]>,
     ) -> std::io::Result<()> {
-        x.insert6(&FlowKey6::new(s, sp, d, dp), rw)
+        x.insert6(&FlowKey6::new(p, s, sp, d, dp), rw)
     }
     fn counters(
         x: &rvs_sys::xdp::FastPath,
-        (s, sp, d, dp): Tuple6,
+        (p, (s, sp, d, dp)): Key<[u8; 16]>,
     ) -> std::io::Result<Option<FlowCounters>> {
-        x.counters6(&FlowKey6::new(s, sp, d, dp))
+        x.counters6(&FlowKey6::new(p, s, sp, d, dp))
     }
-    fn remove(x: &mut rvs_sys::xdp::FastPath, (s, sp, d, dp): Tuple6) -> std::io::Result<()> {
-        x.remove6(&FlowKey6::new(s, sp, d, dp))
+    fn remove(
+        x: &mut rvs_sys::xdp::FastPath,
+        (p, (s, sp, d, dp)): Key<[u8; 16]>,
+    ) -> std::io::Result<()> {
+        x.remove6(&FlowKey6::new(p, s, sp, d, dp))
     }
 }
 
@@ -285,34 +303,43 @@ fn stacked(name: &str, ix: u32) -> bool {
 /// A segment's addresses and ports, by family (what [`peek`] saw).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seg {
-    /// IPv4.
-    V4(Tuple4),
-    /// IPv6.
-    V6(Tuple6),
+    /// IPv4: protocol, addresses and ports.
+    V4(u8, Tuple4),
+    /// IPv6: protocol, addresses and ports.
+    V6(u8, Tuple6),
 }
 
-/// The TCP segment of a frame with its flags, before the engine rewrites it: only plain
-/// ones (IPv4 without options, not a fragment; IPv6 with TCP as the first next header)
-/// can be the fast path's.
+/// The TCP segment (with its flags) or UDP datagram (flags 0) of a frame, before the
+/// engine rewrites it: only plain ones (IPv4 without options, not a fragment; IPv6 with
+/// TCP or UDP as the first next header) can be the fast path's.
 pub fn peek(frame: &[u8]) -> Option<(Seg, u8)> {
+    let p = |h: &[u8], i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
     match frame.get(12..14)? {
         [0x08, 0x00] => {
-            let h = frame.get(..54)?;
-            if h[14] != 0x45 || h[23] != 6 || h[20] & 0x3f != 0 || h[21] != 0 {
+            let h = frame.get(..42)?;
+            if h[14] != 0x45 || h[20] & 0x3f != 0 || h[21] != 0 {
                 return None;
             }
+            let flags = match h[23] {
+                6 => frame.get(..54)?[47],
+                17 => 0,
+                _ => return None,
+            };
             let a = |i: usize| [h[i], h[i + 1], h[i + 2], h[i + 3]];
-            let p = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
-            Some((Seg::V4((a(26), p(34), a(30), p(36))), h[47]))
+            Some((Seg::V4(h[23], (a(26), p(h, 34), a(30), p(h, 36))), flags))
         }
         [0x86, 0xdd] => {
-            let h = frame.get(..74)?;
-            if h[14] >> 4 != 6 || h[20] != 6 {
+            let h = frame.get(..62)?;
+            if h[14] >> 4 != 6 {
                 return None;
             }
+            let flags = match h[20] {
+                6 => frame.get(..74)?[67],
+                17 => 0,
+                _ => return None,
+            };
             let a = |i: usize| -> [u8; 16] { h[i..i + 16].try_into().unwrap_or([0; 16]) };
-            let p = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
-            Some((Seg::V6((a(22), p(54), a(38), p(56))), h[67]))
+            Some((Seg::V6(h[20], (a(22), p(h, 54), a(38), p(h, 56))), flags))
         }
         _ => None,
     }
@@ -323,8 +350,8 @@ const SYN: u8 = 0x02;
 const RST: u8 = 0x04;
 const ACK: u8 = 0x10;
 
-fn key((s, sp, d, dp): Tuple4) -> FlowKey {
-    FlowKey::new(s, sp, d, dp)
+fn key((p, (s, sp, d, dp)): Key<[u8; 4]>) -> FlowKey {
+    FlowKey::new(p, s, sp, d, dp)
 }
 
 impl FastPath {
@@ -346,8 +373,8 @@ impl FastPath {
     /// The engine forwarded segment `seg` with TCP flags `flags` (the worker's hook).
     pub fn forwarded(&mut self, d: &mut Director, now: Instant, seg: Seg, flags: u8) {
         match seg {
-            Seg::V4(t) => self.v4.forwarded(&mut self.shared, d, now, t, flags),
-            Seg::V6(t) => self.v6.forwarded(&mut self.shared, d, now, t, flags),
+            Seg::V4(p, t) => self.v4.forwarded(&mut self.shared, d, now, (p, t), flags),
+            Seg::V6(p, t) => self.v6.forwarded(&mut self.shared, d, now, (p, t), flags),
         }
     }
 
@@ -409,43 +436,55 @@ impl<A: Family> Flows<A> {
         x: &mut Shared,
         d: &mut Director,
         now: Instant,
-        seg: Tuple<A>,
+        seg: Key<A>,
         flags: u8,
     ) {
         let inward = self.outward.get(&seg).copied().unwrap_or(seg);
         let known = self.flows.contains_key(&inward);
-        if flags & (SYN | FIN | RST) != 0 {
+        let tcp = seg.0 == 6;
+        if tcp && flags & (SYN | FIN | RST) != 0 {
             if known {
                 self.uninstall(x, d, now, inward);
             } else {
                 self.pending.remove(&seg);
             }
-        } else if flags & ACK != 0
+        } else if (!tcp || flags & ACK != 0)
             && !known
             && self.total() < MAX_CONNS
             && let Some(o) = A::offload(d, now, seg)
         {
-            // Counted on the client's segments only (their key is the one the engine
-            // names first).
-            if o.inward.from != seg {
+            let client = (o.protocol, o.inward.from);
+            // A UDP reply (the real server's datagram): the connection has seen both ways.
+            // TCP counts the client's segments only (their key is the one the engine names
+            // first); ESTABLISHED has seen both ways already.
+            let reply = u16::from(client != seg);
+            if reply == 1 && tcp {
                 return;
             }
             let room = self.pending.len() < MAX_CONNS;
-            let n = match self.pending.get_mut(&seg) {
+            let n = match self.pending.get_mut(&client) {
                 Some(n) => {
-                    *n += 1;
+                    *n = if reply == 1 {
+                        *n | REPLIED
+                    } else {
+                        (*n & REPLIED) | ((*n & !REPLIED) + 1).min(OFFLOAD_AFTER)
+                    };
                     *n
                 }
                 None if room => {
-                    self.pending.insert(seg, 1);
-                    1
+                    let n = if reply == 1 { REPLIED } else { 1 };
+                    self.pending.insert(client, n);
+                    n
                 }
                 None => return,
             };
+            // UDP: both ways seen (a direct-routing connection's replies never cross the
+            // director).
+            let both = tcp || n & REPLIED != 0 || o.outward.is_none();
             // A connection a master synced here carried its first segments there: after a
             // takeover it goes to the map with its first segment here.
-            if n >= OFFLOAD_AFTER || o.synced {
-                self.pending.remove(&seg);
+            if (n & !REPLIED >= OFFLOAD_AFTER && both) || o.synced {
+                self.pending.remove(&client);
                 let _ = self.install(x, o);
             }
         }
@@ -462,7 +501,7 @@ impl<A: Family> Flows<A> {
         };
         let mut found = std::mem::take(&mut self.candidates);
         found.clear();
-        self.sweep = A::synced(d, from, SWEEP_SLOTS, |k| found.push(k));
+        self.sweep = A::synced(d, from, SWEEP_SLOTS, |p, k| found.push((p, k)));
         let mut installed = 0usize;
         for k in found.drain(..) {
             if self.total() >= MAX_CONNS {
@@ -487,14 +526,14 @@ impl<A: Family> Flows<A> {
 
     /// Fold every connection's counters (see the module documentation).
     fn fold(&mut self, x: &mut Shared, d: &mut Director, now: Instant, mono: u64) {
-        let keys: Vec<Tuple<A>> = self.flows.keys().copied().collect();
+        let keys: Vec<Key<A>> = self.flows.keys().copied().collect();
         for k in keys {
             let Some(f) = self.flows.get(&k).copied() else {
                 continue;
             };
-            let i = read::<A>(x, f.offload.inward.from);
+            let i = read::<A>(x, (f.offload.protocol, f.offload.inward.from));
             let o = match f.offload.outward {
-                Some(w) => read::<A>(x, w.from),
+                Some(w) => read::<A>(x, (f.offload.protocol, w.from)),
                 None => Some(FlowCounters::default()),
             };
             let (Some(i), Some(o)) = (i, o) else {
@@ -544,7 +583,7 @@ impl<A: Family> Flows<A> {
         // ways are in place.
         if let Some(w) = o.outward {
             let done = match x.rewrite(&w) {
-                Some(ro) => A::insert(&mut x.xdp, w.from, &ro),
+                Some(ro) => A::insert(&mut x.xdp, (o.protocol, w.from), &ro),
                 None => return false,
             };
             if let Err(e) = done {
@@ -552,16 +591,16 @@ impl<A: Family> Flows<A> {
                 return false;
             }
         }
-        if let Err(e) = A::insert(&mut x.xdp, o.inward.from, &ri) {
+        if let Err(e) = A::insert(&mut x.xdp, (o.protocol, o.inward.from), &ri) {
             if let Some(w) = o.outward {
-                let _ = A::remove(&mut x.xdp, w.from);
+                let _ = A::remove(&mut x.xdp, (o.protocol, w.from));
             }
             x.failed(&e);
             return false;
         }
         x.failing = false;
         self.flows.insert(
-            o.inward.from,
+            (o.protocol, o.inward.from),
             Installed {
                 offload: o,
                 inward: FlowCounters::default(),
@@ -569,19 +608,20 @@ impl<A: Family> Flows<A> {
             },
         );
         if let Some(w) = o.outward {
-            self.outward.insert(w.from, o.inward.from);
+            self.outward
+                .insert((o.protocol, w.from), (o.protocol, o.inward.from));
         }
         true
     }
 
     /// Fold `inward`'s last counts, then remove its entries.
-    fn uninstall(&mut self, x: &mut Shared, d: &mut Director, now: Instant, inward: Tuple<A>) {
+    fn uninstall(&mut self, x: &mut Shared, d: &mut Director, now: Instant, inward: Key<A>) {
         let Some(f) = self.flows.get(&inward).copied() else {
             return;
         };
-        let i = read::<A>(x, f.offload.inward.from).unwrap_or(f.inward);
+        let i = read::<A>(x, (f.offload.protocol, f.offload.inward.from)).unwrap_or(f.inward);
         let o = match f.offload.outward {
-            Some(w) => read::<A>(x, w.from).unwrap_or(f.outward),
+            Some(w) => read::<A>(x, (f.offload.protocol, w.from)).unwrap_or(f.outward),
             None => f.outward,
         };
         // The timer is the state machine's now (the segment that closes went through it).
@@ -596,15 +636,16 @@ impl<A: Family> Flows<A> {
         self.remove_entries(x, inward);
     }
 
-    fn remove_entries(&mut self, x: &mut Shared, inward: Tuple<A>) {
+    fn remove_entries(&mut self, x: &mut Shared, inward: Key<A>) {
         let Some(f) = self.flows.remove(&inward) else {
             return;
         };
-        let out = f.offload.outward.map(|w| w.from);
+        let p = f.offload.protocol;
+        let out = f.offload.outward.map(|w| (p, w.from));
         if let Some(k) = out {
             self.outward.remove(&k);
         }
-        for k in std::iter::once(f.offload.inward.from).chain(out) {
+        for k in std::iter::once((p, f.offload.inward.from)).chain(out) {
             if let Err(e) = A::remove(&mut x.xdp, k) {
                 x.failed(&e);
             }
@@ -613,7 +654,7 @@ impl<A: Family> Flows<A> {
 }
 
 /// A flow's counters, None when it is gone from the map (or the lookup failed, logged).
-fn read<A: Family>(x: &mut Shared, from: Tuple<A>) -> Option<FlowCounters> {
+fn read<A: Family>(x: &mut Shared, from: Key<A>) -> Option<FlowCounters> {
     match A::counters(&x.xdp, from) {
         Ok(c) => c,
         Err(e) => {
@@ -671,7 +712,10 @@ mod tests {
         f[47] = ACK;
         assert_eq!(
             peek(&f),
-            Some((Seg::V4(([10, 1, 0, 10], 40000, [10, 1, 0, 100], 80)), ACK))
+            Some((
+                Seg::V4(6, ([10, 1, 0, 10], 40000, [10, 1, 0, 100], 80)),
+                ACK
+            ))
         );
         let mut g = f.clone();
         g[14] = 0x46; // IP options
@@ -681,7 +725,14 @@ mod tests {
         assert_eq!(peek(&g), None);
         let mut g = f.clone();
         g[23] = 17;
-        assert_eq!(peek(&g), None);
+        assert_eq!(
+            peek(&g),
+            Some((Seg::V4(17, ([10, 1, 0, 10], 40000, [10, 1, 0, 100], 80)), 0)),
+            "UDP, no flags"
+        );
+        let mut g = f.clone();
+        g[23] = 1;
+        assert_eq!(peek(&g), None, "ICMP");
         assert_eq!(peek(&f[..53]), None);
         assert_eq!(parse_mode("xdp"), Ok(Mode::Xdp));
         assert!(parse_mode("on").is_err());

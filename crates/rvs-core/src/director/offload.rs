@@ -4,11 +4,11 @@
 //!
 //! The engine stays the one place that decides: [`Director::offload_v4`] (and
 //! [`Director::offload_v6`]) answers, for a segment the engine has just forwarded, whether
-//! its connection is an established TCP NAT, FullNAT or direct-routing connection whose frames the fast path may rewrite on
+//! its connection is an established TCP (or a UDP) NAT, FullNAT or direct-routing connection whose frames the fast path may rewrite on
 //! its own, and how (NAT and FullNAT both directions: addresses, ports, MACs, egress port;
 //! direct routing the client's direction, MACs only). Everything else — handshakes,
 //! FIN/RST (the fast path passes them here, and the state machine runs as before),
-//! tunnels, UDP, FTP control connections, SYN-proxied connections — is never offloaded.
+//! tunnels, SCTP, FTP control connections, SYN-proxied connections — is never offloaded.
 //! [`Director::offload_fold`] adds the fast path's packet and byte counts to the real
 //! server's and service's statistics, re-arms the connection's timer from the fast path's
 //! last-seen time, and — with the connection-sync master role on — counts the client's
@@ -55,6 +55,8 @@ pub struct OffloadWay<A = [u8; 4]> {
 /// Both directions of an offloadable connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Offload<A = [u8; 4]> {
+    /// IP protocol: 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
     /// Client → real server.
     pub inward: OffloadWay<A>,
     /// Real server → client (NAT and FullNAT; None for direct routing, whose replies do
@@ -76,16 +78,22 @@ pub struct OffloadCount {
 }
 
 impl Director {
-    /// The offload of the IPv4 connection a segment `seg` (as it arrived, either
-    /// direction) belongs to, if the fast path may take it: see the module documentation.
-    pub fn offload_v4(&mut self, now: Instant, seg: Tuple4) -> Option<Offload> {
-        let id = find(&self.v4, now, seg)?;
+    /// The offload of the IPv4 connection a TCP segment or UDP datagram `seg` of
+    /// `protocol` (as it arrived, either direction) belongs to, if the fast path may take
+    /// it: see the module documentation.
+    pub fn offload_v4(&mut self, now: Instant, protocol: u8, seg: Tuple4) -> Option<Offload> {
+        let id = find(&self.v4, now, protocol, seg)?;
         offload_of(&mut self.core, &self.v4, now, id)
     }
 
     /// [`Director::offload_v4`] for an IPv6 segment.
-    pub fn offload_v6(&mut self, now: Instant, seg: Tuple6) -> Option<Offload<[u8; 16]>> {
-        let id = find(&self.v6, now, seg)?;
+    pub fn offload_v6(
+        &mut self,
+        now: Instant,
+        protocol: u8,
+        seg: Tuple6,
+    ) -> Option<Offload<[u8; 16]>> {
+        let id = find(&self.v6, now, protocol, seg)?;
         offload_of(&mut self.core, &self.v6, now, id)
     }
 
@@ -132,7 +140,8 @@ impl Director {
     }
 
     /// At most `max` slots of the IPv4 connection table from slot `from` on: `f` gets the
-    /// client → virtual tuple of each ESTABLISHED TCP connection created by a sync record
+    /// protocol and client → virtual tuple of each ESTABLISHED TCP connection (and each UDP
+    /// one) created by a sync record
     /// (the candidates [`Director::offload_v4`] may offload at once after a takeover).
     /// Returns the slot to continue from, None at the end (as
     /// [`ConnTable::slots_from`], whose bounded walk it is).
@@ -140,7 +149,7 @@ impl Director {
         &self,
         from: u32,
         max: usize,
-        f: impl FnMut(Tuple4),
+        f: impl FnMut(u8, Tuple4),
     ) -> Option<u32> {
         synced_established(&self.v4, from, max, f)
     }
@@ -150,7 +159,7 @@ impl Director {
         &self,
         from: u32,
         max: usize,
-        f: impl FnMut(Tuple6),
+        f: impl FnMut(u8, Tuple6),
     ) -> Option<u32> {
         synced_established(&self.v6, from, max, f)
     }
@@ -160,15 +169,14 @@ fn synced_established<A: Af>(
     t: &ConnTable<A>,
     from: u32,
     max: usize,
-    mut f: impl FnMut(Tuple<A>),
+    mut f: impl FnMut(u8, Tuple<A>),
 ) -> Option<u32> {
     t.slots_from(from, max, |c| {
-        if c.protocol == 6
-            && c.state == TcpState::Established as u8
+        if (c.protocol == 6 && c.state == TcpState::Established as u8 || c.protocol == 17)
             && c.flags.has(ConnFlags::SYNC)
             && !c.is_template()
         {
-            f((c.caddr, c.cport, c.vaddr, c.vport));
+            f(c.protocol, (c.caddr, c.cport, c.vaddr, c.vport));
         }
     })
 }
@@ -181,7 +189,7 @@ fn fold<A: Af>(
     [inward, outward]: [OffloadCount; 2],
     last_seen: Option<Instant>,
 ) -> Option<Offload<A>> {
-    let id = find(t, now, o.inward.from)?;
+    let id = find(t, now, o.protocol, o.inward.from)?;
     let conn = t.hot(id)?;
     let dest = DestId(conn.dest);
     c.services
@@ -193,11 +201,19 @@ fn fold<A: Af>(
     if c.sync.is_some() && inward.packets > 0 {
         c.sync_offloaded(t, id, inward.packets);
     }
+    let timeout = match conn.protocol {
+        6 if conn.state == TcpState::Established as u8 => {
+            Some(c.timeouts.tcp_secs(TcpState::Established))
+        }
+        // UDP's one state: each datagram re-arms its timeout (`ip_vs_set_state()` →
+        // `udp_state_transition()`).
+        17 => Some(u32::try_from(c.timeouts.udp().as_secs()).unwrap_or(u32::MAX)),
+        _ => None,
+    };
     if let Some(seen) = last_seen
-        && conn.state == TcpState::Established as u8
+        && let Some(secs) = timeout
         && let Some(e) = t.get(id)
     {
-        let secs = c.timeouts.tcp_secs(TcpState::Established);
         // The timer as the engine last armed it started at `expires - timeout`.
         let started = e.expires.0.saturating_sub(e.timeout.as_nanos() as u64);
         if seen.0 > started {
@@ -217,14 +233,16 @@ fn offload_of<A: Af>(
     let synced = conn.flags.has(ConnFlags::SYNC);
     // An ACK keeps ESTABLISHED as it is in the INPUT and the INPUT_ONLY rows alike (the
     // test `an_ack_keeps_established_in_both_input_rows` checks it), so the state machine
-    // loses nothing while the fast path takes those segments.
-    if conn.protocol != 6
-        || conn.state != TcpState::Established as u8
-        || conn.proxied
-        || conn.vport == ftp::FTP_PORT
-    {
+    // loses nothing while the fast path takes those segments. UDP has one state; its
+    // datagrams change nothing but the timer, which the fold re-arms.
+    let tcp = conn.protocol == 6
+        && conn.state == TcpState::Established as u8
+        && !conn.proxied
+        && conn.vport != ftp::FTP_PORT;
+    if !(tcp || conn.protocol == 17) {
         return None;
     }
+    let protocol = conn.protocol;
     let dest = DestId(conn.dest);
     let d = c.services.dest(dest)?;
     let nat = matches!(d.method, ForwardMethod::Masq | ForwardMethod::FullNat);
@@ -249,6 +267,7 @@ fn offload_of<A: Af>(
             },
             outward: None,
             synced,
+            protocol,
         });
     }
     let (out_port, hop) = c.net.route(conn.caddr.to_ip())?;
@@ -272,14 +291,20 @@ fn offload_of<A: Af>(
             port: out_port,
         }),
         synced,
+        protocol,
     })
 }
 
 /// The connection of a segment, by its in key (client → VIP) or its out key (real server
 /// → client or local address).
-fn find<A: Af>(t: &ConnTable<A>, now: Instant, (s, sp, d, dp): Tuple<A>) -> Option<ConnId> {
+fn find<A: Af>(
+    t: &ConnTable<A>,
+    now: Instant,
+    protocol: u8,
+    (s, sp, d, dp): Tuple<A>,
+) -> Option<ConnId> {
     let k = InKey {
-        protocol: 6,
+        protocol,
         caddr: s,
         cport: sp,
         vaddr: d,
@@ -288,7 +313,7 @@ fn find<A: Af>(t: &ConnTable<A>, now: Instant, (s, sp, d, dp): Tuple<A>) -> Opti
     t.lookup_in(&k, now).or_else(|| {
         t.lookup_out(
             &OutKey {
-                protocol: 6,
+                protocol,
                 saddr: s,
                 sport: sp,
                 daddr: d,

@@ -460,7 +460,7 @@ fn differential6(method: ForwardMethod) {
     let v = (VIP6, 80);
     let through = |d: &mut Director, fp: &mut FastPath, port, frame: Vec<u8>| {
         let seg = peek(&frame);
-        assert!(matches!(seg, Some((Seg::V6(_), _))), "peeked as IPv6");
+        assert!(matches!(seg, Some((Seg::V6(6, _), _))), "peeked as IPv6 TCP");
         let (verdict, out) = engine(d, now, port, &frame);
         if let (Verdict::Transmit(_), Some((seg, flags))) = (verdict, seg) {
             fp.forwarded(d, now, seg, flags);

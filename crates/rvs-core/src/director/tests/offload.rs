@@ -70,7 +70,7 @@ fn established(method: ForwardMethod) -> (Director, Offload, OffloadWay, Offload
     let rs_from: Tuple4 = (v4("10.2.0.11"), 80, v4(&back_to), toward.sport);
     let client_from: Tuple4 = (v4(c.0), c.1, v4(c.2), c.3);
     assert_eq!(
-        d.offload_v4(t(1), client_from),
+        d.offload_v4(t(1), 6, client_from),
         None,
         "a SYN_RECV connection is not offloaded"
     );
@@ -79,10 +79,10 @@ fn established(method: ForwardMethod) -> (Director, Offload, OffloadWay, Offload
     let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"GET / HTTP/1.0\r\n\r\n");
     run(&mut d, t(2), PUB, &data);
     let o = d
-        .offload_v4(t(2), client_from)
+        .offload_v4(t(2), 6, client_from)
         .expect("established: offloaded");
     assert_eq!(
-        d.offload_v4(t(2), rs_from),
+        d.offload_v4(t(2), 6, rs_from),
         Some(o),
         "found by the reply too"
     );
@@ -127,14 +127,16 @@ fn direct_routing_offload_is_the_mac_rewrite() {
         PUB,
         &tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b""),
     );
-    assert_eq!(d.offload_v4(t(1), from), None, "SYN_RECV");
+    assert_eq!(d.offload_v4(t(1), 6, from), None, "SYN_RECV");
     run(
         &mut d,
         t(2),
         PUB,
         &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
     );
-    let o = d.offload_v4(t(2), from).expect("established (input only)");
+    let o = d
+        .offload_v4(t(2), 6, from)
+        .expect("established (input only)");
     assert_eq!(o.outward, None);
     let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"more");
     assert_eq!(o.inward, forwarded(&mut d, t(3), PUB, &data, from));
@@ -166,7 +168,7 @@ fn tunnels_are_not_offloaded() {
         PUB,
         &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
     );
-    assert_eq!(d.offload_v4(t(2), (v4(c.0), c.1, v4(c.2), c.3)), None);
+    assert_eq!(d.offload_v4(t(2), 6, (v4(c.0), c.1, v4(c.2), c.3)), None);
 }
 
 /// What the fast path takes (ACK without SYN, FIN, RST) leaves an ESTABLISHED entry as it
@@ -256,7 +258,7 @@ fn fold_counts_and_rearms_and_a_fin_ends_the_offload() {
     // The client's FIN (which the fast path passes up) leaves ESTABLISHED: no offload.
     let fin = fin_frame("10.1.0.10", 40000, "10.1.0.100", 80);
     run(&mut d, t(102), PUB, &fin);
-    assert_eq!(d.offload_v4(t(102), o.inward.from), None);
+    assert_eq!(d.offload_v4(t(102), 6, o.inward.from), None);
     assert_eq!(
         d.offload_fold(
             t(102),
@@ -280,7 +282,7 @@ fn folded_client_packets_drive_connection_sync() {
     d.set_sync(Some(SyncSettings::default())).unwrap();
     while d.poll_sync().is_some() {}
     assert_eq!(
-        d.offload_v4(t(3), o.inward.from),
+        d.offload_v4(t(3), 6, o.inward.from),
         Some(o),
         "offered with sync on"
     );
@@ -347,7 +349,7 @@ fn synced_connections_are_offered_and_listed_for_a_takeover() {
     let (mut d, o, _, _) = established(ForwardMethod::Masq);
     let mut listed = Vec::new();
     assert_eq!(
-        d.synced_established_v4(0, 1 << 20, |k| listed.push(k)),
+        d.synced_established_v4(0, 1 << 20, |_, k| listed.push(k)),
         None
     );
     assert!(listed.is_empty(), "scheduled here: {listed:?}");
@@ -371,12 +373,12 @@ fn synced_connections_are_offered_and_listed_for_a_takeover() {
     d.sync_import(t(5), &rec).unwrap();
     let from: Tuple4 = (v4("10.1.0.10"), 40001, v4("10.1.0.100"), 80);
     assert_eq!(
-        d.synced_established_v4(0, 1 << 20, |k| listed.push(k)),
+        d.synced_established_v4(0, 1 << 20, |_, k| listed.push(k)),
         None
     );
     assert_eq!(listed, [from]);
     let s = d
-        .offload_v4(t(6), from)
+        .offload_v4(t(6), 6, from)
         .expect("a synced established NAT connection");
     assert!(s.synced);
     assert_eq!(s.inward.to, (v4("10.1.0.10"), 40001, v4("10.2.0.11"), 80));
@@ -389,7 +391,7 @@ fn synced_connections_are_offered_and_listed_for_a_takeover() {
     let mut pieces = Vec::new();
     let mut at = Some(0);
     while let Some(from) = at {
-        at = d.synced_established_v4(from, 1, |k| pieces.push(k));
+        at = d.synced_established_v4(from, 1, |_, k| pieces.push(k));
     }
     assert_eq!(pieces, [from]);
 }
