@@ -30,6 +30,11 @@ fn ip(a: [u8; 4]) -> IpAddr {
 }
 
 fn director(method: ForwardMethod) -> Director {
+    director_for(method, Protocol::Tcp)
+}
+
+/// [`director`] with a `protocol` service.
+fn director_for(method: ForwardMethod, protocol: Protocol) -> Director {
     let prefix = |a: [u8; 4], len| Prefix { addr: ip(a), len };
     let net = NetConfig {
         ports: vec![
@@ -61,7 +66,7 @@ fn director(method: ForwardMethod) -> Director {
         ],
     };
     let mut svc = VirtualServiceConfig::new(ServiceKey::Addr {
-        protocol: Protocol::Tcp,
+        protocol,
         addr: ip(VIP),
         port: 80,
     });
@@ -460,7 +465,10 @@ fn differential6(method: ForwardMethod) {
     let v = (VIP6, 80);
     let through = |d: &mut Director, fp: &mut FastPath, port, frame: Vec<u8>| {
         let seg = peek(&frame);
-        assert!(matches!(seg, Some((Seg::V6(6, _), _))), "peeked as IPv6 TCP");
+        assert!(
+            matches!(seg, Some((Seg::V6(6, _), _))),
+            "peeked as IPv6 TCP"
+        );
         let (verdict, out) = engine(d, now, port, &frame);
         if let (Verdict::Transmit(_), Some((seg, flags))) = (verdict, seg) {
             fp.forwarded(d, now, seg, flags);
@@ -615,4 +623,151 @@ fn ipv6_fullnat_program_output_is_the_engines() {
 #[test]
 fn ipv6_direct_routing_program_output_is_the_engines() {
     differential6(ForwardMethod::DirectRoute);
+}
+
+/// A UDP datagram (checksum computed; `zero`: no checksum, IPv4's 0).
+fn datagram(
+    mac: [u8; 6],
+    (s, sp): ([u8; 4], u16),
+    (d, dp): ([u8; 4], u16),
+    payload: &[u8],
+    zero: bool,
+) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(mac, [0xff; 6])
+        .ipv4(s, d, 64)
+        .udp(sp, dp)
+        .write(&mut v, payload)
+        .unwrap();
+    if zero {
+        v[40..42].copy_from_slice(&[0, 0]);
+    }
+    v
+}
+
+/// UDP over IPv4: a NAT or FullNAT connection is offloaded once it carried
+/// `OFFLOAD_AFTER` client datagrams and a reply (direct routing: the client's datagrams
+/// alone); then the program leaves each datagram as the engine does, byte for byte, a
+/// checksum-less one (0) included; fragments, checksum-partial datagrams and unknown flows
+/// pass.
+fn differential_udp(method: ForwardMethod) {
+    let mut d = director_for(method, Protocol::Udp);
+    let mut fp = fast_path();
+    let now = Instant(1_000_000_000);
+    let c = (CLIENT, 40000);
+    let v = (VIP, 80);
+    let through = |d: &mut Director, fp: &mut FastPath, port, frame: Vec<u8>| {
+        let seg = peek(&frame);
+        assert!(matches!(seg, Some((Seg::V4(17, _), 0))), "peeked as UDP");
+        let (verdict, out) = engine(d, now, port, &frame);
+        if let (Verdict::Transmit(_), Some((seg, flags))) = (verdict, seg) {
+            fp.forwarded(d, now, seg, flags);
+        }
+        (verdict, out)
+    };
+    let dr = method == ForwardMethod::DirectRoute;
+    let rs = (RS, if dr { 80 } else { 8080 });
+    let mut local = None;
+    for i in 0..OFFLOAD_AFTER {
+        assert!(fp.v4.flows.is_empty(), "not offloaded after {i} datagrams");
+        let (verdict, out) = through(
+            &mut d,
+            &mut fp,
+            PUB,
+            datagram(CLIENT_MAC, c, v, b"q", false),
+        );
+        assert_eq!(verdict, Verdict::Transmit(PRIV));
+        local = Some((
+            [out[26], out[27], out[28], out[29]],
+            u16::from_be_bytes([out[34], out[35]]),
+        ));
+    }
+    let local = local.unwrap();
+    if dr {
+        assert_eq!(
+            fp.v4.flows.len(),
+            1,
+            "direct routing: the client's datagrams suffice"
+        );
+    } else {
+        assert!(fp.v4.flows.is_empty(), "NAT: not before a reply");
+        through(
+            &mut d,
+            &mut fp,
+            PRIV,
+            datagram(RS_MAC, rs, local, b"a", false),
+        );
+        assert_eq!(fp.v4.flows.len(), 1, "offloaded once both ways were seen");
+    }
+    let cases = [
+        (PUB, datagram(CLIENT_MAC, c, v, b"query again", false)),
+        (PRIV, datagram(RS_MAC, rs, local, &[b'x'; 1400], false)),
+        (PUB, datagram(CLIENT_MAC, c, v, b"no checksum", true)),
+        (
+            PRIV,
+            datagram(RS_MAC, rs, local, b"no checksum either", true),
+        ),
+    ];
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|(port, _)| !dr || *port == PUB)
+        .collect();
+    for (i, (port, frame)) in cases.iter().cloned().enumerate() {
+        let (action, fast) = fp.shared.xdp.run(&frame).unwrap();
+        assert_eq!(action, rvs_sys::xdp::XDP_REDIRECT, "case {i}");
+        let (verdict, slow) = engine(&mut d, now, port, &frame);
+        let out_port = if port == PUB { PRIV } else { PUB };
+        assert_eq!(verdict, Verdict::Transmit(out_port), "case {i}");
+        assert_eq!(
+            fast, slow,
+            "case {i}: the program's frame differs from the engine's"
+        );
+    }
+    let mut fragment = datagram(CLIENT_MAC, c, v, b"x", false);
+    fragment[20] |= 0x20;
+    let mut partial = datagram(CLIENT_MAC, c, v, b"partial", false);
+    let len = (partial.len() - 34) as u32;
+    let w = |b: &[u8], at: usize| u32::from(u16::from_be_bytes([b[at], b[at + 1]]));
+    let mut sum = w(&partial, 26) + w(&partial, 28) + w(&partial, 30) + w(&partial, 32) + 17 + len;
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    partial[40..42].copy_from_slice(&(sum as u16).to_be_bytes());
+    let pass = [
+        ("fragment", fragment),
+        ("partial checksum", partial),
+        (
+            "unknown flow",
+            datagram(CLIENT_MAC, (CLIENT, 40001), v, b"x", false),
+        ),
+        // The same ports over TCP: another protocol's key.
+        ("TCP", segment(CLIENT_MAC, c, v, F::Ack, b"x")),
+    ];
+    for (what, frame) in pass {
+        let (action, out) = fp.shared.xdp.run(&frame).unwrap();
+        assert_eq!(action, rvs_sys::xdp::XDP_PASS, "{what}");
+        assert_eq!(out, frame, "{what}: passed unchanged");
+    }
+    // The fold counts the program's datagrams and keeps the connection.
+    let before = d.services().iter().next().unwrap().1.stats.inpkts;
+    fp.fold(&mut d, Instant(2_000_000_000), true);
+    let after = d.services().iter().next().unwrap().1.stats.inpkts;
+    let fast_in = cases.iter().filter(|(p, _)| *p == PUB).count() as u64;
+    assert_eq!(after - before, fast_in);
+    assert_eq!(fp.v4.flows.len(), 1, "still offloaded");
+}
+
+#[test]
+fn udp_nat_program_output_is_the_engines() {
+    differential_udp(ForwardMethod::Masq);
+}
+
+#[test]
+fn udp_fullnat_program_output_is_the_engines() {
+    differential_udp(ForwardMethod::FullNat);
+}
+
+#[test]
+fn udp_direct_routing_program_output_is_the_engines() {
+    differential_udp(ForwardMethod::DirectRoute);
 }
