@@ -24,6 +24,7 @@ mod demo;
 mod failover;
 mod fastpath;
 mod fastpath_sync;
+mod fastpath_udp;
 mod forwarding;
 mod fos;
 mod ftp;
