@@ -19,7 +19,7 @@
 use rvs_core::director::offload::{Offload, OffloadCount, OffloadWay, Tuple, Tuple4, Tuple6};
 use rvs_core::director::{Director, PortId};
 use rvs_core::time::Instant;
-use rvs_sys::xdp::{FlowCounters, FlowKey, FlowKey6, Rewrite};
+use rvs_sys::xdp::{BatchBuf, FlowCounters, FlowKey, FlowKey6, Rewrite};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -81,7 +81,7 @@ struct Installed<A> {
 
 /// One address family's connections in the map, and those on their way there.
 #[derive(Debug)]
-struct Flows<A> {
+struct Flows<A: Family> {
     /// By the inward key (client → VIP).
     flows: HashMap<Key<A>, Installed<A>>,
     /// Outward key → inward key.
@@ -93,9 +93,15 @@ struct Flows<A> {
     sweep: Option<u32>,
     /// The walk's candidates (allocated at start, [`SWEEP_SLOTS`] at most).
     candidates: Vec<Key<A>>,
+    /// The fold's batched read of the map: its buffers and the counters by key (both
+    /// allocated once).
+    batch: BatchBuf<A::MapKey>,
+    snapshot: HashMap<Key<A>, FlowCounters>,
+    /// The kernel refused the batched read (before 5.6): one lookup per entry.
+    no_batch: bool,
 }
 
-impl<A> Flows<A> {
+impl<A: Family> Flows<A> {
     fn new() -> Flows<A> {
         Flows {
             flows: HashMap::with_capacity(MAX_CONNS),
@@ -103,6 +109,9 @@ impl<A> Flows<A> {
             pending: HashMap::with_capacity(MAX_CONNS),
             sweep: None,
             candidates: Vec::with_capacity(SWEEP_SLOTS),
+            batch: BatchBuf::default(),
+            snapshot: HashMap::with_capacity(rvs_sys::xdp::MAX_FLOWS),
+            no_batch: false,
         }
     }
 }
@@ -142,6 +151,14 @@ impl Shared {
 /// An address family the fast path offloads: the engine's calls and the program's map
 /// for it.
 trait Family: Copy + Eq + std::hash::Hash + std::fmt::Debug {
+    /// The map's key type.
+    type MapKey: std::fmt::Debug + Default;
+    /// Every entry's counters, batched ([`rvs_sys::xdp::FastPath::each_counters`]).
+    fn each(
+        x: &rvs_sys::xdp::FastPath,
+        buf: &mut BatchBuf<Self::MapKey>,
+        f: impl FnMut(Key<Self>, FlowCounters),
+    ) -> std::io::Result<()>;
     fn offload(d: &mut Director, now: Instant, seg: Key<Self>) -> Option<Offload<Self>>;
     fn fold(
         d: &mut Director,
@@ -162,6 +179,17 @@ trait Family: Copy + Eq + std::hash::Hash + std::fmt::Debug {
 }
 
 impl Family for [u8; 4] {
+    type MapKey = FlowKey;
+    fn each(
+        x: &rvs_sys::xdp::FastPath,
+        buf: &mut BatchBuf<FlowKey>,
+        mut f: impl FnMut(Key<[u8; 4]>, FlowCounters),
+    ) -> std::io::Result<()> {
+        x.each_counters(buf, |k, c| {
+            let p = u16::from_be_bytes;
+            f((k.proto, (k.saddr, p(k.sport), k.daddr, p(k.dport))), c)
+        })
+    }
     fn offload(d: &mut Director, now: Instant, (p, seg): Key<[u8; 4]>) -> Option<Offload> {
         d.offload_v4(now, p, seg)
     }
@@ -197,6 +225,17 @@ impl Family for [u8; 4] {
 }
 
 impl Family for [u8; 16] {
+    type MapKey = FlowKey6;
+    fn each(
+        x: &rvs_sys::xdp::FastPath,
+        buf: &mut BatchBuf<FlowKey6>,
+        mut f: impl FnMut(Key<[u8; 16]>, FlowCounters),
+    ) -> std::io::Result<()> {
+        x.each_counters6(buf, |k, c| {
+            let p = u16::from_be_bytes;
+            f((k.proto, (k.saddr, p(k.sport), k.daddr, p(k.dport))), c)
+        })
+    }
     fn offload(
         d: &mut Director,
         now: Instant,
@@ -526,14 +565,35 @@ impl<A: Family> Flows<A> {
 
     /// Fold every connection's counters (see the module documentation).
     fn fold(&mut self, x: &mut Shared, d: &mut Director, now: Instant, mono: u64) {
+        // The map's counters in a few `bpf(2)` calls (BPF_MAP_LOOKUP_BATCH), not one per
+        // entry (docs/xdp.md, "Batched folds").
+        self.snapshot.clear();
+        if !self.flows.is_empty() && !self.no_batch {
+            let snap = &mut self.snapshot;
+            if let Err(e) = A::each(&x.xdp, &mut self.batch, |k, c| {
+                snap.insert(k, c);
+            }) {
+                tracing::info!("XDP fast path: {e}; the fold reads one entry at a time");
+                self.no_batch = true;
+                self.snapshot.clear();
+            }
+        }
+        let batched = !self.no_batch;
         let keys: Vec<Key<A>> = self.flows.keys().copied().collect();
         for k in keys {
             let Some(f) = self.flows.get(&k).copied() else {
                 continue;
             };
-            let i = read::<A>(x, (f.offload.protocol, f.offload.inward.from));
+            let get = |x: &mut Shared, k: Key<A>| {
+                if batched {
+                    self.snapshot.get(&k).copied()
+                } else {
+                    read::<A>(x, k)
+                }
+            };
+            let i = get(x, (f.offload.protocol, f.offload.inward.from));
             let o = match f.offload.outward {
-                Some(w) => read::<A>(x, (f.offload.protocol, w.from)),
+                Some(w) => get(x, (f.offload.protocol, w.from)),
                 None => Some(FlowCounters::default()),
             };
             let (Some(i), Some(o)) = (i, o) else {
