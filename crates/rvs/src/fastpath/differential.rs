@@ -771,3 +771,74 @@ fn udp_fullnat_program_output_is_the_engines() {
 fn udp_direct_routing_program_output_is_the_engines() {
     differential_udp(ForwardMethod::DirectRoute);
 }
+
+/// The fold's cost with many offloaded connections (printed for docs/xdp.md, "Batched
+/// folds"): `n` established NAT connections imported as a backup would (sync records),
+/// installed by the takeover walk, then folded with the batched read and with one lookup
+/// per entry; both keep every connection and fold the same counts.
+#[test]
+fn fold_cost_with_many_offloaded_connections() {
+    use rvs_core::sync::{SyncConn, flags};
+    for n in [10_000usize, 30_000] {
+        let mut d = director(ForwardMethod::Masq);
+        let mut fp = fast_path();
+        let now = Instant(1_000_000_000);
+        for i in 0..n {
+            let rec = SyncConn {
+                protocol: 6,
+                flags: flags::MASQ,
+                state: rvs_core::conn::state::TcpState::Established as u16,
+                cport: 10_000 + i as u16,
+                vport: 80,
+                dport: 8080,
+                fwmark: 0,
+                timeout: 900,
+                caddr: ip(CLIENT),
+                vaddr: ip(VIP),
+                daddr: ip(RS),
+                seq: None,
+                pe_data: None,
+                pe_name: None,
+                local: None,
+            };
+            // The table grows with memory the daemon's provisioner would build.
+            let mut tries = 0;
+            while let Err(e) = d.sync_import(now, &rec) {
+                tries += 1;
+                assert!(tries < 1000, "imported: {e:?}");
+                match d.table_needs().0 {
+                    Some(need) => {
+                        let _ = d.provide_v4(rvs_core::conn::table::Provision::build(need));
+                    }
+                    None => {
+                        d.expire(now);
+                    }
+                }
+            }
+        }
+        // The walk installs them, SWEEP_SLOTS table slots per round.
+        for _ in 0..(n / SWEEP_SLOTS + 4) {
+            fp.fold(&mut d, now, false);
+        }
+        assert_eq!(fp.v4.flows.len(), n, "every connection installed");
+        let mut times = Vec::new();
+        for per_entry in [false, true, false] {
+            fp.v4.no_batch = per_entry;
+            let t = std::time::Instant::now();
+            fp.fold(&mut d, Instant(2_000_000_000), true);
+            times.push((per_entry, t.elapsed()));
+            assert_eq!(fp.v4.flows.len(), n, "the fold keeps them");
+        }
+        let inpkts = d.services().iter().next().unwrap().1.stats.inpkts;
+        assert_eq!(inpkts, 0, "nothing hit the program: nothing folded");
+        eprintln!(
+            "fold of {n} offloaded connections ({} map entries): {}",
+            2 * n,
+            times
+                .iter()
+                .map(|(p, t)| format!("{} {t:?}", if *p { "one lookup each" } else { "batched" }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
