@@ -187,6 +187,46 @@ static __always_inline int fast6(struct xdp_md *ctx, struct ethhdr *eth, void *e
 	return bpf_redirect(v->ifindex, 0);
 }
 
+/* TUN (`ip_vs_tunnel_xmit()`, IPIP): put an outer IPv4 header and a new Ethernet header in
+ * front of the packet, as the engine's `encapsulate()` builds them: TTL 64, TOS 0, no DF,
+ * ID 0, protocol 4, the director's address on the egress link to the real server's. The
+ * inner packet is left as it is (the frame's old Ethernet header is overwritten). Nonzero
+ * when the frame could not be grown. */
+static __always_inline int ipip(struct xdp_md *ctx, struct flow_val *v, __u16 inner)
+{
+	struct ethhdr *eth;
+	struct iphdr *o;
+	void *data, *end;
+	__u32 sum;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return 1;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	o = (void *)(eth + 1);
+	if ((void *)(o + 1) > end)
+		return 1;
+	__builtin_memcpy(eth->h_dest, v->dmac, 6);
+	__builtin_memcpy(eth->h_source, v->smac, 6);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	o->version = 4;
+	o->ihl = 5;
+	o->tos = 0;
+	o->tot_len = bpf_htons(inner + sizeof(*o));
+	o->id = 0;
+	o->frag_off = 0;
+	o->ttl = 64;
+	o->protocol = IPPROTO_IPIP;
+	o->saddr = v->tun_saddr;
+	o->daddr = v->tun_daddr;
+	sum = (__u32)v->tun_sum + o->tot_len;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	o->check = (__u16)~sum;
+	return 0;
+}
+
 SEC("xdp")
 int rvs_fastpath(struct xdp_md *ctx)
 {
@@ -235,17 +275,24 @@ int rvs_fastpath(struct xdp_md *ctx)
 		count(STAT_PARTIAL_CSUM, 1);
 		return XDP_PASS;
 	}
-	ip->saddr = v->saddr;
-	ip->daddr = v->daddr;
-	ip->check = csum_update(ip->check, v->ip_delta);
-	rewrite_l4(ports, csum, key.proto, v->sport, v->dport, v->l4_delta);
-	__builtin_memcpy(eth->h_dest, v->dmac, 6);
-	__builtin_memcpy(eth->h_source, v->smac, 6);
+	if (v->tun_daddr) {
+		if (tot > v->tun_room)
+			return XDP_PASS;
+	} else {
+		ip->saddr = v->saddr;
+		ip->daddr = v->daddr;
+		ip->check = csum_update(ip->check, v->ip_delta);
+		rewrite_l4(ports, csum, key.proto, v->sport, v->dport, v->l4_delta);
+		__builtin_memcpy(eth->h_dest, v->dmac, 6);
+		__builtin_memcpy(eth->h_source, v->smac, 6);
+	}
 	__sync_fetch_and_add(&v->packets, 1);
 	__sync_fetch_and_add(&v->bytes, tot);
 	v->last_seen = bpf_ktime_get_ns();
 	count(STAT_FAST_FRAMES, 1);
 	count(STAT_FAST_BYTES, tot);
+	if (v->tun_daddr && ipip(ctx, v, tot))
+		return XDP_ABORTED;
 	if (v->ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
 	return bpf_redirect(v->ifindex, 0);

@@ -30,12 +30,20 @@ struct flow_val {
 	__u8 dmac[6];
 	__u8 smac[6];
 	__u32 ifindex;
-	__u32 pad;
+	/* IPIP (TUN): the outer header's source and destination, 0 for no tunnel. */
+	__be32 tun_saddr;
+	__be32 tun_daddr;
 	__u64 packets;
 	/* IP total length summed (the engine's byte counters count the IP packet). */
 	__u64 bytes;
 	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last hit. */
 	__u64 last_seen;
+	/* IPIP: the largest inner packet the egress MTU leaves room for (bigger ones pass to
+	 * the engine, which answers "fragmentation needed" or drops), and the one's-complement
+	 * sum of the outer header's fixed words (all but the total length). */
+	__u16 tun_room;
+	__u16 tun_sum;
+	__u32 pad;
 };
 
 /* An IPv6 TCP segment or UDP datagram as it arrives (network byte order throughout). */

@@ -133,10 +133,14 @@ struct FlowVal {
     dmac: [u8; 6],
     smac: [u8; 6],
     ifindex: u32,
-    pad: u32,
+    tun_saddr: [u8; 4],
+    tun_daddr: [u8; 4],
     packets: u64,
     bytes: u64,
     last_seen: u64,
+    tun_room: u16,
+    tun_sum: u16,
+    pad: u32,
 }
 
 // SAFETY: FlowKey is repr(C), made of byte arrays only (no padding: the layout test pins
@@ -171,6 +175,20 @@ pub struct Rewrite<A = [u8; 4]> {
     pub smac: [u8; 6],
     /// Egress interface index.
     pub ifindex: u32,
+    /// IPIP encapsulation (TUN, IPv4 only): the segment, rewritten as above, goes inside
+    /// an outer IPv4 header.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// The outer header of an IPIP-encapsulated flow (TUN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    /// Outer source: the director's address on the egress link.
+    pub src: [u8; 4],
+    /// Outer destination: the real server.
+    pub dst: [u8; 4],
+    /// The largest inner packet the egress MTU leaves room for.
+    pub room: u16,
 }
 
 /// A flow's counters as the program left them.
@@ -377,6 +395,14 @@ impl FastPath {
             dmac: rw.dmac,
             smac: rw.smac,
             ifindex: rw.ifindex,
+            tun_saddr: rw.tunnel.map_or([0; 4], |t| t.src),
+            tun_daddr: rw.tunnel.map_or([0; 4], |t| t.dst),
+            tun_room: rw.tunnel.map_or(0, |t| t.room),
+            tun_sum: rw.tunnel.map_or(0, |t| {
+                // The outer header's fixed words (`ipip()` in the program): version and
+                // IHL, TOS 0, ID 0, no flags, TTL 64, protocol 4, the addresses.
+                fold(words(&[0x45, 0, 0, 0, 0, 0, 64, 4]) + words(&t.src) + words(&t.dst))
+            }),
             ..FlowVal::default()
         };
         self.flows
@@ -639,15 +665,19 @@ mod tests {
     #[test]
     fn layouts_match_the_c_structs() {
         assert_eq!(size_of::<FlowKey>(), 16);
-        assert_eq!(size_of::<FlowVal>(), 64);
+        assert_eq!(size_of::<FlowVal>(), 72);
         assert_eq!(offset_of!(FlowVal, ip_delta), 12);
         assert_eq!(offset_of!(FlowVal, l4_delta), 14);
         assert_eq!(offset_of!(FlowVal, dmac), 16);
         assert_eq!(offset_of!(FlowVal, smac), 22);
         assert_eq!(offset_of!(FlowVal, ifindex), 28);
+        assert_eq!(offset_of!(FlowVal, tun_saddr), 32);
+        assert_eq!(offset_of!(FlowVal, tun_daddr), 36);
         assert_eq!(offset_of!(FlowVal, packets), 40);
         assert_eq!(offset_of!(FlowVal, bytes), 48);
         assert_eq!(offset_of!(FlowVal, last_seen), 56);
+        assert_eq!(offset_of!(FlowVal, tun_room), 64);
+        assert_eq!(offset_of!(FlowVal, tun_sum), 66);
         assert_eq!(size_of::<FlowKey6>(), 40);
         assert_eq!(size_of::<FlowVal6>(), 80);
         assert_eq!(offset_of!(FlowVal6, sport), 32);
@@ -738,6 +768,7 @@ mod tests {
                 dmac: [0; 6],
                 smac: [0; 6],
                 ifindex: 0,
+                tunnel: None,
             };
             let (ipd, l4d) = deltas(&key, &rw);
             pkt[12..16].copy_from_slice(&ns);
@@ -807,6 +838,7 @@ mod tests6 {
                 dmac: [0; 6],
                 smac: [0; 6],
                 ifindex: 0,
+                tunnel: None,
             };
             let delta = delta6(&key, &rw);
             pkt[8..24].copy_from_slice(&ns);
@@ -835,6 +867,7 @@ mod batch_tests {
             dmac: [2, 0, 0, 0, 1, 1],
             smac: [2, 0, 0, 0, 0, 2],
             ifindex: 1,
+            tunnel: None,
         };
         (0..n)
             .map(|i| {
@@ -900,6 +933,7 @@ mod batch_tests {
                     dmac: [2, 0, 0, 0, 0, 1],
                     smac: [2, 0, 0, 0, 0, 0x10],
                     ifindex: 1,
+                    tunnel: None,
                 };
                 fp.insert(&k, &same).unwrap();
                 let mut frame = Vec::new();

@@ -16,7 +16,9 @@
 //! It does not decide which flows to offload (the engine does) and does not touch frames.
 //! With `--fast-path off` (the default) nothing here exists and rvs runs as before.
 
-use rvs_core::director::offload::{Offload, OffloadCount, OffloadWay, Tuple, Tuple4, Tuple6};
+use rvs_core::director::offload::{
+    Offload, OffloadCount, OffloadTunnel, OffloadWay, Tuple, Tuple4, Tuple6,
+};
 use rvs_core::director::{Director, PortId};
 use rvs_core::time::Instant;
 use rvs_sys::xdp::{BatchBuf, FlowCounters, FlowKey, FlowKey6, Rewrite};
@@ -134,9 +136,18 @@ impl Shared {
         }
     }
 
-    fn rewrite<A: Copy>(&self, w: &OffloadWay<A>) -> Option<Rewrite<A>> {
+    fn rewrite<A: Copy>(
+        &self,
+        w: &OffloadWay<A>,
+        tunnel: Option<OffloadTunnel>,
+    ) -> Option<Rewrite<A>> {
         let (saddr, sport, daddr, dport) = w.to;
         Some(Rewrite {
+            tunnel: tunnel.map(|t| rvs_sys::xdp::Tunnel {
+                src: t.src,
+                dst: t.dst,
+                room: t.room,
+            }),
             saddr,
             sport,
             daddr,
@@ -636,13 +647,13 @@ impl<A: Family> Flows<A> {
 
     /// Write both entries of `o`; whether they are in the map.
     fn install(&mut self, x: &mut Shared, o: Offload<A>) -> bool {
-        let Some(ri) = x.rewrite(&o.inward) else {
+        let Some(ri) = x.rewrite(&o.inward, o.tunnel) else {
             return false;
         };
         // The reply's entry first: the client's segments reach the program only once both
         // ways are in place.
         if let Some(w) = o.outward {
-            let done = match x.rewrite(&w) {
+            let done = match x.rewrite(&w, None) {
                 Some(ro) => A::insert(&mut x.xdp, (o.protocol, w.from), &ro),
                 None => return false,
             };

@@ -23,7 +23,7 @@
 use super::{Af, Core, DestId, Director, PortId, ftp};
 use crate::conn::state::{ConnFlags, TcpState};
 use crate::conn::table::{ConnId, ConnTable, InKey, OutKey};
-use crate::model::ForwardMethod;
+use crate::model::{ForwardMethod, TunnelCsum, TunnelKind};
 use crate::time::Instant;
 
 /// A TCP segment's addresses and ports: source, source port, destination, destination
@@ -57,6 +57,9 @@ pub struct OffloadWay<A = [u8; 4]> {
 pub struct Offload<A = [u8; 4]> {
     /// IP protocol: 6 (TCP) or 17 (UDP).
     pub protocol: u8,
+    /// TUN over IPIP: the client's segments go out inside this outer IPv4 header (the
+    /// inward way's `to` is its `from`, as for direct routing).
+    pub tunnel: Option<OffloadTunnel>,
     /// Client → real server.
     pub inward: OffloadWay<A>,
     /// Real server → client (NAT and FullNAT; None for direct routing, whose replies do
@@ -66,6 +69,19 @@ pub struct Offload<A = [u8; 4]> {
     /// director that took over from the master that synced it may offload it at once (it
     /// carried `sync_threshold` client packets there already).
     pub synced: bool,
+}
+
+/// The outer header of an IPIP-tunnelled connection's segments (`ip_vs_tunnel_xmit()`, as
+/// the engine's `encapsulate()` builds it: TTL 64, TOS 0, no DF, ID 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffloadTunnel {
+    /// The director's address on the egress link.
+    pub src: [u8; 4],
+    /// The real server.
+    pub dst: [u8; 4],
+    /// The largest inner packet the egress MTU leaves room for: a bigger one goes to the
+    /// engine (which answers "fragmentation needed" or drops it).
+    pub room: u16,
 }
 
 /// What a fast path counted for one direction since the last fold.
@@ -246,7 +262,14 @@ fn offload_of<A: Af>(
     let dest = DestId(conn.dest);
     let d = c.services.dest(dest)?;
     let nat = matches!(d.method, ForwardMethod::Masq | ForwardMethod::FullNat);
-    if !(nat || d.method == ForwardMethod::DirectRoute) || !c.services.dest_is_live(dest) {
+    let ipip = matches!(
+        d.method,
+        ForwardMethod::Tunnel {
+            kind: TunnelKind::Ipip,
+            ..
+        }
+    );
+    if !(nat || ipip || d.method == ForwardMethod::DirectRoute) || !c.services.dest_is_live(dest) {
         return None;
     }
     let rs_ip = d.addr;
@@ -254,8 +277,31 @@ fn offload_of<A: Af>(
     let rs = A::from_ip(rs_ip)?;
     let (in_port, in_mac) = c.dest_hop(dest, rs_ip).ok()?;
     let src_mac = |p: PortId| c.net.port(p).map(|p| p.mac);
+    let tunnel = if ipip {
+        // IPv4 in IPv4 only (the program builds an IPv4 outer header for an IPv4 packet).
+        let (Some(_), std::net::IpAddr::V4(dst)) = (conn.caddr.as_v4(), rs_ip) else {
+            return None;
+        };
+        let (port, _, src, room) = c
+            .tunnel_egress(rs_ip, TunnelKind::Ipip, TunnelCsum::NoCsum)
+            .ok()?;
+        let std::net::IpAddr::V4(src) = src else {
+            return None;
+        };
+        if port != in_port {
+            return None;
+        }
+        Some(OffloadTunnel {
+            src: src.octets(),
+            dst: dst.octets(),
+            room: u16::try_from(room).ok()?,
+        })
+    } else {
+        None
+    };
     if !nat {
-        // Direct routing (`ip_vs_dr_xmit()`): only the MACs change.
+        // Direct routing (`ip_vs_dr_xmit()`): only the MACs change; a tunnel
+        // (`ip_vs_tunnel_xmit()`) puts the segment as it is inside an outer header.
         let from = (conn.caddr, conn.cport, conn.vaddr, conn.vport);
         return Some(Offload {
             inward: OffloadWay {
@@ -268,6 +314,7 @@ fn offload_of<A: Af>(
             outward: None,
             synced,
             protocol,
+            tunnel,
         });
     }
     let (out_port, hop) = c.net.route(conn.caddr.to_ip())?;
@@ -292,6 +339,7 @@ fn offload_of<A: Af>(
         }),
         synced,
         protocol,
+        tunnel: None,
     })
 }
 

@@ -71,8 +71,11 @@ fn director_for(method: ForwardMethod, protocol: Protocol) -> Director {
         port: 80,
     });
     svc.scheduler = SchedulerKind::Rr;
-    // NAT remaps the port; direct routing cannot.
-    let port = if method == ForwardMethod::DirectRoute {
+    // NAT remaps the port; direct routing and tunnels cannot.
+    let port = if matches!(
+        method,
+        ForwardMethod::DirectRoute | ForwardMethod::Tunnel { .. }
+    ) {
         80
     } else {
         8080
@@ -166,10 +169,13 @@ fn differential(method: ForwardMethod) {
         [out[26], out[27], out[28], out[29]],
         u16::from_be_bytes([out[34], out[35]]),
     );
-    let dr = method == ForwardMethod::DirectRoute;
+    // Direct routing's and tunnels' replies do not cross the director.
+    let dr = matches!(
+        method,
+        ForwardMethod::DirectRoute | ForwardMethod::Tunnel { .. }
+    );
     let rs = (RS, if dr { 80 } else { 8080 });
     if !dr {
-        // Direct routing's replies do not cross the director.
         through(
             &mut d,
             &mut fp,
@@ -293,6 +299,49 @@ fn fullnat_program_output_is_the_engines() {
 #[test]
 fn direct_routing_program_output_is_the_engines() {
     differential(ForwardMethod::DirectRoute);
+}
+
+/// TUN over IPIP: the program grows the frame (`bpf_xdp_adjust_head`) and writes the outer
+/// IPv4 header the engine writes, byte for byte. Tested differentially only: this kernel
+/// has no ipip module, so no real server here could decapsulate (docs/xdp.md).
+#[test]
+fn ipip_tunnel_program_output_is_the_engines() {
+    differential(ForwardMethod::Tunnel {
+        kind: rvs_core::model::TunnelKind::Ipip,
+        csum: rvs_core::model::TunnelCsum::NoCsum,
+    });
+}
+
+/// A tunnelled segment too big for the egress MTU once encapsulated passes to the engine
+/// (which answers "fragmentation needed" for DF, as `ip_vs_tunnel_xmit()`).
+#[test]
+fn ipip_tunnel_too_big_passes() {
+    let mut d = director(ForwardMethod::Tunnel {
+        kind: rvs_core::model::TunnelKind::Ipip,
+        csum: rvs_core::model::TunnelCsum::NoCsum,
+    });
+    let mut fp = fast_path();
+    let now = Instant(1_000_000_000);
+    let c = (CLIENT, 40000);
+    let v = (VIP, 80);
+    for f in std::iter::once(F::Syn).chain(std::iter::repeat_n(F::Ack, OFFLOAD_AFTER.into())) {
+        let frame = segment(CLIENT_MAC, c, v, f, b"x");
+        let seg = peek(&frame);
+        let (verdict, _) = engine(&mut d, now, PUB, &frame);
+        if let (Verdict::Transmit(_), Some((seg, flags))) = (verdict, seg) {
+            fp.forwarded(&mut d, now, seg, flags);
+        }
+    }
+    assert_eq!(fp.v4.flows.len(), 1, "offloaded");
+    // 1,480 bytes of IP fit (1,500 with the outer header); 1,481 do not.
+    let fits = segment(CLIENT_MAC, c, v, F::Ack, &[b'y'; 1480 - 40]);
+    let big = segment(CLIENT_MAC, c, v, F::Ack, &[b'y'; 1481 - 40]);
+    let (action, fast) = fp.shared.xdp.run(&fits).unwrap();
+    assert_eq!(action, rvs_sys::xdp::XDP_REDIRECT);
+    assert_eq!(fast.len(), fits.len() + 20);
+    let (action, out) = fp.shared.xdp.run(&big).unwrap();
+    assert_eq!(action, rvs_sys::xdp::XDP_PASS, "too big: the engine's");
+    assert_eq!(out, big);
 }
 
 /// After a takeover (the engine owns addresses it did not at the last look), the walk

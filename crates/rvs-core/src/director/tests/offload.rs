@@ -143,14 +143,14 @@ fn direct_routing_offload_is_the_mac_rewrite() {
     assert_eq!((o.inward.to, o.inward.dmac), (from, rs_mac(1)));
 }
 
-/// Tunnelled connections are not offered (encapsulation is not the program's).
+/// GRE and GUE tunnels are not offered (the program encapsulates IPIP only).
 #[test]
-fn tunnels_are_not_offloaded() {
+fn gre_tunnels_are_not_offloaded() {
     let mut d = director(vec![tcp_svc(
         "10.1.0.100",
         80,
         ForwardMethod::Tunnel {
-            kind: crate::model::TunnelKind::Ipip,
+            kind: crate::model::TunnelKind::Gre,
             csum: crate::model::TunnelCsum::NoCsum,
         },
         &["10.2.0.11"],
@@ -394,4 +394,47 @@ fn synced_connections_are_offered_and_listed_for_a_takeover() {
         at = d.synced_established_v4(from, 1, |_, k| pieces.push(k));
     }
     assert_eq!(pieces, [from]);
+}
+
+/// An IPIP tunnel is offered as direct routing is (the client's way, the segment as it is)
+/// with the outer header the engine writes: the director's address on the real server's
+/// link, the real server, and the room the MTU leaves.
+#[test]
+fn ipip_offload_is_the_engines_outer_header() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Tunnel {
+            kind: crate::model::TunnelKind::Ipip,
+            csum: crate::model::TunnelCsum::NoCsum,
+        },
+        &["10.2.0.11"],
+    )]);
+    let c = ("10.1.0.10", 40000, "10.1.0.100", 80);
+    let from: Tuple4 = (v4(c.0), c.1, v4(c.2), c.3);
+    run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b""),
+    );
+    run(
+        &mut d,
+        t(2),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
+    );
+    let o = d.offload_v4(t(2), 6, from).expect("established IPIP");
+    assert_eq!((o.inward.to, o.outward), (from, None));
+    let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"more");
+    let (v, out) = run(&mut d, t(3), PUB, &data);
+    assert_eq!(v, Verdict::Transmit(o.inward.port));
+    let tun = o.tunnel.expect("the outer header");
+    // The engine's frame: Ethernet, outer IPv4 (protocol 4) from `src` to `dst`.
+    assert_eq!(out[23], 4, "IPIP");
+    assert_eq!(&out[26..30], &tun.src);
+    assert_eq!(&out[30..34], &tun.dst);
+    assert_eq!(tun.dst, v4("10.2.0.11"));
+    assert_eq!(&out[0..6], &o.inward.dmac);
+    assert_eq!(usize::from(tun.room), 1500 - 20);
 }
