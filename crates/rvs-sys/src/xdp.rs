@@ -3,13 +3,16 @@
 //! interfaces and manages its flow map.
 //!
 //! The program executes rewrites userspace wrote; it decides nothing. A frame whose
-//! 5-tuple is in the flow map (an established IPv4 TCP flow, ACK without SYN/FIN/RST, no IP
-//! options, not a fragment, a complete checksum) is rewritten (addresses, ports,
-//! incremental checksums, MACs) and sent (`XDP_TX` or `bpf_redirect`); every other frame
-//! passes to the kernel stack, where rvs's AF_PACKET path sees it as without the program.
+//! addresses, ports and protocol are in a flow map (an established IPv4 or IPv6 TCP flow,
+//! ACK without SYN/FIN/RST, or a UDP flow; no IP options or IPv6 extension headers, not a
+//! fragment, a complete checksum) is rewritten (addresses, ports, incremental checksums,
+//! MACs; or, for TUN, encapsulated in IPIP) and sent (`XDP_TX` or `bpf_redirect`); every
+//! other frame passes to the kernel stack, where rvs's AF_PACKET path sees it as without
+//! the program.
 //!
 //! This module holds the `unsafe` the loader needs (the [`aya::Pod`] impls of the map
-//! structs and one `clock_gettime`), each with a `// SAFETY:` line. It does not choose
+//! structs, one `clock_gettime` and the `bpf(2)` call of `BPF_MAP_LOOKUP_BATCH`, which aya
+//! 0.14 lacks), each with a `// SAFETY:` line. It does not choose
 //! which flows to offload: that is the engine's (`rvs_core::director::offload`).
 
 use aya::maps::{HashMap, IterableMap, MapData, PerCpuArray};

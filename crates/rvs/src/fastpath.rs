@@ -31,7 +31,8 @@ pub enum Mode {
     /// Every frame through the AF_PACKET rings.
     #[default]
     Off,
-    /// Established NAT, FullNAT and direct-routing IPv4 TCP flows through the XDP program.
+    /// Established NAT, FullNAT, direct-routing and IPIP TCP and UDP flows through the XDP
+    /// program.
     Xdp,
 }
 
