@@ -328,6 +328,25 @@ pub fn sync_needed(
     }
 }
 
+/// Whether one of the counts `from + 1 ..= from + n` meets the packet rule of
+/// [`sync_needed`] (`count % period == threshold`, or with period 0 `count == threshold`).
+fn crosses(s: &SyncSettings, from: u32, n: u64) -> bool {
+    let (from, th) = (u64::from(from), u64::from(s.threshold));
+    if s.period == 0 {
+        return from < th && th <= from + n;
+    }
+    let p = u64::from(s.period);
+    if n >= p {
+        return true;
+    }
+    // The first count above `from` with `count % p == th`.
+    let mut k = from - from % p + th;
+    if k <= from {
+        k += p;
+    }
+    k <= from + n
+}
+
 /// The `IP_VS_CONN_F_FWD_MASK` bits of a forwarding method. FullNAT has none of its own:
 /// it goes as masquerading, its local address in the rvs option.
 fn fwd_flags(method: &ForwardMethod) -> u32 {
@@ -473,6 +492,67 @@ impl Core {
     pub(super) fn sync_one_packet<A: Af>(&mut self, t: &mut ConnTable<A>, tpl: ConnId) {
         if let Some(pkts) = t.count_in_pkt(tpl) {
             self.sync_conn(t, tpl, pkts);
+        }
+    }
+
+    /// `n` input packets of connection `id` that a kernel fast path forwarded since the
+    /// last fold (`Director::offload_fold`): `ip_vs_in()`'s count and `ip_vs_sync_conn()`
+    /// for them, a fold at a time. The entry's `in_pkts` (and its template's) rises by
+    /// `n`; the entry is synced once when one of the counts it passed meets the packet
+    /// rule ([`sync_needed`]; an offloaded connection stays ESTABLISHED, so no state change
+    /// forces a record), its template once (a template is synced on every packet of a
+    /// connection it controls, when the period is non-zero), a non-template controller (an
+    /// FTP data connection's control connection) once as at the threshold. The kernel
+    /// would queue one identical record per matching packet; one per fold carries the
+    /// same state and timeout.
+    pub(super) fn sync_offloaded<A: Af>(&mut self, t: &mut ConnTable<A>, id: ConnId, n: u64) {
+        let Some(settings) = self.sync.as_ref().map(|m| m.settings) else {
+            return;
+        };
+        let mut cur = id;
+        for _ in 0..2 {
+            let Some(c) = t.get(cur) else {
+                return;
+            };
+            let meta = t.sync_meta(cur).unwrap_or_default();
+            let to = meta.in_pkts.wrapping_add(n as u32);
+            // A count in (in_pkts, in_pkts + n] that meets the rule syncs as that one would;
+            // the threshold itself meets it.
+            let pkts = if crosses(&settings, meta.in_pkts, n) {
+                settings.threshold
+            } else {
+                to
+            };
+            let mut next = SyncMeta {
+                in_pkts: to,
+                ..meta
+            };
+            if !c.flags.has(ConnFlags::ONE_PACKET)
+                && sync_needed(
+                    &settings,
+                    c.protocol,
+                    c.is_template(),
+                    c.state,
+                    meta.old_state,
+                    pkts,
+                )
+            {
+                next.old_state = c.state;
+                t.set_sync_meta(cur, next);
+                if let Some(r) = self.sync_record(cur, &c, t.seq_proxy(cur)) {
+                    self.sync_queue(r);
+                }
+            } else {
+                t.set_sync_meta(cur, next);
+            }
+            let Some(ctl) = c.control else {
+                return;
+            };
+            if !t.get(ctl).is_some_and(|x| x.is_template()) {
+                self.sync_conn(t, ctl, settings.threshold);
+                return;
+            }
+            cur = ctl;
         }
     }
 
@@ -946,6 +1026,31 @@ mod tests {
         (0..=210)
             .filter(|&p| sync_needed(s, protocol, template, state, old, p))
             .collect()
+    }
+
+    /// `crosses` is the packet rule over a range of counts, checked one count at a time.
+    #[test]
+    fn crosses_is_the_rule_over_the_range() {
+        for (threshold, period) in [(3, 50), (0, 10), (9, 10), (7, 0), (0, 0), (1, 2)] {
+            let s = SyncSettings {
+                threshold,
+                period,
+                ..S
+            };
+            for from in 0..130u32 {
+                for n in 0..120u64 {
+                    let brute = (1..=n).any(|i| {
+                        let k = from + i as u32;
+                        if period > 0 {
+                            k % period == threshold
+                        } else {
+                            k == threshold
+                        }
+                    });
+                    assert_eq!(crosses(&s, from, n), brute, "{s:?} from {from} n {n}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -27,7 +27,16 @@ const BODY: usize = 3000;
 
 /// The veth settings the fast path needs in the lab (see the module documentation).
 fn prepare_veths(lab: &Lab) {
-    for peer in ["director-eth0", "director-eth1"] {
+    prepare_veths_of(lab, &["director"]);
+}
+
+/// [`prepare_veths`] for the directors named (`director`, `director2`).
+pub(crate) fn prepare_veths_of(lab: &Lab, directors: &[&str]) {
+    let peers = directors
+        .iter()
+        .flat_map(|d| [format!("{d}-eth0"), format!("{d}-eth1")]);
+    for peer in peers {
+        let peer = peer.as_str();
         let out = lab
             .exec("switch", "ethtool", ["-K", peer, "gro", "on"])
             .expect("ethtool (Debian package ethtool)");
@@ -45,13 +54,13 @@ fn prepare_veths(lab: &Lab) {
 }
 
 /// One sample of the daemon's metrics (`name` with its labels as written).
-fn metric(text: &str, name: &str) -> u64 {
+pub(crate) fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
 }
 
-fn metrics(d: &Director) -> String {
+pub(crate) fn metrics(d: &Director) -> String {
     rvs::daemon::control_request(d.control(), "metrics").unwrap()
 }
 
@@ -130,14 +139,29 @@ fn dr_keep_alive_takes_the_xdp_fast_path() {
     takes_the_fast_path(Method::Dr);
 }
 
+/// IPv6: NAT (both directions through the program's IPv6 map).
+#[test]
+fn ipv6_nat_keep_alive_takes_the_xdp_fast_path() {
+    takes_the_fast_path_at(Method::Nat, lab::VIP6.into());
+}
+
+/// IPv6 direct routing: the client's direction.
+#[test]
+fn ipv6_dr_keep_alive_takes_the_xdp_fast_path() {
+    takes_the_fast_path_at(Method::Dr, lab::VIP6.into());
+}
+
 fn takes_the_fast_path(method: Method) {
+    takes_the_fast_path_at(method, lab::VIP.into());
+}
+
+fn takes_the_fast_path_at(method: Method, vip: IpAddr) {
     let lab = lab(LabOptions {
         method,
-        ipv6: false,
+        ipv6: vip.is_ipv6(),
         ..LabOptions::default()
     });
     prepare_veths(&lab);
-    let vip: IpAddr = lab::VIP.into();
     let svc = Virtual::rr(vip, 80, 3);
     let config = lvs_cf(method, std::slice::from_ref(&svc));
     let d = Director::start_with(&lab, "director", "fp", &config, &["--fast-path", "xdp"]);

@@ -23,6 +23,8 @@ mod control_plane;
 mod demo;
 mod failover;
 mod fastpath;
+mod fastpath_sync;
+mod fastpath_udp;
 mod forwarding;
 mod fos;
 mod ftp;

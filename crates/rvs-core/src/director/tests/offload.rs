@@ -70,7 +70,7 @@ fn established(method: ForwardMethod) -> (Director, Offload, OffloadWay, Offload
     let rs_from: Tuple4 = (v4("10.2.0.11"), 80, v4(&back_to), toward.sport);
     let client_from: Tuple4 = (v4(c.0), c.1, v4(c.2), c.3);
     assert_eq!(
-        d.offload_v4(t(1), client_from),
+        d.offload_v4(t(1), 6, client_from),
         None,
         "a SYN_RECV connection is not offloaded"
     );
@@ -79,10 +79,10 @@ fn established(method: ForwardMethod) -> (Director, Offload, OffloadWay, Offload
     let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"GET / HTTP/1.0\r\n\r\n");
     run(&mut d, t(2), PUB, &data);
     let o = d
-        .offload_v4(t(2), client_from)
+        .offload_v4(t(2), 6, client_from)
         .expect("established: offloaded");
     assert_eq!(
-        d.offload_v4(t(2), rs_from),
+        d.offload_v4(t(2), 6, rs_from),
         Some(o),
         "found by the reply too"
     );
@@ -127,28 +127,30 @@ fn direct_routing_offload_is_the_mac_rewrite() {
         PUB,
         &tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b""),
     );
-    assert_eq!(d.offload_v4(t(1), from), None, "SYN_RECV");
+    assert_eq!(d.offload_v4(t(1), 6, from), None, "SYN_RECV");
     run(
         &mut d,
         t(2),
         PUB,
         &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
     );
-    let o = d.offload_v4(t(2), from).expect("established (input only)");
+    let o = d
+        .offload_v4(t(2), 6, from)
+        .expect("established (input only)");
     assert_eq!(o.outward, None);
     let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"more");
     assert_eq!(o.inward, forwarded(&mut d, t(3), PUB, &data, from));
     assert_eq!((o.inward.to, o.inward.dmac), (from, rs_mac(1)));
 }
 
-/// Tunnelled connections are not offered (encapsulation is not the program's).
+/// GRE and GUE tunnels are not offered (the program encapsulates IPIP only).
 #[test]
-fn tunnels_are_not_offloaded() {
+fn gre_tunnels_are_not_offloaded() {
     let mut d = director(vec![tcp_svc(
         "10.1.0.100",
         80,
         ForwardMethod::Tunnel {
-            kind: crate::model::TunnelKind::Ipip,
+            kind: crate::model::TunnelKind::Gre,
             csum: crate::model::TunnelCsum::NoCsum,
         },
         &["10.2.0.11"],
@@ -166,7 +168,7 @@ fn tunnels_are_not_offloaded() {
         PUB,
         &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
     );
-    assert_eq!(d.offload_v4(t(2), (v4(c.0), c.1, v4(c.2), c.3)), None);
+    assert_eq!(d.offload_v4(t(2), 6, (v4(c.0), c.1, v4(c.2), c.3)), None);
 }
 
 /// What the fast path takes (ACK without SYN, FIN, RST) leaves an ESTABLISHED entry as it
@@ -256,7 +258,7 @@ fn fold_counts_and_rearms_and_a_fin_ends_the_offload() {
     // The client's FIN (which the fast path passes up) leaves ESTABLISHED: no offload.
     let fin = fin_frame("10.1.0.10", 40000, "10.1.0.100", 80);
     run(&mut d, t(102), PUB, &fin);
-    assert_eq!(d.offload_v4(t(102), o.inward.from), None);
+    assert_eq!(d.offload_v4(t(102), 6, o.inward.from), None);
     assert_eq!(
         d.offload_fold(
             t(102),
@@ -267,4 +269,172 @@ fn fold_counts_and_rearms_and_a_fin_ends_the_offload() {
         ),
         None
     );
+}
+
+/// With the connection-sync master role on, established connections are still offered, and
+/// the fast path's client packets, folded back, count towards `sync_threshold` as the
+/// kernel's `ip_vs_in()` counts them: a record goes out when the folded counts pass
+/// 3 + k × 50 (the default "3 50"), once per fold, and not otherwise.
+#[test]
+fn folded_client_packets_drive_connection_sync() {
+    use crate::director::sync::SyncSettings;
+    let (mut d, o, _, _) = established(ForwardMethod::Masq);
+    d.set_sync(Some(SyncSettings::default())).unwrap();
+    while d.poll_sync().is_some() {}
+    assert_eq!(
+        d.offload_v4(t(3), 6, o.inward.from),
+        Some(o),
+        "offered with sync on"
+    );
+    assert!(!o.synced, "created here, not by a sync record");
+    let (id, _) = d.table_v4().iter().next().unwrap();
+    let in_pkts = |d: &Director| d.table_v4().sync_meta(id).unwrap().in_pkts;
+    // The engine counted nothing before the role was on: the count starts at 0 here.
+    let base = in_pkts(&d);
+    let fold = |d: &mut Director, n: u64, at: u64| {
+        d.offload_fold(
+            t(at),
+            &o,
+            OffloadCount {
+                packets: n,
+                bytes: n * 100,
+            },
+            OffloadCount {
+                packets: n,
+                bytes: n * 1000,
+            },
+            Some(t(at)),
+        );
+        std::iter::from_fn(|| d.poll_sync()).collect::<Vec<_>>()
+    };
+    // Up to the count below the next 3 + k × 50: nothing.
+    let next = (base / 50) * 50 + 3;
+    let next = if next <= base { next + 50 } else { next };
+    let short = u64::from(next - base - 1);
+    assert!(fold(&mut d, short, 10).is_empty(), "before the threshold");
+    assert_eq!(in_pkts(&d), next - 1);
+    // One more passes it: one record, of this connection, ESTABLISHED.
+    let recs = fold(&mut d, 1, 11);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].state, TcpState::Established as u16);
+    assert_eq!(
+        (recs[0].cport, recs[0].vport),
+        (o.inward.from.1, o.inward.from.3)
+    );
+    // 49 more reach 3 + 50k - 1 + 49 ... nothing; then 120 at once pass two points: one record.
+    assert!(fold(&mut d, 49, 12).is_empty());
+    assert_eq!(fold(&mut d, 120, 13).len(), 1);
+    // The reply direction does not count (`ip_vs_in()` counts the client's packets).
+    let before = in_pkts(&d);
+    d.offload_fold(
+        t(14),
+        &o,
+        OffloadCount::default(),
+        OffloadCount {
+            packets: 500,
+            bytes: 5000,
+        },
+        Some(t(14)),
+    );
+    assert_eq!(in_pkts(&d), before);
+    assert_eq!(d.poll_sync(), None);
+}
+
+/// A backup's connection created from a sync record is offered as synced (a director that
+/// took over installs it at once), and found by the takeover walk; one scheduled here is
+/// not listed by the walk.
+#[test]
+fn synced_connections_are_offered_and_listed_for_a_takeover() {
+    use crate::sync::{SyncConn, flags};
+    let (mut d, o, _, _) = established(ForwardMethod::Masq);
+    let mut listed = Vec::new();
+    assert_eq!(
+        d.synced_established_v4(0, 1 << 20, |_, k| listed.push(k)),
+        None
+    );
+    assert!(listed.is_empty(), "scheduled here: {listed:?}");
+    let rec = SyncConn {
+        protocol: 6,
+        flags: flags::MASQ,
+        state: TcpState::Established as u16,
+        cport: 40001,
+        vport: 80,
+        dport: 80,
+        fwmark: 0,
+        timeout: 900,
+        caddr: ip("10.1.0.10"),
+        vaddr: ip("10.1.0.100"),
+        daddr: ip("10.2.0.11"),
+        seq: None,
+        pe_data: None,
+        pe_name: None,
+        local: None,
+    };
+    d.sync_import(t(5), &rec).unwrap();
+    let from: Tuple4 = (v4("10.1.0.10"), 40001, v4("10.1.0.100"), 80);
+    assert_eq!(
+        d.synced_established_v4(0, 1 << 20, |_, k| listed.push(k)),
+        None
+    );
+    assert_eq!(listed, [from]);
+    let s = d
+        .offload_v4(t(6), 6, from)
+        .expect("a synced established NAT connection");
+    assert!(s.synced);
+    assert_eq!(s.inward.to, (v4("10.1.0.10"), 40001, v4("10.2.0.11"), 80));
+    assert_eq!(
+        s.outward.map(|w| w.to),
+        Some((v4("10.1.0.100"), 80, v4("10.1.0.10"), 40001))
+    );
+    assert_ne!(s.inward.from, o.inward.from);
+    // A walk in pieces of one slot reaches it too.
+    let mut pieces = Vec::new();
+    let mut at = Some(0);
+    while let Some(from) = at {
+        at = d.synced_established_v4(from, 1, |_, k| pieces.push(k));
+    }
+    assert_eq!(pieces, [from]);
+}
+
+/// An IPIP tunnel is offered as direct routing is (the client's way, the segment as it is)
+/// with the outer header the engine writes: the director's address on the real server's
+/// link, the real server, and the room the MTU leaves.
+#[test]
+fn ipip_offload_is_the_engines_outer_header() {
+    let mut d = director(vec![tcp_svc(
+        "10.1.0.100",
+        80,
+        ForwardMethod::Tunnel {
+            kind: crate::model::TunnelKind::Ipip,
+            csum: crate::model::TunnelCsum::NoCsum,
+        },
+        &["10.2.0.11"],
+    )]);
+    let c = ("10.1.0.10", 40000, "10.1.0.100", 80);
+    let from: Tuple4 = (v4(c.0), c.1, v4(c.2), c.3);
+    run(
+        &mut d,
+        t(1),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Syn, b""),
+    );
+    run(
+        &mut d,
+        t(2),
+        PUB,
+        &tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"x"),
+    );
+    let o = d.offload_v4(t(2), 6, from).expect("established IPIP");
+    assert_eq!((o.inward.to, o.outward), (from, None));
+    let data = tcp_frame(c.0, c.1, c.2, c.3, Seg::Ack, b"more");
+    let (v, out) = run(&mut d, t(3), PUB, &data);
+    assert_eq!(v, Verdict::Transmit(o.inward.port));
+    let tun = o.tunnel.expect("the outer header");
+    // The engine's frame: Ethernet, outer IPv4 (protocol 4) from `src` to `dst`.
+    assert_eq!(out[23], 4, "IPIP");
+    assert_eq!(&out[26..30], &tun.src);
+    assert_eq!(&out[30..34], &tun.dst);
+    assert_eq!(tun.dst, v4("10.2.0.11"));
+    assert_eq!(&out[0..6], &o.inward.dmac);
+    assert_eq!(usize::from(tun.room), 1500 - 20);
 }
