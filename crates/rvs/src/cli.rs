@@ -217,6 +217,11 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "USECS", default_value_t = 0,
           value_parser = clap::value_parser!(u16).range(0..=10_000))]
     pub(crate) busy_poll: u16,
+    /// Forwarding workers (1..=64; default 1), each with its own engine and packet
+    /// sockets; a connection's frames all reach one of them (docs/workers.md).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) workers: u16,
     /// SYN admission under overload: `off` stops shedding unproven sources' SYNs while the
     /// SYN ring overflows (default: the file's `[syn_shed] enabled`, else on).
     #[arg(long, value_name = "on|off", value_parser = on_off)]
@@ -280,6 +285,7 @@ impl DaemonArgs {
             busy_poll: std::time::Duration::from_micros(u64::from(self.busy_poll)),
             fast_path: self.fast_path,
             control_group: self.control_group.clone(),
+            workers: usize::from(self.workers),
         }
     }
 }
