@@ -53,10 +53,13 @@ static FRAMES: [AtomicU64; MAX_WORKERS] = [const { AtomicU64::new(0) }; MAX_WORK
 /// How many workers run (1 until [`Peers::start`] starts more).
 static RUNNING: AtomicUsize = AtomicUsize::new(1);
 
+/// Something for a peer's engine.
+type EngineWork = Box<dyn FnOnce(&mut Director, Instant) + Send>;
+
 /// Work for a peer, done between its batches.
 enum Job {
     /// Something for its engine.
-    Run(Box<dyn FnOnce(&mut Director, Instant) + Send>),
+    Run(EngineWork),
     /// `-L -c`: copy its table to this channel in pieces.
     Export(mpsc::SyncSender<Vec<crate::listing::ConnRow>>),
 }
@@ -335,9 +338,8 @@ impl Peers {
 
     /// `-Z`: the other workers zero `key` (or every service) at once.
     pub(super) fn zero(&self, key: Option<&ServiceKey>) {
-        let key = key.cloned();
+        let key = key.copied();
         self.send_each(|_| {
-            let key = key.clone();
             Job::Run(Box::new(move |d: &mut Director, _| {
                 d.zero_counters(key.as_ref());
             }))
