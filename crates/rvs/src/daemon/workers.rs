@@ -23,7 +23,8 @@
 //! connection sync, the SYN proxy, the FTP helper, the XDP fast path, FullNAT (the local
 //! ports are not yet partitioned per worker), firewall-mark services, persistence (a
 //! client's connections may land on different workers, each with its own templates),
-//! checks through the forwarding path, active-active.
+//! connection thresholds (each worker would count its own connections only), checks
+//! through the forwarding path, active-active.
 
 use super::control::Ask;
 use super::worker::{BATCH, HOUSEKEEPING, forward};
@@ -101,6 +102,14 @@ pub(super) fn unsupported(config: &Config) -> Option<String> {
                 .any(|r| r.method == ForwardMethod::FullNat) =>
             {
                 Some("FullNAT")
+            }
+            // Each worker would hold a server to the threshold on its own connections only.
+            _ if s
+                .real_servers
+                .iter()
+                .any(|r| r.u_threshold > 0 || r.l_threshold > 0) =>
+            {
+                Some("connection thresholds")
             }
             _ => None,
         };
