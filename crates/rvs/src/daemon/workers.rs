@@ -628,3 +628,93 @@ impl PeerWorker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::director::DirectorSettings;
+    use rvs_core::model::{RealServerConfig, VirtualServiceConfig};
+    use rvs_core::stats::Counters;
+
+    fn config() -> Config {
+        let mut c = Config::default();
+        for port in [80u16, 443] {
+            let mut s = VirtualServiceConfig::new(ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "10.1.0.100".parse().unwrap(),
+                port,
+            });
+            for a in ["10.2.0.11", "10.2.0.12"] {
+                let mut r = RealServerConfig::new(a.parse().unwrap(), port);
+                r.method = ForwardMethod::Masq;
+                s.real_servers.push(r);
+            }
+            c.services.push(s);
+        }
+        c
+    }
+
+    /// A worker's engine with `k` connections (active, inactive) and `k` packets counted
+    /// on each real server.
+    fn worker(k: u32) -> Director {
+        let mut d =
+            Director::new(NetConfig::default(), &config(), DirectorSettings::default()).unwrap();
+        let services = d.services_mut();
+        let ids: Vec<_> = services.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            let s = services.get_mut(id).unwrap();
+            s.stats.add(&Counters {
+                conns: u64::from(k),
+                ..Counters::default()
+            });
+            for x in &mut s.dests {
+                (x.active_conns, x.inact_conns) = (k, 2 * k);
+            }
+            let dests = s.dest_ids.clone();
+            for dest in dests {
+                *services.stats_mut(dest).0.unwrap() = Counters {
+                    inpkts: u64::from(k),
+                    ..Counters::default()
+                };
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn the_listing_is_the_sum_over_the_workers() {
+        let mut v = DirectorView::of(&worker(3));
+        add_view(&mut v, &DirectorView::of(&worker(4)));
+        for s in &v.services {
+            assert_eq!(s.stats.conns, 7, "{:?}", s.cfg.key);
+            for d in &s.dests {
+                assert_eq!((d.dest.active_conns, d.dest.inact_conns), (7, 14));
+                assert_eq!(d.stats.inpkts, 7);
+            }
+        }
+        // Another worker's services in another order still meet their own.
+        let mut other = DirectorView::of(&worker(1));
+        other.services.reverse();
+        add_view(&mut v, &other);
+        assert!(v.services.iter().all(|s| s.stats.conns == 8));
+    }
+
+    #[test]
+    fn what_several_workers_cannot_do_is_named() {
+        let mut c = config();
+        assert_eq!(unsupported(&c), None);
+        c.services[1].real_servers[0].u_threshold = 10;
+        let why = unsupported(&c).unwrap();
+        assert!(
+            why.starts_with("connection thresholds (service TCP"),
+            "{why}"
+        );
+        let mut c = config();
+        c.services[0].real_servers[1].method = ForwardMethod::FullNat;
+        assert!(unsupported(&c).unwrap().starts_with("FullNAT"));
+        let mut c = config();
+        c.synproxy.all = true;
+        assert_eq!(unsupported(&c).as_deref(), Some("the SYN proxy"));
+        assert_eq!(vips(&config()), ["10.1.0.100".parse::<Ipv4Addr>().unwrap()]);
+    }
+}
