@@ -217,6 +217,11 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "USECS", default_value_t = 0,
           value_parser = clap::value_parser!(u16).range(0..=10_000))]
     pub(crate) busy_poll: u16,
+    /// Forwarding workers (1..=64; default 1), each with its own engine and packet
+    /// sockets; a connection's frames all reach one of them (docs/workers.md).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) workers: u16,
     /// SYN admission under overload: `off` stops shedding unproven sources' SYNs while the
     /// SYN ring overflows (default: the file's `[syn_shed] enabled`, else on).
     #[arg(long, value_name = "on|off", value_parser = on_off)]
@@ -280,6 +285,7 @@ impl DaemonArgs {
             busy_poll: std::time::Duration::from_micros(u64::from(self.busy_poll)),
             fast_path: self.fast_path,
             control_group: self.control_group.clone(),
+            workers: usize::from(self.workers),
         }
     }
 }
@@ -446,7 +452,7 @@ mod tests {
              --log-format=json --log-level debug --gc-thresh3 2048 --conn-table-memory=64M \
              --sysctl drop_entry=1 --sysctl=net.ipv4.vs.secure_tcp=2 --rt-priority=0 \
              --user=rvs --script-timeout 2.5 --cpu=1 --syn-shed off --busy-poll=50 \
-             --fast-path xdp",
+             --fast-path xdp --workers 3",
         )
         .unwrap()
         .command
@@ -476,6 +482,7 @@ mod tests {
         assert_eq!(o.tuning.syn_shed, Some(false));
         assert_eq!(o.busy_poll, std::time::Duration::from_micros(50));
         assert_eq!(o.fast_path, rvs::fastpath::Mode::Xdp);
+        assert_eq!(o.workers, 3);
 
         let Command::Daemon(d) = parse("daemon -c lvs.cf").unwrap().command else {
             panic!("not daemon");
@@ -489,7 +496,14 @@ mod tests {
         assert_eq!(o.script_timeout, rvs::scripts::DEFAULT_NOTIFY_LIMIT);
         assert_eq!(o.user, None);
         assert_eq!(o.busy_poll, std::time::Duration::ZERO);
+        assert_eq!(o.workers, 1, "one forwarding worker by default");
         assert_eq!(d.log_format, LogFormat::Text);
+        for bad in ["0", "65"] {
+            assert!(
+                parse(&format!("daemon -c f --workers {bad}")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

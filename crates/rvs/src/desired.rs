@@ -157,6 +157,11 @@ impl PreparedBase {
         self.effective.config()
     }
 
+    /// The engine's prepared form (other forwarding workers install copies of it).
+    pub fn prepared(&self) -> &Prepared {
+        &self.effective
+    }
+
     /// The health configuration it comes with.
     pub fn spec(&self) -> &HealthConfig {
         &self.spec

@@ -134,6 +134,13 @@ impl DropCounters {
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
     }
+
+    /// Add another engine's drops (another forwarding worker's), reason by reason.
+    pub fn add(&mut self, o: &DropCounters) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a = a.wrapping_add(b);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@
 //! are decisions for the engine, which gets the kernel's checksum and GSO metadata.
 
 mod rx;
+pub mod steer;
 mod tx;
 pub mod vnet;
 

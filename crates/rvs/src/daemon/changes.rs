@@ -59,12 +59,16 @@ pub(super) struct Change {
     net: Option<NetConfig>,
     /// A check travels the forwarding path: the probe path must be open.
     probe: bool,
+    /// Copies for the other forwarding workers ([`super::workers::copies`]).
+    copies: Vec<rvs_core::director::Prepared>,
 }
 
 impl Change {
     fn new(prepared: PreparedBase, own: Vec<OwnedAddr>, net: Option<NetConfig>) -> Change {
         let probe = super::housekeeping::wants_probe_path(prepared.spec());
+        let copies = super::workers::copies(prepared.prepared());
         Change {
+            copies,
             prepared,
             own,
             net,
@@ -237,6 +241,7 @@ impl ControlPlane<'_> {
     /// monitor looks again, the network view and rvsadm's new addresses follow.
     pub(super) fn install_change(&mut self, d: &mut Director, c: Change, now: Instant) -> Answer {
         let (report, replaced) = self.desired.install_prepared(d, c.prepared);
+        self.peers.install(c.copies, d.config());
         // New or edited real servers may have checks to schedule.
         self.monitor.wake();
         self.open_probe_path(d, c.probe);

@@ -352,6 +352,7 @@ fn render_now(shared: &Shared) -> Result<String, String> {
     super::install_stats::render(&mut text);
     metrics::render_rings(&mut text, &v.rings);
     metrics::render_forwarding(&mut text);
+    super::workers::render_metrics(&mut text);
     crate::fastpath::render_metrics(&mut text);
     if let Some(a) = &shared.announce {
         a.render_metrics(&mut text);
@@ -457,6 +458,9 @@ impl ControlPlane<'_> {
         ask: Ask,
         now: Instant,
     ) -> Result<Answer, String> {
+        if let Some(e) = self.peers.refuse_engine_job(&ask) {
+            return Err(e);
+        }
         if !matches!(ask, Ask::View) {
             // Whatever else it does may change what a view shows.
             self.view = None;
@@ -466,7 +470,7 @@ impl ControlPlane<'_> {
             Ask::View => {
                 let v = self.view.get_or_insert_with(|| {
                     Arc::new(WorkerView {
-                        engine: DirectorView::of(d),
+                        engine: self.peers.merged(DirectorView::of(d)),
                         sync: self.sync.counts,
                         rings: self.rings.clone(),
                     })
@@ -474,6 +478,7 @@ impl ControlPlane<'_> {
                 Ok(Answer::View(Arc::clone(v)))
             }
             Ask::ExportConns(tx) => {
+                self.peers.export(&tx);
                 self.exports.start(tx);
                 Ok(Answer::Text(String::new()))
             }
@@ -484,9 +489,18 @@ impl ControlPlane<'_> {
             }
             Ask::Ipvsadm(_) => Err("answered by the control thread, not the worker".into()),
             // Cheap changes worked out by the control thread.
+            Ask::SyncPut(_, s) if self.peers.any() => Ok(Answer::SyncPut(Err((
+                crate::syncd::StartError::Open(io::Error::other(
+                    "connection sync does not work with more than one forwarding worker yet",
+                )),
+                s,
+            )))),
             Ask::SyncPut(state, s) => Ok(Answer::SyncPut(self.sync.put(d, state, s))),
             Ask::SyncTake(state) => Ok(Answer::SyncTaken(self.sync.take(d, state).map(Box::new))),
-            Ask::Zero(key, done) => Ok(Answer::Zeroed(self.zeroing.ask(d, key.as_ref(), done))),
+            Ask::Zero(key, done) => {
+                self.peers.zero(key.as_ref());
+                Ok(Answer::Zeroed(self.zeroing.ask(d, key.as_ref(), done)))
+            }
             Ask::Reload => Err("read by the control thread, not the worker".into()),
             Ask::Install(change) => Ok(super::install_stats::timed(|| {
                 self.install_change(d, *change, now)

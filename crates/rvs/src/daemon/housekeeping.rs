@@ -63,6 +63,8 @@ pub(super) struct ControlPlane<'a> {
     pub(super) exports: super::conn_export::Exports,
     /// `-Z` of every service being done in pieces ([`super::zeroing`]).
     pub(super) zeroing: super::zeroing::Zeroing,
+    /// The other forwarding workers (`--workers`, [`super::workers`]).
+    pub(super) peers: super::workers::Peers,
 }
 
 /// Which of the configured addresses (VIPs, the NAT router's floating IP) the director owns
@@ -92,13 +94,15 @@ impl ControlPlane<'_> {
             match change {
                 RoleChange::Own(addrs) => {
                     self.ownership.owning.extend(addrs);
-                    d.set_net(self.ownership.filter(self.net.clone()));
+                    self.peers
+                        .set_net(d, self.ownership.filter(self.net.clone()));
                 }
                 RoleChange::Disown(addrs) => {
                     for a in addrs {
                         self.ownership.owning.remove(&a);
                     }
-                    d.set_net(self.ownership.filter(self.net.clone()));
+                    self.peers
+                        .set_net(d, self.ownership.filter(self.net.clone()));
                 }
                 RoleChange::Announce { repeat, .. } => {
                     for _ in 0..repeat.max(1) {
@@ -130,7 +134,8 @@ impl ControlPlane<'_> {
             tracing::info!(addr = %o.addr, "rvsadm: owning the new virtual service's address");
             self.net.owned.push(o);
         }
-        d.set_net(self.ownership.filter(self.net.clone()));
+        self.peers
+            .set_net(d, self.ownership.filter(self.net.clone()));
         d.announce(now);
     }
 
@@ -138,7 +143,8 @@ impl ControlPlane<'_> {
     /// owned addresses announced again.
     pub(super) fn install_net(&mut self, d: &mut Director, net: NetConfig, now: Instant) {
         self.net = with_vmacs(net, &self.vmacs);
-        d.set_net(self.ownership.filter(self.net.clone()));
+        self.peers
+            .set_net(d, self.ownership.filter(self.net.clone()));
         d.announce(now);
     }
 

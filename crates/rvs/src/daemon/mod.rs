@@ -41,6 +41,7 @@ mod reload;
 mod startup;
 mod sync_control;
 mod worker;
+mod workers;
 mod zeroing;
 
 pub use control::{control_request, read_request_line, request_listing};
@@ -114,6 +115,9 @@ pub struct Options {
     /// `--control-group NAME`: the control socket group NAME's too, mode 0660
     /// (`console_ops::share_socket`).
     pub control_group: Option<String>,
+    /// `--workers N`: forwarding workers, each with its own engine and sockets
+    /// (`workers`; docs/workers.md).
+    pub workers: usize,
 }
 
 /// The data plane's default real-time priority: the lowest, above every ordinary process
@@ -134,6 +138,7 @@ pub fn run(
     opts: &Options,
 ) -> io::Result<()> {
     crate::kernel::check_forwarding(&plan.interfaces)?;
+    workers::refuse(opts.workers, opts, &plan.config, &failover, &health)?;
     // Loading a BPF program needs privileges the daemon drops next.
     let fast = crate::fastpath::start(opts.fast_path, &plan.interfaces);
     // Before any thread exists: capabilities are per thread.
@@ -192,10 +197,13 @@ pub fn run(
     };
     let full_net = net.clone();
     let net = ownership.filter(net);
-    let mut director = Director::new(net, &desired.effective(), settings).map_err(|errs| {
-        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        io::Error::new(io::ErrorKind::InvalidInput, msgs.join("; "))
-    })?;
+    let engine = || {
+        Director::new(net.clone(), &desired.effective(), settings.clone()).map_err(|errs| {
+            let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            io::Error::new(io::ErrorKind::InvalidInput, msgs.join("; "))
+        })
+    };
+    let mut director = engine()?;
     let mut sync = sync;
     sync.follow(&mut director, false, ownership.all);
     let mut sockets = Vec::new();
@@ -204,6 +212,8 @@ pub fn run(
     }
     // A second, SYN-only ring per interface while the poll set has room for it.
     let room = rvs_sys::poll::MAX_WAIT_FDS.saturating_sub(3 + sockets.len());
+    // Several workers: the interface's fanout group steers by connection instead.
+    let room = if opts.workers > 1 { 0 } else { room };
     let mut syn_sockets = Vec::new();
     for s in sockets.iter().take(room) {
         syn_sockets.push(open_syn_ring(s)?);
@@ -214,6 +224,13 @@ pub fn run(
             sock.add_unicast_mac(mac)?;
         }
     }
+    let peers = workers::Peers::start(
+        opts.workers,
+        &sockets,
+        &desired.effective(),
+        engine,
+        (opts.rt_priority, clock),
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     // Active-active: a signal withdraws the VIPs first; the announcer stops the worker.
     let term = crate::announce::term_flag(cluster.as_ref(), &stop);
@@ -313,6 +330,7 @@ pub fn run(
         fast,
         exports: conn_export::Exports::default(),
         zeroing: zeroing::Zeroing::default(),
+        peers,
     };
     cp.ensure_probe_path(&director);
     // This thread becomes the data plane: bound to its CPU first (`--cpu`).

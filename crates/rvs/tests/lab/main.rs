@@ -49,3 +49,4 @@ mod systemd_live;
 mod udp;
 mod vrrp_ah;
 mod vrrp_track;
+mod workers;
