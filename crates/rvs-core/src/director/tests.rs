@@ -1682,6 +1682,7 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
 }
 
 mod neighbours;
+mod estimator_rows;
 mod offload;
 mod sctp;
 mod shed;

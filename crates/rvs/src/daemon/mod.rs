@@ -37,6 +37,7 @@ mod housekeeping;
 mod install_stats;
 mod metrics_server;
 mod priority;
+mod published;
 mod reload;
 mod startup;
 mod sync_control;
@@ -159,7 +160,8 @@ pub fn run(
         // Room for a few tunnelled GSO super-frames cut into segments per round.
         park_slots: 1024,
         neigh_gc_thresh3: opts.gc_thresh3.unwrap_or(0),
-        ..DirectorSettings::default()
+        // No housekeeping round walks every service ([`super::published`]).
+        ..super::published::settings()
     };
     // One clock for the data plane and the health monitor.
     let clock = std::time::Instant::now();

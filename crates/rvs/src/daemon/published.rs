@@ -1,0 +1,33 @@
+//! What keeps the forwarding thread's housekeeping independent of the number of services
+//! (issues 13 and 15 item 5): the engine's periodic walks are spread out.
+//!
+//! - The rate estimators tick in [`ESTIMATOR_ROWS`] rows, one row every 2 s / 50, each
+//!   estimator once every 2 s with the same arithmetic (the kernel's estimation kthread does
+//!   the same since Linux 6.2: `net/netfilter/ipvs/ip_vs_est.c`, `IPVS_EST_NTICKS` rows,
+//!   one per `IPVS_EST_TICK`). `ipvsadm --rate` and `--stats` show what they showed.
+//! - The schedulers' garbage collection (lblc/lblcr, due once a minute) and the neighbour
+//!   warm-up of every real server's next hop (every 5 s) walk [`WALK_CHUNK`] services per
+//!   housekeeping round, going on where the last round stopped.
+
+use rvs_core::director::DirectorSettings;
+
+/// Rows of rate estimators (`IPVS_EST_NTICKS` in `include/net/ip_vs.h`).
+pub(super) const ESTIMATOR_ROWS: u32 = 50;
+
+/// Services visited per housekeeping round by the walks that are not due at a moment.
+pub(super) const WALK_CHUNK: usize = 256;
+
+/// The engine's settings for spread-out housekeeping (the rest default).
+pub(super) fn settings() -> DirectorSettings {
+    let mut s = DirectorSettings {
+        estimator_rows: ESTIMATOR_ROWS,
+        walk_chunk: WALK_CHUNK,
+        ..DirectorSettings::default()
+    };
+    // TEMPORARY (measurement of before/after with one build; removed before merge).
+    if std::env::var_os("RVS_OLD_WALKS").is_some() {
+        s.estimator_rows = 1;
+        s.walk_chunk = usize::MAX;
+    }
+    s
+}
