@@ -465,11 +465,7 @@ impl ControlPlane<'_> {
             // One copy serves every view asked for in the same round (concurrent scrapes).
             Ask::View => {
                 let v = self.view.get_or_insert_with(|| {
-                    Arc::new(WorkerView {
-                        engine: DirectorView::of(d),
-                        sync: self.sync.counts,
-                        rings: self.rings.clone(),
-                    })
+                    super::published::view(&mut self.spare_view, d, self.sync.counts, &self.rings)
                 });
                 Ok(Answer::View(Arc::clone(v)))
             }

@@ -160,8 +160,8 @@ pub fn run(
         // Room for a few tunnelled GSO super-frames cut into segments per round.
         park_slots: 1024,
         neigh_gc_thresh3: opts.gc_thresh3.unwrap_or(0),
-        // No housekeeping round walks every service ([`super::published`]).
-        ..super::published::settings()
+        // No housekeeping round walks every service ([`published`]).
+        ..published::settings()
     };
     // One clock for the data plane and the health monitor.
     let clock = std::time::Instant::now();
@@ -310,6 +310,7 @@ pub fn run(
             .collect(),
         rings_read: Instant(0),
         view: None,
+        spare_view: None,
         provisioner: crate::provision::Provisioner::start()?,
         fast,
         exports: conn_export::Exports::default(),

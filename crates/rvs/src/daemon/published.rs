@@ -9,7 +9,11 @@
 //!   warm-up of every real server's next hop (every 5 s) walk [`WALK_CHUNK`] services per
 //!   housekeeping round, going on where the last round stopped.
 
-use rvs_core::director::DirectorSettings;
+use super::control::WorkerView;
+use crate::snapshot::DirectorView;
+use crate::syncd::SyncCounts;
+use rvs_core::director::{Director, DirectorSettings};
+use std::sync::Arc;
 
 /// Rows of rate estimators (`IPVS_EST_NTICKS` in `include/net/ip_vs.h`).
 pub(super) const ESTIMATOR_ROWS: u32 = 50;
@@ -30,4 +34,27 @@ pub(super) fn settings() -> DirectorSettings {
         s.walk_chunk = usize::MAX;
     }
     s
+}
+
+/// The view of the engine for a round of control requests (scrapes, listings), written into
+/// the vectors of the last one when the control threads no longer hold it: a copy of a
+/// large configuration then allocates nothing per service on the worker (and frees nothing:
+/// a view still held is freed by its last holder, on a control thread).
+pub(super) fn view(
+    spare: &mut Option<Arc<WorkerView>>,
+    d: &Director,
+    sync: SyncCounts,
+    rings: &[(String, u64, u64)],
+) -> Arc<WorkerView> {
+    let (services, order) = match spare.take().map(Arc::try_unwrap) {
+        Some(Ok(old)) => (old.engine.services, old.engine.order),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let v = Arc::new(WorkerView {
+        engine: DirectorView::of_reusing(d, services, order),
+        sync,
+        rings: rings.to_vec(),
+    });
+    *spare = Some(Arc::clone(&v));
+    v
 }
