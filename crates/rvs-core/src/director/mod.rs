@@ -662,7 +662,10 @@ impl Director {
 
     /// When [`Director::expire`] next has work (connection expiry, the next estimator tick).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let est = self.core.est_period.map(|p| self.core.est_due(p, self.core.est_row));
+        let est = self
+            .core
+            .est_period
+            .map(|p| self.core.est_due(p, self.core.est_row));
         [
             self.v4.next_expiry(),
             self.v6.next_expiry(),

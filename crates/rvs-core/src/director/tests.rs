@@ -1681,8 +1681,8 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
     v
 }
 
-mod neighbours;
 mod estimator_rows;
+mod neighbours;
 mod offload;
 mod sctp;
 mod shed;

@@ -23,17 +23,11 @@ pub(super) const WALK_CHUNK: usize = 256;
 
 /// The engine's settings for spread-out housekeeping (the rest default).
 pub(super) fn settings() -> DirectorSettings {
-    let mut s = DirectorSettings {
+    DirectorSettings {
         estimator_rows: ESTIMATOR_ROWS,
         walk_chunk: WALK_CHUNK,
         ..DirectorSettings::default()
-    };
-    // TEMPORARY (measurement of before/after with one build; removed before merge).
-    if std::env::var_os("RVS_OLD_WALKS").is_some() {
-        s.estimator_rows = 1;
-        s.walk_chunk = usize::MAX;
     }
-    s
 }
 
 /// The view of the engine for a round of control requests (scrapes, listings), written into

@@ -25,7 +25,14 @@ impl Gen {
 /// `2 s * row / rows` (in nanoseconds) into each period, every 2 s after.
 fn rows_match_reference(rows: u32, nsvc: u16, secs: u64, seed: u64) {
     let services = (0..nsvc)
-        .map(|i| tcp_svc("10.1.0.100", 80 + i, ForwardMethod::Masq, &["10.2.0.11", "10.2.0.12"]))
+        .map(|i| {
+            tcp_svc(
+                "10.1.0.100",
+                80 + i,
+                ForwardMethod::Masq,
+                &["10.2.0.11", "10.2.0.12"],
+            )
+        })
         .collect();
     let settings = DirectorSettings {
         estimator_rows: rows,
@@ -82,7 +89,11 @@ fn rows_match_reference(rows: u32, nsvc: u16, secs: u64, seed: u64) {
         }
     }
     let moved = svc_ref.iter().filter(|(e, _)| e.rates().cps > 0).count();
-    assert_eq!(moved, usize::from(nsvc), "every service saw traffic and a rate");
+    assert_eq!(
+        moved,
+        usize::from(nsvc),
+        "every service saw traffic and a rate"
+    );
 }
 
 #[test]
@@ -112,7 +123,12 @@ fn a_late_call_catches_up_whole_periods() {
     };
     let mk = |s| {
         director_settings(
-            vec![tcp_svc("10.1.0.100", 80, ForwardMethod::Masq, &["10.2.0.11"])],
+            vec![tcp_svc(
+                "10.1.0.100",
+                80,
+                ForwardMethod::Masq,
+                &["10.2.0.11"],
+            )],
             s,
         )
     };
