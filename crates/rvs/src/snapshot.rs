@@ -115,37 +115,56 @@ pub struct DirectorView {
 impl DirectorView {
     /// Copy what listings and metrics need out of `d`.
     pub fn of(d: &Director) -> DirectorView {
+        DirectorView::of_reusing(d, Vec::new(), Vec::new())
+    }
+
+    /// [`DirectorView::of`] written into the vectors of an earlier view (`services`,
+    /// `order`): once they are as large as the configuration, a copy allocates nothing per
+    /// service (the worker's copies for scrapes, `crate::daemon`'s `published` module).
+    pub fn of_reusing(
+        d: &Director,
+        mut services: Vec<ServiceView>,
+        mut order: Vec<ServiceKey>,
+    ) -> DirectorView {
         let all = d.services();
-        let services = all
-            .iter()
-            .map(|(id, s)| ServiceView {
+        let mut n = 0;
+        for (id, s) in all.iter() {
+            let cfg = ServiceCfg {
+                key: s.cfg.key,
+                scheduler: s.cfg.scheduler,
+                flags: s.cfg.flags,
+                persistence: s.cfg.persistence,
+                one_packet: s.cfg.one_packet,
+                synproxy: s.synproxy,
+            };
+            let dests = s.dests.iter().zip(&s.dest_ids).map(|(dest, &id)| DestView {
+                dest: dest.clone(),
                 id,
-                cfg: ServiceCfg {
-                    key: s.cfg.key,
-                    scheduler: s.cfg.scheduler,
-                    flags: s.cfg.flags,
-                    persistence: s.cfg.persistence,
-                    one_packet: s.cfg.one_packet,
-                    synproxy: s.synproxy,
-                },
-                stats: s.stats,
-                rates: s.est.rates(),
-                dests: s
-                    .dests
-                    .iter()
-                    .zip(&s.dest_ids)
-                    .map(|(dest, &id)| DestView {
-                        dest: dest.clone(),
-                        id,
-                        stats: all.dest_stats(id).copied().unwrap_or_default(),
-                        rates: all
-                            .dest_estimator(id)
-                            .map(|e| e.rates())
-                            .unwrap_or_default(),
-                    })
-                    .collect(),
-            })
-            .collect();
+                stats: all.dest_stats(id).copied().unwrap_or_default(),
+                rates: all
+                    .dest_estimator(id)
+                    .map(|e| e.rates())
+                    .unwrap_or_default(),
+            });
+            match services.get_mut(n) {
+                Some(v) => {
+                    (v.id, v.cfg, v.stats, v.rates) = (id, cfg, s.stats, s.est.rates());
+                    v.dests.clear();
+                    v.dests.extend(dests);
+                }
+                None => services.push(ServiceView {
+                    id,
+                    cfg,
+                    stats: s.stats,
+                    rates: s.est.rates(),
+                    dests: dests.collect(),
+                }),
+            }
+            n += 1;
+        }
+        services.truncate(n);
+        order.clear();
+        order.extend(d.config().services.iter().map(|s| s.key));
         let table = |len, capacity, memory_bytes, limit_bytes, buckets| TableView {
             len,
             capacity,
@@ -157,7 +176,7 @@ impl DirectorView {
         let n = d.neighbors();
         DirectorView {
             services,
-            order: d.config().services.iter().map(|s| s.key).collect(),
+            order,
             timeouts: d.config().timeouts,
             counters: d.counters().clone(),
             drops: d.drops().clone(),

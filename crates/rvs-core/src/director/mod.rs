@@ -159,6 +159,17 @@ pub struct DirectorSettings {
     pub park_timeout: Duration,
     /// Entries examined per [`Director::expire`] call.
     pub expire_budget: usize,
+    /// The rate estimators are ticked in this many rows, one row every 2 s / `rows`, each
+    /// estimator once every 2 s as before (`ip_vs_est.c` since Linux 6.2: the estimation
+    /// kthread splits its estimators into `IPVS_EST_NTICKS` (50) rows and ticks one row every
+    /// `IPVS_EST_TICK` = 2 s / 50). 1 (the default): every estimator at once, every 2 s. A
+    /// daemon with many services uses 50, so no call of [`Director::expire`] walks them all.
+    pub estimator_rows: u32,
+    /// Services (slots) visited per [`Director::expire`] call by the walks that are not
+    /// due at a given moment (the schedulers' garbage collection, the neighbour warm-up of
+    /// every real server's next hop): each walk goes on where the last call stopped, so a
+    /// call costs at most this many, whatever the number of services.
+    pub walk_chunk: usize,
     /// Neighbour-table bound per family (`gc_thresh3`); 0: the configuration's
     /// [`Config::neigh_gc_thresh3`], else [`neigh::GC_THRESH3`]. Allocated at construction.
     pub neigh_gc_thresh3: usize,
@@ -176,6 +187,8 @@ impl Default for DirectorSettings {
             park_slot_size: 2048,
             park_timeout: Duration::from_secs(3),
             expire_budget: 4096,
+            estimator_rows: 1,
+            walk_chunk: 256,
             neigh_gc_thresh3: 0,
         }
     }
@@ -369,8 +382,14 @@ struct Core {
     /// The defence strategies (`director/defense.rs`).
     defense: defense::Defense,
     frags: FragCache,
-    /// When the rate estimators last ticked.
-    last_estimate: Option<Instant>,
+    /// The rate estimators' rows ([`DirectorSettings::estimator_rows`]): when the current
+    /// period's first row is (was) due, and the next row to tick.
+    est_period: Option<Instant>,
+    est_row: u32,
+    /// Where the schedulers' garbage-collection walk goes on (a service slot).
+    sched_cursor: usize,
+    /// Where the neighbour warm-up walk goes on (a service slot), while one runs.
+    warm_cursor: Option<usize>,
     /// FTP passive-mode data connections expected (`director/ftp.rs`).
     ftp_expect: ftp::Expectations,
     /// FTP control connections whose replies were resized.
@@ -430,7 +449,10 @@ impl Director {
             counters: EngineCounters::default(),
             defense: defense::Defense::new(&config.defense),
             frags: FragCache::new(64),
-            last_estimate: None,
+            est_period: None,
+            est_row: 0,
+            sched_cursor: 0,
+            warm_cursor: None,
             ftp_expect: ftp::Expectations::new(256),
             ftp_ctl: ftp::Controls::new(256),
             conflict: None,
@@ -643,8 +665,8 @@ impl Director {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let est = self
             .core
-            .last_estimate
-            .map(|t| t + Duration::from_secs(ESTIMATOR_PERIOD_SECS));
+            .est_period
+            .map(|p| self.core.est_due(p, self.core.est_row));
         [
             self.v4.next_expiry(),
             self.v6.next_expiry(),
@@ -677,18 +699,10 @@ impl Director {
         for _ in 0..dropped {
             c.drops.count(DropReason::NeighborPending);
         }
-        for (_, s) in c.services.iter_mut() {
-            s.sched.expire(now);
-        }
-        // The estimators tick every 2 s (`ip_vs_est.c`), catching up missed ticks.
-        let last = *c.last_estimate.get_or_insert(now);
-        let ticks = now.saturating_since(last).as_secs() / ESTIMATOR_PERIOD_SECS;
-        for _ in 0..ticks.min(64) {
-            c.services.estimate();
-        }
-        if ticks > 0 {
-            c.last_estimate = Some(last + Duration::from_secs(ticks * ESTIMATOR_PERIOD_SECS));
-        }
+        // Lblc/lblcr's garbage collection (due once a minute) in chunks of services.
+        let chunk = c.settings.walk_chunk.max(1);
+        c.sched_cursor = c.services.expire_schedulers(c.sched_cursor, chunk, now);
+        c.estimate(now);
         c.services.purge_trash();
         n
     }
@@ -879,6 +893,40 @@ struct Scheduled {
 }
 
 impl Core {
+    /// When row `row` of the estimator period starting at `period` is due.
+    fn est_due(&self, period: Instant, row: u32) -> Instant {
+        let rows = u64::from(self.settings.estimator_rows.max(1));
+        let ns = Duration::from_secs(ESTIMATOR_PERIOD_SECS).as_nanos() as u64;
+        period + Duration::from_nanos(ns * u64::from(row) / rows)
+    }
+
+    /// Tick the estimator rows that are due: every estimator once every 2 s
+    /// (`ip_vs_est.c`), a row every 2 s / [`DirectorSettings::estimator_rows`]. Missed rows
+    /// are caught up, at most 64 periods' worth; beyond that whole periods are skipped.
+    fn estimate(&mut self, now: Instant) {
+        let rows = self.settings.estimator_rows.max(1);
+        let period = Duration::from_secs(ESTIMATOR_PERIOD_SECS);
+        let mut p = *self.est_period.get_or_insert(now + period);
+        let mut done = 0u64;
+        while now >= self.est_due(p, self.est_row) {
+            if done >= 64 * u64::from(rows) {
+                let behind = now.saturating_since(self.est_due(p, self.est_row));
+                let k = behind.as_nanos() as u64 / period.as_nanos() as u64 + 1;
+                p = p + Duration::from_nanos(k * period.as_nanos() as u64);
+                break;
+            }
+            self.services
+                .estimate_row(self.est_row as usize, rows as usize);
+            done += 1;
+            self.est_row += 1;
+            if self.est_row == rows {
+                self.est_row = 0;
+                p = p + period;
+            }
+        }
+        self.est_period = Some(p);
+    }
+
     fn drop(&mut self, r: DropReason) -> Verdict {
         self.drops.count(r);
         Verdict::Drop(r)
@@ -950,26 +998,41 @@ impl Core {
             }
             NeighAction::None => {}
         });
-        if self.neigh.warm_due(now) {
-            let hops = self
-                .services
-                .iter()
-                .flat_map(|(_, s)| s.dest_ids.iter())
-                .filter_map(|&d| self.services.dest(d).and_then(|d| self.net.route(d.addr)))
-                .chain(self.net.routes.iter().filter_map(|r| self.net.route(r.via)));
-            for (port, hop) in hops {
-                if self.neigh.get(hop).is_some() {
-                    continue;
-                }
-                let (send, lost) = self.neigh.resolve(hop, port, now);
-                if lost {
-                    self.neigh_generation = self.neigh_generation.wrapping_add(1);
-                }
-                if send {
-                    solicit(&self.net, &mut self.pool, port, hop, None, now);
-                }
-            }
+        // The warm-up walks the services in chunks ([`DirectorSettings::walk_chunk`]), one
+        // chunk per call, then the routes' next hops.
+        if self.warm_cursor.is_none() && self.neigh.warm_due(now) {
+            self.warm_cursor = Some(0);
         }
+        let Some(from) = self.warm_cursor else {
+            return;
+        };
+        let (net, services) = (&self.net, &self.services);
+        let (neigh, pool, generation) =
+            (&mut self.neigh, &mut self.pool, &mut self.neigh_generation);
+        let mut warm = |(port, hop): (PortId, IpAddr)| {
+            if neigh.get(hop).is_some() {
+                return;
+            }
+            let (send, lost) = neigh.resolve(hop, port, now);
+            if lost {
+                *generation = generation.wrapping_add(1);
+            }
+            if send {
+                solicit(net, pool, port, hop, None, now);
+            }
+        };
+        let (chunk, next) = services.chunk(from, self.settings.walk_chunk.max(1));
+        chunk
+            .flat_map(|(_, s)| s.dest_ids.iter())
+            .filter_map(|&d| services.dest(d).and_then(|d| net.route(d.addr)))
+            .for_each(&mut warm);
+        if next.is_none() {
+            net.routes
+                .iter()
+                .filter_map(|r| net.route(r.via))
+                .for_each(&mut warm);
+        }
+        self.warm_cursor = next;
     }
 
     /// Whether `addr` is one the director answers for or has on `port`: the senders of

@@ -14,6 +14,7 @@ use crate::dest::Dest;
 use crate::model::{Config, Family, RealServerConfig, ServiceKey, VirtualServiceConfig};
 use crate::sched::{DestChange, Scheduler};
 use crate::stats::{Counters, Estimator};
+use crate::time::Instant;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
@@ -288,16 +289,56 @@ impl Services {
     /// Feed every estimator its counters: the kernel's 2-second estimation tick
     /// (`ip_vs_est.c`).
     pub fn estimate(&mut self) {
-        for s in self.slots.iter_mut().flatten() {
+        self.estimate_row(0, 1);
+    }
+
+    /// One row of [`Services::estimate`]: the services whose slot and the real servers
+    /// whose id is `row` modulo `rows` (`ip_vs_est.c` since Linux 6.2 ticks its estimators
+    /// in rows, one row per `IPVS_EST_TICK`); ticking rows `0..rows` once each is one
+    /// [`Services::estimate`].
+    pub fn estimate_row(&mut self, row: usize, rows: usize) {
+        let rows = rows.max(1);
+        for s in self.slots.iter_mut().skip(row).step_by(rows).flatten() {
             s.est.tick(&s.stats);
         }
         for (e, c) in self
             .dest_est
             .iter_mut()
             .zip(self.dest_stats.iter().map(|d| &d.stats))
+            .skip(row)
+            .step_by(rows)
         {
             e.tick(c);
         }
+    }
+
+    /// [`crate::sched::Scheduler::expire`] (lblc/lblcr's garbage collection) of the live
+    /// services in slots `from..from + max`; returns the slot the next call starts from (0
+    /// after the last), so repeated calls walk every service in bounded pieces.
+    pub fn expire_schedulers(&mut self, from: usize, max: usize, now: Instant) -> usize {
+        let from = if from >= self.slots.len() { 0 } else { from };
+        let end = from.saturating_add(max).min(self.slots.len());
+        for s in self.slots[from..end].iter_mut().flatten() {
+            s.sched.expire(now);
+        }
+        if end >= self.slots.len() { 0 } else { end }
+    }
+
+    /// The live services in slots `from..from + max` with their ids, and the slot after
+    /// them (`None` after the last): a walk of every service in bounded pieces.
+    pub fn chunk(
+        &self,
+        from: usize,
+        max: usize,
+    ) -> (impl Iterator<Item = (ServiceId, &Service)>, Option<usize>) {
+        let from = from.min(self.slots.len());
+        let end = from.saturating_add(max).min(self.slots.len());
+        let next = (end < self.slots.len()).then_some(end);
+        let it = self.slots[from..end]
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, s)| s.as_ref().map(|s| (ServiceId((from + i) as u32), s)));
+        (it, next)
     }
 
     /// `ipvsadm -Z`: zero the counters of one service (and of its real servers) or of all

@@ -1681,6 +1681,7 @@ fn with_tcp_flags(mut v: Vec<u8>, flags: u8) -> Vec<u8> {
     v
 }
 
+mod estimator_rows;
 mod neighbours;
 mod new_conn;
 mod offload;

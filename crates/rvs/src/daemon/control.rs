@@ -469,11 +469,14 @@ impl ControlPlane<'_> {
             // One copy serves every view asked for in the same round (concurrent scrapes).
             Ask::View => {
                 let v = self.view.get_or_insert_with(|| {
-                    Arc::new(WorkerView {
-                        engine: self.peers.merged(DirectorView::of(d)),
-                        sync: self.sync.counts,
-                        rings: self.rings.clone(),
-                    })
+                    let peers = &self.peers;
+                    super::published::view(
+                        &mut self.spare_view,
+                        d,
+                        self.sync.counts,
+                        &self.rings,
+                        |v| peers.merged(v),
+                    )
                 });
                 Ok(Answer::View(Arc::clone(v)))
             }

@@ -55,6 +55,9 @@ pub(super) struct ControlPlane<'a> {
     pub(super) rings_read: Instant,
     /// The view handed out in this round of control requests (see [`ControlPlane::answer`]).
     pub(super) view: Option<std::sync::Arc<super::control::WorkerView>>,
+    /// The last view made, whose vectors the next one reuses once nobody else holds it
+    /// ([`super::published::view`]).
+    pub(super) spare_view: Option<std::sync::Arc<super::control::WorkerView>>,
     /// Builds the connection tables' memory off the packet path.
     pub(super) provisioner: crate::provision::Provisioner,
     /// `--fast-path xdp`: the XDP program's flows ([`crate::fastpath`]).

@@ -37,6 +37,7 @@ mod housekeeping;
 mod install_stats;
 mod metrics_server;
 mod priority;
+mod published;
 mod reload;
 mod startup;
 mod sync_control;
@@ -164,7 +165,8 @@ pub fn run(
         // Room for a few tunnelled GSO super-frames cut into segments per round.
         park_slots: 1024,
         neigh_gc_thresh3: opts.gc_thresh3.unwrap_or(0),
-        ..DirectorSettings::default()
+        // No housekeeping round walks every service ([`published`]).
+        ..published::settings()
     };
     // One clock for the data plane and the health monitor.
     let clock = std::time::Instant::now();
@@ -326,6 +328,7 @@ pub fn run(
             .collect(),
         rings_read: Instant(0),
         view: None,
+        spare_view: None,
         provisioner: crate::provision::Provisioner::start()?,
         fast,
         exports: conn_export::Exports::default(),
