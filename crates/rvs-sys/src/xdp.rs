@@ -39,15 +39,16 @@ const STAT_FAST_FRAMES: u32 = 0;
 const STAT_FAST_BYTES: u32 = 1;
 const STAT_PARTIAL_CSUM: u32 = 2;
 
-/// An IPv4 TCP segment's or UDP datagram's addresses and ports as it arrives
-/// (`struct flow_key`), each in network byte order, and its protocol.
+/// A TCP segment's or UDP datagram's addresses and ports as it arrives, each in network
+/// byte order, and its protocol: `struct flow_key` (IPv4, `N` = 4: [`FlowKey`]) or
+/// `struct flow_key6` (IPv6, `N` = 16: [`FlowKey6`]).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct FlowKey {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKeyOf<const N: usize> {
     /// Source address.
-    pub saddr: [u8; 4],
+    pub saddr: [u8; N],
     /// Destination address.
-    pub daddr: [u8; 4],
+    pub daddr: [u8; N],
     /// Source port (network order bytes).
     pub sport: [u8; 2],
     /// Destination port (network order bytes).
@@ -58,10 +59,15 @@ pub struct FlowKey {
     pub pad: [u8; 3],
 }
 
-impl FlowKey {
+/// The IPv4 flow map's key.
+pub type FlowKey = FlowKeyOf<4>;
+/// The IPv6 flow map's key.
+pub type FlowKey6 = FlowKeyOf<16>;
+
+impl<const N: usize> FlowKeyOf<N> {
     /// The key of a `proto` segment from `src` to `dst`.
-    pub fn new(proto: u8, saddr: [u8; 4], sport: u16, daddr: [u8; 4], dport: u16) -> FlowKey {
-        FlowKey {
+    pub fn new(proto: u8, saddr: [u8; N], sport: u16, daddr: [u8; N], dport: u16) -> Self {
+        FlowKeyOf {
             saddr,
             daddr,
             sport: sport.to_be_bytes(),
@@ -72,36 +78,9 @@ impl FlowKey {
     }
 }
 
-/// An IPv6 TCP segment's addresses and ports as it arrives (`struct flow_key6`), each in
-/// network byte order.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct FlowKey6 {
-    /// Source address.
-    pub saddr: [u8; 16],
-    /// Destination address.
-    pub daddr: [u8; 16],
-    /// Source port (network order bytes).
-    pub sport: [u8; 2],
-    /// Destination port (network order bytes).
-    pub dport: [u8; 2],
-    /// IP protocol (6 TCP, 17 UDP).
-    pub proto: u8,
-    /// Zero.
-    pub pad: [u8; 3],
-}
-
-impl FlowKey6 {
-    /// The key of a `proto` segment from `src` to `dst`.
-    pub fn new(proto: u8, saddr: [u8; 16], sport: u16, daddr: [u8; 16], dport: u16) -> FlowKey6 {
-        FlowKey6 {
-            saddr,
-            daddr,
-            sport: sport.to_be_bytes(),
-            dport: dport.to_be_bytes(),
-            proto,
-            pad: [0; 3],
-        }
+impl<const N: usize> Default for FlowKeyOf<N> {
+    fn default() -> Self {
+        FlowKeyOf::new(0, [0; N], 0, [0; N], 0)
     }
 }
 
