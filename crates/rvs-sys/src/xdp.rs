@@ -139,6 +139,22 @@ unsafe impl aya::Pod for FlowKey6 {}
 // offset against `struct flow_val6`), integers and byte arrays only.
 unsafe impl aya::Pod for FlowVal6 {}
 
+/// The per-flow counters both value layouts end with.
+macro_rules! flow_counters {
+    ($($t:ty),*) => {$(
+        impl $t {
+            fn counters(&self) -> FlowCounters {
+                FlowCounters {
+                    packets: self.packets,
+                    bytes: self.bytes,
+                    last_seen_ns: self.last_seen,
+                }
+            }
+        }
+    )*};
+}
+flow_counters!(FlowVal, FlowVal6);
+
 /// What the program does with a segment of a flow: the segment's new addresses and ports,
 /// its new MACs and the interface it leaves by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +264,19 @@ fn deltas_of(
         plus_zero(fold(ip)),
         plus_zero(fold(u32::from(fold(ip)) + ports)),
     )
+}
+
+/// A map removal's result, with a key that was not there counted as removed.
+fn absent_is_fine(r: Result<(), aya::maps::MapError>, what: &str) -> io::Result<()> {
+    match r {
+        Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(e))
+            if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(err(what, e)),
+    }
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -395,11 +424,7 @@ impl FastPath {
     /// `key`'s counters, None when it is not in the map.
     pub fn counters(&self, key: &FlowKey) -> io::Result<Option<FlowCounters>> {
         match self.flows.get(key, 0) {
-            Ok(v) => Ok(Some(FlowCounters {
-                packets: v.packets,
-                bytes: v.bytes,
-                last_seen_ns: v.last_seen,
-            })),
+            Ok(v) => Ok(Some(v.counters())),
             Err(aya::maps::MapError::KeyNotFound) => Ok(None),
             Err(e) => Err(err("rvs_flows lookup", e)),
         }
@@ -407,15 +432,7 @@ impl FastPath {
 
     /// Remove `key` (absent is fine).
     pub fn remove(&mut self, key: &FlowKey) -> io::Result<()> {
-        match self.flows.remove(key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(aya::maps::MapError::SyscallError(e))
-                if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(err("rvs_flows remove", e)),
-        }
+        absent_is_fine(self.flows.remove(key), "rvs_flows remove")
     }
 
     /// [`FastPath::insert`] for an IPv6 segment.
@@ -439,11 +456,7 @@ impl FastPath {
     /// [`FastPath::counters`] of an IPv6 key.
     pub fn counters6(&self, key: &FlowKey6) -> io::Result<Option<FlowCounters>> {
         match self.flows6.get(key, 0) {
-            Ok(v) => Ok(Some(FlowCounters {
-                packets: v.packets,
-                bytes: v.bytes,
-                last_seen_ns: v.last_seen,
-            })),
+            Ok(v) => Ok(Some(v.counters())),
             Err(aya::maps::MapError::KeyNotFound) => Ok(None),
             Err(e) => Err(err("rvs_flows6 lookup", e)),
         }
@@ -451,15 +464,7 @@ impl FastPath {
 
     /// [`FastPath::remove`] of an IPv6 key.
     pub fn remove6(&mut self, key: &FlowKey6) -> io::Result<()> {
-        match self.flows6.remove(key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(aya::maps::MapError::SyscallError(e))
-                if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(err("rvs_flows6 remove", e)),
-        }
+        absent_is_fine(self.flows6.remove(key), "rvs_flows6 remove")
     }
 
     /// Every IPv4 entry's counters, read with `BPF_MAP_LOOKUP_BATCH` (a few `bpf(2)` calls
@@ -476,16 +481,7 @@ impl FastPath {
             self.flows.map(),
             &mut scratch.keys,
             &mut vals,
-            |k, v: &FlowVal| {
-                f(
-                    k,
-                    FlowCounters {
-                        packets: v.packets,
-                        bytes: v.bytes,
-                        last_seen_ns: v.last_seen,
-                    },
-                )
-            },
+            |k, v: &FlowVal| f(k, v.counters()),
         );
         scratch.vals4 = vals;
         r.map_err(|e| err("rvs_flows batch lookup", e))
@@ -502,16 +498,7 @@ impl FastPath {
             self.flows6.map(),
             &mut scratch.keys,
             &mut vals,
-            |k, v: &FlowVal6| {
-                f(
-                    k,
-                    FlowCounters {
-                        packets: v.packets,
-                        bytes: v.bytes,
-                        last_seen_ns: v.last_seen,
-                    },
-                )
-            },
+            |k, v: &FlowVal6| f(k, v.counters()),
         );
         scratch.vals6 = vals;
         r.map_err(|e| err("rvs_flows6 batch lookup", e))
