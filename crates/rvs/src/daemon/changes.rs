@@ -93,6 +93,7 @@ fn joined(errs: &[ConfigError], sep: &str) -> String {
 fn install(shared: &Shared, running: &mut Running, c: Change) -> Result<ApplyReport, String> {
     // The copy the next change is worked out against, made here rather than on the worker.
     let effective = c.prepared.effective().clone();
+    super::workers::refuse_change(&effective)?;
     match ask_worker(&shared.requests, Ask::Install(Box::new(c)))? {
         Answer::Installed(report, generation, replaced) => {
             drop(replaced);

@@ -19,7 +19,7 @@
 //! and the answer reaches every worker).
 //!
 //! What this slice does not do with more than one worker is refused at start
-//! ([`refuse`]) and, for a later reload or edit, logged as an error ([`unsupported`]):
+//! ([`refuse`]) and, for a later reload or edit, refused too ([`refuse_change`]):
 //! connection sync, the SYN proxy, the FTP helper, the XDP fast path, FullNAT (the local
 //! ports are not yet partitioned per worker), firewall-mark services, persistence (a
 //! client's connections may land on different workers, each with its own templates),
@@ -398,6 +398,19 @@ impl Peers {
             }
         }
         v
+    }
+}
+
+/// A reload or edit that would bring in what [`unsupported`] names, refused while more
+/// than one worker runs (the running configuration stays), as `--workers` refuses it at
+/// start.
+pub(super) fn refuse_change(config: &Config) -> Result<(), String> {
+    let n = RUNNING.load(Ordering::Relaxed);
+    match unsupported(config) {
+        Some(what) if n > 1 => Err(format!(
+            "--workers {n}: {what} does not work with more than one worker yet"
+        )),
+        _ => Ok(()),
     }
 }
 

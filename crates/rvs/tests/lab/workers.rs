@@ -191,10 +191,33 @@ fn nat_spreads_over_two_workers_and_the_listing_sums_them() {
         "rs1 and rs2 took the new connections: {base:?} → {now:?}"
     );
 
-    // What the slice cannot do yet is refused at start, loudly.
-    let persistent = lab.info().workdir().join("persistent.cf");
+    // A reload that brings in what the slice cannot do yet is refused, loudly, and the
+    // running table stays.
     let mut v = Virtual::rr(lab::VIP.into(), 8080, 2);
     v.persistent = Some(300);
+    let listing = rvs::daemon::request_listing(&control, &[]).unwrap();
+    std::fs::write(
+        &cf,
+        lvs_cf(
+            Method::Nat,
+            &[Virtual::rr(lab::VIP.into(), 80, 3), v.clone()],
+        ),
+    )
+    .unwrap();
+    let e = rvs::daemon::control_request(&control, "reload")
+        .expect_err("a persistent service reloaded under --workers 2");
+    assert!(
+        e.to_string().contains("--workers 2: persistent services"),
+        "{e}"
+    );
+    assert_eq!(
+        rvs::daemon::request_listing(&control, &[]).unwrap(),
+        listing,
+        "the running table stays"
+    );
+
+    // What the slice cannot do yet is refused at start, loudly.
+    let persistent = lab.info().workdir().join("persistent.cf");
     std::fs::write(&persistent, lvs_cf(Method::Nat, &[v])).unwrap();
     let refused = lab.exec(
         "director",
